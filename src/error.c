@@ -1,0 +1,48 @@
+#include "twin/error.h"
+
+#include <git2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_message[1024];
+
+const char *twin_error_last(void)
+{
+    return last_message;
+}
+
+void twin_error_clear(void)
+{
+    last_message[0] = '\0';
+}
+
+int twin_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof(last_message), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int twin_error_wrap(int code, const char *fmt, ...)
+{
+    char prefix[512], old[sizeof(last_message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, last_message, sizeof(old));
+    if (old[0])
+        snprintf(last_message, sizeof(last_message), "%s: %s", prefix, old);
+    else
+        snprintf(last_message, sizeof(last_message), "%s", prefix);
+    return code;
+}
+
+int twin_error_git(const char *context)
+{
+    const git_error *e = git_error_last();
+    return twin_error(TWIN_ERROR, "%s: %s", context, e && e->message ? e->message : "libgit2 error");
+}
