@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
-#define TWIN_PUBKEY_BYTES 32
-#define TWIN_SECKEY_BYTES 64
-#define TWIN_NODE_ID_LEN 64      /* hex characters, without the terminating NUL */
+#define TWIN_PUBKEY_BYTES    32
+#define TWIN_SECKEY_BYTES    64
+#define TWIN_NODE_ID_LEN     64  /* hex characters, without the terminating NUL */
 #define TWIN_OPENSSH_PUB_MAX 128 /* "ssh-ed25519 " + base64 of 51 bytes + NUL, rounded up */
 
 typedef struct twin_keypair {
@@ -27,6 +27,10 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
 /* Reads a key written by twin_key_save or by `ssh-keygen -t ed25519 -N ''`. Refuses a file that
  * group or others may read, a passphrase-protected key, and a key whose halves do not match. */
 int twin_key_load(twin_keypair *out, const char *path);
+
+/* Parses the text of a key file, as twin_key_load does but without the file's checks: for
+ * callers that already hold the text, and for fuzzing. */
+int twin_key_parse_private(twin_keypair *out, const char *text, size_t len);
 
 void twin_key_wipe(twin_keypair *kp);
 

@@ -1,0 +1,751 @@
+/*
+ * Node keys. The secret key file is OpenSSH's "openssh-key-v1" format, unencrypted, so the same
+ * file works with ssh-keygen (and therefore with stock git's SSH signing). Layout (PROTOCOL.key):
+ *
+ *   "-----BEGIN OPENSSH PRIVATE KEY-----\n" base64, 70 columns "-----END OPENSSH PRIVATE
+ * KEY-----\n" blob:    "openssh-key-v1\0" string cipher("none") string kdf("none") string
+ * kdfoptions("") uint32 nkeys(1) string publickey string private-section public:  string
+ * "ssh-ed25519" string pk[32] private: uint32 checkint uint32 checkint string "ssh-ed25519" string
+ * pk[32] string sk[64] (seed || pk) string comment, padded with 1, 2, 3, ... to 8 bytes
+ *
+ * Strings are a big-endian uint32 length then the bytes. Every buffer that held the private
+ * section or its base64 is wiped before it is freed.
+ */
+#include "twin/key.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "twin/error.h"
+
+#define KEY_MAGIC        "openssh-key-v1"
+#define KEY_MAGIC_LEN    15 /* including the NUL */
+#define KEY_ARMOR_BEGIN  "-----BEGIN OPENSSH PRIVATE KEY-----"
+#define KEY_ARMOR_END    "-----END OPENSSH PRIVATE KEY-----"
+#define KEY_TYPE         "ssh-ed25519"
+#define KEY_TYPE_LEN     11
+#define KEY_BLOCK_SIZE   8    /* cipher "none" */
+#define KEY_FILE_MAX     8192 /* an Ed25519 key file with a long comment is under 2 KiB */
+#define KEY_BLOB_MAX     (KEY_FILE_MAX / 4 * 3)
+#define KEY_COMMENT_MAX  1024
+#define KEY_LINE_COLUMNS 70
+#define PUB_BLOB_LEN     (4 + KEY_TYPE_LEN + 4 + TWIN_PUBKEY_BYTES) /* 51 */
+#define OPENSSH_LINE_MAX 8192
+
+static int sodium_ready(void)
+{
+    if (sodium_init() < 0)
+        return twin_error(TWIN_ERROR, "key: libsodium failed to initialise");
+    return 0;
+}
+
+/* --- bounded reading and writing of SSH wire strings --- */
+
+struct reader {
+    const unsigned char *p;
+    size_t left;
+};
+
+static bool read_u32(struct reader *r, uint32_t *v)
+{
+    if (r->left < 4)
+        return false;
+    *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
+    r->p += 4;
+    r->left -= 4;
+    return true;
+}
+
+/* Checks the declared length against the bytes present before consuming anything. */
+static bool read_string(struct reader *r, const unsigned char **s, size_t *len)
+{
+    struct reader save = *r;
+    uint32_t n;
+    if (!read_u32(r, &n) || n > r->left) {
+        *r = save;
+        return false;
+    }
+    *s = r->p;
+    *len = n;
+    r->p += n;
+    r->left -= n;
+    return true;
+}
+
+/* A short, printable rendering of untrusted bytes for an error message. */
+static const char *printable(char out[48], const unsigned char *s, size_t n)
+{
+    size_t m = n > 40 ? 40 : n;
+    for (size_t i = 0; i < m; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+    memcpy(out + m, n > m ? "..." : "", n > m ? 4 : 1);
+    return out;
+}
+
+static bool string_is(const unsigned char *s, size_t len, const char *want)
+{
+    size_t n = strlen(want);
+    return len == n && memcmp(s, want, n) == 0;
+}
+
+struct writer {
+    unsigned char *p;
+    size_t len, cap;
+    bool overflow; /* sticky: checked once at the end */
+};
+
+static void put_bytes(struct writer *w, const void *b, size_t n)
+{
+    if (w->overflow || n > w->cap - w->len) {
+        w->overflow = true;
+        return;
+    }
+    memcpy(w->p + w->len, b, n);
+    w->len += n;
+}
+
+static void put_u32(struct writer *w, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    put_bytes(w, b, 4);
+}
+
+static void put_string(struct writer *w, const void *s, size_t n)
+{
+    if (n > UINT32_MAX) {
+        w->overflow = true;
+        return;
+    }
+    put_u32(w, (uint32_t)n);
+    put_bytes(w, s, n);
+}
+
+static void put_pub_blob(struct writer *w, const unsigned char pk[TWIN_PUBKEY_BYTES])
+{
+    put_string(w, KEY_TYPE, KEY_TYPE_LEN);
+    put_string(w, pk, TWIN_PUBKEY_BYTES);
+}
+
+/* Parses `string "ssh-ed25519" string pk[32]` filling the whole of blob. */
+static int parse_pub_blob(unsigned char pk[TWIN_PUBKEY_BYTES], const unsigned char *blob,
+                          size_t len, const char *what)
+{
+    struct reader r = {blob, len};
+    const unsigned char *type, *key;
+    size_t type_len, key_len;
+    char shown[48];
+
+    if (!read_string(&r, &type, &type_len))
+        return twin_error(TWIN_EINVALID, "%s: public key truncated at key type", what);
+    if (!string_is(type, type_len, KEY_TYPE))
+        return twin_error(TWIN_EINVALID,
+                          "%s: key type \"%s\" is not supported; twin uses ssh-ed25519 keys", what,
+                          printable(shown, type, type_len));
+    if (!read_string(&r, &key, &key_len))
+        return twin_error(TWIN_EINVALID, "%s: public key truncated at key bytes", what);
+    if (key_len != TWIN_PUBKEY_BYTES)
+        return twin_error(TWIN_EINVALID, "%s: ssh-ed25519 key is %zu bytes, not 32", what, key_len);
+    if (r.left != 0)
+        return twin_error(TWIN_EINVALID, "%s: %zu unexpected bytes after the public key", what,
+                          r.left);
+    memcpy(pk, key, TWIN_PUBKEY_BYTES);
+    return 0;
+}
+
+/* --- armor --- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_base64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '=';
+}
+
+/* Splits off the next line of text[*pos..len), without its "\n" or "\r\n". Returns false at
+ * the end of the text. */
+static bool next_line(const char *text, size_t len, size_t *pos, const char **line,
+                      size_t *line_len)
+{
+    if (*pos >= len)
+        return false;
+    const char *start = text + *pos;
+    const char *nl = memchr(start, '\n', len - *pos);
+    size_t n = nl ? (size_t)(nl - start) : len - *pos;
+    *pos += nl ? n + 1 : n;
+    if (nl && n > 0 && start[n - 1] == '\r')
+        n--;
+    *line = start;
+    *line_len = n;
+    return true;
+}
+
+/* Decodes the key file's armor into bin. The base64 is gathered into a wiped scratch buffer
+ * because it encodes the secret key. */
+static int key_dearmor(unsigned char *bin, size_t bin_max, size_t *bin_len, const char *text,
+                       size_t len)
+{
+    char *b64 = NULL;
+    size_t b64_len = 0, pos = 0, n;
+    const char *line;
+    bool ended = false;
+    int error;
+
+    if (!next_line(text, len, &pos, &line, &n) ||
+        !string_is((const unsigned char *)line, n, KEY_ARMOR_BEGIN))
+        return twin_error(TWIN_EINVALID, "key file: does not start with \"%s\"", KEY_ARMOR_BEGIN);
+    if ((b64 = malloc(len)) == NULL)
+        return twin_error(TWIN_ERROR, "key file: out of memory");
+    while (next_line(text, len, &pos, &line, &n)) {
+        if (string_is((const unsigned char *)line, n, KEY_ARMOR_END)) {
+            ended = true;
+            break;
+        }
+        if (n == 0) {
+            error = twin_error(TWIN_EINVALID, "key file: blank line inside the armor");
+            goto cleanup;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!is_base64_char(line[i])) {
+                error = twin_error(TWIN_EINVALID, "key file: armor is not valid base64");
+                goto cleanup;
+            }
+        }
+        memcpy(b64 + b64_len, line, n); /* b64_len + n <= len: lines are disjoint parts */
+        b64_len += n;
+    }
+    if (!ended) {
+        error = twin_error(TWIN_EINVALID, "key file: missing \"%s\" line", KEY_ARMOR_END);
+        goto cleanup;
+    }
+    /* Editors may leave blank lines at the end of a file; anything else is suspect. */
+    for (; pos < len; pos++) {
+        if (!is_blank(text[pos]) && text[pos] != '\n' && text[pos] != '\r') {
+            error =
+                twin_error(TWIN_EINVALID, "key file: unexpected text after \"%s\"", KEY_ARMOR_END);
+            goto cleanup;
+        }
+    }
+    if (sodium_base642bin(bin, bin_max, b64, b64_len, NULL, bin_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        error = twin_error(TWIN_EINVALID, "key file: armor is not valid base64");
+        goto cleanup;
+    }
+    error = 0;
+
+cleanup:
+    sodium_memzero(b64, len);
+    free(b64);
+    return error;
+}
+
+/* BEGIN line, base64 of blob in 70-column lines, END line, each ending in "\n". */
+static int key_armor(char **out, size_t *out_len, const unsigned char *blob, size_t blob_len)
+{
+    size_t b64_size = sodium_base64_ENCODED_LEN(blob_len, sodium_base64_VARIANT_ORIGINAL);
+    size_t b64_len = b64_size - 1;
+    size_t lines = (b64_len + KEY_LINE_COLUMNS - 1) / KEY_LINE_COLUMNS;
+    size_t total = strlen(KEY_ARMOR_BEGIN) + 1 + b64_len + lines + strlen(KEY_ARMOR_END) + 1;
+    char *b64 = NULL, *text = NULL;
+    size_t pos = 0;
+    int error = 0;
+
+    b64 = malloc(b64_size);
+    text = malloc(total + 1);
+    if (!b64 || !text) {
+        error = twin_error(TWIN_ERROR, "key file: out of memory");
+        goto cleanup;
+    }
+    sodium_bin2base64(b64, b64_size, blob, blob_len, sodium_base64_VARIANT_ORIGINAL);
+    memcpy(text, KEY_ARMOR_BEGIN "\n", strlen(KEY_ARMOR_BEGIN) + 1);
+    pos = strlen(KEY_ARMOR_BEGIN) + 1;
+    for (size_t i = 0; i < b64_len; i += KEY_LINE_COLUMNS) {
+        size_t n = b64_len - i < KEY_LINE_COLUMNS ? b64_len - i : KEY_LINE_COLUMNS;
+        memcpy(text + pos, b64 + i, n);
+        pos += n;
+        text[pos++] = '\n';
+    }
+    memcpy(text + pos, KEY_ARMOR_END "\n", strlen(KEY_ARMOR_END) + 1);
+    pos += strlen(KEY_ARMOR_END) + 1;
+    text[pos] = '\0';
+    *out = text;
+    *out_len = pos;
+    text = NULL;
+
+cleanup:
+    if (b64) {
+        sodium_memzero(b64, b64_size);
+        free(b64);
+    }
+    free(text);
+    return error;
+}
+
+/* --- key pairs --- */
+
+static bool halves_match(const unsigned char pk[TWIN_PUBKEY_BYTES],
+                         const unsigned char sk[TWIN_SECKEY_BYTES])
+{
+    unsigned char derived_pk[TWIN_PUBKEY_BYTES], derived_sk[TWIN_SECKEY_BYTES];
+    bool ok = crypto_sign_seed_keypair(derived_pk, derived_sk, sk) == 0 &&
+              sodium_memcmp(derived_pk, pk, TWIN_PUBKEY_BYTES) == 0 &&
+              sodium_memcmp(sk + 32, pk, TWIN_PUBKEY_BYTES) == 0;
+    sodium_memzero(derived_sk, sizeof(derived_sk));
+    return ok;
+}
+
+int twin_key_generate(twin_keypair *out)
+{
+    twin_keypair kp;
+    int error;
+
+    if ((error = sodium_ready()) < 0)
+        return error;
+    if (crypto_sign_keypair(kp.pk, kp.sk) != 0)
+        return twin_error(TWIN_ERROR, "key: generating an Ed25519 key failed");
+    *out = kp;
+    sodium_memzero(&kp, sizeof(kp));
+    return 0;
+}
+
+void twin_key_wipe(twin_keypair *kp)
+{
+    if (kp)
+        sodium_memzero(kp, sizeof(*kp));
+}
+
+int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
+{
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    struct reader r, priv;
+    const unsigned char *cipher, *kdf, *kdfopts, *pub, *section, *type, *pk, *sk, *comment;
+    size_t cipher_len, kdf_len, kdfopts_len, pub_len, section_len, type_len, pk_len, sk_len,
+        comment_len;
+    unsigned char header_pk[TWIN_PUBKEY_BYTES];
+    uint32_t nkeys, check1, check2;
+    int error;
+
+    if (len > KEY_FILE_MAX)
+        return twin_error(TWIN_ELIMIT, "key file: larger than %d bytes", KEY_FILE_MAX);
+    if ((error = sodium_ready()) < 0)
+        return error;
+    if ((blob = malloc(KEY_BLOB_MAX)) == NULL)
+        return twin_error(TWIN_ERROR, "key file: out of memory");
+    if ((error = key_dearmor(blob, KEY_BLOB_MAX, &blob_len, text, len)) < 0)
+        goto cleanup;
+
+    error = TWIN_EINVALID;
+    r = (struct reader){blob, blob_len};
+    if (r.left < KEY_MAGIC_LEN || memcmp(r.p, KEY_MAGIC, KEY_MAGIC_LEN) != 0) {
+        twin_error(error, "key file: not an OpenSSH private key (no \"%s\" magic)", KEY_MAGIC);
+        goto cleanup;
+    }
+    r.p += KEY_MAGIC_LEN;
+    r.left -= KEY_MAGIC_LEN;
+    if (!read_string(&r, &cipher, &cipher_len) || !read_string(&r, &kdf, &kdf_len) ||
+        !read_string(&r, &kdfopts, &kdfopts_len)) {
+        twin_error(error, "key file: truncated at the cipher header");
+        goto cleanup;
+    }
+    if (!string_is(cipher, cipher_len, "none") || !string_is(kdf, kdf_len, "none")) {
+        twin_error(error, "key file is passphrase-protected; twin needs an unencrypted key "
+                          "(remove the passphrase with: ssh-keygen -p -N '' -f FILE)");
+        goto cleanup;
+    }
+    if (kdfopts_len != 0) {
+        twin_error(error, "key file: kdf \"none\" with kdf options");
+        goto cleanup;
+    }
+    if (!read_u32(&r, &nkeys)) {
+        twin_error(error, "key file: truncated at the key count");
+        goto cleanup;
+    }
+    if (nkeys != 1) {
+        twin_error(error, "key file: holds %" PRIu32 " keys; twin needs exactly one", nkeys);
+        goto cleanup;
+    }
+    if (!read_string(&r, &pub, &pub_len)) {
+        twin_error(error, "key file: truncated at the public key");
+        goto cleanup;
+    }
+    if (parse_pub_blob(header_pk, pub, pub_len, "key file") < 0)
+        goto cleanup;
+    if (!read_string(&r, &section, &section_len)) {
+        twin_error(error, "key file: truncated at the private section");
+        goto cleanup;
+    }
+    if (r.left != 0) {
+        twin_error(error, "key file: %zu unexpected bytes after the private section", r.left);
+        goto cleanup;
+    }
+    if (section_len % KEY_BLOCK_SIZE != 0) {
+        twin_error(error, "key file: private section is not a multiple of %d bytes",
+                   KEY_BLOCK_SIZE);
+        goto cleanup;
+    }
+
+    priv = (struct reader){section, section_len};
+    if (!read_u32(&priv, &check1) || !read_u32(&priv, &check2)) {
+        twin_error(error, "key file: truncated at the check integers");
+        goto cleanup;
+    }
+    if (check1 != check2) {
+        twin_error(error, "key file: check integers differ (the file is corrupt)");
+        goto cleanup;
+    }
+    if (!read_string(&priv, &type, &type_len) || !read_string(&priv, &pk, &pk_len) ||
+        !read_string(&priv, &sk, &sk_len) || !read_string(&priv, &comment, &comment_len)) {
+        twin_error(error, "key file: private section truncated");
+        goto cleanup;
+    }
+    if (!string_is(type, type_len, KEY_TYPE) || pk_len != TWIN_PUBKEY_BYTES ||
+        sk_len != TWIN_SECKEY_BYTES) {
+        twin_error(error, "key file: private section does not hold an ssh-ed25519 key");
+        goto cleanup;
+    }
+    if (priv.left >= KEY_BLOCK_SIZE) {
+        twin_error(error, "key file: %zu unexpected bytes after the private key", priv.left);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < priv.left; i++) {
+        if (priv.p[i] != (unsigned char)(i + 1)) {
+            twin_error(error, "key file: bad padding after the private key");
+            goto cleanup;
+        }
+    }
+    if (memcmp(pk, header_pk, TWIN_PUBKEY_BYTES) != 0 || !halves_match(pk, sk)) {
+        twin_error(error, "key file: public and secret halves of the key do not match");
+        goto cleanup;
+    }
+    memcpy(out->pk, pk, TWIN_PUBKEY_BYTES);
+    memcpy(out->sk, sk, TWIN_SECKEY_BYTES);
+    error = 0;
+
+cleanup:
+    sodium_memzero(blob, KEY_BLOB_MAX);
+    free(blob);
+    return error;
+}
+
+int twin_key_load(twin_keypair *out, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd, error;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return twin_error(TWIN_ENOTFOUND, "key file %s does not exist", path);
+        return twin_error(TWIN_ERROR, "cannot open key file %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) != 0) {
+        error = twin_error(TWIN_ERROR, "cannot stat key file %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error = twin_error(TWIN_EINVALID, "key file %s is not a regular file", path);
+        goto cleanup;
+    }
+    if ((st.st_mode & 077) != 0) {
+        error = twin_error(TWIN_EINVALID,
+                           "key file %s is accessible by group or others (mode %04o); "
+                           "protect it with: chmod 600 %s",
+                           path, (unsigned)(st.st_mode & 07777), path);
+        goto cleanup;
+    }
+    /* One byte more than the bound, so an oversize file is noticed without trusting st_size. */
+    if ((text = malloc(KEY_FILE_MAX + 1)) == NULL) {
+        error = twin_error(TWIN_ERROR, "reading key file %s: out of memory", path);
+        goto cleanup;
+    }
+    while (len < KEY_FILE_MAX + 1) {
+        ssize_t n = read(fd, text + len, KEY_FILE_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            error = twin_error(TWIN_ERROR, "reading key file %s: %s", path, strerror(errno));
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > KEY_FILE_MAX) {
+        error = twin_error(TWIN_ELIMIT, "key file %s is larger than %d bytes", path, KEY_FILE_MAX);
+        goto cleanup;
+    }
+    if ((error = twin_key_parse_private(out, text, len)) < 0)
+        twin_error_wrap(error, "%s", path);
+
+cleanup:
+    if (text) {
+        sodium_memzero(text, KEY_FILE_MAX + 1);
+        free(text);
+    }
+    close(fd);
+    return error;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Makes the new directory entry durable; the file's own data was synced before the link. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, rc = 0;
+
+    if (!slash)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return -1;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = -1;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
+static int build_private_blob(unsigned char *blob, size_t cap, size_t *blob_len,
+                              const twin_keypair *kp, const char *comment)
+{
+    unsigned char section[160 + KEY_COMMENT_MAX];
+    struct writer w = {blob, 0, cap, false};
+    struct writer s = {section, 0, sizeof(section), false};
+    uint32_t check = randombytes_random();
+
+    put_u32(&s, check);
+    put_u32(&s, check);
+    put_string(&s, KEY_TYPE, KEY_TYPE_LEN);
+    put_string(&s, kp->pk, TWIN_PUBKEY_BYTES);
+    put_string(&s, kp->sk, TWIN_SECKEY_BYTES);
+    put_string(&s, comment, strlen(comment));
+    for (unsigned char pad = 1; s.len % KEY_BLOCK_SIZE != 0; pad++)
+        put_bytes(&s, &pad, 1);
+
+    put_bytes(&w, KEY_MAGIC, KEY_MAGIC_LEN);
+    put_string(&w, "none", 4);
+    put_string(&w, "none", 4);
+    put_string(&w, "", 0);
+    put_u32(&w, 1);
+    put_u32(&w, PUB_BLOB_LEN);
+    put_pub_blob(&w, kp->pk);
+    put_string(&w, section, s.len);
+    sodium_memzero(section, sizeof(section));
+    if (s.overflow || w.overflow)
+        return twin_error(TWIN_ERROR, "key file: private key blob does not fit");
+    *blob_len = w.len;
+    return 0;
+}
+
+int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
+{
+    unsigned char blob[256 + KEY_COMMENT_MAX];
+    size_t blob_len = 0, text_len = 0, path_len = strlen(path);
+    char *text = NULL, *tmp = NULL;
+    int fd = -1, error;
+    struct stat st;
+
+    if (!comment)
+        comment = "";
+    if (strlen(comment) > KEY_COMMENT_MAX)
+        return twin_error(TWIN_EINVALID, "key comment is longer than %d bytes", KEY_COMMENT_MAX);
+    if (strpbrk(comment, "\r\n"))
+        return twin_error(TWIN_EINVALID, "key comment must be a single line");
+    if ((error = sodium_ready()) < 0)
+        return error;
+    if (!halves_match(kp->pk, kp->sk))
+        return twin_error(TWIN_EINVALID, "key: public and secret halves do not match");
+    if (lstat(path, &st) == 0)
+        return twin_error(TWIN_EEXISTS, "key file %s already exists; twin will not replace it",
+                          path);
+
+    if ((error = build_private_blob(blob, sizeof(blob), &blob_len, kp, comment)) < 0)
+        goto cleanup;
+    if ((error = key_armor(&text, &text_len, blob, blob_len)) < 0)
+        goto cleanup;
+    if (path_len > SIZE_MAX - 16 || (tmp = malloc(path_len + 16)) == NULL) {
+        error = twin_error(TWIN_ERROR, "saving key %s: out of memory", path);
+        goto cleanup;
+    }
+    snprintf(tmp, path_len + 16, "%s.tmp-XXXXXX", path);
+    if ((fd = mkstemp(tmp)) < 0) {
+        error = twin_error(TWIN_ERROR, "cannot create a temporary file next to %s: %s", path,
+                           strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto cleanup;
+    }
+    if (fchmod(fd, 0600) != 0 || write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
+        error = twin_error(TWIN_ERROR, "writing key file %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        error = twin_error(TWIN_ERROR, "writing key file %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    fd = -1;
+    /* link() fails with EEXIST instead of replacing, unlike rename(). */
+    if (link(tmp, path) != 0) {
+        if (errno == EEXIST)
+            error = twin_error(TWIN_EEXISTS, "key file %s already exists; twin will not replace it",
+                               path);
+        else
+            error = twin_error(TWIN_ERROR, "cannot create key file %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (sync_parent_dir(path) != 0) {
+        error = twin_error(TWIN_ERROR, "syncing the directory of key file %s: %s", path,
+                           strerror(errno));
+        goto cleanup;
+    }
+    error = 0;
+
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    if (text) {
+        sodium_memzero(text, text_len);
+        free(text);
+    }
+    sodium_memzero(blob, sizeof(blob));
+    return error;
+}
+
+/* --- public forms --- */
+
+void twin_key_format_openssh(char out[static TWIN_OPENSSH_PUB_MAX],
+                             const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    unsigned char blob[PUB_BLOB_LEN];
+    struct writer w = {blob, 0, sizeof(blob), false};
+    size_t prefix = KEY_TYPE_LEN + 1;
+
+    put_pub_blob(&w, pk);
+    memcpy(out, KEY_TYPE " ", prefix);
+    sodium_bin2base64(out + prefix, TWIN_OPENSSH_PUB_MAX - prefix, blob, w.len,
+                      sodium_base64_VARIANT_ORIGINAL);
+}
+
+int twin_key_parse_openssh(unsigned char pk[static TWIN_PUBKEY_BYTES], const char *line)
+{
+    unsigned char blob[PUB_BLOB_LEN + 3]; /* room to notice an oversize blob */
+    size_t len, type_len, b64_len, blob_len;
+    const char *p, *b64;
+    char shown[48];
+
+    len = strnlen(line, OPENSSH_LINE_MAX + 1);
+    if (len > OPENSSH_LINE_MAX)
+        return twin_error(TWIN_EINVALID, "public key: line longer than %d bytes", OPENSSH_LINE_MAX);
+    /* One line: a final "\n" or "\r\n" is allowed, nothing after it. */
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (memchr(line, '\n', len) || memchr(line, '\r', len))
+        return twin_error(TWIN_EINVALID, "public key: expected a single line");
+
+    for (type_len = 0; type_len < len && !is_blank(line[type_len]); type_len++)
+        ;
+    if (type_len == 0)
+        return twin_error(TWIN_EINVALID,
+                          "public key: empty line (expected \"ssh-ed25519 AAAA...\")");
+    if (!string_is((const unsigned char *)line, type_len, KEY_TYPE))
+        return twin_error(TWIN_EINVALID,
+                          "public key: key type \"%s\" is not supported; twin uses ssh-ed25519 "
+                          "keys",
+                          printable(shown, (const unsigned char *)line, type_len));
+    p = line + type_len;
+    while (p < line + len && is_blank(*p))
+        p++;
+    b64 = p;
+    while (p < line + len && !is_blank(*p))
+        p++;
+    b64_len = (size_t)(p - b64);
+    if (b64_len == 0)
+        return twin_error(TWIN_EINVALID, "public key: missing base64 key after \"%s\"", KEY_TYPE);
+    if (sodium_base642bin(blob, sizeof(blob), b64, b64_len, NULL, &blob_len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return twin_error(TWIN_EINVALID, "public key: key is not valid base64 of an ssh-ed25519 "
+                                         "key");
+    return parse_pub_blob(pk, blob, blob_len, "public key");
+}
+
+void twin_key_node_id(char out[static TWIN_NODE_ID_LEN + 1],
+                      const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    sodium_bin2hex(out, TWIN_NODE_ID_LEN + 1, pk, TWIN_PUBKEY_BYTES);
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int twin_key_parse_any(unsigned char pk[static TWIN_PUBKEY_BYTES], const char *text)
+{
+    size_t len = strnlen(text, OPENSSH_LINE_MAX + 1), start = 0, end, i;
+
+    while (start < len && (is_blank(text[start]) || text[start] == '\n' || text[start] == '\r'))
+        start++;
+    end = len;
+    while (end > start &&
+           (is_blank(text[end - 1]) || text[end - 1] == '\n' || text[end - 1] == '\r'))
+        end--;
+    if (end - start >= 4 && memcmp(text + start, "ssh-", 4) == 0)
+        return twin_key_parse_openssh(pk, text + start);
+    for (i = start; i < end && is_hex(text[i]); i++)
+        ;
+    if (i == end && end - start == TWIN_NODE_ID_LEN) {
+        if (sodium_hex2bin(pk, TWIN_PUBKEY_BYTES, text + start, TWIN_NODE_ID_LEN, NULL, NULL,
+                           NULL) != 0)
+            return twin_error(TWIN_EINVALID, "node id: not valid hex");
+        return 0;
+    }
+    if (i == end && end > start)
+        return twin_error(TWIN_EINVALID, "node id: %zu hex characters, expected %d", end - start,
+                          TWIN_NODE_ID_LEN);
+    return twin_error(TWIN_EINVALID,
+                      "expected a node id (%d hex characters) or an OpenSSH public key line "
+                      "(\"ssh-ed25519 AAAA...\")",
+                      TWIN_NODE_ID_LEN);
+}
