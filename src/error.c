@@ -44,5 +44,6 @@ int twin_error_wrap(int code, const char *fmt, ...)
 int twin_error_git(const char *context)
 {
     const git_error *e = git_error_last();
-    return twin_error(TWIN_ERROR, "%s: %s", context, e && e->message ? e->message : "libgit2 error");
+    return twin_error(TWIN_ERROR, "%s: %s", context,
+                      e && e->message ? e->message : "libgit2 error");
 }

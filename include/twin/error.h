@@ -7,21 +7,22 @@
 
 enum twin_error_code {
     TWIN_OK = 0,
-    TWIN_ERROR = -1,     /* an unexpected failure: I/O, allocation, a library error */
-    TWIN_EINVALID = -2,  /* input that breaks a rule: a record, an argument, a file */
-    TWIN_ENOTFOUND = -3, /* the named thing does not exist */
-    TWIN_EEXISTS = -4,   /* the thing to create is already there */
-    TWIN_ECONFLICT = -5, /* the branch moved under us: retry on the new head */
-    TWIN_EVERIFY = -6,   /* a signature or authorisation check failed */
-    TWIN_ENOHISTORY = -7,/* the node has joined a network but holds no history yet */
-    TWIN_EDENIED = -8,   /* the member is not allowed to make this change */
-    TWIN_ELIMIT = -9,    /* a size or count bound was exceeded */
+    TWIN_ERROR = -1,      /* an unexpected failure: I/O, allocation, a library error */
+    TWIN_EINVALID = -2,   /* input that breaks a rule: a record, an argument, a file */
+    TWIN_ENOTFOUND = -3,  /* the named thing does not exist */
+    TWIN_EEXISTS = -4,    /* the thing to create is already there */
+    TWIN_ECONFLICT = -5,  /* the branch moved under us: retry on the new head */
+    TWIN_EVERIFY = -6,    /* a signature or authorisation check failed */
+    TWIN_ENOHISTORY = -7, /* the node has joined a network but holds no history yet */
+    TWIN_EDENIED = -8,    /* the member is not allowed to make this change */
+    TWIN_ELIMIT = -9,     /* a size or count bound was exceeded */
 };
 
 /* The message of the last error on this thread; never NULL ("" when none). */
 const char *twin_error_last(void);
 
-/* Records an error message (printf-style) and returns code, so callers can `return twin_error(...)`. */
+/* Records an error message (printf-style) and returns code, so callers can `return
+ * twin_error(...)`. */
 int twin_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefixes the current message with context: "reading key: <old message>". Returns code. */

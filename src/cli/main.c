@@ -1,6 +1,239 @@
+/*
+ * twin's entry point: global options (--dir, --json, --help), then one subcommand from the table.
+ */
+#include <stdarg.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "twin/error.h"
+#include "twin/twin.h"
+
+static const struct cli_command commands[] = {
+    {"init", cmd_init,
+     "twin init --name NAME --org-id ORGID --country CC --side north|south|donor|broker\n"
+     "          [--org-type CODE] (--network NETWORK_NAME | --join NETWORK_ID)",
+     "create this institution's node: found a network, or join one"},
+    {"id", cmd_id, "twin id", "print this node's public key, node id and network id"},
+    {"member", cmd_member,
+     "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
+     "                --key 'ssh-ed25519 AAAA...' [--role admin|editor|observer] [--org-type "
+     "CODE]\n"
+     "twin member list",
+     "add a partner institution, or list the members"},
+    {"add", cmd_add, "twin add TYPE [FIELD=VALUE ...] [--from FILE|-]",
+     "add a record and print its id"},
+    {"set", cmd_set, "twin set ID FIELD=VALUE ...",
+     "change fields of a record (VALUE null removes)"},
+    {"edit", cmd_edit, "twin edit ID", "change a record in $EDITOR"},
+    {"show", cmd_show, "twin show ID [--at COMMIT]", "print a record"},
+    {"list", cmd_list, "twin list [TYPE] [--where FIELD=VALUE ...] [--all]",
+     "list records (withdrawn ones only with --all)"},
+    {"withdraw", cmd_withdraw, "twin withdraw ID", "withdraw a record (a tombstone in history)"},
+    {"log", cmd_log, "twin log [ID]", "list changes with member, key, time and signature status"},
+    {"status", cmd_status, "twin status", "summarise this node"},
+    {"verify", cmd_verify, "twin verify",
+     "check every commit's signature, authority and records; exit 1 on any fault"},
+    {"export", cmd_export, "twin export allowed-signers [--out FILE]",
+     "write the allowed-signers file for git verify-commit"},
+};
+
+const struct cli_command *cli_find(const char *name)
 {
-    fprintf(stderr, "twin: no commands yet\n");
-    return 2;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_overview(FILE *f)
+{
+    fprintf(f, "usage: twin [--dir DIR] [--json] COMMAND [ARGS]\n\n"
+               "A signed, shared record of what a partnership does, kept in git.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nglobal options:\n"
+               "  --dir DIR  the node's data directory (default: $TWIN_DIR, else "
+               "$XDG_DATA_HOME/twin)\n"
+               "  --json     machine-readable output on commands that read\n"
+               "  --help     help for twin or for a command\n"
+               "\nexit status: 0 success, 1 a check failed, 2 usage or input error\n");
+}
+
+void cli_print_help(const struct cli_command *cmd)
+{
+    printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+}
+
+int cli_open(struct cli *c)
+{
+    char *dir = twin_node_default_dir(c->dir_opt);
+    if (!dir) {
+        fprintf(stderr, "twin: no data directory: give --dir or set TWIN_DIR\n");
+        return CLI_USAGE;
+    }
+    int rc = twin_node_open(&c->node, dir);
+    free(dir);
+    return rc ? cli_fail(rc) : CLI_OK;
+}
+
+static int exit_code(int rc)
+{
+    switch (rc) {
+    case TWIN_OK:
+        return CLI_OK;
+    case TWIN_EINVALID:
+    case TWIN_ENOTFOUND:
+    case TWIN_EEXISTS:
+    case TWIN_ELIMIT:
+    case TWIN_ENOHISTORY:
+    case TWIN_EDENIED:
+        return CLI_USAGE;
+    default:
+        return CLI_CHECK_FAILED;
+    }
+}
+
+int cli_fail(int rc)
+{
+    fprintf(stderr, "twin: %s\n", twin_error_last()[0] ? twin_error_last() : "failed");
+    return exit_code(rc);
+}
+
+int cli_fail_context(int rc, const char *context)
+{
+    fprintf(stderr, "twin: %s: %s\n", context, twin_error_last());
+    return exit_code(rc);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "twin %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see: twin %s --help)\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_option(const char **value, int *i, int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "twin: %s needs a value\n", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+void cli_print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+}
+
+void cli_format_time(char out[static 32], long long t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = {0};
+    char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+    int nrest = 0, code;
+    if (!rest)
+        return CLI_CHECK_FAILED;
+    /* Global options may stand anywhere before "--"; the rest goes to the command. */
+    bool passthrough = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (!passthrough && strcmp(argv[i], "--") == 0) {
+            passthrough = true;
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        if (!passthrough && (m = cli_option(&v, &i, argc, argv, "--dir")) != 0) {
+            if (m < 0) {
+                free(rest);
+                return CLI_USAGE;
+            }
+            c.dir_opt = v;
+            continue;
+        }
+        if (!passthrough && strcmp(argv[i], "--json") == 0) {
+            c.json = true;
+            continue;
+        }
+        rest[nrest++] = argv[i];
+    }
+    if (nrest == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "--help") == 0 ||
+        strcmp(rest[0], "-h") == 0) {
+        const struct cli_command *cmd = nrest > 1 ? cli_find(rest[1]) : NULL;
+        if (cmd)
+            cli_print_help(cmd);
+        else
+            print_overview(nrest == 0 ? stderr : stdout);
+        free(rest);
+        return nrest == 0 ? CLI_USAGE : CLI_OK;
+    }
+    if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
+        printf("twin %s\n", twin_version());
+        free(rest);
+        return CLI_OK;
+    }
+    const struct cli_command *cmd = cli_find(rest[0]);
+    if (!cmd) {
+        fprintf(stderr, "twin: '%s' is not a twin command (see: twin --help)\n", rest[0]);
+        free(rest);
+        return CLI_USAGE;
+    }
+    if (cli_wants_help(nrest, rest)) {
+        cli_print_help(cmd);
+        free(rest);
+        return CLI_OK;
+    }
+    if (twin_global_init(true)) {
+        fprintf(stderr, "twin: %s\n", twin_error_last());
+        free(rest);
+        return CLI_CHECK_FAILED;
+    }
+    code = cmd->run(&c, nrest, rest);
+    twin_node_free(c.node);
+    twin_global_shutdown();
+    free(rest);
+    return code;
 }

@@ -1,0 +1,58 @@
+/*
+ * Audit of the whole history: every commit through the validity predicate (on several threads),
+ * a check that the branch never moved to a line that drops what it once held, and a summary per
+ * member. Also the per-record change log.
+ */
+#ifndef TWIN_AUDIT_H
+#define TWIN_AUDIT_H
+
+#include <git2.h>
+#include <stdint.h>
+
+#include "twin/node.h"
+
+struct twin_fault {
+    git_oid commit; /* zero for faults not tied to one commit */
+    char reason[600];
+};
+
+struct twin_member_summary {
+    char org_id[128];
+    size_t commits;
+    int64_t first, last; /* commit times, seconds since the epoch */
+};
+
+struct twin_verify_report {
+    git_oid head;
+    size_t commits;
+    size_t nfaults;
+    struct twin_fault *faults;
+    size_t nmembers;
+    struct twin_member_summary *members;
+};
+
+/* Verifies the whole history of the node's branch with up to threads threads (0: one per
+ * core). Returns 0 when the check ran, whatever it found; faults are in the report. */
+int twin_verify(struct twin_verify_report **out, twin_node *n, int threads);
+void twin_verify_report_free(struct twin_verify_report *r);
+
+struct twin_log_entry {
+    git_oid commit;
+    int64_t time;
+    char summary[300];
+    char org_id[128];               /* the signing member, "" if none */
+    char key[TWIN_OPENSSH_PUB_MAX]; /* the signing key, "" if unsigned */
+    int valid;                      /* 1 valid, 0 not */
+    char reason[600];               /* why not valid */
+};
+
+typedef int (*twin_log_fn)(const struct twin_log_entry *e, void *ctx);
+
+/* Calls fn for each commit from the head back (newest first) that changed record id (every
+ * commit when id is NULL), with its signer and verdict. */
+int twin_log(twin_node *n, const char *id, twin_log_fn fn, void *ctx);
+
+/* "SHA256:..." fingerprint as ssh-keygen -l prints it. */
+void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
+#endif

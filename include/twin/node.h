@@ -1,0 +1,57 @@
+/*
+ * A node's data directory: the node key (node.key, mode 0600), the bare git repository that
+ * holds the shared history (repo.git, branch refs/heads/main), and the node's settings in that
+ * repository's own config (section [twin]).
+ */
+#ifndef TWIN_NODE_H
+#define TWIN_NODE_H
+
+#include <git2.h>
+#include <stdbool.h>
+
+#include "twin/key.h"
+
+#define TWIN_BRANCH         "refs/heads/main"
+#define TWIN_NETWORK_ID_LEN 32 /* hex characters */
+
+typedef struct twin_node twin_node;
+
+struct twin_identity {
+    const char *name;     /* the institution's name */
+    const char *org_id;   /* its IATI organisation identifier */
+    const char *country;  /* ISO 3166-1 alpha-2 */
+    const char *side;     /* north | south | donor | broker */
+    const char *org_type; /* IATI OrganisationType code, or NULL */
+};
+
+/* Creates a node: data directory, key, bare repository. With network_name it founds a network
+ * (the genesis commit holds the descriptor and this institution as its first admin); with
+ * join_network_id it belongs to that network and holds no history yet. Refuses to overwrite an
+ * existing node (TWIN_EEXISTS). */
+int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,
+                   const char *network_name, const char *join_network_id);
+
+/* Opens an existing node. TWIN_ENOTFOUND with a hint to run `twin init` when there is none. */
+int twin_node_open(twin_node **out, const char *dir);
+
+void twin_node_free(twin_node *n);
+
+/* The directory to use: dir if given, else $TWIN_DIR, else $XDG_DATA_HOME/twin, else
+ * $HOME/.local/share/twin. Returns malloc'd text. */
+char *twin_node_default_dir(const char *dir);
+
+const char *twin_node_dir(const twin_node *n);
+git_repository *twin_node_repo(twin_node *n);
+const twin_keypair *twin_node_key(const twin_node *n);
+const char *twin_node_network_id(const twin_node *n);
+const char *twin_node_org_id(const twin_node *n);
+
+/* The head of the shared branch. TWIN_ENOHISTORY when the node has none yet (joined a network
+ * and has not synced). */
+int twin_node_head(git_oid *out, twin_node *n);
+
+/* Reads and writes the node's settings ([twin] section of the repository config). */
+int twin_node_config_get(char **out, twin_node *n, const char *key);
+int twin_node_config_set(twin_node *n, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * The operations partners and admins perform: add, change and withdraw records, add members.
+ * Each one checks the change against the current head exactly as the validity predicate will,
+ * writes one signed commit, and starts again on the new head when another writer got there
+ * first, so concurrent writers never lose an update.
+ */
+#ifndef TWIN_OPS_H
+#define TWIN_OPS_H
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "twin/node.h"
+#include "twin/record.h"
+
+/* Edits rec in place (a copy of the current record, or a new one holding only id and type).
+ * Returns 0, or a negative code with the message set. */
+typedef int (*twin_record_edit_fn)(json_t *rec, void *ctx);
+
+/* Adds a record of type built by fn. Hands back its new id and the commit. */
+int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
+                 const char *type, twin_record_edit_fn fn, void *ctx);
+
+/* Changes record id with fn. verb names the change in the commit message ("set", "edit").
+ * TWIN_ENOTFOUND when there is no such record; TWIN_EEXISTS when fn changes nothing. */
+int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
+                    twin_record_edit_fn fn, void *ctx);
+
+/* Marks a record withdrawn (the tombstone; history is never rewritten). */
+int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
+
+/* Reads a record at a commit (NULL: the head). type may be NULL to search every type. */
+int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id);
+
+/* Calls fn for every record of type (every type when NULL) at commit at (NULL: the head), grouped
+ * by type, in storage order (sort by id for creation order: ids are time-ordered). fn may keep
+ * rec with json_incref. */
+int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
+                     int (*fn)(json_t *rec, void *ctx), void *ctx);
+
+/* Adds a member institution with one key. Only an admin may. */
+int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                        const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
+#endif

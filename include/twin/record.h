@@ -1,0 +1,69 @@
+/*
+ * Partnership records: the schema of every record type (mapped to IATI 2.03 where the domain
+ * overlaps), validation that names the field and the rule, canonical JSON (the form stored in
+ * git), UUIDv7 ids and the storage path records/<type>/<xx>/<id>.json.
+ */
+#ifndef TWIN_RECORD_H
+#define TWIN_RECORD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TWIN_RECORD_MAX_BYTES (1024 * 1024) /* canonical JSON of one record */
+#define TWIN_RECORD_MAX_DEPTH 8             /* objects and lists nested inside a record */
+#define TWIN_FIELD_MAX_BYTES  (64 * 1024)   /* one string value */
+#define TWIN_LIST_MAX_ITEMS   10000
+#define TWIN_ID_LEN           36 /* UUID text form */
+
+/* Looks up a record that another record refers to. Returns 0 when it exists (and, if out is
+ * non-NULL, hands over its parsed JSON), TWIN_ENOTFOUND when it does not. */
+typedef int (*twin_record_lookup_fn)(json_t **out, const char *type, const char *id, void *ctx);
+
+/* The record type names, NULL-terminated, in a fixed order. */
+const char *const *twin_record_types(void);
+bool twin_record_type_known(const char *type);
+
+/* Mints a new UUIDv7 (time-ordered, 74 random bits). */
+void twin_record_new_id(char out[static TWIN_ID_LEN + 1]);
+bool twin_record_id_valid(const char *id);
+
+/* "records/<type>/<xx>/<id>.json", where xx is the last two hex digits of the id (random bits). */
+int twin_record_path(char *out, size_t out_size, const char *type, const char *id);
+
+/* Parses "records/<type>/<xx>/<id>.json" back; TWIN_EINVALID when the path is not one. */
+int twin_record_parse_path(char type[static 32], char id[static TWIN_ID_LEN + 1], const char *path);
+
+/* Fills defaults a new record gets (note.kind = "note", ...). */
+int twin_record_apply_defaults(json_t *rec);
+
+/* Checks rec against its type's schema and cross-field rules (percentages sum to 100, dates in
+ * order); when lookup is non-NULL also that every reference points at an existing record of the
+ * right type. When old is non-NULL the change old -> rec must also be an allowed transition
+ * (id and type fixed, withdrawal final, indicator actuals only appended). TWIN_EINVALID with
+ * "<type>.<field.path>: <rule>" on the first fault. */
+int twin_record_validate(const json_t *rec, const json_t *old, twin_record_lookup_fn lookup,
+                         void *lookup_ctx);
+
+/* Canonical JSON: sorted keys, two-space indentation, UTF-8, trailing newline. *out is malloc'd. */
+int twin_record_canonical(char **out, size_t *out_len, const json_t *rec);
+
+/* Parses a stored record and checks that the bytes are exactly its canonical form. */
+int twin_record_parse_canonical(json_t **out, const char *data, size_t len);
+
+/* Parses untrusted JSON text (from a file, an argument or $EDITOR) with the size and depth
+ * bounds above. */
+int twin_record_parse(json_t **out, const char *data, size_t len);
+
+/* Sets a dotted field path ("dates.planned_start") to a value given as text: JSON when it parses
+ * as a JSON array, object, number, true, false or null, else a string. Creates intermediate
+ * objects. A value of null removes the field. */
+int twin_record_set_path(json_t *rec, const char *path, const char *value_text);
+
+/* The value at a dotted path, or NULL. */
+json_t *twin_record_get_path(const json_t *rec, const char *path);
+
+/* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. */
+const char *twin_record_title(const json_t *rec);
+
+#endif

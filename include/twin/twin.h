@@ -1,0 +1,16 @@
+/*
+ * twin's library as a whole: call twin_global_init once per process before anything else.
+ */
+#ifndef TWIN_TWIN_H
+#define TWIN_TWIN_H
+
+#include <stdbool.h>
+
+/* Initialises libsodium and libgit2. With durable, every object, pack and ref write is
+ * fsync'ed, so a power cut cannot lose a write that was reported as done. */
+int twin_global_init(bool durable);
+void twin_global_shutdown(void);
+
+const char *twin_version(void);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The single validity predicate for commits of the shared history. A commit is valid when its
+ * SSH signature verifies, its key belongs to a member allowed to make the change in the
+ * membership of its parent (for the genesis: the founder), the key is active there, and every
+ * change is well formed. Sync ingest and `twin verify` both call twin_check_commit.
+ */
+#ifndef TWIN_VALIDITY_H
+#define TWIN_VALIDITY_H
+
+#include <git2.h>
+#include <stdbool.h>
+
+#include "twin/key.h"
+
+struct twin_check {
+    bool valid;
+    char reason[600]; /* why it is not valid; "" when valid */
+    bool has_signer;  /* the signature verified and named a key */
+    unsigned char signer[TWIN_PUBKEY_BYTES];
+    char org_id[128]; /* the member who signed, "" when not a member */
+    bool is_merge;
+    size_t changes; /* files the commit changes */
+};
+
+typedef struct twin_check_cache twin_check_cache;
+
+/* A cache of parsed membership keyed by tree, to share between calls on one thread. */
+int twin_check_cache_new(twin_check_cache **out);
+void twin_check_cache_free(twin_check_cache *c);
+
+/* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code
+ * when it could not run (an object is missing, I/O). cache may be NULL. */
+int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,
+                      twin_check_cache *cache);
+
+/* Checks just the signature: splits the gpgsig header and verifies it under namespace "git". */
+int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                         size_t reason_size, git_repository *repo, const git_oid *commit);
+
+#endif

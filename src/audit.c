@@ -1,0 +1,385 @@
+/*
+ * Audit. Each commit's verdict depends only on the commit and its parent, so the history is cut
+ * into contiguous runs checked on separate threads, each with its own repository handle (libgit2
+ * wants one per thread) and its own membership cache.
+ */
+#include "twin/audit.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "network.h"
+#include "twin/error.h"
+#include "twin/record.h"
+#include "twin/validity.h"
+
+#define MAX_THREADS 16
+
+void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    /* The hash covers the SSH wire form of the key: string "ssh-ed25519", string pk. */
+    unsigned char blob[51], h[crypto_hash_sha256_BYTES];
+    static const char type[] = "ssh-ed25519";
+    blob[0] = blob[1] = blob[2] = 0;
+    blob[3] = 11;
+    memcpy(blob + 4, type, 11);
+    blob[15] = blob[16] = blob[17] = 0;
+    blob[18] = 32;
+    memcpy(blob + 19, pk, 32);
+    crypto_hash_sha256(h, blob, sizeof(blob));
+    char b64[sodium_base64_ENCODED_LEN(sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    sodium_bin2base64(b64, sizeof(b64), h, sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    snprintf(out, 64, "SHA256:%s", b64);
+}
+
+struct job {
+    const char *repo_path;
+    const git_oid *ids;
+    size_t from, to;
+    struct twin_check *results;
+    int64_t *times;
+    int rc;
+    char error[512];
+};
+
+static void *check_run(void *arg)
+{
+    struct job *j = arg;
+    git_repository *repo = NULL;
+    twin_check_cache *cache = NULL;
+    if (git_repository_open_bare(&repo, j->repo_path) < 0) {
+        j->rc = twin_error_git("opening the repository");
+        goto done;
+    }
+    if ((j->rc = twin_check_cache_new(&cache)))
+        goto done;
+    for (size_t i = j->from; i < j->to; i++) {
+        git_commit *c = NULL;
+        if ((j->rc = twin_check_commit(&j->results[i], repo, &j->ids[i], cache)))
+            goto done;
+        if (git_commit_lookup(&c, repo, &j->ids[i]) == 0)
+            j->times[i] = (int64_t)git_commit_time(c);
+        git_commit_free(c);
+    }
+done:
+    if (j->rc)
+        snprintf(j->error, sizeof(j->error), "%s", twin_error_last());
+    twin_check_cache_free(cache);
+    git_repository_free(repo);
+    return NULL;
+}
+
+static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
+{
+    struct twin_fault *f = realloc(r->faults, (r->nfaults + 1) * sizeof(*f));
+    if (!f)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->faults = f;
+    f = &r->faults[r->nfaults++];
+    memset(f, 0, sizeof(*f));
+    if (commit)
+        f->commit = *commit;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int tally(struct twin_verify_report *r, const char *org_id, int64_t t)
+{
+    for (size_t i = 0; i < r->nmembers; i++) {
+        struct twin_member_summary *m = &r->members[i];
+        if (strcmp(m->org_id, org_id) == 0) {
+            m->commits++;
+            if (t < m->first)
+                m->first = t;
+            if (t > m->last)
+                m->last = t;
+            return 0;
+        }
+    }
+    struct twin_member_summary *m = realloc(r->members, (r->nmembers + 1) * sizeof(*m));
+    if (!m)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->members = m;
+    m = &r->members[r->nmembers++];
+    snprintf(m->org_id, sizeof(m->org_id), "%s", org_id);
+    m->commits = 1;
+    m->first = m->last = t;
+    return 0;
+}
+
+/* Every value the branch ever had (its reflog) must still be in the history: a branch reset to
+ * another line drops published commits, and that is a rewrite. */
+static int check_rewrites(struct twin_verify_report *r, git_repository *repo, const git_oid *head)
+{
+    git_reflog *log = NULL;
+    if (git_reflog_read(&log, repo, TWIN_BRANCH) < 0)
+        return 0;
+    size_t n = git_reflog_entrycount(log);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
+        const git_oid *was = git_reflog_entry_id_new(e);
+        if (git_oid_is_zero(was) || git_oid_equal(was, head))
+            continue;
+        if (git_graph_descendant_of(repo, head, was) != 1) {
+            char was_hex[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(was_hex, sizeof(was_hex), was);
+            rc = add_fault(r, was,
+                           "history rewritten: the branch once pointed at %s, which the current "
+                           "history no longer contains",
+                           was_hex);
+        }
+    }
+    git_reflog_free(log);
+    return rc;
+}
+
+static int check_network(struct twin_verify_report *r, twin_node *n, const git_oid *root)
+{
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = 0;
+    if (git_commit_lookup(&c, twin_node_repo(n), root) < 0 || git_commit_tree(&tree, c) < 0) {
+        rc = twin_error_git("reading the genesis");
+        goto cleanup;
+    }
+    if (twin_membership_load(&m, twin_node_repo(n), tree) == 0 &&
+        strcmp(m->network_id, twin_node_network_id(n)) != 0)
+        rc = add_fault(r, root, "the history belongs to network %s, not to this node's network %s",
+                       m->network_id, twin_node_network_id(n));
+cleanup:
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}
+
+int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_revwalk *walk = NULL;
+    git_oid *ids = NULL, id;
+    struct twin_check *results = NULL;
+    int64_t *times = NULL;
+    size_t count = 0, cap = 0;
+    struct job jobs[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int rc;
+    *out = NULL;
+    struct twin_verify_report *r = calloc(1, sizeof(*r));
+    if (!r)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if ((rc = twin_node_head(&r->head, n)))
+        goto cleanup;
+    if (git_revwalk_new(&walk, repo) < 0 ||
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+        git_revwalk_push(walk, &r->head) < 0) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    while ((rc = git_revwalk_next(&id, walk)) == 0) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 1024;
+            git_oid *grown = realloc(ids, cap * sizeof(*ids));
+            if (!grown) {
+                rc = twin_error(TWIN_ERROR, "out of memory");
+                goto cleanup;
+            }
+            ids = grown;
+        }
+        ids[count++] = id;
+    }
+    if (rc != GIT_ITEROVER) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    rc = 0;
+    r->commits = count;
+    if (!(results = calloc(count, sizeof(*results))) || !(times = calloc(count, sizeof(*times)))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if (threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (int)cores : 1;
+    }
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if ((size_t)threads > count / 64 + 1)
+        threads = (int)(count / 64 + 1);
+    const char *path = git_repository_path(repo);
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (struct job){.repo_path = path,
+                               .ids = ids,
+                               .from = count * (size_t)t / (size_t)threads,
+                               .to = count * (size_t)(t + 1) / (size_t)threads,
+                               .results = results,
+                               .times = times};
+        if (pthread_create(&tids[t], NULL, check_run, &jobs[t]) != 0) {
+            rc = twin_error(TWIN_ERROR, "cannot start a verification thread");
+            for (int u = 0; u < t; u++)
+                pthread_join(tids[u], NULL);
+            goto cleanup;
+        }
+    }
+    for (int t = 0; t < threads; t++)
+        pthread_join(tids[t], NULL);
+    for (int t = 0; t < threads; t++)
+        if (jobs[t].rc) {
+            rc = twin_error(jobs[t].rc, "%s", jobs[t].error);
+            goto cleanup;
+        }
+    if (count > 0 && (rc = check_network(r, n, &ids[0])))
+        goto cleanup;
+    for (size_t i = 0; i < count; i++) {
+        if (results[i].org_id[0] && results[i].valid &&
+            (rc = tally(r, results[i].org_id, times[i])))
+            goto cleanup;
+        if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
+            goto cleanup;
+    }
+    if ((rc = check_rewrites(r, repo, &r->head)))
+        goto cleanup;
+    *out = r;
+    r = NULL;
+cleanup:
+    git_revwalk_free(walk);
+    free(ids);
+    free(results);
+    free(times);
+    twin_verify_report_free(r);
+    return rc;
+}
+
+void twin_verify_report_free(struct twin_verify_report *r)
+{
+    if (!r)
+        return;
+    free(r->faults);
+    free(r->members);
+    free(r);
+}
+
+/* ---- log ------------------------------------------------------------------------------------ */
+
+static bool path_changed(git_commit *c, const char *path)
+{
+    git_tree *tree = NULL, *ptree = NULL;
+    git_commit *parent = NULL;
+    git_tree_entry *a = NULL, *b = NULL;
+    bool changed = false;
+    if (git_commit_tree(&tree, c) < 0)
+        return false;
+    int has = git_tree_entry_bypath(&a, tree, path) == 0;
+    unsigned int np = git_commit_parentcount(c);
+    if (np == 0) {
+        changed = has;
+    } else {
+        /* Changed when it differs from every parent (a merge that takes one side unchanged is
+         * not a change of this record). */
+        changed = true;
+        for (unsigned int i = 0; i < np && changed; i++) {
+            if (git_commit_parent(&parent, c, i) == 0 && git_commit_tree(&ptree, parent) == 0) {
+                int phas = git_tree_entry_bypath(&b, ptree, path) == 0;
+                if (phas == has &&
+                    (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
+                    changed = false;
+            }
+            git_tree_entry_free(b);
+            b = NULL;
+            git_tree_free(ptree);
+            ptree = NULL;
+            git_commit_free(parent);
+            parent = NULL;
+        }
+    }
+    git_tree_entry_free(a);
+    git_tree_free(tree);
+    return changed;
+}
+
+int twin_log(twin_node *n, const char *id, twin_log_fn fn, void *ctx)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_revwalk *walk = NULL;
+    git_oid head, oid;
+    twin_check_cache *cache = NULL;
+    git_commit *head_commit = NULL;
+    git_tree *head_tree = NULL;
+    char path[128] = "";
+    int rc;
+    if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
+        goto cleanup;
+    if (id) {
+        if (!twin_record_id_valid(id)) {
+            rc = twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+            goto cleanup;
+        }
+        if (git_commit_lookup(&head_commit, repo, &head) < 0 ||
+            git_commit_tree(&head_tree, head_commit) < 0) {
+            rc = twin_error_git("reading the head");
+            goto cleanup;
+        }
+        for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
+            git_tree_entry *e = NULL;
+            twin_record_path(path, sizeof(path), *t, id);
+            if (git_tree_entry_bypath(&e, head_tree, path) != 0)
+                path[0] = '\0';
+            git_tree_entry_free(e);
+        }
+        if (!path[0]) {
+            rc = twin_error(TWIN_ENOTFOUND, "no record %s", id);
+            goto cleanup;
+        }
+    }
+    if (git_revwalk_new(&walk, repo) < 0 ||
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
+        git_revwalk_push(walk, &head) < 0) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    while ((rc = git_revwalk_next(&oid, walk)) == 0) {
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, repo, &oid) < 0) {
+            rc = twin_error_git("reading a commit");
+            goto cleanup;
+        }
+        if (id && !path_changed(c, path)) {
+            git_commit_free(c);
+            continue;
+        }
+        struct twin_log_entry e;
+        struct twin_check chk;
+        memset(&e, 0, sizeof(e));
+        e.commit = oid;
+        e.time = (int64_t)git_commit_time(c);
+        snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
+        git_commit_free(c);
+        if ((rc = twin_check_commit(&chk, repo, &oid, cache)))
+            goto cleanup;
+        e.valid = chk.valid;
+        snprintf(e.reason, sizeof(e.reason), "%s", chk.reason);
+        snprintf(e.org_id, sizeof(e.org_id), "%s", chk.org_id);
+        if (chk.has_signer)
+            twin_key_format_openssh(e.key, chk.signer);
+        if ((rc = fn(&e, ctx)))
+            goto cleanup;
+    }
+    rc = rc == GIT_ITEROVER ? 0 : twin_error_git("walking the history");
+cleanup:
+    git_revwalk_free(walk);
+    git_tree_free(head_tree);
+    git_commit_free(head_commit);
+    twin_check_cache_free(cache);
+    return rc;
+}

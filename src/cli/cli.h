@@ -1,0 +1,70 @@
+/*
+ * The command line: argument parsing and printing only; the library does the work.
+ */
+#ifndef TWIN_CLI_H
+#define TWIN_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "twin/node.h"
+
+struct cli {
+    const char *dir_opt; /* --dir as given, or NULL */
+    bool json;           /* --json */
+    twin_node *node;     /* opened by cli_open */
+};
+
+struct cli_command {
+    const char *name;
+    int (*run)(struct cli *c, int argc, char **argv);
+    const char *usage;
+    const char *summary;
+};
+
+/* Exit codes: 0 success, 1 a check failed (or an unexpected error), 2 usage or input error. */
+enum { CLI_OK = 0, CLI_CHECK_FAILED = 1, CLI_USAGE = 2 };
+
+const struct cli_command *cli_find(const char *name);
+
+/* Opens the node in the chosen directory; prints the error and returns an exit code on failure. */
+int cli_open(struct cli *c);
+
+/* Prints "twin: <message>" for a library error and returns its exit code. */
+int cli_fail(int rc);
+int cli_fail_context(int rc, const char *context);
+
+/* Prints a usage error for cmd and returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the usage text of a command. */
+void cli_print_help(const struct cli_command *cmd);
+
+/* Matches --name VALUE or --name=VALUE at argv[*i]; on a match sets *value, advances *i past the
+ * value and returns 1. Returns -1 (after printing an error) when the value is missing. */
+int cli_option(const char **value, int *i, int argc, char **argv, const char *name);
+
+/* True when argv asks for help anywhere. */
+bool cli_wants_help(int argc, char **argv);
+
+/* Prints a JSON value on stdout with two-space indentation and a newline. */
+void cli_print_json(const json_t *j);
+
+/* Formats a commit time as "2026-11-22 07:21:33 UTC". */
+void cli_format_time(char out[static 32], long long t);
+
+int cmd_init(struct cli *c, int argc, char **argv);
+int cmd_id(struct cli *c, int argc, char **argv);
+int cmd_member(struct cli *c, int argc, char **argv);
+int cmd_add(struct cli *c, int argc, char **argv);
+int cmd_set(struct cli *c, int argc, char **argv);
+int cmd_edit(struct cli *c, int argc, char **argv);
+int cmd_show(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_withdraw(struct cli *c, int argc, char **argv);
+int cmd_log(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_verify(struct cli *c, int argc, char **argv);
+int cmd_export(struct cli *c, int argc, char **argv);
+
+#endif

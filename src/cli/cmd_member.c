@@ -1,0 +1,116 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "../network.h"
+#include "cli.h"
+#include "twin/error.h"
+#include "twin/ops.h"
+
+static int member_add(struct cli *c, int argc, char **argv)
+{
+    struct twin_identity who = {0};
+    const char *key = NULL, *role = "editor";
+    for (int i = 2; i < argc; i++) {
+        int m;
+        if ((m = cli_option(&who.name, &i, argc, argv, "--name")) ||
+            (m = cli_option(&who.org_id, &i, argc, argv, "--org-id")) ||
+            (m = cli_option(&who.country, &i, argc, argv, "--country")) ||
+            (m = cli_option(&who.side, &i, argc, argv, "--side")) ||
+            (m = cli_option(&who.org_type, &i, argc, argv, "--org-type")) ||
+            (m = cli_option(&key, &i, argc, argv, "--key")) ||
+            (m = cli_option(&role, &i, argc, argv, "--role"))) {
+            if (m < 0)
+                return CLI_USAGE;
+            continue;
+        }
+        return cli_usage_error("member", "unexpected argument '%s'", argv[i]);
+    }
+    if (!who.name || !who.org_id || !who.country || !who.side || !key)
+        return cli_usage_error("member", "add needs --name, --org-id, --country, --side and --key");
+    unsigned char pk[TWIN_PUBKEY_BYTES];
+    int rc = twin_key_parse_any(pk, key);
+    if (rc)
+        return cli_fail_context(rc, "--key");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    if ((rc = twin_ops_member_add(&commit, c->node, &who, role, pk)))
+        return cli_fail(rc);
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s}", "org_id", who.org_id, "role", role, "commit",
+                              git_oid_tostr_s(&commit));
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Added %s (%s) as %s in commit %.12s.\n", who.name, who.org_id, role,
+               git_oid_tostr_s(&commit));
+    }
+    return CLI_OK;
+}
+
+static int member_list(struct cli *c, int argc, char **argv)
+{
+    if (argc > 2)
+        return cli_usage_error("member", "unexpected argument '%s'", argv[2]);
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = twin_node_head(&head, c->node);
+    if (rc)
+        return cli_fail(rc);
+    if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0 ||
+        git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the head");
+        goto cleanup;
+    }
+    if ((rc = twin_membership_load(&m, twin_node_repo(c->node), tree)))
+        goto cleanup;
+    json_t *list = c->json ? json_array() : NULL;
+    if (!c->json)
+        printf("%-24s %-8s %-6s %-8s %-3s %s\n", "ORG-ID", "ROLE", "SIDE", "COUNTRY", "KEYS",
+               "NAME");
+    for (size_t i = 0; i < m->count; i++) {
+        const struct twin_member *mm = &m->members[i];
+        if (c->json) {
+            json_t *keys = json_array();
+            for (size_t k = 0; k < mm->nkeys; k++) {
+                char line[TWIN_OPENSSH_PUB_MAX];
+                twin_key_format_openssh(line, mm->keys[k].pk);
+                json_array_append_new(keys, json_pack("{s:s, s:s}", "key", line, "state",
+                                                      twin_key_state_name(mm->keys[k].state)));
+            }
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "org_id",
+                                                  mm->org_id, "name", mm->name, "role",
+                                                  twin_role_name(mm->role), "side", mm->side,
+                                                  "country", mm->country, "keys", keys));
+        } else {
+            printf("%-24s %-8s %-6s %-8s %-4zu %s\n", mm->org_id, twin_role_name(mm->role),
+                   mm->side, mm->country, mm->nkeys, mm->name);
+        }
+    }
+    if (c->json) {
+        cli_print_json(list);
+        json_decref(list);
+    }
+cleanup:
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc ? cli_fail(rc) : CLI_OK;
+}
+
+int cmd_member(struct cli *c, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error("member", "say add or list");
+    if (strcmp(argv[1], "add") == 0)
+        return member_add(c, argc, argv);
+    if (strcmp(argv[1], "list") == 0)
+        return member_list(c, argc, argv);
+    return cli_usage_error("member", "'%s' is not add or list", argv[1]);
+}

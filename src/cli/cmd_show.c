@@ -1,0 +1,49 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "twin/error.h"
+#include "twin/ops.h"
+
+int cmd_show(struct cli *c, int argc, char **argv)
+{
+    const char *id = NULL, *at = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m = cli_option(&at, &i, argc, argv, "--at");
+        if (m < 0)
+            return CLI_USAGE;
+        if (m)
+            continue;
+        if (id)
+            return cli_usage_error("show", "unexpected argument '%s'", argv[i]);
+        id = argv[i];
+    }
+    if (!id)
+        return cli_usage_error("show", "give a record id");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid at_oid;
+    if (at) {
+        git_object *obj = NULL;
+        if (git_revparse_single(&obj, twin_node_repo(c->node), at) < 0 ||
+            git_object_type(obj) != GIT_OBJECT_COMMIT) {
+            git_object_free(obj);
+            fprintf(stderr, "twin: --at %s: not a commit of this node\n", at);
+            return CLI_USAGE;
+        }
+        at_oid = *git_object_id(obj);
+        git_object_free(obj);
+    }
+    json_t *rec = NULL;
+    int rc = twin_ops_get(&rec, c->node, at ? &at_oid : NULL, NULL, id);
+    if (rc)
+        return cli_fail(rc);
+    char *text = NULL;
+    size_t len;
+    if ((rc = twin_record_canonical(&text, &len, rec)) == 0)
+        fwrite(text, 1, len, stdout);
+    free(text);
+    json_decref(rec);
+    return rc ? cli_fail(rc) : CLI_OK;
+}

@@ -1,0 +1,78 @@
+/*
+ * The network descriptor (network.json) and the membership registry (members/<org-id>.json):
+ * who belongs to the network, with which role and keys. The membership in force for a commit is
+ * the one in its parent's tree, so authority is positional in history, never by clock.
+ */
+#ifndef TWIN_NETWORK_H
+#define TWIN_NETWORK_H
+
+#include <git2.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "twin/key.h"
+#include "twin/node.h"
+
+#define TWIN_NETWORK_PATH    "network.json"
+#define TWIN_MEMBERS_DIR     "members"
+#define TWIN_MEMBER_MAX_KEYS 16
+#define TWIN_MEMBERS_MAX     1000
+
+enum twin_role { TWIN_ROLE_OBSERVER, TWIN_ROLE_EDITOR, TWIN_ROLE_ADMIN };
+enum twin_key_state { TWIN_KEY_ACTIVE, TWIN_KEY_REVOKED, TWIN_KEY_RETIRED };
+
+struct twin_member_key {
+    unsigned char pk[TWIN_PUBKEY_BYTES];
+    enum twin_key_state state;
+};
+
+struct twin_member {
+    char *org_id, *name, *country, *side, *org_type;
+    enum twin_role role;
+    size_t nkeys;
+    struct twin_member_key keys[TWIN_MEMBER_MAX_KEYS];
+};
+
+struct twin_membership {
+    char network_id[TWIN_NETWORK_ID_LEN + 1];
+    char *network_name;
+    int admin_threshold;
+    size_t count;
+    struct twin_member *members;
+};
+
+bool twin_network_id_valid(const char *id);
+int twin_network_check_identity(const struct twin_identity *who);
+const char *twin_role_name(enum twin_role role);
+const char *twin_key_state_name(enum twin_key_state state);
+int twin_role_parse(enum twin_role *out, const char *name);
+
+/* Founds a network: writes the genesis commit (descriptor and founding admin), signed by kp,
+ * and points the branch at it. Hands back the network id. */
+int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_repository *repo,
+                       const twin_keypair *kp, const struct twin_identity *who, const char *name);
+
+/* Checks a network descriptor: fields, and that its id is derived from its founding fields. */
+int twin_network_check_descriptor(const json_t *net);
+
+/* Checks a member file and that its name matches its org-id. */
+int twin_member_check(const json_t *member, const char *file_org_id);
+
+/* Builds the canonical JSON of a member file. */
+json_t *twin_member_json(const struct twin_identity *who, const char *role,
+                         const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
+/* Loads the membership of a tree (network.json and members/). */
+int twin_membership_load(struct twin_membership **out, git_repository *repo, const git_tree *root);
+void twin_membership_free(struct twin_membership *m);
+
+const struct twin_member *twin_membership_find_key(const struct twin_membership *m,
+                                                   const unsigned char pk[TWIN_PUBKEY_BYTES],
+                                                   enum twin_key_state *state);
+const struct twin_member *twin_membership_find(const struct twin_membership *m, const char *org_id);
+
+/* Reads one blob at path in a tree; TWIN_ENOTFOUND when absent. *out is malloc'd, NUL-ended. */
+int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
+                   const char *path);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * Operations: each attempt starts a change set on the current head, checks authority and the
+ * record against that head, and publishes by compare-and-swap. A lost race retries from the
+ * new head with the same edit, so the edit lands on top of whatever the other writer did.
+ */
+#include "twin/ops.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "network.h"
+#include "twin/error.h"
+#include "twin/store.h"
+
+#define MAX_ATTEMPTS 200
+
+static void backoff(int attempt)
+{
+    /* Jittered, growing pause so racing writers spread out instead of colliding again. */
+    long max_us = 1000L * (attempt < 10 ? attempt + 1 : 10);
+    struct timespec ts = {0, (long)(randombytes_uniform((uint32_t)max_us) + 100) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Who this node is in the membership at the head, and whether it may write records. */
+static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
+{
+    struct twin_membership *m = NULL;
+    int rc = twin_membership_load(&m, twin_node_repo(n), tree);
+    if (rc)
+        return twin_error_wrap(rc, "reading the membership");
+    enum twin_key_state state;
+    const struct twin_member *me = twin_membership_find_key(m, twin_node_key(n)->pk, &state);
+    if (!me)
+        rc = twin_error(TWIN_EDENIED,
+                        "this node's key is not a member of network %s (an admin adds it with: "
+                        "twin member add ... --key \"$(twin id | head -1)\")",
+                        twin_node_network_id(n));
+    else if (state != TWIN_KEY_ACTIVE)
+        rc = twin_error(TWIN_EDENIED, "this node's key is %s for member %s",
+                        twin_key_state_name(state), me->org_id);
+    else if (need_admin && me->role != TWIN_ROLE_ADMIN)
+        rc = twin_error(TWIN_EDENIED, "only an admin may do this; %s is %s", me->org_id,
+                        twin_role_name(me->role));
+    else if (me->role == TWIN_ROLE_OBSERVER)
+        rc = twin_error(TWIN_EDENIED, "%s is an observer and may not write", me->org_id);
+    twin_membership_free(m);
+    return rc;
+}
+
+struct tx_lookup {
+    twin_tx *tx;
+};
+
+static int lookup_tx(json_t **out, const char *type, const char *id, void *ctx)
+{
+    struct tx_lookup *l = ctx;
+    char path[128], *text = NULL;
+    size_t len;
+    if (out)
+        *out = NULL;
+    if (twin_record_path(path, sizeof(path), type, id))
+        return TWIN_ENOTFOUND;
+    int rc = twin_tx_read(&text, &len, l->tx, path);
+    if (rc == 0 && out)
+        rc = twin_record_parse_canonical(out, text, len);
+    free(text);
+    return rc;
+}
+
+/* Finds the type of record id in the tree; TWIN_ENOTFOUND when no type has it. */
+static int find_type(const char **type_out, git_tree *tree, const char *id)
+{
+    if (!twin_record_id_valid(id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+    for (const char *const *t = twin_record_types(); *t; t++) {
+        char path[128];
+        git_tree_entry *e = NULL;
+        twin_record_path(path, sizeof(path), *t, id);
+        if (git_tree_entry_bypath(&e, tree, path) == 0) {
+            git_tree_entry_free(e);
+            *type_out = *t;
+            return 0;
+        }
+    }
+    return twin_error(TWIN_ENOTFOUND, "no record %s", id);
+}
+
+static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
+                        bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        twin_tx *tx = NULL;
+        json_t *old = NULL, *rec = NULL;
+        char *text = NULL, path[128], message[600];
+        size_t len;
+        const char *rtype = type;
+        if ((rc = twin_tx_begin(&tx, n)))
+            return rc;
+        if (!twin_tx_base(tx)) {
+            rc = twin_node_head(&(git_oid){0}, n);
+            goto next;
+        }
+        if ((rc = require_writer(n, twin_tx_base_tree(tx), false)))
+            goto next;
+        if (!create && !rtype && (rc = find_type(&rtype, twin_tx_base_tree(tx), id)))
+            goto next;
+        if ((rc = twin_record_path(path, sizeof(path), rtype, id)))
+            goto next;
+        if (create) {
+            rec = json_pack("{s:s, s:s}", "id", id, "type", rtype);
+        } else {
+            rc = twin_tx_read(&text, &len, tx, path);
+            if (rc == TWIN_ENOTFOUND)
+                rc = twin_error(TWIN_ENOTFOUND, "no %s %s", rtype, id);
+            if (rc || (rc = twin_record_parse_canonical(&old, text, len)))
+                goto next;
+            free(text);
+            text = NULL;
+            rec = json_deep_copy(old);
+        }
+        if (!rec) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto next;
+        }
+        if ((rc = fn(rec, ctx)))
+            goto next;
+        if (create && (rc = twin_record_apply_defaults(rec)))
+            goto next;
+        struct tx_lookup l = {tx};
+        if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
+            goto next;
+        if (old && json_equal(old, rec)) {
+            rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, id);
+            goto next;
+        }
+        if ((rc = twin_record_canonical(&text, &len, rec)) ||
+            (rc = twin_tx_put(tx, path, text, len)))
+            goto next;
+        snprintf(message, sizeof(message), "%s %s %s: %.200s\n\nRecord: %s\n", verb, rtype, id,
+                 twin_record_title(rec), path);
+        rc = twin_tx_commit(commit_out, tx, message);
+    next:
+        free(text);
+        json_decref(old);
+        json_decref(rec);
+        twin_tx_free(tx);
+        if (rc != TWIN_ECONFLICT)
+            return rc;
+        backoff(attempt);
+    }
+    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
+                      MAX_ATTEMPTS);
+}
+
+int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
+                 const char *type, twin_record_edit_fn fn, void *ctx)
+{
+    if (!twin_record_type_known(type)) {
+        char list[400] = "";
+        size_t used = 0;
+        for (const char *const *t = twin_record_types(); *t; t++)
+            used +=
+                (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", *t);
+        return twin_error(TWIN_EINVALID, "unknown record type '%s' (one of: %s)", type, list);
+    }
+    char id[TWIN_ID_LEN + 1];
+    twin_record_new_id(id);
+    int rc = write_record(commit_out, n, type, id, true, "add", fn, ctx);
+    if (rc == 0)
+        memcpy(id_out, id, sizeof(id));
+    return rc;
+}
+
+int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
+                    twin_record_edit_fn fn, void *ctx)
+{
+    return write_record(commit_out, n, NULL, id, false, verb, fn, ctx);
+}
+
+static int mark_withdrawn(json_t *rec, void *ctx)
+{
+    if (json_is_true(json_object_get(rec, "withdrawn")))
+        return twin_error(TWIN_EEXISTS, "%s is already withdrawn",
+                          json_string_value(json_object_get(rec, "id")));
+    return json_object_set_new(rec, "withdrawn", json_true()) ? TWIN_ERROR : 0;
+}
+
+int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id)
+{
+    return write_record(commit_out, n, NULL, id, false, "withdraw", mark_withdrawn, NULL);
+}
+
+int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id)
+{
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    char path[128], *text = NULL;
+    size_t len;
+    int rc;
+    *out = NULL;
+    if (!at) {
+        if ((rc = twin_node_head(&head, n)))
+            return rc;
+        at = &head;
+    }
+    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 ||
+        git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the commit");
+        goto cleanup;
+    }
+    if (!type && (rc = find_type(&type, tree, id)))
+        goto cleanup;
+    if ((rc = twin_record_path(path, sizeof(path), type, id)))
+        goto cleanup;
+    rc = twin_tree_read(&text, &len, twin_node_repo(n), tree, path);
+    if (rc == TWIN_ENOTFOUND)
+        rc = twin_error(TWIN_ENOTFOUND, "no %s %s", type, id);
+    if (rc == 0)
+        rc = twin_record_parse_canonical(out, text, len);
+cleanup:
+    free(text);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc;
+}
+
+int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                        const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    enum twin_role r;
+    int rc;
+    if ((rc = twin_network_check_identity(who)) || (rc = twin_role_parse(&r, role)))
+        return rc;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        twin_tx *tx = NULL;
+        struct twin_membership *m = NULL;
+        json_t *member = NULL;
+        char *text = NULL, path[160], message[600];
+        size_t len;
+        if ((rc = twin_tx_begin(&tx, n)))
+            return rc;
+        if (!twin_tx_base(tx)) {
+            rc = twin_node_head(&(git_oid){0}, n);
+            goto next;
+        }
+        if ((rc = require_writer(n, twin_tx_base_tree(tx), true)) ||
+            (rc = twin_membership_load(&m, twin_node_repo(n), twin_tx_base_tree(tx))))
+            goto next;
+        if (twin_membership_find(m, who->org_id)) {
+            rc = twin_error(TWIN_EEXISTS, "%s is already a member", who->org_id);
+            goto next;
+        }
+        const struct twin_member *holder = twin_membership_find_key(m, pk, NULL);
+        if (holder) {
+            rc = twin_error(TWIN_EEXISTS, "that key already belongs to member %s", holder->org_id);
+            goto next;
+        }
+        if (!(member = twin_member_json(who, role, pk))) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto next;
+        }
+        snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
+        if ((rc = twin_member_check(member, who->org_id)) ||
+            (rc = twin_record_canonical(&text, &len, member)) ||
+            (rc = twin_tx_put(tx, path, text, len)))
+            goto next;
+        snprintf(message, sizeof(message), "add member %s: %s (%s)\n\nMember: %s\n", who->org_id,
+                 who->name, role, path);
+        rc = twin_tx_commit(commit_out, tx, message);
+    next:
+        free(text);
+        json_decref(member);
+        twin_membership_free(m);
+        twin_tx_free(tx);
+        if (rc != TWIN_ECONFLICT)
+            return rc;
+        backoff(attempt);
+    }
+    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
+                      MAX_ATTEMPTS);
+}
+
+static int foreach_in_type(git_repository *repo, git_tree *root, const char *type,
+                           int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    char dir[64];
+    git_tree_entry *te = NULL;
+    git_tree *type_tree = NULL;
+    int rc = 0;
+    snprintf(dir, sizeof(dir), "records/%s", type);
+    if (git_tree_entry_bypath(&te, root, dir) != 0)
+        return 0;
+    if (git_tree_entry_type(te) != GIT_OBJECT_TREE ||
+        git_tree_lookup(&type_tree, repo, git_tree_entry_id(te)) < 0) {
+        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
+        goto cleanup;
+    }
+    for (size_t b = 0; b < git_tree_entrycount(type_tree) && rc == 0; b++) {
+        const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
+        git_tree *bucket = NULL;
+        if (git_tree_entry_type(be) != GIT_OBJECT_TREE ||
+            git_tree_lookup(&bucket, repo, git_tree_entry_id(be)) < 0) {
+            rc = twin_error(TWIN_EINVALID, "%s/%s: not a bucket", dir, git_tree_entry_name(be));
+            break;
+        }
+        for (size_t i = 0; i < git_tree_entrycount(bucket) && rc == 0; i++) {
+            const git_tree_entry *e = git_tree_entry_byindex(bucket, i);
+            git_blob *blob = NULL;
+            json_t *rec = NULL;
+            if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0) {
+                rc = twin_error_git("reading a record");
+                break;
+            }
+            rc = twin_record_parse_canonical(&rec, git_blob_rawcontent(blob),
+                                             (size_t)git_blob_rawsize(blob));
+            git_blob_free(blob);
+            if (rc) {
+                rc = twin_error_wrap(rc, "%s/%s/%s", dir, git_tree_entry_name(be),
+                                     git_tree_entry_name(e));
+                break;
+            }
+            rc = fn(rec, ctx);
+            json_decref(rec);
+        }
+        git_tree_free(bucket);
+    }
+cleanup:
+    git_tree_free(type_tree);
+    git_tree_entry_free(te);
+    return rc;
+}
+
+int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
+                     int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    int rc;
+    if (type && !twin_record_type_known(type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
+    if (!at) {
+        if ((rc = twin_node_head(&head, n)))
+            return rc;
+        at = &head;
+    }
+    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 ||
+        git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the commit");
+        goto cleanup;
+    }
+    rc = 0;
+    for (const char *const *t = twin_record_types(); *t && rc == 0; t++)
+        if (!type || strcmp(type, *t) == 0)
+            rc = foreach_in_type(twin_node_repo(n), tree, *t, fn, ctx);
+cleanup:
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc;
+}

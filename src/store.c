@@ -1,0 +1,245 @@
+/*
+ * Writing commits without a working tree. Blobs are written as they are put; the trees on their
+ * paths are rebuilt from the base tree in one pass at commit time; the commit is signed (SSH
+ * signature, namespace "git") and the branch moves by compare-and-swap on its old value.
+ */
+#include "twin/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "twin/error.h"
+#include "twin/sshsig.h"
+
+#define TX_MAX_CHANGES 1000000
+
+struct tx_change {
+    char *path;
+    git_oid blob;
+};
+
+struct twin_tx {
+    twin_node *node;
+    bool has_base;
+    git_oid base;
+    git_commit *base_commit;
+    git_tree *base_tree;
+    struct tx_change *changes;
+    size_t count, cap;
+};
+
+int twin_tx_begin(twin_tx **out, twin_node *n)
+{
+    *out = NULL;
+    twin_tx *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return twin_error(TWIN_ERROR, "out of memory");
+    tx->node = n;
+    int rc = twin_node_head(&tx->base, n);
+    if (rc == 0) {
+        tx->has_base = true;
+        if (git_commit_lookup(&tx->base_commit, twin_node_repo(n), &tx->base) < 0 ||
+            git_commit_tree(&tx->base_tree, tx->base_commit) < 0) {
+            rc = twin_error_git("reading the head commit");
+            twin_tx_free(tx);
+            return rc;
+        }
+    } else if (rc != TWIN_ENOHISTORY) {
+        twin_tx_free(tx);
+        return rc;
+    }
+    *out = tx;
+    return 0;
+}
+
+const git_oid *twin_tx_base(const twin_tx *tx)
+{
+    return tx->has_base ? &tx->base : NULL;
+}
+
+git_tree *twin_tx_base_tree(const twin_tx *tx)
+{
+    return tx->base_tree;
+}
+
+size_t twin_tx_count(const twin_tx *tx)
+{
+    return tx->count;
+}
+
+int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
+{
+    git_oid blob;
+    if (git_blob_create_from_buffer(&blob, twin_node_repo(tx->node), data, len) < 0)
+        return twin_error_git("writing a blob");
+    for (size_t i = 0; i < tx->count; i++)
+        if (strcmp(tx->changes[i].path, path) == 0) {
+            tx->changes[i].blob = blob;
+            return 0;
+        }
+    if (tx->count == tx->cap) {
+        size_t cap = tx->cap ? tx->cap * 2 : 8;
+        if (cap > TX_MAX_CHANGES)
+            return twin_error(TWIN_ELIMIT, "more than %d changes in one commit", TX_MAX_CHANGES);
+        struct tx_change *c = realloc(tx->changes, cap * sizeof(*c));
+        if (!c)
+            return twin_error(TWIN_ERROR, "out of memory");
+        tx->changes = c;
+        tx->cap = cap;
+    }
+    char *p = strdup(path);
+    if (!p)
+        return twin_error(TWIN_ERROR, "out of memory");
+    tx->changes[tx->count].path = p;
+    tx->changes[tx->count].blob = blob;
+    tx->count++;
+    return 0;
+}
+
+int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
+{
+    *out = NULL;
+    git_repository *repo = twin_node_repo(tx->node);
+    git_blob *blob = NULL;
+    git_tree_entry *e = NULL;
+    const git_oid *id = NULL;
+    int rc = 0;
+    for (size_t i = tx->count; i-- > 0;)
+        if (strcmp(tx->changes[i].path, path) == 0) {
+            id = &tx->changes[i].blob;
+            break;
+        }
+    if (!id) {
+        if (!tx->base_tree)
+            return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
+        int err = git_tree_entry_bypath(&e, tx->base_tree, path);
+        if (err == GIT_ENOTFOUND)
+            return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
+        if (err < 0)
+            return twin_error_git(path);
+        if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+            git_tree_entry_free(e);
+            return twin_error(TWIN_EINVALID, "%s: not a file", path);
+        }
+        id = git_tree_entry_id(e);
+    }
+    if (git_blob_lookup(&blob, repo, id) < 0) {
+        rc = twin_error_git(path);
+        goto cleanup;
+    }
+    size_t n = (size_t)git_blob_rawsize(blob);
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    memcpy(buf, git_blob_rawcontent(blob), n);
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+cleanup:
+    git_blob_free(blob);
+    git_tree_entry_free(e);
+    return rc;
+}
+
+int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypair *key,
+                            const char *signer_name, const char *signer_org_id,
+                            const git_tree *tree, const git_commit *const *parents, size_t nparents,
+                            const char *message)
+{
+    git_signature *who = NULL;
+    git_buf unsigned_commit = GIT_BUF_INIT;
+    char *sig = NULL;
+    size_t sig_len;
+    int rc = 0;
+    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)time(NULL), 0) < 0) {
+        rc = twin_error_git("making the commit identity");
+        goto cleanup;
+    }
+    if (git_commit_create_buffer(&unsigned_commit, repo, who, who, NULL, message, tree, nparents,
+                                 (const git_commit **)parents) < 0) {
+        rc = twin_error_git("building the commit");
+        goto cleanup;
+    }
+    if ((rc = twin_sshsig_sign(&sig, &sig_len, key, TWIN_SSHSIG_NAMESPACE_GIT, unsigned_commit.ptr,
+                               unsigned_commit.size)))
+        goto cleanup;
+    /* The signature has no final newline, so libgit2 writes the header exactly as git does. */
+    if (git_commit_create_with_signature(out, repo, unsigned_commit.ptr, sig, "gpgsig") < 0)
+        rc = twin_error_git("writing the signed commit");
+cleanup:
+    free(sig);
+    git_buf_dispose(&unsigned_commit);
+    git_signature_free(who);
+    return rc;
+}
+
+int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,
+                       const char *reflog_message)
+{
+    git_reference *ref = NULL;
+    int err = old ? git_reference_create_matching(&ref, repo, TWIN_BRANCH, new_head, 1, old,
+                                                  reflog_message)
+                  : git_reference_create(&ref, repo, TWIN_BRANCH, new_head, 0, reflog_message);
+    git_reference_free(ref);
+    if (err == GIT_EMODIFIED || err == GIT_EEXISTS || err == GIT_ELOCKED)
+        return twin_error(TWIN_ECONFLICT, "the branch moved while this change was being written");
+    if (err < 0)
+        return twin_error_git("moving the branch");
+    return 0;
+}
+
+int twin_tx_commit(git_oid *out, twin_tx *tx, const char *message)
+{
+    git_repository *repo = twin_node_repo(tx->node);
+    git_tree_update *updates = NULL;
+    git_tree *tree = NULL;
+    git_oid tree_id, commit_id;
+    char *name = NULL;
+    int rc = 0;
+    if (tx->count == 0)
+        return twin_error(TWIN_EINVALID, "nothing to commit");
+    if (!tx->has_base)
+        return twin_error(TWIN_ENOHISTORY, "this node has no history to add to yet");
+    if (!(updates = calloc(tx->count, sizeof(*updates))))
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < tx->count; i++) {
+        updates[i].action = GIT_TREE_UPDATE_UPSERT;
+        updates[i].id = tx->changes[i].blob;
+        updates[i].filemode = GIT_FILEMODE_BLOB;
+        updates[i].path = tx->changes[i].path;
+    }
+    if (git_tree_create_updated(&tree_id, repo, tx->base_tree, tx->count, updates) < 0 ||
+        git_tree_lookup(&tree, repo, &tree_id) < 0) {
+        rc = twin_error_git("building the tree");
+        goto cleanup;
+    }
+    if ((rc = twin_node_config_get(&name, tx->node, "twin.name")))
+        goto cleanup;
+    const git_commit *parents[1] = {tx->base_commit};
+    if ((rc = twin_store_write_commit(&commit_id, repo, twin_node_key(tx->node), name,
+                                      twin_node_org_id(tx->node), tree, parents, 1, message)))
+        goto cleanup;
+    if ((rc = twin_store_advance(repo, &tx->base, &commit_id, "twin: commit")))
+        goto cleanup;
+    *out = commit_id;
+cleanup:
+    free(name);
+    free(updates);
+    git_tree_free(tree);
+    return rc;
+}
+
+void twin_tx_free(twin_tx *tx)
+{
+    if (!tx)
+        return;
+    for (size_t i = 0; i < tx->count; i++)
+        free(tx->changes[i].path);
+    free(tx->changes);
+    git_tree_free(tx->base_tree);
+    git_commit_free(tx->base_commit);
+    free(tx);
+}

@@ -1,0 +1,27 @@
+#include "twin/twin.h"
+
+#include <git2.h>
+#include <sodium.h>
+
+#include "twin/error.h"
+
+int twin_global_init(bool durable)
+{
+    if (sodium_init() < 0)
+        return twin_error(TWIN_ERROR, "libsodium failed to initialise");
+    if (git_libgit2_init() < 0)
+        return twin_error_git("initialising libgit2");
+    if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0)
+        return twin_error_git("configuring libgit2");
+    return 0;
+}
+
+void twin_global_shutdown(void)
+{
+    git_libgit2_shutdown();
+}
+
+const char *twin_version(void)
+{
+    return TWIN_VERSION;
+}

@@ -1,0 +1,552 @@
+/*
+ * The validity predicate. It compares a commit's tree with its parent's by walking only the
+ * subtrees whose ids differ, and checks every changed file against the rules for its place:
+ * network.json and members/ are the admins', records/ the editors' and admins'.
+ */
+#include "twin/validity.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network.h"
+#include "twin/error.h"
+#include "twin/record.h"
+#include "twin/sshsig.h"
+
+#define MAX_CHANGES_PER_COMMIT 200000
+
+/* Keyed by the ids of network.json and members/, which change far less often than the root. */
+struct twin_check_cache {
+    git_oid network, members;
+    bool valid;
+    struct twin_membership *membership;
+};
+
+int twin_check_cache_new(twin_check_cache **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
+}
+
+void twin_check_cache_free(twin_check_cache *c)
+{
+    if (!c)
+        return;
+    twin_membership_free(c->membership);
+    free(c);
+}
+
+static int verdict(struct twin_check *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int verdict(struct twin_check *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+    va_end(ap);
+    out->valid = false;
+    return 0;
+}
+
+int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                         size_t reason_size, git_repository *repo, const git_oid *commit)
+{
+    git_odb *odb = NULL;
+    git_odb_object *obj = NULL;
+    char *sig = NULL, *payload = NULL;
+    size_t sig_len, payload_len;
+    int rc = 0;
+    reason[0] = '\0';
+    if (git_repository_odb(&odb, repo) < 0 || git_odb_read(&obj, odb, commit) < 0) {
+        rc = twin_error_git("reading a commit");
+        goto cleanup;
+    }
+    if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
+        rc = twin_error(TWIN_EINVALID, "%s is not a commit", git_oid_tostr_s(commit));
+        goto cleanup;
+    }
+    int err = twin_sshsig_split_commit(&sig, &sig_len, &payload, &payload_len,
+                                       git_odb_object_data(obj), git_odb_object_size(obj));
+    if (err == TWIN_ENOTFOUND) {
+        snprintf(reason, reason_size, "unsigned commit");
+        goto cleanup;
+    }
+    if (err) {
+        snprintf(reason, reason_size, "malformed commit: %s", twin_error_last());
+        goto cleanup;
+    }
+    err = twin_sshsig_verify(signer, sig, sig_len, TWIN_SSHSIG_NAMESPACE_GIT, payload, payload_len);
+    if (err)
+        snprintf(reason, reason_size, "bad signature: %s", twin_error_last());
+cleanup:
+    free(sig);
+    free(payload);
+    git_odb_object_free(obj);
+    git_odb_free(odb);
+    return rc;
+}
+
+/* ---- tree comparison ------------------------------------------------------------------------ */
+
+struct change {
+    char path[512];
+    git_oid old_id, new_id;
+    bool has_old, has_new;
+};
+
+struct walk {
+    git_repository *repo;
+    struct change *changes;
+    size_t count, cap;
+    char fault[400];
+};
+
+static int add_change(struct walk *w, const char *path, const git_tree_entry *o,
+                      const git_tree_entry *n)
+{
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        if (cap > MAX_CHANGES_PER_COMMIT) {
+            snprintf(w->fault, sizeof(w->fault), "changes more than %d files",
+                     MAX_CHANGES_PER_COMMIT);
+            return 1;
+        }
+        struct change *c = realloc(w->changes, cap * sizeof(*c));
+        if (!c)
+            return twin_error(TWIN_ERROR, "out of memory");
+        w->changes = c;
+        w->cap = cap;
+    }
+    struct change *c = &w->changes[w->count++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    if (o) {
+        c->has_old = true;
+        c->old_id = *git_tree_entry_id(o);
+    }
+    if (n) {
+        c->has_new = true;
+        c->new_id = *git_tree_entry_id(n);
+    }
+    return 0;
+}
+
+static int diff_trees(struct walk *w, const git_tree *old_tree, const git_tree *new_tree,
+                      const char *prefix, int depth);
+
+static int diff_entry(struct walk *w, const git_tree_entry *o, const git_tree_entry *n,
+                      const char *prefix, int depth)
+{
+    char path[512];
+    const char *name = git_tree_entry_name(o ? o : n);
+    if ((size_t)snprintf(path, sizeof(path), "%s%s", prefix, name) >= sizeof(path)) {
+        snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
+        return 1;
+    }
+    git_filemode_t om = o ? git_tree_entry_filemode(o) : 0, nm = n ? git_tree_entry_filemode(n) : 0;
+    if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
+        (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
+        snprintf(w->fault, sizeof(w->fault), "%s: only plain files and directories are allowed",
+                 path);
+        return 1;
+    }
+    if (o && n && om != nm) {
+        snprintf(w->fault, sizeof(w->fault), "%s: changes between file and directory", path);
+        return 1;
+    }
+    if ((o ? om : nm) == GIT_FILEMODE_TREE) {
+        git_tree *ot = NULL, *nt = NULL;
+        int rc = 0;
+        if ((o && git_tree_lookup(&ot, w->repo, git_tree_entry_id(o)) < 0) ||
+            (n && git_tree_lookup(&nt, w->repo, git_tree_entry_id(n)) < 0))
+            rc = twin_error_git(path);
+        else {
+            char sub[520];
+            snprintf(sub, sizeof(sub), "%s/", path);
+            rc = diff_trees(w, ot, nt, sub, depth + 1);
+        }
+        git_tree_free(ot);
+        git_tree_free(nt);
+        return rc;
+    }
+    return add_change(w, path, o, n);
+}
+
+static int diff_trees(struct walk *w, const git_tree *old_tree, const git_tree *new_tree,
+                      const char *prefix, int depth)
+{
+    if (depth > 4) {
+        snprintf(w->fault, sizeof(w->fault), "%s: directories nested too deep", prefix);
+        return 1;
+    }
+    size_t nn = new_tree ? git_tree_entrycount(new_tree) : 0;
+    size_t on = old_tree ? git_tree_entrycount(old_tree) : 0;
+    int rc;
+    for (size_t i = 0; i < nn; i++) {
+        const git_tree_entry *n = git_tree_entry_byindex(new_tree, i);
+        const git_tree_entry *o =
+            old_tree ? git_tree_entry_byname(old_tree, git_tree_entry_name(n)) : NULL;
+        if (o && git_oid_equal(git_tree_entry_id(o), git_tree_entry_id(n)) &&
+            git_tree_entry_filemode(o) == git_tree_entry_filemode(n))
+            continue;
+        if ((rc = diff_entry(w, o, n, prefix, depth)))
+            return rc;
+    }
+    for (size_t i = 0; i < on; i++) {
+        const git_tree_entry *o = git_tree_entry_byindex(old_tree, i);
+        if (new_tree && git_tree_entry_byname(new_tree, git_tree_entry_name(o)))
+            continue;
+        if ((rc = diff_entry(w, o, NULL, prefix, depth)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- checking changes ----------------------------------------------------------------------- */
+
+struct lookup_ctx {
+    git_repository *repo;
+    const git_tree *tree;
+};
+
+static int lookup_in_tree(json_t **out, const char *type, const char *id, void *ctx)
+{
+    struct lookup_ctx *l = ctx;
+    char path[128];
+    git_tree_entry *e = NULL;
+    if (out)
+        *out = NULL;
+    if (twin_record_path(path, sizeof(path), type, id))
+        return TWIN_ENOTFOUND;
+    int err = git_tree_entry_bypath(&e, l->tree, path);
+    if (err == GIT_ENOTFOUND)
+        return TWIN_ENOTFOUND;
+    if (err < 0)
+        return twin_error_git("looking up a record");
+    git_tree_entry_free(e);
+    if (out) {
+        char *text = NULL;
+        size_t len;
+        int rc = twin_tree_read(&text, &len, l->repo, l->tree, path);
+        if (rc == 0)
+            rc = twin_record_parse_canonical(out, text, len);
+        free(text);
+        return rc;
+    }
+    return 0;
+}
+
+static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repository *repo,
+                          const git_oid *id, const char *path)
+{
+    git_blob *blob = NULL;
+    *out = NULL;
+    if (git_blob_lookup(&blob, repo, id) < 0)
+        return twin_error_git(path);
+    int err =
+        twin_record_parse_canonical(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    if (err)
+        snprintf(fault, fault_size, "%s: %s", path, twin_error_last());
+    return 0;
+}
+
+static bool same_field(const json_t *a, const json_t *b, const char *key)
+{
+    return json_equal(json_object_get(a, key), json_object_get(b, key));
+}
+
+/* Checks one changed file. Returns <0 on an internal error; otherwise leaves fault empty when
+ * the change is allowed. */
+static int check_change(char *fault, size_t fault_size, git_repository *repo,
+                        const struct change *c, const struct twin_member *who,
+                        const git_tree *new_tree)
+{
+    json_t *old = NULL, *cur = NULL;
+    int rc = 0;
+    fault[0] = '\0';
+    if (strcmp(c->path, TWIN_NETWORK_PATH) == 0) {
+        if (who->role != TWIN_ROLE_ADMIN) {
+            snprintf(fault, fault_size, "%s (%s) changed the network policy without being an admin",
+                     who->org_id, twin_role_name(who->role));
+            goto cleanup;
+        }
+        if (!c->has_new || !c->has_old) {
+            snprintf(fault, fault_size, "network.json was %s", c->has_new ? "added" : "removed");
+            goto cleanup;
+        }
+        if ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0] ||
+            (rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+            goto cleanup;
+        if (twin_network_check_descriptor(cur)) {
+            snprintf(fault, fault_size, "%s", twin_error_last());
+            goto cleanup;
+        }
+        static const char *const fixed[] = {"id",    "name",        "created",
+                                            "nonce", "founder_key", "format"};
+        for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+            if (!same_field(old, cur, fixed[i])) {
+                snprintf(fault, fault_size, "network.%s can never change", fixed[i]);
+                goto cleanup;
+            }
+        goto cleanup;
+    }
+    if (strncmp(c->path, TWIN_MEMBERS_DIR "/", 8) == 0) {
+        const char *fname = c->path + 8;
+        size_t flen = strlen(fname);
+        char org[128];
+        if (who->role != TWIN_ROLE_ADMIN) {
+            snprintf(fault, fault_size, "%s (%s) changed the membership without being an admin",
+                     who->org_id, twin_role_name(who->role));
+            goto cleanup;
+        }
+        if (flen < 6 || flen - 5 >= sizeof(org) || strcmp(fname + flen - 5, ".json") != 0 ||
+            strchr(fname, '/')) {
+            snprintf(fault, fault_size, "%s: not a member file", c->path);
+            goto cleanup;
+        }
+        if (!c->has_new) {
+            snprintf(fault, fault_size, "%s: members are never deleted from the registry", c->path);
+            goto cleanup;
+        }
+        memcpy(org, fname, flen - 5);
+        org[flen - 5] = '\0';
+        if ((rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+            goto cleanup;
+        if (twin_member_check(cur, org))
+            snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
+        goto cleanup;
+    }
+    if (strncmp(c->path, "records/", 8) == 0) {
+        char type[32], id[TWIN_ID_LEN + 1];
+        if (who->role == TWIN_ROLE_OBSERVER) {
+            snprintf(fault, fault_size, "%s is an observer and may not write records", who->org_id);
+            goto cleanup;
+        }
+        if (twin_record_parse_path(type, id, c->path)) {
+            snprintf(fault, fault_size, "%s", twin_error_last());
+            goto cleanup;
+        }
+        if (!c->has_new) {
+            snprintf(fault, fault_size, "%s: records are never deleted (withdraw them instead)",
+                     c->path);
+            goto cleanup;
+        }
+        if ((rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+            goto cleanup;
+        if (c->has_old &&
+            ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0]))
+            goto cleanup;
+        const char *rtype = json_string_value(json_object_get(cur, "type"));
+        const char *rid = json_string_value(json_object_get(cur, "id"));
+        if (!rtype || !rid || strcmp(rtype, type) != 0 || strcmp(rid, id) != 0) {
+            snprintf(fault, fault_size, "%s: the record's type and id do not match its path",
+                     c->path);
+            goto cleanup;
+        }
+        struct lookup_ctx l = {repo, new_tree};
+        int err = twin_record_validate(cur, old, lookup_in_tree, &l);
+        if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
+            snprintf(fault, fault_size, "%s", twin_error_last());
+        else
+            rc = err;
+        goto cleanup;
+    }
+    snprintf(fault, fault_size, "%s: not a place twin keeps anything", c->path);
+cleanup:
+    json_decref(old);
+    json_decref(cur);
+    return rc;
+}
+
+static int membership_key(git_oid *network, git_oid *members, const git_tree *tree)
+{
+    const git_tree_entry *a = git_tree_entry_byname(tree, TWIN_NETWORK_PATH);
+    const git_tree_entry *b = git_tree_entry_byname(tree, TWIN_MEMBERS_DIR);
+    if (!a || !b)
+        return -1;
+    *network = *git_tree_entry_id(a);
+    *members = *git_tree_entry_id(b);
+    return 0;
+}
+
+static int membership_for(struct twin_membership **out, bool *owned, git_repository *repo,
+                          const git_tree *tree, twin_check_cache *cache)
+{
+    git_oid network, members;
+    bool keyed = membership_key(&network, &members, tree) == 0;
+    *owned = false;
+    if (cache && keyed && cache->valid && git_oid_equal(&cache->network, &network) &&
+        git_oid_equal(&cache->members, &members)) {
+        *out = cache->membership;
+        return 0;
+    }
+    int rc = twin_membership_load(out, repo, tree);
+    if (rc)
+        return rc;
+    if (cache && keyed) {
+        twin_membership_free(cache->membership);
+        cache->membership = *out;
+        cache->network = network;
+        cache->members = members;
+        cache->valid = true;
+    } else {
+        *owned = true;
+    }
+    return 0;
+}
+
+static int check_genesis(struct twin_check *out, git_repository *repo, const git_tree *tree,
+                         twin_check_cache *cache)
+{
+    struct twin_membership *m = NULL;
+    bool owned;
+    int err = membership_for(&m, &owned, repo, tree, cache);
+    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT)
+        return verdict(out, "genesis: %s", twin_error_last());
+    if (err)
+        return err;
+    size_t entries = git_tree_entrycount(tree);
+    const struct twin_member *founder = m->count == 1 ? &m->members[0] : NULL;
+    unsigned char founder_key[TWIN_PUBKEY_BYTES];
+    char *net_text = NULL;
+    size_t net_len;
+    json_t *net = NULL;
+    if (twin_tree_read(&net_text, &net_len, repo, tree, TWIN_NETWORK_PATH) == 0 &&
+        twin_record_parse_canonical(&net, net_text, net_len) == 0)
+        twin_key_parse_openssh(founder_key, json_string_value(json_object_get(net, "founder_key")));
+    else
+        memset(founder_key, 0, sizeof(founder_key));
+    free(net_text);
+    json_decref(net);
+    if (entries != 2)
+        verdict(out, "genesis: must hold only network.json and members/");
+    else if (!founder || founder->role != TWIN_ROLE_ADMIN || founder->nkeys != 1 ||
+             founder->keys[0].state != TWIN_KEY_ACTIVE)
+        verdict(out, "genesis: must hold exactly one member, an admin with one active key");
+    else if (memcmp(founder->keys[0].pk, out->signer, TWIN_PUBKEY_BYTES) != 0 ||
+             memcmp(founder_key, out->signer, TWIN_PUBKEY_BYTES) != 0)
+        verdict(out, "genesis: not signed by the founder's key");
+    else {
+        snprintf(out->org_id, sizeof(out->org_id), "%s", founder->org_id);
+        out->valid = true;
+        out->changes = 2;
+    }
+    if (owned)
+        twin_membership_free(m);
+    return 0;
+}
+
+int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit_id,
+                      twin_check_cache *cache)
+{
+    git_commit *commit = NULL, *parent = NULL;
+    git_tree *tree = NULL, *parent_tree = NULL;
+    struct twin_membership *m = NULL, *after = NULL;
+    bool owned = false;
+    struct walk w = {.repo = repo};
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+
+    if ((rc = twin_check_signature(out->signer, out->reason, sizeof(out->reason), repo, commit_id)))
+        return rc;
+    if (out->reason[0])
+        return 0;
+    out->has_signer = true;
+    if (git_commit_lookup(&commit, repo, commit_id) < 0 || git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading a commit");
+        goto cleanup;
+    }
+    unsigned int nparents = git_commit_parentcount(commit);
+    if (nparents == 0) {
+        rc = check_genesis(out, repo, tree, cache);
+        goto cleanup;
+    }
+    if (nparents > 1) {
+        out->is_merge = true;
+        verdict(out, "merge commit: this twin cannot re-derive merges, so it cannot accept one");
+        goto cleanup;
+    }
+    if (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&parent_tree, parent) < 0) {
+        rc = twin_error_git("reading a parent commit");
+        goto cleanup;
+    }
+    int err = membership_for(&m, &owned, repo, parent_tree, cache);
+    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT) {
+        verdict(out, "the parent's membership is unreadable: %s", twin_error_last());
+        goto cleanup;
+    }
+    if ((rc = err))
+        goto cleanup;
+    enum twin_key_state state;
+    const struct twin_member *who = twin_membership_find_key(m, out->signer, &state);
+    if (!who) {
+        char line[TWIN_OPENSSH_PUB_MAX];
+        twin_key_format_openssh(line, out->signer);
+        verdict(out, "signed by a key outside the membership (%s)", line);
+        goto cleanup;
+    }
+    snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
+    if (state != TWIN_KEY_ACTIVE) {
+        verdict(out, "signed by %s's %s key", who->org_id, twin_key_state_name(state));
+        goto cleanup;
+    }
+    if (who->role == TWIN_ROLE_OBSERVER) {
+        verdict(out, "%s is an observer and may not write", who->org_id);
+        goto cleanup;
+    }
+    if ((rc = diff_trees(&w, parent_tree, tree, "", 0)) < 0)
+        goto cleanup;
+    if (w.fault[0]) {
+        verdict(out, "%s", w.fault);
+        goto cleanup;
+    }
+    if (w.count == 0) {
+        verdict(out, "the commit changes nothing");
+        goto cleanup;
+    }
+    out->changes = w.count;
+    bool members_changed = false;
+    for (size_t i = 0; i < w.count; i++) {
+        char fault[500];
+        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, tree)))
+            goto cleanup;
+        if (fault[0]) {
+            verdict(out, "%s", fault);
+            goto cleanup;
+        }
+        members_changed = members_changed || strncmp(w.changes[i].path, "members/", 8) == 0;
+    }
+    if (members_changed) {
+        /* The registry as a whole must still hold together: one key per member, an admin left. */
+        err = twin_membership_load(&after, repo, tree);
+        if (err == TWIN_EINVALID || err == TWIN_ELIMIT) {
+            verdict(out, "membership after the change: %s", twin_error_last());
+            goto cleanup;
+        }
+        if ((rc = err))
+            goto cleanup;
+        bool admin_left = false;
+        for (size_t i = 0; i < after->count; i++)
+            for (size_t k = 0; k < after->members[i].nkeys; k++)
+                admin_left = admin_left || (after->members[i].role == TWIN_ROLE_ADMIN &&
+                                            after->members[i].keys[k].state == TWIN_KEY_ACTIVE);
+        if (!admin_left) {
+            verdict(out, "membership after the change has no admin with an active key");
+            goto cleanup;
+        }
+    }
+    out->valid = true;
+cleanup:
+    if (owned)
+        twin_membership_free(m);
+    twin_membership_free(after);
+    free(w.changes);
+    git_tree_free(tree);
+    git_tree_free(parent_tree);
+    git_commit_free(parent);
+    git_commit_free(commit);
+    return rc;
+}
