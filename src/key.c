@@ -2,11 +2,14 @@
  * Node keys. The secret key file is OpenSSH's "openssh-key-v1" format, unencrypted, so the same
  * file works with ssh-keygen (and therefore with stock git's SSH signing). Layout (PROTOCOL.key):
  *
- *   "-----BEGIN OPENSSH PRIVATE KEY-----\n" base64, 70 columns "-----END OPENSSH PRIVATE
- * KEY-----\n" blob:    "openssh-key-v1\0" string cipher("none") string kdf("none") string
- * kdfoptions("") uint32 nkeys(1) string publickey string private-section public:  string
- * "ssh-ed25519" string pk[32] private: uint32 checkint uint32 checkint string "ssh-ed25519" string
- * pk[32] string sk[64] (seed || pk) string comment, padded with 1, 2, 3, ... to 8 bytes
+ *   armor:   "-----BEGIN OPENSSH PRIVATE KEY-----", the blob as base64 in 70-column lines,
+ *            "-----END OPENSSH PRIVATE KEY-----", every line ending in "\n"
+ *   blob:    "openssh-key-v1\0" string cipher("none") string kdf("none") string kdfoptions("")
+ *            uint32 nkeys(1) string publickey string private-section
+ *   public:  string "ssh-ed25519" string pk[32]
+ *   private: uint32 checkint uint32 checkint (equal, random) string "ssh-ed25519"
+ *            string pk[32] string sk[64] (seed || pk) string comment,
+ *            padded with bytes 1, 2, 3, ... to a multiple of 8
  *
  * Strings are a big-endian uint32 length then the bytes. Every buffer that held the private
  * section or its base64 is wiped before it is freed.
@@ -109,6 +112,8 @@ static void put_bytes(struct writer *w, const void *b, size_t n)
         w->overflow = true;
         return;
     }
+    if (n == 0) /* b may be NULL then, which memcpy does not allow */
+        return;
     memcpy(w->p + w->len, b, n);
     w->len += n;
 }
@@ -491,7 +496,7 @@ int twin_key_load(twin_keypair *out, const char *path)
         goto cleanup;
     }
     if ((error = twin_key_parse_private(out, text, len)) < 0)
-        twin_error_wrap(error, "%s", path);
+        twin_error_wrap(error, "reading key %s", path);
 
 cleanup:
     if (text) {
@@ -516,12 +521,13 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-/* Makes the new directory entry durable; the file's own data was synced before the link. */
+/* Makes the new directory entry durable; the file's own data was synced before the link.
+ * Returns 0 or an errno value. */
 static int sync_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir;
-    int fd, rc = 0;
+    int fd, err = 0;
 
     if (!slash)
         dir = strdup(".");
@@ -530,14 +536,14 @@ static int sync_parent_dir(const char *path)
     else
         dir = strndup(path, (size_t)(slash - path));
     if (!dir)
-        return -1;
+        return ENOMEM;
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0)
-        rc = -1;
+        err = errno;
     if (fd >= 0)
         close(fd);
     free(dir);
-    return rc;
+    return err;
 }
 
 static int build_private_blob(unsigned char *blob, size_t cap, size_t *blob_len,
@@ -577,7 +583,7 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
     unsigned char blob[256 + KEY_COMMENT_MAX];
     size_t blob_len = 0, text_len = 0, path_len = strlen(path);
     char *text = NULL, *tmp = NULL;
-    int fd = -1, error;
+    int fd = -1, sync_err, error;
     struct stat st;
 
     if (!comment)
@@ -629,9 +635,9 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
             error = twin_error(TWIN_ERROR, "cannot create key file %s: %s", path, strerror(errno));
         goto cleanup;
     }
-    if (sync_parent_dir(path) != 0) {
+    if ((sync_err = sync_parent_dir(path)) != 0) {
         error = twin_error(TWIN_ERROR, "syncing the directory of key file %s: %s", path,
-                           strerror(errno));
+                           strerror(sync_err));
         goto cleanup;
     }
     error = 0;

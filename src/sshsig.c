@@ -102,6 +102,8 @@ static void put_bytes(struct writer *w, const void *b, size_t n)
         w->overflow = true;
         return;
     }
+    if (n == 0) /* b may be NULL then, which memcpy does not allow */
+        return;
     memcpy(w->p + w->len, b, n);
     w->len += n;
 }

@@ -21,7 +21,8 @@ typedef struct twin_keypair {
 int twin_key_generate(twin_keypair *out);
 
 /* Writes the secret key in OpenSSH's unencrypted private key format, mode 0600, via a temporary
- * file and rename. Refuses (TWIN_EEXISTS) to replace an existing file. */
+ * file in the same directory, fsync and link(). Refuses (TWIN_EEXISTS) to replace an existing
+ * file. */
 int twin_key_save(const char *path, const twin_keypair *kp, const char *comment);
 
 /* Reads a key written by twin_key_save or by `ssh-keygen -t ed25519 -N ''`. Refuses a file that
