@@ -5,7 +5,13 @@
  */
 #include "twin/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -176,19 +182,59 @@ cleanup:
     return rc;
 }
 
+/* The writer lock: flock on repo.git/twin.lock, which the kernel releases when its holder dies.
+ * While twin holds it no other twin process can be inside a ref update, so a ref lock file
+ * left behind is the remains of a killed writer and is removed. Plain git does not take this
+ * lock, so a ref lock younger than a few seconds is left alone in case git holds it. */
+#define STALE_REF_LOCK_SECONDS 2
+
+static int writer_lock(int *fd_out, git_repository *repo)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%stwin.lock", git_repository_path(repo));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot open the writer lock %s: %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int rc = twin_error(TWIN_ERROR, "cannot take the writer lock: %s", strerror(errno));
+            close(fd);
+            return rc;
+        }
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static void clear_stale_ref_lock(git_repository *repo)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s%s.lock", git_repository_path(repo), TWIN_BRANCH);
+    if (stat(path, &st) == 0 && time(NULL) - st.st_mtime >= STALE_REF_LOCK_SECONDS)
+        unlink(path);
+}
+
 int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,
                        const char *reflog_message)
 {
     git_reference *ref = NULL;
+    int fd, rc = writer_lock(&fd, repo);
+    if (rc)
+        return rc;
+    clear_stale_ref_lock(repo);
     int err = old ? git_reference_create_matching(&ref, repo, TWIN_BRANCH, new_head, 1, old,
                                                   reflog_message)
                   : git_reference_create(&ref, repo, TWIN_BRANCH, new_head, 0, reflog_message);
     git_reference_free(ref);
-    if (err == GIT_EMODIFIED || err == GIT_EEXISTS || err == GIT_ELOCKED)
-        return twin_error(TWIN_ECONFLICT, "the branch moved while this change was being written");
-    if (err < 0)
-        return twin_error_git("moving the branch");
-    return 0;
+    if (err == GIT_EMODIFIED || err == GIT_EEXISTS)
+        rc = twin_error(TWIN_ECONFLICT, "the branch moved while this change was being written");
+    else if (err == GIT_ELOCKED)
+        rc = twin_error(TWIN_ECONFLICT, "the branch is locked by another program (git?)");
+    else if (err < 0)
+        rc = twin_error_git("moving the branch");
+    close(fd); /* releases the flock */
+    return rc;
 }
 
 int twin_tx_commit(git_oid *out, twin_tx *tx, const char *message)
