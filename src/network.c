@@ -62,20 +62,6 @@ static bool plain_name(const char *s)
     return s[0] != ' ' && s[n - 1] != ' ';
 }
 
-static bool org_id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 2 || n > 100)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
-            return false;
-    }
-    return true;
-}
-
 static bool side_ok(const char *s)
 {
     for (int i = 0; side_names[i]; i++)
@@ -89,7 +75,7 @@ int twin_network_check_identity(const struct twin_identity *who)
     if (!plain_name(who->name))
         return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "
                                          "without '<' or '>'");
-    if (!org_id_ok(who->org_id))
+    if (!who->org_id || !twin_record_org_id_valid(who->org_id))
         return twin_error(TWIN_EINVALID,
                           "org-id '%s' is not an organisation identifier (letters, digits, "
                           "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)",
@@ -336,37 +322,15 @@ int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_
 {
     *out = NULL;
     git_tree_entry *e = NULL;
-    git_blob *blob = NULL;
-    int rc = 0;
     int err = git_tree_entry_bypath(&e, root, path);
     if (err == GIT_ENOTFOUND)
         return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
     if (err < 0)
         return twin_error_git(path);
-    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
-        rc = twin_error(TWIN_EINVALID, "%s: not a file", path);
-        goto cleanup;
-    }
-    if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0) {
-        rc = twin_error_git(path);
-        goto cleanup;
-    }
-    size_t n = (size_t)git_blob_rawsize(blob);
-    if (n > TWIN_RECORD_MAX_BYTES) {
-        rc = twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_RECORD_MAX_BYTES);
-        goto cleanup;
-    }
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
-    }
-    memcpy(buf, git_blob_rawcontent(blob), n);
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-cleanup:
-    git_blob_free(blob);
+    int rc =
+        git_tree_entry_type(e) != GIT_OBJECT_BLOB
+            ? twin_error(TWIN_EINVALID, "%s: not a file", path)
+            : twin_blob_read(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_MAX_BYTES, path);
     git_tree_entry_free(e);
     return rc;
 }

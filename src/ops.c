@@ -89,65 +89,21 @@ static int find_type(const char **type_out, git_tree *tree, const char *id)
     return twin_error(TWIN_ENOTFOUND, "no record %s", id);
 }
 
-static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
-                        bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+/* Builds one change set on tx and names it in message; called again on each retry. */
+typedef int (*change_fn)(twin_tx *tx, char *message, size_t message_size, void *ctx);
+
+static int commit_with_retry(git_oid *commit_out, twin_node *n, change_fn fn, void *ctx)
 {
     int rc = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         twin_tx *tx = NULL;
-        json_t *old = NULL, *rec = NULL;
-        char *text = NULL, path[128], message[600];
-        size_t len;
-        const char *rtype = type;
+        char message[600];
         if ((rc = twin_tx_begin(&tx, n)))
             return rc;
-        if (!twin_tx_base(tx)) {
+        if (!twin_tx_base(tx))
             rc = twin_node_head(&(git_oid){0}, n);
-            goto next;
-        }
-        if ((rc = require_writer(n, twin_tx_base_tree(tx), false)))
-            goto next;
-        if (!create && !rtype && (rc = find_type(&rtype, twin_tx_base_tree(tx), id)))
-            goto next;
-        if ((rc = twin_record_path(path, sizeof(path), rtype, id)))
-            goto next;
-        if (create) {
-            rec = json_pack("{s:s, s:s}", "id", id, "type", rtype);
-        } else {
-            rc = twin_tx_read(&text, &len, tx, path);
-            if (rc == TWIN_ENOTFOUND)
-                rc = twin_error(TWIN_ENOTFOUND, "no %s %s", rtype, id);
-            if (rc || (rc = twin_record_parse_canonical(&old, text, len)))
-                goto next;
-            free(text);
-            text = NULL;
-            rec = json_deep_copy(old);
-        }
-        if (!rec) {
-            rc = twin_error(TWIN_ERROR, "out of memory");
-            goto next;
-        }
-        if ((rc = fn(rec, ctx)))
-            goto next;
-        if (create && (rc = twin_record_apply_defaults(rec)))
-            goto next;
-        struct tx_lookup l = {tx};
-        if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
-            goto next;
-        if (old && json_equal(old, rec)) {
-            rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, id);
-            goto next;
-        }
-        if ((rc = twin_record_canonical(&text, &len, rec)) ||
-            (rc = twin_tx_put(tx, path, text, len)))
-            goto next;
-        snprintf(message, sizeof(message), "%s %s %s: %.200s\n\nRecord: %s\n", verb, rtype, id,
-                 twin_record_title(rec), path);
-        rc = twin_tx_commit(commit_out, tx, message);
-    next:
-        free(text);
-        json_decref(old);
-        json_decref(rec);
+        else if ((rc = fn(tx, message, sizeof(message), ctx)) == 0)
+            rc = twin_tx_commit(commit_out, tx, message);
         twin_tx_free(tx);
         if (rc != TWIN_ECONFLICT)
             return rc;
@@ -155,6 +111,71 @@ static int write_record(git_oid *commit_out, twin_node *n, const char *type, con
     }
     return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
                       MAX_ATTEMPTS);
+}
+
+struct record_change {
+    twin_node *node;
+    const char *type, *id, *verb;
+    bool create;
+    twin_record_edit_fn fn;
+    void *ctx;
+};
+
+static int change_record(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct record_change *c = ctx;
+    json_t *old = NULL, *rec = NULL;
+    char *text = NULL, path[128];
+    size_t len;
+    const char *rtype = c->type;
+    int rc;
+    if ((rc = require_writer(c->node, twin_tx_base_tree(tx), false)))
+        return rc;
+    if (!c->create && !rtype && (rc = find_type(&rtype, twin_tx_base_tree(tx), c->id)))
+        return rc;
+    if ((rc = twin_record_path(path, sizeof(path), rtype, c->id)))
+        return rc;
+    if (c->create) {
+        rec = json_pack("{s:s, s:s}", "id", c->id, "type", rtype);
+    } else {
+        rc = twin_tx_read(&text, &len, tx, path);
+        if (rc == TWIN_ENOTFOUND)
+            rc = twin_error(TWIN_ENOTFOUND, "no %s %s", rtype, c->id);
+        if (rc || (rc = twin_record_parse_canonical(&old, text, len)))
+            goto cleanup;
+        free(text);
+        text = NULL;
+        rec = json_deep_copy(old);
+    }
+    if (!rec) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = c->fn(rec, c->ctx)) || (c->create && (rc = twin_record_apply_defaults(rec))))
+        goto cleanup;
+    struct tx_lookup l = {tx};
+    if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
+        goto cleanup;
+    if (old && json_equal(old, rec)) {
+        rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, c->id);
+        goto cleanup;
+    }
+    if ((rc = twin_record_canonical(&text, &len, rec)) || (rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+    snprintf(message, message_size, "%s %s %s: %.200s\n\nRecord: %s\n", c->verb, rtype, c->id,
+             twin_record_title(rec), path);
+cleanup:
+    free(text);
+    json_decref(old);
+    json_decref(rec);
+    return rc;
+}
+
+static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
+                        bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+{
+    struct record_change c = {n, type, id, verb, create, fn, ctx};
+    return commit_with_retry(commit_out, n, change_record, &c);
 }
 
 int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
@@ -230,6 +251,51 @@ cleanup:
     return rc;
 }
 
+struct member_change {
+    twin_node *node;
+    const struct twin_identity *who;
+    const char *role;
+    const unsigned char *pk;
+};
+
+static int change_member_add(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct member_change *c = ctx;
+    struct twin_membership *m = NULL;
+    json_t *member = NULL;
+    char *text = NULL, path[160];
+    size_t len;
+    int rc;
+    if ((rc = require_writer(c->node, twin_tx_base_tree(tx), true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), twin_tx_base_tree(tx))))
+        goto cleanup;
+    const struct twin_member *holder = twin_membership_find_key(m, c->pk, NULL);
+    if (twin_membership_find(m, c->who->org_id)) {
+        rc = twin_error(TWIN_EEXISTS, "%s is already a member", c->who->org_id);
+        goto cleanup;
+    }
+    if (holder) {
+        rc = twin_error(TWIN_EEXISTS, "that key already belongs to member %s", holder->org_id);
+        goto cleanup;
+    }
+    if (!(member = twin_member_json(c->who, c->role, c->pk))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, c->who->org_id);
+    if ((rc = twin_member_check(member, c->who->org_id)) ||
+        (rc = twin_record_canonical(&text, &len, member)) ||
+        (rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+    snprintf(message, message_size, "add member %s: %s (%s)\n\nMember: %s\n", c->who->org_id,
+             c->who->name, c->role, path);
+cleanup:
+    free(text);
+    json_decref(member);
+    twin_membership_free(m);
+    return rc;
+}
+
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
@@ -237,53 +303,8 @@ int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_ide
     int rc;
     if ((rc = twin_network_check_identity(who)) || (rc = twin_role_parse(&r, role)))
         return rc;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        twin_tx *tx = NULL;
-        struct twin_membership *m = NULL;
-        json_t *member = NULL;
-        char *text = NULL, path[160], message[600];
-        size_t len;
-        if ((rc = twin_tx_begin(&tx, n)))
-            return rc;
-        if (!twin_tx_base(tx)) {
-            rc = twin_node_head(&(git_oid){0}, n);
-            goto next;
-        }
-        if ((rc = require_writer(n, twin_tx_base_tree(tx), true)) ||
-            (rc = twin_membership_load(&m, twin_node_repo(n), twin_tx_base_tree(tx))))
-            goto next;
-        if (twin_membership_find(m, who->org_id)) {
-            rc = twin_error(TWIN_EEXISTS, "%s is already a member", who->org_id);
-            goto next;
-        }
-        const struct twin_member *holder = twin_membership_find_key(m, pk, NULL);
-        if (holder) {
-            rc = twin_error(TWIN_EEXISTS, "that key already belongs to member %s", holder->org_id);
-            goto next;
-        }
-        if (!(member = twin_member_json(who, role, pk))) {
-            rc = twin_error(TWIN_ERROR, "out of memory");
-            goto next;
-        }
-        snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
-        if ((rc = twin_member_check(member, who->org_id)) ||
-            (rc = twin_record_canonical(&text, &len, member)) ||
-            (rc = twin_tx_put(tx, path, text, len)))
-            goto next;
-        snprintf(message, sizeof(message), "add member %s: %s (%s)\n\nMember: %s\n", who->org_id,
-                 who->name, role, path);
-        rc = twin_tx_commit(commit_out, tx, message);
-    next:
-        free(text);
-        json_decref(member);
-        twin_membership_free(m);
-        twin_tx_free(tx);
-        if (rc != TWIN_ECONFLICT)
-            return rc;
-        backoff(attempt);
-    }
-    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
-                      MAX_ATTEMPTS);
+    struct member_change c = {n, who, role, pk};
+    return commit_with_retry(commit_out, n, change_member_add, &c);
 }
 
 static int foreach_in_type(git_repository *repo, git_tree *root, const char *type,

@@ -178,7 +178,7 @@ static bool has_control(const char *s, bool allow_newlines)
     return false;
 }
 
-static bool valid_org_id(const char *s)
+bool twin_record_org_id_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n < 2 || n > 100)
@@ -307,7 +307,7 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
                 return fail(v, "must be 64 lowercase hex digits");
         return 0;
     case TWIN_F_ORG_ID:
-        if (!valid_org_id(s))
+        if (!twin_record_org_id_valid(s))
             return fail(
                 v, "'%s' is not an organisation identifier (letters, digits, '-', '_', '.')", s);
         return 0;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "twin/error.h"
+#include "twin/record.h"
 #include "twin/sshsig.h"
 
 #define TX_MAX_CHANGES 1000000
@@ -103,14 +104,35 @@ int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
     return 0;
 }
 
+int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
+                   const char *what)
+{
+    git_blob *blob = NULL;
+    *out = NULL;
+    if (git_blob_lookup(&blob, repo, id) < 0)
+        return twin_error_git(what);
+    int rc = 0;
+    size_t n = (size_t)git_blob_rawsize(blob);
+    char *buf = NULL;
+    if (n > max)
+        rc = twin_error(TWIN_ELIMIT, "%s: larger than %zu bytes", what, max);
+    else if (!(buf = malloc(n + 1)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0) {
+        memcpy(buf, git_blob_rawcontent(blob), n);
+        buf[n] = '\0';
+        *out = buf;
+        *out_len = n;
+    }
+    git_blob_free(blob);
+    return rc;
+}
+
 int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
 {
     *out = NULL;
-    git_repository *repo = twin_node_repo(tx->node);
-    git_blob *blob = NULL;
     git_tree_entry *e = NULL;
     const git_oid *id = NULL;
-    int rc = 0;
     for (size_t i = tx->count; i-- > 0;)
         if (strcmp(tx->changes[i].path, path) == 0) {
             id = &tx->changes[i].blob;
@@ -130,22 +152,8 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
         }
         id = git_tree_entry_id(e);
     }
-    if (git_blob_lookup(&blob, repo, id) < 0) {
-        rc = twin_error_git(path);
-        goto cleanup;
-    }
-    size_t n = (size_t)git_blob_rawsize(blob);
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
-    }
-    memcpy(buf, git_blob_rawcontent(blob), n);
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-cleanup:
-    git_blob_free(blob);
+    int rc =
+        twin_blob_read(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_MAX_BYTES, path);
     git_tree_entry_free(e);
     return rc;
 }

@@ -34,6 +34,10 @@ int twin_record_path(char *out, size_t out_size, const char *type, const char *i
 /* Parses "records/<type>/<xx>/<id>.json" back; TWIN_EINVALID when the path is not one. */
 int twin_record_parse_path(char type[static 32], char id[static TWIN_ID_LEN + 1], const char *path);
 
+/* An IATI organisation identifier as twin accepts it: 2-100 letters, digits, '-', '_', '.',
+ * starting with a letter or digit (it also names member files). */
+bool twin_record_org_id_valid(const char *s);
+
 /* Fills defaults a new record gets (note.kind = "note", ...). */
 int twin_record_apply_defaults(json_t *rec);
 

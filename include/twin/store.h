@@ -35,6 +35,11 @@ int twin_tx_commit(git_oid *out, twin_tx *tx, const char *message);
 
 void twin_tx_free(twin_tx *tx);
 
+/* Reads a blob of at most max bytes into a malloc'd, NUL-terminated buffer. what names it in
+ * errors. TWIN_ELIMIT when it is larger. */
+int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
+                   const char *what);
+
 /* Builds and signs a commit object in the repository without moving any branch. */
 int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypair *key,
                             const char *signer_name, const char *signer_org_id,
