@@ -11,11 +11,10 @@
 #include <string.h>
 
 #include "network.h"
+#include "treediff.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
-
-#define MAX_CHANGES_PER_COMMIT 200000
 
 /* Keyed by the ids of network.json and members/, which change far less often than the root. */
 struct twin_check_cache {
@@ -88,122 +87,6 @@ cleanup:
     return rc;
 }
 
-/* ---- tree comparison ------------------------------------------------------------------------ */
-
-struct change {
-    char path[512];
-    git_oid old_id, new_id;
-    bool has_old, has_new;
-};
-
-struct walk {
-    git_repository *repo;
-    struct change *changes;
-    size_t count, cap;
-    char fault[400];
-};
-
-static int add_change(struct walk *w, const char *path, const git_tree_entry *o,
-                      const git_tree_entry *n)
-{
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 16;
-        if (cap > MAX_CHANGES_PER_COMMIT) {
-            snprintf(w->fault, sizeof(w->fault), "changes more than %d files",
-                     MAX_CHANGES_PER_COMMIT);
-            return 1;
-        }
-        struct change *c = realloc(w->changes, cap * sizeof(*c));
-        if (!c)
-            return twin_error(TWIN_ERROR, "out of memory");
-        w->changes = c;
-        w->cap = cap;
-    }
-    struct change *c = &w->changes[w->count++];
-    memset(c, 0, sizeof(*c));
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    if (o) {
-        c->has_old = true;
-        c->old_id = *git_tree_entry_id(o);
-    }
-    if (n) {
-        c->has_new = true;
-        c->new_id = *git_tree_entry_id(n);
-    }
-    return 0;
-}
-
-static int diff_trees(struct walk *w, const git_tree *old_tree, const git_tree *new_tree,
-                      const char *prefix, int depth);
-
-static int diff_entry(struct walk *w, const git_tree_entry *o, const git_tree_entry *n,
-                      const char *prefix, int depth)
-{
-    char path[512];
-    const char *name = git_tree_entry_name(o ? o : n);
-    if ((size_t)snprintf(path, sizeof(path), "%s%s", prefix, name) >= sizeof(path)) {
-        snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
-        return 1;
-    }
-    git_filemode_t om = o ? git_tree_entry_filemode(o) : 0, nm = n ? git_tree_entry_filemode(n) : 0;
-    if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
-        (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
-        snprintf(w->fault, sizeof(w->fault), "%s: only plain files and directories are allowed",
-                 path);
-        return 1;
-    }
-    if (o && n && om != nm) {
-        snprintf(w->fault, sizeof(w->fault), "%s: changes between file and directory", path);
-        return 1;
-    }
-    if ((o ? om : nm) == GIT_FILEMODE_TREE) {
-        git_tree *ot = NULL, *nt = NULL;
-        int rc = 0;
-        if ((o && git_tree_lookup(&ot, w->repo, git_tree_entry_id(o)) < 0) ||
-            (n && git_tree_lookup(&nt, w->repo, git_tree_entry_id(n)) < 0))
-            rc = twin_error_git(path);
-        else {
-            char sub[520];
-            snprintf(sub, sizeof(sub), "%s/", path);
-            rc = diff_trees(w, ot, nt, sub, depth + 1);
-        }
-        git_tree_free(ot);
-        git_tree_free(nt);
-        return rc;
-    }
-    return add_change(w, path, o, n);
-}
-
-static int diff_trees(struct walk *w, const git_tree *old_tree, const git_tree *new_tree,
-                      const char *prefix, int depth)
-{
-    if (depth > 4) {
-        snprintf(w->fault, sizeof(w->fault), "%s: directories nested too deep", prefix);
-        return 1;
-    }
-    size_t nn = new_tree ? git_tree_entrycount(new_tree) : 0;
-    size_t on = old_tree ? git_tree_entrycount(old_tree) : 0;
-    int rc;
-    for (size_t i = 0; i < nn; i++) {
-        const git_tree_entry *n = git_tree_entry_byindex(new_tree, i);
-        const git_tree_entry *o =
-            old_tree ? git_tree_entry_byname(old_tree, git_tree_entry_name(n)) : NULL;
-        if (o && git_oid_equal(git_tree_entry_id(o), git_tree_entry_id(n)) &&
-            git_tree_entry_filemode(o) == git_tree_entry_filemode(n))
-            continue;
-        if ((rc = diff_entry(w, o, n, prefix, depth)))
-            return rc;
-    }
-    for (size_t i = 0; i < on; i++) {
-        const git_tree_entry *o = git_tree_entry_byindex(old_tree, i);
-        if (new_tree && git_tree_entry_byname(new_tree, git_tree_entry_name(o)))
-            continue;
-        if ((rc = diff_entry(w, o, NULL, prefix, depth)))
-            return rc;
-    }
-    return 0;
-}
-
 /* ---- checking changes ----------------------------------------------------------------------- */
 
 struct lookup_ctx {
@@ -261,7 +144,7 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
 /* Checks one changed file. Returns <0 on an internal error; otherwise leaves fault empty when
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo,
-                        const struct change *c, const struct twin_member *who,
+                        const struct twin_change *c, const struct twin_member *who,
                         const git_tree *new_tree)
 {
     json_t *old = NULL, *cur = NULL;
@@ -446,7 +329,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     git_tree *tree = NULL, *parent_tree = NULL;
     struct twin_membership *m = NULL, *after = NULL;
     bool owned = false;
-    struct walk w = {.repo = repo};
+    struct twin_treediff w = {.repo = repo};
     int rc = 0;
     memset(out, 0, sizeof(*out));
 
@@ -497,7 +380,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         verdict(out, "%s is an observer and may not write", who->org_id);
         goto cleanup;
     }
-    if ((rc = diff_trees(&w, parent_tree, tree, "", 0)) < 0)
+    if ((rc = twin_treediff_run(&w, parent_tree, tree)) < 0)
         goto cleanup;
     if (w.fault[0]) {
         verdict(out, "%s", w.fault);
@@ -543,7 +426,7 @@ cleanup:
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
-    free(w.changes);
+    twin_treediff_clear(&w);
     git_tree_free(tree);
     git_tree_free(parent_tree);
     git_commit_free(parent);
