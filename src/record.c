@@ -299,6 +299,13 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
             strchr(s, ' ') || has_control(s, false))
             return fail(v, "'%s' is not an http(s) URL", s);
         return 0;
+    case TWIN_F_COMMIT:
+        if (n != 40)
+            return fail(v, "must be a commit id (40 lowercase hex digits)");
+        for (size_t i = 0; i < n; i++)
+            if (!is_lower_hex(s[i]))
+                return fail(v, "must be a commit id (40 lowercase hex digits)");
+        return 0;
     case TWIN_F_SHA256:
         if (n != 64)
             return fail(v, "must be 64 lowercase hex digits");
@@ -343,6 +350,8 @@ static int check_value(struct vctx *v, const struct twin_field *f, const json_t 
     }
     case TWIN_F_BOOL:
         return json_is_boolean(val) ? 0 : fail(v, "must be true or false");
+    case TWIN_F_ANY:
+        return 0;
     case TWIN_F_OBJECT:
         if (!json_is_object(val))
             return fail(v, "must be an object");
@@ -670,7 +679,7 @@ static const struct twin_field *field_for_path(const char *type, const char *pat
 static bool kind_is_text(enum twin_field_kind k)
 {
     return k != TWIN_F_INT && k != TWIN_F_NUMBER && k != TWIN_F_BOOL && k != TWIN_F_OBJECT &&
-           k != TWIN_F_LIST;
+           k != TWIN_F_LIST && k != TWIN_F_ANY;
 }
 
 int twin_record_set_path(json_t *rec, const char *path, const char *value_text)

@@ -76,8 +76,20 @@
         .name = n, .kind = TWIN_F_LIST, .required = r, .item = i                                   \
     }
 
+/* A value that lost a merge: the field, the losing value and the commit that last set it.
+ * Merges write these; `twin resolve` clears them. */
+static const struct twin_field conflict[] = {
+    STRING("field", true),
+    {.name = "value", .kind = TWIN_F_ANY, .required = false},
+    {.name = "from", .kind = TWIN_F_COMMIT, .required = true},
+    {.name = NULL}};
+static const struct twin_field conflict_item[] = {
+    {.name = "conflicts[]", .kind = TWIN_F_OBJECT, .fields = conflict}};
+
 /* Fields every record carries. The node sets id and type; withdrawn is the tombstone. */
-#define COMMON STRING("id", true), STRING("type", true), BOOL("withdrawn", false)
+#define COMMON                                                                                     \
+    STRING("id", true), STRING("type", true), BOOL("withdrawn", false),                            \
+        LIST("conflicts", false, conflict_item)
 
 static const char *const sides[] = {"north", "south", "donor", "broker", NULL};
 static const char *const sector_groups[] = {

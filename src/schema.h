@@ -26,6 +26,8 @@ enum twin_field_kind {
     TWIN_F_EMAIL,
     TWIN_F_OBJECT, /* an object with fields */
     TWIN_F_LIST,   /* a list whose items are described by item */
+    TWIN_F_ANY,    /* any JSON value (the losing value of a merge conflict) */
+    TWIN_F_COMMIT, /* a git commit id: 40 lowercase hex digits */
 };
 
 struct twin_field {

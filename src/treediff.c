@@ -119,3 +119,39 @@ void twin_treediff_clear(struct twin_treediff *d)
     d->count = d->cap = 0;
     d->fault[0] = '\0';
 }
+
+bool twin_commit_changed_path(const git_commit *c, const char *path)
+{
+    git_tree *tree = NULL, *ptree = NULL;
+    git_commit *parent = NULL;
+    git_tree_entry *a = NULL, *b = NULL;
+    bool changed = false;
+    if (git_commit_tree(&tree, c) < 0)
+        return false;
+    int has = git_tree_entry_bypath(&a, tree, path) == 0;
+    unsigned int np = git_commit_parentcount(c);
+    if (np == 0) {
+        changed = has;
+    } else {
+        /* Changed when it differs from every parent (a merge that takes one side unchanged is
+         * not a change of this record). */
+        changed = true;
+        for (unsigned int i = 0; i < np && changed; i++) {
+            if (git_commit_parent(&parent, c, i) == 0 && git_commit_tree(&ptree, parent) == 0) {
+                int phas = git_tree_entry_bypath(&b, ptree, path) == 0;
+                if (phas == has &&
+                    (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
+                    changed = false;
+            }
+            git_tree_entry_free(b);
+            b = NULL;
+            git_tree_free(ptree);
+            ptree = NULL;
+            git_commit_free(parent);
+            parent = NULL;
+        }
+    }
+    git_tree_entry_free(a);
+    git_tree_free(tree);
+    return changed;
+}

@@ -30,4 +30,8 @@ int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const g
 
 void twin_treediff_clear(struct twin_treediff *d);
 
+/* True when commit c changed the file at path: it differs from every parent (so a merge that
+ * takes one side's version unchanged does not count), or for a root commit, it exists. */
+bool twin_commit_changed_path(const git_commit *c, const char *path);
+
 #endif

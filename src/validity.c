@@ -12,6 +12,7 @@
 
 #include "network.h"
 #include "treediff.h"
+#include "twin/merge.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
@@ -322,6 +323,50 @@ static int check_genesis(struct twin_check *out, git_repository *repo, const git
     return 0;
 }
 
+/* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing)
+ * and an active member who may write signed it, in the membership the merge produces. */
+static int check_merge(struct twin_check *out, git_repository *repo, const git_commit *commit,
+                       const git_tree *tree, twin_check_cache *cache)
+{
+    struct twin_merge_result mr;
+    struct twin_membership *m = NULL;
+    bool owned = false;
+    int err = twin_merge_compute(&mr, repo, git_commit_parent_id(commit, 0),
+                                 git_commit_parent_id(commit, 1));
+    if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
+        return verdict(out, "merge cannot be re-derived: %s", twin_error_last());
+    if (err)
+        return err;
+    if (!git_oid_equal(&mr.tree, git_tree_id(tree)))
+        return verdict(out, "merge does not match its re-derivation from its parents: it adds, "
+                            "drops or changes something");
+    err = membership_for(&m, &owned, repo, tree, cache);
+    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT)
+        return verdict(out, "the merged membership is unreadable: %s", twin_error_last());
+    if (err)
+        return err;
+    enum twin_key_state state;
+    const struct twin_member *who = twin_membership_find_key(m, out->signer, &state);
+    if (!who) {
+        char line[TWIN_OPENSSH_PUB_MAX];
+        twin_key_format_openssh(line, out->signer);
+        verdict(out, "merge signed by a key outside the membership (%s)", line);
+    } else if (state != TWIN_KEY_ACTIVE) {
+        snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
+        verdict(out, "merge signed by %s's %s key", who->org_id, twin_key_state_name(state));
+    } else if (who->role == TWIN_ROLE_OBSERVER) {
+        snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
+        verdict(out, "%s is an observer and may not write", who->org_id);
+    } else {
+        snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
+        out->changes = mr.merged_files;
+        out->valid = true;
+    }
+    if (owned)
+        twin_membership_free(m);
+    return 0;
+}
+
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit_id,
                       twin_check_cache *cache)
 {
@@ -347,9 +392,13 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         rc = check_genesis(out, repo, tree, cache);
         goto cleanup;
     }
-    if (nparents > 1) {
+    if (nparents > 2) {
+        verdict(out, "a commit with %u parents: twin merges two lines at a time", nparents);
+        goto cleanup;
+    }
+    if (nparents == 2) {
         out->is_merge = true;
-        verdict(out, "merge commit: this twin cannot re-derive merges, so it cannot accept one");
+        rc = check_merge(out, repo, commit, tree, cache);
         goto cleanup;
     }
     if (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&parent_tree, parent) < 0) {
