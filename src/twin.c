@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "twin/error.h"
+#include "twin/transfer.h"
 
 int twin_global_init(bool durable)
 {
@@ -11,7 +12,8 @@ int twin_global_init(bool durable)
         return twin_error(TWIN_ERROR, "libsodium failed to initialise");
     if (git_libgit2_init() < 0)
         return twin_error_git("initialising libgit2");
-    if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0)
+    if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0 ||
+        git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECTS, (size_t)TWIN_PACK_MAX_OBJECTS) < 0)
         return twin_error_git("configuring libgit2");
     return 0;
 }

@@ -1,0 +1,53 @@
+/*
+ * Moving history between nodes: a git pack of the commits a peer lacks, streamed in chunks, and a
+ * quarantine on the receiving side. Received objects are indexed into a pack beside the object
+ * store, every new commit is checked with the validity predicate in a view that sees both, and
+ * only then does the pack join the store and may the branch move.
+ */
+#ifndef TWIN_TRANSFER_H
+#define TWIN_TRANSFER_H
+
+#include <git2.h>
+#include <stddef.h>
+
+#define TWIN_PACK_MAX_BYTES   ((size_t)4 << 30)  /* one received pack */
+#define TWIN_PACK_MAX_OBJECTS ((size_t)50000000) /* objects in one received pack */
+
+/* Called with each chunk of the pack as it is built. A non-zero return stops the build. */
+typedef int (*twin_pack_sink)(const void *data, size_t len, void *ctx);
+
+/* Builds a pack of every commit reachable from wants but not from haves (haves this node does not
+ * have are ignored), with their trees and blobs, and streams it to sink. *commits gets the number
+ * of commits in it. An empty set still makes a valid (empty) pack. */
+int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants, size_t nwants,
+                    const git_oid *haves, size_t nhaves, twin_pack_sink sink, void *ctx);
+
+typedef struct twin_quarantine twin_quarantine;
+
+/* Starts receiving a pack into a temporary directory inside the repository's object store. */
+int twin_quarantine_new(twin_quarantine **out, git_repository *repo);
+
+/* Appends received bytes. TWIN_ELIMIT past TWIN_PACK_MAX_BYTES; TWIN_EINVALID when the bytes are
+ * not a pack. */
+int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len);
+
+/* Finishes the pack (checks its trailer) and opens a view: a repository that sees the store and
+ * the quarantined objects, for checking. */
+int twin_quarantine_finish(twin_quarantine *q);
+git_repository *twin_quarantine_view(twin_quarantine *q);
+
+/* Checks every commit reachable from tip but not from the receiver's current history (base, may
+ * be NULL) with the validity predicate, oldest first, in the view. Returns 0 when the check ran;
+ * *bad is then the number of invalid commits (0 when all pass), *first_bad and reason describe the
+ * first, and *checked counts the new commits. */
+int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char *reason,
+                          size_t reason_size, twin_quarantine *q, const git_oid *tip,
+                          const git_oid *base);
+
+/* Moves the quarantined pack into the object store (durably) and refreshes it. */
+int twin_quarantine_accept(twin_quarantine *q);
+
+/* Removes whatever was not accepted; safe on NULL. */
+void twin_quarantine_free(twin_quarantine *q);
+
+#endif

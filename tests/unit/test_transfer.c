@@ -1,0 +1,200 @@
+#define _XOPEN_SOURCE 700
+/* Moving history: packs of what a peer lacks, the quarantine, and refusal of invalid commits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/error.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/store.h"
+#include "twin/transfer.h"
+#include "twin/twin.h"
+
+struct fixture {
+    char dir[256];
+    twin_node *north, *south;
+};
+
+static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char path[300];
+    assert_non_null(f);
+    assert_int_equal(twin_global_init(false), 0);
+    snprintf(f->dir, sizeof(f->dir), "%s/twin-transfer-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    struct twin_identity north = {"North Ministry", "XE-EXAMPLE-NORTH", "NL", "north", NULL};
+    struct twin_identity south = {"South Authority", "XE-EXAMPLE-SOUTH", "TZ", "south", NULL};
+    snprintf(path, sizeof(path), "%s/north", f->dir);
+    assert_int_equal(twin_node_init(&f->north, path, &north, "Transfer test", NULL), 0);
+    snprintf(path, sizeof(path), "%s/south", f->dir);
+    assert_int_equal(twin_node_init(&f->south, path, &south, NULL, twin_node_network_id(f->north)),
+                     0);
+    git_oid c;
+    assert_int_equal(
+        twin_ops_member_add(&c, f->north, &south, "editor", twin_node_key(f->south)->pk), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    twin_node_free(f->north);
+    twin_node_free(f->south);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    twin_global_shutdown();
+    return 0;
+}
+
+static int to_quarantine(const void *data, size_t len, void *ctx)
+{
+    return twin_quarantine_append(ctx, data, len);
+}
+
+static int titled(json_t *rec, void *ctx)
+{
+    return twin_record_set_path(rec, "title", ctx);
+}
+
+static git_oid head_of(twin_node *n)
+{
+    git_oid h;
+    assert_int_equal(twin_node_head(&h, n), 0);
+    return h;
+}
+
+/* Sends from -> to what to lacks, checks it, and on success accepts and moves to's branch. */
+static size_t transfer(twin_node *from, twin_node *to, size_t *bad, char *reason, size_t rsize)
+{
+    git_oid want = head_of(from), have, first_bad;
+    bool to_has = twin_node_head(&have, to) == 0;
+    twin_quarantine *q = NULL;
+    size_t commits, checked;
+    assert_int_equal(twin_quarantine_new(&q, twin_node_repo(to)), 0);
+    assert_int_equal(twin_pack_build(&commits, twin_node_repo(from), &want, 1,
+                                     to_has ? &have : NULL, to_has ? 1 : 0, to_quarantine, q),
+                     0);
+    assert_int_equal(twin_quarantine_finish(q), 0);
+    assert_int_equal(twin_quarantine_check(&checked, bad, &first_bad, reason, rsize, q, &want,
+                                           to_has ? &have : NULL),
+                     0);
+    assert_int_equal(checked, commits);
+    if (*bad == 0) {
+        assert_int_equal(twin_quarantine_accept(q), 0);
+        assert_int_equal(
+            twin_store_advance(twin_node_repo(to), to_has ? &have : NULL, &want, "test: sync"), 0);
+    }
+    twin_quarantine_free(q);
+    return checked;
+}
+
+static void a_joined_node_receives_and_checks_the_whole_history(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1], reason[600];
+    git_oid c;
+    size_t bad;
+    assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Kick-off"), 0);
+    assert_int_equal(transfer(f->north, f->south, &bad, reason, sizeof(reason)), 3);
+    assert_int_equal(bad, 0);
+    git_oid a = head_of(f->north), b = head_of(f->south);
+    assert_true(git_oid_equal(&a, &b));
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, f->south, NULL, NULL, id), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "title")), "Kick-off");
+    json_decref(rec);
+}
+
+static void only_what_the_peer_lacks_is_sent(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1], reason[600];
+    git_oid c;
+    size_t bad;
+    assert_int_equal(transfer(f->north, f->south, &bad, reason, sizeof(reason)), 2);
+    /* South, an editor, writes; North takes just those commits. */
+    assert_int_equal(twin_ops_add(id, &c, f->south, "note", titled, "From the South"), 0);
+    assert_int_equal(twin_ops_add(id, &c, f->south, "note", titled, "Again"), 0);
+    assert_int_equal(transfer(f->south, f->north, &bad, reason, sizeof(reason)), 2);
+    assert_int_equal(bad, 0);
+    assert_int_equal(twin_ops_get(&(json_t *){NULL}, f->north, NULL, "note", id), 0);
+}
+
+static void an_invalid_commit_is_refused_and_nothing_moves(void **state)
+{
+    struct fixture *f = *state;
+    char reason[600];
+    size_t bad;
+    git_oid c, forged;
+    assert_int_equal(transfer(f->north, f->south, &bad, reason, sizeof(reason)), 2);
+    /* South signs a commit that writes outside the places twin keeps anything. */
+    git_repository *repo = twin_node_repo(f->south);
+    git_oid before = head_of(f->north), blob, tree_id;
+    git_commit *parent = NULL;
+    git_tree *tree = NULL, *base = NULL;
+    assert_int_equal(git_commit_lookup(&parent, repo, &before), 0);
+    assert_int_equal(git_commit_tree(&base, parent), 0);
+    assert_int_equal(git_blob_create_from_buffer(&blob, repo, "x\n", 2), 0);
+    git_tree_update u = {GIT_TREE_UPDATE_UPSERT, blob, GIT_FILEMODE_BLOB, "stray.txt"};
+    assert_int_equal(git_tree_create_updated(&tree_id, repo, base, 1, &u), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
+    const git_commit *parents[1] = {parent};
+    assert_int_equal(twin_store_write_commit(&forged, repo, twin_node_key(f->south),
+                                             "South Authority", "XE-EXAMPLE-SOUTH", tree, parents,
+                                             1, "stray\n"),
+                     0);
+    assert_int_equal(twin_store_advance(repo, &before, &forged, "test: forged"), 0);
+    (void)c;
+    transfer(f->south, f->north, &bad, reason, sizeof(reason));
+    assert_int_equal(bad, 1);
+    assert_non_null(strstr(reason, "stray.txt"));
+    git_oid after = head_of(f->north);
+    assert_true(git_oid_equal(&before, &after));
+    /* The refused objects did not join North's store. */
+    git_odb *odb = NULL;
+    assert_int_equal(git_repository_odb(&odb, twin_node_repo(f->north)), 0);
+    assert_false(git_odb_exists(odb, &forged));
+    git_odb_free(odb);
+    git_tree_free(tree);
+    git_tree_free(base);
+    git_commit_free(parent);
+}
+
+static void bytes_that_are_not_a_pack_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    twin_quarantine *q = NULL;
+    assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
+    int rc = twin_quarantine_append(q, "GARBAGE-GARBAGE-GARBAGE", 23);
+    if (rc == 0)
+        rc = twin_quarantine_finish(q);
+    assert_int_equal(rc, TWIN_EINVALID);
+    twin_quarantine_free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_joined_node_receives_and_checks_the_whole_history, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(only_what_the_peer_lacks_is_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_invalid_commit_is_refused_and_nothing_moves, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(bytes_that_are_not_a_pack_are_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
