@@ -131,7 +131,10 @@ static void only_what_the_peer_lacks_is_sent(void **state)
     assert_int_equal(twin_ops_add(id, &c, f->south, "note", titled, "Again"), 0);
     assert_int_equal(transfer(f->south, f->north, &bad, reason, sizeof(reason)), 2);
     assert_int_equal(bad, 0);
-    assert_int_equal(twin_ops_get(&(json_t *){NULL}, f->north, NULL, "note", id), 0);
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, f->north, NULL, "note", id), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "title")), "Again");
+    json_decref(rec);
 }
 
 static void an_invalid_commit_is_refused_and_nothing_moves(void **state)
