@@ -286,7 +286,8 @@ static int bounded_write(void *data, const char *buf, size_t len)
         w->overflow = 1;
         return -1;
     }
-    memcpy(w->p + w->len, buf, len);
+    if (len) /* an empty body may come with a NULL pointer */
+        memcpy(w->p + w->len, buf, len);
     w->len += len;
     return 0;
 }
@@ -630,7 +631,8 @@ static int get_bin_alloc(unsigned char **out, size_t *out_len, const struct fiel
     unsigned char *p = malloc(o->via.bin.size ? o->via.bin.size : 1);
     if (!p)
         return twin_error(TWIN_ERROR, "%s: out of memory", f->type);
-    memcpy(p, o->via.bin.ptr, o->via.bin.size);
+    if (o->via.bin.size) /* msgpack-c may leave an empty bin's pointer NULL */
+        memcpy(p, o->via.bin.ptr, o->via.bin.size);
     *out = p;
     *out_len = o->via.bin.size;
     return 0;
@@ -644,9 +646,10 @@ static int copy_text(char *out, size_t cap, const struct fields *f, const char *
     if (o->via.str.size >= cap)
         return twin_error(TWIN_ELIMIT, "%s: field \"%s\" of %u bytes exceeds %zu", f->type, name,
                           (unsigned)o->via.str.size, cap - 1);
-    if (memchr(o->via.str.ptr, 0, o->via.str.size))
+    if (o->via.str.size && memchr(o->via.str.ptr, 0, o->via.str.size))
         return twin_error(TWIN_EINVALID, "%s: field \"%s\" contains a NUL byte", f->type, name);
-    memcpy(out, o->via.str.ptr, o->via.str.size);
+    if (o->via.str.size)
+        memcpy(out, o->via.str.ptr, o->via.str.size);
     out[o->via.str.size] = '\0';
     return 0;
 }
@@ -879,7 +882,8 @@ int twin_msg_decode(twin_msg *out, const unsigned char *data, size_t len)
         for (uint32_t j = 0; j < i; j++) {
             const msgpack_object *p = &f.map->ptr[j].key;
             if (p->via.str.size == k->via.str.size &&
-                memcmp(p->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0) {
+                (k->via.str.size == 0 ||
+                 memcmp(p->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0)) {
                 rc = twin_error(TWIN_EINVALID, "message: key \"%.*s\" appears twice",
                                 (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr);
                 goto cleanup;

@@ -65,7 +65,7 @@ static int bytes_match(const char *dashed, const char *p, size_t n)
 {
     unsigned char want[64];
     size_t len = dashed_hex(want, sizeof(want), dashed);
-    return len == n && memcmp(want, p, n) == 0;
+    return len == n && (n == 0 || memcmp(want, p, n) == 0);
 }
 
 static int json_matches(const json_t *want, const msgpack_object *o)
@@ -81,7 +81,8 @@ static int json_matches(const json_t *want, const msgpack_object *o)
         return number_matches(want, o);
     case JSON_STRING:
         return o->type == MSGPACK_OBJECT_STR && o->via.str.size == json_string_length(want) &&
-               memcmp(o->via.str.ptr, json_string_value(want), o->via.str.size) == 0;
+               (o->via.str.size == 0 ||
+                memcmp(o->via.str.ptr, json_string_value(want), o->via.str.size) == 0);
     case JSON_ARRAY:
         if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != json_array_size(want))
             return 0;
@@ -97,7 +98,8 @@ static int json_matches(const json_t *want, const msgpack_object *o)
             char key[64];
             if (k->type != MSGPACK_OBJECT_STR || k->via.str.size >= sizeof(key))
                 return 0;
-            memcpy(key, k->via.str.ptr, k->via.str.size);
+            if (k->via.str.size)
+                memcpy(key, k->via.str.ptr, k->via.str.size);
             key[k->via.str.size] = '\0';
             json_t *v = json_object_get(want, key);
             if (!v || !json_matches(v, &o->via.map.ptr[i].val))
