@@ -35,6 +35,7 @@ struct twin_channel {
     unsigned char peer_node[TWIN_PUBKEY_BYTES];
     char addr[TWIN_PEER_ADDR_MAX];
     int read_timeout_ms, write_timeout_ms;
+    char network[TWIN_NETWORK_ID_LEN + 1];
     unsigned char *sbuf, *rbuf;
     size_t scap, rcap;
     int rx_broken;  /* reading failed: the incoming stream can no longer be trusted */
@@ -301,6 +302,7 @@ static int channel_new(twin_channel **out, int fd, int initiator, const twin_cha
     ch->write_timeout_ms = timeout_or(cfg->write_timeout_ms, TWIN_WRITE_TIMEOUT_MS);
     atomic_init(&ch->interrupted, 0);
     twin_peer_addr(ch->addr, fd);
+    snprintf(ch->network, sizeof(ch->network), "%s", cfg->network_id);
     int one = 1;
     /* Frames go out whole in one send; Nagle would only delay the small ones. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -569,8 +571,10 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
         }
         return io_error(s, ch->read_timeout_ms, "channel: waiting for a frame");
     }
+    /* After a frame-level failure the stream cannot be trusted: the session ends without
+     * another byte from us (proto/PROTOCOL.md, section 4). */
     if ((rc = twin_frame_length(&body_len, hdr, TWIN_FRAME_MAX)) != 0) {
-        ch->rx_broken = 1;
+        ch->rx_broken = ch->tx_broken = 1;
         return rc;
     }
     /* Grow with the bytes that actually arrive, so a peer that declares a large frame and sends
@@ -599,7 +603,7 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
         got += want;
     }
     if ((rc = twin_frame_open(&ch->recv, ch->rbuf, body_len, plain_len)) != 0) {
-        ch->rx_broken = 1;
+        ch->rx_broken = ch->tx_broken = 1;
         return rc;
     }
     ch->received_any = 1;
@@ -670,6 +674,40 @@ int twin_channel_recv(twin_channel *ch, twin_msg *out)
         *out = m;
         return 0;
     }
+}
+
+int twin_channel_check_hello(twin_channel *ch, const twin_msg *hello)
+{
+    twin_msg err = {.type = TWIN_MSG_ERROR};
+    int rc = 0, has_version = 0;
+    if (hello->type != TWIN_MSG_HELLO) {
+        err.u.error.code = TWIN_WIRE_UNEXPECTED;
+        rc = twin_error(TWIN_EINVALID, "channel: %s sent %s before hello", ch->addr,
+                        twin_msg_type_name(hello->type) ? twin_msg_type_name(hello->type)
+                                                        : "an unknown message");
+    } else if (strcmp(hello->u.hello.network_id, ch->network) != 0) {
+        err.u.error.code = TWIN_WIRE_BAD_HELLO;
+        rc = twin_error(TWIN_EVERIFY, "channel: %s says hello for network %s, not %s", ch->addr,
+                        hello->u.hello.network_id, ch->network);
+    } else if (sodium_memcmp(hello->u.hello.node, ch->peer_node, TWIN_PUBKEY_BYTES) != 0) {
+        err.u.error.code = TWIN_WIRE_BAD_HELLO;
+        rc = twin_error(TWIN_EVERIFY,
+                        "channel: %s says hello as another node than its handshake proved",
+                        ch->addr);
+    } else {
+        for (size_t i = 0; i < hello->u.hello.nversions; i++)
+            has_version |= hello->u.hello.versions[i] == TWIN_PROTOCOL_VERSION;
+        if (!has_version) {
+            err.u.error.code = TWIN_WIRE_VERSION;
+            rc = twin_error(TWIN_EINVALID, "channel: %s does not speak protocol version %d",
+                            ch->addr, TWIN_PROTOCOL_VERSION);
+        }
+    }
+    if (rc) {
+        snprintf(err.u.error.message, sizeof(err.u.error.message), "%s", twin_error_last());
+        reply_quietly(ch, &err);
+    }
+    return rc;
 }
 
 int twin_channel_goodbye(twin_channel *ch, uint32_t code)

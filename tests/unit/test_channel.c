@@ -60,6 +60,9 @@ static int allow_alice(void *ctx, const unsigned char node[32], char *reason, si
     return -1;
 }
 
+static twin_msg hello_from(const twin_keypair *kp);
+
+/* Checks the client's hello and answers with bob's, then echoes every message back. */
 static void echo_session(void *ctx, twin_channel *ch)
 {
     struct server *s = ctx;
@@ -67,11 +70,15 @@ static void echo_session(void *ctx, twin_channel *ch)
     pthread_mutex_lock(&s->lock);
     memcpy(s->seen_node, twin_channel_peer_node(ch), 32);
     pthread_mutex_unlock(&s->lock);
-    for (;;) {
+    for (int first = 1;; first = 0) {
         twin_msg m;
         if ((rc = twin_channel_recv(ch, &m)) != 0) {
             if (twin_listener_stopping(s->l))
                 twin_channel_goodbye(ch, TWIN_GOODBYE_SHUTDOWN);
+            break;
+        }
+        if (first && (rc = twin_channel_check_hello(ch, &m)) != 0) {
+            twin_msg_clear(&m);
             break;
         }
         if (m.type == TWIN_MSG_GOODBYE) {
@@ -84,6 +91,10 @@ static void echo_session(void *ctx, twin_channel *ch)
             break; /* no goodbye: the client must see a truncated session */
         }
         replied = 1;
+        if (first) {
+            twin_msg_clear(&m);
+            m = hello_from(&bob);
+        }
         rc = twin_channel_send(ch, &m);
         twin_msg_clear(&m);
         if (rc)
@@ -367,7 +378,7 @@ static void handshake_over_loopback_then_messages_flow_both_ways(void **state)
     assert_int_equal(twin_channel_send(ch, &hello), 0);
     assert_int_equal(twin_channel_recv(ch, &got), 0);
     assert_int_equal(got.type, TWIN_MSG_HELLO);
-    assert_memory_equal(got.u.hello.node, alice.pk, 32);
+    assert_memory_equal(got.u.hello.node, bob.pk, 32);
     pthread_mutex_lock(&s->lock);
     assert_memory_equal(s->seen_node, alice.pk, 32);
     pthread_mutex_unlock(&s->lock);
@@ -455,6 +466,43 @@ static void stopping_the_listener_ends_sessions_with_goodbye(void **state)
     twin_channel_free(ch);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+static void bad_hello(twin_msg *hello, uint32_t want_code, const char *want)
+{
+    struct server *s = server_start(ECHO, 0, 2000, 2000);
+    twin_channel *ch = connect_ok(twin_listener_port(s->l), &alice);
+    twin_msg got;
+    assert_int_equal(twin_channel_send(ch, hello), 0);
+    assert_int_equal(twin_channel_recv(ch, &got), 0);
+    assert_int_equal(got.type, TWIN_MSG_ERROR);
+    assert_int_equal(got.u.error.code, want_code);
+    if (!strstr(got.u.error.message, want))
+        fail_msg("error reply \"%s\" lacks \"%s\"", got.u.error.message, want);
+    int rc;
+    session_end(s, &rc);
+    assert_int_not_equal(rc, 0);
+    twin_channel_free(ch);
+    server_stop(s);
+}
+
+static void hello_naming_another_node_is_refused(void **state)
+{
+    twin_msg hello = hello_from(&carol);
+    bad_hello(&hello, TWIN_WIRE_BAD_HELLO, "says hello as another node than its handshake proved");
+}
+
+static void hello_without_a_common_version_is_refused(void **state)
+{
+    twin_msg hello = hello_from(&alice);
+    hello.u.hello.versions[0] = 2;
+    bad_hello(&hello, TWIN_WIRE_VERSION, "does not speak protocol version 1");
+}
+
+static void message_before_hello_is_refused(void **state)
+{
+    twin_msg accept = {.type = TWIN_MSG_ACCEPT};
+    bad_hello(&accept, TWIN_WIRE_UNEXPECTED, "sent accept before hello");
 }
 
 /* --- Refusals --------------------------------------------------------------------------- */
@@ -711,6 +759,9 @@ int main(void)
         cmocka_unit_test(ping_and_unknown_types_are_answered_by_the_channel),
         cmocka_unit_test(session_closed_without_goodbye_is_reported_truncated),
         cmocka_unit_test(stopping_the_listener_ends_sessions_with_goodbye),
+        cmocka_unit_test(hello_naming_another_node_is_refused),
+        cmocka_unit_test(hello_without_a_common_version_is_refused),
+        cmocka_unit_test(message_before_hello_is_refused),
         cmocka_unit_test(wrong_responder_key_is_refused),
         cmocka_unit_test(initiator_whose_key_is_not_allowed_is_refused),
         cmocka_unit_test(wrong_network_id_is_refused),

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "twin/channel.h"
 #include "twin/error.h"
+#include "twin/msg.h"
 #include "twin/noise.h"
 
 #define VECTOR_FILE TWIN_SHARED_DATA "/noise/noise_xk_25519_chachapoly_sha256.json"
@@ -265,6 +267,145 @@ static void network_id_must_be_32_lowercase_hex(void **state)
     assert_int_equal(twin_noise_prologue(p, "0123"), TWIN_EINVALID);
 }
 
+/* --- The worked example of proto/PROTOCOL.md ------------------------------------------- */
+
+#define EXAMPLE_NETWORK "5e1f0c2a9b3d4e6f708192a3b4c5d6e7"
+
+struct example {
+    char text[8192];
+    size_t used;
+};
+
+static void example_add(struct example *ex, const char *label, const unsigned char *p, size_t n)
+{
+    ex->used += (size_t)snprintf(ex->text + ex->used, sizeof(ex->text) - ex->used, "%s: ", label);
+    for (size_t i = 0; i < n; i++)
+        ex->used +=
+            (size_t)snprintf(ex->text + ex->used, sizeof(ex->text) - ex->used, "%02x", p[i]);
+    ex->used += (size_t)snprintf(ex->text + ex->used, sizeof(ex->text) - ex->used, "\n");
+}
+
+static void add_frame(struct example *ex, const char *label, const unsigned char *msg, size_t n)
+{
+    unsigned char frame[4 + TWIN_NOISE_MSG3_BYTES] = {0, 0, 0, (unsigned char)n};
+    memcpy(frame + 4, msg, n);
+    example_add(ex, label, frame, n + 4);
+}
+
+/* Sends hello from one side to the other and records the plaintext and the frame. */
+static void add_hello(struct example *ex, const char *who, twin_msg *hello, twin_noise_cipher *send,
+                      twin_noise_cipher *recv)
+{
+    static unsigned char frame[4 + 1024];
+    size_t len = 0, frame_len = 0, plain_len = 0;
+    char label[64];
+    assert_int_equal(twin_msg_encode(frame + 4, 1000, &len, hello), 0);
+    snprintf(label, sizeof(label), "%s hello msgpack", who);
+    example_add(ex, label, frame + 4, len);
+    assert_int_equal(twin_frame_seal(send, frame, len, &frame_len), 0);
+    snprintf(label, sizeof(label), "%s hello frame", who);
+    example_add(ex, label, frame, frame_len);
+    assert_int_equal(twin_frame_open(recv, frame + 4, frame_len - 4, &plain_len), 0);
+    twin_msg got;
+    assert_int_equal(twin_msg_decode(&got, frame + 4, plain_len), 0);
+    assert_int_equal(got.type, TWIN_MSG_HELLO);
+}
+
+static void compute_example(struct example *ex)
+{
+    twin_keypair a, b;
+    unsigned char seed[32], e_a[32], e_b[32], x[32], prologue[TWIN_NOISE_PROLOGUE_BYTES];
+    unsigned char buf[TWIN_NOISE_MSG3_BYTES], hash_a[32], hash_b[32];
+    twin_noise_handshake ini, res;
+    twin_noise_cipher a_send, a_recv, b_send, b_recv;
+    size_t n = 0;
+
+    memset(seed, 0x11, 32);
+    crypto_sign_seed_keypair(a.pk, a.sk, seed);
+    memset(seed, 0x22, 32);
+    crypto_sign_seed_keypair(b.pk, b.sk, seed);
+    memset(e_a, 0x33, 32);
+    memset(e_b, 0x44, 32);
+    memset(seed, 0x11, 32);
+    example_add(ex, "A ed25519 seed", seed, 32);
+    example_add(ex, "A ed25519 public", a.pk, 32);
+    assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(x, a.sk), 0);
+    example_add(ex, "A x25519 private", x, 32);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(x, a.pk), 0);
+    example_add(ex, "A x25519 public", x, 32);
+    memset(seed, 0x22, 32);
+    example_add(ex, "B ed25519 seed", seed, 32);
+    example_add(ex, "B ed25519 public", b.pk, 32);
+    assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(x, b.sk), 0);
+    example_add(ex, "B x25519 private", x, 32);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(x, b.pk), 0);
+    example_add(ex, "B x25519 public", x, 32);
+    example_add(ex, "A ephemeral private", e_a, 32);
+    example_add(ex, "B ephemeral private", e_b, 32);
+    assert_int_equal(twin_noise_prologue(prologue, EXAMPLE_NETWORK), 0);
+    example_add(ex, "prologue", prologue, sizeof(prologue));
+
+    assert_int_equal(twin_noise_start(&ini, 1, &a, b.pk, EXAMPLE_NETWORK), 0);
+    assert_int_equal(twin_noise_start(&res, 0, &b, NULL, EXAMPLE_NETWORK), 0);
+    twin_noise_test_push_ephemeral(e_a);
+    assert_int_equal(twin_noise_write_next(&ini, buf, sizeof(buf), &n), 0);
+    add_frame(ex, "message 1 frame", buf, n);
+    assert_int_equal(twin_noise_read_next(&res, buf, n), 0);
+    twin_noise_test_push_ephemeral(e_b);
+    assert_int_equal(twin_noise_write_next(&res, buf, sizeof(buf), &n), 0);
+    add_frame(ex, "message 2 frame", buf, n);
+    assert_int_equal(twin_noise_read_next(&ini, buf, n), 0);
+    assert_int_equal(twin_noise_write_next(&ini, buf, sizeof(buf), &n), 0);
+    add_frame(ex, "message 3 frame", buf, n);
+    assert_int_equal(twin_noise_read_next(&res, buf, n), 0);
+    assert_int_equal(twin_noise_split(&a_send, &a_recv, hash_a, &ini), 0);
+    assert_int_equal(twin_noise_split(&b_send, &b_recv, hash_b, &res), 0);
+    assert_memory_equal(hash_a, hash_b, 32);
+    example_add(ex, "handshake hash", hash_a, 32);
+    example_add(ex, "key A to B", a_send.k, 32);
+    example_add(ex, "key B to A", b_send.k, 32);
+
+    twin_msg hello = {.type = TWIN_MSG_HELLO};
+    hello.u.hello.nversions = 1;
+    hello.u.hello.versions[0] = 1;
+    memcpy(hello.u.hello.network_id, EXAMPLE_NETWORK, sizeof(EXAMPLE_NETWORK));
+    memcpy(hello.u.hello.node, a.pk, 32);
+    snprintf(hello.u.hello.software, sizeof(hello.u.hello.software), "twin 0.1.0");
+    add_hello(ex, "A", &hello, &a_send, &b_recv);
+    memcpy(hello.u.hello.node, b.pk, 32);
+    hello.u.hello.has_head = true;
+    unhex(hello.u.hello.head, 20, "e83c5163316f89bfbde7d9ab23ca2e25604af290");
+    add_hello(ex, "B", &hello, &b_send, &a_recv);
+}
+
+/* Every value of the example must appear in the document, whitespace aside. */
+static void protocol_document_example_matches_the_code(void **state)
+{
+    static struct example ex;
+    compute_example(&ex);
+    FILE *f = fopen(TWIN_SOURCE_DIR "/proto/PROTOCOL.md", "rb");
+    assert_non_null(f);
+    static char doc[256 * 1024];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f), k = 0;
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if (doc[i] != ' ' && doc[i] != '\n' && doc[i] != '\t')
+            doc[k++] = doc[i];
+    doc[k] = '\0';
+    int missing = 0;
+    for (char *line = ex.text; *line;) {
+        char *end = strchr(line, '\n');
+        *end = '\0';
+        const char *hex = strstr(line, ": ") + 2;
+        if (!strstr(doc, hex)) {
+            print_message("not in proto/PROTOCOL.md: %s\n", line);
+            missing++;
+        }
+        line = end + 1;
+    }
+    assert_int_equal(missing, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +419,7 @@ int main(void)
         cmocka_unit_test(message_3_naming_another_node_is_refused),
         cmocka_unit_test(transport_refuses_replay_and_flipped_bits),
         cmocka_unit_test(network_id_must_be_32_lowercase_hex),
+        cmocka_unit_test(protocol_document_example_matches_the_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
