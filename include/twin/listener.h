@@ -1,0 +1,52 @@
+/*
+ * The TCP side of `twin serve`: accepts peers, runs each handshake on its own thread under a
+ * deadline, caps the connections that have not yet authenticated, hands every accepted session
+ * to a callback, logs every refusal with its reason and the peer address, and stops on request.
+ */
+#ifndef TWIN_LISTENER_H
+#define TWIN_LISTENER_H
+
+#include "twin/channel.h"
+
+#define TWIN_LISTENER_MAX_UNAUTHENTICATED 16
+#define TWIN_LISTENER_MAX_SESSIONS        64
+
+typedef struct twin_listener twin_listener;
+
+/* One log line without a newline, e.g. "refused 192.0.2.7:50312: handshake: ...". Calls are
+ * serialised by the listener. */
+typedef void (*twin_log_fn)(void *ctx, const char *line);
+
+/* Runs one authenticated session on the connection's own thread. The listener frees the
+ * channel when it returns; the callback says goodbye itself. It should return soon once
+ * twin_listener_stopping() is true (its reads then fail at once). */
+typedef void (*twin_session_fn)(void *ctx, twin_channel *ch);
+
+typedef struct twin_listener_config {
+    const char *host; /* address to bind, e.g. "127.0.0.1" or "::"; NULL for every address */
+    const char *port; /* "7447"; "0" lets the system pick (see twin_listener_port) */
+    twin_channel_config channel;  /* key, network and deadlines; authorize is required */
+    unsigned max_unauthenticated; /* handshakes in progress; 0 means the default */
+    unsigned max_sessions;        /* authenticated sessions at once; 0 means the default */
+    twin_session_fn session;
+    void *session_ctx;
+    twin_log_fn log; /* NULL writes to stderr */
+    void *log_ctx;
+} twin_listener_config;
+
+/* Binds, listens and starts accepting on a thread of its own. The key and network id are
+ * copied. */
+int twin_listener_start(twin_listener **out, const twin_listener_config *cfg);
+
+/* The bound TCP port. */
+int twin_listener_port(const twin_listener *l);
+
+/* True once twin_listener_stop has begun. */
+int twin_listener_stopping(const twin_listener *l);
+
+/* Stops accepting, aborts the handshakes in progress, interrupts the sessions, waits for every
+ * connection thread to finish, then frees. Safe to call from a signal-handling thread, not
+ * from a session callback. Accepts NULL. */
+void twin_listener_stop(twin_listener *l);
+
+#endif

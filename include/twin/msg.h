@@ -1,0 +1,192 @@
+/*
+ * twin's wire messages: one msgpack map per frame, with a "type" and fields (proto/PROTOCOL.md).
+ * Untrusted bytes are walked by a bounded pre-scan (depth, counts against the bytes present,
+ * lengths, UTF-8) before msgpack-c sees them, since msgpack-c allocates what a message declares.
+ */
+#ifndef TWIN_MSG_H
+#define TWIN_MSG_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/key.h"
+#include "twin/noise.h"
+
+#define TWIN_OID_BYTES 20 /* git object ids (SHA-1) travel as bin 20 */
+
+/* Limits of protocol version 1; proto/PROTOCOL.md states each one. */
+#define TWIN_MSG_MAX          (1024 * 1024 + 64 * 1024) /* one encoded message */
+#define TWIN_FRAME_MAX        (TWIN_MSG_MAX + TWIN_NOISE_TAG_BYTES)
+#define TWIN_MSG_MAX_DEPTH    8             /* containers nested, the message map being depth 1 */
+#define TWIN_MSG_MAX_COUNT    8192          /* elements of one array, entries of one map */
+#define TWIN_MSG_MAX_OBJECTS  20000         /* values in one message, counting a map entry as two */
+#define TWIN_MSG_MAX_STR      65536         /* bytes of one string */
+#define TWIN_MSG_MAX_BIN      (1024 * 1024) /* bytes of one bin or ext payload */
+#define TWIN_MSG_TYPE_MAX     64            /* bytes of the "type" string */
+#define TWIN_MSG_IDS_MAX      4096          /* object ids in one have/want/common list */
+#define TWIN_MSG_REFS_MAX     4096
+#define TWIN_MSG_REFNAME_MAX  1024
+#define TWIN_MSG_TEXT_MAX     1024 /* reason and error message strings */
+#define TWIN_MSG_SOFTWARE_MAX 256
+#define TWIN_MSG_VERSIONS_MAX 16
+#define TWIN_MSG_PARENTS_MAX  16
+#define TWIN_MSG_CHUNK_MAX    (1024 * 1024) /* pack bytes in one chunk */
+#define TWIN_MSG_COMMIT_MAX   (1024 * 1024) /* raw commit object in a merge proposal */
+
+struct twin_msgpack_limits {
+    size_t max_size;
+    unsigned max_depth;
+    uint32_t max_count;
+    uint32_t max_objects;
+    uint32_t max_str;
+    uint32_t max_bin;
+};
+
+/* The limits every received message is held to. */
+extern const struct twin_msgpack_limits twin_msg_limits;
+
+/* Walks one complete msgpack value filling data[0..len) exactly, without allocating. Fails with
+ * TWIN_ELIMIT (a limit) or TWIN_EINVALID (truncated, trailing bytes, invalid UTF-8, the unused
+ * type byte 0xc1), the message naming the offset. */
+int twin_msgpack_check(const unsigned char *data, size_t len,
+                       const struct twin_msgpack_limits *lim);
+
+/* Pre-scans under twin_msg_limits, then unpacks with msgpack-c. *out points into data and into
+ * *result's zone: keep both while using it; msgpack_unpacked_destroy(result) after. */
+int twin_msgpack_unpack(msgpack_unpacked *result, const unsigned char *data, size_t len);
+
+enum twin_msg_type {
+    TWIN_MSG_UNKNOWN = 0, /* a type this version does not know; see u.unknown */
+    TWIN_MSG_HELLO,
+    TWIN_MSG_REFS,
+    TWIN_MSG_NEGOTIATE,
+    TWIN_MSG_ACK,
+    TWIN_MSG_PACK,
+    TWIN_MSG_MERGE,
+    TWIN_MSG_ACCEPT,
+    TWIN_MSG_REFUSE,
+    TWIN_MSG_PING,
+    TWIN_MSG_PONG,
+    TWIN_MSG_ERROR,
+    TWIN_MSG_GOODBYE,
+};
+
+/* Reason codes of "refuse". Unknown codes are read as TWIN_REFUSE_OTHER. */
+enum twin_refuse_code {
+    TWIN_REFUSE_OTHER = 0,
+    TWIN_REFUSE_DIVERGED = 1,       /* the proposal does not build on the current head */
+    TWIN_REFUSE_BAD_SIGNATURE = 2,  /* a commit's signature does not verify */
+    TWIN_REFUSE_NOT_MEMBER = 3,     /* a commit's signer may not make that change */
+    TWIN_REFUSE_INVALID = 4,        /* a record or the tree breaks the schema */
+    TWIN_REFUSE_MERGE_MISMATCH = 5, /* the merge does not re-derive to the same commit */
+    TWIN_REFUSE_REWRITE = 6,        /* it would rewrite published history */
+    TWIN_REFUSE_BUSY = 7,           /* the repository is locked by another writer; retry */
+    TWIN_REFUSE_TOO_LARGE = 8,      /* over a size limit of the receiver */
+    TWIN_REFUSE_MISSING = 9,        /* objects the proposal needs were not sent */
+};
+
+/* Codes of "error". Only TWIN_WIRE_UNKNOWN_TYPE leaves the session open. */
+enum twin_wire_error {
+    TWIN_WIRE_INTERNAL = 1,     /* the sender failed on its own side */
+    TWIN_WIRE_MALFORMED = 2,    /* a message broke the format or a limit */
+    TWIN_WIRE_UNKNOWN_TYPE = 3, /* a message type the sender does not know (not fatal) */
+    TWIN_WIRE_UNEXPECTED = 4,   /* a message out of order for the session */
+    TWIN_WIRE_BAD_HELLO = 5,    /* network or node in hello differs from the handshake */
+    TWIN_WIRE_VERSION = 6,      /* no protocol version in common */
+    TWIN_WIRE_TIMEOUT = 7,      /* the peer was too slow */
+    TWIN_WIRE_SHUTDOWN = 8,     /* the sender is stopping */
+};
+
+/* Codes of "goodbye". */
+enum twin_goodbye_code {
+    TWIN_GOODBYE_DONE = 0,     /* the session finished its work */
+    TWIN_GOODBYE_SHUTDOWN = 1, /* the node is stopping */
+    TWIN_GOODBYE_IDLE = 2,     /* nothing happened for too long */
+};
+
+typedef struct twin_msg_ref {
+    char *name; /* NUL-terminated, valid UTF-8 */
+    unsigned char oid[TWIN_OID_BYTES];
+} twin_msg_ref;
+
+/* A decoded or to-be-encoded message. Pointers are owned by the message after a decode
+ * (release with twin_msg_clear); for encoding they are the caller's and are only read. */
+typedef struct twin_msg {
+    enum twin_msg_type type;
+    union {
+        struct {
+            uint32_t versions[TWIN_MSG_VERSIONS_MAX];
+            size_t nversions;
+            char network_id[TWIN_NETWORK_ID_LEN + 1]; /* lowercase hex */
+            unsigned char node[TWIN_PUBKEY_BYTES];
+            bool has_head; /* false: the sender's history is empty (nil on the wire) */
+            unsigned char head[TWIN_OID_BYTES];
+            char software[TWIN_MSG_SOFTWARE_MAX + 1];
+        } hello;
+        struct {
+            twin_msg_ref *refs;
+            size_t count;
+        } refs;
+        struct {
+            unsigned char (*have)[TWIN_OID_BYTES];
+            size_t nhave;
+            unsigned char (*want)[TWIN_OID_BYTES];
+            size_t nwant;
+            bool done;
+        } negotiate;
+        struct {
+            unsigned char (*common)[TWIN_OID_BYTES];
+            size_t count;
+        } ack;
+        struct {
+            uint64_t seq;
+            unsigned char *data;
+            size_t len;
+            bool last;
+        } pack;
+        struct {
+            unsigned char *commit;
+            size_t commit_len;
+            unsigned char parents[TWIN_MSG_PARENTS_MAX][TWIN_OID_BYTES];
+            size_t nparents;
+        } merge;
+        struct {
+            unsigned char head[TWIN_OID_BYTES];
+        } accept;
+        struct {
+            uint32_t code; /* enum twin_refuse_code */
+            char reason[TWIN_MSG_TEXT_MAX + 1];
+        } refuse;
+        struct {
+            uint64_t nonce;
+        } ping, pong;
+        struct {
+            uint32_t code; /* enum twin_wire_error */
+            char message[TWIN_MSG_TEXT_MAX + 1];
+        } error;
+        struct {
+            uint32_t code; /* enum twin_goodbye_code */
+        } goodbye;
+        struct {
+            char type[TWIN_MSG_TYPE_MAX + 1];
+        } unknown;
+    } u;
+} twin_msg;
+
+/* The wire name of a type ("hello", ...), or NULL for TWIN_MSG_UNKNOWN. */
+const char *twin_msg_type_name(enum twin_msg_type type);
+
+/* Encodes msg into out (capacity cap). TWIN_ELIMIT when it exceeds cap or a field limit;
+ * TWIN_EINVALID for a field the protocol forbids (e.g. a network id that is not hex). */
+int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_msg *msg);
+
+/* Decodes one message. An unknown "type" gives TWIN_MSG_UNKNOWN with the name kept, not an
+ * error; unknown fields are ignored. TWIN_EINVALID / TWIN_ELIMIT name the fault. */
+int twin_msg_decode(twin_msg *out, const unsigned char *data, size_t len);
+
+/* Frees what a decode allocated and zeroes the message. */
+void twin_msg_clear(twin_msg *msg);
+
+#endif
