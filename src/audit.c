@@ -273,7 +273,7 @@ void twin_verify_report_free(struct twin_verify_report *r)
 
 /* ---- log ------------------------------------------------------------------------------------ */
 
-int twin_log(twin_node *n, const char *id, twin_log_fn fn, void *ctx)
+int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;

@@ -490,9 +490,10 @@ cleanup:
 }
 
 int twin_merge_commit(git_oid *out, struct twin_merge_result *result, twin_node *n,
-                      const git_oid *a, const git_oid *b)
+                      git_repository *repo, const git_oid *a, const git_oid *b)
 {
-    git_repository *repo = twin_node_repo(n);
+    if (!repo)
+        repo = twin_node_repo(n);
     git_commit *pa = NULL, *pb = NULL;
     git_tree *tree = NULL;
     char *name = NULL, message[400], ha[13], hb[13];

@@ -7,6 +7,7 @@
 
 #include <git2/sys/odb_backend.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -103,6 +104,7 @@ struct twin_quarantine {
     git_indexer_progress progress;
     size_t received;
     char name[GIT_OID_HEXSZ + 1];
+    char loose[4200];
     bool finished, accepted;
     git_odb *view_odb;
     git_repository *view;
@@ -173,6 +175,16 @@ int twin_quarantine_finish(twin_quarantine *q)
     if (git_odb_add_backend(q->view_odb, pack, 1) < 0) {
         pack->free(pack); /* not owned by the odb when adding failed */
         return twin_error_git("opening the quarantined pack");
+    }
+    /* Objects made while checking (re-derived merges, a received merge commit) are written here,
+     * so they too stay out of the store until the whole set is accepted. */
+    git_odb_backend *loose = NULL;
+    snprintf(q->loose, sizeof(q->loose), "%s/loose", q->dir);
+    if (mkdir(q->loose, 0700) != 0 || git_odb_backend_loose(&loose, q->loose, -1, 0, 0, 0) < 0)
+        return twin_error_git("opening the quarantine's object directory");
+    if (git_odb_add_backend(q->view_odb, loose, 10) < 0) {
+        loose->free(loose);
+        return twin_error_git("opening the quarantine's object directory");
     }
     if (git_repository_wrap_odb(&q->view, q->view_odb) < 0)
         return twin_error_git("opening the quarantined pack");
@@ -248,6 +260,57 @@ static int sync_path(const char *path)
     return rc;
 }
 
+static bool is_hex_name(const char *name, size_t len)
+{
+    if (strlen(name) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Moves the quarantine's loose objects (objects/xx/yyyy...) into the store's. */
+static int move_loose(twin_quarantine *q)
+{
+    char objects[4200];
+    snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
+    DIR *top = opendir(q->loose);
+    if (!top)
+        return 0;
+    struct dirent *fan;
+    int rc = 0;
+    while (rc == 0 && (fan = readdir(top))) {
+        if (!is_hex_name(fan->d_name, 2))
+            continue;
+        char from_dir[4300], to_dir[4300];
+        snprintf(from_dir, sizeof(from_dir), "%s/%s", q->loose, fan->d_name);
+        snprintf(to_dir, sizeof(to_dir), "%s/%s", objects, fan->d_name);
+        if (mkdir(to_dir, 0755) != 0 && errno != EEXIST) {
+            rc = twin_error(TWIN_ERROR, "cannot create %s: %s", to_dir, strerror(errno));
+            break;
+        }
+        DIR *d = opendir(from_dir);
+        struct dirent *e;
+        while (rc == 0 && d && (e = readdir(d))) {
+            if (!is_hex_name(e->d_name, GIT_OID_HEXSZ - 2))
+                continue; /* a temporary file of a write that did not finish */
+            char from[4400], to[4400];
+            snprintf(from, sizeof(from), "%s/%s", from_dir, e->d_name);
+            snprintf(to, sizeof(to), "%s/%s", to_dir, e->d_name);
+            if (sync_path(from) != 0 || rename(from, to) != 0)
+                rc = twin_error(TWIN_ERROR, "cannot move an object into the store: %s",
+                                strerror(errno));
+        }
+        if (d)
+            closedir(d);
+        if (rc == 0 && sync_path(to_dir) != 0)
+            rc = twin_error(TWIN_ERROR, "cannot sync %s: %s", to_dir, strerror(errno));
+    }
+    closedir(top);
+    return rc;
+}
+
 int twin_quarantine_accept(twin_quarantine *q)
 {
     char from[4200], to[4200], packdir[4096];
@@ -266,6 +329,9 @@ int twin_quarantine_accept(twin_quarantine *q)
     }
     if (sync_path(packdir) != 0)
         return twin_error(TWIN_ERROR, "cannot sync the pack directory: %s", strerror(errno));
+    int rc = move_loose(q);
+    if (rc)
+        return rc;
     q->accepted = true;
     git_odb *odb = NULL;
     if (git_repository_odb(&odb, q->repo) < 0 || git_odb_refresh(odb) < 0) {

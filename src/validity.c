@@ -326,10 +326,11 @@ static int check_genesis(struct twin_check *out, git_repository *repo, const git
 /* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing)
  * and an active member who may write signed it, in the membership the merge produces. */
 static int check_merge(struct twin_check *out, git_repository *repo, const git_commit *commit,
-                       const git_tree *tree, twin_check_cache *cache)
+                       twin_check_cache *cache)
 {
     struct twin_merge_result mr;
     struct twin_membership *m = NULL;
+    git_tree *tree = NULL;
     bool owned = false;
     int err = twin_merge_compute(&mr, repo, git_commit_parent_id(commit, 0),
                                  git_commit_parent_id(commit, 1));
@@ -337,10 +338,13 @@ static int check_merge(struct twin_check *out, git_repository *repo, const git_c
         return verdict(out, "merge cannot be re-derived: %s", twin_error_last());
     if (err)
         return err;
-    if (!git_oid_equal(&mr.tree, git_tree_id(tree)))
+    if (!git_oid_equal(&mr.tree, git_commit_tree_id(commit)))
         return verdict(out, "merge does not match its re-derivation from its parents: it adds, "
                             "drops or changes something");
+    if (git_tree_lookup(&tree, repo, &mr.tree) < 0)
+        return twin_error_git("reading the merged tree");
     err = membership_for(&m, &owned, repo, tree, cache);
+    git_tree_free(tree);
     if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT)
         return verdict(out, "the merged membership is unreadable: %s", twin_error_last());
     if (err)
@@ -383,22 +387,27 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     if (out->reason[0])
         return 0;
     out->has_signer = true;
-    if (git_commit_lookup(&commit, repo, commit_id) < 0 || git_commit_tree(&tree, commit) < 0) {
+    if (git_commit_lookup(&commit, repo, commit_id) < 0) {
         rc = twin_error_git("reading a commit");
         goto cleanup;
     }
     unsigned int nparents = git_commit_parentcount(commit);
-    if (nparents == 0) {
-        rc = check_genesis(out, repo, tree, cache);
-        goto cleanup;
-    }
     if (nparents > 2) {
         verdict(out, "a commit with %u parents: twin merges two lines at a time", nparents);
         goto cleanup;
     }
     if (nparents == 2) {
+        /* A merge's tree need not be sent: it is re-derived here from the parents. */
         out->is_merge = true;
-        rc = check_merge(out, repo, commit, tree, cache);
+        rc = check_merge(out, repo, commit, cache);
+        goto cleanup;
+    }
+    if (git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading a commit's tree");
+        goto cleanup;
+    }
+    if (nparents == 0) {
+        rc = check_genesis(out, repo, tree, cache);
         goto cleanup;
     }
     if (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&parent_tree, parent) < 0) {

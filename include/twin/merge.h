@@ -28,8 +28,9 @@ struct twin_merge_result {
 int twin_merge_compute(struct twin_merge_result *out, git_repository *repo, const git_oid *a,
                        const git_oid *b);
 
-/* Computes and writes the signed merge commit of a and b (parents in that order). */
+/* Computes and writes the merge commit of a and b (parents in that order), signed with the
+ * node's key, in repo (NULL: the node's repository; during sync, the quarantine's view). */
 int twin_merge_commit(git_oid *out, struct twin_merge_result *result, twin_node *n,
-                      const git_oid *a, const git_oid *b);
+                      git_repository *repo, const git_oid *a, const git_oid *b);
 
 #endif

@@ -38,6 +38,18 @@ static const struct cli_command commands[] = {
      "check every commit's signature, authority and records; exit 1 on any fault"},
     {"export", cmd_export, "twin export allowed-signers [--out FILE]",
      "write the allowed-signers file for git verify-commit"},
+    {"peer", cmd_peer,
+     "twin peer add NAME HOST:PORT NODEKEY\ntwin peer list\ntwin peer remove NAME",
+     "the nodes this node syncs with (NODEKEY: the line `twin id` prints, or the node id)"},
+    {"sync", cmd_sync, "twin sync [PEER ...]",
+     "one session with each peer named, or with every peer; exit 1 if one failed"},
+    {"serve", cmd_serve, "twin serve [--listen HOST:PORT] [--interval SECONDS]",
+     "run the node: serve peers, sync on a schedule and soon after each local change; stops on "
+     "SIGTERM"},
+    {"conflicts", cmd_conflicts, "twin conflicts [TYPE]",
+     "values merges set aside when two partners changed the same field"},
+    {"resolve", cmd_resolve, "twin resolve ID FIELD=VALUE ...",
+     "settle a conflict with a signed edit"},
 };
 
 const struct cli_command *cli_find(const char *name)

@@ -251,7 +251,7 @@ static void a_signed_merge_passes_the_validity_check(void **state)
     add(f, n2, "note", (const char *[]){"title", "Two", NULL});
     l.b = head(f);
     struct twin_merge_result r;
-    assert_int_equal(twin_merge_commit(&merge, &r, f->node, &l.b, &l.a), 0);
+    assert_int_equal(twin_merge_commit(&merge, &r, f->node, NULL, &l.b, &l.a), 0);
     struct twin_check chk;
     assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
     if (!chk.valid)

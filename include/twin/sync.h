@@ -1,0 +1,41 @@
+/*
+ * Sync: one session between two nodes ends with both on the identical head, or with neither
+ * changed. The initiator samples its history, the responder answers what it knows and sends
+ * what the initiator lacks, the initiator checks it, merges when the heads diverged, and sends
+ * its own commits with the proposed head; the responder checks everything (re-deriving the
+ * merge) and moves its branch, then the initiator moves its own. Three round trips after the
+ * handshake. proto/PROTOCOL.md section 11 specifies it.
+ */
+#ifndef TWIN_SYNC_H
+#define TWIN_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "twin/channel.h"
+#include "twin/node.h"
+
+struct twin_sync_stats {
+    size_t received_commits; /* new commits taken from the peer */
+    size_t sent_commits;     /* commits sent to the peer */
+    bool merged;             /* the session made a merge commit */
+    size_t conflicts;        /* field conflicts the merge settled by the rule */
+    bool changed;            /* this node's branch moved */
+    bool has_head;
+    git_oid head; /* the head both nodes hold after the session */
+    unsigned round_trips;
+    char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
+};
+
+/* Runs a session as the initiator on an authenticated channel. */
+int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch);
+
+/* Runs a session as the responder on an authenticated channel. */
+int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *ch);
+
+/* The responder's decision on an initiator's key (a twin_channel_authorize_fn; ctx is the
+ * node's directory): a member key active at this node's head, or a configured peer. */
+int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], char *reason,
+                        size_t reason_cap);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * twin serve: the node as a service. The listener serves peers on its own threads; this thread
+ * waits for SIGTERM or SIGINT and, between signals, syncs with every peer on a schedule and
+ * within a second of a local change (the branch moving without a sync).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "sync_run.h"
+#include "twin/error.h"
+#include "twin/listener.h"
+#include "twin/peers.h"
+#include "twin/sync.h"
+
+struct serve {
+    char *dir;
+    pthread_mutex_t log_lock;
+};
+
+static void log_line(struct serve *s, const char *line)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&s->log_lock);
+    printf("%s %s\n", when, line);
+    fflush(stdout);
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+static void listener_log(void *ctx, const char *line)
+{
+    log_line(ctx, line);
+}
+
+static void serve_session(void *ctx, twin_channel *ch)
+{
+    struct serve *s = ctx;
+    twin_node *n = NULL;
+    struct twin_sync_stats st;
+    char line[1200], what[400], peer[TWIN_NODE_ID_LEN + 1];
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    twin_key_node_id(peer, twin_channel_peer_node(ch));
+    int rc = twin_node_open(&n, s->dir);
+    if (rc == 0)
+        rc = twin_sync_respond(&st, n, ch);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    if (rc == 0) {
+        cli_describe_sync(what, sizeof(what), &st);
+        snprintf(line, sizeof(line), "session from %s node %.16s: ok, %s (%.0f ms)",
+                 twin_channel_peer_addr(ch), peer, what, ms);
+    } else {
+        snprintf(line, sizeof(line), "session from %s node %.16s: failed: %s (%.0f ms)",
+                 twin_channel_peer_addr(ch), peer, twin_error_last(), ms);
+    }
+    log_line(s, line);
+    twin_node_free(n);
+}
+
+static void sync_all(struct serve *s, twin_node *n)
+{
+    struct twin_peer *peers = NULL;
+    size_t count = 0;
+    if (twin_peers_list(&peers, &count, n) != 0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        char line[1200];
+        cli_sync_peer(line, sizeof(line), n, &peers[i]);
+        log_line(s, line);
+    }
+    free(peers);
+}
+
+int cmd_serve(struct cli *c, int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:7447", *interval_text = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = cli_option(&listen, &i, argc, argv, "--listen")) ||
+            (m = cli_option(&interval_text, &i, argc, argv, "--interval"))) {
+            if (m < 0)
+                return CLI_USAGE;
+            continue;
+        }
+        return cli_usage_error("serve", "unexpected argument '%s'", argv[i]);
+    }
+    long interval = 60;
+    if (interval_text) {
+        char *end;
+        interval = strtol(interval_text, &end, 10);
+        if (*end || interval < 1 || interval > 86400)
+            return cli_usage_error("serve", "--interval takes seconds, 1-86400");
+    }
+    char host[256], port[8];
+    int rc = twin_address_parse(host, port, listen);
+    if (rc)
+        return cli_fail(rc);
+    int code = cli_open(c);
+    if (code)
+        return code;
+    struct serve s = {.dir = (char *)twin_node_dir(c->node)};
+    pthread_mutex_init(&s.log_lock, NULL);
+
+    /* Signals go to this thread only: block them before any other thread starts. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    twin_listener *l = NULL;
+    twin_listener_config cfg = {
+        .host = host,
+        .port = port,
+        .channel = {.key = twin_node_key(c->node),
+                    .network_id = twin_node_network_id(c->node),
+                    .authorize = twin_sync_authorize,
+                    .authorize_ctx = s.dir},
+        .session = serve_session,
+        .session_ctx = &s,
+        .log = listener_log,
+        .log_ctx = &s,
+    };
+    if ((rc = twin_listener_start(&l, &cfg))) {
+        pthread_mutex_destroy(&s.log_lock);
+        return cli_fail(rc);
+    }
+    char line[400];
+    snprintf(line, sizeof(line), "listening on %s:%d for network %s", host, twin_listener_port(l),
+             twin_node_network_id(c->node));
+    log_line(&s, line);
+
+    git_oid last = {{0}}, now;
+    bool have_last = twin_node_head(&last, c->node) == 0;
+    time_t next_round = time(NULL);
+    for (;;) {
+        struct timespec wait = {0, 500 * 1000 * 1000};
+        int sig = sigtimedwait(&stop, NULL, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            snprintf(line, sizeof(line), "stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            log_line(&s, line);
+            break;
+        }
+        bool have_now = twin_node_head(&now, c->node) == 0;
+        bool changed = have_now && (!have_last || !git_oid_equal(&now, &last));
+        if (changed || time(NULL) >= next_round) {
+            sync_all(&s, c->node);
+            next_round = time(NULL) + interval;
+            have_last = twin_node_head(&last, c->node) == 0;
+        }
+    }
+    twin_listener_stop(l);
+    log_line(&s, "stopped");
+    pthread_mutex_destroy(&s.log_lock);
+    return CLI_OK;
+}

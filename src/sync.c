@@ -1,0 +1,642 @@
+/*
+ * The sync session (proto/PROTOCOL.md section 11). Everything received waits in a quarantine
+ * until every new commit has passed the validity predicate; the responder moves its branch
+ * before it accepts, and the initiator moves its own only after that accept, so a failure at
+ * any point leaves each branch at its old value or at the agreed new one.
+ */
+#include "twin/sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "network.h"
+#include "twin/error.h"
+#include "twin/merge.h"
+#include "twin/peers.h"
+#include "twin/store.h"
+#include "twin/transfer.h"
+#include "twin/twin.h"
+
+#define SAMPLE_MAX   24
+#define SAMPLE_DEPTH 4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
+#define CHUNK_BYTES  (256 * 1024)
+
+struct session {
+    twin_node *n;
+    twin_channel *ch;
+    git_repository *repo;
+    bool has_head, peer_has_head;
+    git_oid head, peer_head;
+    twin_quarantine *q;
+    struct twin_sync_stats *st;
+};
+
+static void oid_to_wire(unsigned char out[TWIN_OID_BYTES], const git_oid *id)
+{
+    memcpy(out, id->id, TWIN_OID_BYTES);
+}
+
+static void oid_from_wire(git_oid *out, const unsigned char in[TWIN_OID_BYTES])
+{
+    git_oid_fromraw(out, in);
+}
+
+static int send_msg(struct session *s, const twin_msg *m)
+{
+    int rc = twin_channel_send(s->ch, m);
+    return rc ? twin_error_wrap(rc, "sending %s", twin_msg_type_name(m->type)) : 0;
+}
+
+static int send_error(struct session *s, uint32_t code, const char *text)
+{
+    twin_msg m = {.type = TWIN_MSG_ERROR};
+    m.u.error.code = code;
+    snprintf(m.u.error.message, sizeof(m.u.error.message), "%s", text);
+    return twin_channel_send(s->ch, &m);
+}
+
+static int send_goodbye(struct session *s)
+{
+    return twin_channel_goodbye(s->ch, TWIN_GOODBYE_DONE);
+}
+
+/* Receives the next message and insists on its type; a peer's error or refusal becomes ours. */
+static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
+{
+    int rc = twin_channel_recv(s->ch, m);
+    if (rc)
+        return twin_error_wrap(rc, "waiting for %s", twin_msg_type_name(want));
+    if (m->type == want)
+        return 0;
+    if (m->type == TWIN_MSG_ERROR)
+        rc = twin_error(TWIN_EVERIFY, "the peer reported an error: %s", m->u.error.message);
+    else if (m->type == TWIN_MSG_REFUSE) {
+        snprintf(s->st->peer_refusal, sizeof(s->st->peer_refusal), "%s", m->u.refuse.reason);
+        rc = twin_error(TWIN_EVERIFY, "the peer refused: %s", m->u.refuse.reason);
+    } else if (m->type == TWIN_MSG_GOODBYE)
+        rc = twin_error(TWIN_EVERIFY, "the peer ended the session early");
+    else {
+        send_error(s, TWIN_WIRE_UNEXPECTED, "unexpected message");
+        rc = twin_error(TWIN_EINVALID, "the peer sent %s where %s was due",
+                        twin_msg_type_name(m->type), twin_msg_type_name(want));
+    }
+    twin_msg_clear(m);
+    return rc;
+}
+
+/* ---- hello ---------------------------------------------------------------------------------- */
+
+static int exchange_hello(struct session *s, bool initiator)
+{
+    twin_msg mine = {.type = TWIN_MSG_HELLO}, theirs = {0};
+    mine.u.hello.versions[0] = 1;
+    mine.u.hello.nversions = 1;
+    snprintf(mine.u.hello.network_id, sizeof(mine.u.hello.network_id), "%s",
+             twin_node_network_id(s->n));
+    memcpy(mine.u.hello.node, twin_node_key(s->n)->pk, TWIN_PUBKEY_BYTES);
+    mine.u.hello.has_head = s->has_head;
+    if (s->has_head)
+        oid_to_wire(mine.u.hello.head, &s->head);
+    snprintf(mine.u.hello.software, sizeof(mine.u.hello.software), "twin/%s", twin_version());
+    int rc;
+    if (initiator && (rc = send_msg(s, &mine)))
+        return rc;
+    if ((rc = recv_expect(s, &theirs, TWIN_MSG_HELLO)))
+        return rc;
+    if ((rc = twin_channel_check_hello(s->ch, &theirs))) {
+        twin_msg_clear(&theirs);
+        return rc;
+    }
+    s->peer_has_head = theirs.u.hello.has_head;
+    if (s->peer_has_head)
+        oid_from_wire(&s->peer_head, theirs.u.hello.head);
+    twin_msg_clear(&theirs);
+    if (!initiator && (rc = send_msg(s, &mine)))
+        return rc;
+    s->st->round_trips++;
+    return 0;
+}
+
+/* ---- negotiation ---------------------------------------------------------------------------- */
+
+/* Commits on the first-parent line of head at distances 0, 1, 2, 4, ... and the root, when the
+ * line is short enough to reach it. */
+static size_t sample(git_oid out[SAMPLE_MAX], git_repository *repo, const git_oid *head)
+{
+    git_commit *c = NULL;
+    size_t n = 0, step = 0, next = 0;
+    if (git_commit_lookup(&c, repo, head) < 0)
+        return 0;
+    while (c && n < SAMPLE_MAX - 1 && step <= SAMPLE_DEPTH) {
+        if (step == next) {
+            out[n++] = *git_commit_id(c);
+            next = next ? next * 2 : 1;
+        }
+        git_commit *parent = NULL;
+        if (git_commit_parentcount(c) == 0) {
+            if (!git_oid_equal(&out[n - 1], git_commit_id(c)))
+                out[n++] = *git_commit_id(c);
+            git_commit_free(c);
+            return n;
+        }
+        if (git_commit_parent(&parent, c, 0) < 0)
+            parent = NULL;
+        git_commit_free(c);
+        c = parent;
+        step++;
+    }
+    git_commit_free(c);
+    return n;
+}
+
+static int send_negotiate(struct session *s)
+{
+    git_oid samples[SAMPLE_MAX];
+    unsigned char have[SAMPLE_MAX][TWIN_OID_BYTES], want[1][TWIN_OID_BYTES];
+    size_t n = s->has_head ? sample(samples, s->repo, &s->head) : 0;
+    for (size_t i = 0; i < n; i++)
+        oid_to_wire(have[i], &samples[i]);
+    twin_msg m = {.type = TWIN_MSG_NEGOTIATE};
+    m.u.negotiate.have = have;
+    m.u.negotiate.nhave = n;
+    if (s->peer_has_head) {
+        oid_to_wire(want[0], &s->peer_head);
+        m.u.negotiate.want = want;
+        m.u.negotiate.nwant = 1;
+    }
+    m.u.negotiate.done = true;
+    return send_msg(s, &m);
+}
+
+/* The ids of a list that this node holds (they are common to both sides). */
+static size_t known(git_oid *out, git_repository *repo, const unsigned char (*ids)[TWIN_OID_BYTES],
+                    size_t n)
+{
+    git_odb *odb = NULL;
+    size_t k = 0;
+    if (git_repository_odb(&odb, repo) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        git_oid id;
+        oid_from_wire(&id, ids[i]);
+        if (git_odb_exists_ext(odb, &id, GIT_ODB_LOOKUP_NO_REFRESH))
+            out[k++] = id;
+    }
+    git_odb_free(odb);
+    return k;
+}
+
+/* ---- packs ---------------------------------------------------------------------------------- */
+
+struct chunker {
+    struct session *s;
+    unsigned char *buf;
+    size_t len;
+    uint64_t seq;
+};
+
+static int flush_chunk(struct chunker *c, bool last)
+{
+    twin_msg m = {.type = TWIN_MSG_PACK};
+    m.u.pack.seq = c->seq++;
+    m.u.pack.data = c->buf;
+    m.u.pack.len = c->len;
+    m.u.pack.last = last;
+    c->len = 0;
+    return send_msg(c->s, &m);
+}
+
+static int chunk_sink(const void *data, size_t len, void *ctx)
+{
+    struct chunker *c = ctx;
+    const unsigned char *p = data;
+    while (len > 0) {
+        size_t take = CHUNK_BYTES - c->len < len ? CHUNK_BYTES - c->len : len;
+        memcpy(c->buf + c->len, p, take);
+        c->len += take;
+        p += take;
+        len -= take;
+        if (c->len == CHUNK_BYTES) {
+            int rc = flush_chunk(c, false);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int send_pack(size_t *commits, struct session *s, git_repository *repo, const git_oid *want,
+                     const git_oid *haves, size_t nhaves)
+{
+    struct chunker c = {.s = s, .buf = malloc(CHUNK_BYTES)};
+    if (!c.buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = twin_pack_build(commits, repo, want, want ? 1 : 0, haves, nhaves, chunk_sink, &c);
+    if (rc == 0)
+        rc = flush_chunk(&c, true);
+    free(c.buf);
+    return rc;
+}
+
+static int recv_pack(struct session *s)
+{
+    int rc = twin_quarantine_new(&s->q, s->repo);
+    uint64_t seq = 0;
+    while (rc == 0) {
+        twin_msg m = {0};
+        if ((rc = recv_expect(s, &m, TWIN_MSG_PACK)))
+            break;
+        if (m.u.pack.seq != seq++) {
+            send_error(s, TWIN_WIRE_UNEXPECTED, "pack chunk out of order");
+            rc = twin_error(TWIN_EINVALID, "the peer sent pack chunk %llu, expected %llu",
+                            (unsigned long long)m.u.pack.seq, (unsigned long long)(seq - 1));
+        } else if (m.u.pack.len > 0) {
+            rc = twin_quarantine_append(s->q, m.u.pack.data, m.u.pack.len);
+        }
+        bool last = m.u.pack.last;
+        twin_msg_clear(&m);
+        if (rc == 0 && last)
+            return twin_quarantine_finish(s->q);
+    }
+    return rc;
+}
+
+/* ---- checks --------------------------------------------------------------------------------- */
+
+static uint32_t refuse_code(const char *reason)
+{
+    if (strstr(reason, "signature") || strstr(reason, "unsigned"))
+        return TWIN_REFUSE_BAD_SIGNATURE;
+    if (strstr(reason, "membership") || strstr(reason, "observer") || strstr(reason, "admin") ||
+        strstr(reason, "revoked") || strstr(reason, "retired"))
+        return TWIN_REFUSE_NOT_MEMBER;
+    if (strstr(reason, "re-derivation") || strstr(reason, "re-derived"))
+        return TWIN_REFUSE_MERGE_MISMATCH;
+    return TWIN_REFUSE_INVALID;
+}
+
+static int send_refuse(struct session *s, uint32_t code, const char *reason)
+{
+    twin_msg m = {.type = TWIN_MSG_REFUSE};
+    m.u.refuse.code = code;
+    snprintf(m.u.refuse.reason, sizeof(m.u.refuse.reason), "%s", reason);
+    send_msg(s, &m);
+    send_goodbye(s);
+    return 0;
+}
+
+/* Checks the received commits up to tip; on a fault refuses and returns TWIN_EVERIFY. */
+static int check_received(struct session *s, const git_oid *tip)
+{
+    size_t checked, bad;
+    git_oid first_bad;
+    char reason[600], text[800];
+    int rc = twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), s->q, tip,
+                                   s->has_head ? &s->head : NULL);
+    if (rc) {
+        snprintf(text, sizeof(text), "%s", twin_error_last());
+        send_refuse(s, TWIN_REFUSE_MISSING, text);
+        return twin_error(rc, "%s", text);
+    }
+    s->st->received_commits = checked;
+    if (bad) {
+        snprintf(text, sizeof(text), "commit %s: %s", git_oid_tostr_s(&first_bad), reason);
+        send_refuse(s, refuse_code(reason), text);
+        return twin_error(TWIN_EVERIFY, "refused what the peer sent: %s", text);
+    }
+    if (!s->has_head) {
+        /* A node that joined takes history only of its own network. */
+        git_revwalk *walk = NULL;
+        git_oid root;
+        git_commit *c = NULL;
+        git_tree *tree = NULL;
+        struct twin_membership *m = NULL;
+        rc = 0;
+        if (git_revwalk_new(&walk, twin_quarantine_view(s->q)) < 0 ||
+            git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+            git_revwalk_push(walk, tip) < 0 || git_revwalk_next(&root, walk) < 0 ||
+            git_commit_lookup(&c, twin_quarantine_view(s->q), &root) < 0 ||
+            git_commit_tree(&tree, c) < 0)
+            rc = twin_error_git("reading the received genesis");
+        else if ((rc = twin_membership_load(&m, twin_quarantine_view(s->q), tree)) == 0 &&
+                 strcmp(m->network_id, twin_node_network_id(s->n)) != 0) {
+            snprintf(text, sizeof(text), "history of network %s, not %s", m->network_id,
+                     twin_node_network_id(s->n));
+            send_refuse(s, TWIN_REFUSE_INVALID, text);
+            rc = twin_error(TWIN_EVERIFY, "refused what the peer sent: %s", text);
+        }
+        twin_membership_free(m);
+        git_tree_free(tree);
+        git_commit_free(c);
+        git_revwalk_free(walk);
+        return rc;
+    }
+    return 0;
+}
+
+static int move_branch(struct session *s, const git_oid *new_head)
+{
+    if (s->has_head && git_oid_equal(&s->head, new_head))
+        return 0;
+    int rc = twin_store_advance(s->repo, s->has_head ? &s->head : NULL, new_head, "twin: sync");
+    if (rc == 0)
+        s->st->changed = true;
+    return rc;
+}
+
+static void session_end(struct session *s)
+{
+    twin_quarantine_free(s->q);
+    s->q = NULL;
+}
+
+/* ---- initiator ------------------------------------------------------------------------------ */
+
+int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch)
+{
+    struct session s = {.n = n, .ch = ch, .repo = twin_node_repo(n), .st = out};
+    twin_msg m = {0};
+    git_oid common[SAMPLE_MAX + 1], new_head;
+    size_t ncommon = 0;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    rc = twin_node_head(&s.head, n);
+    if (rc && rc != TWIN_ENOHISTORY)
+        return rc;
+    s.has_head = rc == 0;
+    if ((rc = exchange_hello(&s, true)))
+        goto done;
+    if (!s.has_head && !s.peer_has_head) {
+        send_goodbye(&s);
+        rc = twin_error(TWIN_ENOHISTORY, "neither node has any history yet");
+        goto done;
+    }
+    if (s.has_head && s.peer_has_head && git_oid_equal(&s.head, &s.peer_head)) {
+        out->has_head = true;
+        out->head = s.head;
+        rc = send_goodbye(&s);
+        goto done;
+    }
+    /* Round trip 2: our samples out; the peer's answer, its samples and its pack back. */
+    if ((rc = send_negotiate(&s)) || (rc = recv_expect(&s, &m, TWIN_MSG_ACK)))
+        goto done;
+    twin_msg_clear(&m);
+    if ((rc = recv_expect(&s, &m, TWIN_MSG_NEGOTIATE)))
+        goto done;
+    ncommon = known(common, s.repo, (const unsigned char(*)[TWIN_OID_BYTES])m.u.negotiate.have,
+                    m.u.negotiate.nhave < SAMPLE_MAX ? m.u.negotiate.nhave : SAMPLE_MAX);
+    twin_msg_clear(&m);
+    if ((rc = recv_pack(&s)))
+        goto done;
+    out->round_trips++;
+    if (s.peer_has_head && (rc = check_received(&s, &s.peer_head)))
+        goto done;
+
+    git_repository *view = twin_quarantine_view(s.q);
+    bool merge = false;
+    if (!s.peer_has_head)
+        new_head = s.head;
+    else if (!s.has_head)
+        new_head = s.peer_head;
+    else if (git_graph_descendant_of(view, &s.head, &s.peer_head) == 1)
+        new_head = s.head;
+    else if (git_graph_descendant_of(view, &s.peer_head, &s.head) == 1)
+        new_head = s.peer_head;
+    else
+        merge = true;
+    if (merge) {
+        struct twin_merge_result mr;
+        if ((rc = twin_merge_commit(&new_head, &mr, n, view, &s.head, &s.peer_head))) {
+            char text[600];
+            snprintf(text, sizeof(text), "cannot merge: %s", twin_error_last());
+            send_error(&s, TWIN_WIRE_INTERNAL, text);
+            rc = twin_error(rc, "%s", text);
+            goto done;
+        }
+        out->merged = true;
+        out->conflicts = mr.conflicts;
+    }
+    /* Round trip 3: our commits and the proposed head out; accept or refuse back. */
+    if (s.peer_has_head)
+        common[ncommon++] = s.peer_head;
+    if ((rc =
+             send_pack(&out->sent_commits, &s, view, s.has_head ? &s.head : NULL, common, ncommon)))
+        goto done;
+    twin_msg proposal = {0};
+    git_odb *odb = NULL;
+    git_odb_object *raw = NULL;
+    if (merge) {
+        if (git_repository_odb(&odb, view) < 0 || git_odb_read(&raw, odb, &new_head) < 0) {
+            git_odb_free(odb);
+            rc = twin_error_git("reading the merge commit");
+            goto done;
+        }
+        proposal.type = TWIN_MSG_MERGE;
+        proposal.u.merge.commit = (unsigned char *)git_odb_object_data(raw);
+        proposal.u.merge.commit_len = git_odb_object_size(raw);
+        oid_to_wire(proposal.u.merge.parents[0], &s.head);
+        oid_to_wire(proposal.u.merge.parents[1], &s.peer_head);
+        proposal.u.merge.nparents = 2;
+    } else {
+        twin_msg_ref ref = {.name = TWIN_BRANCH};
+        oid_to_wire(ref.oid, &new_head);
+        proposal.type = TWIN_MSG_REFS;
+        proposal.u.refs.refs = &ref;
+        proposal.u.refs.count = 1;
+        rc = send_msg(&s, &proposal);
+        proposal.type = TWIN_MSG_UNKNOWN;
+    }
+    if (proposal.type == TWIN_MSG_MERGE)
+        rc = send_msg(&s, &proposal);
+    git_odb_object_free(raw);
+    git_odb_free(odb);
+    if (rc || (rc = recv_expect(&s, &m, TWIN_MSG_ACCEPT)))
+        goto done;
+    git_oid accepted;
+    oid_from_wire(&accepted, m.u.accept.head);
+    twin_msg_clear(&m);
+    out->round_trips++;
+    if (!git_oid_equal(&accepted, &new_head)) {
+        rc = twin_error(TWIN_EVERIFY, "the peer accepted %s, not the proposed %s",
+                        git_oid_tostr_s(&accepted), git_oid_tostr_s(&new_head));
+        goto done;
+    }
+    /* The peer holds the new head: take the received objects and follow. */
+    if ((rc = twin_quarantine_accept(s.q)))
+        goto done;
+    rc = move_branch(&s, &new_head);
+    if (rc == TWIN_ECONFLICT)
+        rc = twin_error(TWIN_ECONFLICT,
+                        "this node changed during the session; the next sync will bring the two "
+                        "together");
+    if (rc)
+        goto done;
+    out->has_head = true;
+    out->head = new_head;
+    send_goodbye(&s);
+done:
+    twin_msg_clear(&m);
+    session_end(&s);
+    return rc;
+}
+
+/* ---- responder ------------------------------------------------------------------------------ */
+
+static int read_proposal(git_oid *new_head, struct session *s)
+{
+    twin_msg m = {0};
+    int rc = twin_channel_recv(s->ch, &m);
+    if (rc)
+        return twin_error_wrap(rc, "waiting for the proposal");
+    if (m.type == TWIN_MSG_REFS) {
+        bool found = false;
+        for (size_t i = 0; i < m.u.refs.count; i++)
+            if (strcmp(m.u.refs.refs[i].name, TWIN_BRANCH) == 0) {
+                oid_from_wire(new_head, m.u.refs.refs[i].oid);
+                found = true;
+            }
+        twin_msg_clear(&m);
+        if (!found) {
+            send_refuse(s, TWIN_REFUSE_MISSING, "the proposal names no " TWIN_BRANCH);
+            return twin_error(TWIN_EINVALID, "the peer proposed no head");
+        }
+        return 0;
+    }
+    if (m.type == TWIN_MSG_MERGE) {
+        git_odb *odb = NULL;
+        rc = 0;
+        if (git_repository_odb(&odb, twin_quarantine_view(s->q)) < 0 ||
+            git_odb_write(new_head, odb, m.u.merge.commit, m.u.merge.commit_len,
+                          GIT_OBJECT_COMMIT) < 0)
+            rc = twin_error_git("storing the proposed merge");
+        git_odb_free(odb);
+        twin_msg_clear(&m);
+        return rc;
+    }
+    twin_msg_clear(&m);
+    send_error(s, TWIN_WIRE_UNEXPECTED, "expected a proposal (refs or merge)");
+    return twin_error(TWIN_EINVALID, "the peer sent no proposal");
+}
+
+int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *ch)
+{
+    struct session s = {.n = n, .ch = ch, .repo = twin_node_repo(n), .st = out};
+    twin_msg m = {0};
+    git_oid common[SAMPLE_MAX], new_head;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    rc = twin_node_head(&s.head, n);
+    if (rc && rc != TWIN_ENOHISTORY)
+        return rc;
+    s.has_head = rc == 0;
+    if ((rc = exchange_hello(&s, false)))
+        goto done;
+    if ((rc = twin_channel_recv(ch, &m)))
+        goto done;
+    if (m.type == TWIN_MSG_GOODBYE) {
+        out->has_head = s.has_head;
+        out->head = s.head;
+        goto done;
+    }
+    if (m.type != TWIN_MSG_NEGOTIATE) {
+        send_error(&s, TWIN_WIRE_UNEXPECTED, "expected negotiate");
+        rc = twin_error(TWIN_EINVALID, "the peer sent %s where negotiate was due",
+                        twin_msg_type_name(m.type));
+        goto done;
+    }
+    size_t nhave = m.u.negotiate.nhave < SAMPLE_MAX ? m.u.negotiate.nhave : SAMPLE_MAX;
+    size_t ncommon =
+        known(common, s.repo, (const unsigned char(*)[TWIN_OID_BYTES])m.u.negotiate.have, nhave);
+    twin_msg_clear(&m);
+    unsigned char wire_common[SAMPLE_MAX][TWIN_OID_BYTES];
+    for (size_t i = 0; i < ncommon; i++)
+        oid_to_wire(wire_common[i], &common[i]);
+    twin_msg ack = {.type = TWIN_MSG_ACK};
+    ack.u.ack.common = wire_common;
+    ack.u.ack.count = ncommon;
+    if ((rc = send_msg(&s, &ack)) || (rc = send_negotiate(&s)) ||
+        (rc = send_pack(&out->sent_commits, &s, s.repo, s.has_head ? &s.head : NULL, common,
+                        ncommon)))
+        goto done;
+    out->round_trips++;
+    if ((rc = recv_pack(&s)) || (rc = read_proposal(&new_head, &s)))
+        goto done;
+    out->round_trips++;
+    git_repository *view = twin_quarantine_view(s.q);
+    if (s.has_head && !git_oid_equal(&new_head, &s.head) &&
+        git_graph_descendant_of(view, &new_head, &s.head) != 1) {
+        send_refuse(&s, TWIN_REFUSE_REWRITE,
+                    "the proposed head does not contain this node's head: it would rewrite "
+                    "published history");
+        rc = twin_error(TWIN_EVERIFY, "refused a proposal that does not contain this head");
+        goto done;
+    }
+    if ((rc = check_received(&s, &new_head)))
+        goto done;
+    if ((rc = twin_quarantine_accept(s.q)))
+        goto done;
+    if ((rc = move_branch(&s, &new_head))) {
+        send_refuse(&s, rc == TWIN_ECONFLICT ? TWIN_REFUSE_BUSY : TWIN_REFUSE_OTHER,
+                    rc == TWIN_ECONFLICT ? "this node changed during the session; sync again"
+                                         : twin_error_last());
+        goto done;
+    }
+    twin_msg acc = {.type = TWIN_MSG_ACCEPT};
+    oid_to_wire(acc.u.accept.head, &new_head);
+    if ((rc = send_msg(&s, &acc)))
+        goto done;
+    out->has_head = true;
+    out->head = new_head;
+    /* The initiator's goodbye closes the session; its absence changes nothing here. */
+    if (twin_channel_recv(ch, &m) == 0)
+        twin_msg_clear(&m);
+done:
+    twin_msg_clear(&m);
+    session_end(&s);
+    return rc;
+}
+
+/* ---- authorisation -------------------------------------------------------------------------- */
+
+int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], char *reason,
+                        size_t reason_cap)
+{
+    twin_node *n = NULL;
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    struct twin_peer *peers = NULL;
+    size_t npeers = 0;
+    int verdict = -1;
+    if (twin_node_open(&n, ctx)) {
+        snprintf(reason, reason_cap, "cannot open this node: %s", twin_error_last());
+        return -1;
+    }
+    if (twin_node_head(&head, n) == 0 && git_commit_lookup(&c, twin_node_repo(n), &head) == 0 &&
+        git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
+        enum twin_key_state state;
+        const struct twin_member *who = twin_membership_find_key(m, node, &state);
+        if (who && state == TWIN_KEY_ACTIVE)
+            verdict = 0;
+        else if (who)
+            snprintf(reason, reason_cap, "key of %s is %s", who->org_id,
+                     twin_key_state_name(state));
+        else
+            snprintf(reason, reason_cap, "unknown node key: not a member of network %s",
+                     twin_node_network_id(n));
+    } else {
+        snprintf(reason, reason_cap, "unknown node key: this node has no membership yet");
+    }
+    if (verdict != 0 && twin_peers_list(&peers, &npeers, n) == 0)
+        for (size_t i = 0; i < npeers; i++)
+            if (memcmp(peers[i].key, node, TWIN_PUBKEY_BYTES) == 0)
+                verdict = 0;
+    free(peers);
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    twin_node_free(n);
+    return verdict;
+}
