@@ -6,9 +6,14 @@
  */
 #include "twin/sync.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "network.h"
 #include "twin/error.h"
@@ -18,9 +23,11 @@
 #include "twin/transfer.h"
 #include "twin/twin.h"
 
-#define SAMPLE_MAX   24
-#define SAMPLE_DEPTH 4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
-#define CHUNK_BYTES  (256 * 1024)
+#define SAMPLE_MAX             24
+#define SAMPLE_DEPTH           4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
+#define CHUNK_BYTES            (256 * 1024)
+#define INITIATOR_LOCK_WAIT_MS 60000
+#define RESPONDER_LOCK_WAIT_MS 1000
 
 struct session {
     twin_node *n;
@@ -70,10 +77,13 @@ static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
     if (m->type == want)
         return 0;
     if (m->type == TWIN_MSG_ERROR)
-        rc = twin_error(TWIN_EVERIFY, "the peer reported an error: %s", m->u.error.message);
+        rc =
+            twin_error(strncmp(m->u.error.message, "busy:", 5) == 0 ? TWIN_ECONFLICT : TWIN_EVERIFY,
+                       "the peer reported an error: %s", m->u.error.message);
     else if (m->type == TWIN_MSG_REFUSE) {
         snprintf(s->st->peer_refusal, sizeof(s->st->peer_refusal), "%s", m->u.refuse.reason);
-        rc = twin_error(TWIN_EVERIFY, "the peer refused: %s", m->u.refuse.reason);
+        rc = twin_error(m->u.refuse.code == TWIN_REFUSE_BUSY ? TWIN_ECONFLICT : TWIN_EVERIFY,
+                        "the peer refused: %s", m->u.refuse.reason);
     } else if (m->type == TWIN_MSG_GOODBYE)
         rc = twin_error(TWIN_EVERIFY, "the peer ended the session early");
     else {
@@ -83,6 +93,38 @@ static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
     }
     twin_msg_clear(m);
     return rc;
+}
+
+/* ---- one session at a time per node --------------------------------------------------------- */
+
+/* Sessions on one node run one at a time (flock on repo.git/twin-sync.lock, released by the
+ * kernel if the process dies), so a node's own sessions never race each other for its branch.
+ * An initiator waits for its turn; a responder waits briefly and then refuses with busy, which
+ * breaks the wait when two nodes initiate towards each other at the same moment. */
+static int session_lock(int *fd_out, git_repository *repo, int wait_ms)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%stwin-sync.lock", git_repository_path(repo));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot open %s: %s", path, strerror(errno));
+    for (int waited = 0;; waited += 20) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            *fd_out = fd;
+            return 0;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            int rc = twin_error(TWIN_ERROR, "cannot lock %s: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+        if (waited >= wait_ms) {
+            close(fd);
+            return twin_error(TWIN_ECONFLICT, "another sync session is running on this node");
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- hello ---------------------------------------------------------------------------------- */
@@ -363,7 +405,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     memset(out, 0, sizeof(*out));
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
-        return rc;
+        goto done;
     s.has_head = rc == 0;
     if ((rc = exchange_hello(&s, true)))
         goto done;
@@ -481,6 +523,24 @@ done:
     return rc;
 }
 
+int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, const char *port,
+                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES])
+{
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = {.key = twin_node_key(n), .network_id = twin_node_network_id(n)};
+    int lock = -1;
+    /* The lock comes before the connection: a node never holds a peer's session open while it
+     * waits for its own turn, so two nodes syncing towards each other cannot wait in a circle. */
+    int rc = session_lock(&lock, twin_node_repo(n), INITIATOR_LOCK_WAIT_MS);
+    if (rc)
+        return rc;
+    if ((rc = twin_channel_connect(&ch, host, port, peer_key, &cfg)) == 0)
+        rc = twin_sync_initiate(out, n, ch);
+    twin_channel_free(ch);
+    close(lock);
+    return rc;
+}
+
 /* ---- responder ------------------------------------------------------------------------------ */
 
 static int read_proposal(git_oid *new_head, struct session *s)
@@ -525,10 +585,15 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     twin_msg m = {0};
     git_oid common[SAMPLE_MAX], new_head;
     int rc;
+    int lock = -1;
     memset(out, 0, sizeof(*out));
+    if ((rc = session_lock(&lock, s.repo, RESPONDER_LOCK_WAIT_MS))) {
+        send_error(&s, TWIN_WIRE_INTERNAL, "busy: another sync session is running; retry");
+        return rc;
+    }
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
-        return rc;
+        goto done;
     s.has_head = rc == 0;
     if ((rc = exchange_hello(&s, false)))
         goto done;
@@ -594,6 +659,8 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
 done:
     twin_msg_clear(&m);
     session_end(&s);
+    if (lock >= 0)
+        close(lock);
     return rc;
 }
 

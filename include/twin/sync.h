@@ -27,10 +27,18 @@ struct twin_sync_stats {
     char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
 };
 
-/* Runs a session as the initiator on an authenticated channel. */
+/* Runs a session as the initiator on an authenticated channel. Sessions of one node must not
+ * overlap: prefer twin_sync_peer, which takes the node's session lock first. */
 int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch);
 
-/* Runs a session as the responder on an authenticated channel. */
+/* Takes this node's session lock (waiting for a running session to end), connects to the peer
+ * at host:port expecting peer_key, and runs a session as the initiator. TWIN_ECONFLICT when the
+ * session lost a race (a branch moved, or the peer was busy): running it again is safe. */
+int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, const char *port,
+                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES]);
+
+/* Runs a session as the responder on an authenticated channel; it takes the node's session
+ * lock, and when another session holds it for more than a moment, answers busy. */
 int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *ch);
 
 /* The responder's decision on an initiator's key (a twin_channel_authorize_fn; ctx is the

@@ -1,6 +1,7 @@
 /* One sync session with a configured peer, shared by `twin sync` and `twin serve`. */
 #include "sync_run.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,8 @@
 #include "twin/channel.h"
 #include "twin/error.h"
 #include "twin/sync.h"
+
+#define SYNC_ATTEMPTS 4
 
 static double now_ms(void)
 {
@@ -33,15 +36,20 @@ void cli_describe_sync(char *out, size_t size, const struct twin_sync_stats *st)
 
 int cli_sync_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p)
 {
-    twin_channel *ch = NULL;
     struct twin_sync_stats st;
-    twin_channel_config cfg = {.key = twin_node_key(n), .network_id = twin_node_network_id(n)};
     double start = now_ms();
     char what[400];
-    int rc = twin_channel_connect(&ch, p->host, p->port, p->key, &cfg);
-    if (rc == 0)
-        rc = twin_sync_initiate(&st, n, ch);
-    twin_channel_free(ch);
+    int rc = 0;
+    /* A session that lost a race (either node changed meanwhile, or was busy with another
+     * session) is simply run again: the next one starts from the new heads. */
+    for (int attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
+        if ((rc = twin_sync_peer(&st, n, p->host, p->port, p->key)) != TWIN_ECONFLICT)
+            break;
+        /* Jittered, so two nodes that collided do not collide again. */
+        long ms = 50 + (long)randombytes_uniform(200) + 150L * attempt;
+        struct timespec pause = {ms / 1000, (ms % 1000) * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
     if (rc == 0) {
         cli_describe_sync(what, sizeof(what), &st);
         snprintf(line, line_size, "sync with %s: ok, %s (%.0f ms)", p->name, what,
