@@ -1,10 +1,12 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../network.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/ops.h"
+#include "twin/peers.h"
 
 struct counts {
     size_t per_type[16];
@@ -22,6 +24,39 @@ static int count(json_t *rec, void *ctx)
     if (json_is_true(json_object_get(rec, "withdrawn")))
         k->withdrawn++;
     return 0;
+}
+
+static json_t *peers_json(twin_node *n)
+{
+    struct twin_peer *peers = NULL;
+    size_t count = 0;
+    json_t *list = json_array();
+    if (twin_peers_list(&peers, &count, n) == 0)
+        for (size_t i = 0; i < count; i++)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "name", peers[i].name,
+                                                  "address", peers[i].host, "last_time",
+                                                  (json_int_t)peers[i].last_time, "last_result",
+                                                  peers[i].last_result));
+    free(peers);
+    return list;
+}
+
+static void print_peers(twin_node *n)
+{
+    struct twin_peer *peers = NULL;
+    size_t count = 0;
+    if (twin_peers_list(&peers, &count, n) != 0)
+        return;
+    printf("peers:   %s\n",
+           count ? "" : " none (add one with: twin peer add NAME HOST:PORT NODEKEY)");
+    for (size_t i = 0; i < count; i++) {
+        char when[32] = "never synced";
+        if (peers[i].last_time)
+            cli_format_time(when, peers[i].last_time);
+        printf("  %-16s %s:%s  %s%s%s\n", peers[i].name, peers[i].host, peers[i].port, when,
+               peers[i].last_result[0] ? "  " : "", peers[i].last_result);
+    }
+    free(peers);
 }
 
 int cmd_status(struct cli *c, int argc, char **argv)
@@ -79,11 +114,11 @@ int cmd_status(struct cli *c, int argc, char **argv)
             if (k.per_type[i])
                 json_object_set_new(records, types[i], json_integer((json_int_t)k.per_type[i]));
         json_t *j =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I}", "network_id",
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "network_id",
                       m->network_id, "network_name", m->network_name, "node_id", node_id, "org_id",
                       twin_node_org_id(c->node), "role", role, "head", git_oid_tostr_s(&head),
                       "commits", (json_int_t)commits, "members", (json_int_t)m->count, "records",
-                      records, "withdrawn", (json_int_t)k.withdrawn);
+                      records, "withdrawn", (json_int_t)k.withdrawn, "peers", peers_json(c->node));
         cli_print_json(j);
         json_decref(j);
     } else {
@@ -102,6 +137,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
                 total += k.per_type[i];
             }
         printf("%s (%zu withdrawn)\n", total ? "" : " none", k.withdrawn);
+        print_peers(c->node);
     }
 cleanup:
     git_revwalk_free(walk);
