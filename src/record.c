@@ -5,6 +5,7 @@
 #include "twin/record.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,17 +15,22 @@
 #include "schema.h"
 #include "twin/error.h"
 
+static const char *type_names[16];
+static pthread_once_t type_names_once = PTHREAD_ONCE_INIT;
+
+static void fill_type_names(void)
+{
+    const struct twin_record_type *const *t = twin_schema_types();
+    size_t i = 0;
+    for (; t[i] && i < sizeof(type_names) / sizeof(type_names[0]) - 1; i++)
+        type_names[i] = t[i]->name;
+    type_names[i] = NULL;
+}
+
 const char *const *twin_record_types(void)
 {
-    static const char *names[16];
-    if (!names[0]) {
-        const struct twin_record_type *const *t = twin_schema_types();
-        size_t i = 0;
-        for (; t[i] && i < 15; i++)
-            names[i] = t[i]->name;
-        names[i] = NULL;
-    }
-    return names;
+    pthread_once(&type_names_once, fill_type_names);
+    return type_names;
 }
 
 bool twin_record_type_known(const char *type)
