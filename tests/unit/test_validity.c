@@ -729,17 +729,27 @@ static void a_commit_that_changes_nothing_is_refused(void **state)
     assert_refused(n, &commit, "the commit changes nothing");
 }
 
-static void a_merge_commit_is_refused(void **state)
+/* A merge may only join its parents; one that also carries a change of its own is refused. */
+static void a_merge_commit_that_adds_a_change_of_its_own_is_refused(void **state)
 {
     struct net *n = *state;
-    char id[TWIN_ID_LEN + 1];
+    char id[TWIN_ID_LEN + 1], extra[TWIN_ID_LEN + 1], path[128];
     add_note(n, id);
-    git_oid head = head_of(n), commit;
+    git_oid head = head_of(n), tree_id, commit;
     git_commit *a = NULL, *b = NULL;
-    git_tree *tree = NULL;
+    git_tree *base = NULL, *tree = NULL;
+    git_tree_update up = {.action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB};
     assert_int_equal(git_commit_lookup(&a, repo_of(n), &head), 0);
     assert_int_equal(git_commit_parent(&b, a, 0), 0);
-    assert_int_equal(git_commit_tree(&tree, a), 0);
+    assert_int_equal(git_commit_tree(&base, a), 0);
+    twin_record_new_id(extra);
+    record_path(path, "note", extra);
+    char *text = canon(note_with_id(extra, "Slipped into the merge"));
+    assert_int_equal(git_blob_create_from_buffer(&up.id, repo_of(n), text, strlen(text)), 0);
+    free(text);
+    up.path = path;
+    assert_int_equal(git_tree_create_updated(&tree_id, repo_of(n), base, 1, &up), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo_of(n), &tree_id), 0);
     const git_commit *parents[] = {a, b};
     assert_int_equal(twin_store_write_commit(&commit, repo_of(n), twin_node_key(n->admin), "M",
                                              "XE-EXAMPLE-MOF", tree, parents, 2, "merge\n"),
@@ -747,7 +757,9 @@ static void a_merge_commit_is_refused(void **state)
     struct twin_check c = check(n, &commit);
     assert_false(c.valid);
     assert_true(c.is_merge);
+    assert_non_null(strstr(c.reason, "merge"));
     git_tree_free(tree);
+    git_tree_free(base);
     git_commit_free(b);
     git_commit_free(a);
 }
@@ -818,7 +830,7 @@ int main(void)
         NET_TEST(an_unsigned_commit_is_refused),
         NET_TEST(a_commit_altered_after_signing_is_refused),
         NET_TEST(a_commit_that_changes_nothing_is_refused),
-        NET_TEST(a_merge_commit_is_refused),
+        NET_TEST(a_merge_commit_that_adds_a_change_of_its_own_is_refused),
         NET_TEST(a_second_genesis_signed_by_another_key_is_refused),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
