@@ -428,7 +428,8 @@ int twin_merge_compute(struct twin_merge_result *out, git_repository *repo, cons
         rc = twin_error(TWIN_EINVALID, "cannot merge: %s", da.fault[0] ? da.fault : db.fault);
         goto cleanup;
     }
-    qsort(db.changes, db.count, sizeof(*db.changes), by_path);
+    if (db.count > 1)
+        qsort(db.changes, db.count, sizeof(*db.changes), by_path);
     size_t n = da.count + db.count;
     if (!(updates = calloc(n ? n : 1, sizeof(*updates))) ||
         !(taken = calloc(db.count ? db.count : 1, sizeof(*taken)))) {

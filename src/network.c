@@ -259,8 +259,12 @@ int twin_network_check_descriptor(const json_t *net)
                           "network.id: %s is not derived from the founding fields (expected %s)",
                           id, expect);
     const json_t *policy = json_object_get(net, "policy");
-    if (!json_is_object(policy) || (rc = only_keys(policy, "network.policy", policy_fields)))
-        return policy ? rc : twin_error(TWIN_EINVALID, "network.policy: required");
+    if (!policy)
+        return twin_error(TWIN_EINVALID, "network.policy: required");
+    if (!json_is_object(policy))
+        return twin_error(TWIN_EINVALID, "network.policy: must be an object");
+    if ((rc = only_keys(policy, "network.policy", policy_fields)))
+        return rc;
     const json_t *k = json_object_get(policy, "admin_threshold");
     if (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > 100)
         return twin_error(TWIN_EINVALID, "network.policy.admin_threshold: must be 1-100");

@@ -125,8 +125,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
 {
     struct record_change *c = ctx;
     json_t *old = NULL, *rec = NULL;
-    char *text = NULL, path[128];
-    size_t len;
+    char *text = NULL, *old_text = NULL, path[128];
+    size_t len, old_len = 0;
     const char *rtype = c->type;
     int rc;
     if ((rc = require_writer(c->node, twin_tx_base_tree(tx), false)))
@@ -138,13 +138,11 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     if (c->create) {
         rec = json_pack("{s:s, s:s}", "id", c->id, "type", rtype);
     } else {
-        rc = twin_tx_read(&text, &len, tx, path);
+        rc = twin_tx_read(&old_text, &old_len, tx, path);
         if (rc == TWIN_ENOTFOUND)
             rc = twin_error(TWIN_ENOTFOUND, "no %s %s", rtype, c->id);
-        if (rc || (rc = twin_record_parse_canonical(&old, text, len)))
+        if (rc || (rc = twin_record_parse_canonical(&old, old_text, old_len)))
             goto cleanup;
-        free(text);
-        text = NULL;
         rec = json_deep_copy(old);
     }
     if (!rec) {
@@ -156,16 +154,20 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     struct tx_lookup l = {tx};
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
         goto cleanup;
-    if (old && json_equal(old, rec)) {
+    if ((rc = twin_record_canonical(&text, &len, rec)))
+        goto cleanup;
+    /* Compared as stored bytes: a change the canonical form cannot hold is no change. */
+    if (old_text && len == old_len && memcmp(text, old_text, len) == 0) {
         rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, c->id);
         goto cleanup;
     }
-    if ((rc = twin_record_canonical(&text, &len, rec)) || (rc = twin_tx_put(tx, path, text, len)))
+    if ((rc = twin_tx_put(tx, path, text, len)))
         goto cleanup;
     snprintf(message, message_size, "%s %s %s: %.200s\n\nRecord: %s\n", c->verb, rtype, c->id,
              twin_record_title(rec), path);
 cleanup:
     free(text);
+    free(old_text);
     json_decref(old);
     json_decref(rec);
     return rc;

@@ -607,6 +607,30 @@ static int depth_of(const json_t *j, int limit)
     return 0;
 }
 
+/* Real numbers keep 15 significant digits, the precision of the canonical form, as soon as
+ * they are read: what a record holds is exactly what its stored bytes say. */
+static double to_canonical_precision(double d)
+{
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%.15g", d);
+    return strtod(buf, NULL);
+}
+
+static void normalise_reals(json_t *j)
+{
+    if (json_is_real(j)) {
+        json_real_set(j, to_canonical_precision(json_real_value(j)));
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) normalise_reals(v);
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) normalise_reals(v);
+    }
+}
+
 int twin_record_parse(json_t **out, const char *data, size_t len)
 {
     *out = NULL;
@@ -614,6 +638,9 @@ int twin_record_parse(json_t **out, const char *data, size_t len)
         return twin_error(TWIN_ELIMIT, "record is larger than %d bytes", TWIN_RECORD_MAX_BYTES);
     json_error_t err;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    if (!j && json_error_code(&err) == json_error_stack_overflow)
+        return twin_error(TWIN_ELIMIT, "record is nested deeper than %d levels",
+                          TWIN_RECORD_MAX_DEPTH);
     if (!j)
         return twin_error(TWIN_EINVALID, "not valid JSON (line %d, column %d): %s", err.line,
                           err.column, err.text);
@@ -626,6 +653,7 @@ int twin_record_parse(json_t **out, const char *data, size_t len)
         return twin_error(TWIN_ELIMIT, "record is nested deeper than %d levels",
                           TWIN_RECORD_MAX_DEPTH);
     }
+    normalise_reals(j);
     *out = j;
     return 0;
 }
@@ -688,10 +716,27 @@ static bool kind_is_text(enum twin_field_kind k)
            k != TWIN_F_LIST && k != TWIN_F_ANY;
 }
 
+static bool field_path_ok(const char *path)
+{
+    size_t n = strlen(path);
+    if (n == 0 || n > 200 || path[0] == '.' || path[n - 1] == '.' || strstr(path, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = path[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
 int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
 {
-    if (!path[0] || path[0] == '.' || path[strlen(path) - 1] == '.' || strstr(path, ".."))
-        return twin_error(TWIN_EINVALID, "'%s' is not a field path", path);
+    if (!field_path_ok(path))
+        return twin_error(TWIN_EINVALID,
+                          "'%s' is not a field path (names of letters, digits, '_' and '-', "
+                          "joined by '.')",
+                          path);
     if (strcmp(path, "id") == 0 || strcmp(path, "type") == 0)
         return twin_error(TWIN_EINVALID, "%s: set by twin, cannot be given", path);
     if (strlen(value_text) > TWIN_FIELD_MAX_BYTES)
@@ -718,6 +763,7 @@ int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
             if (!value)
                 return twin_error(TWIN_EINVALID, "%s: value is not valid UTF-8", path);
         }
+        normalise_reals(value);
     }
     /* Walk to the parent object, creating intermediate objects. */
     json_t *obj = rec;
@@ -739,7 +785,10 @@ int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
             if (!value)
                 return 0; /* removing below a missing object: nothing to do */
             next = json_object();
-            json_object_set_new(obj, seg, next);
+            if (!next || json_object_set_new(obj, seg, next)) {
+                json_decref(value);
+                return twin_error(TWIN_ERROR, "%s: out of memory", path);
+            }
         } else if (!json_is_object(next)) {
             json_decref(value);
             return twin_error(TWIN_EINVALID, "%s: '%s' is not an object", path, seg);
