@@ -446,7 +446,7 @@ int twin_merge_compute(struct twin_merge_result *out, git_repository *repo, cons
     for (size_t i = 0; i < da.count; i++) {
         const struct twin_change *ca = &da.changes[i];
         const struct twin_change *cb =
-            bsearch(ca, db.changes, db.count, sizeof(*db.changes), by_path);
+            db.count ? bsearch(ca, db.changes, db.count, sizeof(*db.changes), by_path) : NULL;
         git_tree_update *u = &updates[nu++];
         u->path = ca->path;
         u->filemode = GIT_FILEMODE_BLOB;
