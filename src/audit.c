@@ -117,28 +117,69 @@ static int tally(struct twin_verify_report *r, const char *org_id, int64_t t)
     return 0;
 }
 
-/* Every value the branch ever had (its reflog) must still be in the history: a branch reset to
- * another line drops published commits, and that is a rewrite. */
-static int check_rewrites(struct twin_verify_report *r, git_repository *repo, const git_oid *head)
+static int oid_cmp(const void *a, const void *b)
 {
-    git_reflog *log = NULL;
-    if (git_reflog_read(&log, repo, TWIN_BRANCH) < 0)
-        return 0;
-    size_t n = git_reflog_entrycount(log);
+    return git_oid_cmp(a, b);
+}
+
+static bool in_history(const git_oid *sorted, size_t n, const git_oid *id)
+{
+    return n && bsearch(id, sorted, n, sizeof(*sorted), oid_cmp) != NULL;
+}
+
+static int rewrite_fault(struct twin_verify_report *r, const git_oid *was, const char *source)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), was);
+    for (size_t i = 0; i < r->nfaults; i++)
+        if (git_oid_equal(&r->faults[i].commit, was))
+            return 0;
+    return add_fault(r, was,
+                     "history rewritten: the branch once pointed at %s (%s), which the current "
+                     "history no longer contains",
+                     hex, source);
+}
+
+/* Every head the branch has held must still be in the history: a branch reset to another line
+ * drops published commits, and that is a rewrite. Two records of past heads are read:
+ * - twin's journal (repo.git/twin-heads), appended after each move of the branch, so it never
+ *   names a head the branch did not hold;
+ * - the branch's reflog (core.logAllRefUpdates=always), which also sees plain git. libgit2 writes
+ *   a reflog entry before it moves the ref, so an entry counts only once confirmed: the next
+ *   entry starts from its value, or it is the current head. */
+static int check_rewrites(struct twin_verify_report *r, git_repository *repo, const git_oid *head,
+                          const git_oid *sorted, size_t n)
+{
+    char path[4096];
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
-        const git_oid *was = git_reflog_entry_id_new(e);
-        if (git_oid_is_zero(was) || git_oid_equal(was, head))
-            continue;
-        if (git_graph_descendant_of(repo, head, was) != 1) {
-            char was_hex[GIT_OID_HEXSZ + 1];
-            git_oid_tostr(was_hex, sizeof(was_hex), was);
-            rc = add_fault(r, was,
-                           "history rewritten: the branch once pointed at %s, which the current "
-                           "history no longer contains",
-                           was_hex);
+    snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[128];
+        while (rc == 0 && fgets(line, sizeof(line), f)) {
+            git_oid was;
+            if (strlen(line) < 2 * GIT_OID_HEXSZ + 1 ||
+                git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
+                continue; /* a line cut short by a crash */
+            if (!in_history(sorted, n, &was))
+                rc = rewrite_fault(r, &was, "twin's journal of published heads");
         }
+        fclose(f);
+    }
+    git_reflog *log = NULL;
+    if (rc || git_reflog_read(&log, repo, TWIN_BRANCH) < 0)
+        return rc;
+    size_t count = git_reflog_entrycount(log);
+    /* Index 0 is the newest entry. */
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const git_oid *was = git_reflog_entry_id_new(git_reflog_entry_byindex(log, i));
+        bool confirmed =
+            i == 0
+                ? git_oid_equal(was, head)
+                : git_oid_equal(git_reflog_entry_id_old(git_reflog_entry_byindex(log, i - 1)), was);
+        if (git_oid_is_zero(was) || !confirmed || in_history(sorted, n, was))
+            continue;
+        rc = rewrite_fault(r, was, "the branch's reflog");
     }
     git_reflog_free(log);
     return rc;
@@ -249,7 +290,8 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
             goto cleanup;
     }
-    if ((rc = check_rewrites(r, repo, &r->head)))
+    qsort(ids, count, sizeof(*ids), oid_cmp);
+    if ((rc = check_rewrites(r, repo, &r->head, ids, count)))
         goto cleanup;
     *out = r;
     r = NULL;

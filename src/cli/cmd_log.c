@@ -19,8 +19,8 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
     if (l->json) {
         json_t *j =
             json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:s}", "commit", git_oid_tostr_s(&e->commit),
-                      (json_int_t)e->time, "member", e->org_id, "key", e->key, "fingerprint", fp,
-                      "valid", e->valid, "summary", e->summary);
+                      "time", (json_int_t)e->time, "member", e->org_id, "key", e->key,
+                      "fingerprint", fp, "valid", e->valid, "summary", e->summary);
         if (j && !e->valid)
             json_object_set_new(j, "fault", json_string(e->reason));
         json_array_append_new(l->list, j);
