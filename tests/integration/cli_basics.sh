@@ -3,6 +3,7 @@
 # changing and withdrawing records, validation that names the field and commits nothing, --json
 # output, input from files and stdin, $EDITOR, and --help on every command.
 set -euo pipefail
+# shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 
 A="$TEST_TMP/kestrel"

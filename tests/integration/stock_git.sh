@@ -3,6 +3,7 @@
 # `git verify-commit` and `git log --show-signature` accept every commit of two members, `git fsck
 # --strict` finds nothing wrong, and every record is a readable file at records/<type>/<xx>/<id>.json.
 set -euo pipefail
+# shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 
 A="$TEST_TMP/kestrel"

@@ -142,8 +142,10 @@ wait_pid() {
         fi
         sleep 0.05
     done
-    WAIT_STATUS=0
-    wait "$pid" || WAIT_STATUS=$?
+    local status=0
+    wait "$pid" || status=$?
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    WAIT_STATUS=$status
 }
 
 # ---- twin and git shorthands ------------------------------------------------------------------
