@@ -134,6 +134,34 @@ grep -qE "^$NOTE .*Kick-off meeting +\(withdrawn\)$" "$OUT" ||
 expect_ok tw "$A" show "$NOTE"
 expect_stdout_contains '"withdrawn": true'
 
+check "twin show --at COMMIT shows the record as it was then"
+expect_ok tw "$A" show "$NOTE" --at "$(node_git "$A" rev-parse refs/heads/main~2)"
+expect_stdout_contains '"title": "Kick-off"'
+expect_stdout_lacks '"withdrawn"'
+
+check "a withdrawn record can be neither withdrawn again nor changed"
+BEFORE=$(commit_count "$A")
+expect_exit 2 tw "$A" withdraw "$NOTE"
+expect_stderr_contains "$NOTE is already withdrawn"
+expect_exit 2 tw "$A" set "$NOTE" title="Revived"
+expect_stderr_contains "note.withdrawn: the record is withdrawn and can no longer change"
+expect_exit 2 tw "$A" set "$NOTE" withdrawn=false
+expect_stderr_contains "note.withdrawn: the record is withdrawn and can no longer change"
+expect_eq "$(commit_count "$A")" "$BEFORE" "commits after refused changes to a withdrawn record"
+
+check "refused input names the fault: unchanged set, missing field, unknown type, fixed id"
+expect_exit 2 tw "$A" set "$PART" title="Water Utility Twinning"
+expect_stderr_contains "partnership $PART: nothing changed"
+expect_exit 2 tw "$A" add note
+expect_stderr_contains "note.title: required"
+expect_exit 2 tw "$A" add widget title=Gadget
+expect_stderr_contains "unknown record type 'widget'"
+expect_exit 2 tw "$A" set "$PART" id=0190aaaa-0000-7000-8000-000000000002
+expect_stderr_contains "id: set by twin, cannot be given"
+expect_exit 2 tw "$A" add note title=Odd kind=gossip
+expect_stderr_contains "note.kind: 'gossip' is not one of note | decision"
+expect_eq "$(commit_count "$A")" "$BEFORE" "commits after refused input"
+
 check "an invalid status is refused with the exact message, exit 2, nothing committed"
 BEFORE=$(commit_count "$A")
 expect_exit 2 tw "$A" add partnership title="Bad Status" partnership_type=twinning status=9

@@ -2,11 +2,12 @@
 # Concurrent writers on one node: several `twin add` loops race for the branch; every add that
 # reported an id is in the history, each in its own commit, nothing is lost and the history
 # verifies. Two `twin set` loops on different fields of one record both land too.
+# TWIN_RACE_WRITERS (default 2) and TWIN_RACE_N (default 50) set the size of the race.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 
-WRITERS=${TWIN_RACE_WRITERS:-4}
+WRITERS=${TWIN_RACE_WRITERS:-2}
 N=${TWIN_RACE_N:-50}
 A="$TEST_TMP/kestrel"
 

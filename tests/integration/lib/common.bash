@@ -126,10 +126,6 @@ wait_until() {
     done
 }
 
-pid_gone() {
-    ! kill -0 "$1" 2>/dev/null
-}
-
 # wait_pid SECONDS PID: waits for a background child to end within SECONDS, then reaps it and
 # returns its exit status in WAIT_STATUS. A child still running at the deadline is killed.
 wait_pid() {
