@@ -32,6 +32,8 @@ export XDG_DATA_HOME="$HOME/.local/share"
 export GIT_CONFIG_NOSYSTEM=1
 export GIT_CONFIG_GLOBAL=/dev/null
 export TZ=UTC LC_ALL=C
+# Plain git writes reflogs (fetch, update-ref); give it an identity so a bare CI machine works.
+export GIT_COMMITTER_NAME="Integration Test" GIT_COMMITTER_EMAIL="itest@example.invalid"
 unset TWIN_DIR VISUAL EDITOR GIT_DIR GIT_INDEX_FILE GIT_WORK_TREE
 mkdir -p "$HOME"
 
