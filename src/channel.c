@@ -580,7 +580,11 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
     /* Grow with the bytes that actually arrive, so a peer that declares a large frame and sends
      * nothing costs little memory. */
     while (got < body_len) {
-        size_t want = body_len - got < RECV_GROW_STEP ? body_len - got : RECV_GROW_STEP;
+        /* Read all that fits: once the buffer has grown, a frame takes one read. */
+        size_t room = ch->rcap > got ? ch->rcap - got : 0;
+        size_t want = room > RECV_GROW_STEP ? room : RECV_GROW_STEP;
+        if (want > body_len - got)
+            want = body_len - got;
         if (got + want > ch->rcap) {
             size_t grow = 2 * ch->rcap; /* doubling keeps the copies few */
             if (grow < got + want)
@@ -619,7 +623,7 @@ int twin_channel_recv_raw(twin_channel *ch, const unsigned char **plain, size_t 
 /* Answers the peer without disturbing the error the caller is about to report. */
 static void reply_quietly(twin_channel *ch, const twin_msg *reply)
 {
-    char saved[512];
+    char saved[1024];
     snprintf(saved, sizeof(saved), "%s", twin_error_last());
     (void)twin_channel_send(ch, reply);
     twin_error(0, "%s", saved);
