@@ -684,6 +684,10 @@ int twin_channel_check_hello(twin_channel *ch, const twin_msg *hello)
 {
     twin_msg err = {.type = TWIN_MSG_ERROR};
     int rc = 0, has_version = 0;
+    if (hello->type == TWIN_MSG_GOODBYE || hello->type == TWIN_MSG_ERROR)
+        return twin_error(TWIN_ERROR, "channel: %s ended the session before hello%s%s", ch->addr,
+                          hello->type == TWIN_MSG_ERROR ? ": " : "",
+                          hello->type == TWIN_MSG_ERROR ? hello->u.error.message : "");
     if (hello->type != TWIN_MSG_HELLO) {
         err.u.error.code = TWIN_WIRE_UNEXPECTED;
         rc = twin_error(TWIN_EINVALID, "channel: %s sent %s before hello", ch->addr,
