@@ -252,7 +252,8 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
     if ((s == IO_EOF || s == IO_RESET) && ch->initiator && index == 2)
         return twin_error(TWIN_EVERIFY,
                           "handshake: the peer closed the connection instead of answering: it "
-                          "holds another node key than expected, or belongs to another network");
+                          "holds another node key than expected, belongs to another network, or "
+                          "is refusing connections (see its log)");
     if (s != IO_OK)
         return io_error(s, timeout_ms, what);
     uint32_t len = load_be32(hdr);
