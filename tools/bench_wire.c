@@ -34,6 +34,26 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU time of the whole process (both endpoints, user and kernel): unlike wall time it does
+ * not depend on what else the machine runs. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct rate {
+    double wall; /* MB per second of elapsed time */
+    double cpu;  /* MB per second of CPU time */
+};
+
+static struct rate rate_of(long count, double wall, double cpu)
+{
+    double mb = (double)count * MSG_BYTES / 1e6;
+    return (struct rate){mb / wall, mb / cpu};
+}
+
 static void die(const char *what)
 {
     fprintf(stderr, "bench_wire: %s: %s\n", what, twin_error_last());
@@ -89,7 +109,7 @@ static void *plain_receiver(void *arg)
     return NULL;
 }
 
-static double plain_run(long count)
+static struct rate plain_run(long count)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET};
     socklen_t sl = sizeof(sin);
@@ -115,15 +135,15 @@ static double plain_run(long count)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     frame[0] = 0, frame[1] = 1, frame[2] = 0, frame[3] = 0; /* 65536 */
     memcpy(frame + 4, payload, MSG_BYTES);
-    double start = now_s();
+    double start = now_s(), cpu = cpu_s();
     for (long i = 0; i < count; i++)
         if (write_all(fd, frame, sizeof(frame)) != 0)
             break;
     pthread_join(t, NULL);
-    double elapsed = now_s() - start;
+    struct rate r = rate_of(count, now_s() - start, cpu_s() - cpu);
     close(fd);
     close(rx.listen_fd);
-    return (double)count * MSG_BYTES / elapsed / 1e6;
+    return r;
 }
 
 /* --- Through a channel ------------------------------------------------------------------ */
@@ -198,7 +218,7 @@ static twin_channel *connect_to(twin_listener *l)
     return ch;
 }
 
-static double channel_run(enum mode mode, long count)
+static struct rate channel_run(enum mode mode, long count)
 {
     struct bench_session s = {.mode = mode, .count = count};
     pthread_mutex_init(&s.lock, NULL);
@@ -207,7 +227,7 @@ static double channel_run(enum mode mode, long count)
     twin_channel *ch = connect_to(l);
     twin_msg pack = {.type = TWIN_MSG_PACK, .u.pack = {0, payload, MSG_BYTES, false}};
 
-    double start = now_s();
+    double start = now_s(), cpu = cpu_s();
     for (long i = 0; i < count; i++) {
         int rc;
         if (mode == RAW_FRAMES) {
@@ -224,13 +244,13 @@ static double channel_run(enum mode mode, long count)
     while (!s.done)
         pthread_cond_wait(&s.done_cond, &s.lock);
     pthread_mutex_unlock(&s.lock);
-    double elapsed = now_s() - start;
+    struct rate r = rate_of(count, now_s() - start, cpu_s() - cpu);
     twin_channel_goodbye(ch, TWIN_GOODBYE_DONE);
     twin_channel_free(ch);
     twin_listener_stop(l);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.done_cond);
-    return (double)count * MSG_BYTES / elapsed / 1e6;
+    return r;
 }
 
 static double handshakes_over_loopback(int count)
@@ -272,6 +292,12 @@ static double best(double a, double b)
     return a > b ? a : b;
 }
 
+static void keep_best(struct rate *kept, struct rate r)
+{
+    kept->wall = best(kept->wall, r.wall);
+    kept->cpu = best(kept->cpu, r.cpu);
+}
+
 int main(int argc, char **argv)
 {
     long count = argc > 1 ? strtol(argv[1], NULL, 10) : 4096;
@@ -286,21 +312,23 @@ int main(int argc, char **argv)
     crypto_sign_keypair(client_key.pk, client_key.sk);
     randombytes_buf(payload, sizeof(payload));
 
-    double plain = 0, raw = 0, pack = 0;
+    struct rate plain = {0, 0}, raw = {0, 0}, pack = {0, 0};
     /* Interleaved, so a noisy neighbour hurts every variant alike. */
     for (int r = 0; r < runs; r++) {
-        plain = best(plain, plain_run(count));
-        raw = best(raw, channel_run(RAW_FRAMES, count));
-        pack = best(pack, channel_run(PACK_MESSAGES, count));
+        keep_best(&plain, plain_run(count));
+        keep_best(&raw, channel_run(RAW_FRAMES, count));
+        keep_best(&pack, channel_run(PACK_MESSAGES, count));
     }
     printf("twin wire benchmark: %d-byte messages over loopback, %ld per run (%.0f MB), "
            "best of %d runs; MB = 10^6 bytes\n",
            MSG_BYTES, count, (double)count * MSG_BYTES / 1e6, runs);
-    printf("  plain TCP, length-prefixed           %8.1f MB/s\n", plain);
-    printf("  twin channel, encrypted frames       %8.1f MB/s  %.2fx plain TCP\n", raw,
-           raw / plain);
-    printf("  twin channel, msgpack pack messages  %8.1f MB/s  %.2fx plain TCP\n", pack,
-           pack / plain);
+    printf("                                       wall clock           per CPU-second\n");
+    printf("  plain TCP, length-prefixed           %8.1f MB/s          %8.1f MB/s\n", plain.wall,
+           plain.cpu);
+    printf("  twin channel, encrypted frames       %8.1f MB/s  %.2fx   %8.1f MB/s  %.2fx\n",
+           raw.wall, raw.wall / plain.wall, raw.cpu, raw.cpu / plain.cpu);
+    printf("  twin channel, msgpack pack messages  %8.1f MB/s  %.2fx   %8.1f MB/s  %.2fx\n",
+           pack.wall, pack.wall / plain.wall, pack.cpu, pack.cpu / plain.cpu);
 
     double hs_net = 0, hs_mem = 0;
     for (int r = 0; r < runs; r++) {
