@@ -252,7 +252,8 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
     if ((s == IO_EOF || s == IO_RESET) && ch->initiator && index == 2)
         return twin_error(TWIN_EVERIFY,
                           "handshake: the peer closed the connection instead of answering: it "
-                          "holds another node key than expected, or belongs to another network");
+                          "holds another node key than expected, belongs to another network, or "
+                          "is refusing connections (see its log)");
     if (s != IO_OK)
         return io_error(s, timeout_ms, what);
     uint32_t len = load_be32(hdr);
@@ -580,7 +581,11 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
     /* Grow with the bytes that actually arrive, so a peer that declares a large frame and sends
      * nothing costs little memory. */
     while (got < body_len) {
-        size_t want = body_len - got < RECV_GROW_STEP ? body_len - got : RECV_GROW_STEP;
+        /* Read all that fits: once the buffer has grown, a frame takes one read. */
+        size_t room = ch->rcap > got ? ch->rcap - got : 0;
+        size_t want = room > RECV_GROW_STEP ? room : RECV_GROW_STEP;
+        if (want > body_len - got)
+            want = body_len - got;
         if (got + want > ch->rcap) {
             size_t grow = 2 * ch->rcap; /* doubling keeps the copies few */
             if (grow < got + want)
@@ -619,7 +624,7 @@ int twin_channel_recv_raw(twin_channel *ch, const unsigned char **plain, size_t 
 /* Answers the peer without disturbing the error the caller is about to report. */
 static void reply_quietly(twin_channel *ch, const twin_msg *reply)
 {
-    char saved[512];
+    char saved[1024];
     snprintf(saved, sizeof(saved), "%s", twin_error_last());
     (void)twin_channel_send(ch, reply);
     twin_error(0, "%s", saved);
@@ -680,6 +685,10 @@ int twin_channel_check_hello(twin_channel *ch, const twin_msg *hello)
 {
     twin_msg err = {.type = TWIN_MSG_ERROR};
     int rc = 0, has_version = 0;
+    if (hello->type == TWIN_MSG_GOODBYE || hello->type == TWIN_MSG_ERROR)
+        return twin_error(TWIN_ERROR, "channel: %s ended the session before hello%s%s", ch->addr,
+                          hello->type == TWIN_MSG_ERROR ? ": " : "",
+                          hello->type == TWIN_MSG_ERROR ? hello->u.error.message : "");
     if (hello->type != TWIN_MSG_HELLO) {
         err.u.error.code = TWIN_WIRE_UNEXPECTED;
         rc = twin_error(TWIN_EINVALID, "channel: %s sent %s before hello", ch->addr,

@@ -451,6 +451,9 @@ int twin_noise_start(twin_noise_handshake *hs, int initiator, const twin_keypair
         return twin_error(TWIN_EINVALID, "handshake: the initiator needs the peer's node key");
     if ((rc = twin_noise_prologue(prologue, network_id)) != 0)
         return rc;
+    /* A pair whose halves differ would yield a static key no peer expects. */
+    if (sodium_memcmp(self->sk + 32, self->pk, TWIN_PUBKEY_BYTES) != 0)
+        return twin_error(TWIN_EINVALID, "handshake: the node key pair's halves do not match");
     if (crypto_sign_ed25519_sk_to_curve25519(s_sk, self->sk) != 0) {
         rc = twin_error(TWIN_EINVALID, "handshake: node secret key does not convert to X25519");
         goto cleanup;

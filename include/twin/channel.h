@@ -72,7 +72,8 @@ int twin_channel_recv_raw(twin_channel *ch, const unsigned char **plain, size_t 
 
 /* Checks the peer's first message: a hello for this network, from the node the handshake
  * proved, speaking this protocol version. On failure it answers error UNEXPECTED, BAD_HELLO or
- * VERSION itself and returns TWIN_EINVALID or TWIN_EVERIFY; the caller then frees the channel. */
+ * VERSION itself and returns TWIN_EINVALID or TWIN_EVERIFY; a goodbye or error instead of hello
+ * gets no answer (TWIN_ERROR). The caller then frees the channel. */
 int twin_channel_check_hello(twin_channel *ch, const twin_msg *hello);
 
 /* Sends goodbye with code and closes the write side, so the peer sees a deliberate end. */

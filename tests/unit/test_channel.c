@@ -120,6 +120,8 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static unsigned max_sessions; /* 0: the listener's default */
+
 static struct server *server_start(enum session_mode mode, unsigned max_unauth, int hs_timeout,
                                    int read_timeout)
 {
@@ -137,6 +139,7 @@ static struct server *server_start(enum session_mode mode, unsigned max_unauth, 
                     .write_timeout_ms = 2000,
                     .authorize = allow_alice},
         .max_unauthenticated = max_unauth,
+        .max_sessions = max_sessions,
         .session = echo_session,
         .session_ctx = s,
         .log = capture_log,
@@ -655,6 +658,33 @@ static void connections_awaiting_authentication_are_capped(void **state)
     server_stop(s);
 }
 
+static void sessions_beyond_the_cap_are_refused(void **state)
+{
+    max_sessions = 1;
+    struct server *s = server_start(ECHO, 0, 2000, 2000);
+    max_sessions = 0;
+    twin_channel *first = connect_ok(twin_listener_port(s->l), &alice);
+    twin_msg hello = hello_from(&alice), got;
+    assert_int_equal(twin_channel_send(first, &hello), 0);
+    assert_int_equal(twin_channel_recv(first, &got), 0); /* the one session is running */
+
+    twin_channel *second = NULL;
+    twin_channel_config cfg = client_config(&alice, NETWORK);
+    int rc =
+        twin_channel_connect(&second, "127.0.0.1", port_of(twin_listener_port(s->l)), bob.pk, &cfg);
+    assert_int_equal(rc, TWIN_EVERIFY);
+    assert_non_null(strstr(twin_error_last(), "is refusing connections"));
+    assert_true(log_has(s, "too many sessions (limit 1)"));
+
+    /* The running session is unaffected. */
+    twin_msg ping = {.type = TWIN_MSG_PING, .u.ping = {9}};
+    assert_int_equal(twin_channel_send(first, &ping), 0);
+    assert_int_equal(twin_channel_recv(first, &got), 0);
+    assert_int_equal(got.type, TWIN_MSG_PONG);
+    twin_channel_free(first);
+    server_stop(s);
+}
+
 static void tampered_frame_session(enum tamper tamper, const char *server_error, int want_rc)
 {
     struct server *s = server_start(ECHO, 0, 2000, 2000);
@@ -771,6 +801,7 @@ int main(void)
         cmocka_unit_test(trickling_peer_is_dropped_at_the_handshake_deadline),
         cmocka_unit_test(silent_peer_is_dropped_at_the_read_deadline),
         cmocka_unit_test(connections_awaiting_authentication_are_capped),
+        cmocka_unit_test(sessions_beyond_the_cap_are_refused),
         cmocka_unit_test(frame_with_a_flipped_bit_fails_authentication),
         cmocka_unit_test(replayed_frame_fails_authentication),
         cmocka_unit_test(oversized_frame_is_refused_before_it_is_read),
