@@ -68,6 +68,14 @@ static int send_goodbye(struct session *s)
     return twin_channel_goodbye(s->ch, TWIN_GOODBYE_DONE);
 }
 
+/* The normal end (PROTOCOL.md 6.1): goodbye, then read until the peer's goodbye or the end. */
+static void finish(struct session *s)
+{
+    twin_msg m = {0};
+    if (send_goodbye(s) == 0 && twin_channel_recv(s->ch, &m) == 0)
+        twin_msg_clear(&m);
+}
+
 /* Receives the next message and insists on its type; a peer's error or refusal becomes ours. */
 static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
 {
@@ -417,7 +425,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     if (s.has_head && s.peer_has_head && git_oid_equal(&s.head, &s.peer_head)) {
         out->has_head = true;
         out->head = s.head;
-        rc = send_goodbye(&s);
+        finish(&s);
         goto done;
     }
     /* Round trip 2: our samples out; the peer's answer, its samples and its pack back. */
@@ -516,7 +524,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
         goto done;
     out->has_head = true;
     out->head = new_head;
-    send_goodbye(&s);
+    finish(&s);
 done:
     twin_msg_clear(&m);
     session_end(&s);
@@ -602,6 +610,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     if (m.type == TWIN_MSG_GOODBYE) {
         out->has_head = s.has_head;
         out->head = s.head;
+        send_goodbye(&s);
         goto done;
     }
     if (m.type != TWIN_MSG_NEGOTIATE) {
@@ -653,9 +662,13 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         goto done;
     out->has_head = true;
     out->head = new_head;
-    /* The initiator's goodbye closes the session; its absence changes nothing here. */
-    if (twin_channel_recv(ch, &m) == 0)
+    /* The initiator's goodbye closes the session, answered by ours; its absence changes
+     * nothing here. */
+    if (twin_channel_recv(ch, &m) == 0) {
+        if (m.type == TWIN_MSG_GOODBYE)
+            send_goodbye(&s);
         twin_msg_clear(&m);
+    }
 done:
     twin_msg_clear(&m);
     session_end(&s);
