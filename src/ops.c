@@ -218,25 +218,33 @@ int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id)
     return write_record(commit_out, n, NULL, id, false, "withdraw", mark_withdrawn, NULL);
 }
 
-int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id)
+/* The tree of commit at, or of the head when at is NULL. */
+static int tree_at(git_tree **tree, twin_node *n, const git_oid *at)
 {
     git_oid head;
     git_commit *commit = NULL;
-    git_tree *tree = NULL;
-    char path[128], *text = NULL;
-    size_t len;
-    int rc;
-    *out = NULL;
+    int rc = 0;
+    *tree = NULL;
     if (!at) {
         if ((rc = twin_node_head(&head, n)))
             return rc;
         at = &head;
     }
-    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 ||
-        git_commit_tree(&tree, commit) < 0) {
+    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 || git_commit_tree(tree, commit) < 0)
         rc = twin_error_git("reading the commit");
-        goto cleanup;
-    }
+    git_commit_free(commit);
+    return rc;
+}
+
+int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id)
+{
+    git_tree *tree = NULL;
+    char path[128], *text = NULL;
+    size_t len;
+    int rc;
+    *out = NULL;
+    if ((rc = tree_at(&tree, n, at)))
+        return rc;
     if (!type && (rc = find_type(&type, tree, id)))
         goto cleanup;
     if ((rc = twin_record_path(path, sizeof(path), type, id)))
@@ -249,7 +257,6 @@ int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type
 cleanup:
     free(text);
     git_tree_free(tree);
-    git_commit_free(commit);
     return rc;
 }
 
@@ -362,28 +369,13 @@ cleanup:
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx)
 {
-    git_oid head;
-    git_commit *commit = NULL;
     git_tree *tree = NULL;
-    int rc;
     if (type && !twin_record_type_known(type))
         return twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
-    if (!at) {
-        if ((rc = twin_node_head(&head, n)))
-            return rc;
-        at = &head;
-    }
-    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 ||
-        git_commit_tree(&tree, commit) < 0) {
-        rc = twin_error_git("reading the commit");
-        goto cleanup;
-    }
-    rc = 0;
-    for (const char *const *t = twin_record_types(); *t && rc == 0; t++)
+    int rc = tree_at(&tree, n, at);
+    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
         if (!type || strcmp(type, *t) == 0)
             rc = foreach_in_type(twin_node_repo(n), tree, *t, fn, ctx);
-cleanup:
     git_tree_free(tree);
-    git_commit_free(commit);
     return rc;
 }

@@ -50,6 +50,14 @@ bool cli_wants_help(int argc, char **argv);
 /* Prints a JSON value on stdout with two-space indentation and a newline. */
 void cli_print_json(const json_t *j);
 
+/* Reports a change to record id made in commit: JSON {id, commit}, or "<Done> <id> in commit X." */
+void cli_report_change(const struct cli *c, const char *done, const char *id,
+                       const git_oid *commit);
+
+/* Matches the options that name an institution (--name, --org-id, --country, --side,
+ * --org-type) like cli_option. */
+int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv);
+
 /* Formats a commit time as "2026-11-22 07:21:33 UTC". */
 void cli_format_time(char out[static 32], long long t);
 

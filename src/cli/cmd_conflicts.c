@@ -123,12 +123,6 @@ int cmd_resolve(struct cli *c, int argc, char **argv)
     int rc = twin_ops_update(&commit, c->node, argv[1], "resolve", resolve, &r);
     if (rc)
         return cli_fail(rc);
-    if (c->json) {
-        json_t *j = json_pack("{s:s, s:s}", "id", argv[1], "commit", git_oid_tostr_s(&commit));
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        printf("Resolved %s in commit %.12s.\n", argv[1], git_oid_tostr_s(&commit));
-    }
+    cli_report_change(c, "Resolved", argv[1], &commit);
     return CLI_OK;
 }

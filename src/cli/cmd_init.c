@@ -11,11 +11,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
     const char *network = NULL, *join = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = cli_option(&who.name, &i, argc, argv, "--name")) ||
-            (m = cli_option(&who.org_id, &i, argc, argv, "--org-id")) ||
-            (m = cli_option(&who.country, &i, argc, argv, "--country")) ||
-            (m = cli_option(&who.side, &i, argc, argv, "--side")) ||
-            (m = cli_option(&who.org_type, &i, argc, argv, "--org-type")) ||
+        if ((m = cli_identity_option(&who, &i, argc, argv)) ||
             (m = cli_option(&network, &i, argc, argv, "--network")) ||
             (m = cli_option(&join, &i, argc, argv, "--join"))) {
             if (m < 0)

@@ -12,11 +12,7 @@ static int member_add(struct cli *c, int argc, char **argv)
     const char *key = NULL, *role = "editor";
     for (int i = 2; i < argc; i++) {
         int m;
-        if ((m = cli_option(&who.name, &i, argc, argv, "--name")) ||
-            (m = cli_option(&who.org_id, &i, argc, argv, "--org-id")) ||
-            (m = cli_option(&who.country, &i, argc, argv, "--country")) ||
-            (m = cli_option(&who.side, &i, argc, argv, "--side")) ||
-            (m = cli_option(&who.org_type, &i, argc, argv, "--org-type")) ||
+        if ((m = cli_identity_option(&who, &i, argc, argv)) ||
             (m = cli_option(&key, &i, argc, argv, "--key")) ||
             (m = cli_option(&role, &i, argc, argv, "--role"))) {
             if (m < 0)

@@ -173,6 +173,29 @@ void cli_print_json(const json_t *j)
     }
 }
 
+void cli_report_change(const struct cli *c, const char *done, const char *id, const git_oid *commit)
+{
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s}", "id", id, "commit", git_oid_tostr_s(commit));
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("%s %s in commit %.12s.\n", done, id, git_oid_tostr_s(commit));
+    }
+}
+
+int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv)
+{
+    int m;
+    if ((m = cli_option(&who->name, i, argc, argv, "--name")) ||
+        (m = cli_option(&who->org_id, i, argc, argv, "--org-id")) ||
+        (m = cli_option(&who->country, i, argc, argv, "--country")) ||
+        (m = cli_option(&who->side, i, argc, argv, "--side")) ||
+        (m = cli_option(&who->org_type, i, argc, argv, "--org-type")))
+        return m;
+    return 0;
+}
+
 void cli_format_time(char out[static 32], long long t)
 {
     time_t tt = (time_t)t;
