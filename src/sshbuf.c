@@ -29,7 +29,7 @@ void twin_sshbuf_reader_init(struct twin_sshbuf_reader *r, const void *data, siz
 int twin_sshbuf_get_magic(struct twin_sshbuf_reader *r, const void *magic, size_t len)
 {
     if (r->left < len || memcmp(r->p, magic, len) != 0)
-        return twin_error(TWIN_EINVALID, "sshbuf: data does not start with the expected magic");
+        return twin_error(TWIN_EINVALID, "data does not start with the expected magic");
     r->p += len;
     r->left -= len;
     return 0;
@@ -38,7 +38,7 @@ int twin_sshbuf_get_magic(struct twin_sshbuf_reader *r, const void *magic, size_
 int twin_sshbuf_peek_u32(const struct twin_sshbuf_reader *r, uint32_t *v)
 {
     if (r->left < 4)
-        return twin_error(TWIN_EINVALID, "sshbuf: uint32 wanted, %zu bytes left", r->left);
+        return twin_error(TWIN_EINVALID, "uint32 wanted, %zu bytes left", r->left);
     *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
     return 0;
 }
@@ -61,7 +61,7 @@ int twin_sshbuf_get_string(struct twin_sshbuf_reader *r, const unsigned char **s
         return error;
     if (n > r->left - 4)
         return twin_error(TWIN_EINVALID,
-                          "sshbuf: string length %" PRIu32 " exceeds the %zu bytes left", n,
+                          "string length %" PRIu32 " exceeds the %zu bytes left", n,
                           r->left - 4);
     *s = r->p + 4;
     *len = n;
@@ -113,7 +113,7 @@ static int grow(struct twin_sshbuf *b, size_t need)
 
     if (need > b->max - b->len) /* len <= max always, so this cannot wrap */
         return b->error = twin_error(TWIN_ELIMIT,
-                                     "sshbuf: %zu more bytes would pass the maximum of %zu bytes",
+                                     "%zu more bytes would pass the maximum of %zu bytes",
                                      need, b->max);
     want = b->len + need;
     if (want <= b->alloc)
@@ -124,7 +124,7 @@ static int grow(struct twin_sshbuf *b, size_t need)
     if (alloc > b->max)
         alloc = b->max;
     if ((p = malloc(alloc)) == NULL)
-        return b->error = twin_error(TWIN_ERROR, "sshbuf: out of memory");
+        return b->error = twin_error(TWIN_ERROR, "out of memory");
     if (b->data) {
         memcpy(p, b->data, b->len);
         sodium_memzero(b->data, b->alloc);
@@ -171,7 +171,7 @@ int twin_sshbuf_put_string(struct twin_sshbuf *b, const void *s, size_t n)
     if (b->error)
         return b->error;
     if (n > UINT32_MAX)
-        return b->error = twin_error(TWIN_ELIMIT, "sshbuf: a string of %zu bytes is too long", n);
+        return b->error = twin_error(TWIN_ELIMIT, "a string of %zu bytes is too long", n);
     if ((error = twin_sshbuf_put_u32(b, (uint32_t)n)) < 0)
         return error;
     return twin_sshbuf_put(b, s, n);

@@ -20,8 +20,8 @@
 /* --- reading ---
  * A view of bytes that arrived from outside. Every read checks the length it needs, including a
  * declared string length, against the bytes left before it consumes anything, and consumes
- * nothing when it fails. Failures return TWIN_EINVALID with a generic message that callers
- * usually replace with one naming the field. */
+ * nothing when it fails. Failures return TWIN_EINVALID with a message that says what was short
+ * but not which field: callers replace it with one that names the field. */
 
 struct twin_sshbuf_reader {
     const unsigned char *p; /* the next unread byte */
@@ -54,7 +54,8 @@ const char *twin_sshbuf_printable(char out[static TWIN_SSHBUF_PRINTABLE_MAX],
  * would pass the maximum, TWIN_ERROR when memory runs out) is kept in `error` and every later
  * put does nothing, so a run of puts can be checked once at the end (what was written before
  * the failure stays, so a failed buffer is only good for freeing). The buffer may hold secret
- * key material: every copy is wiped before it is freed, when growing and in twin_sshbuf_free. */
+ * key material: every copy is wiped before it is freed, when growing and in twin_sshbuf_free.
+ * Messages do not say what is being written: callers wrap them (twin_error_wrap). */
 
 struct twin_sshbuf {
     unsigned char *data; /* len bytes written; NULL until the first put */
