@@ -60,7 +60,10 @@ static int read_field(struct twin_sshbuf_reader *r, const unsigned char **s, siz
 
 /* --- signing and verifying --- */
 
-static int check_namespace(const char *ns, size_t *ns_len)
+/* What signing and verifying both require: a namespace of 1 to SIG_NAMESPACE_MAX bytes, and a
+ * message unless it is empty. verb names the operation in the message. */
+static int check_request(const char *ns, size_t *ns_len, const void *msg, size_t msg_len,
+                         const char *verb)
 {
     if (!ns || !*ns)
         return twin_error(TWIN_EINVALID, "sshsig: the namespace must not be empty");
@@ -68,6 +71,8 @@ static int check_namespace(const char *ns, size_t *ns_len)
     if (*ns_len > SIG_NAMESPACE_MAX)
         return twin_error(TWIN_EINVALID, "sshsig: namespace longer than %d bytes",
                           SIG_NAMESPACE_MAX);
+    if (!msg && msg_len > 0)
+        return twin_error(TWIN_EINVALID, "sshsig: no message to %s", verb);
     return 0;
 }
 
@@ -106,10 +111,8 @@ int twin_sshsig_sign(char **out, size_t *out_len, const twin_keypair *kp, const 
     size_t ns_len;
     int error;
 
-    if ((error = check_namespace(ns, &ns_len)) < 0)
+    if ((error = check_request(ns, &ns_len, msg, msg_len, "sign")) < 0)
         return error;
-    if (!msg && msg_len > 0)
-        return twin_error(TWIN_EINVALID, "sshsig: no message to sign");
     if (sodium_init() < 0)
         return twin_error(TWIN_ERROR, "sshsig: libsodium failed to initialise");
     /* The secret key embeds its public half; a mismatch would sign for a key we don't name. */
@@ -245,10 +248,8 @@ int twin_sshsig_verify(unsigned char signer_pk[static TWIN_PUBKEY_BYTES], const 
     size_t ns_len;
     int error;
 
-    if ((error = check_namespace(ns, &ns_len)) < 0)
+    if ((error = check_request(ns, &ns_len, msg, msg_len, "verify")) < 0)
         return error;
-    if (!msg && msg_len > 0)
-        return twin_error(TWIN_EINVALID, "sshsig: no message to verify");
     twin_sshbuf_init(&blob, SIG_BLOB_MAX);
     twin_sshbuf_init(&data, SIG_SIGNED_MAX);
     if ((error = twin_sshbuf_dearmor(&blob, &sig_armor, armor, armor_len)) == 0)

@@ -189,6 +189,12 @@ static void ed25519_blob_is_the_type_string_then_the_body_string(void **state)
 
 /* --- armor --- */
 
+static int dearmor_text(struct twin_sshbuf *out, const struct twin_sshbuf_armor *spec,
+                        const char *text)
+{
+    return twin_sshbuf_dearmor(out, spec, text, strlen(text));
+}
+
 static char *armored(const struct twin_sshbuf_armor *spec, const unsigned char *blob, size_t n)
 {
     char *text = NULL;
@@ -213,7 +219,7 @@ static void armor_round_trips_in_70_column_lines(void **state)
     assert_string_equal(text, theirs); /* the layout ssh-keygen writes */
 
     twin_sshbuf_init(&out, sizeof(blob));
-    assert_int_equal(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), 0);
+    assert_int_equal(dearmor_text(&out, &EXAMPLE, text), 0);
     assert_int_equal(out.len, sizeof(blob));
     assert_memory_equal(out.data, blob, sizeof(blob));
     twin_sshbuf_free(&out);
@@ -237,7 +243,7 @@ static void dearmor_refuses_another_label(void **state)
     other.label = "XE OTHER";
     char *text = armored(&other, (const unsigned char *)"XE", 2);
     twin_sshbuf_init(&out, 64);
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, text), TWIN_EINVALID,
                  "example: armor does not start with \"-----BEGIN XE EXAMPLE-----\"");
     assert_int_equal(out.len, 0);
     twin_sshbuf_free(&out);
@@ -249,10 +255,10 @@ static void dearmor_refuses_an_end_line_of_another_label(void **state)
     struct twin_sshbuf out;
     const char *text = "-----BEGIN XE EXAMPLE-----\nWEU=\n-----END XE OTHER-----\n";
     twin_sshbuf_init(&out, 64);
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, text), TWIN_EINVALID,
                  "example: armor is not valid base64");
     text = "-----BEGIN XE EXAMPLE-----\nWEU=\n";
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, text), TWIN_EINVALID,
                  "example: missing \"-----END XE EXAMPLE-----\" line");
     assert_int_equal(out.len, 0);
     twin_sshbuf_free(&out);
@@ -279,8 +285,7 @@ static void dearmor_refuses_a_blob_larger_than_the_writer_maximum(void **state)
     struct twin_sshbuf out;
     char *text = armored(&EXAMPLE, blob, sizeof(blob));
     twin_sshbuf_init(&out, 50);
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), TWIN_ELIMIT,
-                 "maximum of 50 bytes");
+    assert_error(dearmor_text(&out, &EXAMPLE, text), TWIN_ELIMIT, "maximum of 50 bytes");
     assert_int_equal(out.len, 0);
     twin_sshbuf_free(&out);
     free(text);
@@ -293,14 +298,13 @@ static void dearmor_accepts_blank_lines_after_the_end_only_when_allowed(void **s
     const char *text = "-----BEGIN XE EXAMPLE-----\r\nWEU=\r\n-----END XE EXAMPLE-----\r\n \n\t\n";
     lenient.trailing_blanks = true;
     twin_sshbuf_init(&out, 64);
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, text), TWIN_EINVALID,
                  "example: unexpected text after \"-----END XE EXAMPLE-----\"");
-    assert_int_equal(twin_sshbuf_dearmor(&out, &lenient, text, strlen(text)), 0);
+    assert_int_equal(dearmor_text(&out, &lenient, text), 0);
     assert_int_equal(out.len, 2);
     assert_memory_equal(out.data, "XE", 2);
     text = "-----BEGIN XE EXAMPLE-----\nWEU=\n-----END XE EXAMPLE-----\n\nXE\n";
-    assert_error(twin_sshbuf_dearmor(&out, &lenient, text, strlen(text)), TWIN_EINVALID,
-                 "unexpected text after");
+    assert_error(dearmor_text(&out, &lenient, text), TWIN_EINVALID, "unexpected text after");
     twin_sshbuf_free(&out);
 }
 
@@ -310,9 +314,9 @@ static void dearmor_refuses_a_blank_line_and_bad_base64_inside(void **state)
     const char *blank = "-----BEGIN XE EXAMPLE-----\n\nWEU=\n-----END XE EXAMPLE-----\n";
     const char *padding = "-----BEGIN XE EXAMPLE-----\nWEU\n-----END XE EXAMPLE-----\n";
     twin_sshbuf_init(&out, 64);
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, blank, strlen(blank)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, blank), TWIN_EINVALID,
                  "example: blank line inside the armor");
-    assert_error(twin_sshbuf_dearmor(&out, &EXAMPLE, padding, strlen(padding)), TWIN_EINVALID,
+    assert_error(dearmor_text(&out, &EXAMPLE, padding), TWIN_EINVALID,
                  "example: armor is not valid base64");
     assert_int_equal(out.len, 0);
     twin_sshbuf_free(&out);
@@ -324,7 +328,7 @@ static void empty_armor_decodes_to_nothing(void **state)
     char *text = armored(&EXAMPLE, NULL, 0);
     assert_string_equal(text, "-----BEGIN XE EXAMPLE-----\n-----END XE EXAMPLE-----\n");
     twin_sshbuf_init(&out, 64);
-    assert_int_equal(twin_sshbuf_dearmor(&out, &EXAMPLE, text, strlen(text)), 0);
+    assert_int_equal(dearmor_text(&out, &EXAMPLE, text), 0);
     assert_int_equal(out.len, 0);
     twin_sshbuf_free(&out);
     free(text);
