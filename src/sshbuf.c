@@ -60,8 +60,7 @@ int twin_sshbuf_get_string(struct twin_sshbuf_reader *r, const unsigned char **s
     if ((error = twin_sshbuf_peek_u32(r, &n)) < 0)
         return error;
     if (n > r->left - 4)
-        return twin_error(TWIN_EINVALID,
-                          "string length %" PRIu32 " exceeds the %zu bytes left", n,
+        return twin_error(TWIN_EINVALID, "string length %" PRIu32 " exceeds the %zu bytes left", n,
                           r->left - 4);
     *s = r->p + 4;
     *len = n;
@@ -112,9 +111,8 @@ static int grow(struct twin_sshbuf *b, size_t need)
     unsigned char *p;
 
     if (need > b->max - b->len) /* len <= max always, so this cannot wrap */
-        return b->error = twin_error(TWIN_ELIMIT,
-                                     "%zu more bytes would pass the maximum of %zu bytes",
-                                     need, b->max);
+        return b->error = twin_error(
+                   TWIN_ELIMIT, "%zu more bytes would pass the maximum of %zu bytes", need, b->max);
     want = b->len + need;
     if (want <= b->alloc)
         return 0;
