@@ -87,6 +87,14 @@ const char *twin_sshbuf_printable(char out[static TWIN_SSHBUF_PRINTABLE_MAX],
 
 /* --- writing --- */
 
+static void store_u32(unsigned char *out, uint32_t v)
+{
+    out[0] = (unsigned char)(v >> 24);
+    out[1] = (unsigned char)(v >> 16);
+    out[2] = (unsigned char)(v >> 8);
+    out[3] = (unsigned char)v;
+}
+
 void twin_sshbuf_init(struct twin_sshbuf *b, size_t max)
 {
     *b = (struct twin_sshbuf){.max = max};
@@ -158,8 +166,8 @@ int twin_sshbuf_put(struct twin_sshbuf *b, const void *data, size_t n)
 
 int twin_sshbuf_put_u32(struct twin_sshbuf *b, uint32_t v)
 {
-    unsigned char bytes[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                              (unsigned char)(v >> 8), (unsigned char)v};
+    unsigned char bytes[4];
+    store_u32(bytes, v);
     return twin_sshbuf_put(b, bytes, 4);
 }
 
@@ -173,14 +181,6 @@ int twin_sshbuf_put_string(struct twin_sshbuf *b, const void *s, size_t n)
     if ((error = twin_sshbuf_put_u32(b, (uint32_t)n)) < 0)
         return error;
     return twin_sshbuf_put(b, s, n);
-}
-
-static void store_u32(unsigned char *out, uint32_t v)
-{
-    out[0] = (unsigned char)(v >> 24);
-    out[1] = (unsigned char)(v >> 16);
-    out[2] = (unsigned char)(v >> 8);
-    out[3] = (unsigned char)v;
 }
 
 void twin_sshbuf_ed25519_blob(unsigned char *out, const unsigned char *body, size_t body_len)
