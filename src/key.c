@@ -28,21 +28,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sshbuf.h"
 #include "twin/error.h"
 
 #define KEY_MAGIC        "openssh-key-v1"
-#define KEY_MAGIC_LEN    15 /* including the NUL */
-#define KEY_ARMOR_BEGIN  "-----BEGIN OPENSSH PRIVATE KEY-----"
-#define KEY_ARMOR_END    "-----END OPENSSH PRIVATE KEY-----"
-#define KEY_TYPE         "ssh-ed25519"
-#define KEY_TYPE_LEN     11
+#define KEY_MAGIC_LEN    15   /* including the NUL */
 #define KEY_BLOCK_SIZE   8    /* cipher "none" */
 #define KEY_FILE_MAX     8192 /* an Ed25519 key file with a long comment is under 2 KiB */
 #define KEY_BLOB_MAX     (KEY_FILE_MAX / 4 * 3)
 #define KEY_COMMENT_MAX  1024
-#define KEY_LINE_COLUMNS 70
-#define PUB_BLOB_LEN     (4 + KEY_TYPE_LEN + 4 + TWIN_PUBKEY_BYTES) /* 51 */
+#define PUB_BLOB_LEN     TWIN_SSHBUF_ED25519_BLOB_LEN(TWIN_PUBKEY_BYTES) /* 51 */
 #define OPENSSH_LINE_MAX 8192
+
+static const struct twin_sshbuf_armor key_armor = {
+    .label = "OPENSSH PRIVATE KEY",
+    .context = "key file",
+    .noun = "key",
+    .text_max = KEY_FILE_MAX,
+    .final_newline = true,
+    .trailing_blanks = true, /* editors may leave blank lines at the end of a file */
+};
 
 static int sodium_ready(void)
 {
@@ -51,112 +56,25 @@ static int sodium_ready(void)
     return 0;
 }
 
-/* --- bounded reading and writing of SSH wire strings --- */
-
-struct reader {
-    const unsigned char *p;
-    size_t left;
-};
-
-static bool read_u32(struct reader *r, uint32_t *v)
-{
-    if (r->left < 4)
-        return false;
-    *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
-    r->p += 4;
-    r->left -= 4;
-    return true;
-}
-
-/* Checks the declared length against the bytes present before consuming anything. */
-static bool read_string(struct reader *r, const unsigned char **s, size_t *len)
-{
-    struct reader save = *r;
-    uint32_t n;
-    if (!read_u32(r, &n) || n > r->left) {
-        *r = save;
-        return false;
-    }
-    *s = r->p;
-    *len = n;
-    r->p += n;
-    r->left -= n;
-    return true;
-}
-
-/* A short, printable rendering of untrusted bytes for an error message. */
-static const char *printable(char out[48], const unsigned char *s, size_t n)
-{
-    size_t m = n > 40 ? 40 : n;
-    for (size_t i = 0; i < m; i++)
-        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
-    memcpy(out + m, n > m ? "..." : "", n > m ? 4 : 1);
-    return out;
-}
-
-static bool string_is(const unsigned char *s, size_t len, const char *want)
-{
-    size_t n = strlen(want);
-    return len == n && memcmp(s, want, n) == 0;
-}
-
-struct writer {
-    unsigned char *p;
-    size_t len, cap;
-    bool overflow; /* sticky: checked once at the end */
-};
-
-static void put_bytes(struct writer *w, const void *b, size_t n)
-{
-    if (w->overflow || n > w->cap - w->len) {
-        w->overflow = true;
-        return;
-    }
-    if (n == 0) /* b may be NULL then, which memcpy does not allow */
-        return;
-    memcpy(w->p + w->len, b, n);
-    w->len += n;
-}
-
-static void put_u32(struct writer *w, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    put_bytes(w, b, 4);
-}
-
-static void put_string(struct writer *w, const void *s, size_t n)
-{
-    if (n > UINT32_MAX) {
-        w->overflow = true;
-        return;
-    }
-    put_u32(w, (uint32_t)n);
-    put_bytes(w, s, n);
-}
-
-static void put_pub_blob(struct writer *w, const unsigned char pk[TWIN_PUBKEY_BYTES])
-{
-    put_string(w, KEY_TYPE, KEY_TYPE_LEN);
-    put_string(w, pk, TWIN_PUBKEY_BYTES);
-}
+/* --- public key blob --- */
 
 /* Parses `string "ssh-ed25519" string pk[32]` filling the whole of blob. */
 static int parse_pub_blob(unsigned char pk[TWIN_PUBKEY_BYTES], const unsigned char *blob,
                           size_t len, const char *what)
 {
-    struct reader r = {blob, len};
+    struct twin_sshbuf_reader r;
     const unsigned char *type, *key;
     size_t type_len, key_len;
-    char shown[48];
+    char shown[TWIN_SSHBUF_PRINTABLE_MAX];
 
-    if (!read_string(&r, &type, &type_len))
+    twin_sshbuf_reader_init(&r, blob, len);
+    if (twin_sshbuf_get_string(&r, &type, &type_len) < 0)
         return twin_error(TWIN_EINVALID, "%s: public key truncated at key type", what);
-    if (!string_is(type, type_len, KEY_TYPE))
+    if (!twin_sshbuf_string_is(type, type_len, TWIN_SSHBUF_ED25519))
         return twin_error(TWIN_EINVALID,
                           "%s: key type \"%s\" is not supported; twin uses ssh-ed25519 keys", what,
-                          printable(shown, type, type_len));
-    if (!read_string(&r, &key, &key_len))
+                          twin_sshbuf_printable(shown, type, type_len));
+    if (twin_sshbuf_get_string(&r, &key, &key_len) < 0)
         return twin_error(TWIN_EINVALID, "%s: public key truncated at key bytes", what);
     if (key_len != TWIN_PUBKEY_BYTES)
         return twin_error(TWIN_EINVALID, "%s: ssh-ed25519 key is %zu bytes, not 32", what, key_len);
@@ -165,138 +83,6 @@ static int parse_pub_blob(unsigned char pk[TWIN_PUBKEY_BYTES], const unsigned ch
                           r.left);
     memcpy(pk, key, TWIN_PUBKEY_BYTES);
     return 0;
-}
-
-/* --- armor --- */
-
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static bool is_base64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/' || c == '=';
-}
-
-/* Splits off the next line of text[*pos..len), without its "\n" or "\r\n". Returns false at
- * the end of the text. */
-static bool next_line(const char *text, size_t len, size_t *pos, const char **line,
-                      size_t *line_len)
-{
-    if (*pos >= len)
-        return false;
-    const char *start = text + *pos;
-    const char *nl = memchr(start, '\n', len - *pos);
-    size_t n = nl ? (size_t)(nl - start) : len - *pos;
-    *pos += nl ? n + 1 : n;
-    if (nl && n > 0 && start[n - 1] == '\r')
-        n--;
-    *line = start;
-    *line_len = n;
-    return true;
-}
-
-/* Decodes the key file's armor into bin. The base64 is gathered into a wiped scratch buffer
- * because it encodes the secret key. */
-static int key_dearmor(unsigned char *bin, size_t bin_max, size_t *bin_len, const char *text,
-                       size_t len)
-{
-    char *b64 = NULL;
-    size_t b64_len = 0, pos = 0, n;
-    const char *line;
-    bool ended = false;
-    int error;
-
-    if (!next_line(text, len, &pos, &line, &n) ||
-        !string_is((const unsigned char *)line, n, KEY_ARMOR_BEGIN))
-        return twin_error(TWIN_EINVALID, "key file: does not start with \"%s\"", KEY_ARMOR_BEGIN);
-    if ((b64 = malloc(len)) == NULL)
-        return twin_error(TWIN_ERROR, "key file: out of memory");
-    while (next_line(text, len, &pos, &line, &n)) {
-        if (string_is((const unsigned char *)line, n, KEY_ARMOR_END)) {
-            ended = true;
-            break;
-        }
-        if (n == 0) {
-            error = twin_error(TWIN_EINVALID, "key file: blank line inside the armor");
-            goto cleanup;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (!is_base64_char(line[i])) {
-                error = twin_error(TWIN_EINVALID, "key file: armor is not valid base64");
-                goto cleanup;
-            }
-        }
-        memcpy(b64 + b64_len, line, n); /* b64_len + n <= len: lines are disjoint parts */
-        b64_len += n;
-    }
-    if (!ended) {
-        error = twin_error(TWIN_EINVALID, "key file: missing \"%s\" line", KEY_ARMOR_END);
-        goto cleanup;
-    }
-    /* Editors may leave blank lines at the end of a file; anything else is suspect. */
-    for (; pos < len; pos++) {
-        if (!is_blank(text[pos]) && text[pos] != '\n' && text[pos] != '\r') {
-            error =
-                twin_error(TWIN_EINVALID, "key file: unexpected text after \"%s\"", KEY_ARMOR_END);
-            goto cleanup;
-        }
-    }
-    if (sodium_base642bin(bin, bin_max, b64, b64_len, NULL, bin_len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-        error = twin_error(TWIN_EINVALID, "key file: armor is not valid base64");
-        goto cleanup;
-    }
-    error = 0;
-
-cleanup:
-    sodium_memzero(b64, len);
-    free(b64);
-    return error;
-}
-
-/* BEGIN line, base64 of blob in 70-column lines, END line, each ending in "\n". */
-static int key_armor(char **out, size_t *out_len, const unsigned char *blob, size_t blob_len)
-{
-    size_t b64_size = sodium_base64_ENCODED_LEN(blob_len, sodium_base64_VARIANT_ORIGINAL);
-    size_t b64_len = b64_size - 1;
-    size_t lines = (b64_len + KEY_LINE_COLUMNS - 1) / KEY_LINE_COLUMNS;
-    size_t total = strlen(KEY_ARMOR_BEGIN) + 1 + b64_len + lines + strlen(KEY_ARMOR_END) + 1;
-    char *b64 = NULL, *text = NULL;
-    size_t pos = 0;
-    int error = 0;
-
-    b64 = malloc(b64_size);
-    text = malloc(total + 1);
-    if (!b64 || !text) {
-        error = twin_error(TWIN_ERROR, "key file: out of memory");
-        goto cleanup;
-    }
-    sodium_bin2base64(b64, b64_size, blob, blob_len, sodium_base64_VARIANT_ORIGINAL);
-    memcpy(text, KEY_ARMOR_BEGIN "\n", strlen(KEY_ARMOR_BEGIN) + 1);
-    pos = strlen(KEY_ARMOR_BEGIN) + 1;
-    for (size_t i = 0; i < b64_len; i += KEY_LINE_COLUMNS) {
-        size_t n = b64_len - i < KEY_LINE_COLUMNS ? b64_len - i : KEY_LINE_COLUMNS;
-        memcpy(text + pos, b64 + i, n);
-        pos += n;
-        text[pos++] = '\n';
-    }
-    memcpy(text + pos, KEY_ARMOR_END "\n", strlen(KEY_ARMOR_END) + 1);
-    pos += strlen(KEY_ARMOR_END) + 1;
-    text[pos] = '\0';
-    *out = text;
-    *out_len = pos;
-    text = NULL;
-
-cleanup:
-    if (b64) {
-        sodium_memzero(b64, b64_size);
-        free(b64);
-    }
-    free(text);
-    return error;
 }
 
 /* --- key pairs --- */
@@ -334,9 +120,8 @@ void twin_key_wipe(twin_keypair *kp)
 
 int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
 {
-    unsigned char *blob = NULL;
-    size_t blob_len = 0;
-    struct reader r, priv;
+    struct twin_sshbuf blob;
+    struct twin_sshbuf_reader r, priv;
     const unsigned char *cipher, *kdf, *kdfopts, *pub, *section, *type, *pk, *sk, *comment;
     size_t cipher_len, kdf_len, kdfopts_len, pub_len, section_len, type_len, pk_len, sk_len,
         comment_len;
@@ -348,25 +133,24 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
         return twin_error(TWIN_ELIMIT, "key file: larger than %d bytes", KEY_FILE_MAX);
     if ((error = sodium_ready()) < 0)
         return error;
-    if ((blob = malloc(KEY_BLOB_MAX)) == NULL)
-        return twin_error(TWIN_ERROR, "key file: out of memory");
-    if ((error = key_dearmor(blob, KEY_BLOB_MAX, &blob_len, text, len)) < 0)
+    twin_sshbuf_init(&blob, KEY_BLOB_MAX);
+    if ((error = twin_sshbuf_dearmor(&blob, &key_armor, text, len)) < 0)
         goto cleanup;
 
     error = TWIN_EINVALID;
-    r = (struct reader){blob, blob_len};
-    if (r.left < KEY_MAGIC_LEN || memcmp(r.p, KEY_MAGIC, KEY_MAGIC_LEN) != 0) {
+    twin_sshbuf_reader_init(&r, blob.data, blob.len);
+    if (twin_sshbuf_get_magic(&r, KEY_MAGIC, KEY_MAGIC_LEN) < 0) {
         twin_error(error, "key file: not an OpenSSH private key (no \"%s\" magic)", KEY_MAGIC);
         goto cleanup;
     }
-    r.p += KEY_MAGIC_LEN;
-    r.left -= KEY_MAGIC_LEN;
-    if (!read_string(&r, &cipher, &cipher_len) || !read_string(&r, &kdf, &kdf_len) ||
-        !read_string(&r, &kdfopts, &kdfopts_len)) {
+    if (twin_sshbuf_get_string(&r, &cipher, &cipher_len) < 0 ||
+        twin_sshbuf_get_string(&r, &kdf, &kdf_len) < 0 ||
+        twin_sshbuf_get_string(&r, &kdfopts, &kdfopts_len) < 0) {
         twin_error(error, "key file: truncated at the cipher header");
         goto cleanup;
     }
-    if (!string_is(cipher, cipher_len, "none") || !string_is(kdf, kdf_len, "none")) {
+    if (!twin_sshbuf_string_is(cipher, cipher_len, "none") ||
+        !twin_sshbuf_string_is(kdf, kdf_len, "none")) {
         twin_error(error, "key file is passphrase-protected; twin needs an unencrypted key "
                           "(remove the passphrase with: ssh-keygen -p -N '' -f FILE)");
         goto cleanup;
@@ -375,7 +159,7 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
         twin_error(error, "key file: kdf \"none\" with kdf options");
         goto cleanup;
     }
-    if (!read_u32(&r, &nkeys)) {
+    if (twin_sshbuf_get_u32(&r, &nkeys) < 0) {
         twin_error(error, "key file: truncated at the key count");
         goto cleanup;
     }
@@ -383,13 +167,13 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
         twin_error(error, "key file: holds %" PRIu32 " keys; twin needs exactly one", nkeys);
         goto cleanup;
     }
-    if (!read_string(&r, &pub, &pub_len)) {
+    if (twin_sshbuf_get_string(&r, &pub, &pub_len) < 0) {
         twin_error(error, "key file: truncated at the public key");
         goto cleanup;
     }
     if (parse_pub_blob(header_pk, pub, pub_len, "key file") < 0)
         goto cleanup;
-    if (!read_string(&r, &section, &section_len)) {
+    if (twin_sshbuf_get_string(&r, &section, &section_len) < 0) {
         twin_error(error, "key file: truncated at the private section");
         goto cleanup;
     }
@@ -403,8 +187,8 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
         goto cleanup;
     }
 
-    priv = (struct reader){section, section_len};
-    if (!read_u32(&priv, &check1) || !read_u32(&priv, &check2)) {
+    twin_sshbuf_reader_init(&priv, section, section_len);
+    if (twin_sshbuf_get_u32(&priv, &check1) < 0 || twin_sshbuf_get_u32(&priv, &check2) < 0) {
         twin_error(error, "key file: truncated at the check integers");
         goto cleanup;
     }
@@ -412,13 +196,15 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
         twin_error(error, "key file: check integers differ (the file is corrupt)");
         goto cleanup;
     }
-    if (!read_string(&priv, &type, &type_len) || !read_string(&priv, &pk, &pk_len) ||
-        !read_string(&priv, &sk, &sk_len) || !read_string(&priv, &comment, &comment_len)) {
+    if (twin_sshbuf_get_string(&priv, &type, &type_len) < 0 ||
+        twin_sshbuf_get_string(&priv, &pk, &pk_len) < 0 ||
+        twin_sshbuf_get_string(&priv, &sk, &sk_len) < 0 ||
+        twin_sshbuf_get_string(&priv, &comment, &comment_len) < 0) {
         twin_error(error, "key file: private section truncated");
         goto cleanup;
     }
-    if (!string_is(type, type_len, KEY_TYPE) || pk_len != TWIN_PUBKEY_BYTES ||
-        sk_len != TWIN_SECKEY_BYTES) {
+    if (!twin_sshbuf_string_is(type, type_len, TWIN_SSHBUF_ED25519) ||
+        pk_len != TWIN_PUBKEY_BYTES || sk_len != TWIN_SECKEY_BYTES) {
         twin_error(error, "key file: private section does not hold an ssh-ed25519 key");
         goto cleanup;
     }
@@ -441,8 +227,7 @@ int twin_key_parse_private(twin_keypair *out, const char *text, size_t len)
     error = 0;
 
 cleanup:
-    sodium_memzero(blob, KEY_BLOB_MAX);
-    free(blob);
+    twin_sshbuf_free(&blob);
     return error;
 }
 
@@ -546,42 +331,42 @@ static int sync_parent_dir(const char *path)
     return err;
 }
 
-static int build_private_blob(unsigned char *blob, size_t cap, size_t *blob_len,
-                              const twin_keypair *kp, const char *comment)
+/* The openssh-key-v1 blob of kp onto blob. */
+static int build_private_blob(struct twin_sshbuf *blob, const twin_keypair *kp, const char *comment)
 {
-    unsigned char section[160 + KEY_COMMENT_MAX];
-    struct writer w = {blob, 0, cap, false};
-    struct writer s = {section, 0, sizeof(section), false};
+    unsigned char pub[PUB_BLOB_LEN];
+    struct twin_sshbuf section;
     uint32_t check = randombytes_random();
+    int error;
 
-    put_u32(&s, check);
-    put_u32(&s, check);
-    put_string(&s, KEY_TYPE, KEY_TYPE_LEN);
-    put_string(&s, kp->pk, TWIN_PUBKEY_BYTES);
-    put_string(&s, kp->sk, TWIN_SECKEY_BYTES);
-    put_string(&s, comment, strlen(comment));
-    for (unsigned char pad = 1; s.len % KEY_BLOCK_SIZE != 0; pad++)
-        put_bytes(&s, &pad, 1);
+    twin_sshbuf_ed25519_blob(pub, kp->pk, TWIN_PUBKEY_BYTES);
+    twin_sshbuf_init(&section, KEY_BLOB_MAX);
+    twin_sshbuf_put_u32(&section, check);
+    twin_sshbuf_put_u32(&section, check);
+    twin_sshbuf_put(&section, pub, sizeof(pub)); /* type and public key, as in the header */
+    twin_sshbuf_put_string(&section, kp->sk, TWIN_SECKEY_BYTES);
+    twin_sshbuf_put_string(&section, comment, strlen(comment));
+    for (unsigned char pad = 1; section.error == 0 && section.len % KEY_BLOCK_SIZE != 0; pad++)
+        twin_sshbuf_put(&section, &pad, 1);
 
-    put_bytes(&w, KEY_MAGIC, KEY_MAGIC_LEN);
-    put_string(&w, "none", 4);
-    put_string(&w, "none", 4);
-    put_string(&w, "", 0);
-    put_u32(&w, 1);
-    put_u32(&w, PUB_BLOB_LEN);
-    put_pub_blob(&w, kp->pk);
-    put_string(&w, section, s.len);
-    sodium_memzero(section, sizeof(section));
-    if (s.overflow || w.overflow)
-        return twin_error(TWIN_ERROR, "key file: private key blob does not fit");
-    *blob_len = w.len;
+    twin_sshbuf_put(blob, KEY_MAGIC, KEY_MAGIC_LEN);
+    twin_sshbuf_put_string(blob, "none", 4);
+    twin_sshbuf_put_string(blob, "none", 4);
+    twin_sshbuf_put_string(blob, "", 0);
+    twin_sshbuf_put_u32(blob, 1);
+    twin_sshbuf_put_string(blob, pub, sizeof(pub));
+    twin_sshbuf_put_string(blob, section.data, section.len);
+    error = section.error < 0 ? section.error : blob->error;
+    twin_sshbuf_free(&section);
+    if (error < 0)
+        return twin_error_wrap(TWIN_ERROR, "key file: private key blob");
     return 0;
 }
 
 int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
 {
-    unsigned char blob[256 + KEY_COMMENT_MAX];
-    size_t blob_len = 0, text_len = 0, path_len = strlen(path);
+    struct twin_sshbuf blob;
+    size_t text_len = 0, path_len = strlen(path);
     char *text = NULL, *tmp = NULL;
     int fd = -1, sync_err, error;
     struct stat st;
@@ -600,9 +385,10 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
         return twin_error(TWIN_EEXISTS, "key file %s already exists; twin will not replace it",
                           path);
 
-    if ((error = build_private_blob(blob, sizeof(blob), &blob_len, kp, comment)) < 0)
+    twin_sshbuf_init(&blob, KEY_BLOB_MAX);
+    if ((error = build_private_blob(&blob, kp, comment)) < 0)
         goto cleanup;
-    if ((error = key_armor(&text, &text_len, blob, blob_len)) < 0)
+    if ((error = twin_sshbuf_armor(&text, &text_len, &key_armor, blob.data, blob.len)) < 0)
         goto cleanup;
     if (path_len > SIZE_MAX - 16 || (tmp = malloc(path_len + 16)) == NULL) {
         error = twin_error(TWIN_ERROR, "saving key %s: out of memory", path);
@@ -653,22 +439,26 @@ cleanup:
         sodium_memzero(text, text_len);
         free(text);
     }
-    sodium_memzero(blob, sizeof(blob));
+    twin_sshbuf_free(&blob);
     return error;
 }
 
 /* --- public forms --- */
 
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 void twin_key_format_openssh(char out[static TWIN_OPENSSH_PUB_MAX],
                              const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
     unsigned char blob[PUB_BLOB_LEN];
-    struct writer w = {blob, 0, sizeof(blob), false};
-    size_t prefix = KEY_TYPE_LEN + 1;
+    size_t prefix = TWIN_SSHBUF_ED25519_LEN + 1;
 
-    put_pub_blob(&w, pk);
-    memcpy(out, KEY_TYPE " ", prefix);
-    sodium_bin2base64(out + prefix, TWIN_OPENSSH_PUB_MAX - prefix, blob, w.len,
+    twin_sshbuf_ed25519_blob(blob, pk, TWIN_PUBKEY_BYTES);
+    memcpy(out, TWIN_SSHBUF_ED25519 " ", prefix);
+    sodium_bin2base64(out + prefix, TWIN_OPENSSH_PUB_MAX - prefix, blob, sizeof(blob),
                       sodium_base64_VARIANT_ORIGINAL);
 }
 
@@ -677,7 +467,7 @@ int twin_key_parse_openssh(unsigned char pk[static TWIN_PUBKEY_BYTES], const cha
     unsigned char blob[PUB_BLOB_LEN + 3]; /* room to notice an oversize blob */
     size_t len, type_len, b64_len, blob_len;
     const char *p, *b64;
-    char shown[48];
+    char shown[TWIN_SSHBUF_PRINTABLE_MAX];
 
     len = strnlen(line, OPENSSH_LINE_MAX + 1);
     if (len > OPENSSH_LINE_MAX)
@@ -695,11 +485,11 @@ int twin_key_parse_openssh(unsigned char pk[static TWIN_PUBKEY_BYTES], const cha
     if (type_len == 0)
         return twin_error(TWIN_EINVALID,
                           "public key: empty line (expected \"ssh-ed25519 AAAA...\")");
-    if (!string_is((const unsigned char *)line, type_len, KEY_TYPE))
+    if (!twin_sshbuf_string_is((const unsigned char *)line, type_len, TWIN_SSHBUF_ED25519))
         return twin_error(TWIN_EINVALID,
                           "public key: key type \"%s\" is not supported; twin uses ssh-ed25519 "
                           "keys",
-                          printable(shown, (const unsigned char *)line, type_len));
+                          twin_sshbuf_printable(shown, (const unsigned char *)line, type_len));
     p = line + type_len;
     while (p < line + len && is_blank(*p))
         p++;
@@ -708,7 +498,8 @@ int twin_key_parse_openssh(unsigned char pk[static TWIN_PUBKEY_BYTES], const cha
         p++;
     b64_len = (size_t)(p - b64);
     if (b64_len == 0)
-        return twin_error(TWIN_EINVALID, "public key: missing base64 key after \"%s\"", KEY_TYPE);
+        return twin_error(TWIN_EINVALID, "public key: missing base64 key after \"%s\"",
+                          TWIN_SSHBUF_ED25519);
     if (sodium_base642bin(blob, sizeof(blob), b64, b64_len, NULL, &blob_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0)
         return twin_error(TWIN_EINVALID, "public key: key is not valid base64 of an ssh-ed25519 "

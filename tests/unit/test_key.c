@@ -1,111 +1,14 @@
 /* Node keys: generation, the OpenSSH private key file (checked against stock ssh-keygen), and
  * the public forms (OpenSSH line, node id). */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* nftw, in the helpers */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <sodium.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "twin/error.h"
-#include "twin/key.h"
+#include "unit/helpers.h"
 
-/* --- helpers --- */
-
-struct fixture {
-    char dir[64];
-    char path[128]; /* dir/key */
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/twin-key-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/key", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static bool have_ssh_keygen(void)
-{
-    if (run("command -v ssh-keygen >/dev/null 2>&1") == 0)
-        return true;
-    print_message("ssh-keygen is not installed: skipping the OpenSSH interop check\n");
-    return false;
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = malloc(65536);
-    size_t n = 0;
-    assert_non_null(fp);
-    assert_non_null(buf);
-    n = fread(buf, 1, 65535, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static void write_text(const char *path, const char *text, size_t len, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    assert_true(fd >= 0);
-    assert_int_equal(fchmod(fd, mode), 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-}
-
-static void keypair_from_seed(twin_keypair *kp, unsigned char fill)
-{
-    unsigned char seed[32];
-    memset(seed, fill, sizeof(seed));
-    assert_int_equal(crypto_sign_seed_keypair(kp->pk, kp->sk, seed), 0);
-}
+/* --- key files built to the format --- */
 
 /* A key file assembled field by field, so each test can break exactly one thing. */
 struct keyfile {
@@ -116,30 +19,6 @@ struct keyfile {
     bool bad_padding;
     size_t truncate_to; /* 0: keep the whole blob */
 };
-
-struct buf {
-    unsigned char b[4096];
-    size_t n;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-    assert_true(b->n + n <= sizeof(b->b));
-    memcpy(b->b + b->n, p, n);
-    b->n += n;
-}
-
-static void put32(struct buf *b, uint32_t v)
-{
-    unsigned char x[4] = {v >> 24, v >> 16, v >> 8, v};
-    put(b, x, 4);
-}
-
-static void putstr(struct buf *b, const void *p, size_t n)
-{
-    put32(b, (uint32_t)n);
-    put(b, p, n);
-}
 
 static void keyfile_valid(struct keyfile *k, const twin_keypair *kp)
 {
@@ -159,8 +38,7 @@ static void keyfile_valid(struct keyfile *k, const twin_keypair *kp)
 static char *keyfile_text(const struct keyfile *k, size_t *len)
 {
     struct buf blob = {.n = 0}, pub = {.n = 0}, priv = {.n = 0};
-    char b64[8192], *text = malloc(10000);
-    size_t pos = 0, b64_len;
+    char *text;
 
     putstr(&pub, k->type, strlen(k->type));
     putstr(&pub, k->header_pk, 32);
@@ -183,14 +61,8 @@ static char *keyfile_text(const struct keyfile *k, size_t *len)
     putstr(&blob, priv.b, priv.n);
     if (k->truncate_to)
         blob.n = k->truncate_to;
-
-    sodium_bin2base64(b64, sizeof(b64), blob.b, blob.n, sodium_base64_VARIANT_ORIGINAL);
-    b64_len = strlen(b64);
-    pos += (size_t)snprintf(text, 10000, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
-    for (size_t i = 0; i < b64_len; i += 70)
-        pos += (size_t)snprintf(text + pos, 10000 - pos, "%.70s\n", b64 + i);
-    pos += (size_t)snprintf(text + pos, 10000 - pos, "-----END OPENSSH PRIVATE KEY-----\n");
-    *len = pos;
+    text = armor_text("OPENSSH PRIVATE KEY", blob.b, blob.n, true);
+    *len = strlen(text);
     return text;
 }
 
@@ -202,13 +74,6 @@ static int load_keyfile(struct fixture *f, const struct keyfile *k, twin_keypair
     write_text(f->path, text, len, 0600);
     free(text);
     return twin_key_load(out, f->path);
-}
-
-static void assert_error(int got, int code, const char *part)
-{
-    assert_int_equal(got, code);
-    if (!strstr(twin_error_last(), part))
-        fail_msg("message \"%s\" does not mention \"%s\"", twin_error_last(), part);
 }
 
 /* --- generation --- */
@@ -493,7 +358,7 @@ static void ssh_keygen_derives_the_public_key_of_a_saved_key(void **state)
     struct fixture *f = *state;
     twin_keypair kp;
     char line[TWIN_OPENSSH_PUB_MAX], expected[256], out[160];
-    if (!have_ssh_keygen())
+    if (!have_tool("ssh-keygen"))
         skip();
     assert_int_equal(twin_key_generate(&kp), 0);
     assert_int_equal(twin_key_save(f->path, &kp, "north@XE-EXAMPLE-1"), 0);
@@ -512,7 +377,7 @@ static void key_made_by_ssh_keygen_loads(void **state)
     twin_keypair kp;
     unsigned char pk[32];
     char pub[160];
-    if (!have_ssh_keygen())
+    if (!have_tool("ssh-keygen"))
         skip();
     assert_int_equal(
         run("ssh-keygen -q -t ed25519 -N '' -C south@XE-EXAMPLE-2 -f %s >/dev/null", f->path), 0);
@@ -528,7 +393,7 @@ static void passphrase_protected_key_from_ssh_keygen_is_refused(void **state)
 {
     struct fixture *f = *state;
     twin_keypair kp;
-    if (!have_ssh_keygen())
+    if (!have_tool("ssh-keygen"))
         skip();
     assert_int_equal(run("ssh-keygen -q -t ed25519 -N XE-EXAMPLE-secret -f %s >/dev/null", f->path),
                      0);
@@ -680,7 +545,7 @@ static void parse_any_refuses_other_text(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generated_key_embeds_its_public_half),
         cmocka_unit_test(wipe_zeroes_both_halves),

@@ -1,25 +1,13 @@
 /* SSH signatures (PROTOCOL.sshsig) and the split of signed git commits, checked against stock
  * ssh-keygen and git, and against malformed input built field by field. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* nftw, in the helpers */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <sodium.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "twin/error.h"
-#include "twin/key.h"
 #include "twin/sshsig.h"
+#include "unit/helpers.h"
 
 static const char MESSAGE[] = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
                               "author North Example <north@example.org> 1700000000 +0000\n"
@@ -28,95 +16,6 @@ static const char MESSAGE[] = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
                               "XE-EXAMPLE-1: record the steering meeting\n";
 
 /* --- helpers --- */
-
-struct fixture {
-    char dir[64];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/twin-sshsig-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static bool have_tool(const char *name)
-{
-    if (run("command -v %s >/dev/null 2>&1", name) == 0)
-        return true;
-    print_message("%s is not installed: skipping this interop check\n", name);
-    return false;
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    char *buf = malloc(65536);
-    size_t n = 0;
-    assert_non_null(fp);
-    assert_non_null(buf);
-    n = fread(buf, 1, 65535, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static void write_text(const char *path, const void *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-}
-
-static void keypair_from_seed(twin_keypair *kp, unsigned char fill)
-{
-    unsigned char seed[32];
-    memset(seed, fill, sizeof(seed));
-    assert_int_equal(crypto_sign_seed_keypair(kp->pk, kp->sk, seed), 0);
-}
-
-static void assert_error(int got, int code, const char *part)
-{
-    assert_int_equal(got, code);
-    if (!strstr(twin_error_last(), part))
-        fail_msg("message \"%s\" does not mention \"%s\"", twin_error_last(), part);
-}
 
 static int verify_text(unsigned char pk[32], const char *armor, const char *ns)
 {
@@ -130,30 +29,6 @@ struct sigblob {
     size_t pk_len;
     bool flip_sig;
 };
-
-struct buf {
-    unsigned char b[4096];
-    size_t n;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-    assert_true(b->n + n <= sizeof(b->b));
-    memcpy(b->b + b->n, p, n);
-    b->n += n;
-}
-
-static void put32(struct buf *b, uint32_t v)
-{
-    unsigned char x[4] = {v >> 24, v >> 16, v >> 8, v};
-    put(b, x, 4);
-}
-
-static void putstr(struct buf *b, const void *p, size_t n)
-{
-    put32(b, (uint32_t)n);
-    put(b, p, n);
-}
 
 static struct sigblob sigblob_valid(void)
 {
@@ -208,15 +83,7 @@ static void sigblob_build(struct buf *blob, const struct sigblob *s, const twin_
 /* Armor as ssh-keygen writes it (70 columns), without the final newline. */
 static char *armor(const unsigned char *blob, size_t len)
 {
-    char b64[8192], *text = malloc(10000);
-    size_t pos = 0, b64_len;
-    sodium_bin2base64(b64, sizeof(b64), blob, len, sodium_base64_VARIANT_ORIGINAL);
-    b64_len = strlen(b64);
-    pos += (size_t)snprintf(text, 10000, "-----BEGIN SSH SIGNATURE-----\n");
-    for (size_t i = 0; i < b64_len; i += 70)
-        pos += (size_t)snprintf(text + pos, 10000 - pos, "%.70s\n", b64 + i);
-    snprintf(text + pos, 10000 - pos, "-----END SSH SIGNATURE-----");
-    return text;
+    return armor_text("SSH SIGNATURE", blob, len, false);
 }
 
 static int verify_sigblob(const struct sigblob *s, unsigned char pk[32])
@@ -601,12 +468,12 @@ static void ssh_keygen_verifies_a_twin_signature_and_makes_the_same_bytes(void *
     snprintf(allowed, sizeof(allowed), "%s/allowed_signers", f->dir);
     assert_int_equal(twin_key_generate(&kp), 0);
     assert_int_equal(twin_key_save(key, &kp, "north@XE-EXAMPLE-1"), 0);
-    write_text(msg, MESSAGE, strlen(MESSAGE));
+    write_text(msg, MESSAGE, strlen(MESSAGE), 0600);
     char *ours = sign_message(&kp);
-    write_text(sig, ours, strlen(ours));
+    write_text(sig, ours, strlen(ours), 0600);
     twin_key_format_openssh(line, kp.pk);
     int n = snprintf(text, sizeof(text), "north@XE-EXAMPLE-1 namespaces=\"git\" %s\n", line);
-    write_text(allowed, text, (size_t)n);
+    write_text(allowed, text, (size_t)n, 0600);
 
     assert_int_equal(run("ssh-keygen -Y verify -f %s -I north@XE-EXAMPLE-1 -n git -s %s < %s "
                          ">/dev/null 2>&1",
@@ -643,7 +510,7 @@ static void twin_verifies_signatures_made_by_ssh_keygen(void **state)
     snprintf(sig, sizeof(sig), "%s/msg.sig", f->dir);
     assert_int_equal(run("ssh-keygen -q -t ed25519 -N '' -C south@XE-EXAMPLE-2 -f %s", key), 0);
     assert_int_equal(twin_key_load(&kp, key), 0);
-    write_text(msg, MESSAGE, strlen(MESSAGE));
+    write_text(msg, MESSAGE, strlen(MESSAGE), 0600);
 
     assert_int_equal(run("ssh-keygen -Y sign -f %s -n git %s >/dev/null 2>&1", key, msg), 0);
     char *text = read_text(sig, &len);
@@ -868,13 +735,13 @@ static void commit_signed_by_git_splits_and_verifies(void **state)
     snprintf(path, sizeof(path), "%s/allowed_signers", f->dir);
     twin_key_format_openssh(line, kp.pk);
     int n = snprintf(text, sizeof(text), "north@example.org %s\n", line);
-    write_text(path, text, (size_t)n);
+    write_text(path, text, (size_t)n, 0600);
     assert_int_equal(run("git -C %s -c gpg.ssh.allowedSignersFile=%s verify-commit HEAD "
                          ">/dev/null 2>&1",
                          repo, path),
                      0);
     snprintf(head, sizeof(head), "%s/rebuilt", f->dir);
-    write_text(head, rebuilt, strlen(rebuilt));
+    write_text(head, rebuilt, strlen(rebuilt), 0600);
     assert_int_equal(run("test \"$(git -C %s hash-object -t commit %s)\" = "
                          "\"$(git -C %s rev-parse HEAD)\"",
                          repo, head, repo),
@@ -915,7 +782,7 @@ static void unsigned_commit_with_gpgsig_in_its_body_is_not_found(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(signature_has_openssh_armor_without_final_newline),
         cmocka_unit_test(signature_verifies_and_names_its_signer),

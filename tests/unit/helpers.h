@@ -1,0 +1,176 @@
+/*
+ * Helpers shared by the unit tests: a temporary directory per test, commands for interop checks
+ * against stock tools, whole-file I/O, keys from fixed seeds, an SSH wire builder independent of
+ * the code under test, and an assertion on twin's error code and message. Include it after
+ * <cmocka.h>, with _XOPEN_SOURCE 700 defined before any include (nftw).
+ */
+#ifndef TWIN_TEST_HELPERS_H
+#define TWIN_TEST_HELPERS_H
+
+#if !defined(_XOPEN_SOURCE) || _XOPEN_SOURCE < 500
+#error "define _XOPEN_SOURCE 700 before any include: the helpers use nftw"
+#endif
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "twin/error.h"
+#include "twin/key.h"
+
+/* --- a temporary directory per test (cmocka setup and teardown) --- */
+
+struct fixture {
+    char dir[64];
+    char path[128]; /* dir/key */
+};
+
+static inline int fixture_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/twin-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/key", f->dir);
+    *state = f;
+    return 0;
+}
+
+static inline int fixture_remove_entry(const char *path, const struct stat *st, int flag,
+                                       struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static inline int fixture_teardown(void **state)
+{
+    struct fixture *f = *state;
+    nftw(f->dir, fixture_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* --- commands and files --- */
+
+/* Runs a shell command; its exit status, or -1 when it did not exit. */
+static inline int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Interop checks skip rather than fail where a stock tool is missing. */
+static inline bool have_tool(const char *name)
+{
+    if (run("command -v %s >/dev/null 2>&1", name) == 0)
+        return true;
+    print_message("%s is not installed: skipping this interop check\n", name);
+    return false;
+}
+
+/* The whole file (up to 64 KiB), NUL-terminated; free() it. */
+static inline char *read_text(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = malloc(65536);
+    size_t n = 0;
+    assert_non_null(fp);
+    assert_non_null(buf);
+    n = fread(buf, 1, 65535, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static inline void write_text(const char *path, const void *text, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, mode), 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+}
+
+/* --- keys, wire data and errors --- */
+
+static inline void keypair_from_seed(twin_keypair *kp, unsigned char fill)
+{
+    unsigned char seed[32];
+    memset(seed, fill, sizeof(seed));
+    assert_int_equal(crypto_sign_seed_keypair(kp->pk, kp->sk, seed), 0);
+}
+
+/* SSH wire data written from the specifications, not with twin's own writer, so a test can
+ * build exactly the malformed input it needs. */
+struct buf {
+    unsigned char b[4096];
+    size_t n;
+};
+
+static inline void put(struct buf *b, const void *p, size_t n)
+{
+    assert_true(b->n + n <= sizeof(b->b));
+    memcpy(b->b + b->n, p, n);
+    b->n += n;
+}
+
+static inline void put32(struct buf *b, uint32_t v)
+{
+    unsigned char x[4] = {v >> 24, v >> 16, v >> 8, v};
+    put(b, x, 4);
+}
+
+static inline void putstr(struct buf *b, const void *p, size_t n)
+{
+    put32(b, (uint32_t)n);
+    put(b, p, n);
+}
+
+/* Armor as ssh-keygen writes it: "-----BEGIN <label>-----", base64 in 70-column lines,
+ * "-----END <label>-----", with or without a final newline. free() the result. */
+static inline char *armor_text(const char *label, const unsigned char *blob, size_t len,
+                               bool final_newline)
+{
+    char b64[8192], *text = malloc(10000);
+    size_t pos = 0, b64_len;
+    assert_non_null(text);
+    sodium_bin2base64(b64, sizeof(b64), blob, len, sodium_base64_VARIANT_ORIGINAL);
+    b64_len = strlen(b64);
+    pos += (size_t)snprintf(text, 10000, "-----BEGIN %s-----\n", label);
+    for (size_t i = 0; i < b64_len; i += 70)
+        pos += (size_t)snprintf(text + pos, 10000 - pos, "%.70s\n", b64 + i);
+    snprintf(text + pos, 10000 - pos, "-----END %s-----%s", label, final_newline ? "\n" : "");
+    return text;
+}
+
+/* The call failed with code and a message that mentions part. */
+static inline void assert_error(int got, int code, const char *part)
+{
+    assert_int_equal(got, code);
+    if (!strstr(twin_error_last(), part))
+        fail_msg("message \"%s\" does not mention \"%s\"", twin_error_last(), part);
+}
+
+#endif
