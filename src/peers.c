@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "twin/error.h"
@@ -117,14 +118,17 @@ int twin_peers_remove(twin_node *n, const char *name)
         return rc;
     if ((rc = cfg(&c, n)))
         return rc;
-    snprintf(pattern, sizeof(pattern), "^peer\\.%s\\.", name);
+    /* Plain iteration filtered by prefix: libgit2 1.5's regex iteration leaks on every entry
+     * that does not match. */
+    snprintf(pattern, sizeof(pattern), "peer.%s.", name);
     git_config_iterator *it = NULL;
     git_config_entry *e;
     char names[8][128];
     size_t count = 0;
-    if (git_config_iterator_glob_new(&it, c, pattern) == 0) {
+    if (git_config_iterator_new(&it, c) == 0) {
         while (count < 8 && git_config_next(&e, it) == 0)
-            snprintf(names[count++], sizeof(names[0]), "%s", e->name);
+            if (strncasecmp(e->name, pattern, strlen(pattern)) == 0)
+                snprintf(names[count++], sizeof(names[0]), "%s", e->name);
         git_config_iterator_free(it);
     }
     for (size_t i = 0; i < count && rc == 0; i++)
@@ -189,12 +193,16 @@ int twin_peers_list(struct twin_peer **out, size_t *count, twin_node *n)
     *count = 0;
     if ((rc = cfg(&c, n)))
         return rc;
-    if (git_config_iterator_glob_new(&it, c, "^peer\\..*\\.address$") < 0) {
+    if (git_config_iterator_new(&it, c) < 0) {
         git_config_free(c);
         return twin_error_git("reading peers");
     }
     while (rc == 0 && git_config_next(&e, it) == 0) {
         char name[TWIN_PEER_NAME_MAX + 1];
+        size_t nlen = strlen(e->name);
+        if (strncmp(e->name, "peer.", 5) != 0 || nlen < 14 ||
+            strcmp(e->name + nlen - 8, ".address") != 0)
+            continue;
         const char *start = e->name + 5, *end = strrchr(e->name, '.');
         if (end <= start || (size_t)(end - start) > TWIN_PEER_NAME_MAX)
             continue;
