@@ -3,7 +3,7 @@
 # of the later change (include/twin/merge.h), and the other value is listed by `twin conflicts`
 # on both nodes until `twin resolve` settles it.
 set -euo pipefail
-# shellcheck source=lib/sync.bash
+# shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
 field() { # field NODE ID JQ-PATH

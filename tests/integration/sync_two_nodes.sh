@@ -3,7 +3,7 @@
 # types and sync: both end on the identical head with identical records, and the result is
 # valid for twin and for stock git. A second sync with nothing new moves nothing.
 set -euo pipefail
-# shellcheck source=lib/sync.bash
+# shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
 check "North founds the network; South joins and is admitted as an editor"

@@ -246,7 +246,7 @@ serve_start() {
     SERVE_PID[$name]=$!
     SERVE_LOG[$name]=$log
     while [ -z "$port" ]; do
-        port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log")
+        port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" 2>/dev/null || true)
         if [ -z "$port" ]; then
             kill -0 "${SERVE_PID[$name]}" 2>/dev/null || {
                 cat "$log" >&2
@@ -305,6 +305,16 @@ serve_kill() {
     kill -KILL "$child" 2>/dev/null || true
     wait_exit "${SERVE_PID[$name]}" 15
     unset "SERVE_PID[$name]"
+}
+
+# wait_log NAME SECONDS FIXED-STRING: polls serve NAME's log until a line holds the string.
+wait_log() {
+    local name=$1 limit=$2 text=$3 start=$SECONDS
+    until grep -qF -- "$text" "${SERVE_LOG[$name]}"; do
+        [ $((SECONDS - start)) -lt "$limit" ] ||
+            fail "serve log of $name has no '$text' after ${limit}s"
+        sleep 0.1
+    done
 }
 
 # peer_add FROM TO: node FROM learns TO's serving address and key.
