@@ -25,7 +25,7 @@ SYNC_CALL_TIMEOUT=${SYNC_CALL_TIMEOUT:-60} # seconds any one twin or git call ma
 SYNC_SERVE_MAX=${SYNC_SERVE_MAX:-400}      # a serve left behind by a killed test ends by itself
 SYNC_BG_PIDS=()                            # other background jobs, killed on exit
 
-declare -A NODE_ORG NODE_COUNTRY NODE_SIDE NODE_LABEL
+declare -A NODE_ORG NODE_COUNTRY NODE_SIDE NODE_LABEL NODE_KEY
 declare -A SERVE_PID SERVE_PORT SERVE_LOG
 
 # Private HOME and no user or system git configuration: nothing on the machine changes a test.
@@ -173,8 +173,13 @@ head_of() {
     ngit "$1" rev-parse --verify --quiet refs/heads/main || true
 }
 
+# A node's public key, looked up once per process (keys never change).
 key_of() {
-    tw "$1" id | head -n 1
+    if [ -n "${NODE_KEY[$1]:-}" ]; then
+        echo "${NODE_KEY[$1]}"
+    else
+        tw "$1" id | head -n 1
+    fi
 }
 
 network_of() {
@@ -198,6 +203,8 @@ node_new() {
         must "$TWIN" --dir "$(dir_of "$name")" init --name "${NODE_LABEL[$name]}" --org-id "$org" \
             --country "$country" --side "$side" --join "$net"
     fi
+    NODE_KEY[$name]=$(key_of "$name")
+    [[ ${NODE_KEY[$name]} == "ssh-ed25519 "* ]] || fail "twin id on $name printed no key"
 }
 
 # node_admit ADMIN NAME [ROLE]: the admin adds node NAME's institution and key as a member.
@@ -380,12 +387,14 @@ verify_ok() {
     done
 }
 
-# fsck_ok NAME...: git fsck --strict finds no fault (dangling objects are not faults).
+# fsck_ok NAME...: git fsck --strict finds no fault (dangling objects are not faults, nor the
+# notices of a node that has no history yet).
 fsck_ok() {
     local name
     for name in "$@"; do
         run git --git-dir="$(dir_of "$name")/repo.git" fsck --strict --no-progress
-        if [ "$RUN_STATUS" -ne 0 ] || grep -v '^dangling ' "$RUN_ERR" "$RUN_OUT" | grep -q .; then
+        if [ "$RUN_STATUS" -ne 0 ] ||
+            grep -hv -e '^dangling ' -e '^notice: ' "$RUN_ERR" "$RUN_OUT" | grep -q .; then
             show_run
             fail "git fsck --strict on $name: exit $RUN_STATUS"
         fi
