@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One `twin serve`, four members syncing with it at the same moment, each with writes of its own,
-# three times over. Every session succeeds or fails cleanly (exit 0, or 1 for losing the race
-# for North's branch, and one log line per session at the server); North's branch only ever moves forward; two sequential
-# rounds then bring all five nodes to one head that verifies, with every record written.
+# One `twin serve`, four members syncing with it at the same moment, each with writes of its
+# own, three times over. Every session succeeds or fails cleanly (exit 0, or 1 for losing the
+# race for North's branch, and one log line per session at the server); North's branch only ever
+# moves forward; two sequential rounds then bring all five nodes to one head that verifies, with
+# every record written.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
