@@ -71,6 +71,10 @@ serve_start a
 serve_start c
 peer_add b a
 peer_add b c
+# Each serve syncs with its peers once when it starts; let those rounds pass, so that from here
+# on C (interval 3600) can only get news when B's serve brings it.
+wait_log a 10 "sync with b: ok"
+wait_log c 10 "sync with b: ok"
 add_rec a note title="Relayed by serve" partnership="$p"
 n_a3=$REC_ID
 # No explicit sync: A's serve sees its branch move and syncs with B; B's branch moves, and B's
