@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A chain A - B - C: A and C never talk to each other, B has both as peers. Changes made at
 # either end reach the other through B, by explicit syncs and then by B's serve passing them on
-# by itself soon after its branch moves.
+# by itself soon after its branch moves. Then a fourth node D makes the same merge as A and B did,
+# independently (same tree, another commit), and the merges of those merges must still work.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -106,4 +107,84 @@ same "$(echo "$ids_a" | wc -l)" 5 "number of records"
 serve_stop a
 serve_stop b
 serve_stop c
+
+# Relays can make the same merge independently: two merge commits with one tree. Merging those
+# two changes nothing, and a later merge against that line then sees one side with no change at
+# all since the merge base. D joins the chain as a second middle node (still no A - C contact).
+
+# session FROM TO: FROM syncs with TO, TO serving for this one session only (so no serve syncs
+# on its own in between).
+session() {
+    serve_start "$2"
+    must "$TWIN" --dir "$(dir_of "$1")" peer add "$2" "127.0.0.1:${SERVE_PORT[$2]}" "$(key_of "$2")"
+    run "$TWIN" --dir "$(dir_of "$1")" sync "$2"
+    if [ "$RUN_STATUS" -ne 0 ]; then
+        show_run
+        fail "$1 syncing with $2: exit $RUN_STATUS"
+    fi
+    cp "$RUN_OUT" "$SYNC_TMP/session.out"
+    must "$TWIN" --dir "$(dir_of "$1")" peer remove "$2"
+    serve_stop "$2"
+    cp "$SYNC_TMP/session.out" "$RUN_OUT"
+    note "$1: $(cat "$RUN_OUT")"
+}
+# From here on a node knows a peer only for the length of one session.
+must "$TWIN" --dir "$(dir_of a)" peer remove b
+must "$TWIN" --dir "$(dir_of b)" peer remove a
+must "$TWIN" --dir "$(dir_of b)" peer remove c
+must "$TWIN" --dir "$(dir_of c)" peer remove b
+
+tree_of() {
+    ngit "$1" rev-parse "refs/heads/main^{tree}"
+}
+
+check "D joins (it meets A, B and C; A and C still never meet); all four on one head"
+node_new d XE-EXAMPLE-D UG south a
+node_admit a d
+session d a
+session b a
+session c b
+same_heads a b c d
+
+check "X written at A, Y at B; A with B, and D with C, merge the two: one tree, two merge commits"
+add_rec a note title="X, written at A" partnership="$p"
+x=$REC_ID
+session d a # D holds X
+add_rec b note title="Y, written at B" partnership="$p"
+y=$REC_ID
+session c b # C holds Y
+session a b # A and B: M1, the merge of X and Y
+session d c # D and C: M2, the merge of X and Y again
+m1=$(head_of a)
+m2=$(head_of d)
+[ "$m1" != "$m2" ] || fail "the two merges are one commit"
+same "$(tree_of d)" "$(tree_of a)" "tree of M2 (against M1)"
+
+check "D merges M2 with M1 at B: a merge that changes nothing (M3, same tree)"
+add_rec a note title="Z, written at A after M1" partnership="$p"
+z=$REC_ID
+session d b
+m3=$(head_of b)
+same "$(ngit b rev-list --parents -n 1 "$m3" | wc -w)" 3 "parents of M3"
+same "$(tree_of b)" "$(ngit a rev-parse "$m1^{tree}")" "tree of M3 (against M1)"
+
+check "A (Z on top of M1) syncs with B (M3): the base is M1 and B's side changed nothing"
+session a b
+out_has "merged"
+ngit a merge-base --is-ancestor "$m3" "$(head_of a)" || fail "A's head does not contain M3"
+session c b
+session d b
+same_heads a b c d
+
+check "every node verifies and holds every record"
+verify_ok a b c d
+fsck_ok a b c d
+ids_a=$(ids_of a)
+for n in b c d; do
+    same "$(ids_of "$n")" "$ids_a" "record ids on $n (against A)"
+done
+same "$(echo "$ids_a" | wc -l)" 8 "number of records"
+for id in "$x" "$y" "$z"; do
+    tw c show "$id" >/dev/null
+done
 echo "PASS"
