@@ -318,6 +318,7 @@ serve_kill() {
 wait_log() {
     local name=$1 limit=$2 text=$3 start=$SECONDS
     until grep -qF -- "$text" "${SERVE_LOG[$name]}"; do
+        serves_alive
         [ $((SECONDS - start)) -lt "$limit" ] ||
             fail "serve log of $name has no '$text' after ${limit}s"
         sleep 0.1
@@ -361,11 +362,23 @@ heads_equal() {
     done
 }
 
+# serves_alive: fails at once, with the log, if a serve this test started has died.
+serves_alive() {
+    local name
+    for name in "${!SERVE_PID[@]}"; do
+        kill -0 "${SERVE_PID[$name]}" 2>/dev/null || {
+            tail -n 20 "${SERVE_LOG[$name]}" >&2
+            fail "twin serve on $name died"
+        }
+    done
+}
+
 # wait_heads SECONDS NAME...: polls until all heads are equal.
 wait_heads() {
     local limit=$1 start=$SECONDS
     shift
     until heads_equal "$@"; do
+        serves_alive
         if [ $((SECONDS - start)) -ge "$limit" ]; then
             local name
             for name in "$@"; do echo "   $name: $(head_of "$name")" >&2; done
