@@ -125,6 +125,7 @@ for round in 1 2 3; do
     SYNC_BG_PIDS+=("$pid")
     kill_at "$pid" "$delay"
     wait_exit "$pid" 30
+    clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
     note "killed after $delay ms (exit $WAIT_STATUS$([ "$KILLED_EARLY" = 1 ] && echo ', had finished'))"
     after_kill north "$J"
     same "$(head_of north)" "$base" "North's head"
@@ -149,6 +150,7 @@ for round in 1 2; do
     sleep_ms "$delay"
     serve_kill north
     wait_exit "$pid" 60
+    clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
     [ "$WAIT_STATUS" -le 1 ] || {
         cat "$SYNC_TMP/kill.out" >&2
         fail "$J's sync exited $WAIT_STATUS when its peer died (a crash, not a clean failure)"
@@ -180,6 +182,7 @@ for round in 1 2; do
     SYNC_BG_PIDS+=("$pid")
     kill_at "$pid" "$delay"
     wait_exit "$pid" 30
+    clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
     note "killed after $delay ms (exit $WAIT_STATUS$([ "$KILLED_EARLY" = 1 ] && echo ', had finished'))"
     after_kill north "$J"
     same "$(head_of north)" "$base" "North's head"
@@ -207,6 +210,7 @@ for round in 1 2; do
     sleep_ms "$delay"
     serve_kill "$J"
     wait_exit "$pid" 60
+    clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
     [ "$WAIT_STATUS" -le 1 ] || {
         cat "$SYNC_TMP/kill.out" >&2
         fail "North's sync exited $WAIT_STATUS when its peer died (a crash, not a clean failure)"
@@ -245,10 +249,12 @@ for round in 1 2; do
     if [ "$round" = 1 ]; then
         kill_at "$pid" "$delay"
         wait_exit "$pid" 30
+        clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
     else
         sleep_ms "$delay"
         serve_kill north
         wait_exit "$pid" 60
+        clean_of_sanitizers "$SYNC_TMP/kill.out" "the interrupted sync"
         [ "$WAIT_STATUS" -le 1 ] || fail "South's sync exited $WAIT_STATUS when North died"
     fi
     note "killed after $delay ms; South's sync: exit $WAIT_STATUS $(head -c 200 "$SYNC_TMP/kill.out")"

@@ -92,6 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for j in "${!jobs_pids[@]}"; do
         wait_exit "${jobs_pids[j]}" "$((SYNC_CALL_TIMEOUT + 10))"
         out="$SYNC_TMP/op-$round-$((j + 1))"
+        clean_of_sanitizers "$out" "round $round, ${jobs_desc[j]}"
         if [[ ${jobs_desc[j]} == *": set any "* ]] && [ "$WAIT_STATUS" -eq 2 ] &&
             grep -q "^twin: no record ${jobs_desc[j]##* }\$" "$out"; then
             jobs_desc[j]="${jobs_desc[j]} (not there yet)"

@@ -51,6 +51,7 @@ for round in 1 2 3; do
     for i in 0 1 2 3; do
         m=${members[i]}
         wait_exit "${pids[i]}" 60
+        clean_of_sanitizers "$SYNC_TMP/$m.out" "$m's sync"
         case $WAIT_STATUS in
         0)
             grep -q '^sync with north: ok, received [0-9]* commits\?, sent [0-9]*' "$SYNC_TMP/$m.out" ||

@@ -90,7 +90,17 @@ show_run() {
     echo "---" >&2
 }
 
-# run CMD...: runs CMD with a time bound, keeping its status and output; never fails itself.
+# clean_of_sanitizers FILE WHAT: in a sanitizer build a report exits 1, like a refusal would,
+# so every output is searched for one.
+clean_of_sanitizers() {
+    if grep -q -e 'runtime error: ' -e '^==[0-9]*==ERROR: ' -e '^SUMMARY: [A-Za-z]*Sanitizer' "$1" 2>/dev/null; then
+        grep -m 12 -e 'runtime error: ' -e 'ERROR: ' -e '^ *#[0-9]' -e 'SUMMARY: ' "$1" >&2
+        fail "sanitizer report from $2"
+    fi
+}
+
+# run CMD...: runs CMD with a time bound, keeping its status and output; fails the test only on
+# a time-out or a sanitizer report.
 run() {
     RUN_STATUS=0
     timeout -k 5 "$SYNC_CALL_TIMEOUT" "$@" >"$RUN_OUT" 2>"$RUN_ERR" || RUN_STATUS=$?
@@ -98,6 +108,7 @@ run() {
         show_run
         fail "timed out after ${SYNC_CALL_TIMEOUT}s: $*"
     fi
+    clean_of_sanitizers "$RUN_ERR" "$*"
 }
 
 # must CMD...: runs CMD and fails the test unless it exits 0.
@@ -300,6 +311,7 @@ serve_stop() {
     kill -TERM "$pid" 2>/dev/null || fail "serve on $name is not running"
     wait_exit "$pid" 15
     unset "SERVE_PID[$name]"
+    clean_of_sanitizers "${SERVE_LOG[$name]}" "twin serve on $name"
     [ "$WAIT_STATUS" -eq 0 ] || fail "twin serve on $name exited $WAIT_STATUS on SIGTERM, not 0"
     grep -q ' stopped$' "${SERVE_LOG[$name]}" || fail "serve log of $name lacks 'stopped'"
     note "serve $name stopped cleanly"
@@ -311,6 +323,7 @@ serve_kill() {
     child=$(serve_child "$name")
     kill -KILL "$child" 2>/dev/null || true
     wait_exit "${SERVE_PID[$name]}" 15
+    clean_of_sanitizers "${SERVE_LOG[$name]}" "twin serve on $name"
     unset "SERVE_PID[$name]"
 }
 
@@ -367,6 +380,7 @@ serves_alive() {
     local name
     for name in "${!SERVE_PID[@]}"; do
         kill -0 "${SERVE_PID[$name]}" 2>/dev/null || {
+            clean_of_sanitizers "${SERVE_LOG[$name]}" "twin serve on $name"
             tail -n 20 "${SERVE_LOG[$name]}" >&2
             fail "twin serve on $name died"
         }
