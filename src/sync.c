@@ -542,6 +542,7 @@ int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, 
     int rc = session_lock(&lock, twin_node_repo(n), INITIATOR_LOCK_WAIT_MS);
     if (rc)
         return rc;
+    twin_quarantine_sweep(twin_node_repo(n));
     if ((rc = twin_channel_connect(&ch, host, port, peer_key, &cfg)) == 0)
         rc = twin_sync_initiate(out, n, ch);
     twin_channel_free(ch);
@@ -599,6 +600,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         send_error(&s, TWIN_WIRE_INTERNAL, "busy: another sync session is running; retry");
         return rc;
     }
+    twin_quarantine_sweep(s.repo);
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
         goto done;

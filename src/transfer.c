@@ -353,3 +353,20 @@ void twin_quarantine_free(twin_quarantine *q)
         nftw(q->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(q);
 }
+
+void twin_quarantine_sweep(git_repository *repo)
+{
+    char objects[4096];
+    snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(repo));
+    DIR *d = opendir(objects);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "incoming-", 9) != 0)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s", objects, e->d_name);
+        nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    if (d)
+        closedir(d);
+}

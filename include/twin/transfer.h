@@ -50,4 +50,8 @@ int twin_quarantine_accept(twin_quarantine *q);
 /* Removes whatever was not accepted; safe on NULL. */
 void twin_quarantine_free(twin_quarantine *q);
 
+/* Removes quarantines left behind by sessions that were killed. Call only while no quarantine of
+ * this repository is in use (sync holds its session lock). */
+void twin_quarantine_sweep(git_repository *repo);
+
 #endif
