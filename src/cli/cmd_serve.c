@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +68,22 @@ static void serve_session(void *ctx, twin_channel *ch)
     twin_node_free(n);
 }
 
+static bool stop_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
+/* One session with each peer in turn; a stop signal ends the round after the current session,
+ * so stopping never waits for a whole round. */
 static void sync_all(struct serve *s, twin_node *n)
 {
     struct twin_peer *peers = NULL;
     size_t count = 0;
     if (twin_peers_list(&peers, &count, n) != 0)
         return;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && !stop_pending(); i++) {
         char line[1200];
         cli_sync_peer(line, sizeof(line), n, &peers[i]);
         log_line(s, line);

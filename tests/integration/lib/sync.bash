@@ -259,7 +259,7 @@ serve_start() {
     local name=$1 interval=${2:-3600} log port="" start=$SECONDS
     log="$SYNC_TMP/serve-$name.log"
     [ -e "$log" ] && mv "$log" "$log.$SECONDS.$RANDOM"
-    timeout -k 5 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
+    timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
         --listen 127.0.0.1:0 --interval "$interval" >"$log" 2>&1 &
     SERVE_PID[$name]=$!
     SERVE_LOG[$name]=$log
