@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "network.h"
+#include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/store.h"
 
@@ -89,6 +90,22 @@ static int find_type(const char **type_out, git_tree *tree, const char *id)
     return twin_error(TWIN_ENOTFOUND, "no record %s", id);
 }
 
+/* find_type as the change set sees it. */
+static int find_type_tx(const char **type_out, twin_tx *tx, const char *id)
+{
+    if (!twin_record_id_valid(id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+    for (const char *const *t = twin_record_types(); *t; t++) {
+        char path[128];
+        twin_record_path(path, sizeof(path), *t, id);
+        if (twin_tx_exists(tx, path)) {
+            *type_out = *t;
+            return 0;
+        }
+    }
+    return twin_error(TWIN_ENOTFOUND, "no record %s", id);
+}
+
 /* Builds one change set on tx and names it in message; called again on each retry. */
 typedef int (*change_fn)(twin_tx *tx, char *message, size_t message_size, void *ctx);
 
@@ -129,9 +146,10 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     size_t len, old_len = 0;
     const char *rtype = c->type;
     int rc;
-    if ((rc = require_writer(c->node, twin_tx_base_tree(tx), false)))
+    /* A batch checked the writer when it began (and checks again if it must rebuild). */
+    if (!twin_tx_batched(tx) && (rc = require_writer(c->node, twin_tx_base_tree(tx), false)))
         return rc;
-    if (!c->create && !rtype && (rc = find_type(&rtype, twin_tx_base_tree(tx), c->id)))
+    if (!c->create && !rtype && (rc = find_type_tx(&rtype, tx, c->id)))
         return rc;
     if ((rc = twin_record_path(path, sizeof(path), rtype, c->id)))
         return rc;
@@ -173,15 +191,33 @@ cleanup:
     return rc;
 }
 
+static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
+                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx);
+static int check_writer(twin_node *n, git_tree *head_tree);
+
+/* One record change as its own batch of one: one pack, one compare-and-swap. When another
+ * writer changed the same record meanwhile, the edit is made again on what they wrote. */
 static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
 {
-    struct record_change c = {n, type, id, verb, create, fn, ctx};
-    return commit_with_retry(commit_out, n, change_record, &c);
+    int rc = 0;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        twin_batch *b = NULL;
+        if ((rc = twin_batch_begin(&b, n, check_writer, 0)))
+            return rc;
+        if ((rc = write_batched(NULL, b, type, id, create, verb, fn, ctx)) == 0 &&
+            (rc = twin_batch_flush(b)) == 0 && commit_out)
+            *commit_out = *twin_batch_tip(b);
+        twin_batch_free(b);
+        if (rc != TWIN_ECONFLICT)
+            return rc;
+        backoff(attempt);
+    }
+    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
+                      MAX_ATTEMPTS);
 }
 
-int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
-                 const char *type, twin_record_edit_fn fn, void *ctx)
+static int check_record_type(const char *type)
 {
     if (!twin_record_type_known(type)) {
         char list[400] = "";
@@ -191,9 +227,18 @@ int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_
                 (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", *t);
         return twin_error(TWIN_EINVALID, "unknown record type '%s' (one of: %s)", type, list);
     }
+    return 0;
+}
+
+int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
+                 const char *type, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = check_record_type(type);
+    if (rc)
+        return rc;
     char id[TWIN_ID_LEN + 1];
     twin_record_new_id(id);
-    int rc = write_record(commit_out, n, type, id, true, "add", fn, ctx);
+    rc = write_record(commit_out, n, type, id, true, "add", fn, ctx);
     if (rc == 0)
         memcpy(id_out, id, sizeof(id));
     return rc;
@@ -203,6 +248,50 @@ int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const cha
                     twin_record_edit_fn fn, void *ctx)
 {
     return write_record(commit_out, n, NULL, id, false, verb, fn, ctx);
+}
+
+static int check_writer(twin_node *n, git_tree *head_tree)
+{
+    return require_writer(n, head_tree, false);
+}
+
+int twin_ops_batch_begin(twin_batch **out, twin_node *n, size_t flush_every)
+{
+    return twin_batch_begin(out, n, check_writer, flush_every);
+}
+
+static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
+                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+{
+    struct record_change c = {twin_batch_node(b), type, id, verb, create, fn, ctx};
+    twin_tx *tx = NULL;
+    char message[600];
+    git_oid commit;
+    int rc = twin_tx_begin_batch(&tx, b);
+    if (rc == 0 && (rc = change_record(tx, message, sizeof(message), &c)) == 0)
+        rc = twin_tx_commit(commit_out ? commit_out : &commit, tx, message);
+    twin_tx_free(tx);
+    return rc;
+}
+
+int twin_ops_batch_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_batch *b,
+                       const char *type, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = check_record_type(type);
+    if (rc)
+        return rc;
+    char id[TWIN_ID_LEN + 1];
+    twin_record_new_id(id);
+    rc = write_batched(commit_out, b, type, id, true, "add", fn, ctx);
+    if (rc == 0)
+        memcpy(id_out, id, sizeof(id));
+    return rc;
+}
+
+int twin_ops_batch_update(git_oid *commit_out, twin_batch *b, const char *id, const char *verb,
+                          twin_record_edit_fn fn, void *ctx)
+{
+    return write_batched(commit_out, b, NULL, id, false, verb, fn, ctx);
 }
 
 static int mark_withdrawn(json_t *rec, void *ctx)

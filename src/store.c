@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
@@ -28,6 +29,7 @@ struct tx_change {
 
 struct twin_tx {
     twin_node *node;
+    twin_batch *batch; /* set: the change goes to this batch */
     bool has_base;
     git_oid base;
     git_commit *base_commit;
@@ -60,6 +62,38 @@ int twin_tx_begin(twin_tx **out, twin_node *n)
     return 0;
 }
 
+int twin_tx_begin_batch(twin_tx **out, twin_batch *b)
+{
+    *out = NULL;
+    twin_tx *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return twin_error(TWIN_ERROR, "out of memory");
+    tx->node = twin_batch_node(b);
+    tx->batch = b;
+    tx->has_base = true;
+    *out = tx;
+    return 0;
+}
+
+bool twin_tx_batched(const twin_tx *tx)
+{
+    return tx->batch != NULL;
+}
+
+bool twin_tx_exists(twin_tx *tx, const char *path)
+{
+    if (tx->batch)
+        return twin_batch_exists(tx->batch, path);
+    for (size_t i = 0; i < tx->count; i++)
+        if (strcmp(tx->changes[i].path, path) == 0)
+            return true;
+    git_tree_entry *e = NULL;
+    if (!tx->base_tree || git_tree_entry_bypath(&e, tx->base_tree, path) != 0)
+        return false;
+    git_tree_entry_free(e);
+    return true;
+}
+
 const git_oid *twin_tx_base(const twin_tx *tx)
 {
     return tx->has_base ? &tx->base : NULL;
@@ -77,6 +111,11 @@ size_t twin_tx_count(const twin_tx *tx)
 
 int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
 {
+    if (tx->batch) {
+        int rc = twin_batch_put(tx->batch, path, data, len);
+        tx->count += rc == 0;
+        return rc;
+    }
     git_oid blob;
     if (git_blob_create_from_buffer(&blob, twin_node_repo(tx->node), data, len) < 0)
         return twin_error_git("writing a blob");
@@ -131,6 +170,8 @@ int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_
 int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
 {
     *out = NULL;
+    if (tx->batch)
+        return twin_batch_read(out, out_len, tx->batch, path, TWIN_RECORD_MAX_BYTES);
     git_tree_entry *e = NULL;
     const git_oid *id = NULL;
     for (size_t i = tx->count; i-- > 0;)
@@ -254,14 +295,25 @@ static void journal_head(git_repository *repo, const git_oid *old, const git_oid
     close(fd);
 }
 
-int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,
-                       const char *reflog_message)
+int twin_store_lock(int *fd_out, git_repository *repo)
+{
+    int rc = writer_lock(fd_out, repo);
+    if (rc == 0)
+        clear_stale_ref_lock(repo);
+    return rc;
+}
+
+void twin_store_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
+int twin_store_advance_locked(git_repository *repo, const git_oid *old, const git_oid *new_head,
+                              const char *reflog_message)
 {
     git_reference *ref = NULL;
-    int fd, rc = writer_lock(&fd, repo);
-    if (rc)
-        return rc;
-    clear_stale_ref_lock(repo);
+    int rc = 0;
     int err = old ? git_reference_create_matching(&ref, repo, TWIN_BRANCH, new_head, 1, old,
                                                   reflog_message)
                   : git_reference_create(&ref, repo, TWIN_BRANCH, new_head, 0, reflog_message);
@@ -274,7 +326,17 @@ int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *
         rc = twin_error_git("moving the branch");
     else
         journal_head(repo, old, new_head);
-    close(fd); /* releases the flock */
+    return rc;
+}
+
+int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,
+                       const char *reflog_message)
+{
+    int fd, rc = twin_store_lock(&fd, repo);
+    if (rc)
+        return rc;
+    rc = twin_store_advance_locked(repo, old, new_head, reflog_message);
+    twin_store_unlock(fd);
     return rc;
 }
 
@@ -288,6 +350,11 @@ int twin_tx_commit(git_oid *out, twin_tx *tx, const char *message)
     int rc = 0;
     if (tx->count == 0)
         return twin_error(TWIN_EINVALID, "nothing to commit");
+    if (tx->batch) {
+        rc = twin_batch_commit(out, tx->batch, message);
+        tx->count = 0;
+        return rc;
+    }
     if (!tx->has_base)
         return twin_error(TWIN_ENOHISTORY, "this node has no history to add to yet");
     if (!(updates = calloc(tx->count, sizeof(*updates))))
@@ -323,6 +390,8 @@ void twin_tx_free(twin_tx *tx)
 {
     if (!tx)
         return;
+    if (tx->batch && tx->count)
+        twin_batch_drop_staged(tx->batch);
     for (size_t i = 0; i < tx->count; i++)
         free(tx->changes[i].path);
     free(tx->changes);

@@ -6,8 +6,16 @@
 #include "twin/error.h"
 #include "twin/transfer.h"
 
+static bool global_durable = true;
+
+bool twin_global_durable(void)
+{
+    return global_durable;
+}
+
 int twin_global_init(bool durable)
 {
+    global_durable = durable;
     if (sodium_init() < 0)
         return twin_error(TWIN_ERROR, "libsodium failed to initialise");
     if (git_libgit2_init() < 0)

@@ -10,6 +10,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "twin/batch.h"
 #include "twin/node.h"
 #include "twin/record.h"
 
@@ -41,5 +42,14 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
 /* Adds a member institution with one key. Only an admin may. */
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
+/* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
+ * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node
+ * must be allowed to write records. */
+int twin_ops_batch_begin(twin_batch **out, twin_node *n, size_t flush_every);
+int twin_ops_batch_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_batch *b,
+                       const char *type, twin_record_edit_fn fn, void *ctx);
+int twin_ops_batch_update(git_oid *commit_out, twin_batch *b, const char *id, const char *verb,
+                          twin_record_edit_fn fn, void *ctx);
 
 #endif

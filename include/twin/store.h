@@ -7,14 +7,24 @@
 #define TWIN_STORE_H
 
 #include <git2.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "twin/node.h"
 
 typedef struct twin_tx twin_tx;
+typedef struct twin_batch twin_batch;
 
 /* Starts a change set on the current head (or on no history, for the genesis). */
 int twin_tx_begin(twin_tx **out, twin_node *n);
+
+/* Starts a change set that commits into a batch (twin/batch.h): reads see the batch's pending
+ * commits, and the commit joins the batch instead of moving the branch. */
+int twin_tx_begin_batch(twin_tx **out, twin_batch *b);
+bool twin_tx_batched(const twin_tx *tx);
+
+/* Whether path exists as the change set sees it. */
+bool twin_tx_exists(twin_tx *tx, const char *path);
 
 /* The commit the change set builds on; NULL for the genesis. */
 const git_oid *twin_tx_base(const twin_tx *tx);
@@ -50,5 +60,14 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
  * no longer points at old. */
 int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,
                        const char *reflog_message);
+
+/* The writer lock (an flock the kernel drops when its holder dies) that every branch move takes;
+ * twin_store_advance takes it itself. A ref lock file left by a killed writer is cleared. */
+int twin_store_lock(int *fd_out, git_repository *repo);
+void twin_store_unlock(int fd);
+
+/* twin_store_advance for a caller that already holds the writer lock. */
+int twin_store_advance_locked(git_repository *repo, const git_oid *old, const git_oid *new_head,
+                              const char *reflog_message);
 
 #endif

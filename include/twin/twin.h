@@ -11,6 +11,9 @@
 int twin_global_init(bool durable);
 void twin_global_shutdown(void);
 
+/* Whether writes are fsync'ed (as given to twin_global_init). */
+bool twin_global_durable(void);
+
 const char *twin_version(void);
 
 #endif

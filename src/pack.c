@@ -1,0 +1,747 @@
+/*
+ * Pack format (git's pack v2 and index v2): a 12-byte header, the objects one after another,
+ * each a type-and-size header then zlib data, and the SHA-1 of all that as trailer. Deltas are
+ * OFS_DELTA: the base is named by its distance back in the same pack. The index lists the ids in
+ * order with a 256-entry fan-out, each object's CRC-32 and offset, then both checksums.
+ */
+#include "pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "sha1.h"
+#include "twin/error.h"
+
+#define PACK_HEADER    12
+#define OBJ_OFS_DELTA  6
+#define COPY_MAX       0xffffff /* a copy instruction's size fits in three bytes */
+#define INSERT_MAX     127
+#define IDX_MAX_BYTES  ((size_t)1 << 31)
+#define LARGE_OFFSET   0x80000000u
+#define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
+
+struct pobj {
+    unsigned char id[TWIN_SHA1_BYTES];
+    uint64_t offset;
+    uint32_t crc;
+};
+
+struct twin_packw {
+    unsigned char *buf; /* the pack so far, header included */
+    size_t len, cap;
+    struct pobj *objs;
+    size_t count, objs_cap;
+    unsigned char *delta;
+    size_t delta_cap;
+    z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
+    bool z_ready, zs_ready;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return twin_error(TWIN_ERROR, "out of memory");
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int twin_packw_new(twin_packw **out)
+{
+    twin_packw *w = calloc(1, sizeof(*w));
+    *out = NULL;
+    if (!w)
+        return twin_error(TWIN_ERROR, "out of memory");
+    /* Records and whole trees are deflated. Commits are mostly a signature and deltas a few
+     * bytes: deflating them saves little and costs more than the rest of a commit (zlib spends
+     * microseconds per stream on even a hundred bytes), so they are stored uncompressed. */
+    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
+        !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
+        twin_packw_free(w);
+        return twin_error(TWIN_ERROR, "zlib failed to initialise");
+    }
+    w->zs_ready = true;
+    if (grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
+        twin_packw_free(w);
+        return TWIN_ERROR;
+    }
+    w->len = PACK_HEADER;
+    *out = w;
+    return 0;
+}
+
+void twin_packw_free(twin_packw *w)
+{
+    if (!w)
+        return;
+    if (w->z_ready)
+        deflateEnd(&w->z);
+    if (w->zs_ready)
+        deflateEnd(&w->zs);
+    free(w->buf);
+    free(w->objs);
+    free(w->delta);
+    free(w);
+}
+
+size_t twin_packw_count(const twin_packw *w)
+{
+    return w->count;
+}
+
+size_t twin_packw_bytes(const twin_packw *w)
+{
+    return w->len;
+}
+
+static size_t put_varint(unsigned char *p, size_t v)
+{
+    size_t n = 0;
+    do {
+        unsigned char b = v & 0x7f;
+        v >>= 7;
+        p[n++] = (unsigned char)(b | (v ? 0x80 : 0));
+    } while (v);
+    return n;
+}
+
+static size_t put_copy(unsigned char *p, size_t offset, size_t size)
+{
+    unsigned char *op = p++;
+    *op = 0x80;
+    for (int i = 0; i < 4; i++)
+        if ((offset >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(offset >> (8 * i));
+            *op |= (unsigned char)(1 << i);
+        }
+    for (int i = 0; i < 3; i++)
+        if ((size >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(size >> (8 * i));
+            *op |= (unsigned char)(0x10 << i);
+        }
+    return (size_t)(p - op);
+}
+
+/* A delta that keeps the common prefix and suffix of base and data and inserts the middle: the
+ * whole difference between two versions of a tree that gained or changed a few adjacent entries.
+ * Returns its length, or 0 when it would not be worth storing. */
+static size_t make_delta(twin_packw *w, const unsigned char *base, size_t base_len,
+                         const unsigned char *data, size_t len)
+{
+    if (base_len > 0xffffffffu || len < 64)
+        return 0;
+    size_t prefix = 0, limit = base_len < len ? base_len : len;
+    while (prefix < limit && base[prefix] == data[prefix])
+        prefix++;
+    size_t suffix = 0;
+    while (suffix < limit - prefix && base[base_len - 1 - suffix] == data[len - 1 - suffix])
+        suffix++;
+    size_t middle = len - prefix - suffix;
+    size_t bound =
+        20 + (prefix / COPY_MAX + suffix / COPY_MAX + 2) * 8 + middle + middle / INSERT_MAX + 1;
+    if (bound * MIN_DELTA_GAIN > len || grow((void **)&w->delta, &w->delta_cap, bound, 1))
+        return 0;
+    unsigned char *p = w->delta;
+    p += put_varint(p, base_len);
+    p += put_varint(p, len);
+    for (size_t at = 0; at < prefix;) {
+        size_t n = prefix - at < COPY_MAX ? prefix - at : COPY_MAX;
+        p += put_copy(p, at, n);
+        at += n;
+    }
+    for (size_t at = prefix; at < prefix + middle;) {
+        size_t n = prefix + middle - at < INSERT_MAX ? prefix + middle - at : INSERT_MAX;
+        *p++ = (unsigned char)n;
+        memcpy(p, data + at, n);
+        p += n;
+        at += n;
+    }
+    for (size_t at = base_len - suffix; at < base_len;) {
+        size_t n = base_len - at < COPY_MAX ? base_len - at : COPY_MAX;
+        p += put_copy(p, at, n);
+        at += n;
+    }
+    return (size_t)(p - w->delta);
+}
+
+int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                   const void *data, size_t len, long base, const void *base_data, size_t base_len)
+{
+    size_t dlen = 0;
+    if (base >= 0 && (size_t)base < w->count)
+        dlen = make_delta(w, base_data, base_len, data, len);
+    const unsigned char *body = dlen ? w->delta : data;
+    size_t body_len = dlen ? dlen : len;
+    int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
+    z_stream *z = type != GIT_OBJECT_COMMIT && !dlen ? &w->z : &w->zs;
+    uLong zbound = deflateBound(z, (uLong)body_len);
+    if (grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
+        grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+        return TWIN_ERROR;
+    size_t start = w->len;
+    unsigned char *p = w->buf + start;
+    size_t v = body_len;
+    *p = (unsigned char)((ptype << 4) | (v & 0x0f));
+    v >>= 4;
+    while (v) {
+        *p++ |= 0x80;
+        *p = v & 0x7f;
+        v >>= 7;
+    }
+    p++;
+    if (dlen) {
+        uint64_t ofs = start - w->objs[base].offset;
+        unsigned char enc[16];
+        size_t pos = sizeof(enc) - 1;
+        enc[pos] = ofs & 0x7f;
+        while (ofs >>= 7)
+            enc[--pos] = (unsigned char)(0x80 | (--ofs & 0x7f));
+        memcpy(p, enc + pos, sizeof(enc) - pos);
+        p += sizeof(enc) - pos;
+    }
+    deflateReset(z);
+    z->next_in = (Bytef *)body;
+    z->avail_in = (uInt)body_len;
+    z->next_out = p;
+    z->avail_out = (uInt)zbound;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END)
+        return twin_error(TWIN_ERROR, "zlib could not compress an object");
+    w->len = (size_t)(z->next_out - w->buf);
+    struct pobj *o = &w->objs[w->count];
+    memcpy(o->id, id->id, TWIN_SHA1_BYTES);
+    o->offset = start;
+    o->crc = (uint32_t)crc32(0, w->buf + start, (uInt)(w->len - start));
+    if (index_out)
+        *index_out = w->count;
+    w->count++;
+    return 0;
+}
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int cmp_pobj(const void *a, const void *b)
+{
+    return memcmp(((const struct pobj *)a)->id, ((const struct pobj *)b)->id, TWIN_SHA1_BYTES);
+}
+
+/* The index for objs (sorted here) of the pack whose checksum is pack_sum. */
+static int build_index(unsigned char **out, size_t *out_len, struct pobj *objs, size_t count,
+                       const unsigned char pack_sum[TWIN_SHA1_BYTES])
+{
+    qsort(objs, count, sizeof(*objs), cmp_pobj);
+    size_t large = 0;
+    for (size_t i = 0; i < count; i++)
+        large += objs[i].offset >= LARGE_OFFSET;
+    size_t len = 8 + 256 * 4 + count * (TWIN_SHA1_BYTES + 8) + large * 8 + 2 * TWIN_SHA1_BYTES;
+    unsigned char *idx = malloc(len), *p = idx;
+    if (!idx)
+        return twin_error(TWIN_ERROR, "out of memory");
+    memcpy(p, "\377tOc", 4);
+    put32(p + 4, 2);
+    p += 8;
+    size_t at = 0;
+    for (int b = 0; b < 256; b++) {
+        while (at < count && objs[at].id[0] == b)
+            at++;
+        put32(p + 4 * b, (uint32_t)at);
+    }
+    p += 256 * 4;
+    for (size_t i = 0; i < count; i++, p += TWIN_SHA1_BYTES)
+        memcpy(p, objs[i].id, TWIN_SHA1_BYTES);
+    for (size_t i = 0; i < count; i++, p += 4)
+        put32(p, objs[i].crc);
+    unsigned char *large_at = p + 4 * count;
+    size_t nlarge = 0;
+    for (size_t i = 0; i < count; i++, p += 4) {
+        if (objs[i].offset < LARGE_OFFSET) {
+            put32(p, (uint32_t)objs[i].offset);
+            continue;
+        }
+        put32(p, LARGE_OFFSET | (uint32_t)nlarge);
+        put32(large_at + 8 * nlarge, (uint32_t)(objs[i].offset >> 32));
+        put32(large_at + 8 * nlarge + 4, (uint32_t)objs[i].offset);
+        nlarge++;
+    }
+    p = large_at + 8 * nlarge;
+    memcpy(p, pack_sum, TWIN_SHA1_BYTES);
+    p += TWIN_SHA1_BYTES;
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, idx, (size_t)(p - idx));
+    twin_sha1_final(&c, p);
+    *out = idx;
+    *out_len = len;
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Opens a temporary file in dir for a pack or index being written. */
+static int open_temp(char *path, size_t size, const char *dir)
+{
+    snprintf(path, size, "%s/tmp_twin_XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot create a file in %s: %s", dir, strerror(errno));
+    return fd;
+}
+
+static int finish_file(int fd, const char *tmp, const char *final, bool durable)
+{
+    int rc = 0;
+    if ((durable && fsync(fd) != 0) || fchmod(fd, 0444) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && !rc)
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, final) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", final, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* Writes the index for the pack just moved to <dir>/pack-<hex>.pack, then refreshes the odb. */
+static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
+                   const unsigned char sum[TWIN_SHA1_BYTES], struct pobj *objs, size_t count,
+                   int pack_fd, bool durable)
+{
+    char hex[2 * TWIN_SHA1_BYTES + 1], final[4200], tmp[4200];
+    for (int i = 0; i < TWIN_SHA1_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    snprintf(final, sizeof(final), "%s/pack-%s.pack", dir, hex);
+    int rc = finish_file(pack_fd, pack_tmp, final, durable);
+    unsigned char *idx = NULL;
+    size_t idx_len = 0;
+    if (rc || (rc = build_index(&idx, &idx_len, objs, count, sum)))
+        return rc;
+    int fd = open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0) {
+        free(idx);
+        return fd;
+    }
+    if (write_all(fd, idx, idx_len) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+    } else {
+        snprintf(final, sizeof(final), "%s/pack-%s.idx", dir, hex);
+        rc = finish_file(fd, tmp, final, durable);
+    }
+    free(idx);
+    if (!rc && durable && sync_dir(dir) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot sync %s: %s", dir, strerror(errno));
+    git_odb *odb = NULL;
+    if (!rc && (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0))
+        rc = twin_error_git("reading the new pack");
+    git_odb_free(odb);
+    return rc;
+}
+
+static void pack_dir(char *out, size_t size, git_repository *repo)
+{
+    snprintf(out, size, "%sobjects/pack", git_repository_path(repo));
+}
+
+int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
+{
+    if (w->count == 0)
+        return 0;
+    char dir[4096], tmp[4200];
+    pack_dir(dir, sizeof(dir), repo);
+    if (grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
+        return TWIN_ERROR;
+    memcpy(w->buf, "PACK", 4);
+    put32(w->buf + 4, 2);
+    put32(w->buf + 8, (uint32_t)w->count);
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, w->buf, w->len);
+    twin_sha1_final(&c, sum);
+    memcpy(w->buf + w->len, sum, TWIN_SHA1_BYTES);
+    int fd = open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0)
+        return fd;
+    if (write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
+        int rc = twin_error(TWIN_ERROR, "cannot write a pack in %s: %s", dir, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    int rc = publish(repo, dir, tmp, sum, w->objs, w->count, fd, durable);
+    if (rc == 0) {
+        w->len = PACK_HEADER;
+        w->count = 0;
+    }
+    return rc;
+}
+
+/* ---- consolidation --------------------------------------------------------------------------- */
+
+struct packfile {
+    char name[64]; /* pack-<hex> */
+    unsigned char *idx;
+    size_t idx_len;
+    uint32_t count;
+    off_t pack_size;
+};
+
+static void free_packs(struct packfile *packs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(packs[i].idx);
+    free(packs);
+}
+
+static int read_file(unsigned char **out, size_t *out_len, const char *path, size_t max)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    *out = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size > max) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = got;
+    return 0;
+}
+
+/* The packs of objects/pack that have an index and no .keep, with their sizes; their indexes are
+ * read later, and only for the packs to be joined. */
+static int list_packs(struct packfile **out, size_t *n_out, const char *dir, bool sweep)
+{
+    DIR *d = opendir(dir);
+    struct packfile *packs = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (!d)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (sweep && strncmp(e->d_name, "tmp_twin_", 9) == 0) {
+            /* Under the writer lock no pack is being written: this one's writer was killed. */
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+            continue;
+        }
+        if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
+            strcmp(e->d_name + len - 4, ".idx") != 0)
+            continue;
+        char path[4200];
+        struct stat st;
+        struct packfile p = {0};
+        snprintf(p.name, sizeof(p.name), "%.*s", (int)(len - 4), e->d_name);
+        snprintf(path, sizeof(path), "%s/%s.keep", dir, p.name);
+        if (stat(path, &st) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s.pack", dir, p.name);
+        if (stat(path, &st) != 0)
+            continue;
+        p.pack_size = st.st_size;
+        if (grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
+            closedir(d);
+            free_packs(packs, n);
+            return TWIN_ERROR;
+        }
+        packs[n++] = p;
+    }
+    closedir(d);
+    *out = packs;
+    *n_out = n;
+    return 0;
+}
+
+/* Reads and checks a pack's version-2 index. */
+static int load_index(struct packfile *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    if (read_file(&p->idx, &p->idx_len, path, IDX_MAX_BYTES) != 0)
+        return twin_error(TWIN_ERROR, "cannot read %s", path);
+    if (p->idx_len < 8 + 1024 + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2 ||
+        (p->count = get32(p->idx + 8 + 255 * 4),
+         p->idx_len < 8 + 1024 + (size_t)p->count * 28 + 40))
+        return twin_error(TWIN_EINVALID, "%s is not a version 2 pack index", path);
+    return 0;
+}
+
+size_t twin_pack_count(git_repository *repo)
+{
+    char dir[4096];
+    struct packfile *packs;
+    size_t n;
+    pack_dir(dir, sizeof(dir), repo);
+    if (list_packs(&packs, &n, dir, false))
+        return 0;
+    free_packs(packs, n);
+    return n;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    const struct packfile *x = a, *y = b;
+    return x->pack_size < y->pack_size ? -1 : x->pack_size > y->pack_size;
+}
+
+static uint64_t idx_offset(const struct packfile *p, uint32_t i)
+{
+    const unsigned char *offsets = p->idx + 8 + 1024 + (size_t)p->count * 24;
+    uint32_t v = get32(offsets + 4 * (size_t)i);
+    if (!(v & LARGE_OFFSET))
+        return v;
+    const unsigned char *large = offsets + 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
+    if (large + 8 > p->idx + p->idx_len - 40)
+        return UINT64_MAX;
+    return (uint64_t)get32(large) << 32 | get32(large + 4);
+}
+
+/* Appends pack p's objects (its bytes between header and trailer) to fd, checking its trailer. */
+static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const struct packfile *p)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", path, strerror(errno));
+    size_t size = (size_t)p->pack_size, done = 0, cap = 1 << 20;
+    unsigned char *buf = malloc(cap), trailer[TWIN_SHA1_BYTES], sum[TWIN_SHA1_BYTES];
+    twin_sha1_ctx own;
+    twin_sha1_init(&own);
+    int rc = buf && size >= PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
+    while (rc == 0 && done < size - TWIN_SHA1_BYTES) {
+        size_t want = size - TWIN_SHA1_BYTES - done < cap ? size - TWIN_SHA1_BYTES - done : cap;
+        ssize_t n = read(in, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        twin_sha1_update(&own, buf, (size_t)n);
+        size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
+        if (skip < (size_t)n) {
+            twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
+            if (write_all(fd, buf + skip, (size_t)n - skip) != 0)
+                rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+        }
+        done += (size_t)n;
+    }
+    if (rc == 0 && (read(in, trailer, sizeof(trailer)) != (ssize_t)sizeof(trailer) ||
+                    (twin_sha1_final(&own, sum), memcmp(sum, trailer, sizeof(sum)) != 0) ||
+                    memcmp(trailer, p->idx + p->idx_len - 40, TWIN_SHA1_BYTES) != 0))
+        rc = twin_error(TWIN_EINVALID, "%s is damaged: its checksum does not match", path);
+    else if (rc == TWIN_ERROR)
+        rc = twin_error(TWIN_ERROR, "cannot read %s", path);
+    free(buf);
+    close(in);
+    return rc;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, TWIN_SHA1_BYTES);
+}
+
+/* Whether pack p holds an object already in the sorted list seen[0..n). */
+static bool overlaps(const struct packfile *p, const unsigned char *seen, size_t n)
+{
+    const unsigned char *ids = p->idx + 8 + 1024;
+    for (uint32_t i = 0; i < p->count; i++)
+        if (n && bsearch(ids + 20 * (size_t)i, seen, n, TWIN_SHA1_BYTES, cmp_id))
+            return true;
+    return false;
+}
+
+int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
+{
+    char dir[4096], path[4200], tmp[4200];
+    struct stat st;
+    pack_dir(dir, sizeof(dir), repo);
+    struct packfile *packs;
+    size_t n;
+    int rc = list_packs(&packs, &n, dir, true);
+    snprintf(path, sizeof(path), "%s/multi-pack-index", dir);
+    /* With a multi-pack-index, git maintains the packs it lists: they are left as they are. */
+    if (rc || n <= max_packs || stat(path, &st) == 0) {
+        free_packs(packs, n);
+        return rc;
+    }
+    /* Smallest first; join at least enough to get back under the limit, and then every pack
+     * not yet twice the size of what is being joined (git's geometric rule). */
+    qsort(packs, n, sizeof(*packs), cmp_size);
+    size_t take = n - max_packs + 1;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= take && (uint64_t)packs[i].pack_size >= 2 * sum)
+            break;
+        sum += (uint64_t)packs[i].pack_size;
+        if (i >= take)
+            take = i + 1;
+    }
+    /* A pack that repeats an object of one before it is left out: a pack must not hold an
+     * object twice, and its bytes are copied as they are. */
+    unsigned char *seen = NULL;
+    size_t nseen = 0, seen_cap = 0, joined = 0;
+    struct pobj *objs = NULL;
+    size_t objs_cap = 0, count = 0;
+    bool *use = calloc(n, sizeof(*use));
+    if (!use)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < take; i++) {
+        if (load_index(&packs[i], dir) != 0) {
+            twin_error_clear();
+            continue; /* a pack git or libgit2 wrote in some other form stays as it is */
+        }
+        if (overlaps(&packs[i], seen, nseen))
+            continue;
+        if (grow((void **)&seen, &seen_cap, nseen + packs[i].count, TWIN_SHA1_BYTES)) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        memcpy(seen + nseen * TWIN_SHA1_BYTES, packs[i].idx + 8 + 1024,
+               (size_t)packs[i].count * TWIN_SHA1_BYTES);
+        nseen += packs[i].count;
+        qsort(seen, nseen, TWIN_SHA1_BYTES, cmp_id);
+        use[i] = true;
+        joined++;
+    }
+    int fd = -1;
+    if (rc == 0 && joined >= 2 && (fd = open_temp(tmp, sizeof(tmp), dir)) < 0)
+        rc = fd;
+    if (rc || joined < 2)
+        goto cleanup;
+    twin_sha1_ctx total;
+    twin_sha1_init(&total);
+    unsigned char header[PACK_HEADER];
+    memcpy(header, "PACK", 4);
+    put32(header + 4, 2);
+    put32(header + 8, (uint32_t)nseen);
+    twin_sha1_update(&total, header, sizeof(header));
+    rc = write_all(fd, header, sizeof(header)) == 0
+             ? 0
+             : twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    uint64_t shift = 0; /* where the current pack's objects begin in the new one, less 12 */
+    for (size_t i = 0; rc == 0 && i < take; i++) {
+        if (!use[i])
+            continue;
+        const struct packfile *p = &packs[i];
+        if ((rc = grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
+            break;
+        const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
+        for (uint32_t k = 0; k < p->count; k++) {
+            uint64_t off = idx_offset(p, k);
+            if (off < PACK_HEADER || off >= (uint64_t)p->pack_size) {
+                rc = twin_error(TWIN_EINVALID, "%s.idx is damaged", p->name);
+                break;
+            }
+            memcpy(objs[count].id, ids + 20 * (size_t)k, TWIN_SHA1_BYTES);
+            objs[count].crc = get32(crcs + 4 * (size_t)k);
+            objs[count].offset = off + shift;
+            count++;
+        }
+        if (rc == 0)
+            rc = copy_pack(fd, &total, dir, p);
+        shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
+    }
+    unsigned char packsum[TWIN_SHA1_BYTES];
+    if (rc == 0) {
+        twin_sha1_final(&total, packsum);
+        if (write_all(fd, packsum, sizeof(packsum)) != 0)
+            rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    }
+    if (rc) {
+        close(fd);
+        unlink(tmp);
+        goto cleanup;
+    }
+    if ((rc = publish(repo, dir, tmp, packsum, objs, count, fd, durable)))
+        goto cleanup;
+    /* Every object is now in the new pack; the old ones can go, index first. */
+    for (size_t i = 0; i < take; i++) {
+        if (!use[i])
+            continue;
+        snprintf(path, sizeof(path), "%s/%s.idx", dir, packs[i].name);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/%s.pack", dir, packs[i].name);
+        unlink(path);
+    }
+    git_odb *odb = NULL;
+    if (git_repository_odb(&odb, repo) == 0)
+        git_odb_refresh(odb);
+    git_odb_free(odb);
+cleanup:
+    free(use);
+    free(seen);
+    free(objs);
+    free_packs(packs, n);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * Packs that twin writes itself. A batch of commits goes to disk as one pack and its index
+ * instead of several loose files per commit; a tree that changed by one entry is stored as a
+ * delta against its previous version in the same pack, so a batch costs little more than its
+ * records. Small packs are later joined into larger ones (twin_pack_consolidate), so lookups
+ * never have many packs to search.
+ */
+#ifndef TWIN_PACK_H
+#define TWIN_PACK_H
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct twin_packw twin_packw;
+
+int twin_packw_new(twin_packw **out);
+void twin_packw_free(twin_packw *w);
+
+/* Appends an object named id. With base >= 0 (the index of an earlier object of this pack, whose
+ * content is base_data) the object may be stored as a delta against it. Hands back the object's
+ * index in this pack. */
+int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                   const void *data, size_t len, long base, const void *base_data, size_t base_len);
+
+size_t twin_packw_count(const twin_packw *w);
+size_t twin_packw_bytes(const twin_packw *w);
+
+/* Writes the pack and its index into the repository's objects/pack (fsync'ed when durable),
+ * makes them visible to the repository's object database, and empties the writer for reuse. */
+int twin_packw_write(twin_packw *w, git_repository *repo, bool durable);
+
+/* Joins small packs of objects/pack into one when there are more than max_packs, keeping the
+ * number of packs logarithmic in the number of objects, and removes what killed writers left.
+ * Needs the writer lock. */
+int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable);
+
+/* The number of packs in objects/pack. */
+size_t twin_pack_count(git_repository *repo);
+
+#endif

@@ -1,0 +1,367 @@
+/* Group commit: twin's own SHA-1 and pack writer, and batches of signed commits. Every batch is
+ * checked by stock git (fsck, verify-pack, verify-commit) and by twin verify, and a batch whose
+ * branch moved underneath it either rebuilds on the new head or refuses without losing either
+ * side's work. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "pack.h"
+#include "sha1.h"
+#include "twin/audit.h"
+#include "twin/batch.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/twin.h"
+
+static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
+                                         "NL", "north", "10"};
+
+/* ---- SHA-1 ----------------------------------------------------------------------------------- */
+
+static void hex(char *out, const unsigned char *d)
+{
+    for (int i = 0; i < TWIN_SHA1_BYTES; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static void sha1_vectors(int hardware)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } v[] = {
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+    };
+    twin_sha1_use_hardware(hardware);
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        unsigned char d[TWIN_SHA1_BYTES];
+        char h[41];
+        twin_sha1_ctx c;
+        twin_sha1_init(&c);
+        twin_sha1_update(&c, v[i].in, strlen(v[i].in));
+        twin_sha1_final(&c, d);
+        hex(h, d);
+        assert_string_equal(h, v[i].out);
+    }
+    /* A million 'a', fed in odd-sized pieces. */
+    unsigned char d[TWIN_SHA1_BYTES], buf[997];
+    char h[41];
+    memset(buf, 'a', sizeof(buf));
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    size_t left = 1000000;
+    while (left) {
+        size_t n = left < sizeof(buf) ? left : sizeof(buf);
+        twin_sha1_update(&c, buf, n);
+        left -= n;
+    }
+    twin_sha1_final(&c, d);
+    hex(h, d);
+    assert_string_equal(h, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+    twin_sha1_use_hardware(1);
+}
+
+static void test_sha1_portable(void **state)
+{
+    sha1_vectors(0);
+}
+
+static void test_sha1_hardware(void **state)
+{
+    if (!twin_sha1_accelerated())
+        skip();
+    sha1_vectors(1);
+}
+
+/* Object ids agree with libgit2's for every length around the block boundaries. */
+static void test_sha1_objects_match_libgit2(void **state)
+{
+    unsigned char data[300];
+    randombytes_buf(data, sizeof(data));
+    for (int hw = 0; hw < 2; hw++) {
+        twin_sha1_use_hardware(hw);
+        for (size_t len = 0; len <= sizeof(data); len++) {
+            git_oid theirs, ours;
+            assert_int_equal(git_odb_hash(&theirs, data, len, GIT_OBJECT_BLOB), 0);
+            twin_sha1_object(ours.id, "blob", data, len);
+            assert_true(git_oid_equal(&theirs, &ours));
+        }
+    }
+    twin_sha1_use_hardware(1);
+}
+
+/* ---- nodes ---------------------------------------------------------------------------------- */
+
+static twin_node *found(struct fixture *f, const char *name)
+{
+    char path[192];
+    twin_node *n = NULL;
+    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+    if (twin_node_init(&n, path, &who, "Example Partnership", NULL))
+        fail_msg("init: %s", twin_error_last());
+    return n;
+}
+
+static int set_fields(json_t *rec, void *ctx)
+{
+    for (const char *const *p = ctx; *p; p += 2) {
+        int rc = twin_record_set_path(rec, p[0], p[1]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+#define FIELDS(...) ((void *)(const char *const[]){__VA_ARGS__, NULL})
+
+static void add_notes(twin_batch *b, size_t count, char ids[][TWIN_ID_LEN + 1])
+{
+    for (size_t i = 0; i < count; i++) {
+        char title[64], id[TWIN_ID_LEN + 1];
+        snprintf(title, sizeof(title), "Note %zu", i);
+        int rc = twin_ops_batch_add(id, NULL, b, "note", set_fields, FIELDS("title", title));
+        if (rc)
+            fail_msg("batch add %zu: %s", i, twin_error_last());
+        if (ids)
+            memcpy(ids[i], id, sizeof(id));
+    }
+}
+
+static size_t history_length(twin_node *n)
+{
+    git_revwalk *w = NULL;
+    git_oid id, head;
+    size_t count = 0;
+    assert_int_equal(twin_node_head(&head, n), 0);
+    assert_int_equal(git_revwalk_new(&w, twin_node_repo(n)), 0);
+    assert_int_equal(git_revwalk_push(w, &head), 0);
+    while (git_revwalk_next(&id, w) == 0)
+        count++;
+    git_revwalk_free(w);
+    return count;
+}
+
+static void assert_verifies(twin_node *n, size_t commits)
+{
+    struct twin_verify_report *r = NULL;
+    assert_int_equal(twin_verify(&r, n, 2), 0);
+    for (size_t i = 0; i < r->nfaults; i++)
+        print_message("fault: %s\n", r->faults[i].reason);
+    assert_int_equal(r->nfaults, 0);
+    assert_int_equal(r->commits, commits);
+    twin_verify_report_free(r);
+}
+
+/* Stock git finds the repository sound, the packs well formed, and the head's signature good. */
+static void assert_git_accepts(struct fixture *f, twin_node *n)
+{
+    const char *repo = git_repository_path(twin_node_repo(n));
+    assert_int_equal(run("git --git-dir='%s' fsck --full --strict >/dev/null 2>&1", repo), 0);
+    assert_int_equal(run("for i in '%s'/objects/pack/*.idx; do git verify-pack \"$i\" "
+                         ">/dev/null 2>&1 || exit 1; done",
+                         repo),
+                     0);
+    assert_int_equal(run("cd '%s' && twin_signers=$(mktemp) && "
+                         "printf '%%s namespaces=\"git\" %%s\\n' '%s' \"$(ssh-keygen -y -f "
+                         "'%s/node.key')\" > \"$twin_signers\" && "
+                         "git --git-dir='%s' -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="
+                         "\"$twin_signers\" verify-commit refs/heads/main >/dev/null 2>&1; "
+                         "rc=$?; rm -f \"$twin_signers\"; exit $rc",
+                         f->dir, who.org_id, twin_node_dir(n), repo),
+                     0);
+}
+
+static void test_batch_writes_valid_history(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    size_t before = history_length(n);
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 100), 0);
+    char ids[250][TWIN_ID_LEN + 1];
+    add_notes(b, 250, ids);
+    assert_int_equal(twin_batch_pending(b), 50); /* two automatic flushes */
+    /* A record added in the batch can be changed in it before any flush. */
+    git_oid commit;
+    assert_int_equal(
+        twin_ops_batch_update(&commit, b, ids[249], "set", set_fields, FIELDS("kind", "decision")),
+        0);
+    assert_int_equal(twin_batch_flush(b), 0);
+    assert_int_equal(twin_batch_pending(b), 0);
+    git_oid head;
+    assert_int_equal(twin_node_head(&head, n), 0);
+    assert_true(git_oid_equal(&head, &commit));
+    twin_batch_free(b);
+
+    assert_int_equal(history_length(n), before + 251);
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, n, NULL, NULL, ids[249]), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "kind")), "decision");
+    json_decref(rec);
+    assert_int_equal(twin_ops_get(&rec, n, NULL, NULL, ids[0]), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "title")), "Note 0");
+    json_decref(rec);
+    assert_verifies(n, before + 251);
+    assert_git_accepts(f, n);
+    twin_node_free(n);
+}
+
+/* The commit a batch makes is byte for byte the one libgit2 makes from the same signed data. */
+static void test_batch_commit_matches_libgit2(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    git_oid commit, remade;
+    char id[TWIN_ID_LEN + 1];
+    assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+    assert_int_equal(twin_ops_batch_add(id, &commit, b, "note", set_fields,
+                                        FIELDS("title", "Kick-off", "body", "Line one\nline two")),
+                     0);
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+    assert_int_equal(
+        git_commit_extract_signature(&sig, &data, twin_node_repo(n), &commit, "gpgsig"), 0);
+    /* libgit2 wants the armor without its final newline, as twin signs it. */
+    while (sig.size && sig.ptr[sig.size - 1] == '\n')
+        sig.ptr[--sig.size] = '\0';
+    assert_int_equal(
+        git_commit_create_with_signature(&remade, twin_node_repo(n), data.ptr, sig.ptr, "gpgsig"),
+        0);
+    assert_true(git_oid_equal(&commit, &remade));
+    git_buf_dispose(&sig);
+    git_buf_dispose(&data);
+    twin_node_free(n);
+}
+
+/* Another writer moves the branch while a batch is open: the batch lands on top of it. */
+static void test_batch_rebuilds_on_moved_branch(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    size_t before = history_length(n);
+    twin_batch *b = NULL;
+    char ids[20][TWIN_ID_LEN + 1], other[TWIN_ID_LEN + 1];
+    git_oid commit;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+    add_notes(b, 20, ids);
+    assert_int_equal(twin_ops_batch_update(NULL, b, ids[3], "set", set_fields,
+                                           FIELDS("body", "changed in the batch")),
+                     0);
+    assert_int_equal(
+        twin_ops_add(other, &commit, n, "note", set_fields, FIELDS("title", "Written meanwhile")),
+        0);
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    assert_int_equal(history_length(n), before + 22);
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, n, NULL, NULL, other), 0);
+    json_decref(rec);
+    assert_int_equal(twin_ops_get(&rec, n, NULL, NULL, ids[3]), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "body")), "changed in the batch");
+    json_decref(rec);
+    assert_verifies(n, before + 22);
+    assert_git_accepts(f, n);
+    twin_node_free(n);
+}
+
+/* ... unless it changed a record the other writer changed too: then the batch writes nothing and
+ * says which record, and the other writer's change stands. */
+static void test_batch_refuses_lost_update(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    char ids[1][TWIN_ID_LEN + 1];
+    git_oid commit, head;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+    add_notes(b, 1, ids);
+    assert_int_equal(twin_batch_flush(b), 0);
+    assert_int_equal(
+        twin_ops_batch_update(NULL, b, ids[0], "set", set_fields, FIELDS("body", "from the batch")),
+        0);
+    assert_int_equal(twin_ops_update(&commit, n, ids[0], "set", set_fields,
+                                     FIELDS("body", "from the other writer")),
+                     0);
+    assert_int_equal(twin_batch_flush(b), TWIN_ECONFLICT);
+    assert_non_null(strstr(twin_error_last(), ids[0]));
+    assert_int_equal(twin_node_head(&head, n), 0);
+    assert_true(git_oid_equal(&head, &commit));
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, n, NULL, NULL, ids[0]), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "body")), "from the other writer");
+    json_decref(rec);
+    /* The batch goes on from the new head. */
+    add_notes(b, 3, NULL);
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    twin_node_free(n);
+}
+
+/* Many flushes leave few packs: small packs are joined, and nothing is lost in the joining. */
+static void test_batch_packs_stay_few(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    size_t before = history_length(n);
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 3), 0);
+    char ids[90][TWIN_ID_LEN + 1];
+    add_notes(b, 90, ids); /* 30 packs before joining */
+    twin_batch_free(b);
+    assert_in_range(twin_pack_count(twin_node_repo(n)), 1, 8);
+    for (size_t i = 0; i < 90; i++) {
+        json_t *rec = NULL;
+        assert_int_equal(twin_ops_get(&rec, n, NULL, "note", ids[i]), 0);
+        json_decref(rec);
+    }
+    assert_verifies(n, before + 90);
+    assert_git_accepts(f, n);
+    twin_node_free(n);
+}
+
+static void test_batch_writes_records_only(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+    assert_int_equal(twin_batch_put(b, "members/XE-EXAMPLE-X.json", "{}", 2), TWIN_EINVALID);
+    assert_non_null(strstr(twin_error_last(), "records only"));
+    assert_int_equal(twin_batch_flush(b), 0); /* nothing pending: nothing to do */
+    twin_batch_free(b);
+    twin_node_free(n);
+}
+
+int main(void)
+{
+    if (twin_global_init(false))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha1_portable),
+        cmocka_unit_test(test_sha1_hardware),
+        cmocka_unit_test(test_sha1_objects_match_libgit2),
+        cmocka_unit_test_setup_teardown(test_batch_writes_valid_history, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_commit_matches_libgit2, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rebuilds_on_moved_branch, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_refuses_lost_update, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_packs_stay_few, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_writes_records_only, fixture_setup,
+                                        fixture_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    twin_global_shutdown();
+    return rc;
+}

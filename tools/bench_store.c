@@ -1,0 +1,250 @@
+/*
+ * Store benchmark: how fast twin writes signed record commits, against stock git in the same run.
+ *
+ *   bench_store [--commits N] [--baseline N] [--adds N] [--twin PATH] [--keep DIR]
+ *
+ * 1. N signed note commits (default 100,000) through the library's batched writer, every one
+ *    validated, signed and its own commit, flushed every 10,000; commits per second, sustained.
+ *    Then --singles records (default 200) written one by one, each its own pack and branch move.
+ * 2. The median latency of a one-shot `twin add` (the real binary, a new process each time) on
+ *    that store of N records (--adds, default 51).
+ * 3. The baseline: `git commit -S` (SSH signatures) writing --baseline records (default 1,000)
+ *    in a loop, each a new file in the same layout; then the ratio of the two rates.
+ * Writes are durable (fsync'ed) throughout, as a node's are.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pack.h"
+#include "sha1.h"
+#include "twin/batch.h"
+#include "twin/error.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/twin.h"
+
+static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
+                                         "NL", "north", "10"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this process: unlike wall time, not inflated by whatever else the machine runs. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_store: %s: %s\n", what, twin_error_last());
+    exit(1);
+}
+
+struct note {
+    size_t i;
+};
+
+static int fill_note(json_t *rec, void *ctx)
+{
+    const struct note *n = ctx;
+    char title[64], body[160];
+    snprintf(title, sizeof(title), "Steering note %zu", n->i);
+    snprintf(body, sizeof(body),
+             "Item %zu of the work plan was reviewed; the partners agreed the next steps.", n->i);
+    int rc = twin_record_set_path(rec, "title", title);
+    return rc ? rc : twin_record_set_path(rec, "body", body);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long long dir_bytes;
+static int add_size(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (flag == FTW_F)
+        dir_bytes += st->st_blocks * 512;
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+    size_t commits = 100000, baseline = 1000, adds = 51, singles = 200;
+    const char *twin_bin = NULL, *keep = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--commits") == 0)
+            commits = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--baseline") == 0)
+            baseline = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--adds") == 0)
+            adds = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--singles") == 0)
+            singles = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--twin") == 0)
+            twin_bin = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--keep") == 0)
+            keep = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_store [--commits N] [--baseline N] [--adds N] "
+                            "[--singles N] [--twin PATH] [--keep DIR]\n");
+            return 2;
+        }
+    }
+    /* The twin binary sits beside this program in the build tree. */
+    char self_bin[4096];
+    if (!twin_bin) {
+        ssize_t n = readlink("/proc/self/exe", self_bin, sizeof(self_bin) - 16);
+        if (n > 0) {
+            self_bin[n] = '\0';
+            char *slash = strrchr(self_bin, '/');
+            strcpy(slash ? slash + 1 : self_bin, "twin");
+            twin_bin = self_bin;
+        }
+    }
+    if (twin_global_init(true))
+        die("init");
+    char dir[256], node_dir[300];
+    if (keep)
+        snprintf(dir, sizeof(dir), "%s", keep);
+    else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof(dir), "%s/twin-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            return 1;
+        }
+    }
+    snprintf(node_dir, sizeof(node_dir), "%s/node", dir);
+    twin_node *n = NULL;
+    if (twin_node_init(&n, node_dir, &who, "Example Partnership", NULL))
+        die("creating the node");
+    printf("twin store benchmark: %zu commits, SHA-1 %s\n", commits,
+           twin_sha1_accelerated() ? "with SHA extensions" : "portable");
+
+    /* 1. The library, batched. */
+    twin_batch *b = NULL;
+    if (twin_ops_batch_begin(&b, n, 10000))
+        die("starting the batch");
+    double t0 = now_s(), c0 = cpu_s(), slowest = 0, last = t0;
+    for (size_t i = 0; i < commits; i++) {
+        char id[TWIN_ID_LEN + 1];
+        struct note note = {i};
+        if (twin_ops_batch_add(id, NULL, b, "note", fill_note, &note))
+            die("adding a note");
+        if ((i + 1) % 10000 == 0) {
+            double t = now_s();
+            if (t - last > slowest)
+                slowest = t - last;
+            last = t;
+        }
+    }
+    if (twin_batch_flush(b))
+        die("flushing");
+    double lib_s = now_s() - t0, lib_cpu = cpu_s() - c0;
+    twin_batch_free(b);
+    double lib_rate = (double)commits / lib_s;
+    dir_bytes = 0;
+    nftw(node_dir, add_size, 16, FTW_PHYS);
+    printf("library, batched:   %8.0f signed commits/s (%zu in %.2f s; slowest 10k: %.0f/s; "
+           "%.0f per CPU second); %zu packs, %.1f MB on disk\n",
+           lib_rate, commits, lib_s, slowest > 0 ? 10000 / slowest : lib_rate,
+           (double)commits / lib_cpu, twin_pack_count(twin_node_repo(n)), (double)dir_bytes / 1e6);
+
+    /* The single-commit path, for reference: one compare-and-swap per record. */
+    t0 = now_s();
+    for (size_t i = 0; i < singles; i++) {
+        char id[TWIN_ID_LEN + 1];
+        git_oid c;
+        struct note note = {commits + i};
+        if (twin_ops_add(id, &c, n, "note", fill_note, &note))
+            die("adding a note");
+    }
+    double single_rate = (double)singles / (now_s() - t0);
+    if (singles)
+        printf("library, one by one: %7.0f signed commits/s (%zu on the %zu-record store)\n",
+               single_rate, singles, commits);
+    twin_node_free(n);
+
+    /* 2. One-shot `twin add`. */
+    double *lat = calloc(adds ? adds : 1, sizeof(double));
+    if (twin_bin && adds) {
+        for (size_t i = 0; i < adds; i++) {
+            char cmd[8192];
+            snprintf(cmd, sizeof(cmd),
+                     "'%s' --dir '%s' add note title='Latency probe %zu' body='One-shot add' "
+                     ">/dev/null",
+                     twin_bin, node_dir, i);
+            double s = now_s();
+            int st = system(cmd);
+            lat[i] = now_s() - s;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "bench_store: twin add failed\n");
+                return 1;
+            }
+        }
+        qsort(lat, adds, sizeof(double), cmp_double);
+        printf("twin add (one-shot process): median %.1f ms, p90 %.1f ms over %zu adds on %zu "
+               "records\n",
+               lat[adds / 2] * 1e3, lat[adds * 9 / 10] * 1e3, adds, commits);
+    }
+    free(lat);
+
+    /* 3. Stock git: git commit -S (ssh) in a loop, one new record file per commit. */
+    if (baseline) {
+        char script[8192];
+        snprintf(script, sizeof(script),
+                 "set -e; cd '%s'; rm -rf gitbase; git init -q gitbase; cd gitbase; "
+                 "git config user.name 'Ministry of Finance of Exampleland'; "
+                 "git config user.email XE-EXAMPLE-MOF; git config gpg.format ssh; "
+                 "git config user.signingkey '%s/node.key'; git config commit.gpgsign true; "
+                 "git config core.fsync all; "
+                 "for i in $(seq %zu); do "
+                 "  h=$(printf '%%s' $i | sha1sum | cut -c1-2); mkdir -p records/note/$h; "
+                 "  printf '{\"body\":\"Item %%s\",\"id\":\"%%s\",\"title\":\"Note %%s\"}' "
+                 "$i $i $i > records/note/$h/$i.json; "
+                 "  git add records/note/$h/$i.json; git commit -q -S -m \"add note $i\"; "
+                 "done",
+                 dir, node_dir, baseline);
+        double s = now_s();
+        int st = system(script);
+        double git_s = now_s() - s;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "bench_store: the git baseline failed\n");
+            return 1;
+        }
+        double git_rate = (double)baseline / git_s;
+        printf("git commit -S:      %8.1f signed commits/s (%zu in %.2f s)\n", git_rate, baseline,
+               git_s);
+        printf("ratio twin library / git: %.0fx; twin one by one / git: %.1fx\n",
+               lib_rate / git_rate, single_rate / git_rate);
+    }
+    if (!keep)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    else
+        printf("store kept in %s\n", node_dir);
+    twin_global_shutdown();
+    return 0;
+}
