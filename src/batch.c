@@ -35,15 +35,28 @@ struct tentry {
     struct tnode *child; /* the subtree, once loaded */
 };
 
+/* A version of a tree written to the open pack, kept as a delta base for later versions. */
+struct tversion {
+    unsigned char *bytes;
+    size_t len, cap;
+    size_t pack_index;
+    size_t number; /* the how-manieth version of this tree in the pack */
+};
+
+/* Version v of a tree in a pack is a delta against version v with its lowest set bit cleared:
+ * chains are at most log2(versions) long, however many commits a pack holds, and each delta
+ * spans few changes. The bases still needed form a stack of at most that many versions. */
+#define MAX_VERSIONS 64
+
 struct tnode {
     struct tentry *e;
     size_t n, cap;
     git_oid id;
     bool dirty;
-    unsigned char *bytes; /* the serialised tree last written to the open pack */
-    size_t bytes_len, bytes_cap;
-    size_t pack_index;
-    unsigned pack_gen; /* bytes/pack_index are usable as a delta base when this is current */
+    struct tversion stack[MAX_VERSIONS];
+    size_t depth;      /* versions on the stack */
+    size_t written;    /* versions written to the open pack */
+    unsigned pack_gen; /* the stack belongs to the open pack when this is current */
 };
 
 struct change {
@@ -177,7 +190,8 @@ static void tnode_free(struct tnode *t)
         tnode_free(t->e[i].child);
     }
     free(t->e);
-    free(t->bytes);
+    for (size_t i = 0; i < MAX_VERSIONS; i++)
+        free(t->stack[i].bytes);
     free(t);
 }
 
@@ -321,17 +335,16 @@ static int tree_put(twin_batch *b, const char *path, const git_oid *blob)
  * object cannot be in the repository (it names a record that never existed before), so the
  * repository is not asked: asking costs more than writing the object. */
 static int add_object(twin_batch *b, size_t *index_out, bool *added, git_object_t type,
-                      const git_oid *id, const void *data, size_t len, const struct tnode *base,
+                      const git_oid *id, const void *data, size_t len, const struct tversion *base,
                       bool fresh)
 {
     *added = false;
     if (objset_find(&b->objects, id) ||
         (!fresh && git_odb_exists_ext(b->odb, id, GIT_ODB_LOOKUP_NO_REFRESH)))
         return 0;
-    bool delta = base && base->bytes && base->pack_gen == b->pack_gen;
     int rc =
-        twin_packw_add(b->pack, index_out, type, id, data, len, delta ? (long)base->pack_index : -1,
-                       delta ? base->bytes : NULL, delta ? base->bytes_len : 0);
+        twin_packw_add(b->pack, index_out, type, id, data, len, base ? (long)base->pack_index : -1,
+                       base ? base->bytes : NULL, base ? base->len : 0);
     if (rc == 0)
         rc = objset_add(&b->objects, id, type == GIT_OBJECT_BLOB ? data : NULL, len);
     *added = rc == 0;
@@ -378,21 +391,28 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
     if (git_oid_equal(&id, &t->id))
         return 0;
     t->id = id;
+    if (t->pack_gen != b->pack_gen) {
+        t->pack_gen = b->pack_gen;
+        t->depth = t->written = 0;
+    }
+    size_t v = t->written, base_number = v & (v - 1);
+    while (t->depth && t->stack[t->depth - 1].number > base_number)
+        t->depth--;
+    const struct tversion *base = v && t->depth ? &t->stack[t->depth - 1] : NULL;
     size_t index;
     bool added;
-    int rc = add_object(b, &index, &added, GIT_OBJECT_TREE, &id, b->scratch, len, t, fresh);
-    if (rc || !added)
+    int rc = add_object(b, &index, &added, GIT_OBJECT_TREE, &id, b->scratch, len, base, fresh);
+    if (rc || !added || t->depth == MAX_VERSIONS)
         return rc;
-    /* The bytes just written become this tree's delta base; the old buffer becomes scratch. */
-    unsigned char *old = t->bytes;
-    size_t old_cap = t->bytes_cap;
-    t->bytes = b->scratch;
-    t->bytes_cap = b->scratch_cap;
-    t->bytes_len = len;
-    t->pack_index = index;
-    t->pack_gen = b->pack_gen;
-    b->scratch = old;
-    b->scratch_cap = old_cap;
+    struct tversion *top = &t->stack[t->depth];
+    if (grow((void **)&top->bytes, &top->cap, len, 1))
+        return TWIN_ERROR;
+    memcpy(top->bytes, b->scratch, len);
+    top->len = len;
+    top->pack_index = index;
+    top->number = v;
+    t->depth++;
+    t->written++;
     return 0;
 }
 

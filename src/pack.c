@@ -135,46 +135,156 @@ static size_t put_copy(unsigned char *p, size_t offset, size_t size)
     return (size_t)(p - op);
 }
 
-/* A delta that keeps the common prefix and suffix of base and data and inserts the middle: the
- * whole difference between two versions of a tree that gained or changed a few adjacent entries.
- * Returns its length, or 0 when it would not be worth storing. */
-static size_t make_delta(twin_packw *w, const unsigned char *base, size_t base_len,
-                         const unsigned char *data, size_t len)
+/* Deltas are built as a list of copies from the base and inserted bytes; a copy that continues
+ * the previous one extends it. The builder gives up (returns false) once the delta would be
+ * larger than limit: then the object is stored whole. */
+struct delta {
+    unsigned char *p, *end;
+    size_t copy_at, copy_len;
+    const unsigned char *ins;
+    size_t ins_len;
+};
+
+static bool delta_flush(struct delta *d)
 {
-    if (base_len > 0xffffffffu || len < 64)
+    while (d->copy_len) {
+        size_t n = d->copy_len < COPY_MAX ? d->copy_len : COPY_MAX;
+        if (d->end - d->p < 8)
+            return false;
+        d->p += put_copy(d->p, d->copy_at, n);
+        d->copy_at += n;
+        d->copy_len -= n;
+    }
+    while (d->ins_len) {
+        size_t n = d->ins_len < INSERT_MAX ? d->ins_len : INSERT_MAX;
+        if ((size_t)(d->end - d->p) < n + 1)
+            return false;
+        *d->p++ = (unsigned char)n;
+        memcpy(d->p, d->ins, n);
+        d->p += n;
+        d->ins += n;
+        d->ins_len -= n;
+    }
+    return true;
+}
+
+static bool delta_copy(struct delta *d, size_t at, size_t len)
+{
+    if (d->ins_len && !delta_flush(d))
+        return false;
+    if (d->copy_len && d->copy_at + d->copy_len == at) {
+        d->copy_len += len;
+        return true;
+    }
+    if (!delta_flush(d))
+        return false;
+    d->copy_at = at;
+    d->copy_len = len;
+    return true;
+}
+
+static bool delta_insert(struct delta *d, const unsigned char *data, size_t len)
+{
+    if (d->copy_len && !delta_flush(d))
+        return false;
+    if (d->ins_len && d->ins + d->ins_len == data) {
+        d->ins_len += len;
+        return true;
+    }
+    if (!delta_flush(d))
+        return false;
+    d->ins = data;
+    d->ins_len = len;
+    return true;
+}
+
+/* The length of the tree entry at p ("<mode> <name>\0<20-byte id>"), 0 if malformed. */
+static size_t tree_entry_len(const unsigned char *p, size_t left)
+{
+    const unsigned char *nul = memchr(p, 0, left);
+    if (!nul || (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES > left)
         return 0;
+    return (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES;
+}
+
+/* git's order of two tree entries: by name, a subtree's name as if it ended in '/'. */
+static int tree_entry_cmp(const unsigned char *a, const unsigned char *b)
+{
+    const unsigned char *an = (const unsigned char *)strchr((const char *)a, ' ');
+    const unsigned char *bn = (const unsigned char *)strchr((const char *)b, ' ');
+    if (!an || !bn)
+        return 0;
+    an++;
+    bn++;
+    size_t al = strlen((const char *)an), bl = strlen((const char *)bn);
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(an, bn, n);
+    if (c)
+        return c;
+    unsigned ca = al > n ? an[n] : a[0] == '4' ? '/' : 0;
+    unsigned cb = bl > n ? bn[n] : b[0] == '4' ? '/' : 0;
+    return (int)ca - (int)cb;
+}
+
+/* A delta between two versions of a tree, entry by entry: runs of equal entries are copied,
+ * new and changed entries inserted, so it stays small however far apart the changes lie. */
+static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_len,
+                       const unsigned char *data, size_t len)
+{
+    size_t i = 0, j = 0;
+    while (j < len) {
+        size_t ej = tree_entry_len(data + j, len - j);
+        size_t ei = i < base_len ? tree_entry_len(base + i, base_len - i) : 0;
+        if (!ej || (i < base_len && !ei))
+            return false;
+        if (ei == ej && memcmp(base + i, data + j, ej) == 0) {
+            if (!delta_copy(d, i, ei))
+                return false;
+            i += ei;
+            j += ej;
+            continue;
+        }
+        int c = ei ? tree_entry_cmp(base + i, data + j) : 1;
+        if (c <= 0)
+            i += ei; /* gone from the new version, or changed in it */
+        if (c >= 0) {
+            if (!delta_insert(d, data + j, ej))
+                return false;
+            j += ej;
+        }
+    }
+    return delta_flush(d);
+}
+
+/* Any other object: the common prefix and suffix are copied, the middle inserted. */
+static bool plain_delta(struct delta *d, const unsigned char *base, size_t base_len,
+                        const unsigned char *data, size_t len)
+{
     size_t prefix = 0, limit = base_len < len ? base_len : len;
     while (prefix < limit && base[prefix] == data[prefix])
         prefix++;
     size_t suffix = 0;
     while (suffix < limit - prefix && base[base_len - 1 - suffix] == data[len - 1 - suffix])
         suffix++;
-    size_t middle = len - prefix - suffix;
-    size_t bound =
-        20 + (prefix / COPY_MAX + suffix / COPY_MAX + 2) * 8 + middle + middle / INSERT_MAX + 1;
-    if (bound * MIN_DELTA_GAIN > len || grow((void **)&w->delta, &w->delta_cap, bound, 1))
+    return (!prefix || delta_copy(d, 0, prefix)) &&
+           (prefix + suffix == len || delta_insert(d, data + prefix, len - prefix - suffix)) &&
+           (!suffix || delta_copy(d, base_len - suffix, suffix)) && delta_flush(d);
+}
+
+/* Builds the delta from base to data in w->delta; its length, or 0 when storing data whole is
+ * as good (the delta would be more than half its size). */
+static size_t make_delta(twin_packw *w, git_object_t type, const unsigned char *base,
+                         size_t base_len, const unsigned char *data, size_t len)
+{
+    size_t limit = len / MIN_DELTA_GAIN;
+    if (base_len > 0xffffffffu || len < 64 || grow((void **)&w->delta, &w->delta_cap, limit, 1))
         return 0;
-    unsigned char *p = w->delta;
-    p += put_varint(p, base_len);
-    p += put_varint(p, len);
-    for (size_t at = 0; at < prefix;) {
-        size_t n = prefix - at < COPY_MAX ? prefix - at : COPY_MAX;
-        p += put_copy(p, at, n);
-        at += n;
-    }
-    for (size_t at = prefix; at < prefix + middle;) {
-        size_t n = prefix + middle - at < INSERT_MAX ? prefix + middle - at : INSERT_MAX;
-        *p++ = (unsigned char)n;
-        memcpy(p, data + at, n);
-        p += n;
-        at += n;
-    }
-    for (size_t at = base_len - suffix; at < base_len;) {
-        size_t n = base_len - at < COPY_MAX ? base_len - at : COPY_MAX;
-        p += put_copy(p, at, n);
-        at += n;
-    }
-    return (size_t)(p - w->delta);
+    struct delta d = {w->delta, w->delta + limit, 0, 0, NULL, 0};
+    d.p += put_varint(d.p, base_len);
+    d.p += put_varint(d.p, len);
+    bool ok = type == GIT_OBJECT_TREE ? tree_delta(&d, base, base_len, data, len)
+                                      : plain_delta(&d, base, base_len, data, len);
+    return ok ? (size_t)(d.p - w->delta) : 0;
 }
 
 int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
@@ -182,7 +292,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
 {
     size_t dlen = 0;
     if (base >= 0 && (size_t)base < w->count)
-        dlen = make_delta(w, base_data, base_len, data, len);
+        dlen = make_delta(w, type, base_data, base_len, data, len);
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
