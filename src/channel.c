@@ -101,7 +101,16 @@ int twin_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len, 
 
 /* --- Socket I/O with deadlines ---------------------------------------------------------- */
 
-enum io_status { IO_OK, IO_EOF, IO_TRUNCATED, IO_RESET, IO_TIMEOUT, IO_FAILED };
+enum io_status { IO_OK, IO_EOF, IO_TRUNCATED, IO_RESET, IO_TIMEOUT, IO_FAILED, IO_CANCELLED };
+
+#define CANCEL_CHECK_MS 200 /* how often a wait asks whether the process is stopping */
+
+static _Atomic(twin_channel_cancel_fn) cancel_hook;
+
+void twin_channel_set_cancel(twin_channel_cancel_fn fn)
+{
+    atomic_store(&cancel_hook, fn);
+}
 
 static int64_t now_ms(void)
 {
@@ -116,6 +125,11 @@ static enum io_status wait_fd(int fd, short events, int64_t deadline)
         int64_t left = deadline - now_ms();
         if (left <= 0)
             return IO_TIMEOUT;
+        twin_channel_cancel_fn cancelled = atomic_load(&cancel_hook);
+        if (cancelled && cancelled())
+            return IO_CANCELLED;
+        if (cancelled && left > CANCEL_CHECK_MS)
+            left = CANCEL_CHECK_MS;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r < 0 && errno != EINTR)
@@ -186,6 +200,8 @@ static int io_error(enum io_status s, int timeout_ms, const char *what)
                           timeout_ms);
     case IO_FAILED:
         return twin_error(TWIN_ERROR, "%s: %s", what, strerror(errno));
+    case IO_CANCELLED:
+        return twin_error(TWIN_ERROR, "%s: abandoned, this process is stopping", what);
     case IO_OK:
         break;
     }

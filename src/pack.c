@@ -771,8 +771,13 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
             twin_error_clear();
             continue; /* a pack git or libgit2 wrote in some other form stays as it is */
         }
-        if (overlaps(&packs[i], seen, nseen))
+        if (packs[i].count && overlaps(&packs[i], seen, nseen))
             continue;
+        if (packs[i].count == 0) { /* an empty pack: nothing to copy, and it can go */
+            use[i] = true;
+            joined++;
+            continue;
+        }
         if (grow((void **)&seen, &seen_cap, nseen + packs[i].count, TWIN_SHA1_BYTES)) {
             rc = TWIN_ERROR;
             break;

@@ -6,6 +6,7 @@
 #ifndef TWIN_CHANNEL_H
 #define TWIN_CHANNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,5 +112,11 @@ int twin_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len
 
 /* Decrypts a frame body in place; the plaintext is body[0 .. *plain_len). */
 int twin_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len, size_t *plain_len);
+
+/* A process-wide question every wait on a socket asks at least every 200 ms: when it answers
+ * true, the wait ends and the session fails cleanly ("abandoned"). twin serve uses it so that a
+ * stop signal does not wait for a peer that has stopped answering. NULL turns it off. */
+typedef bool (*twin_channel_cancel_fn)(void);
+void twin_channel_set_cancel(twin_channel_cancel_fn fn);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "sync_run.h"
+#include "twin/channel.h"
 #include "twin/error.h"
 #include "twin/listener.h"
 #include "twin/peers.h"
@@ -128,6 +129,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A pending stop signal abandons sessions waiting on the network; the listener's sessions
+     * still get their grace period once the signal has been taken below. */
+    twin_channel_set_cancel(stop_pending);
 
     twin_listener *l = NULL;
     twin_listener_config cfg = {

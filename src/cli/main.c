@@ -33,6 +33,8 @@ static const struct cli_command commands[] = {
      "list records (withdrawn ones only with --all)"},
     {"withdraw", cmd_withdraw, "twin withdraw ID", "withdraw a record (a tombstone in history)"},
     {"log", cmd_log, "twin log [ID]", "list changes with member, key, time and signature status"},
+    {"blame", cmd_blame, "twin blame ID",
+     "show which commit, member and key last changed each field of a record"},
     {"status", cmd_status, "twin status", "summarise this node"},
     {"verify", cmd_verify, "twin verify",
      "check every commit's signature, authority and records; exit 1 on any fault"},

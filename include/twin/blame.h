@@ -1,0 +1,36 @@
+/*
+ * Blame: for each field of a record, the change that last set it — commit, member, key and
+ * time — found by replaying the record's history from its creation.
+ */
+#ifndef TWIN_BLAME_H
+#define TWIN_BLAME_H
+
+#include <git2.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "twin/key.h"
+#include "twin/node.h"
+
+struct twin_blame_line {
+    char *field; /* dotted path of a leaf field ("dates.planned_start"); lists count as leaves */
+    json_t *value;
+    git_oid commit;
+    int64_t time;
+    char org_id[128];               /* the member who signed that change, "" if none */
+    char key[TWIN_OPENSSH_PUB_MAX]; /* its key, "" if the commit is unsigned */
+    int valid;                      /* 1 when that commit is valid */
+};
+
+struct twin_blame {
+    char type[32];
+    size_t count;
+    struct twin_blame_line *lines; /* in field order */
+    size_t changes;                /* commits that changed the record */
+};
+
+/* Blames record id at the head. TWIN_ENOTFOUND when there is no such record. */
+int twin_blame(struct twin_blame **out, twin_node *n, const char *id);
+void twin_blame_free(struct twin_blame *b);
+
+#endif
