@@ -293,10 +293,13 @@ static int bounded_write(void *data, const char *buf, size_t len)
 }
 
 static const char *const type_names[] = {
-    [TWIN_MSG_HELLO] = "hello",   [TWIN_MSG_REFS] = "refs",     [TWIN_MSG_NEGOTIATE] = "negotiate",
-    [TWIN_MSG_ACK] = "ack",       [TWIN_MSG_PACK] = "pack",     [TWIN_MSG_MERGE] = "merge",
-    [TWIN_MSG_ACCEPT] = "accept", [TWIN_MSG_REFUSE] = "refuse", [TWIN_MSG_PING] = "ping",
-    [TWIN_MSG_PONG] = "pong",     [TWIN_MSG_ERROR] = "error",   [TWIN_MSG_GOODBYE] = "goodbye",
+    [TWIN_MSG_HELLO] = "hello",         [TWIN_MSG_REFS] = "refs",
+    [TWIN_MSG_NEGOTIATE] = "negotiate", [TWIN_MSG_ACK] = "ack",
+    [TWIN_MSG_PACK] = "pack",           [TWIN_MSG_MERGE] = "merge",
+    [TWIN_MSG_ACCEPT] = "accept",       [TWIN_MSG_REFUSE] = "refuse",
+    [TWIN_MSG_PING] = "ping",           [TWIN_MSG_PONG] = "pong",
+    [TWIN_MSG_ERROR] = "error",         [TWIN_MSG_GOODBYE] = "goodbye",
+    [TWIN_MSG_CLAIM] = "claim",         [TWIN_MSG_WELCOME] = "welcome",
 };
 
 const char *twin_msg_type_name(enum twin_msg_type type)
@@ -484,6 +487,29 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         msgpack_pack_map(&pk, 2);
         pack_key(&pk, "type"), pack_key(&pk, name);
         pack_key(&pk, "code"), msgpack_pack_uint32(&pk, msg->u.goodbye.code);
+        break;
+    case TWIN_MSG_CLAIM: {
+        const char *names[] = {"name", "org_id", "country", "side", "org_type"};
+        const char *values[] = {msg->u.claim.name, msg->u.claim.org_id, msg->u.claim.country,
+                                msg->u.claim.side, msg->u.claim.org_type};
+        size_t lens[5];
+        for (int i = 0; i < 5; i++)
+            if ((rc = text_field(&lens[i], names[i], values[i], TWIN_MSG_IDENTITY_MAX)) != 0)
+                return rc;
+        msgpack_pack_map(&pk, 7);
+        pack_key(&pk, "type"), pack_key(&pk, name);
+        pack_key(&pk, "secret"), pack_bin(&pk, msg->u.claim.secret, TWIN_INVITE_SECRET_BYTES);
+        for (int i = 0; i < 5; i++)
+            pack_key(&pk, names[i]), pack_cstr(&pk, values[i], lens[i]);
+        break;
+    }
+    case TWIN_MSG_WELCOME:
+        if ((rc = text_field(&len, "role", msg->u.welcome.role, TWIN_MSG_IDENTITY_MAX)) != 0)
+            return rc;
+        msgpack_pack_map(&pk, 3);
+        pack_key(&pk, "type"), pack_key(&pk, name);
+        pack_key(&pk, "role"), pack_cstr(&pk, msg->u.welcome.role, len);
+        pack_key(&pk, "head"), pack_bin(&pk, msg->u.welcome.head, TWIN_OID_BYTES);
         break;
     case TWIN_MSG_UNKNOWN:
         break; /* refused above: it has no name */
@@ -845,6 +871,18 @@ static int decode_fields(twin_msg *m, const struct fields *f)
         return get_text(m->u.error.message, sizeof(m->u.error.message), f, "message", 0);
     case TWIN_MSG_GOODBYE:
         return get_u32(&m->u.goodbye.code, f, "code");
+    case TWIN_MSG_CLAIM:
+        if ((rc = get_bin_exact(m->u.claim.secret, TWIN_INVITE_SECRET_BYTES, f, "secret")) ||
+            (rc = get_text(m->u.claim.name, sizeof(m->u.claim.name), f, "name", 1)) ||
+            (rc = get_text(m->u.claim.org_id, sizeof(m->u.claim.org_id), f, "org_id", 1)) ||
+            (rc = get_text(m->u.claim.country, sizeof(m->u.claim.country), f, "country", 1)) ||
+            (rc = get_text(m->u.claim.side, sizeof(m->u.claim.side), f, "side", 1)))
+            return rc;
+        return get_text(m->u.claim.org_type, sizeof(m->u.claim.org_type), f, "org_type", 0);
+    case TWIN_MSG_WELCOME:
+        if ((rc = get_text(m->u.welcome.role, sizeof(m->u.welcome.role), f, "role", 1)))
+            return rc;
+        return get_bin_exact(m->u.welcome.head, TWIN_OID_BYTES, f, "head");
     case TWIN_MSG_UNKNOWN:
         return 0;
     }

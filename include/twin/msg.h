@@ -71,7 +71,12 @@ enum twin_msg_type {
     TWIN_MSG_PONG,
     TWIN_MSG_ERROR,
     TWIN_MSG_GOODBYE,
+    TWIN_MSG_CLAIM,   /* a joining node presents an invite (see proto/PROTOCOL.md, "Joining") */
+    TWIN_MSG_WELCOME, /* the inviter admitted it */
 };
+
+#define TWIN_INVITE_SECRET_BYTES 32
+#define TWIN_MSG_IDENTITY_MAX    256 /* bytes of each identity field in a claim */
 
 /* Reason codes of "refuse". Unknown codes are read as TWIN_REFUSE_OTHER. */
 enum twin_refuse_code {
@@ -169,6 +174,18 @@ typedef struct twin_msg {
         struct {
             uint32_t code; /* enum twin_goodbye_code */
         } goodbye;
+        struct {
+            unsigned char secret[TWIN_INVITE_SECRET_BYTES];
+            char name[TWIN_MSG_IDENTITY_MAX + 1];
+            char org_id[TWIN_MSG_IDENTITY_MAX + 1];
+            char country[TWIN_MSG_IDENTITY_MAX + 1];
+            char side[TWIN_MSG_IDENTITY_MAX + 1];
+            char org_type[TWIN_MSG_IDENTITY_MAX + 1]; /* "" when not given */
+        } claim;
+        struct {
+            char role[TWIN_MSG_IDENTITY_MAX + 1];
+            unsigned char head[TWIN_OID_BYTES];
+        } welcome;
         struct {
             char type[TWIN_MSG_TYPE_MAX + 1];
         } unknown;

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "sync_run.h"
 #include "twin/channel.h"
+#include "twin/invite.h"
 #include "twin/error.h"
 #include "twin/listener.h"
 #include "twin/peers.h"
@@ -53,6 +54,23 @@ static void serve_session(void *ctx, twin_channel *ch)
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
     int rc = twin_node_open(&n, s->dir);
+    char reason[300], joiner[300] = "";
+    bool member = rc == 0 && twin_sync_authorize(s->dir, twin_channel_peer_node(ch), reason,
+                                                 sizeof(reason)) == 0;
+    if (rc == 0 && !member) {
+        /* Let in by serve_authorize because an invite is open: it may only present one. */
+        rc = twin_invite_respond(n, ch, joiner, sizeof(joiner));
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (rc == 0)
+            snprintf(line, sizeof(line), "invite from %s node %.16s: admitted %s",
+                     twin_channel_peer_addr(ch), peer, joiner);
+        else
+            snprintf(line, sizeof(line), "invite from %s node %.16s (%s): refused: %s",
+                     twin_channel_peer_addr(ch), peer, joiner, twin_error_last());
+        log_line(s, line);
+        twin_node_free(n);
+        return;
+    }
     if (rc == 0)
         rc = twin_sync_respond(&st, n, ch);
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -67,6 +85,16 @@ static void serve_session(void *ctx, twin_channel *ch)
     }
     log_line(s, line);
     twin_node_free(n);
+}
+
+/* Members and configured peers, as for any session; and while an invite is open, any key,
+ * whose session may then only present the invite. */
+static int serve_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], char *reason,
+                           size_t reason_cap)
+{
+    if (twin_sync_authorize(ctx, node, reason, reason_cap) == 0)
+        return 0;
+    return twin_invite_pending(ctx) ? 0 : -1;
 }
 
 static bool stop_pending(void)
@@ -139,7 +167,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
         .port = port,
         .channel = {.key = twin_node_key(c->node),
                     .network_id = twin_node_network_id(c->node),
-                    .authorize = twin_sync_authorize,
+                    .authorize = serve_authorize,
                     .authorize_ctx = s.dir},
         .session = serve_session,
         .session_ctx = &s,
@@ -154,6 +182,13 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     snprintf(line, sizeof(line), "listening on %s:%d for network %s", host, twin_listener_port(l),
              twin_node_network_id(c->node));
     log_line(&s, line);
+    /* Where partners reach this node, for the invites it makes (not a wildcard address). */
+    if (strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0 && strcmp(host, "") != 0) {
+        char address[300];
+        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+                 twin_listener_port(l));
+        twin_node_config_set(c->node, "twin.address", address);
+    }
 
     git_oid last = {{0}}, now;
     bool have_last = twin_node_head(&last, c->node) == 0;

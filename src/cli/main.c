@@ -17,6 +17,14 @@ static const struct cli_command commands[] = {
      "          [--org-type CODE] (--network NETWORK_NAME | --join NETWORK_ID)",
      "create this institution's node: found a network, or join one"},
     {"id", cmd_id, "twin id", "print this node's public key, node id and network id"},
+    {"invite", cmd_invite,
+     "twin invite [--role admin|editor|observer] [--expires DURATION] "
+     "[--address HOST:PORT]",
+     "make a one-use invite for a new partner institution (admins)"},
+    {"join", cmd_join,
+     "twin join TOKEN --name NAME --org-id ORGID --country CC --side north|south|donor|broker "
+     "[--org-type N]",
+     "create this institution's node from an invite, be admitted, and take the history"},
     {"member", cmd_member,
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
      "                --key 'ssh-ed25519 AAAA...' [--role admin|editor|observer] [--org-type "

@@ -526,6 +526,49 @@ static void encoder_refuses_what_the_decoder_would(void **state)
     assert_string_equal(twin_error_last(), "encode: ping message does not fit 10 bytes");
 }
 
+/* The joining messages: claim (secret and identity) and welcome (role and the member-add). */
+static void claim_and_welcome_round_trip(void **state)
+{
+    twin_msg c = {.type = TWIN_MSG_CLAIM}, got;
+    memset(c.u.claim.secret, 0xa5, sizeof(c.u.claim.secret));
+    strcpy(c.u.claim.name, "Water Authority of Samplestan");
+    strcpy(c.u.claim.org_id, "XE-EXAMPLE-WA");
+    strcpy(c.u.claim.country, "TZ");
+    strcpy(c.u.claim.side, "south");
+    round_trip(&c, &got);
+    assert_memory_equal(got.u.claim.secret, c.u.claim.secret, sizeof(c.u.claim.secret));
+    assert_string_equal(got.u.claim.name, c.u.claim.name);
+    assert_string_equal(got.u.claim.org_id, "XE-EXAMPLE-WA");
+    assert_string_equal(got.u.claim.side, "south");
+    assert_string_equal(got.u.claim.org_type, "");
+    twin_msg_clear(&got);
+    strcpy(c.u.claim.org_type, "10");
+    round_trip(&c, &got);
+    assert_string_equal(got.u.claim.org_type, "10");
+    twin_msg_clear(&got);
+
+    twin_msg w = {.type = TWIN_MSG_WELCOME};
+    strcpy(w.u.welcome.role, "editor");
+    memset(w.u.welcome.head, 0x3c, sizeof(w.u.welcome.head));
+    round_trip(&w, &got);
+    assert_string_equal(got.u.welcome.role, "editor");
+    assert_memory_equal(got.u.welcome.head, w.u.welcome.head, TWIN_OID_BYTES);
+    twin_msg_clear(&got);
+
+    /* A claim whose secret is short is refused by name. */
+    size_t len = 0;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &c), 0);
+    unsigned char *p = NULL; /* the bin 8 header of the 32-byte secret */
+    for (size_t i = 0; i + 1 < len && !p; i++)
+        if (wire[i] == 0xc4 && wire[i + 1] == 0x20)
+            p = wire + i;
+    assert_non_null(p);
+    p[1] = 0x1f;
+    memmove(p + 2 + 31, p + 2 + 32, len - (size_t)(p + 2 + 32 - wire));
+    assert_int_equal(twin_msg_decode(&got, wire, len - 1), TWIN_EINVALID);
+    assert_non_null(strstr(twin_error_last(), "secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +579,7 @@ int main(void)
         cmocka_unit_test(pack_chunk_of_the_largest_size_round_trips),
         cmocka_unit_test(merge_accept_refuse_round_trip),
         cmocka_unit_test(ping_pong_error_goodbye_round_trip),
+        cmocka_unit_test(claim_and_welcome_round_trip),
         cmocka_unit_test(ping_has_this_exact_encoding),
         cmocka_unit_test(unknown_type_decodes_with_its_name_kept),
         cmocka_unit_test(unknown_fields_are_ignored),

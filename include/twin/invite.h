@@ -1,0 +1,59 @@
+/*
+ * Joining by invite. An admin's node makes a one-line token that names the network, the
+ * inviter's address and node key, the role offered and a single-use secret. The new
+ * institution's node connects with it (the handshake proves the inviter is who the token says),
+ * presents the secret and its identity, and the inviter adds it as a member by a signed commit;
+ * then the two sync as usual. The inviter keeps only a hash of each secret, under
+ * <node>/invites/, and a claim removes it, so no token works twice.
+ */
+#ifndef TWIN_INVITE_H
+#define TWIN_INVITE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "twin/channel.h"
+#include "twin/key.h"
+#include "twin/msg.h"
+#include "twin/node.h"
+#include "twin/sync.h"
+
+#define TWIN_INVITE_DEFAULT_TTL (7 * 24 * 3600) /* seconds */
+#define TWIN_INVITE_MAX_TTL     (365 * 24 * 3600)
+#define TWIN_INVITE_TOKEN_MAX   1024
+#define TWIN_INVITE_PREFIX      "twin-invite-1."
+
+struct twin_invite {
+    char network_id[TWIN_NETWORK_ID_LEN + 1];
+    char address[256]; /* host:port of the inviter's node */
+    unsigned char inviter[TWIN_PUBKEY_BYTES];
+    char inviter_org[128];
+    char role[16];
+    int64_t expires; /* seconds since the epoch */
+    unsigned char secret[TWIN_INVITE_SECRET_BYTES];
+};
+
+/* Makes an invite on an admin's node: stores the hash of a fresh secret and hands back the
+ * token (malloc'd). address is where partners reach this node (host:port). */
+int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, const char *address,
+                       const char *role, int64_t ttl_seconds);
+
+/* Reads a token; TWIN_EINVALID names what is wrong with it. Expiry is not checked here. */
+int twin_invite_parse(struct twin_invite *out, const char *token);
+
+/* Whether the node at dir holds an invite that has not expired (so an unknown key may connect
+ * to present it). */
+bool twin_invite_pending(const char *dir);
+
+/* The inviter's side of a session with a node that is not yet a member: reads its claim, checks
+ * and spends the invite, adds the member, answers welcome or refuse. who_out names the new
+ * member (org id) for the log. */
+int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap);
+
+/* The joiner's side: creates a node at dir for who, presents the invite, and on welcome syncs
+ * the history from the inviter (recorded as a peer). When the claim is refused the new node is
+ * removed again, so the command can be repeated. */
+int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *dir,
+                     const char *token, const struct twin_identity *who);
+
+#endif
