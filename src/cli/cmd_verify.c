@@ -1,15 +1,94 @@
 #include <stdio.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
 #include "twin/audit.h"
+#include "twin/checkpoint.h"
+#include "twin/error.h"
+
+/* twin verify --checkpoints FILE...: the statements of all files, checked together. */
+static int verify_checkpoints(struct cli *c, int nfiles, char **files)
+{
+    struct twin_checkpoint *all = NULL;
+    size_t nall = 0;
+    int rc = 0;
+    for (int i = 0; i < nfiles && rc == 0; i++) {
+        struct twin_checkpoint *cps = NULL;
+        size_t n = 0;
+        if ((rc = twin_checkpoints_read(&cps, &n, files[i])))
+            break;
+        struct twin_checkpoint *m = realloc(all, (nall + n + 1) * sizeof(*all));
+        if (!m) {
+            twin_checkpoints_free(cps, n);
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            break;
+        }
+        all = m;
+        memcpy(all + nall, cps, n * sizeof(*cps));
+        nall += n;
+        free(cps); /* the signatures now belong to all */
+    }
+    struct twin_checkpoint_finding *f = NULL;
+    size_t nf = 0;
+    if (rc == 0)
+        rc = twin_checkpoints_audit(&f, &nf, c->node, all, nall);
+    if (rc) {
+        twin_checkpoints_free(all, nall);
+        return cli_fail(rc);
+    }
+    static const char *const kinds[] = {"equivocation", "unknown_head", "other_network"};
+    if (c->json) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < nf; i++) {
+            json_t *e = json_pack("{s:s, s:s, s:s}", "kind", kinds[f[i].kind], "message", f[i].text,
+                                  "statement", all[f[i].a].text);
+            if (f[i].kind == TWIN_CP_EQUIVOCATION) {
+                json_object_set_new(e, "other_statement", json_string(all[f[i].b].text));
+                json_object_set_new(e, "signature", json_string(all[f[i].a].sig));
+                json_object_set_new(e, "other_signature", json_string(all[f[i].b].sig));
+            }
+            json_array_append_new(list, e);
+        }
+        json_t *j = json_pack("{s:I, s:b, s:o}", "statements", (json_int_t)nall, "consistent",
+                              nf == 0, "findings", list);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Checked %zu signed checkpoint statements from %d file%s.\n", nall, nfiles,
+               nfiles == 1 ? "" : "s");
+        for (size_t i = 0; i < nf; i++) {
+            printf("  %s\n", f[i].text);
+            if (f[i].kind == TWIN_CP_EQUIVOCATION)
+                printf("    evidence:\n%s%s\n%s%s\n", all[f[i].a].text, all[f[i].a].sig,
+                       all[f[i].b].text, all[f[i].b].sig);
+        }
+        if (nf == 0)
+            printf("Every node's statements lie on one history.\n");
+    }
+    free(f);
+    twin_checkpoints_free(all, nall);
+    return nf ? CLI_CHECK_FAILED : CLI_OK;
+}
 
 int cmd_verify(struct cli *c, int argc, char **argv)
 {
-    if (argc > 1)
-        return cli_usage_error("verify", "unexpected argument '%s'", argv[1]);
+    int first_file = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--checkpoints") == 0) {
+            first_file = i + 1;
+            break;
+        }
+        return cli_usage_error("verify", "unexpected argument '%s'", argv[i]);
+    }
+    if (first_file && first_file >= argc)
+        return cli_usage_error("verify", "--checkpoints takes one or more files");
     int code = cli_open(c);
     if (code)
         return code;
+    if (first_file)
+        return verify_checkpoints(c, argc - first_file, argv + first_file);
     struct twin_verify_report *r = NULL;
     int rc = twin_verify(&r, c->node, 0);
     if (rc)
