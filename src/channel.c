@@ -33,6 +33,7 @@ struct twin_channel {
     twin_noise_cipher send, recv;
     unsigned char hash[TWIN_NOISE_HASH_BYTES];
     unsigned char peer_node[TWIN_PUBKEY_BYTES];
+    unsigned char local_node[TWIN_PUBKEY_BYTES];
     char addr[TWIN_PEER_ADDR_MAX];
     int read_timeout_ms, write_timeout_ms;
     char network[TWIN_NETWORK_ID_LEN + 1];
@@ -315,6 +316,7 @@ static int channel_new(twin_channel **out, int fd, int initiator, const twin_cha
         return twin_error(TWIN_ERROR, "channel: out of memory");
     ch->fd = fd;
     ch->initiator = initiator;
+    memcpy(ch->local_node, cfg->key->pk, TWIN_PUBKEY_BYTES);
     ch->read_timeout_ms = timeout_or(cfg->read_timeout_ms, TWIN_READ_TIMEOUT_MS);
     ch->write_timeout_ms = timeout_or(cfg->write_timeout_ms, TWIN_WRITE_TIMEOUT_MS);
     atomic_init(&ch->interrupted, 0);
@@ -772,6 +774,11 @@ void twin_channel_free(twin_channel *ch)
     }
     sodium_memzero(ch, sizeof(*ch));
     free(ch);
+}
+
+const unsigned char *twin_channel_local_node(const twin_channel *ch)
+{
+    return ch->local_node;
 }
 
 const unsigned char *twin_channel_peer_node(const twin_channel *ch)

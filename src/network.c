@@ -17,7 +17,8 @@
 #include "twin/store.h"
 
 static const char *const role_names[] = {"observer", "editor", "admin"};
-static const char *const key_state_names[] = {"active", "revoked", "retired"};
+static const char *const key_state_names[] = {"active", "revoked", "retired",
+                                              "void (its member was removed)"};
 static const char *const side_names[] = {"north", "south", "donor", "broker", NULL};
 
 const char *twin_role_name(enum twin_role role)
@@ -273,8 +274,8 @@ int twin_network_check_descriptor(const json_t *net)
 
 int twin_member_check(const json_t *m, const char *file_org_id)
 {
-    static const char *const fields[] = {"name", "org_id", "country",  "side",
-                                         "role", "keys",   "org_type", NULL};
+    static const char *const fields[] = {"name", "org_id",   "country", "side", "role",
+                                         "keys", "org_type", "removed", NULL};
     int rc;
     if (!json_is_object(m))
         return twin_error(TWIN_EINVALID, "member: not a JSON object");
@@ -292,6 +293,8 @@ int twin_member_check(const json_t *m, const char *file_org_id)
     enum twin_role role;
     if ((rc = twin_role_parse(&role, get_str(m, "role"))))
         return twin_error_wrap(rc, "member.role");
+    if (json_object_get(m, "removed") && !json_is_true(json_object_get(m, "removed")))
+        return twin_error(TWIN_EINVALID, "member.removed: true when present");
     const json_t *keys = json_object_get(m, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0 ||
         json_array_size(keys) > TWIN_MEMBER_MAX_KEYS)
@@ -319,6 +322,63 @@ int twin_member_check(const json_t *m, const char *file_org_id)
                 return twin_error(TWIN_EINVALID, "member.keys[%zu]: the key is listed twice", i);
     }
     return 0;
+}
+
+static const char *key_state_of(const json_t *keys, const json_t *key)
+{
+    for (size_t i = 0; i < json_array_size(keys); i++)
+        if (json_equal(json_object_get(json_array_get(keys, i), "key"), key))
+            return get_str(json_array_get(keys, i), "state");
+    return NULL;
+}
+
+int twin_member_check_change(const json_t *old, const json_t *cur, bool by_admin,
+                             const unsigned char signer[static TWIN_PUBKEY_BYTES])
+{
+    const json_t *old_keys = json_object_get(old, "keys"), *new_keys = json_object_get(cur, "keys");
+    if (json_is_true(json_object_get(old, "removed")) &&
+        !json_is_true(json_object_get(cur, "removed")))
+        return twin_error(TWIN_EINVALID, "a removed member cannot be restored");
+    /* Keys stay listed for ever, and a key that stopped being active never becomes so again:
+     * allowed-signers windows and old signatures depend on both. */
+    for (size_t i = 0; i < json_array_size(old_keys); i++) {
+        const json_t *k = json_array_get(old_keys, i);
+        const char *was = get_str(k, "state"),
+                   *now = key_state_of(new_keys, json_object_get(k, "key"));
+        if (!now)
+            return twin_error(TWIN_EINVALID, "key %zu was removed from the member's list", i + 1);
+        if (strcmp(was, "active") != 0 && strcmp(now, "active") == 0)
+            return twin_error(TWIN_EINVALID, "a %s key cannot become active again", was);
+        if (strcmp(was, "revoked") == 0 && strcmp(now, "revoked") != 0)
+            return twin_error(TWIN_EINVALID, "a revoked key stays revoked");
+    }
+    if (by_admin)
+        return 0;
+    /* Anyone else may only rotate its own key: add one new active key and retire the key that
+     * signs, changing nothing more. */
+    char line[TWIN_OPENSSH_PUB_MAX];
+    twin_key_format_openssh(line, signer);
+    json_t *expect = json_deep_copy(old);
+    json_t *keys = json_object_get(expect, "keys");
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        json_t *k = json_array_get(keys, i);
+        if (strcmp(get_str(k, "key"), line) == 0)
+            json_object_set_new(k, "state", json_string("retired"));
+    }
+    if (json_array_size(new_keys) != json_array_size(old_keys) + 1)
+        rc = twin_error(TWIN_EINVALID, "only an admin may change a member beyond rotating its own "
+                                       "key (one new key in place of the signing one)");
+    else {
+        const json_t *added = json_array_get(new_keys, json_array_size(new_keys) - 1);
+        json_array_append(keys, (json_t *)added);
+        if (!json_equal(expect, cur) || strcmp(get_str(added, "state"), "active") != 0)
+            rc = twin_error(TWIN_EINVALID,
+                            "only an admin may change a member beyond rotating its own key (one "
+                            "new active key added last, the signing key retired, nothing else)");
+    }
+    json_decref(expect);
+    return rc;
 }
 
 int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
@@ -432,6 +492,7 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
         mm->side = dup_or_null(get_str(mj, "side"));
         mm->org_type = dup_or_null(get_str(mj, "org_type"));
         twin_role_parse(&mm->role, get_str(mj, "role"));
+        mm->removed = json_is_true(json_object_get(mj, "removed"));
         const json_t *keys = json_object_get(mj, "keys");
         for (size_t k = 0; k < json_array_size(keys); k++) {
             const json_t *kj = json_array_get(keys, k);
@@ -475,7 +536,8 @@ const struct twin_member *twin_membership_find_key(const struct twin_membership 
         for (size_t k = 0; k < m->members[i].nkeys; k++)
             if (sodium_memcmp(m->members[i].keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0) {
                 if (state)
-                    *state = m->members[i].keys[k].state;
+                    *state = m->members[i].removed ? TWIN_KEY_MEMBER_REMOVED
+                                                   : m->members[i].keys[k].state;
                 return &m->members[i];
             }
     return NULL;

@@ -19,7 +19,14 @@
 #define TWIN_MEMBERS_MAX     1000
 
 enum twin_role { TWIN_ROLE_OBSERVER, TWIN_ROLE_EDITOR, TWIN_ROLE_ADMIN };
-enum twin_key_state { TWIN_KEY_ACTIVE, TWIN_KEY_REVOKED, TWIN_KEY_RETIRED };
+/* The states a member file gives a key; twin_membership_find_key also reports the keys of a
+ * removed member as TWIN_KEY_MEMBER_REMOVED, a state never stored. */
+enum twin_key_state {
+    TWIN_KEY_ACTIVE,
+    TWIN_KEY_REVOKED,
+    TWIN_KEY_RETIRED,
+    TWIN_KEY_MEMBER_REMOVED
+};
 
 struct twin_member_key {
     unsigned char pk[TWIN_PUBKEY_BYTES];
@@ -29,6 +36,7 @@ struct twin_member_key {
 struct twin_member {
     char *org_id, *name, *country, *side, *org_type;
     enum twin_role role;
+    bool removed; /* left the network: its keys sign nothing from then on */
     size_t nkeys;
     struct twin_member_key keys[TWIN_MEMBER_MAX_KEYS];
 };
@@ -57,6 +65,12 @@ int twin_network_check_descriptor(const json_t *net);
 
 /* Checks a member file and that its name matches its org-id. */
 int twin_member_check(const json_t *member, const char *file_org_id);
+
+/* Checks a change of one member file from old to cur (both well formed, same org), made by a
+ * member who is an admin or not, signing with signer: keys stay listed, states never return to
+ * active, revoked stays revoked, removal is final; a non-admin may only rotate its own key. */
+int twin_member_check_change(const json_t *old, const json_t *cur, bool by_admin,
+                             const unsigned char signer[static TWIN_PUBKEY_BYTES]);
 
 /* Builds the canonical JSON of a member file. */
 json_t *twin_member_json(const struct twin_identity *who, const char *role,

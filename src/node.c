@@ -5,7 +5,10 @@
 #define _XOPEN_SOURCE 700
 #include "twin/node.h"
 
+#include "twin/ops.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sodium.h>
@@ -233,12 +236,66 @@ int twin_node_open(twin_node **out, const char *dir)
     }
     if ((rc = load_settings(n)))
         goto cleanup;
+    char *pending = join_path(dir, TWIN_NODE_NEW_KEY);
+    if (pending && stat(pending, &st) == 0)
+        rc = twin_ops_key_rotation_finish(n); /* a rotation was cut short: complete or undo it */
+    free(pending);
+    if (rc)
+        goto cleanup;
     *out = n;
     n = NULL;
 cleanup:
     twin_node_free(n);
     free(keypath);
     free(repopath);
+    return rc;
+}
+
+int twin_node_previous_key(twin_keypair *out, twin_node *n)
+{
+    char *path = join_path(n->dir, TWIN_NODE_PREV_KEY);
+    struct stat st;
+    int rc = !path                  ? twin_error(TWIN_ERROR, "out of memory")
+             : stat(path, &st) != 0 ? TWIN_ENOTFOUND
+                                    : twin_key_load(out, path);
+    free(path);
+    return rc;
+}
+
+int twin_node_adopt_new_key(twin_node *n)
+{
+    char *from = join_path(n->dir, TWIN_NODE_NEW_KEY), *to = join_path(n->dir, "node.key");
+    twin_keypair kp;
+    int rc = 0;
+    if (!from || !to)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if ((rc = twin_key_load(&kp, from)) == 0) {
+        /* The key being replaced stays as node.key.prev, to open sessions with peers that have
+         * not seen the rotation yet; it signs nothing. */
+        char *prev = join_path(n->dir, TWIN_NODE_PREV_KEY);
+        if (prev) {
+            unlink(prev);
+            if (link(to, prev) != 0) {
+                /* Without it, peers learn the new key through other members instead. */
+            }
+        }
+        free(prev);
+        if (rename(from, to) != 0) {
+            rc = twin_error(TWIN_ERROR, "cannot put the new key in place: %s", strerror(errno));
+        } else {
+            int fd = open(n->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+            }
+            twin_key_wipe(&n->key);
+            n->key = kp;
+        }
+        if (rc)
+            twin_key_wipe(&kp);
+    }
+    free(from);
+    free(to);
     return rc;
 }
 

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "network.h"
+#include "twin/audit.h"
 #include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/store.h"
@@ -40,6 +42,9 @@ static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
                         "this node's key is not a member of network %s (an admin adds it with: "
                         "twin member add ... --key \"$(twin id | head -1)\")",
                         twin_node_network_id(n));
+    else if (state == TWIN_KEY_MEMBER_REMOVED)
+        rc = twin_error(TWIN_EDENIED, "%s was removed from network %s and may not write",
+                        me->org_id, twin_node_network_id(n));
     else if (state != TWIN_KEY_ACTIVE)
         rc = twin_error(TWIN_EDENIED, "this node's key is %s for member %s",
                         twin_key_state_name(state), me->org_id);
@@ -466,5 +471,219 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
         if (!type || strcmp(type, *t) == 0)
             rc = foreach_in_type(twin_node_repo(n), tree, *t, fn, ctx);
     git_tree_free(tree);
+    return rc;
+}
+
+/* ---- changes to one member: revoke a key, remove the member, rotate this node's key ---------- */
+
+enum member_edit_kind { EDIT_REVOKE, EDIT_REMOVE, EDIT_ROTATE };
+
+struct member_edit {
+    twin_node *node;
+    enum member_edit_kind kind;
+    const char *org_id; /* the member (EDIT_ROTATE: this node's, found by its key) */
+    unsigned char pk[TWIN_PUBKEY_BYTES]; /* the key revoked, or the new key */
+};
+
+/* Whether an admin with an active key remains once member `org` has `pk` made inactive (or,
+ * with pk NULL, is removed). */
+static bool admin_remains(const struct twin_membership *m, const char *org, const unsigned char *pk)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const struct twin_member *x = &m->members[i];
+        if (x->role != TWIN_ROLE_ADMIN || x->removed || (!pk && strcmp(x->org_id, org) == 0))
+            continue;
+        for (size_t k = 0; k < x->nkeys; k++)
+            if (x->keys[k].state == TWIN_KEY_ACTIVE &&
+                !(pk && strcmp(x->org_id, org) == 0 &&
+                  memcmp(x->keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0))
+                return true;
+    }
+    return false;
+}
+
+static int change_member_edit(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct member_edit *c = ctx;
+    struct twin_membership *m = NULL;
+    json_t *old = NULL, *cur = NULL;
+    char *text = NULL, path[160], line[TWIN_OPENSSH_PUB_MAX], fp[64];
+    size_t len;
+    int rc;
+    git_tree *base = twin_tx_base_tree(tx);
+    if ((rc = require_writer(c->node, base, c->kind != EDIT_ROTATE)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), base)))
+        goto cleanup;
+    const struct twin_member *who =
+        c->kind == EDIT_ROTATE ? twin_membership_find_key(m, twin_node_key(c->node)->pk, NULL)
+                               : twin_membership_find(m, c->org_id);
+    if (!who) {
+        rc = twin_error(TWIN_ENOTFOUND, "no member %s", c->org_id);
+        goto cleanup;
+    }
+    if (who->removed) {
+        rc = twin_error(TWIN_EEXISTS, "%s was already removed", who->org_id);
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
+    if ((rc = twin_tx_read(&text, &len, tx, path)) ||
+        (rc = twin_record_parse_canonical(&old, text, len)))
+        goto cleanup;
+    free(text);
+    text = NULL;
+    if (!(cur = json_deep_copy(old))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    json_t *keys = json_object_get(cur, "keys");
+    if (c->kind == EDIT_REMOVE) {
+        if (who->role == TWIN_ROLE_ADMIN && !admin_remains(m, who->org_id, NULL)) {
+            rc = twin_error(TWIN_EINVALID, "%s is the last admin: add another admin first",
+                            who->org_id);
+            goto cleanup;
+        }
+        json_object_set_new(cur, "removed", json_true());
+        snprintf(message, message_size, "remove member %s: %s\n\nMember: %s\n", who->org_id,
+                 who->name, path);
+    } else {
+        /* The key to take out of use: the one named (revoke), or this node's own (rotate). */
+        const unsigned char *target = c->kind == EDIT_REVOKE ? c->pk : twin_node_key(c->node)->pk;
+        twin_key_format_openssh(line, target);
+        json_t *entry = NULL;
+        for (size_t i = 0; i < json_array_size(keys); i++)
+            if (strcmp(json_string_value(json_object_get(json_array_get(keys, i), "key")), line) ==
+                0)
+                entry = json_array_get(keys, i);
+        twin_key_fingerprint(fp, target);
+        if (!entry) {
+            rc = twin_error(TWIN_ENOTFOUND, "%s has no key %s", who->org_id, fp);
+            goto cleanup;
+        }
+        const char *state = json_string_value(json_object_get(entry, "state"));
+        if (c->kind == EDIT_REVOKE && strcmp(state, "revoked") == 0) {
+            rc = twin_error(TWIN_EEXISTS, "key %s of %s is already revoked", fp, who->org_id);
+            goto cleanup;
+        }
+        if (who->role == TWIN_ROLE_ADMIN && strcmp(state, "active") == 0 &&
+            c->kind == EDIT_REVOKE && !admin_remains(m, who->org_id, target)) {
+            rc = twin_error(TWIN_EINVALID,
+                            "that is the last active admin key: add another admin or key first");
+            goto cleanup;
+        }
+        json_object_set_new(entry, "state",
+                            json_string(c->kind == EDIT_REVOKE ? "revoked" : "retired"));
+        if (c->kind == EDIT_ROTATE) {
+            char new_line[TWIN_OPENSSH_PUB_MAX], new_fp[64];
+            twin_key_format_openssh(new_line, c->pk);
+            twin_key_fingerprint(new_fp, c->pk);
+            if (twin_membership_find_key(m, c->pk, NULL)) {
+                rc = twin_error(TWIN_EEXISTS, "the new key is already in the membership");
+                goto cleanup;
+            }
+            json_array_append_new(keys,
+                                  json_pack("{s:s, s:s}", "key", new_line, "state", "active"));
+            snprintf(message, message_size,
+                     "rotate key of %s: %s retired, %s active\n\nMember: %s\n", who->org_id, fp,
+                     new_fp, path);
+        } else {
+            snprintf(message, message_size, "revoke key of %s: %s\n\nMember: %s\n", who->org_id, fp,
+                     path);
+        }
+    }
+    if ((rc = twin_member_check(cur, who->org_id)) ||
+        (rc = twin_member_check_change(old, cur,
+                                       c->kind != EDIT_ROTATE || who->role == TWIN_ROLE_ADMIN,
+                                       twin_node_key(c->node)->pk)) ||
+        (rc = twin_record_canonical(&text, &len, cur)) || (rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+cleanup:
+    free(text);
+    json_decref(old);
+    json_decref(cur);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                               const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    struct member_edit c = {n, EDIT_REVOKE, org_id, {0}};
+    memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id)
+{
+    struct member_edit c = {n, EDIT_REMOVE, org_id, {0}};
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+static char *new_key_path(twin_node *n)
+{
+    size_t len = strlen(twin_node_dir(n)) + sizeof(TWIN_NODE_NEW_KEY) + 2;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s/%s", twin_node_dir(n), TWIN_NODE_NEW_KEY);
+    return p;
+}
+
+int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
+{
+    twin_keypair kp;
+    char *path = new_key_path(n);
+    if (!path)
+        return twin_error(TWIN_ERROR, "out of memory");
+    /* The new key is on disk before the commit names it, and replaces the old one only after:
+     * a crash in between is finished or undone when the node next opens. */
+    int rc = twin_key_generate(&kp);
+    if (rc == 0)
+        rc = twin_key_save(path, &kp, twin_node_org_id(n));
+    if (rc) {
+        twin_key_wipe(&kp);
+        free(path);
+        return rc;
+    }
+    struct member_edit c = {n, EDIT_ROTATE, twin_node_org_id(n), {0}};
+    memcpy(c.pk, kp.pk, TWIN_PUBKEY_BYTES);
+    twin_key_wipe(&kp);
+    rc = commit_with_retry(commit_out, n, change_member_edit, &c);
+    if (rc == 0)
+        rc = twin_node_adopt_new_key(n);
+    else
+        unlink(path);
+    free(path);
+    return rc;
+}
+
+int twin_ops_key_rotation_finish(twin_node *n)
+{
+    char *path = new_key_path(n);
+    twin_keypair kp;
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = path ? twin_key_load(&kp, path) : twin_error(TWIN_ERROR, "out of memory");
+    if (rc) {
+        if (path)
+            unlink(path); /* unreadable: cut short before it was written whole */
+        free(path);
+        twin_error_clear();
+        return 0;
+    }
+    bool committed = false;
+    if (twin_node_head(&head, n) == 0 && git_commit_lookup(&c, twin_node_repo(n), &head) == 0 &&
+        git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
+        enum twin_key_state state;
+        const struct twin_member *who = twin_membership_find_key(m, kp.pk, &state);
+        committed = who && strcmp(who->org_id, twin_node_org_id(n)) == 0;
+    }
+    twin_error_clear();
+    twin_key_wipe(&kp);
+    rc = committed ? twin_node_adopt_new_key(n) : (unlink(path), 0);
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    free(path);
     return rc;
 }

@@ -144,7 +144,7 @@ static int exchange_hello(struct session *s, bool initiator)
     mine.u.hello.nversions = 1;
     snprintf(mine.u.hello.network_id, sizeof(mine.u.hello.network_id), "%s",
              twin_node_network_id(s->n));
-    memcpy(mine.u.hello.node, twin_node_key(s->n)->pk, TWIN_PUBKEY_BYTES);
+    memcpy(mine.u.hello.node, twin_channel_local_node(s->ch), TWIN_PUBKEY_BYTES);
     mine.u.hello.has_head = s->has_head;
     if (s->has_head)
         oid_to_wire(mine.u.hello.head, &s->head);
@@ -546,6 +546,19 @@ int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, 
     if ((rc = twin_channel_connect(&ch, host, port, peer_key, &cfg)) == 0)
         rc = twin_sync_initiate(out, n, ch);
     twin_channel_free(ch);
+    ch = NULL;
+    /* After a key rotation the peer may not know the new key yet: the key it replaced (still
+     * active in the peer's history) opens the session, which carries the rotation to it. The
+     * node's commits and merges are still signed with its current key. */
+    twin_keypair prev;
+    if (rc == TWIN_EDENIED && twin_node_previous_key(&prev, n) == 0) {
+        cfg.key = &prev;
+        twin_error_clear();
+        if ((rc = twin_channel_connect(&ch, host, port, peer_key, &cfg)) == 0)
+            rc = twin_sync_initiate(out, n, ch);
+        twin_channel_free(ch);
+        twin_key_wipe(&prev);
+    }
     close(lock);
     return rc;
 }

@@ -146,7 +146,7 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo,
                         const struct twin_change *c, const struct twin_member *who,
-                        const git_tree *new_tree)
+                        const unsigned char signer[TWIN_PUBKEY_BYTES], const git_tree *new_tree)
 {
     json_t *old = NULL, *cur = NULL;
     int rc = 0;
@@ -181,7 +181,10 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
         const char *fname = c->path + 8;
         size_t flen = strlen(fname);
         char org[128];
-        if (who->role != TWIN_ROLE_ADMIN) {
+        bool own_file = flen == strlen(who->org_id) + 5 &&
+                        strncmp(fname, who->org_id, strlen(who->org_id)) == 0;
+        /* An admin changes the membership; anyone else only its own file, to rotate its key. */
+        if (who->role != TWIN_ROLE_ADMIN && (!own_file || !c->has_old)) {
             snprintf(fault, fault_size, "%s (%s) changed the membership without being an admin",
                      who->org_id, twin_role_name(who->role));
             goto cleanup;
@@ -199,8 +202,22 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
         org[flen - 5] = '\0';
         if ((rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
             goto cleanup;
-        if (twin_member_check(cur, org))
+        if (twin_member_check(cur, org)) {
             snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
+            goto cleanup;
+        }
+        if (c->has_old &&
+            ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0]))
+            goto cleanup;
+        if (c->has_old &&
+            twin_member_check_change(old, cur, who->role == TWIN_ROLE_ADMIN, signer)) {
+            if (who->role != TWIN_ROLE_ADMIN)
+                snprintf(fault, fault_size,
+                         "%s (%s) changed the membership without being an admin: %s", who->org_id,
+                         twin_role_name(who->role), twin_error_last());
+            else
+                snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
+        }
         goto cleanup;
     }
     if (strncmp(c->path, "records/", 8) == 0) {
@@ -430,6 +447,10 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         goto cleanup;
     }
     snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
+    if (state == TWIN_KEY_MEMBER_REMOVED) {
+        verdict(out, "signed by %s, which had been removed from the network", who->org_id);
+        goto cleanup;
+    }
     if (state != TWIN_KEY_ACTIVE) {
         verdict(out, "signed by %s's %s key", who->org_id, twin_key_state_name(state));
         goto cleanup;
@@ -453,7 +474,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     bool members_changed = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
-        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, tree)))
+        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, out->signer, tree)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);
@@ -474,6 +495,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         for (size_t i = 0; i < after->count; i++)
             for (size_t k = 0; k < after->members[i].nkeys; k++)
                 admin_left = admin_left || (after->members[i].role == TWIN_ROLE_ADMIN &&
+                                            !after->members[i].removed &&
                                             after->members[i].keys[k].state == TWIN_KEY_ACTIVE);
         if (!admin_left) {
             verdict(out, "membership after the change has no admin with an active key");

@@ -86,6 +86,9 @@ void twin_channel_interrupt(twin_channel *ch);
 /* Closes the socket, wipes the keys, frees. Accepts NULL. */
 void twin_channel_free(twin_channel *ch);
 
+/* The Ed25519 key this side proved in the handshake. */
+const unsigned char *twin_channel_local_node(const twin_channel *ch);
+
 /* The peer's Ed25519 node key, proved by the handshake. */
 const unsigned char *twin_channel_peer_node(const twin_channel *ch);
 

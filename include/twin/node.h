@@ -50,6 +50,18 @@ const char *twin_node_org_id(const twin_node *n);
  * and has not synced). */
 int twin_node_head(git_oid *out, twin_node *n);
 
+/* A key rotation writes the new key here first (see twin_ops_key_rotate). */
+#define TWIN_NODE_NEW_KEY "node.key.new"
+
+/* After a rotation, the key it replaced: kept only to open sessions with peers that do not
+ * know the new key yet (see twin_sync_peer). */
+#define TWIN_NODE_PREV_KEY "node.key.prev"
+int twin_node_previous_key(twin_keypair *out, twin_node *n);
+
+/* Puts node.key.new in place of node.key and uses it from now on (the old one becomes
+ * node.key.prev). */
+int twin_node_adopt_new_key(twin_node *n);
+
 /* Reads and writes the node's settings ([twin] section of the repository config). */
 int twin_node_config_get(char **out, twin_node *n, const char *key);
 int twin_node_config_set(twin_node *n, const char *key, const char *value);

@@ -43,6 +43,22 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES]);
 
+/* Marks one of a member's keys revoked (admins): commits it signs after this are invalid, the
+ * ones before stay valid. */
+int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                               const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
+/* Removes a member (admins): its history stays valid, its later commits are refused. */
+int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id);
+
+/* Gives this node a new key: the member file gains it (active) and retires the old one, in a
+ * commit the old key signs; then node.key is replaced. */
+int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
+
+/* Completes or undoes a rotation that was cut short (node.key.new left behind); called when a
+ * node opens. */
+int twin_ops_key_rotation_finish(twin_node *n);
+
 /* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
  * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node
  * must be allowed to write records. */

@@ -73,6 +73,7 @@ int cmd_withdraw(struct cli *c, int argc, char **argv);
 int cmd_log(struct cli *c, int argc, char **argv);
 int cmd_blame(struct cli *c, int argc, char **argv);
 int cmd_invite(struct cli *c, int argc, char **argv);
+int cmd_key(struct cli *c, int argc, char **argv);
 int cmd_checkpoints(struct cli *c, int argc, char **argv);
 int cmd_join(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);

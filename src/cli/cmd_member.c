@@ -68,7 +68,7 @@ static int member_list(struct cli *c, int argc, char **argv)
         goto cleanup;
     json_t *list = c->json ? json_array() : NULL;
     if (!c->json)
-        printf("%-24s %-8s %-6s %-8s %-3s %s\n", "ORG-ID", "ROLE", "SIDE", "COUNTRY", "KEYS",
+        printf("%-24s %-8s %-6s %-8s %-4s %s\n", "ORG-ID", "ROLE", "SIDE", "COUNTRY", "KEYS",
                "NAME");
     for (size_t i = 0; i < m->count; i++) {
         const struct twin_member *mm = &m->members[i];
@@ -80,13 +80,17 @@ static int member_list(struct cli *c, int argc, char **argv)
                 json_array_append_new(keys, json_pack("{s:s, s:s}", "key", line, "state",
                                                       twin_key_state_name(mm->keys[k].state)));
             }
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "org_id",
-                                                  mm->org_id, "name", mm->name, "role",
-                                                  twin_role_name(mm->role), "side", mm->side,
-                                                  "country", mm->country, "keys", keys));
+            json_array_append_new(
+                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "org_id", mm->org_id, "name",
+                                mm->name, "role", twin_role_name(mm->role), "side", mm->side,
+                                "country", mm->country, "keys", keys, "removed", mm->removed));
         } else {
-            printf("%-24s %-8s %-6s %-8s %-4zu %s\n", mm->org_id, twin_role_name(mm->role),
-                   mm->side, mm->country, mm->nkeys, mm->name);
+            size_t active = 0;
+            for (size_t k = 0; k < mm->nkeys; k++)
+                active += mm->keys[k].state == TWIN_KEY_ACTIVE;
+            printf("%-24s %-8s %-6s %-8s %-4zu %s%s\n", mm->org_id,
+                   mm->removed ? "removed" : twin_role_name(mm->role), mm->side, mm->country,
+                   mm->removed ? 0 : active, mm->name, mm->removed ? " (left the network)" : "");
         }
     }
     if (c->json) {
@@ -100,13 +104,67 @@ cleanup:
     return rc ? cli_fail(rc) : CLI_OK;
 }
 
+/* twin member revoke-key ORG KEY and twin member remove ORG. */
+static int member_edit(struct cli *c, int argc, char **argv, bool revoke)
+{
+    if (argc != (revoke ? 4 : 3))
+        return cli_usage_error("member", revoke ? "revoke-key takes ORG-ID and KEY"
+                                                : "remove takes one ORG-ID");
+    unsigned char pk[TWIN_PUBKEY_BYTES];
+    if (revoke && twin_key_parse_any(pk, argv[3]) != 0)
+        return cli_usage_error("member", "'%s' is not a key (the ssh-ed25519 line, or a node id)",
+                               argv[3]);
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    int rc = revoke ? twin_ops_member_revoke_key(&commit, c->node, argv[2], pk)
+                    : twin_ops_member_remove(&commit, c->node, argv[2]);
+    if (rc)
+        return cli_fail(rc);
+    cli_report_change(c, revoke ? "Revoked a key of" : "Removed", argv[2], &commit);
+    return CLI_OK;
+}
+
 int cmd_member(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("member", "say add or list");
+        return cli_usage_error("member", "say add, list, revoke-key or remove");
     if (strcmp(argv[1], "add") == 0)
         return member_add(c, argc, argv);
     if (strcmp(argv[1], "list") == 0)
         return member_list(c, argc, argv);
-    return cli_usage_error("member", "'%s' is not add or list", argv[1]);
+    if (strcmp(argv[1], "revoke-key") == 0)
+        return member_edit(c, argc, argv, true);
+    if (strcmp(argv[1], "remove") == 0)
+        return member_edit(c, argc, argv, false);
+    return cli_usage_error("member", "'%s' is not add, list, revoke-key or remove", argv[1]);
+}
+
+/* twin key rotate */
+int cmd_key(struct cli *c, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], "rotate") != 0)
+        return cli_usage_error("key", "say rotate");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    char before[TWIN_OPENSSH_PUB_MAX], after[TWIN_OPENSSH_PUB_MAX];
+    twin_key_format_openssh(before, twin_node_key(c->node)->pk);
+    int rc = twin_ops_key_rotate(&commit, c->node);
+    if (rc)
+        return cli_fail(rc);
+    twin_key_format_openssh(after, twin_node_key(c->node)->pk);
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s}", "commit", git_oid_tostr_s(&commit), "retired",
+                              before, "key", after);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Rotated this node's key in commit %s.\nRetired: %s\nNew key: %s\n",
+               git_oid_tostr_s(&commit), before, after);
+        printf("Peers that list this node by key need the new one (twin peer add).\n");
+    }
+    return CLI_OK;
 }

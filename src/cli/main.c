@@ -29,8 +29,12 @@ static const struct cli_command commands[] = {
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
      "                --key 'ssh-ed25519 AAAA...' [--role admin|editor|observer] [--org-type "
      "CODE]\n"
-     "twin member list",
-     "add a partner institution, or list the members"},
+     "twin member list\n"
+     "twin member revoke-key ORGID KEY\n"
+     "twin member remove ORGID",
+     "add a partner institution, list the members, revoke a key, or remove a member (admins)"},
+    {"key", cmd_key, "twin key rotate",
+     "give this node a new key, signed in by the old one, which is retired"},
     {"add", cmd_add, "twin add TYPE [FIELD=VALUE ...] [--from FILE|-]",
      "add a record and print its id"},
     {"set", cmd_set, "twin set ID FIELD=VALUE ...",
