@@ -293,13 +293,21 @@ static int bounded_write(void *data, const char *buf, size_t len)
 }
 
 static const char *const type_names[] = {
-    [TWIN_MSG_HELLO] = "hello",         [TWIN_MSG_REFS] = "refs",
-    [TWIN_MSG_NEGOTIATE] = "negotiate", [TWIN_MSG_ACK] = "ack",
-    [TWIN_MSG_PACK] = "pack",           [TWIN_MSG_MERGE] = "merge",
-    [TWIN_MSG_ACCEPT] = "accept",       [TWIN_MSG_REFUSE] = "refuse",
-    [TWIN_MSG_PING] = "ping",           [TWIN_MSG_PONG] = "pong",
-    [TWIN_MSG_ERROR] = "error",         [TWIN_MSG_GOODBYE] = "goodbye",
-    [TWIN_MSG_CLAIM] = "claim",         [TWIN_MSG_WELCOME] = "welcome",
+    [TWIN_MSG_HELLO] = "hello",
+    [TWIN_MSG_REFS] = "refs",
+    [TWIN_MSG_NEGOTIATE] = "negotiate",
+    [TWIN_MSG_ACK] = "ack",
+    [TWIN_MSG_PACK] = "pack",
+    [TWIN_MSG_MERGE] = "merge",
+    [TWIN_MSG_ACCEPT] = "accept",
+    [TWIN_MSG_REFUSE] = "refuse",
+    [TWIN_MSG_PING] = "ping",
+    [TWIN_MSG_PONG] = "pong",
+    [TWIN_MSG_ERROR] = "error",
+    [TWIN_MSG_GOODBYE] = "goodbye",
+    [TWIN_MSG_CLAIM] = "claim",
+    [TWIN_MSG_WELCOME] = "welcome",
+    [TWIN_MSG_CHECKPOINT] = "checkpoint",
 };
 
 const char *twin_msg_type_name(enum twin_msg_type type)
@@ -511,6 +519,18 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         pack_key(&pk, "role"), pack_cstr(&pk, msg->u.welcome.role, len);
         pack_key(&pk, "head"), pack_bin(&pk, msg->u.welcome.head, TWIN_OID_BYTES);
         break;
+    case TWIN_MSG_CHECKPOINT: {
+        size_t slen;
+        if ((rc = text_field(&len, "statement", msg->u.checkpoint.statement, TWIN_MSG_TEXT_MAX)) ||
+            (rc = text_field(&slen, "signature", msg->u.checkpoint.signature,
+                             TWIN_MSG_SIGNATURE_MAX)))
+            return rc;
+        msgpack_pack_map(&pk, 3);
+        pack_key(&pk, "type"), pack_key(&pk, name);
+        pack_key(&pk, "statement"), pack_cstr(&pk, msg->u.checkpoint.statement, len);
+        pack_key(&pk, "signature"), pack_cstr(&pk, msg->u.checkpoint.signature, slen);
+        break;
+    }
     case TWIN_MSG_UNKNOWN:
         break; /* refused above: it has no name */
     }
@@ -883,6 +903,12 @@ static int decode_fields(twin_msg *m, const struct fields *f)
         if ((rc = get_text(m->u.welcome.role, sizeof(m->u.welcome.role), f, "role", 1)))
             return rc;
         return get_bin_exact(m->u.welcome.head, TWIN_OID_BYTES, f, "head");
+    case TWIN_MSG_CHECKPOINT:
+        if ((rc = get_text(m->u.checkpoint.statement, sizeof(m->u.checkpoint.statement), f,
+                           "statement", 1)))
+            return rc;
+        return get_text(m->u.checkpoint.signature, sizeof(m->u.checkpoint.signature), f,
+                        "signature", 1);
     case TWIN_MSG_UNKNOWN:
         return 0;
     }
@@ -942,7 +968,7 @@ int twin_msg_decode(twin_msg *out, const unsigned char *data, size_t len)
             m.type = (enum twin_msg_type)i;
     if (m.type == TWIN_MSG_UNKNOWN)
         memcpy(m.u.unknown.type, type, sizeof(type));
-    f.type = m.type == TWIN_MSG_UNKNOWN ? "message" : type_names[m.type];
+    f.type = m.type != TWIN_MSG_UNKNOWN && type_names[m.type] ? type_names[m.type] : "message";
     if ((rc = decode_fields(&m, &f)) != 0)
         goto cleanup;
     *out = m;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "network.h"
+#include "twin/checkpoint.h"
 #include "twin/error.h"
 #include "twin/merge.h"
 #include "twin/peers.h"
@@ -68,12 +69,78 @@ static int send_goodbye(struct session *s)
     return twin_channel_goodbye(s->ch, TWIN_GOODBYE_DONE);
 }
 
-/* The normal end (PROTOCOL.md 6.1): goodbye, then read until the peer's goodbye or the end. */
+/* Signs a statement of this node's head as it is now, for the peer of this session. */
+static int own_checkpoint(struct twin_checkpoint *cp, struct session *s)
+{
+    git_oid head;
+    bool has = twin_node_head(&head, s->n) == 0;
+    twin_error_clear();
+    return twin_checkpoint_make(cp, s->n, twin_channel_peer_node(s->ch), has ? &head : NULL);
+}
+
+static int send_checkpoint(struct session *s, const struct twin_checkpoint *cp)
+{
+    twin_msg m = {.type = TWIN_MSG_CHECKPOINT};
+    snprintf(m.u.checkpoint.statement, sizeof(m.u.checkpoint.statement), "%s", cp->text);
+    snprintf(m.u.checkpoint.signature, sizeof(m.u.checkpoint.signature), "%s", cp->sig);
+    return twin_channel_send(s->ch, &m);
+}
+
+/* Keeps the peer's statement if it is one: signed by the peer of this session, about this
+ * network, addressed to this node. A bad one is not kept, and the session still stands. */
+static void keep_peer_checkpoint(struct session *s, const twin_msg *m)
+{
+    struct twin_checkpoint cp = {0};
+    snprintf(cp.text, sizeof(cp.text), "%s", m->u.checkpoint.statement);
+    cp.sig = strdup(m->u.checkpoint.signature);
+    if (cp.sig && twin_checkpoint_check(&cp) == 0 &&
+        memcmp(cp.signer, twin_channel_peer_node(s->ch), TWIN_PUBKEY_BYTES) == 0 &&
+        memcmp(cp.peer, twin_channel_local_node(s->ch), TWIN_PUBKEY_BYTES) == 0 &&
+        strcmp(cp.network_id, twin_node_network_id(s->n)) == 0 &&
+        twin_checkpoint_store(s->n, &cp) == 0)
+        s->st->checkpoints++;
+    twin_error_clear();
+    free(cp.sig);
+}
+
+/* The normal end (PROTOCOL.md 6.1, SYNC.md "Checkpoints"): the initiator's signed statement of
+ * its head, the responder's in answer, both kept by both; then goodbye, and reading until the
+ * peer's goodbye or the end. */
 static void finish(struct session *s)
 {
     twin_msg m = {0};
+    struct twin_checkpoint mine;
+    if (own_checkpoint(&mine, s) == 0) {
+        if (send_checkpoint(s, &mine) == 0 && twin_channel_recv(s->ch, &m) == 0 &&
+            m.type == TWIN_MSG_CHECKPOINT) {
+            if (twin_checkpoint_store(s->n, &mine) == 0)
+                s->st->checkpoints++;
+            keep_peer_checkpoint(s, &m);
+        }
+        twin_msg_clear(&m);
+        free(mine.sig);
+    }
+    twin_error_clear();
     if (send_goodbye(s) == 0 && twin_channel_recv(s->ch, &m) == 0)
         twin_msg_clear(&m);
+}
+
+/* The responder's side: m is the initiator's statement. Answers with its own, keeps both, and
+ * reads on to the goodbye (answered with ours). */
+static void answer_checkpoint(struct session *s, twin_msg *m)
+{
+    struct twin_checkpoint mine;
+    keep_peer_checkpoint(s, m);
+    twin_msg_clear(m);
+    if (own_checkpoint(&mine, s) == 0) {
+        if (send_checkpoint(s, &mine) == 0 && twin_checkpoint_store(s->n, &mine) == 0)
+            s->st->checkpoints++;
+        free(mine.sig);
+    }
+    twin_error_clear();
+    if (twin_channel_recv(s->ch, m) == 0 && m->type == TWIN_MSG_GOODBYE)
+        send_goodbye(s);
+    twin_msg_clear(m);
 }
 
 /* Receives the next message and insists on its type; a peer's error or refusal becomes ours. */
@@ -622,10 +689,13 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         goto done;
     if ((rc = twin_channel_recv(ch, &m)))
         goto done;
-    if (m.type == TWIN_MSG_GOODBYE) {
+    if (m.type == TWIN_MSG_GOODBYE || m.type == TWIN_MSG_CHECKPOINT) {
         out->has_head = s.has_head;
         out->head = s.head;
-        send_goodbye(&s);
+        if (m.type == TWIN_MSG_CHECKPOINT)
+            answer_checkpoint(&s, &m);
+        else
+            send_goodbye(&s);
         goto done;
     }
     if (m.type != TWIN_MSG_NEGOTIATE) {
@@ -680,7 +750,9 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     /* The initiator's goodbye closes the session, answered by ours; its absence changes
      * nothing here. */
     if (twin_channel_recv(ch, &m) == 0) {
-        if (m.type == TWIN_MSG_GOODBYE)
+        if (m.type == TWIN_MSG_CHECKPOINT)
+            answer_checkpoint(&s, &m);
+        else if (m.type == TWIN_MSG_GOODBYE)
             send_goodbye(&s);
         twin_msg_clear(&m);
     }

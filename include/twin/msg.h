@@ -71,12 +71,14 @@ enum twin_msg_type {
     TWIN_MSG_PONG,
     TWIN_MSG_ERROR,
     TWIN_MSG_GOODBYE,
-    TWIN_MSG_CLAIM,   /* a joining node presents an invite (see proto/PROTOCOL.md, "Joining") */
-    TWIN_MSG_WELCOME, /* the inviter admitted it */
+    TWIN_MSG_CLAIM,      /* a joining node presents an invite (see proto/PROTOCOL.md, "Joining") */
+    TWIN_MSG_WELCOME,    /* the inviter admitted it */
+    TWIN_MSG_CHECKPOINT, /* a signed statement of the sender's head (twin/checkpoint.h) */
 };
 
 #define TWIN_INVITE_SECRET_BYTES 32
-#define TWIN_MSG_IDENTITY_MAX    256 /* bytes of each identity field in a claim */
+#define TWIN_MSG_IDENTITY_MAX    256  /* bytes of each identity field in a claim */
+#define TWIN_MSG_SIGNATURE_MAX   4096 /* an armored SSH signature */
 
 /* Reason codes of "refuse". Unknown codes are read as TWIN_REFUSE_OTHER. */
 enum twin_refuse_code {
@@ -186,6 +188,10 @@ typedef struct twin_msg {
             char role[TWIN_MSG_IDENTITY_MAX + 1];
             unsigned char head[TWIN_OID_BYTES];
         } welcome;
+        struct {
+            char statement[TWIN_MSG_TEXT_MAX + 1];
+            char signature[TWIN_MSG_SIGNATURE_MAX + 1];
+        } checkpoint;
         struct {
             char type[TWIN_MSG_TYPE_MAX + 1];
         } unknown;

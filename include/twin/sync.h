@@ -24,6 +24,7 @@ struct twin_sync_stats {
     bool has_head;
     git_oid head; /* the head both nodes hold after the session */
     unsigned round_trips;
+    unsigned checkpoints; /* signed head statements kept at the end (ours and the peer's) */
     char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
 };
 

@@ -526,8 +526,9 @@ static void encoder_refuses_what_the_decoder_would(void **state)
     assert_string_equal(twin_error_last(), "encode: ping message does not fit 10 bytes");
 }
 
-/* The joining messages: claim (secret and identity) and welcome (role and the member-add). */
-static void claim_and_welcome_round_trip(void **state)
+/* The joining messages: claim (secret and identity) and welcome (role and the member-add); and
+ * checkpoint, the signed statement that ends a session. */
+static void claim_welcome_checkpoint_round_trip(void **state)
 {
     twin_msg c = {.type = TWIN_MSG_CLAIM}, got;
     memset(c.u.claim.secret, 0xa5, sizeof(c.u.claim.secret));
@@ -555,6 +556,15 @@ static void claim_and_welcome_round_trip(void **state)
     assert_memory_equal(got.u.welcome.head, w.u.welcome.head, TWIN_OID_BYTES);
     twin_msg_clear(&got);
 
+    twin_msg cp = {.type = TWIN_MSG_CHECKPOINT};
+    strcpy(cp.u.checkpoint.statement, "twin-checkpoint 1\nnetwork 00\n");
+    strcpy(cp.u.checkpoint.signature,
+           "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----");
+    round_trip(&cp, &got);
+    assert_string_equal(got.u.checkpoint.statement, cp.u.checkpoint.statement);
+    assert_string_equal(got.u.checkpoint.signature, cp.u.checkpoint.signature);
+    twin_msg_clear(&got);
+
     /* A claim whose secret is short is refused by name. */
     size_t len = 0;
     assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &c), 0);
@@ -579,7 +589,7 @@ int main(void)
         cmocka_unit_test(pack_chunk_of_the_largest_size_round_trips),
         cmocka_unit_test(merge_accept_refuse_round_trip),
         cmocka_unit_test(ping_pong_error_goodbye_round_trip),
-        cmocka_unit_test(claim_and_welcome_round_trip),
+        cmocka_unit_test(claim_welcome_checkpoint_round_trip),
         cmocka_unit_test(ping_has_this_exact_encoding),
         cmocka_unit_test(unknown_type_decodes_with_its_name_kept),
         cmocka_unit_test(unknown_fields_are_ignored),
