@@ -127,8 +127,9 @@ int twin_allowed_signers(FILE *out, twin_node *n)
          * gets a window of one second. */
         if (ws.w[i].before >= 0)
             stamp(before, ws.w[i].before > ws.w[i].after ? ws.w[i].before : ws.w[i].after + 1);
-        fprintf(out, "%s namespaces=\"git\",valid-after=\"%s\"%s%s%s %s\n", ws.w[i].org, after,
-                before[0] ? ",valid-before=\"" : "", before, before[0] ? "\"" : "", line);
+        fprintf(out, "%s namespaces=\"git,twin-checkpoint\",valid-after=\"%s\"%s%s%s %s\n",
+                ws.w[i].org, after, before[0] ? ",valid-before=\"" : "", before,
+                before[0] ? "\"" : "", line);
     }
     free(ws.w);
     return rc;

@@ -77,7 +77,7 @@ verify_ok north south
 check "git agrees: the old key's early commit is Good, the allowed-signers window shows its end"
 git_accepts north "$south_early" ||
     fail "stock git rejects the old key's early commit: $(cat "$SYNC_TMP/git-verdict")"
-grep -E "^XE-EXAMPLE-S namespaces=\"git\",valid-after=\"[0-9]{14}Z\",valid-before=\"[0-9]{14}Z\" " \
+grep -E "^XE-EXAMPLE-S namespaces=\"git,twin-checkpoint\",valid-after=\"[0-9]{14}Z\",valid-before=\"[0-9]{14}Z\" " \
     "$SYNC_TMP/signers" >/dev/null || fail "no closed window for South's old key: $(cat "$SYNC_TMP/signers")"
 
 check "a commit by South's old key after the rotation: twin verify, sync and git all refuse it"

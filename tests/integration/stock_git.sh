@@ -44,7 +44,7 @@ expect_ok tw "$A" export allowed-signers --out "$F"
 [ -s "$F" ] || fail "twin export wrote no $F"
 expect_eq "$(wc -l <"$F")" 3 "lines in the allowed-signers file"
 # Each key with the window it was active in: from the commit that listed it (still active: no end).
-window='namespaces="git",valid-after="[0-9]{14}Z"'
+window='namespaces="git,twin-checkpoint",valid-after="[0-9]{14}Z"'
 grep -qxE "XE-EXAMPLE-KESTREL $window $(key_of "$A" | sed 's/[+/]/\\&/g')" "$F" ||
     fail "no allowed-signers line for the founder: $(cat "$F")"
 grep -qxE "XE-EXAMPLE-HERON $window $(key_of "$H" | sed 's/[+/]/\\&/g')" "$F" ||
