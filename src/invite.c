@@ -356,7 +356,13 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
     }
     unlink(claimed);
     twin_msg w = {.type = TWIN_MSG_WELCOME};
-    snprintf(w.u.welcome.role, sizeof(w.u.welcome.role), "%s", role);
+    /* When the policy needs several admins, the member-add is a proposal: the joiner hears
+     * which one, and is a member once it is approved. */
+    const char *proposal = twin_node_last_proposal(n);
+    if (proposal)
+        snprintf(w.u.welcome.role, sizeof(w.u.welcome.role), "pending %s", proposal);
+    else
+        snprintf(w.u.welcome.role, sizeof(w.u.welcome.role), "%s", role);
     memcpy(w.u.welcome.head, commit.id, TWIN_OID_BYTES);
     if ((rc = twin_channel_send(ch, &w)) == 0)
         twin_channel_goodbye(ch, TWIN_GOODBYE_DONE);
@@ -369,7 +375,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 /* Presents the invite on a fresh channel; 0 on welcome. */
-static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_identity *who)
+static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_identity *who,
+                 char *role_out, size_t role_cap)
 {
     char host[256], port[8];
     twin_channel *ch = NULL;
@@ -397,6 +404,8 @@ static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_
         else if (answer.type != TWIN_MSG_WELCOME)
             rc = twin_error(TWIN_ERROR, "the inviting node answered %s instead of welcome",
                             twin_msg_type_name(answer.type) ?: "an unknown message");
+        else
+            snprintf(role_out, role_cap, "%s", answer.u.welcome.role);
         twin_msg_clear(&answer);
     }
     twin_channel_free(ch);
@@ -424,7 +433,8 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         sodium_memzero(&inv, sizeof(inv));
         return rc;
     }
-    if ((rc = claim(n, &inv, who))) {
+    char role[TWIN_MSG_IDENTITY_MAX + 1] = "";
+    if ((rc = claim(n, &inv, who, role, sizeof(role)))) {
         /* Nothing was admitted: take the new node away again, so the join can be repeated. */
         char *keep = strdup(twin_error_last());
         twin_node_free(n);
@@ -436,8 +446,17 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
     }
     char host[256], port[8], peer_key[TWIN_OPENSSH_PUB_MAX];
     twin_key_format_openssh(peer_key, inv.inviter);
-    if ((rc = twin_peers_add(n, inv.inviter_org, inv.address, peer_key)) == 0 &&
-        (rc = twin_address_parse(host, port, inv.address)) == 0)
+    rc = twin_peers_add(n, inv.inviter_org, inv.address, peer_key);
+    if (rc == 0 && strncmp(role, "pending ", 8) == 0) {
+        rc = twin_error(TWIN_EPENDING,
+                        "the network's policy needs more admin approvals: the inviter recorded "
+                        "proposal %s; once admins approve it (twin approve), run twin sync",
+                        role + 8);
+        sodium_memzero(&inv, sizeof(inv));
+        *out = n;
+        return rc;
+    }
+    if (rc == 0 && (rc = twin_address_parse(host, port, inv.address)) == 0)
         rc = twin_sync_peer(st, n, host, port, inv.inviter);
     if (rc)
         rc = twin_error_wrap(rc,

@@ -356,7 +356,7 @@ static int merge_file(git_oid *out, size_t *conflicts, git_repository *repo, con
         rc = merge_record(&merged, base, a, b, &m);
     else if (strncmp(path, TWIN_MEMBERS_DIR "/", sizeof(TWIN_MEMBERS_DIR)) == 0)
         rc = merge_member(&merged, base, a, b, &m);
-    else if (strcmp(path, TWIN_NETWORK_PATH) == 0)
+    else if (strcmp(path, TWIN_NETWORK_PATH) == 0 || strncmp(path, "proposals/", 10) == 0)
         rc = merge_value(&merged, base, a, b, "", false, &m);
     else
         rc = twin_error(TWIN_EINVALID, "%s: not a file twin merges", path);

@@ -20,6 +20,7 @@
 
 #include "network.h"
 #include "twin/error.h"
+#include "twin/record.h"
 
 struct twin_node {
     char *dir;
@@ -27,6 +28,7 @@ struct twin_node {
     twin_keypair key;
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *org_id;
+    char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
 };
 
 static char *join_path(const char *a, const char *b)
@@ -308,6 +310,16 @@ void twin_node_free(twin_node *n)
     free(n->dir);
     free(n->org_id);
     free(n);
+}
+
+const char *twin_node_last_proposal(const twin_node *n)
+{
+    return n->proposal[0] ? n->proposal : NULL;
+}
+
+void twin_node_set_last_proposal(twin_node *n, const char *id)
+{
+    snprintf(n->proposal, sizeof(n->proposal), "%s", id ? id : "");
 }
 
 const char *twin_node_dir(const twin_node *n)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "governance.h"
 #include "network.h"
 #include "twin/audit.h"
 #include "twin/batch.h"
@@ -361,13 +362,49 @@ struct member_change {
     const unsigned char *pk;
 };
 
+/* Writes a change to network.json or a member file: at once when the policy needs one admin,
+ * otherwise as a proposal this node approves first (governance.h). summary names the change. */
+static int put_governed(twin_tx *tx, twin_node *n, const struct twin_membership *m,
+                        const char *path, const json_t *content, const char *summary, char *message,
+                        size_t message_size)
+{
+    char *text = NULL;
+    size_t len;
+    int rc;
+    twin_node_set_last_proposal(n, NULL);
+    if (m->admin_threshold <= 1) {
+        if ((rc = twin_record_canonical(&text, &len, content)) == 0 &&
+            (rc = twin_tx_put(tx, path, text, len)) == 0)
+            snprintf(message, message_size, "%s\n\nFile: %s\n", summary, path);
+        free(text);
+        return rc;
+    }
+    char id[TWIN_ID_LEN + 1], ppath[160];
+    twin_record_new_id(id);
+    snprintf(ppath, sizeof(ppath), TWIN_PROPOSALS_DIR "/%s.json", id);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:[{s:s, s:O}], s:[s]}", "id", id, "summary", summary,
+                          "proposed_by", twin_node_org_id(n), "changes", "path", path, "content",
+                          content, "approvals", twin_node_org_id(n));
+    if (!p)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if ((rc = twin_proposal_check(p, id)) == 0 &&
+        (rc = twin_record_canonical(&text, &len, p)) == 0 &&
+        (rc = twin_tx_put(tx, ppath, text, len)) == 0) {
+        snprintf(message, message_size, "propose: %s (approved by %s, 1 of %d)\n\nProposal: %s\n",
+                 summary, twin_node_org_id(n), m->admin_threshold, ppath);
+        twin_node_set_last_proposal(n, id);
+    }
+    free(text);
+    json_decref(p);
+    return rc;
+}
+
 static int change_member_add(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct member_change *c = ctx;
     struct twin_membership *m = NULL;
     json_t *member = NULL;
     char *text = NULL, path[160];
-    size_t len;
     int rc;
     if ((rc = require_writer(c->node, twin_tx_base_tree(tx), true)) ||
         (rc = twin_membership_load(&m, twin_node_repo(c->node), twin_tx_base_tree(tx))))
@@ -386,12 +423,12 @@ static int change_member_add(twin_tx *tx, char *message, size_t message_size, vo
         goto cleanup;
     }
     snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, c->who->org_id);
+    char summary[400];
+    snprintf(summary, sizeof(summary), "add member %s: %s (%s)", c->who->org_id, c->who->name,
+             c->role);
     if ((rc = twin_member_check(member, c->who->org_id)) ||
-        (rc = twin_record_canonical(&text, &len, member)) ||
-        (rc = twin_tx_put(tx, path, text, len)))
+        (rc = put_governed(tx, c->node, m, path, member, summary, message, message_size)))
         goto cleanup;
-    snprintf(message, message_size, "add member %s: %s (%s)\n\nMember: %s\n", c->who->org_id,
-             c->who->name, c->role, path);
 cleanup:
     free(text);
     json_decref(member);
@@ -593,9 +630,16 @@ static int change_member_edit(twin_tx *tx, char *message, size_t message_size, v
     if ((rc = twin_member_check(cur, who->org_id)) ||
         (rc = twin_member_check_change(old, cur,
                                        c->kind != EDIT_ROTATE || who->role == TWIN_ROLE_ADMIN,
-                                       twin_node_key(c->node)->pk)) ||
-        (rc = twin_record_canonical(&text, &len, cur)) || (rc = twin_tx_put(tx, path, text, len)))
+                                       twin_node_key(c->node)->pk)))
         goto cleanup;
+    if (c->kind == EDIT_ROTATE) { /* a member's own rotation needs no approval */
+        if ((rc = twin_record_canonical(&text, &len, cur)) == 0)
+            rc = twin_tx_put(tx, path, text, len);
+        goto cleanup;
+    }
+    char summary[600];
+    snprintf(summary, sizeof(summary), "%.*s", (int)strcspn(message, "\n"), message);
+    rc = put_governed(tx, c->node, m, path, cur, summary, message, message_size);
 cleanup:
     free(text);
     json_decref(old);
@@ -686,4 +730,136 @@ int twin_ops_key_rotation_finish(twin_node *n)
     git_commit_free(c);
     free(path);
     return rc;
+}
+
+/* ---- approvals and the policy ------------------------------------------------------------ */
+
+struct approval {
+    twin_node *node;
+    const char *id;
+    bool applied;
+    int approvals, needed;
+};
+
+static int change_approve(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct approval *a = ctx;
+    struct twin_membership *m = NULL;
+    json_t *p = NULL;
+    char path[160], *text = NULL;
+    size_t len;
+    int rc;
+    git_tree *base = twin_tx_base_tree(tx);
+    if ((rc = require_writer(a->node, base, true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(a->node), base)))
+        goto cleanup;
+    if (!twin_record_id_valid(a->id)) {
+        rc = twin_error(TWIN_EINVALID, "'%s' is not a proposal id", a->id);
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s.json", a->id);
+    rc = twin_tx_read(&text, &len, tx, path);
+    if (rc == TWIN_ENOTFOUND)
+        rc = twin_error(TWIN_ENOTFOUND, "no proposal %s", a->id);
+    if (rc || (rc = twin_record_parse_canonical(&p, text, len)))
+        goto cleanup;
+    free(text);
+    text = NULL;
+    json_t *approvals = json_object_get(p, "approvals");
+    const char *me = twin_node_org_id(a->node);
+    for (size_t i = 0; i < json_array_size(approvals); i++)
+        if (strcmp(json_string_value(json_array_get(approvals, i)), me) == 0) {
+            rc = twin_error(TWIN_EEXISTS, "%s approved proposal %s already", me, a->id);
+            goto cleanup;
+        }
+    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
+    if ((int)json_array_size(approvals) >= k) {
+        rc = twin_error(TWIN_EEXISTS, "proposal %s is in effect already", a->id);
+        goto cleanup;
+    }
+    json_array_append_new(approvals, json_string(me));
+    a->approvals = (int)json_array_size(approvals);
+    a->needed = k;
+    a->applied = a->approvals >= k;
+    if ((rc = twin_record_canonical(&text, &len, p)) || (rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+    /* The approval that reaches the threshold writes what the proposal says, exactly. */
+    const json_t *changes = json_object_get(p, "changes");
+    for (size_t i = 0; a->applied && rc == 0 && i < json_array_size(changes); i++) {
+        const json_t *ch = json_array_get(changes, i);
+        char *ctext = NULL;
+        size_t clen;
+        if ((rc = twin_record_canonical(&ctext, &clen, json_object_get(ch, "content"))) == 0)
+            rc = twin_tx_put(tx, json_string_value(json_object_get(ch, "path")), ctext, clen);
+        free(ctext);
+    }
+    snprintf(message, message_size, "%s proposal %s (%d of %d): %.300s\n\nProposal: %s\n",
+             a->applied ? "approve and apply" : "approve", a->id, a->approvals, k,
+             json_string_value(json_object_get(p, "summary")), path);
+cleanup:
+    free(text);
+    json_decref(p);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const char *proposal_id)
+{
+    struct approval a = {n, proposal_id, false, 0, 0};
+    int rc = commit_with_retry(commit_out, n, change_approve, &a);
+    if (applied)
+        *applied = a.applied;
+    return rc;
+}
+
+struct policy_change {
+    twin_node *node;
+    int threshold;
+};
+
+static int change_policy(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct policy_change *pc = ctx;
+    struct twin_membership *m = NULL;
+    json_t *net = NULL;
+    char *text = NULL;
+    size_t len;
+    git_tree *base = twin_tx_base_tree(tx);
+    int rc;
+    if ((rc = require_writer(pc->node, base, true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(pc->node), base)) ||
+        (rc = twin_tx_read(&text, &len, tx, TWIN_NETWORK_PATH)) ||
+        (rc = twin_record_parse_canonical(&net, text, len)))
+        goto cleanup;
+    size_t admins = 0;
+    for (size_t i = 0; i < m->count; i++)
+        admins += m->members[i].role == TWIN_ROLE_ADMIN && !m->members[i].removed;
+    if (pc->threshold < 1 || (size_t)pc->threshold > admins) {
+        rc = twin_error(TWIN_EINVALID,
+                        "admin threshold %d: must be from 1 to the number of admins (%zu)",
+                        pc->threshold, admins);
+        goto cleanup;
+    }
+    if (pc->threshold == m->admin_threshold) {
+        rc = twin_error(TWIN_EEXISTS, "the admin threshold is %d already", pc->threshold);
+        goto cleanup;
+    }
+    json_object_set_new(json_object_get(net, "policy"), "admin_threshold",
+                        json_integer(pc->threshold));
+    char summary[200];
+    snprintf(summary, sizeof(summary), "set policy: %d admin approvals for membership and policy",
+             pc->threshold);
+    if ((rc = twin_network_check_descriptor(net)) == 0)
+        rc = put_governed(tx, pc->node, m, TWIN_NETWORK_PATH, net, summary, message, message_size);
+cleanup:
+    free(text);
+    json_decref(net);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshold)
+{
+    struct policy_change pc = {n, threshold};
+    return commit_with_retry(commit_out, n, change_policy, &pc);
 }

@@ -13,6 +13,7 @@
 #include "network.h"
 #include "treediff.h"
 #include "twin/merge.h"
+#include "governance.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
@@ -255,6 +256,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
             rc = err;
         goto cleanup;
     }
+    if (strncmp(c->path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0)
+        goto cleanup; /* proposals are checked with the whole commit (governance.c) */
     snprintf(fault, fault_size, "%s: not a place twin keeps anything", c->path);
 cleanup:
     json_decref(old);
@@ -471,7 +474,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         goto cleanup;
     }
     out->changes = w.count;
-    bool members_changed = false;
+    bool members_changed = false, governed = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
         if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, out->signer, tree)))
@@ -481,6 +484,18 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
             goto cleanup;
         }
         members_changed = members_changed || strncmp(w.changes[i].path, "members/", 8) == 0;
+        governed =
+            governed || twin_governed_path(w.changes[i].path) ||
+            strncmp(w.changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0;
+    }
+    if (governed) {
+        char fault[600];
+        if ((rc = twin_governance_check(fault, sizeof(fault), repo, &w, who, out->signer, m)))
+            goto cleanup;
+        if (fault[0]) {
+            verdict(out, "%s", fault);
+            goto cleanup;
+        }
     }
     if (members_changed) {
         /* The registry as a whole must still hold together: one key per member, an admin left. */

@@ -16,6 +16,7 @@ enum twin_error_code {
     TWIN_ENOHISTORY = -7, /* the node has joined a network but holds no history yet */
     TWIN_EDENIED = -8,    /* the member is not allowed to make this change */
     TWIN_ELIMIT = -9,     /* a size or count bound was exceeded */
+    TWIN_EPENDING = -10,  /* done as far as it can be: the rest waits for others' approval */
 };
 
 /* The message of the last error on this thread; never NULL ("" when none). */

@@ -62,6 +62,11 @@ int twin_node_previous_key(twin_keypair *out, twin_node *n);
  * node.key.prev). */
 int twin_node_adopt_new_key(twin_node *n);
 
+/* When the policy needs several admins, a membership or policy change made through this handle
+ * is recorded as a proposal: its id, or NULL when the last such change took effect at once. */
+const char *twin_node_last_proposal(const twin_node *n);
+void twin_node_set_last_proposal(twin_node *n, const char *id);
+
 /* Reads and writes the node's settings ([twin] section of the repository config). */
 int twin_node_config_get(char **out, twin_node *n, const char *key);
 int twin_node_config_set(twin_node *n, const char *key, const char *value);

@@ -39,7 +39,8 @@ int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx);
 
-/* Adds a member institution with one key. Only an admin may. */
+/* Adds a member institution with one key. Only an admin may. When the policy needs several
+ * admins this records a proposal instead (twin_node_last_proposal names it). */
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES]);
 
@@ -58,6 +59,14 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
 /* Completes or undoes a rotation that was cut short (node.key.new left behind); called when a
  * node opens. */
 int twin_ops_key_rotation_finish(twin_node *n);
+
+/* Approves a proposal (admins; governance.h). The approval that reaches the policy's threshold
+ * also writes the change; *applied says whether this one did. */
+int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const char *proposal_id);
+
+/* Sets how many admin institutions must approve membership and policy changes. Like those
+ * changes, it is itself a proposal when the current policy needs more than one admin. */
+int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshold);
 
 /* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
  * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node

@@ -74,6 +74,13 @@ int cmd_log(struct cli *c, int argc, char **argv);
 int cmd_blame(struct cli *c, int argc, char **argv);
 int cmd_invite(struct cli *c, int argc, char **argv);
 int cmd_key(struct cli *c, int argc, char **argv);
+int cmd_approve(struct cli *c, int argc, char **argv);
+int cmd_proposals(struct cli *c, int argc, char **argv);
+int cmd_policy(struct cli *c, int argc, char **argv);
+
+/* Like cli_report_change, for a membership or policy change that may have become a proposal. */
+void cli_report_governed(const struct cli *c, const char *done, const char *what,
+                         const git_oid *commit);
 int cmd_checkpoints(struct cli *c, int argc, char **argv);
 int cmd_join(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);

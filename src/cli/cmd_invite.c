@@ -107,6 +107,20 @@ int cmd_join(struct cli *c, int argc, char **argv)
     }
     struct twin_sync_stats st = {0};
     int rc = twin_invite_join(&c->node, &st, dir, token, &who);
+    if (rc == TWIN_EPENDING) { /* the node exists and knows its inviter; approval comes later */
+        if (c->json) {
+            json_t *j = json_pack("{s:s, s:s, s:b, s:s}", "dir", dir, "network_id",
+                                  twin_node_network_id(c->node), "synced", false, "pending",
+                                  twin_error_last());
+            cli_print_json(j);
+            json_decref(j);
+        } else {
+            printf("Created a node for %s (%s) in %s, joining network %s.\n%s.\n", who.name,
+                   who.org_id, dir, twin_node_network_id(c->node), twin_error_last());
+        }
+        free(dir);
+        return CLI_OK;
+    }
     if (rc && !c->node) {
         free(dir);
         return cli_fail(rc);

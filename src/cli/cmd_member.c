@@ -33,6 +33,10 @@ static int member_add(struct cli *c, int argc, char **argv)
     git_oid commit;
     if ((rc = twin_ops_member_add(&commit, c->node, &who, role, pk)))
         return cli_fail(rc);
+    if (twin_node_last_proposal(c->node)) {
+        cli_report_governed(c, "Added", who.org_id, &commit);
+        return CLI_OK;
+    }
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:s}", "org_id", who.org_id, "role", role, "commit",
                               git_oid_tostr_s(&commit));
@@ -122,7 +126,7 @@ static int member_edit(struct cli *c, int argc, char **argv, bool revoke)
                     : twin_ops_member_remove(&commit, c->node, argv[2]);
     if (rc)
         return cli_fail(rc);
-    cli_report_change(c, revoke ? "Revoked a key of" : "Removed", argv[2], &commit);
+    cli_report_governed(c, revoke ? "Revoked a key of" : "Removed", argv[2], &commit);
     return CLI_OK;
 }
 

@@ -33,6 +33,12 @@ static const struct cli_command commands[] = {
      "twin member revoke-key ORGID KEY\n"
      "twin member remove ORGID",
      "add a partner institution, list the members, revoke a key, or remove a member (admins)"},
+    {"proposals", cmd_proposals, "twin proposals",
+     "membership and policy changes waiting for admin approvals, and those in effect"},
+    {"approve", cmd_approve, "twin approve PROPOSAL",
+     "approve a proposed membership or policy change (admins)"},
+    {"policy", cmd_policy, "twin policy --admin-threshold N",
+     "set how many admin institutions must approve membership and policy changes"},
     {"key", cmd_key, "twin key rotate",
      "give this node a new key, signed in by the old one, which is retired"},
     {"add", cmd_add, "twin add TYPE [FIELD=VALUE ...] [--from FILE|-]",

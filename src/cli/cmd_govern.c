@@ -1,0 +1,162 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../governance.h"
+#include "../network.h"
+#include "cli.h"
+#include "twin/error.h"
+#include "twin/ops.h"
+
+void cli_report_governed(const struct cli *c, const char *done, const char *what,
+                         const git_oid *commit)
+{
+    const char *proposal = twin_node_last_proposal(c->node);
+    if (!proposal) {
+        cli_report_change(c, done, what, commit);
+        return;
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s}", "proposal", proposal, "about", what, "commit",
+                              git_oid_tostr_s(commit));
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Proposed (about %s) as proposal %s in commit %s.\n", what, proposal,
+               git_oid_tostr_s(commit));
+        printf("It takes effect when enough admin institutions approve it: twin approve %s\n",
+               proposal);
+    }
+}
+
+int cmd_approve(struct cli *c, int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error("approve", "give one proposal id (twin proposals lists them)");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    bool applied = false;
+    int rc = twin_ops_approve(&commit, &applied, c->node, argv[1]);
+    if (rc)
+        return cli_fail(rc);
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s, s:b}", "proposal", argv[1], "commit",
+                              git_oid_tostr_s(&commit), "applied", applied);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("Approved proposal %s in commit %s%s\n", argv[1], git_oid_tostr_s(&commit),
+               applied ? ": it had enough approvals and is now in effect." : ".");
+    }
+    return CLI_OK;
+}
+
+/* The proposals of the head, open ones first. */
+int cmd_proposals(struct cli *c, int argc, char **argv)
+{
+    if (argc > 1)
+        return cli_usage_error("proposals", "unexpected argument '%s'", argv[1]);
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL, *dir = NULL;
+    struct twin_membership *m = NULL;
+    git_repository *repo = twin_node_repo(c->node);
+    int rc = twin_node_head(&head, c->node);
+    if (rc)
+        return cli_fail(rc);
+    if (git_commit_lookup(&commit, repo, &head) < 0 || git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the head");
+        goto cleanup;
+    }
+    if ((rc = twin_membership_load(&m, repo, tree)))
+        goto cleanup;
+    const git_tree_entry *e = git_tree_entry_byname(tree, TWIN_PROPOSALS_DIR);
+    if (e && git_tree_lookup(&dir, repo, git_tree_entry_id(e)) < 0) {
+        rc = twin_error_git("reading proposals/");
+        goto cleanup;
+    }
+    json_t *list = json_array();
+    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
+    for (size_t i = 0; dir && rc == 0 && i < git_tree_entrycount(dir); i++) {
+        const git_tree_entry *pe = git_tree_entry_byindex(dir, i);
+        char path[200], *text = NULL;
+        size_t len;
+        json_t *p = NULL;
+        snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s", git_tree_entry_name(pe));
+        if ((rc = twin_tree_read(&text, &len, repo, tree, path)) == 0 &&
+            (rc = twin_record_parse_canonical(&p, text, len)) == 0) {
+            json_t *approvals = json_object_get(p, "approvals");
+            json_array_append_new(
+                list, json_pack("{s:O, s:O, s:O, s:O, s:i, s:b}", "id", json_object_get(p, "id"),
+                                "summary", json_object_get(p, "summary"), "proposed_by",
+                                json_object_get(p, "proposed_by"), "approvals", approvals, "needed",
+                                k, "in_effect", (int)json_array_size(approvals) >= k));
+        }
+        free(text);
+        json_decref(p);
+    }
+    if (rc == 0 && c->json) {
+        cli_print_json(list);
+    } else if (rc == 0) {
+        printf("Changes to the membership and policy need %d admin approval%s.\n", k,
+               k == 1 ? "" : "s");
+        size_t i;
+        json_t *p;
+        size_t shown = 0;
+        for (int pass = 0; pass < 2; pass++)
+            json_array_foreach(list, i, p)
+            {
+                bool done = json_is_true(json_object_get(p, "in_effect"));
+                if (done != (pass == 1))
+                    continue;
+                printf("%s  %-10s %zu of %d  %s\n", json_string_value(json_object_get(p, "id")),
+                       done ? "in effect" : "open",
+                       json_array_size(json_object_get(p, "approvals")), k,
+                       json_string_value(json_object_get(p, "summary")));
+                shown++;
+            }
+        if (!shown)
+            printf("No proposals.\n");
+    }
+    json_decref(list);
+cleanup:
+    twin_membership_free(m);
+    git_tree_free(dir);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc ? cli_fail(rc) : CLI_OK;
+}
+
+int cmd_policy(struct cli *c, int argc, char **argv)
+{
+    const char *threshold = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m = cli_option(&threshold, &i, argc, argv, "--admin-threshold");
+        if (m < 0)
+            return CLI_USAGE;
+        if (!m)
+            return cli_usage_error("policy", "unexpected argument '%s'", argv[i]);
+    }
+    if (!threshold)
+        return cli_usage_error("policy", "say what to set: --admin-threshold N");
+    char *end;
+    long k = strtol(threshold, &end, 10);
+    if (*end || end == threshold || k < 1 || k > 100)
+        return cli_usage_error("policy", "--admin-threshold takes a number from 1 to 100");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    int rc = twin_ops_set_admin_threshold(&commit, c->node, (int)k);
+    if (rc)
+        return cli_fail(rc);
+    char what[64];
+    snprintf(what, sizeof(what), "admin threshold %ld", k);
+    cli_report_governed(c, "Set the", what, &commit);
+    return CLI_OK;
+}
