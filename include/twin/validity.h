@@ -24,7 +24,8 @@ struct twin_check {
 
 typedef struct twin_check_cache twin_check_cache;
 
-/* A cache of parsed membership keyed by tree, to share between calls on one thread. */
+/* A cache of parsed membership and recently read trees, to share between calls on one thread
+ * with one repository; free it before the repository. */
 int twin_check_cache_new(twin_check_cache **out);
 void twin_check_cache_free(twin_check_cache *c);
 
