@@ -1,12 +1,13 @@
 /*
  * Audit. Each commit's verdict depends only on the commit and its parent, so the history is cut
  * into contiguous runs checked on separate threads, each with its own repository handle (libgit2
- * wants one per thread) and its own membership cache.
+ * wants one per thread) over the one object database, and its own membership and tree cache.
  */
 #include "twin/audit.h"
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,22 @@ void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWI
     snprintf(out, 64, "SHA256:%s", b64);
 }
 
-struct job {
-    const char *repo_path;
+/* Threads take the history in chunks from a shared counter, so that a thread given later commits
+ * (larger trees) does not run on alone. Each chunk starts by reading its first parent's trees,
+ * which the previous chunk had read: a few reads per chunk. */
+#define CHUNK 256
+
+struct work {
+    git_odb *odb; /* shared: thread-safe, and its cache holds the commits the walk read */
     const git_oid *ids;
-    size_t from, to;
+    size_t count;
+    atomic_size_t next;
     struct twin_check *results;
     int64_t *times;
+};
+
+struct job {
+    struct work *work;
     int rc;
     char error[512];
 };
@@ -50,21 +61,30 @@ struct job {
 static void *check_run(void *arg)
 {
     struct job *j = arg;
+    struct work *w = j->work;
     git_repository *repo = NULL;
     twin_check_cache *cache = NULL;
-    if (git_repository_open_bare(&repo, j->repo_path) < 0) {
+    if (git_repository_wrap_odb(&repo, w->odb) < 0) {
         j->rc = twin_error_git("opening the repository");
         goto done;
     }
     if ((j->rc = twin_check_cache_new(&cache)))
         goto done;
-    for (size_t i = j->from; i < j->to; i++) {
-        git_commit *c = NULL;
-        if ((j->rc = twin_check_commit(&j->results[i], repo, &j->ids[i], cache)))
-            goto done;
-        if (git_commit_lookup(&c, repo, &j->ids[i]) == 0)
-            j->times[i] = (int64_t)git_commit_time(c);
-        git_commit_free(c);
+    for (;;) {
+        size_t from = atomic_fetch_add(&w->next, CHUNK);
+        if (from >= w->count)
+            break;
+        size_t to = from + CHUNK < w->count ? from + CHUNK : w->count;
+        for (size_t i = from; i < to; i++) {
+            git_commit *c = NULL;
+            if ((j->rc = twin_check_commit(&w->results[i], repo, &w->ids[i], cache))) {
+                atomic_store(&w->next, w->count); /* the others stop too */
+                goto done;
+            }
+            if (git_commit_lookup(&c, repo, &w->ids[i]) == 0)
+                w->times[i] = (int64_t)git_commit_time(c);
+            git_commit_free(c);
+        }
     }
 done:
     if (j->rc)
@@ -214,6 +234,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     struct twin_check *results = NULL;
     int64_t *times = NULL;
     size_t count = 0, cap = 0;
+    struct work work = {.odb = NULL};
     struct job jobs[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int rc;
@@ -259,14 +280,17 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         threads = MAX_THREADS;
     if ((size_t)threads > count / 64 + 1)
         threads = (int)(count / 64 + 1);
-    const char *path = git_repository_path(repo);
+    if (git_repository_odb(&work.odb, repo) < 0) {
+        rc = twin_error_git("opening the object database");
+        goto cleanup;
+    }
+    work.ids = ids;
+    work.count = count;
+    work.results = results;
+    work.times = times;
+    atomic_init(&work.next, 0);
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (struct job){.repo_path = path,
-                               .ids = ids,
-                               .from = count * (size_t)t / (size_t)threads,
-                               .to = count * (size_t)(t + 1) / (size_t)threads,
-                               .results = results,
-                               .times = times};
+        jobs[t] = (struct job){.work = &work};
         if (pthread_create(&tids[t], NULL, check_run, &jobs[t]) != 0) {
             rc = twin_error(TWIN_ERROR, "cannot start a verification thread");
             for (int u = 0; u < t; u++)
@@ -296,6 +320,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     *out = r;
     r = NULL;
 cleanup:
+    git_odb_free(work.odb);
     git_revwalk_free(walk);
     free(ids);
     free(results);
