@@ -49,7 +49,6 @@ struct work {
     size_t count;
     atomic_size_t next;
     struct twin_check *results;
-    int64_t *times;
 };
 
 struct job {
@@ -75,16 +74,11 @@ static void *check_run(void *arg)
         if (from >= w->count)
             break;
         size_t to = from + CHUNK < w->count ? from + CHUNK : w->count;
-        for (size_t i = from; i < to; i++) {
-            git_commit *c = NULL;
+        for (size_t i = from; i < to; i++)
             if ((j->rc = twin_check_commit(&w->results[i], repo, &w->ids[i], cache))) {
                 atomic_store(&w->next, w->count); /* the others stop too */
                 goto done;
             }
-            if (git_commit_lookup(&c, repo, &w->ids[i]) == 0)
-                w->times[i] = (int64_t)git_commit_time(c);
-            git_commit_free(c);
-        }
     }
 done:
     if (j->rc)
@@ -232,7 +226,6 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     git_revwalk *walk = NULL;
     git_oid *ids = NULL, id;
     struct twin_check *results = NULL;
-    int64_t *times = NULL;
     size_t count = 0, cap = 0;
     struct work work = {.odb = NULL};
     struct job jobs[MAX_THREADS];
@@ -268,7 +261,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     }
     rc = 0;
     r->commits = count;
-    if (!(results = calloc(count, sizeof(*results))) || !(times = calloc(count, sizeof(*times)))) {
+    if (!(results = calloc(count, sizeof(*results)))) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
@@ -287,7 +280,6 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     work.ids = ids;
     work.count = count;
     work.results = results;
-    work.times = times;
     atomic_init(&work.next, 0);
     for (int t = 0; t < threads; t++) {
         jobs[t] = (struct job){.work = &work};
@@ -309,7 +301,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         goto cleanup;
     for (size_t i = 0; i < count; i++) {
         if (results[i].org_id[0] && results[i].valid &&
-            (rc = tally(r, results[i].org_id, times[i])))
+            (rc = tally(r, results[i].org_id, results[i].time)))
             goto cleanup;
         if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
             goto cleanup;
@@ -324,7 +316,6 @@ cleanup:
     git_revwalk_free(walk);
     free(ids);
     free(results);
-    free(times);
     twin_verify_report_free(r);
     return rc;
 }

@@ -37,9 +37,9 @@ struct rawtree {
     git_odb_object *obj; /* NULL: an empty slot */
     const unsigned char *data;
     size_t size;
-    size_t *offsets; /* where each entry starts; offsets[n] == size */
-    size_t n;
-    bool canonical; /* else offsets is NULL and the tree is read by libgit2 instead */
+    size_t *offsets; /* where each entry starts; offsets[n] == size (when canonical) */
+    size_t n, cap;
+    bool canonical; /* else the tree is read by libgit2 instead */
     unsigned long used;
     int pinned; /* in use by a walk further up: not to be evicted */
 };
@@ -57,17 +57,24 @@ int twin_tree_cache_new(twin_tree_cache **out)
     return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
 }
 
-static void slot_clear(struct rawtree *t)
+/* Empties a slot; its offsets array stays for the next tree unless all is true. */
+static void slot_clear(struct rawtree *t, bool all)
 {
+    size_t *offsets = t->offsets, cap = t->cap;
     git_odb_object_free(t->obj);
-    free(t->offsets);
+    if (all)
+        free(offsets);
     memset(t, 0, sizeof(*t));
+    if (!all) {
+        t->offsets = offsets;
+        t->cap = cap;
+    }
 }
 
 static void cache_flush(twin_tree_cache *c)
 {
     for (size_t i = 0; i < TREE_SLOTS; i++)
-        slot_clear(&c->slots[i]);
+        slot_clear(&c->slots[i], true);
     git_odb_free(c->odb);
     c->odb = NULL;
     c->repo = NULL;
@@ -103,15 +110,24 @@ static void raw_entry(struct ent *e, const struct rawtree *t, size_t i)
     git_oid_fromraw(&e->id, t->data + t->offsets[i + 1] - GIT_OID_RAWSZ);
 }
 
-/* Indexes the entries of a tree and decides whether it is canonical. Returns <0 only when out of
- * memory. */
+/* The name of entry i of an indexed tree. */
+static const char *raw_name(const struct rawtree *t, const size_t *off, size_t i, size_t *len)
+{
+    const char *p = (const char *)t->data + off[i];
+    size_t skip = p[0] == '4' ? MODE_DIR_LEN : MODE_FILE_LEN;
+    *len = off[i + 1] - off[i] - skip - 1 - GIT_OID_RAWSZ;
+    return p + skip;
+}
+
+/* Indexes the entries of a tree and decides whether it is canonical. Keeps the slot's offsets
+ * array for reuse. Returns <0 only when out of memory. */
 static int index_tree(struct rawtree *t)
 {
-    size_t cap = 64, n = 0, pos = 0;
-    size_t *off = malloc(cap * sizeof(*off));
-    if (!off)
-        return twin_error(TWIN_ERROR, "out of memory");
+    size_t n = 0, pos = 0, plen = 0;
+    const char *pname = NULL;
+    bool pdir = false;
     t->canonical = false;
+    t->n = 0;
     while (pos < t->size) {
         const char *p = (const char *)t->data + pos;
         size_t left = t->size - pos, skip;
@@ -121,57 +137,48 @@ static int index_tree(struct rawtree *t)
         else if (left > MODE_FILE_LEN && memcmp(p, MODE_FILE, MODE_FILE_LEN) == 0)
             skip = MODE_FILE_LEN, dir = false;
         else
-            goto done;
+            return 0;
         const char *name = p + skip, *nul = memchr(name, 0, left - skip);
         size_t len = nul ? (size_t)(nul - name) : 0;
         if (!nul || len == 0 || len > UINT16_MAX ||
             (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ)
-            goto done;
-        if (n + 2 > cap) {
-            size_t *grown = realloc(off, (cap *= 2) * sizeof(*off));
-            if (!grown) {
-                free(off);
+            return 0;
+        if (pname && git_order(pname, plen, pdir, name, len, dir) >= 0)
+            return 0;
+        if (n + 2 > t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 64;
+            size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
+            if (!grown)
                 return twin_error(TWIN_ERROR, "out of memory");
-            }
-            off = grown;
+            t->offsets = grown;
+            t->cap = cap;
         }
-        off[n] = pos;
-        off[n + 1] = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
-        t->offsets = off;
-        if (n > 0) {
-            struct ent prev;
-            t->n = n;
-            raw_entry(&prev, t, n - 1);
-            if (git_order(prev.name, prev.len, prev.mode == GIT_FILEMODE_TREE, name, len, dir) >= 0)
-                goto done;
-        }
+        t->offsets[n] = pos;
+        pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
+        t->offsets[n + 1] = pos;
         /* A file of the same name sorts before the directory, with only names that continue
          * with a character below '/' between them. */
         for (size_t back = 1; dir && back <= n; back++) {
-            struct ent e;
-            t->n = n;
-            raw_entry(&e, t, n - back);
-            if (e.len < len || memcmp(e.name, name, len) != 0)
+            size_t elen;
+            const char *e = raw_name(t, t->offsets, n - back, &elen);
+            if (elen < len || memcmp(e, name, len) != 0)
                 break;
-            if (e.len == len || back == DIR_DUP_SCAN)
-                goto done;
-            if ((unsigned char)e.name[len] >= '/')
+            if (elen == len || back == DIR_DUP_SCAN)
+                return 0;
+            if ((unsigned char)e[len] >= '/')
                 break;
         }
-        pos = off[++n];
+        n++;
+        pname = name, plen = len, pdir = dir;
     }
-    t->canonical = true;
-done:
-    t->offsets = NULL;
-    t->n = 0;
-    if (!t->canonical) {
-        free(off);
-        return 0;
+    if (n == 0) {
+        if (!t->cap && !(t->offsets = malloc(sizeof(*t->offsets))))
+            return twin_error(TWIN_ERROR, "out of memory");
+        t->cap = t->cap ? t->cap : 1;
+        t->offsets[0] = 0;
     }
-    if (n == 0)
-        off[0] = 0;
-    t->offsets = off;
     t->n = n;
+    t->canonical = true;
     return 0;
 }
 
@@ -200,14 +207,14 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
         git_odb_object_free(obj);
         return 0;
     }
-    slot_clear(victim);
+    slot_clear(victim, false);
     victim->id = *id;
     victim->obj = obj;
     victim->data = git_odb_object_data(obj);
     victim->size = git_odb_object_size(obj);
     victim->used = ++c->clock;
     if (index_tree(victim) < 0) {
-        slot_clear(victim);
+        slot_clear(victim, false);
         return TWIN_ERROR;
     }
     *out = victim;

@@ -401,6 +401,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         rc = twin_error_git("reading a commit");
         goto cleanup;
     }
+    out->time = (int64_t)git_commit_time(commit);
     unsigned int nparents = git_commit_parentcount(commit);
     if (nparents > 2) {
         verdict(out, "a commit with %u parents: twin merges two lines at a time", nparents);

@@ -9,6 +9,7 @@
 
 #include <git2.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "twin/key.h"
 
@@ -20,6 +21,7 @@ struct twin_check {
     char org_id[128]; /* the member who signed, "" when not a member */
     bool is_merge;
     size_t changes; /* files the commit changes */
+    int64_t time;   /* committer time, seconds since the epoch; 0 when the commit was not read */
 };
 
 typedef struct twin_check_cache twin_check_cache;
