@@ -190,7 +190,7 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
     *out = NULL;
     for (size_t i = 0; i < TREE_SLOTS; i++) {
         struct rawtree *t = &c->slots[i];
-        if (t->obj && git_oid_equal(&t->id, id)) {
+        if (t->obj && memcmp(t->id.id, id->id, GIT_OID_RAWSZ) == 0) {
             t->used = ++c->clock;
             *out = t;
             return 0;
