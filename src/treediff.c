@@ -182,8 +182,8 @@ static int index_tree(struct rawtree *t)
     return 0;
 }
 
-/* The tree id from the cache, reading it when absent. *out is NULL when the object cannot be read
- * as a tree here (the libgit2 path then reports why). Returns <0 only when out of memory. */
+/* The tree with this id, from the cache or read into it. *out is NULL when the object cannot be
+ * read as a tree here (the libgit2 path then reports why). Returns <0 only when out of memory. */
 static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
 {
     struct rawtree *victim = NULL;
