@@ -1,7 +1,7 @@
 /*
  * Audit. Each commit's verdict depends only on the commit and its parent, so the history is cut
  * into contiguous runs checked on separate threads, each with its own repository handle (libgit2
- * wants one per thread) over the one object database, and its own membership and tree cache.
+ * wants one per thread) and its own membership and tree cache.
  */
 #include "twin/audit.h"
 
@@ -41,12 +41,16 @@ void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWI
 /* Threads take the history in chunks from a shared counter, so that a thread given later commits
  * (larger trees) does not run on alone. Each chunk starts by reading its first parent's trees,
  * which the previous chunk had read: a few reads per chunk. */
-#define CHUNK 256
+#define CHUNK_MAX 256
+#define CHUNK_MIN 16
 
+/* Each thread opens the repository itself: re-deriving a merge writes objects, and a write
+ * refreshes the object database's list of packs, which libgit2 1.5 does not guard against reads
+ * from other threads through the same database. */
 struct work {
-    git_odb *odb; /* shared: thread-safe, and its cache holds the commits the walk read */
+    const char *repo_path;
     const git_oid *ids;
-    size_t count;
+    size_t count, chunk;
     atomic_size_t next;
     struct twin_check *results;
 };
@@ -63,17 +67,17 @@ static void *check_run(void *arg)
     struct work *w = j->work;
     git_repository *repo = NULL;
     twin_check_cache *cache = NULL;
-    if (git_repository_wrap_odb(&repo, w->odb) < 0) {
+    if (git_repository_open_bare(&repo, w->repo_path) < 0) {
         j->rc = twin_error_git("opening the repository");
         goto done;
     }
     if ((j->rc = twin_check_cache_new(&cache)))
         goto done;
     for (;;) {
-        size_t from = atomic_fetch_add(&w->next, CHUNK);
+        size_t from = atomic_fetch_add(&w->next, w->chunk);
         if (from >= w->count)
             break;
-        size_t to = from + CHUNK < w->count ? from + CHUNK : w->count;
+        size_t to = from + w->chunk < w->count ? from + w->chunk : w->count;
         for (size_t i = from; i < to; i++)
             if ((j->rc = twin_check_commit(&w->results[i], repo, &w->ids[i], cache))) {
                 atomic_store(&w->next, w->count); /* the others stop too */
@@ -227,7 +231,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     git_oid *ids = NULL, id;
     struct twin_check *results = NULL;
     size_t count = 0, cap = 0;
-    struct work work = {.odb = NULL};
+    struct work work = {.repo_path = NULL};
     struct job jobs[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int rc;
@@ -273,12 +277,14 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         threads = MAX_THREADS;
     if ((size_t)threads > count / 64 + 1)
         threads = (int)(count / 64 + 1);
-    if (git_repository_odb(&work.odb, repo) < 0) {
-        rc = twin_error_git("opening the object database");
-        goto cleanup;
-    }
+    work.repo_path = git_repository_path(repo);
     work.ids = ids;
     work.count = count;
+    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
+    work.chunk = count / ((size_t)threads * 8);
+    work.chunk = work.chunk < CHUNK_MIN   ? CHUNK_MIN
+                 : work.chunk > CHUNK_MAX ? CHUNK_MAX
+                                          : work.chunk;
     work.results = results;
     atomic_init(&work.next, 0);
     for (int t = 0; t < threads; t++) {
@@ -312,7 +318,6 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     *out = r;
     r = NULL;
 cleanup:
-    git_odb_free(work.odb);
     git_revwalk_free(walk);
     free(ids);
     free(results);

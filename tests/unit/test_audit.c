@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "twin/audit.h"
+#include "twin/merge.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -73,6 +74,23 @@ static git_oid commit_file(twin_node *node, const twin_keypair *key, const char 
     return commit_id;
 }
 
+/* Two lines of n notes each from the head, then their merge on the branch: a merge that every
+ * verify re-derives, writing the merged objects again. */
+static void diverge_and_merge(twin_node *node, unsigned n)
+{
+    git_repository *repo = twin_node_repo(node);
+    git_oid base, a, b, merge;
+    struct twin_merge_result r;
+    assert_int_equal(twin_node_head(&base, node), 0);
+    add_notes(node, n);
+    assert_int_equal(twin_node_head(&a, node), 0);
+    assert_int_equal(twin_store_advance(repo, &a, &base, "test: second line"), 0);
+    add_notes(node, n);
+    assert_int_equal(twin_node_head(&b, node), 0);
+    assert_int_equal(twin_merge_commit(&merge, &r, node, NULL, &b, &a), 0);
+    assert_int_equal(twin_store_advance(repo, &b, &merge, "test: merge"), 0);
+}
+
 /* One history for every test: building it is the slow part. */
 static int setup(void **state)
 {
@@ -85,7 +103,7 @@ static int setup(void **state)
     if (twin_node_init(&h->node, path, &admin_who, "Example Tax Twinning", NULL) ||
         twin_key_generate(&outsider))
         return -1;
-    /* Faults in the second and the third chunk of 256 commits, valid commits around them. */
+    /* Faults in different chunks, valid commits around them. */
     add_notes(h->node, 300);
     assert_int_equal(
         twin_record_path(note, sizeof(note), "note", "0193a5c2-0000-7000-8000-000000000001"), 0);
@@ -93,9 +111,14 @@ static int setup(void **state)
         commit_file(h->node, &outsider, note,
                     "{\n  \"id\": \"0193a5c2-0000-7000-8000-000000000001\",\n  \"kind\": "
                     "\"note\",\n  \"title\": \"Forged\",\n  \"type\": \"note\"\n}\n");
-    add_notes(h->node, 300);
-    h->stray_commit = commit_file(h->node, twin_node_key(h->node), "stray.txt", "stray\n");
     add_notes(h->node, 100);
+    diverge_and_merge(h->node, 40);
+    add_notes(h->node, 100);
+    diverge_and_merge(h->node, 30);
+    add_notes(h->node, 50);
+    h->stray_commit = commit_file(h->node, twin_node_key(h->node), "stray.txt", "stray\n");
+    diverge_and_merge(h->node, 20);
+    add_notes(h->node, 80);
     *state = h;
     return 0;
 }
@@ -140,7 +163,7 @@ static void the_report_names_each_fault_on_any_number_of_threads(void **state)
 {
     struct history *h = *state;
     struct twin_verify_report *one = verify(h->node, 1);
-    assert_int_equal(one->commits, 703);
+    assert_int_equal(one->commits, 816);
     assert_int_equal(one->nfaults, 2);
     assert_true(git_oid_equal(&one->faults[0].commit, &h->outsider_commit));
     assert_non_null(strstr(one->faults[0].reason, "signed by a key outside the membership"));
@@ -148,7 +171,7 @@ static void the_report_names_each_fault_on_any_number_of_threads(void **state)
     assert_string_equal(one->faults[1].reason, "stray.txt: not a place twin keeps anything");
     assert_int_equal(one->nmembers, 1);
     assert_string_equal(one->members[0].org_id, "XE-EXAMPLE-MOF");
-    assert_int_equal(one->members[0].commits, 701);
+    assert_int_equal(one->members[0].commits, 814);
     for (int threads = 0; threads <= 4; threads++) {
         struct twin_verify_report *r = verify(h->node, threads);
         assert_same_report(r, one);
@@ -181,7 +204,7 @@ static void each_verdict_is_what_a_check_without_cache_gives(void **state)
         assert_int_equal(cached.time, alone.time);
         n++;
     }
-    assert_int_equal(n, 703);
+    assert_int_equal(n, 816);
     git_revwalk_free(walk);
     twin_check_cache_free(cache);
 }
