@@ -1,12 +1,13 @@
 /*
  * Audit. Each commit's verdict depends only on the commit and its parent, so the history is cut
  * into contiguous runs checked on separate threads, each with its own repository handle (libgit2
- * wants one per thread) and its own membership cache.
+ * wants one per thread) and its own membership and tree cache.
  */
 #include "twin/audit.h"
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,25 @@ void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWI
     snprintf(out, 64, "SHA256:%s", b64);
 }
 
-struct job {
+/* Threads take the history in chunks from a shared counter, so that a thread given later commits
+ * (larger trees) does not run on alone. Each chunk starts by reading its first parent's trees,
+ * which the previous chunk had read: a few reads per chunk. */
+#define CHUNK_MAX 256
+#define CHUNK_MIN 16
+
+/* Each thread opens the repository itself: re-deriving a merge writes objects, and a write
+ * refreshes the object database's list of packs, which libgit2 1.5 does not guard against reads
+ * from other threads through the same database. */
+struct work {
     const char *repo_path;
     const git_oid *ids;
-    size_t from, to;
+    size_t count, chunk;
+    atomic_size_t next;
     struct twin_check *results;
-    int64_t *times;
+};
+
+struct job {
+    struct work *work;
     int rc;
     char error[512];
 };
@@ -50,21 +64,25 @@ struct job {
 static void *check_run(void *arg)
 {
     struct job *j = arg;
+    struct work *w = j->work;
     git_repository *repo = NULL;
     twin_check_cache *cache = NULL;
-    if (git_repository_open_bare(&repo, j->repo_path) < 0) {
+    if (git_repository_open_bare(&repo, w->repo_path) < 0) {
         j->rc = twin_error_git("opening the repository");
         goto done;
     }
     if ((j->rc = twin_check_cache_new(&cache)))
         goto done;
-    for (size_t i = j->from; i < j->to; i++) {
-        git_commit *c = NULL;
-        if ((j->rc = twin_check_commit(&j->results[i], repo, &j->ids[i], cache)))
-            goto done;
-        if (git_commit_lookup(&c, repo, &j->ids[i]) == 0)
-            j->times[i] = (int64_t)git_commit_time(c);
-        git_commit_free(c);
+    for (;;) {
+        size_t from = atomic_fetch_add(&w->next, w->chunk);
+        if (from >= w->count)
+            break;
+        size_t to = from + w->chunk < w->count ? from + w->chunk : w->count;
+        for (size_t i = from; i < to; i++)
+            if ((j->rc = twin_check_commit(&w->results[i], repo, &w->ids[i], cache))) {
+                atomic_store(&w->next, w->count); /* the others stop too */
+                goto done;
+            }
     }
 done:
     if (j->rc)
@@ -212,8 +230,8 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     git_revwalk *walk = NULL;
     git_oid *ids = NULL, id;
     struct twin_check *results = NULL;
-    int64_t *times = NULL;
     size_t count = 0, cap = 0;
+    struct work work = {.repo_path = NULL};
     struct job jobs[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int rc;
@@ -247,7 +265,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     }
     rc = 0;
     r->commits = count;
-    if (!(results = calloc(count, sizeof(*results))) || !(times = calloc(count, sizeof(*times)))) {
+    if (!(results = calloc(count, sizeof(*results)))) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
@@ -259,14 +277,18 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         threads = MAX_THREADS;
     if ((size_t)threads > count / 64 + 1)
         threads = (int)(count / 64 + 1);
-    const char *path = git_repository_path(repo);
+    work.repo_path = git_repository_path(repo);
+    work.ids = ids;
+    work.count = count;
+    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
+    work.chunk = count / ((size_t)threads * 8);
+    work.chunk = work.chunk < CHUNK_MIN   ? CHUNK_MIN
+                 : work.chunk > CHUNK_MAX ? CHUNK_MAX
+                                          : work.chunk;
+    work.results = results;
+    atomic_init(&work.next, 0);
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (struct job){.repo_path = path,
-                               .ids = ids,
-                               .from = count * (size_t)t / (size_t)threads,
-                               .to = count * (size_t)(t + 1) / (size_t)threads,
-                               .results = results,
-                               .times = times};
+        jobs[t] = (struct job){.work = &work};
         if (pthread_create(&tids[t], NULL, check_run, &jobs[t]) != 0) {
             rc = twin_error(TWIN_ERROR, "cannot start a verification thread");
             for (int u = 0; u < t; u++)
@@ -285,7 +307,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         goto cleanup;
     for (size_t i = 0; i < count; i++) {
         if (results[i].org_id[0] && results[i].valid &&
-            (rc = tally(r, results[i].org_id, times[i])))
+            (rc = tally(r, results[i].org_id, results[i].time)))
             goto cleanup;
         if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
             goto cleanup;
@@ -299,7 +321,6 @@ cleanup:
     git_revwalk_free(walk);
     free(ids);
     free(results);
-    free(times);
     twin_verify_report_free(r);
     return rc;
 }

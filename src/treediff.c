@@ -1,13 +1,249 @@
 #include "treediff.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "twin/error.h"
 
-static int add_change(struct twin_treediff *w, const char *path, const git_tree_entry *o,
-                      const git_tree_entry *n)
+/* One tree entry, from a parsed git_tree or from stored bytes. */
+struct ent {
+    const char *name; /* NUL-terminated */
+    size_t len;
+    git_filemode_t mode; /* as libgit2 normalises it */
+    git_oid id;
+};
+
+static void ent_of(struct ent *e, const git_tree_entry *te)
+{
+    e->name = git_tree_entry_name(te);
+    e->len = strlen(e->name);
+    e->mode = git_tree_entry_filemode(te);
+    git_oid_cpy(&e->id, git_tree_entry_id(te));
+}
+
+/* ---- trees as stored bytes ------------------------------------------------------------------ */
+
+#define TREE_SLOTS    16
+#define DIR_DUP_SCAN  16 /* how far back a file of a directory's name is looked for */
+#define MODE_DIR      "40000 "
+#define MODE_FILE     "100644 "
+#define MODE_DIR_LEN  6
+#define MODE_FILE_LEN 7
+
+struct rawtree {
+    git_oid id;
+    git_odb_object *obj; /* NULL: an empty slot */
+    const unsigned char *data;
+    size_t size;
+    size_t *offsets; /* where each entry starts; offsets[n] == size (when canonical) */
+    size_t n, cap;
+    bool canonical; /* else the tree is read by libgit2 instead */
+    unsigned long used;
+    int pinned; /* in use by a walk further up: not to be evicted */
+};
+
+struct twin_tree_cache {
+    git_repository *repo;
+    git_odb *odb;
+    unsigned long clock;
+    struct rawtree slots[TREE_SLOTS];
+};
+
+int twin_tree_cache_new(twin_tree_cache **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
+}
+
+/* Empties a slot; its offsets array stays for the next tree unless all is true. */
+static void slot_clear(struct rawtree *t, bool all)
+{
+    size_t *offsets = t->offsets, cap = t->cap;
+    git_odb_object_free(t->obj);
+    if (all)
+        free(offsets);
+    memset(t, 0, sizeof(*t));
+    if (!all) {
+        t->offsets = offsets;
+        t->cap = cap;
+    }
+}
+
+static void cache_flush(twin_tree_cache *c)
+{
+    for (size_t i = 0; i < TREE_SLOTS; i++)
+        slot_clear(&c->slots[i], true);
+    git_odb_free(c->odb);
+    c->odb = NULL;
+    c->repo = NULL;
+}
+
+void twin_tree_cache_free(twin_tree_cache *c)
+{
+    if (!c)
+        return;
+    cache_flush(c);
+    free(c);
+}
+
+/* git's order of tree entries: by name, a directory's name read as if it ended in '/'. */
+static int git_order(const char *a, size_t al, bool adir, const char *b, size_t bl, bool bdir)
+{
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(a, b, n);
+    if (c)
+        return c;
+    unsigned char ca = al > n ? (unsigned char)a[n] : adir ? '/' : 0;
+    unsigned char cb = bl > n ? (unsigned char)b[n] : bdir ? '/' : 0;
+    return ca < cb ? -1 : ca > cb;
+}
+
+static void raw_entry(struct ent *e, const struct rawtree *t, size_t i)
+{
+    const char *p = (const char *)t->data + t->offsets[i];
+    size_t skip = p[0] == '4' ? MODE_DIR_LEN : MODE_FILE_LEN;
+    e->mode = p[0] == '4' ? GIT_FILEMODE_TREE : GIT_FILEMODE_BLOB;
+    e->name = p + skip;
+    e->len = t->offsets[i + 1] - t->offsets[i] - skip - 1 - GIT_OID_RAWSZ;
+    git_oid_fromraw(&e->id, t->data + t->offsets[i + 1] - GIT_OID_RAWSZ);
+}
+
+/* The name of entry i of an indexed tree. */
+static const char *raw_name(const struct rawtree *t, const size_t *off, size_t i, size_t *len)
+{
+    const char *p = (const char *)t->data + off[i];
+    size_t skip = p[0] == '4' ? MODE_DIR_LEN : MODE_FILE_LEN;
+    *len = off[i + 1] - off[i] - skip - 1 - GIT_OID_RAWSZ;
+    return p + skip;
+}
+
+/* Indexes the entries of a tree and decides whether it is canonical. Keeps the slot's offsets
+ * array for reuse. Returns <0 only when out of memory. */
+static int index_tree(struct rawtree *t)
+{
+    size_t n = 0, pos = 0, plen = 0;
+    const char *pname = NULL;
+    bool pdir = false;
+    t->canonical = false;
+    t->n = 0;
+    while (pos < t->size) {
+        const char *p = (const char *)t->data + pos;
+        size_t left = t->size - pos, skip;
+        bool dir;
+        if (left > MODE_DIR_LEN && memcmp(p, MODE_DIR, MODE_DIR_LEN) == 0)
+            skip = MODE_DIR_LEN, dir = true;
+        else if (left > MODE_FILE_LEN && memcmp(p, MODE_FILE, MODE_FILE_LEN) == 0)
+            skip = MODE_FILE_LEN, dir = false;
+        else
+            return 0;
+        const char *name = p + skip, *nul = memchr(name, 0, left - skip);
+        size_t len = nul ? (size_t)(nul - name) : 0;
+        if (!nul || len == 0 || len > UINT16_MAX ||
+            (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ)
+            return 0;
+        if (pname && git_order(pname, plen, pdir, name, len, dir) >= 0)
+            return 0;
+        if (n + 2 > t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 64;
+            size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
+            if (!grown)
+                return twin_error(TWIN_ERROR, "out of memory");
+            t->offsets = grown;
+            t->cap = cap;
+        }
+        t->offsets[n] = pos;
+        pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
+        t->offsets[n + 1] = pos;
+        /* A file of the same name sorts before the directory, with only names that continue
+         * with a character below '/' between them. */
+        for (size_t back = 1; dir && back <= n; back++) {
+            size_t elen;
+            const char *e = raw_name(t, t->offsets, n - back, &elen);
+            if (elen < len || memcmp(e, name, len) != 0)
+                break;
+            if (elen == len || back == DIR_DUP_SCAN)
+                return 0;
+            if ((unsigned char)e[len] >= '/')
+                break;
+        }
+        n++;
+        pname = name, plen = len, pdir = dir;
+    }
+    if (n == 0) {
+        if (!t->cap && !(t->offsets = malloc(sizeof(*t->offsets))))
+            return twin_error(TWIN_ERROR, "out of memory");
+        t->cap = t->cap ? t->cap : 1;
+        t->offsets[0] = 0;
+    }
+    t->n = n;
+    t->canonical = true;
+    return 0;
+}
+
+/* The tree with this id, from the cache or read into it. *out is NULL when the object cannot be
+ * read as a tree here (the libgit2 path then reports why). Returns <0 only when out of memory. */
+static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
+{
+    struct rawtree *victim = NULL;
+    *out = NULL;
+    for (size_t i = 0; i < TREE_SLOTS; i++) {
+        struct rawtree *t = &c->slots[i];
+        if (t->obj && memcmp(t->id.id, id->id, GIT_OID_RAWSZ) == 0) {
+            t->used = ++c->clock;
+            *out = t;
+            return 0;
+        }
+        if (!t->pinned && (!victim || (victim->obj && (!t->obj || t->used < victim->used))))
+            victim = t;
+    }
+    if (!victim)
+        return 0; /* every slot in use: libgit2 reads it instead */
+    git_odb_object *obj = NULL;
+    if (git_odb_read(&obj, c->odb, id) < 0)
+        return 0;
+    if (git_odb_object_type(obj) != GIT_OBJECT_TREE) {
+        git_odb_object_free(obj);
+        return 0;
+    }
+    slot_clear(victim, false);
+    victim->id = *id;
+    victim->obj = obj;
+    victim->data = git_odb_object_data(obj);
+    victim->size = git_odb_object_size(obj);
+    victim->used = ++c->clock;
+    if (index_tree(victim) < 0) {
+        slot_clear(victim, false);
+        return TWIN_ERROR;
+    }
+    *out = victim;
+    return 0;
+}
+
+/* The entry named name in t (a directory when dir), or -1. */
+static long raw_find(const struct rawtree *t, const char *name, size_t len, bool dir)
+{
+    size_t lo = 0, hi = t ? t->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct ent e;
+        raw_entry(&e, t, mid);
+        int c = git_order(e.name, e.len, e.mode == GIT_FILEMODE_TREE, name, len, dir);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+static int add_change(struct twin_treediff *w, const char *path, const struct ent *o,
+                      const struct ent *n)
 {
     if (w->count == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 16;
@@ -27,28 +263,57 @@ static int add_change(struct twin_treediff *w, const char *path, const git_tree_
     snprintf(c->path, sizeof(c->path), "%s", path);
     if (o) {
         c->has_old = true;
-        c->old_id = *git_tree_entry_id(o);
+        c->old_id = o->id;
     }
     if (n) {
         c->has_new = true;
-        c->new_id = *git_tree_entry_id(n);
+        c->new_id = n->id;
     }
     return 0;
 }
 
 static int diff_trees(struct twin_treediff *w, const git_tree *old_tree, const git_tree *new_tree,
                       const char *prefix, int depth);
+static int diff_raw(struct twin_treediff *w, struct rawtree *ot, struct rawtree *nt,
+                    const char *prefix, int depth);
 
-static int diff_entry(struct twin_treediff *w, const git_tree_entry *o, const git_tree_entry *n,
+/* Compares two subtrees (either may be absent): on their bytes when both are canonical, else
+ * as libgit2 reads them. */
+static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oid *n,
+                         const char *path, const char *prefix, int depth)
+{
+    struct rawtree *ot = NULL, *nt = NULL;
+    int rc;
+    if (o && (rc = raw_get(&ot, w->cache, o)) < 0)
+        return rc;
+    if (ot && !ot->canonical)
+        ot = NULL;
+    /* Read the new side only when the old one can be compared on its bytes (a read may evict
+     * the other slot only when more than TREE_SLOTS trees are in use, never in one call). */
+    if ((ot || !o) && n && (rc = raw_get(&nt, w->cache, n)) < 0)
+        return rc;
+    if ((!o || ot) && (!n || (nt && nt->canonical)))
+        return diff_raw(w, ot, nt, prefix, depth);
+    git_tree *a = NULL, *b = NULL;
+    if ((o && git_tree_lookup(&a, w->repo, o) < 0) || (n && git_tree_lookup(&b, w->repo, n) < 0))
+        rc = twin_error_git(path);
+    else
+        rc = diff_trees(w, a, b, prefix, depth);
+    git_tree_free(a);
+    git_tree_free(b);
+    return rc;
+}
+
+static int diff_entry(struct twin_treediff *w, const struct ent *o, const struct ent *n,
                       const char *prefix, int depth)
 {
     char path[512];
-    const char *name = git_tree_entry_name(o ? o : n);
+    const char *name = (o ? o : n)->name;
     if ((size_t)snprintf(path, sizeof(path), "%s%s", prefix, name) >= sizeof(path)) {
         snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
         return 1;
     }
-    git_filemode_t om = o ? git_tree_entry_filemode(o) : 0, nm = n ? git_tree_entry_filemode(n) : 0;
+    git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
     if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
         (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
         snprintf(w->fault, sizeof(w->fault), "%s: only plain files and directories are allowed",
@@ -60,23 +325,14 @@ static int diff_entry(struct twin_treediff *w, const git_tree_entry *o, const gi
         return 1;
     }
     if ((o ? om : nm) == GIT_FILEMODE_TREE) {
-        git_tree *ot = NULL, *nt = NULL;
-        int rc = 0;
-        if ((o && git_tree_lookup(&ot, w->repo, git_tree_entry_id(o)) < 0) ||
-            (n && git_tree_lookup(&nt, w->repo, git_tree_entry_id(n)) < 0))
-            rc = twin_error_git(path);
-        else {
-            char sub[520];
-            snprintf(sub, sizeof(sub), "%s/", path);
-            rc = diff_trees(w, ot, nt, sub, depth + 1);
-        }
-        git_tree_free(ot);
-        git_tree_free(nt);
-        return rc;
+        char sub[520];
+        snprintf(sub, sizeof(sub), "%s/", path);
+        return diff_subtrees(w, o ? &o->id : NULL, n ? &n->id : NULL, path, sub, depth + 1);
     }
     return add_change(w, path, o, n);
 }
 
+/* Entry by entry, pairing by name: the order libgit2 gives, whatever the trees hold. */
 static int diff_trees(struct twin_treediff *w, const git_tree *old_tree, const git_tree *new_tree,
                       const char *prefix, int depth)
 {
@@ -94,22 +350,182 @@ static int diff_trees(struct twin_treediff *w, const git_tree *old_tree, const g
         if (o && git_oid_equal(git_tree_entry_id(o), git_tree_entry_id(n)) &&
             git_tree_entry_filemode(o) == git_tree_entry_filemode(n))
             continue;
-        if ((rc = diff_entry(w, o, n, prefix, depth)))
+        struct ent oe, ne;
+        if (o)
+            ent_of(&oe, o);
+        ent_of(&ne, n);
+        if ((rc = diff_entry(w, o ? &oe : NULL, &ne, prefix, depth)))
             return rc;
     }
     for (size_t i = 0; i < on; i++) {
         const git_tree_entry *o = git_tree_entry_byindex(old_tree, i);
         if (new_tree && git_tree_entry_byname(new_tree, git_tree_entry_name(o)))
             continue;
-        if ((rc = diff_entry(w, o, NULL, prefix, depth)))
+        struct ent oe;
+        ent_of(&oe, o);
+        if ((rc = diff_entry(w, &oe, NULL, prefix, depth)))
             return rc;
     }
     return 0;
 }
 
+/* The index of the first byte where a and b differ, or n. */
+static size_t common_prefix(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+    }
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+static size_t common_suffix(const unsigned char *a, size_t an, const unsigned char *b, size_t bn,
+                            size_t limit)
+{
+    size_t i = 0;
+    while (i < limit && a[an - 1 - i] == b[bn - 1 - i])
+        i++;
+    return i;
+}
+
+/* The first entry of t that starts at or after byte pos. */
+static size_t entry_at_or_after(const struct rawtree *t, size_t pos)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->offsets[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Two canonical trees (either may be absent): names are unique, so pairing entries by name is
+ * a merge of the two sorted lists, and entries identical in both are unchanged. The changes come
+ * in the order the by-name walk gives them: the new tree's entries, then the removed ones. */
+static int diff_raw_pinned(struct twin_treediff *w, const struct rawtree *ot,
+                           const struct rawtree *nt, const char *prefix, int depth)
+{
+    if (depth > TWIN_TREEDIFF_MAX_DEPTH) {
+        snprintf(w->fault, sizeof(w->fault), "%s: directories nested too deep", prefix);
+        return 1;
+    }
+    size_t on = ot ? ot->n : 0, nn = nt ? nt->n : 0, lo = 0, ohi = on, nhi = nn;
+    if (ot && nt) {
+        /* Whole entries alike at the start, then at the end. */
+        size_t min = ot->size < nt->size ? ot->size : nt->size;
+        size_t same = common_prefix(ot->data, nt->data, min);
+        lo = entry_at_or_after(ot, same);
+        if (lo > 0 && ot->offsets[lo] > same)
+            lo--;
+        if (lo > on || lo > nn)
+            lo = on < nn ? on : nn;
+        size_t start = ot->offsets[lo] > nt->offsets[lo] ? ot->offsets[lo] : nt->offsets[lo];
+        size_t tail = common_suffix(ot->data, ot->size, nt->data, nt->size, min - start);
+        size_t oe = entry_at_or_after(ot, ot->size - tail);
+        size_t ne = nn - (on - oe);
+        if (oe >= lo && oe <= on && on - oe <= nn && ne >= lo &&
+            nt->offsets[ne] == nt->size - (ot->size - ot->offsets[oe])) {
+            ohi = oe;
+            nhi = ne;
+        }
+    }
+    int rc;
+    struct ent o, n;
+    size_t i = lo;
+    for (size_t j = lo; j < nhi; j++) {
+        raw_entry(&n, nt, j);
+        int c = 1;
+        while (i < ohi) {
+            raw_entry(&o, ot, i);
+            c = git_order(o.name, o.len, o.mode == GIT_FILEMODE_TREE, n.name, n.len,
+                          n.mode == GIT_FILEMODE_TREE);
+            if (c >= 0)
+                break;
+            i++;
+        }
+        if (i < ohi && c == 0) {
+            i++;
+            if (git_oid_equal(&o.id, &n.id))
+                continue; /* same mode: the keys differ between file and directory */
+            if ((rc = diff_entry(w, &o, &n, prefix, depth)))
+                return rc;
+            continue;
+        }
+        long other = raw_find(ot, n.name, n.len, n.mode != GIT_FILEMODE_TREE);
+        if (other >= 0)
+            raw_entry(&o, ot, (size_t)other);
+        if ((rc = diff_entry(w, other >= 0 ? &o : NULL, &n, prefix, depth)))
+            return rc;
+    }
+    size_t j = lo;
+    for (i = lo; i < ohi; i++) {
+        raw_entry(&o, ot, i);
+        int c = 1;
+        while (j < nhi) {
+            raw_entry(&n, nt, j);
+            c = git_order(n.name, n.len, n.mode == GIT_FILEMODE_TREE, o.name, o.len,
+                          o.mode == GIT_FILEMODE_TREE);
+            if (c >= 0)
+                break;
+            j++;
+        }
+        if ((j < nhi && c == 0) || raw_find(nt, o.name, o.len, o.mode != GIT_FILEMODE_TREE) >= 0)
+            continue;
+        if ((rc = diff_entry(w, &o, NULL, prefix, depth)))
+            return rc;
+    }
+    return 0;
+}
+
+static int diff_raw(struct twin_treediff *w, struct rawtree *ot, struct rawtree *nt,
+                    const char *prefix, int depth)
+{
+    if (ot)
+        ot->pinned++;
+    if (nt)
+        nt->pinned++;
+    int rc = diff_raw_pinned(w, ot, nt, prefix, depth);
+    if (ot)
+        ot->pinned--;
+    if (nt)
+        nt->pinned--;
+    return rc;
+}
+
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
 {
-    return diff_trees(d, old_tree, new_tree, "", 0);
+    twin_tree_cache *own = NULL;
+    int rc;
+    if (!d->cache) {
+        if ((rc = twin_tree_cache_new(&own)))
+            return rc;
+        d->cache = own;
+    }
+    if (d->cache->repo != d->repo) {
+        cache_flush(d->cache);
+        if (git_repository_odb(&d->cache->odb, d->repo) < 0) {
+            rc = twin_error_git("opening the object database");
+            goto done;
+        }
+        d->cache->repo = d->repo;
+    }
+    rc = diff_subtrees(d, old_tree ? git_tree_id(old_tree) : NULL,
+                       new_tree ? git_tree_id(new_tree) : NULL, "", "", 0);
+done:
+    if (own) {
+        twin_tree_cache_free(own);
+        d->cache = NULL;
+    }
+    return rc;
 }
 
 void twin_treediff_clear(struct twin_treediff *d)

@@ -1,6 +1,12 @@
 /*
  * The files that differ between two trees, found by descending only into subtrees whose ids
  * differ: with records fanned out into buckets, a commit's diff reads a handful of trees.
+ *
+ * Trees are compared on their stored bytes: the entries both trees share at their start and end
+ * are skipped with one comparison of bytes, and only the entries between are paired. This holds
+ * for trees in git's canonical form (modes 40000 and 100644 only, entries strictly in git's
+ * order, no name twice); any other tree is compared entry by entry by name, as libgit2 reads it,
+ * so the result is the same either way.
  */
 #ifndef TWIN_TREEDIFF_H
 #define TWIN_TREEDIFF_H
@@ -17,8 +23,17 @@ struct twin_change {
     bool has_old, has_new;
 };
 
+/* Trees read recently, as stored bytes with their entries indexed. Walking a history commit by
+ * commit, each tree is read once: as the new side of one commit, then as the old side of the
+ * next. Belongs to one repository and must be freed before it. */
+typedef struct twin_tree_cache twin_tree_cache;
+
+int twin_tree_cache_new(twin_tree_cache **out);
+void twin_tree_cache_free(twin_tree_cache *c);
+
 struct twin_treediff {
     git_repository *repo;
+    twin_tree_cache *cache; /* NULL: one just for the run */
     struct twin_change *changes;
     size_t count, cap;
     char fault[400]; /* set when the trees break a rule (not plain files, too deep, too many) */

@@ -18,17 +18,26 @@
 #include "twin/record.h"
 #include "twin/sshsig.h"
 
-/* Keyed by the ids of network.json and members/, which change far less often than the root. */
+/* The membership is keyed by the ids of network.json and members/, which change far less often
+ * than the root. The trees of one commit are the parent trees of the next. */
 struct twin_check_cache {
     git_oid network, members;
     bool valid;
     struct twin_membership *membership;
+    twin_tree_cache *trees;
 };
 
 int twin_check_cache_new(twin_check_cache **out)
 {
     *out = calloc(1, sizeof(**out));
-    return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
+    if (!*out)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = twin_tree_cache_new(&(*out)->trees);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void twin_check_cache_free(twin_check_cache *c)
@@ -36,6 +45,7 @@ void twin_check_cache_free(twin_check_cache *c)
     if (!c)
         return;
     twin_membership_free(c->membership);
+    twin_tree_cache_free(c->trees);
     free(c);
 }
 
@@ -398,7 +408,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     git_tree *tree = NULL, *parent_tree = NULL;
     struct twin_membership *m = NULL, *after = NULL;
     bool owned = false;
-    struct twin_treediff w = {.repo = repo};
+    struct twin_treediff w = {.repo = repo, .cache = cache ? cache->trees : NULL};
     int rc = 0;
     memset(out, 0, sizeof(*out));
 
@@ -411,6 +421,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         rc = twin_error_git("reading a commit");
         goto cleanup;
     }
+    out->time = (int64_t)git_commit_time(commit);
     unsigned int nparents = git_commit_parentcount(commit);
     if (nparents > 2) {
         verdict(out, "a commit with %u parents: twin merges two lines at a time", nparents);

@@ -9,6 +9,7 @@
 
 #include <git2.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "twin/key.h"
 
@@ -20,11 +21,13 @@ struct twin_check {
     char org_id[128]; /* the member who signed, "" when not a member */
     bool is_merge;
     size_t changes; /* files the commit changes */
+    int64_t time;   /* committer time, seconds since the epoch; 0 when the commit was not read */
 };
 
 typedef struct twin_check_cache twin_check_cache;
 
-/* A cache of parsed membership keyed by tree, to share between calls on one thread. */
+/* A cache of parsed membership and recently read trees, to share between calls on one thread
+ * with one repository; free it before the repository. */
 int twin_check_cache_new(twin_check_cache **out);
 void twin_check_cache_free(twin_check_cache *c);
 

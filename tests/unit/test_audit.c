@@ -1,0 +1,223 @@
+/* twin_verify over a history longer than the chunks its threads take: the same report on one
+ * thread as on several, faults named at the commits that break the rules wherever they fall, and
+ * every verdict the same as a check of each commit on its own, without any cache. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/audit.h"
+#include "twin/merge.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/store.h"
+#include "twin/twin.h"
+#include "twin/validity.h"
+#include "unit/helpers.h"
+
+static const struct twin_identity admin_who = {"Ministry of Finance of Exampleland",
+                                               "XE-EXAMPLE-MOF", "NL", "north", "10"};
+
+struct history {
+    void *dir; /* the fixture: a temporary directory */
+    twin_node *node;
+    git_oid outsider_commit, stray_commit;
+};
+
+static int fill(json_t *rec, void *ctx)
+{
+    char title[32];
+    snprintf(title, sizeof(title), "Note %u", *(unsigned *)ctx);
+    return json_object_set_new(rec, "title", json_string(title)) ? TWIN_ERROR : 0;
+}
+
+static void add_notes(twin_node *node, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++) {
+        char id[TWIN_ID_LEN + 1];
+        git_oid commit;
+        if (twin_ops_add(id, &commit, node, "note", fill, &i))
+            fail_msg("add: %s", twin_error_last());
+    }
+}
+
+/* A signed commit on the head writing text at path, the branch moved on. */
+static git_oid commit_file(twin_node *node, const twin_keypair *key, const char *path,
+                           const char *text)
+{
+    git_repository *repo = twin_node_repo(node);
+    git_oid head, tree_id, commit_id;
+    git_commit *parent = NULL;
+    git_tree *base = NULL, *tree = NULL;
+    git_tree_update u = {
+        .action = GIT_TREE_UPDATE_UPSERT, .path = path, .filemode = GIT_FILEMODE_BLOB};
+    assert_int_equal(twin_node_head(&head, node), 0);
+    assert_int_equal(git_commit_lookup(&parent, repo, &head), 0);
+    assert_int_equal(git_commit_tree(&base, parent), 0);
+    assert_int_equal(git_blob_create_from_buffer(&u.id, repo, text, strlen(text)), 0);
+    assert_int_equal(git_tree_create_updated(&tree_id, repo, base, 1, &u), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
+    const git_commit *parents[] = {parent};
+    if (twin_store_write_commit(&commit_id, repo, key, "Someone", "XE-EXAMPLE-X", tree, parents, 1,
+                                "test change\n"))
+        fail_msg("write commit: %s", twin_error_last());
+    assert_int_equal(twin_store_advance(repo, &head, &commit_id, "test"), 0);
+    git_tree_free(tree);
+    git_tree_free(base);
+    git_commit_free(parent);
+    return commit_id;
+}
+
+/* Two lines of n notes each from the head, then their merge on the branch: a merge that every
+ * verify re-derives, writing the merged objects again. */
+static void diverge_and_merge(twin_node *node, unsigned n)
+{
+    git_repository *repo = twin_node_repo(node);
+    git_oid base, a, b, merge;
+    struct twin_merge_result r;
+    assert_int_equal(twin_node_head(&base, node), 0);
+    add_notes(node, n);
+    assert_int_equal(twin_node_head(&a, node), 0);
+    assert_int_equal(twin_store_advance(repo, &a, &base, "test: second line"), 0);
+    add_notes(node, n);
+    assert_int_equal(twin_node_head(&b, node), 0);
+    assert_int_equal(twin_merge_commit(&merge, &r, node, NULL, &b, &a), 0);
+    assert_int_equal(twin_store_advance(repo, &b, &merge, "test: merge"), 0);
+}
+
+/* One history for every test: building it is the slow part. */
+static int setup(void **state)
+{
+    struct history *h = calloc(1, sizeof(*h));
+    char path[192], note[128];
+    twin_keypair outsider;
+    if (!h || fixture_setup(&h->dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/node", ((struct fixture *)h->dir)->dir);
+    if (twin_node_init(&h->node, path, &admin_who, "Example Tax Twinning", NULL) ||
+        twin_key_generate(&outsider))
+        return -1;
+    /* Faults in different chunks, valid commits around them. */
+    add_notes(h->node, 300);
+    assert_int_equal(
+        twin_record_path(note, sizeof(note), "note", "0193a5c2-0000-7000-8000-000000000001"), 0);
+    h->outsider_commit =
+        commit_file(h->node, &outsider, note,
+                    "{\n  \"id\": \"0193a5c2-0000-7000-8000-000000000001\",\n  \"kind\": "
+                    "\"note\",\n  \"title\": \"Forged\",\n  \"type\": \"note\"\n}\n");
+    add_notes(h->node, 100);
+    diverge_and_merge(h->node, 40);
+    add_notes(h->node, 100);
+    diverge_and_merge(h->node, 30);
+    add_notes(h->node, 50);
+    h->stray_commit = commit_file(h->node, twin_node_key(h->node), "stray.txt", "stray\n");
+    diverge_and_merge(h->node, 20);
+    add_notes(h->node, 80);
+    *state = h;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct history *h = *state;
+    twin_node_free(h->node);
+    fixture_teardown(&h->dir);
+    free(h);
+    return 0;
+}
+
+static struct twin_verify_report *verify(twin_node *node, int threads)
+{
+    struct twin_verify_report *r = NULL;
+    if (twin_verify(&r, node, threads))
+        fail_msg("verify: %s", twin_error_last());
+    return r;
+}
+
+static void assert_same_report(const struct twin_verify_report *a,
+                               const struct twin_verify_report *b)
+{
+    assert_true(git_oid_equal(&a->head, &b->head));
+    assert_int_equal(a->commits, b->commits);
+    assert_int_equal(a->nfaults, b->nfaults);
+    for (size_t i = 0; i < a->nfaults; i++) {
+        assert_true(git_oid_equal(&a->faults[i].commit, &b->faults[i].commit));
+        assert_string_equal(a->faults[i].reason, b->faults[i].reason);
+    }
+    assert_int_equal(a->nmembers, b->nmembers);
+    for (size_t i = 0; i < a->nmembers; i++) {
+        assert_string_equal(a->members[i].org_id, b->members[i].org_id);
+        assert_int_equal(a->members[i].commits, b->members[i].commits);
+        assert_int_equal(a->members[i].first, b->members[i].first);
+        assert_int_equal(a->members[i].last, b->members[i].last);
+    }
+}
+
+static void the_report_names_each_fault_on_any_number_of_threads(void **state)
+{
+    struct history *h = *state;
+    struct twin_verify_report *one = verify(h->node, 1);
+    assert_int_equal(one->commits, 816);
+    assert_int_equal(one->nfaults, 2);
+    assert_true(git_oid_equal(&one->faults[0].commit, &h->outsider_commit));
+    assert_non_null(strstr(one->faults[0].reason, "signed by a key outside the membership"));
+    assert_true(git_oid_equal(&one->faults[1].commit, &h->stray_commit));
+    assert_string_equal(one->faults[1].reason, "stray.txt: not a place twin keeps anything");
+    assert_int_equal(one->nmembers, 1);
+    assert_string_equal(one->members[0].org_id, "XE-EXAMPLE-MOF");
+    assert_int_equal(one->members[0].commits, 814);
+    for (int threads = 0; threads <= 4; threads++) {
+        struct twin_verify_report *r = verify(h->node, threads);
+        assert_same_report(r, one);
+        twin_verify_report_free(r);
+    }
+    twin_verify_report_free(one);
+}
+
+static void each_verdict_is_what_a_check_without_cache_gives(void **state)
+{
+    struct history *h = *state;
+    git_repository *repo = twin_node_repo(h->node);
+    twin_check_cache *cache = NULL;
+    git_revwalk *walk = NULL;
+    git_oid head, id;
+    size_t n = 0;
+    assert_int_equal(twin_check_cache_new(&cache), 0);
+    assert_int_equal(twin_node_head(&head, h->node), 0);
+    assert_int_equal(git_revwalk_new(&walk, repo), 0);
+    assert_int_equal(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE), 0);
+    assert_int_equal(git_revwalk_push(walk, &head), 0);
+    while (git_revwalk_next(&id, walk) == 0) {
+        struct twin_check cached, alone;
+        assert_int_equal(twin_check_commit(&cached, repo, &id, cache), 0);
+        assert_int_equal(twin_check_commit(&alone, repo, &id, NULL), 0);
+        assert_int_equal(cached.valid, alone.valid);
+        assert_string_equal(cached.reason, alone.reason);
+        assert_string_equal(cached.org_id, alone.org_id);
+        assert_int_equal(cached.changes, alone.changes);
+        assert_int_equal(cached.time, alone.time);
+        n++;
+    }
+    assert_int_equal(n, 816);
+    git_revwalk_free(walk);
+    twin_check_cache_free(cache);
+}
+
+int main(void)
+{
+    if (twin_global_init(false))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_report_names_each_fault_on_any_number_of_threads),
+        cmocka_unit_test(each_verdict_is_what_a_check_without_cache_gives),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    twin_global_shutdown();
+    return rc;
+}

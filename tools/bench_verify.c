@@ -1,0 +1,366 @@
+/*
+ * Verify benchmark: `twin verify` (twin_verify, every check of the validity predicate and the
+ * rewrite check) over a long history, against stock `git verify-commit` (gpg.format=ssh) over a
+ * sample of the same commits in the same run.
+ *
+ *   bench_verify [DIR] [--commits N] [--sample N] [--runs N] [--threads N] [--unhashed-reads]
+ *
+ * DIR holds the node. When it has no node yet, one is built there (and kept, so a later run can
+ * reuse it); when it has fewer than N record commits, more are added. Without DIR the node is
+ * built in a temporary directory and removed at the end. Defaults: 100000 commits, a git sample
+ * of 500, best of 3 verify runs, one thread per core. It prints figures; it passes or fails
+ * nothing.
+ *
+ * --unhashed-reads turns off libgit2's check that each object read hashes to its id. twin verify
+ * never runs so; the figure shows what that check costs.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "network.h"
+#include "twin/audit.h"
+#include "twin/error.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/twin.h"
+
+static const struct twin_identity founder = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
+                                             "NL", "north", "10"};
+static const struct twin_identity partner = {"Revenue Authority of Samplestan", "XE-EXAMPLE-RA",
+                                             "TZ", "south", NULL};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this process (every thread) and of the children it waited for: unlike elapsed
+ * time, it hardly depends on what else the machine runs. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double children_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_verify: %s: %s\n", what, twin_error_last());
+    exit(1);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_verify [DIR] [--commits N] [--sample N] [--runs N] "
+                    "[--threads N] [--unhashed-reads]\n");
+    exit(2);
+}
+
+/* ---- building the history ------------------------------------------------------------------- */
+
+struct fields {
+    const char *type;
+    const char *partnership;
+    size_t n;
+};
+
+static int fill(json_t *rec, void *ctx)
+{
+    const struct fields *f = ctx;
+    char title[64], body[128];
+    snprintf(title, sizeof(title), "%s %zu", f->type, f->n);
+    if (strcmp(f->type, "partnership") == 0)
+        return json_object_set_new(rec, "title", json_string("Tax administration twinning")) ||
+                       json_object_set_new(rec, "partnership_type", json_string("twinning"))
+                   ? TWIN_ERROR
+                   : 0;
+    if (strcmp(f->type, "activity") == 0)
+        return json_object_set_new(rec, "title", json_string(title)) ||
+                       json_object_set_new(rec, "partnership", json_string(f->partnership)) ||
+                       json_object_set_new(rec, "kind", json_string("workshop"))
+                   ? TWIN_ERROR
+                   : 0;
+    snprintf(body, sizeof(body), "Minutes of meeting %zu: the work plan stays as agreed.", f->n);
+    return json_object_set_new(rec, "title", json_string(title)) ||
+                   json_object_set_new(rec, "body", json_string(body))
+               ? TWIN_ERROR
+               : 0;
+}
+
+static size_t count_commits(twin_node *n)
+{
+    git_revwalk *walk = NULL;
+    git_oid head, id;
+    size_t count = 0;
+    if (twin_node_head(&head, n))
+        die("reading the head");
+    if (git_revwalk_new(&walk, twin_node_repo(n)) < 0 || git_revwalk_push(walk, &head) < 0)
+        die("walking the history");
+    while (git_revwalk_next(&id, walk) == 0)
+        count++;
+    git_revwalk_free(walk);
+    return count;
+}
+
+/* The first partnership of the head, or a new one. */
+static int find_partnership(json_t *rec, void *ctx)
+{
+    char *out = ctx;
+    if (!out[0])
+        snprintf(out, TWIN_ID_LEN + 1, "%s", json_string_value(json_object_get(rec, "id")));
+    return 0;
+}
+
+static twin_node *open_or_build(const char *dir, size_t want)
+{
+    twin_node *n = NULL;
+    struct stat st;
+    char key[4096];
+    snprintf(key, sizeof(key), "%s/node.key", dir);
+    if (stat(key, &st) == 0) {
+        if (twin_node_open(&n, dir))
+            die("opening the node");
+    } else {
+        git_oid commit;
+        twin_keypair kp;
+        if (twin_node_init(&n, dir, &founder, "Benchmark Twinning", NULL))
+            die("creating the node");
+        if (twin_key_generate(&kp) || twin_ops_member_add(&commit, n, &partner, "editor", kp.pk))
+            die("adding a member");
+    }
+    char partnership[TWIN_ID_LEN + 1] = "";
+    if (twin_ops_foreach(n, NULL, "partnership", find_partnership, partnership))
+        die("reading the records");
+    size_t have = count_commits(n);
+    if (have >= want)
+        return n;
+    printf("building: %zu commits present, adding %zu\n", have, want - have);
+    fflush(stdout);
+    double t0 = now_s();
+    for (size_t i = have; i < want; i++) {
+        struct fields f = {"note", partnership, i};
+        char id[TWIN_ID_LEN + 1];
+        git_oid commit;
+        if (!partnership[0])
+            f.type = "partnership";
+        else if (i % 10 == 0)
+            f.type = "activity";
+        if (twin_ops_add(id, &commit, n, f.type, fill, &f))
+            die("adding a record");
+        if (!partnership[0])
+            memcpy(partnership, id, sizeof(partnership));
+        if ((i - have + 1) % 10000 == 0) {
+            double t = now_s() - t0;
+            printf("  %zu added, %.0f commits/s\n", i - have + 1, (double)(i - have + 1) / t);
+            fflush(stdout);
+        }
+    }
+    double t = now_s() - t0;
+    printf("built: %zu commits in %.1f s (%.0f commits/s)\n", want - have, t,
+           (double)(want - have) / t);
+    return n;
+}
+
+/* ---- twin verify ---------------------------------------------------------------------------- */
+
+/* Each run opens the node afresh, as `twin verify` does: nothing read before is cached. */
+static double run_verify(const char *dir, int threads, size_t *commits, double *cpu)
+{
+    struct twin_verify_report *r = NULL;
+    twin_node *n = NULL;
+    double t0 = now_s(), c0 = cpu_s();
+    if (twin_node_open(&n, dir) || twin_verify(&r, n, threads))
+        die("verify");
+    twin_node_free(n);
+    double t = now_s() - t0;
+    *cpu = cpu_s() - c0;
+    if (r->nfaults) {
+        fprintf(stderr, "bench_verify: verify found %zu faults, the first: %s\n", r->nfaults,
+                r->faults[0].reason);
+        exit(1);
+    }
+    *commits = r->commits;
+    twin_verify_report_free(r);
+    return t;
+}
+
+/* ---- stock git ------------------------------------------------------------------------------ */
+
+static void write_allowed_signers(twin_node *n, const char *path)
+{
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    if (twin_node_head(&head, n) || git_commit_lookup(&c, twin_node_repo(n), &head) < 0 ||
+        git_commit_tree(&tree, c) < 0 || twin_membership_load(&m, twin_node_repo(n), tree))
+        die("reading the membership");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    for (size_t i = 0; i < m->count; i++)
+        for (size_t k = 0; k < m->members[i].nkeys; k++) {
+            char line[TWIN_OPENSSH_PUB_MAX];
+            twin_key_format_openssh(line, m->members[i].keys[k].pk);
+            fprintf(f, "%s namespaces=\"git\" %s\n", m->members[i].org_id, line);
+        }
+    fclose(f);
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+}
+
+/* Runs git verify-commit over sample commits spread evenly over the history, a batch of them
+ * per git process. Returns the seconds taken. */
+static double run_git(twin_node *n, const char *signers, size_t sample, size_t *checked,
+                      double *cpu)
+{
+    git_revwalk *walk = NULL;
+    git_oid head, id;
+    size_t total = count_commits(n), step = total / sample ? total / sample : 1, i = 0;
+    enum { BATCH = 50 };
+    char hex[BATCH][GIT_OID_HEXSZ + 1];
+    size_t inbatch = 0;
+    double spent = 0, c0 = children_cpu_s();
+    *checked = 0;
+    if (twin_node_head(&head, n) || git_revwalk_new(&walk, twin_node_repo(n)) < 0 ||
+        git_revwalk_push(walk, &head) < 0)
+        die("walking the history");
+    bool more = true;
+    while (more) {
+        more = git_revwalk_next(&id, walk) == 0 && *checked + inbatch < sample;
+        if (more && i++ % step == 0)
+            git_oid_tostr(hex[inbatch++], GIT_OID_HEXSZ + 1, &id);
+        if (inbatch == BATCH || (!more && inbatch)) {
+            char cmd[8192];
+            size_t used = (size_t)snprintf(cmd, sizeof(cmd),
+                                           "git -C '%s' -c gpg.format=ssh "
+                                           "-c gpg.ssh.allowedSignersFile='%s' verify-commit",
+                                           git_repository_path(twin_node_repo(n)), signers);
+            for (size_t k = 0; k < inbatch; k++)
+                used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, " %s", hex[k]);
+            snprintf(cmd + used, sizeof(cmd) - used, " 2>/dev/null");
+            double t0 = now_s();
+            int status = system(cmd);
+            spent += now_s() - t0;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "bench_verify: git verify-commit refused a commit\n");
+                exit(1);
+            }
+            *checked += inbatch;
+            inbatch = 0;
+        }
+    }
+    git_revwalk_free(walk);
+    *cpu = children_cpu_s() - c0;
+    return spent;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    size_t commits = 100000, sample = 500;
+    int runs = 3, threads = 0;
+    bool unhashed = false;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--commits") == 0)
+            commits = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--sample") == 0)
+            sample = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+            threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--unhashed-reads") == 0)
+            unhashed = true;
+        else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
+        else
+            usage();
+    }
+    if (commits < 2 || sample < 1 || runs < 1)
+        usage();
+    if (twin_global_init(false))
+        die("initialising");
+    char tmp[256] = "", node_dir[4096];
+    if (!dir) {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmp, sizeof(tmp), "%s/twin-bench-XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(tmp)) {
+            perror(tmp);
+            return 1;
+        }
+        snprintf(node_dir, sizeof(node_dir), "%s/node", tmp);
+        dir = node_dir;
+    }
+    twin_node *n = open_or_build(dir, commits);
+
+    if (unhashed && git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0) < 0)
+        die("configuring libgit2");
+    printf("twin verify (%s threads%s):\n", threads > 0 ? "given" : "one per core",
+           unhashed ? "; objects read without checking their hashes, unlike twin verify" : "");
+    size_t checked = 0;
+    double best = 0, best_cpu = 0;
+    for (int r = 0; r < runs; r++) {
+        double cpu, t = run_verify(twin_node_dir(n), threads, &checked, &cpu);
+        printf("  run %d: %zu commits in %.2f s, %.0f commits/s (CPU %.2f s)\n", r + 1, checked, t,
+               (double)checked / t, cpu);
+        fflush(stdout);
+        if (r == 0 || t < best)
+            best = t;
+        if (r == 0 || cpu < best_cpu)
+            best_cpu = cpu;
+    }
+    printf("twin verify best: %zu commits in %.2f s, %.0f commits/s; CPU %.2f s, %.1f us per "
+           "commit\n",
+           checked, best, (double)checked / best, best_cpu, best_cpu / (double)checked * 1e6);
+
+    char signers[4200];
+    snprintf(signers, sizeof(signers), "%s/bench_allowed_signers", twin_node_dir(n));
+    write_allowed_signers(n, signers);
+    size_t sampled = 0;
+    double gcpu, g = run_git(n, signers, sample, &sampled, &gcpu);
+    double per = g / (double)sampled, git_total = per * (double)checked;
+    double git_cpu = gcpu / (double)sampled * (double)checked;
+    printf("git verify-commit: %zu sampled commits in %.2f s (%.2f ms each, CPU %.2f ms); %zu "
+           "commits extrapolated: %.1f s, %.0f commits/s; CPU %.1f s\n",
+           sampled, g, per * 1e3, gcpu / (double)sampled * 1e3, checked, git_total, 1.0 / per,
+           git_cpu);
+    printf("ratio twin/git: %.4f elapsed (twin %.0fx faster), %.4f CPU\n", best / git_total,
+           git_total / best, best_cpu / git_cpu);
+    remove(signers);
+
+    twin_node_free(n);
+    if (tmp[0])
+        nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    twin_global_shutdown();
+    return 0;
+}
