@@ -111,7 +111,17 @@ static int add_fault(struct twin_verify_report *r, const git_oid *commit, const 
     return 0;
 }
 
-static int tally(struct twin_verify_report *r, const char *org_id, int64_t t)
+static void note_key(struct twin_member_summary *m, const unsigned char *key)
+{
+    for (size_t k = 0; k < m->nkeys; k++)
+        if (memcmp(m->keys[k], key, TWIN_PUBKEY_BYTES) == 0)
+            return;
+    if (m->nkeys < TWIN_SUMMARY_MAX_KEYS)
+        memcpy(m->keys[m->nkeys++], key, TWIN_PUBKEY_BYTES);
+}
+
+static int tally(struct twin_verify_report *r, const char *org_id, int64_t t,
+                 const unsigned char *key)
 {
     for (size_t i = 0; i < r->nmembers; i++) {
         struct twin_member_summary *m = &r->members[i];
@@ -121,6 +131,7 @@ static int tally(struct twin_verify_report *r, const char *org_id, int64_t t)
                 m->first = t;
             if (t > m->last)
                 m->last = t;
+            note_key(m, key);
             return 0;
         }
     }
@@ -132,6 +143,8 @@ static int tally(struct twin_verify_report *r, const char *org_id, int64_t t)
     snprintf(m->org_id, sizeof(m->org_id), "%s", org_id);
     m->commits = 1;
     m->first = m->last = t;
+    m->nkeys = 0;
+    note_key(m, key);
     return 0;
 }
 
@@ -224,7 +237,125 @@ cleanup:
     return rc;
 }
 
+/* The lines of a file after the last line whose field at `at` (40 hex characters) is since,
+ * read from the end backwards, so the cost follows what is new rather than the file's size.
+ * *all is set when since was not found and the whole file came back. */
+static int read_tail(char **out, size_t *len, bool *all, const char *path, const char *since,
+                     size_t at)
+{
+    FILE *f = fopen(path, "rb");
+    *out = NULL;
+    *len = 0;
+    *all = true;
+    if (!f)
+        return 0;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return twin_error(TWIN_ERROR, "cannot read %s", path);
+    }
+    long size = ftell(f), start = size;
+    char *buf = NULL;
+    int rc = 0;
+    for (long block = 65536; rc == 0 && start > 0; block *= 2) {
+        start = size > block ? size - block : 0;
+        char *grown = realloc(buf, (size_t)(size - start) + 1);
+        if (!grown) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            break;
+        }
+        buf = grown;
+        if (fseek(f, start, SEEK_SET) != 0 ||
+            fread(buf, 1, (size_t)(size - start), f) != (size_t)(size - start)) {
+            rc = twin_error(TWIN_ERROR, "cannot read %s", path);
+            break;
+        }
+        buf[size - start] = '\0';
+        /* The last line naming since, if this block holds one whole. */
+        char *found = NULL;
+        for (char *line = start ? strchr(buf, '\n') : buf; line && *line;) {
+            if (*line == '\n')
+                line++;
+            if (strlen(line) > at + GIT_OID_HEXSZ && strncmp(line + at, since, GIT_OID_HEXSZ) == 0)
+                found = line;
+            line = strchr(line, '\n');
+        }
+        if (found) {
+            char *next = strchr(found, '\n');
+            next = next ? next + 1 : found + strlen(found);
+            memmove(buf, next, strlen(next) + 1);
+            *all = false;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = buf ? strlen(buf) : 0;
+    return 0;
+}
+
+/* check_rewrites for the heads the branch held after since only. */
+static int check_rewrites_since(struct twin_verify_report *r, git_repository *repo,
+                                const git_oid *head, const git_oid *since)
+{
+    char path[4096], hex[GIT_OID_HEXSZ + 1], *text = NULL;
+    size_t len;
+    bool all;
+    git_oid_tostr(hex, sizeof(hex), since);
+    const char *sources[2] = {"twin's journal of published heads", "the branch's reflog"};
+    for (int src = 0; src < 2; src++) {
+        if (src == 0)
+            snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
+        else
+            snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), TWIN_BRANCH);
+        int rc = read_tail(&text, &len, &all, path, hex, GIT_OID_HEXSZ + 1);
+        if (rc)
+            return rc;
+        /* Lines hold "<old> <new> ...": each new head must still be in the history; a reflog
+         * entry counts once confirmed (the next starts from it, or it is the head). */
+        for (char *line = text; rc == 0 && line && *line;) {
+            char *end = strchr(line, '\n');
+            git_oid was, old_next;
+            bool confirmed = true;
+            if (strlen(line) >= 2 * GIT_OID_HEXSZ + 1 &&
+                git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) == 0 &&
+                !git_oid_is_zero(&was)) {
+                if (src == 1)
+                    confirmed = end && end[1]
+                                    ? git_oid_fromstrn(&old_next, end + 1, GIT_OID_HEXSZ) == 0 &&
+                                          git_oid_equal(&old_next, &was)
+                                    : git_oid_equal(&was, head);
+                if (confirmed && !git_oid_equal(&was, head) &&
+                    git_graph_descendant_of(repo, head, &was) != 1)
+                    rc = rewrite_fault(r, &was, sources[src]);
+            }
+            line = end ? end + 1 : NULL;
+        }
+        free(text);
+        text = NULL;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since);
+
 int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
+{
+    return verify(out, n, threads, NULL);
+}
+
+int twin_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
+                      const git_oid *since)
+{
+    return verify(out, n, threads, since);
+}
+
+static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;
@@ -241,9 +372,29 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
         return twin_error(TWIN_ERROR, "out of memory");
     if ((rc = twin_node_head(&r->head, n)))
         goto cleanup;
+    if (since) {
+        git_commit *c = NULL;
+        r->incremental = true;
+        r->since = *since;
+        if (git_commit_lookup(&c, repo, since) < 0) {
+            rc = twin_error(TWIN_ENOTFOUND, "--since: no commit %s in this node",
+                            git_oid_tostr_s(since));
+            goto cleanup;
+        }
+        git_commit_free(c);
+        if (!git_oid_equal(since, &r->head) &&
+            git_graph_descendant_of(repo, &r->head, since) != 1) {
+            rc = rewrite_fault(r, since, "the commit verify started from");
+            if (rc == 0) {
+                *out = r;
+                r = NULL;
+            }
+            goto cleanup;
+        }
+    }
     if (git_revwalk_new(&walk, repo) < 0 ||
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-        git_revwalk_push(walk, &r->head) < 0) {
+        git_revwalk_push(walk, &r->head) < 0 || (since && git_revwalk_hide(walk, since) < 0)) {
         rc = twin_error_git("walking the history");
         goto cleanup;
     }
@@ -265,7 +416,7 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
     }
     rc = 0;
     r->commits = count;
-    if (!(results = calloc(count, sizeof(*results)))) {
+    if (!(results = calloc(count ? count : 1, sizeof(*results)))) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
@@ -303,17 +454,22 @@ int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
             rc = twin_error(jobs[t].rc, "%s", jobs[t].error);
             goto cleanup;
         }
-    if (count > 0 && (rc = check_network(r, n, &ids[0])))
+    if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
         goto cleanup;
     for (size_t i = 0; i < count; i++) {
         if (results[i].org_id[0] && results[i].valid &&
-            (rc = tally(r, results[i].org_id, results[i].time)))
+            (rc = tally(r, results[i].org_id, results[i].time, results[i].signer)))
             goto cleanup;
         if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
             goto cleanup;
     }
-    qsort(ids, count, sizeof(*ids), oid_cmp);
-    if ((rc = check_rewrites(r, repo, &r->head, ids, count)))
+    if (since)
+        rc = check_rewrites_since(r, repo, &r->head, since);
+    else {
+        qsort(ids, count, sizeof(*ids), oid_cmp);
+        rc = check_rewrites(r, repo, &r->head, ids, count);
+    }
+    if (rc)
         goto cleanup;
     *out = r;
     r = NULL;

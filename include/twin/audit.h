@@ -7,6 +7,7 @@
 #define TWIN_AUDIT_H
 
 #include <git2.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "twin/node.h"
@@ -16,14 +17,20 @@ struct twin_fault {
     char reason[600];
 };
 
+#define TWIN_SUMMARY_MAX_KEYS 16
+
 struct twin_member_summary {
     char org_id[128];
     size_t commits;
     int64_t first, last; /* commit times, seconds since the epoch */
+    size_t nkeys;        /* the keys its valid commits were signed with */
+    unsigned char keys[TWIN_SUMMARY_MAX_KEYS][TWIN_PUBKEY_BYTES];
 };
 
 struct twin_verify_report {
     git_oid head;
+    bool incremental; /* checked only the commits after `since` */
+    git_oid since;
     size_t commits;
     size_t nfaults;
     struct twin_fault *faults;
@@ -34,6 +41,12 @@ struct twin_verify_report {
 /* Verifies the whole history of the node's branch with up to threads threads (0: one per
  * core). Returns 0 when the check ran, whatever it found; faults are in the report. */
 int twin_verify(struct twin_verify_report **out, twin_node *n, int threads);
+
+/* Verifies only what the history gained after commit since (a commit the branch held before):
+ * the new commits, that since is still in the history, and that every head the branch was
+ * moved to after since still is. */
+int twin_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
+                      const git_oid *since);
 void twin_verify_report_free(struct twin_verify_report *r);
 
 struct twin_log_entry {

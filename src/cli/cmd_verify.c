@@ -75,32 +75,60 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
 int cmd_verify(struct cli *c, int argc, char **argv)
 {
     int first_file = 0;
+    const char *since = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--checkpoints") == 0) {
             first_file = i + 1;
             break;
         }
-        return cli_usage_error("verify", "unexpected argument '%s'", argv[i]);
+        int m = cli_option(&since, &i, argc, argv, "--since");
+        if (m < 0)
+            return CLI_USAGE;
+        if (!m)
+            return cli_usage_error("verify", "unexpected argument '%s'", argv[i]);
     }
     if (first_file && first_file >= argc)
         return cli_usage_error("verify", "--checkpoints takes one or more files");
+    if (first_file && since)
+        return cli_usage_error("verify", "--since and --checkpoints are separate checks");
     int code = cli_open(c);
     if (code)
         return code;
     if (first_file)
         return verify_checkpoints(c, argc - first_file, argv + first_file);
+    git_oid since_id;
+    if (since) {
+        git_object *obj = NULL;
+        if (git_revparse_single(&obj, twin_node_repo(c->node), since) < 0 ||
+            git_object_type(obj) != GIT_OBJECT_COMMIT) {
+            git_object_free(obj);
+            fprintf(stderr, "twin: --since %s: not a commit of this node\n", since);
+            return CLI_USAGE;
+        }
+        since_id = *git_object_id(obj);
+        git_object_free(obj);
+    }
     struct twin_verify_report *r = NULL;
-    int rc = twin_verify(&r, c->node, 0);
+    int rc = since ? twin_verify_since(&r, c->node, 0, &since_id) : twin_verify(&r, c->node, 0);
     if (rc)
         return cli_fail(rc);
     if (c->json) {
         json_t *members = json_array(), *faults = json_array();
-        for (size_t i = 0; i < r->nmembers; i++)
-            json_array_append_new(members,
-                                  json_pack("{s:s, s:I, s:I, s:I}", "org_id", r->members[i].org_id,
-                                            "commits", (json_int_t)r->members[i].commits, "first",
-                                            (json_int_t)r->members[i].first, "last",
-                                            (json_int_t)r->members[i].last));
+        for (size_t i = 0; i < r->nmembers; i++) {
+            json_t *keys = json_array();
+            for (size_t k = 0; k < r->members[i].nkeys; k++) {
+                char line[TWIN_OPENSSH_PUB_MAX], fp[64];
+                twin_key_format_openssh(line, r->members[i].keys[k]);
+                twin_key_fingerprint(fp, r->members[i].keys[k]);
+                json_array_append_new(keys,
+                                      json_pack("{s:s, s:s}", "key", line, "fingerprint", fp));
+            }
+            json_array_append_new(members, json_pack("{s:s, s:I, s:I, s:I, s:o}", "org_id",
+                                                     r->members[i].org_id, "commits",
+                                                     (json_int_t)r->members[i].commits, "first",
+                                                     (json_int_t)r->members[i].first, "last",
+                                                     (json_int_t)r->members[i].last, "keys", keys));
+        }
         for (size_t i = 0; i < r->nfaults; i++)
             json_array_append_new(faults, json_pack("{s:s, s:s}", "commit",
                                                     git_oid_tostr_s(&r->faults[i].commit), "reason",
@@ -109,16 +137,27 @@ int cmd_verify(struct cli *c, int argc, char **argv)
             json_pack("{s:s, s:s, s:I, s:b, s:o, s:o}", "network_id", twin_node_network_id(c->node),
                       "head", git_oid_tostr_s(&r->head), "commits", (json_int_t)r->commits, "valid",
                       r->nfaults == 0, "members", members, "faults", faults);
+        if (r->incremental)
+            json_object_set_new(j, "since", json_string(git_oid_tostr_s(&r->since)));
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("Checked %zu commits up to %s.\n", r->commits, git_oid_tostr_s(&r->head));
+        if (r->incremental)
+            printf("Checked %zu commits after %.12s, up to %s.\n", r->commits,
+                   git_oid_tostr_s(&r->since), git_oid_tostr_s(&r->head));
+        else
+            printf("Checked %zu commits up to %s.\n", r->commits, git_oid_tostr_s(&r->head));
         for (size_t i = 0; i < r->nmembers; i++) {
             char first[32], last[32];
             cli_format_time(first, r->members[i].first);
             cli_format_time(last, r->members[i].last);
             printf("  %-24s %6zu valid commits, %s .. %s\n", r->members[i].org_id,
                    r->members[i].commits, first, last);
+            for (size_t k = 0; k < r->members[i].nkeys; k++) {
+                char fp[64];
+                twin_key_fingerprint(fp, r->members[i].keys[k]);
+                printf("  %-24s        key %s\n", "", fp);
+            }
         }
         if (r->nfaults == 0)
             printf("All commits are valid.\n");

@@ -56,7 +56,7 @@ static const struct cli_command commands[] = {
     {"status", cmd_status, "twin status", "summarise this node"},
     {"checkpoints", cmd_checkpoints, "twin checkpoints [--out FILE]",
      "list the signed head statements of past sync sessions, or write them to share"},
-    {"verify", cmd_verify, "twin verify [--checkpoints FILE...]",
+    {"verify", cmd_verify, "twin verify [--since COMMIT] [--checkpoints FILE...]",
      "check every commit's signature, authority and records; exit 1 on any fault"},
     {"export", cmd_export, "twin export allowed-signers [--out FILE]",
      "write the allowed-signers file for git verify-commit"},

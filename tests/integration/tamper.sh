@@ -256,6 +256,73 @@ node_git "$T" update-ref refs/heads/main "$C"
 expect_fault "$T" "$C" "$(record_path note "$ODD_ID"): record is not in canonical form"
 expect_log_marks "$T" "$C"
 
+# The membership over time: each case starts from an admin's real change, then forges with git.
+# forge_after NODE KEYFILE TITLE: a note signed by KEYFILE on top of NODE's head; prints the id.
+forge_after() {
+    local c
+    c=$(signed_commit "$1" "$2" "$(new_note_tree "$1" "$(fresh_uuid7)" "$3")" refs/heads/main \
+        "add note: $3")
+    node_git "$1" update-ref refs/heads/main "$c"
+    echo "$c"
+}
+
+check "a commit by a key after an admin revoked it is named: revoked key"
+T="$TEST_TMP/revoked"
+copy_good "$T"
+expect_ok tw "$T" member revoke-key XE-EXAMPLE-HERON "$(key_of "$HERON")"
+C=$(forge_after "$T" "$HERON/node.key" "Written with a revoked key")
+expect_fault "$T" "$C" "signed by XE-EXAMPLE-HERON's revoked key"
+expect_log_marks "$T" "$C"
+
+check "a commit by a member after its removal is named: removed from the network"
+T="$TEST_TMP/removed"
+copy_good "$T"
+expect_ok tw "$T" member remove XE-EXAMPLE-HERON
+C=$(forge_after "$T" "$HERON/node.key" "Written after leaving")
+expect_fault "$T" "$C" "signed by XE-EXAMPLE-HERON, which had been removed from the network"
+expect_log_marks "$T" "$C"
+
+check "an editor promoting itself to admin in its own member file is named"
+T="$TEST_TMP/self_promotion"
+copy_good "$T"
+node_git "$T" show refs/heads/main:members/XE-EXAMPLE-HERON.json |
+    sed -e 's/"role": "editor"/"role": "admin"/' >"$TEST_TMP/promoted.json"
+TREE=$(craft_tree "$T" refs/heads/main "members/XE-EXAMPLE-HERON.json=$TEST_TMP/promoted.json")
+C=$(signed_commit "$T" "$HERON/node.key" "$TREE" refs/heads/main "promote myself")
+node_git "$T" update-ref refs/heads/main "$C"
+expect_fault "$T" "$C" "XE-EXAMPLE-HERON (editor) changed the membership without being an admin"
+expect_log_marks "$T" "$C"
+
+check "a revoked key made active again, even by the admin, is named"
+T="$TEST_TMP/unrevoked"
+copy_good "$T"
+expect_ok tw "$T" member revoke-key XE-EXAMPLE-HERON "$(key_of "$HERON")"
+node_git "$T" show refs/heads/main:members/XE-EXAMPLE-HERON.json |
+    sed -e 's/"state": "revoked"/"state": "active"/' >"$TEST_TMP/unrevoked.json"
+TREE=$(craft_tree "$T" refs/heads/main "members/XE-EXAMPLE-HERON.json=$TEST_TMP/unrevoked.json")
+C=$(signed_commit "$T" "$GOOD/node.key" "$TREE" refs/heads/main "restore a key")
+node_git "$T" update-ref refs/heads/main "$C"
+expect_fault "$T" "$C" "a revoked key cannot become active again"
+expect_log_marks "$T" "$C"
+
+check "verify --since checks only the new commits, and names a rewrite of what it started from"
+T="$TEST_TMP/since"
+copy_good "$T"
+BASE=$(node_git "$T" rev-parse refs/heads/main)
+add_record "$T" note title="After the base" >/dev/null
+expect_ok tw "$T" verify --since "$BASE"
+expect_stdout_contains "Checked 1 commits after ${BASE:0:12}"
+expect_ok tw "$T" --json verify --since "$BASE"
+expect_json_parses "$OUT" "twin --json verify --since"
+expect_stdout_contains "\"since\": \"$BASE\""
+C=$(forge_after "$T" "$OWL/node.key" "Observer after the base")
+expect_exit 1 tw "$T" verify --since "$BASE"
+expect_stdout_contains "XE-EXAMPLE-OWL is an observer"
+node_git "$T" update-ref refs/heads/main "$BASE~1"
+add_record "$T" note title="On another line" >/dev/null
+expect_exit 1 tw "$T" verify --since "$BASE"
+expect_stdout_contains "history rewritten"
+
 check "the good node itself still verifies"
 expect_ok tw "$GOOD" verify
 expect_eq "$(commit_count "$GOOD")" "$GOOD_COMMITS" "commits in the good node"
