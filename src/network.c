@@ -274,8 +274,8 @@ int twin_network_check_descriptor(const json_t *net)
 
 int twin_member_check(const json_t *m, const char *file_org_id)
 {
-    static const char *const fields[] = {"name", "org_id",   "country", "side", "role",
-                                         "keys", "org_type", "removed", NULL};
+    static const char *const fields[] = {"name",     "org_id",  "country", "side", "role",
+                                         "keys",     "org_type", "removed", "scope", NULL};
     int rc;
     if (!json_is_object(m))
         return twin_error(TWIN_EINVALID, "member: not a JSON object");
@@ -295,6 +295,11 @@ int twin_member_check(const json_t *m, const char *file_org_id)
         return twin_error_wrap(rc, "member.role");
     if (json_object_get(m, "removed") && !json_is_true(json_object_get(m, "removed")))
         return twin_error(TWIN_EINVALID, "member.removed: true when present");
+    const char *scope = get_str(m, "scope");
+    if (json_object_get(m, "scope") && (!scope || strcmp(scope, TWIN_SCOPE_OWN) != 0))
+        return twin_error(TWIN_EINVALID, "member.scope: \"%s\" when present", TWIN_SCOPE_OWN);
+    if (scope && role != TWIN_ROLE_EDITOR)
+        return twin_error(TWIN_EINVALID, "member.scope: only an editor's writing can be limited");
     const json_t *keys = json_object_get(m, "keys");
     if (!json_is_array(keys) || json_array_size(keys) == 0 ||
         json_array_size(keys) > TWIN_MEMBER_MAX_KEYS)
@@ -493,6 +498,7 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
         mm->org_type = dup_or_null(get_str(mj, "org_type"));
         twin_role_parse(&mm->role, get_str(mj, "role"));
         mm->removed = json_is_true(json_object_get(mj, "removed"));
+        mm->own_partnerships = get_str(mj, "scope") != NULL;
         const json_t *keys = json_object_get(mj, "keys");
         for (size_t k = 0; k < json_array_size(keys); k++) {
             const json_t *kj = json_array_get(keys, k);

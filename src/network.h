@@ -17,6 +17,7 @@
 #define TWIN_MEMBERS_DIR     "members"
 #define TWIN_MEMBER_MAX_KEYS 16
 #define TWIN_MEMBERS_MAX     1000
+#define TWIN_SCOPE_OWN       "own-partnerships" /* member.scope: writing limited to them */
 
 enum twin_role { TWIN_ROLE_OBSERVER, TWIN_ROLE_EDITOR, TWIN_ROLE_ADMIN };
 /* The states a member file gives a key; twin_membership_find_key also reports the keys of a
@@ -36,7 +37,8 @@ struct twin_member_key {
 struct twin_member {
     char *org_id, *name, *country, *side, *org_type;
     enum twin_role role;
-    bool removed; /* left the network: its keys sign nothing from then on */
+    bool removed;          /* left the network: its keys sign nothing from then on */
+    bool own_partnerships; /* an editor that may write only in the partnerships it is part of */
     size_t nkeys;
     struct twin_member_key keys[TWIN_MEMBER_MAX_KEYS];
 };

@@ -29,6 +29,7 @@ struct twin_node {
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *org_id;
     char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
+    bool limited; /* this node's member writes only in its own partnerships */
 };
 
 static char *join_path(const char *a, const char *b)
@@ -310,6 +311,16 @@ void twin_node_free(twin_node *n)
     free(n->dir);
     free(n->org_id);
     free(n);
+}
+
+bool twin_node_writer_limited(const twin_node *n)
+{
+    return n->limited;
+}
+
+void twin_node_set_writer_limited(twin_node *n, bool limited)
+{
+    n->limited = limited;
 }
 
 const char *twin_node_last_proposal(const twin_node *n)

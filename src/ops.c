@@ -18,6 +18,7 @@
 #include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/store.h"
+#include "twin/validity.h"
 
 #define MAX_ATTEMPTS 200
 
@@ -54,6 +55,8 @@ static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
                         twin_role_name(me->role));
     else if (me->role == TWIN_ROLE_OBSERVER)
         rc = twin_error(TWIN_EDENIED, "%s is an observer and may not write", me->org_id);
+    if (me)
+        twin_node_set_writer_limited(n, me->own_partnerships);
     twin_membership_free(m);
     return rc;
 }
@@ -178,6 +181,16 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     struct tx_lookup l = {tx};
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
         goto cleanup;
+    if (twin_node_writer_limited(c->node)) {
+        char fault[600];
+        if ((rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(c->node),
+                                   lookup_tx, &l)))
+            goto cleanup;
+        if (fault[0]) {
+            rc = twin_error(TWIN_EDENIED, "%s", fault);
+            goto cleanup;
+        }
+    }
     if ((rc = twin_record_canonical(&text, &len, rec)))
         goto cleanup;
     /* Compared as stored bytes: a change the canonical form cannot hold is no change. */
@@ -360,6 +373,7 @@ struct member_change {
     const struct twin_identity *who;
     const char *role;
     const unsigned char *pk;
+    bool own_partnerships;
 };
 
 /* Writes a change to network.json or a member file: at once when the policy needs one admin,
@@ -422,6 +436,8 @@ static int change_member_add(twin_tx *tx, char *message, size_t message_size, vo
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
+    if (c->own_partnerships)
+        json_object_set_new(member, "scope", json_string(TWIN_SCOPE_OWN));
     snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, c->who->org_id);
     char summary[400];
     snprintf(summary, sizeof(summary), "add member %s: %s (%s)", c->who->org_id, c->who->name,
@@ -439,11 +455,18 @@ cleanup:
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
+    return twin_ops_member_add_scoped(commit_out, n, who, role, pk, false);
+}
+
+int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                               const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES],
+                               bool own_partnerships)
+{
     enum twin_role r;
     int rc;
     if ((rc = twin_network_check_identity(who)) || (rc = twin_role_parse(&r, role)))
         return rc;
-    struct member_change c = {n, who, role, pk};
+    struct member_change c = {n, who, role, pk, own_partnerships};
     return commit_with_retry(commit_out, n, change_member_add, &c);
 }
 

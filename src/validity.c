@@ -133,6 +133,87 @@ static int lookup_in_tree(json_t **out, const char *type, const char *id, void *
     return 0;
 }
 
+/* The partnership a record belongs to (its own id for a partnership, its "partnership" field,
+ * or for an indicator its result's), read in tree; NULL when it belongs to none. */
+static int record_partnership(char out[TWIN_ID_LEN + 1], const json_t *rec,
+                              twin_record_lookup_fn lookup, void *l)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *p = NULL;
+    json_t *result = NULL;
+    out[0] = '\0';
+    if (type && strcmp(type, "partnership") == 0)
+        p = json_string_value(json_object_get(rec, "id"));
+    else if (type && strcmp(type, "indicator") == 0) {
+        const char *rid = json_string_value(json_object_get(rec, "result"));
+        int rc = rid ? lookup(&result, "result", rid, l) : TWIN_ENOTFOUND;
+        if (rc && rc != TWIN_ENOTFOUND)
+            return rc;
+        p = json_string_value(json_object_get(result, "partnership"));
+    } else
+        p = json_string_value(json_object_get(rec, "partnership"));
+    if (p)
+        snprintf(out, TWIN_ID_LEN + 1, "%s", p);
+    json_decref(result);
+    return 0;
+}
+
+/* Whether institution org takes part in partnership pid, as the partnership's members list in
+ * tree says (each member names an institution record, whose org_id is compared). */
+static int takes_part(bool *yes, const char *pid, const char *org, twin_record_lookup_fn lookup,
+                      void *l)
+{
+    json_t *p = NULL;
+    *yes = false;
+    int rc = lookup(&p, "partnership", pid, l);
+    if (rc == TWIN_ENOTFOUND)
+        return 0;
+    const json_t *members = json_object_get(p, "members");
+    for (size_t i = 0; rc == 0 && !*yes && i < json_array_size(members); i++) {
+        const char *inst =
+            json_string_value(json_object_get(json_array_get(members, i), "institution"));
+        json_t *rec = NULL;
+        int err = inst ? lookup(&rec, "institution", inst, l) : TWIN_ENOTFOUND;
+        if (err && err != TWIN_ENOTFOUND)
+            rc = err;
+        const char *o = json_string_value(json_object_get(rec, "org_id"));
+        *yes = o && strcmp(o, org) == 0;
+        json_decref(rec);
+    }
+    twin_error_clear();
+    json_decref(p);
+    return rc == TWIN_ENOTFOUND ? 0 : rc;
+}
+
+/* For an editor limited to its own partnerships: each version of the record (as it was, and as
+ * it becomes) must belong to a partnership the member took part in before this commit. */
+int twin_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                     const char *org_id, twin_record_lookup_fn lookup, void *before)
+{
+    fault[0] = '\0';
+    const json_t *versions[2] = {old, cur};
+    for (int v = 0; v < 2; v++) {
+        char pid[TWIN_ID_LEN + 1];
+        bool yes = false;
+        if (!versions[v])
+            continue;
+        int rc = record_partnership(pid, versions[v], lookup, before);
+        if (rc == 0 && pid[0])
+            rc = takes_part(&yes, pid, org_id, lookup, before);
+        if (rc)
+            return rc;
+        if (!yes) {
+            snprintf(fault, fault_size,
+                     "%s may write only in the partnerships it takes part in, and %s %s is %s",
+                     org_id, json_string_value(json_object_get(versions[v], "type")),
+                     json_string_value(json_object_get(versions[v], "id")),
+                     pid[0] ? "in another" : "in none");
+            return 0;
+        }
+    }
+    return 0;
+}
+
 static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repository *repo,
                           const git_oid *id, const char *path)
 {
@@ -157,7 +238,8 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo,
                         const struct twin_change *c, const struct twin_member *who,
-                        const unsigned char signer[TWIN_PUBKEY_BYTES], const git_tree *new_tree)
+                        const unsigned char signer[TWIN_PUBKEY_BYTES], const git_tree *new_tree,
+                        const git_tree *old_tree)
 {
     json_t *old = NULL, *cur = NULL;
     int rc = 0;
@@ -264,6 +346,11 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
             snprintf(fault, fault_size, "%s", twin_error_last());
         else
             rc = err;
+        if (rc == 0 && !fault[0] && who->own_partnerships) {
+            struct lookup_ctx before = {repo, old_tree};
+            rc =
+                twin_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree, &before);
+        }
         goto cleanup;
     }
     if (strncmp(c->path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0)
@@ -488,7 +575,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     bool members_changed = false, governed = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
-        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, out->signer, tree)))
+        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, out->signer, tree,
+                               parent_tree)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);

@@ -62,6 +62,11 @@ int twin_node_previous_key(twin_keypair *out, twin_node *n);
  * node.key.prev). */
 int twin_node_adopt_new_key(twin_node *n);
 
+/* Whether this node's member may write only in the partnerships it takes part in (member.scope),
+ * as last found when checking that it may write. */
+bool twin_node_writer_limited(const twin_node *n);
+void twin_node_set_writer_limited(twin_node *n, bool limited);
+
 /* When the policy needs several admins, a membership or policy change made through this handle
  * is recorded as a proposal: its id, or NULL when the last such change took effect at once. */
 const char *twin_node_last_proposal(const twin_node *n);

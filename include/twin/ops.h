@@ -44,6 +44,12 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
                         const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES]);
 
+/* twin_ops_member_add for an editor whose writing is limited to the partnerships its
+ * institution takes part in (member.scope "own-partnerships") when own_partnerships is set. */
+int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                               const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES],
+                               bool own_partnerships);
+
 /* Marks one of a member's keys revoked (admins): commits it signs after this are invalid, the
  * ones before stay valid. */
 int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *org_id,

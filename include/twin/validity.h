@@ -8,10 +8,12 @@
 #define TWIN_VALIDITY_H
 
 #include <git2.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "twin/key.h"
+#include "twin/record.h"
 
 struct twin_check {
     bool valid;
@@ -39,5 +41,11 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
 /* Checks just the signature: splits the gpgsig header and verifies it under namespace "git". */
 int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                          size_t reason_size, git_repository *repo, const git_oid *commit);
+
+/* The rule for an editor limited to its own partnerships (member.scope): each version of a
+ * changed record (old may be NULL) must belong to a partnership that institution org_id takes
+ * part in, as lookup (records before the change) shows. Sets fault when it does not. */
+int twin_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                     const char *org_id, twin_record_lookup_fn lookup, void *before);
 
 #endif

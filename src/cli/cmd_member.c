@@ -10,8 +10,13 @@ static int member_add(struct cli *c, int argc, char **argv)
 {
     struct twin_identity who = {0};
     const char *key = NULL, *role = "editor";
+    bool own = false;
     for (int i = 2; i < argc; i++) {
         int m;
+        if (strcmp(argv[i], "--own-partnerships") == 0) {
+            own = true;
+            continue;
+        }
         if ((m = cli_identity_option(&who, &i, argc, argv)) ||
             (m = cli_option(&key, &i, argc, argv, "--key")) ||
             (m = cli_option(&role, &i, argc, argv, "--role"))) {
@@ -31,7 +36,7 @@ static int member_add(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     git_oid commit;
-    if ((rc = twin_ops_member_add(&commit, c->node, &who, role, pk)))
+    if ((rc = twin_ops_member_add_scoped(&commit, c->node, &who, role, pk, own)))
         return cli_fail(rc);
     if (twin_node_last_proposal(c->node)) {
         cli_report_governed(c, "Added", who.org_id, &commit);

@@ -29,6 +29,7 @@ static const struct cli_command commands[] = {
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
      "                --key 'ssh-ed25519 AAAA...' [--role admin|editor|observer] [--org-type "
      "CODE]\n"
+     "                [--own-partnerships]\n"
      "twin member list\n"
      "twin member revoke-key ORGID KEY\n"
      "twin member remove ORGID",
