@@ -39,6 +39,13 @@ struct session {
     struct twin_sync_stats *st;
 };
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void oid_to_wire(unsigned char out[TWIN_OID_BYTES], const git_oid *id)
 {
     memcpy(out, id->id, TWIN_OID_BYTES);
@@ -204,7 +211,9 @@ static int send_negotiate(struct session *s)
 {
     git_oid samples[SAMPLE_MAX];
     unsigned char have[SAMPLE_MAX][TWIN_OID_BYTES], want[1][TWIN_OID_BYTES];
+    double t0 = now_ms();
     size_t n = s->has_head ? sample(samples, s->repo, &s->head) : 0;
+    s->st->negotiate_ms += now_ms() - t0;
     for (size_t i = 0; i < n; i++)
         oid_to_wire(have[i], &samples[i]);
     twin_msg m = {.type = TWIN_MSG_NEGOTIATE};
@@ -282,15 +291,18 @@ static int send_pack(size_t *commits, struct session *s, git_repository *repo, c
     struct chunker c = {.s = s, .buf = malloc(CHUNK_BYTES)};
     if (!c.buf)
         return twin_error(TWIN_ERROR, "out of memory");
+    double t0 = now_ms();
     int rc = twin_pack_build(commits, repo, want, want ? 1 : 0, haves, nhaves, chunk_sink, &c);
     if (rc == 0)
         rc = flush_chunk(&c, true);
     free(c.buf);
+    s->st->build_ms += now_ms() - t0;
     return rc;
 }
 
 static int recv_pack(struct session *s)
 {
+    double t0 = now_ms();
     int rc = twin_quarantine_new(&s->q, s->repo);
     uint64_t seq = 0;
     while (rc == 0) {
@@ -302,13 +314,20 @@ static int recv_pack(struct session *s)
             rc = twin_error(TWIN_EINVALID, "the peer sent pack chunk %llu, expected %llu",
                             (unsigned long long)m.u.pack.seq, (unsigned long long)(seq - 1));
         } else if (m.u.pack.len > 0) {
+            double t1 = now_ms();
             rc = twin_quarantine_append(s->q, m.u.pack.data, m.u.pack.len);
+            s->st->index_ms += now_ms() - t1;
         }
         bool last = m.u.pack.last;
         twin_msg_clear(&m);
-        if (rc == 0 && last)
-            return twin_quarantine_finish(s->q);
+        if (rc == 0 && last) {
+            double t1 = now_ms();
+            rc = twin_quarantine_finish(s->q);
+            s->st->index_ms += now_ms() - t1;
+            break;
+        }
     }
+    s->st->receive_ms += now_ms() - t0;
     return rc;
 }
 
@@ -342,6 +361,7 @@ static int check_received(struct session *s, const git_oid *tip)
     size_t checked, bad;
     git_oid first_bad;
     char reason[600], text[800];
+    double t0 = now_ms();
     int rc = twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), s->q, tip,
                                    s->has_head ? &s->head : NULL);
     if (rc) {
@@ -350,6 +370,7 @@ static int check_received(struct session *s, const git_oid *tip)
         return twin_error(rc, "%s", text);
     }
     s->st->received_commits = checked;
+    s->st->check_ms += now_ms() - t0;
     if (bad) {
         snprintf(text, sizeof(text), "commit %s: %s", git_oid_tostr_s(&first_bad), reason);
         send_refuse(s, refuse_code(reason), text);
@@ -411,6 +432,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     size_t ncommon = 0;
     int rc;
     memset(out, 0, sizeof(*out));
+    double start = now_ms();
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
         goto done;
@@ -513,9 +535,11 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
         goto done;
     }
     /* The peer holds the new head: take the received objects and follow. */
+    double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
     rc = move_branch(&s, &new_head);
+    out->accept_ms += now_ms() - accept_start;
     if (rc == TWIN_ECONFLICT)
         rc = twin_error(TWIN_ECONFLICT,
                         "this node changed during the session; the next sync will bring the two "
@@ -528,6 +552,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
 done:
     twin_msg_clear(&m);
     session_end(&s);
+    out->total_ms = now_ms() - start;
     return rc;
 }
 
@@ -596,6 +621,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     int rc;
     int lock = -1;
     memset(out, 0, sizeof(*out));
+    double start = now_ms();
     if ((rc = session_lock(&lock, s.repo, RESPONDER_LOCK_WAIT_MS))) {
         send_error(&s, TWIN_WIRE_INTERNAL, "busy: another sync session is running; retry");
         return rc;
@@ -650,9 +676,12 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     }
     if ((rc = check_received(&s, &new_head)))
         goto done;
+    double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
-    if ((rc = move_branch(&s, &new_head))) {
+    rc = move_branch(&s, &new_head);
+    out->accept_ms += now_ms() - accept_start;
+    if (rc) {
         send_refuse(&s, rc == TWIN_ECONFLICT ? TWIN_REFUSE_BUSY : TWIN_REFUSE_OTHER,
                     rc == TWIN_ECONFLICT ? "this node changed during the session; sync again"
                                          : twin_error_last());
@@ -676,6 +705,7 @@ done:
     session_end(&s);
     if (lock >= 0)
         close(lock);
+    out->total_ms = now_ms() - start;
     return rc;
 }
 
