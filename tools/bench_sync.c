@@ -185,6 +185,9 @@ static bool port_open(int port)
     return ok;
 }
 
+static pid_t services[2]; /* what this run started, stopped at exit */
+static pid_t main_pid;
+
 /* Starts argv in a process group of its own, stdout to a file; returns its pid. */
 static pid_t start_service(char *const argv[], const char *log)
 {
@@ -203,11 +206,21 @@ static pid_t start_service(char *const argv[], const char *log)
         _exit(127);
     }
     setpgid(pid, pid);
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+        if (services[i] == 0) {
+            services[i] = pid;
+            break;
+        }
     return pid;
 }
 
 static void stop_service(pid_t pid)
 {
+    if (pid <= 0)
+        return;
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+        if (services[i] == pid)
+            services[i] = 0;
     kill(-pid, SIGTERM);
     for (int i = 0; i < 200; i++) {
         if (waitpid(pid, NULL, WNOHANG) == pid)
@@ -217,6 +230,15 @@ static void stop_service(pid_t pid)
     }
     kill(-pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+/* A failed run (exit) still stops what it started. */
+static void stop_services(void)
+{
+    if (getpid() != main_pid)
+        return;
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+        stop_service(services[i]);
 }
 
 /* ---- the session helpers (this program run again) ------------------------------------------- */
@@ -531,6 +553,8 @@ int main(int argc, char **argv)
         die_errno("finding this program");
     self_exe[len] = '\0';
     signal(SIGPIPE, SIG_IGN);
+    main_pid = getpid();
+    atexit(stop_services);
     if (twin_global_init(false))
         die("initialising");
 
