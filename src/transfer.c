@@ -66,31 +66,141 @@ cleanup:
     return rc;
 }
 
+/* Git's tree order: names compare as bytes, a tree's name as if it ended in '/'. */
+static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
+{
+    const char *x = git_tree_entry_name(a), *y = git_tree_entry_name(b);
+    size_t i = 0;
+    while (x[i] && x[i] == y[i])
+        i++;
+    unsigned char cx = (unsigned char)x[i], cy = (unsigned char)y[i];
+    if (!cx && git_tree_entry_type(a) == GIT_OBJECT_TREE)
+        cx = '/';
+    if (!cy && git_tree_entry_type(b) == GIT_OBJECT_TREE)
+        cy = '/';
+    return (int)cx - (int)cy;
+}
+
+struct changed_walk {
+    git_repository *repo;
+    git_packbuilder *pb;
+    char path[4096];
+};
+
+/* Inserts every object of tree `now` (at path, of length len) that differs from its version in
+ * `before` (NULL: every object), with its path, so the packbuilder deltas each file and tree
+ * against the other versions of the same path. Walking the two trees side by side in git's order
+ * costs one comparison per entry; unchanged subtrees are never opened. */
+static int insert_changed(struct changed_walk *w, const git_tree *before, const git_tree *now,
+                          size_t len)
+{
+    size_t n = git_tree_entrycount(now), m = before ? git_tree_entrycount(before) : 0, j = 0;
+    for (size_t i = 0; i < n; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(now, i), *old = NULL;
+        while (j < m) {
+            const git_tree_entry *o = git_tree_entry_byindex(before, j);
+            int c = entry_cmp(o, e);
+            if (c > 0)
+                break;
+            j++;
+            if (c == 0) {
+                old = o;
+                break;
+            }
+        }
+        if (old && git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(e)))
+            continue;
+        git_object_t type = git_tree_entry_type(e);
+        if (type != GIT_OBJECT_TREE && type != GIT_OBJECT_BLOB)
+            continue; /* a submodule's commit lives elsewhere */
+        const char *name = git_tree_entry_name(e);
+        size_t nlen = strlen(name), sub = len + (len ? 1 : 0) + nlen;
+        if (sub >= sizeof(w->path))
+            return twin_error(TWIN_ELIMIT, "a path in the history is too long");
+        if (len)
+            w->path[len] = '/';
+        memcpy(w->path + len + (len ? 1 : 0), name, nlen + 1);
+        if (git_packbuilder_insert(w->pb, git_tree_entry_id(e), w->path) < 0)
+            return twin_error_git("building a pack");
+        if (type == GIT_OBJECT_TREE) {
+            git_tree *t = NULL, *ot = NULL;
+            int rc = 0;
+            if (git_tree_lookup(&t, w->repo, git_tree_entry_id(e)) < 0 ||
+                (old && git_tree_entry_type(old) == GIT_OBJECT_TREE &&
+                 git_tree_lookup(&ot, w->repo, git_tree_entry_id(old)) < 0))
+                rc = twin_error_git("reading a tree for a pack");
+            else
+                rc = insert_changed(w, ot, t, sub);
+            git_tree_free(ot);
+            git_tree_free(t);
+            if (rc)
+                return rc;
+        }
+        w->path[len] = '\0';
+    }
+    return 0;
+}
+
+/* Inserts a commit, its tree, and whatever its tree changed against its first parent's. Every
+ * commit of the set is inserted, and a first parent outside the set is one the receiver holds, so
+ * by induction the receiver ends up with every object of every commit. */
+static int insert_commit(struct changed_walk *w, const git_oid *id)
+{
+    git_commit *c = NULL, *parent = NULL;
+    git_tree *tree = NULL, *before = NULL;
+    int rc = 0;
+    if (git_commit_lookup(&c, w->repo, id) < 0 || git_commit_tree(&tree, c) < 0 ||
+        (git_commit_parentcount(c) > 0 &&
+         (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&before, parent) < 0))) {
+        rc = twin_error_git("reading a commit for a pack");
+        goto done;
+    }
+    if (git_packbuilder_insert(w->pb, id, NULL) < 0 ||
+        (!(before && git_oid_equal(git_tree_id(before), git_tree_id(tree))) &&
+         git_packbuilder_insert(w->pb, git_tree_id(tree), "") < 0)) {
+        rc = twin_error_git("building a pack");
+        goto done;
+    }
+    w->path[0] = '\0';
+    rc = insert_changed(w, before, tree, 0);
+done:
+    git_tree_free(before);
+    git_tree_free(tree);
+    git_commit_free(parent);
+    git_commit_free(c);
+    return rc;
+}
+
 int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants, size_t nwants,
                     const git_oid *haves, size_t nhaves, twin_pack_sink sink, void *ctx)
 {
     git_revwalk *walk = NULL;
-    git_packbuilder *pb = NULL;
+    struct changed_walk w = {.repo = repo};
     git_oid id;
     int rc;
     *commits = 0;
     if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
         return rc;
-    while (git_revwalk_next(&id, walk) == 0)
-        (*commits)++;
-    git_revwalk_free(walk);
-    walk = NULL;
-    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
-        return rc;
-    if (git_packbuilder_new(&pb, repo) < 0 || git_packbuilder_insert_walk(pb, walk) < 0) {
+    if (git_packbuilder_new(&w.pb, repo) < 0) {
         rc = twin_error_git("building a pack");
         goto cleanup;
     }
+    git_packbuilder_set_threads(w.pb, 0); /* one per core for the delta search */
+    while ((rc = git_revwalk_next(&id, walk)) == 0) {
+        (*commits)++;
+        if ((rc = insert_commit(&w, &id)))
+            goto cleanup;
+    }
+    if (rc != GIT_ITEROVER) {
+        rc = twin_error_git("walking the commits for a pack");
+        goto cleanup;
+    }
+    rc = 0;
     struct sink_ctx s = {sink, ctx, 0};
-    if (git_packbuilder_foreach(pb, forward_chunk, &s) < 0)
+    if (git_packbuilder_foreach(w.pb, forward_chunk, &s) < 0)
         rc = s.rc ? s.rc : twin_error_git("building a pack");
 cleanup:
-    git_packbuilder_free(pb);
+    git_packbuilder_free(w.pb);
     git_revwalk_free(walk);
     return rc;
 }
