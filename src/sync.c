@@ -177,33 +177,106 @@ static int exchange_hello(struct session *s, bool initiator)
 
 /* ---- negotiation ---------------------------------------------------------------------------- */
 
+/* ---- the first-parent line, cached ----------------------------------------------------------
+ * Both sides sample their head's first-parent line in every session. Walking it 4096 commits deep
+ * costs tens of milliseconds on a long history, most of an incremental session, so each node
+ * keeps the line of its last sampled head in repo.git/twin-fpline (its ids, newest first). A new
+ * head usually sits a few commits above it: the walk stops where it meets the cached head and the
+ * rest is taken from the file. Commits never change, so the line below a commit never changes
+ * either; a missing or damaged file only costs a full walk. The file is written while the session
+ * lock is held. */
+
+#define LINE_CAP   (SAMPLE_DEPTH + 2) /* distances 0..SAMPLE_DEPTH, and one more to see the root */
+#define LINE_MAGIC "twin first-parent line v1\n"
+
+static size_t line_load(git_oid *line, git_repository *repo)
+{
+    char path[4096];
+    unsigned char hdr[sizeof(LINE_MAGIC) - 1 + 4];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "%stwin-fpline", git_repository_path(repo));
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    if (fread(hdr, 1, sizeof(hdr), fp) == sizeof(hdr) &&
+        memcmp(hdr, LINE_MAGIC, sizeof(LINE_MAGIC) - 1) == 0) {
+        const unsigned char *c = hdr + sizeof(LINE_MAGIC) - 1;
+        size_t want = (size_t)c[0] << 24 | (size_t)c[1] << 16 | (size_t)c[2] << 8 | c[3];
+        unsigned char raw[TWIN_OID_BYTES];
+        if (want <= LINE_CAP)
+            while (n < want && fread(raw, 1, sizeof(raw), fp) == sizeof(raw))
+                git_oid_fromraw(&line[n++], raw);
+        if (n != want)
+            n = 0;
+    }
+    fclose(fp);
+    return n;
+}
+
+static void line_save(git_repository *repo, const git_oid *line, size_t n)
+{
+    char path[4096], tmp[4200];
+    unsigned char c[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+    snprintf(path, sizeof(path), "%stwin-fpline", git_repository_path(repo));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp)
+        return;
+    bool ok = fwrite(LINE_MAGIC, 1, sizeof(LINE_MAGIC) - 1, fp) == sizeof(LINE_MAGIC) - 1 &&
+              fwrite(c, 1, 4, fp) == 4;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = fwrite(line[i].id, 1, TWIN_OID_BYTES, fp) == TWIN_OID_BYTES;
+    if (fclose(fp) != 0 || !ok || rename(tmp, path) != 0)
+        remove(tmp);
+}
+
+/* head's first-parent line, newest first, at most LINE_CAP ids; fewer means it reaches the root.
+ * The revision walker reads only each commit's parents and time, not the whole commit. */
+static size_t first_parent_line(git_oid *line, git_repository *repo, const git_oid *head)
+{
+    git_oid *cached = malloc(LINE_CAP * sizeof(*cached));
+    git_revwalk *walk = NULL;
+    git_oid id;
+    size_t n = 0, ncached = cached ? line_load(cached, repo) : 0;
+    bool hit = false;
+    if (ncached > 0 && git_oid_equal(&cached[0], head)) {
+        memcpy(line, cached, ncached * sizeof(*line));
+        free(cached);
+        return ncached;
+    }
+    if (git_revwalk_new(&walk, repo) == 0 && git_revwalk_simplify_first_parent(walk) == 0 &&
+        git_revwalk_push(walk, head) == 0)
+        while (n < LINE_CAP && git_revwalk_next(&id, walk) == 0) {
+            if (ncached > 0 && git_oid_equal(&id, &cached[0])) {
+                hit = true;
+                break;
+            }
+            line[n++] = id;
+        }
+    git_revwalk_free(walk);
+    if (hit) {
+        size_t take = ncached < LINE_CAP - n ? ncached : LINE_CAP - n;
+        memcpy(line + n, cached, take * sizeof(*line));
+        n += take;
+    }
+    free(cached);
+    if (n > 0)
+        line_save(repo, line, n);
+    return n;
+}
+
 /* Commits on the first-parent line of head at distances 0, 1, 2, 4, ... and the root, when the
  * line is short enough to reach it. */
 static size_t sample(git_oid out[SAMPLE_MAX], git_repository *repo, const git_oid *head)
 {
-    git_commit *c = NULL;
-    size_t n = 0, step = 0, next = 0;
-    if (git_commit_lookup(&c, repo, head) < 0)
-        return 0;
-    while (c && n < SAMPLE_MAX - 1 && step <= SAMPLE_DEPTH) {
-        if (step == next) {
-            out[n++] = *git_commit_id(c);
-            next = next ? next * 2 : 1;
-        }
-        git_commit *parent = NULL;
-        if (git_commit_parentcount(c) == 0) {
-            if (!git_oid_equal(&out[n - 1], git_commit_id(c)))
-                out[n++] = *git_commit_id(c);
-            git_commit_free(c);
-            return n;
-        }
-        if (git_commit_parent(&parent, c, 0) < 0)
-            parent = NULL;
-        git_commit_free(c);
-        c = parent;
-        step++;
-    }
-    git_commit_free(c);
+    git_oid *line = malloc(LINE_CAP * sizeof(*line));
+    size_t n = 0, len = line ? first_parent_line(line, repo, head) : 0;
+    for (size_t d = 0; d < len && d <= SAMPLE_DEPTH && n < SAMPLE_MAX - 1; d = d ? d * 2 : 1)
+        out[n++] = line[d];
+    if (len > 0 && len < LINE_CAP && !git_oid_equal(&out[n - 1], &line[len - 1]))
+        out[n++] = line[len - 1];
+    free(line);
     return n;
 }
 
