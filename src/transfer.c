@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,36 @@
 
 #include "twin/error.h"
 #include "twin/validity.h"
+
+/* ---- libgit2 settings for moving history ---------------------------------------------------- *
+ * Sending or receiving a long history reads every object once or twice. libgit2's defaults make
+ * that slow and large: every read re-hashes the object (with collision detection: over a third of
+ * the time of building a pack, and much of checking one), the process keeps up to 256 MiB of
+ * parsed objects cached (its count leaves out the parsed structures, so the real figure is
+ * several times more), and the received pack is mapped in 1 GiB windows, all of it counted in the
+ * resident set.
+ *
+ * The objects read here have ids that were computed from their content as they entered the store:
+ * by the indexer, for a received pack (before any of it is checked), or by twin's own writes. Like
+ * git, which verifies object hashes only in fsck, sync does not hash them again on each read. The
+ * checks read the history in order, so a small object cache serves them as well as a large one.
+ * These settings are process-wide in libgit2 1.5 and are applied once, on the first pack built or
+ * received: `twin sync` and `twin serve` only sync, and `twin verify` runs in its own process with
+ * libgit2's defaults. (They would sit better in twin_global_init, as an option for sync
+ * processes.) */
+#define MOVE_MWINDOW_SIZE   ((size_t)32 << 20)
+#define MOVE_MWINDOW_MAPPED ((size_t)64 << 20)
+#define MOVE_OBJECT_CACHE   ((ssize_t)16 << 20)
+
+static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
+
+static void transfer_settings(void)
+{
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, MOVE_MWINDOW_SIZE);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, MOVE_MWINDOW_MAPPED);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, MOVE_OBJECT_CACHE);
+}
 
 /* ---- building ------------------------------------------------------------------------------- */
 
@@ -600,6 +631,7 @@ int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants,
     git_oid id;
     int rc;
     *commits = 0;
+    pthread_once(&transfer_settings_once, transfer_settings);
     if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
         return rc;
     /* Oldest first, so every path's earlier versions are in the pack before its later ones. */
@@ -646,6 +678,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
 {
+    pthread_once(&transfer_settings_once, transfer_settings);
     *out = NULL;
     twin_quarantine *q = calloc(1, sizeof(*q));
     if (!q)
@@ -697,6 +730,10 @@ int twin_quarantine_finish(twin_quarantine *q)
                           git_error_last() ? git_error_last()->message : "indexer error");
     q->finished = true;
     snprintf(q->name, sizeof(q->name), "%s", git_indexer_name(q->indexer));
+    /* The indexer keeps its objects' table and a cache of delta bases until it is freed: only its
+     * pack's name is needed from here on. */
+    git_indexer_free(q->indexer);
+    q->indexer = NULL;
     snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
     snprintf(idx, sizeof(idx), "%s/pack-%s.idx", q->dir, q->name);
     /* The store joins the view as an alternate, which libgit2 never writes to, so objects made

@@ -2,6 +2,7 @@
  * Sync benchmark: twin against stock git on the same history, in one run.
  *
  *   bench_sync [--commits N] [--dir DIR] [--rounds R]
+ *   bench_sync --pack NODEDIR      (builds one node's whole-history pack, for profiling)
  *
  * A source node holds N commits (one small note each, signed), made with the library and
  * repacked once with `git repack -a -d`; with --dir the generated store is kept there and reused
@@ -45,6 +46,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/sync.h"
+#include "twin/transfer.h"
 #include "twin/twin.h"
 
 #define MAX_ROUNDS 50
@@ -89,10 +91,17 @@ static void remove_tree(const char *path)
 
 struct child_result {
     double wall_s;
+    double cpu_s;   /* user and system time of the child and its waited-for descendants */
     long maxrss_kb; /* the child's and its waited-for descendants' largest resident set */
     int status;
     char out[4096]; /* the start of its standard output */
 };
+
+static double cpu_of(const struct rusage *ru)
+{
+    return (double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 + (double)ru->ru_stime.tv_sec +
+           ru->ru_stime.tv_usec / 1e6;
+}
 
 /* Runs argv (argv[0] searched in PATH) to completion with stdout captured and stderr kept. */
 static void run_child(struct child_result *r, char *const argv[])
@@ -133,6 +142,7 @@ static void run_child(struct child_result *r, char *const argv[])
             die_errno("wait4");
     r->wall_s = now_s() - start;
     r->maxrss_kb = ru.ru_maxrss;
+    r->cpu_s = cpu_of(&ru);
 }
 
 static void run_checked(struct child_result *r, char *const argv[])
@@ -214,22 +224,24 @@ static pid_t start_service(char *const argv[], const char *log)
     return pid;
 }
 
-static void stop_service(pid_t pid)
+/* Stops a service; the CPU time it and its waited-for children used. */
+static double stop_service(pid_t pid)
 {
+    struct rusage ru;
     if (pid <= 0)
-        return;
+        return 0;
     for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
         if (services[i] == pid)
             services[i] = 0;
     kill(-pid, SIGTERM);
     for (int i = 0; i < 200; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
+        if (wait4(pid, NULL, WNOHANG, &ru) == pid)
+            return cpu_of(&ru);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     kill(-pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    return wait4(pid, NULL, 0, &ru) == pid ? cpu_of(&ru) : 0;
 }
 
 /* A failed run (exit) still stops what it started. */
@@ -335,6 +347,29 @@ static int helper_serve(const char *dir)
     getrusage(RUSAGE_SELF, &ru);
     printf("maxrss_kb %ld\n", ru.ru_maxrss);
     fflush(stdout);
+    return 0;
+}
+
+static int count_sink(const void *data, size_t len, void *ctx)
+{
+    *(size_t *)ctx += len;
+    return 0;
+}
+
+/* --pack NODEDIR: builds the pack of the node's whole history into nothing (for profiling the
+ * sender alone, e.g. under perf). */
+static int helper_pack(const char *dir)
+{
+    twin_node *n = NULL;
+    git_oid head;
+    size_t commits = 0, bytes = 0;
+    if (twin_global_init(false) || twin_node_open(&n, dir) || twin_node_head(&head, n))
+        die("opening the node");
+    double start = now_s();
+    if (twin_pack_build(&commits, twin_node_repo(n), &head, 1, NULL, 0, count_sink, &bytes))
+        die("building the pack");
+    printf("pack of %zu commits: %.1f MB in %.2f s\n", commits, bytes / 1e6, now_s() - start);
+    twin_node_free(n);
     return 0;
 }
 
@@ -536,6 +571,8 @@ int main(int argc, char **argv)
         return helper_initiate(argv[2], argv[3], argv[4]);
     if (argc >= 3 && strcmp(argv[1], "--serve") == 0)
         return helper_serve(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "--pack") == 0)
+        return helper_pack(argv[2]);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--commits") == 0 && i + 1 < argc)
             commits = strtol(argv[++i], NULL, 10);
@@ -681,8 +718,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sync: after the incremental syncs the heads differ\n");
         exit(1);
     }
-    stop_service(daemon_pid);
-    stop_service(serve_pid);
+    double daemon_cpu = stop_service(daemon_pid), serve_cpu = stop_service(serve_pid);
     twin_node_free(srcnode);
 
     char pack_du[256] = "";
@@ -709,16 +745,19 @@ int main(int argc, char **argv)
            "loopback, %d incremental rounds\n\n",
            commits, rounds);
     printf("initial sync (whole history to a fresh node)\n");
-    printf("  twin (every commit checked)  %8.2f s   %zu commits checked   peak RSS %6.1f MB   "
-           "stored %.1f MB\n",
-           tw_init.wall_s, init_st.received, tw_init.maxrss_kb / 1024.0, twin_kb / 1024.0);
-    printf("  git clone --bare (git://)    %8.2f s   no signature checked  peak RSS %6.1f MB   "
-           "stored %.1f MB\n",
-           git_clone.wall_s, git_clone.maxrss_kb / 1024.0, git_kb / 1024.0);
+    printf("  twin (every commit checked)  %8.2f s  (receiver CPU %6.2f s)  %zu commits checked   "
+           "peak RSS %6.1f MB   stored %.1f MB\n",
+           tw_init.wall_s, tw_init.cpu_s, init_st.received, tw_init.maxrss_kb / 1024.0,
+           twin_kb / 1024.0);
+    printf("  git clone --bare (git://)    %8.2f s  (receiver CPU %6.2f s)  no signature checked  "
+           "peak RSS %6.1f MB   stored %.1f MB\n",
+           git_clone.wall_s, git_clone.cpu_s, git_clone.maxrss_kb / 1024.0, git_kb / 1024.0);
     printf("  ratio twin/git               %8.2fx   (target <= 2x; RSS target <= 150 MB)\n",
            tw_init.wall_s / git_clone.wall_s);
     print_phases("receiver (initiator)", &init_st);
     print_phases("sender (responder)", &init_resp);
+    printf("    senders' CPU over the whole run: twin %.2f s, git daemon and its children %.2f s\n",
+           serve_cpu, daemon_cpu);
     printf("\nincremental sync of 1 new commit (median of %d)\n", rounds);
     printf("  twin sync process            %8.1f ms  (session after the handshake %.1f ms), "
            "%u round trips after the handshake, peak RSS %.1f MB\n",
