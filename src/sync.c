@@ -37,6 +37,8 @@ struct session {
     git_oid head, peer_head;
     twin_quarantine *q;
     struct twin_sync_stats *st;
+    uint64_t pack_seq;   /* the next pack chunk this side sends */
+    double last_sent_ms; /* when this side last sent anything */
 };
 
 static double now_ms(void)
@@ -58,6 +60,7 @@ static void oid_from_wire(git_oid *out, const unsigned char in[TWIN_OID_BYTES])
 
 static int send_msg(struct session *s, const twin_msg *m)
 {
+    s->last_sent_ms = now_ms();
     int rc = twin_channel_send(s->ch, m);
     return rc ? twin_error_wrap(rc, "sending %s", twin_msg_type_name(m->type)) : 0;
 }
@@ -325,13 +328,12 @@ struct chunker {
     struct session *s;
     unsigned char *buf;
     size_t len;
-    uint64_t seq;
 };
 
 static int flush_chunk(struct chunker *c, bool last)
 {
     twin_msg m = {.type = TWIN_MSG_PACK};
-    m.u.pack.seq = c->seq++;
+    m.u.pack.seq = c->s->pack_seq++;
     m.u.pack.data = c->buf;
     m.u.pack.len = c->len;
     m.u.pack.last = last;
@@ -429,12 +431,34 @@ static int send_refuse(struct session *s, uint32_t code, const char *reason)
 }
 
 /* Checks the received commits up to tip; on a fault refuses and returns TWIN_EVERIFY. */
-static int check_received(struct session *s, const git_oid *tip)
+/* While the initiator checks what it received, the responder waits for the initiator's pack, and
+ * each wait is bounded by the channel's read deadline (60 s), which checking a long history can
+ * outlast. So the initiator sends pack chunks with no data now and then meanwhile: they carry
+ * nothing, and each one starts the responder's next wait afresh (proto/SYNC.md section 3). */
+#define KEEPALIVE_MS 10000
+
+static int keep_peer_waiting(size_t checked, void *ctx)
+{
+    struct session *s = ctx;
+    if (now_ms() - s->last_sent_ms < KEEPALIVE_MS)
+        return 0;
+    static unsigned char nothing[1];
+    twin_msg m = {.type = TWIN_MSG_PACK};
+    m.u.pack.seq = s->pack_seq++;
+    m.u.pack.data = nothing;
+    m.u.pack.len = 0;
+    m.u.pack.last = false;
+    return send_msg(s, &m);
+}
+
+static int check_received(struct session *s, const git_oid *tip, bool initiator)
 {
     size_t checked, bad;
     git_oid first_bad;
     char reason[600], text[800];
     double t0 = now_ms();
+    if (initiator)
+        twin_quarantine_on_progress(s->q, keep_peer_waiting, s);
     int rc = twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), s->q, tip,
                                    s->has_head ? &s->head : NULL);
     if (rc) {
@@ -535,7 +559,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     if ((rc = recv_pack(&s)))
         goto done;
     out->round_trips++;
-    if (s.peer_has_head && (rc = check_received(&s, &s.peer_head)))
+    if (s.peer_has_head && (rc = check_received(&s, &s.peer_head, true)))
         goto done;
 
     git_repository *view = twin_quarantine_view(s.q);
@@ -747,7 +771,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         rc = twin_error(TWIN_EVERIFY, "refused a proposal that does not contain this head");
         goto done;
     }
-    if ((rc = check_received(&s, &new_head)))
+    if ((rc = check_received(&s, &new_head, false)))
         goto done;
     double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))

@@ -669,7 +669,15 @@ struct twin_quarantine {
     bool finished, accepted;
     git_odb *view_odb;
     git_repository *view;
+    twin_check_progress_fn on_progress;
+    void *on_progress_ctx;
 };
+
+void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, void *ctx)
+{
+    q->on_progress = fn;
+    q->on_progress_ctx = ctx;
+}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -797,6 +805,9 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
         struct twin_check chk;
         (*checked)++;
+        if (q->on_progress && *checked % TWIN_CHECK_PROGRESS_EVERY == 0 &&
+            (rc = q->on_progress(*checked, q->on_progress_ctx)) != 0)
+            goto cleanup;
         if ((rc = twin_check_commit(&chk, q->view, &id, cache))) {
             rc = twin_error_wrap(rc, "checking received commit %s", git_oid_tostr_s(&id));
             goto cleanup;

@@ -231,6 +231,40 @@ static void packs_are_valid_git_packs_with_deltas(void **state)
     json_decref(rec);
 }
 
+static int count_progress(size_t checked, void *ctx)
+{
+    size_t *calls = ctx;
+    assert_int_equal(checked, TWIN_CHECK_PROGRESS_EVERY * ++*calls);
+    return *calls == 2 ? TWIN_ELIMIT : 0;
+}
+
+/* A long check reports its progress every so many commits (sync keeps its peer waiting with it),
+ * and the callback can end it. */
+static void a_long_check_reports_progress_and_can_be_stopped(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1];
+    git_oid c, first_bad;
+    size_t commits, checked, bad, calls = 0;
+    char reason[600];
+    for (int i = 0; i < 2 * TWIN_CHECK_PROGRESS_EVERY; i++)
+        assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Step"), 0);
+    git_oid want = head_of(f->north);
+    twin_quarantine *q = NULL;
+    assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
+    assert_int_equal(
+        twin_pack_build(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_quarantine, q),
+        0);
+    assert_int_equal(twin_quarantine_finish(q), 0);
+    twin_quarantine_on_progress(q, count_progress, &calls);
+    assert_int_equal(
+        twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), q, &want, NULL),
+        TWIN_ELIMIT);
+    assert_int_equal(calls, 2);
+    assert_int_equal(checked, 2 * TWIN_CHECK_PROGRESS_EVERY);
+    twin_quarantine_free(q);
+}
+
 static void bytes_that_are_not_a_pack_are_refused(void **state)
 {
     struct fixture *f = *state;
@@ -253,6 +287,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(bytes_that_are_not_a_pack_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(packs_are_valid_git_packs_with_deltas, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_long_check_reports_progress_and_can_be_stopped, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
