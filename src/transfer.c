@@ -403,7 +403,7 @@ struct pack_out {
     struct sha1 sha;
     struct bytes buf;
     uint64_t offset; /* bytes written so far */
-    struct bytes obj, delta;
+    struct bytes delta;
 };
 
 static int out_flush(struct pack_out *o)
@@ -616,7 +616,6 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
     free(trees);
     free(blobs);
     free(o.buf.p);
-    free(o.obj.p);
     free(o.delta.p);
     git_odb_free(odb);
     return rc;
