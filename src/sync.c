@@ -38,7 +38,16 @@ struct session {
     git_oid head, peer_head;
     twin_quarantine *q;
     struct twin_sync_stats *st;
+    uint64_t pack_seq;   /* the next pack chunk this side sends */
+    double last_sent_ms; /* when this side last sent anything */
 };
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static void oid_to_wire(unsigned char out[TWIN_OID_BYTES], const git_oid *id)
 {
@@ -52,6 +61,7 @@ static void oid_from_wire(git_oid *out, const unsigned char in[TWIN_OID_BYTES])
 
 static int send_msg(struct session *s, const twin_msg *m)
 {
+    s->last_sent_ms = now_ms();
     int rc = twin_channel_send(s->ch, m);
     return rc ? twin_error_wrap(rc, "sending %s", twin_msg_type_name(m->type)) : 0;
 }
@@ -237,33 +247,106 @@ static int exchange_hello(struct session *s, bool initiator)
 
 /* ---- negotiation ---------------------------------------------------------------------------- */
 
+/* ---- the first-parent line, cached ----------------------------------------------------------
+ * Both sides sample their head's first-parent line in every session. Walking it 4096 commits deep
+ * costs tens of milliseconds on a long history, most of an incremental session, so each node
+ * keeps the line of its last sampled head in repo.git/twin-fpline (its ids, newest first). A new
+ * head usually sits a few commits above it: the walk stops where it meets the cached head and the
+ * rest is taken from the file. Commits never change, so the line below a commit never changes
+ * either; a missing or damaged file only costs a full walk. The file is written while the session
+ * lock is held. */
+
+#define LINE_CAP   (SAMPLE_DEPTH + 2) /* distances 0..SAMPLE_DEPTH, and one more to see the root */
+#define LINE_MAGIC "twin first-parent line v1\n"
+
+static size_t line_load(git_oid *line, git_repository *repo)
+{
+    char path[4096];
+    unsigned char hdr[sizeof(LINE_MAGIC) - 1 + 4];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "%stwin-fpline", git_repository_path(repo));
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    if (fread(hdr, 1, sizeof(hdr), fp) == sizeof(hdr) &&
+        memcmp(hdr, LINE_MAGIC, sizeof(LINE_MAGIC) - 1) == 0) {
+        const unsigned char *c = hdr + sizeof(LINE_MAGIC) - 1;
+        size_t want = (size_t)c[0] << 24 | (size_t)c[1] << 16 | (size_t)c[2] << 8 | c[3];
+        unsigned char raw[TWIN_OID_BYTES];
+        if (want <= LINE_CAP)
+            while (n < want && fread(raw, 1, sizeof(raw), fp) == sizeof(raw))
+                git_oid_fromraw(&line[n++], raw);
+        if (n != want)
+            n = 0;
+    }
+    fclose(fp);
+    return n;
+}
+
+static void line_save(git_repository *repo, const git_oid *line, size_t n)
+{
+    char path[4096], tmp[4200];
+    unsigned char c[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+    snprintf(path, sizeof(path), "%stwin-fpline", git_repository_path(repo));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp)
+        return;
+    bool ok = fwrite(LINE_MAGIC, 1, sizeof(LINE_MAGIC) - 1, fp) == sizeof(LINE_MAGIC) - 1 &&
+              fwrite(c, 1, 4, fp) == 4;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = fwrite(line[i].id, 1, TWIN_OID_BYTES, fp) == TWIN_OID_BYTES;
+    if (fclose(fp) != 0 || !ok || rename(tmp, path) != 0)
+        remove(tmp);
+}
+
+/* head's first-parent line, newest first, at most LINE_CAP ids; fewer means it reaches the root.
+ * The revision walker reads only each commit's parents and time, not the whole commit. */
+static size_t first_parent_line(git_oid *line, git_repository *repo, const git_oid *head)
+{
+    git_oid *cached = malloc(LINE_CAP * sizeof(*cached));
+    git_revwalk *walk = NULL;
+    git_oid id;
+    size_t n = 0, ncached = cached ? line_load(cached, repo) : 0;
+    bool hit = false;
+    if (ncached > 0 && git_oid_equal(&cached[0], head)) {
+        memcpy(line, cached, ncached * sizeof(*line));
+        free(cached);
+        return ncached;
+    }
+    if (git_revwalk_new(&walk, repo) == 0 && git_revwalk_simplify_first_parent(walk) == 0 &&
+        git_revwalk_push(walk, head) == 0)
+        while (n < LINE_CAP && git_revwalk_next(&id, walk) == 0) {
+            if (ncached > 0 && git_oid_equal(&id, &cached[0])) {
+                hit = true;
+                break;
+            }
+            line[n++] = id;
+        }
+    git_revwalk_free(walk);
+    if (hit) {
+        size_t take = ncached < LINE_CAP - n ? ncached : LINE_CAP - n;
+        memcpy(line + n, cached, take * sizeof(*line));
+        n += take;
+    }
+    free(cached);
+    if (n > 0)
+        line_save(repo, line, n);
+    return n;
+}
+
 /* Commits on the first-parent line of head at distances 0, 1, 2, 4, ... and the root, when the
  * line is short enough to reach it. */
 static size_t sample(git_oid out[SAMPLE_MAX], git_repository *repo, const git_oid *head)
 {
-    git_commit *c = NULL;
-    size_t n = 0, step = 0, next = 0;
-    if (git_commit_lookup(&c, repo, head) < 0)
-        return 0;
-    while (c && n < SAMPLE_MAX - 1 && step <= SAMPLE_DEPTH) {
-        if (step == next) {
-            out[n++] = *git_commit_id(c);
-            next = next ? next * 2 : 1;
-        }
-        git_commit *parent = NULL;
-        if (git_commit_parentcount(c) == 0) {
-            if (!git_oid_equal(&out[n - 1], git_commit_id(c)))
-                out[n++] = *git_commit_id(c);
-            git_commit_free(c);
-            return n;
-        }
-        if (git_commit_parent(&parent, c, 0) < 0)
-            parent = NULL;
-        git_commit_free(c);
-        c = parent;
-        step++;
-    }
-    git_commit_free(c);
+    git_oid *line = malloc(LINE_CAP * sizeof(*line));
+    size_t n = 0, len = line ? first_parent_line(line, repo, head) : 0;
+    for (size_t d = 0; d < len && d <= SAMPLE_DEPTH && n < SAMPLE_MAX - 1; d = d ? d * 2 : 1)
+        out[n++] = line[d];
+    if (len > 0 && len < LINE_CAP && !git_oid_equal(&out[n - 1], &line[len - 1]))
+        out[n++] = line[len - 1];
+    free(line);
     return n;
 }
 
@@ -271,7 +354,9 @@ static int send_negotiate(struct session *s)
 {
     git_oid samples[SAMPLE_MAX];
     unsigned char have[SAMPLE_MAX][TWIN_OID_BYTES], want[1][TWIN_OID_BYTES];
+    double t0 = now_ms();
     size_t n = s->has_head ? sample(samples, s->repo, &s->head) : 0;
+    s->st->negotiate_ms += now_ms() - t0;
     for (size_t i = 0; i < n; i++)
         oid_to_wire(have[i], &samples[i]);
     twin_msg m = {.type = TWIN_MSG_NEGOTIATE};
@@ -310,13 +395,12 @@ struct chunker {
     struct session *s;
     unsigned char *buf;
     size_t len;
-    uint64_t seq;
 };
 
 static int flush_chunk(struct chunker *c, bool last)
 {
     twin_msg m = {.type = TWIN_MSG_PACK};
-    m.u.pack.seq = c->seq++;
+    m.u.pack.seq = c->s->pack_seq++;
     m.u.pack.data = c->buf;
     m.u.pack.len = c->len;
     m.u.pack.last = last;
@@ -349,15 +433,18 @@ static int send_pack(size_t *commits, struct session *s, git_repository *repo, c
     struct chunker c = {.s = s, .buf = malloc(CHUNK_BYTES)};
     if (!c.buf)
         return twin_error(TWIN_ERROR, "out of memory");
+    double t0 = now_ms();
     int rc = twin_pack_build(commits, repo, want, want ? 1 : 0, haves, nhaves, chunk_sink, &c);
     if (rc == 0)
         rc = flush_chunk(&c, true);
     free(c.buf);
+    s->st->build_ms += now_ms() - t0;
     return rc;
 }
 
 static int recv_pack(struct session *s)
 {
+    double t0 = now_ms();
     int rc = twin_quarantine_new(&s->q, s->repo);
     uint64_t seq = 0;
     while (rc == 0) {
@@ -369,13 +456,20 @@ static int recv_pack(struct session *s)
             rc = twin_error(TWIN_EINVALID, "the peer sent pack chunk %llu, expected %llu",
                             (unsigned long long)m.u.pack.seq, (unsigned long long)(seq - 1));
         } else if (m.u.pack.len > 0) {
+            double t1 = now_ms();
             rc = twin_quarantine_append(s->q, m.u.pack.data, m.u.pack.len);
+            s->st->index_ms += now_ms() - t1;
         }
         bool last = m.u.pack.last;
         twin_msg_clear(&m);
-        if (rc == 0 && last)
-            return twin_quarantine_finish(s->q);
+        if (rc == 0 && last) {
+            double t1 = now_ms();
+            rc = twin_quarantine_finish(s->q);
+            s->st->index_ms += now_ms() - t1;
+            break;
+        }
     }
+    s->st->receive_ms += now_ms() - t0;
     return rc;
 }
 
@@ -404,11 +498,34 @@ static int send_refuse(struct session *s, uint32_t code, const char *reason)
 }
 
 /* Checks the received commits up to tip; on a fault refuses and returns TWIN_EVERIFY. */
-static int check_received(struct session *s, const git_oid *tip)
+/* While the initiator checks what it received, the responder waits for the initiator's pack, and
+ * each wait is bounded by the channel's read deadline (60 s), which checking a long history can
+ * outlast. So the initiator sends pack chunks with no data now and then meanwhile: they carry
+ * nothing, and each one starts the responder's next wait afresh (proto/SYNC.md section 3). */
+#define KEEPALIVE_MS 10000
+
+static int keep_peer_waiting(size_t checked, void *ctx)
+{
+    struct session *s = ctx;
+    if (now_ms() - s->last_sent_ms < KEEPALIVE_MS)
+        return 0;
+    static unsigned char nothing[1];
+    twin_msg m = {.type = TWIN_MSG_PACK};
+    m.u.pack.seq = s->pack_seq++;
+    m.u.pack.data = nothing;
+    m.u.pack.len = 0;
+    m.u.pack.last = false;
+    return send_msg(s, &m);
+}
+
+static int check_received(struct session *s, const git_oid *tip, bool initiator)
 {
     size_t checked, bad;
     git_oid first_bad;
     char reason[600], text[800];
+    double t0 = now_ms();
+    if (initiator)
+        twin_quarantine_on_progress(s->q, keep_peer_waiting, s);
     int rc = twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), s->q, tip,
                                    s->has_head ? &s->head : NULL);
     if (rc) {
@@ -417,6 +534,7 @@ static int check_received(struct session *s, const git_oid *tip)
         return twin_error(rc, "%s", text);
     }
     s->st->received_commits = checked;
+    s->st->check_ms += now_ms() - t0;
     if (bad) {
         snprintf(text, sizeof(text), "commit %s: %s", git_oid_tostr_s(&first_bad), reason);
         send_refuse(s, refuse_code(reason), text);
@@ -478,6 +596,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     size_t ncommon = 0;
     int rc;
     memset(out, 0, sizeof(*out));
+    double start = now_ms();
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
         goto done;
@@ -507,7 +626,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     if ((rc = recv_pack(&s)))
         goto done;
     out->round_trips++;
-    if (s.peer_has_head && (rc = check_received(&s, &s.peer_head)))
+    if (s.peer_has_head && (rc = check_received(&s, &s.peer_head, true)))
         goto done;
 
     git_repository *view = twin_quarantine_view(s.q);
@@ -580,9 +699,11 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
         goto done;
     }
     /* The peer holds the new head: take the received objects and follow. */
+    double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
     rc = move_branch(&s, &new_head);
+    out->accept_ms += now_ms() - accept_start;
     if (rc == TWIN_ECONFLICT)
         rc = twin_error(TWIN_ECONFLICT,
                         "this node changed during the session; the next sync will bring the two "
@@ -595,6 +716,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
 done:
     twin_msg_clear(&m);
     session_end(&s);
+    out->total_ms = now_ms() - start;
     return rc;
 }
 
@@ -676,6 +798,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     int rc;
     int lock = -1;
     memset(out, 0, sizeof(*out));
+    double start = now_ms();
     if ((rc = session_lock(&lock, s.repo, RESPONDER_LOCK_WAIT_MS))) {
         send_error(&s, TWIN_WIRE_INTERNAL, "busy: another sync session is running; retry");
         return rc;
@@ -731,11 +854,14 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         rc = twin_error(TWIN_EVERIFY, "refused a proposal that does not contain this head");
         goto done;
     }
-    if ((rc = check_received(&s, &new_head)))
+    if ((rc = check_received(&s, &new_head, false)))
         goto done;
+    double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
-    if ((rc = move_branch(&s, &new_head))) {
+    rc = move_branch(&s, &new_head);
+    out->accept_ms += now_ms() - accept_start;
+    if (rc) {
         send_refuse(&s, rc == TWIN_ECONFLICT ? TWIN_REFUSE_BUSY : TWIN_REFUSE_OTHER,
                     rc == TWIN_ECONFLICT ? "this node changed during the session; sync again"
                                          : twin_error_last());
@@ -761,6 +887,7 @@ done:
     session_end(&s);
     if (lock >= 0)
         close(lock);
+    out->total_ms = now_ms() - start;
     return rc;
 }
 

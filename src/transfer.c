@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +22,37 @@
 #include "twin/error.h"
 #include "twin/validity.h"
 
-/* ---- building ------------------------------------------------------------------------------- */
+/* ---- libgit2 settings for moving history ---------------------------------------------------- *
+ * Sending or receiving a long history reads every object once or twice. libgit2's defaults make
+ * that slow and large: every read re-hashes the object (with collision detection: over a third of
+ * the time of building a pack, and much of checking one), the process keeps up to 256 MiB of
+ * parsed objects cached (its count leaves out the parsed structures, so the real figure is
+ * several times more), and the received pack is mapped in 1 GiB windows, all of it counted in the
+ * resident set.
+ *
+ * The objects read here have ids that were computed from their content as they entered the store:
+ * by the indexer, for a received pack (before any of it is checked), or by twin's own writes. Like
+ * git, which verifies object hashes only in fsck, sync does not hash them again on each read. The
+ * checks read the history in order, so a small object cache serves them as well as a large one.
+ * These settings are process-wide in libgit2 1.5 and are applied once, on the first pack built or
+ * received: `twin sync` and `twin serve` only sync, and `twin verify` runs in its own process with
+ * libgit2's defaults. (They would sit better in twin_global_init, as an option for sync
+ * processes.) */
+#define MOVE_MWINDOW_SIZE   ((size_t)32 << 20)
+#define MOVE_MWINDOW_MAPPED ((size_t)64 << 20)
+#define MOVE_OBJECT_CACHE   ((ssize_t)16 << 20)
 
-struct sink_ctx {
-    twin_pack_sink sink;
-    void *ctx;
-    int rc;
-};
+static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
 
-static int forward_chunk(void *buf, size_t size, void *payload)
+static void transfer_settings(void)
 {
-    struct sink_ctx *s = payload;
-    s->rc = s->sink(buf, size, s->ctx);
-    return s->rc ? -1 : 0;
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, MOVE_MWINDOW_SIZE);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, MOVE_MWINDOW_MAPPED);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, MOVE_OBJECT_CACHE);
 }
+
+/* ---- building ------------------------------------------------------------------------------- */
 
 static int setup_walk(git_revwalk **out, git_repository *repo, const git_oid *wants, size_t nwants,
                       const git_oid *haves, size_t nhaves)
@@ -66,31 +85,572 @@ cleanup:
     return rc;
 }
 
+/* ---- the pack writer ------------------------------------------------------------------------
+ * libgit2's packbuilder searches a window of candidates for every object's delta and reuses no
+ * delta already stored, which made building a pack of a long history take minutes. Here the
+ * objects of each commit are written oldest commit first, and a tree or file is written as a
+ * delta against the last version of the same path already in the pack: one entry changed in a
+ * tree of hundreds makes a delta of a few dozen bytes, found in one pass over the two versions
+ * (their common prefix and suffix). Chains stop at DELTA_DEPTH; everything else is written whole.
+ * The pack streams out as it is made, so the receiver indexes while the sender reads.
+ *
+ * The object data is not compressed: each object's zlib stream is made of stored blocks, which
+ * the receiver inflates at memory speed; deltas keep the pack near git's size for trees. */
+
+#define DELTA_DEPTH   50
+#define TREE_SLOTS    4096 /* last version per path, for trees: a few hundred paths */
+#define BLOB_SLOTS    1024 /* and for files, fewer kept: most files have one version */
+#define OUT_BUF_BYTES (256 * 1024)
+
+/* SHA-1 (FIPS 180-4), for the pack's trailer. */
+struct sha1 {
+    uint32_t h[5];
+    uint64_t len;
+    unsigned char block[64];
+    size_t fill;
+};
+
+static uint32_t rol32(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+static void sha1_block(struct sha1 *c, const unsigned char *p)
+{
+    uint32_t w[80], a = c->h[0], b = c->h[1], d3 = c->h[2], d = c->h[3], e = c->h[4];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20)
+            f = (b & d3) | (~b & d), k = 0x5a827999;
+        else if (i < 40)
+            f = b ^ d3 ^ d, k = 0x6ed9eba1;
+        else if (i < 60)
+            f = (b & d3) | (b & d) | (d3 & d), k = 0x8f1bbcdc;
+        else
+            f = b ^ d3 ^ d, k = 0xca62c1d6;
+        uint32_t t = rol32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = d3;
+        d3 = rol32(b, 30);
+        b = a;
+        a = t;
+    }
+    c->h[0] += a;
+    c->h[1] += b;
+    c->h[2] += d3;
+    c->h[3] += d;
+    c->h[4] += e;
+}
+
+static void sha1_init(struct sha1 *c)
+{
+    static const uint32_t iv[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    memcpy(c->h, iv, sizeof(iv));
+    c->len = 0;
+    c->fill = 0;
+}
+
+static void sha1_update(struct sha1 *c, const unsigned char *p, size_t n)
+{
+    c->len += n;
+    if (c->fill) {
+        size_t take = 64 - c->fill < n ? 64 - c->fill : n;
+        memcpy(c->block + c->fill, p, take);
+        c->fill += take;
+        p += take;
+        n -= take;
+        if (c->fill < 64)
+            return;
+        sha1_block(c, c->block);
+        c->fill = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64)
+        sha1_block(c, p);
+    memcpy(c->block, p, n);
+    c->fill = n;
+}
+
+static void sha1_final(struct sha1 *c, unsigned char out[20])
+{
+    uint64_t bits = c->len * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = (c->fill < 56 ? 56 : 120) - c->fill;
+    for (int i = 0; i < 8; i++)
+        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha1_update(c, pad, padlen + 8);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 4; j++)
+            out[4 * i + j] = (unsigned char)(c->h[i] >> (24 - 8 * j));
+}
+
+/* A growable byte buffer. */
+struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+static int bytes_reserve(struct bytes *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p)
+        return twin_error(TWIN_ERROR, "out of memory");
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void bytes_put(struct bytes *b, const void *p, size_t n)
+{
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+/* The objects of a pack, in writing order, and a set of their ids. */
+struct pack_obj {
+    git_oid id;
+    uint32_t path_hash; /* 0: no path (commits) */
+};
+
+struct pack_list {
+    struct pack_obj *v;
+    size_t n, cap;
+    uint32_t *set; /* open addressing: index + 1, 0 empty */
+    size_t set_cap;
+};
+
+static size_t oid_slot(const git_oid *id, size_t mask)
+{
+    uint64_t x;
+    memcpy(&x, id->id, sizeof(x));
+    return (size_t)x & mask;
+}
+
+static int list_grow_set(struct pack_list *l)
+{
+    size_t cap = l->set_cap ? l->set_cap * 2 : 1024;
+    uint32_t *set = calloc(cap, sizeof(*set));
+    if (!set)
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < l->n; i++) {
+        size_t k = oid_slot(&l->v[i].id, cap - 1);
+        while (set[k])
+            k = (k + 1) & (cap - 1);
+        set[k] = (uint32_t)i + 1;
+    }
+    free(l->set);
+    l->set = set;
+    l->set_cap = cap;
+    return 0;
+}
+
+/* Adds an object once; a second sighting of the same id is ignored. */
+static int list_add(struct pack_list *l, const git_oid *id, uint32_t path_hash)
+{
+    int rc;
+    if (l->n >= TWIN_PACK_MAX_OBJECTS)
+        return twin_error(TWIN_ELIMIT, "a pack would hold more than %zu objects",
+                          (size_t)TWIN_PACK_MAX_OBJECTS);
+    if ((l->n + 1) * 2 > l->set_cap && (rc = list_grow_set(l)))
+        return rc;
+    size_t k = oid_slot(id, l->set_cap - 1);
+    for (; l->set[k]; k = (k + 1) & (l->set_cap - 1))
+        if (git_oid_equal(&l->v[l->set[k] - 1].id, id))
+            return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        struct pack_obj *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return twin_error(TWIN_ERROR, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n] = (struct pack_obj){*id, path_hash};
+    l->set[k] = (uint32_t)++l->n;
+    return 0;
+}
+
+static uint32_t path_hash(const char *path)
+{
+    uint32_t h = 2166136261u; /* FNV-1a; never 0 for a path, 0 marks "no path" */
+    for (; *path; path++)
+        h = (h ^ (unsigned char)*path) * 16777619u;
+    return h ? h : 1;
+}
+
+/* Git's tree order: names compare as bytes, a tree's name as if it ended in '/'. */
+static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
+{
+    const char *x = git_tree_entry_name(a), *y = git_tree_entry_name(b);
+    size_t i = 0;
+    while (x[i] && x[i] == y[i])
+        i++;
+    unsigned char cx = (unsigned char)x[i], cy = (unsigned char)y[i];
+    if (!cx && git_tree_entry_type(a) == GIT_OBJECT_TREE)
+        cx = '/';
+    if (!cy && git_tree_entry_type(b) == GIT_OBJECT_TREE)
+        cy = '/';
+    return (int)cx - (int)cy;
+}
+
+struct changed_walk {
+    git_repository *repo;
+    struct pack_list *list;
+    char path[4096];
+};
+
+/* Adds every object of tree `now` (at path, of length len) that differs from its version in
+ * `before` (NULL: every object). Walking the two trees side by side in git's order costs one
+ * comparison per entry; unchanged subtrees are never opened. */
+static int add_changed(struct changed_walk *w, const git_tree *before, const git_tree *now,
+                       size_t len)
+{
+    size_t n = git_tree_entrycount(now), m = before ? git_tree_entrycount(before) : 0, j = 0;
+    for (size_t i = 0; i < n; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(now, i), *old = NULL;
+        while (j < m) {
+            const git_tree_entry *o = git_tree_entry_byindex(before, j);
+            int c = entry_cmp(o, e);
+            if (c > 0)
+                break;
+            j++;
+            if (c == 0) {
+                old = o;
+                break;
+            }
+        }
+        if (old && git_oid_equal(git_tree_entry_id(old), git_tree_entry_id(e)))
+            continue;
+        git_object_t type = git_tree_entry_type(e);
+        if (type != GIT_OBJECT_TREE && type != GIT_OBJECT_BLOB)
+            continue; /* a submodule's commit lives elsewhere */
+        const char *name = git_tree_entry_name(e);
+        size_t nlen = strlen(name), sub = len + (len ? 1 : 0) + nlen;
+        if (sub >= sizeof(w->path))
+            return twin_error(TWIN_ELIMIT, "a path in the history is too long");
+        if (len)
+            w->path[len] = '/';
+        memcpy(w->path + len + (len ? 1 : 0), name, nlen + 1);
+        int rc = list_add(w->list, git_tree_entry_id(e), path_hash(w->path));
+        if (rc == 0 && type == GIT_OBJECT_TREE) {
+            git_tree *t = NULL, *ot = NULL;
+            if (git_tree_lookup(&t, w->repo, git_tree_entry_id(e)) < 0 ||
+                (old && git_tree_entry_type(old) == GIT_OBJECT_TREE &&
+                 git_tree_lookup(&ot, w->repo, git_tree_entry_id(old)) < 0))
+                rc = twin_error_git("reading a tree for a pack");
+            else
+                rc = add_changed(w, ot, t, sub);
+            git_tree_free(ot);
+            git_tree_free(t);
+        }
+        if (rc)
+            return rc;
+        w->path[len] = '\0';
+    }
+    return 0;
+}
+
+/* Adds a commit, its tree, and whatever its tree changed against its first parent's. Every
+ * commit of the set is added, and a first parent outside the set is one the receiver holds, so by
+ * induction the receiver ends up with every object of every commit. */
+static int add_commit(struct changed_walk *w, const git_oid *id)
+{
+    git_commit *c = NULL, *parent = NULL;
+    git_tree *tree = NULL, *before = NULL;
+    int rc = 0;
+    if (git_commit_lookup(&c, w->repo, id) < 0 || git_commit_tree(&tree, c) < 0 ||
+        (git_commit_parentcount(c) > 0 &&
+         (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&before, parent) < 0))) {
+        rc = twin_error_git("reading a commit for a pack");
+        goto done;
+    }
+    if ((rc = list_add(w->list, id, 0)))
+        goto done;
+    if (!(before && git_oid_equal(git_tree_id(before), git_tree_id(tree))) &&
+        (rc = list_add(w->list, git_tree_id(tree), path_hash("/"))))
+        goto done;
+    w->path[0] = '\0';
+    rc = add_changed(w, before, tree, 0);
+done:
+    git_tree_free(before);
+    git_tree_free(tree);
+    git_commit_free(parent);
+    git_commit_free(c);
+    return rc;
+}
+
+/* The last version written of a path. */
+struct base_slot {
+    uint32_t path_hash;
+    git_object_t type;
+    unsigned depth;
+    uint64_t offset;
+    struct bytes data;
+};
+
+struct pack_out {
+    twin_pack_sink sink;
+    void *ctx;
+    struct sha1 sha;
+    struct bytes buf;
+    uint64_t offset; /* bytes written so far */
+    struct bytes delta;
+};
+
+static int out_flush(struct pack_out *o)
+{
+    if (o->buf.len == 0)
+        return 0;
+    int rc = o->sink(o->buf.p, o->buf.len, o->ctx);
+    o->buf.len = 0;
+    return rc;
+}
+
+static int out_write(struct pack_out *o, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    sha1_update(&o->sha, c, n);
+    o->offset += n;
+    while (n > 0) {
+        size_t take = OUT_BUF_BYTES - o->buf.len < n ? OUT_BUF_BYTES - o->buf.len : n;
+        bytes_put(&o->buf, c, take);
+        c += take;
+        n -= take;
+        int rc;
+        if (o->buf.len == OUT_BUF_BYTES && (rc = out_flush(o)))
+            return rc;
+    }
+    return 0;
+}
+
+static size_t put_varint(unsigned char *out, size_t v)
+{
+    size_t n = 0;
+    do {
+        out[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            out[n] |= 0x80;
+        n++;
+    } while (v);
+    return n;
+}
+
+/* A git delta that turns base into target: the common prefix and suffix copied from the base,
+ * the middle inserted. Copies go in pieces of at most 0xffff bytes. */
+static int make_delta(struct bytes *d, const unsigned char *base, size_t blen,
+                      const unsigned char *target, size_t tlen)
+{
+    size_t pre = 0, suf = 0, lim = blen < tlen ? blen : tlen;
+    while (pre < lim && base[pre] == target[pre])
+        pre++;
+    while (suf < lim - pre && base[blen - 1 - suf] == target[tlen - 1 - suf])
+        suf++;
+    size_t mid = tlen - pre - suf;
+    int rc = bytes_reserve(d, 20 + (pre / 0xffff + suf / 0xffff + 2) * 8 + mid + mid / 127 + 1);
+    if (rc)
+        return rc;
+    d->len = 0;
+    d->len += put_varint(d->p + d->len, blen);
+    d->len += put_varint(d->p + d->len, tlen);
+    for (int part = 0; part < 3; part++) {
+        size_t from = part == 0 ? 0 : part == 1 ? pre : blen - suf;
+        size_t len = part == 0 ? pre : part == 1 ? mid : suf;
+        if (part == 1) {
+            for (size_t at = pre; at < pre + mid;) {
+                size_t take = pre + mid - at < 127 ? pre + mid - at : 127;
+                d->p[d->len++] = (unsigned char)take;
+                bytes_put(d, target + at, take);
+                at += take;
+            }
+            continue;
+        }
+        while (len > 0) {
+            size_t take = len < 0xffff ? len : 0xffff;
+            unsigned char op = 0x80, *opp = d->p + d->len++;
+            for (int i = 0; i < 4; i++)
+                if ((from >> (8 * i)) & 0xff) {
+                    op |= (unsigned char)(1 << i);
+                    d->p[d->len++] = (unsigned char)(from >> (8 * i));
+                }
+            for (int i = 0; i < 2; i++)
+                if ((take >> (8 * i)) & 0xff) {
+                    op |= (unsigned char)(0x10 << i);
+                    d->p[d->len++] = (unsigned char)(take >> (8 * i));
+                }
+            *opp = op;
+            from += take;
+            len -= take;
+        }
+    }
+    return 0;
+}
+
+/* One pack entry: header, the base's distance for a delta, then the data as a zlib stream of
+ * stored blocks with its Adler-32. */
+static int write_entry(struct pack_out *o, int type, const unsigned char *data, size_t len,
+                       uint64_t base_distance)
+{
+    unsigned char hdr[32];
+    size_t h = 0, v = len >> 4;
+    hdr[h++] = (unsigned char)((type << 4) | (len & 15) | (v ? 0x80 : 0));
+    while (v) {
+        hdr[h] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            hdr[h] |= 0x80;
+        h++;
+    }
+    if (type == GIT_OBJECT_OFS_DELTA) {
+        unsigned char ofs[16];
+        size_t pos = sizeof(ofs) - 1;
+        ofs[pos] = (unsigned char)(base_distance & 0x7f);
+        while (base_distance >>= 7)
+            ofs[--pos] = (unsigned char)(0x80 | (--base_distance & 0x7f));
+        memcpy(hdr + h, ofs + pos, sizeof(ofs) - pos);
+        h += sizeof(ofs) - pos;
+    }
+    hdr[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
+    hdr[h++] = 0x01;
+    int rc = out_write(o, hdr, h);
+    uint32_t s1 = 1, s2 = 0;
+    size_t at = 0;
+    do {
+        size_t take = len - at < 0xffff ? len - at : 0xffff;
+        unsigned char blk[5] = {at + take == len ? 1 : 0, (unsigned char)take,
+                                (unsigned char)(take >> 8), (unsigned char)~take,
+                                (unsigned char)(~take >> 8)};
+        if (rc == 0)
+            rc = out_write(o, blk, sizeof(blk));
+        if (rc == 0)
+            rc = out_write(o, data + at, take);
+        for (size_t i = at; i < at + take; i++) {
+            s1 = (s1 + data[i]) % 65521;
+            s2 = (s2 + s1) % 65521;
+        }
+        at += take;
+    } while (rc == 0 && at < len);
+    unsigned char adler[4] = {(unsigned char)(s2 >> 8), (unsigned char)s2, (unsigned char)(s1 >> 8),
+                              (unsigned char)s1};
+    return rc ? rc : out_write(o, adler, sizeof(adler));
+}
+
+static int write_object(struct pack_out *o, git_odb *odb, const struct pack_obj *po,
+                        struct base_slot *trees, struct base_slot *blobs)
+{
+    git_odb_object *obj = NULL;
+    if (git_odb_read(&obj, odb, &po->id) < 0)
+        return twin_error_git("reading an object for a pack");
+    const unsigned char *data = git_odb_object_data(obj);
+    size_t len = git_odb_object_size(obj);
+    git_object_t type = git_odb_object_type(obj);
+    uint64_t at = o->offset;
+    struct base_slot *slot = NULL;
+    if (po->path_hash && type == GIT_OBJECT_TREE)
+        slot = &trees[po->path_hash % TREE_SLOTS];
+    else if (po->path_hash && type == GIT_OBJECT_BLOB)
+        slot = &blobs[po->path_hash % BLOB_SLOTS];
+    int rc = 0;
+    bool delta = false;
+    if (slot && slot->path_hash == po->path_hash && slot->type == type &&
+        slot->depth < DELTA_DEPTH && len >= 64) {
+        rc = make_delta(&o->delta, slot->data.p, slot->data.len, data, len);
+        delta = rc == 0 && o->delta.len < len / 2;
+    }
+    if (rc == 0)
+        rc = delta
+                 ? write_entry(o, GIT_OBJECT_OFS_DELTA, o->delta.p, o->delta.len, at - slot->offset)
+                 : write_entry(o, type, data, len, 0);
+    if (rc == 0 && slot && (rc = bytes_reserve(&slot->data, len > slot->data.len ? len : 0)) == 0) {
+        slot->depth = delta ? slot->depth + 1 : 0;
+        slot->path_hash = po->path_hash;
+        slot->type = type;
+        slot->offset = at;
+        slot->data.len = 0;
+        bytes_put(&slot->data, data, len);
+    }
+    git_odb_object_free(obj);
+    return rc;
+}
+
+static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack_sink sink,
+                      void *ctx)
+{
+    struct pack_out o = {.sink = sink, .ctx = ctx};
+    struct base_slot *trees = calloc(TREE_SLOTS, sizeof(*trees)),
+                     *blobs = calloc(BLOB_SLOTS, sizeof(*blobs));
+    git_odb *odb = NULL;
+    int rc = 0;
+    sha1_init(&o.sha);
+    if (!trees || !blobs || bytes_reserve(&o.buf, OUT_BUF_BYTES))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if (git_repository_odb(&odb, repo) < 0)
+        rc = twin_error_git("building a pack");
+    if (rc == 0) {
+        unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
+        for (int i = 0; i < 4; i++)
+            hdr[8 + i] = (unsigned char)(l->n >> (24 - 8 * i));
+        rc = out_write(&o, hdr, sizeof(hdr));
+    }
+    for (size_t i = 0; rc == 0 && i < l->n; i++)
+        rc = write_object(&o, odb, &l->v[i], trees, blobs);
+    if (rc == 0) {
+        unsigned char trailer[20];
+        sha1_final(&o.sha, trailer);
+        if ((rc = out_flush(&o)) == 0)
+            rc = sink(trailer, sizeof(trailer), ctx);
+    }
+    for (size_t i = 0; trees && i < TREE_SLOTS; i++)
+        free(trees[i].data.p);
+    for (size_t i = 0; blobs && i < BLOB_SLOTS; i++)
+        free(blobs[i].data.p);
+    free(trees);
+    free(blobs);
+    free(o.buf.p);
+    free(o.delta.p);
+    git_odb_free(odb);
+    return rc;
+}
+
 int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants, size_t nwants,
                     const git_oid *haves, size_t nhaves, twin_pack_sink sink, void *ctx)
 {
     git_revwalk *walk = NULL;
-    git_packbuilder *pb = NULL;
+    struct pack_list list = {0};
+    struct changed_walk w = {.repo = repo, .list = &list};
     git_oid id;
     int rc;
     *commits = 0;
+    pthread_once(&transfer_settings_once, transfer_settings);
     if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
         return rc;
-    while (git_revwalk_next(&id, walk) == 0)
-        (*commits)++;
-    git_revwalk_free(walk);
-    walk = NULL;
-    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
-        return rc;
-    if (git_packbuilder_new(&pb, repo) < 0 || git_packbuilder_insert_walk(pb, walk) < 0) {
-        rc = twin_error_git("building a pack");
+    /* Oldest first, so every path's earlier versions are in the pack before its later ones. */
+    if (git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
+        rc = twin_error_git("walking the commits for a pack");
         goto cleanup;
     }
-    struct sink_ctx s = {sink, ctx, 0};
-    if (git_packbuilder_foreach(pb, forward_chunk, &s) < 0)
-        rc = s.rc ? s.rc : twin_error_git("building a pack");
+    while ((rc = git_revwalk_next(&id, walk)) == 0) {
+        (*commits)++;
+        if ((rc = add_commit(&w, &id)))
+            goto cleanup;
+    }
+    if (rc != GIT_ITEROVER) {
+        rc = twin_error_git("walking the commits for a pack");
+        goto cleanup;
+    }
+    rc = write_pack(repo, &list, sink, ctx);
 cleanup:
-    git_packbuilder_free(pb);
+    free(list.v);
+    free(list.set);
     git_revwalk_free(walk);
     return rc;
 }
@@ -108,7 +668,15 @@ struct twin_quarantine {
     bool finished, accepted;
     git_odb *view_odb;
     git_repository *view;
+    twin_check_progress_fn on_progress;
+    void *on_progress_ctx;
 };
+
+void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, void *ctx)
+{
+    q->on_progress = fn;
+    q->on_progress_ctx = ctx;
+}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -117,6 +685,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
 {
+    pthread_once(&transfer_settings_once, transfer_settings);
     *out = NULL;
     twin_quarantine *q = calloc(1, sizeof(*q));
     if (!q)
@@ -168,21 +737,29 @@ int twin_quarantine_finish(twin_quarantine *q)
                           git_error_last() ? git_error_last()->message : "indexer error");
     q->finished = true;
     snprintf(q->name, sizeof(q->name), "%s", git_indexer_name(q->indexer));
+    /* The indexer keeps its objects' table and a cache of delta bases until it is freed: only its
+     * pack's name is needed from here on. */
+    git_indexer_free(q->indexer);
+    q->indexer = NULL;
     snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
     snprintf(idx, sizeof(idx), "%s/pack-%s.idx", q->dir, q->name);
-    if (git_odb_open(&q->view_odb, objects) < 0 || git_odb_backend_one_pack(&pack, idx) < 0)
+    /* The store joins the view as an alternate, which libgit2 never writes to, so objects made
+     * while checking (re-derived merges, a received merge commit) land in the quarantine's own
+     * loose directory and stay out of the store until the whole set is accepted. Reads try the
+     * received pack first, then the store's packs and loose objects, and the quarantine's loose
+     * objects last, so the many reads of a check cost no file-system probes. */
+    if (git_odb_new(&q->view_odb) < 0 || git_odb_add_disk_alternate(q->view_odb, objects) < 0 ||
+        git_odb_backend_one_pack(&pack, idx) < 0)
         return twin_error_git("opening the quarantined pack");
-    if (git_odb_add_backend(q->view_odb, pack, 1) < 0) {
+    if (git_odb_add_backend(q->view_odb, pack, 3) < 0) {
         pack->free(pack); /* not owned by the odb when adding failed */
         return twin_error_git("opening the quarantined pack");
     }
-    /* Objects made while checking (re-derived merges, a received merge commit) are written here,
-     * so they too stay out of the store until the whole set is accepted. */
     git_odb_backend *loose = NULL;
     snprintf(q->loose, sizeof(q->loose), "%s/loose", q->dir);
     if (mkdir(q->loose, 0700) != 0 || git_odb_backend_loose(&loose, q->loose, -1, 0, 0, 0) < 0)
         return twin_error_git("opening the quarantine's object directory");
-    if (git_odb_add_backend(q->view_odb, loose, 10) < 0) {
+    if (git_odb_add_backend(q->view_odb, loose, 0) < 0) {
         loose->free(loose);
         return twin_error_git("opening the quarantine's object directory");
     }
@@ -227,6 +804,9 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
         struct twin_check chk;
         (*checked)++;
+        if (q->on_progress && *checked % TWIN_CHECK_PROGRESS_EVERY == 0 &&
+            (rc = q->on_progress(*checked, q->on_progress_ctx)) != 0)
+            goto cleanup;
         if ((rc = twin_check_commit(&chk, q->view, &id, cache))) {
             rc = twin_error_wrap(rc, "checking received commit %s", git_oid_tostr_s(&id));
             goto cleanup;

@@ -22,9 +22,17 @@ struct twin_sync_stats {
     size_t conflicts;        /* field conflicts the merge settled by the rule */
     bool changed;            /* this node's branch moved */
     bool has_head;
-    git_oid head; /* the head both nodes hold after the session */
-    unsigned round_trips;
+    git_oid head;         /* the head both nodes hold after the session */
+    unsigned round_trips; /* counted after the handshake: hello, negotiation, proposal */
     unsigned checkpoints; /* signed head statements kept at the end (ours and the peer's) */
+    /* Where the session's time went, in milliseconds of elapsed time on this side. */
+    double negotiate_ms; /* sampling this side's history and finding the common ids */
+    double build_ms;     /* building this side's pack and sending it */
+    double receive_ms;   /* receiving the peer's pack, including waiting for its first byte */
+    double index_ms;     /* of receive_ms: indexing the received pack into the quarantine */
+    double check_ms;     /* the validity predicate over the received commits */
+    double accept_ms;    /* moving the accepted objects into the store and the branch */
+    double total_ms;     /* the whole session after the handshake */
     char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
 };
 

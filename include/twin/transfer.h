@@ -36,6 +36,13 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len);
 int twin_quarantine_finish(twin_quarantine *q);
 git_repository *twin_quarantine_view(twin_quarantine *q);
 
+/* Called during twin_quarantine_check after every TWIN_CHECK_PROGRESS_EVERY commits with the
+ * count so far; a non-zero return ends the check with that code. Sync uses it to keep its peer
+ * from giving up while a long history is checked. */
+#define TWIN_CHECK_PROGRESS_EVERY 256
+typedef int (*twin_check_progress_fn)(size_t checked, void *ctx);
+void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, void *ctx);
+
 /* Checks every commit reachable from tip but not from the receiver's current history (base, may
  * be NULL) with the validity predicate, oldest first, in the view. Returns 0 when the check ran;
  * *bad is then the number of invalid commits (0 when all pass), *first_bad and reason describe the

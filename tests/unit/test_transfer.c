@@ -177,6 +177,94 @@ static void an_invalid_commit_is_refused_and_nothing_moves(void **state)
     git_commit_free(parent);
 }
 
+static int to_file(const void *data, size_t len, void *ctx)
+{
+    return fwrite(data, 1, len, ctx) == len ? 0 : -1;
+}
+
+static int bodied(json_t *rec, void *ctx)
+{
+    return twin_record_set_path(rec, "body", ctx);
+}
+
+/* The pack writer's own deltas (each version of a record and of its trees against the one before,
+ * in chains longer than the depth bound) make a pack stock git indexes strictly, and the receiver
+ * gets every version. */
+static void packs_are_valid_git_packs_with_deltas(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1], body[400], path[600], cmd[2000], reason[600];
+    git_oid c;
+    size_t bad, commits;
+    assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Work plan"), 0);
+    for (int i = 0; i < 120; i++) {
+        char other[TWIN_ID_LEN + 1];
+        snprintf(body, sizeof(body),
+                 "Revision %d of the work plan: the steering group met, reviewed the actions "
+                 "and agreed the next steps; %d items remain open.",
+                 i, 120 - i);
+        assert_int_equal(twin_ops_update(&c, f->north, id, "set", bodied, body), 0);
+        if (i % 10 == 0)
+            assert_int_equal(twin_ops_add(other, &c, f->north, "note", titled, "Aside"), 0);
+    }
+    git_oid want = head_of(f->north);
+    snprintf(path, sizeof(path), "%s/out.pack", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(
+        twin_pack_build(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_file, fp), 0);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(commits, 2 + 1 + 120 + 12);
+    if (system("command -v git >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%s' && git init -q --bare check.git && git -C check.git index-pack --strict "
+                 "-o '%s/out.idx' '%s' >/dev/null && git -C check.git verify-pack -v '%s/out.idx' "
+                 "| grep -q '^chain length = 50:'",
+                 f->dir, f->dir, path, f->dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    assert_int_equal(transfer(f->north, f->south, &bad, reason, sizeof(reason)), commits);
+    assert_int_equal(bad, 0);
+    json_t *rec = NULL;
+    assert_int_equal(twin_ops_get(&rec, f->south, NULL, "note", id), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "body")), body);
+    json_decref(rec);
+}
+
+static int count_progress(size_t checked, void *ctx)
+{
+    size_t *calls = ctx;
+    assert_int_equal(checked, TWIN_CHECK_PROGRESS_EVERY * ++*calls);
+    return *calls == 2 ? TWIN_ELIMIT : 0;
+}
+
+/* A long check reports its progress every so many commits (sync keeps its peer waiting with it),
+ * and the callback can end it. */
+static void a_long_check_reports_progress_and_can_be_stopped(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1];
+    git_oid c, first_bad;
+    size_t commits, checked, bad, calls = 0;
+    char reason[600];
+    for (int i = 0; i < 2 * TWIN_CHECK_PROGRESS_EVERY; i++)
+        assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Step"), 0);
+    git_oid want = head_of(f->north);
+    twin_quarantine *q = NULL;
+    assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
+    assert_int_equal(
+        twin_pack_build(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_quarantine, q),
+        0);
+    assert_int_equal(twin_quarantine_finish(q), 0);
+    twin_quarantine_on_progress(q, count_progress, &calls);
+    assert_int_equal(
+        twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), q, &want, NULL),
+        TWIN_ELIMIT);
+    assert_int_equal(calls, 2);
+    assert_int_equal(checked, 2 * TWIN_CHECK_PROGRESS_EVERY);
+    twin_quarantine_free(q);
+}
+
 static void bytes_that_are_not_a_pack_are_refused(void **state)
 {
     struct fixture *f = *state;
@@ -198,6 +286,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_invalid_commit_is_refused_and_nothing_moves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bytes_that_are_not_a_pack_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(packs_are_valid_git_packs_with_deltas, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_long_check_reports_progress_and_can_be_stopped, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
