@@ -271,20 +271,19 @@ static bool plain_delta(struct delta *d, const unsigned char *base, size_t base_
            (!suffix || delta_copy(d, base_len - suffix, suffix)) && delta_flush(d);
 }
 
-/* Builds the delta from base to data in w->delta; its length, or 0 when storing data whole is
- * as good (the delta would be more than half its size). */
-static size_t make_delta(twin_packw *w, git_object_t type, const unsigned char *base,
-                         size_t base_len, const unsigned char *data, size_t len)
+size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
+                       const unsigned char *base, size_t base_len, const unsigned char *data,
+                       size_t len)
 {
     size_t limit = len / MIN_DELTA_GAIN;
-    if (base_len > 0xffffffffu || len < 64 || grow((void **)&w->delta, &w->delta_cap, limit, 1))
+    if (base_len > 0xffffffffu || len < 64 || grow((void **)buf, cap, limit, 1))
         return 0;
-    struct delta d = {w->delta, w->delta + limit, 0, 0, NULL, 0};
+    struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
     d.p += put_varint(d.p, base_len);
     d.p += put_varint(d.p, len);
     bool ok = type == GIT_OBJECT_TREE ? tree_delta(&d, base, base_len, data, len)
                                       : plain_delta(&d, base, base_len, data, len);
-    return ok ? (size_t)(d.p - w->delta) : 0;
+    return ok ? (size_t)(d.p - *buf) : 0;
 }
 
 int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
@@ -292,7 +291,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
 {
     size_t dlen = 0;
     if (base >= 0 && (size_t)base < w->count)
-        dlen = make_delta(w, type, base_data, base_len, data, len);
+        dlen = twin_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? OBJ_OFS_DELTA : (int)type;

@@ -15,6 +15,13 @@
 
 typedef struct twin_packw twin_packw;
 
+/* A git delta from base to data, built in *buf (grown as needed): trees entry by entry (runs of
+ * equal entries copied), anything else as common prefix and suffix around an insert. Returns its
+ * length, or 0 when it would be more than half of data (store data whole then). */
+size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
+                       const unsigned char *base, size_t base_len, const unsigned char *data,
+                       size_t len);
+
 int twin_packw_new(twin_packw **out);
 void twin_packw_free(twin_packw *w);
 

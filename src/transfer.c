@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pack.h"
+#include "sha1.h"
 #include "twin/error.h"
 #include "twin/validity.h"
 
@@ -101,92 +103,6 @@ cleanup:
 #define TREE_SLOTS    4096 /* last version per path, for trees: a few hundred paths */
 #define BLOB_SLOTS    1024 /* and for files, fewer kept: most files have one version */
 #define OUT_BUF_BYTES (256 * 1024)
-
-/* SHA-1 (FIPS 180-4), for the pack's trailer. */
-struct sha1 {
-    uint32_t h[5];
-    uint64_t len;
-    unsigned char block[64];
-    size_t fill;
-};
-
-static uint32_t rol32(uint32_t x, int n)
-{
-    return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_block(struct sha1 *c, const unsigned char *p)
-{
-    uint32_t w[80], a = c->h[0], b = c->h[1], d3 = c->h[2], d = c->h[3], e = c->h[4];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)
-            f = (b & d3) | (~b & d), k = 0x5a827999;
-        else if (i < 40)
-            f = b ^ d3 ^ d, k = 0x6ed9eba1;
-        else if (i < 60)
-            f = (b & d3) | (b & d) | (d3 & d), k = 0x8f1bbcdc;
-        else
-            f = b ^ d3 ^ d, k = 0xca62c1d6;
-        uint32_t t = rol32(a, 5) + f + e + k + w[i];
-        e = d;
-        d = d3;
-        d3 = rol32(b, 30);
-        b = a;
-        a = t;
-    }
-    c->h[0] += a;
-    c->h[1] += b;
-    c->h[2] += d3;
-    c->h[3] += d;
-    c->h[4] += e;
-}
-
-static void sha1_init(struct sha1 *c)
-{
-    static const uint32_t iv[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-    memcpy(c->h, iv, sizeof(iv));
-    c->len = 0;
-    c->fill = 0;
-}
-
-static void sha1_update(struct sha1 *c, const unsigned char *p, size_t n)
-{
-    c->len += n;
-    if (c->fill) {
-        size_t take = 64 - c->fill < n ? 64 - c->fill : n;
-        memcpy(c->block + c->fill, p, take);
-        c->fill += take;
-        p += take;
-        n -= take;
-        if (c->fill < 64)
-            return;
-        sha1_block(c, c->block);
-        c->fill = 0;
-    }
-    for (; n >= 64; p += 64, n -= 64)
-        sha1_block(c, p);
-    memcpy(c->block, p, n);
-    c->fill = n;
-}
-
-static void sha1_final(struct sha1 *c, unsigned char out[20])
-{
-    uint64_t bits = c->len * 8;
-    unsigned char pad[72] = {0x80};
-    size_t padlen = (c->fill < 56 ? 56 : 120) - c->fill;
-    for (int i = 0; i < 8; i++)
-        pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha1_update(c, pad, padlen + 8);
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (unsigned char)(c->h[i] >> (24 - 8 * j));
-}
 
 /* A growable byte buffer. */
 struct bytes {
@@ -400,7 +316,7 @@ struct base_slot {
 struct pack_out {
     twin_pack_sink sink;
     void *ctx;
-    struct sha1 sha;
+    twin_sha1_ctx sha;
     struct bytes buf;
     uint64_t offset; /* bytes written so far */
     struct bytes delta;
@@ -418,7 +334,7 @@ static int out_flush(struct pack_out *o)
 static int out_write(struct pack_out *o, const void *p, size_t n)
 {
     const unsigned char *c = p;
-    sha1_update(&o->sha, c, n);
+    twin_sha1_update(&o->sha, c, n);
     o->offset += n;
     while (n > 0) {
         size_t take = OUT_BUF_BYTES - o->buf.len < n ? OUT_BUF_BYTES - o->buf.len : n;
@@ -428,69 +344,6 @@ static int out_write(struct pack_out *o, const void *p, size_t n)
         int rc;
         if (o->buf.len == OUT_BUF_BYTES && (rc = out_flush(o)))
             return rc;
-    }
-    return 0;
-}
-
-static size_t put_varint(unsigned char *out, size_t v)
-{
-    size_t n = 0;
-    do {
-        out[n] = (unsigned char)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            out[n] |= 0x80;
-        n++;
-    } while (v);
-    return n;
-}
-
-/* A git delta that turns base into target: the common prefix and suffix copied from the base,
- * the middle inserted. Copies go in pieces of at most 0xffff bytes. */
-static int make_delta(struct bytes *d, const unsigned char *base, size_t blen,
-                      const unsigned char *target, size_t tlen)
-{
-    size_t pre = 0, suf = 0, lim = blen < tlen ? blen : tlen;
-    while (pre < lim && base[pre] == target[pre])
-        pre++;
-    while (suf < lim - pre && base[blen - 1 - suf] == target[tlen - 1 - suf])
-        suf++;
-    size_t mid = tlen - pre - suf;
-    int rc = bytes_reserve(d, 20 + (pre / 0xffff + suf / 0xffff + 2) * 8 + mid + mid / 127 + 1);
-    if (rc)
-        return rc;
-    d->len = 0;
-    d->len += put_varint(d->p + d->len, blen);
-    d->len += put_varint(d->p + d->len, tlen);
-    for (int part = 0; part < 3; part++) {
-        size_t from = part == 0 ? 0 : part == 1 ? pre : blen - suf;
-        size_t len = part == 0 ? pre : part == 1 ? mid : suf;
-        if (part == 1) {
-            for (size_t at = pre; at < pre + mid;) {
-                size_t take = pre + mid - at < 127 ? pre + mid - at : 127;
-                d->p[d->len++] = (unsigned char)take;
-                bytes_put(d, target + at, take);
-                at += take;
-            }
-            continue;
-        }
-        while (len > 0) {
-            size_t take = len < 0xffff ? len : 0xffff;
-            unsigned char op = 0x80, *opp = d->p + d->len++;
-            for (int i = 0; i < 4; i++)
-                if ((from >> (8 * i)) & 0xff) {
-                    op |= (unsigned char)(1 << i);
-                    d->p[d->len++] = (unsigned char)(from >> (8 * i));
-                }
-            for (int i = 0; i < 2; i++)
-                if ((take >> (8 * i)) & 0xff) {
-                    op |= (unsigned char)(0x10 << i);
-                    d->p[d->len++] = (unsigned char)(take >> (8 * i));
-                }
-            *opp = op;
-            from += take;
-            len -= take;
-        }
     }
     return 0;
 }
@@ -563,8 +416,9 @@ static int write_object(struct pack_out *o, git_odb *odb, const struct pack_obj 
     bool delta = false;
     if (slot && slot->path_hash == po->path_hash && slot->type == type &&
         slot->depth < DELTA_DEPTH && len >= 64) {
-        rc = make_delta(&o->delta, slot->data.p, slot->data.len, data, len);
-        delta = rc == 0 && o->delta.len < len / 2;
+        o->delta.len = twin_delta_make(&o->delta.p, &o->delta.cap, type, slot->data.p,
+                                       slot->data.len, data, len);
+        delta = o->delta.len > 0;
     }
     if (rc == 0)
         rc = delta
@@ -590,7 +444,7 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
                      *blobs = calloc(BLOB_SLOTS, sizeof(*blobs));
     git_odb *odb = NULL;
     int rc = 0;
-    sha1_init(&o.sha);
+    twin_sha1_init(&o.sha);
     if (!trees || !blobs || bytes_reserve(&o.buf, OUT_BUF_BYTES))
         rc = twin_error(TWIN_ERROR, "out of memory");
     else if (git_repository_odb(&odb, repo) < 0)
@@ -605,7 +459,7 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
         rc = write_object(&o, odb, &l->v[i], trees, blobs);
     if (rc == 0) {
         unsigned char trailer[20];
-        sha1_final(&o.sha, trailer);
+        twin_sha1_final(&o.sha, trailer);
         if ((rc = out_flush(&o)) == 0)
             rc = sink(trailer, sizeof(trailer), ctx);
     }
