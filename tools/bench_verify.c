@@ -1,7 +1,9 @@
 /*
  * Verify benchmark: `twin verify` (twin_verify, every check of the validity predicate and the
  * rewrite check) over a long history, against stock `git verify-commit` (gpg.format=ssh) over a
- * sample of the same commits in the same run.
+ * sample of the same commits in the same run, and `git log --show-signature` over the newest
+ * ones; then `twin verify --since` after one new commit. The history it builds has a
+ * membership change (a member added or removed) every 5,000 commits.
  *
  *   bench_verify [DIR] [--commits N] [--sample N] [--runs N] [--threads N] [--unhashed-reads]
  *
@@ -28,6 +30,8 @@
 #include <unistd.h>
 
 #include "network.h"
+#include "twin/batch.h"
+#include "twin/signers.h"
 #include "twin/audit.h"
 #include "twin/error.h"
 #include "twin/node.h"
@@ -63,6 +67,8 @@ static double children_cpu_s(void)
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec / 1e6;
 }
+
+#define MEMBERSHIP_EVERY 5000
 
 static void die(const char *what)
 {
@@ -155,30 +161,58 @@ static twin_node *open_or_build(const char *dir, size_t want)
     size_t have = count_commits(n);
     if (have >= want)
         return n;
-    printf("building: %zu commits present, adding %zu\n", have, want - have);
+    printf("building: %zu commits present, adding %zu (a membership change every %d)\n", have,
+           want - have, MEMBERSHIP_EVERY);
     fflush(stdout);
     double t0 = now_s();
+    twin_batch *b = NULL;
+    size_t members = 0;
     for (size_t i = have; i < want; i++) {
         struct fields f = {"note", partnership, i};
         char id[TWIN_ID_LEN + 1];
-        git_oid commit;
+        if (i % MEMBERSHIP_EVERY == MEMBERSHIP_EVERY - 1) {
+            /* Membership changes along the way: a new member, or a key of the last one revoked,
+             * each a commit of its own outside the batch. */
+            git_oid commit;
+            twin_keypair kp;
+            if (b && twin_batch_flush(b))
+                die("flushing");
+            twin_batch_free(b);
+            b = NULL;
+            char org[64], name[96];
+            snprintf(org, sizeof(org), "XE-EXAMPLE-M%zu", members);
+            snprintf(name, sizeof(name), "Member Institution %zu", members);
+            struct twin_identity who = {name, org, "KE", "south", NULL};
+            if (members % 3 == 2) {
+                snprintf(org, sizeof(org), "XE-EXAMPLE-M%zu", members - 1);
+                if (twin_ops_member_remove(&commit, n, org))
+                    die("removing a member");
+            } else if (twin_key_generate(&kp) ||
+                       twin_ops_member_add(&commit, n, &who, "editor", kp.pk))
+                die("adding a member");
+            members++;
+            continue;
+        }
+        if (!b && twin_ops_batch_begin(&b, n, 10000))
+            die("starting a batch");
         if (!partnership[0])
             f.type = "partnership";
         else if (i % 10 == 0)
             f.type = "activity";
-        if (twin_ops_add(id, &commit, n, f.type, fill, &f))
+        if (twin_ops_batch_add(id, NULL, b, f.type, fill, &f))
             die("adding a record");
-        if (!partnership[0])
+        if (!partnership[0]) {
             memcpy(partnership, id, sizeof(partnership));
-        if ((i - have + 1) % 10000 == 0) {
-            double t = now_s() - t0;
-            printf("  %zu added, %.0f commits/s\n", i - have + 1, (double)(i - have + 1) / t);
-            fflush(stdout);
+            if (twin_batch_flush(b)) /* activities check it exists in the store */
+                die("flushing");
         }
     }
+    if (b && twin_batch_flush(b))
+        die("flushing");
+    twin_batch_free(b);
     double t = now_s() - t0;
-    printf("built: %zu commits in %.1f s (%.0f commits/s)\n", want - have, t,
-           (double)(want - have) / t);
+    printf("built: %zu commits in %.1f s (%.0f commits/s), %zu membership changes\n", want - have,
+           t, (double)(want - have) / t, members);
     return n;
 }
 
@@ -209,28 +243,51 @@ static double run_verify(const char *dir, int threads, size_t *commits, double *
 
 static void write_allowed_signers(twin_node *n, const char *path)
 {
-    git_oid head;
-    git_commit *c = NULL;
-    git_tree *tree = NULL;
-    struct twin_membership *m = NULL;
-    if (twin_node_head(&head, n) || git_commit_lookup(&c, twin_node_repo(n), &head) < 0 ||
-        git_commit_tree(&tree, c) < 0 || twin_membership_load(&m, twin_node_repo(n), tree))
-        die("reading the membership");
     FILE *f = fopen(path, "w");
     if (!f) {
         perror(path);
         exit(1);
     }
-    for (size_t i = 0; i < m->count; i++)
-        for (size_t k = 0; k < m->members[i].nkeys; k++) {
-            char line[TWIN_OPENSSH_PUB_MAX];
-            twin_key_format_openssh(line, m->members[i].keys[k].pk);
-            fprintf(f, "%s namespaces=\"git\" %s\n", m->members[i].org_id, line);
-        }
+    if (twin_allowed_signers(f, n))
+        die("writing the allowed signers");
     fclose(f);
-    twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(c);
+}
+
+/* git log --show-signature over the newest `sample` commits: the auditor's stock-tool check
+ * (git forks ssh-keygen for each signature). Returns the seconds taken. */
+static double run_git_log(twin_node *n, const char *signers, size_t sample, double *cpu)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "git -C '%s' -c gpg.format=ssh -c gpg.ssh.allowedSignersFile='%s' log "
+             "--show-signature -n %zu main > /dev/null 2>&1",
+             git_repository_path(twin_node_repo(n)), signers, sample);
+    double c0 = children_cpu_s(), t0 = now_s();
+    int status = system(cmd);
+    double t = now_s() - t0;
+    *cpu = children_cpu_s() - c0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("git log --show-signature");
+    return t;
+}
+
+/* twin verify --since on one new commit, as the command runs it (the node opened afresh). */
+static double run_since(const char *dir, const git_oid *since)
+{
+    struct twin_verify_report *r = NULL;
+    twin_node *n = NULL;
+    double t0 = now_s();
+    if (twin_node_open(&n, dir) || twin_verify_since(&r, n, 0, since))
+        die("verify --since");
+    double t = now_s() - t0;
+    if (r->nfaults || r->commits != 1) {
+        fprintf(stderr, "bench_verify: verify --since checked %zu commits, %zu faults\n",
+                r->commits, r->nfaults);
+        exit(1);
+    }
+    twin_verify_report_free(r);
+    twin_node_free(n);
+    return t;
 }
 
 /* Runs git verify-commit over sample commits spread evenly over the history, a batch of them
@@ -356,7 +413,32 @@ int main(int argc, char **argv)
            git_cpu);
     printf("ratio twin/git: %.4f elapsed (twin %.0fx faster), %.4f CPU\n", best / git_total,
            git_total / best, best_cpu / git_cpu);
+    double lcpu, l = run_git_log(n, signers, sample, &lcpu);
+    double log_total = l / (double)sample * (double)checked;
+    printf("git log --show-signature: newest %zu commits in %.2f s (%.2f ms each); %zu commits "
+           "extrapolated: %.1f s; ratio twin/git %.4f (twin %.0fx faster)\n",
+           sample, l, l / (double)sample * 1e3, checked, log_total, best / log_total,
+           log_total / best);
     remove(signers);
+
+    /* verify --since after one new commit: the median of 7 runs. */
+    git_oid before, commit;
+    char id[TWIN_ID_LEN + 1];
+    struct fields f = {"note", "", checked};
+    if (twin_node_head(&before, n) || twin_ops_add(id, &commit, n, "note", fill, &f))
+        die("adding one commit");
+    double since[7];
+    for (int r = 0; r < 7; r++)
+        since[r] = run_since(twin_node_dir(n), &before);
+    for (int a = 0; a < 7; a++)
+        for (int b = a + 1; b < 7; b++)
+            if (since[b] < since[a]) {
+                double x = since[a];
+                since[a] = since[b];
+                since[b] = x;
+            }
+    printf("twin verify --since, one new commit on %zu: median %.2f ms (best %.2f ms)\n", checked,
+           since[3] * 1e3, since[0] * 1e3);
 
     twin_node_free(n);
     if (tmp[0])
