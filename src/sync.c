@@ -694,8 +694,10 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     twin_msg_clear(&m);
     out->round_trips++;
     if (!git_oid_equal(&accepted, &new_head)) {
-        rc = twin_error(TWIN_EVERIFY, "the peer accepted %s, not the proposed %s",
-                        git_oid_tostr_s(&accepted), git_oid_tostr_s(&new_head));
+        char a[GIT_OID_HEXSZ + 1], p[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(a, sizeof(a), &accepted);
+        git_oid_tostr(p, sizeof(p), &new_head);
+        rc = twin_error(TWIN_EVERIFY, "the peer accepted %s, not the proposed %s", a, p);
         goto done;
     }
     /* The peer holds the new head: take the received objects and follow. */

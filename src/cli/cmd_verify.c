@@ -142,10 +142,12 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         cli_print_json(j);
         json_decref(j);
     } else {
-        if (r->incremental)
-            printf("Checked %zu commits after %.12s, up to %s.\n", r->commits,
-                   git_oid_tostr_s(&r->since), git_oid_tostr_s(&r->head));
-        else
+        if (r->incremental) {
+            char since_hex[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(since_hex, sizeof(since_hex), &r->since);
+            printf("Checked %zu commits after %.12s, up to %s.\n", r->commits, since_hex,
+                   git_oid_tostr_s(&r->head));
+        } else
             printf("Checked %zu commits up to %s.\n", r->commits, git_oid_tostr_s(&r->head));
         for (size_t i = 0; i < r->nmembers; i++) {
             char first[32], last[32];
