@@ -23,7 +23,7 @@
 #define MAX_PACKS        8
 #define FLUSH_PACK_BYTES ((size_t)256 << 20)
 #define MAX_PATH_DEPTH   8
-#define MAX_STAGED       100000
+#define MAX_STAGED       2000000
 
 struct tnode;
 
@@ -103,6 +103,8 @@ struct twin_batch {
     size_t ncommits, commits_cap;
     struct change *staged;
     size_t nstaged, staged_cap;
+    size_t *staged_index; /* open addressing by path: index + 1 into staged, 0 when empty */
+    size_t staged_index_cap;
     char *name; /* the committer, from the node's settings */
     unsigned char *scratch;
     size_t scratch_cap;
@@ -593,12 +595,55 @@ twin_node *twin_batch_node(twin_batch *b)
     return b->node;
 }
 
+static size_t path_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+/* The slot of path in the staged index: where it is, or the empty slot where it would go. */
+static size_t staged_slot(const twin_batch *b, const char *path)
+{
+    size_t mask = b->staged_index_cap - 1, i = path_hash(path) & mask;
+    while (b->staged_index[i] && strcmp(b->staged[b->staged_index[i] - 1].path, path) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
 static const struct change *staged_change(const twin_batch *b, const char *path)
 {
-    for (size_t i = b->nstaged; i-- > 0;)
-        if (strcmp(b->staged[i].path, path) == 0)
-            return &b->staged[i];
-    return NULL;
+    if (!b->staged_index_cap)
+        return NULL;
+    size_t i = staged_slot(b, path);
+    return b->staged_index[i] ? &b->staged[b->staged_index[i] - 1] : NULL;
+}
+
+/* Indexes staged[idx] (its path not indexed yet), growing the index to stay half empty. */
+static int staged_index_add(twin_batch *b, size_t idx)
+{
+    if ((b->nstaged + 1) * 2 > b->staged_index_cap) {
+        size_t cap = b->staged_index_cap ? b->staged_index_cap * 2 : 64;
+        size_t *fresh = calloc(cap, sizeof(*fresh));
+        if (!fresh)
+            return twin_error(TWIN_ERROR, "out of memory");
+        free(b->staged_index);
+        b->staged_index = fresh;
+        b->staged_index_cap = cap;
+        for (size_t k = 0; k < b->nstaged; k++)
+            if (k != idx)
+                b->staged_index[staged_slot(b, b->staged[k].path)] = k + 1;
+    }
+    b->staged_index[staged_slot(b, b->staged[idx].path)] = idx + 1;
+    return 0;
+}
+
+static void staged_index_clear(twin_batch *b)
+{
+    free(b->staged_index);
+    b->staged_index = NULL;
+    b->staged_index_cap = 0;
 }
 
 int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path, size_t max)
@@ -632,6 +677,11 @@ int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path
     (*out)[len] = '\0';
     *out_len = len;
     return 0;
+}
+
+bool twin_batch_staged(const twin_batch *b, const char *path)
+{
+    return staged_change(b, path) != NULL;
 }
 
 bool twin_batch_exists(twin_batch *b, const char *path)
@@ -668,14 +718,15 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
     }
     memcpy(c.data, data, len);
     c.len = len;
-    for (size_t i = 0; i < b->nstaged; i++)
-        if (strcmp(b->staged[i].path, path) == 0) {
-            c.has_old = b->staged[i].has_old;
-            c.old = b->staged[i].old;
-            free_changes(&b->staged[i], 1);
-            b->staged[i] = c;
-            return 0;
-        }
+    const struct change *was = staged_change(b, path);
+    if (was) {
+        size_t i = (size_t)(was - b->staged);
+        c.has_old = b->staged[i].has_old;
+        c.old = b->staged[i].old;
+        free_changes(&b->staged[i], 1);
+        b->staged[i] = c;
+        return 0;
+    }
     if (b->nstaged >= MAX_STAGED ||
         grow((void **)&b->staged, &b->staged_cap, b->nstaged + 1, sizeof(*b->staged))) {
         free_changes(&c, 1);
@@ -683,7 +734,12 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
                    ? twin_error(TWIN_ELIMIT, "more than %d changes in one commit", MAX_STAGED)
                    : TWIN_ERROR;
     }
-    b->staged[b->nstaged++] = c;
+    b->staged[b->nstaged] = c;
+    if ((rc = staged_index_add(b, b->nstaged))) {
+        free_changes(&c, 1);
+        return rc;
+    }
+    b->nstaged++;
     return 0;
 }
 
@@ -691,6 +747,7 @@ void twin_batch_drop_staged(twin_batch *b)
 {
     free_changes(b->staged, b->nstaged);
     b->nstaged = 0;
+    staged_index_clear(b);
 }
 
 static int rebuild(twin_batch *b, const git_oid *head);
@@ -722,6 +779,7 @@ int twin_batch_commit(git_oid *out, twin_batch *b, const char *message)
     pc->count = b->nstaged;
     b->staged = NULL;
     b->nstaged = b->staged_cap = 0;
+    staged_index_clear(b);
     b->ncommits++;
     if (b->flush_every &&
         (b->ncommits >= b->flush_every || twin_packw_bytes(b->pack) >= FLUSH_PACK_BYTES))

@@ -37,6 +37,9 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
 int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path, size_t max);
 bool twin_batch_exists(twin_batch *b, const char *path);
 
+/* Whether path has a change staged for the next commit. */
+bool twin_batch_staged(const twin_batch *b, const char *path);
+
 /* Stages path = data for the next commit. */
 int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len);
 

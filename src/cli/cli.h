@@ -86,6 +86,7 @@ int cmd_join(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_verify(struct cli *c, int argc, char **argv);
 int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_peer(struct cli *c, int argc, char **argv);
 int cmd_sync(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);

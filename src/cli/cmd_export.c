@@ -1,36 +1,130 @@
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "twin/error.h"
+#include "twin/interchange.h"
+#include "twin/record.h"
 #include "twin/signers.h"
+
+/* Opens path for writing (stdout when NULL). */
+static FILE *open_out(const char *path)
+{
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f)
+        fprintf(stderr, "twin: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path, int rc)
+{
+    if (f != stdout && fclose(f) != 0 && rc == 0)
+        rc = twin_error(TWIN_ERROR, "writing %s failed: %s", path, strerror(errno));
+    return rc;
+}
+
+/* CSV of every type that has records: DIR/<type>.csv each. */
+static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection *sel)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
+        return twin_error(TWIN_ERROR, "cannot create %s: %s", dir, strerror(errno));
+    int rc = 0;
+    size_t files = 0;
+    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++) {
+        char path[4096];
+        size_t rows = 0;
+        snprintf(path, sizeof(path), "%s/%s.csv", dir, *t);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+        sel->type = *t;
+        rc = close_out(f, path, twin_export_csv(f, &rows, c->node, sel));
+        if (rc == 0 && rows == 0)
+            unlink(path); /* no records of this type: no file */
+        files += rows > 0;
+    }
+    if (rc == 0 && !c->json)
+        fprintf(stderr, "twin: wrote %zu CSV files in %s\n", files, dir);
+    return rc;
+}
 
 int cmd_export(struct cli *c, int argc, char **argv)
 {
-    const char *what = NULL, *out_path = NULL;
+    const char *what = NULL, *out_path = NULL, *format = NULL, *type = NULL;
+    const char **where = calloc((size_t)argc, sizeof(*where));
+    size_t nwhere = 0;
+    bool all = false;
+    if (!where)
+        return CLI_CHECK_FAILED;
     for (int i = 1; i < argc; i++) {
-        int m = cli_option(&out_path, &i, argc, argv, "--out");
-        if (m < 0)
-            return CLI_USAGE;
-        if (m)
+        const char *w = NULL;
+        int m;
+        if ((m = cli_option(&out_path, &i, argc, argv, "--out")) ||
+            (m = cli_option(&format, &i, argc, argv, "--format")) ||
+            (m = cli_option(&type, &i, argc, argv, "--type")) ||
+            (m = cli_option(&w, &i, argc, argv, "--where"))) {
+            if (m < 0) {
+                free(where);
+                return CLI_USAGE;
+            }
+            if (w)
+                where[nwhere++] = w;
             continue;
-        if (what)
+        }
+        if (strcmp(argv[i], "--all") == 0) {
+            all = true;
+            continue;
+        }
+        if (what) {
+            free(where);
             return cli_usage_error("export", "unexpected argument '%s'", argv[i]);
+        }
         what = argv[i];
     }
-    if (!what || strcmp(what, "allowed-signers") != 0)
-        return cli_usage_error("export", "say what to export: allowed-signers");
-    int code = cli_open(c);
-    if (code)
-        return code;
-    FILE *out = out_path ? fopen(out_path, "w") : stdout;
-    if (!out) {
-        fprintf(stderr, "twin: cannot write %s: %s\n", out_path, strerror(errno));
-        return CLI_CHECK_FAILED;
+    int rc = 0, code;
+    if (what && strcmp(what, "allowed-signers") == 0 && !format) {
+        free(where);
+        if ((code = cli_open(c)))
+            return code;
+        FILE *out = open_out(out_path);
+        if (!out)
+            return CLI_CHECK_FAILED;
+        rc = close_out(out, out_path, twin_allowed_signers(out, c->node));
+        return rc ? cli_fail(rc) : CLI_OK;
     }
-    int rc = twin_allowed_signers(out, c->node);
-    if (out != stdout && fclose(out) != 0 && rc == 0)
-        rc = twin_error(TWIN_ERROR, "writing %s failed", out_path);
+    if (what || !format || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)) {
+        free(where);
+        return cli_usage_error("export", "say what to export: --format json|csv, or "
+                                         "allowed-signers");
+    }
+    struct twin_selection sel = {type, where, nwhere, all};
+    if ((code = cli_open(c))) {
+        free(where);
+        return code;
+    }
+    if (strcmp(format, "csv") == 0 && !type) {
+        if (!out_path) {
+            free(where);
+            return cli_usage_error("export", "CSV holds one record type: give --type, or --out "
+                                             "DIR for a file per type");
+        }
+        rc = export_csv_dir(c, out_path, &sel);
+    } else {
+        FILE *out = open_out(out_path);
+        if (!out) {
+            free(where);
+            return CLI_CHECK_FAILED;
+        }
+        size_t rows;
+        rc = strcmp(format, "json") == 0 ? twin_export_json(out, c->node, &sel)
+                                         : twin_export_csv(out, &rows, c->node, &sel);
+        rc = close_out(out, out_path, rc);
+    }
+    free(where);
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -59,8 +59,13 @@ static const struct cli_command commands[] = {
      "list the signed head statements of past sync sessions, or write them to share"},
     {"verify", cmd_verify, "twin verify [--since COMMIT] [--checkpoints FILE...]",
      "check every commit's signature, authority and records; exit 1 on any fault"},
-    {"export", cmd_export, "twin export allowed-signers [--out FILE]",
-     "write the allowed-signers file for git verify-commit"},
+    {"import", cmd_import, "twin import FILE [--format csv|json] [--type TYPE] [--dry-run]",
+     "add or change many records in one signed commit; all rows valid, or nothing"},
+    {"export", cmd_export,
+     "twin export --format json|csv [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out FILE]\n"
+     "twin export --format csv --out DIR (one file per record type)\n"
+     "twin export allowed-signers [--out FILE]",
+     "records as JSON or CSV, or the allowed-signers file for git verify-commit"},
     {"peer", cmd_peer,
      "twin peer add NAME HOST:PORT NODEKEY\ntwin peer list\ntwin peer remove NAME",
      "the nodes this node syncs with (NODEKEY: the line `twin id` prints, or the node id)"},

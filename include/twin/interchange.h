@@ -1,0 +1,79 @@
+/*
+ * Interchange: records out as JSON or CSV, and in from them in bulk.
+ *
+ * CSV has one file per record type. Its header names the columns: `id`, `type`, then every
+ * other field present in any record of the type, sorted, nested fields as dotted paths
+ * (`dates.planned_start`). A cell holds a text value as it is and any other value (number,
+ * boolean, list, object) as JSON; an empty cell is an absent field.
+ *
+ * An import is atomic: every row is checked against the schema and the records it points at
+ * (including rows of the same import), and either all of them land in one signed commit or
+ * nothing does, with every invalid row reported.
+ */
+#ifndef TWIN_INTERCHANGE_H
+#define TWIN_INTERCHANGE_H
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "twin/node.h"
+
+#define TWIN_IMPORT_MAX_BYTES (512 * 1024 * 1024) /* an import file */
+#define TWIN_IMPORT_MAX_ROWS  1000000
+#define TWIN_CSV_CELL_MAX     65536 /* bytes of one CSV cell */
+#define TWIN_CSV_COLUMNS_MAX  1000
+
+enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV };
+
+/* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
+ * with all. */
+struct twin_selection {
+    const char *type;
+    const char *const *where; /* "path=value" strings */
+    size_t nwhere;
+    bool all;
+};
+
+/* Writes the selected records at the head as a JSON array of records as stored. */
+int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel);
+
+/* Writes the selected records of one type (sel->type is required) as CSV. Hands back the number
+ * of rows written. */
+int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel);
+
+struct twin_import_error {
+    size_t row; /* CSV: the row number in a spreadsheet (the header is row 1); JSON: 1-based */
+    char message[600];
+};
+
+struct twin_import_report {
+    size_t rows;      /* records read */
+    size_t created;   /* new records */
+    size_t changed;   /* existing records whose content changed */
+    size_t unchanged; /* rows equal to the record already stored */
+    size_t skipped_columns;
+    struct twin_import_error *errors;
+    size_t nerrors, errors_cap;
+    bool committed;
+    git_oid commit;
+};
+
+typedef void (*twin_import_progress_fn)(size_t rows_done, void *ctx);
+
+/* Imports the file at path. type is required for CSV (a "type" column must agree with it) and
+ * optional for JSON. With dry_run everything is checked and nothing written. Returns 0 when the
+ * import ran, whether or not rows were invalid (see report->nerrors); an error code when the
+ * file itself cannot be read as the format (the message names the place). */
+int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
+                enum twin_format format, const char *type, bool dry_run,
+                twin_import_progress_fn progress, void *progress_ctx);
+void twin_import_report_free(struct twin_import_report *r);
+
+/* Parses CSV text into rows of cells (the reader of twin_import, exposed for the fuzz target).
+ * Calls row_fn for each row; stops at the first fault with TWIN_EINVALID or TWIN_ELIMIT naming
+ * the row. */
+typedef int (*twin_csv_row_fn)(size_t row, char **cells, size_t ncells, void *ctx);
+int twin_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx);
+
+#endif

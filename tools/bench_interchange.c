@@ -1,0 +1,157 @@
+/*
+ * Interchange benchmark: import of N CSV rows (notes) into a fresh node, all checked and landing
+ * in one signed commit, and export of those N records to CSV; against stock git doing the
+ * nearest work in the same run (the same records as files, `git add` and one `git commit -S`;
+ * and `git archive` reading them back).
+ *
+ *   bench_interchange [--rows N]      (default 100000)
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "twin/error.h"
+#include "twin/interchange.h"
+#include "twin/node.h"
+#include "twin/record.h"
+#include "twin/twin.h"
+
+static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
+                                         "NL", "north", "10"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_interchange: %s: %s\n", what, twin_error_last());
+    exit(1);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int main(int argc, char **argv)
+{
+    size_t rows = 100000;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--rows") == 0)
+            rows = strtoul(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: bench_interchange [--rows N]\n");
+            return 2;
+        }
+    }
+    if (twin_global_init(true))
+        die("init");
+    char dir[256], node_dir[300], csv[300], out[300];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/twin-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(node_dir, sizeof(node_dir), "%s/node", dir);
+    snprintf(csv, sizeof(csv), "%s/notes.csv", dir);
+    snprintf(out, sizeof(out), "%s/export.csv", dir);
+    FILE *f = fopen(csv, "w");
+    if (!f) {
+        perror(csv);
+        return 1;
+    }
+    fprintf(f, "title,kind,body\n");
+    for (size_t i = 0; i < rows; i++)
+        fprintf(f,
+                "Steering note %zu,%s,\"Item %zu of the work plan was reviewed, and the "
+                "partners agreed the next steps.\"\n",
+                i, i % 3 ? "note" : "decision", i);
+    fclose(f);
+    twin_node *n = NULL;
+    if (twin_node_init(&n, node_dir, &who, "Example Partnership", NULL))
+        die("creating the node");
+    printf("twin interchange benchmark: %zu rows\n", rows);
+
+    struct twin_import_report *r = NULL;
+    double t0 = now_s();
+    if (twin_import(&r, n, csv, TWIN_FORMAT_CSV, "note", false, NULL, NULL))
+        die("importing");
+    double import_s = now_s() - t0;
+    if (r->nerrors || !r->committed || r->created != rows) {
+        fprintf(stderr, "bench_interchange: the import did not land whole (%zu errors)\n",
+                r->nerrors);
+        return 1;
+    }
+    twin_import_report_free(r);
+    printf("import CSV:  %8.0f rows/s (%zu rows in %.2f s, one signed commit)\n",
+           (double)rows / import_s, rows, import_s);
+
+    f = fopen(out, "w");
+    struct twin_selection sel = {"note", NULL, 0, false};
+    size_t written = 0;
+    t0 = now_s();
+    if (!f || twin_export_csv(f, &written, n, &sel))
+        die("exporting");
+    fclose(f);
+    double export_s = now_s() - t0;
+    printf("export CSV:  %8.0f rows/s (%zu rows in %.2f s)\n", (double)written / export_s, written,
+           export_s);
+    twin_node_free(n);
+
+    /* Stock git: the same records as files in a work tree, added and committed with a signature,
+     * then read back whole. */
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd),
+             "set -e; cd '%s'; git init -q gitbase; cd gitbase; "
+             "git config user.name 'Ministry of Finance of Exampleland'; "
+             "git config user.email XE-EXAMPLE-MOF; git config gpg.format ssh; "
+             "git config user.signingkey '%s/node.key'; git config core.fsync all; "
+             "tail -n +2 ../notes.csv | awk -F, '{ d = sprintf(\"records/note/%%02x\", NR %% 256); "
+             "f = d \"/\" NR \".json\"; if (!(d in made)) { system(\"mkdir -p \" d); made[d] = 1 } "
+             "printf \"{\\\"title\\\": \\\"%%s\\\", \\\"kind\\\": \\\"%%s\\\"}\\n\", $1, $2 > f; "
+             "close(f) }'",
+             dir, node_dir);
+    if (run(cmd) != 0) {
+        fprintf(stderr, "bench_interchange: preparing the git baseline failed\n");
+        return 1;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s/gitbase' && git add -A && git commit -q -S -m 'import' > /dev/null", dir);
+    t0 = now_s();
+    if (run(cmd) != 0) {
+        fprintf(stderr, "bench_interchange: git add/commit failed\n");
+        return 1;
+    }
+    double git_import = now_s() - t0;
+    snprintf(cmd, sizeof(cmd), "cd '%s/gitbase' && git archive HEAD > /dev/null", dir);
+    t0 = now_s();
+    if (run(cmd) != 0) {
+        fprintf(stderr, "bench_interchange: git archive failed\n");
+        return 1;
+    }
+    double git_export = now_s() - t0;
+    printf("git add + commit -S of the same records as files: %.0f rows/s (%.2f s); twin/git "
+           "time %.2f\n",
+           (double)rows / git_import, git_import, import_s / git_import);
+    printf("git archive of them: %.0f rows/s (%.2f s); twin/git time %.2f\n",
+           (double)rows / git_export, git_export, export_s / git_export);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    twin_global_shutdown();
+    return 0;
+}
