@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "twin/error.h"
+#include "twin/iati.h"
 #include "twin/interchange.h"
 #include "twin/record.h"
 #include "twin/signers.h"
@@ -97,9 +98,11 @@ int cmd_export(struct cli *c, int argc, char **argv)
         rc = close_out(out, out_path, twin_allowed_signers(out, c->node));
         return rc ? cli_fail(rc) : CLI_OK;
     }
-    if (what || !format || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)) {
+    if (what || !format ||
+        (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0 &&
+         strcmp(format, "iati") != 0)) {
         free(where);
-        return cli_usage_error("export", "say what to export: --format json|csv, or "
+        return cli_usage_error("export", "say what to export: --format json|csv|iati, or "
                                          "allowed-signers");
     }
     struct twin_selection sel = {type, where, nwhere, all};
@@ -107,7 +110,20 @@ int cmd_export(struct cli *c, int argc, char **argv)
         free(where);
         return code;
     }
-    if (strcmp(format, "csv") == 0 && !type) {
+    if (strcmp(format, "iati") == 0) {
+        FILE *out = open_out(out_path);
+        struct twin_iati_report rep;
+        rc = out ? twin_export_iati(out, &rep, c->node, &sel) : TWIN_ERROR;
+        if (out)
+            rc = close_out(out, out_path, rc);
+        if (rc == 0 && !c->json && (rep.skipped_documents || rep.skipped_results))
+            fprintf(stderr,
+                    "twin: %zu activities; left out %zu documents without a URL and %zu results "
+                    "without an indicator (IATI needs both)\n",
+                    rep.activities, rep.skipped_documents, rep.skipped_results);
+        if (out && rc && out_path)
+            unlink(out_path);
+    } else if (strcmp(format, "csv") == 0 && !type) {
         if (!out_path) {
             free(where);
             return cli_usage_error("export", "CSV holds one record type: give --type, or --out "

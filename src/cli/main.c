@@ -62,7 +62,8 @@ static const struct cli_command commands[] = {
     {"import", cmd_import, "twin import FILE [--format csv|json] [--type TYPE] [--dry-run]",
      "add or change many records in one signed commit; all rows valid, or nothing"},
     {"export", cmd_export,
-     "twin export --format json|csv [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out FILE]\n"
+     "twin export --format json|csv|iati [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out "
+     "FILE]\n"
      "twin export --format csv --out DIR (one file per record type)\n"
      "twin export allowed-signers [--out FILE]",
      "records as JSON or CSV, or the allowed-signers file for git verify-commit"},

@@ -171,9 +171,9 @@ head_of() {
 }
 
 # found_node DIR NAME ORG_ID COUNTRY SIDE NETWORK_NAME: founds a network; fails if it cannot.
-found_node() {
+found_node() { # found_node DIR NAME ORG_ID COUNTRY SIDE NETWORK [MORE INIT OPTIONS]
     expect_ok "$TWIN" --dir "$1" init --name "$2" --org-id "$3" --country "$4" --side "$5" \
-        --network "$6"
+        --network "$6" "${@:7}"
 }
 
 # join_node DIR NAME ORG_ID COUNTRY SIDE NETWORK_ID

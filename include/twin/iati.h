@@ -1,0 +1,31 @@
+/*
+ * IATI 2.03 export: the partnerships of a node as an iati-activities document, one
+ * iati-activity each, valid against the IATI schema. The node's own institution reports; the
+ * partnership's member institutions take part with their IATI roles (by side when none is
+ * given); sectors and recipient countries keep their percentages; the twin record id is an
+ * other-identifier of type A1, the partnership type a tag of vocabulary 99; documents with a URL
+ * become document-links (a memorandum of understanding as category A09); results with their
+ * indicators, baselines, targets and actuals per period. Person records, notes and the
+ * North/South sides stay out.
+ */
+#ifndef TWIN_IATI_H
+#define TWIN_IATI_H
+
+#include <stdio.h>
+
+#include "twin/interchange.h"
+#include "twin/node.h"
+
+struct twin_iati_report {
+    size_t activities;
+    size_t skipped_documents; /* documents without a URL, which IATI cannot link */
+    size_t skipped_results;   /* results without an indicator, which IATI does not accept */
+};
+
+/* Writes the selected partnerships (sel->type must be NULL or "partnership"). A partnership
+ * that lacks what IATI requires (a start date, a status) stops the export with a message naming
+ * it and the field. */
+int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
+                     const struct twin_selection *sel);
+
+#endif

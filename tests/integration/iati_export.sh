@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# IATI export: a partnership with members, sectors, countries, an MoU, a result with an indicator
+# exports as an iati-activities 2.03 document that the official schema accepts (xmllint), and
+# that keeps IATI's rules: the identifier begins with the reporting organisation's ref, sector and
+# country percentages sum to 100, there is a start date, and language and currency are given.
+# Person records, notes and sides stay out; a partnership IATI cannot take is named.
+set -euo pipefail
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
+
+SCHEMA="$TWIN_SHARED_DATA/iati/iati-activities-schema.xsd"
+[ -f "$SCHEMA" ] || fail "no IATI schema at $SCHEMA"
+A="$TEST_TMP/a"
+
+check "a partnership with all that IATI carries, and records that must stay out"
+found_node "$A" "Ministry of Water, North" XE-EXAMPLE-MOW NL north "Water Twinning" --org-type 10
+I1=$(add_record "$A" institution name="Water Ministry North" org_id=XE-EXAMPLE-MOW country=NL \
+    side=north org_type=10)
+I2=$(add_record "$A" institution name="Water Authority South" org_id=XE-EXAMPLE-WAS country=TZ \
+    side=south org_type=10)
+P=$(add_record "$A" partnership title="Water twinning" partnership_type=twinning status=2 \
+    dates.planned_start=2026-01-01 dates.planned_end=2028-12-31 currency=EUR \
+    summary="Utilities learn from each other" 'objectives=["Cut water losses"]' \
+    "members=[{\"institution\":\"$I1\",\"side\":\"north\"},{\"institution\":\"$I2\",\"side\":\"south\",\"iati_role\":\"2\"}]" \
+    'sectors=[{"code":"14010","percentage":60},{"code":"14020","percentage":40}]' \
+    'recipient_countries=[{"code":"TZ","percentage":100}]')
+add_record "$A" document title="Memorandum of understanding" kind=mou partnership="$P" \
+    url=https://example.org/mou.pdf date=2026-01-15 >/dev/null
+R=$(add_record "$A" result title="Less water lost" partnership="$P" result_type=2)
+add_record "$A" indicator title="Non-revenue water (%)" result="$R" measure=2 \
+    'baseline={"year":2025,"value":42}' \
+    'periods=[{"start":"2026-01-01","end":"2026-12-31","target":{"value":35},"actuals":[{"value":38}]}]' \
+    >/dev/null
+add_record "$A" person name="A. Example" institution="$I1" >/dev/null
+add_record "$A" note title="Private steering note" partnership="$P" >/dev/null
+
+check "the export validates against the IATI 2.03 schema"
+expect_ok tw "$A" export --format iati --out "$TEST_TMP/iati.xml"
+xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/iati.xml" 2>"$TEST_TMP/xmllint.err" ||
+    fail "xmllint refused the export: $(cat "$TEST_TMP/xmllint.err")"
+
+check "IATI's rules hold, and what must stay out is out"
+python3 - "$TEST_TMP/iati.xml" "$P" <<'PY' || fail "an IATI rule is broken"
+import sys, xml.etree.ElementTree as ET
+doc = ET.parse(sys.argv[1]).getroot()
+pid = sys.argv[2]
+acts = doc.findall("iati-activity")
+assert doc.get("version") == "2.03" and len(acts) == 1, "one activity, version 2.03"
+a = acts[0]
+ref = a.find("reporting-org").get("ref")
+assert ref == "XE-EXAMPLE-MOW" and a.find("reporting-org").get("type") == "10"
+assert a.findtext("iati-identifier").startswith(ref + "-"), "identifier prefix"
+for el in ("sector", "recipient-country"):
+    assert sum(float(s.get("percentage")) for s in a.findall(el)) == 100, el + " percentages"
+assert any(d.get("type") in ("1", "2") for d in a.findall("activity-date")), "a start date"
+lang = "{http://www.w3.org/XML/1998/namespace}lang"
+assert a.get(lang) == "en" and a.get("default-currency") == "EUR", "language and currency"
+assert any(o.get("type") == "A1" and o.get("ref") == pid for o in a.findall("other-identifier"))
+assert any(t.get("vocabulary") == "99" and t.get("code") == "twinning" for t in a.findall("tag"))
+roles = {p.get("ref"): p.get("role") for p in a.findall("participating-org")}
+assert roles == {"XE-EXAMPLE-MOW": "4", "XE-EXAMPLE-WAS": "2"}, roles
+d = a.find("document-link")
+assert d.get("url") == "https://example.org/mou.pdf" and d.find("category").get("code") == "A09"
+ind = a.find("result/indicator")
+assert ind.find("baseline").get("value") == "42"
+assert ind.find("period/target").get("value") == "35" and ind.find("period/actual").get("value") == "38"
+text = open(sys.argv[1]).read()
+for absent in ("Private steering note", "A. Example", "north", "south"):
+    assert absent not in text.replace("Water Authority South", "").replace("Water Ministry North", ""), absent
+PY
+
+check "a partnership without a start date is named, and no file is left"
+add_record "$A" partnership title="Undated twinning" partnership_type=twinning status=1 >/dev/null
+expect_exit 2 tw "$A" export --format iati --out "$TEST_TMP/undated.xml"
+expect_stderr_contains "IATI needs a start date"
+[ ! -e "$TEST_TMP/undated.xml" ] || fail "a refused export left a file"
+expect_ok tw "$A" export --format iati --where title="Water twinning"
+echo "$(cat "$OUT")" | xmllint --noout --nonet --schema "$SCHEMA" - 2>/dev/null ||
+    fail "the --where export does not validate"
+
+echo "PASS: $TEST_NAME"
