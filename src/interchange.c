@@ -15,6 +15,7 @@
 
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/iati.h"
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/validity.h"
@@ -599,6 +600,53 @@ static int import_json(struct importer *im, const char *data, size_t len)
     return rc;
 }
 
+static int iati_record(size_t activity, json_t *rec, void *ctx)
+{
+    return stage(ctx, activity, rec);
+}
+
+/* Keys by which an IATI import finds records it made before (see twin_iati_read). */
+static int note_known(json_t *rec, void *ctx)
+{
+    json_t *known = ctx;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    const char *org = json_string_value(json_object_get(rec, "org_id"));
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    const char *title = json_string_value(json_object_get(rec, "title"));
+    const char *ident = json_string_value(json_object_get(rec, "iati_identifier"));
+    const char *pid = json_string_value(json_object_get(rec, "partnership"));
+    const char *url = json_string_value(json_object_get(rec, "url"));
+    const char *result = json_string_value(json_object_get(rec, "result"));
+    char key[1200] = "";
+    if (strcmp(type, "institution") == 0 && (org || name))
+        snprintf(key, sizeof(key), "org:%s", org ? org : name);
+    else if (strcmp(type, "partnership") == 0 && ident)
+        snprintf(key, sizeof(key), "act:%s", ident);
+    else if (strcmp(type, "document") == 0 && pid)
+        snprintf(key, sizeof(key), "doc:%s %s", pid, url ? url : title);
+    else if (strcmp(type, "result") == 0 && pid)
+        snprintf(key, sizeof(key), "res:%s %s", pid, title);
+    else if (strcmp(type, "indicator") == 0 && result)
+        snprintf(key, sizeof(key), "ind:%s %s", result, title);
+    if (key[0] && !json_object_get(known, key))
+        json_object_set_new(known, key, json_string(id));
+    return 0;
+}
+
+/* IATI: activities into partnerships and the records around them, matching records an earlier
+ * import made. */
+static int import_iati(struct importer *im, const char *data, size_t len)
+{
+    json_t *known = json_object();
+    int rc = known ? twin_ops_foreach(im->node, NULL, NULL, note_known, known)
+                   : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0)
+        rc = twin_iati_read(data, len, known, iati_record, im, &im->report->skipped);
+    json_decref(known);
+    return rc;
+}
+
 void twin_import_report_free(struct twin_import_report *r)
 {
     if (!r)
@@ -628,8 +676,9 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
     if (rc == 0)
         rc = twin_ops_batch_begin(&im.batch, n, 0);
     if (rc == 0)
-        rc = format == TWIN_FORMAT_CSV ? twin_csv_read(data, len, on_csv_row, &im)
-                                       : import_json(&im, data, len);
+        rc = format == TWIN_FORMAT_CSV    ? twin_csv_read(data, len, on_csv_row, &im)
+             : format == TWIN_FORMAT_IATI ? import_iati(&im, data, len)
+                                          : import_json(&im, data, len);
     /* Every staged record is checked against all the others and the store. */
     bool limited = twin_node_writer_limited(n);
     for (size_t i = 0; rc == 0 && i < im.nrows; i++) {
@@ -664,7 +713,9 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
         snprintf(message, sizeof(message),
                  "import %zu records from %.200s: %zu new, %zu changed\n\nImport: %s\n",
                  r->created + r->changed, base ? base + 1 : path, r->created, r->changed,
-                 format == TWIN_FORMAT_CSV ? "csv" : "json");
+                 format == TWIN_FORMAT_CSV    ? "csv"
+                 : format == TWIN_FORMAT_IATI ? "iati"
+                                              : "json");
         if ((rc = twin_batch_commit(&r->commit, im.batch, message)) == 0 &&
             (rc = twin_batch_flush(im.batch)) == 0) {
             r->commit = *twin_batch_tip(im.batch);

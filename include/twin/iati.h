@@ -11,6 +11,7 @@
 #ifndef TWIN_IATI_H
 #define TWIN_IATI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "twin/interchange.h"
@@ -27,5 +28,18 @@ struct twin_iati_report {
  * it and the field. */
 int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
                      const struct twin_selection *sel);
+
+/* Reading IATI: each iati-activity becomes a partnership, its participating organisations
+ * institutions (found again by org id when known), its document-links documents, its results
+ * and indicators records of those types. fn gets each record with the activity's number
+ * (1-based). known maps what records were found by before to their ids ("org:<org id or
+ * name>", "act:<IATI identifier>", "doc:<partnership> <url or title>", "res:<partnership>
+ * <title>", "ind:<result> <title>"), so a second import updates rather than duplicates; new
+ * keys are added to it.
+ * Elements and values twin does not keep are counted in *skipped. DTDs are refused (so no
+ * entity is ever expanded), and nothing is fetched from the network. */
+typedef int (*twin_iati_record_fn)(size_t activity, json_t *rec, void *ctx);
+int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn, void *ctx,
+                   size_t *skipped);
 
 #endif

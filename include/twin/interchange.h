@@ -24,7 +24,7 @@
 #define TWIN_CSV_CELL_MAX     65536 /* bytes of one CSV cell */
 #define TWIN_CSV_COLUMNS_MAX  1000
 
-enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV };
+enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV, TWIN_FORMAT_IATI };
 
 /* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
  * with all. */
@@ -52,7 +52,7 @@ struct twin_import_report {
     size_t created;   /* new records */
     size_t changed;   /* existing records whose content changed */
     size_t unchanged; /* rows equal to the record already stored */
-    size_t skipped_columns;
+    size_t skipped;   /* IATI: elements and values twin does not keep */
     struct twin_import_error *errors;
     size_t nerrors, errors_cap;
     bool committed;

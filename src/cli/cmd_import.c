@@ -39,17 +39,20 @@ int cmd_import(struct cli *c, int argc, char **argv)
         const char *dot = strrchr(file, '.');
         format = dot && strcmp(dot, ".csv") == 0    ? "csv"
                  : dot && strcmp(dot, ".json") == 0 ? "json"
+                 : dot && strcmp(dot, ".xml") == 0  ? "iati"
                                                     : NULL;
         if (!format)
-            return cli_usage_error("import", "say the format: --format csv|json");
+            return cli_usage_error("import", "say the format: --format csv|json|iati");
     }
     enum twin_format f;
     if (strcmp(format, "csv") == 0)
         f = TWIN_FORMAT_CSV;
     else if (strcmp(format, "json") == 0)
         f = TWIN_FORMAT_JSON;
+    else if (strcmp(format, "iati") == 0)
+        f = TWIN_FORMAT_IATI;
     else
-        return cli_usage_error("import", "--format takes csv or json");
+        return cli_usage_error("import", "--format takes csv, json or iati");
     int code = cli_open(c);
     if (code)
         return code;
@@ -72,6 +75,8 @@ int cmd_import(struct cli *c, int argc, char **argv)
                               "committed", r->committed, "errors", errors);
         if (r->committed)
             json_object_set_new(j, "commit", json_string(git_oid_tostr_s(&r->commit)));
+        if (f == TWIN_FORMAT_IATI)
+            json_object_set_new(j, "skipped", json_integer((json_int_t)r->skipped));
         cli_print_json(j);
         json_decref(j);
     } else if (r->nerrors) {
@@ -84,8 +89,10 @@ int cmd_import(struct cli *c, int argc, char **argv)
                "written).\n",
                r->rows, r->created, r->changed, r->unchanged);
     } else if (r->committed) {
-        printf("Imported %zu rows in commit %s: %zu new, %zu changed, %zu unchanged.\n", r->rows,
+        printf("Imported %zu records in commit %s: %zu new, %zu changed, %zu unchanged.\n", r->rows,
                git_oid_tostr_s(&r->commit), r->created, r->changed, r->unchanged);
+        if (r->skipped)
+            printf("Skipped %zu IATI elements and values twin does not keep.\n", r->skipped);
     } else {
         printf("Nothing to import: all %zu rows equal the records already stored.\n", r->rows);
     }

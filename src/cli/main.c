@@ -59,7 +59,7 @@ static const struct cli_command commands[] = {
      "list the signed head statements of past sync sessions, or write them to share"},
     {"verify", cmd_verify, "twin verify [--since COMMIT] [--checkpoints FILE...]",
      "check every commit's signature, authority and records; exit 1 on any fault"},
-    {"import", cmd_import, "twin import FILE [--format csv|json] [--type TYPE] [--dry-run]",
+    {"import", cmd_import, "twin import FILE [--format csv|json|iati] [--type TYPE] [--dry-run]",
      "add or change many records in one signed commit; all rows valid, or nothing"},
     {"export", cmd_export,
      "twin export --format json|csv|iati [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out "

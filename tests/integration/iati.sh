@@ -3,7 +3,9 @@
 # exports as an iati-activities 2.03 document that the official schema accepts (xmllint), and
 # that keeps IATI's rules: the identifier begins with the reporting organisation's ref, sector and
 # country percentages sum to 100, there is a start date, and language and currency are given.
-# Person records, notes and sides stay out; a partnership IATI cannot take is named.
+# Person records, notes and sides stay out; a partnership IATI cannot take is named. The Dutch
+# foreign ministry's sample and the official annotated example import cleanly, their re-export
+# validates, a second import changes nothing, and DTDs (entity expansion) are refused.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -77,5 +79,50 @@ expect_stderr_contains "IATI needs a start date"
 expect_ok tw "$A" export --format iati --where title="Water twinning"
 echo "$(cat "$OUT")" | xmllint --noout --nonet --schema "$SCHEMA" - 2>/dev/null ||
     fail "the --where export does not validate"
+
+check "IATI import: the NL MFA sample (13 activities) and the annotated example import cleanly"
+G="$TEST_TMP/g"
+found_node "$G" "Ministry of Foreign Affairs" XE-EXAMPLE-MFA NL donor "Import Test" --org-type 10
+BEFORE=$(commit_count "$G")
+expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_stdout_contains "Skipped"
+expect_ok tw "$G" --json import "$TWIN_SHARED_DATA/iati/activity-standard-example-annotated.xml"
+expect_json_parses "$OUT" "import --json"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["committed"] and j["skipped"] > 0 and not j["errors"], j' "$OUT" ||
+    fail "the annotated example did not import cleanly: $(cat "$OUT")"
+expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after two imports"
+expect_ok tw "$G" --json list partnership
+python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 14' "$OUT" ||
+    fail "expected 14 partnerships (13 + 1)"
+expect_ok tw "$G" verify
+
+check "their re-export validates, and importing the sample again changes nothing"
+expect_ok tw "$G" export --format iati --out "$TEST_TMP/re.xml"
+xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/re.xml" 2>"$TEST_TMP/xmllint.err" ||
+    fail "the re-export does not validate: $(cat "$TEST_TMP/xmllint.err")"
+expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_stdout_contains "Nothing to import"
+expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after importing the sample again"
+
+check "a DTD (entity expansion, external entities) is refused, and malformed XML is named"
+BEFORE=$(commit_count "$G")
+cat >"$TEST_TMP/bomb.xml" <<'XML'
+<?xml version="1.0"?>
+<!DOCTYPE iati-activities [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<iati-activities version="2.03"><iati-activity><iati-identifier>&b;</iati-identifier></iati-activity></iati-activities>
+XML
+expect_exit 2 tw "$G" import "$TEST_TMP/bomb.xml"
+expect_stderr_contains "DTD"
+cat >"$TEST_TMP/xxe.xml" <<'XML'
+<?xml version="1.0"?>
+<!DOCTYPE iati-activities [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<iati-activities version="2.03"><iati-activity><iati-identifier>&x;</iati-identifier></iati-activity></iati-activities>
+XML
+expect_exit 2 tw "$G" import "$TEST_TMP/xxe.xml"
+expect_stderr_contains "DTD"
+printf '<iati-activities version="2.03"><iati-activity>' >"$TEST_TMP/cut.xml"
+expect_exit 2 tw "$G" import "$TEST_TMP/cut.xml"
+expect_stderr_contains "not well-formed XML"
+expect_eq "$(commit_count "$G")" "$BEFORE" "commits after refused files"
 
 echo "PASS: $TEST_NAME"
