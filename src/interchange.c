@@ -155,11 +155,32 @@ static char *cell_text(const json_t *v)
     return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_FLAGS);
 }
 
+/* A cell, always quoted, quotes doubled (what libcsv's csv_fwrite writes), one fwrite. */
 static int put_cell(FILE *out, const char *text, bool first)
 {
-    if ((!first && fputc(',', out) == EOF) || csv_fwrite(out, text, strlen(text)) != 0)
-        return twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
-    return 0;
+    char stack[512], *buf = stack;
+    size_t len = strlen(text), need = 2 * len + 4, n = 0;
+    if (need > sizeof(stack) && !(buf = malloc(need)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (!first)
+        buf[n++] = ',';
+    buf[n++] = '"';
+    for (const char *p = text, *q; *p; p = q + 1) {
+        q = strchr(p, '"');
+        size_t run = q ? (size_t)(q - p) + 1 : strlen(p);
+        memcpy(buf + n, p, run);
+        n += run;
+        if (!q)
+            break;
+        buf[n++] = '"';
+    }
+    buf[n++] = '"';
+    int rc = fwrite(buf, 1, n, out) == n
+                 ? 0
+                 : twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+    if (buf != stack)
+        free(buf);
+    return rc;
 }
 
 int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel)
@@ -208,7 +229,12 @@ int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_sel
     json_array_foreach(flats, i, flat)
     {
         for (size_t c = 0; rc == 0 && c < ncols; c++) {
-            char *text = cell_text(json_object_get(flat, names[c]));
+            const json_t *cell = json_object_get(flat, names[c]);
+            if (!cell || json_is_string(cell)) { /* most cells: written as they are */
+                rc = put_cell(out, cell ? json_string_value(cell) : "", c == 0);
+                continue;
+            }
+            char *text = cell_text(cell);
             rc = text ? put_cell(out, text, c == 0) : twin_error(TWIN_ERROR, "out of memory");
             free(text);
         }
@@ -448,15 +474,11 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     twin_record_path(path, sizeof(path), type, id);
     if (twin_batch_staged(im->batch, path))
         return report_error(r, row, "id: %s appears twice in the file", id);
-    int rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_MAX_BYTES);
-    if (rc == TWIN_ENOTFOUND) {
-        twin_error_clear();
-        rc = 0;
-        if ((rc = twin_record_apply_defaults(rec))) {
-            rc = report_error(r, row, "%s", twin_error_last());
-            return rc;
-        }
-    }
+    int rc = 0;
+    if (twin_batch_exists(im->batch, path))
+        rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_MAX_BYTES);
+    else if (twin_record_apply_defaults(rec))
+        return report_error(r, row, "%s", twin_error_last());
     if (rc)
         return rc;
     if ((rc = twin_record_canonical(&text, &len, rec)) ||
@@ -686,8 +708,9 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
         char *text = NULL, fault[600];
         size_t tlen;
         json_t *rec = NULL, *old = NULL;
+        /* The staged text is twin's own canonical form: parsing it is enough. */
         if ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_MAX_BYTES)) ||
-            (rc = twin_record_parse_canonical(&rec, text, tlen)) ||
+            (rc = twin_record_parse(&rec, text, tlen)) ||
             (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
             ;
         else if (twin_record_validate(rec, old, lookup_batch, im.batch))

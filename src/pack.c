@@ -65,9 +65,10 @@ int twin_packw_new(twin_packw **out)
     *out = NULL;
     if (!w)
         return twin_error(TWIN_ERROR, "out of memory");
-    /* Records and whole trees are deflated. Commits are mostly a signature and deltas a few
-     * bytes: deflating them saves little and costs more than the rest of a commit (zlib spends
-     * microseconds per stream on even a hundred bytes), so they are stored uncompressed. */
+    /* Whole trees are deflated. Records, commits and deltas are a few hundred bytes: deflating
+     * them saves little and costs more than the rest of a commit (zlib spends microseconds per
+     * stream on even a hundred bytes, and as much again to inflate), so they are stored in
+     * zlib's uncompressed form. */
     if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
         !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
         twin_packw_free(w);
@@ -295,7 +296,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
-    z_stream *z = type != GIT_OBJECT_COMMIT && !dlen ? &w->z : &w->zs;
+    z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
     uLong zbound = deflateBound(z, (uLong)body_len);
     if (grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
         grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))

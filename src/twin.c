@@ -26,6 +26,13 @@ int twin_global_init(bool durable)
     return 0;
 }
 
+int twin_global_hash_reads(bool on)
+{
+    if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on ? 1 : 0) < 0)
+        return twin_error_git("configuring libgit2");
+    return 0;
+}
+
 void twin_global_shutdown(void)
 {
     git_libgit2_shutdown();

@@ -11,6 +11,11 @@
 int twin_global_init(bool durable);
 void twin_global_shutdown(void);
 
+/* Whether every object read is hashed again and compared with its id (on by default). twin
+ * verify keeps it on; commands that only read records out (export) may turn it off, as git does
+ * outside fsck: the ids were computed from the content when it entered the store. */
+int twin_global_hash_reads(bool on);
+
 /* Whether writes are fsync'ed (as given to twin_global_init). */
 bool twin_global_durable(void);
 

@@ -11,6 +11,7 @@
 #include "twin/interchange.h"
 #include "twin/record.h"
 #include "twin/signers.h"
+#include "twin/twin.h"
 
 /* Opens path for writing (stdout when NULL). */
 static FILE *open_out(const char *path)
@@ -106,6 +107,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
                                          "allowed-signers");
     }
     struct twin_selection sel = {type, where, nwhere, all};
+    twin_global_hash_reads(false); /* reading out, as git does outside fsck: verify checks */
     if ((code = cli_open(c))) {
         free(where);
         return code;
