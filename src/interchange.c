@@ -59,14 +59,16 @@ static int collect_one(json_t *rec, void *ctx)
     return json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
 }
 
+struct keyed {
+    const char *type, *id;
+    json_t *rec;
+};
+
 static int by_type_id(const void *a, const void *b)
 {
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int c = strcmp(json_string_value(json_object_get(x, "type")),
-                   json_string_value(json_object_get(y, "type")));
-    return c ? c
-             : strcmp(json_string_value(json_object_get(x, "id")),
-                      json_string_value(json_object_get(y, "id")));
+    const struct keyed *x = a, *y = b;
+    int c = strcmp(x->type, y->type);
+    return c ? c : strcmp(x->id, y->id);
 }
 
 /* The selected records at the head, by type then id. */
@@ -81,28 +83,27 @@ static int select_records(json_t **out, twin_node *n, const struct twin_selectio
         return twin_error(TWIN_EINVALID, "unknown record type '%s'", sel->type);
     }
     int rc = twin_ops_foreach(n, NULL, sel->type, collect_one, &c);
-    if (rc) {
-        json_decref(c.found);
-        return rc;
-    }
     size_t count = json_array_size(c.found);
-    json_t **items = malloc((count ? count : 1) * sizeof(*items));
-    if (!items) {
-        json_decref(c.found);
-        return twin_error(TWIN_ERROR, "out of memory");
+    struct keyed *items = rc == 0 ? malloc((count ? count : 1) * sizeof(*items)) : NULL;
+    json_t *sorted = items ? json_array() : NULL;
+    if (rc == 0 && !sorted)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        json_t *rec = json_array_get(c.found, i);
+        items[i] = (struct keyed){json_string_value(json_object_get(rec, "type")),
+                                  json_string_value(json_object_get(rec, "id")), rec};
     }
-    for (size_t i = 0; i < count; i++)
-        items[i] = json_array_get(c.found, i);
-    qsort(items, count, sizeof(*items), by_type_id);
-    json_t *sorted = json_array();
-    for (size_t i = 0; sorted && i < count; i++)
-        json_array_append(sorted, items[i]);
+    if (rc == 0) {
+        qsort(items, count, sizeof(*items), by_type_id);
+        for (size_t i = 0; i < count; i++)
+            json_array_append(sorted, items[i].rec);
+        *out = sorted;
+        sorted = NULL;
+    }
+    json_decref(sorted);
     free(items);
     json_decref(c.found);
-    if (!sorted)
-        return twin_error(TWIN_ERROR, "out of memory");
-    *out = sorted;
-    return 0;
+    return rc;
 }
 
 /* ---- export --------------------------------------------------------------------------------- */
@@ -119,25 +120,6 @@ int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
         rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
     json_decref(recs);
     return rc;
-}
-
-/* Adds the leaves of value to flat: nested objects become dotted paths; lists are leaves. */
-static int flatten(json_t *flat, const char *prefix, json_t *value, int depth)
-{
-    if (!json_is_object(value) || depth > TWIN_RECORD_MAX_DEPTH ||
-        (depth > 0 && json_object_size(value) == 0))
-        return json_object_set(flat, prefix, value) ? TWIN_ERROR : 0;
-    const char *key;
-    json_t *child;
-    json_object_foreach(value, key, child)
-    {
-        char path[512];
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        int rc = flatten(flat, path, child, depth + 1);
-        if (rc)
-            return rc;
-    }
-    return 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -183,29 +165,43 @@ static int put_cell(FILE *out, const char *text, bool first)
     return rc;
 }
 
+/* Adds to columns the leaf paths of value under prefix (nested objects become dotted paths;
+ * lists and empty objects are leaves). */
+static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int depth)
+{
+    if (!json_is_object(value) || depth > TWIN_RECORD_MAX_DEPTH ||
+        (depth > 0 && json_object_size(value) == 0))
+        return json_object_get(columns, prefix) ||
+                       !json_object_set_new(columns, prefix, json_true())
+                   ? 0
+                   : twin_error(TWIN_ERROR, "out of memory");
+    const char *key;
+    json_t *child;
+    json_object_foreach(value, key, child)
+    {
+        char path[512];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        int rc = leaf_paths(columns, path, child, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel)
 {
-    json_t *recs = NULL, *columns = json_object(), *flats = json_array();
+    json_t *recs = NULL, *columns = json_object();
     const char **names = NULL;
     *rows = 0;
     if (!sel->type)
         return twin_error(TWIN_EINVALID, "CSV holds one record type: say which");
-    int rc =
-        columns && flats ? select_records(&recs, n, sel) : twin_error(TWIN_ERROR, "out of memory");
+    int rc = columns ? select_records(&recs, n, sel) : twin_error(TWIN_ERROR, "out of memory");
     size_t i;
     json_t *rec;
     json_array_foreach(recs, i, rec)
     {
-        json_t *flat = json_object();
-        if (rc || !flat || (rc = flatten(flat, "", rec, 0))) {
-            json_decref(flat);
-            rc = rc ? rc : twin_error(TWIN_ERROR, "out of memory");
+        if (rc || (rc = leaf_paths(columns, "", rec, 0)))
             break;
-        }
-        const char *key;
-        json_t *v;
-        json_object_foreach(flat, key, v) json_object_set_new(columns, key, json_true());
-        json_array_append_new(flats, flat);
     }
     /* id and type first, then every other column in order. */
     size_t ncols = 2, k = 2;
@@ -225,11 +221,11 @@ int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_sel
         rc = put_cell(out, names[c], c == 0);
     if (rc == 0 && fputc('\n', out) == EOF)
         rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
-    json_t *flat;
-    json_array_foreach(flats, i, flat)
+    json_array_foreach(recs, i, rec)
     {
         for (size_t c = 0; rc == 0 && c < ncols; c++) {
-            const json_t *cell = json_object_get(flat, names[c]);
+            const json_t *cell =
+                c < 2 ? json_object_get(rec, names[c]) : twin_record_get_path(rec, names[c]);
             if (!cell || json_is_string(cell)) { /* most cells: written as they are */
                 rc = put_cell(out, cell ? json_string_value(cell) : "", c == 0);
                 continue;
@@ -245,7 +241,6 @@ int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_sel
         (*rows)++;
     }
     free(names);
-    json_decref(flats);
     json_decref(columns);
     json_decref(recs);
     return rc;
