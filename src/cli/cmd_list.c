@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "twin/twin.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 
@@ -80,6 +81,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
             goto done;
         }
     }
+    twin_global_hash_reads(false); /* reading out, as git does: twin verify checks hashes */
     if ((code = cli_open(c)))
         goto done;
     l.found = json_array();

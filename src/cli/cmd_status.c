@@ -4,6 +4,7 @@
 
 #include "../network.h"
 #include "cli.h"
+#include "twin/twin.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
@@ -63,6 +64,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 {
     if (argc > 1)
         return cli_usage_error("status", "unexpected argument '%s'", argv[1]);
+    twin_global_hash_reads(false); /* reading out, as git does: twin verify checks hashes */
     int code = cli_open(c);
     if (code)
         return code;
