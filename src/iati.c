@@ -942,13 +942,16 @@ int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record
     struct reader r = {known, json_object(), fn, ctx, skipped, 0};
     if (!r.emitted)
         return twin_error(TWIN_ERROR, "out of memory");
-    if (len > INT32_MAX)
+    if (len > INT32_MAX) {
+        json_decref(r.emitted);
         return twin_error(TWIN_ELIMIT, "the IATI file is too large");
+    }
     /* No network, no entity substitution, no DTD loading; a DTD at all is refused below. */
     xmlDocPtr doc = xmlReadMemory(data, (int)len, "iati.xml", NULL,
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
+        json_decref(r.emitted);
         return twin_error(TWIN_EINVALID, "not well-formed XML (line %d): %s", e ? e->line : 0,
                           e && e->message ? e->message : "unreadable");
     }
