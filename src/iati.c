@@ -936,9 +936,18 @@ static int read_activity(struct reader *r, const xmlNode *a)
     return rc;
 }
 
+/* libxml2 prints some faults (encoding errors) even with XML_PARSE_NOERROR: they are reported
+ * through twin's own message instead. */
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn, void *ctx,
                    size_t *skipped)
 {
+    xmlSetGenericErrorFunc(NULL, quiet);
     struct reader r = {known, json_object(), fn, ctx, skipped, 0};
     if (!r.emitted)
         return twin_error(TWIN_ERROR, "out of memory");
