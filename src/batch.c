@@ -14,6 +14,7 @@
 
 #include "pack.h"
 #include "sha1.h"
+#include "util.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
@@ -110,21 +111,6 @@ struct twin_batch {
     size_t scratch_cap;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return twin_error(TWIN_ERROR, "out of memory");
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* ---- the object set ------------------------------------------------------------------------- */
 
 static size_t slot_of(const struct objset *s, const git_oid *id)
@@ -209,7 +195,7 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
         return twin_error_git("reading a tree");
     }
     size_t n = git_tree_entrycount(tree);
-    int rc = grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
+    int rc = twin_grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const git_tree_entry *e = git_tree_entry_byindex(tree, i);
         struct tentry *te = &t->e[t->n];
@@ -304,7 +290,7 @@ static int tree_put(twin_batch *b, const char *path, const git_oid *blob)
         size_t i = tnode_find(t, p, len, slash != NULL, &found);
         t->dirty = true;
         if (!found) {
-            if (grow((void **)&t->e, &t->cap, t->n + 1, sizeof(*t->e)))
+            if (twin_grow((void **)&t->e, &t->cap, t->n + 1, sizeof(*t->e)))
                 return TWIN_ERROR;
             struct tentry ne = {0};
             if (!(ne.name = strndup(p, len)) ||
@@ -367,7 +353,7 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
             e->id = e->child->id;
         need += 8 + e->name_len + 1 + GIT_OID_RAWSZ;
     }
-    if (grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
+    if (twin_grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
         return TWIN_ERROR;
     unsigned char *p = b->scratch;
     for (size_t i = 0; i < t->n; i++) {
@@ -407,7 +393,7 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
     if (rc || !added || t->depth == MAX_VERSIONS)
         return rc;
     struct tversion *top = &t->stack[t->depth];
-    if (grow((void **)&top->bytes, &top->cap, len, 1))
+    if (twin_grow((void **)&top->bytes, &top->cap, len, 1))
         return TWIN_ERROR;
     memcpy(top->bytes, b->scratch, len);
     top->len = len;
@@ -728,7 +714,7 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
         return 0;
     }
     if (b->nstaged >= MAX_STAGED ||
-        grow((void **)&b->staged, &b->staged_cap, b->nstaged + 1, sizeof(*b->staged))) {
+        twin_grow((void **)&b->staged, &b->staged_cap, b->nstaged + 1, sizeof(*b->staged))) {
         free_changes(&c, 1);
         return b->nstaged >= MAX_STAGED
                    ? twin_error(TWIN_ELIMIT, "more than %d changes in one commit", MAX_STAGED)
@@ -757,7 +743,7 @@ int twin_batch_commit(git_oid *out, twin_batch *b, const char *message)
 {
     if (b->nstaged == 0)
         return twin_error(TWIN_EINVALID, "nothing to commit");
-    if (grow((void **)&b->commits, &b->commits_cap, b->ncommits + 1, sizeof(*b->commits)))
+    if (twin_grow((void **)&b->commits, &b->commits_cap, b->ncommits + 1, sizeof(*b->commits)))
         return TWIN_ERROR;
     struct pending_commit *pc = &b->commits[b->ncommits];
     if (!(pc->message = strdup(message)))

@@ -17,6 +17,7 @@
 
 #include "network.h"
 #include "twin/error.h"
+#include "util.h"
 #include "twin/sshsig.h"
 
 #define CHECKPOINTS_FILE "checkpoints"
@@ -137,37 +138,13 @@ void twin_checkpoints_free(struct twin_checkpoint *cps, size_t count)
     free(cps);
 }
 
-static int read_whole(char **out, size_t *len, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    *out = NULL;
-    if (!f)
-        return twin_error(TWIN_ENOTFOUND, "cannot read %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size > TWIN_CHECKPOINT_FILE_MAX) {
-        fclose(f);
-        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_CHECKPOINT_FILE_MAX);
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (!buf || got != (size_t)st.st_size) {
-        free(buf);
-        return twin_error(TWIN_ERROR, "cannot read %s", path);
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
 int twin_checkpoints_read(struct twin_checkpoint **out, size_t *count, const char *path)
 {
     char *buf = NULL;
     size_t len = 0;
     *out = NULL;
     *count = 0;
-    int rc = read_whole(&buf, &len, path);
+    int rc = twin_read_file(&buf, &len, path, TWIN_CHECKPOINT_FILE_MAX);
     if (rc)
         return rc;
     if (strlen(buf) != len) {

@@ -428,8 +428,7 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
                 break;
             }
             snprintf(path, sizeof(path), "%.*s", (int)(eq - w), w);
-            const json_t *v = twin_record_get_path(p, path);
-            keep = json_is_string(v) && strcmp(json_string_value(v), eq + 1) == 0;
+            keep = twin_record_field_is(p, path, eq + 1);
         }
         if (rc == 0 && keep)
             json_array_append(picked, p);

@@ -15,6 +15,7 @@
 
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "util.h"
 #include "twin/iati.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -29,18 +30,6 @@ struct collect {
     json_t *found;
 };
 
-static bool matches(const json_t *v, const char *want)
-{
-    if (json_is_string(v))
-        return strcmp(json_string_value(v), want) == 0;
-    if (!v)
-        return false;
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    bool eq = s && strcmp(s, want) == 0;
-    free(s);
-    return eq;
-}
-
 static int collect_one(json_t *rec, void *ctx)
 {
     struct collect *c = ctx;
@@ -53,7 +42,7 @@ static int collect_one(json_t *rec, void *ctx)
             return twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
         memcpy(path, w, (size_t)(eq - w));
         path[eq - w] = '\0';
-        if (!matches(twin_record_get_path(rec, path), eq + 1))
+        if (!twin_record_field_is(rec, path, eq + 1))
             return 0;
     }
     return json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
@@ -550,30 +539,6 @@ static int on_csv_row(size_t row, char **cells, size_t ncells, void *ctx)
     return rc;
 }
 
-static int read_file(char **out, size_t *len, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    *out = NULL;
-    if (!f)
-        return twin_error(TWIN_ENOTFOUND, "cannot read %s: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || st.st_size > TWIN_IMPORT_MAX_BYTES) {
-        fclose(f);
-        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_IMPORT_MAX_BYTES);
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-    fclose(f);
-    if (!buf || got != (size_t)st.st_size) {
-        free(buf);
-        return twin_error(TWIN_ERROR, "cannot read %s", path);
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
 static int import_json(struct importer *im, const char *data, size_t len)
 {
     json_error_t err;
@@ -689,7 +654,7 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
     else if (type && !twin_record_type_known(type))
         rc = twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
     if (rc == 0)
-        rc = read_file(&data, &len, path);
+        rc = twin_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
     if (rc == 0)
         rc = twin_ops_batch_begin(&im.batch, n, 0);
     if (rc == 0)

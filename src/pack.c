@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "sha1.h"
+#include "util.h"
 #include "twin/error.h"
 
 #define PACK_HEADER    12
@@ -44,21 +45,6 @@ struct twin_packw {
     bool z_ready, zs_ready;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return twin_error(TWIN_ERROR, "out of memory");
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 int twin_packw_new(twin_packw **out)
 {
     twin_packw *w = calloc(1, sizeof(*w));
@@ -75,7 +61,7 @@ int twin_packw_new(twin_packw **out)
         return twin_error(TWIN_ERROR, "zlib failed to initialise");
     }
     w->zs_ready = true;
-    if (grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
+    if (twin_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
         twin_packw_free(w);
         return TWIN_ERROR;
     }
@@ -277,7 +263,7 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
                        size_t len)
 {
     size_t limit = len / MIN_DELTA_GAIN;
-    if (base_len > 0xffffffffu || len < 64 || grow((void **)buf, cap, limit, 1))
+    if (base_len > 0xffffffffu || len < 64 || twin_grow((void **)buf, cap, limit, 1))
         return 0;
     struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
     d.p += put_varint(d.p, base_len);
@@ -298,8 +284,8 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
     int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
     z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
     uLong zbound = deflateBound(z, (uLong)body_len);
-    if (grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
-        grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+    if (twin_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
+        twin_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
         return TWIN_ERROR;
     size_t start = w->len;
     unsigned char *p = w->buf + start;
@@ -507,7 +493,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
         return 0;
     char dir[4096], tmp[4200];
     pack_dir(dir, sizeof(dir), repo);
-    if (grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
+    if (twin_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
         return TWIN_ERROR;
     memcpy(w->buf, "PACK", 4);
     put32(w->buf + 4, 2);
@@ -617,7 +603,7 @@ static int list_packs(struct packfile **out, size_t *n_out, const char *dir, boo
         if (stat(path, &st) != 0)
             continue;
         p.pack_size = st.st_size;
-        if (grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
+        if (twin_grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
             closedir(d);
             free_packs(packs, n);
             return TWIN_ERROR;
@@ -778,7 +764,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
             joined++;
             continue;
         }
-        if (grow((void **)&seen, &seen_cap, nseen + packs[i].count, TWIN_SHA1_BYTES)) {
+        if (twin_grow((void **)&seen, &seen_cap, nseen + packs[i].count, TWIN_SHA1_BYTES)) {
             rc = TWIN_ERROR;
             break;
         }
@@ -809,7 +795,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         if (!use[i])
             continue;
         const struct packfile *p = &packs[i];
-        if ((rc = grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
+        if ((rc = twin_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
             break;
         const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
         for (uint32_t k = 0; k < p->count; k++) {

@@ -832,3 +832,16 @@ const char *twin_record_title(const json_t *rec)
     const char *s = t ? json_string_value(json_object_get(rec, t->title_field)) : NULL;
     return s ? s : "";
 }
+
+bool twin_record_field_is(const json_t *rec, const char *path, const char *want)
+{
+    const json_t *v = twin_record_get_path(rec, path);
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), want) == 0;
+    if (!v)
+        return false;
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    bool eq = s && strcmp(s, want) == 0;
+    free(s);
+    return eq;
+}

@@ -67,6 +67,10 @@ int twin_record_set_path(json_t *rec, const char *path, const char *value_text);
 /* The value at a dotted path, or NULL. */
 json_t *twin_record_get_path(const json_t *rec, const char *path);
 
+/* Whether the field at path holds want: a text field as it is, anything else as compact JSON
+ * (what `--where FIELD=VALUE` means). */
+bool twin_record_field_is(const json_t *rec, const char *path, const char *want);
+
 /* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. */
 const char *twin_record_title(const json_t *rec);
 

@@ -19,25 +19,13 @@ struct list_ctx {
     json_t *found;
 };
 
-static bool matches(const json_t *v, const char *want)
-{
-    if (json_is_string(v))
-        return strcmp(json_string_value(v), want) == 0;
-    if (!v)
-        return false;
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    bool eq = s && strcmp(s, want) == 0;
-    free(s);
-    return eq;
-}
-
 static int collect(json_t *rec, void *ctx)
 {
     struct list_ctx *l = ctx;
     if (!l->all && json_is_true(json_object_get(rec, "withdrawn")))
         return 0;
     for (int i = 0; i < l->nwhere; i++)
-        if (!matches(twin_record_get_path(rec, l->where[i].path), l->where[i].value))
+        if (!twin_record_field_is(rec, l->where[i].path, l->where[i].value))
             return 0;
     return json_array_append(l->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
 }
