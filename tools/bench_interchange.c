@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "bench.h"
 #include "twin/error.h"
 #include "twin/interchange.h"
 #include "twin/node.h"
@@ -25,22 +26,10 @@
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                          "NL", "north", "10"};
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_interchange: %s: %s\n", what, twin_error_last());
     exit(1);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 static int run(const char *cmd)
@@ -119,7 +108,7 @@ int main(int argc, char **argv)
            export_s);
     twin_node_free(n);
     if (!baseline) {
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        bench_remove_tree(dir);
         twin_global_shutdown();
         return 0;
     }
@@ -161,7 +150,7 @@ int main(int argc, char **argv)
            (double)rows / git_import, git_import, import_s / git_import);
     printf("git archive of them: %.0f rows/s (%.2f s); twin/git time %.2f\n",
            (double)rows / git_export, git_export, export_s / git_export);
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bench_remove_tree(dir);
     twin_global_shutdown();
     return 0;
 }

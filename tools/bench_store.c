@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "pack.h"
 #include "sha1.h"
 #include "twin/batch.h"
@@ -34,21 +35,6 @@
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                          "NL", "north", "10"};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* CPU time of this process: unlike wall time, not inflated by whatever else the machine runs. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -83,11 +69,6 @@ static int add_size(const char *path, const struct stat *st, int flag, struct FT
     if (flag == FTW_F)
         dir_bytes += st->st_blocks * 512;
     return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 int main(int argc, char **argv)
@@ -242,7 +223,7 @@ int main(int argc, char **argv)
                lib_rate / git_rate, single_rate / git_rate);
     }
     if (!keep)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        bench_remove_tree(dir);
     else
         printf("store kept in %s\n", node_dir);
     twin_global_shutdown();

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "twin/error.h"
 #include "twin/listener.h"
 #include "twin/node.h"
@@ -58,13 +59,6 @@ static const struct twin_identity fresh_who = {"Water Authority (South)", "XE-EX
 
 static char self_exe[4096];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_sync: %s: %s\n", what, twin_error_last());
@@ -77,14 +71,9 @@ static void die_errno(const char *what)
     exit(1);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static void remove_tree(const char *path)
 {
-    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bench_remove_tree(path);
 }
 
 /* ---- child processes ------------------------------------------------------------------------ */

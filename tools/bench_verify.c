@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "network.h"
 #include "twin/batch.h"
 #include "twin/signers.h"
@@ -43,22 +44,6 @@ static const struct twin_identity founder = {"Ministry of Finance of Exampleland
                                              "NL", "north", "10"};
 static const struct twin_identity partner = {"Revenue Authority of Samplestan", "XE-EXAMPLE-RA",
                                              "TZ", "south", NULL};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* CPU time of this process (every thread) and of the children it waited for: unlike elapsed
- * time, it hardly depends on what else the machine runs. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double children_cpu_s(void)
 {
@@ -336,11 +321,6 @@ static double run_git(twin_node *n, const char *signers, size_t sample, size_t *
     return spent;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -442,7 +422,7 @@ int main(int argc, char **argv)
 
     twin_node_free(n);
     if (tmp[0])
-        nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        bench_remove_tree(tmp);
     twin_global_shutdown();
     return 0;
 }

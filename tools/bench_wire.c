@@ -5,6 +5,7 @@
  *
  *   bench_wire [messages-per-run] [runs]      (defaults: 4096 messages, best of 3 runs)
  */
+#define _XOPEN_SOURCE 700 /* nftw, in bench.h */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "twin/channel.h"
 #include "twin/error.h"
 #include "twin/listener.h"
@@ -26,22 +28,6 @@
 
 static twin_keypair server_key, client_key;
 static unsigned char payload[MSG_BYTES];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* CPU time of the whole process (both endpoints, user and kernel): unlike wall time it does
- * not depend on what else the machine runs. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 struct rate {
     double wall; /* MB per second of elapsed time */
