@@ -22,6 +22,7 @@
 #include "pack.h"
 #include "sha1.h"
 #include "twin/error.h"
+#include "twin/twin.h"
 #include "twin/validity.h"
 
 /* ---- libgit2 settings for moving history ---------------------------------------------------- *
@@ -48,7 +49,7 @@ static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
 
 static void transfer_settings(void)
 {
-    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    twin_global_hash_reads(false);
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, MOVE_MWINDOW_SIZE);
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, MOVE_MWINDOW_MAPPED);
     git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, MOVE_OBJECT_CACHE);

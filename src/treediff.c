@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha1.h"
 #include "twin/error.h"
+#include "twin/twin.h"
 
 /* One tree entry, from a parsed git_tree or from stored bytes. */
 struct ent {
@@ -198,13 +200,25 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
         if (!t->pinned && (!victim || (victim->obj && (!t->obj || t->used < victim->used))))
             victim = t;
     }
-    if (!victim)
-        return 0; /* every slot in use: libgit2 reads it instead */
     git_odb_object *obj = NULL;
     if (git_odb_read(&obj, c->odb, id) < 0)
         return 0;
-    if (git_odb_object_type(obj) != GIT_OBJECT_TREE) {
-        git_odb_object_free(obj);
+    /* When libgit2 does not hash what it reads, each tree is hashed here instead (with the
+     * processor's SHA extensions): every tree of the history passes this way at least once. */
+    if (!twin_global_hash_reads_enabled()) {
+        git_oid actual;
+        twin_sha1_object(actual.id, git_object_type2string(git_odb_object_type(obj)),
+                         git_odb_object_data(obj), git_odb_object_size(obj));
+        if (!git_oid_equal(&actual, id)) {
+            git_odb_object_free(obj);
+            return twin_error(TWIN_EVERIFY,
+                              "tree %s: its content does not match its id (the store is damaged "
+                              "or was altered)",
+                              git_oid_tostr_s(id));
+        }
+    }
+    if (!victim || git_odb_object_type(obj) != GIT_OBJECT_TREE) {
+        git_odb_object_free(obj); /* every slot in use: libgit2 reads it again instead */
         return 0;
     }
     slot_clear(victim, false);
@@ -289,8 +303,13 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
     if (ot && !ot->canonical)
         ot = NULL;
     /* Read the new side only when the old one can be compared on its bytes (a read may evict
-     * the other slot only when more than TREE_SLOTS trees are in use, never in one call). */
+     * the other slot only when more than TREE_SLOTS trees are in use, never in one call); else
+     * read it once anyway, so that it is hashed before libgit2 reads it below. */
     if ((ot || !o) && n && (rc = raw_get(&nt, w->cache, n)) < 0)
+        return rc;
+    struct rawtree *probe = NULL;
+    if (!(ot || !o) && n && !twin_global_hash_reads_enabled() &&
+        (rc = raw_get(&probe, w->cache, n)) < 0)
         return rc;
     if ((!o || ot) && (!n || (nt && nt->canonical)))
         return diff_raw(w, ot, nt, prefix, depth);
@@ -520,6 +539,10 @@ int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const g
     }
     rc = diff_subtrees(d, old_tree ? git_tree_id(old_tree) : NULL,
                        new_tree ? git_tree_id(new_tree) : NULL, "", "", 0);
+    if (rc == TWIN_EVERIFY) { /* a damaged object is a verdict on the commit */
+        snprintf(d->fault, sizeof(d->fault), "%s", twin_error_last());
+        rc = 1;
+    }
 done:
     if (own) {
         twin_tree_cache_free(own);

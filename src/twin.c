@@ -2,6 +2,7 @@
 
 #include <git2.h>
 #include <sodium.h>
+#include <stdatomic.h>
 
 #include "twin/error.h"
 #include "twin/transfer.h"
@@ -26,11 +27,19 @@ int twin_global_init(bool durable)
     return 0;
 }
 
+static atomic_bool hash_reads = true;
+
 int twin_global_hash_reads(bool on)
 {
     if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on ? 1 : 0) < 0)
         return twin_error_git("configuring libgit2");
+    atomic_store(&hash_reads, on);
     return 0;
+}
+
+bool twin_global_hash_reads_enabled(void)
+{
+    return atomic_load(&hash_reads);
 }
 
 void twin_global_shutdown(void)

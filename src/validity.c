@@ -14,9 +14,11 @@
 #include "treediff.h"
 #include "twin/merge.h"
 #include "governance.h"
+#include "sha1.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
+#include "twin/twin.h"
 
 /* The membership is keyed by the ids of network.json and members/, which change far less often
  * than the root. The trees of one commit are the parent trees of the next. */
@@ -61,6 +63,15 @@ static int verdict(struct twin_check *out, const char *fmt, ...)
     return 0;
 }
 
+/* Whether data hashes to id as an object of type: the check libgit2 makes on every read unless
+ * told not to (twin_global_hash_reads), made here with the processor's SHA extensions. */
+static bool object_matches(const git_oid *id, const char *type, const void *data, size_t len)
+{
+    git_oid actual;
+    twin_sha1_object(actual.id, type, data, len);
+    return git_oid_equal(&actual, id);
+}
+
 int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                          size_t reason_size, git_repository *repo, const git_oid *commit)
 {
@@ -76,6 +87,13 @@ int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *r
     }
     if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
         rc = twin_error(TWIN_EINVALID, "%s is not a commit", git_oid_tostr_s(commit));
+        goto cleanup;
+    }
+    if (!twin_global_hash_reads_enabled() &&
+        !object_matches(commit, "commit", git_odb_object_data(obj), git_odb_object_size(obj))) {
+        snprintf(reason, reason_size,
+                 "the commit's content does not match its id (the store is damaged or was "
+                 "altered)");
         goto cleanup;
     }
     int err = twin_sshsig_split_commit(&sig, &sig_len, &payload, &payload_len,
@@ -221,6 +239,14 @@ static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repo
     *out = NULL;
     if (git_blob_lookup(&blob, repo, id) < 0)
         return twin_error_git(path);
+    if (!twin_global_hash_reads_enabled() &&
+        !object_matches(id, "blob", git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) {
+        snprintf(fault, fault_size,
+                 "%s: its content does not match its id (the store is damaged or was altered)",
+                 path);
+        git_blob_free(blob);
+        return 0;
+    }
     int err =
         twin_record_parse_canonical(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     git_blob_free(blob);

@@ -15,6 +15,7 @@ void twin_global_shutdown(void);
  * verify keeps it on; commands that only read records out (export) may turn it off, as git does
  * outside fsck: the ids were computed from the content when it entered the store. */
 int twin_global_hash_reads(bool on);
+bool twin_global_hash_reads_enabled(void);
 
 /* Whether writes are fsync'ed (as given to twin_global_init). */
 bool twin_global_durable(void);

@@ -323,6 +323,26 @@ add_record "$T" note title="On another line" >/dev/null
 expect_exit 1 tw "$T" verify --since "$BASE"
 expect_stdout_contains "history rewritten"
 
+check "a record altered in place in the store is named: its content does not match its id"
+T="$TEST_TMP/bitrot"
+copy_good "$T"
+HEAD_C=$(head_of "$T")
+BLOB=$(node_git "$T" rev-parse "$HEAD_C:$(record_path note "$NOTE")")
+# Every object loose, then the note's file rewritten with a changed title under its old id.
+mkdir "$TEST_TMP/bitrot-packs"
+mv "$T"/repo.git/objects/pack/* "$TEST_TMP/bitrot-packs/"
+for p in "$TEST_TMP"/bitrot-packs/*.pack; do node_git "$T" unpack-objects -q <"$p"; done
+node_git "$T" cat-file blob "$BLOB" | sed 's/"Kick-off"/"Kick-Off"/' >"$TEST_TMP/bitrot.json"
+LOOSE="$T/repo.git/objects/${BLOB:0:2}/${BLOB:2}"
+chmod u+w "$LOOSE"
+perl -MCompress::Zlib -e 'local $/; my $c = <STDIN>;
+    print compress("blob " . length($c) . "\0" . $c)' <"$TEST_TMP/bitrot.json" >"$LOOSE"
+expect_eq "$(node_git "$T" cat-file -p "$BLOB" | grep -c 'Kick-Off')" 1 \
+    "the altered record as git reads it"
+expect_fault "$T" "$HEAD_C" "does not match its id"
+expect_exit 1 tw "$T" verify --since "$HEAD_C^"
+expect_stdout_contains "does not match its id"
+
 check "the good node itself still verifies"
 expect_ok tw "$GOOD" verify
 expect_eq "$(commit_count "$GOOD")" "$GOOD_COMMITS" "commits in the good node"
