@@ -74,18 +74,24 @@ int twin_frame_length(size_t *body_len, const unsigned char header[static TWIN_F
     return 0;
 }
 
-int twin_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len, size_t *frame_len)
+/* Encrypts plain (which may be the body itself) into the frame's body and writes the header. */
+static int seal_from(twin_noise_cipher *c, unsigned char *frame, const unsigned char *plain,
+                     size_t plain_len, size_t *frame_len)
 {
     if (plain_len == 0 || plain_len > TWIN_MSG_MAX)
         return twin_error(TWIN_ELIMIT, "frame: message of %zu bytes is outside 1..%d", plain_len,
                           TWIN_MSG_MAX);
-    unsigned char *body = frame + TWIN_FRAME_HEADER_BYTES;
-    int rc = twin_noise_encrypt(c, body, body, plain_len);
+    int rc = twin_noise_encrypt(c, frame + TWIN_FRAME_HEADER_BYTES, plain, plain_len);
     if (rc)
         return rc;
     store_be32(frame, (uint32_t)(plain_len + TWIN_NOISE_TAG_BYTES));
     *frame_len = TWIN_FRAME_HEADER_BYTES + plain_len + TWIN_NOISE_TAG_BYTES;
     return 0;
+}
+
+int twin_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len, size_t *frame_len)
+{
+    return seal_from(c, frame, frame + TWIN_FRAME_HEADER_BYTES, plain_len, frame_len);
 }
 
 int twin_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len, size_t *plain_len)
@@ -505,11 +511,13 @@ static int reserve(unsigned char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-/* Seals the plain_len bytes already placed after the header room and writes the frame. */
-static int send_prepared(twin_channel *ch, size_t plain_len)
+/* Seals plain_len bytes from plain (or, when plain is NULL, those already placed after the header
+ * room) into the send buffer and writes the frame. */
+static int send_sealed(twin_channel *ch, const unsigned char *plain, size_t plain_len)
 {
     size_t frame_len = 0;
-    int rc = twin_frame_seal(&ch->send, ch->sbuf, plain_len, &frame_len);
+    int rc = seal_from(&ch->send, ch->sbuf, plain ? plain : ch->sbuf + TWIN_FRAME_HEADER_BYTES,
+                       plain_len, &frame_len);
     if (rc)
         return rc;
     enum io_status s = write_full(ch->fd, ch->sbuf, frame_len, now_ms() + ch->write_timeout_ms);
@@ -535,8 +543,8 @@ int twin_channel_send_raw(twin_channel *ch, const void *plain, size_t len)
     if ((rc = reserve(&ch->sbuf, &ch->scap,
                       TWIN_FRAME_HEADER_BYTES + len + TWIN_NOISE_TAG_BYTES)) != 0)
         return rc;
-    memcpy(ch->sbuf + TWIN_FRAME_HEADER_BYTES, plain, len);
-    return send_prepared(ch, len);
+    /* Encrypted straight from the caller's bytes: no copy into the send buffer first. */
+    return send_sealed(ch, plain, len);
 }
 
 int twin_channel_send(twin_channel *ch, const twin_msg *msg)
@@ -557,7 +565,7 @@ int twin_channel_send(twin_channel *ch, const twin_msg *msg)
     }
     if (rc)
         return rc;
-    return send_prepared(ch, len);
+    return send_sealed(ch, NULL, len);
 }
 
 static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *plain_len,

@@ -5,11 +5,12 @@
  *
  *   bench_wire [messages-per-run] [runs]      (defaults: 4096 messages, best of 3 runs)
  */
-#define _XOPEN_SOURCE 700 /* nftw, in bench.h */
+#define _GNU_SOURCE /* pthread_setaffinity_np; nftw, in bench.h */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,39 @@ static void die(const char *what)
 {
     fprintf(stderr, "bench_wire: %s: %s\n", what, twin_error_last());
     exit(1);
+}
+
+/* The sender runs on one core and the receiver on another, as the two ends of a real link
+ * would. Left to itself, the scheduler often wakes the receiver on the sender's core (a
+ * loopback wake-up looks like a hand-over) and the run then measures one core doing both ends,
+ * which varies from run to run. Both plain TCP and the channel are pinned alike; set
+ * BENCH_WIRE_UNPINNED=1 to leave the placement to the scheduler. */
+static int cores[2] = {-1, -1}; /* the first two cores this process may use, if it has two */
+
+static void find_cores(void)
+{
+    cpu_set_t set;
+    int found = 0;
+    const char *unpinned = getenv("BENCH_WIRE_UNPINNED");
+    if ((unpinned && *unpinned && strcmp(unpinned, "0") != 0) ||
+        sched_getaffinity(0, sizeof(set), &set) != 0)
+        return;
+    for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
+        if (CPU_ISSET(c, &set))
+            cores[found++] = c;
+    if (found < 2)
+        cores[0] = cores[1] = -1;
+}
+
+/* side 0 is the sender, side 1 the receiver. */
+static void pin_to(int side)
+{
+    cpu_set_t set;
+    if (cores[side] < 0)
+        return;
+    CPU_ZERO(&set);
+    CPU_SET(cores[side], &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 /* --- Plain TCP -------------------------------------------------------------------------- */
@@ -82,6 +116,7 @@ static void *plain_receiver(void *arg)
 {
     struct plain_rx *rx = arg;
     static unsigned char buf[MSG_BYTES];
+    pin_to(1);
     int fd = accept(rx->listen_fd, NULL, NULL);
     for (long i = 0; i < rx->count; i++) {
         unsigned char hdr[4];
@@ -158,6 +193,7 @@ static void receive_session(void *ctx, twin_channel *ch)
     struct bench_session *s = ctx;
     if (s->mode == HANDSHAKE_ONLY)
         return;
+    pin_to(1);
     for (long i = 0; i < s->count; i++) {
         if (s->mode == RAW_FRAMES) {
             const unsigned char *p;
@@ -297,6 +333,8 @@ int main(int argc, char **argv)
     crypto_sign_keypair(server_key.pk, server_key.sk);
     crypto_sign_keypair(client_key.pk, client_key.sk);
     randombytes_buf(payload, sizeof(payload));
+    find_cores();
+    pin_to(0);
 
     struct rate plain = {0, 0}, raw = {0, 0}, pack = {0, 0};
     /* Interleaved, so a noisy neighbour hurts every variant alike. */
@@ -308,6 +346,8 @@ int main(int argc, char **argv)
     printf("twin wire benchmark: %d-byte messages over loopback, %ld per run (%.0f MB), "
            "best of %d runs; MB = 10^6 bytes\n",
            MSG_BYTES, count, (double)count * MSG_BYTES / 1e6, runs);
+    printf("  sender and receiver %s\n",
+           cores[0] < 0 ? "placed by the scheduler" : "pinned to two cores");
     printf("                                       wall clock           per CPU-second\n");
     printf("  plain TCP, length-prefixed           %8.1f MB/s          %8.1f MB/s\n", plain.wall,
            plain.cpu);
