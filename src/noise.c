@@ -8,12 +8,9 @@
 #include "twin/noise.h"
 
 #include <sodium.h>
-#ifdef TWIN_AEAD_OPENSSL
-#include <limits.h>
-#include <openssl/evp.h>
-#endif
 #include <string.h>
 
+#include "aead.h"
 #include "twin/error.h"
 
 #define PROLOGUE_TAG "twin/1"
@@ -115,56 +112,6 @@ static void nonce_bytes(unsigned char nonce[static 12], uint64_t n)
         nonce[4 + i] = (unsigned char)(n >> (8 * i));
 }
 
-/* IETF ChaCha20-Poly1305 (RFC 8439), the Noise ChaChaPoly cipher, with a detached tag. Built
- * with TWIN_AEAD_OPENSSL, OpenSSL's implementation does the work (the same function, so the same
- * bytes on the wire; faster where OpenSSL has wider vector code than libsodium); otherwise
- * libsodium's. out may equal in. */
-static int aead_seal(unsigned char *out, unsigned char tag[static 16], const unsigned char *in,
-                     size_t len, const unsigned char *ad, size_t ad_len,
-                     const unsigned char nonce[static 12], const unsigned char key[static 32])
-{
-#ifdef TWIN_AEAD_OPENSSL
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int n = 0, ok = ctx && len <= INT_MAX && ad_len <= INT_MAX &&
-                    EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, nonce) == 1 &&
-                    (ad_len == 0 || EVP_EncryptUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1) &&
-                    EVP_EncryptUpdate(ctx, out, &n, in, (int)len) == 1 && (size_t)n == len &&
-                    EVP_EncryptFinal_ex(ctx, out + len, &n) == 1 &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    return ok ? 0 : -1;
-#else
-    return crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, tag, NULL, in, len, ad, ad_len,
-                                                              NULL, nonce, key);
-#endif
-}
-
-/* Fails when the tag does not verify; out then holds no plaintext (OpenSSL decrypts before it
- * checks the tag, so what it wrote is wiped). */
-static int aead_open(unsigned char *out, const unsigned char *in, size_t len,
-                     const unsigned char tag[static 16], const unsigned char *ad, size_t ad_len,
-                     const unsigned char nonce[static 12], const unsigned char key[static 32])
-{
-#ifdef TWIN_AEAD_OPENSSL
-    unsigned char t[16];
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    memcpy(t, tag, sizeof(t)); /* tag may lie where out is written */
-    int n = 0, ok = ctx && len <= INT_MAX && ad_len <= INT_MAX &&
-                    EVP_DecryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, nonce) == 1 &&
-                    (ad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &n, ad, (int)ad_len) == 1) &&
-                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, t) == 1 &&
-                    EVP_DecryptUpdate(ctx, out, &n, in, (int)len) == 1 && (size_t)n == len &&
-                    EVP_DecryptFinal_ex(ctx, out + len, &n) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok)
-        sodium_memzero(out, len);
-    return ok ? 0 : -1;
-#else
-    return crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, in, len, tag, ad, ad_len,
-                                                              nonce, key);
-#endif
-}
-
 static int encrypt_ad(twin_noise_cipher *c, unsigned char *out, const unsigned char *ad,
                       size_t ad_len, const unsigned char *in, size_t len)
 {
@@ -172,7 +119,7 @@ static int encrypt_ad(twin_noise_cipher *c, unsigned char *out, const unsigned c
     if (c->n == UINT64_MAX)
         return twin_error(TWIN_ELIMIT, "noise: nonces exhausted, the session must be rekeyed");
     nonce_bytes(nonce, c->n);
-    if (aead_seal(out, out + len, in, len, ad, ad_len, nonce, c->k) != 0)
+    if (twin_aead_seal(out, out + len, in, len, ad, ad_len, nonce, c->k) != 0)
         return twin_error(TWIN_ERROR, "noise: the cipher failed");
     c->n++;
     return 0;
@@ -189,7 +136,7 @@ static int decrypt_ad(twin_noise_cipher *c, unsigned char *out, const unsigned c
         return twin_error(TWIN_ELIMIT, "noise: nonces exhausted, the session must be rekeyed");
     nonce_bytes(nonce, c->n);
     size_t plain = len - TWIN_NOISE_TAG_BYTES;
-    if (aead_open(out, in, plain, in + plain, ad, ad_len, nonce, c->k) != 0)
+    if (twin_aead_open(out, in, plain, in + plain, ad, ad_len, nonce, c->k) != 0)
         return twin_error(TWIN_EVERIFY, "noise: frame failed authentication (tampered, replayed "
                                         "or out of order)");
     c->n++;

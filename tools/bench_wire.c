@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aead.h"
 #include "bench.h"
 #include "twin/channel.h"
 #include "twin/error.h"
@@ -346,8 +347,9 @@ int main(int argc, char **argv)
     printf("twin wire benchmark: %d-byte messages over loopback, %ld per run (%.0f MB), "
            "best of %d runs; MB = 10^6 bytes\n",
            MSG_BYTES, count, (double)count * MSG_BYTES / 1e6, runs);
-    printf("  sender and receiver %s\n",
-           cores[0] < 0 ? "placed by the scheduler" : "pinned to two cores");
+    printf("  sender and receiver %s; ChaCha20-Poly1305 by %s\n",
+           cores[0] < 0 ? "placed by the scheduler" : "pinned to two cores",
+           twin_aead_implementation());
     printf("                                       wall clock           per CPU-second\n");
     printf("  plain TCP, length-prefixed           %8.1f MB/s          %8.1f MB/s\n", plain.wall,
            plain.cpu);
