@@ -40,9 +40,11 @@ void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWI
 }
 
 /* Threads take the history in chunks from a shared counter, so that a thread given later commits
- * (larger trees) does not run on alone. Each chunk starts by reading its first parent's trees,
- * which the previous chunk had read: a few reads per chunk. */
-#define CHUNK_MAX 256
+ * (larger trees) does not run on alone. Each chunk starts by reading the trees its first commits
+ * change, which the previous chunk had read: up to a few hundred reads per chunk (one per bucket
+ * of each busy record type), so a chunk is long enough that later reads find the previous
+ * version of a tree in the thread's cache. */
+#define CHUNK_MAX 2048
 #define CHUNK_MIN 16
 
 /* Each thread opens the repository itself: re-deriving a merge writes objects, and a write
@@ -362,14 +364,20 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
 /* Every object verify reads is hashed and compared with its id: by twin (validity.c,
  * treediff.c) with the processor's SHA extensions rather than by libgit2's slower
  * collision-detecting hash, which twin's strict formats have no room to exploit; and objects
- * received from peers were hashed with collision detection by libgit2's indexer. */
+ * received from peers were hashed with collision detection by libgit2's indexer. Verify reads
+ * each object about once and keeps the trees it needs in its own cache (treediff.c), so
+ * libgit2's object cache only costs it time and memory. */
 static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
 {
     bool libgit2_hashes = twin_global_hash_reads_enabled();
+    bool libgit2_caches = twin_global_object_cache_enabled();
     int rc = twin_global_hash_reads(false);
+    if (rc == 0)
+        rc = twin_global_object_cache(false);
     if (rc == 0)
         rc = verify_run(out, n, threads, since);
     twin_global_hash_reads(libgit2_hashes);
+    twin_global_object_cache(libgit2_caches);
     return rc;
 }
 

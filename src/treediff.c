@@ -27,8 +27,11 @@ static void ent_of(struct ent *e, const git_tree_entry *te)
 
 /* ---- trees as stored bytes ------------------------------------------------------------------ */
 
-#define TREE_SLOTS    16
-#define DIR_DUP_SCAN  16 /* how far back a file of a directory's name is looked for */
+/* Enough trees for the whole path of every record of a few busy types: the previous version of
+ * a bucket was most often last read a few hundred commits earlier. */
+#define TREE_SLOTS    512
+#define TREE_HASH     1024 /* heads of the id hash chains, a power of two */
+#define DIR_DUP_SCAN  16   /* how far back a file of a directory's name is looked for */
 #define MODE_DIR      "40000 "
 #define MODE_FILE     "100644 "
 #define MODE_DIR_LEN  6
@@ -41,17 +44,30 @@ struct rawtree {
     size_t size;
     size_t *offsets; /* where each entry starts; offsets[n] == size (when canonical) */
     size_t n, cap;
-    bool canonical; /* else the tree is read by libgit2 instead */
-    unsigned long used;
-    int pinned; /* in use by a walk further up: not to be evicted */
+    bool canonical;  /* else the tree is read by libgit2 instead */
+    bool referenced; /* used since the clock hand last passed */
+    bool replaced;   /* a newer version of its path was read since it was last used */
+    int pinned;      /* in use by a walk further up: not to be evicted */
+    unsigned next;   /* the next slot on this id's hash chain, plus one; 0 ends it */
 };
 
+/* Slots found by id through hash chains. A new tree takes the slot of one that was replaced by a
+ * newer version of its path, else one chosen by the clock algorithm: the cache holds the current
+ * version of every path it has seen, as far as it can. */
 struct twin_tree_cache {
     git_repository *repo;
     git_odb *odb;
-    unsigned long clock;
+    size_t hand, filled;
+    size_t nreplaced;
+    unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
+    unsigned heads[TREE_HASH];     /* slot index plus one; 0: an empty chain */
     struct rawtree slots[TREE_SLOTS];
 };
+
+static unsigned id_hash(const git_oid *id)
+{
+    return ((unsigned)id->id[0] | (unsigned)id->id[1] << 8) & (TREE_HASH - 1);
+}
 
 int twin_tree_cache_new(twin_tree_cache **out)
 {
@@ -59,7 +75,8 @@ int twin_tree_cache_new(twin_tree_cache **out)
     return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
 }
 
-/* Empties a slot; its offsets array stays for the next tree unless all is true. */
+/* Empties a slot; its offsets array stays for the next tree unless all is true. The slot must be
+ * off its hash chain. */
 static void slot_clear(struct rawtree *t, bool all)
 {
     size_t *offsets = t->offsets, cap = t->cap;
@@ -73,10 +90,22 @@ static void slot_clear(struct rawtree *t, bool all)
     }
 }
 
+static void chain_remove(twin_tree_cache *c, struct rawtree *t)
+{
+    unsigned *link = &c->heads[id_hash(&t->id)], self = (unsigned)(t - c->slots) + 1;
+    while (*link && *link != self)
+        link = &c->slots[*link - 1].next;
+    if (*link)
+        *link = t->next;
+    t->next = 0;
+}
+
 static void cache_flush(twin_tree_cache *c)
 {
     for (size_t i = 0; i < TREE_SLOTS; i++)
         slot_clear(&c->slots[i], true);
+    memset(c->heads, 0, sizeof(c->heads));
+    c->hand = c->filled = c->nreplaced = 0;
     git_odb_free(c->odb);
     c->odb = NULL;
     c->repo = NULL;
@@ -186,19 +215,45 @@ static int index_tree(struct rawtree *t)
 
 /* The tree with this id, from the cache or read into it. *out is NULL when the object cannot be
  * read as a tree here (the libgit2 path then reports why). Returns <0 only when out of memory. */
+/* A slot for a new tree: an empty one, else the first the clock hand finds neither pinned nor
+ * used since it last passed. NULL when every slot is pinned. */
+static struct rawtree *slot_victim(twin_tree_cache *c)
+{
+    if (c->filled < TREE_SLOTS)
+        return &c->slots[c->filled++];
+    while (c->nreplaced > 0) {
+        struct rawtree *t = &c->slots[c->replaced[--c->nreplaced]];
+        if (t->replaced && !t->pinned) {
+            chain_remove(c, t);
+            return t;
+        }
+    }
+    for (size_t turns = 0; turns < 2 * TREE_SLOTS; turns++) {
+        struct rawtree *t = &c->slots[c->hand];
+        c->hand = (c->hand + 1) % TREE_SLOTS;
+        if (t->pinned)
+            continue;
+        if (t->referenced) {
+            t->referenced = false;
+            continue;
+        }
+        chain_remove(c, t);
+        return t;
+    }
+    return NULL;
+}
+
 static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
 {
-    struct rawtree *victim = NULL;
     *out = NULL;
-    for (size_t i = 0; i < TREE_SLOTS; i++) {
-        struct rawtree *t = &c->slots[i];
-        if (t->obj && memcmp(t->id.id, id->id, GIT_OID_RAWSZ) == 0) {
-            t->used = ++c->clock;
+    for (unsigned i = c->heads[id_hash(id)]; i; i = c->slots[i - 1].next) {
+        struct rawtree *t = &c->slots[i - 1];
+        if (memcmp(t->id.id, id->id, GIT_OID_RAWSZ) == 0) {
+            t->referenced = true;
+            t->replaced = false;
             *out = t;
             return 0;
         }
-        if (!t->pinned && (!victim || (victim->obj && (!t->obj || t->used < victim->used))))
-            victim = t;
     }
     git_odb_object *obj = NULL;
     if (git_odb_read(&obj, c->odb, id) < 0)
@@ -217,7 +272,8 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
                               git_oid_tostr_s(id));
         }
     }
-    if (!victim || git_odb_object_type(obj) != GIT_OBJECT_TREE) {
+    struct rawtree *victim = git_odb_object_type(obj) == GIT_OBJECT_TREE ? slot_victim(c) : NULL;
+    if (!victim) {
         git_odb_object_free(obj); /* every slot in use: libgit2 reads it again instead */
         return 0;
     }
@@ -226,11 +282,14 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
     victim->obj = obj;
     victim->data = git_odb_object_data(obj);
     victim->size = git_odb_object_size(obj);
-    victim->used = ++c->clock;
+    victim->referenced = true;
     if (index_tree(victim) < 0) {
         slot_clear(victim, false);
         return TWIN_ERROR;
     }
+    unsigned *head = &c->heads[id_hash(id)];
+    victim->next = *head;
+    *head = (unsigned)(victim - c->slots) + 1;
     *out = victim;
     return 0;
 }
@@ -302,17 +361,31 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
         return rc;
     if (ot && !ot->canonical)
         ot = NULL;
-    /* Read the new side only when the old one can be compared on its bytes (a read may evict
-     * the other slot only when more than TREE_SLOTS trees are in use, never in one call); else
-     * read it once anyway, so that it is hashed before libgit2 reads it below. */
-    if ((ot || !o) && n && (rc = raw_get(&nt, w->cache, n)) < 0)
+    /* Read the new side only when the old one can be compared on its bytes (the old one pinned
+     * meanwhile, so that the read cannot take its slot); else read it once anyway, so that it is
+     * hashed before libgit2 reads it below. */
+    if (ot)
+        ot->pinned++;
+    rc = (ot || !o) && n ? raw_get(&nt, w->cache, n) : 0;
+    if (ot)
+        ot->pinned--;
+    if (rc < 0)
         return rc;
     struct rawtree *probe = NULL;
     if (!(ot || !o) && n && !twin_global_hash_reads_enabled() &&
         (rc = raw_get(&probe, w->cache, n)) < 0)
         return rc;
-    if ((!o || ot) && (!n || (nt && nt->canonical)))
-        return diff_raw(w, ot, nt, prefix, depth);
+    if ((!o || ot) && (!n || (nt && nt->canonical))) {
+        rc = diff_raw(w, ot, nt, prefix, depth);
+        /* The new version replaces the old one on this path: the old one is the first to go
+         * when a slot is wanted. */
+        twin_tree_cache *c = w->cache;
+        if (ot && n && !ot->replaced && c->nreplaced < TREE_SLOTS) {
+            ot->replaced = true;
+            c->replaced[c->nreplaced++] = (unsigned)(ot - c->slots);
+        }
+        return rc;
+    }
     git_tree *a = NULL, *b = NULL;
     if ((o && git_tree_lookup(&a, w->repo, o) < 0) || (n && git_tree_lookup(&b, w->repo, n) < 0))
         rc = twin_error_git(path);

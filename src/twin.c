@@ -42,6 +42,21 @@ bool twin_global_hash_reads_enabled(void)
     return atomic_load(&hash_reads);
 }
 
+static atomic_bool object_cache = true;
+
+int twin_global_object_cache(bool on)
+{
+    if (git_libgit2_opts(GIT_OPT_ENABLE_CACHING, on ? 1 : 0) < 0)
+        return twin_error_git("configuring libgit2");
+    atomic_store(&object_cache, on);
+    return 0;
+}
+
+bool twin_global_object_cache_enabled(void)
+{
+    return atomic_load(&object_cache);
+}
+
 void twin_global_shutdown(void)
 {
     git_libgit2_shutdown();
