@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "packread.h"
 #include "sha1.h"
 #include "twin/error.h"
 #include "twin/twin.h"
@@ -39,7 +40,8 @@ static void ent_of(struct ent *e, const git_tree_entry *te)
 
 struct rawtree {
     git_oid id;
-    git_odb_object *obj; /* NULL: an empty slot */
+    git_odb_object *obj; /* read by libgit2; or */
+    twin_pobj *pobj;     /* read by twin's pack reader; both NULL: an empty slot */
     const unsigned char *data;
     size_t size;
     size_t *offsets; /* where each entry starts; offsets[n] == size (when canonical) */
@@ -57,6 +59,7 @@ struct rawtree {
 struct twin_tree_cache {
     git_repository *repo;
     git_odb *odb;
+    twin_packread *packs;
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -81,6 +84,7 @@ static void slot_clear(struct rawtree *t, bool all)
 {
     size_t *offsets = t->offsets, cap = t->cap;
     git_odb_object_free(t->obj);
+    twin_pobj_release(t->pobj);
     if (all)
         free(offsets);
     memset(t, 0, sizeof(*t));
@@ -106,6 +110,8 @@ static void cache_flush(twin_tree_cache *c)
         slot_clear(&c->slots[i], true);
     memset(c->heads, 0, sizeof(c->heads));
     c->hand = c->filled = c->nreplaced = 0;
+    twin_packread_free(c->packs);
+    c->packs = NULL;
     git_odb_free(c->odb);
     c->odb = NULL;
     c->repo = NULL;
@@ -255,16 +261,24 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
             return 0;
         }
     }
+    /* Trees come from twin's pack reader where it holds them, else from libgit2. Either way each
+     * is hashed here unless libgit2 did (with the processor's SHA extensions): every tree of the
+     * history passes this way at least once. */
+    twin_pobj *pobj = NULL;
     git_odb_object *obj = NULL;
-    if (git_odb_read(&obj, c->odb, id) < 0)
+    int got = c->packs ? twin_packread_get(&pobj, c->packs, id) : 0;
+    if (got < 0)
+        return got;
+    if (!got && git_odb_read(&obj, c->odb, id) < 0)
         return 0;
-    /* When libgit2 does not hash what it reads, each tree is hashed here instead (with the
-     * processor's SHA extensions): every tree of the history passes this way at least once. */
-    if (!twin_global_hash_reads_enabled()) {
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
+    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
+    if (pobj || !twin_global_hash_reads_enabled()) {
         git_oid actual;
-        twin_sha1_object(actual.id, git_object_type2string(git_odb_object_type(obj)),
-                         git_odb_object_data(obj), git_odb_object_size(obj));
+        twin_sha1_object(actual.id, git_object_type2string(type), data, size);
         if (!git_oid_equal(&actual, id)) {
+            twin_pobj_release(pobj);
             git_odb_object_free(obj);
             return twin_error(TWIN_EVERIFY,
                               "tree %s: its content does not match its id (the store is damaged "
@@ -272,16 +286,18 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
                               git_oid_tostr_s(id));
         }
     }
-    struct rawtree *victim = git_odb_object_type(obj) == GIT_OBJECT_TREE ? slot_victim(c) : NULL;
+    struct rawtree *victim = type == GIT_OBJECT_TREE ? slot_victim(c) : NULL;
     if (!victim) {
+        twin_pobj_release(pobj);
         git_odb_object_free(obj); /* every slot in use: libgit2 reads it again instead */
         return 0;
     }
     slot_clear(victim, false);
     victim->id = *id;
     victim->obj = obj;
-    victim->data = git_odb_object_data(obj);
-    victim->size = git_odb_object_size(obj);
+    victim->pobj = pobj;
+    victim->data = data;
+    victim->size = size;
     victim->referenced = true;
     if (index_tree(victim) < 0) {
         slot_clear(victim, false);
@@ -593,6 +609,28 @@ static int diff_raw(struct twin_treediff *w, struct rawtree *ot, struct rawtree 
     return rc;
 }
 
+/* Binds the cache to repo: its object database and the pack reader on its packs. */
+static int cache_bind(twin_tree_cache *c, git_repository *repo)
+{
+    if (c->repo == repo)
+        return 0;
+    cache_flush(c);
+    if (git_repository_odb(&c->odb, repo) < 0)
+        return twin_error_git("opening the object database");
+    int rc = twin_packread_open(&c->packs, repo);
+    if (rc) {
+        cache_flush(c);
+        return rc;
+    }
+    c->repo = repo;
+    return 0;
+}
+
+struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo)
+{
+    return c && cache_bind(c, repo) == 0 ? c->packs : NULL;
+}
+
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
 {
     twin_tree_cache *own = NULL;
@@ -602,14 +640,8 @@ int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const g
             return rc;
         d->cache = own;
     }
-    if (d->cache->repo != d->repo) {
-        cache_flush(d->cache);
-        if (git_repository_odb(&d->cache->odb, d->repo) < 0) {
-            rc = twin_error_git("opening the object database");
-            goto done;
-        }
-        d->cache->repo = d->repo;
-    }
+    if ((rc = cache_bind(d->cache, d->repo)))
+        goto done;
     rc = diff_subtrees(d, old_tree ? git_tree_id(old_tree) : NULL,
                        new_tree ? git_tree_id(new_tree) : NULL, "", "", 0);
     if (rc == TWIN_EVERIFY) { /* a damaged object is a verdict on the commit */

@@ -31,6 +31,10 @@ typedef struct twin_tree_cache twin_tree_cache;
 int twin_tree_cache_new(twin_tree_cache **out);
 void twin_tree_cache_free(twin_tree_cache *c);
 
+/* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
+ * NULL when there is none. */
+struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo);
+
 struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */

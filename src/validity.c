@@ -14,6 +14,7 @@
 #include "treediff.h"
 #include "twin/merge.h"
 #include "governance.h"
+#include "packread.h"
 #include "sha1.h"
 #include "twin/error.h"
 #include "twin/record.h"
@@ -72,32 +73,76 @@ static bool object_matches(const git_oid *id, const char *type, const void *data
     return git_oid_equal(&actual, id);
 }
 
-int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
-                         size_t reason_size, git_repository *repo, const git_oid *commit)
+/* An object as stored: from twin's pack reader where it holds it, else from libgit2. */
+struct stored {
+    twin_pobj *pobj;
+    git_odb_object *obj;
+    git_object_t type;
+    const unsigned char *data;
+    size_t size;
+    bool intact; /* it hashes to its id (checked here unless libgit2 checked it) */
+};
+
+/* 0 with s filled; TWIN_EVERIFY when a pack holding it is damaged; <0 when it cannot be read. */
+static int stored_read(struct stored *s, git_repository *repo, twin_packread *packs,
+                       const git_oid *id)
 {
-    git_odb *odb = NULL;
-    git_odb_object *obj = NULL;
+    memset(s, 0, sizeof(*s));
+    int got = packs ? twin_packread_get(&s->pobj, packs, id) : 0;
+    if (got < 0)
+        return got;
+    if (got) {
+        s->type = s->pobj->type;
+        s->data = s->pobj->data;
+        s->size = s->pobj->size;
+    } else {
+        git_odb *odb = NULL;
+        int err = git_repository_odb(&odb, repo) < 0 || git_odb_read(&s->obj, odb, id) < 0;
+        git_odb_free(odb);
+        if (err)
+            return twin_error_git(git_oid_tostr_s(id));
+        s->type = git_odb_object_type(s->obj);
+        s->data = git_odb_object_data(s->obj);
+        s->size = git_odb_object_size(s->obj);
+    }
+    s->intact = (!s->pobj && twin_global_hash_reads_enabled()) ||
+                object_matches(id, git_object_type2string(s->type), s->data, s->size);
+    return 0;
+}
+
+static void stored_free(struct stored *s)
+{
+    twin_pobj_release(s->pobj);
+    git_odb_object_free(s->obj);
+}
+
+static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                           size_t reason_size, git_repository *repo, twin_packread *packs,
+                           const git_oid *commit)
+{
+    struct stored obj;
     char *sig = NULL, *payload = NULL;
     size_t sig_len, payload_len;
-    int rc = 0;
     reason[0] = '\0';
-    if (git_repository_odb(&odb, repo) < 0 || git_odb_read(&obj, odb, commit) < 0) {
-        rc = twin_error_git("reading a commit");
-        goto cleanup;
+    int rc = stored_read(&obj, repo, packs, commit);
+    if (rc == TWIN_EVERIFY) { /* a damaged pack: a verdict on the commit */
+        snprintf(reason, reason_size, "%s", twin_error_last());
+        return 0;
     }
-    if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
+    if (rc)
+        return rc;
+    if (obj.type != GIT_OBJECT_COMMIT) {
         rc = twin_error(TWIN_EINVALID, "%s is not a commit", git_oid_tostr_s(commit));
         goto cleanup;
     }
-    if (!twin_global_hash_reads_enabled() &&
-        !object_matches(commit, "commit", git_odb_object_data(obj), git_odb_object_size(obj))) {
+    if (!obj.intact) {
         snprintf(reason, reason_size,
                  "the commit's content does not match its id (the store is damaged or was "
                  "altered)");
         goto cleanup;
     }
     int err = twin_sshsig_split_commit(&sig, &sig_len, &payload, &payload_len,
-                                       git_odb_object_data(obj), git_odb_object_size(obj));
+                                       (const char *)obj.data, obj.size);
     if (err == TWIN_ENOTFOUND) {
         snprintf(reason, reason_size, "unsigned commit");
         goto cleanup;
@@ -112,9 +157,14 @@ int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *r
 cleanup:
     free(sig);
     free(payload);
-    git_odb_object_free(obj);
-    git_odb_free(odb);
+    stored_free(&obj);
     return rc;
+}
+
+int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                         size_t reason_size, git_repository *repo, const git_oid *commit)
+{
+    return check_signature(signer, reason, reason_size, repo, NULL, commit);
 }
 
 /* ---- checking changes ----------------------------------------------------------------------- */
@@ -233,25 +283,26 @@ int twin_check_scope(char *fault, size_t fault_size, const json_t *old, const js
 }
 
 static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repository *repo,
-                          const git_oid *id, const char *path)
+                          twin_packread *packs, const git_oid *id, const char *path)
 {
-    git_blob *blob = NULL;
+    struct stored blob;
     *out = NULL;
-    if (git_blob_lookup(&blob, repo, id) < 0)
-        return twin_error_git(path);
-    if (!twin_global_hash_reads_enabled() &&
-        !object_matches(id, "blob", git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob))) {
+    int rc = stored_read(&blob, repo, packs, id);
+    if (rc == TWIN_EVERIFY) { /* a damaged pack: a verdict on the commit */
+        snprintf(fault, fault_size, "%s: %s", path, twin_error_last());
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (blob.type != GIT_OBJECT_BLOB)
+        snprintf(fault, fault_size, "%s is not a file", path);
+    else if (!blob.intact)
         snprintf(fault, fault_size,
                  "%s: its content does not match its id (the store is damaged or was altered)",
                  path);
-        git_blob_free(blob);
-        return 0;
-    }
-    int err =
-        twin_record_parse_canonical(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
-    git_blob_free(blob);
-    if (err)
+    else if (twin_record_parse_canonical(out, (const char *)blob.data, blob.size))
         snprintf(fault, fault_size, "%s: %s", path, twin_error_last());
+    stored_free(&blob);
     return 0;
 }
 
@@ -262,7 +313,7 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
 
 /* Checks one changed file. Returns <0 on an internal error; otherwise leaves fault empty when
  * the change is allowed. */
-static int check_change(char *fault, size_t fault_size, git_repository *repo,
+static int check_change(char *fault, size_t fault_size, git_repository *repo, twin_packread *packs,
                         const struct twin_change *c, const struct twin_member *who,
                         const unsigned char signer[TWIN_PUBKEY_BYTES], const git_tree *new_tree,
                         const git_tree *old_tree)
@@ -280,8 +331,10 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
             snprintf(fault, fault_size, "network.json was %s", c->has_new ? "added" : "removed");
             goto cleanup;
         }
-        if ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0] ||
-            (rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+        if ((rc = read_blob_json(&old, fault, fault_size, repo, packs, &c->old_id, c->path)) ||
+            fault[0] ||
+            (rc = read_blob_json(&cur, fault, fault_size, repo, packs, &c->new_id, c->path)) ||
+            fault[0])
             goto cleanup;
         if (twin_network_check_descriptor(cur)) {
             snprintf(fault, fault_size, "%s", twin_error_last());
@@ -319,14 +372,16 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
         }
         memcpy(org, fname, flen - 5);
         org[flen - 5] = '\0';
-        if ((rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+        if ((rc = read_blob_json(&cur, fault, fault_size, repo, packs, &c->new_id, c->path)) ||
+            fault[0])
             goto cleanup;
         if (twin_member_check(cur, org)) {
             snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
             goto cleanup;
         }
         if (c->has_old &&
-            ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0]))
+            ((rc = read_blob_json(&old, fault, fault_size, repo, packs, &c->old_id, c->path)) ||
+             fault[0]))
             goto cleanup;
         if (c->has_old &&
             twin_member_check_change(old, cur, who->role == TWIN_ROLE_ADMIN, signer)) {
@@ -354,10 +409,12 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo,
                      c->path);
             goto cleanup;
         }
-        if ((rc = read_blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
+        if ((rc = read_blob_json(&cur, fault, fault_size, repo, packs, &c->new_id, c->path)) ||
+            fault[0])
             goto cleanup;
         if (c->has_old &&
-            ((rc = read_blob_json(&old, fault, fault_size, repo, &c->old_id, c->path)) || fault[0]))
+            ((rc = read_blob_json(&old, fault, fault_size, repo, packs, &c->old_id, c->path)) ||
+             fault[0]))
             goto cleanup;
         const char *rtype = json_string_value(json_object_get(cur, "type"));
         const char *rid = json_string_value(json_object_get(cur, "id"));
@@ -525,7 +582,9 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     int rc = 0;
     memset(out, 0, sizeof(*out));
 
-    if ((rc = twin_check_signature(out->signer, out->reason, sizeof(out->reason), repo, commit_id)))
+    twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
+    if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs,
+                              commit_id)))
         return rc;
     if (out->reason[0])
         return 0;
@@ -601,8 +660,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     bool members_changed = false, governed = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
-        if ((rc = check_change(fault, sizeof(fault), repo, &w.changes[i], who, out->signer, tree,
-                               parent_tree)))
+        if ((rc = check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, out->signer,
+                               tree, parent_tree)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);

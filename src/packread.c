@@ -1,0 +1,560 @@
+#define _POSIX_C_SOURCE 200809L
+#include "packread.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "twin/error.h"
+#include "util.h"
+
+#define IDX_HEADER    (8 + 256 * 4)
+#define LARGE_OFFSET  0x80000000u
+#define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
+#define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
+#define CACHE_ENTRIES 8192
+#define CACHE_HASH    16384 /* a power of two */
+#define CACHE_BYTES   ((size_t)64 << 20)
+#define CACHE_OBJ_MAX (CACHE_BYTES / 8)
+
+enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
+
+struct rpack {
+    char name[64];
+    const unsigned char *idx, *pack;
+    size_t idx_len, pack_len; /* pack_len without the trailer */
+    size_t map_idx_len, map_pack_len;
+    uint32_t count;
+};
+
+struct centry {
+    twin_pobj *obj; /* NULL: a free entry */
+    uint64_t off;
+    uint32_t pack;
+    unsigned next;         /* the next entry on the hash chain, plus one */
+    unsigned newer, older; /* neighbours in recency, plus one */
+};
+
+/* A delta of a chain being resolved: where its data starts and how large it says it is. */
+struct link {
+    uint32_t pack;
+    uint64_t off, data;
+    size_t size;
+};
+
+struct twin_packread {
+    struct rpack *packs;
+    size_t npacks;
+    z_stream z;
+    int z_ready;
+    unsigned char *delta;
+    size_t delta_cap;
+    struct link *chain;
+    size_t chain_cap;
+    size_t filled, nfree, bytes;
+    unsigned newest, oldest; /* ends of the recency list, plus one */
+    unsigned heads[CACHE_HASH];
+    unsigned free[CACHE_ENTRIES]; /* entries dropped, to be used again */
+    struct centry cache[CACHE_ENTRIES];
+};
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const void *map_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return NULL;
+    *len = (size_t)st.st_size;
+    return p;
+}
+
+static void unmap_pack(struct rpack *p)
+{
+    if (p->idx)
+        munmap((void *)p->idx, p->map_idx_len);
+    if (p->pack)
+        munmap((void *)p->pack, p->map_pack_len);
+    p->idx = p->pack = NULL;
+}
+
+/* Maps a pack and its index and checks their framing: version-2 index, fan-out that ends at the
+ * object count and never falls, room for every table; a version 2 or 3 pack. */
+static int map_pack(struct rpack *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    p->idx = map_file(path, &p->map_idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    p->pack = map_file(path, &p->map_pack_len);
+    if (!p->idx || !p->pack)
+        return -1;
+    p->idx_len = p->map_idx_len;
+    if (p->idx_len < IDX_HEADER + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2)
+        return -1;
+    uint32_t prev = 0;
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = get32(p->idx + 8 + 4 * i);
+        if (f < prev)
+            return -1;
+        prev = f;
+    }
+    p->count = prev;
+    if ((p->idx_len - IDX_HEADER - 40) / 28 < p->count)
+        return -1;
+    if (p->map_pack_len < 12 + 20 || memcmp(p->pack, "PACK", 4) != 0 ||
+        (get32(p->pack + 4) != 2 && get32(p->pack + 4) != 3))
+        return -1;
+    p->pack_len = p->map_pack_len - 20;
+    return 0;
+}
+
+int twin_packread_open(twin_packread **out, git_repository *repo)
+{
+    char dir[4096];
+    *out = NULL;
+    snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(repo));
+    twin_packread *r = calloc(1, sizeof(*r));
+    if (!r)
+        return twin_error(TWIN_ERROR, "out of memory");
+    size_t cap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
+            strcmp(e->d_name + len - 4, ".idx") != 0)
+            continue;
+        if (twin_grow((void **)&r->packs, &cap, r->npacks + 1, sizeof(*r->packs))) {
+            closedir(d);
+            twin_packread_free(r);
+            return TWIN_ERROR;
+        }
+        struct rpack *p = &r->packs[r->npacks];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%.*s", (int)(len - 4), e->d_name);
+        if (map_pack(p, dir) == 0)
+            r->npacks++;
+        else
+            unmap_pack(p);
+    }
+    if (d)
+        closedir(d);
+    *out = r;
+    return 0;
+}
+
+static void cache_drop(twin_packread *r, struct centry *c)
+{
+    r->bytes -= c->obj->size;
+    twin_pobj_release(c->obj);
+    c->obj = NULL;
+}
+
+void twin_packread_free(twin_packread *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->filled; i++)
+        if (r->cache[i].obj)
+            twin_pobj_release(r->cache[i].obj);
+    for (size_t i = 0; i < r->npacks; i++)
+        unmap_pack(&r->packs[i]);
+    free(r->packs);
+    if (r->z_ready)
+        inflateEnd(&r->z);
+    free(r->delta);
+    free(r->chain);
+    free(r);
+}
+
+void twin_pobj_release(twin_pobj *o)
+{
+    if (o && --o->refs == 0)
+        free(o);
+}
+
+/* ---- indexes ------------------------------------------------------------------------------- */
+
+/* Where pack p holds id: 1 with *off, 0 when it does not, -1 when its index is damaged. */
+static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *id)
+{
+    const unsigned char *fan = p->idx + 8, *ids = p->idx + IDX_HEADER;
+    uint32_t lo = id[0] ? get32(fan + 4 * (id[0] - 1)) : 0, hi = get32(fan + 4 * id[0]);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(ids + 20 * (size_t)mid, id, 20);
+        if (c == 0) {
+            const unsigned char *offs = ids + 24 * (size_t)p->count;
+            uint32_t v = get32(offs + 4 * (size_t)mid);
+            uint64_t o = v;
+            if (v & LARGE_OFFSET) {
+                size_t at = 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
+                if (at + 8 > p->idx_len - IDX_HEADER - 40 - 24 * (size_t)p->count)
+                    return -1;
+                o = (uint64_t)get32(offs + at) << 32 | get32(offs + at + 4);
+            }
+            if (o < 12 || o >= p->pack_len)
+                return -1;
+            *off = o;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* ---- the cache of resolved objects ------------------------------------------------------- */
+
+static unsigned cache_hash(uint32_t pack, uint64_t off)
+{
+    uint64_t h = (off ^ ((uint64_t)pack << 40)) * 0x9E3779B97F4A7C15u;
+    return (unsigned)(h >> 40) & (CACHE_HASH - 1);
+}
+
+static void lru_unlink(twin_packread *r, struct centry *c)
+{
+    unsigned self = (unsigned)(c - r->cache) + 1;
+    if (c->newer)
+        r->cache[c->newer - 1].older = c->older;
+    else if (r->newest == self)
+        r->newest = c->older;
+    if (c->older)
+        r->cache[c->older - 1].newer = c->newer;
+    else if (r->oldest == self)
+        r->oldest = c->newer;
+    c->newer = c->older = 0;
+}
+
+static void lru_push(twin_packread *r, struct centry *c)
+{
+    unsigned self = (unsigned)(c - r->cache) + 1;
+    c->newer = 0;
+    c->older = r->newest;
+    if (r->newest)
+        r->cache[r->newest - 1].newer = self;
+    r->newest = self;
+    if (!r->oldest)
+        r->oldest = self;
+}
+
+static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
+{
+    for (unsigned i = r->heads[cache_hash(pack, off)]; i; i = r->cache[i - 1].next) {
+        struct centry *c = &r->cache[i - 1];
+        if (c->off == off && c->pack == pack) {
+            lru_unlink(r, c);
+            lru_push(r, c);
+            return c->obj;
+        }
+    }
+    return NULL;
+}
+
+static void chain_unlink(twin_packread *r, struct centry *c)
+{
+    unsigned *link = &r->heads[cache_hash(c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
+    while (*link && *link != self)
+        link = &r->cache[*link - 1].next;
+    if (*link)
+        *link = c->next;
+    c->next = 0;
+}
+
+/* Keeps a reference to o as the object at (pack, off), dropping the least recently used objects
+ * to make room. */
+static void cache_put(twin_packread *r, uint32_t pack, uint64_t off, twin_pobj *o)
+{
+    if (o->size > CACHE_OBJ_MAX)
+        return;
+    while (r->oldest &&
+           (r->bytes + o->size > CACHE_BYTES || (r->filled == CACHE_ENTRIES && r->nfree == 0))) {
+        struct centry *t = &r->cache[r->oldest - 1];
+        lru_unlink(r, t);
+        chain_unlink(r, t);
+        cache_drop(r, t);
+        r->free[r->nfree++] = (unsigned)(t - r->cache);
+    }
+    struct centry *c = r->nfree                    ? &r->cache[r->free[--r->nfree]]
+                       : r->filled < CACHE_ENTRIES ? &r->cache[r->filled++]
+                                                   : NULL;
+    if (!c)
+        return;
+    o->refs++;
+    r->bytes += o->size;
+    unsigned *head = &r->heads[cache_hash(pack, off)];
+    *c = (struct centry){.obj = o, .off = off, .pack = pack, .next = *head};
+    *head = (unsigned)(c - r->cache) + 1;
+    lru_push(r, c);
+}
+
+/* ---- objects ------------------------------------------------------------------------------- */
+
+struct header {
+    int type;
+    size_t size;
+    uint64_t data;                /* where the compressed data starts */
+    uint64_t base;                /* OFS_DELTA: the base's offset */
+    const unsigned char *base_id; /* REF_DELTA */
+};
+
+static int damaged(const struct rpack *p, uint64_t off, const char *what)
+{
+    return twin_error(TWIN_EVERIFY, "%s.pack: the object at offset %llu %s", p->name,
+                      (unsigned long long)off, what);
+}
+
+static int read_header(struct header *h, const struct rpack *p, uint64_t off)
+{
+    const unsigned char *b = p->pack;
+    uint64_t i = off, end = p->pack_len;
+    if (i >= end)
+        return damaged(p, off, "lies past the end of the pack");
+    unsigned c = b[i++];
+    h->type = (c >> 4) & 7;
+    h->size = c & 15;
+    for (unsigned shift = 4; c & 0x80; shift += 7) {
+        if (i >= end || shift > 56)
+            return damaged(p, off, "has a malformed header");
+        c = b[i++];
+        h->size |= (size_t)(c & 0x7f) << shift;
+    }
+    h->base_id = NULL;
+    if (h->type == OBJ_OFS_DELTA) {
+        if (i >= end)
+            return damaged(p, off, "has a malformed delta header");
+        c = b[i++];
+        uint64_t back = c & 0x7f;
+        while (c & 0x80) {
+            if (i >= end || back >= (UINT64_C(1) << 56))
+                return damaged(p, off, "has a malformed delta header");
+            c = b[i++];
+            back = ((back + 1) << 7) | (c & 0x7f);
+        }
+        if (back == 0 || back > off - 12)
+            return damaged(p, off, "names a base outside the pack");
+        h->base = off - back;
+    } else if (h->type == OBJ_REF_DELTA) {
+        if (end - i < 20)
+            return damaged(p, off, "has a malformed delta header");
+        h->base_id = b + i;
+        i += 20;
+    } else if (h->type < GIT_OBJECT_COMMIT || h->type > GIT_OBJECT_TAG) {
+        return damaged(p, off, "has an unknown type");
+    }
+    if (h->size > OBJ_MAX_BYTES)
+        return damaged(p, off, "is too large to read here");
+    h->data = i;
+    return 0;
+}
+
+/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes). */
+static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
+                         unsigned char *out, size_t size)
+{
+    if (!r->z_ready) {
+        memset(&r->z, 0, sizeof(r->z));
+        if (inflateInit(&r->z) != Z_OK)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->z_ready = 1;
+    } else if (inflateReset(&r->z) != Z_OK) {
+        return twin_error(TWIN_ERROR, "zlib: cannot reset");
+    }
+    size_t left = p->pack_len - data;
+    r->z.next_in = (unsigned char *)(p->pack + data);
+    r->z.avail_in = left > UINT32_MAX ? UINT32_MAX : (uInt)left;
+    r->z.next_out = out;
+    r->z.avail_out = (uInt)(size + 1);
+    int zr = inflate(&r->z, Z_FINISH);
+    if (zr != Z_STREAM_END || r->z.total_out != size)
+        return damaged(p, off, "does not inflate to its stated size");
+    return 0;
+}
+
+static twin_pobj *pobj_new(git_object_t type, size_t size)
+{
+    twin_pobj *o = malloc(sizeof(*o) + size + 1);
+    if (o) {
+        o->refs = 1;
+        o->type = type;
+        o->size = size;
+    }
+    return o;
+}
+
+static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
+{
+    *v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*i >= len || shift > 56)
+            return -1;
+        unsigned char c = d[(*i)++];
+        *v |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return 0;
+    }
+}
+
+/* Applies git delta d to base: a new object of base's type, or NULL with the error set. */
+static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_pobj *base,
+                              const unsigned char *d, size_t len)
+{
+    size_t i = 0, src, dst;
+    if (delta_varint(&src, d, len, &i) || delta_varint(&dst, d, len, &i) || src != base->size ||
+        dst > OBJ_MAX_BYTES) {
+        damaged(p, off, "has a delta that does not fit its base");
+        return NULL;
+    }
+    twin_pobj *o = pobj_new(base->type, dst);
+    if (!o) {
+        twin_error(TWIN_ERROR, "out of memory");
+        return NULL;
+    }
+    size_t at = 0;
+    while (i < len) {
+        unsigned char cmd = d[i++];
+        if (cmd & 0x80) {
+            size_t from = 0, n = 0;
+            for (int b = 0; b < 4; b++)
+                if (cmd & (1u << b)) {
+                    if (i >= len)
+                        goto bad;
+                    from |= (size_t)d[i++] << (8 * b);
+                }
+            for (int b = 0; b < 3; b++)
+                if (cmd & (0x10u << b)) {
+                    if (i >= len)
+                        goto bad;
+                    n |= (size_t)d[i++] << (8 * b);
+                }
+            if (n == 0)
+                n = 0x10000;
+            if (from > base->size || n > base->size - from || n > dst - at)
+                goto bad;
+            memcpy(o->data + at, base->data + from, n);
+            at += n;
+        } else if (cmd) {
+            if (cmd > len - i || cmd > dst - at)
+                goto bad;
+            memcpy(o->data + at, d + i, cmd);
+            at += cmd;
+            i += cmd;
+        } else {
+            goto bad;
+        }
+    }
+    if (at == dst)
+        return o;
+bad:
+    free(o);
+    damaged(p, off, "has a malformed delta");
+    return NULL;
+}
+
+/* The pack and offset holding id, in any pack: 1, 0, or <0. */
+static int locate(uint32_t *pack, uint64_t *off, const twin_packread *r, const unsigned char *id)
+{
+    for (size_t i = 0; i < r->npacks; i++) {
+        int rc = idx_find(off, &r->packs[i], id);
+        if (rc < 0)
+            return twin_error(TWIN_EVERIFY, "%s.idx is damaged", r->packs[i].name);
+        if (rc > 0) {
+            *pack = (uint32_t)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The object at (pack, off): down its chain of deltas to an object that is whole or cached, then
+ * up again, applying each delta and keeping each result in the cache. */
+static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t off)
+{
+    size_t depth = 0;
+    twin_pobj *obj = NULL;
+    int rc;
+    for (;;) {
+        if ((obj = cache_get(r, pack, off))) {
+            obj->refs++;
+            break;
+        }
+        const struct rpack *p = &r->packs[pack];
+        struct header h = {0};
+        if ((rc = read_header(&h, p, off)))
+            return rc;
+        if (h.type != OBJ_OFS_DELTA && h.type != OBJ_REF_DELTA) {
+            if (!(obj = pobj_new((git_object_t)h.type, h.size)))
+                return twin_error(TWIN_ERROR, "out of memory");
+            if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
+                twin_pobj_release(obj);
+                return rc;
+            }
+            cache_put(r, pack, off, obj);
+            break;
+        }
+        if (depth >= CHAIN_MAX)
+            return damaged(p, off, "ends a chain of deltas too long to follow");
+        if (twin_grow((void **)&r->chain, &r->chain_cap, depth + 1, sizeof(*r->chain)))
+            return TWIN_ERROR;
+        r->chain[depth++] = (struct link){.pack = pack, .off = off, .data = h.data, .size = h.size};
+        if (h.type == OBJ_OFS_DELTA) {
+            off = h.base;
+        } else {
+            rc = locate(&pack, &off, r, h.base_id);
+            if (rc == 0)
+                return 0; /* the base is not in these packs: libgit2 reads the object */
+            if (rc < 0)
+                return rc;
+        }
+    }
+    while (depth > 0) {
+        const struct link *l = &r->chain[--depth];
+        const struct rpack *p = &r->packs[l->pack];
+        if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
+            rc = TWIN_ERROR;
+        else
+            rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);
+        if (rc) {
+            twin_pobj_release(obj);
+            return rc;
+        }
+        twin_pobj *next = delta_apply(p, l->off, obj, r->delta, l->size);
+        twin_pobj_release(obj);
+        if (!(obj = next))
+            return TWIN_EVERIFY;
+        cache_put(r, l->pack, l->off, obj);
+    }
+    *out = obj;
+    return 1;
+}
+
+int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
+{
+    uint32_t pack;
+    uint64_t off;
+    *out = NULL;
+    int rc = locate(&pack, &off, r, id->id);
+    if (rc <= 0)
+        return rc;
+    return resolve(out, r, pack, off);
+}

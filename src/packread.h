@@ -1,0 +1,37 @@
+/*
+ * A reader of the repository's packs for walks that read most of a history once (verify, the
+ * check of received history): objects found through the packs' version-2 indexes, deltas
+ * resolved against a cache of recently resolved objects, without libgit2's locks and caches.
+ *
+ * It never checks that an object hashes to its id: the caller does (with twin_sha1_object), as it
+ * must for every object it trusts. An object it cannot find (a loose object, or a pack written
+ * after it opened) is for the caller to read through libgit2. One reader per thread.
+ */
+#ifndef TWIN_PACKREAD_H
+#define TWIN_PACKREAD_H
+
+#include <git2.h>
+#include <stddef.h>
+
+typedef struct twin_packread twin_packread;
+
+/* An object read out of a pack, counted by reference. */
+typedef struct twin_pobj {
+    size_t refs;
+    git_object_t type;
+    size_t size;
+    unsigned char data[];
+} twin_pobj;
+
+/* Opens every pack of repo's object directory that has an index. A pack whose files are not
+ * well-formed is left out (libgit2 then reads its objects and reports the damage). */
+int twin_packread_open(twin_packread **out, git_repository *repo);
+void twin_packread_free(twin_packread *r);
+
+/* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY
+ * when a pack that holds it is damaged (the error says where); TWIN_ERROR when out of memory. */
+int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
+
+void twin_pobj_release(twin_pobj *o);
+
+#endif
