@@ -51,7 +51,7 @@ struct link {
 
 struct twin_packread {
     struct rpack *packs;
-    size_t npacks;
+    size_t npacks, last;
     z_stream z;
     int z_ready;
     unsigned char *delta;
@@ -126,6 +126,12 @@ static int map_pack(struct rpack *p, const char *dir)
     return 0;
 }
 
+static int by_count(const void *a, const void *b)
+{
+    const struct rpack *x = a, *y = b;
+    return x->count > y->count ? -1 : x->count < y->count;
+}
+
 int twin_packread_open(twin_packread **out, git_repository *repo)
 {
     char dir[4096];
@@ -157,6 +163,7 @@ int twin_packread_open(twin_packread **out, git_repository *repo)
     }
     if (d)
         closedir(d);
+    qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
     *out = r;
     return 0;
 }
@@ -368,10 +375,29 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
     return 0;
 }
 
+/* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
+ * writes records, commits and deltas: read in place. NULL for any other stream. The stream's
+ * checksum is not checked here: the caller hashes the object it builds. */
+static const unsigned char *stored_block(const struct rpack *p, uint64_t data, size_t size)
+{
+    const unsigned char *z = p->pack + data;
+    if (p->pack_len - data < 7 || size > 0xffff || size > p->pack_len - data - 7 || z[0] != 0x78 ||
+        ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) || (z[2] & 0x07) != 0x01)
+        return NULL;
+    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
+             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
+    return len == size && (len ^ nlen) == 0xffff ? z + 7 : NULL;
+}
+
 /* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes). */
 static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
                          unsigned char *out, size_t size)
 {
+    const unsigned char *stored = stored_block(p, data, size);
+    if (stored) {
+        memcpy(out, stored, size);
+        return 0;
+    }
     if (!r->z_ready) {
         memset(&r->z, 0, sizeof(r->z));
         if (inflateInit(&r->z) != Z_OK)
@@ -471,15 +497,20 @@ bad:
     return NULL;
 }
 
-/* The pack and offset holding id, in any pack: 1, 0, or <0. */
-static int locate(uint32_t *pack, uint64_t *off, const twin_packread *r, const unsigned char *id)
+/* The pack and offset holding id, in any pack: 1, 0, or <0. The packs are searched largest
+ * first (they are sorted so when opened), after the one that held the last object found. */
+static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigned char *id)
 {
-    for (size_t i = 0; i < r->npacks; i++) {
+    for (size_t k = 0; k <= r->npacks; k++) {
+        size_t i = k == 0 ? r->last : k - 1;
+        if (i >= r->npacks || (k > 0 && i == r->last))
+            continue;
         int rc = idx_find(off, &r->packs[i], id);
         if (rc < 0)
             return twin_error(TWIN_EVERIFY, "%s.idx is damaged", r->packs[i].name);
         if (rc > 0) {
             *pack = (uint32_t)i;
+            r->last = i;
             return 1;
         }
     }
@@ -530,15 +561,19 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
     while (depth > 0) {
         const struct link *l = &r->chain[--depth];
         const struct rpack *p = &r->packs[l->pack];
-        if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
-            rc = TWIN_ERROR;
-        else
-            rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);
-        if (rc) {
-            twin_pobj_release(obj);
-            return rc;
+        const unsigned char *delta = stored_block(p, l->data, l->size);
+        if (!delta) {
+            if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
+                rc = TWIN_ERROR;
+            else
+                rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);
+            if (rc) {
+                twin_pobj_release(obj);
+                return rc;
+            }
+            delta = r->delta;
         }
-        twin_pobj *next = delta_apply(p, l->off, obj, r->delta, l->size);
+        twin_pobj *next = delta_apply(p, l->off, obj, delta, l->size);
         twin_pobj_release(obj);
         if (!(obj = next))
             return TWIN_EVERIFY;
