@@ -70,6 +70,11 @@ static uint32_t get32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
 static const void *map_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -136,10 +141,17 @@ int twin_packread_open(twin_packread **out, git_repository *repo)
 {
     char dir[4096];
     *out = NULL;
-    snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(repo));
     twin_packread *r = calloc(1, sizeof(*r));
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
+    /* A repository made around an object database (the quarantine's view) has no directory:
+     * the reader then holds no packs, and libgit2 reads every object. */
+    const char *path = git_repository_path(repo);
+    if (!path) {
+        *out = r;
+        return 0;
+    }
+    snprintf(dir, sizeof(dir), "%sobjects/pack", path);
     size_t cap = 0;
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -205,9 +217,11 @@ static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *i
 {
     const unsigned char *fan = p->idx + 8, *ids = p->idx + IDX_HEADER;
     uint32_t lo = id[0] ? get32(fan + 4 * (id[0] - 1)) : 0, hi = get32(fan + 4 * id[0]);
+    uint64_t want = get64(id);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(ids + 20 * (size_t)mid, id, 20);
+        uint64_t have = get64(ids + 20 * (size_t)mid);
+        int c = have < want ? -1 : have > want ? 1 : memcmp(ids + 20 * (size_t)mid + 8, id + 8, 12);
         if (c == 0) {
             const unsigned char *offs = ids + 24 * (size_t)p->count;
             uint32_t v = get32(offs + 4 * (size_t)mid);
@@ -398,16 +412,22 @@ static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, 
         memcpy(out, stored, size);
         return 0;
     }
+    /* The deflate data after the zlib header, inflated raw: its checksum is left unchecked, since
+     * the caller hashes the object. */
+    const unsigned char *z = p->pack + data;
+    if (p->pack_len - data < 2 || (z[0] & 0x0f) != 8 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 ||
+        (z[1] & 0x20))
+        return damaged(p, off, "is not a zlib stream");
     if (!r->z_ready) {
         memset(&r->z, 0, sizeof(r->z));
-        if (inflateInit(&r->z) != Z_OK)
+        if (inflateInit2(&r->z, -15) != Z_OK)
             return twin_error(TWIN_ERROR, "out of memory");
         r->z_ready = 1;
     } else if (inflateReset(&r->z) != Z_OK) {
         return twin_error(TWIN_ERROR, "zlib: cannot reset");
     }
-    size_t left = p->pack_len - data;
-    r->z.next_in = (unsigned char *)(p->pack + data);
+    size_t left = p->pack_len - data - 2;
+    r->z.next_in = (unsigned char *)(z + 2);
     r->z.avail_in = left > UINT32_MAX ? UINT32_MAX : (uInt)left;
     r->z.next_out = out;
     r->z.avail_out = (uInt)(size + 1);

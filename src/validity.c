@@ -28,7 +28,28 @@ struct twin_check_cache {
     bool valid;
     struct twin_membership *membership;
     twin_tree_cache *trees;
+    /* The last commit checked and its tree: most often the parent of the next one. */
+    git_repository *last_repo;
+    git_commit *last_commit;
+    git_tree *last_tree;
 };
+
+static void remember_last(twin_check_cache *c, git_repository *repo, git_commit *commit,
+                          git_tree *tree)
+{
+    git_commit_free(c->last_commit);
+    git_tree_free(c->last_tree);
+    c->last_commit = NULL;
+    c->last_tree = NULL;
+    if (commit && tree &&
+        git_object_dup((git_object **)&c->last_commit, (git_object *)commit) == 0 &&
+        git_object_dup((git_object **)&c->last_tree, (git_object *)tree) == 0) {
+        c->last_repo = repo;
+    } else {
+        git_commit_free(c->last_commit);
+        c->last_commit = NULL;
+    }
+}
 
 int twin_check_cache_new(twin_check_cache **out)
 {
@@ -48,6 +69,7 @@ void twin_check_cache_free(twin_check_cache *c)
     if (!c)
         return;
     twin_membership_free(c->membership);
+    remember_last(c, NULL, NULL, NULL);
     twin_tree_cache_free(c->trees);
     free(c);
 }
@@ -613,7 +635,15 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         rc = check_genesis(out, repo, tree, cache);
         goto cleanup;
     }
-    if (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&parent_tree, parent) < 0) {
+    if (cache && cache->last_commit && cache->last_repo == repo &&
+        git_oid_equal(git_commit_parent_id(commit, 0), git_commit_id(cache->last_commit))) {
+        if (git_object_dup((git_object **)&parent, (git_object *)cache->last_commit) < 0 ||
+            git_object_dup((git_object **)&parent_tree, (git_object *)cache->last_tree) < 0) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto cleanup;
+        }
+    } else if (git_commit_parent(&parent, commit, 0) < 0 ||
+               git_commit_tree(&parent_tree, parent) < 0) {
         rc = twin_error_git("reading a parent commit");
         goto cleanup;
     }
@@ -703,6 +733,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     out->valid = true;
 cleanup:
+    if (cache && commit && tree)
+        remember_last(cache, repo, commit, tree);
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
