@@ -137,22 +137,9 @@ static int by_count(const void *a, const void *b)
     return x->count > y->count ? -1 : x->count < y->count;
 }
 
-int twin_packread_open(twin_packread **out, git_repository *repo)
+/* Adds the packs of one directory. */
+static int add_dir(twin_packread *r, size_t *cap, const char *dir)
 {
-    char dir[4096];
-    *out = NULL;
-    twin_packread *r = calloc(1, sizeof(*r));
-    if (!r)
-        return twin_error(TWIN_ERROR, "out of memory");
-    /* A repository made around an object database (the quarantine's view) has no directory:
-     * the reader then holds no packs, and libgit2 reads every object. */
-    const char *path = git_repository_path(repo);
-    if (!path) {
-        *out = r;
-        return 0;
-    }
-    snprintf(dir, sizeof(dir), "%sobjects/pack", path);
-    size_t cap = 0;
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -160,9 +147,8 @@ int twin_packread_open(twin_packread **out, git_repository *repo)
         if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
             strcmp(e->d_name + len - 4, ".idx") != 0)
             continue;
-        if (twin_grow((void **)&r->packs, &cap, r->npacks + 1, sizeof(*r->packs))) {
+        if (twin_grow((void **)&r->packs, cap, r->npacks + 1, sizeof(*r->packs))) {
             closedir(d);
-            twin_packread_free(r);
             return TWIN_ERROR;
         }
         struct rpack *p = &r->packs[r->npacks];
@@ -175,9 +161,38 @@ int twin_packread_open(twin_packread **out, git_repository *repo)
     }
     if (d)
         closedir(d);
-    qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    return 0;
+}
+
+int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs)
+{
+    *out = NULL;
+    twin_packread *r = calloc(1, sizeof(*r));
+    if (!r)
+        return twin_error(TWIN_ERROR, "out of memory");
+    size_t cap = 0;
+    for (size_t i = 0; i < ndirs; i++)
+        if (add_dir(r, &cap, dirs[i])) {
+            twin_packread_free(r);
+            return TWIN_ERROR;
+        }
+    if (r->npacks > 1)
+        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
     *out = r;
     return 0;
+}
+
+int twin_packread_open(twin_packread **out, git_repository *repo)
+{
+    char dir[4096];
+    /* A repository made around an object database (the quarantine's view) has no directory: the
+     * reader then holds no packs, and libgit2 reads every object. */
+    const char *path = git_repository_path(repo);
+    if (!path)
+        return twin_packread_open_dirs(out, NULL, 0);
+    snprintf(dir, sizeof(dir), "%sobjects/pack", path);
+    const char *dirs[] = {dir};
+    return twin_packread_open_dirs(out, dirs, 1);
 }
 
 static void cache_drop(twin_packread *r, struct centry *c)

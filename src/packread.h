@@ -26,6 +26,9 @@ typedef struct twin_pobj {
 /* Opens every pack of repo's object directory that has an index. A pack whose files are not
  * well-formed is left out (libgit2 then reads its objects and reports the damage). */
 int twin_packread_open(twin_packread **out, git_repository *repo);
+
+/* The same for the packs of the directories given. */
+int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs);
 void twin_packread_free(twin_packread *r);
 
 /* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY

@@ -12,15 +12,18 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pack.h"
 #include "sha1.h"
+#include "util.h"
 #include "twin/error.h"
 #include "twin/twin.h"
 #include "twin/validity.h"
@@ -581,10 +584,54 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
     return 0;
 }
 
-int twin_quarantine_finish(twin_quarantine *q)
+/* A repository to check the received objects in: the store joins the view as an alternate, which
+ * libgit2 never writes to, so objects made while checking (re-derived merges, a received merge
+ * commit) land in the quarantine's own loose directory and stay out of the store until the whole
+ * set is accepted. Reads try the received pack first, then the store's packs and loose objects,
+ * and the quarantine's loose objects last, so the many reads of a check cost no file-system
+ * probes. */
+static int open_view(git_odb **odb_out, git_repository **out, twin_quarantine *q)
 {
     char objects[4096], idx[4200];
-    git_odb_backend *pack = NULL;
+    git_odb_backend *pack = NULL, *loose = NULL;
+    git_odb *odb = NULL;
+    *out = NULL;
+    *odb_out = NULL;
+    snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
+    snprintf(idx, sizeof(idx), "%s/pack-%s.idx", q->dir, q->name);
+    int rc = 0;
+    if (git_odb_new(&odb) < 0 || git_odb_add_disk_alternate(odb, objects) < 0 ||
+        git_odb_backend_one_pack(&pack, idx) < 0) {
+        rc = twin_error_git("opening the quarantined pack");
+        goto fail;
+    }
+    if (git_odb_add_backend(odb, pack, 3) < 0) {
+        pack->free(pack); /* not owned by the odb when adding failed */
+        rc = twin_error_git("opening the quarantined pack");
+        goto fail;
+    }
+    if (git_odb_backend_loose(&loose, q->loose, -1, 0, 0, 0) < 0) {
+        rc = twin_error_git("opening the quarantine's object directory");
+        goto fail;
+    }
+    if (git_odb_add_backend(odb, loose, 0) < 0) {
+        loose->free(loose);
+        rc = twin_error_git("opening the quarantine's object directory");
+        goto fail;
+    }
+    if (git_repository_wrap_odb(out, odb) < 0) {
+        rc = twin_error_git("opening the quarantined pack");
+        goto fail;
+    }
+    *odb_out = odb;
+    return 0;
+fail:
+    git_odb_free(odb);
+    return rc;
+}
+
+int twin_quarantine_finish(twin_quarantine *q)
+{
     if (q->finished)
         return 0;
     if (git_indexer_commit(q->indexer, &q->progress) < 0)
@@ -596,92 +643,204 @@ int twin_quarantine_finish(twin_quarantine *q)
      * pack's name is needed from here on. */
     git_indexer_free(q->indexer);
     q->indexer = NULL;
-    snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
-    snprintf(idx, sizeof(idx), "%s/pack-%s.idx", q->dir, q->name);
-    /* The store joins the view as an alternate, which libgit2 never writes to, so objects made
-     * while checking (re-derived merges, a received merge commit) land in the quarantine's own
-     * loose directory and stay out of the store until the whole set is accepted. Reads try the
-     * received pack first, then the store's packs and loose objects, and the quarantine's loose
-     * objects last, so the many reads of a check cost no file-system probes. */
-    if (git_odb_new(&q->view_odb) < 0 || git_odb_add_disk_alternate(q->view_odb, objects) < 0 ||
-        git_odb_backend_one_pack(&pack, idx) < 0)
-        return twin_error_git("opening the quarantined pack");
-    if (git_odb_add_backend(q->view_odb, pack, 3) < 0) {
-        pack->free(pack); /* not owned by the odb when adding failed */
-        return twin_error_git("opening the quarantined pack");
-    }
-    git_odb_backend *loose = NULL;
     snprintf(q->loose, sizeof(q->loose), "%s/loose", q->dir);
-    if (mkdir(q->loose, 0700) != 0 || git_odb_backend_loose(&loose, q->loose, -1, 0, 0, 0) < 0)
-        return twin_error_git("opening the quarantine's object directory");
-    if (git_odb_add_backend(q->view_odb, loose, 0) < 0) {
-        loose->free(loose);
-        return twin_error_git("opening the quarantine's object directory");
-    }
-    if (git_repository_wrap_odb(&q->view, q->view_odb) < 0)
-        return twin_error_git("opening the quarantined pack");
-    return 0;
+    if (mkdir(q->loose, 0700) != 0)
+        return twin_error(TWIN_ERROR, "cannot create the quarantine's object directory: %s",
+                          strerror(errno));
+    return open_view(&q->view_odb, &q->view, q);
 }
-
 git_repository *twin_quarantine_view(twin_quarantine *q)
 {
     return q->view;
 }
 
-int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char *reason,
-                          size_t reason_size, twin_quarantine *q, const git_oid *tip,
-                          const git_oid *base)
+/* The check of received commits runs on every core, as verify does: threads take the commits in
+ * chunks, oldest first, each with its own view of the quarantine (re-deriving a merge writes
+ * objects, and libgit2 1.5 does not guard a database's list of packs against reads from other
+ * threads while one writes) and its own cache. The calling thread meanwhile reports progress. */
+#define CHECK_THREADS_MAX 8
+#define CHECK_CHUNK_MAX   1024
+#define CHECK_CHUNK_MIN   16
+
+struct qwork {
+    twin_quarantine *q;
+    const git_oid *ids;
+    size_t count, chunk;
+    atomic_size_t next, done, bad, running;
+    pthread_mutex_t lock;
+    size_t first_bad; /* the index of the oldest bad commit found; count when none */
+    char reason[600];
+};
+
+struct qjob {
+    struct qwork *w;
+    int rc;
+    char error[512];
+};
+
+static void *qcheck_run(void *arg)
+{
+    struct qjob *j = arg;
+    struct qwork *w = j->w;
+    git_odb *odb = NULL;
+    git_repository *view = NULL;
+    twin_check_cache *cache = NULL;
+    char store[4200];
+    snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(w->q->repo));
+    const char *dirs[] = {w->q->dir, store};
+    if ((j->rc = open_view(&odb, &view, w->q)) || (j->rc = twin_check_cache_new(&cache)) ||
+        (j->rc = twin_check_cache_pack_dirs(cache, view, dirs, 2)))
+        goto done;
+    for (;;) {
+        size_t from = atomic_fetch_add(&w->next, w->chunk);
+        if (from >= w->count)
+            break;
+        size_t to = from + w->chunk < w->count ? from + w->chunk : w->count;
+        for (size_t i = from; i < to; i++) {
+            struct twin_check chk;
+            if ((j->rc = twin_check_commit(&chk, view, &w->ids[i], cache))) {
+                j->rc = twin_error_wrap(j->rc, "checking received commit %s",
+                                        git_oid_tostr_s(&w->ids[i]));
+                atomic_store(&w->next, w->count); /* the others stop too */
+                goto done;
+            }
+            if (!chk.valid) {
+                atomic_fetch_add(&w->bad, 1);
+                pthread_mutex_lock(&w->lock);
+                if (i < w->first_bad) {
+                    w->first_bad = i;
+                    snprintf(w->reason, sizeof(w->reason), "%s", chk.reason);
+                }
+                pthread_mutex_unlock(&w->lock);
+            }
+            atomic_fetch_add(&w->done, 1);
+        }
+    }
+done:
+    if (j->rc)
+        snprintf(j->error, sizeof(j->error), "%s", twin_error_last());
+    twin_check_cache_free(cache);
+    git_repository_free(view);
+    git_odb_free(odb);
+    atomic_fetch_sub(&w->running, 1);
+    return NULL;
+}
+
+/* The received commits not in base's history, oldest first. */
+static int received_commits(git_oid **out, size_t *count, twin_quarantine *q, const git_oid *tip,
+                            const git_oid *base)
 {
     git_revwalk *walk = NULL;
-    twin_check_cache *cache = NULL;
-    git_oid id;
+    git_oid id, *ids = NULL;
+    size_t n = 0, cap = 0;
     int rc = 0;
-    *checked = *bad = 0;
-    reason[0] = '\0';
-    if (!q->view)
-        return twin_error(TWIN_EINVALID, "the pack is not finished");
-    if ((rc = twin_check_cache_new(&cache)))
-        return rc;
+    *out = NULL;
+    *count = 0;
     if (git_revwalk_new(&walk, q->view) < 0 ||
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
         rc = twin_error_git("walking received commits");
-        goto cleanup;
+        goto done;
     }
     if (git_revwalk_push(walk, tip) < 0) {
         rc = twin_error(TWIN_EINVALID, "the peer's head %s is not in what it sent",
                         git_oid_tostr_s(tip));
-        goto cleanup;
+        goto done;
     }
     if (base && git_revwalk_hide(walk, base) < 0) {
         rc = twin_error_git("walking received commits");
-        goto cleanup;
+        goto done;
     }
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
-        struct twin_check chk;
-        (*checked)++;
-        if (q->on_progress && *checked % TWIN_CHECK_PROGRESS_EVERY == 0 &&
-            (rc = q->on_progress(*checked, q->on_progress_ctx)) != 0)
-            goto cleanup;
-        if ((rc = twin_check_commit(&chk, q->view, &id, cache))) {
-            rc = twin_error_wrap(rc, "checking received commit %s", git_oid_tostr_s(&id));
-            goto cleanup;
-        }
-        if (!chk.valid) {
-            if (*bad == 0) {
-                *first_bad = id;
-                snprintf(reason, reason_size, "%s", chk.reason);
-            }
-            (*bad)++;
-        }
+        if ((rc = twin_grow((void **)&ids, &cap, n + 1, sizeof(*ids))))
+            goto done;
+        ids[n++] = id;
     }
     if (rc == GIT_ITEROVER)
         rc = 0;
     else
         rc = twin_error(TWIN_EINVALID, "received history is incomplete: %s",
                         git_error_last() ? git_error_last()->message : "a commit is missing");
-cleanup:
-    twin_check_cache_free(cache);
+done:
     git_revwalk_free(walk);
+    if (rc)
+        free(ids);
+    else {
+        *out = ids;
+        *count = n;
+    }
+    return rc;
+}
+
+int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char *reason,
+                          size_t reason_size, twin_quarantine *q, const git_oid *tip,
+                          const git_oid *base)
+{
+    git_oid *ids = NULL;
+    size_t count = 0;
+    *checked = *bad = 0;
+    reason[0] = '\0';
+    if (!q->view)
+        return twin_error(TWIN_EINVALID, "the pack is not finished");
+    int rc = received_commits(&ids, &count, q, tip, base);
+    if (rc || count == 0) {
+        free(ids);
+        return rc;
+    }
+    struct qwork w = {.q = q, .ids = ids, .count = count, .first_bad = count};
+    struct qjob jobs[CHECK_THREADS_MAX];
+    pthread_t tids[CHECK_THREADS_MAX];
+    atomic_init(&w.next, 0);
+    atomic_init(&w.done, 0);
+    atomic_init(&w.bad, 0);
+    pthread_mutex_init(&w.lock, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 0 ? (size_t)cores : 1;
+    if (threads > CHECK_THREADS_MAX)
+        threads = CHECK_THREADS_MAX;
+    if (threads > count / 64 + 1)
+        threads = count / 64 + 1;
+    atomic_init(&w.running, threads);
+    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
+    w.chunk = count / (threads * 8);
+    w.chunk = w.chunk < CHECK_CHUNK_MIN   ? CHECK_CHUNK_MIN
+              : w.chunk > CHECK_CHUNK_MAX ? CHECK_CHUNK_MAX
+                                          : w.chunk;
+    size_t started = 0;
+    for (; started < threads; started++) {
+        jobs[started] = (struct qjob){.w = &w};
+        if (pthread_create(&tids[started], NULL, qcheck_run, &jobs[started]) != 0) {
+            atomic_fetch_sub(&w.running, threads - started);
+            atomic_store(&w.next, count);
+            rc = twin_error(TWIN_ERROR, "cannot start a thread to check received commits");
+            break;
+        }
+    }
+    /* Progress, every TWIN_CHECK_PROGRESS_EVERY commits, from this thread while the others check;
+     * a callback that fails stops them. */
+    size_t reported = 0;
+    while (atomic_load(&w.running) > 0) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        size_t done = atomic_load(&w.done);
+        while (!rc && q->on_progress && done >= reported + TWIN_CHECK_PROGRESS_EVERY) {
+            reported += TWIN_CHECK_PROGRESS_EVERY;
+            if ((rc = q->on_progress(reported, q->on_progress_ctx)) != 0)
+                atomic_store(&w.next, count);
+        }
+    }
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    for (size_t t = 0; !rc && t < started; t++)
+        if (jobs[t].rc)
+            rc = twin_error(jobs[t].rc, "%s", jobs[t].error);
+    *checked = atomic_load(&w.done);
+    *bad = atomic_load(&w.bad);
+    if (!rc && w.first_bad < count) {
+        *first_bad = ids[w.first_bad];
+        snprintf(reason, reason_size, "%s", w.reason);
+    }
+    pthread_mutex_destroy(&w.lock);
+    free(ids);
     return rc;
 }
 

@@ -626,6 +626,21 @@ static int cache_bind(twin_tree_cache *c, git_repository *repo)
     return 0;
 }
 
+int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const char *const *dirs,
+                              size_t ndirs)
+{
+    cache_flush(c);
+    if (git_repository_odb(&c->odb, repo) < 0)
+        return twin_error_git("opening the object database");
+    int rc = twin_packread_open_dirs(&c->packs, dirs, ndirs);
+    if (rc) {
+        cache_flush(c);
+        return rc;
+    }
+    c->repo = repo;
+    return 0;
+}
+
 struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo)
 {
     return c && cache_bind(c, repo) == 0 ? c->packs : NULL;

@@ -35,6 +35,11 @@ void twin_tree_cache_free(twin_tree_cache *c);
  * NULL when there is none. */
 struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo);
 
+/* Binds the cache to repo, with a pack reader on the packs of the directories given (for a
+ * repository made around an object database, whose packs twin cannot find by itself). */
+int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const char *const *dirs,
+                              size_t ndirs);
+
 struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */

@@ -74,6 +74,12 @@ void twin_check_cache_free(twin_check_cache *c)
     free(c);
 }
 
+int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
+                               size_t ndirs)
+{
+    return twin_tree_cache_bind_dirs(c->trees, repo, dirs, ndirs);
+}
+
 static int verdict(struct twin_check *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int verdict(struct twin_check *out, const char *fmt, ...)

@@ -33,6 +33,11 @@ typedef struct twin_check_cache twin_check_cache;
 int twin_check_cache_new(twin_check_cache **out);
 void twin_check_cache_free(twin_check_cache *c);
 
+/* Has the cache read objects of repo out of the packs of the directories given, by twin's own
+ * reader, before asking libgit2 (for a repository made around an object database). */
+int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
+                               size_t ndirs);
+
 /* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code
  * when it could not run (an object is missing, I/O). cache may be NULL. */
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,

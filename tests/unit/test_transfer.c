@@ -239,7 +239,7 @@ static int count_progress(size_t checked, void *ctx)
 }
 
 /* A long check reports its progress every so many commits (sync keeps its peer waiting with it),
- * and the callback can end it. */
+ * and the callback can end it: the check then fails with the callback's code. */
 static void a_long_check_reports_progress_and_can_be_stopped(void **state)
 {
     struct fixture *f = *state;
@@ -261,7 +261,8 @@ static void a_long_check_reports_progress_and_can_be_stopped(void **state)
         twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), q, &want, NULL),
         TWIN_ELIMIT);
     assert_int_equal(calls, 2);
-    assert_int_equal(checked, 2 * TWIN_CHECK_PROGRESS_EVERY);
+    /* The threads stop at the end of the chunk each is checking. */
+    assert_true(checked >= 2 * TWIN_CHECK_PROGRESS_EVERY);
     twin_quarantine_free(q);
 }
 
