@@ -23,6 +23,7 @@
 #define CACHE_HASH    16384 /* a power of two */
 #define CACHE_BYTES   ((size_t)64 << 20)
 #define CACHE_OBJ_MAX (CACHE_BYTES / 8)
+#define TRIM_BYTES    ((size_t)128 << 20)
 
 enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
@@ -52,6 +53,7 @@ struct link {
 struct twin_packread {
     struct rpack *packs;
     size_t npacks, last;
+    size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     z_stream z;
     int z_ready;
     unsigned char *delta;
@@ -618,6 +620,19 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
     return 1;
 }
 
+/* A walk over a long history touches every page of its packs once: after every so many bytes,
+ * the pages read so far are let go (they stay in the page cache), so that the process keeps
+ * only what it is reading. */
+static void trim(twin_packread *r, size_t bytes)
+{
+    r->since_trim += bytes;
+    if (r->since_trim < TRIM_BYTES)
+        return;
+    r->since_trim = 0;
+    for (size_t i = 0; i < r->npacks; i++)
+        madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
+}
+
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
 {
     uint32_t pack;
@@ -626,5 +641,8 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
     int rc = locate(&pack, &off, r, id->id);
     if (rc <= 0)
         return rc;
-    return resolve(out, r, pack, off);
+    rc = resolve(out, r, pack, off);
+    if (rc == 1)
+        trim(r, (*out)->size);
+    return rc;
 }

@@ -666,7 +666,9 @@ struct qwork {
     twin_quarantine *q;
     const git_oid *ids;
     size_t count, chunk;
-    atomic_size_t next, done, bad, running;
+    atomic_size_t next, done, bad;
+    size_t running;       /* threads not yet finished, under lock */
+    pthread_cond_t ended; /* signalled, under lock, as each thread finishes */
     pthread_mutex_t lock;
     size_t first_bad; /* the index of the oldest bad commit found; count when none */
     char reason[600];
@@ -722,7 +724,10 @@ done:
     twin_check_cache_free(cache);
     git_repository_free(view);
     git_odb_free(odb);
-    atomic_fetch_sub(&w->running, 1);
+    pthread_mutex_lock(&w->lock);
+    w->running--;
+    pthread_cond_signal(&w->ended);
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -793,13 +798,14 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     atomic_init(&w.done, 0);
     atomic_init(&w.bad, 0);
     pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.ended, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t threads = cores > 0 ? (size_t)cores : 1;
     if (threads > CHECK_THREADS_MAX)
         threads = CHECK_THREADS_MAX;
     if (threads > count / 64 + 1)
         threads = count / 64 + 1;
-    atomic_init(&w.running, threads);
+    w.running = threads;
     /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
     w.chunk = count / (threads * 8);
     w.chunk = w.chunk < CHECK_CHUNK_MIN   ? CHECK_CHUNK_MIN
@@ -809,7 +815,9 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     for (; started < threads; started++) {
         jobs[started] = (struct qjob){.w = &w};
         if (pthread_create(&tids[started], NULL, qcheck_run, &jobs[started]) != 0) {
-            atomic_fetch_sub(&w.running, threads - started);
+            pthread_mutex_lock(&w.lock);
+            w.running -= threads - started;
+            pthread_mutex_unlock(&w.lock);
             atomic_store(&w.next, count);
             rc = twin_error(TWIN_ERROR, "cannot start a thread to check received commits");
             break;
@@ -818,16 +826,26 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     /* Progress, every TWIN_CHECK_PROGRESS_EVERY commits, from this thread while the others check;
      * a callback that fails stops them. */
     size_t reported = 0;
-    while (atomic_load(&w.running) > 0) {
-        struct timespec pause = {0, 20 * 1000 * 1000};
-        nanosleep(&pause, NULL);
+    pthread_mutex_lock(&w.lock);
+    while (w.running > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w.ended, &w.lock, &until);
         size_t done = atomic_load(&w.done);
+        pthread_mutex_unlock(&w.lock);
         while (!rc && q->on_progress && done >= reported + TWIN_CHECK_PROGRESS_EVERY) {
             reported += TWIN_CHECK_PROGRESS_EVERY;
             if ((rc = q->on_progress(reported, q->on_progress_ctx)) != 0)
                 atomic_store(&w.next, count);
         }
+        pthread_mutex_lock(&w.lock);
     }
+    pthread_mutex_unlock(&w.lock);
     for (size_t t = 0; t < started; t++)
         pthread_join(tids[t], NULL);
     for (size_t t = 0; !rc && t < started; t++)
@@ -839,6 +857,7 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
         *first_bad = ids[w.first_bad];
         snprintf(reason, reason_size, "%s", w.reason);
     }
+    pthread_cond_destroy(&w.ended);
     pthread_mutex_destroy(&w.lock);
     free(ids);
     return rc;
