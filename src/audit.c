@@ -5,22 +5,20 @@
  */
 #include "twin/audit.h"
 
-#include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "checkrun.h"
+#include "checkrun.h"
 #include "network.h"
 #include "treediff.h"
 #include "twin/error.h"
 #include "twin/twin.h"
 #include "twin/record.h"
 #include "twin/validity.h"
-
-#define MAX_THREADS 16
 
 void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
@@ -39,60 +37,27 @@ void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWI
     snprintf(out, 64, "SHA256:%s", b64);
 }
 
-/* Threads take the history in chunks from a shared counter, so that a thread given later commits
- * (larger trees) does not run on alone. Each chunk starts by reading the trees its first commits
- * change, which the previous chunk had read: up to a few hundred reads per chunk (one per bucket
- * of each busy record type), so a chunk is long enough that later reads find the previous
- * version of a tree in the thread's cache. */
-#define CHUNK_MAX 2048
-#define CHUNK_MIN 16
+static void close_repo(git_repository *repo, void *extra, void *ctx)
+{
+    git_repository_free(repo);
+}
 
-/* Each thread opens the repository itself: re-deriving a merge writes objects, and a write
- * refreshes the object database's list of packs, which libgit2 1.5 does not guard against reads
- * from other threads through the same database. */
-struct work {
+struct verdicts {
     const char *repo_path;
-    const git_oid *ids;
-    size_t count, chunk;
-    atomic_size_t next;
     struct twin_check *results;
 };
 
-struct job {
-    struct work *work;
-    int rc;
-    char error[512];
-};
-
-static void *check_run(void *arg)
+static int open_verdicts_repo(git_repository **repo, void **extra, void *ctx)
 {
-    struct job *j = arg;
-    struct work *w = j->work;
-    git_repository *repo = NULL;
-    twin_check_cache *cache = NULL;
-    if (git_repository_open_bare(&repo, w->repo_path) < 0) {
-        j->rc = twin_error_git("opening the repository");
-        goto done;
-    }
-    if ((j->rc = twin_check_cache_new(&cache)))
-        goto done;
-    for (;;) {
-        size_t from = atomic_fetch_add(&w->next, w->chunk);
-        if (from >= w->count)
-            break;
-        size_t to = from + w->chunk < w->count ? from + w->chunk : w->count;
-        for (size_t i = from; i < to; i++)
-            if ((j->rc = twin_check_commit(&w->results[i], repo, &w->ids[i], cache))) {
-                atomic_store(&w->next, w->count); /* the others stop too */
-                goto done;
-            }
-    }
-done:
-    if (j->rc)
-        snprintf(j->error, sizeof(j->error), "%s", twin_error_last());
-    twin_check_cache_free(cache);
-    git_repository_free(repo);
-    return NULL;
+    *extra = NULL;
+    return git_repository_open_bare(repo, ((struct verdicts *)ctx)->repo_path) < 0
+               ? twin_error_git("opening the repository")
+               : 0;
+}
+
+static void keep_verdict(size_t index, const struct twin_check *check, void *ctx)
+{
+    ((struct verdicts *)ctx)->results[index] = *check;
 }
 
 static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
@@ -389,9 +354,6 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     git_oid *ids = NULL, id;
     struct twin_check *results = NULL;
     size_t count = 0, cap = 0;
-    struct work work = {.repo_path = NULL};
-    struct job jobs[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
     int rc;
     *out = NULL;
     struct twin_verify_report *r = calloc(1, sizeof(*r));
@@ -447,40 +409,17 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
-    if (threads <= 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores > 0 ? (int)cores : 1;
-    }
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    if ((size_t)threads > count / 64 + 1)
-        threads = (int)(count / 64 + 1);
-    work.repo_path = git_repository_path(repo);
-    work.ids = ids;
-    work.count = count;
-    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
-    work.chunk = count / ((size_t)threads * 8);
-    work.chunk = work.chunk < CHUNK_MIN   ? CHUNK_MIN
-                 : work.chunk > CHUNK_MAX ? CHUNK_MAX
-                                          : work.chunk;
-    work.results = results;
-    atomic_init(&work.next, 0);
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (struct job){.work = &work};
-        if (pthread_create(&tids[t], NULL, check_run, &jobs[t]) != 0) {
-            rc = twin_error(TWIN_ERROR, "cannot start a verification thread");
-            for (int u = 0; u < t; u++)
-                pthread_join(tids[u], NULL);
-            goto cleanup;
-        }
-    }
-    for (int t = 0; t < threads; t++)
-        pthread_join(tids[t], NULL);
-    for (int t = 0; t < threads; t++)
-        if (jobs[t].rc) {
-            rc = twin_error(jobs[t].rc, "%s", jobs[t].error);
-            goto cleanup;
-        }
+    struct verdicts v = {.repo_path = git_repository_path(repo), .results = results};
+    struct twin_checkrun run = {.ids = ids,
+                                .count = count,
+                                .threads = threads,
+                                .open = open_verdicts_repo,
+                                .close = close_repo,
+                                .result = keep_verdict,
+                                .ctx = &v};
+    size_t done;
+    if ((rc = twin_checkrun(&done, &run)))
+        goto cleanup;
     if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
         goto cleanup;
     for (size_t i = 0; i < count; i++) {

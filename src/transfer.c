@@ -12,15 +12,14 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "checkrun.h"
 #include "pack.h"
 #include "sha1.h"
 #include "util.h"
@@ -654,81 +653,61 @@ git_repository *twin_quarantine_view(twin_quarantine *q)
     return q->view;
 }
 
-/* The check of received commits runs on every core, as verify does: threads take the commits in
- * chunks, oldest first, each with its own view of the quarantine (re-deriving a merge writes
- * objects, and libgit2 1.5 does not guard a database's list of packs against reads from other
- * threads while one writes) and its own cache. The calling thread meanwhile reports progress. */
-#define CHECK_THREADS_MAX 8
-#define CHECK_CHUNK_MAX   1024
-#define CHECK_CHUNK_MIN   16
-
-struct qwork {
+/* The check of received commits runs on every core, as verify does (checkrun.c), each thread
+ * with its own view of the quarantine, whose packs twin's pack reader reads. */
+struct received {
     twin_quarantine *q;
-    const git_oid *ids;
-    size_t count, chunk;
-    atomic_size_t next, done, bad;
-    size_t running;       /* threads not yet finished, under lock */
-    pthread_cond_t ended; /* signalled, under lock, as each thread finishes */
     pthread_mutex_t lock;
-    size_t first_bad; /* the index of the oldest bad commit found; count when none */
+    size_t bad, first_bad; /* under lock; first_bad: the oldest bad commit's index */
     char reason[600];
+    size_t reported; /* progress reported so far */
 };
 
-struct qjob {
-    struct qwork *w;
-    int rc;
-    char error[512];
-};
-
-static void *qcheck_run(void *arg)
+static int open_received(git_repository **repo, void **extra, void *ctx)
 {
-    struct qjob *j = arg;
-    struct qwork *w = j->w;
-    git_odb *odb = NULL;
-    git_repository *view = NULL;
-    twin_check_cache *cache = NULL;
+    return open_view((git_odb **)extra, repo, ((struct received *)ctx)->q);
+}
+
+static void close_received(git_repository *repo, void *extra, void *ctx)
+{
+    git_repository_free(repo);
+    git_odb_free(extra);
+}
+
+static int bind_received(twin_check_cache *cache, git_repository *repo, void *ctx)
+{
+    twin_quarantine *q = ((struct received *)ctx)->q;
     char store[4200];
-    snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(w->q->repo));
-    const char *dirs[] = {w->q->dir, store};
-    if ((j->rc = open_view(&odb, &view, w->q)) || (j->rc = twin_check_cache_new(&cache)) ||
-        (j->rc = twin_check_cache_pack_dirs(cache, view, dirs, 2)))
-        goto done;
-    for (;;) {
-        size_t from = atomic_fetch_add(&w->next, w->chunk);
-        if (from >= w->count)
-            break;
-        size_t to = from + w->chunk < w->count ? from + w->chunk : w->count;
-        for (size_t i = from; i < to; i++) {
-            struct twin_check chk;
-            if ((j->rc = twin_check_commit(&chk, view, &w->ids[i], cache))) {
-                j->rc = twin_error_wrap(j->rc, "checking received commit %s",
-                                        git_oid_tostr_s(&w->ids[i]));
-                atomic_store(&w->next, w->count); /* the others stop too */
-                goto done;
-            }
-            if (!chk.valid) {
-                atomic_fetch_add(&w->bad, 1);
-                pthread_mutex_lock(&w->lock);
-                if (i < w->first_bad) {
-                    w->first_bad = i;
-                    snprintf(w->reason, sizeof(w->reason), "%s", chk.reason);
-                }
-                pthread_mutex_unlock(&w->lock);
-            }
-            atomic_fetch_add(&w->done, 1);
-        }
+    snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(q->repo));
+    const char *dirs[] = {q->dir, store};
+    return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
+}
+
+static void note_received(size_t index, const struct twin_check *check, void *ctx)
+{
+    struct received *r = ctx;
+    if (check->valid)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->bad++;
+    if (index < r->first_bad) {
+        r->first_bad = index;
+        snprintf(r->reason, sizeof(r->reason), "%s", check->reason);
     }
-done:
-    if (j->rc)
-        snprintf(j->error, sizeof(j->error), "%s", twin_error_last());
-    twin_check_cache_free(cache);
-    git_repository_free(view);
-    git_odb_free(odb);
-    pthread_mutex_lock(&w->lock);
-    w->running--;
-    pthread_cond_signal(&w->ended);
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Reports every TWIN_CHECK_PROGRESS_EVERY commits to the quarantine's callback. */
+static int report_received(size_t done, void *ctx)
+{
+    struct received *r = ctx;
+    twin_quarantine *q = r->q;
+    int rc = 0;
+    while (!rc && q->on_progress && done >= r->reported + TWIN_CHECK_PROGRESS_EVERY) {
+        r->reported += TWIN_CHECK_PROGRESS_EVERY;
+        rc = q->on_progress(r->reported, q->on_progress_ctx);
+    }
+    return rc;
 }
 
 /* The received commits not in base's history, oldest first. */
@@ -791,74 +770,23 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
         free(ids);
         return rc;
     }
-    struct qwork w = {.q = q, .ids = ids, .count = count, .first_bad = count};
-    struct qjob jobs[CHECK_THREADS_MAX];
-    pthread_t tids[CHECK_THREADS_MAX];
-    atomic_init(&w.next, 0);
-    atomic_init(&w.done, 0);
-    atomic_init(&w.bad, 0);
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.ended, NULL);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t threads = cores > 0 ? (size_t)cores : 1;
-    if (threads > CHECK_THREADS_MAX)
-        threads = CHECK_THREADS_MAX;
-    if (threads > count / 64 + 1)
-        threads = count / 64 + 1;
-    w.running = threads;
-    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
-    w.chunk = count / (threads * 8);
-    w.chunk = w.chunk < CHECK_CHUNK_MIN   ? CHECK_CHUNK_MIN
-              : w.chunk > CHECK_CHUNK_MAX ? CHECK_CHUNK_MAX
-                                          : w.chunk;
-    size_t started = 0;
-    for (; started < threads; started++) {
-        jobs[started] = (struct qjob){.w = &w};
-        if (pthread_create(&tids[started], NULL, qcheck_run, &jobs[started]) != 0) {
-            pthread_mutex_lock(&w.lock);
-            w.running -= threads - started;
-            pthread_mutex_unlock(&w.lock);
-            atomic_store(&w.next, count);
-            rc = twin_error(TWIN_ERROR, "cannot start a thread to check received commits");
-            break;
-        }
+    struct received r = {.q = q, .first_bad = count};
+    pthread_mutex_init(&r.lock, NULL);
+    struct twin_checkrun run = {.ids = ids,
+                                .count = count,
+                                .open = open_received,
+                                .close = close_received,
+                                .bind = bind_received,
+                                .result = note_received,
+                                .progress = report_received,
+                                .ctx = &r};
+    rc = twin_checkrun(checked, &run);
+    *bad = r.bad;
+    if (!rc && r.first_bad < count) {
+        *first_bad = ids[r.first_bad];
+        snprintf(reason, reason_size, "%s", r.reason);
     }
-    /* Progress, every TWIN_CHECK_PROGRESS_EVERY commits, from this thread while the others check;
-     * a callback that fails stops them. */
-    size_t reported = 0;
-    pthread_mutex_lock(&w.lock);
-    while (w.running > 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&w.ended, &w.lock, &until);
-        size_t done = atomic_load(&w.done);
-        pthread_mutex_unlock(&w.lock);
-        while (!rc && q->on_progress && done >= reported + TWIN_CHECK_PROGRESS_EVERY) {
-            reported += TWIN_CHECK_PROGRESS_EVERY;
-            if ((rc = q->on_progress(reported, q->on_progress_ctx)) != 0)
-                atomic_store(&w.next, count);
-        }
-        pthread_mutex_lock(&w.lock);
-    }
-    pthread_mutex_unlock(&w.lock);
-    for (size_t t = 0; t < started; t++)
-        pthread_join(tids[t], NULL);
-    for (size_t t = 0; !rc && t < started; t++)
-        if (jobs[t].rc)
-            rc = twin_error(jobs[t].rc, "%s", jobs[t].error);
-    *checked = atomic_load(&w.done);
-    *bad = atomic_load(&w.bad);
-    if (!rc && w.first_bad < count) {
-        *first_bad = ids[w.first_bad];
-        snprintf(reason, reason_size, "%s", w.reason);
-    }
-    pthread_cond_destroy(&w.ended);
-    pthread_mutex_destroy(&w.lock);
+    pthread_mutex_destroy(&r.lock);
     free(ids);
     return rc;
 }

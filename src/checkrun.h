@@ -1,0 +1,39 @@
+/*
+ * The validity check of many commits on every core, for verify and for the check of received
+ * history. Each commit's verdict depends only on the commit and its parents, so threads take the
+ * commits in chunks, oldest first, each with its own repository handle (re-deriving a merge
+ * writes objects, and libgit2 1.5 does not guard a database's list of packs against reads from
+ * other threads while one writes) and its own cache. Chunks are long enough that a thread finds
+ * the previous version of most trees in its cache.
+ */
+#ifndef TWIN_CHECKRUN_H
+#define TWIN_CHECKRUN_H
+
+#include <git2.h>
+#include <stddef.h>
+
+#include "twin/validity.h"
+
+struct twin_checkrun {
+    const git_oid *ids;
+    size_t count;
+    int threads; /* at most; 0: one per core */
+    /* Each thread's repository: opened with open (extra is passed back to close), and its cache
+     * set up with bind when not NULL. */
+    int (*open)(git_repository **repo, void **extra, void *ctx);
+    void (*close)(git_repository *repo, void *extra, void *ctx);
+    int (*bind)(twin_check_cache *cache, git_repository *repo, void *ctx);
+    /* Each verdict, from the thread that reached it. */
+    void (*result)(size_t index, const struct twin_check *check, void *ctx);
+    /* When not NULL, called from the calling thread about every 50 ms with the number of commits
+     * checked so far; a non-zero return stops the threads at the end of their chunks and is
+     * returned. */
+    int (*progress)(size_t done, void *ctx);
+    void *ctx;
+};
+
+/* Checks every commit of run. 0, or the first error that stopped the check; *done: how many
+ * commits were checked. */
+int twin_checkrun(size_t *done, const struct twin_checkrun *run);
+
+#endif
