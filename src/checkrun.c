@@ -8,13 +8,15 @@
 
 #include "twin/error.h"
 
+/* A thread takes a quarter of its share of what is left, at most CHUNK_MAX commits: long chunks
+ * first, shorter ones towards the end, so that the threads finish together. */
 #define THREADS_MAX 16
 #define CHUNK_MAX   2048
 #define CHUNK_MIN   16
 
 struct shared {
     const struct twin_checkrun *run;
-    size_t chunk;
+    size_t threads;
     atomic_size_t next, done;
     pthread_mutex_t lock;
     pthread_cond_t ended; /* signalled, under lock, as each thread finishes */
@@ -39,10 +41,14 @@ static void *work(void *arg)
         (run->bind && (k->rc = run->bind(cache, repo, run->ctx))))
         goto done;
     for (;;) {
-        size_t from = atomic_fetch_add(&s->next, s->chunk);
-        if (from >= run->count)
-            break;
-        size_t to = from + s->chunk < run->count ? from + s->chunk : run->count;
+        size_t from = atomic_load(&s->next), to;
+        do {
+            if (from >= run->count)
+                goto done;
+            size_t chunk = (run->count - from) / (s->threads * 4);
+            chunk = chunk < CHUNK_MIN ? CHUNK_MIN : chunk > CHUNK_MAX ? CHUNK_MAX : chunk;
+            to = from + chunk < run->count ? from + chunk : run->count;
+        } while (!atomic_compare_exchange_weak(&s->next, &from, to));
         for (size_t i = from; i < to; i++) {
             struct twin_check chk;
             if ((k->rc = twin_check_commit(&chk, repo, &run->ids[i], cache))) {
@@ -110,9 +116,7 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
         threads = THREADS_MAX;
     if (threads > run->count / 64 + 1)
         threads = run->count / 64 + 1;
-    /* Some eight chunks per thread on a short history, so that the threads share it evenly. */
-    s.chunk = run->count / (threads * 8);
-    s.chunk = s.chunk < CHUNK_MIN ? CHUNK_MIN : s.chunk > CHUNK_MAX ? CHUNK_MAX : s.chunk;
+    s.threads = threads;
     atomic_init(&s.next, 0);
     atomic_init(&s.done, 0);
     pthread_mutex_init(&s.lock, NULL);
