@@ -609,15 +609,17 @@ static int diff_raw(struct twin_treediff *w, struct rawtree *ot, struct rawtree 
     return rc;
 }
 
-/* Binds the cache to repo: its object database and the pack reader on its packs. */
-static int cache_bind(twin_tree_cache *c, git_repository *repo)
+/* Binds the cache to repo: its object database and, when reader is true, a pack reader on the
+ * packs of dirs, or of repo when dirs is NULL. */
+static int bind(twin_tree_cache *c, git_repository *repo, bool reader, const char *const *dirs,
+                size_t ndirs)
 {
-    if (c->repo == repo)
-        return 0;
     cache_flush(c);
     if (git_repository_odb(&c->odb, repo) < 0)
         return twin_error_git("opening the object database");
-    int rc = twin_packread_open(&c->packs, repo);
+    int rc = !reader ? 0
+             : dirs  ? twin_packread_open_dirs(&c->packs, dirs, ndirs)
+                     : twin_packread_open(&c->packs, repo);
     if (rc) {
         cache_flush(c);
         return rc;
@@ -629,21 +631,14 @@ static int cache_bind(twin_tree_cache *c, git_repository *repo)
 int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const char *const *dirs,
                               size_t ndirs)
 {
-    cache_flush(c);
-    if (git_repository_odb(&c->odb, repo) < 0)
-        return twin_error_git("opening the object database");
-    int rc = twin_packread_open_dirs(&c->packs, dirs, ndirs);
-    if (rc) {
-        cache_flush(c);
-        return rc;
-    }
-    c->repo = repo;
-    return 0;
+    return bind(c, repo, true, dirs, ndirs);
 }
 
+/* A cache kept across commits reads through twin's pack reader; one made for a single diff does
+ * not (opening the reader would cost more than it saves). */
 struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo)
 {
-    return c && cache_bind(c, repo) == 0 ? c->packs : NULL;
+    return c && (c->repo == repo || bind(c, repo, true, NULL, 0) == 0) ? c->packs : NULL;
 }
 
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
@@ -655,7 +650,7 @@ int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const g
             return rc;
         d->cache = own;
     }
-    if ((rc = cache_bind(d->cache, d->repo)))
+    if (d->cache->repo != d->repo && (rc = bind(d->cache, d->repo, !own, NULL, 0)))
         goto done;
     rc = diff_subtrees(d, old_tree ? git_tree_id(old_tree) : NULL,
                        new_tree ? git_tree_id(new_tree) : NULL, "", "", 0);
