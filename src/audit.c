@@ -340,6 +340,8 @@ static int verify(struct twin_verify_report **out, twin_node *n, int threads, co
     if (rc == 0)
         rc = twin_global_object_cache(false);
     if (rc == 0)
+        rc = twin_global_long_walks();
+    if (rc == 0)
         rc = verify_run(out, n, threads, since);
     twin_global_hash_reads(libgit2_hashes);
     twin_global_object_cache(libgit2_caches);

@@ -21,9 +21,9 @@
 #define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
 #define CACHE_ENTRIES 8192
 #define CACHE_HASH    16384 /* a power of two */
-#define CACHE_BYTES   ((size_t)64 << 20)
+#define CACHE_BYTES   ((size_t)32 << 20)
 #define CACHE_OBJ_MAX (CACHE_BYTES / 8)
-#define TRIM_BYTES    ((size_t)128 << 20)
+#define TRIM_BYTES    ((size_t)16 << 20)
 
 enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 

@@ -12,6 +12,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,33 +31,19 @@
 #include "twin/validity.h"
 
 /* ---- libgit2 settings for moving history ---------------------------------------------------- *
- * Sending or receiving a long history reads every object once or twice. libgit2's defaults make
- * that slow and large: every read re-hashes the object (with collision detection: over a third of
- * the time of building a pack, and much of checking one), the process keeps up to 256 MiB of
- * parsed objects cached (its count leaves out the parsed structures, so the real figure is
- * several times more), and the received pack is mapped in 1 GiB windows, all of it counted in the
- * resident set.
- *
- * The objects read here have ids that were computed from their content as they entered the store:
- * by the indexer, for a received pack (before any of it is checked), or by twin's own writes. Like
- * git, which verifies object hashes only in fsck, sync does not hash them again on each read. The
- * checks read the history in order, so a small object cache serves them as well as a large one.
- * These settings are process-wide in libgit2 1.5 and are applied once, on the first pack built or
- * received: `twin sync` and `twin serve` only sync, and `twin verify` runs in its own process with
- * libgit2's defaults. (They would sit better in twin_global_init, as an option for sync
- * processes.) */
-#define MOVE_MWINDOW_SIZE   ((size_t)32 << 20)
-#define MOVE_MWINDOW_MAPPED ((size_t)64 << 20)
-#define MOVE_OBJECT_CACHE   ((ssize_t)16 << 20)
-
+ * Sending or receiving a long history reads every object once or twice: twin_global_long_walks
+ * sets libgit2 up for that. The objects read here have ids that were computed from their content
+ * as they entered the store: by the indexer, for a received pack (before any of it is checked),
+ * or by twin's own writes. Like git, which verifies object hashes only in fsck, sync does not
+ * hash them again on each read through libgit2 (the check hashes what it reads itself). The
+ * settings are process-wide and applied once, on the first pack built or received: `twin sync`
+ * and `twin serve` only sync. */
 static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
 
 static void transfer_settings(void)
 {
     twin_global_hash_reads(false);
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, MOVE_MWINDOW_SIZE);
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, MOVE_MWINDOW_MAPPED);
-    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, MOVE_OBJECT_CACHE);
+    twin_global_long_walks();
 }
 
 /* ---- building ------------------------------------------------------------------------------- */
@@ -642,6 +631,11 @@ int twin_quarantine_finish(twin_quarantine *q)
      * pack's name is needed from here on. */
     git_indexer_free(q->indexer);
     q->indexer = NULL;
+#ifdef __GLIBC__
+    /* Hand the indexer's memory back to the system before the check takes its own, so that the
+     * peak is the larger of the two rather than their sum. */
+    malloc_trim(0);
+#endif
     snprintf(q->loose, sizeof(q->loose), "%s/loose", q->dir);
     if (mkdir(q->loose, 0700) != 0)
         return twin_error(TWIN_ERROR, "cannot create the quarantine's object directory: %s",
