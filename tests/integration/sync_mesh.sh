@@ -69,13 +69,13 @@ for round in $(seq 1 "$ROUNDS"); do
             id=${pick#*:}
             desc="$n: set any ${pick%%:*} $id"
             timeout -k 5 "$SYNC_CALL_TIMEOUT" "$TWIN" --dir "$(dir_of "$n")" set "$id" \
-                "$(field_of "${pick%%:*}")=$word, changed at $n in round $round" >"$out" 2>&1 &
+                "$(field_of "${pick%%:*}")=$word, changed at $n in round $round.$op" >"$out" 2>&1 &
         elif [ "${#mine[@]}" -gt 0 ] && [ $((RANDOM % 3)) -eq 0 ]; then
             pick=${mine[RANDOM % ${#mine[@]}]} # TYPE:ID
             id=${pick#*:}
             desc="$n: set ${pick%%:*} $id"
             timeout -k 5 "$SYNC_CALL_TIMEOUT" "$TWIN" --dir "$(dir_of "$n")" set "$id" \
-                "$(field_of "${pick%%:*}")=$word, revised in round $round" >"$out" 2>&1 &
+                "$(field_of "${pick%%:*}")=$word, revised in round $round.$op" >"$out" 2>&1 &
         elif [ $((RANDOM % 2)) -eq 0 ]; then
             desc="$n: add note"
             timeout -k 5 "$SYNC_CALL_TIMEOUT" "$TWIN" --dir "$(dir_of "$n")" add note \
