@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "twin/error.h"
+#include "util.h"
 
 #define LISTEN_BACKLOG 64
 #define STOP_GRACE_MS  5000 /* sessions get this long to say goodbye before sockets close */
@@ -46,6 +47,10 @@ struct twin_listener {
     atomic_int stopping;
     struct conn *conns;
     unsigned handshaking, sessions, threads;
+    /* Connection threads that have finished, to be joined: no thread of the listener outlives
+     * twin_listener_stop, even in its last instructions. */
+    pthread_t *finished;
+    size_t nfinished, finished_cap;
     unsigned max_unauthenticated, max_sessions;
     twin_keypair key;
     char network[TWIN_NETWORK_ID_LEN + 1];
@@ -145,20 +150,35 @@ static void *conn_main(void *arg)
 done:
     pthread_mutex_lock(&l->lock);
     drop_conn(l, c);
+    if (twin_grow((void **)&l->finished, &l->finished_cap, l->nfinished + 1, sizeof(pthread_t)))
+        pthread_detach(pthread_self()); /* out of memory: nobody will join it */
+    else
+        l->finished[l->nfinished++] = pthread_self();
     pthread_mutex_unlock(&l->lock);
     free(c);
     return NULL;
 }
 
+/* Joins the connection threads that have finished. Lock held. */
+static void reap_finished(twin_listener *l)
+{
+    while (l->nfinished > 0) {
+        pthread_t t = l->finished[--l->nfinished];
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&l->lock);
+    }
+}
+
 static void handle_new_connection(twin_listener *l, int fd)
 {
     char addr[TWIN_PEER_ADDR_MAX];
-    pthread_attr_t attr;
     pthread_t t;
     struct conn *c = NULL;
 
     twin_peer_addr(addr, fd);
     pthread_mutex_lock(&l->lock);
+    reap_finished(l);
     if (l->handshaking >= l->max_unauthenticated) {
         pthread_mutex_unlock(&l->lock);
         close(fd);
@@ -188,10 +208,7 @@ static void handle_new_connection(twin_listener *l, int fd)
     l->conns = c;
     l->handshaking++;
     l->threads++;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = pthread_create(&t, &attr, conn_main, c);
-    pthread_attr_destroy(&attr);
+    int err = pthread_create(&t, NULL, conn_main, c);
     if (err) {
         l->handshaking--;
         drop_conn(l, c);
@@ -384,7 +401,9 @@ void twin_listener_stop(twin_listener *l)
         if (c->fd >= 0)
             shutdown(c->fd, SHUT_RDWR);
     wait_idle(l, -1);
+    reap_finished(l);
     pthread_mutex_unlock(&l->lock);
+    free(l->finished);
 
     if (l->wake[0] >= 0)
         close(l->wake[0]);

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 
+#include "aead.h"
 #include "twin/error.h"
 #include "twin/transfer.h"
 
@@ -19,6 +20,8 @@ int twin_global_init(bool durable)
     global_durable = durable;
     if (sodium_init() < 0)
         return twin_error(TWIN_ERROR, "libsodium failed to initialise");
+    if (twin_aead_init() < 0)
+        return twin_error(TWIN_ERROR, "the cipher library failed to initialise");
     if (git_libgit2_init() < 0)
         return twin_error_git("initialising libgit2");
     if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0 ||
