@@ -123,6 +123,18 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
     pthread_cond_init(&s.ended, NULL);
     s.running = threads;
     int rc = 0;
+    if (threads == 1) {
+        /* A short run is checked on the calling thread: no thread to start. */
+        workers[0] = (struct worker){.s = &s};
+        work(&workers[0]);
+        rc = workers[0].rc ? twin_error(workers[0].rc, "%s", workers[0].error) : 0;
+        if (!rc && run->progress)
+            rc = run->progress(atomic_load(&s.done), run->ctx);
+        *done = atomic_load(&s.done);
+        pthread_cond_destroy(&s.ended);
+        pthread_mutex_destroy(&s.lock);
+        return rc;
+    }
     size_t started = 0;
     for (; started < threads; started++) {
         workers[started] = (struct worker){.s = &s};
