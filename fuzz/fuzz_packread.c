@@ -1,0 +1,365 @@
+/* The pack reader (src/packread.c) on packs and indexes of any bytes, as a store that has received
+ * packs from partners holds them. Each input becomes one or two packs, each a .pack and a
+ * version-2 .idx written into a scratch bare repository, which is then opened with
+ * twin_packread_open; every id of the indexes is read with twin_packread_get, then all again in
+ * the other order (now mostly from the cache), then a few ids no index holds.
+ *
+ * Input:
+ *   byte 0       options: bit 0, two packs; bit 1, each pack body is the whole .pack file as
+ *                given (otherwise the harness adds the 12-byte "PACK" header, version 2 or 3 by
+ *                bit 3, and a 20-byte trailer); bit 2, index entries kept in input order
+ *                (otherwise sorted by id)
+ *   per pack     one byte n, then n entries of a 20-byte id and a 4-byte big-endian word for the
+ *                offset table (top bit set: an index into the large-offset table); one byte m,
+ *                then m 8-byte big-endian large offsets
+ *   two packs    a 2-byte big-endian length of the first pack body
+ *   the rest     the pack body or bodies (offsets count from the start of the .pack file)
+ * The fan-out and the other index tables are built from the entries; CRCs and checksums are zero
+ * (the reader checks neither).
+ *
+ * Invariants: every read gives 1 with an object of a real type, 0, or TWIN_EVERIFY, never
+ * another error but "out of memory"; an id reads the same both times (result, type, size and
+ * bytes). Objects may say they are up to 1 GiB large, and a sanitizer build spends most of its
+ * time on such allocations; the fuzzer runs much faster with them capped (they then fail as out of
+ * memory, which also runs those paths):
+ *   ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=64 build-fuzz/fuzz_packread ...
+ *
+ * The seeds git-* and twin-* in fuzz/corpus/packread/ were made by this file from small packs of
+ * git (`git pack-objects`, with and without --delta-base-offset; indexes with large offsets by
+ * `git index-pack --index-version=2,N`; git-ref-delta-bases-* from a pack whose REF_DELTA objects
+ * were moved into a pack of their own) and of twin (single commits, an import, a batch):
+ *   cc -DTWIN_FUZZ_SEED_MAIN -Iinclude -Isrc fuzz/fuzz_packread.c build/libtwin.a \
+ *      $(pkg-config --libs libgit2 zlib) -lpthread -o seed
+ *   ./seed OPTIONS A.pack A.idx [B.pack B.idx] > input */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "packread.h"
+#include "twin/error.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define OPT_TWO      1
+#define OPT_RAW      2
+#define OPT_UNSORTED 4
+#define OPT_V3       8
+#define ENTRY_BYTES  24
+#define MAX_ENTRIES  255
+#define MAX_LARGE    255
+
+static const char *const names[2] = {"pack-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                     "pack-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"};
+
+static git_repository *repo;
+static char scratch[4096], packdir[4200];
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void cleanup(void)
+{
+    git_repository_free(repo);
+    repo = NULL;
+    nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    git_libgit2_shutdown();
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof(scratch), "%s/twin-fuzz-packread-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    git_libgit2_init();
+    if (!mkdtemp(scratch) || git_repository_init(&repo, scratch, 1) != 0)
+        abort();
+    snprintf(packdir, sizeof(packdir), "%sobjects/pack", git_repository_path(repo));
+    atexit(cleanup);
+}
+
+static void write_file(const char *name, const char *ext, const unsigned char *a, size_t alen,
+                       const unsigned char *b, size_t blen, const unsigned char *c, size_t clen)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s.%s", packdir, name, ext);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(a, 1, alen, f) != alen || fwrite(b, 1, blen, f) != blen ||
+        fwrite(c, 1, clen, f) != clen || fclose(f) != 0)
+        abort();
+}
+
+static void unlink_pack(const char *name)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s.idx", packdir, name);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.pack", packdir, name);
+    unlink(path);
+}
+
+/* One pack's index section of the input. */
+struct index {
+    size_t n, m;
+    const uint8_t *entries, *large;
+};
+
+static int take(const uint8_t **p, size_t *left, size_t n, const uint8_t **out)
+{
+    if (n > *left)
+        return -1;
+    *out = *p;
+    *p += n;
+    *left -= n;
+    return 0;
+}
+
+static int parse_index(struct index *x, const uint8_t **p, size_t *left)
+{
+    const uint8_t *b;
+    if (take(p, left, 1, &b))
+        return -1;
+    x->n = *b;
+    if (take(p, left, x->n * ENTRY_BYTES, &x->entries) || take(p, left, 1, &b))
+        return -1;
+    x->m = *b;
+    return take(p, left, x->m * 8, &x->large);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 20);
+}
+
+/* Writes the .idx for x: header, fan-out, ids, CRCs, offsets, large offsets, trailer. */
+static void write_index(const char *name, const struct index *x, int sorted)
+{
+    static unsigned char buf[8 + 256 * 4 + MAX_ENTRIES * 28 + MAX_LARGE * 8 + 40];
+    unsigned char entries[MAX_ENTRIES * ENTRY_BYTES];
+    size_t n = x->n, at = 8 + 256 * 4;
+    memcpy(entries, x->entries, n * ENTRY_BYTES);
+    if (sorted)
+        qsort(entries, n, ENTRY_BYTES, by_id);
+    memcpy(buf, "\377tOc", 4);
+    put32(buf + 4, 2);
+    uint32_t counts[256] = {0}, total = 0;
+    for (size_t i = 0; i < n; i++)
+        counts[entries[i * ENTRY_BYTES]]++;
+    for (int i = 0; i < 256; i++) {
+        total += counts[i];
+        put32(buf + 8 + 4 * i, total);
+    }
+    for (size_t i = 0; i < n; i++, at += 20)
+        memcpy(buf + at, entries + i * ENTRY_BYTES, 20);
+    memset(buf + at, 0, 4 * n);
+    at += 4 * n;
+    for (size_t i = 0; i < n; i++, at += 4)
+        memcpy(buf + at, entries + i * ENTRY_BYTES + 20, 4);
+    memcpy(buf + at, x->large, 8 * x->m);
+    at += 8 * x->m;
+    memset(buf + at, 0, 40);
+    at += 40;
+    write_file(name, "idx", buf, at, NULL, 0, NULL, 0);
+}
+
+static void write_pack(const char *name, const uint8_t *body, size_t len, uint32_t count,
+                       int options)
+{
+    static const unsigned char trailer[20];
+    unsigned char header[12];
+    if (options & OPT_RAW) {
+        write_file(name, "pack", body, len, NULL, 0, NULL, 0);
+        return;
+    }
+    memcpy(header, "PACK", 4);
+    put32(header + 4, options & OPT_V3 ? 3 : 2);
+    put32(header + 8, count);
+    write_file(name, "pack", header, sizeof(header), body, len, trailer, sizeof(trailer));
+}
+
+/* What one read gave, to hold the second read of the same id to. */
+struct result {
+    int rc, oom;
+    git_object_t type;
+    size_t size;
+    uLong crc;
+};
+
+/* Run under a cap on single allocations, an object that says it is huge fails to be allocated,
+ * as it may anywhere memory is short: that is the one other error allowed. */
+static int out_of_memory(int rc)
+{
+    return rc == TWIN_ERROR && strcmp(twin_error_last(), "out of memory") == 0;
+}
+
+static struct result read_one(twin_packread *r, const unsigned char *id)
+{
+    git_oid oid;
+    twin_pobj *o = NULL;
+    struct result res = {0};
+    memcpy(oid.id, id, 20);
+    res.rc = twin_packread_get(&o, r, &oid);
+    res.oom = out_of_memory(res.rc);
+    if (res.rc == 1) {
+        if (!o || o->refs < 1 || o->type < GIT_OBJECT_COMMIT || o->type > GIT_OBJECT_TAG)
+            abort();
+        res.type = o->type;
+        res.size = o->size;
+        res.crc = crc32(crc32(0, NULL, 0), o->data, (uInt)o->size); /* objects are < 4 GiB */
+        twin_pobj_release(o);
+    } else if (o || (res.rc != 0 && res.rc != TWIN_EVERIFY && !res.oom)) {
+        abort();
+    }
+    return res;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct result first[2 * MAX_ENTRIES];
+    struct index x[2];
+    const uint8_t *p = data, *b, *body[2];
+    size_t left = size, blen[2];
+    if (!repo)
+        setup();
+    if (take(&p, &left, 1, &b))
+        return 0;
+    int options = *b, npacks = options & OPT_TWO ? 2 : 1;
+    for (int k = 0; k < npacks; k++)
+        if (parse_index(&x[k], &p, &left))
+            return 0;
+    if (npacks == 2) {
+        if (take(&p, &left, 2, &b))
+            return 0;
+        blen[0] = (size_t)b[0] << 8 | b[1];
+        if (blen[0] > left)
+            blen[0] = left;
+        body[0] = p;
+        body[1] = p + blen[0];
+        blen[1] = left - blen[0];
+    } else {
+        body[0] = p;
+        blen[0] = left;
+        unlink_pack(names[1]);
+    }
+    for (int k = 0; k < npacks; k++) {
+        write_index(names[k], &x[k], !(options & OPT_UNSORTED));
+        write_pack(names[k], body[k], blen[k], (uint32_t)x[k].n, options);
+    }
+
+    twin_packread *r = NULL;
+    if (twin_packread_open(&r, repo) != 0 || !r)
+        abort();
+    size_t total = 0;
+    for (int k = 0; k < npacks; k++)
+        for (size_t i = 0; i < x[k].n; i++)
+            first[total++] = read_one(r, x[k].entries + i * ENTRY_BYTES);
+    /* Again, last first: now mostly from the cache, and the same. */
+    size_t at = total;
+    for (int k = npacks - 1; k >= 0; k--)
+        for (size_t i = x[k].n; i-- > 0;) {
+            struct result again = read_one(r, x[k].entries + i * ENTRY_BYTES);
+            const struct result *was = &first[--at];
+            if (again.oom || was->oom)
+                continue;
+            if (again.rc != was->rc || again.type != was->type || again.size != was->size ||
+                again.crc != was->crc)
+                abort();
+        }
+    /* Ids no index is likely to hold: at both ends of the fan-out, and beside a held one. */
+    unsigned char id[20];
+    memset(id, 0, sizeof(id));
+    (void)read_one(r, id);
+    memset(id, 0xff, sizeof(id));
+    (void)read_one(r, id);
+    if (x[0].n) {
+        memcpy(id, x[0].entries, 20);
+        id[19] ^= 1;
+        (void)read_one(r, id);
+    }
+    twin_packread_free(r);
+    return 0;
+}
+
+#ifdef TWIN_FUZZ_SEED_MAIN
+/* Writes an input of the format above for one or two real packs, entries taken from their
+ * version-2 indexes. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n;
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n)
+        abort();
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr, "usage: %s OPTIONS A.pack A.idx [B.pack B.idx]\n", argv[0]);
+        return 2;
+    }
+    int options = atoi(argv[1]), npacks = argc == 6 ? 2 : 1;
+    unsigned char *pack[2], *idx[2];
+    size_t plen[2], ilen[2];
+    options = (options & ~OPT_TWO) | (npacks == 2 ? OPT_TWO : 0);
+    putchar(options);
+    for (int k = 0; k < npacks; k++) {
+        pack[k] = slurp(argv[2 + 2 * k], &plen[k]);
+        idx[k] = slurp(argv[3 + 2 * k], &ilen[k]);
+        uint32_t n = get32(idx[k] + 8 + 255 * 4);
+        if (ilen[k] < 8 + 256 * 4 + 28 * (size_t)n + 40 || n > MAX_ENTRIES || plen[k] < 32)
+            abort();
+        const unsigned char *ids = idx[k] + 8 + 256 * 4, *offs = ids + 24 * (size_t)n;
+        putchar((int)n);
+        for (uint32_t i = 0; i < n; i++) {
+            fwrite(ids + 20 * i, 1, 20, stdout);
+            fwrite(offs + 4 * i, 1, 4, stdout);
+        }
+        size_t large = (ilen[k] - (8 + 256 * 4 + 28 * (size_t)n + 40)) / 8;
+        if (large > MAX_LARGE)
+            abort();
+        putchar((int)large);
+        fwrite(offs + 4 * (size_t)n, 1, 8 * large, stdout);
+    }
+    for (int k = 0; k < npacks; k++) {
+        const unsigned char *b = pack[k];
+        size_t len = plen[k];
+        if (!(options & OPT_RAW)) {
+            b += 12;
+            len -= 32;
+        }
+        if (k == 0 && npacks == 2) {
+            putchar((int)(len >> 8 & 0xff));
+            putchar((int)(len & 0xff));
+        }
+        fwrite(b, 1, len, stdout);
+    }
+    for (int k = 0; k < npacks; k++) {
+        free(pack[k]);
+        free(idx[k]);
+    }
+    return 0;
+}
+#endif
