@@ -561,6 +561,11 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
     size_t depth = 0;
     twin_pobj *obj = NULL;
     int rc;
+    /* REF_DELTA bases can close a cycle, which no depth short of CHAIN_MAX would end: the
+     * position reached at each power-of-two depth is kept, and a cycle returns to it within a few
+     * times its length (Brent). */
+    uint32_t mark_pack = pack;
+    uint64_t mark_off = off;
     for (;;) {
         if ((obj = cache_get(r, pack, off))) {
             obj->refs++;
@@ -593,6 +598,12 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
                 return 0; /* the base is not in these packs: libgit2 reads the object */
             if (rc < 0)
                 return rc;
+        }
+        if (pack == mark_pack && off == mark_off)
+            return damaged(&r->packs[pack], off, "is in a cycle of deltas");
+        if ((depth & (depth - 1)) == 0) {
+            mark_pack = pack;
+            mark_off = off;
         }
     }
     while (depth > 0) {
