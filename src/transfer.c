@@ -21,10 +21,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "checkrun.h"
 #include "pack.h"
+#include "packread.h"
 #include "sha1.h"
+#include "treediff.h"
 #include "util.h"
 #include "twin/error.h"
 #include "twin/twin.h"
@@ -214,6 +217,9 @@ struct changed_walk {
     git_repository *repo;
     struct pack_list *list;
     char path[4096];
+    struct twin_treediff diff; /* its cache keeps the trees of the last commits */
+    git_oid last_commit, last_tree;
+    bool have_last;
 };
 
 /* Adds every object of tree `now` (at path, of length len) that differs from its version in
@@ -267,30 +273,72 @@ static int add_changed(struct changed_walk *w, const git_tree *before, const git
     return 0;
 }
 
+/* The objects tree `now` changed against `before` (NULL: every object), by libgit2's reading of
+ * the two trees: for trees that twin's diff does not take (see treediff.h). */
+static int add_changed_git(struct changed_walk *w, const git_oid *before, const git_oid *now)
+{
+    git_tree *a = NULL, *b = NULL;
+    int rc = 0;
+    if ((before && git_tree_lookup(&a, w->repo, before) < 0) ||
+        git_tree_lookup(&b, w->repo, now) < 0)
+        rc = twin_error_git("reading a tree for a pack");
+    w->path[0] = '\0';
+    if (rc == 0)
+        rc = add_changed(w, a, b, 0);
+    git_tree_free(a);
+    git_tree_free(b);
+    return rc;
+}
+
 /* Adds a commit, its tree, and whatever its tree changed against its first parent's. Every
  * commit of the set is added, and a first parent outside the set is one the receiver holds, so by
  * induction the receiver ends up with every object of every commit. */
 static int add_commit(struct changed_walk *w, const git_oid *id)
 {
     git_commit *c = NULL, *parent = NULL;
-    git_tree *tree = NULL, *before = NULL;
+    git_oid tree, before;
+    bool has_before = false;
     int rc = 0;
-    if (git_commit_lookup(&c, w->repo, id) < 0 || git_commit_tree(&tree, c) < 0 ||
-        (git_commit_parentcount(c) > 0 &&
-         (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&before, parent) < 0))) {
+    if (git_commit_lookup(&c, w->repo, id) < 0) {
         rc = twin_error_git("reading a commit for a pack");
         goto done;
     }
+    tree = *git_commit_tree_id(c);
+    if (git_commit_parentcount(c) > 0) {
+        /* Oldest first, the first parent is most often the commit just added. */
+        const git_oid *p = git_commit_parent_id(c, 0);
+        if (w->have_last && git_oid_equal(p, &w->last_commit)) {
+            before = w->last_tree;
+        } else if (git_commit_parent(&parent, c, 0) < 0) {
+            rc = twin_error_git("reading a commit for a pack");
+            goto done;
+        } else {
+            before = *git_commit_tree_id(parent);
+        }
+        has_before = true;
+    }
+    w->last_commit = *id;
+    w->last_tree = tree;
+    w->have_last = true;
     if ((rc = list_add(w->list, id, 0)))
         goto done;
-    if (!(before && git_oid_equal(git_tree_id(before), git_tree_id(tree))) &&
-        (rc = list_add(w->list, git_tree_id(tree), path_hash("/"))))
+    if (has_before && git_oid_equal(&before, &tree))
         goto done;
-    w->path[0] = '\0';
-    rc = add_changed(w, before, tree, 0);
+    if ((rc = list_add(w->list, &tree, path_hash("/"))))
+        goto done;
+    w->diff.count = 0;
+    w->diff.fault[0] = '\0';
+    rc = twin_treediff_run_ids(&w->diff, has_before ? &before : NULL, &tree);
+    if (rc == 1) { /* trees twin's diff does not take: libgit2 reads them */
+        rc = add_changed_git(w, has_before ? &before : NULL, &tree);
+        goto done;
+    }
+    for (size_t i = 0; rc == 0 && i < w->diff.count; i++) {
+        const struct twin_change *ch = &w->diff.changes[i];
+        if (ch->has_new)
+            rc = list_add(w->list, &ch->new_id, path_hash(ch->path));
+    }
 done:
-    git_tree_free(before);
-    git_tree_free(tree);
     git_commit_free(parent);
     git_commit_free(c);
     return rc;
@@ -367,7 +415,7 @@ static int write_entry(struct pack_out *o, int type, const unsigned char *data, 
     hdr[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
     hdr[h++] = 0x01;
     int rc = out_write(o, hdr, h);
-    uint32_t s1 = 1, s2 = 0;
+    uLong adler = adler32_z(1, data, len);
     size_t at = 0;
     do {
         size_t take = len - at < 0xffff ? len - at : 0xffff;
@@ -378,26 +426,26 @@ static int write_entry(struct pack_out *o, int type, const unsigned char *data, 
             rc = out_write(o, blk, sizeof(blk));
         if (rc == 0)
             rc = out_write(o, data + at, take);
-        for (size_t i = at; i < at + take; i++) {
-            s1 = (s1 + data[i]) % 65521;
-            s2 = (s2 + s1) % 65521;
-        }
         at += take;
     } while (rc == 0 && at < len);
-    unsigned char adler[4] = {(unsigned char)(s2 >> 8), (unsigned char)s2, (unsigned char)(s1 >> 8),
-                              (unsigned char)s1};
-    return rc ? rc : out_write(o, adler, sizeof(adler));
+    unsigned char sum[4] = {(unsigned char)(adler >> 24), (unsigned char)(adler >> 16),
+                            (unsigned char)(adler >> 8), (unsigned char)adler};
+    return rc ? rc : out_write(o, sum, sizeof(sum));
 }
 
-static int write_object(struct pack_out *o, git_odb *odb, const struct pack_obj *po,
-                        struct base_slot *trees, struct base_slot *blobs)
+static int write_object(struct pack_out *o, git_odb *odb, twin_packread *packs,
+                        const struct pack_obj *po, struct base_slot *trees, struct base_slot *blobs)
 {
     git_odb_object *obj = NULL;
-    if (git_odb_read(&obj, odb, &po->id) < 0)
+    twin_pobj *pobj = NULL;
+    int got = packs ? twin_packread_get(&pobj, packs, &po->id) : 0;
+    if (got < 0)
+        return got;
+    if (!got && git_odb_read(&obj, odb, &po->id) < 0)
         return twin_error_git("reading an object for a pack");
-    const unsigned char *data = git_odb_object_data(obj);
-    size_t len = git_odb_object_size(obj);
-    git_object_t type = git_odb_object_type(obj);
+    const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
+    size_t len = pobj ? pobj->size : git_odb_object_size(obj);
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
     uint64_t at = o->offset;
     struct base_slot *slot = NULL;
     if (po->path_hash && type == GIT_OBJECT_TREE)
@@ -424,12 +472,13 @@ static int write_object(struct pack_out *o, git_odb *odb, const struct pack_obj 
         slot->data.len = 0;
         bytes_put(&slot->data, data, len);
     }
+    twin_pobj_release(pobj);
     git_odb_object_free(obj);
     return rc;
 }
 
-static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack_sink sink,
-                      void *ctx)
+static int write_pack(git_repository *repo, const struct pack_list *l, twin_packread *packs,
+                      twin_pack_sink sink, void *ctx)
 {
     struct pack_out o = {.sink = sink, .ctx = ctx};
     struct base_slot *trees = calloc(TREE_SLOTS, sizeof(*trees)),
@@ -448,7 +497,7 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
         rc = out_write(&o, hdr, sizeof(hdr));
     }
     for (size_t i = 0; rc == 0 && i < l->n; i++)
-        rc = write_object(&o, odb, &l->v[i], trees, blobs);
+        rc = write_object(&o, odb, packs, &l->v[i], trees, blobs);
     if (rc == 0) {
         unsigned char trailer[20];
         twin_sha1_final(&o.sha, trailer);
@@ -472,13 +521,17 @@ int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants,
 {
     git_revwalk *walk = NULL;
     struct pack_list list = {0};
-    struct changed_walk w = {.repo = repo, .list = &list};
+    struct changed_walk w = {.repo = repo, .list = &list, .diff = {.repo = repo, .trees = true}};
     git_oid id;
     int rc;
     *commits = 0;
     pthread_once(&transfer_settings_once, transfer_settings);
-    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+    if ((rc = twin_tree_cache_new(&w.diff.cache)))
         return rc;
+    /* The receiver hashes every object it is sent, as the store hashed each one on its way in. */
+    twin_tree_cache_trust_store(w.diff.cache);
+    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+        goto cleanup;
     /* Oldest first, so every path's earlier versions are in the pack before its later ones. */
     if (git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
         rc = twin_error_git("walking the commits for a pack");
@@ -493,8 +546,10 @@ int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants,
         rc = twin_error_git("walking the commits for a pack");
         goto cleanup;
     }
-    rc = write_pack(repo, &list, sink, ctx);
+    rc = write_pack(repo, &list, twin_tree_cache_packs(w.diff.cache, repo), sink, ctx);
 cleanup:
+    twin_treediff_clear(&w.diff);
+    twin_tree_cache_free(w.diff.cache);
     free(list.v);
     free(list.set);
     git_revwalk_free(walk);

@@ -21,6 +21,7 @@ struct twin_change {
     char path[512];
     git_oid old_id, new_id;
     bool has_old, has_new;
+    bool is_tree; /* only when the diff was asked for trees */
 };
 
 /* Trees read recently, as stored bytes with their entries indexed. Walking a history commit by
@@ -30,6 +31,10 @@ typedef struct twin_tree_cache twin_tree_cache;
 
 int twin_tree_cache_new(twin_tree_cache **out);
 void twin_tree_cache_free(twin_tree_cache *c);
+
+/* Trees read through c are taken as the store holds them, without hashing each against its id:
+ * for a sender, whose receiver hashes every object it is sent. Checks never do this. */
+void twin_tree_cache_trust_store(twin_tree_cache *c);
 
 /* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
  * NULL when there is none. */
@@ -43,6 +48,7 @@ int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const ch
 struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */
+    bool trees; /* also list each directory whose tree changed, before the files under it */
     struct twin_change *changes;
     size_t count, cap;
     char fault[400]; /* set when the trees break a rule (not plain files, too deep, too many) */
@@ -51,6 +57,10 @@ struct twin_treediff {
 /* Fills d with the changed files from old_tree to new_tree (either may be NULL). Returns <0 on an
  * internal error, 1 when d->fault says which rule the trees break, 0 otherwise. */
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree);
+
+/* The same, with the trees named by id (either may be NULL). */
+int twin_treediff_run_ids(struct twin_treediff *d, const git_oid *old_tree,
+                          const git_oid *new_tree);
 
 void twin_treediff_clear(struct twin_treediff *d);
 

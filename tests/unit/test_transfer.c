@@ -231,6 +231,48 @@ static void packs_are_valid_git_packs_with_deltas(void **state)
     json_decref(rec);
 }
 
+/* A history twin's own diff does not take (an executable file, directories nested deeper than
+ * records are) is still sent whole: those trees are read as libgit2 reads them. Stock git must
+ * find every object of every commit in the pack. */
+static void packs_of_trees_outside_twins_layout_hold_every_object(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[3000], path[600];
+    if (system("command -v git >/dev/null 2>&1") != 0)
+        skip();
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd '%s' && git init -q plain && cd plain && mkdir -p a/b/c/d/e && "
+        "echo one > a/b/c/d/e/deep.txt && printf '#!/bin/sh\\n' > run.sh && chmod +x run.sh && "
+        "git add -A && git -c user.name=Plain -c user.email=plain@example.org commit -qm one && "
+        "echo two > a/b/c/d/e/deep.txt && echo more > a/b/other.txt && git add -A && "
+        "git -c user.name=Plain -c user.email=plain@example.org commit -qm two",
+        f->dir);
+    assert_int_equal(system(cmd), 0);
+    git_repository *repo = NULL;
+    snprintf(path, sizeof(path), "%s/plain", f->dir);
+    assert_int_equal(git_repository_open(&repo, path), 0);
+    git_oid want;
+    assert_int_equal(git_reference_name_to_id(&want, repo, "HEAD"), 0);
+    snprintf(path, sizeof(path), "%s/plain.pack", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    size_t commits = 0;
+    assert_int_equal(twin_pack_build(&commits, repo, &want, 1, NULL, 0, to_file, fp), 0);
+    assert_int_equal(fclose(fp), 0);
+    git_repository_free(repo);
+    assert_int_equal(commits, 2);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && git init -q --bare plain-check.git && "
+             "git -C plain-check.git index-pack --strict -o '%s/plain.idx' '%s' >/dev/null && "
+             "mv '%s/plain.pack' '%s/plain.idx' plain-check.git/objects/pack/ && "
+             "git -C plain-check.git update-ref HEAD %s && "
+             "git -C plain-check.git fsck --no-dangling 2>&1 && "
+             "test \"$(git -C plain-check.git rev-list --objects HEAD | wc -l)\" -eq 18",
+             f->dir, f->dir, path, f->dir, f->dir, git_oid_tostr_s(&want));
+    assert_int_equal(system(cmd), 0);
+}
+
 static int count_progress(size_t checked, void *ctx)
 {
     size_t *calls = ctx;
@@ -288,6 +330,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(bytes_that_are_not_a_pack_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(packs_are_valid_git_packs_with_deltas, setup, teardown),
+        cmocka_unit_test_setup_teardown(packs_of_trees_outside_twins_layout_hold_every_object,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(a_long_check_reports_progress_and_can_be_stopped, setup,
                                         teardown),
     };
