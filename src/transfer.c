@@ -86,15 +86,15 @@ cleanup:
  * libgit2's packbuilder searches a window of candidates for every object's delta and reuses no
  * delta already stored, which made building a pack of a long history take minutes. Here the
  * objects of each commit are written oldest commit first, and a tree or file is written as a
- * delta against the last version of the same path already in the pack: one entry changed in a
- * tree of hundreds makes a delta of a few dozen bytes, found in one pass over the two versions
- * (their common prefix and suffix). Chains stop at DELTA_DEPTH; everything else is written whole.
+ * delta against an earlier version of the same path already in the pack (struct base_slot): a
+ * few entries changed in a tree of hundreds make a delta of a few dozen bytes, found in one pass
+ * over the two versions (entry by entry). Chains stay short, so the receiver's indexer resolves
+ * each object in a few steps. What no delta pays for is written whole.
  * The pack streams out as it is made, so the receiver indexes while the sender reads.
  *
  * The object data is not compressed: each object's zlib stream is made of stored blocks, which
  * the receiver inflates at memory speed; deltas keep the pack near git's size for trees. */
 
-#define DELTA_DEPTH   50
 #define TREE_SLOTS    4096 /* last version per path, for trees: a few hundred paths */
 #define BLOB_SLOTS    1024 /* and for files, fewer kept: most files have one version */
 #define OUT_BUF_BYTES (256 * 1024)
@@ -344,14 +344,56 @@ done:
     return rc;
 }
 
-/* The last version written of a path. */
+/* The versions of a path already in the pack that later versions take as bases. Version n (from
+ * 0, in writing order) is a delta against version n with its lowest set bit cleared, as the store
+ * keeps them (pack.c): a chain is never longer than the number of bits set in n, and the
+ * receiver resolves each version in a few steps, however many there are. The stack holds version
+ * n and every version obtained by clearing n's lowest set bits in turn: the bases of all the
+ * versions after it. */
+#define BASE_LEVELS 33
+struct base_version {
+    uint32_t index;
+    uint64_t offset;
+    git_oid id;
+};
+
 struct base_slot {
     uint32_t path_hash;
     git_object_t type;
-    unsigned depth;
-    uint64_t offset;
-    struct bytes data;
+    uint32_t versions; /* of this path written so far */
+    unsigned n;
+    struct base_version stack[BASE_LEVELS];
 };
+
+/* An object read from twin's pack reader, or else from libgit2. */
+struct obj_read {
+    twin_pobj *pobj;
+    git_odb_object *obj;
+    const unsigned char *data;
+    size_t len;
+    git_object_t type;
+};
+
+static int obj_read(struct obj_read *r, git_odb *odb, twin_packread *packs, const git_oid *id)
+{
+    *r = (struct obj_read){0};
+    int got = packs ? twin_packread_get(&r->pobj, packs, id) : 0;
+    if (got < 0)
+        return got;
+    if (!got && git_odb_read(&r->obj, odb, id) < 0)
+        return twin_error_git("reading an object for a pack");
+    r->data = r->pobj ? r->pobj->data : git_odb_object_data(r->obj);
+    r->len = r->pobj ? r->pobj->size : git_odb_object_size(r->obj);
+    r->type = r->pobj ? r->pobj->type : git_odb_object_type(r->obj);
+    return 0;
+}
+
+static void obj_done(struct obj_read *r)
+{
+    twin_pobj_release(r->pobj);
+    git_odb_object_free(r->obj);
+    *r = (struct obj_read){0};
+}
 
 struct pack_out {
     twin_pack_sink sink;
@@ -436,44 +478,50 @@ static int write_entry(struct pack_out *o, int type, const unsigned char *data, 
 static int write_object(struct pack_out *o, git_odb *odb, twin_packread *packs,
                         const struct pack_obj *po, struct base_slot *trees, struct base_slot *blobs)
 {
-    git_odb_object *obj = NULL;
-    twin_pobj *pobj = NULL;
-    int got = packs ? twin_packread_get(&pobj, packs, &po->id) : 0;
-    if (got < 0)
-        return got;
-    if (!got && git_odb_read(&obj, odb, &po->id) < 0)
-        return twin_error_git("reading an object for a pack");
-    const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
-    size_t len = pobj ? pobj->size : git_odb_object_size(obj);
-    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    struct obj_read obj, base = {0};
+    int rc = obj_read(&obj, odb, packs, &po->id);
+    if (rc)
+        return rc;
     uint64_t at = o->offset;
     struct base_slot *slot = NULL;
-    if (po->path_hash && type == GIT_OBJECT_TREE)
+    if (po->path_hash && obj.type == GIT_OBJECT_TREE)
         slot = &trees[po->path_hash % TREE_SLOTS];
-    else if (po->path_hash && type == GIT_OBJECT_BLOB)
+    else if (po->path_hash && obj.type == GIT_OBJECT_BLOB)
         slot = &blobs[po->path_hash % BLOB_SLOTS];
-    int rc = 0;
+    if (slot && (slot->path_hash != po->path_hash || slot->type != obj.type ||
+                 slot->versions == UINT32_MAX)) {
+        slot->path_hash = po->path_hash; /* another path took the slot: start over */
+        slot->type = obj.type;
+        slot->versions = 0;
+        slot->n = 0;
+    }
+    const struct base_version *from = NULL;
+    if (slot && slot->versions > 0) {
+        uint32_t v = slot->versions, b = v & (v - 1);
+        while (slot->n > 0 && slot->stack[slot->n - 1].index > b)
+            slot->n--;
+        if (slot->n > 0 && slot->stack[slot->n - 1].index == b)
+            from = &slot->stack[slot->n - 1];
+    }
     bool delta = false;
-    if (slot && slot->path_hash == po->path_hash && slot->type == type &&
-        slot->depth < DELTA_DEPTH && len >= 64) {
-        o->delta.len = twin_delta_make(&o->delta.p, &o->delta.cap, type, slot->data.p,
-                                       slot->data.len, data, len);
+    if (from && obj.len >= 64 && (rc = obj_read(&base, odb, packs, &from->id)) == 0 &&
+        base.type == obj.type) {
+        o->delta.len = twin_delta_make(&o->delta.p, &o->delta.cap, obj.type, base.data, base.len,
+                                       obj.data, obj.len);
         delta = o->delta.len > 0;
     }
     if (rc == 0)
         rc = delta
-                 ? write_entry(o, GIT_OBJECT_OFS_DELTA, o->delta.p, o->delta.len, at - slot->offset)
-                 : write_entry(o, type, data, len, 0);
-    if (rc == 0 && slot && (rc = bytes_reserve(&slot->data, len > slot->data.len ? len : 0)) == 0) {
-        slot->depth = delta ? slot->depth + 1 : 0;
-        slot->path_hash = po->path_hash;
-        slot->type = type;
-        slot->offset = at;
-        slot->data.len = 0;
-        bytes_put(&slot->data, data, len);
+                 ? write_entry(o, GIT_OBJECT_OFS_DELTA, o->delta.p, o->delta.len, at - from->offset)
+                 : write_entry(o, obj.type, obj.data, obj.len, 0);
+    if (rc == 0 && slot) {
+        if (slot->n == BASE_LEVELS) /* cannot happen: n's bits number at most 32 */
+            slot->n = 0;
+        slot->stack[slot->n++] = (struct base_version){slot->versions, at, po->id};
+        slot->versions++;
     }
-    twin_pobj_release(pobj);
-    git_odb_object_free(obj);
+    obj_done(&base);
+    obj_done(&obj);
     return rc;
 }
 
@@ -504,10 +552,6 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
         if ((rc = out_flush(&o)) == 0)
             rc = sink(trailer, sizeof(trailer), ctx);
     }
-    for (size_t i = 0; trees && i < TREE_SLOTS; i++)
-        free(trees[i].data.p);
-    for (size_t i = 0; blobs && i < BLOB_SLOTS; i++)
-        free(blobs[i].data.p);
     free(trees);
     free(blobs);
     free(o.buf.p);
