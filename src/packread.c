@@ -53,6 +53,7 @@ struct link {
 struct twin_packread {
     struct rpack *packs;
     size_t npacks, last;
+    bool trusted;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     z_stream z;
     int z_ready;
@@ -219,6 +220,16 @@ void twin_packread_free(twin_packread *r)
     free(r->delta);
     free(r->chain);
     free(r);
+}
+
+void twin_packread_trust(twin_packread *r)
+{
+    r->trusted = true;
+}
+
+bool twin_packread_trusted(const twin_packread *r)
+{
+    return r && r->trusted;
 }
 
 void twin_pobj_release(twin_pobj *o)

@@ -11,6 +11,7 @@
 #define TWIN_PACKREAD_H
 
 #include <git2.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct twin_packread twin_packread;
@@ -36,5 +37,11 @@ void twin_packread_free(twin_packread *r);
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 
 void twin_pobj_release(twin_pobj *o);
+
+/* Marks the reader's objects as hashed against their ids already, when they entered the store
+ * (twin's writes, or the indexer, for a received pack): readers that hash what they read to
+ * check it may skip that. Only the check of received history does; verify never does. */
+void twin_packread_trust(twin_packread *r);
+bool twin_packread_trusted(const twin_packread *r);
 
 #endif

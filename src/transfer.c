@@ -773,6 +773,9 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
     char store[4200];
     snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(q->repo));
     const char *dirs[] = {q->dir, store};
+    /* The indexer computed every id of the received pack from its content (with collision
+     * detection), and the store's objects were hashed on their way in. */
+    twin_check_cache_trust_packs(cache);
     return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
 }
 

@@ -121,6 +121,8 @@ static void cache_flush(twin_tree_cache *c)
 void twin_tree_cache_trust_store(twin_tree_cache *c)
 {
     c->trusted = true;
+    if (c->packs)
+        twin_packread_trust(c->packs);
 }
 
 void twin_tree_cache_free(twin_tree_cache *c)
@@ -635,6 +637,8 @@ static int bind(twin_tree_cache *c, git_repository *repo, bool reader, const cha
         cache_flush(c);
         return rc;
     }
+    if (c->packs && c->trusted)
+        twin_packread_trust(c->packs);
     c->repo = repo;
     return 0;
 }

@@ -32,8 +32,10 @@ typedef struct twin_tree_cache twin_tree_cache;
 int twin_tree_cache_new(twin_tree_cache **out);
 void twin_tree_cache_free(twin_tree_cache *c);
 
-/* Trees read through c are taken as the store holds them, without hashing each against its id:
- * for a sender, whose receiver hashes every object it is sent. Checks never do this. */
+/* Trees read through c, and objects read through its pack reader, are taken as the store holds
+ * them, without hashing each against its id: for a sender, whose receiver hashes every object it
+ * is sent, and for the check of a received pack, whose every id the indexer computed from its
+ * content. Verify never does this. */
 void twin_tree_cache_trust_store(twin_tree_cache *c);
 
 /* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or

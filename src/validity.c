@@ -80,6 +80,11 @@ int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const 
     return twin_tree_cache_bind_dirs(c->trees, repo, dirs, ndirs);
 }
 
+void twin_check_cache_trust_packs(twin_check_cache *c)
+{
+    twin_tree_cache_trust_store(c->trees);
+}
+
 static int verdict(struct twin_check *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int verdict(struct twin_check *out, const char *fmt, ...)
@@ -133,7 +138,8 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
         s->data = git_odb_object_data(s->obj);
         s->size = git_odb_object_size(s->obj);
     }
-    s->intact = (!s->pobj && twin_global_hash_reads_enabled()) ||
+    s->intact = (s->pobj && twin_packread_trusted(packs)) ||
+                (!s->pobj && twin_global_hash_reads_enabled()) ||
                 object_matches(id, git_object_type2string(s->type), s->data, s->size);
     return 0;
 }

@@ -38,6 +38,11 @@ void twin_check_cache_free(twin_check_cache *c);
 int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
                                size_t ndirs);
 
+/* Takes the objects the cache reads out of packs as hashed already (see twin_packread_trust):
+ * for the check of a pack the indexer has just hashed, beside a store whose objects were hashed
+ * on their way in. Objects read through libgit2 are still hashed. */
+void twin_check_cache_trust_packs(twin_check_cache *c);
+
 /* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code
  * when it could not run (an object is missing, I/O). cache may be NULL. */
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,
