@@ -38,14 +38,17 @@
  * sets libgit2 up for that. The objects read here have ids that were computed from their content
  * as they entered the store: by the indexer, for a received pack (before any of it is checked),
  * or by twin's own writes. Like git, which verifies object hashes only in fsck, sync does not
- * hash them again on each read through libgit2 (the check hashes what it reads itself). The
- * settings are process-wide and applied once, on the first pack built or received: `twin sync`
- * and `twin serve` only sync. */
+ * hash them again on each read through libgit2 (the check hashes what it reads itself), and
+ * keeps no object cache of libgit2's: the walks keep what they need themselves (the last commit
+ * and tree, twin's tree cache), and libgit2's eviction scans its whole table each time it runs.
+ * The settings are process-wide and applied once, on the first pack built or received:
+ * `twin sync` and `twin serve` only sync. */
 static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
 
 static void transfer_settings(void)
 {
     twin_global_hash_reads(false);
+    twin_global_object_cache(false);
     twin_global_long_walks();
 }
 
