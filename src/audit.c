@@ -5,13 +5,14 @@
  */
 #include "twin/audit.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "checkrun.h"
 #include "checkrun.h"
 #include "network.h"
 #include "treediff.h"
@@ -19,6 +20,7 @@
 #include "twin/twin.h"
 #include "twin/record.h"
 #include "twin/validity.h"
+#include "util.h"
 
 void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
@@ -42,9 +44,24 @@ static void close_repo(git_repository *repo, void *extra, void *ctx)
     git_repository_free(repo);
 }
 
+/* What verify keeps of each commit's check until the tally, in commit order. The whole struct
+ * twin_check is about 800 bytes, mostly room for the reason an invalid commit has: 80 MB over a
+ * history of 100k commits, where this is 6 MB. */
+struct verdict {
+    int64_t time;
+    unsigned char signer[TWIN_PUBKEY_BYTES];
+    unsigned member; /* 1 + its index in verdicts.orgs; 0: not signed by a member */
+    bool valid;
+    char *reason; /* only when not valid */
+};
+
 struct verdicts {
     const char *repo_path;
-    struct twin_check *results;
+    struct verdict *results;
+    pthread_mutex_t lock; /* for what follows */
+    char (*orgs)[sizeof(((struct twin_check *)0)->org_id)];
+    size_t norgs, orgs_cap;
+    atomic_bool out_of_memory;
 };
 
 static int open_verdicts_repo(git_repository **repo, void **extra, void *ctx)
@@ -57,7 +74,29 @@ static int open_verdicts_repo(git_repository **repo, void **extra, void *ctx)
 
 static void keep_verdict(size_t index, const struct twin_check *check, void *ctx)
 {
-    ((struct verdicts *)ctx)->results[index] = *check;
+    struct verdicts *v = ctx;
+    struct verdict *d = &v->results[index];
+    d->valid = check->valid;
+    d->time = check->time;
+    memcpy(d->signer, check->signer, sizeof(d->signer));
+    if (!check->valid && !(d->reason = strdup(check->reason)))
+        atomic_store(&v->out_of_memory, true);
+    if (!check->org_id[0])
+        return;
+    pthread_mutex_lock(&v->lock);
+    size_t k = 0;
+    while (k < v->norgs && strcmp(v->orgs[k], check->org_id) != 0)
+        k++;
+    if (k == v->norgs) {
+        if (twin_grow((void **)&v->orgs, &v->orgs_cap, v->norgs + 1, sizeof(*v->orgs))) {
+            atomic_store(&v->out_of_memory, true);
+            pthread_mutex_unlock(&v->lock);
+            return;
+        }
+        snprintf(v->orgs[v->norgs++], sizeof(*v->orgs), "%s", check->org_id);
+    }
+    d->member = (unsigned)k + 1;
+    pthread_mutex_unlock(&v->lock);
 }
 
 static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
@@ -354,7 +393,9 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;
     git_oid *ids = NULL, id;
-    struct twin_check *results = NULL;
+    struct verdict *results = NULL;
+    struct verdicts v = {.repo_path = git_repository_path(repo)};
+    pthread_mutex_init(&v.lock, NULL);
     size_t count = 0, cap = 0;
     int rc;
     *out = NULL;
@@ -411,7 +452,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
-    struct verdicts v = {.repo_path = git_repository_path(repo), .results = results};
+    v.results = results;
     struct twin_checkrun run = {.ids = ids,
                                 .count = count,
                                 .threads = threads,
@@ -422,13 +463,17 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     size_t done;
     if ((rc = twin_checkrun(&done, &run)))
         goto cleanup;
+    if (atomic_load(&v.out_of_memory)) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
     if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
         goto cleanup;
     for (size_t i = 0; i < count; i++) {
-        if (results[i].org_id[0] && results[i].valid &&
-            (rc = tally(r, results[i].org_id, results[i].time, results[i].signer)))
+        const struct verdict *d = &results[i];
+        if (d->member && d->valid && (rc = tally(r, v.orgs[d->member - 1], d->time, d->signer)))
             goto cleanup;
-        if (!results[i].valid && (rc = add_fault(r, &ids[i], "%s", results[i].reason)))
+        if (!d->valid && (rc = add_fault(r, &ids[i], "%s", d->reason)))
             goto cleanup;
     }
     if (since)
@@ -444,7 +489,11 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
 cleanup:
     git_revwalk_free(walk);
     free(ids);
+    for (size_t i = 0; results && i < count; i++)
+        free(results[i].reason);
     free(results);
+    free(v.orgs);
+    pthread_mutex_destroy(&v.lock);
     twin_verify_report_free(r);
     return rc;
 }
