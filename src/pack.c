@@ -28,22 +28,76 @@
 #define LARGE_OFFSET   0x80000000u
 #define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
 
-struct pobj {
-    unsigned char id[TWIN_SHA1_BYTES];
-    uint64_t offset;
-    uint32_t crc;
-};
-
 struct twin_packw {
     unsigned char *buf; /* the pack so far, header included */
     size_t len, cap;
-    struct pobj *objs;
+    struct twin_pack_entry *objs;
     size_t count, objs_cap;
     unsigned char *delta;
     size_t delta_cap;
     z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
     bool z_ready, zs_ready;
 };
+
+static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
+{
+    *v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*i >= len || shift > 56)
+            return -1;
+        unsigned char c = d[(*i)++];
+        *v |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return 0;
+    }
+}
+
+int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
+                     size_t len)
+{
+    *start = 0;
+    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
+                                                                                              : 0;
+}
+
+int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                     size_t base_size, const unsigned char *d, size_t len, size_t start)
+{
+    size_t i = start, at = 0;
+    while (i < len) {
+        unsigned char cmd = d[i++];
+        if (cmd & 0x80) {
+            size_t from = 0, n = 0;
+            for (int b = 0; b < 4; b++)
+                if (cmd & (1u << b)) {
+                    if (i >= len)
+                        return -1;
+                    from |= (size_t)d[i++] << (8 * b);
+                }
+            for (int b = 0; b < 3; b++)
+                if (cmd & (0x10u << b)) {
+                    if (i >= len)
+                        return -1;
+                    n |= (size_t)d[i++] << (8 * b);
+                }
+            if (n == 0)
+                n = 0x10000;
+            if (from > base_size || n > base_size - from || n > result_size - at)
+                return -1;
+            memcpy(out + at, base + from, n);
+            at += n;
+        } else if (cmd) {
+            if (cmd > len - i || cmd > result_size - at)
+                return -1;
+            memcpy(out + at, d + i, cmd);
+            at += cmd;
+            i += cmd;
+        } else {
+            return -1; /* instruction 0 is reserved */
+        }
+    }
+    return at == result_size ? 0 : -1;
+}
 
 int twin_packw_new(twin_packw **out)
 {
@@ -316,7 +370,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
     if (deflate(z, Z_FINISH) != Z_STREAM_END)
         return twin_error(TWIN_ERROR, "zlib could not compress an object");
     w->len = (size_t)(z->next_out - w->buf);
-    struct pobj *o = &w->objs[w->count];
+    struct twin_pack_entry *o = &w->objs[w->count];
     memcpy(o->id, id->id, TWIN_SHA1_BYTES);
     o->offset = start;
     o->crc = (uint32_t)crc32(0, w->buf + start, (uInt)(w->len - start));
@@ -358,12 +412,12 @@ static int write_all(int fd, const void *data, size_t len)
 
 static int cmp_pobj(const void *a, const void *b)
 {
-    return memcmp(((const struct pobj *)a)->id, ((const struct pobj *)b)->id, TWIN_SHA1_BYTES);
+    return memcmp(((const struct twin_pack_entry *)a)->id, ((const struct twin_pack_entry *)b)->id,
+                  TWIN_SHA1_BYTES);
 }
 
-/* The index for objs (sorted here) of the pack whose checksum is pack_sum. */
-static int build_index(unsigned char **out, size_t *out_len, struct pobj *objs, size_t count,
-                       const unsigned char pack_sum[TWIN_SHA1_BYTES])
+int twin_pack_index_build(unsigned char **out, size_t *out_len, struct twin_pack_entry *objs,
+                          size_t count, const unsigned char pack_sum[TWIN_SHA1_BYTES])
 {
     qsort(objs, count, sizeof(*objs), cmp_pobj);
     size_t large = 0;
@@ -421,8 +475,7 @@ static int sync_dir(const char *dir)
     return rc;
 }
 
-/* Opens a temporary file in dir for a pack or index being written. */
-static int open_temp(char *path, size_t size, const char *dir)
+int twin_pack_open_temp(char *path, size_t size, const char *dir)
 {
     snprintf(path, size, "%s/tmp_twin_XXXXXX", dir);
     int fd = mkstemp(path);
@@ -431,7 +484,7 @@ static int open_temp(char *path, size_t size, const char *dir)
     return fd;
 }
 
-static int finish_file(int fd, const char *tmp, const char *final, bool durable)
+int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable)
 {
     int rc = 0;
     if ((durable && fsync(fd) != 0) || fchmod(fd, 0444) != 0)
@@ -447,19 +500,19 @@ static int finish_file(int fd, const char *tmp, const char *final, bool durable)
 
 /* Writes the index for the pack just moved to <dir>/pack-<hex>.pack, then refreshes the odb. */
 static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
-                   const unsigned char sum[TWIN_SHA1_BYTES], struct pobj *objs, size_t count,
-                   int pack_fd, bool durable)
+                   const unsigned char sum[TWIN_SHA1_BYTES], struct twin_pack_entry *objs,
+                   size_t count, int pack_fd, bool durable)
 {
     char hex[2 * TWIN_SHA1_BYTES + 1], final[4200], tmp[4200];
     for (int i = 0; i < TWIN_SHA1_BYTES; i++)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
     snprintf(final, sizeof(final), "%s/pack-%s.pack", dir, hex);
-    int rc = finish_file(pack_fd, pack_tmp, final, durable);
+    int rc = twin_pack_finish_file(pack_fd, pack_tmp, final, durable);
     unsigned char *idx = NULL;
     size_t idx_len = 0;
-    if (rc || (rc = build_index(&idx, &idx_len, objs, count, sum)))
+    if (rc || (rc = twin_pack_index_build(&idx, &idx_len, objs, count, sum)))
         return rc;
-    int fd = open_temp(tmp, sizeof(tmp), dir);
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
     if (fd < 0) {
         free(idx);
         return fd;
@@ -470,7 +523,7 @@ static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
         unlink(tmp);
     } else {
         snprintf(final, sizeof(final), "%s/pack-%s.idx", dir, hex);
-        rc = finish_file(fd, tmp, final, durable);
+        rc = twin_pack_finish_file(fd, tmp, final, durable);
     }
     free(idx);
     if (!rc && durable && sync_dir(dir) != 0)
@@ -504,7 +557,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     twin_sha1_update(&c, w->buf, w->len);
     twin_sha1_final(&c, sum);
     memcpy(w->buf + w->len, sum, TWIN_SHA1_BYTES);
-    int fd = open_temp(tmp, sizeof(tmp), dir);
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
     if (fd < 0)
         return fd;
     if (write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
@@ -747,7 +800,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
      * object twice, and its bytes are copied as they are. */
     unsigned char *seen = NULL;
     size_t nseen = 0, seen_cap = 0, joined = 0;
-    struct pobj *objs = NULL;
+    struct twin_pack_entry *objs = NULL;
     size_t objs_cap = 0, count = 0;
     bool *use = calloc(n, sizeof(*use));
     if (!use)
@@ -776,7 +829,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         joined++;
     }
     int fd = -1;
-    if (rc == 0 && joined >= 2 && (fd = open_temp(tmp, sizeof(tmp), dir)) < 0)
+    if (rc == 0 && joined >= 2 && (fd = twin_pack_open_temp(tmp, sizeof(tmp), dir)) < 0)
         rc = fd;
     if (rc || joined < 2)
         goto cleanup;

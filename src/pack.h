@@ -22,6 +22,37 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
                        const unsigned char *base, size_t base_len, const unsigned char *data,
                        size_t len);
 
+/* The sizes a git delta starts with (its base's, then its result's), and where its instructions
+ * begin. 0, or -1 when the header is malformed. */
+int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
+                     size_t len);
+
+/* Applies the instructions of git delta d (from start on) to base, filling out with exactly
+ * result_size bytes. 0, or -1 when an instruction is malformed, reaches outside base or past
+ * result_size, or the result falls short of it. */
+int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                     size_t base_size, const unsigned char *d, size_t len, size_t start);
+
+/* An object of a pack, for its index. */
+struct twin_pack_entry {
+    unsigned char id[20];
+    uint64_t offset;
+    uint32_t crc;
+};
+
+/* A version-2 index for objs (sorted here by id) of the pack whose checksum is pack_sum, in a
+ * malloc'd buffer. */
+int twin_pack_index_build(unsigned char **out, size_t *out_len, struct twin_pack_entry *objs,
+                          size_t count, const unsigned char pack_sum[20]);
+
+/* Opens a new temporary file in dir (named into path) for a pack or an index being written: a
+ * descriptor, or a negative code. */
+int twin_pack_open_temp(char *path, size_t size, const char *dir);
+
+/* Makes tmp read-only (fsync'ed first when durable), closes fd and renames tmp to final; on
+ * failure tmp is removed. */
+int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable);
+
 int twin_packw_new(twin_packw **out);
 void twin_packw_free(twin_packw *w);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "pack.h"
 #include "twin/error.h"
 #include "util.h"
 
@@ -476,26 +477,12 @@ static twin_pobj *pobj_new(git_object_t type, size_t size)
     return o;
 }
 
-static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
-{
-    *v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (*i >= len || shift > 56)
-            return -1;
-        unsigned char c = d[(*i)++];
-        *v |= (size_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return 0;
-    }
-}
-
 /* Applies git delta d to base: a new object of base's type, or NULL with the error set. */
 static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_pobj *base,
                               const unsigned char *d, size_t len)
 {
-    size_t i = 0, src, dst;
-    if (delta_varint(&src, d, len, &i) || delta_varint(&dst, d, len, &i) || src != base->size ||
-        dst > OBJ_MAX_BYTES) {
+    size_t src, dst, start;
+    if (twin_delta_sizes(&src, &dst, &start, d, len) || src != base->size || dst > OBJ_MAX_BYTES) {
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
@@ -504,42 +491,8 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         twin_error(TWIN_ERROR, "out of memory");
         return NULL;
     }
-    size_t at = 0;
-    while (i < len) {
-        unsigned char cmd = d[i++];
-        if (cmd & 0x80) {
-            size_t from = 0, n = 0;
-            for (int b = 0; b < 4; b++)
-                if (cmd & (1u << b)) {
-                    if (i >= len)
-                        goto bad;
-                    from |= (size_t)d[i++] << (8 * b);
-                }
-            for (int b = 0; b < 3; b++)
-                if (cmd & (0x10u << b)) {
-                    if (i >= len)
-                        goto bad;
-                    n |= (size_t)d[i++] << (8 * b);
-                }
-            if (n == 0)
-                n = 0x10000;
-            if (from > base->size || n > base->size - from || n > dst - at)
-                goto bad;
-            memcpy(o->data + at, base->data + from, n);
-            at += n;
-        } else if (cmd) {
-            if (cmd > len - i || cmd > dst - at)
-                goto bad;
-            memcpy(o->data + at, d + i, cmd);
-            at += cmd;
-            i += cmd;
-        } else {
-            goto bad;
-        }
-    }
-    if (at == dst)
+    if (twin_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
         return o;
-bad:
     free(o);
     damaged(p, off, "has a malformed delta");
     return NULL;
