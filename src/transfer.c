@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "checkrun.h"
+#include "indexer.h"
 #include "pack.h"
 #include "packread.h"
 #include "sha1.h"
@@ -608,8 +609,7 @@ cleanup:
 struct twin_quarantine {
     git_repository *repo;
     char dir[4096];
-    git_indexer *indexer;
-    git_indexer_progress progress;
+    twin_indexer *indexer;
     size_t received;
     char name[GIT_OID_HEXSZ + 1];
     char loose[4200];
@@ -646,10 +646,8 @@ int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
         free(q);
         return rc;
     }
-    git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
-    opts.verify = 0;
-    if (git_indexer_new(&q->indexer, q->dir, 0, NULL, &opts) < 0) {
-        int rc = twin_error_git("starting to receive a pack");
+    int rc = twin_indexer_new(&q->indexer, q->dir);
+    if (rc) {
         twin_quarantine_free(q);
         return rc;
     }
@@ -665,13 +663,7 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
         return twin_error(TWIN_ELIMIT, "received pack is larger than %zu bytes",
                           (size_t)TWIN_PACK_MAX_BYTES);
     q->received += len;
-    if (git_indexer_append(q->indexer, data, len, &q->progress) < 0)
-        return twin_error(TWIN_EINVALID, "received bytes are not a valid pack: %s",
-                          git_error_last() ? git_error_last()->message : "indexer error");
-    if (q->progress.total_objects > TWIN_PACK_MAX_OBJECTS)
-        return twin_error(TWIN_ELIMIT, "received pack declares more than %zu objects",
-                          (size_t)TWIN_PACK_MAX_OBJECTS);
-    return 0;
+    return twin_indexer_append(q->indexer, data, len);
 }
 
 /* A repository to check the received objects in: the store joins the view as an alternate, which
@@ -724,14 +716,13 @@ int twin_quarantine_finish(twin_quarantine *q)
 {
     if (q->finished)
         return 0;
-    if (git_indexer_commit(q->indexer, &q->progress) < 0)
-        return twin_error(TWIN_EINVALID, "received pack is incomplete or corrupt: %s",
-                          git_error_last() ? git_error_last()->message : "indexer error");
+    int rc = twin_indexer_finish(q->indexer, q->name);
+    if (rc)
+        return rc;
     q->finished = true;
-    snprintf(q->name, sizeof(q->name), "%s", git_indexer_name(q->indexer));
-    /* The indexer keeps its objects' table and a cache of delta bases until it is freed: only its
-     * pack's name is needed from here on. */
-    git_indexer_free(q->indexer);
+    /* The indexer keeps its objects' table and a cache of recent objects until it is freed: only
+     * its pack's name is needed from here on. */
+    twin_indexer_free(q->indexer);
     q->indexer = NULL;
 #ifdef __GLIBC__
     /* Hand the indexer's memory back to the system before the check takes its own, so that the
@@ -988,7 +979,7 @@ void twin_quarantine_free(twin_quarantine *q)
         return;
     git_repository_free(q->view);
     git_odb_free(q->view_odb);
-    git_indexer_free(q->indexer);
+    twin_indexer_free(q->indexer);
     if (q->dir[0])
         nftw(q->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(q);

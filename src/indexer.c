@@ -1,0 +1,758 @@
+#define _XOPEN_SOURCE 700
+#include "indexer.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "pack.h"
+#include "sha1.h"
+#include "twin/error.h"
+#include "twin/transfer.h"
+#include "twin/twin.h"
+#include "util.h"
+
+#define IX_OBJECT_MAX  ((size_t)256 << 20) /* the largest object taken */
+#define IX_CHAIN_MAX   1024                /* deltas followed to reach a whole object */
+#define IX_HEAD_MAX    32                  /* an entry's header: type, size, base */
+#define IX_CACHE_BYTES ((size_t)32 << 20)  /* objects kept named, as bases for what follows */
+#define IX_CACHE_SLOTS 8192
+#define OBJ_OFS_DELTA  6
+#define OBJ_REF_DELTA  7
+
+enum { ST_PACK_HEADER, ST_ENTRY_HEADER, ST_ENTRY_DATA, ST_TRAILER, ST_DONE };
+
+struct ix_entry {
+    unsigned char id[TWIN_SHA1_BYTES]; /* once named */
+    uint64_t off;
+    uint64_t base; /* a delta's base: its offset (OFS_DELTA), or its index in refs (REF_DELTA) */
+    uint32_t crc;  /* of the entry's bytes as stored, for the index */
+    uint32_t slot; /* 1 + its slot in the cache, 0 when not cached */
+    uint8_t kind;  /* as stored: 1-4 a whole object, or a delta */
+    uint8_t type;  /* the object's type once named; 0 before */
+};
+
+/* Objects named recently, oldest first, within IX_CACHE_BYTES: the bases of the deltas that
+ * follow them are most often among them. */
+struct ix_slot {
+    unsigned char *data;
+    size_t size;
+    uint32_t entry;
+};
+
+struct twin_indexer {
+    char dir[4096], tmp[4200];
+    int fd;
+    bool failed;
+    uint64_t received;
+    twin_sha1_ctx sum; /* of every byte before the trailer */
+    int state;
+    unsigned char buf[IX_HEAD_MAX]; /* the pack's header, an entry's header, or the trailer */
+    size_t buf_len;
+    uint32_t declared;
+    uint64_t off; /* bytes of the pack read, trailer aside: where the next entry starts */
+    /* The entry being read. */
+    struct ix_entry cur;
+    unsigned char cur_ref[TWIN_SHA1_BYTES];
+    size_t cur_size;
+    unsigned char *data; /* what the entry inflated to so far */
+    size_t data_cap;
+    z_stream z;
+    bool z_ready;
+    /* Every entry so far, in the order (and so of the offsets) of the pack. */
+    struct ix_entry *v;
+    size_t n, cap;
+    unsigned char (*refs)[TWIN_SHA1_BYTES]; /* the bases REF_DELTAs name */
+    size_t nrefs, refs_cap;
+    uint32_t *map; /* named entries by id: open addressing, index + 1, 0 empty */
+    size_t map_cap, map_used;
+    uint32_t *deferred; /* deltas whose base was not named when they came */
+    size_t ndeferred, deferred_cap;
+    struct ix_slot slots[IX_CACHE_SLOTS];
+    size_t head, tail, cached, cached_bytes;
+    unsigned char *raw; /* an entry read back from the pack */
+    size_t raw_cap;
+};
+
+static int bad(twin_indexer *ix, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int bad(twin_indexer *ix, uint64_t off, const char *fmt, ...)
+{
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    ix->failed = true;
+    return twin_error(TWIN_EINVALID, "received pack: the object at offset %llu %s",
+                      (unsigned long long)off, what);
+}
+
+int twin_indexer_new(twin_indexer **out, const char *dir)
+{
+    *out = NULL;
+    twin_indexer *ix = calloc(1, sizeof(*ix));
+    if (!ix)
+        return twin_error(TWIN_ERROR, "out of memory");
+    snprintf(ix->dir, sizeof(ix->dir), "%s", dir);
+    ix->fd = twin_pack_open_temp(ix->tmp, sizeof(ix->tmp), dir);
+    if (ix->fd < 0) {
+        int rc = ix->fd;
+        free(ix);
+        return rc;
+    }
+    if (inflateInit(&ix->z) != Z_OK) {
+        twin_indexer_free(ix);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    ix->z_ready = true;
+    twin_sha1_init(&ix->sum);
+    *out = ix;
+    return 0;
+}
+
+void twin_indexer_free(twin_indexer *ix)
+{
+    if (!ix)
+        return;
+    if (ix->fd >= 0) {
+        close(ix->fd);
+        unlink(ix->tmp);
+    }
+    if (ix->z_ready)
+        inflateEnd(&ix->z);
+    for (size_t i = 0; i < IX_CACHE_SLOTS; i++)
+        free(ix->slots[i].data);
+    free(ix->data);
+    free(ix->v);
+    free(ix->refs);
+    free(ix->map);
+    free(ix->deferred);
+    free(ix->raw);
+    free(ix);
+}
+
+size_t twin_indexer_declared(const twin_indexer *ix)
+{
+    return ix->declared;
+}
+
+/* ---- named objects -------------------------------------------------------------------------- */
+
+static size_t id_slot(const unsigned char *id, size_t mask)
+{
+    uint64_t x;
+    memcpy(&x, id, sizeof(x));
+    return (size_t)x & mask;
+}
+
+/* The entry named id, or -1. */
+static long find_id(const twin_indexer *ix, const unsigned char *id)
+{
+    if (!ix->map_cap)
+        return -1;
+    for (size_t k = id_slot(id, ix->map_cap - 1); ix->map[k]; k = (k + 1) & (ix->map_cap - 1))
+        if (memcmp(ix->v[ix->map[k] - 1].id, id, TWIN_SHA1_BYTES) == 0)
+            return (long)ix->map[k] - 1;
+    return -1;
+}
+
+static int map_insert(twin_indexer *ix, size_t entry)
+{
+    if ((ix->map_used + 1) * 2 > ix->map_cap) {
+        size_t cap = ix->map_cap ? ix->map_cap * 2 : 4096;
+        uint32_t *map = calloc(cap, sizeof(*map));
+        if (!map)
+            return twin_error(TWIN_ERROR, "out of memory");
+        for (size_t i = 0; i < ix->map_cap; i++) {
+            if (!ix->map[i])
+                continue;
+            size_t k = id_slot(ix->v[ix->map[i] - 1].id, cap - 1);
+            while (map[k])
+                k = (k + 1) & (cap - 1);
+            map[k] = ix->map[i];
+        }
+        free(ix->map);
+        ix->map = map;
+        ix->map_cap = cap;
+    }
+    size_t k = id_slot(ix->v[entry].id, ix->map_cap - 1);
+    while (ix->map[k])
+        k = (k + 1) & (ix->map_cap - 1);
+    ix->map[k] = (uint32_t)entry + 1;
+    ix->map_used++;
+    return 0;
+}
+
+/* Names entry e as an object of type with content data: hashed with collision detection. */
+static int name(twin_indexer *ix, size_t e, int type, const unsigned char *data, size_t size)
+{
+    git_oid id;
+    if (git_odb_hash(&id, data, size, (git_object_t)type) < 0)
+        return bad(ix, ix->v[e].off, "cannot be hashed: %s",
+                   git_error_last() ? git_error_last()->message : "libgit2 error");
+    if (find_id(ix, id.id) >= 0)
+        return bad(ix, ix->v[e].off, "is %s, which the pack holds twice", git_oid_tostr_s(&id));
+    memcpy(ix->v[e].id, id.id, TWIN_SHA1_BYTES);
+    ix->v[e].type = (uint8_t)type;
+    return map_insert(ix, e);
+}
+
+/* Keeps data as the content of entry e (the cache owns it from then on), dropping the oldest
+ * objects kept to make room: true, or false when it is too large to keep (the caller still owns
+ * it). */
+static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t size)
+{
+    if (size > IX_CACHE_BYTES / 8)
+        return false;
+    while (ix->cached > 0 &&
+           (ix->cached == IX_CACHE_SLOTS || ix->cached_bytes + size > IX_CACHE_BYTES)) {
+        struct ix_slot *s = &ix->slots[ix->tail];
+        ix->v[s->entry].slot = 0;
+        ix->cached_bytes -= s->size;
+        free(s->data);
+        s->data = NULL;
+        ix->tail = (ix->tail + 1) % IX_CACHE_SLOTS;
+        ix->cached--;
+    }
+    struct ix_slot *s = &ix->slots[ix->head];
+    *s = (struct ix_slot){data, size, (uint32_t)e};
+    ix->v[e].slot = (uint32_t)ix->head + 1;
+    ix->head = (ix->head + 1) % IX_CACHE_SLOTS;
+    ix->cached++;
+    ix->cached_bytes += size;
+    return true;
+}
+
+/* ---- entries -------------------------------------------------------------------------------- */
+
+/* Parses an entry's header from b: 1 when complete (the fields set), 0 when more bytes are needed,
+ * -1 when malformed. */
+static int parse_entry_header(struct ix_entry *e, size_t *size, unsigned char *ref,
+                              const unsigned char *b, size_t len, size_t *used)
+{
+    size_t i = 0;
+    if (len == 0)
+        return 0;
+    unsigned c = b[i++];
+    e->kind = (uint8_t)((c >> 4) & 7);
+    size_t sz = c & 15;
+    for (unsigned shift = 4; c & 0x80; shift += 7) {
+        if (i >= len)
+            return 0;
+        if (shift > 56)
+            return -1;
+        c = b[i++];
+        sz |= (size_t)(c & 0x7f) << shift;
+    }
+    *size = sz;
+    if (e->kind == OBJ_OFS_DELTA) {
+        if (i >= len)
+            return 0;
+        c = b[i++];
+        uint64_t back = c & 0x7f;
+        while (c & 0x80) {
+            if (i >= len)
+                return 0;
+            if (back >= (UINT64_C(1) << 56))
+                return -1;
+            c = b[i++];
+            back = ((back + 1) << 7) | (c & 0x7f);
+        }
+        if (back == 0 || back > e->off - 12)
+            return -1;
+        e->base = e->off - back;
+    } else if (e->kind == OBJ_REF_DELTA) {
+        if (len - i < TWIN_SHA1_BYTES)
+            return 0;
+        memcpy(ref, b + i, TWIN_SHA1_BYTES);
+        i += TWIN_SHA1_BYTES;
+    } else if (e->kind < GIT_OBJECT_COMMIT || e->kind > GIT_OBJECT_TAG) {
+        return -1;
+    }
+    *used = i;
+    return 1;
+}
+
+/* The index of the entry at offset off, or -1. */
+static long entry_at(const twin_indexer *ix, uint64_t off)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->v[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ix->n && ix->v[lo].off == off ? (long)lo : -1;
+}
+
+/* The index of the base of delta entry e, once the base is named; -1 when it is not (yet). */
+static long base_of(const twin_indexer *ix, const struct ix_entry *e)
+{
+    long b = e->kind == OBJ_OFS_DELTA ? entry_at(ix, e->base) : find_id(ix, ix->refs[e->base]);
+    return b >= 0 && ix->v[b].type ? b : -1;
+}
+
+/* An object's content: held by the cache, or owned by the holder (then freed by blob_done). */
+struct blob {
+    const unsigned char *data;
+    size_t size;
+    unsigned char *owned;
+};
+
+static void blob_done(struct blob *b)
+{
+    free(b->owned);
+    *b = (struct blob){0};
+}
+
+/* Keeps what b owns in the cache as entry e's content when it fits. */
+static void blob_keep(twin_indexer *ix, size_t e, struct blob *b)
+{
+    if (b->owned && cache_put(ix, e, b->owned, b->size))
+        b->owned = NULL;
+}
+
+/* Entry e's stored data (an object, or a delta), read back from the pack and inflated. */
+static int read_back(twin_indexer *ix, size_t e, unsigned char **out, size_t *out_size)
+{
+    const struct ix_entry *en = &ix->v[e];
+    uint64_t end = e + 1 < ix->n ? ix->v[e + 1].off : ix->off;
+    size_t len = (size_t)(end - en->off);
+    if (twin_grow((void **)&ix->raw, &ix->raw_cap, len, 1))
+        return TWIN_ERROR;
+    for (size_t got = 0; got < len;) {
+        ssize_t r = pread(ix->fd, ix->raw + got, len - got, (off_t)(en->off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return twin_error(TWIN_ERROR, "cannot read the received pack back: %s",
+                              r < 0 ? strerror(errno) : "it is shorter than written");
+        got += (size_t)r;
+    }
+    struct ix_entry h = {.off = en->off};
+    size_t size, used;
+    unsigned char ref[TWIN_SHA1_BYTES];
+    if (parse_entry_header(&h, &size, ref, ix->raw, len, &used) != 1 || h.kind != en->kind)
+        return bad(ix, en->off, "reads back other than it was received");
+    unsigned char *data = malloc(size + 1);
+    if (!data)
+        return twin_error(TWIN_ERROR, "out of memory");
+    z_stream z = {0};
+    if (inflateInit(&z) != Z_OK) {
+        free(data);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    z.next_in = ix->raw + used;
+    z.avail_in = (uInt)(len - used);
+    z.next_out = data;
+    z.avail_out = (uInt)(size + 1);
+    int zr = inflate(&z, Z_FINISH);
+    uLong total = z.total_out;
+    inflateEnd(&z);
+    if (zr != Z_STREAM_END || total != size) {
+        free(data);
+        return bad(ix, en->off, "reads back other than it was received");
+    }
+    *out = data;
+    *out_size = size;
+    return 0;
+}
+
+/* Applies delta (of entry e) to base: a new buffer of the result. */
+static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob *base,
+                 const unsigned char *delta, size_t delta_size)
+{
+    size_t src, dst, start;
+    if (twin_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
+        return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
+    if (dst > IX_OBJECT_MAX)
+        return bad(ix, ix->v[e].off, "would be more than %zu bytes", IX_OBJECT_MAX);
+    unsigned char *result = malloc(dst ? dst : 1);
+    if (!result)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (twin_delta_apply(result, dst, base->data, base->size, delta, delta_size, start)) {
+        free(result);
+        return bad(ix, ix->v[e].off, "has a malformed delta");
+    }
+    *out = (struct blob){result, dst, result};
+    return 0;
+}
+
+/* The content of named entry e: from the cache, or read back from the pack with its chain of
+ * bases (and kept in the cache when it fits). */
+static int content(twin_indexer *ix, size_t e, struct blob *out, unsigned depth)
+{
+    const struct ix_entry *en = &ix->v[e];
+    *out = (struct blob){0};
+    if (en->slot) {
+        out->data = ix->slots[en->slot - 1].data;
+        out->size = ix->slots[en->slot - 1].size;
+        return 0;
+    }
+    if (depth > IX_CHAIN_MAX)
+        return bad(ix, en->off, "ends a chain of more than %d deltas", IX_CHAIN_MAX);
+    unsigned char *raw;
+    size_t raw_size;
+    int rc = read_back(ix, e, &raw, &raw_size);
+    if (rc)
+        return rc;
+    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA) {
+        *out = (struct blob){raw, raw_size, raw};
+    } else {
+        long b = base_of(ix, en);
+        struct blob base;
+        if (b < 0)
+            rc = bad(ix, en->off, "lost its base");
+        else if ((rc = content(ix, (size_t)b, &base, depth + 1)) == 0) {
+            rc = apply(ix, e, out, &base, raw, raw_size);
+            blob_done(&base);
+        }
+        free(raw);
+        if (rc)
+            return rc;
+    }
+    blob_keep(ix, e, out);
+    return 0;
+}
+
+/* Names delta entry e, whose base b is named, from its delta bytes. */
+static int name_delta(twin_indexer *ix, size_t e, size_t b, const unsigned char *delta,
+                      size_t delta_size)
+{
+    struct blob base, result;
+    int rc = content(ix, b, &base, 0);
+    if (rc)
+        return rc;
+    rc = apply(ix, e, &result, &base, delta, delta_size);
+    blob_done(&base);
+    if (rc)
+        return rc;
+    if ((rc = name(ix, e, ix->v[b].type, result.data, result.size)) == 0)
+        blob_keep(ix, e, &result);
+    blob_done(&result);
+    return rc;
+}
+
+/* The entry just read in full: named now if it can be, else left for the end. */
+static int entry_done(twin_indexer *ix)
+{
+    if (twin_grow((void **)&ix->v, &ix->cap, ix->n + 1, sizeof(*ix->v)))
+        return TWIN_ERROR;
+    size_t e = ix->n++;
+    ix->v[e] = ix->cur;
+    struct ix_entry *en = &ix->v[e];
+    struct blob data = {ix->data, ix->cur_size, ix->data};
+    ix->data = NULL;
+    ix->data_cap = 0;
+    int rc = 0;
+    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA) {
+        if ((rc = name(ix, e, en->kind, data.data, data.size)) == 0)
+            blob_keep(ix, e, &data);
+        blob_done(&data);
+        return rc;
+    }
+    if (en->kind == OBJ_OFS_DELTA && entry_at(ix, en->base) < 0)
+        rc = bad(ix, en->off, "names a base at offset %llu, where no object starts",
+                 (unsigned long long)en->base);
+    else if (en->kind == OBJ_REF_DELTA &&
+             twin_grow((void **)&ix->refs, &ix->refs_cap, ix->nrefs + 1, sizeof(*ix->refs)))
+        rc = TWIN_ERROR;
+    if (rc == 0 && en->kind == OBJ_REF_DELTA) {
+        memcpy(ix->refs[ix->nrefs], ix->cur_ref, TWIN_SHA1_BYTES);
+        en->base = ix->nrefs++;
+    }
+    long b = rc == 0 ? base_of(ix, en) : -1;
+    if (rc == 0 && b >= 0)
+        rc = name_delta(ix, e, (size_t)b, data.data, data.size);
+    else if (rc == 0 && twin_grow((void **)&ix->deferred, &ix->deferred_cap, ix->ndeferred + 1,
+                                  sizeof(*ix->deferred)))
+        rc = TWIN_ERROR;
+    else if (rc == 0)
+        ix->deferred[ix->ndeferred++] = (uint32_t)e;
+    blob_done(&data);
+    return rc;
+}
+
+/* ---- the stream ----------------------------------------------------------------------------- */
+
+static int take_pack_header(twin_indexer *ix)
+{
+    const unsigned char *b = ix->buf;
+    uint32_t version = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
+    uint32_t count = (uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 | b[11];
+    if (memcmp(b, "PACK", 4) != 0 || (version != 2 && version != 3)) {
+        ix->failed = true;
+        return twin_error(TWIN_EINVALID, "received bytes are not a git pack of version 2 or 3");
+    }
+    if (count > TWIN_PACK_MAX_OBJECTS) {
+        ix->failed = true;
+        return twin_error(TWIN_ELIMIT, "received pack declares more than %zu objects",
+                          (size_t)TWIN_PACK_MAX_OBJECTS);
+    }
+    ix->declared = count;
+    ix->off = 12;
+    ix->buf_len = 0;
+    ix->state = count ? ST_ENTRY_HEADER : ST_TRAILER;
+    return 0;
+}
+
+/* Takes bytes of an entry's header, one at a time: a header is a few bytes. */
+static int take_entry_header(twin_indexer *ix, const unsigned char *p, size_t len, size_t *took)
+{
+    *took = 0;
+    while (*took < len) {
+        ix->buf[ix->buf_len++] = p[(*took)++];
+        ix->cur = (struct ix_entry){.off = ix->off};
+        size_t used;
+        int r =
+            parse_entry_header(&ix->cur, &ix->cur_size, ix->cur_ref, ix->buf, ix->buf_len, &used);
+        if (r < 0 || (r == 0 && ix->buf_len == IX_HEAD_MAX))
+            return bad(ix, ix->off, "has a malformed header");
+        if (r == 0)
+            continue;
+        if (ix->cur_size > IX_OBJECT_MAX)
+            return bad(ix, ix->off, "is %zu bytes, more than %zu", ix->cur_size, IX_OBJECT_MAX);
+        /* The buffer grows as the data inflates: a header alone, however large the size it
+         * states, costs little. One byte more than stated shows a stream that runs long. */
+        ix->data_cap = ix->cur_size + 1 < 65536 ? ix->cur_size + 1 : 65536;
+        if (!(ix->data = malloc(ix->data_cap)))
+            return twin_error(TWIN_ERROR, "out of memory");
+        if (inflateReset(&ix->z) != Z_OK)
+            return twin_error(TWIN_ERROR, "zlib: cannot reset");
+        ix->z.next_out = ix->data;
+        ix->z.avail_out = (uInt)ix->data_cap;
+        ix->cur.crc = (uint32_t)crc32(0, ix->buf, (uInt)ix->buf_len);
+        ix->state = ST_ENTRY_DATA;
+        return 0;
+    }
+    return 0;
+}
+
+static int take_entry_data(twin_indexer *ix, const unsigned char *p, size_t len, size_t *took)
+{
+    size_t in = len > UINT32_MAX ? UINT32_MAX : len;
+    ix->z.next_in = (unsigned char *)p;
+    ix->z.avail_in = (uInt)in;
+    int zr;
+    for (;;) {
+        zr = inflate(&ix->z, Z_NO_FLUSH);
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            break;
+        if (ix->z.avail_out > 0 || ix->data_cap == ix->cur_size + 1)
+            break;
+        /* Output full, stated size not reached: grow towards it and go on. */
+        size_t used = ix->data_cap;
+        size_t cap = used * 2 < ix->cur_size + 1 ? used * 2 : ix->cur_size + 1;
+        unsigned char *grown = realloc(ix->data, cap);
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        ix->data = grown;
+        ix->data_cap = cap;
+        ix->z.next_out = ix->data + used;
+        ix->z.avail_out = (uInt)(cap - used);
+    }
+    *took = in - ix->z.avail_in;
+    ix->cur.crc = (uint32_t)crc32(ix->cur.crc, p, (uInt)*took);
+    if (zr == Z_STREAM_END) {
+        if (ix->z.total_out != ix->cur_size)
+            return bad(ix, ix->cur.off, "inflates to %lu bytes, not the %zu its header states",
+                       ix->z.total_out, ix->cur_size);
+        ix->off += ix->buf_len + ix->z.total_in;
+        ix->buf_len = 0;
+        int rc = entry_done(ix);
+        if (rc)
+            return rc;
+        ix->state = ix->n == ix->declared ? ST_TRAILER : ST_ENTRY_HEADER;
+        return 0;
+    }
+    if (zr == Z_OK || (zr == Z_BUF_ERROR && ix->z.avail_in == 0)) {
+        if (ix->z.avail_out == 0)
+            return bad(ix, ix->cur.off, "inflates to more than the %zu bytes its header states",
+                       ix->cur_size);
+        return 0; /* more input wanted */
+    }
+    return bad(ix, ix->cur.off, "is not a valid zlib stream (%s)",
+               ix->z.msg ? ix->z.msg : "zlib error");
+}
+
+int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
+{
+    if (ix->failed)
+        return twin_error(TWIN_EINVALID, "received pack: more bytes after an error");
+    if (len > TWIN_PACK_MAX_BYTES - ix->received) {
+        ix->failed = true;
+        return twin_error(TWIN_ELIMIT, "received pack is larger than %zu bytes",
+                          (size_t)TWIN_PACK_MAX_BYTES);
+    }
+    ix->received += len;
+    const unsigned char *p = data;
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(ix->fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ix->failed = true;
+            return twin_error(TWIN_ERROR, "cannot write the received pack: %s",
+                              w < 0 ? strerror(errno) : "no space written");
+        }
+        done += (size_t)w;
+    }
+    while (len > 0) {
+        size_t took = 0;
+        int rc = 0, was = ix->state;
+        switch (ix->state) {
+        case ST_PACK_HEADER:
+            took = 12 - ix->buf_len < len ? 12 - ix->buf_len : len;
+            memcpy(ix->buf + ix->buf_len, p, took);
+            ix->buf_len += took;
+            if (ix->buf_len == 12)
+                rc = take_pack_header(ix);
+            break;
+        case ST_ENTRY_HEADER:
+            rc = take_entry_header(ix, p, len, &took);
+            break;
+        case ST_ENTRY_DATA:
+            rc = take_entry_data(ix, p, len, &took);
+            break;
+        case ST_TRAILER:
+            took = TWIN_SHA1_BYTES - ix->buf_len < len ? TWIN_SHA1_BYTES - ix->buf_len : len;
+            memcpy(ix->buf + ix->buf_len, p, took);
+            ix->buf_len += took;
+            if (ix->buf_len == TWIN_SHA1_BYTES)
+                ix->state = ST_DONE;
+            break;
+        default:
+            ix->failed = true;
+            return twin_error(TWIN_EINVALID, "received pack: bytes after its checksum");
+        }
+        if (rc) {
+            ix->failed = true;
+            return rc;
+        }
+        if (was != ST_TRAILER) /* the checksum covers everything before itself */
+            twin_sha1_update(&ix->sum, p, took);
+        p += took;
+        len -= took;
+    }
+    return 0;
+}
+
+/* ---- the end -------------------------------------------------------------------------------- */
+
+/* Names the deltas whose base came after them, in rounds until none is left or none can be. */
+static int name_deferred(twin_indexer *ix)
+{
+    while (ix->ndeferred > 0) {
+        size_t kept = 0;
+        for (size_t i = 0; i < ix->ndeferred; i++) {
+            size_t e = ix->deferred[i];
+            long b = base_of(ix, &ix->v[e]);
+            if (b < 0) {
+                ix->deferred[kept++] = (uint32_t)e;
+                continue;
+            }
+            unsigned char *delta;
+            size_t delta_size;
+            int rc = read_back(ix, e, &delta, &delta_size);
+            if (rc == 0) {
+                rc = name_delta(ix, e, (size_t)b, delta, delta_size);
+                free(delta);
+            }
+            if (rc)
+                return rc;
+        }
+        if (kept == ix->ndeferred) {
+            const struct ix_entry *en = &ix->v[ix->deferred[0]];
+            if (en->kind == OBJ_REF_DELTA) {
+                git_oid id;
+                memcpy(id.id, ix->refs[en->base], TWIN_SHA1_BYTES);
+                return bad(ix, en->off, "is a delta against %s, which is not in the pack",
+                           git_oid_tostr_s(&id));
+            }
+            return bad(ix, en->off, "is a delta whose base cannot be named");
+        }
+        ix->ndeferred = kept;
+    }
+    return 0;
+}
+
+int twin_indexer_finish(twin_indexer *ix, char name_out[41])
+{
+    int rc = 0;
+    if (ix->failed)
+        return twin_error(TWIN_EINVALID, "received pack: finished after an error");
+    if (ix->state != ST_DONE) {
+        ix->failed = true;
+        return twin_error(TWIN_EINVALID,
+                          "received pack is incomplete: it ends after %zu of its %u objects", ix->n,
+                          ix->declared);
+    }
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_final(&ix->sum, sum);
+    if (memcmp(sum, ix->buf, TWIN_SHA1_BYTES) != 0) {
+        ix->failed = true;
+        return twin_error(TWIN_EINVALID, "received pack does not match its checksum");
+    }
+    if ((rc = name_deferred(ix)))
+        return rc;
+    struct twin_pack_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
+    if (!objs)
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < ix->n; i++) {
+        memcpy(objs[i].id, ix->v[i].id, TWIN_SHA1_BYTES);
+        objs[i].offset = ix->v[i].off;
+        objs[i].crc = ix->v[i].crc;
+    }
+    unsigned char *idx = NULL;
+    size_t idx_len = 0;
+    rc = twin_pack_index_build(&idx, &idx_len, objs, ix->n, sum);
+    free(objs);
+    if (rc)
+        return rc;
+    static const char hexdigits[] = "0123456789abcdef";
+    for (int i = 0; i < TWIN_SHA1_BYTES; i++) {
+        name_out[2 * i] = hexdigits[sum[i] >> 4];
+        name_out[2 * i + 1] = hexdigits[sum[i] & 15];
+    }
+    name_out[40] = '\0';
+    char final[4300], idx_tmp[4200];
+    snprintf(final, sizeof(final), "%s/pack-%s.pack", ix->dir, name_out);
+    int fd = ix->fd;
+    ix->fd = -1;
+    if ((rc = twin_pack_finish_file(fd, ix->tmp, final, twin_global_durable()))) {
+        free(idx);
+        return rc;
+    }
+    int ifd = twin_pack_open_temp(idx_tmp, sizeof(idx_tmp), ix->dir);
+    if (ifd < 0) {
+        free(idx);
+        return ifd;
+    }
+    for (size_t done = 0; done < idx_len;) {
+        ssize_t w = write(ifd, idx + done, idx_len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = twin_error(TWIN_ERROR, "cannot write the received pack's index: %s",
+                            w < 0 ? strerror(errno) : "no space written");
+            close(ifd);
+            unlink(idx_tmp);
+            free(idx);
+            return rc;
+        }
+        done += (size_t)w;
+    }
+    free(idx);
+    snprintf(final, sizeof(final), "%s/pack-%s.idx", ix->dir, name_out);
+    return twin_pack_finish_file(ifd, idx_tmp, final, twin_global_durable());
+}

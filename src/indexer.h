@@ -1,0 +1,40 @@
+/*
+ * twin's indexer for received packs. It takes a pack as it arrives, in pieces of any size, and
+ * names each object as soon as its bytes, and for a delta its base, are in: the receiver hashes
+ * while the sender is still sending, where libgit2's indexer resolves every delta only once the
+ * whole pack is in. Every object is hashed with libgit2's SHA-1 (git_odb_hash), which detects
+ * collision attacks, as git's and libgit2's indexers do.
+ *
+ * At the end it checks the pack's checksum, names the deltas whose base came later in the pack,
+ * and writes the pack and its version-2 index. It accepts what git accepts, within bounds: a pack
+ * of version 2 or 3, at most TWIN_PACK_MAX_BYTES and TWIN_PACK_MAX_OBJECTS; objects of at most
+ * 256 MiB; chains of at most 1,024 deltas. It refuses a delta whose base is not in the pack (a
+ * thin pack) and an object that appears twice.
+ */
+#ifndef TWIN_INDEXER_H
+#define TWIN_INDEXER_H
+
+#include <stddef.h>
+
+typedef struct twin_indexer twin_indexer;
+
+/* Starts a pack to be written into the directory dir. */
+int twin_indexer_new(twin_indexer **out, const char *dir);
+
+/* Takes the next len bytes of the pack. TWIN_EINVALID when they break the pack format (the error
+ * names the object and what is wrong), TWIN_ELIMIT past a bound; after an error the indexer takes
+ * nothing more. */
+int twin_indexer_append(twin_indexer *ix, const void *data, size_t len);
+
+/* The number of objects the pack's header declares (0 before the header is in). */
+size_t twin_indexer_declared(const twin_indexer *ix);
+
+/* After the last byte: names the objects left, checks the pack's checksum, and writes
+ * pack-<name>.pack and pack-<name>.idx into the directory, name being the 40 hex digits of the
+ * pack's checksum (written into name). */
+int twin_indexer_finish(twin_indexer *ix, char name[41]);
+
+/* Frees ix; the file of a pack that was not finished is removed. */
+void twin_indexer_free(twin_indexer *ix);
+
+#endif

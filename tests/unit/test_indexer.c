@@ -1,0 +1,347 @@
+#define _XOPEN_SOURCE 700
+/* twin's indexer of received packs: the same index as libgit2's and git's for the same pack, fed
+ * in pieces of any size, and a clear refusal of every kind of bad pack. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "indexer.h"
+#include "sha1.h"
+#include "twin/error.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/store.h"
+#include "twin/transfer.h"
+#include "twin/twin.h"
+
+struct fixture {
+    char dir[256];
+    twin_node *node;
+};
+
+struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w)
+{
+    return remove(p);
+}
+
+static int titled(json_t *rec, void *ctx)
+{
+    return twin_record_set_path(rec, "title", ctx);
+}
+
+static int bodied(json_t *rec, void *ctx)
+{
+    return twin_record_set_path(rec, "body", ctx);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char path[300];
+    assert_non_null(f);
+    assert_int_equal(twin_global_init(false), 0);
+    snprintf(f->dir, sizeof(f->dir), "%s/twin-indexer-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    struct twin_identity north = {"North Ministry", "XE-EXAMPLE-NORTH", "NL", "north", NULL};
+    snprintf(path, sizeof(path), "%s/north", f->dir);
+    assert_int_equal(twin_node_init(&f->node, path, &north, "Indexer test", NULL), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    twin_node_free(f->node);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    twin_global_shutdown();
+    return 0;
+}
+
+static void put(struct bytes *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static int to_bytes(const void *data, size_t len, void *ctx)
+{
+    put(ctx, data, len);
+    return 0;
+}
+
+static void read_file(struct bytes *b, const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+        put(b, buf, n);
+    fclose(fp);
+}
+
+/* A history with many versions of a few records, and the pack twin sends of it. */
+static void history_pack(struct fixture *f, struct bytes *pack)
+{
+    char id[TWIN_ID_LEN + 1], body[300];
+    git_oid c, head;
+    assert_int_equal(twin_ops_add(id, &c, f->node, "note", titled, "Work plan"), 0);
+    for (int i = 0; i < 80; i++) {
+        char other[TWIN_ID_LEN + 1];
+        snprintf(body, sizeof(body), "Revision %d: the steering group agreed %d next steps.", i,
+                 80 - i);
+        assert_int_equal(twin_ops_update(&c, f->node, id, "set", bodied, body), 0);
+        if (i % 8 == 0)
+            assert_int_equal(twin_ops_add(other, &c, f->node, "note", titled, "Aside"), 0);
+    }
+    assert_int_equal(twin_node_head(&head, f->node), 0);
+    size_t commits = 0;
+    assert_int_equal(
+        twin_pack_build(&commits, twin_node_repo(f->node), &head, 1, NULL, 0, to_bytes, pack), 0);
+}
+
+/* Indexes pack with twin's indexer, fed in pieces of step bytes (0: pieces of varying size), into
+ * dir; the index's bytes go to idx. Returns the indexer's result. */
+static int twin_index(struct bytes *idx, const struct bytes *pack, const char *dir, size_t step)
+{
+    twin_indexer *ix = NULL;
+    char name[41], path[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(twin_indexer_new(&ix, dir), 0);
+    int rc = 0;
+    size_t at = 0, k = 0;
+    while (rc == 0 && at < pack->len) {
+        size_t n = step ? step : 1 + (k * 7919) % 9000;
+        k++;
+        if (n > pack->len - at)
+            n = pack->len - at;
+        rc = twin_indexer_append(ix, pack->p + at, n);
+        at += n;
+    }
+    if (rc == 0)
+        rc = twin_indexer_finish(ix, name);
+    twin_indexer_free(ix);
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/pack-%s.idx", dir, name);
+        read_file(idx, path);
+        snprintf(path, sizeof(path), "%s/pack-%s.pack", dir, name);
+        struct bytes copy = {0};
+        read_file(&copy, path);
+        assert_int_equal(copy.len, pack->len);
+        assert_memory_equal(copy.p, pack->p, pack->len);
+        free(copy.p);
+    }
+    return rc;
+}
+
+/* The same pack indexed by libgit2's indexer. */
+static void libgit2_index(struct bytes *idx, const struct bytes *pack, const char *dir)
+{
+    git_indexer *ix = NULL;
+    git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
+    git_indexer_progress progress;
+    char path[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(git_indexer_new(&ix, dir, 0, NULL, &opts), 0);
+    assert_int_equal(git_indexer_append(ix, pack->p, pack->len, &progress), 0);
+    assert_int_equal(git_indexer_commit(ix, &progress), 0);
+    snprintf(path, sizeof(path), "%s/pack-%s.idx", dir, git_indexer_name(ix));
+    read_file(idx, path);
+    git_indexer_free(ix);
+}
+
+static void twin_packs_index_as_libgit2_indexes_them(void **state)
+{
+    struct fixture *f = *state;
+    struct bytes pack = {0}, want = {0};
+    char dir[400];
+    history_pack(f, &pack);
+    snprintf(dir, sizeof(dir), "%s/libgit2", f->dir);
+    libgit2_index(&want, &pack, dir);
+    size_t steps[] = {0, 1, 13, 65536, SIZE_MAX / 2};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct bytes got = {0};
+        snprintf(dir, sizeof(dir), "%s/twin-%zu", f->dir, i);
+        assert_int_equal(
+            twin_index(&got, &pack, dir, steps[i] == SIZE_MAX / 2 ? pack.len : steps[i]), 0);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.p, want.p, want.len);
+        free(got.p);
+    }
+    free(pack.p);
+    free(want.p);
+}
+
+/* Packs git writes: compressed, with REF_DELTA bases (git's default) or OFS_DELTA ones. */
+static void git_packs_index_as_git_indexes_them(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[3000], dir[400], path[600];
+    if (system("command -v git >/dev/null 2>&1") != 0)
+        skip();
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd '%s' && git init -q plain && cd plain && for i in $(seq 1 40); do "
+        "seq 1 $((200 + i)) > list.txt && seq $i 300 > other.txt && git add -A && "
+        "git -c user.name=Plain -c user.email=plain@example.org commit -qm \"$i\"; done && "
+        "git rev-list --objects --all | git pack-objects -q --window=10 --stdout > ../ref.pack "
+        "&& git rev-list --objects --all | git pack-objects -q --delta-base-offset --stdout "
+        "> ../ofs.pack && cd .. && git init -q --bare check.git && "
+        "git -C check.git index-pack -o \"$PWD/ref.idx\" \"$PWD/ref.pack\" >/dev/null && "
+        "git -C check.git index-pack -o \"$PWD/ofs.idx\" \"$PWD/ofs.pack\" >/dev/null && "
+        "git verify-pack -v ref.idx | grep -q '^[0-9a-f]\\{40\\} blob .* [0-9a-f]\\{40\\}$'",
+        f->dir);
+    assert_int_equal(system(cmd), 0);
+    const char *kinds[] = {"ref", "ofs"};
+    for (int k = 0; k < 2; k++) {
+        struct bytes pack = {0}, want = {0}, got = {0};
+        snprintf(path, sizeof(path), "%s/%s.pack", f->dir, kinds[k]);
+        read_file(&pack, path);
+        snprintf(path, sizeof(path), "%s/%s.idx", f->dir, kinds[k]);
+        read_file(&want, path);
+        snprintf(dir, sizeof(dir), "%s/twin-%s", f->dir, kinds[k]);
+        assert_int_equal(twin_index(&got, &pack, dir, 0), 0);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.p, want.p, want.len);
+        free(pack.p);
+        free(want.p);
+        free(got.p);
+    }
+}
+
+/* A pack of the given entries (type, content) with a correct header and checksum. */
+static void make_pack(struct bytes *pack, int n, const int *types, const char *const *contents)
+{
+    unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2, 0, 0, 0, (unsigned char)n};
+    put(pack, hdr, sizeof(hdr));
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(contents[i]);
+        unsigned char h[16], z[512];
+        size_t k = 0, v = len >> 4;
+        h[k++] = (unsigned char)((types[i] << 4) | (len & 15) | (v ? 0x80 : 0));
+        for (; v; v >>= 7)
+            h[k++] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+        uLongf zlen = sizeof(z);
+        assert_int_equal(compress2(z, &zlen, (const Bytef *)contents[i], len, 6), Z_OK);
+        put(pack, h, k);
+        put(pack, z, zlen);
+    }
+    twin_sha1_ctx c;
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, pack->p, pack->len);
+    twin_sha1_final(&c, sum);
+    put(pack, sum, sizeof(sum));
+}
+
+static void refuses(struct fixture *f, const struct bytes *pack, const char *tag, int code,
+                    const char *words)
+{
+    char dir[400];
+    struct bytes idx = {0};
+    snprintf(dir, sizeof(dir), "%s/bad-%s", f->dir, tag);
+    int rc = twin_index(&idx, pack, dir, 0);
+    if (rc != code || !strstr(twin_error_last(), words))
+        fail_msg("%s: got %d (%s), wanted %d naming '%s'", tag, rc, twin_error_last(), code, words);
+    assert_null(idx.p);
+}
+
+static void bad_packs_are_refused_with_a_reason(void **state)
+{
+    struct fixture *f = *state;
+    struct bytes good = {0}, b = {0};
+    history_pack(f, &good);
+
+    put(&b, good.p, good.len - 30);
+    refuses(f, &b, "truncated", TWIN_EINVALID, "incomplete");
+    b.len = 0;
+
+    put(&b, good.p, good.len);
+    b.p[b.len / 2] ^= 0x40;
+    refuses(f, &b, "flipped", TWIN_EINVALID, "received pack");
+    b.len = 0;
+
+    put(&b, good.p, good.len);
+    b.p[b.len - 1] ^= 1;
+    refuses(f, &b, "checksum", TWIN_EINVALID, "checksum");
+    b.len = 0;
+
+    put(&b, good.p, good.len);
+    put(&b, "x", 1);
+    refuses(f, &b, "trailing", TWIN_EINVALID, "after its checksum");
+    b.len = 0;
+
+    put(&b, "PACK\0\0\0\4\0\0\0\1", 12);
+    refuses(f, &b, "version", TWIN_EINVALID, "version 2 or 3");
+    b.len = 0;
+
+    put(&b, "PACK\0\0\0\2\xff\xff\xff\xff", 12);
+    refuses(f, &b, "count", TWIN_ELIMIT, "objects");
+    b.len = 0;
+
+    /* A blob that states 2^40 bytes: refused at its header, nothing that size allocated. */
+    put(&b, "PACK\0\0\0\2\0\0\0\1\xb0\x80\x80\x80\x80\x80\x01", 19);
+    refuses(f, &b, "huge", TWIN_EINVALID, "more than");
+    b.len = 0;
+
+    int twice_types[] = {GIT_OBJECT_BLOB, GIT_OBJECT_BLOB};
+    const char *twice[] = {"the same record\n", "the same record\n"};
+    make_pack(&b, 2, twice_types, twice);
+    refuses(f, &b, "twice", TWIN_EINVALID, "twice");
+    b.len = 0;
+
+    int bad_types[] = {5};
+    const char *bad_type[] = {"reserved type\n"};
+    make_pack(&b, 1, bad_types, bad_type);
+    refuses(f, &b, "type", TWIN_EINVALID, "malformed header");
+    b.len = 0;
+
+    /* A REF_DELTA whose base is not in the pack (a thin pack). */
+    unsigned char ref[] = "PACK\0\0\0\2\0\0\0\1\x75"
+                          "0123456789abcdefghij";
+    put(&b, ref, 12 + 1 + 20);
+    unsigned char delta[] = {5, 5, 0x91, 0, 5}, z[64]; /* copy the base's 5 bytes */
+    uLongf zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, delta, sizeof(delta), 6), Z_OK);
+    put(&b, z, zlen);
+    twin_sha1_ctx c;
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, b.p, b.len);
+    twin_sha1_final(&c, sum);
+    put(&b, sum, sizeof(sum));
+    refuses(f, &b, "thin", TWIN_EINVALID, "not in the pack");
+
+    free(b.p);
+    free(good.p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(twin_packs_index_as_libgit2_indexes_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(git_packs_index_as_git_indexes_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_packs_are_refused_with_a_reason, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
