@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <git2.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +25,8 @@
 #define IX_HEAD_MAX    32                  /* an entry's header: type, size, base */
 #define IX_CACHE_BYTES ((size_t)32 << 20)  /* objects kept named, as bases for what follows */
 #define IX_CACHE_SLOTS 8192
+#define IX_BATCH_MAX   256 /* objects hashed together, on two threads */
+#define IX_BATCH_BYTES (IX_CACHE_BYTES / 4)
 #define OBJ_OFS_DELTA  6
 #define OBJ_REF_DELTA  7
 
@@ -36,7 +39,31 @@ struct ix_entry {
     uint32_t crc;  /* of the entry's bytes as stored, for the index */
     uint32_t slot; /* 1 + its slot in the cache, 0 when not cached */
     uint8_t kind;  /* as stored: 1-4 a whole object, or a delta */
-    uint8_t type;  /* the object's type once named; 0 before */
+    uint8_t type;  /* the object's type once its content is known; 0 before */
+    bool named;    /* id holds its name */
+};
+
+/* An object whose content is known, waiting to be hashed with the others of its batch. Its data
+ * is the cache's (the batch is far smaller than the cache, and the cache drops its oldest first)
+ * or, when too large for the cache, owned here. */
+struct ix_pending {
+    uint32_t entry;
+    uint8_t type;
+    const unsigned char *data;
+    size_t size;
+    unsigned char *owned;
+    git_oid id;
+    int rc;
+};
+
+/* A second thread that hashes half of each batch. */
+struct ix_hasher {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    struct ix_pending *items;
+    size_t from, to;
+    bool busy, quit;
 };
 
 /* Objects named recently, oldest first, within IX_CACHE_BYTES: the bases of the deltas that
@@ -79,6 +106,10 @@ struct twin_indexer {
     size_t head, tail, cached, cached_bytes;
     unsigned char *raw; /* an entry read back from the pack */
     size_t raw_cap;
+    struct ix_pending pending[IX_BATCH_MAX];
+    size_t npending, pending_bytes;
+    struct ix_hasher hasher;
+    int hasher_state; /* 0 not started, 1 running, -1 none (one core, or it failed to start) */
 };
 
 static int bad(twin_indexer *ix, uint64_t off, const char *fmt, ...)
@@ -126,6 +157,18 @@ void twin_indexer_free(twin_indexer *ix)
         close(ix->fd);
         unlink(ix->tmp);
     }
+    if (ix->hasher_state == 1) {
+        pthread_mutex_lock(&ix->hasher.lock);
+        ix->hasher.quit = true;
+        pthread_cond_signal(&ix->hasher.go);
+        pthread_mutex_unlock(&ix->hasher.lock);
+        pthread_join(ix->hasher.thread, NULL);
+        pthread_mutex_destroy(&ix->hasher.lock);
+        pthread_cond_destroy(&ix->hasher.go);
+        pthread_cond_destroy(&ix->hasher.done);
+    }
+    for (size_t i = 0; i < ix->npending; i++)
+        free(ix->pending[i].owned);
     if (ix->z_ready)
         inflateEnd(&ix->z);
     for (size_t i = 0; i < IX_CACHE_SLOTS; i++)
@@ -191,18 +234,131 @@ static int map_insert(twin_indexer *ix, size_t entry)
     return 0;
 }
 
-/* Names entry e as an object of type with content data: hashed with collision detection. */
-static int name(twin_indexer *ix, size_t e, int type, const unsigned char *data, size_t size)
+/* An object's content: held by the cache, or owned by the holder (then freed by blob_done). */
+struct blob {
+    const unsigned char *data;
+    size_t size;
+    unsigned char *owned;
+};
+
+static void blob_done(struct blob *b)
 {
-    git_oid id;
-    if (git_odb_hash(&id, data, size, (git_object_t)type) < 0)
-        return bad(ix, ix->v[e].off, "cannot be hashed: %s",
-                   git_error_last() ? git_error_last()->message : "libgit2 error");
-    if (find_id(ix, id.id) >= 0)
-        return bad(ix, ix->v[e].off, "is %s, which the pack holds twice", git_oid_tostr_s(&id));
-    memcpy(ix->v[e].id, id.id, TWIN_SHA1_BYTES);
+    free(b->owned);
+    *b = (struct blob){0};
+}
+
+static void hash_range(struct ix_pending *items, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        items[i].rc =
+            git_odb_hash(&items[i].id, items[i].data, items[i].size, (git_object_t)items[i].type);
+}
+
+static void *hasher_main(void *arg)
+{
+    struct ix_hasher *h = arg;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (!h->busy && !h->quit)
+            pthread_cond_wait(&h->go, &h->lock);
+        if (h->quit)
+            break;
+        size_t from = h->from, to = h->to;
+        pthread_mutex_unlock(&h->lock);
+        hash_range(h->items, from, to);
+        pthread_mutex_lock(&h->lock);
+        h->busy = false;
+        pthread_cond_signal(&h->done);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static bool hasher_ready(twin_indexer *ix)
+{
+    if (ix->hasher_state == 0) {
+        ix->hasher_state = -1;
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+            return false;
+        struct ix_hasher *h = &ix->hasher;
+        h->items = ix->pending;
+        pthread_mutex_init(&h->lock, NULL);
+        pthread_cond_init(&h->go, NULL);
+        pthread_cond_init(&h->done, NULL);
+        if (pthread_create(&h->thread, NULL, hasher_main, h) != 0) {
+            pthread_mutex_destroy(&h->lock);
+            pthread_cond_destroy(&h->go);
+            pthread_cond_destroy(&h->done);
+            return false;
+        }
+        ix->hasher_state = 1;
+    }
+    return ix->hasher_state == 1;
+}
+
+/* Hashes the objects waiting (with collision detection), half on the second thread, and names
+ * them in the order they came. */
+static int flush(twin_indexer *ix)
+{
+    size_t m = ix->npending, half = m;
+    if (m == 0)
+        return 0;
+    struct ix_hasher *h = &ix->hasher;
+    if (m >= 16 && hasher_ready(ix)) {
+        half = m / 2;
+        pthread_mutex_lock(&h->lock);
+        h->from = half;
+        h->to = m;
+        h->busy = true;
+        pthread_cond_signal(&h->go);
+        pthread_mutex_unlock(&h->lock);
+    }
+    hash_range(ix->pending, 0, half);
+    if (half < m) {
+        pthread_mutex_lock(&h->lock);
+        while (h->busy)
+            pthread_cond_wait(&h->done, &h->lock);
+        pthread_mutex_unlock(&h->lock);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m; i++) {
+        struct ix_pending *p = &ix->pending[i];
+        struct ix_entry *en = &ix->v[p->entry];
+        if (rc == 0 && p->rc < 0) {
+            git_oid again; /* hashed again here, for libgit2's message on this thread */
+            git_odb_hash(&again, p->data, p->size, (git_object_t)p->type);
+            rc = bad(ix, en->off, "cannot be hashed: %s",
+                     git_error_last() ? git_error_last()->message : "libgit2 error");
+        }
+        if (rc == 0 && find_id(ix, p->id.id) >= 0)
+            rc = bad(ix, en->off, "is %s, which the pack holds twice", git_oid_tostr_s(&p->id));
+        if (rc == 0) {
+            memcpy(en->id, p->id.id, TWIN_SHA1_BYTES);
+            en->named = true;
+            rc = map_insert(ix, p->entry);
+        }
+        free(p->owned);
+    }
+    ix->npending = 0;
+    ix->pending_bytes = 0;
+    return rc;
+}
+
+static void blob_keep(twin_indexer *ix, size_t e, struct blob *b);
+
+/* Entry e's content is b, of type: kept in the cache when it fits, and named with its batch. */
+static int name(twin_indexer *ix, size_t e, int type, struct blob *b)
+{
     ix->v[e].type = (uint8_t)type;
-    return map_insert(ix, e);
+    blob_keep(ix, e, b);
+    ix->pending[ix->npending++] = (struct ix_pending){.entry = (uint32_t)e,
+                                                      .type = (uint8_t)type,
+                                                      .data = b->data,
+                                                      .size = b->size,
+                                                      .owned = b->owned};
+    ix->pending_bytes += b->size;
+    *b = (struct blob){0};
+    return ix->npending == IX_BATCH_MAX || ix->pending_bytes >= IX_BATCH_BYTES ? flush(ix) : 0;
 }
 
 /* Keeps data as the content of entry e (the cache owns it from then on), dropping the oldest
@@ -229,6 +385,13 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
     ix->cached++;
     ix->cached_bytes += size;
     return true;
+}
+
+/* Keeps what b owns in the cache as entry e's content when it fits. */
+static void blob_keep(twin_indexer *ix, size_t e, struct blob *b)
+{
+    if (b->owned && cache_put(ix, e, b->owned, b->size))
+        b->owned = NULL;
 }
 
 /* ---- entries -------------------------------------------------------------------------------- */
@@ -299,27 +462,7 @@ static long entry_at(const twin_indexer *ix, uint64_t off)
 static long base_of(const twin_indexer *ix, const struct ix_entry *e)
 {
     long b = e->kind == OBJ_OFS_DELTA ? entry_at(ix, e->base) : find_id(ix, ix->refs[e->base]);
-    return b >= 0 && ix->v[b].type ? b : -1;
-}
-
-/* An object's content: held by the cache, or owned by the holder (then freed by blob_done). */
-struct blob {
-    const unsigned char *data;
-    size_t size;
-    unsigned char *owned;
-};
-
-static void blob_done(struct blob *b)
-{
-    free(b->owned);
-    *b = (struct blob){0};
-}
-
-/* Keeps what b owns in the cache as entry e's content when it fits. */
-static void blob_keep(twin_indexer *ix, size_t e, struct blob *b)
-{
-    if (b->owned && cache_put(ix, e, b->owned, b->size))
-        b->owned = NULL;
+    return b >= 0 && ix->v[b].type ? b : -1; /* by id: named; by offset: its content known */
 }
 
 /* Entry e's stored data (an object, or a delta), read back from the pack and inflated. */
@@ -437,10 +580,7 @@ static int name_delta(twin_indexer *ix, size_t e, size_t b, const unsigned char 
     blob_done(&base);
     if (rc)
         return rc;
-    if ((rc = name(ix, e, ix->v[b].type, result.data, result.size)) == 0)
-        blob_keep(ix, e, &result);
-    blob_done(&result);
-    return rc;
+    return name(ix, e, ix->v[b].type, &result);
 }
 
 /* The entry just read in full: named now if it can be, else left for the end. */
@@ -455,12 +595,8 @@ static int entry_done(twin_indexer *ix)
     ix->data = NULL;
     ix->data_cap = 0;
     int rc = 0;
-    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA) {
-        if ((rc = name(ix, e, en->kind, data.data, data.size)) == 0)
-            blob_keep(ix, e, &data);
-        blob_done(&data);
-        return rc;
-    }
+    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA)
+        return name(ix, e, en->kind, &data);
     if (en->kind == OBJ_OFS_DELTA && entry_at(ix, en->base) < 0)
         rc = bad(ix, en->off, "names a base at offset %llu, where no object starts",
                  (unsigned long long)en->base);
@@ -652,6 +788,9 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
 /* Names the deltas whose base came after them, in rounds until none is left or none can be. */
 static int name_deferred(twin_indexer *ix)
 {
+    int rc = flush(ix);
+    if (rc)
+        return rc;
     while (ix->ndeferred > 0) {
         size_t kept = 0;
         for (size_t i = 0; i < ix->ndeferred; i++) {
@@ -663,7 +802,7 @@ static int name_deferred(twin_indexer *ix)
             }
             unsigned char *delta;
             size_t delta_size;
-            int rc = read_back(ix, e, &delta, &delta_size);
+            rc = read_back(ix, e, &delta, &delta_size);
             if (rc == 0) {
                 rc = name_delta(ix, e, (size_t)b, delta, delta_size);
                 free(delta);
@@ -671,6 +810,8 @@ static int name_deferred(twin_indexer *ix)
             if (rc)
                 return rc;
         }
+        if ((rc = flush(ix)))
+            return rc;
         if (kept == ix->ndeferred) {
             const struct ix_entry *en = &ix->v[ix->deferred[0]];
             if (en->kind == OBJ_REF_DELTA) {
@@ -705,6 +846,9 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
     }
     if ((rc = name_deferred(ix)))
         return rc;
+    for (size_t i = 0; i < ix->n; i++)
+        if (!ix->v[i].named)
+            return bad(ix, ix->v[i].off, "was never named"); /* cannot happen */
     struct twin_pack_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
     if (!objs)
         return twin_error(TWIN_ERROR, "out of memory");
