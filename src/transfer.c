@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -28,6 +29,7 @@
 #include "pack.h"
 #include "packread.h"
 #include "sha1.h"
+#include "transfer_threads.h"
 #include "treediff.h"
 #include "util.h"
 #include "twin/error.h"
@@ -217,14 +219,40 @@ static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
     return (int)cx - (int)cy;
 }
 
+/* What a worker thread of the walk found in its commits, in the order found: the pack's list
+ * takes them later, in commit order (see "the walk on several threads" below). */
+struct obj_recs {
+    struct pack_obj *v;
+    size_t n, cap;
+};
+
+static int recs_add(struct obj_recs *r, const git_oid *id, uint32_t path_hash)
+{
+    int rc;
+    /* The list could not take more either, even with repeats left out. */
+    if (r->n >= TWIN_PACK_MAX_OBJECTS)
+        return twin_error(TWIN_ELIMIT, "a pack would hold more than %zu objects",
+                          (size_t)TWIN_PACK_MAX_OBJECTS);
+    if ((rc = twin_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v))))
+        return rc;
+    r->v[r->n++] = (struct pack_obj){*id, path_hash};
+    return 0;
+}
+
 struct changed_walk {
     git_repository *repo;
-    struct pack_list *list;
+    struct pack_list *list; /* what is found goes to the list; or, when NULL, to recs */
+    struct obj_recs *recs;
     char path[4096];
     struct twin_treediff diff; /* its cache keeps the trees of the last commits */
     git_oid last_commit, last_tree;
     bool have_last;
 };
+
+static int walk_add(struct changed_walk *w, const git_oid *id, uint32_t path_hash)
+{
+    return w->list ? list_add(w->list, id, path_hash) : recs_add(w->recs, id, path_hash);
+}
 
 /* Adds every object of tree `now` (at path, of length len) that differs from its version in
  * `before` (NULL: every object). Walking the two trees side by side in git's order costs one
@@ -258,7 +286,7 @@ static int add_changed(struct changed_walk *w, const git_tree *before, const git
         if (len)
             w->path[len] = '/';
         memcpy(w->path + len + (len ? 1 : 0), name, nlen + 1);
-        int rc = list_add(w->list, git_tree_entry_id(e), path_hash(w->path));
+        int rc = walk_add(w, git_tree_entry_id(e), path_hash(w->path));
         if (rc == 0 && type == GIT_OBJECT_TREE) {
             git_tree *t = NULL, *ot = NULL;
             if (git_tree_lookup(&t, w->repo, git_tree_entry_id(e)) < 0 ||
@@ -324,11 +352,11 @@ static int add_commit(struct changed_walk *w, const git_oid *id)
     w->last_commit = *id;
     w->last_tree = tree;
     w->have_last = true;
-    if ((rc = list_add(w->list, id, 0)))
+    if ((rc = walk_add(w, id, 0)))
         goto done;
     if (has_before && git_oid_equal(&before, &tree))
         goto done;
-    if ((rc = list_add(w->list, &tree, path_hash("/"))))
+    if ((rc = walk_add(w, &tree, path_hash("/"))))
         goto done;
     w->diff.count = 0;
     w->diff.fault[0] = '\0';
@@ -340,7 +368,7 @@ static int add_commit(struct changed_walk *w, const git_oid *id)
     for (size_t i = 0; rc == 0 && i < w->diff.count; i++) {
         const struct twin_change *ch = &w->diff.changes[i];
         if (ch->has_new)
-            rc = list_add(w->list, &ch->new_id, path_hash(ch->path));
+            rc = walk_add(w, &ch->new_id, path_hash(ch->path));
     }
 done:
     git_commit_free(parent);
@@ -564,13 +592,212 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
     return rc;
 }
 
+/* ---- the walk on several threads ------------------------------------------------------------
+ * Finding the objects of every commit is most of what the sender does before the first byte can
+ * go, and what a commit adds depends only on the commit and its first parent's tree. So the
+ * commits, oldest first, are cut into contiguous chunks that threads take in turn, each with its
+ * own repository handle (libgit2 wants one per thread), tree cache and pack reader; within a chunk
+ * the first parent is most often the commit before, as on one thread. A thread keeps what each
+ * commit adds as (id, path hash) records, in the order add_commit finds them, and the calling
+ * thread hands a chunk's records to the pack's list once every earlier chunk's are in: the list,
+ * which leaves out repeats, then holds the same objects in the same order as a walk on one thread
+ * makes, and the pack is the same byte for byte. No more than a window of chunks is out at a
+ * time, so the records waiting for the list stay few. A short history, or a machine with one
+ * core, is walked on the calling thread. */
+#define WALK_THREADS_MAX 4
+#define WALK_MIN_COMMITS 256               /* fewer: the calling thread walks them */
+#define WALK_CHUNK_MIN   32                /* commits */
+#define WALK_CHUNK_MAX   4096              /* about a megabyte of records */
+#define WALK_WINDOW      4                 /* chunks out at a time, per thread */
+#define WALK_RECS_KEEP   ((size_t)1 << 16) /* a slot keeps this many records' room for reuse */
+
+struct walk_chunk {
+    struct obj_recs recs;
+    bool done; /* under the lock: recs, or rc and error, are ready for the list */
+    int rc;
+    char error[512];
+};
+
+struct par_walk {
+    const char *repo_path;
+    const git_oid *ids;
+    size_t count, threads, window;
+    struct walk_chunk *slots; /* chunk k in slot k % window */
+    pthread_mutex_t lock;
+    pthread_cond_t chunk_done, slot_free;
+    /* Under lock: the first commit no chunk has taken yet, the chunks taken, and those handed to
+     * the list. */
+    size_t next, taken, consumed;
+    /* Chunks from this one on are not wanted (an earlier one failed): none is taken, and those
+     * being walked are left where they are. */
+    atomic_size_t wanted;
+};
+
+/* Lowers p->wanted to at most n. */
+static void walk_want_below(struct par_walk *p, size_t n)
+{
+    size_t now = atomic_load(&p->wanted);
+    while (n < now && !atomic_compare_exchange_weak(&p->wanted, &now, n))
+        ;
+}
+
+/* Commits [from, to) of chunk k: as on one thread, with no previous commit at the start. */
+static int walk_chunk(struct changed_walk *w, struct par_walk *p, size_t k, size_t from, size_t to)
+{
+    int rc = 0;
+    w->have_last = false;
+    for (size_t i = from; rc == 0 && i < to && k < atomic_load(&p->wanted); i++)
+        rc = add_commit(w, &p->ids[i]);
+    return rc;
+}
+
+static void *walk_thread(void *arg)
+{
+    struct par_walk *p = arg;
+    git_repository *repo = NULL;
+    struct changed_walk w = {.diff = {.trees = true}};
+    char setup_error[512] = "";
+    int setup = 0;
+    if (git_repository_open_bare(&repo, p->repo_path) < 0)
+        setup = twin_error_git("opening the repository for a pack");
+    else if ((setup = twin_tree_cache_new(&w.diff.cache)) == 0)
+        twin_tree_cache_trust_store(w.diff.cache); /* as on one thread: the receiver hashes */
+    if (setup)
+        snprintf(setup_error, sizeof(setup_error), "%s", twin_error_last());
+    w.repo = w.diff.repo = repo;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->taken < atomic_load(&p->wanted) && p->next < p->count &&
+               p->taken >= p->consumed + p->window)
+            pthread_cond_wait(&p->slot_free, &p->lock);
+        if (p->taken >= atomic_load(&p->wanted) || p->next >= p->count)
+            break;
+        /* A quarter of this thread's share of what is left: long chunks first, so that each
+         * thread's caches serve many commits, and shorter ones towards the end, so that the
+         * threads finish together. */
+        size_t from = p->next, len = (p->count - from) / (p->threads * 4);
+        len = len < WALK_CHUNK_MIN ? WALK_CHUNK_MIN : len > WALK_CHUNK_MAX ? WALK_CHUNK_MAX : len;
+        size_t to = p->count - from > len ? from + len : p->count;
+        size_t k = p->taken++;
+        struct walk_chunk *c = &p->slots[k % p->window];
+        p->next = to;
+        pthread_mutex_unlock(&p->lock);
+        c->recs.n = 0;
+        w.recs = &c->recs;
+        if ((c->rc = setup) != 0)
+            snprintf(c->error, sizeof(c->error), "%s", setup_error);
+        else if ((c->rc = walk_chunk(&w, p, k, from, to)) != 0)
+            snprintf(c->error, sizeof(c->error), "%s", twin_error_last());
+        pthread_mutex_lock(&p->lock);
+        c->done = true;
+        if (c->rc)
+            walk_want_below(p, k + 1); /* the chunks before this one are still finished */
+        pthread_cond_signal(&p->chunk_done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    twin_treediff_clear(&w.diff);
+    twin_tree_cache_free(w.diff.cache);
+    git_repository_free(repo);
+    return NULL;
+}
+
+/* Adds the objects of commits ids[0..count) to list on `threads` threads. The first error in
+ * commit order is the one returned, as on one thread: the chunks are taken in order, and those
+ * before a chunk that failed are still finished, while those after it stop at once. */
+static int walk_parallel(struct pack_list *list, git_repository *repo, const git_oid *ids,
+                         size_t count, size_t threads)
+{
+    struct par_walk p = {.repo_path = git_repository_path(repo),
+                         .ids = ids,
+                         .count = count,
+                         .threads = threads,
+                         .window = threads * WALK_WINDOW};
+    atomic_init(&p.wanted, SIZE_MAX);
+    pthread_t tids[WALK_THREADS_MAX];
+    size_t started = 0;
+    int rc = 0;
+    if (!(p.slots = calloc(p.window, sizeof(*p.slots))))
+        return twin_error(TWIN_ERROR, "out of memory");
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.chunk_done, NULL);
+    pthread_cond_init(&p.slot_free, NULL);
+    /* Fewer threads than asked for take every chunk all the same. */
+    for (; started < threads; started++)
+        if (pthread_create(&tids[started], NULL, walk_thread, &p) != 0)
+            break;
+    if (started == 0)
+        rc = twin_error(TWIN_ERROR, "cannot start a thread to walk the commits for a pack");
+    for (size_t k = 0; rc == 0; k++) {
+        struct walk_chunk *c = &p.slots[k % p.window];
+        pthread_mutex_lock(&p.lock);
+        while (!c->done && !(k == p.taken && p.next == p.count))
+            pthread_cond_wait(&p.chunk_done, &p.lock);
+        bool finished = !c->done;
+        pthread_mutex_unlock(&p.lock);
+        if (finished) /* every chunk is in the list */
+            break;
+        /* The slot is the calling thread's until it is counted as consumed. */
+        if (c->rc)
+            rc = twin_error(c->rc, "%s", c->error);
+        for (size_t i = 0; rc == 0 && i < c->recs.n; i++)
+            rc = list_add(list, &c->recs.v[i].id, c->recs.v[i].path_hash);
+        if (c->recs.cap > WALK_RECS_KEEP) {
+            free(c->recs.v);
+            c->recs = (struct obj_recs){0};
+        }
+        pthread_mutex_lock(&p.lock);
+        c->done = false;
+        p.consumed++;
+        pthread_cond_broadcast(&p.slot_free);
+        pthread_mutex_unlock(&p.lock);
+    }
+    pthread_mutex_lock(&p.lock);
+    walk_want_below(&p, 0); /* all consumed, or the first error found: the threads stop */
+    pthread_cond_broadcast(&p.slot_free);
+    pthread_mutex_unlock(&p.lock);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    for (size_t i = 0; i < p.window; i++)
+        free(p.slots[i].recs.v);
+    free(p.slots);
+    pthread_cond_destroy(&p.slot_free);
+    pthread_cond_destroy(&p.chunk_done);
+    pthread_mutex_destroy(&p.lock);
+    return rc;
+}
+
+/* The threads to walk count commits on: `asked`, or 0 for one per core, at most
+ * WALK_THREADS_MAX; one for a short history, or for a repository with no directory to open again
+ * on other threads. */
+static size_t walk_threads(int asked, size_t count, git_repository *repo)
+{
+    size_t n = asked > 0 ? (size_t)asked : 0;
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (size_t)cores : 1;
+    }
+    if (n > WALK_THREADS_MAX)
+        n = WALK_THREADS_MAX;
+    if (count < WALK_MIN_COMMITS || !git_repository_path(repo))
+        n = 1;
+    return n;
+}
+
 int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants, size_t nwants,
                     const git_oid *haves, size_t nhaves, twin_pack_sink sink, void *ctx)
 {
+    return twin_pack_build_threads(commits, repo, wants, nwants, haves, nhaves, 0, sink, ctx);
+}
+
+int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid *wants,
+                            size_t nwants, const git_oid *haves, size_t nhaves, int threads,
+                            twin_pack_sink sink, void *ctx)
+{
     git_revwalk *walk = NULL;
+    git_oid *ids = NULL, id;
+    size_t cap = 0;
     struct pack_list list = {0};
     struct changed_walk w = {.repo = repo, .list = &list, .diff = {.repo = repo, .trees = true}};
-    git_oid id;
     int rc;
     *commits = 0;
     pthread_once(&transfer_settings_once, transfer_settings);
@@ -580,24 +807,38 @@ int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants,
     twin_tree_cache_trust_store(w.diff.cache);
     if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
         goto cleanup;
-    /* Oldest first, so every path's earlier versions are in the pack before its later ones. */
+    /* Oldest first, so every path's earlier versions are in the pack before its later ones. A
+     * reversed walk has every commit before it gives the first, so the ids are gathered first and
+     * the threads share them out. */
     if (git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
         rc = twin_error_git("walking the commits for a pack");
         goto cleanup;
     }
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
-        (*commits)++;
-        if ((rc = add_commit(&w, &id)))
+        if ((rc = twin_grow((void **)&ids, &cap, *commits + 1, sizeof(*ids))))
             goto cleanup;
+        ids[(*commits)++] = id;
     }
     if (rc != GIT_ITEROVER) {
         rc = twin_error_git("walking the commits for a pack");
         goto cleanup;
     }
-    rc = write_pack(repo, &list, twin_tree_cache_packs(w.diff.cache, repo), sink, ctx);
+    git_revwalk_free(walk);
+    walk = NULL;
+    size_t n = walk_threads(threads, *commits, repo);
+    rc = 0;
+    if (n > 1)
+        rc = walk_parallel(&list, repo, ids, *commits, n);
+    for (size_t i = 0; n == 1 && rc == 0 && i < *commits; i++)
+        rc = add_commit(&w, &ids[i]);
+    free(ids);
+    ids = NULL;
+    if (rc == 0)
+        rc = write_pack(repo, &list, twin_tree_cache_packs(w.diff.cache, repo), sink, ctx);
 cleanup:
     twin_treediff_clear(&w.diff);
     twin_tree_cache_free(w.diff.cache);
+    free(ids);
     free(list.v);
     free(list.set);
     git_revwalk_free(walk);
