@@ -516,6 +516,10 @@ static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob
                  const unsigned char *delta, size_t delta_size)
 {
     size_t src, dst, start;
+    /* git refuses a delta of fewer than 4 bytes (patch_delta's DELTA_SIZE_MIN), even one that
+     * applies, as 2 bytes that empty a base of under 128 bytes do; libgit2 takes it. */
+    if (delta_size < 4)
+        return bad(ix, ix->v[e].off, "has a delta of %zu bytes, fewer than git's 4", delta_size);
     if (twin_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
         return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
     if (dst > IX_OBJECT_MAX)

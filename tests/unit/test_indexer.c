@@ -331,6 +331,24 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     twin_sha1_final(&c, sum);
     put(&b, sum, sizeof(sum));
     refuses(f, &b, "thin", TWIN_EINVALID, "not in the pack");
+    b.len = 0;
+
+    /* An OFS_DELTA of 2 bytes that makes an empty blob of a 5-byte one: libgit2 applies it, git
+     * refuses any delta of fewer than 4 bytes. */
+    put(&b, "PACK\0\0\0\2\0\0\0\2\x35", 13);
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, (const Bytef *)"hello", 5, 6), Z_OK);
+    put(&b, z, zlen);
+    unsigned char ofs[] = {0x62, (unsigned char)(b.len - 12)}, tiny[] = {5, 0};
+    put(&b, ofs, sizeof(ofs));
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, tiny, sizeof(tiny), 6), Z_OK);
+    put(&b, z, zlen);
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, b.p, b.len);
+    twin_sha1_final(&c, sum);
+    put(&b, sum, sizeof(sum));
+    refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4");
 
     free(b.p);
     free(good.p);
