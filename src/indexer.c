@@ -789,46 +789,97 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
 
 /* ---- the end -------------------------------------------------------------------------------- */
 
-/* Names the deltas whose base came after them, in rounds until none is left or none can be. */
+/* A deferred delta by what it waits on: 0 and its base's offset (OFS_DELTA), or 1 and its base's
+ * id (REF_DELTA). */
+struct ix_wait {
+    unsigned char key[1 + TWIN_SHA1_BYTES];
+    uint32_t e;
+};
+
+static void wait_key(unsigned char *key, bool ref, uint64_t off, const unsigned char *id)
+{
+    memset(key, 0, 1 + TWIN_SHA1_BYTES);
+    key[0] = ref;
+    if (ref)
+        memcpy(key + 1, id, TWIN_SHA1_BYTES);
+    else
+        for (int i = 0; i < 8; i++)
+            key[1 + i] = (unsigned char)(off >> (56 - 8 * i));
+}
+
+static int wait_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct ix_wait *)a)->key, ((const struct ix_wait *)b)->key,
+                  1 + TWIN_SHA1_BYTES);
+}
+
+/* Names the deltas whose base came after them. Each is named as soon as its base is, found among
+ * the others by what it waits on (as git's index-pack does): rounds over all of them until none is
+ * left would cost as many rounds as deltas when each waits on the one after it. */
 static int name_deferred(twin_indexer *ix)
 {
-    int rc = flush(ix);
-    if (rc)
+    size_t n = ix->ndeferred, nready = 0;
+    int rc = flush(ix); /* the names of the bases hashed so far */
+    if (rc || n == 0)
         return rc;
-    while (ix->ndeferred > 0) {
-        size_t kept = 0;
-        for (size_t i = 0; i < ix->ndeferred; i++) {
-            size_t e = ix->deferred[i];
-            long b = base_of(ix, &ix->v[e]);
-            if (b < 0) {
-                ix->deferred[kept++] = (uint32_t)e;
-                continue;
-            }
-            unsigned char *delta;
-            size_t delta_size;
-            rc = read_back(ix, e, &delta, &delta_size);
-            if (rc == 0) {
-                rc = name_delta(ix, e, (size_t)b, delta, delta_size);
-                free(delta);
-            }
-            if (rc)
-                return rc;
-        }
-        if ((rc = flush(ix)))
-            return rc;
-        if (kept == ix->ndeferred) {
-            const struct ix_entry *en = &ix->v[ix->deferred[0]];
-            if (en->kind == OBJ_REF_DELTA) {
-                git_oid id;
-                memcpy(id.id, ix->refs[en->base], TWIN_SHA1_BYTES);
-                return bad(ix, en->off, "is a delta against %s, which is not in the pack",
-                           git_oid_tostr_s(&id));
-            }
-            return bad(ix, en->off, "is a delta whose base cannot be named");
-        }
-        ix->ndeferred = kept;
+    struct ix_wait *w = malloc(n * sizeof(*w));
+    uint32_t *ready = malloc(n * sizeof(*ready)); /* each delta once, when its base is named */
+    if (!w || !ready) {
+        free(w);
+        free(ready);
+        return twin_error(TWIN_ERROR, "out of memory");
     }
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ix_entry *en = &ix->v[ix->deferred[i]];
+        bool ref = en->kind == OBJ_REF_DELTA;
+        wait_key(w[i].key, ref, en->base, ref ? ix->refs[en->base] : NULL);
+        w[i].e = ix->deferred[i];
+        if (base_of(ix, en) >= 0)
+            ready[nready++] = ix->deferred[i];
+    }
+    qsort(w, n, sizeof(*w), wait_cmp);
+    while (rc == 0 && nready > 0) {
+        size_t e = ready[--nready];
+        unsigned char *delta;
+        size_t delta_size;
+        if ((rc = read_back(ix, e, &delta, &delta_size)))
+            break;
+        rc = name_delta(ix, e, (size_t)base_of(ix, &ix->v[e]), delta, delta_size);
+        free(delta);
+        if (rc == 0)
+            rc = flush(ix); /* its name, for the deltas that name it */
+        /* The deltas waiting on e: none was ready before, and an id is named only once. */
+        for (int ref = 0; rc == 0 && ref < 2; ref++) {
+            unsigned char key[1 + TWIN_SHA1_BYTES];
+            wait_key(key, ref, ix->v[e].off, ix->v[e].id);
+            size_t lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (memcmp(w[mid].key, key, sizeof(key)) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < n && nready < n && memcmp(w[lo].key, key, sizeof(key)) == 0; lo++)
+                ready[nready++] = w[lo].e;
+        }
+    }
+    free(w);
+    free(ready);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct ix_entry *en = &ix->v[ix->deferred[i]];
+        if (en->type)
+            continue;
+        if (en->kind == OBJ_REF_DELTA) {
+            git_oid id;
+            memcpy(id.id, ix->refs[en->base], TWIN_SHA1_BYTES);
+            return bad(ix, en->off, "is a delta against %s, which is not in the pack",
+                       git_oid_tostr_s(&id));
+        }
+        return bad(ix, en->off, "is a delta whose base cannot be named");
+    }
+    ix->ndeferred = 0;
+    return rc;
 }
 
 int twin_indexer_finish(twin_indexer *ix, char name_out[41])
