@@ -630,9 +630,11 @@ static int take_pack_header(twin_indexer *ix)
     const unsigned char *b = ix->buf;
     uint32_t version = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
     uint32_t count = (uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 | b[11];
-    if (memcmp(b, "PACK", 4) != 0 || (version != 2 && version != 3)) {
+    /* git takes version 3 too, but libgit2, which reads the packs of the store, takes only 2: a
+     * version-3 pack written into the store would hold objects the store cannot find. */
+    if (memcmp(b, "PACK", 4) != 0 || version != 2) {
         ix->failed = true;
-        return twin_error(TWIN_EINVALID, "received bytes are not a git pack of version 2 or 3");
+        return twin_error(TWIN_EINVALID, "received bytes are not a git pack of version 2");
     }
     if (count > TWIN_PACK_MAX_OBJECTS) {
         ix->failed = true;
