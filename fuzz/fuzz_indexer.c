@@ -10,7 +10,8 @@
  * Invariants: twin_indexer_append and twin_indexer_finish give 0, TWIN_EINVALID, TWIN_ELIMIT, or
  * TWIN_ERROR for out of memory only; when twin's indexer accepts a pack, libgit2's indexer accepts
  * it too and writes the same index, byte for byte. (libgit2 accepts some packs twin refuses: an
- * object twice, for one.)
+ * object twice, a delta of fewer than 4 bytes (git refuses those too), a zlib stream padded far
+ * beyond its data.)
  *
  * Seeds in fuzz/corpus/indexer/: small packs of twin (twin_pack_build of a node with a few notes)
  * and of git (`git pack-objects`, with and without --delta-base-offset), with byte 0 = 0 (the

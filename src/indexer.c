@@ -705,6 +705,11 @@ static int take_entry_data(twin_indexer *ix, const unsigned char *p, size_t len,
     }
     *took = in - ix->z.avail_in;
     ix->cur.crc = (uint32_t)crc32(ix->cur.crc, p, (uInt)*took);
+    /* zlib never needs much more room than the data (5 bytes a stored block of 64 KiB); a stream
+     * padded far beyond that would cost its whole length each time it is read back. */
+    if (ix->z.total_in > ix->cur_size + ix->cur_size / 16 + 65536)
+        return bad(ix, ix->cur.off, "is stored in %lu bytes, far more than the %zu it holds",
+                   ix->z.total_in, ix->cur_size);
     if (zr == Z_STREAM_END) {
         if (ix->z.total_out != ix->cur_size)
             return bad(ix, ix->cur.off, "inflates to %lu bytes, not the %zu its header states",

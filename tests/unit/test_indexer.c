@@ -327,6 +327,26 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     refuses(f, &b, "type", TWIN_EINVALID, "malformed header");
     b.len = 0;
 
+    /* A 5-byte blob whose zlib stream is padded with 20,000 empty stored blocks. */
+    put(&b, "PACK\0\0\0\2\0\0\0\1\x35\x78\x01", 15);
+    for (int i = 0; i < 20000; i++)
+        put(&b, "\0\0\0\xff\xff", 5);
+    put(&b, "\x01\x05\0\xfa\xffhello", 10);
+    uLong adler = adler32(1, (const Bytef *)"hello", 5);
+    unsigned char ad[4] = {(unsigned char)(adler >> 24), (unsigned char)(adler >> 16),
+                           (unsigned char)(adler >> 8), (unsigned char)adler};
+    put(&b, ad, 4);
+    {
+        twin_sha1_ctx pc;
+        unsigned char psum[TWIN_SHA1_BYTES];
+        twin_sha1_init(&pc);
+        twin_sha1_update(&pc, b.p, b.len);
+        twin_sha1_final(&pc, psum);
+        put(&b, psum, sizeof(psum));
+    }
+    refuses(f, &b, "padded", TWIN_EINVALID, "far more than");
+    b.len = 0;
+
     /* A REF_DELTA whose base is not in the pack (a thin pack). */
     unsigned char ref[] = "PACK\0\0\0\2\0\0\0\1\x75"
                           "0123456789abcdefghij";
