@@ -229,6 +229,17 @@ static void git_packs_index_as_git_indexes_them(void **state)
     }
 }
 
+/* Appends the pack's checksum: the SHA-1 of everything before it. */
+static void seal(struct bytes *pack)
+{
+    twin_sha1_ctx c;
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, pack->p, pack->len);
+    twin_sha1_final(&c, sum);
+    put(pack, sum, sizeof(sum));
+}
+
 /* A pack of the given entries (type, content) with a correct header and checksum. */
 static void make_pack(struct bytes *pack, int n, const int *types, const char *const *contents)
 {
@@ -246,12 +257,7 @@ static void make_pack(struct bytes *pack, int n, const int *types, const char *c
         put(pack, h, k);
         put(pack, z, zlen);
     }
-    twin_sha1_ctx c;
-    unsigned char sum[TWIN_SHA1_BYTES];
-    twin_sha1_init(&c);
-    twin_sha1_update(&c, pack->p, pack->len);
-    twin_sha1_final(&c, sum);
-    put(pack, sum, sizeof(sum));
+    seal(pack);
 }
 
 static void refuses(struct fixture *f, const struct bytes *pack, const char *tag, int code,
@@ -297,12 +303,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
 
     /* Version 3: git takes it, but libgit2, which reads the store's packs, does not. */
     put(&b, "PACK\0\0\0\3\0\0\0\0", 12);
-    twin_sha1_ctx c;
-    unsigned char sum[TWIN_SHA1_BYTES];
-    twin_sha1_init(&c);
-    twin_sha1_update(&c, b.p, b.len);
-    twin_sha1_final(&c, sum);
-    put(&b, sum, sizeof(sum));
+    seal(&b);
     refuses(f, &b, "version-3", TWIN_EINVALID, "version 2");
     b.len = 0;
 
@@ -336,14 +337,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     unsigned char ad[4] = {(unsigned char)(adler >> 24), (unsigned char)(adler >> 16),
                            (unsigned char)(adler >> 8), (unsigned char)adler};
     put(&b, ad, 4);
-    {
-        twin_sha1_ctx pc;
-        unsigned char psum[TWIN_SHA1_BYTES];
-        twin_sha1_init(&pc);
-        twin_sha1_update(&pc, b.p, b.len);
-        twin_sha1_final(&pc, psum);
-        put(&b, psum, sizeof(psum));
-    }
+    seal(&b);
     refuses(f, &b, "padded", TWIN_EINVALID, "far more than");
     b.len = 0;
 
@@ -355,10 +349,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     uLongf zlen = sizeof(z);
     assert_int_equal(compress2(z, &zlen, delta, sizeof(delta), 6), Z_OK);
     put(&b, z, zlen);
-    twin_sha1_init(&c);
-    twin_sha1_update(&c, b.p, b.len);
-    twin_sha1_final(&c, sum);
-    put(&b, sum, sizeof(sum));
+    seal(&b);
     refuses(f, &b, "thin", TWIN_EINVALID, "not in the pack");
     b.len = 0;
 
@@ -373,10 +364,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     zlen = sizeof(z);
     assert_int_equal(compress2(z, &zlen, tiny, sizeof(tiny), 6), Z_OK);
     put(&b, z, zlen);
-    twin_sha1_init(&c);
-    twin_sha1_update(&c, b.p, b.len);
-    twin_sha1_final(&c, sum);
-    put(&b, sum, sizeof(sum));
+    seal(&b);
     refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4");
 
     free(b.p);
