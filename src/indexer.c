@@ -182,11 +182,6 @@ void twin_indexer_free(twin_indexer *ix)
     free(ix);
 }
 
-size_t twin_indexer_declared(const twin_indexer *ix)
-{
-    return ix->declared;
-}
-
 /* ---- named objects -------------------------------------------------------------------------- */
 
 static size_t id_slot(const unsigned char *id, size_t mask)
@@ -743,16 +738,9 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
     }
     ix->received += len;
     const unsigned char *p = data;
-    for (size_t done = 0; done < len;) {
-        ssize_t w = write(ix->fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ix->failed = true;
-            return twin_error(TWIN_ERROR, "cannot write the received pack: %s",
-                              w < 0 ? strerror(errno) : "no space written");
-        }
-        done += (size_t)w;
+    if (twin_write_all(ix->fd, p, len) != 0) {
+        ix->failed = true;
+        return twin_error(TWIN_ERROR, "cannot write the received pack: %s", strerror(errno));
     }
     while (len > 0) {
         size_t took = 0;
@@ -944,19 +932,12 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
         free(idx);
         return ifd;
     }
-    for (size_t done = 0; done < idx_len;) {
-        ssize_t w = write(ifd, idx + done, idx_len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = twin_error(TWIN_ERROR, "cannot write the received pack's index: %s",
-                            w < 0 ? strerror(errno) : "no space written");
-            close(ifd);
-            unlink(idx_tmp);
-            free(idx);
-            return rc;
-        }
-        done += (size_t)w;
+    if (twin_write_all(ifd, idx, idx_len) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot write the received pack's index: %s", strerror(errno));
+        close(ifd);
+        unlink(idx_tmp);
+        free(idx);
+        return rc;
     }
     free(idx);
     snprintf(final, sizeof(final), "%s/pack-%s.idx", ix->dir, name_out);

@@ -27,9 +27,6 @@ int twin_indexer_new(twin_indexer **out, const char *dir);
  * nothing more. */
 int twin_indexer_append(twin_indexer *ix, const void *data, size_t len);
 
-/* The number of objects the pack's header declares (0 before the header is in). */
-size_t twin_indexer_declared(const twin_indexer *ix);
-
 /* After the last byte: names the objects left, checks the pack's checksum, and writes
  * pack-<name>.pack and pack-<name>.idx into the directory, name being the 40 hex digits of the
  * pack's checksum (written into name). */

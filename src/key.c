@@ -30,6 +30,7 @@
 
 #include "sshbuf.h"
 #include "twin/error.h"
+#include "util.h"
 
 #define KEY_MAGIC        "openssh-key-v1"
 #define KEY_MAGIC_LEN    15   /* including the NUL */
@@ -292,20 +293,6 @@ cleanup:
     return error;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Makes the new directory entry durable; the file's own data was synced before the link.
  * Returns 0 or an errno value. */
 static int sync_parent_dir(const char *path)
@@ -402,7 +389,7 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
         tmp = NULL;
         goto cleanup;
     }
-    if (fchmod(fd, 0600) != 0 || write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || twin_write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
         error = twin_error(TWIN_ERROR, "writing key file %s: %s", tmp, strerror(errno));
         goto cleanup;
     }

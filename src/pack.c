@@ -395,21 +395,6 @@ static uint32_t get32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int cmp_pobj(const void *a, const void *b)
 {
     return memcmp(((const struct twin_pack_entry *)a)->id, ((const struct twin_pack_entry *)b)->id,
@@ -517,7 +502,7 @@ static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
         free(idx);
         return fd;
     }
-    if (write_all(fd, idx, idx_len) != 0) {
+    if (twin_write_all(fd, idx, idx_len) != 0) {
         rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -560,7 +545,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
     if (fd < 0)
         return fd;
-    if (write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
+    if (twin_write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
         int rc = twin_error(TWIN_ERROR, "cannot write a pack in %s: %s", dir, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -739,7 +724,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
         size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
         if (skip < (size_t)n) {
             twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
-            if (write_all(fd, buf + skip, (size_t)n - skip) != 0)
+            if (twin_write_all(fd, buf + skip, (size_t)n - skip) != 0)
                 rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
         }
         done += (size_t)n;
@@ -840,7 +825,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     put32(header + 4, 2);
     put32(header + 8, (uint32_t)nseen);
     twin_sha1_update(&total, header, sizeof(header));
-    rc = write_all(fd, header, sizeof(header)) == 0
+    rc = twin_write_all(fd, header, sizeof(header)) == 0
              ? 0
              : twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     uint64_t shift = 0; /* where the current pack's objects begin in the new one, less 12 */
@@ -869,7 +854,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     unsigned char packsum[TWIN_SHA1_BYTES];
     if (rc == 0) {
         twin_sha1_final(&total, packsum);
-        if (write_all(fd, packsum, sizeof(packsum)) != 0)
+        if (twin_write_all(fd, packsum, sizeof(packsum)) != 0)
             rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     }
     if (rc) {

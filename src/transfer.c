@@ -851,7 +851,6 @@ struct twin_quarantine {
     git_repository *repo;
     char dir[4096];
     twin_indexer *indexer;
-    size_t received;
     char name[GIT_OID_HEXSZ + 1];
     char loose[4200];
     bool finished, accepted;
@@ -900,11 +899,7 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
 {
     if (q->finished)
         return twin_error(TWIN_EINVALID, "pack data after the pack was finished");
-    if (len > TWIN_PACK_MAX_BYTES - q->received)
-        return twin_error(TWIN_ELIMIT, "received pack is larger than %zu bytes",
-                          (size_t)TWIN_PACK_MAX_BYTES);
-    q->received += len;
-    return twin_indexer_append(q->indexer, data, len);
+    return twin_indexer_append(q->indexer, data, len); /* it holds the pack to its bounds */
 }
 
 /* A repository to check the received objects in: the store joins the view as an alternate, which

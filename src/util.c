@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "twin/error.h"
 
@@ -45,5 +46,23 @@ int twin_read_file(char **out, size_t *len, const char *path, size_t max)
     buf[got] = '\0';
     *out = buf;
     *len = got;
+    return 0;
+}
+
+int twin_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
     return 0;
 }
