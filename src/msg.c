@@ -375,7 +375,7 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
     switch (msg->type) {
     case TWIN_MSG_HELLO: {
         unsigned char network[TWIN_NETWORK_ID_BYTES];
-        size_t soft_len;
+        size_t soft_len = 0;
         if (msg->u.hello.nversions < 1 || msg->u.hello.nversions > TWIN_MSG_VERSIONS_MAX)
             return twin_error(TWIN_EINVALID, "encode: hello needs 1 to %d versions",
                               TWIN_MSG_VERSIONS_MAX);
@@ -520,7 +520,7 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         pack_key(&pk, "head"), pack_bin(&pk, msg->u.welcome.head, TWIN_OID_BYTES);
         break;
     case TWIN_MSG_CHECKPOINT: {
-        size_t slen;
+        size_t slen = 0;
         if ((rc = text_field(&len, "statement", msg->u.checkpoint.statement, TWIN_MSG_TEXT_MAX)) ||
             (rc = text_field(&slen, "signature", msg->u.checkpoint.signature,
                              TWIN_MSG_SIGNATURE_MAX)))

@@ -274,8 +274,8 @@ int twin_network_check_descriptor(const json_t *net)
 
 int twin_member_check(const json_t *m, const char *file_org_id)
 {
-    static const char *const fields[] = {"name",     "org_id",  "country", "side", "role",
-                                         "keys",     "org_type", "removed", "scope", NULL};
+    static const char *const fields[] = {"name", "org_id",   "country", "side",  "role",
+                                         "keys", "org_type", "removed", "scope", NULL};
     int rc;
     if (!json_is_object(m))
         return twin_error(TWIN_EINVALID, "member: not a JSON object");
@@ -290,7 +290,7 @@ int twin_member_check(const json_t *m, const char *file_org_id)
     if (file_org_id && strcmp(who.org_id, file_org_id) != 0)
         return twin_error(TWIN_EINVALID, "member %s is stored under the name of %s", who.org_id,
                           file_org_id);
-    enum twin_role role;
+    enum twin_role role = TWIN_ROLE_OBSERVER;
     if ((rc = twin_role_parse(&role, get_str(m, "role"))))
         return twin_error_wrap(rc, "member.role");
     if (json_object_get(m, "removed") && !json_is_true(json_object_get(m, "removed")))

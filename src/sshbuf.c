@@ -155,7 +155,7 @@ int twin_sshbuf_reserve(struct twin_sshbuf *b, size_t n, unsigned char **where)
 
 int twin_sshbuf_put(struct twin_sshbuf *b, const void *data, size_t n)
 {
-    unsigned char *where;
+    unsigned char *where = NULL;
     int error;
     if ((error = twin_sshbuf_reserve(b, n, &where)) < 0)
         return error;

@@ -108,7 +108,7 @@ int twin_sshsig_sign(char **out, size_t *out_len, const twin_keypair *kp, const 
     unsigned char sig[SIG_ED25519_BYTES];
     unsigned char sig_field[TWIN_SSHBUF_ED25519_BLOB_LEN(SIG_ED25519_BYTES)];
     struct twin_sshbuf data, blob;
-    size_t ns_len;
+    size_t ns_len = 0;
     int error;
 
     if ((error = check_request(ns, &ns_len, msg, msg_len, "sign")) < 0)
@@ -245,7 +245,7 @@ int twin_sshsig_verify(unsigned char signer_pk[static TWIN_PUBKEY_BYTES], const 
                        size_t armor_len, const char *ns, const void *msg, size_t msg_len)
 {
     struct twin_sshbuf blob, data;
-    size_t ns_len;
+    size_t ns_len = 0;
     int error;
 
     if ((error = check_request(ns, &ns_len, msg, msg_len, "verify")) < 0)

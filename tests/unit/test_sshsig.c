@@ -111,11 +111,13 @@ static size_t dearmor(unsigned char *blob, size_t cap, const char *text)
 
 static char *sign_message(const twin_keypair *kp)
 {
-    char *sig = NULL;
-    size_t len = 0;
-    assert_int_equal(twin_sshsig_sign(&sig, &len, kp, "git", MESSAGE, strlen(MESSAGE)), 0);
-    assert_int_equal(len, strlen(sig));
-    return sig;
+    struct {
+        char *text;
+        size_t len;
+    } sig = {NULL, 0};
+    assert_int_equal(twin_sshsig_sign(&sig.text, &sig.len, kp, "git", MESSAGE, strlen(MESSAGE)), 0);
+    assert_int_equal(sig.len, strlen(sig.text));
+    return sig.text;
 }
 
 /* --- signing --- */
