@@ -29,7 +29,7 @@ struct twin_node {
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *org_id;
     char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
-    bool limited; /* this node's member writes only in its own partnerships */
+    bool limited;                   /* this node's member writes only in its own partnerships */
 };
 
 static char *join_path(const char *a, const char *b)
