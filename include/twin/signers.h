@@ -10,9 +10,9 @@
 #include "twin/node.h"
 
 /* Writes one line per key any member ever held, in the form
- *   <org-id> namespaces="git,twin-checkpoint",valid-after=...[,valid-before=...] ssh-ed25519 AAAA...
- * the window being the committer times between the commit that made the key active and the one
- * that retired or revoked it. */
+ *   <org-id> namespaces="git,twin-checkpoint",valid-after=T[,valid-before=T] ssh-ed25519 AAAA..
+ * the window being the committer times between the commit that made the key active and the
+ * one that retired or revoked it. */
 int twin_allowed_signers(FILE *out, twin_node *n);
 
 #endif
