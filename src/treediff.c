@@ -656,6 +656,26 @@ struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *
     return c && (c->repo == repo || bind(c, repo, true, NULL, 0) == 0) ? c->packs : NULL;
 }
 
+int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo,
+                          const git_oid *tree, const char *name, bool dir)
+{
+    struct rawtree *t = NULL;
+    int rc;
+    if (c->repo != repo && (rc = bind(c, repo, true, NULL, 0)))
+        return rc;
+    if ((rc = raw_get(&t, c, tree)) < 0)
+        return rc;
+    if (!t || !t->canonical)
+        return TWIN_ENOTFOUND; /* not a tree twin reads on its bytes: libgit2 is asked */
+    long i = raw_find(t, name, strlen(name), dir);
+    if (i < 0)
+        return 0;
+    struct ent e;
+    raw_entry(&e, t, (size_t)i);
+    *out = e.id;
+    return 1;
+}
+
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
 {
     return twin_treediff_run_ids(d, old_tree ? git_tree_id(old_tree) : NULL,

@@ -47,6 +47,13 @@ struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *
 int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const char *const *dirs,
                               size_t ndirs);
 
+/* The id of the entry called name (a directory when dir) in the tree with id tree, read through
+ * c (and hashed, unless c trusts the store): 1 with *out, 0 when the tree has no such entry,
+ * TWIN_ENOTFOUND when the tree is not one twin reads on its bytes (ask libgit2), TWIN_EVERIFY
+ * when it does not match its id, <0 on other errors. */
+int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo,
+                          const git_oid *tree, const char *name, bool dir);
+
 struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */

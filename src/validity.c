@@ -30,24 +30,16 @@ struct twin_check_cache {
     twin_tree_cache *trees;
     /* The last commit checked and its tree: most often the parent of the next one. */
     git_repository *last_repo;
-    git_commit *last_commit;
-    git_tree *last_tree;
+    git_oid last_commit, last_tree;
 };
 
-static void remember_last(twin_check_cache *c, git_repository *repo, git_commit *commit,
-                          git_tree *tree)
+static void remember_last(twin_check_cache *c, git_repository *repo, const git_oid *commit,
+                          const git_oid *tree)
 {
-    git_commit_free(c->last_commit);
-    git_tree_free(c->last_tree);
-    c->last_commit = NULL;
-    c->last_tree = NULL;
-    if (commit && tree &&
-        git_object_dup((git_object **)&c->last_commit, (git_object *)commit) == 0 &&
-        git_object_dup((git_object **)&c->last_tree, (git_object *)tree) == 0) {
-        c->last_repo = repo;
-    } else {
-        git_commit_free(c->last_commit);
-        c->last_commit = NULL;
+    c->last_repo = repo;
+    if (repo) {
+        c->last_commit = *commit;
+        c->last_tree = *tree;
     }
 }
 
@@ -69,7 +61,6 @@ void twin_check_cache_free(twin_check_cache *c)
     if (!c)
         return;
     twin_membership_free(c->membership);
-    remember_last(c, NULL, NULL, NULL);
     twin_tree_cache_free(c->trees);
     free(c);
 }
@@ -150,9 +141,85 @@ static void stored_free(struct stored *s)
     git_odb_object_free(s->obj);
 }
 
+/* What the check reads of a commit's header: its tree, first two parents and committer time. */
+struct commit_head {
+    git_oid tree;
+    git_oid parents[2];
+    unsigned nparents; /* all of them, even past two */
+    int64_t time;
+};
+
+static bool hex_id(git_oid *out, const char *p, const char *end)
+{
+    return end - p > GIT_OID_HEXSZ && p[GIT_OID_HEXSZ] == '\n' &&
+           git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
+}
+
+/* Reads the header of a commit as git writes it ("tree", "parent" lines, then "author" and
+ * "committer"): 0, or -1 when it is not in that form. */
+static int parse_commit_head(struct commit_head *h, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    memset(h, 0, sizeof(*h));
+    if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
+        return -1;
+    p += 5 + GIT_OID_HEXSZ + 1;
+    while (end - p > 7 && memcmp(p, "parent ", 7) == 0) {
+        git_oid id;
+        if (!hex_id(&id, p + 7, end))
+            return -1;
+        if (h->nparents < 2)
+            h->parents[h->nparents] = id;
+        h->nparents++;
+        p += 7 + GIT_OID_HEXSZ + 1;
+    }
+    /* The committer's line ends "<email> SECONDS +ZZZZ". */
+    while (p < end && *p != '\n') {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            return -1;
+        if (eol - p > 10 && memcmp(p, "committer ", 10) == 0) {
+            const char *q = eol;
+            while (q > p && q[-1] != '>')
+                q--;
+            if (q == p || *q != ' ')
+                return -1;
+            int64_t t = 0;
+            for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
+                if (t > (INT64_MAX - 9) / 10)
+                    return -1;
+                t = t * 10 + (*q - '0');
+            }
+            if (q == eol || *q != ' ')
+                return -1;
+            h->time = t;
+            return 0;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}
+
+/* A commit's tree, named by id, read by libgit2 only when a rule needs its entries. */
+struct lazy_tree {
+    git_repository *repo;
+    git_oid id;
+    git_tree *tree;
+};
+
+static int lazy_get(const git_tree **out, struct lazy_tree *t)
+{
+    if (!t->tree && git_tree_lookup(&t->tree, t->repo, &t->id) < 0)
+        return twin_error_git(git_oid_tostr_s(&t->id));
+    *out = t->tree;
+    return 0;
+}
+
+/* Verifies the commit's signature; with head, also reads its header (a malformed one is a
+ * verdict in reason). */
 static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                            size_t reason_size, git_repository *repo, twin_packread *packs,
-                           const git_oid *commit)
+                           const git_oid *commit, struct commit_head *head)
 {
     struct stored obj;
     char *sig = NULL, *payload = NULL;
@@ -173,6 +240,10 @@ static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char 
         snprintf(reason, reason_size,
                  "the commit's content does not match its id (the store is damaged or was "
                  "altered)");
+        goto cleanup;
+    }
+    if (head && parse_commit_head(head, (const char *)obj.data, obj.size)) {
+        snprintf(reason, reason_size, "malformed commit: its header is not in git's form");
         goto cleanup;
     }
     int err = twin_sshsig_split_commit(&sig, &sig_len, &payload, &payload_len,
@@ -198,26 +269,26 @@ cleanup:
 int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                          size_t reason_size, git_repository *repo, const git_oid *commit)
 {
-    return check_signature(signer, reason, reason_size, repo, NULL, commit);
+    return check_signature(signer, reason, reason_size, repo, NULL, commit, NULL);
 }
 
 /* ---- checking changes ----------------------------------------------------------------------- */
 
-struct lookup_ctx {
-    git_repository *repo;
-    const git_tree *tree;
-};
-
+/* Looks records up in a lazy_tree (the ctx). */
 static int lookup_in_tree(json_t **out, const char *type, const char *id, void *ctx)
 {
-    struct lookup_ctx *l = ctx;
+    struct lazy_tree *l = ctx;
+    const git_tree *tree = NULL;
     char path[128];
     git_tree_entry *e = NULL;
     if (out)
         *out = NULL;
     if (twin_record_path(path, sizeof(path), type, id))
         return TWIN_ENOTFOUND;
-    int err = git_tree_entry_bypath(&e, l->tree, path);
+    int rc = lazy_get(&tree, l);
+    if (rc)
+        return rc;
+    int err = git_tree_entry_bypath(&e, tree, path);
     if (err == GIT_ENOTFOUND)
         return TWIN_ENOTFOUND;
     if (err < 0)
@@ -226,7 +297,7 @@ static int lookup_in_tree(json_t **out, const char *type, const char *id, void *
     if (out) {
         char *text = NULL;
         size_t len;
-        int rc = twin_tree_read(&text, &len, l->repo, l->tree, path);
+        rc = twin_tree_read(&text, &len, l->repo, tree, path);
         if (rc == 0)
             rc = twin_record_parse_canonical(out, text, len);
         free(text);
@@ -349,8 +420,8 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo, twin_packread *packs,
                         const struct twin_change *c, const struct twin_member *who,
-                        const unsigned char signer[TWIN_PUBKEY_BYTES], const git_tree *new_tree,
-                        const git_tree *old_tree)
+                        const unsigned char signer[TWIN_PUBKEY_BYTES], struct lazy_tree *new_tree,
+                        struct lazy_tree *old_tree)
 {
     json_t *old = NULL, *cur = NULL;
     int rc = 0;
@@ -457,16 +528,14 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
                      c->path);
             goto cleanup;
         }
-        struct lookup_ctx l = {repo, new_tree};
-        int err = twin_record_validate(cur, old, lookup_in_tree, &l);
+        int err = twin_record_validate(cur, old, lookup_in_tree, new_tree);
         if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
             snprintf(fault, fault_size, "%s", twin_error_last());
         else
             rc = err;
         if (rc == 0 && !fault[0] && who->own_partnerships) {
-            struct lookup_ctx before = {repo, old_tree};
-            rc =
-                twin_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree, &before);
+            rc = twin_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
+                                  old_tree);
         }
         goto cleanup;
     }
@@ -479,29 +548,54 @@ cleanup:
     return rc;
 }
 
-static int membership_key(git_oid *network, git_oid *members, const git_tree *tree)
+/* The ids of network.json and members/ in tree t: 0, 1 when either is missing, <0 when the tree
+ * cannot be read (TWIN_EVERIFY: it does not match its id). Read through the tree cache where it
+ * can (the parent's tree is most often there, as the last commit's), else by libgit2. */
+static int membership_key(git_oid *network, git_oid *members, struct lazy_tree *t,
+                          twin_tree_cache *trees)
 {
-    const git_tree_entry *a = git_tree_entry_byname(tree, TWIN_NETWORK_PATH);
-    const git_tree_entry *b = git_tree_entry_byname(tree, TWIN_MEMBERS_DIR);
-    if (!a || !b)
-        return -1;
-    *network = *git_tree_entry_id(a);
-    *members = *git_tree_entry_id(b);
+    if (trees) {
+        int a = twin_tree_cache_entry(network, trees, t->repo, &t->id, TWIN_NETWORK_PATH, false);
+        int b = a == 1
+                    ? twin_tree_cache_entry(members, trees, t->repo, &t->id, TWIN_MEMBERS_DIR, true)
+                    : a;
+        if (a >= 0 && b >= 0)
+            return a == 1 && b == 1 ? 0 : 1;
+        if ((a < 0 ? a : b) != TWIN_ENOTFOUND)
+            return a < 0 ? a : b;
+        twin_error_clear();
+    }
+    const git_tree *tree = NULL;
+    int rc = lazy_get(&tree, t);
+    if (rc)
+        return rc;
+    const git_tree_entry *ea = git_tree_entry_byname(tree, TWIN_NETWORK_PATH);
+    const git_tree_entry *eb = git_tree_entry_byname(tree, TWIN_MEMBERS_DIR);
+    if (!ea || !eb)
+        return 1;
+    *network = *git_tree_entry_id(ea);
+    *members = *git_tree_entry_id(eb);
     return 0;
 }
 
-static int membership_for(struct twin_membership **out, bool *owned, git_repository *repo,
-                          const git_tree *tree, twin_check_cache *cache)
+static int membership_for(struct twin_membership **out, bool *owned, struct lazy_tree *t,
+                          twin_check_cache *cache)
 {
     git_oid network, members;
-    bool keyed = membership_key(&network, &members, tree) == 0;
+    int key = membership_key(&network, &members, t, cache ? cache->trees : NULL);
+    if (key < 0)
+        return key;
+    bool keyed = key == 0;
     *owned = false;
     if (cache && keyed && cache->valid && git_oid_equal(&cache->network, &network) &&
         git_oid_equal(&cache->members, &members)) {
         *out = cache->membership;
         return 0;
     }
-    int rc = twin_membership_load(out, repo, tree);
+    const git_tree *tree = NULL;
+    int rc = lazy_get(&tree, t);
+    if (rc == 0)
+        rc = twin_membership_load(out, t->repo, tree);
     if (rc)
         return rc;
     if (cache && keyed) {
@@ -516,16 +610,28 @@ static int membership_for(struct twin_membership **out, bool *owned, git_reposit
     return 0;
 }
 
-static int check_genesis(struct twin_check *out, git_repository *repo, const git_tree *tree,
-                         twin_check_cache *cache)
+/* Whether an error reading the membership is a verdict on the commit (the tree breaks a rule or
+ * is damaged) rather than a failure to check. */
+static bool membership_verdict(int err)
+{
+    return err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT ||
+           err == TWIN_EVERIFY;
+}
+
+static int check_genesis(struct twin_check *out, struct lazy_tree *lt, twin_check_cache *cache)
 {
     struct twin_membership *m = NULL;
+    const git_tree *tree = NULL;
+    git_repository *repo = lt->repo;
     bool owned;
-    int err = membership_for(&m, &owned, repo, tree, cache);
-    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT)
+    int err = membership_for(&m, &owned, lt, cache);
+    if (membership_verdict(err))
         return verdict(out, "genesis: %s", twin_error_last());
-    if (err)
+    if (err || (err = lazy_get(&tree, lt))) {
+        if (owned)
+            twin_membership_free(m);
         return err;
+    }
     size_t entries = git_tree_entrycount(tree);
     const struct twin_member *founder = m->count == 1 ? &m->members[0] : NULL;
     unsigned char founder_key[TWIN_PUBKEY_BYTES];
@@ -559,27 +665,24 @@ static int check_genesis(struct twin_check *out, git_repository *repo, const git
 
 /* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing)
  * and an active member who may write signed it, in the membership the merge produces. */
-static int check_merge(struct twin_check *out, git_repository *repo, const git_commit *commit,
+static int check_merge(struct twin_check *out, git_repository *repo, const struct commit_head *head,
                        twin_check_cache *cache)
 {
     struct twin_merge_result mr;
     struct twin_membership *m = NULL;
-    git_tree *tree = NULL;
     bool owned = false;
-    int err = twin_merge_compute(&mr, repo, git_commit_parent_id(commit, 0),
-                                 git_commit_parent_id(commit, 1));
+    int err = twin_merge_compute(&mr, repo, &head->parents[0], &head->parents[1]);
     if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
         return verdict(out, "merge cannot be re-derived: %s", twin_error_last());
     if (err)
         return err;
-    if (!git_oid_equal(&mr.tree, git_commit_tree_id(commit)))
+    if (!git_oid_equal(&mr.tree, &head->tree))
         return verdict(out, "merge does not match its re-derivation from its parents: it adds, "
                             "drops or changes something");
-    if (git_tree_lookup(&tree, repo, &mr.tree) < 0)
-        return twin_error_git("reading the merged tree");
-    err = membership_for(&m, &owned, repo, tree, cache);
-    git_tree_free(tree);
-    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT)
+    struct lazy_tree merged = {.repo = repo, .id = mr.tree};
+    err = membership_for(&m, &owned, &merged, cache);
+    git_tree_free(merged.tree);
+    if (membership_verdict(err))
         return verdict(out, "the merged membership is unreadable: %s", twin_error_last());
     if (err)
         return err;
@@ -605,62 +708,73 @@ static int check_merge(struct twin_check *out, git_repository *repo, const git_c
     return 0;
 }
 
+/* The tree of the commit with this id, read from its header: 0 with *tree, or with reason set
+ * when the commit is damaged or not in git's form; <0 when it cannot be read. */
+static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repository *repo,
+                       twin_packread *packs, const git_oid *id)
+{
+    struct stored obj;
+    struct commit_head h;
+    int rc = stored_read(&obj, repo, packs, id);
+    if (rc == TWIN_EVERIFY) {
+        snprintf(reason, reason_size, "the parent commit: %s", twin_error_last());
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (obj.type != GIT_OBJECT_COMMIT || !obj.intact ||
+        parse_commit_head(&h, (const char *)obj.data, obj.size))
+        snprintf(reason, reason_size, "the parent commit %s is damaged or not a commit",
+                 git_oid_tostr_s(id));
+    else
+        *tree = h.tree;
+    stored_free(&obj);
+    return 0;
+}
+
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit_id,
                       twin_check_cache *cache)
 {
-    git_commit *commit = NULL, *parent = NULL;
-    git_tree *tree = NULL, *parent_tree = NULL;
+    struct commit_head head;
+    struct lazy_tree tree = {.repo = repo}, parent_tree = {.repo = repo};
     struct twin_membership *m = NULL, *after = NULL;
-    bool owned = false;
+    bool owned = false, remember = false;
     struct twin_treediff w = {.repo = repo, .cache = cache ? cache->trees : NULL};
     int rc = 0;
     memset(out, 0, sizeof(*out));
 
     twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
-    if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs,
-                              commit_id)))
+    if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs, commit_id,
+                              &head)))
         return rc;
     if (out->reason[0])
         return 0;
     out->has_signer = true;
-    if (git_commit_lookup(&commit, repo, commit_id) < 0) {
-        rc = twin_error_git("reading a commit");
+    out->time = head.time;
+    if (head.nparents > 2) {
+        verdict(out, "a commit with %u parents: twin merges two lines at a time", head.nparents);
         goto cleanup;
     }
-    out->time = (int64_t)git_commit_time(commit);
-    unsigned int nparents = git_commit_parentcount(commit);
-    if (nparents > 2) {
-        verdict(out, "a commit with %u parents: twin merges two lines at a time", nparents);
-        goto cleanup;
-    }
-    if (nparents == 2) {
+    if (head.nparents == 2) {
         /* A merge's tree need not be sent: it is re-derived here from the parents. */
         out->is_merge = true;
-        rc = check_merge(out, repo, commit, cache);
+        rc = check_merge(out, repo, &head, cache);
         goto cleanup;
     }
-    if (git_commit_tree(&tree, commit) < 0) {
-        rc = twin_error_git("reading a commit's tree");
+    tree.id = head.tree;
+    remember = true;
+    if (head.nparents == 0) {
+        rc = check_genesis(out, &tree, cache);
         goto cleanup;
     }
-    if (nparents == 0) {
-        rc = check_genesis(out, repo, tree, cache);
+    if (cache && cache->last_repo == repo && git_oid_equal(&head.parents[0], &cache->last_commit))
+        parent_tree.id = cache->last_tree;
+    else if ((rc = commit_tree(&parent_tree.id, out->reason, sizeof(out->reason), repo, packs,
+                               &head.parents[0])) ||
+             out->reason[0])
         goto cleanup;
-    }
-    if (cache && cache->last_commit && cache->last_repo == repo &&
-        git_oid_equal(git_commit_parent_id(commit, 0), git_commit_id(cache->last_commit))) {
-        if (git_object_dup((git_object **)&parent, (git_object *)cache->last_commit) < 0 ||
-            git_object_dup((git_object **)&parent_tree, (git_object *)cache->last_tree) < 0) {
-            rc = twin_error(TWIN_ERROR, "out of memory");
-            goto cleanup;
-        }
-    } else if (git_commit_parent(&parent, commit, 0) < 0 ||
-               git_commit_tree(&parent_tree, parent) < 0) {
-        rc = twin_error_git("reading a parent commit");
-        goto cleanup;
-    }
-    int err = membership_for(&m, &owned, repo, parent_tree, cache);
-    if (err == TWIN_EINVALID || err == TWIN_ENOTFOUND || err == TWIN_ELIMIT) {
+    int err = membership_for(&m, &owned, &parent_tree, cache);
+    if (membership_verdict(err)) {
         verdict(out, "the parent's membership is unreadable: %s", twin_error_last());
         goto cleanup;
     }
@@ -687,7 +801,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         verdict(out, "%s is an observer and may not write", who->org_id);
         goto cleanup;
     }
-    if ((rc = twin_treediff_run(&w, parent_tree, tree)) < 0)
+    if ((rc = twin_treediff_run_ids(&w, &parent_tree.id, &tree.id)) < 0)
         goto cleanup;
     rc = 0; /* a tree that breaks a rule is a verdict, not a failure to check */
     if (w.fault[0]) {
@@ -703,7 +817,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
         if ((rc = check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, out->signer,
-                               tree, parent_tree)))
+                               &tree, &parent_tree)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);
@@ -725,7 +839,9 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     if (members_changed) {
         /* The registry as a whole must still hold together: one key per member, an admin left. */
-        err = twin_membership_load(&after, repo, tree);
+        const git_tree *t = NULL;
+        if ((err = lazy_get(&t, &tree)) == 0)
+            err = twin_membership_load(&after, repo, t);
         if (err == TWIN_EINVALID || err == TWIN_ELIMIT) {
             verdict(out, "membership after the change: %s", twin_error_last());
             goto cleanup;
@@ -745,15 +861,13 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     out->valid = true;
 cleanup:
-    if (cache && commit && tree)
-        remember_last(cache, repo, commit, tree);
+    if (cache && remember)
+        remember_last(cache, repo, commit_id, &tree.id);
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
     twin_treediff_clear(&w);
-    git_tree_free(tree);
-    git_tree_free(parent_tree);
-    git_commit_free(parent);
-    git_commit_free(commit);
+    git_tree_free(tree.tree);
+    git_tree_free(parent_tree.tree);
     return rc;
 }

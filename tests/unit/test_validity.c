@@ -19,6 +19,7 @@
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
+#include "twin/sshsig.h"
 #include "twin/store.h"
 #include "twin/twin.h"
 #include "twin/validity.h"
@@ -722,6 +723,45 @@ static void a_commit_altered_after_signing_is_refused(void **state)
     git_odb_free(odb);
 }
 
+/* A commit written outside twin, validly signed, whose committer line has no time: the check
+ * reads the header itself and refuses it rather than guess. */
+static void a_signed_commit_with_a_malformed_header_is_refused(void **state)
+{
+    struct net *n = *state;
+    git_oid head = head_of(n), forged;
+    git_commit *parent = NULL;
+    git_odb *odb = NULL;
+    char payload[512], *sig = NULL, raw[4096];
+    size_t sig_len = 0;
+    assert_int_equal(git_commit_lookup(&parent, repo_of(n), &head), 0);
+    char tree_hex[GIT_OID_HEXSZ + 1], parent_hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(tree_hex, sizeof(tree_hex), git_commit_tree_id(parent));
+    git_oid_tostr(parent_hex, sizeof(parent_hex), &head);
+    const char *who = "Test Signer <XE-EXAMPLE-MOF>";
+    int plen = snprintf(payload, sizeof(payload),
+                        "tree %s\nparent %s\nauthor %s 1767225600 +0000\ncommitter %s\n\nno time\n",
+                        tree_hex, parent_hex, who, who);
+    assert_int_equal(
+        twin_sshsig_sign(&sig, &sig_len, twin_node_key(n->admin), "git", payload, (size_t)plen), 0);
+    /* The signature goes in as a gpgsig header, each line after the first indented. */
+    char *end = strstr(payload, "\n\n");
+    size_t len = (size_t)(end + 1 - payload);
+    memcpy(raw, payload, len);
+    len += (size_t)snprintf(raw + len, sizeof(raw) - len, "gpgsig ");
+    for (const char *p = sig; *p; p++) {
+        raw[len++] = *p;
+        if (*p == '\n')
+            raw[len++] = ' ';
+    }
+    len += (size_t)snprintf(raw + len, sizeof(raw) - len, "\n%s", end + 1);
+    assert_int_equal(git_repository_odb(&odb, repo_of(n)), 0);
+    assert_int_equal(git_odb_write(&forged, odb, raw, len, GIT_OBJECT_COMMIT), 0);
+    assert_refused(n, &forged, "malformed commit: its header is not in git's form");
+    git_odb_free(odb);
+    git_commit_free(parent);
+    free(sig);
+}
+
 static void a_commit_that_changes_nothing_is_refused(void **state)
 {
     struct net *n = *state;
@@ -829,6 +869,7 @@ int main(void)
         NET_TEST(a_commit_signed_outside_the_membership_is_refused),
         NET_TEST(an_unsigned_commit_is_refused),
         NET_TEST(a_commit_altered_after_signing_is_refused),
+        NET_TEST(a_signed_commit_with_a_malformed_header_is_refused),
         NET_TEST(a_commit_that_changes_nothing_is_refused),
         NET_TEST(a_merge_commit_that_adds_a_change_of_its_own_is_refused),
         NET_TEST(a_second_genesis_signed_by_another_key_is_refused),
