@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "checkrun.h"
+#include "history.h"
 #include "network.h"
 #include "treediff.h"
 #include "twin/error.h"
@@ -424,13 +425,19 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
             goto cleanup;
         }
     }
-    if (git_revwalk_new(&walk, repo) < 0 ||
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-        git_revwalk_push(walk, &r->head) < 0 || (since && git_revwalk_hide(walk, since) < 0)) {
+    /* The whole history: twin's own walk, which reads each commit out of the packs once (a
+     * tenth of the time libgit2 takes, and before any check can start). From a commit on:
+     * libgit2's, which stops where the history below the commit begins. */
+    if (!since) {
+        if ((rc = twin_history_walk(&ids, &count, repo, &r->head)))
+            goto cleanup;
+    } else if (git_revwalk_new(&walk, repo) < 0 ||
+               git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+               git_revwalk_push(walk, &r->head) < 0 || git_revwalk_hide(walk, since) < 0) {
         rc = twin_error_git("walking the history");
         goto cleanup;
     }
-    while ((rc = git_revwalk_next(&id, walk)) == 0) {
+    while (walk && (rc = git_revwalk_next(&id, walk)) == 0) {
         if (count == cap) {
             cap = cap ? cap * 2 : 1024;
             git_oid *grown = realloc(ids, cap * sizeof(*ids));
@@ -442,7 +449,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
         }
         ids[count++] = id;
     }
-    if (rc != GIT_ITEROVER) {
+    if (walk && rc != GIT_ITEROVER) {
         rc = twin_error_git("walking the history");
         goto cleanup;
     }

@@ -14,6 +14,7 @@
 #include "treediff.h"
 #include "twin/merge.h"
 #include "governance.h"
+#include "history.h"
 #include "packread.h"
 #include "sha1.h"
 #include "twin/error.h"
@@ -141,65 +142,6 @@ static void stored_free(struct stored *s)
     git_odb_object_free(s->obj);
 }
 
-/* What the check reads of a commit's header: its tree, first two parents and committer time. */
-struct commit_head {
-    git_oid tree;
-    git_oid parents[2];
-    unsigned nparents; /* all of them, even past two */
-    int64_t time;
-};
-
-static bool hex_id(git_oid *out, const char *p, const char *end)
-{
-    return end - p > GIT_OID_HEXSZ && p[GIT_OID_HEXSZ] == '\n' &&
-           git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
-}
-
-/* Reads the header of a commit as git writes it ("tree", "parent" lines, then "author" and
- * "committer"): 0, or -1 when it is not in that form. */
-static int parse_commit_head(struct commit_head *h, const char *data, size_t len)
-{
-    const char *p = data, *end = data + len;
-    memset(h, 0, sizeof(*h));
-    if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
-        return -1;
-    p += 5 + GIT_OID_HEXSZ + 1;
-    while (end - p > 7 && memcmp(p, "parent ", 7) == 0) {
-        git_oid id;
-        if (!hex_id(&id, p + 7, end))
-            return -1;
-        if (h->nparents < 2)
-            h->parents[h->nparents] = id;
-        h->nparents++;
-        p += 7 + GIT_OID_HEXSZ + 1;
-    }
-    /* The committer's line ends "<email> SECONDS +ZZZZ". */
-    while (p < end && *p != '\n') {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            return -1;
-        if (eol - p > 10 && memcmp(p, "committer ", 10) == 0) {
-            const char *q = eol;
-            while (q > p && q[-1] != '>')
-                q--;
-            if (q == p || *q != ' ')
-                return -1;
-            int64_t t = 0;
-            for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
-                if (t > (INT64_MAX - 9) / 10)
-                    return -1;
-                t = t * 10 + (*q - '0');
-            }
-            if (q == eol || *q != ' ')
-                return -1;
-            h->time = t;
-            return 0;
-        }
-        p = eol + 1;
-    }
-    return -1;
-}
-
 /* A commit's tree, named by id, read by libgit2 only when a rule needs its entries. */
 struct lazy_tree {
     git_repository *repo;
@@ -219,7 +161,7 @@ static int lazy_get(const git_tree **out, struct lazy_tree *t)
  * verdict in reason). */
 static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                            size_t reason_size, git_repository *repo, twin_packread *packs,
-                           const git_oid *commit, struct commit_head *head)
+                           const git_oid *commit, struct twin_commit_head *head)
 {
     struct stored obj;
     char *sig = NULL, *payload = NULL;
@@ -242,7 +184,7 @@ static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char 
                  "altered)");
         goto cleanup;
     }
-    if (head && parse_commit_head(head, (const char *)obj.data, obj.size)) {
+    if (head && twin_commit_head_parse(head, (const char *)obj.data, obj.size)) {
         snprintf(reason, reason_size, "malformed commit: its header is not in git's form");
         goto cleanup;
     }
@@ -665,8 +607,8 @@ static int check_genesis(struct twin_check *out, struct lazy_tree *lt, twin_chec
 
 /* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing)
  * and an active member who may write signed it, in the membership the merge produces. */
-static int check_merge(struct twin_check *out, git_repository *repo, const struct commit_head *head,
-                       twin_check_cache *cache)
+static int check_merge(struct twin_check *out, git_repository *repo,
+                       const struct twin_commit_head *head, twin_check_cache *cache)
 {
     struct twin_merge_result mr;
     struct twin_membership *m = NULL;
@@ -714,7 +656,7 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
                        twin_packread *packs, const git_oid *id)
 {
     struct stored obj;
-    struct commit_head h;
+    struct twin_commit_head h;
     int rc = stored_read(&obj, repo, packs, id);
     if (rc == TWIN_EVERIFY) {
         snprintf(reason, reason_size, "the parent commit: %s", twin_error_last());
@@ -723,7 +665,7 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
     if (rc)
         return rc;
     if (obj.type != GIT_OBJECT_COMMIT || !obj.intact ||
-        parse_commit_head(&h, (const char *)obj.data, obj.size))
+        twin_commit_head_parse(&h, (const char *)obj.data, obj.size))
         snprintf(reason, reason_size, "the parent commit %s is damaged or not a commit",
                  git_oid_tostr_s(id));
     else
@@ -735,7 +677,7 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit_id,
                       twin_check_cache *cache)
 {
-    struct commit_head head;
+    struct twin_commit_head head;
     struct lazy_tree tree = {.repo = repo}, parent_tree = {.repo = repo};
     struct twin_membership *m = NULL, *after = NULL;
     bool owned = false, remember = false;

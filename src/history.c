@@ -1,0 +1,244 @@
+#include "history.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packread.h"
+#include "twin/error.h"
+#include "util.h"
+
+#define PARENT_LINE (7 + GIT_OID_HEXSZ + 1) /* "parent " HEX "\n" */
+
+static bool hex_id(git_oid *out, const char *p, const char *end)
+{
+    return end - p > GIT_OID_HEXSZ && p[GIT_OID_HEXSZ] == '\n' &&
+           git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
+}
+
+int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    memset(h, 0, sizeof(*h));
+    if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
+        return -1;
+    p += 5 + GIT_OID_HEXSZ + 1;
+    h->parent0 = p;
+    while (end - p > 7 && memcmp(p, "parent ", 7) == 0) {
+        git_oid id;
+        if (!hex_id(&id, p + 7, end) || h->nparents == UINT32_MAX)
+            return -1;
+        if (h->nparents < 2)
+            h->parents[h->nparents] = id;
+        h->nparents++;
+        p += PARENT_LINE;
+    }
+    /* The committer's line ends "<email> SECONDS +ZZZZ". */
+    while (p < end && *p != '\n') {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            return -1;
+        if (eol - p > 10 && memcmp(p, "committer ", 10) == 0) {
+            const char *q = eol;
+            while (q > p && q[-1] != '>')
+                q--;
+            if (q == p || *q != ' ')
+                return -1;
+            int64_t t = 0;
+            for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
+                if (t > (INT64_MAX - 9) / 10)
+                    return -1;
+                t = t * 10 + (*q - '0');
+            }
+            if (q == eol || *q != ' ')
+                return -1;
+            h->time = t;
+            return 0;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}
+
+void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i)
+{
+    if (i < 2)
+        *out = h->parents[i];
+    else
+        git_oid_fromstrn(out, h->parent0 + (size_t)i * PARENT_LINE + 7, GIT_OID_HEXSZ);
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+/* The commits met so far, with their parents' ids in one flat array, and a map from id to index. */
+struct walk {
+    twin_packread *packs;
+    git_odb *odb;
+    git_oid *ids;
+    uint32_t *first; /* node i's parents: parents[first[i] .. first[i] + nparents[i]) */
+    uint32_t *nparents;
+    uint8_t *state; /* 1 on the stack, 2 emitted */
+    size_t count, ids_cap, first_cap, n_cap, state_cap;
+    git_oid *parents;
+    size_t parents_count, parents_cap;
+    uint32_t *slots; /* index plus one; 0: empty */
+    size_t nslots;   /* a power of two, at least twice count */
+};
+
+static size_t slot_of(const struct walk *w, const git_oid *id)
+{
+    size_t h;
+    memcpy(&h, id->id, sizeof(h));
+    for (size_t i = h & (w->nslots - 1);; i = (i + 1) & (w->nslots - 1))
+        if (!w->slots[i] || git_oid_equal(&w->ids[w->slots[i] - 1], id))
+            return i;
+}
+
+static int grow_slots(struct walk *w)
+{
+    size_t n = w->nslots ? w->nslots * 2 : 4096;
+    uint32_t *old = w->slots;
+    size_t oldn = w->nslots;
+    if (!(w->slots = calloc(n, sizeof(*w->slots)))) {
+        w->slots = old;
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    w->nslots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i])
+            w->slots[slot_of(w, &w->ids[old[i] - 1])] = old[i];
+    free(old);
+    return 0;
+}
+
+/* Reads commit id and records it as node w->count, with its parents. */
+static int add_node(struct walk *w, const git_oid *id)
+{
+    twin_pobj *pobj = NULL;
+    git_odb_object *obj = NULL;
+    int rc = twin_packread_get(&pobj, w->packs, id);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && git_odb_read(&obj, w->odb, id) < 0)
+        return twin_error(TWIN_ENOTFOUND, "commit %s is not in this node", git_oid_tostr_s(id));
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
+    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
+    struct twin_commit_head h;
+    size_t n = w->count;
+    rc = 0;
+    if (type != GIT_OBJECT_COMMIT || twin_commit_head_parse(&h, data, size))
+        rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
+                        git_oid_tostr_s(id));
+    else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)
+        rc = twin_error(TWIN_ELIMIT, "the history is too long to walk");
+    else if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+             twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+             twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+             twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+             twin_grow((void **)&w->parents, &w->parents_cap, w->parents_count + h.nparents,
+                       sizeof(*w->parents)))
+        rc = TWIN_ERROR;
+    if (rc == 0) {
+        w->ids[n] = *id;
+        w->first[n] = (uint32_t)w->parents_count;
+        w->nparents[n] = h.nparents;
+        w->state[n] = 0;
+        for (unsigned i = 0; i < h.nparents; i++)
+            twin_commit_head_parent(&w->parents[w->parents_count++], &h, i);
+        w->count++;
+    }
+    twin_pobj_release(pobj);
+    git_odb_object_free(obj);
+    return rc;
+}
+
+/* The index of id, read in when it is new. */
+static int node(uint32_t *out, struct walk *w, const git_oid *id)
+{
+    int rc;
+    if (2 * (w->count + 1) > w->nslots && (rc = grow_slots(w)))
+        return rc;
+    size_t s = slot_of(w, id);
+    if (!w->slots[s]) {
+        if ((rc = add_node(w, id)))
+            return rc;
+        w->slots[s] = (uint32_t)w->count;
+    }
+    *out = w->slots[s] - 1;
+    return 0;
+}
+
+/* A depth-first walk from head that reads each commit when it first meets it and emits it once
+ * every parent has been, parents taken in order. A parent met while still on the stack would
+ * close a cycle, which no history of hashed objects holds. */
+int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head)
+{
+    struct walk w = {0};
+    struct frame {
+        uint32_t node, next; /* the parent to take next */
+    } *stack = NULL;
+    size_t depth = 0, stack_cap = 0, emitted = 0, out_cap = 0;
+    git_oid *out = NULL;
+    uint32_t top;
+    *ids = NULL;
+    *count = 0;
+    int rc = twin_packread_open(&w.packs, repo);
+    if (rc == 0 && git_repository_odb(&w.odb, repo) < 0)
+        rc = twin_error_git("opening the object database");
+    if (rc == 0)
+        rc = node(&top, &w, head);
+    if (rc == 0 && twin_grow((void **)&stack, &stack_cap, 1, sizeof(*stack)))
+        rc = TWIN_ERROR;
+    if (rc == 0) {
+        stack[depth++] = (struct frame){top, 0};
+        w.state[top] = 1;
+    }
+    while (rc == 0 && depth > 0) {
+        struct frame *f = &stack[depth - 1];
+        uint32_t n = f->node;
+        if (f->next == w.nparents[n]) {
+            if (twin_grow((void **)&out, &out_cap, emitted + 1, sizeof(*out))) {
+                rc = TWIN_ERROR;
+                break;
+            }
+            w.state[n] = 2;
+            out[emitted++] = w.ids[n];
+            depth--;
+            continue;
+        }
+        git_oid pid = w.parents[w.first[n] + f->next++];
+        uint32_t p;
+        if ((rc = node(&p, &w, &pid)))
+            break;
+        if (w.state[p] == 2)
+            continue;
+        if (w.state[p] == 1) {
+            rc = twin_error(TWIN_EVERIFY, "commit %s is its own ancestor (the store is damaged)",
+                            git_oid_tostr_s(&pid));
+            break;
+        }
+        if (twin_grow((void **)&stack, &stack_cap, depth + 1, sizeof(*stack))) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        w.state[p] = 1;
+        stack[depth++] = (struct frame){p, 0};
+    }
+    if (rc == 0) {
+        *ids = out;
+        *count = emitted;
+        out = NULL;
+    }
+    free(out);
+    free(stack);
+    free(w.ids);
+    free(w.first);
+    free(w.nparents);
+    free(w.state);
+    free(w.parents);
+    free(w.slots);
+    git_odb_free(w.odb);
+    twin_packread_free(w.packs);
+    return rc;
+}

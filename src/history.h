@@ -1,0 +1,32 @@
+/*
+ * Commits as git writes them, read without libgit2: a commit's header, and the walk over a whole
+ * history that verify starts from.
+ */
+#ifndef TWIN_HISTORY_H
+#define TWIN_HISTORY_H
+
+#include <git2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct twin_commit_head {
+    git_oid tree;
+    unsigned nparents;   /* all of them */
+    git_oid parents[2];  /* the first two */
+    const char *parent0; /* where the "parent " lines start (48 bytes each), in the parsed data */
+    int64_t time;        /* the committer's time, seconds since the epoch */
+};
+
+/* Reads the header of a commit: "tree", "parent" lines, then the others up to "committer". 0, or
+ * -1 when it is not in the form git writes. h->parent0 points into data. */
+int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len);
+
+/* Parent i (any, below h->nparents) of a header parsed from data that is still held. */
+void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i);
+
+/* Every commit reachable from head, each after all of its parents (first parents first), read
+ * through twin's pack reader and libgit2 for what no pack holds. The commits are not hashed
+ * against their ids here: the check of each does that. *ids is the caller's to free. */
+int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head);
+
+#endif
