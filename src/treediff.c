@@ -164,58 +164,117 @@ static const char *raw_name(const struct rawtree *t, const size_t *off, size_t i
     return p + skip;
 }
 
-/* Indexes the entries of a tree and decides whether it is canonical. Keeps the slot's offsets
- * array for reuse. Returns <0 only when out of memory. */
-static int index_tree(struct rawtree *t)
+/* How many bytes a and b share at their start (at most n): in blocks with memcmp, which is
+ * vectorised, then by words and bytes within the block that differs. */
+static size_t common_prefix(const unsigned char *a, const unsigned char *b, size_t n)
 {
-    size_t n = 0, pos = 0, plen = 0;
-    const char *pname = NULL;
-    bool pdir = false;
-    t->canonical = false;
-    t->n = 0;
-    while (pos < t->size) {
-        const char *p = (const char *)t->data + pos;
-        size_t left = t->size - pos, skip;
-        bool dir;
-        if (left > MODE_DIR_LEN && memcmp(p, MODE_DIR, MODE_DIR_LEN) == 0)
-            skip = MODE_DIR_LEN, dir = true;
-        else if (left > MODE_FILE_LEN && memcmp(p, MODE_FILE, MODE_FILE_LEN) == 0)
-            skip = MODE_FILE_LEN, dir = false;
-        else
-            return 0;
-        const char *name = p + skip, *nul = memchr(name, 0, left - skip);
-        size_t len = nul ? (size_t)(nul - name) : 0;
-        if (!nul || len == 0 || len > UINT16_MAX ||
-            (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ)
-            return 0;
-        if (pname && git_order(pname, plen, pdir, name, len, dir) >= 0)
-            return 0;
-        if (n + 2 > t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 64;
-            size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
-            if (!grown)
-                return twin_error(TWIN_ERROR, "out of memory");
-            t->offsets = grown;
-            t->cap = cap;
-        }
-        t->offsets[n] = pos;
-        pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
-        t->offsets[n + 1] = pos;
-        /* A file of the same name sorts before the directory, with only names that continue
-         * with a character below '/' between them. */
-        for (size_t back = 1; dir && back <= n; back++) {
-            size_t elen;
-            const char *e = raw_name(t, t->offsets, n - back, &elen);
-            if (elen < len || memcmp(e, name, len) != 0)
-                break;
-            if (elen == len || back == DIR_DUP_SCAN)
-                return 0;
-            if ((unsigned char)e[len] >= '/')
-                break;
-        }
-        n++;
-        pname = name, plen = len, pdir = dir;
+    size_t i = 0;
+    while (i + 256 <= n && memcmp(a + i, b + i, 256) == 0)
+        i += 256;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
     }
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* How many bytes a (of an) and b (of bn) share at their end, at most limit. */
+static size_t common_suffix(const unsigned char *a, size_t an, const unsigned char *b, size_t bn,
+                            size_t limit)
+{
+    size_t i = 0;
+    while (i + 256 <= limit && memcmp(a + an - i - 256, b + bn - i - 256, 256) == 0)
+        i += 256;
+    for (; i + 8 <= limit; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + an - i - 8, 8);
+        memcpy(&y, b + bn - i - 8, 8);
+        if (x != y)
+            break;
+    }
+    while (i < limit && a[an - 1 - i] == b[bn - 1 - i])
+        i++;
+    return i;
+}
+
+/* The first entry of t that starts at or after byte pos. */
+static size_t entry_at_or_after(const struct rawtree *t, size_t pos)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->offsets[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* How far index_entry has read a tree: the entries indexed and the last one's name. */
+struct ipos {
+    size_t pos, n, plen;
+    const char *pname;
+    bool pdir;
+};
+
+/* Indexes the entry of t at s->pos: 1, or 0 when the tree is not canonical there (libgit2 then
+ * reads it), <0 when out of memory. */
+static int index_entry(struct rawtree *t, struct ipos *s)
+{
+    const char *p = (const char *)t->data + s->pos;
+    size_t left = t->size - s->pos, skip, n = s->n;
+    bool dir;
+    if (left > MODE_DIR_LEN && memcmp(p, MODE_DIR, MODE_DIR_LEN) == 0)
+        skip = MODE_DIR_LEN, dir = true;
+    else if (left > MODE_FILE_LEN && memcmp(p, MODE_FILE, MODE_FILE_LEN) == 0)
+        skip = MODE_FILE_LEN, dir = false;
+    else
+        return 0;
+    const char *name = p + skip, *nul = memchr(name, 0, left - skip);
+    size_t len = nul ? (size_t)(nul - name) : 0;
+    if (!nul || len == 0 || len > UINT16_MAX ||
+        (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ)
+        return 0;
+    if (s->pname && git_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
+        return 0;
+    if (n + 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        while (cap < n + 2)
+            cap *= 2;
+        size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        t->offsets = grown;
+        t->cap = cap;
+    }
+    t->offsets[n] = s->pos;
+    s->pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
+    t->offsets[n + 1] = s->pos;
+    /* A file of the same name sorts before the directory, with only names that continue with a
+     * character below '/' between them. */
+    for (size_t back = 1; dir && back <= n; back++) {
+        size_t elen;
+        const char *e = raw_name(t, t->offsets, n - back, &elen);
+        if (elen < len || memcmp(e, name, len) != 0)
+            break;
+        if (elen == len || back == DIR_DUP_SCAN)
+            return 0;
+        if ((unsigned char)e[len] >= '/')
+            break;
+    }
+    s->n = n + 1;
+    s->pname = name, s->plen = len, s->pdir = dir;
+    return 1;
+}
+
+static int index_done(struct rawtree *t, size_t n)
+{
     if (n == 0) {
         if (!t->cap && !(t->offsets = malloc(sizeof(*t->offsets))))
             return twin_error(TWIN_ERROR, "out of memory");
@@ -225,6 +284,93 @@ static int index_tree(struct rawtree *t)
     t->n = n;
     t->canonical = true;
     return 0;
+}
+
+/* Indexes the entries of a tree and decides whether it is canonical. Keeps the slot's offsets
+ * array for reuse. Returns <0 only when out of memory. */
+static int index_tree(struct rawtree *t)
+{
+    struct ipos s = {0};
+    t->canonical = false;
+    t->n = 0;
+    while (s.pos < t->size) {
+        int rc = index_entry(t, &s);
+        if (rc <= 0)
+            return rc;
+    }
+    return index_done(t, s.n);
+}
+
+/* The same for t, a new version of like (indexed and canonical): the entries both share whole
+ * at their start and at their end are taken from like's index, and only those between are read,
+ * with the DIR_DUP_SCAN after them whose check looks back into what changed. Each entry taken
+ * from like has the same bytes, and before it the same entries, as it had there, so it passes
+ * the same checks. A bucket of a few hundred records changes one entry per commit. */
+static int index_tree_like(struct rawtree *t, const struct rawtree *like)
+{
+    if (!like || !like->canonical || like->n == 0 || t->size == 0)
+        return index_tree(t);
+    t->canonical = false;
+    t->n = 0;
+    size_t min = t->size < like->size ? t->size : like->size;
+    size_t same = common_prefix(t->data, like->data, min);
+    size_t k = entry_at_or_after(like, same);
+    if (like->offsets[k] > same)
+        k--;
+    if (k + 2 > t->cap) {
+        size_t cap = t->cap ? t->cap : 64;
+        while (cap < k + 2)
+            cap *= 2;
+        size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        t->offsets = grown;
+        t->cap = cap;
+    }
+    memcpy(t->offsets, like->offsets, (k + 1) * sizeof(*t->offsets));
+    struct ipos s = {.pos = like->offsets[k], .n = k};
+    if (k > 0) {
+        size_t len;
+        const char *name = raw_name(like, like->offsets, k - 1, &len);
+        s.pname = (const char *)t->data + (name - (const char *)like->data);
+        s.plen = len;
+        s.pdir = like->data[like->offsets[k - 1]] == '4';
+    }
+    /* like's entry j starts at new_at(j) in t when it lies in the shared end. */
+    size_t tail = common_suffix(t->data, t->size, like->data, like->size, min - s.pos);
+    size_t j = entry_at_or_after(like, like->size - tail), after = 0;
+    bool aligned = false;
+#define new_at(j) (like->offsets[j] - like->size + t->size)
+    while (s.pos < t->size) {
+        if (aligned && after >= DIR_DUP_SCAN) {
+            size_t rest = like->n - j;
+            if (s.n + rest + 1 > t->cap) {
+                size_t cap = t->cap;
+                while (cap < s.n + rest + 1)
+                    cap *= 2;
+                size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
+                if (!grown)
+                    return twin_error(TWIN_ERROR, "out of memory");
+                t->offsets = grown;
+                t->cap = cap;
+            }
+            for (size_t i = 0; i <= rest; i++)
+                t->offsets[s.n + i] = new_at(j + i);
+            return index_done(t, s.n + rest);
+        }
+        int rc = index_entry(t, &s);
+        if (rc <= 0)
+            return rc;
+        if (aligned) {
+            j++, after++;
+            continue;
+        }
+        while (j < like->n && new_at(j) < s.pos)
+            j++;
+        aligned = j < like->n && new_at(j) == s.pos;
+    }
+#undef new_at
+    return index_done(t, s.n);
 }
 
 /* The tree with this id, from the cache or read into it. *out is NULL when the object cannot be
@@ -257,7 +403,9 @@ static struct rawtree *slot_victim(twin_tree_cache *c)
     return NULL;
 }
 
-static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
+/* like: an indexed tree that id is likely a new version of (its index is reused), or NULL. */
+static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id,
+                   const struct rawtree *like)
 {
     *out = NULL;
     for (unsigned i = c->heads[id_hash(id)]; i; i = c->slots[i - 1].next) {
@@ -307,7 +455,7 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id)
     victim->data = data;
     victim->size = size;
     victim->referenced = true;
-    if (index_tree(victim) < 0) {
+    if (index_tree_like(victim, like) < 0) {
         slot_clear(victim, false);
         return TWIN_ERROR;
     }
@@ -381,7 +529,7 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
 {
     struct rawtree *ot = NULL, *nt = NULL;
     int rc;
-    if (o && (rc = raw_get(&ot, w->cache, o)) < 0)
+    if (o && (rc = raw_get(&ot, w->cache, o, NULL)) < 0)
         return rc;
     if (ot && !ot->canonical)
         ot = NULL;
@@ -390,14 +538,14 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
      * hashed before libgit2 reads it below. */
     if (ot)
         ot->pinned++;
-    rc = (ot || !o) && n ? raw_get(&nt, w->cache, n) : 0;
+    rc = (ot || !o) && n ? raw_get(&nt, w->cache, n, ot) : 0;
     if (ot)
         ot->pinned--;
     if (rc < 0)
         return rc;
     struct rawtree *probe = NULL;
     if (!(ot || !o) && n && !twin_global_hash_reads_enabled() &&
-        (rc = raw_get(&probe, w->cache, n)) < 0)
+        (rc = raw_get(&probe, w->cache, n, NULL)) < 0)
         return rc;
     if ((!o || ot) && (!n || (nt && nt->canonical))) {
         rc = diff_raw(w, ot, nt, prefix, depth);
@@ -491,44 +639,6 @@ static int diff_trees(struct twin_treediff *w, const git_tree *old_tree, const g
 }
 
 /* The index of the first byte where a and b differ, or n. */
-static size_t common_prefix(const unsigned char *a, const unsigned char *b, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y)
-            break;
-    }
-    while (i < n && a[i] == b[i])
-        i++;
-    return i;
-}
-
-static size_t common_suffix(const unsigned char *a, size_t an, const unsigned char *b, size_t bn,
-                            size_t limit)
-{
-    size_t i = 0;
-    while (i < limit && a[an - 1 - i] == b[bn - 1 - i])
-        i++;
-    return i;
-}
-
-/* The first entry of t that starts at or after byte pos. */
-static size_t entry_at_or_after(const struct rawtree *t, size_t pos)
-{
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (t->offsets[mid] < pos)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Two canonical trees (either may be absent): names are unique, so pairing entries by name is
  * a merge of the two sorted lists, and entries identical in both are unchanged. The changes come
  * in the order the by-name walk gives them: the new tree's entries, then the removed ones. */
@@ -663,7 +773,7 @@ int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo
     int rc;
     if (c->repo != repo && (rc = bind(c, repo, true, NULL, 0)))
         return rc;
-    if ((rc = raw_get(&t, c, tree)) < 0)
+    if ((rc = raw_get(&t, c, tree, NULL)) < 0)
         return rc;
     if (!t || !t->canonical)
         return TWIN_ENOTFOUND; /* not a tree twin reads on its bytes: libgit2 is asked */
