@@ -1,7 +1,6 @@
 #include "sha1.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -194,11 +193,23 @@ void twin_sha1_final(twin_sha1_ctx *c, unsigned char out[TWIN_SHA1_BYTES])
 void twin_sha1_object(unsigned char out[TWIN_SHA1_BYTES], const char *type, const void *data,
                       size_t len)
 {
-    char header[32];
-    int n = snprintf(header, sizeof(header), "%s %zu", type, len);
+    /* "<type> <decimal size>\0", written without printf (a tenth of the cost of hashing a small
+     * object). */
+    char header[32], digits[24];
+    size_t t = strlen(type), d = 0, v = len;
+    if (t > 8)
+        t = 8;
+    do
+        digits[d++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0 && d < sizeof(digits));
+    memcpy(header, type, t);
+    header[t] = ' ';
+    for (size_t i = 0; i < d; i++)
+        header[t + 1 + i] = digits[d - 1 - i];
+    header[t + 1 + d] = '\0';
     twin_sha1_ctx c;
     twin_sha1_init(&c);
-    twin_sha1_update(&c, header, (size_t)n + 1); /* with its NUL */
+    twin_sha1_update(&c, header, t + 2 + d); /* with its NUL */
     twin_sha1_update(&c, data, len);
     twin_sha1_final(&c, out);
 }

@@ -504,16 +504,20 @@ static int add_change(struct twin_treediff *w, const char *path, const struct en
         w->cap = cap;
     }
     struct twin_change *c = &w->changes[w->count++];
-    memset(c, 0, sizeof(*c));
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    if (o) {
-        c->has_old = true;
+    size_t len = strlen(path);
+    if (len >= sizeof(c->path))
+        len = sizeof(c->path) - 1;
+    memcpy(c->path, path, len);
+    c->path[len] = '\0';
+    c->has_old = o != NULL;
+    c->has_new = n != NULL;
+    c->is_tree = false;
+    memset(&c->old_id, 0, sizeof(c->old_id));
+    memset(&c->new_id, 0, sizeof(c->new_id));
+    if (o)
         c->old_id = o->id;
-    }
-    if (n) {
-        c->has_new = true;
+    if (n)
         c->new_id = n->id;
-    }
     return 0;
 }
 
@@ -572,11 +576,15 @@ static int diff_entry(struct twin_treediff *w, const struct ent *o, const struct
                       const char *prefix, int depth)
 {
     char path[512];
-    const char *name = (o ? o : n)->name;
-    if ((size_t)snprintf(path, sizeof(path), "%s%s", prefix, name) >= sizeof(path)) {
+    const struct ent *e = o ? o : n;
+    size_t plen = strlen(prefix);
+    if (plen + e->len >= sizeof(path)) {
         snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
         return 1;
     }
+    memcpy(path, prefix, plen);
+    memcpy(path + plen, e->name, e->len);
+    path[plen + e->len] = '\0';
     git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
     if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
         (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
@@ -595,7 +603,9 @@ static int diff_entry(struct twin_treediff *w, const struct ent *o, const struct
             return rc;
         if (w->trees && n)
             w->changes[w->count - 1].is_tree = true;
-        snprintf(sub, sizeof(sub), "%s/", path);
+        memcpy(sub, path, plen + e->len);
+        sub[plen + e->len] = '/';
+        sub[plen + e->len + 1] = '\0';
         return diff_subtrees(w, o ? &o->id : NULL, n ? &n->id : NULL, path, sub, depth + 1);
     }
     return add_change(w, path, o, n);

@@ -32,7 +32,12 @@ struct twin_check_cache {
     /* The last commit checked and its tree: most often the parent of the next one. */
     git_repository *last_repo;
     git_oid last_commit, last_tree;
+    /* The list of changes of the last diff, kept for the next one unless it grew large. */
+    struct twin_change *changes;
+    size_t changes_cap;
 };
+
+#define KEPT_CHANGES 256
 
 static void remember_last(twin_check_cache *c, git_repository *repo, const git_oid *commit,
                           const git_oid *tree)
@@ -62,6 +67,7 @@ void twin_check_cache_free(twin_check_cache *c)
     if (!c)
         return;
     twin_membership_free(c->membership);
+    free(c->changes);
     twin_tree_cache_free(c->trees);
     free(c);
 }
@@ -684,13 +690,16 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     struct twin_treediff w = {.repo = repo, .cache = cache ? cache->trees : NULL};
     int rc = 0;
     memset(out, 0, sizeof(*out));
+    if (cache) {
+        w.changes = cache->changes, w.cap = cache->changes_cap;
+        cache->changes = NULL, cache->changes_cap = 0;
+    }
 
     twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
     if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs, commit_id,
-                              &head)))
-        return rc;
-    if (out->reason[0])
-        return 0;
+                              &head)) ||
+        out->reason[0])
+        goto cleanup;
     out->has_signer = true;
     out->time = head.time;
     if (head.nparents > 2) {
@@ -808,6 +817,10 @@ cleanup:
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
+    if (cache && w.cap <= KEPT_CHANGES) {
+        cache->changes = w.changes, cache->changes_cap = w.cap;
+        w.changes = NULL;
+    }
     twin_treediff_clear(&w);
     git_tree_free(tree.tree);
     git_tree_free(parent_tree.tree);
