@@ -796,6 +796,28 @@ int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo
     return 1;
 }
 
+int twin_tree_cache_path(git_oid *out, twin_tree_cache *c, git_repository *repo,
+                         const git_oid *tree, const char *path)
+{
+    git_oid at = *tree;
+    char name[256];
+    for (;;) {
+        const char *slash = strchr(path, '/');
+        size_t len = slash ? (size_t)(slash - path) : strlen(path);
+        if (len == 0 || len >= sizeof(name))
+            return 0;
+        memcpy(name, path, len);
+        name[len] = '\0';
+        int rc = twin_tree_cache_entry(&at, c, repo, &at, name, slash != NULL);
+        if (rc != 1 || !slash) {
+            if (rc == 1)
+                *out = at;
+            return rc;
+        }
+        path = slash + 1;
+    }
+}
+
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
 {
     return twin_treediff_run_ids(d, old_tree ? git_tree_id(old_tree) : NULL,

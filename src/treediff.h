@@ -54,6 +54,10 @@ int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const ch
 int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo,
                           const git_oid *tree, const char *name, bool dir);
 
+/* The same for a path of directories ending in a file. */
+int twin_tree_cache_path(git_oid *out, twin_tree_cache *c, git_repository *repo,
+                         const git_oid *tree, const char *path);
+
 struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */

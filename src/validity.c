@@ -153,6 +153,9 @@ struct lazy_tree {
     git_repository *repo;
     git_oid id;
     git_tree *tree;
+    /* Where files are looked up first, when not NULL. */
+    twin_tree_cache *trees;
+    twin_packread *packs;
 };
 
 static int lazy_get(const git_tree **out, struct lazy_tree *t)
@@ -233,6 +236,29 @@ static int lookup_in_tree(json_t **out, const char *type, const char *id, void *
         *out = NULL;
     if (twin_record_path(path, sizeof(path), type, id))
         return TWIN_ENOTFOUND;
+    if (l->trees) { /* through the trees the diff has just read, most often */
+        git_oid blob;
+        int rc = twin_tree_cache_path(&blob, l->trees, l->repo, &l->id, path);
+        if (rc == 0)
+            return TWIN_ENOTFOUND;
+        if (rc == 1 && !out)
+            return 0;
+        if (rc == 1) {
+            struct stored b;
+            if ((rc = stored_read(&b, l->repo, l->packs, &blob)))
+                return rc;
+            if (b.type != GIT_OBJECT_BLOB || !b.intact)
+                rc = twin_error(TWIN_EVERIFY,
+                                "%s: its content does not match its id, or it is not a file", path);
+            else
+                rc = twin_record_parse_canonical(out, (const char *)b.data, b.size);
+            stored_free(&b);
+            return rc;
+        }
+        if (rc != TWIN_ENOTFOUND)
+            return rc;
+        twin_error_clear(); /* a tree twin does not read on its bytes: libgit2 reads it */
+    }
     int rc = lazy_get(&tree, l);
     if (rc)
         return rc;
@@ -696,6 +722,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
 
     twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
+    tree.trees = parent_tree.trees = cache ? cache->trees : NULL;
+    tree.packs = parent_tree.packs = packs;
     if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs, commit_id,
                               &head)) ||
         out->reason[0])
