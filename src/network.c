@@ -540,7 +540,7 @@ const struct twin_member *twin_membership_find_key(const struct twin_membership 
 {
     for (size_t i = 0; i < m->count; i++)
         for (size_t k = 0; k < m->members[i].nkeys; k++)
-            if (sodium_memcmp(m->members[i].keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0) {
+            if (memcmp(m->members[i].keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0) { /* public */
                 if (state)
                     *state = m->members[i].removed ? TWIN_KEY_MEMBER_REMOVED
                                                    : m->members[i].keys[k].state;

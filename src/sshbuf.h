@@ -93,6 +93,8 @@ struct twin_sshbuf_armor {
     size_t text_max;      /* longest armored text read or written (TWIN_ELIMIT beyond) */
     bool final_newline;   /* written text ends "-----END ...-----\n" rather than at the dashes */
     bool trailing_blanks; /* when reading, spaces, tabs and blank lines may follow the END line */
+    bool public_blob;     /* the blob is public (a signature): decoded by a faster table walk,
+                             where a key's is decoded in constant time by libsodium */
 };
 
 /* *out is the malloc'd, NUL-terminated armored text of blob and *out_len its length. */

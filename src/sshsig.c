@@ -42,6 +42,7 @@ static const struct twin_sshbuf_armor sig_armor = {
     .text_max = TWIN_SSHSIG_ARMOR_MAX,
     .final_newline = false, /* as ssh-keygen's output without its final newline, and git's */
     .trailing_blanks = false,
+    .public_blob = true,
 };
 
 /* Reads one string field of the blob, naming the field when it does not fit. */

@@ -348,6 +348,53 @@ static void armor_refuses_a_blob_whose_text_would_pass_the_limit(void **state)
     assert_int_equal(len, 0);
 }
 
+/* The decoder for public blobs reads exactly what libsodium's reads: the same bytes, the same
+ * refusals, on random base64 with its padding, alphabet and trailing bits broken now and then. */
+static void public_blobs_decode_as_libsodium_decodes_them(void **state)
+{
+    (void)state;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct twin_sshbuf_armor fast = EXAMPLE;
+    fast.public_blob = true;
+    unsigned long long seed = 7;
+    size_t accepted = 0, refused = 0;
+    for (int round = 0; round < 20000; round++) {
+        char b64[64], text[256];
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t len = (size_t)(seed >> 33) % 24 + 1;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            unsigned r = (unsigned)(seed >> 33);
+            b64[i] = r % 97 == 0 ? '=' : r % 89 == 0 ? '*' : alphabet[r % 64];
+        }
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t pad = (size_t)(seed >> 33) % 3;
+        for (size_t i = 0; i < pad && len > 0; i++)
+            b64[len - 1 - i] = '=';
+        b64[len] = '\0';
+        snprintf(text, sizeof(text), "-----BEGIN XE EXAMPLE-----\n%s\n-----END XE EXAMPLE-----\n",
+                 b64);
+        struct twin_sshbuf a, b;
+        twin_sshbuf_init(&a, 64);
+        twin_sshbuf_init(&b, 64);
+        int ra = twin_sshbuf_dearmor(&a, &EXAMPLE, text, strlen(text));
+        int rb = twin_sshbuf_dearmor(&b, &fast, text, strlen(text));
+        if (ra != rb)
+            fail_msg("\"%s\": libsodium %d, the public decoder %d", b64, ra, rb);
+        if (ra == 0) {
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.data, b.data, a.len);
+            accepted++;
+        } else {
+            refused++;
+        }
+        twin_sshbuf_free(&a);
+        twin_sshbuf_free(&b);
+    }
+    assert_true(accepted > 1000 && refused > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +420,7 @@ int main(void)
         cmocka_unit_test(dearmor_refuses_a_blank_line_and_bad_base64_inside),
         cmocka_unit_test(empty_armor_decodes_to_nothing),
         cmocka_unit_test(armor_refuses_a_blob_whose_text_would_pass_the_limit),
+        cmocka_unit_test(public_blobs_decode_as_libsodium_decodes_them),
     };
     if (sodium_init() < 0)
         return 1;
