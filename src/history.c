@@ -83,6 +83,8 @@ struct walk {
     size_t parents_count, parents_cap;
     uint32_t *slots; /* index plus one; 0: empty */
     size_t nslots;   /* a power of two, at least twice count */
+    git_oid *stops;  /* commits outside the packs, when the walk stops there */
+    size_t nstops, stops_cap;
 };
 
 static size_t slot_of(const struct walk *w, const git_oid *id)
@@ -119,6 +121,8 @@ static int add_node(struct walk *w, const git_oid *id)
     int rc = twin_packread_get(&pobj, w->packs, id);
     if (rc < 0)
         return rc;
+    if (rc == 0 && !w->odb)
+        return 1; /* outside the packs: where the walk stops */
     if (rc == 0 && git_odb_read(&obj, w->odb, id) < 0)
         return twin_error(TWIN_ENOTFOUND, "commit %s is not in this node", git_oid_tostr_s(id));
     git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
@@ -153,6 +157,27 @@ static int add_node(struct walk *w, const git_oid *id)
     return rc;
 }
 
+/* Records a commit outside the packs as a node without parents, already emitted. */
+static int stop_node(struct walk *w, const git_oid *id)
+{
+    size_t n = w->count;
+    if (n + 1 >= UINT32_MAX)
+        return twin_error(TWIN_ELIMIT, "the history is too long to walk");
+    if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+        twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+        twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+        twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+        twin_grow((void **)&w->stops, &w->stops_cap, w->nstops + 1, sizeof(*w->stops)))
+        return TWIN_ERROR;
+    w->ids[n] = *id;
+    w->first[n] = (uint32_t)w->parents_count;
+    w->nparents[n] = 0;
+    w->state[n] = 2;
+    w->stops[w->nstops++] = *id;
+    w->count++;
+    return 0;
+}
+
 /* The index of id, read in when it is new. */
 static int node(uint32_t *out, struct walk *w, const git_oid *id)
 {
@@ -161,8 +186,12 @@ static int node(uint32_t *out, struct walk *w, const git_oid *id)
         return rc;
     size_t s = slot_of(w, id);
     if (!w->slots[s]) {
-        if ((rc = add_node(w, id)))
+        if ((rc = add_node(w, id)) < 0)
             return rc;
+        if (rc == 1) { /* a commit where the walk stops: listed, never emitted */
+            if ((rc = stop_node(w, id)))
+                return rc;
+        }
         w->slots[s] = (uint32_t)w->count;
     }
     *out = w->slots[s] - 1;
@@ -172,9 +201,9 @@ static int node(uint32_t *out, struct walk *w, const git_oid *id)
 /* A depth-first walk from head that reads each commit when it first meets it and emits it once
  * every parent has been, parents taken in order. A parent met while still on the stack would
  * close a cycle, which no history of hashed objects holds. */
-int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head)
+static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oid *head)
 {
-    struct walk w = {0};
+    struct walk w = *wp;
     struct frame {
         uint32_t node, next; /* the parent to take next */
     } *stack = NULL;
@@ -183,14 +212,12 @@ int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const 
     uint32_t top;
     *ids = NULL;
     *count = 0;
-    int rc = twin_packread_open(&w.packs, repo);
-    if (rc == 0 && git_repository_odb(&w.odb, repo) < 0)
-        rc = twin_error_git("opening the object database");
-    if (rc == 0)
-        rc = node(&top, &w, head);
+    int rc = node(&top, &w, head);
+    if (rc == 0 && w.state[top] == 2) /* the head itself is outside the packs */
+        top = UINT32_MAX;
     if (rc == 0 && twin_grow((void **)&stack, &stack_cap, 1, sizeof(*stack)))
         rc = TWIN_ERROR;
-    if (rc == 0) {
+    if (rc == 0 && top != UINT32_MAX) {
         stack[depth++] = (struct frame){top, 0};
         w.state[top] = 1;
     }
@@ -238,7 +265,38 @@ int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const 
     free(w.state);
     free(w.parents);
     free(w.slots);
+    wp->stops = w.stops;
+    wp->nstops = w.nstops;
+    return rc;
+}
+
+int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head)
+{
+    struct walk w = {0};
+    *ids = NULL;
+    *count = 0;
+    int rc = twin_packread_open(&w.packs, repo);
+    if (rc == 0 && git_repository_odb(&w.odb, repo) < 0)
+        rc = twin_error_git("opening the object database");
+    if (rc == 0)
+        rc = walk_from(ids, count, &w, head);
+    free(w.stops);
     git_odb_free(w.odb);
     twin_packread_free(w.packs);
+    return rc;
+}
+
+int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
+                             twin_packread *packs, const git_oid *head)
+{
+    struct walk w = {.packs = packs};
+    int rc = walk_from(ids, count, &w, head);
+    *stops = w.stops;
+    *nstops = w.nstops;
+    if (rc) {
+        free(w.stops);
+        *stops = NULL;
+        *nstops = 0;
+    }
     return rc;
 }

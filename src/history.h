@@ -29,4 +29,10 @@ void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, uns
  * against their ids here: the check of each does that. *ids is the caller's to free. */
 int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head);
 
+/* The same over the commits that packs hold: a commit they do not hold ends the walk there and
+ * is listed in *stops (the caller's to free) instead of *ids. Nothing is read through libgit2. */
+struct twin_packread;
+int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
+                             struct twin_packread *packs, const git_oid *head);
+
 #endif

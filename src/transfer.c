@@ -25,6 +25,7 @@
 #include <zlib.h>
 
 #include "checkrun.h"
+#include "history.h"
 #include "indexer.h"
 #include "pack.h"
 #include "packread.h"
@@ -1036,6 +1037,41 @@ static int report_received(size_t done, void *ctx)
     return rc;
 }
 
+/* The received commits by twin's walk over the received pack alone: each is read once, libgit2
+ * maps none of the pack, and the walk ends at the commits the store already holds. Those must
+ * be base or in its history, for the list to be what libgit2's walk hiding base gives (a commit
+ * sent again although the store holds it is merely checked again). 1 with the list; 0 when the
+ * walk does not apply (the caller asks libgit2); <0 when out of memory. */
+static int received_by_pack(git_oid **out, size_t *count, twin_quarantine *q, const git_oid *tip,
+                            const git_oid *base)
+{
+    const char *dirs[] = {q->dir};
+    twin_packread *packs = NULL;
+    git_oid *ids = NULL, *stops = NULL;
+    size_t n = 0, nstops = 0;
+    int rc = twin_packread_open_dirs(&packs, dirs, 1);
+    if (rc == 0)
+        rc = twin_history_walk_packed(&ids, &n, &stops, &nstops, packs, tip);
+    bool exact = rc == 0 && n > 0;
+    for (size_t i = 0; exact && i < nstops; i++)
+        exact = base && (git_oid_equal(&stops[i], base) ||
+                         git_graph_descendant_of(q->view, base, &stops[i]) == 1);
+    twin_packread_free(packs);
+    free(stops);
+    if (rc == TWIN_ERROR) {
+        free(ids);
+        return rc;
+    }
+    twin_error_clear();
+    if (!exact) {
+        free(ids);
+        return 0;
+    }
+    *out = ids;
+    *count = n;
+    return 1;
+}
+
 /* The received commits not in base's history, oldest first. */
 static int received_commits(git_oid **out, size_t *count, twin_quarantine *q, const git_oid *tip,
                             const git_oid *base)
@@ -1043,9 +1079,11 @@ static int received_commits(git_oid **out, size_t *count, twin_quarantine *q, co
     git_revwalk *walk = NULL;
     git_oid id, *ids = NULL;
     size_t n = 0, cap = 0;
-    int rc = 0;
     *out = NULL;
     *count = 0;
+    int rc = received_by_pack(out, count, q, tip, base);
+    if (rc)
+        return rc < 0 ? rc : 0;
     if (git_revwalk_new(&walk, q->view) < 0 ||
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
         rc = twin_error_git("walking received commits");

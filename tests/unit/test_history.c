@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "history.h"
+#include "packread.h"
 #include "unit/helpers.h"
 
 #define TREE_HEX   "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -212,6 +213,51 @@ static void merged_histories_come_each_commit_after_its_parents(void **state)
     git_repository_free(repo);
 }
 
+/* Over a pack of the newest commits alone: those, oldest first, and the commit below them where
+ * the walk stops. */
+static void a_walk_over_packs_stops_at_what_they_do_not_hold(void **state)
+{
+    struct fixture *f = *state;
+    git_repository *repo = new_repo(f->dir);
+    git_oid line[50];
+    line[0] = commit_on(repo, NULL, 0, 0);
+    for (int i = 1; i < 50; i++)
+        line[i] = commit_on(repo, &line[i - 1], 1, i);
+    git_packbuilder *pb = NULL;
+    git_revwalk *walk = NULL;
+    assert_int_equal(git_packbuilder_new(&pb, repo), 0);
+    assert_int_equal(git_revwalk_new(&walk, repo), 0);
+    assert_int_equal(git_revwalk_push(walk, &line[49]), 0);
+    assert_int_equal(git_revwalk_hide(walk, &line[29]), 0);
+    assert_int_equal(git_packbuilder_insert_walk(pb, walk), 0);
+    assert_int_equal(git_packbuilder_write(pb, NULL, 0, NULL, NULL), 0);
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/objects/pack", f->dir);
+    const char *dirs[] = {dir};
+    twin_packread *packs = NULL;
+    assert_int_equal(twin_packread_open_dirs(&packs, dirs, 1), 0);
+    git_oid *ids = NULL, *stops = NULL;
+    size_t count = 0, nstops = 0;
+    assert_int_equal(twin_history_walk_packed(&ids, &count, &stops, &nstops, packs, &line[49]), 0);
+    assert_int_equal(count, 20);
+    for (size_t i = 0; i < count; i++)
+        assert_true(git_oid_equal(&ids[i], &line[30 + i]));
+    assert_int_equal(nstops, 1);
+    assert_true(git_oid_equal(&stops[0], &line[29]));
+    free(ids);
+    free(stops);
+    /* A head the packs do not hold is itself where the walk stops. */
+    assert_int_equal(twin_history_walk_packed(&ids, &count, &stops, &nstops, packs, &line[10]), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(nstops, 1);
+    free(ids);
+    free(stops);
+    twin_packread_free(packs);
+    git_revwalk_free(walk);
+    git_packbuilder_free(pb);
+    git_repository_free(repo);
+}
+
 static void a_missing_parent_is_named(void **state)
 {
     struct fixture *f = *state;
@@ -251,6 +297,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_line_of_commits_comes_oldest_first, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(merged_histories_come_each_commit_after_its_parents,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_walk_over_packs_stops_at_what_they_do_not_hold,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_missing_parent_is_named, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(an_object_that_is_not_a_commit_is_refused, fixture_setup,
