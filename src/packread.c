@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,11 @@
 #define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
 #define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
 #define CACHE_ENTRIES 8192
-#define CACHE_HASH    16384 /* a power of two */
-#define CACHE_BYTES   ((size_t)32 << 20)
-#define CACHE_OBJ_MAX (CACHE_BYTES / 8)
+#define CACHE_HASH    16384              /* a power of two */
+#define CACHE_BYTES   ((size_t)32 << 20) /* unless twin_packread_lean */
 #define TRIM_BYTES    ((size_t)16 << 20)
+#define LEAN_CACHE    ((size_t)16 << 20)
+#define LEAN_TRIM     ((size_t)1 << 20)
 
 enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
@@ -55,6 +57,7 @@ struct twin_packread {
     struct rpack *packs;
     size_t npacks, last;
     bool trusted;
+    size_t cache_bytes, trim_bytes;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     struct libdeflate_decompressor *inflater; /* made on first use */
     unsigned char *delta;
@@ -78,28 +81,78 @@ static uint64_t get64(const unsigned char *p)
     return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
+/* Files mapped once per process, however many readers use them: each thread of a check has its
+ * reader, and a page of a pack or index mapped twice counts twice in the resident set. */
+struct shared_map {
+    dev_t dev;
+    ino_t ino;
+    size_t len;
+    const void *p;
+    size_t refs;
+    struct shared_map *next;
+};
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared_map *maps;
+
 static const void *map_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    void *p = MAP_FAILED;
+    const void *out = NULL;
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) == 0 && st.st_size > 0)
-        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        close(fd);
         return NULL;
-    *len = (size_t)st.st_size;
-    return p;
+    }
+    pthread_mutex_lock(&maps_lock);
+    for (struct shared_map *m = maps; m && !out; m = m->next)
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->len == (size_t)st.st_size) {
+            m->refs++;
+            out = m->p;
+        }
+    struct shared_map *m = out ? NULL : malloc(sizeof(*m));
+    if (m) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            free(m);
+        } else {
+            *m = (struct shared_map){st.st_dev, st.st_ino, (size_t)st.st_size, p, 1, maps};
+            maps = m;
+            out = p;
+        }
+    }
+    pthread_mutex_unlock(&maps_lock);
+    close(fd);
+    if (out)
+        *len = (size_t)st.st_size;
+    return out;
+}
+
+static void unmap_file(const void *p)
+{
+    struct shared_map **link = &maps, *gone = NULL;
+    pthread_mutex_lock(&maps_lock);
+    while (*link && (*link)->p != p)
+        link = &(*link)->next;
+    if (*link && --(*link)->refs == 0) {
+        gone = *link;
+        *link = gone->next;
+    }
+    pthread_mutex_unlock(&maps_lock);
+    if (gone) {
+        munmap((void *)gone->p, gone->len);
+        free(gone);
+    }
 }
 
 static void unmap_pack(struct rpack *p)
 {
     if (p->idx)
-        munmap((void *)p->idx, p->map_idx_len);
+        unmap_file(p->idx);
     if (p->pack)
-        munmap((void *)p->pack, p->map_pack_len);
+        unmap_file(p->pack);
     p->idx = p->pack = NULL;
 }
 
@@ -173,6 +226,8 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
     twin_packread *r = calloc(1, sizeof(*r));
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
+    r->cache_bytes = CACHE_BYTES;
+    r->trim_bytes = TRIM_BYTES;
     size_t cap = 0;
     for (size_t i = 0; i < ndirs; i++)
         if (add_dir(r, &cap, dirs[i])) {
@@ -219,6 +274,12 @@ void twin_packread_free(twin_packread *r)
     free(r->delta);
     free(r->chain);
     free(r);
+}
+
+void twin_packread_lean(twin_packread *r)
+{
+    r->cache_bytes = LEAN_CACHE;
+    r->trim_bytes = LEAN_TRIM;
 }
 
 void twin_packread_trust(twin_packread *r)
@@ -333,10 +394,10 @@ static void chain_unlink(twin_packread *r, struct centry *c)
  * to make room. */
 static void cache_put(twin_packread *r, uint32_t pack, uint64_t off, twin_pobj *o)
 {
-    if (o->size > CACHE_OBJ_MAX)
+    if (o->size > r->cache_bytes / 8)
         return;
     while (r->oldest &&
-           (r->bytes + o->size > CACHE_BYTES || (r->filled == CACHE_ENTRIES && r->nfree == 0))) {
+           (r->bytes + o->size > r->cache_bytes || (r->filled == CACHE_ENTRIES && r->nfree == 0))) {
         struct centry *t = &r->cache[r->oldest - 1];
         lru_unlink(r, t);
         chain_unlink(r, t);
@@ -509,7 +570,9 @@ static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigne
 }
 
 /* The object at (pack, off): down its chain of deltas to an object that is whole or cached, then
- * up again, applying each delta and keeping each result in the cache. */
+ * up again, applying each delta and keeping each result in the cache. Of the object asked for,
+ * a commit, or a file stored whole, is not kept: a walk reads each once, where a tree's next
+ * version is most often a delta against it, and so is a file's in a pack git made. */
 static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t off)
 {
     size_t depth = 0;
@@ -536,7 +599,8 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
                 twin_pobj_release(obj);
                 return rc;
             }
-            cache_put(r, pack, off, obj);
+            if (depth > 0 || obj->type == GIT_OBJECT_TREE)
+                cache_put(r, pack, off, obj);
             break;
         }
         if (depth >= CHAIN_MAX)
@@ -579,7 +643,8 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         twin_pobj_release(obj);
         if (!(obj = next))
             return TWIN_EVERIFY;
-        cache_put(r, l->pack, l->off, obj);
+        if (depth > 0 || obj->type != GIT_OBJECT_COMMIT)
+            cache_put(r, l->pack, l->off, obj);
     }
     *out = obj;
     return 1;
@@ -591,7 +656,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
 static void trim(twin_packread *r, size_t bytes)
 {
     r->since_trim += bytes;
-    if (r->since_trim < TRIM_BYTES)
+    if (r->since_trim < r->trim_bytes)
         return;
     r->since_trim = 0;
     for (size_t i = 0; i < r->npacks; i++)

@@ -38,6 +38,11 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 
 void twin_pobj_release(twin_pobj *o);
 
+/* Keeps half the cache and lets the pages read go sixteen times as often (a pack's pages can be
+ * mapped 2 MiB at a time): for the check of a received pack, whose peak memory counts more than
+ * the few per cent of its time this costs. */
+void twin_packread_lean(twin_packread *r);
+
 /* Marks the reader's objects as hashed against their ids already, when they entered the store
  * (twin's writes, or the indexer, for a received pack): readers that hash what they read to
  * check it may skip that. Only the check of received history does; verify never does. */

@@ -548,9 +548,11 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
         git_tree *tree = NULL;
         struct twin_membership *m = NULL;
         rc = 0;
-        if (git_revwalk_new(&walk, twin_quarantine_view(s->q)) < 0 ||
-            git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-            git_revwalk_push(walk, tip) < 0 || git_revwalk_next(&root, walk) < 0 ||
+        /* The genesis: the first commit the check took, else libgit2's walk finds it. */
+        if ((!twin_quarantine_first(s->q, &root) &&
+             (git_revwalk_new(&walk, twin_quarantine_view(s->q)) < 0 ||
+              git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+              git_revwalk_push(walk, tip) < 0 || git_revwalk_next(&root, walk) < 0)) ||
             git_commit_lookup(&c, twin_quarantine_view(s->q), &root) < 0 ||
             git_commit_tree(&tree, c) < 0)
             rc = twin_error_git("reading the received genesis");
@@ -635,6 +637,8 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
         new_head = s.head;
     else if (!s.has_head)
         new_head = s.peer_head;
+    else if (twin_quarantine_reached(s.q, &s.peer_head, &s.head))
+        new_head = s.peer_head; /* the check's walk met our head in the peer's history */
     else if (git_graph_descendant_of(view, &s.head, &s.peer_head) == 1)
         new_head = s.head;
     else if (git_graph_descendant_of(view, &s.peer_head, &s.head) == 1)
@@ -849,6 +853,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     out->round_trips++;
     git_repository *view = twin_quarantine_view(s.q);
     if (s.has_head && !git_oid_equal(&new_head, &s.head) &&
+        !twin_quarantine_reached(s.q, &new_head, &s.head) &&
         git_graph_descendant_of(view, &new_head, &s.head) != 1) {
         send_refuse(&s, TWIN_REFUSE_REWRITE,
                     "the proposed head does not contain this node's head: it would rewrite "

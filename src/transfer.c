@@ -857,6 +857,10 @@ struct twin_quarantine {
     bool finished, accepted;
     git_odb *view_odb;
     git_repository *view;
+    bool reached; /* the last check walked from reached_tip and met reached_base */
+    git_oid reached_tip, reached_base;
+    bool has_first; /* the last check's first commit: one without parents */
+    git_oid first;
     twin_check_progress_fn on_progress;
     void *on_progress_ctx;
 };
@@ -1007,6 +1011,7 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
     /* The indexer computed every id of the received pack from its content (with collision
      * detection), and the store's objects were hashed on their way in. */
     twin_check_cache_trust_packs(cache);
+    twin_check_cache_lean(cache);
     return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
 }
 
@@ -1053,6 +1058,12 @@ static int received_by_pack(git_oid **out, size_t *count, twin_quarantine *q, co
     if (rc == 0)
         rc = twin_history_walk_packed(&ids, &n, &stops, &nstops, packs, tip);
     bool exact = rc == 0 && n > 0;
+    for (size_t i = 0; exact && base && i < nstops; i++)
+        if (git_oid_equal(&stops[i], base)) {
+            q->reached = true;
+            q->reached_tip = *tip;
+            q->reached_base = *base;
+        }
     for (size_t i = 0; exact && i < nstops; i++)
         exact = base && (git_oid_equal(&stops[i], base) ||
                          git_graph_descendant_of(q->view, base, &stops[i]) == 1);
@@ -1070,6 +1081,19 @@ static int received_by_pack(git_oid **out, size_t *count, twin_quarantine *q, co
     *out = ids;
     *count = n;
     return 1;
+}
+
+bool twin_quarantine_first(const twin_quarantine *q, git_oid *out)
+{
+    if (q && q->has_first)
+        *out = q->first;
+    return q && q->has_first;
+}
+
+bool twin_quarantine_reached(const twin_quarantine *q, const git_oid *tip, const git_oid *base)
+{
+    return q && q->reached && git_oid_equal(&q->reached_tip, tip) &&
+           git_oid_equal(&q->reached_base, base);
 }
 
 /* The received commits not in base's history, oldest first. */
@@ -1129,11 +1153,14 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     reason[0] = '\0';
     if (!q->view)
         return twin_error(TWIN_EINVALID, "the pack is not finished");
+    q->reached = q->has_first = false;
     int rc = received_commits(&ids, &count, q, tip, base);
     if (rc || count == 0) {
         free(ids);
         return rc;
     }
+    q->first = ids[0];
+    q->has_first = true;
     struct received r = {.q = q, .first_bad = count};
     pthread_mutex_init(&r.lock, NULL);
     struct twin_checkrun run = {.ids = ids,

@@ -61,6 +61,7 @@ struct twin_tree_cache {
     git_odb *odb;
     twin_packread *packs;
     bool trusted; /* trees are not hashed on reading (see twin_tree_cache_trust_store) */
+    bool lean;    /* its pack reader is lean (see twin_tree_cache_lean) */
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -123,6 +124,13 @@ void twin_tree_cache_trust_store(twin_tree_cache *c)
     c->trusted = true;
     if (c->packs)
         twin_packread_trust(c->packs);
+}
+
+void twin_tree_cache_lean(twin_tree_cache *c)
+{
+    c->lean = true;
+    if (c->packs)
+        twin_packread_lean(c->packs);
 }
 
 void twin_tree_cache_free(twin_tree_cache *c)
@@ -759,6 +767,8 @@ static int bind(twin_tree_cache *c, git_repository *repo, bool reader, const cha
     }
     if (c->packs && c->trusted)
         twin_packread_trust(c->packs);
+    if (c->packs && c->lean)
+        twin_packread_lean(c->packs);
     c->repo = repo;
     return 0;
 }

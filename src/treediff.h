@@ -38,6 +38,9 @@ void twin_tree_cache_free(twin_tree_cache *c);
  * content. Verify never does this. */
 void twin_tree_cache_trust_store(twin_tree_cache *c);
 
+/* Has the cache's pack reader keep less in memory (twin_packread_lean). */
+void twin_tree_cache_lean(twin_tree_cache *c);
+
 /* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
  * NULL when there is none. */
 struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo);

@@ -83,6 +83,11 @@ void twin_check_cache_trust_packs(twin_check_cache *c)
     twin_tree_cache_trust_store(c->trees);
 }
 
+void twin_check_cache_lean(twin_check_cache *c)
+{
+    twin_tree_cache_lean(c->trees);
+}
+
 static int verdict(struct twin_check *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int verdict(struct twin_check *out, const char *fmt, ...)

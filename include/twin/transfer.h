@@ -8,6 +8,7 @@
 #define TWIN_TRANSFER_H
 
 #include <git2.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define TWIN_PACK_MAX_BYTES   ((size_t)4 << 30)  /* one received pack */
@@ -50,6 +51,15 @@ void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, 
 int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char *reason,
                           size_t reason_size, twin_quarantine *q, const git_oid *tip,
                           const git_oid *base);
+
+/* Whether the last twin_quarantine_check of q, from tip, met base in tip's history: then tip
+ * descends from base, and sync need not ask libgit2 (whose answer walks the whole received
+ * history). False says nothing either way. */
+bool twin_quarantine_reached(const twin_quarantine *q, const git_oid *tip, const git_oid *base);
+
+/* The first commit the last twin_quarantine_check of q checked (oldest first: one without
+ * parents, the genesis of a whole history); false when it checked none. */
+bool twin_quarantine_first(const twin_quarantine *q, git_oid *out);
 
 /* Moves the quarantined pack into the object store (durably) and refreshes it. */
 int twin_quarantine_accept(twin_quarantine *q);

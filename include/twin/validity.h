@@ -43,6 +43,10 @@ int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const 
  * on their way in. Objects read through libgit2 are still hashed. */
 void twin_check_cache_trust_packs(twin_check_cache *c);
 
+/* Has the cache keep less of the packs in memory, at a few per cent of the time: for the check of
+ * received history, whose peak memory counts. */
+void twin_check_cache_lean(twin_check_cache *c);
+
 /* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code
  * when it could not run (an object is missing, I/O). cache may be NULL. */
 int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,
