@@ -663,6 +663,13 @@ static void trim(twin_packread *r, size_t bytes)
         madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
 }
 
+int twin_packread_has(twin_packread *r, const git_oid *id)
+{
+    uint32_t pack;
+    uint64_t off;
+    return locate(&pack, &off, r, id->id);
+}
+
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
 {
     uint32_t pack;

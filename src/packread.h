@@ -36,6 +36,9 @@ void twin_packread_free(twin_packread *r);
  * when a pack that holds it is damaged (the error says where); TWIN_ERROR when out of memory. */
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 
+/* 1 when an opened pack holds id, 0 when none does, TWIN_EVERIFY when an index is damaged. */
+int twin_packread_has(twin_packread *r, const git_oid *id);
+
 void twin_pobj_release(twin_pobj *o);
 
 /* Keeps half the cache and lets the pages read go sixteen times as often (a pack's pages can be

@@ -913,21 +913,118 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
  * set is accepted. Reads try the received pack first, then the store's packs and loose objects,
  * and the quarantine's loose objects last, so the many reads of a check cost no file-system
  * probes. */
+/* The quarantined pack as libgit2 sees it, read through twin's pack reader: libgit2 maps none of
+ * it (its maps would count a second time in the resident set, next to the check's own), and
+ * reads what the check's rules ask of it (a membership, a merge's trees) as the check does. */
+struct pack_backend {
+    git_odb_backend parent;
+    twin_packread *packs;
+    pthread_mutex_t lock; /* a view is used on one thread, but libgit2 does not promise it */
+};
+
+static int backend_error(int rc)
+{
+    if (rc == 0)
+        return GIT_ENOTFOUND;
+    git_error_set_str(GIT_ERROR_ODB, twin_error_last());
+    return GIT_ERROR;
+}
+
+static int pack_backend_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                             const git_oid *id)
+{
+    struct pack_backend *pb = (struct pack_backend *)b;
+    twin_pobj *o = NULL;
+    pthread_mutex_lock(&pb->lock);
+    int rc = twin_packread_get(&o, pb->packs, id);
+    pthread_mutex_unlock(&pb->lock);
+    if (rc <= 0)
+        return backend_error(rc);
+    *data = git_odb_backend_data_alloc(b, o->size);
+    if (!*data) {
+        twin_pobj_release(o);
+        return GIT_ERROR;
+    }
+    memcpy(*data, o->data, o->size);
+    *len = o->size;
+    *type = o->type;
+    twin_pobj_release(o);
+    return 0;
+}
+
+static int pack_backend_read_header(size_t *len, git_object_t *type, git_odb_backend *b,
+                                    const git_oid *id)
+{
+    struct pack_backend *pb = (struct pack_backend *)b;
+    twin_pobj *o = NULL;
+    pthread_mutex_lock(&pb->lock);
+    int rc = twin_packread_get(&o, pb->packs, id);
+    pthread_mutex_unlock(&pb->lock);
+    if (rc <= 0)
+        return backend_error(rc);
+    *len = o->size;
+    *type = o->type;
+    twin_pobj_release(o);
+    return 0;
+}
+
+static int pack_backend_exists(git_odb_backend *b, const git_oid *id)
+{
+    struct pack_backend *pb = (struct pack_backend *)b;
+    pthread_mutex_lock(&pb->lock);
+    int rc = twin_packread_has(pb->packs, id);
+    pthread_mutex_unlock(&pb->lock);
+    return rc > 0;
+}
+
+static void pack_backend_free(git_odb_backend *b)
+{
+    struct pack_backend *pb = (struct pack_backend *)b;
+    twin_packread_free(pb->packs);
+    pthread_mutex_destroy(&pb->lock);
+    free(pb);
+}
+
+static int pack_backend_new(git_odb_backend **out, twin_quarantine *q)
+{
+    const char *dirs[] = {q->dir};
+    struct pack_backend *pb = calloc(1, sizeof(*pb));
+    *out = NULL;
+    if (!pb)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = twin_packread_open_dirs(&pb->packs, dirs, 1);
+    if (rc == 0 && git_odb_init_backend(&pb->parent, GIT_ODB_BACKEND_VERSION) < 0)
+        rc = twin_error_git("opening the quarantined pack");
+    if (rc) {
+        twin_packread_free(pb->packs);
+        free(pb);
+        return rc;
+    }
+    twin_packread_lean(pb->packs);
+    pthread_mutex_init(&pb->lock, NULL);
+    pb->parent.read = pack_backend_read;
+    pb->parent.read_header = pack_backend_read_header;
+    pb->parent.exists = pack_backend_exists;
+    pb->parent.free = pack_backend_free;
+    *out = &pb->parent;
+    return 0;
+}
+
 static int open_view(git_odb **odb_out, git_repository **out, twin_quarantine *q)
 {
-    char objects[4096], idx[4200];
+    char objects[4096];
     git_odb_backend *pack = NULL, *loose = NULL;
     git_odb *odb = NULL;
     *out = NULL;
     *odb_out = NULL;
     snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(q->repo));
-    snprintf(idx, sizeof(idx), "%s/pack-%s.idx", q->dir, q->name);
     int rc = 0;
-    if (git_odb_new(&odb) < 0 || git_odb_add_disk_alternate(odb, objects) < 0 ||
-        git_odb_backend_one_pack(&pack, idx) < 0) {
+    if (git_odb_new(&odb) < 0 || git_odb_add_disk_alternate(odb, objects) < 0) {
         rc = twin_error_git("opening the quarantined pack");
         goto fail;
     }
+    if ((rc = pack_backend_new(&pack, q)))
+        goto fail;
     if (git_odb_add_backend(odb, pack, 3) < 0) {
         pack->free(pack); /* not owned by the odb when adding failed */
         rc = twin_error_git("opening the quarantined pack");
