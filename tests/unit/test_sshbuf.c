@@ -370,7 +370,7 @@ static void public_blobs_decode_as_libsodium_decodes_them(void **state)
         }
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
         size_t pad = (size_t)(seed >> 33) % 3;
-        for (size_t i = 0; i < pad && len > 0; i++)
+        for (size_t i = 0; i < pad && i < len; i++)
             b64[len - 1 - i] = '=';
         b64[len] = '\0';
         snprintf(text, sizeof(text), "-----BEGIN XE EXAMPLE-----\n%s\n-----END XE EXAMPLE-----\n",
