@@ -930,42 +930,38 @@ static int backend_error(int rc)
     return GIT_ERROR;
 }
 
-static int pack_backend_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
-                             const git_oid *id)
+/* The object's size and type, and with data a copy of it for libgit2. The reader's objects are
+ * counted by reference without atomics: all of it happens under the lock. */
+static int pack_backend_fetch(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                              const git_oid *id)
 {
     struct pack_backend *pb = (struct pack_backend *)b;
     twin_pobj *o = NULL;
     pthread_mutex_lock(&pb->lock);
     int rc = twin_packread_get(&o, pb->packs, id);
-    pthread_mutex_unlock(&pb->lock);
-    if (rc <= 0)
-        return backend_error(rc);
-    *data = git_odb_backend_data_alloc(b, o->size);
-    if (!*data) {
+    if (rc > 0) {
+        *len = o->size;
+        *type = o->type;
+        if (data && (*data = git_odb_backend_data_alloc(b, o->size)))
+            memcpy(*data, o->data, o->size);
+        else if (data)
+            rc = twin_error(TWIN_ERROR, "out of memory");
         twin_pobj_release(o);
-        return GIT_ERROR;
     }
-    memcpy(*data, o->data, o->size);
-    *len = o->size;
-    *type = o->type;
-    twin_pobj_release(o);
-    return 0;
+    pthread_mutex_unlock(&pb->lock);
+    return rc > 0 ? 0 : backend_error(rc);
+}
+
+static int pack_backend_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                             const git_oid *id)
+{
+    return pack_backend_fetch(data, len, type, b, id);
 }
 
 static int pack_backend_read_header(size_t *len, git_object_t *type, git_odb_backend *b,
                                     const git_oid *id)
 {
-    struct pack_backend *pb = (struct pack_backend *)b;
-    twin_pobj *o = NULL;
-    pthread_mutex_lock(&pb->lock);
-    int rc = twin_packread_get(&o, pb->packs, id);
-    pthread_mutex_unlock(&pb->lock);
-    if (rc <= 0)
-        return backend_error(rc);
-    *len = o->size;
-    *type = o->type;
-    twin_pobj_release(o);
-    return 0;
+    return pack_backend_fetch(NULL, len, type, b, id);
 }
 
 static int pack_backend_exists(git_odb_backend *b, const git_oid *id)

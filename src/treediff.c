@@ -9,6 +9,7 @@
 #include "sha1.h"
 #include "twin/error.h"
 #include "twin/twin.h"
+#include "util.h"
 
 /* One tree entry, from a parsed git_tree or from stored bytes. */
 struct ent {
@@ -251,16 +252,8 @@ static int index_entry(struct rawtree *t, struct ipos *s)
         return 0;
     if (s->pname && git_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
         return 0;
-    if (n + 2 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        while (cap < n + 2)
-            cap *= 2;
-        size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
-        if (!grown)
-            return twin_error(TWIN_ERROR, "out of memory");
-        t->offsets = grown;
-        t->cap = cap;
-    }
+    if (twin_grow((void **)&t->offsets, &t->cap, n + 2, sizeof(*t->offsets)))
+        return TWIN_ERROR;
     t->offsets[n] = s->pos;
     s->pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
     t->offsets[n + 1] = s->pos;
@@ -284,9 +277,8 @@ static int index_entry(struct rawtree *t, struct ipos *s)
 static int index_done(struct rawtree *t, size_t n)
 {
     if (n == 0) {
-        if (!t->cap && !(t->offsets = malloc(sizeof(*t->offsets))))
-            return twin_error(TWIN_ERROR, "out of memory");
-        t->cap = t->cap ? t->cap : 1;
+        if (twin_grow((void **)&t->offsets, &t->cap, 1, sizeof(*t->offsets)))
+            return TWIN_ERROR;
         t->offsets[0] = 0;
     }
     t->n = n;
@@ -325,16 +317,8 @@ static int index_tree_like(struct rawtree *t, const struct rawtree *like)
     size_t k = entry_at_or_after(like, same);
     if (like->offsets[k] > same)
         k--;
-    if (k + 2 > t->cap) {
-        size_t cap = t->cap ? t->cap : 64;
-        while (cap < k + 2)
-            cap *= 2;
-        size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
-        if (!grown)
-            return twin_error(TWIN_ERROR, "out of memory");
-        t->offsets = grown;
-        t->cap = cap;
-    }
+    if (twin_grow((void **)&t->offsets, &t->cap, k + 2, sizeof(*t->offsets)))
+        return TWIN_ERROR;
     memcpy(t->offsets, like->offsets, (k + 1) * sizeof(*t->offsets));
     struct ipos s = {.pos = like->offsets[k], .n = k};
     if (k > 0) {
@@ -352,16 +336,8 @@ static int index_tree_like(struct rawtree *t, const struct rawtree *like)
     while (s.pos < t->size) {
         if (aligned && after >= DIR_DUP_SCAN) {
             size_t rest = like->n - j;
-            if (s.n + rest + 1 > t->cap) {
-                size_t cap = t->cap;
-                while (cap < s.n + rest + 1)
-                    cap *= 2;
-                size_t *grown = realloc(t->offsets, cap * sizeof(*grown));
-                if (!grown)
-                    return twin_error(TWIN_ERROR, "out of memory");
-                t->offsets = grown;
-                t->cap = cap;
-            }
+            if (twin_grow((void **)&t->offsets, &t->cap, s.n + rest + 1, sizeof(*t->offsets)))
+                return TWIN_ERROR;
             for (size_t i = 0; i <= rest; i++)
                 t->offsets[s.n + i] = new_at(j + i);
             return index_done(t, s.n + rest);
