@@ -58,6 +58,17 @@ static void transfer_settings(void)
 
 /* ---- building ------------------------------------------------------------------------------- */
 
+/* Whether this node holds any of the commits the receiver has (they would end the walk). */
+static bool holds_any(git_repository *repo, const git_oid *haves, size_t nhaves)
+{
+    git_odb *odb = NULL;
+    bool any = nhaves > 0 && git_repository_odb(&odb, repo) < 0; /* unsure: let libgit2 walk */
+    for (size_t i = 0; odb && !any && i < nhaves; i++)
+        any = git_odb_exists_ext(odb, &haves[i], GIT_ODB_LOOKUP_NO_REFRESH);
+    git_odb_free(odb);
+    return any;
+}
+
 static int setup_walk(git_revwalk **out, git_repository *repo, const git_oid *wants, size_t nwants,
                       const git_oid *haves, size_t nhaves)
 {
@@ -326,28 +337,53 @@ static int add_changed_git(struct changed_walk *w, const git_oid *before, const 
 /* Adds a commit, its tree, and whatever its tree changed against its first parent's. Every
  * commit of the set is added, and a first parent outside the set is one the receiver holds, so by
  * induction the receiver ends up with every object of every commit. */
+/* A commit's tree and first parents: out of the walk's pack reader where it holds the commit
+ * (the store's own objects, not hashed again: the receiver hashes them), else from libgit2. */
+static int commit_head(struct twin_commit_head *h, struct changed_walk *w, const git_oid *id)
+{
+    twin_packread *packs = twin_tree_cache_packs(w->diff.cache, w->repo);
+    twin_pobj *o = NULL;
+    int got = packs ? twin_packread_get(&o, packs, id) : 0;
+    if (got < 0)
+        return got;
+    if (got) {
+        bool bad = o->type != GIT_OBJECT_COMMIT ||
+                   twin_commit_head_parse(h, (const char *)o->data, o->size) != 0;
+        h->parent0 = NULL; /* points into o */
+        twin_pobj_release(o);
+        return bad ? twin_error(TWIN_EINVALID, "%s is not a commit in git's form",
+                                git_oid_tostr_s(id))
+                   : 0;
+    }
+    git_commit *c = NULL;
+    if (git_commit_lookup(&c, w->repo, id) < 0)
+        return twin_error_git("reading a commit for a pack");
+    memset(h, 0, sizeof(*h));
+    h->tree = *git_commit_tree_id(c);
+    h->nparents = git_commit_parentcount(c);
+    for (unsigned i = 0; i < h->nparents && i < 2; i++)
+        h->parents[i] = *git_commit_parent_id(c, i);
+    git_commit_free(c);
+    return 0;
+}
+
 static int add_commit(struct changed_walk *w, const git_oid *id)
 {
-    git_commit *c = NULL, *parent = NULL;
+    struct twin_commit_head head, parent;
     git_oid tree, before;
     bool has_before = false;
-    int rc = 0;
-    if (git_commit_lookup(&c, w->repo, id) < 0) {
-        rc = twin_error_git("reading a commit for a pack");
+    int rc = commit_head(&head, w, id);
+    if (rc)
         goto done;
-    }
-    tree = *git_commit_tree_id(c);
-    if (git_commit_parentcount(c) > 0) {
+    tree = head.tree;
+    if (head.nparents > 0) {
         /* Oldest first, the first parent is most often the commit just added. */
-        const git_oid *p = git_commit_parent_id(c, 0);
-        if (w->have_last && git_oid_equal(p, &w->last_commit)) {
+        if (w->have_last && git_oid_equal(&head.parents[0], &w->last_commit))
             before = w->last_tree;
-        } else if (git_commit_parent(&parent, c, 0) < 0) {
-            rc = twin_error_git("reading a commit for a pack");
+        else if ((rc = commit_head(&parent, w, &head.parents[0])))
             goto done;
-        } else {
-            before = *git_commit_tree_id(parent);
-        }
+        else
+            before = parent.tree;
         has_before = true;
     }
     w->last_commit = *id;
@@ -372,8 +408,6 @@ static int add_commit(struct changed_walk *w, const git_oid *id)
             rc = walk_add(w, &ch->new_id, path_hash(ch->path));
     }
 done:
-    git_commit_free(parent);
-    git_commit_free(c);
     return rc;
 }
 
@@ -806,11 +840,17 @@ int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid
         return rc;
     /* The receiver hashes every object it is sent, as the store hashed each one on its way in. */
     twin_tree_cache_trust_store(w.diff.cache);
-    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
-        goto cleanup;
     /* Oldest first, so every path's earlier versions are in the pack before its later ones. A
      * reversed walk has every commit before it gives the first, so the ids are gathered first and
-     * the threads share them out. */
+     * the threads share them out. A whole history (one head, nothing the receiver holds) is
+     * listed by twin's own walk, which reads each commit once out of the packs. */
+    if (nwants == 1 && !holds_any(repo, haves, nhaves)) {
+        if ((rc = twin_history_walk(&ids, commits, repo, &wants[0])))
+            goto cleanup;
+        goto walked;
+    }
+    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+        goto cleanup;
     if (git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
         rc = twin_error_git("walking the commits for a pack");
         goto cleanup;
@@ -826,6 +866,7 @@ int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid
     }
     git_revwalk_free(walk);
     walk = NULL;
+walked:;
     size_t n = walk_threads(threads, *commits, repo);
     rc = 0;
     if (n > 1)
