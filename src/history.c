@@ -16,9 +16,27 @@ static bool hex_id(git_oid *out, const char *p, const char *end)
            git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
 }
 
+/* The end of the line at p that starts with key and names someone as git does, "NAME <EMAIL>
+ * ...": its newline, or NULL. */
+static const char *person_line(const char *p, const char *end, const char *key)
+{
+    size_t klen = strlen(key);
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol || (size_t)(eol - p) < klen || memcmp(p, key, klen) != 0)
+        return NULL;
+    const char *lt = NULL, *gt = NULL;
+    for (const char *q = p + klen; q < eol; q++) {
+        if (*q == '<')
+            lt = q;
+        else if (*q == '>')
+            gt = q;
+    }
+    return lt && gt && lt < gt ? eol : NULL;
+}
+
 int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
 {
-    const char *p = data, *end = data + len;
+    const char *p = data, *end = data + len, *eol;
     memset(h, 0, sizeof(*h));
     if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
         return -1;
@@ -33,31 +51,31 @@ int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t 
         h->nparents++;
         p += PARENT_LINE;
     }
-    /* The committer's line ends "<email> SECONDS +ZZZZ". */
-    while (p < end && *p != '\n') {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            return -1;
-        if (eol - p > 10 && memcmp(p, "committer ", 10) == 0) {
-            const char *q = eol;
-            while (q > p && q[-1] != '>')
-                q--;
-            if (q == p || *q != ' ')
-                return -1;
-            int64_t t = 0;
-            for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
-                if (t > (INT64_MAX - 9) / 10)
-                    return -1;
-                t = t * 10 + (*q - '0');
-            }
-            if (q == eol || *q != ' ')
-                return -1;
-            h->time = t;
-            return 0;
-        }
+    /* Then the author (git tolerates it twice) and at once the committer, whose line ends
+     * "<EMAIL> SECONDS +ZZZZ": the order libgit2 reads, so that no header (a signature among
+     * the parents, say) can make the check see another commit than libgit2 and git see. */
+    if (!(eol = person_line(p, end, "author ")))
+        return -1;
+    do
         p = eol + 1;
+    while ((eol = person_line(p, end, "author ")));
+    if (!(eol = person_line(p, end, "committer ")))
+        return -1;
+    const char *q = eol;
+    while (q[-1] != '>')
+        q--;
+    if (*q != ' ')
+        return -1;
+    int64_t t = 0;
+    for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
+        if (t > (INT64_MAX - 9) / 10)
+            return -1;
+        t = t * 10 + (*q - '0');
     }
-    return -1;
+    if (q == eol || *q != ' ' || q[-1] == ' ')
+        return -1;
+    h->time = t;
+    return 0;
 }
 
 void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i)

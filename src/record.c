@@ -675,6 +675,10 @@ int twin_record_parse_canonical(json_t **out, const char *data, size_t len)
     bool same = n > 0 && n + 1 == len && data[n] == '\n' && memcmp(canon, data, n) == 0;
     if (canon != small)
         free(canon);
+    if (n == 0) {
+        json_decref(j);
+        return twin_error(TWIN_ERROR, "cannot serialise record");
+    }
     if (!same) {
         json_decref(j);
         return twin_error(TWIN_EINVALID, "record is not in canonical form");

@@ -853,7 +853,6 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     out->round_trips++;
     git_repository *view = twin_quarantine_view(s.q);
     if (s.has_head && !git_oid_equal(&new_head, &s.head) &&
-        !twin_quarantine_reached(s.q, &new_head, &s.head) &&
         git_graph_descendant_of(view, &new_head, &s.head) != 1) {
         send_refuse(&s, TWIN_REFUSE_REWRITE,
                     "the proposed head does not contain this node's head: it would rewrite "

@@ -1176,6 +1176,8 @@ static int report_received(size_t done, void *ctx)
     return rc;
 }
 
+#define WALK_STOPS_MAX 4
+
 /* The received commits by twin's walk over the received pack alone: each is read once, libgit2
  * maps none of the pack, and the walk ends at the commits the store already holds. Those must
  * be base or in its history, for the list to be what libgit2's walk hiding base gives (a commit
@@ -1198,9 +1200,15 @@ static int received_by_pack(git_oid **out, size_t *count, twin_quarantine *q, co
             q->reached_tip = *tip;
             q->reached_base = *base;
         }
+    /* Each stop other than base costs libgit2 a walk that can cover the whole history: past a
+     * few, one walk hiding base (below) is the cheaper answer, whatever the peer sent. */
+    size_t others = 0;
+    for (size_t i = 0; i < nstops; i++)
+        others += !(base && git_oid_equal(&stops[i], base));
+    exact = exact && (others == 0 || (base && others <= WALK_STOPS_MAX));
     for (size_t i = 0; exact && i < nstops; i++)
-        exact = base && (git_oid_equal(&stops[i], base) ||
-                         git_graph_descendant_of(q->view, base, &stops[i]) == 1);
+        exact = git_oid_equal(&stops[i], base) ||
+                git_graph_descendant_of(q->view, base, &stops[i]) == 1;
     twin_packread_free(packs);
     free(stops);
     if (rc == TWIN_ERROR) {

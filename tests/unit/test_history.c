@@ -45,14 +45,19 @@ static void a_header_gives_its_tree_parents_and_committer_time(void **state)
     assert_int_equal(twin_commit_head_parse(&h, root, strlen(root)), 0);
     assert_int_equal(h.nparents, 0);
     assert_int_equal(h.time, 42);
+
+    /* git tolerates the author twice, as libgit2 does. */
+    const char *twice = "tree " TREE_HEX "\nauthor A <a> 1 +0000\nauthor B <b> 2 +0000\n"
+                        "committer C <c> 7 +0000\n\nm\n";
+    assert_int_equal(twin_commit_head_parse(&h, twice, strlen(twice)), 0);
+    assert_int_equal(h.time, 7);
 }
 
 static void malformed_headers_are_refused(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",
-        "tree " TREE_HEX,                                 /* no newline */
+        "", "tree " TREE_HEX,                             /* no newline */
         "tree 4b825dc642cb6eb9a060e54bf8d69288fbee490\n", /* short id */
         "tree 4b825dc642cb6eb9a060e54bf8d69288fbee49zz\ncommitter C <c> 1 +0000\n",
         "parent " PARENT_HEX "\ntree " TREE_HEX "\ncommitter C <c> 1 +0000\n",  /* order */
@@ -64,6 +69,15 @@ static void malformed_headers_are_refused(void **state)
         "tree " TREE_HEX "\ncommitter C c 1 +0000\n\n", /* no email */
         "tree " TREE_HEX "\ncommitter C <c> 99999999999999999999 +0000\n\n",
         "tree " TREE_HEX "\ncommitter C <c> 1 +0000", /* no end of line */
+        /* Forms libgit2 would not read, or would read as another commit: */
+        "tree " TREE_HEX "\nparent " PARENT_HEX "\ncommitter C <c> 1 +0000\n\n", /* no author */
+        "tree " TREE_HEX "\nparent " PARENT_HEX "\ngpgsig x\nparent " PARENT_HEX
+        "\nauthor A <a> 1 +0000\ncommitter C <c> 1 +0000\n\n", /* a header among the parents */
+        "tree " TREE_HEX "\nauthor A <a> 1 +0000\nencoding UTF-8\ncommitter C <c> 1 +0000\n\n",
+        "tree " TREE_HEX "\nauthor A a> 1 +0000\ncommitter C <c> 1 +0000\n\n",
+        "tree " TREE_HEX "\nauthor A <a> 1 +0000\ncommitter C c> 1 +0000\n\n",
+        "tree " TREE_HEX "\nauthor A <a> 1 +0000\ncommitter C >c< 1 +0000\n\n",
+        "tree " TREE_HEX "\nauthor A <a> 1 +0000\ncommitter C <c>  +0000\n\n", /* no digits */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct twin_commit_head h;

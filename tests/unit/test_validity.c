@@ -723,43 +723,79 @@ static void a_commit_altered_after_signing_is_refused(void **state)
     git_odb_free(odb);
 }
 
-/* A commit written outside twin, validly signed, whose committer line has no time: the check
- * reads the header itself and refuses it rather than guess. */
-static void a_signed_commit_with_a_malformed_header_is_refused(void **state)
+/* A commit written outside twin from payload (a commit without its signature), signed with the
+ * admin's key, the signature placed as a gpgsig header right after the first line that starts
+ * with after (the end of the header when NULL). */
+static git_oid write_signed(struct net *n, const char *payload, const char *after)
 {
-    struct net *n = *state;
-    git_oid head = head_of(n), forged;
-    git_commit *parent = NULL;
-    git_odb *odb = NULL;
-    char payload[512], *sig = NULL, raw[4096];
+    char *sig = NULL, raw[4096];
     size_t sig_len = 0;
-    assert_int_equal(git_commit_lookup(&parent, repo_of(n), &head), 0);
-    char tree_hex[GIT_OID_HEXSZ + 1], parent_hex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(tree_hex, sizeof(tree_hex), git_commit_tree_id(parent));
-    git_oid_tostr(parent_hex, sizeof(parent_hex), &head);
-    const char *who = "Test Signer <XE-EXAMPLE-MOF>";
-    int plen = snprintf(payload, sizeof(payload),
-                        "tree %s\nparent %s\nauthor %s 1767225600 +0000\ncommitter %s\n\nno time\n",
-                        tree_hex, parent_hex, who, who);
+    git_odb *odb = NULL;
+    git_oid id;
     assert_int_equal(
-        twin_sshsig_sign(&sig, &sig_len, twin_node_key(n->admin), "git", payload, (size_t)plen), 0);
-    /* The signature goes in as a gpgsig header, each line after the first indented. */
-    char *end = strstr(payload, "\n\n");
-    size_t len = (size_t)(end + 1 - payload);
+        twin_sshsig_sign(&sig, &sig_len, twin_node_key(n->admin), "git", payload, strlen(payload)),
+        0);
+    const char *at = after ? strstr(payload, after) : strstr(payload, "\n\n");
+    assert_non_null(at);
+    at = strchr(at, '\n') + 1;
+    size_t len = (size_t)(at - payload);
     memcpy(raw, payload, len);
     len += (size_t)snprintf(raw + len, sizeof(raw) - len, "gpgsig ");
-    for (const char *p = sig; *p; p++) {
+    for (const char *p = sig; *p; p++) { /* each line after the first indented */
         raw[len++] = *p;
         if (*p == '\n')
             raw[len++] = ' ';
     }
-    len += (size_t)snprintf(raw + len, sizeof(raw) - len, "\n%s", end + 1);
+    len += (size_t)snprintf(raw + len, sizeof(raw) - len, "\n%s", at);
+    assert_true(len < sizeof(raw));
     assert_int_equal(git_repository_odb(&odb, repo_of(n)), 0);
-    assert_int_equal(git_odb_write(&forged, odb, raw, len, GIT_OBJECT_COMMIT), 0);
-    assert_refused(n, &forged, "malformed commit: its header is not in git's form");
+    assert_int_equal(git_odb_write(&id, odb, raw, len, GIT_OBJECT_COMMIT), 0);
     git_odb_free(odb);
-    git_commit_free(parent);
     free(sig);
+    return id;
+}
+
+/* Commits written outside twin, validly signed, whose headers libgit2 and git would not read as
+ * twin's check does: the check reads the header itself and refuses them rather than guess. */
+static void a_signed_commit_with_a_malformed_header_is_refused(void **state)
+{
+    struct net *n = *state;
+    git_oid head = head_of(n), other;
+    git_commit *parent = NULL;
+    char payload[1024];
+    assert_int_equal(git_commit_lookup(&parent, repo_of(n), &head), 0);
+    assert_true(git_commit_parentcount(parent) > 0);
+    char tree_hex[GIT_OID_HEXSZ + 1], parent_hex[GIT_OID_HEXSZ + 1], other_hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(tree_hex, sizeof(tree_hex), git_commit_tree_id(parent));
+    git_oid_tostr(parent_hex, sizeof(parent_hex), &head);
+    other = *git_commit_parent_id(parent, 0);
+    git_oid_tostr(other_hex, sizeof(other_hex), &other);
+    const char *who = "Test Signer <XE-EXAMPLE-MOF>";
+    const char *reason = "malformed commit: its header is not in git's form";
+
+    /* The committer line without a time. */
+    snprintf(payload, sizeof(payload),
+             "tree %s\nparent %s\nauthor %s 1767225600 +0000\ncommitter %s\n\nno time\n", tree_hex,
+             parent_hex, who, who);
+    git_oid forged = write_signed(n, payload, NULL);
+    assert_refused(n, &forged, reason);
+
+    /* No author. */
+    snprintf(payload, sizeof(payload),
+             "tree %s\nparent %s\ncommitter %s 1767225600 +0000\n\nno author\n", tree_hex,
+             parent_hex, who);
+    forged = write_signed(n, payload, NULL);
+    assert_refused(n, &forged, reason);
+
+    /* A merge whose signature sits between its two parents: read from the top, it would seem a
+     * commit of one parent. */
+    snprintf(payload, sizeof(payload),
+             "tree %s\nparent %s\nparent %s\nauthor %s 1767225600 +0000\ncommitter %s "
+             "1767225600 +0000\n\nmerge\n",
+             tree_hex, parent_hex, other_hex, who, who);
+    forged = write_signed(n, payload, "parent ");
+    assert_refused(n, &forged, reason);
+    git_commit_free(parent);
 }
 
 static void a_commit_that_changes_nothing_is_refused(void **state)
