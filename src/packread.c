@@ -570,9 +570,9 @@ static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigne
 }
 
 /* The object at (pack, off): down its chain of deltas to an object that is whole or cached, then
- * up again, applying each delta and keeping each result in the cache. Of the object asked for,
- * a commit, or a file stored whole, is not kept: a walk reads each once, where a tree's next
- * version is most often a delta against it, and so is a file's in a pack git made. */
+ * up again, applying each delta and keeping each result in the cache. A commit or file asked for
+ * and stored whole is not kept: a walk reads each once, where a tree's next version is most
+ * often a delta against it, and in a pack git made, a delta's neighbours are deltas against it. */
 static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t off)
 {
     size_t depth = 0;
@@ -643,8 +643,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         twin_pobj_release(obj);
         if (!(obj = next))
             return TWIN_EVERIFY;
-        if (depth > 0 || obj->type != GIT_OBJECT_COMMIT)
-            cache_put(r, l->pack, l->off, obj);
+        cache_put(r, l->pack, l->off, obj);
     }
     *out = obj;
     return 1;
