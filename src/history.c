@@ -16,9 +16,10 @@ static bool hex_id(git_oid *out, const char *p, const char *end)
            git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
 }
 
-/* The end of the line at p that starts with key and names someone as git does, "NAME <EMAIL>
- * ...": its newline, or NULL. */
-static const char *person_line(const char *p, const char *end, const char *key)
+/* The line at p when it starts with key and names someone as git writes it, "NAME <EMAIL>
+ * SECONDS ZONE": its newline, with *when, or NULL. A time is required (libgit2 would read none as
+ * zero) and must be digits (libgit2 refuses a line whose time does not parse). */
+static const char *person_line(int64_t *when, const char *p, const char *end, const char *key)
 {
     size_t klen = strlen(key);
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -31,12 +32,25 @@ static const char *person_line(const char *p, const char *end, const char *key)
         else if (*q == '>')
             gt = q;
     }
-    return lt && gt && lt < gt ? eol : NULL;
+    if (!lt || !gt || lt > gt || gt + 1 == eol || gt[1] != ' ')
+        return NULL;
+    int64_t t = 0;
+    const char *q = gt + 2;
+    for (; q < eol && *q >= '0' && *q <= '9'; q++) {
+        if (t > (INT64_MAX - 9) / 10)
+            return NULL;
+        t = t * 10 + (*q - '0');
+    }
+    if (q == gt + 2 || q == eol || *q != ' ')
+        return NULL;
+    *when = t;
+    return eol;
 }
 
 int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
 {
     const char *p = data, *end = data + len, *eol;
+    int64_t authored;
     memset(h, 0, sizeof(*h));
     if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
         return -1;
@@ -51,30 +65,14 @@ int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t 
         h->nparents++;
         p += PARENT_LINE;
     }
-    /* Then the author (git tolerates it twice) and at once the committer, whose line ends
-     * "<EMAIL> SECONDS +ZZZZ": the order libgit2 reads, so that no header (a signature among
-     * the parents, say) can make the check see another commit than libgit2 and git see. */
-    if (!(eol = person_line(p, end, "author ")))
+    /* Then the author and at once the committer: the order libgit2 reads, so that no header (a
+     * signature among the parents, say) can make the check see another commit than libgit2 and
+     * git see. git tolerates a second author line; twin never writes one and refuses it. */
+    if (!(eol = person_line(&authored, p, end, "author ")))
         return -1;
-    do
-        p = eol + 1;
-    while ((eol = person_line(p, end, "author ")));
-    if (!(eol = person_line(p, end, "committer ")))
+    p = eol + 1;
+    if (!person_line(&h->time, p, end, "committer "))
         return -1;
-    const char *q = eol;
-    while (q[-1] != '>')
-        q--;
-    if (*q != ' ')
-        return -1;
-    int64_t t = 0;
-    for (q++; q < eol && *q >= '0' && *q <= '9'; q++) {
-        if (t > (INT64_MAX - 9) / 10)
-            return -1;
-        t = t * 10 + (*q - '0');
-    }
-    if (q == eol || *q != ' ' || q[-1] == ' ')
-        return -1;
-    h->time = t;
     return 0;
 }
 

@@ -17,9 +17,9 @@ struct twin_commit_head {
     int64_t time;        /* the committer's time, seconds since the epoch */
 };
 
-/* Reads the header of a commit: "tree", "parent" lines, "author" (once or more), "committer",
- * in that order and nothing between, as libgit2 reads it. 0, or -1 when it is not in that form.
- * h->parent0 points into data. */
+/* Reads the header of a commit: "tree", "parent" lines, "author", "committer", in that order and
+ * nothing between, each person with a time, as libgit2 reads it (fuzz/fuzz_commit_head.c holds
+ * the two to that). 0, or -1 when it is not in that form. h->parent0 points into data. */
 int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len);
 
 /* Parent i (any, below h->nparents) of a header parsed from data that is still held. */
