@@ -47,24 +47,39 @@ static const char *person_line(int64_t *when, const char *p, const char *end, co
     return eol;
 }
 
-int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
+/* The tree and parent lines; where they end, or NULL. */
+static const char *parse_links(struct twin_commit_head *h, const char *data, size_t len)
 {
-    const char *p = data, *end = data + len, *eol;
-    int64_t authored;
+    const char *p = data, *end = data + len;
     memset(h, 0, sizeof(*h));
     if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
-        return -1;
+        return NULL;
     p += 5 + GIT_OID_HEXSZ + 1;
     h->parent0 = p;
     while (end - p > 7 && memcmp(p, "parent ", 7) == 0) {
         git_oid id;
         if (!hex_id(&id, p + 7, end) || h->nparents == UINT32_MAX)
-            return -1;
+            return NULL;
         if (h->nparents < 2)
             h->parents[h->nparents] = id;
         h->nparents++;
         p += PARENT_LINE;
     }
+    return p;
+}
+
+int twin_commit_links_parse(struct twin_commit_head *h, const char *data, size_t len)
+{
+    return parse_links(h, data, len) ? 0 : -1;
+}
+
+int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
+{
+    const char *end = data + len, *eol;
+    int64_t authored;
+    const char *p = parse_links(h, data, len);
+    if (!p)
+        return -1;
     /* Then the author and at once the committer: the order libgit2 reads, so that no header (a
      * signature among the parents, say) can make the check see another commit than libgit2 and
      * git see. git tolerates a second author line; twin never writes one and refuses it. */
@@ -147,7 +162,7 @@ static int add_node(struct walk *w, const git_oid *id)
     struct twin_commit_head h;
     size_t n = w->count;
     rc = 0;
-    if (type != GIT_OBJECT_COMMIT || twin_commit_head_parse(&h, data, size))
+    if (type != GIT_OBJECT_COMMIT || twin_commit_links_parse(&h, data, size))
         rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
                         git_oid_tostr_s(id));
     else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)

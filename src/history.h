@@ -22,6 +22,11 @@ struct twin_commit_head {
  * the two to that). 0, or -1 when it is not in that form. h->parent0 points into data. */
 int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len);
 
+/* Only the tree and parent lines at its start, which is all a walk needs: 0, or -1. A commit
+ * whose header is otherwise not in git's form is still walked, and the check says what is wrong
+ * with it; h->time is 0. */
+int twin_commit_links_parse(struct twin_commit_head *h, const char *data, size_t len);
+
 /* Parent i (any, below h->nparents) of a header parsed from data that is still held. */
 void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i);
 

@@ -348,7 +348,7 @@ static int commit_head(struct twin_commit_head *h, struct changed_walk *w, const
         return got;
     if (got) {
         bool bad = o->type != GIT_OBJECT_COMMIT ||
-                   twin_commit_head_parse(h, (const char *)o->data, o->size) != 0;
+                   twin_commit_links_parse(h, (const char *)o->data, o->size) != 0;
         h->parent0 = NULL; /* points into o */
         twin_pobj_release(o);
         return bad ? twin_error(TWIN_EINVALID, "%s is not a commit in git's form",

@@ -702,7 +702,7 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
     if (rc)
         return rc;
     if (obj.type != GIT_OBJECT_COMMIT || !obj.intact ||
-        twin_commit_head_parse(&h, (const char *)obj.data, obj.size))
+        twin_commit_links_parse(&h, (const char *)obj.data, obj.size))
         snprintf(reason, reason_size, "the parent commit %s is damaged or not a commit",
                  git_oid_tostr_s(id));
     else

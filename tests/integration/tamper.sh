@@ -153,6 +153,31 @@ expect_exit 1 tw "$T" verify
 expect_stdout_contains "commit $C: bad signature: sshsig: signature namespace \"file\" is not \"git\""
 expect_log_marks "$T" "$C"
 
+check "a signed commit with two author lines, which git reads past but twin does not, is named"
+T="$TEST_TMP/two-authors"
+copy_good "$T"
+U=$(unsigned_commit "$T" "$(new_note_tree "$T" "$(fresh_uuid7)" "Two authors")" \
+    refs/heads/main "add note with two authors")
+node_git "$T" cat-file commit "$U" |
+    awk '{ print } /^author / && !done { print "author Someone Else <XE-EXAMPLE-OTHER> 1767225600 +0000"; done = 1 }' \
+        >"$TEST_TMP/two.payload"
+ssh-keygen -q -Y sign -f "$HERON/node.key" -n git "$TEST_TMP/two.payload" 2>/dev/null
+[ -s "$TEST_TMP/two.payload.sig" ] || fail "ssh-keygen -Y sign made no signature"
+awk -v sigfile="$TEST_TMP/two.payload.sig" '
+    !done && $0 == "" {
+        first = 1
+        while ((getline line < sigfile) > 0) {
+            printf "%s%s\n", first ? "gpgsig " : " ", line
+            first = 0
+        }
+        done = 1
+    }
+    { print }' "$TEST_TMP/two.payload" >"$TEST_TMP/two.commit"
+C=$(node_git "$T" hash-object --literally -t commit -w --stdin <"$TEST_TMP/two.commit")
+node_git "$T" update-ref refs/heads/main "$C"
+expect_fault "$T" "$C" "malformed commit: its header is not in git's form"
+expect_log_marks "$T" "$C"
+
 check "a changed record under an old signature is named: bad signature"
 T="$TEST_TMP/changed"
 copy_good "$T"

@@ -270,6 +270,35 @@ static void a_walk_over_packs_stops_at_what_they_do_not_hold(void **state)
     git_repository_free(repo);
 }
 
+/* A commit whose header twin's check would refuse (two authors, here) is still walked: the check,
+ * not the walk, says what is wrong with it. */
+static void a_commit_the_check_refuses_is_still_walked(void **state)
+{
+    struct fixture *f = *state;
+    git_repository *repo = new_repo(f->dir);
+    git_odb *odb = NULL;
+    git_oid root = commit_on(repo, NULL, 0, 0), odd, tip, *ids = NULL;
+    size_t count = 0;
+    char text[512];
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    snprintf(text, sizeof(text),
+             "tree " TREE_HEX "\nparent %s\nauthor A <a> 1 +0000\nauthor B <b> 2 +0000\n"
+             "committer C <c> 3 +0000\n\ntwo authors\n",
+             git_oid_tostr_s(&root));
+    assert_int_equal(git_odb_write(&odd, odb, text, strlen(text), GIT_OBJECT_COMMIT), 0);
+    struct twin_commit_head h;
+    assert_int_equal(twin_commit_head_parse(&h, text, strlen(text)), -1);
+    tip = commit_on(repo, &odd, 1, 4);
+    assert_int_equal(twin_history_walk(&ids, &count, repo, &tip), 0);
+    assert_int_equal(count, 3);
+    assert_true(git_oid_equal(&ids[0], &root));
+    assert_true(git_oid_equal(&ids[1], &odd));
+    assert_true(git_oid_equal(&ids[2], &tip));
+    free(ids);
+    git_odb_free(odb);
+    git_repository_free(repo);
+}
+
 static void a_missing_parent_is_named(void **state)
 {
     struct fixture *f = *state;
@@ -312,6 +341,8 @@ int main(void)
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_walk_over_packs_stops_at_what_they_do_not_hold,
                                         fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_commit_the_check_refuses_is_still_walked, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(a_missing_parent_is_named, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(an_object_that_is_not_a_commit_is_refused, fixture_setup,
                                         fixture_teardown),
