@@ -112,37 +112,10 @@ struct walk {
     size_t count, ids_cap, first_cap, n_cap, state_cap;
     git_oid *parents;
     size_t parents_count, parents_cap;
-    uint32_t *slots; /* index plus one; 0: empty */
-    size_t nslots;   /* a power of two, at least twice count */
-    git_oid *stops;  /* commits outside the packs, when the walk stops there */
+    struct twin_idmap map; /* the nodes by id */
+    git_oid *stops;        /* commits outside the packs, when the walk stops there */
     size_t nstops, stops_cap;
 };
-
-static size_t slot_of(const struct walk *w, const git_oid *id)
-{
-    size_t h;
-    memcpy(&h, id->id, sizeof(h));
-    for (size_t i = h & (w->nslots - 1);; i = (i + 1) & (w->nslots - 1))
-        if (!w->slots[i] || git_oid_equal(&w->ids[w->slots[i] - 1], id))
-            return i;
-}
-
-static int grow_slots(struct walk *w)
-{
-    size_t n = w->nslots ? w->nslots * 2 : 4096;
-    uint32_t *old = w->slots;
-    size_t oldn = w->nslots;
-    if (!(w->slots = calloc(n, sizeof(*w->slots)))) {
-        w->slots = old;
-        return twin_error(TWIN_ERROR, "out of memory");
-    }
-    w->nslots = n;
-    for (size_t i = 0; i < oldn; i++)
-        if (old[i])
-            w->slots[slot_of(w, &w->ids[old[i] - 1])] = old[i];
-    free(old);
-    return 0;
-}
 
 /* Reads commit id and records it as node w->count, with its parents. */
 static int add_node(struct walk *w, const git_oid *id)
@@ -212,20 +185,17 @@ static int stop_node(struct walk *w, const git_oid *id)
 /* The index of id, read in when it is new. */
 static int node(uint32_t *out, struct walk *w, const git_oid *id)
 {
-    int rc;
-    if (2 * (w->count + 1) > w->nslots && (rc = grow_slots(w)))
-        return rc;
-    size_t s = slot_of(w, id);
-    if (!w->slots[s]) {
-        if ((rc = add_node(w, id)) < 0)
-            return rc;
-        if (rc == 1) { /* a commit where the walk stops: listed, never emitted */
-            if ((rc = stop_node(w, id)))
-                return rc;
-        }
-        w->slots[s] = (uint32_t)w->count;
+    long at = twin_idmap_find(&w->map, w->ids, sizeof(*w->ids), id->id);
+    if (at >= 0) {
+        *out = (uint32_t)at;
+        return 0;
     }
-    *out = w->slots[s] - 1;
+    int rc = add_node(w, id);
+    if (rc == 1) /* a commit where the walk stops: listed, never emitted */
+        rc = stop_node(w, id);
+    if (rc < 0 || (rc = twin_idmap_add(&w->map, w->ids, sizeof(*w->ids), (uint32_t)w->count - 1)))
+        return rc;
+    *out = (uint32_t)w->count - 1;
     return 0;
 }
 
@@ -295,7 +265,7 @@ static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oi
     free(w.nparents);
     free(w.state);
     free(w.parents);
-    free(w.slots);
+    twin_idmap_free(&w.map);
     wp->stops = w.stops;
     wp->nstops = w.nstops;
     return rc;

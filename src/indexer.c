@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +99,8 @@ struct twin_indexer {
     size_t n, cap;
     unsigned char (*refs)[TWIN_SHA1_BYTES]; /* the bases REF_DELTAs name */
     size_t nrefs, refs_cap;
-    uint32_t *map; /* named entries by id: open addressing, index + 1, 0 empty */
-    size_t map_cap, map_used;
-    uint32_t *deferred; /* deltas whose base was not named when they came */
+    struct twin_idmap map; /* named entries by id */
+    uint32_t *deferred;    /* deltas whose base was not named when they came */
     size_t ndeferred, deferred_cap;
     struct ix_slot slots[IX_CACHE_SLOTS];
     size_t head, tail, cached, cached_bytes;
@@ -176,7 +176,7 @@ void twin_indexer_free(twin_indexer *ix)
     free(ix->data);
     free(ix->v);
     free(ix->refs);
-    free(ix->map);
+    twin_idmap_free(&ix->map);
     free(ix->deferred);
     free(ix->raw);
     free(ix);
@@ -184,49 +184,17 @@ void twin_indexer_free(twin_indexer *ix)
 
 /* ---- named objects -------------------------------------------------------------------------- */
 
-static size_t id_slot(const unsigned char *id, size_t mask)
-{
-    uint64_t x;
-    memcpy(&x, id, sizeof(x));
-    return (size_t)x & mask;
-}
+#define ENTRY_IDS(ix) ((const unsigned char *)(ix)->v + offsetof(struct ix_entry, id))
 
 /* The entry named id, or -1. */
 static long find_id(const twin_indexer *ix, const unsigned char *id)
 {
-    if (!ix->map_cap)
-        return -1;
-    for (size_t k = id_slot(id, ix->map_cap - 1); ix->map[k]; k = (k + 1) & (ix->map_cap - 1))
-        if (memcmp(ix->v[ix->map[k] - 1].id, id, TWIN_SHA1_BYTES) == 0)
-            return (long)ix->map[k] - 1;
-    return -1;
+    return twin_idmap_find(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), id);
 }
 
 static int map_insert(twin_indexer *ix, size_t entry)
 {
-    if ((ix->map_used + 1) * 2 > ix->map_cap) {
-        size_t cap = ix->map_cap ? ix->map_cap * 2 : 4096;
-        uint32_t *map = calloc(cap, sizeof(*map));
-        if (!map)
-            return twin_error(TWIN_ERROR, "out of memory");
-        for (size_t i = 0; i < ix->map_cap; i++) {
-            if (!ix->map[i])
-                continue;
-            size_t k = id_slot(ix->v[ix->map[i] - 1].id, cap - 1);
-            while (map[k])
-                k = (k + 1) & (cap - 1);
-            map[k] = ix->map[i];
-        }
-        free(ix->map);
-        ix->map = map;
-        ix->map_cap = cap;
-    }
-    size_t k = id_slot(ix->v[entry].id, ix->map_cap - 1);
-    while (ix->map[k])
-        k = (k + 1) & (ix->map_cap - 1);
-    ix->map[k] = (uint32_t)entry + 1;
-    ix->map_used++;
-    return 0;
+    return twin_idmap_add(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), (uint32_t)entry);
 }
 
 /* An object's content: held by the cache, or owned by the holder (then freed by blob_done). */

@@ -1194,17 +1194,18 @@ static int received_by_pack(git_oid **out, size_t *count, twin_quarantine *q, co
     if (rc == 0)
         rc = twin_history_walk_packed(&ids, &n, &stops, &nstops, packs, tip);
     bool exact = rc == 0 && n > 0;
-    for (size_t i = 0; exact && base && i < nstops; i++)
-        if (git_oid_equal(&stops[i], base)) {
-            q->reached = true;
-            q->reached_tip = *tip;
-            q->reached_base = *base;
+    size_t others = 0;
+    for (size_t i = 0; exact && i < nstops; i++) {
+        if (!base || !git_oid_equal(&stops[i], base)) {
+            others++;
+            continue;
         }
+        q->reached = true;
+        q->reached_tip = *tip;
+        q->reached_base = *base;
+    }
     /* Each stop other than base costs libgit2 a walk that can cover the whole history: past a
      * few, one walk hiding base (below) is the cheaper answer, whatever the peer sent. */
-    size_t others = 0;
-    for (size_t i = 0; i < nstops; i++)
-        others += !(base && git_oid_equal(&stops[i], base));
     exact = exact && (others == 0 || (base && others <= WALK_STOPS_MAX));
     for (size_t i = 0; exact && i < nstops; i++)
         exact = git_oid_equal(&stops[i], base) ||

@@ -66,3 +66,60 @@ int twin_write_all(int fd, const void *data, size_t len)
     }
     return 0;
 }
+
+static const unsigned char *idmap_key(const void *ids, size_t stride, uint32_t e)
+{
+    return (const unsigned char *)ids + (size_t)e * stride;
+}
+
+static size_t idmap_home(const unsigned char *id, size_t cap)
+{
+    uint64_t x;
+    memcpy(&x, id, sizeof(x));
+    return (size_t)x & (cap - 1);
+}
+
+long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
+                     const unsigned char id[20])
+{
+    if (!m->cap)
+        return -1;
+    for (size_t k = idmap_home(id, m->cap); m->slots[k]; k = (k + 1) & (m->cap - 1))
+        if (memcmp(idmap_key(ids, stride, m->slots[k] - 1), id, 20) == 0)
+            return (long)m->slots[k] - 1;
+    return -1;
+}
+
+/* Puts entry plus one in the first free slot from its id's home. */
+static void idmap_place(uint32_t *slots, size_t cap, const unsigned char *id, uint32_t plus_one)
+{
+    size_t k = idmap_home(id, cap);
+    while (slots[k])
+        k = (k + 1) & (cap - 1);
+    slots[k] = plus_one;
+}
+
+int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
+{
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 4096;
+        uint32_t *slots = calloc(cap, sizeof(*slots));
+        if (!slots)
+            return twin_error(TWIN_ERROR, "out of memory");
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slots[i])
+                idmap_place(slots, cap, idmap_key(ids, stride, m->slots[i] - 1), m->slots[i]);
+        free(m->slots);
+        m->slots = slots;
+        m->cap = cap;
+    }
+    idmap_place(m->slots, m->cap, idmap_key(ids, stride, e), e + 1);
+    m->used++;
+    return 0;
+}
+
+void twin_idmap_free(struct twin_idmap *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}

@@ -5,9 +5,27 @@
 #define TWIN_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Grows the array *p of elem-sized items so it holds at least need (doubling), updating *cap. */
 int twin_grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* Entries named by 20-byte ids, which the caller keeps in an array (entry e's id at
+ * ids + e * stride), found by open addressing on the id's first bytes. Slots hold the entry plus
+ * one, and stay at most half full. */
+struct twin_idmap {
+    uint32_t *slots;
+    size_t cap, used;
+};
+
+/* The entry named id, or -1. */
+long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
+                     const unsigned char id[20]);
+
+/* Adds entry e, whose id is already in the array and not yet in the map. */
+int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e);
+
+void twin_idmap_free(struct twin_idmap *m);
 
 /* Reads the file at path into a malloc'd, NUL-terminated buffer of at most max bytes:
  * TWIN_ENOTFOUND when it cannot be opened, TWIN_ELIMIT when it is larger. */

@@ -127,25 +127,31 @@ expect_eq "$(node_git "$T" cat-file -p "$C" | grep -c '^gpgsig ')" 1 "gpgsig hea
 expect_fault "$T" "$C" "bad signature: sshsig: signature does not verify"
 expect_log_marks "$T" "$C"
 
+# sign_with_ssh_keygen KEY NAMESPACE PAYLOAD: the commit PAYLOAD signed by stock ssh-keygen, the
+# signature in a gpgsig header at the end of the header, as git places it.
+sign_with_ssh_keygen() {
+    rm -f "$3.sig"
+    ssh-keygen -q -Y sign -f "$1" -n "$2" "$3" 2>/dev/null
+    [ -s "$3.sig" ] || fail "ssh-keygen -Y sign made no signature"
+    awk -v sigfile="$3.sig" '
+        !done && $0 == "" {
+            first = 1
+            while ((getline line < sigfile) > 0) {
+                printf "%s%s\n", first ? "gpgsig " : " ", line
+                first = 0
+            }
+            done = 1
+        }
+        { print }' "$3"
+}
+
 check "a member's signature made under another namespace (ssh-keygen -Y sign -n file) is named"
 T="$TEST_TMP/namespace"
 copy_good "$T"
 U=$(unsigned_commit "$T" "$(new_note_tree "$T" "$(fresh_uuid7)" "Signed for files")" \
     refs/heads/main "add note signed as a file")
 node_git "$T" cat-file commit "$U" >"$TEST_TMP/ns.payload"
-ssh-keygen -q -Y sign -f "$HERON/node.key" -n file "$TEST_TMP/ns.payload" 2>/dev/null
-[ -s "$TEST_TMP/ns.payload.sig" ] || fail "ssh-keygen -Y sign made no signature"
-# Put the signature in a gpgsig header after the committer line, as git would place it.
-awk -v sigfile="$TEST_TMP/ns.payload.sig" '
-    !done && $0 == "" {
-        first = 1
-        while ((getline line < sigfile) > 0) {
-            printf "%s%s\n", first ? "gpgsig " : " ", line
-            first = 0
-        }
-        done = 1
-    }
-    { print }' "$TEST_TMP/ns.payload" >"$TEST_TMP/ns.commit"
+sign_with_ssh_keygen "$HERON/node.key" file "$TEST_TMP/ns.payload" >"$TEST_TMP/ns.commit"
 C=$(node_git "$T" hash-object -t commit -w --stdin <"$TEST_TMP/ns.commit")
 node_git "$T" update-ref refs/heads/main "$C"
 expect_fault "$T" "$C" "bad signature: sshsig: signature namespace"
@@ -161,18 +167,7 @@ U=$(unsigned_commit "$T" "$(new_note_tree "$T" "$(fresh_uuid7)" "Two authors")" 
 node_git "$T" cat-file commit "$U" |
     awk '{ print } /^author / && !done { print "author Someone Else <XE-EXAMPLE-OTHER> 1767225600 +0000"; done = 1 }' \
         >"$TEST_TMP/two.payload"
-ssh-keygen -q -Y sign -f "$HERON/node.key" -n git "$TEST_TMP/two.payload" 2>/dev/null
-[ -s "$TEST_TMP/two.payload.sig" ] || fail "ssh-keygen -Y sign made no signature"
-awk -v sigfile="$TEST_TMP/two.payload.sig" '
-    !done && $0 == "" {
-        first = 1
-        while ((getline line < sigfile) > 0) {
-            printf "%s%s\n", first ? "gpgsig " : " ", line
-            first = 0
-        }
-        done = 1
-    }
-    { print }' "$TEST_TMP/two.payload" >"$TEST_TMP/two.commit"
+sign_with_ssh_keygen "$HERON/node.key" git "$TEST_TMP/two.payload" >"$TEST_TMP/two.commit"
 C=$(node_git "$T" hash-object --literally -t commit -w --stdin <"$TEST_TMP/two.commit")
 node_git "$T" update-ref refs/heads/main "$C"
 expect_fault "$T" "$C" "malformed commit: its header is not in git's form"

@@ -165,6 +165,19 @@ static inline char *armor_text(const char *label, const unsigned char *blob, siz
     return text;
 }
 
+/* --- seeded randomness, the same on every machine --- */
+
+struct rng {
+    uint64_t s;
+};
+
+/* A number below n (n > 0). */
+static inline uint32_t rnd(struct rng *r, uint32_t n)
+{
+    r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(r->s >> 33) % n;
+}
+
 /* The call failed with code and a message that mentions part. */
 static inline void assert_error(int got, int code, const char *part)
 {

@@ -138,6 +138,75 @@ static void only_what_the_peer_lacks_is_sent(void **state)
     json_decref(rec);
 }
 
+/* A commit on north with the given parents and north's head tree (unsigned: the check refuses it,
+ * which is not what is looked at here). */
+static git_oid commit_with_parents(twin_node *n, const git_oid *parents, size_t count)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_oid head = head_of(n), id;
+    git_commit *h = NULL;
+    const git_commit *ps[8];
+    git_tree *tree = NULL;
+    git_signature *sig = NULL;
+    assert_true(count <= 8);
+    assert_int_equal(git_commit_lookup(&h, repo, &head), 0);
+    assert_int_equal(git_commit_tree(&tree, h), 0);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(git_commit_lookup((git_commit **)&ps[i], repo, &parents[i]), 0);
+    assert_int_equal(git_signature_new(&sig, "North", "XE-EXAMPLE-NORTH", 1767225600, 0), 0);
+    assert_int_equal(
+        git_commit_create(&id, repo, NULL, sig, sig, NULL, "many parents\n", tree, count, ps), 0);
+    for (size_t i = 0; i < count; i++)
+        git_commit_free((git_commit *)ps[i]);
+    git_signature_free(sig);
+    git_tree_free(tree);
+    git_commit_free(h);
+    return id;
+}
+
+/* The receiver checks exactly the commits the peer sent that its history lacks, however many of
+ * the sent commits' parents it already holds: with few, twin's walk over the pack decides; with
+ * more, libgit2's walk does. Only when the receiver's head is among those parents does the check
+ * say the sent history contains it. */
+static void the_received_commits_are_those_the_receiver_lacks(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1], reason[600];
+    git_oid line[8], first_bad;
+    size_t bad, checked, commits;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(twin_ops_add(id, &line[i], f->north, "note", titled, "Shared"), 0);
+        line[i] = head_of(f->north);
+    }
+    assert_int_equal(transfer(f->north, f->south, &bad, reason, sizeof(reason)), 10);
+    git_oid base = head_of(f->south);
+    const git_oid few[] = {base, line[1], line[3]};
+    const git_oid many[] = {line[0], line[1], line[2], line[3], line[4], line[5]};
+    struct {
+        const git_oid *parents;
+        size_t count;
+        bool reached;
+    } cases[] = {{few, 3, true}, {many, 6, false}};
+    for (size_t k = 0; k < 2; k++) {
+        git_oid tip = commit_with_parents(f->north, cases[k].parents, cases[k].count);
+        twin_quarantine *q = NULL;
+        assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
+        assert_int_equal(twin_pack_build(&commits, twin_node_repo(f->north), &tip, 1, &base, 1,
+                                         to_quarantine, q),
+                         0);
+        assert_int_equal(commits, 1);
+        assert_int_equal(twin_quarantine_finish(q), 0);
+        assert_int_equal(twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason),
+                                               q, &tip, &base),
+                         0);
+        assert_int_equal(checked, 1);
+        assert_int_equal(bad, 1);
+        assert_true(git_oid_equal(&first_bad, &tip));
+        assert_int_equal(twin_quarantine_reached(q, &tip, &base), cases[k].reached);
+        twin_quarantine_free(q);
+    }
+}
+
 static void an_invalid_commit_is_refused_and_nothing_moves(void **state)
 {
     struct fixture *f = *state;
@@ -489,6 +558,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_joined_node_receives_and_checks_the_whole_history, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(only_what_the_peer_lacks_is_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_received_commits_are_those_the_receiver_lacks, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(an_invalid_commit_is_refused_and_nothing_moves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bytes_that_are_not_a_pack_are_refused, setup, teardown),

@@ -120,16 +120,6 @@ static int ref_diff_trees(struct twin_treediff *w, const git_tree *old_tree,
 
 /* ---- random trees, written as raw bytes so that anything goes ------------------------------- */
 
-struct rng {
-    uint64_t s;
-};
-
-static uint32_t rnd(struct rng *r, uint32_t n)
-{
-    r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(r->s >> 33) % n;
-}
-
 struct entry {
     unsigned mode;
     char name[16];

@@ -14,16 +14,7 @@
 #include <string.h>
 
 #include "treediff.c"
-
-struct rng {
-    unsigned long long s;
-};
-
-static unsigned rnd(struct rng *r, unsigned n)
-{
-    r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (unsigned)(r->s >> 33) % n;
-}
+#include "unit/helpers.h"
 
 struct entry {
     bool dir;
