@@ -1,8 +1,9 @@
 /*
- * SHA-1, for naming the git objects and packs twin writes itself. The x86 SHA extensions are used
- * when the processor has them (several times faster than libgit2's collision-detecting hash);
- * otherwise a portable implementation. Only data twin produced is hashed here: objects received
- * from peers are named by libgit2, whose hash also detects collision attacks.
+ * SHA-1, for naming the git objects and packs twin writes itself, and for checking that stored
+ * objects still match their names (verify). The x86 SHA extensions are used when the processor
+ * has them (several times faster than libgit2's collision-detecting hash); otherwise a portable
+ * implementation. Objects received from peers are named on arrival with libgit2's hash, which
+ * also detects collision attacks; this one never names them.
  */
 #ifndef TWIN_SHA1_H
 #define TWIN_SHA1_H

@@ -39,16 +39,6 @@ struct twin_check_cache {
 
 #define KEPT_CHANGES 256
 
-static void remember_last(twin_check_cache *c, git_repository *repo, const git_oid *commit,
-                          const git_oid *tree)
-{
-    c->last_repo = repo;
-    if (repo) {
-        c->last_commit = *commit;
-        c->last_tree = *tree;
-    }
-}
-
 int twin_check_cache_new(twin_check_cache **out)
 {
     *out = calloc(1, sizeof(**out));
@@ -845,8 +835,11 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     out->valid = true;
 cleanup:
-    if (cache && remember)
-        remember_last(cache, repo, commit_id, &tree.id);
+    if (cache && remember) {
+        cache->last_repo = repo;
+        cache->last_commit = *commit_id;
+        cache->last_tree = tree.id;
+    }
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
