@@ -21,32 +21,38 @@
 #include "twin/twin.h"
 #include "util.h"
 
-#define IX_OBJECT_MAX  ((size_t)256 << 20) /* the largest object taken */
-#define IX_CHAIN_MAX   1024                /* deltas followed to reach a whole object */
-#define IX_HEAD_MAX    32                  /* an entry's header: type, size, base */
-#define IX_CACHE_BYTES ((size_t)32 << 20)  /* objects kept named, as bases for what follows */
-#define IX_CACHE_SLOTS 8192
-#define IX_BATCH_MAX   256 /* objects hashed together, on two threads */
-#define IX_BATCH_BYTES (IX_CACHE_BYTES / 4)
-#define OBJ_OFS_DELTA  6
-#define OBJ_REF_DELTA  7
+#define IX_OBJECT_MAX ((size_t)256 << 20) /* the largest object taken */
+#define IX_CHAIN_MAX  1024                /* deltas followed to reach a whole object */
+/* Rebuilding bases read back from the pack may cost at most this many bytes of objects, plus
+ * IX_REBUILD_PER_BYTE for each byte received: a small pack of long chains of large objects could
+ * otherwise cost as much as their number times their size times their depth. */
+#define IX_REBUILD_BASE     ((uint64_t)1 << 30)
+#define IX_REBUILD_PER_BYTE 16
+#define IX_HEAD_MAX         32                 /* an entry's header: type, size, base */
+#define IX_CACHE_BYTES      ((size_t)32 << 20) /* objects kept named, as bases for what follows */
+#define IX_CACHE_SLOTS      8192
+#define IX_BATCH_MAX        256 /* objects hashed together, on two threads */
+#define IX_BATCH_BYTES      (IX_CACHE_BYTES / 4)
+#define OBJ_OFS_DELTA       6
+#define OBJ_REF_DELTA       7
 
 enum { ST_PACK_HEADER, ST_ENTRY_HEADER, ST_ENTRY_DATA, ST_TRAILER, ST_DONE };
 
 struct ix_entry {
     unsigned char id[TWIN_SHA1_BYTES]; /* once named */
     uint64_t off;
-    uint64_t base; /* a delta's base: its offset (OFS_DELTA), or its index in refs (REF_DELTA) */
-    uint32_t crc;  /* of the entry's bytes as stored, for the index */
-    uint32_t slot; /* 1 + its slot in the cache, 0 when not cached */
-    uint8_t kind;  /* as stored: 1-4 a whole object, or a delta */
-    uint8_t type;  /* the object's type once its content is known; 0 before */
-    bool named;    /* id holds its name */
+    uint64_t base;  /* a delta's base: its offset (OFS_DELTA), or its index in refs (REF_DELTA) */
+    uint32_t crc;   /* of the entry's bytes as stored, for the index */
+    uint32_t slot;  /* 1 + its slot in the cache, 0 when not cached */
+    uint16_t depth; /* deltas below it down to a whole object, once named */
+    uint8_t kind;   /* as stored: 1-4 a whole object, or a delta */
+    uint8_t type;   /* the object's type once its content is known; 0 before */
+    bool named;     /* id holds its name */
 };
 
 /* An object whose content is known, waiting to be hashed with the others of its batch. Its data
- * is the cache's (the batch is far smaller than the cache, and the cache drops its oldest first)
- * or, when too large for the cache, owned here. */
+ * is the cache's, or owned here: when too large for the cache, or when the cache let it go
+ * before it was hashed. */
 struct ix_pending {
     uint32_t entry;
     uint8_t type;
@@ -97,6 +103,7 @@ struct twin_indexer {
     /* Every entry so far, in the order (and so of the offsets) of the pack. */
     struct ix_entry *v;
     size_t n, cap;
+    uint64_t rebuilt; /* bytes of objects rebuilt from what was read back (bounded) */
     unsigned char (*refs)[TWIN_SHA1_BYTES]; /* the bases REF_DELTAs name */
     size_t nrefs, refs_cap;
     struct twin_idmap map; /* named entries by id */
@@ -336,6 +343,13 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
         struct ix_slot *s = &ix->slots[ix->tail];
         ix->v[s->entry].slot = 0;
         ix->cached_bytes -= s->size;
+        /* An object still waiting to be hashed keeps its data: bases read back in a long chain
+         * can push even the newest objects out. */
+        for (size_t i = 0; s->data && !ix->v[s->entry].named && i < ix->npending; i++)
+            if (ix->pending[i].entry == s->entry && ix->pending[i].data == s->data) {
+                ix->pending[i].owned = s->data;
+                s->data = NULL;
+            }
         free(s->data);
         s->data = NULL;
         ix->tail = (ix->tail + 1) % IX_CACHE_SLOTS;
@@ -531,6 +545,12 @@ static int content(twin_indexer *ix, size_t e, struct blob *out, unsigned depth)
         if (rc)
             return rc;
     }
+    ix->rebuilt += out->size;
+    if (ix->rebuilt > IX_REBUILD_BASE + IX_REBUILD_PER_BYTE * ix->off) {
+        blob_done(out);
+        return bad(ix, en->off, "takes more rebuilding of its bases than a pack of %llu bytes may",
+                   (unsigned long long)ix->off);
+    }
     blob_keep(ix, e, out);
     return 0;
 }
@@ -540,6 +560,9 @@ static int name_delta(twin_indexer *ix, size_t e, size_t b, const unsigned char 
                       size_t delta_size)
 {
     struct blob base, result;
+    if (ix->v[b].depth >= IX_CHAIN_MAX)
+        return bad(ix, ix->v[e].off, "ends a chain of more than %d deltas", IX_CHAIN_MAX);
+    ix->v[e].depth = (uint16_t)(ix->v[b].depth + 1);
     int rc = content(ix, b, &base, 0);
     if (rc)
         return rc;
@@ -558,6 +581,7 @@ static int entry_done(twin_indexer *ix)
     size_t e = ix->n++;
     ix->v[e] = ix->cur;
     struct ix_entry *en = &ix->v[e];
+    en->depth = 0;
     struct blob data = {ix->data, ix->cur_size, ix->data};
     ix->data = NULL;
     ix->data_cap = 0;

@@ -8,9 +8,10 @@
  * At the end it checks the pack's checksum, names the deltas whose base came later in the pack,
  * and writes the pack and its version-2 index. It accepts what git accepts, within bounds: a pack
  * of version 2 (not 3, which libgit2 cannot read), at most TWIN_PACK_MAX_BYTES and
- * TWIN_PACK_MAX_OBJECTS; objects of at most 256 MiB; chains of at most 1,024 deltas. It refuses a
- * delta whose base is not in the pack (a thin pack), a delta of fewer than 4 bytes (git does) and
- * an object that appears twice.
+ * TWIN_PACK_MAX_OBJECTS; objects of at most 256 MiB; chains of at most 1,024 deltas; at most
+ * 1 GiB plus 16 bytes per byte received of objects rebuilt from bases read back out of the pack.
+ * It refuses a delta whose base is not in the pack (a thin pack), a delta of fewer than 4 bytes
+ * (git does) and an object that appears twice.
  */
 #ifndef TWIN_INDEXER_H
 #define TWIN_INDEXER_H

@@ -371,12 +371,150 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     free(good.p);
 }
 
+/* ---- packs of long chains, built entry by entry ------------------------------------------- */
+
+struct crafted {
+    struct bytes b;
+    size_t offs[1200];
+    int n;
+};
+
+static void crafted_entry(struct crafted *c, int type, size_t size, const unsigned char *base_rel,
+                          size_t base_len, const unsigned char *data, size_t len)
+{
+    if (c->n == 0)
+        put(&c->b, "PACK\0\0\0\2\0\0\0\0", 12);
+    assert_true(c->n < (int)(sizeof(c->offs) / sizeof(c->offs[0])));
+    c->offs[c->n++] = c->b.len;
+    unsigned char h[16];
+    size_t k = 0, v = size >> 4;
+    h[k++] = (unsigned char)((type << 4) | (size & 15) | (v ? 0x80 : 0));
+    for (; v; v >>= 7)
+        h[k++] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+    put(&c->b, h, k);
+    put(&c->b, base_rel, base_len);
+    uLongf zlen = compressBound(len);
+    unsigned char *z = malloc(zlen);
+    assert_non_null(z);
+    assert_int_equal(compress2(z, &zlen, data, len, 1), Z_OK);
+    put(&c->b, z, zlen);
+    free(z);
+}
+
+static int crafted_whole(struct crafted *c, const unsigned char *data, size_t len)
+{
+    crafted_entry(c, GIT_OBJECT_BLOB, len, NULL, 0, data, len);
+    return c->n - 1;
+}
+
+/* An OFS_DELTA against entry base whose result is base with its first 4 bytes replaced by tag
+ * (base_len < 16 MiB). */
+static int crafted_retag(struct crafted *c, int base, size_t base_len, uint32_t tag)
+{
+    unsigned char d[32], rel[10];
+    size_t k = 0, r = 0, back = c->b.len - c->offs[base];
+    for (int pass = 0; pass < 2; pass++) /* the base's size, then the result's: the same */
+        for (size_t v = base_len;;) {
+            d[k++] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+            if (!(v >>= 7))
+                break;
+        }
+    d[k++] = 4;
+    memcpy(d + k, &tag, 4);
+    k += 4;
+    size_t n = base_len - 4; /* copy from offset 4, n bytes: offset byte 0, size bytes 0..2 */
+    d[k++] = 0x80 | 0x01 | 0x10 | 0x20 | 0x40;
+    d[k++] = 4;
+    d[k++] = (unsigned char)n, d[k++] = (unsigned char)(n >> 8), d[k++] = (unsigned char)(n >> 16);
+    /* The offset to the base, git's way: 7 bits at a time, each more significant group less 1. */
+    unsigned char tmp[10];
+    size_t t = 0;
+    tmp[t++] = (unsigned char)(back & 0x7f);
+    while (back >>= 7)
+        tmp[t++] = (unsigned char)(0x80 | (--back & 0x7f));
+    while (t)
+        rel[r++] = tmp[--t];
+    crafted_entry(c, 6, k, rel, r, d, k);
+    return c->n - 1;
+}
+
+static void crafted_seal(struct crafted *c)
+{
+    c->b.p[8] = (unsigned char)(c->n >> 24), c->b.p[9] = (unsigned char)(c->n >> 16);
+    c->b.p[10] = (unsigned char)(c->n >> 8), c->b.p[11] = (unsigned char)c->n;
+    seal(&c->b);
+}
+
+/* Bases over the cache's size for one object are read back from the pack, each time with its
+ * chain: the objects still waiting to be hashed keep their data meanwhile, and the index is
+ * libgit2's, byte for byte. */
+static void long_chains_of_large_objects_index_as_libgit2_indexes_them(void **state)
+{
+    struct fixture *f = *state;
+    struct crafted c = {0};
+    const size_t big = 4089446; /* just under the cache's limit for one object */
+    unsigned char *data = calloc(1, big);
+    assert_non_null(data);
+    data[0] = 'A';
+    int chain[21];
+    chain[0] = crafted_whole(&c, data, big);
+    for (uint32_t i = 1; i <= 20; i++)
+        chain[i] = crafted_retag(&c, chain[i - 1], big, i);
+    crafted_whole(&c, (const unsigned char *)"a small object, waiting\n", 24);
+    crafted_retag(&c, chain[10], big, 0x44444444);
+    crafted_seal(&c);
+    char a[400], b[400];
+    struct bytes ours = {0}, theirs = {0};
+    snprintf(a, sizeof(a), "%s/chain-twin", f->dir);
+    snprintf(b, sizeof(b), "%s/chain-libgit2", f->dir);
+    assert_int_equal(twin_index(&ours, &c.b, a, 65536), 0);
+    libgit2_index(&theirs, &c.b, b);
+    assert_int_equal(ours.len, theirs.len);
+    assert_memory_equal(ours.p, theirs.p, ours.len);
+    free(ours.p);
+    free(theirs.p);
+    free(c.b.p);
+    free(data);
+}
+
+/* A chain deeper than 1,024 deltas is refused however small its objects, and a pack whose bases
+ * would have to be rebuilt many times over (a chain of objects too large to keep) is refused once
+ * the rebuilding passes what its size allows, not after hours. */
+static void chains_too_deep_or_too_costly_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct crafted c = {0};
+    unsigned char small[200];
+    memset(small, 'C', sizeof(small)); /* no tag below makes its first 4 bytes "CCCC" */
+    int prev = crafted_whole(&c, small, sizeof(small));
+    for (uint32_t i = 1; i <= 1100; i++)
+        prev = crafted_retag(&c, prev, sizeof(small), i);
+    crafted_seal(&c);
+    refuses(f, &c.b, "deep", TWIN_EINVALID, "chain of more than 1024 deltas");
+    free(c.b.p);
+
+    struct crafted d = {0};
+    const size_t large = (size_t)5 << 20;
+    unsigned char *data = calloc(1, large);
+    assert_non_null(data);
+    prev = crafted_whole(&d, data, large);
+    for (uint32_t i = 1; i <= 60; i++)
+        prev = crafted_retag(&d, prev, large, i);
+    crafted_seal(&d);
+    refuses(f, &d.b, "costly", TWIN_EINVALID, "more rebuilding of its bases");
+    free(d.b.p);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(twin_packs_index_as_libgit2_indexes_them, setup, teardown),
         cmocka_unit_test_setup_teardown(git_packs_index_as_git_indexes_them, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_packs_are_refused_with_a_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_chains_of_large_objects_index_as_libgit2_indexes_them,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(chains_too_deep_or_too_costly_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
