@@ -392,7 +392,8 @@ static void crafted_entry(struct crafted *c, int type, size_t size, const unsign
     for (; v; v >>= 7)
         h[k++] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
     put(&c->b, h, k);
-    put(&c->b, base_rel, base_len);
+    if (base_len)
+        put(&c->b, base_rel, base_len);
     uLongf zlen = compressBound(len);
     unsigned char *z = malloc(zlen);
     assert_non_null(z);
@@ -506,6 +507,58 @@ static void chains_too_deep_or_too_costly_are_refused(void **state)
     free(data);
 }
 
+/* Entries that break the format, each in a pack otherwise sound: the refusal names what is wrong
+ * and where. */
+static void malformed_entries_are_refused_with_a_reason(void **state)
+{
+    struct fixture *f = *state;
+    const unsigned char text[] = "a file of some length, to delta against\n";
+    const size_t len = sizeof(text) - 1;
+
+    /* A whole object whose header states more bytes than its data inflates to. */
+    struct crafted c = {0};
+    crafted_entry(&c, GIT_OBJECT_BLOB, len + 5, NULL, 0, text, len);
+    crafted_seal(&c);
+    refuses(f, &c.b, "short", TWIN_EINVALID, "its header states");
+    free(c.b.p);
+
+    /* ... and fewer. */
+    c = (struct crafted){0};
+    crafted_entry(&c, GIT_OBJECT_BLOB, len - 5, NULL, 0, text, len);
+    crafted_seal(&c);
+    refuses(f, &c.b, "long", TWIN_EINVALID, "its header states");
+    free(c.b.p);
+
+    /* A delta that states another base size than its base has. */
+    c = (struct crafted){0};
+    int base = crafted_whole(&c, text, len);
+    crafted_retag(&c, base, len + 1, 7);
+    crafted_seal(&c);
+    refuses(f, &c.b, "misfit", TWIN_EINVALID, "does not fit its base");
+    free(c.b.p);
+
+    /* A delta whose copy reaches past its base. */
+    c = (struct crafted){0};
+    base = crafted_whole(&c, text, len);
+    const unsigned char past[] = {(unsigned char)len, (unsigned char)len, 0x91, 8,
+                                  (unsigned char)len};
+    unsigned char rel = (unsigned char)(c.b.len - c.offs[base]);
+    crafted_entry(&c, 6, sizeof(past), &rel, 1, past, sizeof(past));
+    crafted_seal(&c);
+    refuses(f, &c.b, "past", TWIN_EINVALID, "malformed delta");
+    free(c.b.p);
+
+    /* An offset delta whose base offset falls inside another entry. */
+    c = (struct crafted){0};
+    base = crafted_whole(&c, text, len);
+    const unsigned char keep[] = {(unsigned char)len, (unsigned char)len, 0x90, (unsigned char)len};
+    rel = (unsigned char)(c.b.len - c.offs[base] - 1);
+    crafted_entry(&c, 6, sizeof(keep), &rel, 1, keep, sizeof(keep));
+    crafted_seal(&c);
+    refuses(f, &c.b, "inside", TWIN_EINVALID, "where no object starts");
+    free(c.b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +568,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(long_chains_of_large_objects_index_as_libgit2_indexes_them,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(chains_too_deep_or_too_costly_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_entries_are_refused_with_a_reason, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
