@@ -42,13 +42,19 @@ out_has "Every node's statements lie on one history."
 
 check "South's node copied and written on twice: it shows North one head and East another"
 cp -a "$(dir_of south)" "$(dir_of south2)"
+# East serves only to take South's second copy. Without a peer of its own its serve never syncs
+# out, so East learns North's line only when this test syncs it, after South showed East its head.
+must "$TWIN" --dir "$(dir_of east)" peer remove XE-EXAMPLE-N
+serve_start east
 add_rec south note title="Only North sees this"
 sync_ok south XE-EXAMPLE-N
-serve_start east
 must "$TWIN" --dir "$(dir_of south2)" peer add XE-EXAMPLE-E "127.0.0.1:${SERVE_PORT[east]}" \
     "$(tw east id | head -n 1)"
 add_rec south2 note title="Only East sees this"
 sync_ok south2 XE-EXAMPLE-E
+serve_stop east
+must "$TWIN" --dir "$(dir_of east)" peer add XE-EXAMPLE-N "127.0.0.1:${SERVE_PORT[north]}" \
+    "$(key_of north)"
 sync_ok east XE-EXAMPLE-N # North now holds both lines (merged), so it can place every head
 for n in north east; do
     rm -f "$SYNC_TMP/$n.ckpt"
@@ -72,6 +78,5 @@ sed -i '0,/^time /s/^time \([0-9]*\)/time 1\1/' "$SYNC_TMP/east.ckpt"
 must_fail "$TWIN" --dir "$(dir_of north)" verify --checkpoints "$SYNC_TMP/east.ckpt"
 err_has "statement 1"
 
-serve_stop east
 serve_stop north
 echo "PASS"
