@@ -399,6 +399,7 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
         goto cleanup;
     }
     fd = -1;
+    twin_test_stop("key-save-tmp");
     /* link() fails with EEXIST instead of replacing, unlike rename(). */
     if (link(tmp, path) != 0) {
         if (errno == EEXIST)

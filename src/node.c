@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "network.h"
+#include "util.h"
 #include "twin/error.h"
 #include "twin/record.h"
 
@@ -210,6 +211,10 @@ cleanup:
     return rc;
 }
 
+/* How long opening a node waits for a key rotation in progress elsewhere (it takes
+ * milliseconds); past that the node opens with the key on disk. */
+#define ROTATION_WAIT_MS 2000
+
 int twin_node_open(twin_node **out, const char *dir)
 {
     *out = NULL;
@@ -221,8 +226,16 @@ int twin_node_open(twin_node **out, const char *dir)
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
-    if (stat(keypath, &st) != 0 || stat(repopath, &st) != 0) {
+    if (stat(repopath, &st) != 0) {
         rc = twin_error(TWIN_ENOTFOUND, "no twin node in %s (create one with: twin init)", dir);
+        goto cleanup;
+    }
+    if (stat(keypath, &st) != 0) {
+        rc = twin_error(TWIN_ENOTFOUND,
+                        "the node key %s is missing: this node cannot sign or sync without it "
+                        "(restore it from the node's backup, or ask an admin to add a new key "
+                        "for your institution)",
+                        keypath);
         goto cleanup;
     }
     if (!(n->dir = strdup(dir))) {
@@ -239,12 +252,12 @@ int twin_node_open(twin_node **out, const char *dir)
     }
     if ((rc = load_settings(n)))
         goto cleanup;
-    char *pending = join_path(dir, TWIN_NODE_NEW_KEY);
-    if (pending && stat(pending, &st) == 0)
-        rc = twin_ops_key_rotation_finish(n); /* a rotation was cut short: complete or undo it */
-    free(pending);
-    if (rc)
-        goto cleanup;
+    /* A rotation in progress is given a moment, so this handle signs with the key it leaves;
+     * one cut short is completed or undone by what history says. Should that fail (history
+     * unreadable), the node still opens with the key it has, and says why. */
+    if (twin_ops_key_rotation_settle(n, ROTATION_WAIT_MS) != 0)
+        fprintf(stderr, "twin: warning: %s\n", twin_error_last());
+    twin_error_clear();
     *out = n;
     n = NULL;
 cleanup:
@@ -283,6 +296,7 @@ int twin_node_adopt_new_key(twin_node *n)
             }
         }
         free(prev);
+        twin_test_stop("rotate-linked");
         if (rename(from, to) != 0) {
             rc = twin_error(TWIN_ERROR, "cannot put the new key in place: %s", strerror(errno));
         } else {
@@ -299,6 +313,19 @@ int twin_node_adopt_new_key(twin_node *n)
     }
     free(from);
     free(to);
+    return rc;
+}
+
+int twin_node_reload_key(twin_node *n)
+{
+    char *path = join_path(n->dir, "node.key");
+    twin_keypair kp;
+    int rc = path ? twin_key_load(&kp, path) : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0) {
+        twin_key_wipe(&n->key);
+        n->key = kp;
+    }
+    free(path);
     return rc;
 }
 

@@ -5,15 +5,21 @@
  */
 #include "twin/ops.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "governance.h"
 #include "network.h"
+#include "util.h"
 #include "twin/audit.h"
 #include "twin/batch.h"
 #include "twin/error.h"
@@ -31,7 +37,17 @@ static void backoff(int attempt)
 }
 
 /* Who this node is in the membership at the head, and whether it may write records. */
+/* What a change needs of this node's member, beyond an active key. */
+enum writer_need { NEED_WRITER, NEED_ADMIN, NEED_MEMBER /* its own key rotation: any role */ };
+
+static int require_key(twin_node *n, git_tree *tree, enum writer_need need);
+
 static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
+{
+    return require_key(n, tree, need_admin ? NEED_ADMIN : NEED_WRITER);
+}
+
+static int require_key(twin_node *n, git_tree *tree, enum writer_need need)
 {
     struct twin_membership *m = NULL;
     int rc = twin_membership_load(&m, twin_node_repo(n), tree);
@@ -50,10 +66,10 @@ static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
     else if (state != TWIN_KEY_ACTIVE)
         rc = twin_error(TWIN_EDENIED, "this node's key is %s for member %s",
                         twin_key_state_name(state), me->org_id);
-    else if (need_admin && me->role != TWIN_ROLE_ADMIN)
+    else if (need == NEED_ADMIN && me->role != TWIN_ROLE_ADMIN)
         rc = twin_error(TWIN_EDENIED, "only an admin may do this; %s is %s", me->org_id,
                         twin_role_name(me->role));
-    else if (me->role == TWIN_ROLE_OBSERVER)
+    else if (need == NEED_WRITER && me->role == TWIN_ROLE_OBSERVER)
         rc = twin_error(TWIN_EDENIED, "%s is an observer and may not write", me->org_id);
     if (me)
         twin_node_set_writer_limited(n, me->own_partnerships);
@@ -572,7 +588,7 @@ static int change_member_edit(twin_tx *tx, char *message, size_t message_size, v
     size_t len;
     int rc;
     git_tree *base = twin_tx_base_tree(tx);
-    if ((rc = require_writer(c->node, base, c->kind != EDIT_ROTATE)) ||
+    if ((rc = require_key(c->node, base, c->kind == EDIT_ROTATE ? NEED_MEMBER : NEED_ADMIN)) ||
         (rc = twin_membership_load(&m, twin_node_repo(c->node), base)))
         goto cleanup;
     const struct twin_member *who =
@@ -686,73 +702,211 @@ int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id
     return commit_with_retry(commit_out, n, change_member_edit, &c);
 }
 
-static char *new_key_path(twin_node *n)
+/* ---- key rotation ----------------------------------------------------------------------------
+ * A rotation holds the rotation lock (flock on node.key.lock in the node's directory) from before
+ * node.key.new is written until that key has replaced node.key or been removed. A process that
+ * finds node.key.new (or a temporary key file) settles it only while it holds that lock, and
+ * then by what history says: a key the membership at the head names for this node's member was
+ * committed and is put in place; a key it does not name was never published and is removed.
+ * When history cannot be read, nothing is touched. So no process ever removes a key that history
+ * made active, whatever runs beside the rotation or however it was cut short. */
+
+static char *node_file(twin_node *n, const char *name)
 {
-    size_t len = strlen(twin_node_dir(n)) + sizeof(TWIN_NODE_NEW_KEY) + 2;
+    size_t len = strlen(twin_node_dir(n)) + strlen(name) + 2;
     char *p = malloc(len);
     if (p)
-        snprintf(p, len, "%s/%s", twin_node_dir(n), TWIN_NODE_NEW_KEY);
+        snprintf(p, len, "%s/%s", twin_node_dir(n), name);
     return p;
 }
 
-int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
+/* Takes the rotation lock: TWIN_ECONFLICT, without waiting, when another process holds it and
+ * wait is false. A rotation creates the lock file; others open it read-only (flock needs no
+ * more), so a node in a read-only directory still opens, and TWIN_ENOTFOUND says that no
+ * rotation ever ran. */
+static int rotation_lock(int *fd_out, twin_node *n, bool rotating, bool wait)
 {
-    twin_keypair kp;
-    char *path = new_key_path(n);
+    char *path = node_file(n, TWIN_NODE_KEY_LOCK);
     if (!path)
         return twin_error(TWIN_ERROR, "out of memory");
-    /* The new key is on disk before the commit names it, and replaces the old one only after:
-     * a crash in between is finished or undone when the node next opens. */
-    int rc = twin_key_generate(&kp);
-    if (rc == 0)
-        rc = twin_key_save(path, &kp, twin_node_org_id(n));
-    if (rc) {
-        twin_key_wipe(&kp);
-        free(path);
-        return rc;
+    int fd = rotating ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
+                      : open(path, O_RDONLY | O_CLOEXEC),
+        rc = 0;
+    if (fd < 0)
+        rc = errno == ENOENT && !rotating
+                 ? TWIN_ENOTFOUND
+                 : twin_error(TWIN_ERROR, "cannot open the key lock %s: %s", path, strerror(errno));
+    while (fd >= 0 && flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EWOULDBLOCK
+                 ? twin_error(TWIN_ECONFLICT, "a key rotation is in progress on this node")
+                 : twin_error(TWIN_ERROR, "cannot take the key lock %s: %s", path, strerror(errno));
+        close(fd);
+        fd = -1;
     }
-    struct member_edit c = {n, EDIT_ROTATE, twin_node_org_id(n), {0}};
-    memcpy(c.pk, kp.pk, TWIN_PUBKEY_BYTES);
-    twin_key_wipe(&kp);
-    rc = commit_with_retry(commit_out, n, change_member_edit, &c);
-    if (rc == 0)
-        rc = twin_node_adopt_new_key(n);
-    else
-        unlink(path);
     free(path);
+    *fd_out = fd;
     return rc;
 }
 
-int twin_ops_key_rotation_finish(twin_node *n)
+/* Whether history names pk as a key of this node's member: 1 yes (in any state), 0 no, or an
+ * error when the head or its membership cannot be read. */
+static int history_names_key(twin_node *n, const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
-    char *path = new_key_path(n);
-    twin_keypair kp;
     git_oid head;
     git_commit *c = NULL;
     git_tree *tree = NULL;
     struct twin_membership *m = NULL;
-    int rc = path ? twin_key_load(&kp, path) : twin_error(TWIN_ERROR, "out of memory");
-    if (rc) {
-        if (path)
-            unlink(path); /* unreadable: cut short before it was written whole */
-        free(path);
-        twin_error_clear();
-        return 0;
+    int rc = twin_node_head(&head, n);
+    if (rc == TWIN_ENOHISTORY)
+        return 0; /* no commit at all, so none that names it */
+    if (rc == 0 &&
+        (git_commit_lookup(&c, twin_node_repo(n), &head) < 0 || git_commit_tree(&tree, c) < 0))
+        rc = twin_error_git("reading the head commit");
+    if (rc == 0)
+        rc = twin_membership_load(&m, twin_node_repo(n), tree);
+    if (rc == 0) {
+        const struct twin_member *who = twin_membership_find_key(m, pk, NULL);
+        rc = who && strcmp(who->org_id, twin_node_org_id(n)) == 0;
     }
-    bool committed = false;
-    if (twin_node_head(&head, n) == 0 && git_commit_lookup(&c, twin_node_repo(n), &head) == 0 &&
-        git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
-        enum twin_key_state state;
-        const struct twin_member *who = twin_membership_find_key(m, kp.pk, &state);
-        committed = who && strcmp(who->org_id, twin_node_org_id(n)) == 0;
-    }
-    twin_error_clear();
-    twin_key_wipe(&kp);
-    rc = committed ? twin_node_adopt_new_key(n) : (unlink(path), 0);
     twin_membership_free(m);
     git_tree_free(tree);
     git_commit_free(c);
+    return rc;
+}
+
+/* Temporary key files a killed key writer left: secret key copies with no use. */
+static void remove_key_temporaries(twin_node *n)
+{
+    DIR *d = opendir(twin_node_dir(n));
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "node.key", 8) != 0 || !strstr(e->d_name, ".tmp-"))
+            continue;
+        char *path = node_file(n, e->d_name);
+        if (path)
+            unlink(path);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* Settles what an earlier rotation left; the caller holds the rotation lock. */
+static int settle_rotation(twin_node *n)
+{
+    remove_key_temporaries(n);
+    char *path = node_file(n, TWIN_NODE_NEW_KEY);
+    struct stat st;
+    twin_keypair kp;
+    int rc = 0;
+    if (!path)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (lstat(path, &st) != 0)
+        goto cleanup; /* nothing left */
+    if ((rc = twin_key_load(&kp, path))) {
+        rc = twin_error_wrap(rc,
+                             "the key a rotation left in %s cannot be read, so twin cannot "
+                             "tell whether history made it active; it is left as it is",
+                             path);
+        goto cleanup;
+    }
+    int named = history_names_key(n, kp.pk);
+    twin_key_wipe(&kp);
+    if (named < 0)
+        rc = twin_error_wrap(named, "deciding on the key a rotation left in %s", path);
+    else if (named)
+        rc = twin_node_adopt_new_key(n); /* committed: finish the rotation */
+    else if (unlink(path) != 0)          /* never published: undo it */
+        rc = twin_error(TWIN_ERROR, "cannot remove %s: %s", path, strerror(errno));
+cleanup:
     free(path);
+    return rc;
+}
+
+int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
+{
+    int lock, rc = rotation_lock(&lock, n, true, true);
+    if (rc)
+        return rc;
+    char *path = node_file(n, TWIN_NODE_NEW_KEY);
+    twin_keypair kp;
+    if (!path) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    /* What an earlier rotation left is settled first; and another rotation may have replaced
+     * node.key since this handle read it. */
+    if ((rc = settle_rotation(n)) || (rc = twin_node_reload_key(n)))
+        goto cleanup;
+    /* The new key is on disk before the commit names it, and replaces the old one only after. */
+    if ((rc = twin_key_generate(&kp)))
+        goto cleanup;
+    rc = twin_key_save(path, &kp, twin_node_org_id(n));
+    struct member_edit c = {n, EDIT_ROTATE, twin_node_org_id(n), {0}};
+    memcpy(c.pk, kp.pk, TWIN_PUBKEY_BYTES);
+    twin_key_wipe(&kp);
+    if (rc)
+        goto cleanup;
+    twin_test_stop("rotate-saved");
+    rc = commit_with_retry(commit_out, n, change_member_edit, &c);
+    twin_test_stop("rotate-committed");
+    if (rc == 0) {
+        rc = twin_node_adopt_new_key(n);
+    } else {
+        /* Whether the commit reached the branch is for history to say, not this error. */
+        int failure = rc;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", twin_error_last());
+        rc = settle_rotation(n);
+        rc = rc ? rc : twin_error(failure, "%s", why);
+    }
+cleanup:
+    free(path);
+    close(lock);
+    return rc;
+}
+
+/* Whether a key rotation left a file to settle: node.key.new, or a temporary key file. */
+static bool rotation_left_files(twin_node *n)
+{
+    DIR *d = opendir(twin_node_dir(n));
+    bool found = false;
+    struct dirent *e;
+    while (d && !found && (e = readdir(d)) != NULL)
+        found = strcmp(e->d_name, TWIN_NODE_NEW_KEY) == 0 ||
+                (strncmp(e->d_name, "node.key", 8) == 0 && strstr(e->d_name, ".tmp-"));
+    if (d)
+        closedir(d);
+    return found;
+}
+
+int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
+{
+    int lock = -1, rc;
+    for (int waited = 0;; waited += 20) {
+        if ((rc = rotation_lock(&lock, n, false, false)) != TWIN_ECONFLICT || waited >= wait_ms)
+            break;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (rc == TWIN_ECONFLICT) {
+        twin_error_clear();
+        return 0; /* the rotation in progress finishes or undoes itself */
+    }
+    if (rc == TWIN_ENOTFOUND) { /* no rotation ever ran here, unless files say otherwise */
+        if (!rotation_left_files(n))
+            return 0;
+        rc = rotation_lock(&lock, n, true, false);
+    }
+    if (rc)
+        return rc;
+    /* A rotation may have ended while this handle waited, or before it read node.key. */
+    if ((rc = settle_rotation(n)) == 0)
+        rc = twin_node_reload_key(n);
+    close(lock);
     return rc;
 }
 

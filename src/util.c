@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,4 +123,11 @@ void twin_idmap_free(struct twin_idmap *m)
 {
     free(m->slots);
     memset(m, 0, sizeof(*m));
+}
+
+void twin_test_stop(const char *step)
+{
+    const char *at = getenv("TWIN_TEST_STOP");
+    if (at && strcmp(at, step) == 0)
+        raise(SIGSTOP);
 }

@@ -34,4 +34,9 @@ int twin_read_file(char **out, size_t *len, const char *path, size_t max);
 /* Writes all len bytes to fd, through short writes and interruptions: 0, or -1 with errno set. */
 int twin_write_all(int fd, const void *data, size_t len);
 
+/* For tests that must act between two steps of an operation: when the environment variable
+ * TWIN_TEST_STOP names this step, the process stops itself (SIGSTOP) here, to be continued or
+ * killed by the test. Steps are named in tests/integration/README.md. */
+void twin_test_stop(const char *step);
+
 #endif

@@ -664,10 +664,9 @@ static int check_merge(struct twin_check *out, git_repository *repo,
     } else if (state != TWIN_KEY_ACTIVE) {
         snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
         verdict(out, "merge signed by %s's %s key", who->org_id, twin_key_state_name(state));
-    } else if (who->role == TWIN_ROLE_OBSERVER) {
-        snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
-        verdict(out, "%s is an observer and may not write", who->org_id);
     } else {
+        /* Any member may sign a merge, observers too (one that rotated its key must join its
+         * rotation to the others' history): a merge adds nothing of its own. */
         snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
         out->changes = mr.merged_files;
         out->valid = true;
@@ -771,10 +770,6 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         verdict(out, "signed by %s's %s key", who->org_id, twin_key_state_name(state));
         goto cleanup;
     }
-    if (who->role == TWIN_ROLE_OBSERVER) {
-        verdict(out, "%s is an observer and may not write", who->org_id);
-        goto cleanup;
-    }
     if ((rc = twin_treediff_run_ids(&w, &parent_tree.id, &tree.id)) < 0)
         goto cleanup;
     rc = 0; /* a tree that breaks a rule is a verdict, not a failure to check */
@@ -785,6 +780,17 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     if (w.count == 0) {
         verdict(out, "the commit changes nothing");
         goto cleanup;
+    }
+    /* An observer writes nothing but its own member file, where the rules for members allow it
+     * only to rotate its key. */
+    if (who->role == TWIN_ROLE_OBSERVER) {
+        char own[160];
+        snprintf(own, sizeof(own), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
+        if (w.count != 1 || strcmp(w.changes[0].path, own) != 0) {
+            verdict(out, "%s is an observer and may not write (beyond rotating its own key)",
+                    who->org_id);
+            goto cleanup;
+        }
     }
     out->changes = w.count;
     bool members_changed = false, governed = false;

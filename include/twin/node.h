@@ -50,8 +50,10 @@ const char *twin_node_org_id(const twin_node *n);
  * and has not synced). */
 int twin_node_head(git_oid *out, twin_node *n);
 
-/* A key rotation writes the new key here first (see twin_ops_key_rotate). */
-#define TWIN_NODE_NEW_KEY "node.key.new"
+/* A key rotation writes the new key here first (see twin_ops_key_rotate), and holds the lock
+ * file while it runs. */
+#define TWIN_NODE_NEW_KEY  "node.key.new"
+#define TWIN_NODE_KEY_LOCK "node.key.lock"
 
 /* After a rotation, the key it replaced: kept only to open sessions with peers that do not
  * know the new key yet (see twin_sync_peer). */
@@ -61,6 +63,9 @@ int twin_node_previous_key(twin_keypair *out, twin_node *n);
 /* Puts node.key.new in place of node.key and uses it from now on (the old one becomes
  * node.key.prev). */
 int twin_node_adopt_new_key(twin_node *n);
+
+/* Reads node.key again, for a handle that may have outlived another process's rotation. */
+int twin_node_reload_key(twin_node *n);
 
 /* Whether this node's member may write only in the partnerships it takes part in (member.scope),
  * as last found when checking that it may write. */

@@ -59,12 +59,16 @@ int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *or
 int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id);
 
 /* Gives this node a new key: the member file gains it (active) and retires the old one, in a
- * commit the old key signs; then node.key is replaced. */
+ * commit the old key signs; then node.key is replaced. It completes or is undone as a whole:
+ * see twin_ops_key_rotation_settle. */
 int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
 
-/* Completes or undoes a rotation that was cut short (node.key.new left behind); called when a
- * node opens. */
-int twin_ops_key_rotation_finish(twin_node *n);
+/* Settles what a rotation cut short left behind: temporary key files are removed, and
+ * node.key.new is put in place when the membership at the head names it for this node's
+ * member, or removed when it does not; then node.key is read again. When history cannot be read
+ * the files are left as they are (and an error returned). A rotation in progress in another
+ * process is given wait_ms to end; if it has not, nothing is touched. Called when a node opens. */
+int twin_ops_key_rotation_settle(twin_node *n, int wait_ms);
 
 /* Approves a proposal (admins; governance.h). The approval that reaches the policy's threshold
  * also writes the change; *applied says whether this one did. */

@@ -204,7 +204,14 @@ int cmd_serve(struct cli *c, int argc, char **argv)
         bool have_now = twin_node_head(&now, c->node) == 0;
         bool changed = have_now && (!have_last || !git_oid_equal(&now, &last));
         if (changed || time(NULL) >= next_round) {
-            sync_all(&s, c->node);
+            /* Each round opens the node afresh, so it signs merges with the key node.key holds
+             * now, even after `twin key rotate` ran beside this process. */
+            twin_node *round = NULL;
+            if (twin_node_open(&round, s.dir) == 0)
+                sync_all(&s, round);
+            else
+                log_line(&s, twin_error_last());
+            twin_node_free(round);
             next_round = time(NULL) + interval;
             have_last = twin_node_head(&last, c->node) == 0;
         }
