@@ -27,7 +27,7 @@
 
 #define INVITES_DIR     "invites"
 #define INVITE_FILE_MAX 4096
-#define INVITE_JSON_MAX 768
+#define INVITE_JSON_MAX 1600
 #define HASH_HEX        (2 * crypto_generichash_BYTES + 1)
 #define CLAIMED_SUFFIX  ".claimed"
 
@@ -65,8 +65,9 @@ static void format_time(char out[32], int64_t t)
     strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-/* Whether this node is an admin at its head: only admins may invite. */
-static int require_admin(twin_node *n)
+/* Whether this node is an admin at its head: only admins may invite. With member set, also
+ * copies that member's identity into inv (it must exist and not be removed). */
+static int require_admin(twin_node *n, const char *member, struct twin_invite *inv)
 {
     git_oid head;
     git_commit *c = NULL;
@@ -80,9 +81,31 @@ static int require_admin(twin_node *n)
     else if ((rc = twin_membership_load(&m, twin_node_repo(n), tree)) == 0) {
         enum twin_key_state state;
         const struct twin_member *me = twin_membership_find_key(m, twin_node_key(n)->pk, &state);
+        const struct twin_member *who = member ? twin_membership_find(m, member) : NULL;
         if (!me || state != TWIN_KEY_ACTIVE || me->role != TWIN_ROLE_ADMIN)
             rc = twin_error(TWIN_EDENIED, "only an admin may invite; this node is %s",
                             me ? twin_role_name(me->role) : "not a member");
+        else if (member && !who)
+            rc = twin_error(TWIN_ENOTFOUND,
+                            "no member %s (invite a new institution without "
+                            "--member)",
+                            member);
+        else if (who && who->removed)
+            rc = twin_error(TWIN_EINVALID, "%s was removed from the network", member);
+        else if (who && (strlen(who->name) >= sizeof(inv->member.name) ||
+                         strlen(who->country) >= sizeof(inv->member.country) ||
+                         strlen(who->side) >= sizeof(inv->member.side) ||
+                         (who->org_type && strlen(who->org_type) >= sizeof(inv->member.org_type))))
+            rc = twin_error(TWIN_ELIMIT, "%s's identity is too long for an invite", member);
+        else if (who) {
+            snprintf(inv->member.org_id, sizeof(inv->member.org_id), "%s", who->org_id);
+            snprintf(inv->member.name, sizeof(inv->member.name), "%s", who->name);
+            snprintf(inv->member.country, sizeof(inv->member.country), "%s", who->country);
+            snprintf(inv->member.side, sizeof(inv->member.side), "%s", who->side);
+            snprintf(inv->member.org_type, sizeof(inv->member.org_type), "%s",
+                     who->org_type ? who->org_type : "");
+            snprintf(inv->role, sizeof(inv->role), "%s", twin_role_name(who->role));
+        }
     }
     twin_membership_free(m);
     git_tree_free(tree);
@@ -107,7 +130,7 @@ static int write_new_file(const char *path, const char *text)
 }
 
 int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, const char *address,
-                       const char *role, int64_t ttl_seconds)
+                       const char *role, int64_t ttl_seconds, const char *member)
 {
     struct twin_invite inv = {0};
     enum twin_role r;
@@ -123,13 +146,13 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
                        : twin_error(TWIN_EINVALID,
                                     "no address for partners to reach this node: give --address "
                                     "HOST:PORT (or run twin serve, which records it)");
-    if ((rc = require_admin(n)))
+    snprintf(inv.role, sizeof(inv.role), "%s", twin_role_name(r));
+    if ((rc = require_admin(n, member, &inv)))
         return rc;
     snprintf(inv.network_id, sizeof(inv.network_id), "%s", twin_node_network_id(n));
     snprintf(inv.address, sizeof(inv.address), "%s", address);
     memcpy(inv.inviter, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES);
     snprintf(inv.inviter_org, sizeof(inv.inviter_org), "%s", twin_node_org_id(n));
-    snprintf(inv.role, sizeof(inv.role), "%s", twin_role_name(r));
     inv.expires = (int64_t)time(NULL) + ttl_seconds;
     randombytes_buf(inv.secret, sizeof(inv.secret));
 
@@ -139,6 +162,8 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     invite_path(path, sizeof(path), twin_node_dir(n), inv.secret);
     json_t *stored = json_pack("{s:s, s:I, s:I}", "role", inv.role, "expires",
                                (json_int_t)inv.expires, "created", (json_int_t)time(NULL));
+    if (stored && inv.member.org_id[0])
+        json_object_set_new(stored, "member", json_string(inv.member.org_id));
     char *stored_text = stored ? json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(stored);
     if (!stored_text)
@@ -154,6 +179,13 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     json_t *t = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "v", 1, "n", inv.network_id,
                           "a", inv.address, "k", key_hex, "o", inv.inviter_org, "r", inv.role, "e",
                           (json_int_t)inv.expires, "s", secret_hex);
+    if (t && inv.member.org_id[0]) {
+        json_t *who = json_pack("{s:s, s:s, s:s, s:s}", "o", inv.member.org_id, "n",
+                                inv.member.name, "c", inv.member.country, "s", inv.member.side);
+        if (who && inv.member.org_type[0])
+            json_object_set_new(who, "t", json_string(inv.member.org_type));
+        json_object_set_new(t, "m", who);
+    }
     text = t ? json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(t);
     sodium_memzero(secret_hex, sizeof(secret_hex));
@@ -231,6 +263,27 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no expiry");
     else if (unhex(out->secret, TWIN_INVITE_SECRET_BYTES, field(j, "s")))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid secret");
+    json_t *member = json_object_get(j, "m");
+    if (rc == 0 && member) {
+        const char *mo = field(member, "o"), *mn = field(member, "n"), *mc = field(member, "c"),
+                   *ms = field(member, "s"), *mt = field(member, "t");
+        if (!json_is_object(member) || !mo || !twin_record_org_id_valid(mo) ||
+            strlen(mo) >= sizeof(out->member.org_id) || !mn || !*mn ||
+            strlen(mn) >= sizeof(out->member.name) || !mc ||
+            strlen(mc) >= sizeof(out->member.country) || !ms ||
+            strlen(ms) >= sizeof(out->member.side) ||
+            (json_object_get(member, "t") && (!mt || strlen(mt) >= sizeof(out->member.org_type))))
+            rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid member identity");
+        else {
+            snprintf(out->member.org_id, sizeof(out->member.org_id), "%s", mo);
+            snprintf(out->member.name, sizeof(out->member.name), "%s", mn);
+            snprintf(out->member.country, sizeof(out->member.country), "%s", mc);
+            snprintf(out->member.side, sizeof(out->member.side), "%s", ms);
+            snprintf(out->member.org_type, sizeof(out->member.org_type), "%s", mt ? mt : "");
+        }
+    } else if (rc == 0) {
+        memset(&out->member, 0, sizeof(out->member));
+    }
     if (rc == 0) {
         snprintf(out->network_id, sizeof(out->network_id), "%s", net);
         snprintf(out->address, sizeof(out->address), "%s", addr);
@@ -244,8 +297,9 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
     return rc;
 }
 
-/* Reads an invite file: its role and expiry. */
-static int read_invite_file(char role[16], int64_t *expires, const char *path)
+/* Reads an invite file: its role and expiry, and (when member is not NULL) the existing member
+ * it is for, "" for a new institution. */
+static int read_invite_file(char role[16], int64_t *expires, char member[128], const char *path)
 {
     char buf[INVITE_FILE_MAX];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -257,8 +311,14 @@ static int read_invite_file(char role[16], int64_t *expires, const char *path)
         return -1;
     json_t *j = json_loadb(buf, (size_t)n, 0, NULL);
     const char *r = field(j, "role");
-    int rc = r && strlen(r) < 16 && json_is_integer(json_object_get(j, "expires")) ? 0 : -1;
+    const char *mo = field(j, "member");
+    int rc = r && strlen(r) < 16 && json_is_integer(json_object_get(j, "expires")) &&
+                     (!json_object_get(j, "member") || (mo && strlen(mo) < 128))
+                 ? 0
+                 : -1;
     if (rc == 0) {
+        if (member)
+            snprintf(member, 128, "%s", mo ? mo : "");
         snprintf(role, 16, "%s", r);
         *expires = (int64_t)json_integer_value(json_object_get(j, "expires"));
     }
@@ -283,7 +343,7 @@ bool twin_invite_pending(const char *dir)
         char file[4500], role[16];
         int64_t expires;
         snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-        pending = read_invite_file(role, &expires, file) == 0 && expires >= now;
+        pending = read_invite_file(role, &expires, NULL, file) == 0 && expires >= now;
     }
     closedir(d);
     return pending;
@@ -302,7 +362,7 @@ static int answer_refuse(twin_channel *ch, const char *reason)
 int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap)
 {
     twin_msg m;
-    char path[4200], claimed[4300], role[16], reason[700];
+    char path[4200], claimed[4300], role[16], member[128], reason[700];
     int64_t expires = 0;
     snprintf(who_out, who_cap, "?");
     int rc = twin_channel_recv(ch, &m);
@@ -328,7 +388,7 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
         return answer_refuse(ch,
                              "this invite is unknown to the inviting node, or was already used");
     }
-    if (read_invite_file(role, &expires, claimed) != 0) {
+    if (read_invite_file(role, &expires, member, claimed) != 0) {
         unlink(claimed);
         twin_msg_clear(&m);
         return answer_refuse(ch, "the inviting node cannot read this invite; ask for a new one");
@@ -344,7 +404,18 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
     struct twin_identity who = {m.u.claim.name, m.u.claim.org_id, m.u.claim.country, m.u.claim.side,
                                 m.u.claim.org_type[0] ? m.u.claim.org_type : NULL};
     git_oid commit;
-    rc = twin_ops_member_add(&commit, n, &who, role, twin_channel_peer_node(ch));
+    if (member[0] && strcmp(member, m.u.claim.org_id) != 0) {
+        snprintf(reason, sizeof(reason), "this invite is for member %s, not %.128s", member,
+                 m.u.claim.org_id);
+        twin_msg_clear(&m);
+        if (rename(claimed, path) != 0)
+            unlink(claimed);
+        return answer_refuse(ch, reason);
+    }
+    /* An invite for an existing member gives it the joining node's key; any other admits a new
+     * institution. */
+    rc = member[0] ? twin_ops_member_add_key(&commit, n, member, twin_channel_peer_node(ch))
+                   : twin_ops_member_add(&commit, n, &who, role, twin_channel_peer_node(ch));
     twin_msg_clear(&m);
     if (rc) {
         /* The invite stays good: a mistake in the identity should not spend it. */

@@ -553,13 +553,13 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
 
 /* ---- changes to one member: revoke a key, remove the member, rotate this node's key ---------- */
 
-enum member_edit_kind { EDIT_REVOKE, EDIT_REMOVE, EDIT_ROTATE };
+enum member_edit_kind { EDIT_REVOKE, EDIT_REMOVE, EDIT_ROTATE, EDIT_ADD_KEY };
 
 struct member_edit {
     twin_node *node;
     enum member_edit_kind kind;
     const char *org_id; /* the member (EDIT_ROTATE: this node's, found by its key) */
-    unsigned char pk[TWIN_PUBKEY_BYTES]; /* the key revoked, or the new key */
+    unsigned char pk[TWIN_PUBKEY_BYTES]; /* the key revoked, or the new key (rotate, add-key) */
 };
 
 /* Whether an admin with an active key remains once member `org` has `pk` made inactive (or,
@@ -613,7 +613,18 @@ static int change_member_edit(twin_tx *tx, char *message, size_t message_size, v
         goto cleanup;
     }
     json_t *keys = json_object_get(cur, "keys");
-    if (c->kind == EDIT_REMOVE) {
+    if (c->kind == EDIT_ADD_KEY) {
+        char new_line[TWIN_OPENSSH_PUB_MAX];
+        const struct twin_member *holder = twin_membership_find_key(m, c->pk, NULL);
+        twin_key_fingerprint(fp, c->pk);
+        if (holder) {
+            rc = twin_error(TWIN_EEXISTS, "key %s already belongs to %s", fp, holder->org_id);
+            goto cleanup;
+        }
+        twin_key_format_openssh(new_line, c->pk);
+        json_array_append_new(keys, json_pack("{s:s, s:s}", "key", new_line, "state", "active"));
+        snprintf(message, message_size, "add key of %s: %s\n\nMember: %s\n", who->org_id, fp, path);
+    } else if (c->kind == EDIT_REMOVE) {
         if (who->role == TWIN_ROLE_ADMIN && !admin_remains(m, who->org_id, NULL)) {
             rc = twin_error(TWIN_EINVALID, "%s is the last admin: add another admin first",
                             who->org_id);
@@ -692,6 +703,14 @@ int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *or
                                const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
     struct member_edit c = {n, EDIT_REVOKE, org_id, {0}};
+    memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                            const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    struct member_edit c = {n, EDIT_ADD_KEY, org_id, {0}};
     memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
     return commit_with_retry(commit_out, n, change_member_edit, &c);
 }

@@ -20,7 +20,7 @@
 
 #define TWIN_INVITE_DEFAULT_TTL (7 * 24 * 3600) /* seconds */
 #define TWIN_INVITE_MAX_TTL     (365 * 24 * 3600)
-#define TWIN_INVITE_TOKEN_MAX   1024
+#define TWIN_INVITE_TOKEN_MAX   2400
 #define TWIN_INVITE_PREFIX      "twin-invite-1."
 
 struct twin_invite {
@@ -31,12 +31,20 @@ struct twin_invite {
     char role[16];
     int64_t expires; /* seconds since the epoch */
     unsigned char secret[TWIN_INVITE_SECRET_BYTES];
+    /* An invite for an existing member (one that lost its key, or had it revoked): its identity
+     * as the membership holds it, so its new node joins under it with a new key. org_id is ""
+     * in an invite for a new institution. */
+    struct {
+        char org_id[128], name[TWIN_MSG_IDENTITY_MAX + 1], country[8], side[16], org_type[16];
+    } member;
 };
 
 /* Makes an invite on an admin's node: stores the hash of a fresh secret and hands back the
- * token (malloc'd). address is where partners reach this node (host:port). */
+ * token (malloc'd). address is where partners reach this node (host:port). With member set
+ * (an org id), the invite is for that existing member: its claim adds the joining node's key to
+ * it (role is then the member's, and ignored). */
 int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, const char *address,
-                       const char *role, int64_t ttl_seconds);
+                       const char *role, int64_t ttl_seconds, const char *member);
 
 /* Reads a token; TWIN_EINVALID names what is wrong with it. Expiry is not checked here. */
 int twin_invite_parse(struct twin_invite *out, const char *token);
@@ -52,7 +60,8 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
 
 /* The joiner's side: creates a node at dir for who, presents the invite, and on welcome syncs
  * the history from the inviter (recorded as a peer). When the claim is refused the new node is
- * removed again, so the command can be repeated. */
+ * removed again, so the command can be repeated. For an invite that names an existing member,
+ * who must be that member's identity (twin join takes it from the token). */
 int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *dir,
                      const char *token, const struct twin_identity *who);
 

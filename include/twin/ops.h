@@ -55,6 +55,11 @@ int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct t
 int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *org_id,
                                const unsigned char pk[static TWIN_PUBKEY_BYTES]);
 
+/* Gives an existing member another active key (admins; a proposal when the policy needs several
+ * admins): how an institution that lost its key, or had it revoked, gets back in. */
+int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                            const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
 /* Removes a member (admins): its history stays valid, its later commits are refused. */
 int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id);
 

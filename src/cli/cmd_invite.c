@@ -1,3 +1,4 @@
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,11 @@ static int parse_duration(int64_t *out, const char *text)
 
 int cmd_invite(struct cli *c, int argc, char **argv)
 {
-    const char *role = "editor", *expires = NULL, *address = NULL;
+    const char *role = NULL, *expires = NULL, *address = NULL, *member = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
         if ((m = cli_option(&role, &i, argc, argv, "--role")) ||
+            (m = cli_option(&member, &i, argc, argv, "--member")) ||
             (m = cli_option(&expires, &i, argc, argv, "--expires")) ||
             (m = cli_option(&address, &i, argc, argv, "--address"))) {
             if (m < 0)
@@ -44,6 +46,10 @@ int cmd_invite(struct cli *c, int argc, char **argv)
         }
         return cli_usage_error("invite", "unexpected argument '%s'", argv[i]);
     }
+    if (role && member)
+        return cli_usage_error("invite", "--member keeps the member's role: give no --role");
+    if (!role)
+        role = "editor";
     int64_t ttl = TWIN_INVITE_DEFAULT_TTL;
     if (expires && parse_duration(&ttl, expires) != 0)
         return cli_usage_error("invite", "--expires takes a duration such as 90s, 30m, 12h or 7d "
@@ -57,7 +63,7 @@ int cmd_invite(struct cli *c, int argc, char **argv)
     twin_error_clear();
     char *token = NULL;
     struct twin_invite inv;
-    int rc = twin_invite_create(&token, &inv, c->node, address, role, ttl);
+    int rc = twin_invite_create(&token, &inv, c->node, address, role, ttl, member);
     if (rc) {
         free(recorded);
         return cli_fail(rc);
@@ -68,14 +74,22 @@ int cmd_invite(struct cli *c, int argc, char **argv)
         json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "token", token, "role", inv.role,
                               "address", inv.address, "expires", (json_int_t)inv.expires,
                               "network_id", inv.network_id);
+        if (j && member)
+            json_object_set_new(j, "member", json_string(inv.member.org_id));
         cli_print_json(j);
         json_decref(j);
     } else {
         printf("%s\n", token);
-        fprintf(stderr,
-                "twin: give this line to the new partner; it admits one institution as %s, "
-                "until %s, through this node at %s (keep twin serve running)\n",
-                inv.role, when, inv.address);
+        if (member)
+            fprintf(stderr,
+                    "twin: give this line to %s; it lets one new node of theirs join with a new "
+                    "key, until %s, through this node at %s (keep twin serve running)\n",
+                    inv.member.org_id, when, inv.address);
+        else
+            fprintf(stderr,
+                    "twin: give this line to the new partner; it admits one institution as %s, "
+                    "until %s, through this node at %s (keep twin serve running)\n",
+                    inv.role, when, inv.address);
     }
     free(token);
     free(recorded);
@@ -98,6 +112,23 @@ int cmd_join(struct cli *c, int argc, char **argv)
     }
     if (!token)
         return cli_usage_error("join", "give the invite token that twin invite printed");
+    /* An invite for an existing member carries its identity: the new node joins under it. */
+    struct twin_invite inv;
+    int prc = twin_invite_parse(&inv, token);
+    if (prc)
+        return cli_fail(prc);
+    sodium_memzero(inv.secret, sizeof(inv.secret)); /* only the member's identity is used here */
+    if (inv.member.org_id[0]) {
+        if (who.org_id && strcmp(who.org_id, inv.member.org_id) != 0)
+            return cli_usage_error("join", "this invite is for member %s, not --org-id %s",
+                                   inv.member.org_id, who.org_id);
+        who.org_id = who.org_id ? who.org_id : inv.member.org_id;
+        who.name = who.name ? who.name : inv.member.name;
+        who.country = who.country ? who.country : inv.member.country;
+        who.side = who.side ? who.side : inv.member.side;
+        if (!who.org_type && inv.member.org_type[0])
+            who.org_type = inv.member.org_type;
+    }
     if (!who.name || !who.org_id || !who.country || !who.side)
         return cli_usage_error("join", "--name, --org-id, --country and --side are required");
     char *dir = twin_node_default_dir(c->dir_opt);

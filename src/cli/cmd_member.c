@@ -113,41 +113,53 @@ cleanup:
     return rc ? cli_fail(rc) : CLI_OK;
 }
 
-/* twin member revoke-key ORG KEY and twin member remove ORG. */
-static int member_edit(struct cli *c, int argc, char **argv, bool revoke)
+enum member_verb { VERB_ADD_KEY, VERB_REVOKE_KEY, VERB_REMOVE };
+
+/* twin member add-key ORG KEY, revoke-key ORG KEY and remove ORG. */
+static int member_edit(struct cli *c, int argc, char **argv, enum member_verb verb)
 {
-    if (argc != (revoke ? 4 : 3))
-        return cli_usage_error("member", revoke ? "revoke-key takes ORG-ID and KEY"
-                                                : "remove takes one ORG-ID");
+    bool with_key = verb != VERB_REMOVE;
+    if (argc != (with_key ? 4 : 3))
+        return cli_usage_error("member", "%s",
+                               with_key ? "add-key and revoke-key take ORG-ID and KEY"
+                                        : "remove takes one ORG-ID");
     unsigned char pk[TWIN_PUBKEY_BYTES];
-    if (revoke && twin_key_parse_any(pk, argv[3]) != 0)
+    if (with_key && twin_key_parse_any(pk, argv[3]) != 0)
         return cli_usage_error("member", "'%s' is not a key (the ssh-ed25519 line, or a node id)",
                                argv[3]);
     int code = cli_open(c);
     if (code)
         return code;
     git_oid commit;
-    int rc = revoke ? twin_ops_member_revoke_key(&commit, c->node, argv[2], pk)
-                    : twin_ops_member_remove(&commit, c->node, argv[2]);
+    int rc = verb == VERB_ADD_KEY      ? twin_ops_member_add_key(&commit, c->node, argv[2], pk)
+             : verb == VERB_REVOKE_KEY ? twin_ops_member_revoke_key(&commit, c->node, argv[2], pk)
+                                       : twin_ops_member_remove(&commit, c->node, argv[2]);
     if (rc)
         return cli_fail(rc);
-    cli_report_governed(c, revoke ? "Revoked a key of" : "Removed", argv[2], &commit);
+    cli_report_governed(c,
+                        verb == VERB_ADD_KEY      ? "Added a key to"
+                        : verb == VERB_REVOKE_KEY ? "Revoked a key of"
+                                                  : "Removed",
+                        argv[2], &commit);
     return CLI_OK;
 }
 
 int cmd_member(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("member", "say add, list, revoke-key or remove");
+        return cli_usage_error("member", "say add, add-key, list, revoke-key or remove");
     if (strcmp(argv[1], "add") == 0)
         return member_add(c, argc, argv);
     if (strcmp(argv[1], "list") == 0)
         return member_list(c, argc, argv);
+    if (strcmp(argv[1], "add-key") == 0)
+        return member_edit(c, argc, argv, VERB_ADD_KEY);
     if (strcmp(argv[1], "revoke-key") == 0)
-        return member_edit(c, argc, argv, true);
+        return member_edit(c, argc, argv, VERB_REVOKE_KEY);
     if (strcmp(argv[1], "remove") == 0)
-        return member_edit(c, argc, argv, false);
-    return cli_usage_error("member", "'%s' is not add, list, revoke-key or remove", argv[1]);
+        return member_edit(c, argc, argv, VERB_REMOVE);
+    return cli_usage_error("member", "'%s' is not add, add-key, list, revoke-key or remove",
+                           argv[1]);
 }
 
 /* twin key rotate */

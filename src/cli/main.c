@@ -19,11 +19,14 @@ static const struct cli_command commands[] = {
     {"id", cmd_id, "twin id", "print this node's public key, node id and network id"},
     {"invite", cmd_invite,
      "twin invite [--role admin|editor|observer] [--expires DURATION] "
-     "[--address HOST:PORT]",
-     "make a one-use invite for a new partner institution (admins)"},
+     "[--address HOST:PORT]\n"
+     "twin invite --member ORGID [--expires DURATION] [--address HOST:PORT]",
+     "make a one-use invite for a new partner institution, or for a new node of an existing "
+     "member that lost its key (admins)"},
     {"join", cmd_join,
      "twin join TOKEN --name NAME --org-id ORGID --country CC --side north|south|donor|broker "
-     "[--org-type N]",
+     "[--org-type N]\n"
+     "twin join TOKEN    (an invite made with --member carries the member's identity)",
      "create this institution's node from an invite, be admitted, and take the history"},
     {"member", cmd_member,
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
@@ -31,9 +34,11 @@ static const struct cli_command commands[] = {
      "CODE]\n"
      "                [--own-partnerships]\n"
      "twin member list\n"
+     "twin member add-key ORGID KEY\n"
      "twin member revoke-key ORGID KEY\n"
      "twin member remove ORGID",
-     "add a partner institution, list the members, revoke a key, or remove a member (admins)"},
+     "add a partner institution, list the members, give a member another key (one that lost "
+     "its key gets back in), revoke a key, or remove a member (admins)"},
     {"proposals", cmd_proposals, "twin proposals",
      "membership and policy changes waiting for admin approvals, and those in effect"},
     {"approve", cmd_approve, "twin approve PROPOSAL",
