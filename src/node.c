@@ -98,13 +98,80 @@ static int set_config(git_repository *repo, const char *key, const char *value)
     return rc;
 }
 
+/* A repository without twin's settings (rebuilt from a plain `git clone --mirror` of a node's
+ * repo.git, with node.key beside it) takes them from history: the network id from the
+ * network descriptor at the head, and this node's identity from the member file that holds its
+ * key. Peers are not in history; the admin adds them again. */
+static int settings_from_history(twin_node *n)
+{
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = twin_node_head(&head, n);
+    if (rc == TWIN_ENOHISTORY)
+        return twin_error(TWIN_ENOTFOUND,
+                          "node settings: twin.network is not set, and the repository holds no "
+                          "history to take it from");
+    if (rc == 0 && (git_commit_lookup(&c, n->repo, &head) < 0 || git_commit_tree(&tree, c) < 0))
+        rc = twin_error_git("node settings: reading the head");
+    if (rc == 0 && (rc = twin_membership_load(&m, n->repo, tree)))
+        rc = twin_error_wrap(rc, "node settings: reading the membership");
+    const struct twin_member *me = rc == 0 ? twin_membership_find_key(m, n->key.pk, NULL) : NULL;
+    if (rc == 0 && !me)
+        rc = twin_error(TWIN_ENOTFOUND,
+                        "node settings are missing, and node.key belongs to no member of the "
+                        "network in this repository");
+    if (rc == 0 && ((rc = set_config(n->repo, "twin.network", m->network_id)) ||
+                    (rc = set_config(n->repo, "twin.orgid", me->org_id)) ||
+                    (rc = set_config(n->repo, "twin.name", me->name)) ||
+                    (rc = set_config(n->repo, "twin.country", me->country)) ||
+                    (rc = set_config(n->repo, "twin.side", me->side)) ||
+                    (rc = set_config(n->repo, "twin.orgtype", me->org_type)) ||
+                    (rc = set_config(n->repo, "core.logallrefupdates", "always"))))
+        rc = twin_error_wrap(rc, "node settings");
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}
+
+/* A setting that goes into every commit (the author line) must be one line of text. */
+static int check_setting_text(twin_node *n, const char *key)
+{
+    char *v = NULL;
+    int rc = twin_node_config_get(&v, n, key);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; rc == 0 && p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+            rc = twin_error(TWIN_EINVALID,
+                            "node settings: %s holds a %s, which no commit may carry (fix it with: "
+                            "git --git-dir=repo.git config %s 'One line')",
+                            key,
+                            *p == '\n'               ? "line break"
+                            : *p == '<' || *p == '>' ? "'<' or '>'"
+                                                     : "control character",
+                            key);
+    if (rc == 0 && v && !*v)
+        rc = twin_error(TWIN_EINVALID, "node settings: %s is empty", key);
+    free(v);
+    return rc;
+}
+
 static int load_settings(twin_node *n)
 {
     char *net = NULL;
     int rc = twin_node_config_get(&net, n, "twin.network");
+    if (rc == TWIN_ENOTFOUND) {
+        if ((rc = settings_from_history(n)) == 0)
+            rc = twin_node_config_get(&net, n, "twin.network");
+    }
     if (rc)
         return twin_error_wrap(rc, "node settings");
-    if (strlen(net) != TWIN_NETWORK_ID_LEN) {
+    if (!twin_network_id_valid(net)) {
         free(net);
         return twin_error(TWIN_EINVALID, "node settings: twin.network is not a network id");
     }
@@ -112,7 +179,10 @@ static int load_settings(twin_node *n)
     free(net);
     if ((rc = twin_node_config_get(&n->org_id, n, "twin.orgid")))
         return twin_error_wrap(rc, "node settings");
-    return 0;
+    if (!twin_record_org_id_valid(n->org_id))
+        return twin_error(TWIN_EINVALID, "node settings: twin.orgid '%s' is not an organisation id",
+                          n->org_id);
+    return check_setting_text(n, "twin.name");
 }
 
 int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,

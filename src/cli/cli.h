@@ -74,6 +74,10 @@ int cmd_log(struct cli *c, int argc, char **argv);
 int cmd_blame(struct cli *c, int argc, char **argv);
 int cmd_invite(struct cli *c, int argc, char **argv);
 int cmd_key(struct cli *c, int argc, char **argv);
+int cmd_backup(struct cli *c, int argc, char **argv);
+/* Tells the admin of a new node to back it up: its key exists nowhere else. */
+void cli_advise_backup(const char *dir);
+int cmd_restore(struct cli *c, int argc, char **argv);
 int cmd_approve(struct cli *c, int argc, char **argv);
 int cmd_proposals(struct cli *c, int argc, char **argv);
 int cmd_policy(struct cli *c, int argc, char **argv);

@@ -54,6 +54,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
         printf("It holds no history until a member adds this key and the two nodes sync:\n%s\n",
                key);
     }
+    cli_advise_backup(dir);
     free(dir);
     return CLI_OK;
 }

@@ -170,6 +170,7 @@ int cmd_join(struct cli *c, int argc, char **argv)
         if (rc == 0)
             printf("First sync: %s.\n", what);
     }
+    cli_advise_backup(dir);
     free(dir);
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -1,0 +1,24 @@
+/*
+ * Backup and restore of a whole node: history, key, settings and peers in one file (a tar
+ * archive written and read with libarchive), taken under the writer lock so that it holds one
+ * consistent state, and restored into a new directory only once every entry has been checked.
+ */
+#ifndef TWIN_BACKUP_H
+#define TWIN_BACKUP_H
+
+#include "twin/node.h"
+
+/* The first entry of every backup: a short text naming the format, the network and the
+ * member, so that restore can refuse a file that is not a twin backup. */
+#define TWIN_BACKUP_MARKER "twin-backup"
+
+/* Writes the node's backup to out_path (mode 0600: it holds the secret key), replacing the file
+ * only once the backup is whole. *files_out counts the files it holds. */
+int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path);
+
+/* Restores a backup into dir, which must not exist or be empty; nothing appears in dir unless the
+ * whole archive was read and every entry is a file a node holds (no absolute paths, `..`, links
+ * or devices). The restored node is then opened: on success *out is it. */
+int twin_backup_restore(twin_node **out, const char *archive_path, const char *dir);
+
+#endif

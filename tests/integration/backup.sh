@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Backup and restore: one file restores a node whole (history, key, settings, peers), and the
+# restored node verifies and syncs. A node rebuilt from a plain `git clone --mirror` of repo.git
+# plus node.key works too. Restore refuses what is not a backup, an archive with entries outside
+# a node (.., absolute paths, links), and a target that is not empty, leaving nothing behind.
+# A setting that would break every commit (a line break in twin.name) is refused when read.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/sync.bash
+. "$(dirname "$0")/lib/sync.bash"
+
+check "North founds and serves; South joins and writes; both are told to back up"
+must "$TWIN" --dir "$(dir_of north)" init --name "Ministry north" --org-id XE-EXAMPLE-N \
+    --country NL --side north --network "Backup Test Network"
+err_has "back up this node now"
+NODE_KEY[north]=$(tw north id | head -n 1)
+serve_start north
+token=$(tw north invite 2>/dev/null)
+must "$TWIN" --dir "$(dir_of south)" join "$token" --name "Ministry south" --org-id XE-EXAMPLE-S \
+    --country TZ --side south
+err_has "back up this node now"
+add_rec south note title="Before the backup"
+before=$REC_ID
+sync_ok south XE-EXAMPLE-N
+
+check "twin backup writes one file, readable by its owner alone, of the node's own files"
+must "$TWIN" --dir "$(dir_of south)" backup --out "$SYNC_TMP/south.backup"
+out_has "Wrote a backup"
+same "$(stat -c %a "$SYNC_TMP/south.backup")" 600 "the backup's mode"
+tar tf "$SYNC_TMP/south.backup" >"$SYNC_TMP/entries"
+same "$(head -n 1 "$SYNC_TMP/entries")" twin-backup "the first entry"
+grep -qx node.key "$SYNC_TMP/entries" || fail "no node.key in the backup"
+grep -qx repo.git/config "$SYNC_TMP/entries" || fail "no settings in the backup"
+! grep -e '\.lock$' -e 'incoming-' "$SYNC_TMP/entries" || fail "lock or quarantine files in the backup"
+backup_head=$(head_of south)
+
+check "South writes on; its node is lost; the restore verifies, keeps its peers and catches up"
+add_rec south note title="After the backup"
+after=$REC_ID
+sync_ok south XE-EXAMPLE-N
+south_key=$(tw south id | head -n 1)
+rm -rf "$(dir_of south)"
+must "$TWIN" restore "$SYNC_TMP/south.backup" --dir "$(dir_of south)"
+out_has "Restored the node of XE-EXAMPLE-S"
+same "$(tw south id | head -n 1)" "$south_key" "the restored key"
+same "$(head_of south)" "$backup_head" "the restored head"
+same "$(stat -c %a "$(dir_of south)/node.key")" 600 "the restored key's mode"
+verify_ok south
+tw south peer list | grep -q XE-EXAMPLE-N || fail "the restored node lost its peers"
+sync_ok south XE-EXAMPLE-N
+echo "$before" >"$SYNC_TMP/ids"
+echo "$after" >>"$SYNC_TMP/ids"
+has_ids south "$SYNC_TMP/ids"
+add_rec south note title="Written by the restored node"
+sync_ok south XE-EXAMPLE-N
+same_heads north south
+verify_ok north south
+fsck_ok south
+
+check "restore refuses a target that is not empty, and a file that is not a backup"
+must_fail "$TWIN" restore "$SYNC_TMP/south.backup" --dir "$(dir_of south)"
+err_has "is not empty"
+head -c 4096 /dev/urandom >"$SYNC_TMP/noise"
+must_fail "$TWIN" restore "$SYNC_TMP/noise" --dir "$(dir_of r1)"
+[ ! -e "$(dir_of r1)" ] || fail "a refused restore left $(dir_of r1) behind"
+must_fail "$TWIN" restore "$SYNC_TMP/missing.backup" --dir "$(dir_of r1)"
+err_has "missing.backup"
+mkdir -p "$SYNC_TMP/plain" && echo hello >"$SYNC_TMP/plain/hello.txt"
+tar cf "$SYNC_TMP/plain.tar" -C "$SYNC_TMP/plain" hello.txt
+must_fail "$TWIN" restore "$SYNC_TMP/plain.tar" --dir "$(dir_of r1)"
+err_has "hello.txt"
+
+check "restore refuses entries outside a node: .., an absolute path, a link"
+python3 - "$SYNC_TMP" <<'EOF'
+import io, sys, tarfile
+tmp = sys.argv[1]
+def make(name, extra):
+    with tarfile.open(f"{tmp}/{name}.tar", "w", format=tarfile.PAX_FORMAT) as t:
+        marker = b"twin backup 1\n"
+        info = tarfile.TarInfo("twin-backup"); info.size = len(marker)
+        t.addfile(info, io.BytesIO(marker))
+        extra(t)
+def dotdot(t):
+    data = b"evil\n"; info = tarfile.TarInfo("repo.git/../../escaped"); info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+def absolute(t):
+    data = b"evil\n"; info = tarfile.TarInfo("/tmp/twin-escaped"); info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+def link(t):
+    info = tarfile.TarInfo("node.key"); info.type = tarfile.SYMTYPE; info.linkname = "/etc/passwd"
+    t.addfile(info)
+make("dotdot", dotdot); make("absolute", absolute); make("link", link)
+EOF
+for bad in dotdot absolute link; do
+    must_fail "$TWIN" restore "$SYNC_TMP/$bad.tar" --dir "$(dir_of "r-$bad")"
+    err_has "not"
+    [ ! -e "$(dir_of "r-$bad")" ] || fail "the $bad archive left a node behind"
+done
+[ ! -e "$SYNC_TMP/escaped" ] && [ ! -e /tmp/twin-escaped ] || fail "an entry escaped the target"
+ls "$SYNC_TMP" | grep -q restore- && fail "a refused restore left its temporary directory"
+
+check "a node rebuilt from git clone --mirror and node.key takes its settings from history"
+mkdir -p "$(dir_of mirror)"
+git clone -q --mirror "$(dir_of north)/repo.git" "$(dir_of mirror)/repo.git"
+cp "$(dir_of north)/node.key" "$(dir_of mirror)/node.key"
+must "$TWIN" --dir "$(dir_of mirror)" status
+must "$TWIN" --dir "$(dir_of mirror)" id
+out_has "$(network_of north)"
+same "$(ngit mirror config twin.orgid)" XE-EXAMPLE-N "the rebuilt org id"
+verify_ok mirror
+add_rec mirror note title="Written by the rebuilt node"
+verify_ok mirror
+
+check "a line break in twin.name is refused when the setting is read, and nothing is committed"
+head=$(head_of south)
+ngit south config twin.name "$(printf 'Ministry\nsouth')"
+must_fail "$TWIN" --dir "$(dir_of south)" add note title="Never written"
+err_has "twin.name holds a line break"
+same "$(head_of south)" "$head" "South's head after the refused write"
+ngit south config twin.name "Ministry south"
+add_rec south note title="Written once the setting was fixed"
+verify_ok south
+
+serve_stop north
+echo "PASS"
