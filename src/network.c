@@ -60,7 +60,8 @@ static bool plain_name(const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
             return false;
-    return s[0] != ' ' && s[n - 1] != ' ';
+    const char *what;
+    return s[0] != ' ' && s[n - 1] != ' ' && !twin_text_hidden_char(s, &what);
 }
 
 static bool side_ok(const char *s)
@@ -75,7 +76,8 @@ int twin_network_check_identity(const struct twin_identity *who)
 {
     if (!plain_name(who->name))
         return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "
-                                         "without '<' or '>'");
+                                         "without '<', '>', or characters that hide or reorder "
+                                         "text (bidirectional controls, zero width space)");
     if (!who->org_id || !twin_record_org_id_valid(who->org_id))
         return twin_error(TWIN_EINVALID,
                           "org-id '%s' is not an organisation identifier (letters, digits, "

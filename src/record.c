@@ -184,6 +184,28 @@ static bool has_control(const char *s, bool allow_newlines)
     return false;
 }
 
+unsigned twin_text_hidden_char(const char *s, const char **name)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned cp = 0;
+        if (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0xAA && p[2] <= 0xAE) || p[2] == 0x8B))
+            cp = 0x2000u | (p[2] & 0x3Fu);
+        else if (p[0] == 0xE2 && p[1] == 0x81 &&
+                 ((p[2] >= 0xA6 && p[2] <= 0xA9) || (p[2] >= 0xA0 && p[2] <= 0xA4)))
+            cp = 0x2040u | (p[2] & 0x3Fu);
+        else if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+            cp = 0xFEFF;
+        if (!cp)
+            continue;
+        *name = cp == 0x200B                   ? "zero width space"
+                : cp == 0xFEFF                 ? "zero width no-break space"
+                : cp >= 0x2060 && cp <= 0x2064 ? "an invisible character"
+                                               : "a bidirectional control";
+        return cp;
+    }
+    return 0;
+}
+
 bool twin_record_org_id_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -250,6 +272,10 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
     size_t n = strlen(s);
     if (n > TWIN_FIELD_MAX_BYTES)
         return fail(v, "longer than %d bytes", TWIN_FIELD_MAX_BYTES);
+    const char *what;
+    unsigned hidden = twin_text_hidden_char(s, &what);
+    if (hidden)
+        return fail(v, "contains U+%04X (%s), which can hide or reorder text", hidden, what);
     switch (f->kind) {
     case TWIN_F_STRING:
         if (n == 0 && f->required)

@@ -38,6 +38,13 @@ int twin_record_parse_path(char type[static 32], char id[static TWIN_ID_LEN + 1]
  * starting with a letter or digit (it also names member files). */
 bool twin_record_org_id_valid(const char *s);
 
+/* The first character in s (valid UTF-8) that can make text read otherwise than it is stored,
+ * with *name saying what it is: the bidirectional embeddings, overrides and isolates
+ * (U+202A-U+202E, U+2066-U+2069), and the invisible characters that can hide text (U+200B,
+ * U+2060-U+2064, U+FEFF). Zero-width joiners and non-joiners and the left-to-right and
+ * right-to-left marks stay allowed: scripts such as Persian and Hebrew need them. 0 if none. */
+unsigned twin_text_hidden_char(const char *s, const char **name);
+
 /* Fills defaults a new record gets (note.kind = "note", ...). */
 int twin_record_apply_defaults(json_t *rec);
 

@@ -250,6 +250,29 @@ static void a_one_line_field_refuses_a_newline(void **state)
                       "'line one\\nline two'}");
 }
 
+static void text_refuses_characters_that_hide_or_reorder_it(void **state)
+{
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'pay \u202edcba'}",
+                        "note.title: contains U+202E (a bidirectional control), which can hide or "
+                        "reorder text");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T','body':"
+                        "'a\u2066b'}",
+                        "note.body: contains U+2066 (a bidirectional control), which can hide or "
+                        "reorder text");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'a\u200bb'}",
+                        "note.title: contains U+200B (zero width space), which can hide or "
+                        "reorder text");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'a\ufeffb'}",
+                        "note.title: contains U+FEFF (zero width no-break space), which can hide "
+                        "or reorder text");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'a\u2060b'}",
+                        "note.title: contains U+2060 (an invisible character), which can hide or "
+                        "reorder text");
+    /* Joiners and direction marks that scripts need stay allowed. */
+    assert_text_valid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'a\u200cb\u200db"
+                      "\u200eb\u200fb \u202f\u2065'}");
+}
+
 static void an_enum_field_lists_the_allowed_values(void **state)
 {
     assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'memo','title':'T'}",
@@ -1293,6 +1316,7 @@ int main(void)
         cmocka_unit_test(null_is_not_a_value),
         cmocka_unit_test(a_required_string_must_not_be_empty),
         cmocka_unit_test(a_one_line_field_refuses_a_newline),
+        cmocka_unit_test(text_refuses_characters_that_hide_or_reorder_it),
         cmocka_unit_test(an_enum_field_lists_the_allowed_values),
         cmocka_unit_test(a_field_of_the_wrong_json_kind_is_named),
         cmocka_unit_test(a_score_outside_one_to_five_is_refused),
