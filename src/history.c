@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "packread.h"
@@ -19,7 +20,15 @@ static bool hex_id(git_oid *out, const char *p, const char *end)
 /* The line at p when it starts with key and names someone as git writes it, "NAME <EMAIL>
  * SECONDS ZONE": its newline, with *when, or NULL. A time is required (libgit2 would read none as
  * zero) and must be digits (libgit2 refuses a line whose time does not parse). */
-static const char *person_line(int64_t *when, const char *p, const char *end, const char *key)
+/* One person line ("author " or "committer ", then "Name <email> TIME ZONE"); where it ends, or
+ * NULL. *who spans "Name <email>" and *email what is between the brackets. */
+struct person {
+    const char *who, *email;
+    size_t who_len, email_len;
+};
+
+static const char *person_line(int64_t *when, struct person *out, const char *p, const char *end,
+                               const char *key)
 {
     size_t klen = strlen(key);
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -44,6 +53,10 @@ static const char *person_line(int64_t *when, const char *p, const char *end, co
     if (q == gt + 2 || q == eol || *q != ' ')
         return NULL;
     *when = t;
+    out->who = p + klen;
+    out->who_len = (size_t)(gt + 1 - out->who);
+    out->email = lt + 1;
+    out->email_len = (size_t)(gt - lt - 1);
     return eol;
 }
 
@@ -83,11 +96,18 @@ int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t 
     /* Then the author and at once the committer: the order libgit2 reads, so that no header (a
      * signature among the parents, say) can make the check see another commit than libgit2 and
      * git see. git tolerates a second author line; twin never writes one and refuses it. */
-    if (!(eol = person_line(&authored, p, end, "author ")))
+    struct person a, c;
+    if (!(eol = person_line(&authored, &a, p, end, "author ")))
         return -1;
     p = eol + 1;
-    if (!person_line(&h->time, p, end, "committer "))
+    if (!person_line(&h->time, &c, p, end, "committer "))
         return -1;
+    h->author_email_len = a.email_len;
+    snprintf(
+        h->author_email, sizeof(h->author_email), "%.*s",
+        (int)(a.email_len < sizeof(h->author_email) ? a.email_len : sizeof(h->author_email) - 1),
+        a.email);
+    h->committer_is_author = a.who_len == c.who_len && memcmp(a.who, c.who, a.who_len) == 0;
     return 0;
 }
 

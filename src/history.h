@@ -7,6 +7,7 @@
 
 #include <git2.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct twin_commit_head {
@@ -15,6 +16,12 @@ struct twin_commit_head {
     git_oid parents[2];  /* the first two */
     const char *parent0; /* where the "parent " lines start (48 bytes each), in the parsed data */
     int64_t time;        /* the committer's time, seconds since the epoch */
+    /* Set by twin_commit_head_parse only: the author's email (what stands between '<' and '>',
+     * cut at 127 bytes, with its whole length), and whether the committer's "Name <email>" is
+     * the author's. */
+    char author_email[128];
+    size_t author_email_len;
+    bool committer_is_author;
 };
 
 /* Reads the header of a commit: "tree", "parent" lines, "author", "committer", in that order and

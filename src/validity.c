@@ -587,7 +587,26 @@ static bool membership_verdict(int err)
            err == TWIN_EVERIFY;
 }
 
-static int check_genesis(struct twin_check *out, struct lazy_tree *lt, twin_check_cache *cache)
+/* Whether the commit names its signer as its writer: author and committer are one person, whose
+ * email is the signing member's org id, as twin writes them (`Name <ORG-ID>`), so that plain
+ * `git log` shows the institution that signed. Sets the verdict and returns true when not. */
+static bool writer_verdict(struct twin_check *out, const struct twin_commit_head *h,
+                           const char *org_id)
+{
+    if (h->author_email_len != strlen(org_id) || strcmp(h->author_email, org_id) != 0) {
+        verdict(out, "the author is <%.100s%s>, not the signing member <%s>", h->author_email,
+                h->author_email_len > 100 ? "..." : "", org_id);
+        return true;
+    }
+    if (!h->committer_is_author) {
+        verdict(out, "the committer is not the author <%s>", org_id);
+        return true;
+    }
+    return false;
+}
+
+static int check_genesis(struct twin_check *out, const struct twin_commit_head *head,
+                         struct lazy_tree *lt, twin_check_cache *cache)
 {
     struct twin_membership *m = NULL;
     const git_tree *tree = NULL;
@@ -622,7 +641,7 @@ static int check_genesis(struct twin_check *out, struct lazy_tree *lt, twin_chec
     else if (memcmp(founder->keys[0].pk, out->signer, TWIN_PUBKEY_BYTES) != 0 ||
              memcmp(founder_key, out->signer, TWIN_PUBKEY_BYTES) != 0)
         verdict(out, "genesis: not signed by the founder's key");
-    else {
+    else if (!writer_verdict(out, head, founder->org_id)) {
         snprintf(out->org_id, sizeof(out->org_id), "%s", founder->org_id);
         out->valid = true;
         out->changes = 2;
@@ -664,12 +683,14 @@ static int check_merge(struct twin_check *out, git_repository *repo,
     } else if (state != TWIN_KEY_ACTIVE) {
         snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
         verdict(out, "merge signed by %s's %s key", who->org_id, twin_key_state_name(state));
-    } else {
+    } else if (!writer_verdict(out, head, who->org_id)) {
         /* Any member may sign a merge, observers too (one that rotated its key must join its
          * rotation to the others' history): a merge adds nothing of its own. */
         snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
         out->changes = mr.merged_files;
         out->valid = true;
+    } else {
+        snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
     }
     if (owned)
         twin_membership_free(m);
@@ -737,7 +758,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     tree.id = head.tree;
     remember = true;
     if (head.nparents == 0) {
-        rc = check_genesis(out, &tree, cache);
+        rc = check_genesis(out, &head, &tree, cache);
         goto cleanup;
     }
     if (cache && cache->last_repo == repo && git_oid_equal(&head.parents[0], &cache->last_commit))
@@ -770,6 +791,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         verdict(out, "signed by %s's %s key", who->org_id, twin_key_state_name(state));
         goto cleanup;
     }
+    if (writer_verdict(out, &head, who->org_id))
+        goto cleanup;
     if ((rc = twin_treediff_run_ids(&w, &parent_tree.id, &tree.id)) < 0)
         goto cleanup;
     rc = 0; /* a tree that breaks a rule is a verdict, not a failure to check */

@@ -85,6 +85,15 @@ expect_stdout_contains "All commits are valid."
 expect_ok tw "$T" --json verify
 expect_stdout_contains '"valid": true'
 
+check "a commit signed by one member but naming another as its writer is named"
+T="$TEST_TMP/impostor"
+copy_good "$T"
+C=$(CRAFT_AUTHOR="$(node_git "$T" config twin.orgid)" signed_commit "$T" "$HERON/node.key" \
+    "$(new_note_tree "$T" "$(fresh_uuid7)" "Written as the founder")" refs/heads/main "add note")
+node_git "$T" update-ref refs/heads/main "$C"
+expect_fault "$T" "$C" "the author is <$(node_git "$T" config twin.orgid)>, not the signing member <$(node_git "$HERON" config twin.orgid)>"
+expect_log_marks "$T" "$C"
+
 check "an unsigned commit is named: unsigned commit"
 T="$TEST_TMP/unsigned"
 copy_good "$T"

@@ -64,8 +64,8 @@ static git_oid commit_file(twin_node *node, const twin_keypair *key, const char 
     assert_int_equal(git_tree_create_updated(&tree_id, repo, base, 1, &u), 0);
     assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
     const git_commit *parents[] = {parent};
-    if (twin_store_write_commit(&commit_id, repo, key, "Someone", "XE-EXAMPLE-X", tree, parents, 1,
-                                "test change\n"))
+    if (twin_store_write_commit(&commit_id, repo, key, "Someone", twin_node_org_id(node), tree,
+                                parents, 1, "test change\n"))
         fail_msg("write commit: %s", twin_error_last());
     assert_int_equal(twin_store_advance(repo, &head, &commit_id, "test"), 0);
     git_tree_free(tree);

@@ -32,7 +32,9 @@ static void assert_identity_refused(const struct twin_identity *who, const char 
     assert_string_equal(twin_error_last(), message);
 }
 
-#define NAME_RULE "name: required, one line of at most 200 characters without '<' or '>'"
+#define NAME_RULE                                                                                  \
+    "name: required, one line of at most 200 characters without '<', '>', or characters that "     \
+    "hide or reorder text (bidirectional controls, zero width space)"
 
 static void a_complete_identity_is_accepted(void **state)
 {

@@ -251,11 +251,15 @@ craft_tree() {
 }
 
 # signed_commit DIR KEYFILE TREE PARENT MESSAGE: a commit signed by KEYFILE exactly as git signs
-# (gpg.format=ssh), with a member-like identity; prints its id.
+# (gpg.format=ssh); prints its id. Its author and committer are the key's institution, as twin
+# writes them (the org id of the node KEYFILE belongs to; CRAFT_AUTHOR overrides it, and a key
+# outside any node gets XE-EXAMPLE-CRAFT).
 signed_commit() {
-    local dir=$1 key=$2 tree=$3 parent=$4 message=$5
-    GIT_AUTHOR_NAME="Crafted Commit" GIT_AUTHOR_EMAIL="XE-EXAMPLE-CRAFT" \
-        GIT_COMMITTER_NAME="Crafted Commit" GIT_COMMITTER_EMAIL="XE-EXAMPLE-CRAFT" \
+    local dir=$1 key=$2 tree=$3 parent=$4 message=$5 org
+    org=${CRAFT_AUTHOR:-$(git --git-dir="$(dirname "$key")/repo.git" config twin.orgid 2>/dev/null || true)}
+    org=${org:-XE-EXAMPLE-CRAFT}
+    GIT_AUTHOR_NAME="Crafted Commit" GIT_AUTHOR_EMAIL="$org" \
+        GIT_COMMITTER_NAME="Crafted Commit" GIT_COMMITTER_EMAIL="$org" \
         node_git "$dir" -c gpg.format=ssh -c user.signingkey="$key" \
         commit-tree -S -p "$parent" -m "$message" "$tree"
 }
