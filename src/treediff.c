@@ -225,6 +225,82 @@ static size_t entry_at_or_after(const struct rawtree *t, size_t pos)
     return lo;
 }
 
+/* Whether a tree entry's name is one git's fsck accepts: no '/', and not ".", ".." or ".git"
+ * (in any case). */
+static bool plain_name(const char *name, size_t len)
+{
+    if (memchr(name, '/', len) || (len == 1 && name[0] == '.') ||
+        (len == 2 && name[0] == '.' && name[1] == '.'))
+        return false;
+    return !(len == 4 && name[0] == '.' && (name[1] | 0x20) == 'g' && (name[2] | 0x20) == 'i' &&
+             (name[3] | 0x20) == 't');
+}
+
+/* What keeps a tree that index_tree found not canonical out of git's canonical form, written
+ * into why; why is left empty when nothing does (index_tree gives up early on some rare valid
+ * trees, which libgit2 then reads). Only run on trees index_tree refused, so its cost is of no
+ * account. */
+static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t size)
+{
+    const char *p = (const char *)data, *end = p + size, *prev = NULL;
+    size_t plen = 0, n = 0;
+    bool pdir = false;
+    why[0] = '\0';
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p) < 8 ? (size_t)(end - p) : 8);
+        if (!sp) {
+            snprintf(why, cap, "entry %zu has no mode", n + 1);
+            return;
+        }
+        size_t mlen = (size_t)(sp - p);
+        bool dir = mlen == 5 && memcmp(p, "40000", 5) == 0;
+        if (!dir && !(mlen == 6 && memcmp(p, "100644", 6) == 0)) {
+            snprintf(why, cap,
+                     "entry %zu has mode %.*s (only 40000 for a directory and 100644 "
+                     "for a file are allowed)",
+                     n + 1, (int)mlen, p);
+            return;
+        }
+        const char *name = sp + 1, *nul = memchr(name, 0, (size_t)(end - name));
+        if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ) {
+            snprintf(why, cap, "the tree is cut short in entry %zu", n + 1);
+            return;
+        }
+        size_t len = (size_t)(nul - name);
+        if (len == 0 || !plain_name(name, len)) {
+            snprintf(why, cap, "entry %zu is named '%.*s', which git refuses", n + 1,
+                     (int)(len > 100 ? 100 : len), name);
+            return;
+        }
+        if (prev) {
+            int c = git_order(prev, plen, pdir, name, len, dir);
+            if (c == 0 || (plen == len && memcmp(prev, name, len) == 0)) {
+                snprintf(why, cap, "two entries are named '%.*s'", (int)(len > 100 ? 100 : len),
+                         name);
+                return;
+            }
+            if (c > 0) {
+                snprintf(why, cap, "its entries are out of git's order ('%.*s' before '%.*s')",
+                         (int)(plen > 100 ? 100 : plen), prev, (int)(len > 100 ? 100 : len), name);
+                return;
+            }
+        }
+        /* A file and a directory of one name sort apart: look back for the other. */
+        for (const char *q = (const char *)data; q < p;) {
+            const char *qn = memchr(q, ' ', 8) + 1, *qe = memchr(qn, 0, (size_t)(end - qn));
+            if ((size_t)(qe - qn) == len && memcmp(qn, name, len) == 0) {
+                snprintf(why, cap, "two entries are named '%.*s'", (int)(len > 100 ? 100 : len),
+                         name);
+                return;
+            }
+            q = qe + 1 + GIT_OID_RAWSZ;
+        }
+        prev = name, plen = len, pdir = dir;
+        p = nul + 1 + GIT_OID_RAWSZ;
+        n++;
+    }
+}
+
 /* How far index_entry has read a tree: the entries indexed and the last one's name. */
 struct ipos {
     size_t pos, n, plen;
@@ -248,7 +324,8 @@ static int index_entry(struct rawtree *t, struct ipos *s)
     const char *name = p + skip, *nul = memchr(name, 0, left - skip);
     size_t len = nul ? (size_t)(nul - name) : 0;
     if (!nul || len == 0 || len > UINT16_MAX ||
-        (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ)
+        (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ ||
+        !plain_name(name, len))
         return 0;
     if (s->pname && git_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
         return 0;
@@ -510,6 +587,30 @@ static int diff_trees(struct twin_treediff *w, const git_tree *old_tree, const g
 static int diff_raw(struct twin_treediff *w, struct rawtree *ot, struct rawtree *nt,
                     const char *prefix, int depth);
 
+/* 0 when the new tree id (read into nt, or NULL when the cache had no slot for it) is in git's
+ * canonical form; else 1 with the fault set, or an error. */
+static int check_canonical(struct twin_treediff *w, const struct rawtree *nt, const git_oid *id,
+                           const char *path)
+{
+    char why[300];
+    if (nt && nt->canonical)
+        return 0;
+    if (nt) {
+        tree_fault(why, sizeof(why), nt->data, nt->size);
+    } else {
+        git_odb_object *obj = NULL;
+        if (git_odb_read(&obj, w->cache->odb, id) < 0)
+            return 0; /* missing: the walk below names it */
+        tree_fault(why, sizeof(why), git_odb_object_data(obj), git_odb_object_size(obj));
+        git_odb_object_free(obj);
+    }
+    if (!why[0])
+        return 0;
+    snprintf(w->fault, sizeof(w->fault), "%s%s: tree %.12s is not in git's canonical form: %s",
+             path[0] ? "" : "the root tree", path, git_oid_tostr_s(id), why);
+    return 1;
+}
+
 /* Compares two subtrees (either may be absent): on their bytes when both are canonical, else
  * as libgit2 reads them. */
 static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oid *n,
@@ -526,13 +627,18 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
      * hashed before libgit2 reads it below. */
     if (ot)
         ot->pinned++;
-    rc = (ot || !o) && n ? raw_get(&nt, w->cache, n, ot) : 0;
+    rc = (ot || !o || w->canonical_trees) && n ? raw_get(&nt, w->cache, n, ot) : 0;
     if (ot)
         ot->pinned--;
     if (rc < 0)
         return rc;
+    /* Every tree a commit changes must be in git's canonical form, so that every git reads it
+     * the same way (and git fsck passes): sorted, unique names, modes 40000 and 100644 only,
+     * no empty, '.', '..' or '.git' names. */
+    if (n && w->canonical_trees && (rc = check_canonical(w, nt, n, path)))
+        return rc;
     struct rawtree *probe = NULL;
-    if (!(ot || !o) && n && !twin_global_hash_reads_enabled() &&
+    if (!(ot || !o) && n && !w->canonical_trees && !twin_global_hash_reads_enabled() &&
         (rc = raw_get(&probe, w->cache, n, NULL)) < 0)
         return rc;
     if ((!o || ot) && (!n || (nt && nt->canonical))) {

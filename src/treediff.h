@@ -65,6 +65,10 @@ struct twin_treediff {
     git_repository *repo;
     twin_tree_cache *cache; /* NULL: one just for the run */
     bool trees; /* also list each directory whose tree changed, before the files under it */
+    /* Refuse (as a fault) any changed tree that is not in git's canonical form: sorted, unique
+     * names, modes 40000 and 100644, no empty, '.', '..' or '.git' name. The validity predicate
+     * sets it; without it such trees are read as libgit2 reads them. */
+    bool canonical_trees;
     struct twin_change *changes;
     size_t count, cap;
     char fault[400]; /* set when the trees break a rule (not plain files, too deep, too many) */

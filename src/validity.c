@@ -728,7 +728,8 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     struct lazy_tree tree = {.repo = repo}, parent_tree = {.repo = repo};
     struct twin_membership *m = NULL, *after = NULL;
     bool owned = false, remember = false;
-    struct twin_treediff w = {.repo = repo, .cache = cache ? cache->trees : NULL};
+    struct twin_treediff w = {
+        .repo = repo, .cache = cache ? cache->trees : NULL, .canonical_trees = true};
     int rc = 0;
     memset(out, 0, sizeof(*out));
     if (cache) {

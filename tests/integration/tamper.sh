@@ -372,6 +372,53 @@ expect_fault "$T" "$HEAD_C" "does not match its id"
 expect_exit 1 tw "$T" verify --since "$HEAD_C^"
 expect_stdout_contains "does not match its id"
 
+# odd_root_tree NODE HOW: a root tree made from the head's, in a form git refuses, written as it
+# is (hash-object --literally); prints its id. HOW: dup (network.json twice), unsorted (the
+# first two entries swapped), padded (members/ with mode 040000), dotgit (a .git directory).
+odd_root_tree() {
+    node_git "$1" cat-file tree "refs/heads/main^{tree}" >"$TEST_TMP/root.tree"
+    python3 - "$2" "$TEST_TMP/root.tree" <<'PY'
+import sys
+how, path = sys.argv[1], sys.argv[2]
+data = open(path, "rb").read()
+entries, i = [], 0
+while i < len(data):
+    sp = data.index(b" ", i); nul = data.index(b"\0", sp)
+    entries.append([data[i:sp], data[sp + 1:nul], data[nul + 1:nul + 21]])
+    i = nul + 21
+if how == "dup":
+    e = next(e for e in entries if e[1] == b"network.json")
+    entries.insert(entries.index(e) + 1, list(e))
+elif how == "unsorted":
+    entries[0], entries[1] = entries[1], entries[0]
+elif how == "padded":
+    next(e for e in entries if e[1] == b"members")[0] = b"040000"
+elif how == "dotgit":
+    members = next(e for e in entries if e[1] == b"members")
+    entries.insert(0, [b"40000", b".git", members[2]])
+open(path, "wb").write(b"".join(m + b" " + n + b"\0" + o for m, n, o in entries))
+PY
+    node_git "$1" hash-object -t tree --literally -w "$TEST_TMP/root.tree"
+}
+
+for how in dup unsorted padded dotgit; do
+    check "a signed commit whose root tree git refuses ($how) is named, and git fsck agrees"
+    T="$TEST_TMP/tree-$how"
+    copy_good "$T"
+    TREE=$(odd_root_tree "$T" "$how")
+    C=$(signed_commit "$T" "$HERON/node.key" "$TREE" refs/heads/main "an odd tree")
+    node_git "$T" update-ref refs/heads/main "$C"
+    case $how in
+    dup) why="two entries are named 'network.json'" ;;
+    unsorted) why="its entries are out of git's order" ;;
+    padded) why="has mode 040000" ;;
+    dotgit) why="is named '.git'" ;;
+    esac
+    expect_fault "$T" "$C" "the root tree: tree ${TREE:0:12} is not in git's canonical form: "
+    expect_fault "$T" "$C" "$why"
+    expect_exit 1 git --git-dir="$T/repo.git" fsck --strict --no-progress
+done
+
 check "the good node itself still verifies"
 expect_ok tw "$GOOD" verify
 expect_eq "$(commit_count "$GOOD")" "$GOOD_COMMITS" "commits in the good node"

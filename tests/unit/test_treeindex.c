@@ -37,6 +37,8 @@ static void random_entry(struct rng *r, struct entry *e, unsigned names)
     for (size_t i = 0; i < len; i++)
         e->name[i] = alphabet[(n >> (3 * i + 3)) % 6];
     e->name[len] = '\0';
+    if (strspn(e->name, ".") == len && len <= 2)
+        e->name[0] = 'a'; /* "." and ".." are never canonical; other names with dots are */
     for (size_t i = 0; i < 20; i++)
         e->id[i] = (unsigned char)rnd(r, 256);
 }

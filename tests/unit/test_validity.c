@@ -521,7 +521,9 @@ static void a_record_file_that_is_executable_is_refused(void **state)
     struct edit e = {path, text, GIT_FILEMODE_BLOB_EXECUTABLE};
     git_oid commit = commit_edits(n, n->admin, &e, 1);
     free(text);
-    assert_refused(n, &commit, "only plain files and directories are allowed");
+    assert_refused(n, &commit,
+                   "is not in git's canonical form: entry 1 has mode 100755 (only 40000 for a "
+                   "directory and 100644 for a file are allowed)");
 }
 
 static void directories_nested_too_deep_are_refused(void **state)
