@@ -17,16 +17,26 @@ static bool hex_id(git_oid *out, const char *p, const char *end)
            git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
 }
 
-/* The line at p when it starts with key and names someone as git writes it, "NAME <EMAIL>
- * SECONDS ZONE": its newline, with *when, or NULL. A time is required (libgit2 would read none as
- * zero) and must be digits (libgit2 refuses a line whose time does not parse). */
-/* One person line ("author " or "committer ", then "Name <email> TIME ZONE"); where it ends, or
- * NULL. *who spans "Name <email>" and *email what is between the brackets. */
+/* One person line ("author " or "committer ", then "NAME <EMAIL> SECONDS ZONE"): where it ends,
+ * or NULL. *who spans "NAME <EMAIL>" and *email what stands between the brackets. */
 struct person {
     const char *who, *email;
     size_t who_len, email_len;
 };
 
+/* The first '<' or '>' in [p, end), or end. */
+static const char *next_bracket(const char *p, const char *end)
+{
+    while (p < end && *p != '<' && *p != '>')
+        p++;
+    return p;
+}
+
+/* Reads the line as git fsck --strict reads an identity (fsck_ident), so that the predicate
+ * refuses every person line fsck refuses: a name before " <", no '<' or '>' in the name or the
+ * email, then "> ", a time in digits without leading zeros that fits in 63 bits, a space, and a
+ * zone of a sign and exactly four digits ending the line. A line of that form has one '<' and
+ * one '>', so libgit2 (which takes the last of each) reads the same person and time. */
 static const char *person_line(int64_t *when, struct person *out, const char *p, const char *end,
                                const char *key)
 {
@@ -34,27 +44,33 @@ static const char *person_line(int64_t *when, struct person *out, const char *p,
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol || (size_t)(eol - p) < klen || memcmp(p, key, klen) != 0)
         return NULL;
-    const char *lt = NULL, *gt = NULL;
-    for (const char *q = p + klen; q < eol; q++) {
-        if (*q == '<')
-            lt = q;
-        else if (*q == '>')
-            gt = q;
-    }
-    if (!lt || !gt || lt > gt || gt + 1 == eol || gt[1] != ' ')
+    const char *who = p + klen, *lt = next_bracket(who, eol);
+    if (lt == eol || *lt != '<' || lt == who || lt[-1] != ' ')
+        return NULL; /* no name, a '>' in it, no email, or no space before it */
+    const char *gt = next_bracket(lt + 1, eol);
+    if (gt == eol || *gt != '>' || eol - gt < 2 || gt[1] != ' ')
         return NULL;
+    const char *q = gt + 2, *digits = q;
+    if (q < eol && *q == '0' && q + 1 < eol && q[1] != ' ')
+        return NULL; /* a zero-padded time */
     int64_t t = 0;
-    const char *q = gt + 2;
     for (; q < eol && *q >= '0' && *q <= '9'; q++) {
-        if (t > (INT64_MAX - 9) / 10)
+        int d = *q - '0';
+        if (t > (INT64_MAX - d) / 10)
             return NULL;
-        t = t * 10 + (*q - '0');
+        t = t * 10 + d;
     }
-    if (q == gt + 2 || q == eol || *q != ' ')
+    if (q == digits || q == eol || *q != ' ')
         return NULL;
+    q++;
+    if (eol - q != 5 || (q[0] != '+' && q[0] != '-'))
+        return NULL;
+    for (int i = 1; i <= 4; i++)
+        if (q[i] < '0' || q[i] > '9')
+            return NULL;
     *when = t;
-    out->who = p + klen;
-    out->who_len = (size_t)(gt + 1 - out->who);
+    out->who = who;
+    out->who_len = (size_t)(gt + 1 - who);
     out->email = lt + 1;
     out->email_len = (size_t)(gt - lt - 1);
     return eol;
