@@ -673,7 +673,8 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
             (rc = twin_record_parse(&rec, text, tlen)) ||
             (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
             ;
-        else if (twin_record_validate(rec, old, lookup_batch, im.batch))
+        else if (twin_record_validate(rec, old, lookup_batch, im.batch) ||
+                 twin_record_check_conflicts_kept(rec, old))
             rc = report_error(r, s->row, "%s", twin_error_last());
         else if (limited &&
                  (rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(n),

@@ -195,7 +195,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     if ((rc = c->fn(rec, c->ctx)) || (c->create && (rc = twin_record_apply_defaults(rec))))
         goto cleanup;
     struct tx_lookup l = {tx};
-    if ((rc = twin_record_validate(rec, old, lookup_tx, &l)))
+    if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
+        (rc = twin_record_check_conflicts_kept(rec, old)))
         goto cleanup;
     if (twin_node_writer_limited(c->node)) {
         char fault[600];

@@ -569,6 +569,24 @@ int twin_record_validate(const json_t *rec, const json_t *old, twin_record_looku
     return 0;
 }
 
+int twin_record_check_conflicts_kept(const json_t *rec, const json_t *old)
+{
+    const json_t *now = json_object_get(rec, "conflicts"),
+                 *before = old ? json_object_get(old, "conflicts") : NULL;
+    for (size_t i = 0; i < json_array_size(now); i++) {
+        const json_t *e = json_array_get(now, i);
+        bool kept = false;
+        for (size_t k = 0; !kept && k < json_array_size(before); k++)
+            kept = json_equal((json_t *)e, json_array_get(before, k));
+        if (!kept)
+            return twin_error(TWIN_EINVALID,
+                              "%s.conflicts[%zu]: only a merge sets a conflict aside; an edit may "
+                              "remove conflict entries (twin resolve), never add or change one",
+                              json_string_value(json_object_get(rec, "type")), i);
+    }
+    return 0;
+}
+
 int twin_record_apply_defaults(json_t *rec)
 {
     const char *type = json_string_value(json_object_get(rec, "type"));

@@ -498,6 +498,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             goto cleanup;
         }
         int err = twin_record_validate(cur, old, lookup_in_tree, new_tree);
+        if (err == 0)
+            err = twin_record_check_conflicts_kept(cur, old);
         if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
             snprintf(fault, fault_size, "%s", twin_error_last());
         else

@@ -45,6 +45,12 @@ bool twin_record_org_id_valid(const char *s);
  * right-to-left marks stay allowed: scripts such as Persian and Hebrew need them. 0 if none. */
 unsigned twin_text_hidden_char(const char *s, const char **name);
 
+/* A record changed by anything but a merge keeps its conflict entries or drops some: every
+ * entry of rec's `conflicts` must be one of old's (old NULL: a new record has none). Merges,
+ * which every node re-derives, are the only commits that add them. TWIN_EINVALID names the
+ * entry. */
+int twin_record_check_conflicts_kept(const json_t *rec, const json_t *old);
+
 /* Fills defaults a new record gets (note.kind = "note", ...). */
 int twin_record_apply_defaults(json_t *rec);
 

@@ -485,6 +485,22 @@ static void changing_a_withdrawn_record_is_refused(void **state)
     assert_refused(n, &commit, "note.withdrawn: the record is withdrawn and can no longer change");
 }
 
+static void an_edit_that_adds_a_conflict_entry_is_refused(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    twin_record_new_id(id);
+    record_path(path, "note", id);
+    json_t *rec = note_with_id(id, "Visit");
+    json_object_set_new(rec, "conflicts",
+                        json_pack("[{s:s, s:s, s:s}]", "field", "title", "value", "Forged", "from",
+                                  "0123456789abcdef0123456789abcdef01234567"));
+    git_oid commit = commit_rec(n, n->editor, path, rec);
+    assert_refused(n, &commit,
+                   "note.conflicts[0]: only a merge sets a conflict aside; an edit may remove "
+                   "conflict entries (twin resolve), never add or change one");
+}
+
 static void editing_a_recorded_indicator_actual_is_refused(void **state)
 {
     struct net *n = *state;
@@ -891,6 +907,7 @@ int main(void)
         NET_TEST(a_record_and_the_record_it_refers_to_may_arrive_together),
         NET_TEST(changing_a_withdrawn_record_is_refused),
         NET_TEST(editing_a_recorded_indicator_actual_is_refused),
+        NET_TEST(an_edit_that_adds_a_conflict_entry_is_refused),
         NET_TEST(a_record_file_that_is_executable_is_refused),
         NET_TEST(directories_nested_too_deep_are_refused),
         NET_TEST(removing_a_member_is_refused),
