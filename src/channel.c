@@ -348,14 +348,29 @@ static int handshake_and_split(twin_channel *ch, twin_noise_handshake *hs,
     if (rc)
         return rc;
     const unsigned char *peer = twin_noise_peer_node(hs);
+    bool allowed = true;
     if (!ch->initiator) {
         node_hex(hex, peer);
-        if (cfg->authorize(cfg->authorize_ctx, peer, reason, sizeof(reason)) != 0)
-            return twin_error(TWIN_EDENIED, "handshake: node %s is not allowed: %s", hex,
-                              reason[0] ? reason : "not a member and no valid invite");
+        allowed = cfg->authorize(cfg->authorize_ctx, peer, reason, sizeof(reason)) == 0;
+        if (!reason[0])
+            snprintf(reason, sizeof(reason), "not a member and no valid invite");
     }
     memcpy(ch->peer_node, peer, TWIN_PUBKEY_BYTES);
-    return twin_noise_split(&ch->send, &ch->recv, ch->hash, hs);
+    if ((rc = twin_noise_split(&ch->send, &ch->recv, ch->hash, hs)))
+        return rc;
+    if (!allowed) {
+        /* The key proved itself, so it may hear why it is not let in (PROTOCOL.md 4.3): one
+         * refuse, then the close. */
+        twin_msg m = {.type = TWIN_MSG_REFUSE};
+        m.u.refuse.code = TWIN_REFUSE_NOT_MEMBER;
+        snprintf(m.u.refuse.reason, sizeof(m.u.refuse.reason),
+                 "this node does not let key %.16s "
+                 "in: %s",
+                 hex, reason);
+        twin_channel_send(ch, &m);
+        return twin_error(TWIN_EDENIED, "handshake: node %s is not allowed: %s", hex, reason);
+    }
+    return 0;
 }
 
 static int check_config(const twin_channel_config *cfg, int responder)

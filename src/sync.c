@@ -167,7 +167,12 @@ static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
                        "the peer reported an error: %s", m->u.error.message);
     else if (m->type == TWIN_MSG_REFUSE) {
         snprintf(s->st->peer_refusal, sizeof(s->st->peer_refusal), "%s", m->u.refuse.reason);
-        rc = twin_error(m->u.refuse.code == TWIN_REFUSE_BUSY ? TWIN_ECONFLICT : TWIN_EVERIFY,
+        /* Refused before hello: the responder does not let this key in (a key it does not know
+         * yet may be answered by the one it replaced: twin_sync_peer tries that). */
+        bool key_refused = want == TWIN_MSG_HELLO && m->u.refuse.code == TWIN_REFUSE_NOT_MEMBER;
+        rc = twin_error(key_refused                            ? TWIN_EDENIED
+                        : m->u.refuse.code == TWIN_REFUSE_BUSY ? TWIN_ECONFLICT
+                                                               : TWIN_EVERIFY,
                         "the peer refused: %s", m->u.refuse.reason);
     } else if (m->type == TWIN_MSG_GOODBYE)
         rc = twin_error(TWIN_EVERIFY, "the peer ended the session early");
@@ -726,12 +731,49 @@ done:
     return rc;
 }
 
+/* Whether this node may send its history to the node with key pk: not when the membership at
+ * the head has revoked that key or removed its member (a retired key is a rotation the peer
+ * entry has not caught up with, and is still served). */
+static int peer_still_member(twin_node *n, const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = 0;
+    if (twin_node_head(&head, n) == 0 && git_commit_lookup(&c, twin_node_repo(n), &head) == 0 &&
+        git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
+        enum twin_key_state state;
+        const struct twin_member *who = twin_membership_find_key(m, pk, &state);
+        if (who && state == TWIN_KEY_MEMBER_REMOVED)
+            rc = twin_error(TWIN_EDENIED,
+                            "%s was removed from the network: this node no longer syncs with it "
+                            "(drop the peer entry: twin peer remove NAME)",
+                            who->org_id);
+        else if (who && state == TWIN_KEY_REVOKED)
+            rc = twin_error(TWIN_EDENIED,
+                            "the peer's key of %s is revoked: this node no longer syncs with it "
+                            "(drop the peer entry: twin peer remove NAME)",
+                            who->org_id);
+    }
+    if (rc == 0)
+        twin_error_clear();
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}
+
 int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, const char *port,
                    const unsigned char peer_key[static TWIN_PUBKEY_BYTES])
 {
     twin_channel *ch = NULL;
     twin_channel_config cfg = {.key = twin_node_key(n), .network_id = twin_node_network_id(n)};
     int lock = -1;
+    memset(out, 0, sizeof(*out));
+    int member = peer_still_member(n, peer_key);
+    if (member)
+        return member;
     /* The lock comes before the connection: a node never holds a peer's session open while it
      * waits for its own turn, so two nodes syncing towards each other cannot wait in a circle. */
     int rc = session_lock(&lock, twin_node_repo(n), INITIATOR_LOCK_WAIT_MS);
@@ -910,6 +952,7 @@ int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], 
     struct twin_peer *peers = NULL;
     size_t npeers = 0;
     int verdict = -1;
+    bool named = false;
     if (twin_node_open(&n, ctx)) {
         snprintf(reason, reason_cap, "cannot open this node: %s", twin_error_last());
         return -1;
@@ -918,10 +961,14 @@ int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], 
         git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
         enum twin_key_state state;
         const struct twin_member *who = twin_membership_find_key(m, node, &state);
+        named = who != NULL;
         if (who && state == TWIN_KEY_ACTIVE)
             verdict = 0;
+        else if (who && state == TWIN_KEY_MEMBER_REMOVED)
+            snprintf(reason, reason_cap, "%s was removed from network %s", who->org_id,
+                     twin_node_network_id(n));
         else if (who)
-            snprintf(reason, reason_cap, "key of %s is %s", who->org_id,
+            snprintf(reason, reason_cap, "this key of %s is %s", who->org_id,
                      twin_key_state_name(state));
         else
             snprintf(reason, reason_cap, "unknown node key: not a member of network %s",
@@ -929,7 +976,10 @@ int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], 
     } else {
         snprintf(reason, reason_cap, "unknown node key: this node has no membership yet");
     }
-    if (verdict != 0 && twin_peers_list(&peers, &npeers, n) == 0)
+    /* A configured peer the membership does not know yet may sync (it brings or takes the
+     * history that names it); one the membership has revoked, retired or removed may not,
+     * whatever the peer list says. */
+    if (verdict != 0 && !named && twin_peers_list(&peers, &npeers, n) == 0)
         for (size_t i = 0; i < npeers; i++)
             if (memcmp(peers[i].key, node, TWIN_PUBKEY_BYTES) == 0)
                 verdict = 0;

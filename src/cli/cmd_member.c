@@ -1,10 +1,12 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../network.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/ops.h"
+#include "twin/peers.h"
 
 static int member_add(struct cli *c, int argc, char **argv)
 {
@@ -115,6 +117,51 @@ cleanup:
 
 enum member_verb { VERB_ADD_KEY, VERB_REVOKE_KEY, VERB_REMOVE };
 
+/* After a revocation (key given) or a removal (key NULL) of member org: the peer entries whose
+ * key no longer syncs are dropped, or, while the change waits for approvals, named. */
+static void drop_peers(struct cli *c, const char *org, const unsigned char *key, bool pending)
+{
+    struct twin_peer *peers = NULL;
+    size_t count = 0;
+    struct twin_membership *m = NULL;
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    if (twin_peers_list(&peers, &count, c->node) != 0 || count == 0 ||
+        twin_node_head(&head, c->node) != 0 ||
+        git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0 ||
+        git_commit_tree(&tree, commit) < 0 ||
+        twin_membership_load(&m, twin_node_repo(c->node), tree) != 0) {
+        twin_error_clear();
+        goto cleanup;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct twin_member *who = twin_membership_find_key(m, peers[i].key, NULL);
+        bool gone = key ? memcmp(peers[i].key, key, TWIN_PUBKEY_BYTES) == 0
+                        : who && strcmp(who->org_id, org) == 0;
+        if (!gone)
+            continue;
+        if (pending)
+            fprintf(stderr,
+                    "twin: once the change is approved this node stops syncing with peer %s; "
+                    "drop it then with: twin peer remove %s\n",
+                    peers[i].name, peers[i].name);
+        else if (twin_peers_remove(c->node, peers[i].name) == 0)
+            fprintf(stderr, "twin: dropped peer %s: its key no longer syncs with this network\n",
+                    peers[i].name);
+        else
+            fprintf(stderr,
+                    "twin: this node no longer syncs with peer %s; drop it with: twin peer "
+                    "remove %s (%s)\n",
+                    peers[i].name, peers[i].name, twin_error_last());
+    }
+cleanup:
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    free(peers);
+}
+
 /* twin member add-key ORG KEY, revoke-key ORG KEY and remove ORG. */
 static int member_edit(struct cli *c, int argc, char **argv, enum member_verb verb)
 {
@@ -136,6 +183,9 @@ static int member_edit(struct cli *c, int argc, char **argv, enum member_verb ve
                                        : twin_ops_member_remove(&commit, c->node, argv[2]);
     if (rc)
         return cli_fail(rc);
+    if (verb != VERB_ADD_KEY)
+        drop_peers(c, argv[2], verb == VERB_REVOKE_KEY ? pk : NULL,
+                   twin_node_last_proposal(c->node) != NULL);
     cli_report_governed(c,
                         verb == VERB_ADD_KEY      ? "Added a key to"
                         : verb == VERB_REVOKE_KEY ? "Revoked a key of"

@@ -94,7 +94,14 @@ static int serve_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES
 {
     if (twin_sync_authorize(ctx, node, reason, reason_cap) == 0)
         return 0;
-    return twin_invite_pending(ctx) ? 0 : -1;
+    if (twin_invite_pending(ctx))
+        return 0;
+    size_t len = strlen(reason);
+    if (strncmp(reason, "unknown node key", 16) == 0)
+        snprintf(reason + len, reason_cap - len,
+                 ", and no invite is open here (an invite works once: ask an admin for a new "
+                 "one)");
+    return -1;
 }
 
 static bool stop_pending(void)
