@@ -81,12 +81,17 @@ int twin_checkpoint_check(struct twin_checkpoint *cp)
     if (twin_key_parse_openssh(cp->signer, signer) || twin_key_parse_openssh(cp->peer, peer))
         return twin_error(TWIN_EINVALID, "checkpoint: a node key is not an ssh-ed25519 key");
     cp->has_head = strcmp(head, "none") != 0;
-    if (cp->has_head && (strlen(head) != GIT_OID_HEXSZ || git_oid_fromstr(&cp->head, head) < 0))
+    if (cp->has_head &&
+        (strlen(head) != GIT_OID_HEXSZ || strspn(head, "0123456789abcdef") != GIT_OID_HEXSZ ||
+         git_oid_fromstr(&cp->head, head) < 0))
         return twin_error(TWIN_EINVALID, "checkpoint: '%s' is not a commit id", head);
-    char *end;
-    long long t = strtoll(when, &end, 10);
-    if (*end || end == when || t < 0)
+    /* Decimal digits only, no sign or leading zero: one text for each time (SYNC.md 10). */
+    long long t = 0;
+    size_t digits = strspn(when, "0123456789");
+    if (digits == 0 || when[digits] || (when[0] == '0' && digits > 1) || digits > 18)
         return twin_error(TWIN_EINVALID, "checkpoint: '%s' is not a time", when);
+    for (size_t i = 0; i < digits; i++)
+        t = t * 10 + (when[i] - '0');
     cp->time = t;
     snprintf(cp->network_id, sizeof(cp->network_id), "%s", network);
     unsigned char by[TWIN_PUBKEY_BYTES];

@@ -447,17 +447,25 @@ static int send_pack(size_t *commits, struct session *s, git_repository *repo, c
     return rc;
 }
 
+static int send_refuse(struct session *s, uint32_t code, const char *reason);
+
 static int recv_pack(struct session *s)
 {
     double t0 = now_ms();
     int rc = twin_quarantine_new(&s->q, s->repo);
     uint64_t seq = 0;
+    /* Set when the failure needs no answer: the peer's own message (an error, a refusal, a
+     * close), or an error already sent. */
+    bool answered = false;
     while (rc == 0) {
         twin_msg m = {0};
-        if ((rc = recv_expect(s, &m, TWIN_MSG_PACK)))
+        if ((rc = recv_expect(s, &m, TWIN_MSG_PACK))) {
+            answered = true;
             break;
+        }
         if (m.u.pack.seq != seq++) {
             send_error(s, TWIN_WIRE_UNEXPECTED, "pack chunk out of order");
+            answered = true;
             rc = twin_error(TWIN_EINVALID, "the peer sent pack chunk %llu, expected %llu",
                             (unsigned long long)m.u.pack.seq, (unsigned long long)(seq - 1));
         } else if (m.u.pack.len > 0) {
@@ -475,6 +483,19 @@ static int recv_pack(struct session *s)
         }
     }
     s->st->receive_ms += now_ms() - t0;
+    /* A pack this side will not take is answered before the close (SYNC.md 8): a bound it
+     * broke is refuse 8, anything malformed refuse 4, and a failure of this side's own (a full
+     * disk) error 1. */
+    if (rc && !answered) {
+        char why[sizeof(((twin_msg *)0)->u.refuse.reason)];
+        snprintf(why, sizeof(why), "the pack was refused: %s", twin_error_last());
+        if (rc == TWIN_ELIMIT)
+            send_refuse(s, TWIN_REFUSE_TOO_LARGE, why);
+        else if (rc == TWIN_EINVALID || rc == TWIN_EVERIFY)
+            send_refuse(s, TWIN_REFUSE_INVALID, why);
+        else
+            send_error(s, TWIN_WIRE_INTERNAL, why);
+    }
     return rc;
 }
 
@@ -894,6 +915,28 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         goto done;
     out->round_trips++;
     git_repository *view = twin_quarantine_view(s.q);
+    git_odb *view_odb = NULL;
+    git_oid missing = new_head;
+    bool sent = git_repository_odb(&view_odb, view) == 0 && git_odb_exists(view_odb, &new_head);
+    git_commit *proposed = NULL;
+    /* A merge's parents must be here too: the merge names them, the pack brings them. */
+    if (sent && git_commit_lookup(&proposed, view, &new_head) == 0)
+        for (unsigned i = 0; sent && i < git_commit_parentcount(proposed); i++)
+            if (!git_odb_exists(view_odb, git_commit_parent_id(proposed, i))) {
+                missing = *git_commit_parent_id(proposed, i);
+                sent = false;
+            }
+    git_commit_free(proposed);
+    git_odb_free(view_odb);
+    if (!sent) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s %s was not sent and is not here",
+                 git_oid_equal(&missing, &new_head) ? "the proposed head" : "the merge's parent",
+                 git_oid_tostr_s(&missing));
+        send_refuse(&s, TWIN_REFUSE_MISSING, why);
+        rc = twin_error(TWIN_EVERIFY, "refused a proposal: %s", why);
+        goto done;
+    }
     if (s.has_head && !git_oid_equal(&new_head, &s.head) &&
         git_graph_descendant_of(view, &new_head, &s.head) != 1) {
         send_refuse(&s, TWIN_REFUSE_REWRITE,

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stddef.h>
 #include <cmocka.h>
 
@@ -172,6 +173,42 @@ static void test_unknown_head_and_tampering(void **state)
     twin_node_free(n);
 }
 
+/* A statement signed as it stands but not in the one form SYNC.md 10 gives is refused: a time
+ * with a sign, a leading zero or a blank, an uppercase head, no newline after the last line. */
+static void test_statements_have_one_form(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f);
+    git_oid h = add_note(n, "Form");
+    unsigned char peer[TWIN_PUBKEY_BYTES];
+    memset(peer, 0x33, sizeof(peer));
+    struct twin_checkpoint good;
+    assert_int_equal(twin_checkpoint_make(&good, n, peer, &h), 0);
+    char head_hex[GIT_OID_HEXSZ + 1], upper[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(head_hex, sizeof(head_hex), &h);
+    for (size_t i = 0; i <= GIT_OID_HEXSZ; i++)
+        upper[i] = (char)toupper((unsigned char)head_hex[i]);
+    const char *times[] = {"+1700000000\n", "01700000000\n", " 1700000000\n", "1700000000"};
+    for (size_t k = 0; k < 5; k++) {
+        struct twin_checkpoint cp = good;
+        cp.sig = NULL;
+        char *t = strstr(cp.text, "time ") + 5;
+        if (k < 4)
+            snprintf(t, sizeof(cp.text) - (size_t)(t - cp.text), "%s", times[k]);
+        else
+            memcpy(strstr(cp.text, head_hex), upper, GIT_OID_HEXSZ);
+        size_t sig_len;
+        assert_int_equal(twin_sshsig_sign(&cp.sig, &sig_len, twin_node_key(n),
+                                          TWIN_CHECKPOINT_NAMESPACE, cp.text, strlen(cp.text)),
+                         0);
+        if (twin_checkpoint_check(&cp) != TWIN_EINVALID)
+            fail_msg("case %zu accepted: %s", k, cp.text);
+        free(cp.sig);
+    }
+    free(good.sig);
+    twin_node_free(n);
+}
+
 /* Stock ssh-keygen verifies a statement in the checkpoint namespace. */
 static void test_ssh_keygen_verifies(void **state)
 {
@@ -216,6 +253,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_statements_on_one_line_pass, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_equivocation_is_named, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_statements_have_one_form, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_head_and_tampering, fixture_setup,
                                         fixture_teardown),

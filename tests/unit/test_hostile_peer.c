@@ -1,0 +1,239 @@
+/*
+ * A member that does not speak as twin does: this test drives the initiator's side of a sync
+ * session by hand, message by message, against twin_sync_respond, and asserts how the responder
+ * answers what a hostile or broken peer sends (SYNC.md 8): every refusal is answered with a
+ * refuse whose code and reason the spec names, before the close, and the responder's branch
+ * does not move.
+ */
+#define _XOPEN_SOURCE 700
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "twin/channel.h"
+#include "twin/msg.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/sync.h"
+
+struct peers {
+    struct fixture *f;
+    char north_dir[160], south_dir[160];
+    twin_node *north, *south; /* north responds; south's key drives the session */
+};
+
+static int setup(void **state)
+{
+    struct peers *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    assert_int_equal(fixture_setup((void **)&p->f), 0);
+    snprintf(p->north_dir, sizeof(p->north_dir), "%s/north", p->f->dir);
+    snprintf(p->south_dir, sizeof(p->south_dir), "%s/south", p->f->dir);
+    struct twin_identity north = {"Ministry North", "XE-EXAMPLE-N", "NL", "north", NULL};
+    struct twin_identity south = {"Ministry South", "XE-EXAMPLE-S", "TZ", "south", NULL};
+    assert_int_equal(twin_node_init(&p->north, p->north_dir, &north, "Hostile Test", NULL), 0);
+    assert_int_equal(
+        twin_node_init(&p->south, p->south_dir, &south, NULL, twin_node_network_id(p->north)), 0);
+    git_oid commit;
+    if (twin_ops_member_add(&commit, p->north, &south, "editor", twin_node_key(p->south)->pk))
+        fail_msg("member add: %s", twin_error_last());
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct peers *p = *state;
+    twin_node_free(p->north);
+    twin_node_free(p->south);
+    void *f = p->f;
+    fixture_teardown(&f);
+    free(p);
+    return 0;
+}
+
+static int allow_all(void *ctx, const unsigned char node[32], char *reason, size_t cap)
+{
+    (void)ctx, (void)node, (void)reason, (void)cap;
+    return 0;
+}
+
+struct responder {
+    int fd;
+    const char *dir;
+    const twin_keypair *key;
+    const char *network;
+    int rc;
+    char error[600];
+};
+
+static void *respond_main(void *arg)
+{
+    struct responder *r = arg;
+    twin_channel *ch = NULL;
+    twin_node *n = NULL;
+    twin_channel_config cfg = {.key = r->key, .network_id = r->network, .authorize = allow_all};
+    struct twin_sync_stats st;
+    r->rc = twin_channel_accept(&ch, r->fd, &cfg);
+    if (r->rc == 0 && (r->rc = twin_node_open(&n, r->dir)) == 0)
+        r->rc = twin_sync_respond(&st, n, ch);
+    snprintf(r->error, sizeof(r->error), "%s", r->rc ? twin_error_last() : "");
+    twin_node_free(n);
+    twin_channel_free(ch);
+    return NULL;
+}
+
+/* A session opened by hand: hello both ways, negotiate, and north's pack read to its end. */
+struct session {
+    pthread_t thread;
+    struct responder r;
+    twin_channel *ch;
+    git_oid north_head;
+};
+
+static void session_open(struct session *s, struct peers *p)
+{
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(twin_node_head(&s->north_head, p->north), 0);
+    s->r = (struct responder){.fd = fds[0],
+                              .dir = p->north_dir,
+                              .key = twin_node_key(p->north),
+                              .network = twin_node_network_id(p->north)};
+    assert_int_equal(pthread_create(&s->thread, NULL, respond_main, &s->r), 0);
+    twin_channel_config cfg = {.key = twin_node_key(p->south),
+                               .network_id = twin_node_network_id(p->south)};
+    if (twin_channel_initiate(&s->ch, fds[1], twin_node_key(p->north)->pk, &cfg))
+        fail_msg("handshake: %s", twin_error_last());
+
+    twin_msg m = {.type = TWIN_MSG_HELLO}, in = {0};
+    m.u.hello.nversions = 1;
+    m.u.hello.versions[0] = TWIN_PROTOCOL_VERSION;
+    snprintf(m.u.hello.network_id, sizeof(m.u.hello.network_id), "%s",
+             twin_node_network_id(p->south));
+    memcpy(m.u.hello.node, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES);
+    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "hostile-test");
+    assert_int_equal(twin_channel_send(s->ch, &m), 0);
+    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_HELLO);
+    twin_msg_clear(&in);
+
+    unsigned char want[1][TWIN_OID_BYTES];
+    memcpy(want[0], s->north_head.id, TWIN_OID_BYTES);
+    twin_msg neg = {.type = TWIN_MSG_NEGOTIATE};
+    neg.u.negotiate.want = want;
+    neg.u.negotiate.nwant = 1;
+    neg.u.negotiate.done = true;
+    assert_int_equal(twin_channel_send(s->ch, &neg), 0);
+    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_ACK);
+    twin_msg_clear(&in);
+    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_NEGOTIATE);
+    twin_msg_clear(&in);
+    for (bool last = false; !last;) {
+        assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+        assert_int_equal(in.type, TWIN_MSG_PACK);
+        last = in.u.pack.last;
+        twin_msg_clear(&in);
+    }
+}
+
+static void send_pack(struct session *s, const void *data, size_t len)
+{
+    twin_msg m = {.type = TWIN_MSG_PACK};
+    m.u.pack.data = (unsigned char *)data;
+    m.u.pack.len = len;
+    m.u.pack.last = true;
+    assert_int_equal(twin_channel_send(s->ch, &m), 0);
+}
+
+/* The responder's answer must be a refuse with this code and a reason holding text; then its
+ * side of the session ends with an error, and north's branch has not moved. */
+static void expect_refuse(struct session *s, struct peers *p, uint32_t code, const char *text)
+{
+    twin_msg in = {0};
+    if (twin_channel_recv(s->ch, &in))
+        fail_msg("no answer before the close: %s", twin_error_last());
+    if (in.type != TWIN_MSG_REFUSE)
+        fail_msg("answered %s, not refuse", twin_msg_type_name(in.type));
+    if (in.u.refuse.code != code || !strstr(in.u.refuse.reason, text))
+        fail_msg("refuse %u \"%s\", expected %u with \"%s\"", in.u.refuse.code, in.u.refuse.reason,
+                 code, text);
+    twin_msg_clear(&in);
+    twin_channel_free(s->ch);
+    pthread_join(s->thread, NULL);
+    assert_int_not_equal(s->r.rc, 0);
+    git_oid head;
+    assert_int_equal(twin_node_head(&head, p->north), 0);
+    assert_true(git_oid_equal(&head, &s->north_head));
+}
+
+/* A valid pack of no objects: its header, then the header's SHA-1. */
+static size_t empty_pack(unsigned char out[32])
+{
+    static const unsigned char pack[32] = {'P',  'A',  'C',  'K',  0,    0,    0,    2,
+                                           0,    0,    0,    0,    0x02, 0x9d, 0x08, 0x82,
+                                           0x3b, 0xd8, 0xa8, 0xea, 0xb5, 0x10, 0xad, 0x6a,
+                                           0xc7, 0x5c, 0x82, 0x3c, 0xfd, 0x3e, 0xd3, 0x1e};
+    memcpy(out, pack, sizeof(pack));
+    return sizeof(pack);
+}
+
+static void a_malformed_pack_is_answered_with_refuse_4(void **state)
+{
+    struct peers *p = *state;
+    struct session s;
+    session_open(&s, p);
+    static const unsigned char junk[] = "PACK\0\0\0\x09 this is not a pack of version 2";
+    send_pack(&s, junk, sizeof(junk));
+    expect_refuse(&s, p, TWIN_REFUSE_INVALID, "the pack was refused: ");
+}
+
+static void a_pack_over_a_bound_is_answered_with_refuse_8(void **state)
+{
+    struct peers *p = *state;
+    struct session s;
+    session_open(&s, p);
+    /* A header that declares 60 million objects, over the bound of 50 million. */
+    static const unsigned char big[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2, 0x03, 0x93, 0x87, 0x00};
+    send_pack(&s, big, sizeof(big));
+    expect_refuse(&s, p, TWIN_REFUSE_TOO_LARGE, "the pack was refused: ");
+}
+
+static void a_proposal_whose_objects_were_never_sent_is_answered_with_refuse_9(void **state)
+{
+    struct peers *p = *state;
+    struct session s;
+    session_open(&s, p);
+    unsigned char pack[32];
+    send_pack(&s, pack, empty_pack(pack));
+    twin_msg_ref ref = {.name = "refs/heads/main"};
+    memset(ref.oid, 0x5a, sizeof(ref.oid));
+    twin_msg m = {.type = TWIN_MSG_REFS};
+    m.u.refs.refs = &ref;
+    m.u.refs.count = 1;
+    assert_int_equal(twin_channel_send(s.ch, &m), 0);
+    expect_refuse(&s, p, TWIN_REFUSE_MISSING, "was not sent");
+}
+
+int main(void)
+{
+    git_libgit2_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_malformed_pack_is_answered_with_refuse_4, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_pack_over_a_bound_is_answered_with_refuse_8, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            a_proposal_whose_objects_were_never_sent_is_answered_with_refuse_9, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    git_libgit2_shutdown();
+    return failed;
+}
