@@ -217,17 +217,23 @@ static int on_line(git_repository *repo, const git_oid *a, const git_oid *b)
     return git_oid_equal(a, b) || git_graph_descendant_of(repo, b, a) == 1;
 }
 
-/* Orders statements (given as pointers into one array) by signer, then time, then place. */
-static int by_signer_time(const void *x, const void *y)
+/* A statement with where its head stands: `depth` grows along every line of history (it is the
+ * number of commits the head holds, less a constant), so a chain of heads sorts in its order. */
+struct placed {
+    const struct twin_checkpoint *cp;
+    int64_t depth;
+};
+
+/* Orders placed statements by signer, then depth, then place. */
+static int by_signer_depth(const void *x, const void *y)
 {
-    const struct twin_checkpoint *a = *(const struct twin_checkpoint *const *)x;
-    const struct twin_checkpoint *b = *(const struct twin_checkpoint *const *)y;
-    int c = memcmp(a->signer, b->signer, TWIN_PUBKEY_BYTES);
+    const struct placed *a = x, *b = y;
+    int c = memcmp(a->cp->signer, b->cp->signer, TWIN_PUBKEY_BYTES);
     if (c)
         return c;
-    if (a->time != b->time)
-        return a->time < b->time ? -1 : 1;
-    return a < b ? -1 : a > b;
+    if (a->depth != b->depth)
+        return a->depth < b->depth ? -1 : 1;
+    return a->cp < b->cp ? -1 : a->cp > b->cp;
 }
 
 static const char *who(char *out, size_t size, const struct twin_membership *m,
@@ -293,30 +299,33 @@ int twin_checkpoints_audit(struct twin_checkpoint_finding **out, size_t *count, 
             rc = add_finding(out, count, &cap, &f);
         }
     }
-    /* A node's branch only moves forward, so the heads one signer states, taken in time order,
-     * must each contain the one before. One that does not is a fork (equivocation), or the
-     * node stating an older head after a newer one. Sorting makes this one pass per signer. */
-    const struct twin_checkpoint **order = ncps ? malloc(ncps * sizeof(*order)) : NULL;
+    /* A node's branch only moves forward, so every head one signer states must lie on one line
+     * of history: of any two, one contains the other. That is judged by history alone, never by
+     * the times the statements carry (a clock that stepped back accuses nobody). Heads on one
+     * line hold strictly more commits the later they are, so sorted by that count each must
+     * contain the one before it; the first that does not is a fork (equivocation). */
+    struct placed *order = ncps ? malloc(ncps * sizeof(*order)) : NULL;
     if (ncps && !order)
         rc = twin_error(TWIN_ERROR, "out of memory");
     size_t nord = 0;
-    for (size_t i = 0; rc == 0 && i < ncps; i++)
+    git_oid local;
+    bool has_local = twin_node_head(&local, n) == 0;
+    twin_error_clear();
+    for (size_t i = 0; rc == 0 && has_local && i < ncps; i++) {
+        size_t ahead = 0, behind = 0;
         if (cps[i].has_head && strcmp(cps[i].network_id, twin_node_network_id(n)) == 0 &&
-            on_line(repo, &cps[i].head, &cps[i].head) == 1)
-            order[nord++] = &cps[i];
+            on_line(repo, &cps[i].head, &cps[i].head) == 1 &&
+            git_graph_ahead_behind(&ahead, &behind, repo, &cps[i].head, &local) == 0)
+            order[nord++] = (struct placed){&cps[i], (int64_t)ahead - (int64_t)behind};
+    }
     if (nord)
-        qsort(order, nord, sizeof(*order), by_signer_time);
+        qsort(order, nord, sizeof(*order), by_signer_depth);
     for (size_t j = 1; rc == 0 && j < nord; j++) {
-        const struct twin_checkpoint *a = order[j - 1], *b = order[j];
+        const struct twin_checkpoint *a = order[j - 1].cp, *b = order[j].cp;
         if (memcmp(a->signer, b->signer, TWIN_PUBKEY_BYTES) != 0)
             continue;
         if (on_line(repo, &a->head, &b->head) == 1)
             continue;
-        bool back = on_line(repo, &b->head, &a->head) == 1;
-        if (back && a->time == b->time) {
-            order[j] = order[j - 1]; /* same second: keep the newer head as the one to pass */
-            continue;
-        }
         struct twin_checkpoint_finding f = {TWIN_CP_EQUIVOCATION, (size_t)(a - cps),
                                             (size_t)(b - cps), ""};
         char w[200], pa[TWIN_NODE_ID_LEN + 1], pb[TWIN_NODE_ID_LEN + 1];
@@ -325,16 +334,10 @@ int twin_checkpoints_audit(struct twin_checkpoint_finding **out, size_t *count, 
         twin_key_node_id(pb, b->peer);
         git_oid_tostr(ha, sizeof(ha), &a->head);
         git_oid_tostr(hb, sizeof(hb), &b->head);
-        if (back)
-            snprintf(f.text, sizeof(f.text),
-                     "%s went back: it signed head %.12s for node %.16s (%s), then the older head "
-                     "%.12s for node %.16s (%s)",
-                     who(w, sizeof(w), m, a->signer), ha, pa, a->source, hb, pb, b->source);
-        else
-            snprintf(f.text, sizeof(f.text),
-                     "equivocation by %s: it signed head %.12s for node %.16s (%s) and head "
-                     "%.12s for node %.16s (%s), and neither history contains the other",
-                     who(w, sizeof(w), m, a->signer), ha, pa, a->source, hb, pb, b->source);
+        snprintf(f.text, sizeof(f.text),
+                 "equivocation by %s: it signed head %.12s for node %.16s (%s) and head "
+                 "%.12s for node %.16s (%s), and neither history contains the other",
+                 who(w, sizeof(w), m, a->signer), ha, pa, a->source, hb, pb, b->source);
         rc = add_finding(out, count, &cap, &f);
         order[j] = order[j - 1]; /* go on comparing against the line found so far */
     }
