@@ -484,6 +484,8 @@ int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durab
 }
 
 /* Writes the index for the pack just moved to <dir>/pack-<hex>.pack, then refreshes the odb. */
+#define OWN_PACKS_FILE "twin-packs"
+
 static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
                    const unsigned char sum[TWIN_SHA1_BYTES], struct twin_pack_entry *objs,
                    size_t count, int pack_fd, bool durable)
@@ -513,6 +515,11 @@ static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
     free(idx);
     if (!rc && durable && sync_dir(dir) != 0)
         rc = twin_error(TWIN_ERROR, "cannot sync %s: %s", dir, strerror(errno));
+    if (!rc) {
+        char name[64];
+        snprintf(name, sizeof(name), "pack-%s", hex);
+        rc = twin_pack_register(repo, name);
+    }
     git_odb *odb = NULL;
     if (!rc && (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0))
         rc = twin_error_git("reading the new pack");
@@ -608,6 +615,110 @@ static int read_file(unsigned char **out, size_t *out_len, const char *path, siz
 
 /* The packs of objects/pack that have an index and no .keep, with their sizes; their indexes are
  * read later, and only for the packs to be joined. */
+/* ---- the packs twin wrote ----------------------------------------------------------------------
+ * repo.git/twin-packs lists, one name a line, the packs twin wrote or received: only those are
+ * ever joined. A pack git made (git gc, git repack) is not listed, and stays as it is with its
+ * bitmap and reverse index. A node from before the list existed gets one the first time it is
+ * needed, naming every pack then present that has none of the files git writes beside its own
+ * packs (.bitmap, .rev, .mtimes, .promisor) and no .keep. */
+
+static void own_list_path(char *out, size_t size, git_repository *repo)
+{
+    snprintf(out, size, "%s" OWN_PACKS_FILE, git_repository_path(repo));
+}
+
+static bool has_git_companion(const char *dir, const char *name)
+{
+    static const char *const exts[] = {"bitmap", "rev", "mtimes", "promisor", "keep"};
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s.%s", dir, name, exts[i]);
+        if (stat(path, &st) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool is_pack_index_name(const char *name, size_t len)
+{
+    return len == 5 + 40 + 4 && strncmp(name, "pack-", 5) == 0 &&
+           strcmp(name + len - 4, ".idx") == 0;
+}
+
+/* Writes the list anew from the packs present: with prior (the old list's text) only those it
+ * names, else every pack that looks twin's. Replaces the file whole. */
+static int own_list_write(git_repository *repo, const char *dir, const char *prior)
+{
+    char path[4200], tmp[4300];
+    own_list_path(path, sizeof(path), repo);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", dir, strerror(errno));
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        closedir(d);
+        return twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (!is_pack_index_name(e->d_name, len))
+            continue;
+        char name[64], line[70];
+        snprintf(name, sizeof(name), "%.*s", (int)(len - 4), e->d_name);
+        snprintf(line, sizeof(line), "%s\n", name);
+        bool own = prior ? strstr(prior, line) != NULL : !has_git_companion(dir, name);
+        if (own)
+            fputs(line, f);
+    }
+    closedir(d);
+    int rc = fclose(f) == 0 && rename(tmp, path) == 0
+                 ? 0
+                 : twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* The list's text (malloc'd), made first when the node has none. */
+static int own_list_read(char **out, git_repository *repo, const char *dir)
+{
+    char path[4200];
+    size_t len;
+    own_list_path(path, sizeof(path), repo);
+    int rc = twin_read_file(out, &len, path, 4 << 20);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        if ((rc = own_list_write(repo, dir, NULL)) == 0)
+            rc = twin_read_file(out, &len, path, 4 << 20);
+    }
+    return rc;
+}
+
+int twin_pack_register(git_repository *repo, const char *name)
+{
+    char path[4200], dir[4096], line[70], *text = NULL;
+    snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(repo));
+    own_list_path(path, sizeof(path), repo);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        /* The first list is made from what is present, this pack included. */
+        int rc = own_list_read(&text, repo, dir);
+        free(text);
+        return rc;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int n = snprintf(line, sizeof(line), "%s\n", name);
+    int rc = fd >= 0 && twin_write_all(fd, line, (size_t)n) == 0
+                 ? 0
+                 : twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 static int list_packs(struct packfile **out, size_t *n_out, const char *dir, bool sweep)
 {
     DIR *d = opendir(dir);
@@ -762,12 +873,30 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     pack_dir(dir, sizeof(dir), repo);
     struct packfile *packs;
     size_t n;
+    char *own = NULL;
     int rc = list_packs(&packs, &n, dir, true);
     snprintf(path, sizeof(path), "%s/multi-pack-index", dir);
     /* With a multi-pack-index, git maintains the packs it lists: they are left as they are. */
-    if (rc || n <= max_packs || stat(path, &st) == 0) {
+    if (rc || n <= max_packs || stat(path, &st) == 0 || (rc = own_list_read(&own, repo, dir))) {
         free_packs(packs, n);
+        free(own);
         return rc;
+    }
+    /* Only twin's own packs are joined (and counted against the limit). */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        char line[70];
+        snprintf(line, sizeof(line), "%s\n", packs[i].name);
+        if (strstr(own, line))
+            packs[kept++] = packs[i];
+        else
+            free(packs[i].idx);
+    }
+    n = kept;
+    if (n <= max_packs) {
+        free_packs(packs, n);
+        free(own);
+        return 0;
     }
     /* Smallest first; join at least enough to get back under the limit, and then every pack
      * not yet twice the size of what is being joined (git's geometric rule). */
@@ -877,7 +1006,18 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     if (git_repository_odb(&odb, repo) == 0)
         git_odb_refresh(odb);
     git_odb_free(odb);
+    /* The joined packs leave the list; the new one (published above) stays. */
+    {
+        char *now = NULL;
+        char lpath[4200];
+        size_t llen;
+        own_list_path(lpath, sizeof(lpath), repo);
+        if (twin_read_file(&now, &llen, lpath, 4 << 20) == 0)
+            rc = own_list_write(repo, dir, now);
+        free(now);
+    }
 cleanup:
+    free(own);
     free(use);
     free(seen);
     free(objs);

@@ -74,6 +74,11 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable);
  * Needs the writer lock. */
 int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable);
 
+/* Records pack `name` (pack-<hex>) as one of twin's: the packs twin writes and receives are
+ * listed in repo.git/twin-packs, and only those are ever joined; git's own packs are left as
+ * they are. */
+int twin_pack_register(git_repository *repo, const char *name);
+
 /* The number of packs in objects/pack. */
 size_t twin_pack_count(git_repository *repo);
 

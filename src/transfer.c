@@ -1404,7 +1404,11 @@ int twin_quarantine_accept(twin_quarantine *q)
     }
     if (sync_path(packdir) != 0)
         return twin_error(TWIN_ERROR, "cannot sync the pack directory: %s", strerror(errno));
-    int rc = move_loose(q);
+    char name[80];
+    snprintf(name, sizeof(name), "pack-%s", q->name);
+    int rc = twin_pack_register(q->repo, name); /* joined like a pack twin wrote itself */
+    if (rc == 0)
+        rc = move_loose(q);
     if (rc)
         return rc;
     q->accepted = true;
