@@ -558,3 +558,20 @@ const struct twin_member *twin_membership_find(const struct twin_membership *m, 
             return &m->members[i];
     return NULL;
 }
+
+int twin_membership_at_head(struct twin_membership **out, twin_node *n)
+{
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    *out = NULL;
+    int rc = twin_node_head(&head, n);
+    if (rc == 0 &&
+        (git_commit_lookup(&c, twin_node_repo(n), &head) < 0 || git_commit_tree(&tree, c) < 0))
+        rc = twin_error_git("reading the head commit");
+    if (rc == 0)
+        rc = twin_membership_load(out, twin_node_repo(n), tree);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}

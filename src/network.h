@@ -82,6 +82,10 @@ json_t *twin_member_json(const struct twin_identity *who, const char *role,
 int twin_membership_load(struct twin_membership **out, git_repository *repo, const git_tree *root);
 void twin_membership_free(struct twin_membership *m);
 
+/* The membership at node n's head: 0 with *out, TWIN_ENOHISTORY when n has no history yet, or
+ * another error when the head or its membership cannot be read. */
+int twin_membership_at_head(struct twin_membership **out, twin_node *n);
+
 const struct twin_member *twin_membership_find_key(const struct twin_membership *m,
                                                    const unsigned char pk[TWIN_PUBKEY_BYTES],
                                                    enum twin_key_state *state);

@@ -104,18 +104,13 @@ static int set_config(git_repository *repo, const char *key, const char *value)
  * key. Peers are not in history; the admin adds them again. */
 static int settings_from_history(twin_node *n)
 {
-    git_oid head;
-    git_commit *c = NULL;
-    git_tree *tree = NULL;
     struct twin_membership *m = NULL;
-    int rc = twin_node_head(&head, n);
+    int rc = twin_membership_at_head(&m, n);
     if (rc == TWIN_ENOHISTORY)
         return twin_error(TWIN_ENOTFOUND,
                           "node settings: twin.network is not set, and the repository holds no "
                           "history to take it from");
-    if (rc == 0 && (git_commit_lookup(&c, n->repo, &head) < 0 || git_commit_tree(&tree, c) < 0))
-        rc = twin_error_git("node settings: reading the head");
-    if (rc == 0 && (rc = twin_membership_load(&m, n->repo, tree)))
+    if (rc)
         rc = twin_error_wrap(rc, "node settings: reading the membership");
     const struct twin_member *me = rc == 0 ? twin_membership_find_key(m, n->key.pk, NULL) : NULL;
     if (rc == 0 && !me)
@@ -131,8 +126,6 @@ static int settings_from_history(twin_node *n)
                     (rc = set_config(n->repo, "core.logallrefupdates", "always"))))
         rc = twin_error_wrap(rc, "node settings");
     twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(c);
     return rc;
 }
 

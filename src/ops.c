@@ -774,25 +774,17 @@ static int rotation_lock(int *fd_out, twin_node *n, bool rotating, bool wait)
  * error when the head or its membership cannot be read. */
 static int history_names_key(twin_node *n, const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
-    git_oid head;
-    git_commit *c = NULL;
-    git_tree *tree = NULL;
     struct twin_membership *m = NULL;
-    int rc = twin_node_head(&head, n);
-    if (rc == TWIN_ENOHISTORY)
+    int rc = twin_membership_at_head(&m, n);
+    if (rc == TWIN_ENOHISTORY) {
+        twin_error_clear();
         return 0; /* no commit at all, so none that names it */
-    if (rc == 0 &&
-        (git_commit_lookup(&c, twin_node_repo(n), &head) < 0 || git_commit_tree(&tree, c) < 0))
-        rc = twin_error_git("reading the head commit");
-    if (rc == 0)
-        rc = twin_membership_load(&m, twin_node_repo(n), tree);
+    }
     if (rc == 0) {
         const struct twin_member *who = twin_membership_find_key(m, pk, NULL);
         rc = who && strcmp(who->org_id, twin_node_org_id(n)) == 0;
     }
     twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(c);
     return rc;
 }
 

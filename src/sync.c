@@ -768,13 +768,9 @@ done:
  * entry has not caught up with, and is still served). */
 static int peer_still_member(twin_node *n, const unsigned char pk[static TWIN_PUBKEY_BYTES])
 {
-    git_oid head;
-    git_commit *c = NULL;
-    git_tree *tree = NULL;
     struct twin_membership *m = NULL;
     int rc = 0;
-    if (twin_node_head(&head, n) == 0 && git_commit_lookup(&c, twin_node_repo(n), &head) == 0 &&
-        git_commit_tree(&tree, c) == 0 && twin_membership_load(&m, twin_node_repo(n), tree) == 0) {
+    if (twin_membership_at_head(&m, n) == 0) {
         enum twin_key_state state;
         const struct twin_member *who = twin_membership_find_key(m, pk, &state);
         if (who && state == TWIN_KEY_MEMBER_REMOVED)
@@ -791,8 +787,6 @@ static int peer_still_member(twin_node *n, const unsigned char pk[static TWIN_PU
     if (rc == 0)
         twin_error_clear();
     twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(c);
     return rc;
 }
 

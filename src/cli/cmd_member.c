@@ -124,14 +124,8 @@ static void drop_peers(struct cli *c, const char *org, const unsigned char *key,
     struct twin_peer *peers = NULL;
     size_t count = 0;
     struct twin_membership *m = NULL;
-    git_oid head;
-    git_commit *commit = NULL;
-    git_tree *tree = NULL;
     if (twin_peers_list(&peers, &count, c->node) != 0 || count == 0 ||
-        twin_node_head(&head, c->node) != 0 ||
-        git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0 ||
-        git_commit_tree(&tree, commit) < 0 ||
-        twin_membership_load(&m, twin_node_repo(c->node), tree) != 0) {
+        twin_membership_at_head(&m, c->node) != 0) {
         twin_error_clear();
         goto cleanup;
     }
@@ -157,8 +151,6 @@ static void drop_peers(struct cli *c, const char *org, const unsigned char *key,
     }
 cleanup:
     twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(commit);
     free(peers);
 }
 
