@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "twin/error.h"
+#include "twin/ops.h"
 #include "twin/store.h"
 #include "util.h"
 
@@ -33,6 +34,13 @@ static bool top_entry_kept(const char *name)
     return strcmp(name, "node.key") == 0 || strcmp(name, "node.key.prev") == 0 ||
            strcmp(name, "node.key.new") == 0 || strcmp(name, "repo.git") == 0 ||
            strcmp(name, "invites") == 0;
+}
+
+/* repo.git/hooks holds programs git would run: a backup carries none, and a restore takes
+ * none. */
+static bool is_hooks(const char *rel)
+{
+    return strcmp(rel, "repo.git/hooks") == 0 || strncmp(rel, "repo.git/hooks/", 15) == 0;
 }
 
 static bool inner_entry_kept(const char *name)
@@ -132,8 +140,8 @@ static int add_tree(struct writer *w, const char *rel, int depth)
         char full[PATH_MAX];
         struct stat st;
         snprintf(full, sizeof(full), "%s/%s", w->root, child);
-        if (lstat(full, &st) != 0)
-            continue; /* went away meanwhile */
+        if (is_hooks(child) || lstat(full, &st) != 0)
+            continue; /* hooks are left out; or it went away meanwhile */
         if (S_ISDIR(st.st_mode))
             rc = add_tree(w, child, depth + 1);
         else if (S_ISREG(st.st_mode))
@@ -167,7 +175,7 @@ static int add_marker(struct writer *w, twin_node *n)
 int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
 {
     char tmp[PATH_MAX];
-    int lock = -1, fd = -1, rc = 0;
+    int lock = -1, key_lock = -1, fd = -1, rc = 0;
     *files_out = 0;
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", out_path) >= sizeof(tmp))
         return twin_error(TWIN_ELIMIT, "%s: path too long", out_path);
@@ -179,8 +187,10 @@ int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
         rc = twin_error(TWIN_ERROR, "cannot start the backup: %s", strerror(errno));
         goto cleanup;
     }
-    /* The branch and the packs do not move while the writer lock is held. */
-    if ((rc = twin_store_lock(&lock, twin_node_repo(n))))
+    /* The key files hold still under the rotation lock, and the branch and the packs under the
+     * writer lock (taken in the order a rotation takes them): the backup is one state, and a
+     * node.key.new in it can only be one a crashed rotation left, which its history settles. */
+    if ((rc = twin_ops_key_lock(&key_lock, n)) || (rc = twin_store_lock(&lock, twin_node_repo(n))))
         goto cleanup;
     if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
         archive_write_open_fd(w.a, fd) != ARCHIVE_OK) {
@@ -219,6 +229,8 @@ cleanup:
     if (w.a)
         archive_write_free(w.a);
     twin_store_unlock(lock);
+    if (key_lock >= 0)
+        close(key_lock);
     if (fd >= 0)
         close(fd);
     if (rc)
@@ -330,7 +342,11 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
                               "directory",
                               dir);
     }
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", dir) >= sizeof(tmp))
+    /* The temporary directory stands beside the target: a trailing '/' would put it inside. */
+    size_t dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.restore-XXXXXX", (int)dlen, dir) >= sizeof(tmp))
         return twin_error(TWIN_ELIMIT, "%s: path too long", dir);
     if (!mkdtemp(tmp))
         return twin_error(TWIN_ERROR, "cannot create a directory next to %s: %s", dir,
@@ -352,7 +368,7 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
     while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
         char path[PATH_MAX];
-        if (!name || !restorable_path(name)) {
+        if (!name || !restorable_path(name) || is_hooks(name)) {
             rc = twin_error(TWIN_EINVALID, "the backup holds '%s', which is not part of a node",
                             name ? name : "(no name)");
             break;

@@ -106,6 +106,9 @@ int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t 
 {
     const char *end = data + len, *eol;
     int64_t authored;
+    /* git fsck --strict refuses a NUL anywhere in a commit (nulInHeader, nulInCommit). */
+    if (memchr(data, 0, len))
+        return -1;
     const char *p = parse_links(h, data, len);
     if (!p)
         return -1;

@@ -369,9 +369,11 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
     if (rc)
         return rc;
     if (m.type != TWIN_MSG_CLAIM) {
-        twin_msg e = {.type = TWIN_MSG_ERROR};
-        e.u.error.code = TWIN_WIRE_UNEXPECTED;
-        snprintf(e.u.error.message, sizeof(e.u.error.message),
+        /* A refuse, not an error: a node that rotated its key reads it as its new key not being
+         * known here yet, and opens the session again with the key it replaced. */
+        twin_msg e = {.type = TWIN_MSG_REFUSE};
+        e.u.refuse.code = TWIN_REFUSE_NOT_MEMBER;
+        snprintf(e.u.refuse.reason, sizeof(e.u.refuse.reason),
                  "this node serves members and configured peers; a node that is neither may only "
                  "present an invite");
         twin_channel_send(ch, &e);

@@ -895,6 +895,11 @@ static bool rotation_left_files(twin_node *n)
     return found;
 }
 
+int twin_ops_key_lock(int *fd_out, twin_node *n)
+{
+    return rotation_lock(fd_out, n, true, true);
+}
+
 int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
 {
     int lock = -1, rc;

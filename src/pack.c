@@ -652,15 +652,21 @@ static int own_list_write(git_repository *repo, const char *dir, const char *pri
 {
     char path[4200], tmp[4300];
     own_list_path(path, sizeof(path), repo);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
     DIR *d = opendir(dir);
     if (!d)
         return twin_error(TWIN_ERROR, "cannot read %s: %s", dir, strerror(errno));
-    FILE *f = fopen(tmp, "w");
+    int tfd = mkstemp(tmp);
+    FILE *f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
     if (!f) {
+        if (tfd >= 0) {
+            close(tfd);
+            unlink(tmp);
+        }
         closedir(d);
-        return twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+        return twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
     }
+    fchmod(tfd, 0644);
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);

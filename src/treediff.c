@@ -243,14 +243,18 @@ static bool plain_name(const char *name, size_t len)
 static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t size)
 {
     const char *p = (const char *)data, *end = p + size, *prev = NULL;
-    size_t plen = 0, n = 0;
+    size_t plen = 0, n = 0, ncap = 0;
     bool pdir = false;
+    struct seen {
+        const char *name;
+        size_t len;
+    } *seen = NULL; /* each entry's name, for the look-back below */
     why[0] = '\0';
     while (p < end) {
         const char *sp = memchr(p, ' ', (size_t)(end - p) < 8 ? (size_t)(end - p) : 8);
         if (!sp) {
             snprintf(why, cap, "entry %zu has no mode", n + 1);
-            return;
+            goto done;
         }
         size_t mlen = (size_t)(sp - p);
         bool dir = mlen == 5 && memcmp(p, "40000", 5) == 0;
@@ -259,46 +263,56 @@ static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t 
                      "entry %zu has mode %.*s (only 40000 for a directory and 100644 "
                      "for a file are allowed)",
                      n + 1, (int)mlen, p);
-            return;
+            goto done;
         }
         const char *name = sp + 1, *nul = memchr(name, 0, (size_t)(end - name));
         if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ) {
             snprintf(why, cap, "the tree is cut short in entry %zu", n + 1);
-            return;
+            goto done;
         }
         size_t len = (size_t)(nul - name);
         if (len == 0 || !plain_name(name, len)) {
-            snprintf(why, cap, "entry %zu is named '%.*s', which git refuses", n + 1,
-                     (int)(len > 100 ? 100 : len), name);
-            return;
+            snprintf(why, cap,
+                     "entry %zu has a name git refuses (empty, '.', '..', '.git' or "
+                     "holding '/')",
+                     n + 1);
+            goto done;
         }
         if (prev) {
             int c = git_order(prev, plen, pdir, name, len, dir);
             if (c == 0 || (plen == len && memcmp(prev, name, len) == 0)) {
-                snprintf(why, cap, "two entries are named '%.*s'", (int)(len > 100 ? 100 : len),
-                         name);
-                return;
+                snprintf(why, cap, "two entries share the name of entry %zu", n + 1);
+                goto done;
             }
             if (c > 0) {
-                snprintf(why, cap, "its entries are out of git's order ('%.*s' before '%.*s')",
-                         (int)(plen > 100 ? 100 : plen), prev, (int)(len > 100 ? 100 : len), name);
-                return;
+                snprintf(why, cap, "its entries are out of git's order (entry %zu)", n + 1);
+                goto done;
             }
         }
-        /* A file and a directory of one name sort apart: look back for the other. */
-        for (const char *q = (const char *)data; q < p;) {
-            const char *qn = memchr(q, ' ', 8) + 1, *qe = memchr(qn, 0, (size_t)(end - qn));
-            if ((size_t)(qe - qn) == len && memcmp(qn, name, len) == 0) {
-                snprintf(why, cap, "two entries are named '%.*s'", (int)(len > 100 ? 100 : len),
-                         name);
-                return;
+        /* A file of a directory's name sorts before it, with only names that continue with a
+         * character below '/' between them: look back over those alone. */
+        for (size_t k = n; dir && k > 0; k--) {
+            const char *e = seen[k - 1].name;
+            size_t elen = seen[k - 1].len;
+            if (elen < len || memcmp(e, name, len) != 0)
+                break;
+            if (elen == len) {
+                snprintf(why, cap, "two entries share the name of entry %zu", n + 1);
+                goto done;
             }
-            q = qe + 1 + GIT_OID_RAWSZ;
         }
+        if (twin_grow((void **)&seen, &ncap, n + 1, sizeof(*seen))) {
+            twin_error_clear();
+            snprintf(why, cap, "the tree could not be checked (out of memory)");
+            goto done;
+        }
+        seen[n].name = name, seen[n].len = len;
         prev = name, plen = len, pdir = dir;
         p = nul + 1 + GIT_OID_RAWSZ;
         n++;
     }
+done:
+    free(seen);
 }
 
 /* How far index_entry has read a tree: the entries indexed and the last one's name. */

@@ -75,6 +75,10 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
  * process is given wait_ms to end; if it has not, nothing is touched. Called when a node opens. */
 int twin_ops_key_rotation_settle(twin_node *n, int wait_ms);
 
+/* Takes the rotation lock (waiting for a rotation in progress), so that the key files hold
+ * still: for a backup. Release it with close(). */
+int twin_ops_key_lock(int *fd_out, twin_node *n);
+
 /* Approves a proposal (admins; governance.h). The approval that reaches the policy's threshold
  * also writes the change; *applied says whether this one did. */
 int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const char *proposal_id);

@@ -56,6 +56,30 @@ same_heads north south
 verify_ok north south
 fsck_ok south
 
+check "a backup taken while a key rotation runs waits for it, and restores the key it left"
+TWIN_TEST_STOP=rotate-committed "$TWIN" --dir "$(dir_of south)" key rotate >"$SYNC_TMP/rotate.out" 2>&1 &
+rot=$!
+SYNC_BG_PIDS+=("$rot")
+start=$SECONDS
+until [[ $(ps -o stat= -p "$rot" 2>/dev/null) == T* ]]; do
+    [ $((SECONDS - start)) -lt 30 ] || fail "the rotation did not reach its commit in 30 s"
+    sleep 0.05
+done
+"$TWIN" --dir "$(dir_of south)" backup --out "$SYNC_TMP/during.backup" >"$SYNC_TMP/backup.out" 2>&1 &
+bak=$!
+SYNC_BG_PIDS+=("$bak")
+sleep 1
+kill -0 "$bak" 2>/dev/null || fail "the backup did not wait for the rotation: $(cat "$SYNC_TMP/backup.out")"
+kill -CONT "$rot"
+wait_exit "$rot" 30
+[ "$WAIT_STATUS" -eq 0 ] || fail "the rotation failed: $(cat "$SYNC_TMP/rotate.out")"
+wait_exit "$bak" 30
+[ "$WAIT_STATUS" -eq 0 ] || fail "the backup failed: $(cat "$SYNC_TMP/backup.out")"
+must "$TWIN" restore "$SYNC_TMP/during.backup" --dir "$(dir_of rotated)/"
+same "$(tw rotated id | head -n 1)" "$(tw south id | head -n 1)" "the restored key after the rotation"
+add_rec rotated note title="Signed by the restored, rotated key"
+verify_ok rotated
+
 check "restore refuses a target that is not empty, and a file that is not a backup"
 must_fail "$TWIN" restore "$SYNC_TMP/south.backup" --dir "$(dir_of south)"
 err_has "is not empty"

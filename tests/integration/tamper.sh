@@ -409,10 +409,10 @@ for how in dup unsorted padded dotgit; do
     C=$(signed_commit "$T" "$HERON/node.key" "$TREE" refs/heads/main "an odd tree")
     node_git "$T" update-ref refs/heads/main "$C"
     case $how in
-    dup) why="two entries are named 'network.json'" ;;
+    dup) why="two entries share the name of entry" ;;
     unsorted) why="its entries are out of git's order" ;;
     padded) why="has mode 040000" ;;
-    dotgit) why="is named '.git'" ;;
+    dotgit) why="entry 1 has a name git refuses" ;;
     esac
     expect_fault "$T" "$C" "the root tree: tree ${TREE:0:12} is not in git's canonical form: "
     expect_fault "$T" "$C" "$why"
