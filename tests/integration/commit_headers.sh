@@ -108,10 +108,29 @@ while IFS=$'\t' read -r c line; do
         accepted=$((accepted + 1))
     fi
 done <"$TEST_TMP/commits"
-node_git "$NODE" update-ref refs/heads/main "$HEAD"
-cp "$TEST_TMP/reflog" "$NODE/repo.git/logs/refs/heads/main"
 echo "   $refused refused by both, $accepted accepted by both, $stricter refused by twin alone"
 [ "$refused" -ge 15 ] && [ "$accepted" -ge 5 ] || fail "too few of one kind to tell anything"
+
+check "a NUL inside a person line, or in the message: both refuse it"
+for where in header message; do
+    if [ "$where" = header ]; then
+        printf 'tree %s\nparent %s\nauthor Kes\0trel <XE-EXAMPLE-KESTREL> 1700000000 +0000\ncommitter Kestrel <XE-EXAMPLE-KESTREL> 1700000000 +0000\n\nadd note\n' \
+            "$TREE" "$HEAD" >"$TEST_TMP/commit.nul"
+    else
+        printf 'tree %s\nparent %s\nauthor Kestrel <XE-EXAMPLE-KESTREL> 1700000000 +0000\ncommitter Kestrel <XE-EXAMPLE-KESTREL> 1700000000 +0000\n\nadd\0note\n' \
+            "$TREE" "$HEAD" >"$TEST_TMP/commit.nul"
+    fi
+    c=$(node_git "$NODE" hash-object -t commit --literally -w "$TEST_TMP/commit.nul")
+    node_git "$NODE" update-ref refs/heads/main "$c"
+    "$TWIN" --dir "$NODE" verify >"$TEST_TMP/verify" 2>&1 || true
+    grep -q "commit $c: malformed commit" "$TEST_TMP/verify" ||
+        { cat "$TEST_TMP/verify" >&2; fail "twin took a commit with a NUL in its $where"; }
+    git --git-dir="$NODE/repo.git" fsck --strict --no-dangling --no-progress >"$TEST_TMP/fsck" 2>&1 || true
+    grep -q "$c" "$TEST_TMP/fsck" || fail "git fsck --strict took the NUL in the $where (test premise)"
+done
+
+node_git "$NODE" update-ref refs/heads/main "$HEAD"
+cp "$TEST_TMP/reflog" "$NODE/repo.git/logs/refs/heads/main"
 expect_ok tw "$NODE" verify
 
 echo "PASS: $TEST_NAME"
