@@ -359,7 +359,7 @@ static int handshake_and_split(twin_channel *ch, twin_noise_handshake *hs,
     if ((rc = twin_noise_split(&ch->send, &ch->recv, ch->hash, hs)))
         return rc;
     if (!allowed) {
-        /* The key proved itself, so it may hear why it is not let in (PROTOCOL.md 4.3): one
+        /* The key proved itself, so it may hear why it is not let in (PROTOCOL.md 3.5): one
          * refuse, then the close. */
         twin_msg m = {.type = TWIN_MSG_REFUSE};
         m.u.refuse.code = TWIN_REFUSE_NOT_MEMBER;

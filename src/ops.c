@@ -902,8 +902,8 @@ int twin_ops_key_lock(int *fd_out, twin_node *n)
 
 int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
 {
-    int lock = -1, rc;
-    for (int waited = 0;; waited += 20) {
+    int lock = -1, rc, waited = 0;
+    for (;; waited += 20) {
         if ((rc = rotation_lock(&lock, n, false, false)) != TWIN_ECONFLICT || waited >= wait_ms)
             break;
         struct timespec pause = {0, 20 * 1000 * 1000};
@@ -920,8 +920,10 @@ int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
     }
     if (rc)
         return rc;
-    /* A rotation may have ended while this handle waited, or before it read node.key. */
-    if ((rc = settle_rotation(n)) == 0)
+    /* node.key is read again only when this handle waited for another process's rotation,
+     * not on every open; one that ended in the few milliseconds before the first try leaves
+     * this handle with the retired key, and its writes fail cleanly on it. */
+    if ((rc = settle_rotation(n)) == 0 && waited > 0)
         rc = twin_node_reload_key(n);
     close(lock);
     return rc;

@@ -70,9 +70,10 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
 
 /* Settles what a rotation cut short left behind: temporary key files are removed, and
  * node.key.new is put in place when the membership at the head names it for this node's
- * member, or removed when it does not; then node.key is read again. When history cannot be read
- * the files are left as they are (and an error returned). A rotation in progress in another
- * process is given wait_ms to end; if it has not, nothing is touched. Called when a node opens. */
+ * member, or removed when it does not; node.key is read again when this waited for another
+ * process's rotation. When history cannot be read the files are left as they are (and an error
+ * returned). A rotation in progress in another process is given wait_ms to end; if it has not,
+ * nothing is touched. Called when a node opens. */
 int twin_ops_key_rotation_settle(twin_node *n, int wait_ms);
 
 /* Takes the rotation lock (waiting for a rotation in progress), so that the key files hold
