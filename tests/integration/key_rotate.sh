@@ -8,13 +8,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
-join_as() { # join_as NAME ORG ROLE
-    local token
-    token=$(tw north invite --role "$3" 2>/dev/null)
-    must "$TWIN" --dir "$(dir_of "$1")" join "$token" --name "Ministry $1 ($2)" --org-id "$2" \
-        --country TZ --side south
-}
-
 # own_key NAME: the key node NAME signs with now (twin id reads node.key).
 own_key() {
     tw "$1" id | head -n 1
@@ -60,8 +53,8 @@ stop_at() {
 check "North founds and serves; South joins as editor, Watcher as observer; South serves too"
 node_new north XE-EXAMPLE-N NL north
 serve_start north
-join_as south XE-EXAMPLE-S editor
-join_as watcher XE-EXAMPLE-W observer
+invite_join north south XE-EXAMPLE-S editor
+invite_join north watcher XE-EXAMPLE-W observer
 sync_ok south XE-EXAMPLE-N
 sync_ok watcher XE-EXAMPLE-N
 serve_start south

@@ -7,13 +7,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
-join_as() { # join_as NAME ORG ROLE
-    local token
-    token=$(tw north invite --role "$3" 2>/dev/null)
-    must "$TWIN" --dir "$(dir_of "$1")" join "$token" --name "Ministry $1 ($2)" --org-id "$2" \
-        --country TZ --side south
-}
-
 # keys_of NAME ORG STATE: the keys member ORG holds in STATE in node NAME's history.
 keys_of() {
     tw "$1" --json member list |
@@ -23,8 +16,8 @@ keys_of() {
 check "North founds and serves; South and East join as editors and write"
 node_new north XE-EXAMPLE-N NL north
 serve_start north
-join_as south XE-EXAMPLE-S editor
-join_as east XE-EXAMPLE-E editor
+invite_join north south XE-EXAMPLE-S editor
+invite_join north east XE-EXAMPLE-E editor
 add_rec south note title="South before its key was revoked"
 sync_ok south XE-EXAMPLE-N
 add_rec east note title="East before it lost its node"

@@ -7,18 +7,11 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
-join_as() { # join_as NAME ORG
-    local token
-    token=$(tw north invite 2>/dev/null)
-    must "$TWIN" --dir "$(dir_of "$1")" join "$token" --name "Ministry $1 ($2)" --org-id "$2" \
-        --country TZ --side south
-}
-
 check "North founds and serves; South and East join; East serves and is North's peer"
 node_new north XE-EXAMPLE-N NL north
 serve_start north
-join_as south XE-EXAMPLE-S
-join_as east XE-EXAMPLE-E
+invite_join north south XE-EXAMPLE-S
+invite_join north east XE-EXAMPLE-E
 serve_start east
 peer_add north east
 # South is North's peer too, at an address North never needs to reach in this test.

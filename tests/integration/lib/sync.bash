@@ -227,6 +227,15 @@ node_admit() {
         --side "${NODE_SIDE[$name]}" --key "$key" --role "$role"
 }
 
+# invite_join INVITER NAME ORG_ID [ROLE]: INVITER makes a one-use invite (default role editor),
+# and node NAME joins by it as "Ministry NAME (ORG_ID)", a southern institution in TZ.
+invite_join() {
+    local inviter=$1 name=$2 org=$3 role=${4:-editor} token
+    token=$(tw "$inviter" invite --role "$role" 2>/dev/null)
+    must "$TWIN" --dir "$(dir_of "$name")" join "$token" --name "Ministry $name ($org)" \
+        --org-id "$org" --country TZ --side south
+}
+
 # add_rec NAME TYPE FIELD=VALUE...: adds a record on node NAME; sets REC_ID.
 REC_ID=
 add_rec() {
