@@ -166,8 +166,28 @@ static bool in_history(const git_oid *sorted, size_t n, const git_oid *id)
     return n && bsearch(id, sorted, n, sizeof(*sorted), oid_cmp) != NULL;
 }
 
-static int rewrite_fault(struct twin_verify_report *r, const git_oid *was, const char *source)
+/* Whether the branch, read again now, holds was: a head recorded after the one being verified
+ * (a write or sync that ran beside verify) is newer history, not a rewrite. */
+static bool held_now(git_repository *repo, const git_oid *was)
 {
+    git_oid now;
+    if (git_reference_name_to_id(&now, repo, TWIN_BRANCH) < 0) {
+        git_error_clear();
+        return false;
+    }
+    if (git_oid_equal(&now, was))
+        return true;
+    int d = git_graph_descendant_of(repo, &now, was);
+    if (d < 0)
+        git_error_clear();
+    return d == 1;
+}
+
+static int rewrite_fault(struct twin_verify_report *r, git_repository *repo, const git_oid *was,
+                         const char *source)
+{
+    if (held_now(repo, was))
+        return 0;
     char hex[GIT_OID_HEXSZ + 1];
     git_oid_tostr(hex, sizeof(hex), was);
     for (size_t i = 0; i < r->nfaults; i++)
@@ -201,7 +221,7 @@ static int check_rewrites(struct twin_verify_report *r, git_repository *repo, co
                 git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
                 continue; /* a line cut short by a crash */
             if (!in_history(sorted, n, &was))
-                rc = rewrite_fault(r, &was, "twin's journal of published heads");
+                rc = rewrite_fault(r, repo, &was, "twin's journal of published heads");
         }
         fclose(f);
     }
@@ -218,7 +238,7 @@ static int check_rewrites(struct twin_verify_report *r, git_repository *repo, co
                 : git_oid_equal(git_reflog_entry_id_old(git_reflog_entry_byindex(log, i - 1)), was);
         if (git_oid_is_zero(was) || !confirmed || in_history(sorted, n, was))
             continue;
-        rc = rewrite_fault(r, was, "the branch's reflog");
+        rc = rewrite_fault(r, repo, was, "the branch's reflog");
     }
     git_reflog_free(log);
     return rc;
@@ -338,7 +358,7 @@ static int check_rewrites_since(struct twin_verify_report *r, git_repository *re
                                     : git_oid_equal(&was, head);
                 if (confirmed && !git_oid_equal(&was, head) &&
                     git_graph_descendant_of(repo, head, &was) != 1)
-                    rc = rewrite_fault(r, &was, sources[src]);
+                    rc = rewrite_fault(r, repo, &was, sources[src]);
             }
             line = end ? end + 1 : NULL;
         }
@@ -417,7 +437,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
         git_commit_free(c);
         if (!git_oid_equal(since, &r->head) &&
             git_graph_descendant_of(repo, &r->head, since) != 1) {
-            rc = rewrite_fault(r, since, "the commit verify started from");
+            rc = rewrite_fault(r, repo, since, "the commit verify started from");
             if (rc == 0) {
                 *out = r;
                 r = NULL;
