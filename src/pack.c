@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "packread.h"
 #include "sha1.h"
 #include "util.h"
 #include "twin/error.h"
@@ -862,14 +863,44 @@ static int cmp_id(const void *a, const void *b)
     return memcmp(a, b, TWIN_SHA1_BYTES);
 }
 
-/* Whether pack p holds an object already in the sorted list seen[0..n). */
-static bool overlaps(const struct packfile *p, const unsigned char *seen, size_t n)
+/* How many of pack p's objects are already in the sorted list seen[0..n). */
+static uint32_t overlaps(const struct packfile *p, const unsigned char *seen, size_t n)
 {
     const unsigned char *ids = p->idx + 8 + 1024;
-    for (uint32_t i = 0; i < p->count; i++)
-        if (n && bsearch(ids + 20 * (size_t)i, seen, n, TWIN_SHA1_BYTES, cmp_id))
-            return true;
-    return false;
+    uint32_t dup = 0;
+    for (uint32_t i = 0; n && i < p->count; i++)
+        if (bsearch(ids + 20 * (size_t)i, seen, n, TWIN_SHA1_BYTES, cmp_id))
+            dup++;
+    return dup;
+}
+
+/* How a pack takes part in a join. */
+enum { JOIN_NONE, JOIN_COPY, JOIN_DROP, JOIN_REWRITE };
+
+/* The objects of the packs to rewrite (those that repeat objects of packs joined before them,
+ * as a node that merged what a partner also merged receives), less the repeats, as whole
+ * objects in w. A pack's bytes are copied as they are, and a pack must not hold an object twice,
+ * so these are read out and written again. */
+static int rewrite_objects(twin_packw *w, git_repository *repo, const unsigned char *fresh,
+                           size_t nfresh)
+{
+    twin_packread *r = NULL;
+    int rc = twin_packread_open(&r, repo);
+    for (size_t i = 0; rc == 0 && i < nfresh; i++) {
+        git_oid id;
+        twin_pobj *o = NULL;
+        memcpy(id.id, fresh + TWIN_SHA1_BYTES * i, TWIN_SHA1_BYTES);
+        int got = twin_packread_get(&o, r, &id);
+        if (got < 0)
+            rc = got;
+        else if (got == 0)
+            rc = twin_error(TWIN_ENOTFOUND, "object %s is in no pack", git_oid_tostr_s(&id));
+        else
+            rc = twin_packw_add(w, NULL, o->type, &id, o->data, o->size, -1, NULL, 0);
+        twin_pobj_release(o);
+    }
+    twin_packread_free(r);
+    return rc;
 }
 
 int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
@@ -918,41 +949,76 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     }
     /* A pack that repeats an object of one before it is left out: a pack must not hold an
      * object twice, and its bytes are copied as they are. */
-    unsigned char *seen = NULL;
-    size_t nseen = 0, seen_cap = 0, joined = 0;
+    unsigned char *seen = NULL, *fresh = NULL;
+    size_t nseen = 0, seen_cap = 0, joined = 0, nfresh = 0, fresh_cap = 0;
     struct twin_pack_entry *objs = NULL;
     size_t objs_cap = 0, count = 0;
-    bool *use = calloc(n, sizeof(*use));
+    twin_packw *w = NULL;
+    unsigned char *use = calloc(n, sizeof(*use));
     if (!use)
         rc = twin_error(TWIN_ERROR, "out of memory");
     for (size_t i = 0; rc == 0 && i < take; i++) {
-        if (load_index(&packs[i], dir) != 0) {
+        struct packfile *p = &packs[i];
+        if (load_index(p, dir) != 0) {
             twin_error_clear();
             continue; /* a pack git or libgit2 wrote in some other form stays as it is */
         }
-        if (packs[i].count && overlaps(&packs[i], seen, nseen))
+        uint32_t dup = overlaps(p, seen, nseen);
+        use[i] = dup == p->count ? JOIN_DROP : dup ? JOIN_REWRITE : JOIN_COPY;
+        joined++;
+        if (use[i] == JOIN_DROP) /* empty, or every object already joined: nothing to copy */
             continue;
-        if (packs[i].count == 0) { /* an empty pack: nothing to copy, and it can go */
-            use[i] = true;
-            joined++;
-            continue;
-        }
-        if (twin_grow((void **)&seen, &seen_cap, nseen + packs[i].count, TWIN_SHA1_BYTES)) {
+        const unsigned char *ids = p->idx + 8 + 1024;
+        if (twin_grow((void **)&seen, &seen_cap, nseen + p->count, TWIN_SHA1_BYTES) ||
+            (dup && twin_grow((void **)&fresh, &fresh_cap, nfresh + p->count, TWIN_SHA1_BYTES))) {
             rc = TWIN_ERROR;
             break;
         }
-        memcpy(seen + nseen * TWIN_SHA1_BYTES, packs[i].idx + 8 + 1024,
-               (size_t)packs[i].count * TWIN_SHA1_BYTES);
-        nseen += packs[i].count;
+        size_t before = nseen;
+        for (uint32_t k = 0; k < p->count; k++) {
+            const unsigned char *id = ids + TWIN_SHA1_BYTES * (size_t)k;
+            if (dup && bsearch(id, seen, before, TWIN_SHA1_BYTES, cmp_id))
+                continue;
+            memcpy(seen + nseen++ * TWIN_SHA1_BYTES, id, TWIN_SHA1_BYTES);
+            if (dup)
+                memcpy(fresh + nfresh++ * TWIN_SHA1_BYTES, id, TWIN_SHA1_BYTES);
+        }
         qsort(seen, nseen, TWIN_SHA1_BYTES, cmp_id);
-        use[i] = true;
-        joined++;
     }
-    int fd = -1;
-    if (rc == 0 && joined >= 2 && (fd = twin_pack_open_temp(tmp, sizeof(tmp), dir)) < 0)
-        rc = fd;
+    if (rc == 0 && nfresh &&
+        ((rc = twin_packw_new(&w)) || (rc = rewrite_objects(w, repo, fresh, nfresh)))) {
+        /* Upkeep: a pack that cannot be read out stays as it is, and the others are joined. */
+        twin_error_clear();
+        rc = 0;
+        twin_packw_free(w);
+        w = NULL;
+        for (size_t i = 0; i < take; i++)
+            if (use[i] == JOIN_REWRITE) {
+                use[i] = JOIN_NONE;
+                joined--;
+            }
+        nseen -= nfresh;
+    }
+    size_t ncopy = 0, ndrop = 0;
+    for (size_t i = 0; i < take; i++) {
+        ncopy += use[i] == JOIN_COPY;
+        ndrop += use[i] == JOIN_DROP;
+    }
     if (rc || joined < 2)
         goto cleanup;
+    if (ncopy + (w != NULL) < 2) {
+        /* Nothing to join into a new pack (which would be the one pack copied, under its own
+         * name): the packs whose every object is in it only go. */
+        for (size_t i = 0; ndrop && i < take; i++)
+            if (use[i] != JOIN_DROP)
+                use[i] = JOIN_NONE;
+        goto remove;
+    }
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0) {
+        rc = fd;
+        goto cleanup;
+    }
     twin_sha1_ctx total;
     twin_sha1_init(&total);
     unsigned char header[PACK_HEADER];
@@ -965,7 +1031,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
              : twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     uint64_t shift = 0; /* where the current pack's objects begin in the new one, less 12 */
     for (size_t i = 0; rc == 0 && i < take; i++) {
-        if (!use[i])
+        if (use[i] != JOIN_COPY)
             continue;
         const struct packfile *p = &packs[i];
         if ((rc = twin_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
@@ -986,7 +1052,22 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
             rc = copy_pack(fd, &total, dir, p);
         shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
     }
+    if (rc == 0 && w && w->count) { /* the rewritten objects follow the copied ones */
+        if ((rc = twin_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
+            goto written;
+        for (size_t k = 0; k < w->count; k++) {
+            objs[count] = w->objs[k];
+            objs[count++].offset += shift;
+        }
+        twin_sha1_update(&total, w->buf + PACK_HEADER, w->len - PACK_HEADER);
+        if (twin_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
+            rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    }
+written:;
     unsigned char packsum[TWIN_SHA1_BYTES];
+    if (rc == 0 && count != nseen)
+        rc = twin_error(TWIN_ERROR, "joining packs: %zu objects written, %zu expected", count,
+                        nseen);
     if (rc == 0) {
         twin_sha1_final(&total, packsum);
         if (twin_write_all(fd, packsum, sizeof(packsum)) != 0)
@@ -999,9 +1080,11 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     }
     if ((rc = publish(repo, dir, tmp, packsum, objs, count, fd, durable)))
         goto cleanup;
-    /* Every object is now in the new pack; the old ones can go, index first. */
+remove:
+    /* Every object is now in the new pack, or was in another already; the old ones can go,
+     * index first. */
     for (size_t i = 0; i < take; i++) {
-        if (!use[i])
+        if (use[i] == JOIN_NONE)
             continue;
         snprintf(path, sizeof(path), "%s/%s.idx", dir, packs[i].name);
         unlink(path);
@@ -1023,6 +1106,8 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         free(now);
     }
 cleanup:
+    twin_packw_free(w);
+    free(fresh);
     free(own);
     free(use);
     free(seen);

@@ -193,8 +193,9 @@ static int by_count(const void *a, const void *b)
     return x->count > y->count ? -1 : x->count < y->count;
 }
 
-/* Adds the packs of one directory. */
-static int add_dir(twin_packread *r, size_t *cap, const char *dir)
+/* Adds the packs of one directory. *vanished is set when a pack listed was gone before it was
+ * mapped: a join ran beside the scan, and the pack that replaced it may have been missed. */
+static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanished)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -210,10 +211,16 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir)
         struct rpack *p = &r->packs[r->npacks];
         memset(p, 0, sizeof(*p));
         snprintf(p->name, sizeof(p->name), "%.*s", (int)(len - 4), e->d_name);
-        if (map_pack(p, dir) == 0)
+        if (map_pack(p, dir) == 0) {
             r->npacks++;
-        else
+        } else {
+            char path[4200];
+            struct stat st;
             unmap_pack(p);
+            snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+            if (stat(path, &st) != 0)
+                *vanished = true;
+        }
     }
     if (d)
         closedir(d);
@@ -229,11 +236,21 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
     r->cache_bytes = CACHE_BYTES;
     r->trim_bytes = TRIM_BYTES;
     size_t cap = 0;
-    for (size_t i = 0; i < ndirs; i++)
-        if (add_dir(r, &cap, dirs[i])) {
-            twin_packread_free(r);
-            return TWIN_ERROR;
-        }
+    /* A join publishes its pack before it removes the packs it joined, so a scan that began
+     * after a removal sees the new pack: scan again while packs vanish under the scan. */
+    for (int attempt = 0;; attempt++) {
+        bool vanished = false;
+        for (size_t i = 0; i < ndirs; i++)
+            if (add_dir(r, &cap, dirs[i], &vanished)) {
+                twin_packread_free(r);
+                return TWIN_ERROR;
+            }
+        if (!vanished || attempt == 8)
+            break;
+        for (size_t i = 0; i < r->npacks; i++)
+            unmap_pack(&r->packs[i]);
+        r->npacks = 0;
+    }
     if (r->npacks > 1)
         qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
     *out = r;

@@ -17,6 +17,7 @@
 
 #include "network.h"
 #include "twin/checkpoint.h"
+#include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/merge.h"
 #include "twin/peers.h"
@@ -614,6 +615,15 @@ static void session_end(struct session *s)
     s->q = NULL;
 }
 
+/* After a session that moved the branch: a received pack is joined with the others like one
+ * twin wrote, so a node that only receives still keeps few packs. Upkeep: a failure loses
+ * nothing, and says nothing. */
+static void join_packs(struct session *s, int rc)
+{
+    if (rc == 0 && s->st->changed && twin_store_repack(s->repo) != 0)
+        twin_error_clear();
+}
+
 /* ---- initiator ------------------------------------------------------------------------------ */
 
 int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch)
@@ -748,6 +758,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
 done:
     twin_msg_clear(&m);
     session_end(&s);
+    join_packs(&s, rc);
     out->total_ms = now_ms() - start;
     return rc;
 }
@@ -970,6 +981,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
 done:
     twin_msg_clear(&m);
     session_end(&s);
+    join_packs(&s, rc);
     if (lock >= 0)
         close(lock);
     out->total_ms = now_ms() - start;

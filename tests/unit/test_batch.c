@@ -329,6 +329,68 @@ static void test_batch_packs_stay_few(void **state)
     twin_node_free(n);
 }
 
+/* Makes a pack of the first `count` objects of the history with git, and lists it as twin's own,
+ * as a received pack is: the objects repeat those of twin's packs. */
+static void add_repeating_pack(twin_node *n, size_t count)
+{
+    const char *repo = git_repository_path(twin_node_repo(n));
+    char name[64], listed[128];
+    FILE *p = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "git --git-dir='%s' rev-list --objects refs/heads/main | head -n %zu | cut -c1-40 | "
+             "git --git-dir='%s' pack-objects -q '%s/objects/pack/pack'",
+             repo, count, repo, repo);
+    assert_non_null(p = popen(cmd, "r"));
+    assert_non_null(fgets(name, sizeof(name), p));
+    assert_int_equal(pclose(p), 0);
+    name[strcspn(name, "\n")] = '\0';
+    assert_int_equal(strlen(name), 40);
+    snprintf(listed, sizeof(listed), "pack-%s", name);
+    assert_int_equal(twin_pack_register(twin_node_repo(n), listed), 0);
+}
+
+/* Packs that repeat objects of others (a node that merged what a partner merged too receives
+ * trees it holds) are joined all the same: one whose every object is elsewhere goes, and one
+ * that repeats some is written again without the repeats. No pack holds an object twice. */
+static void test_batch_joins_repeating_packs(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    size_t before = history_length(n);
+    twin_batch *b = NULL;
+    char ids[30][TWIN_ID_LEN + 1];
+    assert_int_equal(twin_ops_batch_begin(&b, n, 5), 0);
+    add_notes(b, 30, ids);
+    twin_batch_free(b);
+    add_repeating_pack(n, 12); /* every object also in twin's packs */
+    add_repeating_pack(n, 40);
+    assert_int_equal(twin_ops_batch_begin(&b, n, 5), 0);
+    add_notes(b, 5, NULL); /* one more pack, that repeats nothing */
+    twin_batch_free(b);
+    assert_int_equal(twin_pack_consolidate(twin_node_repo(n), 1, false), 0);
+    assert_int_equal(twin_pack_count(twin_node_repo(n)), 1);
+    const char *repo = git_repository_path(twin_node_repo(n));
+    /* One pack, every object once, and all the history reaches but the genesis commit and its
+     * tree, written loose. */
+    assert_int_equal(run("cd '%s' && set -- objects/pack/pack-*.idx && test $# = 1 && "
+                         "all=$(git show-index < \"$1\" | wc -l) && "
+                         "once=$(git show-index < \"$1\" | cut -d' ' -f2 | sort -u | wc -l) && "
+                         "reach=$(git rev-list --objects --all | wc -l) && "
+                         "test \"$all\" -gt 0 && test \"$all\" = \"$once\" && "
+                         "test \"$all\" -ge $((reach - 2))",
+                         repo),
+                     0);
+    for (size_t i = 0; i < 30; i++) {
+        json_t *rec = NULL;
+        assert_int_equal(twin_ops_get(&rec, n, NULL, "note", ids[i]), 0);
+        json_decref(rec);
+    }
+    assert_verifies(n, before + 35);
+    assert_git_accepts(f, n);
+    twin_node_free(n);
+}
+
 static void test_batch_writes_records_only(void **state)
 {
     struct fixture *f = *state;
@@ -483,6 +545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_refuses_lost_update, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_packs_stay_few, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_joins_repeating_packs, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_packread_reads_what_libgit2_reads, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_writes_records_only, fixture_setup,
