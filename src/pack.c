@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -704,7 +705,37 @@ static int own_list_read(char **out, git_repository *repo, const char *dir)
     return rc;
 }
 
+/* The list's own lock (repo.git/twin-packs.lock): a pack registered by one session while a
+ * join rewrites the list must not be lost from it. Released by closing the descriptor. */
+static int own_list_lock(git_repository *repo)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s" OWN_PACKS_FILE ".lock", git_repository_path(repo));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot open %s: %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            int rc = twin_error(TWIN_ERROR, "cannot lock %s: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    return fd;
+}
+
+static int register_locked(git_repository *repo, const char *name);
+
 int twin_pack_register(git_repository *repo, const char *name)
+{
+    int lock = own_list_lock(repo);
+    if (lock < 0)
+        return lock;
+    int rc = register_locked(repo, name);
+    close(lock);
+    return rc;
+}
+
+static int register_locked(git_repository *repo, const char *name)
 {
     char path[4200], dir[4096], line[70], *text = NULL;
     snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(repo));
@@ -1100,10 +1131,13 @@ remove:
         char *now = NULL;
         char lpath[4200];
         size_t llen;
+        int lock = own_list_lock(repo);
         own_list_path(lpath, sizeof(lpath), repo);
-        if (twin_read_file(&now, &llen, lpath, 4 << 20) == 0)
+        if (lock >= 0 && twin_read_file(&now, &llen, lpath, 4 << 20) == 0)
             rc = own_list_write(repo, dir, now);
         free(now);
+        if (lock >= 0)
+            close(lock);
     }
 cleanup:
     twin_packw_free(w);

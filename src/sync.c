@@ -29,7 +29,12 @@
 #define SAMPLE_DEPTH           4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
 #define CHUNK_BYTES            (256 * 1024)
 #define INITIATOR_LOCK_WAIT_MS 60000
-#define RESPONDER_LOCK_WAIT_MS 1000
+/* How long a responder waits for a member's next message (SYNC.md 2): a peer that has nothing
+ * to compute answers at once. After the responder's pack the initiator checks what it received
+ * first, so that wait grows with the commits sent. */
+#define RESPONDER_IDLE_MS       5000
+#define RESPONDER_MS_PER_COMMIT 2
+#define RESPONDER_PACK_WAIT_MAX (10 * 60 * 1000)
 
 struct session {
     twin_node *n;
@@ -188,10 +193,12 @@ static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
 
 /* ---- one session at a time per node --------------------------------------------------------- */
 
-/* Sessions on one node run one at a time (flock on repo.git/twin-sync.lock, released by the
- * kernel if the process dies), so a node's own sessions never race each other for its branch.
- * An initiator waits for its turn; a responder waits briefly and then refuses with busy, which
- * breaks the wait when two nodes initiate towards each other at the same moment. */
+/* The sessions a node initiates run one at a time (flock on repo.git/twin-sync.lock, released by
+ * the kernel if the process dies): `twin sync` and serve's rounds wait for each other. Sessions
+ * it responds to take no such lock: they run side by side, each in its own quarantine, and only
+ * the branch move is serialised, by the writer lock; a session whose base moved meanwhile is
+ * refused with busy and its initiator tries again. So one member's slow or idle session never
+ * holds the others back. */
 static int session_lock(int *fd_out, git_repository *repo, int wait_ms)
 {
     char path[4096];
@@ -259,8 +266,8 @@ static int exchange_hello(struct session *s, bool initiator)
  * keeps the line of its last sampled head in repo.git/twin-fpline (its ids, newest first). A new
  * head usually sits a few commits above it: the walk stops where it meets the cached head and the
  * rest is taken from the file. Commits never change, so the line below a commit never changes
- * either; a missing or damaged file only costs a full walk. The file is written while the session
- * lock is held. */
+ * either; a missing or damaged file only costs a full walk. Each session writes it whole under a
+ * name of its own and renames it into place. */
 
 #define LINE_CAP   (SAMPLE_DEPTH + 2) /* distances 0..SAMPLE_DEPTH, and one more to see the root */
 #define LINE_MAGIC "twin first-parent line v1\n"
@@ -295,10 +302,16 @@ static void line_save(git_repository *repo, const git_oid *line, size_t n)
     unsigned char c[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
                           (unsigned char)(n >> 8), (unsigned char)n};
     snprintf(path, sizeof(path), "%stwin-fpline", git_repository_path(repo));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
+    snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path); /* sessions may save side by side */
+    int fd = mkstemp(tmp);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!fp) {
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         return;
+    }
     bool ok = fwrite(LINE_MAGIC, 1, sizeof(LINE_MAGIC) - 1, fp) == sizeof(LINE_MAGIC) - 1 &&
               fwrite(c, 1, 4, fp) == 4;
     for (size_t i = 0; ok && i < n; i++)
@@ -870,13 +883,9 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     twin_msg m = {0};
     git_oid common[SAMPLE_MAX], new_head;
     int rc;
-    int lock = -1;
     memset(out, 0, sizeof(*out));
     double start = now_ms();
-    if ((rc = session_lock(&lock, s.repo, RESPONDER_LOCK_WAIT_MS))) {
-        send_error(&s, TWIN_WIRE_INTERNAL, "busy: another sync session is running; retry");
-        return rc;
-    }
+    twin_channel_set_read_timeout(ch, RESPONDER_IDLE_MS);
     twin_quarantine_sweep(s.repo);
     rc = twin_node_head(&s.head, n);
     if (rc && rc != TWIN_ENOHISTORY)
@@ -916,7 +925,13 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
                         ncommon)))
         goto done;
     out->round_trips++;
-    if ((rc = recv_pack(&s)) || (rc = read_proposal(&new_head, &s)))
+    uint64_t pack_wait =
+        RESPONDER_IDLE_MS + (uint64_t)RESPONDER_MS_PER_COMMIT * (uint64_t)out->sent_commits;
+    twin_channel_set_read_timeout(
+        ch, pack_wait < RESPONDER_PACK_WAIT_MAX ? (int)pack_wait : RESPONDER_PACK_WAIT_MAX);
+    rc = recv_pack(&s);
+    twin_channel_set_read_timeout(ch, RESPONDER_IDLE_MS);
+    if (rc || (rc = read_proposal(&new_head, &s)))
         goto done;
     out->round_trips++;
     git_repository *view = twin_quarantine_view(s.q);
@@ -982,8 +997,6 @@ done:
     twin_msg_clear(&m);
     session_end(&s);
     join_packs(&s, rc);
-    if (lock >= 0)
-        close(lock);
     out->total_ms = now_ms() - start;
     return rc;
 }

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -892,6 +894,7 @@ cleanup:
 struct twin_quarantine {
     git_repository *repo;
     char dir[4096];
+    int lock; /* flock on dir/lock while this quarantine lives (see twin_quarantine_sweep) */
     twin_indexer *indexer;
     char name[GIT_OID_HEXSZ + 1];
     char loose[4200];
@@ -925,11 +928,20 @@ int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
     if (!q)
         return twin_error(TWIN_ERROR, "out of memory");
     q->repo = repo;
+    q->lock = -1;
     snprintf(q->dir, sizeof(q->dir), "%sobjects/incoming-XXXXXX", git_repository_path(repo));
     if (!mkdtemp(q->dir)) {
         int rc =
             twin_error(TWIN_ERROR, "cannot create a quarantine directory: %s", strerror(errno));
         free(q);
+        return rc;
+    }
+    char lock[4200];
+    snprintf(lock, sizeof(lock), "%s/lock", q->dir);
+    q->lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (q->lock < 0 || flock(q->lock, LOCK_EX | LOCK_NB) != 0) {
+        int rc = twin_error(TWIN_ERROR, "cannot lock the quarantine %s: %s", lock, strerror(errno));
+        twin_quarantine_free(q);
         return rc;
     }
     int rc = twin_indexer_new(&q->indexer, q->dir);
@@ -1430,7 +1442,25 @@ void twin_quarantine_free(twin_quarantine *q)
     twin_indexer_free(q->indexer);
     if (q->dir[0])
         nftw(q->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (q->lock >= 0)
+        close(q->lock);
     free(q);
+}
+
+/* Whether the quarantine at path belongs to no live session: its lock can be taken, or it has
+ * none and is older than a minute (a session killed between making it and locking it). */
+static bool quarantine_abandoned(const char *path)
+{
+    char lock[4400];
+    snprintf(lock, sizeof(lock), "%s/lock", path);
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        bool free_now = flock(fd, LOCK_EX | LOCK_NB) == 0;
+        close(fd);
+        return free_now;
+    }
+    struct stat st;
+    return stat(path, &st) == 0 && time(NULL) - st.st_mtime > 60;
 }
 
 void twin_quarantine_sweep(git_repository *repo)
@@ -1444,7 +1474,8 @@ void twin_quarantine_sweep(git_repository *repo)
             continue;
         char path[4400];
         snprintf(path, sizeof(path), "%s/%s", objects, e->d_name);
-        nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        if (quarantine_abandoned(path)) /* sessions run side by side: only the dead's go */
+            nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     }
     if (d)
         closedir(d);
