@@ -44,6 +44,7 @@ struct twin_channel {
     int peer_ended; /* the peer sent goodbye or a fatal error */
     int sent_goodbye;
     int received_any; /* a frame has arrived since the handshake */
+    int admission;    /* the responder's authorisation verdict: 0, or TWIN_CHANNEL_ADMIT_CLAIM */
     atomic_int interrupted;
 };
 
@@ -280,6 +281,9 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
     if (s != IO_OK)
         return io_error(s, timeout_ms, what);
     uint32_t len = load_be32(hdr);
+    if (len == 0 && ch->initiator && index == 2)
+        return twin_error(TWIN_ECONFLICT, "handshake: the peer is busy (too many connections "
+                                          "waiting to authenticate); try again shortly");
     if (len != expect)
         return twin_error(TWIN_EINVALID,
                           "handshake: message %d declares %u bytes, expected %zu (not a twin "
@@ -291,7 +295,7 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
 }
 
 static int run_handshake(twin_channel *ch, twin_noise_handshake *hs, int64_t deadline,
-                         int timeout_ms)
+                         int timeout_ms, int *sent)
 {
     unsigned char buf[TWIN_FRAME_HEADER_BYTES + TWIN_NOISE_MSG3_BYTES];
     for (int index = 1; index <= TWIN_NOISE_HANDSHAKE_MSGS; index++) {
@@ -308,6 +312,8 @@ static int run_handshake(twin_channel *ch, twin_noise_handshake *hs, int64_t dea
                 snprintf(what, sizeof(what), "handshake: sending message %d", index);
                 return io_error(s, timeout_ms, what);
             }
+            if (sent)
+                (*sent)++;
         } else if ((rc = read_handshake_message(ch, hs, index, deadline, timeout_ms)) != 0) {
             return rc;
         }
@@ -344,14 +350,16 @@ static int handshake_and_split(twin_channel *ch, twin_noise_handshake *hs,
                                const twin_channel_config *cfg, int64_t deadline, int timeout_ms)
 {
     char reason[256] = "", hex[TWIN_NODE_ID_LEN + 1];
-    int rc = run_handshake(ch, hs, deadline, timeout_ms);
+    int rc = run_handshake(ch, hs, deadline, timeout_ms, cfg->handshake_sent);
     if (rc)
         return rc;
     const unsigned char *peer = twin_noise_peer_node(hs);
     bool allowed = true;
     if (!ch->initiator) {
         node_hex(hex, peer);
-        allowed = cfg->authorize(cfg->authorize_ctx, peer, reason, sizeof(reason)) == 0;
+        int verdict = cfg->authorize(cfg->authorize_ctx, peer, reason, sizeof(reason));
+        allowed = verdict == 0 || verdict == TWIN_CHANNEL_ADMIT_CLAIM;
+        ch->admission = allowed ? verdict : 0;
         if (!reason[0])
             snprintf(reason, sizeof(reason), "not a member and no valid invite");
     }
@@ -807,6 +815,16 @@ const unsigned char *twin_channel_local_node(const twin_channel *ch)
 const unsigned char *twin_channel_peer_node(const twin_channel *ch)
 {
     return ch->peer_node;
+}
+
+int twin_channel_admission(const twin_channel *ch)
+{
+    return ch->admission;
+}
+
+void twin_channel_set_read_timeout(twin_channel *ch, int ms)
+{
+    ch->read_timeout_ms = timeout_or(ms, TWIN_READ_TIMEOUT_MS);
 }
 
 const char *twin_channel_peer_addr(const twin_channel *ch)

@@ -28,6 +28,10 @@ typedef struct twin_channel twin_channel;
 typedef int (*twin_channel_authorize_fn)(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES],
                                          char *reason, size_t reason_cap);
 
+/* What an authoriser returns to let a key in only to present an invite (not as a member):
+ * the channel is accepted, and twin_channel_admission tells the listener which pool it is in. */
+#define TWIN_CHANNEL_ADMIT_CLAIM 1
+
 typedef struct twin_channel_config {
     const twin_keypair *key;  /* this node's key */
     const char *network_id;   /* 32 lowercase hex characters */
@@ -36,6 +40,9 @@ typedef struct twin_channel_config {
     int write_timeout_ms;     /* each frame sent; 0 means TWIN_WRITE_TIMEOUT_MS */
     twin_channel_authorize_fn authorize; /* the responder's decision; required to accept */
     void *authorize_ctx;
+    /* Responder: when set, counts the handshake messages this side has sent, so a listener
+     * that drops the connection knows whether it may still answer "busy" (PROTOCOL.md 3.6). */
+    int *handshake_sent;
 } twin_channel_config;
 
 /* Connects to host:port over TCP and runs the handshake as initiator, expecting the peer to
@@ -88,6 +95,13 @@ void twin_channel_free(twin_channel *ch);
 
 /* The Ed25519 key this side proved in the handshake. */
 const unsigned char *twin_channel_local_node(const twin_channel *ch);
+
+/* The responder's authorisation verdict for this channel: 0 (a member or peer), or
+ * TWIN_CHANNEL_ADMIT_CLAIM (let in only to present an invite). */
+int twin_channel_admission(const twin_channel *ch);
+
+/* Bounds each later twin_channel_recv by ms (0: TWIN_READ_TIMEOUT_MS). */
+void twin_channel_set_read_timeout(twin_channel *ch, int ms);
 
 /* The peer's Ed25519 node key, proved by the handshake. */
 const unsigned char *twin_channel_peer_node(const twin_channel *ch);

@@ -1,7 +1,15 @@
 /*
  * The TCP side of `twin serve`: accepts peers, runs each handshake on its own thread under a
- * deadline, caps the connections that have not yet authenticated, hands every accepted session
- * to a callback, logs every refusal with its reason and the peer address, and stops on request.
+ * deadline, hands every accepted session to a callback, and stops on request.
+ *
+ * Admission keeps members reachable under a flood (PROTOCOL.md 3.6):
+ * - connections that have not authenticated share a small pool, with a cap per address; a new
+ *   connection is always taken, and when the pool (or its address's share) is full the oldest
+ *   pending one is dropped, told "busy" if it has not yet been answered;
+ * - keys let in only to present an invite have their own small pool and deadline, apart from
+ *   members' sessions; members' sessions are capped in all and per key, and a session over a
+ *   cap is refused with refuse 7 (busy), which an initiator retries;
+ * - refusals are counted and logged as one summary line per interval, not one line each.
  */
 #ifndef TWIN_LISTENER_H
 #define TWIN_LISTENER_H
@@ -9,7 +17,13 @@
 #include "twin/channel.h"
 
 #define TWIN_LISTENER_MAX_UNAUTHENTICATED 16
+#define TWIN_LISTENER_MAX_PER_ADDRESS     8
+#define TWIN_LISTENER_HANDSHAKE_MS        5000
 #define TWIN_LISTENER_MAX_SESSIONS        64
+#define TWIN_LISTENER_MAX_PER_KEY         4
+#define TWIN_LISTENER_MAX_CLAIMS          4
+#define TWIN_LISTENER_CLAIM_MS            10000
+#define TWIN_LISTENER_SUMMARY_MS          10000
 
 typedef struct twin_listener twin_listener;
 
@@ -27,7 +41,13 @@ typedef struct twin_listener_config {
     const char *port; /* "7447"; "0" lets the system pick (see twin_listener_port) */
     twin_channel_config channel;  /* key, network and deadlines; authorize is required */
     unsigned max_unauthenticated; /* handshakes in progress; 0 means the default */
-    unsigned max_sessions;        /* authenticated sessions at once; 0 means the default */
+    unsigned max_per_address;     /* of those, from one address (host); 0 means the default */
+    int handshake_timeout_ms;     /* each handshake; 0 means TWIN_LISTENER_HANDSHAKE_MS */
+    unsigned max_sessions;        /* members' sessions at once; 0 means the default */
+    unsigned max_per_key;         /* of those, with one node key; 0 means the default */
+    unsigned max_claims;          /* invite claims at once; 0 means the default */
+    int claim_timeout_ms;         /* each wait of a claim session; 0 means the default */
+    int summary_ms;               /* refusals are summed up this often; 0 means the default */
     twin_session_fn session;
     void *session_ctx;
     twin_log_fn log; /* NULL writes to stderr */

@@ -54,10 +54,8 @@ static void serve_session(void *ctx, twin_channel *ch)
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
     int rc = twin_node_open(&n, s->dir);
-    char reason[300], joiner[300] = "";
-    bool member = rc == 0 && twin_sync_authorize(s->dir, twin_channel_peer_node(ch), reason,
-                                                 sizeof(reason)) == 0;
-    if (rc == 0 && !member) {
+    char joiner[300] = "";
+    if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
         /* Let in by serve_authorize because an invite is open: it may only present one. */
         rc = twin_invite_respond(n, ch, joiner, sizeof(joiner));
         clock_gettime(CLOCK_MONOTONIC, &b);
@@ -95,7 +93,7 @@ static int serve_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES
     if (twin_sync_authorize(ctx, node, reason, reason_cap) == 0)
         return 0;
     if (twin_invite_pending(ctx))
-        return 0;
+        return TWIN_CHANNEL_ADMIT_CLAIM; /* its own pool and deadline (listener.h) */
     size_t len = strlen(reason);
     if (strncmp(reason, "unknown node key", 16) == 0)
         snprintf(reason + len, reason_cap - len,

@@ -110,7 +110,7 @@ snapshot north
 must_exit 1 "$TWIN" --dir "$(dir_of stranger)" sync
 note "stranger: $(head -n 1 "$RUN_ERR")"
 err_has "belongs to another network"
-wait_log north 5 "handshake: message 1 failed authentication (the caller expects another node key or belongs to another network)"
+wait_log north 15 "handshake: message 1 failed authentication (the caller expects another node key or belongs to another network)"
 unchanged north
 same "$(tw stranger list --all --json | jq length)" 0 "records the stranger got"
 

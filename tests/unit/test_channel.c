@@ -140,6 +140,7 @@ static struct server *server_start(enum session_mode mode, unsigned max_unauth, 
                     .authorize = allow_alice},
         .max_unauthenticated = max_unauth,
         .max_sessions = max_sessions,
+        .summary_ms = 1, /* every refusal shows in the log at once */
         .session = echo_session,
         .session_ctx = s,
         .log = capture_log,
@@ -521,7 +522,7 @@ static void wrong_responder_key_is_refused(void **state)
     assert_non_null(strstr(twin_error_last(), "holds another node key than expected"));
     assert_null(ch);
     assert_true(log_has(s, "handshake: message 1 failed authentication"));
-    assert_true(log_has(s, "refused 127.0.0.1:"));
+    assert_true(log_has(s, "(latest 127.0.0.1:"));
     server_stop(s);
 }
 
@@ -642,24 +643,87 @@ static void silent_peer_is_dropped_at_the_read_deadline(void **state)
     server_stop(s);
 }
 
+/* Reads what the server sends before it closes: at most cap bytes, within 2 s. */
+static size_t read_until_closed(int fd, unsigned char *buf, size_t cap)
+{
+    size_t got = 0;
+    int64_t end = now_ms() + 2000;
+    while (now_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n <= 0)
+            return got;
+        got += (size_t)n;
+        if (got == cap)
+            return got;
+    }
+    return SIZE_MAX; /* still open */
+}
+
+/* The pool of connections awaiting authentication is full: the oldest is dropped, told "busy"
+ * (a length-0 header where message 2 was due), and the newest is served. */
 static void connections_awaiting_authentication_are_capped(void **state)
 {
     struct server *s = server_start(ECHO, 2, 3000, 2000);
     int port = twin_listener_port(s->l);
-    int a = raw_connect(port), b = raw_connect(port);
+    int a = raw_connect(port);
+    sleep_ms(50);
+    int b = raw_connect(port);
     sleep_ms(100); /* both are now in their handshake */
     int c = raw_connect(port);
-    assert_true(closed_within(c, 1000));
-    assert_true(log_has(s, "too many connections awaiting authentication (limit 2)"));
+    unsigned char got[8];
+    assert_int_equal(read_until_closed(a, got, sizeof(got)), 4);
+    assert_memory_equal(got, "\0\0\0\0", 4);
+    assert_true(log_has(s, "dropped before authenticating to make room"));
+    /* A member connecting now drops the oldest again (b) and gets through. */
+    twin_channel *ch = connect_ok(port, &alice);
+    assert_int_equal(read_until_closed(b, got, sizeof(got)), 4);
+    twin_channel_free(ch);
     close(a);
     close(b);
     close(c);
-    /* Freed slots take new peers again. */
-    assert_true(log_has(s, "before message 1"));
-    sleep_ms(100);
-    twin_channel *ch = connect_ok(port, &alice);
-    twin_channel_free(ch);
     server_stop(s);
+}
+
+/* A responder that accepts one connection, reads message 1 and answers "busy". */
+static void *busy_responder(void *arg)
+{
+    int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL);
+    unsigned char msg1[4 + 48];
+    size_t got = 0;
+    while (fd >= 0 && got < sizeof(msg1)) {
+        ssize_t n = read(fd, msg1 + got, sizeof(msg1) - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    static const unsigned char zero[4];
+    if (fd >= 0 && write(fd, zero, sizeof(zero)) == (ssize_t)sizeof(zero))
+        close(fd);
+    return NULL;
+}
+
+/* An initiator told "busy" says so, as a conflict to retry, not as a wrong key. */
+static void initiator_told_busy_says_so(void **state)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, busy_responder, &lfd), 0);
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = client_config(&alice, NETWORK);
+    int rc = twin_channel_connect(&ch, "127.0.0.1", port_of(ntohs(a.sin_port)), bob.pk, &cfg);
+    pthread_join(t, NULL);
+    close(lfd);
+    assert_int_equal(rc, TWIN_ECONFLICT);
+    assert_non_null(strstr(twin_error_last(), "the peer is busy"));
+    assert_null(ch);
 }
 
 static void sessions_beyond_the_cap_are_refused(void **state)
@@ -672,13 +736,16 @@ static void sessions_beyond_the_cap_are_refused(void **state)
     assert_int_equal(twin_channel_send(first, &hello), 0);
     assert_int_equal(twin_channel_recv(first, &got), 0); /* the one session is running */
 
-    twin_channel *second = NULL;
-    twin_channel_config cfg = client_config(&alice, NETWORK);
-    int rc =
-        twin_channel_connect(&second, "127.0.0.1", port_of(twin_listener_port(s->l)), bob.pk, &cfg);
-    assert_int_equal(rc, TWIN_EVERIFY);
-    assert_non_null(strstr(twin_error_last(), "is refusing connections"));
-    assert_true(log_has(s, "too many sessions (limit 1)"));
+    /* The second completes its handshake and is told busy (refuse 7), which it retries. */
+    twin_channel *second = connect_ok(twin_listener_port(s->l), &alice);
+    assert_int_equal(twin_channel_send(second, &hello), 0);
+    assert_int_equal(twin_channel_recv(second, &got), 0);
+    assert_int_equal(got.type, TWIN_MSG_REFUSE);
+    assert_int_equal(got.u.refuse.code, TWIN_REFUSE_BUSY);
+    assert_non_null(strstr(got.u.refuse.reason, "too many sessions"));
+    twin_msg_clear(&got);
+    twin_channel_free(second);
+    assert_true(log_has(s, "over the session limit"));
 
     /* The running session is unaffected. */
     twin_msg ping = {.type = TWIN_MSG_PING, .u.ping = {9}};
@@ -805,6 +872,7 @@ int main(void)
         cmocka_unit_test(trickling_peer_is_dropped_at_the_handshake_deadline),
         cmocka_unit_test(silent_peer_is_dropped_at_the_read_deadline),
         cmocka_unit_test(connections_awaiting_authentication_are_capped),
+        cmocka_unit_test(initiator_told_busy_says_so),
         cmocka_unit_test(sessions_beyond_the_cap_are_refused),
         cmocka_unit_test(frame_with_a_flipped_bit_fails_authentication),
         cmocka_unit_test(replayed_frame_fails_authentication),
