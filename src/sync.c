@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "network.h"
+#include "util.h"
 #include "twin/checkpoint.h"
 #include "twin/batch.h"
 #include "twin/error.h"
@@ -539,10 +540,10 @@ static int send_refuse(struct session *s, uint32_t code, const char *reason)
 
 /* Checks the received commits up to tip; on a fault refuses and returns TWIN_EVERIFY. */
 /* While the initiator checks what it received, the responder waits for the initiator's pack, and
- * each wait is bounded by the channel's read deadline (60 s), which checking a long history can
- * outlast. So the initiator sends pack chunks with no data now and then meanwhile: they carry
- * nothing, and each one starts the responder's next wait afresh (proto/SYNC.md section 3). */
-#define KEEPALIVE_MS 10000
+ * each wait is bounded (SYNC.md 6.1: 5 s, plus 2 ms per commit it sent), which checking a long
+ * history can outlast. So the initiator sends pack chunks with no data now and then meanwhile:
+ * they carry nothing, and each one starts the responder's next wait afresh (SYNC.md 3). */
+#define KEEPALIVE_MS 2000
 
 static int keep_peer_waiting(size_t checked, void *ctx)
 {
@@ -612,11 +613,41 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
     return 0;
 }
 
-static int move_branch(struct session *s, const git_oid *new_head)
+#define LOCAL_MERGE_ATTEMPTS 20
+
+/* Moves the branch from the session's head to new_head. If the branch moved meanwhile (a local
+ * write, or another session), new_head is merged into where it is now, as any node merges, and
+ * the branch moves to that merge: the session's work is kept however busy the node is (SYNC.md
+ * 6). The merge is signed with this node's key; *merged reports it. */
+static int move_branch(struct session *s, const git_oid *new_head, bool *merged)
 {
+    *merged = false;
     if (s->has_head && git_oid_equal(&s->head, new_head))
         return 0;
-    int rc = twin_store_advance(s->repo, s->has_head ? &s->head : NULL, new_head, "twin: sync");
+    git_oid from = s->head, target = *new_head;
+    bool has_from = s->has_head;
+    int rc = 0;
+    twin_test_stop("sync-before-advance");
+    for (int attempt = 0; attempt < LOCAL_MERGE_ATTEMPTS; attempt++) {
+        rc = twin_store_advance(s->repo, has_from ? &from : NULL, &target, "twin: sync");
+        if (rc != TWIN_ECONFLICT)
+            break;
+        git_oid now;
+        if ((rc = twin_node_head(&now, s->n)))
+            break;
+        if (git_oid_equal(&now, new_head) || git_graph_descendant_of(s->repo, &now, new_head) == 1)
+            return 0; /* the branch already holds it */
+        struct twin_merge_result mr;
+        if (git_graph_descendant_of(s->repo, new_head, &now) == 1) {
+            target = *new_head; /* the branch moved, but only to where new_head also leads */
+        } else if ((rc = twin_merge_commit(&target, &mr, s->n, s->repo, &now, new_head))) {
+            break;
+        } else {
+            *merged = true;
+        }
+        from = now;
+        has_from = true;
+    }
     if (rc == 0)
         s->st->changed = true;
     return rc;
@@ -757,7 +788,8 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
-    rc = move_branch(&s, &new_head);
+    bool local_merge = false;
+    rc = move_branch(&s, &new_head, &local_merge);
     out->accept_ms += now_ms() - accept_start;
     if (rc == TWIN_ECONFLICT)
         rc = twin_error(TWIN_ECONFLICT,
@@ -765,6 +797,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
                         "together");
     if (rc)
         goto done;
+    out->merged |= local_merge;
     out->has_head = true;
     out->head = new_head;
     finish(&s);
@@ -970,8 +1003,10 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
     double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))
         goto done;
-    rc = move_branch(&s, &new_head);
+    bool local_merge = false;
+    rc = move_branch(&s, &new_head, &local_merge);
     out->accept_ms += now_ms() - accept_start;
+    out->merged |= local_merge;
     if (rc) {
         send_refuse(&s, rc == TWIN_ECONFLICT ? TWIN_REFUSE_BUSY : TWIN_REFUSE_OTHER,
                     rc == TWIN_ECONFLICT ? "this node changed during the session; sync again"
