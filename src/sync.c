@@ -615,10 +615,38 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
 
 #define LOCAL_MERGE_ATTEMPTS 20
 
-/* Moves the branch from the session's head to new_head. If the branch moved meanwhile (a local
- * write, or another session), new_head is merged into where it is now, as any node merges, and
- * the branch moves to that merge: the session's work is kept however busy the node is (SYNC.md
- * 6). The merge is signed with this node's key; *merged reports it. */
+/* Whether a local write (anything but a sync session) moved the branch since it was at since:
+ * the branch's reflog, newest first, down to the entry that reached since. Without that entry
+ * (a reflog cut short) it answers yes. */
+static bool local_write_since(git_repository *repo, const git_oid *since)
+{
+    git_reflog *log = NULL;
+    bool local = true;
+    if (git_reflog_read(&log, repo, TWIN_BRANCH) < 0) {
+        git_error_clear();
+        return true;
+    }
+    bool found_local = false;
+    for (size_t i = 0; i < git_reflog_entrycount(log); i++) {
+        const git_reflog_entry *e = git_reflog_entry_byindex(log, i);
+        if (git_oid_equal(git_reflog_entry_id_new(e), since)) {
+            local = found_local;
+            break;
+        }
+        const char *msg = git_reflog_entry_message(e);
+        if (!msg || strncmp(msg, "twin: sync", 10) != 0)
+            found_local = true;
+    }
+    git_reflog_free(log);
+    return local;
+}
+
+/* Moves the branch from the session's head to new_head. If a local write moved the branch
+ * meanwhile, new_head is merged into where it is now, as any node merges, and the branch moves
+ * to that merge: a sync never waits for, nor is undone by, the node's own writers (SYNC.md 6).
+ * The merge is signed with this node's key; *merged reports it. If only other sync sessions
+ * moved it, TWIN_ECONFLICT: merging their heads here too would make merges of merges faster than
+ * a busy mesh settles them, so the peer opens a new session instead. */
 static int move_branch(struct session *s, const git_oid *new_head, bool *merged)
 {
     *merged = false;
@@ -637,6 +665,10 @@ static int move_branch(struct session *s, const git_oid *new_head, bool *merged)
             break;
         if (git_oid_equal(&now, new_head) || git_graph_descendant_of(s->repo, &now, new_head) == 1)
             return 0; /* the branch already holds it */
+        if (has_from && !local_write_since(s->repo, &from)) {
+            rc = twin_error(TWIN_ECONFLICT, "the branch moved by another session meanwhile");
+            break;
+        }
         struct twin_merge_result mr;
         if (git_graph_descendant_of(s->repo, new_head, &now) == 1) {
             target = *new_head; /* the branch moved, but only to where new_head also leads */

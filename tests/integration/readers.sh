@@ -12,6 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/sync.bash"
 
 WRITES=${TWIN_READERS_WRITES:-60}
+[ "${TWIN_SANITIZED:-OFF}" = ON ] && WRITES=${TWIN_READERS_WRITES:-25} # several times slower there
 
 packs_of() {
     find "$(dir_of "$1")/repo.git/objects/pack" -name 'pack-*.pack' | wc -l
