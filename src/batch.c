@@ -834,6 +834,8 @@ int twin_batch_flush(twin_batch *b)
     if (rc == 0)
         rc = twin_packw_write(b->pack, b->repo, durable);
     if (rc == 0)
+        rc = twin_store_check_new(b->repo, &b->base, &b->tip);
+    if (rc == 0)
         rc = twin_store_advance_locked(b->repo, &b->base, &b->tip, "twin: commit");
     if (rc == 0)
         twin_pack_consolidate(b->repo, MAX_PACKS, durable); /* upkeep: a failure loses nothing */

@@ -56,6 +56,12 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
                             const git_tree *tree, const git_commit *const *parents, size_t nparents,
                             const char *message);
 
+/* Checks the commits base..tip (a first-parent line this node just wrote, oldest first) with
+ * the validity predicate before they are published: TWIN_EVERIFY, naming the commit and the
+ * rule, when one is refused. A node never moves its branch to a commit its partners would
+ * refuse. */
+int twin_store_check_new(git_repository *repo, const git_oid *base, const git_oid *tip);
+
 /* Moves the branch from old (NULL: it must not exist) to new, atomically. TWIN_ECONFLICT when it
  * no longer points at old. */
 int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,

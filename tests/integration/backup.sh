@@ -144,5 +144,15 @@ ngit south config twin.name "Ministry south"
 add_rec south note title="Written once the setting was fixed"
 verify_ok south
 
+check "a commit the validity predicate refuses is never published: twin.orgid set to another member's"
+head=$(head_of south)
+ngit south config twin.orgid XE-EXAMPLE-N
+must_fail "$TWIN" --dir "$(dir_of south)" add note title="Never published"
+err_has "which the validity predicate refuses"
+err_has "it was not published"
+same "$(head_of south)" "$head" "South's head after the refused write"
+ngit south config twin.orgid XE-EXAMPLE-S
+verify_ok south
+
 serve_stop north
 echo "PASS"
