@@ -15,6 +15,8 @@ bool twin_global_durable(void)
     return global_durable;
 }
 
+#define TWIN_OPEN_PACKS_MAX 32
+
 int twin_global_init(bool durable)
 {
     global_durable = durable;
@@ -25,7 +27,11 @@ int twin_global_init(bool durable)
     if (git_libgit2_init() < 0)
         return twin_error_git("initialising libgit2");
     if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0 ||
-        git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECTS, (size_t)TWIN_PACK_MAX_OBJECTS) < 0)
+        git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECTS, (size_t)TWIN_PACK_MAX_OBJECTS) < 0 ||
+        /* libgit2 keeps a pack file open once read, even after a join has removed it; past this
+         * many it closes the least recently used, so a long-running writer's open files stay
+         * bounded however many packs it writes and joins away. */
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)TWIN_OPEN_PACKS_MAX) < 0)
         return twin_error_git("configuring libgit2");
     return 0;
 }

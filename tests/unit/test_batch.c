@@ -3,6 +3,7 @@
  * branch moved underneath it either rebuilds on the new head or refuses without losing either
  * side's work. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -391,6 +392,46 @@ static void test_batch_joins_repeating_packs(void **state)
     twin_node_free(n);
 }
 
+static size_t open_files(void)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A process that writes for long keeps a bounded number of files open, although every flush
+ * writes a pack and joining removes packs libgit2 had opened: it does not keep the removed
+ * ones. */
+static void test_batch_open_files_stay_bounded(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 1), 0); /* a pack per record */
+    size_t before = 0, most = 0;
+    for (int i = 0; i < 400; i++) {
+        char id[TWIN_ID_LEN + 1];
+        if (twin_ops_batch_add(id, NULL, b, "note", set_fields, FIELDS("title", "Kept open?")))
+            fail_msg("batch add %d: %s", i, twin_error_last());
+        json_t *rec = NULL; /* a read through libgit2 opens the packs it searches */
+        assert_int_equal(twin_ops_get(&rec, n, NULL, "note", id), 0);
+        json_decref(rec);
+        size_t now = open_files();
+        if (i == 20)
+            before = now;
+        if (now > most)
+            most = now;
+    }
+    twin_batch_free(b);
+    print_message("open files: %zu after 20 writes, at most %zu over 400\n", before, most);
+    assert_true(most <= before + 16);
+    twin_node_free(n);
+}
+
 static void test_batch_writes_records_only(void **state)
 {
     struct fixture *f = *state;
@@ -546,6 +587,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_packs_stay_few, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_joins_repeating_packs, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_open_files_stay_bounded, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_packread_reads_what_libgit2_reads, fixture_setup,
                                         fixture_teardown),
