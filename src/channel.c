@@ -45,6 +45,7 @@ struct twin_channel {
     int sent_goodbye;
     int received_any; /* a frame has arrived since the handshake */
     int admission;    /* the responder's authorisation verdict: 0, or TWIN_CHANNEL_ADMIT_CLAIM */
+    unsigned char first[TWIN_NOISE_MSG3_BYTES]; /* the responder's message 1, while it is tried */
     atomic_int interrupted;
 };
 
@@ -291,16 +292,39 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
                           index, len, expect);
     if ((s = read_full(ch->fd, body, expect, deadline)) != IO_OK)
         return io_error(s == IO_EOF ? IO_TRUNCATED : s, timeout_ms, what);
+    if (index == 1)
+        memcpy(ch->first, body, expect); /* kept for a second key (read_first_with_keys) */
     return twin_noise_read_next(hs, body, expect);
 }
 
-static int run_handshake(twin_channel *ch, twin_noise_handshake *hs, int64_t deadline,
-                         int timeout_ms, int *sent)
+/* The responder's message 1, with other keys to try: a node that rotated its key answers peers
+ * that still expect the key it replaced (SYNC.md 9) as well as those that know the new one.
+ * Message 1 is read once and tried with each key; the key it opens is this side's. */
+static int read_first_with_keys(twin_channel *ch, twin_noise_handshake *hs,
+                                const twin_channel_config *cfg, int64_t deadline, int timeout_ms)
+{
+    int rc = read_handshake_message(ch, hs, 1, deadline, timeout_ms);
+    for (size_t i = 0; rc == TWIN_EVERIFY && i < cfg->nother_keys; i++) {
+        const twin_keypair *k = &cfg->other_keys[i];
+        twin_noise_handshake_wipe(hs);
+        if ((rc = twin_noise_start(hs, 0, k, NULL, cfg->network_id)) != 0)
+            return rc;
+        if ((rc = twin_noise_read_next(hs, ch->first, twin_noise_message_size(1))) == 0)
+            memcpy(ch->local_node, k->pk, TWIN_PUBKEY_BYTES);
+    }
+    return rc;
+}
+
+static int run_handshake(twin_channel *ch, twin_noise_handshake *hs, const twin_channel_config *cfg,
+                         int64_t deadline, int timeout_ms, int *sent)
 {
     unsigned char buf[TWIN_FRAME_HEADER_BYTES + TWIN_NOISE_MSG3_BYTES];
     for (int index = 1; index <= TWIN_NOISE_HANDSHAKE_MSGS; index++) {
         int rc;
-        if (twin_noise_my_turn(hs)) {
+        if (!ch->initiator && index == 1) {
+            if ((rc = read_first_with_keys(ch, hs, cfg, deadline, timeout_ms)) != 0)
+                return rc;
+        } else if (twin_noise_my_turn(hs)) {
             size_t n = 0;
             if ((rc = twin_noise_write_next(hs, buf + TWIN_FRAME_HEADER_BYTES,
                                             sizeof(buf) - TWIN_FRAME_HEADER_BYTES, &n)) != 0)
@@ -350,7 +374,7 @@ static int handshake_and_split(twin_channel *ch, twin_noise_handshake *hs,
                                const twin_channel_config *cfg, int64_t deadline, int timeout_ms)
 {
     char reason[256] = "", hex[TWIN_NODE_ID_LEN + 1];
-    int rc = run_handshake(ch, hs, deadline, timeout_ms, cfg->handshake_sent);
+    int rc = run_handshake(ch, hs, cfg, deadline, timeout_ms, cfg->handshake_sent);
     if (rc)
         return rc;
     const unsigned char *peer = twin_noise_peer_node(hs);

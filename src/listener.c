@@ -87,7 +87,10 @@ struct twin_listener {
     size_t nfinished, finished_cap;
     unsigned max_unauthenticated, max_per_address, max_sessions, max_per_key, max_claims;
     int claim_timeout_ms, summary_ms;
-    twin_keypair key;
+    /* Under lock: the key handshakes are answered with, and others tried after it; they change
+     * when the node rotates its key. */
+    twin_keypair key, others[TWIN_LISTENER_MAX_OTHER_KEYS];
+    size_t nothers;
     char network[TWIN_NETWORK_ID_LEN + 1];
     twin_listener_config cfg;
 };
@@ -216,12 +219,22 @@ static void *conn_main(void *arg)
     char node[TWIN_NODE_ID_LEN + 1];
     int sent = 0, rc, dupfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
     twin_channel_config cfg = l->cfg.channel;
+    twin_keypair key, others[TWIN_LISTENER_MAX_OTHER_KEYS];
+    pthread_mutex_lock(&l->lock);
+    key = l->key;
+    memcpy(others, l->others, sizeof(others));
+    cfg.other_keys = others;
+    cfg.nother_keys = l->nothers;
+    pthread_mutex_unlock(&l->lock);
+    cfg.key = &key;
     cfg.handshake_sent = &sent;
 
     if (dupfd < 0)
         rc = twin_error(TWIN_ERROR, "cannot duplicate the socket: %s", strerror(errno));
     else
         rc = twin_channel_accept(&ch, dupfd, &cfg);
+    sodium_memzero(&key, sizeof(key));
+    sodium_memzero(others, sizeof(others));
 
     const char *busy = NULL;
     pthread_mutex_lock(&l->lock);
@@ -500,8 +513,12 @@ int twin_listener_start(twin_listener **out, const twin_listener_config *cfg)
     l->wake[0] = l->wake[1] = -1;
     l->cfg = *cfg;
     l->key = *cfg->channel.key;
+    for (size_t i = 0; i < cfg->channel.nother_keys && i < TWIN_LISTENER_MAX_OTHER_KEYS; i++)
+        l->others[l->nothers++] = cfg->channel.other_keys[i];
     memcpy(l->network, cfg->channel.network_id, TWIN_NETWORK_ID_LEN + 1);
     l->cfg.channel.key = &l->key;
+    l->cfg.channel.other_keys = NULL; /* l->others, under the lock */
+    l->cfg.channel.nother_keys = 0;
     l->cfg.channel.network_id = l->network;
     l->cfg.host = l->cfg.port = NULL; /* the caller's strings are not kept */
     l->max_unauthenticated =
@@ -540,6 +557,23 @@ int twin_listener_start(twin_listener **out, const twin_listener_config *cfg)
 fail:
     twin_listener_stop(l);
     return rc;
+}
+
+void twin_listener_set_keys(twin_listener *l, const twin_keypair *key, const twin_keypair *others,
+                            size_t nothers)
+{
+    pthread_mutex_lock(&l->lock);
+    l->key = *key;
+    sodium_memzero(l->others, sizeof(l->others));
+    l->nothers = 0;
+    for (size_t i = 0; i < nothers && l->nothers < TWIN_LISTENER_MAX_OTHER_KEYS; i++) {
+        bool seen = memcmp(others[i].pk, key->pk, TWIN_PUBKEY_BYTES) == 0;
+        for (size_t k = 0; !seen && k < l->nothers; k++)
+            seen = memcmp(others[i].pk, l->others[k].pk, TWIN_PUBKEY_BYTES) == 0;
+        if (!seen)
+            l->others[l->nothers++] = others[i];
+    }
+    pthread_mutex_unlock(&l->lock);
 }
 
 int twin_listener_port(const twin_listener *l)
@@ -612,5 +646,6 @@ void twin_listener_stop(twin_listener *l)
     pthread_mutex_destroy(&l->log_lock);
     pthread_cond_destroy(&l->idle);
     sodium_memzero(&l->key, sizeof(l->key));
+    sodium_memzero(l->others, sizeof(l->others));
     free(l);
 }

@@ -33,7 +33,12 @@ typedef int (*twin_channel_authorize_fn)(void *ctx, const unsigned char node[TWI
 #define TWIN_CHANNEL_ADMIT_CLAIM 1
 
 typedef struct twin_channel_config {
-    const twin_keypair *key;  /* this node's key */
+    const twin_keypair *key; /* this node's key */
+    /* Responder: other keys of this node (those a rotation replaced, or is replacing), tried in
+     * turn when message 1 does not open with key. A peer that still expects one of them is
+     * answered with it, and twin_channel_local_node says which. */
+    const twin_keypair *other_keys;
+    size_t nother_keys;
     const char *network_id;   /* 32 lowercase hex characters */
     int handshake_timeout_ms; /* the whole handshake; 0 means TWIN_HANDSHAKE_TIMEOUT_MS */
     int read_timeout_ms;      /* each twin_channel_recv; 0 means TWIN_READ_TIMEOUT_MS */

@@ -24,6 +24,7 @@
 #define TWIN_LISTENER_MAX_CLAIMS          4
 #define TWIN_LISTENER_CLAIM_MS            10000
 #define TWIN_LISTENER_SUMMARY_MS          10000
+#define TWIN_LISTENER_MAX_OTHER_KEYS      4
 
 typedef struct twin_listener twin_listener;
 
@@ -57,6 +58,12 @@ typedef struct twin_listener_config {
 /* Binds, listens and starts accepting on a thread of its own. The key and network id are
  * copied. */
 int twin_listener_start(twin_listener **out, const twin_listener_config *cfg);
+
+/* Replaces the keys new handshakes are answered with: key, and others tried after it (at most
+ * TWIN_LISTENER_MAX_OTHER_KEYS, repeats dropped). After a key rotation, peers that expect the
+ * new key and peers that still expect an old one both get in. Copied. */
+void twin_listener_set_keys(twin_listener *l, const twin_keypair *key, const twin_keypair *others,
+                            size_t nothers);
 
 /* The bound TCP port. */
 int twin_listener_port(const twin_listener *l);

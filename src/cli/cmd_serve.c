@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -24,6 +26,8 @@
 struct serve {
     char *dir;
     pthread_mutex_t log_lock;
+    twin_keypair answering; /* the key handshakes are answered with first */
+    twin_keypair started;   /* the key serve started with */
 };
 
 static void log_line(struct serve *s, const char *line)
@@ -102,6 +106,66 @@ static int serve_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES
     return -1;
 }
 
+/* What node.key was when last read: a rotation replaces the file. */
+struct key_stamp {
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+};
+
+static void key_stamp_of(struct key_stamp *out, const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/node.key", dir);
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) == 0)
+        *out = (struct key_stamp){st.st_dev, st.st_ino, st.st_mtim, st.st_size};
+}
+
+/* After `twin key rotate` ran beside this process, new handshakes are answered with the new key,
+ * and with the one it replaced for peers that still expect that (SYNC.md 9). */
+static void watch_key(struct serve *s, twin_listener *l, struct key_stamp *seen)
+{
+    struct key_stamp now;
+    key_stamp_of(&now, s->dir);
+    if (now.ino == seen->ino && now.dev == seen->dev && now.size == seen->size &&
+        now.mtime.tv_sec == seen->mtime.tv_sec && now.mtime.tv_nsec == seen->mtime.tv_nsec)
+        return;
+    twin_node *n = NULL;
+    if (twin_node_open(&n, s->dir) != 0) {
+        log_line(s, twin_error_last()); /* tried again at the next tick */
+        return;
+    }
+    /* Besides the key the node signs with now: the key node.key.prev keeps, the key in node.key
+     * itself (while a rotation is under way they differ), the key answered so far, and the key
+     * serve started with (peers' entries still name it until they are updated). */
+    twin_keypair others[4];
+    size_t nothers = 0;
+    char path[4200];
+    if (twin_node_previous_key(&others[nothers], n) == 0)
+        nothers++;
+    snprintf(path, sizeof(path), "%s/node.key", s->dir);
+    if (twin_key_load(&others[nothers], path) == 0)
+        nothers++;
+    twin_error_clear();
+    others[nothers++] = s->answering;
+    others[nothers++] = s->started;
+    twin_listener_set_keys(l, twin_node_key(n), others, nothers);
+    s->answering = *twin_node_key(n);
+    char id[TWIN_NODE_ID_LEN + 1], line[300];
+    twin_key_node_id(id, twin_node_key(n)->pk);
+    snprintf(line, sizeof(line),
+             "node key changed: answering as node %s, and as the keys it replaced for peers that "
+             "still expect them",
+             id);
+    log_line(s, line);
+    sodium_memzero(others, sizeof(others));
+    twin_node_free(n);
+    *seen = now;
+}
+
 static bool stop_pending(void)
 {
     sigset_t pending;
@@ -152,7 +216,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     int code = cli_open(c);
     if (code)
         return code;
-    struct serve s = {.dir = (char *)twin_node_dir(c->node)};
+    struct serve s = {.dir = (char *)twin_node_dir(c->node),
+                      .answering = *twin_node_key(c->node),
+                      .started = *twin_node_key(c->node)};
     pthread_mutex_init(&s.log_lock, NULL);
 
     /* Signals go to this thread only: block them before any other thread starts. */
@@ -167,10 +233,15 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     twin_channel_set_cancel(stop_pending);
 
     twin_listener *l = NULL;
+    twin_keypair prev;
+    bool has_prev = twin_node_previous_key(&prev, c->node) == 0;
+    twin_error_clear();
     twin_listener_config cfg = {
         .host = host,
         .port = port,
         .channel = {.key = twin_node_key(c->node),
+                    .other_keys = has_prev ? &prev : NULL,
+                    .nother_keys = has_prev ? 1 : 0,
                     .network_id = twin_node_network_id(c->node),
                     .authorize = serve_authorize,
                     .authorize_ctx = s.dir},
@@ -179,7 +250,9 @@ int cmd_serve(struct cli *c, int argc, char **argv)
         .log = listener_log,
         .log_ctx = &s,
     };
-    if ((rc = twin_listener_start(&l, &cfg))) {
+    rc = twin_listener_start(&l, &cfg);
+    twin_key_wipe(&prev);
+    if (rc) {
         pthread_mutex_destroy(&s.log_lock);
         return cli_fail(rc);
     }
@@ -195,6 +268,8 @@ int cmd_serve(struct cli *c, int argc, char **argv)
         twin_node_config_set(c->node, "twin.address", address);
     }
 
+    struct key_stamp key_seen;
+    key_stamp_of(&key_seen, s.dir);
     git_oid last = {{0}}, now;
     bool have_last = twin_node_head(&last, c->node) == 0;
     time_t next_round = time(NULL);
@@ -206,6 +281,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
             log_line(&s, line);
             break;
         }
+        watch_key(&s, l, &key_seen);
         bool have_now = twin_node_head(&now, c->node) == 0;
         bool changed = have_now && (!have_last || !git_oid_equal(&now, &last));
         if (changed || time(NULL) >= next_round) {
@@ -222,6 +298,8 @@ int cmd_serve(struct cli *c, int argc, char **argv)
         }
     }
     twin_listener_stop(l);
+    sodium_memzero(&s.answering, sizeof(s.answering));
+    sodium_memzero(&s.started, sizeof(s.started));
     log_line(&s, "stopped");
     pthread_mutex_destroy(&s.log_lock);
     return CLI_OK;

@@ -141,6 +141,21 @@ verify_ok north
 must_fail "$TWIN" --dir "$(dir_of watcher)" add note title="Observers still write no records"
 err_has "observer"
 
+check "South's running serve answers with its new key, and with the one it replaced"
+# North's entry for South names the key South holds now; Watcher's will name the new one.
+k1=$(own_key south)
+tw north peer remove south >/dev/null
+must "$TWIN" --dir "$(dir_of north)" peer add south "127.0.0.1:${SERVE_PORT[south]}" "$k1"
+must "$TWIN" --dir "$(dir_of south)" key rotate
+k2=$(own_key south)
+[ "$k2" != "$k1" ] || fail "the rotation kept the old key"
+id2=$(tw south id | sed -n 's/^node id: *//p')
+wait_log south 10 "node key changed: answering as node $id2, and as the keys it replaced"
+sync_ok north south # expects the replaced key
+must "$TWIN" --dir "$(dir_of watcher)" peer add south "127.0.0.1:${SERVE_PORT[south]}" "$k2"
+sync_ok watcher south # expects the new key
+same "$(head_of watcher)" "$(head_of south)" "Watcher's head after syncing with South's new key"
+
 check "temporary key files a kill left are removed when the node next opens"
 printf 'secret\n' >"$(dir_of south)/node.key.new.tmp-Ab12Cd"
 printf 'secret\n' >"$(dir_of south)/node.key.tmp-Ef34Gh"
