@@ -168,7 +168,7 @@ static bool in_history(const git_oid *sorted, size_t n, const git_oid *id)
 
 /* Whether the branch, read again now, holds was: a head recorded after the one being verified
  * (a write or sync that ran beside verify) is newer history, not a rewrite. */
-static bool held_now(git_repository *repo, const git_oid *was)
+static bool held_now(git_repository *repo, const git_oid *verified, const git_oid *was)
 {
     git_oid now;
     if (git_reference_name_to_id(&now, repo, TWIN_BRANCH) < 0) {
@@ -177,6 +177,8 @@ static bool held_now(git_repository *repo, const git_oid *was)
     }
     if (git_oid_equal(&now, was))
         return true;
+    if (git_oid_equal(&now, verified))
+        return false; /* the branch has not moved: nothing newer to hold it */
     int d = git_graph_descendant_of(repo, &now, was);
     if (d < 0)
         git_error_clear();
@@ -186,7 +188,7 @@ static bool held_now(git_repository *repo, const git_oid *was)
 static int rewrite_fault(struct twin_verify_report *r, git_repository *repo, const git_oid *was,
                          const char *source)
 {
-    if (held_now(repo, was))
+    if (held_now(repo, &r->head, was))
         return 0;
     char hex[GIT_OID_HEXSZ + 1];
     git_oid_tostr(hex, sizeof(hex), was);
