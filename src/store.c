@@ -19,6 +19,7 @@
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
+#include "util.h"
 
 #define TX_MAX_CHANGES 1000000
 
@@ -209,7 +210,8 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
     char *sig = NULL;
     size_t sig_len;
     int rc = 0;
-    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)time(NULL), 0) < 0) {
+    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)twin_commit_time_now(), 0) <
+        0) {
         rc = twin_error_git("making the commit identity");
         goto cleanup;
     }

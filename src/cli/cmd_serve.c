@@ -20,6 +20,7 @@
 #include "twin/listener.h"
 #include "twin/peers.h"
 #include "twin/sync.h"
+#include "util.h"
 
 struct serve {
     char *dir;
@@ -29,7 +30,7 @@ struct serve {
 static void log_line(struct serve *s, const char *line)
 {
     char when[32];
-    time_t now = time(NULL);
+    time_t now = (time_t)twin_clock_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Wrong clocks never split the history: nodes whose clocks are ten years fast, at 1970 or past
+# the year 9999 (TWIN_TEST_CLOCK_SKEW) write and sync, and a commit dated after 9999 made with
+# plain git is taken too; no node refuses a commit for its date.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/sync.bash
+. "$(dirname "$0")/lib/sync.bash"
+
+TEN_YEARS=315576000
+LAST_DATE=253402300799 # 9999-12-31T23:59:59Z, the last second git can check a signature at
+
+# commit_time NODE [COMMIT]: the committer time of the commit (default: the head).
+commit_time() {
+    ngit "$1" log -1 --format=%ct "${2:-refs/heads/main}"
+}
+
+# within VALUE LOW HIGH WHAT
+within() {
+    if [ "$1" -lt "$2" ] || [ "$1" -gt "$3" ]; then
+        fail "$4: $1 is not within $2..$3"
+    fi
+}
+
+check "North (founder) serves; South's clock is ten years fast, East's stands at 1970"
+node_new north XE-EXAMPLE-N NL north
+node_new south XE-EXAMPLE-S TZ south north
+node_new east XE-EXAMPLE-E KE south north
+node_admit north south
+node_admit north east
+serve_start north
+peer_add south north
+peer_add east north
+sync_ok south
+sync_ok east
+same_heads north south east
+
+check "each node dates its commits by its own clock"
+now=$(date +%s)
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS add_rec south note title="Dated ten years ahead"
+fast_note=$REC_ID
+within "$(commit_time south)" $((now + TEN_YEARS)) $((now + TEN_YEARS + 60)) "South's commit time"
+TWIN_TEST_CLOCK_SKEW=-$((now + 3600)) add_rec east note title="Dated 1970"
+same "$(commit_time east)" 0 "East's commit time (a clock before 1970 dates 0)"
+TWIN_TEST_CLOCK_SKEW=$((LAST_DATE * 2)) add_rec north note title="Dated 9999"
+same "$(commit_time north)" $LAST_DATE "North's commit time (a clock past 9999 dates its last second)"
+
+check "a commit dated after 9999, made with plain git and North's key, is on North's branch"
+hex=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+rec="0190${hex:0:4}-${hex:4:4}-7${hex:8:3}-a${hex:11:3}-${hex:14:12}" # a made-up UUIDv7
+path="records/note/${rec: -2}/$rec.json"
+printf '{\n  "id": "%s",\n  "kind": "note",\n  "title": "%s",\n  "type": "note"\n}\n' "$rec" \
+    "Dated 10000" >"$SYNC_TMP/far.json"
+blob=$(ngit north hash-object -w "$SYNC_TMP/far.json")
+GIT_INDEX_FILE="$SYNC_TMP/far.index" ngit north read-tree refs/heads/main
+GIT_INDEX_FILE="$SYNC_TMP/far.index" ngit north update-index --add --cacheinfo "100644,$blob,$path"
+tree=$(GIT_INDEX_FILE="$SYNC_TMP/far.index" ngit north write-tree)
+old=$(head_of north)
+far=$(GIT_AUTHOR_NAME="Ministry north (XE-EXAMPLE-N)" GIT_AUTHOR_EMAIL=XE-EXAMPLE-N \
+    GIT_COMMITTER_NAME="Ministry north (XE-EXAMPLE-N)" GIT_COMMITTER_EMAIL=XE-EXAMPLE-N \
+    GIT_AUTHOR_DATE="@$((LAST_DATE + 1)) +0000" GIT_COMMITTER_DATE="@$((LAST_DATE + 1)) +0000" \
+    ngit north -c gpg.format=ssh -c user.signingkey="$(dir_of north)/node.key" \
+    commit-tree -S -p "$old" -m "add note $rec: Dated 10000" "$tree")
+ngit north update-ref refs/heads/main "$far" "$old"
+same "$(commit_time north)" $((LAST_DATE + 1)) "the crafted commit's time"
+verify_ok north
+
+check "every node takes every commit, whatever its date, and ends on one valid history"
+sync_ok south
+sync_ok east
+sync_ok south
+same_heads north south east
+verify_ok north south east
+for n in north south east; do
+    for id in "$fast_note" "$rec"; do
+        must "$TWIN" --dir "$(dir_of "$n")" show "$id"
+    done
+done
+
+serve_stop north
+echo "PASS: clocks"
