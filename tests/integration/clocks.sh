@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Wrong clocks never split the history: nodes whose clocks are ten years fast, at 1970 or past
-# the year 9999 (TWIN_TEST_CLOCK_SKEW) write and sync, and a commit dated after 9999 made with
-# plain git is taken too; no node refuses a commit for its date.
+# Wrong clocks never split the history, nor win conflicts: nodes whose clocks are ten years fast,
+# at 1970 or past the year 9999 (TWIN_TEST_CLOCK_SKEW) write and sync, and a commit dated after
+# 9999 made with plain git is taken too; no node refuses a commit for its date. A change dated
+# more than a day after the merge that joins it loses a conflict to one that is not
+# (proto/SYNC.md 7).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -76,5 +78,31 @@ for n in north south east; do
     done
 done
 
+check "South (ten years fast) serves; North, on time, syncs with it"
 serve_stop north
+must "$TWIN" --dir "$(dir_of south)" peer remove north
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS serve_start south
+peer_add north south
+add_rec north partnership title="Health twinning" partnership_type=twinning status=1
+p=$REC_ID
+sync_ok north south
+same_heads north south
+
+check "both change one field; North merges: the change ten years ahead loses, and is kept"
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS must "$TWIN" --dir "$(dir_of south)" set "$p" status=3
+south_change=$(head_of south)
+must "$TWIN" --dir "$(dir_of north)" set "$p" status=2
+sync_ok north south
+out_has "merged with conflicts (1)"
+same_heads north south
+for n in north south; do
+    same "$(tw "$n" show "$p" --json | jq -c '[.status, [.conflicts[] | {field, value, from}]]')" \
+        "[\"2\",[{\"field\":\"status\",\"value\":\"3\",\"from\":\"$south_change\"}]]" \
+        "status and conflicts on $n"
+done
+ngit north log -1 --format=%B refs/heads/main | grep -qx "Merge-rule: 2" ||
+    fail "the merge does not name the rule it was made by"
+verify_ok north south
+
+serve_stop south
 echo "PASS: clocks"
