@@ -119,6 +119,25 @@ static int add_fault(struct twin_verify_report *r, const git_oid *commit, const 
     return 0;
 }
 
+static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_t t,
+                     const char *org_id)
+{
+    /* Room for 16, then doubled whenever full (at each power of two from 16). */
+    if (r->nahead == 0 || (r->nahead >= 16 && (r->nahead & (r->nahead - 1)) == 0)) {
+        struct twin_ahead *grown =
+            realloc(r->ahead, (r->nahead ? 2 * r->nahead : 16) * sizeof(*grown));
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->ahead = grown;
+    }
+    struct twin_ahead *a = &r->ahead[r->nahead++];
+    memset(a, 0, sizeof(*a));
+    a->commit = *commit;
+    a->time = t;
+    snprintf(a->org_id, sizeof(a->org_id), "%s", org_id);
+    return 0;
+}
+
 static void note_key(struct twin_member_summary *m, const unsigned char *key)
 {
     for (size_t k = 0; k < m->nkeys; k++)
@@ -423,6 +442,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     struct twin_verify_report *r = calloc(1, sizeof(*r));
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
+    r->now = twin_clock_now();
     if ((rc = twin_node_head(&r->head, n)))
         goto cleanup;
     if (since) {
@@ -502,6 +522,9 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
             goto cleanup;
         if (!d->valid && (rc = add_fault(r, &ids[i], "%s", d->reason)))
             goto cleanup;
+        if (twin_is_ahead(d->time, r->now) &&
+            (rc = add_ahead(r, &ids[i], d->time, d->member ? v.orgs[d->member - 1] : "")))
+            goto cleanup;
     }
     if (since)
         rc = check_rewrites_since(r, repo, &r->head, since);
@@ -531,6 +554,7 @@ void twin_verify_report_free(struct twin_verify_report *r)
         return;
     free(r->faults);
     free(r->members);
+    free(r->ahead);
     free(r);
 }
 
@@ -545,6 +569,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
     git_commit *head_commit = NULL;
     git_tree *head_tree = NULL;
     char path[128] = "";
+    int64_t now = twin_clock_now();
     int rc;
     if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
         goto cleanup;
@@ -591,6 +616,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         memset(&e, 0, sizeof(e));
         e.commit = oid;
         e.time = (int64_t)git_commit_time(c);
+        e.ahead = twin_is_ahead(e.time, now);
         snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
         git_commit_free(c);
         if ((rc = twin_check_commit(&chk, repo, &oid, cache)))

@@ -563,6 +563,11 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
     }
     s->st->received_commits = checked;
     s->st->check_ms += now_ms() - t0;
+    size_t nahead;
+    const struct twin_ahead *ahead = twin_quarantine_ahead(s->q, &nahead);
+    s->st->nahead = nahead;
+    for (size_t i = 0; i < nahead && i < TWIN_SYNC_AHEAD_LISTED; i++)
+        s->st->ahead[i] = ahead[i];
     if (bad) {
         snprintf(text, sizeof(text), "commit %s: %s", git_oid_tostr_s(&first_bad), reason);
         send_refuse(s, refuse_code(reason), text);

@@ -50,7 +50,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     struct serve *s = ctx;
     twin_node *n = NULL;
     struct twin_sync_stats st;
-    char line[1200], what[400], peer[TWIN_NODE_ID_LEN + 1];
+    char line[1200], what[800], peer[TWIN_NODE_ID_LEN + 1];
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));

@@ -3,7 +3,8 @@
 # at 1970 or past the year 9999 (TWIN_TEST_CLOCK_SKEW) write and sync, and a commit dated after
 # 9999 made with plain git is taken too; no node refuses a commit for its date. A change dated
 # more than a day after the merge that joins it loses a conflict to one that is not
-# (proto/SYNC.md 7).
+# (proto/SYNC.md 7). Commits dated more than a day ahead of a node's clock are named, with their
+# member, by `twin sync`, the serve log, `twin log` and `twin verify`, which still exits 0.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -40,10 +41,13 @@ check "each node dates its commits by its own clock"
 now=$(date +%s)
 TWIN_TEST_CLOCK_SKEW=$TEN_YEARS add_rec south note title="Dated ten years ahead"
 fast_note=$REC_ID
+fast_commit=$(head_of south)
 within "$(commit_time south)" $((now + TEN_YEARS)) $((now + TEN_YEARS + 60)) "South's commit time"
 TWIN_TEST_CLOCK_SKEW=-$((now + 3600)) add_rec east note title="Dated 1970"
+epoch_commit=$(head_of east)
 same "$(commit_time east)" 0 "East's commit time (a clock before 1970 dates 0)"
 TWIN_TEST_CLOCK_SKEW=$((LAST_DATE * 2)) add_rec north note title="Dated 9999"
+nines=$(head_of north)
 same "$(commit_time north)" $LAST_DATE "North's commit time (a clock past 9999 dates its last second)"
 
 check "a commit dated after 9999, made with plain git and North's key, is on North's branch"
@@ -66,12 +70,51 @@ ngit north update-ref refs/heads/main "$far" "$old"
 same "$(commit_time north)" $((LAST_DATE + 1)) "the crafted commit's time"
 verify_ok north
 
-check "every node takes every commit, whatever its date, and ends on one valid history"
-sync_ok south
+check "every node takes every commit, whatever its date; each names those ahead of its clock"
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS sync_ok south
+# South's clock is ten years fast: only North's commits dated 9999 and 10000 are ahead of it.
+out_has "merged, head $(head_of south | cut -c1-12); 2 commits dated more than a day ahead of this node's clock: ${nines:0:12} by XE-EXAMPLE-N, dated 9999-12-31 23:59:59 UTC, ${far:0:12} by XE-EXAMPLE-N, dated 10000-01-01 00:00:00 UTC"
+# North's serve names South's commit, and the merge South made, in the session's log line.
+wait_log north 10 "${fast_commit:0:12} by XE-EXAMPLE-S, dated $(date -u -d "@$(commit_time south "$fast_commit")" '+%Y-%m-%d %H:%M:%S UTC'), $(head_of south | cut -c1-12) by XE-EXAMPLE-S"
+grep "session from" "${SERVE_LOG[north]}" | tail -n 1 | grep -qF "2 commits dated more than a day ahead of this node's clock:" ||
+    fail "North's serve log does not count the two commits ahead: $(tail -n 1 "${SERVE_LOG[north]}")"
 sync_ok east
-sync_ok south
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS sync_ok south
 same_heads north south east
 verify_ok north south east
+
+check "twin log marks each commit dated more than a day ahead of this node's clock"
+# log_date NODE COMMIT: the date line twin log prints for the commit.
+log_date() {
+    tw "$1" log | awk -v c="commit $2" '$0 == c { getline; print; exit }'
+}
+for c in "$fast_commit" "$nines" "$far"; do
+    log_date north "$c" | grep -qF "(AHEAD: more than a day ahead of this node's clock)" ||
+        fail "twin log on North does not mark $c: $(log_date north "$c")"
+done
+for c in "$epoch_commit" "$(ngit north rev-list --max-parents=0 refs/heads/main)"; do
+    log_date north "$c" | grep -qF "AHEAD" && fail "twin log on North marks $c"
+done
+same "$(tw north log --json | jq -r --arg c "$fast_commit" '.[] | select(.commit == $c) | .ahead')" \
+    true "ahead in twin log --json"
+# South's own commits are not ahead of its own clock.
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS log_date south "$fast_commit" | grep -qF AHEAD &&
+    fail "twin log on South marks South's commit"
+
+check "twin verify warns of them, with their members, and still exits 0"
+must "$TWIN" --dir "$(dir_of north)" verify
+out_has "All commits are valid."
+out_has "dated more than a day ahead of this node's clock ("
+out_has "  commit $fast_commit: dated $(date -u -d "@$(commit_time north "$fast_commit")" '+%Y-%m-%d %H:%M:%S UTC'), by XE-EXAMPLE-S"
+out_has "  commit $nines: dated 9999-12-31 23:59:59 UTC, by XE-EXAMPLE-N"
+out_has "  commit $far: dated 10000-01-01 00:00:00 UTC, by XE-EXAMPLE-N"
+grep -qF "commit $epoch_commit:" "$RUN_OUT" && fail "twin verify names East's commit dated 1970"
+must "$TWIN" --dir "$(dir_of north)" --json verify
+same "$(jq -c --arg c "$far" '[.valid, (.ahead[] | select(.commit == $c) | [.member, .time])]' "$RUN_OUT")" \
+    "[true,[\"XE-EXAMPLE-N\",$((LAST_DATE + 1))]]" "twin --json verify"
+TWIN_TEST_CLOCK_SKEW=$TEN_YEARS must "$TWIN" --dir "$(dir_of south)" verify
+out_has "Warning: 2 commits dated more than a day ahead of this node's clock"
+grep -qF "commit $fast_commit:" "$RUN_OUT" && fail "twin verify on South names South's own commit"
 for n in north south east; do
     for id in "$fast_note" "$rec"; do
         must "$TWIN" --dir "$(dir_of "$n")" show "$id"
@@ -94,6 +137,7 @@ south_change=$(head_of south)
 must "$TWIN" --dir "$(dir_of north)" set "$p" status=2
 sync_ok north south
 out_has "merged with conflicts (1)"
+out_has "1 commit dated more than a day ahead of this node's clock: ${south_change:0:12} by XE-EXAMPLE-S"
 same_heads north south
 for n in north south; do
     same "$(tw "$n" show "$p" --json | jq -c '[.status, [.conflicts[] | {field, value, from}]]')" \
