@@ -138,6 +138,31 @@ static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_
     return 0;
 }
 
+/* Widens the span of key's valid commits to t; *hint is the index the last call found. */
+static int note_span(struct twin_verify_report *r, size_t *hint, const unsigned char *key,
+                     int64_t t)
+{
+    size_t i = *hint;
+    if (i >= r->nspans || memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0)
+        for (i = 0; i < r->nspans && memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0; i++)
+            ;
+    if (i == r->nspans) {
+        struct twin_key_span *s = realloc(r->spans, (r->nspans + 1) * sizeof(*s));
+        if (!s)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->spans = s;
+        memcpy(s[i].key, key, TWIN_PUBKEY_BYTES);
+        s[i].first = s[i].last = t;
+        r->nspans++;
+    }
+    if (t < r->spans[i].first)
+        r->spans[i].first = t;
+    if (t > r->spans[i].last)
+        r->spans[i].last = t;
+    *hint = i;
+    return 0;
+}
+
 static void note_key(struct twin_member_summary *m, const unsigned char *key)
 {
     for (size_t k = 0; k < m->nkeys; k++)
@@ -516,9 +541,12 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     }
     if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
         goto cleanup;
+    size_t hint = 0;
     for (size_t i = 0; i < count; i++) {
         const struct verdict *d = &results[i];
         if (d->member && d->valid && (rc = tally(r, v.orgs[d->member - 1], d->time, d->signer)))
+            goto cleanup;
+        if (d->valid && (rc = note_span(r, &hint, d->signer, d->time)))
             goto cleanup;
         if (!d->valid && (rc = add_fault(r, &ids[i], "%s", d->reason)))
             goto cleanup;
@@ -555,6 +583,7 @@ void twin_verify_report_free(struct twin_verify_report *r)
     free(r->faults);
     free(r->members);
     free(r->ahead);
+    free(r->spans);
     free(r);
 }
 

@@ -28,6 +28,12 @@ struct twin_member_summary {
     unsigned char keys[TWIN_SUMMARY_MAX_KEYS][TWIN_PUBKEY_BYTES];
 };
 
+/* A key's valid commits: the earliest and latest committer time among them. */
+struct twin_key_span {
+    unsigned char key[TWIN_PUBKEY_BYTES];
+    int64_t first, last;
+};
+
 struct twin_verify_report {
     git_oid head;
     bool incremental; /* checked only the commits after `since` */
@@ -37,7 +43,9 @@ struct twin_verify_report {
     struct twin_fault *faults;
     size_t nmembers;
     struct twin_member_summary *members;
-    int64_t now; /* this node's clock when verify began */
+    size_t nspans;
+    struct twin_key_span *spans; /* one per key that signed valid commits */
+    int64_t now;                 /* this node's clock when verify began */
     size_t nahead;
     struct twin_ahead *ahead; /* commits dated more than a day after now, oldest first: warnings,
                                  not faults */
