@@ -119,6 +119,50 @@ static int add_fault(struct twin_verify_report *r, const git_oid *commit, const 
     return 0;
 }
 
+static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_t t,
+                     const char *org_id)
+{
+    /* Room for 16, then doubled whenever full (at each power of two from 16). */
+    if (r->nahead == 0 || (r->nahead >= 16 && (r->nahead & (r->nahead - 1)) == 0)) {
+        struct twin_ahead *grown =
+            realloc(r->ahead, (r->nahead ? 2 * r->nahead : 16) * sizeof(*grown));
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->ahead = grown;
+    }
+    struct twin_ahead *a = &r->ahead[r->nahead++];
+    memset(a, 0, sizeof(*a));
+    a->commit = *commit;
+    a->time = t;
+    snprintf(a->org_id, sizeof(a->org_id), "%s", org_id);
+    return 0;
+}
+
+/* Widens the span of key's valid commits to t; *hint is the index the last call found. */
+static int note_span(struct twin_verify_report *r, size_t *hint, const unsigned char *key,
+                     int64_t t)
+{
+    size_t i = *hint;
+    if (i >= r->nspans || memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0)
+        for (i = 0; i < r->nspans && memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0; i++)
+            ;
+    if (i == r->nspans) {
+        struct twin_key_span *s = realloc(r->spans, (r->nspans + 1) * sizeof(*s));
+        if (!s)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->spans = s;
+        memcpy(s[i].key, key, TWIN_PUBKEY_BYTES);
+        s[i].first = s[i].last = t;
+        r->nspans++;
+    }
+    if (t < r->spans[i].first)
+        r->spans[i].first = t;
+    if (t > r->spans[i].last)
+        r->spans[i].last = t;
+    *hint = i;
+    return 0;
+}
+
 static void note_key(struct twin_member_summary *m, const unsigned char *key)
 {
     for (size_t k = 0; k < m->nkeys; k++)
@@ -425,6 +469,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     struct twin_verify_report *r = calloc(1, sizeof(*r));
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
+    r->now = twin_clock_now();
     if ((rc = twin_node_head(&r->head, n)))
         goto cleanup;
     if (since) {
@@ -498,11 +543,17 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     }
     if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
         goto cleanup;
+    size_t hint = 0;
     for (size_t i = 0; i < count; i++) {
         const struct verdict *d = &results[i];
         if (d->member && d->valid && (rc = tally(r, v.orgs[d->member - 1], d->time, d->signer)))
             goto cleanup;
+        if (d->valid && (rc = note_span(r, &hint, d->signer, d->time)))
+            goto cleanup;
         if (!d->valid && (rc = add_fault(r, &ids[i], "%s", d->reason)))
+            goto cleanup;
+        if (twin_is_ahead(d->time, r->now) &&
+            (rc = add_ahead(r, &ids[i], d->time, d->member ? v.orgs[d->member - 1] : "")))
             goto cleanup;
     }
     if (since)
@@ -533,6 +584,8 @@ void twin_verify_report_free(struct twin_verify_report *r)
         return;
     free(r->faults);
     free(r->members);
+    free(r->ahead);
+    free(r->spans);
     free(r);
 }
 
@@ -547,6 +600,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
     git_commit *head_commit = NULL;
     git_tree *head_tree = NULL;
     char path[128] = "";
+    int64_t now = twin_clock_now();
     int rc;
     if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
         goto cleanup;
@@ -593,6 +647,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         memset(&e, 0, sizeof(e));
         e.commit = oid;
         e.time = (int64_t)git_commit_time(c);
+        e.ahead = twin_is_ahead(e.time, now);
         snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
         git_commit_free(c);
         if ((rc = twin_check_commit(&chk, repo, &oid, cache)))

@@ -412,7 +412,7 @@ static int build_commit(git_oid *out, twin_batch *b, const git_oid *tree, const 
     const char *org = twin_node_org_id(b->node);
     git_oid_tostr(tree_hex, sizeof(tree_hex), tree);
     git_oid_tostr(parent_hex, sizeof(parent_hex), &b->tip);
-    long long when = (long long)time(NULL);
+    long long when = (long long)twin_commit_time_now();
     size_t msg_len = strlen(message);
     size_t cap = 200 + 2 * (strlen(b->name) + strlen(org)) + msg_len;
     char *buf = malloc(cap), *sig = NULL, *signed_buf = NULL;

@@ -34,9 +34,10 @@ int twin_checkpoint_make(struct twin_checkpoint *out, twin_node *n,
     twin_key_format_openssh(peer_text, peer);
     if (head)
         git_oid_tostr(head_hex, sizeof(head_hex), head);
+    int64_t now = twin_clock_now(); /* a statement's time has no sign */
     snprintf(out->text, sizeof(out->text),
              "twin-checkpoint 1\nnetwork %s\nsigner %s\npeer %s\nhead %s\ntime %" PRId64 "\n",
-             twin_node_network_id(n), signer_text, peer_text, head_hex, (int64_t)time(NULL));
+             twin_node_network_id(n), signer_text, peer_text, head_hex, now < 0 ? 0 : now);
     size_t sig_len;
     int rc = twin_sshsig_sign(&out->sig, &sig_len, twin_node_key(n), TWIN_CHECKPOINT_NAMESPACE,
                               out->text, strlen(out->text));

@@ -18,6 +18,7 @@
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/record.h"
+#include "util.h"
 
 struct iati {
     xmlTextWriterPtr w;
@@ -437,7 +438,7 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
         rc = twin_error(TWIN_ENOTFOUND, "no partnership to export (IATI needs one activity at "
                                         "least)");
     char when[32];
-    time_t now = time(NULL);
+    time_t now = (time_t)twin_clock_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);

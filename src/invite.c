@@ -24,6 +24,7 @@
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/record.h"
+#include "util.h"
 
 #define INVITES_DIR     "invites"
 #define INVITE_FILE_MAX 4096
@@ -153,7 +154,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     snprintf(inv.address, sizeof(inv.address), "%s", address);
     memcpy(inv.inviter, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES);
     snprintf(inv.inviter_org, sizeof(inv.inviter_org), "%s", twin_node_org_id(n));
-    inv.expires = (int64_t)time(NULL) + ttl_seconds;
+    inv.expires = twin_clock_now() + ttl_seconds;
     randombytes_buf(inv.secret, sizeof(inv.secret));
 
     snprintf(path, sizeof(path), "%s/" INVITES_DIR, twin_node_dir(n));
@@ -161,7 +162,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
         return twin_error(TWIN_ERROR, "cannot create %s: %s", path, strerror(errno));
     invite_path(path, sizeof(path), twin_node_dir(n), inv.secret);
     json_t *stored = json_pack("{s:s, s:I, s:I}", "role", inv.role, "expires",
-                               (json_int_t)inv.expires, "created", (json_int_t)time(NULL));
+                               (json_int_t)inv.expires, "created", (json_int_t)twin_clock_now());
     if (stored && inv.member.org_id[0])
         json_object_set_new(stored, "member", json_string(inv.member.org_id));
     char *stored_text = stored ? json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -335,7 +336,7 @@ bool twin_invite_pending(const char *dir)
         return false;
     bool pending = false;
     struct dirent *e;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = twin_clock_now();
     while (!pending && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
@@ -395,7 +396,7 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
         twin_msg_clear(&m);
         return answer_refuse(ch, "the inviting node cannot read this invite; ask for a new one");
     }
-    if ((int64_t)time(NULL) > expires) {
+    if (twin_clock_now() > expires) {
         char when[32];
         format_time(when, expires);
         unlink(claimed);
@@ -494,7 +495,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
     int rc = twin_invite_parse(&inv, token);
     if (rc)
         return rc;
-    if ((int64_t)time(NULL) > inv.expires) {
+    if (twin_clock_now() > inv.expires) {
         char when[32];
         format_time(when, inv.expires);
         rc = twin_error(TWIN_EINVALID, "this invite expired at %s; ask %s for a new one", when,

@@ -5,6 +5,7 @@
  */
 #include "twin/merge.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/store.h"
+#include "util.h"
 
 /* ---- which side wins a field ---------------------------------------------------------------- */
 
@@ -54,6 +56,57 @@ static int last_change_of(struct last_change *out, git_repository *repo, const g
 cleanup:
     git_revwalk_free(walk);
     return rc;
+}
+
+/* Rule 2 (proto/SYNC.md 7): a side's date counts only when it is at most a day after the merge
+ * commit's own committer time. */
+static bool date_counts(git_time_t t, int64_t merge_time)
+{
+    return merge_time > INT64_MAX - TWIN_MERGE_AHEAD_SECONDS ||
+           (int64_t)t <= merge_time + TWIN_MERGE_AHEAD_SECONDS;
+}
+
+/* Whether side a's change wins over side b's, by the rule the merge names. */
+static bool a_wins(const struct last_change *la, const struct last_change *lb,
+                   const struct twin_merge_rule *rule)
+{
+    if (rule->version >= 2) {
+        bool ca = date_counts(la->time, rule->time), cb = date_counts(lb->time, rule->time);
+        if (ca != cb)
+            return ca; /* a date too far ahead never wins by itself */
+        if (!ca)
+            return git_oid_cmp(&la->commit, &lb->commit) > 0;
+    }
+    return la->time != lb->time ? la->time > lb->time : git_oid_cmp(&la->commit, &lb->commit) > 0;
+}
+
+int twin_merge_rule_of(const char *commit, size_t len)
+{
+    /* The message follows the first empty line; the rule is one of its lines, exactly. */
+    const char *end = commit + len, *p = commit;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            return 1;
+        if (eol == p) {
+            p++;
+            break;
+        }
+        p = eol + 1;
+        if (p == end)
+            return 1;
+    }
+    static const char line[] = TWIN_MERGE_RULE_LINE;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((eol ? eol : end) - p);
+        if (n == sizeof(line) - 1 && memcmp(p, line, n) == 0)
+            return 2;
+        if (!eol)
+            break;
+        p = eol + 1;
+    }
+    return 1;
 }
 
 /* ---- merging JSON --------------------------------------------------------------------------- */
@@ -328,7 +381,8 @@ static int read_json(json_t **out, git_repository *repo, const git_oid *id, cons
 
 static int merge_file(git_oid *out, size_t *conflicts, git_repository *repo, const char *path,
                       const git_oid *base_head, const struct twin_change *ca,
-                      const struct twin_change *cb, const git_oid *a_head, const git_oid *b_head)
+                      const struct twin_change *cb, const git_oid *a_head, const git_oid *b_head,
+                      const struct twin_merge_rule *rule)
 {
     json_t *base = NULL, *a = NULL, *b = NULL, *merged = NULL;
     struct last_change la, lb;
@@ -349,7 +403,7 @@ static int merge_file(git_oid *out, size_t *conflicts, git_repository *repo, con
     if ((rc = last_change_of(&la, repo, a_head, base_head, path)) ||
         (rc = last_change_of(&lb, repo, b_head, base_head, path)))
         goto cleanup;
-    m.a_wins = la.time != lb.time ? la.time > lb.time : git_oid_cmp(&la.commit, &lb.commit) > 0;
+    m.a_wins = a_wins(&la, &lb, rule);
     git_oid_tostr(m.loser_from, sizeof(m.loser_from), m.a_wins ? &lb.commit : &la.commit);
 
     if (strncmp(path, "records/", 8) == 0)
@@ -410,7 +464,7 @@ static int tree_of(git_tree **out, git_repository *repo, const git_oid *commit)
 }
 
 int twin_merge_compute(struct twin_merge_result *out, git_repository *repo, const git_oid *a,
-                       const git_oid *b)
+                       const git_oid *b, const struct twin_merge_rule *rule)
 {
     git_tree *base_tree = NULL, *a_tree = NULL, *b_tree = NULL;
     struct twin_treediff da = {.repo = repo}, db = {.repo = repo};
@@ -459,7 +513,7 @@ int twin_merge_compute(struct twin_merge_result *out, git_repository *repo, cons
             continue;
         }
         if ((rc = merge_file(&merged_ids[i], &out->conflicts, repo, ca->path, &out->base, ca, cb, a,
-                             b))) {
+                             b, rule))) {
             free(merged_ids);
             goto cleanup;
         }
@@ -498,8 +552,10 @@ int twin_merge_commit(git_oid *out, struct twin_merge_result *result, twin_node 
     git_commit *pa = NULL, *pb = NULL;
     git_tree *tree = NULL;
     char *name = NULL, message[400], ha[13], hb[13];
+    /* The merge's own time bounds the dates it compares, so it is fixed before the merge. */
+    struct twin_merge_rule rule = {.version = TWIN_MERGE_RULE, .time = twin_commit_time_now()};
     int rc;
-    if ((rc = twin_merge_compute(result, repo, a, b)))
+    if ((rc = twin_merge_compute(result, repo, a, b, &rule)))
         return rc;
     if (git_commit_lookup(&pa, repo, a) < 0 || git_commit_lookup(&pb, repo, b) < 0 ||
         git_tree_lookup(&tree, repo, &result->tree) < 0) {
@@ -511,11 +567,12 @@ int twin_merge_commit(git_oid *out, struct twin_merge_result *result, twin_node 
     git_oid_tostr(ha, sizeof(ha), a);
     git_oid_tostr(hb, sizeof(hb), b);
     snprintf(message, sizeof(message),
-             "merge %s and %s\n\nBase: %s\nMerged files: %zu\nConflicts: %zu\n", ha, hb,
-             git_oid_tostr_s(&result->base), result->merged_files, result->conflicts);
+             "merge %s and %s\n\nBase: %s\nMerged files: %zu\nConflicts: %zu\n" TWIN_MERGE_RULE_LINE
+             "\n",
+             ha, hb, git_oid_tostr_s(&result->base), result->merged_files, result->conflicts);
     const git_commit *parents[2] = {pa, pb};
-    rc = twin_store_write_commit(out, repo, twin_node_key(n), name, twin_node_org_id(n), tree,
-                                 parents, 2, message);
+    rc = twin_store_write_commit_at(out, repo, twin_node_key(n), name, twin_node_org_id(n), tree,
+                                    parents, 2, message, rule.time);
 cleanup:
     free(name);
     git_tree_free(tree);

@@ -15,6 +15,7 @@
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/store.h"
+#include "util.h"
 
 static const char *const role_names[] = {"observer", "editor", "admin"};
 static const char *const key_state_names[] = {"active", "revoked", "retired",
@@ -162,7 +163,7 @@ int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_reposito
     if (!plain_name(name))
         return twin_error(TWIN_EINVALID, "network name: required, one line of at most 200 "
                                          "characters without '<' or '>'");
-    time_t now = time(NULL);
+    time_t now = (time_t)twin_commit_time_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "twin/error.h"
+#include "util.h"
 
 static bool name_ok(const char *name)
 {
@@ -237,7 +238,7 @@ int twin_peers_record(twin_node *n, const char *name, const char *result)
     int rc = cfg(&c, n);
     if (rc)
         return rc;
-    snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
+    snprintf(when, sizeof(when), "%lld", (long long)twin_clock_now());
     snprintf(var, sizeof(var), "peer.%s.lastresult", name);
     if (git_config_set_string(c, var, result) < 0)
         rc = twin_error_git("recording the session");

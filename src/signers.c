@@ -1,10 +1,16 @@
 /*
- * The allowed-signers file for stock git: every key any member ever held, with the window of
- * committer times in which it was active. The windows come from history: a key is valid from
- * the commit that first lists it active, until the commit that first lists it retired or
- * revoked (or its member removed). git checks a signature against the commit's committer time,
- * which the signer sets; twin's own check is positional (the membership in the parent), so the
- * two agree on every history made by honest clocks.
+ * The allowed-signers file for stock git: every key any member ever held, with a window of
+ * committer times. git checks a signature against the commit's committer time, which the signer's
+ * clock sets, while twin's own check is positional (the membership in the parent), so windows
+ * taken from the membership changes alone fail whenever clocks disagree: an admin whose clock is
+ * a day fast adds a partner, and the partner's honest commits carry earlier dates than the add.
+ *
+ * So each window covers the commits twin accepts that the key signed, as the validity predicate
+ * finds them (twin verify), as well as the membership changes: it runs from the earlier of the
+ * commit that first lists the key active and the earliest commit it validly signed, and, for a key
+ * no longer active, to the later of the commit that first lists it retired or revoked (or its
+ * member removed) and the latest commit it validly signed. Stock git then accepts every commit of
+ * the history twin accepts (but for dates past the year 9999, which git cannot check at all).
  */
 #include "twin/signers.h"
 
@@ -14,7 +20,9 @@
 #include <time.h>
 
 #include "network.h"
+#include "twin/audit.h"
 #include "twin/error.h"
+#include "util.h"
 
 struct window {
     char org[128];
@@ -72,6 +80,7 @@ static const git_oid *members_id(const git_tree *t)
     return e ? git_tree_entry_id(e) : NULL;
 }
 
+/* ssh-keygen's form of a time, which has a four-digit year: t is within 1 and TWIN_LAST_DATE. */
 static void stamp(char out[32], int64_t t)
 {
     time_t tt = (time_t)t;
@@ -119,17 +128,39 @@ int twin_allowed_signers(FILE *out, twin_node *n)
         git_commit_free(c);
     }
     git_revwalk_free(walk);
+    /* Every window also covers the commits twin accepts that its key signed. */
+    struct twin_verify_report *r = NULL;
+    if (rc == 0)
+        rc = twin_verify(&r, n, 0);
+    for (size_t i = 0; rc == 0 && i < r->nspans; i++) {
+        struct window *w = find(&ws, r->spans[i].key);
+        if (!w)
+            continue; /* a valid commit's key is in the membership: not reached */
+        if (r->spans[i].first < w->after)
+            w->after = r->spans[i].first;
+        if (w->before >= 0 && r->spans[i].last > w->before)
+            w->before = r->spans[i].last;
+    }
+    twin_verify_report_free(r);
     for (size_t i = 0; rc == 0 && i < ws.count; i++) {
-        char line[TWIN_OPENSSH_PUB_MAX], after[32], before[32] = "";
+        char line[TWIN_OPENSSH_PUB_MAX], after[32] = "", before[32] = "";
+        int64_t from = ws.w[i].after, to = ws.w[i].before;
         twin_key_format_openssh(line, ws.w[i].pk);
-        stamp(after, ws.w[i].after);
-        /* ssh-keygen wants the end after the start: a key retired in the second it was added
-         * gets a window of one second. */
-        if (ws.w[i].before >= 0)
-            stamp(before, ws.w[i].before > ws.w[i].after ? ws.w[i].before : ws.w[i].after + 1);
-        fprintf(out, "%s namespaces=\"git,twin-checkpoint\",valid-after=\"%s\"%s%s%s %s\n",
-                ws.w[i].org, after, before[0] ? ",valid-before=\"" : "", before,
-                before[0] ? "\"" : "", line);
+        /* ssh-keygen refuses a start of 0 (and git checks a commit dated 0 at no time at all),
+         * and reads four-digit years only. */
+        if (from > TWIN_LAST_DATE - 1)
+            from = TWIN_LAST_DATE - 1;
+        if (from >= 1)
+            stamp(after, from);
+        /* It wants the end after the start: a key retired in the second it was added gets a
+         * window of one second. */
+        if (to >= 0) {
+            to = to > from ? to : from + 1;
+            stamp(before, to > TWIN_LAST_DATE ? TWIN_LAST_DATE : to);
+        }
+        fprintf(out, "%s namespaces=\"git,twin-checkpoint\"%s%s%s%s%s%s %s\n", ws.w[i].org,
+                after[0] ? ",valid-after=\"" : "", after, after[0] ? "\"" : "",
+                before[0] ? ",valid-before=\"" : "", before, before[0] ? "\"" : "", line);
     }
     free(ws.w);
     return rc;

@@ -209,12 +209,21 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
                             const git_tree *tree, const git_commit *const *parents, size_t nparents,
                             const char *message)
 {
+    return twin_store_write_commit_at(out, repo, key, signer_name, signer_org_id, tree, parents,
+                                      nparents, message, twin_commit_time_now());
+}
+
+int twin_store_write_commit_at(git_oid *out, git_repository *repo, const twin_keypair *key,
+                               const char *signer_name, const char *signer_org_id,
+                               const git_tree *tree, const git_commit *const *parents,
+                               size_t nparents, const char *message, int64_t when)
+{
     git_signature *who = NULL;
     git_buf unsigned_commit = GIT_BUF_INIT;
     char *sig = NULL;
     size_t sig_len;
     int rc = 0;
-    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)time(NULL), 0) < 0) {
+    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)when, 0) < 0) {
         rc = twin_error_git("making the commit identity");
         goto cleanup;
     }

@@ -47,6 +47,7 @@ struct session {
     struct twin_sync_stats *st;
     uint64_t pack_seq;   /* the next pack chunk this side sends */
     double last_sent_ms; /* when this side last sent anything */
+    bool proposed_merge; /* the responder: the proposal was a merge */
 };
 
 static double now_ms(void)
@@ -576,6 +577,11 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
     }
     s->st->received_commits = checked;
     s->st->check_ms += now_ms() - t0;
+    size_t nahead;
+    const struct twin_ahead *ahead = twin_quarantine_ahead(s->q, &nahead);
+    s->st->nahead = nahead;
+    for (size_t i = 0; i < nahead && i < TWIN_SYNC_AHEAD_LISTED; i++)
+        s->st->ahead[i] = ahead[i];
     if (bad) {
         snprintf(text, sizeof(text), "commit %s: %s", git_oid_tostr_s(&first_bad), reason);
         send_refuse(s, refuse_code(reason), text);
@@ -929,6 +935,7 @@ static int read_proposal(git_oid *new_head, struct session *s)
     if (m.type == TWIN_MSG_MERGE) {
         git_odb *odb = NULL;
         rc = 0;
+        s->proposed_merge = true;
         if (git_repository_odb(&odb, twin_quarantine_view(s->q)) < 0 ||
             git_odb_write(new_head, odb, m.u.merge.commit, m.u.merge.commit_len,
                           GIT_OBJECT_COMMIT) < 0)
@@ -940,6 +947,47 @@ static int read_proposal(git_oid *new_head, struct session *s)
     twin_msg_clear(&m);
     send_error(s, TWIN_WIRE_UNEXPECTED, "expected a proposal (refs or merge)");
     return twin_error(TWIN_EINVALID, "the peer sent no proposal");
+}
+
+/* A merge proposed in a session must hold by rule 2 (SYNC.md 6), whatever rule its message names:
+ * one a node of an earlier version made by rule 1 is taken only when rule 2 gives the same tree,
+ * so a change dated more than a day after it cannot win by its date here. The predicate has
+ * already checked it by the rule it names. */
+static int check_proposed_rule(struct session *s, const git_oid *merge)
+{
+    git_repository *view = twin_quarantine_view(s->q);
+    git_odb *odb = NULL;
+    git_odb_object *raw = NULL;
+    git_commit *c = NULL;
+    int rc = 0;
+    if (git_repository_odb(&odb, view) < 0 || git_odb_read(&raw, odb, merge) < 0 ||
+        git_commit_lookup(&c, view, merge) < 0 || git_commit_parentcount(c) != 2) {
+        rc = twin_error_git("reading the proposed merge");
+        send_error(s, TWIN_WIRE_INTERNAL, twin_error_last());
+        goto cleanup;
+    }
+    if (twin_merge_rule_of(git_odb_object_data(raw), git_odb_object_size(raw)) >= 2)
+        goto cleanup;
+    struct twin_merge_rule rule = {.version = 2, .time = (int64_t)git_commit_time(c)};
+    struct twin_merge_result mr;
+    if ((rc = twin_merge_compute(&mr, view, git_commit_parent_id(c, 0), git_commit_parent_id(c, 1),
+                                 &rule))) {
+        send_error(s, TWIN_WIRE_INTERNAL, twin_error_last());
+        goto cleanup;
+    }
+    if (!git_oid_equal(&mr.tree, git_commit_tree_id(c))) {
+        static const char why[] =
+            "the proposed merge does not match its re-derivation by merge rule 2: it was made by "
+            "rule 1, under which a change dated more than a day after the merge wins by its date "
+            "(upgrade twin on the proposing node)";
+        send_refuse(s, TWIN_REFUSE_MERGE_MISMATCH, why);
+        rc = twin_error(TWIN_EVERIFY, "refused a proposal: %s", why);
+    }
+cleanup:
+    git_commit_free(c);
+    git_odb_object_free(raw);
+    git_odb_free(odb);
+    return rc;
 }
 
 int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *ch)
@@ -1031,6 +1079,8 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         goto done;
     }
     if ((rc = check_received(&s, &new_head, false)))
+        goto done;
+    if (s.proposed_merge && (rc = check_proposed_rule(&s, &new_head)))
         goto done;
     double accept_start = now_ms();
     if ((rc = twin_quarantine_accept(s.q)))

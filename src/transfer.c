@@ -907,7 +907,15 @@ struct twin_quarantine {
     git_oid first;
     twin_check_progress_fn on_progress;
     void *on_progress_ctx;
+    struct twin_ahead *ahead; /* the last check's commits dated far ahead, oldest first */
+    size_t nahead;
 };
+
+const struct twin_ahead *twin_quarantine_ahead(const twin_quarantine *q, size_t *count)
+{
+    *count = q ? q->nahead : 0;
+    return q ? q->ahead : NULL;
+}
 
 void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, void *ctx)
 {
@@ -1135,7 +1143,22 @@ struct received {
     size_t bad, first_bad; /* under lock; first_bad: the oldest bad commit's index */
     char reason[600];
     size_t reported; /* progress reported so far */
+    int64_t now;     /* this node's clock */
+    /* Under lock: the commits dated far ahead, in the order their checks ended, with the index
+     * of each (sorted afterwards). */
+    struct ahead_at {
+        size_t index;
+        struct twin_ahead a;
+    } * ahead;
+    size_t nahead, ahead_cap;
+    bool out_of_memory;
 };
+
+static int by_index(const void *x, const void *y)
+{
+    size_t a = ((const struct ahead_at *)x)->index, b = ((const struct ahead_at *)y)->index;
+    return a < b ? -1 : a > b;
+}
 
 static int open_received(git_repository **repo, void **extra, void *ctx)
 {
@@ -1164,6 +1187,19 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
 static void note_received(size_t index, const struct twin_check *check, void *ctx)
 {
     struct received *r = ctx;
+    if (twin_is_ahead(check->time, r->now)) {
+        pthread_mutex_lock(&r->lock);
+        if (twin_grow((void **)&r->ahead, &r->ahead_cap, r->nahead + 1, sizeof(*r->ahead)) == 0) {
+            struct ahead_at *e = &r->ahead[r->nahead++];
+            memset(e, 0, sizeof(*e));
+            e->index = index;
+            e->a.time = check->time;
+            snprintf(e->a.org_id, sizeof(e->a.org_id), "%s", check->org_id);
+        } else {
+            r->out_of_memory = true;
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
     if (check->valid)
         return;
     pthread_mutex_lock(&r->lock);
@@ -1309,6 +1345,9 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     if (!q->view)
         return twin_error(TWIN_EINVALID, "the pack is not finished");
     q->reached = q->has_first = false;
+    free(q->ahead);
+    q->ahead = NULL;
+    q->nahead = 0;
     int rc = received_commits(&ids, &count, q, tip, base);
     if (rc || count == 0) {
         free(ids);
@@ -1316,7 +1355,7 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     }
     q->first = ids[0];
     q->has_first = true;
-    struct received r = {.q = q, .first_bad = count};
+    struct received r = {.q = q, .first_bad = count, .now = twin_clock_now()};
     pthread_mutex_init(&r.lock, NULL);
     struct twin_checkrun run = {.ids = ids,
                                 .count = count,
@@ -1332,6 +1371,19 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
         *first_bad = ids[r.first_bad];
         snprintf(reason, reason_size, "%s", r.reason);
     }
+    if (!rc && r.out_of_memory)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (!rc && r.nahead && !(q->ahead = calloc(r.nahead, sizeof(*q->ahead))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (!rc && r.nahead) {
+        qsort(r.ahead, r.nahead, sizeof(*r.ahead), by_index);
+        for (size_t i = 0; i < r.nahead; i++) {
+            q->ahead[i] = r.ahead[i].a;
+            q->ahead[i].commit = ids[r.ahead[i].index];
+        }
+        q->nahead = r.nahead;
+    }
+    free(r.ahead);
     pthread_mutex_destroy(&r.lock);
     free(ids);
     return rc;
@@ -1440,6 +1492,7 @@ void twin_quarantine_free(twin_quarantine *q)
     git_repository_free(q->view);
     git_odb_free(q->view_odb);
     twin_indexer_free(q->indexer);
+    free(q->ahead);
     if (q->dir[0])
         nftw(q->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     if (q->lock >= 0)

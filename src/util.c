@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "twin/error.h"
@@ -130,4 +131,25 @@ void twin_test_stop(const char *step)
     const char *at = getenv("TWIN_TEST_STOP");
     if (at && strcmp(at, step) == 0)
         raise(SIGSTOP);
+}
+
+int64_t twin_clock_now(void)
+{
+    int64_t now = (int64_t)time(NULL);
+    const char *skew = getenv("TWIN_TEST_CLOCK_SKEW");
+    if (skew && *skew) {
+        char *end;
+        errno = 0;
+        long long s = strtoll(skew, &end, 10);
+        /* Bounded so that the sum cannot overflow: far beyond any date anyone writes. */
+        if (!*end && errno == 0 && s > -(INT64_C(1) << 50) && s < (INT64_C(1) << 50))
+            now += (int64_t)s;
+    }
+    return now;
+}
+
+int64_t twin_commit_time_now(void)
+{
+    int64_t now = twin_clock_now();
+    return now < 0 ? 0 : now > TWIN_LAST_DATE ? TWIN_LAST_DATE : now;
 }

@@ -34,6 +34,21 @@ int twin_read_file(char **out, size_t *len, const char *path, size_t max);
 /* Writes all len bytes to fd, through short writes and interruptions: 0, or -1 with errno set. */
 int twin_write_all(int fd, const void *data, size_t len);
 
+/* The time of day by this node's clock, in seconds since the epoch: what twin dates its commits,
+ * checkpoint statements, invites and logs by, and what it compares dates in history with. It is
+ * time(NULL), moved by TWIN_TEST_CLOCK_SKEW seconds when that environment variable holds a
+ * decimal integer: tests run nodes with clocks that are wrong by a known amount with it. */
+int64_t twin_clock_now(void);
+
+/* The last second git can check a signature at: 9999-12-31T23:59:59Z (ssh-keygen reads the time
+ * git gives it with a four-digit year). */
+#define TWIN_LAST_DATE INT64_C(253402300799)
+
+/* The committer time of a commit this node makes now: twin_clock_now(), kept within 0 and
+ * TWIN_LAST_DATE, since a commit time is digits without a sign and git could not check a later
+ * one. */
+int64_t twin_commit_time_now(void);
+
 /* For tests that must act between two steps of an operation: when the environment variable
  * TWIN_TEST_STOP names this step, the process stops itself (SIGSTOP) here, to be continued or
  * killed by the test. Steps are named in tests/integration/README.md. */

@@ -163,9 +163,11 @@ static int lazy_get(const git_tree **out, struct lazy_tree *t)
 
 /* Verifies the commit's signature; with head, also reads its header (a malformed one is a
  * verdict in reason). */
+/* Verifies the commit's signature; with head, also reads its header, and for a merge the rule it
+ * names (head_rule). */
 static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                            size_t reason_size, git_repository *repo, twin_packread *packs,
-                           const git_oid *commit, struct twin_commit_head *head)
+                           const git_oid *commit, struct twin_commit_head *head, int *head_rule)
 {
     struct stored obj;
     char *sig = NULL, *payload = NULL;
@@ -192,6 +194,8 @@ static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char 
         snprintf(reason, reason_size, "malformed commit: its header is not in git's form");
         goto cleanup;
     }
+    if (head && head_rule)
+        *head_rule = head->nparents == 2 ? twin_merge_rule_of((const char *)obj.data, obj.size) : 0;
     int err = twin_sshsig_split_commit(&sig, &sig_len, &payload, &payload_len,
                                        (const char *)obj.data, obj.size);
     if (err == TWIN_ENOTFOUND) {
@@ -215,7 +219,7 @@ cleanup:
 int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
                          size_t reason_size, git_repository *repo, const git_oid *commit)
 {
-    return check_signature(signer, reason, reason_size, repo, NULL, commit, NULL);
+    return check_signature(signer, reason, reason_size, repo, NULL, commit, NULL, NULL);
 }
 
 /* ---- checking changes ----------------------------------------------------------------------- */
@@ -653,15 +657,18 @@ static int check_genesis(struct twin_check *out, const struct twin_commit_head *
     return 0;
 }
 
-/* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing)
- * and an active member who may write signed it, in the membership the merge produces. */
+/* A merge is valid when its tree is exactly the re-derived merge of its parents (it adds nothing),
+ * by the rule it names and its own committer time, and an active member who may write signed it,
+ * in the membership the merge produces. */
 static int check_merge(struct twin_check *out, git_repository *repo,
-                       const struct twin_commit_head *head, twin_check_cache *cache)
+                       const struct twin_commit_head *head, int rule_version,
+                       twin_check_cache *cache)
 {
     struct twin_merge_result mr;
     struct twin_membership *m = NULL;
     bool owned = false;
-    int err = twin_merge_compute(&mr, repo, &head->parents[0], &head->parents[1]);
+    struct twin_merge_rule rule = {.version = rule_version, .time = head->time};
+    int err = twin_merge_compute(&mr, repo, &head->parents[0], &head->parents[1], &rule);
     if (err == TWIN_EINVALID || err == TWIN_ELIMIT)
         return verdict(out, "merge cannot be re-derived: %s", twin_error_last());
     if (err)
@@ -742,8 +749,9 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
     tree.trees = parent_tree.trees = cache ? cache->trees : NULL;
     tree.packs = parent_tree.packs = packs;
+    int rule = 0;
     if ((rc = check_signature(out->signer, out->reason, sizeof(out->reason), repo, packs, commit_id,
-                              &head)) ||
+                              &head, &rule)) ||
         out->reason[0])
         goto cleanup;
     out->has_signer = true;
@@ -755,7 +763,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     if (head.nparents == 2) {
         /* A merge's tree need not be sent: it is re-derived here from the parents. */
         out->is_merge = true;
-        rc = check_merge(out, repo, &head, cache);
+        rc = check_merge(out, repo, &head, rule, cache);
         goto cleanup;
     }
     tree.id = head.tree;

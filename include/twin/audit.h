@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "twin/node.h"
+#include "twin/validity.h"
 
 struct twin_fault {
     git_oid commit; /* zero for faults not tied to one commit */
@@ -27,6 +28,12 @@ struct twin_member_summary {
     unsigned char keys[TWIN_SUMMARY_MAX_KEYS][TWIN_PUBKEY_BYTES];
 };
 
+/* A key's valid commits: the earliest and latest committer time among them. */
+struct twin_key_span {
+    unsigned char key[TWIN_PUBKEY_BYTES];
+    int64_t first, last;
+};
+
 struct twin_verify_report {
     git_oid head;
     bool incremental; /* checked only the commits after `since` */
@@ -36,10 +43,17 @@ struct twin_verify_report {
     struct twin_fault *faults;
     size_t nmembers;
     struct twin_member_summary *members;
+    size_t nspans;
+    struct twin_key_span *spans; /* one per key that signed valid commits */
+    int64_t now;                 /* this node's clock when verify began */
+    size_t nahead;
+    struct twin_ahead *ahead; /* commits dated more than a day after now, oldest first: warnings,
+                                 not faults */
 };
 
 /* Verifies the whole history of the node's branch with up to threads threads (0: one per
- * core). Returns 0 when the check ran, whatever it found; faults are in the report. */
+ * core). Returns 0 when the check ran, whatever it found; faults are in the report, and so are
+ * the commits dated more than a day ahead of this node's clock. */
 int twin_verify(struct twin_verify_report **out, twin_node *n, int threads);
 
 /* Verifies only what the history gained after commit since (a commit the branch held before):
@@ -57,6 +71,7 @@ struct twin_log_entry {
     char key[TWIN_OPENSSH_PUB_MAX]; /* the signing key, "" if unsigned */
     int valid;                      /* 1 valid, 0 not */
     char reason[600];               /* why not valid */
+    bool ahead; /* dated more than a day ahead of this node's clock (TWIN_AHEAD_SECONDS) */
 };
 
 typedef int (*twin_log_entry_fn)(const struct twin_log_entry *e, void *ctx);

@@ -9,6 +9,7 @@
 #include <git2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "twin/node.h"
 
@@ -50,11 +51,18 @@ void twin_tx_free(twin_tx *tx);
 int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
                    const char *what);
 
-/* Builds and signs a commit object in the repository without moving any branch. */
+/* Builds and signs a commit object in the repository without moving any branch, dated now by this
+ * node's clock. */
 int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypair *key,
                             const char *signer_name, const char *signer_org_id,
                             const git_tree *tree, const git_commit *const *parents, size_t nparents,
                             const char *message);
+
+/* The same, with author and committer time when (seconds since the epoch, UTC). */
+int twin_store_write_commit_at(git_oid *out, git_repository *repo, const twin_keypair *key,
+                               const char *signer_name, const char *signer_org_id,
+                               const git_tree *tree, const git_commit *const *parents,
+                               size_t nparents, const char *message, int64_t when);
 
 /* Checks the commits base..tip (a first-parent line this node just wrote, oldest first) with
  * the validity predicate before they are published: TWIN_EVERIFY, naming the commit and the

@@ -14,6 +14,9 @@
 
 #include "twin/channel.h"
 #include "twin/node.h"
+#include "twin/validity.h"
+
+#define TWIN_SYNC_AHEAD_LISTED 4
 
 struct twin_sync_stats {
     size_t received_commits; /* new commits taken from the peer */
@@ -34,6 +37,10 @@ struct twin_sync_stats {
     double accept_ms;    /* moving the accepted objects into the store and the branch */
     double total_ms;     /* the whole session after the handshake */
     char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
+    /* The new commits taken from the peer dated more than a day ahead of this node's clock
+     * (README, "Clocks"): how many, and the oldest of them. */
+    size_t nahead;
+    struct twin_ahead ahead[TWIN_SYNC_AHEAD_LISTED];
 };
 
 /* Runs a session as the initiator on an authenticated channel. Sessions of one node must not

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "twin/validity.h"
+
 #define TWIN_PACK_MAX_BYTES   ((size_t)4 << 30)  /* one received pack */
 #define TWIN_PACK_MAX_OBJECTS ((size_t)50000000) /* objects in one received pack */
 
@@ -51,6 +53,10 @@ void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, 
 int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char *reason,
                           size_t reason_size, twin_quarantine *q, const git_oid *tip,
                           const git_oid *base);
+
+/* The commits the last twin_quarantine_check of q checked that are dated more than a day ahead of
+ * this node's clock (TWIN_AHEAD_SECONDS), oldest first, and how many; q keeps them. */
+const struct twin_ahead *twin_quarantine_ahead(const twin_quarantine *q, size_t *count);
 
 /* Whether the last twin_quarantine_check of q, from tip, met base in tip's history: then tip
  * descends from base, and sync need not ask libgit2 (whose answer walks the whole received

@@ -26,6 +26,23 @@ struct twin_check {
     int64_t time;   /* committer time, seconds since the epoch; 0 when the commit was not read */
 };
 
+/* Commits dated more than this many seconds after the reading node's clock are named, by verify,
+ * log and sync (README, "Clocks"); they are judged like any other. */
+#define TWIN_AHEAD_SECONDS 86400
+
+/* A commit dated that far ahead. */
+struct twin_ahead {
+    git_oid commit;
+    int64_t time;     /* its committer time */
+    char org_id[128]; /* the member who signed it, "" when none */
+};
+
+/* Whether a commit dated t is that far ahead of a clock that reads now. */
+static inline bool twin_is_ahead(int64_t t, int64_t now)
+{
+    return now <= INT64_MAX - TWIN_AHEAD_SECONDS && t > now + TWIN_AHEAD_SECONDS;
+}
+
 typedef struct twin_check_cache twin_check_cache;
 
 /* A cache of parsed membership and recently read trees, to share between calls on one thread

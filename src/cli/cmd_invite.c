@@ -156,7 +156,7 @@ int cmd_join(struct cli *c, int argc, char **argv)
         free(dir);
         return cli_fail(rc);
     }
-    char what[400];
+    char what[800];
     cli_describe_sync(what, sizeof(what), &st);
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:b, s:s}", "dir", dir, "network_id",

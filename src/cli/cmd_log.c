@@ -17,17 +17,18 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
     if (e->key[0] && twin_key_parse_openssh(pk, e->key) == 0)
         twin_key_fingerprint(fp, pk);
     if (l->json) {
-        json_t *j =
-            json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:s}", "commit", git_oid_tostr_s(&e->commit),
-                      "time", (json_int_t)e->time, "member", e->org_id, "key", e->key,
-                      "fingerprint", fp, "valid", e->valid, "summary", e->summary);
+        json_t *j = json_pack("{s:s, s:I, s:b, s:s, s:s, s:s, s:b, s:s}", "commit",
+                              git_oid_tostr_s(&e->commit), "time", (json_int_t)e->time, "ahead",
+                              e->ahead, "member", e->org_id, "key", e->key, "fingerprint", fp,
+                              "valid", e->valid, "summary", e->summary);
         if (j && !e->valid)
             json_object_set_new(j, "fault", json_string(e->reason));
         json_array_append_new(l->list, j);
         return 0;
     }
     printf("commit %s\n", git_oid_tostr_s(&e->commit));
-    printf("  date:      %s\n", when);
+    printf("  date:      %s%s\n", when,
+           e->ahead ? " (AHEAD: more than a day ahead of this node's clock)" : "");
     printf("  member:    %s\n", e->org_id[0] ? e->org_id : "(not a member)");
     printf("  key:       %s\n", fp[0] ? fp : "(none)");
     printf("  signature: %s%s%s\n", e->valid ? "good" : "BAD", e->valid ? "" : ": ",

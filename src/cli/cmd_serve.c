@@ -22,6 +22,7 @@
 #include "twin/listener.h"
 #include "twin/peers.h"
 #include "twin/sync.h"
+#include "util.h"
 
 struct serve {
     char *dir;
@@ -33,7 +34,7 @@ struct serve {
 static void log_line(struct serve *s, const char *line)
 {
     char when[32];
-    time_t now = time(NULL);
+    time_t now = (time_t)twin_clock_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -53,7 +54,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     struct serve *s = ctx;
     twin_node *n = NULL;
     struct twin_sync_stats st;
-    char line[1200], what[400], peer[TWIN_NODE_ID_LEN + 1];
+    char line[1200], what[800], peer[TWIN_NODE_ID_LEN + 1];
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));

@@ -133,10 +133,16 @@ int cmd_verify(struct cli *c, int argc, char **argv)
             json_array_append_new(faults, json_pack("{s:s, s:s}", "commit",
                                                     git_oid_tostr_s(&r->faults[i].commit), "reason",
                                                     r->faults[i].reason));
-        json_t *j =
-            json_pack("{s:s, s:s, s:I, s:b, s:o, s:o}", "network_id", twin_node_network_id(c->node),
-                      "head", git_oid_tostr_s(&r->head), "commits", (json_int_t)r->commits, "valid",
-                      r->nfaults == 0, "members", members, "faults", faults);
+        json_t *ahead = json_array();
+        for (size_t i = 0; i < r->nahead; i++)
+            json_array_append_new(ahead, json_pack("{s:s, s:I, s:s}", "commit",
+                                                   git_oid_tostr_s(&r->ahead[i].commit), "time",
+                                                   (json_int_t)r->ahead[i].time, "member",
+                                                   r->ahead[i].org_id));
+        json_t *j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o}", "network_id",
+                              twin_node_network_id(c->node), "head", git_oid_tostr_s(&r->head),
+                              "commits", (json_int_t)r->commits, "valid", r->nfaults == 0,
+                              "members", members, "faults", faults, "ahead", ahead);
         if (r->incremental)
             json_object_set_new(j, "since", json_string(git_oid_tostr_s(&r->since)));
         cli_print_json(j);
@@ -160,6 +166,18 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                 twin_key_fingerprint(fp, r->members[i].keys[k]);
                 printf("  %-24s        key %s\n", "", fp);
             }
+        }
+        if (r->nahead) {
+            char now[32];
+            cli_format_time(now, r->now);
+            printf("Warning: %zu commit%s dated more than a day ahead of this node's clock (%s):\n",
+                   r->nahead, r->nahead == 1 ? "" : "s", now);
+        }
+        for (size_t i = 0; i < r->nahead; i++) {
+            char when[32];
+            cli_format_time(when, r->ahead[i].time);
+            printf("  commit %s: dated %s, by %s\n", git_oid_tostr_s(&r->ahead[i].commit), when,
+                   r->ahead[i].org_id[0] ? r->ahead[i].org_id : "(not a member)");
         }
         if (r->nfaults == 0)
             printf("All commits are valid.\n");

@@ -238,8 +238,10 @@ void cli_format_time(char out[static 32], long long t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    /* A commit time is whatever its signer wrote, up to 2^63: past what a calendar year holds,
+     * the seconds are shown, as @SECONDS. */
+    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, 32, "@%lld", t);
 }
 
 int main(int argc, char **argv)

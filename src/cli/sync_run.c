@@ -9,6 +9,7 @@
 #include "twin/channel.h"
 #include "twin/error.h"
 #include "twin/sync.h"
+#include "cli.h"
 
 #define SYNC_ATTEMPTS 4
 
@@ -32,13 +33,34 @@ void cli_describe_sync(char *out, size_t size, const struct twin_sync_stats *st)
         size_t len = strlen(out);
         snprintf(out + len, size - len, ", head %.12s", git_oid_tostr_s(&st->head));
     }
+    /* Received commits dated more than a day ahead of this node's clock, with their members. */
+    if (st->nahead) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len,
+                 "; %zu commit%s dated more than a day ahead of this node's "
+                 "clock:",
+                 st->nahead, st->nahead == 1 ? "" : "s");
+    }
+    for (size_t i = 0; i < st->nahead && i < TWIN_SYNC_AHEAD_LISTED; i++) {
+        char when[32];
+        size_t len = strlen(out);
+        cli_format_time(when, st->ahead[i].time);
+        snprintf(out + len, size - len, "%s %.12s by %s, dated %s", i ? "," : "",
+                 git_oid_tostr_s(&st->ahead[i].commit),
+                 st->ahead[i].org_id[0] ? st->ahead[i].org_id : "(not a member)", when);
+    }
+    if (st->nahead > TWIN_SYNC_AHEAD_LISTED) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, ", and %zu more (twin verify lists them all)",
+                 st->nahead - TWIN_SYNC_AHEAD_LISTED);
+    }
 }
 
 int cli_sync_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p)
 {
     struct twin_sync_stats st;
     double start = now_ms();
-    char what[400];
+    char what[800];
     int rc = 0, attempts = 0;
     /* A session that lost a race (either node changed meanwhile, or was busy with another
      * session) is simply run again: the next one starts from the new heads. */
@@ -60,7 +82,7 @@ int cli_sync_peer(char *line, size_t line_size, twin_node *n, const struct twin_
         cli_describe_sync(what, sizeof(what), &st);
         snprintf(line, line_size, "sync with %s: ok, %s (%s%.0f ms)", p->name, what, tries,
                  now_ms() - start);
-        char result[512];
+        char result[1000];
         snprintf(result, sizeof(result), "ok: %s", what);
         twin_peers_record(n, p->name, result);
     } else {

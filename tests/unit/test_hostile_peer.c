@@ -16,10 +16,13 @@
 
 #include "helpers.h"
 #include "twin/channel.h"
+#include "twin/merge.h"
 #include "twin/msg.h"
 #include "twin/node.h"
 #include "twin/ops.h"
+#include "twin/store.h"
 #include "twin/sync.h"
+#include "twin/transfer.h"
 
 struct peers {
     struct fixture *f;
@@ -222,6 +225,125 @@ static void a_proposal_whose_objects_were_never_sent_is_answered_with_refuse_9(v
     expect_refuse(&s, p, TWIN_REFUSE_MISSING, "was not sent");
 }
 
+/* ---- a merge proposed by rule 1 ------------------------------------------------------------- */
+
+struct collected {
+    unsigned char *data;
+    size_t len;
+};
+
+static int collect(const void *data, size_t len, void *ctx)
+{
+    struct collected *c = ctx;
+    unsigned char *grown = realloc(c->data, c->len + len);
+    if (!grown)
+        return -1;
+    memcpy(grown + c->len, data, len);
+    c->data = grown;
+    c->len += len;
+    return 0;
+}
+
+static int set_title(json_t *rec, void *ctx)
+{
+    return json_object_set_new(rec, "title", json_string(ctx)) ? TWIN_EINVALID : 0;
+}
+
+/* South, an editor running an earlier twin, sets a note's title with its clock skew seconds off
+ * while North sets it too; South proposes the merge of the two that rule 1 gives (no rule line),
+ * signed and dated now. Returns how North answered: a refuse's code, or 0 for accept. */
+static uint32_t propose_rule_1_merge(struct peers *p, long skew)
+{
+    char id[TWIN_ID_LEN + 1], text[32];
+    git_oid c, north_head, south_head, merge;
+    if (twin_ops_add(id, &c, p->north, "note", set_title, "Kick-off"))
+        fail_msg("add: %s", twin_error_last());
+    assert_int_equal(
+        run("git --git-dir=%s/repo.git fetch -q %s/repo.git main:main", p->south_dir, p->north_dir),
+        0);
+    snprintf(text, sizeof(text), "%ld", skew);
+    setenv("TWIN_TEST_CLOCK_SKEW", text, 1);
+    twin_node *south = NULL;
+    assert_int_equal(twin_node_open(&south, p->south_dir), 0);
+    if (twin_ops_update(&south_head, south, id, "set", set_title, "South's title"))
+        fail_msg("south's set: %s", twin_error_last());
+    unsetenv("TWIN_TEST_CLOCK_SKEW");
+    if (twin_ops_update(&north_head, p->north, id, "set", set_title, "North's title"))
+        fail_msg("north's set: %s", twin_error_last());
+    assert_int_equal(run("git --git-dir=%s/repo.git fetch -q %s/repo.git main:refs/heads/north",
+                         p->south_dir, p->north_dir),
+                     0);
+
+    git_repository *repo = twin_node_repo(south);
+    struct twin_merge_rule rule = {.version = 1};
+    struct twin_merge_result r;
+    git_commit *pa = NULL, *pb = NULL;
+    git_tree *tree = NULL;
+    assert_int_equal(twin_merge_compute(&r, repo, &south_head, &north_head, &rule), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &r.tree), 0);
+    assert_int_equal(git_commit_lookup(&pa, repo, &south_head), 0);
+    assert_int_equal(git_commit_lookup(&pb, repo, &north_head), 0);
+    const git_commit *parents[2] = {pa, pb};
+    assert_int_equal(twin_store_write_commit(&merge, repo, twin_node_key(south), "Ministry South",
+                                             "XE-EXAMPLE-S", tree, parents, 2,
+                                             "merge\n\nBase: by an earlier twin\n"),
+                     0);
+    git_tree_free(tree);
+    git_commit_free(pa);
+    git_commit_free(pb);
+
+    struct session s;
+    session_open(&s, p);
+    struct collected pack = {0};
+    size_t commits;
+    assert_int_equal(
+        twin_pack_build(&commits, repo, &south_head, 1, &north_head, 1, collect, &pack), 0);
+    assert_int_equal(commits, 1);
+    send_pack(&s, pack.data, pack.len);
+    free(pack.data);
+    git_odb *odb = NULL;
+    git_odb_object *raw = NULL;
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    assert_int_equal(git_odb_read(&raw, odb, &merge), 0);
+    twin_msg m = {.type = TWIN_MSG_MERGE};
+    m.u.merge.commit = (unsigned char *)git_odb_object_data(raw);
+    m.u.merge.commit_len = git_odb_object_size(raw);
+    memcpy(m.u.merge.parents[0], south_head.id, TWIN_OID_BYTES);
+    memcpy(m.u.merge.parents[1], north_head.id, TWIN_OID_BYTES);
+    m.u.merge.nparents = 2;
+    assert_int_equal(twin_channel_send(s.ch, &m), 0);
+    git_odb_object_free(raw);
+    git_odb_free(odb);
+    twin_node_free(south);
+
+    twin_msg in = {0};
+    if (twin_channel_recv(s.ch, &in))
+        fail_msg("no answer to the proposal: %s", twin_error_last());
+    uint32_t answer = in.type == TWIN_MSG_ACCEPT   ? 0
+                      : in.type == TWIN_MSG_REFUSE ? in.u.refuse.code
+                                                   : 0xffff;
+    if (in.type == TWIN_MSG_REFUSE)
+        assert_non_null(strstr(in.u.refuse.reason, "merge rule 2"));
+    twin_msg_clear(&in);
+    twin_channel_free(s.ch);
+    pthread_join(s.thread, NULL);
+    git_oid now;
+    assert_int_equal(twin_node_head(&now, p->north), 0);
+    assert_true(git_oid_equal(&now, answer == 0 ? &merge : &north_head));
+    return answer;
+}
+
+static void a_rule_1_merge_where_a_date_far_ahead_wins_is_refused_with_5(void **state)
+{
+    assert_int_equal(propose_rule_1_merge(*state, 315576000), TWIN_REFUSE_MERGE_MISMATCH);
+}
+
+static void a_rule_1_merge_that_rule_2_gives_alike_is_accepted(void **state)
+{
+    /* South's change, an hour ahead, wins by either rule. */
+    assert_int_equal(propose_rule_1_merge(*state, 3600), 0);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -232,6 +354,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             a_proposal_whose_objects_were_never_sent_is_answered_with_refuse_9, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_rule_1_merge_where_a_date_far_ahead_wins_is_refused_with_5, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_rule_1_merge_that_rule_2_gives_alike_is_accepted, setup,
+                                        teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     git_libgit2_shutdown();

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "twin/error.h"
@@ -122,11 +123,20 @@ struct lines {
     git_oid a, b;
 };
 
+/* The rule twin merges by, for a merge made now. */
+static const struct twin_merge_rule *rule_now(void)
+{
+    static struct twin_merge_rule rule;
+    rule = (struct twin_merge_rule){.version = TWIN_MERGE_RULE, .time = (int64_t)time(NULL)};
+    return &rule;
+}
+
 static void merge_both_ways(struct fixture *f, const struct lines *l, struct twin_merge_result *r)
 {
     struct twin_merge_result back;
-    assert_int_equal(twin_merge_compute(r, twin_node_repo(f->node), &l->a, &l->b), 0);
-    assert_int_equal(twin_merge_compute(&back, twin_node_repo(f->node), &l->b, &l->a), 0);
+    assert_int_equal(twin_merge_compute(r, twin_node_repo(f->node), &l->a, &l->b, rule_now()), 0);
+    assert_int_equal(twin_merge_compute(&back, twin_node_repo(f->node), &l->b, &l->a, rule_now()),
+                     0);
     assert_true(git_oid_equal(&r->tree, &back.tree));
 }
 
@@ -278,7 +288,7 @@ static void a_merge_that_adds_something_is_refused(void **state)
     git_commit *pa = NULL, *pb = NULL, *smuggle = NULL;
     git_tree *tree = NULL;
     struct twin_merge_result r;
-    assert_int_equal(twin_merge_compute(&r, repo, &l.a, &extra_head), 0);
+    assert_int_equal(twin_merge_compute(&r, repo, &l.a, &extra_head, rule_now()), 0);
     assert_int_equal(git_tree_lookup(&tree, repo, &r.tree), 0);
     assert_int_equal(git_commit_lookup(&pa, repo, &l.a), 0);
     assert_int_equal(git_commit_lookup(&pb, repo, &l.b), 0);
@@ -297,6 +307,198 @@ static void a_merge_that_adds_something_is_refused(void **state)
     git_commit_free(smuggle);
 }
 
+/* ---- dates: rule 2 ----------------------------------------------------------------------------
+ */
+
+#define TEN_YEARS 315576000
+
+/* Sets the title of note n with this node's clock moved by skew seconds; returns the commit. */
+static git_oid set_title_at(struct fixture *f, const char *n, const char *title, long skew)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%ld", skew);
+    assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", text, 1), 0);
+    set(f, n, (const char *[]){"title", title, NULL});
+    unsetenv("TWIN_TEST_CLOCK_SKEW");
+    return head(f);
+}
+
+/* Two lines from one note, each setting its title at its own clock's skew. */
+static void rival_titles(struct fixture *f, char n[static 40], struct lines *l, long skew_a,
+                         long skew_b)
+{
+    add(f, n, "note", (const char *[]){"title", "Kick-off", NULL});
+    git_oid base = head(f);
+    l->a = set_title_at(f, n, "A's title", skew_a);
+    back_to(f, &l->a, &base);
+    l->b = set_title_at(f, n, "B's title", skew_b);
+}
+
+static const char *merged_title(struct fixture *f, const git_oid *tree, const char *n)
+{
+    static char title[64];
+    json_t *rec = record_in_tree(f, tree, "note", n);
+    snprintf(title, sizeof(title), "%s", json_string_value(json_object_get(rec, "title")));
+    json_decref(rec);
+    return title;
+}
+
+static git_oid tree_of_commit(struct fixture *f, const git_oid *commit)
+{
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(f->node), commit), 0);
+    git_oid t = *git_commit_tree_id(c);
+    git_commit_free(c);
+    return t;
+}
+
+static void a_change_dated_over_a_day_after_the_merge_never_wins_by_its_date(void **state)
+{
+    struct fixture *f = *state;
+    char n[40];
+    struct lines l;
+    rival_titles(f, n, &l, TEN_YEARS, 0);
+    /* Merged now, in either order: B's change, dated now, wins over A's ten years ahead. */
+    git_oid merge;
+    struct twin_merge_result r;
+    assert_int_equal(twin_merge_commit(&merge, &r, f->node, NULL, &l.a, &l.b), 0);
+    git_oid tree = tree_of_commit(f, &merge);
+    assert_string_equal(merged_title(f, &tree, n), "B's title");
+    json_t *rec = record_in_tree(f, &tree, "note", n);
+    json_t *c = json_array_get(json_object_get(rec, "conflicts"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "value")), "A's title");
+    assert_string_equal(json_string_value(json_object_get(c, "from")), git_oid_tostr_s(&l.a));
+    json_decref(rec);
+    struct twin_merge_result back;
+    struct twin_merge_rule rule = {.version = 2, .time = (int64_t)time(NULL)};
+    assert_int_equal(twin_merge_compute(&back, twin_node_repo(f->node), &l.b, &l.a, &rule), 0);
+    assert_true(git_oid_equal(&back.tree, &tree));
+    struct twin_check chk;
+    assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
+    if (!chk.valid)
+        fail_msg("merge rejected: %s", chk.reason);
+    /* Compared as they are (rule 1), the date ten years ahead won. */
+    rule.version = 1;
+    assert_int_equal(twin_merge_compute(&back, twin_node_repo(f->node), &l.b, &l.a, &rule), 0);
+    assert_string_equal(merged_title(f, &back.tree, n), "A's title");
+}
+
+static void a_change_dated_within_a_day_of_the_merge_wins_by_its_date(void **state)
+{
+    struct fixture *f = *state;
+    char n[40];
+    struct lines l;
+    rival_titles(f, n, &l, 0, 20 * 3600);
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    assert_string_equal(merged_title(f, &r.tree, n), "B's title");
+    /* The bound is the merge's own time plus a day, inclusive: a merge dated earlier than B by
+     * more than a day does not let B's date count. */
+    int64_t b_time = 0;
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(f->node), &l.b), 0);
+    b_time = (int64_t)git_commit_time(c);
+    git_commit_free(c);
+    struct twin_merge_rule rule = {.version = 2, .time = b_time - TWIN_MERGE_AHEAD_SECONDS};
+    assert_int_equal(twin_merge_compute(&r, twin_node_repo(f->node), &l.a, &l.b, &rule), 0);
+    assert_string_equal(merged_title(f, &r.tree, n), "B's title");
+    rule.time--;
+    assert_int_equal(twin_merge_compute(&r, twin_node_repo(f->node), &l.a, &l.b, &rule), 0);
+    assert_string_equal(merged_title(f, &r.tree, n), "A's title");
+}
+
+static void two_changes_dated_far_ahead_fall_to_the_greater_commit_id(void **state)
+{
+    struct fixture *f = *state;
+    char n[40];
+    struct lines l;
+    /* B is the later of the two, yet neither date counts: the greater id wins. */
+    rival_titles(f, n, &l, TEN_YEARS, 2 * TEN_YEARS);
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    const char *want = git_oid_cmp(&l.a, &l.b) > 0 ? "A's title" : "B's title";
+    assert_string_equal(merged_title(f, &r.tree, n), want);
+}
+
+/* Writes a merge of a and b whose tree is derived by rule (at time when) and whose message is
+ * message, signed by the node. */
+static git_oid merge_by(struct fixture *f, const struct lines *l, int version, int64_t when,
+                        const char *message)
+{
+    git_repository *repo = twin_node_repo(f->node);
+    struct twin_merge_rule rule = {.version = version, .time = when};
+    struct twin_merge_result r;
+    git_commit *pa = NULL, *pb = NULL;
+    git_tree *tree = NULL;
+    git_oid out;
+    assert_int_equal(twin_merge_compute(&r, repo, &l->a, &l->b, &rule), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &r.tree), 0);
+    assert_int_equal(git_commit_lookup(&pa, repo, &l->a), 0);
+    assert_int_equal(git_commit_lookup(&pb, repo, &l->b), 0);
+    const git_commit *parents[2] = {pa, pb};
+    assert_int_equal(twin_store_write_commit_at(&out, repo, twin_node_key(f->node),
+                                                "North Ministry", "XE-EXAMPLE-NORTH", tree, parents,
+                                                2, message, when),
+                     0);
+    git_tree_free(tree);
+    git_commit_free(pa);
+    git_commit_free(pb);
+    return out;
+}
+
+static void a_merge_is_checked_by_the_rule_its_message_names(void **state)
+{
+    struct fixture *f = *state;
+    char n[40];
+    struct lines l;
+    rival_titles(f, n, &l, TEN_YEARS, 0);
+    int64_t now = (int64_t)time(NULL);
+    struct {
+        int version;
+        const char *message;
+        bool valid;
+    } cases[] = {
+        /* A merge made before rule 2 (no rule line) stays valid as it was made. */
+        {1, "merge a and b\n\nBase: x\n", true},
+        {2, "merge a and b\n\nBase: x\n", false},
+        /* A merge that names rule 2 is held to it. */
+        {2, "merge a and b\n\nBase: x\n" TWIN_MERGE_RULE_LINE "\n", true},
+        {1, "merge a and b\n\nBase: x\n" TWIN_MERGE_RULE_LINE "\n", false},
+        {2, "merge a and b\n\n" TWIN_MERGE_RULE_LINE, true},
+        /* Only the exact line names it. */
+        {2, "merge a and b\n\n" TWIN_MERGE_RULE_LINE " \n", false},
+        {1, "merge a and b\n\n" TWIN_MERGE_RULE_LINE "1\n", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        git_oid m = merge_by(f, &l, cases[i].version, now, cases[i].message);
+        struct twin_check chk;
+        assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &m, NULL), 0);
+        if (chk.valid != cases[i].valid)
+            fail_msg("case %zu: %s (%s)", i, chk.valid ? "valid" : "invalid", chk.reason);
+        if (!chk.valid)
+            assert_non_null(strstr(chk.reason, "does not match its re-derivation"));
+    }
+}
+
+static void the_rule_line_is_read_from_the_message_only(void **state)
+{
+    (void)state;
+    static const char head[] = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
+                               "author A <XE-EXAMPLE-A> 1 +0000\n"
+                               "committer A <XE-EXAMPLE-A> 1 +0000\n";
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s\nmerge\n\n%s\n", head, TWIN_MERGE_RULE_LINE);
+    assert_int_equal(twin_merge_rule_of(buf, strlen(buf)), 2);
+    snprintf(buf, sizeof(buf), "%s\n%s", head, TWIN_MERGE_RULE_LINE);
+    assert_int_equal(twin_merge_rule_of(buf, strlen(buf)), 2);
+    snprintf(buf, sizeof(buf), "%s\nmerge\n", head);
+    assert_int_equal(twin_merge_rule_of(buf, strlen(buf)), 1);
+    /* A header without a message, and a header line that looks like the rule. */
+    assert_int_equal(twin_merge_rule_of(head, strlen(head)), 1);
+    snprintf(buf, sizeof(buf), "%s%s\n\nmerge\n", head, TWIN_MERGE_RULE_LINE);
+    assert_int_equal(twin_merge_rule_of(buf, strlen(buf)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +511,15 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_signed_merge_passes_the_validity_check, setup, teardown),
         cmocka_unit_test_setup_teardown(a_merge_that_adds_something_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_change_dated_over_a_day_after_the_merge_never_wins_by_its_date, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_change_dated_within_a_day_of_the_merge_wins_by_its_date,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(two_changes_dated_far_ahead_fall_to_the_greater_commit_id,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_merge_is_checked_by_the_rule_its_message_names, setup,
+                                        teardown),
+        cmocka_unit_test(the_rule_line_is_read_from_the_message_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
