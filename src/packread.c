@@ -495,40 +495,48 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
 }
 
 /* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
- * writes records, commits and deltas: read in place. NULL for any other stream. The stream's
- * checksum is not checked here: the caller hashes the object it builds. */
-static const unsigned char *stored_block(const struct rpack *p, uint64_t data, size_t size)
+ * writes records, commits and deltas: read in place. NULL for any other stream. *sum_ok tells
+ * whether the stream's adler32 (after the block) matches the bytes, as zlib would check. */
+static const unsigned char *stored_block(bool *sum_ok, const struct rpack *p, uint64_t data,
+                                         size_t size)
 {
     const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 7 || size > 0xffff || size > p->pack_len - data - 7 || z[0] != 0x78 ||
-        ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) || (z[2] & 0x07) != 0x01)
+    if (p->pack_len - data < 11 || size > 0xffff || size > p->pack_len - data - 11 ||
+        z[0] != 0x78 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) ||
+        (z[2] & 0x07) != 0x01)
         return NULL;
     unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
              nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
-    return len == size && (len ^ nlen) == 0xffff ? z + 7 : NULL;
+    if (len != size || (len ^ nlen) != 0xffff)
+        return NULL;
+    uint32_t sum = get32(z + 7 + size);
+    *sum_ok = libdeflate_adler32(1, z + 7, size) == sum;
+    return z + 7;
 }
 
-/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes). */
+/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes), and
+ * checks the stream's adler32 as git's reads do (zlib checks it at the end of every stream):
+ * damage in an object's bytes is named here, whether or not the caller hashes the object. */
 static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
                          unsigned char *out, size_t size)
 {
-    const unsigned char *stored = stored_block(p, data, size);
+    bool sum_ok = false;
+    const unsigned char *stored = stored_block(&sum_ok, p, data, size);
     if (stored) {
+        if (!sum_ok)
+            return damaged(p, off, "does not match its zlib checksum");
         memcpy(out, stored, size);
         return 0;
     }
-    /* The deflate data after the zlib header, inflated raw and whole (libdeflate: twice zlib's
-     * speed on the small objects of a store): its checksum is left unchecked, since the caller
-     * hashes the object. */
-    const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 2 || (z[0] & 0x0f) != 8 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 ||
-        (z[1] & 0x20))
-        return damaged(p, off, "is not a zlib stream");
+    /* Any other stream is inflated whole by libdeflate (twice zlib's speed on the small
+     * objects of a store), which checks the zlib header and the adler32 as zlib does. */
     if (!r->inflater && !(r->inflater = libdeflate_alloc_decompressor()))
         return twin_error(TWIN_ERROR, "out of memory");
     size_t got = 0;
-    enum libdeflate_result zr = libdeflate_deflate_decompress_ex(
-        r->inflater, z + 2, p->pack_len - data - 2, out, size, NULL, &got);
+    enum libdeflate_result zr = libdeflate_zlib_decompress_ex(
+        r->inflater, p->pack + data, p->pack_len - data, out, size, NULL, &got);
+    if (zr == LIBDEFLATE_BAD_DATA)
+        return damaged(p, off, "is not a zlib stream, or does not match its zlib checksum");
     if (zr != LIBDEFLATE_SUCCESS || got != size)
         return damaged(p, off, "does not inflate to its stated size");
     return 0;
@@ -644,7 +652,12 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
     while (depth > 0) {
         const struct link *l = &r->chain[--depth];
         const struct rpack *p = &r->packs[l->pack];
-        const unsigned char *delta = stored_block(p, l->data, l->size);
+        bool sum_ok = false;
+        const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
+        if (delta && !sum_ok) {
+            twin_pobj_release(obj);
+            return damaged(p, l->off, "does not match its zlib checksum");
+        }
         if (!delta) {
             if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
                 rc = TWIN_ERROR;
@@ -692,10 +705,14 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
     uint64_t off;
     *out = NULL;
     int rc = locate(&pack, &off, r, id->id);
-    if (rc <= 0)
-        return rc;
-    rc = resolve(out, r, pack, off);
+    if (rc == 1)
+        rc = resolve(out, r, pack, off);
     if (rc == 1)
         trim(r, (*out)->size);
+    if (rc == TWIN_EVERIFY) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), id);
+        return twin_error_wrap(rc, "object %s", hex);
+    }
     return rc;
 }

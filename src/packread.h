@@ -3,9 +3,11 @@
  * check of received history): objects found through the packs' version-2 indexes, deltas
  * resolved against a cache of recently resolved objects, without libgit2's locks and caches.
  *
- * It never checks that an object hashes to its id: the caller does (with twin_sha1_object), as it
- * must for every object it trusts. An object it cannot find (a loose object, or a pack written
- * after it opened) is for the caller to read through libgit2. One reader per thread.
+ * It checks every zlib stream it reads to its end (its adler32), as git's reads do, so damage to
+ * an object's stored bytes is named; it never checks that an object hashes to its id: the caller
+ * does (with twin_sha1_object), as it must for every object it trusts. An object it cannot find (a
+ * loose object, or a pack written after it opened) is for the caller to read through libgit2. One
+ * reader per thread.
  */
 #ifndef TWIN_PACKREAD_H
 #define TWIN_PACKREAD_H
@@ -33,7 +35,8 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
 void twin_packread_free(twin_packread *r);
 
 /* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY
- * when a pack that holds it is damaged (the error says where); TWIN_ERROR when out of memory. */
+ * when a pack that holds it is damaged (the error names the object, the pack and the offset);
+ * TWIN_ERROR when out of memory. */
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 
 /* 1 when an opened pack holds id, 0 when none does, TWIN_EVERIFY when an index is damaged. */
