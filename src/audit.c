@@ -18,6 +18,7 @@
 #include "network.h"
 #include "treediff.h"
 #include "twin/error.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 #include "twin/record.h"
 #include "twin/validity.h"
@@ -536,6 +537,14 @@ void twin_verify_report_free(struct twin_verify_report *r)
 
 /* ---- log ------------------------------------------------------------------------------------ */
 
+static int unreadable_commit(const git_oid *id)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), id);
+    return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s", hex,
+                      git_error_last() ? git_error_last()->message : "libgit2 error");
+}
+
 int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
 {
     git_repository *repo = twin_node_repo(n);
@@ -553,37 +562,49 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
             rc = twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
             goto cleanup;
         }
-        if (git_commit_lookup(&head_commit, repo, &head) < 0 ||
-            git_commit_tree(&head_tree, head_commit) < 0) {
-            rc = twin_error_git("reading the head");
+        if (git_commit_lookup(&head_commit, repo, &head) < 0) {
+            rc = unreadable_commit(&head);
             goto cleanup;
         }
+        if ((rc = twin_tree_open(&head_tree, repo, git_commit_tree_id(head_commit),
+                                 "the head's tree")))
+            goto cleanup;
         for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
             git_tree_entry *e = NULL;
             twin_record_path(path, sizeof(path), *t, id);
-            if (git_tree_entry_bypath(&e, head_tree, path) != 0)
-                path[0] = '\0';
+            rc = twin_tree_entry_at(&e, repo, head_tree, path);
             git_tree_entry_free(e);
+            if (rc == TWIN_ENOTFOUND)
+                path[0] = '\0';
+            else if (rc)
+                goto cleanup;
         }
+        rc = 0;
         if (!path[0]) {
             rc = twin_error(TWIN_ENOTFOUND, "no record %s", id);
             goto cleanup;
         }
     }
     if (git_revwalk_new(&walk, repo) < 0 ||
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
-        git_revwalk_push(walk, &head) < 0) {
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0) {
         rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    if (git_revwalk_push(walk, &head) < 0) {
+        rc = twin_history_walk_failed(repo, &head, "walking the history");
         goto cleanup;
     }
     while ((rc = git_revwalk_next(&oid, walk)) == 0) {
         git_commit *c = NULL;
         if (git_commit_lookup(&c, repo, &oid) < 0) {
-            rc = twin_error_git("reading a commit");
+            rc = unreadable_commit(&oid);
             goto cleanup;
         }
-        if (id && !twin_commit_changed_path(c, path)) {
+        int changed = id ? twin_commit_changed_path(c, path) : 1;
+        if (changed <= 0) {
             git_commit_free(c);
+            if ((rc = changed) < 0)
+                goto cleanup;
             continue;
         }
         struct twin_log_entry e;
@@ -603,7 +624,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         if ((rc = fn(&e, ctx)))
             goto cleanup;
     }
-    rc = rc == GIT_ITEROVER ? 0 : twin_error_git("walking the history");
+    rc = rc == GIT_ITEROVER ? 0 : twin_history_walk_failed(repo, &head, "walking the history");
 cleanup:
     git_revwalk_free(walk);
     git_tree_free(head_tree);

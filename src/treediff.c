@@ -8,6 +8,7 @@
 #include "packread.h"
 #include "sha1.h"
 #include "twin/error.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 #include "util.h"
 
@@ -962,38 +963,50 @@ void twin_treediff_clear(struct twin_treediff *d)
     d->fault[0] = '\0';
 }
 
-bool twin_commit_changed_path(const git_commit *c, const char *path)
+/* Whether tree id holds path: 1 with *e, 0 when not, <0 when a tree on the way cannot be read. */
+static int holds_path(git_tree_entry **e, git_repository *repo, const git_oid *id, const char *path)
 {
-    git_tree *tree = NULL, *ptree = NULL;
-    git_commit *parent = NULL;
-    git_tree_entry *a = NULL, *b = NULL;
-    bool changed = false;
-    if (git_commit_tree(&tree, c) < 0)
-        return false;
-    int has = git_tree_entry_bypath(&a, tree, path) == 0;
+    git_tree *tree = NULL;
+    int rc = twin_tree_open(&tree, repo, id, "a commit's tree");
+    if (rc == 0)
+        rc = twin_tree_entry_at(e, repo, tree, path);
+    git_tree_free(tree);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    return rc ? rc : 1;
+}
+
+int twin_commit_changed_path(const git_commit *c, const char *path)
+{
+    git_repository *repo = git_commit_owner(c);
+    git_tree_entry *a = NULL;
+    int has = holds_path(&a, repo, git_commit_tree_id(c), path), changed = has;
     unsigned int np = git_commit_parentcount(c);
-    if (np == 0) {
-        changed = has;
-    } else {
-        /* Changed when it differs from every parent (a merge that takes one side unchanged is
-         * not a change of this record). */
-        changed = true;
-        for (unsigned int i = 0; i < np && changed; i++) {
-            if (git_commit_parent(&parent, c, i) == 0 && git_commit_tree(&ptree, parent) == 0) {
-                int phas = git_tree_entry_bypath(&b, ptree, path) == 0;
-                if (phas == has &&
-                    (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
-                    changed = false;
-            }
-            git_tree_entry_free(b);
-            b = NULL;
-            git_tree_free(ptree);
-            ptree = NULL;
-            git_commit_free(parent);
-            parent = NULL;
+    /* Changed when it differs from every parent (a merge that takes one side unchanged is not a
+     * change of this record); a root commit changed what it holds. */
+    if (has >= 0 && np > 0)
+        changed = 1;
+    for (unsigned int i = 0; has >= 0 && i < np && changed == 1; i++) {
+        const git_oid *pid = git_commit_parent_id(c, i);
+        git_commit *parent = NULL;
+        git_tree_entry *b = NULL;
+        if (git_commit_lookup(&parent, repo, pid) < 0) {
+            char hex[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(hex, sizeof(hex), pid);
+            changed = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                                 hex, git_error_last() ? git_error_last()->message : "");
+            break;
         }
+        int phas = holds_path(&b, repo, git_commit_tree_id(parent), path);
+        if (phas < 0)
+            changed = phas;
+        else if (phas == has && (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
+            changed = 0;
+        git_tree_entry_free(b);
+        git_commit_free(parent);
     }
     git_tree_entry_free(a);
-    git_tree_free(tree);
     return changed;
 }
