@@ -616,6 +616,10 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         git_commit_free(c);
         if ((rc = twin_check_commit(&chk, repo, &oid, cache)))
             goto cleanup;
+        if (chk.damaged) { /* no verdict on the commit: what it is made of cannot be read */
+            rc = twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&oid), chk.reason);
+            goto cleanup;
+        }
         e.valid = chk.valid;
         snprintf(e.reason, sizeof(e.reason), "%s", chk.reason);
         snprintf(e.org_id, sizeof(e.org_id), "%s", chk.org_id);

@@ -446,8 +446,8 @@ struct header {
 
 static int damaged(const struct rpack *p, uint64_t off, const char *what)
 {
-    return twin_error(TWIN_EVERIFY, "%s.pack: the object at offset %llu %s", p->name,
-                      (unsigned long long)off, what);
+    return twin_error_damage("%s.pack: the object at offset %llu %s", p->name,
+                             (unsigned long long)off, what);
 }
 
 static int read_header(struct header *h, const struct rpack *p, uint64_t off)
@@ -584,7 +584,7 @@ static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigne
             continue;
         int rc = idx_find(off, &r->packs[i], id);
         if (rc < 0)
-            return twin_error(TWIN_EVERIFY, "%s.idx is damaged", r->packs[i].name);
+            return twin_error_damage("%s.idx is damaged", r->packs[i].name);
         if (rc > 0) {
             *pack = (uint32_t)i;
             r->last = i;

@@ -512,10 +512,10 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id,
         if (!git_oid_equal(&actual, id)) {
             twin_pobj_release(pobj);
             git_odb_object_free(obj);
-            return twin_error(TWIN_EVERIFY,
-                              "tree %s: its content does not match its id (the store is damaged "
-                              "or was altered)",
-                              git_oid_tostr_s(id));
+            return twin_error_damage(
+                "tree %s: its content does not match its id (the store is damaged "
+                "or was altered)",
+                git_oid_tostr_s(id));
         }
     }
     struct rawtree *victim = type == GIT_OBJECT_TREE ? slot_victim(c) : NULL;

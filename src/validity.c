@@ -134,6 +134,8 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
     s->intact = (s->pobj && twin_packread_trusted(packs)) ||
                 (!s->pobj && twin_global_hash_reads_enabled()) ||
                 object_matches(id, git_object_type2string(s->type), s->data, s->size);
+    if (!s->intact)
+        twin_error_note_damage();
     return 0;
 }
 
@@ -734,6 +736,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         .repo = repo, .cache = cache ? cache->trees : NULL, .canonical_trees = true};
     int rc = 0;
     memset(out, 0, sizeof(*out));
+    twin_error_damage_reset();
     if (cache) {
         w.changes = cache->changes, w.cap = cache->changes_cap;
         cache->changes = NULL, cache->changes_cap = 0;
@@ -867,6 +870,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     out->valid = true;
 cleanup:
+    out->damaged = !out->valid && twin_error_damage_seen();
     if (cache && remember) {
         cache->last_repo = repo;
         cache->last_commit = *commit_id;

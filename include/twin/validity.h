@@ -24,6 +24,8 @@ struct twin_check {
     bool is_merge;
     size_t changes; /* files the commit changes */
     int64_t time;   /* committer time, seconds since the epoch; 0 when the commit was not read */
+    bool damaged;   /* not valid because the store is damaged: an object the check read cannot
+                       be read, or does not match its id (reason names it) */
 };
 
 typedef struct twin_check_cache twin_check_cache;

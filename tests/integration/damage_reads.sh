@@ -79,6 +79,8 @@ for what in "records tree" "type tree" "bucket tree" "record" "root tree" "head 
     expect_damage "$N" "${OBJ[$what]}" status
     expect_damage "$N" "${OBJ[$what]}" show "$NOTE"
     expect_damage "$N" "${OBJ[$what]}" blame "$NOTE"
+    expect_damage_named "$N" "${OBJ[$what]}" log
+    expect_damage_named "$N" "${OBJ[$what]}" log "$NOTE"
     expect_exit 1 tw "$N" verify
     # git refuses the same object.
     if node_git "$N" cat-file -p "${OBJ[$what]}" >/dev/null 2>&1; then
@@ -94,6 +96,7 @@ expect_ok tw "$N" list
 expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged old commit"
 expect_ok tw "$N" show "$NOTE"
 expect_damage "$N" "${OBJ[old commit]}" status
+expect_damage_named "$N" "${OBJ[old commit]}" log
 expect_damage "$N" "${OBJ[old commit]}" blame "$NOTE"
 expect_exit 1 tw "$N" verify
 
@@ -104,6 +107,7 @@ damage_object "$N/repo.git" "${OBJ[members tree]}"
 expect_ok tw "$N" list
 expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged members tree"
 expect_damage "$N" "${OBJ[members tree]}" status
+expect_damage_named "$N" "${OBJ[members tree]}" log
 expect_exit 1 tw "$N" verify
 
 check "a write on a damaged bucket exits 1 naming it, and writes nothing"
