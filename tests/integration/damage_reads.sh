@@ -76,6 +76,12 @@ for what in "records tree" "type tree" "bucket tree" "record" "root tree" "head 
     expect_damage "$N" "${OBJ[$what]}" list note --all
     expect_damage "$N" "${OBJ[$what]}" export --format json
     expect_damage "$N" "${OBJ[$what]}" export --format csv --type note
+    expect_exit 1 tw "$N" export --format csv --out "$N/csv"
+    expect_stderr_contains "${OBJ[$what]}"
+    [ -z "$(ls -A "$N/csv" 2>/dev/null)" ] || fail "export --out DIR left $(ls "$N/csv")"
+    echo "an older export" >"$N/notes.json"
+    expect_exit 1 tw "$N" export --format json --out "$N/notes.json"
+    [ ! -e "$N/notes.json" ] || fail "export --out FILE left a partial export"
     expect_damage "$N" "${OBJ[$what]}" status
     expect_damage "$N" "${OBJ[$what]}" show "$NOTE"
     expect_damage "$N" "${OBJ[$what]}" blame "$NOTE"
