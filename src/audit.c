@@ -16,6 +16,7 @@
 #include "checkrun.h"
 #include "history.h"
 #include "network.h"
+#include "storecheck.h"
 #include "treediff.h"
 #include "twin/error.h"
 #include "twin/store.h"
@@ -409,8 +410,125 @@ static int verify(struct twin_verify_report **out, twin_node *n, int threads, co
     return rc;
 }
 
+/* The check of the store's files, on a thread of its own beside the check of the history. */
+struct store_run {
+    char objects[4200];
+    struct twin_store_stats stats;
+    struct twin_fault *faults;
+    size_t nfaults, cap;
+    int rc;
+    char error[512];
+};
+
+static int keep_damage(const struct twin_store_damage *d, void *ctx)
+{
+    struct store_run *s = ctx;
+    if (twin_grow((void **)&s->faults, &s->cap, s->nfaults + 1, sizeof(*s->faults)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    struct twin_fault *f = &s->faults[s->nfaults++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->file, sizeof(f->file), "%s", d->file);
+    f->has_object = d->has_object;
+    f->object = d->object;
+    f->has_offset = d->has_offset;
+    f->offset = d->offset;
+    char hex[GIT_OID_HEXSZ + 1] = "", where[128] = "";
+    if (d->has_object)
+        git_oid_tostr(hex, sizeof(hex), &d->object);
+    if (d->has_object && d->has_offset)
+        snprintf(where, sizeof(where), ": object %s at offset %llu", hex,
+                 (unsigned long long)d->offset);
+    else if (d->has_object && strncmp(d->file, "objects/", 8) != 0)
+        snprintf(where, sizeof(where), ": object %s", hex);
+    else if (d->has_offset)
+        snprintf(where, sizeof(where), " at offset %llu", (unsigned long long)d->offset);
+    snprintf(f->reason, sizeof(f->reason), "%s%s: %s", d->file, where, d->what);
+    return 0;
+}
+
+static void *store_thread(void *arg)
+{
+    struct store_run *s = arg;
+    s->rc = twin_store_check(&s->stats, s->objects, keep_damage, s);
+    if (s->rc)
+        snprintf(s->error, sizeof(s->error), "%s", twin_error_last());
+    return NULL;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since);
+
+/* The history's check, and for a whole verify the store's beside it. */
 static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
                       const git_oid *since)
+{
+    struct store_run store = {0};
+    pthread_t t;
+    bool store_started = false;
+    *out = NULL;
+    if (!since) {
+        snprintf(store.objects, sizeof(store.objects), "%sobjects",
+                 git_repository_path(twin_node_repo(n)));
+        if (pthread_create(&t, NULL, store_thread, &store) == 0)
+            store_started = true;
+        else
+            store_thread(&store);
+    }
+    struct twin_verify_report *r = NULL;
+    int rc = history_run(&r, n, threads, since);
+    char why[600];
+    snprintf(why, sizeof(why), "%s", twin_error_last());
+    if (store_started)
+        pthread_join(t, NULL);
+    if (since)
+        goto done;
+    if (store.rc) {
+        twin_verify_report_free(r);
+        r = NULL;
+        rc = twin_error(store.rc, "checking the store: %s", store.error);
+        goto done;
+    }
+    /* On a damaged store, a history that cannot be read is one more fault, after the damage
+     * that explains it. */
+    if (rc && store.nfaults) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto done;
+        }
+        if (twin_node_head(&r->head, n))
+            twin_error_clear();
+        rc = add_fault(r, NULL, "the history could not be checked: %s", why);
+    }
+    if (rc)
+        goto done;
+    struct twin_fault *all = malloc((store.nfaults + r->nfaults + 1) * sizeof(*all));
+    if (!all) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto done;
+    }
+    if (store.nfaults)
+        memcpy(all, store.faults, store.nfaults * sizeof(*all));
+    if (r->nfaults)
+        memcpy(all + store.nfaults, r->faults, r->nfaults * sizeof(*all));
+    free(r->faults);
+    r->faults = all;
+    r->nfaults += store.nfaults;
+    r->store_checked = true;
+    r->packs = store.stats.packs;
+    r->packed_objects = store.stats.packed_objects;
+    r->loose_objects = store.stats.loose_objects;
+done:
+    free(store.faults);
+    if (rc) {
+        twin_verify_report_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;
