@@ -668,9 +668,10 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
         return rc;
     }
     git_tree *a = NULL, *b = NULL;
-    if ((o && git_tree_lookup(&a, w->repo, o) < 0) || (n && git_tree_lookup(&b, w->repo, n) < 0))
-        rc = twin_error_git(path);
-    else
+    rc = o ? twin_tree_open(&a, w->repo, o, *path ? path : "a commit's tree") : 0;
+    if (rc == 0 && n)
+        rc = twin_tree_open(&b, w->repo, n, *path ? path : "a commit's tree");
+    if (rc == 0)
         rc = diff_trees(w, a, b, prefix, depth);
     git_tree_free(a);
     git_tree_free(b);

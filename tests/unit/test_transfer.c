@@ -501,7 +501,8 @@ static void a_missing_tree_fails_the_build_the_same_on_any_number_of_threads(voi
             snprintf(first, sizeof(first), "%s", twin_error_last());
         assert_string_equal(twin_error_last(), first);
     }
-    assert_non_null(strstr(first, "a/b/c/d/e: object not found"));
+    assert_non_null(
+        strstr(first, "(a/b/c/d/e) cannot be read, the store is damaged: object not found"));
     git_repository_free(repo);
 }
 
