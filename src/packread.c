@@ -32,6 +32,8 @@ enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
 struct rpack {
     char name[64];
+    size_t dir;   /* the index of its directory among those opened */
+    bool trusted; /* its objects were hashed against their ids as they entered the store */
     const unsigned char *idx, *pack;
     size_t idx_len, pack_len; /* pack_len without the trailer */
     size_t map_idx_len, map_pack_len;
@@ -56,7 +58,6 @@ struct link {
 struct twin_packread {
     struct rpack *packs;
     size_t npacks, last;
-    bool trusted;
     size_t cache_bytes, trim_bytes;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     struct libdeflate_decompressor *inflater; /* made on first use */
@@ -195,7 +196,7 @@ static int by_count(const void *a, const void *b)
 
 /* Adds the packs of one directory. *vanished is set when a pack listed was gone before it was
  * mapped: a join ran beside the scan, and the pack that replaced it may have been missed. */
-static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanished)
+static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_index, bool *vanished)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -211,6 +212,7 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanishe
         struct rpack *p = &r->packs[r->npacks];
         memset(p, 0, sizeof(*p));
         snprintf(p->name, sizeof(p->name), "%.*s", (int)(len - 4), e->d_name);
+        p->dir = dir_index;
         if (map_pack(p, dir) == 0) {
             r->npacks++;
         } else {
@@ -241,7 +243,7 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
     for (int attempt = 0;; attempt++) {
         bool vanished = false;
         for (size_t i = 0; i < ndirs; i++)
-            if (add_dir(r, &cap, dirs[i], &vanished)) {
+            if (add_dir(r, &cap, dirs[i], i, &vanished)) {
                 twin_packread_free(r);
                 return TWIN_ERROR;
             }
@@ -301,12 +303,15 @@ void twin_packread_lean(twin_packread *r)
 
 void twin_packread_trust(twin_packread *r)
 {
-    r->trusted = true;
+    for (size_t i = 0; i < r->npacks; i++)
+        r->packs[i].trusted = true;
 }
 
-bool twin_packread_trusted(const twin_packread *r)
+void twin_packread_trust_dir(twin_packread *r, size_t dir)
 {
-    return r && r->trusted;
+    for (size_t i = 0; i < r->npacks; i++)
+        if (r->packs[i].dir == dir)
+            r->packs[i].trusted = true;
 }
 
 void twin_pobj_release(twin_pobj *o)
@@ -542,13 +547,14 @@ static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, 
     return 0;
 }
 
-static twin_pobj *pobj_new(git_object_t type, size_t size)
+static twin_pobj *pobj_new(git_object_t type, size_t size, bool trusted)
 {
     twin_pobj *o = malloc(sizeof(*o) + size + 1);
     if (o) {
         o->refs = 1;
         o->type = type;
         o->size = size;
+        o->trusted = trusted;
     }
     return o;
 }
@@ -562,7 +568,7 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
-    twin_pobj *o = pobj_new(base->type, dst);
+    twin_pobj *o = pobj_new(base->type, dst, p->trusted);
     if (!o) {
         twin_error(TWIN_ERROR, "out of memory");
         return NULL;
@@ -618,7 +624,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         if ((rc = read_header(&h, p, off)))
             return rc;
         if (h.type != OBJ_OFS_DELTA && h.type != OBJ_REF_DELTA) {
-            if (!(obj = pobj_new((git_object_t)h.type, h.size)))
+            if (!(obj = pobj_new((git_object_t)h.type, h.size, p->trusted)))
                 return twin_error(TWIN_ERROR, "out of memory");
             if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
                 twin_pobj_release(obj);

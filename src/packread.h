@@ -22,6 +22,7 @@ typedef struct twin_packread twin_packread;
 typedef struct twin_pobj {
     size_t refs;
     git_object_t type;
+    bool trusted; /* read out of a trusted pack (twin_packread_trust) */
     size_t size;
     unsigned char data[];
 } twin_pobj;
@@ -49,10 +50,15 @@ void twin_pobj_release(twin_pobj *o);
  * the few per cent of its time this costs. */
 void twin_packread_lean(twin_packread *r);
 
-/* Marks the reader's objects as hashed against their ids already, when they entered the store
- * (twin's writes, or the indexer, for a received pack): readers that hash what they read to
- * check it may skip that. Only the check of received history does; verify never does. */
+/* Marks the objects of every pack as hashed against their ids already (twin_pobj.trusted):
+ * readers that hash what they read to check it may skip that. Only the sync sender does, whose
+ * receiver hashes everything it is sent; verify never does. */
 void twin_packread_trust(twin_packread *r);
-bool twin_packread_trusted(const twin_packread *r);
+
+/* The same for the packs of one directory only (its index among those given to
+ * twin_packread_open_dirs): the check of received history trusts the received pack, which the
+ * indexer has just hashed, but not the store beside it, whose files may have been damaged since
+ * their objects were hashed on their way in. */
+void twin_packread_trust_dir(twin_packread *r, size_t dir);
 
 #endif

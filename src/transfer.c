@@ -1151,8 +1151,10 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
     snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(q->repo));
     const char *dirs[] = {q->dir, store};
     /* The indexer computed every id of the received pack from its content (with collision
-     * detection), and the store's objects were hashed on their way in. */
-    twin_check_cache_trust_packs(cache);
+     * detection): its objects are not hashed again. The store's are, as they are read (few: the
+     * trees and records a received commit changes, at the boundary), since its files may have
+     * been damaged since their objects were hashed on their way in. */
+    twin_check_cache_trust_received(cache);
     twin_check_cache_lean(cache);
     return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
 }

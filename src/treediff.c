@@ -62,8 +62,9 @@ struct twin_tree_cache {
     git_repository *repo;
     git_odb *odb;
     twin_packread *packs;
-    bool trusted; /* trees are not hashed on reading (see twin_tree_cache_trust_store) */
-    bool lean;    /* its pack reader is lean (see twin_tree_cache_lean) */
+    bool trusted;   /* trees are not hashed on reading (see twin_tree_cache_trust_store) */
+    bool trust_dir; /* nor the trees of the first directory's packs (trust_first_dir) */
+    bool lean;      /* its pack reader is lean (see twin_tree_cache_lean) */
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -126,6 +127,13 @@ void twin_tree_cache_trust_store(twin_tree_cache *c)
     c->trusted = true;
     if (c->packs)
         twin_packread_trust(c->packs);
+}
+
+void twin_tree_cache_trust_first_dir(twin_tree_cache *c)
+{
+    c->trust_dir = true;
+    if (c->packs)
+        twin_packread_trust_dir(c->packs, 0);
 }
 
 void twin_tree_cache_lean(twin_tree_cache *c)
@@ -506,7 +514,7 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id,
     git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
     const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
     size_t size = pobj ? pobj->size : git_odb_object_size(obj);
-    if (!c->trusted && (pobj || !twin_global_hash_reads_enabled())) {
+    if (!c->trusted && !(pobj && pobj->trusted) && (pobj || !twin_global_hash_reads_enabled())) {
         git_oid actual;
         twin_sha1_object(actual.id, git_object_type2string(type), data, size);
         if (!git_oid_equal(&actual, id)) {
@@ -865,6 +873,8 @@ static int bind(twin_tree_cache *c, git_repository *repo, bool reader, const cha
     }
     if (c->packs && c->trusted)
         twin_packread_trust(c->packs);
+    if (c->packs && c->trust_dir)
+        twin_packread_trust_dir(c->packs, 0);
     if (c->packs && c->lean)
         twin_packread_lean(c->packs);
     c->repo = repo;
