@@ -16,8 +16,10 @@
 #include "checkrun.h"
 #include "history.h"
 #include "network.h"
+#include "storecheck.h"
 #include "treediff.h"
 #include "twin/error.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 #include "twin/record.h"
 #include "twin/validity.h"
@@ -454,8 +456,125 @@ static int verify(struct twin_verify_report **out, twin_node *n, int threads, co
     return rc;
 }
 
+/* The check of the store's files, on a thread of its own beside the check of the history. */
+struct store_run {
+    char objects[4200];
+    struct twin_store_stats stats;
+    struct twin_fault *faults;
+    size_t nfaults, cap;
+    int rc;
+    char error[512];
+};
+
+static int keep_damage(const struct twin_store_damage *d, void *ctx)
+{
+    struct store_run *s = ctx;
+    if (twin_grow((void **)&s->faults, &s->cap, s->nfaults + 1, sizeof(*s->faults)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    struct twin_fault *f = &s->faults[s->nfaults++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->file, sizeof(f->file), "%s", d->file);
+    f->has_object = d->has_object;
+    f->object = d->object;
+    f->has_offset = d->has_offset;
+    f->offset = d->offset;
+    char hex[GIT_OID_HEXSZ + 1] = "", where[128] = "";
+    if (d->has_object)
+        git_oid_tostr(hex, sizeof(hex), &d->object);
+    if (d->has_object && d->has_offset)
+        snprintf(where, sizeof(where), ": object %s at offset %llu", hex,
+                 (unsigned long long)d->offset);
+    else if (d->has_object && strncmp(d->file, "objects/", 8) != 0)
+        snprintf(where, sizeof(where), ": object %s", hex);
+    else if (d->has_offset)
+        snprintf(where, sizeof(where), " at offset %llu", (unsigned long long)d->offset);
+    snprintf(f->reason, sizeof(f->reason), "%s%s: %s", d->file, where, d->what);
+    return 0;
+}
+
+static void *store_thread(void *arg)
+{
+    struct store_run *s = arg;
+    s->rc = twin_store_check(&s->stats, s->objects, keep_damage, s);
+    if (s->rc)
+        snprintf(s->error, sizeof(s->error), "%s", twin_error_last());
+    return NULL;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since);
+
+/* The history's check, and for a whole verify the store's beside it. */
 static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
                       const git_oid *since)
+{
+    struct store_run store = {0};
+    pthread_t t;
+    bool store_started = false;
+    *out = NULL;
+    if (!since) {
+        snprintf(store.objects, sizeof(store.objects), "%sobjects",
+                 git_repository_path(twin_node_repo(n)));
+        if (pthread_create(&t, NULL, store_thread, &store) == 0)
+            store_started = true;
+        else
+            store_thread(&store);
+    }
+    struct twin_verify_report *r = NULL;
+    int rc = history_run(&r, n, threads, since);
+    char why[600];
+    snprintf(why, sizeof(why), "%s", twin_error_last());
+    if (store_started)
+        pthread_join(t, NULL);
+    if (since)
+        goto done;
+    if (store.rc) {
+        twin_verify_report_free(r);
+        r = NULL;
+        rc = twin_error(store.rc, "checking the store: %s", store.error);
+        goto done;
+    }
+    /* On a damaged store, a history that cannot be read is one more fault, after the damage
+     * that explains it. */
+    if (rc && store.nfaults) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto done;
+        }
+        if (twin_node_head(&r->head, n))
+            twin_error_clear();
+        rc = add_fault(r, NULL, "the history could not be checked: %s", why);
+    }
+    if (rc)
+        goto done;
+    struct twin_fault *all = malloc((store.nfaults + r->nfaults + 1) * sizeof(*all));
+    if (!all) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto done;
+    }
+    if (store.nfaults)
+        memcpy(all, store.faults, store.nfaults * sizeof(*all));
+    if (r->nfaults)
+        memcpy(all + store.nfaults, r->faults, r->nfaults * sizeof(*all));
+    free(r->faults);
+    r->faults = all;
+    r->nfaults += store.nfaults;
+    r->store_checked = true;
+    r->packs = store.stats.packs;
+    r->packed_objects = store.stats.packed_objects;
+    r->loose_objects = store.stats.loose_objects;
+done:
+    free(store.faults);
+    if (rc) {
+        twin_verify_report_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;
@@ -591,6 +710,14 @@ void twin_verify_report_free(struct twin_verify_report *r)
 
 /* ---- log ------------------------------------------------------------------------------------ */
 
+static int unreadable_commit(const git_oid *id)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), id);
+    return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s", hex,
+                      git_error_last() ? git_error_last()->message : "libgit2 error");
+}
+
 int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
 {
     git_repository *repo = twin_node_repo(n);
@@ -609,37 +736,49 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
             rc = twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
             goto cleanup;
         }
-        if (git_commit_lookup(&head_commit, repo, &head) < 0 ||
-            git_commit_tree(&head_tree, head_commit) < 0) {
-            rc = twin_error_git("reading the head");
+        if (git_commit_lookup(&head_commit, repo, &head) < 0) {
+            rc = unreadable_commit(&head);
             goto cleanup;
         }
+        if ((rc = twin_tree_open(&head_tree, repo, git_commit_tree_id(head_commit),
+                                 "the head's tree")))
+            goto cleanup;
         for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
             git_tree_entry *e = NULL;
             twin_record_path(path, sizeof(path), *t, id);
-            if (git_tree_entry_bypath(&e, head_tree, path) != 0)
-                path[0] = '\0';
+            rc = twin_tree_entry_at(&e, repo, head_tree, path);
             git_tree_entry_free(e);
+            if (rc == TWIN_ENOTFOUND)
+                path[0] = '\0';
+            else if (rc)
+                goto cleanup;
         }
+        rc = 0;
         if (!path[0]) {
             rc = twin_error(TWIN_ENOTFOUND, "no record %s", id);
             goto cleanup;
         }
     }
     if (git_revwalk_new(&walk, repo) < 0 ||
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
-        git_revwalk_push(walk, &head) < 0) {
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0) {
         rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    if (git_revwalk_push(walk, &head) < 0) {
+        rc = twin_history_walk_failed(repo, &head, "walking the history");
         goto cleanup;
     }
     while ((rc = git_revwalk_next(&oid, walk)) == 0) {
         git_commit *c = NULL;
         if (git_commit_lookup(&c, repo, &oid) < 0) {
-            rc = twin_error_git("reading a commit");
+            rc = unreadable_commit(&oid);
             goto cleanup;
         }
-        if (id && !twin_commit_changed_path(c, path)) {
+        int changed = id ? twin_commit_changed_path(c, path) : 1;
+        if (changed <= 0) {
             git_commit_free(c);
+            if ((rc = changed) < 0)
+                goto cleanup;
             continue;
         }
         struct twin_log_entry e;
@@ -652,6 +791,10 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         git_commit_free(c);
         if ((rc = twin_check_commit(&chk, repo, &oid, cache)))
             goto cleanup;
+        if (chk.damaged) { /* no verdict on the commit: what it is made of cannot be read */
+            rc = twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&oid), chk.reason);
+            goto cleanup;
+        }
         e.valid = chk.valid;
         snprintf(e.reason, sizeof(e.reason), "%s", chk.reason);
         snprintf(e.org_id, sizeof(e.org_id), "%s", chk.org_id);
@@ -660,7 +803,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
         if ((rc = fn(&e, ctx)))
             goto cleanup;
     }
-    rc = rc == GIT_ITEROVER ? 0 : twin_error_git("walking the history");
+    rc = rc == GIT_ITEROVER ? 0 : twin_history_walk_failed(repo, &head, "walking the history");
 cleanup:
     git_revwalk_free(walk);
     git_tree_free(head_tree);

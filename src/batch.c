@@ -190,12 +190,13 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
     *out = NULL;
     if (!t)
         return twin_error(TWIN_ERROR, "out of memory");
-    if (git_tree_lookup(&tree, b->repo, id) < 0) {
+    int rc = twin_tree_open(&tree, b->repo, id, "a tree of the branch's head");
+    if (rc) {
         free(t);
-        return twin_error_git("reading a tree");
+        return rc;
     }
     size_t n = git_tree_entrycount(tree);
-    int rc = twin_grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
+    rc = twin_grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const git_tree_entry *e = git_tree_entry_byindex(tree, i);
         struct tentry *te = &t->e[t->n];
@@ -670,13 +671,14 @@ bool twin_batch_staged(const twin_batch *b, const char *path)
     return staged_change(b, path) != NULL;
 }
 
-bool twin_batch_exists(twin_batch *b, const char *path)
+int twin_batch_exists(twin_batch *b, const char *path)
 {
     bool present = false;
     git_oid id;
     if (staged_change(b, path))
-        return true;
-    return tree_lookup(&present, &id, b, path) == 0 && present;
+        return 1;
+    int rc = tree_lookup(&present, &id, b, path);
+    return rc ? rc : present;
 }
 
 static bool path_allowed(const char *path)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 static _Thread_local char last_message[1024];
+static _Thread_local bool damage_seen;
 
 const char *twin_error_last(void)
 {
@@ -39,6 +40,31 @@ int twin_error_wrap(int code, const char *fmt, ...)
     else
         snprintf(last_message, sizeof(last_message), "%s", prefix);
     return code;
+}
+
+int twin_error_damage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof(last_message), fmt, ap);
+    va_end(ap);
+    damage_seen = true;
+    return TWIN_EVERIFY;
+}
+
+void twin_error_note_damage(void)
+{
+    damage_seen = true;
+}
+
+bool twin_error_damage_seen(void)
+{
+    return damage_seen;
+}
+
+void twin_error_damage_reset(void)
+{
+    damage_seen = false;
 }
 
 int twin_error_git(const char *context)

@@ -167,7 +167,9 @@ static int add_node(struct walk *w, const git_oid *id)
     if (rc == 0 && !w->odb)
         return 1; /* outside the packs: where the walk stops */
     if (rc == 0 && git_odb_read(&obj, w->odb, id) < 0)
-        return twin_error(TWIN_ENOTFOUND, "commit %s is not in this node", git_oid_tostr_s(id));
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
     git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
     const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
     size_t size = pobj ? pobj->size : git_odb_object_size(obj);
@@ -324,6 +326,20 @@ int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const 
     git_odb_free(w.odb);
     twin_packread_free(w.packs);
     return rc;
+}
+
+int twin_history_walk_failed(git_repository *repo, const git_oid *head, const char *context)
+{
+    char why[512];
+    const git_error *e = git_error_last();
+    snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "libgit2 error");
+    git_oid *ids = NULL;
+    size_t count = 0;
+    int rc = twin_history_walk(&ids, &count, repo, head);
+    free(ids);
+    if (rc)
+        return twin_error_wrap(rc, "%s", context);
+    return twin_error(TWIN_ERROR, "%s: %s", context, why);
 }
 
 int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,

@@ -48,4 +48,8 @@ struct twin_packread;
 int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
                              struct twin_packread *packs, const git_oid *head);
 
+/* For a walk of libgit2's from head that failed (its error is the last): twin's walk names the
+ * commit that cannot be read where libgit2 may not. Returns the error, under context. */
+int twin_history_walk_failed(git_repository *repo, const git_oid *head, const char *context);
+
 #endif

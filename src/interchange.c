@@ -423,8 +423,10 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
         *out = NULL;
     if (twin_record_path(path, sizeof(path), type, id))
         return TWIN_ENOTFOUND;
-    if (!out)
-        return twin_batch_exists(b, path) ? 0 : TWIN_ENOTFOUND;
+    if (!out) {
+        int present = twin_batch_exists(b, path);
+        return present < 0 ? present : present ? 0 : TWIN_ENOTFOUND;
+    }
     int rc = twin_batch_read(&text, &len, b, path, TWIN_RECORD_MAX_BYTES);
     if (rc == 0)
         rc = twin_record_parse_canonical(out, text, len);
@@ -458,10 +460,10 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     twin_record_path(path, sizeof(path), type, id);
     if (twin_batch_staged(im->batch, path))
         return report_error(r, row, "id: %s appears twice in the file", id);
-    int rc = 0;
-    if (twin_batch_exists(im->batch, path))
+    int rc = twin_batch_exists(im->batch, path);
+    if (rc > 0)
         rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_MAX_BYTES);
-    else if (twin_record_apply_defaults(rec))
+    else if (rc == 0 && twin_record_apply_defaults(rec))
         return report_error(r, row, "%s", twin_error_last());
     if (rc)
         return rc;

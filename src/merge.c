@@ -45,12 +45,17 @@ static int last_change_of(struct last_change *out, git_repository *repo, const g
             rc = twin_error_git("reading a commit");
             goto cleanup;
         }
-        if (twin_commit_changed_path(c, path)) {
+        int changed = twin_commit_changed_path(c, path);
+        if (changed > 0) {
             out->found = true;
             out->time = git_commit_time(c);
             out->commit = id;
         }
         git_commit_free(c);
+        if (changed < 0) {
+            rc = changed;
+            goto cleanup;
+        }
     }
     rc = (rc == 0 || rc == GIT_ITEROVER) ? 0 : twin_error_git("walking one side of a merge");
 cleanup:

@@ -394,12 +394,10 @@ int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_
 {
     *out = NULL;
     git_tree_entry *e = NULL;
-    int err = git_tree_entry_bypath(&e, root, path);
-    if (err == GIT_ENOTFOUND)
-        return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
-    if (err < 0)
-        return twin_error_git(path);
-    int rc =
+    int rc = twin_tree_entry_at(&e, repo, root, path);
+    if (rc)
+        return rc;
+    rc =
         git_tree_entry_type(e) != GIT_OBJECT_BLOB
             ? twin_error(TWIN_EINVALID, "%s: not a file", path)
             : twin_blob_read(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_MAX_BYTES, path);
@@ -463,11 +461,12 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
         (int)json_integer_value(json_object_get(json_object_get(net, "policy"), "admin_threshold"));
 
     if (git_tree_entry_bypath(&members_entry, root, TWIN_MEMBERS_DIR) < 0 ||
-        git_tree_entry_type(members_entry) != GIT_OBJECT_TREE ||
-        git_tree_lookup(&members, repo, git_tree_entry_id(members_entry)) < 0) {
+        git_tree_entry_type(members_entry) != GIT_OBJECT_TREE) {
         rc = twin_error(TWIN_EINVALID, "members/: missing");
         goto cleanup;
     }
+    if ((rc = twin_tree_open(&members, repo, git_tree_entry_id(members_entry), TWIN_MEMBERS_DIR)))
+        goto cleanup;
     size_t n = git_tree_entrycount(members);
     if (n > TWIN_MEMBERS_MAX) {
         rc = twin_error(TWIN_ELIMIT, "members/: more than %d members", TWIN_MEMBERS_MAX);

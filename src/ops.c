@@ -97,8 +97,9 @@ static int lookup_tx(json_t **out, const char *type, const char *id, void *ctx)
     return rc;
 }
 
-/* Finds the type of record id in the tree; TWIN_ENOTFOUND when no type has it. */
-static int find_type(const char **type_out, git_tree *tree, const char *id)
+/* Finds the type of record id in the tree; TWIN_ENOTFOUND when no type has it, another code
+ * when a tree on the way cannot be read. */
+static int find_type(const char **type_out, git_repository *repo, git_tree *tree, const char *id)
 {
     if (!twin_record_id_valid(id))
         return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
@@ -106,11 +107,12 @@ static int find_type(const char **type_out, git_tree *tree, const char *id)
         char path[128];
         git_tree_entry *e = NULL;
         twin_record_path(path, sizeof(path), *t, id);
-        if (git_tree_entry_bypath(&e, tree, path) == 0) {
-            git_tree_entry_free(e);
+        int rc = twin_tree_entry_at(&e, repo, tree, path);
+        git_tree_entry_free(e);
+        if (rc == 0)
             *type_out = *t;
-            return 0;
-        }
+        if (rc != TWIN_ENOTFOUND)
+            return rc;
     }
     return twin_error(TWIN_ENOTFOUND, "no record %s", id);
 }
@@ -123,7 +125,10 @@ static int find_type_tx(const char **type_out, twin_tx *tx, const char *id)
     for (const char *const *t = twin_record_types(); *t; t++) {
         char path[128];
         twin_record_path(path, sizeof(path), *t, id);
-        if (twin_tx_exists(tx, path)) {
+        int present = twin_tx_exists(tx, path);
+        if (present < 0)
+            return present;
+        if (present) {
             *type_out = *t;
             return 0;
         }
@@ -355,8 +360,13 @@ static int tree_at(git_tree **tree, twin_node *n, const git_oid *at)
             return rc;
         at = &head;
     }
-    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0 || git_commit_tree(tree, commit) < 0)
-        rc = twin_error_git("reading the commit");
+    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), at);
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s", hex,
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    }
+    rc = twin_tree_open(tree, twin_node_repo(n), git_commit_tree_id(commit), "the commit's tree");
     git_commit_free(commit);
     return rc;
 }
@@ -370,7 +380,7 @@ int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type
     *out = NULL;
     if ((rc = tree_at(&tree, n, at)))
         return rc;
-    if (!type && (rc = find_type(&type, tree, id)))
+    if (!type && (rc = find_type(&type, twin_node_repo(n), tree, id)))
         goto cleanup;
     if ((rc = twin_record_path(path, sizeof(path), type, id)))
         goto cleanup;
@@ -487,6 +497,8 @@ int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct t
     return commit_with_retry(commit_out, n, change_member_add, &c);
 }
 
+/* Every record of one type in root. A tree or record that cannot be read is an error naming
+ * it, never a type, bucket or record left out: no partial list passes for a whole one. */
 static int foreach_in_type(git_repository *repo, git_tree *root, const char *type,
                            int (*fn)(json_t *rec, void *ctx), void *ctx)
 {
@@ -495,27 +507,40 @@ static int foreach_in_type(git_repository *repo, git_tree *root, const char *typ
     git_tree *type_tree = NULL;
     int rc = 0;
     snprintf(dir, sizeof(dir), "records/%s", type);
-    if (git_tree_entry_bypath(&te, root, dir) != 0)
-        return 0;
-    if (git_tree_entry_type(te) != GIT_OBJECT_TREE ||
-        git_tree_lookup(&type_tree, repo, git_tree_entry_id(te)) < 0) {
+    if ((rc = twin_tree_entry_at(&te, repo, root, dir)) == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0; /* no record of this type */
+    }
+    if (rc)
+        return rc;
+    if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
         rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
         goto cleanup;
     }
+    if ((rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir)))
+        goto cleanup;
     for (size_t b = 0; b < git_tree_entrycount(type_tree) && rc == 0; b++) {
         const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
         git_tree *bucket = NULL;
-        if (git_tree_entry_type(be) != GIT_OBJECT_TREE ||
-            git_tree_lookup(&bucket, repo, git_tree_entry_id(be)) < 0) {
-            rc = twin_error(TWIN_EINVALID, "%s/%s: not a bucket", dir, git_tree_entry_name(be));
+        char where[128];
+        snprintf(where, sizeof(where), "%s/%s", dir, git_tree_entry_name(be));
+        if (git_tree_entry_type(be) != GIT_OBJECT_TREE) {
+            rc = twin_error(TWIN_EINVALID, "%s: not a bucket", where);
             break;
         }
+        if ((rc = twin_tree_open(&bucket, repo, git_tree_entry_id(be), where)))
+            break;
         for (size_t i = 0; i < git_tree_entrycount(bucket) && rc == 0; i++) {
             const git_tree_entry *e = git_tree_entry_byindex(bucket, i);
             git_blob *blob = NULL;
             json_t *rec = NULL;
             if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0) {
-                rc = twin_error_git("reading a record");
+                char hex[GIT_OID_HEXSZ + 1];
+                git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+                rc = twin_error(TWIN_ERROR,
+                                "blob %s (%s/%s) cannot be read, the store is damaged: %s", hex,
+                                where, git_tree_entry_name(e),
+                                git_error_last() ? git_error_last()->message : "libgit2 error");
                 break;
             }
             /* Stored records passed the canonical check when they were committed (and verify

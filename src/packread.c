@@ -32,6 +32,8 @@ enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
 struct rpack {
     char name[64];
+    size_t dir;   /* the index of its directory among those opened */
+    bool trusted; /* its objects were hashed against their ids as they entered the store */
     const unsigned char *idx, *pack;
     size_t idx_len, pack_len; /* pack_len without the trailer */
     size_t map_idx_len, map_pack_len;
@@ -56,7 +58,6 @@ struct link {
 struct twin_packread {
     struct rpack *packs;
     size_t npacks, last;
-    bool trusted;
     size_t cache_bytes, trim_bytes;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     struct libdeflate_decompressor *inflater; /* made on first use */
@@ -195,7 +196,7 @@ static int by_count(const void *a, const void *b)
 
 /* Adds the packs of one directory. *vanished is set when a pack listed was gone before it was
  * mapped: a join ran beside the scan, and the pack that replaced it may have been missed. */
-static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanished)
+static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_index, bool *vanished)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -211,6 +212,7 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanishe
         struct rpack *p = &r->packs[r->npacks];
         memset(p, 0, sizeof(*p));
         snprintf(p->name, sizeof(p->name), "%.*s", (int)(len - 4), e->d_name);
+        p->dir = dir_index;
         if (map_pack(p, dir) == 0) {
             r->npacks++;
         } else {
@@ -241,7 +243,7 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
     for (int attempt = 0;; attempt++) {
         bool vanished = false;
         for (size_t i = 0; i < ndirs; i++)
-            if (add_dir(r, &cap, dirs[i], &vanished)) {
+            if (add_dir(r, &cap, dirs[i], i, &vanished)) {
                 twin_packread_free(r);
                 return TWIN_ERROR;
             }
@@ -301,12 +303,15 @@ void twin_packread_lean(twin_packread *r)
 
 void twin_packread_trust(twin_packread *r)
 {
-    r->trusted = true;
+    for (size_t i = 0; i < r->npacks; i++)
+        r->packs[i].trusted = true;
 }
 
-bool twin_packread_trusted(const twin_packread *r)
+void twin_packread_trust_dir(twin_packread *r, size_t dir)
 {
-    return r && r->trusted;
+    for (size_t i = 0; i < r->npacks; i++)
+        if (r->packs[i].dir == dir)
+            r->packs[i].trusted = true;
 }
 
 void twin_pobj_release(twin_pobj *o)
@@ -446,8 +451,8 @@ struct header {
 
 static int damaged(const struct rpack *p, uint64_t off, const char *what)
 {
-    return twin_error(TWIN_EVERIFY, "%s.pack: the object at offset %llu %s", p->name,
-                      (unsigned long long)off, what);
+    return twin_error_damage("%s.pack: the object at offset %llu %s", p->name,
+                             (unsigned long long)off, what);
 }
 
 static int read_header(struct header *h, const struct rpack *p, uint64_t off)
@@ -495,52 +500,61 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
 }
 
 /* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
- * writes records, commits and deltas: read in place. NULL for any other stream. The stream's
- * checksum is not checked here: the caller hashes the object it builds. */
-static const unsigned char *stored_block(const struct rpack *p, uint64_t data, size_t size)
+ * writes records, commits and deltas: read in place. NULL for any other stream. *sum_ok tells
+ * whether the stream's adler32 (after the block) matches the bytes, as zlib would check. */
+static const unsigned char *stored_block(bool *sum_ok, const struct rpack *p, uint64_t data,
+                                         size_t size)
 {
     const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 7 || size > 0xffff || size > p->pack_len - data - 7 || z[0] != 0x78 ||
-        ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) || (z[2] & 0x07) != 0x01)
+    if (p->pack_len - data < 11 || size > 0xffff || size > p->pack_len - data - 11 ||
+        z[0] != 0x78 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) ||
+        (z[2] & 0x07) != 0x01)
         return NULL;
     unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
              nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
-    return len == size && (len ^ nlen) == 0xffff ? z + 7 : NULL;
+    if (len != size || (len ^ nlen) != 0xffff)
+        return NULL;
+    uint32_t sum = get32(z + 7 + size);
+    *sum_ok = libdeflate_adler32(1, z + 7, size) == sum;
+    return z + 7;
 }
 
-/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes). */
+/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes), and
+ * checks the stream's adler32 as git's reads do (zlib checks it at the end of every stream):
+ * damage in an object's bytes is named here, whether or not the caller hashes the object. */
 static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
                          unsigned char *out, size_t size)
 {
-    const unsigned char *stored = stored_block(p, data, size);
+    bool sum_ok = false;
+    const unsigned char *stored = stored_block(&sum_ok, p, data, size);
     if (stored) {
+        if (!sum_ok)
+            return damaged(p, off, "does not match its zlib checksum");
         memcpy(out, stored, size);
         return 0;
     }
-    /* The deflate data after the zlib header, inflated raw and whole (libdeflate: twice zlib's
-     * speed on the small objects of a store): its checksum is left unchecked, since the caller
-     * hashes the object. */
-    const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 2 || (z[0] & 0x0f) != 8 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 ||
-        (z[1] & 0x20))
-        return damaged(p, off, "is not a zlib stream");
+    /* Any other stream is inflated whole by libdeflate (twice zlib's speed on the small
+     * objects of a store), which checks the zlib header and the adler32 as zlib does. */
     if (!r->inflater && !(r->inflater = libdeflate_alloc_decompressor()))
         return twin_error(TWIN_ERROR, "out of memory");
     size_t got = 0;
-    enum libdeflate_result zr = libdeflate_deflate_decompress_ex(
-        r->inflater, z + 2, p->pack_len - data - 2, out, size, NULL, &got);
+    enum libdeflate_result zr = libdeflate_zlib_decompress_ex(
+        r->inflater, p->pack + data, p->pack_len - data, out, size, NULL, &got);
+    if (zr == LIBDEFLATE_BAD_DATA)
+        return damaged(p, off, "is not a zlib stream, or does not match its zlib checksum");
     if (zr != LIBDEFLATE_SUCCESS || got != size)
         return damaged(p, off, "does not inflate to its stated size");
     return 0;
 }
 
-static twin_pobj *pobj_new(git_object_t type, size_t size)
+static twin_pobj *pobj_new(git_object_t type, size_t size, bool trusted)
 {
     twin_pobj *o = malloc(sizeof(*o) + size + 1);
     if (o) {
         o->refs = 1;
         o->type = type;
         o->size = size;
+        o->trusted = trusted;
     }
     return o;
 }
@@ -554,7 +568,7 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
-    twin_pobj *o = pobj_new(base->type, dst);
+    twin_pobj *o = pobj_new(base->type, dst, p->trusted);
     if (!o) {
         twin_error(TWIN_ERROR, "out of memory");
         return NULL;
@@ -576,7 +590,7 @@ static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigne
             continue;
         int rc = idx_find(off, &r->packs[i], id);
         if (rc < 0)
-            return twin_error(TWIN_EVERIFY, "%s.idx is damaged", r->packs[i].name);
+            return twin_error_damage("%s.idx is damaged", r->packs[i].name);
         if (rc > 0) {
             *pack = (uint32_t)i;
             r->last = i;
@@ -610,7 +624,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         if ((rc = read_header(&h, p, off)))
             return rc;
         if (h.type != OBJ_OFS_DELTA && h.type != OBJ_REF_DELTA) {
-            if (!(obj = pobj_new((git_object_t)h.type, h.size)))
+            if (!(obj = pobj_new((git_object_t)h.type, h.size, p->trusted)))
                 return twin_error(TWIN_ERROR, "out of memory");
             if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
                 twin_pobj_release(obj);
@@ -644,7 +658,12 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
     while (depth > 0) {
         const struct link *l = &r->chain[--depth];
         const struct rpack *p = &r->packs[l->pack];
-        const unsigned char *delta = stored_block(p, l->data, l->size);
+        bool sum_ok = false;
+        const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
+        if (delta && !sum_ok) {
+            twin_pobj_release(obj);
+            return damaged(p, l->off, "does not match its zlib checksum");
+        }
         if (!delta) {
             if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
                 rc = TWIN_ERROR;
@@ -692,10 +711,14 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
     uint64_t off;
     *out = NULL;
     int rc = locate(&pack, &off, r, id->id);
-    if (rc <= 0)
-        return rc;
-    rc = resolve(out, r, pack, off);
+    if (rc == 1)
+        rc = resolve(out, r, pack, off);
     if (rc == 1)
         trim(r, (*out)->size);
+    if (rc == TWIN_EVERIFY) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), id);
+        return twin_error_wrap(rc, "object %s", hex);
+    }
     return rc;
 }

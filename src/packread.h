@@ -3,9 +3,11 @@
  * check of received history): objects found through the packs' version-2 indexes, deltas
  * resolved against a cache of recently resolved objects, without libgit2's locks and caches.
  *
- * It never checks that an object hashes to its id: the caller does (with twin_sha1_object), as it
- * must for every object it trusts. An object it cannot find (a loose object, or a pack written
- * after it opened) is for the caller to read through libgit2. One reader per thread.
+ * It checks every zlib stream it reads to its end (its adler32), as git's reads do, so damage to
+ * an object's stored bytes is named; it never checks that an object hashes to its id: the caller
+ * does (with twin_sha1_object), as it must for every object it trusts. An object it cannot find (a
+ * loose object, or a pack written after it opened) is for the caller to read through libgit2. One
+ * reader per thread.
  */
 #ifndef TWIN_PACKREAD_H
 #define TWIN_PACKREAD_H
@@ -20,6 +22,7 @@ typedef struct twin_packread twin_packread;
 typedef struct twin_pobj {
     size_t refs;
     git_object_t type;
+    bool trusted; /* read out of a trusted pack (twin_packread_trust) */
     size_t size;
     unsigned char data[];
 } twin_pobj;
@@ -33,7 +36,8 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
 void twin_packread_free(twin_packread *r);
 
 /* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY
- * when a pack that holds it is damaged (the error says where); TWIN_ERROR when out of memory. */
+ * when a pack that holds it is damaged (the error names the object, the pack and the offset);
+ * TWIN_ERROR when out of memory. */
 int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 
 /* 1 when an opened pack holds id, 0 when none does, TWIN_EVERIFY when an index is damaged. */
@@ -46,10 +50,15 @@ void twin_pobj_release(twin_pobj *o);
  * the few per cent of its time this costs. */
 void twin_packread_lean(twin_packread *r);
 
-/* Marks the reader's objects as hashed against their ids already, when they entered the store
- * (twin's writes, or the indexer, for a received pack): readers that hash what they read to
- * check it may skip that. Only the check of received history does; verify never does. */
+/* Marks the objects of every pack as hashed against their ids already (twin_pobj.trusted):
+ * readers that hash what they read to check it may skip that. Only the sync sender does, whose
+ * receiver hashes everything it is sent; verify never does. */
 void twin_packread_trust(twin_packread *r);
-bool twin_packread_trusted(const twin_packread *r);
+
+/* The same for the packs of one directory only (its index among those given to
+ * twin_packread_open_dirs): the check of received history trusts the received pack, which the
+ * indexer has just hashed, but not the store beside it, whose files may have been damaged since
+ * their objects were hashed on their way in. */
+void twin_packread_trust_dir(twin_packread *r, size_t dir);
 
 #endif

@@ -85,18 +85,23 @@ bool twin_tx_batched(const twin_tx *tx)
     return tx->batch != NULL;
 }
 
-bool twin_tx_exists(twin_tx *tx, const char *path)
+int twin_tx_exists(twin_tx *tx, const char *path)
 {
     if (tx->batch)
         return twin_batch_exists(tx->batch, path);
     for (size_t i = 0; i < tx->count; i++)
         if (strcmp(tx->changes[i].path, path) == 0)
-            return true;
+            return 1;
     git_tree_entry *e = NULL;
-    if (!tx->base_tree || git_tree_entry_bypath(&e, tx->base_tree, path) != 0)
-        return false;
+    if (!tx->base_tree)
+        return 0;
+    int rc = twin_tree_entry_at(&e, twin_node_repo(tx->node), tx->base_tree, path);
     git_tree_entry_free(e);
-    return true;
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    return rc ? rc : 1;
 }
 
 const git_oid *twin_tx_base(const twin_tx *tx)
@@ -148,13 +153,68 @@ int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
     return 0;
 }
 
+/* An object that cannot be read: named with the path it was reached by and libgit2's reason. */
+static int unreadable(const char *kind, const git_oid *id, const char *path)
+{
+    const git_error *e = git_error_last();
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), id);
+    return twin_error(TWIN_ERROR, "%s %s (%s) cannot be read, the store is damaged: %s", kind, hex,
+                      path, e && e->message ? e->message : "libgit2 error");
+}
+
+int twin_tree_open(git_tree **out, git_repository *repo, const git_oid *id, const char *path)
+{
+    *out = NULL;
+    return git_tree_lookup(out, repo, id) < 0 ? unreadable("tree", id, path) : 0;
+}
+
+int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tree *root,
+                       const char *path)
+{
+    const git_tree *t = root;
+    git_tree *owned = NULL;
+    const char *p = path;
+    int rc;
+    *out = NULL;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        char name[256];
+        const git_tree_entry *e = NULL;
+        if (len > 0 && len < sizeof(name)) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            e = git_tree_entry_byname(t, name);
+        }
+        if (!e || (slash && git_tree_entry_type(e) != GIT_OBJECT_TREE)) {
+            rc = twin_error(TWIN_ENOTFOUND, "%s: not found", path);
+            break;
+        }
+        if (!slash) {
+            rc = git_tree_entry_dup(out, e) < 0 ? twin_error(TWIN_ERROR, "out of memory") : 0;
+            break;
+        }
+        char prefix[4096];
+        git_tree *sub = NULL;
+        snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - path), path);
+        if ((rc = twin_tree_open(&sub, repo, git_tree_entry_id(e), prefix)))
+            break;
+        git_tree_free(owned);
+        t = owned = sub;
+        p = slash + 1;
+    }
+    git_tree_free(owned);
+    return rc;
+}
+
 int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
                    const char *what)
 {
     git_blob *blob = NULL;
     *out = NULL;
     if (git_blob_lookup(&blob, repo, id) < 0)
-        return twin_error_git(what);
+        return unreadable("blob", id, what);
     int rc = 0;
     size_t n = (size_t)git_blob_rawsize(blob);
     char *buf = NULL;
@@ -187,11 +247,9 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
     if (!id) {
         if (!tx->base_tree)
             return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
-        int err = git_tree_entry_bypath(&e, tx->base_tree, path);
-        if (err == GIT_ENOTFOUND)
-            return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
-        if (err < 0)
-            return twin_error_git(path);
+        int err = twin_tree_entry_at(&e, twin_node_repo(tx->node), tx->base_tree, path);
+        if (err)
+            return err;
         if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
             git_tree_entry_free(e);
             return twin_error(TWIN_EINVALID, "%s: not a file", path);

@@ -36,6 +36,7 @@
 #include "treediff.h"
 #include "util.h"
 #include "twin/error.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 #include "twin/validity.h"
 
@@ -303,11 +304,10 @@ static int add_changed(struct changed_walk *w, const git_tree *before, const git
         int rc = walk_add(w, git_tree_entry_id(e), path_hash(w->path));
         if (rc == 0 && type == GIT_OBJECT_TREE) {
             git_tree *t = NULL, *ot = NULL;
-            if (git_tree_lookup(&t, w->repo, git_tree_entry_id(e)) < 0 ||
-                (old && git_tree_entry_type(old) == GIT_OBJECT_TREE &&
-                 git_tree_lookup(&ot, w->repo, git_tree_entry_id(old)) < 0))
-                rc = twin_error_git("reading a tree for a pack");
-            else
+            if ((rc = twin_tree_open(&t, w->repo, git_tree_entry_id(e), w->path)) == 0 && old &&
+                git_tree_entry_type(old) == GIT_OBJECT_TREE)
+                rc = twin_tree_open(&ot, w->repo, git_tree_entry_id(old), w->path);
+            if (rc == 0)
                 rc = add_changed(w, ot, t, sub);
             git_tree_free(ot);
             git_tree_free(t);
@@ -324,10 +324,9 @@ static int add_changed(struct changed_walk *w, const git_tree *before, const git
 static int add_changed_git(struct changed_walk *w, const git_oid *before, const git_oid *now)
 {
     git_tree *a = NULL, *b = NULL;
-    int rc = 0;
-    if ((before && git_tree_lookup(&a, w->repo, before) < 0) ||
-        git_tree_lookup(&b, w->repo, now) < 0)
-        rc = twin_error_git("reading a tree for a pack");
+    int rc = before ? twin_tree_open(&a, w->repo, before, "a commit's tree") : 0;
+    if (rc == 0)
+        rc = twin_tree_open(&b, w->repo, now, "a commit's tree");
     w->path[0] = '\0';
     if (rc == 0)
         rc = add_changed(w, a, b, 0);
@@ -359,7 +358,9 @@ static int commit_head(struct twin_commit_head *h, struct changed_walk *w, const
     }
     git_commit *c = NULL;
     if (git_commit_lookup(&c, w->repo, id) < 0)
-        return twin_error_git("reading a commit for a pack");
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
     memset(h, 0, sizeof(*h));
     h->tree = *git_commit_tree_id(c);
     h->nparents = git_commit_parentcount(c);
@@ -399,7 +400,12 @@ static int add_commit(struct changed_walk *w, const git_oid *id)
         goto done;
     w->diff.count = 0;
     w->diff.fault[0] = '\0';
+    twin_error_damage_reset();
     rc = twin_treediff_run_ids(&w->diff, has_before ? &before : NULL, &tree);
+    if (rc == 1 && twin_error_damage_seen()) { /* nothing is sent that cannot be read */
+        rc = twin_error(TWIN_EVERIFY, "%s", w->diff.fault);
+        goto done;
+    }
     if (rc == 1) { /* trees twin's diff does not take: libgit2 reads them */
         rc = add_changed_git(w, has_before ? &before : NULL, &tree);
         goto done;
@@ -450,7 +456,9 @@ static int obj_read(struct obj_read *r, git_odb *odb, twin_packread *packs, cons
     if (got < 0)
         return got;
     if (!got && git_odb_read(&r->obj, odb, id) < 0)
-        return twin_error_git("reading an object for a pack");
+        return twin_error(TWIN_ERROR, "object %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
     r->data = r->pobj ? r->pobj->data : git_odb_object_data(r->obj);
     r->len = r->pobj ? r->pobj->size : git_odb_object_size(r->obj);
     r->type = r->pobj ? r->pobj->type : git_odb_object_type(r->obj);
@@ -1178,8 +1186,10 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
     snprintf(store, sizeof(store), "%sobjects/pack", git_repository_path(q->repo));
     const char *dirs[] = {q->dir, store};
     /* The indexer computed every id of the received pack from its content (with collision
-     * detection), and the store's objects were hashed on their way in. */
-    twin_check_cache_trust_packs(cache);
+     * detection): its objects are not hashed again. The store's are, as they are read (few: the
+     * trees and records a received commit changes, at the boundary), since its files may have
+     * been damaged since their objects were hashed on their way in. */
+    twin_check_cache_trust_received(cache);
     twin_check_cache_lean(cache);
     return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
 }

@@ -8,6 +8,7 @@
 #include "packread.h"
 #include "sha1.h"
 #include "twin/error.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 #include "util.h"
 
@@ -61,8 +62,9 @@ struct twin_tree_cache {
     git_repository *repo;
     git_odb *odb;
     twin_packread *packs;
-    bool trusted; /* trees are not hashed on reading (see twin_tree_cache_trust_store) */
-    bool lean;    /* its pack reader is lean (see twin_tree_cache_lean) */
+    bool trusted;   /* trees are not hashed on reading (see twin_tree_cache_trust_store) */
+    bool trust_dir; /* nor the trees of the first directory's packs (trust_first_dir) */
+    bool lean;      /* its pack reader is lean (see twin_tree_cache_lean) */
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -125,6 +127,13 @@ void twin_tree_cache_trust_store(twin_tree_cache *c)
     c->trusted = true;
     if (c->packs)
         twin_packread_trust(c->packs);
+}
+
+void twin_tree_cache_trust_first_dir(twin_tree_cache *c)
+{
+    c->trust_dir = true;
+    if (c->packs)
+        twin_packread_trust_dir(c->packs, 0);
 }
 
 void twin_tree_cache_lean(twin_tree_cache *c)
@@ -505,16 +514,16 @@ static int raw_get(struct rawtree **out, twin_tree_cache *c, const git_oid *id,
     git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
     const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
     size_t size = pobj ? pobj->size : git_odb_object_size(obj);
-    if (!c->trusted && (pobj || !twin_global_hash_reads_enabled())) {
+    if (!c->trusted && !(pobj && pobj->trusted) && (pobj || !twin_global_hash_reads_enabled())) {
         git_oid actual;
         twin_sha1_object(actual.id, git_object_type2string(type), data, size);
         if (!git_oid_equal(&actual, id)) {
             twin_pobj_release(pobj);
             git_odb_object_free(obj);
-            return twin_error(TWIN_EVERIFY,
-                              "tree %s: its content does not match its id (the store is damaged "
-                              "or was altered)",
-                              git_oid_tostr_s(id));
+            return twin_error_damage(
+                "tree %s: its content does not match its id (the store is damaged "
+                "or was altered)",
+                git_oid_tostr_s(id));
         }
     }
     struct rawtree *victim = type == GIT_OBJECT_TREE ? slot_victim(c) : NULL;
@@ -667,9 +676,10 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
         return rc;
     }
     git_tree *a = NULL, *b = NULL;
-    if ((o && git_tree_lookup(&a, w->repo, o) < 0) || (n && git_tree_lookup(&b, w->repo, n) < 0))
-        rc = twin_error_git(path);
-    else
+    rc = o ? twin_tree_open(&a, w->repo, o, *path ? path : "a commit's tree") : 0;
+    if (rc == 0 && n)
+        rc = twin_tree_open(&b, w->repo, n, *path ? path : "a commit's tree");
+    if (rc == 0)
         rc = diff_trees(w, a, b, prefix, depth);
     git_tree_free(a);
     git_tree_free(b);
@@ -863,6 +873,8 @@ static int bind(twin_tree_cache *c, git_repository *repo, bool reader, const cha
     }
     if (c->packs && c->trusted)
         twin_packread_trust(c->packs);
+    if (c->packs && c->trust_dir)
+        twin_packread_trust_dir(c->packs, 0);
     if (c->packs && c->lean)
         twin_packread_lean(c->packs);
     c->repo = repo;
@@ -962,38 +974,50 @@ void twin_treediff_clear(struct twin_treediff *d)
     d->fault[0] = '\0';
 }
 
-bool twin_commit_changed_path(const git_commit *c, const char *path)
+/* Whether tree id holds path: 1 with *e, 0 when not, <0 when a tree on the way cannot be read. */
+static int holds_path(git_tree_entry **e, git_repository *repo, const git_oid *id, const char *path)
 {
-    git_tree *tree = NULL, *ptree = NULL;
-    git_commit *parent = NULL;
-    git_tree_entry *a = NULL, *b = NULL;
-    bool changed = false;
-    if (git_commit_tree(&tree, c) < 0)
-        return false;
-    int has = git_tree_entry_bypath(&a, tree, path) == 0;
+    git_tree *tree = NULL;
+    int rc = twin_tree_open(&tree, repo, id, "a commit's tree");
+    if (rc == 0)
+        rc = twin_tree_entry_at(e, repo, tree, path);
+    git_tree_free(tree);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    return rc ? rc : 1;
+}
+
+int twin_commit_changed_path(const git_commit *c, const char *path)
+{
+    git_repository *repo = git_commit_owner(c);
+    git_tree_entry *a = NULL;
+    int has = holds_path(&a, repo, git_commit_tree_id(c), path), changed = has;
     unsigned int np = git_commit_parentcount(c);
-    if (np == 0) {
-        changed = has;
-    } else {
-        /* Changed when it differs from every parent (a merge that takes one side unchanged is
-         * not a change of this record). */
-        changed = true;
-        for (unsigned int i = 0; i < np && changed; i++) {
-            if (git_commit_parent(&parent, c, i) == 0 && git_commit_tree(&ptree, parent) == 0) {
-                int phas = git_tree_entry_bypath(&b, ptree, path) == 0;
-                if (phas == has &&
-                    (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
-                    changed = false;
-            }
-            git_tree_entry_free(b);
-            b = NULL;
-            git_tree_free(ptree);
-            ptree = NULL;
-            git_commit_free(parent);
-            parent = NULL;
+    /* Changed when it differs from every parent (a merge that takes one side unchanged is not a
+     * change of this record); a root commit changed what it holds. */
+    if (has >= 0 && np > 0)
+        changed = 1;
+    for (unsigned int i = 0; has >= 0 && i < np && changed == 1; i++) {
+        const git_oid *pid = git_commit_parent_id(c, i);
+        git_commit *parent = NULL;
+        git_tree_entry *b = NULL;
+        if (git_commit_lookup(&parent, repo, pid) < 0) {
+            char hex[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(hex, sizeof(hex), pid);
+            changed = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                                 hex, git_error_last() ? git_error_last()->message : "");
+            break;
         }
+        int phas = holds_path(&b, repo, git_commit_tree_id(parent), path);
+        if (phas < 0)
+            changed = phas;
+        else if (phas == has && (!has || git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b))))
+            changed = 0;
+        git_tree_entry_free(b);
+        git_commit_free(parent);
     }
     git_tree_entry_free(a);
-    git_tree_free(tree);
     return changed;
 }

@@ -34,9 +34,13 @@ void twin_tree_cache_free(twin_tree_cache *c);
 
 /* Trees read through c, and objects read through its pack reader, are taken as the store holds
  * them, without hashing each against its id: for a sender, whose receiver hashes every object it
- * is sent, and for the check of a received pack, whose every id the indexer computed from its
- * content. Verify never does this. */
+ * is sent. Verify never does this. */
 void twin_tree_cache_trust_store(twin_tree_cache *c);
+
+/* Only the objects of the packs of the first directory the cache is bound to (the received pack,
+ * whose every id the indexer computed from its content) are taken as they are; the store's are
+ * hashed as they are read, since its files may have been damaged since they were written. */
+void twin_tree_cache_trust_first_dir(twin_tree_cache *c);
 
 /* Has the cache's pack reader keep less in memory (twin_packread_lean). */
 void twin_tree_cache_lean(twin_tree_cache *c);
@@ -84,8 +88,9 @@ int twin_treediff_run_ids(struct twin_treediff *d, const git_oid *old_tree,
 
 void twin_treediff_clear(struct twin_treediff *d);
 
-/* True when commit c changed the file at path: it differs from every parent (so a merge that
- * takes one side's version unchanged does not count), or for a root commit, it exists. */
-bool twin_commit_changed_path(const git_commit *c, const char *path);
+/* 1 when commit c changed the file at path: it differs from every parent (so a merge that takes
+ * one side's version unchanged does not count), or for a root commit, it exists; 0 when not; <0
+ * (naming it) when a commit or tree on the way cannot be read. */
+int twin_commit_changed_path(const git_commit *c, const char *path);
 
 #endif

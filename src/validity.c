@@ -68,9 +68,9 @@ int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const 
     return twin_tree_cache_bind_dirs(c->trees, repo, dirs, ndirs);
 }
 
-void twin_check_cache_trust_packs(twin_check_cache *c)
+void twin_check_cache_trust_received(twin_check_cache *c)
 {
-    twin_tree_cache_trust_store(c->trees);
+    twin_tree_cache_trust_first_dir(c->trees);
 }
 
 void twin_check_cache_lean(twin_check_cache *c)
@@ -131,9 +131,10 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
         s->data = git_odb_object_data(s->obj);
         s->size = git_odb_object_size(s->obj);
     }
-    s->intact = (s->pobj && twin_packread_trusted(packs)) ||
-                (!s->pobj && twin_global_hash_reads_enabled()) ||
+    s->intact = (s->pobj && s->pobj->trusted) || (!s->pobj && twin_global_hash_reads_enabled()) ||
                 object_matches(id, git_object_type2string(s->type), s->data, s->size);
+    if (!s->intact)
+        twin_error_note_damage();
     return 0;
 }
 
@@ -741,6 +742,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         .repo = repo, .cache = cache ? cache->trees : NULL, .canonical_trees = true};
     int rc = 0;
     memset(out, 0, sizeof(*out));
+    twin_error_damage_reset();
     if (cache) {
         w.changes = cache->changes, w.cap = cache->changes_cap;
         cache->changes = NULL, cache->changes_cap = 0;
@@ -875,6 +877,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
     }
     out->valid = true;
 cleanup:
+    out->damaged = !out->valid && twin_error_damage_seen();
     if (cache && remember) {
         cache->last_repo = repo;
         cache->last_commit = *commit_id;

@@ -16,6 +16,12 @@
 struct twin_fault {
     git_oid commit; /* zero for faults not tied to one commit */
     char reason[600];
+    /* Damage to the store's files: the file ("pack-<hex>.pack", "pack-<hex>.idx",
+     * "objects/<xx>/<rest>"), and the object and offset where known. file is "" otherwise. */
+    char file[96];
+    bool has_object, has_offset;
+    git_oid object;
+    uint64_t offset;
 };
 
 #define TWIN_SUMMARY_MAX_KEYS 16
@@ -49,11 +55,16 @@ struct twin_verify_report {
     size_t nahead;
     struct twin_ahead *ahead; /* commits dated more than a day after now, oldest first: warnings,
                                  not faults */
+    /* The check of the store's files (all of verify but --since): what it read. */
+    bool store_checked;
+    size_t packs, packed_objects, loose_objects;
 };
 
 /* Verifies the whole history of the node's branch with up to threads threads (0: one per
- * core). Returns 0 when the check ran, whatever it found; faults are in the report, and so are
- * the commits dated more than a day ahead of this node's clock. */
+ * core), and the store's files as git fsck does (every pack and index, every loose object,
+ * reached or not: storecheck.h). Returns 0 when the check ran, whatever it found; faults are in
+ * the report, damage to the store first, and so are the commits dated more than a day ahead of
+ * this node's clock. A history that cannot be read on a damaged store is a fault too. */
 int twin_verify(struct twin_verify_report **out, twin_node *n, int threads);
 
 /* Verifies only what the history gained after commit since (a commit the branch held before):

@@ -35,7 +35,9 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
 
 /* Reads a file as the batch sees it (pending commits included). TWIN_ENOTFOUND when absent. */
 int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path, size_t max);
-bool twin_batch_exists(twin_batch *b, const char *path);
+/* 1 when path exists as the batch sees it, 0 when not, <0 when a tree on the way cannot be
+ * read. */
+int twin_batch_exists(twin_batch *b, const char *path);
 
 /* Whether path has a change staged for the next commit. */
 bool twin_batch_staged(const twin_batch *b, const char *path);

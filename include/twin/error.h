@@ -5,6 +5,8 @@
 #ifndef TWIN_ERROR_H
 #define TWIN_ERROR_H
 
+#include <stdbool.h>
+
 enum twin_error_code {
     TWIN_OK = 0,
     TWIN_ERROR = -1,      /* an unexpected failure: I/O, allocation, a library error */
@@ -31,6 +33,15 @@ int twin_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf
 
 /* Records libgit2's last error under context and returns TWIN_ERROR. */
 int twin_error_git(const char *context);
+
+/* Records an error (printf-style) that found the store damaged: an object that cannot be read,
+ * or whose content does not match its id. Returns TWIN_EVERIFY, and notes the damage for
+ * twin_error_damage_seen, so that a caller that turns errors into verdicts can still tell a
+ * damaged store from an invalid commit. */
+int twin_error_damage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void twin_error_note_damage(void);
+bool twin_error_damage_seen(void);
+void twin_error_damage_reset(void);
 
 void twin_error_clear(void);
 

@@ -24,6 +24,8 @@ struct twin_check {
     bool is_merge;
     size_t changes; /* files the commit changes */
     int64_t time;   /* committer time, seconds since the epoch; 0 when the commit was not read */
+    bool damaged;   /* not valid because the store is damaged: an object the check read cannot
+                       be read, or does not match its id (reason names it) */
 };
 
 /* Commits dated more than this many seconds after the reading node's clock are named, by verify,
@@ -55,10 +57,11 @@ void twin_check_cache_free(twin_check_cache *c);
 int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
                                size_t ndirs);
 
-/* Takes the objects the cache reads out of packs as hashed already (see twin_packread_trust):
- * for the check of a pack the indexer has just hashed, beside a store whose objects were hashed
- * on their way in. Objects read through libgit2 are still hashed. */
-void twin_check_cache_trust_packs(twin_check_cache *c);
+/* Takes the objects the cache reads out of the packs of the first directory given to
+ * twin_check_cache_pack_dirs as hashed already: for the check of a received pack the indexer has
+ * just hashed. Objects of the other directories (the store), and those read through libgit2, are
+ * still hashed: the store's files may have been damaged since their objects were written. */
+void twin_check_cache_trust_received(twin_check_cache *c);
 
 /* Has the cache keep less of the packs in memory, at a few per cent of the time: for the check of
  * received history, whose peak memory counts. */

@@ -29,7 +29,8 @@ static int close_out(FILE *f, const char *path, int rc)
     return rc;
 }
 
-/* CSV of every type that has records: DIR/<type>.csv each. */
+/* CSV of every type that has records: DIR/<type>.csv each. When one cannot be written whole
+ * (a damaged store, a full disk), none is left: no partial export passes for a whole one. */
 static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection *sel)
 {
     struct stat st;
@@ -37,18 +38,26 @@ static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection 
         return twin_error(TWIN_ERROR, "cannot create %s: %s", dir, strerror(errno));
     int rc = 0;
     size_t files = 0;
-    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++) {
+    const char *const *t;
+    for (t = twin_record_types(); rc == 0 && *t; t++) {
         char path[4096];
         size_t rows = 0;
         snprintf(path, sizeof(path), "%s/%s.csv", dir, *t);
         FILE *f = fopen(path, "w");
-        if (!f)
-            return twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+        if (!f) {
+            rc = twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+            break;
+        }
         sel->type = *t;
         rc = close_out(f, path, twin_export_csv(f, &rows, c->node, sel));
-        if (rc == 0 && rows == 0)
+        if (rc || rows == 0)
             unlink(path); /* no records of this type: no file */
         files += rows > 0;
+    }
+    for (const char *const *u = twin_record_types(); rc && u != t; u++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s.csv", dir, *u);
+        unlink(path);
     }
     if (rc == 0 && !c->json)
         fprintf(stderr, "twin: wrote %zu CSV files in %s\n", files, dir);
@@ -142,6 +151,8 @@ int cmd_export(struct cli *c, int argc, char **argv)
         rc = strcmp(format, "json") == 0 ? twin_export_json(out, c->node, &sel)
                                          : twin_export_csv(out, &rows, c->node, &sel);
         rc = close_out(out, out_path, rc);
+        if (rc && out_path)
+            unlink(out_path); /* no partial export left to pass for a whole one */
     }
     free(where);
     return rc ? cli_fail(rc) : CLI_OK;

@@ -2,12 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../history.h"
 #include "../network.h"
 #include "cli.h"
 #include "twin/twin.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
+#include "twin/store.h"
 
 struct counts {
     size_t per_type[16];
@@ -92,18 +94,20 @@ int cmd_status(struct cli *c, int argc, char **argv)
     git_tree *tree = NULL;
     struct twin_membership *m = NULL;
     struct counts k = {0};
-    git_revwalk *walk = NULL;
+    git_oid *ids = NULL;
     size_t commits = 0;
-    git_oid oid;
-    if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0 ||
-        git_commit_tree(&tree, commit) < 0 || git_revwalk_new(&walk, twin_node_repo(c->node)) < 0 ||
-        git_revwalk_push(walk, &head) < 0) {
-        rc = twin_error_git("reading the history");
+    /* Every commit is read (twin's walk names one that cannot be), so the count is whole. */
+    if ((rc = twin_history_walk(&ids, &commits, twin_node_repo(c->node), &head)))
+        goto cleanup;
+    if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0) {
+        rc = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                        git_oid_tostr_s(&head),
+                        git_error_last() ? git_error_last()->message : "libgit2 error");
         goto cleanup;
     }
-    while (git_revwalk_next(&oid, walk) == 0)
-        commits++;
-    if ((rc = twin_membership_load(&m, twin_node_repo(c->node), tree)) ||
+    if ((rc = twin_tree_open(&tree, twin_node_repo(c->node), git_commit_tree_id(commit),
+                             "the head's tree")) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), tree)) ||
         (rc = twin_ops_foreach(c->node, &head, NULL, count, &k)))
         goto cleanup;
     enum twin_key_state state;
@@ -142,7 +146,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
         print_peers(c->node);
     }
 cleanup:
-    git_revwalk_free(walk);
+    free(ids);
     twin_membership_free(m);
     git_tree_free(tree);
     git_commit_free(commit);

@@ -129,10 +129,19 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                                                      (json_int_t)r->members[i].first, "last",
                                                      (json_int_t)r->members[i].last, "keys", keys));
         }
-        for (size_t i = 0; i < r->nfaults; i++)
-            json_array_append_new(faults, json_pack("{s:s, s:s}", "commit",
-                                                    git_oid_tostr_s(&r->faults[i].commit), "reason",
-                                                    r->faults[i].reason));
+        for (size_t i = 0; i < r->nfaults; i++) {
+            const struct twin_fault *f = &r->faults[i];
+            json_t *e = json_pack("{s:s}", "reason", f->reason);
+            if (!git_oid_is_zero(&f->commit))
+                json_object_set_new(e, "commit", json_string(git_oid_tostr_s(&f->commit)));
+            if (f->file[0])
+                json_object_set_new(e, "file", json_string(f->file));
+            if (f->has_object)
+                json_object_set_new(e, "object", json_string(git_oid_tostr_s(&f->object)));
+            if (f->has_offset)
+                json_object_set_new(e, "offset", json_integer((json_int_t)f->offset));
+            json_array_append_new(faults, e);
+        }
         json_t *ahead = json_array();
         for (size_t i = 0; i < r->nahead; i++)
             json_array_append_new(ahead, json_pack("{s:s, s:I, s:s}", "commit",
@@ -145,6 +154,11 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                               "members", members, "faults", faults, "ahead", ahead);
         if (r->incremental)
             json_object_set_new(j, "since", json_string(git_oid_tostr_s(&r->since)));
+        if (r->store_checked)
+            json_object_set_new(j, "store",
+                                json_pack("{s:I, s:I, s:I}", "packs", (json_int_t)r->packs,
+                                          "packed_objects", (json_int_t)r->packed_objects,
+                                          "loose_objects", (json_int_t)r->loose_objects));
         cli_print_json(j);
         json_decref(j);
     } else {
@@ -155,6 +169,10 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                    git_oid_tostr_s(&r->head));
         } else
             printf("Checked %zu commits up to %s.\n", r->commits, git_oid_tostr_s(&r->head));
+        if (r->store_checked)
+            printf("Checked %zu pack%s (%zu objects) and %zu loose object%s.\n", r->packs,
+                   r->packs == 1 ? "" : "s", r->packed_objects, r->loose_objects,
+                   r->loose_objects == 1 ? "" : "s");
         for (size_t i = 0; i < r->nmembers; i++) {
             char first[32], last[32];
             cli_format_time(first, r->members[i].first);
@@ -183,8 +201,13 @@ int cmd_verify(struct cli *c, int argc, char **argv)
             printf("All commits are valid.\n");
         else
             printf("%zu fault%s:\n", r->nfaults, r->nfaults == 1 ? "" : "s");
-        for (size_t i = 0; i < r->nfaults; i++)
-            printf("  commit %s: %s\n", git_oid_tostr_s(&r->faults[i].commit), r->faults[i].reason);
+        for (size_t i = 0; i < r->nfaults; i++) {
+            if (git_oid_is_zero(&r->faults[i].commit))
+                printf("  %s\n", r->faults[i].reason);
+            else
+                printf("  commit %s: %s\n", git_oid_tostr_s(&r->faults[i].commit),
+                       r->faults[i].reason);
+        }
     }
     code = r->nfaults ? CLI_CHECK_FAILED : CLI_OK;
     twin_verify_report_free(r);

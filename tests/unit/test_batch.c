@@ -432,6 +432,76 @@ static void test_batch_open_files_stay_bounded(void **state)
     twin_node_free(n);
 }
 
+/* Flips the byte at off of the file at path (xor x); twice restores it. */
+static void flip_byte(const char *path, long off, unsigned char x)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    int c = fgetc(fp);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    assert_int_equal(fputc(c ^ x, fp), c ^ x);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* A byte flipped in an object's zlib checksum (its last four bytes in the pack): the reader
+ * names the object and where it lies, as git's reads refuse the stream, for the stored blocks
+ * twin writes as for the deflated trees and git's packs. */
+static void test_packread_checks_zlib_checksums(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+    add_notes(b, 12, NULL); /* one pack: records, commits, trees and tree deltas */
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    const char *dir = git_repository_path(twin_node_repo(n));
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) /* git's own pack of the same objects, deltas on deltas */
+            assert_int_equal(run("git --git-dir='%s' repack -adfq --depth=50 >/dev/null 2>&1", dir),
+                             0);
+        char list[256], pack[512];
+        snprintf(list, sizeof(list), "%s/objects.txt", f->dir);
+        assert_int_equal(run("p=$(ls '%s'/objects/pack/pack-*.pack | head -1) && "
+                             "chmod u+w \"$p\" && echo \"$p\" > '%s' && "
+                             "git verify-pack -v \"${p%%.pack}.idx\" | "
+                             "awk 'NF >= 5 && $2 ~ /^(commit|tree|blob)$/ "
+                             "{ print $1, $4, $5 }' >> '%s'",
+                             dir, list, list),
+                         0);
+        FILE *fp = fopen(list, "r");
+        assert_non_null(fp);
+        assert_non_null(fgets(pack, sizeof(pack), fp));
+        pack[strcspn(pack, "\n")] = '\0';
+        char hexid[41];
+        long in_pack, off;
+        size_t checked = 0;
+        while (fscanf(fp, "%40s %ld %ld", hexid, &in_pack, &off) == 3) {
+            git_oid id;
+            char where[64];
+            assert_int_equal(git_oid_fromstr(&id, hexid), 0);
+            twin_packread *packs = NULL;
+            twin_pobj *o = NULL;
+            flip_byte(pack, off + in_pack - 1 - (long)(checked % 4), 0x10);
+            assert_int_equal(twin_packread_open(&packs, twin_node_repo(n)), 0);
+            int rc = twin_packread_get(&o, packs, &id);
+            snprintf(where, sizeof(where), "the object at offset %ld ", off);
+            if (rc != TWIN_EVERIFY || !strstr(twin_error_last(), hexid) ||
+                !strstr(twin_error_last(), where))
+                fail_msg("object %s at %ld: %d, \"%s\"", hexid, off, rc, twin_error_last());
+            twin_packread_free(packs);
+            flip_byte(pack, off + in_pack - 1 - (long)(checked % 4), 0x10);
+            checked++;
+        }
+        fclose(fp);
+        assert_true(checked >= 12 * 5);
+        unlink(list);
+    }
+    twin_node_free(n);
+}
+
 static void test_batch_writes_records_only(void **state)
 {
     struct fixture *f = *state;
@@ -589,6 +659,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_joins_repeating_packs, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_open_files_stay_bounded, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_packread_checks_zlib_checksums, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_packread_reads_what_libgit2_reads, fixture_setup,
                                         fixture_teardown),

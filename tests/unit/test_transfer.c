@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "transfer_threads.h"
 #include "twin/error.h"
@@ -501,7 +502,8 @@ static void a_missing_tree_fails_the_build_the_same_on_any_number_of_threads(voi
             snprintf(first, sizeof(first), "%s", twin_error_last());
         assert_string_equal(twin_error_last(), first);
     }
-    assert_non_null(strstr(first, "a/b/c/d/e: object not found"));
+    assert_non_null(
+        strstr(first, "(a/b/c/d/e) cannot be read, the store is damaged: object not found"));
     git_repository_free(repo);
 }
 
@@ -552,6 +554,80 @@ static void bytes_that_are_not_a_pack_are_refused(void **state)
     twin_quarantine_free(q);
 }
 
+/* The check of received history trusts the received pack (the indexer has just hashed it), not
+ * the store beside it: a record of the store whose bytes were altered under a fresh zlib checksum
+ * (so that no reader's zlib check notices) is hashed when a received commit changes it, and the
+ * commit is refused, where before the altered version was taken for the record. */
+static void the_check_of_received_history_hashes_the_stores_objects(void **state)
+{
+    struct fixture *f = *state;
+    char id[TWIN_ID_LEN + 1], reason[600], path[128], list[400];
+    size_t bad;
+    git_oid c;
+    assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Kick-off"), 0);
+    transfer(f->north, f->south, &bad, reason, sizeof(reason));
+    assert_int_equal(bad, 0);
+    assert_int_equal(twin_ops_update(&c, f->north, id, "set", titled, "Kick-off, revised"), 0);
+
+    /* South's copy of the record: where its pack holds it, stored whole in one zlib block. */
+    git_tree *tree = NULL;
+    git_commit *head = NULL;
+    git_tree_entry *e = NULL;
+    git_oid h = head_of(f->south);
+    twin_record_path(path, sizeof(path), "note", id);
+    assert_int_equal(git_commit_lookup(&head, twin_node_repo(f->south), &h), 0);
+    assert_int_equal(git_commit_tree(&tree, head), 0);
+    assert_int_equal(git_tree_entry_bypath(&e, tree, path), 0);
+    char blob[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(blob, sizeof(blob), git_tree_entry_id(e));
+    git_tree_entry_free(e);
+    git_tree_free(tree);
+    git_commit_free(head);
+    snprintf(list, sizeof(list), "%s/where", f->dir);
+    const char *gitdir = git_repository_path(twin_node_repo(f->south));
+    FILE *fp;
+    char pack[512] = "";
+    long off = -1;
+    {
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd),
+                 "for i in '%s'objects/pack/*.idx; do git verify-pack -v \"$i\" | "
+                 "awk -v p=\"${i%%.idx}.pack\" '$1 == \"%s\" { print p, $5 }'; done > '%s'",
+                 gitdir, blob, list);
+        assert_int_equal(system(cmd), 0);
+    }
+    assert_non_null(fp = fopen(list, "r"));
+    assert_int_equal(fscanf(fp, "%511s %ld", pack, &off), 2);
+    fclose(fp);
+    assert_non_null(fp = fopen(pack, "r+b"));
+    unsigned char b[2048];
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    size_t got = fread(b, 1, sizeof(b), fp), i = 1;
+    while (b[i - 1] & 0x80)
+        i++;                                          /* the object's header */
+    assert_true(b[i] == 0x78 && (b[i + 2] & 7) == 1); /* one stored block */
+    size_t len = (size_t)b[i + 3] | (size_t)b[i + 4] << 8, data = i + 7;
+    assert_true(data + len + 4 <= got);
+    size_t at = data;
+    while (at + 8 <= data + len && memcmp(b + at, "Kick-off", 8) != 0)
+        at++;
+    assert_true(at + 8 <= data + len);
+    b[at] = 'k';
+    uLong sum = adler32(1, b + data, (uInt)len);
+    for (int j = 0; j < 4; j++)
+        b[data + len + (size_t)j] = (unsigned char)(sum >> (24 - 8 * j));
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    assert_int_equal(fwrite(b, 1, data + len + 4, fp), data + len + 4);
+    assert_int_equal(fclose(fp), 0);
+
+    git_oid before = head_of(f->south);
+    transfer(f->north, f->south, &bad, reason, sizeof(reason));
+    assert_int_equal(bad, 1);
+    assert_non_null(strstr(reason, "does not match its id"));
+    git_oid after = head_of(f->south);
+    assert_true(git_oid_equal(&before, &after));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +650,8 @@ int main(void)
             a_missing_tree_fails_the_build_the_same_on_any_number_of_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(a_long_check_reports_progress_and_can_be_stopped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(the_check_of_received_history_hashes_the_stores_objects,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

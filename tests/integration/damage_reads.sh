@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# What the read commands do when an object they need is damaged: each of list, show, export,
+# status, log and blame exits 1 and names the object, and prints no list, export or count as if
+# it were whole. A tree that cannot be read is never taken for an empty one ("no records").
+# Each object is damaged on its own copy of a good node, by flipping a byte of its zlib checksum
+# (which git refuses too), whether it lies in a pack or is a loose object.
+set -euo pipefail
+# shellcheck source=lib/common.bash
+. "$(dirname "$0")/lib/common.bash"
+# shellcheck source=lib/damage.bash
+. "$(dirname "$0")/lib/damage.bash"
+
+GOOD="$TEST_TMP/good"
+
+check "a good node: twelve notes in three buckets or more, every read command exits 0"
+found_node "$GOOD" "Kestrel Water Institute" XE-EXAMPLE-KESTREL KE south "Lake Basin Twinning"
+for i in $(seq 1 12); do
+    add_record "$GOOD" note title="Field visit $i" >/dev/null
+done
+NOTE=$(add_record "$GOOD" note title="Steering committee minutes")
+expect_ok tw "$GOOD" set "$NOTE" body="Agreed the work plan"
+for i in 13 14 15; do
+    add_record "$GOOD" note title="Field visit $i" >/dev/null
+done
+NOTE_PATH=$(record_path note "$NOTE")
+BUCKET=${NOTE_PATH%/*}
+expect_ok tw "$GOOD" list
+expect_eq "$(wc -l <"$OUT")" 16 "records listed by the good node"
+expect_ok tw "$GOOD" verify
+
+# The objects to damage, by what they are.
+oid() { node_git "$GOOD" rev-parse "$1"; }
+declare -A OBJ=(
+    [head commit]=$(oid "main")
+    [old commit]=$(oid "main~6")
+    [root tree]=$(oid "main^{tree}")
+    [records tree]=$(oid "main:records")
+    [type tree]=$(oid "main:records/note")
+    [bucket tree]=$(oid "main:$BUCKET")
+    [record]=$(oid "main:$NOTE_PATH")
+    [members tree]=$(oid "main:members")
+)
+# Loose objects are damaged too: the genesis writes its members tree loose.
+case "$(object_where "$GOOD/repo.git" "${OBJ[members tree]}")" in
+loose*) ;;
+*) fail "the members tree is expected loose, as the genesis writes it" ;;
+esac
+
+# expect_damage NODE OID CMD...: CMD exits 1, names OID on stderr, and prints nothing.
+expect_damage() {
+    local node=$1 oid=$2
+    shift 2
+    expect_exit 1 tw "$node" "$@"
+    expect_stderr_contains "$oid"
+    [ ! -s "$OUT" ] || { show_last; fail "twin $* printed an answer from a damaged store"; }
+}
+
+# expect_damage_named NODE OID CMD...: CMD exits 1 and names OID on stderr (what it printed
+# before it met the damage may stay: log streams, as git log does).
+expect_damage_named() {
+    local node=$1 oid=$2
+    shift 2
+    expect_exit 1 tw "$node" "$@"
+    expect_stderr_contains "$oid"
+}
+
+# What reads each object: the list of records, the counts, a record's versions, the history.
+for what in "records tree" "type tree" "bucket tree" "record" "root tree" "head commit"; do
+    check "$what damaged: list, export, status, show, blame and log exit 1 naming it"
+    N="$TEST_TMP/node-${what// /-}"
+    rm -rf "$N"
+    cp -a "$GOOD" "$N"
+    damage_object "$N/repo.git" "${OBJ[$what]}"
+    expect_damage "$N" "${OBJ[$what]}" list
+    expect_damage "$N" "${OBJ[$what]}" --json list
+    expect_damage "$N" "${OBJ[$what]}" list note --all
+    expect_damage "$N" "${OBJ[$what]}" export --format json
+    expect_damage "$N" "${OBJ[$what]}" export --format csv --type note
+    expect_exit 1 tw "$N" export --format csv --out "$N/csv"
+    expect_stderr_contains "${OBJ[$what]}"
+    [ -z "$(ls -A "$N/csv" 2>/dev/null)" ] || fail "export --out DIR left $(ls "$N/csv")"
+    echo "an older export" >"$N/notes.json"
+    expect_exit 1 tw "$N" export --format json --out "$N/notes.json"
+    [ ! -e "$N/notes.json" ] || fail "export --out FILE left a partial export"
+    expect_damage "$N" "${OBJ[$what]}" status
+    expect_damage "$N" "${OBJ[$what]}" show "$NOTE"
+    expect_damage "$N" "${OBJ[$what]}" blame "$NOTE"
+    expect_damage_named "$N" "${OBJ[$what]}" log
+    expect_damage_named "$N" "${OBJ[$what]}" log "$NOTE"
+    expect_exit 1 tw "$N" verify
+    # git refuses the same object.
+    if node_git "$N" cat-file -p "${OBJ[$what]}" >/dev/null 2>&1; then
+        fail "git reads the damaged $what"
+    fi
+done
+
+check "an old commit damaged: status, log and blame name it; list and show do not need it"
+N="$TEST_TMP/node-old-commit"
+cp -a "$GOOD" "$N"
+damage_object "$N/repo.git" "${OBJ[old commit]}"
+expect_ok tw "$N" list
+expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged old commit"
+expect_ok tw "$N" show "$NOTE"
+expect_damage "$N" "${OBJ[old commit]}" status
+expect_damage_named "$N" "${OBJ[old commit]}" log
+expect_damage "$N" "${OBJ[old commit]}" blame "$NOTE"
+expect_exit 1 tw "$N" verify
+
+check "the loose members tree damaged: status and log name it; list does not need it"
+N="$TEST_TMP/node-members"
+cp -a "$GOOD" "$N"
+damage_object "$N/repo.git" "${OBJ[members tree]}"
+expect_ok tw "$N" list
+expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged members tree"
+expect_damage "$N" "${OBJ[members tree]}" status
+expect_damage_named "$N" "${OBJ[members tree]}" log
+expect_exit 1 tw "$N" verify
+
+check "a write on a damaged bucket exits 1 naming it, and writes nothing"
+N="$TEST_TMP/node-write"
+cp -a "$GOOD" "$N"
+damage_object "$N/repo.git" "${OBJ[bucket tree]}"
+BEFORE=$(head_of "$N")
+expect_exit 1 tw "$N" set "$NOTE" title="Renamed"
+expect_stderr_contains "${OBJ[bucket tree]}"
+expect_eq "$(head_of "$N")" "$BEFORE" "head after a refused write"
+
+echo "PASS: damage_reads"
