@@ -36,6 +36,7 @@ struct rpack {
     size_t idx_len, pack_len; /* pack_len without the trailer */
     size_t map_idx_len, map_pack_len;
     uint32_t count;
+    bool borrowed; /* the caller's bytes (twin_packread_open_mem), not mapped files */
 };
 
 struct centry {
@@ -149,6 +150,10 @@ static void unmap_file(const void *p)
 
 static void unmap_pack(struct rpack *p)
 {
+    if (p->borrowed) {
+        p->idx = p->pack = NULL;
+        return;
+    }
     if (p->idx)
         unmap_file(p->idx);
     if (p->pack)
@@ -156,15 +161,10 @@ static void unmap_pack(struct rpack *p)
     p->idx = p->pack = NULL;
 }
 
-/* Maps a pack and its index and checks their framing: version-2 index, fan-out that ends at the
- * object count and never falls, room for every table; a version 2 or 3 pack. */
-static int map_pack(struct rpack *p, const char *dir)
+/* Checks the framing of a pack and its index: version-2 index, fan-out that ends at the object
+ * count and never falls, room for every table; a version 2 or 3 pack. */
+static int check_pack(struct rpack *p)
 {
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
-    p->idx = map_file(path, &p->map_idx_len);
-    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
-    p->pack = map_file(path, &p->map_pack_len);
     if (!p->idx || !p->pack)
         return -1;
     p->idx_len = p->map_idx_len;
@@ -185,6 +185,17 @@ static int map_pack(struct rpack *p, const char *dir)
         return -1;
     p->pack_len = p->map_pack_len - 20;
     return 0;
+}
+
+/* Maps a pack and its index, and checks them. */
+static int map_pack(struct rpack *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    p->idx = map_file(path, &p->map_idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    p->pack = map_file(path, &p->map_pack_len);
+    return check_pack(p);
 }
 
 static int by_count(const void *a, const void *b)
@@ -227,14 +238,24 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanishe
     return 0;
 }
 
+static twin_packread *reader_new(void)
+{
+    twin_packread *r = calloc(1, sizeof(*r));
+    if (!r) {
+        twin_error(TWIN_ERROR, "out of memory");
+        return NULL;
+    }
+    r->cache_bytes = CACHE_BYTES;
+    r->trim_bytes = TRIM_BYTES;
+    return r;
+}
+
 int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs)
 {
     *out = NULL;
-    twin_packread *r = calloc(1, sizeof(*r));
+    twin_packread *r = reader_new();
     if (!r)
-        return twin_error(TWIN_ERROR, "out of memory");
-    r->cache_bytes = CACHE_BYTES;
-    r->trim_bytes = TRIM_BYTES;
+        return TWIN_ERROR;
     size_t cap = 0;
     /* A join publishes its pack before it removes the packs it joined, so a scan that began
      * after a removal sees the new pack: scan again while packs vanish under the scan. */
@@ -250,6 +271,34 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
         for (size_t i = 0; i < r->npacks; i++)
             unmap_pack(&r->packs[i]);
         r->npacks = 0;
+    }
+    if (r->npacks > 1)
+        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    *out = r;
+    return 0;
+}
+
+int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *packs, size_t n)
+{
+    *out = NULL;
+    twin_packread *r = reader_new();
+    if (!r)
+        return TWIN_ERROR;
+    if (n > 0 && !(r->packs = calloc(n, sizeof(*r->packs)))) {
+        twin_packread_free(r);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rpack *p = &r->packs[r->npacks];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%s", packs[i].name ? packs[i].name : "pack");
+        p->borrowed = true;
+        p->idx = packs[i].idx;
+        p->map_idx_len = packs[i].idx_len;
+        p->pack = packs[i].pack;
+        p->map_pack_len = packs[i].pack_len;
+        if (check_pack(p) == 0)
+            r->npacks++;
     }
     if (r->npacks > 1)
         qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
@@ -675,8 +724,10 @@ static void trim(twin_packread *r, size_t bytes)
     if (r->since_trim < r->trim_bytes)
         return;
     r->since_trim = 0;
+    /* Never the caller's bytes: MADV_DONTNEED would empty memory that is not a file's. */
     for (size_t i = 0; i < r->npacks; i++)
-        madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
+        if (!r->packs[i].borrowed)
+            madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
 }
 
 int twin_packread_has(twin_packread *r, const git_oid *id)

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/mman.h>
 
 #include "helpers.h"
 #include "pack.h"
@@ -410,6 +412,7 @@ struct compare {
     git_odb *odb;
     twin_packread *packs;
     size_t found, missing, differ, damaged;
+    size_t bytes; /* of the objects found */
 };
 
 /* Reads one object both ways: through twin's pack reader and through libgit2. */
@@ -422,6 +425,7 @@ static int compare_object(const git_oid *id, void *ctx)
     int rc = twin_packread_get(&got, c->packs, id);
     if (rc == 1) {
         c->found++;
+        c->bytes += got->size;
         if (got->type != git_odb_object_type(want) || got->size != git_odb_object_size(want) ||
             memcmp(got->data, git_odb_object_data(want), got->size) != 0)
             c->differ++;
@@ -528,6 +532,141 @@ static void test_packread_reads_what_libgit2_reads(void **state)
     twin_node_free(n);
 }
 
+/* The bytes of a file, whole. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    unsigned char *p = malloc((size_t)n);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return p;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void test_packread_reads_packs_in_memory(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 150), 0);
+    add_notes(b, 600, NULL);
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    git_repository *repo = twin_node_repo(n);
+    const char *gitdir = git_repository_path(repo);
+    assert_int_equal(run("git --git-dir='%s' repack -adq --depth=50 >/dev/null 2>&1", gitdir), 0);
+
+    /* The store's one pack, as bytes in memory. */
+    char dir[300], path[400], name[64] = "";
+    snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int packs = 0;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "pack-", 5) == 0 && strlen(e->d_name) == 49 &&
+            strcmp(e->d_name + 45, ".idx") == 0) {
+            snprintf(name, sizeof(name), "%.45s", e->d_name);
+            packs++;
+        }
+    closedir(d);
+    assert_int_equal(packs, 1);
+    struct twin_packread_mem mem = {.name = name};
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, name);
+    unsigned char *idx = slurp(path, &mem.idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, name);
+    unsigned char *file = slurp(path, &mem.pack_len);
+    /* In pages of its own, as a reader that let go of pages would empty them. */
+    unsigned char *pack =
+        mmap(NULL, mem.pack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pack != MAP_FAILED);
+    memcpy(pack, file, mem.pack_len);
+    free(file);
+    mem.idx = idx;
+    mem.pack = pack;
+
+    /* Every object reads as libgit2 reads it, again and again: rounds past the point where the
+     * reader lets go of the pages it read, which it must never do to memory that is not a
+     * file's. */
+    struct compare c = {0};
+    assert_int_equal(git_repository_odb(&c.odb, repo), 0);
+    assert_int_equal(twin_packread_open_mem(&c.packs, &mem, 1), 0);
+    twin_packread_lean(c.packs);
+    int rounds = 0;
+    while (c.bytes < ((size_t)4 << 20)) { /* a lean reader lets go every 1 MiB */
+        size_t before = c.found;
+        assert_int_equal(git_odb_foreach(c.odb, compare_object, &c), 0);
+        assert_true(c.found - before >= 4 * 600);
+        assert_true(++rounds < 100);
+    }
+    assert_int_equal(c.missing, 0);
+    assert_int_equal(c.differ, 0);
+    assert_int_equal(c.damaged, 0);
+    twin_packread_free(c.packs);
+
+    /* Damage is named after the pack: the first object of the index given a type git has not. */
+    uint32_t count = be32(idx + 8 + 255 * 4);
+    assert_true(count > 0);
+    git_oid first;
+    memcpy(first.id, idx + 8 + 256 * 4, 20);
+    uint32_t off = be32(idx + 8 + 256 * 4 + 24 * (size_t)count);
+    assert_true(off >= 12 && off < mem.pack_len);
+    unsigned char kept = pack[off];
+    pack[off] = 0x00;
+    twin_packread *r = NULL;
+    twin_pobj *o = NULL;
+    assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), TWIN_EVERIFY);
+    assert_null(o);
+    char want[128];
+    snprintf(want, sizeof(want), "%s.pack: the object at offset %u has an unknown type", name, off);
+    assert_non_null(strstr(twin_error_last(), want));
+    twin_packread_free(r);
+    pack[off] = kept;
+
+    /* Bytes that are not a pack, or an index that is not version 2, leave the pack out. */
+    struct twin_packread_mem bad[3] = {mem, mem, mem};
+    bad[0].pack_len = 31;
+    static const unsigned char v1[8] = {0xff, 't', 'O', 'c', 0, 0, 0, 1};
+    unsigned char *idx1 = malloc(mem.idx_len);
+    assert_non_null(idx1);
+    memcpy(idx1, idx, mem.idx_len);
+    memcpy(idx1, v1, sizeof(v1));
+    bad[1].idx = idx1;
+    bad[2].idx_len = 8 + 256 * 4 + 28 * (size_t)count + 39; /* one byte short */
+    assert_int_equal(twin_packread_open_mem(&r, bad, 3), 0);
+    assert_int_equal(twin_packread_has(r, &first), 0);
+    twin_packread_free(r);
+    /* None at all: a reader that holds nothing. */
+    assert_int_equal(twin_packread_open_mem(&r, NULL, 0), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), 0);
+    twin_packread_free(r);
+    /* The good one beside them is read. */
+    bad[1] = mem;
+    assert_int_equal(twin_packread_open_mem(&r, bad, 3), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), 1);
+    assert_non_null(o);
+    twin_pobj_release(o);
+    twin_packread_free(r);
+
+    free(idx1);
+    free(idx);
+    munmap(pack, mem.pack_len);
+    git_odb_free(c.odb);
+    twin_node_free(n);
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -550,6 +689,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_packread_reads_what_libgit2_reads, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_writes_records_only, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_packread_reads_packs_in_memory, fixture_setup,
                                         fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
