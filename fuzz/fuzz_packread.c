@@ -21,9 +21,10 @@
  *
  * Invariants: every read gives 1 with an object of a real type, 0, or TWIN_EVERIFY, never
  * another error but "out of memory"; an id reads the same both times (result, type, size and
- * bytes). Objects may say they are up to 1 GiB large, and a sanitizer build spends most of its
- * time on such allocations; the fuzzer runs much faster with them capped (they then fail as out of
- * memory, which also runs those paths):
+ * bytes). Objects may say they are up to 1 GiB large; the reader refuses one that says more than
+ * the rest of its pack could inflate to before it takes memory for it, so a whole object of an
+ * input of a few KiB costs a few MiB at most. A delta may still say 1 GiB: run with allocations
+ * capped, such objects fail as out of memory, which also runs those paths:
  *   ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=64 build-fuzz/fuzz_packread ...
  *
  * The seeds git-* and twin-* in fuzz/corpus/packread/ were made by this file from small packs of

@@ -539,6 +539,11 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
     }
     if (h->size > OBJ_MAX_BYTES)
         return damaged(p, off, "is too large to read here");
+    /* Deflate makes at most 1032 bytes of each byte it reads (a match of 258 bytes coded in two
+     * bits): a size the rest of the pack could not inflate to is damage, found before memory is
+     * taken for it. */
+    if (h->size / 1032 > end - i)
+        return damaged(p, off, "does not inflate to its stated size");
     h->data = i;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <sys/mman.h>
+#include <zlib.h>
 
 #include "helpers.h"
 #include "pack.h"
@@ -667,6 +668,67 @@ static void test_packread_reads_packs_in_memory(void **state)
     twin_node_free(n);
 }
 
+/* A pack of one blob at offset 12, its header stating size, its data "hi" deflated; and the
+ * index. */
+static void one_blob_pack(unsigned char *pack, size_t *pack_len, unsigned char *idx,
+                          size_t *idx_len, const unsigned char id[20], size_t size)
+{
+    size_t at = 12;
+    memcpy(pack, "PACK\0\0\0\2\0\0\0\1", 12);
+    pack[at++] = (unsigned char)((size > 15 ? 0x80 : 0) | GIT_OBJECT_BLOB << 4 | (size & 15));
+    for (size >>= 4; size; size >>= 7)
+        pack[at++] = (unsigned char)((size > 127 ? 0x80 : 0) | (size & 127));
+    uLongf zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, (const Bytef *)"hi", 2, 9), Z_OK);
+    at += zlen;
+    memset(pack + at, 0, 20);
+    *pack_len = at + 20;
+    memcpy(idx, "\377tOc\0\0\0\2", 8);
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = i >= id[0];
+        memcpy(idx + 8 + 4 * i, (unsigned char[4]){0, 0, 0, (unsigned char)f}, 4);
+    }
+    memcpy(idx + 1032, id, 20);
+    memset(idx + 1052, 0, 4);                               /* CRC */
+    memcpy(idx + 1056, (unsigned char[4]){0, 0, 0, 12}, 4); /* offset */
+    memset(idx + 1060, 0, 40);
+    *idx_len = 1100;
+}
+
+/* An object that says it is larger than the rest of its pack could inflate to is damage, named
+ * as such before any memory is taken for it; one that says a size it could inflate to is
+ * inflated and held to it. */
+static void test_packread_refuses_sizes_past_the_pack(void **state)
+{
+    static const unsigned char id[20] = {0x42, 1, 2, 3};
+    unsigned char pack[128], idx[1100];
+    git_oid oid;
+    memcpy(oid.id, id, 20);
+    const size_t sizes[] = {2, 3, 1000, (size_t)1 << 20, (size_t)1 << 29};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct twin_packread_mem mem = {.name = "pack-one", .pack = pack, .idx = idx};
+        one_blob_pack(pack, &mem.pack_len, idx, &mem.idx_len, id, sizes[i]);
+        twin_packread *r = NULL;
+        twin_pobj *o = NULL;
+        assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+        assert_int_equal(twin_packread_has(r, &oid), 1);
+        int rc = twin_packread_get(&o, r, &oid);
+        if (sizes[i] == 2) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(o->type, GIT_OBJECT_BLOB);
+            assert_int_equal(o->size, 2);
+            assert_memory_equal(o->data, "hi", 2);
+            twin_pobj_release(o);
+        } else {
+            assert_int_equal(rc, TWIN_EVERIFY);
+            assert_null(o);
+            assert_non_null(strstr(twin_error_last(), "pack-one.pack: the object at offset 12 "
+                                                      "does not inflate to its stated size"));
+        }
+        twin_packread_free(r);
+    }
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -692,6 +754,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_packread_reads_packs_in_memory, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test(test_packread_refuses_sizes_past_the_pack),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();
