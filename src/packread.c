@@ -21,8 +21,8 @@
 #define LARGE_OFFSET  0x80000000u
 #define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
 #define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
-#define CACHE_ENTRIES 8192
-#define CACHE_HASH    16384              /* a power of two */
+#define CACHE_ENTRIES 8192              /* at most; a power of two */
+#define CACHE_MIN     16
 #define CACHE_BYTES   ((size_t)32 << 20) /* unless twin_packread_lean */
 #define TRIM_BYTES    ((size_t)16 << 20)
 #define LEAN_CACHE    ((size_t)16 << 20)
@@ -65,11 +65,12 @@ struct twin_packread {
     size_t delta_cap;
     struct link *chain;
     size_t chain_cap;
-    size_t filled, nfree, bytes;
+    size_t entries, filled, nfree, bytes;
     unsigned newest, oldest; /* ends of the recency list, plus one */
-    unsigned heads[CACHE_HASH];
-    unsigned free[CACHE_ENTRIES]; /* entries dropped, to be used again */
-    struct centry cache[CACHE_ENTRIES];
+    unsigned hash_mask;
+    unsigned *heads; /* hash_mask + 1 chains */
+    unsigned *free;  /* entries dropped, to be used again */
+    struct centry *cache;
 };
 
 static uint32_t get32(const unsigned char *p)
@@ -238,6 +239,29 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, bool *vanishe
     return 0;
 }
 
+/* Makes the cache, sized by the objects the packs' indexes list (CACHE_ENTRIES at most): a reader
+ * of well-formed packs never keeps more, and one of a few small packs need not take the 352 KiB
+ * of the largest cache. Sorts the packs, largest first. */
+static int reader_ready(twin_packread *r)
+{
+    uint64_t objects = 0;
+    for (size_t i = 0; i < r->npacks; i++)
+        objects += r->packs[i].count;
+    size_t entries = CACHE_MIN;
+    while (entries < objects && entries < CACHE_ENTRIES)
+        entries *= 2;
+    r->entries = entries;
+    r->hash_mask = (unsigned)(2 * entries - 1);
+    r->cache = calloc(entries, sizeof(*r->cache));
+    r->free = malloc(entries * sizeof(*r->free));
+    r->heads = calloc(2 * entries, sizeof(*r->heads));
+    if (!r->cache || !r->free || !r->heads)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (r->npacks > 1)
+        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    return 0;
+}
+
 static twin_packread *reader_new(void)
 {
     twin_packread *r = calloc(1, sizeof(*r));
@@ -272,8 +296,10 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
             unmap_pack(&r->packs[i]);
         r->npacks = 0;
     }
-    if (r->npacks > 1)
-        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
     *out = r;
     return 0;
 }
@@ -300,8 +326,10 @@ int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *
         if (check_pack(p) == 0)
             r->npacks++;
     }
-    if (r->npacks > 1)
-        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
     *out = r;
     return 0;
 }
@@ -336,6 +364,9 @@ void twin_packread_free(twin_packread *r)
     for (size_t i = 0; i < r->npacks; i++)
         unmap_pack(&r->packs[i]);
     free(r->packs);
+    free(r->cache);
+    free(r->free);
+    free(r->heads);
     libdeflate_free_decompressor(r->inflater);
     free(r->delta);
     free(r->chain);
@@ -401,10 +432,10 @@ static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *i
 
 /* ---- the cache of resolved objects ------------------------------------------------------- */
 
-static unsigned cache_hash(uint32_t pack, uint64_t off)
+static unsigned cache_hash(const twin_packread *r, uint32_t pack, uint64_t off)
 {
     uint64_t h = (off ^ ((uint64_t)pack << 40)) * 0x9E3779B97F4A7C15u;
-    return (unsigned)(h >> 40) & (CACHE_HASH - 1);
+    return (unsigned)(h >> 40) & r->hash_mask;
 }
 
 static void lru_unlink(twin_packread *r, struct centry *c)
@@ -435,7 +466,7 @@ static void lru_push(twin_packread *r, struct centry *c)
 
 static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
 {
-    for (unsigned i = r->heads[cache_hash(pack, off)]; i; i = r->cache[i - 1].next) {
+    for (unsigned i = r->heads[cache_hash(r, pack, off)]; i; i = r->cache[i - 1].next) {
         struct centry *c = &r->cache[i - 1];
         if (c->off == off && c->pack == pack) {
             lru_unlink(r, c);
@@ -448,7 +479,7 @@ static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
 
 static void chain_unlink(twin_packread *r, struct centry *c)
 {
-    unsigned *link = &r->heads[cache_hash(c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
+    unsigned *link = &r->heads[cache_hash(r, c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
     while (*link && *link != self)
         link = &r->cache[*link - 1].next;
     if (*link)
@@ -463,21 +494,21 @@ static void cache_put(twin_packread *r, uint32_t pack, uint64_t off, twin_pobj *
     if (o->size > r->cache_bytes / 8)
         return;
     while (r->oldest &&
-           (r->bytes + o->size > r->cache_bytes || (r->filled == CACHE_ENTRIES && r->nfree == 0))) {
+           (r->bytes + o->size > r->cache_bytes || (r->filled == r->entries && r->nfree == 0))) {
         struct centry *t = &r->cache[r->oldest - 1];
         lru_unlink(r, t);
         chain_unlink(r, t);
         cache_drop(r, t);
         r->free[r->nfree++] = (unsigned)(t - r->cache);
     }
-    struct centry *c = r->nfree                    ? &r->cache[r->free[--r->nfree]]
-                       : r->filled < CACHE_ENTRIES ? &r->cache[r->filled++]
-                                                   : NULL;
+    struct centry *c = r->nfree                 ? &r->cache[r->free[--r->nfree]]
+                       : r->filled < r->entries ? &r->cache[r->filled++]
+                                                : NULL;
     if (!c)
         return;
     o->refs++;
     r->bytes += o->size;
-    unsigned *head = &r->heads[cache_hash(pack, off)];
+    unsigned *head = &r->heads[cache_hash(r, pack, off)];
     *c = (struct centry){.obj = o, .off = off, .pack = pack, .next = *head};
     *head = (unsigned)(c - r->cache) + 1;
     lru_push(r, c);
