@@ -198,8 +198,9 @@ void twin_indexer_free(twin_indexer *ix)
         free(ix->pending[i].owned);
     if (ix->z_ready)
         inflateEnd(&ix->z);
-    for (size_t i = 0; i < IX_CACHE_SLOTS; i++)
-        free(ix->slots[i].data);
+    /* Only the slots from tail on hold data: the others were emptied when let go. */
+    for (size_t i = 0; i < ix->cached; i++)
+        free(ix->slots[(ix->tail + i) % IX_CACHE_SLOTS].data);
     free(ix->data);
     free(ix->v);
     free(ix->refs);
