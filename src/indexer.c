@@ -30,8 +30,8 @@
 #define IX_REBUILD_PER_BYTE 16
 #define IX_HEAD_MAX         32                 /* an entry's header: type, size, base */
 #define IX_CACHE_BYTES      ((size_t)32 << 20) /* objects kept named, as bases for what follows */
-#define IX_CACHE_SLOTS      8192
-#define IX_BATCH_MAX        256 /* objects hashed together, on two threads */
+#define IX_CACHE_SLOTS      8192 /* at most; no more than the objects the pack declares */
+#define IX_BATCH_MAX        256  /* objects hashed together, on two threads */
 #define IX_BATCH_BYTES      (IX_CACHE_BYTES / 4)
 #define OBJ_OFS_DELTA       6
 #define OBJ_REF_DELTA       7
@@ -112,8 +112,8 @@ struct twin_indexer {
     struct twin_idmap map; /* named entries by id */
     uint32_t *deferred;    /* deltas whose base was not named when they came */
     size_t ndeferred, deferred_cap;
-    struct ix_slot slots[IX_CACHE_SLOTS];
-    size_t head, tail, cached, cached_bytes;
+    struct ix_slot *slots; /* nslots, made when the pack's header says how many objects come */
+    size_t nslots, head, tail, cached, cached_bytes;
     unsigned char *raw; /* an entry read back from the pack */
     size_t raw_cap;
     struct ix_pending pending[IX_BATCH_MAX];
@@ -200,7 +200,8 @@ void twin_indexer_free(twin_indexer *ix)
         inflateEnd(&ix->z);
     /* Only the slots from tail on hold data: the others were emptied when let go. */
     for (size_t i = 0; i < ix->cached; i++)
-        free(ix->slots[(ix->tail + i) % IX_CACHE_SLOTS].data);
+        free(ix->slots[(ix->tail + i) % ix->nslots].data);
+    free(ix->slots);
     free(ix->data);
     free(ix->v);
     free(ix->refs);
@@ -361,7 +362,7 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
     if (size > IX_CACHE_BYTES / 8)
         return false;
     while (ix->cached > 0 &&
-           (ix->cached == IX_CACHE_SLOTS || ix->cached_bytes + size > IX_CACHE_BYTES)) {
+           (ix->cached == ix->nslots || ix->cached_bytes + size > IX_CACHE_BYTES)) {
         struct ix_slot *s = &ix->slots[ix->tail];
         ix->v[s->entry].slot = 0;
         ix->cached_bytes -= s->size;
@@ -374,13 +375,13 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
             }
         free(s->data);
         s->data = NULL;
-        ix->tail = (ix->tail + 1) % IX_CACHE_SLOTS;
+        ix->tail = (ix->tail + 1) % ix->nslots;
         ix->cached--;
     }
     struct ix_slot *s = &ix->slots[ix->head];
     *s = (struct ix_slot){data, size, (uint32_t)e};
     ix->v[e].slot = (uint32_t)ix->head + 1;
-    ix->head = (ix->head + 1) % IX_CACHE_SLOTS;
+    ix->head = (ix->head + 1) % ix->nslots;
     ix->cached++;
     ix->cached_bytes += size;
     return true;
@@ -655,6 +656,12 @@ static int take_pack_header(twin_indexer *ix)
         ix->failed = true;
         return twin_error(TWIN_ELIMIT, "received pack declares more than %zu objects",
                           (size_t)TWIN_PACK_MAX_OBJECTS);
+    }
+    /* An object is kept once at most: a slot for each, up to IX_CACHE_SLOTS. */
+    ix->nslots = count == 0 ? 1 : count < IX_CACHE_SLOTS ? count : IX_CACHE_SLOTS;
+    if (!(ix->slots = calloc(ix->nslots, sizeof(*ix->slots)))) {
+        ix->failed = true;
+        return twin_error(TWIN_ERROR, "out of memory");
     }
     ix->declared = count;
     ix->off = 12;
