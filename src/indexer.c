@@ -530,6 +530,8 @@ static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob
         return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
     if (dst > IX_OBJECT_MAX)
         return bad(ix, ix->v[e].off, "would be more than %zu bytes", IX_OBJECT_MAX);
+    if (!twin_delta_can_make(dst, base->size, delta_size - start))
+        return bad(ix, ix->v[e].off, "has a malformed delta");
     unsigned char *result = malloc(dst ? dst : 1);
     if (!result)
         return twin_error(TWIN_ERROR, "out of memory");

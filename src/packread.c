@@ -639,6 +639,10 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
+    if (!twin_delta_can_make(dst, base->size, len - start)) {
+        damaged(p, off, "has a malformed delta");
+        return NULL;
+    }
     twin_pobj *o = pobj_new(base->type, dst);
     if (!o) {
         twin_error(TWIN_ERROR, "out of memory");

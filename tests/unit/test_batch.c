@@ -729,6 +729,92 @@ static void test_packread_refuses_sizes_past_the_pack(void **state)
     }
 }
 
+/* A pack of the blob "hello" at offset 12 and a delta against it whose header states a result of
+ * dst bytes, its instructions those that make "hello!"; and the index, the blob's id starting
+ * with 0x10 and the delta's with 0x20. */
+static void blob_and_delta_pack(unsigned char *pack, size_t *pack_len, unsigned char *idx,
+                                size_t *idx_len, size_t dst)
+{
+    size_t at = 12;
+    memcpy(pack, "PACK\0\0\0\2\0\0\0\2", 12);
+    pack[at++] = GIT_OBJECT_BLOB << 4 | 5;
+    uLongf zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, (const Bytef *)"hello", 5, 9), Z_OK);
+    at += zlen;
+    size_t delta_at = at;
+    unsigned char delta[32];
+    size_t n = 0;
+    delta[n++] = 5; /* the base's size */
+    for (size_t v = dst;; v >>= 7) {
+        delta[n++] = (unsigned char)((v > 127 ? 0x80 : 0) | (v & 127));
+        if (v <= 127)
+            break;
+    }
+    memcpy(delta + n, "\x91\x00\x05\x01!", 5); /* copy the base's 5 bytes, insert "!" */
+    n += 5;
+    pack[at++] = 6 << 4 | (unsigned char)n; /* OFS_DELTA, n < 16 */
+    pack[at++] = (unsigned char)(delta_at - 12);
+    zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, delta, n, 9), Z_OK);
+    at += zlen;
+    memset(pack + at, 0, 20);
+    *pack_len = at + 20;
+    memcpy(idx, "\377tOc\0\0\0\2", 8);
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = (i >= 0x10) + (i >= 0x20);
+        memcpy(idx + 8 + 4 * i, (unsigned char[4]){0, 0, 0, (unsigned char)f}, 4);
+    }
+    memset(idx + 1032, 0, 2 * 20 + 2 * 4);
+    idx[1032] = 0x10;
+    idx[1052] = 0x20;
+    memcpy(idx + 1080, (unsigned char[4]){0, 0, 0, 12}, 4);
+    memcpy(idx + 1084, (unsigned char[4]){0, 0, 0, (unsigned char)delta_at}, 4);
+    memset(idx + 1088, 0, 40);
+    *idx_len = 1128;
+}
+
+/* A delta whose result is larger than its instructions could make from its base is malformed,
+ * found before memory is taken for the result; one that says its true size applies. */
+static void test_deltas_that_cannot_make_their_size_are_refused(void **state)
+{
+    /* Each instruction takes a byte at least and gives at most the base (16 MiB at most), or a
+     * byte for each byte it takes. */
+    assert_true(twin_delta_can_make(0, 0, 0));
+    assert_false(twin_delta_can_make(1, 100, 0));
+    assert_true(twin_delta_can_make(500, 100, 5));
+    assert_false(twin_delta_can_make(501, 100, 5));
+    assert_true(twin_delta_can_make(5, 0, 5));
+    assert_false(twin_delta_can_make(6, 0, 5));
+    assert_true(twin_delta_can_make((size_t)0xffffff * 3, (size_t)1 << 30, 3));
+    assert_false(twin_delta_can_make((size_t)0xffffff * 3 + 1, (size_t)1 << 30, 3));
+
+    unsigned char pack[128], idx[1128];
+    git_oid delta_id;
+    memset(delta_id.id, 0, 20);
+    delta_id.id[0] = 0x20;
+    const size_t sizes[] = {6, 25, 26, (size_t)1 << 29};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct twin_packread_mem mem = {.name = "pack-delta", .pack = pack, .idx = idx};
+        blob_and_delta_pack(pack, &mem.pack_len, idx, &mem.idx_len, sizes[i]);
+        twin_packread *r = NULL;
+        twin_pobj *o = NULL;
+        assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+        int rc = twin_packread_get(&o, r, &delta_id);
+        if (sizes[i] == 6) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(o->size, 6);
+            assert_memory_equal(o->data, "hello!", 6);
+            twin_pobj_release(o);
+        } else {
+            assert_int_equal(rc, TWIN_EVERIFY);
+            assert_null(o);
+            assert_non_null(strstr(twin_error_last(), "pack-delta.pack: the object at offset "));
+            assert_non_null(strstr(twin_error_last(), "has a malformed delta"));
+        }
+        twin_packread_free(r);
+    }
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -755,6 +841,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_packread_reads_packs_in_memory, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_packread_refuses_sizes_past_the_pack),
+        cmocka_unit_test(test_deltas_that_cannot_make_their_size_are_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();

@@ -397,6 +397,22 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     put(&b, z, zlen);
     seal(&b);
     refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4");
+    b.len = 0;
+
+    /* An OFS_DELTA that says it makes 200 MiB of a 5-byte base with 5 bytes of instructions:
+     * malformed, and refused before the 200 MiB are taken. */
+    put(&b, "PACK\0\0\0\2\0\0\0\2\x35", 13);
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, (const Bytef *)"hello", 5, 6), Z_OK);
+    put(&b, z, zlen);
+    unsigned char far[] = {5, 0x80, 0x80, 0x80, 0x64, 0x91, 0, 5, 1, '!'}; /* 100 << 21 bytes */
+    unsigned char ofs_far[] = {0x60 | sizeof(far), (unsigned char)(b.len - 12)};
+    put(&b, ofs_far, sizeof(ofs_far));
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, far, sizeof(far), 6), Z_OK);
+    put(&b, z, zlen);
+    seal(&b);
+    refuses(f, &b, "impossible-delta", TWIN_EINVALID, "malformed delta");
 
     free(b.p);
     free(good.p);
