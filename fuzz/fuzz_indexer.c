@@ -1,5 +1,8 @@
 /* The indexer of received packs (src/indexer.c) on any bytes a partner could send, cut into pieces
  * of varying size as they would arrive, checked against libgit2's indexer on the same bytes.
+ * twin's indexer keeps the pack in memory (twin_indexer_new_mem): the same reading and checks as
+ * for a pack written to a file, without a file per input. libgit2's writes its files into one
+ * scratch directory, made once, and only for the packs twin accepts.
  *
  * Input:
  *   byte 0     options: bit 0, the harness appends the pack's correct checksum (so that inputs
@@ -9,21 +12,19 @@
  *
  * Invariants: twin_indexer_append and twin_indexer_finish give 0, TWIN_EINVALID, TWIN_ELIMIT, or
  * TWIN_ERROR for out of memory only; when twin's indexer accepts a pack, libgit2's indexer accepts
- * it too and writes the same index, byte for byte. (libgit2 accepts some packs twin refuses: an
- * object twice, a delta of fewer than 4 bytes (git refuses those too), a zlib stream padded far
- * beyond its data.)
+ * it too and writes the same index, byte for byte, under the same name. (libgit2 accepts some packs
+ * twin refuses: an object twice, a delta of fewer than 4 bytes (git refuses those too), a zlib
+ * stream padded far beyond its data.)
  *
  * Seeds in fuzz/corpus/indexer/: small packs of twin (twin_pack_build of a node with a few notes)
  * and of git (`git pack-objects`, with and without --delta-base-offset), with byte 0 = 0 (the
  * pack's own checksum kept). */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <ftw.h>
+#include <dirent.h>
 #include <git2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "indexer.h"
@@ -33,12 +34,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char scratch[4096];
+static char scratch[4096]; /* libgit2's indexer writes here */
 
-static int rm_entry(const char *p, const struct stat *s, int f, struct FTW *w)
+/* Removes every file in the scratch directory. */
+static void empty_scratch(void)
 {
-    (void)s, (void)f, (void)w;
-    return remove(p);
+    DIR *d = opendir(scratch);
+    struct dirent *e;
+    char path[4400];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", scratch, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void cleanup(void)
+{
+    empty_scratch();
+    rmdir(scratch);
 }
 
 static void setup(void)
@@ -47,15 +64,11 @@ static void setup(void)
         return;
     if (twin_global_init(false))
         abort();
-    snprintf(scratch, sizeof(scratch), "%s/twin-fuzz-indexer-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof(scratch), "%s/twin-fuzz-indexer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(scratch))
         abort();
-}
-
-static void clean(const char *dir)
-{
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    atexit(cleanup);
 }
 
 static unsigned char *read_all(const char *path, size_t *len)
@@ -96,17 +109,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len += 20;
     }
 
-    char dir[4200], gdir[4200], path[4300];
-    snprintf(dir, sizeof(dir), "%s/twin", scratch);
-    snprintf(gdir, sizeof(gdir), "%s/libgit2", scratch);
-    clean(dir);
-    clean(gdir);
-    if (mkdir(dir, 0700) || mkdir(gdir, 0700))
-        abort();
-
+    char path[4300];
     twin_indexer *ix = NULL;
     char name[41];
-    if (twin_indexer_new(&ix, dir))
+    unsigned char *a = NULL;
+    size_t a_len = 0;
+    if (twin_indexer_new_mem(&ix))
         abort();
     int rc = 0;
     unsigned seed = opts >> 1;
@@ -119,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += n;
     }
     if (rc == 0)
-        rc = twin_indexer_finish(ix, name);
+        rc = twin_indexer_finish_mem(ix, name, &a, &a_len);
     twin_indexer_free(ix);
     if (rc != 0 && rc != TWIN_EINVALID && rc != TWIN_ELIMIT &&
         !(rc == TWIN_ERROR && strstr(twin_error_last(), "out of memory"))) {
@@ -131,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         git_indexer *gx = NULL;
         git_indexer_options o = GIT_INDEXER_OPTIONS_INIT;
         git_indexer_progress progress;
-        if (git_indexer_new(&gx, gdir, 0, NULL, &o) < 0)
+        if (git_indexer_new(&gx, scratch, 0, NULL, &o) < 0)
             abort();
         if (git_indexer_append(gx, pack, len, &progress) < 0 ||
             git_indexer_commit(gx, &progress) < 0) {
@@ -139,19 +147,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     git_error_last() ? git_error_last()->message : "?");
             abort();
         }
-        size_t a_len = 0, b_len = 0;
-        snprintf(path, sizeof(path), "%s/pack-%s.idx", dir, name);
-        unsigned char *a = read_all(path, &a_len);
-        snprintf(path, sizeof(path), "%s/pack-%s.idx", gdir, git_indexer_name(gx));
+        size_t b_len = 0;
+        snprintf(path, sizeof(path), "%s/pack-%s.idx", scratch, git_indexer_name(gx));
         unsigned char *b = read_all(path, &b_len);
-        if (!a || !b || a_len != b_len || memcmp(a, b, a_len) != 0) {
-            fprintf(stderr, "twin's index differs from libgit2's\n");
+        if (!a || !b || a_len != b_len || memcmp(a, b, a_len) != 0 ||
+            strcmp(name, git_indexer_name(gx)) != 0) {
+            fprintf(stderr, "twin's index or name differs from libgit2's\n");
             abort();
         }
-        free(a);
         free(b);
         git_indexer_free(gx);
+        empty_scratch();
     }
+    free(a);
     free(pack);
     return 0;
 }

@@ -30,8 +30,8 @@
 #define IX_REBUILD_PER_BYTE 16
 #define IX_HEAD_MAX         32                 /* an entry's header: type, size, base */
 #define IX_CACHE_BYTES      ((size_t)32 << 20) /* objects kept named, as bases for what follows */
-#define IX_CACHE_SLOTS      8192
-#define IX_BATCH_MAX        256 /* objects hashed together, on two threads */
+#define IX_CACHE_SLOTS      8192 /* at most; no more than the objects the pack declares */
+#define IX_BATCH_MAX        256  /* objects hashed together, on two threads */
 #define IX_BATCH_BYTES      (IX_CACHE_BYTES / 4)
 #define OBJ_OFS_DELTA       6
 #define OBJ_REF_DELTA       7
@@ -84,6 +84,9 @@ struct ix_slot {
 struct twin_indexer {
     char dir[4096], tmp[4200];
     int fd;
+    bool in_memory; /* twin_indexer_new_mem: the pack's bytes are kept in mem, not in a file */
+    unsigned char *mem;
+    size_t mem_len, mem_cap;
     bool failed;
     uint64_t received;
     twin_sha1_ctx sum; /* of every byte before the trailer */
@@ -109,8 +112,8 @@ struct twin_indexer {
     struct twin_idmap map; /* named entries by id */
     uint32_t *deferred;    /* deltas whose base was not named when they came */
     size_t ndeferred, deferred_cap;
-    struct ix_slot slots[IX_CACHE_SLOTS];
-    size_t head, tail, cached, cached_bytes;
+    struct ix_slot *slots; /* nslots, made when the pack's header says how many objects come */
+    size_t nslots, head, tail, cached, cached_bytes;
     unsigned char *raw; /* an entry read back from the pack */
     size_t raw_cap;
     struct ix_pending pending[IX_BATCH_MAX];
@@ -133,6 +136,19 @@ static int bad(twin_indexer *ix, uint64_t off, const char *fmt, ...)
                       (unsigned long long)off, what);
 }
 
+/* Starts ix, whose file (or memory) is set up: the inflater and the checksum. */
+static int start(twin_indexer **out, twin_indexer *ix)
+{
+    if (inflateInit(&ix->z) != Z_OK) {
+        twin_indexer_free(ix);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    ix->z_ready = true;
+    twin_sha1_init(&ix->sum);
+    *out = ix;
+    return 0;
+}
+
 int twin_indexer_new(twin_indexer **out, const char *dir)
 {
     *out = NULL;
@@ -146,14 +162,18 @@ int twin_indexer_new(twin_indexer **out, const char *dir)
         free(ix);
         return rc;
     }
-    if (inflateInit(&ix->z) != Z_OK) {
-        twin_indexer_free(ix);
+    return start(out, ix);
+}
+
+int twin_indexer_new_mem(twin_indexer **out)
+{
+    *out = NULL;
+    twin_indexer *ix = calloc(1, sizeof(*ix));
+    if (!ix)
         return twin_error(TWIN_ERROR, "out of memory");
-    }
-    ix->z_ready = true;
-    twin_sha1_init(&ix->sum);
-    *out = ix;
-    return 0;
+    ix->fd = -1;
+    ix->in_memory = true;
+    return start(out, ix);
 }
 
 void twin_indexer_free(twin_indexer *ix)
@@ -178,14 +198,17 @@ void twin_indexer_free(twin_indexer *ix)
         free(ix->pending[i].owned);
     if (ix->z_ready)
         inflateEnd(&ix->z);
-    for (size_t i = 0; i < IX_CACHE_SLOTS; i++)
-        free(ix->slots[i].data);
+    /* Only the slots from tail on hold data: the others were emptied when let go. */
+    for (size_t i = 0; i < ix->cached; i++)
+        free(ix->slots[(ix->tail + i) % ix->nslots].data);
+    free(ix->slots);
     free(ix->data);
     free(ix->v);
     free(ix->refs);
     twin_idmap_free(&ix->map);
     free(ix->deferred);
     free(ix->raw);
+    free(ix->mem);
     free(ix);
 }
 
@@ -339,7 +362,7 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
     if (size > IX_CACHE_BYTES / 8)
         return false;
     while (ix->cached > 0 &&
-           (ix->cached == IX_CACHE_SLOTS || ix->cached_bytes + size > IX_CACHE_BYTES)) {
+           (ix->cached == ix->nslots || ix->cached_bytes + size > IX_CACHE_BYTES)) {
         struct ix_slot *s = &ix->slots[ix->tail];
         ix->v[s->entry].slot = 0;
         ix->cached_bytes -= s->size;
@@ -352,13 +375,13 @@ static bool cache_put(twin_indexer *ix, size_t e, unsigned char *data, size_t si
             }
         free(s->data);
         s->data = NULL;
-        ix->tail = (ix->tail + 1) % IX_CACHE_SLOTS;
+        ix->tail = (ix->tail + 1) % ix->nslots;
         ix->cached--;
     }
     struct ix_slot *s = &ix->slots[ix->head];
     *s = (struct ix_slot){data, size, (uint32_t)e};
     ix->v[e].slot = (uint32_t)ix->head + 1;
-    ix->head = (ix->head + 1) % IX_CACHE_SLOTS;
+    ix->head = (ix->head + 1) % ix->nslots;
     ix->cached++;
     ix->cached_bytes += size;
     return true;
@@ -450,7 +473,13 @@ static int read_back(twin_indexer *ix, size_t e, unsigned char **out, size_t *ou
     size_t len = (size_t)(end - en->off);
     if (twin_grow((void **)&ix->raw, &ix->raw_cap, len, 1))
         return TWIN_ERROR;
-    for (size_t got = 0; got < len;) {
+    if (ix->in_memory) {
+        if (en->off > ix->mem_len || len > ix->mem_len - en->off)
+            return twin_error(TWIN_ERROR, "cannot read the received pack back: %s",
+                              "it is shorter than written");
+        memcpy(ix->raw, ix->mem + en->off, len);
+    }
+    for (size_t got = 0; !ix->in_memory && got < len;) {
         ssize_t r = pread(ix->fd, ix->raw + got, len - got, (off_t)(en->off + got));
         if (r < 0 && errno == EINTR)
             continue;
@@ -501,6 +530,8 @@ static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob
         return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
     if (dst > IX_OBJECT_MAX)
         return bad(ix, ix->v[e].off, "would be more than %zu bytes", IX_OBJECT_MAX);
+    if (!twin_delta_can_make(dst, base->size, delta_size - start))
+        return bad(ix, ix->v[e].off, "has a malformed delta");
     unsigned char *result = malloc(dst ? dst : 1);
     if (!result)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -628,6 +659,12 @@ static int take_pack_header(twin_indexer *ix)
         return twin_error(TWIN_ELIMIT, "received pack declares more than %zu objects",
                           (size_t)TWIN_PACK_MAX_OBJECTS);
     }
+    /* An object is kept once at most: a slot for each, up to IX_CACHE_SLOTS. */
+    ix->nslots = count == 0 ? 1 : count < IX_CACHE_SLOTS ? count : IX_CACHE_SLOTS;
+    if (!(ix->slots = calloc(ix->nslots, sizeof(*ix->slots)))) {
+        ix->failed = true;
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
     ix->declared = count;
     ix->off = 12;
     ix->buf_len = 0;
@@ -730,7 +767,14 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
     }
     ix->received += len;
     const unsigned char *p = data;
-    if (twin_write_all(ix->fd, p, len) != 0) {
+    if (ix->in_memory && len > 0) {
+        if (twin_grow((void **)&ix->mem, &ix->mem_cap, ix->mem_len + len, 1)) {
+            ix->failed = true;
+            return TWIN_ERROR;
+        }
+        memcpy(ix->mem + ix->mem_len, p, len);
+        ix->mem_len += len;
+    } else if (!ix->in_memory && twin_write_all(ix->fd, p, len) != 0) {
         ix->failed = true;
         return twin_error(TWIN_ERROR, "cannot write the received pack: %s", strerror(errno));
     }
@@ -869,7 +913,10 @@ static int name_deferred(twin_indexer *ix)
     return rc;
 }
 
-int twin_indexer_finish(twin_indexer *ix, char name_out[41])
+/* All of twin_indexer_finish but the files: the checks, the names of the objects left, the
+ * pack's name (from its checksum, into sum and name_out) and its index. */
+static int finish_index(twin_indexer *ix, char name_out[41], unsigned char sum[TWIN_SHA1_BYTES],
+                        unsigned char **idx, size_t *idx_len)
 {
     int rc = 0;
     if (ix->failed)
@@ -880,7 +927,6 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
                           "received pack is incomplete: it ends after %zu of its %u objects", ix->n,
                           ix->declared);
     }
-    unsigned char sum[TWIN_SHA1_BYTES];
     twin_sha1_final(&ix->sum, sum);
     if (memcmp(sum, ix->buf, TWIN_SHA1_BYTES) != 0) {
         ix->failed = true;
@@ -899,9 +945,7 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
         objs[i].offset = ix->v[i].off;
         objs[i].crc = ix->v[i].crc;
     }
-    unsigned char *idx = NULL;
-    size_t idx_len = 0;
-    rc = twin_pack_index_build(&idx, &idx_len, objs, ix->n, sum);
+    rc = twin_pack_index_build(idx, idx_len, objs, ix->n, sum);
     free(objs);
     if (rc)
         return rc;
@@ -911,6 +955,19 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
         name_out[2 * i + 1] = hexdigits[sum[i] & 15];
     }
     name_out[40] = '\0';
+    return 0;
+}
+
+int twin_indexer_finish(twin_indexer *ix, char name_out[41])
+{
+    if (ix->in_memory)
+        return twin_error(TWIN_ERROR, "received pack: kept in memory, it has no files to finish");
+    unsigned char sum[TWIN_SHA1_BYTES];
+    unsigned char *idx = NULL;
+    size_t idx_len = 0;
+    int rc = finish_index(ix, name_out, sum, &idx, &idx_len);
+    if (rc)
+        return rc;
     char final[4300], idx_tmp[4200];
     snprintf(final, sizeof(final), "%s/pack-%s.pack", ix->dir, name_out);
     int fd = ix->fd;
@@ -934,4 +991,15 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
     free(idx);
     snprintf(final, sizeof(final), "%s/pack-%s.idx", ix->dir, name_out);
     return twin_pack_finish_file(ifd, idx_tmp, final, twin_global_durable());
+}
+
+int twin_indexer_finish_mem(twin_indexer *ix, char name_out[41], unsigned char **idx,
+                            size_t *idx_len)
+{
+    *idx = NULL;
+    *idx_len = 0;
+    if (!ix->in_memory)
+        return twin_error(TWIN_ERROR, "received pack: written to a file, it is finished there");
+    unsigned char sum[TWIN_SHA1_BYTES];
+    return finish_index(ix, name_out, sum, idx, idx_len);
 }

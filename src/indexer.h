@@ -23,6 +23,11 @@ typedef struct twin_indexer twin_indexer;
 /* Starts a pack to be written into the directory dir. */
 int twin_indexer_new(twin_indexer **out, const char *dir);
 
+/* Starts a pack to be kept in memory, never written: the same reading and the same checks as
+ * twin_indexer_new, the pack's bytes (TWIN_PACK_MAX_BYTES at most) held by ix until it is freed.
+ * Finish it with twin_indexer_finish_mem. */
+int twin_indexer_new_mem(twin_indexer **out);
+
 /* Takes the next len bytes of the pack. TWIN_EINVALID when they break the pack format (the error
  * names the object and what is wrong), TWIN_ELIMIT past a bound; after an error the indexer takes
  * nothing more. */
@@ -32,6 +37,11 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len);
  * pack-<name>.pack and pack-<name>.idx into the directory, name being the 40 hex digits of the
  * pack's checksum (written into name). */
 int twin_indexer_finish(twin_indexer *ix, char name[41]);
+
+/* The same for a pack started with twin_indexer_new_mem: the checks and the name, and the bytes of
+ * the version-2 index twin_indexer_finish would write, in *idx (*idx_len bytes, for the caller to
+ * free) instead of a file. */
+int twin_indexer_finish_mem(twin_indexer *ix, char name[41], unsigned char **idx, size_t *idx_len);
 
 /* Frees ix; the file of a pack that was not finished is removed. */
 void twin_indexer_free(twin_indexer *ix);

@@ -62,6 +62,14 @@ int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, cons
                                                                                               : 0;
 }
 
+bool twin_delta_can_make(size_t result_size, size_t base_size, size_t len)
+{
+    size_t most = base_size < 0xffffff ? base_size : 0xffffff; /* one instruction's output */
+    if (most < 1)
+        most = 1;
+    return result_size / most + (result_size % most != 0) <= len;
+}
+
 int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
                      size_t base_size, const unsigned char *d, size_t len, size_t start)
 {

@@ -21,8 +21,8 @@
 #define LARGE_OFFSET  0x80000000u
 #define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
 #define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
-#define CACHE_ENTRIES 8192
-#define CACHE_HASH    16384              /* a power of two */
+#define CACHE_ENTRIES 8192              /* at most; a power of two */
+#define CACHE_MIN     16
 #define CACHE_BYTES   ((size_t)32 << 20) /* unless twin_packread_lean */
 #define TRIM_BYTES    ((size_t)16 << 20)
 #define LEAN_CACHE    ((size_t)16 << 20)
@@ -38,6 +38,7 @@ struct rpack {
     size_t idx_len, pack_len; /* pack_len without the trailer */
     size_t map_idx_len, map_pack_len;
     uint32_t count;
+    bool borrowed; /* the caller's bytes (twin_packread_open_mem), not mapped files */
 };
 
 struct centry {
@@ -65,11 +66,12 @@ struct twin_packread {
     size_t delta_cap;
     struct link *chain;
     size_t chain_cap;
-    size_t filled, nfree, bytes;
+    size_t entries, filled, nfree, bytes;
     unsigned newest, oldest; /* ends of the recency list, plus one */
-    unsigned heads[CACHE_HASH];
-    unsigned free[CACHE_ENTRIES]; /* entries dropped, to be used again */
-    struct centry cache[CACHE_ENTRIES];
+    unsigned hash_mask;
+    unsigned *heads; /* hash_mask + 1 chains */
+    unsigned *free;  /* entries dropped, to be used again */
+    struct centry *cache;
 };
 
 static uint32_t get32(const unsigned char *p)
@@ -150,6 +152,10 @@ static void unmap_file(const void *p)
 
 static void unmap_pack(struct rpack *p)
 {
+    if (p->borrowed) {
+        p->idx = p->pack = NULL;
+        return;
+    }
     if (p->idx)
         unmap_file(p->idx);
     if (p->pack)
@@ -157,15 +163,10 @@ static void unmap_pack(struct rpack *p)
     p->idx = p->pack = NULL;
 }
 
-/* Maps a pack and its index and checks their framing: version-2 index, fan-out that ends at the
- * object count and never falls, room for every table; a version 2 or 3 pack. */
-static int map_pack(struct rpack *p, const char *dir)
+/* Checks the framing of a pack and its index: version-2 index, fan-out that ends at the object
+ * count and never falls, room for every table; a version 2 or 3 pack. */
+static int check_pack(struct rpack *p)
 {
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
-    p->idx = map_file(path, &p->map_idx_len);
-    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
-    p->pack = map_file(path, &p->map_pack_len);
     if (!p->idx || !p->pack)
         return -1;
     p->idx_len = p->map_idx_len;
@@ -186,6 +187,17 @@ static int map_pack(struct rpack *p, const char *dir)
         return -1;
     p->pack_len = p->map_pack_len - 20;
     return 0;
+}
+
+/* Maps a pack and its index, and checks them. */
+static int map_pack(struct rpack *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    p->idx = map_file(path, &p->map_idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    p->pack = map_file(path, &p->map_pack_len);
+    return check_pack(p);
 }
 
 static int by_count(const void *a, const void *b)
@@ -229,14 +241,47 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_in
     return 0;
 }
 
+/* Makes the cache, sized by the objects the packs' indexes list (CACHE_ENTRIES at most): a reader
+ * of well-formed packs never keeps more, and one of a few small packs need not take the 352 KiB
+ * of the largest cache. Sorts the packs, largest first. */
+static int reader_ready(twin_packread *r)
+{
+    uint64_t objects = 0;
+    for (size_t i = 0; i < r->npacks; i++)
+        objects += r->packs[i].count;
+    size_t entries = CACHE_MIN;
+    while (entries < objects && entries < CACHE_ENTRIES)
+        entries *= 2;
+    r->entries = entries;
+    r->hash_mask = (unsigned)(2 * entries - 1);
+    r->cache = calloc(entries, sizeof(*r->cache));
+    r->free = malloc(entries * sizeof(*r->free));
+    r->heads = calloc(2 * entries, sizeof(*r->heads));
+    if (!r->cache || !r->free || !r->heads)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (r->npacks > 1)
+        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    return 0;
+}
+
+static twin_packread *reader_new(void)
+{
+    twin_packread *r = calloc(1, sizeof(*r));
+    if (!r) {
+        twin_error(TWIN_ERROR, "out of memory");
+        return NULL;
+    }
+    r->cache_bytes = CACHE_BYTES;
+    r->trim_bytes = TRIM_BYTES;
+    return r;
+}
+
 int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs)
 {
     *out = NULL;
-    twin_packread *r = calloc(1, sizeof(*r));
+    twin_packread *r = reader_new();
     if (!r)
-        return twin_error(TWIN_ERROR, "out of memory");
-    r->cache_bytes = CACHE_BYTES;
-    r->trim_bytes = TRIM_BYTES;
+        return TWIN_ERROR;
     size_t cap = 0;
     /* A join publishes its pack before it removes the packs it joined, so a scan that began
      * after a removal sees the new pack: scan again while packs vanish under the scan. */
@@ -253,8 +298,40 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
             unmap_pack(&r->packs[i]);
         r->npacks = 0;
     }
-    if (r->npacks > 1)
-        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
+    *out = r;
+    return 0;
+}
+
+int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *packs, size_t n)
+{
+    *out = NULL;
+    twin_packread *r = reader_new();
+    if (!r)
+        return TWIN_ERROR;
+    if (n > 0 && !(r->packs = calloc(n, sizeof(*r->packs)))) {
+        twin_packread_free(r);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rpack *p = &r->packs[r->npacks];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%s", packs[i].name ? packs[i].name : "pack");
+        p->borrowed = true;
+        p->idx = packs[i].idx;
+        p->map_idx_len = packs[i].idx_len;
+        p->pack = packs[i].pack;
+        p->map_pack_len = packs[i].pack_len;
+        if (check_pack(p) == 0)
+            r->npacks++;
+    }
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
     *out = r;
     return 0;
 }
@@ -289,6 +366,9 @@ void twin_packread_free(twin_packread *r)
     for (size_t i = 0; i < r->npacks; i++)
         unmap_pack(&r->packs[i]);
     free(r->packs);
+    free(r->cache);
+    free(r->free);
+    free(r->heads);
     libdeflate_free_decompressor(r->inflater);
     free(r->delta);
     free(r->chain);
@@ -357,10 +437,10 @@ static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *i
 
 /* ---- the cache of resolved objects ------------------------------------------------------- */
 
-static unsigned cache_hash(uint32_t pack, uint64_t off)
+static unsigned cache_hash(const twin_packread *r, uint32_t pack, uint64_t off)
 {
     uint64_t h = (off ^ ((uint64_t)pack << 40)) * 0x9E3779B97F4A7C15u;
-    return (unsigned)(h >> 40) & (CACHE_HASH - 1);
+    return (unsigned)(h >> 40) & r->hash_mask;
 }
 
 static void lru_unlink(twin_packread *r, struct centry *c)
@@ -391,7 +471,7 @@ static void lru_push(twin_packread *r, struct centry *c)
 
 static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
 {
-    for (unsigned i = r->heads[cache_hash(pack, off)]; i; i = r->cache[i - 1].next) {
+    for (unsigned i = r->heads[cache_hash(r, pack, off)]; i; i = r->cache[i - 1].next) {
         struct centry *c = &r->cache[i - 1];
         if (c->off == off && c->pack == pack) {
             lru_unlink(r, c);
@@ -404,7 +484,7 @@ static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
 
 static void chain_unlink(twin_packread *r, struct centry *c)
 {
-    unsigned *link = &r->heads[cache_hash(c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
+    unsigned *link = &r->heads[cache_hash(r, c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
     while (*link && *link != self)
         link = &r->cache[*link - 1].next;
     if (*link)
@@ -419,21 +499,21 @@ static void cache_put(twin_packread *r, uint32_t pack, uint64_t off, twin_pobj *
     if (o->size > r->cache_bytes / 8)
         return;
     while (r->oldest &&
-           (r->bytes + o->size > r->cache_bytes || (r->filled == CACHE_ENTRIES && r->nfree == 0))) {
+           (r->bytes + o->size > r->cache_bytes || (r->filled == r->entries && r->nfree == 0))) {
         struct centry *t = &r->cache[r->oldest - 1];
         lru_unlink(r, t);
         chain_unlink(r, t);
         cache_drop(r, t);
         r->free[r->nfree++] = (unsigned)(t - r->cache);
     }
-    struct centry *c = r->nfree                    ? &r->cache[r->free[--r->nfree]]
-                       : r->filled < CACHE_ENTRIES ? &r->cache[r->filled++]
-                                                   : NULL;
+    struct centry *c = r->nfree                 ? &r->cache[r->free[--r->nfree]]
+                       : r->filled < r->entries ? &r->cache[r->filled++]
+                                                : NULL;
     if (!c)
         return;
     o->refs++;
     r->bytes += o->size;
-    unsigned *head = &r->heads[cache_hash(pack, off)];
+    unsigned *head = &r->heads[cache_hash(r, pack, off)];
     *c = (struct centry){.obj = o, .off = off, .pack = pack, .next = *head};
     *head = (unsigned)(c - r->cache) + 1;
     lru_push(r, c);
@@ -495,6 +575,11 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
     }
     if (h->size > OBJ_MAX_BYTES)
         return damaged(p, off, "is too large to read here");
+    /* Deflate makes at most 1032 bytes of each byte it reads (a match of 258 bytes coded in two
+     * bits): a size the rest of the pack could not inflate to is damage, found before memory is
+     * taken for it. */
+    if (h->size / 1032 > end - i)
+        return damaged(p, off, "does not inflate to its stated size");
     h->data = i;
     return 0;
 }
@@ -566,6 +651,10 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
     size_t src, dst, start;
     if (twin_delta_sizes(&src, &dst, &start, d, len) || src != base->size || dst > OBJ_MAX_BYTES) {
         damaged(p, off, "has a delta that does not fit its base");
+        return NULL;
+    }
+    if (!twin_delta_can_make(dst, base->size, len - start)) {
+        damaged(p, off, "has a malformed delta");
         return NULL;
     }
     twin_pobj *o = pobj_new(base->type, dst, p->trusted);
@@ -694,8 +783,10 @@ static void trim(twin_packread *r, size_t bytes)
     if (r->since_trim < r->trim_bytes)
         return;
     r->since_trim = 0;
+    /* Never the caller's bytes: MADV_DONTNEED would empty memory that is not a file's. */
     for (size_t i = 0; i < r->npacks; i++)
-        madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
+        if (!r->packs[i].borrowed)
+            madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
 }
 
 int twin_packread_has(twin_packread *r, const git_oid *id)

@@ -33,6 +33,18 @@ int twin_packread_open(twin_packread **out, git_repository *repo);
 
 /* The same for the packs of the directories given. */
 int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs);
+
+/* A pack held in memory: the bytes of its .pack file and of its version-2 .idx, each whole. */
+struct twin_packread_mem {
+    const char *name; /* for messages, as a file would be named: "pack-<hex>" (63 bytes at most) */
+    const void *pack, *idx;
+    size_t pack_len, idx_len;
+};
+
+/* The same for packs held in memory: their bytes are checked and read as those of the files
+ * would be (a pack not well-formed is left out), in place, never copied, so they must stay as
+ * they are until twin_packread_free. */
+int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *packs, size_t n);
 void twin_packread_free(twin_packread *r);
 
 /* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY

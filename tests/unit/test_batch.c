@@ -8,6 +8,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/mman.h>
+#include <zlib.h>
 
 #include "helpers.h"
 #include "pack.h"
@@ -521,6 +524,7 @@ struct compare {
     git_odb *odb;
     twin_packread *packs;
     size_t found, missing, differ, damaged;
+    size_t bytes; /* of the objects found */
 };
 
 /* Reads one object both ways: through twin's pack reader and through libgit2. */
@@ -533,6 +537,7 @@ static int compare_object(const git_oid *id, void *ctx)
     int rc = twin_packread_get(&got, c->packs, id);
     if (rc == 1) {
         c->found++;
+        c->bytes += got->size;
         if (got->type != git_odb_object_type(want) || got->size != git_odb_object_size(want) ||
             memcmp(got->data, git_odb_object_data(want), got->size) != 0)
             c->differ++;
@@ -639,6 +644,288 @@ static void test_packread_reads_what_libgit2_reads(void **state)
     twin_node_free(n);
 }
 
+/* The bytes of a file, whole. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    unsigned char *p = malloc((size_t)n);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return p;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void test_packread_reads_packs_in_memory(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    twin_batch *b = NULL;
+    assert_int_equal(twin_ops_batch_begin(&b, n, 150), 0);
+    add_notes(b, 600, NULL);
+    assert_int_equal(twin_batch_flush(b), 0);
+    twin_batch_free(b);
+    git_repository *repo = twin_node_repo(n);
+    const char *gitdir = git_repository_path(repo);
+    assert_int_equal(run("git --git-dir='%s' repack -adq --depth=50 >/dev/null 2>&1", gitdir), 0);
+
+    /* The store's one pack, as bytes in memory. */
+    char dir[300], path[400], name[64] = "";
+    snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int packs = 0;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "pack-", 5) == 0 && strlen(e->d_name) == 49 &&
+            strcmp(e->d_name + 45, ".idx") == 0) {
+            snprintf(name, sizeof(name), "%.45s", e->d_name);
+            packs++;
+        }
+    closedir(d);
+    assert_int_equal(packs, 1);
+    struct twin_packread_mem mem = {.name = name};
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, name);
+    unsigned char *idx = slurp(path, &mem.idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, name);
+    unsigned char *file = slurp(path, &mem.pack_len);
+    /* In pages of its own, as a reader that let go of pages would empty them. */
+    unsigned char *pack =
+        mmap(NULL, mem.pack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pack != MAP_FAILED);
+    memcpy(pack, file, mem.pack_len);
+    free(file);
+    mem.idx = idx;
+    mem.pack = pack;
+
+    /* Every object reads as libgit2 reads it, again and again: rounds past the point where the
+     * reader lets go of the pages it read, which it must never do to memory that is not a
+     * file's. */
+    struct compare c = {0};
+    assert_int_equal(git_repository_odb(&c.odb, repo), 0);
+    assert_int_equal(twin_packread_open_mem(&c.packs, &mem, 1), 0);
+    twin_packread_lean(c.packs);
+    int rounds = 0;
+    while (c.bytes < ((size_t)4 << 20)) { /* a lean reader lets go every 1 MiB */
+        size_t before = c.found;
+        assert_int_equal(git_odb_foreach(c.odb, compare_object, &c), 0);
+        assert_true(c.found - before >= 4 * 600);
+        assert_true(++rounds < 100);
+    }
+    assert_int_equal(c.missing, 0);
+    assert_int_equal(c.differ, 0);
+    assert_int_equal(c.damaged, 0);
+    twin_packread_free(c.packs);
+
+    /* Damage is named after the pack: the first object of the index given a type git has not. */
+    uint32_t count = be32(idx + 8 + 255 * 4);
+    assert_true(count > 0);
+    git_oid first;
+    memcpy(first.id, idx + 8 + 256 * 4, 20);
+    uint32_t off = be32(idx + 8 + 256 * 4 + 24 * (size_t)count);
+    assert_true(off >= 12 && off < mem.pack_len);
+    unsigned char kept = pack[off];
+    pack[off] = 0x00;
+    twin_packread *r = NULL;
+    twin_pobj *o = NULL;
+    assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), TWIN_EVERIFY);
+    assert_null(o);
+    char want[128];
+    snprintf(want, sizeof(want), "%s.pack: the object at offset %u has an unknown type", name, off);
+    assert_non_null(strstr(twin_error_last(), want));
+    twin_packread_free(r);
+    pack[off] = kept;
+
+    /* Bytes that are not a pack, or an index that is not version 2, leave the pack out. */
+    struct twin_packread_mem bad[3] = {mem, mem, mem};
+    bad[0].pack_len = 31;
+    static const unsigned char v1[8] = {0xff, 't', 'O', 'c', 0, 0, 0, 1};
+    unsigned char *idx1 = malloc(mem.idx_len);
+    assert_non_null(idx1);
+    memcpy(idx1, idx, mem.idx_len);
+    memcpy(idx1, v1, sizeof(v1));
+    bad[1].idx = idx1;
+    bad[2].idx_len = 8 + 256 * 4 + 28 * (size_t)count + 39; /* one byte short */
+    assert_int_equal(twin_packread_open_mem(&r, bad, 3), 0);
+    assert_int_equal(twin_packread_has(r, &first), 0);
+    twin_packread_free(r);
+    /* None at all: a reader that holds nothing. */
+    assert_int_equal(twin_packread_open_mem(&r, NULL, 0), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), 0);
+    twin_packread_free(r);
+    /* The good one beside them is read. */
+    bad[1] = mem;
+    assert_int_equal(twin_packread_open_mem(&r, bad, 3), 0);
+    assert_int_equal(twin_packread_get(&o, r, &first), 1);
+    assert_non_null(o);
+    twin_pobj_release(o);
+    twin_packread_free(r);
+
+    free(idx1);
+    free(idx);
+    munmap(pack, mem.pack_len);
+    git_odb_free(c.odb);
+    twin_node_free(n);
+}
+
+/* A pack of one blob at offset 12, its header stating size, its data "hi" deflated; and the
+ * index. */
+static void one_blob_pack(unsigned char *pack, size_t *pack_len, unsigned char *idx,
+                          size_t *idx_len, const unsigned char id[20], size_t size)
+{
+    size_t at = 12;
+    memcpy(pack, "PACK\0\0\0\2\0\0\0\1", 12);
+    pack[at++] = (unsigned char)((size > 15 ? 0x80 : 0) | GIT_OBJECT_BLOB << 4 | (size & 15));
+    for (size >>= 4; size; size >>= 7)
+        pack[at++] = (unsigned char)((size > 127 ? 0x80 : 0) | (size & 127));
+    uLongf zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, (const Bytef *)"hi", 2, 9), Z_OK);
+    at += zlen;
+    memset(pack + at, 0, 20);
+    *pack_len = at + 20;
+    memcpy(idx, "\377tOc\0\0\0\2", 8);
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = i >= id[0];
+        memcpy(idx + 8 + 4 * i, (unsigned char[4]){0, 0, 0, (unsigned char)f}, 4);
+    }
+    memcpy(idx + 1032, id, 20);
+    memset(idx + 1052, 0, 4);                               /* CRC */
+    memcpy(idx + 1056, (unsigned char[4]){0, 0, 0, 12}, 4); /* offset */
+    memset(idx + 1060, 0, 40);
+    *idx_len = 1100;
+}
+
+/* An object that says it is larger than the rest of its pack could inflate to is damage, named
+ * as such before any memory is taken for it; one that says a size it could inflate to is
+ * inflated and held to it. */
+static void test_packread_refuses_sizes_past_the_pack(void **state)
+{
+    static const unsigned char id[20] = {0x42, 1, 2, 3};
+    unsigned char pack[128], idx[1100];
+    git_oid oid;
+    memcpy(oid.id, id, 20);
+    const size_t sizes[] = {2, 3, 1000, (size_t)1 << 20, (size_t)1 << 29};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct twin_packread_mem mem = {.name = "pack-one", .pack = pack, .idx = idx};
+        one_blob_pack(pack, &mem.pack_len, idx, &mem.idx_len, id, sizes[i]);
+        twin_packread *r = NULL;
+        twin_pobj *o = NULL;
+        assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+        assert_int_equal(twin_packread_has(r, &oid), 1);
+        int rc = twin_packread_get(&o, r, &oid);
+        if (sizes[i] == 2) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(o->type, GIT_OBJECT_BLOB);
+            assert_int_equal(o->size, 2);
+            assert_memory_equal(o->data, "hi", 2);
+            twin_pobj_release(o);
+        } else {
+            assert_int_equal(rc, TWIN_EVERIFY);
+            assert_null(o);
+            assert_non_null(strstr(twin_error_last(), "pack-one.pack: the object at offset 12 "
+                                                      "does not inflate to its stated size"));
+        }
+        twin_packread_free(r);
+    }
+}
+
+/* A pack of the blob "hello" at offset 12 and a delta against it whose header states a result of
+ * dst bytes, its instructions those that make "hello!"; and the index, the blob's id starting
+ * with 0x10 and the delta's with 0x20. */
+static void blob_and_delta_pack(unsigned char *pack, size_t *pack_len, unsigned char *idx,
+                                size_t *idx_len, size_t dst)
+{
+    size_t at = 12;
+    memcpy(pack, "PACK\0\0\0\2\0\0\0\2", 12);
+    pack[at++] = GIT_OBJECT_BLOB << 4 | 5;
+    uLongf zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, (const Bytef *)"hello", 5, 9), Z_OK);
+    at += zlen;
+    size_t delta_at = at;
+    unsigned char delta[32];
+    size_t n = 0;
+    delta[n++] = 5; /* the base's size */
+    for (size_t v = dst;; v >>= 7) {
+        delta[n++] = (unsigned char)((v > 127 ? 0x80 : 0) | (v & 127));
+        if (v <= 127)
+            break;
+    }
+    memcpy(delta + n, "\x91\x00\x05\x01!", 5); /* copy the base's 5 bytes, insert "!" */
+    n += 5;
+    pack[at++] = 6 << 4 | (unsigned char)n; /* OFS_DELTA, n < 16 */
+    pack[at++] = (unsigned char)(delta_at - 12);
+    zlen = 64;
+    assert_int_equal(compress2(pack + at, &zlen, delta, n, 9), Z_OK);
+    at += zlen;
+    memset(pack + at, 0, 20);
+    *pack_len = at + 20;
+    memcpy(idx, "\377tOc\0\0\0\2", 8);
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = (i >= 0x10) + (i >= 0x20);
+        memcpy(idx + 8 + 4 * i, (unsigned char[4]){0, 0, 0, (unsigned char)f}, 4);
+    }
+    memset(idx + 1032, 0, 2 * 20 + 2 * 4);
+    idx[1032] = 0x10;
+    idx[1052] = 0x20;
+    memcpy(idx + 1080, (unsigned char[4]){0, 0, 0, 12}, 4);
+    memcpy(idx + 1084, (unsigned char[4]){0, 0, 0, (unsigned char)delta_at}, 4);
+    memset(idx + 1088, 0, 40);
+    *idx_len = 1128;
+}
+
+/* A delta whose result is larger than its instructions could make from its base is malformed,
+ * found before memory is taken for the result; one that says its true size applies. */
+static void test_deltas_that_cannot_make_their_size_are_refused(void **state)
+{
+    /* Each instruction takes a byte at least and gives at most the base (16 MiB at most), or a
+     * byte for each byte it takes. */
+    assert_true(twin_delta_can_make(0, 0, 0));
+    assert_false(twin_delta_can_make(1, 100, 0));
+    assert_true(twin_delta_can_make(500, 100, 5));
+    assert_false(twin_delta_can_make(501, 100, 5));
+    assert_true(twin_delta_can_make(5, 0, 5));
+    assert_false(twin_delta_can_make(6, 0, 5));
+    assert_true(twin_delta_can_make((size_t)0xffffff * 3, (size_t)1 << 30, 3));
+    assert_false(twin_delta_can_make((size_t)0xffffff * 3 + 1, (size_t)1 << 30, 3));
+
+    unsigned char pack[128], idx[1128];
+    git_oid delta_id;
+    memset(delta_id.id, 0, 20);
+    delta_id.id[0] = 0x20;
+    const size_t sizes[] = {6, 25, 26, (size_t)1 << 29};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct twin_packread_mem mem = {.name = "pack-delta", .pack = pack, .idx = idx};
+        blob_and_delta_pack(pack, &mem.pack_len, idx, &mem.idx_len, sizes[i]);
+        twin_packread *r = NULL;
+        twin_pobj *o = NULL;
+        assert_int_equal(twin_packread_open_mem(&r, &mem, 1), 0);
+        int rc = twin_packread_get(&o, r, &delta_id);
+        if (sizes[i] == 6) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(o->size, 6);
+            assert_memory_equal(o->data, "hello!", 6);
+            twin_pobj_release(o);
+        } else {
+            assert_int_equal(rc, TWIN_EVERIFY);
+            assert_null(o);
+            assert_non_null(strstr(twin_error_last(), "pack-delta.pack: the object at offset "));
+            assert_non_null(strstr(twin_error_last(), "has a malformed delta"));
+        }
+        twin_packread_free(r);
+    }
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -666,6 +953,10 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_writes_records_only, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_packread_reads_packs_in_memory, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test(test_packread_refuses_sizes_past_the_pack),
+        cmocka_unit_test(test_deltas_that_cannot_make_their_size_are_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();

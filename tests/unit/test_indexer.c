@@ -120,14 +120,9 @@ static void history_pack(struct fixture *f, struct bytes *pack)
         twin_pack_build(&commits, twin_node_repo(f->node), &head, 1, NULL, 0, to_bytes, pack), 0);
 }
 
-/* Indexes pack with twin's indexer, fed in pieces of step bytes (0: pieces of varying size), into
- * dir; the index's bytes go to idx. Returns the indexer's result. */
-static int twin_index(struct bytes *idx, const struct bytes *pack, const char *dir, size_t step)
+/* Feeds pack to ix in pieces of step bytes (0: pieces of varying size). */
+static int feed(twin_indexer *ix, const struct bytes *pack, size_t step)
 {
-    twin_indexer *ix = NULL;
-    char name[41], path[600];
-    assert_int_equal(mkdir(dir, 0700), 0);
-    assert_int_equal(twin_indexer_new(&ix, dir), 0);
     int rc = 0;
     size_t at = 0, k = 0;
     while (rc == 0 && at < pack->len) {
@@ -138,12 +133,48 @@ static int twin_index(struct bytes *idx, const struct bytes *pack, const char *d
         rc = twin_indexer_append(ix, pack->p + at, n);
         at += n;
     }
+    return rc;
+}
+
+/* Indexes pack with twin's indexer, fed in pieces of step bytes (0: pieces of varying size), into
+ * dir; the index's bytes go to idx. The same pack indexed in memory gives the same: the same
+ * error, or the same name and index. Returns the indexer's result. */
+static int twin_index(struct bytes *idx, const struct bytes *pack, const char *dir, size_t step)
+{
+    twin_indexer *ix = NULL;
+    char name[41], path[600], error[600] = "";
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(twin_indexer_new(&ix, dir), 0);
+    int rc = feed(ix, pack, step);
     if (rc == 0)
         rc = twin_indexer_finish(ix, name);
     twin_indexer_free(ix);
+    if (rc)
+        snprintf(error, sizeof(error), "%s", twin_error_last());
+
+    twin_indexer *mx = NULL;
+    char mem_name[41];
+    unsigned char *mem_idx = NULL;
+    size_t mem_idx_len = 0;
+    assert_int_equal(twin_indexer_new_mem(&mx), 0);
+    int mem_rc = feed(mx, pack, step);
+    if (mem_rc == 0)
+        mem_rc = twin_indexer_finish_mem(mx, mem_name, &mem_idx, &mem_idx_len);
+    twin_indexer_free(mx);
+    assert_int_equal(mem_rc, rc);
+    if (rc) {
+        assert_string_equal(twin_error_last(), error);
+        assert_null(mem_idx);
+    } else {
+        assert_string_equal(mem_name, name);
+    }
+
     if (rc == 0) {
         snprintf(path, sizeof(path), "%s/pack-%s.idx", dir, name);
         read_file(idx, path);
+        assert_int_equal(mem_idx_len, idx->len);
+        assert_memory_equal(mem_idx, idx->p, idx->len);
+        free(mem_idx);
         snprintf(path, sizeof(path), "%s/pack-%s.pack", dir, name);
         struct bytes copy = {0};
         read_file(&copy, path);
@@ -366,6 +397,22 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     put(&b, z, zlen);
     seal(&b);
     refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4");
+    b.len = 0;
+
+    /* An OFS_DELTA that says it makes 200 MiB of a 5-byte base with 5 bytes of instructions:
+     * malformed, and refused before the 200 MiB are taken. */
+    put(&b, "PACK\0\0\0\2\0\0\0\2\x35", 13);
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, (const Bytef *)"hello", 5, 6), Z_OK);
+    put(&b, z, zlen);
+    unsigned char far[] = {5, 0x80, 0x80, 0x80, 0x64, 0x91, 0, 5, 1, '!'}; /* 100 << 21 bytes */
+    unsigned char ofs_far[] = {0x60 | sizeof(far), (unsigned char)(b.len - 12)};
+    put(&b, ofs_far, sizeof(ofs_far));
+    zlen = sizeof(z);
+    assert_int_equal(compress2(z, &zlen, far, sizeof(far), 6), Z_OK);
+    put(&b, z, zlen);
+    seal(&b);
+    refuses(f, &b, "impossible-delta", TWIN_EINVALID, "malformed delta");
 
     free(b.p);
     free(good.p);
@@ -559,10 +606,46 @@ static void malformed_entries_are_refused_with_a_reason(void **state)
     free(c.b.p);
 }
 
+/* A pack kept in memory writes no file and is finished only in memory; a pack written to a file
+ * only there. */
+static void packs_in_memory_are_finished_in_memory(void **state)
+{
+    struct fixture *f = *state;
+    struct bytes pack = {0};
+    char dir[400], name[41];
+    unsigned char *idx = NULL;
+    size_t idx_len = 0;
+    history_pack(f, &pack);
+
+    twin_indexer *ix = NULL;
+    assert_int_equal(twin_indexer_new_mem(&ix), 0);
+    assert_int_equal(feed(ix, &pack, 0), 0);
+    assert_int_equal(twin_indexer_finish(ix, name), TWIN_ERROR);
+    assert_non_null(strstr(twin_error_last(), "kept in memory"));
+    assert_int_equal(twin_indexer_finish_mem(ix, name, &idx, &idx_len), 0);
+    assert_int_equal(strlen(name), 40);
+    assert_true(idx_len > 8 + 256 * 4 + 40);
+    assert_memory_equal(idx, "\377tOc\0\0\0\2", 8);
+    twin_indexer_free(ix);
+    free(idx);
+
+    snprintf(dir, sizeof(dir), "%s/file", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(twin_indexer_new(&ix, dir), 0);
+    assert_int_equal(feed(ix, &pack, 0), 0);
+    assert_int_equal(twin_indexer_finish_mem(ix, name, &idx, &idx_len), TWIN_ERROR);
+    assert_non_null(strstr(twin_error_last(), "written to a file"));
+    assert_null(idx);
+    assert_int_equal(twin_indexer_finish(ix, name), 0);
+    twin_indexer_free(ix);
+    free(pack.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(twin_packs_index_as_libgit2_indexes_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(packs_in_memory_are_finished_in_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(git_packs_index_as_git_indexes_them, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_packs_are_refused_with_a_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(long_chains_of_large_objects_index_as_libgit2_indexes_them,
