@@ -137,6 +137,18 @@ expect_damage_named "$N" "${OBJ[members tree]}" log
 M=${OBJ[members tree]}
 expect_verify_names "$N" "objects/${M:0:2}/${M:2}"
 
+check "the genesis's loose root tree damaged: verify exits 1 naming its file"
+G=$(node_git "$GOOD" rev-parse "$(node_git "$GOOD" rev-list --max-parents=0 main)^{tree}")
+case "$(object_where "$GOOD/repo.git" "$G")" in
+loose*) ;;
+*) fail "the genesis's root tree is expected loose" ;;
+esac
+N="$TEST_TMP/node-genesis-tree"
+cp -a "$GOOD" "$N"
+damage_object "$N/repo.git" "$G"
+expect_verify_names "$N" "objects/${G:0:2}/${G:2}"
+expect_damage_named "$N" "$G" log
+
 check "a write on a damaged bucket exits 1 naming it, and writes nothing"
 N="$TEST_TMP/node-write"
 cp -a "$GOOD" "$N"
