@@ -759,6 +759,14 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
             goto cleanup;
         }
     }
+    /* twin's walk first: it names a commit that cannot be read, where libgit2's walk fails
+     * without naming it (and, in libgit2 1.5, leaks what it had read). */
+    git_oid *all = NULL;
+    size_t nall = 0;
+    rc = twin_history_walk(&all, &nall, repo, &head);
+    free(all);
+    if (rc)
+        goto cleanup;
     if (git_revwalk_new(&walk, repo) < 0 ||
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0) {
         rc = twin_error_git("walking the history");

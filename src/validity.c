@@ -558,11 +558,11 @@ static int membership_for(struct twin_membership **out, bool *owned, struct lazy
                           twin_check_cache *cache)
 {
     git_oid network, members;
+    *owned = false;
     int key = membership_key(&network, &members, t, cache ? cache->trees : NULL);
     if (key < 0)
         return key;
     bool keyed = key == 0;
-    *owned = false;
     if (cache && keyed && cache->valid && git_oid_equal(&cache->network, &network) &&
         git_oid_equal(&cache->members, &members)) {
         *out = cache->membership;
@@ -618,7 +618,7 @@ static int check_genesis(struct twin_check *out, const struct twin_commit_head *
     struct twin_membership *m = NULL;
     const git_tree *tree = NULL;
     git_repository *repo = lt->repo;
-    bool owned;
+    bool owned = false;
     int err = membership_for(&m, &owned, lt, cache);
     if (membership_verdict(err))
         return verdict(out, "genesis: %s", twin_error_last());

@@ -46,11 +46,21 @@ loose*) ;;
 *) fail "the members tree is expected loose, as the genesis writes it" ;;
 esac
 
+# no_sanitizer_report: in a sanitizer build, a report exits 1 like the refusal expected, so the
+# last command's stderr is searched for one.
+no_sanitizer_report() {
+    if grep -q -e 'runtime error: ' -e '^==[0-9]*==ERROR: ' -e '^SUMMARY: [A-Za-z]*Sanitizer' "$ERR"; then
+        show_last
+        fail "a sanitizer report"
+    fi
+}
+
 # expect_damage NODE OID CMD...: CMD exits 1, names OID on stderr, and prints nothing.
 expect_damage() {
     local node=$1 oid=$2
     shift 2
     expect_exit 1 tw "$node" "$@"
+    no_sanitizer_report
     expect_stderr_contains "$oid"
     [ ! -s "$OUT" ] || { show_last; fail "twin $* printed an answer from a damaged store"; }
 }
@@ -61,7 +71,15 @@ expect_damage_named() {
     local node=$1 oid=$2
     shift 2
     expect_exit 1 tw "$node" "$@"
+    no_sanitizer_report
     expect_stderr_contains "$oid"
+}
+
+# expect_verify_names NODE FILE: twin verify exits 1 and names FILE (a pack or loose object).
+expect_verify_names() {
+    expect_exit 1 tw "$1" verify
+    no_sanitizer_report
+    expect_stdout_contains "$2"
 }
 
 # What reads each object: the list of records, the counts, a record's versions, the history.
@@ -87,7 +105,8 @@ for what in "records tree" "type tree" "bucket tree" "record" "root tree" "head 
     expect_damage "$N" "${OBJ[$what]}" blame "$NOTE"
     expect_damage_named "$N" "${OBJ[$what]}" log
     expect_damage_named "$N" "${OBJ[$what]}" log "$NOTE"
-    expect_exit 1 tw "$N" verify
+    read -r _ file _ <<<"$(object_where "$N/repo.git" "${OBJ[$what]}")"
+    expect_verify_names "$N" "$(basename "$file")"
     # git refuses the same object.
     if node_git "$N" cat-file -p "${OBJ[$what]}" >/dev/null 2>&1; then
         fail "git reads the damaged $what"
@@ -104,7 +123,8 @@ expect_ok tw "$N" show "$NOTE"
 expect_damage "$N" "${OBJ[old commit]}" status
 expect_damage_named "$N" "${OBJ[old commit]}" log
 expect_damage "$N" "${OBJ[old commit]}" blame "$NOTE"
-expect_exit 1 tw "$N" verify
+read -r _ file _ <<<"$(object_where "$N/repo.git" "${OBJ[old commit]}")"
+expect_verify_names "$N" "$(basename "$file")"
 
 check "the loose members tree damaged: status and log name it; list does not need it"
 N="$TEST_TMP/node-members"
@@ -114,7 +134,20 @@ expect_ok tw "$N" list
 expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged members tree"
 expect_damage "$N" "${OBJ[members tree]}" status
 expect_damage_named "$N" "${OBJ[members tree]}" log
-expect_exit 1 tw "$N" verify
+M=${OBJ[members tree]}
+expect_verify_names "$N" "objects/${M:0:2}/${M:2}"
+
+check "the genesis's loose root tree damaged: verify exits 1 naming its file"
+G=$(node_git "$GOOD" rev-parse "$(node_git "$GOOD" rev-list --max-parents=0 main)^{tree}")
+case "$(object_where "$GOOD/repo.git" "$G")" in
+loose*) ;;
+*) fail "the genesis's root tree is expected loose" ;;
+esac
+N="$TEST_TMP/node-genesis-tree"
+cp -a "$GOOD" "$N"
+damage_object "$N/repo.git" "$G"
+expect_verify_names "$N" "objects/${G:0:2}/${G:2}"
+expect_damage_named "$N" "$G" log
 
 check "a write on a damaged bucket exits 1 naming it, and writes nothing"
 N="$TEST_TMP/node-write"
