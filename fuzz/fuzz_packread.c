@@ -23,10 +23,12 @@
  * another error but "out of memory"; an id reads the same both times (result, type, size and
  * bytes) unless both packs hold some id (which copy is read then depends on the reads before).
  * Objects may say they are up to 1 GiB large; the reader refuses one that says more than the rest
- * of its pack could inflate to before it takes memory for it, so a whole object of an input of a
- * few KiB costs a few MiB at most. A delta may still say 1 GiB: run with allocations capped, such
- * objects fail as out of memory, which also runs those paths:
+ * of its pack could inflate to, or a delta that says more than its instructions could make of its
+ * base, before it takes memory for it, so an object of an input of a few KiB costs a few MiB at
+ * most, unless it is a delta on a base of MiBs. Run with allocations capped, such objects fail as
+ * out of memory, which also runs those paths:
  *   ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=64 build-fuzz/fuzz_packread ...
+ * fuzz/README.md says how to run a campaign.
  *
  * The seeds git-* and twin-* in fuzz/corpus/packread/ were made by this file from small packs of
  * git (`git pack-objects`, with and without --delta-base-offset; indexes with large offsets by
