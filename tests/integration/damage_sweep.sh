@@ -10,15 +10,15 @@
 #
 # The node holds packs of every kind a store meets: one twin wrote for one commit, one twin
 # joined from several, one git made with offset deltas and an index whose offsets are in the
-# large-offset table, and one git made with reference deltas and a version-1 index; and the
-# loose objects of the genesis.
+# large-offset table, one git made with reference deltas and a version-1 index, and one that no
+# commit reaches; and the loose objects of the genesis.
 #
 # Offsets: a seeded random byte of each region, and the first or last byte where it tells most
 # (a version's or count's low byte, the fan-out's last entry, the first id); objects: the first,
 # the first delta, the last, then random ones. TWIN_SWEEP_SEED replays the choices of a run (the
 # seed is printed; a new node's ids, keys and times differ, so the bytes they land on may too: a
 # failure names the file, offset and xor, and TWIN_KEEP_TMP=1 keeps the node);
-# TWIN_SWEEP_OBJECTS sets how many objects of each pack are damaged (default 3).
+# TWIN_SWEEP_OBJECTS sets how many objects of each pack are damaged (default 2).
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -26,7 +26,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/damage.bash"
 
 SEED=${TWIN_SWEEP_SEED:-$(($(od -An -N2 -tu2 /dev/urandom | tr -d ' ') + 1))}
-OBJECTS=${TWIN_SWEEP_OBJECTS:-3}
+OBJECTS=${TWIN_SWEEP_OBJECTS:-2}
 echo "seed: $SEED (replay with TWIN_SWEEP_SEED=$SEED)"
 RANDOM=$SEED
 
@@ -36,7 +36,7 @@ below() {
 }
 
 NODE="$TEST_TMP/node"
-check "a node with twin's packs (one commit, joined), git's packs (offset deltas and large offsets; reference deltas and a version-1 index) and loose objects"
+check "a node with twin's packs (one commit, joined), git's packs (offset deltas and large offsets; reference deltas and a version-1 index), an unreferenced pack and loose objects"
 found_node "$NODE" "Kestrel Water Institute" XE-EXAMPLE-KESTREL KE south "Lake Basin Twinning"
 for i in $(seq 1 12); do
     add_record "$NODE" note title="Field visit $i" body="Notes of visit $i" >/dev/null
@@ -58,9 +58,17 @@ REF=$(node_git "$NODE" pack-objects -q --window=10 --depth=10 "$TEST_TMP/ref" <"
 node_git "$NODE" index-pack --index-version=1 -o "$PACKDIR/pack-$REF.idx" \
     "$TEST_TMP/ref-$REF.pack" >/dev/null
 cp "$TEST_TMP/ref-$REF.pack" "$PACKDIR/pack-$REF.pack"
+# And a pack no commit reaches: three blobs written by plain git, packed alone.
+for i in 1 2 3; do
+    printf 'An unreferenced draft %s of the Lake Basin minutes\n' "$i" |
+        node_git "$NODE" hash-object -w --stdin
+done >"$TEST_TMP/unreferenced"
+UNREF=$(node_git "$NODE" pack-objects -q "$PACKDIR/pack" <"$TEST_TMP/unreferenced")
+while read -r b; do rm -f "$GIT_DIR_N/objects/${b:0:2}/${b:2}"; done <"$TEST_TMP/unreferenced"
 chmod 0444 "$PACKDIR"/pack-*
-PACKS=("$TWIN_ONE" "$TWIN_JOINED" "$PACKDIR/pack-$OFS.pack" "$PACKDIR/pack-$REF.pack")
-PACK_KIND=("twin-one" "twin-joined" "git-ofs-large" "git-ref-v1")
+PACKS=("$TWIN_ONE" "$TWIN_JOINED" "$PACKDIR/pack-$OFS.pack" "$PACKDIR/pack-$REF.pack"
+    "$PACKDIR/pack-$UNREF.pack")
+PACK_KIND=("twin-one" "twin-joined" "git-ofs-large" "git-ref-v1" "unreferenced")
 mapfile -t LOOSE < <(find "$GIT_DIR_N/objects" -path "$PACKDIR" -prune -o -type f -print | sort)
 [ "${#LOOSE[@]}" -ge 3 ] || fail "expected the genesis's loose objects"
 expect_ok tw "$NODE" verify
@@ -82,9 +90,11 @@ flip_and_judge() {
     b=$(byte_at "$file" "$off")
     # shellcheck disable=SC2059 # the format is the octal escape of the new byte
     printf "$(printf '\\%03o' $((b ^ x)))" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+    # Both read the damaged node side by side (neither writes).
+    git --git-dir="$GIT_DIR_N" fsck --full --strict --no-progress >"$TEST_TMP/fsck.out" 2>&1 &
+    local fsck_pid=$!
     "$TWIN" --dir "$NODE" verify >"$OUT" 2>"$ERR" || twin_rc=$?
-    git --git-dir="$GIT_DIR_N" fsck --full --strict --no-progress >"$TEST_TMP/fsck.out" 2>&1 ||
-        git_rc=$?
+    wait "$fsck_pid" || git_rc=$?
     cp "$TEST_TMP/pristine/${file#"$NODE"/}" "$file"
     TRIED[$region]=$((${TRIED[$region]:-0} + 1))
     TOTAL=$((TOTAL + 1))
@@ -214,8 +224,9 @@ for p in "${!PACKS[@]}"; do
     sweep "index: own checksum" "$idx" $((isize - 20)) "$isize" r
 done
 
-check "loose objects: zlib header, deflate data and adler32 of each"
-for f in "${LOOSE[@]}"; do
+check "loose objects: zlib header, deflate data and adler32 of the first, the last and a random one"
+n=${#LOOSE[@]}
+for f in "${LOOSE[0]}" "${LOOSE[$((n - 1))]}" "${LOOSE[$((1 + $(below $((n - 2)))))]}"; do
     size=$(stat -c %s "$f")
     sweep "loose: zlib header" "$f" 0 2 r
     sweep "loose: deflate data" "$f" 2 $((size - 4)) r
@@ -232,7 +243,8 @@ check "each records tree of the head damaged: twin list refuses it as git refuse
 # naming the tree and print nothing.
 LIST_NODE="$TEST_TMP/list-node"
 cp -a "$NODE" "$LIST_NODE"
-rm -f "$LIST_NODE/repo.git/objects/pack/pack-$OFS".* "$LIST_NODE/repo.git/objects/pack/pack-$REF".*
+rm -f "$LIST_NODE/repo.git/objects/pack/pack-$OFS".* "$LIST_NODE/repo.git/objects/pack/pack-$REF".* \
+    "$LIST_NODE/repo.git/objects/pack/pack-$UNREF".*
 expect_ok tw "$LIST_NODE" list
 cp "$OUT" "$TEST_TMP/list.good"
 expect_eq "$(wc -l <"$TEST_TMP/list.good")" 12 "records listed before the damage"

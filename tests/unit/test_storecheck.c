@@ -146,7 +146,8 @@ static void damage_is_named_where_git_fsck_finds_it(void **state)
     twin_node *n = node_with_notes(f, 6);
     char ofs[64], path[512];
     add_git_pack(n, "--delta-base-offset", "--index-version=2,64", ofs, f->dir);
-    /* A pack of git's that no twin reader opens: its header's object count. */
+    /* A pack of git's whose every object has another copy, so that no read needs it: its
+     * header's object count. */
     snprintf(path, sizeof(path), "%sobjects/pack/%s.pack", gitdir(n), ofs);
     flip(path, 11);
     struct found found = check_store(n, NULL);
