@@ -51,15 +51,6 @@ for i in $(seq 1 10); do
 done
 same_heads north south
 
-wait_log_re() { # wait_log_re NAME SECONDS REGEX: like wait_log, for an extended regex
-    local name=$1 limit=$2 re=$3 start=$SECONDS
-    until grep -qE -- "$re" "${SERVE_LOG[$name]}"; do
-        serves_alive
-        [ $((SECONDS - start)) -lt "$limit" ] || fail "serve log of $name has no /$re/ after ${limit}s"
-        sleep 0.1
-    done
-}
-
 check "East's idle session is closed within seconds"
 east_id=$(tw east id | sed -n 's/^node id: *//p')
 wait_log_re north 20 "session from 127\.0\.0\.1:[0-9]+ node ${east_id:0:16}: failed: .*no answer within the deadline of 5000 ms"

@@ -351,6 +351,17 @@ wait_log() {
     done
 }
 
+# wait_log_re NAME SECONDS REGEX: like wait_log, for an extended regular expression.
+wait_log_re() {
+    local name=$1 limit=$2 re=$3 start=$SECONDS
+    until grep -qE -- "$re" "${SERVE_LOG[$name]}"; do
+        serves_alive
+        [ $((SECONDS - start)) -lt "$limit" ] ||
+            fail "serve log of $name has no /$re/ after ${limit}s"
+        sleep 0.1
+    done
+}
+
 # peer_add FROM TO: node FROM learns TO's serving address and key.
 peer_add() {
     local from=$1 to=$2
