@@ -1,4 +1,4 @@
-/* twin's reading of a commit's header (src/history.c) against libgit2's reading of the whole
+/* twin's reading of a commit's header (src/git/history.c) against libgit2's reading of the whole
  * commit, on commit objects of any bytes. twin may refuse a commit libgit2 reads (it is the
  * stricter of the two), never the reverse: whatever twin reads, libgit2 reads too, with the same
  * tree, the same parents in the same order and the same committer time. That is what keeps the
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "history.h"
+#include "git/history.h"
 
 static git_repository *repo;
 static git_odb *odb;

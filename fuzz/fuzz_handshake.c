@@ -8,7 +8,7 @@
  *   cc -DTWIN_FUZZ_SEED_MAIN -Iinclude -Isrc fuzz/fuzz_handshake.c build/libtwin.a \
  *      $(pkg-config --libs libsodium msgpack jansson libgit2) -lpthread > session */
 #define TWIN_NOISE_TEST_HOOKS 1
-#include "noise.c"
+#include "crypto/noise.c"
 
 #include <stdint.h>
 #include <stdlib.h>

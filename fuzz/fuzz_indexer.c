@@ -1,5 +1,5 @@
-/* The indexer of received packs (src/indexer.c) on any bytes a partner could send, cut into pieces
- * of varying size as they would arrive, checked against libgit2's indexer on the same bytes.
+/* The indexer of received packs (src/git/indexer.c) on any bytes a partner could send, cut into
+ * pieces of varying size as they would arrive, checked against libgit2's indexer on the same bytes.
  * twin's indexer keeps the pack in memory (twin_indexer_new_mem): the same reading and checks as
  * for a pack written to a file, without a file per input. libgit2's writes its files into one
  * scratch directory, made once, and only for the packs twin accepts.
@@ -27,8 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "indexer.h"
-#include "sha1.h"
+#include "git/indexer.h"
+#include "base/sha1.h"
 #include "twin/error.h"
 #include "twin/twin.h"
 

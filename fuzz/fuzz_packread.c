@@ -1,8 +1,8 @@
-/* The pack reader (src/packread.c) on packs and indexes of any bytes, as a store that has received
- * packs from partners holds them. Each input becomes one or two packs, each the bytes of a .pack
- * and of a version-2 .idx, in buffers of their exact size (so that the sanitizer sees a read past
- * either end), opened with twin_packread_open_mem: the same checks of their framing and the same
- * reads as the files of a repository get from twin_packread_open, without a file per input.
+/* The pack reader (src/git/packread.c) on packs and indexes of any bytes, as a store that has
+ * received packs from partners holds them. Each input becomes one or two packs, each the bytes of a
+ * .pack and of a version-2 .idx, in buffers of their exact size (so that the sanitizer sees a read
+ * past either end), opened with twin_packread_open_mem: the same checks of their framing and the
+ * same reads as the files of a repository get from twin_packread_open, without a file per input.
  * Every id of the indexes is read with twin_packread_get, then all again in the other order (now
  * mostly from the cache), then a few ids no index holds.
  *
@@ -43,7 +43,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "packread.h"
+#include "git/packread.h"
 #include "twin/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "pack.h"
-#include "sha1.h"
+#include "git/pack.h"
+#include "base/sha1.h"
 #include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/node.h"

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "network.h"
+#include "rules/network.h"
 #include "twin/batch.h"
 #include "twin/signers.h"
 #include "twin/audit.h"

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aead.h"
+#include "crypto/aead.h"
 #include "bench.h"
 #include "twin/channel.h"
 #include "twin/error.h"

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../governance.h"
-#include "../network.h"
+#include "rules/governance.h"
+#include "rules/network.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/ops.h"

@@ -22,7 +22,7 @@
 #include "twin/listener.h"
 #include "twin/peers.h"
 #include "twin/sync.h"
-#include "util.h"
+#include "base/util.h"
 
 struct serve {
     char *dir;

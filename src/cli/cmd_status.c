@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../history.h"
-#include "../network.h"
+#include "git/history.h"
+#include "rules/network.h"
 #include "cli.h"
 #include "twin/twin.h"
 #include "twin/error.h"

@@ -13,9 +13,9 @@
 #include <zlib.h>
 
 #include "helpers.h"
-#include "pack.h"
-#include "packread.h"
-#include "sha1.h"
+#include "git/pack.h"
+#include "git/packread.h"
+#include "base/sha1.h"
 #include "twin/audit.h"
 #include "twin/batch.h"
 #include "twin/node.h"

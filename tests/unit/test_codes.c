@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "twin/codes.h"
-#include "codes_table.h"
+#include "records/codes_table.h"
 
 /* Reference files under TWIN_SHARED_DATA, in the order of enum twin_codelist. */
 static const char *const files[TWIN_CODES__COUNT] = {

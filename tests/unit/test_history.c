@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "history.h"
-#include "packread.h"
+#include "git/history.h"
+#include "git/packread.h"
 #include "unit/helpers.h"
 
 #define TREE_HEX   "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

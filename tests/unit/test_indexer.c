@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "indexer.h"
-#include "sha1.h"
+#include "git/indexer.h"
+#include "base/sha1.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/record.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "network.h"
+#include "rules/network.h"
 #include "twin/error.h"
 #include "twin/node.h"
 #include "twin/record.h"

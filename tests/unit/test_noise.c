@@ -1,7 +1,7 @@
 /* The Noise XK handshake: the published known-answer vector, and twin's use of it on Ed25519
  * node keys. Fixed ephemerals come from the test hook compiled in with noise.c below. */
 #define TWIN_NOISE_TEST_HOOKS 1
-#include "noise.c"
+#include "crypto/noise.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aead.h"
+#include "crypto/aead.h"
 #include "twin/channel.h"
 #include "twin/error.h"
 #include "twin/msg.h"

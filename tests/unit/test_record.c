@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "schema.h"
+#include "records/schema.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/twin.h"

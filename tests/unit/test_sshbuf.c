@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "sshbuf.h"
+#include "crypto/sshbuf.h"
 #include "unit/helpers.h"
 
 static const struct twin_sshbuf_armor EXAMPLE = {

@@ -1,4 +1,4 @@
-/* The check of a store's files (src/storecheck.c): a sound store of twin's packs, git's packs
+/* The check of a store's files (src/store/storecheck.c): a sound store of twin's packs, git's packs
  * (offset and reference deltas, version-1 indexes, large offsets) and loose objects has no
  * damage; damage that git fsck reports is named with its file, object and offset, in packs no
  * commit reaches as in the others; a pack joined away while the check runs is not damage; and no
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storecheck.h"
+#include "store/storecheck.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/twin.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "transfer_threads.h"
+#include "sync/transfer_threads.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/record.h"

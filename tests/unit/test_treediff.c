@@ -14,7 +14,7 @@
 
 #include <git2/sys/mempack.h>
 
-#include "treediff.h"
+#include "git/treediff.h"
 #include "unit/helpers.h"
 
 /* ---- the reference: entries paired by name, each tree read by libgit2 ----------------------- */

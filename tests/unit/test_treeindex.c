@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "treediff.c"
+#include "git/treediff.c"
 #include "unit/helpers.h"
 
 struct entry {

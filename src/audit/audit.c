@@ -1,0 +1,821 @@
+/*
+ * Audit. Each commit's verdict depends only on the commit and its parent, so the history is cut
+ * into contiguous runs checked on separate threads, each with its own repository handle (libgit2
+ * wants one per thread) and its own membership and tree cache.
+ */
+#include "twin/audit.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rules/checkrun.h"
+#include "git/history.h"
+#include "rules/network.h"
+#include "store/storecheck.h"
+#include "git/treediff.h"
+#include "twin/error.h"
+#include "twin/store.h"
+#include "twin/twin.h"
+#include "twin/record.h"
+#include "twin/validity.h"
+#include "base/util.h"
+
+void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    /* The hash covers the SSH wire form of the key: string "ssh-ed25519", string pk. */
+    unsigned char blob[51], h[crypto_hash_sha256_BYTES];
+    static const char type[] = "ssh-ed25519";
+    blob[0] = blob[1] = blob[2] = 0;
+    blob[3] = 11;
+    memcpy(blob + 4, type, 11);
+    blob[15] = blob[16] = blob[17] = 0;
+    blob[18] = 32;
+    memcpy(blob + 19, pk, 32);
+    crypto_hash_sha256(h, blob, sizeof(blob));
+    char b64[sodium_base64_ENCODED_LEN(sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    sodium_bin2base64(b64, sizeof(b64), h, sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    snprintf(out, 64, "SHA256:%s", b64);
+}
+
+static void close_repo(git_repository *repo, void *extra, void *ctx)
+{
+    git_repository_free(repo);
+}
+
+/* What verify keeps of each commit's check until the tally, in commit order. The whole struct
+ * twin_check is about 800 bytes, mostly room for the reason an invalid commit has: 80 MB over a
+ * history of 100k commits, where this is 6 MB. */
+struct verdict {
+    int64_t time;
+    unsigned char signer[TWIN_PUBKEY_BYTES];
+    unsigned member; /* 1 + its index in verdicts.orgs; 0: not signed by a member */
+    bool valid;
+    char *reason; /* only when not valid */
+};
+
+struct verdicts {
+    const char *repo_path;
+    struct verdict *results;
+    pthread_mutex_t lock; /* for what follows */
+    char (*orgs)[sizeof(((struct twin_check *)0)->org_id)];
+    size_t norgs, orgs_cap;
+    atomic_bool out_of_memory;
+};
+
+static int open_verdicts_repo(git_repository **repo, void **extra, void *ctx)
+{
+    *extra = NULL;
+    return git_repository_open_bare(repo, ((struct verdicts *)ctx)->repo_path) < 0
+               ? twin_error_git("opening the repository")
+               : 0;
+}
+
+static void keep_verdict(size_t index, const struct twin_check *check, void *ctx)
+{
+    struct verdicts *v = ctx;
+    struct verdict *d = &v->results[index];
+    d->valid = check->valid;
+    d->time = check->time;
+    memcpy(d->signer, check->signer, sizeof(d->signer));
+    if (!check->valid && !(d->reason = strdup(check->reason)))
+        atomic_store(&v->out_of_memory, true);
+    if (!check->org_id[0])
+        return;
+    pthread_mutex_lock(&v->lock);
+    size_t k = 0;
+    while (k < v->norgs && strcmp(v->orgs[k], check->org_id) != 0)
+        k++;
+    if (k == v->norgs) {
+        if (twin_grow((void **)&v->orgs, &v->orgs_cap, v->norgs + 1, sizeof(*v->orgs))) {
+            atomic_store(&v->out_of_memory, true);
+            pthread_mutex_unlock(&v->lock);
+            return;
+        }
+        snprintf(v->orgs[v->norgs++], sizeof(*v->orgs), "%s", check->org_id);
+    }
+    d->member = (unsigned)k + 1;
+    pthread_mutex_unlock(&v->lock);
+}
+
+static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
+{
+    struct twin_fault *f = realloc(r->faults, (r->nfaults + 1) * sizeof(*f));
+    if (!f)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->faults = f;
+    f = &r->faults[r->nfaults++];
+    memset(f, 0, sizeof(*f));
+    if (commit)
+        f->commit = *commit;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_t t,
+                     const char *org_id)
+{
+    /* Room for 16, then doubled whenever full (at each power of two from 16). */
+    if (r->nahead == 0 || (r->nahead >= 16 && (r->nahead & (r->nahead - 1)) == 0)) {
+        struct twin_ahead *grown =
+            realloc(r->ahead, (r->nahead ? 2 * r->nahead : 16) * sizeof(*grown));
+        if (!grown)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->ahead = grown;
+    }
+    struct twin_ahead *a = &r->ahead[r->nahead++];
+    memset(a, 0, sizeof(*a));
+    a->commit = *commit;
+    a->time = t;
+    snprintf(a->org_id, sizeof(a->org_id), "%s", org_id);
+    return 0;
+}
+
+/* Widens the span of key's valid commits to t; *hint is the index the last call found. */
+static int note_span(struct twin_verify_report *r, size_t *hint, const unsigned char *key,
+                     int64_t t)
+{
+    size_t i = *hint;
+    if (i >= r->nspans || memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0)
+        for (i = 0; i < r->nspans && memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0; i++)
+            ;
+    if (i == r->nspans) {
+        struct twin_key_span *s = realloc(r->spans, (r->nspans + 1) * sizeof(*s));
+        if (!s)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->spans = s;
+        memcpy(s[i].key, key, TWIN_PUBKEY_BYTES);
+        s[i].first = s[i].last = t;
+        r->nspans++;
+    }
+    if (t < r->spans[i].first)
+        r->spans[i].first = t;
+    if (t > r->spans[i].last)
+        r->spans[i].last = t;
+    *hint = i;
+    return 0;
+}
+
+static void note_key(struct twin_member_summary *m, const unsigned char *key)
+{
+    for (size_t k = 0; k < m->nkeys; k++)
+        if (memcmp(m->keys[k], key, TWIN_PUBKEY_BYTES) == 0)
+            return;
+    if (m->nkeys < TWIN_SUMMARY_MAX_KEYS)
+        memcpy(m->keys[m->nkeys++], key, TWIN_PUBKEY_BYTES);
+}
+
+static int tally(struct twin_verify_report *r, const char *org_id, int64_t t,
+                 const unsigned char *key)
+{
+    for (size_t i = 0; i < r->nmembers; i++) {
+        struct twin_member_summary *m = &r->members[i];
+        if (strcmp(m->org_id, org_id) == 0) {
+            m->commits++;
+            if (t < m->first)
+                m->first = t;
+            if (t > m->last)
+                m->last = t;
+            note_key(m, key);
+            return 0;
+        }
+    }
+    struct twin_member_summary *m = realloc(r->members, (r->nmembers + 1) * sizeof(*m));
+    if (!m)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->members = m;
+    m = &r->members[r->nmembers++];
+    snprintf(m->org_id, sizeof(m->org_id), "%s", org_id);
+    m->commits = 1;
+    m->first = m->last = t;
+    m->nkeys = 0;
+    note_key(m, key);
+    return 0;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+    return git_oid_cmp(a, b);
+}
+
+static bool in_history(const git_oid *sorted, size_t n, const git_oid *id)
+{
+    return n && bsearch(id, sorted, n, sizeof(*sorted), oid_cmp) != NULL;
+}
+
+/* Whether the branch, read again now, holds was: a head recorded after the one being verified
+ * (a write or sync that ran beside verify) is newer history, not a rewrite. */
+static bool held_now(git_repository *repo, const git_oid *verified, const git_oid *was)
+{
+    git_oid now;
+    if (git_reference_name_to_id(&now, repo, TWIN_BRANCH) < 0) {
+        git_error_clear();
+        return false;
+    }
+    if (git_oid_equal(&now, was))
+        return true;
+    if (git_oid_equal(&now, verified))
+        return false; /* the branch has not moved: nothing newer to hold it */
+    int d = git_graph_descendant_of(repo, &now, was);
+    if (d < 0)
+        git_error_clear();
+    return d == 1;
+}
+
+static int rewrite_fault(struct twin_verify_report *r, git_repository *repo, const git_oid *was,
+                         const char *source)
+{
+    if (held_now(repo, &r->head, was))
+        return 0;
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), was);
+    for (size_t i = 0; i < r->nfaults; i++)
+        if (git_oid_equal(&r->faults[i].commit, was))
+            return 0;
+    return add_fault(r, was,
+                     "history rewritten: the branch once pointed at %s (%s), which the current "
+                     "history no longer contains",
+                     hex, source);
+}
+
+/* Every head the branch has held must still be in the history: a branch reset to another line
+ * drops published commits, and that is a rewrite. Two records of past heads are read:
+ * - twin's journal (repo.git/twin-heads), appended after each move of the branch, so it never
+ *   names a head the branch did not hold;
+ * - the branch's reflog (core.logAllRefUpdates=always), which also sees plain git. libgit2 writes
+ *   a reflog entry before it moves the ref, so an entry counts only once confirmed: the next
+ *   entry starts from its value, or it is the current head. */
+static int check_rewrites(struct twin_verify_report *r, git_repository *repo, const git_oid *head,
+                          const git_oid *sorted, size_t n)
+{
+    char path[4096];
+    int rc = 0;
+    snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[128];
+        while (rc == 0 && fgets(line, sizeof(line), f)) {
+            git_oid was;
+            if (strlen(line) < 2 * GIT_OID_HEXSZ + 1 ||
+                git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
+                continue; /* a line cut short by a crash */
+            if (!in_history(sorted, n, &was))
+                rc = rewrite_fault(r, repo, &was, "twin's journal of published heads");
+        }
+        fclose(f);
+    }
+    git_reflog *log = NULL;
+    if (rc || git_reflog_read(&log, repo, TWIN_BRANCH) < 0)
+        return rc;
+    size_t count = git_reflog_entrycount(log);
+    /* Index 0 is the newest entry. */
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const git_oid *was = git_reflog_entry_id_new(git_reflog_entry_byindex(log, i));
+        bool confirmed =
+            i == 0
+                ? git_oid_equal(was, head)
+                : git_oid_equal(git_reflog_entry_id_old(git_reflog_entry_byindex(log, i - 1)), was);
+        if (git_oid_is_zero(was) || !confirmed || in_history(sorted, n, was))
+            continue;
+        rc = rewrite_fault(r, repo, was, "the branch's reflog");
+    }
+    git_reflog_free(log);
+    return rc;
+}
+
+static int check_network(struct twin_verify_report *r, twin_node *n, const git_oid *root)
+{
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    struct twin_membership *m = NULL;
+    int rc = 0;
+    if (git_commit_lookup(&c, twin_node_repo(n), root) < 0 || git_commit_tree(&tree, c) < 0) {
+        rc = twin_error_git("reading the genesis");
+        goto cleanup;
+    }
+    if (twin_membership_load(&m, twin_node_repo(n), tree) == 0 &&
+        strcmp(m->network_id, twin_node_network_id(n)) != 0)
+        rc = add_fault(r, root, "the history belongs to network %s, not to this node's network %s",
+                       m->network_id, twin_node_network_id(n));
+cleanup:
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}
+
+/* The lines of a file after the last line whose field at `at` (40 hex characters) is since,
+ * read from the end backwards, so the cost follows what is new rather than the file's size.
+ * *all is set when since was not found and the whole file came back. */
+static int read_tail(char **out, size_t *len, bool *all, const char *path, const char *since,
+                     size_t at)
+{
+    FILE *f = fopen(path, "rb");
+    *out = NULL;
+    *len = 0;
+    *all = true;
+    if (!f)
+        return 0;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return twin_error(TWIN_ERROR, "cannot read %s", path);
+    }
+    long size = ftell(f), start = size;
+    char *buf = NULL;
+    int rc = 0;
+    for (long block = 65536; rc == 0 && start > 0; block *= 2) {
+        start = size > block ? size - block : 0;
+        char *grown = realloc(buf, (size_t)(size - start) + 1);
+        if (!grown) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            break;
+        }
+        buf = grown;
+        if (fseek(f, start, SEEK_SET) != 0 ||
+            fread(buf, 1, (size_t)(size - start), f) != (size_t)(size - start)) {
+            rc = twin_error(TWIN_ERROR, "cannot read %s", path);
+            break;
+        }
+        buf[size - start] = '\0';
+        /* The last line naming since, if this block holds one whole. */
+        char *found = NULL;
+        for (char *line = start ? strchr(buf, '\n') : buf; line && *line;) {
+            if (*line == '\n')
+                line++;
+            if (strlen(line) > at + GIT_OID_HEXSZ && strncmp(line + at, since, GIT_OID_HEXSZ) == 0)
+                found = line;
+            line = strchr(line, '\n');
+        }
+        if (found) {
+            char *next = strchr(found, '\n');
+            next = next ? next + 1 : found + strlen(found);
+            memmove(buf, next, strlen(next) + 1);
+            *all = false;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = buf ? strlen(buf) : 0;
+    return 0;
+}
+
+/* check_rewrites for the heads the branch held after since only. */
+static int check_rewrites_since(struct twin_verify_report *r, git_repository *repo,
+                                const git_oid *head, const git_oid *since)
+{
+    char path[4096], hex[GIT_OID_HEXSZ + 1], *text = NULL;
+    size_t len;
+    bool all;
+    git_oid_tostr(hex, sizeof(hex), since);
+    const char *sources[2] = {"twin's journal of published heads", "the branch's reflog"};
+    for (int src = 0; src < 2; src++) {
+        if (src == 0)
+            snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
+        else
+            snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), TWIN_BRANCH);
+        int rc = read_tail(&text, &len, &all, path, hex, GIT_OID_HEXSZ + 1);
+        if (rc)
+            return rc;
+        /* Lines hold "<old> <new> ...": each new head must still be in the history; a reflog
+         * entry counts once confirmed (the next starts from it, or it is the head). */
+        for (char *line = text; rc == 0 && line && *line;) {
+            char *end = strchr(line, '\n');
+            git_oid was, old_next;
+            bool confirmed = true;
+            if (strlen(line) >= 2 * GIT_OID_HEXSZ + 1 &&
+                git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) == 0 &&
+                !git_oid_is_zero(&was)) {
+                if (src == 1)
+                    confirmed = end && end[1]
+                                    ? git_oid_fromstrn(&old_next, end + 1, GIT_OID_HEXSZ) == 0 &&
+                                          git_oid_equal(&old_next, &was)
+                                    : git_oid_equal(&was, head);
+                if (confirmed && !git_oid_equal(&was, head) &&
+                    git_graph_descendant_of(repo, head, &was) != 1)
+                    rc = rewrite_fault(r, repo, &was, sources[src]);
+            }
+            line = end ? end + 1 : NULL;
+        }
+        free(text);
+        text = NULL;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since);
+
+int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
+{
+    return verify(out, n, threads, NULL);
+}
+
+int twin_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
+                      const git_oid *since)
+{
+    return verify(out, n, threads, since);
+}
+
+static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
+                      const git_oid *since);
+
+/* Every object verify reads is hashed and compared with its id: by twin (validity.c,
+ * treediff.c) with the processor's SHA extensions rather than by libgit2's slower
+ * collision-detecting hash, which twin's strict formats have no room to exploit; and objects
+ * received from peers were hashed with collision detection by the indexer (indexer.c). Verify reads
+ * each object about once and keeps the trees it needs in its own cache (treediff.c), so
+ * libgit2's object cache only costs it time and memory. */
+static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
+{
+    bool libgit2_hashes = twin_global_hash_reads_enabled();
+    bool libgit2_caches = twin_global_object_cache_enabled();
+    int rc = twin_global_hash_reads(false);
+    if (rc == 0)
+        rc = twin_global_object_cache(false);
+    if (rc == 0)
+        rc = twin_global_long_walks();
+    if (rc == 0)
+        rc = verify_run(out, n, threads, since);
+    twin_global_hash_reads(libgit2_hashes);
+    twin_global_object_cache(libgit2_caches);
+    return rc;
+}
+
+/* The check of the store's files, on a thread of its own beside the check of the history. */
+struct store_run {
+    char objects[4200];
+    struct twin_store_stats stats;
+    struct twin_fault *faults;
+    size_t nfaults, cap;
+    int rc;
+    char error[512];
+};
+
+static int keep_damage(const struct twin_store_damage *d, void *ctx)
+{
+    struct store_run *s = ctx;
+    if (twin_grow((void **)&s->faults, &s->cap, s->nfaults + 1, sizeof(*s->faults)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    struct twin_fault *f = &s->faults[s->nfaults++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->file, sizeof(f->file), "%s", d->file);
+    f->has_object = d->has_object;
+    f->object = d->object;
+    f->has_offset = d->has_offset;
+    f->offset = d->offset;
+    char hex[GIT_OID_HEXSZ + 1] = "", where[128] = "";
+    if (d->has_object)
+        git_oid_tostr(hex, sizeof(hex), &d->object);
+    if (d->has_object && d->has_offset)
+        snprintf(where, sizeof(where), ": object %s at offset %llu", hex,
+                 (unsigned long long)d->offset);
+    else if (d->has_object && strncmp(d->file, "objects/", 8) != 0)
+        snprintf(where, sizeof(where), ": object %s", hex);
+    else if (d->has_offset)
+        snprintf(where, sizeof(where), " at offset %llu", (unsigned long long)d->offset);
+    snprintf(f->reason, sizeof(f->reason), "%s%s: %s", d->file, where, d->what);
+    return 0;
+}
+
+static void *store_thread(void *arg)
+{
+    struct store_run *s = arg;
+    s->rc = twin_store_check(&s->stats, s->objects, keep_damage, s);
+    if (s->rc)
+        snprintf(s->error, sizeof(s->error), "%s", twin_error_last());
+    return NULL;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since);
+
+/* The history's check, and for a whole verify the store's beside it. */
+static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
+                      const git_oid *since)
+{
+    struct store_run store = {0};
+    pthread_t t;
+    bool store_started = false;
+    *out = NULL;
+    if (!since) {
+        snprintf(store.objects, sizeof(store.objects), "%sobjects",
+                 git_repository_path(twin_node_repo(n)));
+        if (pthread_create(&t, NULL, store_thread, &store) == 0)
+            store_started = true;
+        else
+            store_thread(&store);
+    }
+    struct twin_verify_report *r = NULL;
+    int rc = history_run(&r, n, threads, since);
+    char why[600];
+    snprintf(why, sizeof(why), "%s", twin_error_last());
+    if (store_started)
+        pthread_join(t, NULL);
+    if (since)
+        goto done;
+    if (store.rc) {
+        twin_verify_report_free(r);
+        r = NULL;
+        rc = twin_error(store.rc, "checking the store: %s", store.error);
+        goto done;
+    }
+    /* On a damaged store, a history that cannot be read is one more fault, after the damage
+     * that explains it. */
+    if (rc && store.nfaults) {
+        if (!(r = calloc(1, sizeof(*r)))) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto done;
+        }
+        if (twin_node_head(&r->head, n))
+            twin_error_clear();
+        rc = add_fault(r, NULL, "the history could not be checked: %s", why);
+    }
+    if (rc)
+        goto done;
+    struct twin_fault *all = malloc((store.nfaults + r->nfaults + 1) * sizeof(*all));
+    if (!all) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto done;
+    }
+    if (store.nfaults)
+        memcpy(all, store.faults, store.nfaults * sizeof(*all));
+    if (r->nfaults)
+        memcpy(all + store.nfaults, r->faults, r->nfaults * sizeof(*all));
+    free(r->faults);
+    r->faults = all;
+    r->nfaults += store.nfaults;
+    r->store_checked = true;
+    r->packs = store.stats.packs;
+    r->packed_objects = store.stats.packed_objects;
+    r->loose_objects = store.stats.loose_objects;
+done:
+    free(store.faults);
+    if (rc) {
+        twin_verify_report_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+                       const git_oid *since)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_revwalk *walk = NULL;
+    git_oid *ids = NULL, id;
+    struct verdict *results = NULL;
+    struct verdicts v = {.repo_path = git_repository_path(repo)};
+    pthread_mutex_init(&v.lock, NULL);
+    size_t count = 0, cap = 0;
+    int rc;
+    *out = NULL;
+    struct twin_verify_report *r = calloc(1, sizeof(*r));
+    if (!r)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->now = twin_clock_now();
+    if ((rc = twin_node_head(&r->head, n)))
+        goto cleanup;
+    if (since) {
+        git_commit *c = NULL;
+        r->incremental = true;
+        r->since = *since;
+        if (git_commit_lookup(&c, repo, since) < 0) {
+            rc = twin_error(TWIN_ENOTFOUND, "--since: no commit %s in this node",
+                            git_oid_tostr_s(since));
+            goto cleanup;
+        }
+        git_commit_free(c);
+        if (!git_oid_equal(since, &r->head) &&
+            git_graph_descendant_of(repo, &r->head, since) != 1) {
+            rc = rewrite_fault(r, repo, since, "the commit verify started from");
+            if (rc == 0) {
+                *out = r;
+                r = NULL;
+            }
+            goto cleanup;
+        }
+    }
+    /* The whole history: twin's own walk, which reads each commit out of the packs once (a
+     * tenth of the time libgit2 takes, and before any check can start). From a commit on:
+     * libgit2's, which stops where the history below the commit begins. */
+    if (!since) {
+        if ((rc = twin_history_walk(&ids, &count, repo, &r->head)))
+            goto cleanup;
+    } else if (git_revwalk_new(&walk, repo) < 0 ||
+               git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+               git_revwalk_push(walk, &r->head) < 0 || git_revwalk_hide(walk, since) < 0) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    while (walk && (rc = git_revwalk_next(&id, walk)) == 0) {
+        if (count == cap) {
+            cap = cap ? cap * 2 : 1024;
+            git_oid *grown = realloc(ids, cap * sizeof(*ids));
+            if (!grown) {
+                rc = twin_error(TWIN_ERROR, "out of memory");
+                goto cleanup;
+            }
+            ids = grown;
+        }
+        ids[count++] = id;
+    }
+    if (walk && rc != GIT_ITEROVER) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    rc = 0;
+    r->commits = count;
+    if (!(results = calloc(count ? count : 1, sizeof(*results)))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    v.results = results;
+    struct twin_checkrun run = {.ids = ids,
+                                .count = count,
+                                .threads = threads,
+                                .open = open_verdicts_repo,
+                                .close = close_repo,
+                                .result = keep_verdict,
+                                .ctx = &v};
+    size_t done;
+    if ((rc = twin_checkrun(&done, &run)))
+        goto cleanup;
+    if (atomic_load(&v.out_of_memory)) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
+        goto cleanup;
+    size_t hint = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct verdict *d = &results[i];
+        if (d->member && d->valid && (rc = tally(r, v.orgs[d->member - 1], d->time, d->signer)))
+            goto cleanup;
+        if (d->valid && (rc = note_span(r, &hint, d->signer, d->time)))
+            goto cleanup;
+        if (!d->valid && (rc = add_fault(r, &ids[i], "%s", d->reason)))
+            goto cleanup;
+        if (twin_is_ahead(d->time, r->now) &&
+            (rc = add_ahead(r, &ids[i], d->time, d->member ? v.orgs[d->member - 1] : "")))
+            goto cleanup;
+    }
+    if (since)
+        rc = check_rewrites_since(r, repo, &r->head, since);
+    else {
+        qsort(ids, count, sizeof(*ids), oid_cmp);
+        rc = check_rewrites(r, repo, &r->head, ids, count);
+    }
+    if (rc)
+        goto cleanup;
+    *out = r;
+    r = NULL;
+cleanup:
+    git_revwalk_free(walk);
+    free(ids);
+    for (size_t i = 0; results && i < count; i++)
+        free(results[i].reason);
+    free(results);
+    free(v.orgs);
+    pthread_mutex_destroy(&v.lock);
+    twin_verify_report_free(r);
+    return rc;
+}
+
+void twin_verify_report_free(struct twin_verify_report *r)
+{
+    if (!r)
+        return;
+    free(r->faults);
+    free(r->members);
+    free(r->ahead);
+    free(r->spans);
+    free(r);
+}
+
+/* ---- log ------------------------------------------------------------------------------------ */
+
+static int unreadable_commit(const git_oid *id)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), id);
+    return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s", hex,
+                      git_error_last() ? git_error_last()->message : "libgit2 error");
+}
+
+int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_revwalk *walk = NULL;
+    git_oid head, oid;
+    twin_check_cache *cache = NULL;
+    git_commit *head_commit = NULL;
+    git_tree *head_tree = NULL;
+    char path[128] = "";
+    int64_t now = twin_clock_now();
+    int rc;
+    if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
+        goto cleanup;
+    if (id) {
+        if (!twin_record_id_valid(id)) {
+            rc = twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+            goto cleanup;
+        }
+        if (git_commit_lookup(&head_commit, repo, &head) < 0) {
+            rc = unreadable_commit(&head);
+            goto cleanup;
+        }
+        if ((rc = twin_tree_open(&head_tree, repo, git_commit_tree_id(head_commit),
+                                 "the head's tree")))
+            goto cleanup;
+        for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
+            git_tree_entry *e = NULL;
+            twin_record_path(path, sizeof(path), *t, id);
+            rc = twin_tree_entry_at(&e, repo, head_tree, path);
+            git_tree_entry_free(e);
+            if (rc == TWIN_ENOTFOUND)
+                path[0] = '\0';
+            else if (rc)
+                goto cleanup;
+        }
+        rc = 0;
+        if (!path[0]) {
+            rc = twin_error(TWIN_ENOTFOUND, "no record %s", id);
+            goto cleanup;
+        }
+    }
+    /* twin's walk first: it names a commit that cannot be read, where libgit2's walk fails
+     * without naming it (and, in libgit2 1.5, leaks what it had read). */
+    git_oid *all = NULL;
+    size_t nall = 0;
+    rc = twin_history_walk(&all, &nall, repo, &head);
+    free(all);
+    if (rc)
+        goto cleanup;
+    if (git_revwalk_new(&walk, repo) < 0 ||
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0) {
+        rc = twin_error_git("walking the history");
+        goto cleanup;
+    }
+    if (git_revwalk_push(walk, &head) < 0) {
+        rc = twin_history_walk_failed(repo, &head, "walking the history");
+        goto cleanup;
+    }
+    while ((rc = git_revwalk_next(&oid, walk)) == 0) {
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, repo, &oid) < 0) {
+            rc = unreadable_commit(&oid);
+            goto cleanup;
+        }
+        int changed = id ? twin_commit_changed_path(c, path) : 1;
+        if (changed <= 0) {
+            git_commit_free(c);
+            if ((rc = changed) < 0)
+                goto cleanup;
+            continue;
+        }
+        struct twin_log_entry e;
+        struct twin_check chk;
+        memset(&e, 0, sizeof(e));
+        e.commit = oid;
+        e.time = (int64_t)git_commit_time(c);
+        e.ahead = twin_is_ahead(e.time, now);
+        snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
+        git_commit_free(c);
+        if ((rc = twin_check_commit(&chk, repo, &oid, cache)))
+            goto cleanup;
+        if (chk.damaged) { /* no verdict on the commit: what it is made of cannot be read */
+            rc = twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&oid), chk.reason);
+            goto cleanup;
+        }
+        e.valid = chk.valid;
+        snprintf(e.reason, sizeof(e.reason), "%s", chk.reason);
+        snprintf(e.org_id, sizeof(e.org_id), "%s", chk.org_id);
+        if (chk.has_signer)
+            twin_key_format_openssh(e.key, chk.signer);
+        if ((rc = fn(&e, ctx)))
+            goto cleanup;
+    }
+    rc = rc == GIT_ITEROVER ? 0 : twin_history_walk_failed(repo, &head, "walking the history");
+cleanup:
+    git_revwalk_free(walk);
+    git_tree_free(head_tree);
+    git_commit_free(head_commit);
+    twin_check_cache_free(cache);
+    return rc;
+}

@@ -1,0 +1,94 @@
+#include "twin/twin.h"
+
+#include <git2.h>
+#include <sodium.h>
+#include <stdatomic.h>
+
+#include "crypto/aead.h"
+#include "twin/error.h"
+#include "twin/transfer.h"
+
+static bool global_durable = true;
+
+bool twin_global_durable(void)
+{
+    return global_durable;
+}
+
+#define TWIN_OPEN_PACKS_MAX 32
+
+int twin_global_init(bool durable)
+{
+    global_durable = durable;
+    if (sodium_init() < 0)
+        return twin_error(TWIN_ERROR, "libsodium failed to initialise");
+    if (twin_aead_init() < 0)
+        return twin_error(TWIN_ERROR, "the cipher library failed to initialise");
+    if (git_libgit2_init() < 0)
+        return twin_error_git("initialising libgit2");
+    if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0 ||
+        git_libgit2_opts(GIT_OPT_SET_PACK_MAX_OBJECTS, (size_t)TWIN_PACK_MAX_OBJECTS) < 0 ||
+        /* libgit2 keeps a pack file open once read, even after a join has removed it; past this
+         * many it closes the least recently used, so a long-running writer's open files stay
+         * bounded however many packs it writes and joins away. */
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)TWIN_OPEN_PACKS_MAX) < 0)
+        return twin_error_git("configuring libgit2");
+    return 0;
+}
+
+static atomic_bool hash_reads = true;
+
+int twin_global_hash_reads(bool on)
+{
+    if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on ? 1 : 0) < 0)
+        return twin_error_git("configuring libgit2");
+    atomic_store(&hash_reads, on);
+    return 0;
+}
+
+bool twin_global_hash_reads_enabled(void)
+{
+    return atomic_load(&hash_reads);
+}
+
+static atomic_bool object_cache = true;
+
+int twin_global_object_cache(bool on)
+{
+    if (git_libgit2_opts(GIT_OPT_ENABLE_CACHING, on ? 1 : 0) < 0)
+        return twin_error_git("configuring libgit2");
+    atomic_store(&object_cache, on);
+    return 0;
+}
+
+bool twin_global_object_cache_enabled(void)
+{
+    return atomic_load(&object_cache);
+}
+
+/* libgit2 maps packs in 1 GiB windows, all of it counted in the resident set once read, and keeps
+ * up to 256 MiB of parsed objects (its count leaves out the parsed structures, so the real figure
+ * is several times more). A walk over a long history reads in order, so small windows and a
+ * small cache serve it as well. */
+#define WALK_MWINDOW_SIZE   ((size_t)32 << 20)
+#define WALK_MWINDOW_MAPPED ((size_t)64 << 20)
+#define WALK_OBJECT_CACHE   ((ssize_t)16 << 20)
+
+int twin_global_long_walks(void)
+{
+    if (git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, WALK_MWINDOW_SIZE) < 0 ||
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, WALK_MWINDOW_MAPPED) < 0 ||
+        git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, WALK_OBJECT_CACHE) < 0)
+        return twin_error_git("configuring libgit2");
+    return 0;
+}
+
+void twin_global_shutdown(void)
+{
+    git_libgit2_shutdown();
+}
+
+const char *twin_version(void)
+{
+    return TWIN_VERSION;
+}

@@ -1,0 +1,155 @@
+#include "base/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "twin/error.h"
+
+int twin_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return twin_error(TWIN_ERROR, "out of memory");
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int twin_read_file(char **out, size_t *len, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    *out = NULL;
+    *len = 0;
+    if (!f)
+        return twin_error(TWIN_ENOTFOUND, "cannot read %s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || (size_t)st.st_size > max) {
+        fclose(f);
+        return twin_error(TWIN_ELIMIT, "%s: larger than %zu bytes", path, max);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return twin_error(TWIN_ERROR, "cannot read %s", path);
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+int twin_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static const unsigned char *idmap_key(const void *ids, size_t stride, uint32_t e)
+{
+    return (const unsigned char *)ids + (size_t)e * stride;
+}
+
+static size_t idmap_home(const unsigned char *id, size_t cap)
+{
+    uint64_t x;
+    memcpy(&x, id, sizeof(x));
+    return (size_t)x & (cap - 1);
+}
+
+long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
+                     const unsigned char id[20])
+{
+    if (!m->cap)
+        return -1;
+    for (size_t k = idmap_home(id, m->cap); m->slots[k]; k = (k + 1) & (m->cap - 1))
+        if (memcmp(idmap_key(ids, stride, m->slots[k] - 1), id, 20) == 0)
+            return (long)m->slots[k] - 1;
+    return -1;
+}
+
+/* Puts entry plus one in the first free slot from its id's home. */
+static void idmap_place(uint32_t *slots, size_t cap, const unsigned char *id, uint32_t plus_one)
+{
+    size_t k = idmap_home(id, cap);
+    while (slots[k])
+        k = (k + 1) & (cap - 1);
+    slots[k] = plus_one;
+}
+
+int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
+{
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 4096;
+        uint32_t *slots = calloc(cap, sizeof(*slots));
+        if (!slots)
+            return twin_error(TWIN_ERROR, "out of memory");
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slots[i])
+                idmap_place(slots, cap, idmap_key(ids, stride, m->slots[i] - 1), m->slots[i]);
+        free(m->slots);
+        m->slots = slots;
+        m->cap = cap;
+    }
+    idmap_place(m->slots, m->cap, idmap_key(ids, stride, e), e + 1);
+    m->used++;
+    return 0;
+}
+
+void twin_idmap_free(struct twin_idmap *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof(*m));
+}
+
+void twin_test_stop(const char *step)
+{
+    const char *at = getenv("TWIN_TEST_STOP");
+    if (at && strcmp(at, step) == 0)
+        raise(SIGSTOP);
+}
+
+int64_t twin_clock_now(void)
+{
+    int64_t now = (int64_t)time(NULL);
+    const char *skew = getenv("TWIN_TEST_CLOCK_SKEW");
+    if (skew && *skew) {
+        char *end;
+        errno = 0;
+        long long s = strtoll(skew, &end, 10);
+        /* Bounded so that the sum cannot overflow: far beyond any date anyone writes. */
+        if (!*end && errno == 0 && s > -(INT64_C(1) << 50) && s < (INT64_C(1) << 50))
+            now += (int64_t)s;
+    }
+    return now;
+}
+
+int64_t twin_commit_time_now(void)
+{
+    int64_t now = twin_clock_now();
+    return now < 0 ? 0 : now > TWIN_LAST_DATE ? TWIN_LAST_DATE : now;
+}

@@ -1,0 +1,358 @@
+#include "git/history.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "git/packread.h"
+#include "twin/error.h"
+#include "base/util.h"
+
+#define PARENT_LINE (7 + GIT_OID_HEXSZ + 1) /* "parent " HEX "\n" */
+
+static bool hex_id(git_oid *out, const char *p, const char *end)
+{
+    return end - p > GIT_OID_HEXSZ && p[GIT_OID_HEXSZ] == '\n' &&
+           git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0;
+}
+
+/* One person line ("author " or "committer ", then "NAME <EMAIL> SECONDS ZONE"): where it ends,
+ * or NULL. *who spans "NAME <EMAIL>" and *email what stands between the brackets. */
+struct person {
+    const char *who, *email;
+    size_t who_len, email_len;
+};
+
+/* The first '<' or '>' in [p, end), or end. */
+static const char *next_bracket(const char *p, const char *end)
+{
+    while (p < end && *p != '<' && *p != '>')
+        p++;
+    return p;
+}
+
+/* Reads the line as git fsck --strict reads an identity (fsck_ident), so that the predicate
+ * refuses every person line fsck refuses: a name before " <", no '<' or '>' in the name or the
+ * email, then "> ", a time in digits without leading zeros that fits in 63 bits, a space, and a
+ * zone of a sign and exactly four digits ending the line. A line of that form has one '<' and
+ * one '>', so libgit2 (which takes the last of each) reads the same person and time. */
+static const char *person_line(int64_t *when, struct person *out, const char *p, const char *end,
+                               const char *key)
+{
+    size_t klen = strlen(key);
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol || (size_t)(eol - p) < klen || memcmp(p, key, klen) != 0)
+        return NULL;
+    const char *who = p + klen, *lt = next_bracket(who, eol);
+    if (lt == eol || *lt != '<' || lt == who || lt[-1] != ' ')
+        return NULL; /* no name, a '>' in it, no email, or no space before it */
+    const char *gt = next_bracket(lt + 1, eol);
+    if (gt == eol || *gt != '>' || eol - gt < 2 || gt[1] != ' ')
+        return NULL;
+    const char *q = gt + 2, *digits = q;
+    if (q < eol && *q == '0' && q + 1 < eol && q[1] != ' ')
+        return NULL; /* a zero-padded time */
+    int64_t t = 0;
+    for (; q < eol && *q >= '0' && *q <= '9'; q++) {
+        int d = *q - '0';
+        if (t > (INT64_MAX - d) / 10)
+            return NULL;
+        t = t * 10 + d;
+    }
+    if (q == digits || q == eol || *q != ' ')
+        return NULL;
+    q++;
+    if (eol - q != 5 || (q[0] != '+' && q[0] != '-'))
+        return NULL;
+    for (int i = 1; i <= 4; i++)
+        if (q[i] < '0' || q[i] > '9')
+            return NULL;
+    *when = t;
+    out->who = who;
+    out->who_len = (size_t)(gt + 1 - who);
+    out->email = lt + 1;
+    out->email_len = (size_t)(gt - lt - 1);
+    return eol;
+}
+
+/* The tree and parent lines; where they end, or NULL. */
+static const char *parse_links(struct twin_commit_head *h, const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    memset(h, 0, sizeof(*h));
+    if (len < 5 || memcmp(p, "tree ", 5) != 0 || !hex_id(&h->tree, p + 5, end))
+        return NULL;
+    p += 5 + GIT_OID_HEXSZ + 1;
+    h->parent0 = p;
+    while (end - p > 7 && memcmp(p, "parent ", 7) == 0) {
+        git_oid id;
+        if (!hex_id(&id, p + 7, end) || h->nparents == UINT32_MAX)
+            return NULL;
+        if (h->nparents < 2)
+            h->parents[h->nparents] = id;
+        h->nparents++;
+        p += PARENT_LINE;
+    }
+    return p;
+}
+
+int twin_commit_links_parse(struct twin_commit_head *h, const char *data, size_t len)
+{
+    return parse_links(h, data, len) ? 0 : -1;
+}
+
+int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
+{
+    const char *end = data + len, *eol;
+    int64_t authored;
+    /* git fsck --strict refuses a NUL anywhere in a commit (nulInHeader, nulInCommit). */
+    if (memchr(data, 0, len))
+        return -1;
+    const char *p = parse_links(h, data, len);
+    if (!p)
+        return -1;
+    /* Then the author and at once the committer: the order libgit2 reads, so that no header (a
+     * signature among the parents, say) can make the check see another commit than libgit2 and
+     * git see. git tolerates a second author line; twin never writes one and refuses it. */
+    struct person a, c;
+    if (!(eol = person_line(&authored, &a, p, end, "author ")))
+        return -1;
+    p = eol + 1;
+    if (!person_line(&h->time, &c, p, end, "committer "))
+        return -1;
+    h->author_email_len = a.email_len;
+    snprintf(
+        h->author_email, sizeof(h->author_email), "%.*s",
+        (int)(a.email_len < sizeof(h->author_email) ? a.email_len : sizeof(h->author_email) - 1),
+        a.email);
+    h->committer_is_author = a.who_len == c.who_len && memcmp(a.who, c.who, a.who_len) == 0;
+    return 0;
+}
+
+void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i)
+{
+    if (i < 2)
+        *out = h->parents[i];
+    else
+        git_oid_fromstrn(out, h->parent0 + (size_t)i * PARENT_LINE + 7, GIT_OID_HEXSZ);
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+/* The commits met so far, with their parents' ids in one flat array, and a map from id to index. */
+struct walk {
+    twin_packread *packs;
+    git_odb *odb;
+    git_oid *ids;
+    uint32_t *first; /* node i's parents: parents[first[i] .. first[i] + nparents[i]) */
+    uint32_t *nparents;
+    uint8_t *state; /* 1 on the stack, 2 emitted */
+    size_t count, ids_cap, first_cap, n_cap, state_cap;
+    git_oid *parents;
+    size_t parents_count, parents_cap;
+    struct twin_idmap map; /* the nodes by id */
+    git_oid *stops;        /* commits outside the packs, when the walk stops there */
+    size_t nstops, stops_cap;
+};
+
+/* Reads commit id and records it as node w->count, with its parents. */
+static int add_node(struct walk *w, const git_oid *id)
+{
+    twin_pobj *pobj = NULL;
+    git_odb_object *obj = NULL;
+    int rc = twin_packread_get(&pobj, w->packs, id);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && !w->odb)
+        return 1; /* outside the packs: where the walk stops */
+    if (rc == 0 && git_odb_read(&obj, w->odb, id) < 0)
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
+    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
+    struct twin_commit_head h;
+    size_t n = w->count;
+    rc = 0;
+    if (type != GIT_OBJECT_COMMIT || twin_commit_links_parse(&h, data, size))
+        rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
+                        git_oid_tostr_s(id));
+    else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)
+        rc = twin_error(TWIN_ELIMIT, "the history is too long to walk");
+    else if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+             twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+             twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+             twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+             twin_grow((void **)&w->parents, &w->parents_cap, w->parents_count + h.nparents,
+                       sizeof(*w->parents)))
+        rc = TWIN_ERROR;
+    if (rc == 0) {
+        w->ids[n] = *id;
+        w->first[n] = (uint32_t)w->parents_count;
+        w->nparents[n] = h.nparents;
+        w->state[n] = 0;
+        for (unsigned i = 0; i < h.nparents; i++)
+            twin_commit_head_parent(&w->parents[w->parents_count++], &h, i);
+        w->count++;
+    }
+    twin_pobj_release(pobj);
+    git_odb_object_free(obj);
+    return rc;
+}
+
+/* Records a commit outside the packs as a node without parents, already emitted. */
+static int stop_node(struct walk *w, const git_oid *id)
+{
+    size_t n = w->count;
+    if (n + 1 >= UINT32_MAX)
+        return twin_error(TWIN_ELIMIT, "the history is too long to walk");
+    if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+        twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+        twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+        twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+        twin_grow((void **)&w->stops, &w->stops_cap, w->nstops + 1, sizeof(*w->stops)))
+        return TWIN_ERROR;
+    w->ids[n] = *id;
+    w->first[n] = (uint32_t)w->parents_count;
+    w->nparents[n] = 0;
+    w->state[n] = 2;
+    w->stops[w->nstops++] = *id;
+    w->count++;
+    return 0;
+}
+
+/* The index of id, read in when it is new. */
+static int node(uint32_t *out, struct walk *w, const git_oid *id)
+{
+    long at = twin_idmap_find(&w->map, w->ids, sizeof(*w->ids), id->id);
+    if (at >= 0) {
+        *out = (uint32_t)at;
+        return 0;
+    }
+    int rc = add_node(w, id);
+    if (rc == 1) /* a commit where the walk stops: listed, never emitted */
+        rc = stop_node(w, id);
+    if (rc < 0 || (rc = twin_idmap_add(&w->map, w->ids, sizeof(*w->ids), (uint32_t)w->count - 1)))
+        return rc;
+    *out = (uint32_t)w->count - 1;
+    return 0;
+}
+
+/* A depth-first walk from head that reads each commit when it first meets it and emits it once
+ * every parent has been, parents taken in order. A parent met while still on the stack would
+ * close a cycle, which no history of hashed objects holds. */
+static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oid *head)
+{
+    struct walk w = *wp;
+    struct frame {
+        uint32_t node, next; /* the parent to take next */
+    } *stack = NULL;
+    size_t depth = 0, stack_cap = 0, emitted = 0, out_cap = 0;
+    git_oid *out = NULL;
+    uint32_t top;
+    *ids = NULL;
+    *count = 0;
+    int rc = node(&top, &w, head);
+    if (rc == 0 && w.state[top] == 2) /* the head itself is outside the packs */
+        top = UINT32_MAX;
+    if (rc == 0 && twin_grow((void **)&stack, &stack_cap, 1, sizeof(*stack)))
+        rc = TWIN_ERROR;
+    if (rc == 0 && top != UINT32_MAX) {
+        stack[depth++] = (struct frame){top, 0};
+        w.state[top] = 1;
+    }
+    while (rc == 0 && depth > 0) {
+        struct frame *f = &stack[depth - 1];
+        uint32_t n = f->node;
+        if (f->next == w.nparents[n]) {
+            if (twin_grow((void **)&out, &out_cap, emitted + 1, sizeof(*out))) {
+                rc = TWIN_ERROR;
+                break;
+            }
+            w.state[n] = 2;
+            out[emitted++] = w.ids[n];
+            depth--;
+            continue;
+        }
+        git_oid pid = w.parents[w.first[n] + f->next++];
+        uint32_t p;
+        if ((rc = node(&p, &w, &pid)))
+            break;
+        if (w.state[p] == 2)
+            continue;
+        if (w.state[p] == 1) {
+            rc = twin_error(TWIN_EVERIFY, "commit %s is its own ancestor (the store is damaged)",
+                            git_oid_tostr_s(&pid));
+            break;
+        }
+        if (twin_grow((void **)&stack, &stack_cap, depth + 1, sizeof(*stack))) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        w.state[p] = 1;
+        stack[depth++] = (struct frame){p, 0};
+    }
+    if (rc == 0) {
+        *ids = out;
+        *count = emitted;
+        out = NULL;
+    }
+    free(out);
+    free(stack);
+    free(w.ids);
+    free(w.first);
+    free(w.nparents);
+    free(w.state);
+    free(w.parents);
+    twin_idmap_free(&w.map);
+    wp->stops = w.stops;
+    wp->nstops = w.nstops;
+    return rc;
+}
+
+int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head)
+{
+    struct walk w = {0};
+    *ids = NULL;
+    *count = 0;
+    int rc = twin_packread_open(&w.packs, repo);
+    if (rc == 0 && git_repository_odb(&w.odb, repo) < 0)
+        rc = twin_error_git("opening the object database");
+    if (rc == 0)
+        rc = walk_from(ids, count, &w, head);
+    free(w.stops);
+    git_odb_free(w.odb);
+    twin_packread_free(w.packs);
+    return rc;
+}
+
+int twin_history_walk_failed(git_repository *repo, const git_oid *head, const char *context)
+{
+    char why[512];
+    const git_error *e = git_error_last();
+    snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "libgit2 error");
+    git_oid *ids = NULL;
+    size_t count = 0;
+    int rc = twin_history_walk(&ids, &count, repo, head);
+    free(ids);
+    if (rc)
+        return twin_error_wrap(rc, "%s", context);
+    return twin_error(TWIN_ERROR, "%s: %s", context, why);
+}
+
+int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
+                             twin_packread *packs, const git_oid *head)
+{
+    struct walk w = {.packs = packs};
+    int rc = walk_from(ids, count, &w, head);
+    *stops = w.stops;
+    *nstops = w.nstops;
+    if (rc) {
+        free(w.stops);
+        *stops = NULL;
+        *nstops = 0;
+    }
+    return rc;
+}

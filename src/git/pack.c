@@ -1,0 +1,1159 @@
+/*
+ * Pack format (git's pack v2 and index v2): a 12-byte header, the objects one after another,
+ * each a type-and-size header then zlib data, and the SHA-1 of all that as trailer. Deltas are
+ * OFS_DELTA: the base is named by its distance back in the same pack. The index lists the ids in
+ * order with a 256-entry fan-out, each object's CRC-32 and offset, then both checksums.
+ */
+#include "git/pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "git/packread.h"
+#include "base/sha1.h"
+#include "base/util.h"
+#include "twin/error.h"
+
+#define PACK_HEADER    12
+#define OBJ_OFS_DELTA  6
+#define COPY_MAX       0xffffff /* a copy instruction's size fits in three bytes */
+#define INSERT_MAX     127
+#define IDX_MAX_BYTES  ((size_t)1 << 31)
+#define LARGE_OFFSET   0x80000000u
+#define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
+
+struct twin_packw {
+    unsigned char *buf; /* the pack so far, header included */
+    size_t len, cap;
+    struct twin_pack_entry *objs;
+    size_t count, objs_cap;
+    unsigned char *delta;
+    size_t delta_cap;
+    z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
+    bool z_ready, zs_ready;
+};
+
+static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
+{
+    *v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*i >= len || shift > 56)
+            return -1;
+        unsigned char c = d[(*i)++];
+        *v |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return 0;
+    }
+}
+
+int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
+                     size_t len)
+{
+    *start = 0;
+    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
+                                                                                              : 0;
+}
+
+bool twin_delta_can_make(size_t result_size, size_t base_size, size_t len)
+{
+    size_t most = base_size < 0xffffff ? base_size : 0xffffff; /* one instruction's output */
+    if (most < 1)
+        most = 1;
+    return result_size / most + (result_size % most != 0) <= len;
+}
+
+int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                     size_t base_size, const unsigned char *d, size_t len, size_t start)
+{
+    size_t i = start, at = 0;
+    while (i < len) {
+        unsigned char cmd = d[i++];
+        if (cmd & 0x80) {
+            size_t from = 0, n = 0;
+            for (int b = 0; b < 4; b++)
+                if (cmd & (1u << b)) {
+                    if (i >= len)
+                        return -1;
+                    from |= (size_t)d[i++] << (8 * b);
+                }
+            for (int b = 0; b < 3; b++)
+                if (cmd & (0x10u << b)) {
+                    if (i >= len)
+                        return -1;
+                    n |= (size_t)d[i++] << (8 * b);
+                }
+            if (n == 0)
+                n = 0x10000;
+            if (from > base_size || n > base_size - from || n > result_size - at)
+                return -1;
+            memcpy(out + at, base + from, n);
+            at += n;
+        } else if (cmd) {
+            if (cmd > len - i || cmd > result_size - at)
+                return -1;
+            memcpy(out + at, d + i, cmd);
+            at += cmd;
+            i += cmd;
+        } else {
+            return -1; /* instruction 0 is reserved */
+        }
+    }
+    return at == result_size ? 0 : -1;
+}
+
+int twin_packw_new(twin_packw **out)
+{
+    twin_packw *w = calloc(1, sizeof(*w));
+    *out = NULL;
+    if (!w)
+        return twin_error(TWIN_ERROR, "out of memory");
+    /* Whole trees are deflated. Records, commits and deltas are a few hundred bytes: deflating
+     * them saves little and costs more than the rest of a commit (zlib spends microseconds per
+     * stream on even a hundred bytes, and as much again to inflate), so they are stored in
+     * zlib's uncompressed form. */
+    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
+        !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
+        twin_packw_free(w);
+        return twin_error(TWIN_ERROR, "zlib failed to initialise");
+    }
+    w->zs_ready = true;
+    if (twin_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
+        twin_packw_free(w);
+        return TWIN_ERROR;
+    }
+    w->len = PACK_HEADER;
+    *out = w;
+    return 0;
+}
+
+void twin_packw_free(twin_packw *w)
+{
+    if (!w)
+        return;
+    if (w->z_ready)
+        deflateEnd(&w->z);
+    if (w->zs_ready)
+        deflateEnd(&w->zs);
+    free(w->buf);
+    free(w->objs);
+    free(w->delta);
+    free(w);
+}
+
+size_t twin_packw_count(const twin_packw *w)
+{
+    return w->count;
+}
+
+size_t twin_packw_bytes(const twin_packw *w)
+{
+    return w->len;
+}
+
+static size_t put_varint(unsigned char *p, size_t v)
+{
+    size_t n = 0;
+    do {
+        unsigned char b = v & 0x7f;
+        v >>= 7;
+        p[n++] = (unsigned char)(b | (v ? 0x80 : 0));
+    } while (v);
+    return n;
+}
+
+static size_t put_copy(unsigned char *p, size_t offset, size_t size)
+{
+    unsigned char *op = p++;
+    *op = 0x80;
+    for (int i = 0; i < 4; i++)
+        if ((offset >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(offset >> (8 * i));
+            *op |= (unsigned char)(1 << i);
+        }
+    for (int i = 0; i < 3; i++)
+        if ((size >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(size >> (8 * i));
+            *op |= (unsigned char)(0x10 << i);
+        }
+    return (size_t)(p - op);
+}
+
+/* Deltas are built as a list of copies from the base and inserted bytes; a copy that continues
+ * the previous one extends it. The builder gives up (returns false) once the delta would be
+ * larger than limit: then the object is stored whole. */
+struct delta {
+    unsigned char *p, *end;
+    size_t copy_at, copy_len;
+    const unsigned char *ins;
+    size_t ins_len;
+};
+
+static bool delta_flush(struct delta *d)
+{
+    while (d->copy_len) {
+        size_t n = d->copy_len < COPY_MAX ? d->copy_len : COPY_MAX;
+        if (d->end - d->p < 8)
+            return false;
+        d->p += put_copy(d->p, d->copy_at, n);
+        d->copy_at += n;
+        d->copy_len -= n;
+    }
+    while (d->ins_len) {
+        size_t n = d->ins_len < INSERT_MAX ? d->ins_len : INSERT_MAX;
+        if ((size_t)(d->end - d->p) < n + 1)
+            return false;
+        *d->p++ = (unsigned char)n;
+        memcpy(d->p, d->ins, n);
+        d->p += n;
+        d->ins += n;
+        d->ins_len -= n;
+    }
+    return true;
+}
+
+static bool delta_copy(struct delta *d, size_t at, size_t len)
+{
+    if (d->ins_len && !delta_flush(d))
+        return false;
+    if (d->copy_len && d->copy_at + d->copy_len == at) {
+        d->copy_len += len;
+        return true;
+    }
+    if (!delta_flush(d))
+        return false;
+    d->copy_at = at;
+    d->copy_len = len;
+    return true;
+}
+
+static bool delta_insert(struct delta *d, const unsigned char *data, size_t len)
+{
+    if (d->copy_len && !delta_flush(d))
+        return false;
+    if (d->ins_len && d->ins + d->ins_len == data) {
+        d->ins_len += len;
+        return true;
+    }
+    if (!delta_flush(d))
+        return false;
+    d->ins = data;
+    d->ins_len = len;
+    return true;
+}
+
+/* The length of the tree entry at p ("<mode> <name>\0<20-byte id>"), 0 if malformed. */
+static size_t tree_entry_len(const unsigned char *p, size_t left)
+{
+    const unsigned char *nul = memchr(p, 0, left);
+    if (!nul || (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES > left)
+        return 0;
+    return (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES;
+}
+
+/* git's order of two tree entries: by name, a subtree's name as if it ended in '/'. */
+static int tree_entry_cmp(const unsigned char *a, const unsigned char *b)
+{
+    const unsigned char *an = (const unsigned char *)strchr((const char *)a, ' ');
+    const unsigned char *bn = (const unsigned char *)strchr((const char *)b, ' ');
+    if (!an || !bn)
+        return 0;
+    an++;
+    bn++;
+    size_t al = strlen((const char *)an), bl = strlen((const char *)bn);
+    size_t n = al < bl ? al : bl;
+    int c = memcmp(an, bn, n);
+    if (c)
+        return c;
+    unsigned ca = al > n ? an[n] : a[0] == '4' ? '/' : 0;
+    unsigned cb = bl > n ? bn[n] : b[0] == '4' ? '/' : 0;
+    return (int)ca - (int)cb;
+}
+
+/* A delta between two versions of a tree, entry by entry: runs of equal entries are copied,
+ * new and changed entries inserted, so it stays small however far apart the changes lie. */
+static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_len,
+                       const unsigned char *data, size_t len)
+{
+    size_t i = 0, j = 0;
+    while (j < len) {
+        size_t ej = tree_entry_len(data + j, len - j);
+        size_t ei = i < base_len ? tree_entry_len(base + i, base_len - i) : 0;
+        if (!ej || (i < base_len && !ei))
+            return false;
+        if (ei == ej && memcmp(base + i, data + j, ej) == 0) {
+            if (!delta_copy(d, i, ei))
+                return false;
+            i += ei;
+            j += ej;
+            continue;
+        }
+        int c = ei ? tree_entry_cmp(base + i, data + j) : 1;
+        if (c <= 0)
+            i += ei; /* gone from the new version, or changed in it */
+        if (c >= 0) {
+            if (!delta_insert(d, data + j, ej))
+                return false;
+            j += ej;
+        }
+    }
+    return delta_flush(d);
+}
+
+/* Any other object: the common prefix and suffix are copied, the middle inserted. */
+static bool plain_delta(struct delta *d, const unsigned char *base, size_t base_len,
+                        const unsigned char *data, size_t len)
+{
+    size_t prefix = 0, limit = base_len < len ? base_len : len;
+    while (prefix < limit && base[prefix] == data[prefix])
+        prefix++;
+    size_t suffix = 0;
+    while (suffix < limit - prefix && base[base_len - 1 - suffix] == data[len - 1 - suffix])
+        suffix++;
+    return (!prefix || delta_copy(d, 0, prefix)) &&
+           (prefix + suffix == len || delta_insert(d, data + prefix, len - prefix - suffix)) &&
+           (!suffix || delta_copy(d, base_len - suffix, suffix)) && delta_flush(d);
+}
+
+size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
+                       const unsigned char *base, size_t base_len, const unsigned char *data,
+                       size_t len)
+{
+    size_t limit = len / MIN_DELTA_GAIN;
+    if (base_len > 0xffffffffu || len < 64 || twin_grow((void **)buf, cap, limit, 1))
+        return 0;
+    struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
+    d.p += put_varint(d.p, base_len);
+    d.p += put_varint(d.p, len);
+    bool ok = type == GIT_OBJECT_TREE ? tree_delta(&d, base, base_len, data, len)
+                                      : plain_delta(&d, base, base_len, data, len);
+    return ok ? (size_t)(d.p - *buf) : 0;
+}
+
+int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                   const void *data, size_t len, long base, const void *base_data, size_t base_len)
+{
+    size_t dlen = 0;
+    if (base >= 0 && (size_t)base < w->count)
+        dlen = twin_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
+    const unsigned char *body = dlen ? w->delta : data;
+    size_t body_len = dlen ? dlen : len;
+    int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
+    z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
+    uLong zbound = deflateBound(z, (uLong)body_len);
+    if (twin_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
+        twin_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+        return TWIN_ERROR;
+    size_t start = w->len;
+    unsigned char *p = w->buf + start;
+    size_t v = body_len;
+    *p = (unsigned char)((ptype << 4) | (v & 0x0f));
+    v >>= 4;
+    while (v) {
+        *p++ |= 0x80;
+        *p = v & 0x7f;
+        v >>= 7;
+    }
+    p++;
+    if (dlen) {
+        uint64_t ofs = start - w->objs[base].offset;
+        unsigned char enc[16];
+        size_t pos = sizeof(enc) - 1;
+        enc[pos] = ofs & 0x7f;
+        while (ofs >>= 7)
+            enc[--pos] = (unsigned char)(0x80 | (--ofs & 0x7f));
+        memcpy(p, enc + pos, sizeof(enc) - pos);
+        p += sizeof(enc) - pos;
+    }
+    deflateReset(z);
+    z->next_in = (Bytef *)body;
+    z->avail_in = (uInt)body_len;
+    z->next_out = p;
+    z->avail_out = (uInt)zbound;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END)
+        return twin_error(TWIN_ERROR, "zlib could not compress an object");
+    w->len = (size_t)(z->next_out - w->buf);
+    struct twin_pack_entry *o = &w->objs[w->count];
+    memcpy(o->id, id->id, TWIN_SHA1_BYTES);
+    o->offset = start;
+    o->crc = (uint32_t)crc32(0, w->buf + start, (uInt)(w->len - start));
+    if (index_out)
+        *index_out = w->count;
+    w->count++;
+    return 0;
+}
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int cmp_pobj(const void *a, const void *b)
+{
+    return memcmp(((const struct twin_pack_entry *)a)->id, ((const struct twin_pack_entry *)b)->id,
+                  TWIN_SHA1_BYTES);
+}
+
+int twin_pack_index_build(unsigned char **out, size_t *out_len, struct twin_pack_entry *objs,
+                          size_t count, const unsigned char pack_sum[TWIN_SHA1_BYTES])
+{
+    qsort(objs, count, sizeof(*objs), cmp_pobj);
+    size_t large = 0;
+    for (size_t i = 0; i < count; i++)
+        large += objs[i].offset >= LARGE_OFFSET;
+    size_t len = 8 + 256 * 4 + count * (TWIN_SHA1_BYTES + 8) + large * 8 + 2 * TWIN_SHA1_BYTES;
+    unsigned char *idx = malloc(len), *p = idx;
+    if (!idx)
+        return twin_error(TWIN_ERROR, "out of memory");
+    memcpy(p, "\377tOc", 4);
+    put32(p + 4, 2);
+    p += 8;
+    size_t at = 0;
+    for (int b = 0; b < 256; b++) {
+        while (at < count && objs[at].id[0] == b)
+            at++;
+        put32(p + 4 * b, (uint32_t)at);
+    }
+    p += 256 * 4;
+    for (size_t i = 0; i < count; i++, p += TWIN_SHA1_BYTES)
+        memcpy(p, objs[i].id, TWIN_SHA1_BYTES);
+    for (size_t i = 0; i < count; i++, p += 4)
+        put32(p, objs[i].crc);
+    unsigned char *large_at = p + 4 * count;
+    size_t nlarge = 0;
+    for (size_t i = 0; i < count; i++, p += 4) {
+        if (objs[i].offset < LARGE_OFFSET) {
+            put32(p, (uint32_t)objs[i].offset);
+            continue;
+        }
+        put32(p, LARGE_OFFSET | (uint32_t)nlarge);
+        put32(large_at + 8 * nlarge, (uint32_t)(objs[i].offset >> 32));
+        put32(large_at + 8 * nlarge + 4, (uint32_t)objs[i].offset);
+        nlarge++;
+    }
+    p = large_at + 8 * nlarge;
+    memcpy(p, pack_sum, TWIN_SHA1_BYTES);
+    p += TWIN_SHA1_BYTES;
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, idx, (size_t)(p - idx));
+    twin_sha1_final(&c, p);
+    *out = idx;
+    *out_len = len;
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int twin_pack_open_temp(char *path, size_t size, const char *dir)
+{
+    snprintf(path, size, "%s/tmp_twin_XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot create a file in %s: %s", dir, strerror(errno));
+    return fd;
+}
+
+int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable)
+{
+    int rc = 0;
+    if ((durable && fsync(fd) != 0) || fchmod(fd, 0444) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && !rc)
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, final) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", final, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* Writes the index for the pack just moved to <dir>/pack-<hex>.pack, then refreshes the odb. */
+#define OWN_PACKS_FILE "twin-packs"
+
+static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
+                   const unsigned char sum[TWIN_SHA1_BYTES], struct twin_pack_entry *objs,
+                   size_t count, int pack_fd, bool durable)
+{
+    char hex[2 * TWIN_SHA1_BYTES + 1], final[4200], tmp[4200];
+    for (int i = 0; i < TWIN_SHA1_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    snprintf(final, sizeof(final), "%s/pack-%s.pack", dir, hex);
+    int rc = twin_pack_finish_file(pack_fd, pack_tmp, final, durable);
+    unsigned char *idx = NULL;
+    size_t idx_len = 0;
+    if (rc || (rc = twin_pack_index_build(&idx, &idx_len, objs, count, sum)))
+        return rc;
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0) {
+        free(idx);
+        return fd;
+    }
+    if (twin_write_all(fd, idx, idx_len) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+    } else {
+        snprintf(final, sizeof(final), "%s/pack-%s.idx", dir, hex);
+        rc = twin_pack_finish_file(fd, tmp, final, durable);
+    }
+    free(idx);
+    if (!rc && durable && sync_dir(dir) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot sync %s: %s", dir, strerror(errno));
+    if (!rc) {
+        char name[64];
+        snprintf(name, sizeof(name), "pack-%s", hex);
+        rc = twin_pack_register(repo, name);
+    }
+    git_odb *odb = NULL;
+    if (!rc && (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0))
+        rc = twin_error_git("reading the new pack");
+    git_odb_free(odb);
+    return rc;
+}
+
+static void pack_dir(char *out, size_t size, git_repository *repo)
+{
+    snprintf(out, size, "%sobjects/pack", git_repository_path(repo));
+}
+
+int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
+{
+    if (w->count == 0)
+        return 0;
+    char dir[4096], tmp[4200];
+    pack_dir(dir, sizeof(dir), repo);
+    if (twin_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
+        return TWIN_ERROR;
+    memcpy(w->buf, "PACK", 4);
+    put32(w->buf + 4, 2);
+    put32(w->buf + 8, (uint32_t)w->count);
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, w->buf, w->len);
+    twin_sha1_final(&c, sum);
+    memcpy(w->buf + w->len, sum, TWIN_SHA1_BYTES);
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0)
+        return fd;
+    if (twin_write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
+        int rc = twin_error(TWIN_ERROR, "cannot write a pack in %s: %s", dir, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    int rc = publish(repo, dir, tmp, sum, w->objs, w->count, fd, durable);
+    if (rc == 0) {
+        w->len = PACK_HEADER;
+        w->count = 0;
+    }
+    return rc;
+}
+
+/* ---- consolidation --------------------------------------------------------------------------- */
+
+struct packfile {
+    char name[64]; /* pack-<hex> */
+    unsigned char *idx;
+    size_t idx_len;
+    uint32_t count;
+    off_t pack_size;
+};
+
+static void free_packs(struct packfile *packs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(packs[i].idx);
+    free(packs);
+}
+
+static int read_file(unsigned char **out, size_t *out_len, const char *path, size_t max)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    *out = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size > max) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = got;
+    return 0;
+}
+
+/* The packs of objects/pack that have an index and no .keep, with their sizes; their indexes are
+ * read later, and only for the packs to be joined. */
+/* ---- the packs twin wrote ----------------------------------------------------------------------
+ * repo.git/twin-packs lists, one name a line, the packs twin wrote or received: only those are
+ * ever joined. A pack git made (git gc, git repack) is not listed, and stays as it is with its
+ * bitmap and reverse index. A node from before the list existed gets one the first time it is
+ * needed, naming every pack then present that has none of the files git writes beside its own
+ * packs (.bitmap, .rev, .mtimes, .promisor) and no .keep. */
+
+static void own_list_path(char *out, size_t size, git_repository *repo)
+{
+    snprintf(out, size, "%s" OWN_PACKS_FILE, git_repository_path(repo));
+}
+
+static bool has_git_companion(const char *dir, const char *name)
+{
+    static const char *const exts[] = {"bitmap", "rev", "mtimes", "promisor", "keep"};
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s.%s", dir, name, exts[i]);
+        if (stat(path, &st) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool is_pack_index_name(const char *name, size_t len)
+{
+    return len == 5 + 40 + 4 && strncmp(name, "pack-", 5) == 0 &&
+           strcmp(name + len - 4, ".idx") == 0;
+}
+
+/* Writes the list anew from the packs present: with prior (the old list's text) only those it
+ * names, else every pack that looks twin's. Replaces the file whole. */
+static int own_list_write(git_repository *repo, const char *dir, const char *prior)
+{
+    char path[4200], tmp[4300];
+    own_list_path(path, sizeof(path), repo);
+    snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", dir, strerror(errno));
+    int tfd = mkstemp(tmp);
+    FILE *f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+    if (!f) {
+        if (tfd >= 0) {
+            close(tfd);
+            unlink(tmp);
+        }
+        closedir(d);
+        return twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+    }
+    fchmod(tfd, 0644);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (!is_pack_index_name(e->d_name, len))
+            continue;
+        char name[64], line[70];
+        snprintf(name, sizeof(name), "%.*s", (int)(len - 4), e->d_name);
+        snprintf(line, sizeof(line), "%s\n", name);
+        bool own = prior ? strstr(prior, line) != NULL : !has_git_companion(dir, name);
+        if (own)
+            fputs(line, f);
+    }
+    closedir(d);
+    int rc = fclose(f) == 0 && rename(tmp, path) == 0
+                 ? 0
+                 : twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+/* The list's text (malloc'd), made first when the node has none. */
+static int own_list_read(char **out, git_repository *repo, const char *dir)
+{
+    char path[4200];
+    size_t len;
+    own_list_path(path, sizeof(path), repo);
+    int rc = twin_read_file(out, &len, path, 4 << 20);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        if ((rc = own_list_write(repo, dir, NULL)) == 0)
+            rc = twin_read_file(out, &len, path, 4 << 20);
+    }
+    return rc;
+}
+
+/* The list's own lock (repo.git/twin-packs.lock): a pack registered by one session while a
+ * join rewrites the list must not be lost from it. Released by closing the descriptor. */
+static int own_list_lock(git_repository *repo)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s" OWN_PACKS_FILE ".lock", git_repository_path(repo));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot open %s: %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            int rc = twin_error(TWIN_ERROR, "cannot lock %s: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    return fd;
+}
+
+static int register_locked(git_repository *repo, const char *name);
+
+int twin_pack_register(git_repository *repo, const char *name)
+{
+    int lock = own_list_lock(repo);
+    if (lock < 0)
+        return lock;
+    int rc = register_locked(repo, name);
+    close(lock);
+    return rc;
+}
+
+static int register_locked(git_repository *repo, const char *name)
+{
+    char path[4200], dir[4096], line[70], *text = NULL;
+    snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(repo));
+    own_list_path(path, sizeof(path), repo);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        /* The first list is made from what is present, this pack included. */
+        int rc = own_list_read(&text, repo, dir);
+        free(text);
+        return rc;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int n = snprintf(line, sizeof(line), "%s\n", name);
+    int rc = fd >= 0 && twin_write_all(fd, line, (size_t)n) == 0
+                 ? 0
+                 : twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int list_packs(struct packfile **out, size_t *n_out, const char *dir, bool sweep)
+{
+    DIR *d = opendir(dir);
+    struct packfile *packs = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (!d)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (sweep && strncmp(e->d_name, "tmp_twin_", 9) == 0) {
+            /* Under the writer lock no pack is being written: this one's writer was killed. */
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+            continue;
+        }
+        if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
+            strcmp(e->d_name + len - 4, ".idx") != 0)
+            continue;
+        char path[4200];
+        struct stat st;
+        struct packfile p = {0};
+        snprintf(p.name, sizeof(p.name), "%.*s", (int)(len - 4), e->d_name);
+        snprintf(path, sizeof(path), "%s/%s.keep", dir, p.name);
+        if (stat(path, &st) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s.pack", dir, p.name);
+        if (stat(path, &st) != 0)
+            continue;
+        p.pack_size = st.st_size;
+        if (twin_grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
+            closedir(d);
+            free_packs(packs, n);
+            return TWIN_ERROR;
+        }
+        packs[n++] = p;
+    }
+    closedir(d);
+    *out = packs;
+    *n_out = n;
+    return 0;
+}
+
+/* Reads and checks a pack's version-2 index. */
+static int load_index(struct packfile *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    if (read_file(&p->idx, &p->idx_len, path, IDX_MAX_BYTES) != 0)
+        return twin_error(TWIN_ERROR, "cannot read %s", path);
+    if (p->idx_len < 8 + 1024 + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2 ||
+        (p->count = get32(p->idx + 8 + 255 * 4),
+         p->idx_len < 8 + 1024 + (size_t)p->count * 28 + 40))
+        return twin_error(TWIN_EINVALID, "%s is not a version 2 pack index", path);
+    return 0;
+}
+
+size_t twin_pack_count(git_repository *repo)
+{
+    char dir[4096];
+    struct packfile *packs;
+    size_t n;
+    pack_dir(dir, sizeof(dir), repo);
+    if (list_packs(&packs, &n, dir, false))
+        return 0;
+    free_packs(packs, n);
+    return n;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    const struct packfile *x = a, *y = b;
+    return x->pack_size < y->pack_size ? -1 : x->pack_size > y->pack_size;
+}
+
+static uint64_t idx_offset(const struct packfile *p, uint32_t i)
+{
+    const unsigned char *offsets = p->idx + 8 + 1024 + (size_t)p->count * 24;
+    uint32_t v = get32(offsets + 4 * (size_t)i);
+    if (!(v & LARGE_OFFSET))
+        return v;
+    const unsigned char *large = offsets + 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
+    if (large + 8 > p->idx + p->idx_len - 40)
+        return UINT64_MAX;
+    return (uint64_t)get32(large) << 32 | get32(large + 4);
+}
+
+/* Appends pack p's objects (its bytes between header and trailer) to fd, checking its trailer. */
+static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const struct packfile *p)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return twin_error(TWIN_ERROR, "cannot read %s: %s", path, strerror(errno));
+    size_t size = (size_t)p->pack_size, done = 0, cap = 1 << 20;
+    unsigned char *buf = malloc(cap), trailer[TWIN_SHA1_BYTES], sum[TWIN_SHA1_BYTES];
+    twin_sha1_ctx own;
+    twin_sha1_init(&own);
+    int rc = buf && size >= PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
+    while (rc == 0 && done < size - TWIN_SHA1_BYTES) {
+        size_t want = size - TWIN_SHA1_BYTES - done < cap ? size - TWIN_SHA1_BYTES - done : cap;
+        ssize_t n = read(in, buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        twin_sha1_update(&own, buf, (size_t)n);
+        size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
+        if (skip < (size_t)n) {
+            twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
+            if (twin_write_all(fd, buf + skip, (size_t)n - skip) != 0)
+                rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+        }
+        done += (size_t)n;
+    }
+    if (rc == 0 && (read(in, trailer, sizeof(trailer)) != (ssize_t)sizeof(trailer) ||
+                    (twin_sha1_final(&own, sum), memcmp(sum, trailer, sizeof(sum)) != 0) ||
+                    memcmp(trailer, p->idx + p->idx_len - 40, TWIN_SHA1_BYTES) != 0))
+        rc = twin_error(TWIN_EINVALID, "%s is damaged: its checksum does not match", path);
+    else if (rc == TWIN_ERROR)
+        rc = twin_error(TWIN_ERROR, "cannot read %s", path);
+    free(buf);
+    close(in);
+    return rc;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, TWIN_SHA1_BYTES);
+}
+
+/* How many of pack p's objects are already in the sorted list seen[0..n). */
+static uint32_t overlaps(const struct packfile *p, const unsigned char *seen, size_t n)
+{
+    const unsigned char *ids = p->idx + 8 + 1024;
+    uint32_t dup = 0;
+    for (uint32_t i = 0; n && i < p->count; i++)
+        if (bsearch(ids + 20 * (size_t)i, seen, n, TWIN_SHA1_BYTES, cmp_id))
+            dup++;
+    return dup;
+}
+
+/* How a pack takes part in a join. */
+enum { JOIN_NONE, JOIN_COPY, JOIN_DROP, JOIN_REWRITE };
+
+/* The objects of the packs to rewrite (those that repeat objects of packs joined before them,
+ * as a node that merged what a partner also merged receives), less the repeats, as whole
+ * objects in w. A pack's bytes are copied as they are, and a pack must not hold an object twice,
+ * so these are read out and written again. */
+static int rewrite_objects(twin_packw *w, git_repository *repo, const unsigned char *fresh,
+                           size_t nfresh)
+{
+    twin_packread *r = NULL;
+    int rc = twin_packread_open(&r, repo);
+    for (size_t i = 0; rc == 0 && i < nfresh; i++) {
+        git_oid id;
+        twin_pobj *o = NULL;
+        memcpy(id.id, fresh + TWIN_SHA1_BYTES * i, TWIN_SHA1_BYTES);
+        int got = twin_packread_get(&o, r, &id);
+        if (got < 0)
+            rc = got;
+        else if (got == 0)
+            rc = twin_error(TWIN_ENOTFOUND, "object %s is in no pack", git_oid_tostr_s(&id));
+        else
+            rc = twin_packw_add(w, NULL, o->type, &id, o->data, o->size, -1, NULL, 0);
+        twin_pobj_release(o);
+    }
+    twin_packread_free(r);
+    return rc;
+}
+
+int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
+{
+    char dir[4096], path[4200], tmp[4200];
+    struct stat st;
+    pack_dir(dir, sizeof(dir), repo);
+    struct packfile *packs;
+    size_t n;
+    char *own = NULL;
+    int rc = list_packs(&packs, &n, dir, true);
+    snprintf(path, sizeof(path), "%s/multi-pack-index", dir);
+    /* With a multi-pack-index, git maintains the packs it lists: they are left as they are. */
+    if (rc || n <= max_packs || stat(path, &st) == 0 || (rc = own_list_read(&own, repo, dir))) {
+        free_packs(packs, n);
+        free(own);
+        return rc;
+    }
+    /* Only twin's own packs are joined (and counted against the limit). */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        char line[70];
+        snprintf(line, sizeof(line), "%s\n", packs[i].name);
+        if (strstr(own, line))
+            packs[kept++] = packs[i];
+        else
+            free(packs[i].idx);
+    }
+    n = kept;
+    if (n <= max_packs) {
+        free_packs(packs, n);
+        free(own);
+        return 0;
+    }
+    /* Smallest first; join at least enough to get back under the limit, and then every pack
+     * not yet twice the size of what is being joined (git's geometric rule). */
+    qsort(packs, n, sizeof(*packs), cmp_size);
+    size_t take = n - max_packs + 1;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= take && (uint64_t)packs[i].pack_size >= 2 * sum)
+            break;
+        sum += (uint64_t)packs[i].pack_size;
+        if (i >= take)
+            take = i + 1;
+    }
+    /* A pack that repeats an object of one before it is left out: a pack must not hold an
+     * object twice, and its bytes are copied as they are. */
+    unsigned char *seen = NULL, *fresh = NULL;
+    size_t nseen = 0, seen_cap = 0, joined = 0, nfresh = 0, fresh_cap = 0;
+    struct twin_pack_entry *objs = NULL;
+    size_t objs_cap = 0, count = 0;
+    twin_packw *w = NULL;
+    unsigned char *use = calloc(n, sizeof(*use));
+    if (!use)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < take; i++) {
+        struct packfile *p = &packs[i];
+        if (load_index(p, dir) != 0) {
+            twin_error_clear();
+            continue; /* a pack git or libgit2 wrote in some other form stays as it is */
+        }
+        uint32_t dup = overlaps(p, seen, nseen);
+        use[i] = dup == p->count ? JOIN_DROP : dup ? JOIN_REWRITE : JOIN_COPY;
+        joined++;
+        if (use[i] == JOIN_DROP) /* empty, or every object already joined: nothing to copy */
+            continue;
+        const unsigned char *ids = p->idx + 8 + 1024;
+        if (twin_grow((void **)&seen, &seen_cap, nseen + p->count, TWIN_SHA1_BYTES) ||
+            (dup && twin_grow((void **)&fresh, &fresh_cap, nfresh + p->count, TWIN_SHA1_BYTES))) {
+            rc = TWIN_ERROR;
+            break;
+        }
+        size_t before = nseen;
+        for (uint32_t k = 0; k < p->count; k++) {
+            const unsigned char *id = ids + TWIN_SHA1_BYTES * (size_t)k;
+            if (dup && bsearch(id, seen, before, TWIN_SHA1_BYTES, cmp_id))
+                continue;
+            memcpy(seen + nseen++ * TWIN_SHA1_BYTES, id, TWIN_SHA1_BYTES);
+            if (dup)
+                memcpy(fresh + nfresh++ * TWIN_SHA1_BYTES, id, TWIN_SHA1_BYTES);
+        }
+        qsort(seen, nseen, TWIN_SHA1_BYTES, cmp_id);
+    }
+    if (rc == 0 && nfresh &&
+        ((rc = twin_packw_new(&w)) || (rc = rewrite_objects(w, repo, fresh, nfresh)))) {
+        /* Upkeep: a pack that cannot be read out stays as it is, and the others are joined. */
+        twin_error_clear();
+        rc = 0;
+        twin_packw_free(w);
+        w = NULL;
+        for (size_t i = 0; i < take; i++)
+            if (use[i] == JOIN_REWRITE) {
+                use[i] = JOIN_NONE;
+                joined--;
+            }
+        nseen -= nfresh;
+    }
+    size_t ncopy = 0, ndrop = 0;
+    for (size_t i = 0; i < take; i++) {
+        ncopy += use[i] == JOIN_COPY;
+        ndrop += use[i] == JOIN_DROP;
+    }
+    if (rc || joined < 2)
+        goto cleanup;
+    if (ncopy + (w != NULL) < 2) {
+        /* Nothing to join into a new pack (which would be the one pack copied, under its own
+         * name): the packs whose every object is in it only go. */
+        for (size_t i = 0; ndrop && i < take; i++)
+            if (use[i] != JOIN_DROP)
+                use[i] = JOIN_NONE;
+        goto remove;
+    }
+    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
+    if (fd < 0) {
+        rc = fd;
+        goto cleanup;
+    }
+    twin_sha1_ctx total;
+    twin_sha1_init(&total);
+    unsigned char header[PACK_HEADER];
+    memcpy(header, "PACK", 4);
+    put32(header + 4, 2);
+    put32(header + 8, (uint32_t)nseen);
+    twin_sha1_update(&total, header, sizeof(header));
+    rc = twin_write_all(fd, header, sizeof(header)) == 0
+             ? 0
+             : twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    uint64_t shift = 0; /* where the current pack's objects begin in the new one, less 12 */
+    for (size_t i = 0; rc == 0 && i < take; i++) {
+        if (use[i] != JOIN_COPY)
+            continue;
+        const struct packfile *p = &packs[i];
+        if ((rc = twin_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
+            break;
+        const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
+        for (uint32_t k = 0; k < p->count; k++) {
+            uint64_t off = idx_offset(p, k);
+            if (off < PACK_HEADER || off >= (uint64_t)p->pack_size) {
+                rc = twin_error(TWIN_EINVALID, "%s.idx is damaged", p->name);
+                break;
+            }
+            memcpy(objs[count].id, ids + 20 * (size_t)k, TWIN_SHA1_BYTES);
+            objs[count].crc = get32(crcs + 4 * (size_t)k);
+            objs[count].offset = off + shift;
+            count++;
+        }
+        if (rc == 0)
+            rc = copy_pack(fd, &total, dir, p);
+        shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
+    }
+    if (rc == 0 && w && w->count) { /* the rewritten objects follow the copied ones */
+        if ((rc = twin_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
+            goto written;
+        for (size_t k = 0; k < w->count; k++) {
+            objs[count] = w->objs[k];
+            objs[count++].offset += shift;
+        }
+        twin_sha1_update(&total, w->buf + PACK_HEADER, w->len - PACK_HEADER);
+        if (twin_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
+            rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    }
+written:;
+    unsigned char packsum[TWIN_SHA1_BYTES];
+    if (rc == 0 && count != nseen)
+        rc = twin_error(TWIN_ERROR, "joining packs: %zu objects written, %zu expected", count,
+                        nseen);
+    if (rc == 0) {
+        twin_sha1_final(&total, packsum);
+        if (twin_write_all(fd, packsum, sizeof(packsum)) != 0)
+            rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
+    }
+    if (rc) {
+        close(fd);
+        unlink(tmp);
+        goto cleanup;
+    }
+    if ((rc = publish(repo, dir, tmp, packsum, objs, count, fd, durable)))
+        goto cleanup;
+remove:
+    /* Every object is now in the new pack, or was in another already; the old ones can go,
+     * index first. */
+    for (size_t i = 0; i < take; i++) {
+        if (use[i] == JOIN_NONE)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s.idx", dir, packs[i].name);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/%s.pack", dir, packs[i].name);
+        unlink(path);
+    }
+    git_odb *odb = NULL;
+    if (git_repository_odb(&odb, repo) == 0)
+        git_odb_refresh(odb);
+    git_odb_free(odb);
+    /* The joined packs leave the list; the new one (published above) stays. */
+    {
+        char *now = NULL;
+        char lpath[4200];
+        size_t llen;
+        int lock = own_list_lock(repo);
+        own_list_path(lpath, sizeof(lpath), repo);
+        if (lock >= 0 && twin_read_file(&now, &llen, lpath, 4 << 20) == 0)
+            rc = own_list_write(repo, dir, now);
+        free(now);
+        if (lock >= 0)
+            close(lock);
+    }
+cleanup:
+    twin_packw_free(w);
+    free(fresh);
+    free(own);
+    free(use);
+    free(seen);
+    free(objs);
+    free_packs(packs, n);
+    return rc;
+}

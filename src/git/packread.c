@@ -1,0 +1,815 @@
+#define _POSIX_C_SOURCE 200809L
+#include "git/packread.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <libdeflate.h>
+#include <unistd.h>
+
+#include "git/pack.h"
+#include "twin/error.h"
+#include "base/util.h"
+
+#define IDX_HEADER    (8 + 256 * 4)
+#define LARGE_OFFSET  0x80000000u
+#define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
+#define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
+#define CACHE_ENTRIES 8192              /* at most; a power of two */
+#define CACHE_MIN     16
+#define CACHE_BYTES   ((size_t)32 << 20) /* unless twin_packread_lean */
+#define TRIM_BYTES    ((size_t)16 << 20)
+#define LEAN_CACHE    ((size_t)16 << 20)
+#define LEAN_TRIM     ((size_t)1 << 20)
+
+enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
+
+struct rpack {
+    char name[64];
+    size_t dir;   /* the index of its directory among those opened */
+    bool trusted; /* its objects were hashed against their ids as they entered the store */
+    const unsigned char *idx, *pack;
+    size_t idx_len, pack_len; /* pack_len without the trailer */
+    size_t map_idx_len, map_pack_len;
+    uint32_t count;
+    bool borrowed; /* the caller's bytes (twin_packread_open_mem), not mapped files */
+};
+
+struct centry {
+    twin_pobj *obj; /* NULL: a free entry */
+    uint64_t off;
+    uint32_t pack;
+    unsigned next;         /* the next entry on the hash chain, plus one */
+    unsigned newer, older; /* neighbours in recency, plus one */
+};
+
+/* A delta of a chain being resolved: where its data starts and how large it says it is. */
+struct link {
+    uint32_t pack;
+    uint64_t off, data;
+    size_t size;
+};
+
+struct twin_packread {
+    struct rpack *packs;
+    size_t npacks, last;
+    size_t cache_bytes, trim_bytes;
+    size_t since_trim; /* bytes read out of the packs since their pages were last let go */
+    struct libdeflate_decompressor *inflater; /* made on first use */
+    unsigned char *delta;
+    size_t delta_cap;
+    struct link *chain;
+    size_t chain_cap;
+    size_t entries, filled, nfree, bytes;
+    unsigned newest, oldest; /* ends of the recency list, plus one */
+    unsigned hash_mask;
+    unsigned *heads; /* hash_mask + 1 chains */
+    unsigned *free;  /* entries dropped, to be used again */
+    struct centry *cache;
+};
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* Files mapped once per process, however many readers use them: each thread of a check has its
+ * reader, and a page of a pack or index mapped twice counts twice in the resident set. */
+struct shared_map {
+    dev_t dev;
+    ino_t ino;
+    size_t len;
+    const void *p;
+    size_t refs;
+    struct shared_map *next;
+};
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shared_map *maps;
+
+static const void *map_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    const void *out = NULL;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        close(fd);
+        return NULL;
+    }
+    pthread_mutex_lock(&maps_lock);
+    for (struct shared_map *m = maps; m && !out; m = m->next)
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->len == (size_t)st.st_size) {
+            m->refs++;
+            out = m->p;
+        }
+    struct shared_map *m = out ? NULL : malloc(sizeof(*m));
+    if (m) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            free(m);
+        } else {
+            *m = (struct shared_map){st.st_dev, st.st_ino, (size_t)st.st_size, p, 1, maps};
+            maps = m;
+            out = p;
+        }
+    }
+    pthread_mutex_unlock(&maps_lock);
+    close(fd);
+    if (out)
+        *len = (size_t)st.st_size;
+    return out;
+}
+
+static void unmap_file(const void *p)
+{
+    struct shared_map **link = &maps, *gone = NULL;
+    pthread_mutex_lock(&maps_lock);
+    while (*link && (*link)->p != p)
+        link = &(*link)->next;
+    if (*link && --(*link)->refs == 0) {
+        gone = *link;
+        *link = gone->next;
+    }
+    pthread_mutex_unlock(&maps_lock);
+    if (gone) {
+        munmap((void *)gone->p, gone->len);
+        free(gone);
+    }
+}
+
+static void unmap_pack(struct rpack *p)
+{
+    if (p->borrowed) {
+        p->idx = p->pack = NULL;
+        return;
+    }
+    if (p->idx)
+        unmap_file(p->idx);
+    if (p->pack)
+        unmap_file(p->pack);
+    p->idx = p->pack = NULL;
+}
+
+/* Checks the framing of a pack and its index: version-2 index, fan-out that ends at the object
+ * count and never falls, room for every table; a version 2 or 3 pack. */
+static int check_pack(struct rpack *p)
+{
+    if (!p->idx || !p->pack)
+        return -1;
+    p->idx_len = p->map_idx_len;
+    if (p->idx_len < IDX_HEADER + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2)
+        return -1;
+    uint32_t prev = 0;
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = get32(p->idx + 8 + 4 * i);
+        if (f < prev)
+            return -1;
+        prev = f;
+    }
+    p->count = prev;
+    if ((p->idx_len - IDX_HEADER - 40) / 28 < p->count)
+        return -1;
+    if (p->map_pack_len < 12 + 20 || memcmp(p->pack, "PACK", 4) != 0 ||
+        (get32(p->pack + 4) != 2 && get32(p->pack + 4) != 3))
+        return -1;
+    p->pack_len = p->map_pack_len - 20;
+    return 0;
+}
+
+/* Maps a pack and its index, and checks them. */
+static int map_pack(struct rpack *p, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+    p->idx = map_file(path, &p->map_idx_len);
+    snprintf(path, sizeof(path), "%s/%s.pack", dir, p->name);
+    p->pack = map_file(path, &p->map_pack_len);
+    return check_pack(p);
+}
+
+static int by_count(const void *a, const void *b)
+{
+    const struct rpack *x = a, *y = b;
+    return x->count > y->count ? -1 : x->count < y->count;
+}
+
+/* Adds the packs of one directory. *vanished is set when a pack listed was gone before it was
+ * mapped: a join ran beside the scan, and the pack that replaced it may have been missed. */
+static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_index, bool *vanished)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
+            strcmp(e->d_name + len - 4, ".idx") != 0)
+            continue;
+        if (twin_grow((void **)&r->packs, cap, r->npacks + 1, sizeof(*r->packs))) {
+            closedir(d);
+            return TWIN_ERROR;
+        }
+        struct rpack *p = &r->packs[r->npacks];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%.*s", (int)(len - 4), e->d_name);
+        p->dir = dir_index;
+        if (map_pack(p, dir) == 0) {
+            r->npacks++;
+        } else {
+            char path[4200];
+            struct stat st;
+            unmap_pack(p);
+            snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
+            if (stat(path, &st) != 0)
+                *vanished = true;
+        }
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
+/* Makes the cache, sized by the objects the packs' indexes list (CACHE_ENTRIES at most): a reader
+ * of well-formed packs never keeps more, and one of a few small packs need not take the 352 KiB
+ * of the largest cache. Sorts the packs, largest first. */
+static int reader_ready(twin_packread *r)
+{
+    uint64_t objects = 0;
+    for (size_t i = 0; i < r->npacks; i++)
+        objects += r->packs[i].count;
+    size_t entries = CACHE_MIN;
+    while (entries < objects && entries < CACHE_ENTRIES)
+        entries *= 2;
+    r->entries = entries;
+    r->hash_mask = (unsigned)(2 * entries - 1);
+    r->cache = calloc(entries, sizeof(*r->cache));
+    r->free = malloc(entries * sizeof(*r->free));
+    r->heads = calloc(2 * entries, sizeof(*r->heads));
+    if (!r->cache || !r->free || !r->heads)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (r->npacks > 1)
+        qsort(r->packs, r->npacks, sizeof(*r->packs), by_count);
+    return 0;
+}
+
+static twin_packread *reader_new(void)
+{
+    twin_packread *r = calloc(1, sizeof(*r));
+    if (!r) {
+        twin_error(TWIN_ERROR, "out of memory");
+        return NULL;
+    }
+    r->cache_bytes = CACHE_BYTES;
+    r->trim_bytes = TRIM_BYTES;
+    return r;
+}
+
+int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs)
+{
+    *out = NULL;
+    twin_packread *r = reader_new();
+    if (!r)
+        return TWIN_ERROR;
+    size_t cap = 0;
+    /* A join publishes its pack before it removes the packs it joined, so a scan that began
+     * after a removal sees the new pack: scan again while packs vanish under the scan. */
+    for (int attempt = 0;; attempt++) {
+        bool vanished = false;
+        for (size_t i = 0; i < ndirs; i++)
+            if (add_dir(r, &cap, dirs[i], i, &vanished)) {
+                twin_packread_free(r);
+                return TWIN_ERROR;
+            }
+        if (!vanished || attempt == 8)
+            break;
+        for (size_t i = 0; i < r->npacks; i++)
+            unmap_pack(&r->packs[i]);
+        r->npacks = 0;
+    }
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
+    *out = r;
+    return 0;
+}
+
+int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *packs, size_t n)
+{
+    *out = NULL;
+    twin_packread *r = reader_new();
+    if (!r)
+        return TWIN_ERROR;
+    if (n > 0 && !(r->packs = calloc(n, sizeof(*r->packs)))) {
+        twin_packread_free(r);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rpack *p = &r->packs[r->npacks];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->name, sizeof(p->name), "%s", packs[i].name ? packs[i].name : "pack");
+        p->borrowed = true;
+        p->idx = packs[i].idx;
+        p->map_idx_len = packs[i].idx_len;
+        p->pack = packs[i].pack;
+        p->map_pack_len = packs[i].pack_len;
+        if (check_pack(p) == 0)
+            r->npacks++;
+    }
+    if (reader_ready(r)) {
+        twin_packread_free(r);
+        return TWIN_ERROR;
+    }
+    *out = r;
+    return 0;
+}
+
+int twin_packread_open(twin_packread **out, git_repository *repo)
+{
+    char dir[4096];
+    /* A repository made around an object database (the quarantine's view) has no directory: the
+     * reader then holds no packs, and libgit2 reads every object. */
+    const char *path = git_repository_path(repo);
+    if (!path)
+        return twin_packread_open_dirs(out, NULL, 0);
+    snprintf(dir, sizeof(dir), "%sobjects/pack", path);
+    const char *dirs[] = {dir};
+    return twin_packread_open_dirs(out, dirs, 1);
+}
+
+static void cache_drop(twin_packread *r, struct centry *c)
+{
+    r->bytes -= c->obj->size;
+    twin_pobj_release(c->obj);
+    c->obj = NULL;
+}
+
+void twin_packread_free(twin_packread *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->filled; i++)
+        if (r->cache[i].obj)
+            twin_pobj_release(r->cache[i].obj);
+    for (size_t i = 0; i < r->npacks; i++)
+        unmap_pack(&r->packs[i]);
+    free(r->packs);
+    free(r->cache);
+    free(r->free);
+    free(r->heads);
+    libdeflate_free_decompressor(r->inflater);
+    free(r->delta);
+    free(r->chain);
+    free(r);
+}
+
+void twin_packread_lean(twin_packread *r)
+{
+    r->cache_bytes = LEAN_CACHE;
+    r->trim_bytes = LEAN_TRIM;
+}
+
+void twin_packread_trust(twin_packread *r)
+{
+    for (size_t i = 0; i < r->npacks; i++)
+        r->packs[i].trusted = true;
+}
+
+void twin_packread_trust_dir(twin_packread *r, size_t dir)
+{
+    for (size_t i = 0; i < r->npacks; i++)
+        if (r->packs[i].dir == dir)
+            r->packs[i].trusted = true;
+}
+
+void twin_pobj_release(twin_pobj *o)
+{
+    if (o && --o->refs == 0)
+        free(o);
+}
+
+/* ---- indexes ------------------------------------------------------------------------------- */
+
+/* Where pack p holds id: 1 with *off, 0 when it does not, -1 when its index is damaged. */
+static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *id)
+{
+    const unsigned char *fan = p->idx + 8, *ids = p->idx + IDX_HEADER;
+    uint32_t lo = id[0] ? get32(fan + 4 * (id[0] - 1)) : 0, hi = get32(fan + 4 * id[0]);
+    uint64_t want = get64(id);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint64_t have = get64(ids + 20 * (size_t)mid);
+        int c = have < want ? -1 : have > want ? 1 : memcmp(ids + 20 * (size_t)mid + 8, id + 8, 12);
+        if (c == 0) {
+            const unsigned char *offs = ids + 24 * (size_t)p->count;
+            uint32_t v = get32(offs + 4 * (size_t)mid);
+            uint64_t o = v;
+            if (v & LARGE_OFFSET) {
+                size_t at = 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
+                if (at + 8 > p->idx_len - IDX_HEADER - 40 - 24 * (size_t)p->count)
+                    return -1;
+                o = (uint64_t)get32(offs + at) << 32 | get32(offs + at + 4);
+            }
+            if (o < 12 || o >= p->pack_len)
+                return -1;
+            *off = o;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* ---- the cache of resolved objects ------------------------------------------------------- */
+
+static unsigned cache_hash(const twin_packread *r, uint32_t pack, uint64_t off)
+{
+    uint64_t h = (off ^ ((uint64_t)pack << 40)) * 0x9E3779B97F4A7C15u;
+    return (unsigned)(h >> 40) & r->hash_mask;
+}
+
+static void lru_unlink(twin_packread *r, struct centry *c)
+{
+    unsigned self = (unsigned)(c - r->cache) + 1;
+    if (c->newer)
+        r->cache[c->newer - 1].older = c->older;
+    else if (r->newest == self)
+        r->newest = c->older;
+    if (c->older)
+        r->cache[c->older - 1].newer = c->newer;
+    else if (r->oldest == self)
+        r->oldest = c->newer;
+    c->newer = c->older = 0;
+}
+
+static void lru_push(twin_packread *r, struct centry *c)
+{
+    unsigned self = (unsigned)(c - r->cache) + 1;
+    c->newer = 0;
+    c->older = r->newest;
+    if (r->newest)
+        r->cache[r->newest - 1].newer = self;
+    r->newest = self;
+    if (!r->oldest)
+        r->oldest = self;
+}
+
+static twin_pobj *cache_get(twin_packread *r, uint32_t pack, uint64_t off)
+{
+    for (unsigned i = r->heads[cache_hash(r, pack, off)]; i; i = r->cache[i - 1].next) {
+        struct centry *c = &r->cache[i - 1];
+        if (c->off == off && c->pack == pack) {
+            lru_unlink(r, c);
+            lru_push(r, c);
+            return c->obj;
+        }
+    }
+    return NULL;
+}
+
+static void chain_unlink(twin_packread *r, struct centry *c)
+{
+    unsigned *link = &r->heads[cache_hash(r, c->pack, c->off)], self = (unsigned)(c - r->cache) + 1;
+    while (*link && *link != self)
+        link = &r->cache[*link - 1].next;
+    if (*link)
+        *link = c->next;
+    c->next = 0;
+}
+
+/* Keeps a reference to o as the object at (pack, off), dropping the least recently used objects
+ * to make room. */
+static void cache_put(twin_packread *r, uint32_t pack, uint64_t off, twin_pobj *o)
+{
+    if (o->size > r->cache_bytes / 8)
+        return;
+    while (r->oldest &&
+           (r->bytes + o->size > r->cache_bytes || (r->filled == r->entries && r->nfree == 0))) {
+        struct centry *t = &r->cache[r->oldest - 1];
+        lru_unlink(r, t);
+        chain_unlink(r, t);
+        cache_drop(r, t);
+        r->free[r->nfree++] = (unsigned)(t - r->cache);
+    }
+    struct centry *c = r->nfree                 ? &r->cache[r->free[--r->nfree]]
+                       : r->filled < r->entries ? &r->cache[r->filled++]
+                                                : NULL;
+    if (!c)
+        return;
+    o->refs++;
+    r->bytes += o->size;
+    unsigned *head = &r->heads[cache_hash(r, pack, off)];
+    *c = (struct centry){.obj = o, .off = off, .pack = pack, .next = *head};
+    *head = (unsigned)(c - r->cache) + 1;
+    lru_push(r, c);
+}
+
+/* ---- objects ------------------------------------------------------------------------------- */
+
+struct header {
+    int type;
+    size_t size;
+    uint64_t data;                /* where the compressed data starts */
+    uint64_t base;                /* OFS_DELTA: the base's offset */
+    const unsigned char *base_id; /* REF_DELTA */
+};
+
+static int damaged(const struct rpack *p, uint64_t off, const char *what)
+{
+    return twin_error_damage("%s.pack: the object at offset %llu %s", p->name,
+                             (unsigned long long)off, what);
+}
+
+static int read_header(struct header *h, const struct rpack *p, uint64_t off)
+{
+    const unsigned char *b = p->pack;
+    uint64_t i = off, end = p->pack_len;
+    if (i >= end)
+        return damaged(p, off, "lies past the end of the pack");
+    unsigned c = b[i++];
+    h->type = (c >> 4) & 7;
+    h->size = c & 15;
+    for (unsigned shift = 4; c & 0x80; shift += 7) {
+        if (i >= end || shift > 56)
+            return damaged(p, off, "has a malformed header");
+        c = b[i++];
+        h->size |= (size_t)(c & 0x7f) << shift;
+    }
+    h->base_id = NULL;
+    if (h->type == OBJ_OFS_DELTA) {
+        if (i >= end)
+            return damaged(p, off, "has a malformed delta header");
+        c = b[i++];
+        uint64_t back = c & 0x7f;
+        while (c & 0x80) {
+            if (i >= end || back >= (UINT64_C(1) << 56))
+                return damaged(p, off, "has a malformed delta header");
+            c = b[i++];
+            back = ((back + 1) << 7) | (c & 0x7f);
+        }
+        if (back == 0 || back > off - 12)
+            return damaged(p, off, "names a base outside the pack");
+        h->base = off - back;
+    } else if (h->type == OBJ_REF_DELTA) {
+        if (end - i < 20)
+            return damaged(p, off, "has a malformed delta header");
+        h->base_id = b + i;
+        i += 20;
+    } else if (h->type < GIT_OBJECT_COMMIT || h->type > GIT_OBJECT_TAG) {
+        return damaged(p, off, "has an unknown type");
+    }
+    if (h->size > OBJ_MAX_BYTES)
+        return damaged(p, off, "is too large to read here");
+    /* Deflate makes at most 1032 bytes of each byte it reads (a match of 258 bytes coded in two
+     * bits): a size the rest of the pack could not inflate to is damage, found before memory is
+     * taken for it. */
+    if (h->size / 1032 > end - i)
+        return damaged(p, off, "does not inflate to its stated size");
+    h->data = i;
+    return 0;
+}
+
+/* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
+ * writes records, commits and deltas: read in place. NULL for any other stream. *sum_ok tells
+ * whether the stream's adler32 (after the block) matches the bytes, as zlib would check. */
+static const unsigned char *stored_block(bool *sum_ok, const struct rpack *p, uint64_t data,
+                                         size_t size)
+{
+    const unsigned char *z = p->pack + data;
+    if (p->pack_len - data < 11 || size > 0xffff || size > p->pack_len - data - 11 ||
+        z[0] != 0x78 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) ||
+        (z[2] & 0x07) != 0x01)
+        return NULL;
+    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
+             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
+    if (len != size || (len ^ nlen) != 0xffff)
+        return NULL;
+    uint32_t sum = get32(z + 7 + size);
+    *sum_ok = libdeflate_adler32(1, z + 7, size) == sum;
+    return z + 7;
+}
+
+/* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes), and
+ * checks the stream's adler32 as git's reads do (zlib checks it at the end of every stream):
+ * damage in an object's bytes is named here, whether or not the caller hashes the object. */
+static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
+                         unsigned char *out, size_t size)
+{
+    bool sum_ok = false;
+    const unsigned char *stored = stored_block(&sum_ok, p, data, size);
+    if (stored) {
+        if (!sum_ok)
+            return damaged(p, off, "does not match its zlib checksum");
+        memcpy(out, stored, size);
+        return 0;
+    }
+    /* Any other stream is inflated whole by libdeflate (twice zlib's speed on the small
+     * objects of a store), which checks the zlib header and the adler32 as zlib does. */
+    if (!r->inflater && !(r->inflater = libdeflate_alloc_decompressor()))
+        return twin_error(TWIN_ERROR, "out of memory");
+    size_t got = 0;
+    enum libdeflate_result zr = libdeflate_zlib_decompress_ex(
+        r->inflater, p->pack + data, p->pack_len - data, out, size, NULL, &got);
+    if (zr == LIBDEFLATE_BAD_DATA)
+        return damaged(p, off, "is not a zlib stream, or does not match its zlib checksum");
+    if (zr != LIBDEFLATE_SUCCESS || got != size)
+        return damaged(p, off, "does not inflate to its stated size");
+    return 0;
+}
+
+static twin_pobj *pobj_new(git_object_t type, size_t size, bool trusted)
+{
+    twin_pobj *o = malloc(sizeof(*o) + size + 1);
+    if (o) {
+        o->refs = 1;
+        o->type = type;
+        o->size = size;
+        o->trusted = trusted;
+    }
+    return o;
+}
+
+/* Applies git delta d to base: a new object of base's type, or NULL with the error set. */
+static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_pobj *base,
+                              const unsigned char *d, size_t len)
+{
+    size_t src, dst, start;
+    if (twin_delta_sizes(&src, &dst, &start, d, len) || src != base->size || dst > OBJ_MAX_BYTES) {
+        damaged(p, off, "has a delta that does not fit its base");
+        return NULL;
+    }
+    if (!twin_delta_can_make(dst, base->size, len - start)) {
+        damaged(p, off, "has a malformed delta");
+        return NULL;
+    }
+    twin_pobj *o = pobj_new(base->type, dst, p->trusted);
+    if (!o) {
+        twin_error(TWIN_ERROR, "out of memory");
+        return NULL;
+    }
+    if (twin_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
+        return o;
+    free(o);
+    damaged(p, off, "has a malformed delta");
+    return NULL;
+}
+
+/* The pack and offset holding id, in any pack: 1, 0, or <0. The packs are searched largest
+ * first (they are sorted so when opened), after the one that held the last object found. */
+static int locate(uint32_t *pack, uint64_t *off, twin_packread *r, const unsigned char *id)
+{
+    for (size_t k = 0; k <= r->npacks; k++) {
+        size_t i = k == 0 ? r->last : k - 1;
+        if (i >= r->npacks || (k > 0 && i == r->last))
+            continue;
+        int rc = idx_find(off, &r->packs[i], id);
+        if (rc < 0)
+            return twin_error_damage("%s.idx is damaged", r->packs[i].name);
+        if (rc > 0) {
+            *pack = (uint32_t)i;
+            r->last = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The object at (pack, off): down its chain of deltas to an object that is whole or cached, then
+ * up again, applying each delta and keeping each result in the cache. A commit or file asked for
+ * and stored whole is not kept: a walk reads each once, where a tree's next version is most
+ * often a delta against it, and in a pack git made, a delta's neighbours are deltas against it. */
+static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t off)
+{
+    size_t depth = 0;
+    twin_pobj *obj = NULL;
+    int rc;
+    /* REF_DELTA bases can close a cycle, which no depth short of CHAIN_MAX would end: the
+     * position reached at each power-of-two depth is kept, and a cycle returns to it within a few
+     * times its length (Brent). */
+    uint32_t mark_pack = pack;
+    uint64_t mark_off = off;
+    for (;;) {
+        if ((obj = cache_get(r, pack, off))) {
+            obj->refs++;
+            break;
+        }
+        const struct rpack *p = &r->packs[pack];
+        struct header h = {0};
+        if ((rc = read_header(&h, p, off)))
+            return rc;
+        if (h.type != OBJ_OFS_DELTA && h.type != OBJ_REF_DELTA) {
+            if (!(obj = pobj_new((git_object_t)h.type, h.size, p->trusted)))
+                return twin_error(TWIN_ERROR, "out of memory");
+            if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
+                twin_pobj_release(obj);
+                return rc;
+            }
+            if (depth > 0 || obj->type == GIT_OBJECT_TREE)
+                cache_put(r, pack, off, obj);
+            break;
+        }
+        if (depth >= CHAIN_MAX)
+            return damaged(p, off, "ends a chain of deltas too long to follow");
+        if (twin_grow((void **)&r->chain, &r->chain_cap, depth + 1, sizeof(*r->chain)))
+            return TWIN_ERROR;
+        r->chain[depth++] = (struct link){.pack = pack, .off = off, .data = h.data, .size = h.size};
+        if (h.type == OBJ_OFS_DELTA) {
+            off = h.base;
+        } else {
+            rc = locate(&pack, &off, r, h.base_id);
+            if (rc == 0)
+                return 0; /* the base is not in these packs: libgit2 reads the object */
+            if (rc < 0)
+                return rc;
+        }
+        if (pack == mark_pack && off == mark_off)
+            return damaged(&r->packs[pack], off, "is in a cycle of deltas");
+        if ((depth & (depth - 1)) == 0) {
+            mark_pack = pack;
+            mark_off = off;
+        }
+    }
+    while (depth > 0) {
+        const struct link *l = &r->chain[--depth];
+        const struct rpack *p = &r->packs[l->pack];
+        bool sum_ok = false;
+        const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
+        if (delta && !sum_ok) {
+            twin_pobj_release(obj);
+            return damaged(p, l->off, "does not match its zlib checksum");
+        }
+        if (!delta) {
+            if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
+                rc = TWIN_ERROR;
+            else
+                rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);
+            if (rc) {
+                twin_pobj_release(obj);
+                return rc;
+            }
+            delta = r->delta;
+        }
+        twin_pobj *next = delta_apply(p, l->off, obj, delta, l->size);
+        twin_pobj_release(obj);
+        if (!(obj = next))
+            return TWIN_EVERIFY;
+        cache_put(r, l->pack, l->off, obj);
+    }
+    *out = obj;
+    return 1;
+}
+
+/* A walk over a long history touches every page of its packs once: after every so many bytes,
+ * the pages read so far are let go (they stay in the page cache), so that the process keeps
+ * only what it is reading. */
+static void trim(twin_packread *r, size_t bytes)
+{
+    r->since_trim += bytes;
+    if (r->since_trim < r->trim_bytes)
+        return;
+    r->since_trim = 0;
+    /* Never the caller's bytes: MADV_DONTNEED would empty memory that is not a file's. */
+    for (size_t i = 0; i < r->npacks; i++)
+        if (!r->packs[i].borrowed)
+            madvise((void *)r->packs[i].pack, r->packs[i].map_pack_len, MADV_DONTNEED);
+}
+
+int twin_packread_has(twin_packread *r, const git_oid *id)
+{
+    uint32_t pack;
+    uint64_t off;
+    return locate(&pack, &off, r, id->id);
+}
+
+int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
+{
+    uint32_t pack;
+    uint64_t off;
+    *out = NULL;
+    int rc = locate(&pack, &off, r, id->id);
+    if (rc == 1)
+        rc = resolve(out, r, pack, off);
+    if (rc == 1)
+        trim(r, (*out)->size);
+    if (rc == TWIN_EVERIFY) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), id);
+        return twin_error_wrap(rc, "object %s", hex);
+    }
+    return rc;
+}

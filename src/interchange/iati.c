@@ -1,0 +1,988 @@
+/*
+ * IATI 2.03 export: one iati-activity per partnership, written with libxml2's text writer in
+ * the element order the schema requires. Person records, notes and the North/South sides stay
+ * out; the node's own institution is the reporting organisation.
+ */
+#include "twin/iati.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rules/network.h"
+#include "twin/codes.h"
+#include "twin/error.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "base/util.h"
+
+struct iati {
+    xmlTextWriterPtr w;
+    json_t *by_type; /* type -> array of records at the head */
+    const struct twin_member *reporter;
+    struct twin_iati_report *report;
+};
+
+static int collect(json_t *rec, void *ctx)
+{
+    json_t *by_type = ctx;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    json_t *list = json_object_get(by_type, type);
+    if (!list) {
+        list = json_array();
+        if (!list || json_object_set_new(by_type, type, list))
+            return twin_error(TWIN_ERROR, "out of memory");
+    }
+    if (json_is_true(json_object_get(rec, "withdrawn")))
+        return 0;
+    return json_array_append(list, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+}
+
+static const char *str(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static const json_t *find(struct iati *x, const char *type, const char *id)
+{
+    size_t i;
+    json_t *rec;
+    json_array_foreach(json_object_get(x->by_type, type), i,
+                       rec) if (id && strcmp(str(rec, "id"), id) == 0) return rec;
+    return NULL;
+}
+
+/* libxml2 reports failure with -1; the first failure decides. */
+#define W(call)                                                                                    \
+    do {                                                                                           \
+        if ((call) < 0)                                                                            \
+            return twin_error(TWIN_ERROR, "writing the IATI XML failed");                          \
+    } while (0)
+
+static int start(struct iati *x, const char *name)
+{
+    W(xmlTextWriterStartElement(x->w, (const xmlChar *)name));
+    return 0;
+}
+
+static int end(struct iati *x)
+{
+    W(xmlTextWriterEndElement(x->w));
+    return 0;
+}
+
+static int attr(struct iati *x, const char *name, const char *value)
+{
+    if (value)
+        W(xmlTextWriterWriteAttribute(x->w, (const xmlChar *)name, (const xmlChar *)value));
+    return 0;
+}
+
+/* A JSON number or string as attribute text. */
+static int attr_value(struct iati *x, const char *name, const json_t *v)
+{
+    if (!v)
+        return 0;
+    if (json_is_string(v))
+        return attr(x, name, json_string_value(v));
+    char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    int rc = text ? attr(x, name, text) : twin_error(TWIN_ERROR, "out of memory");
+    free(text);
+    return rc;
+}
+
+/* <name [attrs]><narrative>text</narrative></name> */
+static int narrative_element(struct iati *x, const char *name, const char *type, const char *text)
+{
+    int rc;
+    if ((rc = start(x, name)) || (rc = attr(x, "type", type)) || (rc = start(x, "narrative")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)text));
+    if ((rc = end(x)))
+        return rc;
+    return end(x);
+}
+
+static int empty_element(struct iati *x, const char *name, const char *a1, const char *v1,
+                         const char *a2, const char *v2)
+{
+    int rc;
+    if ((rc = start(x, name)) || (rc = attr(x, a1, v1)) || (a2 && (rc = attr(x, a2, v2))))
+        return rc;
+    return end(x);
+}
+
+/* IATI OrganisationRole by side, where the partnership gives none. */
+static const char *default_role(const char *side)
+{
+    if (side && strcmp(side, "donor") == 0)
+        return "1"; /* funding */
+    if (side && strcmp(side, "broker") == 0)
+        return "3"; /* extending */
+    return "4";     /* implementing */
+}
+
+static int participating_orgs(struct iati *x, const json_t *p)
+{
+    size_t i, n = 0;
+    json_t *m;
+    int rc = 0;
+    json_array_foreach(json_object_get(p, "members"), i, m)
+    {
+        const json_t *inst = find(x, "institution", str(m, "institution"));
+        if (!inst)
+            continue;
+        const char *role = str(m, "iati_role");
+        if ((rc = start(x, "participating-org")) || (rc = attr(x, "ref", str(inst, "org_id"))) ||
+            (rc = attr(x, "type", str(inst, "org_type"))) ||
+            (rc = attr(x, "role", role ? role : default_role(str(m, "side")))) ||
+            (rc = start(x, "narrative")))
+            return rc;
+        W(xmlTextWriterWriteString(x->w, (const xmlChar *)str(inst, "name")));
+        if ((rc = end(x)) || (rc = end(x)))
+            return rc;
+        n++;
+    }
+    if (n == 0) { /* IATI needs one: the reporting institution implements it */
+        const struct twin_member *r = x->reporter;
+        if ((rc = start(x, "participating-org")) || (rc = attr(x, "ref", r->org_id)) ||
+            (rc = attr(x, "type", r->org_type)) || (rc = attr(x, "role", "4")) ||
+            (rc = start(x, "narrative")))
+            return rc;
+        W(xmlTextWriterWriteString(x->w, (const xmlChar *)r->name));
+        if ((rc = end(x)) || (rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
+static int dates(struct iati *x, const json_t *p)
+{
+    static const struct {
+        const char *field, *type;
+    } map[] = {
+        {"planned_start", "1"}, {"actual_start", "2"}, {"planned_end", "3"}, {"actual_end", "4"}};
+    const json_t *d = json_object_get(p, "dates");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(map) / sizeof(map[0]); i++)
+        if (str(d, map[i].field))
+            rc = empty_element(x, "activity-date", "type", map[i].type, "iso-date",
+                               str(d, map[i].field));
+    return rc;
+}
+
+static int shares(struct iati *x, const json_t *list, const char *element, const char *vocabulary)
+{
+    size_t i;
+    json_t *s;
+    int rc = 0;
+    json_array_foreach(list, i, s)
+    {
+        if ((rc = start(x, element)) || (vocabulary && (rc = attr(x, "vocabulary", vocabulary))) ||
+            (rc = attr(x, "code", str(s, "code"))) ||
+            (rc = attr_value(x, "percentage", json_object_get(s, "percentage"))) || (rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
+static int documents(struct iati *x, const json_t *p)
+{
+    size_t i;
+    json_t *doc;
+    int rc = 0;
+    json_array_foreach(json_object_get(x->by_type, "document"), i, doc)
+    {
+        const char *pid = str(doc, "partnership"), *url = str(doc, "url");
+        if (!pid || strcmp(pid, str(p, "id")) != 0)
+            continue;
+        if (!url) { /* IATI links documents by URL */
+            x->report->skipped_documents++;
+            continue;
+        }
+        const char *category = str(doc, "category");
+        if (!category)
+            category = strcmp(str(doc, "kind"), "mou") == 0 ? "A09" : "A12";
+        if ((rc = start(x, "document-link")) || (rc = attr(x, "url", url)) ||
+            (rc = attr(x, "format", "application/octet-stream")) ||
+            (rc = narrative_element(x, "title", NULL, str(doc, "title"))) ||
+            (rc = empty_element(x, "category", "code", category, NULL, NULL)) ||
+            (str(doc, "language") &&
+             (rc = empty_element(x, "language", "code", str(doc, "language"), NULL, NULL))) ||
+            (str(doc, "date") &&
+             (rc = empty_element(x, "document-date", "iso-date", str(doc, "date"), NULL, NULL))) ||
+            (rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
+static int indicator(struct iati *x, const json_t *ind)
+{
+    int rc;
+    if ((rc = start(x, "indicator")) || (rc = attr(x, "measure", str(ind, "measure"))))
+        return rc;
+    const json_t *asc = json_object_get(ind, "ascending");
+    if (asc && (rc = attr(x, "ascending", json_is_true(asc) ? "1" : "0")))
+        return rc;
+    if ((rc = narrative_element(x, "title", NULL, str(ind, "title"))) ||
+        (str(ind, "description") &&
+         (rc = narrative_element(x, "description", NULL, str(ind, "description")))))
+        return rc;
+    const json_t *b = json_object_get(ind, "baseline");
+    char year[8] = "";
+    if (json_is_integer(json_object_get(b, "year")))
+        snprintf(year, sizeof(year), "%lld",
+                 (long long)json_integer_value(json_object_get(b, "year")));
+    else if (str(b, "date"))
+        snprintf(year, sizeof(year), "%.4s", str(b, "date"));
+    if (b && year[0] &&
+        ((rc = start(x, "baseline")) || (rc = attr(x, "year", year)) ||
+         (rc = attr(x, "iso-date", str(b, "date"))) ||
+         (rc = attr_value(x, "value", json_object_get(b, "value"))) ||
+         (str(b, "comment") && (rc = narrative_element(x, "comment", NULL, str(b, "comment")))) ||
+         (rc = end(x))))
+        return rc;
+    size_t i;
+    json_t *period;
+    json_array_foreach(json_object_get(ind, "periods"), i, period)
+    {
+        if ((rc = start(x, "period")) ||
+            (rc = empty_element(x, "period-start", "iso-date", str(period, "start"), NULL, NULL)) ||
+            (rc = empty_element(x, "period-end", "iso-date", str(period, "end"), NULL, NULL)))
+            return rc;
+        const json_t *t = json_object_get(period, "target");
+        if (t && ((rc = start(x, "target")) ||
+                  (rc = attr_value(x, "value", json_object_get(t, "value"))) ||
+                  (str(t, "comment") &&
+                   (rc = narrative_element(x, "comment", NULL, str(t, "comment")))) ||
+                  (rc = end(x))))
+            return rc;
+        size_t k;
+        json_t *a;
+        json_array_foreach(json_object_get(period, "actuals"), k, a)
+        {
+            if ((rc = start(x, "actual")) ||
+                (rc = attr_value(x, "value", json_object_get(a, "value"))) ||
+                (str(a, "comment") &&
+                 (rc = narrative_element(x, "comment", NULL, str(a, "comment")))) ||
+                (rc = end(x)))
+                return rc;
+        }
+        if ((rc = end(x)))
+            return rc;
+    }
+    return end(x);
+}
+
+static int results(struct iati *x, const json_t *p)
+{
+    size_t i;
+    json_t *res;
+    int rc = 0;
+    json_array_foreach(json_object_get(x->by_type, "result"), i, res)
+    {
+        const char *pid = str(res, "partnership");
+        if (!pid || strcmp(pid, str(p, "id")) != 0)
+            continue;
+        /* IATI wants each result to have an indicator. */
+        size_t k, count = 0;
+        json_t *ind;
+        json_array_foreach(json_object_get(x->by_type, "indicator"), k, ind) count +=
+            str(ind, "result") && strcmp(str(ind, "result"), str(res, "id")) == 0;
+        if (count == 0) {
+            x->report->skipped_results++;
+            continue;
+        }
+        if ((rc = start(x, "result")) || (rc = attr(x, "type", str(res, "result_type"))))
+            return rc;
+        const json_t *agg = json_object_get(res, "aggregation_status");
+        if (agg && (rc = attr(x, "aggregation-status", json_is_true(agg) ? "1" : "0")))
+            return rc;
+        if ((rc = narrative_element(x, "title", NULL, str(res, "title"))) ||
+            (str(res, "description") &&
+             (rc = narrative_element(x, "description", NULL, str(res, "description")))))
+            return rc;
+        json_array_foreach(json_object_get(x->by_type, "indicator"), k, ind)
+        {
+            if (str(ind, "result") && strcmp(str(ind, "result"), str(res, "id")) == 0 &&
+                (rc = indicator(x, ind)))
+                return rc;
+        }
+        if ((rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
+static int activity(struct iati *x, const json_t *p)
+{
+    const struct twin_member *r = x->reporter;
+    const json_t *d = json_object_get(p, "dates");
+    if (!str(d, "planned_start") && !str(d, "actual_start"))
+        return twin_error(TWIN_EINVALID,
+                          "partnership %s (%s): IATI needs a start date (dates.planned_start or "
+                          "dates.actual_start)",
+                          str(p, "id"), str(p, "title"));
+    if (!str(p, "status"))
+        return twin_error(TWIN_EINVALID,
+                          "partnership %s (%s): IATI needs an activity status (status)",
+                          str(p, "id"), str(p, "title"));
+    /* The identifier begins with the reporting organisation's ref (an IATI rule). */
+    char ident[400];
+    const char *given = str(p, "iati_identifier");
+    size_t rlen = strlen(r->org_id);
+    if (given && strncmp(given, r->org_id, rlen) == 0 && given[rlen] == '-')
+        snprintf(ident, sizeof(ident), "%s", given);
+    else
+        snprintf(ident, sizeof(ident), "%s-%s", r->org_id, str(p, "id"));
+    int rc;
+    if ((rc = start(x, "iati-activity")) || (rc = attr(x, "xml:lang", "en")) ||
+        (rc = attr(x, "default-currency", str(p, "currency"))) ||
+        (rc = start(x, "iati-identifier")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)ident));
+    if ((rc = end(x)) || (rc = start(x, "reporting-org")) || (rc = attr(x, "ref", r->org_id)) ||
+        (rc = attr(x, "type", r->org_type)) || (rc = start(x, "narrative")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)r->name));
+    if ((rc = end(x)) || (rc = end(x)) ||
+        (rc = narrative_element(x, "title", NULL, str(p, "title"))) ||
+        (str(p, "summary") && (rc = narrative_element(x, "description", "1", str(p, "summary")))))
+        return rc;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(p, "objectives"), i, o)
+    {
+        if ((rc = narrative_element(x, "description", "2", json_string_value(o))))
+            return rc;
+    }
+    if ((rc = participating_orgs(x, p)) || (rc = start(x, "other-identifier")) ||
+        (rc = attr(x, "ref", str(p, "id"))) || (rc = attr(x, "type", "A1")) || (rc = end(x)) ||
+        (rc = empty_element(x, "activity-status", "code", str(p, "status"), NULL, NULL)) ||
+        (rc = dates(x, p)) ||
+        (rc = shares(x, json_object_get(p, "recipient_countries"), "recipient-country", NULL)) ||
+        (rc = shares(x, json_object_get(p, "sectors"), "sector", "1")))
+        return rc;
+    /* The kind of partnership, as a tag of the reporting organisation's own vocabulary. */
+    if ((rc = start(x, "tag")) || (rc = attr(x, "vocabulary", "99")) ||
+        (rc = attr(x, "code", str(p, "partnership_type"))) || (rc = start(x, "narrative")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)str(p, "partnership_type")));
+    if ((rc = end(x)) || (rc = end(x)) || (rc = documents(x, p)) || (rc = results(x, p)))
+        return rc;
+    x->report->activities++;
+    return end(x);
+}
+
+int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
+                     const struct twin_selection *sel)
+{
+    struct iati x = {.report = report, .by_type = json_object()};
+    struct twin_membership *m = NULL;
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    xmlBufferPtr buf = NULL;
+    memset(report, 0, sizeof(*report));
+    int rc = x.by_type ? 0 : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0 && sel->type && strcmp(sel->type, "partnership") != 0)
+        rc = twin_error(TWIN_EINVALID, "an IATI export is of partnerships (one activity each)");
+    if (rc == 0)
+        rc = twin_node_head(&head, n);
+    if (rc == 0 &&
+        (git_commit_lookup(&c, twin_node_repo(n), &head) < 0 || git_commit_tree(&tree, c) < 0))
+        rc = twin_error_git("reading the head");
+    if (rc == 0)
+        rc = twin_membership_load(&m, twin_node_repo(n), tree);
+    if (rc == 0) {
+        x.reporter = twin_membership_find_key(m, twin_node_key(n)->pk, NULL);
+        if (!x.reporter)
+            rc = twin_error(TWIN_EDENIED, "this node is not a member: there is no reporting "
+                                          "organisation");
+        else if (!x.reporter->org_type)
+            rc = twin_error(TWIN_EINVALID,
+                            "the reporting organisation %s has no IATI organisation type "
+                            "(--org-type when it was added)",
+                            x.reporter->org_id);
+    }
+    if (rc == 0)
+        rc = twin_ops_foreach(n, NULL, NULL, collect, x.by_type);
+    /* The selected partnerships, by id. */
+    json_t *picked = json_array();
+    if (rc == 0 && !picked)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(x.by_type, "partnership"), i, p)
+    {
+        bool keep = true;
+        for (size_t k = 0; keep && k < sel->nwhere; k++) {
+            const char *w = sel->where[k], *eq = strchr(w, '=');
+            char path[256];
+            if (!eq || (size_t)(eq - w) >= sizeof(path)) {
+                rc = twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
+                break;
+            }
+            snprintf(path, sizeof(path), "%.*s", (int)(eq - w), w);
+            keep = twin_record_field_is(p, path, eq + 1);
+        }
+        if (rc == 0 && keep)
+            json_array_append(picked, p);
+    }
+    if (rc == 0 && json_array_size(picked) == 0)
+        rc = twin_error(TWIN_ENOTFOUND, "no partnership to export (IATI needs one activity at "
+                                        "least)");
+    char when[32];
+    time_t now = (time_t)twin_clock_now();
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (rc == 0 && (!(buf = xmlBufferCreate()) || !(x.w = xmlNewTextWriterMemory(buf, 0))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0 && (xmlTextWriterSetIndent(x.w, 1) < 0 ||
+                    xmlTextWriterSetIndentString(x.w, (const xmlChar *)"  ") < 0 ||
+                    xmlTextWriterStartDocument(x.w, "1.0", "UTF-8", NULL) < 0))
+        rc = twin_error(TWIN_ERROR, "writing the IATI XML failed");
+    if (rc == 0 && !(rc = start(&x, "iati-activities")) && !(rc = attr(&x, "version", "2.03")))
+        rc = attr(&x, "generated-datetime", when);
+    json_array_foreach(picked, i, p)
+    {
+        if (rc)
+            break;
+        rc = activity(&x, p);
+    }
+    if (rc == 0 && (rc = end(&x)) == 0 && xmlTextWriterEndDocument(x.w) < 0)
+        rc = twin_error(TWIN_ERROR, "writing the IATI XML failed");
+    if (x.w)
+        xmlFreeTextWriter(x.w);
+    if (rc == 0 && fwrite(xmlBufferContent(buf), 1, (size_t)xmlBufferLength(buf), out) !=
+                       (size_t)xmlBufferLength(buf))
+        rc = twin_error(TWIN_ERROR, "writing the export failed");
+    if (buf)
+        xmlBufferFree(buf);
+    json_decref(picked);
+    json_decref(x.by_type);
+    twin_membership_free(m);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+#define IATI_MAX_ACTIVITIES 100000
+
+struct reader {
+    json_t *known;   /* "org:<org id or name>", "act:<IATI identifier>", "doc:<partnership> <url or
+                        title>", "res:<partnership> <title>", "ind:<result> <title>" -> record id */
+    json_t *emitted; /* keys of institutions already given to fn in this import */
+    twin_iati_record_fn fn;
+    void *ctx;
+    size_t *skipped;
+    size_t activity;
+};
+
+static bool named(const xmlNode *n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+/* An attribute's value (malloc'd by libxml2: free with xmlFree), or NULL. */
+static char *get(const xmlNode *n, const char *name)
+{
+    return (char *)xmlGetProp(n, (const xmlChar *)name);
+}
+
+/* The text of the first narrative under n (or of n itself), trimmed; malloc'd, or NULL. */
+static char *narrative(const xmlNode *n)
+{
+    const xmlNode *src = n;
+    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (named(c, "narrative")) {
+            src = c;
+            break;
+        }
+    if (!src)
+        return NULL;
+    xmlChar *t = xmlNodeGetContent(src);
+    if (!t)
+        return NULL;
+    char *s = (char *)t, *e = s + strlen(s);
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+        e--;
+    char *out = e > s ? strndup(s, (size_t)(e - s)) : NULL;
+    xmlFree(t);
+    return out;
+}
+
+static void set_str(json_t *obj, const char *key, const char *value)
+{
+    if (value && *value)
+        json_object_set_new(obj, key, json_string(value));
+}
+
+/* A number from text, or NULL when it is not one. */
+static json_t *number(const char *text)
+{
+    if (!text || !*text)
+        return NULL;
+    char *end;
+    double d = strtod(text, &end);
+    if (*end)
+        return NULL;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (json_is_number(j))
+        return j;
+    json_decref(j);
+    return json_real(d);
+}
+
+/* An ISO date's first ten characters, when they look like one. */
+static void set_date(json_t *obj, const char *key, const char *iso)
+{
+    if (iso && strlen(iso) >= 10 && iso[4] == '-' && iso[7] == '-') {
+        char d[11];
+        memcpy(d, iso, 10);
+        d[10] = '\0';
+        json_object_set_new(obj, key, json_string(d));
+    }
+}
+
+/* The id a record of this key had in an earlier import, or a new one (remembered). */
+static void id_for(char out[TWIN_ID_LEN + 1], struct reader *r, const char *prefix, const char *a,
+                   const char *b)
+{
+    char key[1200];
+    snprintf(key, sizeof(key), "%s:%s%s%s", prefix, a ? a : "", b ? " " : "", b ? b : "");
+    const char *known = json_string_value(json_object_get(r->known, key));
+    if (known)
+        snprintf(out, TWIN_ID_LEN + 1, "%s", known);
+    else {
+        twin_record_new_id(out);
+        json_object_set_new(r->known, key, json_string(out));
+    }
+}
+
+static int emit(struct reader *r, json_t *rec)
+{
+    int rc = r->fn(r->activity, rec, r->ctx);
+    json_decref(rec);
+    return rc;
+}
+
+/* The institution for a participating or reporting organisation: found again, or made. */
+static int institution(const char **id_out, struct reader *r, const xmlNode *org)
+{
+    char *ref = get(org, "ref"), *type = get(org, "type"), *name = narrative(org);
+    const char *key = ref && twin_record_org_id_valid(ref) ? ref : name;
+    int rc = 0;
+    *id_out = NULL;
+    if (!key || !name) { /* nothing to know it by */
+        (*r->skipped)++;
+        goto done;
+    }
+    char okey[400];
+    snprintf(okey, sizeof(okey), "org:%s", key);
+    if (!json_object_get(r->known, okey) || !json_object_get(r->emitted, okey)) {
+        char id[TWIN_ID_LEN + 1];
+        id_for(id, r, "org", key, NULL);
+        json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "institution", "id", id, "name", name);
+        if (key == ref)
+            set_str(rec, "org_id", ref);
+        if (type && twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, type))
+            set_str(rec, "org_type", type);
+        json_object_set_new(r->emitted, okey, json_true());
+        if ((rc = emit(r, rec)))
+            goto done;
+    }
+    *id_out = json_string_value(json_object_get(r->known, okey));
+done:
+    xmlFree(ref);
+    xmlFree(type);
+    free(name);
+    return rc;
+}
+
+/* IATI OrganisationRole to a member's side: the side is twin's, IATI has none. */
+static const char *side_of(const char *role)
+{
+    if (role && strcmp(role, "1") == 0)
+        return "donor";
+    if (role && strcmp(role, "3") == 0)
+        return "broker";
+    return role && strcmp(role, "2") == 0 ? "north" : "south";
+}
+
+/* Percentage lists keep their percentages only when those kept sum to 100 (IATI also counts
+ * regions and other vocabularies, which twin does not keep). */
+static void settle_percentages(json_t *list, size_t *skipped)
+{
+    double sum = 0;
+    size_t i, with = 0;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        json_t *p = json_object_get(item, "percentage");
+        if (p) {
+            sum += json_number_value(p);
+            with++;
+        }
+    }
+    if (with == 0 || (with == json_array_size(list) && sum > 99.999 && sum < 100.001))
+        return;
+    json_array_foreach(list, i, item)
+    {
+        if (json_object_get(item, "percentage")) {
+            json_object_del(item, "percentage");
+            (*skipped)++;
+        }
+    }
+}
+
+static int read_indicator(struct reader *r, const xmlNode *in, const char *result_id)
+{
+    char id[TWIN_ID_LEN + 1], *measure = get(in, "measure"), *asc = get(in, "ascending");
+    char *title0 = NULL;
+    for (const xmlNode *c = in->children; c && !title0; c = c->next)
+        if (named(c, "title"))
+            title0 = narrative(c);
+    id_for(id, r, "ind", result_id, title0);
+    free(title0);
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "indicator", "id", id, "result", result_id);
+    json_t *periods = json_array();
+    set_str(rec, "measure",
+            measure && twin_code_valid(TWIN_CODES_INDICATOR_MEASURE, measure) ? measure : "1");
+    if (asc)
+        json_object_set_new(rec, "ascending",
+                            json_boolean(strcmp(asc, "1") == 0 || strcmp(asc, "true") == 0));
+    for (const xmlNode *c = in->children; c; c = c->next) {
+        if (named(c, "title")) {
+            char *t = narrative(c);
+            set_str(rec, "title", t);
+            free(t);
+        } else if (named(c, "description")) {
+            char *t = narrative(c);
+            set_str(rec, "description", t);
+            free(t);
+        } else if (named(c, "baseline") && !json_object_get(rec, "baseline")) {
+            char *year = get(c, "year"), *date = get(c, "iso-date"), *value = get(c, "value");
+            json_t *b = json_object(), *v = number(value);
+            long y = year ? strtol(year, NULL, 10) : 0;
+            if (y >= 1900 && y <= 2200)
+                json_object_set_new(b, "year", json_integer(y));
+            set_date(b, "date", date);
+            if (v)
+                json_object_set_new(b, "value", v);
+            json_object_set_new(rec, "baseline", b);
+            xmlFree(year);
+            xmlFree(date);
+            xmlFree(value);
+        } else if (named(c, "period")) {
+            json_t *p = json_object(), *actuals = json_array();
+            for (const xmlNode *e = c->children; e; e = e->next) {
+                char *d =
+                    named(e, "period-start") || named(e, "period-end") ? get(e, "iso-date") : NULL;
+                if (named(e, "period-start"))
+                    set_date(p, "start", d);
+                else if (named(e, "period-end"))
+                    set_date(p, "end", d);
+                else if (named(e, "target") || named(e, "actual")) {
+                    char *value = get(e, "value");
+                    json_t *v = number(value);
+                    if (v && named(e, "target") && !json_object_get(p, "target"))
+                        json_object_set_new(p, "target", json_pack("{s:o}", "value", v));
+                    else if (v && named(e, "actual"))
+                        json_array_append_new(actuals, json_pack("{s:o}", "value", v));
+                    else {
+                        json_decref(v);
+                        (*r->skipped)++;
+                    }
+                    xmlFree(value);
+                }
+                xmlFree(d);
+            }
+            if (json_array_size(actuals))
+                json_object_set_new(p, "actuals", actuals);
+            else
+                json_decref(actuals);
+            if (json_object_get(p, "start") && json_object_get(p, "end"))
+                json_array_append_new(periods, p);
+            else {
+                json_decref(p);
+                (*r->skipped)++;
+            }
+        }
+    }
+    if (json_array_size(periods))
+        json_object_set_new(rec, "periods", periods);
+    else
+        json_decref(periods);
+    if (!json_object_get(rec, "title"))
+        set_str(rec, "title", "(untitled indicator)");
+    xmlFree(measure);
+    xmlFree(asc);
+    return emit(r, rec);
+}
+
+static int read_result(struct reader *r, const xmlNode *res, const char *pid)
+{
+    char id[TWIN_ID_LEN + 1], *type = get(res, "type"), *agg = get(res, "aggregation-status");
+    char *title0 = NULL;
+    for (const xmlNode *c = res->children; c && !title0; c = c->next)
+        if (named(c, "title"))
+            title0 = narrative(c);
+    id_for(id, r, "res", pid, title0);
+    free(title0);
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "result", "id", id, "partnership", pid);
+    set_str(rec, "result_type", type && twin_code_valid(TWIN_CODES_RESULT_TYPE, type) ? type : "1");
+    if (agg)
+        json_object_set_new(rec, "aggregation_status",
+                            json_boolean(strcmp(agg, "1") == 0 || strcmp(agg, "true") == 0));
+    for (const xmlNode *c = res->children; c; c = c->next)
+        if (named(c, "title") || named(c, "description")) {
+            char *t = narrative(c);
+            set_str(rec, named(c, "title") ? "title" : "description", t);
+            free(t);
+        }
+    if (!json_object_get(rec, "title"))
+        set_str(rec, "title", "(untitled result)");
+    xmlFree(type);
+    xmlFree(agg);
+    int rc = emit(r, rec);
+    for (const xmlNode *c = res->children; rc == 0 && c; c = c->next)
+        if (named(c, "indicator"))
+            rc = read_indicator(r, c, id);
+    return rc;
+}
+
+static int read_document(struct reader *r, const xmlNode *d, const char *pid)
+{
+    char id[TWIN_ID_LEN + 1], *url = get(d, "url");
+    char *title0 = NULL;
+    for (const xmlNode *c = d->children; c && !title0; c = c->next)
+        if (named(c, "title"))
+            title0 = narrative(c);
+    id_for(id, r, "doc", pid, url ? url : title0);
+    free(title0);
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "document", "id", id, "partnership", pid);
+    const char *kind = "other";
+    for (const xmlNode *c = d->children; c; c = c->next) {
+        if (named(c, "title")) {
+            char *t = narrative(c);
+            set_str(rec, "title", t);
+            free(t);
+        } else if (named(c, "category") && !json_object_get(rec, "category")) {
+            char *code = get(c, "code");
+            if (code && twin_code_valid(TWIN_CODES_DOCUMENT_CATEGORY, code)) {
+                set_str(rec, "category", code);
+                if (strcmp(code, "A09") == 0)
+                    kind = "mou";
+            }
+            xmlFree(code);
+        } else if (named(c, "language") && !json_object_get(rec, "language")) {
+            char *code = get(c, "code");
+            if (code && twin_code_valid(TWIN_CODES_LANGUAGE, code))
+                set_str(rec, "language", code);
+            xmlFree(code);
+        } else if (named(c, "document-date")) {
+            char *date = get(c, "iso-date");
+            set_date(rec, "date", date);
+            xmlFree(date);
+        }
+    }
+    set_str(rec, "kind", kind);
+    if (url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0))
+        set_str(rec, "url", url);
+    if (!json_object_get(rec, "title"))
+        set_str(rec, "title", url ? url : "(untitled document)");
+    xmlFree(url);
+    return emit(r, rec);
+}
+
+static int read_activity(struct reader *r, const xmlNode *a)
+{
+    json_t *p = json_pack("{s:s}", "type", "partnership");
+    json_t *objectives = json_array(), *members = json_array(), *sectors = json_array(),
+           *countries = json_array(), *dates = json_object();
+    char *currency = get(a, "default-currency");
+    int rc = 0;
+    const char *ptype = "other";
+    for (const xmlNode *c = a->children; rc == 0 && c; c = c->next) {
+        if (named(c, "iati-identifier")) {
+            char *t = narrative(c);
+            set_str(p, "iati_identifier", t);
+            free(t);
+        } else if (named(c, "title")) {
+            char *t = narrative(c);
+            set_str(p, "title", t);
+            free(t);
+        } else if (named(c, "description")) {
+            char *type = get(c, "type"), *t = narrative(c);
+            if (t && type && strcmp(type, "2") == 0)
+                json_array_append_new(objectives, json_string(t));
+            else if (t && !json_object_get(p, "summary"))
+                set_str(p, "summary", t);
+            else
+                (*r->skipped)++;
+            xmlFree(type);
+            free(t);
+        } else if (named(c, "participating-org")) {
+            const char *inst = NULL;
+            char *role = get(c, "role");
+            if ((rc = institution(&inst, r, c)) == 0 && inst) {
+                json_t *m = json_pack("{s:s, s:s}", "institution", inst, "side", side_of(role));
+                if (role && twin_code_valid(TWIN_CODES_ORGANISATION_ROLE, role))
+                    set_str(m, "iati_role", role);
+                json_array_append_new(members, m);
+            }
+            xmlFree(role);
+        } else if (named(c, "activity-status")) {
+            char *code = get(c, "code");
+            if (code && twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, code))
+                set_str(p, "status", code);
+            xmlFree(code);
+        } else if (named(c, "activity-date")) {
+            static const char *const keys[] = {NULL, "planned_start", "actual_start", "planned_end",
+                                               "actual_end"};
+            char *type = get(c, "type"), *date = get(c, "iso-date");
+            int t = type ? atoi(type) : 0;
+            if (t >= 1 && t <= 4)
+                set_date(dates, keys[t], date);
+            xmlFree(type);
+            xmlFree(date);
+        } else if (named(c, "recipient-country") || named(c, "sector")) {
+            bool sector = named(c, "sector");
+            char *code = get(c, "code"), *pct = get(c, "percentage"), *vocab = get(c, "vocabulary");
+            bool ok = code && (sector ? (!vocab || strcmp(vocab, "1") == 0) &&
+                                            twin_code_valid(TWIN_CODES_SECTOR, code)
+                                      : twin_code_valid(TWIN_CODES_COUNTRY, code));
+            if (ok) {
+                json_t *item = json_pack("{s:s}", "code", code), *v = number(pct);
+                if (v)
+                    json_object_set_new(item, "percentage", v);
+                json_array_append_new(sector ? sectors : countries, item);
+            } else {
+                (*r->skipped)++;
+            }
+            xmlFree(code);
+            xmlFree(pct);
+            xmlFree(vocab);
+        } else if (named(c, "tag")) {
+            char *vocab = get(c, "vocabulary"), *code = get(c, "code");
+            static const char *const types[] = {"twinning", "intersectoral", "public_partnership",
+                                                NULL};
+            for (const char *const *t = types; vocab && code && strcmp(vocab, "99") == 0 && *t; t++)
+                if (strcmp(code, *t) == 0)
+                    ptype = *t;
+            xmlFree(vocab);
+            xmlFree(code);
+        } else if (named(c, "reporting-org")) {
+            const char *inst;
+            rc = institution(&inst, r, c);
+        } else if (c->type == XML_ELEMENT_NODE && !named(c, "document-link") &&
+                   !named(c, "result") && !named(c, "other-identifier")) {
+            (*r->skipped)++; /* budgets, transactions, locations...: not kept by twin */
+        }
+    }
+    /* The partnership: the one imported before under this IATI identifier, or a new one. */
+    const char *ident = json_string_value(json_object_get(p, "iati_identifier"));
+    char id[TWIN_ID_LEN + 1];
+    if (ident)
+        id_for(id, r, "act", ident, NULL);
+    else
+        twin_record_new_id(id);
+    set_str(p, "id", id);
+    set_str(p, "partnership_type", ptype);
+    if (currency && twin_code_valid(TWIN_CODES_CURRENCY, currency))
+        set_str(p, "currency", currency);
+    if (!json_object_get(p, "title"))
+        set_str(p, "title", ident ? ident : "(untitled activity)");
+    settle_percentages(sectors, r->skipped);
+    settle_percentages(countries, r->skipped);
+    json_object_set_new(p, "objectives", objectives);
+    json_object_set_new(p, "members", members);
+    json_object_set_new(p, "sectors", sectors);
+    json_object_set_new(p, "recipient_countries", countries);
+    json_object_set_new(p, "dates", dates);
+    /* Empty lists and objects are no fields. */
+    const char *const maybe_empty[] = {"objectives", "members", "sectors", "recipient_countries",
+                                       "dates"};
+    for (size_t i = 0; i < sizeof(maybe_empty) / sizeof(maybe_empty[0]); i++) {
+        json_t *v = json_object_get(p, maybe_empty[i]);
+        if ((json_is_array(v) && json_array_size(v) == 0) ||
+            (json_is_object(v) && json_object_size(v) == 0))
+            json_object_del(p, maybe_empty[i]);
+    }
+    xmlFree(currency);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    if ((rc = emit(r, p)))
+        return rc;
+    for (const xmlNode *c = a->children; rc == 0 && c; c = c->next) {
+        if (named(c, "document-link"))
+            rc = read_document(r, c, id);
+        else if (named(c, "result"))
+            rc = read_result(r, c, id);
+    }
+    return rc;
+}
+
+/* libxml2 prints some faults (encoding errors) even with XML_PARSE_NOERROR: they are reported
+ * through twin's own message instead. */
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn, void *ctx,
+                   size_t *skipped)
+{
+    xmlSetGenericErrorFunc(NULL, quiet);
+    struct reader r = {known, json_object(), fn, ctx, skipped, 0};
+    if (!r.emitted)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (len > INT32_MAX) {
+        json_decref(r.emitted);
+        return twin_error(TWIN_ELIMIT, "the IATI file is too large");
+    }
+    /* No network, no entity substitution, no DTD loading; a DTD at all is refused below. */
+    xmlDocPtr doc = xmlReadMemory(data, (int)len, "iati.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        json_decref(r.emitted);
+        return twin_error(TWIN_EINVALID, "not well-formed XML (line %d): %s", e ? e->line : 0,
+                          e && e->message ? e->message : "unreadable");
+    }
+    int rc = 0;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (doc->intSubset || doc->extSubset)
+        rc = twin_error(TWIN_EINVALID, "the file declares a DTD, which twin refuses (no entity "
+                                       "is ever expanded)");
+    else if (!root || !named(root, "iati-activities"))
+        rc = twin_error(TWIN_EINVALID, "not an IATI activity file (no iati-activities element)");
+    for (xmlNode *a = root && rc == 0 ? root->children : NULL; rc == 0 && a; a = a->next) {
+        if (!named(a, "iati-activity")) {
+            if (a->type == XML_ELEMENT_NODE)
+                (*skipped)++;
+            continue;
+        }
+        if (++r.activity > IATI_MAX_ACTIVITIES)
+            rc = twin_error(TWIN_ELIMIT, "more than %d activities", IATI_MAX_ACTIVITIES);
+        else
+            rc = read_activity(&r, a);
+    }
+    xmlFreeDoc(doc);
+    json_decref(r.emitted);
+    return rc;
+}

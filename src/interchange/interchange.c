@@ -1,0 +1,725 @@
+/*
+ * Export to JSON and CSV, and bulk import from them. CSV is read and written with libcsv; an
+ * import stages every row in one batch commit, checks each against the others, and commits only
+ * when all are valid.
+ */
+#include "twin/interchange.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "twin/batch.h"
+#include "twin/error.h"
+#include "base/util.h"
+#include "twin/iati.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/validity.h"
+
+#define PROGRESS_EVERY 1000
+
+/* ---- selection ------------------------------------------------------------------------------ */
+
+struct collect {
+    const struct twin_selection *sel;
+    json_t *found;
+};
+
+static int collect_one(json_t *rec, void *ctx)
+{
+    struct collect *c = ctx;
+    if (!c->sel->all && json_is_true(json_object_get(rec, "withdrawn")))
+        return 0;
+    for (size_t i = 0; i < c->sel->nwhere; i++) {
+        const char *w = c->sel->where[i], *eq = strchr(w, '=');
+        char path[256];
+        if (!eq || (size_t)(eq - w) >= sizeof(path))
+            return twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
+        memcpy(path, w, (size_t)(eq - w));
+        path[eq - w] = '\0';
+        if (!twin_record_field_is(rec, path, eq + 1))
+            return 0;
+    }
+    return json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+}
+
+struct keyed {
+    const char *type, *id;
+    json_t *rec;
+};
+
+static int by_type_id(const void *a, const void *b)
+{
+    const struct keyed *x = a, *y = b;
+    int c = strcmp(x->type, y->type);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+/* The selected records at the head, by type then id. */
+static int select_records(json_t **out, twin_node *n, const struct twin_selection *sel)
+{
+    struct collect c = {sel, json_array()};
+    *out = NULL;
+    if (!c.found)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (sel->type && !twin_record_type_known(sel->type)) {
+        json_decref(c.found);
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", sel->type);
+    }
+    int rc = twin_ops_foreach(n, NULL, sel->type, collect_one, &c);
+    size_t count = json_array_size(c.found);
+    struct keyed *items = rc == 0 ? malloc((count ? count : 1) * sizeof(*items)) : NULL;
+    json_t *sorted = items ? json_array() : NULL;
+    if (rc == 0 && !sorted)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        json_t *rec = json_array_get(c.found, i);
+        items[i] = (struct keyed){json_string_value(json_object_get(rec, "type")),
+                                  json_string_value(json_object_get(rec, "id")), rec};
+    }
+    if (rc == 0) {
+        qsort(items, count, sizeof(*items), by_type_id);
+        for (size_t i = 0; i < count; i++)
+            json_array_append(sorted, items[i].rec);
+        *out = sorted;
+        sorted = NULL;
+    }
+    json_decref(sorted);
+    free(items);
+    json_decref(c.found);
+    return rc;
+}
+
+/* ---- export --------------------------------------------------------------------------------- */
+
+#define JSON_FLAGS (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
+
+int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
+{
+    json_t *recs = NULL;
+    int rc = select_records(&recs, n, sel);
+    if (rc)
+        return rc;
+    if (json_dumpf(recs, out, JSON_INDENT(2) | JSON_FLAGS) != 0 || fputc('\n', out) == EOF)
+        rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+    json_decref(recs);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A cell: text as it is, anything else as compact JSON. */
+static char *cell_text(const json_t *v)
+{
+    if (!v)
+        return strdup("");
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_FLAGS);
+}
+
+/* A cell, always quoted, quotes doubled (what libcsv's csv_fwrite writes), one fwrite. */
+static int put_cell(FILE *out, const char *text, bool first)
+{
+    char stack[512], *buf = stack;
+    size_t len = strlen(text), need = 2 * len + 4, n = 0;
+    if (need > sizeof(stack) && !(buf = malloc(need)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (!first)
+        buf[n++] = ',';
+    buf[n++] = '"';
+    for (const char *p = text, *q; *p; p = q + 1) {
+        q = strchr(p, '"');
+        size_t run = q ? (size_t)(q - p) + 1 : strlen(p);
+        memcpy(buf + n, p, run);
+        n += run;
+        if (!q)
+            break;
+        buf[n++] = '"';
+    }
+    buf[n++] = '"';
+    int rc = fwrite(buf, 1, n, out) == n
+                 ? 0
+                 : twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+    if (buf != stack)
+        free(buf);
+    return rc;
+}
+
+/* Adds to columns the leaf paths of value under prefix (nested objects become dotted paths;
+ * lists and empty objects are leaves). */
+static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int depth)
+{
+    if (!json_is_object(value) || depth > TWIN_RECORD_MAX_DEPTH ||
+        (depth > 0 && json_object_size(value) == 0))
+        return json_object_get(columns, prefix) ||
+                       !json_object_set_new(columns, prefix, json_true())
+                   ? 0
+                   : twin_error(TWIN_ERROR, "out of memory");
+    const char *key;
+    json_t *child;
+    json_object_foreach(value, key, child)
+    {
+        char path[512];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        int rc = leaf_paths(columns, path, child, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel)
+{
+    json_t *recs = NULL, *columns = json_object();
+    const char **names = NULL;
+    *rows = 0;
+    if (!sel->type)
+        return twin_error(TWIN_EINVALID, "CSV holds one record type: say which");
+    int rc = columns ? select_records(&recs, n, sel) : twin_error(TWIN_ERROR, "out of memory");
+    size_t i;
+    json_t *rec;
+    json_array_foreach(recs, i, rec)
+    {
+        if (rc || (rc = leaf_paths(columns, "", rec, 0)))
+            break;
+    }
+    /* id and type first, then every other column in order. */
+    size_t ncols = 2, k = 2;
+    const char *key;
+    json_t *v;
+    json_object_foreach(columns, key, v) ncols += strcmp(key, "id") && strcmp(key, "type");
+    if (rc == 0 && !(names = malloc(ncols * sizeof(*names))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0) {
+        names[0] = "id";
+        names[1] = "type";
+        json_object_foreach(columns, key, v) if (strcmp(key, "id") && strcmp(key, "type"))
+            names[k++] = key;
+        qsort(names + 2, ncols - 2, sizeof(*names), cmp_str);
+    }
+    for (size_t c = 0; rc == 0 && c < ncols; c++)
+        rc = put_cell(out, names[c], c == 0);
+    if (rc == 0 && fputc('\n', out) == EOF)
+        rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+    json_array_foreach(recs, i, rec)
+    {
+        for (size_t c = 0; rc == 0 && c < ncols; c++) {
+            const json_t *cell =
+                c < 2 ? json_object_get(rec, names[c]) : twin_record_get_path(rec, names[c]);
+            if (!cell || json_is_string(cell)) { /* most cells: written as they are */
+                rc = put_cell(out, cell ? json_string_value(cell) : "", c == 0);
+                continue;
+            }
+            char *text = cell_text(cell);
+            rc = text ? put_cell(out, text, c == 0) : twin_error(TWIN_ERROR, "out of memory");
+            free(text);
+        }
+        if (rc || fputc('\n', out) == EOF) {
+            rc = rc ? rc : twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+            break;
+        }
+        (*rows)++;
+    }
+    free(names);
+    json_decref(columns);
+    json_decref(recs);
+    return rc;
+}
+
+/* ---- reading CSV ----------------------------------------------------------------------------- */
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || i + len > n)
+            return false;
+        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+struct csv_state {
+    char **cells;
+    size_t ncells, cap;
+    size_t row; /* rows completed */
+    int rc;     /* the first fault */
+    twin_csv_row_fn fn;
+    void *ctx;
+};
+
+static void on_field(void *data, size_t len, void *ctx)
+{
+    struct csv_state *s = ctx;
+    if (s->rc)
+        return;
+    if (len > TWIN_CSV_CELL_MAX) {
+        s->rc = twin_error(TWIN_ELIMIT, "row %zu, column %zu: a cell of more than %d bytes",
+                           s->row + 1, s->ncells + 1, TWIN_CSV_CELL_MAX);
+        return;
+    }
+    if (!utf8_valid(data, len)) {
+        s->rc = twin_error(TWIN_EINVALID, "row %zu, column %zu: not valid UTF-8", s->row + 1,
+                           s->ncells + 1);
+        return;
+    }
+    if (s->ncells == TWIN_CSV_COLUMNS_MAX) {
+        s->rc = twin_error(TWIN_ELIMIT, "row %zu: more than %d columns", s->row + 1,
+                           TWIN_CSV_COLUMNS_MAX);
+        return;
+    }
+    if (s->ncells == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **c = realloc(s->cells, cap * sizeof(*c));
+        if (!c) {
+            s->rc = twin_error(TWIN_ERROR, "out of memory");
+            return;
+        }
+        s->cells = c;
+        s->cap = cap;
+    }
+    char *cell = malloc(len + 1);
+    if (!cell) {
+        s->rc = twin_error(TWIN_ERROR, "out of memory");
+        return;
+    }
+    /* A line break inside a quoted cell is kept as "\n", whichever the file used. */
+    size_t out = 0;
+    for (size_t i = 0; i < len; i++)
+        if (!(((const char *)data)[i] == '\r' && i + 1 < len &&
+              ((const char *)data)[i + 1] == '\n'))
+            cell[out++] = ((const char *)data)[i];
+    cell[out] = '\0';
+    s->cells[s->ncells++] = cell;
+}
+
+static void drop_cells(struct csv_state *s)
+{
+    for (size_t i = 0; i < s->ncells; i++)
+        free(s->cells[i]);
+    s->ncells = 0;
+}
+
+static void on_row(int end, void *ctx)
+{
+    struct csv_state *s = ctx;
+    (void)end;
+    if (s->rc == 0) {
+        if (s->row + 1 > TWIN_IMPORT_MAX_ROWS + 1)
+            s->rc = twin_error(TWIN_ELIMIT, "more than %d rows", TWIN_IMPORT_MAX_ROWS);
+        else
+            s->rc = s->fn(s->row + 1, s->cells, s->ncells, s->ctx);
+    }
+    drop_cells(s);
+    s->row++;
+}
+
+int twin_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx)
+{
+    struct csv_parser p;
+    struct csv_state s = {.fn = row_fn, .ctx = ctx};
+    /* A byte-order mark, as spreadsheets write, is not part of the first cell. */
+    if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+        data += 3;
+        len -= 3;
+    }
+    const char *nul = memchr(data, '\0', len);
+    if (nul) {
+        size_t line = 1;
+        for (const char *q = data; q < nul; q++)
+            line += *q == '\n';
+        return twin_error(TWIN_EINVALID, "line %zu: a NUL byte (not a text file)", line);
+    }
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+        return twin_error(TWIN_ERROR, "libcsv failed to initialise");
+    size_t done = csv_parse(&p, data, len, on_field, on_row, &s);
+    int rc = s.rc;
+    if (rc == 0 && done != len) {
+        size_t line = 1;
+        for (size_t i = 0; i < done && i < len; i++)
+            line += data[i] == '\n';
+        rc = twin_error(TWIN_EINVALID, "line %zu: malformed CSV (%s)", line,
+                        csv_strerror(csv_error(&p)));
+    }
+    if (rc == 0 && csv_fini(&p, on_field, on_row, &s) != 0)
+        rc = twin_error(TWIN_EINVALID, "the file ends inside a quoted cell (%s)",
+                        csv_strerror(csv_error(&p)));
+    if (rc == 0)
+        rc = s.rc;
+    drop_cells(&s);
+    free(s.cells);
+    csv_free(&p);
+    return rc;
+}
+
+/* ---- import --------------------------------------------------------------------------------- */
+
+struct staged_row {
+    size_t row;
+    char path[128];
+    char *old_text; /* the stored version it replaces, or NULL for a new record */
+    size_t old_len;
+};
+
+struct importer {
+    twin_node *node;
+    twin_batch *batch;
+    const char *type;
+    struct twin_import_report *report;
+    struct staged_row *rows;
+    size_t nrows, cap;
+    char **header;
+    size_t ncols;
+    twin_import_progress_fn progress;
+    void *progress_ctx;
+};
+
+static int report_error(struct twin_import_report *r, size_t row, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int report_error(struct twin_import_report *r, size_t row, const char *fmt, ...)
+{
+    if (r->nerrors == r->errors_cap) {
+        size_t cap = r->errors_cap ? r->errors_cap * 2 : 16;
+        struct twin_import_error *e = realloc(r->errors, cap * sizeof(*e));
+        if (!e)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->errors = e;
+        r->errors_cap = cap;
+    }
+    struct twin_import_error *e = &r->errors[r->nerrors++];
+    e->row = row;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int lookup_batch(json_t **out, const char *type, const char *id, void *ctx)
+{
+    twin_batch *b = ctx;
+    char path[128], *text = NULL;
+    size_t len;
+    if (out)
+        *out = NULL;
+    if (twin_record_path(path, sizeof(path), type, id))
+        return TWIN_ENOTFOUND;
+    if (!out) {
+        int present = twin_batch_exists(b, path);
+        return present < 0 ? present : present ? 0 : TWIN_ENOTFOUND;
+    }
+    int rc = twin_batch_read(&text, &len, b, path, TWIN_RECORD_MAX_BYTES);
+    if (rc == 0)
+        rc = twin_record_parse_canonical(out, text, len);
+    free(text);
+    return rc;
+}
+
+/* Stages one record read from row `row` (unchecked: the check comes when all are staged). */
+static int stage(struct importer *im, size_t row, json_t *rec)
+{
+    struct twin_import_report *r = im->report;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    char new_id[TWIN_ID_LEN + 1], path[128], *text = NULL, *old_text = NULL;
+    size_t len, old_len = 0;
+    r->rows++;
+    if (im->progress && r->rows % PROGRESS_EVERY == 0)
+        im->progress(r->rows, im->progress_ctx);
+    if (!type || (im->type && strcmp(type, im->type) != 0))
+        return report_error(r, row, "type: %s, not %s", type ? type : "missing",
+                            im->type ? im->type : "a record type");
+    if (!twin_record_type_known(type))
+        return report_error(r, row, "type: unknown record type '%s'", type);
+    if (!id) {
+        twin_record_new_id(new_id);
+        json_object_set_new(rec, "id", json_string(new_id));
+        id = new_id;
+    } else if (!twin_record_id_valid(id)) {
+        return report_error(r, row, "id: '%s' is not a record id", id);
+    }
+    twin_record_path(path, sizeof(path), type, id);
+    if (twin_batch_staged(im->batch, path))
+        return report_error(r, row, "id: %s appears twice in the file", id);
+    int rc = twin_batch_exists(im->batch, path);
+    if (rc > 0)
+        rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_MAX_BYTES);
+    else if (rc == 0 && twin_record_apply_defaults(rec))
+        return report_error(r, row, "%s", twin_error_last());
+    if (rc)
+        return rc;
+    if ((rc = twin_record_canonical(&text, &len, rec)) ||
+        (rc = twin_batch_put(im->batch, path, text, len))) {
+        free(text);
+        free(old_text);
+        return rc == TWIN_ERROR ? rc : report_error(r, row, "%s", twin_error_last());
+    }
+    free(text);
+    if (im->nrows == im->cap) {
+        size_t cap = im->cap ? im->cap * 2 : 1024;
+        struct staged_row *s = realloc(im->rows, cap * sizeof(*s));
+        if (!s) {
+            free(old_text);
+            return twin_error(TWIN_ERROR, "out of memory");
+        }
+        im->rows = s;
+        im->cap = cap;
+    }
+    struct staged_row *s = &im->rows[im->nrows++];
+    s->row = row;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    s->old_text = old_text;
+    s->old_len = old_len;
+    return 0;
+}
+
+static int on_csv_row(size_t row, char **cells, size_t ncells, void *ctx)
+{
+    struct importer *im = ctx;
+    if (row == 1) { /* the header */
+        if (ncells == 0)
+            return twin_error(TWIN_EINVALID, "row 1: the header is empty");
+        im->header = calloc(ncells, sizeof(char *));
+        if (!im->header)
+            return twin_error(TWIN_ERROR, "out of memory");
+        for (size_t i = 0; i < ncells; i++) {
+            if (!cells[i][0])
+                return twin_error(TWIN_EINVALID, "row 1, column %zu: a column without a name",
+                                  i + 1);
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(im->header[k], cells[i]) == 0)
+                    return twin_error(TWIN_EINVALID, "row 1: column '%s' appears twice", cells[i]);
+            im->header[i] = cells[i];
+            cells[i] = NULL; /* kept as the header */
+            im->ncols = i + 1;
+        }
+        return 0;
+    }
+    if (ncells == 1 && !cells[0][0])
+        return 0; /* a blank line */
+    if (ncells != im->ncols)
+        return report_error(im->report, row, "the row has %zu fields, the header %zu", ncells,
+                            im->ncols);
+    json_t *rec = json_pack("{s:s}", "type", im->type);
+    if (!rec)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ncells; i++) {
+        if (!cells[i][0])
+            continue;
+        if (strcmp(im->header[i], "id") == 0 || strcmp(im->header[i], "type") == 0) {
+            json_object_set_new(rec, im->header[i], json_string(cells[i]));
+            continue;
+        }
+        if (twin_record_set_path(rec, im->header[i], cells[i])) {
+            rc = report_error(im->report, row, "%s: %s", im->header[i], twin_error_last());
+            json_decref(rec);
+            return rc;
+        }
+    }
+    rc = stage(im, row, rec);
+    json_decref(rec);
+    return rc;
+}
+
+static int import_json(struct importer *im, const char *data, size_t len)
+{
+    json_error_t err;
+    json_t *all = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    if (!all && json_error_code(&err) == json_error_stack_overflow)
+        return twin_error(TWIN_ELIMIT, "the JSON is nested too deeply (line %d)", err.line);
+    if (!all)
+        return twin_error(TWIN_EINVALID, "not valid JSON (line %d, column %d): %s", err.line,
+                          err.column, err.text);
+    if (!json_is_array(all)) {
+        json_decref(all);
+        return twin_error(TWIN_EINVALID, "a JSON import is an array of records");
+    }
+    if (json_array_size(all) > TWIN_IMPORT_MAX_ROWS) {
+        json_decref(all);
+        return twin_error(TWIN_ELIMIT, "more than %d records", TWIN_IMPORT_MAX_ROWS);
+    }
+    int rc = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(all, i, item)
+    {
+        if (rc)
+            break;
+        char *text = json_is_object(item) ? json_dumps(item, JSON_COMPACT) : NULL;
+        json_t *rec = NULL;
+        /* Each record through the record parser: the same limits as any record. */
+        if (!text)
+            rc = report_error(im->report, i + 1, "not a JSON object");
+        else if (twin_record_parse(&rec, text, strlen(text)))
+            rc = report_error(im->report, i + 1, "%s", twin_error_last());
+        else {
+            if (!json_object_get(rec, "type") && im->type)
+                json_object_set_new(rec, "type", json_string(im->type));
+            rc = stage(im, i + 1, rec);
+        }
+        json_decref(rec);
+        free(text);
+    }
+    json_decref(all);
+    return rc;
+}
+
+static int iati_record(size_t activity, json_t *rec, void *ctx)
+{
+    return stage(ctx, activity, rec);
+}
+
+/* Keys by which an IATI import finds records it made before (see twin_iati_read). */
+static int note_known(json_t *rec, void *ctx)
+{
+    json_t *known = ctx;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    const char *org = json_string_value(json_object_get(rec, "org_id"));
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    const char *title = json_string_value(json_object_get(rec, "title"));
+    const char *ident = json_string_value(json_object_get(rec, "iati_identifier"));
+    const char *pid = json_string_value(json_object_get(rec, "partnership"));
+    const char *url = json_string_value(json_object_get(rec, "url"));
+    const char *result = json_string_value(json_object_get(rec, "result"));
+    char key[1200] = "";
+    if (strcmp(type, "institution") == 0 && (org || name))
+        snprintf(key, sizeof(key), "org:%s", org ? org : name);
+    else if (strcmp(type, "partnership") == 0 && ident)
+        snprintf(key, sizeof(key), "act:%s", ident);
+    else if (strcmp(type, "document") == 0 && pid)
+        snprintf(key, sizeof(key), "doc:%s %s", pid, url ? url : title);
+    else if (strcmp(type, "result") == 0 && pid)
+        snprintf(key, sizeof(key), "res:%s %s", pid, title);
+    else if (strcmp(type, "indicator") == 0 && result)
+        snprintf(key, sizeof(key), "ind:%s %s", result, title);
+    if (key[0] && !json_object_get(known, key))
+        json_object_set_new(known, key, json_string(id));
+    return 0;
+}
+
+/* IATI: activities into partnerships and the records around them, matching records an earlier
+ * import made. */
+static int import_iati(struct importer *im, const char *data, size_t len)
+{
+    json_t *known = json_object();
+    int rc = known ? twin_ops_foreach(im->node, NULL, NULL, note_known, known)
+                   : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0)
+        rc = twin_iati_read(data, len, known, iati_record, im, &im->report->skipped);
+    json_decref(known);
+    return rc;
+}
+
+void twin_import_report_free(struct twin_import_report *r)
+{
+    if (!r)
+        return;
+    free(r->errors);
+    free(r);
+}
+
+int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
+                enum twin_format format, const char *type, bool dry_run,
+                twin_import_progress_fn progress, void *progress_ctx)
+{
+    struct twin_import_report *r = calloc(1, sizeof(*r));
+    struct importer im = {n, NULL, type, r, NULL, 0, 0, NULL, 0, progress, progress_ctx};
+    char *data = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (!r)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = 0;
+    if (format == TWIN_FORMAT_CSV && !type)
+        rc = twin_error(TWIN_EINVALID, "a CSV import needs the record type (--type)");
+    else if (type && !twin_record_type_known(type))
+        rc = twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
+    if (rc == 0)
+        rc = twin_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
+    if (rc == 0)
+        rc = twin_ops_batch_begin(&im.batch, n, 0);
+    if (rc == 0)
+        rc = format == TWIN_FORMAT_CSV    ? twin_csv_read(data, len, on_csv_row, &im)
+             : format == TWIN_FORMAT_IATI ? import_iati(&im, data, len)
+                                          : import_json(&im, data, len);
+    /* Every staged record is checked against all the others and the store. */
+    bool limited = twin_node_writer_limited(n);
+    for (size_t i = 0; rc == 0 && i < im.nrows; i++) {
+        struct staged_row *s = &im.rows[i];
+        char *text = NULL, fault[600];
+        size_t tlen;
+        json_t *rec = NULL, *old = NULL;
+        /* The staged text is twin's own canonical form: parsing it is enough. */
+        if ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_MAX_BYTES)) ||
+            (rc = twin_record_parse(&rec, text, tlen)) ||
+            (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
+            ;
+        else if (twin_record_validate(rec, old, lookup_batch, im.batch) ||
+                 twin_record_check_conflicts_kept(rec, old))
+            rc = report_error(r, s->row, "%s", twin_error_last());
+        else if (limited &&
+                 (rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(n),
+                                        lookup_batch, im.batch)) == 0 &&
+                 fault[0])
+            rc = report_error(r, s->row, "%s", fault);
+        else if (!s->old_text)
+            r->created++;
+        else if (tlen == s->old_len && memcmp(text, s->old_text, tlen) == 0)
+            r->unchanged++;
+        else
+            r->changed++;
+        free(text);
+        json_decref(rec);
+        json_decref(old);
+    }
+    if (rc == 0 && r->nerrors == 0 && !dry_run && r->created + r->changed > 0) {
+        char message[600];
+        const char *base = strrchr(path, '/');
+        snprintf(message, sizeof(message),
+                 "import %zu records from %.200s: %zu new, %zu changed\n\nImport: %s\n",
+                 r->created + r->changed, base ? base + 1 : path, r->created, r->changed,
+                 format == TWIN_FORMAT_CSV    ? "csv"
+                 : format == TWIN_FORMAT_IATI ? "iati"
+                                              : "json");
+        if ((rc = twin_batch_commit(&r->commit, im.batch, message)) == 0 &&
+            (rc = twin_batch_flush(im.batch)) == 0) {
+            r->commit = *twin_batch_tip(im.batch);
+            r->committed = true;
+        }
+    }
+    twin_batch_free(im.batch);
+    for (size_t i = 0; i < im.nrows; i++)
+        free(im.rows[i].old_text);
+    free(im.rows);
+    for (size_t i = 0; i < im.ncols; i++)
+        free(im.header[i]);
+    free(im.header);
+    free(data);
+    if (rc) {
+        twin_import_report_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}

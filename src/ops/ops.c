@@ -1,0 +1,1087 @@
+/*
+ * Operations: each attempt starts a change set on the current head, checks authority and the
+ * record against that head, and publishes by compare-and-swap. A lost race retries from the
+ * new head with the same edit, so the edit lands on top of whatever the other writer did.
+ */
+#include "twin/ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rules/governance.h"
+#include "rules/network.h"
+#include "base/util.h"
+#include "twin/audit.h"
+#include "twin/batch.h"
+#include "twin/error.h"
+#include "twin/store.h"
+#include "twin/validity.h"
+
+#define MAX_ATTEMPTS 200
+
+static void backoff(int attempt)
+{
+    /* Jittered, growing pause so racing writers spread out instead of colliding again. */
+    long max_us = 1000L * (attempt < 10 ? attempt + 1 : 10);
+    struct timespec ts = {0, (long)(randombytes_uniform((uint32_t)max_us) + 100) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Who this node is in the membership at the head, and whether it may write records. */
+/* What a change needs of this node's member, beyond an active key. */
+enum writer_need { NEED_WRITER, NEED_ADMIN, NEED_MEMBER /* its own key rotation: any role */ };
+
+static int require_key(twin_node *n, git_tree *tree, enum writer_need need);
+
+static int require_writer(twin_node *n, git_tree *tree, bool need_admin)
+{
+    return require_key(n, tree, need_admin ? NEED_ADMIN : NEED_WRITER);
+}
+
+static int require_key(twin_node *n, git_tree *tree, enum writer_need need)
+{
+    struct twin_membership *m = NULL;
+    int rc = twin_membership_load(&m, twin_node_repo(n), tree);
+    if (rc)
+        return twin_error_wrap(rc, "reading the membership");
+    enum twin_key_state state;
+    const struct twin_member *me = twin_membership_find_key(m, twin_node_key(n)->pk, &state);
+    if (!me)
+        rc = twin_error(TWIN_EDENIED,
+                        "this node's key is not a member of network %s (an admin adds it with: "
+                        "twin member add ... --key \"$(twin id | head -1)\")",
+                        twin_node_network_id(n));
+    else if (state == TWIN_KEY_MEMBER_REMOVED)
+        rc = twin_error(TWIN_EDENIED, "%s was removed from network %s and may not write",
+                        me->org_id, twin_node_network_id(n));
+    else if (state != TWIN_KEY_ACTIVE)
+        rc = twin_error(TWIN_EDENIED, "this node's key is %s for member %s",
+                        twin_key_state_name(state), me->org_id);
+    else if (need == NEED_ADMIN && me->role != TWIN_ROLE_ADMIN)
+        rc = twin_error(TWIN_EDENIED, "only an admin may do this; %s is %s", me->org_id,
+                        twin_role_name(me->role));
+    else if (need == NEED_WRITER && me->role == TWIN_ROLE_OBSERVER)
+        rc = twin_error(TWIN_EDENIED, "%s is an observer and may not write", me->org_id);
+    if (me)
+        twin_node_set_writer_limited(n, me->own_partnerships);
+    twin_membership_free(m);
+    return rc;
+}
+
+struct tx_lookup {
+    twin_tx *tx;
+};
+
+static int lookup_tx(json_t **out, const char *type, const char *id, void *ctx)
+{
+    struct tx_lookup *l = ctx;
+    char path[128], *text = NULL;
+    size_t len;
+    if (out)
+        *out = NULL;
+    if (twin_record_path(path, sizeof(path), type, id))
+        return TWIN_ENOTFOUND;
+    int rc = twin_tx_read(&text, &len, l->tx, path);
+    if (rc == 0 && out)
+        rc = twin_record_parse_canonical(out, text, len);
+    free(text);
+    return rc;
+}
+
+/* Finds the type of record id in the tree; TWIN_ENOTFOUND when no type has it, another code
+ * when a tree on the way cannot be read. */
+static int find_type(const char **type_out, git_repository *repo, git_tree *tree, const char *id)
+{
+    if (!twin_record_id_valid(id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+    for (const char *const *t = twin_record_types(); *t; t++) {
+        char path[128];
+        git_tree_entry *e = NULL;
+        twin_record_path(path, sizeof(path), *t, id);
+        int rc = twin_tree_entry_at(&e, repo, tree, path);
+        git_tree_entry_free(e);
+        if (rc == 0)
+            *type_out = *t;
+        if (rc != TWIN_ENOTFOUND)
+            return rc;
+    }
+    return twin_error(TWIN_ENOTFOUND, "no record %s", id);
+}
+
+/* find_type as the change set sees it. */
+static int find_type_tx(const char **type_out, twin_tx *tx, const char *id)
+{
+    if (!twin_record_id_valid(id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+    for (const char *const *t = twin_record_types(); *t; t++) {
+        char path[128];
+        twin_record_path(path, sizeof(path), *t, id);
+        int present = twin_tx_exists(tx, path);
+        if (present < 0)
+            return present;
+        if (present) {
+            *type_out = *t;
+            return 0;
+        }
+    }
+    return twin_error(TWIN_ENOTFOUND, "no record %s", id);
+}
+
+/* Builds one change set on tx and names it in message; called again on each retry. */
+typedef int (*change_fn)(twin_tx *tx, char *message, size_t message_size, void *ctx);
+
+static int commit_with_retry(git_oid *commit_out, twin_node *n, change_fn fn, void *ctx)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        twin_tx *tx = NULL;
+        char message[600];
+        if ((rc = twin_tx_begin(&tx, n)))
+            return rc;
+        if (!twin_tx_base(tx))
+            rc = twin_node_head(&(git_oid){0}, n);
+        else if ((rc = fn(tx, message, sizeof(message), ctx)) == 0)
+            rc = twin_tx_commit(commit_out, tx, message);
+        twin_tx_free(tx);
+        if (rc != TWIN_ECONFLICT)
+            return rc;
+        backoff(attempt);
+    }
+    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
+                      MAX_ATTEMPTS);
+}
+
+struct record_change {
+    twin_node *node;
+    const char *type, *id, *verb;
+    bool create;
+    twin_record_edit_fn fn;
+    void *ctx;
+};
+
+static int change_record(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct record_change *c = ctx;
+    json_t *old = NULL, *rec = NULL;
+    char *text = NULL, *old_text = NULL, path[128];
+    size_t len, old_len = 0;
+    const char *rtype = c->type;
+    int rc;
+    /* A batch checked the writer when it began (and checks again if it must rebuild). */
+    if (!twin_tx_batched(tx) && (rc = require_writer(c->node, twin_tx_base_tree(tx), false)))
+        return rc;
+    if (!c->create && !rtype && (rc = find_type_tx(&rtype, tx, c->id)))
+        return rc;
+    if ((rc = twin_record_path(path, sizeof(path), rtype, c->id)))
+        return rc;
+    if (c->create) {
+        rec = json_pack("{s:s, s:s}", "id", c->id, "type", rtype);
+    } else {
+        rc = twin_tx_read(&old_text, &old_len, tx, path);
+        if (rc == TWIN_ENOTFOUND)
+            rc = twin_error(TWIN_ENOTFOUND, "no %s %s", rtype, c->id);
+        if (rc || (rc = twin_record_parse_canonical(&old, old_text, old_len)))
+            goto cleanup;
+        rec = json_deep_copy(old);
+    }
+    if (!rec) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = c->fn(rec, c->ctx)) || (c->create && (rc = twin_record_apply_defaults(rec))))
+        goto cleanup;
+    struct tx_lookup l = {tx};
+    if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
+        (rc = twin_record_check_conflicts_kept(rec, old)))
+        goto cleanup;
+    if (twin_node_writer_limited(c->node)) {
+        char fault[600];
+        if ((rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(c->node),
+                                   lookup_tx, &l)))
+            goto cleanup;
+        if (fault[0]) {
+            rc = twin_error(TWIN_EDENIED, "%s", fault);
+            goto cleanup;
+        }
+    }
+    if ((rc = twin_record_canonical(&text, &len, rec)))
+        goto cleanup;
+    /* Compared as stored bytes: a change the canonical form cannot hold is no change. */
+    if (old_text && len == old_len && memcmp(text, old_text, len) == 0) {
+        rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, c->id);
+        goto cleanup;
+    }
+    if ((rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+    snprintf(message, message_size, "%s %s %s: %.200s\n\nRecord: %s\n", c->verb, rtype, c->id,
+             twin_record_title(rec), path);
+cleanup:
+    free(text);
+    free(old_text);
+    json_decref(old);
+    json_decref(rec);
+    return rc;
+}
+
+static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
+                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx);
+static int check_writer(twin_node *n, git_tree *head_tree);
+
+/* One record change as its own batch of one: one pack, one compare-and-swap. When another
+ * writer changed the same record meanwhile, the edit is made again on what they wrote. */
+static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
+                        bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        twin_batch *b = NULL;
+        if ((rc = twin_batch_begin(&b, n, check_writer, 0)))
+            return rc;
+        if ((rc = write_batched(NULL, b, type, id, create, verb, fn, ctx)) == 0 &&
+            (rc = twin_batch_flush(b)) == 0 && commit_out)
+            *commit_out = *twin_batch_tip(b);
+        twin_batch_free(b);
+        if (rc != TWIN_ECONFLICT)
+            return rc;
+        backoff(attempt);
+    }
+    return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
+                      MAX_ATTEMPTS);
+}
+
+static int check_record_type(const char *type)
+{
+    if (!twin_record_type_known(type)) {
+        char list[400] = "";
+        size_t used = 0;
+        for (const char *const *t = twin_record_types(); *t; t++)
+            used +=
+                (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", *t);
+        return twin_error(TWIN_EINVALID, "unknown record type '%s' (one of: %s)", type, list);
+    }
+    return 0;
+}
+
+int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
+                 const char *type, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = check_record_type(type);
+    if (rc)
+        return rc;
+    char id[TWIN_ID_LEN + 1];
+    twin_record_new_id(id);
+    rc = write_record(commit_out, n, type, id, true, "add", fn, ctx);
+    if (rc == 0)
+        memcpy(id_out, id, sizeof(id));
+    return rc;
+}
+
+int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
+                    twin_record_edit_fn fn, void *ctx)
+{
+    return write_record(commit_out, n, NULL, id, false, verb, fn, ctx);
+}
+
+static int check_writer(twin_node *n, git_tree *head_tree)
+{
+    return require_writer(n, head_tree, false);
+}
+
+int twin_ops_batch_begin(twin_batch **out, twin_node *n, size_t flush_every)
+{
+    return twin_batch_begin(out, n, check_writer, flush_every);
+}
+
+static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
+                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx)
+{
+    struct record_change c = {twin_batch_node(b), type, id, verb, create, fn, ctx};
+    twin_tx *tx = NULL;
+    char message[600];
+    git_oid commit;
+    int rc = twin_tx_begin_batch(&tx, b);
+    if (rc == 0 && (rc = change_record(tx, message, sizeof(message), &c)) == 0)
+        rc = twin_tx_commit(commit_out ? commit_out : &commit, tx, message);
+    twin_tx_free(tx);
+    return rc;
+}
+
+int twin_ops_batch_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_batch *b,
+                       const char *type, twin_record_edit_fn fn, void *ctx)
+{
+    int rc = check_record_type(type);
+    if (rc)
+        return rc;
+    char id[TWIN_ID_LEN + 1];
+    twin_record_new_id(id);
+    rc = write_batched(commit_out, b, type, id, true, "add", fn, ctx);
+    if (rc == 0)
+        memcpy(id_out, id, sizeof(id));
+    return rc;
+}
+
+int twin_ops_batch_update(git_oid *commit_out, twin_batch *b, const char *id, const char *verb,
+                          twin_record_edit_fn fn, void *ctx)
+{
+    return write_batched(commit_out, b, NULL, id, false, verb, fn, ctx);
+}
+
+static int mark_withdrawn(json_t *rec, void *ctx)
+{
+    if (json_is_true(json_object_get(rec, "withdrawn")))
+        return twin_error(TWIN_EEXISTS, "%s is already withdrawn",
+                          json_string_value(json_object_get(rec, "id")));
+    return json_object_set_new(rec, "withdrawn", json_true()) ? TWIN_ERROR : 0;
+}
+
+int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id)
+{
+    return write_record(commit_out, n, NULL, id, false, "withdraw", mark_withdrawn, NULL);
+}
+
+/* The tree of commit at, or of the head when at is NULL. */
+static int tree_at(git_tree **tree, twin_node *n, const git_oid *at)
+{
+    git_oid head;
+    git_commit *commit = NULL;
+    int rc = 0;
+    *tree = NULL;
+    if (!at) {
+        if ((rc = twin_node_head(&head, n)))
+            return rc;
+        at = &head;
+    }
+    if (git_commit_lookup(&commit, twin_node_repo(n), at) < 0) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), at);
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s", hex,
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    }
+    rc = twin_tree_open(tree, twin_node_repo(n), git_commit_tree_id(commit), "the commit's tree");
+    git_commit_free(commit);
+    return rc;
+}
+
+int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id)
+{
+    git_tree *tree = NULL;
+    char path[128], *text = NULL;
+    size_t len;
+    int rc;
+    *out = NULL;
+    if ((rc = tree_at(&tree, n, at)))
+        return rc;
+    if (!type && (rc = find_type(&type, twin_node_repo(n), tree, id)))
+        goto cleanup;
+    if ((rc = twin_record_path(path, sizeof(path), type, id)))
+        goto cleanup;
+    rc = twin_tree_read(&text, &len, twin_node_repo(n), tree, path);
+    if (rc == TWIN_ENOTFOUND)
+        rc = twin_error(TWIN_ENOTFOUND, "no %s %s", type, id);
+    if (rc == 0)
+        rc = twin_record_parse_canonical(out, text, len);
+cleanup:
+    free(text);
+    git_tree_free(tree);
+    return rc;
+}
+
+struct member_change {
+    twin_node *node;
+    const struct twin_identity *who;
+    const char *role;
+    const unsigned char *pk;
+    bool own_partnerships;
+};
+
+/* Writes a change to network.json or a member file: at once when the policy needs one admin,
+ * otherwise as a proposal this node approves first (governance.h). summary names the change. */
+static int put_governed(twin_tx *tx, twin_node *n, const struct twin_membership *m,
+                        const char *path, const json_t *content, const char *summary, char *message,
+                        size_t message_size)
+{
+    char *text = NULL;
+    size_t len;
+    int rc;
+    twin_node_set_last_proposal(n, NULL);
+    if (m->admin_threshold <= 1) {
+        if ((rc = twin_record_canonical(&text, &len, content)) == 0 &&
+            (rc = twin_tx_put(tx, path, text, len)) == 0)
+            snprintf(message, message_size, "%s\n\nFile: %s\n", summary, path);
+        free(text);
+        return rc;
+    }
+    char id[TWIN_ID_LEN + 1], ppath[160];
+    twin_record_new_id(id);
+    snprintf(ppath, sizeof(ppath), TWIN_PROPOSALS_DIR "/%s.json", id);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:[{s:s, s:O}], s:[s]}", "id", id, "summary", summary,
+                          "proposed_by", twin_node_org_id(n), "changes", "path", path, "content",
+                          content, "approvals", twin_node_org_id(n));
+    if (!p)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if ((rc = twin_proposal_check(p, id)) == 0 &&
+        (rc = twin_record_canonical(&text, &len, p)) == 0 &&
+        (rc = twin_tx_put(tx, ppath, text, len)) == 0) {
+        snprintf(message, message_size, "propose: %s (approved by %s, 1 of %d)\n\nProposal: %s\n",
+                 summary, twin_node_org_id(n), m->admin_threshold, ppath);
+        twin_node_set_last_proposal(n, id);
+    }
+    free(text);
+    json_decref(p);
+    return rc;
+}
+
+static int change_member_add(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct member_change *c = ctx;
+    struct twin_membership *m = NULL;
+    json_t *member = NULL;
+    char *text = NULL, path[160];
+    int rc;
+    if ((rc = require_writer(c->node, twin_tx_base_tree(tx), true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), twin_tx_base_tree(tx))))
+        goto cleanup;
+    const struct twin_member *holder = twin_membership_find_key(m, c->pk, NULL);
+    if (twin_membership_find(m, c->who->org_id)) {
+        rc = twin_error(TWIN_EEXISTS, "%s is already a member", c->who->org_id);
+        goto cleanup;
+    }
+    if (holder) {
+        rc = twin_error(TWIN_EEXISTS, "that key already belongs to member %s", holder->org_id);
+        goto cleanup;
+    }
+    if (!(member = twin_member_json(c->who, c->role, c->pk))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if (c->own_partnerships)
+        json_object_set_new(member, "scope", json_string(TWIN_SCOPE_OWN));
+    snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, c->who->org_id);
+    char summary[400];
+    snprintf(summary, sizeof(summary), "add member %s: %s (%s)", c->who->org_id, c->who->name,
+             c->role);
+    if ((rc = twin_member_check(member, c->who->org_id)) ||
+        (rc = put_governed(tx, c->node, m, path, member, summary, message, message_size)))
+        goto cleanup;
+cleanup:
+    free(text);
+    json_decref(member);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                        const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    return twin_ops_member_add_scoped(commit_out, n, who, role, pk, false);
+}
+
+int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct twin_identity *who,
+                               const char *role, const unsigned char pk[static TWIN_PUBKEY_BYTES],
+                               bool own_partnerships)
+{
+    enum twin_role r;
+    int rc;
+    if ((rc = twin_network_check_identity(who)) || (rc = twin_role_parse(&r, role)))
+        return rc;
+    struct member_change c = {n, who, role, pk, own_partnerships};
+    return commit_with_retry(commit_out, n, change_member_add, &c);
+}
+
+/* Every record of one type in root. A tree or record that cannot be read is an error naming
+ * it, never a type, bucket or record left out: no partial list passes for a whole one. */
+static int foreach_in_type(git_repository *repo, git_tree *root, const char *type,
+                           int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    char dir[64];
+    git_tree_entry *te = NULL;
+    git_tree *type_tree = NULL;
+    int rc = 0;
+    snprintf(dir, sizeof(dir), "records/%s", type);
+    if ((rc = twin_tree_entry_at(&te, repo, root, dir)) == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0; /* no record of this type */
+    }
+    if (rc)
+        return rc;
+    if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
+        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
+        goto cleanup;
+    }
+    if ((rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir)))
+        goto cleanup;
+    for (size_t b = 0; b < git_tree_entrycount(type_tree) && rc == 0; b++) {
+        const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
+        git_tree *bucket = NULL;
+        char where[128];
+        snprintf(where, sizeof(where), "%s/%s", dir, git_tree_entry_name(be));
+        if (git_tree_entry_type(be) != GIT_OBJECT_TREE) {
+            rc = twin_error(TWIN_EINVALID, "%s: not a bucket", where);
+            break;
+        }
+        if ((rc = twin_tree_open(&bucket, repo, git_tree_entry_id(be), where)))
+            break;
+        for (size_t i = 0; i < git_tree_entrycount(bucket) && rc == 0; i++) {
+            const git_tree_entry *e = git_tree_entry_byindex(bucket, i);
+            git_blob *blob = NULL;
+            json_t *rec = NULL;
+            if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0) {
+                char hex[GIT_OID_HEXSZ + 1];
+                git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+                rc = twin_error(TWIN_ERROR,
+                                "blob %s (%s/%s) cannot be read, the store is damaged: %s", hex,
+                                where, git_tree_entry_name(e),
+                                git_error_last() ? git_error_last()->message : "libgit2 error");
+                break;
+            }
+            /* Stored records passed the canonical check when they were committed (and verify
+             * checks it again); reading them out only parses. */
+            rc = twin_record_parse(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+            git_blob_free(blob);
+            if (rc) {
+                rc = twin_error_wrap(rc, "%s/%s/%s", dir, git_tree_entry_name(be),
+                                     git_tree_entry_name(e));
+                break;
+            }
+            rc = fn(rec, ctx);
+            json_decref(rec);
+        }
+        git_tree_free(bucket);
+    }
+cleanup:
+    git_tree_free(type_tree);
+    git_tree_entry_free(te);
+    return rc;
+}
+
+int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
+                     int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    git_tree *tree = NULL;
+    if (type && !twin_record_type_known(type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
+    int rc = tree_at(&tree, n, at);
+    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
+        if (!type || strcmp(type, *t) == 0)
+            rc = foreach_in_type(twin_node_repo(n), tree, *t, fn, ctx);
+    git_tree_free(tree);
+    return rc;
+}
+
+/* ---- changes to one member: revoke a key, remove the member, rotate this node's key ---------- */
+
+enum member_edit_kind { EDIT_REVOKE, EDIT_REMOVE, EDIT_ROTATE, EDIT_ADD_KEY };
+
+struct member_edit {
+    twin_node *node;
+    enum member_edit_kind kind;
+    const char *org_id; /* the member (EDIT_ROTATE: this node's, found by its key) */
+    unsigned char pk[TWIN_PUBKEY_BYTES]; /* the key revoked, or the new key (rotate, add-key) */
+};
+
+/* Whether an admin with an active key remains once member `org` has `pk` made inactive (or,
+ * with pk NULL, is removed). */
+static bool admin_remains(const struct twin_membership *m, const char *org, const unsigned char *pk)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const struct twin_member *x = &m->members[i];
+        if (x->role != TWIN_ROLE_ADMIN || x->removed || (!pk && strcmp(x->org_id, org) == 0))
+            continue;
+        for (size_t k = 0; k < x->nkeys; k++)
+            if (x->keys[k].state == TWIN_KEY_ACTIVE &&
+                !(pk && strcmp(x->org_id, org) == 0 &&
+                  memcmp(x->keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0))
+                return true;
+    }
+    return false;
+}
+
+static int change_member_edit(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct member_edit *c = ctx;
+    struct twin_membership *m = NULL;
+    json_t *old = NULL, *cur = NULL;
+    char *text = NULL, path[160], line[TWIN_OPENSSH_PUB_MAX], fp[64];
+    size_t len;
+    int rc;
+    git_tree *base = twin_tx_base_tree(tx);
+    if ((rc = require_key(c->node, base, c->kind == EDIT_ROTATE ? NEED_MEMBER : NEED_ADMIN)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), base)))
+        goto cleanup;
+    const struct twin_member *who =
+        c->kind == EDIT_ROTATE ? twin_membership_find_key(m, twin_node_key(c->node)->pk, NULL)
+                               : twin_membership_find(m, c->org_id);
+    if (!who) {
+        rc = twin_error(TWIN_ENOTFOUND, "no member %s", c->org_id);
+        goto cleanup;
+    }
+    if (who->removed) {
+        rc = twin_error(TWIN_EEXISTS, "%s was already removed", who->org_id);
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
+    if ((rc = twin_tx_read(&text, &len, tx, path)) ||
+        (rc = twin_record_parse_canonical(&old, text, len)))
+        goto cleanup;
+    free(text);
+    text = NULL;
+    if (!(cur = json_deep_copy(old))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    json_t *keys = json_object_get(cur, "keys");
+    if (c->kind == EDIT_ADD_KEY) {
+        char new_line[TWIN_OPENSSH_PUB_MAX];
+        const struct twin_member *holder = twin_membership_find_key(m, c->pk, NULL);
+        twin_key_fingerprint(fp, c->pk);
+        if (holder) {
+            rc = twin_error(TWIN_EEXISTS, "key %s already belongs to %s", fp, holder->org_id);
+            goto cleanup;
+        }
+        twin_key_format_openssh(new_line, c->pk);
+        json_array_append_new(keys, json_pack("{s:s, s:s}", "key", new_line, "state", "active"));
+        snprintf(message, message_size, "add key of %s: %s\n\nMember: %s\n", who->org_id, fp, path);
+    } else if (c->kind == EDIT_REMOVE) {
+        if (who->role == TWIN_ROLE_ADMIN && !admin_remains(m, who->org_id, NULL)) {
+            rc = twin_error(TWIN_EINVALID, "%s is the last admin: add another admin first",
+                            who->org_id);
+            goto cleanup;
+        }
+        json_object_set_new(cur, "removed", json_true());
+        snprintf(message, message_size, "remove member %s: %s\n\nMember: %s\n", who->org_id,
+                 who->name, path);
+    } else {
+        /* The key to take out of use: the one named (revoke), or this node's own (rotate). */
+        const unsigned char *target = c->kind == EDIT_REVOKE ? c->pk : twin_node_key(c->node)->pk;
+        twin_key_format_openssh(line, target);
+        json_t *entry = NULL;
+        for (size_t i = 0; i < json_array_size(keys); i++)
+            if (strcmp(json_string_value(json_object_get(json_array_get(keys, i), "key")), line) ==
+                0)
+                entry = json_array_get(keys, i);
+        twin_key_fingerprint(fp, target);
+        if (!entry) {
+            rc = twin_error(TWIN_ENOTFOUND, "%s has no key %s", who->org_id, fp);
+            goto cleanup;
+        }
+        const char *state = json_string_value(json_object_get(entry, "state"));
+        if (c->kind == EDIT_REVOKE && strcmp(state, "revoked") == 0) {
+            rc = twin_error(TWIN_EEXISTS, "key %s of %s is already revoked", fp, who->org_id);
+            goto cleanup;
+        }
+        if (who->role == TWIN_ROLE_ADMIN && strcmp(state, "active") == 0 &&
+            c->kind == EDIT_REVOKE && !admin_remains(m, who->org_id, target)) {
+            rc = twin_error(TWIN_EINVALID,
+                            "that is the last active admin key: add another admin or key first");
+            goto cleanup;
+        }
+        json_object_set_new(entry, "state",
+                            json_string(c->kind == EDIT_REVOKE ? "revoked" : "retired"));
+        if (c->kind == EDIT_ROTATE) {
+            char new_line[TWIN_OPENSSH_PUB_MAX], new_fp[64];
+            twin_key_format_openssh(new_line, c->pk);
+            twin_key_fingerprint(new_fp, c->pk);
+            if (twin_membership_find_key(m, c->pk, NULL)) {
+                rc = twin_error(TWIN_EEXISTS, "the new key is already in the membership");
+                goto cleanup;
+            }
+            json_array_append_new(keys,
+                                  json_pack("{s:s, s:s}", "key", new_line, "state", "active"));
+            snprintf(message, message_size,
+                     "rotate key of %s: %s retired, %s active\n\nMember: %s\n", who->org_id, fp,
+                     new_fp, path);
+        } else {
+            snprintf(message, message_size, "revoke key of %s: %s\n\nMember: %s\n", who->org_id, fp,
+                     path);
+        }
+    }
+    if ((rc = twin_member_check(cur, who->org_id)) ||
+        (rc = twin_member_check_change(old, cur,
+                                       c->kind != EDIT_ROTATE || who->role == TWIN_ROLE_ADMIN,
+                                       twin_node_key(c->node)->pk)))
+        goto cleanup;
+    if (c->kind == EDIT_ROTATE) { /* a member's own rotation needs no approval */
+        if ((rc = twin_record_canonical(&text, &len, cur)) == 0)
+            rc = twin_tx_put(tx, path, text, len);
+        goto cleanup;
+    }
+    char summary[600];
+    snprintf(summary, sizeof(summary), "%.*s", (int)strcspn(message, "\n"), message);
+    rc = put_governed(tx, c->node, m, path, cur, summary, message, message_size);
+cleanup:
+    free(text);
+    json_decref(old);
+    json_decref(cur);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                               const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    struct member_edit c = {n, EDIT_REVOKE, org_id, {0}};
+    memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_id,
+                            const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    struct member_edit c = {n, EDIT_ADD_KEY, org_id, {0}};
+    memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id)
+{
+    struct member_edit c = {n, EDIT_REMOVE, org_id, {0}};
+    return commit_with_retry(commit_out, n, change_member_edit, &c);
+}
+
+/* ---- key rotation ----------------------------------------------------------------------------
+ * A rotation holds the rotation lock (flock on node.key.lock in the node's directory) from before
+ * node.key.new is written until that key has replaced node.key or been removed. A process that
+ * finds node.key.new (or a temporary key file) settles it only while it holds that lock, and
+ * then by what history says: a key the membership at the head names for this node's member was
+ * committed and is put in place; a key it does not name was never published and is removed.
+ * When history cannot be read, nothing is touched. So no process ever removes a key that history
+ * made active, whatever runs beside the rotation or however it was cut short. */
+
+static char *node_file(twin_node *n, const char *name)
+{
+    size_t len = strlen(twin_node_dir(n)) + strlen(name) + 2;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s/%s", twin_node_dir(n), name);
+    return p;
+}
+
+/* Takes the rotation lock: TWIN_ECONFLICT, without waiting, when another process holds it and
+ * wait is false. A rotation creates the lock file; others open it read-only (flock needs no
+ * more), so a node in a read-only directory still opens, and TWIN_ENOTFOUND says that no
+ * rotation ever ran. */
+static int rotation_lock(int *fd_out, twin_node *n, bool rotating, bool wait)
+{
+    char *path = node_file(n, TWIN_NODE_KEY_LOCK);
+    if (!path)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int fd = rotating ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
+                      : open(path, O_RDONLY | O_CLOEXEC),
+        rc = 0;
+    if (fd < 0)
+        rc = errno == ENOENT && !rotating
+                 ? TWIN_ENOTFOUND
+                 : twin_error(TWIN_ERROR, "cannot open the key lock %s: %s", path, strerror(errno));
+    while (fd >= 0 && flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EWOULDBLOCK
+                 ? twin_error(TWIN_ECONFLICT, "a key rotation is in progress on this node")
+                 : twin_error(TWIN_ERROR, "cannot take the key lock %s: %s", path, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    free(path);
+    *fd_out = fd;
+    return rc;
+}
+
+/* Whether history names pk as a key of this node's member: 1 yes (in any state), 0 no, or an
+ * error when the head or its membership cannot be read. */
+static int history_names_key(twin_node *n, const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    struct twin_membership *m = NULL;
+    int rc = twin_membership_at_head(&m, n);
+    if (rc == TWIN_ENOHISTORY) {
+        twin_error_clear();
+        return 0; /* no commit at all, so none that names it */
+    }
+    if (rc == 0) {
+        const struct twin_member *who = twin_membership_find_key(m, pk, NULL);
+        rc = who && strcmp(who->org_id, twin_node_org_id(n)) == 0;
+    }
+    twin_membership_free(m);
+    return rc;
+}
+
+/* Temporary key files a killed key writer left: secret key copies with no use. */
+static void remove_key_temporaries(twin_node *n)
+{
+    DIR *d = opendir(twin_node_dir(n));
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "node.key", 8) != 0 || !strstr(e->d_name, ".tmp-"))
+            continue;
+        char *path = node_file(n, e->d_name);
+        if (path)
+            unlink(path);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* Settles what an earlier rotation left; the caller holds the rotation lock. */
+static int settle_rotation(twin_node *n)
+{
+    remove_key_temporaries(n);
+    char *path = node_file(n, TWIN_NODE_NEW_KEY);
+    struct stat st;
+    twin_keypair kp;
+    int rc = 0;
+    if (!path)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (lstat(path, &st) != 0)
+        goto cleanup; /* nothing left */
+    if ((rc = twin_key_load(&kp, path))) {
+        rc = twin_error_wrap(rc,
+                             "the key a rotation left in %s cannot be read, so twin cannot "
+                             "tell whether history made it active; it is left as it is",
+                             path);
+        goto cleanup;
+    }
+    int named = history_names_key(n, kp.pk);
+    twin_key_wipe(&kp);
+    if (named < 0)
+        rc = twin_error_wrap(named, "deciding on the key a rotation left in %s", path);
+    else if (named)
+        rc = twin_node_adopt_new_key(n); /* committed: finish the rotation */
+    else if (unlink(path) != 0)          /* never published: undo it */
+        rc = twin_error(TWIN_ERROR, "cannot remove %s: %s", path, strerror(errno));
+cleanup:
+    free(path);
+    return rc;
+}
+
+int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
+{
+    int lock, rc = rotation_lock(&lock, n, true, true);
+    if (rc)
+        return rc;
+    char *path = node_file(n, TWIN_NODE_NEW_KEY);
+    twin_keypair kp;
+    if (!path) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    /* What an earlier rotation left is settled first; and another rotation may have replaced
+     * node.key since this handle read it. */
+    if ((rc = settle_rotation(n)) || (rc = twin_node_reload_key(n)))
+        goto cleanup;
+    /* The new key is on disk before the commit names it, and replaces the old one only after. */
+    if ((rc = twin_key_generate(&kp)))
+        goto cleanup;
+    rc = twin_key_save(path, &kp, twin_node_org_id(n));
+    struct member_edit c = {n, EDIT_ROTATE, twin_node_org_id(n), {0}};
+    memcpy(c.pk, kp.pk, TWIN_PUBKEY_BYTES);
+    twin_key_wipe(&kp);
+    if (rc)
+        goto cleanup;
+    twin_test_stop("rotate-saved");
+    rc = commit_with_retry(commit_out, n, change_member_edit, &c);
+    twin_test_stop("rotate-committed");
+    if (rc == 0) {
+        rc = twin_node_adopt_new_key(n);
+    } else {
+        /* Whether the commit reached the branch is for history to say, not this error. */
+        int failure = rc;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", twin_error_last());
+        rc = settle_rotation(n);
+        rc = rc ? rc : twin_error(failure, "%s", why);
+    }
+cleanup:
+    free(path);
+    close(lock);
+    return rc;
+}
+
+/* Whether a key rotation left a file to settle: node.key.new, or a temporary key file. */
+static bool rotation_left_files(twin_node *n)
+{
+    DIR *d = opendir(twin_node_dir(n));
+    bool found = false;
+    struct dirent *e;
+    while (d && !found && (e = readdir(d)) != NULL)
+        found = strcmp(e->d_name, TWIN_NODE_NEW_KEY) == 0 ||
+                (strncmp(e->d_name, "node.key", 8) == 0 && strstr(e->d_name, ".tmp-"));
+    if (d)
+        closedir(d);
+    return found;
+}
+
+int twin_ops_key_lock(int *fd_out, twin_node *n)
+{
+    return rotation_lock(fd_out, n, true, true);
+}
+
+int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
+{
+    int lock = -1, rc, waited = 0;
+    for (;; waited += 20) {
+        if ((rc = rotation_lock(&lock, n, false, false)) != TWIN_ECONFLICT || waited >= wait_ms)
+            break;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (rc == TWIN_ECONFLICT) {
+        twin_error_clear();
+        return 0; /* the rotation in progress finishes or undoes itself */
+    }
+    if (rc == TWIN_ENOTFOUND) { /* no rotation ever ran here, unless files say otherwise */
+        if (!rotation_left_files(n))
+            return 0;
+        rc = rotation_lock(&lock, n, true, false);
+    }
+    if (rc)
+        return rc;
+    /* node.key is read again only when this handle waited for another process's rotation,
+     * not on every open; one that ended in the few milliseconds before the first try leaves
+     * this handle with the retired key, and its writes fail cleanly on it. */
+    if ((rc = settle_rotation(n)) == 0 && waited > 0)
+        rc = twin_node_reload_key(n);
+    close(lock);
+    return rc;
+}
+
+/* ---- approvals and the policy ------------------------------------------------------------ */
+
+struct approval {
+    twin_node *node;
+    const char *id;
+    bool applied;
+    int approvals, needed;
+};
+
+static int change_approve(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct approval *a = ctx;
+    struct twin_membership *m = NULL;
+    json_t *p = NULL;
+    char path[160], *text = NULL;
+    size_t len;
+    int rc;
+    git_tree *base = twin_tx_base_tree(tx);
+    if ((rc = require_writer(a->node, base, true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(a->node), base)))
+        goto cleanup;
+    if (!twin_record_id_valid(a->id)) {
+        rc = twin_error(TWIN_EINVALID, "'%s' is not a proposal id", a->id);
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s.json", a->id);
+    rc = twin_tx_read(&text, &len, tx, path);
+    if (rc == TWIN_ENOTFOUND)
+        rc = twin_error(TWIN_ENOTFOUND, "no proposal %s", a->id);
+    if (rc || (rc = twin_record_parse_canonical(&p, text, len)))
+        goto cleanup;
+    free(text);
+    text = NULL;
+    json_t *approvals = json_object_get(p, "approvals");
+    const char *me = twin_node_org_id(a->node);
+    for (size_t i = 0; i < json_array_size(approvals); i++)
+        if (strcmp(json_string_value(json_array_get(approvals, i)), me) == 0) {
+            rc = twin_error(TWIN_EEXISTS, "%s approved proposal %s already", me, a->id);
+            goto cleanup;
+        }
+    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
+    if ((int)json_array_size(approvals) >= k) {
+        rc = twin_error(TWIN_EEXISTS, "proposal %s is in effect already", a->id);
+        goto cleanup;
+    }
+    json_array_append_new(approvals, json_string(me));
+    a->approvals = (int)json_array_size(approvals);
+    a->needed = k;
+    a->applied = a->approvals >= k;
+    if ((rc = twin_record_canonical(&text, &len, p)) || (rc = twin_tx_put(tx, path, text, len)))
+        goto cleanup;
+    /* The approval that reaches the threshold writes what the proposal says, exactly. */
+    const json_t *changes = json_object_get(p, "changes");
+    for (size_t i = 0; a->applied && rc == 0 && i < json_array_size(changes); i++) {
+        const json_t *ch = json_array_get(changes, i);
+        char *ctext = NULL;
+        size_t clen;
+        if ((rc = twin_record_canonical(&ctext, &clen, json_object_get(ch, "content"))) == 0)
+            rc = twin_tx_put(tx, json_string_value(json_object_get(ch, "path")), ctext, clen);
+        free(ctext);
+    }
+    snprintf(message, message_size, "%s proposal %s (%d of %d): %.300s\n\nProposal: %s\n",
+             a->applied ? "approve and apply" : "approve", a->id, a->approvals, k,
+             json_string_value(json_object_get(p, "summary")), path);
+cleanup:
+    free(text);
+    json_decref(p);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const char *proposal_id)
+{
+    struct approval a = {n, proposal_id, false, 0, 0};
+    int rc = commit_with_retry(commit_out, n, change_approve, &a);
+    if (applied)
+        *applied = a.applied;
+    return rc;
+}
+
+struct policy_change {
+    twin_node *node;
+    int threshold;
+};
+
+static int change_policy(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct policy_change *pc = ctx;
+    struct twin_membership *m = NULL;
+    json_t *net = NULL;
+    char *text = NULL;
+    size_t len;
+    git_tree *base = twin_tx_base_tree(tx);
+    int rc;
+    if ((rc = require_writer(pc->node, base, true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(pc->node), base)) ||
+        (rc = twin_tx_read(&text, &len, tx, TWIN_NETWORK_PATH)) ||
+        (rc = twin_record_parse_canonical(&net, text, len)))
+        goto cleanup;
+    size_t admins = 0;
+    for (size_t i = 0; i < m->count; i++)
+        admins += m->members[i].role == TWIN_ROLE_ADMIN && !m->members[i].removed;
+    if (pc->threshold < 1 || (size_t)pc->threshold > admins) {
+        rc = twin_error(TWIN_EINVALID,
+                        "admin threshold %d: must be from 1 to the number of admins (%zu)",
+                        pc->threshold, admins);
+        goto cleanup;
+    }
+    if (pc->threshold == m->admin_threshold) {
+        rc = twin_error(TWIN_EEXISTS, "the admin threshold is %d already", pc->threshold);
+        goto cleanup;
+    }
+    json_object_set_new(json_object_get(net, "policy"), "admin_threshold",
+                        json_integer(pc->threshold));
+    char summary[200];
+    snprintf(summary, sizeof(summary), "set policy: %d admin approvals for membership and policy",
+             pc->threshold);
+    if ((rc = twin_network_check_descriptor(net)) == 0)
+        rc = put_governed(tx, pc->node, m, TWIN_NETWORK_PATH, net, summary, message, message_size);
+cleanup:
+    free(text);
+    json_decref(net);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshold)
+{
+    struct policy_change pc = {n, threshold};
+    return commit_with_retry(commit_out, n, change_policy, &pc);
+}

@@ -1,0 +1,337 @@
+/*
+ * Record types and their fields. Names follow the partnership domain; codes follow IATI 2.03
+ * (ActivityStatus, OrganisationType, OrganisationRole, Sector, Country, ...), so a partnership
+ * exports to a valid IATI activity.
+ */
+#include "records/schema.h"
+
+#include <string.h>
+
+#define END                                                                                        \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
+#define STRING(n, r)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_STRING, .required = r                                            \
+    }
+#define TEXT(n, r)                                                                                 \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_TEXT, .required = r                                              \
+    }
+#define ENUM(n, r, v)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_ENUM, .required = r, .enum_values = v                            \
+    }
+#define CODE(n, r, l)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_CODE, .required = r, .codelist = l                               \
+    }
+#define DATE(n, r)                                                                                 \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_DATE, .required = r                                              \
+    }
+#define INT(n, r, lo, hi)                                                                          \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_INT, .required = r, .min = lo, .max = hi                         \
+    }
+#define NUMBER(n, r)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_NUMBER, .required = r                                            \
+    }
+#define PERCENT(n, r)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_NUMBER, .required = r, .min = 0, .max = 100                      \
+    }
+#define BOOL(n, r)                                                                                 \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_BOOL, .required = r                                              \
+    }
+#define REF(n, r, t)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_REF, .required = r, .ref_type = t                                \
+    }
+#define URL(n, r)                                                                                  \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_URL, .required = r                                               \
+    }
+#define SHA256(n, r)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_SHA256, .required = r                                            \
+    }
+#define ORG_ID(n, r)                                                                               \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_ORG_ID, .required = r                                            \
+    }
+#define EMAIL(n, r)                                                                                \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_EMAIL, .required = r                                             \
+    }
+#define OBJECT(n, r, f)                                                                            \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_OBJECT, .required = r, .fields = f                               \
+    }
+#define LIST(n, r, i)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_LIST, .required = r, .item = i                                   \
+    }
+
+/* A value that lost a merge: the field, the losing value and the commit that last set it.
+ * Merges write these; `twin resolve` clears them. */
+static const struct twin_field conflict[] = {
+    STRING("field", true),
+    {.name = "value", .kind = TWIN_F_ANY, .required = false},
+    {.name = "from", .kind = TWIN_F_COMMIT, .required = true},
+    {.name = NULL}};
+static const struct twin_field conflict_item[] = {
+    {.name = "conflicts[]", .kind = TWIN_F_OBJECT, .fields = conflict}};
+
+/* Fields every record carries. The node sets id and type; withdrawn is the tombstone. */
+#define COMMON                                                                                     \
+    STRING("id", true), STRING("type", true), BOOL("withdrawn", false),                            \
+        LIST("conflicts", false, conflict_item)
+
+static const char *const sides[] = {"north", "south", "donor", "broker", NULL};
+static const char *const sector_groups[] = {
+    "government", "business", "civil_society", "academia", "multilateral", "other", NULL};
+static const char *const partnership_types[] = {"twinning", "intersectoral", "public_partnership",
+                                                "other", NULL};
+static const char *const outcome_areas[] = {"capacity_and_sectoral", "institutional_relationship",
+                                            "people_to_people", NULL};
+static const char *const agreement_kinds[] = {"mou",    "agreement", "contract",
+                                              "letter", "other",     NULL};
+static const char *const activity_kinds[] = {"expert_placement_short",
+                                             "expert_placement_long",
+                                             "study_tour",
+                                             "mission",
+                                             "systems_development",
+                                             "advisory_service",
+                                             "training_event",
+                                             "workshop",
+                                             "steering_meeting",
+                                             "review",
+                                             "other",
+                                             NULL};
+static const char *const directions[] = {"north_to_south", "south_to_north", "south_to_south",
+                                         "north_to_north", "mutual",         NULL};
+static const char *const link_kinds[] = {"counterpart", "mentor", "peer", "alumni", "other", NULL};
+static const char *const document_kinds[] = {
+    "mou",        "agreement",          "work_plan", "report", "minutes",
+    "evaluation", "terms_of_reference", "financial", "other",  NULL};
+static const char *const note_kinds[] = {"note",  "decision",       "action", "risk",
+                                         "issue", "lesson_learned", NULL};
+
+static const struct twin_field date_range[] = {
+    DATE("planned_start", false), DATE("planned_end", false), DATE("actual_start", false),
+    DATE("actual_end", false), END};
+
+/* institution */
+static const struct twin_field institution_fields[] = {
+    COMMON,
+    STRING("name", true),
+    ORG_ID("org_id", false),
+    CODE("org_type", false, TWIN_CODES_ORGANISATION_TYPE),
+    ENUM("sector_group", false, sector_groups),
+    CODE("country", false, TWIN_CODES_COUNTRY),
+    ENUM("side", false, sides),
+    URL("website", false),
+    TEXT("description", false),
+    END};
+
+/* partnership */
+static const struct twin_field partnership_member[] = {
+    REF("institution", true, "institution"), ENUM("side", true, sides),
+    CODE("iati_role", false, TWIN_CODES_ORGANISATION_ROLE), END};
+static const struct twin_field partnership_member_item[] = {
+    OBJECT("members[]", false, partnership_member)};
+static const struct twin_field sector_share[] = {CODE("code", true, TWIN_CODES_SECTOR),
+                                                 PERCENT("percentage", false), END};
+static const struct twin_field sector_item[] = {OBJECT("sectors[]", false, sector_share)};
+static const struct twin_field country_share[] = {CODE("code", true, TWIN_CODES_COUNTRY),
+                                                  PERCENT("percentage", false), END};
+static const struct twin_field country_item[] = {
+    OBJECT("recipient_countries[]", false, country_share)};
+static const struct twin_field outcome_item[] = {ENUM("outcome_areas[]", false, outcome_areas)};
+static const struct twin_field text_item[] = {TEXT("[]", false)};
+static const struct twin_field agreement[] = {ENUM("kind", true, agreement_kinds),
+                                              STRING("reference", false), DATE("signed", false),
+                                              REF("document", false, "document"), END};
+static const struct twin_field agreement_item[] = {OBJECT("agreements[]", false, agreement)};
+static const struct twin_field partnership_fields[] = {
+    COMMON,
+    STRING("title", true),
+    ENUM("partnership_type", true, partnership_types),
+    STRING("subtype", false),
+    TEXT("summary", false),
+    LIST("objectives", false, text_item),
+    CODE("status", false, TWIN_CODES_ACTIVITY_STATUS),
+    OBJECT("dates", false, date_range),
+    LIST("members", false, partnership_member_item),
+    LIST("sectors", false, sector_item),
+    LIST("recipient_countries", false, country_item),
+    LIST("outcome_areas", false, outcome_item),
+    LIST("agreements", false, agreement_item),
+    STRING("iati_identifier", false),
+    CODE("currency", false, TWIN_CODES_CURRENCY),
+    CODE("language", false, TWIN_CODES_LANGUAGE),
+    END};
+
+/* activity */
+static const struct twin_field location[] = {CODE("country", false, TWIN_CODES_COUNTRY),
+                                             STRING("place", false), END};
+static const struct twin_field participant[] = {REF("person", false, "person"),
+                                                REF("institution", false, "institution"),
+                                                STRING("role", false), END};
+static const struct twin_field participant_item[] = {OBJECT("participants[]", false, participant)};
+static const struct twin_field activity_fields[] = {
+    COMMON,
+    REF("partnership", true, "partnership"),
+    ENUM("kind", true, activity_kinds),
+    STRING("title", true),
+    TEXT("description", false),
+    CODE("status", false, TWIN_CODES_ACTIVITY_STATUS),
+    OBJECT("dates", false, date_range),
+    ENUM("direction", false, directions),
+    OBJECT("location", false, location),
+    LIST("participants", false, participant_item),
+    END};
+
+/* people and continuity */
+static const struct twin_field language_item[] = {CODE("languages[]", false, TWIN_CODES_LANGUAGE)};
+static const struct twin_field person_fields[] = {COMMON,
+                                                  STRING("name", true),
+                                                  REF("institution", false, "institution"),
+                                                  EMAIL("email", false),
+                                                  CODE("country", false, TWIN_CODES_COUNTRY),
+                                                  LIST("languages", false, language_item),
+                                                  END};
+static const struct twin_field post_fields[] = {COMMON,
+                                                STRING("title", true),
+                                                REF("institution", true, "institution"),
+                                                REF("partnership", false, "partnership"),
+                                                TEXT("description", false),
+                                                END};
+static const struct twin_field assignment_fields[] = {COMMON,
+                                                      REF("person", true, "person"),
+                                                      REF("post", true, "post"),
+                                                      REF("partnership", false, "partnership"),
+                                                      DATE("start", true),
+                                                      DATE("end", false),
+                                                      END};
+static const struct twin_field document_ref_item[] = {REF("documents[]", false, "document")};
+static const struct twin_field handover_fields[] = {COMMON,
+                                                    REF("post", true, "post"),
+                                                    REF("from_person", false, "person"),
+                                                    REF("to_person", false, "person"),
+                                                    DATE("date", true),
+                                                    TEXT("summary", true),
+                                                    LIST("open_items", false, text_item),
+                                                    LIST("documents", false, document_ref_item),
+                                                    END};
+static const struct twin_field people_link_fields[] = {COMMON,
+                                                       REF("person_a", true, "person"),
+                                                       REF("person_b", true, "person"),
+                                                       REF("partnership", false, "partnership"),
+                                                       ENUM("kind", true, link_kinds),
+                                                       DATE("since", false),
+                                                       TEXT("notes", false),
+                                                       END};
+
+/* results */
+static const struct twin_field result_fields[] = {COMMON,
+                                                  REF("partnership", true, "partnership"),
+                                                  CODE("result_type", true, TWIN_CODES_RESULT_TYPE),
+                                                  STRING("title", true),
+                                                  TEXT("description", false),
+                                                  ENUM("outcome_area", false, outcome_areas),
+                                                  BOOL("aggregation_status", false),
+                                                  END};
+static const struct twin_field baseline[] = {INT("year", false, 1900, 2200), DATE("date", false),
+                                             NUMBER("value", false), TEXT("comment", false), END};
+static const struct twin_field target[] = {NUMBER("value", true), TEXT("comment", false), END};
+static const struct twin_field actual[] = {NUMBER("value", true), DATE("recorded", false),
+                                           TEXT("comment", false), END};
+static const struct twin_field actual_item[] = {OBJECT("actuals[]", false, actual)};
+static const struct twin_field period[] = {DATE("start", true), DATE("end", true),
+                                           OBJECT("target", false, target),
+                                           LIST("actuals", false, actual_item), END};
+static const struct twin_field period_item[] = {OBJECT("periods[]", false, period)};
+static const struct twin_field indicator_fields[] = {
+    COMMON,
+    REF("result", true, "result"),
+    STRING("title", true),
+    CODE("measure", true, TWIN_CODES_INDICATOR_MEASURE),
+    BOOL("ascending", false),
+    TEXT("description", false),
+    OBJECT("baseline", false, baseline),
+    LIST("periods", false, period_item),
+    END};
+static const struct twin_field scores[] = {
+    INT("trust", false, 1, 5),      INT("transparency", false, 1, 5),
+    INT("openness", false, 1, 5),   INT("understanding", false, 1, 5),
+    INT("integrity", false, 1, 5),  INT("human_contact", false, 1, 5),
+    INT("continuity", false, 1, 5), END};
+static const struct twin_field health_check_fields[] = {COMMON,
+                                                        REF("partnership", true, "partnership"),
+                                                        DATE("date", true),
+                                                        OBJECT("scores", true, scores),
+                                                        REF("respondent", false, "institution"),
+                                                        TEXT("comment", false),
+                                                        END};
+
+/* documents and notes */
+static const struct twin_field document_fields[] = {
+    COMMON,
+    STRING("title", true),
+    ENUM("kind", true, document_kinds),
+    CODE("category", false, TWIN_CODES_DOCUMENT_CATEGORY),
+    SHA256("sha256", false),
+    URL("url", false),
+    REF("partnership", false, "partnership"),
+    CODE("language", false, TWIN_CODES_LANGUAGE),
+    DATE("date", false),
+    END};
+static const struct twin_field note_fields[] = {COMMON,
+                                                ENUM("kind", true, note_kinds),
+                                                STRING("title", true),
+                                                TEXT("body", false),
+                                                REF("partnership", false, "partnership"),
+                                                DATE("date", false),
+                                                END};
+
+#define TYPE(n, f, t)                                                                              \
+    {                                                                                              \
+        .name = n, .fields = f, .title_field = t                                                   \
+    }
+static const struct twin_record_type types[] = {
+    TYPE("institution", institution_fields, "name"),
+    TYPE("partnership", partnership_fields, "title"),
+    TYPE("activity", activity_fields, "title"),
+    TYPE("person", person_fields, "name"),
+    TYPE("post", post_fields, "title"),
+    TYPE("assignment", assignment_fields, "start"),
+    TYPE("handover", handover_fields, "summary"),
+    TYPE("people_link", people_link_fields, "kind"),
+    TYPE("result", result_fields, "title"),
+    TYPE("indicator", indicator_fields, "title"),
+    TYPE("health_check", health_check_fields, "date"),
+    TYPE("document", document_fields, "title"),
+    TYPE("note", note_fields, "title"),
+};
+
+static const struct twin_record_type *const type_list[] = {
+    &types[0], &types[1], &types[2], &types[3],  &types[4],  &types[5],  &types[6],
+    &types[7], &types[8], &types[9], &types[10], &types[11], &types[12], NULL};
+
+const struct twin_record_type *const *twin_schema_types(void)
+{
+    return type_list;
+}
+
+const struct twin_record_type *twin_schema_type(const char *name)
+{
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(types[i].name, name) == 0)
+            return &types[i];
+    return NULL;
+}

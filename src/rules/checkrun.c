@@ -1,0 +1,162 @@
+#include "rules/checkrun.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "twin/error.h"
+
+/* A thread takes a quarter of its share of what is left, at most CHUNK_MAX commits: long chunks
+ * first, shorter ones towards the end, so that the threads finish together. */
+#define THREADS_MAX 16
+#define CHUNK_MAX   2048
+#define CHUNK_MIN   16
+
+struct shared {
+    const struct twin_checkrun *run;
+    size_t threads;
+    atomic_size_t next, done;
+    pthread_mutex_t lock;
+    pthread_cond_t ended; /* signalled, under lock, as each thread finishes */
+    size_t running;       /* under lock */
+};
+
+struct worker {
+    struct shared *s;
+    int rc;
+    char error[512];
+};
+
+static void *work(void *arg)
+{
+    struct worker *k = arg;
+    struct shared *s = k->s;
+    const struct twin_checkrun *run = s->run;
+    git_repository *repo = NULL;
+    void *extra = NULL;
+    twin_check_cache *cache = NULL;
+    if ((k->rc = run->open(&repo, &extra, run->ctx)) || (k->rc = twin_check_cache_new(&cache)) ||
+        (run->bind && (k->rc = run->bind(cache, repo, run->ctx))))
+        goto done;
+    for (;;) {
+        size_t from = atomic_load(&s->next), to;
+        do {
+            if (from >= run->count)
+                goto done;
+            size_t chunk = (run->count - from) / (s->threads * 4);
+            chunk = chunk < CHUNK_MIN ? CHUNK_MIN : chunk > CHUNK_MAX ? CHUNK_MAX : chunk;
+            to = from + chunk < run->count ? from + chunk : run->count;
+        } while (!atomic_compare_exchange_weak(&s->next, &from, to));
+        for (size_t i = from; i < to; i++) {
+            struct twin_check chk;
+            if ((k->rc = twin_check_commit(&chk, repo, &run->ids[i], cache))) {
+                k->rc = twin_error_wrap(k->rc, "checking commit %s", git_oid_tostr_s(&run->ids[i]));
+                atomic_store(&s->next, run->count); /* the others stop too */
+                goto done;
+            }
+            run->result(i, &chk, run->ctx);
+            atomic_fetch_add(&s->done, 1);
+        }
+    }
+done:
+    if (k->rc)
+        snprintf(k->error, sizeof(k->error), "%s", twin_error_last());
+    twin_check_cache_free(cache);
+    if (repo)
+        run->close(repo, extra, run->ctx);
+    pthread_mutex_lock(&s->lock);
+    s->running--;
+    pthread_cond_signal(&s->ended);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Waits for the threads, calling progress about every 50 ms; returns its first non-zero. */
+static int wait_all(struct shared *s)
+{
+    const struct twin_checkrun *run = s->run;
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    while (s->running > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->ended, &s->lock, &until);
+        if (!run->progress || rc)
+            continue;
+        pthread_mutex_unlock(&s->lock);
+        if ((rc = run->progress(atomic_load(&s->done), run->ctx)) != 0)
+            atomic_store(&s->next, run->count);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int twin_checkrun(size_t *done, const struct twin_checkrun *run)
+{
+    struct worker workers[THREADS_MAX];
+    pthread_t tids[THREADS_MAX];
+    struct shared s = {.run = run};
+    *done = 0;
+    if (run->count == 0)
+        return 0;
+    size_t threads = run->threads > 0 ? (size_t)run->threads : 0;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (size_t)cores : 1;
+    }
+    if (threads > THREADS_MAX)
+        threads = THREADS_MAX;
+    if (threads > run->count / 64 + 1)
+        threads = run->count / 64 + 1;
+    s.threads = threads;
+    atomic_init(&s.next, 0);
+    atomic_init(&s.done, 0);
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.ended, NULL);
+    s.running = threads;
+    int rc = 0;
+    if (threads == 1) {
+        /* A short run is checked on the calling thread: no thread to start. */
+        workers[0] = (struct worker){.s = &s};
+        work(&workers[0]);
+        rc = workers[0].rc ? twin_error(workers[0].rc, "%s", workers[0].error) : 0;
+        if (!rc && run->progress)
+            rc = run->progress(atomic_load(&s.done), run->ctx);
+        *done = atomic_load(&s.done);
+        pthread_cond_destroy(&s.ended);
+        pthread_mutex_destroy(&s.lock);
+        return rc;
+    }
+    size_t started = 0;
+    for (; started < threads; started++) {
+        workers[started] = (struct worker){.s = &s};
+        if (pthread_create(&tids[started], NULL, work, &workers[started]) != 0) {
+            pthread_mutex_lock(&s.lock);
+            s.running -= threads - started;
+            pthread_mutex_unlock(&s.lock);
+            atomic_store(&s.next, run->count);
+            rc = twin_error(TWIN_ERROR, "cannot start a thread to check commits");
+            break;
+        }
+    }
+    int stopped = wait_all(&s);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    if (!rc)
+        rc = stopped;
+    for (size_t t = 0; !rc && t < started; t++)
+        if (workers[t].rc)
+            rc = twin_error(workers[t].rc, "%s", workers[t].error);
+    *done = atomic_load(&s.done);
+    pthread_cond_destroy(&s.ended);
+    pthread_mutex_destroy(&s.lock);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * Governance: changes to the membership and the policy need the approval of k admin
+ * institutions, k being network.json's policy.admin_threshold (default 1).
+ *
+ * With k = 1 an admin's commit changes members/ or network.json directly. With k > 1 a change is
+ * first a proposal, proposals/<id>.json, holding the exact new content of every file it changes
+ * and the list of admin institutions that approve it (the proposer first). Each approval is a
+ * signed commit that adds its institution to that list; the commit whose approval reaches k also
+ * writes the proposed content, and only then does the change take effect. A member rotating its
+ * own key needs no approval.
+ */
+#ifndef TWIN_GOVERNANCE_H
+#define TWIN_GOVERNANCE_H
+
+#include <git2.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "rules/network.h"
+#include "git/treediff.h"
+
+#define TWIN_PROPOSALS_DIR      "proposals"
+#define TWIN_PROPOSAL_MAX_FILES 16
+
+/* Whether path is a file governance controls (network.json or members/<org>.json). */
+bool twin_governed_path(const char *path);
+
+/* Checks a proposal file (well formed, its changes valid files). */
+int twin_proposal_check(const json_t *p, const char *file_id);
+
+/* Checks the commit's changes under network.json, members/ and proposals/ as a whole, made by
+ * `who` with `signer` on a parent whose membership is m. Sets fault (and returns 0) when the
+ * commit breaks a rule; returns <0 on an internal error. */
+int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
+                          const struct twin_treediff *d, const struct twin_member *who,
+                          const unsigned char signer[TWIN_PUBKEY_BYTES],
+                          const struct twin_membership *m);
+
+#endif

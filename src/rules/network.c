@@ -1,0 +1,577 @@
+/*
+ * Network descriptor and membership registry. The network id is derived from the descriptor's
+ * founding fields (name, creation time, nonce, founder key), so anyone holding the genesis can
+ * recompute it, and it never changes when the policy does.
+ */
+#include "rules/network.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "twin/codes.h"
+#include "twin/error.h"
+#include "twin/record.h"
+#include "twin/store.h"
+#include "base/util.h"
+
+static const char *const role_names[] = {"observer", "editor", "admin"};
+static const char *const key_state_names[] = {"active", "revoked", "retired",
+                                              "void (its member was removed)"};
+static const char *const side_names[] = {"north", "south", "donor", "broker", NULL};
+
+const char *twin_role_name(enum twin_role role)
+{
+    return role_names[role];
+}
+
+const char *twin_key_state_name(enum twin_key_state state)
+{
+    return key_state_names[state];
+}
+
+int twin_role_parse(enum twin_role *out, const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, role_names[i]) == 0) {
+            *out = (enum twin_role)i;
+            return 0;
+        }
+    return twin_error(TWIN_EINVALID, "role '%s' is not one of admin | editor | observer",
+                      name ? name : "");
+}
+
+bool twin_network_id_valid(const char *id)
+{
+    if (!id || strlen(id) != TWIN_NETWORK_ID_LEN)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+static bool plain_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 200)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+            return false;
+    const char *what;
+    return s[0] != ' ' && s[n - 1] != ' ' && !twin_text_hidden_char(s, &what);
+}
+
+static bool side_ok(const char *s)
+{
+    for (int i = 0; side_names[i]; i++)
+        if (s && strcmp(s, side_names[i]) == 0)
+            return true;
+    return false;
+}
+
+int twin_network_check_identity(const struct twin_identity *who)
+{
+    if (!plain_name(who->name))
+        return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "
+                                         "without '<', '>', or characters that hide or reorder "
+                                         "text (bidirectional controls, zero width space)");
+    if (!who->org_id || !twin_record_org_id_valid(who->org_id))
+        return twin_error(TWIN_EINVALID,
+                          "org-id '%s' is not an organisation identifier (letters, digits, "
+                          "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)",
+                          who->org_id ? who->org_id : "");
+    if (!who->country || !twin_code_valid(TWIN_CODES_COUNTRY, who->country))
+        return twin_error(TWIN_EINVALID, "country '%s' is not an ISO 3166-1 code (e.g. NL, TZ)",
+                          who->country ? who->country : "");
+    if (!side_ok(who->side))
+        return twin_error(TWIN_EINVALID, "side '%s' is not one of north | south | donor | broker",
+                          who->side ? who->side : "");
+    if (who->org_type && !twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, who->org_type))
+        return twin_error(TWIN_EINVALID, "org-type '%s' is not an IATI organisation type code",
+                          who->org_type);
+    return 0;
+}
+
+static void hex_encode(char *out, const unsigned char *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void derive_network_id(char out[static TWIN_NETWORK_ID_LEN + 1], const char *name,
+                              const char *created, const char *nonce, const char *founder_key)
+{
+    crypto_hash_sha256_state st;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    static const char domain[] = "twin network id v1\n";
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)domain, sizeof(domain) - 1);
+    const char *parts[] = {name, created, nonce, founder_key};
+    for (int i = 0; i < 4; i++) {
+        crypto_hash_sha256_update(&st, (const unsigned char *)parts[i], strlen(parts[i]));
+        crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+    }
+    crypto_hash_sha256_final(&st, h);
+    hex_encode(out, h, TWIN_NETWORK_ID_LEN / 2);
+}
+
+json_t *twin_member_json(const struct twin_identity *who, const char *role,
+                         const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    char line[TWIN_OPENSSH_PUB_MAX];
+    twin_key_format_openssh(line, pk);
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}]}", "name", who->name, "org_id",
+                          who->org_id, "country", who->country, "side", who->side, "role", role,
+                          "keys", "key", line, "state", "active");
+    if (m && who->org_type)
+        json_object_set_new(m, "org_type", json_string(who->org_type));
+    return m;
+}
+
+static int put_json(git_oid *blob, git_repository *repo, const json_t *j)
+{
+    char *text = NULL;
+    size_t len;
+    int rc = twin_record_canonical(&text, &len, j);
+    if (rc)
+        return rc;
+    if (git_blob_create_from_buffer(blob, repo, text, len) < 0)
+        rc = twin_error_git("writing a blob");
+    free(text);
+    return rc;
+}
+
+int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_repository *repo,
+                       const twin_keypair *kp, const struct twin_identity *who, const char *name)
+{
+    int rc = 0;
+    json_t *net = NULL, *member = NULL;
+    git_treebuilder *root = NULL, *members = NULL;
+    git_tree *tree = NULL;
+    git_oid net_blob, member_blob, members_tree, root_tree, commit;
+    char created[32], nonce_hex[33], founder[TWIN_OPENSSH_PUB_MAX], id[TWIN_NETWORK_ID_LEN + 1];
+    unsigned char nonce[16];
+
+    if (!plain_name(name))
+        return twin_error(TWIN_EINVALID, "network name: required, one line of at most 200 "
+                                         "characters without '<' or '>'");
+    time_t now = (time_t)twin_commit_time_now();
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    randombytes_buf(nonce, sizeof(nonce));
+    hex_encode(nonce_hex, nonce, sizeof(nonce));
+    twin_key_format_openssh(founder, kp->pk);
+    derive_network_id(id, name, created, nonce_hex, founder);
+
+    net = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:{s:i}}", "format", 1, "id", id, "name", name,
+                    "created", created, "nonce", nonce_hex, "founder_key", founder, "policy",
+                    "admin_threshold", 1);
+    member = twin_member_json(who, "admin", kp->pk);
+    if (!net || !member) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    char member_file[160];
+    snprintf(member_file, sizeof(member_file), "%s.json", who->org_id);
+    if ((rc = put_json(&net_blob, repo, net)) || (rc = put_json(&member_blob, repo, member)))
+        goto cleanup;
+    if (git_treebuilder_new(&members, repo, NULL) < 0 ||
+        git_treebuilder_insert(NULL, members, member_file, &member_blob, GIT_FILEMODE_BLOB) < 0 ||
+        git_treebuilder_write(&members_tree, members) < 0 ||
+        git_treebuilder_new(&root, repo, NULL) < 0 ||
+        git_treebuilder_insert(NULL, root, TWIN_NETWORK_PATH, &net_blob, GIT_FILEMODE_BLOB) < 0 ||
+        git_treebuilder_insert(NULL, root, TWIN_MEMBERS_DIR, &members_tree, GIT_FILEMODE_TREE) <
+            0 ||
+        git_treebuilder_write(&root_tree, root) < 0 ||
+        git_tree_lookup(&tree, repo, &root_tree) < 0) {
+        rc = twin_error_git("building the genesis tree");
+        goto cleanup;
+    }
+    char message[512];
+    snprintf(message, sizeof(message), "found network %s\n\nNetwork: %s\nFounder: %s (%s)\n", name,
+             id, who->name, who->org_id);
+    if ((rc = twin_store_write_commit(&commit, repo, kp, who->name, who->org_id, tree, NULL, 0,
+                                      message)) ||
+        (rc = twin_store_advance(repo, NULL, &commit, "twin: found network")))
+        goto cleanup;
+    memcpy(id_out, id, sizeof(id));
+cleanup:
+    json_decref(net);
+    json_decref(member);
+    git_treebuilder_free(root);
+    git_treebuilder_free(members);
+    git_tree_free(tree);
+    return rc;
+}
+
+static const char *get_str(const json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static int only_keys(const json_t *j, const char *what, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)j, key, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            ok = ok || strcmp(*a, key) == 0;
+        if (!ok)
+            return twin_error(TWIN_EINVALID, "%s.%s: unknown field", what, key);
+    }
+    return 0;
+}
+
+int twin_network_check_descriptor(const json_t *net)
+{
+    static const char *const fields[] = {"format", "id",          "name",   "created",
+                                         "nonce",  "founder_key", "policy", NULL};
+    static const char *const policy_fields[] = {"admin_threshold", NULL};
+    int rc;
+    if (!json_is_object(net))
+        return twin_error(TWIN_EINVALID, "network.json: not a JSON object");
+    if ((rc = only_keys(net, "network", fields)))
+        return rc;
+    if (json_integer_value(json_object_get(net, "format")) != 1)
+        return twin_error(TWIN_EINVALID, "network.format: this twin reads format 1 only");
+    const char *id = get_str(net, "id"), *name = get_str(net, "name"),
+               *created = get_str(net, "created"), *nonce = get_str(net, "nonce"),
+               *founder = get_str(net, "founder_key");
+    if (!id || !name || !created || !nonce || !founder)
+        return twin_error(TWIN_EINVALID,
+                          "network: id, name, created, nonce and founder_key are required");
+    if (!plain_name(name))
+        return twin_error(TWIN_EINVALID, "network.name: not a valid name");
+    unsigned char pk[TWIN_PUBKEY_BYTES];
+    if (twin_key_parse_openssh(pk, founder))
+        return twin_error_wrap(TWIN_EINVALID, "network.founder_key");
+    char expect[TWIN_NETWORK_ID_LEN + 1];
+    derive_network_id(expect, name, created, nonce, founder);
+    if (strcmp(expect, id) != 0)
+        return twin_error(TWIN_EINVALID,
+                          "network.id: %s is not derived from the founding fields (expected %s)",
+                          id, expect);
+    const json_t *policy = json_object_get(net, "policy");
+    if (!policy)
+        return twin_error(TWIN_EINVALID, "network.policy: required");
+    if (!json_is_object(policy))
+        return twin_error(TWIN_EINVALID, "network.policy: must be an object");
+    if ((rc = only_keys(policy, "network.policy", policy_fields)))
+        return rc;
+    const json_t *k = json_object_get(policy, "admin_threshold");
+    if (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > 100)
+        return twin_error(TWIN_EINVALID, "network.policy.admin_threshold: must be 1-100");
+    return 0;
+}
+
+int twin_member_check(const json_t *m, const char *file_org_id)
+{
+    static const char *const fields[] = {"name", "org_id",   "country", "side",  "role",
+                                         "keys", "org_type", "removed", "scope", NULL};
+    int rc;
+    if (!json_is_object(m))
+        return twin_error(TWIN_EINVALID, "member: not a JSON object");
+    if ((rc = only_keys(m, "member", fields)))
+        return rc;
+    struct twin_identity who = {get_str(m, "name"), get_str(m, "org_id"), get_str(m, "country"),
+                                get_str(m, "side"), get_str(m, "org_type")};
+    if (json_object_get(m, "org_type") && !who.org_type)
+        return twin_error(TWIN_EINVALID, "member.org_type: must be a string");
+    if ((rc = twin_network_check_identity(&who)))
+        return twin_error_wrap(rc, "member");
+    if (file_org_id && strcmp(who.org_id, file_org_id) != 0)
+        return twin_error(TWIN_EINVALID, "member %s is stored under the name of %s", who.org_id,
+                          file_org_id);
+    enum twin_role role = TWIN_ROLE_OBSERVER;
+    if ((rc = twin_role_parse(&role, get_str(m, "role"))))
+        return twin_error_wrap(rc, "member.role");
+    if (json_object_get(m, "removed") && !json_is_true(json_object_get(m, "removed")))
+        return twin_error(TWIN_EINVALID, "member.removed: true when present");
+    const char *scope = get_str(m, "scope");
+    if (json_object_get(m, "scope") && (!scope || strcmp(scope, TWIN_SCOPE_OWN) != 0))
+        return twin_error(TWIN_EINVALID, "member.scope: \"%s\" when present", TWIN_SCOPE_OWN);
+    if (scope && role != TWIN_ROLE_EDITOR)
+        return twin_error(TWIN_EINVALID, "member.scope: only an editor's writing can be limited");
+    const json_t *keys = json_object_get(m, "keys");
+    if (!json_is_array(keys) || json_array_size(keys) == 0 ||
+        json_array_size(keys) > TWIN_MEMBER_MAX_KEYS)
+        return twin_error(TWIN_EINVALID, "member.keys: a list of 1-%d keys", TWIN_MEMBER_MAX_KEYS);
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        static const char *const key_fields[] = {"key", "state", NULL};
+        const json_t *k = json_array_get(keys, i);
+        unsigned char pk[TWIN_PUBKEY_BYTES];
+        const char *state = get_str(k, "state");
+        if (!json_is_object(k) || (rc = only_keys(k, "member.keys[]", key_fields)))
+            return json_is_object(k)
+                       ? rc
+                       : twin_error(TWIN_EINVALID, "member.keys[%zu]: not an object", i);
+        if (!get_str(k, "key") || twin_key_parse_openssh(pk, get_str(k, "key")))
+            return twin_error(TWIN_EINVALID, "member.keys[%zu].key: not an ssh-ed25519 key", i);
+        bool state_ok = false;
+        for (int s = 0; s < 3; s++)
+            state_ok = state_ok || (state && strcmp(state, key_state_names[s]) == 0);
+        if (!state_ok)
+            return twin_error(TWIN_EINVALID,
+                              "member.keys[%zu].state: must be active | revoked | retired", i);
+        for (size_t j = 0; j < i; j++)
+            if (json_equal(json_object_get(json_array_get(keys, j), "key"),
+                           json_object_get(k, "key")))
+                return twin_error(TWIN_EINVALID, "member.keys[%zu]: the key is listed twice", i);
+    }
+    return 0;
+}
+
+static const char *key_state_of(const json_t *keys, const json_t *key)
+{
+    for (size_t i = 0; i < json_array_size(keys); i++)
+        if (json_equal(json_object_get(json_array_get(keys, i), "key"), key))
+            return get_str(json_array_get(keys, i), "state");
+    return NULL;
+}
+
+int twin_member_check_change(const json_t *old, const json_t *cur, bool by_admin,
+                             const unsigned char signer[static TWIN_PUBKEY_BYTES])
+{
+    const json_t *old_keys = json_object_get(old, "keys"), *new_keys = json_object_get(cur, "keys");
+    if (json_is_true(json_object_get(old, "removed")) &&
+        !json_is_true(json_object_get(cur, "removed")))
+        return twin_error(TWIN_EINVALID, "a removed member cannot be restored");
+    /* Keys stay listed for ever, and a key that stopped being active never becomes so again:
+     * allowed-signers windows and old signatures depend on both. */
+    for (size_t i = 0; i < json_array_size(old_keys); i++) {
+        const json_t *k = json_array_get(old_keys, i);
+        const char *was = get_str(k, "state"),
+                   *now = key_state_of(new_keys, json_object_get(k, "key"));
+        if (!now)
+            return twin_error(TWIN_EINVALID, "key %zu was removed from the member's list", i + 1);
+        if (strcmp(was, "active") != 0 && strcmp(now, "active") == 0)
+            return twin_error(TWIN_EINVALID, "a %s key cannot become active again", was);
+        if (strcmp(was, "revoked") == 0 && strcmp(now, "revoked") != 0)
+            return twin_error(TWIN_EINVALID, "a revoked key stays revoked");
+    }
+    if (by_admin)
+        return 0;
+    /* Anyone else may only rotate its own key: add one new active key and retire the key that
+     * signs, changing nothing more. */
+    char line[TWIN_OPENSSH_PUB_MAX];
+    twin_key_format_openssh(line, signer);
+    json_t *expect = json_deep_copy(old);
+    json_t *keys = json_object_get(expect, "keys");
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        json_t *k = json_array_get(keys, i);
+        if (strcmp(get_str(k, "key"), line) == 0)
+            json_object_set_new(k, "state", json_string("retired"));
+    }
+    if (json_array_size(new_keys) != json_array_size(old_keys) + 1)
+        rc = twin_error(TWIN_EINVALID, "only an admin may change a member beyond rotating its own "
+                                       "key (one new key in place of the signing one)");
+    else {
+        const json_t *added = json_array_get(new_keys, json_array_size(new_keys) - 1);
+        json_array_append(keys, (json_t *)added);
+        if (!json_equal(expect, cur) || strcmp(get_str(added, "state"), "active") != 0)
+            rc = twin_error(TWIN_EINVALID,
+                            "only an admin may change a member beyond rotating its own key (one "
+                            "new active key added last, the signing key retired, nothing else)");
+    }
+    json_decref(expect);
+    return rc;
+}
+
+int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
+                   const char *path)
+{
+    *out = NULL;
+    git_tree_entry *e = NULL;
+    int rc = twin_tree_entry_at(&e, repo, root, path);
+    if (rc)
+        return rc;
+    rc =
+        git_tree_entry_type(e) != GIT_OBJECT_BLOB
+            ? twin_error(TWIN_EINVALID, "%s: not a file", path)
+            : twin_blob_read(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_MAX_BYTES, path);
+    git_tree_entry_free(e);
+    return rc;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void member_clear(struct twin_member *m)
+{
+    free(m->org_id);
+    free(m->name);
+    free(m->country);
+    free(m->side);
+    free(m->org_type);
+}
+
+void twin_membership_free(struct twin_membership *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->count; i++)
+        member_clear(&m->members[i]);
+    free(m->members);
+    free(m->network_name);
+    free(m);
+}
+
+static int load_json(json_t **out, git_repository *repo, const git_tree *root, const char *path)
+{
+    char *text = NULL;
+    size_t len;
+    int rc = twin_tree_read(&text, &len, repo, root, path);
+    if (rc)
+        return rc;
+    rc = twin_record_parse_canonical(out, text, len);
+    free(text);
+    return rc ? twin_error_wrap(rc, "%s", path) : 0;
+}
+
+int twin_membership_load(struct twin_membership **out, git_repository *repo, const git_tree *root)
+{
+    *out = NULL;
+    json_t *net = NULL, *mj = NULL;
+    git_tree_entry *members_entry = NULL;
+    git_tree *members = NULL;
+    int rc;
+    struct twin_membership *m = calloc(1, sizeof(*m));
+    if (!m)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if ((rc = load_json(&net, repo, root, TWIN_NETWORK_PATH)) ||
+        (rc = twin_network_check_descriptor(net)))
+        goto cleanup;
+    memcpy(m->network_id, get_str(net, "id"), TWIN_NETWORK_ID_LEN + 1);
+    m->network_name = strdup(get_str(net, "name"));
+    m->admin_threshold =
+        (int)json_integer_value(json_object_get(json_object_get(net, "policy"), "admin_threshold"));
+
+    if (git_tree_entry_bypath(&members_entry, root, TWIN_MEMBERS_DIR) < 0 ||
+        git_tree_entry_type(members_entry) != GIT_OBJECT_TREE) {
+        rc = twin_error(TWIN_EINVALID, "members/: missing");
+        goto cleanup;
+    }
+    if ((rc = twin_tree_open(&members, repo, git_tree_entry_id(members_entry), TWIN_MEMBERS_DIR)))
+        goto cleanup;
+    size_t n = git_tree_entrycount(members);
+    if (n > TWIN_MEMBERS_MAX) {
+        rc = twin_error(TWIN_ELIMIT, "members/: more than %d members", TWIN_MEMBERS_MAX);
+        goto cleanup;
+    }
+    if (!(m->members = calloc(n ? n : 1, sizeof(*m->members)))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const git_tree_entry *e = git_tree_entry_byindex(members, i);
+        const char *fname = git_tree_entry_name(e);
+        size_t flen = strlen(fname);
+        char path[256], org[128];
+        if (flen < 6 || flen - 5 >= sizeof(org) || strcmp(fname + flen - 5, ".json") != 0) {
+            rc = twin_error(TWIN_EINVALID, "members/%s: not a member file", fname);
+            goto cleanup;
+        }
+        memcpy(org, fname, flen - 5);
+        org[flen - 5] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", TWIN_MEMBERS_DIR, fname);
+        if ((rc = load_json(&mj, repo, root, path)) || (rc = twin_member_check(mj, org))) {
+            rc = twin_error_wrap(rc, "members/%s", fname);
+            goto cleanup;
+        }
+        struct twin_member *mm = &m->members[m->count++];
+        mm->org_id = dup_or_null(get_str(mj, "org_id"));
+        mm->name = dup_or_null(get_str(mj, "name"));
+        mm->country = dup_or_null(get_str(mj, "country"));
+        mm->side = dup_or_null(get_str(mj, "side"));
+        mm->org_type = dup_or_null(get_str(mj, "org_type"));
+        twin_role_parse(&mm->role, get_str(mj, "role"));
+        mm->removed = json_is_true(json_object_get(mj, "removed"));
+        mm->own_partnerships = get_str(mj, "scope") != NULL;
+        const json_t *keys = json_object_get(mj, "keys");
+        for (size_t k = 0; k < json_array_size(keys); k++) {
+            const json_t *kj = json_array_get(keys, k);
+            twin_key_parse_openssh(mm->keys[k].pk, get_str(kj, "key"));
+            const char *state = get_str(kj, "state");
+            mm->keys[k].state = strcmp(state, "active") == 0    ? TWIN_KEY_ACTIVE
+                                : strcmp(state, "revoked") == 0 ? TWIN_KEY_REVOKED
+                                                                : TWIN_KEY_RETIRED;
+        }
+        mm->nkeys = json_array_size(keys);
+        json_decref(mj);
+        mj = NULL;
+    }
+    /* A key belongs to one member only, or a signature could not say who made a change. */
+    for (size_t a = 0; a < m->count; a++)
+        for (size_t b = a + 1; b < m->count; b++)
+            for (size_t i = 0; i < m->members[a].nkeys; i++)
+                for (size_t j = 0; j < m->members[b].nkeys; j++)
+                    if (memcmp(m->members[a].keys[i].pk, m->members[b].keys[j].pk,
+                               TWIN_PUBKEY_BYTES) == 0) {
+                        rc = twin_error(TWIN_EINVALID, "members %s and %s share a key",
+                                        m->members[a].org_id, m->members[b].org_id);
+                        goto cleanup;
+                    }
+    *out = m;
+    m = NULL;
+cleanup:
+    json_decref(net);
+    json_decref(mj);
+    git_tree_free(members);
+    git_tree_entry_free(members_entry);
+    twin_membership_free(m);
+    return rc;
+}
+
+const struct twin_member *twin_membership_find_key(const struct twin_membership *m,
+                                                   const unsigned char pk[TWIN_PUBKEY_BYTES],
+                                                   enum twin_key_state *state)
+{
+    for (size_t i = 0; i < m->count; i++)
+        for (size_t k = 0; k < m->members[i].nkeys; k++)
+            if (memcmp(m->members[i].keys[k].pk, pk, TWIN_PUBKEY_BYTES) == 0) { /* public */
+                if (state)
+                    *state = m->members[i].removed ? TWIN_KEY_MEMBER_REMOVED
+                                                   : m->members[i].keys[k].state;
+                return &m->members[i];
+            }
+    return NULL;
+}
+
+const struct twin_member *twin_membership_find(const struct twin_membership *m, const char *org_id)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (strcmp(m->members[i].org_id, org_id) == 0)
+            return &m->members[i];
+    return NULL;
+}
+
+int twin_membership_at_head(struct twin_membership **out, twin_node *n)
+{
+    git_oid head;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    *out = NULL;
+    int rc = twin_node_head(&head, n);
+    if (rc == 0 &&
+        (git_commit_lookup(&c, twin_node_repo(n), &head) < 0 || git_commit_tree(&tree, c) < 0))
+        rc = twin_error_git("reading the head commit");
+    if (rc == 0)
+        rc = twin_membership_load(out, twin_node_repo(n), tree);
+    git_tree_free(tree);
+    git_commit_free(c);
+    return rc;
+}

@@ -1,0 +1,487 @@
+/*
+ * The node's data directory. A new node is built in a temporary directory beside the target and
+ * renamed into place, so a failed or killed `twin init` never leaves half a node behind.
+ */
+#define _XOPEN_SOURCE 700
+#include "twin/node.h"
+
+#include "twin/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rules/network.h"
+#include "base/util.h"
+#include "twin/error.h"
+#include "twin/record.h"
+
+struct twin_node {
+    char *dir;
+    git_repository *repo;
+    twin_keypair key;
+    char network_id[TWIN_NETWORK_ID_LEN + 1];
+    char *org_id;
+    char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
+    bool limited;                   /* this node's member writes only in its own partnerships */
+};
+
+static char *join_path(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+char *twin_node_default_dir(const char *dir)
+{
+    if (dir && dir[0])
+        return strdup(dir);
+    const char *env = getenv("TWIN_DIR");
+    if (env && env[0])
+        return strdup(env);
+    env = getenv("XDG_DATA_HOME");
+    if (env && env[0])
+        return join_path(env, "twin");
+    env = getenv("HOME");
+    if (env && env[0])
+        return join_path(env, ".local/share/twin");
+    return NULL;
+}
+
+static int mkdir_parents(const char *path)
+{
+    char buf[PATH_MAX];
+    if (strlen(path) >= sizeof(buf))
+        return twin_error(TWIN_EINVALID, "path too long: %s", path);
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return twin_error(TWIN_ERROR, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* Only ever called on the temporary directory twin_node_init created. */
+static void remove_tree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int set_config(git_repository *repo, const char *key, const char *value)
+{
+    git_config *cfg = NULL;
+    int rc = 0;
+    if (git_repository_config(&cfg, repo) < 0)
+        return twin_error_git("opening repository config");
+    if (value && git_config_set_string(cfg, key, value) < 0)
+        rc = twin_error_git("writing repository config");
+    git_config_free(cfg);
+    return rc;
+}
+
+/* A repository without twin's settings (rebuilt from a plain `git clone --mirror` of a node's
+ * repo.git, with node.key beside it) takes them from history: the network id from the
+ * network descriptor at the head, and this node's identity from the member file that holds its
+ * key. Peers are not in history; the admin adds them again. */
+static int settings_from_history(twin_node *n)
+{
+    struct twin_membership *m = NULL;
+    int rc = twin_membership_at_head(&m, n);
+    if (rc == TWIN_ENOHISTORY)
+        return twin_error(TWIN_ENOTFOUND,
+                          "node settings: twin.network is not set, and the repository holds no "
+                          "history to take it from");
+    if (rc)
+        rc = twin_error_wrap(rc, "node settings: reading the membership");
+    const struct twin_member *me = rc == 0 ? twin_membership_find_key(m, n->key.pk, NULL) : NULL;
+    if (rc == 0 && !me)
+        rc = twin_error(TWIN_ENOTFOUND,
+                        "node settings are missing, and node.key belongs to no member of the "
+                        "network in this repository");
+    if (rc == 0 && ((rc = set_config(n->repo, "twin.network", m->network_id)) ||
+                    (rc = set_config(n->repo, "twin.orgid", me->org_id)) ||
+                    (rc = set_config(n->repo, "twin.name", me->name)) ||
+                    (rc = set_config(n->repo, "twin.country", me->country)) ||
+                    (rc = set_config(n->repo, "twin.side", me->side)) ||
+                    (rc = set_config(n->repo, "twin.orgtype", me->org_type)) ||
+                    (rc = set_config(n->repo, "core.logallrefupdates", "always"))))
+        rc = twin_error_wrap(rc, "node settings");
+    twin_membership_free(m);
+    return rc;
+}
+
+/* A setting that goes into every commit (the author line) must be one line of text. */
+static int check_setting_text(twin_node *n, const char *key)
+{
+    char *v = NULL;
+    int rc = twin_node_config_get(&v, n, key);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; rc == 0 && p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+            rc = twin_error(TWIN_EINVALID,
+                            "node settings: %s holds a %s, which no commit may carry (fix it with: "
+                            "git --git-dir=repo.git config %s 'One line')",
+                            key,
+                            *p == '\n'               ? "line break"
+                            : *p == '<' || *p == '>' ? "'<' or '>'"
+                                                     : "control character",
+                            key);
+    if (rc == 0 && v && !*v)
+        rc = twin_error(TWIN_EINVALID, "node settings: %s is empty", key);
+    free(v);
+    return rc;
+}
+
+static int load_settings(twin_node *n)
+{
+    char *net = NULL;
+    int rc = twin_node_config_get(&net, n, "twin.network");
+    if (rc == TWIN_ENOTFOUND) {
+        if ((rc = settings_from_history(n)) == 0)
+            rc = twin_node_config_get(&net, n, "twin.network");
+    }
+    if (rc)
+        return twin_error_wrap(rc, "node settings");
+    if (!twin_network_id_valid(net)) {
+        free(net);
+        return twin_error(TWIN_EINVALID, "node settings: twin.network is not a network id");
+    }
+    memcpy(n->network_id, net, TWIN_NETWORK_ID_LEN + 1);
+    free(net);
+    if ((rc = twin_node_config_get(&n->org_id, n, "twin.orgid")))
+        return twin_error_wrap(rc, "node settings");
+    if (!twin_record_org_id_valid(n->org_id))
+        return twin_error(TWIN_EINVALID, "node settings: twin.orgid '%s' is not an organisation id",
+                          n->org_id);
+    return check_setting_text(n, "twin.name");
+}
+
+int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,
+                   const char *network_name, const char *join_network_id)
+{
+    *out = NULL;
+    int rc = 0;
+    char *tmp = NULL, *keypath = NULL, *repopath = NULL;
+    twin_node *n = NULL;
+    git_repository *repo = NULL;
+    struct stat st;
+
+    if ((network_name != NULL) == (join_network_id != NULL))
+        return twin_error(TWIN_EINVALID, "give either a network name to found or an id to join");
+    if ((rc = twin_network_check_identity(who)))
+        return rc;
+    if (join_network_id && !twin_network_id_valid(join_network_id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a network id (%d hex digits)",
+                          join_network_id, TWIN_NETWORK_ID_LEN);
+    if (stat(dir, &st) == 0) {
+        char *probe = join_path(dir, "node.key");
+        bool has_key = probe && stat(probe, &st) == 0;
+        free(probe);
+        if (has_key)
+            return twin_error(TWIN_EEXISTS, "a node already exists in %s", dir);
+    }
+    if ((rc = mkdir_parents(dir)))
+        return rc;
+
+    size_t tlen = strlen(dir) + 16;
+    if (!(tmp = malloc(tlen)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    snprintf(tmp, tlen, "%s.init-XXXXXX", dir);
+    if (!mkdtemp(tmp)) {
+        rc =
+            twin_error(TWIN_ERROR, "cannot create a directory beside %s: %s", dir, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    if (!(keypath = join_path(tmp, "node.key")) || !(repopath = join_path(tmp, "repo.git"))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if (!(n = calloc(1, sizeof(*n)))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = twin_key_generate(&n->key)) || (rc = twin_key_save(keypath, &n->key, who->org_id)))
+        goto cleanup;
+
+    git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+    opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+    opts.initial_head = "main";
+    if (git_repository_init_ext(&repo, repopath, &opts) < 0) {
+        rc = twin_error_git("creating the repository");
+        goto cleanup;
+    }
+    if ((rc = set_config(repo, "twin.name", who->name)) ||
+        (rc = set_config(repo, "twin.orgid", who->org_id)) ||
+        (rc = set_config(repo, "twin.country", who->country)) ||
+        (rc = set_config(repo, "twin.side", who->side)) ||
+        (rc = set_config(repo, "twin.orgtype", who->org_type)) ||
+        (rc = set_config(repo, "core.logallrefupdates", "always")))
+        goto cleanup;
+
+    if (network_name) {
+        if ((rc = twin_network_found(n->network_id, repo, &n->key, who, network_name)))
+            goto cleanup;
+    } else {
+        memcpy(n->network_id, join_network_id, TWIN_NETWORK_ID_LEN + 1);
+    }
+    if ((rc = set_config(repo, "twin.network", n->network_id)))
+        goto cleanup;
+    git_repository_free(repo);
+    repo = NULL;
+
+    if (rename(tmp, dir) != 0) {
+        rc = errno == ENOTEMPTY || errno == EEXIST
+                 ? twin_error(TWIN_EEXISTS, "%s exists and is not empty; choose another --dir", dir)
+                 : twin_error(TWIN_ERROR, "cannot move the new node into %s: %s", dir,
+                              strerror(errno));
+        goto cleanup;
+    }
+    twin_node_free(n);
+    n = NULL;
+    rc = twin_node_open(out, dir);
+
+cleanup:
+    git_repository_free(repo);
+    twin_node_free(n);
+    if (rc)
+        remove_tree(tmp);
+    free(tmp);
+    free(keypath);
+    free(repopath);
+    return rc;
+}
+
+/* How long opening a node waits for a key rotation in progress elsewhere (it takes
+ * milliseconds); past that the node opens with the key on disk. */
+#define ROTATION_WAIT_MS 2000
+
+int twin_node_open(twin_node **out, const char *dir)
+{
+    *out = NULL;
+    int rc = 0;
+    twin_node *n = calloc(1, sizeof(*n));
+    char *keypath = join_path(dir, "node.key"), *repopath = join_path(dir, "repo.git");
+    struct stat st;
+    if (!n || !keypath || !repopath) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if (stat(repopath, &st) != 0) {
+        rc = twin_error(TWIN_ENOTFOUND, "no twin node in %s (create one with: twin init)", dir);
+        goto cleanup;
+    }
+    if (stat(keypath, &st) != 0) {
+        rc = twin_error(TWIN_ENOTFOUND,
+                        "the node key %s is missing: this node cannot sign or sync without it "
+                        "(restore it from the node's backup, or ask an admin to add a new key "
+                        "for your institution)",
+                        keypath);
+        goto cleanup;
+    }
+    if (!(n->dir = strdup(dir))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    if ((rc = twin_key_load(&n->key, keypath))) {
+        rc = twin_error_wrap(rc, "node key %s", keypath);
+        goto cleanup;
+    }
+    if (git_repository_open_bare(&n->repo, repopath) < 0) {
+        rc = twin_error_git("opening the node's repository");
+        goto cleanup;
+    }
+    if ((rc = load_settings(n)))
+        goto cleanup;
+    /* A rotation in progress is given a moment, so this handle signs with the key it leaves;
+     * one cut short is completed or undone by what history says. Should that fail (history
+     * unreadable), the node still opens with the key it has, and says why. */
+    if (twin_ops_key_rotation_settle(n, ROTATION_WAIT_MS) != 0)
+        fprintf(stderr, "twin: warning: %s\n", twin_error_last());
+    twin_error_clear();
+    *out = n;
+    n = NULL;
+cleanup:
+    twin_node_free(n);
+    free(keypath);
+    free(repopath);
+    return rc;
+}
+
+int twin_node_previous_key(twin_keypair *out, twin_node *n)
+{
+    char *path = join_path(n->dir, TWIN_NODE_PREV_KEY);
+    struct stat st;
+    int rc = !path                  ? twin_error(TWIN_ERROR, "out of memory")
+             : stat(path, &st) != 0 ? TWIN_ENOTFOUND
+                                    : twin_key_load(out, path);
+    free(path);
+    return rc;
+}
+
+int twin_node_adopt_new_key(twin_node *n)
+{
+    char *from = join_path(n->dir, TWIN_NODE_NEW_KEY), *to = join_path(n->dir, "node.key");
+    twin_keypair kp;
+    int rc = 0;
+    if (!from || !to)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if ((rc = twin_key_load(&kp, from)) == 0) {
+        /* The key being replaced stays as node.key.prev, to open sessions with peers that have
+         * not seen the rotation yet; it signs nothing. */
+        char *prev = join_path(n->dir, TWIN_NODE_PREV_KEY);
+        if (prev) {
+            unlink(prev);
+            if (link(to, prev) != 0) {
+                /* Without it, peers learn the new key through other members instead. */
+            }
+        }
+        free(prev);
+        twin_test_stop("rotate-linked");
+        if (rename(from, to) != 0) {
+            rc = twin_error(TWIN_ERROR, "cannot put the new key in place: %s", strerror(errno));
+        } else {
+            int fd = open(n->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+            }
+            twin_key_wipe(&n->key);
+            n->key = kp;
+        }
+        if (rc)
+            twin_key_wipe(&kp);
+    }
+    free(from);
+    free(to);
+    return rc;
+}
+
+int twin_node_reload_key(twin_node *n)
+{
+    char *path = join_path(n->dir, "node.key");
+    twin_keypair kp;
+    int rc = path ? twin_key_load(&kp, path) : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0) {
+        twin_key_wipe(&n->key);
+        n->key = kp;
+    }
+    free(path);
+    return rc;
+}
+
+void twin_node_free(twin_node *n)
+{
+    if (!n)
+        return;
+    git_repository_free(n->repo);
+    twin_key_wipe(&n->key);
+    free(n->dir);
+    free(n->org_id);
+    free(n);
+}
+
+bool twin_node_writer_limited(const twin_node *n)
+{
+    return n->limited;
+}
+
+void twin_node_set_writer_limited(twin_node *n, bool limited)
+{
+    n->limited = limited;
+}
+
+const char *twin_node_last_proposal(const twin_node *n)
+{
+    return n->proposal[0] ? n->proposal : NULL;
+}
+
+void twin_node_set_last_proposal(twin_node *n, const char *id)
+{
+    snprintf(n->proposal, sizeof(n->proposal), "%s", id ? id : "");
+}
+
+const char *twin_node_dir(const twin_node *n)
+{
+    return n->dir;
+}
+
+git_repository *twin_node_repo(twin_node *n)
+{
+    return n->repo;
+}
+
+const twin_keypair *twin_node_key(const twin_node *n)
+{
+    return &n->key;
+}
+
+const char *twin_node_network_id(const twin_node *n)
+{
+    return n->network_id;
+}
+
+const char *twin_node_org_id(const twin_node *n)
+{
+    return n->org_id;
+}
+
+int twin_node_head(git_oid *out, twin_node *n)
+{
+    int err = git_reference_name_to_id(out, n->repo, TWIN_BRANCH);
+    if (err == GIT_ENOTFOUND)
+        return twin_error(TWIN_ENOHISTORY,
+                          "this node has no history yet: it joined network %s and must first "
+                          "sync with a partner that has added its key (twin sync)",
+                          n->network_id);
+    if (err < 0)
+        return twin_error_git("reading the branch");
+    return 0;
+}
+
+int twin_node_config_get(char **out, twin_node *n, const char *key)
+{
+    *out = NULL;
+    git_config *cfg = NULL;
+    git_buf buf = GIT_BUF_INIT;
+    int rc = 0;
+    if (git_repository_config(&cfg, n->repo) < 0)
+        return twin_error_git("opening repository config");
+    int err = git_config_get_string_buf(&buf, cfg, key);
+    if (err == GIT_ENOTFOUND)
+        rc = twin_error(TWIN_ENOTFOUND, "setting %s is not set", key);
+    else if (err < 0)
+        rc = twin_error_git("reading repository config");
+    else if (!(*out = strdup(buf.ptr)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    git_buf_dispose(&buf);
+    git_config_free(cfg);
+    return rc;
+}
+
+int twin_node_config_set(twin_node *n, const char *key, const char *value)
+{
+    return set_config(n->repo, key, value);
+}
