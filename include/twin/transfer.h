@@ -11,10 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "twin/twin.h"
 #include "twin/validity.h"
-
-#define TWIN_PACK_MAX_BYTES   ((size_t)4 << 30)  /* one received pack */
-#define TWIN_PACK_MAX_OBJECTS ((size_t)50000000) /* objects in one received pack */
 
 /* Called with each chunk of the pack as it is built. A non-zero return stops the build. */
 typedef int (*twin_pack_sink)(const void *data, size_t len, void *ctx);

@@ -5,6 +5,11 @@
 #define TWIN_TWIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* The most a partner may send in one pack, however it is read (twin's indexer or libgit2's). */
+#define TWIN_PACK_MAX_BYTES   ((size_t)4 << 30)  /* one received pack */
+#define TWIN_PACK_MAX_OBJECTS ((size_t)50000000) /* objects in one received pack */
 
 /* Initialises libsodium and libgit2. With durable, every object, pack and ref write is
  * fsync'ed, so a power cut cannot lose a write that was reported as done. */

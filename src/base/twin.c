@@ -3,10 +3,11 @@
 #include <git2.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#ifdef TWIN_AEAD_OPENSSL
+#include <openssl/crypto.h>
+#endif
 
-#include "crypto/aead.h"
 #include "twin/error.h"
-#include "twin/transfer.h"
 
 static bool global_durable = true;
 
@@ -22,8 +23,13 @@ int twin_global_init(bool durable)
     global_durable = durable;
     if (sodium_init() < 0)
         return twin_error(TWIN_ERROR, "libsodium failed to initialise");
-    if (twin_aead_init() < 0)
+#ifdef TWIN_AEAD_OPENSSL
+    /* Before libgit2, which may start OpenSSL too. No clean-up at exit: OpenSSL's exit handler
+     * frees what a thread still running at that moment may hold, and can hang the process on
+     * its locks. The process's end frees it all. */
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
         return twin_error(TWIN_ERROR, "the cipher library failed to initialise");
+#endif
     if (git_libgit2_init() < 0)
         return twin_error_git("initialising libgit2");
     if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, durable ? 1 : 0) < 0 ||

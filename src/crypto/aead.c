@@ -73,13 +73,6 @@ int twin_aead_open(unsigned char *out, const unsigned char *in, size_t len,
     return ok ? 0 : -1;
 }
 
-int twin_aead_init(void)
-{
-    /* No clean-up at exit: OpenSSL's exit handler frees what a thread still running at that
-     * moment may hold, and can hang the process on its locks. The process's end frees it all. */
-    return OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) == 1 ? 0 : -1;
-}
-
 const char *twin_aead_implementation(void)
 {
     return "OpenSSL libcrypto";
@@ -99,11 +92,6 @@ int twin_aead_open(unsigned char *out, const unsigned char *in, size_t len,
                    const unsigned char nonce[static 12], const unsigned char key[static 32])
 {
     return twin_aead_sodium_open(out, in, len, tag, ad, ad_len, nonce, key);
-}
-
-int twin_aead_init(void)
-{
-    return 0;
 }
 
 const char *twin_aead_implementation(void)

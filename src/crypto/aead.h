@@ -12,9 +12,6 @@
 
 #include <stddef.h>
 
-/* Readies the cipher's library once per process, before any thread uses it. 0, or -1. */
-int twin_aead_init(void);
-
 /* Encrypts len bytes of in into out (out may equal in) and writes the tag. 0, or -1 when the
  * cipher failed. */
 int twin_aead_seal(unsigned char *out, unsigned char tag[static 16], const unsigned char *in,

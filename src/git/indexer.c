@@ -17,7 +17,6 @@
 #include "git/pack.h"
 #include "base/sha1.h"
 #include "twin/error.h"
-#include "twin/transfer.h"
 #include "twin/twin.h"
 #include "base/util.h"
 
