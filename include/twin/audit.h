@@ -91,7 +91,4 @@ typedef int (*twin_log_entry_fn)(const struct twin_log_entry *e, void *ctx);
  * commit when id is NULL), with its signer and verdict. */
 int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx);
 
-/* "SHA256:..." fingerprint as ssh-keygen -l prints it. */
-void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES]);
-
 #endif

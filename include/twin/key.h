@@ -48,4 +48,7 @@ void twin_key_node_id(char out[static TWIN_NODE_ID_LEN + 1],
 /* Accepts either an OpenSSH public key line or a node id. */
 int twin_key_parse_any(unsigned char pk[static TWIN_PUBKEY_BYTES], const char *text);
 
+/* "SHA256:..." fingerprint as ssh-keygen -l prints it. */
+void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES]);
+
 #endif

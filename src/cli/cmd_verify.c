@@ -7,6 +7,7 @@
 #include "twin/audit.h"
 #include "twin/checkpoint.h"
 #include "twin/error.h"
+#include "twin/key.h"
 
 /* twin verify --checkpoints FILE...: the statements of all files, checked together. */
 static int verify_checkpoints(struct cli *c, int nfiles, char **files)

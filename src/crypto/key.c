@@ -534,3 +534,20 @@ int twin_key_parse_any(unsigned char pk[static TWIN_PUBKEY_BYTES], const char *t
                       "(\"ssh-ed25519 AAAA...\")",
                       TWIN_NODE_ID_LEN);
 }
+
+void twin_key_fingerprint(char out[static 64], const unsigned char pk[static TWIN_PUBKEY_BYTES])
+{
+    /* The hash covers the SSH wire form of the key: string "ssh-ed25519", string pk. */
+    unsigned char blob[51], h[crypto_hash_sha256_BYTES];
+    static const char type[] = "ssh-ed25519";
+    blob[0] = blob[1] = blob[2] = 0;
+    blob[3] = 11;
+    memcpy(blob + 4, type, 11);
+    blob[15] = blob[16] = blob[17] = 0;
+    blob[18] = 32;
+    memcpy(blob + 19, pk, 32);
+    crypto_hash_sha256(h, blob, sizeof(blob));
+    char b64[sodium_base64_ENCODED_LEN(sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    sodium_bin2base64(b64, sizeof(b64), h, sizeof(h), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    snprintf(out, 64, "SHA256:%s", b64);
+}
