@@ -47,21 +47,6 @@ int twin_tx_commit(git_oid *out, twin_tx *tx, const char *message);
 
 void twin_tx_free(twin_tx *tx);
 
-/* Reads a blob of at most max bytes into a malloc'd, NUL-terminated buffer. what names it in
- * errors, with its id. TWIN_ELIMIT when it is larger. */
-int twin_blob_read(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
-                   const char *what);
-
-/* Reads the tree id, reached by path (in messages), into *out. A tree that cannot be read is an
- * error that names it, never an empty tree: the store is damaged, or the object is missing. */
-int twin_tree_open(git_tree **out, git_repository *repo, const git_oid *id, const char *path);
-
-/* The entry at path ('/'-separated) under root: 0 with *out (free it with git_tree_entry_free);
- * TWIN_ENOTFOUND when a tree on the way has no such entry or holds a file where a directory
- * would be; another code, naming the tree, when a tree on the way cannot be read. */
-int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tree *root,
-                       const char *path);
-
 /* Builds and signs a commit object in the repository without moving any branch, dated now by this
  * node's clock. */
 int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypair *key,

@@ -6,6 +6,7 @@
 #include "rules/network.h"
 #include "cli.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/ops.h"
 
 void cli_report_governed(const struct cli *c, const char *done, const char *what,

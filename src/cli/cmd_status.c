@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "twin/twin.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/store.h"

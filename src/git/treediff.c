@@ -8,7 +8,7 @@
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "twin/error.h"
-#include "twin/store.h"
+#include "twin/tree.h"
 #include "twin/twin.h"
 #include "base/util.h"
 

@@ -20,9 +20,10 @@
 #include "rules/governance.h"
 #include "rules/network.h"
 #include "base/util.h"
-#include "twin/audit.h"
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/key.h"
+#include "twin/tree.h"
 #include "twin/store.h"
 #include "twin/validity.h"
 

@@ -13,6 +13,7 @@
 #include "rules/network.h"
 #include "git/treediff.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/store.h"
 #include "base/util.h"
@@ -377,7 +378,7 @@ static int read_json(json_t **out, git_repository *repo, const git_oid *id, cons
 {
     char *text = NULL;
     size_t len;
-    int rc = twin_blob_read(&text, &len, repo, id, TWIN_RECORD_MAX_BYTES, path);
+    int rc = twin_tree_read_blob(&text, &len, repo, id, TWIN_RECORD_MAX_BYTES, path);
     if (rc == 0)
         rc = twin_record_parse_canonical(out, text, len);
     free(text);

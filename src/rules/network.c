@@ -13,6 +13,7 @@
 
 #include "twin/codes.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/store.h"
 #include "base/util.h"
@@ -386,22 +387,6 @@ int twin_member_check_change(const json_t *old, const json_t *cur, bool by_admin
                             "new active key added last, the signing key retired, nothing else)");
     }
     json_decref(expect);
-    return rc;
-}
-
-int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
-                   const char *path)
-{
-    *out = NULL;
-    git_tree_entry *e = NULL;
-    int rc = twin_tree_entry_at(&e, repo, root, path);
-    if (rc)
-        return rc;
-    rc =
-        git_tree_entry_type(e) != GIT_OBJECT_BLOB
-            ? twin_error(TWIN_EINVALID, "%s: not a file", path)
-            : twin_blob_read(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_MAX_BYTES, path);
-    git_tree_entry_free(e);
     return rc;
 }
 

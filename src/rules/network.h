@@ -91,8 +91,4 @@ const struct twin_member *twin_membership_find_key(const struct twin_membership 
                                                    enum twin_key_state *state);
 const struct twin_member *twin_membership_find(const struct twin_membership *m, const char *org_id);
 
-/* Reads one blob at path in a tree; TWIN_ENOTFOUND when absent. *out is malloc'd, NUL-ended. */
-int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
-                   const char *path);
-
 #endif

@@ -18,6 +18,7 @@
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
 #include "twin/twin.h"

@@ -36,6 +36,7 @@
 #include "git/treediff.h"
 #include "base/util.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/store.h"
 #include "twin/twin.h"
 #include "twin/validity.h"

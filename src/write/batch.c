@@ -16,6 +16,7 @@
 #include "base/sha1.h"
 #include "base/util.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
 #include "twin/store.h"
@@ -652,7 +653,7 @@ int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path
             return twin_error(TWIN_ENOTFOUND, "%s: not found", path);
         struct slot *sl = objset_find(&b->objects, &id);
         if (!sl || !sl->data)
-            return twin_blob_read(out, out_len, b->repo, &id, max, path);
+            return twin_tree_read_blob(out, out_len, b->repo, &id, max, path);
         data = sl->data;
         len = sl->len;
     }

@@ -15,6 +15,7 @@
 
 #include "rules/network.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/twin.h"

@@ -16,6 +16,7 @@
 
 #include "rules/network.h"
 #include "twin/error.h"
+#include "twin/tree.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
