@@ -28,6 +28,7 @@
 #include "base/sha1.h"
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/tx.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"

@@ -42,6 +42,7 @@
 
 #include "bench.h"
 #include "twin/error.h"
+#include "twin/tx.h"
 #include "twin/listener.h"
 #include "twin/node.h"
 #include "twin/batch.h"

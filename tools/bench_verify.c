@@ -36,6 +36,7 @@
 #include "twin/signers.h"
 #include "twin/audit.h"
 #include "twin/error.h"
+#include "twin/tx.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"

@@ -15,6 +15,7 @@
 
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/tx.h"
 #include "base/util.h"
 #include "twin/iati.h"
 #include "twin/ops.h"

@@ -22,6 +22,7 @@
 #include "base/util.h"
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/tx.h"
 #include "twin/key.h"
 #include "twin/tree.h"
 #include "twin/store.h"

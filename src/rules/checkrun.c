@@ -2,10 +2,13 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "twin/error.h"
 
 /* A thread takes a quarter of its share of what is left, at most CHUNK_MAX commits: long chunks
@@ -158,5 +161,90 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
     *done = atomic_load(&s.done);
     pthread_cond_destroy(&s.ended);
     pthread_mutex_destroy(&s.lock);
+    return rc;
+}
+
+/* Fewer new commits than this are checked on the calling thread. */
+#define PARALLEL_CHECK_MIN 512
+
+struct new_line_check {
+    const char *path;
+    pthread_mutex_t lock;
+    size_t first_bad; /* the oldest refused commit's index, SIZE_MAX when none */
+    char reason[600];
+};
+
+static int new_line_open(git_repository **repo, void **extra, void *ctx)
+{
+    *extra = NULL;
+    return git_repository_open_bare(repo, ((struct new_line_check *)ctx)->path) < 0
+               ? twin_error_git("opening the repository")
+               : 0;
+}
+
+static void new_line_close(git_repository *repo, void *extra, void *ctx)
+{
+    git_repository_free(repo);
+}
+
+static void new_line_result(size_t index, const struct twin_check *check, void *ctx)
+{
+    struct new_line_check *nc = ctx;
+    if (check->valid)
+        return;
+    pthread_mutex_lock(&nc->lock);
+    if (index < nc->first_bad) {
+        nc->first_bad = index;
+        snprintf(nc->reason, sizeof(nc->reason), "%s", check->reason);
+    }
+    pthread_mutex_unlock(&nc->lock);
+}
+
+int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *tip)
+{
+    git_oid *ids = NULL, id = *tip;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    /* The line from tip down to base, by first parents. */
+    while (rc == 0 && !git_oid_equal(&id, base)) {
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, repo, &id) < 0) {
+            rc = twin_error_git("reading a new commit");
+            break;
+        }
+        if (twin_grow((void **)&ids, &cap, n + 1, sizeof(*ids)))
+            rc = TWIN_ERROR;
+        else
+            ids[n++] = id;
+        if (rc == 0 && git_commit_parentcount(c) == 0)
+            rc = twin_error(TWIN_ERROR, "new commit %s does not build on %s", git_oid_tostr_s(&id),
+                            git_oid_tostr_s(base));
+        else if (rc == 0)
+            id = *git_commit_parent_id(c, 0);
+        git_commit_free(c);
+    }
+    /* Oldest first; a batch's many commits on every core, as verify checks them. */
+    for (size_t i = 0; i < n / 2; i++) {
+        git_oid t = ids[i];
+        ids[i] = ids[n - 1 - i];
+        ids[n - 1 - i] = t;
+    }
+    struct new_line_check nc = {.path = git_repository_path(repo), .first_bad = SIZE_MAX};
+    pthread_mutex_init(&nc.lock, NULL);
+    struct twin_checkrun run = {.ids = ids,
+                                .count = n,
+                                .threads = n >= PARALLEL_CHECK_MIN ? 0 : 1,
+                                .open = new_line_open,
+                                .close = new_line_close,
+                                .result = new_line_result,
+                                .ctx = &nc};
+    size_t done = 0;
+    if (rc == 0 && n && (rc = twin_checkrun(&done, &run)) == 0 && nc.first_bad != SIZE_MAX)
+        rc = twin_error(TWIN_EVERIFY,
+                        "this node made commit %s, which the validity predicate refuses (%s); it "
+                        "was not published",
+                        git_oid_tostr_s(&ids[nc.first_bad]), nc.reason);
+    pthread_mutex_destroy(&nc.lock);
+    free(ids);
     return rc;
 }

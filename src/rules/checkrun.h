@@ -36,4 +36,10 @@ struct twin_checkrun {
  * commits were checked. */
 int twin_checkrun(size_t *done, const struct twin_checkrun *run);
 
+/* Checks the commits base..tip (a first-parent line this node just wrote, oldest first) with
+ * the validity predicate before they are published: TWIN_EVERIFY, naming the commit and the
+ * rule, when one is refused. A node never moves its branch to a commit its partners would
+ * refuse. */
+int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *tip);
+
 #endif

@@ -16,6 +16,8 @@
 #include "base/sha1.h"
 #include "base/util.h"
 #include "twin/error.h"
+#include "rules/checkrun.h"
+#include "twin/store.h"
 #include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
@@ -837,7 +839,7 @@ int twin_batch_flush(twin_batch *b)
     if (rc == 0)
         rc = twin_packw_write(b->pack, b->repo, durable);
     if (rc == 0)
-        rc = twin_store_check_new(b->repo, &b->base, &b->tip);
+        rc = twin_checkrun_new(b->repo, &b->base, &b->tip);
     if (rc == 0)
         rc = twin_store_advance_locked(b->repo, &b->base, &b->tip, "twin: commit");
     if (rc == 0)
