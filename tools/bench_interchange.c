@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "twin/error.h"
 #include "twin/interchange.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/twin.h"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
                 i, i % 3 ? "note" : "decision", i);
     fclose(f);
     twin_node *n = NULL;
-    if (twin_node_init(&n, node_dir, &who, "Example Partnership", NULL))
+    if (twin_network_create(&n, node_dir, &who, "Example Partnership"))
         die("creating the node");
     printf("twin interchange benchmark: %zu rows\n", rows);
 

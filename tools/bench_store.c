@@ -29,6 +29,7 @@
 #include "twin/batch.h"
 #include "twin/error.h"
 #include "twin/tx.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
     }
     snprintf(node_dir, sizeof(node_dir), "%s/node", dir);
     twin_node *n = NULL;
-    if (twin_node_init(&n, node_dir, &who, "Example Partnership", NULL))
+    if (twin_network_create(&n, node_dir, &who, "Example Partnership"))
         die("creating the node");
     printf("twin store benchmark: %zu commits, SHA-1 %s\n", commits,
            twin_sha1_accelerated() ? "with SHA extensions" : "portable");

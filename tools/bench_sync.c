@@ -44,6 +44,7 @@
 #include "twin/error.h"
 #include "twin/tx.h"
 #include "twin/listener.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/batch.h"
 #include "twin/ops.h"
@@ -267,7 +268,7 @@ static int helper_initiate(const char *dir, const char *port, const char *peer_k
     for (size_t i = 0; i < TWIN_PUBKEY_BYTES; i++)
         if (sscanf(peer_key_hex + 2 * i, "%2hhx", &pk[i]) != 1)
             return 2;
-    if (twin_global_init(true) || twin_node_open(&n, dir))
+    if (twin_global_init(true) || twin_ops_open(&n, dir))
         die("opening the receiving node");
     int rc = twin_sync_peer(&st, n, "127.0.0.1", port, pk);
     if (rc)
@@ -286,7 +287,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     struct serve_ctx *s = ctx;
     twin_node *n = NULL;
     struct twin_sync_stats st = {0};
-    int rc = twin_node_open(&n, s->dir);
+    int rc = twin_ops_open(&n, s->dir);
     if (rc == 0)
         rc = twin_sync_respond(&st, n, ch);
     twin_node_free(n);
@@ -313,7 +314,7 @@ static int helper_serve(const char *dir)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (twin_global_init(true) || twin_node_open(&n, dir))
+    if (twin_global_init(true) || twin_ops_open(&n, dir))
         die("opening the serving node");
     twin_listener_config cfg = {
         .host = "127.0.0.1",
@@ -354,7 +355,7 @@ static int helper_pack(const char *dir)
     twin_node *n = NULL;
     git_oid head;
     size_t commits = 0, bytes = 0;
-    if (twin_global_init(false) || twin_node_open(&n, dir) || twin_node_head(&head, n))
+    if (twin_global_init(false) || twin_ops_open(&n, dir) || twin_node_head(&head, n))
         die("opening the node");
     double start = now_s();
     if (twin_pack_build(&commits, twin_node_repo(n), &head, 1, NULL, 0, count_sink, &bytes))
@@ -406,9 +407,9 @@ static void generate(const char *base, long commits)
     remove_tree(src);
     remove_tree(fresh);
     remove(marker);
-    if (twin_node_init(&s, src, &source_who, "Sync benchmark", NULL))
+    if (twin_network_create(&s, src, &source_who, "Sync benchmark"))
         die("creating the source node");
-    if (twin_node_init(&f, fresh, &fresh_who, NULL, twin_node_network_id(s)))
+    if (twin_node_init(&f, fresh, &fresh_who, NULL, NULL, twin_node_network_id(s)))
         die("creating the fresh node");
     if (twin_ops_member_add(&c, s, &fresh_who, "editor", twin_node_key(f)->pk))
         die("admitting the fresh node");
@@ -635,7 +636,7 @@ int main(int argc, char **argv)
     snprintf(src_repo, sizeof(src_repo), "%s/repo.git", src);
 
     twin_node *srcnode = NULL;
-    if (twin_node_open(&srcnode, src))
+    if (twin_ops_open(&srcnode, src))
         die("opening the source node");
     char key_hex[2 * TWIN_PUBKEY_BYTES + 1];
     for (size_t i = 0; i < TWIN_PUBKEY_BYTES; i++)

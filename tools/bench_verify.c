@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/batch.h"
 #include "twin/signers.h"
 #include "twin/audit.h"
@@ -132,12 +132,12 @@ static twin_node *open_or_build(const char *dir, size_t want)
     char key[4096];
     snprintf(key, sizeof(key), "%s/node.key", dir);
     if (stat(key, &st) == 0) {
-        if (twin_node_open(&n, dir))
+        if (twin_ops_open(&n, dir))
             die("opening the node");
     } else {
         git_oid commit;
         twin_keypair kp;
-        if (twin_node_init(&n, dir, &founder, "Benchmark Twinning", NULL))
+        if (twin_network_create(&n, dir, &founder, "Benchmark Twinning"))
             die("creating the node");
         if (twin_key_generate(&kp) || twin_ops_member_add(&commit, n, &partner, "editor", kp.pk))
             die("adding a member");
@@ -211,7 +211,7 @@ static double run_verify(const char *dir, int threads, size_t *commits, double *
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s(), c0 = cpu_s();
-    if (twin_node_open(&n, dir) || twin_verify(&r, n, threads))
+    if (twin_ops_open(&n, dir) || twin_verify(&r, n, threads))
         die("verify");
     twin_node_free(n);
     double t = now_s() - t0;
@@ -264,7 +264,7 @@ static double run_since(const char *dir, const git_oid *since)
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s();
-    if (twin_node_open(&n, dir) || twin_verify_since(&r, n, 0, since))
+    if (twin_ops_open(&n, dir) || twin_verify_since(&r, n, 0, since))
         die("verify --since");
     double t = now_s() - t0;
     if (r->nfaults || r->commits != 1) {

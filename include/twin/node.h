@@ -24,15 +24,38 @@ struct twin_identity {
     const char *org_type; /* IATI OrganisationType code, or NULL */
 };
 
-/* Creates a node: data directory, key, bare repository. With network_name it founds a network
- * (the genesis commit holds the descriptor and this institution as its first admin); with
- * join_network_id it belongs to that network and holds no history yet. Refuses to overwrite an
- * existing node (TWIN_EEXISTS). */
-int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,
-                   const char *network_name, const char *join_network_id);
+/* Whether id is a network id: TWIN_NETWORK_ID_LEN lowercase hex digits. */
+bool twin_node_network_id_valid(const char *id);
 
-/* Opens an existing node. TWIN_ENOTFOUND with a hint to run `twin init` when there is none. */
-int twin_node_open(twin_node **out, const char *dir);
+/* Whether s is a name: one line of 1 to 200 characters, without '<' or '>' (which would break
+ * a commit's author line), leading or trailing spaces, or characters that hide or reorder text. */
+bool twin_node_name_valid(const char *s);
+
+/* Checks an institution's identity: TWIN_EINVALID naming the first field that is wrong. */
+int twin_node_identity_check(const struct twin_identity *who);
+
+/* Writes the first commit of a new network into the repository of a node being created, signed
+ * with key, points the branch at it and hands back the network's id (twin_network_create passes
+ * twin_network_found). */
+typedef int (*twin_node_found_fn)(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_repository *repo,
+                                  const twin_keypair *key, const struct twin_identity *who,
+                                  void *ctx);
+
+/* Creates a node: data directory, key, bare repository, all in a directory beside dir that takes
+ * its place only when complete. With found, it founds a network (found writes the genesis
+ * commit); with join_network_id instead, it belongs to that network and holds no history yet.
+ * Refuses to overwrite an existing node (TWIN_EEXISTS). */
+int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,
+                   twin_node_found_fn found, void *found_ctx, const char *join_network_id);
+
+/* Writes the settings of a node whose repository lacks them (twin_network_settings_from_history).
+ */
+typedef int (*twin_node_settings_fn)(twin_node *n);
+
+/* Opens an existing node. TWIN_ENOTFOUND with a hint to run `twin init` when there is none.
+ * When the repository lacks the node's settings, recover writes them, or (NULL) the open fails.
+ * A key rotation cut short is not settled here: front ends open nodes with twin_ops_open. */
+int twin_node_open(twin_node **out, const char *dir, twin_node_settings_fn recover);
 
 void twin_node_free(twin_node *n);
 

@@ -73,8 +73,14 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n);
  * member, or removed when it does not; node.key is read again when this waited for another
  * process's rotation. When history cannot be read the files are left as they are (and an error
  * returned). A rotation in progress in another process is given wait_ms to end; if it has not,
- * nothing is touched. Called when a node opens. */
+ * nothing is touched. twin_ops_open calls it. */
 int twin_ops_key_rotation_settle(twin_node *n, int wait_ms);
+
+/* Opens a node for use (twin_node_open) and settles a key rotation another process left in
+ * progress or cut short (twin_ops_key_rotation_settle); should settling fail, the node still
+ * opens with the key it has, and a warning on standard error says why. Every front end opens
+ * nodes this way. */
+int twin_ops_open(twin_node **out, const char *dir);
 
 /* Takes the rotation lock (waiting for a rotation in progress), so that the key files hold
  * still: for a backup. Release it with close(). */

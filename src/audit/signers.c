@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/audit.h"
 #include "twin/error.h"
 #include "base/util.h"

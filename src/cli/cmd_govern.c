@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "rules/governance.h"
-#include "rules/network.h"
+#include "twin/network.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/tree.h"

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "twin/error.h"
+#include "twin/network.h"
 
 int cmd_init(struct cli *c, int argc, char **argv)
 {
@@ -30,7 +31,8 @@ int cmd_init(struct cli *c, int argc, char **argv)
         fprintf(stderr, "twin: no data directory: give --dir or set TWIN_DIR\n");
         return CLI_USAGE;
     }
-    int rc = twin_node_init(&c->node, dir, &who, network, join);
+    int rc = network ? twin_network_create(&c->node, dir, &who, network)
+                     : twin_node_init(&c->node, dir, &who, NULL, NULL, join);
     if (rc) {
         free(dir);
         return cli_fail(rc);

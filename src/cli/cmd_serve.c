@@ -19,6 +19,7 @@
 #include "twin/channel.h"
 #include "twin/invite.h"
 #include "twin/error.h"
+#include "twin/ops.h"
 #include "twin/listener.h"
 #include "twin/peers.h"
 #include "twin/sync.h"
@@ -58,7 +59,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
-    int rc = twin_node_open(&n, s->dir);
+    int rc = twin_ops_open(&n, s->dir);
     char joiner[300] = "";
     if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
         /* Let in by serve_authorize because an invite is open: it may only present one. */
@@ -135,7 +136,7 @@ static void watch_key(struct serve *s, twin_listener *l, struct key_stamp *seen)
         now.mtime.tv_sec == seen->mtime.tv_sec && now.mtime.tv_nsec == seen->mtime.tv_nsec)
         return;
     twin_node *n = NULL;
-    if (twin_node_open(&n, s->dir) != 0) {
+    if (twin_ops_open(&n, s->dir) != 0) {
         log_line(s, twin_error_last()); /* tried again at the next tick */
         return;
     }
@@ -289,7 +290,7 @@ int cmd_serve(struct cli *c, int argc, char **argv)
             /* Each round opens the node afresh, so it signs merges with the key node.key holds
              * now, even after `twin key rotate` ran beside this process. */
             twin_node *round = NULL;
-            if (twin_node_open(&round, s.dir) == 0)
+            if (twin_ops_open(&round, s.dir) == 0)
                 sync_all(&s, round);
             else
                 log_line(&s, twin_error_last());

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "git/history.h"
-#include "rules/network.h"
+#include "twin/network.h"
 #include "cli.h"
 #include "twin/twin.h"
 #include "twin/error.h"

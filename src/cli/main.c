@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "twin/error.h"
+#include "twin/ops.h"
 #include "twin/twin.h"
 
 static const struct cli_command commands[] = {
@@ -125,7 +126,7 @@ int cli_open(struct cli *c)
         fprintf(stderr, "twin: no data directory: give --dir or set TWIN_DIR\n");
         return CLI_USAGE;
     }
-    int rc = twin_node_open(&c->node, dir);
+    int rc = twin_ops_open(&c->node, dir);
     free(dir);
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -401,7 +401,7 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
     if (rc == 0)
         rc = check_marker(tmp);
     if (rc == 0)
-        rc = twin_node_open(out, tmp);
+        rc = twin_ops_open(out, tmp);
     if (rc == 0) {
         git_oid head;
         int hr = twin_node_head(&head, *out);
@@ -418,7 +418,7 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
                             strerror(errno));
     }
     if (rc == 0)
-        rc = twin_node_open(out, dir);
+        rc = twin_ops_open(out, dir);
 cleanup:
     if (a)
         archive_read_free(a);

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/ops.h"

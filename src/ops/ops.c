@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "rules/governance.h"
-#include "rules/network.h"
+#include "twin/network.h"
 #include "base/util.h"
 #include "twin/batch.h"
 #include "twin/error.h"
@@ -493,7 +493,7 @@ int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct t
 {
     enum twin_role r;
     int rc;
-    if ((rc = twin_network_check_identity(who)) || (rc = twin_role_parse(&r, role)))
+    if ((rc = twin_node_identity_check(who)) || (rc = twin_role_parse(&r, role)))
         return rc;
     struct member_change c = {n, who, role, pk, own_partnerships};
     return commit_with_retry(commit_out, n, change_member_add, &c);
@@ -954,6 +954,24 @@ int twin_ops_key_rotation_settle(twin_node *n, int wait_ms)
         rc = twin_node_reload_key(n);
     close(lock);
     return rc;
+}
+
+/* How long opening a node waits for a key rotation in progress elsewhere (it takes
+ * milliseconds); past that the node opens with the key on disk. */
+#define ROTATION_WAIT_MS 2000
+
+int twin_ops_open(twin_node **out, const char *dir)
+{
+    int rc = twin_node_open(out, dir, twin_network_settings_from_history);
+    if (rc)
+        return rc;
+    /* A rotation in progress is given a moment, so this handle signs with the key it leaves;
+     * one cut short is completed or undone by what history says. Should that fail (history
+     * unreadable), the node still opens with the key it has, and says why. */
+    if (twin_ops_key_rotation_settle(*out, ROTATION_WAIT_MS) != 0)
+        fprintf(stderr, "twin: warning: %s\n", twin_error_last());
+    twin_error_clear();
+    return 0;
 }
 
 /* ---- approvals and the policy ------------------------------------------------------------ */

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/error.h"
 #include "base/util.h"
 #include "twin/sshsig.h"
@@ -77,7 +77,7 @@ int twin_checkpoint_check(struct twin_checkpoint *cp)
         !take_line(peer, sizeof(peer), &p, "peer") || !take_line(head, sizeof(head), &p, "head") ||
         !take_line(when, sizeof(when), &p, "time") || *p)
         return twin_error(TWIN_EINVALID, "not a twin checkpoint statement (version 1)");
-    if (!twin_network_id_valid(network))
+    if (!twin_node_network_id_valid(network))
         return twin_error(TWIN_EINVALID, "checkpoint: '%s' is not a network id", network);
     if (twin_key_parse_openssh(cp->signer, signer) || twin_key_parse_openssh(cp->peer, peer))
         return twin_error(TWIN_EINVALID, "checkpoint: a node key is not an ssh-ed25519 key");

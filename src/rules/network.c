@@ -3,7 +3,7 @@
  * founding fields (name, creation time, nonce, founder key), so anyone holding the genesis can
  * recompute it, and it never changes when the policy does.
  */
-#include "rules/network.h"
+#include "twin/network.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -21,7 +21,6 @@
 static const char *const role_names[] = {"observer", "editor", "admin"};
 static const char *const key_state_names[] = {"active", "revoked", "retired",
                                               "void (its member was removed)"};
-static const char *const side_names[] = {"north", "south", "donor", "broker", NULL};
 
 const char *twin_role_name(enum twin_role role)
 {
@@ -42,59 +41,6 @@ int twin_role_parse(enum twin_role *out, const char *name)
         }
     return twin_error(TWIN_EINVALID, "role '%s' is not one of admin | editor | observer",
                       name ? name : "");
-}
-
-bool twin_network_id_valid(const char *id)
-{
-    if (!id || strlen(id) != TWIN_NETWORK_ID_LEN)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
-static bool plain_name(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 200)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
-            return false;
-    const char *what;
-    return s[0] != ' ' && s[n - 1] != ' ' && !twin_text_hidden_char(s, &what);
-}
-
-static bool side_ok(const char *s)
-{
-    for (int i = 0; side_names[i]; i++)
-        if (s && strcmp(s, side_names[i]) == 0)
-            return true;
-    return false;
-}
-
-int twin_network_check_identity(const struct twin_identity *who)
-{
-    if (!plain_name(who->name))
-        return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "
-                                         "without '<', '>', or characters that hide or reorder "
-                                         "text (bidirectional controls, zero width space)");
-    if (!who->org_id || !twin_record_org_id_valid(who->org_id))
-        return twin_error(TWIN_EINVALID,
-                          "org-id '%s' is not an organisation identifier (letters, digits, "
-                          "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)",
-                          who->org_id ? who->org_id : "");
-    if (!who->country || !twin_code_valid(TWIN_CODES_COUNTRY, who->country))
-        return twin_error(TWIN_EINVALID, "country '%s' is not an ISO 3166-1 code (e.g. NL, TZ)",
-                          who->country ? who->country : "");
-    if (!side_ok(who->side))
-        return twin_error(TWIN_EINVALID, "side '%s' is not one of north | south | donor | broker",
-                          who->side ? who->side : "");
-    if (who->org_type && !twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, who->org_type))
-        return twin_error(TWIN_EINVALID, "org-type '%s' is not an IATI organisation type code",
-                          who->org_type);
-    return 0;
 }
 
 static void hex_encode(char *out, const unsigned char *in, size_t n)
@@ -161,7 +107,7 @@ int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_reposito
     char created[32], nonce_hex[33], founder[TWIN_OPENSSH_PUB_MAX], id[TWIN_NETWORK_ID_LEN + 1];
     unsigned char nonce[16];
 
-    if (!plain_name(name))
+    if (!twin_node_name_valid(name))
         return twin_error(TWIN_EINVALID, "network name: required, one line of at most 200 "
                                          "characters without '<' or '>'");
     time_t now = (time_t)twin_commit_time_now();
@@ -214,6 +160,22 @@ cleanup:
     return rc;
 }
 
+static int found_named(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_repository *repo,
+                       const twin_keypair *key, const struct twin_identity *who, void *ctx)
+{
+    return twin_network_found(id_out, repo, key, who, ctx);
+}
+
+int twin_network_create(twin_node **out, const char *dir, const struct twin_identity *who,
+                        const char *name)
+{
+    *out = NULL;
+    if (!twin_node_name_valid(name))
+        return twin_error(TWIN_EINVALID, "network name: required, one line of at most 200 "
+                                         "characters without '<' or '>'");
+    return twin_node_init(out, dir, who, found_named, (void *)name, NULL);
+}
+
 static const char *get_str(const json_t *j, const char *key)
 {
     return json_string_value(json_object_get(j, key));
@@ -252,7 +214,7 @@ int twin_network_check_descriptor(const json_t *net)
     if (!id || !name || !created || !nonce || !founder)
         return twin_error(TWIN_EINVALID,
                           "network: id, name, created, nonce and founder_key are required");
-    if (!plain_name(name))
+    if (!twin_node_name_valid(name))
         return twin_error(TWIN_EINVALID, "network.name: not a valid name");
     unsigned char pk[TWIN_PUBKEY_BYTES];
     if (twin_key_parse_openssh(pk, founder))
@@ -289,7 +251,7 @@ int twin_member_check(const json_t *m, const char *file_org_id)
                                 get_str(m, "side"), get_str(m, "org_type")};
     if (json_object_get(m, "org_type") && !who.org_type)
         return twin_error(TWIN_EINVALID, "member.org_type: must be a string");
-    if ((rc = twin_network_check_identity(&who)))
+    if ((rc = twin_node_identity_check(&who)))
         return twin_error_wrap(rc, "member");
     if (file_org_id && strcmp(who.org_id, file_org_id) != 0)
         return twin_error(TWIN_EINVALID, "member %s is stored under the name of %s", who.org_id,
@@ -558,5 +520,37 @@ int twin_membership_at_head(struct twin_membership **out, twin_node *n)
         rc = twin_membership_load(out, twin_node_repo(n), tree);
     git_tree_free(tree);
     git_commit_free(c);
+    return rc;
+}
+
+/* A repository without twin's settings (rebuilt from a plain `git clone --mirror` of a node's
+ * repo.git, with node.key beside it) takes them from history: the network id from the
+ * network descriptor at the head, and this node's identity from the member file that holds its
+ * key. Peers are not in history; the admin adds them again. */
+int twin_network_settings_from_history(twin_node *n)
+{
+    struct twin_membership *m = NULL;
+    int rc = twin_membership_at_head(&m, n);
+    if (rc == TWIN_ENOHISTORY)
+        return twin_error(TWIN_ENOTFOUND,
+                          "node settings: twin.network is not set, and the repository holds no "
+                          "history to take it from");
+    if (rc)
+        rc = twin_error_wrap(rc, "node settings: reading the membership");
+    const struct twin_member *me =
+        rc == 0 ? twin_membership_find_key(m, twin_node_key(n)->pk, NULL) : NULL;
+    if (rc == 0 && !me)
+        rc = twin_error(TWIN_ENOTFOUND,
+                        "node settings are missing, and node.key belongs to no member of the "
+                        "network in this repository");
+    if (rc == 0 && ((rc = twin_node_config_set(n, "twin.network", m->network_id)) ||
+                    (rc = twin_node_config_set(n, "twin.orgid", me->org_id)) ||
+                    (rc = twin_node_config_set(n, "twin.name", me->name)) ||
+                    (rc = twin_node_config_set(n, "twin.country", me->country)) ||
+                    (rc = twin_node_config_set(n, "twin.side", me->side)) ||
+                    (rc = twin_node_config_set(n, "twin.orgtype", me->org_type)) ||
+                    (rc = twin_node_config_set(n, "core.logallrefupdates", "always"))))
+        rc = twin_error_wrap(rc, "node settings");
+    twin_membership_free(m);
     return rc;
 }

@@ -5,8 +5,6 @@
 #define _XOPEN_SOURCE 700
 #include "twin/node.h"
 
-#include "twin/ops.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -18,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rules/network.h"
 #include "base/util.h"
+#include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/record.h"
 
@@ -98,37 +96,6 @@ static int set_config(git_repository *repo, const char *key, const char *value)
     return rc;
 }
 
-/* A repository without twin's settings (rebuilt from a plain `git clone --mirror` of a node's
- * repo.git, with node.key beside it) takes them from history: the network id from the
- * network descriptor at the head, and this node's identity from the member file that holds its
- * key. Peers are not in history; the admin adds them again. */
-static int settings_from_history(twin_node *n)
-{
-    struct twin_membership *m = NULL;
-    int rc = twin_membership_at_head(&m, n);
-    if (rc == TWIN_ENOHISTORY)
-        return twin_error(TWIN_ENOTFOUND,
-                          "node settings: twin.network is not set, and the repository holds no "
-                          "history to take it from");
-    if (rc)
-        rc = twin_error_wrap(rc, "node settings: reading the membership");
-    const struct twin_member *me = rc == 0 ? twin_membership_find_key(m, n->key.pk, NULL) : NULL;
-    if (rc == 0 && !me)
-        rc = twin_error(TWIN_ENOTFOUND,
-                        "node settings are missing, and node.key belongs to no member of the "
-                        "network in this repository");
-    if (rc == 0 && ((rc = set_config(n->repo, "twin.network", m->network_id)) ||
-                    (rc = set_config(n->repo, "twin.orgid", me->org_id)) ||
-                    (rc = set_config(n->repo, "twin.name", me->name)) ||
-                    (rc = set_config(n->repo, "twin.country", me->country)) ||
-                    (rc = set_config(n->repo, "twin.side", me->side)) ||
-                    (rc = set_config(n->repo, "twin.orgtype", me->org_type)) ||
-                    (rc = set_config(n->repo, "core.logallrefupdates", "always"))))
-        rc = twin_error_wrap(rc, "node settings");
-    twin_membership_free(m);
-    return rc;
-}
-
 /* A setting that goes into every commit (the author line) must be one line of text. */
 static int check_setting_text(twin_node *n, const char *key)
 {
@@ -154,17 +121,73 @@ static int check_setting_text(twin_node *n, const char *key)
     return rc;
 }
 
-static int load_settings(twin_node *n)
+static const char *const side_names[] = {"north", "south", "donor", "broker", NULL};
+
+bool twin_node_network_id_valid(const char *id)
+{
+    if (!id || strlen(id) != TWIN_NETWORK_ID_LEN)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+bool twin_node_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 200)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+            return false;
+    const char *what;
+    return s[0] != ' ' && s[n - 1] != ' ' && !twin_text_hidden_char(s, &what);
+}
+
+static bool side_ok(const char *s)
+{
+    for (int i = 0; side_names[i]; i++)
+        if (s && strcmp(s, side_names[i]) == 0)
+            return true;
+    return false;
+}
+
+int twin_node_identity_check(const struct twin_identity *who)
+{
+    if (!twin_node_name_valid(who->name))
+        return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "
+                                         "without '<', '>', or characters that hide or reorder "
+                                         "text (bidirectional controls, zero width space)");
+    if (!who->org_id || !twin_record_org_id_valid(who->org_id))
+        return twin_error(TWIN_EINVALID,
+                          "org-id '%s' is not an organisation identifier (letters, digits, "
+                          "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)",
+                          who->org_id ? who->org_id : "");
+    if (!who->country || !twin_code_valid(TWIN_CODES_COUNTRY, who->country))
+        return twin_error(TWIN_EINVALID, "country '%s' is not an ISO 3166-1 code (e.g. NL, TZ)",
+                          who->country ? who->country : "");
+    if (!side_ok(who->side))
+        return twin_error(TWIN_EINVALID, "side '%s' is not one of north | south | donor | broker",
+                          who->side ? who->side : "");
+    if (who->org_type && !twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, who->org_type))
+        return twin_error(TWIN_EINVALID, "org-type '%s' is not an IATI organisation type code",
+                          who->org_type);
+    return 0;
+}
+
+static int load_settings(twin_node *n, twin_node_settings_fn recover)
 {
     char *net = NULL;
     int rc = twin_node_config_get(&net, n, "twin.network");
-    if (rc == TWIN_ENOTFOUND) {
-        if ((rc = settings_from_history(n)) == 0)
+    if (rc == TWIN_ENOTFOUND && recover) {
+        twin_error_clear();
+        if ((rc = recover(n)) == 0)
             rc = twin_node_config_get(&net, n, "twin.network");
     }
     if (rc)
         return twin_error_wrap(rc, "node settings");
-    if (!twin_network_id_valid(net)) {
+    if (!twin_node_network_id_valid(net)) {
         free(net);
         return twin_error(TWIN_EINVALID, "node settings: twin.network is not a network id");
     }
@@ -179,7 +202,7 @@ static int load_settings(twin_node *n)
 }
 
 int twin_node_init(twin_node **out, const char *dir, const struct twin_identity *who,
-                   const char *network_name, const char *join_network_id)
+                   twin_node_found_fn found, void *found_ctx, const char *join_network_id)
 {
     *out = NULL;
     int rc = 0;
@@ -188,11 +211,11 @@ int twin_node_init(twin_node **out, const char *dir, const struct twin_identity 
     git_repository *repo = NULL;
     struct stat st;
 
-    if ((network_name != NULL) == (join_network_id != NULL))
-        return twin_error(TWIN_EINVALID, "give either a network name to found or an id to join");
-    if ((rc = twin_network_check_identity(who)))
+    if ((found != NULL) == (join_network_id != NULL))
+        return twin_error(TWIN_EINVALID, "give either a network to found or an id to join");
+    if ((rc = twin_node_identity_check(who)))
         return rc;
-    if (join_network_id && !twin_network_id_valid(join_network_id))
+    if (join_network_id && !twin_node_network_id_valid(join_network_id))
         return twin_error(TWIN_EINVALID, "'%s' is not a network id (%d hex digits)",
                           join_network_id, TWIN_NETWORK_ID_LEN);
     if (stat(dir, &st) == 0) {
@@ -241,8 +264,8 @@ int twin_node_init(twin_node **out, const char *dir, const struct twin_identity 
         (rc = set_config(repo, "core.logallrefupdates", "always")))
         goto cleanup;
 
-    if (network_name) {
-        if ((rc = twin_network_found(n->network_id, repo, &n->key, who, network_name)))
+    if (found) {
+        if ((rc = found(n->network_id, repo, &n->key, who, found_ctx)))
             goto cleanup;
     } else {
         memcpy(n->network_id, join_network_id, TWIN_NETWORK_ID_LEN + 1);
@@ -261,7 +284,7 @@ int twin_node_init(twin_node **out, const char *dir, const struct twin_identity 
     }
     twin_node_free(n);
     n = NULL;
-    rc = twin_node_open(out, dir);
+    rc = twin_node_open(out, dir, NULL);
 
 cleanup:
     git_repository_free(repo);
@@ -274,11 +297,7 @@ cleanup:
     return rc;
 }
 
-/* How long opening a node waits for a key rotation in progress elsewhere (it takes
- * milliseconds); past that the node opens with the key on disk. */
-#define ROTATION_WAIT_MS 2000
-
-int twin_node_open(twin_node **out, const char *dir)
+int twin_node_open(twin_node **out, const char *dir, twin_node_settings_fn recover)
 {
     *out = NULL;
     int rc = 0;
@@ -313,14 +332,8 @@ int twin_node_open(twin_node **out, const char *dir)
         rc = twin_error_git("opening the node's repository");
         goto cleanup;
     }
-    if ((rc = load_settings(n)))
+    if ((rc = load_settings(n, recover)))
         goto cleanup;
-    /* A rotation in progress is given a moment, so this handle signs with the key it leaves;
-     * one cut short is completed or undone by what history says. Should that fail (history
-     * unreadable), the node still opens with the key it has, and says why. */
-    if (twin_ops_key_rotation_settle(n, ROTATION_WAIT_MS) != 0)
-        fprintf(stderr, "twin: warning: %s\n", twin_error_last());
-    twin_error_clear();
     *out = n;
     n = NULL;
 cleanup:

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
@@ -249,7 +249,7 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
     enum twin_role r;
     if (json_integer_value(json_object_get(j, "v")) != 1)
         rc = twin_error(TWIN_EINVALID, "this invite is of a version this twin does not know");
-    else if (!net || !twin_network_id_valid(net))
+    else if (!net || !twin_node_network_id_valid(net))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid network id");
     else if (!addr || strlen(addr) >= sizeof(out->address) ||
              twin_address_parse(host, port, addr) != 0)
@@ -503,7 +503,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         sodium_memzero(&inv, sizeof(inv));
         return rc;
     }
-    if ((rc = twin_node_init(&n, dir, who, NULL, inv.network_id))) {
+    if ((rc = twin_node_init(&n, dir, who, NULL, NULL, inv.network_id))) {
         sodium_memzero(&inv, sizeof(inv));
         return rc;
     }

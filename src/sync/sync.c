@@ -15,11 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "base/util.h"
 #include "twin/checkpoint.h"
 #include "twin/batch.h"
 #include "twin/error.h"
+#include "twin/ops.h"
 #include "twin/merge.h"
 #include "twin/peers.h"
 #include "twin/store.h"
@@ -1132,7 +1133,7 @@ int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], 
     size_t npeers = 0;
     int verdict = -1;
     bool named = false;
-    if (twin_node_open(&n, ctx)) {
+    if (twin_ops_open(&n, ctx)) {
         snprintf(reason, reason_cap, "cannot open this node: %s", twin_error_last());
         return -1;
     }

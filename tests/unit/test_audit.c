@@ -13,6 +13,7 @@
 
 #include "twin/audit.h"
 #include "twin/merge.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -100,7 +101,7 @@ static int setup(void **state)
     if (!h || fixture_setup(&h->dir))
         return -1;
     snprintf(path, sizeof(path), "%s/node", ((struct fixture *)h->dir)->dir);
-    if (twin_node_init(&h->node, path, &admin_who, "Example Tax Twinning", NULL) ||
+    if (twin_network_create(&h->node, path, &admin_who, "Example Tax Twinning") ||
         twin_key_generate(&outsider))
         return -1;
     /* Faults in different chunks, valid commits around them. */

@@ -18,6 +18,7 @@
 #include "base/sha1.h"
 #include "twin/audit.h"
 #include "twin/batch.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -110,7 +111,7 @@ static twin_node *found(struct fixture *f, const char *name)
     char path[192];
     twin_node *n = NULL;
     snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-    if (twin_node_init(&n, path, &who, "Example Partnership", NULL))
+    if (twin_network_create(&n, path, &who, "Example Partnership"))
         fail_msg("init: %s", twin_error_last());
     return n;
 }

@@ -10,6 +10,7 @@
 
 #include "helpers.h"
 #include "twin/checkpoint.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -25,7 +26,7 @@ static twin_node *found(struct fixture *f)
     char path[192];
     twin_node *n = NULL;
     snprintf(path, sizeof(path), "%s/node", f->dir);
-    if (twin_node_init(&n, path, &who, "Example Partnership", NULL))
+    if (twin_network_create(&n, path, &who, "Example Partnership"))
         fail_msg("init: %s", twin_error_last());
     return n;
 }

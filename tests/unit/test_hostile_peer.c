@@ -18,6 +18,7 @@
 #include "twin/channel.h"
 #include "twin/merge.h"
 #include "twin/msg.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/store.h"
@@ -39,9 +40,10 @@ static int setup(void **state)
     snprintf(p->south_dir, sizeof(p->south_dir), "%s/south", p->f->dir);
     struct twin_identity north = {"Ministry North", "XE-EXAMPLE-N", "NL", "north", NULL};
     struct twin_identity south = {"Ministry South", "XE-EXAMPLE-S", "TZ", "south", NULL};
-    assert_int_equal(twin_node_init(&p->north, p->north_dir, &north, "Hostile Test", NULL), 0);
+    assert_int_equal(twin_network_create(&p->north, p->north_dir, &north, "Hostile Test"), 0);
     assert_int_equal(
-        twin_node_init(&p->south, p->south_dir, &south, NULL, twin_node_network_id(p->north)), 0);
+        twin_node_init(&p->south, p->south_dir, &south, NULL, NULL, twin_node_network_id(p->north)),
+        0);
     git_oid commit;
     if (twin_ops_member_add(&commit, p->north, &south, "editor", twin_node_key(p->south)->pk))
         fail_msg("member add: %s", twin_error_last());
@@ -83,7 +85,7 @@ static void *respond_main(void *arg)
     twin_channel_config cfg = {.key = r->key, .network_id = r->network, .authorize = allow_all};
     struct twin_sync_stats st;
     r->rc = twin_channel_accept(&ch, r->fd, &cfg);
-    if (r->rc == 0 && (r->rc = twin_node_open(&n, r->dir)) == 0)
+    if (r->rc == 0 && (r->rc = twin_ops_open(&n, r->dir)) == 0)
         r->rc = twin_sync_respond(&st, n, ch);
     snprintf(r->error, sizeof(r->error), "%s", r->rc ? twin_error_last() : "");
     twin_node_free(n);
@@ -264,7 +266,7 @@ static uint32_t propose_rule_1_merge(struct peers *p, long skew)
     snprintf(text, sizeof(text), "%ld", skew);
     setenv("TWIN_TEST_CLOCK_SKEW", text, 1);
     twin_node *south = NULL;
-    assert_int_equal(twin_node_open(&south, p->south_dir), 0);
+    assert_int_equal(twin_ops_open(&south, p->south_dir), 0);
     if (twin_ops_update(&south_head, south, id, "set", set_title, "South's title"))
         fail_msg("south's set: %s", twin_error_last());
     unsetenv("TWIN_TEST_CLOCK_SKEW");

@@ -15,6 +15,7 @@
 #include "git/indexer.h"
 #include "base/sha1.h"
 #include "twin/error.h"
+#include "twin/network.h"
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
@@ -57,7 +58,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     struct twin_identity north = {"North Ministry", "XE-EXAMPLE-NORTH", "NL", "north", NULL};
     snprintf(path, sizeof(path), "%s/north", f->dir);
-    assert_int_equal(twin_node_init(&f->node, path, &north, "Indexer test", NULL), 0);
+    assert_int_equal(twin_network_create(&f->node, path, &north, "Indexer test"), 0);
     *state = f;
     return 0;
 }

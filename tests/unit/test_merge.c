@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "twin/error.h"
+#include "twin/network.h"
 #include "twin/merge.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -42,7 +43,7 @@ static int setup(void **state)
     char node_dir[300];
     snprintf(node_dir, sizeof(node_dir), "%s/node", f->dir);
     struct twin_identity who = {"North Ministry", "XE-EXAMPLE-NORTH", "NL", "north", "10"};
-    assert_int_equal(twin_node_init(&f->node, node_dir, &who, "Merge test", NULL), 0);
+    assert_int_equal(twin_network_create(&f->node, node_dir, &who, "Merge test"), 0);
     *state = f;
     return 0;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/error.h"
 #include "twin/tree.h"
 #include "twin/node.h"
@@ -29,7 +29,7 @@ static const struct twin_identity south = {"Revenue Authority of Samplestan", "X
 
 static void assert_identity_refused(const struct twin_identity *who, const char *message)
 {
-    assert_int_equal(twin_network_check_identity(who), TWIN_EINVALID);
+    assert_int_equal(twin_node_identity_check(who), TWIN_EINVALID);
     assert_string_equal(twin_error_last(), message);
 }
 
@@ -39,8 +39,8 @@ static void assert_identity_refused(const struct twin_identity *who, const char 
 
 static void a_complete_identity_is_accepted(void **state)
 {
-    assert_int_equal(twin_network_check_identity(&north), 0);
-    assert_int_equal(twin_network_check_identity(&south), 0);
+    assert_int_equal(twin_node_identity_check(&north), 0);
+    assert_int_equal(twin_node_identity_check(&south), 0);
 }
 
 static void an_identity_needs_a_plain_one_line_name(void **state)
@@ -64,7 +64,7 @@ static void an_identity_needs_a_plain_one_line_name(void **state)
     who.name = long_name;
     assert_identity_refused(&who, NAME_RULE);
     long_name[200] = '\0';
-    assert_int_equal(twin_network_check_identity(&who), 0);
+    assert_int_equal(twin_node_identity_check(&who), 0);
 }
 
 static void an_identity_needs_an_organisation_identifier(void **state)
@@ -74,11 +74,11 @@ static void an_identity_needs_an_organisation_identifier(void **state)
     assert_identity_refused(&who, "org-id 'X' is not an organisation identifier (letters, digits, "
                                   "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)");
     who.org_id = "-XE-EXAMPLE";
-    assert_int_equal(twin_network_check_identity(&who), TWIN_EINVALID);
+    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
     who.org_id = "XE EXAMPLE";
-    assert_int_equal(twin_network_check_identity(&who), TWIN_EINVALID);
+    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
     who.org_id = "XE/EXAMPLE";
-    assert_int_equal(twin_network_check_identity(&who), TWIN_EINVALID);
+    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
     who.org_id = NULL;
     assert_identity_refused(&who, "org-id '' is not an organisation identifier (letters, digits, "
                                   "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)");
@@ -110,7 +110,7 @@ static void an_identity_organisation_type_is_optional_but_checked(void **state)
     who.org_type = "99";
     assert_identity_refused(&who, "org-type '99' is not an IATI organisation type code");
     who.org_type = NULL;
-    assert_int_equal(twin_network_check_identity(&who), 0);
+    assert_int_equal(twin_node_identity_check(&who), 0);
 }
 
 static void roles_and_network_ids_parse(void **state)
@@ -124,10 +124,10 @@ static void roles_and_network_ids_parse(void **state)
     assert_string_equal(twin_error_last(), "role 'chief' is not one of admin | editor | observer");
     assert_string_equal(twin_role_name(TWIN_ROLE_EDITOR), "editor");
     assert_string_equal(twin_key_state_name(TWIN_KEY_REVOKED), "revoked");
-    assert_true(twin_network_id_valid("0123456789abcdef0123456789abcdef"));
-    assert_false(twin_network_id_valid("0123456789ABCDEF0123456789abcdef"));
-    assert_false(twin_network_id_valid("0123456789abcdef0123456789abcde"));
-    assert_false(twin_network_id_valid(NULL));
+    assert_true(twin_node_network_id_valid("0123456789abcdef0123456789abcdef"));
+    assert_false(twin_node_network_id_valid("0123456789ABCDEF0123456789abcdef"));
+    assert_false(twin_node_network_id_valid("0123456789abcdef0123456789abcde"));
+    assert_false(twin_node_network_id_valid(NULL));
 }
 
 /* ---- member files --------------------------------------------------------------------------- */
@@ -288,7 +288,7 @@ static int setup_node(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(path, sizeof(path), "%s/north", f->dir);
-    if (twin_node_init(&f->node, path, &north, "Example Tax Twinning", NULL) ||
+    if (twin_network_create(&f->node, path, &north, "Example Tax Twinning") ||
         twin_node_head(&head, f->node) ||
         git_commit_lookup(&commit, twin_node_repo(f->node), &head) < 0 ||
         git_commit_tree(&tree, commit) < 0 ||

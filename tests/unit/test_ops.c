@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "twin/error.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -47,7 +48,8 @@ static twin_node *make_node(struct net *n, const char *name, const struct twin_i
     char path[192];
     twin_node *node = NULL;
     snprintf(path, sizeof(path), "%s/%s", n->dir, name);
-    if (twin_node_init(&node, path, who, network_name, join))
+    if ((network_name ? twin_network_create(&node, path, who, network_name)
+                      : twin_node_init(&node, path, who, NULL, NULL, join)))
         fail_msg("twin_node_init %s: %s", name, twin_error_last());
     return node;
 }
@@ -683,7 +685,7 @@ static void two_writers_on_one_node_lose_no_update(void **state)
     pthread_t t[2];
     size_t notes = 0;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(twin_node_open(&w[i].node, twin_node_dir(n->admin)), 0);
+        assert_int_equal(twin_ops_open(&w[i].node, twin_node_dir(n->admin)), 0);
         assert_int_equal(pthread_create(&t[i], NULL, write_notes, &w[i]), 0);
     }
     for (int i = 0; i < 2; i++) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/storecheck.h"
+#include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/twin.h"
@@ -77,7 +78,7 @@ static twin_node *node_with_notes(struct fixture *f, unsigned count)
     char path[192];
     twin_node *n = NULL;
     snprintf(path, sizeof(path), "%s/node", f->dir);
-    if (twin_node_init(&n, path, &who, "Example Partnership", NULL))
+    if (twin_network_create(&n, path, &who, "Example Partnership"))
         fail_msg("init: %s", twin_error_last());
     for (unsigned i = 0; i < count; i++) {
         char id[TWIN_ID_LEN + 1];

@@ -12,6 +12,7 @@
 
 #include "sync/transfer_threads.h"
 #include "twin/error.h"
+#include "twin/network.h"
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
@@ -40,10 +41,10 @@ static int setup(void **state)
     struct twin_identity north = {"North Ministry", "XE-EXAMPLE-NORTH", "NL", "north", NULL};
     struct twin_identity south = {"South Authority", "XE-EXAMPLE-SOUTH", "TZ", "south", NULL};
     snprintf(path, sizeof(path), "%s/north", f->dir);
-    assert_int_equal(twin_node_init(&f->north, path, &north, "Transfer test", NULL), 0);
+    assert_int_equal(twin_network_create(&f->north, path, &north, "Transfer test"), 0);
     snprintf(path, sizeof(path), "%s/south", f->dir);
-    assert_int_equal(twin_node_init(&f->south, path, &south, NULL, twin_node_network_id(f->north)),
-                     0);
+    assert_int_equal(
+        twin_node_init(&f->south, path, &south, NULL, NULL, twin_node_network_id(f->north)), 0);
     git_oid c;
     assert_int_equal(
         twin_ops_member_add(&c, f->north, &south, "editor", twin_node_key(f->south)->pk), 0);

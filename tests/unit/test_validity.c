@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "rules/network.h"
+#include "twin/network.h"
 #include "twin/error.h"
 #include "twin/tree.h"
 #include "twin/node.h"
@@ -53,7 +53,8 @@ static twin_node *make_node(struct net *n, const char *name, const struct twin_i
     char path[192];
     twin_node *node = NULL;
     snprintf(path, sizeof(path), "%s/%s", n->dir, name);
-    if (twin_node_init(&node, path, who, network_name, join))
+    if ((network_name ? twin_network_create(&node, path, who, network_name)
+                      : twin_node_init(&node, path, who, NULL, NULL, join)))
         print_error("twin_node_init %s: %s\n", name, twin_error_last());
     return node;
 }

@@ -51,8 +51,6 @@ struct twin_membership {
     struct twin_member *members;
 };
 
-bool twin_network_id_valid(const char *id);
-int twin_network_check_identity(const struct twin_identity *who);
 const char *twin_role_name(enum twin_role role);
 const char *twin_key_state_name(enum twin_key_state state);
 int twin_role_parse(enum twin_role *out, const char *name);
@@ -61,6 +59,17 @@ int twin_role_parse(enum twin_role *out, const char *name);
  * and points the branch at it. Hands back the network id. */
 int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_repository *repo,
                        const twin_keypair *kp, const struct twin_identity *who, const char *name);
+
+/* Creates a node in dir (twin_node_init) that founds a network named name: the genesis commit
+ * holds the network's descriptor and this institution as its first admin. */
+int twin_network_create(twin_node **out, const char *dir, const struct twin_identity *who,
+                        const char *name);
+
+/* Writes a node's settings ([twin] in its repository's config) from its history: the network id
+ * from the descriptor at the head, and the node's identity from the member file that holds its
+ * key. For a repository rebuilt from a plain `git clone --mirror` of a node's repo.git with
+ * node.key beside it; twin_ops_open passes it to twin_node_open. Peers are not in history. */
+int twin_network_settings_from_history(twin_node *n);
 
 /* Checks a network descriptor: fields, and that its id is derived from its founding fields. */
 int twin_network_check_descriptor(const json_t *net);
