@@ -10,7 +10,7 @@ set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 
-SCHEMA="$TWIN_SHARED_DATA/iati/iati-activities-schema.xsd"
+SCHEMA="$TWIN_TEST_DATA/iati/iati-activities-schema.xsd"
 [ -f "$SCHEMA" ] || fail "no IATI schema at $SCHEMA"
 A="$TEST_TMP/a"
 
@@ -84,9 +84,9 @@ check "IATI import: the NL MFA sample (13 activities) and the annotated example 
 G="$TEST_TMP/g"
 found_node "$G" "Ministry of Foreign Affairs" XE-EXAMPLE-MFA NL donor "Import Test" --org-type 10
 BEFORE=$(commit_count "$G")
-expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Skipped"
-expect_ok tw "$G" --json import "$TWIN_SHARED_DATA/iati/activity-standard-example-annotated.xml"
+expect_ok tw "$G" --json import "$TWIN_TEST_DATA/iati/activity-standard-example-annotated.xml"
 expect_json_parses "$OUT" "import --json"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["committed"] and j["skipped"] > 0 and not j["errors"], j' "$OUT" ||
     fail "the annotated example did not import cleanly: $(cat "$OUT")"
@@ -100,7 +100,7 @@ check "their re-export validates, and importing the sample again changes nothing
 expect_ok tw "$G" export --format iati --out "$TEST_TMP/re.xml"
 xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/re.xml" 2>"$TEST_TMP/xmllint.err" ||
     fail "the re-export does not validate: $(cat "$TEST_TMP/xmllint.err")"
-expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Nothing to import"
 expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after importing the sample again"
 
