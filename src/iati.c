@@ -427,11 +427,12 @@ static xmlParserInputPtr embedded_loader(const char *url, const char *id, xmlPar
     return loading_schema ? NULL : outer_loader(url, id, ctxt);
 }
 
-/* The first error libxml2 reports, with its line. */
+/* The first error libxml2 reports, with its line and the activity it is in. */
 struct first_error {
     bool set;
     int line;
     char message[512];
+    char activity[256]; /* the iati-identifier of the iati-activity holding the error, or "" */
 };
 
 static void keep_first_error(void *ctx, xml_error *e)
@@ -441,6 +442,17 @@ static void keep_first_error(void *ctx, xml_error *e)
         return;
     f->set = true;
     f->line = e->line;
+    /* An element or attribute of the document checked: up to its iati-activity. */
+    const xmlNode *at = e->domain == XML_FROM_SCHEMASV ? e->node : NULL;
+    while (at && !(at->type == XML_ELEMENT_NODE && xmlStrEqual(at->name, BAD_CAST "iati-activity")))
+        at = at->parent;
+    for (const xmlNode *c = at ? at->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "iati-identifier")) {
+            xmlChar *id = xmlNodeGetContent(c);
+            snprintf(f->activity, sizeof(f->activity), "%s", id ? (const char *)id : "");
+            xmlFree(id);
+            break;
+        }
     snprintf(f->message, sizeof(f->message), "%s", e->message ? e->message : "unknown error");
     size_t n = strlen(f->message);
     while (n > 0 && (f->message[n - 1] == '\n' || f->message[n - 1] == ' '))
@@ -515,7 +527,9 @@ int twin_iati_validate(const char *xml, size_t len)
         xmlSchemaSetValidStructuredErrors(vc, keep_first_error, &err);
         int v = xmlSchemaValidateDoc(vc, doc);
         if (v != 0 || err.set)
-            rc = err.set ? twin_error(TWIN_EINVALID, "line %d: %s", err.line, err.message)
+            rc = err.set ? twin_error(TWIN_EINVALID, "line %d%s%s%s: %s", err.line,
+                                      err.activity[0] ? " (activity " : "", err.activity,
+                                      err.activity[0] ? ")" : "", err.message)
                          : twin_error(TWIN_ERROR, "libxml2 could not check the document (%d)", v);
     }
     if (vc)

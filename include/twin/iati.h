@@ -31,8 +31,9 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
 
 /* Checks an IATI activity document against the IATI 2.03 activity schema, which is built into
  * the library: nothing is read from disk or the network. 0 when it is valid; TWIN_EINVALID when
- * it is not, with the first error's line and libxml2's words for it ("line 11: Element
- * 'participating-org': This element is not expected. Expected is ( description )."). */
+ * it is not, with the first error's line, the iati-identifier of the activity it is in, and
+ * libxml2's words for it ("line 11 (activity XE-EXAMPLE-1): Element 'participating-org': This
+ * element is not expected. Expected is ( description )."). */
 int twin_iati_validate(const char *xml, size_t len);
 
 /* Reading IATI: each iati-activity becomes a partnership, its participating organisations

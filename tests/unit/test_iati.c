@@ -75,13 +75,22 @@ static void a_complete_activity_is_valid(void **state)
                      0);
 }
 
-/* IATI needs a description; the error names the element found where it belonged, and its line
- * (the participating-org on line 9). */
+/* IATI needs a description; the error names the element found where it belonged, its line (the
+ * participating-org on line 9) and the activity it is in. */
 static void a_missing_description_is_named_with_its_line(void **state)
 {
     assert_error(check(activity("en", "", "")), TWIN_EINVALID,
-                 "line 9: Element 'participating-org': This element is not expected. Expected "
-                 "is ( description ).");
+                 "line 9 (activity XE-EXAMPLE-MOW-1): Element 'participating-org': This "
+                 "element is not expected. Expected is ( description ).");
+}
+
+/* Outside any activity, the line alone. */
+static void an_error_outside_activities_has_its_line(void **state)
+{
+    assert_error(check("<?xml version=\"1.0\"?>\n<iati-activities version=\"2.03\"/>\n"),
+                 TWIN_EINVALID,
+                 "line 2: Element 'iati-activities': Missing child element(s). Expected is ( "
+                 "iati-activity ).");
 }
 
 static void an_attribute_of_the_wrong_type_is_named(void **state)
@@ -89,7 +98,8 @@ static void an_attribute_of_the_wrong_type_is_named(void **state)
     assert_error(check(activity("en", DESCRIPTION,
                                 "    <sector vocabulary=\"1\" code=\"14010\" "
                                 "percentage=\"1e-5\"/>\n")),
-                 TWIN_EINVALID, "line 15: Element 'sector', attribute 'percentage'");
+                 TWIN_EINVALID,
+                 "line 15 (activity XE-EXAMPLE-MOW-1): Element 'sector', attribute 'percentage'");
 }
 
 /* document-link is defined in iati-common.xsd, which the activity schema includes; xml:lang in
@@ -104,7 +114,7 @@ static void the_included_and_imported_schemas_are_checked(void **state)
                  TWIN_EINVALID,
                  "Element 'document-link': The attribute 'url' is required but missing.");
     assert_error(check(activity("e n", DESCRIPTION, "")), TWIN_EINVALID,
-                 "line 3: Element 'iati-activity', attribute "
+                 "line 3 (activity XE-EXAMPLE-MOW-1): Element 'iati-activity', attribute "
                  "'{http://www.w3.org/XML/1998/namespace}lang'");
 }
 
@@ -177,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_complete_activity_is_valid),
         cmocka_unit_test(a_missing_description_is_named_with_its_line),
+        cmocka_unit_test(an_error_outside_activities_has_its_line),
         cmocka_unit_test(an_attribute_of_the_wrong_type_is_named),
         cmocka_unit_test(the_included_and_imported_schemas_are_checked),
         cmocka_unit_test(what_is_not_xml_is_refused),
