@@ -623,6 +623,13 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
         rc = twin_error(TWIN_ERROR, "writing the IATI XML failed");
     if (x.w)
         xmlFreeTextWriter(x.w);
+    /* Checked whole in memory before a byte is written: an invalid document is never written. */
+    if (rc == 0 && (rc = twin_iati_validate((const char *)xmlBufferContent(buf),
+                                            (size_t)xmlBufferLength(buf))))
+        rc = twin_error_wrap(rc, "%s, so nothing was written",
+                             rc == TWIN_EINVALID
+                                 ? "the export is not valid against the IATI 2.03 schema"
+                                 : "the export could not be checked against the IATI 2.03 schema");
     if (rc == 0 && fwrite(xmlBufferContent(buf), 1, (size_t)xmlBufferLength(buf), out) !=
                        (size_t)xmlBufferLength(buf))
         rc = twin_error(TWIN_ERROR, "writing the export failed");

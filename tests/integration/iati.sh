@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # IATI export: a partnership with members, sectors, countries, an MoU, a result with an indicator
-# exports as an iati-activities 2.03 document that the official schema accepts (xmllint), and
-# that keeps IATI's rules: the identifier begins with the reporting organisation's ref, sector and
-# country percentages sum to 100, there is a start date, and language and currency are given.
-# Person records, notes and sides stay out; a partnership IATI cannot take is named. The Dutch
+# exports as an iati-activities 2.03 document that twin checks against its built-in copy of the
+# official schema, and that xmllint accepts too; it keeps IATI's rules: the identifier begins
+# with the reporting organisation's ref, sector and country percentages sum to 100, there is a
+# start date, and language and currency are given. Person records, notes and sides stay out; a
+# partnership IATI cannot take is named. Records twin accepts but the IATI schema does not (no
+# summary, a percentage written in exponent form) make the export refuse, naming the element,
+# line and activity, and write nothing. The Dutch
 # foreign ministry's sample and the official annotated example import cleanly, their re-export
 # validates, a second import changes nothing, and DTDs (entity expansion) are refused.
 set -euo pipefail
@@ -36,8 +39,9 @@ add_record "$A" indicator title="Non-revenue water (%)" result="$R" measure=2 \
 add_record "$A" person name="A. Example" institution="$I1" >/dev/null
 add_record "$A" note title="Private steering note" partnership="$P" >/dev/null
 
-check "the export validates against the IATI 2.03 schema"
+check "the export is checked against the IATI 2.03 schema by twin, and validates with xmllint"
 expect_ok tw "$A" export --format iati --out "$TEST_TMP/iati.xml"
+expect_stderr_contains "twin: 1 IATI activity, checked against the IATI 2.03 schema: valid"
 xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/iati.xml" 2>"$TEST_TMP/xmllint.err" ||
     fail "xmllint refused the export: $(cat "$TEST_TMP/xmllint.err")"
 
@@ -77,8 +81,30 @@ expect_exit 2 tw "$A" export --format iati --out "$TEST_TMP/undated.xml"
 expect_stderr_contains "IATI needs a start date"
 [ ! -e "$TEST_TMP/undated.xml" ] || fail "a refused export left a file"
 expect_ok tw "$A" export --format iati --where title="Water twinning"
+expect_stderr_contains "checked against the IATI 2.03 schema: valid"
 echo "$(cat "$OUT")" | xmllint --noout --nonet --schema "$SCHEMA" - 2>/dev/null ||
     fail "the --where export does not validate"
+
+check "what twin accepts but the IATI schema refuses stops the export, named, and nothing is written"
+# IATI needs a description, twin's summary is optional: the participating-org on line 11 stands
+# where the description belongs.
+Q=$(add_record "$A" partnership title="Undescribed twinning" partnership_type=twinning status=2 \
+    dates.planned_start=2026-01-01)
+expect_exit 2 tw "$A" export --format iati --where title="Undescribed twinning" \
+    --out "$TEST_TMP/undescribed.xml"
+expect_stderr_contains "twin: the export is not valid against the IATI 2.03 schema, so nothing was written: line 11 (activity XE-EXAMPLE-MOW-$Q): Element 'participating-org': This element is not expected. Expected is ( description )."
+[ ! -e "$TEST_TMP/undescribed.xml" ] || fail "a refused export left a file"
+expect_exit 2 tw "$A" export --format iati --where title="Undescribed twinning"
+[ ! -s "$OUT" ] || fail "a refused export printed XML: $(head -c 200 "$OUT")"
+expect_stderr_contains "Expected is ( description )"
+# Percentages within twin's 0.01 of 100, one so small that it is written as 1e-5, which is no
+# xsd:decimal.
+S=$(add_record "$A" partnership title="Tiny share" partnership_type=twinning status=2 \
+    dates.planned_start=2026-01-01 summary="A sector with a sliver" \
+    'sectors=[{"code":"14010","percentage":0.00001},{"code":"14020","percentage":99.99999}]')
+expect_exit 2 tw "$A" export --format iati --where title="Tiny share" --out "$TEST_TMP/tiny.xml"
+expect_stderr_contains "(activity XE-EXAMPLE-MOW-$S): Element 'sector', attribute 'percentage': '1e-5' is not a valid value of the atomic type 'xs:decimal'."
+[ ! -e "$TEST_TMP/tiny.xml" ] || fail "a refused export left a file"
 
 check "IATI import: the NL MFA sample (13 activities) and the annotated example import cleanly"
 G="$TEST_TMP/g"
@@ -98,6 +124,7 @@ expect_ok tw "$G" verify
 
 check "their re-export validates, and importing the sample again changes nothing"
 expect_ok tw "$G" export --format iati --out "$TEST_TMP/re.xml"
+expect_stderr_contains "checked against the IATI 2.03 schema: valid"
 xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/re.xml" 2>"$TEST_TMP/xmllint.err" ||
     fail "the re-export does not validate: $(cat "$TEST_TMP/xmllint.err")"
 expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
