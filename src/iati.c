@@ -11,6 +11,7 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/xmlversion.h>
 #include <libxml/xmlwriter.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -976,6 +977,26 @@ static int read_document(struct reader *r, const xmlNode *d, const char *pid)
     return emit(r, rec);
 }
 
+/* An activity-date's type: an IATI ActivityDateType code, 1 to 4, in decimal digits only. */
+static int date_type(long *out, const char *text, size_t activity, const xmlNode *at)
+{
+    char *end = NULL;
+    long t = 0;
+    if (text && *text >= '0' && *text <= '9') {
+        errno = 0;
+        t = strtol(text, &end, 10);
+        if (errno == ERANGE || *end != '\0')
+            t = 0;
+    }
+    if (t < 1 || t > 4)
+        return twin_error(TWIN_EINVALID,
+                          "activity %zu (line %ld): activity-date type '%.64s' is not an IATI "
+                          "activity date type (1-4)",
+                          activity, xmlGetLineNo(at), text ? text : "");
+    *out = t;
+    return 0;
+}
+
 static int read_activity(struct reader *r, const xmlNode *a)
 {
     json_t *p = json_pack("{s:s}", "type", "partnership");
@@ -1022,8 +1043,8 @@ static int read_activity(struct reader *r, const xmlNode *a)
             static const char *const keys[] = {NULL, "planned_start", "actual_start", "planned_end",
                                                "actual_end"};
             char *type = get(c, "type"), *date = get(c, "iso-date");
-            int t = type ? atoi(type) : 0;
-            if (t >= 1 && t <= 4)
+            long t = 0;
+            if ((rc = date_type(&t, type, r->activity, c)) == 0)
                 set_date(dates, keys[t], date);
             xmlFree(type);
             xmlFree(date);

@@ -8,7 +8,8 @@
 # summary, a percentage written in exponent form) make the export refuse, naming the element,
 # line and activity, and write nothing. The Dutch
 # foreign ministry's sample and the official annotated example import cleanly, their re-export
-# validates, a second import changes nothing, and DTDs (entity expansion) are refused.
+# validates, a second import changes nothing, DTDs (entity expansion) are refused, and so is an
+# activity-date type that is not a whole number from 1 to 4.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -131,7 +132,7 @@ expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Nothing to import"
 expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after importing the sample again"
 
-check "a DTD (entity expansion, external entities) is refused, and malformed XML is named"
+check "a DTD (entity expansion, external entities) is refused; malformed XML and date types are named"
 BEFORE=$(commit_count "$G")
 cat >"$TEST_TMP/bomb.xml" <<'XML'
 <?xml version="1.0"?>
@@ -147,6 +148,15 @@ cat >"$TEST_TMP/xxe.xml" <<'XML'
 XML
 expect_exit 2 tw "$G" import "$TEST_TMP/xxe.xml"
 expect_stderr_contains "DTD"
+for bad in 1x 0 5 " 2" 99999999999999999999 ""; do
+    sed "s/iso-date=\"2012-04-28\" type=\"2\"/iso-date=\"2012-04-28\" type=\"$bad\"/" \
+        "$TWIN_TEST_DATA/iati/activity-standard-example-annotated.xml" >"$TEST_TMP/datetype.xml"
+    grep -qF "iso-date=\"2012-04-28\" type=\"$bad\"" "$TEST_TMP/datetype.xml" ||
+        fail "no date type to break"
+    expect_exit 2 tw "$G" import "$TEST_TMP/datetype.xml"
+    expect_stderr_contains "activity 1 (line 74)"
+    expect_stderr_contains "): activity-date type '$bad' is not an IATI activity date type (1-4)"
+done
 printf '<iati-activities version="2.03"><iati-activity>' >"$TEST_TMP/cut.xml"
 expect_exit 2 tw "$G" import "$TEST_TMP/cut.xml"
 expect_stderr_contains "not well-formed XML"
