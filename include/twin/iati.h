@@ -29,6 +29,13 @@ struct twin_iati_report {
 int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
                      const struct twin_selection *sel);
 
+/* Checks an IATI activity document against the IATI 2.03 activity schema, which is built into
+ * the library: nothing is read from disk or the network. 0 when it is valid; TWIN_EINVALID when
+ * it is not, with the first error's line, the iati-identifier of the activity it is in, and
+ * libxml2's words for it ("line 11 (activity XE-EXAMPLE-1): Element 'participating-org': This
+ * element is not expected. Expected is ( description )."). */
+int twin_iati_validate(const char *xml, size_t len);
+
 /* Reading IATI: each iati-activity becomes a partnership, its participating organisations
  * institutions (found again by org id when known), its document-links documents, its results
  * and indicators records of those types. fn gets each record with the activity's number

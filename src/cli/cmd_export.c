@@ -127,11 +127,14 @@ int cmd_export(struct cli *c, int argc, char **argv)
         rc = out ? twin_export_iati(out, &rep, c->node, &sel) : TWIN_ERROR;
         if (out)
             rc = close_out(out, out_path, rc);
+        if (rc == 0 && !c->json)
+            fprintf(stderr, "twin: %zu IATI %s, checked against the IATI 2.03 schema: valid\n",
+                    rep.activities, rep.activities == 1 ? "activity" : "activities");
         if (rc == 0 && !c->json && (rep.skipped_documents || rep.skipped_results))
             fprintf(stderr,
-                    "twin: %zu activities; left out %zu documents without a URL and %zu results "
-                    "without an indicator (IATI needs both)\n",
-                    rep.activities, rep.skipped_documents, rep.skipped_results);
+                    "twin: left out %zu documents without a URL and %zu results without an "
+                    "indicator (IATI needs both)\n",
+                    rep.skipped_documents, rep.skipped_results);
         if (out && rc && out_path)
             unlink(out_path);
     } else if (strcmp(format, "csv") == 0 && !type) {

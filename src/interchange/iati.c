@@ -6,8 +6,14 @@
 #include "twin/iati.h"
 
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
+#include <libxml/xmlversion.h>
 #include <libxml/xmlwriter.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +385,164 @@ static int activity(struct iati *x, const json_t *p)
     return end(x);
 }
 
+/* ---- the IATI 2.03 activity schema, built in ------------------------------------------------ */
+
+/* The activity schema and the two it includes and imports (iati-common.xsd, xml.xsd), from
+ * tests/data/iati, embedded at build time by cmake/embed.cmake: each is followed by a NUL. */
+extern const size_t twin_iati_schema_count;
+extern const char *const twin_iati_schema_names[];
+extern const unsigned char *const twin_iati_schema_data[];
+extern const size_t twin_iati_schema_sizes[];
+
+/* Where the embedded files seem to be, for libxml2: the activity schema's include and import
+ * resolve against its URL to others under this prefix, which only embedded_loader serves. */
+#define SCHEMA_BASE "twin-embedded:///iati/"
+
+#if LIBXML_VERSION >= 21200
+typedef const xmlError xml_error;
+#else
+typedef xmlError xml_error;
+#endif
+
+/* libxml2's entity loader is one for the process: ours is set only while the schema is parsed,
+ * under this lock, and what was set before is put back. */
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+static xmlExternalEntityLoader outer_loader;
+static _Thread_local bool loading_schema;
+
+/* Serves the embedded files from memory. While this thread parses the schema, any other URL is
+ * refused, so nothing is read from disk or the network; other threads' parses that happen to run
+ * meanwhile go to the loader that was set before. */
+static xmlParserInputPtr embedded_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+    size_t base = strlen(SCHEMA_BASE);
+    for (size_t i = 0; url && strncmp(url, SCHEMA_BASE, base) == 0 && i < twin_iati_schema_count;
+         i++) {
+        if (strcmp(url + base, twin_iati_schema_names[i]) != 0)
+            continue;
+        xmlParserInputPtr in = xmlNewStringInputStream(ctxt, twin_iati_schema_data[i]);
+        if (in) /* its URL, against which what it includes and imports resolves */
+            in->filename = (const char *)xmlStrdup((const xmlChar *)url);
+        return in;
+    }
+    return loading_schema ? NULL : outer_loader(url, id, ctxt);
+}
+
+/* The first error libxml2 reports, with its line and the activity it is in. */
+struct first_error {
+    bool set;
+    int line;
+    char message[512];
+    char activity[256]; /* the iati-identifier of the iati-activity holding the error, or "" */
+};
+
+static void keep_first_error(void *ctx, xml_error *e)
+{
+    struct first_error *f = ctx;
+    if (f->set || !e || e->level < XML_ERR_ERROR)
+        return;
+    f->set = true;
+    f->line = e->line;
+    /* An element or attribute of the document checked: up to its iati-activity. */
+    const xmlNode *at = e->domain == XML_FROM_SCHEMASV ? e->node : NULL;
+    while (at && !(at->type == XML_ELEMENT_NODE && xmlStrEqual(at->name, BAD_CAST "iati-activity")))
+        at = at->parent;
+    for (const xmlNode *c = at ? at->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST "iati-identifier")) {
+            xmlChar *id = xmlNodeGetContent(c);
+            snprintf(f->activity, sizeof(f->activity), "%s", id ? (const char *)id : "");
+            xmlFree(id);
+            break;
+        }
+    snprintf(f->message, sizeof(f->message), "%s", e->message ? e->message : "unknown error");
+    size_t n = strlen(f->message);
+    while (n > 0 && (f->message[n - 1] == '\n' || f->message[n - 1] == ' '))
+        f->message[--n] = '\0';
+}
+
+struct iati_schema {
+    xmlDocPtr doc; /* the activity schema's document, which the parsed schema points into */
+    xmlSchemaPtr schema;
+};
+
+static void schema_free(struct iati_schema *s)
+{
+    if (s->schema)
+        xmlSchemaFree(s->schema);
+    if (s->doc)
+        xmlFreeDoc(s->doc);
+    s->schema = NULL;
+    s->doc = NULL;
+}
+
+static int schema_load(struct iati_schema *s)
+{
+    struct first_error err = {0};
+    xmlSchemaParserCtxtPtr pc = NULL;
+    memset(s, 0, sizeof(*s));
+    s->doc = xmlReadMemory((const char *)twin_iati_schema_data[0], (int)twin_iati_schema_sizes[0],
+                           SCHEMA_BASE "iati-activities-schema.xsd", NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (s->doc && (pc = xmlSchemaNewDocParserCtxt(s->doc))) {
+        xmlSchemaSetParserStructuredErrors(pc, keep_first_error, &err);
+        pthread_mutex_lock(&loader_lock);
+        outer_loader = xmlGetExternalEntityLoader();
+        xmlSetExternalEntityLoader(embedded_loader);
+        loading_schema = true;
+        s->schema = xmlSchemaParse(pc);
+        loading_schema = false;
+        xmlSetExternalEntityLoader(outer_loader);
+        pthread_mutex_unlock(&loader_lock);
+        xmlSchemaFreeParserCtxt(pc);
+    }
+    if (!s->schema) {
+        schema_free(s);
+        return twin_error(TWIN_ERROR, "the built-in IATI 2.03 schema cannot be read (line %d): %s",
+                          err.line, err.set ? err.message : "out of memory");
+    }
+    return 0;
+}
+
+int twin_iati_validate(const char *xml, size_t len)
+{
+    if (len > INT_MAX)
+        return twin_error(TWIN_ELIMIT, "the IATI document is too large to check");
+    struct iati_schema s;
+    int rc = schema_load(&s);
+    if (rc)
+        return rc;
+    xmlParserCtxtPtr pc = xmlNewParserCtxt();
+    xmlDocPtr doc =
+        pc ? xmlCtxtReadMemory(pc, xml, (int)len, "iati-activities.xml", NULL,
+                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+           : NULL;
+    xmlSchemaValidCtxtPtr vc = doc ? xmlSchemaNewValidCtxt(s.schema) : NULL;
+    if (!doc) {
+        const xmlError *e = pc ? xmlCtxtGetLastError(pc) : NULL;
+        rc = twin_error(TWIN_EINVALID, "not well-formed XML (line %d): %s", e ? e->line : 0,
+                        e && e->message ? e->message : "out of memory");
+    } else if (!vc) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    } else {
+        struct first_error err = {0};
+        xmlSchemaSetValidStructuredErrors(vc, keep_first_error, &err);
+        int v = xmlSchemaValidateDoc(vc, doc);
+        if (v != 0 || err.set)
+            rc = err.set ? twin_error(TWIN_EINVALID, "line %d%s%s%s: %s", err.line,
+                                      err.activity[0] ? " (activity " : "", err.activity,
+                                      err.activity[0] ? ")" : "", err.message)
+                         : twin_error(TWIN_ERROR, "libxml2 could not check the document (%d)", v);
+    }
+    if (vc)
+        xmlSchemaFreeValidCtxt(vc);
+    if (doc)
+        xmlFreeDoc(doc);
+    if (pc)
+        xmlFreeParserCtxt(pc);
+    schema_free(&s);
+    return rc;
+}
+
 int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
                      const struct twin_selection *sel)
 {
@@ -460,6 +624,13 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
         rc = twin_error(TWIN_ERROR, "writing the IATI XML failed");
     if (x.w)
         xmlFreeTextWriter(x.w);
+    /* Checked whole in memory before a byte is written: an invalid document is never written. */
+    if (rc == 0 && (rc = twin_iati_validate((const char *)xmlBufferContent(buf),
+                                            (size_t)xmlBufferLength(buf))))
+        rc = twin_error_wrap(rc, "%s, so nothing was written",
+                             rc == TWIN_EINVALID
+                                 ? "the export is not valid against the IATI 2.03 schema"
+                                 : "the export could not be checked against the IATI 2.03 schema");
     if (rc == 0 && fwrite(xmlBufferContent(buf), 1, (size_t)xmlBufferLength(buf), out) !=
                        (size_t)xmlBufferLength(buf))
         rc = twin_error(TWIN_ERROR, "writing the export failed");
@@ -806,6 +977,26 @@ static int read_document(struct reader *r, const xmlNode *d, const char *pid)
     return emit(r, rec);
 }
 
+/* An activity-date's type: an IATI ActivityDateType code, 1 to 4, in decimal digits only. */
+static int date_type(long *out, const char *text, size_t activity, const xmlNode *at)
+{
+    char *end = NULL;
+    long t = 0;
+    if (text && *text >= '0' && *text <= '9') {
+        errno = 0;
+        t = strtol(text, &end, 10);
+        if (errno == ERANGE || *end != '\0')
+            t = 0;
+    }
+    if (t < 1 || t > 4)
+        return twin_error(TWIN_EINVALID,
+                          "activity %zu (line %ld): activity-date type '%.64s' is not an IATI "
+                          "activity date type (1-4)",
+                          activity, xmlGetLineNo(at), text ? text : "");
+    *out = t;
+    return 0;
+}
+
 static int read_activity(struct reader *r, const xmlNode *a)
 {
     json_t *p = json_pack("{s:s}", "type", "partnership");
@@ -852,8 +1043,8 @@ static int read_activity(struct reader *r, const xmlNode *a)
             static const char *const keys[] = {NULL, "planned_start", "actual_start", "planned_end",
                                                "actual_end"};
             char *type = get(c, "type"), *date = get(c, "iso-date");
-            int t = type ? atoi(type) : 0;
-            if (t >= 1 && t <= 4)
+            long t = 0;
+            if ((rc = date_type(&t, type, r->activity, c)) == 0)
                 set_date(dates, keys[t], date);
             xmlFree(type);
             xmlFree(date);

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # IATI export: a partnership with members, sectors, countries, an MoU, a result with an indicator
-# exports as an iati-activities 2.03 document that the official schema accepts (xmllint), and
-# that keeps IATI's rules: the identifier begins with the reporting organisation's ref, sector and
-# country percentages sum to 100, there is a start date, and language and currency are given.
-# Person records, notes and sides stay out; a partnership IATI cannot take is named. The Dutch
+# exports as an iati-activities 2.03 document that twin checks against its built-in copy of the
+# official schema, and that xmllint accepts too; it keeps IATI's rules: the identifier begins
+# with the reporting organisation's ref, sector and country percentages sum to 100, there is a
+# start date, and language and currency are given. Person records, notes and sides stay out; a
+# partnership IATI cannot take is named. Records twin accepts but the IATI schema does not (no
+# summary, a percentage written in exponent form) make the export refuse, naming the element,
+# line and activity, and write nothing. The Dutch
 # foreign ministry's sample and the official annotated example import cleanly, their re-export
-# validates, a second import changes nothing, and DTDs (entity expansion) are refused.
+# validates, a second import changes nothing, DTDs (entity expansion) are refused, and so is an
+# activity-date type that is not a whole number from 1 to 4.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
 
-SCHEMA="$TWIN_SHARED_DATA/iati/iati-activities-schema.xsd"
+SCHEMA="$TWIN_TEST_DATA/iati/iati-activities-schema.xsd"
 [ -f "$SCHEMA" ] || fail "no IATI schema at $SCHEMA"
 A="$TEST_TMP/a"
 
@@ -36,8 +40,9 @@ add_record "$A" indicator title="Non-revenue water (%)" result="$R" measure=2 \
 add_record "$A" person name="A. Example" institution="$I1" >/dev/null
 add_record "$A" note title="Private steering note" partnership="$P" >/dev/null
 
-check "the export validates against the IATI 2.03 schema"
+check "the export is checked against the IATI 2.03 schema by twin, and validates with xmllint"
 expect_ok tw "$A" export --format iati --out "$TEST_TMP/iati.xml"
+expect_stderr_contains "twin: 1 IATI activity, checked against the IATI 2.03 schema: valid"
 xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/iati.xml" 2>"$TEST_TMP/xmllint.err" ||
     fail "xmllint refused the export: $(cat "$TEST_TMP/xmllint.err")"
 
@@ -77,16 +82,38 @@ expect_exit 2 tw "$A" export --format iati --out "$TEST_TMP/undated.xml"
 expect_stderr_contains "IATI needs a start date"
 [ ! -e "$TEST_TMP/undated.xml" ] || fail "a refused export left a file"
 expect_ok tw "$A" export --format iati --where title="Water twinning"
+expect_stderr_contains "checked against the IATI 2.03 schema: valid"
 echo "$(cat "$OUT")" | xmllint --noout --nonet --schema "$SCHEMA" - 2>/dev/null ||
     fail "the --where export does not validate"
+
+check "what twin accepts but the IATI schema refuses stops the export, named, and nothing is written"
+# IATI needs a description, twin's summary is optional: the participating-org on line 11 stands
+# where the description belongs.
+Q=$(add_record "$A" partnership title="Undescribed twinning" partnership_type=twinning status=2 \
+    dates.planned_start=2026-01-01)
+expect_exit 2 tw "$A" export --format iati --where title="Undescribed twinning" \
+    --out "$TEST_TMP/undescribed.xml"
+expect_stderr_contains "twin: the export is not valid against the IATI 2.03 schema, so nothing was written: line 11 (activity XE-EXAMPLE-MOW-$Q): Element 'participating-org': This element is not expected. Expected is ( description )."
+[ ! -e "$TEST_TMP/undescribed.xml" ] || fail "a refused export left a file"
+expect_exit 2 tw "$A" export --format iati --where title="Undescribed twinning"
+[ ! -s "$OUT" ] || fail "a refused export printed XML: $(head -c 200 "$OUT")"
+expect_stderr_contains "Expected is ( description )"
+# Percentages within twin's 0.01 of 100, one so small that it is written as 1e-5, which is no
+# xsd:decimal.
+S=$(add_record "$A" partnership title="Tiny share" partnership_type=twinning status=2 \
+    dates.planned_start=2026-01-01 summary="A sector with a sliver" \
+    'sectors=[{"code":"14010","percentage":0.00001},{"code":"14020","percentage":99.99999}]')
+expect_exit 2 tw "$A" export --format iati --where title="Tiny share" --out "$TEST_TMP/tiny.xml"
+expect_stderr_contains "(activity XE-EXAMPLE-MOW-$S): Element 'sector', attribute 'percentage': '1e-5' is not a valid value of the atomic type 'xs:decimal'."
+[ ! -e "$TEST_TMP/tiny.xml" ] || fail "a refused export left a file"
 
 check "IATI import: the NL MFA sample (13 activities) and the annotated example import cleanly"
 G="$TEST_TMP/g"
 found_node "$G" "Ministry of Foreign Affairs" XE-EXAMPLE-MFA NL donor "Import Test" --org-type 10
 BEFORE=$(commit_count "$G")
-expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Skipped"
-expect_ok tw "$G" --json import "$TWIN_SHARED_DATA/iati/activity-standard-example-annotated.xml"
+expect_ok tw "$G" --json import "$TWIN_TEST_DATA/iati/activity-standard-example-annotated.xml"
 expect_json_parses "$OUT" "import --json"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["committed"] and j["skipped"] > 0 and not j["errors"], j' "$OUT" ||
     fail "the annotated example did not import cleanly: $(cat "$OUT")"
@@ -98,13 +125,14 @@ expect_ok tw "$G" verify
 
 check "their re-export validates, and importing the sample again changes nothing"
 expect_ok tw "$G" export --format iati --out "$TEST_TMP/re.xml"
+expect_stderr_contains "checked against the IATI 2.03 schema: valid"
 xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/re.xml" 2>"$TEST_TMP/xmllint.err" ||
     fail "the re-export does not validate: $(cat "$TEST_TMP/xmllint.err")"
-expect_ok tw "$G" import "$TWIN_SHARED_DATA/iati/nl-mfa-sample-2.03.xml"
+expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Nothing to import"
 expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after importing the sample again"
 
-check "a DTD (entity expansion, external entities) is refused, and malformed XML is named"
+check "a DTD (entity expansion, external entities) is refused; malformed XML and date types are named"
 BEFORE=$(commit_count "$G")
 cat >"$TEST_TMP/bomb.xml" <<'XML'
 <?xml version="1.0"?>
@@ -120,6 +148,15 @@ cat >"$TEST_TMP/xxe.xml" <<'XML'
 XML
 expect_exit 2 tw "$G" import "$TEST_TMP/xxe.xml"
 expect_stderr_contains "DTD"
+for bad in 1x 0 5 " 2" 99999999999999999999 ""; do
+    sed "s/iso-date=\"2012-04-28\" type=\"2\"/iso-date=\"2012-04-28\" type=\"$bad\"/" \
+        "$TWIN_TEST_DATA/iati/activity-standard-example-annotated.xml" >"$TEST_TMP/datetype.xml"
+    grep -qF "iso-date=\"2012-04-28\" type=\"$bad\"" "$TEST_TMP/datetype.xml" ||
+        fail "no date type to break"
+    expect_exit 2 tw "$G" import "$TEST_TMP/datetype.xml"
+    expect_stderr_contains "activity 1 (line 74)"
+    expect_stderr_contains "): activity-date type '$bad' is not an IATI activity date type (1-4)"
+done
 printf '<iati-activities version="2.03"><iati-activity>' >"$TEST_TMP/cut.xml"
 expect_exit 2 tw "$G" import "$TEST_TMP/cut.xml"
 expect_stderr_contains "not well-formed XML"

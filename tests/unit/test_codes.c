@@ -10,7 +10,7 @@
 #include "twin/codes.h"
 #include "records/codes_table.h"
 
-/* Reference files under TWIN_SHARED_DATA, in the order of enum twin_codelist. */
+/* Reference files under TWIN_TEST_DATA, in the order of enum twin_codelist. */
 static const char *const files[TWIN_CODES__COUNT] = {
     [TWIN_CODES_ACTIVITY_STATUS] = "ActivityStatus",
     [TWIN_CODES_ORGANISATION_TYPE] = "OrganisationType",
@@ -32,7 +32,7 @@ static char *read_codelist_file(const char *name)
     char *data;
     long size;
 
-    snprintf(path, sizeof(path), "%s/iati/codelists/%s.xml", TWIN_SHARED_DATA, name);
+    snprintf(path, sizeof(path), "%s/iati/codelists/%s.xml", TWIN_TEST_DATA, name);
     f = fopen(path, "rb");
     assert_non_null(f);
     assert_int_equal(fseek(f, 0, SEEK_END), 0);

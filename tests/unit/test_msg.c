@@ -13,7 +13,7 @@
 #include "twin/error.h"
 #include "twin/msg.h"
 
-#define SUITE_FILE TWIN_SHARED_DATA "/msgpack/msgpack-test-suite.json"
+#define SUITE_FILE TWIN_TEST_DATA "/msgpack/msgpack-test-suite.json"
 #define NETWORK    "0123456789abcdef0123456789abcdef"
 
 /* "c4-01-01" or "00-ff" to bytes. */

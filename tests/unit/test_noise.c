@@ -17,7 +17,7 @@
 #include "twin/msg.h"
 #include "twin/noise.h"
 
-#define VECTOR_FILE TWIN_SHARED_DATA "/noise/noise_xk_25519_chachapoly_sha256.json"
+#define VECTOR_FILE TWIN_TEST_DATA "/noise/noise_xk_25519_chachapoly_sha256.json"
 #define NETWORK     "0123456789abcdef0123456789abcdef"
 
 static size_t unhex(unsigned char *out, size_t cap, const char *hex)

@@ -1,5 +1,5 @@
 # Shared helpers for twin's integration tests. Sourced by tests/integration/*.sh, which CTest
-# runs with TWIN (the twin binary), TWIN_SHARED_DATA, TWIN_SOURCE_DIR and TWIN_BUILD_DIR set.
+# runs with TWIN (the twin binary), TWIN_TEST_DATA, TWIN_SOURCE_DIR and TWIN_BUILD_DIR set.
 # Every test works in its own temporary directory, removed on exit, with a private HOME and no
 # user or system git config, so nothing on the machine changes what a test sees.
 
