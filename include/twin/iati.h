@@ -14,8 +14,8 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "twin/interchange.h"
 #include "twin/node.h"
+#include "twin/ops.h"
 
 struct twin_iati_report {
     size_t activities;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "twin/node.h"
+#include "twin/ops.h"
 
 #define TWIN_IMPORT_MAX_BYTES (512 * 1024 * 1024) /* an import file */
 #define TWIN_IMPORT_MAX_ROWS  1000000
@@ -25,15 +26,6 @@
 #define TWIN_CSV_COLUMNS_MAX  1000
 
 enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV, TWIN_FORMAT_IATI };
-
-/* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
- * with all. */
-struct twin_selection {
-    const char *type;
-    const char *const *where; /* "path=value" strings */
-    size_t nwhere;
-    bool all;
-};
 
 /* Writes the selected records at the head as a JSON array of records as stored. */
 int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel);

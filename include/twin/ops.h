@@ -39,6 +39,19 @@ int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx);
 
+/* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
+ * with all. */
+struct twin_selection {
+    const char *type;
+    const char *const *where; /* "path=value" strings */
+    size_t nwhere;
+    bool all;
+};
+
+/* Whether sel selects rec, its type aside: 1 or 0, or TWIN_EINVALID when a where is not
+ * FIELD=VALUE. */
+int twin_ops_selected(const struct twin_selection *sel, const json_t *rec);
+
 /* Adds a member institution with one key. Only an admin may. When the policy needs several
  * admins this records a proposal instead (twin_node_last_proposal names it). */
 int twin_ops_member_add(git_oid *commit_out, twin_node *n, const struct twin_identity *who,

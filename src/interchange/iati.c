@@ -582,22 +582,19 @@ int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
         rc = twin_error(TWIN_ERROR, "out of memory");
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(x.by_type, "partnership"), i, p)
-    {
-        bool keep = true;
-        for (size_t k = 0; keep && k < sel->nwhere; k++) {
-            const char *w = sel->where[k], *eq = strchr(w, '=');
-            char path[256];
-            if (!eq || (size_t)(eq - w) >= sizeof(path)) {
-                rc = twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
+    if (rc == 0)
+        json_array_foreach(json_object_get(x.by_type, "partnership"), i, p)
+        {
+            int keep = twin_ops_selected(sel, p);
+            if (keep < 0) {
+                rc = keep;
                 break;
             }
-            snprintf(path, sizeof(path), "%.*s", (int)(eq - w), w);
-            keep = twin_record_field_is(p, path, eq + 1);
+            if (keep && json_array_append(picked, p)) {
+                rc = twin_error(TWIN_ERROR, "out of memory");
+                break;
+            }
         }
-        if (rc == 0 && keep)
-            json_array_append(picked, p);
-    }
     if (rc == 0 && json_array_size(picked) == 0)
         rc = twin_error(TWIN_ENOTFOUND, "no partnership to export (IATI needs one activity at "
                                         "least)");

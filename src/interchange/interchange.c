@@ -34,18 +34,9 @@ struct collect {
 static int collect_one(json_t *rec, void *ctx)
 {
     struct collect *c = ctx;
-    if (!c->sel->all && json_is_true(json_object_get(rec, "withdrawn")))
-        return 0;
-    for (size_t i = 0; i < c->sel->nwhere; i++) {
-        const char *w = c->sel->where[i], *eq = strchr(w, '=');
-        char path[256];
-        if (!eq || (size_t)(eq - w) >= sizeof(path))
-            return twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
-        memcpy(path, w, (size_t)(eq - w));
-        path[eq - w] = '\0';
-        if (!twin_record_field_is(rec, path, eq + 1))
-            return 0;
-    }
+    int rc = twin_ops_selected(c->sel, rec);
+    if (rc <= 0)
+        return rc;
     return json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
 }
 

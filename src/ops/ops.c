@@ -565,6 +565,23 @@ cleanup:
     return rc;
 }
 
+int twin_ops_selected(const struct twin_selection *sel, const json_t *rec)
+{
+    if (!sel->all && json_is_true(json_object_get(rec, "withdrawn")))
+        return 0;
+    for (size_t i = 0; i < sel->nwhere; i++) {
+        const char *w = sel->where[i], *eq = strchr(w, '=');
+        char path[256];
+        if (!eq || (size_t)(eq - w) >= sizeof(path))
+            return twin_error(TWIN_EINVALID, "--where %s: give FIELD=VALUE", w);
+        memcpy(path, w, (size_t)(eq - w));
+        path[eq - w] = '\0';
+        if (!twin_record_field_is(rec, path, eq + 1))
+            return 0;
+    }
+    return 1;
+}
+
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx)
 {
