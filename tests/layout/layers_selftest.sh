@@ -69,4 +69,11 @@ t=$(tree wrong_folder)
 printf '#include "git/util.h"\n' >>"$t/src/git/pack.c"
 expect wrong_folder 'includes git/util.h, but module util lives in src/base/'
 
-echo "tools/layers self-test: a sound tree passes; upward includes, private headers in the command line, cycles, stray folders and wrong folders are refused"
+t=$(tree readme)
+printf '## Source layout\n\n| `src/base/util.c` | helpers |\n| `src/git/gone.c` | was here |\n## Next\n`src/git/pack.c`\n' >"$t/README.md"
+expect readme 'README.md, Source layout: src/git/pack.c is not listed'
+expect readme 'README.md, Source layout: src/git/gone.c is listed but does not exist'
+printf '## Source layout\n\n| `src/base/util.c` | `src/git/pack.c`, `src/git/pack_table.c` |\n' >"$t/README.md"
+out=$(bash "$layers" "$t") || fail "readme: a complete table was refused: $out"
+
+echo "tools/layers self-test: a sound tree passes; upward includes, private headers in the command line, cycles, stray folders, wrong folders and a README table that misses or invents a file are refused"
