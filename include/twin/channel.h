@@ -14,11 +14,8 @@
 #include "twin/msg.h"
 #include "twin/noise.h"
 
-#define TWIN_FRAME_HEADER_BYTES   4 /* big-endian length of the frame body */
-#define TWIN_HANDSHAKE_TIMEOUT_MS 10000
-#define TWIN_READ_TIMEOUT_MS      60000
-#define TWIN_WRITE_TIMEOUT_MS     60000
-#define TWIN_PEER_ADDR_MAX        64 /* "[v6]:port" with its NUL */
+#define TWIN_FRAME_HEADER_BYTES 4  /* big-endian length of the frame body */
+#define TWIN_PEER_ADDR_MAX      64 /* "[v6]:port" with its NUL */
 
 typedef struct twin_channel twin_channel;
 

@@ -16,16 +16,6 @@
 
 #include "twin/channel.h"
 
-#define TWIN_LISTENER_MAX_UNAUTHENTICATED 16
-#define TWIN_LISTENER_MAX_PER_ADDRESS     8
-#define TWIN_LISTENER_HANDSHAKE_MS        5000
-#define TWIN_LISTENER_MAX_SESSIONS        64
-#define TWIN_LISTENER_MAX_PER_KEY         4
-#define TWIN_LISTENER_MAX_CLAIMS          4
-#define TWIN_LISTENER_CLAIM_MS            10000
-#define TWIN_LISTENER_SUMMARY_MS          10000
-#define TWIN_LISTENER_MAX_OTHER_KEYS      4
-
 typedef struct twin_listener twin_listener;
 
 /* One log line without a newline, e.g. "refused 192.0.2.7:50312: handshake: ...". Calls are

@@ -23,6 +23,11 @@
 
 #include "twin/error.h"
 
+/* How long a handshake, and then one read or write of a frame, may take. */
+#define TWIN_HANDSHAKE_TIMEOUT_MS 10000
+#define TWIN_READ_TIMEOUT_MS      60000
+#define TWIN_WRITE_TIMEOUT_MS     60000
+
 #define SEND_BUF_START (64 * 1024)
 #define RECV_GROW_STEP (64 * 1024)
 #define SEND_BUF_FULL  (TWIN_FRAME_HEADER_BYTES + TWIN_FRAME_MAX)

@@ -25,6 +25,17 @@
 #include "twin/msg.h"
 #include "base/util.h"
 
+/* Admission (PROTOCOL.md 3.6): pools, caps and deadlines. */
+#define TWIN_LISTENER_MAX_UNAUTHENTICATED 16
+#define TWIN_LISTENER_MAX_PER_ADDRESS     8
+#define TWIN_LISTENER_HANDSHAKE_MS        5000
+#define TWIN_LISTENER_MAX_SESSIONS        64
+#define TWIN_LISTENER_MAX_PER_KEY         4
+#define TWIN_LISTENER_MAX_CLAIMS          4
+#define TWIN_LISTENER_CLAIM_MS            10000
+#define TWIN_LISTENER_SUMMARY_MS          10000
+#define TWIN_LISTENER_MAX_OTHER_KEYS      4
+
 #define LISTEN_BACKLOG 128
 #define STOP_GRACE_MS  5000 /* sessions get this long to say goodbye before sockets close */
 
