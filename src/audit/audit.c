@@ -15,7 +15,7 @@
 
 #include "rules/checkrun.h"
 #include "git/history.h"
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "store/storecheck.h"
 #include "git/treediff.h"
 #include "twin/error.h"

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "twin/audit.h"
 #include "twin/error.h"
 #include "base/util.h"

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "cli.h"
 #include "twin/checkpoint.h"
 #include "twin/error.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "rules/governance.h"
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/tree.h"

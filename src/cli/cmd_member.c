@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/ops.h"
@@ -88,20 +88,23 @@ static int member_list(struct cli *c, int argc, char **argv)
             for (size_t k = 0; k < mm->nkeys; k++) {
                 char line[TWIN_OPENSSH_PUB_MAX];
                 twin_key_format_openssh(line, mm->keys[k].pk);
-                json_array_append_new(keys, json_pack("{s:s, s:s}", "key", line, "state",
-                                                      twin_key_state_name(mm->keys[k].state)));
+                json_array_append_new(keys,
+                                      json_pack("{s:s, s:s}", "key", line, "state",
+                                                twin_membership_key_state_name(mm->keys[k].state)));
             }
-            json_array_append_new(
-                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "org_id", mm->org_id, "name",
-                                mm->name, "role", twin_role_name(mm->role), "side", mm->side,
-                                "country", mm->country, "keys", keys, "removed", mm->removed));
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b}", "org_id",
+                                                  mm->org_id, "name", mm->name, "role",
+                                                  twin_membership_role_name(mm->role), "side",
+                                                  mm->side, "country", mm->country, "keys", keys,
+                                                  "removed", mm->removed));
         } else {
             size_t active = 0;
             for (size_t k = 0; k < mm->nkeys; k++)
                 active += mm->keys[k].state == TWIN_KEY_ACTIVE;
             printf("%-24s %-8s %-6s %-8s %-4zu %s%s\n", mm->org_id,
-                   mm->removed ? "removed" : twin_role_name(mm->role), mm->side, mm->country,
-                   mm->removed ? 0 : active, mm->name, mm->removed ? " (left the network)" : "");
+                   mm->removed ? "removed" : twin_membership_role_name(mm->role), mm->side,
+                   mm->country, mm->removed ? 0 : active, mm->name,
+                   mm->removed ? " (left the network)" : "");
         }
     }
     if (c->json) {

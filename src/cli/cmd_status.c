@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "git/history.h"
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "cli.h"
 #include "twin/twin.h"
 #include "twin/error.h"
@@ -113,7 +113,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
         goto cleanup;
     enum twin_key_state state;
     const struct twin_member *me = twin_membership_find_key(m, twin_node_key(c->node)->pk, &state);
-    const char *role = me ? twin_role_name(me->role) : "not a member";
+    const char *role = me ? twin_membership_role_name(me->role) : "not a member";
     const char *const *types = twin_record_types();
     if (c->json) {
         json_t *records = json_object();

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/ops.h"

@@ -67,10 +67,10 @@ static int require_key(twin_node *n, git_tree *tree, enum writer_need need)
                         me->org_id, twin_node_network_id(n));
     else if (state != TWIN_KEY_ACTIVE)
         rc = twin_error(TWIN_EDENIED, "this node's key is %s for member %s",
-                        twin_key_state_name(state), me->org_id);
+                        twin_membership_key_state_name(state), me->org_id);
     else if (need == NEED_ADMIN && me->role != TWIN_ROLE_ADMIN)
         rc = twin_error(TWIN_EDENIED, "only an admin may do this; %s is %s", me->org_id,
-                        twin_role_name(me->role));
+                        twin_membership_role_name(me->role));
     else if (need == NEED_WRITER && me->role == TWIN_ROLE_OBSERVER)
         rc = twin_error(TWIN_EDENIED, "%s is an observer and may not write", me->org_id);
     if (me)
@@ -461,7 +461,7 @@ static int change_member_add(twin_tx *tx, char *message, size_t message_size, vo
         rc = twin_error(TWIN_EEXISTS, "that key already belongs to member %s", holder->org_id);
         goto cleanup;
     }
-    if (!(member = twin_member_json(c->who, c->role, c->pk))) {
+    if (!(member = twin_membership_member_json(c->who, c->role, c->pk))) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
@@ -471,7 +471,7 @@ static int change_member_add(twin_tx *tx, char *message, size_t message_size, vo
     char summary[400];
     snprintf(summary, sizeof(summary), "add member %s: %s (%s)", c->who->org_id, c->who->name,
              c->role);
-    if ((rc = twin_member_check(member, c->who->org_id)) ||
+    if ((rc = twin_membership_check_member(member, c->who->org_id)) ||
         (rc = put_governed(tx, c->node, m, path, member, summary, message, message_size)))
         goto cleanup;
 cleanup:
@@ -493,7 +493,7 @@ int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct t
 {
     enum twin_role r;
     int rc;
-    if ((rc = twin_node_identity_check(who)) || (rc = twin_role_parse(&r, role)))
+    if ((rc = twin_node_identity_check(who)) || (rc = twin_membership_role_parse(&r, role)))
         return rc;
     struct member_change c = {n, who, role, pk, own_partnerships};
     return commit_with_retry(commit_out, n, change_member_add, &c);
@@ -723,10 +723,10 @@ static int change_member_edit(twin_tx *tx, char *message, size_t message_size, v
                      path);
         }
     }
-    if ((rc = twin_member_check(cur, who->org_id)) ||
-        (rc = twin_member_check_change(old, cur,
-                                       c->kind != EDIT_ROTATE || who->role == TWIN_ROLE_ADMIN,
-                                       twin_node_key(c->node)->pk)))
+    if ((rc = twin_membership_check_member(cur, who->org_id)) ||
+        (rc = twin_membership_check_change(old, cur,
+                                           c->kind != EDIT_ROTATE || who->role == TWIN_ROLE_ADMIN,
+                                           twin_node_key(c->node)->pk)))
         goto cleanup;
     if (c->kind == EDIT_ROTATE) { /* a member's own rotation needs no approval */
         if ((rc = twin_record_canonical(&text, &len, cur)) == 0)
@@ -1108,7 +1108,7 @@ static int change_policy(twin_tx *tx, char *message, size_t message_size, void *
     char summary[200];
     snprintf(summary, sizeof(summary), "set policy: %d admin approvals for membership and policy",
              pc->threshold);
-    if ((rc = twin_network_check_descriptor(net)) == 0)
+    if ((rc = twin_membership_check_descriptor(net)) == 0)
         rc = put_governed(tx, pc->node, m, TWIN_NETWORK_PATH, net, summary, message, message_size);
 cleanup:
     free(text);

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "twin/error.h"
 #include "base/util.h"
 #include "twin/sshsig.h"

@@ -68,11 +68,11 @@ int twin_proposal_check(const json_t *p, const char *file_id)
                 return twin_error(TWIN_EINVALID, "proposal.changes: %s appears twice", path);
         int rc;
         if (strcmp(path, TWIN_NETWORK_PATH) == 0)
-            rc = twin_network_check_descriptor(content);
+            rc = twin_membership_check_descriptor(content);
         else {
             char org[128];
             snprintf(org, sizeof(org), "%.*s", (int)(strlen(path) - 13), path + 8);
-            rc = twin_member_check(content, org);
+            rc = twin_membership_check_member(content, org);
         }
         if (rc)
             return twin_error_wrap(rc, "proposal.changes[%zu] (%s)", i, path);
@@ -146,7 +146,7 @@ static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
     int rc = 0;
     if (who->role != TWIN_ROLE_ADMIN) {
         snprintf(fault, fault_size, "%s (%s) proposed or approved a change without being an admin",
-                 who->org_id, twin_role_name(who->role));
+                 who->org_id, twin_membership_role_name(who->role));
         return 0;
     }
     if (nlen != TWIN_ID_LEN + 5 || strcmp(name + TWIN_ID_LEN, ".json") != 0) {
@@ -253,7 +253,7 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
                 !fault[0] &&
                 (rc = blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) == 0 &&
                 !fault[0]) {
-                bool rotation = twin_member_check_change(old, cur, false, signer) == 0;
+                bool rotation = twin_membership_check_change(old, cur, false, signer) == 0;
                 twin_error_clear();
                 json_decref(old);
                 json_decref(cur);

@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "git/treediff.h"
 
 #define TWIN_PROPOSALS_DIR      "proposals"

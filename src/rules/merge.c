@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "git/treediff.h"
 #include "twin/error.h"
 #include "twin/tree.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "git/treediff.h"
 #include "twin/merge.h"
 #include "rules/governance.h"
@@ -404,7 +404,7 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
     if (strcmp(c->path, TWIN_NETWORK_PATH) == 0) {
         if (who->role != TWIN_ROLE_ADMIN) {
             snprintf(fault, fault_size, "%s (%s) changed the network policy without being an admin",
-                     who->org_id, twin_role_name(who->role));
+                     who->org_id, twin_membership_role_name(who->role));
             goto cleanup;
         }
         if (!c->has_new || !c->has_old) {
@@ -416,7 +416,7 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             (rc = read_blob_json(&cur, fault, fault_size, repo, packs, &c->new_id, c->path)) ||
             fault[0])
             goto cleanup;
-        if (twin_network_check_descriptor(cur)) {
+        if (twin_membership_check_descriptor(cur)) {
             snprintf(fault, fault_size, "%s", twin_error_last());
             goto cleanup;
         }
@@ -438,7 +438,7 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         /* An admin changes the membership; anyone else only its own file, to rotate its key. */
         if (who->role != TWIN_ROLE_ADMIN && (!own_file || !c->has_old)) {
             snprintf(fault, fault_size, "%s (%s) changed the membership without being an admin",
-                     who->org_id, twin_role_name(who->role));
+                     who->org_id, twin_membership_role_name(who->role));
             goto cleanup;
         }
         if (flen < 6 || flen - 5 >= sizeof(org) || strcmp(fname + flen - 5, ".json") != 0 ||
@@ -455,7 +455,7 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         if ((rc = read_blob_json(&cur, fault, fault_size, repo, packs, &c->new_id, c->path)) ||
             fault[0])
             goto cleanup;
-        if (twin_member_check(cur, org)) {
+        if (twin_membership_check_member(cur, org)) {
             snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
             goto cleanup;
         }
@@ -464,11 +464,11 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
              fault[0]))
             goto cleanup;
         if (c->has_old &&
-            twin_member_check_change(old, cur, who->role == TWIN_ROLE_ADMIN, signer)) {
+            twin_membership_check_change(old, cur, who->role == TWIN_ROLE_ADMIN, signer)) {
             if (who->role != TWIN_ROLE_ADMIN)
                 snprintf(fault, fault_size,
                          "%s (%s) changed the membership without being an admin: %s", who->org_id,
-                         twin_role_name(who->role), twin_error_last());
+                         twin_membership_role_name(who->role), twin_error_last());
             else
                 snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
         }
@@ -693,7 +693,8 @@ static int check_merge(struct twin_check *out, git_repository *repo,
         verdict(out, "merge signed by a key outside the membership (%s)", line);
     } else if (state != TWIN_KEY_ACTIVE) {
         snprintf(out->org_id, sizeof(out->org_id), "%s", who->org_id);
-        verdict(out, "merge signed by %s's %s key", who->org_id, twin_key_state_name(state));
+        verdict(out, "merge signed by %s's %s key", who->org_id,
+                twin_membership_key_state_name(state));
     } else if (!writer_verdict(out, head, who->org_id)) {
         /* Any member may sign a merge, observers too (one that rotated its key must join its
          * rotation to the others' history): a merge adds nothing of its own. */
@@ -802,7 +803,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         goto cleanup;
     }
     if (state != TWIN_KEY_ACTIVE) {
-        verdict(out, "signed by %s's %s key", who->org_id, twin_key_state_name(state));
+        verdict(out, "signed by %s's %s key", who->org_id, twin_membership_key_state_name(state));
         goto cleanup;
     }
     if (writer_verdict(out, &head, who->org_id))

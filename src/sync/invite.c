@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
@@ -85,7 +85,7 @@ static int require_admin(twin_node *n, const char *member, struct twin_invite *i
         const struct twin_member *who = member ? twin_membership_find(m, member) : NULL;
         if (!me || state != TWIN_KEY_ACTIVE || me->role != TWIN_ROLE_ADMIN)
             rc = twin_error(TWIN_EDENIED, "only an admin may invite; this node is %s",
-                            me ? twin_role_name(me->role) : "not a member");
+                            me ? twin_membership_role_name(me->role) : "not a member");
         else if (member && !who)
             rc = twin_error(TWIN_ENOTFOUND,
                             "no member %s (invite a new institution without "
@@ -105,7 +105,7 @@ static int require_admin(twin_node *n, const char *member, struct twin_invite *i
             snprintf(inv->member.side, sizeof(inv->member.side), "%s", who->side);
             snprintf(inv->member.org_type, sizeof(inv->member.org_type), "%s",
                      who->org_type ? who->org_type : "");
-            snprintf(inv->role, sizeof(inv->role), "%s", twin_role_name(who->role));
+            snprintf(inv->role, sizeof(inv->role), "%s", twin_membership_role_name(who->role));
         }
     }
     twin_membership_free(m);
@@ -137,7 +137,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     enum twin_role r;
     char host[256], port[8], path[4200], *text = NULL;
     *token_out = NULL;
-    int rc = twin_role_parse(&r, role);
+    int rc = twin_membership_role_parse(&r, role);
     if (rc)
         return rc;
     if (ttl_seconds < 1 || ttl_seconds > TWIN_INVITE_MAX_TTL)
@@ -147,7 +147,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
                        : twin_error(TWIN_EINVALID,
                                     "no address for partners to reach this node: give --address "
                                     "HOST:PORT (or run twin serve, which records it)");
-    snprintf(inv.role, sizeof(inv.role), "%s", twin_role_name(r));
+    snprintf(inv.role, sizeof(inv.role), "%s", twin_membership_role_name(r));
     if ((rc = require_admin(n, member, &inv)))
         return rc;
     snprintf(inv.network_id, sizeof(inv.network_id), "%s", twin_node_network_id(n));
@@ -258,7 +258,7 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid inviter key");
     else if (!org || !twin_record_org_id_valid(org) || strlen(org) >= sizeof(out->inviter_org))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid inviter");
-    else if (!role || twin_role_parse(&r, role) != 0)
+    else if (!role || twin_membership_role_parse(&r, role) != 0)
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid role");
     else if (!json_is_integer(json_object_get(j, "e")))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no expiry");

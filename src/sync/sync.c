@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "twin/network.h"
+#include "twin/membership.h"
 #include "base/util.h"
 #include "twin/checkpoint.h"
 #include "twin/batch.h"
@@ -1149,7 +1149,7 @@ int twin_sync_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], 
                      twin_node_network_id(n));
         else if (who)
             snprintf(reason, reason_cap, "this key of %s is %s", who->org_id,
-                     twin_key_state_name(state));
+                     twin_membership_key_state_name(state));
         else
             snprintf(reason, reason_cap, "unknown node key: not a member of network %s",
                      twin_node_network_id(n));

@@ -116,14 +116,14 @@ static void an_identity_organisation_type_is_optional_but_checked(void **state)
 static void roles_and_network_ids_parse(void **state)
 {
     enum twin_role r;
-    assert_int_equal(twin_role_parse(&r, "admin"), 0);
+    assert_int_equal(twin_membership_role_parse(&r, "admin"), 0);
     assert_int_equal(r, TWIN_ROLE_ADMIN);
-    assert_int_equal(twin_role_parse(&r, "observer"), 0);
+    assert_int_equal(twin_membership_role_parse(&r, "observer"), 0);
     assert_int_equal(r, TWIN_ROLE_OBSERVER);
-    assert_int_equal(twin_role_parse(&r, "chief"), TWIN_EINVALID);
+    assert_int_equal(twin_membership_role_parse(&r, "chief"), TWIN_EINVALID);
     assert_string_equal(twin_error_last(), "role 'chief' is not one of admin | editor | observer");
-    assert_string_equal(twin_role_name(TWIN_ROLE_EDITOR), "editor");
-    assert_string_equal(twin_key_state_name(TWIN_KEY_REVOKED), "revoked");
+    assert_string_equal(twin_membership_role_name(TWIN_ROLE_EDITOR), "editor");
+    assert_string_equal(twin_membership_key_state_name(TWIN_KEY_REVOKED), "revoked");
     assert_true(twin_node_network_id_valid("0123456789abcdef0123456789abcdef"));
     assert_false(twin_node_network_id_valid("0123456789ABCDEF0123456789abcdef"));
     assert_false(twin_node_network_id_valid("0123456789abcdef0123456789abcde"));
@@ -136,25 +136,25 @@ static json_t *member_of(const struct twin_identity *who, const char *role)
 {
     unsigned char pk[TWIN_PUBKEY_BYTES], sk[crypto_sign_SECRETKEYBYTES];
     crypto_sign_keypair(pk, sk);
-    json_t *m = twin_member_json(who, role, pk);
+    json_t *m = twin_membership_member_json(who, role, pk);
     assert_non_null(m);
     return m;
 }
 
 static void assert_member_refused(const json_t *m, const char *file_org_id, const char *message)
 {
-    assert_int_equal(twin_member_check(m, file_org_id), TWIN_EINVALID);
+    assert_int_equal(twin_membership_check_member(m, file_org_id), TWIN_EINVALID);
     assert_string_equal(twin_error_last(), message);
 }
 
 static void a_member_file_built_by_twin_is_accepted(void **state)
 {
     json_t *m = member_of(&north, "admin");
-    assert_int_equal(twin_member_check(m, "XE-EXAMPLE-MOF"), 0);
+    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-MOF"), 0);
     assert_string_equal(json_string_value(json_object_get(m, "org_type")), "10");
     json_decref(m);
     m = member_of(&south, "observer");
-    assert_int_equal(twin_member_check(m, "XE-EXAMPLE-RA"), 0);
+    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-RA"), 0);
     assert_null(json_object_get(m, "org_type"));
     json_decref(m);
 }
@@ -216,7 +216,7 @@ static void a_member_file_stored_under_another_org_id_is_refused(void **state)
     json_t *m = member_of(&south, "editor");
     assert_member_refused(m, "XE-EXAMPLE-MOF",
                           "member XE-EXAMPLE-RA is stored under the name of XE-EXAMPLE-MOF");
-    assert_int_equal(twin_member_check(m, NULL), 0);
+    assert_int_equal(twin_membership_check_member(m, NULL), 0);
     json_decref(m);
 }
 
@@ -235,7 +235,7 @@ static void a_member_file_needs_one_to_sixteen_keys(void **state)
     }
     assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys: a list of 1-16 keys");
     json_array_remove(keys, 16);
-    assert_int_equal(twin_member_check(m, "XE-EXAMPLE-RA"), 0);
+    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-RA"), 0);
     json_array_set_new(keys, 3, json_string("ssh-ed25519 AAAA"));
     assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[3]: not an object");
     json_decref(m);
@@ -316,14 +316,14 @@ static int teardown_node(void **state)
 
 static void assert_descriptor_refused(const json_t *net, const char *message)
 {
-    assert_int_equal(twin_network_check_descriptor(net), TWIN_EINVALID);
+    assert_int_equal(twin_membership_check_descriptor(net), TWIN_EINVALID);
     assert_string_equal(twin_error_last(), message);
 }
 
 static void the_founded_descriptor_is_accepted_and_names_the_network(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(twin_network_check_descriptor(f->net), 0);
+    assert_int_equal(twin_membership_check_descriptor(f->net), 0);
     assert_string_equal(json_string_value(json_object_get(f->net, "id")),
                         twin_node_network_id(f->node));
     assert_string_equal(json_string_value(json_object_get(f->net, "name")), "Example Tax Twinning");
@@ -369,7 +369,7 @@ static void a_renamed_network_no_longer_matches_its_id(void **state)
 {
     struct fixture *f = *state;
     json_object_set_new(f->net, "name", json_string("Another Network"));
-    assert_int_equal(twin_network_check_descriptor(f->net), TWIN_EINVALID);
+    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
     assert_non_null(strstr(twin_error_last(), "is not derived from the founding fields"));
 }
 
@@ -399,7 +399,7 @@ static void a_descriptor_with_a_bad_founder_key_is_refused(void **state)
 {
     struct fixture *f = *state;
     json_object_set_new(f->net, "founder_key", json_string("ssh-ed25519 AAAA"));
-    assert_int_equal(twin_network_check_descriptor(f->net), TWIN_EINVALID);
+    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
     assert_true(strncmp(twin_error_last(), "network.founder_key: ", 21) == 0);
 }
 
@@ -414,7 +414,7 @@ static void a_descriptor_whose_policy_is_not_an_object_is_refused(void **state)
 {
     struct fixture *f = *state;
     json_object_set_new(f->net, "policy", json_integer(5));
-    assert_int_equal(twin_network_check_descriptor(f->net), TWIN_EINVALID);
+    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
 }
 
 static void a_policy_admin_threshold_outside_one_to_a_hundred_is_refused(void **state)
@@ -426,7 +426,7 @@ static void a_policy_admin_threshold_outside_one_to_a_hundred_is_refused(void **
     json_object_set_new(policy, "admin_threshold", json_string("2"));
     assert_descriptor_refused(f->net, "network.policy.admin_threshold: must be 1-100");
     json_object_set_new(policy, "admin_threshold", json_integer(2));
-    assert_int_equal(twin_network_check_descriptor(f->net), 0);
+    assert_int_equal(twin_membership_check_descriptor(f->net), 0);
     json_object_set_new(policy, "quorum", json_integer(2));
     assert_descriptor_refused(f->net, "network.policy.quorum: unknown field");
 }

@@ -574,7 +574,8 @@ static void an_editor_may_not_change_the_membership(void **state)
 static void a_member_file_under_another_name_is_refused(void **state)
 {
     struct net *n = *state;
-    json_t *m = twin_member_json(&outsider_who, "editor", twin_node_key(n->outsider)->pk);
+    json_t *m =
+        twin_membership_member_json(&outsider_who, "editor", twin_node_key(n->outsider)->pk);
     git_oid commit = commit_rec(n, n->admin, "members/XE-EXAMPLE-OTHER.json", m);
     assert_refused(n, &commit,
                    "member XE-EXAMPLE-OUT is stored under the name of XE-EXAMPLE-OTHER");
@@ -583,7 +584,7 @@ static void a_member_file_under_another_name_is_refused(void **state)
 static void a_member_sharing_another_members_key_is_refused(void **state)
 {
     struct net *n = *state;
-    json_t *m = twin_member_json(&outsider_who, "editor", twin_node_key(n->editor)->pk);
+    json_t *m = twin_membership_member_json(&outsider_who, "editor", twin_node_key(n->editor)->pk);
     git_oid commit = commit_rec(n, n->admin, "members/XE-EXAMPLE-OUT.json", m);
     assert_refused(n, &commit, "share a key");
 }
@@ -645,7 +646,7 @@ static void a_network_refounded_under_a_new_id_is_refused(void **state)
     crypto_hash_sha256_final(&st, h);
     sodium_bin2hex(hex, sizeof(hex), h, TWIN_NETWORK_ID_LEN / 2);
     json_object_set_new(net, "id", json_string(hex));
-    assert_int_equal(twin_network_check_descriptor(net), 0);
+    assert_int_equal(twin_membership_check_descriptor(net), 0);
     git_oid commit = commit_rec(n, n->admin, TWIN_NETWORK_PATH, net);
     assert_refused(n, &commit, "network.id can never change");
 }
