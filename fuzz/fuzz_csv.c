@@ -23,7 +23,7 @@ static int check_row(size_t row, char **cells, size_t ncells, void *ctx)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t rows = 0;
-    int rc = twin_csv_read((const char *)data, size, check_row, &rows);
+    int rc = twin_interchange_csv_read((const char *)data, size, check_row, &rows);
     if (rc != 0 && rc != TWIN_EINVALID && rc != TWIN_ELIMIT)
         abort();
     twin_error_clear();

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = 0;
 
     msgpack_unpacked u;
-    if (twin_msgpack_unpack(&u, data, size) == 0)
+    if (twin_msg_msgpack_unpack(&u, data, size) == 0)
         msgpack_unpacked_destroy(&u);
 
     if (twin_msg_decode(&m, data, size) != 0)

@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 
     struct twin_import_report *r = NULL;
     double t0 = now_s();
-    if (twin_import(&r, n, csv, TWIN_FORMAT_CSV, "note", false, NULL, NULL))
+    if (twin_interchange_import(&r, n, csv, TWIN_FORMAT_CSV, "note", false, NULL, NULL))
         die("importing");
     double import_s = now_s() - t0;
     if (r->nerrors || !r->committed || r->created != rows) {
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
                 r->nerrors);
         return 1;
     }
-    twin_import_report_free(r);
+    twin_interchange_import_report_free(r);
     printf("import CSV:  %8.0f rows/s (%zu rows in %.2f s, one signed commit)\n",
            (double)rows / import_s, rows, import_s);
 
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     struct twin_selection sel = {"note", NULL, 0, false};
     size_t written = 0;
     t0 = now_s();
-    if (!f || twin_export_csv(f, &written, n, &sel))
+    if (!f || twin_interchange_export_csv(f, &written, n, &sel))
         die("exporting");
     fclose(f);
     double export_s = now_s() - t0;

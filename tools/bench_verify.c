@@ -1,5 +1,5 @@
 /*
- * Verify benchmark: `twin verify` (twin_verify, every check of the validity predicate and the
+ * Verify benchmark: `twin verify` (twin_audit_verify, every check of the validity predicate and the
  * rewrite check) over a long history, against stock `git verify-commit` (gpg.format=ssh) over a
  * sample of the same commits in the same run, and `git log --show-signature` over the newest
  * ones; then `twin verify --since` after one new commit. The history it builds has a
@@ -211,7 +211,7 @@ static double run_verify(const char *dir, int threads, size_t *commits, double *
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s(), c0 = cpu_s();
-    if (twin_ops_open(&n, dir) || twin_verify(&r, n, threads))
+    if (twin_ops_open(&n, dir) || twin_audit_verify(&r, n, threads))
         die("verify");
     twin_node_free(n);
     double t = now_s() - t0;
@@ -222,7 +222,7 @@ static double run_verify(const char *dir, int threads, size_t *commits, double *
         exit(1);
     }
     *commits = r->commits;
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
     return t;
 }
 
@@ -235,7 +235,7 @@ static void write_allowed_signers(twin_node *n, const char *path)
         perror(path);
         exit(1);
     }
-    if (twin_allowed_signers(f, n))
+    if (twin_signers_allowed(f, n))
         die("writing the allowed signers");
     fclose(f);
 }
@@ -264,7 +264,7 @@ static double run_since(const char *dir, const git_oid *since)
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s();
-    if (twin_ops_open(&n, dir) || twin_verify_since(&r, n, 0, since))
+    if (twin_ops_open(&n, dir) || twin_audit_verify_since(&r, n, 0, since))
         die("verify --since");
     double t = now_s() - t0;
     if (r->nfaults || r->commits != 1) {
@@ -272,7 +272,7 @@ static double run_since(const char *dir, const git_oid *since)
                 r->commits, r->nfaults);
         exit(1);
     }
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
     twin_node_free(n);
     return t;
 }

@@ -65,14 +65,14 @@ struct twin_verify_report {
  * reached or not: storecheck.h). Returns 0 when the check ran, whatever it found; faults are in
  * the report, damage to the store first, and so are the commits dated more than a day ahead of
  * this node's clock. A history that cannot be read on a damaged store is a fault too. */
-int twin_verify(struct twin_verify_report **out, twin_node *n, int threads);
+int twin_audit_verify(struct twin_verify_report **out, twin_node *n, int threads);
 
 /* Verifies only what the history gained after commit since (a commit the branch held before):
  * the new commits, that since is still in the history, and that every head the branch was
  * moved to after since still is. */
-int twin_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
-                      const git_oid *since);
-void twin_verify_report_free(struct twin_verify_report *r);
+int twin_audit_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
+                            const git_oid *since);
+void twin_audit_verify_report_free(struct twin_verify_report *r);
 
 struct twin_log_entry {
     git_oid commit;
@@ -89,6 +89,6 @@ typedef int (*twin_log_entry_fn)(const struct twin_log_entry *e, void *ctx);
 
 /* Calls fn for each commit from the head back (newest first) that changed record id (every
  * commit when id is NULL), with its signer and verdict. */
-int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx);
+int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx);
 
 #endif

@@ -115,7 +115,7 @@ const char *twin_channel_peer_addr(const twin_channel *ch);
 const unsigned char *twin_channel_session_hash(const twin_channel *ch);
 
 /* "host:port" of a connected socket's peer, for logs; "unknown" when it cannot be had. */
-void twin_peer_addr(char out[static TWIN_PEER_ADDR_MAX], int fd);
+void twin_channel_fd_addr(char out[static TWIN_PEER_ADDR_MAX], int fd);
 
 /* --- Frames, without I/O (what the channel and the fuzz targets share) ------------------- */
 

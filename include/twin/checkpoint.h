@@ -58,11 +58,11 @@ int twin_checkpoint_store(twin_node *n, const struct twin_checkpoint *cp);
 
 /* Reads every statement of a checkpoints file, checking each signature. A statement that fails
  * stops the read with a message naming the file and statement. */
-int twin_checkpoints_read(struct twin_checkpoint **out, size_t *count, const char *path);
-void twin_checkpoints_free(struct twin_checkpoint *cps, size_t count);
+int twin_checkpoint_read(struct twin_checkpoint **out, size_t *count, const char *path);
+void twin_checkpoint_free(struct twin_checkpoint *cps, size_t count);
 
 /* The node's own checkpoints file. */
-void twin_checkpoints_path(char *out, size_t size, twin_node *n);
+void twin_checkpoint_path(char *out, size_t size, twin_node *n);
 
 struct twin_checkpoint_finding {
     enum { TWIN_CP_EQUIVOCATION, TWIN_CP_UNKNOWN_HEAD, TWIN_CP_OTHER_NETWORK } kind;
@@ -72,7 +72,7 @@ struct twin_checkpoint_finding {
 
 /* Checks that the statements of each signer lie on one history, using the commits of this
  * node's repository. Returns 0 when the check ran; the findings say what it found. */
-int twin_checkpoints_audit(struct twin_checkpoint_finding **out, size_t *count, twin_node *n,
-                           const struct twin_checkpoint *cps, size_t ncps);
+int twin_checkpoint_audit(struct twin_checkpoint_finding **out, size_t *count, twin_node *n,
+                          const struct twin_checkpoint *cps, size_t ncps);
 
 #endif

@@ -24,13 +24,13 @@ enum twin_codelist {
 };
 
 /* True when code is an active code of list (exact, case-sensitive match). */
-bool twin_code_valid(enum twin_codelist list, const char *code);
+bool twin_codes_valid(enum twin_codelist list, const char *code);
 
 /* The code's English name, or NULL when the code is unknown. */
-const char *twin_code_name(enum twin_codelist list, const char *code);
+const char *twin_codes_name(enum twin_codelist list, const char *code);
 
 /* The codelist's IATI name ("ActivityStatus") and its number of active codes. */
-const char *twin_codelist_name(enum twin_codelist list);
-size_t twin_codelist_size(enum twin_codelist list);
+const char *twin_codes_list_name(enum twin_codelist list);
+size_t twin_codes_list_size(enum twin_codelist list);
 
 #endif

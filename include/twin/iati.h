@@ -26,7 +26,7 @@ struct twin_iati_report {
 /* Writes the selected partnerships (sel->type must be NULL or "partnership"). A partnership
  * that lacks what IATI requires (a start date, a status) stops the export with a message naming
  * it and the field. */
-int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
+int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
                      const struct twin_selection *sel);
 
 /* Checks an IATI activity document against the IATI 2.03 activity schema, which is built into

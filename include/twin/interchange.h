@@ -28,11 +28,12 @@
 enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV, TWIN_FORMAT_IATI };
 
 /* Writes the selected records at the head as a JSON array of records as stored. */
-int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel);
+int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_selection *sel);
 
 /* Writes the selected records of one type (sel->type is required) as CSV. Hands back the number
  * of rows written. */
-int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel);
+int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
+                                const struct twin_selection *sel);
 
 struct twin_import_error {
     size_t row; /* CSV: the row number in a spreadsheet (the header is row 1); JSON: 1-based */
@@ -57,15 +58,15 @@ typedef void (*twin_import_progress_fn)(size_t rows_done, void *ctx);
  * optional for JSON. With dry_run everything is checked and nothing written. Returns 0 when the
  * import ran, whether or not rows were invalid (see report->nerrors); an error code when the
  * file itself cannot be read as the format (the message names the place). */
-int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
-                enum twin_format format, const char *type, bool dry_run,
-                twin_import_progress_fn progress, void *progress_ctx);
-void twin_import_report_free(struct twin_import_report *r);
+int twin_interchange_import(struct twin_import_report **out, twin_node *n, const char *path,
+                            enum twin_format format, const char *type, bool dry_run,
+                            twin_import_progress_fn progress, void *progress_ctx);
+void twin_interchange_import_report_free(struct twin_import_report *r);
 
-/* Parses CSV text into rows of cells (the reader of twin_import, exposed for the fuzz target).
- * Calls row_fn for each row; stops at the first fault with TWIN_EINVALID or TWIN_ELIMIT naming
- * the row. */
+/* Parses CSV text into rows of cells (the reader of twin_interchange_import, exposed for the fuzz
+ * target). Calls row_fn for each row; stops at the first fault with TWIN_EINVALID or TWIN_ELIMIT
+ * naming the row. */
 typedef int (*twin_csv_row_fn)(size_t row, char **cells, size_t ncells, void *ctx);
-int twin_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx);
+int twin_interchange_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx);
 
 #endif

@@ -50,12 +50,12 @@ extern const struct twin_msgpack_limits twin_msg_limits;
 /* Walks one complete msgpack value filling data[0..len) exactly, without allocating. Fails with
  * TWIN_ELIMIT (a limit) or TWIN_EINVALID (truncated, trailing bytes, invalid UTF-8, the unused
  * type byte 0xc1), the message naming the offset. */
-int twin_msgpack_check(const unsigned char *data, size_t len,
-                       const struct twin_msgpack_limits *lim);
+int twin_msg_msgpack_check(const unsigned char *data, size_t len,
+                           const struct twin_msgpack_limits *lim);
 
 /* Pre-scans under twin_msg_limits, then unpacks with msgpack-c. *out points into data and into
  * *result's zone: keep both while using it; msgpack_unpacked_destroy(result) after. */
-int twin_msgpack_unpack(msgpack_unpacked *result, const unsigned char *data, size_t len);
+int twin_msg_msgpack_unpack(msgpack_unpacked *result, const unsigned char *data, size_t len);
 
 enum twin_msg_type {
     TWIN_MSG_UNKNOWN = 0, /* a type this version does not know; see u.unknown */

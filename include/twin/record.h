@@ -43,7 +43,7 @@ bool twin_record_org_id_valid(const char *s);
  * (U+202A-U+202E, U+2066-U+2069), and the invisible characters that can hide text (U+200B,
  * U+2060-U+2064, U+FEFF). Zero-width joiners and non-joiners and the left-to-right and
  * right-to-left marks stay allowed: scripts such as Persian and Hebrew need them. 0 if none. */
-unsigned twin_text_hidden_char(const char *s, const char **name);
+unsigned twin_record_hidden_char(const char *s, const char **name);
 
 /* A record changed by anything but a merge keeps its conflict entries or drops some: every
  * entry of rec's `conflicts` must be one of old's (old NULL: a new record has none). Merges,

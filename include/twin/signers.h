@@ -14,8 +14,8 @@
  * the window being the committer times from the earlier of the commit that made the key active
  * and the first commit twin accepts that it signed, to (for a key no longer active) the later of
  * the commit that retired or revoked it and the last commit twin accepts that it signed. It runs
- * the validity predicate over the whole history (twin_verify) to know which commits twin accepts.
- * Without valid-after when the window starts at 0 (ssh-keygen refuses that start). */
-int twin_allowed_signers(FILE *out, twin_node *n);
+ * the validity predicate over the whole history (twin_audit_verify) to know which commits twin
+ * accepts. Without valid-after when the window starts at 0 (ssh-keygen refuses that start). */
+int twin_signers_allowed(FILE *out, twin_node *n);
 
 #endif

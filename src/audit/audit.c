@@ -404,13 +404,13 @@ static int check_rewrites_since(struct twin_verify_report *r, git_repository *re
 
 static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since);
 
-int twin_verify(struct twin_verify_report **out, twin_node *n, int threads)
+int twin_audit_verify(struct twin_verify_report **out, twin_node *n, int threads)
 {
     return verify(out, n, threads, NULL);
 }
 
-int twin_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
-                      const git_oid *since)
+int twin_audit_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
+                            const git_oid *since)
 {
     return verify(out, n, threads, since);
 }
@@ -479,7 +479,7 @@ static int keep_damage(const struct twin_store_damage *d, void *ctx)
 static void *store_thread(void *arg)
 {
     struct store_run *s = arg;
-    s->rc = twin_store_check(&s->stats, s->objects, keep_damage, s);
+    s->rc = twin_storecheck_run(&s->stats, s->objects, keep_damage, s);
     if (s->rc)
         snprintf(s->error, sizeof(s->error), "%s", twin_error_last());
     return NULL;
@@ -513,7 +513,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     if (since)
         goto done;
     if (store.rc) {
-        twin_verify_report_free(r);
+        twin_audit_verify_report_free(r);
         r = NULL;
         rc = twin_error(store.rc, "checking the store: %s", store.error);
         goto done;
@@ -550,7 +550,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
 done:
     free(store.faults);
     if (rc) {
-        twin_verify_report_free(r);
+        twin_audit_verify_report_free(r);
         return rc;
     }
     *out = r;
@@ -677,11 +677,11 @@ cleanup:
     free(results);
     free(v.orgs);
     pthread_mutex_destroy(&v.lock);
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
     return rc;
 }
 
-void twin_verify_report_free(struct twin_verify_report *r)
+void twin_audit_verify_report_free(struct twin_verify_report *r)
 {
     if (!r)
         return;
@@ -702,7 +702,7 @@ static int unreadable_commit(const git_oid *id)
                       git_error_last() ? git_error_last()->message : "libgit2 error");
 }
 
-int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
+int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;

@@ -1,6 +1,7 @@
 /*
- * Blame replays a record's versions oldest first (the commits twin_log names for it), flattens
- * each version to its leaf fields, and credits every field to the last change that altered it.
+ * Blame replays a record's versions oldest first (the commits twin_audit_log names for it),
+ * flattens each version to its leaf fields, and credits every field to the last change that altered
+ * it.
  */
 #include "twin/blame.h"
 
@@ -15,7 +16,7 @@
 #define BLAME_MAX_CHANGES 1000000
 
 struct versions {
-    struct twin_log_entry *v; /* newest first, as twin_log calls back */
+    struct twin_log_entry *v; /* newest first, as twin_audit_log calls back */
     size_t count, cap;
 };
 
@@ -75,7 +76,7 @@ int twin_blame(struct twin_blame **out, twin_node *n, const char *id)
                  json_string_value(json_object_get(rec, "type")) ?: "");
         json_decref(rec);
         rec = NULL;
-        rc = twin_log(n, id, collect, &vs);
+        rc = twin_audit_log(n, id, collect, &vs);
     }
     for (size_t k = vs.count; rc == 0 && k-- > 0;) {
         json_t *flat = json_object();

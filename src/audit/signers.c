@@ -89,7 +89,7 @@ static void stamp(char out[32], int64_t t)
     strftime(out, 32, "%Y%m%d%H%M%SZ", &tm);
 }
 
-int twin_allowed_signers(FILE *out, twin_node *n)
+int twin_signers_allowed(FILE *out, twin_node *n)
 {
     git_repository *repo = twin_node_repo(n);
     git_revwalk *walk = NULL;
@@ -131,7 +131,7 @@ int twin_allowed_signers(FILE *out, twin_node *n)
     /* Every window also covers the commits twin accepts that its key signed. */
     struct twin_verify_report *r = NULL;
     if (rc == 0)
-        rc = twin_verify(&r, n, 0);
+        rc = twin_audit_verify(&r, n, 0);
     for (size_t i = 0; rc == 0 && i < r->nspans; i++) {
         struct window *w = find(&ws, r->spans[i].key);
         if (!w)
@@ -141,7 +141,7 @@ int twin_allowed_signers(FILE *out, twin_node *n)
         if (w->before >= 0 && r->spans[i].last > w->before)
             w->before = r->spans[i].last;
     }
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
     for (size_t i = 0; rc == 0 && i < ws.count; i++) {
         char line[TWIN_OPENSSH_PUB_MAX], after[32] = "", before[32] = "";
         int64_t from = ws.w[i].after, to = ws.w[i].before;

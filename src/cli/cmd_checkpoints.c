@@ -22,10 +22,10 @@ int cmd_checkpoints(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     char path[4200];
-    twin_checkpoints_path(path, sizeof(path), c->node);
+    twin_checkpoint_path(path, sizeof(path), c->node);
     struct twin_checkpoint *cps = NULL;
     size_t n = 0;
-    int rc = twin_checkpoints_read(&cps, &n, path);
+    int rc = twin_checkpoint_read(&cps, &n, path);
     if (rc == TWIN_ENOTFOUND) { /* no session has ended here yet */
         twin_error_clear();
         rc = 0;
@@ -35,14 +35,14 @@ int cmd_checkpoints(struct cli *c, int argc, char **argv)
     if (out) {
         FILE *f = fopen(out, "wx");
         if (!f) {
-            twin_checkpoints_free(cps, n);
+            twin_checkpoint_free(cps, n);
             fprintf(stderr, "twin: cannot create %s (it must not exist yet)\n", out);
             return CLI_USAGE;
         }
         for (size_t i = 0; i < n; i++)
             fprintf(f, "%s%s\n", cps[i].text, cps[i].sig);
         int bad = fclose(f) != 0;
-        twin_checkpoints_free(cps, n);
+        twin_checkpoint_free(cps, n);
         if (bad) {
             fprintf(stderr, "twin: cannot write %s\n", out);
             return CLI_CHECK_FAILED;
@@ -75,6 +75,6 @@ int cmd_checkpoints(struct cli *c, int argc, char **argv)
     } else if (n == 0) {
         printf("No checkpoints yet: each sync session ends with one from each side.\n");
     }
-    twin_checkpoints_free(cps, n);
+    twin_checkpoint_free(cps, n);
     return CLI_OK;
 }

@@ -49,7 +49,7 @@ static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection 
             break;
         }
         sel->type = *t;
-        rc = close_out(f, path, twin_export_csv(f, &rows, c->node, sel));
+        rc = close_out(f, path, twin_interchange_export_csv(f, &rows, c->node, sel));
         if (rc || rows == 0)
             unlink(path); /* no records of this type: no file */
         files += rows > 0;
@@ -105,7 +105,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
         FILE *out = open_out(out_path);
         if (!out)
             return CLI_CHECK_FAILED;
-        rc = close_out(out, out_path, twin_allowed_signers(out, c->node));
+        rc = close_out(out, out_path, twin_signers_allowed(out, c->node));
         return rc ? cli_fail(rc) : CLI_OK;
     }
     if (what || !format ||
@@ -124,7 +124,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
     if (strcmp(format, "iati") == 0) {
         FILE *out = open_out(out_path);
         struct twin_iati_report rep;
-        rc = out ? twin_export_iati(out, &rep, c->node, &sel) : TWIN_ERROR;
+        rc = out ? twin_iati_export(out, &rep, c->node, &sel) : TWIN_ERROR;
         if (out)
             rc = close_out(out, out_path, rc);
         if (rc == 0 && !c->json)
@@ -151,8 +151,8 @@ int cmd_export(struct cli *c, int argc, char **argv)
             return CLI_CHECK_FAILED;
         }
         size_t rows;
-        rc = strcmp(format, "json") == 0 ? twin_export_json(out, c->node, &sel)
-                                         : twin_export_csv(out, &rows, c->node, &sel);
+        rc = strcmp(format, "json") == 0 ? twin_interchange_export_json(out, c->node, &sel)
+                                         : twin_interchange_export_csv(out, &rows, c->node, &sel);
         rc = close_out(out, out_path, rc);
         if (rc && out_path)
             unlink(out_path); /* no partial export left to pass for a whole one */

@@ -58,7 +58,8 @@ int cmd_import(struct cli *c, int argc, char **argv)
         return code;
     struct twin_import_report *r = NULL;
     bool tty = isatty(2) && !c->json;
-    int rc = twin_import(&r, c->node, file, f, type, dry_run, tty ? show_progress : NULL, NULL);
+    int rc = twin_interchange_import(&r, c->node, file, f, type, dry_run,
+                                     tty ? show_progress : NULL, NULL);
     if (tty)
         fprintf(stderr, "\r\033[K");
     if (rc)
@@ -97,6 +98,6 @@ int cmd_import(struct cli *c, int argc, char **argv)
         printf("Nothing to import: all %zu rows equal the records already stored.\n", r->rows);
     }
     code = r->nerrors ? CLI_USAGE : CLI_OK;
-    twin_import_report_free(r);
+    twin_interchange_import_report_free(r);
     return code;
 }

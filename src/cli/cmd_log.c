@@ -45,7 +45,7 @@ int cmd_log(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     struct log_ctx l = {c->json, c->json ? json_array() : NULL};
-    int rc = twin_log(c->node, argc == 2 ? argv[1] : NULL, print_entry, &l);
+    int rc = twin_audit_log(c->node, argc == 2 ? argv[1] : NULL, print_entry, &l);
     if (rc == 0 && c->json)
         cli_print_json(l.list);
     json_decref(l.list);

@@ -18,11 +18,11 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
     for (int i = 0; i < nfiles && rc == 0; i++) {
         struct twin_checkpoint *cps = NULL;
         size_t n = 0;
-        if ((rc = twin_checkpoints_read(&cps, &n, files[i])))
+        if ((rc = twin_checkpoint_read(&cps, &n, files[i])))
             break;
         struct twin_checkpoint *m = realloc(all, (nall + n + 1) * sizeof(*all));
         if (!m) {
-            twin_checkpoints_free(cps, n);
+            twin_checkpoint_free(cps, n);
             rc = twin_error(TWIN_ERROR, "out of memory");
             break;
         }
@@ -34,9 +34,9 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
     struct twin_checkpoint_finding *f = NULL;
     size_t nf = 0;
     if (rc == 0)
-        rc = twin_checkpoints_audit(&f, &nf, c->node, all, nall);
+        rc = twin_checkpoint_audit(&f, &nf, c->node, all, nall);
     if (rc) {
-        twin_checkpoints_free(all, nall);
+        twin_checkpoint_free(all, nall);
         return cli_fail(rc);
     }
     static const char *const kinds[] = {"equivocation", "unknown_head", "other_network"};
@@ -69,7 +69,7 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
             printf("Every node's statements lie on one history.\n");
     }
     free(f);
-    twin_checkpoints_free(all, nall);
+    twin_checkpoint_free(all, nall);
     return nf ? CLI_CHECK_FAILED : CLI_OK;
 }
 
@@ -110,7 +110,8 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         git_object_free(obj);
     }
     struct twin_verify_report *r = NULL;
-    int rc = since ? twin_verify_since(&r, c->node, 0, &since_id) : twin_verify(&r, c->node, 0);
+    int rc = since ? twin_audit_verify_since(&r, c->node, 0, &since_id)
+                   : twin_audit_verify(&r, c->node, 0);
     if (rc)
         return cli_fail(rc);
     if (c->json) {
@@ -211,6 +212,6 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         }
     }
     code = r->nfaults ? CLI_CHECK_FAILED : CLI_OK;
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
     return code;
 }

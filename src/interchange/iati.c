@@ -543,7 +543,7 @@ int twin_iati_validate(const char *xml, size_t len)
     return rc;
 }
 
-int twin_export_iati(FILE *out, struct twin_iati_report *report, twin_node *n,
+int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
                      const struct twin_selection *sel)
 {
     struct iati x = {.report = report, .by_type = json_object()};
@@ -764,7 +764,7 @@ static int institution(const char **id_out, struct reader *r, const xmlNode *org
         json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "institution", "id", id, "name", name);
         if (key == ref)
             set_str(rec, "org_id", ref);
-        if (type && twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, type))
+        if (type && twin_codes_valid(TWIN_CODES_ORGANISATION_TYPE, type))
             set_str(rec, "org_type", type);
         json_object_set_new(r->emitted, okey, json_true());
         if ((rc = emit(r, rec)))
@@ -826,7 +826,7 @@ static int read_indicator(struct reader *r, const xmlNode *in, const char *resul
     json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "indicator", "id", id, "result", result_id);
     json_t *periods = json_array();
     set_str(rec, "measure",
-            measure && twin_code_valid(TWIN_CODES_INDICATOR_MEASURE, measure) ? measure : "1");
+            measure && twin_codes_valid(TWIN_CODES_INDICATOR_MEASURE, measure) ? measure : "1");
     if (asc)
         json_object_set_new(rec, "ascending",
                             json_boolean(strcmp(asc, "1") == 0 || strcmp(asc, "true") == 0));
@@ -909,7 +909,8 @@ static int read_result(struct reader *r, const xmlNode *res, const char *pid)
     id_for(id, r, "res", pid, title0);
     free(title0);
     json_t *rec = json_pack("{s:s, s:s, s:s}", "type", "result", "id", id, "partnership", pid);
-    set_str(rec, "result_type", type && twin_code_valid(TWIN_CODES_RESULT_TYPE, type) ? type : "1");
+    set_str(rec, "result_type",
+            type && twin_codes_valid(TWIN_CODES_RESULT_TYPE, type) ? type : "1");
     if (agg)
         json_object_set_new(rec, "aggregation_status",
                             json_boolean(strcmp(agg, "1") == 0 || strcmp(agg, "true") == 0));
@@ -948,7 +949,7 @@ static int read_document(struct reader *r, const xmlNode *d, const char *pid)
             free(t);
         } else if (named(c, "category") && !json_object_get(rec, "category")) {
             char *code = get(c, "code");
-            if (code && twin_code_valid(TWIN_CODES_DOCUMENT_CATEGORY, code)) {
+            if (code && twin_codes_valid(TWIN_CODES_DOCUMENT_CATEGORY, code)) {
                 set_str(rec, "category", code);
                 if (strcmp(code, "A09") == 0)
                     kind = "mou";
@@ -956,7 +957,7 @@ static int read_document(struct reader *r, const xmlNode *d, const char *pid)
             xmlFree(code);
         } else if (named(c, "language") && !json_object_get(rec, "language")) {
             char *code = get(c, "code");
-            if (code && twin_code_valid(TWIN_CODES_LANGUAGE, code))
+            if (code && twin_codes_valid(TWIN_CODES_LANGUAGE, code))
                 set_str(rec, "language", code);
             xmlFree(code);
         } else if (named(c, "document-date")) {
@@ -1026,14 +1027,14 @@ static int read_activity(struct reader *r, const xmlNode *a)
             char *role = get(c, "role");
             if ((rc = institution(&inst, r, c)) == 0 && inst) {
                 json_t *m = json_pack("{s:s, s:s}", "institution", inst, "side", side_of(role));
-                if (role && twin_code_valid(TWIN_CODES_ORGANISATION_ROLE, role))
+                if (role && twin_codes_valid(TWIN_CODES_ORGANISATION_ROLE, role))
                     set_str(m, "iati_role", role);
                 json_array_append_new(members, m);
             }
             xmlFree(role);
         } else if (named(c, "activity-status")) {
             char *code = get(c, "code");
-            if (code && twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, code))
+            if (code && twin_codes_valid(TWIN_CODES_ACTIVITY_STATUS, code))
                 set_str(p, "status", code);
             xmlFree(code);
         } else if (named(c, "activity-date")) {
@@ -1049,8 +1050,8 @@ static int read_activity(struct reader *r, const xmlNode *a)
             bool sector = named(c, "sector");
             char *code = get(c, "code"), *pct = get(c, "percentage"), *vocab = get(c, "vocabulary");
             bool ok = code && (sector ? (!vocab || strcmp(vocab, "1") == 0) &&
-                                            twin_code_valid(TWIN_CODES_SECTOR, code)
-                                      : twin_code_valid(TWIN_CODES_COUNTRY, code));
+                                            twin_codes_valid(TWIN_CODES_SECTOR, code)
+                                      : twin_codes_valid(TWIN_CODES_COUNTRY, code));
             if (ok) {
                 json_t *item = json_pack("{s:s}", "code", code), *v = number(pct);
                 if (v)
@@ -1088,7 +1089,7 @@ static int read_activity(struct reader *r, const xmlNode *a)
         twin_record_new_id(id);
     set_str(p, "id", id);
     set_str(p, "partnership_type", ptype);
-    if (currency && twin_code_valid(TWIN_CODES_CURRENCY, currency))
+    if (currency && twin_codes_valid(TWIN_CODES_CURRENCY, currency))
         set_str(p, "currency", currency);
     if (!json_object_get(p, "title"))
         set_str(p, "title", ident ? ident : "(untitled activity)");

@@ -91,7 +91,7 @@ static int select_records(json_t **out, twin_node *n, const struct twin_selectio
 
 #define JSON_FLAGS (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
 
-int twin_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
+int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
 {
     json_t *recs = NULL;
     int rc = select_records(&recs, n, sel);
@@ -169,7 +169,8 @@ static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int de
     return 0;
 }
 
-int twin_export_csv(FILE *out, size_t *rows, twin_node *n, const struct twin_selection *sel)
+int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
+                                const struct twin_selection *sel)
 {
     json_t *recs = NULL, *columns = json_object();
     const char **names = NULL;
@@ -325,7 +326,7 @@ static void on_row(int end, void *ctx)
     s->row++;
 }
 
-int twin_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx)
+int twin_interchange_csv_read(const char *data, size_t len, twin_csv_row_fn row_fn, void *ctx)
 {
     struct csv_parser p;
     struct csv_state s = {.fn = row_fn, .ctx = ctx};
@@ -623,7 +624,7 @@ static int import_iati(struct importer *im, const char *data, size_t len)
     return rc;
 }
 
-void twin_import_report_free(struct twin_import_report *r)
+void twin_interchange_import_report_free(struct twin_import_report *r)
 {
     if (!r)
         return;
@@ -631,9 +632,9 @@ void twin_import_report_free(struct twin_import_report *r)
     free(r);
 }
 
-int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
-                enum twin_format format, const char *type, bool dry_run,
-                twin_import_progress_fn progress, void *progress_ctx)
+int twin_interchange_import(struct twin_import_report **out, twin_node *n, const char *path,
+                            enum twin_format format, const char *type, bool dry_run,
+                            twin_import_progress_fn progress, void *progress_ctx)
 {
     struct twin_import_report *r = calloc(1, sizeof(*r));
     struct importer im = {n, NULL, type, r, NULL, 0, 0, NULL, 0, progress, progress_ctx};
@@ -652,7 +653,7 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
     if (rc == 0)
         rc = twin_ops_batch_begin(&im.batch, n, 0);
     if (rc == 0)
-        rc = format == TWIN_FORMAT_CSV    ? twin_csv_read(data, len, on_csv_row, &im)
+        rc = format == TWIN_FORMAT_CSV    ? twin_interchange_csv_read(data, len, on_csv_row, &im)
              : format == TWIN_FORMAT_IATI ? import_iati(&im, data, len)
                                           : import_json(&im, data, len);
     /* Every staged record is checked against all the others and the store. */
@@ -709,7 +710,7 @@ int twin_import(struct twin_import_report **out, twin_node *n, const char *path,
     free(im.header);
     free(data);
     if (rc) {
-        twin_import_report_free(r);
+        twin_interchange_import_report_free(r);
         return rc;
     }
     *out = r;

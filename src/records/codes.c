@@ -12,7 +12,7 @@ static const struct twin_codelist_table *table_of(enum twin_codelist list)
     /* Callers may pass any integer cast to the enum; only known lists have a table. */
     if ((unsigned int)list >= TWIN_CODES__COUNT)
         return NULL;
-    return &twin_codelist_tables[list];
+    return &twin_codes_tables[list];
 }
 
 static const struct twin_code_entry *find_code(enum twin_codelist list, const char *code)
@@ -37,26 +37,26 @@ static const struct twin_code_entry *find_code(enum twin_codelist list, const ch
     return NULL;
 }
 
-bool twin_code_valid(enum twin_codelist list, const char *code)
+bool twin_codes_valid(enum twin_codelist list, const char *code)
 {
     return find_code(list, code) != NULL;
 }
 
-const char *twin_code_name(enum twin_codelist list, const char *code)
+const char *twin_codes_name(enum twin_codelist list, const char *code)
 {
     const struct twin_code_entry *entry = find_code(list, code);
 
     return entry != NULL ? entry->name : NULL;
 }
 
-const char *twin_codelist_name(enum twin_codelist list)
+const char *twin_codes_list_name(enum twin_codelist list)
 {
     const struct twin_codelist_table *table = table_of(list);
 
     return table != NULL ? table->name : NULL;
 }
 
-size_t twin_codelist_size(enum twin_codelist list)
+size_t twin_codes_list_size(enum twin_codelist list)
 {
     const struct twin_codelist_table *table = table_of(list);
 

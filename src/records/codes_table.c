@@ -1015,7 +1015,7 @@ static const struct twin_code_entry activity_date_type[] = {
     {"4", "Actual end"},
 };
 
-const struct twin_codelist_table twin_codelist_tables[TWIN_CODES__COUNT] = {
+const struct twin_codelist_table twin_codes_tables[TWIN_CODES__COUNT] = {
     [TWIN_CODES_ACTIVITY_STATUS] = {"ActivityStatus", activity_status, 6},
     [TWIN_CODES_ORGANISATION_TYPE] = {"OrganisationType", organisation_type, 16},
     [TWIN_CODES_ORGANISATION_ROLE] = {"OrganisationRole", organisation_role, 4},

@@ -24,6 +24,6 @@ struct twin_codelist_table {
     size_t count;
 };
 
-extern const struct twin_codelist_table twin_codelist_tables[TWIN_CODES__COUNT];
+extern const struct twin_codelist_table twin_codes_tables[TWIN_CODES__COUNT];
 
 #endif

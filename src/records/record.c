@@ -184,7 +184,7 @@ static bool has_control(const char *s, bool allow_newlines)
     return false;
 }
 
-unsigned twin_text_hidden_char(const char *s, const char **name)
+unsigned twin_record_hidden_char(const char *s, const char **name)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned cp = 0;
@@ -273,7 +273,7 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
     if (n > TWIN_FIELD_MAX_BYTES)
         return fail(v, "longer than %d bytes", TWIN_FIELD_MAX_BYTES);
     const char *what;
-    unsigned hidden = twin_text_hidden_char(s, &what);
+    unsigned hidden = twin_record_hidden_char(s, &what);
     if (hidden)
         return fail(v, "contains U+%04X (%s), which can hide or reorder text", hidden, what);
     switch (f->kind) {
@@ -305,10 +305,10 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
         return fail(v, "'%s' is not one of %s", s, allowed);
     }
     case TWIN_F_CODE:
-        if (!twin_code_valid(f->codelist, s)) {
+        if (!twin_codes_valid(f->codelist, s)) {
             if (f->codelist == TWIN_CODES_ACTIVITY_STATUS)
                 return fail(v, "%s is not an IATI activity status (1-6)", s);
-            return fail(v, "'%s' is not an IATI %s code", s, twin_codelist_name(f->codelist));
+            return fail(v, "'%s' is not an IATI %s code", s, twin_codes_list_name(f->codelist));
         }
         return 0;
     case TWIN_F_DATE:

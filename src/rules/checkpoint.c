@@ -107,7 +107,7 @@ int twin_checkpoint_check(struct twin_checkpoint *cp)
     return 0;
 }
 
-void twin_checkpoints_path(char *out, size_t size, twin_node *n)
+void twin_checkpoint_path(char *out, size_t size, twin_node *n)
 {
     snprintf(out, size, "%s/" CHECKPOINTS_FILE, twin_node_dir(n));
 }
@@ -115,7 +115,7 @@ void twin_checkpoints_path(char *out, size_t size, twin_node *n)
 int twin_checkpoint_store(twin_node *n, const struct twin_checkpoint *cp)
 {
     char path[4200];
-    twin_checkpoints_path(path, sizeof(path), n);
+    twin_checkpoint_path(path, sizeof(path), n);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return twin_error(TWIN_ERROR, "cannot open %s: %s", path, strerror(errno));
@@ -137,14 +137,14 @@ int twin_checkpoint_store(twin_node *n, const struct twin_checkpoint *cp)
     return rc;
 }
 
-void twin_checkpoints_free(struct twin_checkpoint *cps, size_t count)
+void twin_checkpoint_free(struct twin_checkpoint *cps, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         free(cps[i].sig);
     free(cps);
 }
 
-int twin_checkpoints_read(struct twin_checkpoint **out, size_t *count, const char *path)
+int twin_checkpoint_read(struct twin_checkpoint **out, size_t *count, const char *path)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -198,7 +198,7 @@ int twin_checkpoints_read(struct twin_checkpoint **out, size_t *count, const cha
     }
     free(buf);
     if (rc) {
-        twin_checkpoints_free(cps, n);
+        twin_checkpoint_free(cps, n);
         return rc;
     }
     *out = cps;
@@ -263,8 +263,8 @@ static int add_finding(struct twin_checkpoint_finding **out, size_t *count, size
     return 0;
 }
 
-int twin_checkpoints_audit(struct twin_checkpoint_finding **out, size_t *count, twin_node *n,
-                           const struct twin_checkpoint *cps, size_t ncps)
+int twin_checkpoint_audit(struct twin_checkpoint_finding **out, size_t *count, twin_node *n,
+                          const struct twin_checkpoint *cps, size_t ncps)
 {
     git_repository *repo = twin_node_repo(n);
     struct twin_membership *m = NULL;

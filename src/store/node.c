@@ -142,7 +142,7 @@ bool twin_node_name_valid(const char *s)
         if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
             return false;
     const char *what;
-    return s[0] != ' ' && s[n - 1] != ' ' && !twin_text_hidden_char(s, &what);
+    return s[0] != ' ' && s[n - 1] != ' ' && !twin_record_hidden_char(s, &what);
 }
 
 static bool side_ok(const char *s)
@@ -164,13 +164,13 @@ int twin_node_identity_check(const struct twin_identity *who)
                           "org-id '%s' is not an organisation identifier (letters, digits, "
                           "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)",
                           who->org_id ? who->org_id : "");
-    if (!who->country || !twin_code_valid(TWIN_CODES_COUNTRY, who->country))
+    if (!who->country || !twin_codes_valid(TWIN_CODES_COUNTRY, who->country))
         return twin_error(TWIN_EINVALID, "country '%s' is not an ISO 3166-1 code (e.g. NL, TZ)",
                           who->country ? who->country : "");
     if (!side_ok(who->side))
         return twin_error(TWIN_EINVALID, "side '%s' is not one of north | south | donor | broker",
                           who->side ? who->side : "");
-    if (who->org_type && !twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, who->org_type))
+    if (who->org_type && !twin_codes_valid(TWIN_CODES_ORGANISATION_TYPE, who->org_type))
         return twin_error(TWIN_EINVALID, "org-type '%s' is not an IATI organisation type code",
                           who->org_type);
     return 0;

@@ -504,8 +504,8 @@ static void check_offsets(struct checker *c, const struct idx *x, size_t pack_le
     }
 }
 
-int twin_store_check_pack(struct twin_store_stats *stats, const char *dir, const char *name,
-                          twin_store_damage_fn fn, void *ctx)
+int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const char *name,
+                         twin_store_damage_fn fn, void *ctx)
 {
     struct checker c = {.fn = fn, .ctx = ctx, .stats = stats};
     char path[4200], idx_file[96], pack_file[96];
@@ -722,8 +722,8 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int twin_store_check(struct twin_store_stats *stats, const char *objects_dir,
-                     twin_store_damage_fn fn, void *ctx)
+int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
+                        twin_store_damage_fn fn, void *ctx)
 {
     char dir[4200];
     char **names = NULL;
@@ -756,7 +756,7 @@ int twin_store_check(struct twin_store_stats *stats, const char *objects_dir,
     if (n)
         qsort(names, n, sizeof(*names), by_name);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = twin_store_check_pack(stats, dir, names[i], fn, ctx);
+        rc = twin_storecheck_pack(stats, dir, names[i], fn, ctx);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

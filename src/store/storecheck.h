@@ -47,12 +47,12 @@ struct twin_store_stats {
 
 /* Checks every pack of objects_dir/pack and every loose object of objects_dir. Returns 0 when the
  * check ran (whatever it found), or a negative code when it could not (out of memory). */
-int twin_store_check(struct twin_store_stats *stats, const char *objects_dir,
-                     twin_store_damage_fn fn, void *ctx);
+int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
+                        twin_store_damage_fn fn, void *ctx);
 
 /* The same for one pack: the files dir/name.pack and dir/name.idx. */
-int twin_store_check_pack(struct twin_store_stats *stats, const char *dir, const char *name,
-                          twin_store_damage_fn fn, void *ctx);
+int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const char *name,
+                         twin_store_damage_fn fn, void *ctx);
 
 /* At most this many damages are reported for one file; a line then says how many more. */
 #define TWIN_STORE_DAMAGES_PER_FILE 20

@@ -222,7 +222,7 @@ static int io_error(enum io_status s, int timeout_ms, const char *what)
     return 0;
 }
 
-void twin_peer_addr(char out[static TWIN_PEER_ADDR_MAX], int fd)
+void twin_channel_fd_addr(char out[static TWIN_PEER_ADDR_MAX], int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -361,7 +361,7 @@ static int channel_new(twin_channel **out, int fd, int initiator, const twin_cha
     ch->read_timeout_ms = timeout_or(cfg->read_timeout_ms, TWIN_READ_TIMEOUT_MS);
     ch->write_timeout_ms = timeout_or(cfg->write_timeout_ms, TWIN_WRITE_TIMEOUT_MS);
     atomic_init(&ch->interrupted, 0);
-    twin_peer_addr(ch->addr, fd);
+    twin_channel_fd_addr(ch->addr, fd);
     snprintf(ch->network, sizeof(ch->network), "%s", cfg->network_id);
     int one = 1;
     /* Frames go out whole in one send; Nagle would only delay the small ones. */

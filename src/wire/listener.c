@@ -379,7 +379,7 @@ static void handle_new_connection(twin_listener *l, int fd)
     pthread_t t;
     struct conn *c = NULL;
 
-    twin_peer_addr(addr, fd);
+    twin_channel_fd_addr(addr, fd);
     host_of(host, addr);
     pthread_mutex_lock(&l->lock);
     reap_finished(l);

@@ -71,7 +71,8 @@ static uint64_t load_be(const unsigned char *p, size_t n)
     return v;
 }
 
-int twin_msgpack_check(const unsigned char *data, size_t len, const struct twin_msgpack_limits *lim)
+int twin_msg_msgpack_check(const unsigned char *data, size_t len,
+                           const struct twin_msgpack_limits *lim)
 {
     uint64_t remaining[CHECK_DEPTH_CAP + 1];
     unsigned depth = 0;
@@ -253,10 +254,10 @@ int twin_msgpack_check(const unsigned char *data, size_t len, const struct twin_
     return 0;
 }
 
-int twin_msgpack_unpack(msgpack_unpacked *result, const unsigned char *data, size_t len)
+int twin_msg_msgpack_unpack(msgpack_unpacked *result, const unsigned char *data, size_t len)
 {
     size_t off = 0;
-    int rc = twin_msgpack_check(data, len, &twin_msg_limits);
+    int rc = twin_msg_msgpack_check(data, len, &twin_msg_limits);
     if (rc)
         return rc;
     msgpack_unpacked_init(result);
@@ -923,7 +924,7 @@ int twin_msg_decode(twin_msg *out, const unsigned char *data, size_t len)
     int rc;
 
     memset(&m, 0, sizeof(m));
-    if ((rc = twin_msgpack_unpack(&result, data, len)) != 0)
+    if ((rc = twin_msg_msgpack_unpack(&result, data, len)) != 0)
         return rc;
     const msgpack_object *root = &result.data;
     if (root->type != MSGPACK_OBJECT_MAP) {

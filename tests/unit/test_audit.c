@@ -1,4 +1,4 @@
-/* twin_verify over a history longer than the chunks its threads take: the same report on one
+/* twin_audit_verify over a history longer than the chunks its threads take: the same report on one
  * thread as on several, faults named at the commits that break the rules wherever they fall, and
  * every verdict the same as a check of each commit on its own, without any cache. */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -136,7 +136,7 @@ static int teardown(void **state)
 static struct twin_verify_report *verify(twin_node *node, int threads)
 {
     struct twin_verify_report *r = NULL;
-    if (twin_verify(&r, node, threads))
+    if (twin_audit_verify(&r, node, threads))
         fail_msg("verify: %s", twin_error_last());
     return r;
 }
@@ -176,9 +176,9 @@ static void the_report_names_each_fault_on_any_number_of_threads(void **state)
     for (int threads = 0; threads <= 4; threads++) {
         struct twin_verify_report *r = verify(h->node, threads);
         assert_same_report(r, one);
-        twin_verify_report_free(r);
+        twin_audit_verify_report_free(r);
     }
-    twin_verify_report_free(one);
+    twin_audit_verify_report_free(one);
 }
 
 static void each_verdict_is_what_a_check_without_cache_gives(void **state)

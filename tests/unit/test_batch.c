@@ -157,12 +157,12 @@ static size_t history_length(twin_node *n)
 static void assert_verifies(twin_node *n, size_t commits)
 {
     struct twin_verify_report *r = NULL;
-    assert_int_equal(twin_verify(&r, n, 2), 0);
+    assert_int_equal(twin_audit_verify(&r, n, 2), 0);
     for (size_t i = 0; i < r->nfaults; i++)
         print_message("fault: %s\n", r->faults[i].reason);
     assert_int_equal(r->nfaults, 0);
     assert_int_equal(r->commits, commits);
-    twin_verify_report_free(r);
+    twin_audit_verify_report_free(r);
 }
 
 /* Stock git finds the repository sound, the packs well formed, and the head's signature good. */

@@ -79,12 +79,12 @@ static void audit(struct fixture *f, twin_node *n, struct twin_checkpoint *cps, 
     write_statements(path, cps, count);
     struct twin_checkpoint *back = NULL;
     size_t nback = 0;
-    if (twin_checkpoints_read(&back, &nback, path))
+    if (twin_checkpoint_read(&back, &nback, path))
         fail_msg("read: %s", twin_error_last());
     assert_int_equal(nback, count);
     struct twin_checkpoint_finding *fs = NULL;
     size_t nf = 0;
-    assert_int_equal(twin_checkpoints_audit(&fs, &nf, n, back, nback), 0);
+    assert_int_equal(twin_checkpoint_audit(&fs, &nf, n, back, nback), 0);
     for (size_t i = 0; i < nf; i++)
         print_message("finding: %s\n", fs[i].text);
     assert_int_equal(nf, want);
@@ -93,7 +93,7 @@ static void audit(struct fixture *f, twin_node *n, struct twin_checkpoint *cps, 
     if (want && want_kind == TWIN_CP_EQUIVOCATION)
         assert_non_null(strstr(fs[0].text, "XE-EXAMPLE-MOF"));
     free(fs);
-    twin_checkpoints_free(back, nback);
+    twin_checkpoint_free(back, nback);
 }
 
 static void test_statements_on_one_line_pass(void **state)
@@ -173,7 +173,7 @@ static void test_unknown_head_and_tampering(void **state)
     write_statements(path, &cp, 1);
     struct twin_checkpoint *back = NULL;
     size_t nback = 0;
-    assert_int_equal(twin_checkpoints_read(&back, &nback, path), TWIN_EVERIFY);
+    assert_int_equal(twin_checkpoint_read(&back, &nback, path), TWIN_EVERIFY);
     assert_non_null(strstr(twin_error_last(), "statement 1"));
     free(cp.sig);
     twin_node_free(n);

@@ -107,32 +107,32 @@ static void sizes_match_the_active_items_in_each_file(void **state)
         struct item_counts counts = scan_items((enum twin_codelist)list, NULL);
 
         assert_true(counts.active > 0);
-        assert_int_equal(twin_codelist_size((enum twin_codelist)list), counts.active);
+        assert_int_equal(twin_codes_list_size((enum twin_codelist)list), counts.active);
     }
 }
 
 static void sizes_are_the_counts_verified_by_hand(void **state)
 {
     /* grep -c '<codelist-item[ >]' minus grep -c 'status="withdrawn"' per file. */
-    assert_int_equal(twin_codelist_size(TWIN_CODES_ACTIVITY_STATUS), 6);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_ORGANISATION_TYPE), 16);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_ORGANISATION_ROLE), 4);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_SECTOR), 325 - 30);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_COUNTRY), 251 - 1);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_CURRENCY), 176 - 9);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_LANGUAGE), 181);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_RESULT_TYPE), 4);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_INDICATOR_MEASURE), 5);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_DOCUMENT_CATEGORY), 30);
-    assert_int_equal(twin_codelist_size(TWIN_CODES_ACTIVITY_DATE_TYPE), 4);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_ACTIVITY_STATUS), 6);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_ORGANISATION_TYPE), 16);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_ORGANISATION_ROLE), 4);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_SECTOR), 325 - 30);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_COUNTRY), 251 - 1);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_CURRENCY), 176 - 9);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_LANGUAGE), 181);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_RESULT_TYPE), 4);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_INDICATOR_MEASURE), 5);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_DOCUMENT_CATEGORY), 30);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_ACTIVITY_DATE_TYPE), 4);
 }
 
 static void expect_validity_matches_status(enum twin_codelist list, const char *code,
                                            bool withdrawn)
 {
-    if (twin_code_valid(list, code) == withdrawn)
+    if (twin_codes_valid(list, code) == withdrawn)
         fail_msg("%s code %s: valid=%d but withdrawn=%d", files[list], code, !withdrawn, withdrawn);
-    assert_true((twin_code_name(list, code) == NULL) == withdrawn);
+    assert_true((twin_codes_name(list, code) == NULL) == withdrawn);
 }
 
 static void every_active_code_in_the_files_is_valid_and_no_withdrawn_one(void **state)
@@ -151,116 +151,116 @@ static void the_files_do_have_withdrawn_codes(void **state)
 
 static void withdrawn_sector_currency_and_country_codes_are_invalid(void **state)
 {
-    assert_false(twin_code_valid(TWIN_CODES_SECTOR, "23010"));
-    assert_false(twin_code_valid(TWIN_CODES_SECTOR, "92010"));
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "EEK"));
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "ZMK"));
-    assert_false(twin_code_valid(TWIN_CODES_COUNTRY, "AN"));
-    assert_null(twin_code_name(TWIN_CODES_CURRENCY, "LTL"));
+    assert_false(twin_codes_valid(TWIN_CODES_SECTOR, "23010"));
+    assert_false(twin_codes_valid(TWIN_CODES_SECTOR, "92010"));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "EEK"));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "ZMK"));
+    assert_false(twin_codes_valid(TWIN_CODES_COUNTRY, "AN"));
+    assert_null(twin_codes_name(TWIN_CODES_CURRENCY, "LTL"));
 }
 
 static void activity_status_accepts_2_and_rejects_9(void **state)
 {
-    assert_true(twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, "2"));
-    assert_false(twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, "9"));
+    assert_true(twin_codes_valid(TWIN_CODES_ACTIVITY_STATUS, "2"));
+    assert_false(twin_codes_valid(TWIN_CODES_ACTIVITY_STATUS, "9"));
 }
 
 static void organisation_type_accepts_10(void **state)
 {
-    assert_true(twin_code_valid(TWIN_CODES_ORGANISATION_TYPE, "10"));
-    assert_string_equal(twin_code_name(TWIN_CODES_ORGANISATION_TYPE, "10"), "Government");
+    assert_true(twin_codes_valid(TWIN_CODES_ORGANISATION_TYPE, "10"));
+    assert_string_equal(twin_codes_name(TWIN_CODES_ORGANISATION_TYPE, "10"), "Government");
 }
 
 static void sector_accepts_15110_and_rejects_99999(void **state)
 {
-    assert_true(twin_code_valid(TWIN_CODES_SECTOR, "15110"));
-    assert_false(twin_code_valid(TWIN_CODES_SECTOR, "99999"));
+    assert_true(twin_codes_valid(TWIN_CODES_SECTOR, "15110"));
+    assert_false(twin_codes_valid(TWIN_CODES_SECTOR, "99999"));
 }
 
 static void country_accepts_tz_and_nl_and_rejects_xx(void **state)
 {
-    assert_true(twin_code_valid(TWIN_CODES_COUNTRY, "TZ"));
-    assert_true(twin_code_valid(TWIN_CODES_COUNTRY, "NL"));
-    assert_false(twin_code_valid(TWIN_CODES_COUNTRY, "XX"));
+    assert_true(twin_codes_valid(TWIN_CODES_COUNTRY, "TZ"));
+    assert_true(twin_codes_valid(TWIN_CODES_COUNTRY, "NL"));
+    assert_false(twin_codes_valid(TWIN_CODES_COUNTRY, "XX"));
 }
 
 static void codes_are_case_sensitive(void **state)
 {
-    assert_false(twin_code_valid(TWIN_CODES_COUNTRY, "tz"));
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "eur"));
-    assert_false(twin_code_valid(TWIN_CODES_LANGUAGE, "EN"));
+    assert_false(twin_codes_valid(TWIN_CODES_COUNTRY, "tz"));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "eur"));
+    assert_false(twin_codes_valid(TWIN_CODES_LANGUAGE, "EN"));
 }
 
 static void currency_accepts_eur_and_language_accepts_en(void **state)
 {
-    assert_true(twin_code_valid(TWIN_CODES_CURRENCY, "EUR"));
-    assert_true(twin_code_valid(TWIN_CODES_LANGUAGE, "en"));
-    assert_string_equal(twin_code_name(TWIN_CODES_LANGUAGE, "en"), "English");
+    assert_true(twin_codes_valid(TWIN_CODES_CURRENCY, "EUR"));
+    assert_true(twin_codes_valid(TWIN_CODES_LANGUAGE, "en"));
+    assert_string_equal(twin_codes_name(TWIN_CODES_LANGUAGE, "en"), "English");
 }
 
 static void names_are_the_english_narratives(void **state)
 {
     /* The French narrative for ActivityStatus 2 is "Actif". */
-    assert_string_equal(twin_code_name(TWIN_CODES_ACTIVITY_STATUS, "2"), "Implementation");
-    assert_string_equal(twin_code_name(TWIN_CODES_DOCUMENT_CATEGORY, "A09"),
+    assert_string_equal(twin_codes_name(TWIN_CODES_ACTIVITY_STATUS, "2"), "Implementation");
+    assert_string_equal(twin_codes_name(TWIN_CODES_DOCUMENT_CATEGORY, "A09"),
                         "Memorandum of understanding (If agreed by all parties)");
-    assert_string_equal(twin_code_name(TWIN_CODES_SECTOR, "15110"),
+    assert_string_equal(twin_codes_name(TWIN_CODES_SECTOR, "15110"),
                         "Public sector policy and administrative management");
-    assert_string_equal(twin_code_name(TWIN_CODES_COUNTRY, "TZ"),
+    assert_string_equal(twin_codes_name(TWIN_CODES_COUNTRY, "TZ"),
                         "Tanzania, the United Republic of");
 }
 
 static void names_keep_non_ascii_letters_as_utf8(void **state)
 {
-    assert_string_equal(twin_code_name(TWIN_CODES_COUNTRY, "CI"), "C\xc3\xb4te d'Ivoire");
+    assert_string_equal(twin_codes_name(TWIN_CODES_COUNTRY, "CI"), "C\xc3\xb4te d'Ivoire");
 }
 
 static void near_misses_are_not_codes(void **state)
 {
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "EUR "));
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "EU"));
-    assert_false(twin_code_valid(TWIN_CODES_CURRENCY, "EURO"));
-    assert_false(twin_code_valid(TWIN_CODES_SECTOR, "1511"));
-    assert_false(twin_code_valid(TWIN_CODES_SECTOR, "151100"));
-    assert_false(twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, "02"));
-    assert_false(twin_code_valid(TWIN_CODES_ACTIVITY_STATUS, ""));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "EUR "));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "EU"));
+    assert_false(twin_codes_valid(TWIN_CODES_CURRENCY, "EURO"));
+    assert_false(twin_codes_valid(TWIN_CODES_SECTOR, "1511"));
+    assert_false(twin_codes_valid(TWIN_CODES_SECTOR, "151100"));
+    assert_false(twin_codes_valid(TWIN_CODES_ACTIVITY_STATUS, "02"));
+    assert_false(twin_codes_valid(TWIN_CODES_ACTIVITY_STATUS, ""));
 }
 
 static void null_code_is_not_valid_and_has_no_name(void **state)
 {
-    assert_false(twin_code_valid(TWIN_CODES_COUNTRY, NULL));
-    assert_null(twin_code_name(TWIN_CODES_COUNTRY, NULL));
+    assert_false(twin_codes_valid(TWIN_CODES_COUNTRY, NULL));
+    assert_null(twin_codes_name(TWIN_CODES_COUNTRY, NULL));
 }
 
 static void unknown_list_has_no_codes_no_name_and_size_zero(void **state)
 {
     enum twin_codelist bogus = TWIN_CODES__COUNT;
 
-    assert_false(twin_code_valid(bogus, "1"));
-    assert_null(twin_code_name(bogus, "1"));
-    assert_null(twin_codelist_name(bogus));
-    assert_int_equal(twin_codelist_size(bogus), 0);
-    assert_null(twin_codelist_name((enum twin_codelist) - 1));
+    assert_false(twin_codes_valid(bogus, "1"));
+    assert_null(twin_codes_name(bogus, "1"));
+    assert_null(twin_codes_list_name(bogus));
+    assert_int_equal(twin_codes_list_size(bogus), 0);
+    assert_null(twin_codes_list_name((enum twin_codelist) - 1));
 }
 
 static void codelist_names_are_the_iati_names(void **state)
 {
     for (int list = 0; list < TWIN_CODES__COUNT; list++)
-        assert_string_equal(twin_codelist_name((enum twin_codelist)list), files[list]);
+        assert_string_equal(twin_codes_list_name((enum twin_codelist)list), files[list]);
 }
 
 static void tables_are_strictly_sorted_so_binary_search_finds_every_entry(void **state)
 {
     for (int list = 0; list < TWIN_CODES__COUNT; list++) {
-        const struct twin_codelist_table *table = &twin_codelist_tables[list];
+        const struct twin_codelist_table *table = &twin_codes_tables[list];
 
         for (size_t i = 0; i < table->count; i++) {
             const struct twin_code_entry *e = &table->entries[i];
 
             if (i > 0)
                 assert_true(strcmp(table->entries[i - 1].code, e->code) < 0);
-            assert_true(twin_code_valid((enum twin_codelist)list, e->code));
-            assert_ptr_equal(twin_code_name((enum twin_codelist)list, e->code), e->name);
+            assert_true(twin_codes_valid((enum twin_codelist)list, e->code));
+            assert_ptr_equal(twin_codes_name((enum twin_codelist)list, e->code), e->name);
             assert_true(e->name[0] != '\0');
         }
     }

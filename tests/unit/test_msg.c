@@ -159,7 +159,7 @@ static void every_conformance_encoding_decodes_to_its_value(void **state)
                 unsigned char bytes[128];
                 size_t len = dashed_hex(bytes, sizeof(bytes), hex);
                 msgpack_unpacked u;
-                if (twin_msgpack_unpack(&u, bytes, len) != 0)
+                if (twin_msg_msgpack_unpack(&u, bytes, len) != 0)
                     fail_msg("%s case %zu: %s refused: %s", group, i, hex, twin_error_last());
                 if (!case_matches(c, &u.data))
                     fail_msg("%s case %zu: %s decodes to another value", group, i, hex);
@@ -438,7 +438,7 @@ static void counts_above_the_limits_are_refused(void **state)
     big[1] = (unsigned char)(n >> 24), big[2] = (unsigned char)(n >> 16);
     big[3] = (unsigned char)(n >> 8), big[4] = (unsigned char)n;
     memset(big + 5, 0xc0, n);
-    assert_int_equal(twin_msgpack_check(big, 5 + n, &twin_msg_limits), TWIN_ELIMIT);
+    assert_int_equal(twin_msg_msgpack_check(big, 5 + n, &twin_msg_limits), TWIN_ELIMIT);
     assert_string_equal(twin_error_last(),
                         "msgpack: array of 8193 elements at offset 0 exceeds 8192");
 
@@ -450,7 +450,7 @@ static void counts_above_the_limits_are_refused(void **state)
         memset(big + pos, 0xc0, 8000);
         pos += 8000;
     }
-    assert_int_equal(twin_msgpack_check(big, pos, &twin_msg_limits), TWIN_ELIMIT);
+    assert_int_equal(twin_msg_msgpack_check(big, pos, &twin_msg_limits), TWIN_ELIMIT);
     assert_non_null(strstr(twin_error_last(), "more than 20000 values"));
     free(big);
 }

@@ -43,7 +43,7 @@ static struct found check_store(twin_node *n, struct twin_store_stats *stats)
     struct found f = {0};
     struct twin_store_stats s;
     snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(twin_node_repo(n)));
-    assert_int_equal(twin_store_check(stats ? stats : &s, objects, keep, &f), 0);
+    assert_int_equal(twin_storecheck_run(stats ? stats : &s, objects, keep, &f), 0);
     return f;
 }
 

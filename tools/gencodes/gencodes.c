@@ -364,7 +364,7 @@ static void emit_table(FILE *out, const struct codelist *tables)
         }
         fputs("};\n", out);
     }
-    fputs("\nconst struct twin_codelist_table twin_codelist_tables[TWIN_CODES__COUNT] = {\n", out);
+    fputs("\nconst struct twin_codelist_table twin_codes_tables[TWIN_CODES__COUNT] = {\n", out);
     for (size_t l = 0; l < TWIN_CODES__COUNT; l++)
         fprintf(out, "    [%s] = {\"%s\", %s, %zu},\n", lists[l].enumerator, lists[l].iati_name,
                 lists[l].array, tables[l].count);
