@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "sync_run.h"
+#include "twin/syncrun.h"
 #include "twin/channel.h"
 #include "twin/invite.h"
 #include "twin/error.h"
@@ -80,7 +80,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
     if (rc == 0) {
-        cli_describe_sync(what, sizeof(what), &st);
+        twin_sync_describe(what, sizeof(what), &st);
         snprintf(line, sizeof(line), "session from %s node %.16s: ok, %s (%.0f ms)",
                  twin_channel_peer_addr(ch), peer, what, ms);
     } else {
@@ -185,7 +185,7 @@ static void sync_all(struct serve *s, twin_node *n)
         return;
     for (size_t i = 0; i < count && !stop_pending(); i++) {
         char line[1200];
-        cli_sync_peer(line, sizeof(line), n, &peers[i]);
+        twin_sync_run_peer(line, sizeof(line), n, &peers[i]);
         log_line(s, line);
     }
     free(peers);
