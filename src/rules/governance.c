@@ -10,6 +10,16 @@
 #define SUMMARY_MAX   300
 #define APPROVALS_MAX 1000
 
+int twin_governance_threshold(const struct twin_membership *m)
+{
+    return m->admin_threshold > 0 ? m->admin_threshold : 1;
+}
+
+bool twin_proposal_in_effect(size_t approvals, const struct twin_membership *m)
+{
+    return approvals >= (size_t)twin_governance_threshold(m);
+}
+
 bool twin_governed_path(const char *path)
 {
     if (strcmp(path, TWIN_NETWORK_PATH) == 0)
@@ -136,8 +146,8 @@ static int writes(bool *same, git_repository *repo, const struct twin_change *c,
 /* Checks one change under proposals/. Adds the proposal to `applied` when this commit brings
  * it to its threshold. */
 static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
-                          const struct twin_change *c, const struct twin_member *who, int k,
-                          json_t *applied)
+                          const struct twin_change *c, const struct twin_member *who,
+                          const struct twin_membership *m, json_t *applied)
 {
     json_t *old = NULL, *cur = NULL;
     char id[TWIN_ID_LEN + 8];
@@ -195,12 +205,12 @@ static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
                 snprintf(fault, fault_size, "%s: %s approved it already", c->path, who->org_id);
                 goto done;
             }
-        if ((int)json_array_size(before) >= k) {
+        if (twin_proposal_in_effect(json_array_size(before), m)) {
             snprintf(fault, fault_size, "%s: the proposal is in effect already", c->path);
             goto done;
         }
     }
-    if ((int)n >= k) {
+    if (twin_proposal_in_effect(n, m)) {
         const json_t *changes = json_object_get(cur, "changes");
         for (size_t i = 0; i < json_array_size(changes); i++) {
             const json_t *ch = json_array_get(changes, i);
@@ -218,14 +228,14 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
                           const unsigned char signer[TWIN_PUBKEY_BYTES],
                           const struct twin_membership *m)
 {
-    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
+    int k = twin_governance_threshold(m);
     json_t *applied = json_object();
     int rc = applied ? 0 : twin_error(TWIN_ERROR, "out of memory");
     fault[0] = '\0';
     for (size_t i = 0; rc == 0 && !fault[0] && i < d->count; i++)
         if (strncmp(d->changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) ==
             0)
-            rc = check_proposal(fault, fault_size, repo, &d->changes[i], who, k, applied);
+            rc = check_proposal(fault, fault_size, repo, &d->changes[i], who, m, applied);
     /* What a proposal reaching its threshold says must be written, exactly. */
     const char *path;
     json_t *content;
