@@ -6,6 +6,7 @@
 
 #include "twin/error.h"
 #include "twin/record.h"
+#include "twin/tree.h"
 
 #define SUMMARY_MAX   300
 #define APPROVALS_MAX 1000
@@ -18,6 +19,68 @@ int twin_governance_threshold(const struct twin_membership *m)
 bool twin_proposal_in_effect(size_t approvals, const struct twin_membership *m)
 {
     return approvals >= (size_t)twin_governance_threshold(m);
+}
+
+int twin_proposals_at_head(json_t **out, int *needed, twin_node *n)
+{
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL, *dir = NULL;
+    struct twin_membership *m = NULL;
+    json_t *list = NULL;
+    git_repository *repo = twin_node_repo(n);
+    *out = NULL;
+    int rc = twin_node_head(&head, n);
+    if (rc)
+        return rc;
+    if (git_commit_lookup(&commit, repo, &head) < 0 || git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the head");
+        goto cleanup;
+    }
+    if ((rc = twin_membership_load(&m, repo, tree)))
+        goto cleanup;
+    const git_tree_entry *e = git_tree_entry_byname(tree, TWIN_PROPOSALS_DIR);
+    if (e && git_tree_lookup(&dir, repo, git_tree_entry_id(e)) < 0) {
+        rc = twin_error_git("reading " TWIN_PROPOSALS_DIR "/");
+        goto cleanup;
+    }
+    if (!(list = json_array())) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    int k = twin_governance_threshold(m);
+    for (size_t i = 0; dir && rc == 0 && i < git_tree_entrycount(dir); i++) {
+        const git_tree_entry *pe = git_tree_entry_byindex(dir, i);
+        char path[200], *text = NULL;
+        size_t len;
+        json_t *p = NULL;
+        snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s", git_tree_entry_name(pe));
+        if ((rc = twin_tree_read(&text, &len, repo, tree, path)) == 0 &&
+            (rc = twin_record_parse_canonical(&p, text, len)) == 0) {
+            json_t *approvals = json_object_get(p, "approvals");
+            json_array_append_new(
+                list,
+                json_pack("{s:O, s:O, s:O, s:O, s:i, s:b}", "id", json_object_get(p, "id"),
+                          "summary", json_object_get(p, "summary"), "proposed_by",
+                          json_object_get(p, "proposed_by"), "approvals", approvals, "needed", k,
+                          "in_effect", twin_proposal_in_effect(json_array_size(approvals), m)));
+        }
+        free(text);
+        json_decref(p);
+    }
+    if (rc == 0) {
+        *out = list;
+        list = NULL;
+        if (needed)
+            *needed = k;
+    }
+cleanup:
+    json_decref(list);
+    twin_membership_free(m);
+    git_tree_free(dir);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc;
 }
 
 bool twin_governed_path(const char *path)
