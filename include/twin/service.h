@@ -50,7 +50,7 @@ typedef struct twin_service_options {
  * (twin.address) for the invites it makes. TWIN_EINVALID for a bad address or interval. */
 int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options);
 
-/* The TCP port the service listens on. */
+/* The TCP port the service listens on (or listened on, once it stopped). */
 int twin_service_port(const twin_service *s);
 
 /* Runs the schedule on the calling thread until a stop is asked for (at once, when it was

@@ -46,6 +46,7 @@ struct twin_service {
     void *log_ctx;
     pthread_mutex_t log_lock;
     twin_listener *listener;
+    int port;               /* where the listener listens (or listened) */
     twin_keypair answering; /* the key handshakes are answered with first */
     twin_keypair started;   /* the key the service started with */
     int wake[2];            /* twin_service_stop writes to wake[1]; the run waits on wake[0] */
@@ -305,12 +306,12 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
         twin_service_free(s);
         return rc;
     }
-    int bound = twin_listener_port(s->listener);
-    say(s, "listening on %s:%d for network %s", host, bound, twin_node_network_id(s->node));
+    s->port = twin_listener_port(s->listener);
+    say(s, "listening on %s:%d for network %s", host, s->port, twin_node_network_id(s->node));
     /* Where partners reach this node, for the invites it makes (not a wildcard address). */
     if (!is_wildcard(host)) {
         char address[300];
-        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, bound);
+        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, s->port);
         twin_node_config_set(s->node, "twin.address", address);
     }
     *out = s;
@@ -319,7 +320,7 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
 
 int twin_service_port(const twin_service *s)
 {
-    return twin_listener_port(s->listener);
+    return s->port;
 }
 
 /* The run has taken the stop: network waits in this process go on again. */
