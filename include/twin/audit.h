@@ -8,6 +8,7 @@
 
 #include <git2.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "twin/node.h"
@@ -90,5 +91,9 @@ typedef int (*twin_log_entry_fn)(const struct twin_log_entry *e, void *ctx);
 /* Calls fn for each commit from the head back (newest first) that changed record id (every
  * commit when id is NULL), with its signer and verdict. */
 int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx);
+
+/* How many commits the history from head holds. Each one is read, and one that cannot be is
+ * named as an error, so a count is always whole. */
+int twin_audit_log_count(size_t *count, twin_node *n, const git_oid *head);
 
 #endif

@@ -702,6 +702,16 @@ static int unreadable_commit(const git_oid *id)
                       git_error_last() ? git_error_last()->message : "libgit2 error");
 }
 
+int twin_audit_log_count(size_t *count, twin_node *n, const git_oid *head)
+{
+    git_oid *ids = NULL;
+    int rc = twin_history_walk(&ids, count, twin_node_repo(n), head);
+    if (rc)
+        *count = 0;
+    free(ids);
+    return rc;
+}
+
 int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
 {
     git_repository *repo = twin_node_repo(n);

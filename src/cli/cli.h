@@ -30,6 +30,10 @@ const struct cli_command *cli_find(const char *name);
 /* Opens the node in the chosen directory; prints the error and returns an exit code on failure. */
 int cli_open(struct cli *c);
 
+/* The chosen directory (malloc'd), for a command whose library call opens the node itself; prints
+ * the error and returns NULL when there is none (exit code CLI_USAGE). */
+char *cli_node_dir(const struct cli *c);
+
 /* Prints "twin: <message>" for a library error and returns its exit code. */
 int cli_fail(int rc);
 int cli_fail_context(int rc, const char *context);

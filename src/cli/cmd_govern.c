@@ -2,11 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules/governance.h"
-#include "twin/membership.h"
 #include "cli.h"
 #include "twin/error.h"
-#include "twin/tree.h"
+#include "twin/governance.h"
 #include "twin/ops.h"
 
 void cli_report_governed(const struct cli *c, const char *done, const char *what,
@@ -62,48 +60,14 @@ int cmd_proposals(struct cli *c, int argc, char **argv)
     int code = cli_open(c);
     if (code)
         return code;
-    git_oid head;
-    git_commit *commit = NULL;
-    git_tree *tree = NULL, *dir = NULL;
-    struct twin_membership *m = NULL;
-    git_repository *repo = twin_node_repo(c->node);
-    int rc = twin_node_head(&head, c->node);
+    json_t *list = NULL;
+    int k = 1;
+    int rc = twin_governance_proposals_at_head(&list, &k, c->node);
     if (rc)
         return cli_fail(rc);
-    if (git_commit_lookup(&commit, repo, &head) < 0 || git_commit_tree(&tree, commit) < 0) {
-        rc = twin_error_git("reading the head");
-        goto cleanup;
-    }
-    if ((rc = twin_membership_load(&m, repo, tree)))
-        goto cleanup;
-    const git_tree_entry *e = git_tree_entry_byname(tree, TWIN_PROPOSALS_DIR);
-    if (e && git_tree_lookup(&dir, repo, git_tree_entry_id(e)) < 0) {
-        rc = twin_error_git("reading proposals/");
-        goto cleanup;
-    }
-    json_t *list = json_array();
-    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
-    for (size_t i = 0; dir && rc == 0 && i < git_tree_entrycount(dir); i++) {
-        const git_tree_entry *pe = git_tree_entry_byindex(dir, i);
-        char path[200], *text = NULL;
-        size_t len;
-        json_t *p = NULL;
-        snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s", git_tree_entry_name(pe));
-        if ((rc = twin_tree_read(&text, &len, repo, tree, path)) == 0 &&
-            (rc = twin_record_parse_canonical(&p, text, len)) == 0) {
-            json_t *approvals = json_object_get(p, "approvals");
-            json_array_append_new(
-                list, json_pack("{s:O, s:O, s:O, s:O, s:i, s:b}", "id", json_object_get(p, "id"),
-                                "summary", json_object_get(p, "summary"), "proposed_by",
-                                json_object_get(p, "proposed_by"), "approvals", approvals, "needed",
-                                k, "in_effect", (int)json_array_size(approvals) >= k));
-        }
-        free(text);
-        json_decref(p);
-    }
-    if (rc == 0 && c->json) {
+    if (c->json) {
         cli_print_json(list);
-    } else if (rc == 0) {
+    } else {
         printf("Changes to the membership and policy need %d admin approval%s.\n", k,
                k == 1 ? "" : "s");
         size_t i;
@@ -125,12 +89,7 @@ int cmd_proposals(struct cli *c, int argc, char **argv)
             printf("No proposals.\n");
     }
     json_decref(list);
-cleanup:
-    twin_membership_free(m);
-    git_tree_free(dir);
-    git_tree_free(tree);
-    git_commit_free(commit);
-    return rc ? cli_fail(rc) : CLI_OK;
+    return CLI_OK;
 }
 
 int cmd_policy(struct cli *c, int argc, char **argv)

@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "sync_run.h"
+#include "twin/syncrun.h"
 #include "twin/error.h"
 #include "twin/invite.h"
 
@@ -157,7 +157,7 @@ int cmd_join(struct cli *c, int argc, char **argv)
         return cli_fail(rc);
     }
     char what[800];
-    cli_describe_sync(what, sizeof(what), &st);
+    twin_syncrun_describe(what, sizeof(what), &st);
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:b, s:s}", "dir", dir, "network_id",
                               twin_node_network_id(c->node), "synced", rc == 0, "sync",

@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "git/history.h"
-#include "twin/membership.h"
 #include "cli.h"
+#include "twin/audit.h"
+#include "twin/membership.h"
 #include "twin/twin.h"
 #include "twin/error.h"
 #include "twin/tree.h"
@@ -95,10 +95,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
     git_tree *tree = NULL;
     struct twin_membership *m = NULL;
     struct counts k = {0};
-    git_oid *ids = NULL;
     size_t commits = 0;
-    /* Every commit is read (twin's walk names one that cannot be), so the count is whole. */
-    if ((rc = twin_history_walk(&ids, &commits, twin_node_repo(c->node), &head)))
+    if ((rc = twin_audit_log_count(&commits, c->node, &head)))
         goto cleanup;
     if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0) {
         rc = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
@@ -147,7 +145,6 @@ int cmd_status(struct cli *c, int argc, char **argv)
         print_peers(c->node);
     }
 cleanup:
-    free(ids);
     twin_membership_free(m);
     git_tree_free(tree);
     git_commit_free(commit);

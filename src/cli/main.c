@@ -119,13 +119,19 @@ void cli_print_help(const struct cli_command *cmd)
     printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
 }
 
-int cli_open(struct cli *c)
+char *cli_node_dir(const struct cli *c)
 {
     char *dir = twin_node_default_dir(c->dir_opt);
-    if (!dir) {
+    if (!dir)
         fprintf(stderr, "twin: no data directory: give --dir or set TWIN_DIR\n");
+    return dir;
+}
+
+int cli_open(struct cli *c)
+{
+    char *dir = cli_node_dir(c);
+    if (!dir)
         return CLI_USAGE;
-    }
     int rc = twin_ops_open(&c->node, dir);
     free(dir);
     return rc ? cli_fail(rc) : CLI_OK;

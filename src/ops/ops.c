@@ -415,7 +415,7 @@ static int put_governed(twin_tx *tx, twin_node *n, const struct twin_membership 
     size_t len;
     int rc;
     twin_node_set_last_proposal(n, NULL);
-    if (m->admin_threshold <= 1) {
+    if (twin_governance_threshold(m) == 1) {
         if ((rc = twin_record_canonical(&text, &len, content)) == 0 &&
             (rc = twin_tx_put(tx, path, text, len)) == 0)
             snprintf(message, message_size, "%s\n\nFile: %s\n", summary, path);
@@ -434,7 +434,7 @@ static int put_governed(twin_tx *tx, twin_node *n, const struct twin_membership 
         (rc = twin_record_canonical(&text, &len, p)) == 0 &&
         (rc = twin_tx_put(tx, ppath, text, len)) == 0) {
         snprintf(message, message_size, "propose: %s (approved by %s, 1 of %d)\n\nProposal: %s\n",
-                 summary, twin_node_org_id(n), m->admin_threshold, ppath);
+                 summary, twin_node_org_id(n), twin_governance_threshold(m), ppath);
         twin_node_set_last_proposal(n, id);
     }
     free(text);
@@ -1031,15 +1031,15 @@ static int change_approve(twin_tx *tx, char *message, size_t message_size, void 
             rc = twin_error(TWIN_EEXISTS, "%s approved proposal %s already", me, a->id);
             goto cleanup;
         }
-    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
-    if ((int)json_array_size(approvals) >= k) {
+    int k = twin_governance_threshold(m);
+    if (twin_governance_proposal_in_effect(json_array_size(approvals), m)) {
         rc = twin_error(TWIN_EEXISTS, "proposal %s is in effect already", a->id);
         goto cleanup;
     }
     json_array_append_new(approvals, json_string(me));
     a->approvals = (int)json_array_size(approvals);
     a->needed = k;
-    a->applied = a->approvals >= k;
+    a->applied = twin_governance_proposal_in_effect(json_array_size(approvals), m);
     if ((rc = twin_record_canonical(&text, &len, p)) || (rc = twin_tx_put(tx, path, text, len)))
         goto cleanup;
     /* The approval that reaches the threshold writes what the proposal says, exactly. */

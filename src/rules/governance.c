@@ -6,9 +6,82 @@
 
 #include "twin/error.h"
 #include "twin/record.h"
+#include "twin/tree.h"
 
 #define SUMMARY_MAX   300
 #define APPROVALS_MAX 1000
+
+int twin_governance_threshold(const struct twin_membership *m)
+{
+    return m->admin_threshold > 0 ? m->admin_threshold : 1;
+}
+
+bool twin_governance_proposal_in_effect(size_t approvals, const struct twin_membership *m)
+{
+    return approvals >= (size_t)twin_governance_threshold(m);
+}
+
+int twin_governance_proposals_at_head(json_t **out, int *needed, twin_node *n)
+{
+    git_oid head;
+    git_commit *commit = NULL;
+    git_tree *tree = NULL, *dir = NULL;
+    struct twin_membership *m = NULL;
+    json_t *list = NULL;
+    git_repository *repo = twin_node_repo(n);
+    *out = NULL;
+    int rc = twin_node_head(&head, n);
+    if (rc)
+        return rc;
+    if (git_commit_lookup(&commit, repo, &head) < 0 || git_commit_tree(&tree, commit) < 0) {
+        rc = twin_error_git("reading the head");
+        goto cleanup;
+    }
+    if ((rc = twin_membership_load(&m, repo, tree)))
+        goto cleanup;
+    const git_tree_entry *e = git_tree_entry_byname(tree, TWIN_PROPOSALS_DIR);
+    if (e && git_tree_lookup(&dir, repo, git_tree_entry_id(e)) < 0) {
+        rc = twin_error_git("reading " TWIN_PROPOSALS_DIR "/");
+        goto cleanup;
+    }
+    if (!(list = json_array())) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    int k = twin_governance_threshold(m);
+    for (size_t i = 0; dir && rc == 0 && i < git_tree_entrycount(dir); i++) {
+        const git_tree_entry *pe = git_tree_entry_byindex(dir, i);
+        char path[200], *text = NULL;
+        size_t len;
+        json_t *p = NULL;
+        snprintf(path, sizeof(path), TWIN_PROPOSALS_DIR "/%s", git_tree_entry_name(pe));
+        if ((rc = twin_tree_read(&text, &len, repo, tree, path)) == 0 &&
+            (rc = twin_record_parse_canonical(&p, text, len)) == 0) {
+            json_t *approvals = json_object_get(p, "approvals");
+            json_array_append_new(
+                list, json_pack("{s:O, s:O, s:O, s:O, s:i, s:b}", "id", json_object_get(p, "id"),
+                                "summary", json_object_get(p, "summary"), "proposed_by",
+                                json_object_get(p, "proposed_by"), "approvals", approvals, "needed",
+                                k, "in_effect",
+                                twin_governance_proposal_in_effect(json_array_size(approvals), m)));
+        }
+        free(text);
+        json_decref(p);
+    }
+    if (rc == 0) {
+        *out = list;
+        list = NULL;
+        if (needed)
+            *needed = k;
+    }
+cleanup:
+    json_decref(list);
+    twin_membership_free(m);
+    git_tree_free(dir);
+    git_tree_free(tree);
+    git_commit_free(commit);
+    return rc;
+}
 
 bool twin_governed_path(const char *path)
 {
@@ -136,8 +209,8 @@ static int writes(bool *same, git_repository *repo, const struct twin_change *c,
 /* Checks one change under proposals/. Adds the proposal to `applied` when this commit brings
  * it to its threshold. */
 static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
-                          const struct twin_change *c, const struct twin_member *who, int k,
-                          json_t *applied)
+                          const struct twin_change *c, const struct twin_member *who,
+                          const struct twin_membership *m, json_t *applied)
 {
     json_t *old = NULL, *cur = NULL;
     char id[TWIN_ID_LEN + 8];
@@ -195,12 +268,12 @@ static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
                 snprintf(fault, fault_size, "%s: %s approved it already", c->path, who->org_id);
                 goto done;
             }
-        if ((int)json_array_size(before) >= k) {
+        if (twin_governance_proposal_in_effect(json_array_size(before), m)) {
             snprintf(fault, fault_size, "%s: the proposal is in effect already", c->path);
             goto done;
         }
     }
-    if ((int)n >= k) {
+    if (twin_governance_proposal_in_effect(n, m)) {
         const json_t *changes = json_object_get(cur, "changes");
         for (size_t i = 0; i < json_array_size(changes); i++) {
             const json_t *ch = json_array_get(changes, i);
@@ -218,14 +291,14 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
                           const unsigned char signer[TWIN_PUBKEY_BYTES],
                           const struct twin_membership *m)
 {
-    int k = m->admin_threshold > 0 ? m->admin_threshold : 1;
+    int k = twin_governance_threshold(m);
     json_t *applied = json_object();
     int rc = applied ? 0 : twin_error(TWIN_ERROR, "out of memory");
     fault[0] = '\0';
     for (size_t i = 0; rc == 0 && !fault[0] && i < d->count; i++)
         if (strncmp(d->changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) ==
             0)
-            rc = check_proposal(fault, fault_size, repo, &d->changes[i], who, k, applied);
+            rc = check_proposal(fault, fault_size, repo, &d->changes[i], who, m, applied);
     /* What a proposal reaching its threshold says must be written, exactly. */
     const char *path;
     json_t *content;

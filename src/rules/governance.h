@@ -9,13 +9,14 @@
  * writes the proposed content, and only then does the change take effect. A member rotating its
  * own key needs no approval.
  */
-#ifndef TWIN_GOVERNANCE_H
-#define TWIN_GOVERNANCE_H
+#ifndef TWIN_RULES_GOVERNANCE_H
+#define TWIN_RULES_GOVERNANCE_H
 
 #include <git2.h>
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "twin/governance.h"
 #include "twin/membership.h"
 #include "git/treediff.h"
 

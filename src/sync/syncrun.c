@@ -1,16 +1,14 @@
-/* One sync session with a configured peer, shared by `twin sync` and `twin serve`. */
-#include "sync_run.h"
+/* Sync sessions with configured peers, retried and recorded (twin/syncrun.h). */
+#include "twin/syncrun.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "twin/channel.h"
 #include "twin/error.h"
-#include "twin/sync.h"
-#include "cli.h"
 
+/* Sessions run with one peer at most, while each loses a race. */
 #define SYNC_ATTEMPTS 4
 
 static double now_ms(void)
@@ -20,7 +18,16 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-void cli_describe_sync(char *out, size_t size, const struct twin_sync_stats *st)
+/* A commit time as "2026-11-22 07:21:33 UTC"; past what a calendar year holds, @SECONDS. */
+static void format_time(char out[static 32], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, 32, "@%lld", (long long)t);
+}
+
+void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats *st)
 {
     snprintf(out, size, "received %zu commit%s, sent %zu%s%s", st->received_commits,
              st->received_commits == 1 ? "" : "s", st->sent_commits, st->merged ? ", merged" : "",
@@ -44,7 +51,7 @@ void cli_describe_sync(char *out, size_t size, const struct twin_sync_stats *st)
     for (size_t i = 0; i < st->nahead && i < TWIN_SYNC_AHEAD_LISTED; i++) {
         char when[32];
         size_t len = strlen(out);
-        cli_format_time(when, st->ahead[i].time);
+        format_time(when, st->ahead[i].time);
         snprintf(out + len, size - len, "%s %.12s by %s, dated %s", i ? "," : "",
                  git_oid_tostr_s(&st->ahead[i].commit),
                  st->ahead[i].org_id[0] ? st->ahead[i].org_id : "(not a member)", when);
@@ -56,7 +63,7 @@ void cli_describe_sync(char *out, size_t size, const struct twin_sync_stats *st)
     }
 }
 
-int cli_sync_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p)
+int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p)
 {
     struct twin_sync_stats st;
     double start = now_ms();
@@ -79,7 +86,7 @@ int cli_sync_peer(char *line, size_t line_size, twin_node *n, const struct twin_
     if (attempts > 1)
         snprintf(tries, sizeof(tries), "%d sessions, ", attempts);
     if (rc == 0) {
-        cli_describe_sync(what, sizeof(what), &st);
+        twin_syncrun_describe(what, sizeof(what), &st);
         snprintf(line, line_size, "sync with %s: ok, %s (%s%.0f ms)", p->name, what, tries,
                  now_ms() - start);
         char result[1000];

@@ -1,0 +1,74 @@
+/*
+ * A node as a service, as `twin serve` runs it, for any front end: a listener serves peers (many
+ * at once, admitted as twin/listener.h says) on threads of its own, while the thread that runs
+ * the service syncs with every configured peer each interval and within a second of a local
+ * change (the branch moving other than by a session). While an invite is open, any key is let
+ * in to present it. After `twin key rotate` ran beside the service, new handshakes are answered
+ * with the new key, and with the keys it replaced for peers that still expect them.
+ *
+ * Everything the service does is told in log lines through the front end's callback: one line
+ * per session served or initiated, per invite claim and per key change, the listener's summaries
+ * of refused connections, and "listening on ...", "stopping on ..." and "stopped".
+ *
+ * A front end makes the service (which starts listening), runs it on one thread until a stop
+ * is asked for, then frees it:
+ *
+ *     twin_service_new(&svc, dir, &options);
+ *     twin_service_run(svc);       // returns once twin_service_stop(svc, ...) was called
+ *     twin_service_free(svc);
+ *
+ * The listener's threads start in twin_service_new with the caller's signal mask: a front end
+ * that takes signals on a thread of its own blocks them before.
+ */
+#ifndef TWIN_SERVICE_H
+#define TWIN_SERVICE_H
+
+#include <stdint.h>
+
+#define TWIN_SERVICE_LISTEN       "127.0.0.1:7447" /* where a service listens by default */
+#define TWIN_SERVICE_INTERVAL     60               /* seconds between rounds, by default */
+#define TWIN_SERVICE_INTERVAL_MAX 86400
+
+typedef struct twin_service twin_service;
+
+/* One log line without a newline, and when it was logged by this node's clock (seconds since
+ * the epoch, the clock twin dates its commits by). Called from the service's and the
+ * listener's threads, one call at a time. */
+typedef void (*twin_service_log_fn)(void *ctx, int64_t when, const char *line);
+
+typedef struct twin_service_options {
+    const char *listen; /* HOST:PORT or [V6]:PORT; NULL means TWIN_SERVICE_LISTEN; port 0 lets the
+                           system pick one (twin_service_port) */
+    int interval;       /* seconds between rounds of sessions with every peer, 1 to
+                           TWIN_SERVICE_INTERVAL_MAX; 0 means TWIN_SERVICE_INTERVAL */
+    twin_service_log_fn log; /* NULL drops the lines */
+    void *log_ctx;
+} twin_service_options;
+
+/* Opens the node in dir and starts listening: logs "listening on HOST:PORT for network ID"
+ * and, unless HOST is a wildcard address, keeps HOST:PORT in the node's settings
+ * (twin.address) for the invites it makes. TWIN_EINVALID for a bad address or interval. */
+int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options);
+
+/* The TCP port the service listens on (or listened on, once it stopped). */
+int twin_service_port(const twin_service *s);
+
+/* Runs the schedule on the calling thread until a stop is asked for (at once, when it was
+ * before the call), then logs "stopping on WHY", stops the listener (its sessions get their
+ * grace period), and logs "stopped". Runs once per service: 0, or TWIN_EINVALID when it ran
+ * already. */
+int twin_service_run(twin_service *s);
+
+/* Asks the service to stop; why says what asked ("SIGTERM"; NULL: "request") and must outlive
+ * the service. Async-signal-safe and thread-safe, so a signal handler may call it; the first
+ * call's why counts. Until the running service takes the stop (within half a second), every
+ * wait on the network in this process ends ("abandoned": twin_channel_set_cancel, which a
+ * service sets), so a round of sessions does not hold the stop up; the current session is
+ * the last of its round. Valid until twin_service_free. */
+void twin_service_stop(twin_service *s, const char *why);
+
+/* Frees the service, stopping its listener if it never ran. Not while twin_service_run runs.
+ * Accepts NULL. */
+void twin_service_free(twin_service *s);
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * The node as a service (twin/service.h). The listener serves peers on its own threads; the
+ * thread that runs the service waits for a stop and, between, syncs with every peer on a
+ * schedule and within a second of a local change, and watches node.key.
+ */
+#include "twin/service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "twin/channel.h"
+#include "twin/error.h"
+#include "twin/invite.h"
+#include "twin/listener.h"
+#include "twin/ops.h"
+#include "twin/peers.h"
+#include "twin/sync.h"
+#include "twin/syncrun.h"
+
+/* twin_service_stop runs in signal handlers: what it touches must be lock-free. */
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2 &&
+                   ATOMIC_POINTER_LOCK_FREE == 2,
+               "twin_service_stop needs lock-free atomics");
+
+/* How often the head and node.key are looked at: a local change is passed on within a second. */
+#define POLL_MS 500
+
+struct twin_service {
+    char *dir;
+    twin_node *node; /* for the head and the settings; sessions and rounds open their own */
+    int interval;
+    twin_service_log_fn log;
+    void *log_ctx;
+    pthread_mutex_t log_lock;
+    twin_listener *listener;
+    int port;               /* where the listener listens (or listened) */
+    twin_keypair answering; /* the key handshakes are answered with first */
+    twin_keypair started;   /* the key the service started with */
+    int wake[2];            /* twin_service_stop writes to wake[1]; the run waits on wake[0] */
+    atomic_bool stop_asked;
+    atomic_bool stop_taken; /* the run has taken the stop: network waits go on again */
+    _Atomic(const char *) stop_why;
+    atomic_bool ran;
+};
+
+/* Stops asked for and not yet taken by their services, in the whole process: the channel's
+ * cancel hook has no context to say which service it asks about. */
+static atomic_int stops_pending;
+
+static bool stop_is_pending(void)
+{
+    return atomic_load(&stops_pending) > 0;
+}
+
+static void say(twin_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(twin_service *s, const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->log_lock);
+    if (s->log)
+        s->log(s->log_ctx, twin_clock_now(), line);
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+static void listener_log(void *ctx, const char *line)
+{
+    say(ctx, "%s", line);
+}
+
+static double elapsed_ms(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void serve_session(void *ctx, twin_channel *ch)
+{
+    twin_service *s = ctx;
+    twin_node *n = NULL;
+    struct twin_sync_stats st;
+    char what[800], peer[TWIN_NODE_ID_LEN + 1];
+    struct timespec a;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    twin_key_node_id(peer, twin_channel_peer_node(ch));
+    int rc = twin_ops_open(&n, s->dir);
+    char joiner[300] = "";
+    if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
+        /* Let in by serve_authorize because an invite is open: it may only present one. */
+        rc = twin_invite_respond(n, ch, joiner, sizeof(joiner));
+        if (rc == 0)
+            say(s, "invite from %s node %.16s: admitted %s", twin_channel_peer_addr(ch), peer,
+                joiner);
+        else
+            say(s, "invite from %s node %.16s (%s): refused: %s", twin_channel_peer_addr(ch), peer,
+                joiner, twin_error_last());
+        twin_node_free(n);
+        return;
+    }
+    if (rc == 0)
+        rc = twin_sync_respond(&st, n, ch);
+    double ms = elapsed_ms(&a);
+    if (rc == 0) {
+        twin_syncrun_describe(what, sizeof(what), &st);
+        say(s, "session from %s node %.16s: ok, %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
+            what, ms);
+    } else {
+        say(s, "session from %s node %.16s: failed: %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
+            twin_error_last(), ms);
+    }
+    twin_node_free(n);
+}
+
+/* Members and configured peers, as for any session; and while an invite is open, any key,
+ * whose session may then only present the invite. */
+static int serve_authorize(void *ctx, const unsigned char node[TWIN_PUBKEY_BYTES], char *reason,
+                           size_t reason_cap)
+{
+    if (twin_sync_authorize(ctx, node, reason, reason_cap) == 0)
+        return 0;
+    if (twin_invite_pending(ctx))
+        return TWIN_CHANNEL_ADMIT_CLAIM; /* its own pool and deadline (listener.h) */
+    size_t len = strlen(reason);
+    if (strncmp(reason, "unknown node key", 16) == 0)
+        snprintf(reason + len, reason_cap - len,
+                 ", and no invite is open here (an invite works once: ask an admin for a new "
+                 "one)");
+    return -1;
+}
+
+/* What node.key was when last read: a rotation replaces the file. */
+struct key_stamp {
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+};
+
+static void key_stamp_of(struct key_stamp *out, const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/node.key", dir);
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) == 0)
+        *out = (struct key_stamp){st.st_dev, st.st_ino, st.st_mtim, st.st_size};
+}
+
+/* After `twin key rotate` ran beside this process, new handshakes are answered with the new key,
+ * and with the one it replaced for peers that still expect that (SYNC.md 9). */
+static void watch_key(twin_service *s, struct key_stamp *seen)
+{
+    struct key_stamp now;
+    key_stamp_of(&now, s->dir);
+    if (now.ino == seen->ino && now.dev == seen->dev && now.size == seen->size &&
+        now.mtime.tv_sec == seen->mtime.tv_sec && now.mtime.tv_nsec == seen->mtime.tv_nsec)
+        return;
+    twin_node *n = NULL;
+    if (twin_ops_open(&n, s->dir) != 0) {
+        say(s, "%s", twin_error_last()); /* tried again at the next tick */
+        return;
+    }
+    /* Besides the key the node signs with now: the key node.key.prev keeps, the key in node.key
+     * itself (while a rotation is under way they differ), the key answered so far, and the key
+     * the service started with (peers' entries still name it until they are updated). */
+    twin_keypair others[4];
+    size_t nothers = 0;
+    char path[4200];
+    if (twin_node_previous_key(&others[nothers], n) == 0)
+        nothers++;
+    snprintf(path, sizeof(path), "%s/node.key", s->dir);
+    if (twin_key_load(&others[nothers], path) == 0)
+        nothers++;
+    twin_error_clear();
+    others[nothers++] = s->answering;
+    others[nothers++] = s->started;
+    twin_listener_set_keys(s->listener, twin_node_key(n), others, nothers);
+    s->answering = *twin_node_key(n);
+    char id[TWIN_NODE_ID_LEN + 1];
+    twin_key_node_id(id, twin_node_key(n)->pk);
+    say(s,
+        "node key changed: answering as node %s, and as the keys it replaced for peers that "
+        "still expect them",
+        id);
+    sodium_memzero(others, sizeof(others));
+    twin_node_free(n);
+    *seen = now;
+}
+
+/* One session with each peer in turn; a stop ends the round after the current session, so
+ * stopping never waits for a whole round. */
+static void sync_all(twin_service *s, twin_node *n)
+{
+    struct twin_peer *peers = NULL;
+    size_t count = 0;
+    if (twin_peers_list(&peers, &count, n) != 0)
+        return;
+    for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
+        char line[1200];
+        twin_syncrun_peer(line, sizeof(line), n, &peers[i]);
+        say(s, "%s", line);
+    }
+    free(peers);
+}
+
+/* Waits up to ms for a stop; whether one was asked for. */
+static bool wait_for_stop(twin_service *s, int ms)
+{
+    struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
+    if (!atomic_load(&s->stop_asked))
+        poll(&p, 1, ms); /* an interruption only makes this tick early */
+    return atomic_load(&s->stop_asked);
+}
+
+static bool is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "") == 0;
+}
+
+static int make_wake_pipe(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return twin_error(TWIN_ERROR, "pipe: %s", strerror(errno));
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) != 0) {
+            int rc = twin_error(TWIN_ERROR, "pipe: %s", strerror(errno));
+            close(fds[0]);
+            close(fds[1]);
+            fds[0] = fds[1] = -1;
+            return rc;
+        }
+    return 0;
+}
+
+int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options)
+{
+    static const twin_service_options defaults = {0};
+    const twin_service_options *o = options ? options : &defaults;
+    const char *listen = o->listen ? o->listen : TWIN_SERVICE_LISTEN;
+    int interval = o->interval ? o->interval : TWIN_SERVICE_INTERVAL;
+    char host[256], port[8];
+    int rc;
+    *out = NULL;
+    if (interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
+        return twin_error(TWIN_EINVALID, "a service's interval is 1-%d seconds, not %d",
+                          TWIN_SERVICE_INTERVAL_MAX, interval);
+    if ((rc = twin_address_parse(host, port, listen)))
+        return rc;
+    twin_service *s = calloc(1, sizeof(*s));
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    s->interval = interval;
+    s->log = o->log;
+    s->log_ctx = o->log_ctx;
+    s->wake[0] = s->wake[1] = -1;
+    pthread_mutex_init(&s->log_lock, NULL);
+    if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake))) {
+        twin_service_free(s);
+        return rc;
+    }
+    s->answering = s->started = *twin_node_key(s->node);
+    /* A stop asked for abandons sessions waiting on the network; the listener's sessions still
+     * get their grace period once the run has taken the stop. */
+    twin_channel_set_cancel(stop_is_pending);
+
+    twin_keypair prev;
+    bool has_prev = twin_node_previous_key(&prev, s->node) == 0;
+    twin_error_clear();
+    twin_listener_config cfg = {
+        .host = host,
+        .port = port,
+        .channel = {.key = twin_node_key(s->node),
+                    .other_keys = has_prev ? &prev : NULL,
+                    .nother_keys = has_prev ? 1 : 0,
+                    .network_id = twin_node_network_id(s->node),
+                    .authorize = serve_authorize,
+                    .authorize_ctx = s->dir},
+        .session = serve_session,
+        .session_ctx = s,
+        .log = listener_log,
+        .log_ctx = s,
+    };
+    rc = twin_listener_start(&s->listener, &cfg);
+    twin_key_wipe(&prev);
+    if (rc) {
+        twin_service_free(s);
+        return rc;
+    }
+    s->port = twin_listener_port(s->listener);
+    say(s, "listening on %s:%d for network %s", host, s->port, twin_node_network_id(s->node));
+    /* Where partners reach this node, for the invites it makes (not a wildcard address). */
+    if (!is_wildcard(host)) {
+        char address[300];
+        snprintf(address, sizeof(address), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, s->port);
+        twin_node_config_set(s->node, "twin.address", address);
+    }
+    *out = s;
+    return 0;
+}
+
+int twin_service_port(const twin_service *s)
+{
+    return s->port;
+}
+
+/* The run has taken the stop: network waits in this process go on again. */
+static void take_stop(twin_service *s)
+{
+    if (atomic_load(&s->stop_asked) && !atomic_exchange(&s->stop_taken, true))
+        atomic_fetch_sub(&stops_pending, 1);
+}
+
+int twin_service_run(twin_service *s)
+{
+    if (atomic_exchange(&s->ran, true))
+        return twin_error(TWIN_EINVALID, "the service ran already");
+    struct key_stamp key_seen;
+    key_stamp_of(&key_seen, s->dir);
+    git_oid last = {{0}}, now;
+    bool have_last = twin_node_head(&last, s->node) == 0;
+    time_t next_round = time(NULL);
+    while (!wait_for_stop(s, POLL_MS)) {
+        watch_key(s, &key_seen);
+        bool have_now = twin_node_head(&now, s->node) == 0;
+        bool changed = have_now && (!have_last || !git_oid_equal(&now, &last));
+        if (changed || time(NULL) >= next_round) {
+            /* Each round opens the node afresh, so it signs merges with the key node.key holds
+             * now, even after `twin key rotate` ran beside this process. */
+            twin_node *round = NULL;
+            if (twin_ops_open(&round, s->dir) == 0)
+                sync_all(s, round);
+            else
+                say(s, "%s", twin_error_last());
+            twin_node_free(round);
+            next_round = time(NULL) + s->interval;
+            have_last = twin_node_head(&last, s->node) == 0;
+        }
+    }
+    const char *why = atomic_load(&s->stop_why);
+    say(s, "stopping on %s", why ? why : "request");
+    take_stop(s);
+    twin_listener_stop(s->listener);
+    s->listener = NULL;
+    sodium_memzero(&s->answering, sizeof(s->answering));
+    sodium_memzero(&s->started, sizeof(s->started));
+    say(s, "stopped");
+    return 0;
+}
+
+void twin_service_stop(twin_service *s, const char *why)
+{
+    if (!s)
+        return;
+    int saved = errno;
+    const char *none = NULL;
+    atomic_compare_exchange_strong(&s->stop_why, &none, why ? why : "request");
+    if (!atomic_exchange(&s->stop_asked, true))
+        atomic_fetch_add(&stops_pending, 1);
+    ssize_t w = write(s->wake[1], "", 1); /* when the pipe is full, a wake-up waits already */
+    (void)w;
+    errno = saved;
+}
+
+void twin_service_free(twin_service *s)
+{
+    if (!s)
+        return;
+    take_stop(s);
+    twin_listener_stop(s->listener);
+    twin_node_free(s->node);
+    for (int i = 0; i < 2; i++)
+        if (s->wake[i] >= 0)
+            close(s->wake[i]);
+    sodium_memzero(&s->answering, sizeof(s->answering));
+    sodium_memzero(&s->started, sizeof(s->started));
+    pthread_mutex_destroy(&s->log_lock);
+    free(s->dir);
+    free(s);
+}
