@@ -58,6 +58,97 @@ static void grow_leaves_an_array_that_is_large_enough_alone(void **state)
     free(a);
 }
 
+/* need items past what an array may take: refused, with *p and *cap as they were (and *p still
+ * a live allocation, which the writes check under AddressSanitizer). */
+static void assert_grow_refused(size_t need, size_t elem)
+{
+    /* Says it holds one item (of however many bytes): every need here is more. */
+    unsigned char *a = malloc(16), *before = a;
+    size_t cap = 1;
+    assert_non_null(a);
+    twin_error_clear();
+    int rc = twin_grow((void **)&a, &cap, need, elem);
+    if (rc != TWIN_ELIMIT)
+        fail_msg("growing to %zu items of %zu bytes: %d (%s), not TWIN_ELIMIT", need, elem, rc,
+                 twin_error_last());
+    if (!strstr(twin_error_last(), "larger than"))
+        fail_msg("message \"%s\" does not say the array is too large", twin_error_last());
+    assert_ptr_equal(a, before);
+    assert_int_equal(cap, 1);
+    memset(a, 'x', 16);
+    free(a);
+}
+
+static void grow_refuses_a_size_that_overflows(void **state)
+{
+    /* need * elem wraps to 0 and to 16: realloc would have shrunk or freed the array. */
+    assert_grow_refused(SIZE_MAX / 16 + 1, 16);
+    assert_grow_refused(SIZE_MAX / 16 + 2, 16);
+    /* Doubling from 16 to reach need would wrap capacity to 0 and loop for ever. */
+    assert_grow_refused(SIZE_MAX / 2 + 2, 1);
+    assert_grow_refused(SIZE_MAX, 1);
+    assert_grow_refused(2, SIZE_MAX);
+    /* No wrap in a size_t, but larger than any object C can index. */
+    assert_grow_refused(TWIN_ARRAY_BYTES_MAX / 8 + 1, 8);
+    assert_grow_refused(TWIN_ARRAY_BYTES_MAX + 1, 1);
+}
+
+static void array_bytes_is_the_product_up_to_the_limit(void **state)
+{
+    size_t bytes = 1;
+    assert_int_equal(twin_array_bytes(&bytes, 0, 8), 0);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(twin_array_bytes(&bytes, SIZE_MAX, 0), 0);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(twin_array_bytes(&bytes, 1000, 24), 0);
+    assert_int_equal(bytes, 24000);
+    const size_t elems[] = {1, 2, 3, 8, 20, 24, 4096, 1000003};
+    for (size_t i = 0; i < sizeof(elems) / sizeof(*elems); i++) {
+        size_t elem = elems[i], most = TWIN_ARRAY_BYTES_MAX / elem;
+        assert_int_equal(twin_array_bytes(&bytes, most, elem), 0);
+        assert_int_equal(bytes, most * elem);
+        assert_true(bytes <= TWIN_ARRAY_BYTES_MAX);
+        bytes = 42;
+        assert_error(twin_array_bytes(&bytes, most + 1, elem), TWIN_ELIMIT, "larger than");
+        assert_int_equal(bytes, 42);
+    }
+    assert_error(twin_array_bytes(&bytes, SIZE_MAX, SIZE_MAX), TWIN_ELIMIT, "larger than");
+    assert_error(twin_array_bytes(&bytes, (size_t)1 << 32, (size_t)1 << 32), TWIN_ELIMIT,
+                 "larger than");
+    assert_int_equal(bytes, 42);
+}
+
+static void array_allocators_refuse_an_overflow_and_keep_the_old_array(void **state)
+{
+    twin_error_clear();
+    assert_null(twin_malloc_array(SIZE_MAX / 4 + 2, 4));
+    assert_string_not_equal(twin_error_last(), "");
+    assert_null(twin_malloc_array(TWIN_ARRAY_BYTES_MAX / 2 + 1, 2));
+
+    uint32_t *a = twin_malloc_array(4, sizeof(*a));
+    assert_non_null(a);
+    for (uint32_t i = 0; i < 4; i++)
+        a[i] = i + 100;
+    twin_error_clear();
+    /* (SIZE_MAX / 4 + 2) * 4 wraps to 4: a plain realloc would have shrunk the array to one. */
+    assert_null(twin_realloc_array(a, SIZE_MAX / 4 + 2, sizeof(*a)));
+    assert_non_null(strstr(twin_error_last(), "larger than"));
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(a[i], i + 100);
+    uint32_t *b = twin_realloc_array(a, 1000, sizeof(*a));
+    assert_non_null(b);
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal(b[i], i + 100);
+    b[999] = 7;
+    /* No bytes still gives an allocation, so that NULL always means failure. */
+    void *none = twin_realloc_array(b, 0, sizeof(*b));
+    assert_non_null(none);
+    free(none);
+    none = twin_malloc_array(5, 0);
+    assert_non_null(none);
+    free(none);
+}
+
 /* --- the map of ids --- */
 
 #define IDS 5000
@@ -274,6 +365,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(grow_doubles_from_sixteen_and_keeps_the_items),
         cmocka_unit_test(grow_leaves_an_array_that_is_large_enough_alone),
+        cmocka_unit_test(grow_refuses_a_size_that_overflows),
+        cmocka_unit_test(array_bytes_is_the_product_up_to_the_limit),
+        cmocka_unit_test(array_allocators_refuse_an_overflow_and_keep_the_old_array),
         cmocka_unit_test(idmap_finds_every_entry_through_its_growth),
         cmocka_unit_test(idmap_reads_ids_at_the_stride),
         cmocka_unit_test_setup_teardown(read_file_reads_the_whole_file_terminated, fixture_setup,
