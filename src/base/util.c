@@ -1,6 +1,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,9 @@ static void idmap_place(uint32_t *slots, size_t cap, const unsigned char *id, ui
 
 int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
 {
+    /* A slot holds the entry plus one, which for the last uint32_t would be 0: an empty slot. */
+    if (e == UINT32_MAX)
+        return twin_error(TWIN_ELIMIT, "an id map holds entries below %" PRIu32, UINT32_MAX);
     if ((m->used + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4096;
         uint32_t *slots = calloc(cap, sizeof(*slots));

@@ -39,7 +39,8 @@ struct twin_idmap {
 long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
                      const unsigned char id[20]);
 
-/* Adds entry e, whose id is already in the array and not yet in the map. */
+/* Adds entry e, whose id is already in the array and not yet in the map: 0, or TWIN_ELIMIT for
+ * e UINT32_MAX, which a slot cannot hold. */
 int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e);
 
 void twin_idmap_free(struct twin_idmap *m);

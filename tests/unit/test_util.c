@@ -200,6 +200,20 @@ static void idmap_reads_ids_at_the_stride(void **state)
     twin_idmap_free(&m);
 }
 
+static void idmap_refuses_the_entry_a_slot_cannot_hold(void **state)
+{
+    unsigned char ids[2][20] = {{1}, {2}};
+    struct twin_idmap m = {0};
+    assert_int_equal(twin_idmap_add(&m, ids, 20, 0), 0);
+    /* Entry UINT32_MAX plus one is 0, an empty slot: it would be lost, and used would lie. Its
+     * id is never read (it lies far past this array). */
+    assert_error(twin_idmap_add(&m, ids, 20, UINT32_MAX), TWIN_ELIMIT, "entries below");
+    assert_int_equal(m.used, 1);
+    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[0]), 0);
+    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[1]), -1);
+    twin_idmap_free(&m);
+}
+
 /* --- whole files --- */
 
 static void read_file_reads_the_whole_file_terminated(void **state)
@@ -370,6 +384,7 @@ int main(void)
         cmocka_unit_test(array_allocators_refuse_an_overflow_and_keep_the_old_array),
         cmocka_unit_test(idmap_finds_every_entry_through_its_growth),
         cmocka_unit_test(idmap_reads_ids_at_the_stride),
+        cmocka_unit_test(idmap_refuses_the_entry_a_slot_cannot_hold),
         cmocka_unit_test_setup_teardown(read_file_reads_the_whole_file_terminated, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(read_file_refuses_a_missing_or_larger_file, fixture_setup,
