@@ -1,15 +1,21 @@
 /*
- * A member that does not speak as twin does: this test drives the initiator's side of a sync
- * session by hand, message by message, against twin_sync_respond, and asserts how the responder
- * answers what a hostile or broken peer sends (SYNC.md 8): every refusal is answered with a
- * refuse whose code and reason the spec names, before the close, and the responder's branch
- * does not move.
+ * Sync sessions (src/sync/sync.c). Two real nodes in temporary directories, over a socketpair
+ * and over loopback TCP: a node with no history takes the whole of it, diverged heads merge and
+ * both nodes end on the same head, a session between equal heads changes nothing, and who may
+ * open a session (twin_sync_authorize). Then a member that does not speak as twin does: the
+ * initiator's side driven by hand, message by message, against twin_sync_respond, asserting how
+ * the responder answers what a hostile or broken peer sends (SYNC.md 8): every refusal is
+ * answered with a refuse whose code and reason the spec names, before the close, and the
+ * responder's branch does not move.
  */
 #define _XOPEN_SOURCE 700
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -21,6 +27,7 @@
 #include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
+#include "twin/peers.h"
 #include "twin/store.h"
 #include "twin/sync.h"
 #include "twin/transfer.h"
@@ -73,6 +80,9 @@ struct responder {
     const char *dir;
     const twin_keypair *key;
     const char *network;
+    twin_channel_authorize_fn authorize; /* NULL: allow_all */
+    void *authorize_ctx;
+    struct twin_sync_stats st;
     int rc;
     char error[600];
 };
@@ -82,11 +92,13 @@ static void *respond_main(void *arg)
     struct responder *r = arg;
     twin_channel *ch = NULL;
     twin_node *n = NULL;
-    twin_channel_config cfg = {.key = r->key, .network_id = r->network, .authorize = allow_all};
-    struct twin_sync_stats st;
+    twin_channel_config cfg = {.key = r->key,
+                               .network_id = r->network,
+                               .authorize = r->authorize ? r->authorize : allow_all,
+                               .authorize_ctx = r->authorize_ctx};
     r->rc = twin_channel_accept(&ch, r->fd, &cfg);
     if (r->rc == 0 && (r->rc = twin_ops_open(&n, r->dir)) == 0)
-        r->rc = twin_sync_respond(&st, n, ch);
+        r->rc = twin_sync_respond(&r->st, n, ch);
     snprintf(r->error, sizeof(r->error), "%s", r->rc ? twin_error_last() : "");
     twin_node_free(n);
     twin_channel_free(ch);
@@ -346,10 +358,414 @@ static void a_rule_1_merge_that_rule_2_gives_alike_is_accepted(void **state)
     assert_int_equal(propose_rule_1_merge(*state, 3600), 0);
 }
 
+/* ---- sessions between two real nodes ------------------------------------------------------- */
+
+/* Both sides of one session: the initiator's run by this thread, the responder's by another. */
+struct outcome {
+    int irc;
+    struct twin_sync_stats ist;
+    char ierror[600];
+    struct responder r;
+};
+
+/* A session over a socketpair between initiator and the node responder (which the responder's
+ * thread opens again from its directory), whose authorize decides on the initiator's key (NULL:
+ * any key; its context is the responder's directory). */
+static void run_session(struct outcome *o, twin_node *initiator, twin_node *responder,
+                        twin_channel_authorize_fn authorize)
+{
+    int fds[2];
+    pthread_t thread;
+    memset(o, 0, sizeof(*o));
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    o->r = (struct responder){.fd = fds[0],
+                              .dir = twin_node_dir(responder),
+                              .key = twin_node_key(responder),
+                              .network = twin_node_network_id(responder),
+                              .authorize = authorize,
+                              .authorize_ctx = (void *)twin_node_dir(responder)};
+    assert_int_equal(pthread_create(&thread, NULL, respond_main, &o->r), 0);
+    twin_channel_config cfg = {.key = twin_node_key(initiator),
+                               .network_id = twin_node_network_id(initiator)};
+    twin_channel *ch = NULL;
+    o->irc = twin_channel_initiate(&ch, fds[1], twin_node_key(responder)->pk, &cfg);
+    if (o->irc == 0)
+        o->irc = twin_sync_initiate(&o->ist, initiator, ch);
+    snprintf(o->ierror, sizeof(o->ierror), "%s", o->irc ? twin_error_last() : "");
+    twin_channel_free(ch);
+    pthread_join(thread, NULL);
+}
+
+static void assert_session_ok(const struct outcome *o)
+{
+    if (o->irc)
+        fail_msg("the initiator's side failed (%d): %s", o->irc, o->ierror);
+    if (o->r.rc)
+        fail_msg("the responder's side failed (%d): %s", o->r.rc, o->r.error);
+}
+
+static git_oid head_of(twin_node *n)
+{
+    git_oid head;
+    if (twin_node_head(&head, n))
+        fail_msg("no head: %s", twin_error_last());
+    return head;
+}
+
+/* Both nodes hold one head, the one both sides of the session report. */
+static git_oid assert_converged(struct peers *p, const struct outcome *o)
+{
+    git_oid north = head_of(p->north), south = head_of(p->south);
+    assert_true(git_oid_equal(&north, &south));
+    assert_true(o->ist.has_head);
+    assert_true(o->r.st.has_head);
+    assert_true(git_oid_equal(&o->ist.head, &north));
+    assert_true(git_oid_equal(&o->r.st.head, &north));
+    return north;
+}
+
+static size_t count_commits(twin_node *n)
+{
+    git_revwalk *walk = NULL;
+    git_oid id, head = head_of(n);
+    size_t count = 0;
+    assert_int_equal(git_revwalk_new(&walk, twin_node_repo(n)), 0);
+    assert_int_equal(git_revwalk_push(walk, &head), 0);
+    while (git_revwalk_next(&id, walk) == 0)
+        count++;
+    git_revwalk_free(walk);
+    return count;
+}
+
+static void add_note(char id[TWIN_ID_LEN + 1], twin_node *n, const char *title)
+{
+    git_oid commit;
+    if (twin_ops_add(id, &commit, n, "note", set_title, (void *)title))
+        fail_msg("add: %s", twin_error_last());
+}
+
+static void assert_title(twin_node *n, const char *id, const char *want)
+{
+    json_t *rec = NULL;
+    if (twin_ops_get(&rec, n, NULL, "note", id))
+        fail_msg("note %s: %s", id, twin_error_last());
+    assert_string_equal(json_string_value(json_object_get(rec, "title")), want);
+    json_decref(rec);
+}
+
+/* South, a member with no history yet, takes north's by a first session. */
+static void join(struct peers *p)
+{
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_converged(p, &o);
+}
+
+static void a_node_without_history_takes_the_whole_history(void **state)
+{
+    struct peers *p = *state;
+    git_oid before = head_of(p->north), none;
+    size_t commits = count_commits(p->north);
+    assert_int_equal(twin_node_head(&none, p->south), TWIN_ENOHISTORY);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    git_oid head = assert_converged(p, &o);
+    assert_true(git_oid_equal(&head, &before));
+    assert_true(o.ist.changed);
+    assert_false(o.r.st.changed);
+    assert_false(o.ist.merged);
+    assert_int_equal(o.ist.received_commits, commits);
+    assert_int_equal(o.r.st.sent_commits, commits);
+    assert_int_equal(o.ist.sent_commits, 0);
+    assert_int_equal(o.ist.round_trips, 3);
+    assert_int_equal(o.r.st.round_trips, 3);
+    assert_string_equal(o.ist.peer_refusal, "");
+}
+
+static void a_session_between_equal_heads_changes_nothing(void **state)
+{
+    struct peers *p = *state;
+    join(p);
+    git_oid before = head_of(p->north);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    git_oid head = assert_converged(p, &o);
+    assert_true(git_oid_equal(&head, &before));
+    assert_false(o.ist.changed);
+    assert_false(o.r.st.changed);
+    assert_false(o.ist.merged);
+    assert_int_equal(o.ist.received_commits, 0);
+    assert_int_equal(o.ist.sent_commits, 0);
+    assert_int_equal(o.r.st.sent_commits, 0);
+}
+
+static void the_initiators_new_commit_moves_the_responder_forward(void **state)
+{
+    struct peers *p = *state;
+    join(p);
+    char id[TWIN_ID_LEN + 1];
+    add_note(id, p->south, "From the south");
+    git_oid south = head_of(p->south);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    git_oid head = assert_converged(p, &o);
+    assert_true(git_oid_equal(&head, &south));
+    assert_true(o.r.st.changed);
+    assert_false(o.ist.changed);
+    assert_false(o.ist.merged);
+    assert_false(o.r.st.merged);
+    assert_int_equal(o.ist.sent_commits, 1);
+    assert_int_equal(o.r.st.received_commits, 1);
+    assert_int_equal(o.ist.received_commits, 0);
+    assert_title(p->north, id, "From the south");
+}
+
+static void diverged_heads_merge_and_both_nodes_end_on_the_merge(void **state)
+{
+    struct peers *p = *state;
+    join(p);
+    char from_north[TWIN_ID_LEN + 1], from_south[TWIN_ID_LEN + 1];
+    add_note(from_north, p->north, "From the north");
+    add_note(from_south, p->south, "From the south");
+    git_oid north = head_of(p->north), south = head_of(p->south);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    git_oid head = assert_converged(p, &o);
+    assert_true(o.ist.merged);
+    assert_int_equal(o.ist.conflicts, 0);
+    assert_true(o.ist.changed);
+    assert_true(o.r.st.changed);
+    assert_int_equal(o.ist.received_commits, 1);
+    /* The pack holds south's note; the merge goes in the proposal, and north checks both. */
+    assert_int_equal(o.ist.sent_commits, 1);
+    assert_int_equal(o.r.st.received_commits, 2);
+    git_commit *merge = NULL;
+    assert_int_equal(git_commit_lookup(&merge, twin_node_repo(p->north), &head), 0);
+    assert_int_equal(git_commit_parentcount(merge), 2);
+    assert_true(git_oid_equal(git_commit_parent_id(merge, 0), &south));
+    assert_true(git_oid_equal(git_commit_parent_id(merge, 1), &north));
+    git_commit_free(merge);
+    twin_node *nodes[2] = {p->north, p->south};
+    for (int i = 0; i < 2; i++) {
+        assert_title(nodes[i], from_north, "From the north");
+        assert_title(nodes[i], from_south, "From the south");
+    }
+}
+
+static void a_conflicting_change_is_settled_alike_on_both_nodes(void **state)
+{
+    struct peers *p = *state;
+    char id[TWIN_ID_LEN + 1];
+    add_note(id, p->north, "Kick-off");
+    join(p);
+    git_oid c;
+    assert_int_equal(twin_ops_update(&c, p->north, id, "set", set_title, "North's title"), 0);
+    assert_int_equal(twin_ops_update(&c, p->south, id, "set", set_title, "South's title"), 0);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_converged(p, &o);
+    assert_true(o.ist.merged);
+    assert_int_equal(o.ist.conflicts, 1);
+    json_t *a = NULL, *b = NULL;
+    assert_int_equal(twin_ops_get(&a, p->north, NULL, "note", id), 0);
+    assert_int_equal(twin_ops_get(&b, p->south, NULL, "note", id), 0);
+    const char *title = json_string_value(json_object_get(a, "title"));
+    assert_non_null(title);
+    assert_true(strcmp(title, "North's title") == 0 || strcmp(title, "South's title") == 0);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void a_session_where_neither_node_has_history_is_refused(void **state)
+{
+    struct peers *p = *state;
+    char dir[200];
+    snprintf(dir, sizeof(dir), "%s/east", p->f->dir);
+    struct twin_identity who = {"Ministry East", "XE-EXAMPLE-E", "KE", "south", NULL};
+    twin_node *east = NULL, *south_empty = p->south;
+    assert_int_equal(twin_node_init(&east, dir, &who, NULL, NULL, twin_node_network_id(p->north)),
+                     0);
+    struct outcome o;
+    run_session(&o, south_empty, east, NULL);
+    assert_int_equal(o.irc, TWIN_ENOHISTORY);
+    git_oid none;
+    assert_int_equal(twin_node_head(&none, p->south), TWIN_ENOHISTORY);
+    assert_int_equal(twin_node_head(&none, east), TWIN_ENOHISTORY);
+    twin_node_free(east);
+}
+
+static void a_node_the_responder_does_not_admit_moves_nothing(void **state)
+{
+    struct peers *p = *state;
+    char dir[200];
+    snprintf(dir, sizeof(dir), "%s/east", p->f->dir);
+    struct twin_identity who = {"Ministry East", "XE-EXAMPLE-E", "KE", "south", NULL};
+    twin_node *east = NULL;
+    assert_int_equal(twin_node_init(&east, dir, &who, NULL, NULL, twin_node_network_id(p->north)),
+                     0);
+    git_oid before = head_of(p->north), none;
+    struct outcome o;
+    run_session(&o, east, p->north, twin_sync_authorize);
+    assert_int_not_equal(o.irc, 0);
+    assert_int_equal(o.r.rc, TWIN_EDENIED);
+    assert_non_null(strstr(o.r.error, "not a member"));
+    git_oid after = head_of(p->north);
+    assert_true(git_oid_equal(&after, &before));
+    assert_int_equal(twin_node_head(&none, east), TWIN_ENOHISTORY);
+    twin_node_free(east);
+    /* The same decision lets a member in. */
+    run_session(&o, p->south, p->north, twin_sync_authorize);
+    assert_session_ok(&o);
+    assert_converged(p, &o);
+}
+
+static int authorize(const char *dir, const unsigned char *pk, char *reason, size_t cap)
+{
+    reason[0] = '\0';
+    return twin_sync_authorize((void *)dir, pk, reason, cap);
+}
+
+static void authorize_admits_active_member_keys_and_configured_peers(void **state)
+{
+    struct peers *p = *state;
+    char reason[300], line[TWIN_OPENSSH_PUB_MAX], nowhere[200];
+    const unsigned char *south = twin_node_key(p->south)->pk;
+    assert_int_equal(authorize(p->north_dir, south, reason, sizeof(reason)), 0);
+    assert_int_equal(authorize(p->north_dir, twin_node_key(p->north)->pk, reason, sizeof(reason)),
+                     0);
+
+    twin_keypair stranger;
+    keypair_from_seed(&stranger, 0x77);
+    assert_int_not_equal(authorize(p->north_dir, stranger.pk, reason, sizeof(reason)), 0);
+    assert_non_null(strstr(reason, "unknown node key"));
+    /* A configured peer the membership does not name yet may sync. */
+    twin_key_format_openssh(line, stranger.pk);
+    assert_int_equal(twin_peers_add(p->north, "stranger", "127.0.0.1:9", line), 0);
+    assert_int_equal(authorize(p->north_dir, stranger.pk, reason, sizeof(reason)), 0);
+
+    /* A key the membership has revoked may not, peer entry or not. */
+    twin_key_format_openssh(line, south);
+    assert_int_equal(twin_peers_add(p->north, "south", "127.0.0.1:9", line), 0);
+    git_oid c;
+    if (twin_ops_member_revoke_key(&c, p->north, "XE-EXAMPLE-S", south))
+        fail_msg("revoke: %s", twin_error_last());
+    assert_int_not_equal(authorize(p->north_dir, south, reason, sizeof(reason)), 0);
+    assert_non_null(strstr(reason, "XE-EXAMPLE-S"));
+    assert_non_null(strstr(reason, "revoked"));
+
+    snprintf(nowhere, sizeof(nowhere), "%s/nowhere", p->f->dir);
+    assert_int_not_equal(authorize(nowhere, south, reason, sizeof(reason)), 0);
+    assert_non_null(strstr(reason, "cannot open this node"));
+}
+
+/* ---- twin_sync_peer over loopback TCP ------------------------------------------------------- */
+
+struct tcp_responder {
+    int listen_fd;
+    struct responder r;
+    pthread_t thread;
+};
+
+static void *tcp_respond_main(void *arg)
+{
+    struct tcp_responder *t = arg;
+    t->r.fd = accept(t->listen_fd, NULL, NULL);
+    if (t->r.fd < 0) {
+        t->r.rc = TWIN_ERROR;
+        snprintf(t->r.error, sizeof(t->r.error), "accept: %s", strerror(errno));
+        return NULL;
+    }
+    return respond_main(&t->r);
+}
+
+/* North answers one connection on 127.0.0.1 at a port the system picks; its number in port. */
+static void tcp_listen(struct tcp_responder *t, struct peers *p, char port[8])
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof(addr);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    t->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(t->listen_fd >= 0);
+    assert_int_equal(bind(t->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(t->listen_fd, 1), 0);
+    assert_int_equal(getsockname(t->listen_fd, (struct sockaddr *)&addr, &len), 0);
+    snprintf(port, 8, "%u", (unsigned)ntohs(addr.sin_port));
+    t->r = (struct responder){.dir = p->north_dir,
+                              .key = twin_node_key(p->north),
+                              .network = twin_node_network_id(p->north),
+                              .authorize = twin_sync_authorize,
+                              .authorize_ctx = p->north_dir};
+    assert_int_equal(pthread_create(&t->thread, NULL, tcp_respond_main, t), 0);
+}
+
+static void tcp_end(struct tcp_responder *t)
+{
+    pthread_join(t->thread, NULL);
+    close(t->listen_fd);
+}
+
+static void sync_peer_runs_a_session_over_tcp_with_the_expected_key_only(void **state)
+{
+    struct peers *p = *state;
+    struct tcp_responder t;
+    struct twin_sync_stats st;
+    char port[8];
+    git_oid none;
+
+    /* Expecting another key, south's handshake fails and nothing moves. */
+    twin_keypair other;
+    keypair_from_seed(&other, 0x66);
+    tcp_listen(&t, p, port);
+    assert_int_not_equal(twin_sync_peer(&st, p->south, "127.0.0.1", port, other.pk), 0);
+    tcp_end(&t);
+    assert_int_not_equal(t.r.rc, 0);
+    assert_int_equal(twin_node_head(&none, p->south), TWIN_ENOHISTORY);
+
+    tcp_listen(&t, p, port);
+    int rc = twin_sync_peer(&st, p->south, "127.0.0.1", port, twin_node_key(p->north)->pk);
+    if (rc)
+        fail_msg("sync: %s", twin_error_last());
+    tcp_end(&t);
+    if (t.r.rc)
+        fail_msg("the responder's side failed: %s", t.r.error);
+    git_oid north = head_of(p->north), south = head_of(p->south);
+    assert_true(git_oid_equal(&north, &south));
+    assert_true(st.changed);
+    assert_true(git_oid_equal(&st.head, &north));
+    assert_int_equal(st.received_commits, count_commits(p->north));
+    assert_true(t.r.st.has_head);
+    assert_true(git_oid_equal(&t.r.st.head, &north));
+}
+
 int main(void)
 {
     git_libgit2_init();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_node_without_history_takes_the_whole_history, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_session_between_equal_heads_changes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(the_initiators_new_commit_moves_the_responder_forward,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(diverged_heads_merge_and_both_nodes_end_on_the_merge, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_conflicting_change_is_settled_alike_on_both_nodes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_session_where_neither_node_has_history_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_node_the_responder_does_not_admit_moves_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(authorize_admits_active_member_keys_and_configured_peers,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            sync_peer_runs_a_session_over_tcp_with_the_expected_key_only, setup, teardown),
         cmocka_unit_test_setup_teardown(a_malformed_pack_is_answered_with_refuse_4, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_pack_over_a_bound_is_answered_with_refuse_8, setup,
