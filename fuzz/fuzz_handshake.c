@@ -1,19 +1,19 @@
 /* The responder's side of the handshake, fed the bytes an initiator would send: framed
  * message 1, framed message 3, then transport frames. Both ephemeral keys are fixed (the test
- * hook compiled in with noise.c below), so a recorded transcript from a real initiator stays
- * valid and the fuzzer can explore past message 1: message 3's decryption, the Ed25519 key it
- * carries, and the frames after it.
+ * hook of crypto/noise.h, from noise.c's test build that CMakeLists.txt links in), so a recorded
+ * transcript from a real initiator stays valid and the fuzzer can explore past message 1: message
+ * 3's decryption, the Ed25519 key it carries, and the frames after it.
  *
  * The seed fuzz/corpus/handshake/session was written by this file itself:
- *   cc -DTWIN_FUZZ_SEED_MAIN -Iinclude -Isrc fuzz/fuzz_handshake.c build/libtwin.a \
+ *   cc -DTWIN_FUZZ_SEED_MAIN -DTWIN_NOISE_TEST_HOOKS -Iinclude -Isrc fuzz/fuzz_handshake.c \
+ *      src/crypto/noise.c build/libtwin.a \
  *      $(pkg-config --libs libsodium msgpack jansson libgit2) -lpthread > session */
-#define TWIN_NOISE_TEST_HOOKS 1
-#include "crypto/noise.c"
-
+#include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/noise.h"
 #include "twin/channel.h"
 #include "twin/msg.h"
 

@@ -90,7 +90,7 @@ static int add_fault(struct twin_verify_report *r, const git_oid *commit, const 
     __attribute__((format(printf, 3, 4)));
 static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
 {
-    struct twin_fault *f = realloc(r->faults, (r->nfaults + 1) * sizeof(*f));
+    struct twin_fault *f = twin_realloc_array(r->faults, r->nfaults + 1, sizeof(*f));
     if (!f)
         return twin_error(TWIN_ERROR, "out of memory");
     r->faults = f;
@@ -111,7 +111,7 @@ static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_
     /* Room for 16, then doubled whenever full (at each power of two from 16). */
     if (r->nahead == 0 || (r->nahead >= 16 && (r->nahead & (r->nahead - 1)) == 0)) {
         struct twin_ahead *grown =
-            realloc(r->ahead, (r->nahead ? 2 * r->nahead : 16) * sizeof(*grown));
+            twin_realloc_array(r->ahead, r->nahead ? 2 * r->nahead : 16, sizeof(*grown));
         if (!grown)
             return twin_error(TWIN_ERROR, "out of memory");
         r->ahead = grown;
@@ -133,7 +133,7 @@ static int note_span(struct twin_verify_report *r, size_t *hint, const unsigned 
         for (i = 0; i < r->nspans && memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0; i++)
             ;
     if (i == r->nspans) {
-        struct twin_key_span *s = realloc(r->spans, (r->nspans + 1) * sizeof(*s));
+        struct twin_key_span *s = twin_realloc_array(r->spans, r->nspans + 1, sizeof(*s));
         if (!s)
             return twin_error(TWIN_ERROR, "out of memory");
         r->spans = s;
@@ -173,7 +173,7 @@ static int tally(struct twin_verify_report *r, const char *org_id, int64_t t,
             return 0;
         }
     }
-    struct twin_member_summary *m = realloc(r->members, (r->nmembers + 1) * sizeof(*m));
+    struct twin_member_summary *m = twin_realloc_array(r->members, r->nmembers + 1, sizeof(*m));
     if (!m)
         return twin_error(TWIN_ERROR, "out of memory");
     r->members = m;
@@ -531,7 +531,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     }
     if (rc)
         goto done;
-    struct twin_fault *all = malloc((store.nfaults + r->nfaults + 1) * sizeof(*all));
+    struct twin_fault *all = twin_malloc_array(store.nfaults + r->nfaults + 1, sizeof(*all));
     if (!all) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto done;
@@ -610,7 +610,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
     while (walk && (rc = git_revwalk_next(&id, walk)) == 0) {
         if (count == cap) {
             cap = cap ? cap * 2 : 1024;
-            git_oid *grown = realloc(ids, cap * sizeof(*ids));
+            git_oid *grown = twin_realloc_array(ids, cap, sizeof(*ids));
             if (!grown) {
                 rc = twin_error(TWIN_ERROR, "out of memory");
                 goto cleanup;

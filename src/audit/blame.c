@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "twin/audit.h"
 #include "twin/error.h"
 #include "twin/ops.h"
@@ -27,7 +28,7 @@ static int collect(const struct twin_log_entry *e, void *ctx)
         size_t cap = vs->cap ? vs->cap * 2 : 16;
         if (cap > BLAME_MAX_CHANGES)
             return twin_error(TWIN_ELIMIT, "more than %d changes to one record", BLAME_MAX_CHANGES);
-        struct twin_log_entry *v = realloc(vs->v, cap * sizeof(*v));
+        struct twin_log_entry *v = twin_realloc_array(vs->v, cap, sizeof(*v));
         if (!v)
             return twin_error(TWIN_ERROR, "out of memory");
         vs->v = v;

@@ -1,6 +1,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,48 @@
 
 #include "twin/error.h"
 
+int twin_array_bytes(size_t *bytes, size_t n, size_t elem)
+{
+    if (elem && n > TWIN_ARRAY_BYTES_MAX / elem)
+        return twin_error(TWIN_ELIMIT,
+                          "an array of %zu items of %zu bytes is larger than %zu bytes", n, elem,
+                          TWIN_ARRAY_BYTES_MAX);
+    *bytes = n * elem;
+    return 0;
+}
+
+void *twin_malloc_array(size_t n, size_t elem)
+{
+    return twin_realloc_array(NULL, n, elem);
+}
+
+void *twin_realloc_array(void *p, size_t n, size_t elem)
+{
+    size_t bytes = 0;
+    if (twin_array_bytes(&bytes, n, elem))
+        return NULL;
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q)
+        twin_error(TWIN_ERROR, "out of memory");
+    return q;
+}
+
 int twin_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
-    size_t n = *cap ? *cap : 16;
+    size_t most = elem ? TWIN_ARRAY_BYTES_MAX / elem : TWIN_ARRAY_BYTES_MAX, bytes = 0;
+    if (twin_array_bytes(&bytes, need, elem))
+        return TWIN_ELIMIT;
+    /* Doubled from 16, up to the most an array of these items may hold: past that, just need. */
+    size_t n = *cap && *cap <= most ? *cap : 16;
     while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
+        n = n <= most / 2 ? n * 2 : need;
+    if (n > most)
+        n = need;
+    void *q = twin_realloc_array(*p, n, elem);
     if (!q)
-        return twin_error(TWIN_ERROR, "out of memory");
+        return twin_error_wrap(TWIN_ERROR, "growing an array to %zu items", need);
     *p = q;
     *cap = n;
     return 0;
@@ -103,6 +136,9 @@ static void idmap_place(uint32_t *slots, size_t cap, const unsigned char *id, ui
 
 int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
 {
+    /* A slot holds the entry plus one, which for the last uint32_t would be 0: an empty slot. */
+    if (e == UINT32_MAX)
+        return twin_error(TWIN_ELIMIT, "an id map holds entries below %" PRIu32, UINT32_MAX);
     if ((m->used + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4096;
         uint32_t *slots = calloc(cap, sizeof(*slots));

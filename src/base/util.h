@@ -7,7 +7,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Grows the array *p of elem-sized items so it holds at least need (doubling), updating *cap. */
+/* The most bytes one array may take: PTRDIFF_MAX, since C subtracts pointers only within an
+ * object no larger (and the C library refuses a larger request anyway). */
+#define TWIN_ARRAY_BYTES_MAX ((size_t)PTRDIFF_MAX)
+
+/* Sets *bytes to n * elem: 0, or TWIN_ELIMIT when that is more than TWIN_ARRAY_BYTES_MAX (or does
+ * not fit in a size_t), *bytes then untouched. */
+int twin_array_bytes(size_t *bytes, size_t n, size_t elem);
+
+/* malloc and realloc for an array of n elem-sized items, refusing a size that twin_array_bytes
+ * refuses instead of wrapping it: NULL then, with p untouched and TWIN_ELIMIT's message set, as
+ * when the memory cannot be had (an "out of memory" message). An array of no bytes takes one, so
+ * that NULL always means failure. */
+void *twin_malloc_array(size_t n, size_t elem);
+void *twin_realloc_array(void *p, size_t n, size_t elem);
+
+/* Grows the array *p of elem-sized items so it holds at least need (doubling), updating *cap:
+ * 0; TWIN_ELIMIT when need items would be more than TWIN_ARRAY_BYTES_MAX; TWIN_ERROR when out of
+ * memory. On failure *p and *cap are as they were. */
 int twin_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 /* Entries named by 20-byte ids, which the caller keeps in an array (entry e's id at
@@ -22,7 +39,8 @@ struct twin_idmap {
 long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
                      const unsigned char id[20]);
 
-/* Adds entry e, whose id is already in the array and not yet in the map. */
+/* Adds entry e, whose id is already in the array and not yet in the map: 0, or TWIN_ELIMIT for
+ * e UINT32_MAX, which a slot cannot hold. */
 int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e);
 
 void twin_idmap_free(struct twin_idmap *m);

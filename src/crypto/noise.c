@@ -1,9 +1,9 @@
 /*
  * Noise_XK_25519_ChaChaPoly_SHA256 (Noise Protocol Framework, revision 34) on libsodium.
  *
- * Test builds may fix the ephemeral keys: a test that defines TWIN_NOISE_TEST_HOOKS and includes
- * this file gets twin_noise_test_push_ephemeral(). The library itself is compiled without it, so
- * no production path can choose an ephemeral key.
+ * Test builds may fix the ephemeral keys: compiled with TWIN_NOISE_TEST_HOOKS defined, this file
+ * also defines twin_noise_test_push_ephemeral() (crypto/noise.h). The library itself is compiled
+ * without it, so no production path can choose an ephemeral key.
  */
 #include "twin/noise.h"
 
@@ -16,13 +16,13 @@
 #define PROLOGUE_TAG "twin/1"
 
 #ifdef TWIN_NOISE_TEST_HOOKS
+#include "crypto/noise.h"
+
 static _Thread_local struct {
     unsigned char sk[4][TWIN_NOISE_DH_BYTES];
     int count, next;
 } test_ephemerals;
 
-/* Queues an ephemeral private key for the next handshake message that needs one. */
-void twin_noise_test_push_ephemeral(const unsigned char sk[static TWIN_NOISE_DH_BYTES]);
 void twin_noise_test_push_ephemeral(const unsigned char sk[static TWIN_NOISE_DH_BYTES])
 {
     if (test_ephemerals.count < 4)

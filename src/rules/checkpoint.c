@@ -170,8 +170,9 @@ int twin_checkpoint_read(struct twin_checkpoint **out, size_t *count, const char
         }
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            struct twin_checkpoint *m =
-                ncap <= TWIN_CHECKPOINT_COUNT_MAX ? realloc(cps, ncap * sizeof(*cps)) : NULL;
+            struct twin_checkpoint *m = ncap <= TWIN_CHECKPOINT_COUNT_MAX
+                                            ? twin_realloc_array(cps, ncap, sizeof(*cps))
+                                            : NULL;
             if (!m) {
                 rc = twin_error(TWIN_ELIMIT, "%s: too many statements", path);
                 break;
@@ -253,7 +254,7 @@ static int add_finding(struct twin_checkpoint_finding **out, size_t *count, size
 {
     if (*count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
-        struct twin_checkpoint_finding *m = realloc(*out, ncap * sizeof(*m));
+        struct twin_checkpoint_finding *m = twin_realloc_array(*out, ncap, sizeof(*m));
         if (!m)
             return twin_error(TWIN_ERROR, "out of memory");
         *out = m;
@@ -305,7 +306,7 @@ int twin_checkpoint_audit(struct twin_checkpoint_finding **out, size_t *count, t
      * the times the statements carry (a clock that stepped back accuses nobody). Heads on one
      * line hold strictly more commits the later they are, so sorted by that count each must
      * contain the one before it; the first that does not is a fork (equivocation). */
-    struct placed *order = ncps ? malloc(ncps * sizeof(*order)) : NULL;
+    struct placed *order = ncps ? twin_malloc_array(ncps, sizeof(*order)) : NULL;
     if (ncps && !order)
         rc = twin_error(TWIN_ERROR, "out of memory");
     size_t nord = 0;

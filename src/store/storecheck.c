@@ -261,7 +261,7 @@ struct entry {
  * of the check of a pack of 600,000 objects). */
 static int sort_by_offset(struct entry *e, size_t n, uint64_t max)
 {
-    struct entry *tmp = malloc(n * sizeof(*tmp)), *from = e, *to = tmp;
+    struct entry *tmp = twin_malloc_array(n, sizeof(*tmp)), *from = e, *to = tmp;
     size_t *at = malloc(65536 * sizeof(*at));
     if (!tmp || !at) {
         free(tmp);
@@ -455,7 +455,7 @@ static int check_objects(struct checker *c, const struct idx *x, const char *pac
     uint64_t body_end = pack_len - 20, hashed = 0, trimmed = 0;
     struct entry *e = NULL;
     size_t n = 0;
-    if (x->usable && x->count && !(e = malloc((size_t)x->count * sizeof(*e))))
+    if (x->usable && x->count && !(e = twin_malloc_array(x->count, sizeof(*e))))
         return twin_error(TWIN_ERROR, "out of memory");
     /* Entries whose offsets lie inside the pack's objects (the others are named in the index). */
     begin_file(c, pack_file);

@@ -193,15 +193,17 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     size_t enc_len =
         text ? sodium_base64_ENCODED_LEN(strlen(text), sodium_base64_VARIANT_URLSAFE_NO_PADDING)
              : 0;
-    char *token = text ? malloc(sizeof(TWIN_INVITE_PREFIX) + enc_len) : NULL;
+    /* The prefix without its NUL, then the base64 text and the NUL that enc_len counts. */
+    size_t plen = sizeof(TWIN_INVITE_PREFIX) - 1;
+    char *token = text ? malloc(plen + enc_len) : NULL;
     if (!token) {
         free(text);
         unlink(path);
         return twin_error(TWIN_ERROR, "out of memory");
     }
-    strcpy(token, TWIN_INVITE_PREFIX);
-    sodium_bin2base64(token + strlen(TWIN_INVITE_PREFIX), enc_len, (unsigned char *)text,
-                      strlen(text), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    memcpy(token, TWIN_INVITE_PREFIX, plen);
+    sodium_bin2base64(token + plen, enc_len, (unsigned char *)text, strlen(text),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(text, strlen(text));
     free(text);
     *token_out = token;

@@ -209,7 +209,7 @@ int twin_peers_list(struct twin_peer **out, size_t *count, twin_node *n)
             continue;
         memcpy(name, start, (size_t)(end - start));
         name[end - start] = '\0';
-        struct twin_peer *grown = realloc(list, (len + 1) * sizeof(*list));
+        struct twin_peer *grown = twin_realloc_array(list, len + 1, sizeof(*list));
         if (!grown) {
             rc = twin_error(TWIN_ERROR, "out of memory");
             break;

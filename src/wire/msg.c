@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "twin/error.h"
 
 #define MSG_MAX_FIELDS  64 /* entries of the top-level message map */
@@ -731,7 +732,7 @@ static int get_oids(unsigned char (**out)[TWIN_OID_BYTES], size_t *count, const 
         if (rc)
             return rc;
     }
-    unsigned char(*ids)[TWIN_OID_BYTES] = malloc(n ? n * TWIN_OID_BYTES : 1);
+    unsigned char(*ids)[TWIN_OID_BYTES] = twin_malloc_array(n, TWIN_OID_BYTES);
     if (!ids)
         return twin_error(TWIN_ERROR, "%s: out of memory", f->type);
     for (size_t i = 0; i < n; i++)
