@@ -1,294 +1,49 @@
-/* The network descriptor and the membership registry: identity checks, member files, the
- * network id derived from the founding fields, and the membership loaded from a tree. */
+/* Founding a network (src/rules/network.c): the genesis commit twin_network_found writes, the node
+ * twin_network_create makes around it, and a node's settings taken back from its history. The
+ * membership registry itself is tested in test_membership.c, identities in test_node.c. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <ftw.h>
-#include <sodium.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
+#include "helpers.h"
+#include "twin/membership.h"
 #include "twin/network.h"
-#include "twin/error.h"
-#include "twin/tree.h"
 #include "twin/node.h"
 #include "twin/record.h"
+#include "twin/tree.h"
 #include "twin/twin.h"
+#include "twin/validity.h"
 
 static const struct twin_identity north = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                            "NL", "north", "10"};
 static const struct twin_identity south = {"Revenue Authority of Samplestan", "XE-EXAMPLE-RA", "TZ",
                                            "south", NULL};
 
-/* ---- identity ------------------------------------------------------------------------------- */
+/* ---- a node that founded a network ---------------------------------------------------------- */
 
-static void assert_identity_refused(const struct twin_identity *who, const char *message)
-{
-    assert_int_equal(twin_node_identity_check(who), TWIN_EINVALID);
-    assert_string_equal(twin_error_last(), message);
-}
-
-#define NAME_RULE                                                                                  \
-    "name: required, one line of at most 200 characters without '<', '>', or characters that "     \
-    "hide or reorder text (bidirectional controls, zero width space)"
-
-static void a_complete_identity_is_accepted(void **state)
-{
-    assert_int_equal(twin_node_identity_check(&north), 0);
-    assert_int_equal(twin_node_identity_check(&south), 0);
-}
-
-static void an_identity_needs_a_plain_one_line_name(void **state)
-{
-    char long_name[202];
-    struct twin_identity who = north;
-    who.name = NULL;
-    assert_identity_refused(&who, NAME_RULE);
-    who.name = "";
-    assert_identity_refused(&who, NAME_RULE);
-    who.name = " Ministry";
-    assert_identity_refused(&who, NAME_RULE);
-    who.name = "Ministry ";
-    assert_identity_refused(&who, NAME_RULE);
-    who.name = "Ministry <m@example.org>";
-    assert_identity_refused(&who, NAME_RULE);
-    who.name = "Ministry\nof Finance";
-    assert_identity_refused(&who, NAME_RULE);
-    memset(long_name, 'M', 201);
-    long_name[201] = '\0';
-    who.name = long_name;
-    assert_identity_refused(&who, NAME_RULE);
-    long_name[200] = '\0';
-    assert_int_equal(twin_node_identity_check(&who), 0);
-}
-
-static void an_identity_needs_an_organisation_identifier(void **state)
-{
-    struct twin_identity who = north;
-    who.org_id = "X";
-    assert_identity_refused(&who, "org-id 'X' is not an organisation identifier (letters, digits, "
-                                  "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)");
-    who.org_id = "-XE-EXAMPLE";
-    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
-    who.org_id = "XE EXAMPLE";
-    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
-    who.org_id = "XE/EXAMPLE";
-    assert_int_equal(twin_node_identity_check(&who), TWIN_EINVALID);
-    who.org_id = NULL;
-    assert_identity_refused(&who, "org-id '' is not an organisation identifier (letters, digits, "
-                                  "'-', '_', '.'; e.g. XE-EXAMPLE-MINISTRY)");
-}
-
-static void an_identity_needs_an_iso_country(void **state)
-{
-    struct twin_identity who = north;
-    who.country = "XX";
-    assert_identity_refused(&who, "country 'XX' is not an ISO 3166-1 code (e.g. NL, TZ)");
-    who.country = "nl";
-    assert_identity_refused(&who, "country 'nl' is not an ISO 3166-1 code (e.g. NL, TZ)");
-    who.country = NULL;
-    assert_identity_refused(&who, "country '' is not an ISO 3166-1 code (e.g. NL, TZ)");
-}
-
-static void an_identity_needs_a_side(void **state)
-{
-    struct twin_identity who = north;
-    who.side = "east";
-    assert_identity_refused(&who, "side 'east' is not one of north | south | donor | broker");
-    who.side = NULL;
-    assert_identity_refused(&who, "side '' is not one of north | south | donor | broker");
-}
-
-static void an_identity_organisation_type_is_optional_but_checked(void **state)
-{
-    struct twin_identity who = north;
-    who.org_type = "99";
-    assert_identity_refused(&who, "org-type '99' is not an IATI organisation type code");
-    who.org_type = NULL;
-    assert_int_equal(twin_node_identity_check(&who), 0);
-}
-
-static void roles_and_network_ids_parse(void **state)
-{
-    enum twin_role r;
-    assert_int_equal(twin_membership_role_parse(&r, "admin"), 0);
-    assert_int_equal(r, TWIN_ROLE_ADMIN);
-    assert_int_equal(twin_membership_role_parse(&r, "observer"), 0);
-    assert_int_equal(r, TWIN_ROLE_OBSERVER);
-    assert_int_equal(twin_membership_role_parse(&r, "chief"), TWIN_EINVALID);
-    assert_string_equal(twin_error_last(), "role 'chief' is not one of admin | editor | observer");
-    assert_string_equal(twin_membership_role_name(TWIN_ROLE_EDITOR), "editor");
-    assert_string_equal(twin_membership_key_state_name(TWIN_KEY_REVOKED), "revoked");
-    assert_true(twin_node_network_id_valid("0123456789abcdef0123456789abcdef"));
-    assert_false(twin_node_network_id_valid("0123456789ABCDEF0123456789abcdef"));
-    assert_false(twin_node_network_id_valid("0123456789abcdef0123456789abcde"));
-    assert_false(twin_node_network_id_valid(NULL));
-}
-
-/* ---- member files --------------------------------------------------------------------------- */
-
-static json_t *member_of(const struct twin_identity *who, const char *role)
-{
-    unsigned char pk[TWIN_PUBKEY_BYTES], sk[crypto_sign_SECRETKEYBYTES];
-    crypto_sign_keypair(pk, sk);
-    json_t *m = twin_membership_member_json(who, role, pk);
-    assert_non_null(m);
-    return m;
-}
-
-static void assert_member_refused(const json_t *m, const char *file_org_id, const char *message)
-{
-    assert_int_equal(twin_membership_check_member(m, file_org_id), TWIN_EINVALID);
-    assert_string_equal(twin_error_last(), message);
-}
-
-static void a_member_file_built_by_twin_is_accepted(void **state)
-{
-    json_t *m = member_of(&north, "admin");
-    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-MOF"), 0);
-    assert_string_equal(json_string_value(json_object_get(m, "org_type")), "10");
-    json_decref(m);
-    m = member_of(&south, "observer");
-    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-RA"), 0);
-    assert_null(json_object_get(m, "org_type"));
-    json_decref(m);
-}
-
-static void a_member_file_with_an_unknown_field_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_object_set_new(m, "colour", json_string("blue"));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.colour: unknown field");
-    json_decref(m);
-}
-
-static void a_member_key_with_an_unknown_field_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_object_set_new(json_array_get(json_object_get(m, "keys"), 0), "added", json_integer(1));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[].added: unknown field");
-    json_decref(m);
-}
-
-static void a_member_file_with_a_bad_key_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_t *k = json_array_get(json_object_get(m, "keys"), 0);
-    json_object_set_new(k, "key", json_string("ssh-ed25519 AAAAnotbase64!"));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[0].key: not an ssh-ed25519 key");
-    json_object_set_new(k, "key", json_string("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ"));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[0].key: not an ssh-ed25519 key");
-    json_object_del(k, "key");
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[0].key: not an ssh-ed25519 key");
-    json_decref(m);
-}
-
-static void a_member_file_listing_a_key_twice_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_t *keys = json_object_get(m, "keys");
-    json_array_append_new(keys, json_deep_copy(json_array_get(keys, 0)));
-    json_object_set_new(json_array_get(keys, 1), "state", json_string("retired"));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[1]: the key is listed twice");
-    json_decref(m);
-}
-
-static void a_member_key_in_an_unknown_state_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_t *k = json_array_get(json_object_get(m, "keys"), 0);
-    json_object_set_new(k, "state", json_string("lost"));
-    assert_member_refused(m, "XE-EXAMPLE-RA",
-                          "member.keys[0].state: must be active | revoked | retired");
-    json_object_del(k, "state");
-    assert_member_refused(m, "XE-EXAMPLE-RA",
-                          "member.keys[0].state: must be active | revoked | retired");
-    json_decref(m);
-}
-
-static void a_member_file_stored_under_another_org_id_is_refused(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    assert_member_refused(m, "XE-EXAMPLE-MOF",
-                          "member XE-EXAMPLE-RA is stored under the name of XE-EXAMPLE-MOF");
-    assert_int_equal(twin_membership_check_member(m, NULL), 0);
-    json_decref(m);
-}
-
-static void a_member_file_needs_one_to_sixteen_keys(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_t *keys = json_object_get(m, "keys");
-    json_array_clear(keys);
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys: a list of 1-16 keys");
-    for (int i = 0; i < 17; i++) {
-        unsigned char pk[TWIN_PUBKEY_BYTES], sk[crypto_sign_SECRETKEYBYTES];
-        char line[TWIN_OPENSSH_PUB_MAX];
-        crypto_sign_keypair(pk, sk);
-        twin_key_format_openssh(line, pk);
-        json_array_append_new(keys, json_pack("{s:s, s:s}", "key", line, "state", "retired"));
-    }
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys: a list of 1-16 keys");
-    json_array_remove(keys, 16);
-    assert_int_equal(twin_membership_check_member(m, "XE-EXAMPLE-RA"), 0);
-    json_array_set_new(keys, 3, json_string("ssh-ed25519 AAAA"));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.keys[3]: not an object");
-    json_decref(m);
-}
-
-static void a_member_file_names_its_bad_role_and_identity(void **state)
-{
-    json_t *m = member_of(&south, "editor");
-    json_object_set_new(m, "role", json_string("chief"));
-    assert_member_refused(m, "XE-EXAMPLE-RA",
-                          "member.role: role 'chief' is not one of admin | editor | observer");
-    json_object_set_new(m, "role", json_string("editor"));
-    json_object_set_new(m, "country", json_string("XX"));
-    assert_member_refused(m, "XE-EXAMPLE-RA",
-                          "member: country 'XX' is not an ISO 3166-1 code (e.g. NL, TZ)");
-    json_object_set_new(m, "country", json_string("TZ"));
-    json_object_set_new(m, "org_type", json_integer(10));
-    assert_member_refused(m, "XE-EXAMPLE-RA", "member.org_type: must be a string");
-    json_decref(m);
-    m = json_array();
-    assert_member_refused(m, NULL, "member: not a JSON object");
-    json_decref(m);
-}
-
-/* ---- the descriptor of a founded network ---------------------------------------------------- */
-
-struct fixture {
-    char dir[128];
+struct node_fixture {
+    struct fixture *tmp;
+    char path[192];
     twin_node *node;
     json_t *net; /* network.json of the genesis */
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup_node(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    char path[160], *text = NULL;
+    struct node_fixture *f = calloc(1, sizeof(*f));
+    char *text = NULL;
     size_t len;
     git_oid head;
     git_commit *commit = NULL;
     git_tree *tree = NULL;
-    if (!f)
+    void *tmp = NULL;
+    if (!f || fixture_setup(&tmp))
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/twin-network-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(path, sizeof(path), "%s/north", f->dir);
-    if (twin_network_create(&f->node, path, &north, "Example Tax Twinning") ||
+    f->tmp = tmp;
+    snprintf(f->path, sizeof(f->path), "%s/north", f->tmp->dir);
+    if (twin_network_create(&f->node, f->path, &north, "Example Tax Twinning") ||
         twin_node_head(&head, f->node) ||
         git_commit_lookup(&commit, twin_node_repo(f->node), &head) < 0 ||
         git_commit_tree(&tree, commit) < 0 ||
@@ -306,23 +61,18 @@ static int setup_node(void **state)
 
 static int teardown_node(void **state)
 {
-    struct fixture *f = *state;
+    struct node_fixture *f = *state;
+    void *tmp = f->tmp;
     json_decref(f->net);
     twin_node_free(f->node);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_teardown(&tmp);
     free(f);
     return 0;
 }
 
-static void assert_descriptor_refused(const json_t *net, const char *message)
-{
-    assert_int_equal(twin_membership_check_descriptor(net), TWIN_EINVALID);
-    assert_string_equal(twin_error_last(), message);
-}
-
 static void the_founded_descriptor_is_accepted_and_names_the_network(void **state)
 {
-    struct fixture *f = *state;
+    struct node_fixture *f = *state;
     assert_int_equal(twin_membership_check_descriptor(f->net), 0);
     assert_string_equal(json_string_value(json_object_get(f->net, "id")),
                         twin_node_network_id(f->node));
@@ -330,135 +80,257 @@ static void the_founded_descriptor_is_accepted_and_names_the_network(void **stat
     assert_int_equal(json_integer_value(json_object_get(f->net, "format")), 1);
 }
 
-/* The id is the first 16 bytes of SHA-256 over a domain line and the four founding fields, each
- * ended by a newline, in lowercase hex: anyone can recompute it from the genesis alone. */
-static void the_network_id_is_derived_from_the_founding_fields(void **state)
+static void the_created_node_holds_the_founder_as_its_only_admin(void **state)
 {
-    struct fixture *f = *state;
-    crypto_hash_sha256_state st;
-    unsigned char h[crypto_hash_sha256_BYTES];
-    char hex[2 * crypto_hash_sha256_BYTES + 1];
-    const char *fields[] = {"name", "created", "nonce", "founder_key"};
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)"twin network id v1\n", 19);
-    for (int i = 0; i < 4; i++) {
-        const char *v = json_string_value(json_object_get(f->net, fields[i]));
-        assert_non_null(v);
-        crypto_hash_sha256_update(&st, (const unsigned char *)v, strlen(v));
-        crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
-    }
-    crypto_hash_sha256_final(&st, h);
-    sodium_bin2hex(hex, sizeof(hex), h, TWIN_NETWORK_ID_LEN / 2);
-    assert_string_equal(hex, twin_node_network_id(f->node));
+    struct node_fixture *f = *state;
+    struct twin_membership *m = NULL;
+    char founder[TWIN_OPENSSH_PUB_MAX];
+    twin_key_format_openssh(founder, twin_node_key(f->node)->pk);
+    assert_string_equal(json_string_value(json_object_get(f->net, "founder_key")), founder);
+    assert_int_equal(twin_membership_at_head(&m, f->node), 0);
+    assert_int_equal(m->count, 1);
+    assert_int_equal(m->admin_threshold, 1);
+    assert_string_equal(m->members[0].org_id, north.org_id);
+    assert_string_equal(m->members[0].name, north.name);
+    assert_int_equal(m->members[0].role, TWIN_ROLE_ADMIN);
+    assert_string_equal(twin_node_org_id(f->node), north.org_id);
+    twin_membership_free(m);
 }
 
-static void a_tampered_network_id_is_detected(void **state)
+/* ---- twin_network_found into a bare repository ---------------------------------------------- */
+
+struct repo_fixture {
+    struct fixture *tmp;
+    git_repository *repo;
+    twin_keypair kp;
+};
+
+static int setup_repo(void **state)
 {
-    struct fixture *f = *state;
-    char message[200];
-    const char *real = twin_node_network_id(f->node);
-    json_object_set_new(f->net, "id", json_string("00000000000000000000000000000000"));
-    snprintf(message, sizeof(message),
-             "network.id: 00000000000000000000000000000000 is not derived from the founding "
-             "fields (expected %s)",
-             real);
-    assert_descriptor_refused(f->net, message);
+    struct repo_fixture *f = calloc(1, sizeof(*f));
+    char path[192];
+    void *tmp = NULL;
+    if (!f || fixture_setup(&tmp))
+        return -1;
+    f->tmp = tmp;
+    snprintf(path, sizeof(path), "%s/repo.git", f->tmp->dir);
+    if (git_repository_init(&f->repo, path, 1) < 0)
+        return -1;
+    unsigned char seed[32];
+    memset(seed, 0x42, sizeof(seed));
+    crypto_sign_seed_keypair(f->kp.pk, f->kp.sk, seed);
+    *state = f;
+    return 0;
 }
 
-static void a_renamed_network_no_longer_matches_its_id(void **state)
+static int teardown_repo(void **state)
 {
-    struct fixture *f = *state;
-    json_object_set_new(f->net, "name", json_string("Another Network"));
-    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
-    assert_non_null(strstr(twin_error_last(), "is not derived from the founding fields"));
+    struct repo_fixture *f = *state;
+    void *tmp = f->tmp;
+    git_repository_free(f->repo);
+    fixture_teardown(&tmp);
+    free(f);
+    return 0;
 }
 
-static void a_descriptor_with_an_unknown_field_is_refused(void **state)
+static void founding_writes_one_signed_genesis_commit_on_the_branch(void **state)
 {
-    struct fixture *f = *state;
-    json_object_set_new(f->net, "colour", json_string("blue"));
-    assert_descriptor_refused(f->net, "network.colour: unknown field");
-}
-
-static void a_descriptor_of_another_format_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_object_set_new(f->net, "format", json_integer(2));
-    assert_descriptor_refused(f->net, "network.format: this twin reads format 1 only");
-}
-
-static void a_descriptor_missing_a_founding_field_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_object_del(f->net, "nonce");
-    assert_descriptor_refused(f->net,
-                              "network: id, name, created, nonce and founder_key are required");
-}
-
-static void a_descriptor_with_a_bad_founder_key_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_object_set_new(f->net, "founder_key", json_string("ssh-ed25519 AAAA"));
-    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
-    assert_true(strncmp(twin_error_last(), "network.founder_key: ", 21) == 0);
-}
-
-static void a_descriptor_without_a_policy_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_object_del(f->net, "policy");
-    assert_descriptor_refused(f->net, "network.policy: required");
-}
-
-static void a_descriptor_whose_policy_is_not_an_object_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_object_set_new(f->net, "policy", json_integer(5));
-    assert_int_equal(twin_membership_check_descriptor(f->net), TWIN_EINVALID);
-}
-
-static void a_policy_admin_threshold_outside_one_to_a_hundred_is_refused(void **state)
-{
-    struct fixture *f = *state;
-    json_t *policy = json_object_get(f->net, "policy");
-    json_object_set_new(policy, "admin_threshold", json_integer(0));
-    assert_descriptor_refused(f->net, "network.policy.admin_threshold: must be 1-100");
-    json_object_set_new(policy, "admin_threshold", json_string("2"));
-    assert_descriptor_refused(f->net, "network.policy.admin_threshold: must be 1-100");
-    json_object_set_new(policy, "admin_threshold", json_integer(2));
-    assert_int_equal(twin_membership_check_descriptor(f->net), 0);
-    json_object_set_new(policy, "quorum", json_integer(2));
-    assert_descriptor_refused(f->net, "network.policy.quorum: unknown field");
-}
-
-static void the_genesis_membership_is_the_founder_as_admin(void **state)
-{
-    struct fixture *f = *state;
+    struct repo_fixture *f = *state;
+    char id[TWIN_NETWORK_ID_LEN + 1];
     git_oid head;
-    git_commit *commit = NULL;
+    git_commit *c = NULL;
     git_tree *tree = NULL;
     struct twin_membership *m = NULL;
-    enum twin_key_state key_state;
-    assert_int_equal(twin_node_head(&head, f->node), 0);
-    assert_int_equal(git_commit_lookup(&commit, twin_node_repo(f->node), &head), 0);
-    assert_int_equal(git_commit_tree(&tree, commit), 0);
-    assert_int_equal(twin_membership_load(&m, twin_node_repo(f->node), tree), 0);
-    assert_string_equal(m->network_id, twin_node_network_id(f->node));
-    assert_string_equal(m->network_name, "Example Tax Twinning");
-    assert_int_equal(m->admin_threshold, 1);
+    struct twin_check check;
+    assert_int_equal(twin_network_found(id, f->repo, &f->kp, &south, "Revenue Twinning"), 0);
+    assert_true(twin_node_network_id_valid(id));
+    assert_int_equal(git_reference_name_to_id(&head, f->repo, TWIN_BRANCH), 0);
+    assert_int_equal(git_commit_lookup(&c, f->repo, &head), 0);
+    assert_int_equal(git_commit_parentcount(c), 0);
+    assert_string_equal(git_commit_author(c)->name, south.name);
+    assert_string_equal(git_commit_author(c)->email, south.org_id);
+    assert_non_null(strstr(git_commit_message(c), "found network Revenue Twinning"));
+    assert_non_null(strstr(git_commit_message(c), id));
+    /* The tree holds the descriptor and the founder's member file, nothing else. */
+    assert_int_equal(git_commit_tree(&tree, c), 0);
+    assert_int_equal(git_tree_entrycount(tree), 2);
+    assert_non_null(git_tree_entry_byname(tree, TWIN_NETWORK_PATH));
+    assert_non_null(git_tree_entry_byname(tree, TWIN_MEMBERS_DIR));
+    assert_int_equal(twin_membership_load(&m, f->repo, tree), 0);
+    assert_string_equal(m->network_id, id);
+    assert_string_equal(m->network_name, "Revenue Twinning");
     assert_int_equal(m->count, 1);
-    assert_string_equal(m->members[0].org_id, "XE-EXAMPLE-MOF");
-    assert_string_equal(m->members[0].org_type, "10");
+    assert_string_equal(m->members[0].org_id, south.org_id);
+    assert_null(m->members[0].org_type);
     assert_int_equal(m->members[0].role, TWIN_ROLE_ADMIN);
-    assert_int_equal(m->members[0].nkeys, 1);
-    assert_ptr_equal(twin_membership_find_key(m, twin_node_key(f->node)->pk, &key_state),
-                     &m->members[0]);
-    assert_int_equal(key_state, TWIN_KEY_ACTIVE);
-    assert_ptr_equal(twin_membership_find(m, "XE-EXAMPLE-MOF"), &m->members[0]);
-    assert_null(twin_membership_find(m, "XE-EXAMPLE-RA"));
+    assert_non_null(twin_membership_find_key(m, f->kp.pk, NULL));
+    /* The validity predicate accepts it, signed by the founder. */
+    assert_int_equal(twin_check_commit(&check, f->repo, &head, NULL), 0);
+    if (!check.valid)
+        fail_msg("the genesis is not valid: %s", check.reason);
+    assert_string_equal(check.org_id, south.org_id);
+    assert_memory_equal(check.signer, f->kp.pk, TWIN_PUBKEY_BYTES);
     twin_membership_free(m);
     git_tree_free(tree);
-    git_commit_free(commit);
+    git_commit_free(c);
+}
+
+static void every_founding_makes_a_new_network_id(void **state)
+{
+    struct repo_fixture *f = *state;
+    char a[TWIN_NETWORK_ID_LEN + 1], b[TWIN_NETWORK_ID_LEN + 1], path[192];
+    git_repository *other = NULL;
+    snprintf(path, sizeof(path), "%s/other.git", f->tmp->dir);
+    assert_int_equal(git_repository_init(&other, path, 1), 0);
+    /* Same key, identity and name: the random nonce alone tells the networks apart. */
+    assert_int_equal(twin_network_found(a, f->repo, &f->kp, &north, "Same Name"), 0);
+    assert_int_equal(twin_network_found(b, other, &f->kp, &north, "Same Name"), 0);
+    assert_string_not_equal(a, b);
+    git_repository_free(other);
+}
+
+static void founding_refuses_a_bad_name_and_writes_no_branch(void **state)
+{
+    struct repo_fixture *f = *state;
+    char id[TWIN_NETWORK_ID_LEN + 1];
+    git_oid head;
+    /* The last one hides text behind U+202E RIGHT-TO-LEFT OVERRIDE. */
+    const char *bad[] = {"", " Leading space", "A <b>", "Two\nlines", "Hidden\u202etext"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_error(twin_network_found(id, f->repo, &f->kp, &north, bad[i]), TWIN_EINVALID,
+                     "network name: required, one line of at most 200 characters");
+    assert_error(twin_network_found(id, f->repo, &f->kp, &north, NULL), TWIN_EINVALID,
+                 "network name");
+    assert_int_equal(git_reference_name_to_id(&head, f->repo, TWIN_BRANCH), GIT_ENOTFOUND);
+}
+
+static void founding_twice_in_one_repository_is_a_conflict(void **state)
+{
+    struct repo_fixture *f = *state;
+    char first[TWIN_NETWORK_ID_LEN + 1], second[TWIN_NETWORK_ID_LEN + 1] = "";
+    git_oid before, after;
+    assert_int_equal(twin_network_found(first, f->repo, &f->kp, &north, "First"), 0);
+    assert_int_equal(git_reference_name_to_id(&before, f->repo, TWIN_BRANCH), 0);
+    assert_error(twin_network_found(second, f->repo, &f->kp, &north, "Second"), TWIN_ECONFLICT,
+                 "the branch moved");
+    assert_int_equal(git_reference_name_to_id(&after, f->repo, TWIN_BRANCH), 0);
+    assert_true(git_oid_equal(&before, &after));
+    assert_string_equal(second, ""); /* no id handed back */
+}
+
+/* ---- twin_network_create -------------------------------------------------------------------- */
+
+static void creating_refuses_a_bad_name_before_touching_the_disk(void **state)
+{
+    struct fixture *f = *state;
+    char path[192];
+    struct stat st;
+    twin_node *n = (twin_node *)1;
+    snprintf(path, sizeof(path), "%s/node", f->dir);
+    assert_error(twin_network_create(&n, path, &north, "Tax <Twinning>"), TWIN_EINVALID,
+                 "network name: required");
+    assert_null(n);
+    assert_int_not_equal(stat(path, &st), 0);
+    assert_error(twin_network_create(&n, path, &north, ""), TWIN_EINVALID, "network name");
+    assert_int_not_equal(stat(path, &st), 0);
+}
+
+static void creating_refuses_a_bad_identity_and_an_existing_node(void **state)
+{
+    struct fixture *f = *state;
+    char path[192];
+    struct stat st;
+    twin_node *n = NULL;
+    struct twin_identity bad = north;
+    bad.side = "east";
+    snprintf(path, sizeof(path), "%s/node", f->dir);
+    assert_error(twin_network_create(&n, path, &bad, "Example"), TWIN_EINVALID, "side 'east'");
+    assert_int_not_equal(stat(path, &st), 0);
+    assert_int_equal(twin_network_create(&n, path, &north, "Example"), 0);
+    twin_node_free(n);
+    assert_error(twin_network_create(&n, path, &north, "Example"), TWIN_EEXISTS,
+                 "a node already exists in");
+    assert_null(n);
+}
+
+/* ---- settings from history ------------------------------------------------------------------ */
+
+static const char *const settings[] = {"twin.network", "twin.orgid", "twin.name",
+                                       "twin.country", "twin.side",  "twin.orgtype"};
+
+/* Deletes the [twin] settings from the repository of the node in dir (closed). */
+static void forget_settings(const char *dir)
+{
+    char path[256];
+    git_repository *repo = NULL;
+    git_config *cfg = NULL;
+    snprintf(path, sizeof(path), "%s/repo.git", dir);
+    assert_int_equal(git_repository_open_bare(&repo, path), 0);
+    assert_int_equal(git_repository_config(&cfg, repo), 0);
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+        git_config_delete_entry(cfg, settings[i]); /* orgtype may be unset */
+    git_config_free(cfg);
+    git_repository_free(repo);
+}
+
+static void settings_come_back_from_history(void **state)
+{
+    struct node_fixture *f = *state;
+    char network_id[TWIN_NETWORK_ID_LEN + 1], *v = NULL;
+    twin_node *n = NULL;
+    snprintf(network_id, sizeof(network_id), "%s", twin_node_network_id(f->node));
+    twin_node_free(f->node);
+    f->node = NULL;
+    forget_settings(f->path);
+    assert_error(twin_node_open(&n, f->path, NULL), TWIN_ENOTFOUND,
+                 "node settings: setting twin.network is not set");
+    assert_null(n);
+    assert_int_equal(twin_node_open(&f->node, f->path, twin_network_settings_from_history), 0);
+    assert_string_equal(twin_node_network_id(f->node), network_id);
+    assert_string_equal(twin_node_org_id(f->node), north.org_id);
+    const char *want[] = {network_id,    north.org_id, north.name,
+                          north.country, north.side,   north.org_type};
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        assert_int_equal(twin_node_config_get(&v, f->node, settings[i]), 0);
+        assert_string_equal(v, want[i]);
+        free(v);
+    }
+    assert_int_equal(twin_node_config_get(&v, f->node, "core.logallrefupdates"), 0);
+    assert_string_equal(v, "always");
+    free(v);
+}
+
+static void settings_need_history_to_come_back_from(void **state)
+{
+    struct node_fixture *f = *state;
+    char path[192];
+    twin_node *n = NULL;
+    snprintf(path, sizeof(path), "%s/south", f->tmp->dir);
+    assert_int_equal(twin_node_init(&n, path, &south, NULL, NULL, twin_node_network_id(f->node)),
+                     0);
+    twin_node_free(n);
+    forget_settings(path);
+    assert_error(twin_node_open(&n, path, twin_network_settings_from_history), TWIN_ENOTFOUND,
+                 "twin.network is not set, and the repository holds no history to take it from");
+    assert_null(n);
+}
+
+static void settings_need_a_key_that_belongs_to_a_member(void **state)
+{
+    struct node_fixture *f = *state;
+    char key[256];
+    twin_keypair stranger;
+    twin_node *n = NULL;
+    twin_node_free(f->node);
+    f->node = NULL;
+    forget_settings(f->path);
+    snprintf(key, sizeof(key), "%s/node.key", f->path);
+    assert_int_equal(unlink(key), 0);
+    keypair_from_seed(&stranger, 0x77);
+    assert_int_equal(twin_key_save(key, &stranger, "stranger"), 0);
+    assert_error(twin_node_open(&n, f->path, twin_network_settings_from_history), TWIN_ENOTFOUND,
+                 "node.key belongs to no member of the network in this repository");
+    assert_null(n);
 }
 
 static int setup_global(void **state)
@@ -467,38 +339,23 @@ static int setup_global(void **state)
 }
 
 #define NODE_TEST(t) cmocka_unit_test_setup_teardown(t, setup_node, teardown_node)
+#define REPO_TEST(t) cmocka_unit_test_setup_teardown(t, setup_repo, teardown_repo)
+#define DIR_TEST(t)  cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_complete_identity_is_accepted),
-        cmocka_unit_test(an_identity_needs_a_plain_one_line_name),
-        cmocka_unit_test(an_identity_needs_an_organisation_identifier),
-        cmocka_unit_test(an_identity_needs_an_iso_country),
-        cmocka_unit_test(an_identity_needs_a_side),
-        cmocka_unit_test(an_identity_organisation_type_is_optional_but_checked),
-        cmocka_unit_test(roles_and_network_ids_parse),
-        cmocka_unit_test(a_member_file_built_by_twin_is_accepted),
-        cmocka_unit_test(a_member_file_with_an_unknown_field_is_refused),
-        cmocka_unit_test(a_member_key_with_an_unknown_field_is_refused),
-        cmocka_unit_test(a_member_file_with_a_bad_key_is_refused),
-        cmocka_unit_test(a_member_file_listing_a_key_twice_is_refused),
-        cmocka_unit_test(a_member_key_in_an_unknown_state_is_refused),
-        cmocka_unit_test(a_member_file_stored_under_another_org_id_is_refused),
-        cmocka_unit_test(a_member_file_needs_one_to_sixteen_keys),
-        cmocka_unit_test(a_member_file_names_its_bad_role_and_identity),
         NODE_TEST(the_founded_descriptor_is_accepted_and_names_the_network),
-        NODE_TEST(the_network_id_is_derived_from_the_founding_fields),
-        NODE_TEST(a_tampered_network_id_is_detected),
-        NODE_TEST(a_renamed_network_no_longer_matches_its_id),
-        NODE_TEST(a_descriptor_with_an_unknown_field_is_refused),
-        NODE_TEST(a_descriptor_of_another_format_is_refused),
-        NODE_TEST(a_descriptor_missing_a_founding_field_is_refused),
-        NODE_TEST(a_descriptor_with_a_bad_founder_key_is_refused),
-        NODE_TEST(a_descriptor_without_a_policy_is_refused),
-        NODE_TEST(a_descriptor_whose_policy_is_not_an_object_is_refused),
-        NODE_TEST(a_policy_admin_threshold_outside_one_to_a_hundred_is_refused),
-        NODE_TEST(the_genesis_membership_is_the_founder_as_admin),
+        NODE_TEST(the_created_node_holds_the_founder_as_its_only_admin),
+        REPO_TEST(founding_writes_one_signed_genesis_commit_on_the_branch),
+        REPO_TEST(every_founding_makes_a_new_network_id),
+        REPO_TEST(founding_refuses_a_bad_name_and_writes_no_branch),
+        REPO_TEST(founding_twice_in_one_repository_is_a_conflict),
+        DIR_TEST(creating_refuses_a_bad_name_before_touching_the_disk),
+        DIR_TEST(creating_refuses_a_bad_identity_and_an_existing_node),
+        NODE_TEST(settings_come_back_from_history),
+        NODE_TEST(settings_need_history_to_come_back_from),
+        NODE_TEST(settings_need_a_key_that_belongs_to_a_member),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }
