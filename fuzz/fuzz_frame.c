@@ -31,10 +31,10 @@ static int receive(twin_noise_cipher *rx, size_t avail)
     size_t body_len = 0, plain_len = 0;
     twin_msg m;
     if (avail < TWIN_FRAME_HEADER_BYTES ||
-        twin_frame_length(&body_len, frame, TWIN_FRAME_MAX) != 0 ||
+        twin_channel_frame_length(&body_len, frame, TWIN_FRAME_MAX) != 0 ||
         body_len > avail - TWIN_FRAME_HEADER_BYTES)
         return -1;
-    if (twin_frame_open(rx, frame + TWIN_FRAME_HEADER_BYTES, body_len, &plain_len) != 0)
+    if (twin_channel_frame_open(rx, frame + TWIN_FRAME_HEADER_BYTES, body_len, &plain_len) != 0)
         return -1;
     if (twin_msg_decode(&m, frame + TWIN_FRAME_HEADER_BYTES, plain_len) == 0)
         twin_msg_clear(&m);
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t n = left < sizeof(frame) ? left : sizeof(frame);
             memcpy(frame, p, n);
             size_t body_len = 0;
-            if (twin_frame_length(&body_len, frame, TWIN_FRAME_MAX) != 0)
+            if (twin_channel_frame_length(&body_len, frame, TWIN_FRAME_MAX) != 0)
                 break;
             if (receive(&rx, n) != 0)
                 break;
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = left;
         size_t frame_len = 0;
         memcpy(frame + TWIN_FRAME_HEADER_BYTES, p, n);
-        if (twin_frame_seal(&tx, frame, n, &frame_len) != 0) {
+        if (twin_channel_frame_seal(&tx, frame, n, &frame_len) != 0) {
             if (n != 0)
                 abort(); /* any plaintext up to the limit must seal */
             break;

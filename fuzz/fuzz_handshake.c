@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len > TWIN_FRAME_MAX || len <= TWIN_NOISE_TAG_BYTES)
             break;
         memcpy(plain, body, len);
-        if (twin_frame_open(&recv, plain, len, &plain_len) != 0)
+        if (twin_channel_frame_open(&recv, plain, len, &plain_len) != 0)
             break;
         if (twin_msg_decode(&m, plain, plain_len) == 0)
             twin_msg_clear(&m);
@@ -135,7 +135,7 @@ int main(void)
     memcpy(hello.u.hello.node, initiator.pk, 32);
     snprintf(hello.u.hello.software, sizeof(hello.u.hello.software), "twin 0.1.0");
     if (twin_msg_encode(buf + 4, sizeof(buf) - 4 - 16, &len, &hello) != 0 ||
-        twin_frame_seal(&send, buf, len, &n) != 0)
+        twin_channel_frame_seal(&send, buf, len, &n) != 0)
         return 1;
     fwrite(buf, 1, n, stdout);
     return 0;

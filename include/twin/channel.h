@@ -121,16 +121,18 @@ void twin_channel_fd_addr(char out[static TWIN_PEER_ADDR_MAX], int fd);
 
 /* Checks a frame's length header: TWIN_ELIMIT above max, TWIN_EINVALID when the body could
  * not even hold the tag and one byte. */
-int twin_frame_length(size_t *body_len, const unsigned char header[static TWIN_FRAME_HEADER_BYTES],
-                      size_t max);
+int twin_channel_frame_length(size_t *body_len,
+                              const unsigned char header[static TWIN_FRAME_HEADER_BYTES],
+                              size_t max);
 
 /* Encrypts the plain_len bytes at frame + TWIN_FRAME_HEADER_BYTES in place and writes the
  * header; frame must hold plain_len + TWIN_FRAME_HEADER_BYTES + TWIN_NOISE_TAG_BYTES. */
-int twin_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len,
-                    size_t *frame_len);
+int twin_channel_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len,
+                            size_t *frame_len);
 
 /* Decrypts a frame body in place; the plaintext is body[0 .. *plain_len). */
-int twin_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len, size_t *plain_len);
+int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len,
+                            size_t *plain_len);
 
 /* A process-wide question every wait on a socket asks at least every 200 ms: when it answers
  * true, the wait ends and the session fails cleanly ("abandoned"). twin serve uses it so that a

@@ -100,7 +100,8 @@ void twin_noise_cipher_wipe(twin_noise_cipher *c);
 /* --- twin's handshake on Ed25519 node keys ---------------------------------------------- */
 
 /* Decodes a network id (32 lowercase hex characters) into its 16 bytes. */
-int twin_network_id_parse(unsigned char out[static TWIN_NETWORK_ID_BYTES], const char *network_id);
+int twin_noise_network_id_parse(unsigned char out[static TWIN_NETWORK_ID_BYTES],
+                                const char *network_id);
 
 /* "twin/1" NUL, then the 16 bytes of the network id. */
 int twin_noise_prologue(unsigned char out[static TWIN_NOISE_PROLOGUE_BYTES],

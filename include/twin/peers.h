@@ -36,6 +36,6 @@ int twin_peers_get(struct twin_peer *out, twin_node *n, const char *name);
 int twin_peers_record(twin_node *n, const char *name, const char *result);
 
 /* Splits "host:port" or "[v6]:port"; port 0 (any free port, for listening) is allowed. */
-int twin_address_parse(char host[static 256], char port[static 8], const char *address);
+int twin_peers_address_parse(char host[static 256], char port[static 8], const char *address);
 
 #endif

@@ -75,7 +75,7 @@ static void keep_verdict(size_t index, const struct twin_check *check, void *ctx
     while (k < v->norgs && strcmp(v->orgs[k], check->org_id) != 0)
         k++;
     if (k == v->norgs) {
-        if (twin_grow((void **)&v->orgs, &v->orgs_cap, v->norgs + 1, sizeof(*v->orgs))) {
+        if (twin_util_grow((void **)&v->orgs, &v->orgs_cap, v->norgs + 1, sizeof(*v->orgs))) {
             atomic_store(&v->out_of_memory, true);
             pthread_mutex_unlock(&v->lock);
             return;
@@ -90,7 +90,7 @@ static int add_fault(struct twin_verify_report *r, const git_oid *commit, const 
     __attribute__((format(printf, 3, 4)));
 static int add_fault(struct twin_verify_report *r, const git_oid *commit, const char *fmt, ...)
 {
-    struct twin_fault *f = twin_realloc_array(r->faults, r->nfaults + 1, sizeof(*f));
+    struct twin_fault *f = twin_util_realloc_array(r->faults, r->nfaults + 1, sizeof(*f));
     if (!f)
         return twin_error(TWIN_ERROR, "out of memory");
     r->faults = f;
@@ -111,7 +111,7 @@ static int add_ahead(struct twin_verify_report *r, const git_oid *commit, int64_
     /* Room for 16, then doubled whenever full (at each power of two from 16). */
     if (r->nahead == 0 || (r->nahead >= 16 && (r->nahead & (r->nahead - 1)) == 0)) {
         struct twin_ahead *grown =
-            twin_realloc_array(r->ahead, r->nahead ? 2 * r->nahead : 16, sizeof(*grown));
+            twin_util_realloc_array(r->ahead, r->nahead ? 2 * r->nahead : 16, sizeof(*grown));
         if (!grown)
             return twin_error(TWIN_ERROR, "out of memory");
         r->ahead = grown;
@@ -133,7 +133,7 @@ static int note_span(struct twin_verify_report *r, size_t *hint, const unsigned 
         for (i = 0; i < r->nspans && memcmp(r->spans[i].key, key, TWIN_PUBKEY_BYTES) != 0; i++)
             ;
     if (i == r->nspans) {
-        struct twin_key_span *s = twin_realloc_array(r->spans, r->nspans + 1, sizeof(*s));
+        struct twin_key_span *s = twin_util_realloc_array(r->spans, r->nspans + 1, sizeof(*s));
         if (!s)
             return twin_error(TWIN_ERROR, "out of memory");
         r->spans = s;
@@ -173,7 +173,8 @@ static int tally(struct twin_verify_report *r, const char *org_id, int64_t t,
             return 0;
         }
     }
-    struct twin_member_summary *m = twin_realloc_array(r->members, r->nmembers + 1, sizeof(*m));
+    struct twin_member_summary *m =
+        twin_util_realloc_array(r->members, r->nmembers + 1, sizeof(*m));
     if (!m)
         return twin_error(TWIN_ERROR, "out of memory");
     r->members = m;
@@ -453,7 +454,7 @@ struct store_run {
 static int keep_damage(const struct twin_store_damage *d, void *ctx)
 {
     struct store_run *s = ctx;
-    if (twin_grow((void **)&s->faults, &s->cap, s->nfaults + 1, sizeof(*s->faults)))
+    if (twin_util_grow((void **)&s->faults, &s->cap, s->nfaults + 1, sizeof(*s->faults)))
         return twin_error(TWIN_ERROR, "out of memory");
     struct twin_fault *f = &s->faults[s->nfaults++];
     memset(f, 0, sizeof(*f));
@@ -531,7 +532,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     }
     if (rc)
         goto done;
-    struct twin_fault *all = twin_malloc_array(store.nfaults + r->nfaults + 1, sizeof(*all));
+    struct twin_fault *all = twin_util_malloc_array(store.nfaults + r->nfaults + 1, sizeof(*all));
     if (!all) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto done;
@@ -572,7 +573,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
     struct twin_verify_report *r = calloc(1, sizeof(*r));
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
-    r->now = twin_clock_now();
+    r->now = twin_util_clock_now();
     if ((rc = twin_node_head(&r->head, n)))
         goto cleanup;
     if (since) {
@@ -610,7 +611,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
     while (walk && (rc = git_revwalk_next(&id, walk)) == 0) {
         if (count == cap) {
             cap = cap ? cap * 2 : 1024;
-            git_oid *grown = twin_realloc_array(ids, cap, sizeof(*ids));
+            git_oid *grown = twin_util_realloc_array(ids, cap, sizeof(*ids));
             if (!grown) {
                 rc = twin_error(TWIN_ERROR, "out of memory");
                 goto cleanup;
@@ -721,7 +722,7 @@ int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx
     git_commit *head_commit = NULL;
     git_tree *head_tree = NULL;
     char path[128] = "";
-    int64_t now = twin_clock_now();
+    int64_t now = twin_util_clock_now();
     int rc;
     if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
         goto cleanup;

@@ -28,7 +28,7 @@ static int collect(const struct twin_log_entry *e, void *ctx)
         size_t cap = vs->cap ? vs->cap * 2 : 16;
         if (cap > BLAME_MAX_CHANGES)
             return twin_error(TWIN_ELIMIT, "more than %d changes to one record", BLAME_MAX_CHANGES);
-        struct twin_log_entry *v = twin_realloc_array(vs->v, cap, sizeof(*v));
+        struct twin_log_entry *v = twin_util_realloc_array(vs->v, cap, sizeof(*v));
         if (!v)
             return twin_error(TWIN_ERROR, "out of memory");
         vs->v = v;

@@ -54,7 +54,7 @@ static int note_membership(struct windows *ws, const struct twin_membership *m, 
             if (!w) {
                 if (ws->count == ws->cap) {
                     size_t cap = ws->cap ? ws->cap * 2 : 16;
-                    struct window *n = twin_realloc_array(ws->w, cap, sizeof(*n));
+                    struct window *n = twin_util_realloc_array(ws->w, cap, sizeof(*n));
                     if (!n)
                         return twin_error(TWIN_ERROR, "out of memory");
                     ws->w = n;

@@ -12,7 +12,7 @@
 
 #include "twin/error.h"
 
-int twin_array_bytes(size_t *bytes, size_t n, size_t elem)
+int twin_util_array_bytes(size_t *bytes, size_t n, size_t elem)
 {
     if (elem && n > TWIN_ARRAY_BYTES_MAX / elem)
         return twin_error(TWIN_ELIMIT,
@@ -22,15 +22,15 @@ int twin_array_bytes(size_t *bytes, size_t n, size_t elem)
     return 0;
 }
 
-void *twin_malloc_array(size_t n, size_t elem)
+void *twin_util_malloc_array(size_t n, size_t elem)
 {
-    return twin_realloc_array(NULL, n, elem);
+    return twin_util_realloc_array(NULL, n, elem);
 }
 
-void *twin_realloc_array(void *p, size_t n, size_t elem)
+void *twin_util_realloc_array(void *p, size_t n, size_t elem)
 {
     size_t bytes = 0;
-    if (twin_array_bytes(&bytes, n, elem))
+    if (twin_util_array_bytes(&bytes, n, elem))
         return NULL;
     void *q = realloc(p, bytes ? bytes : 1);
     if (!q)
@@ -38,12 +38,12 @@ void *twin_realloc_array(void *p, size_t n, size_t elem)
     return q;
 }
 
-int twin_grow(void **p, size_t *cap, size_t need, size_t elem)
+int twin_util_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
     size_t most = elem ? TWIN_ARRAY_BYTES_MAX / elem : TWIN_ARRAY_BYTES_MAX, bytes = 0;
-    if (twin_array_bytes(&bytes, need, elem))
+    if (twin_util_array_bytes(&bytes, need, elem))
         return TWIN_ELIMIT;
     /* Doubled from 16, up to the most an array of these items may hold: past that, just need. */
     size_t n = *cap && *cap <= most ? *cap : 16;
@@ -51,7 +51,7 @@ int twin_grow(void **p, size_t *cap, size_t need, size_t elem)
         n = n <= most / 2 ? n * 2 : need;
     if (n > most)
         n = need;
-    void *q = twin_realloc_array(*p, n, elem);
+    void *q = twin_util_realloc_array(*p, n, elem);
     if (!q)
         return twin_error_wrap(TWIN_ERROR, "growing an array to %zu items", need);
     *p = q;
@@ -59,7 +59,7 @@ int twin_grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-int twin_read_file(char **out, size_t *len, const char *path, size_t max)
+int twin_util_read_file(char **out, size_t *len, const char *path, size_t max)
 {
     FILE *f = fopen(path, "rb");
     struct stat st;
@@ -84,7 +84,7 @@ int twin_read_file(char **out, size_t *len, const char *path, size_t max)
     return 0;
 }
 
-int twin_write_all(int fd, const void *data, size_t len)
+int twin_util_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -114,8 +114,8 @@ static size_t idmap_home(const unsigned char *id, size_t cap)
     return (size_t)x & (cap - 1);
 }
 
-long twin_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
-                     const unsigned char id[20])
+long twin_util_idmap_find(const struct twin_idmap *m, const void *ids, size_t stride,
+                          const unsigned char id[20])
 {
     if (!m->cap)
         return -1;
@@ -134,7 +134,7 @@ static void idmap_place(uint32_t *slots, size_t cap, const unsigned char *id, ui
     slots[k] = plus_one;
 }
 
-int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
+int twin_util_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_t e)
 {
     /* A slot holds the entry plus one, which for the last uint32_t would be 0: an empty slot. */
     if (e == UINT32_MAX)
@@ -156,20 +156,20 @@ int twin_idmap_add(struct twin_idmap *m, const void *ids, size_t stride, uint32_
     return 0;
 }
 
-void twin_idmap_free(struct twin_idmap *m)
+void twin_util_idmap_free(struct twin_idmap *m)
 {
     free(m->slots);
     memset(m, 0, sizeof(*m));
 }
 
-void twin_test_stop(const char *step)
+void twin_util_test_stop(const char *step)
 {
     const char *at = getenv("TWIN_TEST_STOP");
     if (at && strcmp(at, step) == 0)
         raise(SIGSTOP);
 }
 
-int64_t twin_clock_now(void)
+int64_t twin_util_clock_now(void)
 {
     int64_t now = (int64_t)time(NULL);
     const char *skew = getenv("TWIN_TEST_CLOCK_SKEW");
@@ -184,8 +184,8 @@ int64_t twin_clock_now(void)
     return now;
 }
 
-int64_t twin_commit_time_now(void)
+int64_t twin_util_commit_time_now(void)
 {
-    int64_t now = twin_clock_now();
+    int64_t now = twin_util_clock_now();
     return now < 0 ? 0 : now > TWIN_LAST_DATE ? TWIN_LAST_DATE : now;
 }

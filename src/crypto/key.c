@@ -389,7 +389,7 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
         tmp = NULL;
         goto cleanup;
     }
-    if (fchmod(fd, 0600) != 0 || twin_write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || twin_util_write_all(fd, text, text_len) != 0 || fsync(fd) != 0) {
         error = twin_error(TWIN_ERROR, "writing key file %s: %s", tmp, strerror(errno));
         goto cleanup;
     }
@@ -399,7 +399,7 @@ int twin_key_save(const char *path, const twin_keypair *kp, const char *comment)
         goto cleanup;
     }
     fd = -1;
-    twin_test_stop("key-save-tmp");
+    twin_util_test_stop("key-save-tmp");
     /* link() fails with EEXIST instead of replacing, unlike rename(). */
     if (link(tmp, path) != 0) {
         if (errno == EEXIST)

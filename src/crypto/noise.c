@@ -402,7 +402,8 @@ static int hex_value(int c)
     return -1;
 }
 
-int twin_network_id_parse(unsigned char out[static TWIN_NETWORK_ID_BYTES], const char *network_id)
+int twin_noise_network_id_parse(unsigned char out[static TWIN_NETWORK_ID_BYTES],
+                                const char *network_id)
 {
     unsigned char tmp[TWIN_NETWORK_ID_BYTES];
     if (!network_id)
@@ -427,7 +428,7 @@ int twin_network_id_parse(unsigned char out[static TWIN_NETWORK_ID_BYTES], const
 int twin_noise_prologue(unsigned char out[static TWIN_NOISE_PROLOGUE_BYTES], const char *network_id)
 {
     unsigned char id[TWIN_NETWORK_ID_BYTES];
-    int rc = twin_network_id_parse(id, network_id);
+    int rc = twin_noise_network_id_parse(id, network_id);
     if (rc)
         return rc;
     _Static_assert(sizeof(PROLOGUE_TAG) + TWIN_NETWORK_ID_BYTES == TWIN_NOISE_PROLOGUE_BYTES,

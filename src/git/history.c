@@ -181,12 +181,12 @@ static int add_node(struct walk *w, const git_oid *id)
                         git_oid_tostr_s(id));
     else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)
         rc = twin_error(TWIN_ELIMIT, "the history is too long to walk");
-    else if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
-             twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
-             twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
-             twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
-             twin_grow((void **)&w->parents, &w->parents_cap, w->parents_count + h.nparents,
-                       sizeof(*w->parents)))
+    else if (twin_util_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+             twin_util_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+             twin_util_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+             twin_util_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+             twin_util_grow((void **)&w->parents, &w->parents_cap, w->parents_count + h.nparents,
+                            sizeof(*w->parents)))
         rc = TWIN_ERROR;
     if (rc == 0) {
         w->ids[n] = *id;
@@ -208,11 +208,11 @@ static int stop_node(struct walk *w, const git_oid *id)
     size_t n = w->count;
     if (n + 1 >= UINT32_MAX)
         return twin_error(TWIN_ELIMIT, "the history is too long to walk");
-    if (twin_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
-        twin_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
-        twin_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
-        twin_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
-        twin_grow((void **)&w->stops, &w->stops_cap, w->nstops + 1, sizeof(*w->stops)))
+    if (twin_util_grow((void **)&w->ids, &w->ids_cap, n + 1, sizeof(*w->ids)) ||
+        twin_util_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
+        twin_util_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
+        twin_util_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+        twin_util_grow((void **)&w->stops, &w->stops_cap, w->nstops + 1, sizeof(*w->stops)))
         return TWIN_ERROR;
     w->ids[n] = *id;
     w->first[n] = (uint32_t)w->parents_count;
@@ -226,7 +226,7 @@ static int stop_node(struct walk *w, const git_oid *id)
 /* The index of id, read in when it is new. */
 static int node(uint32_t *out, struct walk *w, const git_oid *id)
 {
-    long at = twin_idmap_find(&w->map, w->ids, sizeof(*w->ids), id->id);
+    long at = twin_util_idmap_find(&w->map, w->ids, sizeof(*w->ids), id->id);
     if (at >= 0) {
         *out = (uint32_t)at;
         return 0;
@@ -234,7 +234,8 @@ static int node(uint32_t *out, struct walk *w, const git_oid *id)
     int rc = add_node(w, id);
     if (rc == 1) /* a commit where the walk stops: listed, never emitted */
         rc = stop_node(w, id);
-    if (rc < 0 || (rc = twin_idmap_add(&w->map, w->ids, sizeof(*w->ids), (uint32_t)w->count - 1)))
+    if (rc < 0 ||
+        (rc = twin_util_idmap_add(&w->map, w->ids, sizeof(*w->ids), (uint32_t)w->count - 1)))
         return rc;
     *out = (uint32_t)w->count - 1;
     return 0;
@@ -257,7 +258,7 @@ static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oi
     int rc = node(&top, &w, head);
     if (rc == 0 && w.state[top] == 2) /* the head itself is outside the packs */
         top = UINT32_MAX;
-    if (rc == 0 && twin_grow((void **)&stack, &stack_cap, 1, sizeof(*stack)))
+    if (rc == 0 && twin_util_grow((void **)&stack, &stack_cap, 1, sizeof(*stack)))
         rc = TWIN_ERROR;
     if (rc == 0 && top != UINT32_MAX) {
         stack[depth++] = (struct frame){top, 0};
@@ -267,7 +268,7 @@ static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oi
         struct frame *f = &stack[depth - 1];
         uint32_t n = f->node;
         if (f->next == w.nparents[n]) {
-            if (twin_grow((void **)&out, &out_cap, emitted + 1, sizeof(*out))) {
+            if (twin_util_grow((void **)&out, &out_cap, emitted + 1, sizeof(*out))) {
                 rc = TWIN_ERROR;
                 break;
             }
@@ -287,7 +288,7 @@ static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oi
                             git_oid_tostr_s(&pid));
             break;
         }
-        if (twin_grow((void **)&stack, &stack_cap, depth + 1, sizeof(*stack))) {
+        if (twin_util_grow((void **)&stack, &stack_cap, depth + 1, sizeof(*stack))) {
             rc = TWIN_ERROR;
             break;
         }
@@ -306,7 +307,7 @@ static int walk_from(git_oid **ids, size_t *count, struct walk *wp, const git_oi
     free(w.nparents);
     free(w.state);
     free(w.parents);
-    twin_idmap_free(&w.map);
+    twin_util_idmap_free(&w.map);
     wp->stops = w.stops;
     wp->nstops = w.nstops;
     return rc;

@@ -204,7 +204,7 @@ void twin_indexer_free(twin_indexer *ix)
     free(ix->data);
     free(ix->v);
     free(ix->refs);
-    twin_idmap_free(&ix->map);
+    twin_util_idmap_free(&ix->map);
     free(ix->deferred);
     free(ix->raw);
     free(ix->mem);
@@ -218,12 +218,12 @@ void twin_indexer_free(twin_indexer *ix)
 /* The entry named id, or -1. */
 static long find_id(const twin_indexer *ix, const unsigned char *id)
 {
-    return twin_idmap_find(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), id);
+    return twin_util_idmap_find(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), id);
 }
 
 static int map_insert(twin_indexer *ix, size_t entry)
 {
-    return twin_idmap_add(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), (uint32_t)entry);
+    return twin_util_idmap_add(&ix->map, ENTRY_IDS(ix), sizeof(*ix->v), (uint32_t)entry);
 }
 
 /* An object's content: held by the cache, or owned by the holder (then freed by blob_done). */
@@ -470,7 +470,7 @@ static int read_back(twin_indexer *ix, size_t e, unsigned char **out, size_t *ou
     const struct ix_entry *en = &ix->v[e];
     uint64_t end = e + 1 < ix->n ? ix->v[e + 1].off : ix->off;
     size_t len = (size_t)(end - en->off);
-    if (twin_grow((void **)&ix->raw, &ix->raw_cap, len, 1))
+    if (twin_util_grow((void **)&ix->raw, &ix->raw_cap, len, 1))
         return TWIN_ERROR;
     if (ix->in_memory) {
         if (en->off > ix->mem_len || len > ix->mem_len - en->off)
@@ -606,7 +606,7 @@ static int name_delta(twin_indexer *ix, size_t e, size_t b, const unsigned char 
 /* The entry just read in full: named now if it can be, else left for the end. */
 static int entry_done(twin_indexer *ix)
 {
-    if (twin_grow((void **)&ix->v, &ix->cap, ix->n + 1, sizeof(*ix->v)))
+    if (twin_util_grow((void **)&ix->v, &ix->cap, ix->n + 1, sizeof(*ix->v)))
         return TWIN_ERROR;
     size_t e = ix->n++;
     ix->v[e] = ix->cur;
@@ -622,7 +622,7 @@ static int entry_done(twin_indexer *ix)
         rc = bad(ix, en->off, "names a base at offset %llu, where no object starts",
                  (unsigned long long)en->base);
     else if (en->kind == OBJ_REF_DELTA &&
-             twin_grow((void **)&ix->refs, &ix->refs_cap, ix->nrefs + 1, sizeof(*ix->refs)))
+             twin_util_grow((void **)&ix->refs, &ix->refs_cap, ix->nrefs + 1, sizeof(*ix->refs)))
         rc = TWIN_ERROR;
     if (rc == 0 && en->kind == OBJ_REF_DELTA) {
         memcpy(ix->refs[ix->nrefs], ix->cur_ref, TWIN_SHA1_BYTES);
@@ -631,8 +631,8 @@ static int entry_done(twin_indexer *ix)
     long b = rc == 0 ? base_of(ix, en) : -1;
     if (rc == 0 && b >= 0)
         rc = name_delta(ix, e, (size_t)b, data.data, data.size);
-    else if (rc == 0 && twin_grow((void **)&ix->deferred, &ix->deferred_cap, ix->ndeferred + 1,
-                                  sizeof(*ix->deferred)))
+    else if (rc == 0 && twin_util_grow((void **)&ix->deferred, &ix->deferred_cap, ix->ndeferred + 1,
+                                       sizeof(*ix->deferred)))
         rc = TWIN_ERROR;
     else if (rc == 0)
         ix->deferred[ix->ndeferred++] = (uint32_t)e;
@@ -767,13 +767,13 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
     ix->received += len;
     const unsigned char *p = data;
     if (ix->in_memory && len > 0) {
-        if (twin_grow((void **)&ix->mem, &ix->mem_cap, ix->mem_len + len, 1)) {
+        if (twin_util_grow((void **)&ix->mem, &ix->mem_cap, ix->mem_len + len, 1)) {
             ix->failed = true;
             return TWIN_ERROR;
         }
         memcpy(ix->mem + ix->mem_len, p, len);
         ix->mem_len += len;
-    } else if (!ix->in_memory && twin_write_all(ix->fd, p, len) != 0) {
+    } else if (!ix->in_memory && twin_util_write_all(ix->fd, p, len) != 0) {
         ix->failed = true;
         return twin_error(TWIN_ERROR, "cannot write the received pack: %s", strerror(errno));
     }
@@ -980,7 +980,7 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
         free(idx);
         return ifd;
     }
-    if (twin_write_all(ifd, idx, idx_len) != 0) {
+    if (twin_util_write_all(ifd, idx, idx_len) != 0) {
         rc = twin_error(TWIN_ERROR, "cannot write the received pack's index: %s", strerror(errno));
         close(ifd);
         unlink(idx_tmp);

@@ -125,7 +125,7 @@ int twin_packw_new(twin_packw **out)
         return twin_error(TWIN_ERROR, "zlib failed to initialise");
     }
     w->zs_ready = true;
-    if (twin_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
+    if (twin_util_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
         twin_packw_free(w);
         return TWIN_ERROR;
     }
@@ -327,7 +327,7 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
                        size_t len)
 {
     size_t limit = len / MIN_DELTA_GAIN;
-    if (base_len > 0xffffffffu || len < 64 || twin_grow((void **)buf, cap, limit, 1))
+    if (base_len > 0xffffffffu || len < 64 || twin_util_grow((void **)buf, cap, limit, 1))
         return 0;
     struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
     d.p += put_varint(d.p, base_len);
@@ -348,8 +348,8 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
     int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
     z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
     uLong zbound = deflateBound(z, (uLong)body_len);
-    if (twin_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
-        twin_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+    if (twin_util_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
+        twin_util_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
         return TWIN_ERROR;
     size_t start = w->len;
     unsigned char *p = w->buf + start;
@@ -514,7 +514,7 @@ static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
         free(idx);
         return fd;
     }
-    if (twin_write_all(fd, idx, idx_len) != 0) {
+    if (twin_util_write_all(fd, idx, idx_len) != 0) {
         rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -548,7 +548,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
         return 0;
     char dir[4096], tmp[4200];
     pack_dir(dir, sizeof(dir), repo);
-    if (twin_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
+    if (twin_util_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
         return TWIN_ERROR;
     memcpy(w->buf, "PACK", 4);
     put32(w->buf + 4, 2);
@@ -562,7 +562,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
     if (fd < 0)
         return fd;
-    if (twin_write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
+    if (twin_util_write_all(fd, w->buf, w->len + TWIN_SHA1_BYTES) != 0) {
         int rc = twin_error(TWIN_ERROR, "cannot write a pack in %s: %s", dir, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -704,11 +704,11 @@ static int own_list_read(char **out, git_repository *repo, const char *dir)
     char path[4200];
     size_t len;
     own_list_path(path, sizeof(path), repo);
-    int rc = twin_read_file(out, &len, path, 4 << 20);
+    int rc = twin_util_read_file(out, &len, path, 4 << 20);
     if (rc == TWIN_ENOTFOUND) {
         twin_error_clear();
         if ((rc = own_list_write(repo, dir, NULL)) == 0)
-            rc = twin_read_file(out, &len, path, 4 << 20);
+            rc = twin_util_read_file(out, &len, path, 4 << 20);
     }
     return rc;
 }
@@ -757,7 +757,7 @@ static int register_locked(git_repository *repo, const char *name)
     }
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     int n = snprintf(line, sizeof(line), "%s\n", name);
-    int rc = fd >= 0 && twin_write_all(fd, line, (size_t)n) == 0
+    int rc = fd >= 0 && twin_util_write_all(fd, line, (size_t)n) == 0
                  ? 0
                  : twin_error(TWIN_ERROR, "cannot write %s: %s", path, strerror(errno));
     if (fd >= 0)
@@ -798,7 +798,7 @@ static int list_packs(struct packfile **out, size_t *n_out, const char *dir, boo
         if (stat(path, &st) != 0)
             continue;
         p.pack_size = st.st_size;
-        if (twin_grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
+        if (twin_util_grow((void **)&packs, &cap, n + 1, sizeof(*packs))) {
             closedir(d);
             free_packs(packs, n);
             return TWIN_ERROR;
@@ -881,7 +881,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
         size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
         if (skip < (size_t)n) {
             twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
-            if (twin_write_all(fd, buf + skip, (size_t)n - skip) != 0)
+            if (twin_util_write_all(fd, buf + skip, (size_t)n - skip) != 0)
                 rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
         }
         done += (size_t)n;
@@ -1008,8 +1008,9 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         if (use[i] == JOIN_DROP) /* empty, or every object already joined: nothing to copy */
             continue;
         const unsigned char *ids = p->idx + 8 + 1024;
-        if (twin_grow((void **)&seen, &seen_cap, nseen + p->count, TWIN_SHA1_BYTES) ||
-            (dup && twin_grow((void **)&fresh, &fresh_cap, nfresh + p->count, TWIN_SHA1_BYTES))) {
+        if (twin_util_grow((void **)&seen, &seen_cap, nseen + p->count, TWIN_SHA1_BYTES) ||
+            (dup &&
+             twin_util_grow((void **)&fresh, &fresh_cap, nfresh + p->count, TWIN_SHA1_BYTES))) {
             rc = TWIN_ERROR;
             break;
         }
@@ -1065,7 +1066,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     put32(header + 4, 2);
     put32(header + 8, (uint32_t)nseen);
     twin_sha1_update(&total, header, sizeof(header));
-    rc = twin_write_all(fd, header, sizeof(header)) == 0
+    rc = twin_util_write_all(fd, header, sizeof(header)) == 0
              ? 0
              : twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     uint64_t shift = 0; /* where the current pack's objects begin in the new one, less 12 */
@@ -1073,7 +1074,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         if (use[i] != JOIN_COPY)
             continue;
         const struct packfile *p = &packs[i];
-        if ((rc = twin_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
+        if ((rc = twin_util_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
             break;
         const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
         for (uint32_t k = 0; k < p->count; k++) {
@@ -1092,14 +1093,14 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
     }
     if (rc == 0 && w && w->count) { /* the rewritten objects follow the copied ones */
-        if ((rc = twin_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
+        if ((rc = twin_util_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
             goto written;
         for (size_t k = 0; k < w->count; k++) {
             objs[count] = w->objs[k];
             objs[count++].offset += shift;
         }
         twin_sha1_update(&total, w->buf + PACK_HEADER, w->len - PACK_HEADER);
-        if (twin_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
+        if (twin_util_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
             rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     }
 written:;
@@ -1109,7 +1110,7 @@ written:;
                         nseen);
     if (rc == 0) {
         twin_sha1_final(&total, packsum);
-        if (twin_write_all(fd, packsum, sizeof(packsum)) != 0)
+        if (twin_util_write_all(fd, packsum, sizeof(packsum)) != 0)
             rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     }
     if (rc) {
@@ -1141,7 +1142,7 @@ remove:
         size_t llen;
         int lock = own_list_lock(repo);
         own_list_path(lpath, sizeof(lpath), repo);
-        if (lock >= 0 && twin_read_file(&now, &llen, lpath, 4 << 20) == 0)
+        if (lock >= 0 && twin_util_read_file(&now, &llen, lpath, 4 << 20) == 0)
             rc = own_list_write(repo, dir, now);
         free(now);
         if (lock >= 0)

@@ -217,7 +217,7 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_in
         if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
             strcmp(e->d_name + len - 4, ".idx") != 0)
             continue;
-        if (twin_grow((void **)&r->packs, cap, r->npacks + 1, sizeof(*r->packs))) {
+        if (twin_util_grow((void **)&r->packs, cap, r->npacks + 1, sizeof(*r->packs))) {
             closedir(d);
             return TWIN_ERROR;
         }
@@ -725,7 +725,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         }
         if (depth >= CHAIN_MAX)
             return damaged(p, off, "ends a chain of deltas too long to follow");
-        if (twin_grow((void **)&r->chain, &r->chain_cap, depth + 1, sizeof(*r->chain)))
+        if (twin_util_grow((void **)&r->chain, &r->chain_cap, depth + 1, sizeof(*r->chain)))
             return TWIN_ERROR;
         r->chain[depth++] = (struct link){.pack = pack, .off = off, .data = h.data, .size = h.size};
         if (h.type == OBJ_OFS_DELTA) {
@@ -754,7 +754,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
             return damaged(p, l->off, "does not match its zlib checksum");
         }
         if (!delta) {
-            if (twin_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
+            if (twin_util_grow((void **)&r->delta, &r->delta_cap, l->size + 1, 1))
                 rc = TWIN_ERROR;
             else
                 rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);

@@ -310,7 +310,7 @@ static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t 
                 goto done;
             }
         }
-        if (twin_grow((void **)&seen, &ncap, n + 1, sizeof(*seen))) {
+        if (twin_util_grow((void **)&seen, &ncap, n + 1, sizeof(*seen))) {
             twin_error_clear();
             snprintf(why, cap, "the tree could not be checked (out of memory)");
             goto done;
@@ -352,7 +352,7 @@ static int index_entry(struct rawtree *t, struct ipos *s)
         return 0;
     if (s->pname && git_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
         return 0;
-    if (twin_grow((void **)&t->offsets, &t->cap, n + 2, sizeof(*t->offsets)))
+    if (twin_util_grow((void **)&t->offsets, &t->cap, n + 2, sizeof(*t->offsets)))
         return TWIN_ERROR;
     t->offsets[n] = s->pos;
     s->pos = (size_t)(nul - (const char *)t->data) + 1 + GIT_OID_RAWSZ;
@@ -377,7 +377,7 @@ static int index_entry(struct rawtree *t, struct ipos *s)
 static int index_done(struct rawtree *t, size_t n)
 {
     if (n == 0) {
-        if (twin_grow((void **)&t->offsets, &t->cap, 1, sizeof(*t->offsets)))
+        if (twin_util_grow((void **)&t->offsets, &t->cap, 1, sizeof(*t->offsets)))
             return TWIN_ERROR;
         t->offsets[0] = 0;
     }
@@ -417,7 +417,7 @@ static int index_tree_like(struct rawtree *t, const struct rawtree *like)
     size_t k = entry_at_or_after(like, same);
     if (like->offsets[k] > same)
         k--;
-    if (twin_grow((void **)&t->offsets, &t->cap, k + 2, sizeof(*t->offsets)))
+    if (twin_util_grow((void **)&t->offsets, &t->cap, k + 2, sizeof(*t->offsets)))
         return TWIN_ERROR;
     memcpy(t->offsets, like->offsets, (k + 1) * sizeof(*t->offsets));
     struct ipos s = {.pos = like->offsets[k], .n = k};
@@ -436,7 +436,7 @@ static int index_tree_like(struct rawtree *t, const struct rawtree *like)
     while (s.pos < t->size) {
         if (aligned && after >= DIR_DUP_SCAN) {
             size_t rest = like->n - j;
-            if (twin_grow((void **)&t->offsets, &t->cap, s.n + rest + 1, sizeof(*t->offsets)))
+            if (twin_util_grow((void **)&t->offsets, &t->cap, s.n + rest + 1, sizeof(*t->offsets)))
                 return TWIN_ERROR;
             for (size_t i = 0; i <= rest; i++)
                 t->offsets[s.n + i] = new_at(j + i);

@@ -293,7 +293,7 @@ static int extract_file(struct archive *a, const char *path, mode_t mode)
             rc = twin_error(TWIN_EINVALID, "the backup is damaged: a sparse entry");
             break;
         }
-        if (twin_write_all(fd, buf, size) != 0) {
+        if (twin_util_write_all(fd, buf, size) != 0) {
             rc = twin_error(TWIN_ERROR, "writing %s: %s", path, strerror(errno));
             break;
         }
@@ -312,7 +312,7 @@ static int check_marker(const char *dir)
     char path[PATH_MAX], *text = NULL;
     size_t len;
     snprintf(path, sizeof(path), "%s/%s", dir, TWIN_BACKUP_MARKER);
-    int rc = twin_read_file(&text, &len, path, 4096);
+    int rc = twin_util_read_file(&text, &len, path, 4096);
     if (rc || strncmp(text, "twin backup 1\n", 14) != 0)
         rc = twin_error(TWIN_EINVALID, "this is not a twin backup (no '%s' entry of version 1)",
                         TWIN_BACKUP_MARKER);

@@ -599,7 +599,7 @@ int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
         rc = twin_error(TWIN_ENOTFOUND, "no partnership to export (IATI needs one activity at "
                                         "least)");
     char when[32];
-    time_t now = (time_t)twin_clock_now();
+    time_t now = (time_t)twin_util_clock_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);

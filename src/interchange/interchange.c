@@ -65,7 +65,7 @@ static int select_records(json_t **out, twin_node *n, const struct twin_selectio
     }
     int rc = twin_ops_foreach(n, NULL, sel->type, collect_one, &c);
     size_t count = json_array_size(c.found);
-    struct keyed *items = rc == 0 ? twin_malloc_array(count, sizeof(*items)) : NULL;
+    struct keyed *items = rc == 0 ? twin_util_malloc_array(count, sizeof(*items)) : NULL;
     json_t *sorted = items ? json_array() : NULL;
     if (rc == 0 && !sorted)
         rc = twin_error(TWIN_ERROR, "out of memory");
@@ -190,7 +190,7 @@ int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
     const char *key;
     json_t *v;
     json_object_foreach(columns, key, v) ncols += strcmp(key, "id") && strcmp(key, "type");
-    if (rc == 0 && !(names = twin_malloc_array(ncols, sizeof(*names))))
+    if (rc == 0 && !(names = twin_util_malloc_array(ncols, sizeof(*names))))
         rc = twin_error(TWIN_ERROR, "out of memory");
     if (rc == 0) {
         names[0] = "id";
@@ -282,7 +282,7 @@ static void on_field(void *data, size_t len, void *ctx)
     }
     if (s->ncells == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
-        char **c = twin_realloc_array(s->cells, cap, sizeof(*c));
+        char **c = twin_util_realloc_array(s->cells, cap, sizeof(*c));
         if (!c) {
             s->rc = twin_error(TWIN_ERROR, "out of memory");
             return;
@@ -392,7 +392,7 @@ static int report_error(struct twin_import_report *r, size_t row, const char *fm
 {
     if (r->nerrors == r->errors_cap) {
         size_t cap = r->errors_cap ? r->errors_cap * 2 : 16;
-        struct twin_import_error *e = twin_realloc_array(r->errors, cap, sizeof(*e));
+        struct twin_import_error *e = twin_util_realloc_array(r->errors, cap, sizeof(*e));
         if (!e)
             return twin_error(TWIN_ERROR, "out of memory");
         r->errors = e;
@@ -469,7 +469,7 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     free(text);
     if (im->nrows == im->cap) {
         size_t cap = im->cap ? im->cap * 2 : 1024;
-        struct staged_row *s = twin_realloc_array(im->rows, cap, sizeof(*s));
+        struct staged_row *s = twin_util_realloc_array(im->rows, cap, sizeof(*s));
         if (!s) {
             free(old_text);
             return twin_error(TWIN_ERROR, "out of memory");
@@ -649,7 +649,7 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
     else if (type && !twin_record_type_known(type))
         rc = twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
     if (rc == 0)
-        rc = twin_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
+        rc = twin_util_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
     if (rc == 0)
         rc = twin_ops_batch_begin(&im.batch, n, 0);
     if (rc == 0)

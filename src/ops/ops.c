@@ -430,7 +430,7 @@ static int put_governed(twin_tx *tx, twin_node *n, const struct twin_membership 
                           content, "approvals", twin_node_org_id(n));
     if (!p)
         return twin_error(TWIN_ERROR, "out of memory");
-    if ((rc = twin_proposal_check(p, id)) == 0 &&
+    if ((rc = twin_governance_proposal_check(p, id)) == 0 &&
         (rc = twin_record_canonical(&text, &len, p)) == 0 &&
         (rc = twin_tx_put(tx, ppath, text, len)) == 0) {
         snprintf(message, message_size, "propose: %s (approved by %s, 1 of %d)\n\nProposal: %s\n",
@@ -906,9 +906,9 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
     twin_key_wipe(&kp);
     if (rc)
         goto cleanup;
-    twin_test_stop("rotate-saved");
+    twin_util_test_stop("rotate-saved");
     rc = commit_with_retry(commit_out, n, change_member_edit, &c);
-    twin_test_stop("rotate-committed");
+    twin_util_test_stop("rotate-committed");
     if (rc == 0) {
         rc = twin_node_adopt_new_key(n);
     } else {

@@ -34,7 +34,7 @@ int twin_checkpoint_make(struct twin_checkpoint *out, twin_node *n,
     twin_key_format_openssh(peer_text, peer);
     if (head)
         git_oid_tostr(head_hex, sizeof(head_hex), head);
-    int64_t now = twin_clock_now(); /* a statement's time has no sign */
+    int64_t now = twin_util_clock_now(); /* a statement's time has no sign */
     snprintf(out->text, sizeof(out->text),
              "twin-checkpoint 1\nnetwork %s\nsigner %s\npeer %s\nhead %s\ntime %" PRId64 "\n",
              twin_node_network_id(n), signer_text, peer_text, head_hex, now < 0 ? 0 : now);
@@ -150,7 +150,7 @@ int twin_checkpoint_read(struct twin_checkpoint **out, size_t *count, const char
     size_t len = 0;
     *out = NULL;
     *count = 0;
-    int rc = twin_read_file(&buf, &len, path, TWIN_CHECKPOINT_FILE_MAX);
+    int rc = twin_util_read_file(&buf, &len, path, TWIN_CHECKPOINT_FILE_MAX);
     if (rc)
         return rc;
     if (strlen(buf) != len) {
@@ -171,7 +171,7 @@ int twin_checkpoint_read(struct twin_checkpoint **out, size_t *count, const char
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             struct twin_checkpoint *m = ncap <= TWIN_CHECKPOINT_COUNT_MAX
-                                            ? twin_realloc_array(cps, ncap, sizeof(*cps))
+                                            ? twin_util_realloc_array(cps, ncap, sizeof(*cps))
                                             : NULL;
             if (!m) {
                 rc = twin_error(TWIN_ELIMIT, "%s: too many statements", path);
@@ -254,7 +254,7 @@ static int add_finding(struct twin_checkpoint_finding **out, size_t *count, size
 {
     if (*count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
-        struct twin_checkpoint_finding *m = twin_realloc_array(*out, ncap, sizeof(*m));
+        struct twin_checkpoint_finding *m = twin_util_realloc_array(*out, ncap, sizeof(*m));
         if (!m)
             return twin_error(TWIN_ERROR, "out of memory");
         *out = m;
@@ -306,7 +306,7 @@ int twin_checkpoint_audit(struct twin_checkpoint_finding **out, size_t *count, t
      * the times the statements carry (a clock that stepped back accuses nobody). Heads on one
      * line hold strictly more commits the later they are, so sorted by that count each must
      * contain the one before it; the first that does not is a fork (equivocation). */
-    struct placed *order = ncps ? twin_malloc_array(ncps, sizeof(*order)) : NULL;
+    struct placed *order = ncps ? twin_util_malloc_array(ncps, sizeof(*order)) : NULL;
     if (ncps && !order)
         rc = twin_error(TWIN_ERROR, "out of memory");
     size_t nord = 0;

@@ -212,7 +212,7 @@ int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *
             rc = twin_error_git("reading a new commit");
             break;
         }
-        if (twin_grow((void **)&ids, &cap, n + 1, sizeof(*ids)))
+        if (twin_util_grow((void **)&ids, &cap, n + 1, sizeof(*ids)))
             rc = TWIN_ERROR;
         else
             ids[n++] = id;

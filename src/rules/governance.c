@@ -83,7 +83,7 @@ cleanup:
     return rc;
 }
 
-bool twin_governed_path(const char *path)
+bool twin_governance_path_governed(const char *path)
 {
     if (strcmp(path, TWIN_NETWORK_PATH) == 0)
         return true;
@@ -97,7 +97,7 @@ static const char *str(const json_t *j, const char *key)
     return json_string_value(json_object_get(j, key));
 }
 
-int twin_proposal_check(const json_t *p, const char *file_id)
+int twin_governance_proposal_check(const json_t *p, const char *file_id)
 {
     static const char *const fields[] = {"id",      "summary",   "proposed_by",
                                          "changes", "approvals", NULL};
@@ -131,7 +131,7 @@ int twin_proposal_check(const json_t *p, const char *file_id)
         const char *path = str(c, "path");
         const json_t *content = json_object_get(c, "content");
         if (!json_is_object(c) || json_object_size(c) != 2 || !path || !json_is_object(content) ||
-            !twin_governed_path(path))
+            !twin_governance_path_governed(path))
             return twin_error(TWIN_EINVALID,
                               "proposal.changes[%zu]: {path, content} for network.json or a "
                               "member file",
@@ -233,7 +233,7 @@ static int check_proposal(char *fault, size_t fault_size, git_repository *repo,
     }
     if ((rc = blob_json(&cur, fault, fault_size, repo, &c->new_id, c->path)) || fault[0])
         goto done;
-    if (twin_proposal_check(cur, id)) {
+    if (twin_governance_proposal_check(cur, id)) {
         snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
         goto done;
     }
@@ -316,7 +316,7 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
     /* With k > 1 nothing governed changes otherwise, but a member rotating its own key. */
     for (size_t i = 0; k > 1 && rc == 0 && !fault[0] && i < d->count; i++) {
         const struct twin_change *c = &d->changes[i];
-        if (!twin_governed_path(c->path) || json_object_get(applied, c->path))
+        if (!twin_governance_path_governed(c->path) || json_object_get(applied, c->path))
             continue;
         char own[160];
         snprintf(own, sizeof(own), TWIN_MEMBERS_DIR "/%s.json", who->org_id);

@@ -24,10 +24,10 @@
 #define TWIN_PROPOSAL_MAX_FILES 16
 
 /* Whether path is a file governance controls (network.json or members/<org>.json). */
-bool twin_governed_path(const char *path);
+bool twin_governance_path_governed(const char *path);
 
 /* Checks a proposal file (well formed, its changes valid files). */
-int twin_proposal_check(const json_t *p, const char *file_id);
+int twin_governance_proposal_check(const json_t *p, const char *file_id);
 
 /* Checks the commit's changes under network.json, members/ and proposals/ as a whole, made by
  * `who` with `signer` on a parent whose membership is m. Sets fault (and returns 0) when the

@@ -559,7 +559,7 @@ int twin_merge_commit(git_oid *out, struct twin_merge_result *result, twin_node 
     git_tree *tree = NULL;
     char *name = NULL, message[400], ha[13], hb[13];
     /* The merge's own time bounds the dates it compares, so it is fixed before the merge. */
-    struct twin_merge_rule rule = {.version = TWIN_MERGE_RULE, .time = twin_commit_time_now()};
+    struct twin_merge_rule rule = {.version = TWIN_MERGE_RULE, .time = twin_util_commit_time_now()};
     int rc;
     if ((rc = twin_merge_compute(result, repo, a, b, &rule)))
         return rc;

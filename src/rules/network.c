@@ -45,7 +45,7 @@ int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_reposito
     if (!twin_node_name_valid(name))
         return twin_error(TWIN_EINVALID, "network name: required, one line of at most 200 "
                                          "characters without '<' or '>'");
-    time_t now = (time_t)twin_commit_time_now();
+    time_t now = (time_t)twin_util_commit_time_now();
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -843,7 +843,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         }
         members_changed = members_changed || strncmp(w.changes[i].path, "members/", 8) == 0;
         governed =
-            governed || twin_governed_path(w.changes[i].path) ||
+            governed || twin_governance_path_governed(w.changes[i].path) ||
             strncmp(w.changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0;
     }
     if (governed) {

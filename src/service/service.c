@@ -75,7 +75,7 @@ static void say(twin_service *s, const char *fmt, ...)
     va_end(ap);
     pthread_mutex_lock(&s->log_lock);
     if (s->log)
-        s->log(s->log_ctx, twin_clock_now(), line);
+        s->log(s->log_ctx, twin_util_clock_now(), line);
     pthread_mutex_unlock(&s->log_lock);
 }
 
@@ -262,7 +262,7 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
     if (interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
         return twin_error(TWIN_EINVALID, "a service's interval is 1-%d seconds, not %d",
                           TWIN_SERVICE_INTERVAL_MAX, interval);
-    if ((rc = twin_address_parse(host, port, listen)))
+    if ((rc = twin_peers_address_parse(host, port, listen)))
         return rc;
     twin_service *s = calloc(1, sizeof(*s));
     if (!s || !(s->dir = strdup(dir))) {

@@ -372,7 +372,7 @@ int twin_node_adopt_new_key(twin_node *n)
             }
         }
         free(prev);
-        twin_test_stop("rotate-linked");
+        twin_util_test_stop("rotate-linked");
         if (rename(from, to) != 0) {
             rc = twin_error(TWIN_ERROR, "cannot put the new key in place: %s", strerror(errno));
         } else {

@@ -26,7 +26,7 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
                             const char *message)
 {
     return twin_store_write_commit_at(out, repo, key, signer_name, signer_org_id, tree, parents,
-                                      nparents, message, twin_commit_time_now());
+                                      nparents, message, twin_util_commit_time_now());
 }
 
 int twin_store_write_commit_at(git_oid *out, git_repository *repo, const twin_keypair *key,
@@ -169,4 +169,3 @@ int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *
     twin_store_unlock(fd);
     return rc;
 }
-

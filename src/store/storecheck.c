@@ -99,7 +99,7 @@ static void end_file(struct checker *c)
 
 static int grow_buf(struct checker *c, size_t n)
 {
-    return twin_grow((void **)&c->buf, &c->cap, n ? n : 1, 1);
+    return twin_util_grow((void **)&c->buf, &c->cap, n ? n : 1, 1);
 }
 
 /* The whole file, mapped read-only; NULL with *len 0 when it is empty or cannot be read (*err set
@@ -261,7 +261,7 @@ struct entry {
  * of the check of a pack of 600,000 objects). */
 static int sort_by_offset(struct entry *e, size_t n, uint64_t max)
 {
-    struct entry *tmp = twin_malloc_array(n, sizeof(*tmp)), *from = e, *to = tmp;
+    struct entry *tmp = twin_util_malloc_array(n, sizeof(*tmp)), *from = e, *to = tmp;
     size_t *at = malloc(65536 * sizeof(*at));
     if (!tmp || !at) {
         free(tmp);
@@ -455,7 +455,7 @@ static int check_objects(struct checker *c, const struct idx *x, const char *pac
     uint64_t body_end = pack_len - 20, hashed = 0, trimmed = 0;
     struct entry *e = NULL;
     size_t n = 0;
-    if (x->usable && x->count && !(e = twin_malloc_array(x->count, sizeof(*e))))
+    if (x->usable && x->count && !(e = twin_util_malloc_array(x->count, sizeof(*e))))
         return twin_error(TWIN_ERROR, "out of memory");
     /* Entries whose offsets lie inside the pack's objects (the others are named in the index). */
     begin_file(c, pack_file);
@@ -745,7 +745,7 @@ int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
         snprintf(pack, sizeof(pack), "%s/%.*s.pack", dir, (int)(len - 4), e->d_name);
         if (stat(pack, &st) != 0)
             continue;
-        if (twin_grow((void **)&names, &cap, n + 1, sizeof(*names)) ||
+        if (twin_util_grow((void **)&names, &cap, n + 1, sizeof(*names)) ||
             !(names[n] = strndup(e->d_name, len - 4)))
             rc = twin_error(TWIN_ERROR, "out of memory");
         else

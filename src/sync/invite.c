@@ -142,7 +142,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
         return rc;
     if (ttl_seconds < 1 || ttl_seconds > TWIN_INVITE_MAX_TTL)
         return twin_error(TWIN_EINVALID, "an invite lasts from one second to one year");
-    if (!address || (rc = twin_address_parse(host, port, address)))
+    if (!address || (rc = twin_peers_address_parse(host, port, address)))
         return address ? rc
                        : twin_error(TWIN_EINVALID,
                                     "no address for partners to reach this node: give --address "
@@ -154,15 +154,16 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
     snprintf(inv.address, sizeof(inv.address), "%s", address);
     memcpy(inv.inviter, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES);
     snprintf(inv.inviter_org, sizeof(inv.inviter_org), "%s", twin_node_org_id(n));
-    inv.expires = twin_clock_now() + ttl_seconds;
+    inv.expires = twin_util_clock_now() + ttl_seconds;
     randombytes_buf(inv.secret, sizeof(inv.secret));
 
     snprintf(path, sizeof(path), "%s/" INVITES_DIR, twin_node_dir(n));
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return twin_error(TWIN_ERROR, "cannot create %s: %s", path, strerror(errno));
     invite_path(path, sizeof(path), twin_node_dir(n), inv.secret);
-    json_t *stored = json_pack("{s:s, s:I, s:I}", "role", inv.role, "expires",
-                               (json_int_t)inv.expires, "created", (json_int_t)twin_clock_now());
+    json_t *stored =
+        json_pack("{s:s, s:I, s:I}", "role", inv.role, "expires", (json_int_t)inv.expires,
+                  "created", (json_int_t)twin_util_clock_now());
     if (stored && inv.member.org_id[0])
         json_object_set_new(stored, "member", json_string(inv.member.org_id));
     char *stored_text = stored ? json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -254,7 +255,7 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
     else if (!net || !twin_node_network_id_valid(net))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid network id");
     else if (!addr || strlen(addr) >= sizeof(out->address) ||
-             twin_address_parse(host, port, addr) != 0)
+             twin_peers_address_parse(host, port, addr) != 0)
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid address");
     else if (unhex(out->inviter, TWIN_PUBKEY_BYTES, field(j, "k")))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid inviter key");
@@ -338,7 +339,7 @@ bool twin_invite_pending(const char *dir)
         return false;
     bool pending = false;
     struct dirent *e;
-    int64_t now = twin_clock_now();
+    int64_t now = twin_util_clock_now();
     while (!pending && (e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
@@ -398,7 +399,7 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
         twin_msg_clear(&m);
         return answer_refuse(ch, "the inviting node cannot read this invite; ask for a new one");
     }
-    if (twin_clock_now() > expires) {
+    if (twin_util_clock_now() > expires) {
         char when[32];
         format_time(when, expires);
         unlink(claimed);
@@ -457,7 +458,7 @@ static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_
     char host[256], port[8];
     twin_channel *ch = NULL;
     twin_channel_config cfg = {.key = twin_node_key(n), .network_id = inv->network_id};
-    int rc = twin_address_parse(host, port, inv->address);
+    int rc = twin_peers_address_parse(host, port, inv->address);
     if (rc == 0 && (rc = twin_channel_connect(&ch, host, port, inv->inviter, &cfg)))
         rc = twin_error_wrap(rc, "reaching the inviting node at %s", inv->address);
     twin_msg m = {.type = TWIN_MSG_CLAIM}, answer;
@@ -497,7 +498,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
     int rc = twin_invite_parse(&inv, token);
     if (rc)
         return rc;
-    if (twin_clock_now() > inv.expires) {
+    if (twin_util_clock_now() > inv.expires) {
         char when[32];
         format_time(when, inv.expires);
         rc = twin_error(TWIN_EINVALID, "this invite expired at %s; ask %s for a new one", when,
@@ -532,7 +533,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         *out = n;
         return rc;
     }
-    if (rc == 0 && (rc = twin_address_parse(host, port, inv.address)) == 0)
+    if (rc == 0 && (rc = twin_peers_address_parse(host, port, inv.address)) == 0)
         rc = twin_sync_peer(st, n, host, port, inv.inviter);
     if (rc)
         rc = twin_error_wrap(rc,

@@ -27,7 +27,7 @@ static bool name_ok(const char *name)
     return true;
 }
 
-int twin_address_parse(char host[static 256], char port[static 8], const char *address)
+int twin_peers_address_parse(char host[static 256], char port[static 8], const char *address)
 {
     const char *colon;
     size_t hlen;
@@ -85,7 +85,7 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
         return twin_error(TWIN_EINVALID,
                           "peer name '%s': use letters, digits, '-', '_', '.' (at most %d)", name,
                           TWIN_PEER_NAME_MAX);
-    if ((rc = twin_address_parse(host, port, address)))
+    if ((rc = twin_peers_address_parse(host, port, address)))
         return rc;
     if (strcmp(port, "0") == 0)
         return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be 0", address);
@@ -171,7 +171,7 @@ int twin_peers_get(struct twin_peer *out, twin_node *n, const char *name)
     git_config_free(c);
     snprintf(out->name, sizeof(out->name), "%s", name);
     out->last_time = strtoll(when, NULL, 10);
-    if ((rc = twin_address_parse(out->host, out->port, address)) ||
+    if ((rc = twin_peers_address_parse(out->host, out->port, address)) ||
         (rc = twin_key_parse_any(out->key, key)))
         return twin_error_wrap(rc, "peer %s in the config", name);
     return 0;
@@ -209,7 +209,7 @@ int twin_peers_list(struct twin_peer **out, size_t *count, twin_node *n)
             continue;
         memcpy(name, start, (size_t)(end - start));
         name[end - start] = '\0';
-        struct twin_peer *grown = twin_realloc_array(list, len + 1, sizeof(*list));
+        struct twin_peer *grown = twin_util_realloc_array(list, len + 1, sizeof(*list));
         if (!grown) {
             rc = twin_error(TWIN_ERROR, "out of memory");
             break;
@@ -238,7 +238,7 @@ int twin_peers_record(twin_node *n, const char *name, const char *result)
     int rc = cfg(&c, n);
     if (rc)
         return rc;
-    snprintf(when, sizeof(when), "%lld", (long long)twin_clock_now());
+    snprintf(when, sizeof(when), "%lld", (long long)twin_util_clock_now());
     snprintf(var, sizeof(var), "peer.%s.lastresult", name);
     if (git_config_set_string(c, var, result) < 0)
         rc = twin_error_git("recording the session");

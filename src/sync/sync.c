@@ -662,7 +662,7 @@ static int move_branch(struct session *s, const git_oid *new_head, bool *merged)
     git_oid from = s->head, target = *new_head;
     bool has_from = s->has_head;
     int rc = 0;
-    twin_test_stop("sync-before-advance");
+    twin_util_test_stop("sync-before-advance");
     for (int attempt = 0; attempt < LOCAL_MERGE_ATTEMPTS; attempt++) {
         rc = twin_store_advance(s->repo, has_from ? &from : NULL, &target, "twin: sync");
         if (rc != TWIN_ECONFLICT)

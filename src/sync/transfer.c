@@ -249,7 +249,7 @@ static int recs_add(struct obj_recs *r, const git_oid *id, uint32_t path_hash)
     if (r->n >= TWIN_PACK_MAX_OBJECTS)
         return twin_error(TWIN_ELIMIT, "a pack would hold more than %zu objects",
                           (size_t)TWIN_PACK_MAX_OBJECTS);
-    if ((rc = twin_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v))))
+    if ((rc = twin_util_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v))))
         return rc;
     r->v[r->n++] = (struct pack_obj){*id, path_hash};
     return 0;
@@ -867,7 +867,7 @@ int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid
         goto cleanup;
     }
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
-        if ((rc = twin_grow((void **)&ids, &cap, *commits + 1, sizeof(*ids))))
+        if ((rc = twin_util_grow((void **)&ids, &cap, *commits + 1, sizeof(*ids))))
             goto cleanup;
         ids[(*commits)++] = id;
     }
@@ -1200,7 +1200,8 @@ static void note_received(size_t index, const struct twin_check *check, void *ct
     struct received *r = ctx;
     if (twin_is_ahead(check->time, r->now)) {
         pthread_mutex_lock(&r->lock);
-        if (twin_grow((void **)&r->ahead, &r->ahead_cap, r->nahead + 1, sizeof(*r->ahead)) == 0) {
+        if (twin_util_grow((void **)&r->ahead, &r->ahead_cap, r->nahead + 1, sizeof(*r->ahead)) ==
+            0) {
             struct ahead_at *e = &r->ahead[r->nahead++];
             memset(e, 0, sizeof(*e));
             e->index = index;
@@ -1325,7 +1326,7 @@ static int received_commits(git_oid **out, size_t *count, twin_quarantine *q, co
         goto done;
     }
     while ((rc = git_revwalk_next(&id, walk)) == 0) {
-        if ((rc = twin_grow((void **)&ids, &cap, n + 1, sizeof(*ids))))
+        if ((rc = twin_util_grow((void **)&ids, &cap, n + 1, sizeof(*ids))))
             goto done;
         ids[n++] = id;
     }
@@ -1366,7 +1367,7 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     }
     q->first = ids[0];
     q->has_first = true;
-    struct received r = {.q = q, .first_bad = count, .now = twin_clock_now()};
+    struct received r = {.q = q, .first_bad = count, .now = twin_util_clock_now()};
     pthread_mutex_init(&r.lock, NULL);
     struct twin_checkrun run = {.ids = ids,
                                 .count = count,

@@ -69,8 +69,9 @@ static void store_be32(unsigned char p[static 4], uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-int twin_frame_length(size_t *body_len, const unsigned char header[static TWIN_FRAME_HEADER_BYTES],
-                      size_t max)
+int twin_channel_frame_length(size_t *body_len,
+                              const unsigned char header[static TWIN_FRAME_HEADER_BYTES],
+                              size_t max)
 {
     uint32_t n = load_be32(header);
     if (n > max)
@@ -96,12 +97,14 @@ static int seal_from(twin_noise_cipher *c, unsigned char *frame, const unsigned 
     return 0;
 }
 
-int twin_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len, size_t *frame_len)
+int twin_channel_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t plain_len,
+                            size_t *frame_len)
 {
     return seal_from(c, frame, frame + TWIN_FRAME_HEADER_BYTES, plain_len, frame_len);
 }
 
-int twin_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len, size_t *plain_len)
+int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len,
+                            size_t *plain_len)
 {
     if (body_len <= TWIN_NOISE_TAG_BYTES)
         return twin_error(TWIN_EINVALID, "frame: body of %zu bytes cannot hold a message",
@@ -652,7 +655,7 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
     }
     /* After a frame-level failure the stream cannot be trusted: the session ends without
      * another byte from us (proto/PROTOCOL.md, section 4). */
-    if ((rc = twin_frame_length(&body_len, hdr, TWIN_FRAME_MAX)) != 0) {
+    if ((rc = twin_channel_frame_length(&body_len, hdr, TWIN_FRAME_MAX)) != 0) {
         ch->rx_broken = ch->tx_broken = 1;
         return rc;
     }
@@ -685,7 +688,7 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
         }
         got += want;
     }
-    if ((rc = twin_frame_open(&ch->recv, ch->rbuf, body_len, plain_len)) != 0) {
+    if ((rc = twin_channel_frame_open(&ch->recv, ch->rbuf, body_len, plain_len)) != 0) {
         ch->rx_broken = ch->tx_broken = 1;
         return rc;
     }

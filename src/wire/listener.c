@@ -323,7 +323,8 @@ static void *conn_main(void *arg)
 done:
     pthread_mutex_lock(&l->lock);
     drop_conn(l, c);
-    if (twin_grow((void **)&l->finished, &l->finished_cap, l->nfinished + 1, sizeof(pthread_t)))
+    if (twin_util_grow((void **)&l->finished, &l->finished_cap, l->nfinished + 1,
+                       sizeof(pthread_t)))
         pthread_detach(pthread_self()); /* out of memory: nobody will join it */
     else
         l->finished[l->nfinished++] = pthread_self();
@@ -515,7 +516,7 @@ int twin_listener_start(twin_listener **out, const twin_listener_config *cfg)
     if (!cfg || !cfg->port || !cfg->channel.key || !cfg->channel.authorize)
         return twin_error(TWIN_EINVALID,
                           "listener: the configuration needs a port, a key and an authoriser");
-    if ((rc = twin_network_id_parse(id, cfg->channel.network_id)) != 0)
+    if ((rc = twin_noise_network_id_parse(id, cfg->channel.network_id)) != 0)
         return twin_error_wrap(rc, "listener");
     twin_listener *l = calloc(1, sizeof(*l));
     if (!l)

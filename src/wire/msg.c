@@ -381,7 +381,7 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         if (msg->u.hello.nversions < 1 || msg->u.hello.nversions > TWIN_MSG_VERSIONS_MAX)
             return twin_error(TWIN_EINVALID, "encode: hello needs 1 to %d versions",
                               TWIN_MSG_VERSIONS_MAX);
-        if ((rc = twin_network_id_parse(network, msg->u.hello.network_id)) != 0)
+        if ((rc = twin_noise_network_id_parse(network, msg->u.hello.network_id)) != 0)
             return twin_error_wrap(rc, "encode: hello");
         if ((rc = text_field(&soft_len, "hello software", msg->u.hello.software,
                              TWIN_MSG_SOFTWARE_MAX)) != 0)
@@ -732,7 +732,7 @@ static int get_oids(unsigned char (**out)[TWIN_OID_BYTES], size_t *count, const 
         if (rc)
             return rc;
     }
-    unsigned char(*ids)[TWIN_OID_BYTES] = twin_malloc_array(n, TWIN_OID_BYTES);
+    unsigned char(*ids)[TWIN_OID_BYTES] = twin_util_malloc_array(n, TWIN_OID_BYTES);
     if (!ids)
         return twin_error(TWIN_ERROR, "%s: out of memory", f->type);
     for (size_t i = 0; i < n; i++)

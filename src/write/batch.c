@@ -199,7 +199,7 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
         return rc;
     }
     size_t n = git_tree_entrycount(tree);
-    rc = twin_grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
+    rc = twin_util_grow((void **)&t->e, &t->cap, n ? n : 1, sizeof(*t->e));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const git_tree_entry *e = git_tree_entry_byindex(tree, i);
         struct tentry *te = &t->e[t->n];
@@ -294,7 +294,7 @@ static int tree_put(twin_batch *b, const char *path, const git_oid *blob)
         size_t i = tnode_find(t, p, len, slash != NULL, &found);
         t->dirty = true;
         if (!found) {
-            if (twin_grow((void **)&t->e, &t->cap, t->n + 1, sizeof(*t->e)))
+            if (twin_util_grow((void **)&t->e, &t->cap, t->n + 1, sizeof(*t->e)))
                 return TWIN_ERROR;
             struct tentry ne = {0};
             if (!(ne.name = strndup(p, len)) ||
@@ -357,7 +357,7 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
             e->id = e->child->id;
         need += 8 + e->name_len + 1 + GIT_OID_RAWSZ;
     }
-    if (twin_grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
+    if (twin_util_grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
         return TWIN_ERROR;
     unsigned char *p = b->scratch;
     for (size_t i = 0; i < t->n; i++) {
@@ -397,7 +397,7 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
     if (rc || !added || t->depth == MAX_VERSIONS)
         return rc;
     struct tversion *top = &t->stack[t->depth];
-    if (twin_grow((void **)&top->bytes, &top->cap, len, 1))
+    if (twin_util_grow((void **)&top->bytes, &top->cap, len, 1))
         return TWIN_ERROR;
     memcpy(top->bytes, b->scratch, len);
     top->len = len;
@@ -416,7 +416,7 @@ static int build_commit(git_oid *out, twin_batch *b, const git_oid *tree, const 
     const char *org = twin_node_org_id(b->node);
     git_oid_tostr(tree_hex, sizeof(tree_hex), tree);
     git_oid_tostr(parent_hex, sizeof(parent_hex), &b->tip);
-    long long when = (long long)twin_commit_time_now();
+    long long when = (long long)twin_util_commit_time_now();
     size_t msg_len = strlen(message);
     size_t cap = 200 + 2 * (strlen(b->name) + strlen(org)) + msg_len;
     char *buf = malloc(cap), *sig = NULL, *signed_buf = NULL;
@@ -719,7 +719,7 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
         return 0;
     }
     if (b->nstaged >= MAX_STAGED ||
-        twin_grow((void **)&b->staged, &b->staged_cap, b->nstaged + 1, sizeof(*b->staged))) {
+        twin_util_grow((void **)&b->staged, &b->staged_cap, b->nstaged + 1, sizeof(*b->staged))) {
         free_changes(&c, 1);
         return b->nstaged >= MAX_STAGED
                    ? twin_error(TWIN_ELIMIT, "more than %d changes in one commit", MAX_STAGED)
@@ -748,7 +748,7 @@ int twin_batch_commit(git_oid *out, twin_batch *b, const char *message)
 {
     if (b->nstaged == 0)
         return twin_error(TWIN_EINVALID, "nothing to commit");
-    if (twin_grow((void **)&b->commits, &b->commits_cap, b->ncommits + 1, sizeof(*b->commits)))
+    if (twin_util_grow((void **)&b->commits, &b->commits_cap, b->ncommits + 1, sizeof(*b->commits)))
         return TWIN_ERROR;
     struct pending_commit *pc = &b->commits[b->ncommits];
     if (!(pc->message = strdup(message)))

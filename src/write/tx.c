@@ -132,7 +132,7 @@ int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
         size_t cap = tx->cap ? tx->cap * 2 : 8;
         if (cap > TX_MAX_CHANGES)
             return twin_error(TWIN_ELIMIT, "more than %d changes in one commit", TX_MAX_CHANGES);
-        struct tx_change *c = twin_realloc_array(tx->changes, cap, sizeof(*c));
+        struct tx_change *c = twin_util_realloc_array(tx->changes, cap, sizeof(*c));
         if (!c)
             return twin_error(TWIN_ERROR, "out of memory");
         tx->changes = c;
@@ -171,8 +171,8 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
         }
         id = git_tree_entry_id(e);
     }
-    int rc =
-        twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_MAX_BYTES, path);
+    int rc = twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_MAX_BYTES,
+                                 path);
     git_tree_entry_free(e);
     return rc;
 }

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     char host[256], port[8];
     unsigned char node[TWIN_PUBKEY_BYTES];
     if (!to || !node_text || !network || !ready || idle < 0 || half < 0 || claims < 0 ||
-        twin_address_parse(host, port, to) != 0 || twin_key_parse_any(node, node_text) != 0) {
+        twin_peers_address_parse(host, port, to) != 0 || twin_key_parse_any(node, node_text) != 0) {
         fprintf(stderr, "usage: twin_test_flood --to HOST:PORT --node KEY --network ID "
                         "[--idle N] [--half-open N] [--claims N] [--member NODE_KEY_FILE] "
                         "--ready FILE\n");

@@ -29,24 +29,26 @@ static const struct twin_identity south = {"Revenue Authority of Samplestan", "X
 
 static void the_descriptor_and_member_files_are_governed(void **state)
 {
-    assert_true(twin_governed_path("network.json"));
-    assert_true(twin_governed_path("members/XE-EXAMPLE-MOF.json"));
-    assert_true(twin_governed_path("members/a.json"));
+    assert_true(twin_governance_path_governed("network.json"));
+    assert_true(twin_governance_path_governed("members/XE-EXAMPLE-MOF.json"));
+    assert_true(twin_governance_path_governed("members/a.json"));
     /* Not a member file: no name, deeper, another extension, another directory. */
-    assert_false(twin_governed_path("members/.json"));
-    assert_false(twin_governed_path("members/x/XE-EXAMPLE.json"));
-    assert_false(twin_governed_path("members/XE-EXAMPLE.txt"));
-    assert_false(twin_governed_path("members/XE-EXAMPLE.json.bak"));
-    assert_false(twin_governed_path("members/"));
-    assert_false(twin_governed_path("members"));
-    assert_false(twin_governed_path("members.json"));
-    assert_false(twin_governed_path("membersX/XE-EXAMPLE.json"));
-    assert_false(twin_governed_path("network.json.bak"));
-    assert_false(twin_governed_path("x/network.json"));
-    assert_false(twin_governed_path(""));
+    assert_false(twin_governance_path_governed("members/.json"));
+    assert_false(twin_governance_path_governed("members/x/XE-EXAMPLE.json"));
+    assert_false(twin_governance_path_governed("members/XE-EXAMPLE.txt"));
+    assert_false(twin_governance_path_governed("members/XE-EXAMPLE.json.bak"));
+    assert_false(twin_governance_path_governed("members/"));
+    assert_false(twin_governance_path_governed("members"));
+    assert_false(twin_governance_path_governed("members.json"));
+    assert_false(twin_governance_path_governed("membersX/XE-EXAMPLE.json"));
+    assert_false(twin_governance_path_governed("network.json.bak"));
+    assert_false(twin_governance_path_governed("x/network.json"));
+    assert_false(twin_governance_path_governed(""));
     /* Proposals are checked as proposals, records as records. */
-    assert_false(twin_governed_path("proposals/0190a4b8-0000-7000-8000-000000000001.json"));
-    assert_false(twin_governed_path("records/note/01/0190a4b8-0000-7000-8000-000000000001.json"));
+    assert_false(
+        twin_governance_path_governed("proposals/0190a4b8-0000-7000-8000-000000000001.json"));
+    assert_false(
+        twin_governance_path_governed("records/note/01/0190a4b8-0000-7000-8000-000000000001.json"));
 }
 
 /* ---- proposal files ------------------------------------------------------------------------- */
@@ -78,7 +80,7 @@ static json_t *proposal(const char *id, const char *by, const char *const *appro
 
 static void assert_proposal_refused(const json_t *p, const char *file_id, const char *message)
 {
-    assert_int_equal(twin_proposal_check(p, file_id), TWIN_EINVALID);
+    assert_int_equal(twin_governance_proposal_check(p, file_id), TWIN_EINVALID);
     if (!strstr(twin_error_last(), message))
         fail_msg("message \"%s\" does not mention \"%s\"", twin_error_last(), message);
 }
@@ -88,8 +90,8 @@ static void a_well_formed_proposal_is_accepted(void **state)
     char id[TWIN_ID_LEN + 1];
     twin_record_new_id(id);
     json_t *p = proposal(id, "XE-EXAMPLE-MOF", APPROVALS("XE-EXAMPLE-MOF", "XE-EXAMPLE-TWO"));
-    assert_int_equal(twin_proposal_check(p, id), 0);
-    assert_int_equal(twin_proposal_check(p, NULL), 0); /* no file name to match */
+    assert_int_equal(twin_governance_proposal_check(p, id), 0);
+    assert_int_equal(twin_governance_proposal_check(p, NULL), 0); /* no file name to match */
     json_decref(p);
 }
 
@@ -126,7 +128,7 @@ static void a_proposal_names_its_bad_fields(void **state)
     assert_proposal_refused(p, id, "proposal.summary: text of at most 300 bytes");
     summary[300] = '\0';
     json_object_set_new(p, "summary", json_string(summary));
-    assert_int_equal(twin_proposal_check(p, id), 0);
+    assert_int_equal(twin_governance_proposal_check(p, id), 0);
     json_object_del(p, "summary");
     assert_proposal_refused(p, id, "proposal.summary: text of at most 300 bytes");
     json_object_set_new(p, "summary", json_string("ok"));
@@ -177,7 +179,7 @@ static void a_proposal_changes_one_to_sixteen_governed_files(void **state)
     }
     assert_proposal_refused(p, id, "proposal.changes: a list of 1-16 files");
     json_array_remove(changes, 16);
-    assert_int_equal(twin_proposal_check(p, id), 0);
+    assert_int_equal(twin_governance_proposal_check(p, id), 0);
     json_object_set_new(p, "changes", json_object());
     assert_proposal_refused(p, id, "proposal.changes: a list of 1-16 files");
     json_decref(p);

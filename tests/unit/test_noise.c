@@ -355,10 +355,10 @@ static void add_hello(struct example *ex, const char *who, twin_msg *hello, twin
     assert_int_equal(twin_msg_encode(frame + 4, 1000, &len, hello), 0);
     snprintf(label, sizeof(label), "%s hello msgpack", who);
     example_add(ex, label, frame + 4, len);
-    assert_int_equal(twin_frame_seal(send, frame, len, &frame_len), 0);
+    assert_int_equal(twin_channel_frame_seal(send, frame, len, &frame_len), 0);
     snprintf(label, sizeof(label), "%s hello frame", who);
     example_add(ex, label, frame, frame_len);
-    assert_int_equal(twin_frame_open(recv, frame + 4, frame_len - 4, &plain_len), 0);
+    assert_int_equal(twin_channel_frame_open(recv, frame + 4, frame_len - 4, &plain_len), 0);
     twin_msg got;
     assert_int_equal(twin_msg_decode(&got, frame + 4, plain_len), 0);
     assert_int_equal(got.type, TWIN_MSG_HELLO);

@@ -81,7 +81,7 @@ static void parse_ok(const char *address, const char *want_host, const char *wan
     char host[256], port[8];
     memset(host, 'x', sizeof(host));
     memset(port, 'x', sizeof(port));
-    if (twin_address_parse(host, port, address))
+    if (twin_peers_address_parse(host, port, address))
         fail_msg("'%s' refused: %s", address, twin_error_last());
     assert_string_equal(host, want_host);
     assert_string_equal(port, want_port);
@@ -92,7 +92,7 @@ static void parse_bad(const char *address)
     char host[256], port[8], expect[600];
     snprintf(expect, sizeof(expect), "'%s' is not HOST:PORT (use [ADDRESS]:PORT for IPv6)",
              address);
-    int rc = twin_address_parse(host, port, address);
+    int rc = twin_peers_address_parse(host, port, address);
     if (rc != TWIN_EINVALID)
         fail_msg("'%s' gave %d (host '%s', port '%s'), not TWIN_EINVALID", address, rc,
                  rc == 0 ? host : "", rc == 0 ? port : "");

@@ -18,20 +18,20 @@
 #include "base/util.h"
 #include "unit/helpers.h"
 
-/* --- twin_grow --- */
+/* --- twin_util_grow --- */
 
 static void grow_doubles_from_sixteen_and_keeps_the_items(void **state)
 {
     uint64_t *a = NULL;
     size_t cap = 0;
-    assert_int_equal(twin_grow((void **)&a, &cap, 1, sizeof(*a)), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 1, sizeof(*a)), 0);
     assert_non_null(a);
     assert_int_equal(cap, 16);
     for (size_t i = 0; i < cap; i++)
         a[i] = i * 7;
-    assert_int_equal(twin_grow((void **)&a, &cap, 17, sizeof(*a)), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 17, sizeof(*a)), 0);
     assert_int_equal(cap, 32);
-    assert_int_equal(twin_grow((void **)&a, &cap, 1000, sizeof(*a)), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 1000, sizeof(*a)), 0);
     assert_int_equal(cap, 1024);
     for (size_t i = 16; i < cap; i++)
         a[i] = i * 7;
@@ -46,13 +46,13 @@ static void grow_leaves_an_array_that_is_large_enough_alone(void **state)
     size_t cap = 40;
     assert_non_null(a);
     char *before = a;
-    assert_int_equal(twin_grow((void **)&a, &cap, 40, 1), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 40, 1), 0);
     assert_ptr_equal(a, before);
     assert_int_equal(cap, 40);
-    assert_int_equal(twin_grow((void **)&a, &cap, 0, 1), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 0, 1), 0);
     assert_int_equal(cap, 40);
     /* A capacity that is not a power of two doubles from itself. */
-    assert_int_equal(twin_grow((void **)&a, &cap, 41, 1), 0);
+    assert_int_equal(twin_util_grow((void **)&a, &cap, 41, 1), 0);
     assert_int_equal(cap, 80);
     memset(a, 'x', cap);
     free(a);
@@ -67,7 +67,7 @@ static void assert_grow_refused(size_t need, size_t elem)
     size_t cap = 1;
     assert_non_null(a);
     twin_error_clear();
-    int rc = twin_grow((void **)&a, &cap, need, elem);
+    int rc = twin_util_grow((void **)&a, &cap, need, elem);
     if (rc != TWIN_ELIMIT)
         fail_msg("growing to %zu items of %zu bytes: %d (%s), not TWIN_ELIMIT", need, elem, rc,
                  twin_error_last());
@@ -96,24 +96,24 @@ static void grow_refuses_a_size_that_overflows(void **state)
 static void array_bytes_is_the_product_up_to_the_limit(void **state)
 {
     size_t bytes = 1;
-    assert_int_equal(twin_array_bytes(&bytes, 0, 8), 0);
+    assert_int_equal(twin_util_array_bytes(&bytes, 0, 8), 0);
     assert_int_equal(bytes, 0);
-    assert_int_equal(twin_array_bytes(&bytes, SIZE_MAX, 0), 0);
+    assert_int_equal(twin_util_array_bytes(&bytes, SIZE_MAX, 0), 0);
     assert_int_equal(bytes, 0);
-    assert_int_equal(twin_array_bytes(&bytes, 1000, 24), 0);
+    assert_int_equal(twin_util_array_bytes(&bytes, 1000, 24), 0);
     assert_int_equal(bytes, 24000);
     const size_t elems[] = {1, 2, 3, 8, 20, 24, 4096, 1000003};
     for (size_t i = 0; i < sizeof(elems) / sizeof(*elems); i++) {
         size_t elem = elems[i], most = TWIN_ARRAY_BYTES_MAX / elem;
-        assert_int_equal(twin_array_bytes(&bytes, most, elem), 0);
+        assert_int_equal(twin_util_array_bytes(&bytes, most, elem), 0);
         assert_int_equal(bytes, most * elem);
         assert_true(bytes <= TWIN_ARRAY_BYTES_MAX);
         bytes = 42;
-        assert_error(twin_array_bytes(&bytes, most + 1, elem), TWIN_ELIMIT, "larger than");
+        assert_error(twin_util_array_bytes(&bytes, most + 1, elem), TWIN_ELIMIT, "larger than");
         assert_int_equal(bytes, 42);
     }
-    assert_error(twin_array_bytes(&bytes, SIZE_MAX, SIZE_MAX), TWIN_ELIMIT, "larger than");
-    assert_error(twin_array_bytes(&bytes, (size_t)1 << 32, (size_t)1 << 32), TWIN_ELIMIT,
+    assert_error(twin_util_array_bytes(&bytes, SIZE_MAX, SIZE_MAX), TWIN_ELIMIT, "larger than");
+    assert_error(twin_util_array_bytes(&bytes, (size_t)1 << 32, (size_t)1 << 32), TWIN_ELIMIT,
                  "larger than");
     assert_int_equal(bytes, 42);
 }
@@ -121,30 +121,30 @@ static void array_bytes_is_the_product_up_to_the_limit(void **state)
 static void array_allocators_refuse_an_overflow_and_keep_the_old_array(void **state)
 {
     twin_error_clear();
-    assert_null(twin_malloc_array(SIZE_MAX / 4 + 2, 4));
+    assert_null(twin_util_malloc_array(SIZE_MAX / 4 + 2, 4));
     assert_string_not_equal(twin_error_last(), "");
-    assert_null(twin_malloc_array(TWIN_ARRAY_BYTES_MAX / 2 + 1, 2));
+    assert_null(twin_util_malloc_array(TWIN_ARRAY_BYTES_MAX / 2 + 1, 2));
 
-    uint32_t *a = twin_malloc_array(4, sizeof(*a));
+    uint32_t *a = twin_util_malloc_array(4, sizeof(*a));
     assert_non_null(a);
     for (uint32_t i = 0; i < 4; i++)
         a[i] = i + 100;
     twin_error_clear();
     /* (SIZE_MAX / 4 + 2) * 4 wraps to 4: a plain realloc would have shrunk the array to one. */
-    assert_null(twin_realloc_array(a, SIZE_MAX / 4 + 2, sizeof(*a)));
+    assert_null(twin_util_realloc_array(a, SIZE_MAX / 4 + 2, sizeof(*a)));
     assert_non_null(strstr(twin_error_last(), "larger than"));
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(a[i], i + 100);
-    uint32_t *b = twin_realloc_array(a, 1000, sizeof(*a));
+    uint32_t *b = twin_util_realloc_array(a, 1000, sizeof(*a));
     assert_non_null(b);
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(b[i], i + 100);
     b[999] = 7;
     /* No bytes still gives an allocation, so that NULL always means failure. */
-    void *none = twin_realloc_array(b, 0, sizeof(*b));
+    void *none = twin_util_realloc_array(b, 0, sizeof(*b));
     assert_non_null(none);
     free(none);
-    none = twin_malloc_array(5, 0);
+    none = twin_util_malloc_array(5, 0);
     assert_non_null(none);
     free(none);
 }
@@ -165,23 +165,23 @@ static void idmap_finds_every_entry_through_its_growth(void **state)
         memcpy(ids[e], &pair, sizeof(pair));
         ids[e][19] = (unsigned char)(e & 1);
     }
-    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[0]), -1);
+    assert_int_equal(twin_util_idmap_find(&m, ids, 20, ids[0]), -1);
     for (uint32_t e = 0; e < IDS; e++) {
-        assert_int_equal(twin_idmap_add(&m, ids, 20, e), 0);
+        assert_int_equal(twin_util_idmap_add(&m, ids, 20, e), 0);
         assert_true(m.used * 2 <= m.cap);
     }
     assert_int_equal(m.used, IDS);
     for (uint32_t e = 0; e < IDS; e++)
-        assert_int_equal(twin_idmap_find(&m, ids, 20, ids[e]), (long)e);
+        assert_int_equal(twin_util_idmap_find(&m, ids, 20, ids[e]), (long)e);
     unsigned char absent[20];
     memcpy(absent, ids[7], 20);
     absent[19] ^= 0x80;
-    assert_int_equal(twin_idmap_find(&m, ids, 20, absent), -1);
-    twin_idmap_free(&m);
+    assert_int_equal(twin_util_idmap_find(&m, ids, 20, absent), -1);
+    twin_util_idmap_free(&m);
     assert_null(m.slots);
     assert_int_equal(m.cap, 0);
     assert_int_equal(m.used, 0);
-    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[0]), -1);
+    assert_int_equal(twin_util_idmap_find(&m, ids, 20, ids[0]), -1);
     free(ids);
 }
 
@@ -194,24 +194,24 @@ static void idmap_reads_ids_at_the_stride(void **state)
     struct twin_idmap m = {0};
     const void *base = items[0].id;
     for (uint32_t e = 0; e < 3; e++)
-        assert_int_equal(twin_idmap_add(&m, base, sizeof(struct item), e), 0);
+        assert_int_equal(twin_util_idmap_add(&m, base, sizeof(struct item), e), 0);
     for (uint32_t e = 0; e < 3; e++)
-        assert_int_equal(twin_idmap_find(&m, base, sizeof(struct item), items[e].id), (long)e);
-    twin_idmap_free(&m);
+        assert_int_equal(twin_util_idmap_find(&m, base, sizeof(struct item), items[e].id), (long)e);
+    twin_util_idmap_free(&m);
 }
 
 static void idmap_refuses_the_entry_a_slot_cannot_hold(void **state)
 {
     unsigned char ids[2][20] = {{1}, {2}};
     struct twin_idmap m = {0};
-    assert_int_equal(twin_idmap_add(&m, ids, 20, 0), 0);
+    assert_int_equal(twin_util_idmap_add(&m, ids, 20, 0), 0);
     /* Entry UINT32_MAX plus one is 0, an empty slot: it would be lost, and used would lie. Its
      * id is never read (it lies far past this array). */
-    assert_error(twin_idmap_add(&m, ids, 20, UINT32_MAX), TWIN_ELIMIT, "entries below");
+    assert_error(twin_util_idmap_add(&m, ids, 20, UINT32_MAX), TWIN_ELIMIT, "entries below");
     assert_int_equal(m.used, 1);
-    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[0]), 0);
-    assert_int_equal(twin_idmap_find(&m, ids, 20, ids[1]), -1);
-    twin_idmap_free(&m);
+    assert_int_equal(twin_util_idmap_find(&m, ids, 20, ids[0]), 0);
+    assert_int_equal(twin_util_idmap_find(&m, ids, 20, ids[1]), -1);
+    twin_util_idmap_free(&m);
 }
 
 /* --- whole files --- */
@@ -223,13 +223,13 @@ static void read_file_reads_the_whole_file_terminated(void **state)
     size_t len;
     snprintf(path, sizeof(path), "%s/text", f->dir);
     write_text(path, "one\0two", 7, 0600);
-    assert_int_equal(twin_read_file(&text, &len, path, 7), 0);
+    assert_int_equal(twin_util_read_file(&text, &len, path, 7), 0);
     assert_int_equal(len, 7);
     assert_memory_equal(text, "one\0two", 8);
     free(text);
 
     write_text(path, "", 0, 0600);
-    assert_int_equal(twin_read_file(&text, &len, path, 100), 0);
+    assert_int_equal(twin_util_read_file(&text, &len, path, 100), 0);
     assert_int_equal(len, 0);
     assert_string_equal(text, "");
     free(text);
@@ -241,13 +241,13 @@ static void read_file_refuses_a_missing_or_larger_file(void **state)
     char path[160], *text = (char *)"untouched";
     size_t len = 99;
     snprintf(path, sizeof(path), "%s/absent", f->dir);
-    assert_error(twin_read_file(&text, &len, path, 100), TWIN_ENOTFOUND, "absent");
+    assert_error(twin_util_read_file(&text, &len, path, 100), TWIN_ENOTFOUND, "absent");
     assert_null(text);
     assert_int_equal(len, 0);
 
     snprintf(path, sizeof(path), "%s/big", f->dir);
     write_text(path, "12345678", 8, 0600);
-    assert_error(twin_read_file(&text, &len, path, 7), TWIN_ELIMIT, "larger than 7 bytes");
+    assert_error(twin_util_read_file(&text, &len, path, 7), TWIN_ELIMIT, "larger than 7 bytes");
     assert_null(text);
 }
 
@@ -263,18 +263,18 @@ static void write_all_writes_everything_or_says_why_not(void **state)
     snprintf(path, sizeof(path), "%s/out", f->dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
-    assert_int_equal(twin_write_all(fd, data, n), 0);
-    assert_int_equal(twin_write_all(fd, data, 0), 0);
+    assert_int_equal(twin_util_write_all(fd, data, n), 0);
+    assert_int_equal(twin_util_write_all(fd, data, 0), 0);
     close(fd);
     char *back;
     size_t len;
-    assert_int_equal(twin_read_file(&back, &len, path, n), 0);
+    assert_int_equal(twin_util_read_file(&back, &len, path, n), 0);
     assert_int_equal(len, n);
     assert_memory_equal(back, data, n);
     free(back);
 
     errno = 0;
-    assert_int_equal(twin_write_all(-1, data, 1), -1);
+    assert_int_equal(twin_util_write_all(-1, data, 1), -1);
     assert_int_equal(errno, EBADF);
 
     int p[2];
@@ -282,7 +282,7 @@ static void write_all_writes_everything_or_says_why_not(void **state)
     close(p[0]);
     void (*was)(int) = signal(SIGPIPE, SIG_IGN);
     errno = 0;
-    assert_int_equal(twin_write_all(p[1], data, 10), -1);
+    assert_int_equal(twin_util_write_all(p[1], data, 10), -1);
     assert_int_equal(errno, EPIPE);
     signal(SIGPIPE, was);
     close(p[1]);
@@ -297,7 +297,7 @@ static int64_t now_with_skew(const char *skew)
         assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", skew, 1), 0);
     else
         unsetenv("TWIN_TEST_CLOCK_SKEW");
-    int64_t t = twin_clock_now();
+    int64_t t = twin_util_clock_now();
     unsetenv("TWIN_TEST_CLOCK_SKEW");
     return t;
 }
@@ -325,12 +325,12 @@ static void commit_time_stays_within_what_git_can_check(void **state)
 {
     int64_t before = (int64_t)time(NULL);
     unsetenv("TWIN_TEST_CLOCK_SKEW");
-    assert_in_range(twin_commit_time_now(), before, (int64_t)time(NULL));
+    assert_in_range(twin_util_commit_time_now(), before, (int64_t)time(NULL));
     assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", "-1125899906842623", 1), 0);
-    assert_int_equal(twin_commit_time_now(), 0);
+    assert_int_equal(twin_util_commit_time_now(), 0);
     assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", "1125899906842623", 1), 0);
-    assert_int_equal(twin_commit_time_now(), TWIN_LAST_DATE);
-    assert_true(twin_clock_now() > TWIN_LAST_DATE);
+    assert_int_equal(twin_util_commit_time_now(), TWIN_LAST_DATE);
+    assert_true(twin_util_clock_now() > TWIN_LAST_DATE);
     unsetenv("TWIN_TEST_CLOCK_SKEW");
 }
 
@@ -347,8 +347,8 @@ static int child_through_stops(const char *at)
             setenv("TWIN_TEST_STOP", at, 1);
         else
             unsetenv("TWIN_TEST_STOP");
-        twin_test_stop("first");
-        twin_test_stop("second");
+        twin_util_test_stop("first");
+        twin_util_test_stop("second");
         _exit(7);
     }
     int status;
