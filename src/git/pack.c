@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "git/gitfmt.h"
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "base/util.h"
@@ -249,34 +250,6 @@ static bool delta_insert(struct delta *d, const unsigned char *data, size_t len)
     return true;
 }
 
-/* The length of the tree entry at p ("<mode> <name>\0<20-byte id>"), 0 if malformed. */
-static size_t tree_entry_len(const unsigned char *p, size_t left)
-{
-    const unsigned char *nul = memchr(p, 0, left);
-    if (!nul || (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES > left)
-        return 0;
-    return (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES;
-}
-
-/* git's order of two tree entries: by name, a subtree's name as if it ended in '/'. */
-static int tree_entry_cmp(const unsigned char *a, const unsigned char *b)
-{
-    const unsigned char *an = (const unsigned char *)strchr((const char *)a, ' ');
-    const unsigned char *bn = (const unsigned char *)strchr((const char *)b, ' ');
-    if (!an || !bn)
-        return 0;
-    an++;
-    bn++;
-    size_t al = strlen((const char *)an), bl = strlen((const char *)bn);
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(an, bn, n);
-    if (c)
-        return c;
-    unsigned ca = al > n ? an[n] : a[0] == '4' ? '/' : 0;
-    unsigned cb = bl > n ? bn[n] : b[0] == '4' ? '/' : 0;
-    return (int)ca - (int)cb;
-}
-
 /* A delta between two versions of a tree, entry by entry: runs of equal entries are copied,
  * new and changed entries inserted, so it stays small however far apart the changes lie. */
 static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_len,
@@ -284,8 +257,8 @@ static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_l
 {
     size_t i = 0, j = 0;
     while (j < len) {
-        size_t ej = tree_entry_len(data + j, len - j);
-        size_t ei = i < base_len ? tree_entry_len(base + i, base_len - i) : 0;
+        size_t ej = twin_gitfmt_tree_entry_len(data + j, len - j);
+        size_t ei = i < base_len ? twin_gitfmt_tree_entry_len(base + i, base_len - i) : 0;
         if (!ej || (i < base_len && !ei))
             return false;
         if (ei == ej && memcmp(base + i, data + j, ej) == 0) {
@@ -295,7 +268,7 @@ static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_l
             j += ej;
             continue;
         }
-        int c = ei ? tree_entry_cmp(base + i, data + j) : 1;
+        int c = ei ? twin_gitfmt_tree_entry_cmp(base + i, data + j) : 1;
         if (c <= 0)
             i += ei; /* gone from the new version, or changed in it */
         if (c >= 0) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "git/gitfmt.h"
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "twin/error.h"
@@ -151,18 +152,6 @@ void twin_tree_cache_free(twin_tree_cache *c)
     free(c);
 }
 
-/* git's order of tree entries: by name, a directory's name read as if it ended in '/'. */
-static int git_order(const char *a, size_t al, bool adir, const char *b, size_t bl, bool bdir)
-{
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    unsigned char ca = al > n ? (unsigned char)a[n] : adir ? '/' : 0;
-    unsigned char cb = bl > n ? (unsigned char)b[n] : bdir ? '/' : 0;
-    return ca < cb ? -1 : ca > cb;
-}
-
 static void raw_entry(struct ent *e, const struct rawtree *t, size_t i)
 {
     const char *p = (const char *)t->data + t->offsets[i];
@@ -288,7 +277,7 @@ static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t 
             goto done;
         }
         if (prev) {
-            int c = git_order(prev, plen, pdir, name, len, dir);
+            int c = twin_gitfmt_tree_order(prev, plen, pdir, name, len, dir);
             if (c == 0 || (plen == len && memcmp(prev, name, len) == 0)) {
                 snprintf(why, cap, "two entries share the name of entry %zu", n + 1);
                 goto done;
@@ -350,7 +339,7 @@ static int index_entry(struct rawtree *t, struct ipos *s)
         (size_t)(t->data + t->size - (const unsigned char *)nul) < 1 + GIT_OID_RAWSZ ||
         !plain_name(name, len))
         return 0;
-    if (s->pname && git_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
+    if (s->pname && twin_gitfmt_tree_order(s->pname, s->plen, s->pdir, name, len, dir) >= 0)
         return 0;
     if (twin_grow((void **)&t->offsets, &t->cap, n + 2, sizeof(*t->offsets)))
         return TWIN_ERROR;
@@ -558,7 +547,7 @@ static long raw_find(const struct rawtree *t, const char *name, size_t len, bool
         size_t mid = lo + (hi - lo) / 2;
         struct ent e;
         raw_entry(&e, t, mid);
-        int c = git_order(e.name, e.len, e.mode == GIT_FILEMODE_TREE, name, len, dir);
+        int c = twin_gitfmt_tree_order(e.name, e.len, e.mode == GIT_FILEMODE_TREE, name, len, dir);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -801,8 +790,8 @@ static int diff_raw_pinned(struct twin_treediff *w, const struct rawtree *ot,
         int c = 1;
         while (i < ohi) {
             raw_entry(&o, ot, i);
-            c = git_order(o.name, o.len, o.mode == GIT_FILEMODE_TREE, n.name, n.len,
-                          n.mode == GIT_FILEMODE_TREE);
+            c = twin_gitfmt_tree_order(o.name, o.len, o.mode == GIT_FILEMODE_TREE, n.name, n.len,
+                                       n.mode == GIT_FILEMODE_TREE);
             if (c >= 0)
                 break;
             i++;
@@ -827,8 +816,8 @@ static int diff_raw_pinned(struct twin_treediff *w, const struct rawtree *ot,
         int c = 1;
         while (j < nhi) {
             raw_entry(&n, nt, j);
-            c = git_order(n.name, n.len, n.mode == GIT_FILEMODE_TREE, o.name, o.len,
-                          o.mode == GIT_FILEMODE_TREE);
+            c = twin_gitfmt_tree_order(n.name, n.len, n.mode == GIT_FILEMODE_TREE, o.name, o.len,
+                                       o.mode == GIT_FILEMODE_TREE);
             if (c >= 0)
                 break;
             j++;

@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "rules/checkrun.h"
+#include "git/gitfmt.h"
 #include "git/history.h"
 #include "git/indexer.h"
 #include "git/pack.h"
@@ -220,19 +221,12 @@ static uint32_t path_hash(const char *path)
     return h ? h : 1;
 }
 
-/* Git's tree order: names compare as bytes, a tree's name as if it ended in '/'. */
+/* git's order of two entries of trees libgit2 read. */
 static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
 {
     const char *x = git_tree_entry_name(a), *y = git_tree_entry_name(b);
-    size_t i = 0;
-    while (x[i] && x[i] == y[i])
-        i++;
-    unsigned char cx = (unsigned char)x[i], cy = (unsigned char)y[i];
-    if (!cx && git_tree_entry_type(a) == GIT_OBJECT_TREE)
-        cx = '/';
-    if (!cy && git_tree_entry_type(b) == GIT_OBJECT_TREE)
-        cy = '/';
-    return (int)cx - (int)cy;
+    return twin_gitfmt_tree_order(x, strlen(x), git_tree_entry_type(a) == GIT_OBJECT_TREE, y,
+                                  strlen(y), git_tree_entry_type(b) == GIT_OBJECT_TREE);
 }
 
 /* What a worker thread of the walk found in its commits, in the order found: the pack's list

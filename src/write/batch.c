@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "git/gitfmt.h"
 #include "git/pack.h"
 #include "base/sha1.h"
 #include "base/util.h"
@@ -223,18 +224,6 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
     return 0;
 }
 
-/* git's order of tree entries: by name, a subtree's name compared as if it ended in '/'. */
-static int entry_cmp(const char *a, size_t alen, bool adir, const char *b, size_t blen, bool bdir)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    unsigned ca = alen > n ? (unsigned char)a[n] : adir ? '/' : 0;
-    unsigned cb = blen > n ? (unsigned char)b[n] : bdir ? '/' : 0;
-    return (int)ca - (int)cb;
-}
-
 /* The position of name in t, or where it would go (*found false). */
 static size_t tnode_find(const struct tnode *t, const char *name, size_t len, bool dir, bool *found)
 {
@@ -242,7 +231,8 @@ static size_t tnode_find(const struct tnode *t, const char *name, size_t len, bo
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct tentry *e = &t->e[mid];
-        int c = entry_cmp(e->name, e->name_len, e->mode == GIT_FILEMODE_TREE, name, len, dir);
+        int c = twin_gitfmt_tree_order(e->name, e->name_len, e->mode == GIT_FILEMODE_TREE, name,
+                                       len, dir);
         if (c == 0) {
             *found = true;
             return mid;

@@ -25,7 +25,8 @@ struct entry {
 static int entry_cmp(const void *a, const void *b)
 {
     const struct entry *x = a, *y = b;
-    return git_order(x->name, strlen(x->name), x->dir, y->name, strlen(y->name), y->dir);
+    return twin_gitfmt_tree_order(x->name, strlen(x->name), x->dir, y->name, strlen(y->name),
+                                  y->dir);
 }
 
 static void random_entry(struct rng *r, struct entry *e, unsigned names)
