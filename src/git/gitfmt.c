@@ -23,3 +23,106 @@ int twin_gitfmt_tree_entry_cmp(const unsigned char *a, const unsigned char *b)
     bn++;
     return twin_gitfmt_tree_order(an, strlen(an), a[0] == '4', bn, strlen(bn), b[0] == '4');
 }
+
+/* ---- packs ---------------------------------------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void twin_gitfmt_pack_header_put(unsigned char out[TWIN_GITFMT_PACK_HEADER], uint32_t count)
+{
+    memcpy(out, "PACK", 4);
+    put32(out + 4, 2);
+    put32(out + 8, count);
+}
+
+bool twin_gitfmt_pack_header_get(uint32_t *version, uint32_t *count,
+                                 const unsigned char b[TWIN_GITFMT_PACK_HEADER])
+{
+    *version = get32(b + 4);
+    *count = get32(b + 8);
+    return memcmp(b, "PACK", 4) == 0;
+}
+
+size_t twin_gitfmt_entry_header_put(unsigned char *out, int type, uint64_t size)
+{
+    size_t n = 0;
+    uint64_t rest = size >> 4;
+    out[n++] = (unsigned char)((type & 7) << 4 | (size & 15) | (rest ? 0x80 : 0));
+    while (rest) {
+        out[n] = (unsigned char)(rest & 0x7f);
+        rest >>= 7;
+        if (rest)
+            out[n] |= 0x80;
+        n++;
+    }
+    return n;
+}
+
+size_t twin_gitfmt_ofs_put(unsigned char *out, uint64_t distance)
+{
+    unsigned char enc[10];
+    size_t pos = sizeof(enc) - 1;
+    enc[pos] = (unsigned char)(distance & 0x7f);
+    while (distance >>= 7)
+        enc[--pos] = (unsigned char)(0x80 | (--distance & 0x7f));
+    memcpy(out, enc + pos, sizeof(enc) - pos);
+    return sizeof(enc) - pos;
+}
+
+int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len)
+{
+    size_t i = 0;
+    e->part = TWIN_GITFMT_AT_SIZE;
+    e->distance = 0;
+    e->base_id = NULL;
+    if (len == 0)
+        return 0;
+    unsigned c = b[i++];
+    e->type = (c >> 4) & 7;
+    e->size = c & 15;
+    for (unsigned shift = 4; c & 0x80; shift += 7) {
+        if (i >= len)
+            return 0;
+        if (shift > 56) /* the next 7 bits would pass 64 */
+            return -1;
+        c = b[i++];
+        e->size |= (uint64_t)(c & 0x7f) << shift;
+    }
+    e->part = TWIN_GITFMT_AT_BASE;
+    if (e->type == TWIN_GITFMT_OFS_DELTA) {
+        if (i >= len)
+            return 0;
+        c = b[i++];
+        uint64_t back = c & 0x7f;
+        while (c & 0x80) {
+            if (i >= len)
+                return 0;
+            if (back >= (UINT64_C(1) << 56))
+                return -1;
+            c = b[i++];
+            back = ((back + 1) << 7) | (c & 0x7f);
+        }
+        e->distance = back;
+    } else if (e->type == TWIN_GITFMT_REF_DELTA) {
+        if (len - i < TWIN_SHA1_BYTES)
+            return 0;
+        e->base_id = b + i;
+        i += TWIN_SHA1_BYTES;
+    } else if (e->type < 1 || e->type > 4) {
+        e->part = TWIN_GITFMT_AT_TYPE;
+        return -1;
+    }
+    e->part = 0;
+    return (int)i;
+}

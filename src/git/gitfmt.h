@@ -6,12 +6,20 @@
  * - Trees: an entry is "<mode> <name>\0<20-byte id>", the mode in octal without leading zeros;
  *   entries are in git's order, by name as bytes, a directory's name compared as if it ended
  *   in '/'.
+ * - Packs: a header of 12 bytes ("PACK", the version, the number of entries, big-endian), the
+ *   entries, then the SHA-1 of all that. An entry's header gives its type and size: the type in
+ *   bits 4-6 of the first byte, the size's low 4 bits below it, its other bits 7 a byte after,
+ *   least significant first, bit 7 of each byte saying that another follows. A delta against an
+ *   earlier entry (OFS_DELTA) then gives the distance back to its base, 7 bits a byte, most
+ *   significant first, each byte that is followed adding one (so that no distance has two
+ *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id.
  */
 #ifndef TWIN_GITFMT_H
 #define TWIN_GITFMT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /* git's order of two tree entries, given their names (not NUL-terminated: their lengths count)
@@ -37,5 +45,47 @@ size_t twin_gitfmt_tree_entry_len(const unsigned char *p, size_t left);
  * twin_gitfmt_tree_order, a mode starting with '4' (40000) taken for a directory; 0 when either
  * has no mode. */
 int twin_gitfmt_tree_entry_cmp(const unsigned char *a, const unsigned char *b);
+
+/* ---- packs ---- */
+
+#define TWIN_GITFMT_PACK_HEADER 12
+/* The longest entry header: a size of 64 bits (10 bytes), then a base's id (20). */
+#define TWIN_GITFMT_ENTRY_HEADER_MAX 30
+
+/* The entry types of a pack: those of the objects (git_object_t's values), and the deltas. */
+enum { TWIN_GITFMT_OFS_DELTA = 6, TWIN_GITFMT_REF_DELTA = 7 };
+
+/* Writes the header of a version-2 pack of count entries. */
+void twin_gitfmt_pack_header_put(unsigned char out[TWIN_GITFMT_PACK_HEADER], uint32_t count);
+
+/* Reads a pack's header: whether it starts with "PACK"; *version and *count are read either way
+ * (which versions to take is the reader's choice). */
+bool twin_gitfmt_pack_header_get(uint32_t *version, uint32_t *count,
+                                 const unsigned char b[TWIN_GITFMT_PACK_HEADER]);
+
+/* Writes the type and size of an entry: the number of bytes written, 10 at most. */
+size_t twin_gitfmt_entry_header_put(unsigned char *out, int type, uint64_t size);
+
+/* Writes an OFS_DELTA's distance back to its base (> 0): the number of bytes written, 10 at
+ * most. */
+size_t twin_gitfmt_ofs_put(unsigned char *out, uint64_t distance);
+
+/* An entry's header, as read. */
+struct twin_gitfmt_entry {
+    int type;                     /* an object's type (1-4), or TWIN_GITFMT_*_DELTA */
+    uint64_t size;                /* of the object, or of the delta's instructions */
+    uint64_t distance;            /* OFS_DELTA: how far before the entry its base starts */
+    const unsigned char *base_id; /* REF_DELTA: the base's id, within the bytes read */
+    int part;                     /* where reading stopped, when it did: TWIN_GITFMT_AT_* */
+};
+
+enum { TWIN_GITFMT_AT_SIZE = 1, TWIN_GITFMT_AT_BASE, TWIN_GITFMT_AT_TYPE };
+
+/* Reads the header of the entry that starts at b (len bytes at most): its length; 0 when the
+ * bytes end first (e->part: in the type and size, or in the base); -1 when it is malformed
+ * (e->part: a size, or a distance, that needs more than 64 bits, or a type that is neither an
+ * object's nor a delta's). A distance is not checked against where the entry lies: 0, or more
+ * than the bytes before it, names no base, which the caller says as it sees fit. */
+int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len);
 
 #endif

@@ -23,8 +23,6 @@
 #include "base/util.h"
 #include "twin/error.h"
 
-#define PACK_HEADER    12
-#define OBJ_OFS_DELTA  6
 #define COPY_MAX       0xffffff /* a copy instruction's size fits in three bytes */
 #define INSERT_MAX     127
 #define IDX_MAX_BYTES  ((size_t)1 << 31)
@@ -130,7 +128,7 @@ int twin_packw_new(twin_packw **out)
         twin_packw_free(w);
         return TWIN_ERROR;
     }
-    w->len = PACK_HEADER;
+    w->len = TWIN_GITFMT_PACK_HEADER;
     *out = w;
     return 0;
 }
@@ -318,7 +316,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
         dlen = twin_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
-    int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
+    int ptype = dlen ? TWIN_GITFMT_OFS_DELTA : (int)type;
     z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
     uLong zbound = deflateBound(z, (uLong)body_len);
     if (twin_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
@@ -326,25 +324,9 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
         return TWIN_ERROR;
     size_t start = w->len;
     unsigned char *p = w->buf + start;
-    size_t v = body_len;
-    *p = (unsigned char)((ptype << 4) | (v & 0x0f));
-    v >>= 4;
-    while (v) {
-        *p++ |= 0x80;
-        *p = v & 0x7f;
-        v >>= 7;
-    }
-    p++;
-    if (dlen) {
-        uint64_t ofs = start - w->objs[base].offset;
-        unsigned char enc[16];
-        size_t pos = sizeof(enc) - 1;
-        enc[pos] = ofs & 0x7f;
-        while (ofs >>= 7)
-            enc[--pos] = (unsigned char)(0x80 | (--ofs & 0x7f));
-        memcpy(p, enc + pos, sizeof(enc) - pos);
-        p += sizeof(enc) - pos;
-    }
+    p += twin_gitfmt_entry_header_put(p, ptype, body_len);
+    if (dlen)
+        p += twin_gitfmt_ofs_put(p, start - w->objs[base].offset);
     deflateReset(z);
     z->next_in = (Bytef *)body;
     z->avail_in = (uInt)body_len;
@@ -523,9 +505,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     pack_dir(dir, sizeof(dir), repo);
     if (twin_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
         return TWIN_ERROR;
-    memcpy(w->buf, "PACK", 4);
-    put32(w->buf + 4, 2);
-    put32(w->buf + 8, (uint32_t)w->count);
+    twin_gitfmt_pack_header_put(w->buf, (uint32_t)w->count);
     unsigned char sum[TWIN_SHA1_BYTES];
     twin_sha1_ctx c;
     twin_sha1_init(&c);
@@ -543,7 +523,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     }
     int rc = publish(repo, dir, tmp, sum, w->objs, w->count, fd, durable);
     if (rc == 0) {
-        w->len = PACK_HEADER;
+        w->len = TWIN_GITFMT_PACK_HEADER;
         w->count = 0;
     }
     return rc;
@@ -840,7 +820,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
     unsigned char *buf = malloc(cap), trailer[TWIN_SHA1_BYTES], sum[TWIN_SHA1_BYTES];
     twin_sha1_ctx own;
     twin_sha1_init(&own);
-    int rc = buf && size >= PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
+    int rc = buf && size >= TWIN_GITFMT_PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
     while (rc == 0 && done < size - TWIN_SHA1_BYTES) {
         size_t want = size - TWIN_SHA1_BYTES - done < cap ? size - TWIN_SHA1_BYTES - done : cap;
         ssize_t n = read(in, buf, want);
@@ -851,7 +831,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
             break;
         }
         twin_sha1_update(&own, buf, (size_t)n);
-        size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
+        size_t skip = done < TWIN_GITFMT_PACK_HEADER ? TWIN_GITFMT_PACK_HEADER - done : 0;
         if (skip < (size_t)n) {
             twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
             if (twin_write_all(fd, buf + skip, (size_t)n - skip) != 0)
@@ -1033,10 +1013,8 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     }
     twin_sha1_ctx total;
     twin_sha1_init(&total);
-    unsigned char header[PACK_HEADER];
-    memcpy(header, "PACK", 4);
-    put32(header + 4, 2);
-    put32(header + 8, (uint32_t)nseen);
+    unsigned char header[TWIN_GITFMT_PACK_HEADER];
+    twin_gitfmt_pack_header_put(header, (uint32_t)nseen);
     twin_sha1_update(&total, header, sizeof(header));
     rc = twin_write_all(fd, header, sizeof(header)) == 0
              ? 0
@@ -1051,7 +1029,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
         for (uint32_t k = 0; k < p->count; k++) {
             uint64_t off = idx_offset(p, k);
-            if (off < PACK_HEADER || off >= (uint64_t)p->pack_size) {
+            if (off < TWIN_GITFMT_PACK_HEADER || off >= (uint64_t)p->pack_size) {
                 rc = twin_error(TWIN_EINVALID, "%s.idx is damaged", p->name);
                 break;
             }
@@ -1062,7 +1040,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         }
         if (rc == 0)
             rc = copy_pack(fd, &total, dir, p);
-        shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
+        shift += (uint64_t)p->pack_size - TWIN_GITFMT_PACK_HEADER - TWIN_SHA1_BYTES;
     }
     if (rc == 0 && w && w->count) { /* the rewritten objects follow the copied ones */
         if ((rc = twin_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
@@ -1071,8 +1049,10 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
             objs[count] = w->objs[k];
             objs[count++].offset += shift;
         }
-        twin_sha1_update(&total, w->buf + PACK_HEADER, w->len - PACK_HEADER);
-        if (twin_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
+        twin_sha1_update(&total, w->buf + TWIN_GITFMT_PACK_HEADER,
+                         w->len - TWIN_GITFMT_PACK_HEADER);
+        if (twin_write_all(fd, w->buf + TWIN_GITFMT_PACK_HEADER,
+                           w->len - TWIN_GITFMT_PACK_HEADER) != 0)
             rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     }
 written:;

@@ -507,25 +507,10 @@ static int out_write(struct pack_out *o, const void *p, size_t n)
 static int write_entry(struct pack_out *o, int type, const unsigned char *data, size_t len,
                        uint64_t base_distance)
 {
-    unsigned char hdr[32];
-    size_t h = 0, v = len >> 4;
-    hdr[h++] = (unsigned char)((type << 4) | (len & 15) | (v ? 0x80 : 0));
-    while (v) {
-        hdr[h] = (unsigned char)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            hdr[h] |= 0x80;
-        h++;
-    }
-    if (type == GIT_OBJECT_OFS_DELTA) {
-        unsigned char ofs[16];
-        size_t pos = sizeof(ofs) - 1;
-        ofs[pos] = (unsigned char)(base_distance & 0x7f);
-        while (base_distance >>= 7)
-            ofs[--pos] = (unsigned char)(0x80 | (--base_distance & 0x7f));
-        memcpy(hdr + h, ofs + pos, sizeof(ofs) - pos);
-        h += sizeof(ofs) - pos;
-    }
+    unsigned char hdr[TWIN_GITFMT_ENTRY_HEADER_MAX + 2];
+    size_t h = twin_gitfmt_entry_header_put(hdr, type, len);
+    if (type == TWIN_GITFMT_OFS_DELTA)
+        h += twin_gitfmt_ofs_put(hdr + h, base_distance);
     hdr[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
     hdr[h++] = 0x01;
     int rc = out_write(o, hdr, h);
@@ -583,9 +568,9 @@ static int write_object(struct pack_out *o, git_odb *odb, twin_packread *packs,
         delta = o->delta.len > 0;
     }
     if (rc == 0)
-        rc = delta
-                 ? write_entry(o, GIT_OBJECT_OFS_DELTA, o->delta.p, o->delta.len, at - from->offset)
-                 : write_entry(o, obj.type, obj.data, obj.len, 0);
+        rc = delta ? write_entry(o, TWIN_GITFMT_OFS_DELTA, o->delta.p, o->delta.len,
+                                 at - from->offset)
+                   : write_entry(o, obj.type, obj.data, obj.len, 0);
     if (rc == 0 && slot) {
         if (slot->n == BASE_LEVELS) /* cannot happen: n's bits number at most 32 */
             slot->n = 0;
@@ -611,9 +596,8 @@ static int write_pack(git_repository *repo, const struct pack_list *l, twin_pack
     else if (git_repository_odb(&odb, repo) < 0)
         rc = twin_error_git("building a pack");
     if (rc == 0) {
-        unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
-        for (int i = 0; i < 4; i++)
-            hdr[8 + i] = (unsigned char)(l->n >> (24 - 8 * i));
+        unsigned char hdr[TWIN_GITFMT_PACK_HEADER];
+        twin_gitfmt_pack_header_put(hdr, (uint32_t)l->n);
         rc = out_write(&o, hdr, sizeof(hdr));
     }
     for (size_t i = 0; rc == 0 && i < l->n; i++)
