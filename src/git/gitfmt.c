@@ -126,3 +126,108 @@ int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b,
     e->part = 0;
     return (int)i;
 }
+
+/* ---- deltas --------------------------------------------------------------------------------- */
+
+size_t twin_gitfmt_delta_size_put(unsigned char *out, uint64_t size)
+{
+    size_t n = 0;
+    do {
+        unsigned char b = size & 0x7f;
+        size >>= 7;
+        out[n++] = (unsigned char)(b | (size ? 0x80 : 0));
+    } while (size);
+    return n;
+}
+
+size_t twin_gitfmt_delta_copy_put(unsigned char *out, uint64_t offset, size_t size)
+{
+    unsigned char *op = out, *p = out + 1;
+    *op = 0x80;
+    for (int i = 0; i < 4; i++)
+        if ((offset >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(offset >> (8 * i));
+            *op |= (unsigned char)(1 << i);
+        }
+    for (int i = 0; i < 3; i++)
+        if ((size >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(size >> (8 * i));
+            *op |= (unsigned char)(0x10 << i);
+        }
+    return (size_t)(p - op);
+}
+
+size_t twin_gitfmt_delta_insert_put(unsigned char *out, const unsigned char *data, size_t n)
+{
+    out[0] = (unsigned char)n;
+    memcpy(out + 1, data, n);
+    return n + 1;
+}
+
+static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
+{
+    *v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*i >= len || shift > 56)
+            return -1;
+        unsigned char c = d[(*i)++];
+        *v |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return 0;
+    }
+}
+
+int twin_gitfmt_delta_sizes(size_t *base_size, size_t *result_size, size_t *start,
+                            const unsigned char *d, size_t len)
+{
+    *start = 0;
+    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
+                                                                                              : 0;
+}
+
+bool twin_gitfmt_delta_can_make(size_t result_size, size_t base_size, size_t len)
+{
+    size_t most = base_size < TWIN_GITFMT_DELTA_COPY_MAX ? base_size : TWIN_GITFMT_DELTA_COPY_MAX;
+    if (most < 1) /* one instruction's output */
+        most = 1;
+    return result_size / most + (result_size % most != 0) <= len;
+}
+
+int twin_gitfmt_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                            size_t base_size, const unsigned char *d, size_t len, size_t start)
+{
+    size_t i = start, at = 0;
+    while (i < len) {
+        unsigned char cmd = d[i++];
+        if (cmd & 0x80) {
+            size_t from = 0, n = 0;
+            for (int b = 0; b < 4; b++)
+                if (cmd & (1u << b)) {
+                    if (i >= len)
+                        return -1;
+                    from |= (size_t)d[i++] << (8 * b);
+                }
+            for (int b = 0; b < 3; b++)
+                if (cmd & (0x10u << b)) {
+                    if (i >= len)
+                        return -1;
+                    n |= (size_t)d[i++] << (8 * b);
+                }
+            if (n == 0)
+                n = 0x10000;
+            if (from > base_size || n > base_size - from || n > result_size - at)
+                return -1;
+            memcpy(out + at, base + from, n);
+            at += n;
+        } else if (cmd) {
+            if (cmd > len - i || cmd > result_size - at)
+                return -1;
+            memcpy(out + at, d + i, cmd);
+            at += cmd;
+            i += cmd;
+        } else {
+            return -1; /* instruction 0 is reserved */
+        }
+    }
+    return at == result_size ? 0 : -1;
+}

@@ -13,6 +13,10 @@
  *   earlier entry (OFS_DELTA) then gives the distance back to its base, 7 bits a byte, most
  *   significant first, each byte that is followed adding one (so that no distance has two
  *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id.
+ * - Deltas: the base's size and the result's, each 7 bits a byte, least significant first, then
+ *   instructions: a copy from the base (bit 7 set; bits 0-3 say which of the offset's 4 bytes
+ *   follow, bits 4-6 which of the size's 3, least significant first; a size of 0 means 65536),
+ *   or an insert of the 1-127 bytes that follow (the byte is their number; 0 is reserved).
  */
 #ifndef TWIN_GITFMT_H
 #define TWIN_GITFMT_H
@@ -87,5 +91,38 @@ enum { TWIN_GITFMT_AT_SIZE = 1, TWIN_GITFMT_AT_BASE, TWIN_GITFMT_AT_TYPE };
  * object's nor a delta's). A distance is not checked against where the entry lies: 0, or more
  * than the bytes before it, names no base, which the caller says as it sees fit. */
 int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len);
+
+/* ---- deltas ---- */
+
+#define TWIN_GITFMT_DELTA_COPY_MAX   0xffffff /* the largest size a copy instruction holds */
+#define TWIN_GITFMT_DELTA_INSERT_MAX 127      /* the most bytes one insert instruction holds */
+
+/* Writes a delta's base or result size: the number of bytes written, 10 at most. */
+size_t twin_gitfmt_delta_size_put(unsigned char *out, uint64_t size);
+
+/* Writes an instruction to copy size bytes (1 to TWIN_GITFMT_DELTA_COPY_MAX) from offset (less
+ * than 2^32) of the base: the number of bytes written, 8 at most. */
+size_t twin_gitfmt_delta_copy_put(unsigned char *out, uint64_t offset, size_t size);
+
+/* Writes an instruction to insert the n bytes (1 to TWIN_GITFMT_DELTA_INSERT_MAX) at data: n + 1
+ * bytes. */
+size_t twin_gitfmt_delta_insert_put(unsigned char *out, const unsigned char *data, size_t n);
+
+/* The sizes a delta starts with (its base's, then its result's), and where its instructions
+ * begin. 0, or -1 when the sizes are malformed. */
+int twin_gitfmt_delta_sizes(size_t *base_size, size_t *result_size, size_t *start,
+                            const unsigned char *d, size_t len);
+
+/* Whether instructions of len bytes could make a result of result_size bytes out of a base of
+ * base_size: each takes a byte at least, and gives at most the base (a copy, 16 MiB at most) or a
+ * byte for each byte it takes (an insert). A delta that says more is malformed, which this finds
+ * before memory is taken for its result. */
+bool twin_gitfmt_delta_can_make(size_t result_size, size_t base_size, size_t len);
+
+/* Applies the instructions of delta d (from start on) to base, filling out with exactly
+ * result_size bytes. 0, or -1 when an instruction is malformed, reaches outside base or past
+ * result_size, or the result falls short of it. */
+int twin_gitfmt_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                            size_t base_size, const unsigned char *d, size_t len, size_t start);
 
 #endif

@@ -499,16 +499,16 @@ static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob
      * applies, as 2 bytes that empty a base of under 128 bytes do; libgit2 takes it. */
     if (delta_size < 4)
         return bad(ix, ix->v[e].off, "has a delta of %zu bytes, fewer than git's 4", delta_size);
-    if (twin_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
+    if (twin_gitfmt_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
         return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
     if (dst > IX_OBJECT_MAX)
         return bad(ix, ix->v[e].off, "would be more than %zu bytes", IX_OBJECT_MAX);
-    if (!twin_delta_can_make(dst, base->size, delta_size - start))
+    if (!twin_gitfmt_delta_can_make(dst, base->size, delta_size - start))
         return bad(ix, ix->v[e].off, "has a malformed delta");
     unsigned char *result = malloc(dst ? dst : 1);
     if (!result)
         return twin_error(TWIN_ERROR, "out of memory");
-    if (twin_delta_apply(result, dst, base->data, base->size, delta, delta_size, start)) {
+    if (twin_gitfmt_delta_apply(result, dst, base->data, base->size, delta, delta_size, start)) {
         free(result);
         return bad(ix, ix->v[e].off, "has a malformed delta");
     }

@@ -23,8 +23,6 @@
 #include "base/util.h"
 #include "twin/error.h"
 
-#define COPY_MAX       0xffffff /* a copy instruction's size fits in three bytes */
-#define INSERT_MAX     127
 #define IDX_MAX_BYTES  ((size_t)1 << 31)
 #define LARGE_OFFSET   0x80000000u
 #define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
@@ -39,74 +37,6 @@ struct twin_packw {
     z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
     bool z_ready, zs_ready;
 };
-
-static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
-{
-    *v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (*i >= len || shift > 56)
-            return -1;
-        unsigned char c = d[(*i)++];
-        *v |= (size_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return 0;
-    }
-}
-
-int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
-                     size_t len)
-{
-    *start = 0;
-    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
-                                                                                              : 0;
-}
-
-bool twin_delta_can_make(size_t result_size, size_t base_size, size_t len)
-{
-    size_t most = base_size < 0xffffff ? base_size : 0xffffff; /* one instruction's output */
-    if (most < 1)
-        most = 1;
-    return result_size / most + (result_size % most != 0) <= len;
-}
-
-int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
-                     size_t base_size, const unsigned char *d, size_t len, size_t start)
-{
-    size_t i = start, at = 0;
-    while (i < len) {
-        unsigned char cmd = d[i++];
-        if (cmd & 0x80) {
-            size_t from = 0, n = 0;
-            for (int b = 0; b < 4; b++)
-                if (cmd & (1u << b)) {
-                    if (i >= len)
-                        return -1;
-                    from |= (size_t)d[i++] << (8 * b);
-                }
-            for (int b = 0; b < 3; b++)
-                if (cmd & (0x10u << b)) {
-                    if (i >= len)
-                        return -1;
-                    n |= (size_t)d[i++] << (8 * b);
-                }
-            if (n == 0)
-                n = 0x10000;
-            if (from > base_size || n > base_size - from || n > result_size - at)
-                return -1;
-            memcpy(out + at, base + from, n);
-            at += n;
-        } else if (cmd) {
-            if (cmd > len - i || cmd > result_size - at)
-                return -1;
-            memcpy(out + at, d + i, cmd);
-            at += cmd;
-            i += cmd;
-        } else {
-            return -1; /* instruction 0 is reserved */
-        }
-    }
-    return at == result_size ? 0 : -1;
-}
 
 int twin_packw_new(twin_packw **out)
 {
@@ -157,34 +87,6 @@ size_t twin_packw_bytes(const twin_packw *w)
     return w->len;
 }
 
-static size_t put_varint(unsigned char *p, size_t v)
-{
-    size_t n = 0;
-    do {
-        unsigned char b = v & 0x7f;
-        v >>= 7;
-        p[n++] = (unsigned char)(b | (v ? 0x80 : 0));
-    } while (v);
-    return n;
-}
-
-static size_t put_copy(unsigned char *p, size_t offset, size_t size)
-{
-    unsigned char *op = p++;
-    *op = 0x80;
-    for (int i = 0; i < 4; i++)
-        if ((offset >> (8 * i)) & 0xff) {
-            *p++ = (unsigned char)(offset >> (8 * i));
-            *op |= (unsigned char)(1 << i);
-        }
-    for (int i = 0; i < 3; i++)
-        if ((size >> (8 * i)) & 0xff) {
-            *p++ = (unsigned char)(size >> (8 * i));
-            *op |= (unsigned char)(0x10 << i);
-        }
-    return (size_t)(p - op);
-}
-
 /* Deltas are built as a list of copies from the base and inserted bytes; a copy that continues
  * the previous one extends it. The builder gives up (returns false) once the delta would be
  * larger than limit: then the object is stored whole. */
@@ -198,20 +100,20 @@ struct delta {
 static bool delta_flush(struct delta *d)
 {
     while (d->copy_len) {
-        size_t n = d->copy_len < COPY_MAX ? d->copy_len : COPY_MAX;
+        size_t n =
+            d->copy_len < TWIN_GITFMT_DELTA_COPY_MAX ? d->copy_len : TWIN_GITFMT_DELTA_COPY_MAX;
         if (d->end - d->p < 8)
             return false;
-        d->p += put_copy(d->p, d->copy_at, n);
+        d->p += twin_gitfmt_delta_copy_put(d->p, d->copy_at, n);
         d->copy_at += n;
         d->copy_len -= n;
     }
     while (d->ins_len) {
-        size_t n = d->ins_len < INSERT_MAX ? d->ins_len : INSERT_MAX;
+        size_t n =
+            d->ins_len < TWIN_GITFMT_DELTA_INSERT_MAX ? d->ins_len : TWIN_GITFMT_DELTA_INSERT_MAX;
         if ((size_t)(d->end - d->p) < n + 1)
             return false;
-        *d->p++ = (unsigned char)n;
-        memcpy(d->p, d->ins, n);
-        d->p += n;
+        d->p += twin_gitfmt_delta_insert_put(d->p, d->ins, n);
         d->ins += n;
         d->ins_len -= n;
     }
@@ -301,8 +203,8 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
     if (base_len > 0xffffffffu || len < 64 || twin_grow((void **)buf, cap, limit, 1))
         return 0;
     struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
-    d.p += put_varint(d.p, base_len);
-    d.p += put_varint(d.p, len);
+    d.p += twin_gitfmt_delta_size_put(d.p, base_len);
+    d.p += twin_gitfmt_delta_size_put(d.p, len);
     bool ok = type == GIT_OBJECT_TREE ? tree_delta(&d, base, base_len, data, len)
                                       : plain_delta(&d, base, base_len, data, len);
     return ok ? (size_t)(d.p - *buf) : 0;

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "git/gitfmt.h"
-#include "git/pack.h"
 #include "twin/error.h"
 #include "base/util.h"
 
@@ -632,11 +631,12 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
                               const unsigned char *d, size_t len)
 {
     size_t src, dst, start;
-    if (twin_delta_sizes(&src, &dst, &start, d, len) || src != base->size || dst > OBJ_MAX_BYTES) {
+    if (twin_gitfmt_delta_sizes(&src, &dst, &start, d, len) || src != base->size ||
+        dst > OBJ_MAX_BYTES) {
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
-    if (!twin_delta_can_make(dst, base->size, len - start)) {
+    if (!twin_gitfmt_delta_can_make(dst, base->size, len - start)) {
         damaged(p, off, "has a malformed delta");
         return NULL;
     }
@@ -645,7 +645,7 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         twin_error(TWIN_ERROR, "out of memory");
         return NULL;
     }
-    if (twin_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
+    if (twin_gitfmt_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
         return o;
     free(o);
     damaged(p, off, "has a malformed delta");
