@@ -6,6 +6,34 @@
 
 /* ---- trees ---------------------------------------------------------------------------------- */
 
+size_t twin_gitfmt_tree_entry_put(unsigned char *out, uint32_t mode, const char *name,
+                                  size_t name_len, const unsigned char *id)
+{
+    unsigned char *p = out;
+    if (mode == 0100644) {
+        memcpy(p, TWIN_GITFMT_MODE_BLOB, 6);
+        p += 6;
+    } else if (mode == 040000) {
+        memcpy(p, TWIN_GITFMT_MODE_TREE, 5);
+        p += 5;
+    } else { /* octal, without leading zeros */
+        unsigned char digits[11];
+        size_t n = 0;
+        do {
+            digits[n++] = (unsigned char)('0' + (mode & 7));
+            mode >>= 3;
+        } while (mode);
+        while (n)
+            *p++ = digits[--n];
+    }
+    *p++ = ' ';
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = '\0';
+    memcpy(p, id, TWIN_SHA1_BYTES);
+    return (size_t)(p - out) + TWIN_SHA1_BYTES;
+}
+
 size_t twin_gitfmt_tree_entry_len(const unsigned char *p, size_t left)
 {
     const unsigned char *nul = memchr(p, 0, left);

@@ -41,6 +41,19 @@ static inline int twin_gitfmt_tree_order(const char *a, size_t alen, bool adir, 
     return (int)ca - (int)cb;
 }
 
+/* The modes of the two kinds of entry twin writes, as a tree holds them. */
+#define TWIN_GITFMT_MODE_TREE "40000"
+#define TWIN_GITFMT_MODE_BLOB "100644"
+
+/* The most bytes a tree entry whose name has n bytes takes: a mode of 32 bits in octal (11
+ * digits), a space, the name, its NUL, the id. */
+#define TWIN_GITFMT_TREE_ENTRY_MAX(n) (11 + 1 + (n) + 1 + 20)
+
+/* Writes a tree entry of the given mode (git_filemode_t), name and 20-byte id: the number of
+ * bytes written, TWIN_GITFMT_TREE_ENTRY_MAX(name_len) at most. */
+size_t twin_gitfmt_tree_entry_put(unsigned char *out, uint32_t mode, const char *name,
+                                  size_t name_len, const unsigned char *id);
+
 /* The length of the stored tree entry at p, of at most left bytes: up to and with its id; 0 when
  * the bytes end before its id does. */
 size_t twin_gitfmt_tree_entry_len(const unsigned char *p, size_t left);

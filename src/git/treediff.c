@@ -36,10 +36,10 @@ static void ent_of(struct ent *e, const git_tree_entry *te)
 #define TREE_SLOTS    512
 #define TREE_HASH     1024 /* heads of the id hash chains, a power of two */
 #define DIR_DUP_SCAN  16   /* how far back a file of a directory's name is looked for */
-#define MODE_DIR      "40000 "
-#define MODE_FILE     "100644 "
-#define MODE_DIR_LEN  6
-#define MODE_FILE_LEN 7
+#define MODE_DIR      TWIN_GITFMT_MODE_TREE " "
+#define MODE_FILE     TWIN_GITFMT_MODE_BLOB " "
+#define MODE_DIR_LEN  (sizeof(MODE_DIR) - 1)
+#define MODE_FILE_LEN (sizeof(MODE_FILE) - 1)
 
 struct rawtree {
     git_oid id;
@@ -255,8 +255,8 @@ static void tree_fault(char *why, size_t cap, const unsigned char *data, size_t 
             goto done;
         }
         size_t mlen = (size_t)(sp - p);
-        bool dir = mlen == 5 && memcmp(p, "40000", 5) == 0;
-        if (!dir && !(mlen == 6 && memcmp(p, "100644", 6) == 0)) {
+        bool dir = mlen == MODE_DIR_LEN - 1 && memcmp(p, TWIN_GITFMT_MODE_TREE, mlen) == 0;
+        if (!dir && !(mlen == MODE_FILE_LEN - 1 && memcmp(p, TWIN_GITFMT_MODE_BLOB, mlen) == 0)) {
             snprintf(why, cap,
                      "entry %zu has mode %.*s (only 40000 for a directory and 100644 "
                      "for a file are allowed)",

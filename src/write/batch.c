@@ -345,26 +345,14 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
             return rc;
         if (e->child)
             e->id = e->child->id;
-        need += 8 + e->name_len + 1 + GIT_OID_RAWSZ;
+        need += TWIN_GITFMT_TREE_ENTRY_MAX(e->name_len);
     }
     if (twin_grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
         return TWIN_ERROR;
     unsigned char *p = b->scratch;
     for (size_t i = 0; i < t->n; i++) {
-        struct tentry *e = &t->e[i];
-        if (e->mode == GIT_FILEMODE_BLOB) {
-            memcpy(p, "100644 ", 7);
-            p += 7;
-        } else if (e->mode == GIT_FILEMODE_TREE) {
-            memcpy(p, "40000 ", 6);
-            p += 6;
-        } else {
-            p += sprintf((char *)p, "%o ", (unsigned)e->mode);
-        }
-        memcpy(p, e->name, e->name_len + 1);
-        p += e->name_len + 1;
-        memcpy(p, e->id.id, GIT_OID_RAWSZ);
-        p += GIT_OID_RAWSZ;
+        const struct tentry *e = &t->e[i];
+        p += twin_gitfmt_tree_entry_put(p, e->mode, e->name, e->name_len, e->id.id);
     }
     size_t len = (size_t)(p - b->scratch);
     git_oid id;
