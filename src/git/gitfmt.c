@@ -1,8 +1,12 @@
 #include "git/gitfmt.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/sha1.h"
+#include "twin/error.h"
 
 /* ---- trees ---------------------------------------------------------------------------------- */
 
@@ -258,4 +262,92 @@ int twin_gitfmt_delta_apply(unsigned char *out, size_t result_size, const unsign
         }
     }
     return at == result_size ? 0 : -1;
+}
+
+/* ---- commits -------------------------------------------------------------------------------- */
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_id_line(char *p, const char *field, size_t field_len, const git_oid *id)
+{
+    p = put_str(p, field, field_len);
+    git_oid_fmt(p, id);
+    p += GIT_OID_HEXSZ;
+    *p++ = '\n';
+    return p;
+}
+
+/* "<field> <name> <<email>> <when> +0000\n" */
+static char *put_person(char *p, const char *field, size_t field_len, const char *name,
+                        size_t name_len, const char *email, size_t email_len, int64_t when)
+{
+    p = put_str(p, field, field_len);
+    p = put_str(p, name, name_len);
+    p = put_str(p, " <", 2);
+    p = put_str(p, email, email_len);
+    p = put_str(p, "> ", 2);
+    p += snprintf(p, 21, "%" PRId64, when);
+    return put_str(p, " +0000\n", 7);
+}
+
+int twin_gitfmt_commit_text(char **out, size_t *len, const git_oid *tree, const git_oid *parents,
+                            size_t nparents, const char *name, const char *email, int64_t when,
+                            const char *message)
+{
+    size_t name_len = strlen(name), email_len = strlen(email), msg_len = strlen(message);
+    size_t person = 10 + name_len + 2 + email_len + 2 + 20 + 7; /* "committer " ... "\n" */
+    size_t cap =
+        5 + GIT_OID_HEXSZ + 1 + nparents * (7 + GIT_OID_HEXSZ + 1) + 2 * person + 1 + msg_len + 1;
+    char *buf = malloc(cap), *p = buf;
+    *out = NULL;
+    *len = 0;
+    if (!buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    p = put_id_line(p, "tree ", 5, tree);
+    for (size_t i = 0; i < nparents; i++)
+        p = put_id_line(p, "parent ", 7, &parents[i]);
+    p = put_person(p, "author ", 7, name, name_len, email, email_len, when);
+    p = put_person(p, "committer ", 10, name, name_len, email, email_len, when);
+    *p++ = '\n';
+    p = put_str(p, message, msg_len);
+    *p = '\0';
+    *out = buf;
+    *len = (size_t)(p - buf);
+    return 0;
+}
+
+int twin_gitfmt_commit_sign(char **out, size_t *len, const char *text, size_t text_len,
+                            const char *sig, size_t sig_len)
+{
+    *out = NULL;
+    *len = 0;
+    size_t header = 0; /* up to and with the header's last newline */
+    while (header + 1 < text_len && !(text[header] == '\n' && text[header + 1] == '\n'))
+        header++;
+    if (header + 1 >= text_len)
+        return twin_error(TWIN_EINVALID, "a commit to sign has no header");
+    header++;
+    size_t lines = 1;
+    for (size_t i = 0; i < sig_len; i++)
+        lines += sig[i] == '\n';
+    char *buf = malloc(text_len + 7 + sig_len + lines + 1), *p = buf;
+    if (!buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    p = put_str(p, text, header);
+    p = put_str(p, "gpgsig ", 7);
+    for (size_t i = 0; i < sig_len; i++) {
+        *p++ = sig[i];
+        if (sig[i] == '\n')
+            *p++ = ' ';
+    }
+    *p++ = '\n';
+    p = put_str(p, text + header, text_len - header);
+    *p = '\0';
+    *out = buf;
+    *len = (size_t)(p - buf);
+    return 0;
 }

@@ -17,10 +17,15 @@
  *   instructions: a copy from the base (bit 7 set; bits 0-3 say which of the offset's 4 bytes
  *   follow, bits 4-6 which of the size's 3, least significant first; a size of 0 means 65536),
  *   or an insert of the 1-127 bytes that follow (the byte is their number; 0 is reserved).
+ * - Commits, as twin writes them: "tree <id>", a "parent <id>" line for each parent, "author" and
+ *   "committer" lines ("<name> <<email>> <seconds since the epoch> +0000"), a blank line, the
+ *   message. A signature goes in a "gpgsig" header line after the committer's, each of its lines
+ *   after the first indented by one space: the bytes git and libgit2 make of the same commit.
  */
 #ifndef TWIN_GITFMT_H
 #define TWIN_GITFMT_H
 
+#include <git2.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,5 +142,20 @@ bool twin_gitfmt_delta_can_make(size_t result_size, size_t base_size, size_t len
  * result_size, or the result falls short of it. */
 int twin_gitfmt_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
                             size_t base_size, const unsigned char *d, size_t len, size_t start);
+
+/* ---- commits ---- */
+
+/* The text of an unsigned commit of tree and parents, by name <email> as author and committer at
+ * when, with message, in a malloc'd buffer (*out, *len bytes, NUL-terminated after them). name
+ * and email must be one line each, without '<' or '>' (git_signature_new checks them). */
+int twin_gitfmt_commit_text(char **out, size_t *len, const git_oid *tree, const git_oid *parents,
+                            size_t nparents, const char *name, const char *email, int64_t when,
+                            const char *message);
+
+/* The commit of text signed with sig: sig's lines in a gpgsig header after the committer line,
+ * in a malloc'd buffer (*out, *len bytes, NUL-terminated after them). TWIN_EINVALID when text
+ * has no header ending in a blank line. */
+int twin_gitfmt_commit_sign(char **out, size_t *len, const char *text, size_t text_len,
+                            const char *sig, size_t sig_len);
 
 #endif

@@ -390,61 +390,25 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
 
 static int build_commit(git_oid *out, twin_batch *b, const git_oid *tree, const char *message)
 {
-    char tree_hex[GIT_OID_HEXSZ + 1], parent_hex[GIT_OID_HEXSZ + 1];
-    const char *org = twin_node_org_id(b->node);
-    git_oid_tostr(tree_hex, sizeof(tree_hex), tree);
-    git_oid_tostr(parent_hex, sizeof(parent_hex), &b->tip);
-    long long when = (long long)twin_commit_time_now();
-    size_t msg_len = strlen(message);
-    size_t cap = 200 + 2 * (strlen(b->name) + strlen(org)) + msg_len;
-    char *buf = malloc(cap), *sig = NULL, *signed_buf = NULL;
-    int rc = 0;
-    if (!buf)
-        return twin_error(TWIN_ERROR, "out of memory");
-    int header = snprintf(buf, cap,
-                          "tree %s\nparent %s\nauthor %s <%s> %lld +0000\n"
-                          "committer %s <%s> %lld +0000\n",
-                          tree_hex, parent_hex, b->name, org, when, b->name, org, when);
-    size_t len = (size_t)header;
-    buf[len++] = '\n';
-    memcpy(buf + len, message, msg_len);
-    len += msg_len;
-    size_t sig_len;
-    if ((rc = twin_sshsig_sign(&sig, &sig_len, twin_node_key(b->node), TWIN_SSHSIG_NAMESPACE_GIT,
-                               buf, len)))
-        goto cleanup;
-    /* The signature goes in a gpgsig header after the committer, each of its lines after the
-     * first indented by one space: the object git and libgit2 make from the same signature. */
-    size_t lines = 1;
-    for (size_t i = 0; i < sig_len; i++)
-        lines += sig[i] == '\n';
-    size_t signed_len = len + 8 + sig_len + lines;
-    if (!(signed_buf = malloc(signed_len))) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
+    char *text = NULL, *sig = NULL, *signed_text = NULL;
+    size_t len, sig_len, signed_len;
+    int rc = twin_gitfmt_commit_text(&text, &len, tree, &b->tip, 1, b->name,
+                                     twin_node_org_id(b->node), twin_commit_time_now(), message);
+    if (rc == 0)
+        rc = twin_sshsig_sign(&sig, &sig_len, twin_node_key(b->node), TWIN_SSHSIG_NAMESPACE_GIT,
+                              text, len);
+    if (rc == 0)
+        rc = twin_gitfmt_commit_sign(&signed_text, &signed_len, text, len, sig, sig_len);
+    if (rc == 0) {
+        size_t index;
+        bool added;
+        twin_sha1_object(out->id, "commit", signed_text, signed_len);
+        rc = add_object(b, &index, &added, GIT_OBJECT_COMMIT, out, signed_text, signed_len, NULL,
+                        true);
     }
-    char *p = signed_buf;
-    memcpy(p, buf, (size_t)header);
-    p += header;
-    memcpy(p, "gpgsig ", 7);
-    p += 7;
-    for (size_t i = 0; i < sig_len; i++) {
-        *p++ = sig[i];
-        if (sig[i] == '\n')
-            *p++ = ' ';
-    }
-    *p++ = '\n';
-    memcpy(p, buf + header, len - (size_t)header);
-    p += len - (size_t)header;
-    signed_len = (size_t)(p - signed_buf);
-    twin_sha1_object(out->id, "commit", signed_buf, signed_len);
-    size_t index;
-    bool added;
-    rc = add_object(b, &index, &added, GIT_OBJECT_COMMIT, out, signed_buf, signed_len, NULL, true);
-cleanup:
-    free(signed_buf);
+    free(signed_text);
     free(sig);
-    free(buf);
+    free(text);
     return rc;
 }
 
