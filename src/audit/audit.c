@@ -419,10 +419,10 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
                       const git_oid *since);
 
 /* Every object verify reads is hashed and compared with its id: by twin (validity.c,
- * treediff.c) with the processor's SHA extensions rather than by libgit2's slower
+ * treecache.c) with the processor's SHA extensions rather than by libgit2's slower
  * collision-detecting hash, which twin's strict formats have no room to exploit; and objects
  * received from peers were hashed with collision detection by the indexer (indexer.c). Verify reads
- * each object about once and keeps the trees it needs in its own cache (treediff.c), so
+ * each object about once and keeps the trees it needs in its own cache (treecache.c), so
  * libgit2's object cache only costs it time and memory. */
 static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
 {

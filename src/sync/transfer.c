@@ -34,6 +34,7 @@
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "sync/transfer_threads.h"
+#include "git/treecache.h"
 #include "git/treediff.h"
 #include "base/util.h"
 #include "twin/error.h"
@@ -337,7 +338,7 @@ static int add_changed_git(struct changed_walk *w, const git_oid *before, const 
  * (the store's own objects, not hashed again: the receiver hashes them), else from libgit2. */
 static int commit_head(struct twin_commit_head *h, struct changed_walk *w, const git_oid *id)
 {
-    twin_packread *packs = twin_tree_cache_packs(w->diff.cache, w->repo);
+    twin_packread *packs = twin_treecache_packs(w->diff.cache, w->repo);
     twin_pobj *o = NULL;
     int got = packs ? twin_packread_get(&o, packs, id) : 0;
     if (got < 0)
@@ -684,8 +685,8 @@ static void *walk_thread(void *arg)
     int setup = 0;
     if (git_repository_open_bare(&repo, p->repo_path) < 0)
         setup = twin_error_git("opening the repository for a pack");
-    else if ((setup = twin_tree_cache_new(&w.diff.cache)) == 0)
-        twin_tree_cache_trust_store(w.diff.cache); /* as on one thread: the receiver hashes */
+    else if ((setup = twin_treecache_new(&w.diff.cache)) == 0)
+        twin_treecache_trust_store(w.diff.cache); /* as on one thread: the receiver hashes */
     if (setup)
         snprintf(setup_error, sizeof(setup_error), "%s", twin_error_last());
     w.repo = w.diff.repo = repo;
@@ -720,7 +721,7 @@ static void *walk_thread(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     twin_treediff_clear(&w.diff);
-    twin_tree_cache_free(w.diff.cache);
+    twin_treecache_free(w.diff.cache);
     git_repository_free(repo);
     return NULL;
 }
@@ -825,10 +826,10 @@ int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid
     int rc;
     *commits = 0;
     pthread_once(&transfer_settings_once, transfer_settings);
-    if ((rc = twin_tree_cache_new(&w.diff.cache)))
+    if ((rc = twin_treecache_new(&w.diff.cache)))
         return rc;
     /* The receiver hashes every object it is sent, as the store hashed each one on its way in. */
-    twin_tree_cache_trust_store(w.diff.cache);
+    twin_treecache_trust_store(w.diff.cache);
     /* Oldest first, so every path's earlier versions are in the pack before its later ones. A
      * reversed walk has every commit before it gives the first, so the ids are gathered first and
      * the threads share them out. A whole history (one head, nothing the receiver holds) is
@@ -865,10 +866,10 @@ walked:;
     free(ids);
     ids = NULL;
     if (rc == 0)
-        rc = write_pack(repo, &list, twin_tree_cache_packs(w.diff.cache, repo), sink, ctx);
+        rc = write_pack(repo, &list, twin_treecache_packs(w.diff.cache, repo), sink, ctx);
 cleanup:
     twin_treediff_clear(&w.diff);
-    twin_tree_cache_free(w.diff.cache);
+    twin_treecache_free(w.diff.cache);
     free(ids);
     free(list.v);
     free(list.set);
