@@ -14,7 +14,6 @@
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "twin/error.h"
-#include "twin/twin.h"
 #include "base/util.h"
 
 /* Enough trees for the whole path of every record of a few busy types: the previous version of
@@ -454,8 +453,9 @@ int twin_treecache_get(struct twin_treecache_tree **out, twin_treecache *c, cons
         }
     }
     /* Trees come from twin's pack reader where it holds them, else from libgit2. Either way each
-     * is hashed here unless libgit2 did (with the processor's SHA extensions): every tree of the
-     * history passes this way at least once. */
+     * is hashed here (with the processor's SHA extensions), unless the store is trusted: libgit2
+     * may or may not have hashed it, by a setting of the whole process (gitopts.h). Every tree of
+     * the history passes this way at least once. */
     twin_pobj *pobj = NULL;
     git_odb_object *obj = NULL;
     int got = c->packs ? twin_packread_get(&pobj, c->packs, id) : 0;
@@ -466,7 +466,7 @@ int twin_treecache_get(struct twin_treecache_tree **out, twin_treecache *c, cons
     git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
     const unsigned char *data = pobj ? pobj->data : git_odb_object_data(obj);
     size_t size = pobj ? pobj->size : git_odb_object_size(obj);
-    if (!c->trusted && !(pobj && pobj->trusted) && (pobj || !twin_global_hash_reads_enabled())) {
+    if (!c->trusted && !(pobj && pobj->trusted)) {
         git_oid actual;
         twin_sha1_object(actual.id, git_object_type2string(type), data, size);
         if (!git_oid_equal(&actual, id)) {

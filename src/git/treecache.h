@@ -10,8 +10,8 @@
  * end from that one's index.
  *
  * Every tree read is hashed against its id with twin's SHA-1 (the processor's SHA extensions),
- * unless the cache is told its store is trusted, or libgit2 read it and hashed it already
- * (twin_global_hash_reads).
+ * unless the cache is told its store is trusted: whether it came out of twin's pack reader or out
+ * of libgit2, which may or may not have hashed it (gitopts.h).
  */
 #ifndef TWIN_TREECACHE_H
 #define TWIN_TREECACHE_H

@@ -11,7 +11,6 @@
 #include "base/sha1.h"
 #include "twin/error.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
 #include "base/util.h"
 
 static void ent_of(struct twin_treecache_ent *e, const git_tree_entry *te)
@@ -116,8 +115,10 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
      * no empty, '.', '..' or '.git' names. */
     if (n && w->canonical_trees && (rc = check_canonical(w, nt, n, path)))
         return rc;
+    /* A new side that libgit2 reads below is read through the cache first, which hashes it:
+     * libgit2 may not (gitopts.h). */
     struct twin_treecache_tree *probe = NULL;
-    if (!(ot || !o) && n && !w->canonical_trees && !twin_global_hash_reads_enabled() &&
+    if (!(ot || !o) && n && !w->canonical_trees &&
         (rc = twin_treecache_get(&probe, w->cache, n, NULL)) < 0)
         return rc;
     if ((!o || ot) && (!n || (nt && nt->canonical))) {

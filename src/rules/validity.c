@@ -93,7 +93,8 @@ static int verdict(struct twin_check *out, const char *fmt, ...)
 }
 
 /* Whether data hashes to id as an object of type: the check libgit2 makes on every read unless
- * told not to (twin_global_hash_reads), made here with the processor's SHA extensions. */
+ * told not to (gitopts.h), made here with the processor's SHA extensions, whatever libgit2 was
+ * told. */
 static bool object_matches(const git_oid *id, const char *type, const void *data, size_t len)
 {
     git_oid actual;
@@ -108,7 +109,7 @@ struct stored {
     git_object_t type;
     const unsigned char *data;
     size_t size;
-    bool intact; /* it hashes to its id (checked here unless libgit2 checked it) */
+    bool intact; /* it hashes to its id (checked here unless read out of a trusted pack) */
 };
 
 /* 0 with s filled; TWIN_EVERIFY when a pack holding it is damaged; <0 when it cannot be read. */
@@ -133,7 +134,7 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
         s->data = git_odb_object_data(s->obj);
         s->size = git_odb_object_size(s->obj);
     }
-    s->intact = (s->pobj && s->pobj->trusted) || (!s->pobj && twin_global_hash_reads_enabled()) ||
+    s->intact = (s->pobj && s->pobj->trusted) ||
                 object_matches(id, git_object_type2string(s->type), s->data, s->size);
     if (!s->intact)
         twin_error_note_damage();

@@ -28,6 +28,7 @@
 
 #include "rules/checkrun.h"
 #include "git/gitfmt.h"
+#include "git/gitopts.h"
 #include "git/history.h"
 #include "git/indexer.h"
 #include "git/pack.h"
@@ -47,19 +48,20 @@
  * Sending or receiving a long history reads every object once or twice: twin_global_long_walks
  * sets libgit2 up for that. The objects read here have ids that were computed from their content
  * as they entered the store: by the indexer, for a received pack (before any of it is checked),
- * or by twin's own writes. Like git, which verifies object hashes only in fsck, sync does not
- * hash them again on each read through libgit2 (the check hashes what it reads itself), and
- * keeps no object cache of libgit2's: the walks keep what they need themselves (the last commit
- * and tree, twin's tree cache), and libgit2's eviction scans its whole table each time it runs.
- * The settings are process-wide and applied once, on the first pack built or received:
- * `twin sync` and `twin serve` only sync. */
-static pthread_once_t transfer_settings_once = PTHREAD_ONCE_INIT;
+ * or by twin's own writes. Like git, which verifies object hashes only in fsck, a pack being
+ * built or received does not have libgit2 hash them again on each read (the check hashes what
+ * it reads itself), and keeps no object cache of libgit2's: the walks keep what they need
+ * themselves (the last commit and tree, twin's tree cache), and libgit2's eviction scans its whole
+ * table each time it runs. Both settings are libgit2's, for the whole process: they are taken
+ * for as long as the build or the quarantine lasts (gitopts.h). */
+#define TRANSFER_OPTS (TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED)
 
-static void transfer_settings(void)
+static int transfer_settings(void)
 {
-    twin_global_hash_reads(false);
-    twin_global_object_cache(false);
-    twin_global_long_walks();
+    int rc = twin_gitopts_begin(TRANSFER_OPTS);
+    if (rc == 0 && (rc = twin_global_long_walks()))
+        twin_gitopts_end(TRANSFER_OPTS);
+    return rc;
 }
 
 /* ---- building ------------------------------------------------------------------------------- */
@@ -825,9 +827,12 @@ int twin_pack_build_threads(size_t *commits, git_repository *repo, const git_oid
     struct changed_walk w = {.repo = repo, .list = &list, .diff = {.repo = repo, .trees = true}};
     int rc;
     *commits = 0;
-    pthread_once(&transfer_settings_once, transfer_settings);
-    if ((rc = twin_treecache_new(&w.diff.cache)))
+    if ((rc = transfer_settings()))
         return rc;
+    if ((rc = twin_treecache_new(&w.diff.cache))) {
+        twin_gitopts_end(TRANSFER_OPTS);
+        return rc;
+    }
     /* The receiver hashes every object it is sent, as the store hashed each one on its way in. */
     twin_treecache_trust_store(w.diff.cache);
     /* Oldest first, so every path's earlier versions are in the pack before its later ones. A
@@ -874,6 +879,7 @@ cleanup:
     free(list.v);
     free(list.set);
     git_revwalk_free(walk);
+    twin_gitopts_end(TRANSFER_OPTS);
     return rc;
 }
 
@@ -897,6 +903,7 @@ struct twin_quarantine {
     void *on_progress_ctx;
     struct twin_ahead *ahead; /* the last check's commits dated far ahead, oldest first */
     size_t nahead;
+    bool settings; /* holds TRANSFER_OPTS until freed */
 };
 
 const struct twin_ahead *twin_quarantine_ahead(const twin_quarantine *q, size_t *count)
@@ -918,13 +925,18 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
 {
-    pthread_once(&transfer_settings_once, transfer_settings);
     *out = NULL;
     twin_quarantine *q = calloc(1, sizeof(*q));
     if (!q)
         return twin_error(TWIN_ERROR, "out of memory");
     q->repo = repo;
     q->lock = -1;
+    int settings = transfer_settings();
+    if (settings) {
+        free(q);
+        return settings;
+    }
+    q->settings = true;
     snprintf(q->dir, sizeof(q->dir), "%sobjects/incoming-XXXXXX", git_repository_path(repo));
     if (!mkdtemp(q->dir)) {
         int rc =
@@ -1487,6 +1499,8 @@ void twin_quarantine_free(twin_quarantine *q)
         nftw(q->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     if (q->lock >= 0)
         close(q->lock);
+    if (q->settings)
+        twin_gitopts_end(TRANSFER_OPTS);
     free(q);
 }
 
