@@ -1,6 +1,6 @@
 /*
  * The pack of the commits a peer lacks, built and streamed as it is made: the sending side of
- * moving history between nodes (the receiving side is the quarantine, src/sync/transfer.c).
+ * moving history between nodes (the receiving side is the quarantine, src/sync/quarantine.c).
  */
 #define _XOPEN_SOURCE 700
 #include "git/packbuild.h"

@@ -2,7 +2,7 @@
  * The sending side of moving history between nodes: a git pack of the commits a peer lacks, with
  * their trees and files, built oldest commit first and streamed in chunks as it is made, each tree
  * or file a delta against an earlier version of its path where that pays. The receiving side is
- * the quarantine (twin/transfer.h).
+ * the quarantine (twin/quarantine.h).
  */
 #ifndef TWIN_PACKBUILD_H
 #define TWIN_PACKBUILD_H

@@ -25,7 +25,7 @@
 #include "twin/peers.h"
 #include "twin/store.h"
 #include "git/packbuild.h"
-#include "twin/transfer.h"
+#include "twin/quarantine.h"
 #include "twin/twin.h"
 
 #define SAMPLE_MAX             24

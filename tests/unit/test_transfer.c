@@ -16,7 +16,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/transfer.h"
+#include "twin/quarantine.h"
 #include "twin/twin.h"
 
 struct fixture {

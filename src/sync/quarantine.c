@@ -5,7 +5,7 @@
  * the validity predicate joins the store.
  */
 #define _XOPEN_SOURCE 700
-#include "twin/transfer.h"
+#include "twin/quarantine.h"
 
 #include <git2/sys/odb_backend.h>
 

@@ -4,8 +4,8 @@
  * the object store, every new commit is checked with the validity predicate in a view that sees
  * both, and only then does the pack join the store and may the branch move.
  */
-#ifndef TWIN_TRANSFER_H
-#define TWIN_TRANSFER_H
+#ifndef TWIN_QUARANTINE_H
+#define TWIN_QUARANTINE_H
 
 #include <git2.h>
 #include <stdbool.h>
