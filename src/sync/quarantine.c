@@ -114,6 +114,7 @@ int twin_quarantine_new(twin_quarantine **out, git_repository *repo)
     if (!mkdtemp(q->dir)) {
         int rc =
             twin_error(TWIN_ERROR, "cannot create a quarantine directory: %s", strerror(errno));
+        twin_gitopts_end(QUARANTINE_OPTS);
         free(q);
         return rc;
     }
