@@ -16,9 +16,9 @@
  * twin refuses: an object twice, a delta of fewer than 4 bytes (git refuses those too), a zlib
  * stream padded far beyond its data.)
  *
- * Seeds in fuzz/corpus/indexer/: small packs of twin (twin_pack_build of a node with a few notes)
- * and of git (`git pack-objects`, with and without --delta-base-offset), with byte 0 = 0 (the
- * pack's own checksum kept). */
+ * Seeds in fuzz/corpus/indexer/: small packs of twin (twin_packbuild_stream of a node with a few
+ * notes) and of git (`git pack-objects`, with and without --delta-base-offset), with byte 0 = 0
+ * (the pack's own checksum kept). */
 #include <dirent.h>
 #include <git2.h>
 #include <stdint.h>

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
            (double)rows / import_s, rows, import_s);
 
     f = fopen(out, "w");
-    twin_global_hash_reads(false); /* as `twin export` reads */
+    twin_node_read_out(n); /* as `twin export` reads */
     struct twin_selection sel = {"note", NULL, 0, false};
     size_t written = 0;
     t0 = now_s();

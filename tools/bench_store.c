@@ -1,16 +1,22 @@
 /*
  * Store benchmark: how fast twin writes signed record commits, against stock git in the same run.
  *
- *   bench_store [--commits N] [--baseline N] [--adds N] [--twin PATH] [--keep DIR]
+ *   bench_store [--commits N] [--baseline N] [--adds N] [--singles N] [--objects N] [--twin PATH]
+ *               [--keep DIR]
  *
  * 1. N signed note commits (default 100,000) through the library's batched writer, every one
  *    validated, signed and its own commit, flushed every 10,000; commits per second, sustained.
  *    Then --singles records (default 200) written one by one, each its own pack and branch move.
  * 2. The median latency of a one-shot `twin add` (the real binary, a new process each time) on
  *    that store of N records (--adds, default 51).
- * 3. The baseline: `git commit -S` (SSH signatures) writing --baseline records (default 1,000)
+ * 3. Signed commit objects written one by one on the store's head (--objects of each, default
+ *    2,000, in alternating rounds): made by twin's codec (src/git/gitfmt.c, as every commit twin
+ *    writes is) and by libgit2 (git_commit_create_buffer and git_commit_create_with_signature),
+ *    the baseline the codec replaced; the same bytes either way. Without fsync, so that the
+ *    making of the commit is measured rather than the disk.
+ * 4. The baseline: `git commit -S` (SSH signatures) writing --baseline records (default 1,000)
  *    in a loop, each a new file in the same layout; then the ratio of the two rates.
- * Writes are durable (fsync'ed) throughout, as a node's are.
+ * Writes are durable (fsync'ed) throughout, as a node's are, but for 3.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
@@ -33,6 +39,7 @@
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
+#include "twin/store.h"
 #include "twin/twin.h"
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
@@ -65,6 +72,38 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Writes count signed commits on n's head through twin's codec or libgit2 (the same bytes):
+ * the seconds it took. */
+static double commit_objects(twin_node *n, size_t count, bool libgit2, size_t round)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_oid head;
+    git_commit *parent = NULL;
+    git_tree *tree = NULL;
+    char *name = NULL;
+    if (twin_node_head(&head, n) || git_commit_lookup(&parent, repo, &head) < 0 ||
+        git_commit_tree(&tree, parent) < 0 || twin_node_config_get(&name, n, "twin.name"))
+        die("reading the head");
+    const git_commit *parents[1] = {parent};
+    double t0 = now_s();
+    for (size_t i = 0; i < count; i++) {
+        char message[80];
+        git_oid out;
+        snprintf(message, sizeof(message), "commit object %zu of round %zu (%s)\n", i, round,
+                 libgit2 ? "libgit2" : "codec");
+        int rc = (libgit2 ? twin_store_write_commit_libgit2 : twin_store_write_commit_at)(
+            &out, repo, twin_node_key(n), name, twin_node_org_id(n), tree, parents, 1, message,
+            1700000000);
+        if (rc)
+            die("writing a commit object");
+    }
+    double s = now_s() - t0;
+    free(name);
+    git_tree_free(tree);
+    git_commit_free(parent);
+    return s;
+}
+
 static long long dir_bytes;
 static int add_size(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -75,7 +114,7 @@ static int add_size(const char *path, const struct stat *st, int flag, struct FT
 
 int main(int argc, char **argv)
 {
-    size_t commits = 100000, baseline = 1000, adds = 51, singles = 200;
+    size_t commits = 100000, baseline = 1000, adds = 51, singles = 200, objects = 2000;
     const char *twin_bin = NULL, *keep = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--commits") == 0)
@@ -86,13 +125,15 @@ int main(int argc, char **argv)
             adds = strtoul(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--singles") == 0)
             singles = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--objects") == 0)
+            objects = strtoul(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--twin") == 0)
             twin_bin = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--keep") == 0)
             keep = argv[++i];
         else {
             fprintf(stderr, "usage: bench_store [--commits N] [--baseline N] [--adds N] "
-                            "[--singles N] [--twin PATH] [--keep DIR]\n");
+                            "[--singles N] [--objects N] [--twin PATH] [--keep DIR]\n");
             return 2;
         }
     }
@@ -195,7 +236,26 @@ int main(int argc, char **argv)
     }
     free(lat);
 
-    /* 3. Stock git: git commit -S (ssh) in a loop, one new record file per commit. */
+    /* 3. Commit objects: twin's codec, and libgit2 as the baseline, in alternating rounds. */
+    if (objects) {
+        double codec_s = 0, libgit2_s = 0;
+        size_t per = objects / 4 ? objects / 4 : 1, rounds = (objects + per - 1) / per;
+        if (twin_node_open(&n, node_dir, NULL))
+            die("opening the node again");
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+        for (size_t r = 0; r < rounds; r++) {
+            codec_s += commit_objects(n, per, false, r);
+            libgit2_s += commit_objects(n, per, true, r);
+        }
+        git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+        twin_node_free(n);
+        printf("commit objects (no fsync): codec %.0f/s, libgit2 %.0f/s (%zu each); "
+               "codec / libgit2 %.2fx\n",
+               (double)(per * rounds) / codec_s, (double)(per * rounds) / libgit2_s, per * rounds,
+               libgit2_s / codec_s);
+    }
+
+    /* 4. Stock git: git commit -S (ssh) in a loop, one new record file per commit. */
     if (baseline) {
         char script[8192];
         snprintf(script, sizeof(script),

@@ -50,7 +50,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/sync.h"
-#include "twin/transfer.h"
+#include "git/packbuild.h"
 #include "twin/twin.h"
 
 #define MAX_ROUNDS 50
@@ -358,7 +358,7 @@ static int helper_pack(const char *dir)
     if (twin_global_init(false) || twin_ops_open(&n, dir) || twin_node_head(&head, n))
         die("opening the node");
     double start = now_s();
-    if (twin_pack_build(&commits, twin_node_repo(n), &head, 1, NULL, 0, count_sink, &bytes))
+    if (twin_packbuild_stream(&commits, twin_node_repo(n), &head, 1, NULL, 0, count_sink, &bytes))
         die("building the pack");
     printf("pack of %zu commits: %.1f MB in %.2f s\n", commits, bytes / 1e6, now_s() - start);
     twin_node_free(n);

@@ -90,6 +90,12 @@ int twin_node_adopt_new_key(twin_node *n);
 /* Reads node.key again, for a handle that may have outlived another process's rotation. */
 int twin_node_reload_key(twin_node *n);
 
+/* Marks the handle as one that only reads records out (list, show, export, status): until it is
+ * freed, libgit2 does not hash each object it reads again, as git does outside fsck (twin verify
+ * hashes every object it reads). twin's own readers keep their checks. 0, or an error from
+ * libgit2. */
+int twin_node_read_out(twin_node *n);
+
 /* Whether this node's member may write only in the partnerships it takes part in (member.scope),
  * as last found when checking that it may write. */
 bool twin_node_writer_limited(const twin_node *n);

@@ -27,6 +27,14 @@ int twin_store_write_commit_at(git_oid *out, git_repository *repo, const twin_ke
                                const git_tree *tree, const git_commit *const *parents,
                                size_t nparents, const char *message, int64_t when);
 
+/* The same, with the commit made by libgit2 (git_commit_create_buffer and
+ * git_commit_create_with_signature) instead of twin's codec: the same bytes. The baseline that
+ * bench_store measures the codec against, and the reference the tests hold it to. */
+int twin_store_write_commit_libgit2(git_oid *out, git_repository *repo, const twin_keypair *key,
+                                    const char *signer_name, const char *signer_org_id,
+                                    const git_tree *tree, const git_commit *const *parents,
+                                    size_t nparents, const char *message, int64_t when);
+
 /* Moves the branch from old (NULL: it must not exist) to new, atomically. TWIN_ECONFLICT when it
  * no longer points at old. */
 int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *new_head,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "rules/checkrun.h"
+#include "git/gitopts.h"
 #include "git/history.h"
 #include "twin/membership.h"
 #include "store/storecheck.h"
@@ -420,24 +421,20 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
                       const git_oid *since);
 
 /* Every object verify reads is hashed and compared with its id: by twin (validity.c,
- * treediff.c) with the processor's SHA extensions rather than by libgit2's slower
+ * treecache.c) with the processor's SHA extensions rather than by libgit2's slower
  * collision-detecting hash, which twin's strict formats have no room to exploit; and objects
  * received from peers were hashed with collision detection by the indexer (indexer.c). Verify reads
- * each object about once and keeps the trees it needs in its own cache (treediff.c), so
+ * each object about once and keeps the trees it needs in its own cache (treecache.c), so
  * libgit2's object cache only costs it time and memory. */
 static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
 {
-    bool libgit2_hashes = twin_global_hash_reads_enabled();
-    bool libgit2_caches = twin_global_object_cache_enabled();
-    int rc = twin_global_hash_reads(false);
-    if (rc == 0)
-        rc = twin_global_object_cache(false);
-    if (rc == 0)
-        rc = twin_global_long_walks();
-    if (rc == 0)
+    const unsigned opts = TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED;
+    int rc = twin_gitopts_begin(opts);
+    if (rc)
+        return rc;
+    if ((rc = twin_global_long_walks()) == 0)
         rc = verify_run(out, n, threads, since);
-    twin_global_hash_reads(libgit2_hashes);
-    twin_global_object_cache(libgit2_caches);
+    twin_gitopts_end(opts);
     return rc;
 }
 

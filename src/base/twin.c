@@ -2,7 +2,6 @@
 
 #include <git2.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #ifdef TWIN_AEAD_OPENSSL
 #include <openssl/crypto.h>
 #endif
@@ -40,36 +39,6 @@ int twin_global_init(bool durable)
         git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)TWIN_OPEN_PACKS_MAX) < 0)
         return twin_error_git("configuring libgit2");
     return 0;
-}
-
-static atomic_bool hash_reads = true;
-
-int twin_global_hash_reads(bool on)
-{
-    if (git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on ? 1 : 0) < 0)
-        return twin_error_git("configuring libgit2");
-    atomic_store(&hash_reads, on);
-    return 0;
-}
-
-bool twin_global_hash_reads_enabled(void)
-{
-    return atomic_load(&hash_reads);
-}
-
-static atomic_bool object_cache = true;
-
-int twin_global_object_cache(bool on)
-{
-    if (git_libgit2_opts(GIT_OPT_ENABLE_CACHING, on ? 1 : 0) < 0)
-        return twin_error_git("configuring libgit2");
-    atomic_store(&object_cache, on);
-    return 0;
-}
-
-bool twin_global_object_cache_enabled(void)
-{
-    return atomic_load(&object_cache);
 }
 
 /* libgit2 maps packs in 1 GiB windows, all of it counted in the resident set once read, and keeps

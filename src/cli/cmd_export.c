@@ -116,11 +116,11 @@ int cmd_export(struct cli *c, int argc, char **argv)
                                          "allowed-signers");
     }
     struct twin_selection sel = {type, where, nwhere, all};
-    twin_global_hash_reads(false); /* reading out, as git does outside fsck: verify checks */
     if ((code = cli_open(c))) {
         free(where);
         return code;
     }
+    twin_node_read_out(c->node); /* reading out, as git does outside fsck: verify checks */
     if (strcmp(format, "iati") == 0) {
         FILE *out = open_out(out_path);
         struct twin_iati_report rep;

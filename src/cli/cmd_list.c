@@ -69,9 +69,9 @@ int cmd_list(struct cli *c, int argc, char **argv)
             goto done;
         }
     }
-    twin_global_hash_reads(false); /* reading out, as git does: twin verify checks hashes */
     if ((code = cli_open(c)))
         goto done;
+    twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
     l.found = json_array();
     int rc = twin_ops_foreach(c->node, NULL, type, collect, &l);
     if (rc) {

@@ -21,10 +21,10 @@ int cmd_show(struct cli *c, int argc, char **argv)
     }
     if (!id)
         return cli_usage_error("show", "give a record id");
-    twin_global_hash_reads(false); /* reading out, as git does: twin verify checks hashes */
     int code = cli_open(c);
     if (code)
         return code;
+    twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
     git_oid at_oid;
     if (at) {
         git_object *obj = NULL;

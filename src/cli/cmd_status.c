@@ -67,10 +67,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 {
     if (argc > 1)
         return cli_usage_error("status", "unexpected argument '%s'", argv[1]);
-    twin_global_hash_reads(false); /* reading out, as git does: twin verify checks hashes */
     int code = cli_open(c);
     if (code)
         return code;
+    twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
     git_oid head;
     int rc = twin_node_head(&head, c->node);
     char node_id[TWIN_NODE_ID_LEN + 1];

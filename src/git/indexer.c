@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "git/gitfmt.h"
 #include "git/pack.h"
 #include "base/sha1.h"
 #include "twin/error.h"
@@ -32,8 +33,6 @@
 #define IX_CACHE_SLOTS      8192 /* at most; no more than the objects the pack declares */
 #define IX_BATCH_MAX        256  /* objects hashed together, on two threads */
 #define IX_BATCH_BYTES      (IX_CACHE_BYTES / 4)
-#define OBJ_OFS_DELTA       6
-#define OBJ_REF_DELTA       7
 
 enum { ST_PACK_HEADER, ST_ENTRY_HEADER, ST_ENTRY_DATA, ST_TRAILER, ST_DONE };
 
@@ -400,46 +399,20 @@ static void blob_keep(twin_indexer *ix, size_t e, struct blob *b)
 static int parse_entry_header(struct ix_entry *e, size_t *size, unsigned char *ref,
                               const unsigned char *b, size_t len, size_t *used)
 {
-    size_t i = 0;
-    if (len == 0)
-        return 0;
-    unsigned c = b[i++];
-    e->kind = (uint8_t)((c >> 4) & 7);
-    size_t sz = c & 15;
-    for (unsigned shift = 4; c & 0x80; shift += 7) {
-        if (i >= len)
-            return 0;
-        if (shift > 56)
+    struct twin_gitfmt_entry h;
+    int n = twin_gitfmt_entry_parse(&h, b, len);
+    if (n <= 0)
+        return n;
+    e->kind = (uint8_t)h.type;
+    *size = (size_t)h.size;
+    if (h.type == TWIN_GITFMT_OFS_DELTA) {
+        if (h.distance == 0 || h.distance > e->off - TWIN_GITFMT_PACK_HEADER)
             return -1;
-        c = b[i++];
-        sz |= (size_t)(c & 0x7f) << shift;
+        e->base = e->off - h.distance;
+    } else if (h.type == TWIN_GITFMT_REF_DELTA) {
+        memcpy(ref, h.base_id, TWIN_SHA1_BYTES);
     }
-    *size = sz;
-    if (e->kind == OBJ_OFS_DELTA) {
-        if (i >= len)
-            return 0;
-        c = b[i++];
-        uint64_t back = c & 0x7f;
-        while (c & 0x80) {
-            if (i >= len)
-                return 0;
-            if (back >= (UINT64_C(1) << 56))
-                return -1;
-            c = b[i++];
-            back = ((back + 1) << 7) | (c & 0x7f);
-        }
-        if (back == 0 || back > e->off - 12)
-            return -1;
-        e->base = e->off - back;
-    } else if (e->kind == OBJ_REF_DELTA) {
-        if (len - i < TWIN_SHA1_BYTES)
-            return 0;
-        memcpy(ref, b + i, TWIN_SHA1_BYTES);
-        i += TWIN_SHA1_BYTES;
-    } else if (e->kind < GIT_OBJECT_COMMIT || e->kind > GIT_OBJECT_TAG) {
-        return -1;
-    }
-    *used = i;
+    *used = (size_t)n;
     return 1;
 }
 
@@ -460,7 +433,8 @@ static long entry_at(const twin_indexer *ix, uint64_t off)
 /* The index of the base of delta entry e, once the base is named; -1 when it is not (yet). */
 static long base_of(const twin_indexer *ix, const struct ix_entry *e)
 {
-    long b = e->kind == OBJ_OFS_DELTA ? entry_at(ix, e->base) : find_id(ix, ix->refs[e->base]);
+    long b =
+        e->kind == TWIN_GITFMT_OFS_DELTA ? entry_at(ix, e->base) : find_id(ix, ix->refs[e->base]);
     return b >= 0 && ix->v[b].type ? b : -1; /* by id: named; by offset: its content known */
 }
 
@@ -525,16 +499,16 @@ static int apply(twin_indexer *ix, size_t e, struct blob *out, const struct blob
      * applies, as 2 bytes that empty a base of under 128 bytes do; libgit2 takes it. */
     if (delta_size < 4)
         return bad(ix, ix->v[e].off, "has a delta of %zu bytes, fewer than git's 4", delta_size);
-    if (twin_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
+    if (twin_gitfmt_delta_sizes(&src, &dst, &start, delta, delta_size) || src != base->size)
         return bad(ix, ix->v[e].off, "has a delta that does not fit its base");
     if (dst > IX_OBJECT_MAX)
         return bad(ix, ix->v[e].off, "would be more than %zu bytes", IX_OBJECT_MAX);
-    if (!twin_delta_can_make(dst, base->size, delta_size - start))
+    if (!twin_gitfmt_delta_can_make(dst, base->size, delta_size - start))
         return bad(ix, ix->v[e].off, "has a malformed delta");
     unsigned char *result = malloc(dst ? dst : 1);
     if (!result)
         return twin_error(TWIN_ERROR, "out of memory");
-    if (twin_delta_apply(result, dst, base->data, base->size, delta, delta_size, start)) {
+    if (twin_gitfmt_delta_apply(result, dst, base->data, base->size, delta, delta_size, start)) {
         free(result);
         return bad(ix, ix->v[e].off, "has a malformed delta");
     }
@@ -560,7 +534,7 @@ static int content(twin_indexer *ix, size_t e, struct blob *out, unsigned depth)
     int rc = read_back(ix, e, &raw, &raw_size);
     if (rc)
         return rc;
-    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA) {
+    if (en->kind != TWIN_GITFMT_OFS_DELTA && en->kind != TWIN_GITFMT_REF_DELTA) {
         *out = (struct blob){raw, raw_size, raw};
     } else {
         long b = base_of(ix, en);
@@ -616,15 +590,15 @@ static int entry_done(twin_indexer *ix)
     ix->data = NULL;
     ix->data_cap = 0;
     int rc = 0;
-    if (en->kind != OBJ_OFS_DELTA && en->kind != OBJ_REF_DELTA)
+    if (en->kind != TWIN_GITFMT_OFS_DELTA && en->kind != TWIN_GITFMT_REF_DELTA)
         return name(ix, e, en->kind, &data);
-    if (en->kind == OBJ_OFS_DELTA && entry_at(ix, en->base) < 0)
+    if (en->kind == TWIN_GITFMT_OFS_DELTA && entry_at(ix, en->base) < 0)
         rc = bad(ix, en->off, "names a base at offset %llu, where no object starts",
                  (unsigned long long)en->base);
-    else if (en->kind == OBJ_REF_DELTA &&
+    else if (en->kind == TWIN_GITFMT_REF_DELTA &&
              twin_util_grow((void **)&ix->refs, &ix->refs_cap, ix->nrefs + 1, sizeof(*ix->refs)))
         rc = TWIN_ERROR;
-    if (rc == 0 && en->kind == OBJ_REF_DELTA) {
+    if (rc == 0 && en->kind == TWIN_GITFMT_REF_DELTA) {
         memcpy(ix->refs[ix->nrefs], ix->cur_ref, TWIN_SHA1_BYTES);
         en->base = ix->nrefs++;
     }
@@ -644,12 +618,11 @@ static int entry_done(twin_indexer *ix)
 
 static int take_pack_header(twin_indexer *ix)
 {
-    const unsigned char *b = ix->buf;
-    uint32_t version = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
-    uint32_t count = (uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 | b[11];
+    uint32_t version, count;
+    bool magic = twin_gitfmt_pack_header_get(&version, &count, ix->buf);
     /* git takes version 3 too, but libgit2, which reads the packs of the store, takes only 2: a
      * version-3 pack written into the store would hold objects the store cannot find. */
-    if (memcmp(b, "PACK", 4) != 0 || version != 2) {
+    if (!magic || version != 2) {
         ix->failed = true;
         return twin_error(TWIN_EINVALID, "received bytes are not a git pack of version 2");
     }
@@ -665,7 +638,7 @@ static int take_pack_header(twin_indexer *ix)
         return twin_error(TWIN_ERROR, "out of memory");
     }
     ix->declared = count;
-    ix->off = 12;
+    ix->off = TWIN_GITFMT_PACK_HEADER;
     ix->buf_len = 0;
     ix->state = count ? ST_ENTRY_HEADER : ST_TRAILER;
     return 0;
@@ -782,10 +755,12 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
         int rc = 0, was = ix->state;
         switch (ix->state) {
         case ST_PACK_HEADER:
-            took = 12 - ix->buf_len < len ? 12 - ix->buf_len : len;
+            took = TWIN_GITFMT_PACK_HEADER - ix->buf_len < len
+                       ? TWIN_GITFMT_PACK_HEADER - ix->buf_len
+                       : len;
             memcpy(ix->buf + ix->buf_len, p, took);
             ix->buf_len += took;
-            if (ix->buf_len == 12)
+            if (ix->buf_len == TWIN_GITFMT_PACK_HEADER)
                 rc = take_pack_header(ix);
             break;
         case ST_ENTRY_HEADER:
@@ -861,7 +836,7 @@ static int name_deferred(twin_indexer *ix)
     }
     for (size_t i = 0; i < n; i++) {
         const struct ix_entry *en = &ix->v[ix->deferred[i]];
-        bool ref = en->kind == OBJ_REF_DELTA;
+        bool ref = en->kind == TWIN_GITFMT_REF_DELTA;
         wait_key(w[i].key, ref, en->base, ref ? ix->refs[en->base] : NULL);
         w[i].e = ix->deferred[i];
         if (base_of(ix, en) >= 0)
@@ -900,7 +875,7 @@ static int name_deferred(twin_indexer *ix)
         const struct ix_entry *en = &ix->v[ix->deferred[i]];
         if (en->type)
             continue;
-        if (en->kind == OBJ_REF_DELTA) {
+        if (en->kind == TWIN_GITFMT_REF_DELTA) {
             git_oid id;
             memcpy(id.id, ix->refs[en->base], TWIN_SHA1_BYTES);
             return bad(ix, en->off, "is a delta against %s, which is not in the pack",

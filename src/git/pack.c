@@ -17,15 +17,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "git/gitfmt.h"
 #include "git/packread.h"
 #include "base/sha1.h"
 #include "base/util.h"
 #include "twin/error.h"
 
-#define PACK_HEADER    12
-#define OBJ_OFS_DELTA  6
-#define COPY_MAX       0xffffff /* a copy instruction's size fits in three bytes */
-#define INSERT_MAX     127
 #define IDX_MAX_BYTES  ((size_t)1 << 31)
 #define LARGE_OFFSET   0x80000000u
 #define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
@@ -40,74 +37,6 @@ struct twin_packw {
     z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
     bool z_ready, zs_ready;
 };
-
-static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
-{
-    *v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (*i >= len || shift > 56)
-            return -1;
-        unsigned char c = d[(*i)++];
-        *v |= (size_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return 0;
-    }
-}
-
-int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
-                     size_t len)
-{
-    *start = 0;
-    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
-                                                                                              : 0;
-}
-
-bool twin_delta_can_make(size_t result_size, size_t base_size, size_t len)
-{
-    size_t most = base_size < 0xffffff ? base_size : 0xffffff; /* one instruction's output */
-    if (most < 1)
-        most = 1;
-    return result_size / most + (result_size % most != 0) <= len;
-}
-
-int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
-                     size_t base_size, const unsigned char *d, size_t len, size_t start)
-{
-    size_t i = start, at = 0;
-    while (i < len) {
-        unsigned char cmd = d[i++];
-        if (cmd & 0x80) {
-            size_t from = 0, n = 0;
-            for (int b = 0; b < 4; b++)
-                if (cmd & (1u << b)) {
-                    if (i >= len)
-                        return -1;
-                    from |= (size_t)d[i++] << (8 * b);
-                }
-            for (int b = 0; b < 3; b++)
-                if (cmd & (0x10u << b)) {
-                    if (i >= len)
-                        return -1;
-                    n |= (size_t)d[i++] << (8 * b);
-                }
-            if (n == 0)
-                n = 0x10000;
-            if (from > base_size || n > base_size - from || n > result_size - at)
-                return -1;
-            memcpy(out + at, base + from, n);
-            at += n;
-        } else if (cmd) {
-            if (cmd > len - i || cmd > result_size - at)
-                return -1;
-            memcpy(out + at, d + i, cmd);
-            at += cmd;
-            i += cmd;
-        } else {
-            return -1; /* instruction 0 is reserved */
-        }
-    }
-    return at == result_size ? 0 : -1;
-}
 
 int twin_packw_new(twin_packw **out)
 {
@@ -129,7 +58,7 @@ int twin_packw_new(twin_packw **out)
         twin_packw_free(w);
         return TWIN_ERROR;
     }
-    w->len = PACK_HEADER;
+    w->len = TWIN_GITFMT_PACK_HEADER;
     *out = w;
     return 0;
 }
@@ -158,34 +87,6 @@ size_t twin_packw_bytes(const twin_packw *w)
     return w->len;
 }
 
-static size_t put_varint(unsigned char *p, size_t v)
-{
-    size_t n = 0;
-    do {
-        unsigned char b = v & 0x7f;
-        v >>= 7;
-        p[n++] = (unsigned char)(b | (v ? 0x80 : 0));
-    } while (v);
-    return n;
-}
-
-static size_t put_copy(unsigned char *p, size_t offset, size_t size)
-{
-    unsigned char *op = p++;
-    *op = 0x80;
-    for (int i = 0; i < 4; i++)
-        if ((offset >> (8 * i)) & 0xff) {
-            *p++ = (unsigned char)(offset >> (8 * i));
-            *op |= (unsigned char)(1 << i);
-        }
-    for (int i = 0; i < 3; i++)
-        if ((size >> (8 * i)) & 0xff) {
-            *p++ = (unsigned char)(size >> (8 * i));
-            *op |= (unsigned char)(0x10 << i);
-        }
-    return (size_t)(p - op);
-}
-
 /* Deltas are built as a list of copies from the base and inserted bytes; a copy that continues
  * the previous one extends it. The builder gives up (returns false) once the delta would be
  * larger than limit: then the object is stored whole. */
@@ -199,20 +100,20 @@ struct delta {
 static bool delta_flush(struct delta *d)
 {
     while (d->copy_len) {
-        size_t n = d->copy_len < COPY_MAX ? d->copy_len : COPY_MAX;
+        size_t n =
+            d->copy_len < TWIN_GITFMT_DELTA_COPY_MAX ? d->copy_len : TWIN_GITFMT_DELTA_COPY_MAX;
         if (d->end - d->p < 8)
             return false;
-        d->p += put_copy(d->p, d->copy_at, n);
+        d->p += twin_gitfmt_delta_copy_put(d->p, d->copy_at, n);
         d->copy_at += n;
         d->copy_len -= n;
     }
     while (d->ins_len) {
-        size_t n = d->ins_len < INSERT_MAX ? d->ins_len : INSERT_MAX;
+        size_t n =
+            d->ins_len < TWIN_GITFMT_DELTA_INSERT_MAX ? d->ins_len : TWIN_GITFMT_DELTA_INSERT_MAX;
         if ((size_t)(d->end - d->p) < n + 1)
             return false;
-        *d->p++ = (unsigned char)n;
-        memcpy(d->p, d->ins, n);
-        d->p += n;
+        d->p += twin_gitfmt_delta_insert_put(d->p, d->ins, n);
         d->ins += n;
         d->ins_len -= n;
     }
@@ -249,34 +150,6 @@ static bool delta_insert(struct delta *d, const unsigned char *data, size_t len)
     return true;
 }
 
-/* The length of the tree entry at p ("<mode> <name>\0<20-byte id>"), 0 if malformed. */
-static size_t tree_entry_len(const unsigned char *p, size_t left)
-{
-    const unsigned char *nul = memchr(p, 0, left);
-    if (!nul || (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES > left)
-        return 0;
-    return (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES;
-}
-
-/* git's order of two tree entries: by name, a subtree's name as if it ended in '/'. */
-static int tree_entry_cmp(const unsigned char *a, const unsigned char *b)
-{
-    const unsigned char *an = (const unsigned char *)strchr((const char *)a, ' ');
-    const unsigned char *bn = (const unsigned char *)strchr((const char *)b, ' ');
-    if (!an || !bn)
-        return 0;
-    an++;
-    bn++;
-    size_t al = strlen((const char *)an), bl = strlen((const char *)bn);
-    size_t n = al < bl ? al : bl;
-    int c = memcmp(an, bn, n);
-    if (c)
-        return c;
-    unsigned ca = al > n ? an[n] : a[0] == '4' ? '/' : 0;
-    unsigned cb = bl > n ? bn[n] : b[0] == '4' ? '/' : 0;
-    return (int)ca - (int)cb;
-}
-
 /* A delta between two versions of a tree, entry by entry: runs of equal entries are copied,
  * new and changed entries inserted, so it stays small however far apart the changes lie. */
 static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_len,
@@ -284,8 +157,8 @@ static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_l
 {
     size_t i = 0, j = 0;
     while (j < len) {
-        size_t ej = tree_entry_len(data + j, len - j);
-        size_t ei = i < base_len ? tree_entry_len(base + i, base_len - i) : 0;
+        size_t ej = twin_gitfmt_tree_entry_len(data + j, len - j);
+        size_t ei = i < base_len ? twin_gitfmt_tree_entry_len(base + i, base_len - i) : 0;
         if (!ej || (i < base_len && !ei))
             return false;
         if (ei == ej && memcmp(base + i, data + j, ej) == 0) {
@@ -295,7 +168,7 @@ static bool tree_delta(struct delta *d, const unsigned char *base, size_t base_l
             j += ej;
             continue;
         }
-        int c = ei ? tree_entry_cmp(base + i, data + j) : 1;
+        int c = ei ? twin_gitfmt_tree_entry_cmp(base + i, data + j) : 1;
         if (c <= 0)
             i += ei; /* gone from the new version, or changed in it */
         if (c >= 0) {
@@ -330,8 +203,8 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
     if (base_len > 0xffffffffu || len < 64 || twin_util_grow((void **)buf, cap, limit, 1))
         return 0;
     struct delta d = {*buf, *buf + limit, 0, 0, NULL, 0};
-    d.p += put_varint(d.p, base_len);
-    d.p += put_varint(d.p, len);
+    d.p += twin_gitfmt_delta_size_put(d.p, base_len);
+    d.p += twin_gitfmt_delta_size_put(d.p, len);
     bool ok = type == GIT_OBJECT_TREE ? tree_delta(&d, base, base_len, data, len)
                                       : plain_delta(&d, base, base_len, data, len);
     return ok ? (size_t)(d.p - *buf) : 0;
@@ -345,7 +218,7 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
         dlen = twin_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
-    int ptype = dlen ? OBJ_OFS_DELTA : (int)type;
+    int ptype = dlen ? TWIN_GITFMT_OFS_DELTA : (int)type;
     z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
     uLong zbound = deflateBound(z, (uLong)body_len);
     if (twin_util_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
@@ -353,25 +226,9 @@ int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const gi
         return TWIN_ERROR;
     size_t start = w->len;
     unsigned char *p = w->buf + start;
-    size_t v = body_len;
-    *p = (unsigned char)((ptype << 4) | (v & 0x0f));
-    v >>= 4;
-    while (v) {
-        *p++ |= 0x80;
-        *p = v & 0x7f;
-        v >>= 7;
-    }
-    p++;
-    if (dlen) {
-        uint64_t ofs = start - w->objs[base].offset;
-        unsigned char enc[16];
-        size_t pos = sizeof(enc) - 1;
-        enc[pos] = ofs & 0x7f;
-        while (ofs >>= 7)
-            enc[--pos] = (unsigned char)(0x80 | (--ofs & 0x7f));
-        memcpy(p, enc + pos, sizeof(enc) - pos);
-        p += sizeof(enc) - pos;
-    }
+    p += twin_gitfmt_entry_header_put(p, ptype, body_len);
+    if (dlen)
+        p += twin_gitfmt_ofs_put(p, start - w->objs[base].offset);
     deflateReset(z);
     z->next_in = (Bytef *)body;
     z->avail_in = (uInt)body_len;
@@ -550,9 +407,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     pack_dir(dir, sizeof(dir), repo);
     if (twin_util_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
         return TWIN_ERROR;
-    memcpy(w->buf, "PACK", 4);
-    put32(w->buf + 4, 2);
-    put32(w->buf + 8, (uint32_t)w->count);
+    twin_gitfmt_pack_header_put(w->buf, (uint32_t)w->count);
     unsigned char sum[TWIN_SHA1_BYTES];
     twin_sha1_ctx c;
     twin_sha1_init(&c);
@@ -570,7 +425,7 @@ int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
     }
     int rc = publish(repo, dir, tmp, sum, w->objs, w->count, fd, durable);
     if (rc == 0) {
-        w->len = PACK_HEADER;
+        w->len = TWIN_GITFMT_PACK_HEADER;
         w->count = 0;
     }
     return rc;
@@ -867,7 +722,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
     unsigned char *buf = malloc(cap), trailer[TWIN_SHA1_BYTES], sum[TWIN_SHA1_BYTES];
     twin_sha1_ctx own;
     twin_sha1_init(&own);
-    int rc = buf && size >= PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
+    int rc = buf && size >= TWIN_GITFMT_PACK_HEADER + TWIN_SHA1_BYTES ? 0 : TWIN_ERROR;
     while (rc == 0 && done < size - TWIN_SHA1_BYTES) {
         size_t want = size - TWIN_SHA1_BYTES - done < cap ? size - TWIN_SHA1_BYTES - done : cap;
         ssize_t n = read(in, buf, want);
@@ -878,7 +733,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
             break;
         }
         twin_sha1_update(&own, buf, (size_t)n);
-        size_t skip = done < PACK_HEADER ? PACK_HEADER - done : 0;
+        size_t skip = done < TWIN_GITFMT_PACK_HEADER ? TWIN_GITFMT_PACK_HEADER - done : 0;
         if (skip < (size_t)n) {
             twin_sha1_update(out_sum, buf + skip, (size_t)n - skip);
             if (twin_util_write_all(fd, buf + skip, (size_t)n - skip) != 0)
@@ -1061,10 +916,8 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
     }
     twin_sha1_ctx total;
     twin_sha1_init(&total);
-    unsigned char header[PACK_HEADER];
-    memcpy(header, "PACK", 4);
-    put32(header + 4, 2);
-    put32(header + 8, (uint32_t)nseen);
+    unsigned char header[TWIN_GITFMT_PACK_HEADER];
+    twin_gitfmt_pack_header_put(header, (uint32_t)nseen);
     twin_sha1_update(&total, header, sizeof(header));
     rc = twin_util_write_all(fd, header, sizeof(header)) == 0
              ? 0
@@ -1079,7 +932,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
         for (uint32_t k = 0; k < p->count; k++) {
             uint64_t off = idx_offset(p, k);
-            if (off < PACK_HEADER || off >= (uint64_t)p->pack_size) {
+            if (off < TWIN_GITFMT_PACK_HEADER || off >= (uint64_t)p->pack_size) {
                 rc = twin_error(TWIN_EINVALID, "%s.idx is damaged", p->name);
                 break;
             }
@@ -1090,7 +943,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         }
         if (rc == 0)
             rc = copy_pack(fd, &total, dir, p);
-        shift += (uint64_t)p->pack_size - PACK_HEADER - TWIN_SHA1_BYTES;
+        shift += (uint64_t)p->pack_size - TWIN_GITFMT_PACK_HEADER - TWIN_SHA1_BYTES;
     }
     if (rc == 0 && w && w->count) { /* the rewritten objects follow the copied ones */
         if ((rc = twin_util_grow((void **)&objs, &objs_cap, count + w->count, sizeof(*objs))))
@@ -1099,8 +952,10 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
             objs[count] = w->objs[k];
             objs[count++].offset += shift;
         }
-        twin_sha1_update(&total, w->buf + PACK_HEADER, w->len - PACK_HEADER);
-        if (twin_util_write_all(fd, w->buf + PACK_HEADER, w->len - PACK_HEADER) != 0)
+        twin_sha1_update(&total, w->buf + TWIN_GITFMT_PACK_HEADER,
+                         w->len - TWIN_GITFMT_PACK_HEADER);
+        if (twin_util_write_all(fd, w->buf + TWIN_GITFMT_PACK_HEADER,
+                                w->len - TWIN_GITFMT_PACK_HEADER) != 0)
             rc = twin_error(TWIN_ERROR, "cannot write a pack: %s", strerror(errno));
     }
 written:;

@@ -22,23 +22,6 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
                        const unsigned char *base, size_t base_len, const unsigned char *data,
                        size_t len);
 
-/* The sizes a git delta starts with (its base's, then its result's), and where its instructions
- * begin. 0, or -1 when the header is malformed. */
-int twin_delta_sizes(size_t *base_size, size_t *result_size, size_t *start, const unsigned char *d,
-                     size_t len);
-
-/* Whether instructions of len bytes could make a result of result_size bytes out of a base of
- * base_size: each takes a byte at least, and gives at most the base (a copy, 16 MiB at most) or a
- * byte for each byte it takes (an insert). A delta that says more is malformed, which this finds
- * before memory is taken for its result. */
-bool twin_delta_can_make(size_t result_size, size_t base_size, size_t len);
-
-/* Applies the instructions of git delta d (from start on) to base, filling out with exactly
- * result_size bytes. 0, or -1 when an instruction is malformed, reaches outside base or past
- * result_size, or the result falls short of it. */
-int twin_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
-                     size_t base_size, const unsigned char *d, size_t len, size_t start);
-
 /* An object of a pack, for its index. */
 struct twin_pack_entry {
     unsigned char id[20];

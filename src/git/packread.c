@@ -13,7 +13,7 @@
 #include <libdeflate.h>
 #include <unistd.h>
 
-#include "git/pack.h"
+#include "git/gitfmt.h"
 #include "twin/error.h"
 #include "base/util.h"
 
@@ -27,8 +27,6 @@
 #define TRIM_BYTES    ((size_t)16 << 20)
 #define LEAN_CACHE    ((size_t)16 << 20)
 #define LEAN_TRIM     ((size_t)1 << 20)
-
-enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
 struct rpack {
     char name[64];
@@ -182,8 +180,9 @@ static int check_pack(struct rpack *p)
     p->count = prev;
     if ((p->idx_len - IDX_HEADER - 40) / 28 < p->count)
         return -1;
-    if (p->map_pack_len < 12 + 20 || memcmp(p->pack, "PACK", 4) != 0 ||
-        (get32(p->pack + 4) != 2 && get32(p->pack + 4) != 3))
+    uint32_t version, count;
+    if (p->map_pack_len < TWIN_GITFMT_PACK_HEADER + 20 ||
+        !twin_gitfmt_pack_header_get(&version, &count, p->pack) || (version != 2 && version != 3))
         return -1;
     p->pack_len = p->map_pack_len - 20;
     return 0;
@@ -537,42 +536,25 @@ static int damaged(const struct rpack *p, uint64_t off, const char *what)
 
 static int read_header(struct header *h, const struct rpack *p, uint64_t off)
 {
-    const unsigned char *b = p->pack;
-    uint64_t i = off, end = p->pack_len;
-    if (i >= end)
+    uint64_t end = p->pack_len;
+    if (off >= end)
         return damaged(p, off, "lies past the end of the pack");
-    unsigned c = b[i++];
-    h->type = (c >> 4) & 7;
-    h->size = c & 15;
-    for (unsigned shift = 4; c & 0x80; shift += 7) {
-        if (i >= end || shift > 56)
-            return damaged(p, off, "has a malformed header");
-        c = b[i++];
-        h->size |= (size_t)(c & 0x7f) << shift;
-    }
-    h->base_id = NULL;
-    if (h->type == OBJ_OFS_DELTA) {
-        if (i >= end)
-            return damaged(p, off, "has a malformed delta header");
-        c = b[i++];
-        uint64_t back = c & 0x7f;
-        while (c & 0x80) {
-            if (i >= end || back >= (UINT64_C(1) << 56))
-                return damaged(p, off, "has a malformed delta header");
-            c = b[i++];
-            back = ((back + 1) << 7) | (c & 0x7f);
-        }
-        if (back == 0 || back > off - 12)
+    struct twin_gitfmt_entry e;
+    int len = twin_gitfmt_entry_parse(&e, p->pack + off, (size_t)(end - off));
+    if (len <= 0)
+        return damaged(p, off,
+                       e.part == TWIN_GITFMT_AT_TYPE   ? "has an unknown type"
+                       : e.part == TWIN_GITFMT_AT_BASE ? "has a malformed delta header"
+                                                       : "has a malformed header");
+    h->type = e.type;
+    h->size = (size_t)e.size;
+    h->base_id = e.base_id;
+    if (e.type == TWIN_GITFMT_OFS_DELTA) {
+        if (e.distance == 0 || e.distance > off - TWIN_GITFMT_PACK_HEADER)
             return damaged(p, off, "names a base outside the pack");
-        h->base = off - back;
-    } else if (h->type == OBJ_REF_DELTA) {
-        if (end - i < 20)
-            return damaged(p, off, "has a malformed delta header");
-        h->base_id = b + i;
-        i += 20;
-    } else if (h->type < GIT_OBJECT_COMMIT || h->type > GIT_OBJECT_TAG) {
-        return damaged(p, off, "has an unknown type");
+        h->base = off - e.distance;
     }
+    uint64_t i = off + (uint64_t)len;
     if (h->size > OBJ_MAX_BYTES)
         return damaged(p, off, "is too large to read here");
     /* Deflate makes at most 1032 bytes of each byte it reads (a match of 258 bytes coded in two
@@ -649,11 +631,12 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
                               const unsigned char *d, size_t len)
 {
     size_t src, dst, start;
-    if (twin_delta_sizes(&src, &dst, &start, d, len) || src != base->size || dst > OBJ_MAX_BYTES) {
+    if (twin_gitfmt_delta_sizes(&src, &dst, &start, d, len) || src != base->size ||
+        dst > OBJ_MAX_BYTES) {
         damaged(p, off, "has a delta that does not fit its base");
         return NULL;
     }
-    if (!twin_delta_can_make(dst, base->size, len - start)) {
+    if (!twin_gitfmt_delta_can_make(dst, base->size, len - start)) {
         damaged(p, off, "has a malformed delta");
         return NULL;
     }
@@ -662,7 +645,7 @@ static twin_pobj *delta_apply(const struct rpack *p, uint64_t off, const twin_po
         twin_error(TWIN_ERROR, "out of memory");
         return NULL;
     }
-    if (twin_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
+    if (twin_gitfmt_delta_apply(o->data, dst, base->data, base->size, d, len, start) == 0)
         return o;
     free(o);
     damaged(p, off, "has a malformed delta");
@@ -712,7 +695,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         struct header h = {0};
         if ((rc = read_header(&h, p, off)))
             return rc;
-        if (h.type != OBJ_OFS_DELTA && h.type != OBJ_REF_DELTA) {
+        if (h.type != TWIN_GITFMT_OFS_DELTA && h.type != TWIN_GITFMT_REF_DELTA) {
             if (!(obj = pobj_new((git_object_t)h.type, h.size, p->trusted)))
                 return twin_error(TWIN_ERROR, "out of memory");
             if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
@@ -728,7 +711,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         if (twin_util_grow((void **)&r->chain, &r->chain_cap, depth + 1, sizeof(*r->chain)))
             return TWIN_ERROR;
         r->chain[depth++] = (struct link){.pack = pack, .off = off, .data = h.data, .size = h.size};
-        if (h.type == OBJ_OFS_DELTA) {
+        if (h.type == TWIN_GITFMT_OFS_DELTA) {
             off = h.base;
         } else {
             rc = locate(&pack, &off, r, h.base_id);

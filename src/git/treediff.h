@@ -14,6 +14,8 @@
 #include <git2.h>
 #include <stdbool.h>
 
+#include "git/treecache.h"
+
 #define TWIN_TREEDIFF_MAX_CHANGES 200000
 #define TWIN_TREEDIFF_MAX_DEPTH   4
 
@@ -24,50 +26,9 @@ struct twin_change {
     bool is_tree; /* only when the diff was asked for trees */
 };
 
-/* Trees read recently, as stored bytes with their entries indexed. Walking a history commit by
- * commit, each tree is read once: as the new side of one commit, then as the old side of the
- * next. Belongs to one repository and must be freed before it. */
-typedef struct twin_tree_cache twin_tree_cache;
-
-int twin_tree_cache_new(twin_tree_cache **out);
-void twin_tree_cache_free(twin_tree_cache *c);
-
-/* Trees read through c, and objects read through its pack reader, are taken as the store holds
- * them, without hashing each against its id: for a sender, whose receiver hashes every object it
- * is sent. Verify never does this. */
-void twin_tree_cache_trust_store(twin_tree_cache *c);
-
-/* Only the objects of the packs of the first directory the cache is bound to (the received pack,
- * whose every id the indexer computed from its content) are taken as they are; the store's are
- * hashed as they are read, since its files may have been damaged since they were written. */
-void twin_tree_cache_trust_first_dir(twin_tree_cache *c);
-
-/* Has the cache's pack reader keep less in memory (twin_packread_lean). */
-void twin_tree_cache_lean(twin_tree_cache *c);
-
-/* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
- * NULL when there is none. */
-struct twin_packread *twin_tree_cache_packs(twin_tree_cache *c, git_repository *repo);
-
-/* Binds the cache to repo, with a pack reader on the packs of the directories given (for a
- * repository made around an object database, whose packs twin cannot find by itself). */
-int twin_tree_cache_bind_dirs(twin_tree_cache *c, git_repository *repo, const char *const *dirs,
-                              size_t ndirs);
-
-/* The id of the entry called name (a directory when dir) in the tree with id tree, read through
- * c (and hashed, unless c trusts the store): 1 with *out, 0 when the tree has no such entry,
- * TWIN_ENOTFOUND when the tree is not one twin reads on its bytes (ask libgit2), TWIN_EVERIFY
- * when it does not match its id, <0 on other errors. */
-int twin_tree_cache_entry(git_oid *out, twin_tree_cache *c, git_repository *repo,
-                          const git_oid *tree, const char *name, bool dir);
-
-/* The same for a path of directories ending in a file. */
-int twin_tree_cache_path(git_oid *out, twin_tree_cache *c, git_repository *repo,
-                         const git_oid *tree, const char *path);
-
 struct twin_treediff {
     git_repository *repo;
-    twin_tree_cache *cache; /* NULL: one just for the run */
+    twin_treecache *cache; /* NULL: one just for the run */
     bool trees; /* also list each directory whose tree changed, before the files under it */
     /* Refuse (as a fault) any changed tree that is not in git's canonical form: sorted, unique
      * names, modes 40000 and 100644, no empty, '.', '..' or '.git' name. The validity predicate

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "twin/membership.h"
+#include "git/treecache.h"
 #include "git/treediff.h"
 #include "twin/merge.h"
 #include "rules/governance.h"
@@ -29,7 +30,7 @@ struct twin_check_cache {
     git_oid network, members;
     bool valid;
     struct twin_membership *membership;
-    twin_tree_cache *trees;
+    twin_treecache *trees;
     /* The last commit checked and its tree: most often the parent of the next one. */
     git_repository *last_repo;
     git_oid last_commit, last_tree;
@@ -45,7 +46,7 @@ int twin_check_cache_new(twin_check_cache **out)
     *out = calloc(1, sizeof(**out));
     if (!*out)
         return twin_error(TWIN_ERROR, "out of memory");
-    int rc = twin_tree_cache_new(&(*out)->trees);
+    int rc = twin_treecache_new(&(*out)->trees);
     if (rc) {
         free(*out);
         *out = NULL;
@@ -59,24 +60,24 @@ void twin_check_cache_free(twin_check_cache *c)
         return;
     twin_membership_free(c->membership);
     free(c->changes);
-    twin_tree_cache_free(c->trees);
+    twin_treecache_free(c->trees);
     free(c);
 }
 
 int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
                                size_t ndirs)
 {
-    return twin_tree_cache_bind_dirs(c->trees, repo, dirs, ndirs);
+    return twin_treecache_bind_dirs(c->trees, repo, dirs, ndirs);
 }
 
 void twin_check_cache_trust_received(twin_check_cache *c)
 {
-    twin_tree_cache_trust_first_dir(c->trees);
+    twin_treecache_trust_first_dir(c->trees);
 }
 
 void twin_check_cache_lean(twin_check_cache *c)
 {
-    twin_tree_cache_lean(c->trees);
+    twin_treecache_lean(c->trees);
 }
 
 static int verdict(struct twin_check *out, const char *fmt, ...)
@@ -92,7 +93,8 @@ static int verdict(struct twin_check *out, const char *fmt, ...)
 }
 
 /* Whether data hashes to id as an object of type: the check libgit2 makes on every read unless
- * told not to (twin_global_hash_reads), made here with the processor's SHA extensions. */
+ * told not to (gitopts.h), made here with the processor's SHA extensions, whatever libgit2 was
+ * told. */
 static bool object_matches(const git_oid *id, const char *type, const void *data, size_t len)
 {
     git_oid actual;
@@ -107,7 +109,7 @@ struct stored {
     git_object_t type;
     const unsigned char *data;
     size_t size;
-    bool intact; /* it hashes to its id (checked here unless libgit2 checked it) */
+    bool intact; /* it hashes to its id (checked here unless read out of a trusted pack) */
 };
 
 /* 0 with s filled; TWIN_EVERIFY when a pack holding it is damaged; <0 when it cannot be read. */
@@ -132,7 +134,7 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
         s->data = git_odb_object_data(s->obj);
         s->size = git_odb_object_size(s->obj);
     }
-    s->intact = (s->pobj && s->pobj->trusted) || (!s->pobj && twin_global_hash_reads_enabled()) ||
+    s->intact = (s->pobj && s->pobj->trusted) ||
                 object_matches(id, git_object_type2string(s->type), s->data, s->size);
     if (!s->intact)
         twin_error_note_damage();
@@ -151,7 +153,7 @@ struct lazy_tree {
     git_oid id;
     git_tree *tree;
     /* Where files are looked up first, when not NULL. */
-    twin_tree_cache *trees;
+    twin_treecache *trees;
     twin_packread *packs;
 };
 
@@ -239,7 +241,7 @@ static int lookup_in_tree(json_t **out, const char *type, const char *id, void *
         return TWIN_ENOTFOUND;
     if (l->trees) { /* through the trees the diff has just read, most often */
         git_oid blob;
-        int rc = twin_tree_cache_path(&blob, l->trees, l->repo, &l->id, path);
+        int rc = twin_treecache_path(&blob, l->trees, l->repo, &l->id, path);
         if (rc == 0)
             return TWIN_ENOTFOUND;
         if (rc == 1 && !out)
@@ -529,12 +531,12 @@ cleanup:
  * cannot be read (TWIN_EVERIFY: it does not match its id). Read through the tree cache where it
  * can (the parent's tree is most often there, as the last commit's), else by libgit2. */
 static int membership_key(git_oid *network, git_oid *members, struct lazy_tree *t,
-                          twin_tree_cache *trees)
+                          twin_treecache *trees)
 {
     if (trees) {
-        int a = twin_tree_cache_entry(network, trees, t->repo, &t->id, TWIN_NETWORK_PATH, false);
+        int a = twin_treecache_entry(network, trees, t->repo, &t->id, TWIN_NETWORK_PATH, false);
         int b = a == 1
-                    ? twin_tree_cache_entry(members, trees, t->repo, &t->id, TWIN_MEMBERS_DIR, true)
+                    ? twin_treecache_entry(members, trees, t->repo, &t->id, TWIN_MEMBERS_DIR, true)
                     : a;
         if (a >= 0 && b >= 0)
             return a == 1 && b == 1 ? 0 : 1;
@@ -750,7 +752,7 @@ int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oi
         cache->changes = NULL, cache->changes_cap = 0;
     }
 
-    twin_packread *packs = twin_tree_cache_packs(cache ? cache->trees : NULL, repo);
+    twin_packread *packs = twin_treecache_packs(cache ? cache->trees : NULL, repo);
     tree.trees = parent_tree.trees = cache ? cache->trees : NULL;
     tree.packs = parent_tree.packs = packs;
     int rule = 0;

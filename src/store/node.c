@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "git/gitopts.h"
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/record.h"
@@ -29,6 +30,7 @@ struct twin_node {
     char *org_id;
     char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
     bool limited;                   /* this node's member writes only in its own partnerships */
+    bool read_out;                  /* holds TWIN_GITOPTS_UNHASHED (twin_node_read_out) */
 };
 
 static char *join_path(const char *a, const char *b)
@@ -410,10 +412,20 @@ void twin_node_free(twin_node *n)
     if (!n)
         return;
     git_repository_free(n->repo);
+    if (n->read_out)
+        twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
     twin_key_wipe(&n->key);
     free(n->dir);
     free(n->org_id);
     free(n);
+}
+
+int twin_node_read_out(twin_node *n)
+{
+    int rc = n->read_out ? 0 : twin_gitopts_begin(TWIN_GITOPTS_UNHASHED);
+    if (rc == 0)
+        n->read_out = true;
+    return rc;
 }
 
 bool twin_node_writer_limited(const twin_node *n)

@@ -1,5 +1,6 @@
 /*
  * The store's writes: a commit object signed with the node key (SSH signature, namespace "git"),
+ * its text made by twin's git codec (src/git/gitfmt.c) and written loose through libgit2,
  * and the branch moved by compare-and-swap on its old value under the writer lock, with a
  * journal of each move.
  */
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "git/gitfmt.h"
 #include "twin/error.h"
 #include "twin/sshsig.h"
 #include "base/util.h"
@@ -29,36 +31,100 @@ int twin_store_write_commit(git_oid *out, git_repository *repo, const twin_keypa
                                       nparents, message, twin_util_commit_time_now());
 }
 
+/* The commit's text, unsigned, made by libgit2 (the baseline) or by twin's codec: the same bytes.
+ * *text is malloc'd. */
+static int commit_text(char **text, size_t *len, git_repository *repo, const git_signature *who,
+                       const git_tree *tree, const git_commit *const *parents, size_t nparents,
+                       const char *message, bool libgit2)
+{
+    if (libgit2) {
+        git_buf buf = GIT_BUF_INIT;
+        int rc = 0;
+        if (git_commit_create_buffer(&buf, repo, who, who, NULL, message, tree, nparents,
+                                     (const git_commit **)parents) < 0)
+            rc = twin_error_git("building the commit");
+        else if (!(*text = malloc(buf.size + 1)))
+            rc = twin_error(TWIN_ERROR, "out of memory");
+        else
+            memcpy(*text, buf.ptr, (*len = buf.size) + 1);
+        git_buf_dispose(&buf);
+        return rc;
+    }
+    /* What git_commit_create_buffer checks of its arguments. */
+    git_oid ids[2], *many = NULL, *parent_ids = ids;
+    if (git_tree_owner(tree) != repo)
+        return twin_error(TWIN_EINVALID, "building the commit: the tree is in another repository");
+    if (nparents > 2 && !(parent_ids = many = calloc(nparents, sizeof(*many))))
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < nparents; i++) {
+        if (git_commit_owner(parents[i]) != repo) {
+            free(many);
+            return twin_error(TWIN_EINVALID,
+                              "building the commit: a parent is in another repository");
+        }
+        parent_ids[i] = *git_commit_id(parents[i]);
+    }
+    int rc = twin_gitfmt_commit_text(text, len, git_tree_id(tree), parent_ids, nparents, who->name,
+                                     who->email, (int64_t)who->when.time, message);
+    free(many);
+    return rc;
+}
+
+static int write_commit(git_oid *out, git_repository *repo, const twin_keypair *key,
+                        const char *signer_name, const char *signer_org_id, const git_tree *tree,
+                        const git_commit *const *parents, size_t nparents, const char *message,
+                        int64_t when, bool libgit2)
+{
+    git_signature *who = NULL;
+    git_odb *odb = NULL;
+    char *text = NULL, *sig = NULL, *signed_text = NULL;
+    size_t len, sig_len, signed_len;
+    int rc = 0;
+    /* libgit2 checks the identity (no '<' or '>', not empty) and trims it, as git does. */
+    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)when, 0) < 0) {
+        rc = twin_error_git("making the commit identity");
+        goto cleanup;
+    }
+    if ((rc = commit_text(&text, &len, repo, who, tree, parents, nparents, message, libgit2)) ||
+        (rc = twin_sshsig_sign(&sig, &sig_len, key, TWIN_SSHSIG_NAMESPACE_GIT, text, len)))
+        goto cleanup;
+    if (libgit2) {
+        /* The signature has no final newline, so libgit2 writes the header exactly as git
+         * does. */
+        if (git_commit_create_with_signature(out, repo, text, sig, "gpgsig") < 0)
+            rc = twin_error_git("writing the signed commit");
+        goto cleanup;
+    }
+    if ((rc = twin_gitfmt_commit_sign(&signed_text, &signed_len, text, len, sig, sig_len)))
+        goto cleanup;
+    if (git_repository_odb(&odb, repo) < 0 ||
+        git_odb_write(out, odb, signed_text, signed_len, GIT_OBJECT_COMMIT) < 0)
+        rc = twin_error_git("writing the signed commit");
+cleanup:
+    git_odb_free(odb);
+    free(signed_text);
+    free(sig);
+    free(text);
+    git_signature_free(who);
+    return rc;
+}
+
 int twin_store_write_commit_at(git_oid *out, git_repository *repo, const twin_keypair *key,
                                const char *signer_name, const char *signer_org_id,
                                const git_tree *tree, const git_commit *const *parents,
                                size_t nparents, const char *message, int64_t when)
 {
-    git_signature *who = NULL;
-    git_buf unsigned_commit = GIT_BUF_INIT;
-    char *sig = NULL;
-    size_t sig_len;
-    int rc = 0;
-    if (git_signature_new(&who, signer_name, signer_org_id, (git_time_t)when, 0) < 0) {
-        rc = twin_error_git("making the commit identity");
-        goto cleanup;
-    }
-    if (git_commit_create_buffer(&unsigned_commit, repo, who, who, NULL, message, tree, nparents,
-                                 (const git_commit **)parents) < 0) {
-        rc = twin_error_git("building the commit");
-        goto cleanup;
-    }
-    if ((rc = twin_sshsig_sign(&sig, &sig_len, key, TWIN_SSHSIG_NAMESPACE_GIT, unsigned_commit.ptr,
-                               unsigned_commit.size)))
-        goto cleanup;
-    /* The signature has no final newline, so libgit2 writes the header exactly as git does. */
-    if (git_commit_create_with_signature(out, repo, unsigned_commit.ptr, sig, "gpgsig") < 0)
-        rc = twin_error_git("writing the signed commit");
-cleanup:
-    free(sig);
-    git_buf_dispose(&unsigned_commit);
-    git_signature_free(who);
-    return rc;
+    return write_commit(out, repo, key, signer_name, signer_org_id, tree, parents, nparents,
+                        message, when, false);
+}
+
+int twin_store_write_commit_libgit2(git_oid *out, git_repository *repo, const twin_keypair *key,
+                                    const char *signer_name, const char *signer_org_id,
+                                    const git_tree *tree, const git_commit *const *parents,
+                                    size_t nparents, const char *message, int64_t when)
+{
+    return write_commit(out, repo, key, signer_name, signer_org_id, tree, parents, nparents,
+                        message, when, true);
 }
 
 /* The writer lock: flock on repo.git/twin.lock, which the kernel releases when its holder dies.

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "base/sha1.h"
+#include "git/gitfmt.h"
 #include "twin/error.h"
 #include "base/util.h"
 
@@ -23,8 +24,6 @@
 #define LARGE_OFFSET  0x80000000u
 #define WHOLE_MAX     ((size_t)64 << 20) /* larger objects are inflated a piece at a time */
 #define TRIM_BYTES    ((size_t)16 << 20) /* pages of a pack let go after this many bytes */
-
-enum { OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 
 struct checker {
     twin_store_damage_fn fn;
@@ -383,45 +382,23 @@ static void check_object(struct checker *c, const struct idx *x, const unsigned 
     if (x->version == 2 && libdeflate_crc32(0, pack + off, (size_t)(end - off)) != e->crc)
         report(c, &oid, true, off, "its CRC32 does not match the index's");
     /* The header: type and size, then an offset delta's base offset or a ref delta's base. */
-    unsigned b = pack[i++];
-    int type = (b >> 4) & 7;
-    uint64_t size = b & 15;
-    for (unsigned shift = 4; b & 0x80; shift += 7) {
-        if (i >= end || shift > 57) {
-            report(c, &oid, true, off, "has a malformed header");
-            return;
-        }
-        b = pack[i++];
-        size |= (uint64_t)(b & 0x7f) << shift;
+    struct twin_gitfmt_entry h;
+    int hlen = twin_gitfmt_entry_parse(&h, pack + off, (size_t)(end - off));
+    if (hlen <= 0) {
+        if (h.part == TWIN_GITFMT_AT_TYPE)
+            report(c, &oid, true, off, "has an unknown type (%d)", h.type);
+        else
+            report(c, &oid, true, off, "has a malformed %sheader",
+                   h.part == TWIN_GITFMT_AT_BASE ? "delta " : "");
+        return;
     }
-    if (type == OBJ_OFS_DELTA) {
-        if (i >= end) {
-            report(c, &oid, true, off, "has a malformed delta header");
-            return;
-        }
-        b = pack[i++];
-        uint64_t back = b & 0x7f;
-        while (b & 0x80) {
-            if (i >= end || back >= ((uint64_t)1 << 56)) {
-                report(c, &oid, true, off, "has a malformed delta header");
-                return;
-            }
-            b = pack[i++];
-            back = ((back + 1) << 7) | (b & 0x7f);
-        }
-        if (back == 0 || back > off || !starts_object(all, n, off - back)) {
-            report(c, &oid, true, off, "names a delta base %llu bytes back, where no object starts",
-                   (unsigned long long)back);
-            return;
-        }
-    } else if (type == OBJ_REF_DELTA) {
-        if (end - i < 20) {
-            report(c, &oid, true, off, "has a malformed delta header");
-            return;
-        }
-        i += 20;
-    } else if (type < 1 || type > 4) {
-        report(c, &oid, true, off, "has an unknown type (%d)", type);
+    i += (uint64_t)hlen;
+    int type = h.type;
+    uint64_t size = h.size, back = h.distance;
+    if (type == TWIN_GITFMT_OFS_DELTA &&
+        (back == 0 || back > off || !starts_object(all, n, off - back))) {
+        report(c, &oid, true, off, "names a delta base %llu bytes back, where no object starts",
+               (unsigned long long)back);
         return;
     }
     if (size > SIZE_MAX / 2) {
@@ -548,14 +525,14 @@ int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const 
     } else if (pack_len < 32) {
         report(&c, NULL, false, 0, "is too short to be a pack (%zu bytes)", pack_len);
     } else {
-        if (memcmp(pack, "PACK", 4) != 0)
+        uint32_t version, count;
+        if (!twin_gitfmt_pack_header_get(&version, &count, pack))
             report(&c, NULL, true, 0, "does not begin with \"PACK\"");
-        else if (get32(pack + 4) != 2 && get32(pack + 4) != 3)
+        else if (version != 2 && version != 3)
             report(&c, NULL, true, 4, "is a pack of version %u; git knows versions 2 and 3",
-                   get32(pack + 4));
-        if (x.usable && get32(pack + 8) != x.count)
-            report(&c, NULL, true, 8, "its header counts %u objects, its index %u", get32(pack + 8),
-                   x.count);
+                   version);
+        if (x.usable && count != x.count)
+            report(&c, NULL, true, 8, "its header counts %u objects, its index %u", count, x.count);
         twin_sha1_ctx sha;
         unsigned char sum[TWIN_SHA1_BYTES];
         twin_sha1_init(&sha);

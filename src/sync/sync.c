@@ -24,7 +24,8 @@
 #include "twin/merge.h"
 #include "twin/peers.h"
 #include "twin/store.h"
-#include "twin/transfer.h"
+#include "git/packbuild.h"
+#include "twin/quarantine.h"
 #include "twin/twin.h"
 
 #define SAMPLE_MAX             24
@@ -456,7 +457,8 @@ static int send_pack(size_t *commits, struct session *s, git_repository *repo, c
     if (!c.buf)
         return twin_error(TWIN_ERROR, "out of memory");
     double t0 = now_ms();
-    int rc = twin_pack_build(commits, repo, want, want ? 1 : 0, haves, nhaves, chunk_sink, &c);
+    int rc =
+        twin_packbuild_stream(commits, repo, want, want ? 1 : 0, haves, nhaves, chunk_sink, &c);
     if (rc == 0)
         rc = flush_chunk(&c, true);
     free(c.buf);

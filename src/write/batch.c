@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "git/gitfmt.h"
 #include "git/pack.h"
 #include "base/sha1.h"
 #include "base/util.h"
@@ -223,18 +224,6 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
     return 0;
 }
 
-/* git's order of tree entries: by name, a subtree's name compared as if it ended in '/'. */
-static int entry_cmp(const char *a, size_t alen, bool adir, const char *b, size_t blen, bool bdir)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c)
-        return c;
-    unsigned ca = alen > n ? (unsigned char)a[n] : adir ? '/' : 0;
-    unsigned cb = blen > n ? (unsigned char)b[n] : bdir ? '/' : 0;
-    return (int)ca - (int)cb;
-}
-
 /* The position of name in t, or where it would go (*found false). */
 static size_t tnode_find(const struct tnode *t, const char *name, size_t len, bool dir, bool *found)
 {
@@ -242,7 +231,8 @@ static size_t tnode_find(const struct tnode *t, const char *name, size_t len, bo
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct tentry *e = &t->e[mid];
-        int c = entry_cmp(e->name, e->name_len, e->mode == GIT_FILEMODE_TREE, name, len, dir);
+        int c = twin_gitfmt_tree_order(e->name, e->name_len, e->mode == GIT_FILEMODE_TREE, name,
+                                       len, dir);
         if (c == 0) {
             *found = true;
             return mid;
@@ -355,26 +345,14 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
             return rc;
         if (e->child)
             e->id = e->child->id;
-        need += 8 + e->name_len + 1 + GIT_OID_RAWSZ;
+        need += TWIN_GITFMT_TREE_ENTRY_MAX(e->name_len);
     }
     if (twin_util_grow((void **)&b->scratch, &b->scratch_cap, need ? need : 1, 1))
         return TWIN_ERROR;
     unsigned char *p = b->scratch;
     for (size_t i = 0; i < t->n; i++) {
-        struct tentry *e = &t->e[i];
-        if (e->mode == GIT_FILEMODE_BLOB) {
-            memcpy(p, "100644 ", 7);
-            p += 7;
-        } else if (e->mode == GIT_FILEMODE_TREE) {
-            memcpy(p, "40000 ", 6);
-            p += 6;
-        } else {
-            p += sprintf((char *)p, "%o ", (unsigned)e->mode);
-        }
-        memcpy(p, e->name, e->name_len + 1);
-        p += e->name_len + 1;
-        memcpy(p, e->id.id, GIT_OID_RAWSZ);
-        p += GIT_OID_RAWSZ;
+        const struct tentry *e = &t->e[i];
+        p += twin_gitfmt_tree_entry_put(p, e->mode, e->name, e->name_len, e->id.id);
     }
     size_t len = (size_t)(p - b->scratch);
     git_oid id;
@@ -412,61 +390,26 @@ static int tnode_write(twin_batch *b, struct tnode *t, int depth, bool fresh)
 
 static int build_commit(git_oid *out, twin_batch *b, const git_oid *tree, const char *message)
 {
-    char tree_hex[GIT_OID_HEXSZ + 1], parent_hex[GIT_OID_HEXSZ + 1];
-    const char *org = twin_node_org_id(b->node);
-    git_oid_tostr(tree_hex, sizeof(tree_hex), tree);
-    git_oid_tostr(parent_hex, sizeof(parent_hex), &b->tip);
-    long long when = (long long)twin_util_commit_time_now();
-    size_t msg_len = strlen(message);
-    size_t cap = 200 + 2 * (strlen(b->name) + strlen(org)) + msg_len;
-    char *buf = malloc(cap), *sig = NULL, *signed_buf = NULL;
-    int rc = 0;
-    if (!buf)
-        return twin_error(TWIN_ERROR, "out of memory");
-    int header = snprintf(buf, cap,
-                          "tree %s\nparent %s\nauthor %s <%s> %lld +0000\n"
-                          "committer %s <%s> %lld +0000\n",
-                          tree_hex, parent_hex, b->name, org, when, b->name, org, when);
-    size_t len = (size_t)header;
-    buf[len++] = '\n';
-    memcpy(buf + len, message, msg_len);
-    len += msg_len;
-    size_t sig_len;
-    if ((rc = twin_sshsig_sign(&sig, &sig_len, twin_node_key(b->node), TWIN_SSHSIG_NAMESPACE_GIT,
-                               buf, len)))
-        goto cleanup;
-    /* The signature goes in a gpgsig header after the committer, each of its lines after the
-     * first indented by one space: the object git and libgit2 make from the same signature. */
-    size_t lines = 1;
-    for (size_t i = 0; i < sig_len; i++)
-        lines += sig[i] == '\n';
-    size_t signed_len = len + 8 + sig_len + lines;
-    if (!(signed_buf = malloc(signed_len))) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
+    char *text = NULL, *sig = NULL, *signed_text = NULL;
+    size_t len, sig_len, signed_len;
+    int rc =
+        twin_gitfmt_commit_text(&text, &len, tree, &b->tip, 1, b->name, twin_node_org_id(b->node),
+                                twin_util_commit_time_now(), message);
+    if (rc == 0)
+        rc = twin_sshsig_sign(&sig, &sig_len, twin_node_key(b->node), TWIN_SSHSIG_NAMESPACE_GIT,
+                              text, len);
+    if (rc == 0)
+        rc = twin_gitfmt_commit_sign(&signed_text, &signed_len, text, len, sig, sig_len);
+    if (rc == 0) {
+        size_t index;
+        bool added;
+        twin_sha1_object(out->id, "commit", signed_text, signed_len);
+        rc = add_object(b, &index, &added, GIT_OBJECT_COMMIT, out, signed_text, signed_len, NULL,
+                        true);
     }
-    char *p = signed_buf;
-    memcpy(p, buf, (size_t)header);
-    p += header;
-    memcpy(p, "gpgsig ", 7);
-    p += 7;
-    for (size_t i = 0; i < sig_len; i++) {
-        *p++ = sig[i];
-        if (sig[i] == '\n')
-            *p++ = ' ';
-    }
-    *p++ = '\n';
-    memcpy(p, buf + header, len - (size_t)header);
-    p += len - (size_t)header;
-    signed_len = (size_t)(p - signed_buf);
-    twin_sha1_object(out->id, "commit", signed_buf, signed_len);
-    size_t index;
-    bool added;
-    rc = add_object(b, &index, &added, GIT_OBJECT_COMMIT, out, signed_buf, signed_len, NULL, true);
-cleanup:
-    free(signed_buf);
+    free(signed_text);
     free(sig);
-    free(buf);
+    free(text);
     return rc;
 }
 

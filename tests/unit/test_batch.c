@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "helpers.h"
+#include "git/gitfmt.h"
 #include "git/pack.h"
 #include "git/packread.h"
 #include "base/sha1.h"
@@ -891,14 +892,14 @@ static void test_deltas_that_cannot_make_their_size_are_refused(void **state)
 {
     /* Each instruction takes a byte at least and gives at most the base (16 MiB at most), or a
      * byte for each byte it takes. */
-    assert_true(twin_delta_can_make(0, 0, 0));
-    assert_false(twin_delta_can_make(1, 100, 0));
-    assert_true(twin_delta_can_make(500, 100, 5));
-    assert_false(twin_delta_can_make(501, 100, 5));
-    assert_true(twin_delta_can_make(5, 0, 5));
-    assert_false(twin_delta_can_make(6, 0, 5));
-    assert_true(twin_delta_can_make((size_t)0xffffff * 3, (size_t)1 << 30, 3));
-    assert_false(twin_delta_can_make((size_t)0xffffff * 3 + 1, (size_t)1 << 30, 3));
+    assert_true(twin_gitfmt_delta_can_make(0, 0, 0));
+    assert_false(twin_gitfmt_delta_can_make(1, 100, 0));
+    assert_true(twin_gitfmt_delta_can_make(500, 100, 5));
+    assert_false(twin_gitfmt_delta_can_make(501, 100, 5));
+    assert_true(twin_gitfmt_delta_can_make(5, 0, 5));
+    assert_false(twin_gitfmt_delta_can_make(6, 0, 5));
+    assert_true(twin_gitfmt_delta_can_make((size_t)0xffffff * 3, (size_t)1 << 30, 3));
+    assert_false(twin_gitfmt_delta_can_make((size_t)0xffffff * 3 + 1, (size_t)1 << 30, 3));
 
     unsigned char pack[128], idx[1128];
     git_oid delta_id;

@@ -19,7 +19,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/transfer.h"
+#include "git/packbuild.h"
 #include "twin/twin.h"
 
 struct fixture {
@@ -118,7 +118,8 @@ static void history_pack(struct fixture *f, struct bytes *pack)
     assert_int_equal(twin_node_head(&head, f->node), 0);
     size_t commits = 0;
     assert_int_equal(
-        twin_pack_build(&commits, twin_node_repo(f->node), &head, 1, NULL, 0, to_bytes, pack), 0);
+        twin_packbuild_stream(&commits, twin_node_repo(f->node), &head, 1, NULL, 0, to_bytes, pack),
+        0);
 }
 
 /* Feeds pack to ix in pieces of step bytes (0: pieces of varying size). */

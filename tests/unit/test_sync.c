@@ -30,7 +30,7 @@
 #include "twin/peers.h"
 #include "twin/store.h"
 #include "twin/sync.h"
-#include "twin/transfer.h"
+#include "git/packbuild.h"
 
 struct peers {
     struct fixture *f;
@@ -311,7 +311,7 @@ static uint32_t propose_rule_1_merge(struct peers *p, long skew)
     struct collected pack = {0};
     size_t commits;
     assert_int_equal(
-        twin_pack_build(&commits, repo, &south_head, 1, &north_head, 1, collect, &pack), 0);
+        twin_packbuild_stream(&commits, repo, &south_head, 1, &north_head, 1, collect, &pack), 0);
     assert_int_equal(commits, 1);
     send_pack(&s, pack.data, pack.len);
     free(pack.data);

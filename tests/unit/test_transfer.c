@@ -10,13 +10,13 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "sync/transfer_threads.h"
+#include "git/packbuild.h"
 #include "twin/error.h"
 #include "twin/network.h"
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/transfer.h"
+#include "twin/quarantine.h"
 #include "twin/twin.h"
 
 struct fixture {
@@ -88,8 +88,8 @@ static size_t transfer(twin_node *from, twin_node *to, size_t *bad, char *reason
     twin_quarantine *q = NULL;
     size_t commits, checked;
     assert_int_equal(twin_quarantine_new(&q, twin_node_repo(to)), 0);
-    assert_int_equal(twin_pack_build(&commits, twin_node_repo(from), &want, 1,
-                                     to_has ? &have : NULL, to_has ? 1 : 0, to_quarantine, q),
+    assert_int_equal(twin_packbuild_stream(&commits, twin_node_repo(from), &want, 1,
+                                           to_has ? &have : NULL, to_has ? 1 : 0, to_quarantine, q),
                      0);
     assert_int_equal(twin_quarantine_finish(q), 0);
     assert_int_equal(twin_quarantine_check(&checked, bad, &first_bad, reason, rsize, q, &want,
@@ -193,8 +193,8 @@ static void the_received_commits_are_those_the_receiver_lacks(void **state)
         git_oid tip = commit_with_parents(f->north, cases[k].parents, cases[k].count);
         twin_quarantine *q = NULL;
         assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
-        assert_int_equal(twin_pack_build(&commits, twin_node_repo(f->north), &tip, 1, &base, 1,
-                                         to_quarantine, q),
+        assert_int_equal(twin_packbuild_stream(&commits, twin_node_repo(f->north), &tip, 1, &base,
+                                               1, to_quarantine, q),
                          0);
         assert_int_equal(commits, 1);
         assert_int_equal(twin_quarantine_finish(q), 0);
@@ -285,7 +285,8 @@ static void packs_are_valid_git_packs_with_deltas(void **state)
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     assert_int_equal(
-        twin_pack_build(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_file, fp), 0);
+        twin_packbuild_stream(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_file, fp),
+        0);
     assert_int_equal(fclose(fp), 0);
     assert_int_equal(commits, 2 + 1 + 120 + 12);
     if (system("command -v git >/dev/null 2>&1") == 0) {
@@ -332,7 +333,7 @@ static void packs_of_trees_outside_twins_layout_hold_every_object(void **state)
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     size_t commits = 0;
-    assert_int_equal(twin_pack_build(&commits, repo, &want, 1, NULL, 0, to_file, fp), 0);
+    assert_int_equal(twin_packbuild_stream(&commits, repo, &want, 1, NULL, 0, to_file, fp), 0);
     assert_int_equal(fclose(fp), 0);
     git_repository_free(repo);
     assert_int_equal(commits, 2);
@@ -377,14 +378,16 @@ static void assert_same_pack_on_any_threads(git_repository *repo, const git_oid 
 {
     struct membuf one = {0};
     size_t commits = 0;
-    assert_int_equal(twin_pack_build_threads(&commits, repo, want, 1, NULL, 0, 1, to_mem, &one), 0);
+    assert_int_equal(
+        twin_packbuild_stream_threads(&commits, repo, want, 1, NULL, 0, 1, to_mem, &one), 0);
     assert_int_equal(commits, expect_commits);
     for (int threads = 0; threads <= 4; threads++) {
         struct membuf many = {0};
         if (threads == 1)
             continue;
         assert_int_equal(
-            twin_pack_build_threads(&commits, repo, want, 1, NULL, 0, threads, to_mem, &many), 0);
+            twin_packbuild_stream_threads(&commits, repo, want, 1, NULL, 0, threads, to_mem, &many),
+            0);
         assert_int_equal(commits, expect_commits);
         assert_int_equal(many.len, one.len);
         assert_memory_equal(many.p, one.p, one.len);
@@ -496,7 +499,7 @@ static void a_missing_tree_fails_the_build_the_same_on_any_number_of_threads(voi
         struct membuf out = {0};
         size_t commits = 0;
         assert_int_equal(
-            twin_pack_build_threads(&commits, repo, &want, 1, NULL, 0, threads, to_mem, &out),
+            twin_packbuild_stream_threads(&commits, repo, &want, 1, NULL, 0, threads, to_mem, &out),
             TWIN_ERROR);
         assert_int_equal(out.len, 0);
         if (threads == 1)
@@ -529,9 +532,9 @@ static void a_long_check_reports_progress_and_can_be_stopped(void **state)
     git_oid want = head_of(f->north);
     twin_quarantine *q = NULL;
     assert_int_equal(twin_quarantine_new(&q, twin_node_repo(f->south)), 0);
-    assert_int_equal(
-        twin_pack_build(&commits, twin_node_repo(f->north), &want, 1, NULL, 0, to_quarantine, q),
-        0);
+    assert_int_equal(twin_packbuild_stream(&commits, twin_node_repo(f->north), &want, 1, NULL, 0,
+                                           to_quarantine, q),
+                     0);
     assert_int_equal(twin_quarantine_finish(q), 0);
     twin_quarantine_on_progress(q, count_progress, &calls);
     assert_int_equal(

@@ -267,8 +267,8 @@ static void assert_same(const struct twin_treediff *got, int got_rc,
     }
 }
 
-static void compare(git_repository *repo, twin_tree_cache *cache, const git_oid *a,
-                    const git_oid *b, unsigned seed)
+static void compare(git_repository *repo, twin_treecache *cache, const git_oid *a, const git_oid *b,
+                    unsigned seed)
 {
     git_tree *ta = NULL, *tb = NULL;
     if ((a && git_tree_lookup(&ta, repo, a) < 0) || (b && git_tree_lookup(&tb, repo, b) < 0)) {
@@ -300,11 +300,11 @@ static void random_pairs_give_what_the_by_name_walk_gives(void **state)
     struct fixture *f = *state;
     git_repository *repo = NULL;
     git_odb *odb = NULL;
-    twin_tree_cache *cache = NULL;
+    twin_treecache *cache = NULL;
     char path[192];
     snprintf(path, sizeof(path), "%s/repo.git", f->dir);
     open_repo(&repo, &odb, path);
-    assert_int_equal(twin_tree_cache_new(&cache), 0);
+    assert_int_equal(twin_treecache_new(&cache), 0);
     for (unsigned seed = 1; seed <= 3000; seed++) {
         struct rng r = {seed};
         struct spec base;
@@ -318,7 +318,7 @@ static void random_pairs_give_what_the_by_name_walk_gives(void **state)
         compare(repo, cache, &a, NULL, seed);
         compare(repo, cache, &a, &a, seed);
     }
-    twin_tree_cache_free(cache);
+    twin_treecache_free(cache);
     git_odb_free(odb);
     git_repository_free(repo);
 }
@@ -330,14 +330,14 @@ static void a_long_walk_over_buckets_gives_what_the_by_name_walk_gives(void **st
     struct fixture *f = *state;
     git_repository *repo = NULL;
     git_odb *odb = NULL;
-    twin_tree_cache *cache = NULL;
+    twin_treecache *cache = NULL;
     git_treebuilder *buckets[16] = {NULL}, *top = NULL;
     git_oid prev, cur, blob;
     char path[192];
     struct rng r = {42};
     snprintf(path, sizeof(path), "%s/repo.git", f->dir);
     open_repo(&repo, &odb, path);
-    assert_int_equal(twin_tree_cache_new(&cache), 0);
+    assert_int_equal(twin_treecache_new(&cache), 0);
     for (size_t b = 0; b < 16; b++)
         assert_int_equal(git_treebuilder_new(&buckets[b], repo, NULL), 0);
     assert_int_equal(git_treebuilder_new(&top, repo, NULL), 0);
@@ -363,7 +363,7 @@ static void a_long_walk_over_buckets_gives_what_the_by_name_walk_gives(void **st
     for (size_t b = 0; b < 16; b++)
         git_treebuilder_free(buckets[b]);
     git_treebuilder_free(top);
-    twin_tree_cache_free(cache);
+    twin_treecache_free(cache);
     git_odb_free(odb);
     git_repository_free(repo);
 }

@@ -1,8 +1,8 @@
-/* The index of a tree's entries, made from a similar tree's (index_tree_like), is exactly the one
- * made by reading every entry (index_tree): the same verdict on whether the tree is canonical,
- * the same entries at the same offsets. Checked on random trees and random edits of them: a
- * changed id, an entry added, removed or renamed, entries swapped, a file and a directory of one
- * name, names continuing with characters below '/', broken bytes. */
+/* The index of a tree's entries, made from a similar tree's (twin_treecache_index_like), is exactly
+ * the one made by reading every entry (twin_treecache_index): the same verdict on whether the tree
+ * is canonical, the same entries at the same offsets. Checked on random trees and random edits of
+ * them: a changed id, an entry added, removed or renamed, entries swapped, a file and a directory
+ * of one name, names continuing with characters below '/', broken bytes. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "git/treediff.c"
+#include "git/gitfmt.h"
+#include "git/treecache.h"
 #include "unit/helpers.h"
 
 struct entry {
@@ -25,7 +26,8 @@ struct entry {
 static int entry_cmp(const void *a, const void *b)
 {
     const struct entry *x = a, *y = b;
-    return git_order(x->name, strlen(x->name), x->dir, y->name, strlen(y->name), y->dir);
+    return twin_gitfmt_tree_order(x->name, strlen(x->name), x->dir, y->name, strlen(y->name),
+                                  y->dir);
 }
 
 static void random_entry(struct rng *r, struct entry *e, unsigned names)
@@ -97,11 +99,13 @@ static void edit(struct rng *r, struct entry *e, size_t *n, size_t max)
     }
 }
 
-static void assert_same_index(struct rawtree *like, unsigned char *data, size_t size, unsigned seed)
+static void assert_same_index(struct twin_treecache_tree *like, unsigned char *data, size_t size,
+                              unsigned seed)
 {
-    struct rawtree full = {.data = data, .size = size}, quick = {.data = data, .size = size};
-    assert_int_equal(index_tree(&full), 0);
-    assert_int_equal(index_tree_like(&quick, like), 0);
+    struct twin_treecache_tree full = {.data = data, .size = size},
+                               quick = {.data = data, .size = size};
+    assert_int_equal(twin_treecache_index(&full), 0);
+    assert_int_equal(twin_treecache_index_like(&quick, like), 0);
     if (full.canonical != quick.canonical)
         fail_msg("seed %u: canonical %d from every entry, %d from the similar tree", seed,
                  full.canonical, quick.canonical);
@@ -135,8 +139,8 @@ static void an_index_made_from_a_similar_tree_is_the_full_index(void **state)
             db[rnd(&r, (unsigned)lb)] = (unsigned char)rnd(&r, 256);
         if (rnd(&r, 20) == 0 && lb > 0)
             lb -= 1 + rnd(&r, lb < 30 ? (unsigned)lb : 30u);
-        struct rawtree like = {.data = da, .size = la};
-        assert_int_equal(index_tree(&like), 0);
+        struct twin_treecache_tree like = {.data = da, .size = la};
+        assert_int_equal(twin_treecache_index(&like), 0);
         assert_same_index(&like, db, lb, seed);
         canonical += like.canonical;
         cases++;

@@ -1,11 +1,11 @@
 /*
- * Moving history between nodes: a git pack of the commits a peer lacks, streamed in chunks, and a
- * quarantine on the receiving side. Received objects are indexed into a pack beside the object
- * store, every new commit is checked with the validity predicate in a view that sees both, and
- * only then does the pack join the store and may the branch move.
+ * The receiving side of moving history between nodes: a quarantine for a received pack (the
+ * sending side builds it, src/git/packbuild.h). Received objects are indexed into a pack beside
+ * the object store, every new commit is checked with the validity predicate in a view that sees
+ * both, and only then does the pack join the store and may the branch move.
  */
-#ifndef TWIN_TRANSFER_H
-#define TWIN_TRANSFER_H
+#ifndef TWIN_QUARANTINE_H
+#define TWIN_QUARANTINE_H
 
 #include <git2.h>
 #include <stdbool.h>
@@ -13,15 +13,6 @@
 
 #include "twin/twin.h"
 #include "twin/validity.h"
-
-/* Called with each chunk of the pack as it is built. A non-zero return stops the build. */
-typedef int (*twin_pack_sink)(const void *data, size_t len, void *ctx);
-
-/* Builds a pack of every commit reachable from wants but not from haves (haves this node does not
- * have are ignored), with their trees and blobs, and streams it to sink. *commits gets the number
- * of commits in it. An empty set still makes a valid (empty) pack. */
-int twin_pack_build(size_t *commits, git_repository *repo, const git_oid *wants, size_t nwants,
-                    const git_oid *haves, size_t nhaves, twin_pack_sink sink, void *ctx);
 
 typedef struct twin_quarantine twin_quarantine;
 

@@ -1,0 +1,353 @@
+#include "git/gitfmt.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/sha1.h"
+#include "twin/error.h"
+
+/* ---- trees ---------------------------------------------------------------------------------- */
+
+size_t twin_gitfmt_tree_entry_put(unsigned char *out, uint32_t mode, const char *name,
+                                  size_t name_len, const unsigned char *id)
+{
+    unsigned char *p = out;
+    if (mode == 0100644) {
+        memcpy(p, TWIN_GITFMT_MODE_BLOB, 6);
+        p += 6;
+    } else if (mode == 040000) {
+        memcpy(p, TWIN_GITFMT_MODE_TREE, 5);
+        p += 5;
+    } else { /* octal, without leading zeros */
+        unsigned char digits[11];
+        size_t n = 0;
+        do {
+            digits[n++] = (unsigned char)('0' + (mode & 7));
+            mode >>= 3;
+        } while (mode);
+        while (n)
+            *p++ = digits[--n];
+    }
+    *p++ = ' ';
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = '\0';
+    memcpy(p, id, TWIN_SHA1_BYTES);
+    return (size_t)(p - out) + TWIN_SHA1_BYTES;
+}
+
+size_t twin_gitfmt_tree_entry_len(const unsigned char *p, size_t left)
+{
+    const unsigned char *nul = memchr(p, 0, left);
+    if (!nul || (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES > left)
+        return 0;
+    return (size_t)(nul - p) + 1 + TWIN_SHA1_BYTES;
+}
+
+int twin_gitfmt_tree_entry_cmp(const unsigned char *a, const unsigned char *b)
+{
+    const char *an = strchr((const char *)a, ' '), *bn = strchr((const char *)b, ' ');
+    if (!an || !bn)
+        return 0;
+    an++;
+    bn++;
+    return twin_gitfmt_tree_order(an, strlen(an), a[0] == '4', bn, strlen(bn), b[0] == '4');
+}
+
+/* ---- packs ---------------------------------------------------------------------------------- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void twin_gitfmt_pack_header_put(unsigned char out[TWIN_GITFMT_PACK_HEADER], uint32_t count)
+{
+    memcpy(out, "PACK", 4);
+    put32(out + 4, 2);
+    put32(out + 8, count);
+}
+
+bool twin_gitfmt_pack_header_get(uint32_t *version, uint32_t *count,
+                                 const unsigned char b[TWIN_GITFMT_PACK_HEADER])
+{
+    *version = get32(b + 4);
+    *count = get32(b + 8);
+    return memcmp(b, "PACK", 4) == 0;
+}
+
+size_t twin_gitfmt_entry_header_put(unsigned char *out, int type, uint64_t size)
+{
+    size_t n = 0;
+    uint64_t rest = size >> 4;
+    out[n++] = (unsigned char)((type & 7) << 4 | (size & 15) | (rest ? 0x80 : 0));
+    while (rest) {
+        out[n] = (unsigned char)(rest & 0x7f);
+        rest >>= 7;
+        if (rest)
+            out[n] |= 0x80;
+        n++;
+    }
+    return n;
+}
+
+size_t twin_gitfmt_ofs_put(unsigned char *out, uint64_t distance)
+{
+    unsigned char enc[10];
+    size_t pos = sizeof(enc) - 1;
+    enc[pos] = (unsigned char)(distance & 0x7f);
+    while (distance >>= 7)
+        enc[--pos] = (unsigned char)(0x80 | (--distance & 0x7f));
+    memcpy(out, enc + pos, sizeof(enc) - pos);
+    return sizeof(enc) - pos;
+}
+
+int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len)
+{
+    size_t i = 0;
+    e->part = TWIN_GITFMT_AT_SIZE;
+    e->distance = 0;
+    e->base_id = NULL;
+    if (len == 0)
+        return 0;
+    unsigned c = b[i++];
+    e->type = (c >> 4) & 7;
+    e->size = c & 15;
+    for (unsigned shift = 4; c & 0x80; shift += 7) {
+        if (i >= len)
+            return 0;
+        if (shift > 56) /* the next 7 bits would pass 64 */
+            return -1;
+        c = b[i++];
+        e->size |= (uint64_t)(c & 0x7f) << shift;
+    }
+    e->part = TWIN_GITFMT_AT_BASE;
+    if (e->type == TWIN_GITFMT_OFS_DELTA) {
+        if (i >= len)
+            return 0;
+        c = b[i++];
+        uint64_t back = c & 0x7f;
+        while (c & 0x80) {
+            if (i >= len)
+                return 0;
+            if (back >= (UINT64_C(1) << 56))
+                return -1;
+            c = b[i++];
+            back = ((back + 1) << 7) | (c & 0x7f);
+        }
+        e->distance = back;
+    } else if (e->type == TWIN_GITFMT_REF_DELTA) {
+        if (len - i < TWIN_SHA1_BYTES)
+            return 0;
+        e->base_id = b + i;
+        i += TWIN_SHA1_BYTES;
+    } else if (e->type < 1 || e->type > 4) {
+        e->part = TWIN_GITFMT_AT_TYPE;
+        return -1;
+    }
+    e->part = 0;
+    return (int)i;
+}
+
+/* ---- deltas --------------------------------------------------------------------------------- */
+
+size_t twin_gitfmt_delta_size_put(unsigned char *out, uint64_t size)
+{
+    size_t n = 0;
+    do {
+        unsigned char b = size & 0x7f;
+        size >>= 7;
+        out[n++] = (unsigned char)(b | (size ? 0x80 : 0));
+    } while (size);
+    return n;
+}
+
+size_t twin_gitfmt_delta_copy_put(unsigned char *out, uint64_t offset, size_t size)
+{
+    unsigned char *op = out, *p = out + 1;
+    *op = 0x80;
+    for (int i = 0; i < 4; i++)
+        if ((offset >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(offset >> (8 * i));
+            *op |= (unsigned char)(1 << i);
+        }
+    for (int i = 0; i < 3; i++)
+        if ((size >> (8 * i)) & 0xff) {
+            *p++ = (unsigned char)(size >> (8 * i));
+            *op |= (unsigned char)(0x10 << i);
+        }
+    return (size_t)(p - op);
+}
+
+size_t twin_gitfmt_delta_insert_put(unsigned char *out, const unsigned char *data, size_t n)
+{
+    out[0] = (unsigned char)n;
+    memcpy(out + 1, data, n);
+    return n + 1;
+}
+
+static int delta_varint(size_t *v, const unsigned char *d, size_t len, size_t *i)
+{
+    *v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*i >= len || shift > 56)
+            return -1;
+        unsigned char c = d[(*i)++];
+        *v |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return 0;
+    }
+}
+
+int twin_gitfmt_delta_sizes(size_t *base_size, size_t *result_size, size_t *start,
+                            const unsigned char *d, size_t len)
+{
+    *start = 0;
+    return delta_varint(base_size, d, len, start) || delta_varint(result_size, d, len, start) ? -1
+                                                                                              : 0;
+}
+
+bool twin_gitfmt_delta_can_make(size_t result_size, size_t base_size, size_t len)
+{
+    size_t most = base_size < TWIN_GITFMT_DELTA_COPY_MAX ? base_size : TWIN_GITFMT_DELTA_COPY_MAX;
+    if (most < 1) /* one instruction's output */
+        most = 1;
+    return result_size / most + (result_size % most != 0) <= len;
+}
+
+int twin_gitfmt_delta_apply(unsigned char *out, size_t result_size, const unsigned char *base,
+                            size_t base_size, const unsigned char *d, size_t len, size_t start)
+{
+    size_t i = start, at = 0;
+    while (i < len) {
+        unsigned char cmd = d[i++];
+        if (cmd & 0x80) {
+            size_t from = 0, n = 0;
+            for (int b = 0; b < 4; b++)
+                if (cmd & (1u << b)) {
+                    if (i >= len)
+                        return -1;
+                    from |= (size_t)d[i++] << (8 * b);
+                }
+            for (int b = 0; b < 3; b++)
+                if (cmd & (0x10u << b)) {
+                    if (i >= len)
+                        return -1;
+                    n |= (size_t)d[i++] << (8 * b);
+                }
+            if (n == 0)
+                n = 0x10000;
+            if (from > base_size || n > base_size - from || n > result_size - at)
+                return -1;
+            memcpy(out + at, base + from, n);
+            at += n;
+        } else if (cmd) {
+            if (cmd > len - i || cmd > result_size - at)
+                return -1;
+            memcpy(out + at, d + i, cmd);
+            at += cmd;
+            i += cmd;
+        } else {
+            return -1; /* instruction 0 is reserved */
+        }
+    }
+    return at == result_size ? 0 : -1;
+}
+
+/* ---- commits -------------------------------------------------------------------------------- */
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_id_line(char *p, const char *field, size_t field_len, const git_oid *id)
+{
+    p = put_str(p, field, field_len);
+    git_oid_fmt(p, id);
+    p += GIT_OID_HEXSZ;
+    *p++ = '\n';
+    return p;
+}
+
+/* "<field> <name> <<email>> <when> +0000\n" */
+static char *put_person(char *p, const char *field, size_t field_len, const char *name,
+                        size_t name_len, const char *email, size_t email_len, int64_t when)
+{
+    p = put_str(p, field, field_len);
+    p = put_str(p, name, name_len);
+    p = put_str(p, " <", 2);
+    p = put_str(p, email, email_len);
+    p = put_str(p, "> ", 2);
+    p += snprintf(p, 21, "%" PRId64, when);
+    return put_str(p, " +0000\n", 7);
+}
+
+int twin_gitfmt_commit_text(char **out, size_t *len, const git_oid *tree, const git_oid *parents,
+                            size_t nparents, const char *name, const char *email, int64_t when,
+                            const char *message)
+{
+    size_t name_len = strlen(name), email_len = strlen(email), msg_len = strlen(message);
+    size_t person = 10 + name_len + 2 + email_len + 2 + 20 + 7; /* "committer " ... "\n" */
+    size_t cap =
+        5 + GIT_OID_HEXSZ + 1 + nparents * (7 + GIT_OID_HEXSZ + 1) + 2 * person + 1 + msg_len + 1;
+    char *buf = malloc(cap), *p = buf;
+    *out = NULL;
+    *len = 0;
+    if (!buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    p = put_id_line(p, "tree ", 5, tree);
+    for (size_t i = 0; i < nparents; i++)
+        p = put_id_line(p, "parent ", 7, &parents[i]);
+    p = put_person(p, "author ", 7, name, name_len, email, email_len, when);
+    p = put_person(p, "committer ", 10, name, name_len, email, email_len, when);
+    *p++ = '\n';
+    p = put_str(p, message, msg_len);
+    *p = '\0';
+    *out = buf;
+    *len = (size_t)(p - buf);
+    return 0;
+}
+
+int twin_gitfmt_commit_sign(char **out, size_t *len, const char *text, size_t text_len,
+                            const char *sig, size_t sig_len)
+{
+    *out = NULL;
+    *len = 0;
+    size_t header = 0; /* up to and with the header's last newline */
+    while (header + 1 < text_len && !(text[header] == '\n' && text[header + 1] == '\n'))
+        header++;
+    if (header + 1 >= text_len)
+        return twin_error(TWIN_EINVALID, "a commit to sign has no header");
+    header++;
+    size_t lines = 1;
+    for (size_t i = 0; i < sig_len; i++)
+        lines += sig[i] == '\n';
+    char *buf = malloc(text_len + 7 + sig_len + lines + 1), *p = buf;
+    if (!buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    p = put_str(p, text, header);
+    p = put_str(p, "gpgsig ", 7);
+    for (size_t i = 0; i < sig_len; i++) {
+        *p++ = sig[i];
+        if (sig[i] == '\n')
+            *p++ = ' ';
+    }
+    *p++ = '\n';
+    p = put_str(p, text + header, text_len - header);
+    *p = '\0';
+    *out = buf;
+    *len = (size_t)(p - buf);
+    return 0;
+}

@@ -1,0 +1,84 @@
+/* libgit2's process-wide settings, taken for as long as an operation runs (src/git/gitopts.c):
+ * libgit2 stops hashing what it reads while any operation holds UNHASHED, and hashes again once
+ * the last one has ended. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <git2.h>
+#include <zlib.h>
+
+#include "unit/helpers.h"
+#include "git/gitopts.h"
+#include "twin/twin.h"
+
+static int setup(void **state)
+{
+    assert_int_equal(twin_global_init(false), 0);
+    return fixture_setup(state);
+}
+
+static int teardown(void **state)
+{
+    fixture_teardown(state);
+    twin_global_shutdown();
+    return 0;
+}
+
+/* Whether libgit2 reads the object stored loose under id, whose content does not match it. */
+static bool reads(git_odb *odb, const git_oid *id)
+{
+    git_odb_object *o = NULL;
+    int rc = git_odb_read(&o, odb, id);
+    git_odb_object_free(o);
+    return rc == 0;
+}
+
+static void libgit2_hashes_again_once_the_last_operation_ends(void **state)
+{
+    struct fixture *f = *state;
+    char path[300], hex[GIT_OID_HEXSZ + 1];
+    git_repository *repo = NULL;
+    git_odb *odb = NULL;
+    snprintf(path, sizeof(path), "%s/repo.git", f->dir);
+    assert_int_equal(git_repository_init(&repo, path, 1), 0);
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    /* "hello" stored as a loose blob under the id of "world". */
+    git_oid id;
+    assert_int_equal(git_odb_hash(&id, "world", 5, GIT_OBJECT_BLOB), 0);
+    git_oid_tostr(hex, sizeof(hex), &id);
+    unsigned char z[64];
+    uLongf zlen = sizeof(z);
+    assert_int_equal(compress(z, &zlen, (const Bytef *)"blob 5\0hello", 12), Z_OK);
+    snprintf(path, sizeof(path), "%s/repo.git/objects/%.2s", f->dir, hex);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/repo.git/objects/%.2s/%s", f->dir, hex, hex + 2);
+    write_text(path, z, zlen, 0444);
+
+    assert_false(reads(odb, &id)); /* libgit2's default: it hashes */
+    /* Held throughout, so that what is read is never kept in libgit2's cache. */
+    assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_UNCACHED), 0);
+    assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED), 0);
+    assert_true(reads(odb, &id));
+    assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_UNHASHED), 0); /* a second operation */
+    twin_gitopts_end(TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED);
+    assert_true(reads(odb, &id)); /* the second still runs */
+    twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
+    assert_false(reads(odb, &id));
+    twin_gitopts_end(TWIN_GITOPTS_UNHASHED); /* one end too many changes nothing */
+    assert_false(reads(odb, &id));
+    twin_gitopts_end(TWIN_GITOPTS_UNCACHED);
+    assert_false(reads(odb, &id));
+    git_odb_free(odb);
+    git_repository_free(repo);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(libgit2_hashes_again_once_the_last_operation_ends, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
