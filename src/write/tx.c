@@ -228,10 +228,13 @@ void twin_tx_free(twin_tx *tx)
 {
     if (!tx)
         return;
+    /* A batched change set stages its puts in the batch (tx->changes stays empty, count only
+     * counts them): dropping them there is all there is to undo. */
     if (tx->batch && tx->count)
         twin_batch_drop_staged(tx->batch);
-    for (size_t i = 0; i < tx->count; i++)
-        free(tx->changes[i].path);
+    else
+        for (size_t i = 0; i < tx->count; i++)
+            free(tx->changes[i].path);
     free(tx->changes);
     git_tree_free(tx->base_tree);
     git_commit_free(tx->base_commit);
