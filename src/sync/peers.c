@@ -87,8 +87,11 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
                           TWIN_PEER_NAME_MAX);
     if ((rc = twin_address_parse(host, port, address)))
         return rc;
-    if (strcmp(port, "0") == 0)
-        return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be 0", address);
+    /* The port by its value, not its text: "00" is port 0 too. twin_address_parse let through
+     * one to five digits, 0 to 65535, of which a peer can be reached on 1 to 65535 only. */
+    long port_value = strtol(port, NULL, 10);
+    if (port_value < 1 || port_value > 65535)
+        return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be %ld", address, port_value);
     if ((rc = twin_key_parse_any(pk, key)))
         return twin_error_wrap(rc, "peer key");
     if (memcmp(pk, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES) == 0)
