@@ -116,22 +116,24 @@ int twin_peers_remove(twin_node *n, const char *name)
 {
     struct twin_peer p;
     git_config *c = NULL;
-    char pattern[128];
     int rc = twin_peers_get(&p, n, name);
     if (rc)
         return rc;
     if ((rc = cfg(&c, n)))
         return rc;
     /* Plain iteration filtered by prefix: libgit2 1.5's regex iteration leaks on every entry
-     * that does not match. */
-    snprintf(pattern, sizeof(pattern), "peer.%s.", name);
+     * that does not match. In "peer.<name>.<key>" the section and the key are case-insensitive
+     * (libgit2 hands them back in lower case), the subsection, the peer's name, is not: "south"
+     * is not "South". */
+    size_t nlen = strlen(name);
     git_config_iterator *it = NULL;
     git_config_entry *e;
     char names[8][128];
     size_t count = 0;
     if (git_config_iterator_new(&it, c) == 0) {
         while (count < 8 && git_config_next(&e, it) == 0)
-            if (strncasecmp(e->name, pattern, strlen(pattern)) == 0)
+            if (strncasecmp(e->name, "peer.", 5) == 0 && strncmp(e->name + 5, name, nlen) == 0 &&
+                e->name[5 + nlen] == '.')
                 snprintf(names[count++], sizeof(names[0]), "%s", e->name);
         git_config_iterator_free(it);
     }

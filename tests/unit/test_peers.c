@@ -323,10 +323,8 @@ static void removing_one_peer_leaves_a_name_that_differs_in_case(void **state)
     assert_int_equal(twin_peers_add(e->node, "South", "192.0.2.7:7447", e->a_line), 0);
     assert_int_equal(twin_peers_add(e->node, "south", "192.0.2.8:7447", e->b_id), 0);
     assert_int_equal(count_peers(e->node), 2);
-    /* BUG (src/sync/peers.c, twin_peers_remove): entries are matched with strncasecmp on
-     * "peer.<name>.", while config subsections (the peer names) are case-sensitive, so removing
-     * "south" also removes every entry of "South". */
-    skip();
+    /* Config subsections, the peer names, are case-sensitive: removing "south" leaves
+     * "South" and all its entries. */
     assert_int_equal(twin_peers_remove(e->node, "south"), 0);
     struct twin_peer p;
     assert_int_equal(twin_peers_get(&p, e->node, "South"), 0);
