@@ -327,7 +327,7 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
     *out = NULL;
     char tmp[PATH_MAX];
     struct stat st;
-    int rc = 0;
+    int rc = 0, fd = -1;
     if (stat(dir, &st) == 0) {
         DIR *d = opendir(dir);
         bool empty = d != NULL;
@@ -357,9 +357,17 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
         goto cleanup;
     }
     archive_read_support_format_tar(a);
-    if (archive_read_open_filename(a, archive_path, 65536) != ARCHIVE_OK) {
-        rc = twin_error(errno == ENOENT ? TWIN_ENOTFOUND : TWIN_EINVALID, "cannot read %s: %s",
-                        archive_path, archive_error_string(a));
+    /* The file is opened here, not by libarchive, so that what failed decides the code: the
+     * file cannot be had (TWIN_ENOTFOUND when it is not there), or what it holds is no archive
+     * (TWIN_EINVALID), which libarchive reports with no errno to go by. */
+    if ((fd = open(archive_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = twin_error(errno == ENOENT ? TWIN_ENOTFOUND : TWIN_ERROR, "cannot read %s: %s",
+                        archive_path, strerror(errno));
+        goto cleanup;
+    }
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+        rc = twin_error(TWIN_EINVALID, "%s is not a twin backup: %s", archive_path,
+                        archive_error_string(a));
         goto cleanup;
     }
     struct archive_entry *e;
@@ -422,6 +430,8 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
 cleanup:
     if (a)
         archive_read_free(a);
+    if (fd >= 0)
+        close(fd);
     if (rc)
         nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
