@@ -22,6 +22,7 @@
 #include "twin/ops.h"
 #include "twin/store.h"
 #include "base/util.h"
+#include "store/storecheck.h"
 
 #define BACKUP_PATH_MAX 512
 
@@ -322,6 +323,33 @@ static int check_marker(const char *dir)
     return rc;
 }
 
+/* The first damage the store check finds refuses the restore: it names it and stops the check. */
+static int refuse_damage(const struct twin_store_damage *d, void *ctx)
+{
+    const char *archive_path = ctx;
+    char hex[GIT_OID_HEXSZ + 1] = "", where[128] = "";
+    if (d->has_object)
+        git_oid_tostr(hex, sizeof(hex), &d->object);
+    if (d->has_object && strncmp(d->file, "objects/", 8) != 0)
+        snprintf(where, sizeof(where), ", object %s", hex);
+    else if (d->has_offset)
+        snprintf(where, sizeof(where), " at offset %llu", (unsigned long long)d->offset);
+    return twin_error(TWIN_EINVALID, "%s is damaged: in the store it holds, %s%s: %s", archive_path,
+                      d->file, where, d->what);
+}
+
+/* Checks every pack and loose object of the restored repository as twin verify does (the
+ * objects' bytes, checksums and ids; store/storecheck.h): a backup whose store is damaged is
+ * refused rather than restored as a node that verify would find broken later. */
+static int check_restored_store(const char *tmp, const char *archive_path)
+{
+    char objects[PATH_MAX];
+    struct twin_store_stats stats;
+    if ((size_t)snprintf(objects, sizeof(objects), "%s/repo.git/objects", tmp) >= sizeof(objects))
+        return twin_error(TWIN_ELIMIT, "%s: path too long", tmp);
+    return twin_storecheck_run(&stats, objects, refuse_damage, (void *)archive_path);
+}
+
 int twin_backup_restore(twin_node **out, const char *archive_path, const char *dir)
 {
     *out = NULL;
@@ -408,6 +436,8 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
         rc = twin_error(TWIN_EINVALID, "%s is empty: not a twin backup", archive_path);
     if (rc == 0)
         rc = check_marker(tmp);
+    if (rc == 0)
+        rc = check_restored_store(tmp, archive_path);
     if (rc == 0)
         rc = twin_ops_open(out, tmp);
     if (rc == 0) {
