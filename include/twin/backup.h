@@ -12,13 +12,21 @@
  * member, so that restore can refuse a file that is not a twin backup. */
 #define TWIN_BACKUP_MARKER "twin-backup"
 
+/* The last entry of a backup of format 2: every file with its size and SHA-256 and every
+ * directory, in archive order, so that restore can refuse a backup that was cut short (even
+ * between two entries, which tar alone cannot tell) or whose data was damaged. */
+#define TWIN_BACKUP_MANIFEST "twin-manifest"
+
 /* Writes the node's backup to out_path (mode 0600: it holds the secret key), replacing the file
  * only once the backup is whole. *files_out counts the files it holds. */
 int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path);
 
 /* Restores a backup into dir, which must not exist or be empty; nothing appears in dir unless the
- * whole archive was read and every entry is a file a node holds (no absolute paths, `..`, links
- * or devices). The restored node is then opened: on success *out is it. */
+ * whole archive was read, every entry is a file a node holds (no absolute paths, `..`, links or
+ * devices), the entries are exactly those its manifest lists with the sizes and SHA-256 it gives
+ * (a backup of format 1, made before the manifest, has none to check), and the restored store
+ * passes the store check. Otherwise TWIN_EINVALID says what is wrong, and nothing is left
+ * behind. The restored node is then opened: on success *out is it. */
 int twin_backup_restore(twin_node **out, const char *archive_path, const char *dir);
 
 #endif

@@ -27,8 +27,9 @@ struct twin_identity {
 /* Whether id is a network id: TWIN_NETWORK_ID_LEN lowercase hex digits. */
 bool twin_node_network_id_valid(const char *id);
 
-/* Whether s is a name: one line of 1 to 200 characters, without '<' or '>' (which would break
- * a commit's author line), leading or trailing spaces, or characters that hide or reorder text. */
+/* Whether s is a name: one line of 1 to 200 characters (code points of valid UTF-8, however many
+ * bytes they take), without '<' or '>' (which would break a commit's author line), leading or
+ * trailing spaces, or characters that hide or reorder text. */
 bool twin_node_name_valid(const char *s);
 
 /* Checks an institution's identity: TWIN_EINVALID naming the first field that is wrong. */

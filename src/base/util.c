@@ -102,6 +102,40 @@ int twin_util_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+size_t twin_utf8_chars(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t chars = 0;
+    for (size_t i = 0; i < len; chars++) {
+        unsigned char c = p[i];
+        unsigned char lo = 0x80, hi = 0xbf; /* the bounds of the second byte */
+        size_t more;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            more = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            lo = c == 0xe0 ? 0xa0 : lo; /* overlong */
+            hi = c == 0xed ? 0x9f : hi; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            lo = c == 0xf0 ? 0x90 : lo; /* overlong */
+            hi = c == 0xf4 ? 0x8f : hi; /* above U+10FFFF */
+        } else {
+            return SIZE_MAX;
+        }
+        if (more > len - i - 1 || p[i + 1] < lo || p[i + 1] > hi)
+            return SIZE_MAX;
+        for (size_t k = 2; k <= more; k++)
+            if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+                return SIZE_MAX;
+        i += more + 1;
+    }
+    return chars;
+}
+
 static const unsigned char *idmap_key(const void *ids, size_t stride, uint32_t e)
 {
     return (const unsigned char *)ids + (size_t)e * stride;

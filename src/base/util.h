@@ -52,6 +52,11 @@ int twin_util_read_file(char **out, size_t *len, const char *path, size_t max);
 /* Writes all len bytes to fd, through short writes and interruptions: 0, or -1 with errno set. */
 int twin_util_write_all(int fd, const void *data, size_t len);
 
+/* The number of characters (code points) in the len bytes at s, or SIZE_MAX when they are not
+ * strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF, no character
+ * cut short). */
+size_t twin_utf8_chars(const char *s, size_t len);
+
 /* The time of day by this node's clock, in seconds since the epoch: what twin dates its commits,
  * checkpoint statements, invites and logs by, and what it compares dates in history with. It is
  * time(NULL), moved by TWIN_TEST_CLOCK_SKEW seconds when that environment variable holds a

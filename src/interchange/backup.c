@@ -1,6 +1,21 @@
 /*
  * Backup and restore of a whole node (twin/backup.h). The archive is a POSIX tar (pax) file that
  * libarchive writes and reads; twin decides which entries go in and which may come out.
+ *
+ * Format 2 (what twin_backup_write makes): the marker first ("twin backup 2", the network, the
+ * member), then the node's files and directories, then the manifest, TWIN_BACKUP_MANIFEST, last:
+ *
+ *   twin manifest sha256
+ *   file SIZE SHA256-HEX PATH      for each file, the marker included, in archive order
+ *   dir PATH                       for each directory, in archive order
+ *
+ * Tar checks its headers but not the data of its entries, and reads an archive cut at a block
+ * boundary as a shorter whole one: the manifest is what tells restore the backup is complete and
+ * each file as it was written. A restore of format 2 refuses an archive that ends before its
+ * manifest, holds anything after it, or whose entries differ from it in any way.
+ *
+ * Format 1 (backups made before the manifest) is the same without it: restored with the store
+ * check only (README.md, "Backup and restore").
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "twin/backup.h"
@@ -11,7 +26,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +41,18 @@
 #include "twin/ops.h"
 #include "twin/store.h"
 #include "base/util.h"
+#include "store/storecheck.h"
 
 #define BACKUP_PATH_MAX 512
+
+/* The format twin_backup_write makes, and the one before it, which restore still reads. */
+#define BACKUP_FORMAT        2
+#define BACKUP_FORMAT_OLDEST 1
+#define BACKUP_FORMATS_READ  "1 or 2"
+#define MANIFEST_FIRST_LINE  "twin manifest sha256\n"
+#define MARKER_MAX           4096
+/* The most one manifest line can take: "file", a size, a hash, a path, the spaces and newline. */
+#define MANIFEST_LINE_MAX (5 + 21 + 2 * crypto_hash_sha256_BYTES + 1 + BACKUP_PATH_MAX + 1)
 
 /* What a node's directory holds that belongs in a backup: its keys (node.key, node.key.prev,
  * and node.key.new when a rotation is in progress: restore settles it by history like any open),
@@ -54,7 +83,53 @@ struct writer {
     struct archive *a;
     const char *root; /* the node's directory */
     size_t files;
+    char *manifest; /* the manifest so far */
+    size_t mlen, mcap;
 };
+
+static int manifest_add(struct writer *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int manifest_add(struct writer *w, const char *fmt, ...)
+{
+    char line[MANIFEST_LINE_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return twin_error(TWIN_ELIMIT, "a manifest line too long");
+    if (twin_util_grow((void **)&w->manifest, &w->mcap, w->mlen + (size_t)n + 1, 1))
+        return TWIN_ERROR;
+    memcpy(w->manifest + w->mlen, line, (size_t)n + 1);
+    w->mlen += (size_t)n;
+    return 0;
+}
+
+static int manifest_add_file(struct writer *w, const char *rel, uint64_t size,
+                             const unsigned char hash[crypto_hash_sha256_BYTES])
+{
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), hash, crypto_hash_sha256_BYTES);
+    return manifest_add(w, "file %" PRIu64 " %s %s\n", size, hex, rel);
+}
+
+/* Writes one regular file's header and its data, held in memory. */
+static int add_text(struct writer *w, const char *name, const char *text, size_t len)
+{
+    struct archive_entry *e = archive_entry_new();
+    if (!e)
+        return twin_error(TWIN_ERROR, "out of memory");
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0600);
+    archive_entry_set_size(e, (la_int64_t)len);
+    int rc = archive_write_header(w->a, e) != ARCHIVE_OK ||
+                     (len && archive_write_data(w->a, text, len) != (la_ssize_t)len)
+                 ? twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w->a))
+                 : 0;
+    archive_entry_free(e);
+    return rc;
+}
 
 static int add_file(struct writer *w, const char *rel, const struct stat *st)
 {
@@ -81,6 +156,8 @@ static int add_file(struct writer *w, const char *rel, const struct stat *st)
         rc = twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w->a));
     char buf[65536];
     off_t left = st->st_size;
+    crypto_hash_sha256_state hash;
+    crypto_hash_sha256_init(&hash);
     while (rc == 0 && left > 0) {
         ssize_t n = read(fd, buf, sizeof(buf) < (size_t)left ? sizeof(buf) : (size_t)left);
         if (n < 0 && errno == EINTR)
@@ -92,10 +169,15 @@ static int add_file(struct writer *w, const char *rel, const struct stat *st)
         }
         if (archive_write_data(w->a, buf, (size_t)n) != n)
             rc = twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w->a));
+        crypto_hash_sha256_update(&hash, (const unsigned char *)buf, (unsigned long long)n);
         left -= n;
     }
     archive_entry_free(e);
     close(fd);
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&hash, digest);
+    if (rc == 0)
+        rc = manifest_add_file(w, rel, (uint64_t)st->st_size, digest);
     if (rc == 0)
         w->files++;
     return rc;
@@ -113,7 +195,7 @@ static int add_dir_entry(struct writer *w, const char *rel)
                  ? 0
                  : twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w->a));
     archive_entry_free(e);
-    return rc;
+    return rc ? rc : manifest_add(w, "dir %s\n", rel);
 }
 
 /* Adds the directory rel (relative to the node's directory) and everything kept under it. */
@@ -155,21 +237,14 @@ static int add_tree(struct writer *w, const char *rel, int depth)
 static int add_marker(struct writer *w, twin_node *n)
 {
     char text[256];
-    int len = snprintf(text, sizeof(text), "twin backup 1\nnetwork %s\nmember %s\n",
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    int len = snprintf(text, sizeof(text), "twin backup %d\nnetwork %s\nmember %s\n", BACKUP_FORMAT,
                        twin_node_network_id(n), twin_node_org_id(n));
-    struct archive_entry *e = archive_entry_new();
-    if (!e)
-        return twin_error(TWIN_ERROR, "out of memory");
-    archive_entry_set_pathname(e, TWIN_BACKUP_MARKER);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0600);
-    archive_entry_set_size(e, len);
-    int rc = archive_write_header(w->a, e) != ARCHIVE_OK ||
-                     archive_write_data(w->a, text, (size_t)len) != len
-                 ? twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w->a))
-                 : 0;
-    archive_entry_free(e);
-    return rc;
+    crypto_hash_sha256(digest, (const unsigned char *)text, (unsigned long long)len);
+    int rc = manifest_add(w, "%s", MANIFEST_FIRST_LINE);
+    if (rc == 0)
+        rc = add_text(w, TWIN_BACKUP_MARKER, text, (size_t)len);
+    return rc ? rc : manifest_add_file(w, TWIN_BACKUP_MARKER, (uint64_t)len, digest);
 }
 
 int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
@@ -219,6 +294,9 @@ int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
             rc = add_file(&w, de->d_name, &st);
     }
     closedir(d);
+    /* The manifest last: a backup that holds it holds everything before it. */
+    if (rc == 0)
+        rc = add_text(&w, TWIN_BACKUP_MANIFEST, w.manifest, w.mlen);
     if (rc == 0 && archive_write_close(w.a) != ARCHIVE_OK)
         rc = twin_error(TWIN_ERROR, "writing the backup: %s", archive_error_string(w.a));
     if (rc == 0 && fsync(fd) != 0)
@@ -228,6 +306,7 @@ int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
 cleanup:
     if (w.a)
         archive_write_free(w.a);
+    free(w.manifest);
     twin_store_unlock(lock);
     if (key_lock >= 0)
         close(key_lock);
@@ -266,7 +345,10 @@ static bool restorable_path(const char *p)
         part[n] = '\0';
         if (n == 0 || strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
             return false;
-        if (start == 0 && !top_entry_kept(part) && strcmp(part, TWIN_BACKUP_MARKER) != 0)
+        /* The marker and the manifest are files at the top, with nothing under them. */
+        bool marker =
+            strcmp(part, TWIN_BACKUP_MARKER) == 0 || strcmp(part, TWIN_BACKUP_MANIFEST) == 0;
+        if (start == 0 && !top_entry_kept(part) && !(marker && i == len))
             return false;
         start = i + 1;
     }
@@ -279,47 +361,255 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-static int extract_file(struct archive *a, const char *path, mode_t mode)
+/* One entry as restore read it, to hold against the manifest. */
+struct read_entry {
+    char *path; /* without a directory's trailing '/' */
+    bool dir;
+    uint64_t size;
+    unsigned char hash[crypto_hash_sha256_BYTES];
+};
+
+struct reader {
+    struct archive *a;
+    const char *archive_path;
+    struct read_entry *entries;
+    size_t count, cap;
+    int format;     /* the marker's */
+    char *manifest; /* format 2: its text, once read */
+    size_t manifest_len;
+};
+
+static void reader_free(struct reader *r)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return twin_error(TWIN_ERROR, "cannot create %s: %s", path, strerror(errno));
+    for (size_t i = 0; i < r->count; i++)
+        free(r->entries[i].path);
+    free(r->entries);
+    free(r->manifest);
+}
+
+static int reader_add(struct reader *r, const char *path, bool dir, uint64_t size,
+                      const unsigned char *hash)
+{
+    if (twin_util_grow((void **)&r->entries, &r->cap, r->count + 1, sizeof(*r->entries)))
+        return TWIN_ERROR;
+    struct read_entry *e = &r->entries[r->count];
+    size_t len = strlen(path);
+    while (dir && len > 1 && path[len - 1] == '/')
+        len--;
+    if (!(e->path = strndup(path, len)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    e->dir = dir;
+    e->size = size;
+    if (hash)
+        memcpy(e->hash, hash, sizeof(e->hash));
+    else
+        memset(e->hash, 0, sizeof(e->hash));
+    r->count++;
+    return 0;
+}
+
+/* Reads the current entry's data, counting and hashing it: written to fd when fd >= 0 (path
+ * names the file in errors), otherwise kept in *mem, NUL-terminated, up to max bytes. */
+static int read_data(struct reader *r, int fd, const char *path, char **mem, size_t max,
+                     uint64_t *size, unsigned char hash[crypto_hash_sha256_BYTES])
+{
     const void *buf;
-    size_t size;
-    la_int64_t offset, written = 0;
-    int rc = 0, r;
-    while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
-        if (offset != written) {
-            rc = twin_error(TWIN_EINVALID, "the backup is damaged: a sparse entry");
+    size_t n, cap = 0;
+    la_int64_t offset;
+    uint64_t got = 0;
+    char *m = NULL;
+    int rc = 0, st;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    while ((st = archive_read_data_block(r->a, &buf, &n, &offset)) == ARCHIVE_OK) {
+        if (offset < 0 || (uint64_t)offset != got) {
+            rc = twin_error(TWIN_EINVALID, "%s is damaged: a sparse entry", r->archive_path);
             break;
         }
-        if (twin_util_write_all(fd, buf, size) != 0) {
+        if (fd >= 0 && twin_util_write_all(fd, buf, n) != 0) {
             rc = twin_error(TWIN_ERROR, "writing %s: %s", path, strerror(errno));
             break;
         }
-        written += (la_int64_t)size;
+        if (fd < 0) {
+            if (n > max - got) {
+                rc = twin_error(TWIN_EINVALID, "%s is damaged: its '%s' is larger than it can be",
+                                r->archive_path, path);
+                break;
+            }
+            if (twin_util_grow((void **)&m, &cap, got + n + 1, 1)) {
+                rc = TWIN_ERROR;
+                break;
+            }
+            memcpy(m + got, buf, n);
+        }
+        crypto_hash_sha256_update(&h, buf, n);
+        got += n;
     }
-    if (rc == 0 && r != ARCHIVE_EOF)
-        rc = twin_error(TWIN_EINVALID, "the backup is damaged: %s", archive_error_string(a));
-    if (rc == 0 && fsync(fd) != 0)
-        rc = twin_error(TWIN_ERROR, "writing %s: %s", path, strerror(errno));
-    close(fd);
+    if (rc == 0 && st != ARCHIVE_EOF)
+        rc = twin_error(TWIN_EINVALID, "%s is damaged: %s", r->archive_path,
+                        archive_error_string(r->a));
+    crypto_hash_sha256_final(&h, hash);
+    *size = got;
+    if (fd < 0 && rc == 0 && !m && !(m = calloc(1, 1)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (fd < 0 && rc == 0) {
+        m[got] = '\0';
+        *mem = m;
+    } else {
+        free(m);
+    }
     return rc;
 }
 
-static int check_marker(const char *dir)
+static int extract_file(struct reader *r, const char *name, const char *path, mode_t mode)
 {
-    char path[PATH_MAX], *text = NULL;
-    size_t len;
-    snprintf(path, sizeof(path), "%s/%s", dir, TWIN_BACKUP_MARKER);
-    int rc = twin_util_read_file(&text, &len, path, 4096);
-    if (rc || strncmp(text, "twin backup 1\n", 14) != 0)
-        rc = twin_error(TWIN_EINVALID, "this is not a twin backup (no '%s' entry of version 1)",
-                        TWIN_BACKUP_MARKER);
+    uint64_t size;
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot create %s: %s", path, strerror(errno));
+    int rc = read_data(r, fd, path, NULL, 0, &size, hash);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = twin_error(TWIN_ERROR, "writing %s: %s", path, strerror(errno));
+    close(fd);
+    return rc ? rc : reader_add(r, name, false, size, hash);
+}
+
+/* The first entry: the marker, read (not extracted) for the format it names. */
+static int read_marker(struct reader *r, struct archive_entry *e)
+{
+    const char *name = archive_entry_pathname(e);
+    char *text = NULL;
+    uint64_t size;
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    if (strcmp(name, TWIN_BACKUP_MARKER) != 0 || archive_entry_filetype(e) != AE_IFREG)
+        return twin_error(TWIN_EINVALID, "%s is not a twin backup (it does not begin with '%s')",
+                          r->archive_path, TWIN_BACKUP_MARKER);
+    int rc = read_data(r, -1, name, &text, MARKER_MAX, &size, hash);
+    if (rc)
+        return rc;
+    r->format = 0;
+    for (int v = BACKUP_FORMAT_OLDEST; v <= BACKUP_FORMAT; v++) {
+        char first[32];
+        int len = snprintf(first, sizeof(first), "twin backup %d\n", v);
+        if (strncmp(text, first, (size_t)len) == 0)
+            r->format = v;
+    }
     free(text);
-    if (rc == 0)
-        unlink(path);
-    return rc;
+    if (!r->format)
+        return twin_error(TWIN_EINVALID, "this is not a twin backup (no '%s' entry of version %s)",
+                          TWIN_BACKUP_MARKER, BACKUP_FORMATS_READ);
+    return reader_add(r, name, false, size, hash);
+}
+
+/* Reads one manifest line ("file SIZE HASH PATH" or "dir PATH") into its parts: 0, or -1. */
+static int parse_manifest_line(char *line, struct read_entry *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (strncmp(line, "dir ", 4) == 0) {
+        out->dir = true;
+        out->path = line + 4;
+        return *out->path ? 0 : -1;
+    }
+    if (strncmp(line, "file ", 5) != 0)
+        return -1;
+    char *p = line + 5, *end;
+    if (*p < '0' || *p > '9')
+        return -1;
+    errno = 0;
+    unsigned long long size = strtoull(p, &end, 10);
+    if (errno || *end != ' ')
+        return -1;
+    out->size = size;
+    p = end + 1;
+    size_t bin_len = 0;
+    const char *hex_end = NULL;
+    if (sodium_hex2bin(out->hash, sizeof(out->hash), p, 2 * crypto_hash_sha256_BYTES, NULL,
+                       &bin_len, &hex_end) != 0 ||
+        bin_len != sizeof(out->hash) || hex_end != p + 2 * crypto_hash_sha256_BYTES ||
+        *hex_end != ' ')
+        return -1;
+    out->path = (char *)hex_end + 1;
+    return *out->path ? 0 : -1;
+}
+
+/* Holds the entries read against the manifest: the same entries in the same order, each file
+ * of the size and SHA-256 the manifest gives. */
+static int check_manifest(const struct reader *r)
+{
+    const char *p = r->manifest, *end = r->manifest + r->manifest_len;
+    size_t first = strlen(MANIFEST_FIRST_LINE);
+    if (r->manifest_len < first || memcmp(p, MANIFEST_FIRST_LINE, first) != 0)
+        return twin_error(TWIN_EINVALID, "%s is damaged: its manifest does not begin as one does",
+                          r->archive_path);
+    p += first;
+    for (size_t i = 0;; i++) {
+        if (p == end)
+            return i == r->count
+                       ? 0
+                       : twin_error(TWIN_EINVALID,
+                                    "%s is damaged: it holds '%s', which its manifest does not "
+                                    "list",
+                                    r->archive_path, r->entries[i].path);
+        char line[MANIFEST_LINE_MAX + 1];
+        struct read_entry want;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl || (size_t)(nl - p) >= sizeof(line) || memchr(p, '\0', (size_t)(nl - p))) {
+            return twin_error(TWIN_EINVALID, "%s is damaged: line %zu of its manifest is not one",
+                              r->archive_path, i + 2);
+        }
+        memcpy(line, p, (size_t)(nl - p));
+        line[nl - p] = '\0';
+        p = nl + 1;
+        if (parse_manifest_line(line, &want) != 0)
+            return twin_error(TWIN_EINVALID, "%s is damaged: line %zu of its manifest is not one",
+                              r->archive_path, i + 2);
+        if (i >= r->count)
+            return twin_error(TWIN_EINVALID,
+                              "%s is damaged or incomplete: it lacks '%s', which its manifest "
+                              "lists",
+                              r->archive_path, want.path);
+        const struct read_entry *got = &r->entries[i];
+        if (want.dir != got->dir || strcmp(want.path, got->path) != 0)
+            return twin_error(TWIN_EINVALID,
+                              "%s is damaged: its manifest lists %s '%s' where it holds %s '%s'",
+                              r->archive_path, want.dir ? "directory" : "file", want.path,
+                              got->dir ? "directory" : "file", got->path);
+        if (!want.dir &&
+            (want.size != got->size || sodium_memcmp(want.hash, got->hash, sizeof(want.hash)) != 0))
+            return twin_error(TWIN_EINVALID,
+                              "%s is damaged: '%s' is not as it was written (its %s differs from "
+                              "the manifest's)",
+                              r->archive_path, got->path,
+                              want.size != got->size ? "size" : "SHA-256");
+    }
+}
+
+/* The first damage the store check finds refuses the restore: it names it and stops the check. */
+static int refuse_damage(const struct twin_store_damage *d, void *ctx)
+{
+    const char *archive_path = ctx;
+    char hex[GIT_OID_HEXSZ + 1] = "", where[128] = "";
+    if (d->has_object)
+        git_oid_tostr(hex, sizeof(hex), &d->object);
+    if (d->has_object && strncmp(d->file, "objects/", 8) != 0)
+        snprintf(where, sizeof(where), ", object %s", hex);
+    else if (d->has_offset)
+        snprintf(where, sizeof(where), " at offset %llu", (unsigned long long)d->offset);
+    return twin_error(TWIN_EINVALID, "%s is damaged: in the store it holds, %s%s: %s", archive_path,
+                      d->file, where, d->what);
+}
+
+/* Checks every pack and loose object of the restored repository as twin verify does (the
+ * objects' bytes, checksums and ids; store/storecheck.h): a backup whose store is damaged is
+ * refused rather than restored as a node that verify would find broken later. */
+static int check_restored_store(const char *tmp, const char *archive_path)
+{
+    char objects[PATH_MAX];
+    struct twin_store_stats stats;
+    if ((size_t)snprintf(objects, sizeof(objects), "%s/repo.git/objects", tmp) >= sizeof(objects))
+        return twin_error(TWIN_ELIMIT, "%s: path too long", tmp);
+    return twin_storecheck_run(&stats, objects, refuse_damage, (void *)archive_path);
 }
 
 int twin_backup_restore(twin_node **out, const char *archive_path, const char *dir)
@@ -327,7 +617,8 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
     *out = NULL;
     char tmp[PATH_MAX];
     struct stat st;
-    int rc = 0;
+    struct reader r = {.archive_path = archive_path};
+    int rc = 0, fd = -1;
     if (stat(dir, &st) == 0) {
         DIR *d = opendir(dir);
         bool empty = d != NULL;
@@ -351,42 +642,72 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
     if (!mkdtemp(tmp))
         return twin_error(TWIN_ERROR, "cannot create a directory next to %s: %s", dir,
                           strerror(errno));
-    struct archive *a = archive_read_new();
+    struct archive *a = r.a = archive_read_new();
     if (!a) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
     archive_read_support_format_tar(a);
-    if (archive_read_open_filename(a, archive_path, 65536) != ARCHIVE_OK) {
-        rc = twin_error(errno == ENOENT ? TWIN_ENOTFOUND : TWIN_EINVALID, "cannot read %s: %s",
-                        archive_path, archive_error_string(a));
+    /* The file is opened here, not by libarchive, so that what failed decides the code: the
+     * file cannot be had (TWIN_ENOTFOUND when it is not there), or what it holds is no archive
+     * (TWIN_EINVALID), which libarchive reports with no errno to go by. */
+    if ((fd = open(archive_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = twin_error(errno == ENOENT ? TWIN_ENOTFOUND : TWIN_ERROR, "cannot read %s: %s",
+                        archive_path, strerror(errno));
+        goto cleanup;
+    }
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+        rc = twin_error(TWIN_EINVALID, "%s is not a twin backup: %s", archive_path,
+                        archive_error_string(a));
         goto cleanup;
     }
     struct archive_entry *e;
-    int r;
-    size_t entries = 0;
-    while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    int st_next = ARCHIVE_OK;
+    while (rc == 0 && (st_next = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
         char path[PATH_MAX];
-        if (!name || !restorable_path(name) || is_hooks(name)) {
+        if (!name || !restorable_path(name) || is_hooks(name) ||
+            (r.format < 2 && r.count && strcmp(name, TWIN_BACKUP_MANIFEST) == 0)) {
             rc = twin_error(TWIN_EINVALID, "the backup holds '%s', which is not part of a node",
                             name ? name : "(no name)");
             break;
         }
-        if (entries++ == 0 && strcmp(name, TWIN_BACKUP_MARKER) != 0) {
-            rc = twin_error(TWIN_EINVALID, "%s is not a twin backup (it does not begin with '%s')",
-                            archive_path, TWIN_BACKUP_MARKER);
+        if (r.count == 0) {
+            rc = read_marker(&r, e);
+            continue;
+        }
+        if (r.manifest) {
+            rc = twin_error(TWIN_EINVALID, "%s is damaged: it holds '%s' after its manifest",
+                            archive_path, name);
             break;
+        }
+        bool is_file = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
+        if (strcmp(name, TWIN_BACKUP_MARKER) == 0 ||
+            (strcmp(name, TWIN_BACKUP_MANIFEST) == 0 && !is_file)) {
+            rc = twin_error(TWIN_EINVALID, "%s is damaged: it holds a second '%s'", archive_path,
+                            name);
+            break;
+        }
+        if (strcmp(name, TWIN_BACKUP_MANIFEST) == 0) {
+            /* Read, not extracted: at most a line for each entry before it, and its first. */
+            uint64_t size;
+            unsigned char hash[crypto_hash_sha256_BYTES];
+            size_t max = (r.count + 1) * MANIFEST_LINE_MAX;
+            if ((rc = read_data(&r, -1, name, &r.manifest, max, &size, hash)) == 0)
+                r.manifest_len = (size_t)size;
+            continue;
         }
         snprintf(path, sizeof(path), "%s/%s", tmp, name);
         if (archive_entry_filetype(e) == AE_IFDIR) {
             if (mkdir(path, 0700) != 0 && errno != EEXIST)
                 rc = twin_error(TWIN_ERROR, "cannot create %s: %s", path, strerror(errno));
-        } else if (archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)) {
+            else
+                rc = reader_add(&r, name, true, 0, NULL);
+        } else if (is_file) {
             /* Keys and invites stay the owner's alone; the repository is readable as git makes
              * it. */
             bool secret = strncmp(name, "node.key", 8) == 0 || strncmp(name, "invites", 7) == 0;
-            rc = extract_file(a, path, secret ? 0600 : 0644);
+            rc = extract_file(&r, name, path, secret ? 0600 : 0644);
         } else {
             rc = twin_error(TWIN_EINVALID,
                             "the backup holds '%s', which is not a plain file or "
@@ -394,12 +715,20 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
                             name);
         }
     }
-    if (rc == 0 && r != ARCHIVE_EOF)
+    if (rc == 0 && st_next != ARCHIVE_EOF)
         rc = twin_error(TWIN_EINVALID, "%s is damaged: %s", archive_path, archive_error_string(a));
-    if (rc == 0 && entries == 0)
+    if (rc == 0 && r.count == 0)
         rc = twin_error(TWIN_EINVALID, "%s is empty: not a twin backup", archive_path);
+    /* Format 2 promises a manifest: an archive that ends without it was cut short, if only at
+     * the boundary between two entries, which tar reads as a whole, shorter archive. */
+    if (rc == 0 && r.format >= 2 && !r.manifest)
+        rc = twin_error(TWIN_EINVALID,
+                        "%s is damaged or incomplete: it ends before its manifest (cut short?)",
+                        archive_path);
+    if (rc == 0 && r.format >= 2)
+        rc = check_manifest(&r);
     if (rc == 0)
-        rc = check_marker(tmp);
+        rc = check_restored_store(tmp, archive_path);
     if (rc == 0)
         rc = twin_ops_open(out, tmp);
     if (rc == 0) {
@@ -422,6 +751,9 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
 cleanup:
     if (a)
         archive_read_free(a);
+    if (fd >= 0)
+        close(fd);
+    reader_free(&r);
     if (rc)
         nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;

@@ -172,11 +172,11 @@ static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int de
 int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
                                 const struct twin_selection *sel)
 {
-    json_t *recs = NULL, *columns = json_object();
-    const char **names = NULL;
     *rows = 0;
     if (!sel->type)
         return twin_error(TWIN_EINVALID, "CSV holds one record type: say which");
+    json_t *recs = NULL, *columns = json_object();
+    const char **names = NULL;
     int rc = columns ? select_records(&recs, n, sel) : twin_error(TWIN_ERROR, "out of memory");
     size_t i;
     json_t *rec;

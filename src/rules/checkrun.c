@@ -216,10 +216,13 @@ int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *
             rc = TWIN_ERROR;
         else
             ids[n++] = id;
-        if (rc == 0 && git_commit_parentcount(c) == 0)
-            rc = twin_error(TWIN_ERROR, "new commit %s does not build on %s", git_oid_tostr_s(&id),
-                            git_oid_tostr_s(base));
-        else if (rc == 0)
+        if (rc == 0 && git_commit_parentcount(c) == 0) {
+            /* Two ids: a buffer each (git_oid_tostr_s hands back one per thread). */
+            char at[GIT_OID_HEXSZ + 1], on[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(at, sizeof(at), &id);
+            git_oid_tostr(on, sizeof(on), base);
+            rc = twin_error(TWIN_ERROR, "new commit %s does not build on %s", at, on);
+        } else if (rc == 0)
             id = *git_commit_parent_id(c, 0);
         git_commit_free(c);
     }

@@ -342,8 +342,10 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
         memcpy(org, fname, flen - 5);
         org[flen - 5] = '\0';
         snprintf(path, sizeof(path), "%s/%s", TWIN_MEMBERS_DIR, fname);
-        if ((rc = load_json(&mj, repo, root, path)) ||
-            (rc = twin_membership_check_member(mj, org))) {
+        /* load_json names the file in its errors already; the check does not. */
+        if ((rc = load_json(&mj, repo, root, path)))
+            goto cleanup;
+        if ((rc = twin_membership_check_member(mj, org))) {
             rc = twin_error_wrap(rc, "members/%s", fname);
             goto cleanup;
         }

@@ -214,7 +214,8 @@ int twin_store_advance_locked(git_repository *repo, const git_oid *old, const gi
                                                   reflog_message)
                   : git_reference_create(&ref, repo, TWIN_BRANCH, new_head, 0, reflog_message);
     git_reference_free(ref);
-    if (err == GIT_EMODIFIED || err == GIT_EEXISTS)
+    /* With old given, GIT_ENOTFOUND means the branch is gone: it no longer points at old. */
+    if (err == GIT_EMODIFIED || err == GIT_EEXISTS || (old && err == GIT_ENOTFOUND))
         rc = twin_error(TWIN_ECONFLICT, "the branch moved while this change was being written");
     else if (err == GIT_ELOCKED)
         rc = twin_error(TWIN_ECONFLICT, "the branch is locked by another program (git?)");

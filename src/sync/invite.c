@@ -381,9 +381,11 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
                  "this node serves members and configured peers; a node that is neither may only "
                  "present an invite");
         twin_channel_send(ch, &e);
+        /* The type's name is read before twin_msg_clear zeroes the message. */
+        const char *type = twin_msg_type_name(m.type);
         twin_msg_clear(&m);
         return twin_error(TWIN_EDENIED, "a key that is not a member sent %s instead of a claim",
-                          twin_msg_type_name(m.type) ? twin_msg_type_name(m.type) : "a message");
+                          type ? type : "a message");
     }
     snprintf(who_out, who_cap, "%s", m.u.claim.org_id);
     invite_path(path, sizeof(path), twin_node_dir(n), m.u.claim.secret);

@@ -87,8 +87,11 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
                           TWIN_PEER_NAME_MAX);
     if ((rc = twin_peers_address_parse(host, port, address)))
         return rc;
-    if (strcmp(port, "0") == 0)
-        return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be 0", address);
+    /* The port by its value, not its text: "00" is port 0 too. twin_address_parse let through
+     * one to five digits, 0 to 65535, of which a peer can be reached on 1 to 65535 only. */
+    long port_value = strtol(port, NULL, 10);
+    if (port_value < 1 || port_value > 65535)
+        return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be %ld", address, port_value);
     if ((rc = twin_key_parse_any(pk, key)))
         return twin_error_wrap(rc, "peer key");
     if (memcmp(pk, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES) == 0)
@@ -113,22 +116,24 @@ int twin_peers_remove(twin_node *n, const char *name)
 {
     struct twin_peer p;
     git_config *c = NULL;
-    char pattern[128];
     int rc = twin_peers_get(&p, n, name);
     if (rc)
         return rc;
     if ((rc = cfg(&c, n)))
         return rc;
     /* Plain iteration filtered by prefix: libgit2 1.5's regex iteration leaks on every entry
-     * that does not match. */
-    snprintf(pattern, sizeof(pattern), "peer.%s.", name);
+     * that does not match. In "peer.<name>.<key>" the section and the key are case-insensitive
+     * (libgit2 hands them back in lower case), the subsection, the peer's name, is not: "south"
+     * is not "South". */
+    size_t nlen = strlen(name);
     git_config_iterator *it = NULL;
     git_config_entry *e;
     char names[8][128];
     size_t count = 0;
     if (git_config_iterator_new(&it, c) == 0) {
         while (count < 8 && git_config_next(&e, it) == 0)
-            if (strncasecmp(e->name, pattern, strlen(pattern)) == 0)
+            if (strncasecmp(e->name, "peer.", 5) == 0 && strncmp(e->name + 5, name, nlen) == 0 &&
+                e->name[5 + nlen] == '.')
                 snprintf(names[count++], sizeof(names[0]), "%s", e->name);
         git_config_iterator_free(it);
     }

@@ -69,7 +69,6 @@ int twin_tx_begin_batch(twin_tx **out, twin_batch *b)
         return twin_error(TWIN_ERROR, "out of memory");
     tx->node = twin_batch_node(b);
     tx->batch = b;
-    tx->has_base = true;
     *out = tx;
     return 0;
 }
@@ -100,6 +99,10 @@ int twin_tx_exists(twin_tx *tx, const char *path)
 
 const git_oid *twin_tx_base(const twin_tx *tx)
 {
+    /* A batched change set commits on the batch's tip, which moves with every commit into the
+     * batch (and on a flush that rebuilds on a moved branch): ask the batch, not a copy. */
+    if (tx->batch)
+        return twin_batch_tip(tx->batch);
     return tx->has_base ? &tx->base : NULL;
 }
 
@@ -228,10 +231,13 @@ void twin_tx_free(twin_tx *tx)
 {
     if (!tx)
         return;
+    /* A batched change set stages its puts in the batch (tx->changes stays empty, count only
+     * counts them): dropping them there is all there is to undo. */
     if (tx->batch && tx->count)
         twin_batch_drop_staged(tx->batch);
-    for (size_t i = 0; i < tx->count; i++)
-        free(tx->changes[i].path);
+    else
+        for (size_t i = 0; i < tx->count; i++)
+            free(tx->changes[i].path);
     free(tx->changes);
     git_tree_free(tx->base_tree);
     git_commit_free(tx->base_commit);

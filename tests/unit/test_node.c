@@ -166,7 +166,7 @@ static void names_are_one_plain_line(void **state)
     assert_false(twin_node_name_valid("Ministry\x01"));
     assert_false(twin_node_name_valid("Ministry\x1f"));
     assert_false(twin_node_name_valid("Ministry\x7f"));
-    /* 200 bytes, and no more. */
+    /* 200 characters, and no more. */
     memset(name, 'a', 201);
     name[201] = '\0';
     assert_false(twin_node_name_valid(name));
@@ -202,11 +202,35 @@ static void a_name_is_measured_in_characters(void **state)
     for (int i = 0; i < 150; i++)
         memcpy(name + 2 * i, "\xd0\x9c", 2); /* U+041C CYRILLIC CAPITAL LETTER EM */
     name[300] = '\0';
-    /* BUG (src/store/node.c, twin_node_name_valid): the length is taken with strlen, in bytes,
-     * so this 150-character name (300 bytes) is refused although twin/node.h and the error
-     * message promise "at most 200 characters". Skipped until the library counts characters. */
-    skip();
     assert_true(twin_node_name_valid(name));
+    /* 200 characters of three bytes each (600 bytes) pass; one more does not. */
+    char wide[3 * 201 + 1];
+    for (int i = 0; i < 201; i++)
+        memcpy(wide + 3 * i, "\xe2\x82\xac", 3); /* U+20AC EURO SIGN */
+    wide[3 * 201] = '\0';
+    assert_false(twin_node_name_valid(wide));
+    wide[3 * 200] = '\0';
+    assert_true(twin_node_name_valid(wide));
+    /* Four-byte characters count once each too. */
+    char astral[4 * 200 + 1];
+    for (int i = 0; i < 200; i++)
+        memcpy(astral + 4 * i, "\xf0\x9d\x90\x80", 4); /* U+1D400 */
+    astral[4 * 200] = '\0';
+    assert_true(twin_node_name_valid(astral));
+}
+
+/* A name is text: bytes that are not UTF-8 are refused, and the identity check says so. */
+static void a_name_that_is_not_utf8_is_refused(void **state)
+{
+    assert_false(twin_node_name_valid("Minist\xe8re"));              /* Latin-1, not UTF-8 */
+    assert_false(twin_node_name_valid("Ministry \xd0"));             /* cut short */
+    assert_false(twin_node_name_valid("Ministry \xc0\xaf"));         /* overlong '/' */
+    assert_false(twin_node_name_valid("Ministry \xed\xa0\x80"));     /* a surrogate */
+    assert_false(twin_node_name_valid("Ministry \xf4\x90\x80\x80")); /* above U+10FFFF */
+    assert_false(twin_node_name_valid("\xff"));
+    struct twin_identity who = north;
+    who.name = "Minist\xe8re des Finances";
+    assert_identity_refused(&who, "name: not valid UTF-8");
 }
 
 /* ---- creating a node ------------------------------------------------------------------------ */
@@ -779,6 +803,7 @@ int main(void)
         cmocka_unit_test(names_are_one_plain_line),
         cmocka_unit_test(names_may_not_hide_or_reorder_text),
         cmocka_unit_test(a_name_is_measured_in_characters),
+        cmocka_unit_test(a_name_that_is_not_utf8_is_refused),
         DIR_TEST(init_founds_through_the_callback),
         DIR_TEST(a_failed_founding_leaves_nothing_behind),
         DIR_TEST(init_joins_a_network_without_history),

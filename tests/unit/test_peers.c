@@ -242,11 +242,16 @@ static void a_bad_address_is_refused_and_nothing_written(void **state)
 static void port_zero_with_leading_zeros_is_refused(void **state)
 {
     struct env *e = *state;
-    /* BUG (src/sync/peers.c, twin_peers_add): the port-0 check compares the text with "0", so
-     * "192.0.2.7:00" (and ":000" ...) is stored as a peer whose port is 0. */
-    skip();
     assert_error(twin_peers_add(e->node, "south", "192.0.2.7:00", e->a_line), TWIN_EINVALID,
+                 "'192.0.2.7:00': a peer's port cannot be 0");
+    assert_error(twin_peers_add(e->node, "south", "[::1]:00000", e->a_line), TWIN_EINVALID,
                  "a peer's port cannot be 0");
+    /* Leading zeros on a port that is not 0 are only digits: the peer is stored. */
+    assert_int_equal(twin_peers_add(e->node, "south", "192.0.2.7:07447", e->a_line), 0);
+    struct twin_peer p;
+    assert_int_equal(twin_peers_get(&p, e->node, "south"), 0);
+    assert_int_equal(strtol(p.port, NULL, 10), 7447);
+    assert_int_equal(twin_peers_remove(e->node, "south"), 0);
     assert_int_equal(count_peers(e->node), 0);
 }
 
@@ -318,10 +323,8 @@ static void removing_one_peer_leaves_a_name_that_differs_in_case(void **state)
     assert_int_equal(twin_peers_add(e->node, "South", "192.0.2.7:7447", e->a_line), 0);
     assert_int_equal(twin_peers_add(e->node, "south", "192.0.2.8:7447", e->b_id), 0);
     assert_int_equal(count_peers(e->node), 2);
-    /* BUG (src/sync/peers.c, twin_peers_remove): entries are matched with strncasecmp on
-     * "peer.<name>.", while config subsections (the peer names) are case-sensitive, so removing
-     * "south" also removes every entry of "South". */
-    skip();
+    /* Config subsections, the peer names, are case-sensitive: removing "south" leaves
+     * "South" and all its entries. */
     assert_int_equal(twin_peers_remove(e->node, "south"), 0);
     struct twin_peer p;
     assert_int_equal(twin_peers_get(&p, e->node, "South"), 0);

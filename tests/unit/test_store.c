@@ -253,15 +253,8 @@ static void advance_moves_only_from_the_old_head(void **state)
 static void advance_from_an_old_head_when_there_is_no_branch_is_a_conflict(void **state)
 {
     struct repo_fixture *f = *state;
-    /* BUG (src/store/store.c, twin_store_advance_locked): when old is given and the branch does
-     * not exist, git_reference_create_matching fails with GIT_ENOTFOUND, which is not mapped to
-     * TWIN_ECONFLICT: the call returns TWIN_ERROR "moving the branch: reference
-     * 'refs/heads/main' not found", though twin/store.h promises TWIN_ECONFLICT whenever the
-     * branch no longer points at old. The branch is left alone either way. Skipped until the
-     * library maps it. */
-    assert_int_not_equal(twin_store_advance(f->repo, &f->c1, &f->c2, "move"), 0);
-    assert_branch_at(f, NULL);
-    skip();
+    /* twin/store.h promises TWIN_ECONFLICT whenever the branch no longer points at old, and a
+     * branch that is not there does not. */
     assert_error(twin_store_advance(f->repo, &f->c1, &f->c2, "move"), TWIN_ECONFLICT,
                  "the branch moved");
     assert_branch_at(f, NULL);

@@ -432,13 +432,8 @@ static void a_batched_change_set_freed_unfinished_drops_its_puts(void **state)
     twin_tx *tx = NULL;
     char path[128], *text = NULL, *got = (char *)1;
     size_t len;
-    /* BUG (src/write/tx.c, twin_tx_free): for a batched change set the puts go to the batch and
-     * tx->changes stays NULL, but twin_tx_free, after twin_batch_drop_staged, still walks
-     * tx->changes[0 .. count) to free their paths: a NULL dereference (SIGSEGV) whenever a
-     * batched change set with puts is freed without a commit, as any caller that fails between
-     * twin_tx_put and twin_tx_commit does. (twin_ops_batch_* put last and always commit, so they
-     * do not reach it today.) Skipped until twin_tx_free skips the list for batched sets. */
-    skip();
+    /* For a batched change set the puts go to the batch and tx->changes stays NULL: freeing it
+     * unfinished drops the staged puts and must not walk the (empty) list of changes. */
     text = note(path, "Dropped", true);
     assert_int_equal(twin_batch_begin(&b, f->node, may_write, 0), 0);
     assert_int_equal(twin_tx_begin_batch(&tx, b), 0);
@@ -461,17 +456,32 @@ static void a_batched_change_set_reports_the_batch_tip_as_its_base(void **state)
     twin_tx *tx = NULL;
     git_oid zero;
     memset(&zero, 0, sizeof(zero));
-    /* BUG (src/write/tx.c, twin_tx_begin_batch): has_base is set but base is never filled in, so
-     * twin_tx_base returns a pointer to an all-zero id, which names no commit, rather than the
-     * commit the change set builds on (the batch's tip). Nothing in src/ asks a batched change
-     * set for its base today. Skipped until twin_tx_begin_batch fills it in. */
-    skip();
     assert_int_equal(twin_batch_begin(&b, f->node, may_write, 0), 0);
     assert_int_equal(twin_tx_begin_batch(&tx, b), 0);
     const git_oid *base = twin_tx_base(tx);
     bool right = base && !git_oid_equal(base, &zero) && git_oid_equal(base, twin_batch_tip(b));
     twin_tx_free(tx);
     twin_batch_free(b);
+    assert_true(right);
+}
+
+/* After a commit into the batch, the change set builds on that commit. */
+static void a_batched_change_set_builds_on_its_last_commit(void **state)
+{
+    struct node_fixture *f = *state;
+    twin_batch *b = NULL;
+    twin_tx *tx = NULL;
+    char path[128], *text = note(path, "Based", true);
+    git_oid out;
+    assert_int_equal(twin_batch_begin(&b, f->node, may_write, 0), 0);
+    assert_int_equal(twin_tx_begin_batch(&tx, b), 0);
+    put_text(tx, path, text);
+    assert_int_equal(twin_tx_commit(&out, tx, "based\n"), 0);
+    const git_oid *base = twin_tx_base(tx);
+    bool right = base && git_oid_equal(base, &out);
+    twin_tx_free(tx);
+    twin_batch_free(b);
+    free(text);
     assert_true(right);
 }
 
@@ -499,6 +509,7 @@ int main(void)
         NODE_TEST(a_batched_change_set_writes_records_only_and_something),
         NODE_TEST(a_batched_change_set_freed_unfinished_drops_its_puts),
         NODE_TEST(a_batched_change_set_reports_the_batch_tip_as_its_base),
+        NODE_TEST(a_batched_change_set_builds_on_its_last_commit),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }

@@ -334,6 +334,34 @@ static void commit_time_stays_within_what_git_can_check(void **state)
     unsetenv("TWIN_TEST_CLOCK_SKEW");
 }
 
+/* --- twin_utf8_chars --- */
+
+static void utf8_chars_counts_code_points_of_strict_utf8_only(void **state)
+{
+    assert_int_equal(twin_utf8_chars("", 0), 0);
+    assert_int_equal(twin_utf8_chars("abc", 3), 3);
+    assert_int_equal(twin_utf8_chars("\xc3\xa8", 2), 1);                /* U+00E8 */
+    assert_int_equal(twin_utf8_chars("\xe2\x82\xac!", 4), 2);           /* U+20AC */
+    assert_int_equal(twin_utf8_chars("\xf0\x9d\x90\x80", 4), 1);        /* U+1D400 */
+    assert_int_equal(twin_utf8_chars("\xf4\x8f\xbf\xbf", 4), 1);        /* U+10FFFF */
+    assert_int_equal(twin_utf8_chars("\xed\x9f\xbf", 3), 1);            /* U+D7FF */
+    assert_int_equal(twin_utf8_chars("a\0b", 3), 3);                    /* NUL counts */
+    assert_int_equal(twin_utf8_chars("\xe8", 1), SIZE_MAX);             /* Latin-1 */
+    assert_int_equal(twin_utf8_chars("\x80", 1), SIZE_MAX);             /* continuation */
+    assert_int_equal(twin_utf8_chars("\xc3", 1), SIZE_MAX);             /* cut short */
+    assert_int_equal(twin_utf8_chars("\xe2\x82\xac", 2), SIZE_MAX);     /* cut by len */
+    assert_int_equal(twin_utf8_chars("\xe2\x28\xac", 3), SIZE_MAX);     /* bad second */
+    assert_int_equal(twin_utf8_chars("\xe2\x82\x28", 3), SIZE_MAX);     /* bad third */
+    assert_int_equal(twin_utf8_chars("\xc0\xaf", 2), SIZE_MAX);         /* overlong */
+    assert_int_equal(twin_utf8_chars("\xc1\xbf", 2), SIZE_MAX);         /* overlong */
+    assert_int_equal(twin_utf8_chars("\xe0\x9f\xbf", 3), SIZE_MAX);     /* overlong */
+    assert_int_equal(twin_utf8_chars("\xf0\x8f\xbf\xbf", 4), SIZE_MAX); /* overlong */
+    assert_int_equal(twin_utf8_chars("\xed\xa0\x80", 3), SIZE_MAX);     /* surrogate */
+    assert_int_equal(twin_utf8_chars("\xf4\x90\x80\x80", 4), SIZE_MAX); /* > U+10FFFF */
+    assert_int_equal(twin_utf8_chars("\xf5\x80\x80\x80", 4), SIZE_MAX);
+    assert_int_equal(twin_utf8_chars("\xff", 1), SIZE_MAX);
+}
+
 /* --- stop points --- */
 
 /* How a child that passes the stop points "first" then "second" ends up, with TWIN_TEST_STOP
@@ -391,6 +419,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(write_all_writes_everything_or_says_why_not, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test(utf8_chars_counts_code_points_of_strict_utf8_only),
         cmocka_unit_test(clock_moves_by_the_test_skew_only_when_it_is_a_number_in_range),
         cmocka_unit_test(commit_time_stays_within_what_git_can_check),
         cmocka_unit_test(test_stop_stops_the_process_at_the_named_step_only),
