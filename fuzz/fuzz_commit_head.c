@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!repo)
         setup();
     struct twin_commit_head h;
-    int ours = twin_commit_head_parse(&h, (const char *)data, size);
+    int ours = twin_history_head_parse(&h, (const char *)data, size);
     git_oid id;
     git_commit *c = NULL;
     if (git_odb_write(&id, odb, data, size, GIT_OBJECT_COMMIT) < 0)
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("another number of parents", size);
         for (unsigned i = 0; i < h.nparents; i++) {
             git_oid p;
-            twin_commit_head_parent(&p, &h, i);
+            twin_history_head_parent(&p, &h, i);
             if (!git_oid_equal(&p, git_commit_parent_id(c, i)) ||
                 (i < 2 && !git_oid_equal(&h.parents[i], &p)))
                 fail("another parent", size);

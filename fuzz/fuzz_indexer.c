@@ -30,7 +30,7 @@
 #include "git/indexer.h"
 #include "base/sha1.h"
 #include "twin/error.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -201,7 +201,7 @@ static struct result read_one(twin_packread *r, const unsigned char *id)
         res.type = o->type;
         res.size = o->size;
         res.crc = crc32(crc32(0, NULL, 0), o->data, (uInt)o->size); /* objects are < 4 GiB */
-        twin_pobj_release(o);
+        twin_packread_release(o);
     } else if (o || (res.rc != 0 && res.rc != TWIN_EVERIFY && !res.oom)) {
         abort();
     }

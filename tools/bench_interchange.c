@@ -22,7 +22,7 @@
 #include "twin/network.h"
 #include "twin/node.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                          "NL", "north", "10"};

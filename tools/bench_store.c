@@ -40,7 +40,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                          "NL", "north", "10"};

@@ -51,7 +51,7 @@
 #include "twin/record.h"
 #include "twin/sync.h"
 #include "git/packbuild.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define MAX_ROUNDS 50
 

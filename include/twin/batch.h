@@ -65,6 +65,6 @@ const git_oid *twin_batch_tip(const twin_batch *b);
 void twin_batch_free(twin_batch *b);
 
 /* Joins small packs when there are many (called by flushes; exposed for maintenance). */
-int twin_store_repack(git_repository *repo);
+int twin_batch_repack(git_repository *repo);
 
 #endif

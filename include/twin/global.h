@@ -1,8 +1,8 @@
 /*
  * twin's library as a whole: call twin_global_init once per process before anything else.
  */
-#ifndef TWIN_TWIN_H
-#define TWIN_TWIN_H
+#ifndef TWIN_GLOBAL_H
+#define TWIN_GLOBAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +23,6 @@ int twin_global_long_walks(void);
 /* Whether writes are fsync'ed (as given to twin_global_init). */
 bool twin_global_durable(void);
 
-const char *twin_version(void);
+const char *twin_global_version(void);
 
 #endif

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 typedef struct twin_quarantine twin_quarantine;

@@ -2,7 +2,7 @@
  * The single validity predicate for commits of the shared history. A commit is valid when its
  * SSH signature verifies, its key belongs to a member allowed to make the change in the
  * membership of its parent (for the genesis: the founder), the key is active there, and every
- * change is well formed. Sync ingest and `twin verify` both call twin_check_commit.
+ * change is well formed. Sync ingest and `twin verify` both call twin_validity_check_commit.
  */
 #ifndef TWIN_VALIDITY_H
 #define TWIN_VALIDITY_H
@@ -49,37 +49,37 @@ typedef struct twin_check_cache twin_check_cache;
 
 /* A cache of parsed membership and recently read trees, to share between calls on one thread
  * with one repository; free it before the repository. */
-int twin_check_cache_new(twin_check_cache **out);
-void twin_check_cache_free(twin_check_cache *c);
+int twin_validity_cache_new(twin_check_cache **out);
+void twin_validity_cache_free(twin_check_cache *c);
 
 /* Has the cache read objects of repo out of the packs of the directories given, by twin's own
  * reader, before asking libgit2 (for a repository made around an object database). */
-int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
-                               size_t ndirs);
+int twin_validity_cache_pack_dirs(twin_check_cache *c, git_repository *repo,
+                                  const char *const *dirs, size_t ndirs);
 
 /* Takes the objects the cache reads out of the packs of the first directory given to
- * twin_check_cache_pack_dirs as hashed already: for the check of a received pack the indexer has
+ * twin_validity_cache_pack_dirs as hashed already: for the check of a received pack the indexer has
  * just hashed. Objects of the other directories (the store), and those read through libgit2, are
  * still hashed: the store's files may have been damaged since their objects were written. */
-void twin_check_cache_trust_received(twin_check_cache *c);
+void twin_validity_cache_trust_received(twin_check_cache *c);
 
 /* Has the cache keep less of the packs in memory, at a few per cent of the time: for the check of
  * received history, whose peak memory counts. */
-void twin_check_cache_lean(twin_check_cache *c);
+void twin_validity_cache_lean(twin_check_cache *c);
 
 /* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code
  * when it could not run (an object is missing, I/O). cache may be NULL. */
-int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,
-                      twin_check_cache *cache);
+int twin_validity_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit,
+                               twin_check_cache *cache);
 
 /* Checks just the signature: splits the gpgsig header and verifies it under namespace "git". */
-int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
-                         size_t reason_size, git_repository *repo, const git_oid *commit);
+int twin_validity_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                                  size_t reason_size, git_repository *repo, const git_oid *commit);
 
 /* The rule for an editor limited to its own partnerships (member.scope): each version of a
  * changed record (old may be NULL) must belong to a partnership that institution org_id takes
  * part in, as lookup (records before the change) shows. Sets fault when it does not. */
-int twin_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
-                     const char *org_id, twin_record_lookup_fn lookup, void *before);
+int twin_validity_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                              const char *org_id, twin_record_lookup_fn lookup, void *before);
 
 #endif

@@ -22,7 +22,7 @@
 #include "twin/error.h"
 #include "twin/tree.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/record.h"
 #include "twin/validity.h"
 #include "base/util.h"
@@ -721,7 +721,7 @@ int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx
     char path[128] = "";
     int64_t now = twin_util_clock_now();
     int rc;
-    if ((rc = twin_node_head(&head, n)) || (rc = twin_check_cache_new(&cache)))
+    if ((rc = twin_node_head(&head, n)) || (rc = twin_validity_cache_new(&cache)))
         goto cleanup;
     if (id) {
         if (!twin_record_id_valid(id)) {
@@ -774,7 +774,7 @@ int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx
             rc = unreadable_commit(&oid);
             goto cleanup;
         }
-        int changed = id ? twin_commit_changed_path(c, path) : 1;
+        int changed = id ? twin_treediff_changed_path(c, path) : 1;
         if (changed <= 0) {
             git_commit_free(c);
             if ((rc = changed) < 0)
@@ -789,7 +789,7 @@ int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx
         e.ahead = twin_is_ahead(e.time, now);
         snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
         git_commit_free(c);
-        if ((rc = twin_check_commit(&chk, repo, &oid, cache)))
+        if ((rc = twin_validity_check_commit(&chk, repo, &oid, cache)))
             goto cleanup;
         if (chk.damaged) { /* no verdict on the commit: what it is made of cannot be read */
             rc = twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&oid), chk.reason);
@@ -808,6 +808,6 @@ cleanup:
     git_revwalk_free(walk);
     git_tree_free(head_tree);
     git_commit_free(head_commit);
-    twin_check_cache_free(cache);
+    twin_validity_cache_free(cache);
     return rc;
 }

@@ -1,4 +1,4 @@
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #include <git2.h>
 #include <sodium.h>
@@ -63,7 +63,7 @@ void twin_global_shutdown(void)
     git_libgit2_shutdown();
 }
 
-const char *twin_version(void)
+const char *twin_global_version(void)
 {
     return TWIN_VERSION;
 }

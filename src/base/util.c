@@ -102,7 +102,7 @@ int twin_util_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-size_t twin_utf8_chars(const char *s, size_t len)
+size_t twin_util_utf8_chars(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t chars = 0;

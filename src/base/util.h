@@ -55,7 +55,7 @@ int twin_util_write_all(int fd, const void *data, size_t len);
 /* The number of characters (code points) in the len bytes at s, or SIZE_MAX when they are not
  * strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF, no character
  * cut short). */
-size_t twin_utf8_chars(const char *s, size_t len);
+size_t twin_util_utf8_chars(const char *s, size_t len);
 
 /* The time of day by this node's clock, in seconds since the epoch: what twin dates its commits,
  * checkpoint statements, invites and logs by, and what it compares dates in history with. It is

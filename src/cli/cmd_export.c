@@ -11,7 +11,7 @@
 #include "twin/interchange.h"
 #include "twin/record.h"
 #include "twin/signers.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* Opens path for writing (stdout when NULL). */
 static FILE *open_out(const char *path)

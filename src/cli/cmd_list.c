@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "twin/audit.h"
 #include "twin/membership.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/error.h"
 #include "twin/tree.h"
 #include "twin/ops.h"

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/ops.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct cli_command commands[] = {
     {"init", cmd_init,
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
         return nrest == 0 ? CLI_USAGE : CLI_OK;
     }
     if (strcmp(rest[0], "--version") == 0 || strcmp(rest[0], "version") == 0) {
-        printf("twin %s\n", twin_version());
+        printf("twin %s\n", twin_global_version());
         free(rest);
         return CLI_OK;
     }

@@ -97,12 +97,12 @@ static const char *parse_links(struct twin_commit_head *h, const char *data, siz
     return p;
 }
 
-int twin_commit_links_parse(struct twin_commit_head *h, const char *data, size_t len)
+int twin_history_links_parse(struct twin_commit_head *h, const char *data, size_t len)
 {
     return parse_links(h, data, len) ? 0 : -1;
 }
 
-int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len)
+int twin_history_head_parse(struct twin_commit_head *h, const char *data, size_t len)
 {
     const char *end = data + len, *eol;
     int64_t authored;
@@ -130,7 +130,7 @@ int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t 
     return 0;
 }
 
-void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i)
+void twin_history_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i)
 {
     if (i < 2)
         *out = h->parents[i];
@@ -176,7 +176,7 @@ static int add_node(struct walk *w, const git_oid *id)
     struct twin_commit_head h;
     size_t n = w->count;
     rc = 0;
-    if (type != GIT_OBJECT_COMMIT || twin_commit_links_parse(&h, data, size))
+    if (type != GIT_OBJECT_COMMIT || twin_history_links_parse(&h, data, size))
         rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
                         git_oid_tostr_s(id));
     else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)
@@ -194,10 +194,10 @@ static int add_node(struct walk *w, const git_oid *id)
         w->nparents[n] = h.nparents;
         w->state[n] = 0;
         for (unsigned i = 0; i < h.nparents; i++)
-            twin_commit_head_parent(&w->parents[w->parents_count++], &h, i);
+            twin_history_head_parent(&w->parents[w->parents_count++], &h, i);
         w->count++;
     }
-    twin_pobj_release(pobj);
+    twin_packread_release(pobj);
     git_odb_object_free(obj);
     return rc;
 }

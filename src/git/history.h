@@ -16,7 +16,7 @@ struct twin_commit_head {
     git_oid parents[2];  /* the first two */
     const char *parent0; /* where the "parent " lines start (48 bytes each), in the parsed data */
     int64_t time;        /* the committer's time, seconds since the epoch */
-    /* Set by twin_commit_head_parse only: the author's email (what stands between '<' and '>',
+    /* Set by twin_history_head_parse only: the author's email (what stands between '<' and '>',
      * cut at 127 bytes, with its whole length), and whether the committer's "Name <email>" is
      * the author's. */
     char author_email[128];
@@ -27,15 +27,15 @@ struct twin_commit_head {
 /* Reads the header of a commit: "tree", "parent" lines, "author", "committer", in that order and
  * nothing between, each person with a time, as libgit2 reads it (fuzz/fuzz_commit_head.c holds
  * the two to that). 0, or -1 when it is not in that form. h->parent0 points into data. */
-int twin_commit_head_parse(struct twin_commit_head *h, const char *data, size_t len);
+int twin_history_head_parse(struct twin_commit_head *h, const char *data, size_t len);
 
 /* Only the tree and parent lines at its start, which is all a walk needs: 0, or -1. A commit
  * whose header is otherwise not in git's form is still walked, and the check says what is wrong
  * with it; h->time is 0. */
-int twin_commit_links_parse(struct twin_commit_head *h, const char *data, size_t len);
+int twin_history_links_parse(struct twin_commit_head *h, const char *data, size_t len);
 
 /* Parent i (any, below h->nparents) of a header parsed from data that is still held. */
-void twin_commit_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i);
+void twin_history_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i);
 
 /* Every commit reachable from head, each after all of its parents (first parents first), read
  * through twin's pack reader and libgit2 for what no pack holds. The commits are not hashed

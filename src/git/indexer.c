@@ -18,7 +18,7 @@
 #include "git/pack.h"
 #include "base/sha1.h"
 #include "twin/error.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "base/util.h"
 
 #define IX_OBJECT_MAX ((size_t)256 << 20) /* the largest object taken */

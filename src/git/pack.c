@@ -34,11 +34,11 @@ struct twin_packw {
     size_t count, objs_cap;
     unsigned char *delta;
     size_t delta_cap;
-    z_stream z, zs; /* deflated, and stored (see twin_packw_new) */
+    z_stream z, zs; /* deflated, and stored (see twin_pack_writer_new) */
     bool z_ready, zs_ready;
 };
 
-int twin_packw_new(twin_packw **out)
+int twin_pack_writer_new(twin_packw **out)
 {
     twin_packw *w = calloc(1, sizeof(*w));
     *out = NULL;
@@ -50,12 +50,12 @@ int twin_packw_new(twin_packw **out)
      * zlib's uncompressed form. */
     if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
         !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
-        twin_packw_free(w);
+        twin_pack_writer_free(w);
         return twin_error(TWIN_ERROR, "zlib failed to initialise");
     }
     w->zs_ready = true;
     if (twin_util_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
-        twin_packw_free(w);
+        twin_pack_writer_free(w);
         return TWIN_ERROR;
     }
     w->len = TWIN_GITFMT_PACK_HEADER;
@@ -63,7 +63,7 @@ int twin_packw_new(twin_packw **out)
     return 0;
 }
 
-void twin_packw_free(twin_packw *w)
+void twin_pack_writer_free(twin_packw *w)
 {
     if (!w)
         return;
@@ -77,12 +77,12 @@ void twin_packw_free(twin_packw *w)
     free(w);
 }
 
-size_t twin_packw_count(const twin_packw *w)
+size_t twin_pack_writer_count(const twin_packw *w)
 {
     return w->count;
 }
 
-size_t twin_packw_bytes(const twin_packw *w)
+size_t twin_pack_writer_bytes(const twin_packw *w)
 {
     return w->len;
 }
@@ -195,9 +195,9 @@ static bool plain_delta(struct delta *d, const unsigned char *base, size_t base_
            (!suffix || delta_copy(d, base_len - suffix, suffix)) && delta_flush(d);
 }
 
-size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
-                       const unsigned char *base, size_t base_len, const unsigned char *data,
-                       size_t len)
+size_t twin_pack_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
+                            const unsigned char *base, size_t base_len, const unsigned char *data,
+                            size_t len)
 {
     size_t limit = len / MIN_DELTA_GAIN;
     if (base_len > 0xffffffffu || len < 64 || twin_util_grow((void **)buf, cap, limit, 1))
@@ -210,12 +210,13 @@ size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
     return ok ? (size_t)(d.p - *buf) : 0;
 }
 
-int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
-                   const void *data, size_t len, long base, const void *base_data, size_t base_len)
+int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                         const void *data, size_t len, long base, const void *base_data,
+                         size_t base_len)
 {
     size_t dlen = 0;
     if (base >= 0 && (size_t)base < w->count)
-        dlen = twin_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
+        dlen = twin_pack_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? TWIN_GITFMT_OFS_DELTA : (int)type;
@@ -399,7 +400,7 @@ static void pack_dir(char *out, size_t size, git_repository *repo)
     snprintf(out, size, "%sobjects/pack", git_repository_path(repo));
 }
 
-int twin_packw_write(twin_packw *w, git_repository *repo, bool durable)
+int twin_pack_writer_write(twin_packw *w, git_repository *repo, bool durable)
 {
     if (w->count == 0)
         return 0;
@@ -790,8 +791,8 @@ static int rewrite_objects(twin_packw *w, git_repository *repo, const unsigned c
         else if (got == 0)
             rc = twin_error(TWIN_ENOTFOUND, "object %s is in no pack", git_oid_tostr_s(&id));
         else
-            rc = twin_packw_add(w, NULL, o->type, &id, o->data, o->size, -1, NULL, 0);
-        twin_pobj_release(o);
+            rc = twin_pack_writer_add(w, NULL, o->type, &id, o->data, o->size, -1, NULL, 0);
+        twin_packread_release(o);
     }
     twin_packread_free(r);
     return rc;
@@ -881,11 +882,11 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         qsort(seen, nseen, TWIN_SHA1_BYTES, cmp_id);
     }
     if (rc == 0 && nfresh &&
-        ((rc = twin_packw_new(&w)) || (rc = rewrite_objects(w, repo, fresh, nfresh)))) {
+        ((rc = twin_pack_writer_new(&w)) || (rc = rewrite_objects(w, repo, fresh, nfresh)))) {
         /* Upkeep: a pack that cannot be read out stays as it is, and the others are joined. */
         twin_error_clear();
         rc = 0;
-        twin_packw_free(w);
+        twin_pack_writer_free(w);
         w = NULL;
         for (size_t i = 0; i < take; i++)
             if (use[i] == JOIN_REWRITE) {
@@ -1004,7 +1005,7 @@ remove:
             close(lock);
     }
 cleanup:
-    twin_packw_free(w);
+    twin_pack_writer_free(w);
     free(fresh);
     free(own);
     free(use);

@@ -18,9 +18,9 @@ typedef struct twin_packw twin_packw;
 /* A git delta from base to data, built in *buf (grown as needed): trees entry by entry (runs of
  * equal entries copied), anything else as common prefix and suffix around an insert. Returns its
  * length, or 0 when it would be more than half of data (store data whole then). */
-size_t twin_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
-                       const unsigned char *base, size_t base_len, const unsigned char *data,
-                       size_t len);
+size_t twin_pack_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
+                            const unsigned char *base, size_t base_len, const unsigned char *data,
+                            size_t len);
 
 /* An object of a pack, for its index. */
 struct twin_pack_entry {
@@ -42,21 +42,22 @@ int twin_pack_open_temp(char *path, size_t size, const char *dir);
  * failure tmp is removed. */
 int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable);
 
-int twin_packw_new(twin_packw **out);
-void twin_packw_free(twin_packw *w);
+int twin_pack_writer_new(twin_packw **out);
+void twin_pack_writer_free(twin_packw *w);
 
 /* Appends an object named id. With base >= 0 (the index of an earlier object of this pack, whose
  * content is base_data) the object may be stored as a delta against it. Hands back the object's
  * index in this pack. */
-int twin_packw_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
-                   const void *data, size_t len, long base, const void *base_data, size_t base_len);
+int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                         const void *data, size_t len, long base, const void *base_data,
+                         size_t base_len);
 
-size_t twin_packw_count(const twin_packw *w);
-size_t twin_packw_bytes(const twin_packw *w);
+size_t twin_pack_writer_count(const twin_packw *w);
+size_t twin_pack_writer_bytes(const twin_packw *w);
 
 /* Writes the pack and its index into the repository's objects/pack (fsync'ed when durable),
  * makes them visible to the repository's object database, and empties the writer for reuse. */
-int twin_packw_write(twin_packw *w, git_repository *repo, bool durable);
+int twin_pack_writer_write(twin_packw *w, git_repository *repo, bool durable);
 
 /* Joins small packs of objects/pack into one when there are more than max_packs, keeping the
  * number of packs logarithmic in the number of objects, and removes what killed writers left.

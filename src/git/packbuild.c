@@ -25,7 +25,7 @@
 #include "base/util.h"
 #include "twin/error.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* ---- libgit2 settings for sending history ---------------------------------------------------- *
  * Sending a long history reads every object once or twice: twin_global_long_walks sets libgit2
@@ -329,9 +329,9 @@ static int commit_head(struct twin_commit_head *h, struct changed_walk *w, const
         return got;
     if (got) {
         bool bad = o->type != GIT_OBJECT_COMMIT ||
-                   twin_commit_links_parse(h, (const char *)o->data, o->size) != 0;
+                   twin_history_links_parse(h, (const char *)o->data, o->size) != 0;
         h->parent0 = NULL; /* points into o */
-        twin_pobj_release(o);
+        twin_packread_release(o);
         return bad ? twin_error(TWIN_EINVALID, "%s is not a commit in git's form",
                                 git_oid_tostr_s(id))
                    : 0;
@@ -447,7 +447,7 @@ static int obj_read(struct obj_read *r, git_odb *odb, twin_packread *packs, cons
 
 static void obj_done(struct obj_read *r)
 {
-    twin_pobj_release(r->pobj);
+    twin_packread_release(r->pobj);
     git_odb_object_free(r->obj);
     *r = (struct obj_read){0};
 }
@@ -548,8 +548,8 @@ static int write_object(struct pack_out *o, git_odb *odb, twin_packread *packs,
     bool delta = false;
     if (from && obj.len >= 64 && (rc = obj_read(&base, odb, packs, &from->id)) == 0 &&
         base.type == obj.type) {
-        o->delta.len = twin_delta_make(&o->delta.p, &o->delta.cap, obj.type, base.data, base.len,
-                                       obj.data, obj.len);
+        o->delta.len = twin_pack_delta_make(&o->delta.p, &o->delta.cap, obj.type, base.data,
+                                            base.len, obj.data, obj.len);
         delta = o->delta.len > 0;
     }
     if (rc == 0)

@@ -351,7 +351,7 @@ int twin_packread_open(twin_packread **out, git_repository *repo)
 static void cache_drop(twin_packread *r, struct centry *c)
 {
     r->bytes -= c->obj->size;
-    twin_pobj_release(c->obj);
+    twin_packread_release(c->obj);
     c->obj = NULL;
 }
 
@@ -361,7 +361,7 @@ void twin_packread_free(twin_packread *r)
         return;
     for (size_t i = 0; i < r->filled; i++)
         if (r->cache[i].obj)
-            twin_pobj_release(r->cache[i].obj);
+            twin_packread_release(r->cache[i].obj);
     for (size_t i = 0; i < r->npacks; i++)
         unmap_pack(&r->packs[i]);
     free(r->packs);
@@ -393,7 +393,7 @@ void twin_packread_trust_dir(twin_packread *r, size_t dir)
             r->packs[i].trusted = true;
 }
 
-void twin_pobj_release(twin_pobj *o)
+void twin_packread_release(twin_pobj *o)
 {
     if (o && --o->refs == 0)
         free(o);
@@ -699,7 +699,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
             if (!(obj = pobj_new((git_object_t)h.type, h.size, p->trusted)))
                 return twin_error(TWIN_ERROR, "out of memory");
             if ((rc = inflate_exact(r, p, off, h.data, obj->data, h.size))) {
-                twin_pobj_release(obj);
+                twin_packread_release(obj);
                 return rc;
             }
             if (depth > 0 || obj->type == GIT_OBJECT_TREE)
@@ -733,7 +733,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         bool sum_ok = false;
         const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
         if (delta && !sum_ok) {
-            twin_pobj_release(obj);
+            twin_packread_release(obj);
             return damaged(p, l->off, "does not match its zlib checksum");
         }
         if (!delta) {
@@ -742,13 +742,13 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
             else
                 rc = inflate_exact(r, p, l->off, l->data, r->delta, l->size);
             if (rc) {
-                twin_pobj_release(obj);
+                twin_packread_release(obj);
                 return rc;
             }
             delta = r->delta;
         }
         twin_pobj *next = delta_apply(p, l->off, obj, delta, l->size);
-        twin_pobj_release(obj);
+        twin_packread_release(obj);
         if (!(obj = next))
             return TWIN_EVERIFY;
         cache_put(r, l->pack, l->off, obj);

@@ -55,7 +55,7 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id);
 /* 1 when an opened pack holds id, 0 when none does, TWIN_EVERIFY when an index is damaged. */
 int twin_packread_has(twin_packread *r, const git_oid *id);
 
-void twin_pobj_release(twin_pobj *o);
+void twin_packread_release(twin_pobj *o);
 
 /* Keeps half the cache and lets the pages read go sixteen times as often (a pack's pages can be
  * mapped 2 MiB at a time): for the check of a received pack, whose peak memory counts more than

@@ -60,7 +60,7 @@ static void slot_clear(struct twin_treecache_tree *t, bool all)
 {
     size_t *offsets = t->offsets, cap = t->cap;
     git_odb_object_free(t->obj);
-    twin_pobj_release(t->pobj);
+    twin_packread_release(t->pobj);
     if (all)
         free(offsets);
     memset(t, 0, sizeof(*t));
@@ -470,7 +470,7 @@ int twin_treecache_get(struct twin_treecache_tree **out, twin_treecache *c, cons
         git_oid actual;
         twin_sha1_object(actual.id, git_object_type2string(type), data, size);
         if (!git_oid_equal(&actual, id)) {
-            twin_pobj_release(pobj);
+            twin_packread_release(pobj);
             git_odb_object_free(obj);
             return twin_error_damage(
                 "tree %s: its content does not match its id (the store is damaged "
@@ -480,7 +480,7 @@ int twin_treecache_get(struct twin_treecache_tree **out, twin_treecache *c, cons
     }
     struct twin_treecache_tree *victim = type == GIT_OBJECT_TREE ? slot_victim(c) : NULL;
     if (!victim) {
-        twin_pobj_release(pobj);
+        twin_packread_release(pobj);
         git_odb_object_free(obj); /* every slot in use: libgit2 reads it again instead */
         return 0;
     }

@@ -672,8 +672,9 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
                  twin_record_check_conflicts_kept(rec, old))
             rc = report_error(r, s->row, "%s", twin_error_last());
         else if (limited &&
-                 (rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(n),
-                                        lookup_batch, im.batch)) == 0 &&
+                 (rc = twin_validity_check_scope(fault, sizeof(fault), old, rec,
+                                                 twin_node_org_id(n), lookup_batch, im.batch)) ==
+                     0 &&
                  fault[0])
             rc = report_error(r, s->row, "%s", fault);
         else if (!s->old_text)

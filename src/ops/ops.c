@@ -207,8 +207,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         goto cleanup;
     if (twin_node_writer_limited(c->node)) {
         char fault[600];
-        if ((rc = twin_check_scope(fault, sizeof(fault), old, rec, twin_node_org_id(c->node),
-                                   lookup_tx, &l)))
+        if ((rc = twin_validity_check_scope(fault, sizeof(fault), old, rec,
+                                            twin_node_org_id(c->node), lookup_tx, &l)))
             goto cleanup;
         if (fault[0]) {
             rc = twin_error(TWIN_EDENIED, "%s", fault);

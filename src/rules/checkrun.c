@@ -40,7 +40,7 @@ static void *work(void *arg)
     git_repository *repo = NULL;
     void *extra = NULL;
     twin_check_cache *cache = NULL;
-    if ((k->rc = run->open(&repo, &extra, run->ctx)) || (k->rc = twin_check_cache_new(&cache)) ||
+    if ((k->rc = run->open(&repo, &extra, run->ctx)) || (k->rc = twin_validity_cache_new(&cache)) ||
         (run->bind && (k->rc = run->bind(cache, repo, run->ctx))))
         goto done;
     for (;;) {
@@ -54,7 +54,7 @@ static void *work(void *arg)
         } while (!atomic_compare_exchange_weak(&s->next, &from, to));
         for (size_t i = from; i < to; i++) {
             struct twin_check chk;
-            if ((k->rc = twin_check_commit(&chk, repo, &run->ids[i], cache))) {
+            if ((k->rc = twin_validity_check_commit(&chk, repo, &run->ids[i], cache))) {
                 k->rc = twin_error_wrap(k->rc, "checking commit %s", git_oid_tostr_s(&run->ids[i]));
                 atomic_store(&s->next, run->count); /* the others stop too */
                 goto done;
@@ -66,7 +66,7 @@ static void *work(void *arg)
 done:
     if (k->rc)
         snprintf(k->error, sizeof(k->error), "%s", twin_error_last());
-    twin_check_cache_free(cache);
+    twin_validity_cache_free(cache);
     if (repo)
         run->close(repo, extra, run->ctx);
     pthread_mutex_lock(&s->lock);

@@ -22,7 +22,7 @@
 #include "twin/tree.h"
 #include "twin/record.h"
 #include "twin/sshsig.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* The membership is keyed by the ids of network.json and members/, which change far less often
  * than the root. The trees of one commit are the parent trees of the next. */
@@ -41,7 +41,7 @@ struct twin_check_cache {
 
 #define KEPT_CHANGES 256
 
-int twin_check_cache_new(twin_check_cache **out)
+int twin_validity_cache_new(twin_check_cache **out)
 {
     *out = calloc(1, sizeof(**out));
     if (!*out)
@@ -54,7 +54,7 @@ int twin_check_cache_new(twin_check_cache **out)
     return rc;
 }
 
-void twin_check_cache_free(twin_check_cache *c)
+void twin_validity_cache_free(twin_check_cache *c)
 {
     if (!c)
         return;
@@ -64,18 +64,18 @@ void twin_check_cache_free(twin_check_cache *c)
     free(c);
 }
 
-int twin_check_cache_pack_dirs(twin_check_cache *c, git_repository *repo, const char *const *dirs,
-                               size_t ndirs)
+int twin_validity_cache_pack_dirs(twin_check_cache *c, git_repository *repo,
+                                  const char *const *dirs, size_t ndirs)
 {
     return twin_treecache_bind_dirs(c->trees, repo, dirs, ndirs);
 }
 
-void twin_check_cache_trust_received(twin_check_cache *c)
+void twin_validity_cache_trust_received(twin_check_cache *c)
 {
     twin_treecache_trust_first_dir(c->trees);
 }
 
-void twin_check_cache_lean(twin_check_cache *c)
+void twin_validity_cache_lean(twin_check_cache *c)
 {
     twin_treecache_lean(c->trees);
 }
@@ -143,7 +143,7 @@ static int stored_read(struct stored *s, git_repository *repo, twin_packread *pa
 
 static void stored_free(struct stored *s)
 {
-    twin_pobj_release(s->pobj);
+    twin_packread_release(s->pobj);
     git_odb_object_free(s->obj);
 }
 
@@ -194,7 +194,7 @@ static int check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char 
                  "altered)");
         goto cleanup;
     }
-    if (head && twin_commit_head_parse(head, (const char *)obj.data, obj.size)) {
+    if (head && twin_history_head_parse(head, (const char *)obj.data, obj.size)) {
         snprintf(reason, reason_size, "malformed commit: its header is not in git's form");
         goto cleanup;
     }
@@ -220,8 +220,8 @@ cleanup:
     return rc;
 }
 
-int twin_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
-                         size_t reason_size, git_repository *repo, const git_oid *commit)
+int twin_validity_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES], char *reason,
+                                  size_t reason_size, git_repository *repo, const git_oid *commit)
 {
     return check_signature(signer, reason, reason_size, repo, NULL, commit, NULL, NULL);
 }
@@ -337,8 +337,8 @@ static int takes_part(bool *yes, const char *pid, const char *org, twin_record_l
 
 /* For an editor limited to its own partnerships: each version of the record (as it was, and as
  * it becomes) must belong to a partnership the member took part in before this commit. */
-int twin_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
-                     const char *org_id, twin_record_lookup_fn lookup, void *before)
+int twin_validity_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                              const char *org_id, twin_record_lookup_fn lookup, void *before)
 {
     fault[0] = '\0';
     const json_t *versions[2] = {old, cur};
@@ -513,8 +513,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         else
             rc = err;
         if (rc == 0 && !fault[0] && who->own_partnerships) {
-            rc = twin_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
-                                  old_tree);
+            rc = twin_validity_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
+                                           old_tree);
         }
         goto cleanup;
     }
@@ -726,7 +726,7 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
     if (rc)
         return rc;
     if (obj.type != GIT_OBJECT_COMMIT || !obj.intact ||
-        twin_commit_links_parse(&h, (const char *)obj.data, obj.size))
+        twin_history_links_parse(&h, (const char *)obj.data, obj.size))
         snprintf(reason, reason_size, "the parent commit %s is damaged or not a commit",
                  git_oid_tostr_s(id));
     else
@@ -735,8 +735,8 @@ static int commit_tree(git_oid *tree, char *reason, size_t reason_size, git_repo
     return 0;
 }
 
-int twin_check_commit(struct twin_check *out, git_repository *repo, const git_oid *commit_id,
-                      twin_check_cache *cache)
+int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
+                               const git_oid *commit_id, twin_check_cache *cache)
 {
     struct twin_commit_head head;
     struct lazy_tree tree = {.repo = repo}, parent_tree = {.repo = repo};

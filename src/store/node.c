@@ -139,7 +139,7 @@ bool twin_node_name_valid(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     /* At most 200 characters, whatever bytes they take; not UTF-8 is no name. */
-    size_t chars = twin_utf8_chars(s, n);
+    size_t chars = twin_util_utf8_chars(s, n);
     if (n == 0 || chars == SIZE_MAX || chars > 200)
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -159,7 +159,7 @@ static bool side_ok(const char *s)
 
 int twin_node_identity_check(const struct twin_identity *who)
 {
-    if (who->name && twin_utf8_chars(who->name, strlen(who->name)) == SIZE_MAX)
+    if (who->name && twin_util_utf8_chars(who->name, strlen(who->name)) == SIZE_MAX)
         return twin_error(TWIN_EINVALID, "name: not valid UTF-8");
     if (!twin_node_name_valid(who->name))
         return twin_error(TWIN_EINVALID, "name: required, one line of at most 200 characters "

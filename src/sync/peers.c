@@ -87,7 +87,7 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
                           TWIN_PEER_NAME_MAX);
     if ((rc = twin_peers_address_parse(host, port, address)))
         return rc;
-    /* The port by its value, not its text: "00" is port 0 too. twin_address_parse let through
+    /* The port by its value, not its text: "00" is port 0 too. twin_peers_address_parse let through
      * one to five digits, 0 to 65535, of which a peer can be reached on 1 to 65535 only. */
     long port_value = strtol(port, NULL, 10);
     if (port_value < 1 || port_value > 65535)

@@ -34,7 +34,7 @@
 #include "git/packread.h"
 #include "base/util.h"
 #include "twin/error.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 /* ---- libgit2 settings for receiving history -------------------------------------------------- *
@@ -181,7 +181,7 @@ static int pack_backend_fetch(void **data, size_t *len, git_object_t *type, git_
             memcpy(*data, o->data, o->size);
         else if (data)
             rc = twin_error(TWIN_ERROR, "out of memory");
-        twin_pobj_release(o);
+        twin_packread_release(o);
     }
     pthread_mutex_unlock(&pb->lock);
     return rc > 0 ? 0 : backend_error(rc);
@@ -355,9 +355,9 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
      * detection): its objects are not hashed again. The store's are, as they are read (few: the
      * trees and records a received commit changes, at the boundary), since its files may have
      * been damaged since their objects were hashed on their way in. */
-    twin_check_cache_trust_received(cache);
-    twin_check_cache_lean(cache);
-    return twin_check_cache_pack_dirs(cache, repo, dirs, 2);
+    twin_validity_cache_trust_received(cache);
+    twin_validity_cache_lean(cache);
+    return twin_validity_cache_pack_dirs(cache, repo, dirs, 2);
 }
 
 static void note_received(size_t index, const struct twin_check *check, void *ctx)

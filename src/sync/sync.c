@@ -26,7 +26,7 @@
 #include "twin/store.h"
 #include "git/packbuild.h"
 #include "twin/quarantine.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define SAMPLE_MAX             24
 #define SAMPLE_DEPTH           4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
@@ -242,7 +242,8 @@ static int exchange_hello(struct session *s, bool initiator)
     mine.u.hello.has_head = s->has_head;
     if (s->has_head)
         oid_to_wire(mine.u.hello.head, &s->head);
-    snprintf(mine.u.hello.software, sizeof(mine.u.hello.software), "twin/%s", twin_version());
+    snprintf(mine.u.hello.software, sizeof(mine.u.hello.software), "twin/%s",
+             twin_global_version());
     int rc;
     if (initiator && (rc = send_msg(s, &mine)))
         return rc;
@@ -705,7 +706,7 @@ static void session_end(struct session *s)
  * nothing, and says nothing. */
 static void join_packs(struct session *s, int rc)
 {
-    if (rc == 0 && s->st->changed && twin_store_repack(s->repo) != 0)
+    if (rc == 0 && s->st->changed && twin_batch_repack(s->repo) != 0)
         twin_error_clear();
 }
 

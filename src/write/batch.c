@@ -23,7 +23,7 @@
 #include "twin/record.h"
 #include "twin/sshsig.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define MAX_PACKS        8
 #define FLUSH_PACK_BYTES ((size_t)256 << 20)
@@ -324,9 +324,9 @@ static int add_object(twin_batch *b, size_t *index_out, bool *added, git_object_
     if (objset_find(&b->objects, id) ||
         (!fresh && git_odb_exists_ext(b->odb, id, GIT_ODB_LOOKUP_NO_REFRESH)))
         return 0;
-    int rc =
-        twin_packw_add(b->pack, index_out, type, id, data, len, base ? (long)base->pack_index : -1,
-                       base ? base->bytes : NULL, base ? base->len : 0);
+    int rc = twin_pack_writer_add(b->pack, index_out, type, id, data, len,
+                                  base ? (long)base->pack_index : -1, base ? base->bytes : NULL,
+                                  base ? base->len : 0);
     if (rc == 0)
         rc = objset_add(&b->objects, id, type == GIT_OBJECT_BLOB ? data : NULL, len);
     *added = rc == 0;
@@ -459,11 +459,11 @@ static int reset_on(twin_batch *b, const git_oid *head)
     git_commit *commit = NULL;
     tnode_free(b->root);
     b->root = NULL;
-    twin_packw_free(b->pack);
+    twin_pack_writer_free(b->pack);
     b->pack = NULL;
     b->pack_gen++;
     b->base = b->tip = *head;
-    int rc = twin_packw_new(&b->pack);
+    int rc = twin_pack_writer_new(&b->pack);
     if (rc == 0 && git_commit_lookup(&commit, b->repo, head) < 0)
         rc = twin_error_git("reading the head commit");
     if (rc == 0)
@@ -716,7 +716,7 @@ int twin_batch_commit(git_oid *out, twin_batch *b, const char *message)
     staged_index_clear(b);
     b->ncommits++;
     if (b->flush_every &&
-        (b->ncommits >= b->flush_every || twin_packw_bytes(b->pack) >= FLUSH_PACK_BYTES))
+        (b->ncommits >= b->flush_every || twin_pack_writer_bytes(b->pack) >= FLUSH_PACK_BYTES))
         return twin_batch_flush(b);
     return 0;
 }
@@ -780,7 +780,7 @@ int twin_batch_flush(twin_batch *b)
         rc = rebuild(b, &head);
     bool durable = twin_global_durable();
     if (rc == 0)
-        rc = twin_packw_write(b->pack, b->repo, durable);
+        rc = twin_pack_writer_write(b->pack, b->repo, durable);
     if (rc == 0)
         rc = twin_checkrun_new(b->repo, &b->base, &b->tip);
     if (rc == 0)
@@ -794,10 +794,10 @@ int twin_batch_flush(twin_batch *b)
     objset_clear(&b->objects);
     if (rc == 0) {
         b->base = b->tip;
-        twin_packw_free(b->pack);
+        twin_pack_writer_free(b->pack);
         b->pack = NULL;
         b->pack_gen++;
-        rc = twin_packw_new(&b->pack);
+        rc = twin_pack_writer_new(&b->pack);
     } else if (twin_node_head(&head, b->node) == 0) {
         int rc2 = reset_on(b, &head);
         if (rc2)
@@ -816,14 +816,14 @@ void twin_batch_free(twin_batch *b)
     free(b->commits);
     objset_clear(&b->objects);
     tnode_free(b->root);
-    twin_packw_free(b->pack);
+    twin_pack_writer_free(b->pack);
     git_odb_free(b->odb);
     free(b->name);
     free(b->scratch);
     free(b);
 }
 
-int twin_store_repack(git_repository *repo)
+int twin_batch_repack(git_repository *repo)
 {
     int fd, rc = twin_store_lock(&fd, repo);
     if (rc)

@@ -31,7 +31,7 @@
 #include "twin/msg.h"
 #include "twin/noise.h"
 #include "twin/peers.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static int tcp_connect(const char *host, const char *port)
 {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "crypto/aead.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* RFC 8439, section 2.8.2: the test vector for AEAD_CHACHA20_POLY1305. */
 static const char rfc_plaintext[] =

@@ -18,7 +18,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 #include "unit/helpers.h"
 
@@ -189,15 +189,15 @@ static void each_verdict_is_what_a_check_without_cache_gives(void **state)
     git_revwalk *walk = NULL;
     git_oid head, id;
     size_t n = 0;
-    assert_int_equal(twin_check_cache_new(&cache), 0);
+    assert_int_equal(twin_validity_cache_new(&cache), 0);
     assert_int_equal(twin_node_head(&head, h->node), 0);
     assert_int_equal(git_revwalk_new(&walk, repo), 0);
     assert_int_equal(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE), 0);
     assert_int_equal(git_revwalk_push(walk, &head), 0);
     while (git_revwalk_next(&id, walk) == 0) {
         struct twin_check cached, alone;
-        assert_int_equal(twin_check_commit(&cached, repo, &id, cache), 0);
-        assert_int_equal(twin_check_commit(&alone, repo, &id, NULL), 0);
+        assert_int_equal(twin_validity_check_commit(&cached, repo, &id, cache), 0);
+        assert_int_equal(twin_validity_check_commit(&alone, repo, &id, NULL), 0);
         assert_int_equal(cached.valid, alone.valid);
         assert_string_equal(cached.reason, alone.reason);
         assert_string_equal(cached.org_id, alone.org_id);
@@ -207,7 +207,7 @@ static void each_verdict_is_what_a_check_without_cache_gives(void **state)
     }
     assert_int_equal(n, 816);
     git_revwalk_free(walk);
-    twin_check_cache_free(cache);
+    twin_validity_cache_free(cache);
 }
 
 int main(void)

@@ -23,7 +23,7 @@
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                          "NL", "north", "10"};
@@ -543,7 +543,7 @@ static int compare_object(const git_oid *id, void *ctx)
         if (got->type != git_odb_object_type(want) || got->size != git_odb_object_size(want) ||
             memcmp(got->data, git_odb_object_data(want), got->size) != 0)
             c->differ++;
-        twin_pobj_release(got);
+        twin_packread_release(got);
     } else if (rc == 0) {
         c->missing++;
     } else {
@@ -631,7 +631,7 @@ static void test_packread_reads_what_libgit2_reads(void **state)
             twin_sha1_object(actual.id, git_object_type2string(o->type), o->data, o->size);
             bad += !git_oid_equal(&actual, &id);
             read++;
-            twin_pobj_release(o);
+            twin_packread_release(o);
         } else {
             /* 0 when the damage reads as a delta on a base no pack holds: libgit2 then reads it */
             assert_true(rc == TWIN_EVERIFY || rc == 0);
@@ -771,7 +771,7 @@ static void test_packread_reads_packs_in_memory(void **state)
     assert_int_equal(twin_packread_open_mem(&r, bad, 3), 0);
     assert_int_equal(twin_packread_get(&o, r, &first), 1);
     assert_non_null(o);
-    twin_pobj_release(o);
+    twin_packread_release(o);
     twin_packread_free(r);
 
     free(idx1);
@@ -831,7 +831,7 @@ static void test_packread_refuses_sizes_past_the_pack(void **state)
             assert_int_equal(o->type, GIT_OBJECT_BLOB);
             assert_int_equal(o->size, 2);
             assert_memory_equal(o->data, "hi", 2);
-            twin_pobj_release(o);
+            twin_packread_release(o);
         } else {
             assert_int_equal(rc, TWIN_EVERIFY);
             assert_null(o);
@@ -917,7 +917,7 @@ static void test_deltas_that_cannot_make_their_size_are_refused(void **state)
             assert_int_equal(rc, 1);
             assert_int_equal(o->size, 6);
             assert_memory_equal(o->data, "hello!", 6);
-            twin_pobj_release(o);
+            twin_packread_release(o);
         } else {
             assert_int_equal(rc, TWIN_EVERIFY);
             assert_null(o);

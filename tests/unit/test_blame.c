@@ -15,7 +15,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define DAY 86400
 

@@ -15,7 +15,7 @@
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 static const struct twin_identity north = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",

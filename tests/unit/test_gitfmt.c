@@ -13,7 +13,7 @@
 #include "unit/helpers.h"
 #include "git/gitfmt.h"
 #include "base/sha1.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static int setup(void **state)
 {

@@ -11,7 +11,7 @@
 
 #include "unit/helpers.h"
 #include "git/gitopts.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static int setup(void **state)
 {

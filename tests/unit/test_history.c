@@ -31,18 +31,18 @@ static void a_header_gives_its_tree_parents_and_committer_time(void **state)
                        "\n"
                        "message with committer 1 +0000\n";
     struct twin_commit_head h;
-    assert_int_equal(twin_commit_head_parse(&h, text, strlen(text)), 0);
+    assert_int_equal(twin_history_head_parse(&h, text, strlen(text)), 0);
     assert_string_equal(git_oid_tostr_s(&h.tree), TREE_HEX);
     assert_int_equal(h.nparents, 3);
     assert_string_equal(git_oid_tostr_s(&h.parents[0]), PARENT_HEX);
     assert_string_equal(git_oid_tostr_s(&h.parents[1]), "1111111111111111111111111111111111111111");
     git_oid third;
-    twin_commit_head_parent(&third, &h, 2);
+    twin_history_head_parent(&third, &h, 2);
     assert_string_equal(git_oid_tostr_s(&third), "2222222222222222222222222222222222222222");
     assert_int_equal(h.time, 1767225600);
 
     const char *root = "tree " TREE_HEX "\nauthor A <a> 1 +0000\ncommitter C <c> 42 +0000\n\nm\n";
-    assert_int_equal(twin_commit_head_parse(&h, root, strlen(root)), 0);
+    assert_int_equal(twin_history_head_parse(&h, root, strlen(root)), 0);
     assert_int_equal(h.nparents, 0);
     assert_int_equal(h.time, 42);
 }
@@ -79,7 +79,7 @@ static void malformed_headers_are_refused(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct twin_commit_head h;
-        if (twin_commit_head_parse(&h, bad[i], strlen(bad[i])) != -1)
+        if (twin_history_head_parse(&h, bad[i], strlen(bad[i])) != -1)
             fail_msg("accepted header %zu: %s", i, bad[i]);
     }
 }
@@ -287,7 +287,7 @@ static void a_commit_the_check_refuses_is_still_walked(void **state)
              git_oid_tostr_s(&root));
     assert_int_equal(git_odb_write(&odd, odb, text, strlen(text), GIT_OBJECT_COMMIT), 0);
     struct twin_commit_head h;
-    assert_int_equal(twin_commit_head_parse(&h, text, strlen(text)), -1);
+    assert_int_equal(twin_history_head_parse(&h, text, strlen(text)), -1);
     tip = commit_on(repo, &odd, 1, 4);
     assert_int_equal(twin_history_walk(&ids, &count, repo, &tip), 0);
     assert_int_equal(count, 3);

@@ -20,7 +20,7 @@
 #include "twin/record.h"
 #include "twin/store.h"
 #include "git/packbuild.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 struct fixture {
     char dir[256];

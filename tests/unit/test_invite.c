@@ -25,7 +25,7 @@
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/sync.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define WAIT_MS 30000
 

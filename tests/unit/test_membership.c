@@ -13,7 +13,7 @@
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity north = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                            "NL", "north", "10"};

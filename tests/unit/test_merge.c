@@ -18,7 +18,7 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 struct fixture {
@@ -264,7 +264,7 @@ static void a_signed_merge_passes_the_validity_check(void **state)
     struct twin_merge_result r;
     assert_int_equal(twin_merge_commit(&merge, &r, f->node, NULL, &l.b, &l.a), 0);
     struct twin_check chk;
-    assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
     if (!chk.valid)
         fail_msg("merge rejected: %s", chk.reason);
     assert_true(chk.is_merge);
@@ -299,7 +299,7 @@ static void a_merge_that_adds_something_is_refused(void **state)
                                              "merge\n"),
                      0);
     struct twin_check chk;
-    assert_int_equal(twin_check_commit(&chk, repo, &forged, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&chk, repo, &forged, NULL), 0);
     assert_false(chk.valid);
     assert_non_null(strstr(chk.reason, "does not match its re-derivation"));
     git_tree_free(tree);
@@ -375,7 +375,7 @@ static void a_change_dated_over_a_day_after_the_merge_never_wins_by_its_date(voi
     assert_int_equal(twin_merge_compute(&back, twin_node_repo(f->node), &l.b, &l.a, &rule), 0);
     assert_true(git_oid_equal(&back.tree, &tree));
     struct twin_check chk;
-    assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
     if (!chk.valid)
         fail_msg("merge rejected: %s", chk.reason);
     /* Compared as they are (rule 1), the date ten years ahead won. */
@@ -473,7 +473,7 @@ static void a_merge_is_checked_by_the_rule_its_message_names(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         git_oid m = merge_by(f, &l, cases[i].version, now, cases[i].message);
         struct twin_check chk;
-        assert_int_equal(twin_check_commit(&chk, twin_node_repo(f->node), &m, NULL), 0);
+        assert_int_equal(twin_validity_check_commit(&chk, twin_node_repo(f->node), &m, NULL), 0);
         if (chk.valid != cases[i].valid)
             fail_msg("case %zu: %s (%s)", i, chk.valid ? "valid" : "invalid", chk.reason);
         if (!chk.valid)

@@ -13,7 +13,7 @@
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 static const struct twin_identity north = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
@@ -165,7 +165,7 @@ static void founding_writes_one_signed_genesis_commit_on_the_branch(void **state
     assert_int_equal(m->members[0].role, TWIN_ROLE_ADMIN);
     assert_non_null(twin_membership_find_key(m, f->kp.pk, NULL));
     /* The validity predicate accepts it, signed by the founder. */
-    assert_int_equal(twin_check_commit(&check, f->repo, &head, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&check, f->repo, &head, NULL), 0);
     if (!check.valid)
         fail_msg("the genesis is not valid: %s", check.reason);
     assert_string_equal(check.org_id, south.org_id);

@@ -12,7 +12,7 @@
 #include "twin/network.h"
 #include "twin/node.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity north = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",
                                            "NL", "north", "10"};

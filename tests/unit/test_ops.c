@@ -18,7 +18,7 @@
 #include "twin/node.h"
 #include "twin/ops.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 /* ---- a network of four institutions --------------------------------------------------------- */
@@ -94,7 +94,7 @@ static void pull(twin_node *dst, twin_node *src)
 static void assert_commit_valid(twin_node *node, const git_oid *commit, const char *org_id)
 {
     struct twin_check c;
-    assert_int_equal(twin_check_commit(&c, twin_node_repo(node), commit, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&c, twin_node_repo(node), commit, NULL), 0);
     if (!c.valid)
         fail_msg("commit %s is not valid: %s", git_oid_tostr_s(commit), c.reason);
     assert_string_equal(c.org_id, org_id);
@@ -360,7 +360,8 @@ static void a_change_lost_in_the_canonical_form_is_no_change(void **state)
                              FIELDS("baseline.value", "0.30000000000000004"));
     if (rc == 0) {
         struct twin_check c;
-        assert_int_equal(twin_check_commit(&c, twin_node_repo(n->admin), &commit, NULL), 0);
+        assert_int_equal(twin_validity_check_commit(&c, twin_node_repo(n->admin), &commit, NULL),
+                         0);
         fail_msg("the update was committed (commit %s, %s%s) instead of TWIN_EEXISTS",
                  git_oid_tostr_s(&commit), c.valid ? "valid" : "invalid: ", c.reason);
     }
@@ -700,12 +701,13 @@ static void two_writers_on_one_node_lose_no_update(void **state)
     /* The history is a straight line of valid commits. */
     git_oid id = head_of(n->admin);
     twin_check_cache *cache = NULL;
-    assert_int_equal(twin_check_cache_new(&cache), 0);
+    assert_int_equal(twin_validity_cache_new(&cache), 0);
     size_t commits = 0;
     for (;;) {
         git_commit *c = NULL;
         struct twin_check check;
-        assert_int_equal(twin_check_commit(&check, twin_node_repo(n->admin), &id, cache), 0);
+        assert_int_equal(twin_validity_check_commit(&check, twin_node_repo(n->admin), &id, cache),
+                         0);
         if (!check.valid)
             fail_msg("%s: %s", git_oid_tostr_s(&id), check.reason);
         commits++;
@@ -717,7 +719,7 @@ static void two_writers_on_one_node_lose_no_update(void **state)
         if (!parents)
             break;
     }
-    twin_check_cache_free(cache);
+    twin_validity_cache_free(cache);
     assert_int_equal(commits, 1 + 2 + 2 * WRITES_PER_THREAD); /* genesis, two members, notes */
 }
 

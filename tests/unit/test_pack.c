@@ -14,7 +14,7 @@
 #include "git/gitfmt.h"
 #include "git/pack.h"
 #include "base/sha1.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 struct repo_fixture {
     struct fixture *f;
@@ -99,7 +99,7 @@ static void deltas_apply_to_give_what_they_were_made_of(void **state)
     len += elen;
     memmove(data + ENTRY_BYTES, data + 2 * ENTRY_BYTES, len - 2 * ENTRY_BYTES); /* r0001 gone */
     len -= ENTRY_BYTES;
-    size_t dlen = twin_delta_make(&d, &cap, GIT_OBJECT_TREE, base, base_len, data, len);
+    size_t dlen = twin_pack_delta_make(&d, &cap, GIT_OBJECT_TREE, base, base_len, data, len);
     assert_true(dlen > 0 && dlen < 200);
     apply(out, len, base, base_len, d, dlen);
     assert_memory_equal(out, data, len);
@@ -108,16 +108,16 @@ static void deltas_apply_to_give_what_they_were_made_of(void **state)
     memset(base, 'x', 5000);
     memcpy(data, base, 5000);
     memcpy(data + 2500, "a change in the middle", 22);
-    dlen = twin_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 5000, data, 5000);
+    dlen = twin_pack_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 5000, data, 5000);
     assert_true(dlen > 0 && dlen < 60);
     apply(out, 5000, base, 5000, d, dlen);
     assert_memory_equal(out, data, 5000);
 
     /* No delta where it would not pay: objects under 64 bytes, or more than half changed. */
-    assert_int_equal(twin_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 63, data, 63), 0);
+    assert_int_equal(twin_pack_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 63, data, 63), 0);
     for (int i = 0; i < 5000; i++)
         data[i] = (unsigned char)(i * 131 + 7);
-    assert_int_equal(twin_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 5000, data, 5000), 0);
+    assert_int_equal(twin_pack_delta_make(&d, &cap, GIT_OBJECT_BLOB, base, 5000, data, 5000), 0);
     free(d);
 }
 
@@ -186,32 +186,32 @@ static void packs_written_are_read_by_libgit2(void **state)
     size_t n;
     struct obj *o = some_objects(&n);
     twin_packw *w = NULL;
-    assert_int_equal(twin_packw_new(&w), 0);
-    assert_int_equal(twin_packw_count(w), 0);
-    assert_int_equal(twin_packw_bytes(w), TWIN_GITFMT_PACK_HEADER);
+    assert_int_equal(twin_pack_writer_new(&w), 0);
+    assert_int_equal(twin_pack_writer_count(w), 0);
+    assert_int_equal(twin_pack_writer_bytes(w), TWIN_GITFMT_PACK_HEADER);
     size_t last_tree = 0;
     for (size_t i = 0; i < n; i++) {
         size_t index;
         bool tree = o[i].type == GIT_OBJECT_TREE;
-        assert_int_equal(twin_packw_add(w, &index, o[i].type, &o[i].id, o[i].data, o[i].len,
-                                        tree && i ? (long)last_tree : -1,
-                                        tree && i ? o[last_tree].data : NULL,
-                                        tree && i ? o[last_tree].len : 0),
+        assert_int_equal(twin_pack_writer_add(w, &index, o[i].type, &o[i].id, o[i].data, o[i].len,
+                                              tree && i ? (long)last_tree : -1,
+                                              tree && i ? o[last_tree].data : NULL,
+                                              tree && i ? o[last_tree].len : 0),
                          0);
         assert_int_equal(index, i);
         if (tree)
             last_tree = i;
     }
-    assert_int_equal(twin_packw_count(w), n);
+    assert_int_equal(twin_pack_writer_count(w), n);
     /* The trees after the first are deltas: far fewer bytes than the trees themselves. */
-    assert_true(twin_packw_bytes(w) < 2 * o[0].len);
+    assert_true(twin_pack_writer_bytes(w) < 2 * o[0].len);
     assert_int_equal(twin_pack_count(r->repo), 0);
-    assert_int_equal(twin_packw_write(w, r->repo, false), 0);
+    assert_int_equal(twin_pack_writer_write(w, r->repo, false), 0);
     assert_int_equal(twin_pack_count(r->repo), 1);
-    assert_int_equal(twin_packw_count(w), 0);                 /* emptied for reuse */
-    assert_int_equal(twin_packw_write(w, r->repo, false), 0); /* nothing: no pack */
+    assert_int_equal(twin_pack_writer_count(w), 0);                 /* emptied for reuse */
+    assert_int_equal(twin_pack_writer_write(w, r->repo, false), 0); /* nothing: no pack */
     assert_int_equal(twin_pack_count(r->repo), 1);
-    twin_packw_free(w);
+    twin_pack_writer_free(w);
 
     git_odb *odb = NULL;
     assert_int_equal(git_repository_odb(&odb, r->repo), 0);
@@ -353,18 +353,18 @@ static void joined_packs_keep_every_object_and_leave_gits_packs(void **state)
             snprintf(gits, sizeof(gits), "pack-%s", git_packbuilder_name(pb));
             git_packbuilder_free(pb);
         }
-        assert_int_equal(twin_packw_new(&w), 0);
+        assert_int_equal(twin_pack_writer_new(&w), 0);
         for (size_t i = 0; i < 5; i++) {
             char text[64];
             size_t k = p < 6 ? 5 * p + i : i < 4 ? 5 * (p - 6) + i : 30 + (p - 6);
             int len = snprintf(text, sizeof(text), "object %zu\n", k);
             twin_sha1_object(ids[k].id, "blob", text, (size_t)len);
-            assert_int_equal(
-                twin_packw_add(w, NULL, GIT_OBJECT_BLOB, &ids[k], text, (size_t)len, -1, NULL, 0),
-                0);
+            assert_int_equal(twin_pack_writer_add(w, NULL, GIT_OBJECT_BLOB, &ids[k], text,
+                                                  (size_t)len, -1, NULL, 0),
+                             0);
         }
-        assert_int_equal(twin_packw_write(w, r->repo, false), 0);
-        twin_packw_free(w);
+        assert_int_equal(twin_pack_writer_write(w, r->repo, false), 0);
+        twin_pack_writer_free(w);
     }
     assert_int_equal(twin_pack_count(r->repo), 9);
     assert_int_equal(twin_pack_consolidate(r->repo, 10, false), 0); /* under the limit: kept */

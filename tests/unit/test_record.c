@@ -14,7 +14,7 @@
 #include "records/schema.h"
 #include "twin/error.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* Invented ids: the record under test and the records it refers to. */
 #define ID_SELF     "0190f5a2-7c1e-7a3b-9c4d-5e6f7a8b9c0d"

@@ -16,7 +16,7 @@
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/record.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static size_t type_count(void)
 {

@@ -23,7 +23,7 @@
 #include "twin/record.h"
 #include "twin/service.h"
 #include "twin/sync.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 /* Generous bounds for a loaded machine; each wait ends as soon as its condition holds. */
 #define WAIT_S 60

@@ -20,7 +20,7 @@
 #include "twin/record.h"
 #include "twin/signers.h"
 #include "twin/sshsig.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 #define DAY 86400
 

@@ -14,7 +14,7 @@
 #include "twin/node.h"
 #include "twin/sshsig.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 struct repo_fixture {
     struct fixture *tmp;

@@ -17,7 +17,7 @@
 #include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "unit/helpers.h"
 
 static const struct twin_identity who = {"Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF",

@@ -22,7 +22,7 @@
 #include "twin/record.h"
 #include "twin/service.h"
 #include "twin/syncrun.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 static const struct twin_identity north_who = {"Ministry North", "XE-EXAMPLE-N", "NL", "north",
                                                NULL};

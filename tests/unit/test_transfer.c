@@ -17,7 +17,7 @@
 #include "twin/record.h"
 #include "twin/store.h"
 #include "twin/quarantine.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 struct fixture {
     char dir[256];

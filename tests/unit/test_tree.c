@@ -10,7 +10,7 @@
 #include "helpers.h"
 #include "twin/record.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 
 struct repo_fixture {
     struct fixture *tmp;

@@ -14,7 +14,7 @@
 #include "twin/node.h"
 #include "twin/record.h"
 #include "twin/tree.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/tx.h"
 #include "twin/validity.h"
 
@@ -279,7 +279,7 @@ static void a_commit_is_signed_checked_and_published(void **state)
     assert_non_null(stored);
     assert_string_equal(stored, text);
     free(stored);
-    assert_int_equal(twin_check_commit(&check, twin_node_repo(f->node), &out, NULL), 0);
+    assert_int_equal(twin_validity_check_commit(&check, twin_node_repo(f->node), &out, NULL), 0);
     if (!check.valid)
         fail_msg("the commit is not valid: %s", check.reason);
     assert_string_equal(check.org_id, north.org_id);

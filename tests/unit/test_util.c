@@ -334,32 +334,32 @@ static void commit_time_stays_within_what_git_can_check(void **state)
     unsetenv("TWIN_TEST_CLOCK_SKEW");
 }
 
-/* --- twin_utf8_chars --- */
+/* --- twin_util_utf8_chars --- */
 
 static void utf8_chars_counts_code_points_of_strict_utf8_only(void **state)
 {
-    assert_int_equal(twin_utf8_chars("", 0), 0);
-    assert_int_equal(twin_utf8_chars("abc", 3), 3);
-    assert_int_equal(twin_utf8_chars("\xc3\xa8", 2), 1);                /* U+00E8 */
-    assert_int_equal(twin_utf8_chars("\xe2\x82\xac!", 4), 2);           /* U+20AC */
-    assert_int_equal(twin_utf8_chars("\xf0\x9d\x90\x80", 4), 1);        /* U+1D400 */
-    assert_int_equal(twin_utf8_chars("\xf4\x8f\xbf\xbf", 4), 1);        /* U+10FFFF */
-    assert_int_equal(twin_utf8_chars("\xed\x9f\xbf", 3), 1);            /* U+D7FF */
-    assert_int_equal(twin_utf8_chars("a\0b", 3), 3);                    /* NUL counts */
-    assert_int_equal(twin_utf8_chars("\xe8", 1), SIZE_MAX);             /* Latin-1 */
-    assert_int_equal(twin_utf8_chars("\x80", 1), SIZE_MAX);             /* continuation */
-    assert_int_equal(twin_utf8_chars("\xc3", 1), SIZE_MAX);             /* cut short */
-    assert_int_equal(twin_utf8_chars("\xe2\x82\xac", 2), SIZE_MAX);     /* cut by len */
-    assert_int_equal(twin_utf8_chars("\xe2\x28\xac", 3), SIZE_MAX);     /* bad second */
-    assert_int_equal(twin_utf8_chars("\xe2\x82\x28", 3), SIZE_MAX);     /* bad third */
-    assert_int_equal(twin_utf8_chars("\xc0\xaf", 2), SIZE_MAX);         /* overlong */
-    assert_int_equal(twin_utf8_chars("\xc1\xbf", 2), SIZE_MAX);         /* overlong */
-    assert_int_equal(twin_utf8_chars("\xe0\x9f\xbf", 3), SIZE_MAX);     /* overlong */
-    assert_int_equal(twin_utf8_chars("\xf0\x8f\xbf\xbf", 4), SIZE_MAX); /* overlong */
-    assert_int_equal(twin_utf8_chars("\xed\xa0\x80", 3), SIZE_MAX);     /* surrogate */
-    assert_int_equal(twin_utf8_chars("\xf4\x90\x80\x80", 4), SIZE_MAX); /* > U+10FFFF */
-    assert_int_equal(twin_utf8_chars("\xf5\x80\x80\x80", 4), SIZE_MAX);
-    assert_int_equal(twin_utf8_chars("\xff", 1), SIZE_MAX);
+    assert_int_equal(twin_util_utf8_chars("", 0), 0);
+    assert_int_equal(twin_util_utf8_chars("abc", 3), 3);
+    assert_int_equal(twin_util_utf8_chars("\xc3\xa8", 2), 1);                /* U+00E8 */
+    assert_int_equal(twin_util_utf8_chars("\xe2\x82\xac!", 4), 2);           /* U+20AC */
+    assert_int_equal(twin_util_utf8_chars("\xf0\x9d\x90\x80", 4), 1);        /* U+1D400 */
+    assert_int_equal(twin_util_utf8_chars("\xf4\x8f\xbf\xbf", 4), 1);        /* U+10FFFF */
+    assert_int_equal(twin_util_utf8_chars("\xed\x9f\xbf", 3), 1);            /* U+D7FF */
+    assert_int_equal(twin_util_utf8_chars("a\0b", 3), 3);                    /* NUL counts */
+    assert_int_equal(twin_util_utf8_chars("\xe8", 1), SIZE_MAX);             /* Latin-1 */
+    assert_int_equal(twin_util_utf8_chars("\x80", 1), SIZE_MAX);             /* continuation */
+    assert_int_equal(twin_util_utf8_chars("\xc3", 1), SIZE_MAX);             /* cut short */
+    assert_int_equal(twin_util_utf8_chars("\xe2\x82\xac", 2), SIZE_MAX);     /* cut by len */
+    assert_int_equal(twin_util_utf8_chars("\xe2\x28\xac", 3), SIZE_MAX);     /* bad second */
+    assert_int_equal(twin_util_utf8_chars("\xe2\x82\x28", 3), SIZE_MAX);     /* bad third */
+    assert_int_equal(twin_util_utf8_chars("\xc0\xaf", 2), SIZE_MAX);         /* overlong */
+    assert_int_equal(twin_util_utf8_chars("\xc1\xbf", 2), SIZE_MAX);         /* overlong */
+    assert_int_equal(twin_util_utf8_chars("\xe0\x9f\xbf", 3), SIZE_MAX);     /* overlong */
+    assert_int_equal(twin_util_utf8_chars("\xf0\x8f\xbf\xbf", 4), SIZE_MAX); /* overlong */
+    assert_int_equal(twin_util_utf8_chars("\xed\xa0\x80", 3), SIZE_MAX);     /* surrogate */
+    assert_int_equal(twin_util_utf8_chars("\xf4\x90\x80\x80", 4), SIZE_MAX); /* > U+10FFFF */
+    assert_int_equal(twin_util_utf8_chars("\xf5\x80\x80\x80", 4), SIZE_MAX);
+    assert_int_equal(twin_util_utf8_chars("\xff", 1), SIZE_MAX);
 }
 
 /* --- stop points --- */

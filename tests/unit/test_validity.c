@@ -22,7 +22,7 @@
 #include "twin/record.h"
 #include "twin/sshsig.h"
 #include "twin/store.h"
-#include "twin/twin.h"
+#include "twin/global.h"
 #include "twin/validity.h"
 
 /* ---- a network of four institutions --------------------------------------------------------- */
@@ -114,10 +114,11 @@ static git_oid head_of(struct net *n)
 static struct twin_check check(struct net *n, const git_oid *commit)
 {
     struct twin_check c;
-    int rc = twin_check_commit(&c, repo_of(n), commit, NULL);
+    int rc = twin_validity_check_commit(&c, repo_of(n), commit, NULL);
     if (rc)
-        fail_msg("twin_check_commit returned %d, not 0 (message \"%s\", verdict %s \"%s\")", rc,
-                 twin_error_last(), c.valid ? "valid" : "invalid", c.reason);
+        fail_msg(
+            "twin_validity_check_commit returned %d, not 0 (message \"%s\", verdict %s \"%s\")", rc,
+            twin_error_last(), c.valid ? "valid" : "invalid", c.reason);
     return c;
 }
 
@@ -343,14 +344,14 @@ static void verdicts_are_the_same_with_a_cache(void **state)
     twin_record_new_id(id);
     record_path(path, "note", id);
     git_oid bad = commit_rec(n, n->observer, path, note_with_id(id, "Visit"));
-    assert_int_equal(twin_check_cache_new(&cache), 0);
+    assert_int_equal(twin_validity_cache_new(&cache), 0);
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(twin_check_commit(&c, repo_of(n), &good, cache), 0);
+        assert_int_equal(twin_validity_check_commit(&c, repo_of(n), &good, cache), 0);
         assert_true(c.valid);
-        assert_int_equal(twin_check_commit(&c, repo_of(n), &bad, cache), 0);
+        assert_int_equal(twin_validity_check_commit(&c, repo_of(n), &bad, cache), 0);
         assert_false(c.valid);
     }
-    twin_check_cache_free(cache);
+    twin_validity_cache_free(cache);
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
