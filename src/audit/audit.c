@@ -763,7 +763,7 @@ int twin_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
             rc = unreadable_commit(&oid);
             goto cleanup;
         }
-        int changed = id ? twin_commit_changed_path(c, path) : 1;
+        int changed = id ? twin_treediff_changed_path(c, path) : 1;
         if (changed <= 0) {
             git_commit_free(c);
             if ((rc = changed) < 0)

@@ -365,7 +365,7 @@ static int holds_path(git_tree_entry **e, git_repository *repo, const git_oid *i
     return rc ? rc : 1;
 }
 
-int twin_commit_changed_path(const git_commit *c, const char *path)
+int twin_treediff_changed_path(const git_commit *c, const char *path)
 {
     git_repository *repo = git_commit_owner(c);
     git_tree_entry *a = NULL;

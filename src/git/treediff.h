@@ -52,6 +52,6 @@ void twin_treediff_clear(struct twin_treediff *d);
 /* 1 when commit c changed the file at path: it differs from every parent (so a merge that takes
  * one side's version unchanged does not count), or for a root commit, it exists; 0 when not; <0
  * (naming it) when a commit or tree on the way cannot be read. */
-int twin_commit_changed_path(const git_commit *c, const char *path);
+int twin_treediff_changed_path(const git_commit *c, const char *path);
 
 #endif

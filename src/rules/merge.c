@@ -46,7 +46,7 @@ static int last_change_of(struct last_change *out, git_repository *repo, const g
             rc = twin_error_git("reading a commit");
             goto cleanup;
         }
-        int changed = twin_commit_changed_path(c, path);
+        int changed = twin_treediff_changed_path(c, path);
         if (changed > 0) {
             out->found = true;
             out->time = git_commit_time(c);
