@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "helpers.h"
 #include "twin/error.h"
 #include "twin/network.h"
 #include "twin/node.h"
@@ -52,43 +53,6 @@ static twin_node *make_node(struct net *n, const char *name, const struct twin_i
                       : twin_node_init(&node, path, who, NULL, NULL, join)))
         fail_msg("twin_node_init %s: %s", name, twin_error_last());
     return node;
-}
-
-struct copy {
-    git_odb *from, *to;
-};
-
-static int copy_object(const git_oid *id, void *payload)
-{
-    struct copy *c = payload;
-    git_odb_object *obj = NULL;
-    git_oid written;
-    if (git_odb_exists(c->to, id))
-        return 0;
-    if (git_odb_read(&obj, c->from, id) < 0)
-        return -1;
-    int rc = git_odb_write(&written, c->to, git_odb_object_data(obj), git_odb_object_size(obj),
-                           git_odb_object_type(obj));
-    git_odb_object_free(obj);
-    return rc;
-}
-
-/* Makes dst's branch what src's is: the tests' stand-in for a sync session. (It copies objects
- * rather than fetch: libgit2 1.5 leaks pcre2 match data in git_remote_create_anonymous.) */
-static void pull(twin_node *dst, twin_node *src)
-{
-    struct copy c = {NULL, NULL};
-    git_reference *ref = NULL;
-    git_oid head;
-    assert_int_equal(twin_node_head(&head, src), 0);
-    assert_int_equal(git_repository_odb(&c.from, twin_node_repo(src)), 0);
-    assert_int_equal(git_repository_odb(&c.to, twin_node_repo(dst)), 0);
-    assert_int_equal(git_odb_foreach(c.from, copy_object, &c), 0);
-    assert_int_equal(git_reference_create(&ref, twin_node_repo(dst), TWIN_BRANCH, &head, 1, "pull"),
-                     0);
-    git_reference_free(ref);
-    git_odb_free(c.to);
-    git_odb_free(c.from);
 }
 
 static void assert_commit_valid(twin_node *node, const git_oid *commit, const char *org_id)

@@ -64,42 +64,6 @@ static git_oid note(twin_node *n, const char *title)
     return commit;
 }
 
-struct copy {
-    git_odb *from, *to;
-};
-
-static int copy_object(const git_oid *id, void *payload)
-{
-    struct copy *c = payload;
-    git_odb_object *obj = NULL;
-    git_oid written;
-    if (git_odb_exists(c->to, id))
-        return 0;
-    if (git_odb_read(&obj, c->from, id) < 0)
-        return -1;
-    int rc = git_odb_write(&written, c->to, git_odb_object_data(obj), git_odb_object_size(obj),
-                           git_odb_object_type(obj));
-    git_odb_object_free(obj);
-    return rc;
-}
-
-/* Makes dst's branch what src's is (the history is one line): a sync without the network. */
-static void pull(twin_node *dst, twin_node *src)
-{
-    struct copy c = {NULL, NULL};
-    git_reference *ref = NULL;
-    git_oid head;
-    assert_int_equal(twin_node_head(&head, src), 0);
-    assert_int_equal(git_repository_odb(&c.from, twin_node_repo(src)), 0);
-    assert_int_equal(git_repository_odb(&c.to, twin_node_repo(dst)), 0);
-    assert_int_equal(git_odb_foreach(c.from, copy_object, &c), 0);
-    assert_int_equal(git_reference_create(&ref, twin_node_repo(dst), TWIN_BRANCH, &head, 1, "pull"),
-                     0);
-    git_reference_free(ref);
-    git_odb_free(c.to);
-    git_odb_free(c.from);
-}
-
 static git_oid head_of(twin_node *n)
 {
     git_oid head;
