@@ -28,7 +28,9 @@
 
 #include "twin/error.h"
 #include "twin/key.h"
+#include "twin/network.h"
 #include "twin/node.h"
+#include "twin/ops.h"
 
 /* --- a temporary directory per test (cmocka setup and teardown) --- */
 
@@ -227,6 +229,51 @@ static inline void pull(twin_node *dst, twin_node *src)
     git_reference_free(ref);
     git_odb_free(c.to);
     git_odb_free(c.from);
+}
+
+/* --- two nodes of one network: north founds it and admits south as an editor --- */
+
+static const struct twin_identity helper_north_who = {"Ministry North", "XE-EXAMPLE-N", "NL",
+                                                      "north", NULL};
+static const struct twin_identity helper_south_who = {"Ministry South", "XE-EXAMPLE-S", "TZ",
+                                                      "south", NULL};
+
+struct helper_nodes {
+    struct fixture *f;
+    char north_dir[160], south_dir[160];
+    twin_node *north, *south;
+};
+
+/* A cmocka setup: *state becomes a struct helper_nodes. */
+static inline int helper_nodes_setup(void **state)
+{
+    struct helper_nodes *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    assert_int_equal(fixture_setup((void **)&p->f), 0);
+    snprintf(p->north_dir, sizeof(p->north_dir), "%s/north", p->f->dir);
+    snprintf(p->south_dir, sizeof(p->south_dir), "%s/south", p->f->dir);
+    if (twin_network_create(&p->north, p->north_dir, &helper_north_who, "Example Partnership"))
+        fail_msg("found: %s", twin_error_last());
+    if (twin_node_init(&p->south, p->south_dir, &helper_south_who, NULL, NULL,
+                       twin_node_network_id(p->north)))
+        fail_msg("init: %s", twin_error_last());
+    git_oid commit;
+    if (twin_ops_member_add(&commit, p->north, &helper_south_who, "editor",
+                            twin_node_key(p->south)->pk))
+        fail_msg("member add: %s", twin_error_last());
+    *state = p;
+    return 0;
+}
+
+static inline int helper_nodes_teardown(void **state)
+{
+    struct helper_nodes *p = *state;
+    twin_node_free(p->north);
+    twin_node_free(p->south);
+    void *f = p->f;
+    fixture_teardown(&f);
+    free(p);
+    return 0;
 }
 
 #endif

@@ -28,49 +28,6 @@
 /* Generous bounds for a loaded machine; each wait ends as soon as its condition holds. */
 #define WAIT_S 60
 
-static const struct twin_identity north_who = {"Ministry North", "XE-EXAMPLE-N", "NL", "north",
-                                               NULL};
-static const struct twin_identity south_who = {"Ministry South", "XE-EXAMPLE-S", "TZ", "south",
-                                               NULL};
-
-/* --- two nodes of one network: north founds it and adds south --- */
-
-struct nodes {
-    struct fixture *f;
-    char north_dir[160], south_dir[160];
-    twin_node *north, *south;
-};
-
-static int setup(void **state)
-{
-    struct nodes *p = calloc(1, sizeof(*p));
-    assert_non_null(p);
-    assert_int_equal(fixture_setup((void **)&p->f), 0);
-    snprintf(p->north_dir, sizeof(p->north_dir), "%s/north", p->f->dir);
-    snprintf(p->south_dir, sizeof(p->south_dir), "%s/south", p->f->dir);
-    if (twin_network_create(&p->north, p->north_dir, &north_who, "Service Test"))
-        fail_msg("found: %s", twin_error_last());
-    if (twin_node_init(&p->south, p->south_dir, &south_who, NULL, NULL,
-                       twin_node_network_id(p->north)))
-        fail_msg("init: %s", twin_error_last());
-    git_oid commit;
-    if (twin_ops_member_add(&commit, p->north, &south_who, "editor", twin_node_key(p->south)->pk))
-        fail_msg("member add: %s", twin_error_last());
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct nodes *p = *state;
-    twin_node_free(p->north);
-    twin_node_free(p->south);
-    void *f = p->f;
-    fixture_teardown(&f);
-    free(p);
-    return 0;
-}
-
 static int set_title(json_t *rec, void *ctx)
 {
     return twin_record_set_path(rec, "title", ctx);
@@ -242,7 +199,7 @@ static void assert_same_head(twin_node *a, twin_node *b)
  * session is logged; a stop ends the run, and the port is closed after. */
 static void test_serve_sync_stop(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     struct log log;
     struct runner r;
     log_init(&log);
@@ -287,7 +244,7 @@ static void test_serve_sync_stop(void **state)
  * of the test's. */
 static void test_local_change_reaches_peer(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     struct log north_log, south_log;
     struct runner north_run, south_run;
     struct twin_sync_stats st;
@@ -344,7 +301,7 @@ static void on_usr1(int sig)
 /* A signal handler may ask for the stop: here it runs on the service's own thread. */
 static void test_stop_from_signal_handler(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     struct log log;
     struct runner r;
     log_init(&log);
@@ -367,7 +324,7 @@ static void test_stop_from_signal_handler(void **state)
  * refused before anything listens; a service freed without running stops its listener. */
 static void test_stop_before_run_and_options(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     struct log log;
     log_init(&log);
     twin_service *s = service_new(p->north_dir, &log);
@@ -403,10 +360,14 @@ int main(void)
     if (twin_global_init(false))
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_serve_sync_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_local_change_reaches_peer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_from_signal_handler, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_before_run_and_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_sync_stop, helper_nodes_setup,
+                                        helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(test_local_change_reaches_peer, helper_nodes_setup,
+                                        helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_from_signal_handler, helper_nodes_setup,
+                                        helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_before_run_and_options, helper_nodes_setup,
+                                        helper_nodes_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();

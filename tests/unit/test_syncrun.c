@@ -24,47 +24,6 @@
 #include "twin/syncrun.h"
 #include "twin/global.h"
 
-static const struct twin_identity north_who = {"Ministry North", "XE-EXAMPLE-N", "NL", "north",
-                                               NULL};
-static const struct twin_identity south_who = {"Ministry South", "XE-EXAMPLE-S", "TZ", "south",
-                                               NULL};
-
-struct nodes {
-    struct fixture *f;
-    char north_dir[160], south_dir[160];
-    twin_node *north, *south;
-};
-
-static int setup(void **state)
-{
-    struct nodes *p = calloc(1, sizeof(*p));
-    assert_non_null(p);
-    assert_int_equal(fixture_setup((void **)&p->f), 0);
-    snprintf(p->north_dir, sizeof(p->north_dir), "%s/north", p->f->dir);
-    snprintf(p->south_dir, sizeof(p->south_dir), "%s/south", p->f->dir);
-    if (twin_network_create(&p->north, p->north_dir, &north_who, "Sync Run Test"))
-        fail_msg("found: %s", twin_error_last());
-    if (twin_node_init(&p->south, p->south_dir, &south_who, NULL, NULL,
-                       twin_node_network_id(p->north)))
-        fail_msg("init: %s", twin_error_last());
-    git_oid commit;
-    if (twin_ops_member_add(&commit, p->north, &south_who, "editor", twin_node_key(p->south)->pk))
-        fail_msg("member add: %s", twin_error_last());
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct nodes *p = *state;
-    twin_node_free(p->north);
-    twin_node_free(p->south);
-    void *f = p->f;
-    fixture_teardown(&f);
-    free(p);
-    return 0;
-}
-
 static void describe_sums_a_session_up(void **state)
 {
     struct twin_sync_stats st;
@@ -153,7 +112,7 @@ static int set_title(json_t *rec, void *ctx)
 
 static void a_run_reaches_the_peers_head_and_is_recorded(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     char id[TWIN_ID_LEN + 1];
     git_oid c, north_head, south_head;
     if (twin_ops_add(id, &c, p->north, "note", set_title, "Kick-off"))
@@ -202,7 +161,7 @@ static int closed_port(void)
 
 static void a_failed_run_names_the_peer_and_why(void **state)
 {
-    struct nodes *p = *state;
+    struct helper_nodes *p = *state;
     int port = closed_port();
     add_peer(p->south, "north", port, p->north);
     struct twin_peer peer;
@@ -234,9 +193,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(describe_sums_a_session_up),
-        cmocka_unit_test_setup_teardown(a_run_reaches_the_peers_head_and_is_recorded, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(a_failed_run_names_the_peer_and_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_run_reaches_the_peers_head_and_is_recorded,
+                                        helper_nodes_setup, helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(a_failed_run_names_the_peer_and_why, helper_nodes_setup,
+                                        helper_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
