@@ -30,7 +30,10 @@
 #include "twin/key.h"
 #include "twin/network.h"
 #include "twin/node.h"
+#include "git/packbuild.h"
 #include "twin/ops.h"
+#include "twin/quarantine.h"
+#include "twin/store.h"
 
 /* --- a temporary directory per test (cmocka setup and teardown) --- */
 
@@ -229,6 +232,49 @@ static inline void pull(twin_node *dst, twin_node *src)
     git_reference_free(ref);
     git_odb_free(c.to);
     git_odb_free(c.from);
+}
+
+/* The branch head of n. Include <cmocka.h> first. */
+static inline git_oid helper_head(twin_node *n)
+{
+    git_oid h;
+    assert_int_equal(twin_node_head(&h, n), 0);
+    return h;
+}
+
+static inline int helper_to_quarantine(const void *data, size_t len, void *ctx)
+{
+    return twin_quarantine_append(ctx, data, len);
+}
+
+/* A sync session's work without the network: builds the pack of what `to` lacks of from's branch,
+ * lets `to`'s quarantine check every received commit, and on success accepts it and moves to's
+ * branch. *bad gets the number of refused commits and reason why the first was refused; returns
+ * the number of commits checked. */
+static inline size_t helper_transfer(twin_node *from, twin_node *to, size_t *bad, char *reason,
+                                     size_t rsize)
+{
+    git_oid want = helper_head(from), have, first_bad;
+    bool to_has = twin_node_head(&have, to) == 0;
+    twin_quarantine *q = NULL;
+    size_t commits, checked;
+    assert_int_equal(twin_quarantine_new(&q, twin_node_repo(to)), 0);
+    assert_int_equal(twin_packbuild_stream(&commits, twin_node_repo(from), &want, 1,
+                                           to_has ? &have : NULL, to_has ? 1 : 0,
+                                           helper_to_quarantine, q),
+                     0);
+    assert_int_equal(twin_quarantine_finish(q), 0);
+    assert_int_equal(twin_quarantine_check(&checked, bad, &first_bad, reason, rsize, q, &want,
+                                           to_has ? &have : NULL),
+                     0);
+    assert_int_equal(checked, commits);
+    if (*bad == 0) {
+        assert_int_equal(twin_quarantine_accept(q), 0);
+        assert_int_equal(
+            twin_store_advance(twin_node_repo(to), to_has ? &have : NULL, &want, "test: sync"), 0);
+    }
+    twin_quarantine_free(q);
+    return checked;
 }
 
 /* --- two nodes of one network: north founds it and admits south as an editor --- */
