@@ -16,10 +16,6 @@
 int twin_global_init(bool durable);
 void twin_global_shutdown(void);
 
-/* Sets libgit2 up for walks over a long history (verify, sync): pack files mapped in small
- * windows and a small object cache, so that memory stays bounded. Process-wide. */
-int twin_global_long_walks(void);
-
 /* Whether writes are fsync'ed (as given to twin_global_init). */
 bool twin_global_durable(void);
 

@@ -428,12 +428,12 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
  * libgit2's object cache only costs it time and memory. */
 static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
 {
-    const unsigned opts = TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED;
+    const unsigned opts =
+        TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS;
     int rc = twin_gitopts_begin(opts);
     if (rc)
         return rc;
-    if ((rc = twin_global_long_walks()) == 0)
-        rc = verify_run(out, n, threads, since);
+    rc = verify_run(out, n, threads, since);
     twin_gitopts_end(opts);
     return rc;
 }

@@ -41,23 +41,6 @@ int twin_global_init(bool durable)
     return 0;
 }
 
-/* libgit2 maps packs in 1 GiB windows, all of it counted in the resident set once read, and keeps
- * up to 256 MiB of parsed objects (its count leaves out the parsed structures, so the real figure
- * is several times more). A walk over a long history reads in order, so small windows and a
- * small cache serve it as well. */
-#define WALK_MWINDOW_SIZE   ((size_t)32 << 20)
-#define WALK_MWINDOW_MAPPED ((size_t)64 << 20)
-#define WALK_OBJECT_CACHE   ((ssize_t)16 << 20)
-
-int twin_global_long_walks(void)
-{
-    if (git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, WALK_MWINDOW_SIZE) < 0 ||
-        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, WALK_MWINDOW_MAPPED) < 0 ||
-        git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, WALK_OBJECT_CACHE) < 0)
-        return twin_error_git("configuring libgit2");
-    return 0;
-}
-
 void twin_global_shutdown(void)
 {
     git_libgit2_shutdown();

@@ -28,22 +28,19 @@
 #include "twin/global.h"
 
 /* ---- libgit2 settings for sending history ---------------------------------------------------- *
- * Sending a long history reads every object once or twice: twin_global_long_walks sets libgit2
- * up for that. The objects read here have ids that were computed from their content as they
- * entered the store, and the receiver hashes every object it is sent: like git, which verifies
- * object hashes only in fsck, the build does not have libgit2 hash them again on each read, and
- * keeps no object cache of libgit2's: the walks keep what they need themselves (the last commit
- * and tree, twin's tree cache), and libgit2's eviction scans its whole table each time it runs.
- * Both settings are libgit2's, for the whole process: they are taken for as long as the build
- * lasts (gitopts.h). */
-#define BUILD_OPTS (TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED)
+ * Sending a long history reads every object once or twice, in order: small pack windows and a
+ * small object cache serve that in bounded memory. The objects read here have ids that were
+ * computed from their content as they entered the store, and the receiver hashes every object it is
+ * sent: like git, which verifies object hashes only in fsck, the build does not have libgit2 hash
+ * them again on each read, and keeps no object cache of libgit2's: the walks keep what they need
+ * themselves (the last commit and tree, twin's tree cache), and libgit2's eviction scans its whole
+ * table each time it runs. The settings are libgit2's, for the whole process: they are taken for as
+ * long as the build lasts (gitopts.h). */
+#define BUILD_OPTS (TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
 
 static int build_settings(void)
 {
-    int rc = twin_gitopts_begin(BUILD_OPTS);
-    if (rc == 0 && (rc = twin_global_long_walks()))
-        twin_gitopts_end(BUILD_OPTS);
-    return rc;
+    return twin_gitopts_begin(BUILD_OPTS);
 }
 
 /* ---- building ------------------------------------------------------------------------------- */

@@ -38,22 +38,20 @@
 #include "twin/validity.h"
 
 /* ---- libgit2 settings for receiving history -------------------------------------------------- *
- * Receiving a long history reads every object once or twice: twin_global_long_walks sets libgit2
- * up for that. The objects read here have ids that were computed from their content as they
- * entered the store: by the indexer, for the received pack (before any of it is checked), or by
- * twin's own writes. Like git, which verifies object hashes only in fsck, the quarantine does not
- * have libgit2 hash them again on each read (the check hashes what it reads itself), and keeps no
- * object cache of libgit2's: the check keeps what it needs itself, and libgit2's eviction scans
- * its whole table each time it runs. Both settings are libgit2's, for the whole process: they are
- * taken for as long as the quarantine lives (gitopts.h). */
-#define QUARANTINE_OPTS (TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED)
+ * Receiving a long history reads every object once or twice, in order: small pack windows and a
+ * small object cache serve that in bounded memory. The objects read here have ids that were
+ * computed from their content as they entered the store: by the indexer, for the received pack
+ * (before any of it is checked), or by twin's own writes. Like git, which verifies object hashes
+ * only in fsck, the quarantine does not have libgit2 hash them again on each read (the check hashes
+ * what it reads itself), and keeps no object cache of libgit2's: the check keeps what it needs
+ * itself, and libgit2's eviction scans its whole table each time it runs. The settings are
+ * libgit2's, for the whole process: they are taken for as long as the quarantine lives (gitopts.h).
+ */
+#define QUARANTINE_OPTS (TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
 
 static int quarantine_settings(void)
 {
-    int rc = twin_gitopts_begin(QUARANTINE_OPTS);
-    if (rc == 0 && (rc = twin_global_long_walks()))
-        twin_gitopts_end(QUARANTINE_OPTS);
-    return rc;
+    return twin_gitopts_begin(QUARANTINE_OPTS);
 }
 
 /* ---- receiving ------------------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /* libgit2's process-wide settings, taken for as long as an operation runs (src/git/gitopts.c):
  * libgit2 stops hashing what it reads while any operation holds UNHASHED, and hashes again once
- * the last one has ended. */
+ * the last one has ended; packs are mapped in small windows while any holds SMALL_WINDOWS. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,11 +74,48 @@ static void libgit2_hashes_again_once_the_last_operation_ends(void **state)
     git_repository_free(repo);
 }
 
+static void windows(size_t *window, size_t *mapped, ssize_t *cache)
+{
+    ssize_t current = 0;
+    assert_int_equal(git_libgit2_opts(GIT_OPT_GET_MWINDOW_SIZE, window), 0);
+    assert_int_equal(git_libgit2_opts(GIT_OPT_GET_MWINDOW_MAPPED_LIMIT, mapped), 0);
+    assert_int_equal(git_libgit2_opts(GIT_OPT_GET_CACHED_MEMORY, &current, cache), 0);
+}
+
+/* Long walks map packs in small windows only while one runs: what was set before (here made-up
+ * figures, not libgit2's defaults) comes back when the last of them ends. */
+static void small_windows_hold_while_a_walk_runs(void **state)
+{
+    size_t window, mapped;
+    ssize_t cache;
+    assert_int_equal(git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)48 << 20), 0);
+    assert_int_equal(git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)96 << 20), 0);
+    assert_int_equal(git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)40 << 20), 0);
+    assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_SMALL_WINDOWS | TWIN_GITOPTS_UNHASHED), 0);
+    windows(&window, &mapped, &cache);
+    assert_int_equal(window, (size_t)32 << 20);
+    assert_int_equal(mapped, (size_t)64 << 20);
+    assert_int_equal(cache, (ssize_t)16 << 20);
+    assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_SMALL_WINDOWS), 0); /* a second walk */
+    twin_gitopts_end(TWIN_GITOPTS_SMALL_WINDOWS | TWIN_GITOPTS_UNHASHED);
+    windows(&window, &mapped, &cache);
+    assert_int_equal(window, (size_t)32 << 20); /* the second still runs */
+    twin_gitopts_end(TWIN_GITOPTS_SMALL_WINDOWS);
+    windows(&window, &mapped, &cache);
+    assert_int_equal(window, (size_t)48 << 20);
+    assert_int_equal(mapped, (size_t)96 << 20);
+    assert_int_equal(cache, (ssize_t)40 << 20);
+    twin_gitopts_end(TWIN_GITOPTS_SMALL_WINDOWS); /* one end too many changes nothing */
+    windows(&window, &mapped, &cache);
+    assert_int_equal(window, (size_t)48 << 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(libgit2_hashes_again_once_the_last_operation_ends, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(small_windows_hold_while_a_walk_runs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

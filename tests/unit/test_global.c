@@ -35,18 +35,6 @@ static void durability_is_what_init_was_given(void **state)
     twin_global_shutdown();
 }
 
-static void long_walks_map_packs_in_small_windows(void **state)
-{
-    assert_int_equal(twin_global_init(false), 0);
-    size_t window = 0, mapped = 0;
-    assert_int_equal(twin_global_long_walks(), 0);
-    assert_int_equal(git_libgit2_opts(GIT_OPT_GET_MWINDOW_SIZE, &window), 0);
-    assert_int_equal(git_libgit2_opts(GIT_OPT_GET_MWINDOW_MAPPED_LIMIT, &mapped), 0);
-    assert_int_equal(window, (size_t)32 << 20);
-    assert_int_equal(mapped, (size_t)64 << 20);
-    twin_global_shutdown();
-}
-
 static void the_version_is_three_numbers(void **state)
 {
     const char *v = twin_global_version();
@@ -67,7 +55,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(init_starts_the_libraries_and_sets_the_limits),
         cmocka_unit_test(durability_is_what_init_was_given),
-        cmocka_unit_test(long_walks_map_packs_in_small_windows),
         cmocka_unit_test(the_version_is_three_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
