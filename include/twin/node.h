@@ -74,6 +74,11 @@ const char *twin_node_org_id(const twin_node *n);
  * and has not synced). */
 int twin_node_head(git_oid *out, twin_node *n);
 
+/* The commit of this node's store that rev names: a commit id, a unique prefix of one, or a git
+ * revision such as HEAD~3 or refs/heads/twin. TWIN_EINVALID, naming rev, when it names no commit
+ * of this node. */
+int twin_node_commit(git_oid *out, twin_node *n, const char *rev);
+
 /* A key rotation writes the new key here first (see twin_ops_key_rotate), and holds the lock
  * file while it runs. */
 #define TWIN_NODE_NEW_KEY  "node.key.new"

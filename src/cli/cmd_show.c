@@ -26,16 +26,9 @@ int cmd_show(struct cli *c, int argc, char **argv)
         return code;
     twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
     git_oid at_oid;
-    if (at) {
-        git_object *obj = NULL;
-        if (git_revparse_single(&obj, twin_node_repo(c->node), at) < 0 ||
-            git_object_type(obj) != GIT_OBJECT_COMMIT) {
-            git_object_free(obj);
-            fprintf(stderr, "twin: --at %s: not a commit of this node\n", at);
-            return CLI_USAGE;
-        }
-        at_oid = *git_object_id(obj);
-        git_object_free(obj);
+    if (at && twin_node_commit(&at_oid, c->node, at)) {
+        fprintf(stderr, "twin: --at %s\n", twin_error_last());
+        return CLI_USAGE;
     }
     json_t *rec = NULL;
     int rc = twin_ops_get(&rec, c->node, at ? &at_oid : NULL, NULL, id);

@@ -98,16 +98,9 @@ int cmd_verify(struct cli *c, int argc, char **argv)
     if (first_file)
         return verify_checkpoints(c, argc - first_file, argv + first_file);
     git_oid since_id;
-    if (since) {
-        git_object *obj = NULL;
-        if (git_revparse_single(&obj, twin_node_repo(c->node), since) < 0 ||
-            git_object_type(obj) != GIT_OBJECT_COMMIT) {
-            git_object_free(obj);
-            fprintf(stderr, "twin: --since %s: not a commit of this node\n", since);
-            return CLI_USAGE;
-        }
-        since_id = *git_object_id(obj);
-        git_object_free(obj);
+    if (since && twin_node_commit(&since_id, c->node, since)) {
+        fprintf(stderr, "twin: --since %s\n", twin_error_last());
+        return CLI_USAGE;
     }
     struct twin_verify_report *r = NULL;
     int rc = since ? twin_audit_verify_since(&r, c->node, 0, &since_id)

@@ -490,6 +490,18 @@ int twin_node_head(git_oid *out, twin_node *n)
     return 0;
 }
 
+int twin_node_commit(git_oid *out, twin_node *n, const char *rev)
+{
+    git_object *obj = NULL;
+    int rc = 0;
+    if (git_revparse_single(&obj, n->repo, rev) < 0 || git_object_type(obj) != GIT_OBJECT_COMMIT)
+        rc = twin_error(TWIN_EINVALID, "%s: not a commit of this node", rev);
+    else
+        *out = *git_object_id(obj);
+    git_object_free(obj);
+    return rc;
+}
+
 int twin_node_config_get(char **out, twin_node *n, const char *key)
 {
     *out = NULL;

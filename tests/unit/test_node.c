@@ -787,6 +787,42 @@ static int setup_global(void **state)
     return twin_global_init(false) == 0 ? 0 : -1;
 }
 
+/* A revision names a commit of the node's store by id, unique prefix or git revision; anything
+ * else, a tree included, is refused by name. */
+static void a_revision_names_a_commit_of_this_node(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], hex[GIT_OID_HEXSZ + 1], rev[64];
+    twin_node *n = NULL;
+    git_oid head, got, parent;
+    path_in(path, sizeof(path), f, "north");
+    assert_int_equal(twin_network_create(&n, path, &north, "Example"), 0);
+    assert_int_equal(twin_node_head(&head, n), 0);
+    git_oid_tostr(hex, sizeof(hex), &head);
+    assert_int_equal(twin_node_commit(&got, n, hex), 0);
+    assert_true(git_oid_equal(&got, &head));
+    snprintf(rev, sizeof(rev), "%.10s", hex);
+    assert_int_equal(twin_node_commit(&got, n, rev), 0);
+    assert_true(git_oid_equal(&got, &head));
+    assert_int_equal(twin_node_commit(&got, n, TWIN_BRANCH), 0);
+    assert_true(git_oid_equal(&got, &head));
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(n), &head), 0);
+    if (git_commit_parentcount(c) > 0) {
+        parent = *git_commit_parent_id(c, 0);
+        snprintf(rev, sizeof(rev), "%s~1", TWIN_BRANCH);
+        assert_int_equal(twin_node_commit(&got, n, rev), 0);
+        assert_true(git_oid_equal(&got, &parent));
+    }
+    snprintf(rev, sizeof(rev), "%s^{tree}", hex);
+    assert_error(twin_node_commit(&got, n, rev), TWIN_EINVALID, "not a commit of this node");
+    assert_error(twin_node_commit(&got, n, "0000000000"), TWIN_EINVALID,
+                 "0000000000: not a commit of this node");
+    assert_error(twin_node_commit(&got, n, "no-such-branch"), TWIN_EINVALID, "no-such-branch");
+    git_commit_free(c);
+    twin_node_free(n);
+}
+
 #define DIR_TEST(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -816,6 +852,7 @@ int main(void)
         DIR_TEST(open_refuses_settings_that_are_wrong),
         DIR_TEST(open_takes_a_node_without_a_name_setting),
         DIR_TEST(the_handle_reports_what_the_directory_holds),
+        DIR_TEST(a_revision_names_a_commit_of_this_node),
         DIR_TEST(the_writer_limit_and_last_proposal_are_kept_on_the_handle),
         DIR_TEST(settings_are_read_and_written_in_the_repository_config),
         DIR_TEST(a_fresh_node_has_no_previous_key),
