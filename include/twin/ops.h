@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "twin/batch.h"
+#include "twin/membership.h"
 #include "twin/node.h"
 #include "twin/record.h"
 
@@ -32,6 +33,9 @@ int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
 
 /* Reads a record at a commit (NULL: the head). type may be NULL to search every type. */
 int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id);
+
+/* The network's membership at commit at (NULL: the head). Free with twin_membership_free. */
+int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *at);
 
 /* Calls fn for every record of type (every type when NULL) at commit at (NULL: the head), grouped
  * by type, in storage order (sort by id for creation order: ids are time-ordered). fn may keep

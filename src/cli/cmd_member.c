@@ -63,20 +63,10 @@ static int member_list(struct cli *c, int argc, char **argv)
     int code = cli_open(c);
     if (code)
         return code;
-    git_oid head;
-    git_commit *commit = NULL;
-    git_tree *tree = NULL;
     struct twin_membership *m = NULL;
-    int rc = twin_node_head(&head, c->node);
+    int rc = twin_ops_members(&m, c->node, NULL);
     if (rc)
         return cli_fail(rc);
-    if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0 ||
-        git_commit_tree(&tree, commit) < 0) {
-        rc = twin_error_git("reading the head");
-        goto cleanup;
-    }
-    if ((rc = twin_membership_load(&m, twin_node_repo(c->node), tree)))
-        goto cleanup;
     json_t *list = c->json ? json_array() : NULL;
     if (!c->json)
         printf("%-24s %-8s %-6s %-8s %-4s %s\n", "ORG-ID", "ROLE", "SIDE", "COUNTRY", "KEYS",
@@ -111,11 +101,8 @@ static int member_list(struct cli *c, int argc, char **argv)
         cli_print_json(list);
         json_decref(list);
     }
-cleanup:
     twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(commit);
-    return rc ? cli_fail(rc) : CLI_OK;
+    return CLI_OK;
 }
 
 enum member_verb { VERB_ADD_KEY, VERB_REVOKE_KEY, VERB_REMOVE };

@@ -38,7 +38,6 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-/* Who this node is in the membership at the head, and whether it may write records. */
 /* What a change needs of this node's member, beyond an active key. */
 enum writer_need { NEED_WRITER, NEED_ADMIN, NEED_MEMBER /* its own key rotation: any role */ };
 
@@ -393,6 +392,17 @@ int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type
         rc = twin_record_parse_canonical(out, text, len);
 cleanup:
     free(text);
+    git_tree_free(tree);
+    return rc;
+}
+
+int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *at)
+{
+    git_tree *tree = NULL;
+    *out = NULL;
+    int rc = tree_at(&tree, n, at);
+    if (rc == 0)
+        rc = twin_membership_load(out, twin_node_repo(n), tree);
     git_tree_free(tree);
     return rc;
 }

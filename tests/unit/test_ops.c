@@ -548,6 +548,35 @@ static void adding_an_existing_member_is_refused(void **state)
     assert_string_equal(twin_error_last(), "XE-EXAMPLE-RA is already a member");
 }
 
+/* The membership at the head, and at an earlier commit: the founding one holds the founder. */
+static void members_are_read_at_the_head_or_at_a_commit(void **state)
+{
+    struct net *n = *state;
+    struct twin_membership *m = NULL;
+    git_oid head, first;
+    assert_int_equal(twin_ops_members(&m, n->admin, NULL), 0);
+    assert_int_equal(m->count, 3);
+    assert_non_null(twin_membership_find(m, editor_who.org_id));
+    assert_non_null(twin_membership_find(m, observer_who.org_id));
+    assert_null(twin_membership_find(m, outsider_who.org_id));
+    twin_membership_free(m);
+    assert_int_equal(twin_node_head(&head, n->admin), 0);
+    git_revwalk *w = NULL;
+    assert_int_equal(git_revwalk_new(&w, twin_node_repo(n->admin)), 0);
+    git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+    assert_int_equal(git_revwalk_push(w, &head), 0);
+    assert_int_equal(git_revwalk_next(&first, w), 0);
+    git_revwalk_free(w);
+    assert_int_equal(twin_ops_members(&m, n->admin, &first), 0);
+    assert_int_equal(m->count, 1);
+    assert_string_equal(m->members[0].org_id, admin_who.org_id);
+    twin_membership_free(m);
+    git_oid none;
+    memset(&none, 0x5a, sizeof(none));
+    assert_int_not_equal(twin_ops_members(&m, n->admin, &none), 0);
+    assert_null(m);
+}
+
 static void adding_a_member_with_a_key_already_held_is_refused(void **state)
 {
     struct net *n = *state;
@@ -723,6 +752,7 @@ int main(void)
         NET_TEST(a_node_without_history_cannot_write_yet),
         NET_TEST(an_added_member_can_write_once_it_has_the_history),
         NET_TEST(adding_an_existing_member_is_refused),
+        NET_TEST(members_are_read_at_the_head_or_at_a_commit),
         NET_TEST(adding_a_member_with_a_key_already_held_is_refused),
         NET_TEST(adding_a_member_checks_identity_and_role),
         NET_TEST(foreach_visits_every_record_of_a_type_or_of_all_types),
