@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twin/membership.h"
 #include "twin/node.h"
 #include "twin/validity.h"
 
@@ -95,5 +96,22 @@ int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx
 /* How many commits the history from head holds. Each one is read, and one that cannot be is
  * named as an error, so a count is always whole. */
 int twin_audit_log_count(size_t *count, twin_node *n, const git_oid *head);
+
+/* Where a node's history stands: what `twin status` shows. */
+struct twin_status {
+    git_oid head;
+    int64_t time;                       /* the head commit's committer time */
+    char summary[300];                  /* the first line of its message */
+    size_t commits;                     /* commits in the history from the head */
+    struct twin_membership *membership; /* at the head */
+    const struct twin_member *me;       /* this node's institution in it, or NULL */
+    size_t *per_type; /* records of each type, in the order of twin_record_types() */
+    size_t withdrawn; /* of them, withdrawn */
+};
+
+/* Reads where n's history stands: TWIN_ENOHISTORY when it has none yet. Every commit of the
+ * history is read to count it, and every record at the head. Free with twin_audit_status_free. */
+int twin_audit_status(struct twin_status **out, twin_node *n);
+void twin_audit_status_free(struct twin_status *s);
 
 #endif

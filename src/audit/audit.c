@@ -17,6 +17,7 @@
 #include "git/gitopts.h"
 #include "git/history.h"
 #include "twin/membership.h"
+#include "twin/ops.h"
 #include "store/storecheck.h"
 #include "git/treediff.h"
 #include "twin/error.h"
@@ -810,4 +811,65 @@ cleanup:
     git_commit_free(head_commit);
     twin_validity_cache_free(cache);
     return rc;
+}
+
+/* ---- status ---------------------------------------------------------------------------------- */
+
+static int status_count(json_t *rec, void *ctx)
+{
+    struct twin_status *s = ctx;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *const *t = twin_record_types();
+    for (size_t i = 0; type && t[i]; i++)
+        if (strcmp(t[i], type) == 0)
+            s->per_type[i]++;
+    if (json_is_true(json_object_get(rec, "withdrawn")))
+        s->withdrawn++;
+    return 0;
+}
+
+int twin_audit_status(struct twin_status **out, twin_node *n)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_commit *commit = NULL;
+    git_tree *tree = NULL;
+    size_t ntypes = 0;
+    *out = NULL;
+    while (twin_record_types()[ntypes])
+        ntypes++;
+    struct twin_status *s = calloc(1, sizeof(*s));
+    if (!s || !(s->per_type = calloc(ntypes ? ntypes : 1, sizeof(size_t)))) {
+        free(s);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    int rc = twin_node_head(&s->head, n);
+    if (rc == 0 && (rc = twin_audit_log_count(&s->commits, n, &s->head)) == 0 &&
+        git_commit_lookup(&commit, repo, &s->head) < 0)
+        rc = unreadable_commit(&s->head);
+    if (rc == 0 &&
+        (rc = twin_tree_open(&tree, repo, git_commit_tree_id(commit), "the head's tree")) == 0 &&
+        (rc = twin_membership_load(&s->membership, repo, tree)) == 0 &&
+        (rc = twin_ops_foreach(n, &s->head, NULL, status_count, s)) == 0) {
+        enum twin_key_state state;
+        s->me = twin_membership_find_key(s->membership, twin_node_key(n)->pk, &state);
+        s->time = (int64_t)git_commit_time(commit);
+        const char *summary = git_commit_summary(commit);
+        snprintf(s->summary, sizeof(s->summary), "%s", summary ? summary : "");
+    }
+    git_tree_free(tree);
+    git_commit_free(commit);
+    if (rc)
+        twin_audit_status_free(s);
+    else
+        *out = s;
+    return rc;
+}
+
+void twin_audit_status_free(struct twin_status *s)
+{
+    if (!s)
+        return;
+    twin_membership_free(s->membership);
+    free(s->per_type);
+    free(s);
 }

@@ -5,30 +5,9 @@
 #include "cli.h"
 #include "twin/audit.h"
 #include "twin/membership.h"
-#include "twin/global.h"
 #include "twin/error.h"
-#include "twin/tree.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
-#include "twin/store.h"
-
-struct counts {
-    size_t per_type[16];
-    size_t withdrawn;
-};
-
-static int count(json_t *rec, void *ctx)
-{
-    struct counts *k = ctx;
-    const char *type = json_string_value(json_object_get(rec, "type"));
-    const char *const *t = twin_record_types();
-    for (size_t i = 0; t[i]; i++)
-        if (strcmp(t[i], type) == 0)
-            k->per_type[i]++;
-    if (json_is_true(json_object_get(rec, "withdrawn")))
-        k->withdrawn++;
-    return 0;
-}
 
 static json_t *peers_json(twin_node *n)
 {
@@ -71,8 +50,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
-    git_oid head;
-    int rc = twin_node_head(&head, c->node);
+    struct twin_status *st = NULL;
+    int rc = twin_audit_status(&st, c->node);
     char node_id[TWIN_NODE_ID_LEN + 1];
     twin_key_node_id(node_id, twin_node_key(c->node)->pk);
     if (rc == TWIN_ENOHISTORY) {
@@ -91,62 +70,39 @@ int cmd_status(struct cli *c, int argc, char **argv)
     }
     if (rc)
         return cli_fail(rc);
-    git_commit *commit = NULL;
-    git_tree *tree = NULL;
-    struct twin_membership *m = NULL;
-    struct counts k = {0};
-    size_t commits = 0;
-    if ((rc = twin_audit_log_count(&commits, c->node, &head)))
-        goto cleanup;
-    if (git_commit_lookup(&commit, twin_node_repo(c->node), &head) < 0) {
-        rc = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
-                        git_oid_tostr_s(&head),
-                        git_error_last() ? git_error_last()->message : "libgit2 error");
-        goto cleanup;
-    }
-    if ((rc = twin_tree_open(&tree, twin_node_repo(c->node), git_commit_tree_id(commit),
-                             "the head's tree")) ||
-        (rc = twin_membership_load(&m, twin_node_repo(c->node), tree)) ||
-        (rc = twin_ops_foreach(c->node, &head, NULL, count, &k)))
-        goto cleanup;
-    enum twin_key_state state;
-    const struct twin_member *me = twin_membership_find_key(m, twin_node_key(c->node)->pk, &state);
-    const char *role = me ? twin_membership_role_name(me->role) : "not a member";
+    const struct twin_membership *m = st->membership;
+    const char *role = st->me ? twin_membership_role_name(st->me->role) : "not a member";
     const char *const *types = twin_record_types();
     if (c->json) {
         json_t *records = json_object();
         for (size_t i = 0; types[i]; i++)
-            if (k.per_type[i])
-                json_object_set_new(records, types[i], json_integer((json_int_t)k.per_type[i]));
-        json_t *j =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "network_id",
-                      m->network_id, "network_name", m->network_name, "node_id", node_id, "org_id",
-                      twin_node_org_id(c->node), "role", role, "head", git_oid_tostr_s(&head),
-                      "commits", (json_int_t)commits, "members", (json_int_t)m->count, "records",
-                      records, "withdrawn", (json_int_t)k.withdrawn, "peers", peers_json(c->node));
+            if (st->per_type[i])
+                json_object_set_new(records, types[i], json_integer((json_int_t)st->per_type[i]));
+        json_t *j = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "network_id", m->network_id,
+            "network_name", m->network_name, "node_id", node_id, "org_id",
+            twin_node_org_id(c->node), "role", role, "head", git_oid_tostr_s(&st->head), "commits",
+            (json_int_t)st->commits, "members", (json_int_t)m->count, "records", records,
+            "withdrawn", (json_int_t)st->withdrawn, "peers", peers_json(c->node));
         cli_print_json(j);
         json_decref(j);
     } else {
         char when[32];
-        cli_format_time(when, (long long)git_commit_time(commit));
+        cli_format_time(when, (long long)st->time);
         printf("network:  %s (%s)\n", m->network_name, m->network_id);
         printf("node:     %s, %s\n", twin_node_org_id(c->node), role);
-        printf("head:     %s  %s\n          %s\n", git_oid_tostr_s(&head), when,
-               git_commit_summary(commit));
-        printf("history:  %zu commits, %zu members\n", commits, m->count);
+        printf("head:     %s  %s\n          %s\n", git_oid_tostr_s(&st->head), when, st->summary);
+        printf("history:  %zu commits, %zu members\n", st->commits, m->count);
         printf("records: ");
         size_t total = 0;
         for (size_t i = 0; types[i]; i++)
-            if (k.per_type[i]) {
-                printf(" %s %zu", types[i], k.per_type[i]);
-                total += k.per_type[i];
+            if (st->per_type[i]) {
+                printf(" %s %zu", types[i], st->per_type[i]);
+                total += st->per_type[i];
             }
-        printf("%s (%zu withdrawn)\n", total ? "" : " none", k.withdrawn);
+        printf("%s (%zu withdrawn)\n", total ? "" : " none", st->withdrawn);
         print_peers(c->node);
     }
-cleanup:
-    twin_membership_free(m);
-    git_tree_free(tree);
-    git_commit_free(commit);
-    return rc ? cli_fail(rc) : CLI_OK;
+    twin_audit_status_free(st);
+    return CLI_OK;
 }

@@ -210,6 +210,53 @@ static void each_verdict_is_what_a_check_without_cache_gives(void **state)
     twin_validity_cache_free(cache);
 }
 
+/* Where a small history stands: its head, the head's time and message, every commit counted,
+ * the records per type and the withdrawn ones, and this node's member; a node that has joined
+ * and holds no history yet has none to report. */
+static void the_status_counts_what_the_history_holds(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], id[TWIN_ID_LEN + 1];
+    twin_node *n = NULL, *joined = NULL;
+    git_oid commit, head;
+    snprintf(path, sizeof(path), "%s/small", f->dir);
+    assert_int_equal(twin_network_create(&n, path, &admin_who, "Example Tax Twinning"), 0);
+    add_notes(n, 3);
+    assert_int_equal(twin_ops_add(id, &commit, n, "note", fill, &(unsigned){9}), 0);
+    assert_int_equal(twin_ops_withdraw(&commit, n, id), 0);
+    struct twin_status *s = NULL;
+    assert_int_equal(twin_audit_status(&s, n), 0);
+    assert_int_equal(twin_node_head(&head, n), 0);
+    assert_true(git_oid_equal(&s->head, &head));
+    size_t commits = 0;
+    assert_int_equal(twin_audit_log_count(&commits, n, &head), 0);
+    assert_int_equal(s->commits, commits);
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(n), &head), 0);
+    assert_int_equal(s->time, (int64_t)git_commit_time(c));
+    assert_string_equal(s->summary, git_commit_summary(c));
+    git_commit_free(c);
+    const char *const *types = twin_record_types();
+    for (size_t i = 0; types[i]; i++)
+        if (strcmp(types[i], "note") == 0)
+            assert_int_equal(s->per_type[i], 4);
+    assert_int_equal(s->withdrawn, 1);
+    assert_non_null(s->me);
+    assert_string_equal(s->me->org_id, admin_who.org_id);
+    assert_int_equal(s->membership->count, 1);
+    twin_audit_status_free(s);
+
+    const struct twin_identity south = {"Revenue Authority of Samplestan", "XE-EXAMPLE-RA", "TZ",
+                                        "south", NULL};
+    snprintf(path, sizeof(path), "%s/joined", f->dir);
+    assert_int_equal(twin_node_init(&joined, path, &south, NULL, NULL, twin_node_network_id(n)), 0);
+    s = NULL;
+    assert_int_equal(twin_audit_status(&s, joined), TWIN_ENOHISTORY);
+    assert_null(s);
+    twin_node_free(joined);
+    twin_node_free(n);
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -217,6 +264,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_report_names_each_fault_on_any_number_of_threads),
         cmocka_unit_test(each_verdict_is_what_a_check_without_cache_gives),
+        cmocka_unit_test_setup_teardown(the_status_counts_what_the_history_holds, fixture_setup,
+                                        fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     twin_global_shutdown();
