@@ -497,10 +497,10 @@ static int lg_diff(struct twin_treediff *d, const git_oid *old_id, const git_oid
         g.paths[g.n++] =
             delta->status == GIT_DELTA_ADDED ? delta->new_file.path : delta->old_file.path;
     }
-    if (rc == 0) {
+    if (rc == 0 && g.n > 1)
         qsort(g.paths, g.n, sizeof(*g.paths), lg_path_cmp);
+    if (rc == 0)
         rc = lg_level(&g, 0, g.n, "", a, b, 0);
-    }
     free(g.paths);
     git_diff_free(diff);
     git_tree_free(a);
