@@ -80,6 +80,8 @@ struct ix_slot {
 };
 
 struct twin_indexer {
+    git_indexer *lg; /* twin_indexer_new_libgit2: libgit2's indexer does the work */
+    git_indexer_progress lg_progress; /* libgit2 keeps its count of objects here between calls */
     char dir[4096], tmp[4200];
     int fd;
     bool in_memory; /* twin_indexer_new_mem: the pack's bytes are kept in mem, not in a file */
@@ -163,6 +165,23 @@ int twin_indexer_new(twin_indexer **out, const char *dir)
     return start(out, ix);
 }
 
+int twin_indexer_new_libgit2(twin_indexer **out, const char *dir)
+{
+    *out = NULL;
+    twin_indexer *ix = calloc(1, sizeof(*ix));
+    if (!ix)
+        return twin_error(TWIN_ERROR, "out of memory");
+    ix->fd = -1;
+    snprintf(ix->dir, sizeof(ix->dir), "%s", dir);
+    git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
+    if (git_indexer_new(&ix->lg, dir, 0, NULL, &opts) < 0) {
+        free(ix);
+        return twin_error_git("starting libgit2's indexer");
+    }
+    *out = ix;
+    return 0;
+}
+
 int twin_indexer_new_mem(twin_indexer **out)
 {
     *out = NULL;
@@ -178,6 +197,7 @@ void twin_indexer_free(twin_indexer *ix)
 {
     if (!ix)
         return;
+    git_indexer_free(ix->lg);
     if (ix->fd >= 0) {
         close(ix->fd);
         unlink(ix->tmp);
@@ -616,21 +636,32 @@ static int entry_done(twin_indexer *ix)
 
 /* ---- the stream ----------------------------------------------------------------------------- */
 
-static int take_pack_header(twin_indexer *ix)
+/* The pack's header (in ix->buf): its version and the objects it declares, within bounds. The
+ * indexer of libgit2's checks it here too, before its engine sees it. */
+static int check_pack_header(twin_indexer *ix, uint32_t *count)
 {
-    uint32_t version, count;
-    bool magic = twin_gitfmt_pack_header_get(&version, &count, ix->buf);
+    uint32_t version;
+    bool magic = twin_gitfmt_pack_header_get(&version, count, ix->buf);
     /* git takes version 3 too, but libgit2, which reads the packs of the store, takes only 2: a
      * version-3 pack written into the store would hold objects the store cannot find. */
     if (!magic || version != 2) {
         ix->failed = true;
         return twin_error(TWIN_EINVALID, "received bytes are not a git pack of version 2");
     }
-    if (count > TWIN_PACK_MAX_OBJECTS) {
+    if (*count > TWIN_PACK_MAX_OBJECTS) {
         ix->failed = true;
         return twin_error(TWIN_ELIMIT, "received pack declares more than %zu objects",
                           (size_t)TWIN_PACK_MAX_OBJECTS);
     }
+    return 0;
+}
+
+static int take_pack_header(twin_indexer *ix)
+{
+    uint32_t count;
+    int rc = check_pack_header(ix, &count);
+    if (rc)
+        return rc;
     /* An object is kept once at most: a slot for each, up to IX_CACHE_SLOTS. */
     ix->nslots = count == 0 ? 1 : count < IX_CACHE_SLOTS ? count : IX_CACHE_SLOTS;
     if (!(ix->slots = calloc(ix->nslots, sizeof(*ix->slots)))) {
@@ -728,6 +759,49 @@ static int take_entry_data(twin_indexer *ix, const unsigned char *p, size_t len,
                ix->z.msg ? ix->z.msg : "zlib error");
 }
 
+/* ---- the baseline: libgit2's indexer -------------------------------------------------------- */
+
+/* libgit2's error, as twin's indexer reports a pack it refuses. */
+static int lg_failed(twin_indexer *ix, const char *doing)
+{
+    const git_error *e = git_error_last();
+    ix->failed = true;
+    if (e && e->klass == GIT_ERROR_NOMEMORY)
+        return twin_error(TWIN_ERROR, "out of memory");
+    return twin_error(TWIN_EINVALID, "received pack: libgit2's indexer %s: %s", doing,
+                      e ? e->message : "failed");
+}
+
+/* The pack's header is checked as twin's indexer checks it (libgit2 takes version 3, and any
+ * count); the rest, header included, goes to libgit2's indexer as it comes. */
+static int lg_append(twin_indexer *ix, const unsigned char *p, size_t len)
+{
+    if (ix->buf_len < TWIN_GITFMT_PACK_HEADER) {
+        size_t took = TWIN_GITFMT_PACK_HEADER - ix->buf_len < len
+                          ? TWIN_GITFMT_PACK_HEADER - ix->buf_len
+                          : len;
+        uint32_t count;
+        int rc;
+        memcpy(ix->buf + ix->buf_len, p, took);
+        ix->buf_len += took;
+        if (ix->buf_len == TWIN_GITFMT_PACK_HEADER && (rc = check_pack_header(ix, &count)))
+            return rc;
+    }
+    if (len > 0 && git_indexer_append(ix->lg, p, len, &ix->lg_progress) < 0)
+        return lg_failed(ix, "refused it");
+    return 0;
+}
+
+static int lg_finish(twin_indexer *ix, char name_out[41])
+{
+    if (ix->failed)
+        return twin_error(TWIN_EINVALID, "received pack: finished after an error");
+    if (git_indexer_commit(ix->lg, &ix->lg_progress) < 0)
+        return lg_failed(ix, "refused it at its end");
+    snprintf(name_out, 41, "%s", git_indexer_name(ix->lg));
+    return 0;
+}
+
 int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
 {
     if (ix->failed)
@@ -739,6 +813,8 @@ int twin_indexer_append(twin_indexer *ix, const void *data, size_t len)
     }
     ix->received += len;
     const unsigned char *p = data;
+    if (ix->lg)
+        return lg_append(ix, p, len);
     if (ix->in_memory && len > 0) {
         if (twin_util_grow((void **)&ix->mem, &ix->mem_cap, ix->mem_len + len, 1)) {
             ix->failed = true;
@@ -936,6 +1012,8 @@ int twin_indexer_finish(twin_indexer *ix, char name_out[41])
 {
     if (ix->in_memory)
         return twin_error(TWIN_ERROR, "received pack: kept in memory, it has no files to finish");
+    if (ix->lg)
+        return lg_finish(ix, name_out);
     unsigned char sum[TWIN_SHA1_BYTES];
     unsigned char *idx = NULL;
     size_t idx_len = 0;

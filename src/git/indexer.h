@@ -12,6 +12,13 @@
  * 1 GiB plus 16 bytes per byte received of objects rebuilt from bases read back out of the pack.
  * It refuses a delta whose base is not in the pack (a thin pack), a delta of fewer than 4 bytes
  * (git does) and an object that appears twice.
+ *
+ * The baseline it replaced stays beside it: twin_indexer_new_libgit2 starts an indexer with the
+ * same interface whose work is done by libgit2's (git_indexer), for tests that hold the two to
+ * the same result (the same pack name, files libgit2 reads either way) and for
+ * tools/bench_read.c. The checks made outside the engine hold for it too: the pack's version (2
+ * only) and declared count, TWIN_PACK_MAX_BYTES, no bytes after an error. Everything else is
+ * libgit2's, which checks less (twin_indexer_new_libgit2).
  */
 #ifndef TWIN_INDEXER_H
 #define TWIN_INDEXER_H
@@ -22,6 +29,16 @@ typedef struct twin_indexer twin_indexer;
 
 /* Starts a pack to be written into the directory dir. */
 int twin_indexer_new(twin_indexer **out, const char *dir);
+
+/* Starts a pack to be written into dir by libgit2's indexer. It refuses a pack that breaks the
+ * format, does not match its checksum, or is thin, as twin's does, in libgit2's words
+ * (TWIN_EINVALID). But libgit2 1.5's indexer takes packs twin's refuses, and
+ * writes an index for them: an object of the reserved type 5; an object whose zlib stream
+ * inflates to fewer or more bytes than its header states; a zlib stream padded far beyond its
+ * content; a delta of fewer than 4 bytes; chains of more than 1,024 deltas, and any cost of
+ * rebuilding bases (it resolves every delta only once the whole pack is in). It cannot keep a
+ * pack in memory. */
+int twin_indexer_new_libgit2(twin_indexer **out, const char *dir);
 
 /* Starts a pack to be kept in memory, never written: the same reading and the same checks as
  * twin_indexer_new, the pack's bytes (TWIN_PACK_MAX_BYTES at most) held by ix until it is freed.

@@ -8,6 +8,12 @@
  * does (with twin_sha1_object), as it must for every object it trusts. An object it cannot find (a
  * loose object, or a pack written after it opened) is for the caller to read through libgit2. One
  * reader per thread.
+ *
+ * The baseline it replaced stays beside it: a reader opened with twin_packread_open_libgit2 reads
+ * the same packs through libgit2 (git_odb_read, git_odb_exists), with the same interface and the
+ * same objects, so that its callers can be run either way and tools/bench_read.c can measure the
+ * gain. Such a reader names damage in libgit2's words, and whether it hashes what it reads is
+ * libgit2's process-wide setting (gitopts.h).
  */
 #ifndef TWIN_PACKREAD_H
 #define TWIN_PACKREAD_H
@@ -33,6 +39,14 @@ int twin_packread_open(twin_packread **out, git_repository *repo);
 
 /* The same for the packs of the directories given. */
 int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t ndirs);
+
+/* The same packs read through libgit2: each directory's packs (pack-<40 hex>.idx and .pack)
+ * become one object database of libgit2's readers of one pack, searched in the order of the
+ * directories; an object is copied out of libgit2's into a twin_pobj. A pack libgit2 cannot open
+ * is left out. twin_packread_lean does nothing to such a reader (libgit2 keeps its own caches);
+ * twin_packread_trust and twin_packread_trust_dir mark its objects as they mark twin's. */
+int twin_packread_open_libgit2(twin_packread **out, git_repository *repo);
+int twin_packread_open_dirs_libgit2(twin_packread **out, const char *const *dirs, size_t ndirs);
 
 /* A pack held in memory: the bytes of its .pack file and of its version-2 .idx, each whole. */
 struct twin_packread_mem {

@@ -312,6 +312,202 @@ static int diff_raw(struct twin_treediff *w, struct twin_treecache_tree *ot,
     return rc;
 }
 
+/* ---- the baseline: libgit2's diff ------------------------------------------------------------ */
+
+/* libgit2 names the changed files (git_diff_tree_to_tree); they are then put in the order of
+ * twin's walk, and its rules applied, by walking down only the directories they lie in, each
+ * level's names looked up in both trees as libgit2 parses them. */
+struct lg_walk {
+    struct twin_treediff *w;
+    const char **paths; /* the changed files' paths, in byte order */
+    size_t n;
+};
+
+struct lg_name {
+    const char *name; /* not terminated: len bytes, in a path */
+    size_t len;
+    size_t lo, hi;         /* the paths under name/ */
+    git_tree_entry *o, *n; /* the entries of that name in the old and the new tree */
+};
+
+static int lg_path_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names on the new side first, in git's order of the new tree; then those only on the old side,
+ * in the order of the old tree: the order twin's walk gives. */
+static int lg_name_cmp(const void *pa, const void *pb)
+{
+    const struct lg_name *a = pa, *b = pb;
+    if (!a->n != !b->n)
+        return a->n ? -1 : 1;
+    const git_tree_entry *ea = a->n ? a->n : a->o, *eb = b->n ? b->n : b->o;
+    return twin_gitfmt_tree_order(a->name, a->len, git_tree_entry_filemode(ea) == GIT_FILEMODE_TREE,
+                                  b->name, b->len,
+                                  git_tree_entry_filemode(eb) == GIT_FILEMODE_TREE);
+}
+
+static int lg_level(struct lg_walk *g, size_t lo, size_t hi, const char *prefix,
+                    const git_tree *old_tree, const git_tree *new_tree, int depth);
+
+/* One name of a level, as diff_entry takes it. */
+static int lg_entry(struct lg_walk *g, const struct lg_name *e, const char *prefix, int depth)
+{
+    struct twin_treediff *w = g->w;
+    struct twin_treecache_ent oe, ne;
+    const struct twin_treecache_ent *o = e->o ? &oe : NULL, *n = e->n ? &ne : NULL;
+    if (e->o)
+        ent_of(&oe, e->o);
+    if (e->n)
+        ent_of(&ne, e->n);
+    if (o && n && o->mode == n->mode && git_oid_equal(&o->id, &n->id))
+        return 0;
+    char path[512];
+    size_t plen = strlen(prefix);
+    if (plen + e->len >= sizeof(path)) {
+        snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
+        return 1;
+    }
+    memcpy(path, prefix, plen);
+    memcpy(path + plen, e->name, e->len);
+    path[plen + e->len] = '\0';
+    git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
+    if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
+        (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
+        snprintf(w->fault, sizeof(w->fault), "%s: only plain files and directories are allowed",
+                 path);
+        return 1;
+    }
+    if (o && n && om != nm) {
+        snprintf(w->fault, sizeof(w->fault), "%s: changes between file and directory", path);
+        return 1;
+    }
+    if ((o ? om : nm) != GIT_FILEMODE_TREE)
+        return add_change(w, path, o, n);
+    int rc;
+    if (w->trees && n && (rc = add_change(w, path, o, n)))
+        return rc;
+    if (w->trees && n)
+        w->changes[w->count - 1].is_tree = true;
+    if (n && w->canonical_trees && (rc = check_canonical(w, NULL, &n->id, path)))
+        return rc;
+    git_tree *a = NULL, *b = NULL;
+    rc = o ? twin_tree_open(&a, w->repo, &o->id, path) : 0;
+    if (rc == 0 && n)
+        rc = twin_tree_open(&b, w->repo, &n->id, path);
+    if (rc == 0) {
+        char sub[520];
+        memcpy(sub, path, plen + e->len);
+        sub[plen + e->len] = '/';
+        sub[plen + e->len + 1] = '\0';
+        rc = lg_level(g, e->lo, e->hi, sub, a, b, depth + 1);
+    }
+    git_tree_free(a);
+    git_tree_free(b);
+    return rc;
+}
+
+/* The changed paths lo..hi, all under prefix, in the trees of that directory. */
+static int lg_level(struct lg_walk *g, size_t lo, size_t hi, const char *prefix,
+                    const git_tree *old_tree, const git_tree *new_tree, int depth)
+{
+    struct twin_treediff *w = g->w;
+    if (depth > TWIN_TREEDIFF_MAX_DEPTH) {
+        snprintf(w->fault, sizeof(w->fault), "%s: directories nested too deep", prefix);
+        return 1;
+    }
+    size_t plen = strlen(prefix), count = 0, cap = 0;
+    struct lg_name *names = NULL;
+    int rc = 0;
+    for (size_t i = lo; i < hi && rc == 0;) {
+        const char *name = g->paths[i] + plen, *slash = strchr(name, '/');
+        size_t len = slash ? (size_t)(slash - name) : strlen(name), end = i + 1;
+        if (slash) /* the paths under name/ follow each other */
+            while (end < hi && strncmp(g->paths[end] + plen, name, len + 1) == 0)
+                end++;
+        /* A file and a directory of one name are one name: between them in byte order lie only
+         * names that start with it. */
+        struct lg_name *e = NULL;
+        for (size_t k = count;
+             k-- > 0 && names[k].len >= len && memcmp(names[k].name, name, len) == 0;)
+            if (names[k].len == len)
+                e = &names[k];
+        if (!e) {
+            if (twin_util_grow((void **)&names, &cap, count + 1, sizeof(*names))) {
+                rc = TWIN_ERROR;
+                break;
+            }
+            e = &names[count++];
+            *e = (struct lg_name){.name = name, .len = len};
+            char key[256];
+            if (len < sizeof(key)) {
+                memcpy(key, name, len);
+                key[len] = '\0';
+                const git_tree_entry *te;
+                if (old_tree && (te = git_tree_entry_byname(old_tree, key)) &&
+                    git_tree_entry_dup(&e->o, te) < 0)
+                    rc = twin_error(TWIN_ERROR, "out of memory");
+                if (new_tree && (te = git_tree_entry_byname(new_tree, key)) &&
+                    git_tree_entry_dup(&e->n, te) < 0)
+                    rc = twin_error(TWIN_ERROR, "out of memory");
+            }
+        }
+        if (slash) {
+            e->lo = i;
+            e->hi = end;
+        }
+        i = end;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < count; k++)
+        if (names[k].o || names[k].n)
+            names[kept++] = names[k];
+    if (rc == 0 && kept > 1)
+        qsort(names, kept, sizeof(*names), lg_name_cmp);
+    for (size_t k = 0; k < kept && rc == 0; k++)
+        rc = lg_entry(g, &names[k], prefix, depth);
+    for (size_t k = 0; k < kept; k++) {
+        git_tree_entry_free(names[k].o);
+        git_tree_entry_free(names[k].n);
+    }
+    free(names);
+    return rc;
+}
+
+static int lg_diff(struct twin_treediff *d, const git_oid *old_id, const git_oid *new_id)
+{
+    git_tree *a = NULL, *b = NULL;
+    git_diff *diff = NULL;
+    struct lg_walk g = {.w = d};
+    int rc = old_id ? twin_tree_open(&a, d->repo, old_id, "a commit's tree") : 0;
+    if (rc == 0 && new_id)
+        rc = twin_tree_open(&b, d->repo, new_id, "a commit's tree");
+    if (rc == 0 && new_id && d->canonical_trees)
+        rc = check_canonical(d, NULL, new_id, "");
+    git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+    opts.flags = GIT_DIFF_SKIP_BINARY_CHECK;
+    if (rc == 0 && git_diff_tree_to_tree(&diff, d->repo, a, b, &opts) < 0)
+        rc = twin_error_git("comparing two trees with libgit2");
+    size_t n = diff ? git_diff_num_deltas(diff) : 0;
+    if (rc == 0 && n > 0 && !(g.paths = malloc(n * sizeof(*g.paths))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const git_diff_delta *delta = git_diff_get_delta(diff, i);
+        g.paths[g.n++] =
+            delta->status == GIT_DELTA_ADDED ? delta->new_file.path : delta->old_file.path;
+    }
+    if (rc == 0 && g.n > 1)
+        qsort(g.paths, g.n, sizeof(*g.paths), lg_path_cmp);
+    if (rc == 0)
+        rc = lg_level(&g, 0, g.n, "", a, b, 0);
+    free(g.paths);
+    git_diff_free(diff);
+    git_tree_free(a);
+    git_tree_free(b);
+    return rc;
+}
+
 int twin_treediff_run(struct twin_treediff *d, const git_tree *old_tree, const git_tree *new_tree)
 {
     return twin_treediff_run_ids(d, old_tree ? git_tree_id(old_tree) : NULL,
@@ -322,6 +518,8 @@ int twin_treediff_run_ids(struct twin_treediff *d, const git_oid *old_tree, cons
 {
     twin_treecache *own = NULL;
     int rc;
+    if (d->libgit2)
+        return lg_diff(d, old_tree, new_tree);
     if (!d->cache) {
         if ((rc = twin_treecache_new(&own)))
             return rc;

@@ -34,6 +34,12 @@ struct twin_treediff {
      * names, modes 40000 and 100644, no empty, '.', '..' or '.git' name. The validity predicate
      * sets it; without it such trees are read as libgit2 reads them. */
     bool canonical_trees;
+    /* Find the changes with libgit2's git_diff_tree_to_tree instead (the baseline, for tests and
+     * tools/bench_read.c): for canonical trees the same changes in the same order, the same
+     * faults, but for an empty subtree (which git never writes), which libgit2's diff does not
+     * see. It hashes no tree it reads (libgit2 may: gitopts.h), and a subtree that cannot be read
+     * fails the whole comparison with libgit2's error. cache is not used. */
+    bool libgit2;
     struct twin_change *changes;
     size_t count, cap;
     char fault[400]; /* set when the trees break a rule (not plain files, too deep, too many) */

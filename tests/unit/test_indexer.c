@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -203,6 +204,52 @@ static void libgit2_index(struct bytes *idx, const struct bytes *pack, const cha
     git_indexer_free(ix);
 }
 
+/* The number of entries of dir (. and .. aside). */
+static size_t entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* The same pack through twin's indexer with libgit2's engine (twin_indexer_new_libgit2), fed the
+ * same way, into dir: its result. On success the pack must be named as twin names it (the hex of
+ * its checksum) and written as it came, and its index's bytes go to idx; on a refusal nothing is
+ * left in dir. */
+static int libgit2_engine_index(struct bytes *idx, const struct bytes *pack, const char *dir,
+                                size_t step)
+{
+    twin_indexer *ix = NULL;
+    char name[41], want[41] = "", path[600];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(twin_indexer_new_libgit2(&ix, dir), 0);
+    int rc = feed(ix, pack, step);
+    if (rc == 0)
+        rc = twin_indexer_finish(ix, name);
+    twin_indexer_free(ix);
+    if (rc) {
+        assert_int_equal(entries_in(dir), 0);
+        return rc;
+    }
+    for (int i = 0; i < 20 && pack->len >= 20; i++)
+        snprintf(want + 2 * i, 3, "%02x", pack->p[pack->len - 20 + i]);
+    assert_string_equal(name, want);
+    snprintf(path, sizeof(path), "%s/pack-%s.idx", dir, name);
+    read_file(idx, path);
+    struct bytes copy = {0};
+    snprintf(path, sizeof(path), "%s/pack-%s.pack", dir, name);
+    read_file(&copy, path);
+    assert_int_equal(copy.len, pack->len);
+    assert_memory_equal(copy.p, pack->p, pack->len);
+    free(copy.p);
+    return 0;
+}
+
 static void twin_packs_index_as_libgit2_indexes_them(void **state)
 {
     struct fixture *f = *state;
@@ -217,6 +264,14 @@ static void twin_packs_index_as_libgit2_indexes_them(void **state)
         snprintf(dir, sizeof(dir), "%s/twin-%zu", f->dir, i);
         assert_int_equal(
             twin_index(&got, &pack, dir, steps[i] == SIZE_MAX / 2 ? pack.len : steps[i]), 0);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.p, want.p, want.len);
+        free(got.p);
+        /* The libgit2 engine behind twin's interface: the same name and the same files. */
+        got = (struct bytes){0};
+        snprintf(dir, sizeof(dir), "%s/engine-%zu", f->dir, i);
+        if (libgit2_engine_index(&got, &pack, dir, steps[i] == SIZE_MAX / 2 ? pack.len : steps[i]))
+            fail_msg("libgit2's engine: %s", twin_error_last());
         assert_int_equal(got.len, want.len);
         assert_memory_equal(got.p, want.p, want.len);
         free(got.p);
@@ -293,16 +348,34 @@ static void make_pack(struct bytes *pack, int n, const int *types, const char *c
     seal(pack);
 }
 
+enum engine { ENGINE_REFUSES, ENGINE_TAKES };
+
+/* twin's indexer refuses pack with code, naming words. libgit2's engine behind the same interface
+ * refuses it with the same code, or (ENGINE_TAKES) takes it: the checks of its own that it lacks
+ * (indexer.h). A check made outside the engine (the header, the bounds) gives the same message. */
 static void refuses(struct fixture *f, const struct bytes *pack, const char *tag, int code,
-                    const char *words)
+                    const char *words, enum engine engine)
 {
-    char dir[400];
+    char dir[400], own[600];
     struct bytes idx = {0};
     snprintf(dir, sizeof(dir), "%s/bad-%s", f->dir, tag);
     int rc = twin_index(&idx, pack, dir, 0);
     if (rc != code || !strstr(twin_error_last(), words))
         fail_msg("%s: got %d (%s), wanted %d naming '%s'", tag, rc, twin_error_last(), code, words);
     assert_null(idx.p);
+    snprintf(own, sizeof(own), "%s", twin_error_last());
+    snprintf(dir, sizeof(dir), "%s/engine-bad-%s", f->dir, tag);
+    rc = libgit2_engine_index(&idx, pack, dir, 0);
+    if (engine == ENGINE_TAKES) {
+        if (rc != 0)
+            fail_msg("%s: libgit2's engine refused it (%s)", tag, twin_error_last());
+        free(idx.p);
+        return;
+    }
+    if (rc != code)
+        fail_msg("%s: libgit2's engine gave %d (%s), wanted %d", tag, rc, twin_error_last(), code);
+    if (!strstr(twin_error_last(), "libgit2") && strcmp(twin_error_last(), own) != 0)
+        fail_msg("%s: outside the engine \"%s\", twin's \"%s\"", tag, twin_error_last(), own);
 }
 
 static void bad_packs_are_refused_with_a_reason(void **state)
@@ -312,53 +385,53 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     history_pack(f, &good);
 
     put(&b, good.p, good.len - 30);
-    refuses(f, &b, "truncated", TWIN_EINVALID, "incomplete");
+    refuses(f, &b, "truncated", TWIN_EINVALID, "incomplete", ENGINE_REFUSES);
     b.len = 0;
 
     put(&b, good.p, good.len);
     b.p[b.len / 2] ^= 0x40;
-    refuses(f, &b, "flipped", TWIN_EINVALID, "received pack");
+    refuses(f, &b, "flipped", TWIN_EINVALID, "received pack", ENGINE_REFUSES);
     b.len = 0;
 
     put(&b, good.p, good.len);
     b.p[b.len - 1] ^= 1;
-    refuses(f, &b, "checksum", TWIN_EINVALID, "checksum");
+    refuses(f, &b, "checksum", TWIN_EINVALID, "checksum", ENGINE_REFUSES);
     b.len = 0;
 
     put(&b, good.p, good.len);
     put(&b, "x", 1);
-    refuses(f, &b, "trailing", TWIN_EINVALID, "after its checksum");
+    refuses(f, &b, "trailing", TWIN_EINVALID, "after its checksum", ENGINE_REFUSES);
     b.len = 0;
 
     put(&b, "PACK\0\0\0\4\0\0\0\1", 12);
-    refuses(f, &b, "version", TWIN_EINVALID, "version 2");
+    refuses(f, &b, "version", TWIN_EINVALID, "version 2", ENGINE_REFUSES);
     b.len = 0;
 
     /* Version 3: git takes it, but libgit2, which reads the store's packs, does not. */
     put(&b, "PACK\0\0\0\3\0\0\0\0", 12);
     seal(&b);
-    refuses(f, &b, "version-3", TWIN_EINVALID, "version 2");
+    refuses(f, &b, "version-3", TWIN_EINVALID, "version 2", ENGINE_REFUSES);
     b.len = 0;
 
     put(&b, "PACK\0\0\0\2\xff\xff\xff\xff", 12);
-    refuses(f, &b, "count", TWIN_ELIMIT, "objects");
+    refuses(f, &b, "count", TWIN_ELIMIT, "objects", ENGINE_REFUSES);
     b.len = 0;
 
     /* A blob that states 2^40 bytes: refused at its header, nothing that size allocated. */
     put(&b, "PACK\0\0\0\2\0\0\0\1\xb0\x80\x80\x80\x80\x80\x01", 19);
-    refuses(f, &b, "huge", TWIN_EINVALID, "more than");
+    refuses(f, &b, "huge", TWIN_EINVALID, "more than", ENGINE_REFUSES);
     b.len = 0;
 
     int twice_types[] = {GIT_OBJECT_BLOB, GIT_OBJECT_BLOB};
     const char *twice[] = {"the same record\n", "the same record\n"};
     make_pack(&b, 2, twice_types, twice);
-    refuses(f, &b, "twice", TWIN_EINVALID, "twice");
+    refuses(f, &b, "twice", TWIN_EINVALID, "twice", ENGINE_REFUSES);
     b.len = 0;
 
     int bad_types[] = {5};
     const char *bad_type[] = {"reserved type\n"};
     make_pack(&b, 1, bad_types, bad_type);
-    refuses(f, &b, "type", TWIN_EINVALID, "malformed header");
+    refuses(f, &b, "type", TWIN_EINVALID, "malformed header", ENGINE_TAKES);
     b.len = 0;
 
     /* A 5-byte blob whose zlib stream is padded with 20,000 empty stored blocks. */
@@ -371,7 +444,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
                            (unsigned char)(adler >> 8), (unsigned char)adler};
     put(&b, ad, 4);
     seal(&b);
-    refuses(f, &b, "padded", TWIN_EINVALID, "far more than");
+    refuses(f, &b, "padded", TWIN_EINVALID, "far more than", ENGINE_TAKES);
     b.len = 0;
 
     /* A REF_DELTA whose base is not in the pack (a thin pack). */
@@ -383,7 +456,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     assert_int_equal(compress2(z, &zlen, delta, sizeof(delta), 6), Z_OK);
     put(&b, z, zlen);
     seal(&b);
-    refuses(f, &b, "thin", TWIN_EINVALID, "not in the pack");
+    refuses(f, &b, "thin", TWIN_EINVALID, "not in the pack", ENGINE_REFUSES);
     b.len = 0;
 
     /* An OFS_DELTA of 2 bytes that makes an empty blob of a 5-byte one: libgit2 applies it, git
@@ -398,7 +471,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     assert_int_equal(compress2(z, &zlen, tiny, sizeof(tiny), 6), Z_OK);
     put(&b, z, zlen);
     seal(&b);
-    refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4");
+    refuses(f, &b, "short-delta", TWIN_EINVALID, "fewer than git's 4", ENGINE_TAKES);
     b.len = 0;
 
     /* An OFS_DELTA that says it makes 200 MiB of a 5-byte base with 5 bytes of instructions:
@@ -414,7 +487,7 @@ static void bad_packs_are_refused_with_a_reason(void **state)
     assert_int_equal(compress2(z, &zlen, far, sizeof(far), 6), Z_OK);
     put(&b, z, zlen);
     seal(&b);
-    refuses(f, &b, "impossible-delta", TWIN_EINVALID, "malformed delta");
+    refuses(f, &b, "impossible-delta", TWIN_EINVALID, "malformed delta", ENGINE_REFUSES);
 
     free(b.p);
     free(good.p);
@@ -540,7 +613,7 @@ static void chains_too_deep_or_too_costly_are_refused(void **state)
     for (uint32_t i = 1; i <= 1100; i++)
         prev = crafted_retag(&c, prev, sizeof(small), i);
     crafted_seal(&c);
-    refuses(f, &c.b, "deep", TWIN_EINVALID, "chain of more than 1024 deltas");
+    refuses(f, &c.b, "deep", TWIN_EINVALID, "chain of more than 1024 deltas", ENGINE_TAKES);
     free(c.b.p);
 
     struct crafted d = {0};
@@ -551,7 +624,7 @@ static void chains_too_deep_or_too_costly_are_refused(void **state)
     for (uint32_t i = 1; i <= 60; i++)
         prev = crafted_retag(&d, prev, large, i);
     crafted_seal(&d);
-    refuses(f, &d.b, "costly", TWIN_EINVALID, "more rebuilding of its bases");
+    refuses(f, &d.b, "costly", TWIN_EINVALID, "more rebuilding of its bases", ENGINE_TAKES);
     free(d.b.p);
     free(data);
 }
@@ -568,14 +641,14 @@ static void malformed_entries_are_refused_with_a_reason(void **state)
     struct crafted c = {0};
     crafted_entry(&c, GIT_OBJECT_BLOB, len + 5, NULL, 0, text, len);
     crafted_seal(&c);
-    refuses(f, &c.b, "short", TWIN_EINVALID, "its header states");
+    refuses(f, &c.b, "short", TWIN_EINVALID, "its header states", ENGINE_TAKES);
     free(c.b.p);
 
     /* ... and fewer. */
     c = (struct crafted){0};
     crafted_entry(&c, GIT_OBJECT_BLOB, len - 5, NULL, 0, text, len);
     crafted_seal(&c);
-    refuses(f, &c.b, "long", TWIN_EINVALID, "its header states");
+    refuses(f, &c.b, "long", TWIN_EINVALID, "its header states", ENGINE_TAKES);
     free(c.b.p);
 
     /* A delta that states another base size than its base has. */
@@ -583,7 +656,7 @@ static void malformed_entries_are_refused_with_a_reason(void **state)
     int base = crafted_whole(&c, text, len);
     crafted_retag(&c, base, len + 1, 7);
     crafted_seal(&c);
-    refuses(f, &c.b, "misfit", TWIN_EINVALID, "does not fit its base");
+    refuses(f, &c.b, "misfit", TWIN_EINVALID, "does not fit its base", ENGINE_REFUSES);
     free(c.b.p);
 
     /* A delta whose copy reaches past its base. */
@@ -594,7 +667,7 @@ static void malformed_entries_are_refused_with_a_reason(void **state)
     unsigned char rel = (unsigned char)(c.b.len - c.offs[base]);
     crafted_entry(&c, 6, sizeof(past), &rel, 1, past, sizeof(past));
     crafted_seal(&c);
-    refuses(f, &c.b, "past", TWIN_EINVALID, "malformed delta");
+    refuses(f, &c.b, "past", TWIN_EINVALID, "malformed delta", ENGINE_REFUSES);
     free(c.b.p);
 
     /* An offset delta whose base offset falls inside another entry. */
@@ -604,7 +677,7 @@ static void malformed_entries_are_refused_with_a_reason(void **state)
     rel = (unsigned char)(c.b.len - c.offs[base] - 1);
     crafted_entry(&c, 6, sizeof(keep), &rel, 1, keep, sizeof(keep));
     crafted_seal(&c);
-    refuses(f, &c.b, "inside", TWIN_EINVALID, "where no object starts");
+    refuses(f, &c.b, "inside", TWIN_EINVALID, "where no object starts", ENGINE_REFUSES);
     free(c.b.p);
 }
 

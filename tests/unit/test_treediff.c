@@ -1,7 +1,8 @@
 /* The tree comparison: on thousands of random pairs of trees, canonical or not (other modes, out
  * of order, a name twice, a file and a directory of one name, nested too deep, a subtree that is
  * missing), it finds exactly what a walk pairing entries by name through libgit2 finds: the
- * same changes in the same order, the same fault, the same failure. */
+ * same changes in the same order, the same fault, the same failure. Its baseline, the option that
+ * has libgit2's git_diff_tree_to_tree find the changes, finds the same on canonical trees. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,10 +197,15 @@ static void random_entry(struct rng *r, git_odb *odb, struct entry *e, int depth
     }
 }
 
+/* Only trees in git's canonical form (for the libgit2 baseline, which reads no other the same). */
+static bool canonical_only;
+
 static git_oid random_tree(struct rng *r, git_odb *odb, int depth, struct spec *out)
 {
-    bool odd = rnd(r, 4) == 0;
+    bool odd = !canonical_only && rnd(r, 4) == 0;
     out->n = depth > 3 ? rnd(r, 3) : rnd(r, depth ? 12 : 30);
+    if (canonical_only && depth > 0 && out->n == 0)
+        out->n = 1; /* git writes no empty subtree, and libgit2's diff lists none */
     for (size_t i = 0; i < out->n; i++)
         random_entry(r, odb, &out->e[i], depth, odd);
     if (!odd) /* one entry per name, as a canonical tree has */
@@ -215,7 +221,7 @@ static git_oid random_tree(struct rng *r, git_odb *odb, int depth, struct spec *
 static git_oid mutate(struct rng *r, git_odb *odb, const struct spec *base, int depth)
 {
     struct spec s = *base;
-    bool odd = rnd(r, 6) == 0;
+    bool odd = !canonical_only && rnd(r, 6) == 0;
     size_t edits = rnd(r, 4);
     for (size_t k = 0; k < edits; k++) {
         unsigned what = rnd(r, 4);
@@ -285,6 +291,34 @@ static void compare(git_repository *repo, twin_treecache *cache, const git_oid *
     git_tree_free(tb);
 }
 
+struct tally {
+    size_t changes, trees, faults;
+};
+
+/* twin's comparison and its libgit2 baseline (the option libgit2) on the same trees, listing
+ * directories or not, refusing trees not in canonical form or not: the same result. */
+static void compare_libgit2(git_repository *repo, twin_treecache *cache, const git_oid *a,
+                            const git_oid *b, unsigned seed, struct tally *t)
+{
+    for (int mode = 0; mode < 3; mode++) {
+        struct twin_treediff own = {.repo = repo, .cache = cache}, lg = {.repo = repo};
+        own.trees = lg.trees = mode == 1;
+        own.canonical_trees = lg.canonical_trees = mode == 2;
+        lg.libgit2 = true;
+        int own_rc = twin_treediff_run_ids(&own, a, b);
+        int lg_rc = twin_treediff_run_ids(&lg, a, b);
+        assert_same(&lg, lg_rc, &own, own_rc, seed);
+        for (size_t i = 0; i < own.count; i++) {
+            assert_int_equal(lg.changes[i].is_tree, own.changes[i].is_tree);
+            t->trees += own.changes[i].is_tree;
+        }
+        t->changes += own.count;
+        t->faults += own_rc == 1;
+        twin_treediff_clear(&own);
+        twin_treediff_clear(&lg);
+    }
+}
+
 /* A repository whose objects stay in memory. */
 static void open_repo(git_repository **repo, git_odb **odb, const char *path)
 {
@@ -323,6 +357,40 @@ static void random_pairs_give_what_the_by_name_walk_gives(void **state)
     git_repository_free(repo);
 }
 
+static void random_canonical_pairs_give_the_same_through_libgit2(void **state)
+{
+    struct fixture *f = *state;
+    git_repository *repo = NULL;
+    git_odb *odb = NULL;
+    twin_treecache *cache = NULL;
+    struct tally t = {0, 0, 0};
+    char path[192];
+    snprintf(path, sizeof(path), "%s/repo.git", f->dir);
+    open_repo(&repo, &odb, path);
+    assert_int_equal(twin_treecache_new(&cache), 0);
+    canonical_only = true;
+    for (unsigned seed = 1; seed <= 1500; seed++) {
+        struct rng r = {seed};
+        struct spec base;
+        git_oid a = random_tree(&r, odb, 0, &base);
+        git_oid b = mutate(&r, odb, &base, 0);
+        compare_libgit2(repo, cache, &a, &b, seed, &t);
+        compare_libgit2(repo, cache, &b, &a, seed, &t);
+        compare_libgit2(repo, cache, NULL, &b, seed, &t);
+        compare_libgit2(repo, cache, &a, NULL, seed, &t);
+        compare_libgit2(repo, cache, &a, &a, seed, &t);
+    }
+    canonical_only = false;
+    /* Not a vacuous agreement: changes of both kinds were found, and faults (nested too deep, a
+     * file turned into a directory) too. */
+    assert_true(t.changes > 10000);
+    assert_true(t.trees > 1000);
+    assert_true(t.faults > 100);
+    twin_treecache_free(cache);
+    git_odb_free(odb);
+    git_repository_free(repo);
+}
+
 /* Records fanned out as twin keeps them: 256 buckets, one record added or changed per step, so
  * that most entries are skipped as alike at the start or end of the trees. */
 static void a_long_walk_over_buckets_gives_what_the_by_name_walk_gives(void **state)
@@ -335,6 +403,7 @@ static void a_long_walk_over_buckets_gives_what_the_by_name_walk_gives(void **st
     git_oid prev, cur, blob;
     char path[192];
     struct rng r = {42};
+    struct tally t = {0, 0, 0};
     snprintf(path, sizeof(path), "%s/repo.git", f->dir);
     open_repo(&repo, &odb, path);
     assert_int_equal(twin_treecache_new(&cache), 0);
@@ -358,8 +427,10 @@ static void a_long_walk_over_buckets_gives_what_the_by_name_walk_gives(void **st
         assert_int_equal(git_treebuilder_insert(NULL, top, dir, &sub, GIT_FILEMODE_TREE), 0);
         assert_int_equal(git_treebuilder_write(&cur, top), 0);
         compare(repo, cache, &prev, &cur, step);
+        compare_libgit2(repo, cache, &prev, &cur, step, &t);
         prev = cur;
     }
+    assert_true(t.changes > 4000);
     for (size_t b = 0; b < 16; b++)
         git_treebuilder_free(buckets[b]);
     git_treebuilder_free(top);
@@ -373,6 +444,8 @@ int main(void)
     git_libgit2_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(random_pairs_give_what_the_by_name_walk_gives,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(random_canonical_pairs_give_the_same_through_libgit2,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_long_walk_over_buckets_gives_what_the_by_name_walk_gives,
                                         fixture_setup, fixture_teardown),
