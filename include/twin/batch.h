@@ -33,6 +33,12 @@ typedef int (*twin_batch_check_fn)(twin_node *n, git_tree *head_tree);
  * twin_batch_commit flush by itself after that many pending commits. */
 int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, size_t flush_every);
 
+/* Has the batch write its packs through libgit2 (libgit2 true) or through twin's own pack writer
+ * (the default), from now on: libgit2's way is the baseline twin's writer replaced, kept for
+ * benchmarks and tests. The commits, the records and the branch are the same either way; only
+ * the packs' bytes differ. TWIN_EINVALID while commits or changes are pending. */
+int twin_batch_set_libgit2(twin_batch *b, bool libgit2);
+
 /* Reads a file as the batch sees it (pending commits included). TWIN_ENOTFOUND when absent. */
 int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path, size_t max);
 /* 1 when path exists as the batch sees it, 0 when not, <0 when a tree on the way cannot be

@@ -15,6 +15,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 #include <zlib.h>
 
 #include "git/gitfmt.h"
@@ -36,7 +38,16 @@ struct twin_packw {
     size_t delta_cap;
     z_stream z, zs; /* deflated, and stored (see twin_pack_writer_new) */
     bool z_ready, zs_ready;
+    /* libgit2's way (twin_pack_writer_new_libgit2): objects go into an object database of the
+     * writer's own, in memory, and libgit2's packbuilder packs them; objs keeps their ids. */
+    git_odb *git_odb;
+    git_odb_backend *git_mem;
+    git_repository *git_repo;
 };
+
+static int git_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                          const void *data, size_t len);
+static int git_writer_write(twin_packw *w, git_repository *repo);
 
 int twin_pack_writer_new(twin_packw **out)
 {
@@ -74,6 +85,8 @@ void twin_pack_writer_free(twin_packw *w)
     free(w->buf);
     free(w->objs);
     free(w->delta);
+    git_repository_free(w->git_repo);
+    git_odb_free(w->git_odb); /* and the memory backend it owns */
     free(w);
 }
 
@@ -214,6 +227,8 @@ int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, co
                          const void *data, size_t len, long base, const void *base_data,
                          size_t base_len)
 {
+    if (w->git_odb)
+        return git_writer_add(w, index_out, type, id, data, len);
     size_t dlen = 0;
     if (base >= 0 && (size_t)base < w->count)
         dlen = twin_pack_delta_make(&w->delta, &w->delta_cap, type, base_data, base_len, data, len);
@@ -404,6 +419,8 @@ int twin_pack_writer_write(twin_packw *w, git_repository *repo, bool durable)
 {
     if (w->count == 0)
         return 0;
+    if (w->git_odb)
+        return git_writer_write(w, repo);
     char dir[4096], tmp[4200];
     pack_dir(dir, sizeof(dir), repo);
     if (twin_util_grow((void **)&w->buf, &w->cap, w->len + TWIN_SHA1_BYTES, 1))
@@ -427,6 +444,96 @@ int twin_pack_writer_write(twin_packw *w, git_repository *repo, bool durable)
     int rc = publish(repo, dir, tmp, sum, w->objs, w->count, fd, durable);
     if (rc == 0) {
         w->len = TWIN_GITFMT_PACK_HEADER;
+        w->count = 0;
+    }
+    return rc;
+}
+
+/* ---- libgit2's way, the baseline --------------------------------------------------------------
+ * The switch back to the library for the same objects: libgit2 names each one again (its
+ * collision-detecting SHA-1) as it takes it into memory, and at the write its packbuilder
+ * chooses deltas by its window search, deflates everything, and its indexer writes the pack and
+ * the index into objects/pack. The pack is registered as twin's own, so it is joined like the
+ * packs twin writes. */
+
+int twin_pack_writer_new_libgit2(twin_packw **out)
+{
+    twin_packw *w = calloc(1, sizeof(*w));
+    git_odb_backend *mem = NULL;
+    *out = NULL;
+    if (!w)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = 0;
+    if (git_odb_new(&w->git_odb) < 0 || git_mempack_new(&mem) < 0)
+        rc = twin_error_git("making libgit2's object database in memory");
+    else if (git_odb_add_backend(w->git_odb, mem, 1) < 0) {
+        rc = twin_error_git("making libgit2's object database in memory");
+        mem->free(mem);
+    } else {
+        w->git_mem = mem; /* the database owns it now */
+        if (git_repository_wrap_odb(&w->git_repo, w->git_odb) < 0)
+            rc = twin_error_git("making libgit2's object database in memory");
+    }
+    if (rc) {
+        twin_pack_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+static int git_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
+                          const void *data, size_t len)
+{
+    git_oid named;
+    if (twin_util_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)))
+        return TWIN_ERROR;
+    if (git_odb_write(&named, w->git_odb, data, len, type) < 0)
+        return twin_error_git("handing an object to libgit2");
+    if (!git_oid_equal(&named, id))
+        return twin_error(TWIN_ERROR, "libgit2 names object %s otherwise", git_oid_tostr_s(id));
+    struct twin_pack_entry *o = &w->objs[w->count];
+    memset(o, 0, sizeof(*o));
+    memcpy(o->id, id->id, TWIN_SHA1_BYTES);
+    w->len += len;
+    if (index_out)
+        *index_out = w->count;
+    w->count++;
+    return 0;
+}
+
+/* libgit2's indexer syncs what it writes as libgit2's process-wide setting says, which
+ * twin_global_init makes twin_global_durable. */
+static int git_writer_write(twin_packw *w, git_repository *repo)
+{
+    char dir[4096], name[64];
+    git_packbuilder *pb = NULL;
+    int rc = 0;
+    pack_dir(dir, sizeof(dir), repo);
+    if (git_packbuilder_new(&pb, w->git_repo) < 0)
+        rc = twin_error_git("packing objects with libgit2");
+    /* Newest first, as libgit2 asks, so that its deltas point back in time. */
+    for (size_t i = w->count; rc == 0 && i-- > 0;) {
+        git_oid id;
+        memcpy(id.id, w->objs[i].id, TWIN_SHA1_BYTES);
+        if (git_packbuilder_insert(pb, &id, NULL) < 0)
+            rc = twin_error_git("packing objects with libgit2");
+    }
+    if (rc == 0 && git_packbuilder_write(pb, dir, 0, NULL, NULL) < 0)
+        rc = twin_error_git("writing a pack with libgit2");
+    if (rc == 0) {
+        snprintf(name, sizeof(name), "pack-%s", git_packbuilder_name(pb));
+        rc = twin_pack_register(repo, name);
+    }
+    git_packbuilder_free(pb);
+    git_odb *odb = NULL;
+    if (rc == 0 && (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0))
+        rc = twin_error_git("reading the new pack");
+    git_odb_free(odb);
+    if (rc == 0 && git_mempack_reset(w->git_mem) < 0)
+        rc = twin_error_git("emptying libgit2's object database in memory");
+    if (rc == 0) {
+        w->len = 0;
         w->count = 0;
     }
     return rc;

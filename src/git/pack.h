@@ -3,7 +3,8 @@
  * instead of several loose files per commit; a tree that changed by one entry is stored as a
  * delta against its previous version in the same pack, so a batch costs little more than its
  * records. Small packs are later joined into larger ones (twin_pack_consolidate), so lookups
- * never have many packs to search.
+ * never have many packs to search. twin_pack_writer_new_libgit2 writes the same objects through
+ * libgit2 instead, the switch back to the library (tools/bench_pack.c measures the two).
  */
 #ifndef TWIN_PACK_H
 #define TWIN_PACK_H
@@ -43,6 +44,12 @@ int twin_pack_open_temp(char *path, size_t size, const char *dir);
 int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable);
 
 int twin_pack_writer_new(twin_packw **out);
+/* A writer of the same objects the library's way, the baseline twin's writer replaced: libgit2
+ * names each object again as it takes it, and at the write its packbuilder packs them (its own
+ * deltas, every object deflated) and its indexer writes the pack and the index, fsync'ed as
+ * libgit2's process-wide setting says (twin_global_init sets it to twin_global_durable). The
+ * base an object is added with is not used. Every other call takes either writer. */
+int twin_pack_writer_new_libgit2(twin_packw **out);
 void twin_pack_writer_free(twin_packw *w);
 
 /* Appends an object named id. With base >= 0 (the index of an earlier object of this pack, whose

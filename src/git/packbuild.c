@@ -862,3 +862,70 @@ cleanup:
     twin_gitopts_end(BUILD_OPTS);
     return rc;
 }
+
+/* ---- libgit2's pack, the baseline ------------------------------------------------------------
+ * The switch back to the library: libgit2's packbuilder packs the same commits, with the trees
+ * and blobs of each that the haves' trees do not hold, and searches a window of candidates for
+ * every object's delta, on every core. Its walk gives no count of the commits, so a walk of their
+ * own counts them first. It reads with the same trust as twin's build (the receiver hashes what
+ * it is sent) and keeps libgit2's object cache, which its walk leans on: it looks every subtree
+ * of every commit up before it finds the subtree was packed already. */
+
+struct git_sink {
+    twin_packbuild_sink sink;
+    void *ctx;
+    int rc;
+};
+
+static int git_sink_chunk(void *buf, size_t size, void *payload)
+{
+    struct git_sink *s = payload;
+    s->rc = s->sink(buf, size, s->ctx);
+    return s->rc;
+}
+
+int twin_packbuild_stream_libgit2(size_t *commits, git_repository *repo, const git_oid *wants,
+                                  size_t nwants, const git_oid *haves, size_t nhaves,
+                                  twin_packbuild_sink sink, void *ctx)
+{
+    git_revwalk *walk = NULL;
+    git_packbuilder *pb = NULL;
+    struct git_sink s = {sink, ctx, 0};
+    git_oid id;
+    *commits = 0;
+    int rc = twin_gitopts_begin(TWIN_GITOPTS_UNHASHED);
+    if (rc)
+        return rc;
+    if ((rc = twin_global_long_walks()) ||
+        (rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+        goto cleanup;
+    while ((rc = git_revwalk_next(&id, walk)) == 0)
+        (*commits)++;
+    git_revwalk_free(walk);
+    walk = NULL;
+    if (rc != GIT_ITEROVER) {
+        rc = twin_error_git("walking the commits for a pack");
+        goto cleanup;
+    }
+    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+        goto cleanup;
+    if (git_packbuilder_new(&pb, repo) < 0) {
+        rc = twin_error_git("building a pack with libgit2");
+        goto cleanup;
+    }
+    git_packbuilder_set_threads(pb, 0); /* one per core */
+    if (git_packbuilder_insert_walk(pb, walk) < 0) {
+        rc = twin_error_git("building a pack with libgit2");
+        goto cleanup;
+    }
+    rc = git_packbuilder_foreach(pb, git_sink_chunk, &s);
+    if (s.rc)
+        rc = s.rc; /* the sink's own code, as twin's build hands it back */
+    else if (rc < 0)
+        rc = twin_error_git("building a pack with libgit2");
+cleanup:
+    git_packbuilder_free(pb);
+    git_revwalk_free(walk);
+    twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
+    return rc;
+}

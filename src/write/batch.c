@@ -2,7 +2,9 @@
  * Group commit. The trees on touched paths are kept in memory as sorted entry lists, loaded from
  * the repository the first time a path goes through them; a commit rewrites the trees that
  * changed, names every object with twin's own SHA-1 and appends it to the pack being built. The
- * pack, its index and the branch are written at flush, in that order.
+ * pack, its index and the branch are written at flush, in that order. twin_batch_set_libgit2
+ * has a batch write its packs through libgit2 instead (twin_pack_writer_new_libgit2), the
+ * baseline twin's pack writer replaced: the same commits either way.
  */
 #include "twin/batch.h"
 
@@ -102,6 +104,7 @@ struct twin_batch {
     git_oid tip;
     struct tnode *root;
     twin_packw *pack;
+    bool libgit2_pack; /* the pack is written through libgit2 (twin_batch_set_libgit2) */
     unsigned pack_gen;
     struct objset objects;
     struct pending_commit *commits;
@@ -453,6 +456,12 @@ static int commit_changes(git_oid *out, twin_batch *b, struct change *changes, s
 
 /* ---- the batch ------------------------------------------------------------------------------ */
 
+static int new_pack(twin_batch *b)
+{
+    return b->libgit2_pack ? twin_pack_writer_new_libgit2(&b->pack)
+                           : twin_pack_writer_new(&b->pack);
+}
+
 /* Starts the in-memory state over on head: an empty pack, trees loaded afresh. */
 static int reset_on(twin_batch *b, const git_oid *head)
 {
@@ -463,7 +472,7 @@ static int reset_on(twin_batch *b, const git_oid *head)
     b->pack = NULL;
     b->pack_gen++;
     b->base = b->tip = *head;
-    int rc = twin_pack_writer_new(&b->pack);
+    int rc = new_pack(b);
     if (rc == 0 && git_commit_lookup(&commit, b->repo, head) < 0)
         rc = twin_error_git("reading the head commit");
     if (rc == 0)
@@ -510,6 +519,25 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+int twin_batch_set_libgit2(twin_batch *b, bool libgit2)
+{
+    if (b->ncommits || b->nstaged)
+        return twin_error(TWIN_EINVALID, "a batch changes its pack writer only when nothing is "
+                                         "pending");
+    twin_packw *was = b->pack;
+    bool was_libgit2 = b->libgit2_pack;
+    b->libgit2_pack = libgit2;
+    int rc = new_pack(b);
+    if (rc) {
+        b->pack = was;
+        b->libgit2_pack = was_libgit2;
+        return rc;
+    }
+    twin_pack_writer_free(was);
+    b->pack_gen++; /* no tree version is a base in the new pack */
     return 0;
 }
 
@@ -797,7 +825,7 @@ int twin_batch_flush(twin_batch *b)
         twin_pack_writer_free(b->pack);
         b->pack = NULL;
         b->pack_gen++;
-        rc = twin_pack_writer_new(&b->pack);
+        rc = new_pack(b);
     } else if (twin_node_head(&head, b->node) == 0) {
         int rc2 = reset_on(b, &head);
         if (rc2)

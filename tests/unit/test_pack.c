@@ -1,7 +1,8 @@
 /* twin's pack writer (src/git/pack.c) as a unit: the deltas it chooses apply to what they were
  * made of, the packs and indexes it writes are those libgit2 reads and writes, its files reach
  * their place read-only or not at all, and joining packs keeps every object readable while
- * leaving git's own packs alone. */
+ * leaving git's own packs alone. The writer that goes through libgit2 (the switch back to the
+ * library) writes a pack of the same objects. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -302,6 +303,111 @@ static void packs_written_are_read_by_libgit2(void **state)
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
+/* Every object id of a repository's object database, sorted. */
+struct ids {
+    git_oid v[64];
+    size_t n;
+};
+
+static int add_id(const git_oid *id, void *payload)
+{
+    struct ids *ids = payload;
+    if (ids->n == sizeof(ids->v) / sizeof(ids->v[0]))
+        return -1;
+    ids->v[ids->n++] = *id;
+    return 0;
+}
+
+static int cmp_oid(const void *a, const void *b)
+{
+    return git_oid_cmp(a, b);
+}
+
+static void all_ids(struct ids *ids, git_repository *repo)
+{
+    git_odb *odb = NULL;
+    ids->n = 0;
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    assert_int_equal(git_odb_refresh(odb), 0);
+    assert_int_equal(git_odb_foreach(odb, add_id, ids), 0);
+    git_odb_free(odb);
+    qsort(ids->v, ids->n, sizeof(ids->v[0]), cmp_oid);
+}
+
+/* The writer that goes through libgit2 takes the same calls and writes a pack of the same
+ * objects, listed as twin's own; each object is named again by libgit2, and one whose id does
+ * not match its content is refused. */
+static void libgit2s_writer_writes_the_same_objects(void **state)
+{
+    struct repo_fixture *r = *state;
+    size_t n;
+    struct obj *o = some_objects(&n);
+    git_repository *twins = NULL;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/twins.git", r->f->dir);
+    assert_int_equal(git_repository_init(&twins, path, 1), 0);
+    for (int way = 0; way < 2; way++) {
+        twin_packw *w = NULL;
+        assert_int_equal(way ? twin_pack_writer_new_libgit2(&w) : twin_pack_writer_new(&w), 0);
+        size_t last_tree = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t index;
+            bool tree = o[i].type == GIT_OBJECT_TREE;
+            assert_int_equal(twin_pack_writer_add(w, &index, o[i].type, &o[i].id, o[i].data,
+                                                  o[i].len, tree && i ? (long)last_tree : -1,
+                                                  tree && i ? o[last_tree].data : NULL,
+                                                  tree && i ? o[last_tree].len : 0),
+                             0);
+            assert_int_equal(index, i);
+            if (tree)
+                last_tree = i;
+        }
+        assert_int_equal(twin_pack_writer_count(w), n);
+        git_repository *to = way ? r->repo : twins;
+        assert_int_equal(twin_pack_writer_write(w, to, false), 0);
+        assert_int_equal(twin_pack_count(to), 1);
+        assert_int_equal(twin_pack_writer_count(w), 0);            /* emptied for reuse */
+        assert_int_equal(twin_pack_writer_write(w, to, false), 0); /* nothing: no pack */
+        assert_int_equal(twin_pack_count(to), 1);
+        if (way) {
+            git_oid wrong = o[1].id;
+            wrong.id[0] ^= 1;
+            assert_error(
+                twin_pack_writer_add(w, NULL, o[1].type, &wrong, o[1].data, o[1].len, -1, NULL, 0),
+                TWIN_ERROR, "libgit2 names object");
+        }
+        twin_pack_writer_free(w);
+    }
+    /* The same objects, each read back as it was written. */
+    struct ids a, b;
+    all_ids(&a, twins);
+    all_ids(&b, r->repo);
+    assert_int_equal(a.n, n);
+    assert_int_equal(b.n, n);
+    assert_memory_equal(a.v, b.v, n * sizeof(a.v[0]));
+    git_odb *odb = NULL;
+    assert_int_equal(git_repository_odb(&odb, r->repo), 0);
+    for (size_t i = 0; i < n; i++) {
+        git_odb_object *x = NULL;
+        assert_int_equal(git_odb_read(&x, odb, &o[i].id), 0);
+        assert_int_equal(git_odb_object_type(x), o[i].type);
+        assert_int_equal(git_odb_object_size(x), o[i].len);
+        assert_memory_equal(git_odb_object_data(x), o[i].data, o[i].len);
+        git_odb_object_free(x);
+    }
+    git_odb_free(odb);
+    /* libgit2's pack is listed as twin's own, to be joined like the packs twin writes. */
+    char name[64], line[80];
+    only_pack(name, sizeof(name), r->pack_dir, NULL);
+    snprintf(path, sizeof(path), "%s/repo.git/twin-packs", r->f->dir);
+    char *list = read_text(path, NULL);
+    snprintf(line, sizeof(line), "%s\n", name);
+    assert_string_equal(list, line);
+    free(list);
+    git_repository_free(twins);
+    free(o);
+}
+
 static void files_reach_their_place_read_only_or_not_at_all(void **state)
 {
     struct repo_fixture *r = *state;
@@ -410,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deltas_apply_to_give_what_they_were_made_of),
         cmocka_unit_test_setup_teardown(packs_written_are_read_by_libgit2, setup, teardown),
+        cmocka_unit_test_setup_teardown(libgit2s_writer_writes_the_same_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(files_reach_their_place_read_only_or_not_at_all, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(joined_packs_keep_every_object_and_leave_gits_packs, setup,

@@ -1,7 +1,9 @@
 /*
  * The pack builder (src/git/packbuild.c): the packs it streams are valid git packs with twin's
  * deltas, hold every object of histories made outside twin's layout, are the same bytes on any
- * number of threads, and a damaged store fails the build before anything is sent.
+ * number of threads, and a damaged store fails the build before anything is sent. libgit2's
+ * packbuilder (the switch back to the library) packs the same commits, and the receiver ends
+ * with the same objects from either pack.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
@@ -286,6 +288,139 @@ static void a_missing_tree_fails_the_build_the_same_on_any_number_of_threads(voi
         strstr(first, "(a/b/c/d/e) cannot be read, the store is damaged: object not found"));
     git_repository_free(repo);
 }
+/* ---- libgit2's packbuilder, the switch back to the library ---------------------------------- */
+
+static int collect_id(const git_oid *id, void *payload)
+{
+    struct membuf *b = payload;
+    return to_mem(id->id, GIT_OID_RAWSZ, b);
+}
+
+static int cmp_raw_id(const void *a, const void *b)
+{
+    return memcmp(a, b, GIT_OID_RAWSZ);
+}
+
+/* Every object of repo's object database, sorted. */
+static struct membuf object_ids(git_repository *repo)
+{
+    struct membuf ids = {0};
+    git_odb *odb = NULL;
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    assert_int_equal(git_odb_refresh(odb), 0);
+    assert_int_equal(git_odb_foreach(odb, collect_id, &ids), 0);
+    git_odb_free(odb);
+    qsort(ids.p, ids.len / GIT_OID_RAWSZ, GIT_OID_RAWSZ, cmp_raw_id);
+    return ids;
+}
+
+/* The quarantine's sink, keeping the pack's header. */
+struct counted_sink {
+    twin_quarantine *q;
+    unsigned char header[12];
+    size_t seen;
+};
+
+static int to_quarantine_counted(const void *data, size_t len, void *ctx)
+{
+    struct counted_sink *c = ctx;
+    for (size_t i = 0; i < len && c->seen < sizeof(c->header); i++)
+        c->header[c->seen++] = ((const unsigned char *)data)[i];
+    return twin_quarantine_append(c->q, data, len);
+}
+
+/* Sends what `to` lacks of from's branch, built by twin or by libgit2, into to's quarantine,
+ * which must check and accept it; to's branch moves. Returns the builder's count of commits;
+ * *objects gets the pack's. */
+static size_t send_into(size_t *objects, git_repository *from, git_repository *to, bool libgit2)
+{
+    git_oid want, have, first_bad;
+    assert_int_equal(git_reference_name_to_id(&want, from, TWIN_BRANCH), 0);
+    bool to_has = git_reference_name_to_id(&have, to, TWIN_BRANCH) == 0;
+    struct counted_sink sink = {0};
+    size_t commits = 0, checked = 0, bad = 0;
+    char reason[600] = "";
+    assert_int_equal(twin_quarantine_new(&sink.q, to), 0);
+    int rc = (libgit2 ? twin_packbuild_stream_libgit2
+                      : twin_packbuild_stream)(&commits, from, &want, 1, to_has ? &have : NULL,
+                                               to_has ? 1 : 0, to_quarantine_counted, &sink);
+    if (rc)
+        fail_msg("building the pack: %s", twin_error_last());
+    if (twin_quarantine_finish(sink.q))
+        fail_msg("the quarantine refused the pack: %s", twin_error_last());
+    assert_int_equal(twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason),
+                                           sink.q, &want, to_has ? &have : NULL),
+                     0);
+    if (bad)
+        fail_msg("a received commit was refused: %s", reason);
+    assert_int_equal(checked, commits);
+    assert_int_equal(twin_quarantine_accept(sink.q), 0);
+    if (!to_has || !git_oid_equal(&have, &want))
+        assert_int_equal(twin_store_advance(to, to_has ? &have : NULL, &want, "test: sync"), 0);
+    twin_quarantine_free(sink.q);
+    assert_int_equal(sink.seen, sizeof(sink.header));
+    *objects = (size_t)sink.header[8] << 24 | (size_t)sink.header[9] << 16 |
+               (size_t)sink.header[10] << 8 | sink.header[11];
+    return commits;
+}
+
+/* Two receivers that hold the same objects to begin with take what they lack of north's
+ * history, one from twin's pack and one from libgit2's: the same commits counted, every pack
+ * accepted, packs of as many objects, and the same objects in the end: the whole history, then
+ * an increment of it, then nothing new. */
+static void libgit2s_packs_bring_the_same_objects(void **state)
+{
+    struct helper_nodes *f = *state;
+    char id[TWIN_ID_LEN + 1], other[TWIN_ID_LEN + 1], body[200], path[600];
+    git_oid c;
+    assert_int_equal(twin_ops_add(id, &c, f->north, "note", titled, "Work plan"), 0);
+    for (int i = 0; i < 80; i++) {
+        snprintf(body, sizeof(body), "Revision %d of the work plan, with %d items open.", i,
+                 80 - i);
+        assert_int_equal(twin_ops_update(&c, f->north, id, "set", bodied, body), 0);
+        if (i % 10 == 0)
+            assert_int_equal(twin_ops_add(other, &c, f->north, "note", titled, "Aside"), 0);
+    }
+    /* The second receiver: a copy of south's repository as it is now. */
+    git_repository *twins = twin_node_repo(f->south), *libgit2s = NULL;
+    snprintf(path, sizeof(path), "%s/south-copy.git", f->f->dir);
+    assert_int_equal(run("cp -a '%s' '%s'", git_repository_path(twins), path), 0);
+    assert_int_equal(git_repository_open_bare(&libgit2s, path), 0);
+    git_repository *north = twin_node_repo(f->north);
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) /* nothing new: an empty pack either way */
+            ;
+        else if (round == 1)
+            for (int i = 0; i < 15; i++) {
+                snprintf(body, sizeof(body), "Revision %d after the first sync.", i);
+                assert_int_equal(twin_ops_update(&c, f->north, id, "set", bodied, body), 0);
+            }
+        size_t twin_objects, libgit2_objects;
+        size_t by_twin = send_into(&twin_objects, north, twins, false);
+        size_t by_libgit2 = send_into(&libgit2_objects, north, libgit2s, true);
+        assert_int_equal(by_libgit2, by_twin);
+        assert_int_equal(libgit2_objects, twin_objects); /* neither sends what the other leaves */
+        assert_int_equal(by_twin, round == 0 ? 2 + 1 + 80 + 8 : round == 1 ? 15 : 0);
+        struct membuf a = object_ids(twins), b = object_ids(libgit2s);
+        assert_true(a.len > 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.p, b.p, a.len);
+        free(a.p);
+        free(b.p);
+    }
+    /* And what each holds is north's history, as stock git lists it. */
+    if (system("command -v git >/dev/null 2>&1") == 0) {
+        char cmd[2000];
+        snprintf(cmd, sizeof(cmd),
+                 "test \"$(git --git-dir='%s' rev-list --objects %s | sort)\" = "
+                 "\"$(git --git-dir='%s' rev-list --objects %s | sort)\" && "
+                 "git --git-dir='%s' fsck --no-dangling >/dev/null 2>&1",
+                 git_repository_path(north), git_oid_tostr_s(&c), path, git_oid_tostr_s(&c), path);
+        assert_int_equal(system(cmd), 0);
+    }
+    git_repository_free(libgit2s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +436,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_missing_tree_fails_the_build_the_same_on_any_number_of_threads, helper_nodes_setup,
             helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(libgit2s_packs_bring_the_same_objects, helper_nodes_setup,
+                                        helper_nodes_teardown),
     };
     if (twin_global_init(false))
         return 1;
