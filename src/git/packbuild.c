@@ -893,11 +893,11 @@ int twin_packbuild_stream_libgit2(size_t *commits, git_repository *repo, const g
     struct git_sink s = {sink, ctx, 0};
     git_oid id;
     *commits = 0;
-    int rc = twin_gitopts_begin(TWIN_GITOPTS_UNHASHED);
+    const unsigned opts = TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_SMALL_WINDOWS;
+    int rc = twin_gitopts_begin(opts);
     if (rc)
         return rc;
-    if ((rc = twin_global_long_walks()) ||
-        (rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
+    if ((rc = setup_walk(&walk, repo, wants, nwants, haves, nhaves)))
         goto cleanup;
     while ((rc = git_revwalk_next(&id, walk)) == 0)
         (*commits)++;
@@ -926,6 +926,6 @@ int twin_packbuild_stream_libgit2(size_t *commits, git_repository *repo, const g
 cleanup:
     git_packbuilder_free(pb);
     git_revwalk_free(walk);
-    twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
+    twin_gitopts_end(opts);
     return rc;
 }
