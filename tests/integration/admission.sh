@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Members get through a flood. Against North's serve, twin_test_flood holds 200 idle TCP
 # connections, 64 half-open handshakes, 64 throw-away keys let in by an open invite, and one
-# member's session that sends hello and then nothing. While all of that is held, South syncs
+# member's session that sends hello and then nothing (the member tries again, as a member's node
+# does, if it arrives while the node is still dropping the flood's connections). While all of that is held, South syncs
 # with North ten times: every sync succeeds, each within 2 s (the plain build; sanitizer builds
 # run several times slower and get 10 s). The idle member's session is closed within seconds,
 # refusals reach the log as summary lines rather than one line each, and serve's peak resident

@@ -7,7 +7,9 @@
  *   --half-open N   handshakes that send message 1 (with a throw-away key) and stop there
  *   --claims N      throw-away keys that complete the handshake (let in while an invite is
  *                   open) and send nothing
- *   --member FILE   one session of a member (its node.key): the handshake, hello, then nothing
+ *   --member FILE   one session of a member (its node.key): the handshake, hello, then nothing;
+ *                   tried again every 250 ms, up to MEMBER_ATTEMPTS times, as a member's node
+ *                   tries again while the node is still dropping the flood's connections
  *
  * twin_test_flood --to HOST:PORT --node NODE_KEY --network ID [kinds...] --ready FILE
  *
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "twin/channel.h"
@@ -74,6 +77,8 @@ static int half_open(const char *host, const char *port, const unsigned char *no
     }
     return fd;
 }
+
+#define MEMBER_ATTEMPTS 240 /* 60 s and more */
 
 /* A whole handshake with kp; with hello, the member's first message too. */
 static twin_channel *session(const char *host, const char *port, const unsigned char *node,
@@ -156,21 +161,35 @@ int main(int argc, char **argv)
         else
             failed[2]++;
     }
+    /* The member tries again, as a member's node does, while the node is still dropping what
+     * the flood opened (a connection that arrives while every thread is busy is refused). */
+    long attempts = 0;
     if (member) {
         twin_keypair kp;
-        if (twin_key_load(&kp, member) == 0 &&
-            (held[opened[2]] = session(host, port, node, network, &kp, 1)))
-            opened[3]++;
-        else {
-            fprintf(stderr, "twin_test_flood: the member's session: %s\n", twin_error_last());
-            failed[3]++;
+        int loaded = twin_key_load(&kp, member) == 0;
+        while (loaded && attempts < MEMBER_ATTEMPTS) {
+            attempts++;
+            if ((held[opened[2]] = session(host, port, node, network, &kp, 1))) {
+                opened[3]++;
+                break;
+            }
+            fprintf(stderr, "twin_test_flood: the member's session, attempt %ld: %s\n", attempts,
+                    twin_error_last());
+            nanosleep(&(struct timespec){0, 250L * 1000 * 1000}, NULL);
         }
+        if (!loaded)
+            fprintf(stderr, "twin_test_flood: the member's key: %s\n", twin_error_last());
+        if (!opened[3])
+            failed[3]++;
     }
     FILE *f = fopen(ready, "w");
     if (!f)
         return 1;
-    fprintf(f, "ready idle %ld/%ld half-open %ld/%ld claims %ld/%ld member %ld/%ld\n", opened[0],
-            idle, opened[1], half, opened[2], claims, opened[3], member ? 1L : 0L);
+    fprintf(f,
+            "ready idle %ld/%ld half-open %ld/%ld claims %ld/%ld member %ld/%ld "
+            "(member attempts %ld)\n",
+            opened[0], idle, opened[1], half, opened[2], claims, opened[3], member ? 1L : 0L,
+            attempts);
     fclose(f);
     (void)failed;
     for (;;)
