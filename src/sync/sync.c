@@ -569,6 +569,7 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
     size_t checked, bad;
     git_oid first_bad;
     char reason[600], text[800];
+    twin_util_test_stop("sync-before-check");
     double t0 = now_ms();
     if (initiator)
         twin_quarantine_on_progress(s->q, keep_peer_waiting, s);
