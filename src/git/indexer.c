@@ -911,7 +911,7 @@ static int finish_index(twin_indexer *ix, char name_out[41], unsigned char sum[T
     for (size_t i = 0; i < ix->n; i++)
         if (!ix->v[i].named)
             return bad(ix, ix->v[i].off, "was never named"); /* cannot happen */
-    struct twin_pack_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
+    struct twin_gitfmt_idx_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
     if (!objs)
         return twin_error(TWIN_ERROR, "out of memory");
     for (size_t i = 0; i < ix->n; i++) {
@@ -919,7 +919,7 @@ static int finish_index(twin_indexer *ix, char name_out[41], unsigned char sum[T
         objs[i].offset = ix->v[i].off;
         objs[i].crc = ix->v[i].crc;
     }
-    rc = twin_pack_index_build(idx, idx_len, objs, ix->n, sum);
+    rc = twin_gitfmt_idx_build(idx, idx_len, objs, ix->n, sum);
     free(objs);
     if (rc)
         return rc;
