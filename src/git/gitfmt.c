@@ -1,6 +1,7 @@
 #include "git/gitfmt.h"
 
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,79 @@ int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b,
     }
     e->part = 0;
     return (int)i;
+}
+
+/* ---- entry data: zlib streams --------------------------------------------------------------- */
+
+size_t twin_gitfmt_entry_head_put(unsigned char *out, int type, uint64_t size, uint64_t distance)
+{
+    size_t n = twin_gitfmt_entry_header_put(out, type, size);
+    if (type == TWIN_GITFMT_OFS_DELTA)
+        n += twin_gitfmt_ofs_put(out + n, distance);
+    return n;
+}
+
+int twin_gitfmt_entry_stored_write(int type, uint64_t distance, const unsigned char *data,
+                                   size_t len, twin_gitfmt_put_fn put, void *ctx)
+{
+    unsigned char head[TWIN_GITFMT_ENTRY_HEADER_MAX + 2];
+    size_t h = twin_gitfmt_entry_head_put(head, type, len, distance);
+    head[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
+    head[h++] = 0x01;
+    int rc = put(head, h, ctx);
+    size_t at = 0;
+    do {
+        size_t take = len - at < 0xffff ? len - at : 0xffff;
+        unsigned char blk[5] = {at + take == len ? 1 : 0, (unsigned char)take,
+                                (unsigned char)(take >> 8), (unsigned char)~take,
+                                (unsigned char)(~take >> 8)};
+        if (rc == 0)
+            rc = put(blk, sizeof(blk), ctx);
+        if (rc == 0 && take)
+            rc = put(data + at, take, ctx);
+        at += take;
+    } while (rc == 0 && at < len);
+    unsigned char sum[4];
+    put32(sum, (uint32_t)libdeflate_adler32(1, data, len));
+    return rc ? rc : put(sum, sizeof(sum), ctx);
+}
+
+const unsigned char *twin_gitfmt_stored_view(bool *sum_ok, const unsigned char *z, size_t avail,
+                                             size_t size)
+{
+    if (avail < 11 || size > 0xffff || size > avail - 11 || z[0] != 0x78 ||
+        ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) || (z[2] & 0x07) != 0x01)
+        return NULL;
+    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
+             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
+    if (len != size || (len ^ nlen) != 0xffff)
+        return NULL;
+    *sum_ok = libdeflate_adler32(1, z + 7, size) == get32(z + 7 + size);
+    return z + 7;
+}
+
+int twin_gitfmt_inflate_exact(struct libdeflate_decompressor **d, unsigned char *out, size_t size,
+                              const unsigned char *z, size_t avail)
+{
+    bool sum_ok = false;
+    const unsigned char *stored = twin_gitfmt_stored_view(&sum_ok, z, avail, size);
+    if (stored) {
+        if (!sum_ok)
+            return TWIN_GITFMT_INFLATE_SUM;
+        memcpy(out, stored, size);
+        return TWIN_GITFMT_INFLATE_OK;
+    }
+    struct libdeflate_decompressor *own = NULL, **use = d ? d : &own;
+    if (!*use && !(*use = libdeflate_alloc_decompressor()))
+        return TWIN_GITFMT_INFLATE_NOMEM;
+    size_t got = 0;
+    enum libdeflate_result r = libdeflate_zlib_decompress_ex(*use, z, avail, out, size, NULL, &got);
+    libdeflate_free_decompressor(own);
+    if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
+        return TWIN_GITFMT_INFLATE_LONG;
+    if (r != LIBDEFLATE_SUCCESS)
+        return TWIN_GITFMT_INFLATE_DAMAGED;
+    return got == size ? TWIN_GITFMT_INFLATE_OK : TWIN_GITFMT_INFLATE_SHORT;
 }
 
 /* ---- pack indexes --------------------------------------------------------------------------- */

@@ -12,7 +12,13 @@
  *   least significant first, bit 7 of each byte saying that another follows. A delta against an
  *   earlier entry (OFS_DELTA) then gives the distance back to its base, 7 bits a byte, most
  *   significant first, each byte that is followed adding one (so that no distance has two
- *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id.
+ *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id. The
+ *   entry's data (the object, or the delta's instructions) follows as a zlib stream that inflates
+ *   to exactly the size its header states, checked to its end (its adler32) as git reads it.
+ *   twin stores most data in stored blocks, zlib's uncompressed form: a zlib header (78 01),
+ *   blocks of at most 65535 bytes, each after a byte that says whether it is the last and its
+ *   length and the length's complement (16 bits each, least significant first), then the
+ *   adler32 of the data, most significant first: the bytes zlib makes at level 0.
  * - Pack indexes (version 2): "\377tOc" and the version (2), 4 bytes each; a fan-out of 256
  *   counts, entry b the number of objects whose id's first byte is b or less, its last entry the
  *   number of objects; their ids, in order, no id twice; a CRC-32 of each one's stored bytes (its
@@ -117,6 +123,57 @@ enum { TWIN_GITFMT_AT_SIZE = 1, TWIN_GITFMT_AT_BASE, TWIN_GITFMT_AT_TYPE };
  * object's nor a delta's). A distance is not checked against where the entry lies: 0, or more
  * than the bytes before it, names no base, which the caller says as it sees fit. */
 int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len);
+
+/* ---- entry data: zlib streams ---- */
+
+/* Where the pieces of a written entry go, in order: 0, or non-zero to stop the writing. */
+typedef int (*twin_gitfmt_put_fn)(const void *p, size_t n, void *ctx);
+
+/* The bytes of the zlib stream of stored blocks that holds len bytes. */
+static inline size_t twin_gitfmt_stored_len(size_t len)
+{
+    return 2 + 5 * (len ? (len + 0xfffe) / 0xffff : 1) + len + 4;
+}
+
+/* Writes an entry whose data is stored: its header (type, len; for an OFS_DELTA, distance back
+ * to its base) and the zlib stream of stored blocks holding the len bytes of data, handing the
+ * pieces to put in order (data in place, never copied: the bytes of the header and of each
+ * block's framing are fewer than 32 at a time). 0, or put's first non-zero return. */
+int twin_gitfmt_entry_stored_write(int type, uint64_t distance, const unsigned char *data,
+                                   size_t len, twin_gitfmt_put_fn put, void *ctx);
+
+/* Writes an entry's header with, for an OFS_DELTA, the distance back to its base: the number of
+ * bytes written, TWIN_GITFMT_ENTRY_HEADER_MAX at most. */
+size_t twin_gitfmt_entry_head_put(unsigned char *out, int type, uint64_t size, uint64_t distance);
+
+/* The size bytes a zlib stream of one stored block holds, as twin writes entries of up to 65535
+ * bytes, read in place: a pointer into z (avail bytes), with *sum_ok telling whether the
+ * stream's adler32 matches them; NULL for any other stream. */
+const unsigned char *twin_gitfmt_stored_view(bool *sum_ok, const unsigned char *z, size_t avail,
+                                             size_t size);
+
+/* What inflating an entry's data found. */
+enum twin_gitfmt_inflate_fault {
+    TWIN_GITFMT_INFLATE_OK = 0,
+    TWIN_GITFMT_INFLATE_SUM,     /* a stored block whose adler32 does not match its bytes */
+    TWIN_GITFMT_INFLATE_DAMAGED, /* not a zlib stream, or its adler32 does not match */
+    TWIN_GITFMT_INFLATE_LONG,    /* it inflates to more bytes than the size */
+    TWIN_GITFMT_INFLATE_SHORT,   /* it ends before the size */
+    TWIN_GITFMT_INFLATE_NOMEM,   /* no decompressor could be had */
+};
+
+struct libdeflate_decompressor;
+
+/* Inflates the zlib stream at z (of avail bytes at most; what follows it is not read) into out,
+ * where it must make exactly size bytes, checked to its end and its adler32: a stream of one
+ * stored block is copied (twin_gitfmt_stored_view), any other inflated whole by libdeflate
+ * (twice zlib's speed on the small objects of a store), which checks the zlib header and the
+ * adler32 as zlib does. *d is the caller's decompressor, made on first use (the caller frees it
+ * with libdeflate_free_decompressor); with d NULL, one is made and freed for this stream only.
+ * TWIN_GITFMT_INFLATE_OK, or the fault. For whole buffers: a reader of a stream that arrives in
+ * pieces, or too large to hold, inflates it with zlib a piece at a time. */
+int twin_gitfmt_inflate_exact(struct libdeflate_decompressor **d, unsigned char *out, size_t size,
+                              const unsigned char *z, size_t avail);
 
 /* ---- pack indexes ---- */
 

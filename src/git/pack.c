@@ -33,8 +33,8 @@ struct twin_packw {
     size_t count, objs_cap;
     unsigned char *delta;
     size_t delta_cap;
-    z_stream z, zs; /* deflated, and stored (see twin_pack_writer_new) */
-    bool z_ready, zs_ready;
+    z_stream z; /* for whole trees (see twin_pack_writer_new) */
+    bool z_ready;
 };
 
 int twin_pack_writer_new(twin_packw **out)
@@ -46,13 +46,13 @@ int twin_pack_writer_new(twin_packw **out)
     /* Whole trees are deflated. Records, commits and deltas are a few hundred bytes: deflating
      * them saves little and costs more than the rest of a commit (zlib spends microseconds per
      * stream on even a hundred bytes, and as much again to inflate), so they are stored in
-     * zlib's uncompressed form. */
-    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
-        !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
+     * zlib's uncompressed form (twin_gitfmt_entry_stored_write: the bytes zlib makes at level
+     * 0). */
+    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         twin_pack_writer_free(w);
         return twin_error(TWIN_ERROR, "zlib failed to initialise");
     }
-    w->zs_ready = true;
+    w->z_ready = true;
     if (twin_util_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
         twin_pack_writer_free(w);
         return TWIN_ERROR;
@@ -68,8 +68,6 @@ void twin_pack_writer_free(twin_packw *w)
         return;
     if (w->z_ready)
         deflateEnd(&w->z);
-    if (w->zs_ready)
-        deflateEnd(&w->zs);
     free(w->buf);
     free(w->objs);
     free(w->delta);
@@ -209,6 +207,15 @@ size_t twin_pack_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
     return ok ? (size_t)(d.p - *buf) : 0;
 }
 
+/* Appends n bytes to w->buf, grown beforehand to hold the entry being written. */
+static int buf_put(const void *p, size_t n, void *ctx)
+{
+    twin_packw *w = ctx;
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+    return 0;
+}
+
 int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
                          const void *data, size_t len, long base, const void *base_data,
                          size_t base_len)
@@ -219,24 +226,29 @@ int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, co
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? TWIN_GITFMT_OFS_DELTA : (int)type;
-    z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
-    uLong zbound = deflateBound(z, (uLong)body_len);
+    bool deflated = type == GIT_OBJECT_TREE && !dlen;
+    size_t zbound =
+        deflated ? deflateBound(&w->z, (uLong)body_len) : twin_gitfmt_stored_len(body_len);
     if (twin_util_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
-        twin_util_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+        twin_util_grow((void **)&w->buf, &w->cap, w->len + TWIN_GITFMT_ENTRY_HEADER_MAX + zbound,
+                       1))
         return TWIN_ERROR;
     size_t start = w->len;
-    unsigned char *p = w->buf + start;
-    p += twin_gitfmt_entry_header_put(p, ptype, body_len);
-    if (dlen)
-        p += twin_gitfmt_ofs_put(p, start - w->objs[base].offset);
-    deflateReset(z);
-    z->next_in = (Bytef *)body;
-    z->avail_in = (uInt)body_len;
-    z->next_out = p;
-    z->avail_out = (uInt)zbound;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END)
-        return twin_error(TWIN_ERROR, "zlib could not compress an object");
-    w->len = (size_t)(z->next_out - w->buf);
+    uint64_t distance = dlen ? start - w->objs[base].offset : 0;
+    if (!deflated) {
+        twin_gitfmt_entry_stored_write(ptype, distance, body, body_len, buf_put, w);
+    } else {
+        unsigned char *p = w->buf + start;
+        p += twin_gitfmt_entry_head_put(p, ptype, body_len, distance);
+        deflateReset(&w->z);
+        w->z.next_in = (Bytef *)body;
+        w->z.avail_in = (uInt)body_len;
+        w->z.next_out = p;
+        w->z.avail_out = (uInt)zbound;
+        if (deflate(&w->z, Z_FINISH) != Z_STREAM_END)
+            return twin_error(TWIN_ERROR, "zlib could not compress an object");
+        w->len = (size_t)(w->z.next_out - w->buf);
+    }
     struct twin_gitfmt_idx_entry *o = &w->objs[w->count];
     memcpy(o->id, id->id, TWIN_SHA1_BYTES);
     o->offset = start;

@@ -71,11 +71,6 @@ struct twin_packread {
     struct centry *cache;
 };
 
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Files mapped once per process, however many readers use them: each thread of a check has its
  * reader, and a page of a pack or index mapped twice counts twice in the resident set. */
 struct shared_map {
@@ -530,52 +525,25 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
     return 0;
 }
 
-/* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
- * writes records, commits and deltas: read in place. NULL for any other stream. *sum_ok tells
- * whether the stream's adler32 (after the block) matches the bytes, as zlib would check. */
-static const unsigned char *stored_block(bool *sum_ok, const struct rpack *p, uint64_t data,
-                                         size_t size)
-{
-    const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 11 || size > 0xffff || size > p->pack_len - data - 11 ||
-        z[0] != 0x78 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) ||
-        (z[2] & 0x07) != 0x01)
-        return NULL;
-    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
-             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
-    if (len != size || (len ^ nlen) != 0xffff)
-        return NULL;
-    uint32_t sum = get32(z + 7 + size);
-    *sum_ok = libdeflate_adler32(1, z + 7, size) == sum;
-    return z + 7;
-}
-
 /* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes), and
  * checks the stream's adler32 as git's reads do (zlib checks it at the end of every stream):
  * damage in an object's bytes is named here, whether or not the caller hashes the object. */
 static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
                          unsigned char *out, size_t size)
 {
-    bool sum_ok = false;
-    const unsigned char *stored = stored_block(&sum_ok, p, data, size);
-    if (stored) {
-        if (!sum_ok)
-            return damaged(p, off, "does not match its zlib checksum");
-        memcpy(out, stored, size);
+    switch (
+        twin_gitfmt_inflate_exact(&r->inflater, out, size, p->pack + data, p->pack_len - data)) {
+    case TWIN_GITFMT_INFLATE_OK:
         return 0;
-    }
-    /* Any other stream is inflated whole by libdeflate (twice zlib's speed on the small
-     * objects of a store), which checks the zlib header and the adler32 as zlib does. */
-    if (!r->inflater && !(r->inflater = libdeflate_alloc_decompressor()))
-        return twin_error(TWIN_ERROR, "out of memory");
-    size_t got = 0;
-    enum libdeflate_result zr = libdeflate_zlib_decompress_ex(
-        r->inflater, p->pack + data, p->pack_len - data, out, size, NULL, &got);
-    if (zr == LIBDEFLATE_BAD_DATA)
+    case TWIN_GITFMT_INFLATE_SUM:
+        return damaged(p, off, "does not match its zlib checksum");
+    case TWIN_GITFMT_INFLATE_DAMAGED:
         return damaged(p, off, "is not a zlib stream, or does not match its zlib checksum");
-    if (zr != LIBDEFLATE_SUCCESS || got != size)
+    case TWIN_GITFMT_INFLATE_NOMEM:
+        return twin_error(TWIN_ERROR, "out of memory");
+    default:
         return damaged(p, off, "does not inflate to its stated size");
-    return 0;
+    }
 }
 
 static twin_pobj *pobj_new(git_object_t type, size_t size, bool trusted)
@@ -695,7 +663,9 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         const struct link *l = &r->chain[--depth];
         const struct rpack *p = &r->packs[l->pack];
         bool sum_ok = false;
-        const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
+        /* A delta stored in one block is read in place, not copied. */
+        const unsigned char *delta =
+            twin_gitfmt_stored_view(&sum_ok, p->pack + l->data, p->pack_len - l->data, l->size);
         if (delta && !sum_ok) {
             twin_packread_release(obj);
             return damaged(p, l->off, "does not match its zlib checksum");

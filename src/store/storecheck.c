@@ -222,22 +222,25 @@ static const char *inflate_object(struct checker *c, unsigned char hash[TWIN_SHA
     if (size <= WHOLE_MAX) {
         if (grow_buf(c, size))
             return "cannot be checked: out of memory";
-        if (!c->inflater && !(c->inflater = libdeflate_alloc_decompressor()))
+        switch (twin_gitfmt_inflate_exact(&c->inflater, c->buf, size, z, avail)) {
+        case TWIN_GITFMT_INFLATE_OK:
+            break;
+        case TWIN_GITFMT_INFLATE_NOMEM:
             return "cannot be checked: out of memory";
-        size_t got = 0, used = 0;
-        enum libdeflate_result r =
-            libdeflate_zlib_decompress_ex(c->inflater, z, avail, c->buf, size, &used, &got);
-        if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
+        case TWIN_GITFMT_INFLATE_LONG:
             return "inflates to more bytes than its header states";
-        if (r != LIBDEFLATE_SUCCESS)
-            return "its zlib stream is damaged, or does not match its adler32";
-        if (got != size)
+        case TWIN_GITFMT_INFLATE_SHORT:
             return "inflates to fewer bytes than its header states";
+        default:
+            return "its zlib stream is damaged, or does not match its adler32";
+        }
         if (type)
             twin_sha1_object(hash, type, c->buf, size);
         return NULL;
     }
-    /* A large object: zlib, a piece at a time, hashing as it goes. */
+    /* A large object: zlib, a piece at a time, hashing as it goes. Not
+     * twin_gitfmt_inflate_exact, which takes the whole object's bytes at once: a check of a store
+     * of large files would hold each whole. */
     z_stream s;
     memset(&s, 0, sizeof(s));
     if (avail > UINT32_MAX)

@@ -1,6 +1,7 @@
 /* The git format codec (src/git/gitfmt.c) against git and libgit2: tree order as git sorts trees,
  * tree entries as libgit2 reads them, pack and entry headers in packs libgit2 indexes and reads,
- * deltas it resolves, pack indexes read back as built (and hostile ones refused, the fault named),
+ * deltas it resolves, entries' data in zlib's stored form and inflated to exactly their size,
+ * pack indexes read back as built (and hostile ones refused, the fault named),
  * and commits byte for byte as libgit2 makes them. Every encoder is read back
  * by the decoder, and every refusal of the decoders is met. */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <git2.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "unit/helpers.h"
@@ -349,6 +351,148 @@ static void entry_headers_are_gits_bytes(void **state)
     assert_memory_equal(b, "\x80\x00", 2);
     assert_int_equal(twin_gitfmt_ofs_put(b, 16512), 3); /* the first distance of 3 bytes */
     assert_memory_equal(b, "\x80\x80\x00", 3);
+}
+
+/* ---- entry data ----------------------------------------------------------------------------- */
+
+struct collected {
+    unsigned char *p;
+    size_t len, cap, pieces;
+};
+
+static int collect(const void *p, size_t n, void *ctx)
+{
+    struct collected *c = ctx;
+    assert_true(c->len + n <= c->cap);
+    memcpy(c->p + c->len, p, n);
+    c->len += n;
+    c->pieces++;
+    return 0;
+}
+
+static int refuse_third(const void *p, size_t n, void *ctx)
+{
+    (void)p;
+    (void)n;
+    return ++*(int *)ctx == 3 ? 42 : 0;
+}
+
+/* Stored entries are zlib's own bytes at level 0 after the entry's header, and read back. */
+static void stored_entries_are_zlibs_level_0_and_read_back(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 100, 65535, 65536, 131071, 200000};
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit(&z, Z_NO_COMPRESSION), Z_OK);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+        size_t len = sizes[k];
+        unsigned char *data = malloc(len + 1), *zl = malloc(len + 1024), *back = malloc(len + 1);
+        struct collected c = {.cap = len + 1024};
+        c.p = malloc(c.cap);
+        assert_true(data && zl && back && c.p);
+        for (size_t i = 0; i < len; i++)
+            data[i] = (unsigned char)(i * 7 + k);
+        deflateReset(&z);
+        z.next_in = data;
+        z.avail_in = (uInt)len;
+        z.next_out = zl;
+        z.avail_out = (uInt)(len + 1024);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        size_t zlen = len + 1024 - z.avail_out;
+        assert_int_equal(zlen, twin_gitfmt_stored_len(len));
+
+        int type = k % 2 ? GIT_OBJECT_BLOB : TWIN_GITFMT_OFS_DELTA;
+        assert_int_equal(twin_gitfmt_entry_stored_write(type, 300 + k, data, len, collect, &c), 0);
+        struct twin_gitfmt_entry e;
+        int h = twin_gitfmt_entry_parse(&e, c.p, c.len);
+        assert_true(h > 0);
+        assert_int_equal(e.type, type);
+        assert_int_equal(e.size, len);
+        if (type == TWIN_GITFMT_OFS_DELTA)
+            assert_int_equal(e.distance, 300 + k);
+        assert_int_equal(c.len, (size_t)h + zlen);
+        assert_memory_equal(c.p + h, zl, zlen);
+
+        memset(back, 0xee, len + 1);
+        assert_int_equal(twin_gitfmt_inflate_exact(NULL, back, len, c.p + h, zlen), 0);
+        assert_memory_equal(back, data, len);
+        bool sum_ok = false;
+        const unsigned char *view = twin_gitfmt_stored_view(&sum_ok, c.p + h, zlen, len);
+        if (len <= 0xffff) {
+            assert_ptr_equal(view, c.p + h + 7);
+            assert_true(sum_ok);
+        } else {
+            assert_null(view); /* more than one block */
+        }
+        free(data);
+        free(zl);
+        free(back);
+        free(c.p);
+    }
+    deflateEnd(&z);
+    /* A writer that stops: its return, and nothing after. */
+    int calls = 0;
+    unsigned char big[70000] = {0};
+    assert_int_equal(
+        twin_gitfmt_entry_stored_write(GIT_OBJECT_BLOB, 0, big, sizeof(big), refuse_third, &calls),
+        42);
+    assert_int_equal(calls, 3);
+}
+
+/* Streams that do not hold exactly their stated size, or fail their adler32, are refused, each
+ * fault named; stored or deflated, with a decompressor of the caller's or not. */
+static void inflate_exact_names_each_fault(void **state)
+{
+    (void)state;
+    unsigned char data[3000], out[3002], z[4096];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (unsigned char)(i % 13);
+    uLongf dlen = sizeof(z);
+    assert_int_equal(compress2(z, &dlen, data, sizeof(data), 9), Z_OK);
+    struct collected c = {.p = malloc(4096), .cap = 4096};
+    assert_non_null(c.p);
+    assert_int_equal(
+        twin_gitfmt_entry_stored_write(GIT_OBJECT_BLOB, 0, data, sizeof(data), collect, &c), 0);
+    size_t h = c.len - twin_gitfmt_stored_len(sizeof(data));
+    const unsigned char *st = c.p + h;
+    size_t slen = c.len - h;
+    struct libdeflate_decompressor *d = NULL;
+
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), z, dlen), 0);
+    assert_non_null(d); /* made on first use, kept */
+    assert_memory_equal(out, data, sizeof(data));
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), st, slen), 0);
+    assert_memory_equal(out, data, sizeof(data));
+
+    /* Its size one more than the stream holds; one less. */
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) + 1, z, dlen),
+                     TWIN_GITFMT_INFLATE_SHORT);
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) + 1, st, slen),
+                     TWIN_GITFMT_INFLATE_SHORT);
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) - 1, z, dlen),
+                     TWIN_GITFMT_INFLATE_LONG);
+    assert_int_equal(twin_gitfmt_inflate_exact(NULL, out, sizeof(data) - 1, st, slen),
+                     TWIN_GITFMT_INFLATE_LONG);
+
+    /* The adler32 flipped; the stream cut short; not zlib at all. */
+    unsigned char bad[4096];
+    memcpy(bad, st, slen);
+    bad[slen - 1] ^= 1;
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), bad, slen),
+                     TWIN_GITFMT_INFLATE_SUM);
+    memcpy(bad, z, dlen);
+    bad[dlen - 1] ^= 1;
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), bad, dlen),
+                     TWIN_GITFMT_INFLATE_DAMAGED);
+    /* (Cut short, a stream is read as if zeros followed: what that makes, libdeflate says.) */
+    assert_int_not_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), z, dlen - 3), 0);
+    assert_int_not_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), st, slen - 1), 0);
+    memset(bad, 0x55, sizeof(bad));
+    assert_int_equal(twin_gitfmt_inflate_exact(NULL, out, sizeof(data), bad, sizeof(bad)),
+                     TWIN_GITFMT_INFLATE_DAMAGED);
+    libdeflate_free_decompressor(d);
+    free(c.p);
 }
 
 /* ---- pack indexes --------------------------------------------------------------------------- */
@@ -897,6 +1041,8 @@ int main(void)
         cmocka_unit_test(pack_headers_read_back),
         cmocka_unit_test(entry_headers_read_back),
         cmocka_unit_test(entry_headers_are_gits_bytes),
+        cmocka_unit_test(stored_entries_are_zlibs_level_0_and_read_back),
+        cmocka_unit_test(inflate_exact_names_each_fault),
         cmocka_unit_test(indexes_read_back_as_built),
         cmocka_unit_test(version_1_indexes_read),
         cmocka_unit_test(hostile_indexes_are_refused_with_the_fault_named),
