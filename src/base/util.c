@@ -223,3 +223,12 @@ int64_t twin_util_commit_time_now(void)
     int64_t now = twin_util_clock_now();
     return now < 0 ? 0 : now > TWIN_LAST_DATE ? TWIN_LAST_DATE : now;
 }
+
+void twin_util_format_time(char out[static TWIN_UTIL_TIME_BYTES], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) ||
+        strftime(out, TWIN_UTIL_TIME_BYTES, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, TWIN_UTIL_TIME_BYTES, "@%lld", (long long)t);
+}

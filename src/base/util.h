@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twin/util.h"
+
 /* The most bytes one array may take: PTRDIFF_MAX, since C subtracts pointers only within an
  * object no larger (and the C library refuses a larger request anyway). */
 #define TWIN_ARRAY_BYTES_MAX ((size_t)PTRDIFF_MAX)

@@ -62,9 +62,6 @@ void cli_report_change(const struct cli *c, const char *done, const char *id,
  * --org-type) like cli_option. */
 int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv);
 
-/* Formats a commit time as "2026-11-22 07:21:33 UTC". */
-void cli_format_time(char out[static 32], long long t);
-
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_id(struct cli *c, int argc, char **argv);
 int cmd_member(struct cli *c, int argc, char **argv);

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "twin/audit.h"
 #include "twin/blame.h"
+#include "twin/util.h"
 
 /* A value on one line, cut to width. */
 static void short_value(char *out, size_t size, const json_t *v)
@@ -34,9 +35,9 @@ int cmd_blame(struct cli *c, int argc, char **argv)
     json_t *list = c->json ? json_array() : NULL;
     for (size_t i = 0; i < b->count; i++) {
         const struct twin_blame_line *l = &b->lines[i];
-        char when[32], fp[64] = "", value[41];
+        char when[TWIN_UTIL_TIME_BYTES], fp[64] = "", value[41];
         unsigned char pk[TWIN_PUBKEY_BYTES];
-        cli_format_time(when, l->time);
+        twin_util_format_time(when, l->time);
         if (l->key[0] && twin_key_parse_openssh(pk, l->key) == 0)
             twin_key_fingerprint(fp, pk);
         if (list) {

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "twin/checkpoint.h"
 #include "twin/error.h"
+#include "twin/util.h"
 
 /* twin checkpoints [--out FILE]: the statements this node keeps, or a copy of them to share. */
 int cmd_checkpoints(struct cli *c, int argc, char **argv)
@@ -58,7 +59,7 @@ int cmd_checkpoints(struct cli *c, int argc, char **argv)
         twin_key_node_id(peer, cps[i].peer);
         if (cps[i].has_head)
             git_oid_tostr(head, sizeof(head), &cps[i].head);
-        cli_format_time(when, cps[i].time);
+        twin_util_format_time(when, cps[i].time);
         bool mine = memcmp(cps[i].signer, twin_node_key(c->node)->pk, TWIN_PUBKEY_BYTES) == 0;
         if (list)
             json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:b, s:s}", "signer",

@@ -8,6 +8,7 @@
 #include "twin/syncrun.h"
 #include "twin/error.h"
 #include "twin/invite.h"
+#include "twin/util.h"
 
 /* "90s", "30m", "12h", "7d" or plain seconds. */
 static int parse_duration(int64_t *out, const char *text)
@@ -68,8 +69,8 @@ int cmd_invite(struct cli *c, int argc, char **argv)
         free(recorded);
         return cli_fail(rc);
     }
-    char when[32];
-    cli_format_time(when, inv.expires);
+    char when[TWIN_UTIL_TIME_BYTES];
+    twin_util_format_time(when, inv.expires);
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "token", token, "role", inv.role,
                               "address", inv.address, "expires", (json_int_t)inv.expires,

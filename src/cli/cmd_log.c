@@ -2,6 +2,7 @@
 
 #include "cli.h"
 #include "twin/audit.h"
+#include "twin/util.h"
 
 struct log_ctx {
     bool json;
@@ -11,9 +12,9 @@ struct log_ctx {
 static int print_entry(const struct twin_log_entry *e, void *ctx)
 {
     struct log_ctx *l = ctx;
-    char when[32], fp[64] = "";
+    char when[TWIN_UTIL_TIME_BYTES], fp[64] = "";
     unsigned char pk[TWIN_PUBKEY_BYTES];
-    cli_format_time(when, e->time);
+    twin_util_format_time(when, e->time);
     if (e->key[0] && twin_key_parse_openssh(pk, e->key) == 0)
         twin_key_fingerprint(fp, pk);
     if (l->json) {

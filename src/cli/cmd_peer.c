@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "twin/peers.h"
+#include "twin/util.h"
 
 int cmd_peer(struct cli *c, int argc, char **argv)
 {
@@ -48,7 +49,7 @@ int cmd_peer(struct cli *c, int argc, char **argv)
             snprintf(addr, sizeof(addr), strchr(peers[i].host, ':') ? "[%s]:%s" : "%s:%s",
                      peers[i].host, peers[i].port);
             if (peers[i].last_time)
-                cli_format_time(when, peers[i].last_time);
+                twin_util_format_time(when, peers[i].last_time);
             if (c->json)
                 json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:s}", "name",
                                                       peers[i].name, "address", addr, "key", key,

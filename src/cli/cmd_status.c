@@ -8,6 +8,7 @@
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
+#include "twin/util.h"
 
 static json_t *peers_json(twin_node *n)
 {
@@ -33,9 +34,9 @@ static void print_peers(twin_node *n)
     printf("peers:   %s\n",
            count ? "" : " none (add one with: twin peer add NAME HOST:PORT NODEKEY)");
     for (size_t i = 0; i < count; i++) {
-        char when[32] = "never synced";
+        char when[TWIN_UTIL_TIME_BYTES] = "never synced";
         if (peers[i].last_time)
-            cli_format_time(when, peers[i].last_time);
+            twin_util_format_time(when, peers[i].last_time);
         printf("  %-16s %s:%s  %s%s%s\n", peers[i].name, peers[i].host, peers[i].port, when,
                peers[i].last_result[0] ? "  " : "", peers[i].last_result);
     }
@@ -87,8 +88,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
         cli_print_json(j);
         json_decref(j);
     } else {
-        char when[32];
-        cli_format_time(when, (long long)st->time);
+        char when[TWIN_UTIL_TIME_BYTES];
+        twin_util_format_time(when, (long long)st->time);
         printf("network:  %s (%s)\n", m->network_name, m->network_id);
         printf("node:     %s, %s\n", twin_node_org_id(c->node), role);
         printf("head:     %s  %s\n          %s\n", git_oid_tostr_s(&st->head), when, st->summary);

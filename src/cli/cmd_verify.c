@@ -8,6 +8,7 @@
 #include "twin/checkpoint.h"
 #include "twin/error.h"
 #include "twin/key.h"
+#include "twin/util.h"
 
 /* twin verify --checkpoints FILE...: the statements of all files, checked together. */
 static int verify_checkpoints(struct cli *c, int nfiles, char **files)
@@ -169,9 +170,9 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                    r->packs == 1 ? "" : "s", r->packed_objects, r->loose_objects,
                    r->loose_objects == 1 ? "" : "s");
         for (size_t i = 0; i < r->nmembers; i++) {
-            char first[32], last[32];
-            cli_format_time(first, r->members[i].first);
-            cli_format_time(last, r->members[i].last);
+            char first[TWIN_UTIL_TIME_BYTES], last[TWIN_UTIL_TIME_BYTES];
+            twin_util_format_time(first, r->members[i].first);
+            twin_util_format_time(last, r->members[i].last);
             printf("  %-24s %6zu valid commits, %s .. %s\n", r->members[i].org_id,
                    r->members[i].commits, first, last);
             for (size_t k = 0; k < r->members[i].nkeys; k++) {
@@ -181,14 +182,14 @@ int cmd_verify(struct cli *c, int argc, char **argv)
             }
         }
         if (r->nahead) {
-            char now[32];
-            cli_format_time(now, r->now);
+            char now[TWIN_UTIL_TIME_BYTES];
+            twin_util_format_time(now, r->now);
             printf("Warning: %zu commit%s dated more than a day ahead of this node's clock (%s):\n",
                    r->nahead, r->nahead == 1 ? "" : "s", now);
         }
         for (size_t i = 0; i < r->nahead; i++) {
-            char when[32];
-            cli_format_time(when, r->ahead[i].time);
+            char when[TWIN_UTIL_TIME_BYTES];
+            twin_util_format_time(when, r->ahead[i].time);
             printf("  commit %s: dated %s, by %s\n", git_oid_tostr_s(&r->ahead[i].commit), when,
                    r->ahead[i].org_id[0] ? r->ahead[i].org_id : "(not a member)");
         }

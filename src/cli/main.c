@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "twin/error.h"
@@ -239,16 +238,6 @@ int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv
         (m = cli_option(&who->org_type, i, argc, argv, "--org-type")))
         return m;
     return 0;
-}
-
-void cli_format_time(char out[static 32], long long t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    /* A commit time is whatever its signer wrote, up to 2^63: past what a calendar year holds,
-     * the seconds are shown, as @SECONDS. */
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(out, 32, "@%lld", t);
 }
 
 int main(int argc, char **argv)

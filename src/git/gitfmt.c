@@ -1,6 +1,8 @@
 #include "git/gitfmt.h"
 
 #include <inttypes.h>
+#include <libdeflate.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,296 @@ int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b,
     }
     e->part = 0;
     return (int)i;
+}
+
+/* ---- entry data: zlib streams --------------------------------------------------------------- */
+
+size_t twin_gitfmt_entry_head_put(unsigned char *out, int type, uint64_t size, uint64_t distance)
+{
+    size_t n = twin_gitfmt_entry_header_put(out, type, size);
+    if (type == TWIN_GITFMT_OFS_DELTA)
+        n += twin_gitfmt_ofs_put(out + n, distance);
+    return n;
+}
+
+int twin_gitfmt_entry_stored_write(int type, uint64_t distance, const unsigned char *data,
+                                   size_t len, twin_gitfmt_put_fn put, void *ctx)
+{
+    unsigned char head[TWIN_GITFMT_ENTRY_HEADER_MAX + 2];
+    size_t h = twin_gitfmt_entry_head_put(head, type, len, distance);
+    head[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
+    head[h++] = 0x01;
+    int rc = put(head, h, ctx);
+    size_t at = 0;
+    do {
+        size_t take = len - at < 0xffff ? len - at : 0xffff;
+        unsigned char blk[5] = {at + take == len ? 1 : 0, (unsigned char)take,
+                                (unsigned char)(take >> 8), (unsigned char)~take,
+                                (unsigned char)(~take >> 8)};
+        if (rc == 0)
+            rc = put(blk, sizeof(blk), ctx);
+        if (rc == 0 && take)
+            rc = put(data + at, take, ctx);
+        at += take;
+    } while (rc == 0 && at < len);
+    unsigned char sum[4];
+    put32(sum, (uint32_t)libdeflate_adler32(1, data, len));
+    return rc ? rc : put(sum, sizeof(sum), ctx);
+}
+
+const unsigned char *twin_gitfmt_stored_view(bool *sum_ok, const unsigned char *z, size_t avail,
+                                             size_t size)
+{
+    if (avail < 11 || size > 0xffff || size > avail - 11 || z[0] != 0x78 ||
+        ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) || (z[2] & 0x07) != 0x01)
+        return NULL;
+    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
+             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
+    if (len != size || (len ^ nlen) != 0xffff)
+        return NULL;
+    *sum_ok = libdeflate_adler32(1, z + 7, size) == get32(z + 7 + size);
+    return z + 7;
+}
+
+int twin_gitfmt_inflate_exact(struct libdeflate_decompressor **d, unsigned char *out, size_t size,
+                              const unsigned char *z, size_t avail)
+{
+    bool sum_ok = false;
+    const unsigned char *stored = twin_gitfmt_stored_view(&sum_ok, z, avail, size);
+    if (stored) {
+        if (!sum_ok)
+            return TWIN_GITFMT_INFLATE_SUM;
+        memcpy(out, stored, size);
+        return TWIN_GITFMT_INFLATE_OK;
+    }
+    struct libdeflate_decompressor *own = NULL, **use = d ? d : &own;
+    if (!*use && !(*use = libdeflate_alloc_decompressor()))
+        return TWIN_GITFMT_INFLATE_NOMEM;
+    size_t got = 0;
+    enum libdeflate_result r = libdeflate_zlib_decompress_ex(*use, z, avail, out, size, NULL, &got);
+    libdeflate_free_decompressor(own);
+    if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
+        return TWIN_GITFMT_INFLATE_LONG;
+    if (r != LIBDEFLATE_SUCCESS)
+        return TWIN_GITFMT_INFLATE_DAMAGED;
+    return got == size ? TWIN_GITFMT_INFLATE_OK : TWIN_GITFMT_INFLATE_SHORT;
+}
+
+/* ---- pack indexes --------------------------------------------------------------------------- */
+
+#define IDX_V1_HEADER (256 * 4)
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static int cmp_idx_entry(const void *a, const void *b)
+{
+    return memcmp(((const struct twin_gitfmt_idx_entry *)a)->id,
+                  ((const struct twin_gitfmt_idx_entry *)b)->id, TWIN_SHA1_BYTES);
+}
+
+int twin_gitfmt_idx_build(unsigned char **out, size_t *out_len, struct twin_gitfmt_idx_entry *objs,
+                          size_t count, const unsigned char pack_sum[TWIN_SHA1_BYTES])
+{
+    qsort(objs, count, sizeof(*objs), cmp_idx_entry);
+    size_t large = 0;
+    for (size_t i = 0; i < count; i++)
+        large += objs[i].offset >= TWIN_GITFMT_IDX_LARGE;
+    size_t len =
+        TWIN_GITFMT_IDX_HEADER + count * (TWIN_SHA1_BYTES + 8) + large * 8 + 2 * TWIN_SHA1_BYTES;
+    unsigned char *idx = malloc(len), *p = idx;
+    if (!idx)
+        return twin_error(TWIN_ERROR, "out of memory");
+    memcpy(p, "\377tOc", 4);
+    put32(p + 4, 2);
+    p += 8;
+    size_t at = 0;
+    for (int b = 0; b < 256; b++) {
+        while (at < count && objs[at].id[0] == b)
+            at++;
+        put32(p + 4 * b, (uint32_t)at);
+    }
+    p += 256 * 4;
+    for (size_t i = 0; i < count; i++, p += TWIN_SHA1_BYTES)
+        memcpy(p, objs[i].id, TWIN_SHA1_BYTES);
+    for (size_t i = 0; i < count; i++, p += 4)
+        put32(p, objs[i].crc);
+    unsigned char *large_at = p + 4 * count;
+    size_t nlarge = 0;
+    for (size_t i = 0; i < count; i++, p += 4) {
+        if (objs[i].offset < TWIN_GITFMT_IDX_LARGE) {
+            put32(p, (uint32_t)objs[i].offset);
+            continue;
+        }
+        put32(p, TWIN_GITFMT_IDX_LARGE | (uint32_t)nlarge);
+        put32(large_at + 8 * nlarge, (uint32_t)(objs[i].offset >> 32));
+        put32(large_at + 8 * nlarge + 4, (uint32_t)objs[i].offset);
+        nlarge++;
+    }
+    p = large_at + 8 * nlarge;
+    memcpy(p, pack_sum, TWIN_SHA1_BYTES);
+    p += TWIN_SHA1_BYTES;
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, idx, (size_t)(p - idx));
+    twin_sha1_final(&c, p);
+    *out = idx;
+    *out_len = len;
+    return 0;
+}
+
+/* Returns fault, with its message in why when there is room for one. */
+static int idx_fault(int fault, char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int idx_fault(int fault, char *why, size_t why_size, const char *fmt, ...)
+{
+    if (why && why_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+    }
+    return fault;
+}
+
+int twin_gitfmt_idx_parse(struct twin_gitfmt_idx *x, const unsigned char *p, size_t len, char *why,
+                          size_t why_size)
+{
+    memset(x, 0, sizeof(*x));
+    x->bytes = p;
+    x->len = len;
+    x->pack_sum = len >= 2 * TWIN_SHA1_BYTES ? p + len - 2 * TWIN_SHA1_BYTES : NULL;
+    bool v2 = len >= 8 && memcmp(p, "\377tOc", 4) == 0;
+    x->version = v2 ? (int)get32(p + 4) : 1;
+    if (v2 && x->version != 2)
+        return idx_fault(TWIN_GITFMT_IDX_VERSION, why, why_size,
+                         "is an index of version %d; git knows versions 1 and 2", x->version);
+    size_t header = v2 ? TWIN_GITFMT_IDX_HEADER : IDX_V1_HEADER;
+    if (len < header + 2 * TWIN_SHA1_BYTES)
+        return idx_fault(TWIN_GITFMT_IDX_SHORT, why, why_size,
+                         "is too short to be a pack index (%zu bytes)", len);
+    const unsigned char *fan = p + header - 256 * 4;
+    uint32_t prev = 0;
+    for (int i = 0; i < 256; i++) {
+        uint32_t f = get32(fan + 4 * i);
+        if (f < prev)
+            return idx_fault(TWIN_GITFMT_IDX_FANOUT, why, why_size,
+                             "its fan-out falls at entry %d (%u after %u)", i, f, prev);
+        prev = f;
+    }
+    uint64_t n = prev, tables = len - header - 2 * TWIN_SHA1_BYTES;
+    /* Version 2: 28 bytes an object, then whole 8-byte offsets, fewer than the objects (git's
+     * bound: only an object after the first can lie 2 GiB in). */
+    if (v2 ? tables < 28 * n || (tables - 28 * n) % 8 != 0 ||
+                 (tables - 28 * n) / 8 > (n ? n - 1 : 0)
+           : tables != 24 * n)
+        return idx_fault(TWIN_GITFMT_IDX_SIZE, why, why_size,
+                         "its size (%zu bytes) does not fit its %u objects", len, prev);
+    x->count = prev;
+    x->fan = fan;
+    if (v2) {
+        x->ids = p + TWIN_GITFMT_IDX_HEADER;
+        x->stride = TWIN_SHA1_BYTES;
+        x->crcs = x->ids + TWIN_SHA1_BYTES * n;
+        x->offs = x->crcs + 4 * n;
+        x->large = x->offs + 4 * n;
+        x->nlarge = (size_t)(tables - 28 * n) / 8;
+    } else {
+        x->ids = p + IDX_V1_HEADER + 4;
+        x->stride = TWIN_SHA1_BYTES + 4;
+        x->offs = p + IDX_V1_HEADER;
+    }
+    return TWIN_GITFMT_IDX_OK;
+}
+
+bool twin_gitfmt_idx_sum_ok(const struct twin_gitfmt_idx *x)
+{
+    unsigned char sum[TWIN_SHA1_BYTES];
+    twin_sha1_ctx c;
+    twin_sha1_init(&c);
+    twin_sha1_update(&c, x->bytes, x->len - TWIN_SHA1_BYTES);
+    twin_sha1_final(&c, sum);
+    return memcmp(sum, x->bytes + x->len - TWIN_SHA1_BYTES, TWIN_SHA1_BYTES) == 0;
+}
+
+/* The entries whose ids start with byte b: [*lo, *hi). */
+static void idx_bucket(uint32_t *lo, uint32_t *hi, const struct twin_gitfmt_idx *x, unsigned b)
+{
+    *lo = b ? get32(x->fan + 4 * (b - 1)) : 0;
+    *hi = get32(x->fan + 4 * b);
+}
+
+int twin_gitfmt_idx_entry_check(const struct twin_gitfmt_idx *x, uint32_t i, char *why,
+                                size_t why_size)
+{
+    const unsigned char *id = twin_gitfmt_idx_id(x, i);
+    uint32_t lo, hi;
+    idx_bucket(&lo, &hi, x, id[0]);
+    if (i > 0 && memcmp(twin_gitfmt_idx_id(x, i - 1), id, TWIN_SHA1_BYTES) >= 0)
+        return idx_fault(TWIN_GITFMT_IDX_ORDER, why, why_size,
+                         "entry %u is not after the one before it: the ids are out of order", i);
+    if (i < lo || i >= hi)
+        return idx_fault(TWIN_GITFMT_IDX_BUCKET, why, why_size,
+                         "entry %u lies outside the fan-out bucket of its first byte", i);
+    return TWIN_GITFMT_IDX_OK;
+}
+
+int twin_gitfmt_idx_offset(uint64_t *off, const struct twin_gitfmt_idx *x, uint32_t i,
+                           uint64_t pack_len, char *why, size_t why_size)
+{
+    uint32_t v = get32(x->offs + (size_t)i * (x->version == 1 ? 24 : 4));
+    uint64_t o = v;
+    if (x->version == 2 && (v & TWIN_GITFMT_IDX_LARGE)) {
+        if ((v & ~TWIN_GITFMT_IDX_LARGE) >= x->nlarge)
+            return idx_fault(TWIN_GITFMT_IDX_NO_LARGE, why, why_size,
+                             "entry %u names a large offset the index does not hold", i);
+        o = get64(x->large + 8 * (size_t)(v & ~TWIN_GITFMT_IDX_LARGE));
+    }
+    *off = o;
+    if (o < TWIN_GITFMT_PACK_HEADER || pack_len < TWIN_GITFMT_PACK_HEADER + TWIN_SHA1_BYTES ||
+        o >= pack_len - TWIN_SHA1_BYTES)
+        return idx_fault(TWIN_GITFMT_IDX_OUTSIDE, why, why_size,
+                         "entry %u points outside the pack's objects", i);
+    return TWIN_GITFMT_IDX_OK;
+}
+
+int twin_gitfmt_idx_check(const struct twin_gitfmt_idx *x, uint64_t pack_len, char *why,
+                          size_t why_size)
+{
+    for (uint32_t i = 0; i < x->count; i++) {
+        uint64_t off;
+        int fault = twin_gitfmt_idx_entry_check(x, i, why, why_size);
+        if (!fault)
+            fault = twin_gitfmt_idx_offset(&off, x, i, pack_len, why, why_size);
+        if (fault)
+            return fault;
+    }
+    return TWIN_GITFMT_IDX_OK;
+}
+
+int twin_gitfmt_idx_find(uint32_t *pos, const struct twin_gitfmt_idx *x, const unsigned char *id)
+{
+    uint32_t lo, hi;
+    idx_bucket(&lo, &hi, x, id[0]);
+    /* The first 8 bytes compared as a number settle all but a few comparisons. */
+    uint64_t want = get64(id);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const unsigned char *at = twin_gitfmt_idx_id(x, mid);
+        uint64_t have = get64(at);
+        int c = have < want ? -1 : have > want ? 1 : memcmp(at + 8, id + 8, TWIN_SHA1_BYTES - 8);
+        if (c == 0) {
+            *pos = mid;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
 
 /* ---- deltas --------------------------------------------------------------------------------- */

@@ -12,7 +12,21 @@
  *   least significant first, bit 7 of each byte saying that another follows. A delta against an
  *   earlier entry (OFS_DELTA) then gives the distance back to its base, 7 bits a byte, most
  *   significant first, each byte that is followed adding one (so that no distance has two
- *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id.
+ *   encodings); a delta against an object named by id (REF_DELTA), the base's 20-byte id. The
+ *   entry's data (the object, or the delta's instructions) follows as a zlib stream that inflates
+ *   to exactly the size its header states, checked to its end (its adler32) as git reads it.
+ *   twin stores most data in stored blocks, zlib's uncompressed form: a zlib header (78 01),
+ *   blocks of at most 65535 bytes, each after a byte that says whether it is the last and its
+ *   length and the length's complement (16 bits each, least significant first), then the
+ *   adler32 of the data, most significant first: the bytes zlib makes at level 0.
+ * - Pack indexes (version 2): "\377tOc" and the version (2), 4 bytes each; a fan-out of 256
+ *   counts, entry b the number of objects whose id's first byte is b or less, its last entry the
+ *   number of objects; their ids, in order, no id twice; a CRC-32 of each one's stored bytes (its
+ *   entry header and zlib stream); each one's offset in the pack in 4 bytes, or, for offsets of
+ *   2^31 and more, bit 31 set and the others the position in a table of 8-byte offsets that
+ *   follows; the pack's checksum; the SHA-1 of all of the index before it. All big-endian. A
+ *   version-1 index (which git still reads, and twin's check of a store with it) has no magic and
+ *   no version: the fan-out, then for each object its 4-byte offset and id, then the trailer.
  * - Deltas: the base's size and the result's, each 7 bits a byte, least significant first, then
  *   instructions: a copy from the base (bit 7 set; bits 0-3 say which of the offset's 4 bytes
  *   follow, bits 4-6 which of the size's 3, least significant first; a size of 0 means 65536),
@@ -109,6 +123,155 @@ enum { TWIN_GITFMT_AT_SIZE = 1, TWIN_GITFMT_AT_BASE, TWIN_GITFMT_AT_TYPE };
  * object's nor a delta's). A distance is not checked against where the entry lies: 0, or more
  * than the bytes before it, names no base, which the caller says as it sees fit. */
 int twin_gitfmt_entry_parse(struct twin_gitfmt_entry *e, const unsigned char *b, size_t len);
+
+/* ---- entry data: zlib streams ---- */
+
+/* Where the pieces of a written entry go, in order: 0, or non-zero to stop the writing. */
+typedef int (*twin_gitfmt_put_fn)(const void *p, size_t n, void *ctx);
+
+/* The bytes of the zlib stream of stored blocks that holds len bytes. */
+static inline size_t twin_gitfmt_stored_len(size_t len)
+{
+    return 2 + 5 * (len ? (len + 0xfffe) / 0xffff : 1) + len + 4;
+}
+
+/* Writes an entry whose data is stored: its header (type, len; for an OFS_DELTA, distance back
+ * to its base) and the zlib stream of stored blocks holding the len bytes of data, handing the
+ * pieces to put in order (data in place, never copied: the bytes of the header and of each
+ * block's framing are fewer than 32 at a time). 0, or put's first non-zero return. */
+int twin_gitfmt_entry_stored_write(int type, uint64_t distance, const unsigned char *data,
+                                   size_t len, twin_gitfmt_put_fn put, void *ctx);
+
+/* Writes an entry's header with, for an OFS_DELTA, the distance back to its base: the number of
+ * bytes written, TWIN_GITFMT_ENTRY_HEADER_MAX at most. */
+size_t twin_gitfmt_entry_head_put(unsigned char *out, int type, uint64_t size, uint64_t distance);
+
+/* The size bytes a zlib stream of one stored block holds, as twin writes entries of up to 65535
+ * bytes, read in place: a pointer into z (avail bytes), with *sum_ok telling whether the
+ * stream's adler32 matches them; NULL for any other stream. */
+const unsigned char *twin_gitfmt_stored_view(bool *sum_ok, const unsigned char *z, size_t avail,
+                                             size_t size);
+
+/* What inflating an entry's data found. */
+enum twin_gitfmt_inflate_fault {
+    TWIN_GITFMT_INFLATE_OK = 0,
+    TWIN_GITFMT_INFLATE_SUM,     /* a stored block whose adler32 does not match its bytes */
+    TWIN_GITFMT_INFLATE_DAMAGED, /* not a zlib stream, or its adler32 does not match */
+    TWIN_GITFMT_INFLATE_LONG,    /* it inflates to more bytes than the size */
+    TWIN_GITFMT_INFLATE_SHORT,   /* it ends before the size */
+    TWIN_GITFMT_INFLATE_NOMEM,   /* no decompressor could be had */
+};
+
+struct libdeflate_decompressor;
+
+/* Inflates the zlib stream at z (of avail bytes at most; what follows it is not read) into out,
+ * where it must make exactly size bytes, checked to its end and its adler32: a stream of one
+ * stored block is copied (twin_gitfmt_stored_view), any other inflated whole by libdeflate
+ * (twice zlib's speed on the small objects of a store), which checks the zlib header and the
+ * adler32 as zlib does. *d is the caller's decompressor, made on first use (the caller frees it
+ * with libdeflate_free_decompressor); with d NULL, one is made and freed for this stream only.
+ * TWIN_GITFMT_INFLATE_OK, or the fault. For whole buffers: a reader of a stream that arrives in
+ * pieces, or too large to hold, inflates it with zlib a piece at a time. */
+int twin_gitfmt_inflate_exact(struct libdeflate_decompressor **d, unsigned char *out, size_t size,
+                              const unsigned char *z, size_t avail);
+
+/* ---- pack indexes ---- */
+
+#define TWIN_GITFMT_IDX_HEADER (8 + 256 * 4) /* magic, version and fan-out of version 2 */
+#define TWIN_GITFMT_IDX_LARGE  0x80000000u   /* an offset held in the table of 8-byte offsets */
+
+/* An object of a pack, for its index. */
+struct twin_gitfmt_idx_entry {
+    unsigned char id[20];
+    uint64_t offset;
+    uint32_t crc;
+};
+
+/* Writes the version-2 index of the count objects of objs (sorted here by id) of the pack whose
+ * checksum is pack_sum, in a malloc'd buffer (*out, *out_len bytes). */
+int twin_gitfmt_idx_build(unsigned char **out, size_t *out_len, struct twin_gitfmt_idx_entry *objs,
+                          size_t count, const unsigned char pack_sum[20]);
+
+/* What is wrong with an index, as its reading finds it. */
+enum twin_gitfmt_idx_fault {
+    TWIN_GITFMT_IDX_OK = 0,
+    TWIN_GITFMT_IDX_VERSION,  /* the magic of version 2, and another version */
+    TWIN_GITFMT_IDX_SHORT,    /* shorter than a fan-out and the trailer */
+    TWIN_GITFMT_IDX_FANOUT,   /* the fan-out falls */
+    TWIN_GITFMT_IDX_SIZE,     /* the size does not fit the number of objects */
+    TWIN_GITFMT_IDX_ORDER,    /* an id is not after the one before it */
+    TWIN_GITFMT_IDX_BUCKET,   /* an id lies outside the fan-out's bucket of its first byte */
+    TWIN_GITFMT_IDX_NO_LARGE, /* an entry names an 8-byte offset the table does not hold */
+    TWIN_GITFMT_IDX_OUTSIDE,  /* an offset lies outside the pack's objects */
+};
+
+/* The bytes of a message about a fault, with its NUL, at most. */
+#define TWIN_GITFMT_IDX_WHY 96
+
+/* An index, read in place: its tables within the bytes it was read from. */
+struct twin_gitfmt_idx {
+    int version;                   /* 1 or 2 */
+    uint32_t count;                /* objects */
+    const unsigned char *fan;      /* 256 counts */
+    const unsigned char *ids;      /* object i's id at ids + i * stride */
+    size_t stride;                 /* 20, or 24 in version 1 (each id after its offset) */
+    const unsigned char *crcs;     /* version 2: a CRC-32 for each object */
+    const unsigned char *offs;     /* each object's 4-byte offset: 4 bytes apart, 24 in version 1 */
+    const unsigned char *large;    /* version 2: the table of 8-byte offsets */
+    size_t nlarge;                 /* the entries of that table */
+    const unsigned char *pack_sum; /* the pack's checksum in the trailer; NULL when too short */
+    const unsigned char *bytes;    /* all of it */
+    size_t len;
+};
+
+/* Reads the index of len bytes at p into x: its version, header, fan-out (never falling) and size
+ * (that of its tables, whole, for the objects the fan-out counts). TWIN_GITFMT_IDX_OK; or the
+ * first fault (VERSION, SHORT, FANOUT, SIZE), with a message saying it in why (why_size bytes,
+ * TWIN_GITFMT_IDX_WHY at most needed; why may be NULL) to follow the index's name, as "is too
+ * short to be a pack index (30 bytes)". x->version, x->pack_sum, x->bytes and x->len are set
+ * whatever it finds; x->count and the tables only with TWIN_GITFMT_IDX_OK. O(256): the entries
+ * are checked one at a time by twin_gitfmt_idx_entry_check and twin_gitfmt_idx_offset, or all by
+ * twin_gitfmt_idx_check. It does not check the index's own checksum (twin_gitfmt_idx_sum_ok). */
+int twin_gitfmt_idx_parse(struct twin_gitfmt_idx *x, const unsigned char *p, size_t len, char *why,
+                          size_t why_size);
+
+/* Whether the index's last 20 bytes are the SHA-1 of the bytes before them (x->len >= 20). */
+bool twin_gitfmt_idx_sum_ok(const struct twin_gitfmt_idx *x);
+
+/* Checks entry i (< x->count) of an index read whole: its id after the one before it (so none
+ * twice) and within its fan-out bucket. TWIN_GITFMT_IDX_OK, ORDER or BUCKET, as the parse. */
+int twin_gitfmt_idx_entry_check(const struct twin_gitfmt_idx *x, uint32_t i, char *why,
+                                size_t why_size);
+
+/* The offset in the pack of entry i (< x->count) into *off, checked against a pack of pack_len
+ * bytes (the whole file: its objects lie between its header and its trailer).
+ * TWIN_GITFMT_IDX_OK; NO_LARGE (*off untouched), or OUTSIDE (*off set), as the parse. */
+int twin_gitfmt_idx_offset(uint64_t *off, const struct twin_gitfmt_idx *x, uint32_t i,
+                           uint64_t pack_len, char *why, size_t why_size);
+
+/* Every entry as twin_gitfmt_idx_entry_check and twin_gitfmt_idx_offset check them: the first
+ * fault, or TWIN_GITFMT_IDX_OK. */
+int twin_gitfmt_idx_check(const struct twin_gitfmt_idx *x, uint64_t pack_len, char *why,
+                          size_t why_size);
+
+/* Where the index holds id: 1 with *pos, or 0. Found by halving within id's fan-out bucket, so
+ * an index whose entries were not checked is read safely, and answers at worst that it does not
+ * hold an id. */
+int twin_gitfmt_idx_find(uint32_t *pos, const struct twin_gitfmt_idx *x, const unsigned char *id);
+
+static inline const unsigned char *twin_gitfmt_idx_id(const struct twin_gitfmt_idx *x, uint32_t i)
+{
+    return x->ids + (size_t)i * x->stride;
+}
+
+/* Entry i's CRC-32 (0 in version 1, which has none). */
+static inline uint32_t twin_gitfmt_idx_crc(const struct twin_gitfmt_idx *x, uint32_t i)
+{
+    if (!x->crcs)
+        return 0;
+    const unsigned char *p = x->crcs + 4 * (size_t)i;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 /* ---- deltas ---- */
 

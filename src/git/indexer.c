@@ -489,21 +489,12 @@ static int read_back(twin_indexer *ix, size_t e, unsigned char **out, size_t *ou
     unsigned char *data = malloc(size + 1);
     if (!data)
         return twin_error(TWIN_ERROR, "out of memory");
-    z_stream z = {0};
-    if (inflateInit(&z) != Z_OK) {
+    int zr = twin_gitfmt_inflate_exact(NULL, data, size, ix->raw + used, len - used);
+    if (zr) {
         free(data);
-        return twin_error(TWIN_ERROR, "out of memory");
-    }
-    z.next_in = ix->raw + used;
-    z.avail_in = (uInt)(len - used);
-    z.next_out = data;
-    z.avail_out = (uInt)(size + 1);
-    int zr = inflate(&z, Z_FINISH);
-    uLong total = z.total_out;
-    inflateEnd(&z);
-    if (zr != Z_STREAM_END || total != size) {
-        free(data);
-        return bad(ix, en->off, "reads back other than it was received");
+        return zr == TWIN_GITFMT_INFLATE_NOMEM
+                   ? twin_error(TWIN_ERROR, "out of memory")
+                   : bad(ix, en->off, "reads back other than it was received");
     }
     *out = data;
     *out_size = size;
@@ -707,6 +698,9 @@ static int take_entry_header(twin_indexer *ix, const unsigned char *p, size_t le
     return 0;
 }
 
+/* Takes bytes of an entry's zlib stream, inflating them with zlib as they come: the stream
+ * arrives in pieces of any size and ends where the next entry begins, which only inflating finds.
+ * read_back, which has the whole stream, uses the codec's twin_gitfmt_inflate_exact instead. */
 static int take_entry_data(twin_indexer *ix, const unsigned char *p, size_t len, size_t *took)
 {
     size_t in = len > UINT32_MAX ? UINT32_MAX : len;
@@ -987,7 +981,7 @@ static int finish_index(twin_indexer *ix, char name_out[41], unsigned char sum[T
     for (size_t i = 0; i < ix->n; i++)
         if (!ix->v[i].named)
             return bad(ix, ix->v[i].off, "was never named"); /* cannot happen */
-    struct twin_pack_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
+    struct twin_gitfmt_idx_entry *objs = malloc((ix->n ? ix->n : 1) * sizeof(*objs));
     if (!objs)
         return twin_error(TWIN_ERROR, "out of memory");
     for (size_t i = 0; i < ix->n; i++) {
@@ -995,7 +989,7 @@ static int finish_index(twin_indexer *ix, char name_out[41], unsigned char sum[T
         objs[i].offset = ix->v[i].off;
         objs[i].crc = ix->v[i].crc;
     }
-    rc = twin_pack_index_build(idx, idx_len, objs, ix->n, sum);
+    rc = twin_gitfmt_idx_build(idx, idx_len, objs, ix->n, sum);
     free(objs);
     if (rc)
         return rc;

@@ -26,18 +26,17 @@
 #include "twin/error.h"
 
 #define IDX_MAX_BYTES  ((size_t)1 << 31)
-#define LARGE_OFFSET   0x80000000u
 #define MIN_DELTA_GAIN 2 /* store a delta only when it is at most half the object */
 
 struct twin_packw {
     unsigned char *buf; /* the pack so far, header included */
     size_t len, cap;
-    struct twin_pack_entry *objs;
+    struct twin_gitfmt_idx_entry *objs;
     size_t count, objs_cap;
     unsigned char *delta;
     size_t delta_cap;
-    z_stream z, zs; /* deflated, and stored (see twin_pack_writer_new) */
-    bool z_ready, zs_ready;
+    z_stream z; /* for whole trees (see twin_pack_writer_new) */
+    bool z_ready;
     /* libgit2's way (twin_pack_writer_new_libgit2): objects go into an object database of the
      * writer's own, in memory, and libgit2's packbuilder packs them; objs keeps their ids. */
     git_odb *git_odb;
@@ -58,13 +57,13 @@ int twin_pack_writer_new(twin_packw **out)
     /* Whole trees are deflated. Records, commits and deltas are a few hundred bytes: deflating
      * them saves little and costs more than the rest of a commit (zlib spends microseconds per
      * stream on even a hundred bytes, and as much again to inflate), so they are stored in
-     * zlib's uncompressed form. */
-    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
-        !(w->z_ready = true) || deflateInit(&w->zs, Z_NO_COMPRESSION) != Z_OK) {
+     * zlib's uncompressed form (twin_gitfmt_entry_stored_write: the bytes zlib makes at level
+     * 0). */
+    if (deflateInit2(&w->z, Z_BEST_SPEED, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         twin_pack_writer_free(w);
         return twin_error(TWIN_ERROR, "zlib failed to initialise");
     }
-    w->zs_ready = true;
+    w->z_ready = true;
     if (twin_util_grow((void **)&w->buf, &w->cap, 1 << 16, 1)) {
         twin_pack_writer_free(w);
         return TWIN_ERROR;
@@ -80,8 +79,6 @@ void twin_pack_writer_free(twin_packw *w)
         return;
     if (w->z_ready)
         deflateEnd(&w->z);
-    if (w->zs_ready)
-        deflateEnd(&w->zs);
     free(w->buf);
     free(w->objs);
     free(w->delta);
@@ -223,6 +220,15 @@ size_t twin_pack_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
     return ok ? (size_t)(d.p - *buf) : 0;
 }
 
+/* Appends n bytes to w->buf, grown beforehand to hold the entry being written. */
+static int buf_put(const void *p, size_t n, void *ctx)
+{
+    twin_packw *w = ctx;
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+    return 0;
+}
+
 int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, const git_oid *id,
                          const void *data, size_t len, long base, const void *base_data,
                          size_t base_len)
@@ -235,25 +241,30 @@ int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, co
     const unsigned char *body = dlen ? w->delta : data;
     size_t body_len = dlen ? dlen : len;
     int ptype = dlen ? TWIN_GITFMT_OFS_DELTA : (int)type;
-    z_stream *z = type == GIT_OBJECT_TREE && !dlen ? &w->z : &w->zs;
-    uLong zbound = deflateBound(z, (uLong)body_len);
+    bool deflated = type == GIT_OBJECT_TREE && !dlen;
+    size_t zbound =
+        deflated ? deflateBound(&w->z, (uLong)body_len) : twin_gitfmt_stored_len(body_len);
     if (twin_util_grow((void **)&w->objs, &w->objs_cap, w->count + 1, sizeof(*w->objs)) ||
-        twin_util_grow((void **)&w->buf, &w->cap, w->len + 32 + zbound, 1))
+        twin_util_grow((void **)&w->buf, &w->cap, w->len + TWIN_GITFMT_ENTRY_HEADER_MAX + zbound,
+                       1))
         return TWIN_ERROR;
     size_t start = w->len;
-    unsigned char *p = w->buf + start;
-    p += twin_gitfmt_entry_header_put(p, ptype, body_len);
-    if (dlen)
-        p += twin_gitfmt_ofs_put(p, start - w->objs[base].offset);
-    deflateReset(z);
-    z->next_in = (Bytef *)body;
-    z->avail_in = (uInt)body_len;
-    z->next_out = p;
-    z->avail_out = (uInt)zbound;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END)
-        return twin_error(TWIN_ERROR, "zlib could not compress an object");
-    w->len = (size_t)(z->next_out - w->buf);
-    struct twin_pack_entry *o = &w->objs[w->count];
+    uint64_t distance = dlen ? start - w->objs[base].offset : 0;
+    if (!deflated) {
+        twin_gitfmt_entry_stored_write(ptype, distance, body, body_len, buf_put, w);
+    } else {
+        unsigned char *p = w->buf + start;
+        p += twin_gitfmt_entry_head_put(p, ptype, body_len, distance);
+        deflateReset(&w->z);
+        w->z.next_in = (Bytef *)body;
+        w->z.avail_in = (uInt)body_len;
+        w->z.next_out = p;
+        w->z.avail_out = (uInt)zbound;
+        if (deflate(&w->z, Z_FINISH) != Z_STREAM_END)
+            return twin_error(TWIN_ERROR, "zlib could not compress an object");
+        w->len = (size_t)(w->z.next_out - w->buf);
+    }
+    struct twin_gitfmt_idx_entry *o = &w->objs[w->count];
     memcpy(o->id, id->id, TWIN_SHA1_BYTES);
     o->offset = start;
     o->crc = (uint32_t)crc32(0, w->buf + start, (uInt)(w->len - start));
@@ -264,74 +275,6 @@ int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, co
 }
 
 /* ---- files ----------------------------------------------------------------------------------- */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static int cmp_pobj(const void *a, const void *b)
-{
-    return memcmp(((const struct twin_pack_entry *)a)->id, ((const struct twin_pack_entry *)b)->id,
-                  TWIN_SHA1_BYTES);
-}
-
-int twin_pack_index_build(unsigned char **out, size_t *out_len, struct twin_pack_entry *objs,
-                          size_t count, const unsigned char pack_sum[TWIN_SHA1_BYTES])
-{
-    qsort(objs, count, sizeof(*objs), cmp_pobj);
-    size_t large = 0;
-    for (size_t i = 0; i < count; i++)
-        large += objs[i].offset >= LARGE_OFFSET;
-    size_t len = 8 + 256 * 4 + count * (TWIN_SHA1_BYTES + 8) + large * 8 + 2 * TWIN_SHA1_BYTES;
-    unsigned char *idx = malloc(len), *p = idx;
-    if (!idx)
-        return twin_error(TWIN_ERROR, "out of memory");
-    memcpy(p, "\377tOc", 4);
-    put32(p + 4, 2);
-    p += 8;
-    size_t at = 0;
-    for (int b = 0; b < 256; b++) {
-        while (at < count && objs[at].id[0] == b)
-            at++;
-        put32(p + 4 * b, (uint32_t)at);
-    }
-    p += 256 * 4;
-    for (size_t i = 0; i < count; i++, p += TWIN_SHA1_BYTES)
-        memcpy(p, objs[i].id, TWIN_SHA1_BYTES);
-    for (size_t i = 0; i < count; i++, p += 4)
-        put32(p, objs[i].crc);
-    unsigned char *large_at = p + 4 * count;
-    size_t nlarge = 0;
-    for (size_t i = 0; i < count; i++, p += 4) {
-        if (objs[i].offset < LARGE_OFFSET) {
-            put32(p, (uint32_t)objs[i].offset);
-            continue;
-        }
-        put32(p, LARGE_OFFSET | (uint32_t)nlarge);
-        put32(large_at + 8 * nlarge, (uint32_t)(objs[i].offset >> 32));
-        put32(large_at + 8 * nlarge + 4, (uint32_t)objs[i].offset);
-        nlarge++;
-    }
-    p = large_at + 8 * nlarge;
-    memcpy(p, pack_sum, TWIN_SHA1_BYTES);
-    p += TWIN_SHA1_BYTES;
-    twin_sha1_ctx c;
-    twin_sha1_init(&c);
-    twin_sha1_update(&c, idx, (size_t)(p - idx));
-    twin_sha1_final(&c, p);
-    *out = idx;
-    *out_len = len;
-    return 0;
-}
 
 static int sync_dir(const char *dir)
 {
@@ -370,7 +313,7 @@ int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durab
 #define OWN_PACKS_FILE "twin-packs"
 
 static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
-                   const unsigned char sum[TWIN_SHA1_BYTES], struct twin_pack_entry *objs,
+                   const unsigned char sum[TWIN_SHA1_BYTES], struct twin_gitfmt_idx_entry *objs,
                    size_t count, int pack_fd, bool durable)
 {
     char hex[2 * TWIN_SHA1_BYTES + 1], final[4200], tmp[4200];
@@ -380,7 +323,7 @@ static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
     int rc = twin_pack_finish_file(pack_fd, pack_tmp, final, durable);
     unsigned char *idx = NULL;
     size_t idx_len = 0;
-    if (rc || (rc = twin_pack_index_build(&idx, &idx_len, objs, count, sum)))
+    if (rc || (rc = twin_gitfmt_idx_build(&idx, &idx_len, objs, count, sum)))
         return rc;
     int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
     if (fd < 0) {
@@ -492,7 +435,7 @@ static int git_writer_add(twin_packw *w, size_t *index_out, git_object_t type, c
         return twin_error_git("handing an object to libgit2");
     if (!git_oid_equal(&named, id))
         return twin_error(TWIN_ERROR, "libgit2 names object %s otherwise", git_oid_tostr_s(id));
-    struct twin_pack_entry *o = &w->objs[w->count];
+    struct twin_gitfmt_idx_entry *o = &w->objs[w->count];
     memset(o, 0, sizeof(*o));
     memcpy(o->id, id->id, TWIN_SHA1_BYTES);
     w->len += len;
@@ -547,6 +490,7 @@ struct packfile {
     size_t idx_len;
     uint32_t count;
     off_t pack_size;
+    struct twin_gitfmt_idx x; /* idx, read */
 };
 
 static void free_packs(struct packfile *packs, size_t n)
@@ -781,10 +725,12 @@ static int load_index(struct packfile *p, const char *dir)
     snprintf(path, sizeof(path), "%s/%s.idx", dir, p->name);
     if (read_file(&p->idx, &p->idx_len, path, IDX_MAX_BYTES) != 0)
         return twin_error(TWIN_ERROR, "cannot read %s", path);
-    if (p->idx_len < 8 + 1024 + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2 ||
-        (p->count = get32(p->idx + 8 + 255 * 4),
-         p->idx_len < 8 + 1024 + (size_t)p->count * 28 + 40))
+    char why[TWIN_GITFMT_IDX_WHY];
+    if (twin_gitfmt_idx_parse(&p->x, p->idx, p->idx_len, why, sizeof(why)))
+        return twin_error(TWIN_EINVALID, "%s: %s", path, why);
+    if (p->x.version != 2)
         return twin_error(TWIN_EINVALID, "%s is not a version 2 pack index", path);
+    p->count = p->x.count;
     return 0;
 }
 
@@ -804,18 +750,6 @@ static int cmp_size(const void *a, const void *b)
 {
     const struct packfile *x = a, *y = b;
     return x->pack_size < y->pack_size ? -1 : x->pack_size > y->pack_size;
-}
-
-static uint64_t idx_offset(const struct packfile *p, uint32_t i)
-{
-    const unsigned char *offsets = p->idx + 8 + 1024 + (size_t)p->count * 24;
-    uint32_t v = get32(offsets + 4 * (size_t)i);
-    if (!(v & LARGE_OFFSET))
-        return v;
-    const unsigned char *large = offsets + 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
-    if (large + 8 > p->idx + p->idx_len - 40)
-        return UINT64_MAX;
-    return (uint64_t)get32(large) << 32 | get32(large + 4);
 }
 
 /* Appends pack p's objects (its bytes between header and trailer) to fd, checking its trailer. */
@@ -851,7 +785,7 @@ static int copy_pack(int fd, twin_sha1_ctx *out_sum, const char *dir, const stru
     }
     if (rc == 0 && (read(in, trailer, sizeof(trailer)) != (ssize_t)sizeof(trailer) ||
                     (twin_sha1_final(&own, sum), memcmp(sum, trailer, sizeof(sum)) != 0) ||
-                    memcmp(trailer, p->idx + p->idx_len - 40, TWIN_SHA1_BYTES) != 0))
+                    memcmp(trailer, p->x.pack_sum, TWIN_SHA1_BYTES) != 0))
         rc = twin_error(TWIN_EINVALID, "%s is damaged: its checksum does not match", path);
     else if (rc == TWIN_ERROR)
         rc = twin_error(TWIN_ERROR, "cannot read %s", path);
@@ -868,10 +802,9 @@ static int cmp_id(const void *a, const void *b)
 /* How many of pack p's objects are already in the sorted list seen[0..n). */
 static uint32_t overlaps(const struct packfile *p, const unsigned char *seen, size_t n)
 {
-    const unsigned char *ids = p->idx + 8 + 1024;
     uint32_t dup = 0;
     for (uint32_t i = 0; n && i < p->count; i++)
-        if (bsearch(ids + 20 * (size_t)i, seen, n, TWIN_SHA1_BYTES, cmp_id))
+        if (bsearch(twin_gitfmt_idx_id(&p->x, i), seen, n, TWIN_SHA1_BYTES, cmp_id))
             dup++;
     return dup;
 }
@@ -953,7 +886,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
      * object twice, and its bytes are copied as they are. */
     unsigned char *seen = NULL, *fresh = NULL;
     size_t nseen = 0, seen_cap = 0, joined = 0, nfresh = 0, fresh_cap = 0;
-    struct twin_pack_entry *objs = NULL;
+    struct twin_gitfmt_idx_entry *objs = NULL;
     size_t objs_cap = 0, count = 0;
     twin_packw *w = NULL;
     unsigned char *use = calloc(n, sizeof(*use));
@@ -970,7 +903,6 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         joined++;
         if (use[i] == JOIN_DROP) /* empty, or every object already joined: nothing to copy */
             continue;
-        const unsigned char *ids = p->idx + 8 + 1024;
         if (twin_util_grow((void **)&seen, &seen_cap, nseen + p->count, TWIN_SHA1_BYTES) ||
             (dup &&
              twin_util_grow((void **)&fresh, &fresh_cap, nfresh + p->count, TWIN_SHA1_BYTES))) {
@@ -979,7 +911,7 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         }
         size_t before = nseen;
         for (uint32_t k = 0; k < p->count; k++) {
-            const unsigned char *id = ids + TWIN_SHA1_BYTES * (size_t)k;
+            const unsigned char *id = twin_gitfmt_idx_id(&p->x, k);
             if (dup && bsearch(id, seen, before, TWIN_SHA1_BYTES, cmp_id))
                 continue;
             memcpy(seen + nseen++ * TWIN_SHA1_BYTES, id, TWIN_SHA1_BYTES);
@@ -1037,15 +969,15 @@ int twin_pack_consolidate(git_repository *repo, size_t max_packs, bool durable)
         const struct packfile *p = &packs[i];
         if ((rc = twin_util_grow((void **)&objs, &objs_cap, count + p->count, sizeof(*objs))))
             break;
-        const unsigned char *ids = p->idx + 8 + 1024, *crcs = ids + 20 * (size_t)p->count;
         for (uint32_t k = 0; k < p->count; k++) {
-            uint64_t off = idx_offset(p, k);
-            if (off < TWIN_GITFMT_PACK_HEADER || off >= (uint64_t)p->pack_size) {
-                rc = twin_error(TWIN_EINVALID, "%s.idx is damaged", p->name);
+            uint64_t off;
+            char why[TWIN_GITFMT_IDX_WHY];
+            if (twin_gitfmt_idx_offset(&off, &p->x, k, (uint64_t)p->pack_size, why, sizeof(why))) {
+                rc = twin_error(TWIN_EINVALID, "%s.idx is damaged: %s", p->name, why);
                 break;
             }
-            memcpy(objs[count].id, ids + 20 * (size_t)k, TWIN_SHA1_BYTES);
-            objs[count].crc = get32(crcs + 4 * (size_t)k);
+            memcpy(objs[count].id, twin_gitfmt_idx_id(&p->x, k), TWIN_SHA1_BYTES);
+            objs[count].crc = twin_gitfmt_idx_crc(&p->x, k);
             objs[count].offset = off + shift;
             count++;
         }

@@ -23,18 +23,6 @@ size_t twin_pack_delta_make(unsigned char **buf, size_t *cap, git_object_t type,
                             const unsigned char *base, size_t base_len, const unsigned char *data,
                             size_t len);
 
-/* An object of a pack, for its index. */
-struct twin_pack_entry {
-    unsigned char id[20];
-    uint64_t offset;
-    uint32_t crc;
-};
-
-/* A version-2 index for objs (sorted here by id) of the pack whose checksum is pack_sum, in a
- * malloc'd buffer. */
-int twin_pack_index_build(unsigned char **out, size_t *out_len, struct twin_pack_entry *objs,
-                          size_t count, const unsigned char pack_sum[20]);
-
 /* Opens a new temporary file in dir (named into path) for a pack or an index being written: a
  * descriptor, or a negative code. */
 int twin_pack_open_temp(char *path, size_t size, const char *dir);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "git/gitfmt.h"
 #include "git/gitopts.h"
@@ -484,34 +483,17 @@ static int out_write(struct pack_out *o, const void *p, size_t n)
     return 0;
 }
 
+static int out_put(const void *p, size_t n, void *ctx)
+{
+    return out_write(ctx, p, n);
+}
+
 /* One pack entry: header, the base's distance for a delta, then the data as a zlib stream of
  * stored blocks with its Adler-32. */
 static int write_entry(struct pack_out *o, int type, const unsigned char *data, size_t len,
                        uint64_t base_distance)
 {
-    unsigned char hdr[TWIN_GITFMT_ENTRY_HEADER_MAX + 2];
-    size_t h = twin_gitfmt_entry_header_put(hdr, type, len);
-    if (type == TWIN_GITFMT_OFS_DELTA)
-        h += twin_gitfmt_ofs_put(hdr + h, base_distance);
-    hdr[h++] = 0x78; /* zlib: deflate, 32 KiB window, no dictionary, fastest */
-    hdr[h++] = 0x01;
-    int rc = out_write(o, hdr, h);
-    uLong adler = adler32_z(1, data, len);
-    size_t at = 0;
-    do {
-        size_t take = len - at < 0xffff ? len - at : 0xffff;
-        unsigned char blk[5] = {at + take == len ? 1 : 0, (unsigned char)take,
-                                (unsigned char)(take >> 8), (unsigned char)~take,
-                                (unsigned char)(~take >> 8)};
-        if (rc == 0)
-            rc = out_write(o, blk, sizeof(blk));
-        if (rc == 0)
-            rc = out_write(o, data + at, take);
-        at += take;
-    } while (rc == 0 && at < len);
-    unsigned char sum[4] = {(unsigned char)(adler >> 24), (unsigned char)(adler >> 16),
-                            (unsigned char)(adler >> 8), (unsigned char)adler};
-    return rc ? rc : out_write(o, sum, sizeof(sum));
+    return twin_gitfmt_entry_stored_write(type, base_distance, data, len, out_put, o);
 }
 
 static int write_object(struct pack_out *o, git_odb *odb, twin_packread *packs,

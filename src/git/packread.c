@@ -19,8 +19,6 @@
 #include "twin/error.h"
 #include "base/util.h"
 
-#define IDX_HEADER    (8 + 256 * 4)
-#define LARGE_OFFSET  0x80000000u
 #define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
 #define CHAIN_MAX     ((size_t)1 << 20) /* deltas on deltas, at most */
 #define CACHE_ENTRIES 8192              /* at most; a power of two */
@@ -35,10 +33,11 @@ struct rpack {
     size_t dir;   /* the index of its directory among those opened */
     bool trusted; /* its objects were hashed against their ids as they entered the store */
     const unsigned char *idx, *pack;
-    size_t idx_len, pack_len; /* pack_len without the trailer */
+    size_t pack_len; /* without the trailer */
     size_t map_idx_len, map_pack_len;
     uint32_t count;
-    bool borrowed; /* the caller's bytes (twin_packread_open_mem), not mapped files */
+    struct twin_gitfmt_idx x; /* idx, read */
+    bool borrowed;            /* the caller's bytes (twin_packread_open_mem), not mapped files */
 };
 
 struct centry {
@@ -83,16 +82,6 @@ struct twin_packread {
     unsigned *free;  /* entries dropped, to be used again */
     struct centry *cache;
 };
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 /* Files mapped once per process, however many readers use them: each thread of a check has its
  * reader, and a page of a pack or index mapped twice counts twice in the resident set. */
@@ -173,25 +162,18 @@ static void unmap_pack(struct rpack *p)
     p->idx = p->pack = NULL;
 }
 
-/* Checks the framing of a pack and its index: version-2 index, fan-out that ends at the object
- * count and never falls, room for every table; a version 2 or 3 pack. */
+/* Checks the framing of a pack and its index: a version-2 index as twin_gitfmt_idx_parse reads
+ * it (fan-out that never falls, its tables whole); a version 2 or 3 pack. Its entries are checked
+ * as they are looked up (idx_find), not all on opening: a reader is opened for each thread of a
+ * walk and for each sync, many to read a few objects, and a lookup of an id in an index whose ids
+ * are out of order can only miss it (libgit2 then reads the object and names the damage). */
 static int check_pack(struct rpack *p)
 {
     if (!p->idx || !p->pack)
         return -1;
-    p->idx_len = p->map_idx_len;
-    if (p->idx_len < IDX_HEADER + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || get32(p->idx + 4) != 2)
+    if (twin_gitfmt_idx_parse(&p->x, p->idx, p->map_idx_len, NULL, 0) || p->x.version != 2)
         return -1;
-    uint32_t prev = 0;
-    for (int i = 0; i < 256; i++) {
-        uint32_t f = get32(p->idx + 8 + 4 * i);
-        if (f < prev)
-            return -1;
-        prev = f;
-    }
-    p->count = prev;
-    if ((p->idx_len - IDX_HEADER - 40) / 28 < p->count)
-        return -1;
+    p->count = p->x.count;
     uint32_t version, count;
     if (p->map_pack_len < TWIN_GITFMT_PACK_HEADER + 20 ||
         !twin_gitfmt_pack_header_get(&version, &count, p->pack) || (version != 2 && version != 3))
@@ -524,37 +506,14 @@ void twin_packread_release(twin_pobj *o)
 
 /* ---- indexes ------------------------------------------------------------------------------- */
 
-/* Where pack p holds id: 1 with *off, 0 when it does not, -1 when its index is damaged. */
+/* Where pack p holds id: 1 with *off, 0 when it does not, -1 when its index is damaged (the
+ * entry names an offset outside the pack). */
 static int idx_find(uint64_t *off, const struct rpack *p, const unsigned char *id)
 {
-    const unsigned char *fan = p->idx + 8, *ids = p->idx + IDX_HEADER;
-    uint32_t lo = id[0] ? get32(fan + 4 * (id[0] - 1)) : 0, hi = get32(fan + 4 * id[0]);
-    uint64_t want = get64(id);
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        uint64_t have = get64(ids + 20 * (size_t)mid);
-        int c = have < want ? -1 : have > want ? 1 : memcmp(ids + 20 * (size_t)mid + 8, id + 8, 12);
-        if (c == 0) {
-            const unsigned char *offs = ids + 24 * (size_t)p->count;
-            uint32_t v = get32(offs + 4 * (size_t)mid);
-            uint64_t o = v;
-            if (v & LARGE_OFFSET) {
-                size_t at = 4 * (size_t)p->count + 8 * (size_t)(v & ~LARGE_OFFSET);
-                if (at + 8 > p->idx_len - IDX_HEADER - 40 - 24 * (size_t)p->count)
-                    return -1;
-                o = (uint64_t)get32(offs + at) << 32 | get32(offs + at + 4);
-            }
-            if (o < 12 || o >= p->pack_len)
-                return -1;
-            *off = o;
-            return 1;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    uint32_t pos;
+    if (!twin_gitfmt_idx_find(&pos, &p->x, id))
+        return 0;
+    return twin_gitfmt_idx_offset(off, &p->x, pos, p->map_pack_len, NULL, 0) ? -1 : 1;
 }
 
 /* ---- the cache of resolved objects ------------------------------------------------------- */
@@ -689,52 +648,25 @@ static int read_header(struct header *h, const struct rpack *p, uint64_t off)
     return 0;
 }
 
-/* The size bytes of a zlib stream that holds them in one stored (uncompressed) block, as twin
- * writes records, commits and deltas: read in place. NULL for any other stream. *sum_ok tells
- * whether the stream's adler32 (after the block) matches the bytes, as zlib would check. */
-static const unsigned char *stored_block(bool *sum_ok, const struct rpack *p, uint64_t data,
-                                         size_t size)
-{
-    const unsigned char *z = p->pack + data;
-    if (p->pack_len - data < 11 || size > 0xffff || size > p->pack_len - data - 11 ||
-        z[0] != 0x78 || ((unsigned)z[0] << 8 | z[1]) % 31 != 0 || (z[1] & 0x20) ||
-        (z[2] & 0x07) != 0x01)
-        return NULL;
-    unsigned len = (unsigned)z[3] | (unsigned)z[4] << 8,
-             nlen = (unsigned)z[5] | (unsigned)z[6] << 8;
-    if (len != size || (len ^ nlen) != 0xffff)
-        return NULL;
-    uint32_t sum = get32(z + 7 + size);
-    *sum_ok = libdeflate_adler32(1, z + 7, size) == sum;
-    return z + 7;
-}
-
 /* Inflates exactly size bytes from the pack at data into out (which has size + 1 bytes), and
  * checks the stream's adler32 as git's reads do (zlib checks it at the end of every stream):
  * damage in an object's bytes is named here, whether or not the caller hashes the object. */
 static int inflate_exact(twin_packread *r, const struct rpack *p, uint64_t off, uint64_t data,
                          unsigned char *out, size_t size)
 {
-    bool sum_ok = false;
-    const unsigned char *stored = stored_block(&sum_ok, p, data, size);
-    if (stored) {
-        if (!sum_ok)
-            return damaged(p, off, "does not match its zlib checksum");
-        memcpy(out, stored, size);
+    switch (
+        twin_gitfmt_inflate_exact(&r->inflater, out, size, p->pack + data, p->pack_len - data)) {
+    case TWIN_GITFMT_INFLATE_OK:
         return 0;
-    }
-    /* Any other stream is inflated whole by libdeflate (twice zlib's speed on the small
-     * objects of a store), which checks the zlib header and the adler32 as zlib does. */
-    if (!r->inflater && !(r->inflater = libdeflate_alloc_decompressor()))
-        return twin_error(TWIN_ERROR, "out of memory");
-    size_t got = 0;
-    enum libdeflate_result zr = libdeflate_zlib_decompress_ex(
-        r->inflater, p->pack + data, p->pack_len - data, out, size, NULL, &got);
-    if (zr == LIBDEFLATE_BAD_DATA)
+    case TWIN_GITFMT_INFLATE_SUM:
+        return damaged(p, off, "does not match its zlib checksum");
+    case TWIN_GITFMT_INFLATE_DAMAGED:
         return damaged(p, off, "is not a zlib stream, or does not match its zlib checksum");
-    if (zr != LIBDEFLATE_SUCCESS || got != size)
+    case TWIN_GITFMT_INFLATE_NOMEM:
+        return twin_error(TWIN_ERROR, "out of memory");
+    default:
         return damaged(p, off, "does not inflate to its stated size");
-    return 0;
+    }
 }
 
 static twin_pobj *pobj_new(git_object_t type, size_t size, bool trusted)
@@ -854,7 +786,9 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
         const struct link *l = &r->chain[--depth];
         const struct rpack *p = &r->packs[l->pack];
         bool sum_ok = false;
-        const unsigned char *delta = stored_block(&sum_ok, p, l->data, l->size);
+        /* A delta stored in one block is read in place, not copied. */
+        const unsigned char *delta =
+            twin_gitfmt_stored_view(&sum_ok, p->pack + l->data, p->pack_len - l->data, l->size);
         if (delta && !sum_ok) {
             twin_packread_release(obj);
             return damaged(p, l->off, "does not match its zlib checksum");

@@ -19,11 +19,8 @@
 #include "twin/error.h"
 #include "base/util.h"
 
-#define IDX_V2_HEADER (8 + 256 * 4)
-#define IDX_V1_HEADER (256 * 4)
-#define LARGE_OFFSET  0x80000000u
-#define WHOLE_MAX     ((size_t)64 << 20) /* larger objects are inflated a piece at a time */
-#define TRIM_BYTES    ((size_t)16 << 20) /* pages of a pack let go after this many bytes */
+#define WHOLE_MAX  ((size_t)64 << 20) /* larger objects are inflated a piece at a time */
+#define TRIM_BYTES ((size_t)16 << 20) /* pages of a pack let go after this many bytes */
 
 struct checker {
     twin_store_damage_fn fn;
@@ -36,16 +33,6 @@ struct checker {
     unsigned char *buf;
     size_t cap;
 };
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 static void begin_file(struct checker *c, const char *file)
 {
@@ -135,118 +122,39 @@ static const unsigned char *map_whole(size_t *len, int *err, const char *path)
 struct idx {
     const unsigned char *p;
     size_t len;
-    int version;
-    uint32_t count;
-    bool usable; /* its tables can be read: the entries below are set */
-    const unsigned char *fan, *ids, *crcs, *offs, *large;
-    size_t id_stride, nlarge;
+    bool usable; /* its tables can be read: x is set */
+    struct twin_gitfmt_idx x;
 };
-
-static const unsigned char *idx_id(const struct idx *x, uint32_t i)
-{
-    return x->ids + (size_t)i * x->id_stride;
-}
 
 static git_oid idx_oid(const struct idx *x, uint32_t i)
 {
     git_oid id;
-    memcpy(id.id, idx_id(x, i), GIT_OID_RAWSZ);
+    memcpy(id.id, twin_gitfmt_idx_id(&x->x, i), GIT_OID_RAWSZ);
     return id;
-}
-
-/* The offset entry i names: 1 with *off, 0 when it names a large offset the table lacks. */
-static int idx_offset(uint64_t *off, const struct idx *x, uint32_t i)
-{
-    if (x->version == 1) {
-        *off = get32(x->p + IDX_V1_HEADER + 24 * (size_t)i);
-        return 1;
-    }
-    uint32_t v = get32(x->offs + 4 * (size_t)i);
-    if (!(v & LARGE_OFFSET)) {
-        *off = v;
-        return 1;
-    }
-    if ((v & ~LARGE_OFFSET) >= x->nlarge)
-        return 0;
-    *off = get64(x->large + 8 * (size_t)(v & ~LARGE_OFFSET));
-    return 1;
 }
 
 /* Reads the index's framing and checks its checksum, fan-out, size and order of ids. */
 static void check_index(struct checker *c, struct idx *x)
 {
-    const unsigned char *p = x->p;
-    size_t len = x->len;
+    char why[TWIN_GITFMT_IDX_WHY];
     x->usable = false;
-    bool v2 = len >= 8 && memcmp(p, "\377tOc", 4) == 0;
-    x->version = v2 ? (int)get32(p + 4) : 1;
-    if (v2 && x->version != 2) {
-        report(c, NULL, false, 0, "is an index of version %d; git knows versions 1 and 2",
-               x->version);
+    int fault = twin_gitfmt_idx_parse(&x->x, x->p, x->len, why, sizeof(why));
+    if (fault == TWIN_GITFMT_IDX_VERSION || fault == TWIN_GITFMT_IDX_SHORT) {
+        report(c, NULL, false, 0, "%s", why);
         return;
     }
-    size_t header = v2 ? IDX_V2_HEADER : IDX_V1_HEADER;
-    if (len < header + 40) {
-        report(c, NULL, false, 0, "is too short to be a pack index (%zu bytes)", len);
-        return;
-    }
-    unsigned char sum[TWIN_SHA1_BYTES];
-    twin_sha1_ctx sha;
-    twin_sha1_init(&sha);
-    twin_sha1_update(&sha, p, len - 20);
-    twin_sha1_final(&sha, sum);
-    if (memcmp(sum, p + len - 20, 20) != 0)
+    if (!twin_gitfmt_idx_sum_ok(&x->x))
         report(c, NULL, false, 0, "its SHA-1 checksum does not match its content");
-    x->fan = p + header - 256 * 4;
-    uint32_t prev = 0;
-    for (int i = 0; i < 256; i++) {
-        uint32_t f = get32(x->fan + 4 * i);
-        if (f < prev) {
-            report(c, NULL, false, 0, "its fan-out falls at entry %d (%u after %u)", i, f, prev);
-            return;
-        }
-        prev = f;
-    }
-    x->count = prev;
-    uint64_t n = x->count;
-    if (v2) {
-        uint64_t min = IDX_V2_HEADER + 28 * n + 40, max = min + (n ? 8 * (n - 1) : 0);
-        if (len < min || len > max) {
-            report(c, NULL, false, 0, "its size (%zu bytes) does not fit its %u objects", len,
-                   x->count);
-            return;
-        }
-        x->ids = p + IDX_V2_HEADER;
-        x->id_stride = 20;
-        x->crcs = x->ids + 20 * n;
-        x->offs = x->crcs + 4 * n;
-        x->large = x->offs + 4 * n;
-        x->nlarge = (len - 40 - (size_t)(x->large - p)) / 8;
-    } else {
-        if (len != IDX_V1_HEADER + 24 * n + 40) {
-            report(c, NULL, false, 0, "its size (%zu bytes) does not fit its %u objects", len,
-                   x->count);
-            return;
-        }
-        x->ids = p + IDX_V1_HEADER + 4;
-        x->id_stride = 24;
+    if (fault) {
+        report(c, NULL, false, 0, "%s", why);
+        return;
     }
     x->usable = true;
-    for (uint32_t i = 0; i < x->count; i++) {
-        const unsigned char *id = idx_id(x, i);
-        git_oid oid = idx_oid(x, i);
-        uint32_t lo = id[0] ? get32(x->fan + 4 * (id[0] - 1)) : 0, hi = get32(x->fan + 4 * id[0]);
-        if (i > 0 && memcmp(idx_id(x, i - 1), id, 20) >= 0)
-            report(c, &oid, false, 0,
-                   "entry %u is not after the one before it: the ids are out "
-                   "of order",
-                   i);
-        else if (i < lo || i >= hi)
-            report(c, &oid, false, 0,
-                   "entry %u lies outside the fan-out bucket of its first "
-                   "byte",
-                   i);
-    }
+    for (uint32_t i = 0; i < x->x.count; i++)
+        if (twin_gitfmt_idx_entry_check(&x->x, i, why, sizeof(why))) {
+            git_oid oid = idx_oid(x, i);
+            report(c, &oid, false, 0, "%s", why);
+        }
 }
 
 /* ---- the pack ---------------------------------------------------------------------------- */
@@ -314,22 +222,25 @@ static const char *inflate_object(struct checker *c, unsigned char hash[TWIN_SHA
     if (size <= WHOLE_MAX) {
         if (grow_buf(c, size))
             return "cannot be checked: out of memory";
-        if (!c->inflater && !(c->inflater = libdeflate_alloc_decompressor()))
+        switch (twin_gitfmt_inflate_exact(&c->inflater, c->buf, size, z, avail)) {
+        case TWIN_GITFMT_INFLATE_OK:
+            break;
+        case TWIN_GITFMT_INFLATE_NOMEM:
             return "cannot be checked: out of memory";
-        size_t got = 0, used = 0;
-        enum libdeflate_result r =
-            libdeflate_zlib_decompress_ex(c->inflater, z, avail, c->buf, size, &used, &got);
-        if (r == LIBDEFLATE_INSUFFICIENT_SPACE)
+        case TWIN_GITFMT_INFLATE_LONG:
             return "inflates to more bytes than its header states";
-        if (r != LIBDEFLATE_SUCCESS)
-            return "its zlib stream is damaged, or does not match its adler32";
-        if (got != size)
+        case TWIN_GITFMT_INFLATE_SHORT:
             return "inflates to fewer bytes than its header states";
+        default:
+            return "its zlib stream is damaged, or does not match its adler32";
+        }
         if (type)
             twin_sha1_object(hash, type, c->buf, size);
         return NULL;
     }
-    /* A large object: zlib, a piece at a time, hashing as it goes. */
+    /* A large object: zlib, a piece at a time, hashing as it goes. Not
+     * twin_gitfmt_inflate_exact, which takes the whole object's bytes at once: a check of a store
+     * of large files would hold each whole. */
     z_stream s;
     memset(&s, 0, sizeof(s));
     if (avail > UINT32_MAX)
@@ -379,7 +290,7 @@ static void check_object(struct checker *c, const struct idx *x, const unsigned 
     git_oid oid = idx_oid(x, e->index);
     uint64_t off = e->off, i = off;
     c->stats->packed_objects++;
-    if (x->version == 2 && libdeflate_crc32(0, pack + off, (size_t)(end - off)) != e->crc)
+    if (x->x.version == 2 && libdeflate_crc32(0, pack + off, (size_t)(end - off)) != e->crc)
         report(c, &oid, true, off, "its CRC32 does not match the index's");
     /* The header: type and size, then an offset delta's base offset or a ref delta's base. */
     struct twin_gitfmt_entry h;
@@ -432,14 +343,14 @@ static int check_objects(struct checker *c, const struct idx *x, const char *pac
     uint64_t body_end = pack_len - 20, hashed = 0, trimmed = 0;
     struct entry *e = NULL;
     size_t n = 0;
-    if (x->usable && x->count && !(e = twin_util_malloc_array(x->count, sizeof(*e))))
+    if (x->usable && x->x.count && !(e = twin_util_malloc_array(x->x.count, sizeof(*e))))
         return twin_error(TWIN_ERROR, "out of memory");
     /* Entries whose offsets lie inside the pack's objects (the others are named in the index). */
     begin_file(c, pack_file);
-    for (uint32_t k = 0; x->usable && k < x->count; k++) {
+    for (uint32_t k = 0; x->usable && k < x->x.count; k++) {
         uint64_t off;
-        if (idx_offset(&off, x, k) && off >= 12 && off < body_end)
-            e[n++] = (struct entry){off, k, x->version == 2 ? get32(x->crcs + 4 * (size_t)k) : 0};
+        if (twin_gitfmt_idx_offset(&off, &x->x, k, pack_len, NULL, 0) == TWIN_GITFMT_IDX_OK)
+            e[n++] = (struct entry){off, k, twin_gitfmt_idx_crc(&x->x, k)};
     }
     if (n > 1 && sort_by_offset(e, n, body_end)) {
         free(e);
@@ -447,7 +358,7 @@ static int check_objects(struct checker *c, const struct idx *x, const char *pac
     }
     for (size_t k = 0; k < n && !c->stop; k++) {
         if (k + 8 < n) /* the ids are read in the order of the pack, not of the index */
-            __builtin_prefetch(idx_id(x, e[k + 8].index));
+            __builtin_prefetch(twin_gitfmt_idx_id(&x->x, e[k + 8].index));
         if (k + 1 < n && e[k + 1].off == e[k].off) {
             git_oid oid = idx_oid(x, e[k].index);
             report(c, &oid, true, e[k].off, "shares its offset with another entry of the index");
@@ -471,13 +382,14 @@ static int check_objects(struct checker *c, const struct idx *x, const char *pac
 /* Reports the offsets of the index that lie outside the pack's objects. */
 static void check_offsets(struct checker *c, const struct idx *x, size_t pack_len)
 {
-    for (uint32_t k = 0; x->usable && k < x->count; k++) {
-        uint64_t off;
-        git_oid oid = idx_oid(x, k);
-        if (!idx_offset(&off, x, k))
-            report(c, &oid, false, 0, "entry %u names a large offset the index does not hold", k);
-        else if (off < 12 || pack_len < 32 || off >= pack_len - 20)
-            report(c, &oid, true, off, "entry %u points outside the pack's objects", k);
+    char why[TWIN_GITFMT_IDX_WHY];
+    for (uint32_t k = 0; x->usable && k < x->x.count; k++) {
+        uint64_t off = 0;
+        int fault = twin_gitfmt_idx_offset(&off, &x->x, k, pack_len, why, sizeof(why));
+        if (fault) {
+            git_oid oid = idx_oid(x, k);
+            report(c, &oid, fault == TWIN_GITFMT_IDX_OUTSIDE, off, "%s", why);
+        }
     }
 }
 
@@ -514,8 +426,8 @@ int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const 
     else
         check_index(&c, &x);
     check_offsets(&c, &x, pack_len);
-    if (x.p && pack && pack_len >= 32 && x.len >= 40 &&
-        memcmp(x.p + x.len - 40, pack + pack_len - 20, 20) != 0)
+    if (x.p && pack && pack_len >= 32 && x.x.pack_sum &&
+        memcmp(x.x.pack_sum, pack + pack_len - 20, 20) != 0)
         report(&c, NULL, false, 0, "names another pack checksum than %s ends with", pack_file);
     end_file(&c);
 
@@ -531,8 +443,9 @@ int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const 
         else if (version != 2 && version != 3)
             report(&c, NULL, true, 4, "is a pack of version %u; git knows versions 2 and 3",
                    version);
-        if (x.usable && count != x.count)
-            report(&c, NULL, true, 8, "its header counts %u objects, its index %u", count, x.count);
+        if (x.usable && count != x.x.count)
+            report(&c, NULL, true, 8, "its header counts %u objects, its index %u", count,
+                   x.x.count);
         twin_sha1_ctx sha;
         unsigned char sum[TWIN_SHA1_BYTES];
         twin_sha1_init(&sha);

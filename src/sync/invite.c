@@ -58,14 +58,6 @@ static void invite_path(char *out, size_t size, const char *dir,
     snprintf(out, size, "%s/" INVITES_DIR "/%s.json", dir, h_hex);
 }
 
-static void format_time(char out[32], int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 /* Whether this node is an admin at its head: only admins may invite. With member set, also
  * copies that member's identity into inv (it must exist and not be removed). */
 static int require_admin(twin_node *n, const char *member, struct twin_invite *inv)
@@ -402,8 +394,8 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
         return answer_refuse(ch, "the inviting node cannot read this invite; ask for a new one");
     }
     if (twin_util_clock_now() > expires) {
-        char when[32];
-        format_time(when, expires);
+        char when[TWIN_UTIL_TIME_BYTES];
+        twin_util_format_time(when, expires);
         unlink(claimed);
         twin_msg_clear(&m);
         snprintf(reason, sizeof(reason), "this invite expired at %s; ask for a new one", when);
@@ -501,8 +493,8 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
     if (rc)
         return rc;
     if (twin_util_clock_now() > inv.expires) {
-        char when[32];
-        format_time(when, inv.expires);
+        char when[TWIN_UTIL_TIME_BYTES];
+        twin_util_format_time(when, inv.expires);
         rc = twin_error(TWIN_EINVALID, "this invite expired at %s; ask %s for a new one", when,
                         inv.inviter_org);
         sodium_memzero(&inv, sizeof(inv));

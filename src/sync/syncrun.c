@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "twin/error.h"
+#include "base/util.h"
 
 /* Sessions run with one peer at most, while each loses a race. */
 #define SYNC_ATTEMPTS 4
@@ -16,15 +17,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* A commit time as "2026-11-22 07:21:33 UTC"; past what a calendar year holds, @SECONDS. */
-static void format_time(char out[static 32], int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(out, 32, "@%lld", (long long)t);
 }
 
 void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats *st)
@@ -49,9 +41,9 @@ void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats 
                  st->nahead, st->nahead == 1 ? "" : "s");
     }
     for (size_t i = 0; i < st->nahead && i < TWIN_SYNC_AHEAD_LISTED; i++) {
-        char when[32];
+        char when[TWIN_UTIL_TIME_BYTES];
         size_t len = strlen(out);
-        format_time(when, st->ahead[i].time);
+        twin_util_format_time(when, st->ahead[i].time);
         snprintf(out + len, size - len, "%s %.12s by %s, dated %s", i ? "," : "",
                  git_oid_tostr_s(&st->ahead[i].commit),
                  st->ahead[i].org_id[0] ? st->ahead[i].org_id : "(not a member)", when);

@@ -1,6 +1,8 @@
 /* The git format codec (src/git/gitfmt.c) against git and libgit2: tree order as git sorts trees,
  * tree entries as libgit2 reads them, pack and entry headers in packs libgit2 indexes and reads,
- * deltas it resolves, and commits byte for byte as libgit2 makes them. Every encoder is read back
+ * deltas it resolves, entries' data in zlib's stored form and inflated to exactly their size,
+ * pack indexes read back as built (and hostile ones refused, the fault named),
+ * and commits byte for byte as libgit2 makes them. Every encoder is read back
  * by the decoder, and every refusal of the decoders is met. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
@@ -8,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <git2.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "unit/helpers.h"
@@ -350,6 +353,443 @@ static void entry_headers_are_gits_bytes(void **state)
     assert_memory_equal(b, "\x80\x80\x00", 3);
 }
 
+/* ---- entry data ----------------------------------------------------------------------------- */
+
+struct collected {
+    unsigned char *p;
+    size_t len, cap, pieces;
+};
+
+static int collect(const void *p, size_t n, void *ctx)
+{
+    struct collected *c = ctx;
+    assert_true(c->len + n <= c->cap);
+    memcpy(c->p + c->len, p, n);
+    c->len += n;
+    c->pieces++;
+    return 0;
+}
+
+static int refuse_third(const void *p, size_t n, void *ctx)
+{
+    (void)p;
+    (void)n;
+    return ++*(int *)ctx == 3 ? 42 : 0;
+}
+
+/* Stored entries are zlib's own bytes at level 0 after the entry's header, and read back. */
+static void stored_entries_are_zlibs_level_0_and_read_back(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 100, 65535, 65536, 131071, 200000};
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit(&z, Z_NO_COMPRESSION), Z_OK);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+        size_t len = sizes[k];
+        unsigned char *data = malloc(len + 1), *zl = malloc(len + 1024), *back = malloc(len + 1);
+        struct collected c = {.cap = len + 1024};
+        c.p = malloc(c.cap);
+        assert_true(data && zl && back && c.p);
+        for (size_t i = 0; i < len; i++)
+            data[i] = (unsigned char)(i * 7 + k);
+        deflateReset(&z);
+        z.next_in = data;
+        z.avail_in = (uInt)len;
+        z.next_out = zl;
+        z.avail_out = (uInt)(len + 1024);
+        assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+        size_t zlen = len + 1024 - z.avail_out;
+        assert_int_equal(zlen, twin_gitfmt_stored_len(len));
+
+        int type = k % 2 ? GIT_OBJECT_BLOB : TWIN_GITFMT_OFS_DELTA;
+        assert_int_equal(twin_gitfmt_entry_stored_write(type, 300 + k, data, len, collect, &c), 0);
+        struct twin_gitfmt_entry e;
+        int h = twin_gitfmt_entry_parse(&e, c.p, c.len);
+        assert_true(h > 0);
+        assert_int_equal(e.type, type);
+        assert_int_equal(e.size, len);
+        if (type == TWIN_GITFMT_OFS_DELTA)
+            assert_int_equal(e.distance, 300 + k);
+        assert_int_equal(c.len, (size_t)h + zlen);
+        assert_memory_equal(c.p + h, zl, zlen);
+
+        memset(back, 0xee, len + 1);
+        assert_int_equal(twin_gitfmt_inflate_exact(NULL, back, len, c.p + h, zlen), 0);
+        assert_memory_equal(back, data, len);
+        bool sum_ok = false;
+        const unsigned char *view = twin_gitfmt_stored_view(&sum_ok, c.p + h, zlen, len);
+        if (len <= 0xffff) {
+            assert_ptr_equal(view, c.p + h + 7);
+            assert_true(sum_ok);
+        } else {
+            assert_null(view); /* more than one block */
+        }
+        free(data);
+        free(zl);
+        free(back);
+        free(c.p);
+    }
+    deflateEnd(&z);
+    /* A writer that stops: its return, and nothing after. */
+    int calls = 0;
+    unsigned char big[70000] = {0};
+    assert_int_equal(
+        twin_gitfmt_entry_stored_write(GIT_OBJECT_BLOB, 0, big, sizeof(big), refuse_third, &calls),
+        42);
+    assert_int_equal(calls, 3);
+}
+
+/* Streams that do not hold exactly their stated size, or fail their adler32, are refused, each
+ * fault named; stored or deflated, with a decompressor of the caller's or not. */
+static void inflate_exact_names_each_fault(void **state)
+{
+    (void)state;
+    unsigned char data[3000], out[3002], z[4096];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (unsigned char)(i % 13);
+    uLongf dlen = sizeof(z);
+    assert_int_equal(compress2(z, &dlen, data, sizeof(data), 9), Z_OK);
+    struct collected c = {.p = malloc(4096), .cap = 4096};
+    assert_non_null(c.p);
+    assert_int_equal(
+        twin_gitfmt_entry_stored_write(GIT_OBJECT_BLOB, 0, data, sizeof(data), collect, &c), 0);
+    size_t h = c.len - twin_gitfmt_stored_len(sizeof(data));
+    const unsigned char *st = c.p + h;
+    size_t slen = c.len - h;
+    struct libdeflate_decompressor *d = NULL;
+
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), z, dlen), 0);
+    assert_non_null(d); /* made on first use, kept */
+    assert_memory_equal(out, data, sizeof(data));
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), st, slen), 0);
+    assert_memory_equal(out, data, sizeof(data));
+
+    /* Its size one more than the stream holds; one less. */
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) + 1, z, dlen),
+                     TWIN_GITFMT_INFLATE_SHORT);
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) + 1, st, slen),
+                     TWIN_GITFMT_INFLATE_SHORT);
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data) - 1, z, dlen),
+                     TWIN_GITFMT_INFLATE_LONG);
+    assert_int_equal(twin_gitfmt_inflate_exact(NULL, out, sizeof(data) - 1, st, slen),
+                     TWIN_GITFMT_INFLATE_LONG);
+
+    /* The adler32 flipped; the stream cut short; not zlib at all. */
+    unsigned char bad[4096];
+    memcpy(bad, st, slen);
+    bad[slen - 1] ^= 1;
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), bad, slen),
+                     TWIN_GITFMT_INFLATE_SUM);
+    memcpy(bad, z, dlen);
+    bad[dlen - 1] ^= 1;
+    assert_int_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), bad, dlen),
+                     TWIN_GITFMT_INFLATE_DAMAGED);
+    /* (Cut short, a stream is read as if zeros followed: what that makes, libdeflate says.) */
+    assert_int_not_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), z, dlen - 3), 0);
+    assert_int_not_equal(twin_gitfmt_inflate_exact(&d, out, sizeof(data), st, slen - 1), 0);
+    memset(bad, 0x55, sizeof(bad));
+    assert_int_equal(twin_gitfmt_inflate_exact(NULL, out, sizeof(data), bad, sizeof(bad)),
+                     TWIN_GITFMT_INFLATE_DAMAGED);
+    libdeflate_free_decompressor(d);
+    free(c.p);
+}
+
+/* ---- pack indexes --------------------------------------------------------------------------- */
+
+#define IDX_OBJECTS 300
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* IDX_OBJECTS objects of made-up ids (several to a first byte), 100 bytes apart from offset 12;
+ * with large, the last two 2 GiB and more in (in a pack of *pack_len bytes). */
+static void idx_objects(struct twin_gitfmt_idx_entry *objs, uint64_t *pack_len, bool large)
+{
+    uint32_t seed = 12345;
+    for (size_t i = 0; i < IDX_OBJECTS; i++) {
+        for (int b = 0; b < 20; b++) {
+            seed = seed * 1103515245u + 12345u;
+            objs[i].id[b] = (unsigned char)(seed >> 16);
+        }
+        objs[i].offset = 12 + 100 * (uint64_t)i;
+        objs[i].crc = 0x01020304u * (uint32_t)i;
+    }
+    *pack_len = 12 + 100 * (uint64_t)IDX_OBJECTS + 20;
+    if (large) {
+        objs[IDX_OBJECTS - 2].offset = ((uint64_t)1 << 31) + 7;
+        objs[IDX_OBJECTS - 1].offset = ((uint64_t)5 << 32) + 9;
+        *pack_len = ((uint64_t)5 << 32) + 100;
+    }
+}
+
+/* The index of idx_objects, built by the codec: *objs sorted by id as it is. */
+static unsigned char *idx_made(size_t *len, struct twin_gitfmt_idx_entry *objs, uint64_t *pack_len,
+                               bool large)
+{
+    unsigned char sum[20], *idx = NULL;
+    memset(sum, 0xab, sizeof(sum));
+    idx_objects(objs, pack_len, large);
+    assert_int_equal(twin_gitfmt_idx_build(&idx, len, objs, IDX_OBJECTS, sum), 0);
+    return idx;
+}
+
+static void indexes_read_back_as_built(void **state)
+{
+    (void)state;
+    for (int large = 0; large <= 1; large++) {
+        struct twin_gitfmt_idx_entry objs[IDX_OBJECTS];
+        uint64_t pack_len;
+        size_t len;
+        unsigned char *idx = idx_made(&len, objs, &pack_len, large);
+        assert_int_equal(len, 1032 + 28 * IDX_OBJECTS + (large ? 16 : 0) + 40);
+        struct twin_gitfmt_idx x;
+        char why[TWIN_GITFMT_IDX_WHY] = "";
+        assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, why, sizeof(why)), 0);
+        assert_string_equal(why, "");
+        assert_int_equal(x.version, 2);
+        assert_int_equal(x.count, IDX_OBJECTS);
+        assert_int_equal(x.nlarge, large ? 2 : 0);
+        assert_true(twin_gitfmt_idx_sum_ok(&x));
+        unsigned char sum[20];
+        memset(sum, 0xab, sizeof(sum));
+        assert_memory_equal(x.pack_sum, sum, 20);
+        assert_int_equal(twin_gitfmt_idx_check(&x, pack_len, why, sizeof(why)), 0);
+        for (uint32_t i = 0; i < IDX_OBJECTS; i++) {
+            uint32_t pos = UINT32_MAX;
+            uint64_t off = 0;
+            assert_int_equal(twin_gitfmt_idx_find(&pos, &x, objs[i].id), 1);
+            assert_int_equal(pos, i); /* the encoder sorted objs */
+            assert_memory_equal(twin_gitfmt_idx_id(&x, pos), objs[i].id, 20);
+            assert_int_equal(twin_gitfmt_idx_offset(&off, &x, pos, pack_len, NULL, 0), 0);
+            assert_int_equal(off, objs[i].offset);
+            assert_int_equal(twin_gitfmt_idx_crc(&x, pos), objs[i].crc);
+        }
+        /* Ids it does not hold: before, between and after its own. */
+        unsigned char absent[20];
+        uint32_t pos;
+        memset(absent, 0, 20);
+        assert_int_equal(twin_gitfmt_idx_find(&pos, &x, absent), 0);
+        memset(absent, 0xff, 20);
+        assert_int_equal(twin_gitfmt_idx_find(&pos, &x, absent), 0);
+        memcpy(absent, objs[100].id, 20);
+        absent[19] ^= 1;
+        assert_int_equal(twin_gitfmt_idx_find(&pos, &x, absent), 0);
+        free(idx);
+    }
+    /* No objects: a fan-out of zeros and the trailer. */
+    unsigned char *idx = NULL, sum[20] = {0};
+    size_t len;
+    struct twin_gitfmt_idx x;
+    struct twin_gitfmt_idx_entry none[1];
+    assert_int_equal(twin_gitfmt_idx_build(&idx, &len, none, 0, sum), 0);
+    assert_int_equal(len, 1032 + 40);
+    assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, NULL, 0), 0);
+    assert_int_equal(x.count, 0);
+    assert_int_equal(twin_gitfmt_idx_check(&x, 32, NULL, 0), 0);
+    free(idx);
+}
+
+/* A version-1 index, as git wrote before version 2: read, with offsets and without CRCs. */
+static void version_1_indexes_read(void **state)
+{
+    (void)state;
+    struct twin_gitfmt_idx_entry objs[IDX_OBJECTS];
+    uint64_t pack_len;
+    size_t len;
+    unsigned char *v2 = idx_made(&len, objs, &pack_len, false);
+    size_t v1_len = 1024 + 24 * IDX_OBJECTS + 40;
+    unsigned char *v1 = malloc(v1_len);
+    assert_non_null(v1);
+    memcpy(v1, v2 + 8, 1024);
+    for (size_t i = 0; i < IDX_OBJECTS; i++) {
+        put_be32(v1 + 1024 + 24 * i, (uint32_t)objs[i].offset);
+        memcpy(v1 + 1024 + 24 * i + 4, objs[i].id, 20);
+    }
+    memset(v1 + v1_len - 40, 0, 40);
+    struct twin_gitfmt_idx x;
+    assert_int_equal(twin_gitfmt_idx_parse(&x, v1, v1_len, NULL, 0), 0);
+    assert_int_equal(x.version, 1);
+    assert_int_equal(x.count, IDX_OBJECTS);
+    assert_int_equal(twin_gitfmt_idx_check(&x, pack_len, NULL, 0), 0);
+    for (uint32_t i = 0; i < IDX_OBJECTS; i += 7) {
+        uint32_t pos;
+        uint64_t off;
+        assert_int_equal(twin_gitfmt_idx_find(&pos, &x, objs[i].id), 1);
+        assert_int_equal(pos, i);
+        assert_int_equal(twin_gitfmt_idx_offset(&off, &x, pos, pack_len, NULL, 0), 0);
+        assert_int_equal(off, objs[i].offset);
+        assert_int_equal(twin_gitfmt_idx_crc(&x, pos), 0);
+    }
+    assert_int_equal(twin_gitfmt_idx_parse(&x, v1, v1_len - 1, NULL, 0), TWIN_GITFMT_IDX_SIZE);
+    free(v1);
+    free(v2);
+}
+
+/* The parse of idx (len bytes) gives fault, and says why. */
+static void parse_refuses(const unsigned char *idx, size_t len, int fault, const char *why_text)
+{
+    struct twin_gitfmt_idx x;
+    char why[TWIN_GITFMT_IDX_WHY] = "";
+    assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, why, sizeof(why)), fault);
+    assert_string_equal(why, why_text);
+}
+
+/* The parse of idx takes it, and the check of its entries gives fault at entry, saying why. */
+static void check_refuses(const unsigned char *idx, size_t len, uint64_t pack_len, int fault,
+                          uint32_t entry, const char *why_text)
+{
+    struct twin_gitfmt_idx x;
+    char why[TWIN_GITFMT_IDX_WHY] = "";
+    assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, NULL, 0), 0);
+    assert_int_equal(twin_gitfmt_idx_check(&x, pack_len, why, sizeof(why)), fault);
+    assert_string_equal(why, why_text);
+    /* The entries before it pass one at a time; it does not. */
+    for (uint32_t i = 0; i < entry; i++) {
+        uint64_t off;
+        assert_int_equal(twin_gitfmt_idx_entry_check(&x, i, NULL, 0), 0);
+        assert_int_equal(twin_gitfmt_idx_offset(&off, &x, i, pack_len, NULL, 0), 0);
+    }
+    uint64_t off;
+    int at = twin_gitfmt_idx_entry_check(&x, entry, NULL, 0);
+    if (!at)
+        at = twin_gitfmt_idx_offset(&off, &x, entry, pack_len, NULL, 0);
+    assert_int_equal(at, fault);
+}
+
+static void hostile_indexes_are_refused_with_the_fault_named(void **state)
+{
+    (void)state;
+    struct twin_gitfmt_idx_entry objs[IDX_OBJECTS];
+    uint64_t pack_len;
+    size_t len;
+    unsigned char *good = idx_made(&len, objs, &pack_len, true), *idx = malloc(len + 16);
+    assert_non_null(idx);
+    const size_t ids = 1032, offs = ids + 24 * IDX_OBJECTS, large = ids + 28 * IDX_OBJECTS;
+    char text[TWIN_GITFMT_IDX_WHY];
+    struct twin_gitfmt_idx x;
+
+    /* Another version after the magic; and no magic at all, read as version 1, whose fan-out the
+     * magic then begins, and falls. */
+    memcpy(idx, good, len);
+    idx[7] = 3;
+    parse_refuses(idx, len, TWIN_GITFMT_IDX_VERSION,
+                  "is an index of version 3; git knows versions 1 and 2");
+    memcpy(idx, good, len);
+    idx[3] = 'd';
+    assert_int_not_equal(twin_gitfmt_idx_parse(&x, idx, len, NULL, 0), 0);
+    assert_int_equal(x.version, 1);
+
+    /* Too short for a fan-out and the trailer. */
+    parse_refuses(good, 1071, TWIN_GITFMT_IDX_SHORT,
+                  "is too short to be a pack index (1071 bytes)");
+    parse_refuses(good, 7, TWIN_GITFMT_IDX_SHORT, "is too short to be a pack index (7 bytes)");
+
+    /* A fan-out that falls. */
+    memcpy(idx, good, len);
+    put_be32(idx + 8 + 4 * 40, IDX_OBJECTS);
+    snprintf(text, sizeof(text), "its fan-out falls at entry 41 (%u after %u)",
+             (unsigned)(idx[8 + 4 * 41 + 2] << 8 | idx[8 + 4 * 41 + 3]), IDX_OBJECTS);
+    parse_refuses(idx, len, TWIN_GITFMT_IDX_FANOUT, text);
+
+    /* Sizes that do not fit the objects: a byte short, a byte over, an 8-byte offset cut short,
+     * and more 8-byte offsets than objects after the first. */
+    snprintf(text, sizeof(text), "its size (%zu bytes) does not fit its %u objects", len - 1,
+             IDX_OBJECTS);
+    parse_refuses(good, len - 1, TWIN_GITFMT_IDX_SIZE, text);
+    memcpy(idx, good, len);
+    idx[len] = 0;
+    snprintf(text, sizeof(text), "its size (%zu bytes) does not fit its %u objects", len + 1,
+             IDX_OBJECTS);
+    parse_refuses(idx, len + 1, TWIN_GITFMT_IDX_SIZE, text);
+    unsigned char *small = NULL, sum[20] = {0};
+    size_t small_len;
+    struct twin_gitfmt_idx_entry one = {.id = {1}, .offset = 12};
+    assert_int_equal(twin_gitfmt_idx_build(&small, &small_len, &one, 1, sum), 0);
+    unsigned char *padded = calloc(1, small_len + 8);
+    assert_non_null(padded);
+    memcpy(padded, small, small_len - 40);
+    snprintf(text, sizeof(text), "its size (%zu bytes) does not fit its 1 objects", small_len + 8);
+    parse_refuses(padded, small_len + 8, TWIN_GITFMT_IDX_SIZE, text);
+    free(padded);
+    free(small);
+
+    /* Ids out of order: two of one bucket swapped; one twice. */
+    uint32_t k = 0;
+    while (good[ids + 20 * k] != good[ids + 20 * (k + 1)])
+        k++;
+    assert_true(k + 1 < IDX_OBJECTS);
+    snprintf(text, sizeof(text),
+             "entry %u is not after the one before it: the ids are out of order", k + 1);
+    memcpy(idx, good, len);
+    memcpy(idx + ids + 20 * k, good + ids + 20 * (k + 1), 20);
+    memcpy(idx + ids + 20 * (k + 1), good + ids + 20 * k, 20);
+    check_refuses(idx, len, pack_len, TWIN_GITFMT_IDX_ORDER, k + 1, text);
+    memcpy(idx, good, len);
+    memcpy(idx + ids + 20 * (k + 1), good + ids + 20 * k, 20);
+    check_refuses(idx, len, pack_len, TWIN_GITFMT_IDX_ORDER, k + 1, text);
+    assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, NULL, 0), 0);
+    assert_false(twin_gitfmt_idx_sum_ok(&x));
+
+    /* An id in order, but past its fan-out bucket: its first byte one more, less than the next
+     * id's. */
+    uint32_t b = 0;
+    while (good[ids + 20 * (b + 1)] <= good[ids + 20 * b] + 1)
+        b++;
+    assert_true(b + 1 < IDX_OBJECTS);
+    memcpy(idx, good, len);
+    idx[ids + 20 * b]++;
+    snprintf(text, sizeof(text), "entry %u lies outside the fan-out bucket of its first byte", b);
+    check_refuses(idx, len, pack_len, TWIN_GITFMT_IDX_BUCKET, b, text);
+
+    /* Offsets in the pack's header, in its trailer, past its end (an index without 8-byte
+     * offsets, of a pack of plain_len bytes). */
+    struct twin_gitfmt_idx_entry plain_objs[IDX_OBJECTS];
+    uint64_t plain_len;
+    size_t plain_idx_len;
+    unsigned char *plain = idx_made(&plain_idx_len, plain_objs, &plain_len, false);
+    const uint32_t outside[] = {
+        0, 11, (uint32_t)plain_len - 20, (uint32_t)plain_len - 1, (uint32_t)plain_len, 0x7fffffff};
+    for (size_t o = 0; o < sizeof(outside) / sizeof(*outside); o++) {
+        memcpy(idx, plain, plain_idx_len);
+        put_be32(idx + offs + 4 * 5, outside[o]);
+        check_refuses(idx, plain_idx_len, plain_len, TWIN_GITFMT_IDX_OUTSIDE, 5,
+                      "entry 5 points outside the pack's objects");
+        uint64_t off = 0;
+        assert_int_equal(twin_gitfmt_idx_parse(&x, idx, plain_idx_len, NULL, 0), 0);
+        twin_gitfmt_idx_offset(&off, &x, 5, plain_len, NULL, 0);
+        assert_int_equal(off, outside[o]);
+    }
+    free(plain);
+
+    /* 8-byte offsets: one the table does not hold, and one past the pack. */
+    uint32_t first_large = 0;
+    while (!(good[offs + 4 * first_large] & 0x80))
+        first_large++;
+    memcpy(idx, good, len);
+    put_be32(idx + offs + 4 * first_large, 0x80000002u);
+    snprintf(text, sizeof(text), "entry %u names a large offset the index does not hold",
+             first_large);
+    check_refuses(idx, len, pack_len, TWIN_GITFMT_IDX_NO_LARGE, first_large, text);
+    memcpy(idx, good, len);
+    put_be32(idx + large + 8 * 1, 7); /* the second: 7 << 32 and more */
+    assert_int_equal(twin_gitfmt_idx_parse(&x, idx, len, NULL, 0), 0);
+    assert_int_not_equal(twin_gitfmt_idx_check(&x, pack_len, NULL, 0), 0);
+    /* The same bytes, in a pack large enough, are whole. */
+    assert_int_equal(twin_gitfmt_idx_check(&x, (uint64_t)8 << 32, NULL, 0), 0);
+
+    /* A pack too short for any object: every offset lies outside it. */
+    assert_int_equal(twin_gitfmt_idx_parse(&x, good, len, NULL, 0), 0);
+    assert_int_equal(twin_gitfmt_idx_check(&x, 31, NULL, 0), TWIN_GITFMT_IDX_OUTSIDE);
+    free(idx);
+    free(good);
+}
+
 /* ---- a pack written with the codec, read by libgit2 ------------------------------------------ */
 
 struct packbuf {
@@ -601,6 +1041,11 @@ int main(void)
         cmocka_unit_test(pack_headers_read_back),
         cmocka_unit_test(entry_headers_read_back),
         cmocka_unit_test(entry_headers_are_gits_bytes),
+        cmocka_unit_test(stored_entries_are_zlibs_level_0_and_read_back),
+        cmocka_unit_test(inflate_exact_names_each_fault),
+        cmocka_unit_test(indexes_read_back_as_built),
+        cmocka_unit_test(version_1_indexes_read),
+        cmocka_unit_test(hostile_indexes_are_refused_with_the_fault_named),
         cmocka_unit_test_setup_teardown(packs_written_with_the_codec_read_in_libgit2, setup,
                                         teardown),
         cmocka_unit_test(deltas_apply_as_written),

@@ -248,8 +248,8 @@ static void packs_written_are_read_by_libgit2(void **state)
     assert_int_equal(idx_len, theirs_len);
     assert_memory_equal(idx, theirs, idx_len);
 
-    /* twin_pack_index_build makes it from the entries and the checksum. */
-    struct twin_pack_entry *entries = calloc(n, sizeof(*entries));
+    /* twin_gitfmt_idx_build makes it from the entries and the checksum. */
+    struct twin_gitfmt_idx_entry *entries = calloc(n, sizeof(*entries));
     unsigned char *built = NULL;
     size_t built_len = 0;
     assert_non_null(entries);
@@ -261,17 +261,17 @@ static void packs_written_are_read_by_libgit2(void **state)
         entries[i].offset = (uint32_t)offs[4 * i] << 24 | (uint32_t)offs[4 * i + 1] << 16 |
                             (uint32_t)offs[4 * i + 2] << 8 | offs[4 * i + 3];
     }
-    struct twin_pack_entry swap = entries[0];
+    struct twin_gitfmt_idx_entry swap = entries[0];
     entries[0] = entries[n - 1];
     entries[n - 1] = swap;
-    assert_int_equal(twin_pack_index_build(&built, &built_len, entries, n, pack + pack_len - 20),
+    assert_int_equal(twin_gitfmt_idx_build(&built, &built_len, entries, n, pack + pack_len - 20),
                      0);
     assert_int_equal(built_len, idx_len);
     assert_memory_equal(built, idx, idx_len);
     /* Offsets of 2 GiB and more go to the table of large offsets, as git writes them. */
     entries[0].offset = (uint64_t)5 << 31;
     free(built);
-    assert_int_equal(twin_pack_index_build(&built, &built_len, entries, n, pack + pack_len - 20),
+    assert_int_equal(twin_gitfmt_idx_build(&built, &built_len, entries, n, pack + pack_len - 20),
                      0);
     assert_int_equal(built_len, idx_len + 8);
     size_t k = 0; /* where the moved entry sorts */

@@ -334,6 +334,32 @@ static void commit_time_stays_within_what_git_can_check(void **state)
     unsetenv("TWIN_TEST_CLOCK_SKEW");
 }
 
+/* --- twin_util_format_time --- */
+
+static void format_time_shows_utc_or_the_seconds_past_any_calendar(void **state)
+{
+    (void)state;
+    struct {
+        int64_t t;
+        const char *text;
+    } cases[] = {
+        {0, "1970-01-01 00:00:00 UTC"},
+        {1795332093, "2026-11-22 07:21:33 UTC"},
+        {-1, "1969-12-31 23:59:59 UTC"},
+        {TWIN_LAST_DATE, "9999-12-31 23:59:59 UTC"},
+        /* Years past what a struct tm holds. */
+        {INT64_C(1) << 62, "@4611686018427387904"},
+        {INT64_MAX, "@9223372036854775807"},
+        {INT64_MIN, "@-9223372036854775808"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char out[TWIN_UTIL_TIME_BYTES];
+        memset(out, 'x', sizeof(out));
+        twin_util_format_time(out, cases[i].t);
+        assert_string_equal(out, cases[i].text);
+    }
+}
+
 /* --- twin_util_utf8_chars --- */
 
 static void utf8_chars_counts_code_points_of_strict_utf8_only(void **state)
@@ -422,6 +448,7 @@ int main(void)
         cmocka_unit_test(utf8_chars_counts_code_points_of_strict_utf8_only),
         cmocka_unit_test(clock_moves_by_the_test_skew_only_when_it_is_a_number_in_range),
         cmocka_unit_test(commit_time_stays_within_what_git_can_check),
+        cmocka_unit_test(format_time_shows_utc_or_the_seconds_past_any_calendar),
         cmocka_unit_test(test_stop_stops_the_process_at_the_named_step_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
