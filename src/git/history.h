@@ -52,7 +52,8 @@ int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const 
  * across merges: for a merge of B and M, where M merged A and B, twin lists B (the first parent)
  * before A, and libgit2 A before B. Whether libgit2 hashes each commit
  * it reads is its process-wide setting (gitopts.h). A commit that cannot be found is TWIN_ERROR,
- * named in libgit2's words ("no match for id (...)"); any other failure is TWIN_EVERIFY. */
+ * named in libgit2's words ("no match for id (...)"); any other failure is TWIN_EVERIFY. (libgit2
+ * 1.5 leaks the commits it listed when a walk fails part way.) */
 int twin_history_walk_libgit2(git_oid **ids, size_t *count, git_repository *repo,
                               const git_oid *head);
 

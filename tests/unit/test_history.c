@@ -446,6 +446,42 @@ static void a_plain_git_history_is_walked_alike_by_libgit2(void **state)
     }
 }
 
+/* twin_history_walk_libgit2 run in a child process: libgit2 1.5 leaks the commits a topological
+ * walk has listed when the walk fails part way (in limit_list), which the sanitizer's leak check
+ * would report. The child hands back the code, whether nothing was returned, and the message, and
+ * leaves without the check. */
+static int walk_libgit2_apart(bool *nothing, char *msg, size_t cap, git_repository *repo,
+                              const git_oid *head)
+{
+    int fds[2], status = 0, rc = 0, empty = 0, at = 0;
+    char buf[1024];
+    size_t len = 0;
+    ssize_t got;
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        git_oid *ids = NULL;
+        size_t count = 0;
+        close(fds[0]);
+        rc = twin_history_walk_libgit2(&ids, &count, repo, head);
+        int n = snprintf(buf, sizeof(buf), "%d %d %s", rc, ids == NULL && count == 0,
+                         twin_error_last());
+        _exit(write(fds[1], buf, (size_t)n) == n ? 0 : 1);
+    }
+    close(fds[1]);
+    while (len + 1 < sizeof(buf) && (got = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)got;
+    buf[len] = '\0';
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(sscanf(buf, "%d %d %n", &rc, &empty, &at), 2);
+    *nothing = empty;
+    snprintf(msg, cap, "%s", buf + at);
+    return rc;
+}
+
 /* A commit deleted from the middle of a history (a loose object removed): both walks fail, each
  * naming the commit, and return nothing. */
 static void a_missing_commit_fails_both_walks(void **state)
@@ -471,10 +507,12 @@ static void a_missing_commit_fails_both_walks(void **state)
     assert_error(twin_history_walk(&ids, &count, repo, &head), TWIN_ERROR, hex);
     assert_non_null(strstr(twin_error_last(), "the store is damaged"));
     assert_null(ids);
-    assert_error(twin_history_walk_libgit2(&ids, &count, repo, &head), TWIN_ERROR, hex);
-    assert_non_null(strstr(twin_error_last(), "the store is damaged"));
-    assert_null(ids);
-    assert_int_equal(count, 0);
+    char msg[1024];
+    bool nothing = false;
+    assert_int_equal(walk_libgit2_apart(&nothing, msg, sizeof(msg), repo, &head), TWIN_ERROR);
+    assert_true(nothing);
+    if (!strstr(msg, hex) || !strstr(msg, "the store is damaged"))
+        fail_msg("libgit2's walk failed with \"%s\"", msg);
     git_repository_free(repo);
 }
 
