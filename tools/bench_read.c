@@ -24,8 +24,16 @@
  * 4. Hashing every object of the history as git names it: twin_sha1_object (the processor's SHA
  *    extensions where present) against git_odb_hash (libgit2's collision-detecting SHA-1), on
  *    objects read into memory beforehand, batch by batch.
+ * 5. Walking the history, every commit after its parents: twin_history_walk (each commit read
+ *    once out of the packs) against twin_history_walk_libgit2 (libgit2's revwalk, topological and
+ *    reversed), on a repository opened afresh each round.
+ * 6. Reading, in each commit's tree, the entry of every file the commit changed, by its path, as
+ *    the validity check reads records: twin_treecache_path through a tree cache kept across
+ *    commits (trusted, so that it hashes nothing) against the same cache switched to libgit2
+ *    (twin_treecache_set_libgit2: git_tree_lookup, git_tree_entry_bypath), on a repository opened
+ *    afresh each round.
  * libgit2 hashes nothing it reads (GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION off, as verify sets
- * it), so neither side of 1-3 hashes what it reads. Times are CPU time of the process, not
+ * it), so neither side of 1-3, 5 and 6 hashes what it reads. Times are CPU time of the process, not
  * elapsed time: the figures hold on a loaded machine. It prints figures; it judges nothing.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -128,7 +136,10 @@ struct history {
     git_oid *trees, *parent_trees;
     struct oids objects;
     size_t changes; /* files changed over all commits, as twin's diff finds them */
-    size_t loose;   /* objects of the history left out of objects: not in a pack */
+    size_t *at;     /* for each file a commit changed and kept: the commit's index, and */
+    char **paths;   /* the file's path */
+    size_t npaths, paths_cap;
+    size_t loose; /* objects of the history left out of objects: not in a pack */
 };
 
 static void load_history(struct history *h, git_repository *repo, const git_oid *head)
@@ -158,6 +169,15 @@ static void load_history(struct history *h, git_repository *repo, const git_oid 
             die("diffing");
         for (size_t k = 0; k < d.count; k++) {
             h->changes += !d.changes[k].is_tree;
+            if (!d.changes[k].is_tree && d.changes[k].has_new) {
+                if (h->npaths == h->paths_cap) {
+                    h->paths_cap = h->paths_cap ? h->paths_cap * 2 : 4096;
+                    h->at = must(realloc(h->at, h->paths_cap * sizeof(*h->at)));
+                    h->paths = must(realloc(h->paths, h->paths_cap * sizeof(*h->paths)));
+                }
+                h->at[h->npaths] = i;
+                h->paths[h->npaths++] = must(strdup(d.changes[k].path));
+            }
             if (d.changes[k].has_new)
                 oids_add(&h->objects, &d.changes[k].new_id);
         }
@@ -291,6 +311,48 @@ static double raw_diff_round(const char *repo_path, const struct history *h)
         git_tree_free(b);
     }
     double t = cpu_s() - c0;
+    git_repository_free(repo);
+    return t;
+}
+
+/* ---- 5. walking the history ------------------------------------------------------------------ */
+
+static double walk_round(const char *repo_path, const git_oid *head, bool libgit2, size_t *count)
+{
+    git_repository *repo = NULL;
+    git_oid *ids = NULL;
+    if (git_repository_open_bare(&repo, repo_path) < 0)
+        die("opening the repository");
+    double c0 = cpu_s();
+    if ((libgit2 ? twin_history_walk_libgit2 : twin_history_walk)(&ids, count, repo, head))
+        die("walking the history");
+    double t = cpu_s() - c0;
+    free(ids);
+    git_repository_free(repo);
+    return t;
+}
+
+/* ---- 6. reading entries by path ------------------------------------------------------------- */
+
+/* Every changed file's entry in its commit's tree; *sum sums a byte of each id found. */
+static double path_round(const char *repo_path, const struct history *h, bool libgit2, size_t *sum)
+{
+    git_repository *repo = NULL;
+    twin_treecache *cache = NULL;
+    if (git_repository_open_bare(&repo, repo_path) < 0 || twin_treecache_new(&cache))
+        die("opening the repository");
+    double c0 = cpu_s();
+    twin_treecache_trust_store(cache);
+    twin_treecache_set_libgit2(cache, libgit2);
+    *sum = 0;
+    for (size_t i = 0; i < h->npaths; i++) {
+        git_oid id;
+        if (twin_treecache_path(&id, cache, repo, &h->trees[h->at[i]], h->paths[i]) != 1)
+            die("reading an entry by path");
+        *sum += id.id[0];
+    }
+    double t = cpu_s() - c0;
+    twin_treecache_free(cache);
     git_repository_free(repo);
     return t;
 }
@@ -491,7 +553,40 @@ int main(int argc, char **argv)
     }
     report("hash every object:", (double)bytes * (double)rounds / 1e6, "MB", twin_s, libgit2_s);
 
+    /* 5. Walking. */
+    twin_s = libgit2_s = 0;
+    for (size_t r = 0; r < rounds; r++) {
+        bool libgit2_first = r % 2;
+        size_t a, b;
+        double first = walk_round(repo_path, &head, libgit2_first, &a);
+        double second = walk_round(repo_path, &head, !libgit2_first, &b);
+        if (a != b || a != h.ncommits)
+            die("the two walks listed different commits");
+        twin_s += libgit2_first ? second : first;
+        libgit2_s += libgit2_first ? first : second;
+    }
+    report("walk the history:", (double)(h.ncommits * rounds), "commits", twin_s, libgit2_s);
+
+    /* 6. Reading entries by path. */
+    twin_s = libgit2_s = 0;
+    for (size_t r = 0; r < rounds; r++) {
+        bool libgit2_first = r % 2;
+        size_t a, b;
+        double first = path_round(repo_path, &h, libgit2_first, &a);
+        double second = path_round(repo_path, &h, !libgit2_first, &b);
+        if (a != b)
+            die("the two lookups found different entries");
+        twin_s += libgit2_first ? second : first;
+        libgit2_s += libgit2_first ? first : second;
+    }
+    report("read each changed file's entry:", (double)(h.npaths * rounds), "paths", twin_s,
+           libgit2_s);
+
     twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
+    for (size_t i = 0; i < h.npaths; i++)
+        free(h.paths[i]);
+    free(h.paths);
+    free(h.at);
     free(h.commits);
     free(h.trees);
     free(h.parent_trees);

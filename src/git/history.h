@@ -1,6 +1,10 @@
 /*
  * Commits as git writes them, read without libgit2: a commit's header, and the walk over a whole
  * history that verify starts from.
+ *
+ * The walk's baseline stays beside it: twin_history_walk_libgit2 lists the same commits with
+ * libgit2's revwalk (GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE), so that tools/bench_read.c can
+ * measure the gain and the tests can hold the two to each other.
  */
 #ifndef TWIN_HISTORY_H
 #define TWIN_HISTORY_H
@@ -41,6 +45,17 @@ void twin_history_head_parent(git_oid *out, const struct twin_commit_head *h, un
  * through twin's pack reader and libgit2 for what no pack holds. The commits are not hashed
  * against their ids here: the check of each does that. *ids is the caller's to free. */
 int twin_history_walk(git_oid **ids, size_t *count, git_repository *repo, const git_oid *head);
+
+/* The same commits through libgit2's revwalk, the baseline twin_history_walk replaced: each after
+ * its parents and head last, but not always in the same order. twin's is the depth-first order
+ * that takes first parents first; libgit2's list is the same on a line of commits, but not always
+ * across merges: for a merge of B and M, where M merged A and B, twin lists B (the first parent)
+ * before A, and libgit2 A before B. Whether libgit2 hashes each commit
+ * it reads is its process-wide setting (gitopts.h). A commit that cannot be found is TWIN_ERROR,
+ * named in libgit2's words ("no match for id (...)"); any other failure is TWIN_EVERIFY. (libgit2
+ * 1.5 leaks the commits it listed when a walk fails part way.) */
+int twin_history_walk_libgit2(git_oid **ids, size_t *count, git_repository *repo,
+                              const git_oid *head);
 
 /* The same over the commits that packs hold: a commit they do not hold ends the walk there and
  * is listed in *stops (the caller's to free) instead of *ids. Nothing is read through libgit2. */

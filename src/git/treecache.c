@@ -36,6 +36,7 @@ struct twin_treecache {
     bool trusted;   /* trees are not hashed on reading (see twin_treecache_trust_store) */
     bool trust_dir; /* nor the trees of the first directory's packs (trust_first_dir) */
     bool lean;      /* its pack reader is lean (see twin_treecache_lean) */
+    bool libgit2;   /* entries are looked up by libgit2 (see twin_treecache_set_libgit2) */
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -112,6 +113,11 @@ void twin_treecache_lean(twin_treecache *c)
     c->lean = true;
     if (c->packs)
         twin_packread_lean(c->packs);
+}
+
+void twin_treecache_set_libgit2(twin_treecache *c, bool libgit2)
+{
+    c->libgit2 = libgit2;
 }
 
 void twin_treecache_free(twin_treecache *c)
@@ -573,11 +579,45 @@ struct twin_packread *twin_treecache_packs(twin_treecache *c, git_repository *re
     return c && (c->repo == repo || bind(c, repo, true, NULL, 0) == 0) ? c->packs : NULL;
 }
 
+/* The baseline of twin_treecache_entry and twin_treecache_path (twin_treecache_set_libgit2): the
+ * tree through libgit2's git_tree_lookup (and its object cache), then the entry named by path
+ * through git_tree_entry_bypath, or by name alone through git_tree_entry_byname. An entry of the
+ * other kind (a file where a directory is asked for, or the reverse) is no such entry, as it is in
+ * a canonical tree read by twin. A tree libgit2 cannot read is an error in libgit2's words, as
+ * where the validity check asks libgit2 itself. */
+static int libgit2_entry(git_oid *out, git_repository *repo, const git_oid *tree, const char *path,
+                         bool by_path, bool dir)
+{
+    git_tree *t = NULL;
+    git_tree_entry *owned = NULL;
+    const git_tree_entry *e = NULL;
+    int rc = 0;
+    if (git_tree_lookup(&t, repo, tree) < 0)
+        return twin_error_git(git_oid_tostr_s(tree));
+    if (by_path) {
+        int err = git_tree_entry_bypath(&owned, t, path);
+        if (err < 0 && err != GIT_ENOTFOUND)
+            rc = twin_error_git(path);
+        e = owned;
+    } else {
+        e = git_tree_entry_byname(t, path);
+    }
+    if (rc == 0 && e && (git_tree_entry_type(e) == GIT_OBJECT_TREE) == dir) {
+        *out = *git_tree_entry_id(e);
+        rc = 1;
+    }
+    git_tree_entry_free(owned);
+    git_tree_free(t);
+    return rc;
+}
+
 int twin_treecache_entry(git_oid *out, twin_treecache *c, git_repository *repo, const git_oid *tree,
                          const char *name, bool dir)
 {
     struct twin_treecache_tree *t = NULL;
     int rc;
+    if (c->libgit2)
+        return libgit2_entry(out, repo, tree, name, false, dir);
     if (c->repo != repo && (rc = bind(c, repo, true, NULL, 0)))
         return rc;
     if ((rc = twin_treecache_get(&t, c, tree, NULL)) < 0)
@@ -598,6 +638,8 @@ int twin_treecache_path(git_oid *out, twin_treecache *c, git_repository *repo, c
 {
     git_oid at = *tree;
     char name[256];
+    if (c->libgit2)
+        return libgit2_entry(out, repo, tree, path, true, false);
     for (;;) {
         const char *slash = strchr(path, '/');
         size_t len = slash ? (size_t)(slash - path) : strlen(path);

@@ -12,6 +12,10 @@
  * Every tree read is hashed against its id with twin's SHA-1 (the processor's SHA extensions),
  * unless the cache is told its store is trusted: whether it came out of twin's pack reader or out
  * of libgit2, which may or may not have hashed it (gitopts.h).
+ *
+ * Reading an entry by name or path keeps its baseline behind a switch
+ * (twin_treecache_set_libgit2): libgit2's git_tree_lookup and git_tree_entry_bypath, for the tests
+ * and tools/bench_read.c.
  */
 #ifndef TWIN_TREECACHE_H
 #define TWIN_TREECACHE_H
@@ -94,6 +98,15 @@ int twin_treecache_entry(git_oid *out, twin_treecache *c, git_repository *repo, 
 /* The same for a path of directories ending in a file. */
 int twin_treecache_path(git_oid *out, twin_treecache *c, git_repository *repo, const git_oid *tree,
                         const char *path);
+
+/* Has twin_treecache_entry and twin_treecache_path look entries up through libgit2 instead, the
+ * baseline they replaced: git_tree_lookup (libgit2's object cache), then git_tree_entry_byname or
+ * git_tree_entry_bypath. The same answers (but for a name of 256 bytes or more in a path, which
+ * twin never finds), except that libgit2 reads every tree, so TWIN_ENOTFOUND never comes back; a
+ * tree it cannot read is TWIN_ERROR in libgit2's words, and whether it hashes what it reads is its
+ * process-wide setting (gitopts.h), not the cache's. The rest of the cache (twin_treecache_get,
+ * for the tree diff) is not changed. */
+void twin_treecache_set_libgit2(twin_treecache *c, bool libgit2);
 
 /* ---- reading trees on their bytes (the tree diff) ---- */
 
