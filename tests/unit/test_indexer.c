@@ -348,7 +348,21 @@ static void make_pack(struct bytes *pack, int n, const int *types, const char *c
     seal(pack);
 }
 
-enum engine { ENGINE_REFUSES, ENGINE_TAKES };
+/* What libgit2's engine does with a pack twin refuses. ENGINE_TAKES_HEAVY: it takes it, after
+ * rebuilding hundreds of MB of objects, which the sanitizer builds do not wait for (the outcome
+ * is the same; the plain build checks it). */
+enum engine { ENGINE_REFUSES, ENGINE_TAKES, ENGINE_TAKES_HEAVY };
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 /* twin's indexer refuses pack with code, naming words. libgit2's engine behind the same interface
  * refuses it with the same code, or (ENGINE_TAKES) takes it: the checks of its own that it lacks
@@ -364,9 +378,11 @@ static void refuses(struct fixture *f, const struct bytes *pack, const char *tag
         fail_msg("%s: got %d (%s), wanted %d naming '%s'", tag, rc, twin_error_last(), code, words);
     assert_null(idx.p);
     snprintf(own, sizeof(own), "%s", twin_error_last());
+    if (engine == ENGINE_TAKES_HEAVY && SANITIZED)
+        return;
     snprintf(dir, sizeof(dir), "%s/engine-bad-%s", f->dir, tag);
     rc = libgit2_engine_index(&idx, pack, dir, 0);
-    if (engine == ENGINE_TAKES) {
+    if (engine != ENGINE_REFUSES) {
         if (rc != 0)
             fail_msg("%s: libgit2's engine refused it (%s)", tag, twin_error_last());
         free(idx.p);
@@ -613,7 +629,7 @@ static void chains_too_deep_or_too_costly_are_refused(void **state)
     for (uint32_t i = 1; i <= 1100; i++)
         prev = crafted_retag(&c, prev, sizeof(small), i);
     crafted_seal(&c);
-    refuses(f, &c.b, "deep", TWIN_EINVALID, "chain of more than 1024 deltas", ENGINE_TAKES);
+    refuses(f, &c.b, "deep", TWIN_EINVALID, "chain of more than 1024 deltas", ENGINE_TAKES_HEAVY);
     free(c.b.p);
 
     struct crafted d = {0};
@@ -624,7 +640,7 @@ static void chains_too_deep_or_too_costly_are_refused(void **state)
     for (uint32_t i = 1; i <= 60; i++)
         prev = crafted_retag(&d, prev, large, i);
     crafted_seal(&d);
-    refuses(f, &d.b, "costly", TWIN_EINVALID, "more rebuilding of its bases", ENGINE_TAKES);
+    refuses(f, &d.b, "costly", TWIN_EINVALID, "more rebuilding of its bases", ENGINE_TAKES_HEAVY);
     free(d.b.p);
     free(data);
 }
