@@ -214,7 +214,7 @@ static void sync_all(twin_service *s, twin_node *n)
         return;
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
         char line[1200];
-        twin_syncrun_peer(line, sizeof(line), n, &peers[i]);
+        twin_syncrun_peer(line, sizeof(line), n, &peers[i], NULL);
         say(s, "%s", line);
     }
     free(peers);

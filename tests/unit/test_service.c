@@ -177,7 +177,7 @@ static int sync_with(struct twin_sync_stats *st, twin_node *n, int port, const t
     snprintf(p, sizeof(p), "%d", port);
     int rc = TWIN_ECONFLICT;
     for (int i = 0; i < 20 && rc == TWIN_ECONFLICT; i++)
-        rc = twin_sync_peer(st, n, "127.0.0.1", p, twin_node_key(server)->pk);
+        rc = twin_sync_peer(st, n, "127.0.0.1", p, twin_node_key(server)->pk, NULL);
     return rc;
 }
 
