@@ -148,8 +148,4 @@ int twin_channel_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t p
 int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len,
                             size_t *plain_len);
 
-/* A process-wide question every wait on a socket asks as well, being replaced by each
- * channel's own (twin_channel_config.cancelled). NULL turns it off. */
-void twin_channel_set_cancel(bool (*fn)(void));
-
 #endif

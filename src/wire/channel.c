@@ -127,19 +127,6 @@ int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t bo
 
 enum io_status { IO_OK, IO_EOF, IO_TRUNCATED, IO_RESET, IO_TIMEOUT, IO_FAILED, IO_CANCELLED };
 
-static _Atomic(bool (*)(void)) cancel_hook;
-
-void twin_channel_set_cancel(bool (*fn)(void))
-{
-    atomic_store(&cancel_hook, fn);
-}
-
-static bool is_cancelled(const struct cancel *cancel)
-{
-    bool (*hook)(void) = atomic_load(&cancel_hook);
-    return (cancel->fn && cancel->fn(cancel->ctx)) || (hook && hook());
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -155,9 +142,9 @@ static enum io_status wait_fd(const struct cancel *cancel, int fd, short events,
         int64_t left = deadline - now_ms();
         if (left <= 0)
             return IO_TIMEOUT;
-        if (is_cancelled(cancel))
+        if (cancel->fn && cancel->fn(cancel->ctx))
             return IO_CANCELLED;
-        if ((cancel->fn || atomic_load(&cancel_hook)) && left > TWIN_CHANNEL_CANCEL_CHECK_MS)
+        if (cancel->fn && left > TWIN_CHANNEL_CANCEL_CHECK_MS)
             left = TWIN_CHANNEL_CANCEL_CHECK_MS;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
