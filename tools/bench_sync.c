@@ -270,7 +270,7 @@ static int helper_initiate(const char *dir, const char *port, const char *peer_k
             return 2;
     if (twin_global_init(true) || twin_ops_open(&n, dir))
         die("opening the receiving node");
-    int rc = twin_sync_peer(&st, n, "127.0.0.1", port, pk);
+    int rc = twin_sync_peer(&st, n, "127.0.0.1", port, pk, NULL);
     if (rc)
         fprintf(stderr, "bench_sync: session failed: %s\n", twin_error_last());
     print_stats(stdout, rc, &st);

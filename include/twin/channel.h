@@ -19,6 +19,12 @@
 
 typedef struct twin_channel twin_channel;
 
+/* Asked by a channel's waits whether to give up (twin_channel_config.cancelled). */
+typedef bool (*twin_channel_cancel_fn)(void *ctx);
+
+/* How often, at the longest, a wait asks its channel's cancel question. */
+#define TWIN_CHANNEL_CANCEL_CHECK_MS 200
+
 /* Called by the responder once the handshake has proved who the initiator is. Return 0 to
  * accept the node; anything else refuses it, and a reason written to reason (capacity
  * reason_cap) goes to the log. A refused node gets no further bytes. */
@@ -45,6 +51,14 @@ typedef struct twin_channel_config {
     /* Responder: when set, counts the handshake messages this side has sent, so a listener
      * that drops the connection knows whether it may still answer "busy" (PROTOCOL.md 3.6). */
     int *handshake_sent;
+    /* When set, a question the channel keeps and every wait on its socket asks (the connect,
+     * the handshake, each frame read or written) at least every TWIN_CHANNEL_CANCEL_CHECK_MS:
+     * when it answers true, the wait ends and the call fails cleanly ("abandoned"). It belongs
+     * to this channel alone, so one owner's stop (a service's, say) leaves others' channels
+     * be. Asked on whichever thread uses the channel: it must be quick and thread-safe, and
+     * cancel_ctx must outlive the channel. NULL: never cancelled. */
+    twin_channel_cancel_fn cancelled;
+    void *cancel_ctx;
 } twin_channel_config;
 
 /* Connects to host:port over TCP and runs the handshake as initiator, expecting the peer to
@@ -133,11 +147,5 @@ int twin_channel_frame_seal(twin_noise_cipher *c, unsigned char *frame, size_t p
 /* Decrypts a frame body in place; the plaintext is body[0 .. *plain_len). */
 int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t body_len,
                             size_t *plain_len);
-
-/* A process-wide question every wait on a socket asks at least every 200 ms: when it answers
- * true, the wait ends and the session fails cleanly ("abandoned"). twin serve uses it so that a
- * stop signal does not wait for a peer that has stopped answering. NULL turns it off. */
-typedef bool (*twin_channel_cancel_fn)(void);
-void twin_channel_set_cancel(twin_channel_cancel_fn fn);
 
 #endif

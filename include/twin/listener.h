@@ -30,7 +30,10 @@ typedef void (*twin_session_fn)(void *ctx, twin_channel *ch);
 typedef struct twin_listener_config {
     const char *host; /* address to bind, e.g. "127.0.0.1" or "::"; NULL for every address */
     const char *port; /* "7447"; "0" lets the system pick (see twin_listener_port) */
-    twin_channel_config channel;  /* key, network and deadlines; authorize is required */
+    /* Key, network and deadlines; authorize is required. Its cancel question (cancelled,
+     * cancel_ctx) is kept by every channel accepted, from the first wait of its handshake on:
+     * the listener's owner (a service) ends its own sessions' waits with it. */
+    twin_channel_config channel;
     unsigned max_unauthenticated; /* handshakes in progress; 0 means the default */
     unsigned max_per_address;     /* of those, from one address (host); 0 means the default */
     int handshake_timeout_ms;     /* each handshake; 0 means TWIN_LISTENER_HANDSHAKE_MS */

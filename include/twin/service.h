@@ -62,9 +62,11 @@ int twin_service_run(twin_service *s);
 /* Asks the service to stop; why says what asked ("SIGTERM"; NULL: "request") and must outlive
  * the service. Async-signal-safe and thread-safe, so a signal handler may call it; the first
  * call's why counts. Until the running service takes the stop (within half a second), every
- * wait on the network in this process ends ("abandoned": twin_channel_set_cancel, which a
- * service sets), so a round of sessions does not hold the stop up; the current session is
- * the last of its round. Valid until twin_service_free. */
+ * wait on the network of this service's sessions, served or initiated, ends ("abandoned": the
+ * service gives their channels its stop check as their cancel question), so a round of
+ * sessions does not hold the stop up; the current session is the last of its round. Other
+ * services and other channels in the process are not affected. Valid until
+ * twin_service_free. */
 void twin_service_stop(twin_service *s, const char *why);
 
 /* Frees the service, stopping its listener if it never ran. Not while twin_service_run runs.

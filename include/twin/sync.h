@@ -43,15 +43,27 @@ struct twin_sync_stats {
     struct twin_ahead ahead[TWIN_SYNC_AHEAD_LISTED];
 };
 
+/* How a session twin_sync_peer initiates may be cut short. NULL, or zeroed: it never is. */
+struct twin_sync_opts {
+    /* Asked by every wait of the session's channel at least every TWIN_CHANNEL_CANCEL_CHECK_MS
+     * (twin_channel_config.cancelled): when it answers true, the session is abandoned and
+     * nothing moves. A service passes its own stop check, so a stop does not wait on a peer
+     * that stopped answering. */
+    twin_channel_cancel_fn cancelled;
+    void *cancel_ctx;
+};
+
 /* Runs a session as the initiator on an authenticated channel. Sessions of one node must not
  * overlap: prefer twin_sync_peer, which takes the node's session lock first. */
 int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch);
 
 /* Takes this node's session lock (waiting for a running session to end), connects to the peer
- * at host:port expecting peer_key, and runs a session as the initiator. TWIN_ECONFLICT when the
- * session lost a race (a branch moved, or the peer was busy): running it again is safe. */
+ * at host:port expecting peer_key, and runs a session as the initiator, cancelled as opts says
+ * (NULL: never). TWIN_ECONFLICT when the session lost a race (a branch moved, or the peer was
+ * busy): running it again is safe. */
 int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, const char *port,
-                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES]);
+                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES],
+                   const struct twin_sync_opts *opts);
 
 /* Runs a session as the responder on an authenticated channel; it takes the node's session
  * lock, and when another session holds it for more than a moment, answers busy. */

@@ -12,12 +12,13 @@
 #include "twin/peers.h"
 #include "twin/sync.h"
 
-/* Connects to peer p and runs a session as the initiator (twin_sync_peer), again while it loses
- * a race (TWIN_ECONFLICT), a few times at most; records the outcome in the peer's entry
- * (twin_peers_record) and writes a one-line summary to line, e.g. "sync with south: ok,
- * received 1 commit, sent 0, head 1a2b3c4d5e6f (12 ms)" or "sync with south (127.0.0.1:7447):
- * failed: ... (2 sessions, 830 ms)". Returns the last session's result. */
-int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p);
+/* Connects to peer p and runs a session as the initiator (twin_sync_peer, cancelled as opts
+ * says; NULL: never), again while it loses a race (TWIN_ECONFLICT), a few times at most; records
+ * the outcome in the peer's entry (twin_peers_record) and writes a one-line summary to line, e.g.
+ * "sync with south: ok, received 1 commit, sent 0, head 1a2b3c4d5e6f (12 ms)" or "sync with south
+ * (127.0.0.1:7447): failed: ... (2 sessions, 830 ms)". Returns the last session's result. */
+int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                      const struct twin_sync_opts *opts);
 
 /* What a session moved, in words: "received 3 commits, sent 1, merged, head 1a2b3c4d5e6f",
  * naming received commits dated more than a day ahead of this node's clock. */

@@ -34,7 +34,7 @@ int cmd_sync(struct cli *c, int argc, char **argv)
     json_t *list = c->json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
         char line[1200];
-        rc = twin_syncrun_peer(line, sizeof(line), c->node, &peers[i]);
+        rc = twin_syncrun_peer(line, sizeof(line), c->node, &peers[i], NULL);
         failed += rc != 0;
         if (c->json)
             json_array_append_new(list, json_pack("{s:s, s:b, s:s}", "peer", peers[i].name, "ok",

@@ -31,8 +31,7 @@
 #include "twin/syncrun.h"
 
 /* twin_service_stop runs in signal handlers: what it touches must be lock-free. */
-_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2 &&
-                   ATOMIC_POINTER_LOCK_FREE == 2,
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
                "twin_service_stop needs lock-free atomics");
 
 /* How often the head and node.key are looked at: a local change is passed on within a second. */
@@ -51,18 +50,18 @@ struct twin_service {
     twin_keypair started;   /* the key the service started with */
     int wake[2];            /* twin_service_stop writes to wake[1]; the run waits on wake[0] */
     atomic_bool stop_asked;
-    atomic_bool stop_taken; /* the run has taken the stop: network waits go on again */
+    atomic_bool stop_taken; /* the run has taken the stop: its network waits go on again */
     _Atomic(const char *) stop_why;
     atomic_bool ran;
 };
 
-/* Stops asked for and not yet taken by their services, in the whole process: the channel's
- * cancel hook has no context to say which service it asks about. */
-static atomic_int stops_pending;
-
-static bool stop_is_pending(void)
+/* The cancel question of this service's channels (twin_channel_config.cancelled), those its
+ * listener accepts and those its rounds initiate: a stop was asked for and the run has not yet
+ * taken it. Other services' and other users' channels in the process ask their own. */
+static bool stop_is_pending(void *ctx)
 {
-    return atomic_load(&stops_pending) > 0;
+    twin_service *s = ctx;
+    return atomic_load(&s->stop_asked) && !atomic_load(&s->stop_taken);
 }
 
 static void say(twin_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -210,11 +209,12 @@ static void sync_all(twin_service *s, twin_node *n)
 {
     struct twin_peer *peers = NULL;
     size_t count = 0;
+    const struct twin_sync_opts opts = {.cancelled = stop_is_pending, .cancel_ctx = s};
     if (twin_peers_list(&peers, &count, n) != 0)
         return;
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
         char line[1200];
-        twin_syncrun_peer(line, sizeof(line), n, &peers[i]);
+        twin_syncrun_peer(line, sizeof(line), n, &peers[i], &opts);
         say(s, "%s", line);
     }
     free(peers);
@@ -279,9 +279,6 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
         return rc;
     }
     s->answering = s->started = *twin_node_key(s->node);
-    /* A stop asked for abandons sessions waiting on the network; the listener's sessions still
-     * get their grace period once the run has taken the stop. */
-    twin_channel_set_cancel(stop_is_pending);
 
     twin_keypair prev;
     bool has_prev = twin_node_previous_key(&prev, s->node) == 0;
@@ -294,7 +291,12 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
                     .nother_keys = has_prev ? 1 : 0,
                     .network_id = twin_node_network_id(s->node),
                     .authorize = serve_authorize,
-                    .authorize_ctx = s->dir},
+                    .authorize_ctx = s->dir,
+                    /* A stop asked for abandons this service's sessions waiting on the
+                     * network; they still get their grace period once the run has taken the
+                     * stop. */
+                    .cancelled = stop_is_pending,
+                    .cancel_ctx = s},
         .session = serve_session,
         .session_ctx = s,
         .log = listener_log,
@@ -323,11 +325,11 @@ int twin_service_port(const twin_service *s)
     return s->port;
 }
 
-/* The run has taken the stop: network waits in this process go on again. */
+/* The run has taken the stop (or the service is being freed): this service's network waits go
+ * on again, for the listener's grace period. */
 static void take_stop(twin_service *s)
 {
-    if (atomic_load(&s->stop_asked) && !atomic_exchange(&s->stop_taken, true))
-        atomic_fetch_sub(&stops_pending, 1);
+    atomic_store(&s->stop_taken, true);
 }
 
 int twin_service_run(twin_service *s)
@@ -374,8 +376,7 @@ void twin_service_stop(twin_service *s, const char *why)
     int saved = errno;
     const char *none = NULL;
     atomic_compare_exchange_strong(&s->stop_why, &none, why ? why : "request");
-    if (!atomic_exchange(&s->stop_asked, true))
-        atomic_fetch_add(&stops_pending, 1);
+    atomic_store(&s->stop_asked, true);
     ssize_t w = write(s->wake[1], "", 1); /* when the pipe is full, a wake-up waits already */
     (void)w;
     errno = saved;

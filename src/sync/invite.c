@@ -528,7 +528,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         return rc;
     }
     if (rc == 0 && (rc = twin_peers_address_parse(host, port, inv.address)) == 0)
-        rc = twin_sync_peer(st, n, host, port, inv.inviter);
+        rc = twin_sync_peer(st, n, host, port, inv.inviter, NULL);
     if (rc)
         rc = twin_error_wrap(rc,
                              "admitted as a member, but the first sync with %s failed (run "

@@ -880,10 +880,15 @@ static int peer_still_member(twin_node *n, const unsigned char pk[static TWIN_PU
 }
 
 int twin_sync_peer(struct twin_sync_stats *out, twin_node *n, const char *host, const char *port,
-                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES])
+                   const unsigned char peer_key[static TWIN_PUBKEY_BYTES],
+                   const struct twin_sync_opts *opts)
 {
     twin_channel *ch = NULL;
     twin_channel_config cfg = {.key = twin_node_key(n), .network_id = twin_node_network_id(n)};
+    if (opts) {
+        cfg.cancelled = opts->cancelled;
+        cfg.cancel_ctx = opts->cancel_ctx;
+    }
     int lock = -1;
     memset(out, 0, sizeof(*out));
     int member = peer_still_member(n, peer_key);

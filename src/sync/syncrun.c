@@ -55,7 +55,8 @@ void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats 
     }
 }
 
-int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p)
+int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                      const struct twin_sync_opts *opts)
 {
     struct twin_sync_stats st;
     double start = now_ms();
@@ -65,7 +66,7 @@ int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct t
      * session) is simply run again: the next one starts from the new heads. */
     for (int attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
         attempts++;
-        if ((rc = twin_sync_peer(&st, n, p->host, p->port, p->key)) != TWIN_ECONFLICT)
+        if ((rc = twin_sync_peer(&st, n, p->host, p->port, p->key, opts)) != TWIN_ECONFLICT)
             break;
         /* Jittered, so two nodes that collided do not collide again. */
         long ms = 50 + (long)randombytes_uniform(200) + 150L * attempt;

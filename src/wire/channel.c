@@ -32,6 +32,12 @@
 #define RECV_GROW_STEP (64 * 1024)
 #define SEND_BUF_FULL  (TWIN_FRAME_HEADER_BYTES + TWIN_FRAME_MAX)
 
+/* A channel's own cancel question (twin_channel_config.cancelled), asked by its waits. */
+struct cancel {
+    twin_channel_cancel_fn fn; /* NULL: never cancelled */
+    void *ctx;
+};
+
 struct twin_channel {
     int fd;
     int initiator;
@@ -52,6 +58,7 @@ struct twin_channel {
     int admission;    /* the responder's authorisation verdict: 0, or TWIN_CHANNEL_ADMIT_CLAIM */
     unsigned char first[TWIN_NOISE_MSG3_BYTES]; /* the responder's message 1, while it is tried */
     atomic_int interrupted;
+    struct cancel cancel;
 };
 
 /* --- Frames ----------------------------------------------------------------------------- */
@@ -120,15 +127,6 @@ int twin_channel_frame_open(twin_noise_cipher *c, unsigned char *body, size_t bo
 
 enum io_status { IO_OK, IO_EOF, IO_TRUNCATED, IO_RESET, IO_TIMEOUT, IO_FAILED, IO_CANCELLED };
 
-#define CANCEL_CHECK_MS 200 /* how often a wait asks whether the process is stopping */
-
-static _Atomic(twin_channel_cancel_fn) cancel_hook;
-
-void twin_channel_set_cancel(twin_channel_cancel_fn fn)
-{
-    atomic_store(&cancel_hook, fn);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -136,17 +134,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static enum io_status wait_fd(int fd, short events, int64_t deadline)
+/* Waits for fd until the deadline, asking the channel's cancel question (when it has one) at
+ * least every TWIN_CHANNEL_CANCEL_CHECK_MS. */
+static enum io_status wait_fd(const struct cancel *cancel, int fd, short events, int64_t deadline)
 {
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left <= 0)
             return IO_TIMEOUT;
-        twin_channel_cancel_fn cancelled = atomic_load(&cancel_hook);
-        if (cancelled && cancelled())
+        if (cancel->fn && cancel->fn(cancel->ctx))
             return IO_CANCELLED;
-        if (cancelled && left > CANCEL_CHECK_MS)
-            left = CANCEL_CHECK_MS;
+        if (cancel->fn && left > TWIN_CHANNEL_CANCEL_CHECK_MS)
+            left = TWIN_CHANNEL_CANCEL_CHECK_MS;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r < 0 && errno != EINTR)
@@ -157,7 +156,8 @@ static enum io_status wait_fd(int fd, short events, int64_t deadline)
 }
 
 /* Reads exactly len bytes. IO_EOF only when the peer closed before the first byte. */
-static enum io_status read_full(int fd, unsigned char *buf, size_t len, int64_t deadline)
+static enum io_status read_full(const struct cancel *cancel, int fd, unsigned char *buf, size_t len,
+                                int64_t deadline)
 {
     size_t got = 0;
     while (got < len) {
@@ -171,7 +171,7 @@ static enum io_status read_full(int fd, unsigned char *buf, size_t len, int64_t 
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            enum io_status s = wait_fd(fd, POLLIN, deadline);
+            enum io_status s = wait_fd(cancel, fd, POLLIN, deadline);
             if (s != IO_OK)
                 return s;
             continue;
@@ -181,7 +181,8 @@ static enum io_status read_full(int fd, unsigned char *buf, size_t len, int64_t 
     return IO_OK;
 }
 
-static enum io_status write_full(int fd, const unsigned char *buf, size_t len, int64_t deadline)
+static enum io_status write_full(const struct cancel *cancel, int fd, const unsigned char *buf,
+                                 size_t len, int64_t deadline)
 {
     size_t put = 0;
     while (put < len) {
@@ -193,7 +194,7 @@ static enum io_status write_full(int fd, const unsigned char *buf, size_t len, i
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            enum io_status s = wait_fd(fd, POLLOUT, deadline);
+            enum io_status s = wait_fd(cancel, fd, POLLOUT, deadline);
             if (s != IO_OK)
                 return s;
             continue;
@@ -218,7 +219,7 @@ static int io_error(enum io_status s, int timeout_ms, const char *what)
     case IO_FAILED:
         return twin_error(TWIN_ERROR, "%s: %s", what, strerror(errno));
     case IO_CANCELLED:
-        return twin_error(TWIN_ERROR, "%s: abandoned, this process is stopping", what);
+        return twin_error(TWIN_ERROR, "%s: abandoned, the session was cancelled", what);
     case IO_OK:
         break;
     }
@@ -278,7 +279,7 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
     char what[64];
     snprintf(what, sizeof(what), "handshake: waiting for message %d", index);
 
-    enum io_status s = read_full(ch->fd, hdr, sizeof(hdr), deadline);
+    enum io_status s = read_full(&ch->cancel, ch->fd, hdr, sizeof(hdr), deadline);
     if (s == IO_EOF && !ch->initiator && index == 1)
         return twin_error(TWIN_ERROR, "handshake: the peer closed the connection before "
                                       "message 1");
@@ -298,7 +299,7 @@ static int read_handshake_message(twin_channel *ch, twin_noise_handshake *hs, in
                           "handshake: message %d declares %u bytes, expected %zu (not a twin "
                           "peer, or another protocol version)",
                           index, len, expect);
-    if ((s = read_full(ch->fd, body, expect, deadline)) != IO_OK)
+    if ((s = read_full(&ch->cancel, ch->fd, body, expect, deadline)) != IO_OK)
         return io_error(s == IO_EOF ? IO_TRUNCATED : s, timeout_ms, what);
     if (index == 1)
         memcpy(ch->first, body, expect); /* kept for a second key (read_first_with_keys) */
@@ -338,7 +339,8 @@ static int run_handshake(twin_channel *ch, twin_noise_handshake *hs, const twin_
                                             sizeof(buf) - TWIN_FRAME_HEADER_BYTES, &n)) != 0)
                 return rc;
             store_be32(buf, (uint32_t)n);
-            enum io_status s = write_full(ch->fd, buf, TWIN_FRAME_HEADER_BYTES + n, deadline);
+            enum io_status s =
+                write_full(&ch->cancel, ch->fd, buf, TWIN_FRAME_HEADER_BYTES + n, deadline);
             if (s != IO_OK) {
                 char what[64];
                 snprintf(what, sizeof(what), "handshake: sending message %d", index);
@@ -364,6 +366,7 @@ static int channel_new(twin_channel **out, int fd, int initiator, const twin_cha
     ch->read_timeout_ms = timeout_or(cfg->read_timeout_ms, TWIN_READ_TIMEOUT_MS);
     ch->write_timeout_ms = timeout_or(cfg->write_timeout_ms, TWIN_WRITE_TIMEOUT_MS);
     atomic_init(&ch->interrupted, 0);
+    ch->cancel = (struct cancel){cfg->cancelled, cfg->cancel_ctx};
     twin_channel_fd_addr(ch->addr, fd);
     snprintf(ch->network, sizeof(ch->network), "%s", cfg->network_id);
     int one = 1;
@@ -508,6 +511,7 @@ int twin_channel_connect(twin_channel **out, const char *host, const char *port,
     if ((err = getaddrinfo(host, port, &hints, &res)) != 0)
         return twin_error(TWIN_ERROR, "connect %s:%s: %s", host, port, gai_strerror(err));
     int fd = -1;
+    const struct cancel cancel = {cfg->cancelled, cfg->cancel_ctx};
     err = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -518,11 +522,18 @@ int twin_channel_connect(twin_channel **out, const char *host, const char *port,
         if (set_nonblocking(fd) == 0 &&
             (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)) {
             socklen_t len = sizeof(err);
-            enum io_status s = wait_fd(fd, POLLOUT, deadline);
+            enum io_status s = wait_fd(&cancel, fd, POLLOUT, deadline);
             if (s == IO_OK && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
                 break;
             if (s == IO_TIMEOUT)
                 err = ETIMEDOUT;
+            if (s == IO_CANCELLED) {
+                close(fd);
+                freeaddrinfo(res);
+                char what[300];
+                snprintf(what, sizeof(what), "connect %s:%s", host, port);
+                return io_error(s, timeout_ms, what);
+            }
         } else {
             err = errno;
         }
@@ -575,7 +586,8 @@ static int send_sealed(twin_channel *ch, const unsigned char *plain, size_t plai
                        plain_len, &frame_len);
     if (rc)
         return rc;
-    enum io_status s = write_full(ch->fd, ch->sbuf, frame_len, now_ms() + ch->write_timeout_ms);
+    enum io_status s =
+        write_full(&ch->cancel, ch->fd, ch->sbuf, frame_len, now_ms() + ch->write_timeout_ms);
     if (s == IO_OK)
         return 0;
     ch->tx_broken = 1;
@@ -632,7 +644,7 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
     if (rc)
         return rc;
 
-    enum io_status s = read_full(ch->fd, hdr, sizeof(hdr), deadline);
+    enum io_status s = read_full(&ch->cancel, ch->fd, hdr, sizeof(hdr), deadline);
     if (s != IO_OK) {
         ch->rx_broken = 1;
         if (atomic_load(&ch->interrupted))
@@ -678,7 +690,7 @@ static int recv_frame(twin_channel *ch, const unsigned char **plain, size_t *pla
                 return rc;
             }
         }
-        s = read_full(ch->fd, ch->rbuf + got, want, deadline);
+        s = read_full(&ch->cancel, ch->fd, ch->rbuf + got, want, deadline);
         if (s != IO_OK) {
             ch->rx_broken = 1;
             if (atomic_load(&ch->interrupted))

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,14 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static unsigned max_sessions; /* 0: the listener's default */
+static unsigned max_sessions;      /* 0: the listener's default */
+static atomic_bool *server_cancel; /* when set, the listener's channels answer with it */
+
+/* A channel's cancel question: what the flag at ctx says. */
+static bool flag_says(void *ctx)
+{
+    return atomic_load((atomic_bool *)ctx);
+}
 
 static struct server *server_start(enum session_mode mode, unsigned max_unauth, int hs_timeout,
                                    int read_timeout)
@@ -137,7 +145,9 @@ static struct server *server_start(enum session_mode mode, unsigned max_unauth, 
                     .handshake_timeout_ms = hs_timeout,
                     .read_timeout_ms = read_timeout,
                     .write_timeout_ms = 2000,
-                    .authorize = allow_alice},
+                    .authorize = allow_alice,
+                    .cancelled = server_cancel ? flag_says : NULL,
+                    .cancel_ctx = server_cancel},
         .max_unauthenticated = max_unauth,
         .max_sessions = max_sessions,
         .summary_ms = 1, /* every refusal shows in the log at once */
@@ -643,6 +653,86 @@ static void silent_peer_is_dropped_at_the_read_deadline(void **state)
     server_stop(s);
 }
 
+/* Alice's channel to the server with a cancel question of its own (none when flag is NULL) and a
+ * read deadline far beyond any wait of the tests: only a cancel ends a wait sooner. */
+static twin_channel *connect_cancellable(int port, atomic_bool *flag)
+{
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = client_config(&alice, NETWORK);
+    cfg.read_timeout_ms = 30000;
+    cfg.cancelled = flag ? flag_says : NULL;
+    cfg.cancel_ctx = flag;
+    if (twin_channel_connect(&ch, "127.0.0.1", port_of(port), bob.pk, &cfg) != 0)
+        fail_msg("connect: %s", twin_error_last());
+    return ch;
+}
+
+/* Hello there and back, and goodbye: the channel still works. */
+static void assert_round_trip(twin_channel *ch)
+{
+    twin_msg hello = hello_from(&alice), in;
+    assert_int_equal(twin_channel_send(ch, &hello), 0);
+    if (twin_channel_recv(ch, &in) != 0)
+        fail_msg("recv: %s", twin_error_last());
+    assert_int_equal(in.type, TWIN_MSG_HELLO);
+    twin_msg_clear(&in);
+    assert_int_equal(twin_channel_goodbye(ch, TWIN_GOODBYE_DONE), 0);
+}
+
+/* Three channels in one process wait on a silent server (it waits for their hello): the one
+ * whose cancel question answers true ends its wait as abandoned, long before its deadline; the
+ * one without a cancel question and the one whose question answers false go on unaffected. */
+static void a_cancelled_channel_ends_its_wait_and_leaves_others_be(void **state)
+{
+    struct server *s = server_start(ECHO, 0, 2000, 30000);
+    int port = twin_listener_port(s->l);
+    atomic_bool stopping = false, staying = false;
+    twin_channel *cancelled = connect_cancellable(port, &stopping);
+    twin_channel *plain = connect_cancellable(port, NULL);
+    twin_channel *asked = connect_cancellable(port, &staying);
+
+    atomic_store(&stopping, true);
+    twin_msg in;
+    assert_int_equal(twin_channel_recv(cancelled, &in), TWIN_ERROR);
+    assert_non_null(strstr(twin_error_last(), "abandoned, the session was cancelled"));
+
+    /* Still asked while the first one's question answers true. */
+    assert_round_trip(plain);
+    assert_round_trip(asked);
+    twin_channel_free(cancelled);
+    twin_channel_free(plain);
+    twin_channel_free(asked);
+    server_stop(s);
+}
+
+/* The cancel question holds from the first wait: a connect whose question answers true is
+ * abandoned, and a listener's accepted channels ask the question of its configuration, its
+ * handshakes included (a silent connection is dropped as abandoned, not at the deadline). */
+static void a_cancel_covers_the_connect_and_the_handshake(void **state)
+{
+    struct server *s = server_start(ECHO, 0, 20000, 2000);
+    atomic_bool yes = true;
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = client_config(&alice, NETWORK);
+    cfg.cancelled = flag_says;
+    cfg.cancel_ctx = &yes;
+    assert_int_equal(
+        twin_channel_connect(&ch, "127.0.0.1", port_of(twin_listener_port(s->l)), bob.pk, &cfg),
+        TWIN_ERROR);
+    assert_null(ch);
+    assert_non_null(strstr(twin_error_last(), "abandoned, the session was cancelled"));
+    server_stop(s);
+
+    server_cancel = &yes;
+    s = server_start(ECHO, 0, 20000, 2000);
+    server_cancel = NULL;
+    int fd = raw_connect(twin_listener_port(s->l));
+    assert_true(closed_within(fd, 10000));
+    assert_true(log_has(s, "waiting for message 1: abandoned, the session was cancelled"));
+    close(fd);
+    server_stop(s);
+}
+
 /* Reads what the server sends before it closes: at most cap bytes, within 2 s. */
 static size_t read_until_closed(int fd, unsigned char *buf, size_t cap)
 {
@@ -871,6 +961,8 @@ int main(void)
         cmocka_unit_test(silent_peer_is_dropped_at_the_handshake_deadline),
         cmocka_unit_test(trickling_peer_is_dropped_at_the_handshake_deadline),
         cmocka_unit_test(silent_peer_is_dropped_at_the_read_deadline),
+        cmocka_unit_test(a_cancelled_channel_ends_its_wait_and_leaves_others_be),
+        cmocka_unit_test(a_cancel_covers_the_connect_and_the_handshake),
         cmocka_unit_test(connections_awaiting_authentication_are_capped),
         cmocka_unit_test(initiator_told_busy_says_so),
         cmocka_unit_test(sessions_beyond_the_cap_are_refused),

@@ -2,8 +2,9 @@
  * The node as a service (twin/service.h), run in this process on 127.0.0.1 with a port the
  * system picks: a second node syncs with it and ends on its head; a local change reaches a
  * configured peer with no round due; a stop asked for from another thread or from a signal
- * handler ends the run within a bounded wait, and the port is closed after. Every wait is
- * bounded and ends as soon as what it waits for happens.
+ * handler ends the run within a bounded wait, and the port is closed after; a stop abandons
+ * the stopped service's waiting sessions and not another service's. Every wait is bounded and
+ * ends as soon as what it waits for happens.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "twin/service.h"
 #include "twin/sync.h"
 #include "twin/global.h"
+#include "twin/channel.h"
 
 /* Generous bounds for a loaded machine; each wait ends as soon as its condition holds. */
 #define WAIT_S 60
@@ -177,7 +179,7 @@ static int sync_with(struct twin_sync_stats *st, twin_node *n, int port, const t
     snprintf(p, sizeof(p), "%d", port);
     int rc = TWIN_ECONFLICT;
     for (int i = 0; i < 20 && rc == TWIN_ECONFLICT; i++)
-        rc = twin_sync_peer(st, n, "127.0.0.1", p, twin_node_key(server)->pk);
+        rc = twin_sync_peer(st, n, "127.0.0.1", p, twin_node_key(server)->pk, NULL);
     return rc;
 }
 
@@ -291,6 +293,65 @@ static void test_local_change_reaches_peer(void **state)
     log_destroy(&south_log);
 }
 
+/* A channel to the service at port with key, its handshake done, and nothing said yet: the
+ * session the service runs for it waits for hello. No cancel question of its own. */
+static twin_channel *connect_silent(int port, const twin_keypair *key, const twin_node *server)
+{
+    char p[8];
+    snprintf(p, sizeof(p), "%d", port);
+    twin_channel_config cfg = {.key = key, .network_id = twin_node_network_id(server)};
+    twin_channel *ch = NULL;
+    if (twin_channel_connect(&ch, "127.0.0.1", p, twin_node_key(server)->pk, &cfg))
+        fail_msg("connect: %s", twin_error_last());
+    return ch;
+}
+
+/* Two services in one process, each with a session waiting on a peer that says nothing. A stop
+ * asked of north's service abandons north's waiting session; south's goes on, and its peer then
+ * completes a whole sync through it. North's service is not run, so its stop stays pending (as
+ * it does while a run is busy with a round) for as long as south's session is used. */
+static void a_stop_abandons_only_its_own_services_sessions(void **state)
+{
+    struct helper_nodes *p = *state;
+    struct log north_log, south_log;
+    struct runner south_run;
+    struct twin_sync_stats st;
+    log_init(&north_log);
+    log_init(&south_log);
+    twin_service *north = service_new(p->north_dir, &north_log);
+    /* South takes north's history, so that it knows north as a member. */
+    if (sync_with(&st, p->south, twin_service_port(north), p->north))
+        fail_msg("sync: %s", twin_error_last());
+    twin_service *south = service_new(p->south_dir, &south_log);
+    runner_start(&south_run, south);
+
+    twin_channel *to_north =
+        connect_silent(twin_service_port(north), twin_node_key(p->south), p->north);
+    twin_channel *to_south =
+        connect_silent(twin_service_port(south), twin_node_key(p->north), p->south);
+    twin_service_stop(north, "test");
+    assert_true(log_wait(&north_log, "abandoned, the session was cancelled"));
+
+    /* South's session waited all along, north's stop still pending: it answers a whole sync. */
+    add_note(p->north, "Agenda");
+    if (twin_sync_initiate(&st, p->north, to_south))
+        fail_msg("sync through south's waiting session: %s", twin_error_last());
+    assert_int_equal(st.sent_commits, 1);
+    assert_same_head(p->north, p->south);
+    assert_true(log_wait(&south_log, "ok, received 1 commit, sent 0"));
+    assert_false(log_has(&south_log, "abandoned"));
+
+    twin_channel_free(to_north);
+    twin_channel_free(to_south);
+    twin_service_free(north);
+    twin_service_stop(south, "test");
+    runner_join(&south_run);
+    assert_string_equal(south_log.last, "stopped");
+    twin_service_free(south);
+    log_destroy(&north_log);
+    log_destroy(&south_log);
+}
+
 static twin_service *signalled;
 
 static void on_usr1(int sig)
@@ -364,6 +425,8 @@ int main(void)
                                         helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(test_local_change_reaches_peer, helper_nodes_setup,
                                         helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(a_stop_abandons_only_its_own_services_sessions,
+                                        helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(test_stop_from_signal_handler, helper_nodes_setup,
                                         helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run_and_options, helper_nodes_setup,

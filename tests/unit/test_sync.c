@@ -16,7 +16,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -723,13 +725,13 @@ static void sync_peer_runs_a_session_over_tcp_with_the_expected_key_only(void **
     twin_keypair other;
     keypair_from_seed(&other, 0x66);
     tcp_listen(&t, p, port);
-    assert_int_not_equal(twin_sync_peer(&st, p->south, "127.0.0.1", port, other.pk), 0);
+    assert_int_not_equal(twin_sync_peer(&st, p->south, "127.0.0.1", port, other.pk, NULL), 0);
     tcp_end(&t);
     assert_int_not_equal(t.r.rc, 0);
     assert_int_equal(twin_node_head(&none, p->south), TWIN_ENOHISTORY);
 
     tcp_listen(&t, p, port);
-    int rc = twin_sync_peer(&st, p->south, "127.0.0.1", port, twin_node_key(p->north)->pk);
+    int rc = twin_sync_peer(&st, p->south, "127.0.0.1", port, twin_node_key(p->north)->pk, NULL);
     if (rc)
         fail_msg("sync: %s", twin_error_last());
     tcp_end(&t);
@@ -742,6 +744,42 @@ static void sync_peer_runs_a_session_over_tcp_with_the_expected_key_only(void **
     assert_int_equal(st.received_commits, count_commits(p->north));
     assert_true(t.r.st.has_head);
     assert_true(git_oid_equal(&t.r.st.head, &north));
+}
+
+/* A cancel question that answers true from its third asking on: by then a wait has begun. */
+static bool third_time(void *ctx)
+{
+    return atomic_fetch_add((atomic_int *)ctx, 1) >= 2;
+}
+
+/* A peer that takes the connection (the kernel completes it) and never answers: the session's
+ * cancel question ends its wait for the handshake's answer, long before the deadline, and
+ * nothing moves. */
+static void a_cancelled_sync_abandons_a_silent_peer(void **state)
+{
+    struct peers *p = *state;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof(addr);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(silent >= 0);
+    assert_int_equal(bind(silent, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(silent, 1), 0);
+    assert_int_equal(getsockname(silent, (struct sockaddr *)&addr, &len), 0);
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)ntohs(addr.sin_port));
+
+    atomic_int asked = 0;
+    struct twin_sync_opts opts = {.cancelled = third_time, .cancel_ctx = &asked};
+    struct twin_sync_stats st;
+    assert_int_equal(
+        twin_sync_peer(&st, p->south, "127.0.0.1", port, twin_node_key(p->north)->pk, &opts),
+        TWIN_ERROR);
+    assert_non_null(strstr(twin_error_last(), "abandoned, the session was cancelled"));
+    assert_true(atomic_load(&asked) >= 3);
+    git_oid none;
+    assert_int_equal(twin_node_head(&none, p->south), TWIN_ENOHISTORY);
+    close(silent);
 }
 
 int main(void)
@@ -764,6 +802,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(authorize_admits_active_member_keys_and_configured_peers,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_cancelled_sync_abandons_a_silent_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(
             sync_peer_runs_a_session_over_tcp_with_the_expected_key_only, setup, teardown),
         cmocka_unit_test_setup_teardown(a_malformed_pack_is_answered_with_refuse_4, setup,

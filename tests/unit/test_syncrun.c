@@ -126,7 +126,7 @@ static void a_run_reaches_the_peers_head_and_is_recorded(void **state)
     assert_int_equal(twin_peers_get(&peer, p->south, "north"), 0);
 
     char line[1200];
-    int rc = twin_syncrun_peer(line, sizeof(line), p->south, &peer);
+    int rc = twin_syncrun_peer(line, sizeof(line), p->south, &peer, NULL);
     serve_stop(&s);
     if (rc)
         fail_msg("sync run: %s", line);
@@ -168,7 +168,7 @@ static void a_failed_run_names_the_peer_and_why(void **state)
     assert_int_equal(twin_peers_get(&peer, p->south, "north"), 0);
 
     char line[1200], want[200];
-    assert_int_not_equal(twin_syncrun_peer(line, sizeof(line), p->south, &peer), 0);
+    assert_int_not_equal(twin_syncrun_peer(line, sizeof(line), p->south, &peer, NULL), 0);
     snprintf(want, sizeof(want), "sync with north (127.0.0.1:%d): failed: ", port);
     assert_memory_equal(line, want, strlen(want));
     assert_non_null(strstr(line, " ms)"));
