@@ -135,7 +135,8 @@ old=$(own_key watcher)
 must "$TWIN" --dir "$(dir_of watcher)" key rotate
 [ "$(own_key watcher)" != "$old" ] || fail "the observer's rotation kept the old key"
 sync_ok watcher XE-EXAMPLE-N
-same_heads north watcher
+# North took the rotation: its head holds Watcher's (the serves may have moved it on since).
+head_contains north "$(head_of watcher)"
 same "$(active_keys north XE-EXAMPLE-W)" "$(own_key watcher)" "Watcher's active key at North"
 verify_ok north
 must_fail "$TWIN" --dir "$(dir_of watcher)" add note title="Observers still write no records"
@@ -154,7 +155,7 @@ wait_log south 10 "node key changed: answering as node $id2, and as the keys it 
 sync_ok north south # expects the replaced key
 must "$TWIN" --dir "$(dir_of watcher)" peer add south "127.0.0.1:${SERVE_PORT[south]}" "$k2"
 sync_ok watcher south # expects the new key
-same "$(head_of watcher)" "$(head_of south)" "Watcher's head after syncing with South's new key"
+head_contains south "$(head_of watcher)"
 
 check "temporary key files a kill left are removed when the node next opens"
 printf 'secret\n' >"$(dir_of south)/node.key.new.tmp-Ab12Cd"

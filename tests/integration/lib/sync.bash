@@ -390,6 +390,16 @@ same_heads() {
     note "all on $h0"
 }
 
+# head_contains NAME COMMIT: node NAME's head is COMMIT or descends from it. Where serves sync in
+# the background, a head may move on right after a sync; what the sync brought stays in it.
+head_contains() {
+    local h
+    h=$(head_of "$1")
+    [ -n "$2" ] || fail "head_contains $1: no commit given"
+    ngit "$1" merge-base --is-ancestor "$2" "${h:-none}" 2>/dev/null ||
+        fail "the head of $1 (${h:-nothing}) does not contain $2"
+}
+
 heads_equal() {
     local h0 name
     h0=$(head_of "$1")
