@@ -1,0 +1,398 @@
+#include "store/wraps.h"
+
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twin/error.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_MS        10000
+
+struct twin_wraps {
+    sqlite3 *db;
+    char path[4200];
+    unsigned char store[TWIN_WRAPS_STORE_BYTES];
+};
+
+static int db_error(twin_wraps *w, const char *what)
+{
+    return twin_error(TWIN_ERROR, "the wrap store %s: %s: %s", w->path, what,
+                      w->db ? sqlite3_errmsg(w->db) : "cannot open");
+}
+
+static int exec(twin_wraps *w, const char *sql, const char *what)
+{
+    return sqlite3_exec(w->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_error(w, what);
+}
+
+static int prepare(sqlite3_stmt **st, twin_wraps *w, const char *sql)
+{
+    return sqlite3_prepare_v2(w->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : db_error(w, "a query");
+}
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS wraps("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"
+    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB,"
+    " UNIQUE(blob, recipient, box));"
+    "CREATE INDEX IF NOT EXISTS wraps_record ON wraps(record);"
+    "CREATE INDEX IF NOT EXISTS wraps_recipient ON wraps(recipient);"
+    "CREATE TABLE IF NOT EXISTS erased(record TEXT PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS peers(node BLOB PRIMARY KEY, store BLOB NOT NULL,"
+    " upto INTEGER NOT NULL);";
+
+/* The store's id and schema version: made with the store, checked when it opens. */
+static int load_meta(twin_wraps *w)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "SELECT key, value FROM meta");
+    int version = 0;
+    bool has_id = false;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const void *v = sqlite3_column_blob(st, 1);
+        int n = sqlite3_column_bytes(st, 1);
+        if (key && strcmp(key, "store") == 0 && n == TWIN_WRAPS_STORE_BYTES) {
+            memcpy(w->store, v, TWIN_WRAPS_STORE_BYTES);
+            has_id = true;
+        } else if (key && strcmp(key, "version") == 0 && n == 1) {
+            version = ((const unsigned char *)v)[0];
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if (has_id && version != SCHEMA_VERSION)
+        return twin_error(TWIN_EINVALID, "the wrap store %s is of version %d, not %d", w->path,
+                          version, SCHEMA_VERSION);
+    if (has_id)
+        return 0;
+    randombytes_buf(w->store, sizeof(w->store));
+    unsigned char v = SCHEMA_VERSION;
+    if ((rc =
+             prepare(&st, w, "INSERT INTO meta(key, value) VALUES ('store', ?1), ('version', ?2)")))
+        return rc;
+    sqlite3_bind_blob(st, 1, w->store, sizeof(w->store), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, &v, 1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(w, "making its id");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_open(twin_wraps **out, const char *dir)
+{
+    *out = NULL;
+    twin_wraps *w = calloc(1, sizeof(*w));
+    if (!w)
+        return twin_error(TWIN_ERROR, "out of memory");
+    snprintf(w->path, sizeof(w->path), "%s/%s", dir, TWIN_WRAPS_FILE);
+    int rc = 0;
+    if (sqlite3_open_v2(w->path, &w->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK)
+        rc = db_error(w, "opening");
+    if (rc == 0) {
+        sqlite3_busy_timeout(w->db, BUSY_MS);
+        /* Deleted rows overwritten; the log emptied after an erasure (twin_wraps_erase). */
+        rc = exec(w,
+                  "PRAGMA secure_delete=ON; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                  "PRAGMA foreign_keys=OFF;",
+                  "setting it up");
+    }
+    if (rc == 0)
+        rc = exec(w, "BEGIN IMMEDIATE", "starting");
+    if (rc == 0 && (rc = exec(w, schema, "making its tables")) == 0 && (rc = load_meta(w)) == 0)
+        rc = exec(w, "COMMIT", "making it");
+    if (rc) {
+        twin_wraps_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void twin_wraps_free(twin_wraps *w)
+{
+    if (!w)
+        return;
+    sqlite3_close_v2(w->db);
+    free(w);
+}
+
+void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE_BYTES])
+{
+    memcpy(out, w->store, TWIN_WRAPS_STORE_BYTES);
+}
+
+int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "SELECT 1 FROM erased WHERE record = ?1");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    *erased = step == SQLITE_ROW;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = db_error(w, "reading the erased records");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
+{
+    *added = false;
+    bool erased;
+    int rc = twin_wraps_erased(&erased, w, wrap->record);
+    if (rc)
+        return rc;
+    if (erased)
+        return twin_error(TWIN_EDENIED, "record %s was erased: its wraps are not kept",
+                          wrap->record);
+    sqlite3_stmt *st = NULL;
+    if ((rc = prepare(&st, w,
+                      "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")))
+        return rc;
+    sqlite3_bind_text(st, 1, wrap->record, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, wrap->blob, sizeof(wrap->blob), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, wrap->to, sizeof(wrap->to), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, wrap->box, sizeof(wrap->box), SQLITE_STATIC);
+    if (wrap->signed_by) {
+        sqlite3_bind_blob(st, 5, wrap->by, sizeof(wrap->by), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, wrap->sig, sizeof(wrap->sig), SQLITE_STATIC);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, "keeping a wrap");
+    else if (sqlite3_changes(w->db) == 1) {
+        *added = true;
+        wrap->seq = (uint64_t)sqlite3_last_insert_rowid(w->db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
+                           const unsigned char *to)
+{
+    sqlite3_stmt *st = NULL;
+    *count = 0;
+    int rc = prepare(&st, w,
+                     "SELECT count(*) FROM wraps WHERE blob = ?1 AND recipient = ?2"
+                     " AND maker IS NOT NULL");
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = (size_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(w, "counting wraps");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Copies a blob column of exactly n bytes; false when it is not that. */
+static bool column(unsigned char *out, sqlite3_stmt *st, int col, size_t n)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_BLOB || (size_t)sqlite3_column_bytes(st, col) != n)
+        return false;
+    memcpy(out, sqlite3_column_blob(st, col), n);
+    return true;
+}
+
+/* The wraps a query over (seq, record, blob, recipient, box, maker, sig) gives, to fn. */
+static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max,
+                    int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *last,
+                    size_t *given)
+{
+    int step = SQLITE_DONE, rc = 0;
+    *given = 0;
+    while (rc == 0 && *given < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct twin_wrap wr = {0};
+        const char *record = (const char *)sqlite3_column_text(st, 1);
+        wr.seq = (uint64_t)sqlite3_column_int64(st, 0);
+        snprintf(wr.record, sizeof(wr.record), "%s", record ? record : "");
+        wr.signed_by = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        if (!column(wr.blob, st, 2, sizeof(wr.blob)) || !column(wr.to, st, 3, sizeof(wr.to)) ||
+            !column(wr.box, st, 4, sizeof(wr.box)) ||
+            (wr.signed_by &&
+             (!column(wr.by, st, 5, sizeof(wr.by)) || !column(wr.sig, st, 6, sizeof(wr.sig)))))
+            return twin_error(TWIN_EINVALID, "the wrap store %s holds a damaged wrap (seq %llu)",
+                              w->path, (unsigned long long)wr.seq);
+        rc = fn(&wr, ctx);
+        if (last)
+            *last = wr.seq;
+        (*given)++;
+    }
+    if (rc == 0 && *given < max && step != SQLITE_DONE)
+        rc = db_error(w, "reading wraps");
+    return rc;
+}
+
+#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig"
+
+int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
+                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    size_t given;
+    int rc = prepare(&st, w,
+                     "SELECT " ROW_COLUMNS " FROM wraps WHERE blob = ?1 AND recipient = ?2"
+                     " ORDER BY seq");
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    rc = each_row(w, st, SIZE_MAX, fn, ctx, NULL, &given);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
+                     int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
+                     bool *more)
+{
+    sqlite3_stmt *st = NULL;
+    size_t given;
+    *upto = since;
+    *more = false;
+    if (since > INT64_MAX)
+        return twin_error(TWIN_EINVALID, "no wrap comes after %llu", (unsigned long long)since);
+    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " FROM wraps WHERE seq > ?1 ORDER BY seq");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+    rc = each_row(w, st, max, fn, ctx, upto, &given);
+    if (rc == 0 && given == max)
+        *more = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Runs a statement with one text or blob parameter that changes rows; *changed gets how many. */
+static int change(twin_wraps *w, const char *sql, const void *param, int len, size_t *changed,
+                  const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, sql);
+    if (rc)
+        return rc;
+    if (len < 0)
+        sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_blob(st, 1, param, len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, what);
+    else if (changed)
+        *changed = (size_t)sqlite3_changes(w->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_delete(twin_wraps *w, uint64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "DELETE FROM wraps WHERE seq = ?1");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, "deleting a wrap");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_erase(twin_wraps *w, const char *record, size_t *deleted)
+{
+    int rc = exec(w, "BEGIN IMMEDIATE", "starting an erasure");
+    if (rc)
+        return rc;
+    size_t n = 0;
+    if ((rc = change(w, "DELETE FROM wraps WHERE record = ?1", record, -1, &n,
+                     "deleting an erased record's wraps")) == 0)
+        rc = change(w, "INSERT OR IGNORE INTO erased(record) VALUES (?1)", record, -1, NULL,
+                    "remembering an erased record");
+    if (rc) {
+        exec(w, "ROLLBACK", "undoing an erasure");
+        return rc;
+    }
+    if ((rc = exec(w, "COMMIT", "committing an erasure")))
+        return rc;
+    /* The deleted wraps' pages were overwritten in the log; the log is written back into the
+     * store and emptied, so no copy of them is left in either file. */
+    int log = 0, done = 0;
+    if (sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done) !=
+        SQLITE_OK)
+        return db_error(w, "emptying its log after an erasure");
+    if (deleted)
+        *deleted = n;
+    return 0;
+}
+
+int twin_wraps_count_record(size_t *count, twin_wraps *w, const char *record)
+{
+    sqlite3_stmt *st = NULL;
+    *count = 0;
+    int rc = prepare(&st, w, "SELECT count(*) FROM wraps WHERE record = ?1");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = (size_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(w, "counting a record's wraps");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_drop_recipient(twin_wraps *w, const unsigned char *to, size_t *deleted)
+{
+    return change(w, "DELETE FROM wraps WHERE recipient = ?1", to, TWIN_PUBKEY_BYTES, deleted,
+                  "deleting the wraps to a key");
+}
+
+int twin_wraps_peer_get(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],
+                        unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t *upto)
+{
+    sqlite3_stmt *st = NULL;
+    memset(store, 0, TWIN_WRAPS_STORE_BYTES);
+    *upto = 0;
+    int rc = prepare(&st, w, "SELECT store, upto FROM peers WHERE node = ?1");
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, node, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && column(store, st, 0, TWIN_WRAPS_STORE_BYTES) &&
+        sqlite3_column_int64(st, 1) >= 0)
+        *upto = (uint64_t)sqlite3_column_int64(st, 1);
+    else if (step == SQLITE_ROW)
+        memset(store, 0, TWIN_WRAPS_STORE_BYTES); /* damaged: start that peer again */
+    else if (step != SQLITE_DONE)
+        rc = db_error(w, "reading a peer's place");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_peer_set(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],
+                        const unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t upto)
+{
+    sqlite3_stmt *st = NULL;
+    if (upto > INT64_MAX)
+        return twin_error(TWIN_EINVALID, "a peer's place %llu is out of range",
+                          (unsigned long long)upto);
+    int rc = prepare(&st, w, "INSERT OR REPLACE INTO peers(node, store, upto) VALUES (?1, ?2, ?3)");
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, node, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, store, TWIN_WRAPS_STORE_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)upto);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, "keeping a peer's place");
+    sqlite3_finalize(st);
+    return rc;
+}

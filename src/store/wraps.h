@@ -1,0 +1,83 @@
+/*
+ * The wrap store (proto/SEALED.md 4): the wraps of sealed records' content keys a node keeps,
+ * outside git, in <node>/wraps.db (SQLite), from which they can be deleted for good. Every wrap
+ * kept gets the next number of a counter that never goes back (seq); the store has a random id,
+ * made with it; per peer node key it remembers the peer's store id and the last seq of the
+ * peer's it received. Deleted rows are overwritten (secure_delete), and after an erasure the
+ * write-ahead log is emptied, so what was deleted is in no file of the store.
+ *
+ * This module only stores: which wraps a node may keep (SEALED.md 3) is decided above it.
+ */
+#ifndef TWIN_WRAPS_H
+#define TWIN_WRAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/seal.h"
+#include "twin/key.h"
+
+#define TWIN_WRAPS_FILE        "wraps.db"
+#define TWIN_WRAPS_STORE_BYTES 16
+
+typedef struct twin_wraps twin_wraps;
+
+/* One wrap: a listed one (signed false), or a later one with its maker and signature. */
+struct twin_wrap {
+    char record[64]; /* the record id whose version it opens */
+    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
+    unsigned char to[TWIN_PUBKEY_BYTES];
+    unsigned char box[TWIN_SEAL_BOX_BYTES];
+    bool signed_by; /* a later wrap: by and sig hold */
+    unsigned char by[TWIN_PUBKEY_BYTES];
+    unsigned char sig[TWIN_SEAL_SIG_BYTES];
+    uint64_t seq; /* set by the store */
+};
+
+/* Opens (making it when missing) the wrap store of the node in dir. */
+int twin_wraps_open(twin_wraps **out, const char *dir);
+void twin_wraps_free(twin_wraps *w);
+
+/* The store's id. */
+void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE_BYTES]);
+
+/* Keeps wrap (its seq set); *added false when the same (blob, to, box) is kept already.
+ * TWIN_EDENIED when its record was erased: erased records' wraps are never kept again. */
+int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added);
+
+/* How many later (signed) wraps are kept for (blob, to). */
+int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
+                           const unsigned char *to);
+
+/* Calls fn for each wrap of (blob, to), in seq order, until fn returns non-zero (returned). */
+int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
+                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
+
+/* Calls fn for each wrap with a seq above since, in seq order, at most max of them; *upto gets
+ * the seq of the last one given (since when none), *more whether others follow. */
+int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
+                     int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
+                     bool *more);
+
+/* Deletes the wrap with this seq (one that did not open). */
+int twin_wraps_delete(twin_wraps *w, uint64_t seq);
+
+/* Erases a record: deletes every wrap of its versions, remembers it as erased, and empties the
+ * write-ahead log so no file keeps them. *deleted gets how many there were. */
+int twin_wraps_erase(twin_wraps *w, const char *record, size_t *deleted);
+int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record);
+
+/* How many wraps are kept for a record's versions. */
+int twin_wraps_count_record(size_t *count, twin_wraps *w, const char *record);
+
+/* Deletes every wrap to key to (a key that is no longer active). */
+int twin_wraps_drop_recipient(twin_wraps *w, const unsigned char *to, size_t *deleted);
+
+/* What this node last received of a peer's store: its id and the last seq (zeros when never). */
+int twin_wraps_peer_get(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],
+                        unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t *upto);
+int twin_wraps_peer_set(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],
+                        const unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t upto);
+
+#endif

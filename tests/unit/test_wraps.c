@@ -1,0 +1,274 @@
+/* The wrap store (src/store/wraps.c, proto/SEALED.md 4): wraps kept once each with a counter that
+ * never goes back, read back by version and recipient or in order from a place, pages of at most
+ * so many; an erasure deletes a record's wraps, leaves no byte of them in any file of the store,
+ * and refuses them from then on; a key's wraps dropped; peers' places kept; a store of another
+ * version or that is no store refused by name. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store/wraps.h"
+#include "twin/error.h"
+#include "unit/helpers.h"
+
+#define REC_A "0193a5c2-7d1e-7000-8000-00000000000a"
+#define REC_B "0193a5c2-7d1e-7000-8000-00000000000b"
+
+static struct twin_wrap make(const char *record, unsigned char blob, unsigned char to,
+                             unsigned char box)
+{
+    struct twin_wrap w = {0};
+    snprintf(w.record, sizeof(w.record), "%s", record);
+    memset(w.blob, blob, sizeof(w.blob));
+    memset(w.to, to, sizeof(w.to));
+    randombytes_buf(w.box, sizeof(w.box));
+    w.box[0] = box;
+    return w;
+}
+
+static twin_wraps *open_store(struct fixture *f)
+{
+    twin_wraps *w = NULL;
+    if (twin_wraps_open(&w, f->dir))
+        fail_msg("open: %s", twin_error_last());
+    return w;
+}
+
+static int collect(const struct twin_wrap *wrap, void *ctx)
+{
+    struct twin_wrap *list = ctx;
+    size_t i = 0;
+    while (list[i].seq)
+        i++;
+    list[i] = *wrap;
+    return 0;
+}
+
+static void a_store_keeps_its_id_and_each_wrap_once(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    unsigned char id1[16], id2[16];
+    twin_wraps_store_id(w, id1);
+    struct twin_wrap a = make(REC_A, 1, 7, 1), b = make(REC_A, 1, 7, 2);
+    b.signed_by = true;
+    memset(b.by, 9, sizeof(b.by));
+    memset(b.sig, 5, sizeof(b.sig));
+    bool added;
+    assert_int_equal(twin_wraps_add(w, &a, &added), 0);
+    assert_true(added);
+    assert_int_equal(twin_wraps_add(w, &b, &added), 0);
+    assert_true(added);
+    assert_true(b.seq > a.seq);
+    struct twin_wrap again = a;
+    assert_int_equal(twin_wraps_add(w, &again, &added), 0);
+    assert_false(added);
+    twin_wraps_free(w);
+
+    w = open_store(f); /* the same store again */
+    twin_wraps_store_id(w, id2);
+    assert_memory_equal(id1, id2, sizeof(id1));
+    struct twin_wrap got[4] = {0};
+    assert_int_equal(twin_wraps_each_for(w, a.blob, a.to, collect, got), 0);
+    assert_int_equal(got[0].seq, a.seq);
+    assert_memory_equal(got[0].box, a.box, sizeof(a.box));
+    assert_false(got[0].signed_by);
+    assert_string_equal(got[0].record, REC_A);
+    assert_int_equal(got[1].seq, b.seq);
+    assert_true(got[1].signed_by);
+    assert_memory_equal(got[1].by, b.by, sizeof(b.by));
+    assert_memory_equal(got[1].sig, b.sig, sizeof(b.sig));
+    assert_int_equal(got[2].seq, 0);
+    size_t later;
+    assert_int_equal(twin_wraps_count_later(&later, w, a.blob, a.to), 0);
+    assert_int_equal(later, 1);
+    twin_wraps_free(w);
+}
+
+static void wraps_are_read_in_order_from_a_place_in_pages(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap all[5];
+    bool added, more;
+    for (int i = 0; i < 5; i++) {
+        all[i] = make(i < 3 ? REC_A : REC_B, (unsigned char)(10 + i), 7, (unsigned char)i);
+        assert_int_equal(twin_wraps_add(w, &all[i], &added), 0);
+    }
+    struct twin_wrap page[6] = {0};
+    uint64_t upto;
+    assert_int_equal(twin_wraps_since(w, 0, 2, collect, page, &upto, &more), 0);
+    assert_int_equal(page[0].seq, all[0].seq);
+    assert_int_equal(page[1].seq, all[1].seq);
+    assert_int_equal(page[2].seq, 0);
+    assert_int_equal(upto, all[1].seq);
+    assert_true(more);
+    memset(page, 0, sizeof(page));
+    assert_int_equal(twin_wraps_since(w, upto, 10, collect, page, &upto, &more), 0);
+    assert_int_equal(page[0].seq, all[2].seq);
+    assert_int_equal(page[2].seq, all[4].seq);
+    assert_int_equal(upto, all[4].seq);
+    assert_false(more);
+    memset(page, 0, sizeof(page));
+    assert_int_equal(twin_wraps_since(w, upto, 10, collect, page, &upto, &more), 0);
+    assert_int_equal(page[0].seq, 0);
+    assert_int_equal(upto, all[4].seq); /* nothing after: the place stays */
+    assert_false(more);
+
+    /* A deleted wrap is gone, and the counter never goes back. */
+    assert_int_equal(twin_wraps_delete(w, all[4].seq), 0);
+    struct twin_wrap next = make(REC_B, 30, 7, 9);
+    assert_int_equal(twin_wraps_add(w, &next, &added), 0);
+    assert_true(next.seq > all[4].seq);
+    twin_wraps_free(w);
+}
+
+/* Whether the bytes of needle are anywhere in the file at path (which may be missing). */
+static bool file_holds(const char *path, const unsigned char *needle, size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
+    assert_non_null(data);
+    size_t got = fread(data, 1, (size_t)(size > 0 ? size : 0), fp);
+    fclose(fp);
+    bool found = false;
+    for (size_t i = 0; !found && i + n <= got; i++)
+        found = memcmp(data + i, needle, n) == 0;
+    free(data);
+    return found;
+}
+
+static bool store_holds(struct fixture *f, const unsigned char *needle, size_t n)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    bool found = file_holds(path, needle, n);
+    snprintf(path, sizeof(path), "%s/wraps.db-wal", f->dir);
+    return found || file_holds(path, needle, n);
+}
+
+static void an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap a1 = make(REC_A, 1, 7, 1), a2 = make(REC_A, 2, 8, 2), b = make(REC_B, 3, 7, 3);
+    bool added, erased;
+    assert_int_equal(twin_wraps_add(w, &a1, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &a2, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &b, &added), 0);
+    /* Closed and opened again: the log is written back, so the wraps are in the store's file. */
+    twin_wraps_free(w);
+    w = open_store(f);
+    char path[200];
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    assert_true(file_holds(path, a1.box, sizeof(a1.box)));
+    assert_true(file_holds(path, a2.box, sizeof(a2.box)));
+    size_t deleted = 0, count;
+    assert_int_equal(twin_wraps_erase(w, REC_A, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(twin_wraps_count_record(&count, w, REC_A), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(twin_wraps_count_record(&count, w, REC_B), 0);
+    assert_int_equal(count, 1);
+    assert_false(store_holds(f, a1.box, sizeof(a1.box)));
+    assert_false(store_holds(f, a2.box, sizeof(a2.box)));
+    assert_true(store_holds(f, b.box, sizeof(b.box)));
+    assert_int_equal(twin_wraps_erased(&erased, w, REC_A), 0);
+    assert_true(erased);
+    assert_int_equal(twin_wraps_erased(&erased, w, REC_B), 0);
+    assert_false(erased);
+    struct twin_wrap late = make(REC_A, 1, 9, 4);
+    assert_error(twin_wraps_add(w, &late, &added), TWIN_EDENIED, "was erased");
+    assert_false(added);
+    twin_wraps_free(w);
+    w = open_store(f); /* remembered */
+    assert_int_equal(twin_wraps_add(w, &late, &added), TWIN_EDENIED);
+    twin_wraps_free(w);
+}
+
+static void a_keys_wraps_are_dropped(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap a = make(REC_A, 1, 7, 1), b = make(REC_A, 1, 8, 2), c = make(REC_B, 2, 7, 3);
+    bool added;
+    size_t deleted, count;
+    assert_int_equal(twin_wraps_add(w, &a, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &b, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &c, &added), 0);
+    assert_int_equal(twin_wraps_drop_recipient(w, a.to, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(twin_wraps_count_record(&count, w, REC_A), 0);
+    assert_int_equal(count, 1);
+    twin_wraps_free(w);
+}
+
+static void peers_places_are_kept(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    unsigned char node[32], store[16], got[16];
+    uint64_t upto;
+    memset(node, 3, sizeof(node));
+    randombytes_buf(store, sizeof(store));
+    assert_int_equal(twin_wraps_peer_get(w, node, got, &upto), 0);
+    assert_int_equal(upto, 0);
+    unsigned char zero[16] = {0};
+    assert_memory_equal(got, zero, sizeof(zero));
+    assert_int_equal(twin_wraps_peer_set(w, node, store, 42), 0);
+    assert_int_equal(twin_wraps_peer_set(w, node, store, 43), 0);
+    twin_wraps_free(w);
+    w = open_store(f);
+    assert_int_equal(twin_wraps_peer_get(w, node, got, &upto), 0);
+    assert_int_equal(upto, 43);
+    assert_memory_equal(got, store, sizeof(store));
+    twin_wraps_free(w);
+}
+
+static void what_is_no_store_is_refused_by_name(void **state)
+{
+    struct fixture *f = *state;
+    char path[200];
+    twin_wraps *w = NULL;
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    write_text(path, "this is no database, not even close to one ..........", 53, 0600);
+    assert_error(twin_wraps_open(&w, f->dir), TWIN_ERROR, "wraps.db");
+    assert_null(w);
+    remove(path);
+    w = open_store(f);
+    twin_wraps_free(w);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE meta SET value = x'02' WHERE key = 'version'", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_error(twin_wraps_open(&w, f->dir), TWIN_EINVALID, "is of version 2, not 1");
+    assert_null(w);
+}
+
+#define T(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        T(a_store_keeps_its_id_and_each_wrap_once),
+        T(wraps_are_read_in_order_from_a_place_in_pages),
+        T(an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after),
+        T(a_keys_wraps_are_dropped),
+        T(peers_places_are_kept),
+        T(what_is_no_store_is_refused_by_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
