@@ -1,0 +1,177 @@
+#include "ops/sealed.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/sha1.h"
+#include "base/util.h"
+#include "records/envelope.h"
+#include "twin/error.h"
+#include "twin/record.h"
+
+void twin_sealed_clear(struct twin_sealed *s)
+{
+    json_decref(s->envelope);
+    free(s->text);
+    free(s->wraps);
+    memset(s, 0, sizeof(*s));
+}
+
+/* The member org_id of m, when it is one that is not removed. */
+static const struct twin_member *audience_member(const struct twin_membership *m,
+                                                 const char *org_id)
+{
+    const struct twin_member *mm = twin_membership_find(m, org_id);
+    return mm && !mm->removed ? mm : NULL;
+}
+
+int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *const *audience,
+                     size_t naudience, const struct twin_membership *m)
+{
+    memset(out, 0, sizeof(*out));
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (!id || !type)
+        return twin_error(TWIN_EINVALID, "a record to seal needs its id and type");
+    size_t nkeys = 0;
+    for (size_t i = 0; i < naudience; i++) {
+        const struct twin_member *mm = audience_member(m, audience[i]);
+        size_t active = 0;
+        if (!mm)
+            return twin_error(TWIN_EINVALID, "%s is not a member of network %s", audience[i],
+                              m->network_id);
+        for (size_t k = 0; k < mm->nkeys; k++)
+            active += mm->keys[k].state == TWIN_KEY_ACTIVE;
+        if (!active)
+            return twin_error(TWIN_EINVALID, "%s has no active key to seal for", audience[i]);
+        nkeys += active;
+    }
+    if (nkeys > TWIN_ENVELOPE_MAX_WRAPS)
+        return twin_error(TWIN_ELIMIT, "an audience of %zu active keys (at most %d)", nkeys,
+                          TWIN_ENVELOPE_MAX_WRAPS);
+    char *plain = NULL, *aad = NULL;
+    size_t plain_len, aad_len, ct_len = 0;
+    unsigned char key[TWIN_SEAL_KEY_BYTES], nonce[TWIN_SEAL_NONCE_BYTES], *ct = NULL;
+    unsigned char(*digests)[TWIN_SEAL_DIGEST_BYTES] = calloc(nkeys ? nkeys : 1, sizeof(*digests));
+    struct twin_wrap *wraps = calloc(nkeys ? nkeys : 1, sizeof(*wraps));
+    int rc = digests && wraps ? 0 : twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0 && (rc = twin_record_canonical(&plain, &plain_len, rec)) == 0 &&
+        (rc = twin_seal_aad(&aad, &aad_len, m->network_id, type, id, audience, naudience)) == 0)
+        rc = twin_seal_encrypt(&ct, &ct_len, key, nonce, plain, plain_len, aad, aad_len);
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < naudience; i++) {
+        const struct twin_member *mm = audience_member(m, audience[i]);
+        for (size_t k = 0; rc == 0 && k < mm->nkeys; k++) {
+            if (mm->keys[k].state != TWIN_KEY_ACTIVE)
+                continue;
+            struct twin_wrap *w = &wraps[n];
+            snprintf(w->record, sizeof(w->record), "%s", id);
+            memcpy(w->to, mm->keys[k].pk, TWIN_PUBKEY_BYTES);
+            if ((rc = twin_seal_wrap(w->box, key, w->to)) == 0)
+                twin_seal_wrap_digest(digests[n++], w->to, w->box);
+        }
+    }
+    if (rc == 0)
+        rc = twin_envelope_build(&out->envelope, id, type, audience, naudience, nonce, ct, ct_len,
+                                 (const unsigned char(*)[TWIN_SEAL_DIGEST_BYTES])digests, n,
+                                 json_is_true(json_object_get(rec, "withdrawn")));
+    if (rc == 0 && (rc = twin_record_canonical(&out->text, &out->text_len, out->envelope)) == 0) {
+        twin_sha1_object(out->blob, "blob", out->text, out->text_len);
+        for (size_t i = 0; i < n; i++)
+            memcpy(wraps[i].blob, out->blob, TWIN_SEAL_BLOB_BYTES);
+        out->wraps = wraps;
+        out->nwraps = n;
+        wraps = NULL;
+    }
+    sodium_memzero(key, sizeof(key));
+    if (plain)
+        sodium_memzero(plain, plain_len);
+    free(plain);
+    free(aad);
+    free(ct);
+    free(digests);
+    free(wraps);
+    if (rc)
+        twin_sealed_clear(out);
+    return rc;
+}
+
+struct opening {
+    const struct twin_envelope *e;
+    const char *aad;
+    size_t aad_len;
+    const twin_keypair *kp;
+    char *plain;
+    size_t len;
+    uint64_t *bad;
+    size_t nbad;
+};
+
+/* Tries one wrap (the store keeps only wraps checked as SEALED.md 3 says when they came); 1
+ * (stop) once one opens the content. */
+static int try_wrap(const struct twin_wrap *w, void *ctx)
+{
+    struct opening *o = ctx;
+    unsigned char key[TWIN_SEAL_KEY_BYTES];
+    int rc = twin_seal_unwrap(key, w->box, o->kp);
+    if (rc == 0)
+        rc = twin_seal_decrypt(&o->plain, &o->len, key, o->e->nonce, o->e->ciphertext,
+                               o->e->ciphertext_len, o->aad, o->aad_len);
+    sodium_memzero(key, sizeof(key));
+    if (rc == 0)
+        return 1;
+    if (o->nbad < 8) /* deleted after the walk over them ends */
+        o->bad[o->nbad++] = w->seq;
+    return 0;
+}
+
+int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *blob,
+                     const char *network_id, twin_wraps *store, const twin_keypair *kp)
+{
+    *rec = NULL;
+    struct twin_envelope e;
+    int rc = twin_envelope_read(&e, envelope);
+    if (rc)
+        return rc;
+    if (e.erased) {
+        rc = twin_error(TWIN_ENOTFOUND, "%s %s was erased: %s", e.type, e.id, e.reason);
+        twin_envelope_clear(&e);
+        return rc;
+    }
+    uint64_t bad[8];
+    struct opening o = {.e = &e, .kp = kp, .bad = bad};
+    char *aad = NULL;
+    if ((rc = twin_seal_aad(&aad, &o.aad_len, network_id, e.type, e.id, e.audience, e.naudience)) ==
+        0) {
+        o.aad = aad;
+        rc = twin_wraps_each_for(store, blob, kp->pk, try_wrap, &o);
+        if (rc == 1)
+            rc = 0;
+        else if (rc == 0)
+            rc = twin_error(TWIN_ENOTFOUND,
+                            "%s %s is sealed to %s%s, and this node holds no key that opens it",
+                            e.type, e.id, e.audience[0], e.naudience > 1 ? " and others" : "");
+    }
+    for (size_t i = 0; i < o.nbad; i++)
+        twin_wraps_delete(store, bad[i]); /* upkeep: a failure loses nothing */
+    json_t *r = NULL;
+    if (rc == 0 && (rc = twin_record_parse_canonical(&r, o.plain, o.len)) == 0) {
+        const char *rid = json_string_value(json_object_get(r, "id"));
+        const char *rtype = json_string_value(json_object_get(r, "type"));
+        if (!rid || !rtype || strcmp(rid, e.id) != 0 || strcmp(rtype, e.type) != 0 ||
+            twin_envelope_is(r))
+            rc = twin_error(TWIN_EINVALID, "sealed %s %s opens to another record", e.type, e.id);
+    }
+    if (o.plain) {
+        sodium_memzero(o.plain, o.len);
+        free(o.plain);
+    }
+    free(aad);
+    twin_envelope_clear(&e);
+    if (rc)
+        json_decref(r);
+    else
+        *rec = r;
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * Sealing a record and opening one (proto/SEALED.md 2 and 3): a record's canonical JSON sealed
+ * for an audience, with a wrap of its content key to every active key of every audience
+ * institution in a membership, and the envelope that lists their digests; and the way back, from
+ * an envelope and the wraps a wrap store keeps for this node's key to the record.
+ */
+#ifndef TWIN_SEALED_H
+#define TWIN_SEALED_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/wraps.h"
+#include "twin/membership.h"
+
+/* A sealed version: its envelope, the envelope's canonical bytes and blob id, and its wraps
+ * (each with the blob id and record set). */
+struct twin_sealed {
+    json_t *envelope;
+    char *text; /* canonical JSON: the file's bytes */
+    size_t text_len;
+    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
+    struct twin_wrap *wraps;
+    size_t nwraps;
+};
+
+/* Seals rec (a valid record) for audience (sorted org ids, each a member of m that is not
+ * removed): TWIN_EINVALID naming an institution that is not, or one that has no active key. */
+int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *const *audience,
+                     size_t naudience, const struct twin_membership *m);
+void twin_sealed_clear(struct twin_sealed *s);
+
+/* Opens the envelope version whose blob id is blob with a wrap store keeps for kp: *rec is the
+ * record. A wrap that does not open it is deleted and the next tried. TWIN_ENOTFOUND when no
+ * wrap for kp opens it (this node is outside the audience, or its key has none yet);
+ * TWIN_EINVALID when what opens is not the record the envelope names. */
+int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *blob,
+                     const char *network_id, twin_wraps *store, const twin_keypair *kp);
+
+#endif
