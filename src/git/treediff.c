@@ -140,19 +140,20 @@ static int diff_subtrees(struct twin_treediff *w, const git_oid *o, const git_oi
     return rc;
 }
 
-static int diff_entry(struct twin_treediff *w, const struct twin_treecache_ent *o,
-                      const struct twin_treecache_ent *n, const char *prefix, int depth)
+/* The path of a changed entry, prefix then name, in path (512 bytes); 1 with w->fault set when it
+ * is too long, is neither a plain file nor a directory, or changes between the two. */
+static int entry_path(struct twin_treediff *w, char path[512], const char *prefix, const char *name,
+                      size_t len, const struct twin_treecache_ent *o,
+                      const struct twin_treecache_ent *n)
 {
-    char path[512];
-    const struct twin_treecache_ent *e = o ? o : n;
     size_t plen = strlen(prefix);
-    if (plen + e->len >= sizeof(path)) {
+    if (plen + len >= 512) {
         snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
         return 1;
     }
     memcpy(path, prefix, plen);
-    memcpy(path + plen, e->name, e->len);
-    path[plen + e->len] = '\0';
+    memcpy(path + plen, name, len);
+    path[plen + len] = '\0';
     git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
     if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
         (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
@@ -164,6 +165,18 @@ static int diff_entry(struct twin_treediff *w, const struct twin_treecache_ent *
         snprintf(w->fault, sizeof(w->fault), "%s: changes between file and directory", path);
         return 1;
     }
+    return 0;
+}
+
+static int diff_entry(struct twin_treediff *w, const struct twin_treecache_ent *o,
+                      const struct twin_treecache_ent *n, const char *prefix, int depth)
+{
+    char path[512];
+    const struct twin_treecache_ent *e = o ? o : n;
+    size_t plen = strlen(prefix);
+    if (entry_path(w, path, prefix, e->name, e->len, o, n))
+        return 1;
+    git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
     if ((o ? om : nm) == GIT_FILEMODE_TREE) {
         char sub[520];
         int rc;
@@ -365,24 +378,9 @@ static int lg_entry(struct lg_walk *g, const struct lg_name *e, const char *pref
         return 0;
     char path[512];
     size_t plen = strlen(prefix);
-    if (plen + e->len >= sizeof(path)) {
-        snprintf(w->fault, sizeof(w->fault), "path too long under %s", prefix);
+    if (entry_path(w, path, prefix, e->name, e->len, o, n))
         return 1;
-    }
-    memcpy(path, prefix, plen);
-    memcpy(path + plen, e->name, e->len);
-    path[plen + e->len] = '\0';
     git_filemode_t om = o ? o->mode : 0, nm = n ? n->mode : 0;
-    if ((o && om != GIT_FILEMODE_TREE && om != GIT_FILEMODE_BLOB) ||
-        (n && nm != GIT_FILEMODE_TREE && nm != GIT_FILEMODE_BLOB)) {
-        snprintf(w->fault, sizeof(w->fault), "%s: only plain files and directories are allowed",
-                 path);
-        return 1;
-    }
-    if (o && n && om != nm) {
-        snprintf(w->fault, sizeof(w->fault), "%s: changes between file and directory", path);
-        return 1;
-    }
     if ((o ? om : nm) != GIT_FILEMODE_TREE)
         return add_change(w, path, o, n);
     int rc;
