@@ -121,6 +121,22 @@ static inline void write_text(const char *path, const void *text, size_t len, mo
     close(fd);
 }
 
+/* A bare repository dir/name made by `git fast-import` from the stream in the file script, its
+ * objects loose or in one pack. Include <cmocka.h> first. */
+static inline git_repository *helper_fast_import(const char *dir, const char *name,
+                                                 const char *script, bool loose)
+{
+    char path[600];
+    assert_int_equal(run("cd '%s' && git init -q --bare %s && cd %s && "
+                         "git -c fastimport.unpackLimit=%d fast-import --quiet < '%s'",
+                         dir, name, name, loose ? 100000 : 0, script),
+                     0);
+    git_repository *repo = NULL;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_int_equal(git_repository_open(&repo, path), 0);
+    return repo;
+}
+
 /* --- keys, wire data and errors --- */
 
 static inline void keypair_from_seed(twin_keypair *kp, unsigned char fill)

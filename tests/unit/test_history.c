@@ -391,7 +391,7 @@ static void a_nodes_history_with_merges_is_walked_alike_by_libgit2(void **state)
  * second side branch of 10 from commit 140 merged at 170 with the side as the first parent. */
 static git_repository *git_history(struct fixture *f, const char *name, bool loose)
 {
-    char path[300], cmd[1200];
+    char path[300];
     snprintf(path, sizeof(path), "%s/%s.fi", f->dir, name);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
@@ -417,15 +417,7 @@ static git_repository *git_history(struct fixture *f, const char *name, bool loo
         main_tip = mark;
     }
     assert_int_equal(fclose(fp), 0);
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && git init -q --bare %s && cd %s && "
-             "git -c fastimport.unpackLimit=%d fast-import --quiet < '%s'",
-             f->dir, name, name, loose ? 100000 : 0, path);
-    assert_int_equal(system(cmd), 0);
-    git_repository *repo = NULL;
-    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-    assert_int_equal(git_repository_open(&repo, path), 0);
-    return repo;
+    return helper_fast_import(f->dir, name, path, loose);
 }
 
 static void a_plain_git_history_is_walked_alike_by_libgit2(void **state)

@@ -323,7 +323,7 @@ static void a_nodes_history_with_merges_reads_entries_as_libgit2_does(void **sta
  * deep, and in half the commits an executable under bin/, a tree twin leaves to libgit2. */
 static git_repository *git_history(struct fixture *f, const char *name, bool loose)
 {
-    char path[300], cmd[1200];
+    char path[300];
     snprintf(path, sizeof(path), "%s/%s.fi", f->dir, name);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
@@ -351,15 +351,7 @@ static git_repository *git_history(struct fixture *f, const char *name, bool loo
         fprintf(fp, "\n");
     }
     assert_int_equal(fclose(fp), 0);
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && git init -q --bare %s && cd %s && "
-             "git -c fastimport.unpackLimit=%d fast-import --quiet < '%s'",
-             f->dir, name, name, loose ? 100000 : 0, path);
-    assert_int_equal(system(cmd), 0);
-    git_repository *repo = NULL;
-    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-    assert_int_equal(git_repository_open(&repo, path), 0);
-    return repo;
+    return helper_fast_import(f->dir, name, path, loose);
 }
 
 static void a_plain_git_history_reads_entries_as_libgit2_does(void **state)
