@@ -102,11 +102,10 @@ int twin_util_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-size_t twin_util_utf8_chars(const char *s, size_t len)
+size_t twin_util_utf8_invalid_at(const void *data, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t chars = 0;
-    for (size_t i = 0; i < len; chars++) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         unsigned char lo = 0x80, hi = 0xbf; /* the bounds of the second byte */
         size_t more;
@@ -124,15 +123,25 @@ size_t twin_util_utf8_chars(const char *s, size_t len)
             lo = c == 0xf0 ? 0x90 : lo; /* overlong */
             hi = c == 0xf4 ? 0x8f : hi; /* above U+10FFFF */
         } else {
-            return SIZE_MAX;
+            return i;
         }
         if (more > len - i - 1 || p[i + 1] < lo || p[i + 1] > hi)
-            return SIZE_MAX;
+            return i;
         for (size_t k = 2; k <= more; k++)
             if (p[i + k] < 0x80 || p[i + k] > 0xbf)
-                return SIZE_MAX;
+                return i;
         i += more + 1;
     }
+    return len;
+}
+
+size_t twin_util_utf8_chars(const char *s, size_t len)
+{
+    if (twin_util_utf8_invalid_at(s, len) != len)
+        return SIZE_MAX;
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++)
+        chars += ((unsigned char)s[i] & 0xc0) != 0x80; /* every byte but continuations */
     return chars;
 }
 

@@ -59,6 +59,10 @@ int twin_util_write_all(int fd, const void *data, size_t len);
  * cut short). */
 size_t twin_util_utf8_chars(const char *s, size_t len);
 
+/* The offset of the first byte of the len bytes at data that is not strict UTF-8 (as above), or
+ * len when they all are. */
+size_t twin_util_utf8_invalid_at(const void *data, size_t len);
+
 /* The time of day by this node's clock, in seconds since the epoch: what twin dates its commits,
  * checkpoint statements, invites and logs by, and what it compares dates in history with. It is
  * time(NULL), moved by TWIN_TEST_CLOCK_SKEW seconds when that environment variable holds a

@@ -230,27 +230,6 @@ int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
 
 /* ---- reading CSV ----------------------------------------------------------------------------- */
 
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!len || i + len > n)
-            return false;
-        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 struct csv_state {
     char **cells;
     size_t ncells, cap;
@@ -270,7 +249,7 @@ static void on_field(void *data, size_t len, void *ctx)
                            s->row + 1, s->ncells + 1, TWIN_CSV_CELL_MAX);
         return;
     }
-    if (!utf8_valid(data, len)) {
+    if (twin_util_utf8_invalid_at(data, len) != len) {
         s->rc = twin_error(TWIN_EINVALID, "row %zu, column %zu: not valid UTF-8", s->row + 1,
                            s->ncells + 1);
         return;

@@ -23,47 +23,6 @@ const struct twin_msgpack_limits twin_msg_limits = {
 
 /* --- Pre-scan --------------------------------------------------------------------------- */
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
- * Returns the offset of the first bad byte, or len when all is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
-            return i;
-        }
-        if (n > len - i - 1)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= n; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return i;
-        i += n + 1;
-    }
-    return len;
-}
-
 static uint64_t load_be(const unsigned char *p, size_t n)
 {
     uint64_t v = 0;
@@ -198,10 +157,10 @@ int twin_msg_msgpack_check(const unsigned char *data, size_t len,
                 return twin_error(TWIN_ELIMIT,
                                   "msgpack: string of %llu bytes at offset %zu exceeds %u",
                                   (unsigned long long)n, at, (unsigned)lim->max_str);
-            if (utf8_invalid_at(data + pos, (size_t)n) != (size_t)n)
+            if (twin_util_utf8_invalid_at(data + pos, (size_t)n) != (size_t)n)
                 return twin_error(TWIN_EINVALID,
                                   "msgpack: invalid UTF-8 in string at offset %zu (byte %zu)", at,
-                                  pos + utf8_invalid_at(data + pos, (size_t)n));
+                                  pos + twin_util_utf8_invalid_at(data + pos, (size_t)n));
             pos += (size_t)n;
             break;
         case BIN:
@@ -349,7 +308,7 @@ static int text_field(size_t *out_len, const char *what, const char *s, size_t m
     size_t len = s ? strnlen(s, max + 1) : 0;
     if (len > max)
         return twin_error(TWIN_ELIMIT, "encode: %s longer than %zu bytes", what, max);
-    if (len && utf8_invalid_at((const unsigned char *)s, len) != len)
+    if (len && twin_util_utf8_invalid_at((const unsigned char *)s, len) != len)
         return twin_error(TWIN_EINVALID, "encode: %s is not valid UTF-8", what);
     *out_len = len;
     return 0;

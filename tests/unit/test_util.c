@@ -388,6 +388,29 @@ static void utf8_chars_counts_code_points_of_strict_utf8_only(void **state)
     assert_int_equal(twin_util_utf8_chars("\xff", 1), SIZE_MAX);
 }
 
+/* The offset of the first byte that is not strict UTF-8: where a sequence starts that is bad or
+ * cut short, whatever came before it. */
+static void utf8_invalid_at_names_the_first_bad_byte(void **state)
+{
+    assert_int_equal(twin_util_utf8_invalid_at("", 0), 0);
+    assert_int_equal(twin_util_utf8_invalid_at("abc", 3), 3);
+    assert_int_equal(twin_util_utf8_invalid_at("ab\xe8"
+                                               "cd",
+                                               5),
+                     2);
+    assert_int_equal(twin_util_utf8_invalid_at("\xc3\xa8\xed\xa0\x80", 5), 2); /* surrogate */
+    assert_int_equal(twin_util_utf8_invalid_at("\xe2\x82\xac\xe2\x82", 5), 3); /* cut short */
+    assert_int_equal(twin_util_utf8_invalid_at("x\xf0\x8f\xbf\xbf", 5), 1);    /* overlong */
+    assert_int_equal(twin_util_utf8_invalid_at("\xf4\x8f\xbf\xbf", 4), 4);
+    /* Every 1-byte and 2-byte input agrees with the count of code points. */
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++) {
+            unsigned char s[2] = {(unsigned char)a, (unsigned char)b};
+            bool valid = twin_util_utf8_invalid_at(s, 2) == 2;
+            assert_int_equal(valid, twin_util_utf8_chars((const char *)s, 2) != SIZE_MAX);
+        }
+}
+
 /* --- stop points --- */
 
 /* How a child that passes the stop points "first" then "second" ends up, with TWIN_TEST_STOP
@@ -446,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(write_all_writes_everything_or_says_why_not, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(utf8_chars_counts_code_points_of_strict_utf8_only),
+        cmocka_unit_test(utf8_invalid_at_names_the_first_bad_byte),
         cmocka_unit_test(clock_moves_by_the_test_skew_only_when_it_is_a_number_in_range),
         cmocka_unit_test(commit_time_stays_within_what_git_can_check),
         cmocka_unit_test(format_time_shows_utc_or_the_seconds_past_any_calendar),
