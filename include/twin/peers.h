@@ -38,4 +38,9 @@ int twin_peers_record(twin_node *n, const char *name, const char *result);
 /* Splits "host:port" or "[v6]:port"; port 0 (any free port, for listening) is allowed. */
 int twin_peers_address_parse(char host[static 256], char port[static 8], const char *address);
 
+/* The same for an address a partner connects to (a peer's, an invite's): port 0 refused, by its
+ * value ("00" is 0 too), naming the address and what it is (what: "a peer's", "an invite's"). */
+int twin_peers_address_parse_reachable(char host[static 256], char port[static 8],
+                                       const char *address, const char *what);
+
 #endif

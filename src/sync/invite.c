@@ -134,7 +134,7 @@ int twin_invite_create(char **token_out, struct twin_invite *out, twin_node *n, 
         return rc;
     if (ttl_seconds < 1 || ttl_seconds > TWIN_INVITE_MAX_TTL)
         return twin_error(TWIN_EINVALID, "an invite lasts from one second to one year");
-    if (!address || (rc = twin_peers_address_parse(host, port, address)))
+    if (!address || (rc = twin_peers_address_parse_reachable(host, port, address, "an invite's")))
         return address ? rc
                        : twin_error(TWIN_EINVALID,
                                     "no address for partners to reach this node: give --address "
@@ -247,7 +247,7 @@ int twin_invite_parse(struct twin_invite *out, const char *token)
     else if (!net || !twin_node_network_id_valid(net))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid network id");
     else if (!addr || strlen(addr) >= sizeof(out->address) ||
-             twin_peers_address_parse(host, port, addr) != 0)
+             twin_peers_address_parse_reachable(host, port, addr, "an invite's") != 0)
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid address");
     else if (unhex(out->inviter, TWIN_PUBKEY_BYTES, field(j, "k")))
         rc = twin_error(TWIN_EINVALID, "the invite is damaged: no valid inviter key");

@@ -68,6 +68,20 @@ bad:
                       address);
 }
 
+int twin_peers_address_parse_reachable(char host[static 256], char port[static 8],
+                                       const char *address, const char *what)
+{
+    int rc = twin_peers_address_parse(host, port, address);
+    if (rc)
+        return rc;
+    /* The port by its value, not its text: "00" is port 0 too. twin_peers_address_parse lets
+     * through one to five digits, 0 to 65535, of which a partner reaches 1 to 65535 only. */
+    long value = strtol(port, NULL, 10);
+    if (value < 1 || value > 65535)
+        return twin_error(TWIN_EINVALID, "'%s': %s port cannot be %ld", address, what, value);
+    return 0;
+}
+
 static int cfg(git_config **out, twin_node *n)
 {
     return git_repository_config(out, twin_node_repo(n)) < 0
@@ -85,13 +99,8 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
         return twin_error(TWIN_EINVALID,
                           "peer name '%s': use letters, digits, '-', '_', '.' (at most %d)", name,
                           TWIN_PEER_NAME_MAX);
-    if ((rc = twin_peers_address_parse(host, port, address)))
+    if ((rc = twin_peers_address_parse_reachable(host, port, address, "a peer's")))
         return rc;
-    /* The port by its value, not its text: "00" is port 0 too. twin_peers_address_parse let through
-     * one to five digits, 0 to 65535, of which a peer can be reached on 1 to 65535 only. */
-    long port_value = strtol(port, NULL, 10);
-    if (port_value < 1 || port_value > 65535)
-        return twin_error(TWIN_EINVALID, "'%s': a peer's port cannot be %ld", address, port_value);
     if ((rc = twin_key_parse_any(pk, key)))
         return twin_error_wrap(rc, "peer key");
     if (memcmp(pk, twin_node_key(n)->pk, TWIN_PUBKEY_BYTES) == 0)

@@ -399,6 +399,11 @@ static void making_an_invite_refuses_bad_arguments_and_writes_nothing(void **sta
                  "no address for partners to reach this node: give --address HOST:PORT");
     assert_error(twin_invite_create(&token, &inv, e->admin, "127.0.0.1", "editor", 60, NULL),
                  TWIN_EINVALID, "'127.0.0.1' is not HOST:PORT");
+    /* Port 0 is where a node listens on any free port, never where a partner can reach it. */
+    assert_error(twin_invite_create(&token, &inv, e->admin, "127.0.0.1:0", "editor", 60, NULL),
+                 TWIN_EINVALID, "'127.0.0.1:0': an invite's port cannot be 0");
+    assert_error(twin_invite_create(&token, &inv, e->admin, "[::1]:00", "editor", 60, NULL),
+                 TWIN_EINVALID, "an invite's port cannot be 0");
     assert_error(
         twin_invite_create(&token, &inv, e->admin, e->address, "editor", 60, "XE-EXAMPLE-NONE"),
         TWIN_ENOTFOUND, "no member XE-EXAMPLE-NONE (invite a new institution without --member)");
@@ -543,6 +548,7 @@ static void a_field_out_of_place_is_refused_naming_it(void **state)
         {"n", NULL, net},
         {"a", json_string("127.0.0.1"), addr},
         {"a", json_string("127.0.0.1:99999"), addr},
+        {"a", json_string("127.0.0.1:0"), addr},
         {"a", json_string(long_address), addr},
         {"a", NULL, addr},
         {"k", json_string(hex_key), key},
