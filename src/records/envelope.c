@@ -155,6 +155,8 @@ int twin_envelope_read(struct twin_envelope *out, const json_t *rec)
     }
     const json_t *conflicts = json_object_get(rec, "conflicts");
     int rc;
+    if (conflicts && e->erased)
+        return fault(e, "an erased envelope keeps no conflicts");
     if (conflicts && (rc = read_strings(e, conflicts, e->conflicts, &e->nconflicts, 1,
                                         TWIN_ENVELOPE_MAX_CONFLICTS, blob_hex, "conflicts")))
         return rc;
@@ -320,6 +322,8 @@ int twin_envelope_erase(json_t **out, const json_t *prev, const char *reason)
     json_t *rec = json_deep_copy(prev);
     json_t *sealed = rec ? json_object_get(rec, "sealed") : NULL;
     json_t *why = json_object();
+    if (rec)
+        json_object_del(rec, "conflicts"); /* their versions' keys go with the rest */
     if (!sealed || !why || json_object_del(sealed, "nonce") ||
         json_object_del(sealed, "ciphertext") || json_object_del(sealed, "wraps") ||
         json_object_set_new(why, "reason", json_string(reason)) ||

@@ -152,6 +152,17 @@ static void an_erased_envelope_keeps_only_what_was_public(void **state)
     assert_error(twin_envelope_erase(&twice, er, "again"), TWIN_EINVALID, "is erased already");
     assert_error(twin_envelope_erase(&twice, env, ""), TWIN_EINVALID, "one line of 1 to 1000");
     assert_error(twin_envelope_erase(&twice, env, "two\nlines"), TWIN_EINVALID, "one line");
+    /* Versions a merge set aside go with the rest. */
+    json_t *in_conflict = json_deep_copy(env), *er2 = NULL;
+    json_object_set_new(in_conflict, "conflicts",
+                        json_pack("[s]", "0123456789abcdef0123456789abcdef01234567"));
+    assert_int_equal(twin_envelope_erase(&er2, in_conflict, "Requested"), 0);
+    assert_null(json_object_get(er2, "conflicts"));
+    json_object_set_new(er2, "conflicts",
+                        json_pack("[s]", "0123456789abcdef0123456789abcdef01234567"));
+    assert_error(twin_envelope_read(&e, er2), TWIN_EINVALID, "keeps no conflicts");
+    json_decref(er2);
+    json_decref(in_conflict);
     refused(er, "sealed.nonce", "\"AAAA\"", "no member 'nonce' once erased");
     json_decref(er);
     json_decref(env);
