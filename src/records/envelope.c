@@ -185,7 +185,11 @@ int twin_envelope_read(struct twin_envelope *out, const json_t *rec)
     size_t len;
     if (!nonce || !b64_exact(e->nonce, &len, nonce, TWIN_SEAL_NONCE_BYTES, 0))
         return fault(e, "sealed.nonce must be base64 of 24 bytes");
+    /* At most what the text can hold, within the bound of a record's content. */
     size_t ct_max = twin_seal_pad(TWIN_SEAL_MAX_PLAIN + 4) + TWIN_SEAL_TAG_BYTES;
+    size_t ct_text = ct ? strlen(ct) / 4 * 3 : 0;
+    if (ct_text < ct_max)
+        ct_max = ct_text ? ct_text : 1;
     if (!ct || !(e->ciphertext = malloc(ct_max)))
         return fault(e, "sealed.ciphertext must be base64");
     if (!b64_exact(e->ciphertext, &e->ciphertext_len, ct, 0, ct_max) ||
