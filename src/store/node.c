@@ -18,6 +18,7 @@
 
 #include "base/util.h"
 #include "git/gitopts.h"
+#include "store/wraps.h"
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/record.h"
@@ -31,6 +32,7 @@ struct twin_node {
     char proposal[TWIN_ID_LEN + 1]; /* the proposal the last governed change became, or "" */
     bool limited;                   /* this node's member writes only in its own partnerships */
     bool read_out;                  /* holds TWIN_GITOPTS_UNHASHED (twin_node_read_out) */
+    twin_wraps *wraps;              /* opened on first use (twin_node_wraps) */
 };
 
 static char *join_path(const char *a, const char *b)
@@ -415,6 +417,7 @@ void twin_node_free(twin_node *n)
 {
     if (!n)
         return;
+    twin_wraps_free(n->wraps);
     git_repository_free(n->repo);
     if (n->read_out)
         twin_gitopts_end(TWIN_GITOPTS_UNHASHED);
@@ -422,6 +425,13 @@ void twin_node_free(twin_node *n)
     free(n->dir);
     free(n->org_id);
     free(n);
+}
+
+int twin_node_wraps(twin_wraps **out, twin_node *n)
+{
+    int rc = n->wraps ? 0 : twin_wraps_open(&n->wraps, n->dir);
+    *out = n->wraps;
+    return rc;
 }
 
 int twin_node_read_out(twin_node *n)
