@@ -116,4 +116,8 @@ void twin_node_set_last_proposal(twin_node *n, const char *id);
 int twin_node_config_get(char **out, twin_node *n, const char *key);
 int twin_node_config_set(twin_node *n, const char *key, const char *value);
 
+/* The node's wrap store (src/store/wraps.h), opened on first use and closed with the node. */
+typedef struct twin_wraps twin_wraps;
+int twin_node_wraps(twin_wraps **out, twin_node *n);
+
 #endif

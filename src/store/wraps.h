@@ -17,7 +17,6 @@
 
 #include "crypto/seal.h"
 #include "twin/key.h"
-#include "twin/node.h"
 
 #define TWIN_WRAPS_FILE        "wraps.db"
 #define TWIN_WRAPS_STORE_BYTES 16
@@ -80,8 +79,5 @@ int twin_wraps_peer_get(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTE
                         unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t *upto);
 int twin_wraps_peer_set(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],
                         const unsigned char store[TWIN_WRAPS_STORE_BYTES], uint64_t upto);
-
-/* The node's wrap store, opened on first use and closed with the node. */
-int twin_node_wraps(twin_wraps **out, twin_node *n);
 
 #endif
