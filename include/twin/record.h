@@ -11,10 +11,13 @@
 #include <stddef.h>
 
 #define TWIN_RECORD_MAX_BYTES (1024 * 1024) /* canonical JSON of one record */
-#define TWIN_RECORD_MAX_DEPTH 8             /* objects and lists nested inside a record */
-#define TWIN_FIELD_MAX_BYTES  (64 * 1024)   /* one string value */
-#define TWIN_LIST_MAX_ITEMS   10000
-#define TWIN_ID_LEN           36 /* UUID text form */
+/* The largest record file: a sealed record's envelope (proto/SEALED.md 1), which holds a record
+ * of at most TWIN_RECORD_MAX_BYTES, padded and in base64. */
+#define TWIN_RECORD_FILE_MAX_BYTES (3 * 1024 * 1024)
+#define TWIN_RECORD_MAX_DEPTH      8           /* objects and lists nested inside a record */
+#define TWIN_FIELD_MAX_BYTES       (64 * 1024) /* one string value */
+#define TWIN_LIST_MAX_ITEMS        10000
+#define TWIN_ID_LEN                36 /* UUID text form */
 
 /* Looks up a record that another record refers to. Returns 0 when it exists (and, if out is
  * non-NULL, hands over its parsed JSON), TWIN_ENOTFOUND when it does not. */

@@ -23,7 +23,7 @@ int twin_tree_open(git_tree **out, git_repository *repo, const git_oid *id, cons
 int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tree *root,
                        const char *path);
 
-/* Reads the file at path in a tree, of at most TWIN_RECORD_MAX_BYTES; TWIN_ENOTFOUND when absent.
+/* Reads the file at path in a tree, of at most TWIN_RECORD_FILE_MAX_BYTES; TWIN_ENOTFOUND when absent.
  * *out is malloc'd, NUL-ended. */
 int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
                    const char *path);

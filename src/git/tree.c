@@ -100,7 +100,7 @@ int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_
     rc =
         git_tree_entry_type(e) != GIT_OBJECT_BLOB
             ? twin_error(TWIN_EINVALID, "%s: not a file", path)
-            : twin_tree_read_blob(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_MAX_BYTES, path);
+            : twin_tree_read_blob(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_FILE_MAX_BYTES, path);
     git_tree_entry_free(e);
     return rc;
 }

@@ -399,7 +399,7 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
         int present = twin_batch_exists(b, path);
         return present < 0 ? present : present ? 0 : TWIN_ENOTFOUND;
     }
-    int rc = twin_batch_read(&text, &len, b, path, TWIN_RECORD_MAX_BYTES);
+    int rc = twin_batch_read(&text, &len, b, path, TWIN_RECORD_FILE_MAX_BYTES);
     if (rc == 0)
         rc = twin_record_parse_canonical(out, text, len);
     free(text);
@@ -434,7 +434,7 @@ static int stage(struct importer *im, size_t row, json_t *rec)
         return report_error(r, row, "id: %s appears twice in the file", id);
     int rc = twin_batch_exists(im->batch, path);
     if (rc > 0)
-        rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_MAX_BYTES);
+        rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_FILE_MAX_BYTES);
     else if (rc == 0 && twin_record_apply_defaults(rec))
         return report_error(r, row, "%s", twin_error_last());
     if (rc)
@@ -643,7 +643,7 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
         size_t tlen;
         json_t *rec = NULL, *old = NULL;
         /* The staged text is twin's own canonical form: parsing it is enough. */
-        if ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_MAX_BYTES)) ||
+        if ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_FILE_MAX_BYTES)) ||
             (rc = twin_record_parse(&rec, text, tlen)) ||
             (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
             ;

@@ -599,14 +599,22 @@ int twin_record_apply_defaults(json_t *rec)
 
 #define CANONICAL_FLAGS (JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(15))
 
+/* The bound on a record file: an envelope (it has "sealed") holds a padded record in base64. */
+static size_t record_bound(const json_t *rec)
+{
+    return json_object_get(rec, "sealed") ? TWIN_RECORD_FILE_MAX_BYTES : TWIN_RECORD_MAX_BYTES;
+}
+
 int twin_record_canonical(char **out, size_t *out_len, const json_t *rec)
 {
     *out = NULL;
     size_t n = json_dumpb(rec, NULL, 0, CANONICAL_FLAGS);
     if (n == 0)
         return twin_error(TWIN_ERROR, "cannot serialise record");
-    if (n + 1 > TWIN_RECORD_MAX_BYTES)
-        return twin_error(TWIN_ELIMIT, "record is larger than %d bytes", TWIN_RECORD_MAX_BYTES);
+    if (n + 1 > record_bound(rec))
+        return twin_error(TWIN_ELIMIT, "%s is larger than %zu bytes",
+                          json_object_get(rec, "sealed") ? "envelope" : "record",
+                          record_bound(rec));
     char *buf = malloc(n + 2);
     if (!buf)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -678,8 +686,9 @@ static void normalise_reals(json_t *j)
 int twin_record_parse(json_t **out, const char *data, size_t len)
 {
     *out = NULL;
-    if (len > TWIN_RECORD_MAX_BYTES)
-        return twin_error(TWIN_ELIMIT, "record is larger than %d bytes", TWIN_RECORD_MAX_BYTES);
+    if (len > TWIN_RECORD_FILE_MAX_BYTES)
+        return twin_error(TWIN_ELIMIT, "record is larger than %d bytes",
+                          TWIN_RECORD_FILE_MAX_BYTES);
     json_error_t err;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
     if (!j && json_error_code(&err) == json_error_stack_overflow)
@@ -696,6 +705,10 @@ int twin_record_parse(json_t **out, const char *data, size_t len)
         json_decref(j);
         return twin_error(TWIN_ELIMIT, "record is nested deeper than %d levels",
                           TWIN_RECORD_MAX_DEPTH);
+    }
+    if (len > record_bound(j)) {
+        json_decref(j);
+        return twin_error(TWIN_ELIMIT, "record is larger than %d bytes", TWIN_RECORD_MAX_BYTES);
     }
     normalise_reals(j);
     *out = j;

@@ -665,8 +665,8 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
 {
     if (!path_allowed(path))
         return twin_error(TWIN_EINVALID, "%s: a batch writes records only", path);
-    if (len > TWIN_RECORD_MAX_BYTES)
-        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_RECORD_MAX_BYTES);
+    if (len > TWIN_RECORD_FILE_MAX_BYTES)
+        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_RECORD_FILE_MAX_BYTES);
     struct change c = {0};
     twin_sha1_object(c.blob.id, "blob", data, len);
     bool present = false;

@@ -154,7 +154,7 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
 {
     *out = NULL;
     if (tx->batch)
-        return twin_batch_read(out, out_len, tx->batch, path, TWIN_RECORD_MAX_BYTES);
+        return twin_batch_read(out, out_len, tx->batch, path, TWIN_RECORD_FILE_MAX_BYTES);
     git_tree_entry *e = NULL;
     const git_oid *id = NULL;
     for (size_t i = tx->count; i-- > 0;)
@@ -174,7 +174,7 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
         }
         id = git_tree_entry_id(e);
     }
-    int rc = twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_MAX_BYTES,
+    int rc = twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_FILE_MAX_BYTES,
                                  path);
     git_tree_entry_free(e);
     return rc;

@@ -29,7 +29,7 @@ struct repo_fixture {
  * |   `-- file.txt        "hello\n"
  * |-- binary.bin          "x\0y"
  * |-- empty.txt           ""
- * |-- exact.json          TWIN_RECORD_MAX_BYTES bytes
+ * |-- exact.json          TWIN_RECORD_FILE_MAX_BYTES bytes
  * |-- large.json          one byte more
  * `-- <255 x 'n'>         "long name\n"
  */
@@ -63,18 +63,18 @@ static int setup_repo(void **state)
         git_tree_lookup(&empty, f->repo, &empty_id) < 0)
         return -1;
     git_treebuilder_free(tb);
-    char *big = malloc(TWIN_RECORD_MAX_BYTES + 1);
+    char *big = malloc(TWIN_RECORD_FILE_MAX_BYTES + 1);
     if (!big)
         return -1;
-    memset(big, 'x', TWIN_RECORD_MAX_BYTES + 1);
+    memset(big, 'x', TWIN_RECORD_FILE_MAX_BYTES + 1);
     memset(long_name, 'n', 255);
     long_name[255] = '\0';
     put_blob(&u[0], f->repo, "a/b/c.json", "{\"c\": 1}\n", 9);
     put_blob(&u[1], f->repo, "a/file.txt", "hello\n", 6);
     put_blob(&u[2], f->repo, "binary.bin", "x\0y", 3);
     put_blob(&u[3], f->repo, "empty.txt", "", 0);
-    put_blob(&u[4], f->repo, "exact.json", big, TWIN_RECORD_MAX_BYTES);
-    put_blob(&u[5], f->repo, "large.json", big, TWIN_RECORD_MAX_BYTES + 1);
+    put_blob(&u[4], f->repo, "exact.json", big, TWIN_RECORD_FILE_MAX_BYTES);
+    put_blob(&u[5], f->repo, "large.json", big, TWIN_RECORD_FILE_MAX_BYTES + 1);
     put_blob(&u[6], f->repo, long_name, "long name\n", 10);
     free(big);
     f->c_json = u[0].id;
@@ -232,11 +232,11 @@ static void a_file_is_read_up_to_the_record_limit(void **state)
     char *text = NULL, message[64];
     size_t len = 0;
     assert_int_equal(twin_tree_read(&text, &len, f->repo, root, "exact.json"), 0);
-    assert_int_equal(len, TWIN_RECORD_MAX_BYTES);
+    assert_int_equal(len, TWIN_RECORD_FILE_MAX_BYTES);
     assert_int_equal(text[len], '\0');
     free(text);
     text = (char *)1;
-    snprintf(message, sizeof(message), "large.json: larger than %d bytes", TWIN_RECORD_MAX_BYTES);
+    snprintf(message, sizeof(message), "large.json: larger than %d bytes", TWIN_RECORD_FILE_MAX_BYTES);
     assert_error(twin_tree_read(&text, &len, f->repo, root, "large.json"), TWIN_ELIMIT, message);
     assert_null(text);
     git_tree_free(root);
