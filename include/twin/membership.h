@@ -48,6 +48,7 @@ struct twin_membership {
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *network_name;
     int admin_threshold;
+    bool sealed_personal; /* policy: personal fields only in sealed records (SEALED.md 7) */
     size_t count;
     struct twin_member *members;
 };

@@ -82,4 +82,17 @@ int twin_validity_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES]
 int twin_validity_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
                               const char *org_id, twin_record_lookup_fn lookup, void *before);
 
+struct twin_member;
+struct twin_membership;
+
+/* The rules for sealed records that every node can judge (proto/SEALED.md 7), on a change from
+ * old (NULL: a new record) to cur by member who, on a parent whose membership is m: the
+ * envelope's form and audience, the changes allowed over time, and, when the policy seals
+ * personal data, that a record in the clear adds or changes no personal field. Sets fault when
+ * the change breaks one; *erasure when it is an erasure (which governance then checks). Returns
+ * <0 only on an internal error. */
+int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, const json_t *cur,
+                               const json_t *old, const struct twin_member *who,
+                               const struct twin_membership *m);
+
 #endif

@@ -453,3 +453,66 @@ const char *twin_envelope_personal_field(const json_t *rec)
     }
     return NULL;
 }
+
+/* The roles of an activity's participants, in order (a new array). */
+static json_t *participant_roles(const json_t *rec)
+{
+    json_t *roles = json_array();
+    size_t k;
+    const json_t *p;
+    json_array_foreach(json_object_get(rec, "participants"), k, p)
+    {
+        const json_t *r = json_object_get(p, "role");
+        json_array_append_new(roles, r ? json_deep_copy(r) : json_null());
+    }
+    return roles;
+}
+
+/* Whether rec holds field f (of the personal table) with another value than old. */
+static bool personal_differs(const json_t *rec, const json_t *old, const char *f)
+{
+    if (strcmp(f, "*") == 0) {
+        /* A person: any change but a withdrawal. */
+        if (!old)
+            return true;
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)rec, key, v)
+        {
+            if (strcmp(key, "withdrawn") != 0 && strcmp(key, "conflicts") != 0 &&
+                !json_equal((json_t *)v, json_object_get(old, key)))
+                return true;
+        }
+        json_object_foreach((json_t *)old, key, v)
+        {
+            if (strcmp(key, "withdrawn") != 0 && strcmp(key, "conflicts") != 0 &&
+                !json_object_get(rec, key))
+                return true;
+        }
+        return false;
+    }
+    if (strcmp(f, "participants[].role") == 0) {
+        json_t *a = participant_roles(rec), *b = old ? participant_roles(old) : json_array();
+        bool any = false;
+        size_t k;
+        json_t *r;
+        json_array_foreach(a, k, r) any = any || !json_is_null(r);
+        bool differs = any && !json_equal(a, b);
+        json_decref(a);
+        json_decref(b);
+        return differs;
+    }
+    const json_t *v = json_object_get(rec, f);
+    return v && !json_equal((json_t *)v, old ? json_object_get(old, f) : NULL);
+}
+
+const char *twin_envelope_personal_change(const json_t *rec, const json_t *old)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (!type)
+        return NULL;
+    for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
+        if (strcmp(personal[i].type, type) == 0 && personal_differs(rec, old, personal[i].field))
+            return personal[i].name;
+    return NULL;
+}

@@ -72,4 +72,9 @@ int twin_envelope_check_change(bool *erasure, const json_t *rec, const json_t *o
  * (SEALED.md 8), as "type.field", or NULL when it holds none. */
 const char *twin_envelope_personal_field(const json_t *rec);
 
+/* The first personal field that a change from old (NULL: a new record) to rec, both in the clear,
+ * adds or changes, or NULL when it touches none: what SEALED.md 7 rule 7 refuses. Of a person,
+ * every change but a withdrawal. */
+const char *twin_envelope_personal_change(const json_t *rec, const json_t *old);
+
 #endif

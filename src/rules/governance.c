@@ -7,6 +7,7 @@
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/tree.h"
+#include "records/envelope.h"
 
 #define SUMMARY_MAX   300
 #define APPROVALS_MAX 1000
@@ -97,6 +98,25 @@ static const char *str(const json_t *j, const char *key)
     return json_string_value(json_object_get(j, key));
 }
 
+/* A proposed erasure: an erased envelope of the record its path names. Whether it is exactly
+ * the erasure of the record's version when it takes effect is the validity predicate's to say. */
+static int check_erasure(const json_t *content, const char *path)
+{
+    char type[32], id[TWIN_ID_LEN + 1];
+    struct twin_envelope e;
+    int rc = twin_record_parse_path(type, id, path);
+    if (rc)
+        return rc;
+    if (!twin_envelope_is(content) || (rc = twin_envelope_read(&e, content)))
+        return rc ? rc : twin_error(TWIN_EINVALID, "not the envelope of a sealed record");
+    if (!e.erased)
+        rc = twin_error(TWIN_EINVALID, "an envelope that is not erased");
+    else if (strcmp(e.type, type) != 0 || strcmp(e.id, id) != 0)
+        rc = twin_error(TWIN_EINVALID, "an envelope of another record");
+    twin_envelope_clear(&e);
+    return rc;
+}
+
 int twin_governance_proposal_check(const json_t *p, const char *file_id)
 {
     static const char *const fields[] = {"id",      "summary",   "proposed_by",
@@ -130,17 +150,20 @@ int twin_governance_proposal_check(const json_t *p, const char *file_id)
         const json_t *c = json_array_get(changes, i);
         const char *path = str(c, "path");
         const json_t *content = json_object_get(c, "content");
+        bool erasure = path && strncmp(path, "records/", 8) == 0;
         if (!json_is_object(c) || json_object_size(c) != 2 || !path || !json_is_object(content) ||
-            !twin_governance_path_governed(path))
+            !(erasure || twin_governance_path_governed(path)))
             return twin_error(TWIN_EINVALID,
-                              "proposal.changes[%zu]: {path, content} for network.json or a "
-                              "member file",
+                              "proposal.changes[%zu]: {path, content} for network.json, a "
+                              "member file or the erasure of a sealed record",
                               i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(str(json_array_get(changes, j), "path"), path) == 0)
                 return twin_error(TWIN_EINVALID, "proposal.changes: %s appears twice", path);
         int rc;
-        if (strcmp(path, TWIN_NETWORK_PATH) == 0)
+        if (erasure)
+            rc = check_erasure(content, path);
+        else if (strcmp(path, TWIN_NETWORK_PATH) == 0)
             rc = twin_membership_check_descriptor(content);
         else {
             char org[128];
@@ -287,7 +310,8 @@ done:
 }
 
 int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
-                          const struct twin_treediff *d, const struct twin_member *who,
+                          const struct twin_treediff *d, const bool *erasures,
+                          const struct twin_member *who,
                           const unsigned char signer[TWIN_PUBKEY_BYTES],
                           const struct twin_membership *m)
 {
@@ -316,8 +340,17 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
     /* With k > 1 nothing governed changes otherwise, but a member rotating its own key. */
     for (size_t i = 0; k > 1 && rc == 0 && !fault[0] && i < d->count; i++) {
         const struct twin_change *c = &d->changes[i];
-        if (!twin_governance_path_governed(c->path) || json_object_get(applied, c->path))
+        bool erasure = erasures && erasures[i];
+        if ((!erasure && !twin_governance_path_governed(c->path)) ||
+            json_object_get(applied, c->path))
             continue;
+        if (erasure) {
+            snprintf(fault, fault_size,
+                     "%s erased without approval: the policy needs %d admin institutions to "
+                     "approve an erasure (propose it; others approve with twin approve)",
+                     c->path, k);
+            break;
+        }
         char own[160];
         snprintf(own, sizeof(own), TWIN_MEMBERS_DIR "/%s.json", who->org_id);
         if (c->has_old && c->has_new && strcmp(c->path, own) == 0) {

@@ -23,17 +23,20 @@
 #define TWIN_PROPOSALS_DIR      "proposals"
 #define TWIN_PROPOSAL_MAX_FILES 16
 
-/* Whether path is a file governance controls (network.json or members/<org>.json). */
+/* Whether path is a file governance controls (network.json or members/<org>.json); erasures of
+ * sealed records are governed too, but by what they write, not where. */
 bool twin_governance_path_governed(const char *path);
 
 /* Checks a proposal file (well formed, its changes valid files). */
 int twin_governance_proposal_check(const json_t *p, const char *file_id);
 
-/* Checks the commit's changes under network.json, members/ and proposals/ as a whole, made by
+/* Checks the commit's changes under network.json, members/ and proposals/, and its erasures of
+ * sealed records (erasures[i] set for the i-th change of d; NULL when none), as a whole, made by
  * `who` with `signer` on a parent whose membership is m. Sets fault (and returns 0) when the
  * commit breaks a rule; returns <0 on an internal error. */
 int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
-                          const struct twin_treediff *d, const struct twin_member *who,
+                          const struct twin_treediff *d, const bool *erasures,
+                          const struct twin_member *who,
                           const unsigned char signer[TWIN_PUBKEY_BYTES],
                           const struct twin_membership *m);
 

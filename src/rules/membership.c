@@ -107,7 +107,7 @@ int twin_membership_check_descriptor(const json_t *net)
 {
     static const char *const fields[] = {"format", "id",          "name",   "created",
                                          "nonce",  "founder_key", "policy", NULL};
-    static const char *const policy_fields[] = {"admin_threshold", NULL};
+    static const char *const policy_fields[] = {"admin_threshold", "sealed_personal", NULL};
     int rc;
     if (!json_is_object(net))
         return twin_error(TWIN_EINVALID, "network.json: not a JSON object");
@@ -142,6 +142,10 @@ int twin_membership_check_descriptor(const json_t *net)
     const json_t *k = json_object_get(policy, "admin_threshold");
     if (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > 100)
         return twin_error(TWIN_EINVALID, "network.policy.admin_threshold: must be 1-100");
+    const json_t *sp = json_object_get(policy, "sealed_personal");
+    if (sp && !json_is_true(sp))
+        return twin_error(TWIN_EINVALID,
+                          "network.policy.sealed_personal: true when present (it never goes back)");
     return 0;
 }
 
@@ -313,6 +317,8 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
     m->network_name = strdup(get_str(net, "name"));
     m->admin_threshold =
         (int)json_integer_value(json_object_get(json_object_get(net, "policy"), "admin_threshold"));
+    m->sealed_personal =
+        json_is_true(json_object_get(json_object_get(net, "policy"), "sealed_personal"));
 
     if (git_tree_entry_bypath(&members_entry, root, TWIN_MEMBERS_DIR) < 0 ||
         git_tree_entry_type(members_entry) != GIT_OBJECT_TREE) {

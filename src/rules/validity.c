@@ -23,6 +23,7 @@
 #include "twin/record.h"
 #include "twin/sshsig.h"
 #include "twin/global.h"
+#include "records/envelope.h"
 
 /* The membership is keyed by the ids of network.json and members/, which change far less often
  * than the root. The trees of one commit are the parent trees of the next. */
@@ -388,6 +389,57 @@ static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repo
     return 0;
 }
 
+int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, const json_t *cur,
+                               const json_t *old, const struct twin_member *who,
+                               const struct twin_membership *m)
+{
+    const char *type = json_string_value(json_object_get(cur, "type"));
+    const char *id = json_string_value(json_object_get(cur, "id"));
+    fault[0] = '\0';
+    *erasure = false;
+    if (!twin_envelope_is(cur) && !(old && twin_envelope_is(old))) {
+        const char *field = m->sealed_personal ? twin_envelope_personal_change(cur, old) : NULL;
+        if (field)
+            snprintf(fault, fault_size,
+                     "%s %s holds %s in the clear, but the network's policy seals personal data: "
+                     "write it sealed (to members, or a named audience)",
+                     type ? type : "record", id ? id : "?", field);
+        return 0;
+    }
+    int err = twin_envelope_check_change(erasure, cur, old);
+    if (err == TWIN_EINVALID || err == TWIN_ELIMIT) {
+        snprintf(fault, fault_size, "%s", twin_error_last());
+        return 0;
+    }
+    if (err)
+        return err;
+    struct twin_envelope e;
+    if ((err = twin_envelope_read(&e, cur)))
+        return err;
+    if (who->own_partnerships)
+        snprintf(fault, fault_size,
+                 "%s may write only in its own partnerships, and a sealed record hides its "
+                 "partnership: it writes in the clear",
+                 who->org_id);
+    else if (*erasure && who->role != TWIN_ROLE_ADMIN)
+        snprintf(fault, fault_size, "%s (%s) erased %s %s without being an admin", who->org_id,
+                 twin_membership_role_name(who->role), e.type, e.id);
+    for (size_t i = 0; !fault[0] && i < e.naudience; i++) {
+        const struct twin_member *a = twin_membership_find(m, e.audience[i]);
+        if (!a || a->removed)
+            snprintf(fault, fault_size, "sealed %s %s: its audience names %s, %s", e.type, e.id,
+                     e.audience[i], a ? "which has left the network" : "which is not a member");
+    }
+    bool in = false;
+    for (size_t i = 0; i < e.naudience; i++)
+        in = in || strcmp(e.audience[i], who->org_id) == 0;
+    if (!fault[0] && !*erasure && !in)
+        snprintf(fault, fault_size, "%s wrote sealed %s %s for an audience it is not in",
+                 who->org_id, e.type, e.id);
+    twin_envelope_clear(&e);
+    return 0;
+}
+
 static bool same_field(const json_t *a, const json_t *b, const char *key)
 {
     return json_equal(json_object_get(a, key), json_object_get(b, key));
@@ -397,12 +449,14 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo, twin_packread *packs,
                         const struct twin_change *c, const struct twin_member *who,
+                        const struct twin_membership *m,
                         const unsigned char signer[TWIN_PUBKEY_BYTES], struct lazy_tree *new_tree,
-                        struct lazy_tree *old_tree)
+                        struct lazy_tree *old_tree, bool *erasure)
 {
     json_t *old = NULL, *cur = NULL;
     int rc = 0;
     fault[0] = '\0';
+    *erasure = false;
     if (strcmp(c->path, TWIN_NETWORK_PATH) == 0) {
         if (who->role != TWIN_ROLE_ADMIN) {
             snprintf(fault, fault_size, "%s (%s) changed the network policy without being an admin",
@@ -429,6 +483,11 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
                 snprintf(fault, fault_size, "network.%s can never change", fixed[i]);
                 goto cleanup;
             }
+        if (json_is_true(json_object_get(json_object_get(old, "policy"), "sealed_personal")) &&
+            !json_is_true(json_object_get(json_object_get(cur, "policy"), "sealed_personal")))
+            snprintf(fault, fault_size,
+                     "network.policy.sealed_personal, once on, stays on: what it sealed stays "
+                     "sealed");
         goto cleanup;
     }
     if (strncmp(c->path, TWIN_MEMBERS_DIR "/", 8) == 0) {
@@ -505,6 +564,10 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
                      c->path);
             goto cleanup;
         }
+        bool sealed = twin_envelope_is(cur) || (old && twin_envelope_is(old));
+        if ((rc = twin_validity_check_sealed(fault, fault_size, erasure, cur, old, who, m)) ||
+            fault[0] || sealed)
+            goto cleanup; /* an envelope's content is the audience's to check (SEALED.md 7) */
         int err = twin_record_validate(cur, old, lookup_in_tree, new_tree);
         if (err == 0)
             err = twin_record_check_conflicts_kept(cur, old);
@@ -741,7 +804,7 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
     struct twin_commit_head head;
     struct lazy_tree tree = {.repo = repo}, parent_tree = {.repo = repo};
     struct twin_membership *m = NULL, *after = NULL;
-    bool owned = false, remember = false;
+    bool owned = false, remember = false, *erasures = NULL;
     struct twin_treediff w = {
         .repo = repo, .cache = cache ? cache->trees : NULL, .canonical_trees = true};
     int rc = 0;
@@ -836,21 +899,29 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
     bool members_changed = false, governed = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
-        if ((rc = check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, out->signer,
-                               &tree, &parent_tree)))
+        bool erasure = false;
+        if ((rc = check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, m,
+                               out->signer, &tree, &parent_tree, &erasure)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);
             goto cleanup;
         }
         members_changed = members_changed || strncmp(w.changes[i].path, "members/", 8) == 0;
+        if (erasure && !erasures && !(erasures = calloc(w.count, sizeof(*erasures)))) {
+            rc = twin_error(TWIN_ERROR, "out of memory");
+            goto cleanup;
+        }
+        if (erasure)
+            erasures[i] = true;
         governed =
-            governed || twin_governance_path_governed(w.changes[i].path) ||
+            governed || erasure || twin_governance_path_governed(w.changes[i].path) ||
             strncmp(w.changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0;
     }
     if (governed) {
         char fault[600];
-        if ((rc = twin_governance_check(fault, sizeof(fault), repo, &w, who, out->signer, m)))
+        if ((rc = twin_governance_check(fault, sizeof(fault), repo, &w, erasures, who, out->signer,
+                                        m)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);
@@ -890,6 +961,7 @@ cleanup:
     if (owned)
         twin_membership_free(m);
     twin_membership_free(after);
+    free(erasures);
     if (cache && w.cap <= KEPT_CHANGES) {
         cache->changes = w.changes, cache->changes_cap = w.cap;
         w.changes = NULL;

@@ -149,9 +149,11 @@ static void a_proposal_changes_one_to_sixteen_governed_files(void **state)
     json_t *change = json_array_get(changes, 0);
 
     json_object_set_new(change, "path", json_string("records/note/01/x.json"));
+    assert_proposal_refused(p, id, "proposal.changes[0] (records/note/01/x.json): ");
+    json_object_set_new(change, "path", json_string("notes/x.json"));
     assert_proposal_refused(p, id,
-                            "proposal.changes[0]: {path, content} for network.json or a member "
-                            "file");
+                            "proposal.changes[0]: {path, content} for network.json, a member "
+                            "file or the erasure of a sealed record");
     json_object_set_new(change, "path", json_string(RA_FILE));
     json_object_set_new(change, "why", json_string("because"));
     assert_proposal_refused(p, id, "proposal.changes[0]: {path, content}");
@@ -332,7 +334,7 @@ static char *govern(struct gov *g, const git_tree *old, const git_tree *cur,
     assert_int_equal(twin_treediff_run(&d, old, cur), 0);
     g->m->admin_threshold = k;
     memset(fault, 'x', sizeof(fault));
-    int rc = twin_governance_check(fault, sizeof(fault), twin_node_repo(g->node), &d, who,
+    int rc = twin_governance_check(fault, sizeof(fault), twin_node_repo(g->node), &d, NULL, who,
                                    (signer ? signer : &other)->pk, g->m);
     if (rc)
         fail_msg("governance check: %d %s", rc, twin_error_last());
