@@ -17,6 +17,7 @@
 #include "twin/record.h"
 #include "twin/store.h"
 #include "base/util.h"
+#include "records/envelope.h"
 
 /* ---- which side wins a field ---------------------------------------------------------------- */
 
@@ -322,6 +323,62 @@ fail:
     return rc;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Sealed records merge as a whole (proto/SEALED.md 9), without being opened: the winner's
+ * envelope, with the loser's version (blob id) and both sides' conflicts set aside, the 64 first
+ * in sort order; an erasure wins over anything, and sets nothing aside. */
+static int merge_envelope(json_t **out, const json_t *a, const json_t *b, const git_oid *a_blob,
+                          const git_oid *b_blob, bool a_wins, size_t *conflicts)
+{
+    bool ra = json_object_get(a, "erased") != NULL, rb = json_object_get(b, "erased") != NULL;
+    if (ra != rb)
+        a_wins = ra;
+    const json_t *winner = a_wins ? a : b, *loser = a_wins ? b : a;
+    json_t *merged = json_deep_copy(winner);
+    if (!merged)
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (ra || rb || !twin_envelope_is(a) || !twin_envelope_is(b)) {
+        *out = merged; /* an erasure, or a hostile mix the predicate refused on each side */
+        return 0;
+    }
+    char loser_hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(loser_hex, sizeof(loser_hex), a_wins ? b_blob : a_blob);
+    const char *ids[2 * TWIN_ENVELOPE_MAX_CONFLICTS + 1];
+    size_t n = 0;
+    ids[n++] = loser_hex;
+    const json_t *sides[2] = {winner, loser};
+    for (int s = 0; s < 2; s++) {
+        size_t k;
+        const json_t *v;
+        json_array_foreach(json_object_get(sides[s], "conflicts"), k, v)
+        {
+            if (json_is_string(v) && n < sizeof(ids) / sizeof(ids[0]))
+                ids[n++] = json_string_value(v);
+        }
+    }
+    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    json_t *list = json_array();
+    size_t kept = 0;
+    for (size_t i = 0; list && i < n && kept < TWIN_ENVELOPE_MAX_CONFLICTS; i++) {
+        if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0)
+            continue;
+        if (json_array_append_new(list, json_string(ids[i])))
+            break;
+        kept++;
+    }
+    if (!list || json_object_set_new(merged, "conflicts", list)) {
+        json_decref(merged);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
+    *conflicts += 1;
+    *out = merged;
+    return 0;
+}
+
 static int key_rank(const char *state)
 {
     return strcmp(state, "revoked") == 0 ? 2 : strcmp(state, "retired") == 0 ? 1 : 0;
@@ -378,7 +435,7 @@ static int read_json(json_t **out, git_repository *repo, const git_oid *id, cons
 {
     char *text = NULL;
     size_t len;
-    int rc = twin_tree_read_blob(&text, &len, repo, id, TWIN_RECORD_MAX_BYTES, path);
+    int rc = twin_tree_read_blob(&text, &len, repo, id, TWIN_RECORD_FILE_MAX_BYTES, path);
     if (rc == 0)
         rc = twin_record_parse_canonical(out, text, len);
     free(text);
@@ -412,7 +469,9 @@ static int merge_file(git_oid *out, size_t *conflicts, git_repository *repo, con
     m.a_wins = a_wins(&la, &lb, rule);
     git_oid_tostr(m.loser_from, sizeof(m.loser_from), m.a_wins ? &lb.commit : &la.commit);
 
-    if (strncmp(path, "records/", 8) == 0)
+    if (strncmp(path, "records/", 8) == 0 && (twin_envelope_is(a) || twin_envelope_is(b))) {
+        rc = merge_envelope(&merged, a, b, &ca->new_id, &cb->new_id, m.a_wins, conflicts);
+    } else if (strncmp(path, "records/", 8) == 0)
         rc = merge_record(&merged, base, a, b, &m);
     else if (strncmp(path, TWIN_MEMBERS_DIR "/", sizeof(TWIN_MEMBERS_DIR)) == 0)
         rc = merge_member(&merged, base, a, b, &m);
