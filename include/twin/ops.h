@@ -19,11 +19,46 @@
  * Returns 0, or a negative code with the message set. */
 typedef int (*twin_record_edit_fn)(json_t *rec, void *ctx);
 
-/* Adds a record of type built by fn. Hands back its new id and the commit. */
+/* Adds a record of type built by fn. Hands back its new id and the commit. A record holding a
+ * field that names or describes a person (proto/SEALED.md 8) is sealed for every member. */
 int twin_ops_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
                  const char *type, twin_record_edit_fn fn, void *ctx);
 
-/* Changes record id with fn. verb names the change in the commit message ("set", "edit").
+/* Who may read a sealed record: member institutions' org ids, or TWIN_AUDIENCE_MEMBERS for every
+ * member not removed that has an active key. The writer's own institution is always in it. */
+#define TWIN_AUDIENCE_MEMBERS "members"
+struct twin_audience {
+    const char *const *orgs;
+    size_t n;
+};
+
+/* twin_ops_add for a sealed record (proto/SEALED.md): only the audience's institutions can read
+ * its content; every node stores and checks its envelope. audience NULL: as twin_ops_add. */
+int twin_ops_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_node *n,
+                        const char *type, const struct twin_audience *audience,
+                        twin_record_edit_fn fn, void *ctx);
+
+/* Widens the audience of sealed record id (it never narrows: what was shared was shared), in a
+ * new version of the same content. TWIN_EEXISTS when every institution named can read it already;
+ * TWIN_EINVALID when the record is in the clear. */
+int twin_ops_share(git_oid *commit_out, twin_node *n, const char *id,
+                   const struct twin_audience *audience);
+
+/* What a stored record is to this node (twin_ops_unseal). */
+enum twin_sealing {
+    TWIN_SEALING_CLEAR,  /* written in the clear */
+    TWIN_SEALING_OPENED, /* sealed, and this node opened it */
+    TWIN_SEALING_CLOSED, /* sealed, and this node holds no key that opens it */
+    TWIN_SEALING_ERASED, /* sealed and erased: no one opens it again */
+};
+
+/* The content of a stored record (as twin_ops_get and twin_ops_foreach give it): *out is the
+ * record itself when in the clear, its opened content when sealed and this node can read it, and
+ * the envelope otherwise (a new reference each time). */
+int twin_ops_unseal(json_t **out, enum twin_sealing *how, twin_node *n, json_t *stored);
+
+/* Changes record id with fn (for a sealed record, its content, which this node must be able to
+ * open). verb names the change in the commit message ("set", "edit").
  * TWIN_ENOTFOUND when there is no such record; TWIN_EEXISTS when fn changes nothing. */
 int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
                     twin_record_edit_fn fn, void *ctx);

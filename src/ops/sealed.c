@@ -27,7 +27,7 @@ static const struct twin_member *audience_member(const struct twin_membership *m
 }
 
 int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *const *audience,
-                     size_t naudience, const struct twin_membership *m)
+                     size_t naudience, const json_t *conflicts, const struct twin_membership *m)
 {
     memset(out, 0, sizeof(*out));
     const char *id = json_string_value(json_object_get(rec, "id"));
@@ -76,6 +76,9 @@ int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *con
         rc = twin_envelope_build(&out->envelope, id, type, audience, naudience, nonce, ct, ct_len,
                                  (const unsigned char(*)[TWIN_SEAL_DIGEST_BYTES])digests, n,
                                  json_is_true(json_object_get(rec, "withdrawn")));
+    if (rc == 0 && json_array_size(conflicts) &&
+        json_object_set_new(out->envelope, "conflicts", json_deep_copy(conflicts)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
     if (rc == 0 && (rc = twin_record_canonical(&out->text, &out->text_len, out->envelope)) == 0) {
         twin_sha1_object(out->blob, "blob", out->text, out->text_len);
         for (size_t i = 0; i < n; i++)

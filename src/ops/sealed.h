@@ -26,9 +26,11 @@ struct twin_sealed {
 };
 
 /* Seals rec (a valid record) for audience (sorted org ids, each a member of m that is not
- * removed): TWIN_EINVALID naming an institution that is not, or one that has no active key. */
+ * removed), the envelope keeping conflicts (NULL or an array of blob ids: the versions a merge set
+ * aside that are still unresolved): TWIN_EINVALID naming an institution that is not a member, or
+ * one that has no active key. */
 int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *const *audience,
-                     size_t naudience, const struct twin_membership *m);
+                     size_t naudience, const json_t *conflicts, const struct twin_membership *m);
 void twin_sealed_clear(struct twin_sealed *s);
 
 /* Opens the envelope version whose blob id is blob with a wrap store keeps for kp: *rec is the

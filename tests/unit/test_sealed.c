@@ -50,7 +50,7 @@ static void a_sealed_record_opens_for_its_audience_only(void **state)
     const char *audience[] = {helper_north_who.org_id, helper_south_who.org_id};
     json_t *rec = note("Budget risk");
     struct twin_sealed s;
-    assert_int_equal(twin_sealed_seal(&s, rec, audience, 2, m), 0);
+    assert_int_equal(twin_sealed_seal(&s, rec, audience, 2, NULL, m), 0);
     assert_int_equal(s.nwraps, 2); /* one active key each */
     /* The file holds no byte of the content, and lists both wraps. */
     assert_null(strstr(s.text, "Budget"));
@@ -116,7 +116,7 @@ static void a_wrap_that_does_not_open_is_deleted(void **state)
     const char *audience[] = {helper_north_who.org_id};
     json_t *rec = note("Solo");
     struct twin_sealed s;
-    assert_int_equal(twin_sealed_seal(&s, rec, audience, 1, m), 0);
+    assert_int_equal(twin_sealed_seal(&s, rec, audience, 1, NULL, m), 0);
     twin_wraps *w = store_of(p, p->north_dir);
     struct twin_wrap junk = s.wraps[0];
     unsigned char other[TWIN_SEAL_KEY_BYTES];
@@ -150,14 +150,14 @@ static void an_audience_outside_the_membership_is_refused(void **state)
     json_t *rec = note("Nobody");
     struct twin_sealed s;
     const char *stranger[] = {"XE-EXAMPLE-STRANGER"};
-    assert_error(twin_sealed_seal(&s, rec, stranger, 1, m), TWIN_EINVALID,
+    assert_error(twin_sealed_seal(&s, rec, stranger, 1, NULL, m), TWIN_EINVALID,
                  "XE-EXAMPLE-STRANGER is not a member");
     twin_membership_free(m);
     git_oid c;
     assert_int_equal(twin_ops_member_remove(&c, p->north, helper_south_who.org_id), 0);
     assert_int_equal(twin_ops_members(&m, p->north, NULL), 0);
     const char *south[] = {helper_south_who.org_id};
-    assert_error(twin_sealed_seal(&s, rec, south, 1, m), TWIN_EINVALID, "is not a member");
+    assert_error(twin_sealed_seal(&s, rec, south, 1, NULL, m), TWIN_EINVALID, "is not a member");
     twin_membership_free(m);
     json_decref(rec);
 }
