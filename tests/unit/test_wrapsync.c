@@ -35,26 +35,7 @@ struct net {
 /* North's branch moves to a commit that sets path to text (signed by North). */
 static git_oid commit_file(twin_node *n, const char *path, const char *text, size_t len)
 {
-    git_repository *repo = twin_node_repo(n);
-    git_oid head = helper_head(n), blob, tree_id, c;
-    git_commit *parent = NULL;
-    git_tree *tree = NULL, *updated = NULL;
-    assert_int_equal(git_commit_lookup(&parent, repo, &head), 0);
-    assert_int_equal(git_commit_tree(&tree, parent), 0);
-    assert_int_equal(git_blob_create_from_buffer(&blob, repo, text, len), 0);
-    git_tree_update up = {
-        .action = GIT_TREE_UPDATE_UPSERT, .id = blob, .filemode = GIT_FILEMODE_BLOB, .path = path};
-    assert_int_equal(git_tree_create_updated(&tree_id, repo, tree, 1, &up), 0);
-    assert_int_equal(git_tree_lookup(&updated, repo, &tree_id), 0);
-    const git_commit *parents[1] = {parent};
-    assert_int_equal(twin_store_write_commit(&c, repo, twin_node_key(n), "Ministry North",
-                                             "XE-EXAMPLE-N", updated, parents, 1, "add note\n"),
-                     0);
-    assert_int_equal(twin_store_advance(repo, &head, &c, "test: commit"), 0);
-    git_tree_free(updated);
-    git_tree_free(tree);
-    git_commit_free(parent);
-    return c;
+    return helper_commit_file(n, "Ministry North", "XE-EXAMPLE-N", path, text, len);
 }
 
 static char *path_of(char *out, size_t cap, const json_t *envelope)
