@@ -34,6 +34,13 @@
 #define TWIN_MSG_PARENTS_MAX  16
 #define TWIN_MSG_CHUNK_MAX    (1024 * 1024) /* pack bytes in one chunk */
 #define TWIN_MSG_COMMIT_MAX   (1024 * 1024) /* raw commit object in a merge proposal */
+#define TWIN_MSG_EXT_MAX      16            /* extensions named in a hello (proto/SEALED.md 5) */
+#define TWIN_MSG_EXT_NAME_MAX 64            /* bytes of one extension's name */
+#define TWIN_MSG_WRAPS_MAX    2048          /* wraps in one wraps message */
+#define TWIN_MSG_STORE_BYTES  16            /* a wrap store's id */
+#define TWIN_MSG_SEQ_MAX      INT64_MAX     /* since and upto: a wrap store's seq */
+#define TWIN_MSG_BOX_BYTES    80            /* a wrap's sealed box */
+#define TWIN_MSG_SIG_BYTES    64            /* a later wrap's Ed25519 signature */
 
 struct twin_msgpack_limits {
     size_t max_size;
@@ -71,10 +78,15 @@ enum twin_msg_type {
     TWIN_MSG_PONG,
     TWIN_MSG_ERROR,
     TWIN_MSG_GOODBYE,
-    TWIN_MSG_CLAIM,      /* a joining node presents an invite (see proto/PROTOCOL.md, "Joining") */
-    TWIN_MSG_WELCOME,    /* the inviter admitted it */
-    TWIN_MSG_CHECKPOINT, /* a signed statement of the sender's head (twin/checkpoint.h) */
+    TWIN_MSG_CLAIM,       /* a joining node presents an invite (see proto/PROTOCOL.md, "Joining") */
+    TWIN_MSG_WELCOME,     /* the inviter admitted it */
+    TWIN_MSG_CHECKPOINT,  /* a signed statement of the sender's head (twin/checkpoint.h) */
+    TWIN_MSG_WRAPS_SINCE, /* extension wraps/1: which of the receiver's wraps the sender lacks */
+    TWIN_MSG_WRAPS,       /* extension wraps/1: wraps the sender keeps (proto/SEALED.md 5) */
 };
+
+/* The extension of proto/SEALED.md: sealed records' wraps exchanged in a session. */
+#define TWIN_EXT_WRAPS "wraps/1"
 
 #define TWIN_INVITE_SECRET_BYTES 32
 #define TWIN_MSG_IDENTITY_MAX    256  /* bytes of each identity field in a claim */
@@ -118,6 +130,17 @@ typedef struct twin_msg_ref {
     unsigned char oid[TWIN_OID_BYTES];
 } twin_msg_ref;
 
+/* One wrap on the wire (proto/SEALED.md 3 and 5): a listed one, or a later one with its maker
+ * and signature. */
+typedef struct twin_msg_wrap {
+    unsigned char blob[TWIN_OID_BYTES];
+    unsigned char to[TWIN_PUBKEY_BYTES];
+    unsigned char box[TWIN_MSG_BOX_BYTES];
+    bool signed_by; /* five values on the wire: by and sig hold */
+    unsigned char by[TWIN_PUBKEY_BYTES];
+    unsigned char sig[TWIN_MSG_SIG_BYTES];
+} twin_msg_wrap;
+
 /* A decoded or to-be-encoded message. Pointers are owned by the message after a decode
  * (release with twin_msg_clear); for encoding they are the caller's and are only read. */
 typedef struct twin_msg {
@@ -131,6 +154,9 @@ typedef struct twin_msg {
             bool has_head; /* false: the sender's history is empty (nil on the wire) */
             unsigned char head[TWIN_OID_BYTES];
             char software[TWIN_MSG_SOFTWARE_MAX + 1];
+            /* The optional "ext": extensions the sender speaks; none (left out) when next is 0. */
+            char ext[TWIN_MSG_EXT_MAX][TWIN_MSG_EXT_NAME_MAX + 1];
+            size_t next;
         } hello;
         struct {
             twin_msg_ref *refs;
@@ -193,6 +219,18 @@ typedef struct twin_msg {
             char signature[TWIN_MSG_SIGNATURE_MAX + 1];
         } checkpoint;
         struct {
+            bool has_store; /* false: bin 0 on the wire, and since is 0 */
+            unsigned char store[TWIN_MSG_STORE_BYTES];
+            uint64_t since;
+        } wraps_since;
+        struct {
+            unsigned char store[TWIN_MSG_STORE_BYTES];
+            uint64_t upto;
+            twin_msg_wrap *items;
+            size_t count;
+            bool more;
+        } wraps;
+        struct {
             char type[TWIN_MSG_TYPE_MAX + 1];
         } unknown;
     } u;
@@ -208,6 +246,9 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
 /* Decodes one message. An unknown "type" gives TWIN_MSG_UNKNOWN with the name kept, not an
  * error; unknown fields are ignored. TWIN_EINVALID / TWIN_ELIMIT name the fault. */
 int twin_msg_decode(twin_msg *out, const unsigned char *data, size_t len);
+
+/* Whether a hello names the extension ext in its "ext". */
+bool twin_msg_hello_has_ext(const twin_msg *hello, const char *ext);
 
 /* Frees what a decode allocated and zeroes the message. */
 void twin_msg_clear(twin_msg *msg);

@@ -28,6 +28,10 @@ struct twin_sync_stats {
     git_oid head;         /* the head both nodes hold after the session */
     unsigned round_trips; /* counted after the handshake: hello, negotiation, proposal */
     unsigned checkpoints; /* signed head statements kept at the end (ours and the peer's) */
+    /* Sealed records' wraps (proto/SEALED.md 5), exchanged when both nodes speak wraps/1. */
+    bool wraps;                                       /* both hellos named wraps/1 */
+    size_t wraps_sent;                                /* wraps this side sent in its answer */
+    size_t wraps_received, wraps_kept, wraps_dropped; /* of the peer's answer */
     /* Where the session's time went, in milliseconds of elapsed time on this side. */
     double negotiate_ms; /* sampling this side's history and finding the common ids */
     double build_ms;     /* building this side's pack and sending it */

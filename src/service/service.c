@@ -353,9 +353,11 @@ int twin_service_run(twin_service *s)
                 sync_all(s, round);
             else
                 say(s, "%s", twin_error_last());
+            /* The head the round left, read at once: closing the round's node (its wrap store
+             * writes its log back) takes a moment, in which a local write is not to be missed. */
+            have_last = twin_node_head(&last, s->node) == 0;
             twin_node_free(round);
             next_round = time(NULL) + s->interval;
-            have_last = twin_node_head(&last, s->node) == 0;
         }
     }
     const char *why = atomic_load(&s->stop_why);

@@ -176,6 +176,25 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
     return rc;
 }
 
+int twin_wraps_begin(twin_wraps *w)
+{
+    return exec(w, "BEGIN IMMEDIATE", "starting a transaction");
+}
+
+int twin_wraps_commit(twin_wraps *w)
+{
+    return exec(w, "COMMIT", "committing a transaction");
+}
+
+void twin_wraps_rollback(twin_wraps *w)
+{
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", twin_error_last());
+    if (!sqlite3_get_autocommit(w->db))
+        (void)exec(w, "ROLLBACK", "undoing a transaction");
+    twin_error(0, "%s", saved); /* the error that made the caller roll back stays the one told */
+}
+
 int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
                            const unsigned char *to)
 {

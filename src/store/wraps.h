@@ -46,6 +46,13 @@ void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE
  * TWIN_EDENIED when its record was erased: erased records' wraps are never kept again. */
 int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added);
 
+/* Groups the changes that follow into one transaction: twin_wraps_commit makes them durable at
+ * once (one sync to disk, not one per wrap), twin_wraps_rollback drops them. Not nested, and not
+ * around twin_wraps_erase. */
+int twin_wraps_begin(twin_wraps *w);
+int twin_wraps_commit(twin_wraps *w);
+void twin_wraps_rollback(twin_wraps *w);
+
 /* How many later (signed) wraps are kept for (blob, to). */
 int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
                            const unsigned char *to);

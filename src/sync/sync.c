@@ -27,6 +27,7 @@
 #include "git/packbuild.h"
 #include "twin/quarantine.h"
 #include "twin/global.h"
+#include "sync/wrapsync.h"
 
 #define SAMPLE_MAX             24
 #define SAMPLE_DEPTH           4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
@@ -38,6 +39,9 @@
 #define RESPONDER_IDLE_MS       5000
 #define RESPONDER_MS_PER_COMMIT 2
 #define RESPONDER_PACK_WAIT_MAX (10 * 60 * 1000)
+/* After its answer of wraps the responder asks for the initiator's, which come only once the
+ * initiator has checked the responder's (SEALED.md 5): that wait grows with the wraps sent. */
+#define RESPONDER_MS_PER_WRAP 1
 
 struct session {
     twin_node *n;
@@ -50,6 +54,8 @@ struct session {
     uint64_t pack_seq;   /* the next pack chunk this side sends */
     double last_sent_ms; /* when this side last sent anything */
     bool proposed_merge; /* the responder: the proposal was a merge */
+    bool initiator;
+    bool wraps; /* both hellos name wraps/1 (SEALED.md 5) */
 };
 
 static double now_ms(void)
@@ -123,16 +129,21 @@ static void keep_peer_checkpoint(struct session *s, const twin_msg *m)
     free(cp.sig);
 }
 
+static int exchange_wraps(struct session *s);
+
 /* The normal end (PROTOCOL.md 6.1, SYNC.md "Checkpoints"): the initiator's signed statement of
- * its head, the responder's in answer, both kept by both; then goodbye, and reading until the
- * peer's goodbye or the end. */
-static void finish(struct session *s)
+ * its head, the responder's in answer, both kept by both; then, when both speak wraps/1, the
+ * exchange of wraps (SEALED.md 5); then goodbye, and reading until the peer's goodbye or the
+ * end. A failure of the wraps exchange ends the session there, and is returned. */
+static int finish(struct session *s)
 {
     twin_msg m = {0};
     struct twin_checkpoint mine;
+    bool answered = false;
     if (own_checkpoint(&mine, s) == 0) {
         if (send_checkpoint(s, &mine) == 0 && twin_channel_recv(s->ch, &m) == 0 &&
             m.type == TWIN_MSG_CHECKPOINT) {
+            answered = true;
             if (twin_checkpoint_store(s->n, &mine) == 0)
                 s->st->checkpoints++;
             keep_peer_checkpoint(s, &m);
@@ -141,26 +152,39 @@ static void finish(struct session *s)
         free(mine.sig);
     }
     twin_error_clear();
+    int rc;
+    if (answered && s->wraps && (rc = exchange_wraps(s)) != 0)
+        return rc;
     if (send_goodbye(s) == 0 && twin_channel_recv(s->ch, &m) == 0)
         twin_msg_clear(&m);
+    twin_error_clear();
+    return 0;
 }
 
-/* The responder's side: m is the initiator's statement. Answers with its own, keeps both, and
- * reads on to the goodbye (answered with ours). */
-static void answer_checkpoint(struct session *s, twin_msg *m)
+/* The responder's side: m is the initiator's statement. Answers with its own, keeps both,
+ * exchanges wraps when both speak wraps/1, and reads on to the goodbye (answered with ours). A
+ * failure of the wraps exchange ends the session there, and is returned. */
+static int answer_checkpoint(struct session *s, twin_msg *m)
 {
     struct twin_checkpoint mine;
+    bool sent = false;
     keep_peer_checkpoint(s, m);
     twin_msg_clear(m);
     if (own_checkpoint(&mine, s) == 0) {
-        if (send_checkpoint(s, &mine) == 0 && twin_checkpoint_store(s->n, &mine) == 0)
+        sent = send_checkpoint(s, &mine) == 0;
+        if (sent && twin_checkpoint_store(s->n, &mine) == 0)
             s->st->checkpoints++;
         free(mine.sig);
     }
     twin_error_clear();
+    int rc;
+    if (sent && s->wraps && (rc = exchange_wraps(s)) != 0)
+        return rc;
     if (twin_channel_recv(s->ch, m) == 0 && m->type == TWIN_MSG_GOODBYE)
         send_goodbye(s);
     twin_msg_clear(m);
+    twin_error_clear();
+    return 0;
 }
 
 /* Receives the next message and insists on its type; a peer's error or refusal becomes ours. */
@@ -193,6 +217,100 @@ static int recv_expect(struct session *s, twin_msg *m, enum twin_msg_type want)
     }
     twin_msg_clear(m);
     return rc;
+}
+
+/* ---- wraps (SEALED.md 5) -------------------------------------------------------------------- */
+
+/* Receives the peer's answer to ask, checking and keeping its wraps; the first message is
+ * waited for first_wait_ms when that is not 0. A malformed message, or one that does not fit the
+ * answer, is error 2; a message out of order error 4; the wraps of earlier messages stay. */
+static int take_answer(struct session *s, const twin_msg *ask, int first_wait_ms)
+{
+    twin_wrapsync *ws = NULL;
+    twin_msg m = {0};
+    int rc = twin_wrapsync_begin(&ws, s->n);
+    if (rc) {
+        send_error(s, TWIN_WIRE_INTERNAL, "this node cannot check wraps now");
+        return twin_error_wrap(rc, "checking the peer's wraps");
+    }
+    if (first_wait_ms)
+        twin_channel_set_read_timeout(s->ch, first_wait_ms);
+    for (bool last = false; rc == 0 && !last;) {
+        rc = recv_expect(s, &m, TWIN_MSG_WRAPS);
+        if (first_wait_ms)
+            twin_channel_set_read_timeout(s->ch, RESPONDER_IDLE_MS);
+        if (rc)
+            break;
+        rc = twin_wrapsync_take(&last, ws, twin_channel_peer_node(s->ch), ask, &m);
+        twin_msg_clear(&m);
+        if (rc) {
+            char text[sizeof(m.u.error.message)];
+            snprintf(text, sizeof(text), "%s", twin_error_last());
+            send_error(s, rc == TWIN_EINVALID ? TWIN_WIRE_MALFORMED : TWIN_WIRE_INTERNAL, text);
+            rc = twin_error(rc, "the peer's wraps: %s", text);
+        }
+    }
+    struct twin_wrapsync_counts c = twin_wrapsync_counts(ws);
+    s->st->wraps_received = c.received;
+    s->st->wraps_kept = c.kept;
+    s->st->wraps_dropped = c.dropped;
+    twin_wrapsync_end(ws);
+    return rc;
+}
+
+static int send_wraps_message(const twin_msg *m, void *ctx)
+{
+    return send_msg(ctx, m);
+}
+
+/* Answers the peer's ask from this node's wrap store. */
+static int give_answer(struct session *s, const twin_msg *ask)
+{
+    int rc = twin_wrapsync_answer(&s->st->wraps_sent, s->n, ask, send_wraps_message, s);
+    if (rc) {
+        char text[sizeof(((twin_msg *)0)->u.error.message)];
+        snprintf(text, sizeof(text), "%s", twin_error_last());
+        send_error(s, TWIN_WIRE_INTERNAL, text);
+        rc = twin_error(rc, "answering the peer's ask for wraps: %s", text);
+    }
+    return rc;
+}
+
+static int send_ask(twin_msg *ask, struct session *s)
+{
+    int rc = twin_wrapsync_ask(ask, s->n, twin_channel_peer_node(s->ch));
+    if (rc) {
+        send_error(s, TWIN_WIRE_INTERNAL, "this node cannot read its wrap store");
+        return twin_error_wrap(rc, "asking for the peer's wraps");
+    }
+    return send_msg(s, ask);
+}
+
+/* The exchange of SEALED.md 5, after the checkpoints and before the goodbyes: the initiator
+ * asks first and takes the responder's answer, then answers the responder's ask. */
+static int exchange_wraps(struct session *s)
+{
+    twin_msg ask = {0}, theirs = {0};
+    int rc;
+    if (s->initiator) {
+        if ((rc = send_ask(&ask, s)) || (rc = take_answer(s, &ask, 0)) ||
+            (rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
+            return rc;
+        rc = give_answer(s, &theirs);
+        twin_msg_clear(&theirs);
+        return rc;
+    }
+    if ((rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
+        return rc;
+    rc = give_answer(s, &theirs);
+    twin_msg_clear(&theirs);
+    if (rc || (rc = send_ask(&ask, s)))
+        return rc;
+    /* The initiator checks this side's answer before it reads the ask. */
+    uint64_t wait =
+        RESPONDER_IDLE_MS + (uint64_t)RESPONDER_MS_PER_WRAP * (uint64_t)s->st->wraps_sent;
+    return take_answer(s, &ask,
+                       wait < RESPONDER_PACK_WAIT_MAX ? (int)wait : RESPONDER_PACK_WAIT_MAX);
 }
 
 /* ---- one session at a time per node --------------------------------------------------------- */
@@ -244,6 +362,8 @@ static int exchange_hello(struct session *s, bool initiator)
         oid_to_wire(mine.u.hello.head, &s->head);
     snprintf(mine.u.hello.software, sizeof(mine.u.hello.software), "twin/%s",
              twin_global_version());
+    snprintf(mine.u.hello.ext[0], sizeof(mine.u.hello.ext[0]), "%s", TWIN_EXT_WRAPS);
+    mine.u.hello.next = 1;
     int rc;
     if (initiator && (rc = send_msg(s, &mine)))
         return rc;
@@ -253,6 +373,7 @@ static int exchange_hello(struct session *s, bool initiator)
         twin_msg_clear(&theirs);
         return rc;
     }
+    s->wraps = s->st->wraps = twin_msg_hello_has_ext(&theirs, TWIN_EXT_WRAPS);
     s->peer_has_head = theirs.u.hello.has_head;
     if (s->peer_has_head)
         oid_from_wire(&s->peer_head, theirs.u.hello.head);
@@ -715,7 +836,7 @@ static void join_packs(struct session *s, int rc)
 
 int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *ch)
 {
-    struct session s = {.n = n, .ch = ch, .repo = twin_node_repo(n), .st = out};
+    struct session s = {.n = n, .ch = ch, .repo = twin_node_repo(n), .st = out, .initiator = true};
     twin_msg m = {0};
     git_oid common[SAMPLE_MAX + 1], new_head;
     size_t ncommon = 0;
@@ -736,7 +857,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     if (s.has_head && s.peer_has_head && git_oid_equal(&s.head, &s.peer_head)) {
         out->has_head = true;
         out->head = s.head;
-        finish(&s);
+        rc = finish(&s);
         goto done;
     }
     /* Round trip 2: our samples out; the peer's answer, its samples and its pack back. */
@@ -843,7 +964,7 @@ int twin_sync_initiate(struct twin_sync_stats *out, twin_node *n, twin_channel *
     out->merged |= local_merge;
     out->has_head = true;
     out->head = new_head;
-    finish(&s);
+    rc = finish(&s);
 done:
     twin_msg_clear(&m);
     session_end(&s);
@@ -1022,7 +1143,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
         out->has_head = s.has_head;
         out->head = s.head;
         if (m.type == TWIN_MSG_CHECKPOINT)
-            answer_checkpoint(&s, &m);
+            rc = answer_checkpoint(&s, &m);
         else
             send_goodbye(&s);
         goto done;
@@ -1115,7 +1236,7 @@ int twin_sync_respond(struct twin_sync_stats *out, twin_node *n, twin_channel *c
      * nothing here. */
     if (twin_channel_recv(ch, &m) == 0) {
         if (m.type == TWIN_MSG_CHECKPOINT)
-            answer_checkpoint(&s, &m);
+            rc = answer_checkpoint(&s, &m);
         else if (m.type == TWIN_MSG_GOODBYE)
             send_goodbye(&s);
         twin_msg_clear(&m);

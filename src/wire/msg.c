@@ -269,6 +269,8 @@ static const char *const type_names[] = {
     [TWIN_MSG_CLAIM] = "claim",
     [TWIN_MSG_WELCOME] = "welcome",
     [TWIN_MSG_CHECKPOINT] = "checkpoint",
+    [TWIN_MSG_WRAPS_SINCE] = "wraps_since",
+    [TWIN_MSG_WRAPS] = "wraps",
 };
 
 const char *twin_msg_type_name(enum twin_msg_type type)
@@ -343,9 +345,16 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         if ((rc = twin_noise_network_id_parse(network, msg->u.hello.network_id)) != 0)
             return twin_error_wrap(rc, "encode: hello");
         if ((rc = text_field(&soft_len, "hello software", msg->u.hello.software,
-                             TWIN_MSG_SOFTWARE_MAX)) != 0)
+                             TWIN_MSG_SOFTWARE_MAX)) != 0 ||
+            (rc = check_count("hello extensions", msg->u.hello.next, TWIN_MSG_EXT_MAX)) != 0)
             return rc;
-        msgpack_pack_map(&pk, 6);
+        size_t ext_len[TWIN_MSG_EXT_MAX];
+        for (size_t i = 0; i < msg->u.hello.next; i++)
+            if ((rc = text_field(&ext_len[i], "hello extension", msg->u.hello.ext[i],
+                                 TWIN_MSG_EXT_NAME_MAX)) != 0)
+                return rc;
+        /* "ext" is left out when there is none, so such a hello is what it always was. */
+        msgpack_pack_map(&pk, msg->u.hello.next ? 7 : 6);
         pack_key(&pk, "type"), pack_key(&pk, name);
         pack_key(&pk, "versions");
         msgpack_pack_array(&pk, msg->u.hello.nversions);
@@ -359,6 +368,12 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         else
             msgpack_pack_nil(&pk);
         pack_key(&pk, "software"), pack_cstr(&pk, msg->u.hello.software, soft_len);
+        if (msg->u.hello.next) {
+            pack_key(&pk, "ext");
+            msgpack_pack_array(&pk, msg->u.hello.next);
+            for (size_t i = 0; i < msg->u.hello.next; i++)
+                pack_cstr(&pk, msg->u.hello.ext[i], ext_len[i]);
+        }
         break;
     }
     case TWIN_MSG_REFS:
@@ -492,6 +507,46 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         pack_key(&pk, "signature"), pack_cstr(&pk, msg->u.checkpoint.signature, slen);
         break;
     }
+    case TWIN_MSG_WRAPS_SINCE:
+        if (msg->u.wraps_since.since > TWIN_MSG_SEQ_MAX ||
+            (!msg->u.wraps_since.has_store && msg->u.wraps_since.since != 0))
+            return twin_error(TWIN_EINVALID,
+                              "encode: wraps_since \"since\" above 2^63 - 1, or not 0 without a "
+                              "store");
+        msgpack_pack_map(&pk, 3);
+        pack_key(&pk, "type"), pack_key(&pk, name);
+        pack_key(&pk, "store"), pack_bin(&pk, msg->u.wraps_since.store,
+                                         msg->u.wraps_since.has_store ? TWIN_MSG_STORE_BYTES : 0);
+        pack_key(&pk, "since"), msgpack_pack_uint64(&pk, msg->u.wraps_since.since);
+        break;
+    case TWIN_MSG_WRAPS:
+        if ((rc = check_count("wraps", msg->u.wraps.count, TWIN_MSG_WRAPS_MAX)) != 0)
+            return rc;
+        if (msg->u.wraps.upto > TWIN_MSG_SEQ_MAX)
+            return twin_error(TWIN_EINVALID, "encode: wraps \"upto\" above 2^63 - 1");
+        msgpack_pack_map(&pk, 5);
+        pack_key(&pk, "type"), pack_key(&pk, name);
+        pack_key(&pk, "store"), pack_bin(&pk, msg->u.wraps.store, TWIN_MSG_STORE_BYTES);
+        pack_key(&pk, "upto"), msgpack_pack_uint64(&pk, msg->u.wraps.upto);
+        pack_key(&pk, "items");
+        msgpack_pack_array(&pk, msg->u.wraps.count);
+        for (size_t i = 0; i < msg->u.wraps.count; i++) {
+            const twin_msg_wrap *wr = &msg->u.wraps.items[i];
+            msgpack_pack_array(&pk, wr->signed_by ? 5 : 3);
+            pack_bin(&pk, wr->blob, TWIN_OID_BYTES);
+            pack_bin(&pk, wr->to, TWIN_PUBKEY_BYTES);
+            pack_bin(&pk, wr->box, TWIN_MSG_BOX_BYTES);
+            if (wr->signed_by) {
+                pack_bin(&pk, wr->by, TWIN_PUBKEY_BYTES);
+                pack_bin(&pk, wr->sig, TWIN_MSG_SIG_BYTES);
+            }
+        }
+        pack_key(&pk, "more");
+        if (msg->u.wraps.more)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+        break;
     case TWIN_MSG_UNKNOWN:
         break; /* refused above: it has no name */
     }
@@ -747,7 +802,102 @@ static int decode_hello(twin_msg *m, const struct fields *f)
         memcpy(m->u.hello.head, o->via.bin.ptr, TWIN_OID_BYTES);
         m->u.hello.has_head = true;
     }
-    return get_text(m->u.hello.software, sizeof(m->u.hello.software), f, "software", 1);
+    if ((rc = get_text(m->u.hello.software, sizeof(m->u.hello.software), f, "software", 1)) != 0)
+        return rc;
+    /* The optional extensions (proto/SEALED.md 5): an array of at most 16 names. */
+    o = find(f, "ext");
+    if (!o)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return wrong_type(f, "ext", "an array", o);
+    if (o->via.array.size > TWIN_MSG_EXT_MAX)
+        return twin_error(TWIN_ELIMIT, "hello: \"ext\" holds %u entries, allowed at most %d",
+                          (unsigned)o->via.array.size, TWIN_MSG_EXT_MAX);
+    for (uint32_t i = 0; i < o->via.array.size; i++)
+        if ((rc = copy_text(m->u.hello.ext[i], sizeof(m->u.hello.ext[i]), f, "ext",
+                            &o->via.array.ptr[i])) != 0)
+            return rc;
+    m->u.hello.next = o->via.array.size;
+    return 0;
+}
+
+static int decode_wraps_since(twin_msg *m, const struct fields *f)
+{
+    const msgpack_object *o = find(f, "store");
+    int rc;
+    if (!o)
+        return missing(f, "store");
+    if (o->type != MSGPACK_OBJECT_BIN ||
+        (o->via.bin.size != TWIN_MSG_STORE_BYTES && o->via.bin.size != 0)) {
+        if (o->type == MSGPACK_OBJECT_BIN)
+            return twin_error(TWIN_EINVALID,
+                              "%s: field \"store\" must be bin 16 or bin 0, not bin %u", f->type,
+                              (unsigned)o->via.bin.size);
+        return wrong_type(f, "store", "bin", o);
+    }
+    m->u.wraps_since.has_store = o->via.bin.size == TWIN_MSG_STORE_BYTES;
+    if (m->u.wraps_since.has_store)
+        memcpy(m->u.wraps_since.store, o->via.bin.ptr, TWIN_MSG_STORE_BYTES);
+    if ((rc = get_uint(&m->u.wraps_since.since, f, "since", TWIN_MSG_SEQ_MAX)) != 0)
+        return rc;
+    if (!m->u.wraps_since.has_store && m->u.wraps_since.since != 0)
+        return twin_error(TWIN_EINVALID, "%s: field \"since\" must be 0 when \"store\" is empty",
+                          f->type);
+    return 0;
+}
+
+/* One value of a wrap: bin of exactly n bytes. */
+static int wrap_value(unsigned char *out, const struct fields *f, size_t item, const char *name,
+                      const msgpack_object *o, size_t n)
+{
+    if (o->type != MSGPACK_OBJECT_BIN)
+        return twin_error(TWIN_EINVALID, "%s: item %zu: \"%s\" must be bin %zu, not %s", f->type,
+                          item, name, n, object_kind(o));
+    if (o->via.bin.size != n)
+        return twin_error(TWIN_EINVALID, "%s: item %zu: \"%s\" must be bin %zu, not bin %u",
+                          f->type, item, name, n, (unsigned)o->via.bin.size);
+    memcpy(out, o->via.bin.ptr, n);
+    return 0;
+}
+
+static int decode_wraps(twin_msg *m, const struct fields *f)
+{
+    int rc;
+    if ((rc = get_bin_exact(m->u.wraps.store, TWIN_MSG_STORE_BYTES, f, "store")) != 0 ||
+        (rc = get_uint(&m->u.wraps.upto, f, "upto", TWIN_MSG_SEQ_MAX)) != 0)
+        return rc;
+    const msgpack_object *o = find(f, "items");
+    if (!o)
+        return missing(f, "items");
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return wrong_type(f, "items", "an array of wraps", o);
+    size_t n = o->via.array.size;
+    if (n > TWIN_MSG_WRAPS_MAX)
+        return twin_error(TWIN_ELIMIT, "%s: field \"items\" holds %zu wraps, allowed at most %d",
+                          f->type, n, TWIN_MSG_WRAPS_MAX);
+    m->u.wraps.items = calloc(n ? n : 1, sizeof(twin_msg_wrap));
+    if (!m->u.wraps.items)
+        return twin_error(TWIN_ERROR, "%s: out of memory", f->type);
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *w = &o->via.array.ptr[i];
+        twin_msg_wrap *wr = &m->u.wraps.items[i];
+        if (w->type != MSGPACK_OBJECT_ARRAY || (w->via.array.size != 3 && w->via.array.size != 5))
+            return twin_error(TWIN_EINVALID,
+                              "%s: item %zu must be an array of 3 or 5 values, not %s of %u",
+                              f->type, i, object_kind(w),
+                              w->type == MSGPACK_OBJECT_ARRAY ? (unsigned)w->via.array.size : 1u);
+        const msgpack_object *v = w->via.array.ptr;
+        wr->signed_by = w->via.array.size == 5;
+        if ((rc = wrap_value(wr->blob, f, i, "blob", &v[0], TWIN_OID_BYTES)) != 0 ||
+            (rc = wrap_value(wr->to, f, i, "to", &v[1], TWIN_PUBKEY_BYTES)) != 0 ||
+            (rc = wrap_value(wr->box, f, i, "box", &v[2], TWIN_MSG_BOX_BYTES)) != 0 ||
+            (wr->signed_by &&
+             ((rc = wrap_value(wr->by, f, i, "by", &v[3], TWIN_PUBKEY_BYTES)) != 0 ||
+              (rc = wrap_value(wr->sig, f, i, "sig", &v[4], TWIN_MSG_SIG_BYTES)) != 0)))
+            return rc;
+    }
+    m->u.wraps.count = n;
+    return get_bool(&m->u.wraps.more, f, "more", 1);
 }
 
 static int compare_refs(const void *a, const void *b)
@@ -870,6 +1020,10 @@ static int decode_fields(twin_msg *m, const struct fields *f)
             return rc;
         return get_text(m->u.checkpoint.signature, sizeof(m->u.checkpoint.signature), f,
                         "signature", 1);
+    case TWIN_MSG_WRAPS_SINCE:
+        return decode_wraps_since(m, f);
+    case TWIN_MSG_WRAPS:
+        return decode_wraps(m, f);
     case TWIN_MSG_UNKNOWN:
         return 0;
     }
@@ -941,6 +1095,16 @@ cleanup:
     return rc;
 }
 
+bool twin_msg_hello_has_ext(const twin_msg *hello, const char *ext)
+{
+    if (hello->type != TWIN_MSG_HELLO)
+        return false;
+    for (size_t i = 0; i < hello->u.hello.next && i < TWIN_MSG_EXT_MAX; i++)
+        if (strcmp(hello->u.hello.ext[i], ext) == 0)
+            return true;
+    return false;
+}
+
 void twin_msg_clear(twin_msg *msg)
 {
     switch (msg->type) {
@@ -961,6 +1125,9 @@ void twin_msg_clear(twin_msg *msg)
         break;
     case TWIN_MSG_MERGE:
         free(msg->u.merge.commit);
+        break;
+    case TWIN_MSG_WRAPS:
+        free(msg->u.wraps.items);
         break;
     default:
         break;

@@ -293,6 +293,34 @@ static inline size_t helper_transfer(twin_node *from, twin_node *to, size_t *bad
     return checked;
 }
 
+/* Moves n's branch to a commit, signed with n's key as signer (name, org id), that sets the file
+ * at path to the len bytes of text: for files no write operation makes yet. Include <cmocka.h>
+ * first. */
+static inline git_oid helper_commit_file(twin_node *n, const char *name, const char *org_id,
+                                         const char *path, const char *text, size_t len)
+{
+    git_repository *repo = twin_node_repo(n);
+    git_oid head = helper_head(n), blob, tree_id, c;
+    git_commit *parent = NULL;
+    git_tree *tree = NULL, *updated = NULL;
+    assert_int_equal(git_commit_lookup(&parent, repo, &head), 0);
+    assert_int_equal(git_commit_tree(&tree, parent), 0);
+    assert_int_equal(git_blob_create_from_buffer(&blob, repo, text, len), 0);
+    git_tree_update up = {
+        .action = GIT_TREE_UPDATE_UPSERT, .id = blob, .filemode = GIT_FILEMODE_BLOB, .path = path};
+    assert_int_equal(git_tree_create_updated(&tree_id, repo, tree, 1, &up), 0);
+    assert_int_equal(git_tree_lookup(&updated, repo, &tree_id), 0);
+    const git_commit *parents[1] = {parent};
+    assert_int_equal(twin_store_write_commit(&c, repo, twin_node_key(n), name, org_id, updated,
+                                             parents, 1, "set a file\n"),
+                     0);
+    assert_int_equal(twin_store_advance(repo, &head, &c, "test: commit"), 0);
+    git_tree_free(updated);
+    git_tree_free(tree);
+    git_commit_free(parent);
+    return c;
+}
+
 /* --- two nodes of one network: north founds it and admits south as an editor --- */
 
 static const struct twin_identity helper_north_who = {"Ministry North", "XE-EXAMPLE-N", "NL",

@@ -579,6 +579,441 @@ static void claim_welcome_checkpoint_round_trip(void **state)
     assert_non_null(strstr(twin_error_last(), "secret"));
 }
 
+/* --- The wraps/1 extension (proto/SEALED.md 5) ------------------------------------------ */
+
+static void hello_carries_its_extensions_and_leaves_ext_out_without_any(void **state)
+{
+    twin_msg m = {.type = TWIN_MSG_HELLO}, got;
+    size_t len = 0;
+    m.u.hello.nversions = 1;
+    m.u.hello.versions[0] = 1;
+    memcpy(m.u.hello.network_id, NETWORK, sizeof(NETWORK));
+    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "twin 0.1.0");
+    /* Without extensions the hello is the six keys it always was: no "ext" on the wire. */
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), 0);
+    assert_int_equal(wire[0], 0x86);
+    round_trip(&m, &got);
+    assert_int_equal(got.u.hello.next, 0);
+    assert_false(twin_msg_hello_has_ext(&got, TWIN_EXT_WRAPS));
+    twin_msg_clear(&got);
+
+    snprintf(m.u.hello.ext[0], sizeof(m.u.hello.ext[0]), "%s", TWIN_EXT_WRAPS);
+    memset(m.u.hello.ext[1], 'x', TWIN_MSG_EXT_NAME_MAX);
+    m.u.hello.next = 2;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), 0);
+    assert_int_equal(wire[0], 0x87);
+    round_trip(&m, &got);
+    assert_int_equal(got.u.hello.next, 2);
+    assert_string_equal(got.u.hello.ext[0], "wraps/1");
+    assert_int_equal(strlen(got.u.hello.ext[1]), TWIN_MSG_EXT_NAME_MAX);
+    assert_true(twin_msg_hello_has_ext(&got, TWIN_EXT_WRAPS));
+    assert_false(twin_msg_hello_has_ext(&got, "wraps/2"));
+    twin_msg_clear(&got);
+
+    m.u.hello.next = TWIN_MSG_EXT_MAX + 1;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_ELIMIT);
+    m.u.hello.next = 2;
+    memset(m.u.hello.ext[1], 'x', TWIN_MSG_EXT_NAME_MAX + 1);
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_ELIMIT);
+}
+
+static void wraps_since_round_trips_with_and_without_a_store(void **state)
+{
+    twin_msg m = {.type = TWIN_MSG_WRAPS_SINCE}, got;
+    round_trip(&m, &got);
+    assert_false(got.u.wraps_since.has_store);
+    assert_int_equal(got.u.wraps_since.since, 0);
+    twin_msg_clear(&got);
+    m.u.wraps_since.has_store = true;
+    memset(m.u.wraps_since.store, 0x42, sizeof(m.u.wraps_since.store));
+    m.u.wraps_since.since = TWIN_MSG_SEQ_MAX;
+    round_trip(&m, &got);
+    assert_true(got.u.wraps_since.has_store);
+    assert_memory_equal(got.u.wraps_since.store, m.u.wraps_since.store, TWIN_MSG_STORE_BYTES);
+    assert_int_equal(got.u.wraps_since.since, TWIN_MSG_SEQ_MAX);
+    twin_msg_clear(&got);
+    /* The encoder refuses what the decoder would. */
+    size_t len;
+    m.u.wraps_since.since = (uint64_t)TWIN_MSG_SEQ_MAX + 1;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_EINVALID);
+    m.u.wraps_since.has_store = false;
+    m.u.wraps_since.since = 3;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_EINVALID);
+}
+
+static void a_full_wraps_message_of_both_kinds_round_trips(void **state)
+{
+    twin_msg m = {.type = TWIN_MSG_WRAPS}, got;
+    twin_msg_wrap *items = calloc(TWIN_MSG_WRAPS_MAX, sizeof(*items));
+    assert_non_null(items);
+    for (size_t i = 0; i < TWIN_MSG_WRAPS_MAX; i++) {
+        memset(items[i].blob, (int)(i & 0xff), sizeof(items[i].blob));
+        memset(items[i].to, 0x11, sizeof(items[i].to));
+        memset(items[i].box, (int)(i >> 8), sizeof(items[i].box));
+        items[i].signed_by = i % 2 == 1; /* every later wrap's by and sig are the longest */
+        memset(items[i].by, 0x22, sizeof(items[i].by));
+        memset(items[i].sig, 0x33, sizeof(items[i].sig));
+    }
+    memset(m.u.wraps.store, 0x07, sizeof(m.u.wraps.store));
+    m.u.wraps.upto = 123456789;
+    m.u.wraps.items = items;
+    m.u.wraps.count = TWIN_MSG_WRAPS_MAX;
+    m.u.wraps.more = true;
+    round_trip(&m, &got);
+    assert_memory_equal(got.u.wraps.store, m.u.wraps.store, TWIN_MSG_STORE_BYTES);
+    assert_int_equal(got.u.wraps.upto, 123456789);
+    assert_true(got.u.wraps.more);
+    assert_int_equal(got.u.wraps.count, TWIN_MSG_WRAPS_MAX);
+    for (size_t i = 0; i < TWIN_MSG_WRAPS_MAX; i++) {
+        assert_int_equal(got.u.wraps.items[i].signed_by, items[i].signed_by);
+        assert_memory_equal(got.u.wraps.items[i].blob, items[i].blob, TWIN_OID_BYTES);
+        assert_memory_equal(got.u.wraps.items[i].box, items[i].box, TWIN_MSG_BOX_BYTES);
+        if (items[i].signed_by) {
+            assert_memory_equal(got.u.wraps.items[i].by, items[i].by, TWIN_PUBKEY_BYTES);
+            assert_memory_equal(got.u.wraps.items[i].sig, items[i].sig, TWIN_MSG_SIG_BYTES);
+        }
+    }
+    twin_msg_clear(&got);
+    /* An empty last message. */
+    m.u.wraps.count = 0;
+    m.u.wraps.more = false;
+    round_trip(&m, &got);
+    assert_int_equal(got.u.wraps.count, 0);
+    assert_false(got.u.wraps.more);
+    twin_msg_clear(&got);
+    size_t len;
+    m.u.wraps.count = TWIN_MSG_WRAPS_MAX + 1;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_ELIMIT);
+    m.u.wraps.count = 1;
+    m.u.wraps.upto = (uint64_t)TWIN_MSG_SEQ_MAX + 1;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_EINVALID);
+    free(items);
+}
+
+/* A message written value by value, so a test can make exactly the malformed one it needs. */
+struct mp {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+};
+
+static void mp_init(struct mp *m)
+{
+    msgpack_sbuffer_init(&m->sb);
+    msgpack_packer_init(&m->pk, &m->sb, msgpack_sbuffer_write);
+}
+
+static void mp_str(struct mp *m, const char *s)
+{
+    msgpack_pack_str(&m->pk, strlen(s));
+    msgpack_pack_str_body(&m->pk, s, strlen(s));
+}
+
+static void mp_bin(struct mp *m, size_t n)
+{
+    unsigned char b[128];
+    assert_true(n <= sizeof(b));
+    memset(b, 0x5a, n);
+    msgpack_pack_bin(&m->pk, n);
+    msgpack_pack_bin_body(&m->pk, b, n);
+}
+
+/* Decoding m must fail with code, the message naming part. */
+static void mp_refused(struct mp *m, int code, const char *part)
+{
+    twin_msg got;
+    int rc = twin_msg_decode(&got, (const unsigned char *)m->sb.data, m->sb.size);
+    msgpack_sbuffer_destroy(&m->sb);
+    if (rc != code || !strstr(twin_error_last(), part))
+        fail_msg("decoded with %d \"%s\", expected %d naming \"%s\"", rc, twin_error_last(), code,
+                 part);
+}
+
+static void mp_decodes(struct mp *m, twin_msg *got)
+{
+    int rc = twin_msg_decode(got, (const unsigned char *)m->sb.data, m->sb.size);
+    msgpack_sbuffer_destroy(&m->sb);
+    if (rc)
+        fail_msg("decode: %s", twin_error_last());
+}
+
+/* A hello whose "ext" is the value pack_ext writes (or a good one when NULL). */
+static void mp_hello(struct mp *m, void (*pack_ext)(struct mp *))
+{
+    mp_init(m);
+    msgpack_pack_map(&m->pk, 7);
+    mp_str(m, "type"), mp_str(m, "hello");
+    mp_str(m, "versions"), msgpack_pack_array(&m->pk, 1), msgpack_pack_uint32(&m->pk, 1);
+    mp_str(m, "network"), mp_bin(m, 16);
+    mp_str(m, "node"), mp_bin(m, 32);
+    mp_str(m, "head"), msgpack_pack_nil(&m->pk);
+    mp_str(m, "software"), mp_str(m, "hostile");
+    mp_str(m, "ext");
+    if (pack_ext)
+        pack_ext(m);
+    else
+        msgpack_pack_array(&m->pk, 1), mp_str(m, "wraps/1");
+}
+
+static void ext_map(struct mp *m)
+{
+    msgpack_pack_map(&m->pk, 0);
+}
+
+static void ext_17(struct mp *m)
+{
+    msgpack_pack_array(&m->pk, 17);
+    for (int i = 0; i < 17; i++)
+        mp_str(m, "x");
+}
+
+static void ext_int(struct mp *m)
+{
+    msgpack_pack_array(&m->pk, 2), mp_str(m, "wraps/1"), msgpack_pack_uint32(&m->pk, 1);
+}
+
+static void ext_long(struct mp *m)
+{
+    char name[66];
+    memset(name, 'y', 65);
+    name[65] = '\0';
+    msgpack_pack_array(&m->pk, 1), mp_str(m, name);
+}
+
+static void ext_nil(struct mp *m)
+{
+    msgpack_pack_nil(&m->pk);
+}
+
+static void a_malformed_ext_in_hello_is_refused_by_name(void **state)
+{
+    struct mp m;
+    twin_msg got;
+    mp_hello(&m, NULL);
+    mp_decodes(&m, &got);
+    assert_true(twin_msg_hello_has_ext(&got, TWIN_EXT_WRAPS));
+    twin_msg_clear(&got);
+    mp_hello(&m, ext_map);
+    mp_refused(&m, TWIN_EINVALID, "hello: field \"ext\" must be an array, not map");
+    mp_hello(&m, ext_nil);
+    mp_refused(&m, TWIN_EINVALID, "hello: field \"ext\" must be an array, not nil");
+    mp_hello(&m, ext_17);
+    mp_refused(&m, TWIN_ELIMIT, "hello: \"ext\" holds 17 entries, allowed at most 16");
+    mp_hello(&m, ext_int);
+    mp_refused(&m, TWIN_EINVALID, "hello: field \"ext\" must be a str, not int");
+    mp_hello(&m, ext_long);
+    mp_refused(&m, TWIN_ELIMIT, "hello: field \"ext\" of 65 bytes exceeds 64");
+}
+
+/* wraps_since with "store" of store_len bytes (-1: left out, -2: a str) and "since" (-1: left
+ * out, -2: a str, -3: negative, -4: 2^63). */
+static void mp_wraps_since(struct mp *m, int store_len, long long since)
+{
+    mp_init(m);
+    msgpack_pack_map(&m->pk, 1 + (store_len != -1) + (since != -1));
+    mp_str(m, "type"), mp_str(m, "wraps_since");
+    if (store_len != -1) {
+        mp_str(m, "store");
+        if (store_len == -2)
+            mp_str(m, "store");
+        else
+            mp_bin(m, (size_t)store_len);
+    }
+    if (since != -1) {
+        mp_str(m, "since");
+        if (since == -2)
+            mp_str(m, "0");
+        else if (since == -3)
+            msgpack_pack_int64(&m->pk, -1);
+        else if (since == -4)
+            msgpack_pack_uint64(&m->pk, (uint64_t)1 << 63);
+        else
+            msgpack_pack_uint64(&m->pk, (uint64_t)since);
+    }
+}
+
+static void a_malformed_wraps_since_is_refused_by_name(void **state)
+{
+    struct mp m;
+    twin_msg got;
+    mp_wraps_since(&m, 16, 9);
+    mp_decodes(&m, &got);
+    assert_true(got.u.wraps_since.has_store);
+    assert_int_equal(got.u.wraps_since.since, 9);
+    mp_wraps_since(&m, 0, 0);
+    mp_decodes(&m, &got);
+    assert_false(got.u.wraps_since.has_store);
+    mp_wraps_since(&m, -1, 0);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: missing required field \"store\"");
+    mp_wraps_since(&m, -2, 0);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"store\" must be bin, not str");
+    mp_wraps_since(&m, 15, 0);
+    mp_refused(&m, TWIN_EINVALID,
+               "wraps_since: field \"store\" must be bin 16 or bin 0, not bin 15");
+    mp_wraps_since(&m, 17, 0);
+    mp_refused(&m, TWIN_EINVALID, "must be bin 16 or bin 0, not bin 17");
+    mp_wraps_since(&m, 16, -1);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: missing required field \"since\"");
+    mp_wraps_since(&m, 16, -2);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" must be a non-negative integer");
+    mp_wraps_since(&m, 16, -3);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" must be a non-negative integer");
+    mp_wraps_since(&m, 16, -4);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" is 9223372036854775808, above");
+    mp_wraps_since(&m, 0, 4);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" must be 0 when \"store\" is empty");
+}
+
+/* How mp_wraps breaks a wraps message: nothing, or one field. */
+enum wraps_fault {
+    W_NONE,
+    W_NO_STORE,
+    W_EMPTY_STORE,
+    W_STORE_STR,
+    W_NO_UPTO,
+    W_UPTO_STR,
+    W_UPTO_HUGE,
+    W_NO_ITEMS,
+    W_ITEMS_MAP,
+    W_ITEMS_2049,
+    W_ITEM_BIN,
+    W_ITEM_OF_4,
+    W_ITEM_OF_2,
+    W_ITEM_OF_6,
+    W_BLOB_19,
+    W_TO_33,
+    W_BOX_79,
+    W_BY_31,
+    W_SIG_65,
+    W_BLOB_STR,
+    W_SIG_NIL,
+    W_NO_MORE,
+    W_MORE_INT,
+    W_EXTRA_KEY, /* not a fault: unknown keys are ignored, as in every message */
+};
+
+static void mp_wraps(struct mp *m, enum wraps_fault f)
+{
+    mp_init(m);
+    bool extra = f == W_EXTRA_KEY;
+    msgpack_pack_map(&m->pk, 5 - (f == W_NO_STORE) - (f == W_NO_UPTO) - (f == W_NO_ITEMS) -
+                                 (f == W_NO_MORE) + extra);
+    mp_str(m, "type"), mp_str(m, "wraps");
+    if (f != W_NO_STORE) {
+        mp_str(m, "store");
+        if (f == W_STORE_STR)
+            mp_str(m, "s");
+        else
+            mp_bin(m, f == W_EMPTY_STORE ? 0 : 16);
+    }
+    if (f != W_NO_UPTO) {
+        mp_str(m, "upto");
+        if (f == W_UPTO_STR)
+            mp_str(m, "7");
+        else
+            msgpack_pack_uint64(&m->pk, f == W_UPTO_HUGE ? UINT64_MAX : 7);
+    }
+    if (f != W_NO_ITEMS) {
+        mp_str(m, "items");
+        if (f == W_ITEMS_MAP) {
+            msgpack_pack_map(&m->pk, 0);
+        } else {
+            size_t n = f == W_ITEMS_2049 ? TWIN_MSG_WRAPS_MAX + 1 : 2;
+            msgpack_pack_array(&m->pk, n);
+            for (size_t i = 0; i < n; i++) {
+                bool bad = i == 1; /* the fault is in the second item */
+                if (bad && f == W_ITEM_BIN) {
+                    mp_bin(m, 20);
+                    continue;
+                }
+                size_t k = i == 0 ? 3 : 5;
+                if (bad && f == W_ITEM_OF_4)
+                    k = 4;
+                else if (bad && f == W_ITEM_OF_2)
+                    k = 2;
+                else if (bad && f == W_ITEM_OF_6)
+                    k = 6;
+                msgpack_pack_array(&m->pk, k);
+                static const size_t sizes[6] = {20, 32, 80, 32, 64, 1};
+                for (size_t v = 0; v < k; v++) {
+                    size_t len = sizes[v];
+                    if (bad && ((f == W_BLOB_19 && v == 0) || (f == W_BY_31 && v == 3)))
+                        len--;
+                    if (bad && ((f == W_TO_33 && v == 1) || (f == W_SIG_65 && v == 4)))
+                        len++;
+                    if (bad && f == W_BOX_79 && v == 2)
+                        len--;
+                    if (bad && f == W_BLOB_STR && v == 0)
+                        mp_str(m, "blob");
+                    else if (bad && f == W_SIG_NIL && v == 4)
+                        msgpack_pack_nil(&m->pk);
+                    else
+                        mp_bin(m, len);
+                }
+            }
+        }
+    }
+    if (f != W_NO_MORE) {
+        mp_str(m, "more");
+        if (f == W_MORE_INT)
+            msgpack_pack_uint32(&m->pk, 1);
+        else
+            msgpack_pack_false(&m->pk);
+    }
+    if (extra)
+        mp_str(m, "later"), msgpack_pack_uint32(&m->pk, 1);
+}
+
+static void a_malformed_wraps_message_is_refused_by_name(void **state)
+{
+    static const struct {
+        enum wraps_fault f;
+        int code;
+        const char *part;
+    } cases[] = {
+        {W_NO_STORE, TWIN_EINVALID, "wraps: missing required field \"store\""},
+        {W_EMPTY_STORE, TWIN_EINVALID, "wraps: field \"store\" must be bin 16, not bin 0"},
+        {W_STORE_STR, TWIN_EINVALID, "wraps: field \"store\" must be bin, not str"},
+        {W_NO_UPTO, TWIN_EINVALID, "wraps: missing required field \"upto\""},
+        {W_UPTO_STR, TWIN_EINVALID, "wraps: field \"upto\" must be a non-negative integer"},
+        {W_UPTO_HUGE, TWIN_EINVALID, "wraps: field \"upto\" is 18446744073709551615, above"},
+        {W_NO_ITEMS, TWIN_EINVALID, "wraps: missing required field \"items\""},
+        {W_ITEMS_MAP, TWIN_EINVALID, "wraps: field \"items\" must be an array of wraps, not map"},
+        {W_ITEMS_2049, TWIN_ELIMIT,
+         "wraps: field \"items\" holds 2049 wraps, allowed at most 2048"},
+        {W_ITEM_BIN, TWIN_EINVALID, "wraps: item 1 must be an array of 3 or 5 values, not bin"},
+        {W_ITEM_OF_4, TWIN_EINVALID,
+         "wraps: item 1 must be an array of 3 or 5 values, not array of 4"},
+        {W_ITEM_OF_2, TWIN_EINVALID, "not array of 2"},
+        {W_ITEM_OF_6, TWIN_EINVALID, "not array of 6"},
+        {W_BLOB_19, TWIN_EINVALID, "wraps: item 1: \"blob\" must be bin 20, not bin 19"},
+        {W_TO_33, TWIN_EINVALID, "wraps: item 1: \"to\" must be bin 32, not bin 33"},
+        {W_BOX_79, TWIN_EINVALID, "wraps: item 1: \"box\" must be bin 80, not bin 79"},
+        {W_BY_31, TWIN_EINVALID, "wraps: item 1: \"by\" must be bin 32, not bin 31"},
+        {W_SIG_65, TWIN_EINVALID, "wraps: item 1: \"sig\" must be bin 64, not bin 65"},
+        {W_BLOB_STR, TWIN_EINVALID, "wraps: item 1: \"blob\" must be bin 20, not str"},
+        {W_SIG_NIL, TWIN_EINVALID, "wraps: item 1: \"sig\" must be bin 64, not nil"},
+        {W_NO_MORE, TWIN_EINVALID, "wraps: missing required field \"more\""},
+        {W_MORE_INT, TWIN_EINVALID, "wraps: field \"more\" must be a bool, not int"},
+    };
+    struct mp m;
+    twin_msg got;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mp_wraps(&m, cases[i].f);
+        mp_refused(&m, cases[i].code, cases[i].part);
+    }
+    /* The same message unbroken decodes, and so does one with a key it does not know. */
+    enum wraps_fault fine[] = {W_NONE, W_EXTRA_KEY};
+    for (size_t i = 0; i < 2; i++) {
+        mp_wraps(&m, fine[i]);
+        mp_decodes(&m, &got);
+        assert_int_equal(got.u.wraps.count, 2);
+        assert_false(got.u.wraps.items[0].signed_by);
+        assert_true(got.u.wraps.items[1].signed_by);
+        assert_int_equal(got.u.wraps.upto, 7);
+        twin_msg_clear(&got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +1040,12 @@ int main(void)
         cmocka_unit_test(truncation_trailing_bytes_and_reserved_byte_are_refused),
         cmocka_unit_test(oversized_message_is_refused),
         cmocka_unit_test(encoder_refuses_what_the_decoder_would),
+        cmocka_unit_test(hello_carries_its_extensions_and_leaves_ext_out_without_any),
+        cmocka_unit_test(wraps_since_round_trips_with_and_without_a_store),
+        cmocka_unit_test(a_full_wraps_message_of_both_kinds_round_trips),
+        cmocka_unit_test(a_malformed_ext_in_hello_is_refused_by_name),
+        cmocka_unit_test(a_malformed_wraps_since_is_refused_by_name),
+        cmocka_unit_test(a_malformed_wraps_message_is_refused_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

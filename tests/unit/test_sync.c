@@ -33,6 +33,8 @@
 #include "twin/store.h"
 #include "twin/sync.h"
 #include "git/packbuild.h"
+#include "ops/sealed.h"
+#include "twin/checkpoint.h"
 
 struct peers {
     struct fixture *f;
@@ -782,6 +784,406 @@ static void a_cancelled_sync_abandons_a_silent_peer(void **state)
     close(silent);
 }
 
+/* ---- wraps (proto/SEALED.md 5) ------------------------------------------------------------- */
+
+/* A note sealed for North and South, committed at North's head and pulled by South, so both
+ * hold one head; each node's wrap store keeps its own listed wrap only. */
+struct sealed_note {
+    struct twin_sealed s;
+    char id[TWIN_ID_LEN + 1];
+};
+
+static void seal_a_note(struct sealed_note *n, struct peers *p)
+{
+    struct twin_membership *m = NULL;
+    assert_int_equal(twin_ops_members(&m, p->north, NULL), 0);
+    twin_record_new_id(n->id);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", n->id, "type", "note", "kind", "risk",
+                            "title", "Budget");
+    const char *audience[] = {"XE-EXAMPLE-N", "XE-EXAMPLE-S"};
+    if (twin_sealed_seal(&n->s, rec, audience, 2, m))
+        fail_msg("seal: %s", twin_error_last());
+    json_decref(rec);
+    twin_membership_free(m);
+    char path[256];
+    assert_int_equal(twin_record_path(path, sizeof(path), "note", n->id), 0);
+    helper_commit_file(p->north, "Ministry North", "XE-EXAMPLE-N", path, n->s.text, n->s.text_len);
+    pull(p->south, p->north);
+    twin_node *nodes[2] = {p->north, p->south};
+    for (int i = 0; i < 2; i++) {
+        twin_wraps *w = NULL;
+        assert_int_equal(twin_node_wraps(&w, nodes[i]), 0);
+        for (size_t k = 0; k < n->s.nwraps; k++)
+            if (memcmp(n->s.wraps[k].to, twin_node_key(nodes[i])->pk, TWIN_PUBKEY_BYTES) == 0) {
+                struct twin_wrap copy = n->s.wraps[k];
+                bool added;
+                assert_int_equal(twin_wraps_add(w, &copy, &added), 0);
+                assert_true(added);
+            }
+    }
+}
+
+static size_t wraps_of(twin_node *n, const char *record)
+{
+    twin_wraps *w = NULL;
+    size_t count = 0;
+    assert_int_equal(twin_node_wraps(&w, n), 0);
+    assert_int_equal(twin_wraps_count_record(&count, w, record), 0);
+    return count;
+}
+
+static void wraps_travel_both_ways_between_equal_heads_and_only_once(void **state)
+{
+    struct peers *p = *state;
+    struct sealed_note n;
+    seal_a_note(&n, p);
+    assert_int_equal(wraps_of(p->north, n.id), 1);
+    assert_int_equal(wraps_of(p->south, n.id), 1);
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_false(o.ist.changed);
+    assert_true(o.ist.wraps);
+    assert_true(o.r.st.wraps);
+    assert_int_equal(o.r.st.wraps_sent, 1);
+    assert_int_equal(o.ist.wraps_kept, 1);
+    /* South asked first, so its answer holds North's wrap too: North has it already. */
+    assert_int_equal(o.ist.wraps_sent, 2);
+    assert_int_equal(o.r.st.wraps_received, 2);
+    assert_int_equal(o.r.st.wraps_kept, 1);
+    assert_int_equal(o.r.st.wraps_dropped, 0);
+    assert_int_equal(wraps_of(p->north, n.id), 2);
+    assert_int_equal(wraps_of(p->south, n.id), 2);
+    assert_int_equal(o.ist.checkpoints, 2);
+
+    /* Each knows how far it got in the other's store. North took South's wrap after its own
+     * answer, so that one comes back once, and is kept by neither; then nothing is sent. */
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_int_equal(o.r.st.wraps_sent, 1);
+    assert_int_equal(o.ist.wraps_kept, 0);
+    assert_int_equal(o.ist.wraps_sent, 0);
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_int_equal(o.ist.wraps_sent, 0);
+    assert_int_equal(o.r.st.wraps_sent, 0);
+    assert_int_equal(o.ist.wraps_received, 0);
+    assert_int_equal(o.r.st.wraps_received, 0);
+    assert_int_equal(wraps_of(p->north, n.id), 2);
+    assert_int_equal(wraps_of(p->south, n.id), 2);
+
+    /* A wrap North makes later is the one thing the next session sends. */
+    twin_wraps *w = NULL;
+    assert_int_equal(twin_node_wraps(&w, p->north), 0);
+    struct twin_wrap later = {.signed_by = true};
+    unsigned char key[TWIN_SEAL_KEY_BYTES], network[TWIN_SEAL_NETWORK_BYTES];
+    randombytes_buf(key, sizeof(key));
+    snprintf(later.record, sizeof(later.record), "%s", n.id);
+    memcpy(later.blob, n.s.blob, sizeof(later.blob));
+    memcpy(later.to, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES);
+    memcpy(later.by, twin_node_key(p->north)->pk, TWIN_PUBKEY_BYTES);
+    assert_int_equal(twin_seal_wrap(later.box, key, later.to), 0);
+    assert_int_equal(twin_noise_network_id_parse(network, twin_node_network_id(p->north)), 0);
+    twin_seal_wrap_sign(later.sig, twin_node_key(p->north), network, later.blob, later.to,
+                        later.box);
+    bool added;
+    assert_int_equal(twin_wraps_add(w, &later, &added), 0);
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_int_equal(o.r.st.wraps_sent, 1);
+    assert_int_equal(o.ist.wraps_kept, 1);
+    assert_int_equal(o.ist.wraps_sent, 1); /* the echo of it */
+    assert_int_equal(o.r.st.wraps_kept, 0);
+    assert_int_equal(wraps_of(p->south, n.id), 3);
+    assert_int_equal(wraps_of(p->north, n.id), 3);
+    twin_sealed_clear(&n.s);
+}
+
+/* A session driven by hand from South's side, with or without "ext" in its hello, to the point
+ * where both checkpoints are sent: both nodes hold one head. */
+static void hand_to_checkpoints(struct session *s, struct peers *p, bool ext)
+{
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(twin_node_head(&s->north_head, p->north), 0);
+    s->r = (struct responder){.fd = fds[0],
+                              .dir = p->north_dir,
+                              .key = twin_node_key(p->north),
+                              .network = twin_node_network_id(p->north)};
+    assert_int_equal(pthread_create(&s->thread, NULL, respond_main, &s->r), 0);
+    twin_channel_config cfg = {.key = twin_node_key(p->south),
+                               .network_id = twin_node_network_id(p->south)};
+    if (twin_channel_initiate(&s->ch, fds[1], twin_node_key(p->north)->pk, &cfg))
+        fail_msg("handshake: %s", twin_error_last());
+    twin_msg m = {.type = TWIN_MSG_HELLO}, in = {0};
+    m.u.hello.nversions = 1;
+    m.u.hello.versions[0] = TWIN_PROTOCOL_VERSION;
+    snprintf(m.u.hello.network_id, sizeof(m.u.hello.network_id), "%s",
+             twin_node_network_id(p->south));
+    memcpy(m.u.hello.node, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES);
+    m.u.hello.has_head = true;
+    memcpy(m.u.hello.head, s->north_head.id, TWIN_OID_BYTES);
+    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "older-peer");
+    if (ext) {
+        snprintf(m.u.hello.ext[0], sizeof(m.u.hello.ext[0]), "wraps/1");
+        m.u.hello.next = 1;
+    }
+    assert_int_equal(twin_channel_send(s->ch, &m), 0);
+    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_HELLO);
+    assert_true(twin_msg_hello_has_ext(&in, TWIN_EXT_WRAPS)); /* twin always offers it */
+    twin_msg_clear(&in);
+    struct twin_checkpoint cp;
+    assert_int_equal(
+        twin_checkpoint_make(&cp, p->south, twin_node_key(p->north)->pk, &s->north_head), 0);
+    twin_msg c = {.type = TWIN_MSG_CHECKPOINT};
+    snprintf(c.u.checkpoint.statement, sizeof(c.u.checkpoint.statement), "%s", cp.text);
+    snprintf(c.u.checkpoint.signature, sizeof(c.u.checkpoint.signature), "%s", cp.sig);
+    free(cp.sig);
+    assert_int_equal(twin_channel_send(s->ch, &c), 0);
+    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_CHECKPOINT);
+    twin_msg_clear(&in);
+}
+
+static void expect_next(struct session *s, enum twin_msg_type type)
+{
+    twin_msg in = {0};
+    if (twin_channel_recv(s->ch, &in))
+        fail_msg("nothing came: %s", twin_error_last());
+    if (in.type != type)
+        fail_msg("%s came where %s was due", twin_msg_type_name(in.type), twin_msg_type_name(type));
+    twin_msg_clear(&in);
+}
+
+static void a_peer_whose_hello_lacks_ext_gets_no_wraps_messages(void **state)
+{
+    struct peers *p = *state;
+    struct sealed_note n;
+    seal_a_note(&n, p);
+    struct session s;
+    hand_to_checkpoints(&s, p, false);
+    /* After the checkpoints an older peer says goodbye, and the answer is goodbye alone. */
+    twin_msg bye = {.type = TWIN_MSG_GOODBYE};
+    assert_int_equal(twin_channel_send(s.ch, &bye), 0);
+    expect_next(&s, TWIN_MSG_GOODBYE);
+    twin_channel_free(s.ch);
+    pthread_join(s.thread, NULL);
+    if (s.r.rc)
+        fail_msg("the responder failed: %s", s.r.error);
+    assert_false(s.r.st.wraps);
+    assert_int_equal(s.r.st.wraps_sent, 0);
+    assert_int_equal(wraps_of(p->north, n.id), 1);
+    twin_sealed_clear(&n.s);
+}
+
+struct initiator_run {
+    twin_node *n;
+    int fd;
+    const unsigned char *peer;
+    int rc;
+    char error[600];
+    struct twin_sync_stats st;
+};
+
+static void *initiate_main(void *arg)
+{
+    struct initiator_run *r = arg;
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = {.key = twin_node_key(r->n),
+                               .network_id = twin_node_network_id(r->n)};
+    r->rc = twin_channel_initiate(&ch, r->fd, r->peer, &cfg);
+    if (r->rc == 0)
+        r->rc = twin_sync_initiate(&r->st, r->n, ch);
+    snprintf(r->error, sizeof(r->error), "%s", r->rc ? twin_error_last() : "");
+    twin_channel_free(ch);
+    return NULL;
+}
+
+static void an_older_responder_is_sent_no_wraps_messages(void **state)
+{
+    struct peers *p = *state;
+    struct sealed_note n;
+    seal_a_note(&n, p);
+    int fds[2];
+    pthread_t thread;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    struct initiator_run r = {.n = p->south, .fd = fds[1], .peer = twin_node_key(p->north)->pk};
+    assert_int_equal(pthread_create(&thread, NULL, initiate_main, &r), 0);
+    twin_channel *ch = NULL;
+    twin_channel_config cfg = {.key = twin_node_key(p->north),
+                               .network_id = twin_node_network_id(p->north),
+                               .authorize = allow_all};
+    if (twin_channel_accept(&ch, fds[0], &cfg))
+        fail_msg("handshake: %s", twin_error_last());
+    twin_msg in = {0}, hello = {.type = TWIN_MSG_HELLO};
+    assert_int_equal(twin_channel_recv(ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_HELLO);
+    assert_true(twin_msg_hello_has_ext(&in, TWIN_EXT_WRAPS));
+    twin_msg_clear(&in);
+    git_oid head = head_of(p->north);
+    hello.u.hello.nversions = 1;
+    hello.u.hello.versions[0] = TWIN_PROTOCOL_VERSION;
+    snprintf(hello.u.hello.network_id, sizeof(hello.u.hello.network_id), "%s",
+             twin_node_network_id(p->north));
+    memcpy(hello.u.hello.node, twin_node_key(p->north)->pk, TWIN_PUBKEY_BYTES);
+    hello.u.hello.has_head = true;
+    memcpy(hello.u.hello.head, head.id, TWIN_OID_BYTES);
+    snprintf(hello.u.hello.software, sizeof(hello.u.hello.software), "older-peer");
+    assert_int_equal(twin_channel_send(ch, &hello), 0);
+    assert_int_equal(twin_channel_recv(ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_CHECKPOINT);
+    twin_msg_clear(&in);
+    struct twin_checkpoint cp;
+    assert_int_equal(twin_checkpoint_make(&cp, p->north, twin_node_key(p->south)->pk, &head), 0);
+    twin_msg c = {.type = TWIN_MSG_CHECKPOINT};
+    snprintf(c.u.checkpoint.statement, sizeof(c.u.checkpoint.statement), "%s", cp.text);
+    snprintf(c.u.checkpoint.signature, sizeof(c.u.checkpoint.signature), "%s", cp.sig);
+    free(cp.sig);
+    assert_int_equal(twin_channel_send(ch, &c), 0);
+    /* Then goodbye, not wraps_since. */
+    assert_int_equal(twin_channel_recv(ch, &in), 0);
+    if (in.type != TWIN_MSG_GOODBYE)
+        fail_msg("%s came where goodbye was due", twin_msg_type_name(in.type));
+    twin_msg_clear(&in);
+    assert_int_equal(twin_channel_goodbye(ch, TWIN_GOODBYE_DONE), 0);
+    pthread_join(thread, NULL);
+    twin_channel_free(ch);
+    if (r.rc)
+        fail_msg("the initiator failed: %s", r.error);
+    assert_false(r.st.wraps);
+    assert_int_equal(r.st.checkpoints, 2);
+    assert_int_equal(wraps_of(p->south, n.id), 1);
+    twin_sealed_clear(&n.s);
+}
+
+/* Sends the bytes of a wraps message whose second wrap's blob is bin 19. */
+static void send_malformed_wraps(twin_channel *ch, const unsigned char store[16])
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    unsigned char b[80] = {0};
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 5);
+    msgpack_pack_str(&pk, 4), msgpack_pack_str_body(&pk, "type", 4);
+    msgpack_pack_str(&pk, 5), msgpack_pack_str_body(&pk, "wraps", 5);
+    msgpack_pack_str(&pk, 5), msgpack_pack_str_body(&pk, "store", 5);
+    msgpack_pack_bin(&pk, 16), msgpack_pack_bin_body(&pk, store, 16);
+    msgpack_pack_str(&pk, 4), msgpack_pack_str_body(&pk, "upto", 4);
+    msgpack_pack_uint64(&pk, 9);
+    msgpack_pack_str(&pk, 5), msgpack_pack_str_body(&pk, "items", 5);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_bin(&pk, 19), msgpack_pack_bin_body(&pk, b, 19);
+    msgpack_pack_bin(&pk, 32), msgpack_pack_bin_body(&pk, b, 32);
+    msgpack_pack_bin(&pk, 80), msgpack_pack_bin_body(&pk, b, 80);
+    msgpack_pack_str(&pk, 4), msgpack_pack_str_body(&pk, "more", 4);
+    msgpack_pack_false(&pk);
+    assert_int_equal(twin_channel_send_raw(ch, sb.data, sb.size), 0);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void a_malformed_wraps_message_ends_the_session_with_error_2(void **state)
+{
+    struct peers *p = *state;
+    struct sealed_note n;
+    seal_a_note(&n, p);
+    struct session s;
+    hand_to_checkpoints(&s, p, true);
+    /* South asks for everything, and takes North's answer. */
+    twin_msg ask = {.type = TWIN_MSG_WRAPS_SINCE}, in = {0};
+    assert_int_equal(twin_channel_send(s.ch, &ask), 0);
+    for (bool more = true; more;) {
+        assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+        assert_int_equal(in.type, TWIN_MSG_WRAPS);
+        more = in.u.wraps.more;
+        twin_msg_clear(&in);
+    }
+    assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_WRAPS_SINCE);
+    assert_false(in.u.wraps_since.has_store);
+    twin_msg_clear(&in);
+    /* A good first message, South's listed wrap, with more to come; then a broken one. */
+    twin_msg_wrap good = {0};
+    for (size_t k = 0; k < n.s.nwraps; k++)
+        if (memcmp(n.s.wraps[k].to, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES) == 0) {
+            memcpy(good.blob, n.s.wraps[k].blob, sizeof(good.blob));
+            memcpy(good.to, n.s.wraps[k].to, sizeof(good.to));
+            memcpy(good.box, n.s.wraps[k].box, sizeof(good.box));
+        }
+    twin_msg w = {.type = TWIN_MSG_WRAPS};
+    memset(w.u.wraps.store, 0x3e, sizeof(w.u.wraps.store));
+    w.u.wraps.upto = 1;
+    w.u.wraps.items = &good;
+    w.u.wraps.count = 1;
+    w.u.wraps.more = true;
+    assert_int_equal(twin_channel_send(s.ch, &w), 0);
+    send_malformed_wraps(s.ch, w.u.wraps.store);
+    assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_ERROR);
+    assert_int_equal(in.u.error.code, TWIN_WIRE_MALFORMED);
+    assert_non_null(strstr(in.u.error.message, "\"blob\" must be bin 20, not bin 19"));
+    twin_msg_clear(&in);
+    twin_channel_free(s.ch);
+    pthread_join(s.thread, NULL);
+    assert_int_not_equal(s.r.rc, 0);
+    /* What came before stays; how far South's store was received is not recorded. */
+    assert_int_equal(wraps_of(p->north, n.id), 2);
+    twin_wraps *store = NULL;
+    unsigned char place[16], none[16] = {0};
+    uint64_t upto = 5;
+    assert_int_equal(twin_node_wraps(&store, p->north), 0);
+    assert_int_equal(twin_wraps_peer_get(store, twin_node_key(p->south)->pk, place, &upto), 0);
+    assert_memory_equal(place, none, sizeof(none));
+    assert_int_equal(upto, 0);
+    twin_sealed_clear(&n.s);
+}
+
+static void a_wraps_message_out_of_order_is_error_4(void **state)
+{
+    struct peers *p = *state;
+    struct sealed_note n;
+    seal_a_note(&n, p);
+    struct session s;
+    hand_to_checkpoints(&s, p, true);
+    /* wraps where wraps_since is due. */
+    twin_msg w = {.type = TWIN_MSG_WRAPS};
+    assert_int_equal(twin_channel_send(s.ch, &w), 0);
+    twin_msg in = {0};
+    assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_ERROR);
+    assert_int_equal(in.u.error.code, TWIN_WIRE_UNEXPECTED);
+    twin_msg_clear(&in);
+    twin_channel_free(s.ch);
+    pthread_join(s.thread, NULL);
+    assert_int_not_equal(s.r.rc, 0);
+    /* An answer that does not fit what was asked: a second answer's upto going back. */
+    hand_to_checkpoints(&s, p, true);
+    twin_msg ask = {.type = TWIN_MSG_WRAPS_SINCE};
+    assert_int_equal(twin_channel_send(s.ch, &ask), 0);
+    for (bool more = true; more;) {
+        assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+        assert_int_equal(in.type, TWIN_MSG_WRAPS);
+        more = in.u.wraps.more;
+        twin_msg_clear(&in);
+    }
+    expect_next(&s, TWIN_MSG_WRAPS_SINCE);
+    memset(w.u.wraps.store, 0x3e, sizeof(w.u.wraps.store));
+    w.u.wraps.upto = 0;
+    w.u.wraps.more = true; /* more, with no wrap */
+    assert_int_equal(twin_channel_send(s.ch, &w), 0);
+    assert_int_equal(twin_channel_recv(s.ch, &in), 0);
+    assert_int_equal(in.type, TWIN_MSG_ERROR);
+    assert_int_equal(in.u.error.code, TWIN_WIRE_MALFORMED);
+    assert_non_null(strstr(in.u.error.message, "holds no wrap"));
+    twin_msg_clear(&in);
+    twin_channel_free(s.ch);
+    pthread_join(s.thread, NULL);
+    assert_int_not_equal(s.r.rc, 0);
+    twin_sealed_clear(&n.s);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -815,6 +1217,15 @@ int main(void)
             a_rule_1_merge_where_a_date_far_ahead_wins_is_refused_with_5, setup, teardown),
         cmocka_unit_test_setup_teardown(a_rule_1_merge_that_rule_2_gives_alike_is_accepted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(wraps_travel_both_ways_between_equal_heads_and_only_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_peer_whose_hello_lacks_ext_gets_no_wraps_messages, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_older_responder_is_sent_no_wraps_messages, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_malformed_wraps_message_ends_the_session_with_error_2,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_wraps_message_out_of_order_is_error_4, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     git_libgit2_shutdown();
