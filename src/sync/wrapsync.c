@@ -18,8 +18,7 @@ _Static_assert(TWIN_OID_BYTES == TWIN_SEAL_BLOB_BYTES, "a blob id on the wire");
 
 /* The canonical form of a stored file (README, "Storage"), as twin_record_canonical writes it;
  * an envelope may be larger than a record, so its bytes are compared here. */
-#define CANONICAL_FLAGS (JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(15))
-#define CACHE_SLOTS     32
+#define CACHE_SLOTS 32
 
 /* One envelope version read by blob id: usable (why NULL), or the rule it breaks. */
 struct version {
@@ -124,19 +123,10 @@ static int read_json(json_t **json, const char **why, git_repository *repo, cons
     } else if (git_odb_read(&obj, odb, id) < 0) {
         rc = twin_error_git("reading a blob a wrap names");
     } else {
-        const char *data = git_odb_object_data(obj);
-        json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
-        size_t n = j ? json_dumpb(j, NULL, 0, CANONICAL_FLAGS) : 0;
-        char *canon = n > 0 && n + 1 == len ? malloc(n) : NULL;
-        if (canon && json_dumpb(j, canon, n, CANONICAL_FLAGS) == n && data[n] == '\n' &&
-            memcmp(canon, data, n) == 0 && json_is_object(j)) {
-            *json = j;
-            j = NULL;
-        } else {
+        if (twin_record_parse_canonical(json, git_odb_object_data(obj), len)) {
+            twin_error_clear();
             *why = "its blob is not a file in canonical JSON";
         }
-        free(canon);
-        json_decref(j);
     }
     git_odb_object_free(obj);
     git_odb_free(odb);

@@ -801,7 +801,7 @@ static void seal_a_note(struct sealed_note *n, struct peers *p)
     json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", n->id, "type", "note", "kind", "risk",
                             "title", "Budget");
     const char *audience[] = {"XE-EXAMPLE-N", "XE-EXAMPLE-S"};
-    if (twin_sealed_seal(&n->s, rec, audience, 2, m))
+    if (twin_sealed_seal(&n->s, rec, audience, 2, NULL, m))
         fail_msg("seal: %s", twin_error_last());
     json_decref(rec);
     twin_membership_free(m);

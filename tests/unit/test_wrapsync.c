@@ -69,7 +69,7 @@ static int setup(void **state)
     twin_record_new_id(id);
     json_object_set_new(rec, "id", json_string(id));
     const char *audience[] = {"XE-EXAMPLE-N", "XE-EXAMPLE-S"};
-    if (twin_sealed_seal(&t->s, rec, audience, 2, m))
+    if (twin_sealed_seal(&t->s, rec, audience, 2, NULL, m))
         fail_msg("seal: %s", twin_error_last());
     assert_int_equal(t->s.nwraps, 3);
     json_decref(rec);
@@ -256,7 +256,7 @@ static void a_wrap_for_a_blob_that_is_no_envelope_here_is_dropped(void **state)
     json_object_set_new(rec, "id", json_string(rid));
     const char *audience[] = {"XE-EXAMPLE-N"};
     struct twin_sealed other;
-    assert_int_equal(twin_sealed_seal(&other, rec, audience, 1, m), 0);
+    assert_int_equal(twin_sealed_seal(&other, rec, audience, 1, NULL, m), 0);
     assert_int_equal(git_blob_create_from_buffer(&id, repo, other.text, other.text_len), 0);
     struct twin_wrap o = other.wraps[0];
     expect(ws, o, TWIN_WRAPSYNC_DROPPED, "its record is not at the head");
