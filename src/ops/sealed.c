@@ -6,9 +6,12 @@
 
 #include "base/sha1.h"
 #include "base/util.h"
+#include "git/treediff.h"
 #include "records/envelope.h"
 #include "twin/error.h"
 #include "twin/record.h"
+#include "twin/tree.h"
+#include "twin/noise.h"
 
 void twin_sealed_clear(struct twin_sealed *s)
 {
@@ -176,5 +179,134 @@ int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *
         json_decref(r);
     else
         *rec = r;
+    return rc;
+}
+
+/* The tree id of commit id. */
+static int commit_tree_id(git_oid *out, git_repository *repo, const git_oid *id)
+{
+    git_commit *c = NULL;
+    if (git_commit_lookup(&c, repo, id) < 0)
+        return twin_error_git("reading a commit");
+    *out = *git_commit_tree_id(c);
+    git_commit_free(c);
+    return 0;
+}
+
+/* Deletes the wraps to every key of m that is not active (retired, revoked, or of a member who
+ * left): nobody may open anything with them again. */
+static int drop_inactive(twin_wraps *store, const struct twin_membership *m)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->count; i++)
+        for (size_t k = 0; rc == 0 && k < m->members[i].nkeys; k++)
+            if (m->members[i].removed || m->members[i].keys[k].state != TWIN_KEY_ACTIVE)
+                rc = twin_wraps_drop_recipient(store, m->members[i].keys[k].pk, NULL);
+    return rc;
+}
+
+int twin_sealed_upkeep(twin_node *n, const git_oid *from, const git_oid *to)
+{
+    git_repository *repo = twin_node_repo(n);
+    struct twin_treediff d = {.repo = repo};
+    git_oid old_tree, new_tree;
+    twin_wraps *store = NULL;
+    bool members = false;
+    if (!from)
+        return 0; /* a store that held no history holds no wraps it must let go */
+    int rc = twin_node_wraps(&store, n);
+    if (rc || (rc = commit_tree_id(&old_tree, repo, from)) ||
+        (rc = commit_tree_id(&new_tree, repo, to)))
+        return rc;
+    if ((rc = twin_treediff_run_ids(&d, &old_tree, &new_tree)) < 0)
+        goto cleanup;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < d.count; i++) {
+        const struct twin_change *c = &d.changes[i];
+        members = members || strncmp(c->path, TWIN_MEMBERS_DIR "/", 8) == 0;
+        if (!c->has_new || strncmp(c->path, "records/", 8) != 0)
+            continue;
+        char *text = NULL;
+        size_t len;
+        json_t *rec = NULL;
+        if ((rc = twin_tree_read_blob(&text, &len, repo, &c->new_id, TWIN_RECORD_FILE_MAX_BYTES,
+                                      c->path)) == 0 &&
+            twin_record_parse_canonical(&rec, text, len) == 0 && twin_envelope_is(rec) &&
+            json_object_get(rec, "erased"))
+            rc = twin_wraps_erase(store, json_string_value(json_object_get(rec, "id")), NULL);
+        if (rc == 0)
+            twin_error_clear(); /* a file that is no envelope is no erasure */
+        free(text);
+        json_decref(rec);
+    }
+    if (rc == 0 && members) {
+        struct twin_membership *m = NULL;
+        git_tree *t = NULL;
+        if ((rc = twin_tree_open(&t, repo, &new_tree, "the head's tree")) == 0 &&
+            (rc = twin_membership_load(&m, repo, t)) == 0)
+            rc = drop_inactive(store, m);
+        twin_membership_free(m);
+        git_tree_free(t);
+    }
+cleanup:
+    twin_treediff_clear(&d);
+    return rc;
+}
+
+struct rewrap {
+    struct twin_wrap *list;
+    size_t n, cap;
+};
+
+static int collect_wrap(const struct twin_wrap *w, void *ctx)
+{
+    struct rewrap *r = ctx;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64;
+        struct twin_wrap *l = realloc(r->list, cap * sizeof(*l));
+        if (!l)
+            return twin_error(TWIN_ERROR, "out of memory");
+        r->list = l, r->cap = cap;
+    }
+    r->list[r->n++] = *w;
+    return 0;
+}
+
+int twin_sealed_rewrap(twin_node *n, const twin_keypair *next, size_t *made)
+{
+    twin_wraps *store = NULL;
+    struct rewrap r = {0};
+    unsigned char network[TWIN_SEAL_NETWORK_BYTES];
+    const twin_keypair *kp = twin_node_key(n);
+    *made = 0;
+    int rc = twin_node_wraps(&store, n);
+    if (rc == 0)
+        rc = twin_noise_network_id_parse(network, twin_node_network_id(n));
+    if (rc == 0)
+        rc = twin_wraps_each_to(store, kp->pk, collect_wrap, &r);
+    for (size_t i = 0; rc == 0 && i < r.n; i++) {
+        unsigned char key[TWIN_SEAL_KEY_BYTES];
+        struct twin_wrap w = r.list[i];
+        if (twin_seal_unwrap(key, w.box, kp)) {
+            twin_error_clear(); /* a wrap that does not open gives nothing to pass on */
+            continue;
+        }
+        memcpy(w.to, next->pk, TWIN_PUBKEY_BYTES);
+        rc = twin_seal_wrap(w.box, key, w.to);
+        sodium_memzero(key, sizeof(key));
+        if (rc)
+            break;
+        w.signed_by = true;
+        memcpy(w.by, next->pk, TWIN_PUBKEY_BYTES);
+        twin_seal_wrap_sign(w.sig, next, network, w.blob, w.to, w.box);
+        bool added = false;
+        rc = twin_wraps_add(store, &w, &added);
+        if (rc == TWIN_EDENIED) { /* its record was erased meanwhile */
+            twin_error_clear();
+            rc = 0;
+        }
+        *made += added;
+    }
+    free(r.list);
     return rc;
 }

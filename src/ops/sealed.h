@@ -40,4 +40,14 @@ void twin_sealed_clear(struct twin_sealed *s);
 int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *blob,
                      const char *network_id, twin_wraps *store, const twin_keypair *kp);
 
+/* Before a key rotation retires this node's key: every version the current key opens gets a
+ * later wrap to the next key, signed by it (SEALED.md 3), so the institution keeps reading once
+ * the old key's wraps are deleted. *made counts them. */
+int twin_sealed_rewrap(twin_node *n, const twin_keypair *next, size_t *made);
+
+/* Keeps the wrap store true to the history after the head moved from `from` (NULL: from
+ * nothing, and so nothing to do) to `to` (SEALED.md 3 and 6): every record erased at `to` loses its
+ * wraps for good, and when the membership changed, wraps to keys no longer active are deleted. */
+int twin_sealed_upkeep(twin_node *n, const git_oid *from, const git_oid *to);
+
 #endif

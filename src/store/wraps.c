@@ -272,6 +272,20 @@ int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned
     return rc;
 }
 
+int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
+                       int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    size_t given;
+    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " FROM wraps WHERE recipient = ?1 ORDER BY seq");
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    rc = each_row(w, st, SIZE_MAX, fn, ctx, NULL, &given);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
                      int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
                      bool *more)

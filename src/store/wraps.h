@@ -61,6 +61,10 @@ int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *bl
 int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
                         int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
+/* Calls fn for each wrap to key to, in seq order, until fn returns non-zero (returned). */
+int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
+                       int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
+
 /* Calls fn for each wrap with a seq above since, in seq order, at most max of them; *upto gets
  * the seq of the last one given (since when none), *more whether others follow. */
 int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,

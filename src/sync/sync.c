@@ -28,6 +28,7 @@
 #include "twin/quarantine.h"
 #include "twin/global.h"
 #include "sync/wrapsync.h"
+#include "ops/sealed.h"
 
 #define SAMPLE_MAX             24
 #define SAMPLE_DEPTH           4096 /* first-parent steps sampled; beyond, the peer may get extra commits */
@@ -812,8 +813,16 @@ static int move_branch(struct session *s, const git_oid *new_head, bool *merged)
         from = now;
         has_from = true;
     }
-    if (rc == 0)
+    if (rc == 0) {
         s->st->changed = true;
+        /* Erasures and key changes that came with it: the wrap store follows (upkeep; verify
+         * and the next session repeat it). */
+        if (twin_sealed_upkeep(s->n, s->has_head ? &s->head : NULL, &target)) {
+            fprintf(stderr, "twin: warning: the wrap store lags the history: %s\n",
+                    twin_error_last());
+            twin_error_clear();
+        }
+    }
     return rc;
 }
 
