@@ -44,6 +44,16 @@ int twin_ops_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out
 int twin_ops_share(git_oid *commit_out, twin_node *n, const char *id,
                    const struct twin_audience *audience);
 
+/* Erases sealed record id (admins; a proposal when the policy needs several admins): its
+ * erased envelope keeps type, id, audience and reason, one line of 1 to 1000 characters; every
+ * node deletes the keys of all its versions (proto/SEALED.md 6). TWIN_EINVALID for a record in
+ * the clear, or one erased already. */
+int twin_ops_erase(git_oid *commit_out, twin_node *n, const char *id, const char *reason);
+
+/* How many keys (wraps) of record id's versions this node holds: after an erasure, none. With
+ * drop, those found are deleted and the record remembered as erased. */
+int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop);
+
 /* What a stored record is to this node (twin_ops_unseal). */
 enum twin_sealing {
     TWIN_SEALING_CLEAR,  /* written in the clear */
@@ -145,6 +155,11 @@ int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const cha
 /* Sets how many admin institutions must approve membership and policy changes. Like those
  * changes, it is itself a proposal when the current policy needs more than one admin. */
 int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshold);
+
+/* Turns on the policy that personal data is written only in sealed records (proto/SEALED.md 7):
+ * for networks founded before twin_init set it. It never turns off. A proposal when the policy
+ * needs several admins; TWIN_EEXISTS when it is on already. */
+int twin_ops_seal_personal(git_oid *commit_out, twin_node *n);
 
 /* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
  * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node

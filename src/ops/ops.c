@@ -165,6 +165,21 @@ static int commit_with_retry(git_oid *commit_out, twin_node *n, change_fn fn, vo
                       MAX_ATTEMPTS);
 }
 
+static void after_commit(twin_node *n, const git_oid *commit);
+
+/* commit_with_retry for changes that may erase records or change keys: the wrap store follows. */
+static int commit_then_upkeep(git_oid *commit_out, twin_node *n, change_fn fn, void *ctx)
+{
+    git_oid commit;
+    int rc = commit_with_retry(&commit, n, fn, ctx);
+    if (rc == 0) {
+        after_commit(n, &commit);
+        if (commit_out)
+            *commit_out = commit;
+    }
+    return rc;
+}
+
 struct record_change {
     twin_node *node;
     const char *type, *id, *verb;
@@ -289,7 +304,7 @@ static int put_sealed(twin_tx *tx, struct record_change *c, const json_t *rec, c
     if ((rc = twin_node_wraps(&store, c->node)))
         goto cleanup;
     for (size_t i = 0; rc == 0 && i < s.nwraps; i++)
-        rc = twin_wraps_add(store, &s.wraps[i], NULL);
+        rc = twin_wraps_add(store, &s.wraps[i], &(bool){false});
     if (rc == 0)
         rc = twin_tx_put(tx, path, s.text, s.text_len);
 cleanup:
@@ -968,7 +983,7 @@ int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *or
 {
     struct member_edit c = {n, EDIT_REVOKE, org_id, {0}};
     memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
-    return commit_with_retry(commit_out, n, change_member_edit, &c);
+    return commit_then_upkeep(commit_out, n, change_member_edit, &c);
 }
 
 int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_id,
@@ -976,13 +991,13 @@ int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_i
 {
     struct member_edit c = {n, EDIT_ADD_KEY, org_id, {0}};
     memcpy(c.pk, pk, TWIN_PUBKEY_BYTES);
-    return commit_with_retry(commit_out, n, change_member_edit, &c);
+    return commit_then_upkeep(commit_out, n, change_member_edit, &c);
 }
 
 int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id)
 {
     struct member_edit c = {n, EDIT_REMOVE, org_id, {0}};
-    return commit_with_retry(commit_out, n, change_member_edit, &c);
+    return commit_then_upkeep(commit_out, n, change_member_edit, &c);
 }
 
 /* ---- key rotation ----------------------------------------------------------------------------
@@ -1120,16 +1135,25 @@ int twin_ops_key_rotate(git_oid *commit_out, twin_node *n)
     if ((rc = twin_key_generate(&kp)))
         goto cleanup;
     rc = twin_key_save(path, &kp, twin_node_org_id(n));
+    /* What the old key reads, the new one must too, before the old one's wraps go. */
+    size_t rewrapped = 0;
+    if (rc == 0)
+        rc = twin_sealed_rewrap(n, &kp, &rewrapped);
     struct member_edit c = {n, EDIT_ROTATE, twin_node_org_id(n), {0}};
     memcpy(c.pk, kp.pk, TWIN_PUBKEY_BYTES);
     twin_key_wipe(&kp);
     if (rc)
         goto cleanup;
     twin_util_test_stop("rotate-saved");
-    rc = commit_with_retry(commit_out, n, change_member_edit, &c);
+    git_oid commit;
+    rc = commit_with_retry(&commit, n, change_member_edit, &c);
     twin_util_test_stop("rotate-committed");
+    if (rc == 0 && commit_out)
+        *commit_out = commit;
     if (rc == 0) {
         rc = twin_node_adopt_new_key(n);
+        if (rc == 0)
+            after_commit(n, &commit);
     } else {
         /* Whether the commit reached the branch is for history to say, not this error. */
         int failure = rc;
@@ -1219,6 +1243,65 @@ struct approval {
     int approvals, needed;
 };
 
+struct erasure {
+    twin_node *node;
+    const char *id, *reason;
+};
+
+/* Writes a sealed record's erased envelope, as a governed change (SEALED.md 6). */
+static int change_erase(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct erasure *e = ctx;
+    struct twin_membership *m = NULL;
+    json_t *old = NULL, *erased = NULL;
+    char path[128], *text = NULL, summary[200];
+    size_t len;
+    const char *type = NULL;
+    git_tree *base = twin_tx_base_tree(tx);
+    int rc;
+    if ((rc = require_writer(e->node, base, true)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(e->node), base)) ||
+        (rc = find_type_tx(&type, tx, e->id)) ||
+        (rc = twin_record_path(path, sizeof(path), type, e->id)) ||
+        (rc = twin_tx_read(&text, &len, tx, path)) ||
+        (rc = twin_record_parse_canonical(&old, text, len)))
+        goto cleanup;
+    if (!twin_envelope_is(old)) {
+        rc = twin_error(TWIN_EINVALID,
+                        "%s %s was written in the clear: only sealed records can be erased (a "
+                        "record in the clear is in every copy of the history for good)",
+                        type, e->id);
+        goto cleanup;
+    }
+    if ((rc = twin_envelope_erase(&erased, old, e->reason)))
+        goto cleanup;
+    snprintf(summary, sizeof(summary), "erase %s %s", type, e->id);
+    rc = put_governed(tx, e->node, m, path, erased, summary, message, message_size);
+cleanup:
+    free(text);
+    json_decref(old);
+    json_decref(erased);
+    twin_membership_free(m);
+    return rc;
+}
+
+/* After a commit that may have erased records or changed keys: the wrap store follows. Upkeep
+ * the next sync, verify or write repeats, so a failure is only reported. */
+static void after_commit(twin_node *n, const git_oid *commit)
+{
+    git_commit *c = NULL;
+    if (git_commit_lookup(&c, twin_node_repo(n), commit) == 0 && git_commit_parentcount(c) > 0 &&
+        twin_sealed_upkeep(n, git_commit_parent_id(c, 0), commit))
+        fprintf(stderr, "twin: warning: the wrap store lags the history: %s\n", twin_error_last());
+    git_commit_free(c);
+}
+
+int twin_ops_erase(git_oid *commit_out, twin_node *n, const char *id, const char *reason)
+{
+    struct erasure e = {n, id, reason};
+    return commit_then_upkeep(commit_out, n, change_erase, &e);
+}
+
 static int change_approve(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct approval *a = ctx;
@@ -1284,7 +1367,7 @@ cleanup:
 int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const char *proposal_id)
 {
     struct approval a = {n, proposal_id, false, 0, 0};
-    int rc = commit_with_retry(commit_out, n, change_approve, &a);
+    int rc = commit_then_upkeep(commit_out, n, change_approve, &a);
     if (applied)
         *applied = a.applied;
     return rc;
@@ -1309,6 +1392,16 @@ static int change_policy(twin_tx *tx, char *message, size_t message_size, void *
         (rc = twin_tx_read(&text, &len, tx, TWIN_NETWORK_PATH)) ||
         (rc = twin_record_parse_canonical(&net, text, len)))
         goto cleanup;
+    char summary[200];
+    if (pc->threshold == 0) { /* sealing personal data */
+        if (m->sealed_personal) {
+            rc = twin_error(TWIN_EEXISTS, "the policy seals personal data already");
+            goto cleanup;
+        }
+        json_object_set_new(json_object_get(net, "policy"), "sealed_personal", json_true());
+        snprintf(summary, sizeof(summary), "set policy: personal data only in sealed records");
+        goto put;
+    }
     size_t admins = 0;
     for (size_t i = 0; i < m->count; i++)
         admins += m->members[i].role == TWIN_ROLE_ADMIN && !m->members[i].removed;
@@ -1324,9 +1417,9 @@ static int change_policy(twin_tx *tx, char *message, size_t message_size, void *
     }
     json_object_set_new(json_object_get(net, "policy"), "admin_threshold",
                         json_integer(pc->threshold));
-    char summary[200];
     snprintf(summary, sizeof(summary), "set policy: %d admin approvals for membership and policy",
              pc->threshold);
+put:
     if ((rc = twin_membership_check_descriptor(net)) == 0)
         rc = put_governed(tx, pc->node, m, TWIN_NETWORK_PATH, net, summary, message, message_size);
 cleanup:
@@ -1338,7 +1431,16 @@ cleanup:
 
 int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshold)
 {
+    if (threshold == 0)
+        return twin_error(TWIN_EINVALID,
+                          "admin threshold 0: must be from 1 to the number of admins");
     struct policy_change pc = {n, threshold};
+    return commit_with_retry(commit_out, n, change_policy, &pc);
+}
+
+int twin_ops_seal_personal(git_oid *commit_out, twin_node *n)
+{
+    struct policy_change pc = {n, 0};
     return commit_with_retry(commit_out, n, change_policy, &pc);
 }
 
@@ -1378,4 +1480,17 @@ int twin_ops_unseal(json_t **out, enum twin_sealing *how, twin_node *n, json_t *
     *how = TWIN_SEALING_CLOSED;
     *out = json_incref(stored);
     return 0;
+}
+
+int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop)
+{
+    twin_wraps *store = NULL;
+    bool known = false;
+    *held = 0;
+    int rc = twin_node_wraps(&store, n);
+    if (rc == 0)
+        rc = twin_wraps_count_record(held, store, id);
+    if (rc == 0 && drop && (rc = twin_wraps_erased(&known, store, id)) == 0 && (*held || !known))
+        rc = twin_wraps_erase(store, id, NULL);
+    return rc;
 }
