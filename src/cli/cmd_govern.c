@@ -95,15 +95,32 @@ int cmd_proposals(struct cli *c, int argc, char **argv)
 int cmd_policy(struct cli *c, int argc, char **argv)
 {
     const char *threshold = NULL;
+    bool seal = false;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sealed-personal") == 0) {
+            seal = true;
+            continue;
+        }
         int m = cli_option(&threshold, &i, argc, argv, "--admin-threshold");
         if (m < 0)
             return CLI_USAGE;
         if (!m)
             return cli_usage_error("policy", "unexpected argument '%s'", argv[i]);
     }
-    if (!threshold)
-        return cli_usage_error("policy", "say what to set: --admin-threshold N");
+    if (!threshold == !seal)
+        return cli_usage_error("policy", "say what to set, one at a time: --admin-threshold N, or "
+                                         "--sealed-personal");
+    if (seal) {
+        int code = cli_open(c);
+        if (code)
+            return code;
+        git_oid commit;
+        int rc = twin_ops_seal_personal(&commit, c->node);
+        if (rc)
+            return cli_fail(rc);
+        cli_report_governed(c, "Set the", "policy that seals personal data", &commit);
+        return CLI_OK;
+    }
     char *end;
     long k = strtol(threshold, &end, 10);
     if (*end || end == threshold || k < 1 || k > 100)
