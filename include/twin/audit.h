@@ -114,4 +114,25 @@ struct twin_status {
 int twin_audit_status(struct twin_status **out, twin_node *n);
 void twin_audit_status_free(struct twin_status *s);
 
+/* The sealed records at the head as this node sees them (proto/SEALED.md): counts, the
+ * erasures with their reasons, and findings: content this node opens that breaks the rules the
+ * predicate cannot see (reported, never refused), and keys of erased records it still held
+ * (deleted as they are found). */
+struct twin_erasure {
+    char type[32], id[64], reason[1024];
+};
+struct twin_sealed_finding {
+    char text[700];
+};
+struct twin_sealed_report {
+    size_t sealed, opened, closed, erased;
+    size_t keys_deleted; /* keys of erased records found and deleted */
+    struct twin_erasure *erasures;
+    size_t nerasures, erasures_cap;
+    struct twin_sealed_finding *findings;
+    size_t nfindings, findings_cap;
+};
+int twin_audit_sealed(struct twin_sealed_report **out, twin_node *n);
+void twin_audit_sealed_report_free(struct twin_sealed_report *r);
+
 #endif
