@@ -78,6 +78,11 @@ char *cli_audience_text(const json_t *envelope);
  * (when withdrawn), "erased": {"reason": ...} (when erased)}. NULL when out of memory. */
 json_t *cli_sealed_public(const json_t *envelope);
 
+/* Reads record id for a change named verb ("edit"): *out (when out is not NULL) is the record,
+ * or a sealed record's opened content. TWIN_EDENIED, saying so plainly, when it is sealed and
+ * this node cannot read it, or erased. */
+int cli_sealed_open(json_t **out, twin_node *n, const char *id, const char *verb);
+
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_id(struct cli *c, int argc, char **argv);
 int cmd_member(struct cli *c, int argc, char **argv);

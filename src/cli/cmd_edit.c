@@ -40,36 +40,6 @@ static int apply_diff(json_t *rec, void *ctx)
     return 0;
 }
 
-/* The record to edit: for a sealed one, its content (only its audience can change it). */
-static int open_for_edit(json_t **out, twin_node *n, const char *id)
-{
-    json_t *stored = NULL;
-    enum twin_sealing how;
-    *out = NULL;
-    int rc = twin_ops_get(&stored, n, NULL, NULL, id);
-    if (rc == 0)
-        rc = twin_ops_unseal(out, &how, n, stored);
-    if (rc == 0 && how == TWIN_SEALING_CLOSED) {
-        char *audience = cli_audience_text(stored);
-        rc = twin_error(TWIN_EDENIED,
-                        "%s %s is sealed to %s; this node cannot read it, so it cannot edit it",
-                        json_string_value(json_object_get(stored, "type")), id,
-                        audience ? audience : "its audience");
-        free(audience);
-    } else if (rc == 0 && how == TWIN_SEALING_ERASED) {
-        rc = twin_error(
-            TWIN_EDENIED, "%s %s was erased (%s) and never changes again",
-            json_string_value(json_object_get(stored, "type")), id,
-            json_string_value(json_object_get(json_object_get(stored, "erased"), "reason")));
-    }
-    if (rc) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    json_decref(stored);
-    return rc;
-}
-
 static int run_editor(const char *path)
 {
     const char *editor = getenv("VISUAL");
@@ -114,7 +84,7 @@ int cmd_edit(struct cli *c, int argc, char **argv)
     json_t *before = NULL, *after = NULL;
     char *text = NULL, *edited = NULL;
     size_t len, elen;
-    int rc = open_for_edit(&before, c->node, argv[1]);
+    int rc = cli_sealed_open(&before, c->node, argv[1], "edit");
     if (rc || (rc = twin_record_canonical(&text, &len, before))) {
         json_decref(before);
         return cli_fail(rc);

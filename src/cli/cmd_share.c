@@ -31,7 +31,9 @@ int cmd_share(struct cli *c, int argc, char **argv)
     if (code == CLI_OK)
         code = cli_open(c);
     git_oid commit;
-    int rc = code == CLI_OK ? twin_ops_share(&commit, c->node, id, &audience) : 0;
+    int rc = code == CLI_OK ? cli_sealed_open(NULL, c->node, id, "share") : 0;
+    if (code == CLI_OK && rc == 0)
+        rc = twin_ops_share(&commit, c->node, id, &audience);
     if (code == CLI_OK && rc == TWIN_EEXISTS) {
         /* Nothing to write: say so plainly, and succeed. */
         if (c->json) {

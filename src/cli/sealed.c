@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "twin/error.h"
 
 int cli_audience_parse(struct twin_audience *aud, char **buf, const char ***list, const char *cmd,
                        const char *opt, const char *arg)
@@ -84,4 +85,32 @@ json_t *cli_sealed_public(const json_t *envelope)
 fail:
     json_decref(pub);
     return NULL;
+}
+
+int cli_sealed_open(json_t **out, twin_node *n, const char *id, const char *verb)
+{
+    json_t *stored = NULL, *rec = NULL;
+    enum twin_sealing how;
+    if (out)
+        *out = NULL;
+    int rc = twin_ops_get(&stored, n, NULL, NULL, id);
+    if (rc == 0)
+        rc = twin_ops_unseal(&rec, &how, n, stored);
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    if (rc == 0 && how == TWIN_SEALING_CLOSED) {
+        char *audience = cli_audience_text(stored);
+        rc = twin_error(TWIN_EDENIED,
+                        "%s %s is sealed to %s; this node cannot read it, so it cannot %s it", type,
+                        id, audience ? audience : "its audience", verb);
+        free(audience);
+    } else if (rc == 0 && how == TWIN_SEALING_ERASED) {
+        rc = twin_error(
+            TWIN_EDENIED, "%s %s was erased (%s) and never changes again", type, id,
+            json_string_value(json_object_get(json_object_get(stored, "erased"), "reason")));
+    }
+    if (rc == 0 && out)
+        *out = json_incref(rec);
+    json_decref(rec);
+    json_decref(stored);
+    return rc;
 }
