@@ -63,7 +63,7 @@ void cli_report_change(const struct cli *c, const char *done, const char *id,
  * --org-type) like cli_option. */
 int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv);
 
-/* Sealed records (proto/SEALED.md) on the command line: src/cli/sealed.c. */
+/* Sealed records (proto/SEALED.md) on the command line: src/cli/sealing.c. */
 
 /* Reads ORG-ID[,ORG-ID...] (or "members") given to option opt of cmd into *aud; its strings live
  * in *buf and *list (free both). Prints a usage error and returns CLI_USAGE for an empty name. */
