@@ -11,6 +11,7 @@
 
 #include "twin/key.h"
 #include "twin/node.h"
+#include "twin/ops.h"
 
 struct twin_blame_line {
     char *field; /* dotted path of a leaf field ("dates.planned_start"); lists count as leaves */
@@ -27,9 +28,15 @@ struct twin_blame {
     size_t count;
     struct twin_blame_line *lines; /* in field order */
     size_t changes;                /* commits that changed the record */
+    /* Sealed records (proto/SEALED.md): fields come only from the versions this node opens. A
+     * field set in a version it cannot open is credited to the next version it opens; the version
+     * at the head unreadable here gives no lines at all. */
+    enum twin_sealing sealing; /* of the version at the head */
+    size_t unreadable;         /* versions this node could not open (sealed to others, erased) */
 };
 
-/* Blames record id at the head. TWIN_ENOTFOUND when there is no such record. */
+/* Blames record id at the head (a sealed one in its content, as far as this node can open its
+ * versions). TWIN_ENOTFOUND when there is no such record. */
 int twin_blame(struct twin_blame **out, twin_node *n, const char *id);
 void twin_blame_free(struct twin_blame *b);
 

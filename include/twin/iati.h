@@ -6,7 +6,7 @@
  * other-identifier of type A1, the partnership type a tag of vocabulary 99; documents with a URL
  * become document-links (a memorandum of understanding as category A09); results with their
  * indicators, baselines, targets and actuals per period. Person records, notes and the
- * North/South sides stay out.
+ * North/South sides stay out, and so do sealed records.
  */
 #ifndef TWIN_IATI_H
 #define TWIN_IATI_H
@@ -21,6 +21,8 @@ struct twin_iati_report {
     size_t activities;
     size_t skipped_documents; /* documents without a URL, which IATI cannot link */
     size_t skipped_results;   /* results without an indicator, which IATI does not accept */
+    size_t sealed; /* sealed partnerships, institutions, documents, results and indicators (not
+                      withdrawn): an IATI export is published, and never holds sealed records */
 };
 
 /* Writes the selected partnerships (sel->type must be NULL or "partnership"). A partnership

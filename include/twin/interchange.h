@@ -27,13 +27,30 @@
 
 enum twin_format { TWIN_FORMAT_JSON, TWIN_FORMAT_CSV, TWIN_FORMAT_IATI };
 
-/* Writes the selected records at the head as a JSON array of records as stored. */
+/* Writes the selected records at the head as a JSON array of records as stored. Sealed records
+ * (proto/SEALED.md) are left out. */
 int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_selection *sel);
 
 /* Writes the selected records of one type (sel->type is required) as CSV. Hands back the number
- * of rows written. */
+ * of rows written. Sealed records are left out. */
 int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
                                 const struct twin_selection *sel);
+
+/* What an export does with sealed records: they are left out and counted (left_out: those of the
+ * selected types, withdrawn ones only with sel->all, whatever the where filters), unless include
+ * is set; then the content of those this node can open is selected as any record's (where
+ * filters apply to it), and the rest are left out and counted. An envelope is never exported. */
+struct twin_export_sealed {
+    bool include;
+    size_t left_out;
+};
+
+/* twin_interchange_export_json and _csv, with sealed records as *sealed says. */
+int twin_interchange_export_json_sealed(FILE *out, twin_node *n, const struct twin_selection *sel,
+                                        struct twin_export_sealed *sealed);
+int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
+                                       const struct twin_selection *sel,
+                                       struct twin_export_sealed *sealed);
 
 struct twin_import_error {
     size_t row; /* CSV: the row number in a spreadsheet (the header is row 1); JSON: 1-based */

@@ -85,11 +85,26 @@ int twin_blame(struct twin_blame **out, twin_node *n, const char *id)
             rc = twin_error(TWIN_ERROR, "out of memory");
             break;
         }
-        rc = twin_ops_get(&rec, n, &vs.v[k].commit, b->type, id);
+        json_t *stored = NULL;
+        rc = twin_ops_get(&stored, n, &vs.v[k].commit, b->type, id);
         if (rc == TWIN_ENOTFOUND) { /* not there in this commit's tree: nothing to credit */
             twin_error_clear();
             rc = 0;
             json_decref(flat);
+            continue;
+        }
+        if (rc == 0)
+            rc = twin_ops_unseal(&rec, &b->sealing, n, stored);
+        json_decref(stored);
+        if (rc == 0 && (b->sealing == TWIN_SEALING_CLOSED || b->sealing == TWIN_SEALING_ERASED)) {
+            /* Its fields are not known here: what the next opened version holds is credited
+             * to that version. Never the envelope's: they are not the record's fields. */
+            b->unreadable++;
+            json_decref(rec);
+            rec = NULL;
+            json_decref(flat);
+            json_decref(prev);
+            prev = NULL;
             continue;
         }
         if (rc == 0)

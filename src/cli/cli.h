@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "twin/node.h"
+#include "twin/ops.h"
 
 struct cli {
     const char *dir_opt; /* --dir as given, or NULL */
@@ -62,6 +63,26 @@ void cli_report_change(const struct cli *c, const char *done, const char *id,
  * --org-type) like cli_option. */
 int cli_identity_option(struct twin_identity *who, int *i, int argc, char **argv);
 
+/* Sealed records (proto/SEALED.md) on the command line: src/cli/sealing.c. */
+
+/* Reads ORG-ID[,ORG-ID...] (or "members") given to option opt of cmd into *aud; its strings live
+ * in *buf and *list (free both). Prints a usage error and returns CLI_USAGE for an empty name. */
+int cli_audience_parse(struct twin_audience *aud, char **buf, const char ***list, const char *cmd,
+                       const char *opt, const char *arg);
+
+/* The audience of an envelope as "A, B" (malloc'd; NULL when out of memory). */
+char *cli_audience_text(const json_t *envelope);
+
+/* What every node may see of a sealed record it cannot read (closed or erased): {"id", "type",
+ * "sealed": {"audience": [...], "readable": false, "conflicts": N (when any)}, "withdrawn": true
+ * (when withdrawn), "erased": {"reason": ...} (when erased)}. NULL when out of memory. */
+json_t *cli_sealed_public(const json_t *envelope);
+
+/* Reads record id for a change named verb ("edit"): *out (when out is not NULL) is the record,
+ * or a sealed record's opened content. TWIN_EDENIED, saying so plainly, when it is sealed and
+ * this node cannot read it, or erased. */
+int cli_sealed_open(json_t **out, twin_node *n, const char *id, const char *verb);
+
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_id(struct cli *c, int argc, char **argv);
 int cmd_member(struct cli *c, int argc, char **argv);
@@ -98,5 +119,6 @@ int cmd_sync(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
 int cmd_conflicts(struct cli *c, int argc, char **argv);
 int cmd_resolve(struct cli *c, int argc, char **argv);
+int cmd_share(struct cli *c, int argc, char **argv);
 
 #endif

@@ -24,14 +24,18 @@ static int build(json_t *rec, void *ctx)
 
 int cmd_add(struct cli *c, int argc, char **argv)
 {
-    const char *type = NULL, *from = NULL;
-    char **assign = calloc((size_t)argc, sizeof(*assign));
+    const char *type = NULL, *from = NULL, *audience_arg = NULL;
+    char **assign = calloc((size_t)argc, sizeof(*assign)), *audience_buf = NULL;
+    const char **audience_list = NULL;
+    struct twin_audience audience = {0};
     int nassign = 0, code = CLI_OK;
     struct add_input in = {0};
     if (!assign)
         return CLI_CHECK_FAILED;
     for (int i = 1; i < argc; i++) {
         int m = cli_option(&from, &i, argc, argv, "--from");
+        if (m == 0)
+            m = cli_option(&audience_arg, &i, argc, argv, "--audience");
         if (m < 0) {
             code = CLI_USAGE;
             goto done;
@@ -51,6 +55,9 @@ int cmd_add(struct cli *c, int argc, char **argv)
         code = cli_usage_error("add", "name the record type (note, partnership, activity, ...)");
         goto done;
     }
+    if (audience_arg && (code = cli_audience_parse(&audience, &audience_buf, &audience_list, "add",
+                                                   "--audience", audience_arg)))
+        goto done;
     if (from) {
         char *text = NULL;
         size_t len;
@@ -69,7 +76,8 @@ int cmd_add(struct cli *c, int argc, char **argv)
         goto done;
     char id[TWIN_ID_LEN + 1];
     git_oid commit;
-    int rc = twin_ops_add(id, &commit, c->node, type, build, &in);
+    int rc = twin_ops_add_sealed(id, &commit, c->node, type, audience_arg ? &audience : NULL, build,
+                                 &in);
     if (rc) {
         code = cli_fail(rc);
         goto done;
@@ -85,5 +93,7 @@ int cmd_add(struct cli *c, int argc, char **argv)
 done:
     json_decref(in.from);
     free(assign);
+    free(audience_buf);
+    free(audience_list);
     return code;
 }

@@ -55,9 +55,24 @@ int cmd_blame(struct cli *c, int argc, char **argv)
                l->org_id[0] ? l->org_id : "(not a member)", fp[0] ? fp : "(unsigned)",
                l->valid ? "" : "  INVALID");
     }
+    bool readable = b->sealing == TWIN_SEALING_CLEAR || b->sealing == TWIN_SEALING_OPENED;
+    if (!list && !readable)
+        fprintf(stderr,
+                "twin: %s %s is sealed and this node cannot read it: no fields to show (%zu "
+                "change%s; twin log %s lists them)\n",
+                b->type, argv[1], b->changes, b->changes == 1 ? "" : "s", argv[1]);
+    else if (!list && b->unreadable)
+        fprintf(stderr,
+                "twin: this node cannot read %zu of the %zu versions of %s %s (sealed); a field "
+                "set in one of them is credited to the next version it can read\n",
+                b->unreadable, b->changes, b->type, argv[1]);
     if (list) {
         json_t *j = json_pack("{s:s, s:s, s:I, s:o}", "id", argv[1], "type", b->type, "changes",
                               (json_int_t)b->changes, "fields", list);
+        if (j && b->sealing != TWIN_SEALING_CLEAR)
+            json_object_set_new(j, "sealed",
+                                json_pack("{s:b, s:I}", "readable", readable, "unreadable_versions",
+                                          (json_int_t)b->unreadable));
         cli_print_json(j);
         json_decref(j);
     }

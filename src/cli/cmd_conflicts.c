@@ -39,10 +39,18 @@ int cmd_conflicts(struct cli *c, int argc, char **argv)
         json_t *rec;
         json_array_foreach(g.list, i, rec)
         {
-            json_array_append_new(
-                out, json_pack("{s:O, s:O, s:s, s:O}", "id", json_object_get(rec, "id"), "type",
-                               json_object_get(rec, "type"), "title", twin_record_title(rec),
-                               "conflicts", json_object_get(rec, "conflicts")));
+            json_t *sealed = json_object_get(rec, "sealed");
+            if (sealed) /* only what every node sees: the blob ids of the versions set aside */
+                json_array_append_new(
+                    out, json_pack("{s:O, s:O, s:{s:O}, s:O}", "id", json_object_get(rec, "id"),
+                                   "type", json_object_get(rec, "type"), "sealed", "audience",
+                                   json_object_get(sealed, "audience"), "conflicts",
+                                   json_object_get(rec, "conflicts")));
+            else
+                json_array_append_new(
+                    out, json_pack("{s:O, s:O, s:s, s:O}", "id", json_object_get(rec, "id"), "type",
+                                   json_object_get(rec, "type"), "title", twin_record_title(rec),
+                                   "conflicts", json_object_get(rec, "conflicts")));
         }
         cli_print_json(out);
         json_decref(out);
@@ -51,13 +59,28 @@ int cmd_conflicts(struct cli *c, int argc, char **argv)
     } else {
         size_t i, j;
         json_t *rec, *conflict;
+        bool clear = false;
         json_array_foreach(g.list, i, rec)
         {
+            if (json_object_get(rec, "sealed")) {
+                char *audience = cli_audience_text(rec);
+                size_t k = json_array_size(json_object_get(rec, "conflicts"));
+                printf("%s  %s  (sealed to %s)\n", json_string_value(json_object_get(rec, "id")),
+                       json_string_value(json_object_get(rec, "type")), audience ? audience : "");
+                printf("  %zu version%s a merge set aside, whole:\n", k, k == 1 ? "" : "s");
+                json_array_foreach(json_object_get(rec, "conflicts"), j, conflict)
+                    printf("    blob %s\n", json_string_value(conflict));
+                free(audience);
+                continue;
+            }
+            clear = true;
             printf("%s  %s  %s\n", json_string_value(json_object_get(rec, "id")),
                    json_string_value(json_object_get(rec, "type")), twin_record_title(rec));
             json_array_foreach(json_object_get(rec, "conflicts"), j, conflict)
             {
                 const char *field = json_string_value(json_object_get(conflict, "field"));
+                if (!field)
+                    continue;
                 char *kept =
                     json_dumps(twin_record_get_path(rec, field), JSON_ENCODE_ANY | JSON_COMPACT);
                 json_t *other = json_object_get(conflict, "value");
@@ -69,7 +92,8 @@ int cmd_conflicts(struct cli *c, int argc, char **argv)
                 free(lost);
             }
         }
-        printf("Settle one with: twin resolve ID FIELD=VALUE\n");
+        if (clear)
+            printf("Settle one with: twin resolve ID FIELD=VALUE\n");
     }
     json_decref(g.list);
     return CLI_OK;

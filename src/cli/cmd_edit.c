@@ -84,9 +84,11 @@ int cmd_edit(struct cli *c, int argc, char **argv)
     json_t *before = NULL, *after = NULL;
     char *text = NULL, *edited = NULL;
     size_t len, elen;
-    int rc = twin_ops_get(&before, c->node, NULL, NULL, argv[1]);
-    if (rc || (rc = twin_record_canonical(&text, &len, before)))
+    int rc = cli_sealed_open(&before, c->node, argv[1], "edit");
+    if (rc || (rc = twin_record_canonical(&text, &len, before))) {
+        json_decref(before);
         return cli_fail(rc);
+    }
 
     const char *tmpdir = getenv("TMPDIR");
     char path[4096];

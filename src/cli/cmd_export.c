@@ -31,8 +31,10 @@ static int close_out(FILE *f, const char *path, int rc)
 
 /* CSV of every type that has records: DIR/<type>.csv each. When one cannot be written whole
  * (a damaged store, a full disk), none is left: no partial export passes for a whole one. */
-static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection *sel)
+static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection *sel,
+                          struct twin_export_sealed *sealed)
 {
+    size_t left_out = 0;
     struct stat st;
     if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
         return twin_error(TWIN_ERROR, "cannot create %s: %s", dir, strerror(errno));
@@ -49,7 +51,8 @@ static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection 
             break;
         }
         sel->type = *t;
-        rc = close_out(f, path, twin_interchange_export_csv(f, &rows, c->node, sel));
+        rc = close_out(f, path, twin_interchange_export_csv_sealed(f, &rows, c->node, sel, sealed));
+        left_out += sealed->left_out;
         if (rc || rows == 0)
             unlink(path); /* no records of this type: no file */
         files += rows > 0;
@@ -61,6 +64,7 @@ static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection 
     }
     if (rc == 0 && !c->json)
         fprintf(stderr, "twin: wrote %zu CSV files in %s\n", files, dir);
+    sealed->left_out = left_out;
     return rc;
 }
 
@@ -70,6 +74,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
     const char **where = calloc((size_t)argc, sizeof(*where));
     size_t nwhere = 0;
     bool all = false;
+    struct twin_export_sealed sealed = {0};
     if (!where)
         return CLI_CHECK_FAILED;
     for (int i = 1; i < argc; i++) {
@@ -89,6 +94,10 @@ int cmd_export(struct cli *c, int argc, char **argv)
         }
         if (strcmp(argv[i], "--all") == 0) {
             all = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--sealed") == 0) {
+            sealed.include = true;
             continue;
         }
         if (what) {
@@ -121,6 +130,11 @@ int cmd_export(struct cli *c, int argc, char **argv)
         return code;
     }
     twin_node_read_out(c->node); /* reading out, as git does outside fsck: verify checks */
+    if (strcmp(format, "iati") == 0 && sealed.include) {
+        free(where);
+        return cli_usage_error("export", "an IATI export never holds sealed records: --sealed is "
+                                         "for JSON and CSV");
+    }
     if (strcmp(format, "iati") == 0) {
         FILE *out = open_out(out_path);
         struct twin_iati_report rep;
@@ -135,6 +149,10 @@ int cmd_export(struct cli *c, int argc, char **argv)
                     "twin: left out %zu documents without a URL and %zu results without an "
                     "indicator (IATI needs both)\n",
                     rep.skipped_documents, rep.skipped_results);
+        if (rc == 0 && !c->json && rep.sealed)
+            fprintf(stderr,
+                    "twin: left out %zu sealed record%s (an IATI export never holds them)\n",
+                    rep.sealed, rep.sealed == 1 ? "" : "s");
         if (out && rc && out_path)
             unlink(out_path);
     } else if (strcmp(format, "csv") == 0 && !type) {
@@ -143,7 +161,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
             return cli_usage_error("export", "CSV holds one record type: give --type, or --out "
                                              "DIR for a file per type");
         }
-        rc = export_csv_dir(c, out_path, &sel);
+        rc = export_csv_dir(c, out_path, &sel, &sealed);
     } else {
         FILE *out = open_out(out_path);
         if (!out) {
@@ -151,12 +169,24 @@ int cmd_export(struct cli *c, int argc, char **argv)
             return CLI_CHECK_FAILED;
         }
         size_t rows;
-        rc = strcmp(format, "json") == 0 ? twin_interchange_export_json(out, c->node, &sel)
-                                         : twin_interchange_export_csv(out, &rows, c->node, &sel);
+        rc = strcmp(format, "json") == 0
+                 ? twin_interchange_export_json_sealed(out, c->node, &sel, &sealed)
+                 : twin_interchange_export_csv_sealed(out, &rows, c->node, &sel, &sealed);
         rc = close_out(out, out_path, rc);
         if (rc && out_path)
             unlink(out_path); /* no partial export left to pass for a whole one */
     }
     free(where);
+    if (rc == 0 && sealed.left_out && !c->json) {
+        size_t k = sealed.left_out;
+        if (sealed.include)
+            fprintf(stderr, "twin: left out %zu sealed record%s this node cannot read\n", k,
+                    k == 1 ? "" : "s");
+        else
+            fprintf(stderr,
+                    "twin: left out %zu sealed record%s (--sealed includes those this node can "
+                    "read)\n",
+                    k, k == 1 ? "" : "s");
+    }
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -24,7 +24,10 @@ int cmd_set(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     git_oid commit;
-    int rc = twin_ops_update(&commit, c->node, argv[1], "set", apply, &in);
+    /* The library refuses too; this names the reason plainly. */
+    int rc = cli_sealed_open(NULL, c->node, argv[1], "change");
+    if (rc == 0)
+        rc = twin_ops_update(&commit, c->node, argv[1], "set", apply, &in);
     if (rc)
         return cli_fail(rc);
     cli_report_change(c, "Changed", argv[1], &commit);

@@ -1,10 +1,61 @@
+/*
+ * twin show: a record as stored, or, for a sealed record, its content where this node can open it
+ * and otherwise only what every node sees of it (cli_sealed_public), with a line on standard
+ * error saying who can read it.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
+#include "twin/audit.h"
 #include "twin/global.h"
 #include "twin/error.h"
 #include "twin/ops.h"
+#include "twin/util.h"
+
+/* The erasure of a record: the oldest of the newest run of its versions that are erased (an
+ * erased record never changes again, so that run is the erasure and what merges carried). */
+struct erasure {
+    twin_node *node;
+    const char *type, *id;
+    struct twin_log_entry found;
+    bool have;
+};
+
+static int find_erasure(const struct twin_log_entry *e, void *ctx)
+{
+    struct erasure *er = ctx;
+    json_t *rec = NULL;
+    int rc = twin_ops_get(&rec, er->node, &e->commit, er->type, er->id);
+    bool erased = rc == 0 && json_object_get(rec, "erased");
+    json_decref(rec);
+    if (rc && rc != TWIN_ENOTFOUND)
+        return rc;
+    twin_error_clear();
+    if (!erased)
+        return 1; /* older than the erasure: stop */
+    er->found = *e;
+    er->have = true;
+    return 0;
+}
+
+static void say_erased(twin_node *n, const json_t *stored, const char *type, const char *id)
+{
+    const char *reason =
+        json_string_value(json_object_get(json_object_get(stored, "erased"), "reason"));
+    struct erasure er = {.node = n, .type = type, .id = id};
+    int rc = twin_audit_log(n, id, find_erasure, &er);
+    if ((rc == 0 || rc == 1) && er.have) {
+        char when[TWIN_UTIL_TIME_BYTES];
+        twin_util_format_time(when, er.found.time);
+        fprintf(stderr, "twin: %s %s was erased by %s at %s (commit %.12s): %s\n", type, id,
+                er.found.org_id[0] ? er.found.org_id : "(not a member)", when,
+                git_oid_tostr_s(&er.found.commit), reason ? reason : "");
+    } else {
+        twin_error_clear();
+        fprintf(stderr, "twin: %s %s was erased: %s\n", type, id, reason ? reason : "");
+    }
+}
 
 int cmd_show(struct cli *c, int argc, char **argv)
 {
@@ -30,15 +81,39 @@ int cmd_show(struct cli *c, int argc, char **argv)
         fprintf(stderr, "twin: --at %s\n", twin_error_last());
         return CLI_USAGE;
     }
-    json_t *rec = NULL;
-    int rc = twin_ops_get(&rec, c->node, at ? &at_oid : NULL, NULL, id);
-    if (rc)
+    json_t *stored = NULL, *rec = NULL;
+    enum twin_sealing how;
+    int rc = twin_ops_get(&stored, c->node, at ? &at_oid : NULL, NULL, id);
+    if (rc || (rc = twin_ops_unseal(&rec, &how, c->node, stored))) {
+        json_decref(stored);
         return cli_fail(rc);
-    char *text = NULL;
-    size_t len;
-    if ((rc = twin_record_canonical(&text, &len, rec)) == 0)
-        fwrite(text, 1, len, stdout);
-    free(text);
+    }
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    char *audience = how == TWIN_SEALING_CLEAR ? NULL : cli_audience_text(stored);
+    if (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED) {
+        char *text = NULL;
+        size_t len;
+        if ((rc = twin_record_canonical(&text, &len, rec)) == 0)
+            fwrite(text, 1, len, stdout);
+        free(text);
+        if (rc == 0 && how == TWIN_SEALING_OPENED)
+            fprintf(stderr, "twin: %s %s is sealed; readable by %s\n", type, id,
+                    audience ? audience : "its audience");
+    } else {
+        json_t *pub = cli_sealed_public(stored);
+        if (!pub)
+            rc = twin_error(TWIN_ERROR, "out of memory");
+        else
+            cli_print_json(pub);
+        json_decref(pub);
+        if (rc == 0 && how == TWIN_SEALING_CLOSED)
+            fprintf(stderr, "twin: %s %s is sealed to %s; this node cannot read it\n", type, id,
+                    audience ? audience : "its audience");
+        else if (rc == 0)
+            say_erased(c->node, stored, type, id);
+    }
+    free(audience);
     json_decref(rec);
+    json_decref(stored);
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -11,7 +11,10 @@ int cmd_withdraw(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     git_oid commit;
-    int rc = twin_ops_withdraw(&commit, c->node, argv[1]);
+    /* The library refuses too; this names the reason plainly. */
+    int rc = cli_sealed_open(NULL, c->node, argv[1], "withdraw");
+    if (rc == 0)
+        rc = twin_ops_withdraw(&commit, c->node, argv[1]);
     if (rc)
         return cli_fail(rc);
     cli_report_change(c, "Withdrew", argv[1], &commit);

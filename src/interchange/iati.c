@@ -33,10 +33,29 @@ struct iati {
     struct twin_iati_report *report;
 };
 
+/* The types an export reads: a sealed one of them is left out and counted. */
+static bool exported_type(const char *type)
+{
+    static const char *const types[] = {"partnership", "institution", "document", "result",
+                                        "indicator"};
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(type, types[i]) == 0)
+            return true;
+    return false;
+}
+
 static int collect(json_t *rec, void *ctx)
 {
-    json_t *by_type = ctx;
+    struct iati *x = ctx;
+    json_t *by_type = x->by_type;
     const char *type = json_string_value(json_object_get(rec, "type"));
+    /* A sealed record's content is for its audience: an IATI export, published, never holds it,
+     * nor reads anything from its envelope. */
+    if (json_object_get(rec, "sealed")) {
+        x->report->sealed +=
+            exported_type(type) && !json_is_true(json_object_get(rec, "withdrawn"));
+        return 0;
+    }
     json_t *list = json_object_get(by_type, type);
     if (!list) {
         list = json_array();
@@ -575,7 +594,7 @@ int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
                             x.reporter->org_id);
     }
     if (rc == 0)
-        rc = twin_ops_foreach(n, NULL, NULL, collect, x.by_type);
+        rc = twin_ops_foreach(n, NULL, NULL, collect, &x);
     /* The selected partnerships, by id. */
     json_t *picked = json_array();
     if (rc == 0 && !picked)

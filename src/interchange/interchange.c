@@ -27,17 +27,37 @@
 /* ---- selection ------------------------------------------------------------------------------ */
 
 struct collect {
+    twin_node *node;
     const struct twin_selection *sel;
+    struct twin_export_sealed *sealed; /* NULL: sealed records as stored (an import's lookups) */
     json_t *found;
 };
 
+/* A sealed record is left out and counted, unless it is asked for and this node opens it: then
+ * its content is selected as any record's. */
 static int collect_one(json_t *rec, void *ctx)
 {
     struct collect *c = ctx;
-    int rc = twin_ops_selected(c->sel, rec);
-    if (rc <= 0)
-        return rc;
-    return json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+    json_t *content = NULL;
+    int rc;
+    if (c->sealed && json_object_get(rec, "sealed")) {
+        enum twin_sealing how = TWIN_SEALING_CLOSED;
+        if (!c->sel->all && json_is_true(json_object_get(rec, "withdrawn")))
+            return 0;
+        if (c->sealed->include && (rc = twin_ops_unseal(&content, &how, c->node, rec)))
+            return rc;
+        if (how != TWIN_SEALING_OPENED) {
+            json_decref(content);
+            c->sealed->left_out++;
+            return 0;
+        }
+        rec = content;
+    }
+    rc = twin_ops_selected(c->sel, rec);
+    if (rc > 0)
+        rc = json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+    json_decref(content);
+    return rc;
 }
 
 struct keyed {
@@ -53,9 +73,10 @@ static int by_type_id(const void *a, const void *b)
 }
 
 /* The selected records at the head, by type then id. */
-static int select_records(json_t **out, twin_node *n, const struct twin_selection *sel)
+static int select_records(json_t **out, twin_node *n, const struct twin_selection *sel,
+                          struct twin_export_sealed *sealed)
 {
-    struct collect c = {sel, json_array()};
+    struct collect c = {n, sel, sealed, json_array()};
     *out = NULL;
     if (!c.found)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -93,8 +114,16 @@ static int select_records(json_t **out, twin_node *n, const struct twin_selectio
 
 int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
 {
+    struct twin_export_sealed sealed = {0};
+    return twin_interchange_export_json_sealed(out, n, sel, &sealed);
+}
+
+int twin_interchange_export_json_sealed(FILE *out, twin_node *n, const struct twin_selection *sel,
+                                        struct twin_export_sealed *sealed)
+{
     json_t *recs = NULL;
-    int rc = select_records(&recs, n, sel);
+    sealed->left_out = 0;
+    int rc = select_records(&recs, n, sel, sealed);
     if (rc)
         return rc;
     if (json_dumpf(recs, out, JSON_INDENT(2) | JSON_FLAGS) != 0 || fputc('\n', out) == EOF)
@@ -172,12 +201,22 @@ static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int de
 int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
                                 const struct twin_selection *sel)
 {
+    struct twin_export_sealed sealed = {0};
+    return twin_interchange_export_csv_sealed(out, rows, n, sel, &sealed);
+}
+
+int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
+                                       const struct twin_selection *sel,
+                                       struct twin_export_sealed *sealed)
+{
     *rows = 0;
+    sealed->left_out = 0;
     if (!sel->type)
         return twin_error(TWIN_EINVALID, "CSV holds one record type: say which");
     json_t *recs = NULL, *columns = json_object();
     const char **names = NULL;
-    int rc = columns ? select_records(&recs, n, sel) : twin_error(TWIN_ERROR, "out of memory");
+    int rc =
+        columns ? select_records(&recs, n, sel, sealed) : twin_error(TWIN_ERROR, "out of memory");
     size_t i;
     json_t *rec;
     json_array_foreach(recs, i, rec)
@@ -406,6 +445,17 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
     return rc;
 }
 
+/* Whether a stored record's text is a sealed record's envelope. */
+static bool old_is_sealed(const char *text, size_t len)
+{
+    json_t *old = NULL;
+    bool sealed =
+        twin_record_parse_canonical(&old, text, len) == 0 && json_object_get(old, "sealed");
+    json_decref(old);
+    twin_error_clear();
+    return sealed;
+}
+
 /* Stages one record read from row `row` (unchecked: the check comes when all are staged). */
 static int stage(struct importer *im, size_t row, json_t *rec)
 {
@@ -422,6 +472,10 @@ static int stage(struct importer *im, size_t row, json_t *rec)
                             im->type ? im->type : "a record type");
     if (!twin_record_type_known(type))
         return report_error(r, row, "type: unknown record type '%s'", type);
+    if (json_object_get(rec, "sealed"))
+        return report_error(r, row,
+                            "sealed: this is a sealed record's envelope, which cannot be "
+                            "imported (export its content with twin export --sealed)");
     if (!id) {
         twin_record_new_id(new_id);
         json_object_set_new(rec, "id", json_string(new_id));
@@ -439,6 +493,13 @@ static int stage(struct importer *im, size_t row, json_t *rec)
         return report_error(r, row, "%s", twin_error_last());
     if (rc)
         return rc;
+    if (old_text && old_is_sealed(old_text, old_len)) {
+        free(old_text);
+        return report_error(r, row,
+                            "id: %s %s is sealed; an import cannot change it (twin set or twin "
+                            "edit can)",
+                            type, id);
+    }
     if ((rc = twin_record_canonical(&text, &len, rec)) ||
         (rc = twin_batch_put(im->batch, path, text, len))) {
         free(text);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Sealed records on the command line, across three real nodes (North, South and a donor): a note
+# sealed to South is read by South and not by the donor, which holds no byte of its content
+# anywhere; a person record is sealed to every member by default; South edits the note and
+# North reads the edit; the donor is refused an edit, then reads the note once North shares it;
+# exports leave sealed records out unless --sealed is given. No commit message names what a
+# sealed record holds.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/sync.bash
+. "$(dirname "$0")/lib/sync.bash"
+
+SENTENCE="The steering group agreed to move the Kisumu pilot to the second quarter"
+EDITED="The steering group moved the Kisumu pilot to the third quarter instead"
+PERSON="Ama Mensah-Example"
+
+# no_plaintext NAME TEXT...: node NAME holds none of TEXT in any object of its repository
+# (inflated) nor in any file of its data directory (the wrap store included).
+no_plaintext() {
+    local name=$1 text objects="$SYNC_TMP/objects-$1"
+    shift
+    ngit "$name" cat-file --batch-all-objects --batch >"$objects" ||
+        fail "cannot read the objects of $name"
+    [ -s "$objects" ] || fail "no objects read from $name"
+    [ -e "$(dir_of "$name")/wraps.db" ] || fail "$name has no wrap store"
+    for text in "$@"; do
+        ! grep -qaF -- "$text" "$objects" || fail "an object of $name holds '$text'"
+        ! grep -rqaF -- "$text" "$(dir_of "$name")" || fail "a file of $name holds '$text'"
+    done
+}
+
+# no_message_names TEXT NAME...: no commit message on these nodes holds TEXT.
+no_message_names() {
+    local text=$1 name
+    for name in "${@:2}"; do
+        ! ngit "$name" log --format=%B refs/heads/main | grep -qF -- "$text" ||
+            fail "a commit message on $name holds '$text'"
+    done
+}
+
+check "North founds and serves; South and the donor join"
+node_new north XE-EXAMPLE-NORTH NL north
+serve_start north
+invite_join north south XE-EXAMPLE-SOUTH
+invite_join north donor XE-EXAMPLE-DONOR
+
+check "an audience that is not a member is refused by name; so is an empty one"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" add note kind=note title=Nope \
+    --audience XE-EXAMPLE-NOBODY
+err_has "XE-EXAMPLE-NOBODY is not a member of network"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" add note kind=note title=Nope --audience ,
+err_has "--audience takes ORG-ID[,ORG-ID...]"
+
+check "North seals a note to South, and adds a person without an audience"
+add_rec north note kind=decision title="Pilot timing" body="$SENTENCE" \
+    --audience XE-EXAMPLE-SOUTH
+note_id=$REC_ID
+add_rec north person name="$PERSON" country=GH
+person_id=$REC_ID
+add_rec north note kind=note title="Open agenda"
+clear_id=$REC_ID
+sync_ok south
+sync_ok donor
+same_heads north south donor
+
+check "South reads the note; its audience is named on standard error"
+must "$TWIN" --dir "$(dir_of south)" show "$note_id"
+out_has "$SENTENCE"
+err_has "twin: note $note_id is sealed; readable by XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH"
+
+check "the donor cannot read it: show prints the public part and says so, exit 0"
+must "$TWIN" --dir "$(dir_of donor)" show "$note_id"
+out_has "\"readable\": false"
+out_has "\"XE-EXAMPLE-SOUTH\""
+jq -e --arg id "$note_id" '.id == $id and .type == "note" and
+    .sealed.audience == ["XE-EXAMPLE-NORTH", "XE-EXAMPLE-SOUTH"] and (has("title") | not)' \
+    "$RUN_OUT" >/dev/null || { show_run; fail "the donor's show is not the public part"; }
+err_has "twin: note $note_id is sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH; this node cannot read it"
+! grep -qF "$SENTENCE" "$RUN_OUT" "$RUN_ERR" || fail "the donor's show printed the content"
+must "$TWIN" --dir "$(dir_of donor)" list note
+grep -qE "^$note_id  note +\(sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH\)$" "$RUN_OUT" ||
+    { show_run; fail "the donor's list does not show the note sealed"; }
+must "$TWIN" --dir "$(dir_of donor)" list note --where kind=decision
+! grep -qF "$note_id" "$RUN_OUT" || fail "a --where matched a note the donor cannot read"
+must "$TWIN" --dir "$(dir_of south)" list note --where kind=decision
+grep -qE "^$note_id  note +Pilot timing  \(sealed\)$" "$RUN_OUT" ||
+    { show_run; fail "South's list does not show the opened note"; }
+
+check "every member reads the person record"
+for n in north south donor; do
+    must "$TWIN" --dir "$(dir_of "$n")" show "$person_id"
+    out_has "\"name\": \"$PERSON\""
+    err_has "readable by XE-EXAMPLE-DONOR, XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH"
+done
+
+check "no byte of the note or the person is at rest on the donor; no commit message names them"
+no_plaintext donor "$SENTENCE" "$PERSON"
+no_message_names "$SENTENCE" north south donor
+no_message_names "$PERSON" north south donor
+no_message_names "Pilot timing" north south donor
+
+check "the donor's JSON export leaves the note out and says so; South's with --sealed holds it"
+must "$TWIN" --dir "$(dir_of donor)" export --format json --type note
+err_has "twin: left out 1 sealed record (--sealed includes those this node can read)"
+! grep -qF "$note_id" "$RUN_OUT" || fail "the donor's export holds the sealed note"
+out_has "$clear_id"
+must "$TWIN" --dir "$(dir_of donor)" export --format json --type note --sealed
+err_has "twin: left out 1 sealed record this node cannot read"
+must "$TWIN" --dir "$(dir_of south)" export --format json --type note --sealed
+out_has "$SENTENCE"
+jq -e 'all(.[]; has("sealed") | not)' "$RUN_OUT" >/dev/null ||
+    { show_run; fail "an export holds an envelope"; }
+
+check "the donor is refused an edit of the note, plainly"
+must_exit 2 "$TWIN" --dir "$(dir_of donor)" set "$note_id" title="Taken over"
+err_has "twin: note $note_id is sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH; this node cannot read it, so it cannot change it"
+run env EDITOR=true "$TWIN" --dir "$(dir_of donor)" edit "$note_id"
+[ "$RUN_STATUS" -eq 2 ] || { show_run; fail "twin edit on the donor exited $RUN_STATUS, not 2"; }
+err_has "is sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH; this node cannot read it, so it cannot edit it"
+
+check "South edits the note; North reads the edit after a sync"
+must "$TWIN" --dir "$(dir_of south)" set "$note_id" body="$EDITED"
+sync_ok south
+must "$TWIN" --dir "$(dir_of north)" show "$note_id"
+out_has "$EDITED"
+no_message_names "$EDITED" north south
+
+check "sharing: North widens the note to the donor, which reads it after a sync"
+must "$TWIN" --dir "$(dir_of north)" share "$note_id" --with XE-EXAMPLE-DONOR
+out_has "Shared $note_id in commit"
+must "$TWIN" --dir "$(dir_of north)" share "$note_id" --with XE-EXAMPLE-SOUTH,XE-EXAMPLE-DONOR
+out_has "Everyone named can read $note_id already; nothing was written."
+must_exit 2 "$TWIN" --dir "$(dir_of north)" share "$clear_id" --with XE-EXAMPLE-DONOR
+err_has "was written in the clear and cannot be sealed"
+sync_ok donor
+must "$TWIN" --dir "$(dir_of donor)" show "$note_id"
+out_has "$EDITED"
+err_has "readable by XE-EXAMPLE-DONOR, XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH"
+must "$TWIN" --dir "$(dir_of donor)" show "$note_id" --at "$(ngit donor rev-parse 'HEAD~1')"
+err_has "this node cannot read it"
+
+check "blame shows the note's fields, never its envelope's"
+must "$TWIN" --dir "$(dir_of north)" blame "$note_id"
+grep -qE '^body +The steering group moved' "$RUN_OUT" || { show_run; fail "blame lacks the body"; }
+! grep -q '^sealed' "$RUN_OUT" || { show_run; fail "blame shows the envelope"; }
+
+check "every node verifies, and all end on one head"
+sync_ok south
+sync_ok donor
+sync_ok south
+same_heads north south donor
+verify_ok north south donor
+serve_stop north
+echo "PASS"
