@@ -255,8 +255,11 @@ static int open_for_change(json_t **plain, twin_node *n, const json_t *env, cons
     int rc = twin_node_wraps(&store, n);
     if (rc == 0)
         rc = twin_sealed_open(plain, env, blob, twin_node_network_id(n), store, twin_node_key(n));
-    if (rc == TWIN_ENOTFOUND)
-        rc = twin_error(TWIN_EDENIED, "%s (only its audience changes it)", twin_error_last());
+    if (rc == TWIN_ENOTFOUND) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", twin_error_last());
+        rc = twin_error(TWIN_EDENIED, "%s (only its audience changes it)", why);
+    }
     return rc;
 }
 
