@@ -117,7 +117,11 @@ struct session {
     git_oid north_head;
 };
 
-static void session_open(struct session *s, struct peers *p)
+/* Opens a session from South's side by hand and exchanges hellos: South's names software, and
+ * North's head as its own when with_head, with "wraps/1" in ext when asked. The responder's
+ * hello, received, is checked to be one. */
+static void hand_hello(struct session *s, struct peers *p, const char *software, bool with_head,
+                       bool ext)
 {
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -131,19 +135,30 @@ static void session_open(struct session *s, struct peers *p)
                                .network_id = twin_node_network_id(p->south)};
     if (twin_channel_initiate(&s->ch, fds[1], twin_node_key(p->north)->pk, &cfg))
         fail_msg("handshake: %s", twin_error_last());
-
     twin_msg m = {.type = TWIN_MSG_HELLO}, in = {0};
     m.u.hello.nversions = 1;
     m.u.hello.versions[0] = TWIN_PROTOCOL_VERSION;
     snprintf(m.u.hello.network_id, sizeof(m.u.hello.network_id), "%s",
              twin_node_network_id(p->south));
     memcpy(m.u.hello.node, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES);
-    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "hostile-test");
+    m.u.hello.has_head = with_head;
+    memcpy(m.u.hello.head, s->north_head.id, TWIN_OID_BYTES);
+    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "%s", software);
+    if (ext) {
+        snprintf(m.u.hello.ext[0], sizeof(m.u.hello.ext[0]), "wraps/1");
+        m.u.hello.next = 1;
+    }
     assert_int_equal(twin_channel_send(s->ch, &m), 0);
     assert_int_equal(twin_channel_recv(s->ch, &in), 0);
     assert_int_equal(in.type, TWIN_MSG_HELLO);
+    assert_true(twin_msg_hello_has_ext(&in, TWIN_EXT_WRAPS)); /* twin always offers it */
     twin_msg_clear(&in);
+}
 
+static void session_open(struct session *s, struct peers *p)
+{
+    hand_hello(s, p, "hostile-test", false, false);
+    twin_msg in = {0};
     unsigned char want[1][TWIN_OID_BYTES];
     memcpy(want[0], s->north_head.id, TWIN_OID_BYTES);
     twin_msg neg = {.type = TWIN_MSG_NEGOTIATE};
@@ -903,36 +918,8 @@ static void wraps_travel_both_ways_between_equal_heads_and_only_once(void **stat
  * where both checkpoints are sent: both nodes hold one head. */
 static void hand_to_checkpoints(struct session *s, struct peers *p, bool ext)
 {
-    int fds[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    assert_int_equal(twin_node_head(&s->north_head, p->north), 0);
-    s->r = (struct responder){.fd = fds[0],
-                              .dir = p->north_dir,
-                              .key = twin_node_key(p->north),
-                              .network = twin_node_network_id(p->north)};
-    assert_int_equal(pthread_create(&s->thread, NULL, respond_main, &s->r), 0);
-    twin_channel_config cfg = {.key = twin_node_key(p->south),
-                               .network_id = twin_node_network_id(p->south)};
-    if (twin_channel_initiate(&s->ch, fds[1], twin_node_key(p->north)->pk, &cfg))
-        fail_msg("handshake: %s", twin_error_last());
-    twin_msg m = {.type = TWIN_MSG_HELLO}, in = {0};
-    m.u.hello.nversions = 1;
-    m.u.hello.versions[0] = TWIN_PROTOCOL_VERSION;
-    snprintf(m.u.hello.network_id, sizeof(m.u.hello.network_id), "%s",
-             twin_node_network_id(p->south));
-    memcpy(m.u.hello.node, twin_node_key(p->south)->pk, TWIN_PUBKEY_BYTES);
-    m.u.hello.has_head = true;
-    memcpy(m.u.hello.head, s->north_head.id, TWIN_OID_BYTES);
-    snprintf(m.u.hello.software, sizeof(m.u.hello.software), "older-peer");
-    if (ext) {
-        snprintf(m.u.hello.ext[0], sizeof(m.u.hello.ext[0]), "wraps/1");
-        m.u.hello.next = 1;
-    }
-    assert_int_equal(twin_channel_send(s->ch, &m), 0);
-    assert_int_equal(twin_channel_recv(s->ch, &in), 0);
-    assert_int_equal(in.type, TWIN_MSG_HELLO);
-    assert_true(twin_msg_hello_has_ext(&in, TWIN_EXT_WRAPS)); /* twin always offers it */
-    twin_msg_clear(&in);
+    twin_msg in = {0};
+    hand_hello(s, p, "older-peer", true, ext);
     struct twin_checkpoint cp;
     assert_int_equal(
         twin_checkpoint_make(&cp, p->south, twin_node_key(p->north)->pk, &s->north_head), 0);
