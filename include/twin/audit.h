@@ -132,7 +132,7 @@ struct twin_sealed_report {
     struct twin_sealed_finding *findings;
     size_t nfindings, findings_cap;
 };
-int twin_audit_sealed(struct twin_sealed_report **out, twin_node *n);
-void twin_audit_sealed_report_free(struct twin_sealed_report *r);
+int twin_sealedcheck_run(struct twin_sealed_report **out, twin_node *n);
+void twin_sealedcheck_free(struct twin_sealed_report *r);
 
 #endif

@@ -90,7 +90,7 @@ static int look(json_t *stored, void *ctx)
     return rc;
 }
 
-int twin_audit_sealed(struct twin_sealed_report **out, twin_node *n)
+int twin_sealedcheck_run(struct twin_sealed_report **out, twin_node *n)
 {
     struct twin_sealed_report *r = calloc(1, sizeof(*r));
     *out = NULL;
@@ -99,14 +99,14 @@ int twin_audit_sealed(struct twin_sealed_report **out, twin_node *n)
     struct gather g = {n, r, 0};
     int rc = twin_ops_foreach(n, NULL, NULL, look, &g);
     if (rc) {
-        twin_audit_sealed_report_free(r);
+        twin_sealedcheck_free(r);
         return rc;
     }
     *out = r;
     return 0;
 }
 
-void twin_audit_sealed_report_free(struct twin_sealed_report *r)
+void twin_sealedcheck_free(struct twin_sealed_report *r)
 {
     if (!r)
         return;

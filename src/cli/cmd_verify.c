@@ -112,7 +112,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
      * would only repeat its faults). */
     struct twin_sealed_report *sr = NULL;
     bool sealed_unchecked = false;
-    if (r->nfaults == 0 && twin_audit_sealed(&sr, c->node)) {
+    if (r->nfaults == 0 && twin_sealedcheck_run(&sr, c->node)) {
         fprintf(stderr, "twin: the sealed records could not be checked: %s\n", twin_error_last());
         sealed_unchecked = true;
     }
@@ -243,7 +243,7 @@ int cmd_verify(struct cli *c, int argc, char **argv)
             printf("  finding: %s\n", sr->findings[i].text);
     }
     code = r->nfaults || sealed_unchecked ? CLI_CHECK_FAILED : CLI_OK;
-    twin_audit_sealed_report_free(sr);
+    twin_sealedcheck_free(sr);
     twin_audit_verify_report_free(r);
     return code;
 }

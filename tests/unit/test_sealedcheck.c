@@ -29,7 +29,7 @@ static int person_fields(json_t *rec, void *ctx)
 static struct twin_sealed_report *report(twin_node *n)
 {
     struct twin_sealed_report *r = NULL;
-    if (twin_audit_sealed(&r, n))
+    if (twin_sealedcheck_run(&r, n))
         fail_msg("audit: %s", twin_error_last());
     return r;
 }
@@ -73,12 +73,12 @@ static void counts_erasures_and_held_keys(void **state)
     assert_int_equal(r->opened, 2);
     assert_int_equal(r->closed, 0);
     assert_int_equal(r->nfindings, 0);
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
     r = report(p->south); /* the person is every member's; the note North's alone */
     assert_int_equal(r->sealed, 2);
     assert_int_equal(r->opened, 1);
     assert_int_equal(r->closed, 1);
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
 
     /* North erases the person; South gets the history without the upkeep a session does. */
     assert_int_equal(twin_ops_erase(&c, p->north, person, "The person asked"), 0);
@@ -97,11 +97,11 @@ static void counts_erasures_and_held_keys(void **state)
     assert_string_equal(r->erasures[0].reason, "The person asked");
     assert_int_equal(r->nfindings, 1);
     assert_non_null(strstr(r->findings[0].text, "still held 2 of its keys; deleted them now"));
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
     r = report(p->south); /* deleted: found no more */
     assert_int_equal(r->keys_deleted, 0);
     assert_int_equal(r->nfindings, 0);
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
     assert_int_equal(twin_ops_erased_keys(&held, p->south, person, false), 0);
     assert_int_equal(held, 0);
 }
@@ -136,7 +136,7 @@ static void content_that_breaks_its_rules_is_a_finding_not_a_fault(void **state)
     assert_int_equal(r->nfindings, 1);
     assert_non_null(strstr(r->findings[0].text, "fails its rules"));
     assert_non_null(strstr(r->findings[0].text, id));
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
     twin_sealed_clear(&s);
     twin_membership_free(m);
     json_decref(rec);
