@@ -20,6 +20,11 @@
 int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
                       const struct twin_sync_opts *opts);
 
+/* twin_syncrun_peer that also gives, after a session that succeeded, the head both nodes held
+ * when it ended (agreed is left as it was otherwise). */
+int twin_syncrun_peer_head(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                           const struct twin_sync_opts *opts, git_oid *agreed);
+
 /* What a session moved, in words: "received 3 commits, sent 1, merged, head 1a2b3c4d5e6f",
  * naming received commits dated more than a day ahead of this node's clock. */
 void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats *st);

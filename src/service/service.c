@@ -205,7 +205,9 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
 
 /* One session with each peer in turn; a stop ends the round after the current session, so
  * stopping never waits for a whole round. */
-static void sync_all(twin_service *s, twin_node *n)
+/* One round: a session with each peer. *last becomes the head the last session that succeeded
+ * ended on (left as it was when none did): a local write after it is then seen as a change. */
+static void sync_all(twin_service *s, twin_node *n, git_oid *last)
 {
     struct twin_peer *peers = NULL;
     size_t count = 0;
@@ -214,7 +216,7 @@ static void sync_all(twin_service *s, twin_node *n)
         return;
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
         char line[1200];
-        twin_syncrun_peer(line, sizeof(line), n, &peers[i], &opts);
+        twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
         say(s, "%s", line);
     }
     free(peers);
@@ -349,13 +351,15 @@ int twin_service_run(twin_service *s)
             /* Each round opens the node afresh, so it signs merges with the key node.key holds
              * now, even after `twin key rotate` ran beside this process. */
             twin_node *round = NULL;
+            /* What the round is judged by: the head it started from, or the one its last session
+             * agreed on with a peer. A local write after that (even while the round's node
+             * closes) differs from it, and starts the next round at once. */
+            last = now;
+            have_last = have_now;
             if (twin_ops_open(&round, s->dir) == 0)
-                sync_all(s, round);
+                sync_all(s, round, &last);
             else
                 say(s, "%s", twin_error_last());
-            /* The head the round left, read at once: closing the round's node (its wrap store
-             * writes its log back) takes a moment, in which a local write is not to be missed. */
-            have_last = twin_node_head(&last, s->node) == 0;
             twin_node_free(round);
             next_round = time(NULL) + s->interval;
         }

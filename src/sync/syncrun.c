@@ -58,6 +58,12 @@ void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats 
 int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
                       const struct twin_sync_opts *opts)
 {
+    return twin_syncrun_peer_head(line, line_size, n, p, opts, NULL);
+}
+
+int twin_syncrun_peer_head(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                           const struct twin_sync_opts *opts, git_oid *agreed)
+{
     struct twin_sync_stats st;
     double start = now_ms();
     char what[800];
@@ -78,6 +84,8 @@ int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct t
     char tries[32] = "";
     if (attempts > 1)
         snprintf(tries, sizeof(tries), "%d sessions, ", attempts);
+    if (rc == 0 && agreed && st.has_head)
+        *agreed = st.head;
     if (rc == 0) {
         twin_syncrun_describe(what, sizeof(what), &st);
         snprintf(line, line_size, "sync with %s: ok, %s (%s%.0f ms)", p->name, what, tries,
