@@ -167,6 +167,10 @@ int twin_ops_seal_personal(git_oid *commit_out, twin_node *n);
 int twin_ops_batch_begin(twin_batch **out, twin_node *n, size_t flush_every);
 int twin_ops_batch_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_batch *b,
                        const char *type, twin_record_edit_fn fn, void *ctx);
+/* twin_ops_batch_add for a sealed record (twin_ops_add_sealed). */
+int twin_ops_batch_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out,
+                              twin_batch *b, const char *type, const struct twin_audience *audience,
+                              twin_record_edit_fn fn, void *ctx);
 int twin_ops_batch_update(git_oid *commit_out, twin_batch *b, const char *id, const char *verb,
                           twin_record_edit_fn fn, void *ctx);
 

@@ -306,8 +306,15 @@ static int put_sealed(twin_tx *tx, struct record_change *c, const json_t *rec, c
     }
     if ((rc = twin_node_wraps(&store, c->node)))
         goto cleanup;
+    /* One transaction: one sync to disk for all of them. */
+    if ((rc = twin_wraps_begin(store)))
+        goto cleanup;
     for (size_t i = 0; rc == 0 && i < s.nwraps; i++)
         rc = twin_wraps_add(store, &s.wraps[i], &(bool){false});
+    if (rc == 0)
+        rc = twin_wraps_commit(store);
+    else
+        twin_wraps_rollback(store);
     if (rc == 0)
         rc = twin_tx_put(tx, path, s.text, s.text_len);
 cleanup:
@@ -546,12 +553,19 @@ static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, c
 int twin_ops_batch_add(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out, twin_batch *b,
                        const char *type, twin_record_edit_fn fn, void *ctx)
 {
+    return twin_ops_batch_add_sealed(id_out, commit_out, b, type, NULL, fn, ctx);
+}
+
+int twin_ops_batch_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out,
+                              twin_batch *b, const char *type, const struct twin_audience *audience,
+                              twin_record_edit_fn fn, void *ctx)
+{
     int rc = check_record_type(type);
     if (rc)
         return rc;
     char id[TWIN_ID_LEN + 1];
     twin_record_new_id(id);
-    rc = write_batched(commit_out, b, type, id, true, "add", fn, ctx, NULL);
+    rc = write_batched(commit_out, b, type, id, true, "add", fn, ctx, audience);
     if (rc == 0)
         memcpy(id_out, id, sizeof(id));
     return rc;

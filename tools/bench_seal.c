@@ -1,0 +1,249 @@
+/*
+ * Sealing benchmark: what sealed records cost beside records in the clear, in one run.
+ *
+ *   bench_seal [--adds N] [--records M]
+ *
+ * Two measures, each on the same work done in the clear and sealed (to every member, here two
+ * institutions, so each version is wrapped to two keys):
+ *   - add: N records added one by one, each its own signed commit, as `twin add` writes them;
+ *   - sync: a history of M records (one signed commit each, written through the batched writer)
+ *     taken by a fresh member node in one session over 127.0.0.1, every commit checked by the
+ *     validity predicate; sealed, the session also carries the M x 2 wraps, each checked at the
+ *     head before it is kept.
+ * The clear and sealed runs alternate, and each figure is the median of three. The figures are
+ * printed with their ratio (sealed / clear), never judged: [privacy] asks that sealing add at
+ * most 20% to either.
+ */
+#define _XOPEN_SOURCE 700
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "twin/error.h"
+#include "twin/global.h"
+#include "twin/listener.h"
+#include "twin/network.h"
+#include "twin/node.h"
+#include "twin/ops.h"
+#include "twin/record.h"
+#include "twin/sync.h"
+
+#define RUNS 3
+
+static const struct twin_identity north_who = {"Ministry North", "XE-EXAMPLE-N", "NL", "north",
+                                               NULL};
+static const struct twin_identity south_who = {"Ministry South", "XE-EXAMPLE-S", "TZ", "south",
+                                               NULL};
+static const char *const members_only[] = {TWIN_AUDIENCE_MEMBERS};
+static const struct twin_audience members = {members_only, 1};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_seal: %s: %s\n", what, twin_error_last());
+    exit(1);
+}
+
+static int note_fields(json_t *rec, void *ctx)
+{
+    long i = *(const long *)ctx;
+    char title[64], body[200];
+    snprintf(title, sizeof(title), "Weekly note %ld", i);
+    snprintf(body, sizeof(body),
+             "Steering group met; item %ld reviewed, %ld actions open, next review in week %ld.", i,
+             i % 17, i % 52 + 1);
+    int rc = twin_record_set_path(rec, "title", title);
+    if (rc == 0)
+        rc = twin_record_set_path(rec, "kind", "decision");
+    if (rc == 0)
+        rc = twin_record_set_path(rec, "body", body);
+    return rc;
+}
+
+/* A network of two members in dir/north and dir/south; *north and *south stay open. */
+static void make_pair(const char *dir, twin_node **north, twin_node **south)
+{
+    char n[4200], s[4200];
+    git_oid c;
+    snprintf(n, sizeof(n), "%s/north", dir);
+    snprintf(s, sizeof(s), "%s/south", dir);
+    if (twin_network_create(north, n, &north_who, "Sealing benchmark"))
+        die("founding the network");
+    if (twin_node_init(south, s, &south_who, NULL, NULL, twin_node_network_id(*north)))
+        die("making the second node");
+    if (twin_ops_member_add(&c, *north, &south_who, "editor", twin_node_key(*south)->pk))
+        die("admitting the second node");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v)
+{
+    qsort(v, RUNS, sizeof(*v), cmp_double);
+    return v[RUNS / 2];
+}
+
+/* Seconds for n adds on a fresh pair, sealed or not. */
+static double time_adds(const char *base, long n, bool sealed, int run)
+{
+    char dir[4200];
+    twin_node *north = NULL, *south = NULL;
+    snprintf(dir, sizeof(dir), "%s/adds-%s-%d", base, sealed ? "sealed" : "clear", run);
+    make_pair(dir, &north, &south);
+    double start = now_s();
+    for (long i = 0; i < n; i++) {
+        char id[TWIN_ID_LEN + 1];
+        git_oid c;
+        if (twin_ops_add_sealed(id, &c, north, "note", sealed ? &members : NULL, note_fields, &i))
+            die("adding a note");
+    }
+    double took = now_s() - start;
+    twin_node_free(north);
+    twin_node_free(south);
+    bench_remove_tree(dir);
+    return took;
+}
+
+struct serving {
+    const char *dir;
+};
+
+static void quiet(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
+
+static void serve_session(void *ctx, twin_channel *ch)
+{
+    struct serving *s = ctx;
+    twin_node *n = NULL;
+    struct twin_sync_stats st = {0};
+    if (twin_ops_open(&n, s->dir) == 0 && twin_sync_respond(&st, n, ch))
+        fprintf(stderr, "bench_seal: serving: %s\n", twin_error_last());
+    twin_node_free(n);
+}
+
+/* Seconds for a fresh member to take m records (sealed or not) in one session. */
+static double time_sync(const char *base, long m, bool sealed, int run)
+{
+    char dir[4200], ndir[4300], sdir[4300];
+    twin_node *north = NULL, *south = NULL;
+    twin_batch *b = NULL;
+    snprintf(dir, sizeof(dir), "%s/sync-%s-%d", base, sealed ? "sealed" : "clear", run);
+    snprintf(ndir, sizeof(ndir), "%s/north", dir);
+    snprintf(sdir, sizeof(sdir), "%s/south", dir);
+    make_pair(dir, &north, &south);
+    if (twin_ops_batch_begin(&b, north, 10000))
+        die("starting a batch");
+    for (long i = 0; i < m; i++) {
+        char id[TWIN_ID_LEN + 1];
+        git_oid c;
+        if (twin_ops_batch_add_sealed(id, &c, b, "note", sealed ? &members : NULL, note_fields, &i))
+            die("adding a note");
+    }
+    if (twin_batch_flush(b))
+        die("writing the history");
+    twin_batch_free(b);
+    twin_node_free(north);
+    if (twin_ops_open(&north, ndir))
+        die("opening the source");
+
+    struct serving sv = {ndir};
+    twin_listener *l = NULL;
+    twin_listener_config cfg = {
+        .host = "127.0.0.1",
+        .port = "0",
+        .channel = {.key = twin_node_key(north),
+                    .network_id = twin_node_network_id(north),
+                    .authorize = twin_sync_authorize,
+                    .authorize_ctx = ndir},
+        .session = serve_session,
+        .session_ctx = &sv,
+        .log = quiet,
+    };
+    if (twin_listener_start(&l, &cfg))
+        die("serving the source");
+    char port[16];
+    snprintf(port, sizeof(port), "%d", twin_listener_port(l));
+    struct twin_sync_stats st = {0};
+    double start = now_s();
+    if (twin_sync_peer(&st, south, "127.0.0.1", port, twin_node_key(north)->pk, NULL))
+        die("syncing");
+    double took = now_s() - start;
+    if (getenv("BENCH_SEAL_DETAIL"))
+        fprintf(stderr,
+                "%s: took %.0f ms; session %.0f ms, receive %.0f, index %.0f, check %.0f, accept "
+                "%.0f\n",
+                sealed ? "sealed" : "clear", took * 1000, st.total_ms, st.receive_ms, st.index_ms,
+                st.check_ms, st.accept_ms);
+    twin_listener_stop(l);
+    if (st.received_commits < (size_t)m)
+        fprintf(stderr, "bench_seal: the session took %zu commits, not %ld\n", st.received_commits,
+                m);
+    if (sealed && st.wraps_kept < (size_t)(2 * m))
+        fprintf(stderr, "bench_seal: the session kept %zu wraps, not %ld\n", st.wraps_kept, 2 * m);
+    twin_node_free(north);
+    twin_node_free(south);
+    bench_remove_tree(dir);
+    return took;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_seal [--adds N] [--records M]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    long adds = 200, records = 10000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--adds") == 0 && i + 1 < argc)
+            adds = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
+            records = strtol(argv[++i], NULL, 10);
+        else
+            usage();
+    }
+    if (adds < 1 || records < 1)
+        usage();
+    if (twin_global_init(true))
+        die("initialising");
+    const char *tmp = getenv("TMPDIR");
+    char base[4096];
+    snprintf(base, sizeof(base), "%s/twin-bench-seal-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(base)) {
+        perror("bench_seal: a temporary directory");
+        return 1;
+    }
+    double clear[RUNS], sealed[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        clear[r] = time_adds(base, adds, false, r);
+        sealed[r] = time_adds(base, adds, true, r);
+    }
+    double c = median(clear), s = median(sealed);
+    printf("add, %ld records one by one (median of %d):\n", adds, RUNS);
+    printf("  clear   %8.2f ms per add\n", 1000 * c / (double)adds);
+    printf("  sealed  %8.2f ms per add\n", 1000 * s / (double)adds);
+    printf("  sealed / clear: %.2f\n", s / c);
+    for (int r = 0; r < RUNS; r++) {
+        clear[r] = time_sync(base, records, false, r);
+        sealed[r] = time_sync(base, records, true, r);
+    }
+    c = median(clear), s = median(sealed);
+    printf("sync, a fresh member takes %ld records in one session (median of %d):\n", records,
+           RUNS);
+    printf("  clear   %8.3f s\n", c);
+    printf("  sealed  %8.3f s (with %ld wraps)\n", s, 2 * records);
+    printf("  sealed / clear: %.2f\n", s / c);
+    bench_remove_tree(base);
+    return 0;
+}
