@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "ops/sealed.h"
 
 #include <sodium.h>
@@ -229,8 +230,12 @@ int twin_sealed_upkeep(twin_node *n, const git_oid *from, const git_oid *to)
         char *text = NULL;
         size_t len;
         json_t *rec = NULL;
+        /* Canonical JSON puts a top-level member at an indent of two: only a file that holds
+         * one named "erased" is parsed. */
+        static const char erased_member[] = "\n  \"erased\": {";
         if ((rc = twin_tree_read_blob(&text, &len, repo, &c->new_id, TWIN_RECORD_FILE_MAX_BYTES,
                                       c->path)) == 0 &&
+            memmem(text, len, erased_member, sizeof(erased_member) - 1) &&
             twin_record_parse_canonical(&rec, text, len) == 0 && twin_envelope_is(rec) &&
             json_object_get(rec, "erased"))
             rc = twin_wraps_erase(store, json_string_value(json_object_get(rec, "id")), NULL);
@@ -297,6 +302,7 @@ int twin_sealed_rewrap(twin_node *n, const twin_keypair *next, size_t *made)
         if (rc)
             break;
         w.signed_by = true;
+        w.from_peer = false; /* made here: for every peer */
         memcpy(w.by, next->pk, TWIN_PUBKEY_BYTES);
         twin_seal_wrap_sign(w.sig, next, network, w.blob, w.to, w.box);
         bool added = false;

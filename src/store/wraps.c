@@ -37,7 +37,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS wraps("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"
-    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB,"
+    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB, origin BLOB,"
     " UNIQUE(blob, recipient, box));"
     "CREATE INDEX IF NOT EXISTS wraps_record ON wraps(record);"
     "CREATE INDEX IF NOT EXISTS wraps_recipient ON wraps(recipient);"
@@ -154,9 +154,10 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
         return twin_error(TWIN_EDENIED, "record %s was erased: its wraps are not kept",
                           wrap->record);
     sqlite3_stmt *st = NULL;
-    if ((rc = prepare(&st, w,
-                      "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")))
+    if ((rc =
+             prepare(&st, w,
+                     "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")))
         return rc;
     sqlite3_bind_text(st, 1, wrap->record, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, wrap->blob, sizeof(wrap->blob), SQLITE_STATIC);
@@ -166,6 +167,8 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
         sqlite3_bind_blob(st, 5, wrap->by, sizeof(wrap->by), SQLITE_STATIC);
         sqlite3_bind_blob(st, 6, wrap->sig, sizeof(wrap->sig), SQLITE_STATIC);
     }
+    if (wrap->from_peer)
+        sqlite3_bind_blob(st, 7, wrap->origin, sizeof(wrap->origin), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(w, "keeping a wrap");
     else if (sqlite3_changes(w->db) == 1) {
@@ -225,7 +228,7 @@ static bool column(unsigned char *out, sqlite3_stmt *st, int col, size_t n)
 }
 
 /* The wraps a query over (seq, record, blob, recipient, box, maker, sig) gives, to fn. */
-static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max,
+static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const unsigned char *skip,
                     int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *last,
                     size_t *given)
 {
@@ -235,6 +238,13 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max,
         struct twin_wrap wr = {0};
         const char *record = (const char *)sqlite3_column_text(st, 1);
         wr.seq = (uint64_t)sqlite3_column_int64(st, 0);
+        wr.from_peer = sqlite3_column_type(st, 7) != SQLITE_NULL &&
+                       column(wr.origin, st, 7, sizeof(wr.origin));
+        if (skip && wr.from_peer && memcmp(wr.origin, skip, sizeof(wr.origin)) == 0) {
+            if (last)
+                *last = wr.seq; /* passed over, as sent */
+            continue;
+        }
         snprintf(wr.record, sizeof(wr.record), "%s", record ? record : "");
         wr.signed_by = sqlite3_column_type(st, 5) != SQLITE_NULL;
         if (!column(wr.blob, st, 2, sizeof(wr.blob)) || !column(wr.to, st, 3, sizeof(wr.to)) ||
@@ -253,7 +263,7 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max,
     return rc;
 }
 
-#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig"
+#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin"
 
 int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
                         int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
@@ -267,7 +277,7 @@ int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned
         return rc;
     sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
-    rc = each_row(w, st, SIZE_MAX, fn, ctx, NULL, &given);
+    rc = each_row(w, st, SIZE_MAX, NULL, fn, ctx, NULL, &given);
     sqlite3_finalize(st);
     return rc;
 }
@@ -281,12 +291,12 @@ int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
     if (rc)
         return rc;
     sqlite3_bind_blob(st, 1, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
-    rc = each_row(w, st, SIZE_MAX, fn, ctx, NULL, &given);
+    rc = each_row(w, st, SIZE_MAX, NULL, fn, ctx, NULL, &given);
     sqlite3_finalize(st);
     return rc;
 }
 
-int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
+int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max, const unsigned char *skip,
                      int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
                      bool *more)
 {
@@ -300,7 +310,7 @@ int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-    rc = each_row(w, st, max, fn, ctx, upto, &given);
+    rc = each_row(w, st, max, skip, fn, ctx, upto, &given);
     if (rc == 0 && given == max)
         *more = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);

@@ -32,7 +32,9 @@ struct twin_wrap {
     bool signed_by; /* a later wrap: by and sig hold */
     unsigned char by[TWIN_PUBKEY_BYTES];
     unsigned char sig[TWIN_SEAL_SIG_BYTES];
-    uint64_t seq; /* set by the store */
+    uint64_t seq;   /* set by the store */
+    bool from_peer; /* received in a session: origin is the node key of the peer that sent it */
+    unsigned char origin[TWIN_PUBKEY_BYTES];
 };
 
 /* Opens (making it when missing) the wrap store of the node in dir. */
@@ -65,9 +67,10 @@ int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
-/* Calls fn for each wrap with a seq above since, in seq order, at most max of them; *upto gets
- * the seq of the last one given (since when none), *more whether others follow. */
-int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max,
+/* Calls fn for each wrap with a seq above since, in seq order, at most max of them, passing over
+ * those received from the peer whose node key is skip (NULL: none); *upto gets the seq of the
+ * last one given or passed over (since when none), *more whether others follow. */
+int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max, const unsigned char *skip,
                      int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
                      bool *more);
 

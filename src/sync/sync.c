@@ -267,7 +267,8 @@ static int send_wraps_message(const twin_msg *m, void *ctx)
 /* Answers the peer's ask from this node's wrap store. */
 static int give_answer(struct session *s, const twin_msg *ask)
 {
-    int rc = twin_wrapsync_answer(&s->st->wraps_sent, s->n, ask, send_wraps_message, s);
+    int rc = twin_wrapsync_answer(&s->st->wraps_sent, s->n, twin_channel_peer_node(s->ch), ask,
+                                  send_wraps_message, s);
     if (rc) {
         char text[sizeof(((twin_msg *)0)->u.error.message)];
         snprintf(text, sizeof(text), "%s", twin_error_last());

@@ -377,7 +377,8 @@ int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[T
         return rc;
     for (size_t i = 0; rc == 0 && i < m->u.wraps.count; i++) {
         const twin_msg_wrap *in = &m->u.wraps.items[i];
-        struct twin_wrap wrap = {.signed_by = in->signed_by};
+        struct twin_wrap wrap = {.signed_by = in->signed_by, .from_peer = true};
+        memcpy(wrap.origin, peer, sizeof(wrap.origin));
         memcpy(wrap.blob, in->blob, sizeof(wrap.blob));
         memcpy(wrap.to, in->to, sizeof(wrap.to));
         memcpy(wrap.box, in->box, sizeof(wrap.box));
@@ -424,8 +425,8 @@ static int collect(const struct twin_wrap *wrap, void *ctx)
     return 0;
 }
 
-int twin_wrapsync_answer(size_t *sent, twin_node *n, const twin_msg *ask,
-                         int (*send)(const twin_msg *m, void *ctx), void *ctx)
+int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES],
+                         const twin_msg *ask, int (*send)(const twin_msg *m, void *ctx), void *ctx)
 {
     twin_wraps *w = NULL;
     *sent = 0;
@@ -454,7 +455,7 @@ int twin_wrapsync_answer(size_t *sent, twin_node *n, const twin_msg *ask,
                          : TWIN_WRAPSYNC_MESSAGE_MAX;
         bool left = false;
         b.count = 0;
-        if ((rc = twin_wraps_since(w, since, max, collect, &b, &m.u.wraps.upto, &left)))
+        if ((rc = twin_wraps_since(w, since, max, peer, collect, &b, &m.u.wraps.upto, &left)))
             break;
         total += b.count;
         more = left && b.count > 0 && total < TWIN_WRAPSYNC_ANSWER_MAX;

@@ -63,11 +63,12 @@ int twin_wrapsync_ask(twin_msg *out, twin_node *n, const unsigned char peer[TWIN
 int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[TWIN_PUBKEY_BYTES],
                        const twin_msg *ask, const twin_msg *m);
 
-/* Answers ask (a wraps_since) from n's wrap store: the wraps after since in seq order (all of
- * them when ask's store is not this store's id), at most TWIN_WRAPSYNC_MESSAGE_MAX per message
- * and TWIN_WRAPSYNC_ANSWER_MAX in all, each message given to send; the last says more false.
+/* Answers ask (a wraps_since) from the peer whose node key is peer out of n's wrap store: the
+ * wraps after since in seq order (all of them when ask's store is not this store's id), less
+ * those received from that peer, at most TWIN_WRAPSYNC_MESSAGE_MAX per message and
+ * TWIN_WRAPSYNC_ANSWER_MAX in all, each message given to send; the last says more false.
  * *sent gets how many wraps went out. */
-int twin_wrapsync_answer(size_t *sent, twin_node *n, const twin_msg *ask,
-                         int (*send)(const twin_msg *m, void *ctx), void *ctx);
+int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES],
+                         const twin_msg *ask, int (*send)(const twin_msg *m, void *ctx), void *ctx);
 
 #endif

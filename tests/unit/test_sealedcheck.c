@@ -49,7 +49,7 @@ static void copy_wraps(twin_node *to, twin_node *from)
     bool more;
     assert_int_equal(twin_node_wraps(&a, from), 0);
     assert_int_equal(twin_node_wraps(&b, to), 0);
-    assert_int_equal(twin_wraps_since(a, 0, 100000, give, b, &upto, &more), 0);
+    assert_int_equal(twin_wraps_since(a, 0, 100000, NULL, give, b, &upto, &more), 0);
     assert_false(more);
 }
 

@@ -101,20 +101,20 @@ static void wraps_are_read_in_order_from_a_place_in_pages(void **state)
     }
     struct twin_wrap page[6] = {0};
     uint64_t upto;
-    assert_int_equal(twin_wraps_since(w, 0, 2, collect, page, &upto, &more), 0);
+    assert_int_equal(twin_wraps_since(w, 0, 2, NULL, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, all[0].seq);
     assert_int_equal(page[1].seq, all[1].seq);
     assert_int_equal(page[2].seq, 0);
     assert_int_equal(upto, all[1].seq);
     assert_true(more);
     memset(page, 0, sizeof(page));
-    assert_int_equal(twin_wraps_since(w, upto, 10, collect, page, &upto, &more), 0);
+    assert_int_equal(twin_wraps_since(w, upto, 10, NULL, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, all[2].seq);
     assert_int_equal(page[2].seq, all[4].seq);
     assert_int_equal(upto, all[4].seq);
     assert_false(more);
     memset(page, 0, sizeof(page));
-    assert_int_equal(twin_wraps_since(w, upto, 10, collect, page, &upto, &more), 0);
+    assert_int_equal(twin_wraps_since(w, upto, 10, NULL, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, 0);
     assert_int_equal(upto, all[4].seq); /* nothing after: the place stays */
     assert_false(more);

@@ -429,7 +429,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     static struct sink sink;
     memset(&sink, 0, sizeof(sink));
     size_t sent = 0;
-    assert_int_equal(twin_wrapsync_answer(&sent, north, &ask, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 2);
     assert_int_equal(sink.n, 1);
     assert_false(sink.msgs[0].u.wraps.more);
@@ -481,7 +481,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     assert_true(ask.u.wraps_since.has_store);
     assert_int_equal(ask.u.wraps_since.since, b.seq);
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, &ask, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 0);
     assert_int_equal(sink.n, 1);
     assert_int_equal(sink.msgs[0].u.wraps.count, 0);
@@ -490,7 +490,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     /* An ask about another store id (North's store was rebuilt, say) gets everything. */
     ask.u.wraps_since.store[0] ^= 1;
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, &ask, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 2);
 }
 
@@ -516,7 +516,9 @@ static void a_long_answer_comes_in_messages_of_at_most_2048(void **state)
     static struct sink sink;
     memset(&sink, 0, sizeof(sink));
     size_t sent = 0;
-    assert_int_equal(twin_wrapsync_answer(&sent, north, &ask, sink_send, &sink), 0);
+    assert_int_equal(
+        twin_wrapsync_answer(&sent, north, twin_node_key(t->p->south)->pk, &ask, sink_send, &sink),
+        0);
     assert_int_equal(sent, 2 * TWIN_MSG_WRAPS_MAX + 5);
     assert_int_equal(sink.n, 3);
     assert_int_equal(sink.msgs[0].u.wraps.count, TWIN_MSG_WRAPS_MAX);
