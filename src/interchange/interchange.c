@@ -21,6 +21,9 @@
 #include "twin/ops.h"
 #include "twin/record.h"
 #include "twin/validity.h"
+#include "ops/sealed.h"
+#include "records/envelope.h"
+#include "store/wraps.h"
 
 #define PROGRESS_EVERY 1000
 
@@ -389,6 +392,7 @@ struct staged_row {
     char path[128];
     char *old_text; /* the stored version it replaces, or NULL for a new record */
     size_t old_len;
+    json_t *plain; /* a new record staged sealed (it holds personal data): its content */
 };
 
 struct importer {
@@ -402,6 +406,10 @@ struct importer {
     size_t ncols;
     twin_import_progress_fn progress;
     void *progress_ctx;
+    bool dry_run;
+    struct twin_membership *members; /* loaded for the first record to seal */
+    const char **audience;           /* every member not removed with an active key, sorted */
+    size_t naudience;
 };
 
 static int report_error(struct twin_import_report *r, size_t row, const char *fmt, ...)
@@ -456,6 +464,54 @@ static bool old_is_sealed(const char *text, size_t len)
     return sealed;
 }
 
+static int cmp_org(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A new record holding personal data is staged sealed for every member, as twin add writes it
+ * (proto/SEALED.md 8): *text becomes its envelope, and its wraps are kept (unless a dry run). */
+static int seal_staged(struct importer *im, const json_t *rec, char **text, size_t *len)
+{
+    if (!im->members) {
+        int rc = twin_ops_members(&im->members, im->node, NULL);
+        if (rc)
+            return rc;
+        struct twin_membership *m = im->members;
+        if (!(im->audience = calloc(m->count ? m->count : 1, sizeof(*im->audience))))
+            return twin_error(TWIN_ERROR, "out of memory");
+        for (size_t i = 0; i < m->count; i++) {
+            bool active = false;
+            for (size_t k = 0; k < m->members[i].nkeys; k++)
+                active = active || m->members[i].keys[k].state == TWIN_KEY_ACTIVE;
+            if (active && !m->members[i].removed)
+                im->audience[im->naudience++] = m->members[i].org_id;
+        }
+        qsort(im->audience, im->naudience, sizeof(*im->audience), cmp_org);
+    }
+    struct twin_sealed sealed;
+    twin_wraps *store = NULL;
+    int rc = twin_sealed_seal(&sealed, rec, im->audience, im->naudience, NULL, im->members);
+    if (rc)
+        return rc;
+    if (!im->dry_run && (rc = twin_node_wraps(&store, im->node)) == 0 &&
+        (rc = twin_wraps_begin(store)) == 0) {
+        for (size_t i = 0; rc == 0 && i < sealed.nwraps; i++)
+            rc = twin_wraps_add(store, &sealed.wraps[i], &(bool){false});
+        if (rc == 0)
+            rc = twin_wraps_commit(store);
+        else
+            twin_wraps_rollback(store);
+    }
+    if (rc == 0) {
+        *text = sealed.text;
+        *len = sealed.text_len;
+        sealed.text = NULL;
+    }
+    twin_sealed_clear(&sealed);
+    return rc;
+}
+
 /* Stages one record read from row `row` (unchecked: the check comes when all are staged). */
 static int stage(struct importer *im, size_t row, json_t *rec)
 {
@@ -500,7 +556,9 @@ static int stage(struct importer *im, size_t row, json_t *rec)
                             "edit can)",
                             type, id);
     }
-    if ((rc = twin_record_canonical(&text, &len, rec)) ||
+    bool sealed = !old_text && twin_envelope_personal_field(rec);
+    if ((rc = sealed ? seal_staged(im, rec, &text, &len)
+                     : twin_record_canonical(&text, &len, rec)) ||
         (rc = twin_batch_put(im->batch, path, text, len))) {
         free(text);
         free(old_text);
@@ -522,6 +580,7 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     snprintf(s->path, sizeof(s->path), "%s", path);
     s->old_text = old_text;
     s->old_len = old_len;
+    s->plain = sealed ? json_incref(rec) : NULL;
     return 0;
 }
 
@@ -677,7 +736,8 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
                             twin_import_progress_fn progress, void *progress_ctx)
 {
     struct twin_import_report *r = calloc(1, sizeof(*r));
-    struct importer im = {n, NULL, type, r, NULL, 0, 0, NULL, 0, progress, progress_ctx};
+    struct importer im = {n, NULL,     type,         r,       NULL, 0,    0, NULL,
+                          0, progress, progress_ctx, dry_run, NULL, NULL, 0};
     char *data = NULL;
     size_t len = 0;
     *out = NULL;
@@ -703,14 +763,23 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
         char *text = NULL, fault[600];
         size_t tlen;
         json_t *rec = NULL, *old = NULL;
-        /* The staged text is twin's own canonical form: parsing it is enough. */
-        if ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_FILE_MAX_BYTES)) ||
-            (rc = twin_record_parse(&rec, text, tlen)) ||
+        /* The staged text is twin's own canonical form: parsing it is enough. A record staged
+         * sealed is checked on its content. */
+        if (s->plain)
+            rec = json_incref(s->plain);
+        if ((!rec &&
+             ((rc = twin_batch_read(&text, &tlen, im.batch, s->path, TWIN_RECORD_FILE_MAX_BYTES)) ||
+              (rc = twin_record_parse(&rec, text, tlen)))) ||
             (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
             ;
         else if (twin_record_validate(rec, old, lookup_batch, im.batch) ||
                  twin_record_check_conflicts_kept(rec, old))
             rc = report_error(r, s->row, "%s", twin_error_last());
+        else if (limited && s->plain)
+            rc = report_error(r, s->row,
+                              "%s may write only in its own partnerships, so it writes no "
+                              "sealed records, and this record holds personal data (%s)",
+                              twin_node_org_id(n), twin_envelope_personal_field(rec));
         else if (limited &&
                  (rc = twin_validity_check_scope(fault, sizeof(fault), old, rec,
                                                  twin_node_org_id(n), lookup_batch, im.batch)) ==
@@ -743,9 +812,13 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
         }
     }
     twin_batch_free(im.batch);
-    for (size_t i = 0; i < im.nrows; i++)
+    for (size_t i = 0; i < im.nrows; i++) {
         free(im.rows[i].old_text);
+        json_decref(im.rows[i].plain);
+    }
     free(im.rows);
+    free(im.audience);
+    twin_membership_free(im.members);
     for (size_t i = 0; i < im.ncols; i++)
         free(im.header[i]);
     free(im.header);
