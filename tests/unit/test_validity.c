@@ -1286,6 +1286,47 @@ static void an_erasure_by_an_editor_is_refused(void **state)
     json_decref(v1);
 }
 
+static void only_a_merge_sets_versions_aside(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    const char *x = "1111111111111111111111111111111111111111",
+               *y = "2222222222222222222222222222222222222222";
+    new_note(id, path);
+    /* A new record is neither in conflict nor erased. */
+    json_t *e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    snprintf(reason, sizeof(reason), "a new sealed note %s is neither erased nor in conflict", id);
+    judge(n, n->admin, path, e, reason);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    judge(n, n->admin, path, erased_of(e, "Never written"), reason);
+    json_decref(e);
+    /* As a merge leaves it (written here directly), then edits: dropping is fine, adding not. */
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    judge(n, n->admin, path, e, NULL);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    snprintf(reason, sizeof(reason), "sealed note %s: only merges set versions aside in conflicts",
+             id);
+    judge(n, n->admin, path, e, reason);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s, s]", x, y));
+    commit_rec(n, n->admin, path, e); /* refused, but stands in for a merge's result */
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", y));
+    judge(n, n->admin, path, e, NULL);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    judge(n, n->admin, path, e, reason);
+    /* An erasure drops them with the content. */
+    json_t *last = read_head(n, path);
+    json_t *keeps = erased_of(last, "Asked by the person");
+    json_object_set(keeps, "conflicts", json_object_get(last, "conflicts"));
+    judge(n, n->admin, path, keeps, "an erased envelope keeps no conflicts");
+    judge(n, n->admin, path, erased_of(last, "Asked by the person"), NULL);
+    json_decref(last);
+}
+
 /* A second admin (the outsider's institution) and the policy needing both. */
 static void two_admins_needed(struct net *n)
 {
@@ -1584,6 +1625,7 @@ int main(void)
         NET_TEST(an_erased_envelope_never_changes_again),
         NET_TEST(an_erasure_is_exactly_the_previous_envelope_less_its_content),
         NET_TEST(an_erasure_by_an_editor_is_refused),
+        NET_TEST(only_a_merge_sets_versions_aside),
         NET_TEST(with_two_admins_needed_a_direct_erasure_is_refused),
         NET_TEST(with_two_admins_needed_an_approved_erasure_is_accepted),
         NET_TEST(a_member_limited_to_its_partnerships_writes_no_envelope),
