@@ -342,8 +342,6 @@ static void sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal(voi
     assert_int_equal(r->nfindings, 2);
     assert_true(finding_names(r, both, "note.title"));
     assert_true(finding_names(r, north_only, "note.title"));
-    assert_true(finding_names(r, both, "fails its schema: "));
-    assert_true(finding_names(r, both, ", seen by XE-EXAMPLE-N"));
     assert_false(finding_names(r, good, ""));
     twin_audit_sealed_report_free(r);
 
@@ -357,7 +355,6 @@ static void sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal(voi
     assert_int_equal(r->closed, 1);
     assert_int_equal(r->nfindings, 1);
     assert_true(finding_names(r, both, "note.title"));
-    assert_true(finding_names(r, both, ", seen by XE-EXAMPLE-S"));
     twin_audit_sealed_report_free(r);
     twin_sealed_clear(&s1);
     twin_sealed_clear(&s2);
