@@ -1,6 +1,8 @@
 /* twin_audit_verify over a history longer than the chunks its threads take: the same report on one
  * thread as on several, faults named at the commits that break the rules wherever they fall, and
- * every verdict the same as a check of each commit on its own, without any cache. */
+ * every verdict the same as a check of each commit on its own, without any cache. And
+ * twin_audit_sealed: sealed content that breaks its schema is the audience's finding, never a
+ * refusal. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "twin/store.h"
 #include "twin/global.h"
 #include "twin/validity.h"
+#include "ops/sealed.h"
 #include "unit/helpers.h"
 
 static const struct twin_identity admin_who = {"Ministry of Finance of Exampleland",
@@ -257,6 +260,109 @@ static void the_status_counts_what_the_history_holds(void **state)
     twin_node_free(n);
 }
 
+/* ---- sealed records: what only the audience sees (proto/SEALED.md 7) ------------------------ */
+
+/* Keeps a sealed version's wraps in node's store, as its writer or a sync would. */
+static void keep_wraps(twin_node *node, const struct twin_sealed *s)
+{
+    twin_wraps *store = NULL;
+    assert_int_equal(twin_node_wraps(&store, node), 0);
+    for (size_t i = 0; i < s->nwraps; i++) {
+        struct twin_wrap copy = s->wraps[i];
+        bool added;
+        assert_int_equal(twin_wraps_add(store, &copy, &added), 0);
+    }
+}
+
+/* Seals rec for audience by hand and commits the envelope directly on north's branch: what a
+ * member whose twin skipped its checks could write. */
+static git_oid seal_and_commit(struct helper_nodes *p, json_t *rec, const char *const *audience,
+                               size_t naudience, struct twin_sealed *s)
+{
+    struct twin_membership *m = NULL;
+    char path[128];
+    assert_int_equal(twin_ops_members(&m, p->north, NULL), 0);
+    if (twin_sealed_seal(s, rec, audience, naudience, NULL, m))
+        fail_msg("seal: %s", twin_error_last());
+    twin_membership_free(m);
+    keep_wraps(p->north, s);
+    assert_int_equal(twin_record_path(path, sizeof(path),
+                                      json_string_value(json_object_get(rec, "type")),
+                                      json_string_value(json_object_get(rec, "id"))),
+                     0);
+    return helper_commit_file(p->north, "Ministry North", helper_north_who.org_id, path, s->text,
+                              s->text_len);
+}
+
+static bool finding_names(const struct twin_sealed_report *r, const char *id, const char *what)
+{
+    for (size_t i = 0; i < r->nfindings; i++)
+        if (strstr(r->findings[i].text, id) && strstr(r->findings[i].text, what))
+            return true;
+    return false;
+}
+
+static void sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal(void **state)
+{
+    struct helper_nodes *p = *state;
+    char both[TWIN_ID_LEN + 1], north_only[TWIN_ID_LEN + 1], good[TWIN_ID_LEN + 1];
+    const char *audience[] = {helper_north_who.org_id, helper_south_who.org_id};
+    struct twin_sealed s1, s2, s3;
+    /* Notes without the title every note needs: twin would never seal one. */
+    twin_record_new_id(both);
+    json_t *bad = json_pack("{s:s, s:s, s:s, s:s}", "id", both, "type", "note", "kind", "risk",
+                            "body", "A note without a title.");
+    assert_int_equal(twin_record_validate(bad, NULL, NULL, NULL), TWIN_EINVALID);
+    git_oid c1 = seal_and_commit(p, bad, audience, 2, &s1);
+    twin_record_new_id(north_only);
+    json_object_set_new(bad, "id", json_string(north_only));
+    git_oid c2 = seal_and_commit(p, bad, audience, 1, &s2);
+    twin_record_new_id(good);
+    json_t *fine = json_pack("{s:s, s:s, s:s, s:s}", "id", good, "type", "note", "kind", "risk",
+                             "title", "A proper note");
+    git_oid c3 = seal_and_commit(p, fine, audience, 2, &s3);
+    /* The predicate, which never opens an envelope, accepts every one of them. */
+    const git_oid *commits[] = {&c1, &c2, &c3};
+    for (int i = 0; i < 3; i++) {
+        struct twin_check chk;
+        assert_int_equal(
+            twin_validity_check_commit(&chk, twin_node_repo(p->north), commits[i], NULL), 0);
+        if (!chk.valid)
+            fail_msg("commit %d refused: %s", i, chk.reason);
+    }
+    struct twin_verify_report *v = verify(p->north, 1);
+    assert_int_equal(v->nfaults, 0);
+    twin_audit_verify_report_free(v);
+
+    /* The audience opens them and says what is wrong. */
+    struct twin_sealed_report *r = NULL;
+    assert_int_equal(twin_audit_sealed(&r, p->north), 0);
+    assert_int_equal(r->sealed, 3);
+    assert_int_equal(r->opened, 3);
+    assert_int_equal(r->nfindings, 2);
+    assert_true(finding_names(r, both, "note.title"));
+    assert_true(finding_names(r, north_only, "note.title"));
+    assert_false(finding_names(r, good, ""));
+    twin_audit_sealed_report_free(r);
+
+    /* South, in the audience of two of them, sees the one it can open. */
+    pull(p->south, p->north);
+    keep_wraps(p->south, &s1);
+    keep_wraps(p->south, &s3);
+    assert_int_equal(twin_audit_sealed(&r, p->south), 0);
+    assert_int_equal(r->sealed, 3);
+    assert_int_equal(r->opened, 2);
+    assert_int_equal(r->closed, 1);
+    assert_int_equal(r->nfindings, 1);
+    assert_true(finding_names(r, both, "note.title"));
+    twin_audit_sealed_report_free(r);
+    twin_sealed_clear(&s1);
+    twin_sealed_clear(&s2);
+    twin_sealed_clear(&s3);
+    json_decref(fine);
+    json_decref(bad);
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -266,6 +372,9 @@ int main(void)
         cmocka_unit_test(each_verdict_is_what_a_check_without_cache_gives),
         cmocka_unit_test_setup_teardown(the_status_counts_what_the_history_holds, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(
+            sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal, helper_nodes_setup,
+            helper_nodes_teardown),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     twin_global_shutdown();

@@ -1,6 +1,6 @@
 #define _XOPEN_SOURCE 700
 /* The record-aware three-way merge: what merges cleanly, the conflict rule, symmetry, and that
- * the validity predicate re-derives merges. */
+ * the validity predicate re-derives merges; sealed records' envelopes merge whole (SEALED.md 9). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -500,6 +500,286 @@ static void the_rule_line_is_read_from_the_message_only(void **state)
     assert_int_equal(twin_merge_rule_of(buf, strlen(buf)), 1);
 }
 
+/* ---- sealed records (proto/SEALED.md 9): envelopes merge whole, without being opened ----------
+ */
+
+static const char *const north_only[] = {"XE-EXAMPLE-NORTH"};
+static const struct twin_audience north_audience = {north_only, 1};
+
+static void add_sealed(struct fixture *f, char id[static TWIN_ID_LEN + 1], const char *title)
+{
+    git_oid c;
+    if (twin_ops_add_sealed(id, &c, f->node, "note", &north_audience, set_fields,
+                            (void *)(const char *[]){"title", title, NULL}))
+        fail_msg("add sealed: %s", twin_error_last());
+}
+
+/* The blob id of a note in a tree, as 40 hex. */
+static void note_blob(char hex[static GIT_OID_HEXSZ + 1], struct fixture *f, const git_oid *tree_id,
+                      const char *id)
+{
+    git_tree *tree = NULL;
+    git_tree_entry *e = NULL;
+    char path[128];
+    assert_int_equal(twin_record_path(path, sizeof(path), "note", id), 0);
+    assert_int_equal(git_tree_lookup(&tree, twin_node_repo(f->node), tree_id), 0);
+    assert_int_equal(git_tree_entry_bypath(&e, tree, path), 0);
+    git_oid_tostr(hex, GIT_OID_HEXSZ + 1, git_tree_entry_id(e));
+    git_tree_entry_free(e);
+    git_tree_free(tree);
+}
+
+/* The record's envelope without its conflicts (a new reference). */
+static json_t *without_conflicts(const json_t *env)
+{
+    json_t *copy = json_deep_copy(env);
+    json_object_del(copy, "conflicts");
+    return copy;
+}
+
+/* Moves the branch to a commit, dated when, that writes rec as note id: for envelopes that only
+ * a merge would make (a hand-written conflicts list), which the merge must still join. */
+static git_oid commit_note_at(struct fixture *f, const char *id, json_t *rec, int64_t when)
+{
+    git_repository *repo = twin_node_repo(f->node);
+    git_oid h = head(f), tree_id, c;
+    git_commit *parent = NULL;
+    git_tree *base = NULL, *tree = NULL;
+    char path[128], *text = NULL;
+    size_t len;
+    assert_int_equal(twin_record_path(path, sizeof(path), "note", id), 0);
+    assert_int_equal(twin_record_canonical(&text, &len, rec), 0);
+    git_tree_update up = {
+        .action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB, .path = path};
+    assert_int_equal(git_blob_create_from_buffer(&up.id, repo, text, len), 0);
+    assert_int_equal(git_commit_lookup(&parent, repo, &h), 0);
+    assert_int_equal(git_commit_tree(&base, parent), 0);
+    assert_int_equal(git_tree_create_updated(&tree_id, repo, base, 1, &up), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
+    const git_commit *parents[] = {parent};
+    assert_int_equal(twin_store_write_commit_at(&c, repo, twin_node_key(f->node), "North Ministry",
+                                                "XE-EXAMPLE-NORTH", tree, parents, 1,
+                                                "set a note\n", when),
+                     0);
+    assert_int_equal(twin_store_advance(repo, &h, &c, "test"), 0);
+    free(text);
+    git_tree_free(tree);
+    git_tree_free(base);
+    git_commit_free(parent);
+    return c;
+}
+
+static json_t *strings(const char *const *items, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, json_string(items[i]));
+    return list;
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* What SEALED.md 9 says a merged conflicts list is: the union, sorted, each once, the first 64. */
+static json_t *expected_conflicts(const char **all, size_t n)
+{
+    qsort(all, n, sizeof(*all), cmp_text);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n && json_array_size(list) < 64; i++)
+        if (i == 0 || strcmp(all[i - 1], all[i]) != 0)
+            json_array_append_new(list, json_string(all[i]));
+    return list;
+}
+
+static void the_later_envelope_wins_and_the_other_is_set_aside(void **state)
+{
+    struct fixture *f = *state;
+    char n[TWIN_ID_LEN + 1], a_blob[GIT_OID_HEXSZ + 1];
+    struct lines l;
+    add_sealed(f, n, "Kick-off");
+    git_oid base = head(f);
+    l.a = set_title_at(f, n, "A's title", 0);
+    back_to(f, &l.a, &base);
+    l.b = set_title_at(f, n, "B's title", 3600); /* later, within a day of the merge */
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    assert_int_equal(r.conflicts, 1);
+    git_oid a_tree = tree_of_commit(f, &l.a), b_tree = tree_of_commit(f, &l.b);
+    note_blob(a_blob, f, &a_tree, n);
+    json_t *merged = record_in_tree(f, &r.tree, "note", n);
+    json_t *b_env = record_in_tree(f, &b_tree, "note", n);
+    json_t *bare = without_conflicts(merged);
+    assert_true(json_equal(bare, b_env)); /* B's envelope, whole */
+    json_t *want = json_pack("[s]", a_blob);
+    assert_true(json_equal(json_object_get(merged, "conflicts"), want));
+    /* The winner still opens to B's content, and the version set aside to A's. */
+    json_t *open = NULL, *a_env = record_in_tree(f, &a_tree, "note", n);
+    enum twin_sealing how;
+    assert_int_equal(twin_ops_unseal(&open, &how, f->node, b_env), 0);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(open, "title")), "B's title");
+    json_decref(open);
+    assert_int_equal(twin_ops_unseal(&open, &how, f->node, a_env), 0);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(open, "title")), "A's title");
+    json_decref(open);
+    /* The merge commit is valid: every node re-derives the same envelope. */
+    git_oid merge;
+    struct twin_merge_result mr;
+    assert_int_equal(twin_merge_commit(&merge, &mr, f->node, NULL, &l.a, &l.b), 0);
+    assert_true(git_oid_equal(&mr.tree, &r.tree));
+    struct twin_check chk;
+    assert_int_equal(twin_validity_check_commit(&chk, twin_node_repo(f->node), &merge, NULL), 0);
+    if (!chk.valid)
+        fail_msg("merge rejected: %s", chk.reason);
+    json_decref(a_env);
+    json_decref(want);
+    json_decref(bare);
+    json_decref(b_env);
+    json_decref(merged);
+}
+
+/* Each side kept versions aside already: the merge joins both lists and the loser. */
+static void both_sides_conflicts_are_joined_sorted_and_unique(void **state)
+{
+    struct fixture *f = *state;
+    char n[TWIN_ID_LEN + 1], a_blob[GIT_OID_HEXSZ + 1];
+    struct lines l;
+    add_sealed(f, n, "Kick-off");
+    git_oid base = head(f), base_tree = tree_of_commit(f, &base);
+    json_t *e0 = record_in_tree(f, &base_tree, "note", n);
+    int64_t now = (int64_t)time(NULL);
+    const char *a_ids[] = {"ffff000000000000000000000000000000000003",
+                           "1111000000000000000000000000000000000001",
+                           "5555000000000000000000000000000000000002"};
+    const char *b_ids[] = {"5555000000000000000000000000000000000002",
+                           "0000000000000000000000000000000000000009"};
+    json_t *ea = json_deep_copy(e0), *eb = json_deep_copy(e0);
+    const char *sorted_a[] = {a_ids[1], a_ids[2], a_ids[0]};
+    json_object_set_new(ea, "conflicts", strings(sorted_a, 3));
+    json_object_set_new(eb, "conflicts", strings((const char *[]){b_ids[1], b_ids[0]}, 2));
+    l.a = commit_note_at(f, n, ea, now);
+    back_to(f, &l.a, &base);
+    l.b = commit_note_at(f, n, eb, now + 60); /* B wins */
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    git_oid a_tree = tree_of_commit(f, &l.a);
+    note_blob(a_blob, f, &a_tree, n);
+    const char *all[] = {a_ids[0], a_ids[1], a_ids[2], b_ids[0], b_ids[1], a_blob};
+    json_t *want = expected_conflicts(all, 6);
+    assert_int_equal(json_array_size(want), 5); /* the shared one once */
+    json_t *merged = record_in_tree(f, &r.tree, "note", n);
+    if (!json_equal(json_object_get(merged, "conflicts"), want)) {
+        char *got = json_dumps(json_object_get(merged, "conflicts"), JSON_COMPACT);
+        fail_msg("conflicts %s", got);
+    }
+    json_t *bare = without_conflicts(merged), *eb_bare = without_conflicts(eb);
+    assert_true(json_equal(bare, eb_bare));
+    json_decref(eb_bare);
+    json_decref(bare);
+    json_decref(merged);
+    json_decref(want);
+    json_decref(ea);
+    json_decref(eb);
+    json_decref(e0);
+}
+
+/* More than 64 versions set aside: the first 64 in sort order stay. */
+static void joined_conflicts_keep_the_first_64_in_sort_order(void **state)
+{
+    struct fixture *f = *state;
+    char n[TWIN_ID_LEN + 1], a_blob[GIT_OID_HEXSZ + 1], a_ids[40][41], b_ids[40][41];
+    struct lines l;
+    add_sealed(f, n, "Kick-off");
+    git_oid base = head(f), base_tree = tree_of_commit(f, &base);
+    json_t *e0 = record_in_tree(f, &base_tree, "note", n);
+    const char *pa[40], *pb[40], *all[81];
+    size_t nall = 0;
+    /* A's ids and B's interleave in sort order, and ten are on both sides. */
+    for (unsigned i = 0; i < 40; i++) {
+        snprintf(a_ids[i], sizeof(a_ids[i]), "%02x%038u", 2 * i, i);
+        snprintf(b_ids[i], sizeof(b_ids[i]), "%02x%038u", i < 10 ? 2 * i : 2 * i + 1,
+                 i < 10 ? i : 100 + i);
+        pa[i] = a_ids[i], pb[i] = b_ids[i];
+        all[nall++] = a_ids[i];
+        all[nall++] = b_ids[i];
+    }
+    json_t *ea = json_deep_copy(e0), *eb = json_deep_copy(e0);
+    json_object_set_new(ea, "conflicts", strings(pa, 40));
+    json_object_set_new(eb, "conflicts", strings(pb, 40));
+    int64_t now = (int64_t)time(NULL);
+    l.a = commit_note_at(f, n, ea, now + 60); /* A wins this time */
+    back_to(f, &l.a, &base);
+    l.b = commit_note_at(f, n, eb, now);
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    git_oid b_tree = tree_of_commit(f, &l.b);
+    note_blob(a_blob, f, &b_tree, n); /* the loser's blob */
+    all[nall++] = a_blob;
+    json_t *want = expected_conflicts(all, nall);
+    assert_int_equal(json_array_size(want), 64);
+    json_t *merged = record_in_tree(f, &r.tree, "note", n);
+    if (!json_equal(json_object_get(merged, "conflicts"), want)) {
+        char *got = json_dumps(json_object_get(merged, "conflicts"), JSON_COMPACT);
+        fail_msg("conflicts %s", got);
+    }
+    json_t *bare = without_conflicts(merged), *ea_bare = without_conflicts(ea);
+    assert_true(json_equal(bare, ea_bare));
+    json_decref(ea_bare);
+    json_decref(bare);
+    json_decref(merged);
+    json_decref(want);
+    json_decref(ea);
+    json_decref(eb);
+    json_decref(e0);
+}
+
+static void an_erased_side_wins_without_conflicts(void **state)
+{
+    struct fixture *f = *state;
+    char n[TWIN_ID_LEN + 1];
+    struct lines l;
+    git_oid c;
+    add_sealed(f, n, "Kick-off");
+    git_oid base = head(f);
+    /* The other side changed it later; the erasure still wins. (That side first: once erased,
+     * this node holds no key to change it with.) */
+    l.b = set_title_at(f, n, "Changed later", 3600);
+    back_to(f, &l.b, &base);
+    assert_int_equal(twin_ops_erase(&c, f->node, n, "Asked by the person"), 0);
+    l.a = head(f);
+    struct twin_merge_result r;
+    merge_both_ways(f, &l, &r);
+    assert_int_equal(r.conflicts, 0);
+    git_oid a_tree = tree_of_commit(f, &l.a);
+    json_t *merged = record_in_tree(f, &r.tree, "note", n),
+           *erased = record_in_tree(f, &a_tree, "note", n);
+    assert_non_null(json_object_get(erased, "erased"));
+    assert_true(json_equal(merged, erased));
+    assert_null(json_object_get(merged, "conflicts"));
+    json_decref(erased);
+    json_decref(merged);
+    /* Erased on both sides: the later erasure. */
+    back_to(f, &l.a, &base);
+    assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", "3600", 1), 0);
+    int rc = twin_ops_erase(&c, f->node, n, "Asked again");
+    unsetenv("TWIN_TEST_CLOCK_SKEW");
+    assert_int_equal(rc, 0);
+    l.b = head(f);
+    merge_both_ways(f, &l, &r);
+    git_oid b_tree = tree_of_commit(f, &l.b);
+    merged = record_in_tree(f, &r.tree, "note", n);
+    erased = record_in_tree(f, &b_tree, "note", n);
+    assert_true(json_equal(merged, erased));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(merged, "erased"), "reason")),
+        "Asked again");
+    json_decref(erased);
+    json_decref(merged);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +801,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_merge_is_checked_by_the_rule_its_message_names, setup,
                                         teardown),
         cmocka_unit_test(the_rule_line_is_read_from_the_message_only),
+        cmocka_unit_test_setup_teardown(the_later_envelope_wins_and_the_other_is_set_aside, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(both_sides_conflicts_are_joined_sorted_and_unique, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(joined_conflicts_keep_the_first_64_in_sort_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_erased_side_wins_without_conflicts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

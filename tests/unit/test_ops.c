@@ -1,5 +1,6 @@
 /* Operations on real nodes: adding, changing and withdrawing records, adding members, who may
- * do which, and that every commit an operation writes is valid by the validity predicate. */
+ * do which, and that every commit an operation writes is valid by the validity predicate; sealed
+ * records written, read, shared, erased and kept readable across a key rotation. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include "twin/record.h"
 #include "twin/global.h"
 #include "twin/validity.h"
+#include "store/wraps.h"
 
 /* ---- a network of four institutions --------------------------------------------------------- */
 
@@ -716,6 +718,340 @@ static void two_writers_on_one_node_lose_no_update(void **state)
     assert_int_equal(commits, 1 + 2 + 2 * WRITES_PER_THREAD); /* genesis, two members, notes */
 }
 
+/* ---- sealed records: the write path (proto/SEALED.md) --------------------------------------- */
+
+#define ORGS(...)                                                                                  \
+    (&(const struct twin_audience){(const char *const[]){__VA_ARGS__},                             \
+                                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)})
+
+static void add_sealed_ok(char id[static TWIN_ID_LEN + 1], twin_node *node,
+                          const struct twin_audience *audience, void *fields)
+{
+    git_oid commit;
+    int rc = twin_ops_add_sealed(id, &commit, node, "note", audience, set_fields, fields);
+    if (rc)
+        fail_msg("add sealed: %d %s", rc, twin_error_last());
+    assert_commit_valid(node, &commit, twin_node_org_id(node));
+}
+
+/* The content of record id as node reads it, and how. */
+static json_t *unseal(twin_node *node, const char *id, enum twin_sealing *how)
+{
+    json_t *stored = get(node, id), *out = NULL;
+    int rc = twin_ops_unseal(&out, how, node, stored);
+    if (rc)
+        fail_msg("unseal %s: %d %s", id, rc, twin_error_last());
+    json_decref(stored);
+    return out;
+}
+
+static const char *title_of(const json_t *rec)
+{
+    return json_string_value(json_object_get(rec, "title"));
+}
+
+/* The envelope's audience, joined by commas. */
+static const char *audience_of(twin_node *node, const char *id)
+{
+    static char text[400];
+    json_t *env = get(node, id);
+    size_t i, used = 0;
+    json_t *org;
+    text[0] = '\0';
+    json_array_foreach(json_object_get(json_object_get(env, "sealed"), "audience"), i, org) used +=
+        (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? "," : "",
+                         json_string_value(org));
+    json_decref(env);
+    return text;
+}
+
+/* The head commit's message. */
+static const char *head_message(twin_node *node)
+{
+    static char text[700];
+    git_oid h = head_of(node);
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(node), &h), 0);
+    snprintf(text, sizeof(text), "%s", git_commit_message(c));
+    git_commit_free(c);
+    return text;
+}
+
+static int copy_wrap(const struct twin_wrap *w, void *ctx)
+{
+    struct twin_wrap copy = *w;
+    bool added;
+    return twin_wraps_add(ctx, &copy, &added);
+}
+
+/* What a sync session's wrap exchange would bring: every wrap from holds, into to's store. */
+static void pass_wraps(twin_node *to, twin_node *from)
+{
+    twin_wraps *src = NULL, *dst = NULL;
+    uint64_t upto;
+    bool more;
+    assert_int_equal(twin_node_wraps(&src, from), 0);
+    assert_int_equal(twin_node_wraps(&dst, to), 0);
+    assert_int_equal(twin_wraps_since(src, 0, 100000, copy_wrap, dst, &upto, &more), 0);
+    assert_false(more);
+}
+
+static int count_wrap(const struct twin_wrap *w, void *ctx)
+{
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* How many wraps node holds to key pk. */
+static size_t wraps_to(twin_node *node, const unsigned char *pk)
+{
+    twin_wraps *store = NULL;
+    size_t count = 0;
+    assert_int_equal(twin_node_wraps(&store, node), 0);
+    assert_int_equal(twin_wraps_each_to(store, pk, count_wrap, &count), 0);
+    return count;
+}
+
+static void a_sealed_record_reads_back_for_its_audience_only(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1];
+    enum twin_sealing how;
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-RA"),
+                  FIELDS("title", "Budget risk", "kind", "risk", "body", "A cut in March."));
+    /* The writer's institution is always in it. */
+    assert_string_equal(audience_of(n->admin, id), "XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    assert_null(strstr(head_message(n->admin), "Budget"));
+    json_t *rec = unseal(n->admin, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Budget risk");
+    assert_string_equal(json_string_value(json_object_get(rec, "id")), id);
+    json_decref(rec);
+    /* The other institution of the audience, with the history and the wraps a sync brings. */
+    pull(n->editor, n->admin);
+    pass_wraps(n->editor, n->admin);
+    rec = unseal(n->editor, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Budget risk");
+    json_decref(rec);
+    /* An institution outside it, even with every wrap there is, reads the envelope only. */
+    pull(n->observer, n->admin);
+    pass_wraps(n->observer, n->admin);
+    rec = unseal(n->observer, id, &how);
+    assert_int_equal(how, TWIN_SEALING_CLOSED);
+    assert_non_null(json_object_get(rec, "sealed"));
+    assert_null(json_object_get(rec, "title"));
+    json_decref(rec);
+}
+
+static void share_widens_the_audience_and_only_that(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], clear[TWIN_ID_LEN + 1];
+    git_oid commit, before;
+    enum twin_sealing how;
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-MOF"),
+                  FIELDS("title", "Counterpart's view", "kind", "note"));
+    assert_string_equal(audience_of(n->admin, id), "XE-EXAMPLE-MOF");
+    assert_int_equal(twin_ops_share(&commit, n->admin, id, ORGS("XE-EXAMPLE-RA")), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_string_equal(audience_of(n->admin, id), "XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    json_t *rec = unseal(n->admin, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Counterpart's view");
+    json_decref(rec);
+    pull(n->editor, n->admin);
+    pass_wraps(n->editor, n->admin);
+    rec = unseal(n->editor, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    json_decref(rec);
+    /* Nothing to widen: every institution named reads it already. */
+    before = head_of(n->admin);
+    assert_error(twin_ops_share(&commit, n->admin, id, ORGS("XE-EXAMPLE-RA")), TWIN_EEXISTS,
+                 "its audience holds these institutions already");
+    assert_error(twin_ops_share(&commit, n->admin, id, ORGS("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA")),
+                 TWIN_EEXISTS, "already");
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+    /* A record in the clear was shared with everyone already: it cannot be sealed now. */
+    add_ok(clear, n->admin, "note", FIELDS("title", "Public note"));
+    before = head_of(n->admin);
+    assert_error(twin_ops_share(&commit, n->admin, clear, ORGS("XE-EXAMPLE-RA")), TWIN_EINVALID,
+                 "was written in the clear and cannot be sealed");
+    after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+}
+
+static void update_of_a_sealed_record_keeps_its_audience(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1];
+    git_oid commit;
+    enum twin_sealing how;
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "Draft", "kind", "note"));
+    json_t *was = get(n->admin, id);
+    assert_int_equal(
+        twin_ops_update(&commit, n->admin, id, "set", set_fields, FIELDS("title", "Second draft")),
+        0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_null(strstr(head_message(n->admin), "draft"));
+    assert_string_equal(audience_of(n->admin, id), "XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    json_t *now = get(n->admin, id);
+    assert_false(json_equal(json_object_get(json_object_get(now, "sealed"), "ciphertext"),
+                            json_object_get(json_object_get(was, "sealed"), "ciphertext")));
+    json_t *rec = unseal(n->admin, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Second draft");
+    json_decref(rec);
+    /* The editor of the audience changes it too, with the wraps it was given. */
+    pull(n->editor, n->admin);
+    pass_wraps(n->editor, n->admin);
+    assert_int_equal(
+        twin_ops_update(&commit, n->editor, id, "set", set_fields, FIELDS("title", "Final")), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    assert_string_equal(audience_of(n->editor, id), "XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    json_decref(now);
+    json_decref(was);
+}
+
+static void a_node_outside_the_audience_cannot_change_it(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1];
+    git_oid commit;
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-MOF"), FIELDS("title", "Ours", "kind", "note"));
+    pull(n->editor, n->admin);
+    pass_wraps(n->editor, n->admin);
+    git_oid before = head_of(n->editor);
+    int rc = twin_ops_update(&commit, n->editor, id, "set", set_fields, FIELDS("title", "Theirs"));
+    assert_error(rc, TWIN_EDENIED, id);
+    assert_error(twin_ops_withdraw(&commit, n->editor, id), TWIN_EDENIED, id);
+    assert_error(twin_ops_share(&commit, n->editor, id, ORGS("XE-EXAMPLE-RA")), TWIN_EDENIED, id);
+    git_oid after = head_of(n->editor);
+    assert_true(git_oid_equal(&before, &after));
+}
+
+static void erase_takes_only_sealed_records_and_leaves_no_key(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], clear[TWIN_ID_LEN + 1];
+    git_oid commit;
+    size_t held = 0;
+    enum twin_sealing how;
+    add_ok(clear, n->admin, "note", FIELDS("title", "Public note"));
+    assert_error(twin_ops_erase(&commit, n->admin, clear, "Asked by the person"), TWIN_EINVALID,
+                 "only sealed records can be erased");
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-RA"),
+                  FIELDS("title", "Sensitive", "kind", "note"));
+    assert_int_equal(twin_ops_update(&commit, n->admin, id, "set", set_fields,
+                                     FIELDS("title", "Sensitive, revised")),
+                     0);
+    assert_int_equal(twin_ops_erased_keys(&held, n->admin, id, false), 0);
+    assert_int_equal(held, 4); /* two versions, two institutions each */
+    /* Only an admin erases. */
+    pull(n->editor, n->admin);
+    pass_wraps(n->editor, n->admin);
+    assert_error(twin_ops_erase(&commit, n->editor, id, "Asked by the person"), TWIN_EDENIED,
+                 "only an admin");
+    assert_int_equal(twin_ops_erase(&commit, n->admin, id, "Asked by the person"), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_int_equal(twin_ops_erased_keys(&held, n->admin, id, false), 0);
+    assert_int_equal(held, 0);
+    json_t *rec = unseal(n->admin, id, &how);
+    assert_int_equal(how, TWIN_SEALING_ERASED);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(rec, "erased"), "reason")),
+        "Asked by the person");
+    json_decref(rec);
+    assert_error(twin_ops_erase(&commit, n->admin, id, "Again"), TWIN_EINVALID, "erased already");
+    assert_error(twin_ops_update(&commit, n->admin, id, "set", set_fields, FIELDS("title", "Back")),
+                 TWIN_EDENIED, "was erased");
+    /* Another node that held keys drops them when it sees the erasure. */
+    pull(n->editor, n->admin);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, id, true), 0);
+    assert_int_equal(held, 4);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, id, false), 0);
+    assert_int_equal(held, 0);
+}
+
+static void a_person_is_sealed_for_every_member(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], note[TWIN_ID_LEN + 1];
+    git_oid commit;
+    enum twin_sealing how;
+    assert_int_equal(twin_ops_add(id, &commit, n->editor, "person", set_fields,
+                                  FIELDS("name", "Amina Example", "email", "amina@example.org")),
+                     0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    /* Every member with an active key, the observer too. */
+    assert_string_equal(audience_of(n->editor, id), "XE-EXAMPLE-FUND,XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    const char *message = head_message(n->editor);
+    assert_null(strstr(message, "Amina"));
+    assert_non_null(strstr(message, "add person"));
+    assert_non_null(strstr(message, id));
+    json_t *env = get(n->editor, id);
+    char *text = json_dumps(env, JSON_SORT_KEYS);
+    assert_null(strstr(text, "Amina"));
+    assert_null(strstr(text, "example.org"));
+    free(text);
+    json_decref(env);
+    json_t *rec = unseal(n->editor, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "Amina Example");
+    json_decref(rec);
+    /* A record without a personal field stays in the clear. */
+    add_ok(note, n->editor, "note", FIELDS("title", "Kick-off"));
+    rec = unseal(n->editor, note, &how);
+    assert_int_equal(how, TWIN_SEALING_CLEAR);
+    json_decref(rec);
+}
+
+static void key_rotation_keeps_every_sealed_record_readable(void **state)
+{
+    struct net *n = *state;
+    char ours[TWIN_ID_LEN + 1], shared[TWIN_ID_LEN + 1], person[TWIN_ID_LEN + 1];
+    unsigned char old[TWIN_PUBKEY_BYTES];
+    git_oid commit;
+    enum twin_sealing how;
+    add_sealed_ok(ours, n->admin, ORGS("XE-EXAMPLE-MOF"), FIELDS("title", "Ours", "kind", "note"));
+    add_sealed_ok(shared, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "One", "kind", "note"));
+    assert_int_equal(
+        twin_ops_update(&commit, n->admin, shared, "set", set_fields, FIELDS("title", "Two")), 0);
+    assert_int_equal(twin_ops_add(person, &commit, n->admin, "person", set_fields,
+                                  FIELDS("name", "Baraka Sample")),
+                     0);
+    memcpy(old, twin_node_key(n->admin)->pk, sizeof(old));
+    size_t before = wraps_to(n->admin, old);
+    assert_int_equal(before, 4); /* one for each version this institution reads */
+    assert_int_equal(twin_ops_key_rotate(&commit, n->admin), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_memory_not_equal(twin_node_key(n->admin)->pk, old, sizeof(old));
+    /* The retired key's wraps are gone; the new key has one for every version it had. */
+    assert_int_equal(wraps_to(n->admin, old), 0);
+    assert_int_equal(wraps_to(n->admin, twin_node_key(n->admin)->pk), before);
+    json_t *rec = unseal(n->admin, ours, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Ours");
+    json_decref(rec);
+    rec = unseal(n->admin, shared, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Two");
+    json_decref(rec);
+    rec = unseal(n->admin, person, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), "Baraka Sample");
+    json_decref(rec);
+    /* And the node goes on writing sealed records with its new key. */
+    assert_int_equal(
+        twin_ops_update(&commit, n->admin, ours, "set", set_fields, FIELDS("title", "Ours, 2")), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    rec = unseal(n->admin, ours, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(title_of(rec), "Ours, 2");
+    json_decref(rec);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -758,6 +1094,13 @@ int main(void)
         NET_TEST(foreach_visits_every_record_of_a_type_or_of_all_types),
         NET_TEST(get_of_a_missing_record_is_not_found),
         NET_TEST(two_writers_on_one_node_lose_no_update),
+        NET_TEST(a_sealed_record_reads_back_for_its_audience_only),
+        NET_TEST(share_widens_the_audience_and_only_that),
+        NET_TEST(update_of_a_sealed_record_keeps_its_audience),
+        NET_TEST(a_node_outside_the_audience_cannot_change_it),
+        NET_TEST(erase_takes_only_sealed_records_and_leaves_no_key),
+        NET_TEST(a_person_is_sealed_for_every_member),
+        NET_TEST(key_rotation_keeps_every_sealed_record_readable),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }

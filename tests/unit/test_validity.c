@@ -1,6 +1,7 @@
 /* The validity predicate on real histories: commits made by the operations are valid, and
  * commits built directly (twin_store_write_commit + twin_store_advance) that break a rule are
- * refused with a reason naming the rule. */
+ * refused with a reason naming the rule; envelopes of sealed records crafted as a hostile member
+ * would (proto/SEALED.md 7) are judged without being opened. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -884,6 +885,686 @@ static void a_second_genesis_signed_by_another_key_is_refused(void **state)
     git_commit_free(c);
 }
 
+/* ---- sealed records (proto/SEALED.md 1 and 7): envelopes a hostile member writes by hand ------
+ */
+
+#define AUD(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NOBODY   ((const char *const[]){NULL})
+
+/* pad(n) of SEALED.md 2 (Padmé), written from the text of the specification. */
+static size_t padme(size_t n)
+{
+    if (n <= 256)
+        return 256;
+    unsigned e = 0, s = 1;
+    for (size_t v = n; v > 1; v >>= 1)
+        e++; /* floor(log2(n)) */
+    for (unsigned v = e; v > 1; v >>= 1)
+        s++; /* floor(log2(e)) + 1 */
+    size_t m = ((size_t)1 << (e - s)) - 1;
+    return (n + m) & ~m;
+}
+
+#define CT_MIN (256 + 16) /* the smallest ciphertext a writer makes: pad(n) + the tag */
+
+/* Base64 (standard, padded) of n random bytes, as a JSON string. */
+static json_t *b64_random(size_t n)
+{
+    size_t el = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    unsigned char *bytes = malloc(n);
+    char *text = malloc(el);
+    assert_non_null(bytes);
+    assert_non_null(text);
+    randombytes_buf(bytes, n);
+    sodium_bin2base64(text, el, bytes, n, sodium_base64_VARIANT_ORIGINAL);
+    json_t *s = json_string(text);
+    free(bytes);
+    free(text);
+    return s;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* count random digests of size bytes each, sorted bytewise as the envelope lists them. */
+static json_t *digests(size_t count, size_t size)
+{
+    json_t **items = calloc(count ? count : 1, sizeof(*items));
+    json_t *list = json_array();
+    assert_non_null(items);
+    for (size_t i = 0; i < count; i++)
+        items[i] = b64_random(size);
+    qsort(items, count, sizeof(*items), by_text);
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(list, items[i]);
+    free(items);
+    return list;
+}
+
+static json_t *audience_list(const char *const *audience)
+{
+    json_t *list = json_array();
+    for (const char *const *a = audience; *a; a++)
+        json_array_append_new(list, json_string(*a));
+    return list;
+}
+
+/* A well-formed envelope whose content is ct_len random bytes: nothing opens it, and the
+ * predicate never tries. */
+static json_t *envelope(const char *id, const char *type, const char *const *audience,
+                        size_t ct_len)
+{
+    json_t *e =
+        json_pack("{s:s, s:s, s:{s:i, s:o, s:o, s:o, s:o}}", "id", id, "type", type, "sealed", "v",
+                  1, "audience", audience_list(audience), "nonce", b64_random(24), "ciphertext",
+                  b64_random(ct_len), "wraps", digests(2, 32));
+    assert_non_null(e);
+    return e;
+}
+
+static json_t *sealed_of(json_t *env)
+{
+    return json_object_get(env, "sealed");
+}
+
+/* The erased envelope of env, as SEALED.md 6 describes it (written here, not by the code). */
+static json_t *erased_of(const json_t *env, const char *reason)
+{
+    json_t *e = json_deep_copy(env);
+    json_object_del(sealed_of(e), "nonce");
+    json_object_del(sealed_of(e), "ciphertext");
+    json_object_del(sealed_of(e), "wraps");
+    json_object_del(e, "conflicts");
+    json_object_set_new(e, "erased", json_pack("{s:s}", "reason", reason));
+    return e;
+}
+
+/* Moves the branch back to the refused commit's parent: what follows builds on valid history. */
+static void undo(struct net *n, const git_oid *commit)
+{
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, repo_of(n), commit), 0);
+    assert_int_equal(twin_store_advance(repo_of(n), commit, git_commit_parent_id(c, 0), "undo"), 0);
+    git_commit_free(c);
+}
+
+/* Commits rec at path, signed by signer, and checks the verdict: valid when reason is NULL,
+ * else refused for reason (and then undone). rec is consumed. */
+static git_oid judge(struct net *n, twin_node *signer, const char *path, json_t *rec,
+                     const char *reason)
+{
+    git_oid c = commit_rec(n, signer, path, rec);
+    if (!reason) {
+        assert_valid_commit(n, &c, twin_node_org_id(signer));
+        return c;
+    }
+    assert_refused(n, &c, reason);
+    undo(n, &c);
+    return c;
+}
+
+/* A new note id and its path. */
+static void new_note(char id[static TWIN_ID_LEN + 1], char path[static 128])
+{
+    twin_record_new_id(id);
+    record_path(path, "note", id);
+}
+
+static void a_well_formed_envelope_is_accepted_unopened(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    new_note(id, path);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), CT_MIN),
+          NULL);
+    /* A new version, wider, of another valid size: pad(5000) + 16. */
+    judge(n, n->admin, path,
+          envelope(id, "note", AUD("XE-EXAMPLE-FUND", "XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"),
+                   padme(5000) + 16),
+          NULL);
+    /* Any type, even one whose clear form would need fields it lacks: the content is not seen. */
+    char pid[TWIN_ID_LEN + 1], ppath[128];
+    twin_record_new_id(pid);
+    record_path(ppath, "person", pid);
+    judge(n, n->editor, ppath, envelope(pid, "person", AUD("XE-EXAMPLE-RA"), padme(1000) + 16),
+          NULL);
+}
+
+static void an_envelope_with_an_unknown_member_is_refused(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    new_note(id, path);
+    json_t *e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "title", json_string("A title in the clear"));
+    judge(n, n->admin, path, e, "an envelope holds no member 'title'");
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(sealed_of(e), "key", b64_random(32));
+    judge(n, n->admin, path, e, "sealed holds no member 'key'");
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(sealed_of(e), "v", json_integer(2));
+    judge(n, n->admin, path, e, "sealed.v must be 1");
+}
+
+static void an_envelope_audience_is_sorted_unique_and_of_members(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    const char *order = "sealed.audience must be sorted, with no item twice";
+    const char *size = "sealed.audience must be a list of 1 to 64 items";
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA", "XE-EXAMPLE-MOF"), CT_MIN),
+          order);
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-MOF"), CT_MIN),
+          order);
+    judge(n, n->admin, path, envelope(id, "note", NOBODY, CT_MIN), size);
+    /* 65 institutions, sorted: the writer's own last. */
+    const char *many[67];
+    char names[65][32];
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof(names[i]), "XE-EXAMPLE-A%02d", i);
+        many[i] = names[i];
+    }
+    many[64] = "XE-EXAMPLE-MOF";
+    many[65] = NULL;
+    judge(n, n->admin, path, envelope(id, "note", many, CT_MIN), size);
+    snprintf(reason, sizeof(reason),
+             "sealed note %s: its audience names XE-EXAMPLE-OUT, which is not a member", id);
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-OUT"), CT_MIN),
+          reason);
+    /* A member that has left. */
+    git_oid commit;
+    assert_int_equal(twin_ops_member_remove(&commit, n->admin, "XE-EXAMPLE-FUND"), 0);
+    snprintf(reason, sizeof(reason),
+             "sealed note %s: its audience names XE-EXAMPLE-FUND, which has left the network", id);
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-FUND", "XE-EXAMPLE-MOF"), CT_MIN),
+          reason);
+    /* The same audience without it is fine. */
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), NULL);
+}
+
+static void the_writer_must_be_in_the_audience(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    snprintf(reason, sizeof(reason),
+             "XE-EXAMPLE-RA wrote sealed note %s for an audience it is not in", id);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), reason);
+    /* Nor may it leave itself out of a later version that an admin's audience let it into. */
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), NULL);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), reason);
+}
+
+static void nonce_ciphertext_and_wraps_have_their_sizes(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    new_note(id, path);
+    const char *const *aud = AUD("XE-EXAMPLE-MOF");
+    json_t *e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "nonce", b64_random(23));
+    judge(n, n->admin, path, e, "sealed.nonce must be base64 of 24 bytes");
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "nonce", b64_random(25));
+    judge(n, n->admin, path, e, "sealed.nonce must be base64 of 24 bytes");
+
+    /* Lengths that are not pad(n) + 16: pad(300) is 304, and pad() never makes 257. */
+    const size_t bad[] = {CT_MIN - 1, CT_MIN + 1, 300 + 16, 16, padme(300) + 15};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        judge(n, n->admin, path, envelope(id, "note", aud, bad[i]),
+              "sealed.ciphertext must be base64 of a padded content and its tag");
+
+    const char *count = "sealed.wraps must be a list of 1 to 256 digests";
+    const char *order = "sealed.wraps must be sorted, with no item twice";
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "wraps", json_array());
+    judge(n, n->admin, path, e, count);
+    e = envelope(id, "note", aud, CT_MIN);
+    json_array_insert(json_object_get(sealed_of(e), "wraps"), 0,
+                      json_array_get(json_object_get(sealed_of(e), "wraps"), 1));
+    json_array_remove(json_object_get(sealed_of(e), "wraps"), 2); /* the two, swapped */
+    judge(n, n->admin, path, e, order);
+    e = envelope(id, "note", aud, CT_MIN);
+    json_array_append(json_object_get(sealed_of(e), "wraps"),
+                      json_array_get(json_object_get(sealed_of(e), "wraps"), 1));
+    judge(n, n->admin, path, e, order);
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "wraps", digests(257, 32));
+    judge(n, n->admin, path, e, count);
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "wraps", digests(1, 31));
+    judge(n, n->admin, path, e, "sealed.wraps holds an item that is not base64 of 32 bytes");
+    /* The bounds themselves: one digest, and 256. */
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "wraps", digests(1, 32));
+    judge(n, n->admin, path, e, NULL);
+    e = envelope(id, "note", aud, CT_MIN);
+    json_object_set_new(sealed_of(e), "wraps", digests(256, 32));
+    judge(n, n->admin, path, e, NULL);
+}
+
+static void an_envelope_names_the_record_of_its_path(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], other[TWIN_ID_LEN + 1], path[128], reason[200];
+    new_note(id, path);
+    twin_record_new_id(other);
+    snprintf(reason, sizeof(reason), "%s: the record's type and id do not match its path", path);
+    judge(n, n->admin, path, envelope(other, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), reason);
+    judge(n, n->admin, path, envelope(id, "document", AUD("XE-EXAMPLE-MOF"), CT_MIN), reason);
+}
+
+static void a_record_never_changes_between_clear_and_sealed(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    add_note(n, id);
+    record_path(path, "note", id);
+    snprintf(reason, sizeof(reason), "note %s was written in the clear and cannot be sealed", id);
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), reason);
+    new_note(id, path);
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN), NULL);
+    snprintf(reason, sizeof(reason), "note %s is sealed and cannot be written in the clear", id);
+    judge(n, n->admin, path, note_with_id(id, "Out in the open"), reason);
+}
+
+static void an_audience_never_narrows(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), CT_MIN),
+          NULL);
+    snprintf(reason, sizeof(reason), "sealed note %s: an audience only widens", id);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN), reason);
+    /* As many institutions, but another one in place of one left out. */
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-FUND", "XE-EXAMPLE-MOF"), CT_MIN),
+          reason);
+    judge(n, n->admin, path,
+          envelope(id, "note", AUD("XE-EXAMPLE-FUND", "XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), CT_MIN),
+          NULL);
+}
+
+static void a_withdrawn_envelope_changes_only_by_an_erasure(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN), NULL);
+    json_t *w = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    json_object_set_new(w, "withdrawn", json_true());
+    judge(n, n->editor, path, json_incref(w), NULL);
+    snprintf(reason, sizeof(reason), "withdrawn sealed note %s changes only by an erasure", id);
+    json_t *again = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    json_object_set_new(again, "withdrawn", json_true());
+    judge(n, n->editor, path, again, reason);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN), reason);
+    judge(n, n->admin, path,
+          envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), padme(400) + 16), reason);
+    /* An erasure keeps it withdrawn; one that drops withdrawn changes more than the content. */
+    json_t *erased = erased_of(w, "Consent withdrawn");
+    json_t *unwithdrawn = json_deep_copy(erased);
+    json_object_del(unwithdrawn, "withdrawn");
+    snprintf(reason, sizeof(reason), "the erasure of sealed note %s changes more than its content",
+             id);
+    judge(n, n->admin, path, unwithdrawn, reason);
+    judge(n, n->admin, path, erased, NULL);
+    json_decref(w);
+}
+
+static void an_erased_envelope_never_changes_again(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    json_t *v1 = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    judge(n, n->editor, path, json_incref(v1), NULL);
+    /* An admin erases what it cannot read: erasure needs no place in the audience. */
+    judge(n, n->admin, path, erased_of(v1, "Asked by the person"), NULL);
+    snprintf(reason, sizeof(reason), "sealed note %s was erased and never changes again", id);
+    judge(n, n->editor, path, json_incref(v1), reason); /* its content back */
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN), reason);
+    judge(n, n->admin, path, erased_of(v1, "Another reason"), reason);
+    json_t *wider = erased_of(v1, "Asked by the person");
+    json_array_insert_new(json_object_get(sealed_of(wider), "audience"), 0,
+                          json_string("XE-EXAMPLE-MOF"));
+    judge(n, n->admin, path, wider, reason);
+    json_t *withdrawn = erased_of(v1, "Asked by the person");
+    json_object_set_new(withdrawn, "withdrawn", json_true());
+    judge(n, n->admin, path, withdrawn, reason);
+    json_decref(v1);
+}
+
+static void an_erasure_is_exactly_the_previous_envelope_less_its_content(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    json_t *v1 = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    judge(n, n->editor, path, json_incref(v1), NULL);
+    snprintf(reason, sizeof(reason), "the erasure of sealed note %s changes more than its content",
+             id);
+    /* Erasing and sharing at once. */
+    json_t *e = erased_of(v1, "Asked by the person");
+    json_array_insert_new(json_object_get(sealed_of(e), "audience"), 0,
+                          json_string("XE-EXAMPLE-MOF"));
+    judge(n, n->admin, path, e, reason);
+    /* Erasing and narrowing (to another institution). */
+    e = erased_of(v1, "Asked by the person");
+    json_array_set_new(json_object_get(sealed_of(e), "audience"), 0, json_string("XE-EXAMPLE-MOF"));
+    judge(n, n->admin, path, e, reason);
+    /* Erasing and withdrawing at once. */
+    e = erased_of(v1, "Asked by the person");
+    json_object_set_new(e, "withdrawn", json_true());
+    judge(n, n->admin, path, e, reason);
+    /* Keeping some of the content. */
+    e = erased_of(v1, "Asked by the person");
+    json_object_set(sealed_of(e), "nonce", json_object_get(sealed_of(v1), "nonce"));
+    judge(n, n->admin, path, e, "sealed holds no member 'nonce' once erased");
+    /* A reason of more than one line. */
+    judge(n, n->admin, path, erased_of(v1, "Asked\nby the person"),
+          "erased must be {\"reason\": one line of 1 to 1000 characters}");
+    judge(n, n->admin, path, erased_of(v1, ""),
+          "erased must be {\"reason\": one line of 1 to 1000 characters}");
+    json_decref(v1);
+}
+
+static void an_erasure_by_an_editor_is_refused(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    new_note(id, path);
+    json_t *v1 = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    judge(n, n->editor, path, json_incref(v1), NULL);
+    snprintf(reason, sizeof(reason), "XE-EXAMPLE-RA (editor) erased note %s without being an admin",
+             id);
+    judge(n, n->editor, path, erased_of(v1, "Mine to erase"), reason);
+    judge(n, n->admin, path, erased_of(v1, "Theirs to erase"), NULL);
+    json_decref(v1);
+}
+
+static void only_a_merge_sets_versions_aside(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    const char *x = "1111111111111111111111111111111111111111",
+               *y = "2222222222222222222222222222222222222222";
+    new_note(id, path);
+    /* A new record is neither in conflict nor erased. */
+    json_t *e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    snprintf(reason, sizeof(reason), "a new sealed note %s is neither erased nor in conflict", id);
+    judge(n, n->admin, path, e, reason);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    judge(n, n->admin, path, erased_of(e, "Never written"), reason);
+    json_decref(e);
+    /* As a merge leaves it (written here directly), then edits: dropping is fine, adding not. */
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    judge(n, n->admin, path, e, NULL);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    snprintf(reason, sizeof(reason), "sealed note %s: only merges set versions aside in conflicts",
+             id);
+    judge(n, n->admin, path, e, reason);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s, s]", x, y));
+    commit_rec(n, n->admin, path, e); /* refused, but stands in for a merge's result */
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", y));
+    judge(n, n->admin, path, e, NULL);
+    e = envelope(id, "note", AUD("XE-EXAMPLE-MOF"), CT_MIN);
+    json_object_set_new(e, "conflicts", json_pack("[s]", x));
+    judge(n, n->admin, path, e, reason);
+    /* An erasure drops them with the content. */
+    json_t *last = read_head(n, path);
+    json_t *keeps = erased_of(last, "Asked by the person");
+    json_object_set(keeps, "conflicts", json_object_get(last, "conflicts"));
+    judge(n, n->admin, path, keeps, "an erased envelope keeps no conflicts");
+    judge(n, n->admin, path, erased_of(last, "Asked by the person"), NULL);
+    json_decref(last);
+}
+
+/* A second admin (the outsider's institution) and the policy needing both. */
+static void two_admins_needed(struct net *n)
+{
+    git_oid commit;
+    assert_int_equal(twin_ops_member_add(&commit, n->admin, &outsider_who, "admin",
+                                         twin_node_key(n->outsider)->pk),
+                     0);
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "admin_threshold", json_integer(2));
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, NULL);
+}
+
+static void with_two_admins_needed_a_direct_erasure_is_refused(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    two_admins_needed(n);
+    new_note(id, path);
+    json_t *v1 = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    judge(n, n->editor, path, json_incref(v1), NULL);
+    snprintf(reason, sizeof(reason), "%s erased without approval: the policy needs 2 admin", path);
+    judge(n, n->admin, path, erased_of(v1, "Asked by the person"), reason);
+    judge(n, n->outsider, path, erased_of(v1, "Asked by the person"), reason);
+    json_decref(v1);
+}
+
+static void with_two_admins_needed_an_approved_erasure_is_accepted(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], pid[TWIN_ID_LEN + 1], ppath[128], reason[300];
+    two_admins_needed(n);
+    new_note(id, path);
+    json_t *v1 = envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN);
+    judge(n, n->editor, path, json_incref(v1), NULL);
+    json_t *erased = erased_of(v1, "Asked by the person");
+    twin_record_new_id(pid);
+    snprintf(ppath, sizeof(ppath), "proposals/%s.json", pid);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:[{s:s, s:O}], s:[s]}", "id", pid, "summary",
+                          "erase a note", "proposed_by", "XE-EXAMPLE-MOF", "changes", "path", path,
+                          "content", erased, "approvals", "XE-EXAMPLE-MOF");
+    assert_non_null(p);
+    /* The proposal alone changes nothing yet; writing the erasure with it is too early. */
+    judge(n, n->admin, ppath, json_incref(p), NULL);
+    json_array_append_new(json_object_get(p, "approvals"), json_string("XE-EXAMPLE-OUT"));
+    /* The approval that reaches the threshold must write the erasure, exactly. */
+    snprintf(reason, sizeof(reason),
+             "a proposal reached its 2 approvals, but this commit does not write %s as proposed",
+             path);
+    judge(n, n->outsider, ppath, json_incref(p), reason);
+    char *ptext = canon(json_incref(p)), *wrong = canon(erased_of(v1, "Another reason"));
+    struct edit half[] = {{ppath, ptext, 0}, {path, wrong, 0}};
+    git_oid c = commit_edits(n, n->outsider, half, 2);
+    assert_refused(n, &c, reason);
+    undo(n, &c);
+    char *etext = canon(json_incref(erased));
+    struct edit both[] = {{ppath, ptext, 0}, {path, etext, 0}};
+    c = commit_edits(n, n->outsider, both, 2);
+    assert_valid_commit(n, &c, "XE-EXAMPLE-OUT");
+    json_t *now = read_head(n, path);
+    assert_true(json_equal(now, erased));
+    json_decref(now);
+    free(ptext);
+    free(wrong);
+    free(etext);
+    json_decref(p);
+    json_decref(erased);
+    json_decref(v1);
+}
+
+static void a_member_limited_to_its_partnerships_writes_no_envelope(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    git_oid commit;
+    assert_int_equal(twin_ops_member_add_scoped(&commit, n->admin, &outsider_who, "editor",
+                                                twin_node_key(n->outsider)->pk, true),
+                     0);
+    new_note(id, path);
+    const char *reason = "XE-EXAMPLE-OUT may write only in its own partnerships, and a sealed "
+                         "record hides its partnership";
+    judge(n, n->outsider, path, envelope(id, "note", AUD("XE-EXAMPLE-OUT"), CT_MIN), reason);
+    judge(n, n->outsider, path,
+          envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-OUT"), CT_MIN), reason);
+    /* Nor a new version of an envelope it is in the audience of. */
+    judge(n, n->admin, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-OUT"), CT_MIN),
+          NULL);
+    judge(n, n->outsider, path,
+          envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-OUT"), CT_MIN), reason);
+}
+
+static void the_policy_keeps_personal_fields_out_of_the_clear(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], part[TWIN_ID_LEN + 1], reason[300];
+    git_oid commit;
+    /* twin_network_create founds networks with the policy on. */
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    assert_true(json_is_true(json_object_get(json_object_get(net, "policy"), "sealed_personal")));
+    json_decref(net);
+
+    twin_record_new_id(id);
+    record_path(path, "person", id);
+    snprintf(reason, sizeof(reason), "person %s holds person in the clear", id);
+    judge(n, n->editor, path,
+          json_pack("{s:s, s:s, s:s}", "id", id, "type", "person", "name", "Amina Example"),
+          reason);
+
+    assert_int_equal(twin_ops_add(part, &commit, n->admin, "partnership", set_fields,
+                                  FIELDS("title", "Tax twinning", "partnership_type", "twinning")),
+                     0);
+    twin_record_new_id(id);
+    record_path(path, "health_check", id);
+    json_t *hc = json_pack("{s:s, s:s, s:s, s:s, s:{s:i}}", "id", id, "type", "health_check",
+                           "partnership", part, "date", "2026-01-15", "scores", "trust", 4);
+    json_t *commented = json_deep_copy(hc);
+    json_object_set_new(commented, "comment", json_string("Their director is unwell."));
+    snprintf(reason, sizeof(reason), "health_check %s holds health_check.comment in the clear", id);
+    judge(n, n->editor, path, commented, reason);
+    judge(n, n->editor, path, json_incref(hc), NULL); /* without it, in the clear is fine */
+    commented = json_deep_copy(hc);
+    json_object_set_new(commented, "comment", json_string("Their director is unwell."));
+    judge(n, n->editor, path, commented, reason); /* nor added later */
+    json_decref(hc);
+
+    /* A people_link in the clear, then notes added to it. */
+    char a[TWIN_ID_LEN + 1], b[TWIN_ID_LEN + 1];
+    assert_int_equal(
+        twin_ops_add(a, &commit, n->admin, "person", set_fields, FIELDS("name", "Amina Example")),
+        0);
+    assert_int_equal(
+        twin_ops_add(b, &commit, n->admin, "person", set_fields, FIELDS("name", "Baraka Sample")),
+        0);
+    twin_record_new_id(id);
+    record_path(path, "people_link", id);
+    json_t *link = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "people_link",
+                             "person_a", a, "person_b", b, "kind", "counterpart");
+    judge(n, n->editor, path, json_incref(link), NULL);
+    json_object_set_new(link, "notes", json_string("Met at the tax conference; a close friend."));
+    snprintf(reason, sizeof(reason), "people_link %s holds people_link.notes in the clear", id);
+    judge(n, n->editor, path, link, reason);
+}
+
+static void the_personal_data_policy_never_turns_off(void **state)
+{
+    struct net *n = *state;
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "sealed_personal", json_false());
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, "network.policy.sealed_personal");
+    net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_del(json_object_get(net, "policy"), "sealed_personal");
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, "network.policy.sealed_personal, once on, stays on");
+}
+
+/* A network founded before the policy: its genesis as twin founds one, less the policy. */
+static void refound_without_the_policy(struct net *n)
+{
+    git_oid id = head_of(n), genesis, tree_id;
+    git_commit *c = NULL;
+    git_tree *tree = NULL, *updated = NULL;
+    for (;;) {
+        assert_int_equal(git_commit_lookup(&c, repo_of(n), &id), 0);
+        if (git_commit_parentcount(c) == 0)
+            break;
+        id = *git_commit_parent_id(c, 0);
+        git_commit_free(c);
+    }
+    assert_int_equal(git_commit_tree(&tree, c), 0);
+    char *text = NULL;
+    size_t len;
+    json_t *net = NULL;
+    assert_int_equal(twin_tree_read(&text, &len, repo_of(n), tree, TWIN_NETWORK_PATH), 0);
+    assert_int_equal(twin_record_parse_canonical(&net, text, len), 0);
+    free(text);
+    json_object_del(json_object_get(net, "policy"), "sealed_personal");
+    text = canon(net);
+    git_tree_update up = {
+        .action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB, .path = TWIN_NETWORK_PATH};
+    assert_int_equal(git_blob_create_from_buffer(&up.id, repo_of(n), text, strlen(text)), 0);
+    free(text);
+    assert_int_equal(git_tree_create_updated(&tree_id, repo_of(n), tree, 1, &up), 0);
+    assert_int_equal(git_tree_lookup(&updated, repo_of(n), &tree_id), 0);
+    assert_int_equal(twin_store_write_commit(&genesis, repo_of(n), twin_node_key(n->admin),
+                                             "Test Signer", "XE-EXAMPLE-MOF", updated, NULL, 0,
+                                             "found the network\n"),
+                     0);
+    assert_valid_commit(n, &genesis, "XE-EXAMPLE-MOF");
+    git_oid head = head_of(n);
+    assert_int_equal(twin_store_advance(repo_of(n), &head, &genesis, "test: refound"), 0);
+    git_tree_free(updated);
+    git_tree_free(tree);
+    git_commit_free(c);
+}
+
+static void a_clear_person_from_before_the_policy_may_be_withdrawn(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128], reason[300];
+    refound_without_the_policy(n);
+    twin_record_new_id(id);
+    record_path(path, "person", id);
+    json_t *person =
+        json_pack("{s:s, s:s, s:s}", "id", id, "type", "person", "name", "Amina Example");
+    judge(n, n->admin, path, json_incref(person), NULL);
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "sealed_personal", json_true());
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, NULL);
+    /* From then on it may not change, nor a new one be written, in the clear; but it may go. */
+    json_t *renamed = json_deep_copy(person);
+    json_object_set_new(renamed, "name", json_string("Amina B. Example"));
+    snprintf(reason, sizeof(reason), "person %s holds person in the clear", id);
+    judge(n, n->admin, path, renamed, reason);
+    json_object_set_new(person, "withdrawn", json_true());
+    judge(n, n->admin, path, person, NULL);
+}
+
+/* The largest envelope a writer makes: the ciphertext of 1 MiB of content, 256 wraps. It is
+ * above the bound of a record in the clear and below that of an envelope. */
+static void the_largest_envelope_is_accepted(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    new_note(id, path);
+    size_t largest = padme(((size_t)1 << 20) + 4) + 16;
+    json_t *e = envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), largest);
+    json_object_set_new(sealed_of(e), "wraps", digests(256, 32));
+    char *text = canon(e);
+    assert_true(strlen(text) > TWIN_RECORD_MAX_BYTES);
+    assert_true(strlen(text) < TWIN_RECORD_FILE_MAX_BYTES);
+    git_oid c = commit_one(n, n->editor, path, text);
+    free(text);
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    /* The next size pad() makes is beyond what 1 MiB of content needs. */
+    size_t beyond = padme(largest - 16 + 1) + 16;
+    assert_true(beyond > largest);
+    judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), beyond),
+          "sealed.ciphertext must be base64 of a padded content and its tag");
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -932,6 +1613,26 @@ int main(void)
         NET_TEST(a_commit_that_changes_nothing_is_refused),
         NET_TEST(a_merge_commit_that_adds_a_change_of_its_own_is_refused),
         NET_TEST(a_second_genesis_signed_by_another_key_is_refused),
+        NET_TEST(a_well_formed_envelope_is_accepted_unopened),
+        NET_TEST(an_envelope_with_an_unknown_member_is_refused),
+        NET_TEST(an_envelope_audience_is_sorted_unique_and_of_members),
+        NET_TEST(the_writer_must_be_in_the_audience),
+        NET_TEST(nonce_ciphertext_and_wraps_have_their_sizes),
+        NET_TEST(an_envelope_names_the_record_of_its_path),
+        NET_TEST(a_record_never_changes_between_clear_and_sealed),
+        NET_TEST(an_audience_never_narrows),
+        NET_TEST(a_withdrawn_envelope_changes_only_by_an_erasure),
+        NET_TEST(an_erased_envelope_never_changes_again),
+        NET_TEST(an_erasure_is_exactly_the_previous_envelope_less_its_content),
+        NET_TEST(an_erasure_by_an_editor_is_refused),
+        NET_TEST(only_a_merge_sets_versions_aside),
+        NET_TEST(with_two_admins_needed_a_direct_erasure_is_refused),
+        NET_TEST(with_two_admins_needed_an_approved_erasure_is_accepted),
+        NET_TEST(a_member_limited_to_its_partnerships_writes_no_envelope),
+        NET_TEST(the_policy_keeps_personal_fields_out_of_the_clear),
+        NET_TEST(the_personal_data_policy_never_turns_off),
+        NET_TEST(a_clear_person_from_before_the_policy_may_be_withdrawn),
+        NET_TEST(the_largest_envelope_is_accepted),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }
