@@ -1,7 +1,7 @@
 /* twin_audit_verify over a history longer than the chunks its threads take: the same report on one
  * thread as on several, faults named at the commits that break the rules wherever they fall, and
  * every verdict the same as a check of each commit on its own, without any cache. And
- * twin_audit_sealed: sealed content that breaks its schema is the audience's finding, never a
+ * twin_sealedcheck_run: sealed content that breaks its schema is the audience's finding, never a
  * refusal. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
@@ -336,26 +336,26 @@ static void sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal(voi
 
     /* The audience opens them and says what is wrong. */
     struct twin_sealed_report *r = NULL;
-    assert_int_equal(twin_audit_sealed(&r, p->north), 0);
+    assert_int_equal(twin_sealedcheck_run(&r, p->north), 0);
     assert_int_equal(r->sealed, 3);
     assert_int_equal(r->opened, 3);
     assert_int_equal(r->nfindings, 2);
     assert_true(finding_names(r, both, "note.title"));
     assert_true(finding_names(r, north_only, "note.title"));
     assert_false(finding_names(r, good, ""));
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
 
     /* South, in the audience of two of them, sees the one it can open. */
     pull(p->south, p->north);
     keep_wraps(p->south, &s1);
     keep_wraps(p->south, &s3);
-    assert_int_equal(twin_audit_sealed(&r, p->south), 0);
+    assert_int_equal(twin_sealedcheck_run(&r, p->south), 0);
     assert_int_equal(r->sealed, 3);
     assert_int_equal(r->opened, 2);
     assert_int_equal(r->closed, 1);
     assert_int_equal(r->nfindings, 1);
     assert_true(finding_names(r, both, "note.title"));
-    twin_audit_sealed_report_free(r);
+    twin_sealedcheck_free(r);
     twin_sealed_clear(&s1);
     twin_sealed_clear(&s2);
     twin_sealed_clear(&s3);

@@ -792,7 +792,7 @@ static void pass_wraps(twin_node *to, twin_node *from)
     bool more;
     assert_int_equal(twin_node_wraps(&src, from), 0);
     assert_int_equal(twin_node_wraps(&dst, to), 0);
-    assert_int_equal(twin_wraps_since(src, 0, 100000, copy_wrap, dst, &upto, &more), 0);
+    assert_int_equal(twin_wraps_since(src, 0, 100000, NULL, copy_wrap, dst, &upto, &more), 0);
     assert_false(more);
 }
 
