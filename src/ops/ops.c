@@ -211,10 +211,23 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
         list[n++] = old->audience[i];
     bool members = false;
     for (size_t i = 0; want && i < want->n; i++) {
-        if (strcmp(want->orgs[i], TWIN_AUDIENCE_MEMBERS) == 0)
+        if (strcmp(want->orgs[i], TWIN_AUDIENCE_MEMBERS) == 0) {
             members = true;
-        else
-            list[n++] = want->orgs[i];
+            continue;
+        }
+        const struct twin_member *a = twin_membership_find(m, want->orgs[i]);
+        bool active = false;
+        for (size_t k = 0; a && k < a->nkeys; k++)
+            active = active || a->keys[k].state == TWIN_KEY_ACTIVE;
+        if (!a || a->removed || !active) {
+            free(list);
+            return twin_error(TWIN_EINVALID, "%s %s", want->orgs[i],
+                              !a           ? "is not a member of this network"
+                              : a->removed ? "has left the network"
+                                           : "has no active key to seal for (an admin gives it "
+                                             "one with twin member add-key)");
+        }
+        list[n++] = want->orgs[i];
     }
     for (size_t i = 0; members && i < m->count; i++) {
         bool active = false;

@@ -40,17 +40,16 @@ int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *con
         return twin_error(TWIN_EINVALID, "a record to seal needs its id and type");
     size_t nkeys = 0;
     for (size_t i = 0; i < naudience; i++) {
-        const struct twin_member *mm = audience_member(m, audience[i]);
-        size_t active = 0;
+        const struct twin_member *mm = twin_membership_find(m, audience[i]);
         if (!mm)
             return twin_error(TWIN_EINVALID, "%s is not a member of network %s", audience[i],
                               m->network_id);
-        for (size_t k = 0; k < mm->nkeys; k++)
-            active += mm->keys[k].state == TWIN_KEY_ACTIVE;
-        if (!active)
-            return twin_error(TWIN_EINVALID, "%s has no active key to seal for", audience[i]);
-        nkeys += active;
+        /* A member who left, or has no active key, stays in the audience and gets no wrap. */
+        for (size_t k = 0; !mm->removed && k < mm->nkeys; k++)
+            nkeys += mm->keys[k].state == TWIN_KEY_ACTIVE;
     }
+    if (nkeys == 0)
+        return twin_error(TWIN_EINVALID, "no institution of the audience has an active key");
     if (nkeys > TWIN_ENVELOPE_MAX_WRAPS)
         return twin_error(TWIN_ELIMIT, "an audience of %zu active keys (at most %d)", nkeys,
                           TWIN_ENVELOPE_MAX_WRAPS);
@@ -66,7 +65,7 @@ int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *con
     size_t n = 0;
     for (size_t i = 0; rc == 0 && i < naudience; i++) {
         const struct twin_member *mm = audience_member(m, audience[i]);
-        for (size_t k = 0; rc == 0 && k < mm->nkeys; k++) {
+        for (size_t k = 0; rc == 0 && mm && k < mm->nkeys; k++) {
             if (mm->keys[k].state != TWIN_KEY_ACTIVE)
                 continue;
             struct twin_wrap *w = &wraps[n];

@@ -424,9 +424,16 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
     else if (*erasure && who->role != TWIN_ROLE_ADMIN)
         snprintf(fault, fault_size, "%s (%s) erased %s %s without being an admin", who->org_id,
                  twin_membership_role_name(who->role), e.type, e.id);
+    /* Institutions a version adds to the audience must be members still there; those the
+     * previous version had stay, even once they left (an audience never narrows), or a record
+     * shared with a member who left could never change, be withdrawn or erased again. */
+    const json_t *was = old ? json_object_get(json_object_get(old, "sealed"), "audience") : NULL;
     for (size_t i = 0; !fault[0] && i < e.naudience; i++) {
+        bool carried = false;
+        for (size_t k = 0; !carried && k < json_array_size(was); k++)
+            carried = strcmp(json_string_value(json_array_get(was, k)), e.audience[i]) == 0;
         const struct twin_member *a = twin_membership_find(m, e.audience[i]);
-        if (!a || a->removed)
+        if (!carried && (!a || a->removed))
             snprintf(fault, fault_size, "sealed %s %s: its audience names %s, %s", e.type, e.id,
                      e.audience[i], a ? "which has left the network" : "which is not a member");
     }

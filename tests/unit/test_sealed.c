@@ -14,6 +14,8 @@
 #include "base/sha1.h"
 #include "records/envelope.h"
 #include "twin/global.h"
+#include "twin/ops.h"
+#include "twin/validity.h"
 #include "unit/helpers.h"
 
 static json_t *note(const char *title)
@@ -156,10 +158,55 @@ static void an_audience_outside_the_membership_is_refused(void **state)
     git_oid c;
     assert_int_equal(twin_ops_member_remove(&c, p->north, helper_south_who.org_id), 0);
     assert_int_equal(twin_ops_members(&m, p->north, NULL), 0);
+    /* A member who left stays in an audience it was in, and gets no wrap: alone, nobody does. */
     const char *south[] = {helper_south_who.org_id};
-    assert_error(twin_sealed_seal(&s, rec, south, 1, NULL, m), TWIN_EINVALID, "is not a member");
+    assert_error(twin_sealed_seal(&s, rec, south, 1, NULL, m), TWIN_EINVALID,
+                 "no institution of the audience has an active key");
+    const char *both[] = {helper_north_who.org_id, helper_south_who.org_id};
+    assert_int_equal(twin_sealed_seal(&s, rec, both, 2, NULL, m), 0);
+    assert_int_equal(s.nwraps, 1); /* North's key alone */
+    twin_sealed_clear(&s);
     twin_membership_free(m);
     json_decref(rec);
+}
+
+static int titled(json_t *rec, void *ctx)
+{
+    int rc = twin_record_set_path(rec, "title", ctx);
+    return rc ? rc : twin_record_set_path(rec, "kind", "risk");
+}
+
+static void assert_head_valid(twin_node *n)
+{
+    git_oid head;
+    struct twin_check check;
+    assert_int_equal(twin_node_head(&head, n), 0);
+    assert_int_equal(twin_validity_check_commit(&check, twin_node_repo(n), &head, NULL), 0);
+    if (!check.valid)
+        fail_msg("refused: %s", check.reason);
+}
+
+/* A member who left stays in the audiences it was in: the record still changes, is withdrawn
+ * and erased; only adding a member who left is refused. */
+static void a_record_shared_with_a_member_who_left_still_changes(void **state)
+{
+    struct helper_nodes *p = *state;
+    const char *south_only[] = {helper_south_who.org_id};
+    const struct twin_audience south = {south_only, 1};
+    char id[TWIN_ID_LEN + 1];
+    git_oid c;
+    assert_int_equal(twin_ops_add_sealed(id, &c, p->north, "note", &south, titled, "Shared"), 0);
+    assert_int_equal(twin_ops_member_remove(&c, p->north, helper_south_who.org_id), 0);
+    assert_int_equal(twin_ops_update(&c, p->north, id, "set", titled, "Changed"), 0);
+    assert_head_valid(p->north);
+    assert_error(twin_ops_share(&c, p->north, id, &south), TWIN_EINVALID, "has left the network");
+    assert_int_equal(twin_ops_withdraw(&c, p->north, id), 0);
+    assert_head_valid(p->north);
+    assert_int_equal(twin_ops_erase(&c, p->north, id, "The partner left"), 0);
+    assert_head_valid(p->north);
+    char other[TWIN_ID_LEN + 1];
+    assert_error(twin_ops_add_sealed(other, &c, p->north, "note", &south, titled, "Too late"),
+                 TWIN_EINVALID, "XE-EXAMPLE-S has left the network");
 }
 
 int main(void)
@@ -167,6 +214,8 @@ int main(void)
     if (twin_global_init(false))
         return 1;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_record_shared_with_a_member_who_left_still_changes,
+                                        helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(a_sealed_record_opens_for_its_audience_only,
                                         helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(a_wrap_that_does_not_open_is_deleted, helper_nodes_setup,
