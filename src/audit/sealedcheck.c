@@ -57,8 +57,8 @@ static int look(json_t *stored, void *ctx)
         r->opened++;
         if (twin_record_validate(rec, NULL, NULL, NULL)) {
             char text[700];
-            snprintf(text, sizeof(text), "sealed %s %s fails its rules: %s", type, id,
-                     twin_error_last());
+            snprintf(text, sizeof(text), "sealed %s %s fails its rules: %s, seen by %s", type, id,
+                     twin_error_last(), twin_node_org_id(g->n));
             rc = finding(r, text);
         }
         twin_error_clear();

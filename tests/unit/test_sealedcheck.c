@@ -135,6 +135,7 @@ static void content_that_breaks_its_rules_is_a_finding_not_a_fault(void **state)
     assert_int_equal(r->opened, 1);
     assert_int_equal(r->nfindings, 1);
     assert_non_null(strstr(r->findings[0].text, "fails its rules"));
+    assert_non_null(strstr(r->findings[0].text, "seen by XE-EXAMPLE-N"));
     assert_non_null(strstr(r->findings[0].text, id));
     twin_sealedcheck_free(r);
     twin_sealed_clear(&s);
