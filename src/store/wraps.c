@@ -15,6 +15,9 @@ struct twin_wraps {
     sqlite3 *db;
     char path[4200];
     unsigned char store[TWIN_WRAPS_STORE_BYTES];
+    /* The statements a session runs for every wrap, prepared once: SQL parsed for each of
+     * thousands of wraps cost more than the rest of their check. */
+    sqlite3_stmt *erased_st, *add_st;
 };
 
 static int db_error(twin_wraps *w, const char *what)
@@ -31,6 +34,19 @@ static int exec(twin_wraps *w, const char *sql, const char *what)
 static int prepare(sqlite3_stmt **st, twin_wraps *w, const char *sql)
 {
     return sqlite3_prepare_v2(w->db, sql, -1, st, NULL) == SQLITE_OK ? 0 : db_error(w, "a query");
+}
+
+/* A statement kept for reuse in *kept, prepared the first time; put it back with
+ * sqlite3_reset once done. */
+static int prepared(sqlite3_stmt **kept, twin_wraps *w, const char *sql)
+{
+    if (*kept) {
+        sqlite3_clear_bindings(*kept);
+        return 0;
+    }
+    return sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, kept, NULL) == SQLITE_OK
+               ? 0
+               : db_error(w, "a query");
 }
 
 static const char schema[] =
@@ -119,6 +135,8 @@ void twin_wraps_free(twin_wraps *w)
 {
     if (!w)
         return;
+    sqlite3_finalize(w->erased_st);
+    sqlite3_finalize(w->add_st);
     sqlite3_close_v2(w->db);
     free(w);
 }
@@ -130,16 +148,16 @@ void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE
 
 int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(&st, w, "SELECT 1 FROM erased WHERE record = ?1");
+    int rc = prepared(&w->erased_st, w, "SELECT 1 FROM erased WHERE record = ?1");
     if (rc)
         return rc;
+    sqlite3_stmt *st = w->erased_st;
     sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     *erased = step == SQLITE_ROW;
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = db_error(w, "reading the erased records");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -153,12 +171,12 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
     if (erased)
         return twin_error(TWIN_EDENIED, "record %s was erased: its wraps are not kept",
                           wrap->record);
-    sqlite3_stmt *st = NULL;
-    if ((rc =
-             prepare(&st, w,
-                     "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")))
+    if ((rc = prepared(
+             &w->add_st, w,
+             "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")))
         return rc;
+    sqlite3_stmt *st = w->add_st;
     sqlite3_bind_text(st, 1, wrap->record, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, wrap->blob, sizeof(wrap->blob), SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, wrap->to, sizeof(wrap->to), SQLITE_STATIC);
@@ -175,7 +193,7 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
         *added = true;
         wrap->seq = (uint64_t)sqlite3_last_insert_rowid(w->db);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
