@@ -181,9 +181,9 @@ static double time_sync(const char *base, long m, bool sealed, int run)
     if (getenv("BENCH_SEAL_DETAIL"))
         fprintf(stderr,
                 "%s: took %.0f ms; session %.0f ms, receive %.0f, index %.0f, check %.0f, accept "
-                "%.0f\n",
+                "%.0f, wraps %.0f\n",
                 sealed ? "sealed" : "clear", took * 1000, st.total_ms, st.receive_ms, st.index_ms,
-                st.check_ms, st.accept_ms);
+                st.check_ms, st.accept_ms, st.wraps_ms);
     twin_listener_stop(l);
     if (st.received_commits < (size_t)m)
         fprintf(stderr, "bench_seal: the session took %zu commits, not %ld\n", st.received_commits,

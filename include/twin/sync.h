@@ -39,6 +39,7 @@ struct twin_sync_stats {
     double index_ms;     /* of receive_ms: indexing the received pack into the quarantine */
     double check_ms;     /* the validity predicate over the received commits */
     double accept_ms;    /* moving the accepted objects into the store and the branch */
+    double wraps_ms;     /* exchanging sealed records' wraps (both answers) */
     double total_ms;     /* the whole session after the handshake */
     char peer_refusal[TWIN_MSG_TEXT_MAX + 1]; /* why the peer refused, if it did */
     /* The new commits taken from the peer dated more than a day ahead of this node's clock

@@ -290,7 +290,18 @@ static int send_ask(twin_msg *ask, struct session *s)
 
 /* The exchange of SEALED.md 5, after the checkpoints and before the goodbyes: the initiator
  * asks first and takes the responder's answer, then answers the responder's ask. */
+static int exchange_wraps_once(struct session *s);
+
+/* exchange_wraps_once, timed. */
 static int exchange_wraps(struct session *s)
+{
+    double t0 = now_ms();
+    int rc = exchange_wraps_once(s);
+    s->st->wraps_ms += now_ms() - t0;
+    return rc;
+}
+
+static int exchange_wraps_once(struct session *s)
 {
     twin_msg ask = {0}, theirs = {0};
     int rc;
