@@ -221,11 +221,13 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
             active = active || a->keys[k].state == TWIN_KEY_ACTIVE;
         if (!a || a->removed || !active) {
             free(list);
+            if (!a)
+                return twin_error(TWIN_EINVALID, "%s is not a member of network %s", want->orgs[i],
+                                  m->network_id);
             return twin_error(TWIN_EINVALID, "%s %s", want->orgs[i],
-                              !a           ? "is not a member of this network"
-                              : a->removed ? "has left the network"
-                                           : "has no active key to seal for (an admin gives it "
-                                             "one with twin member add-key)");
+                              a->removed ? "has left the network"
+                                         : "has no active key to seal for (an admin gives it one "
+                                           "with twin member add-key)");
         }
         list[n++] = want->orgs[i];
     }
