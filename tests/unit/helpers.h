@@ -34,6 +34,7 @@
 #include "twin/ops.h"
 #include "twin/quarantine.h"
 #include "twin/store.h"
+#include "store/wraps.h"
 
 /* --- a temporary directory per test (cmocka setup and teardown) --- */
 
@@ -319,6 +320,26 @@ static inline git_oid helper_commit_file(twin_node *n, const char *name, const c
     git_tree_free(tree);
     git_commit_free(parent);
     return c;
+}
+
+static inline int helper_add_wrap(const struct twin_wrap *w, void *ctx)
+{
+    struct twin_wrap copy = *w;
+    bool added;
+    return twin_wraps_add(ctx, &copy, &added);
+}
+
+/* What a sync session's wrap exchange would bring: every wrap `from` keeps, into to's store,
+ * unchecked. Include <cmocka.h> first. */
+static inline void helper_pass_wraps(twin_node *to, twin_node *from)
+{
+    twin_wraps *src = NULL, *dst = NULL;
+    uint64_t upto;
+    bool more;
+    assert_int_equal(twin_node_wraps(&src, from), 0);
+    assert_int_equal(twin_node_wraps(&dst, to), 0);
+    assert_int_equal(twin_wraps_since(src, 0, 100000, NULL, helper_add_wrap, dst, &upto, &more), 0);
+    assert_false(more);
 }
 
 /* --- two nodes of one network: north founds it and admits south as an editor --- */

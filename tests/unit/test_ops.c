@@ -777,25 +777,6 @@ static const char *head_message(twin_node *node)
     return text;
 }
 
-static int copy_wrap(const struct twin_wrap *w, void *ctx)
-{
-    struct twin_wrap copy = *w;
-    bool added;
-    return twin_wraps_add(ctx, &copy, &added);
-}
-
-/* What a sync session's wrap exchange would bring: every wrap from holds, into to's store. */
-static void pass_wraps(twin_node *to, twin_node *from)
-{
-    twin_wraps *src = NULL, *dst = NULL;
-    uint64_t upto;
-    bool more;
-    assert_int_equal(twin_node_wraps(&src, from), 0);
-    assert_int_equal(twin_node_wraps(&dst, to), 0);
-    assert_int_equal(twin_wraps_since(src, 0, 100000, NULL, copy_wrap, dst, &upto, &more), 0);
-    assert_false(more);
-}
-
 static int count_wrap(const struct twin_wrap *w, void *ctx)
 {
     (*(size_t *)ctx)++;
@@ -829,14 +810,14 @@ static void a_sealed_record_reads_back_for_its_audience_only(void **state)
     json_decref(rec);
     /* The other institution of the audience, with the history and the wraps a sync brings. */
     pull(n->editor, n->admin);
-    pass_wraps(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
     rec = unseal(n->editor, id, &how);
     assert_int_equal(how, TWIN_SEALING_OPENED);
     assert_string_equal(title_of(rec), "Budget risk");
     json_decref(rec);
     /* An institution outside it, even with every wrap there is, reads the envelope only. */
     pull(n->observer, n->admin);
-    pass_wraps(n->observer, n->admin);
+    helper_pass_wraps(n->observer, n->admin);
     rec = unseal(n->observer, id, &how);
     assert_int_equal(how, TWIN_SEALING_CLOSED);
     assert_non_null(json_object_get(rec, "sealed"));
@@ -861,7 +842,7 @@ static void share_widens_the_audience_and_only_that(void **state)
     assert_string_equal(title_of(rec), "Counterpart's view");
     json_decref(rec);
     pull(n->editor, n->admin);
-    pass_wraps(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
     rec = unseal(n->editor, id, &how);
     assert_int_equal(how, TWIN_SEALING_OPENED);
     json_decref(rec);
@@ -905,7 +886,7 @@ static void update_of_a_sealed_record_keeps_its_audience(void **state)
     json_decref(rec);
     /* The editor of the audience changes it too, with the wraps it was given. */
     pull(n->editor, n->admin);
-    pass_wraps(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
     assert_int_equal(
         twin_ops_update(&commit, n->editor, id, "set", set_fields, FIELDS("title", "Final")), 0);
     assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
@@ -921,7 +902,7 @@ static void a_node_outside_the_audience_cannot_change_it(void **state)
     git_oid commit;
     add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-MOF"), FIELDS("title", "Ours", "kind", "note"));
     pull(n->editor, n->admin);
-    pass_wraps(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
     git_oid before = head_of(n->editor);
     int rc = twin_ops_update(&commit, n->editor, id, "set", set_fields, FIELDS("title", "Theirs"));
     assert_error(rc, TWIN_EDENIED, id);
@@ -950,7 +931,7 @@ static void erase_takes_only_sealed_records_and_leaves_no_key(void **state)
     assert_int_equal(held, 4); /* two versions, two institutions each */
     /* Only an admin erases. */
     pull(n->editor, n->admin);
-    pass_wraps(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
     assert_error(twin_ops_erase(&commit, n->editor, id, "Asked by the person"), TWIN_EDENIED,
                  "only an admin");
     assert_int_equal(twin_ops_erase(&commit, n->admin, id, "Asked by the person"), 0);

@@ -34,25 +34,6 @@ static struct twin_sealed_report *report(twin_node *n)
     return r;
 }
 
-/* Gives `to` every wrap `from` keeps: as a sync session's wrap exchange would. */
-static int give(const struct twin_wrap *w, void *ctx)
-{
-    struct twin_wrap copy = *w;
-    bool added;
-    return twin_wraps_add(ctx, &copy, &added);
-}
-
-static void copy_wraps(twin_node *to, twin_node *from)
-{
-    twin_wraps *a = NULL, *b = NULL;
-    uint64_t upto;
-    bool more;
-    assert_int_equal(twin_node_wraps(&a, from), 0);
-    assert_int_equal(twin_node_wraps(&b, to), 0);
-    assert_int_equal(twin_wraps_since(a, 0, 100000, NULL, give, b, &upto, &more), 0);
-    assert_false(more);
-}
-
 static void counts_erasures_and_held_keys(void **state)
 {
     struct helper_nodes *p = *state;
@@ -66,7 +47,7 @@ static void counts_erasures_and_held_keys(void **state)
     assert_int_equal(
         twin_ops_add(person, &c, p->north, "person", person_fields, "Ama Mensah-Example"), 0);
     pull(p->south, p->north);
-    copy_wraps(p->south, p->north);
+    helper_pass_wraps(p->south, p->north);
 
     struct twin_sealed_report *r = report(p->north);
     assert_int_equal(r->sealed, 2);
