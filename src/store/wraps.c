@@ -18,6 +18,7 @@ struct twin_wraps {
     /* The statements a session runs for every wrap, prepared once: SQL parsed for each of
      * thousands of wraps cost more than the rest of their check. */
     sqlite3_stmt *erased_st, *add_st;
+    bool relaxed; /* the open transaction is not synced to disk at its commit */
 };
 
 static int db_error(twin_wraps *w, const char *what)
@@ -197,14 +198,39 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
     return rc;
 }
 
+/* Back to syncing every commit, and to moving the log into the database once it holds 1000 pages
+ * (SQLite's default), after a received transaction. */
+static void relax_end(twin_wraps *w)
+{
+    if (w->relaxed && sqlite3_get_autocommit(w->db)) {
+        (void)sqlite3_exec(w->db, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=1000", NULL,
+                           NULL, NULL);
+        w->relaxed = false;
+    }
+}
+
 int twin_wraps_begin(twin_wraps *w)
 {
     return exec(w, "BEGIN IMMEDIATE", "starting a transaction");
 }
 
+int twin_wraps_begin_received(twin_wraps *w)
+{
+    int rc = exec(w, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0",
+                  "setting up a transaction");
+    if (rc == 0)
+        w->relaxed = true;
+    if (rc == 0 && (rc = exec(w, "BEGIN IMMEDIATE", "starting a transaction")))
+        relax_end(w);
+    return rc;
+}
+
 int twin_wraps_commit(twin_wraps *w)
 {
-    return exec(w, "COMMIT", "committing a transaction");
+    int rc = exec(w, "COMMIT", "committing a transaction");
+    if (rc == 0)
+        relax_end(w);
+    return rc;
 }
 
 void twin_wraps_rollback(twin_wraps *w)
@@ -213,6 +239,7 @@ void twin_wraps_rollback(twin_wraps *w)
     snprintf(saved, sizeof(saved), "%s", twin_error_last());
     if (!sqlite3_get_autocommit(w->db))
         (void)exec(w, "ROLLBACK", "undoing a transaction");
+    relax_end(w);
     twin_error(0, "%s", saved); /* the error that made the caller roll back stays the one told */
 }
 

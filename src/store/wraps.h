@@ -55,6 +55,15 @@ int twin_wraps_begin(twin_wraps *w);
 int twin_wraps_commit(twin_wraps *w);
 void twin_wraps_rollback(twin_wraps *w);
 
+/* twin_wraps_begin for wraps received from a peer, which the peer gives again when asked: the
+ * commit is written to the log without a sync to disk of its own (synchronous=NORMAL until it
+ * ends), and the log is not moved into the database then, but at the next commit of another
+ * kind (such as twin_wraps_peer_set), once for all of a session's transactions. A crash may lose
+ * the last such transactions, never part of one, and the peer's position (twin_wraps_peer_set,
+ * synced) is written after them, so a lost wrap is asked for again. A node's own wraps, which no
+ * peer holds before it commits, always use twin_wraps_begin. */
+int twin_wraps_begin_received(twin_wraps *w);
+
 /* How many later (signed) wraps are kept for (blob, to). */
 int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
                            const unsigned char *to);
