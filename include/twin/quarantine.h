@@ -35,6 +35,10 @@ git_repository *twin_quarantine_view(twin_quarantine *q);
 typedef int (*twin_check_progress_fn)(size_t checked, void *ctx);
 void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, void *ctx);
 
+/* Has the check give fn each version of a sealed record it accepts (twin_validity_sealed_fn),
+ * from the checking threads. */
+void twin_quarantine_on_sealed(twin_quarantine *q, twin_validity_sealed_fn fn, void *ctx);
+
 /* Checks every commit reachable from tip but not from the receiver's current history (base, may
  * be NULL) with the validity predicate, oldest first, in the view. Returns 0 when the check ran;
  * *bad is then the number of invalid commits (0 when all pass), *first_bad and reason describe the

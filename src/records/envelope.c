@@ -123,7 +123,19 @@ static bool reason_ok(const char *s)
     return twin_record_hidden_char(s, &name) == 0;
 }
 
+static int read_envelope(struct twin_envelope *out, const json_t *rec, bool content);
+
 int twin_envelope_read(struct twin_envelope *out, const json_t *rec)
+{
+    return read_envelope(out, rec, true);
+}
+
+int twin_envelope_read_public(struct twin_envelope *out, const json_t *rec)
+{
+    return read_envelope(out, rec, false);
+}
+
+static int read_envelope(struct twin_envelope *out, const json_t *rec, bool content)
 {
     struct twin_envelope *e = out;
     memset(e, 0, sizeof(*e));
@@ -185,6 +197,10 @@ int twin_envelope_read(struct twin_envelope *out, const json_t *rec)
     size_t len;
     if (!nonce || !b64_exact(e->nonce, &len, nonce, TWIN_SEAL_NONCE_BYTES, 0))
         return fault(e, "sealed.nonce must be base64 of 24 bytes");
+    if (!content && !ct)
+        return fault(e, "sealed.ciphertext must be base64");
+    if (!content)
+        goto wraps;
     /* At most what the text can hold, within the bound of a record's content. */
     size_t ct_max = twin_seal_pad(TWIN_SEAL_MAX_PLAIN + 4) + TWIN_SEAL_TAG_BYTES;
     size_t ct_text = ct ? strlen(ct) / 4 * 3 : 0;
@@ -197,6 +213,7 @@ int twin_envelope_read(struct twin_envelope *out, const json_t *rec)
         rc = fault(e, "sealed.ciphertext must be base64 of a padded content and its tag");
         goto bad;
     }
+wraps:
     if (!json_is_array(wraps) || json_array_size(wraps) < 1 ||
         json_array_size(wraps) > TWIN_ENVELOPE_MAX_WRAPS) {
         rc = fault(e, "sealed.wraps must be a list of 1 to 256 digests");

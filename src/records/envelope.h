@@ -47,6 +47,11 @@ bool twin_envelope_is(const json_t *rec);
 int twin_envelope_read(struct twin_envelope *out, const json_t *rec);
 void twin_envelope_clear(struct twin_envelope *e);
 
+/* twin_envelope_read without the content: ciphertext is left NULL and only its being text is
+ * checked. For a file whose form was checked already (one the validity predicate accepted), read
+ * again for its public parts. */
+int twin_envelope_read_public(struct twin_envelope *out, const json_t *rec);
+
 /* Whether the digest is one the envelope lists. */
 bool twin_envelope_lists(const struct twin_envelope *e,
                          const unsigned char digest[TWIN_SEAL_DIGEST_BYTES]);

@@ -38,9 +38,19 @@ struct twin_check_cache {
     /* The list of changes of the last diff, kept for the next one unless it grew large. */
     struct twin_change *changes;
     size_t changes_cap;
+    struct sealed_hook {
+        twin_validity_sealed_fn fn;
+        void *ctx;
+    } on_sealed;
 };
 
 #define KEPT_CHANGES 256
+
+void twin_validity_cache_on_sealed(twin_check_cache *c, twin_validity_sealed_fn fn, void *ctx)
+{
+    c->on_sealed.fn = fn;
+    c->on_sealed.ctx = ctx;
+}
 
 int twin_validity_cache_new(twin_check_cache **out)
 {
@@ -413,8 +423,8 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
     }
     if (err)
         return err;
-    struct twin_envelope e;
-    if ((err = twin_envelope_read(&e, cur)))
+    struct twin_envelope e; /* its form is checked, its content with it: the public parts now */
+    if ((err = twin_envelope_read_public(&e, cur)))
         return err;
     if (who->own_partnerships)
         snprintf(fault, fault_size,
@@ -458,7 +468,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
                         const struct twin_change *c, const struct twin_member *who,
                         const struct twin_membership *m,
                         const unsigned char signer[TWIN_PUBKEY_BYTES], struct lazy_tree *new_tree,
-                        struct lazy_tree *old_tree, bool *erasure)
+                        struct lazy_tree *old_tree, bool *erasure,
+                        const struct sealed_hook *on_sealed)
 {
     json_t *old = NULL, *cur = NULL;
     int rc = 0;
@@ -573,7 +584,11 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         }
         bool sealed = twin_envelope_is(cur) || (old && twin_envelope_is(old));
         if ((rc = twin_validity_check_sealed(fault, fault_size, erasure, cur, old, who, m)) ||
-            fault[0] || sealed)
+            fault[0])
+            goto cleanup;
+        if (sealed && on_sealed && on_sealed->fn && twin_envelope_is(cur))
+            on_sealed->fn(&c->new_id, cur, on_sealed->ctx);
+        if (sealed)
             goto cleanup; /* an envelope's content is the audience's to check (SEALED.md 7) */
         int err = twin_record_validate(cur, old, lookup_in_tree, new_tree);
         if (err == 0)
@@ -907,8 +922,9 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
         bool erasure = false;
-        if ((rc = check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, m,
-                               out->signer, &tree, &parent_tree, &erasure)))
+        if ((rc =
+                 check_change(fault, sizeof(fault), repo, packs, &w.changes[i], who, m, out->signer,
+                              &tree, &parent_tree, &erasure, cache ? &cache->on_sealed : NULL)))
             goto cleanup;
         if (fault[0]) {
             verdict(out, "%s", fault);

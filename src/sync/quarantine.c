@@ -72,6 +72,8 @@ struct twin_quarantine {
     git_oid first;
     twin_check_progress_fn on_progress;
     void *on_progress_ctx;
+    twin_validity_sealed_fn on_sealed;
+    void *on_sealed_ctx;
     struct twin_ahead *ahead; /* the last check's commits dated far ahead, oldest first */
     size_t nahead;
     bool settings; /* holds QUARANTINE_OPTS until freed */
@@ -87,6 +89,12 @@ void twin_quarantine_on_progress(twin_quarantine *q, twin_check_progress_fn fn, 
 {
     q->on_progress = fn;
     q->on_progress_ctx = ctx;
+}
+
+void twin_quarantine_on_sealed(twin_quarantine *q, twin_validity_sealed_fn fn, void *ctx)
+{
+    q->on_sealed = fn;
+    q->on_sealed_ctx = ctx;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -355,6 +363,7 @@ static int bind_received(twin_check_cache *cache, git_repository *repo, void *ct
      * been damaged since their objects were hashed on their way in. */
     twin_validity_cache_trust_received(cache);
     twin_validity_cache_lean(cache);
+    twin_validity_cache_on_sealed(cache, q->on_sealed, q->on_sealed_ctx);
     return twin_validity_cache_pack_dirs(cache, repo, dirs, 2);
 }
 
