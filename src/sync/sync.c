@@ -56,7 +56,8 @@ struct session {
     double last_sent_ms; /* when this side last sent anything */
     bool proposed_merge; /* the responder: the proposal was a merge */
     bool initiator;
-    bool wraps; /* both hellos name wraps/1 (SEALED.md 5) */
+    bool wraps;                 /* both hellos name wraps/1 (SEALED.md 5) */
+    twin_wrapsync_notes *notes; /* the envelope versions the check read, for the wraps */
 };
 
 static double now_ms(void)
@@ -229,7 +230,7 @@ static int take_answer(struct session *s, const twin_msg *ask, int first_wait_ms
 {
     twin_wrapsync *ws = NULL;
     twin_msg m = {0};
-    int rc = twin_wrapsync_begin(&ws, s->n);
+    int rc = twin_wrapsync_begin(&ws, s->n, s->notes);
     if (rc) {
         send_error(s, TWIN_WIRE_INTERNAL, "this node cannot check wraps now");
         return twin_error_wrap(rc, "checking the peer's wraps");
@@ -707,6 +708,12 @@ static int check_received(struct session *s, const git_oid *tip, bool initiator)
     double t0 = now_ms();
     if (initiator)
         twin_quarantine_on_progress(s->q, keep_peer_waiting, s);
+    twin_wrapsync_notes_free(s->notes);
+    s->notes = NULL;
+    if (s->wraps && twin_wrapsync_notes_new(&s->notes) == 0)
+        twin_quarantine_on_sealed(s->q, twin_wrapsync_note, s->notes);
+    else
+        twin_error_clear(); /* without notes, the wraps read their versions */
     int rc = twin_quarantine_check(&checked, &bad, &first_bad, reason, sizeof(reason), s->q, tip,
                                    s->has_head ? &s->head : NULL);
     if (rc) {
@@ -842,6 +849,8 @@ static void session_end(struct session *s)
 {
     twin_quarantine_free(s->q);
     s->q = NULL;
+    twin_wrapsync_notes_free(s->notes);
+    s->notes = NULL;
 }
 
 /* After a session that moved the branch: a received pack is joined with the others like one

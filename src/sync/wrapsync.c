@@ -1,9 +1,12 @@
 #include "sync/wrapsync.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "git/treecache.h"
 #include "records/envelope.h"
 #include "twin/error.h"
 #include "twin/membership.h"
@@ -20,13 +23,36 @@ _Static_assert(TWIN_OID_BYTES == TWIN_SEAL_BLOB_BYTES, "a blob id on the wire");
  * an envelope may be larger than a record, so its bytes are compared here. */
 #define CACHE_SLOTS 32
 
+/* The public parts of one envelope version that the checks of its wraps need, in one block. */
+struct note {
+    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
+    bool erased;
+    const char *id, *type;
+    const char **audience;
+    size_t naudience;
+    const unsigned char (*digests)[TWIN_SEAL_DIGEST_BYTES];
+    size_t nwraps;
+    size_t bytes; /* the block's size */
+};
+
 /* One envelope version read by blob id: usable (why NULL), or the rule it breaks. */
 struct version {
     bool used;
     unsigned char blob[TWIN_SEAL_BLOB_BYTES];
     const char *why;
-    json_t *json;
-    struct twin_envelope e;
+    const struct note *note; /* owned, or one of the session's notes */
+    struct note *owned;
+};
+
+/* The notes a session's check of received commits took (twin_wrapsync_note): a hash table by
+ * blob id, keyed with a secret so that no peer can choose ids that fall in one chain, of at most
+ * NOTES_BYTES_MAX bytes; versions beyond it are read again when their wraps come. */
+#define NOTES_BYTES_MAX ((size_t)64 << 20)
+struct twin_wrapsync_notes {
+    pthread_mutex_t lock;
+    unsigned char key[crypto_shorthash_KEYBYTES];
+    struct note **slots;
+    size_t cap, count, bytes;
 };
 
 struct twin_wrapsync {
@@ -34,7 +60,9 @@ struct twin_wrapsync {
     twin_wraps *w;
     git_repository *repo;
     git_tree *head;
+    twin_treecache *trees; /* the head's trees, read once for every record looked up */
     struct twin_membership *m;
+    const twin_wrapsync_notes *notes;
     unsigned char network[TWIN_SEAL_NETWORK_BYTES];
     struct version cache[CACHE_SLOTS];
     size_t next_slot;
@@ -47,9 +75,142 @@ struct twin_wrapsync {
 
 static void version_clear(struct version *v)
 {
-    twin_envelope_clear(&v->e);
-    json_decref(v->json);
+    free(v->owned);
     memset(v, 0, sizeof(*v));
+}
+
+/* The note of envelope e (not erased: with its wraps), the version with blob id blob; NULL when
+ * out of memory. */
+static struct note *note_make(const unsigned char *blob, const struct twin_envelope *e)
+{
+    size_t text = strlen(e->id) + 1 + strlen(e->type) + 1;
+    for (size_t i = 0; i < e->naudience; i++)
+        text += strlen(e->audience[i]) + 1;
+    size_t bytes = sizeof(struct note) + e->naudience * sizeof(char *) +
+                   e->nwraps * TWIN_SEAL_DIGEST_BYTES + text;
+    struct note *nt = malloc(bytes);
+    if (!nt)
+        return NULL;
+    unsigned char *at = (unsigned char *)(nt + 1);
+    memcpy(nt->blob, blob, TWIN_SEAL_BLOB_BYTES);
+    nt->erased = e->erased;
+    nt->bytes = bytes;
+    nt->naudience = e->naudience;
+    nt->audience = (const char **)at;
+    at += e->naudience * sizeof(char *);
+    nt->nwraps = e->nwraps;
+    nt->digests = (const unsigned char(*)[TWIN_SEAL_DIGEST_BYTES])at;
+    memcpy(at, e->wraps, e->nwraps * TWIN_SEAL_DIGEST_BYTES);
+    at += e->nwraps * TWIN_SEAL_DIGEST_BYTES;
+    char *str = (char *)at;
+#define NOTE_TEXT(dst, src)                                                                        \
+    do {                                                                                           \
+        size_t len_ = strlen(src) + 1;                                                             \
+        memcpy(str, (src), len_);                                                                  \
+        (dst) = str;                                                                               \
+        str += len_;                                                                               \
+    } while (0)
+    NOTE_TEXT(nt->id, e->id);
+    NOTE_TEXT(nt->type, e->type);
+    for (size_t i = 0; i < e->naudience; i++)
+        NOTE_TEXT(nt->audience[i], e->audience[i]);
+#undef NOTE_TEXT
+    return nt;
+}
+
+int twin_wrapsync_notes_new(twin_wrapsync_notes **out)
+{
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        return twin_error(TWIN_ERROR, "out of memory");
+    pthread_mutex_init(&(*out)->lock, NULL);
+    crypto_shorthash_keygen((*out)->key);
+    return 0;
+}
+
+void twin_wrapsync_notes_free(twin_wrapsync_notes *nt)
+{
+    if (!nt)
+        return;
+    for (size_t i = 0; i < nt->cap; i++)
+        free(nt->slots[i]);
+    free(nt->slots);
+    pthread_mutex_destroy(&nt->lock);
+    free(nt);
+}
+
+static size_t note_slot(const twin_wrapsync_notes *nt, const unsigned char *blob)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, blob, TWIN_SEAL_BLOB_BYTES, nt->key);
+    uint64_t v;
+    memcpy(&v, h, sizeof(v));
+    return (size_t)(v & (nt->cap - 1));
+}
+
+static const struct note *notes_find(const twin_wrapsync_notes *nt, const unsigned char *blob)
+{
+    if (!nt || nt->count == 0)
+        return NULL;
+    for (size_t i = note_slot(nt, blob);; i = (i + 1) & (nt->cap - 1)) {
+        const struct note *at = nt->slots[i];
+        if (!at)
+            return NULL;
+        if (memcmp(at->blob, blob, TWIN_SEAL_BLOB_BYTES) == 0)
+            return at;
+    }
+}
+
+/* Puts note in the table (under its lock): false when it is not taken (full, or there already). */
+static bool notes_put(twin_wrapsync_notes *nt, struct note *note)
+{
+    if (nt->bytes + note->bytes > NOTES_BYTES_MAX)
+        return false;
+    if (2 * (nt->count + 1) > nt->cap) {
+        size_t cap = nt->cap ? 2 * nt->cap : 1024;
+        struct note **slots = calloc(cap, sizeof(*slots)), **old = nt->slots;
+        if (!slots)
+            return false;
+        size_t old_cap = nt->cap;
+        nt->slots = slots;
+        nt->cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (!old[i])
+                continue;
+            size_t k = note_slot(nt, old[i]->blob);
+            while (slots[k])
+                k = (k + 1) & (cap - 1);
+            slots[k] = old[i];
+        }
+        free(old);
+    }
+    size_t k = note_slot(nt, note->blob);
+    for (; nt->slots[k]; k = (k + 1) & (nt->cap - 1))
+        if (memcmp(nt->slots[k]->blob, note->blob, TWIN_SEAL_BLOB_BYTES) == 0)
+            return false;
+    nt->slots[k] = note;
+    nt->count++;
+    nt->bytes += note->bytes;
+    return true;
+}
+
+void twin_wrapsync_note(const git_oid *blob, const json_t *envelope, void *ctx)
+{
+    twin_wrapsync_notes *nt = ctx;
+    struct twin_envelope e;
+    if (twin_envelope_read_public(&e, envelope)) {
+        twin_error_clear(); /* not one to note: its wraps will read it and say why */
+        return;
+    }
+    struct note *note = note_make(blob->id, &e);
+    twin_envelope_clear(&e);
+    if (!note)
+        return;
+    pthread_mutex_lock(&nt->lock);
+    bool taken = notes_put(nt, note);
+    pthread_mutex_unlock(&nt->lock);
+    if (!taken)
+        free(note);
 }
 
 void twin_wrapsync_end(twin_wrapsync *ws)
@@ -59,17 +220,19 @@ void twin_wrapsync_end(twin_wrapsync *ws)
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         version_clear(&ws->cache[i]);
     twin_membership_free(ws->m);
+    twin_treecache_free(ws->trees);
     git_tree_free(ws->head);
     free(ws);
 }
 
-int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n)
+int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n, const twin_wrapsync_notes *notes)
 {
     *out = NULL;
     twin_wrapsync *ws = calloc(1, sizeof(*ws));
     if (!ws)
         return twin_error(TWIN_ERROR, "out of memory");
     ws->n = n;
+    ws->notes = notes;
     ws->repo = twin_node_repo(n);
     git_oid head;
     git_commit *c = NULL;
@@ -78,6 +241,8 @@ int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n)
         (git_commit_lookup(&c, ws->repo, &head) < 0 || git_commit_tree(&ws->head, c) < 0))
         rc = twin_error_git("reading the head commit");
     git_commit_free(c);
+    if (rc == 0 && (rc = twin_treecache_new(&ws->trees)) == 0)
+        rc = twin_treecache_use(ws->trees, ws->repo, true);
     if (rc == 0)
         rc = twin_membership_load(&ws->m, ws->repo, ws->head);
     if (rc == 0 && twin_noise_network_id_parse(ws->network, twin_node_network_id(n)) != 0)
@@ -133,61 +298,78 @@ static int read_json(json_t **json, const char **why, git_repository *repo, cons
     return rc;
 }
 
-/* Whether the record of envelope e is at the head and not erased there (SEALED.md 3, rule 1):
- * NULL when it is, else why not. */
-static int check_head(const char **why, twin_wrapsync *ws, const struct twin_envelope *e,
-                      const json_t *version, const unsigned char *blob)
+/* The blob id at path in the head: TWIN_ENOTFOUND when there is none. Read through the tree
+ * cache, which reads each of the head's trees once, or by libgit2 for a tree twin does not read
+ * on its bytes. */
+static int head_entry(git_oid *out, twin_wrapsync *ws, const char *path)
+{
+    int rc = twin_treecache_path(out, ws->trees, ws->repo, git_tree_id(ws->head), path);
+    if (rc == 1)
+        return 0;
+    if (rc == 0)
+        return TWIN_ENOTFOUND;
+    if (rc != TWIN_ENOTFOUND)
+        return rc;
+    twin_error_clear();
+    git_tree_entry *entry = NULL;
+    if ((rc = twin_tree_entry_at(&entry, ws->repo, ws->head, path)))
+        return rc;
+    if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+        rc = TWIN_ENOTFOUND;
+    else
+        *out = *git_tree_entry_id(entry);
+    git_tree_entry_free(entry);
+    return rc;
+}
+
+/* Whether the record of the version noted is at the head and not erased there (SEALED.md 3,
+ * rule 1): NULL when it is, else why not. */
+static int check_head(const char **why, twin_wrapsync *ws, const struct note *note)
 {
     char path[256];
-    git_tree_entry *entry = NULL;
-    json_t *at_head = NULL;
-    const char *not_json = NULL;
     bool erased = false;
     *why = NULL;
-    int rc = twin_wraps_erased(&erased, ws->w, e->id);
+    int rc = twin_wraps_erased(&erased, ws->w, note->id);
     if (rc)
         return rc;
     if (erased) {
         *why = "its record was erased";
         return 0;
     }
-    if (twin_record_path(path, sizeof(path), e->type, e->id) != 0) {
+    if (twin_record_path(path, sizeof(path), note->type, note->id) != 0) {
         twin_error_clear();
         *why = "its envelope names no record path";
         return 0;
     }
-    rc = twin_tree_entry_at(&entry, ws->repo, ws->head, path);
+    git_oid at;
+    rc = head_entry(&at, ws, path);
     if (rc == TWIN_ENOTFOUND) {
         twin_error_clear();
         *why = "its record is not at the head";
         return 0;
     }
-    if (rc)
+    if (rc || memcmp(at.id, note->blob, TWIN_SEAL_BLOB_BYTES) == 0)
+        return rc; /* the version at the head, whose envelope is read already */
+    json_t *at_head = NULL;
+    const char *not_json = NULL;
+    if ((rc = read_json(&at_head, &not_json, ws->repo, &at)) || not_json) {
+        *why = not_json ? "its record at the head is not an envelope" : NULL;
         return rc;
-    if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) {
-        *why = "its record is not at the head";
-    } else if (memcmp(git_tree_entry_id(entry)->id, blob, TWIN_SEAL_BLOB_BYTES) == 0) {
-        at_head = json_incref((json_t *)version); /* the version at the head: read already */
-    } else if ((rc = read_json(&at_head, &not_json, ws->repo, git_tree_entry_id(entry))) == 0 &&
-               not_json) {
+    }
+    struct twin_envelope head;
+    if (!twin_envelope_is(at_head) || twin_envelope_read_public(&head, at_head) != 0) {
+        twin_error_clear();
         *why = "its record at the head is not an envelope";
+    } else if (head.erased) {
+        *why = "its record is erased at the head";
     }
-    git_tree_entry_free(entry);
-    if (rc == 0 && !*why) {
-        struct twin_envelope head;
-        if (!twin_envelope_is(at_head) || twin_envelope_read(&head, at_head) != 0) {
-            twin_error_clear();
-            *why = "its record at the head is not an envelope";
-        } else if (head.erased) {
-            *why = "its record is erased at the head";
-        }
-        twin_envelope_clear(&head);
-    }
+    twin_envelope_clear(&head);
     json_decref(at_head);
-    return rc;
+    return 0;
 }
 
-/* The envelope version with blob id blob, read once per context (SEALED.md 3, rule 1). */
+/* The envelope version with blob id blob, read once per context (SEALED.md 3, rule 1): from the
+ * notes of the session's check when it is there, else from the repository. */
 static int version_of(struct version **out, twin_wrapsync *ws, const unsigned char *blob)
 {
     for (size_t i = 0; i < CACHE_SLOTS; i++)
@@ -200,20 +382,29 @@ static int version_of(struct version **out, twin_wrapsync *ws, const unsigned ch
     version_clear(v);
     v->used = true;
     memcpy(v->blob, blob, TWIN_SEAL_BLOB_BYTES);
-    git_oid id;
-    git_oid_fromraw(&id, blob);
-    int rc = read_json(&v->json, &v->why, ws->repo, &id);
-    if (rc == 0 && !v->why) {
-        if (!twin_envelope_is(v->json) || twin_envelope_read(&v->e, v->json) != 0) {
-            twin_error_clear();
-            v->why = "its blob is not an envelope";
-        } else if (v->e.erased) {
-            v->why = "its blob is an erased envelope";
-        } else {
-            free(v->e.ciphertext); /* only the public members are needed */
-            v->e.ciphertext = NULL;
-            rc = check_head(&v->why, ws, &v->e, v->json, blob);
+    int rc = 0;
+    if (!(v->note = notes_find(ws->notes, blob))) {
+        git_oid id;
+        json_t *json = NULL;
+        git_oid_fromraw(&id, blob);
+        struct twin_envelope e;
+        if ((rc = read_json(&json, &v->why, ws->repo, &id)) == 0 && !v->why) {
+            if (!twin_envelope_is(json) || twin_envelope_read(&e, json) != 0) {
+                twin_error_clear();
+                v->why = "its blob is not an envelope";
+            } else {
+                if (!(v->note = v->owned = note_make(blob, &e)))
+                    rc = twin_error(TWIN_ERROR, "out of memory");
+                twin_envelope_clear(&e);
+            }
         }
+        json_decref(json);
+    }
+    if (rc == 0 && v->note) {
+        if (v->note->erased)
+            v->why = "its blob is an erased envelope";
+        else
+            rc = check_head(&v->why, ws, v->note);
     }
     if (rc) {
         version_clear(v); /* a fault of this node's: read it again next time */
@@ -225,7 +416,7 @@ static int version_of(struct version **out, twin_wrapsync *ws, const unsigned ch
 
 /* Whether key is an active key, at the head, of an institution in the version's audience
  * (SEALED.md 3, rules 2 and 3): NULL when it is, else why not, with role naming the key. */
-static const char *audience_key(const twin_wrapsync *ws, const struct twin_envelope *e,
+static const char *audience_key(const twin_wrapsync *ws, const struct note *e,
                                 const unsigned char *key, bool maker)
 {
     enum twin_key_state state;
@@ -256,19 +447,22 @@ static int judge(enum twin_wrapsync_verdict *verdict, const char **why, twin_wra
         return rc;
     if ((*why = v->why) != NULL)
         return 0;
-    snprintf(wrap->record, sizeof(wrap->record), "%s", v->e.id);
-    if ((*why = audience_key(ws, &v->e, wrap->to, false)) != NULL)
+    snprintf(wrap->record, sizeof(wrap->record), "%s", v->note->id);
+    if ((*why = audience_key(ws, v->note, wrap->to, false)) != NULL)
         return 0;
     unsigned char digest[TWIN_SEAL_DIGEST_BYTES];
     twin_seal_wrap_digest(digest, wrap->to, wrap->box);
-    if (twin_envelope_lists(&v->e, digest)) {
+    bool listed = false;
+    for (size_t i = 0; !listed && i < v->note->nwraps; i++)
+        listed = sodium_memcmp(v->note->digests[i], digest, TWIN_SEAL_DIGEST_BYTES) == 0;
+    if (listed) {
         wrap->signed_by = false; /* a listed wrap: the history vouches for it */
         memset(wrap->by, 0, sizeof(wrap->by));
         memset(wrap->sig, 0, sizeof(wrap->sig));
     } else if (!wrap->signed_by) {
         *why = "it is neither listed nor signed";
         return 0;
-    } else if ((*why = audience_key(ws, &v->e, wrap->by, true)) != NULL) {
+    } else if ((*why = audience_key(ws, v->note, wrap->by, true)) != NULL) {
         return 0;
     } else if (!twin_seal_wrap_verify(wrap->sig, wrap->by, ws->network, wrap->blob, wrap->to,
                                       wrap->box)) {
@@ -373,7 +567,7 @@ int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[T
     ws->messages++;
     ws->wraps += m->u.wraps.count;
     int rc = 0;
-    if (m->u.wraps.count > 0 && (rc = twin_wraps_begin(ws->w)) != 0)
+    if (m->u.wraps.count > 0 && (rc = twin_wraps_begin_received(ws->w)) != 0)
         return rc;
     for (size_t i = 0; rc == 0 && i < m->u.wraps.count; i++) {
         const twin_msg_wrap *in = &m->u.wraps.items[i];

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <git2.h>
+#include <jansson.h>
+
 #include "store/wraps.h"
 #include "twin/msg.h"
 #include "twin/node.h"
@@ -35,8 +38,19 @@ struct twin_wrapsync_counts {
 
 typedef struct twin_wrapsync twin_wrapsync;
 
-/* Begins the checks of one received answer at n's head: TWIN_ENOHISTORY when n has none. */
-int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n);
+/* The public parts of the envelope versions a session's check of received commits read, kept
+ * for the wraps that follow, so that each version is not read and parsed again. */
+typedef struct twin_wrapsync_notes twin_wrapsync_notes;
+int twin_wrapsync_notes_new(twin_wrapsync_notes **out);
+void twin_wrapsync_notes_free(twin_wrapsync_notes *nt);
+
+/* Notes one version (a twin_validity_sealed_fn, ctx the notes; from any thread). A version not
+ * noted (over the notes' bound of memory, or out of memory) is read when its wraps come. */
+void twin_wrapsync_note(const git_oid *blob, const json_t *envelope, void *ctx);
+
+/* Begins the checks of one received answer at n's head, with the notes of the session's check
+ * (NULL: none): TWIN_ENOHISTORY when n has none. */
+int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n, const twin_wrapsync_notes *notes);
 void twin_wrapsync_end(twin_wrapsync *ws);
 
 /* Checks one wrap against the rules of SEALED.md 3 at the context's head and keeps it in the

@@ -156,7 +156,7 @@ static size_t kept(struct net *t)
 static twin_wrapsync *begin(struct net *t)
 {
     twin_wrapsync *ws = NULL;
-    if (twin_wrapsync_begin(&ws, t->p->north))
+    if (twin_wrapsync_begin(&ws, t->p->north, NULL))
         fail_msg("begin: %s", twin_error_last());
     return ws;
 }
@@ -439,7 +439,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
 
     twin_wrapsync *ws = NULL;
     bool last = false;
-    assert_int_equal(twin_wrapsync_begin(&ws, south), 0);
+    assert_int_equal(twin_wrapsync_begin(&ws, south, NULL), 0);
     /* A message that says more follows: the place is not recorded yet. */
     twin_msg first = sink.msgs[0];
     first.u.wraps.count = 1;
@@ -531,7 +531,7 @@ static void a_long_answer_comes_in_messages_of_at_most_2048(void **state)
     twin_wrapsync *ws = NULL;
     bool last = false;
     pull(t->p->south, north);
-    assert_int_equal(twin_wrapsync_begin(&ws, t->p->south), 0);
+    assert_int_equal(twin_wrapsync_begin(&ws, t->p->south, NULL), 0);
     for (size_t i = 0; i < sink.n; i++)
         assert_int_equal(
             twin_wrapsync_take(&last, ws, twin_node_key(north)->pk, &ask, &sink.msgs[i]), 0);
