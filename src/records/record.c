@@ -914,16 +914,16 @@ static int cmp_text(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-json_t *twin_record_diff(const json_t *a, const json_t *b)
+/* The keys of flat records fa and fb whose values differ, sorted: a new array (NULL when out of
+ * memory). */
+static json_t *differing(json_t *fa, json_t *fb)
 {
-    json_t *fa = json_object(), *fb = json_object(), *out = NULL;
-    const char **paths = NULL;
     size_t n = 0;
-    if (!fa || !fb || twin_record_flatten(fa, a) || twin_record_flatten(fb, b) ||
-        !(paths = calloc(json_object_size(fa) + json_object_size(fb) + 1, sizeof(*paths))))
-        goto cleanup;
+    const char **paths = calloc(json_object_size(fa) + json_object_size(fb) + 1, sizeof(*paths));
+    if (!paths)
+        return NULL;
     const char *field;
-    json_t *value;
+    json_t *value, *out = json_array();
     json_object_foreach(fa, field, value)
     {
         if (!json_equal(value, json_object_get(fb, field)))
@@ -935,14 +935,21 @@ json_t *twin_record_diff(const json_t *a, const json_t *b)
             paths[n++] = field;
     }
     qsort(paths, n, sizeof(*paths), cmp_text);
-    out = json_array();
     for (size_t i = 0; out && i < n; i++)
         if (json_array_append_new(out, json_string(paths[i]))) {
             json_decref(out);
             out = NULL;
         }
-cleanup:
     free(paths);
+    return out;
+}
+
+json_t *twin_record_diff(const json_t *a, const json_t *b)
+{
+    json_t *fa = json_object(), *fb = json_object();
+    json_t *out = fa && fb && twin_record_flatten(fa, a) == 0 && twin_record_flatten(fb, b) == 0
+                      ? differing(fa, fb)
+                      : NULL;
     json_decref(fa);
     json_decref(fb);
     return out;
