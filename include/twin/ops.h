@@ -67,6 +67,37 @@ enum twin_sealing {
  * the envelope otherwise (a new reference each time). */
 int twin_ops_unseal(json_t **out, enum twin_sealing *how, twin_node *n, json_t *stored);
 
+/* Opens a version of a sealed record that a merge set aside (proto/SEALED.md 9). stored is the
+ * record at the head (as twin_ops_get gives it); blob names an entry of its conflicts, as 40 hex
+ * digits or a prefix of at least 8 that no other entry shares. The version is read from the
+ * history by its blob id and opened with this node's wraps: *out is its content, and full (when
+ * not NULL) gets the entry named. TWIN_EINVALID when stored is in the clear, or blob names no
+ * entry of its conflicts (or several); TWIN_EDENIED when stored was erased, or this node holds
+ * no key that opens that version. */
+int twin_ops_unseal_set_aside(json_t **out, char full[GIT_OID_HEXSZ + 1], twin_node *n,
+                              const json_t *stored, const char *blob);
+
+/* How twin_ops_resolve_sealed settles the versions a merge set aside in a sealed record. Each
+ * version is named as for twin_ops_unseal_set_aside. */
+struct twin_sealed_resolution {
+    const char *keep;        /* NULL, or the version whose content replaces the head's */
+    const char *const *drop; /* versions dropped, the head's content (or keep's) staying */
+    size_t ndrop;
+    bool drop_all;          /* every version set aside is dropped */
+    twin_record_edit_fn fn; /* NULL, or field changes made on the content kept */
+    void *ctx;
+};
+
+/* Writes the next version of sealed record id, in one signed commit as twin_ops_update does, whose
+ * conflicts are the head's less the versions named (keep's included): a version may drop entries,
+ * never add one. With keep, its content is that version's, and its audience the head's widened
+ * by that version's (less institutions that left or hold no active key). TWIN_EINVALID when the
+ * record is in the clear, has no versions set aside, or the resolution names none or one that is
+ * not among them; TWIN_EDENIED when this node cannot read the record (or the version kept), or
+ * it was erased. */
+int twin_ops_resolve_sealed(git_oid *commit_out, twin_node *n, const char *id,
+                            const struct twin_sealed_resolution *resolution);
+
 /* Changes record id with fn (for a sealed record, its content, which this node must be able to
  * open). verb names the change in the commit message ("set", "edit").
  * TWIN_ENOTFOUND when there is no such record; TWIN_EEXISTS when fn changes nothing. */

@@ -87,6 +87,15 @@ json_t *twin_record_get_path(const json_t *rec, const char *path);
  * (what `--where FIELD=VALUE` means). */
 bool twin_record_field_is(const json_t *rec, const char *path, const char *want);
 
+/* Adds the leaves of rec to flat, each at its dotted path ({"dates.planned_start": "2026-01-01"}):
+ * every value that is not an object, lists whole, and empty objects below the top. */
+int twin_record_flatten(json_t *flat, const json_t *rec);
+
+/* The dotted paths of the leaves (as twin_record_flatten has them) whose values differ between
+ * records a and b, present in one and not the other included: a new array of strings, sorted;
+ * NULL when out of memory. */
+json_t *twin_record_diff(const json_t *a, const json_t *b);
+
 /* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. */
 const char *twin_record_title(const json_t *rec);
 

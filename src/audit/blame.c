@@ -38,24 +38,6 @@ static int collect(const struct twin_log_entry *e, void *ctx)
     return 0;
 }
 
-/* Adds the leaves of value under prefix to flat ({"dates.planned_start": "2026-01-01", ...}). */
-static int flatten(json_t *flat, const char *prefix, json_t *value, int depth)
-{
-    if (!json_is_object(value) || depth > 16 || (depth > 0 && json_object_size(value) == 0))
-        return json_object_set(flat, prefix, value) ? TWIN_ERROR : 0;
-    const char *key;
-    json_t *child;
-    json_object_foreach(value, key, child)
-    {
-        char path[512];
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        int rc = flatten(flat, path, child, depth + 1);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 static int cmp_line(const void *a, const void *b)
 {
     return strcmp(((const struct twin_blame_line *)a)->field,
@@ -108,7 +90,7 @@ int twin_blame(struct twin_blame **out, twin_node *n, const char *id)
             continue;
         }
         if (rc == 0)
-            rc = flatten(flat, "", rec, 0);
+            rc = twin_record_flatten(flat, rec);
         json_decref(rec);
         rec = NULL;
         const char *field;

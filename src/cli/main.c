@@ -91,8 +91,14 @@ static const struct cli_command commands[] = {
      "run the node: serve peers, sync on a schedule and soon after each local change; stops on "
      "SIGTERM"},
     {"conflicts", cmd_conflicts, "twin conflicts [TYPE]",
-     "values merges set aside when two partners changed the same field"},
-    {"resolve", cmd_resolve, "twin resolve ID FIELD=VALUE ...",
+     "values merges set aside when two partners changed the same field (of a sealed record, "
+     "whole versions)"},
+    {"resolve", cmd_resolve,
+     "twin resolve ID FIELD=VALUE ...\n"
+     "twin resolve ID [--keep BLOB] [--drop BLOB|all ...] [FIELD=VALUE ...]  (a sealed record)\n"
+     "    --keep: take the content of the version set aside as BLOB; --drop: keep the head's\n"
+     "    (repeatable; all: every one). BLOB: 8 or more hex digits of a blob id twin conflicts "
+     "lists",
      "settle a conflict with a signed edit"},
 };
 

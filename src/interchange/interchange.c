@@ -178,27 +178,21 @@ static int put_cell(FILE *out, const char *text, bool first)
     return rc;
 }
 
-/* Adds to columns the leaf paths of value under prefix (nested objects become dotted paths;
- * lists and empty objects are leaves). */
-static int leaf_paths(json_t *columns, const char *prefix, json_t *value, int depth)
+/* Adds to columns the leaf paths of rec (twin_record_flatten: nested objects become dotted
+ * paths; lists and empty objects are leaves). */
+static int leaf_paths(json_t *columns, const json_t *rec)
 {
-    if (!json_is_object(value) || depth > TWIN_RECORD_MAX_DEPTH ||
-        (depth > 0 && json_object_size(value) == 0))
-        return json_object_get(columns, prefix) ||
-                       !json_object_set_new(columns, prefix, json_true())
-                   ? 0
-                   : twin_error(TWIN_ERROR, "out of memory");
-    const char *key;
-    json_t *child;
-    json_object_foreach(value, key, child)
+    json_t *flat = json_object(), *v;
+    int rc = flat ? twin_record_flatten(flat, rec) : twin_error(TWIN_ERROR, "out of memory");
+    const char *path;
+    json_object_foreach(flat, path, v)
     {
-        char path[512];
-        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        int rc = leaf_paths(columns, path, child, depth + 1);
-        if (rc)
-            return rc;
+        if (rc == 0 && !json_object_get(columns, path) &&
+            json_object_set_new(columns, path, json_true()))
+            rc = twin_error(TWIN_ERROR, "out of memory");
     }
-    return 0;
+    json_decref(flat);
+    return rc;
 }
 
 int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
@@ -224,7 +218,7 @@ int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
     json_t *rec;
     json_array_foreach(recs, i, rec)
     {
-        if (rc || (rc = leaf_paths(columns, "", rec, 0)))
+        if (rc || (rc = leaf_paths(columns, rec)))
             break;
     }
     /* id and type first, then every other column in order. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -184,9 +185,10 @@ struct record_change {
     twin_node *node;
     const char *type, *id, *verb;
     bool create;
-    twin_record_edit_fn fn; /* NULL: the content stays (a widening of the audience) */
+    twin_record_edit_fn fn; /* NULL: the content stays (a widening, or a resolution) */
     void *ctx;
     const struct twin_audience *audience; /* NULL: as it was, or as the record's fields need */
+    const struct twin_sealed_resolution *resolution; /* NULL: a sealed record's conflicts stay */
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -194,14 +196,26 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Whether a version can be sealed for member a: it is one, not removed, with an active key. */
+static bool sealable_for(const struct twin_member *a)
+{
+    bool active = false;
+    for (size_t k = 0; a && k < a->nkeys; k++)
+        active = active || a->keys[k].state == TWIN_KEY_ACTIVE;
+    return active && !a->removed;
+}
+
 /* The audience a sealed version is written for: the previous version's (old), the institutions
- * asked for (with "members": every member not removed that has an active key), and the writer's
- * own, sorted and unique. The strings are m's, old's or want's. */
+ * asked for (with "members": every member not removed that has an active key), those of also (an
+ * array of org ids: the audience of a version set aside whose content is kept) that can still be
+ * sealed for, and the writer's own, sorted and unique. The strings are m's, old's, want's or
+ * also's. */
 static int audience_for(const char ***out, size_t *nout, const struct twin_membership *m,
                         const struct twin_envelope *old, const struct twin_audience *want,
-                        const char *own)
+                        const json_t *also, const char *own)
 {
-    size_t cap = 1 + (old ? old->naudience : 0) + (want ? want->n : 0) + m->count;
+    size_t cap =
+        1 + (old ? old->naudience : 0) + (want ? want->n : 0) + json_array_size(also) + m->count;
     const char **list = calloc(cap, sizeof(*list));
     size_t n = 0;
     if (!list)
@@ -209,6 +223,11 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
     list[n++] = own;
     for (size_t i = 0; old && i < old->naudience; i++)
         list[n++] = old->audience[i];
+    for (size_t i = 0; i < json_array_size(also); i++) {
+        const char *org = json_string_value(json_array_get(also, i));
+        if (org && sealable_for(twin_membership_find(m, org)))
+            list[n++] = org;
+    }
     bool members = false;
     for (size_t i = 0; want && i < want->n; i++) {
         if (strcmp(want->orgs[i], TWIN_AUDIENCE_MEMBERS) == 0) {
@@ -216,10 +235,7 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
             continue;
         }
         const struct twin_member *a = twin_membership_find(m, want->orgs[i]);
-        bool active = false;
-        for (size_t k = 0; a && k < a->nkeys; k++)
-            active = active || a->keys[k].state == TWIN_KEY_ACTIVE;
-        if (!a || a->removed || !active) {
+        if (!sealable_for(a)) {
             free(list);
             if (!a)
                 return twin_error(TWIN_EINVALID, "%s is not a member of network %s", want->orgs[i],
@@ -231,13 +247,9 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
         }
         list[n++] = want->orgs[i];
     }
-    for (size_t i = 0; members && i < m->count; i++) {
-        bool active = false;
-        for (size_t k = 0; k < m->members[i].nkeys; k++)
-            active = active || m->members[i].keys[k].state == TWIN_KEY_ACTIVE;
-        if (active && !m->members[i].removed)
+    for (size_t i = 0; members && i < m->count; i++)
+        if (sealable_for(&m->members[i]))
             list[n++] = m->members[i].org_id;
-    }
     qsort(list, n, sizeof(*list), cmp_str);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
@@ -253,23 +265,40 @@ static int audience_for(const char ***out, size_t *nout, const struct twin_membe
     return 0;
 }
 
+/* Opens envelope env, whose file holds the len bytes of text, with this node's wraps: *plain is
+ * its content (twin_sealed_open). */
+static int open_envelope(json_t **plain, twin_node *n, const json_t *env, const char *text,
+                         size_t len)
+{
+    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
+    twin_wraps *store = NULL;
+    twin_sha1_object(blob, "blob", text, len);
+    int rc = twin_node_wraps(&store, n);
+    if (rc == 0)
+        rc = twin_sealed_open(plain, env, blob, twin_node_network_id(n), store, twin_node_key(n));
+    return rc;
+}
+
+/* TWIN_EDENIED when sealed record env was erased; 0 otherwise. */
+static int refuse_erased(const json_t *env)
+{
+    const json_t *erased = json_object_get(env, "erased");
+    if (!erased)
+        return 0;
+    return twin_error(TWIN_EDENIED, "%s %s was erased (%s) and never changes again",
+                      json_string_value(json_object_get(env, "type")),
+                      json_string_value(json_object_get(env, "id")),
+                      json_string_value(json_object_get(erased, "reason")));
+}
+
 /* Opens the stored version old_text of a sealed record for a change: *plain is its content.
  * TWIN_EDENIED when this node cannot read it, or it was erased. */
 static int open_for_change(json_t **plain, twin_node *n, const json_t *env, const char *text,
                            size_t len)
 {
-    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
-    twin_wraps *store = NULL;
-    const json_t *erased = json_object_get(env, "erased");
-    const char *type = json_string_value(json_object_get(env, "type"));
-    const char *id = json_string_value(json_object_get(env, "id"));
-    if (erased)
-        return twin_error(TWIN_EDENIED, "%s %s was erased (%s) and never changes again", type, id,
-                          json_string_value(json_object_get(erased, "reason")));
-    twin_sha1_object(blob, "blob", text, len);
-    int rc = twin_node_wraps(&store, n);
+    int rc = refuse_erased(env);
     if (rc == 0)
-        rc = twin_sealed_open(plain, env, blob, twin_node_network_id(n), store, twin_node_key(n));
+        rc = open_envelope(plain, n, env, text, len);
     if (rc == TWIN_ENOTFOUND) {
         char why[512];
         snprintf(why, sizeof(why), "%s", twin_error_last());
@@ -278,12 +307,146 @@ static int open_for_change(json_t **plain, twin_node *n, const json_t *env, cons
     return rc;
 }
 
+/* The entry of sealed record stored's conflicts that name (40 hex digits, or a prefix of at least
+ * 8 that no other entry shares) names, into full. */
+static int find_set_aside(char full[GIT_OID_HEXSZ + 1], const json_t *stored, const char *name)
+{
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    const char *id = json_string_value(json_object_get(stored, "id"));
+    size_t len = strlen(name), found = 0;
+    if (len < 8 || len > GIT_OID_HEXSZ || strspn(name, "0123456789abcdefABCDEF") != len)
+        return twin_error(TWIN_EINVALID,
+                          "'%s' is not a blob id (give 8 to 40 hex digits of one that twin "
+                          "conflicts lists)",
+                          name);
+    const json_t *entry;
+    size_t i;
+    json_array_foreach(json_object_get(stored, "conflicts"), i, entry)
+    {
+        const char *hex = json_string_value(entry);
+        if (hex && strncasecmp(hex, name, len) == 0 && found++ == 0)
+            snprintf(full, GIT_OID_HEXSZ + 1, "%s", hex);
+    }
+    if (found == 0)
+        return twin_error(TWIN_EINVALID,
+                          "blob %s is not a version of %s %s that a merge set aside (see: twin "
+                          "conflicts)",
+                          name, type, id);
+    if (found > 1)
+        return twin_error(TWIN_EINVALID,
+                          "blob %s names %zu versions of %s %s set aside; give more of its digits",
+                          name, found, type, id);
+    return 0;
+}
+
+/* Opens the version of sealed record stored (its envelope at the head) that a merge set aside
+ * and name names (find_set_aside): *plain is its content, *env (when not NULL) its envelope. */
+static int open_set_aside(json_t **plain, json_t **env, char full[GIT_OID_HEXSZ + 1], twin_node *n,
+                          const json_t *stored, const char *name)
+{
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    const char *id = json_string_value(json_object_get(stored, "id"));
+    json_t *version = NULL;
+    git_blob *blob = NULL;
+    git_oid oid;
+    *plain = NULL;
+    if (!twin_envelope_is(stored))
+        return twin_error(TWIN_EINVALID,
+                          "%s %s was written in the clear: a merge sets aside its fields' values, "
+                          "not versions (see: twin conflicts)",
+                          type, id);
+    int rc = refuse_erased(stored);
+    if (rc || (rc = find_set_aside(full, stored, name)))
+        return rc;
+    if (git_oid_fromstr(&oid, full) < 0 || git_blob_lookup(&blob, twin_node_repo(n), &oid) < 0)
+        return twin_error(TWIN_ERROR,
+                          "blob %s (a version of %s %s set aside) cannot be read, the store is "
+                          "damaged: %s",
+                          full, type, id,
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    const char *text = git_blob_rawcontent(blob);
+    size_t len = (size_t)git_blob_rawsize(blob);
+    if (len > TWIN_RECORD_FILE_MAX_BYTES)
+        rc = twin_error(TWIN_EINVALID, "blob %s is larger than a record file", full);
+    else if ((rc = twin_record_parse_canonical(&version, text, len)) == 0 &&
+             (!twin_envelope_is(version) || json_object_get(version, "erased") ||
+              !json_equal(json_object_get(version, "id"), json_object_get(stored, "id")) ||
+              !json_equal(json_object_get(version, "type"), json_object_get(stored, "type"))))
+        rc = twin_error(TWIN_EINVALID, "blob %s is not a sealed version of %s %s", full, type, id);
+    if (rc == 0)
+        rc = open_envelope(plain, n, version, text, len);
+    if (rc == TWIN_ENOTFOUND)
+        rc = twin_error_wrap(TWIN_EDENIED, "the version set aside as blob %s", full);
+    git_blob_free(blob);
+    if (rc == 0 && env)
+        *env = json_incref(version);
+    json_decref(version);
+    return rc;
+}
+
+int twin_ops_unseal_set_aside(json_t **out, char full[GIT_OID_HEXSZ + 1], twin_node *n,
+                              const json_t *stored, const char *blob)
+{
+    char entry[GIT_OID_HEXSZ + 1];
+    int rc = open_set_aside(out, NULL, entry, n, stored, blob);
+    if (rc == 0 && full)
+        memcpy(full, entry, sizeof(entry));
+    return rc;
+}
+
+/* Removes the entry hex from conflicts, an array of blob ids. */
+static void drop_entry(json_t *conflicts, const char *hex)
+{
+    for (size_t i = json_array_size(conflicts); i-- > 0;) {
+        const char *entry = json_string_value(json_array_get(conflicts, i));
+        if (entry && strcmp(entry, hex) == 0)
+            json_array_remove(conflicts, i);
+    }
+}
+
+/* Settles versions set aside in sealed record stored as r says (SEALED.md 9): *conflicts gets
+ * the new version's conflicts (a new array, less the versions named), and with r->keep, *rec the
+ * content of the version kept and *kept its envelope. */
+static int settle(json_t **rec, json_t **conflicts, json_t **kept, twin_node *n,
+                  const json_t *stored, const struct twin_sealed_resolution *r)
+{
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    const char *id = json_string_value(json_object_get(stored, "id"));
+    const json_t *list = json_object_get(stored, "conflicts");
+    char full[GIT_OID_HEXSZ + 1];
+    int rc = 0;
+    if (json_array_size(list) == 0)
+        return twin_error(TWIN_EINVALID,
+                          "%s %s has no versions a merge set aside: nothing to resolve", type, id);
+    if (!r->keep && r->ndrop == 0 && !r->drop_all)
+        return twin_error(TWIN_EINVALID,
+                          "name the versions of %s %s to settle: one to keep, or those to drop",
+                          type, id);
+    if (!(*conflicts = r->drop_all ? json_array() : json_deep_copy(list)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (r->keep) {
+        json_t *theirs = NULL;
+        if ((rc = open_set_aside(&theirs, kept, full, n, stored, r->keep)))
+            return rc;
+        json_decref(*rec);
+        *rec = theirs;
+        drop_entry(*conflicts, full);
+    }
+    for (size_t i = 0; rc == 0 && i < r->ndrop; i++)
+        if ((rc = find_set_aside(full, stored, r->drop[i])) == 0)
+            drop_entry(*conflicts, full);
+    return rc;
+}
+
 /* Seals rec as the next version of a sealed record (old: the previous envelope, NULL for a new
- * record), checks it as the validity predicate will, keeps its wraps in the node's store (before
- * the commit: a wrap of a version never written is harmless, a version without its wraps is
- * lost to everyone) and puts it in tx. */
+ * record), with conflicts (old's when the change settles none) and for the audience audience_for
+ * gives (also: the audience of a version set aside whose content rec is), checks it as the
+ * validity predicate will, keeps its wraps in the node's store (before the commit: a wrap of a
+ * version never written is harmless, a version without its wraps is lost to everyone) and puts
+ * it in tx. */
 static int put_sealed(twin_tx *tx, struct record_change *c, const json_t *rec, const json_t *old,
-                      const char *path, bool same_content, const struct twin_audience *want)
+                      const char *path, bool same_content, const struct twin_audience *want,
+                      const json_t *conflicts, const json_t *also)
 {
     struct twin_membership *m = NULL;
     struct twin_envelope oe = {0};
@@ -303,14 +466,14 @@ static int put_sealed(twin_tx *tx, struct record_change *c, const json_t *rec, c
     if (old && (rc = twin_envelope_read(&oe, old)))
         goto cleanup;
     have_old = old != NULL;
-    if ((rc = audience_for(&aud, &naud, m, have_old ? &oe : NULL, want, me->org_id)))
+    if ((rc = audience_for(&aud, &naud, m, have_old ? &oe : NULL, want, also, me->org_id)))
         goto cleanup;
     if (same_content && have_old && naud == oe.naudience) { /* it only ever widens */
         rc = twin_error(TWIN_EEXISTS, "%s %s: its audience holds these institutions already",
                         oe.type, oe.id);
         goto cleanup;
     }
-    if ((rc = twin_sealed_seal(&s, rec, aud, naud, json_object_get(old, "conflicts"), m)))
+    if ((rc = twin_sealed_seal(&s, rec, aud, naud, conflicts, m)))
         goto cleanup;
     char fault[600];
     if ((rc = twin_validity_check_sealed(fault, sizeof(fault), &erasure, s.envelope, old, me, m)))
@@ -364,7 +527,7 @@ static int check_clear(struct record_change *c, twin_tx *tx, const json_t *rec, 
 static int change_record(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct record_change *c = ctx;
-    json_t *old = NULL, *rec = NULL, *stored = NULL;
+    json_t *old = NULL, *rec = NULL, *stored = NULL, *conflicts = NULL, *kept = NULL;
     char *text = NULL, *old_text = NULL, path[128];
     size_t len, old_len = 0;
     const char *rtype = c->type;
@@ -402,6 +565,17 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
+    if (c->resolution) {
+        if (!stored) {
+            rc = twin_error(TWIN_EINVALID,
+                            "%s %s was written in the clear: a merge sets aside its fields' "
+                            "values, not versions (settle them with twin resolve ID FIELD=VALUE)",
+                            rtype, c->id);
+            goto cleanup;
+        }
+        if ((rc = settle(&rec, &conflicts, &kept, c->node, stored, c->resolution)))
+            goto cleanup;
+    }
     if ((c->fn && (rc = c->fn(rec, c->ctx))) ||
         (c->create && (rc = twin_record_apply_defaults(rec))))
         goto cleanup;
@@ -429,7 +603,7 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         bool same = old && twin_record_canonical(&was, &was_len, old) == 0 && was_len == len &&
                     memcmp(was, text, len) == 0;
         free(was);
-        if (same && !c->audience) {
+        if (same && !c->audience && !c->resolution) {
             rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, c->id);
             goto cleanup;
         }
@@ -437,7 +611,10 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         static const char *const members[] = {TWIN_AUDIENCE_MEMBERS};
         static const struct twin_audience everyone = {members, 1};
         const struct twin_audience *want = c->audience || stored ? c->audience : &everyone;
-        if ((rc = put_sealed(tx, c, rec, stored, path, same, want)))
+        const json_t *also = json_object_get(json_object_get(kept, "sealed"), "audience");
+        if ((rc = put_sealed(tx, c, rec, stored, path, same && !c->resolution, want,
+                             c->resolution ? conflicts : json_object_get(stored, "conflicts"),
+                             also)))
             goto cleanup;
         snprintf(message, message_size, "%s %s %s\n\nRecord: %s\n", c->verb, rtype, c->id, path);
         goto cleanup;
@@ -461,27 +638,26 @@ cleanup:
     json_decref(old);
     json_decref(stored);
     json_decref(rec);
+    json_decref(conflicts);
+    json_decref(kept);
     return rc;
 }
 
-static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
-                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx,
-                         const struct twin_audience *audience);
+static int write_batched(git_oid *commit_out, twin_batch *b, const struct record_change *change);
 static int check_writer(twin_node *n, git_tree *head_tree);
 
-/* One record change as its own batch of one: one pack, one compare-and-swap. When another
- * writer changed the same record meanwhile, the edit is made again on what they wrote. */
-static int write_record(git_oid *commit_out, twin_node *n, const char *type, const char *id,
-                        bool create, const char *verb, twin_record_edit_fn fn, void *ctx,
-                        const struct twin_audience *audience)
+/* One record change (its node aside) as its own batch of one: one pack, one compare-and-swap.
+ * When another writer changed the same record meanwhile, the edit is made again on what they
+ * wrote. */
+static int write_record(git_oid *commit_out, twin_node *n, const struct record_change *change)
 {
     int rc = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         twin_batch *b = NULL;
         if ((rc = twin_batch_begin(&b, n, check_writer, 0)))
             return rc;
-        if ((rc = write_batched(NULL, b, type, id, create, verb, fn, ctx, audience)) == 0 &&
-            (rc = twin_batch_flush(b)) == 0 && commit_out)
+        if ((rc = write_batched(NULL, b, change)) == 0 && (rc = twin_batch_flush(b)) == 0 &&
+            commit_out)
             *commit_out = *twin_batch_tip(b);
         twin_batch_free(b);
         if (rc != TWIN_ECONFLICT)
@@ -490,6 +666,19 @@ static int write_record(git_oid *commit_out, twin_node *n, const char *type, con
     }
     return twin_error(TWIN_ECONFLICT, "gave up after %d attempts: the branch kept moving",
                       MAX_ATTEMPTS);
+}
+
+/* The change that adds record id of type, built by fn (its node aside). */
+static struct record_change new_record(const char *type, const char *id, twin_record_edit_fn fn,
+                                       void *ctx, const struct twin_audience *audience)
+{
+    return (struct record_change){.type = type,
+                                  .id = id,
+                                  .verb = "add",
+                                  .create = true,
+                                  .fn = fn,
+                                  .ctx = ctx,
+                                  .audience = audience};
 }
 
 static int check_record_type(const char *type)
@@ -520,7 +709,8 @@ int twin_ops_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out
         return rc;
     char id[TWIN_ID_LEN + 1];
     twin_record_new_id(id);
-    rc = write_record(commit_out, n, type, id, true, "add", fn, ctx, audience);
+    struct record_change c = new_record(type, id, fn, ctx, audience);
+    rc = write_record(commit_out, n, &c);
     if (rc == 0)
         memcpy(id_out, id, sizeof(id));
     return rc;
@@ -529,7 +719,8 @@ int twin_ops_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *commit_out
 int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
                     twin_record_edit_fn fn, void *ctx)
 {
-    return write_record(commit_out, n, NULL, id, false, verb, fn, ctx, NULL);
+    return write_record(commit_out, n,
+                        &(struct record_change){.id = id, .verb = verb, .fn = fn, .ctx = ctx});
 }
 
 int twin_ops_share(git_oid *commit_out, twin_node *n, const char *id,
@@ -537,7 +728,8 @@ int twin_ops_share(git_oid *commit_out, twin_node *n, const char *id,
 {
     if (!audience || audience->n == 0)
         return twin_error(TWIN_EINVALID, "share with whom? name at least one institution");
-    return write_record(commit_out, n, NULL, id, false, "share", NULL, NULL, audience);
+    return write_record(commit_out, n,
+                        &(struct record_change){.id = id, .verb = "share", .audience = audience});
 }
 
 static int check_writer(twin_node *n, git_tree *head_tree)
@@ -550,11 +742,10 @@ int twin_ops_batch_begin(twin_batch **out, twin_node *n, size_t flush_every)
     return twin_batch_begin(out, n, check_writer, flush_every);
 }
 
-static int write_batched(git_oid *commit_out, twin_batch *b, const char *type, const char *id,
-                         bool create, const char *verb, twin_record_edit_fn fn, void *ctx,
-                         const struct twin_audience *audience)
+static int write_batched(git_oid *commit_out, twin_batch *b, const struct record_change *change)
 {
-    struct record_change c = {twin_batch_node(b), type, id, verb, create, fn, ctx, audience};
+    struct record_change c = *change;
+    c.node = twin_batch_node(b);
     twin_tx *tx = NULL;
     char message[600];
     git_oid commit;
@@ -580,7 +771,8 @@ int twin_ops_batch_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *comm
         return rc;
     char id[TWIN_ID_LEN + 1];
     twin_record_new_id(id);
-    rc = write_batched(commit_out, b, type, id, true, "add", fn, ctx, audience);
+    struct record_change c = new_record(type, id, fn, ctx, audience);
+    rc = write_batched(commit_out, b, &c);
     if (rc == 0)
         memcpy(id_out, id, sizeof(id));
     return rc;
@@ -589,7 +781,8 @@ int twin_ops_batch_add_sealed(char id_out[static TWIN_ID_LEN + 1], git_oid *comm
 int twin_ops_batch_update(git_oid *commit_out, twin_batch *b, const char *id, const char *verb,
                           twin_record_edit_fn fn, void *ctx)
 {
-    return write_batched(commit_out, b, NULL, id, false, verb, fn, ctx, NULL);
+    return write_batched(commit_out, b,
+                         &(struct record_change){.id = id, .verb = verb, .fn = fn, .ctx = ctx});
 }
 
 static int mark_withdrawn(json_t *rec, void *ctx)
@@ -602,7 +795,19 @@ static int mark_withdrawn(json_t *rec, void *ctx)
 
 int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id)
 {
-    return write_record(commit_out, n, NULL, id, false, "withdraw", mark_withdrawn, NULL, NULL);
+    return write_record(
+        commit_out, n, &(struct record_change){.id = id, .verb = "withdraw", .fn = mark_withdrawn});
+}
+
+int twin_ops_resolve_sealed(git_oid *commit_out, twin_node *n, const char *id,
+                            const struct twin_sealed_resolution *resolution)
+{
+    return write_record(commit_out, n,
+                        &(struct record_change){.id = id,
+                                                .verb = "resolve",
+                                                .fn = resolution->fn,
+                                                .ctx = resolution->ctx,
+                                                .resolution = resolution});
 }
 
 /* The tree of commit at, or of the head when at is NULL. */
@@ -1491,16 +1696,10 @@ int twin_ops_unseal(json_t **out, enum twin_sealing *how, twin_node *n, json_t *
     }
     char *text = NULL;
     size_t len;
-    unsigned char blob[TWIN_SEAL_BLOB_BYTES];
-    twin_wraps *store = NULL;
     int rc = twin_record_canonical(&text, &len, stored); /* the file's bytes: it was canonical */
-    if (rc == 0) {
-        twin_sha1_object(blob, "blob", text, len);
-        rc = twin_node_wraps(&store, n);
-    }
-    free(text);
     if (rc == 0)
-        rc = twin_sealed_open(out, stored, blob, twin_node_network_id(n), store, twin_node_key(n));
+        rc = open_envelope(out, n, stored, text, len);
+    free(text);
     if (rc == 0) {
         *how = TWIN_SEALING_OPENED;
         return 0;

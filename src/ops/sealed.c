@@ -112,6 +112,7 @@ struct opening {
     size_t len;
     uint64_t *bad;
     size_t nbad;
+    const unsigned char *blob; /* other versions' wraps: the blob whose own wraps were tried */
 };
 
 /* Tries one wrap (the store keeps only wraps checked as SEALED.md 3 says when they came); 1
@@ -120,6 +121,8 @@ static int try_wrap(const struct twin_wrap *w, void *ctx)
 {
     struct opening *o = ctx;
     unsigned char key[TWIN_SEAL_KEY_BYTES];
+    if (o->blob && memcmp(w->blob, o->blob, TWIN_SEAL_BLOB_BYTES) == 0)
+        return 0; /* tried already */
     int rc = twin_seal_unwrap(key, w->box, o->kp);
     if (rc == 0)
         rc = twin_seal_decrypt(&o->plain, &o->len, key, o->e->nonce, o->e->ciphertext,
@@ -127,7 +130,8 @@ static int try_wrap(const struct twin_wrap *w, void *ctx)
     sodium_memzero(key, sizeof(key));
     if (rc == 0)
         return 1;
-    if (o->nbad < 8) /* deleted after the walk over them ends */
+    /* Deleted after the walk over them ends; another version's wrap stays: it opens its own. */
+    if (!o->blob && o->nbad < 8)
         o->bad[o->nbad++] = w->seq;
     return 0;
 }
@@ -152,6 +156,12 @@ int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *
         0) {
         o.aad = aad;
         rc = twin_wraps_each_for(store, blob, kp->pk, try_wrap, &o);
+        /* A merged envelope is the version it kept with conflicts added (SEALED.md 9): no wrap
+         * names its blob, and that version's content key opens it. */
+        if (rc == 0) {
+            o.blob = blob;
+            rc = twin_wraps_each_of_record(store, e.id, kp->pk, try_wrap, &o);
+        }
         if (rc == 1)
             rc = 0;
         else if (rc == 0)

@@ -887,6 +887,74 @@ json_t *twin_record_get_path(const json_t *rec, const char *path)
     return (json_t *)cur;
 }
 
+static int flatten(json_t *flat, const char *prefix, const json_t *value, int depth)
+{
+    if (!json_is_object(value) || depth > 16 || (depth > 0 && json_object_size(value) == 0))
+        return json_object_set(flat, prefix, (json_t *)value) ? TWIN_ERROR : 0;
+    const char *key;
+    json_t *child;
+    json_object_foreach((json_t *)value, key, child)
+    {
+        char path[512];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        int rc = flatten(flat, path, child, depth + 1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int twin_record_flatten(json_t *flat, const json_t *rec)
+{
+    return flatten(flat, "", rec, 0) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of flat records fa and fb whose values differ, sorted: a new array (NULL when out of
+ * memory). */
+static json_t *differing(json_t *fa, json_t *fb)
+{
+    size_t n = 0;
+    const char **paths = calloc(json_object_size(fa) + json_object_size(fb) + 1, sizeof(*paths));
+    if (!paths)
+        return NULL;
+    const char *field;
+    json_t *value, *out = json_array();
+    json_object_foreach(fa, field, value)
+    {
+        if (!json_equal(value, json_object_get(fb, field)))
+            paths[n++] = field;
+    }
+    json_object_foreach(fb, field, value)
+    {
+        if (!json_object_get(fa, field))
+            paths[n++] = field;
+    }
+    qsort(paths, n, sizeof(*paths), cmp_text);
+    for (size_t i = 0; out && i < n; i++)
+        if (json_array_append_new(out, json_string(paths[i]))) {
+            json_decref(out);
+            out = NULL;
+        }
+    free(paths);
+    return out;
+}
+
+json_t *twin_record_diff(const json_t *a, const json_t *b)
+{
+    json_t *fa = json_object(), *fb = json_object();
+    json_t *out = fa && fb && twin_record_flatten(fa, a) == 0 && twin_record_flatten(fb, b) == 0
+                      ? differing(fa, fb)
+                      : NULL;
+    json_decref(fa);
+    json_decref(fb);
+    return out;
+}
+
 const char *twin_record_title(const json_t *rec)
 {
     const struct twin_record_type *t =

@@ -310,21 +310,39 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const unsigned 
 
 #define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin"
 
-int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
-                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+/* Calls fn for each wrap to key to that the query where (its ?1 the blob or text first, ?2 the
+ * recipient) selects, in seq order, until fn returns non-zero (returned). */
+static int each_where(twin_wraps *w, const char *where, const unsigned char *blob, const char *text,
+                      const unsigned char *to, int (*fn)(const struct twin_wrap *wrap, void *ctx),
+                      void *ctx)
 {
     sqlite3_stmt *st = NULL;
     size_t given;
-    int rc = prepare(&st, w,
-                     "SELECT " ROW_COLUMNS " FROM wraps WHERE blob = ?1 AND recipient = ?2"
-                     " ORDER BY seq");
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT " ROW_COLUMNS " FROM wraps WHERE %s ORDER BY seq", where);
+    int rc = prepare(&st, w, sql);
     if (rc)
         return rc;
-    sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
+    if (blob)
+        sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
+    else
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
     rc = each_row(w, st, SIZE_MAX, NULL, fn, ctx, NULL, &given);
     sqlite3_finalize(st);
     return rc;
+}
+
+int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
+                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+{
+    return each_where(w, "blob = ?1 AND recipient = ?2", blob, NULL, to, fn, ctx);
+}
+
+int twin_wraps_each_of_record(twin_wraps *w, const char *record, const unsigned char *to,
+                              int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+{
+    return each_where(w, "record = ?1 AND recipient = ?2", NULL, record, to, fn, ctx);
 }
 
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,

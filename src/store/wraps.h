@@ -72,6 +72,11 @@ int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *bl
 int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
                         int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
+/* Calls fn for each wrap to key to of any version of record, in seq order, until fn returns
+ * non-zero (returned). */
+int twin_wraps_each_of_record(twin_wraps *w, const char *record, const unsigned char *to,
+                              int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
+
 /* Calls fn for each wrap to key to, in seq order, until fn returns non-zero (returned). */
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);

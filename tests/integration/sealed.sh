@@ -3,8 +3,10 @@
 # sealed to South is read by South and not by the donor, which holds no byte of its content
 # anywhere; a person record is sealed to every member by default; South edits the note and
 # North reads the edit; the donor is refused an edit, then reads the note once North shares it;
-# exports leave sealed records out unless --sealed is given. No commit message names what a
-# sealed record holds.
+# exports leave sealed records out unless --sealed is given; a sealed note changed on both sides
+# is listed by twin conflicts with the fields its versions differ in (by the donor, outside its
+# audience, with blob ids only) and settled with twin resolve --keep. No commit message names
+# what a sealed record holds.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -12,6 +14,8 @@ set -euo pipefail
 SENTENCE="The steering group agreed to move the Kisumu pilot to the second quarter"
 EDITED="The steering group moved the Kisumu pilot to the third quarter instead"
 PERSON="Ama Mensah-Example"
+NORTH_BODY="The ministry funds the pilot from its own budget"
+SOUTH_BODY="The pilot is funded by the partnership's joint budget line"
 
 # no_plaintext NAME TEXT...: node NAME holds none of TEXT in any object of its repository
 # (inflated) nor in any file of its data directory (the wrap store included).
@@ -142,6 +146,75 @@ check "blame shows the note's fields, never its envelope's"
 must "$TWIN" --dir "$(dir_of north)" blame "$note_id"
 grep -qE '^body +The steering group moved' "$RUN_OUT" || { show_run; fail "blame lacks the body"; }
 ! grep -q '^sealed' "$RUN_OUT" || { show_run; fail "blame shows the envelope"; }
+
+check "a sealed note changed on both sides: the later version wins whole, the other is set aside"
+add_rec north note kind=decision title="Pilot budget" body="$NORTH_BODY" --audience XE-EXAMPLE-SOUTH
+pact_id=$REC_ID
+sync_ok south
+sync_ok donor
+must "$TWIN" --dir "$(dir_of north)" set "$pact_id" body="$NORTH_BODY, in two tranches"
+sleep 1.1 # committer times are in seconds: South's change is strictly later
+must "$TWIN" --dir "$(dir_of south)" set "$pact_id" body="$SOUTH_BODY" title="Pilot budget, revised"
+sync_ok south
+out_has "merged"
+sync_ok donor
+same_heads north south donor
+no_message_names "$SOUTH_BODY" north south donor
+
+check "twin conflicts shows, where the node reads it, the fields the version set aside differs in"
+must "$TWIN" --dir "$(dir_of south)" --json conflicts
+set_aside=$(jq -r --arg id "$pact_id" '.[] | select(.id == $id) | .conflicts[0]' "$RUN_OUT")
+[[ $set_aside =~ ^[0-9a-f]{40}$ ]] || { show_run; fail "no blob id set aside: '$set_aside'"; }
+jq -e --arg id "$pact_id" --arg blob "$set_aside" --arg north "$NORTH_BODY, in two tranches" \
+    --arg south "$SOUTH_BODY" '.[] | select(.id == $id) | .sealed.readable and
+    .title == "Pilot budget, revised" and .versions == [{"blob": $blob, "readable": true,
+    "fields": [{"field": "body", "kept": $south, "set_aside": $north},
+               {"field": "title", "kept": "Pilot budget, revised", "set_aside": "Pilot budget"}]}]' \
+    "$RUN_OUT" >/dev/null || { show_run; fail "South's --json conflicts lacks the fields that differ"; }
+for n in north south; do
+    must "$TWIN" --dir "$(dir_of "$n")" conflicts
+    out_has "$pact_id  note  Pilot budget, revised  (sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH)"
+    out_has "    blob $set_aside"
+    out_has "      body: kept \"$SOUTH_BODY\"; set aside: \"$NORTH_BODY, in two tranches\""
+    out_has "      title: kept \"Pilot budget, revised\"; set aside: \"Pilot budget\""
+    out_has "twin resolve ID --keep BLOB"
+done
+must "$TWIN" --dir "$(dir_of donor)" conflicts
+out_has "$pact_id  note  (sealed to XE-EXAMPLE-NORTH, XE-EXAMPLE-SOUTH)"
+out_has "    blob $set_aside"
+! grep -qF -e "$NORTH_BODY" -e "Pilot budget" "$RUN_OUT" || { show_run; fail "the donor was shown content"; }
+must "$TWIN" --dir "$(dir_of donor)" --json conflicts
+jq -e --arg id "$pact_id" '.[] | select(.id == $id) | (has("versions") or has("title")) | not' \
+    "$RUN_OUT" >/dev/null || { show_run; fail "the donor's --json conflicts holds content"; }
+
+check "twin resolve refuses, plainly, what it cannot settle"
+before=$(head_of north)
+must_exit 2 "$TWIN" --dir "$(dir_of north)" resolve "$pact_id" --keep 0123456789abcdef
+err_has "blob 0123456789abcdef is not a version of note $pact_id that a merge set aside"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" resolve "$pact_id" --drop 0123
+err_has "'0123' is not a blob id"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" resolve "$pact_id" body="Merged by hand"
+err_has "is sealed: a merge set aside whole versions of it, not field values"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" resolve "$clear_id" --drop all
+err_has "note $clear_id was written in the clear"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" resolve "$pact_id" --keep "$set_aside" --keep "$set_aside"
+err_has "give --keep once"
+must_exit 2 "$TWIN" --dir "$(dir_of donor)" resolve "$pact_id" --drop all
+err_has "this node cannot read it, so it cannot resolve it"
+same "$(head_of north)" "$before" "North's head after refused resolves"
+
+check "North keeps the version set aside; South reads it after a sync and lists no conflict"
+must "$TWIN" --dir "$(dir_of north)" resolve "$pact_id" --keep "${set_aside:0:8}"
+out_has "Resolved $pact_id in commit"
+sync_ok south
+must "$TWIN" --dir "$(dir_of south)" show "$pact_id"
+out_has "\"body\": \"$NORTH_BODY, in two tranches\""
+out_has "\"title\": \"Pilot budget\""
+for n in north south; do
+    must "$TWIN" --dir "$(dir_of "$n")" conflicts
+    out_has "No unresolved conflicts."
+done
+no_message_names "in two tranches" north south
 
 check "every node verifies, and all end on one head"
 sync_ok south

@@ -28,6 +28,7 @@
 
 #include "twin/error.h"
 #include "twin/key.h"
+#include "twin/merge.h"
 #include "twin/network.h"
 #include "twin/node.h"
 #include "git/packbuild.h"
@@ -232,31 +233,52 @@ static inline int helper_copy_object(const git_oid *id, void *payload)
     return rc;
 }
 
-/* Makes dst's branch what src's is: the tests' stand-in for a sync session, for histories that
- * are one line. (It copies objects rather than fetch: libgit2 1.5 leaks pcre2 match data in
- * git_remote_create_anonymous.) Include <cmocka.h> first. */
-static inline void pull(twin_node *dst, twin_node *src)
-{
-    struct helper_copy c = {NULL, NULL};
-    git_reference *ref = NULL;
-    git_oid head;
-    assert_int_equal(twin_node_head(&head, src), 0);
-    assert_int_equal(git_repository_odb(&c.from, twin_node_repo(src)), 0);
-    assert_int_equal(git_repository_odb(&c.to, twin_node_repo(dst)), 0);
-    assert_int_equal(git_odb_foreach(c.from, helper_copy_object, &c), 0);
-    assert_int_equal(git_reference_create(&ref, twin_node_repo(dst), TWIN_BRANCH, &head, 1, "pull"),
-                     0);
-    git_reference_free(ref);
-    git_odb_free(c.to);
-    git_odb_free(c.from);
-}
-
 /* The branch head of n. Include <cmocka.h> first. */
 static inline git_oid helper_head(twin_node *n)
 {
     git_oid h;
     assert_int_equal(twin_node_head(&h, n), 0);
     return h;
+}
+
+/* Copies every object of src's store into dst's. (It copies objects rather than fetch: libgit2
+ * 1.5 leaks pcre2 match data in git_remote_create_anonymous.) Include <cmocka.h> first. */
+static inline void helper_copy_objects(twin_node *dst, twin_node *src)
+{
+    struct helper_copy c = {NULL, NULL};
+    assert_int_equal(git_repository_odb(&c.from, twin_node_repo(src)), 0);
+    assert_int_equal(git_repository_odb(&c.to, twin_node_repo(dst)), 0);
+    assert_int_equal(git_odb_foreach(c.from, helper_copy_object, &c), 0);
+    git_odb_free(c.to);
+    git_odb_free(c.from);
+}
+
+/* Makes dst's branch what src's is: the tests' stand-in for a sync session, for histories that
+ * are one line. Include <cmocka.h> first. */
+static inline void pull(twin_node *dst, twin_node *src)
+{
+    git_reference *ref = NULL;
+    git_oid head;
+    assert_int_equal(twin_node_head(&head, src), 0);
+    helper_copy_objects(dst, src);
+    assert_int_equal(git_reference_create(&ref, twin_node_repo(dst), TWIN_BRANCH, &head, 1, "pull"),
+                     0);
+    git_reference_free(ref);
+}
+
+/* The stand-in for a sync session between diverged heads: src's objects copied into dst's store,
+ * and dst's branch moved to the merge of its head and src's that dst signs, as the initiator of
+ * a session does (pull(src, dst) then brings src to it, and helper_pass_wraps the wraps). Returns
+ * the merge's result. Include <cmocka.h> first. */
+static inline struct twin_merge_result helper_merge(twin_node *dst, twin_node *src)
+{
+    git_oid ours = helper_head(dst), theirs = helper_head(src), merge;
+    struct twin_merge_result r;
+    helper_copy_objects(dst, src);
+    if (twin_merge_commit(&merge, &r, dst, NULL, &ours, &theirs))
+        fail_msg("merge: %s", twin_error_last());
+    assert_int_equal(twin_store_advance(twin_node_repo(dst), &ours, &merge, "test: merge"), 0);
+    return r;
 }
 
 static inline int helper_to_quarantine(const void *data, size_t len, void *ctx)

@@ -614,10 +614,15 @@ static void the_later_envelope_wins_and_the_other_is_set_aside(void **state)
     assert_true(json_equal(bare, b_env)); /* B's envelope, whole */
     json_t *want = json_pack("[s]", a_blob);
     assert_true(json_equal(json_object_get(merged, "conflicts"), want));
-    /* The winner still opens to B's content, and the version set aside to A's. */
+    /* The winner still opens to B's content, the merged envelope too (no wrap names its blob:
+     * B's key opens it), and the version set aside to A's. */
     json_t *open = NULL, *a_env = record_in_tree(f, &a_tree, "note", n);
     enum twin_sealing how;
     assert_int_equal(twin_ops_unseal(&open, &how, f->node, b_env), 0);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(open, "title")), "B's title");
+    json_decref(open);
+    assert_int_equal(twin_ops_unseal(&open, &how, f->node, merged), 0);
     assert_int_equal(how, TWIN_SEALING_OPENED);
     assert_string_equal(json_string_value(json_object_get(open, "title")), "B's title");
     json_decref(open);

@@ -1,6 +1,7 @@
 /* Operations on real nodes: adding, changing and withdrawing records, adding members, who may
  * do which, and that every commit an operation writes is valid by the validity predicate; sealed
- * records written, read, shared, erased and kept readable across a key rotation. */
+ * records written, read, shared, erased and kept readable across a key rotation; versions of a
+ * sealed record that a merge set aside, opened, kept or dropped, and never added back. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1033,6 +1034,289 @@ static void key_rotation_keeps_every_sealed_record_readable(void **state)
     json_decref(rec);
 }
 
+/* ---- sealed records: versions a merge set aside, opened and settled (SEALED.md 9) ----------- */
+
+/* A note sealed by the admin for itself and the editor, on both nodes with every wrap. */
+static void add_shared_note(char id[static TWIN_ID_LEN + 1], struct net *n, void *fields)
+{
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-RA"), fields);
+    pull(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
+}
+
+/* The head envelope's conflicts of record id on node. */
+static json_t *conflicts_of(twin_node *node, const char *id)
+{
+    json_t *env = get(node, id), *list = json_incref(json_object_get(env, "conflicts"));
+    json_decref(env);
+    return list;
+}
+
+/* The admin and the editor change sealed note id at the same time, each on its own node (admin
+ * with fields_a, editor with fields_b); the admin merges the two as a sync session would, and the
+ * editor takes the merge, with every wrap either made. The blob id the merge set aside goes to
+ * set_aside. */
+static void change_concurrently(char set_aside[GIT_OID_HEXSZ + 1], struct net *n, const char *id,
+                                void *fields_a, void *fields_b)
+{
+    git_oid commit;
+    json_t *before = conflicts_of(n->admin, id);
+    if (twin_ops_update(&commit, n->admin, id, "set", set_fields, fields_a) ||
+        twin_ops_update(&commit, n->editor, id, "set", set_fields, fields_b))
+        fail_msg("set: %s", twin_error_last());
+    helper_merge(n->admin, n->editor);
+    git_oid merge = helper_head(n->admin);
+    assert_commit_valid(n->admin, &merge, "XE-EXAMPLE-MOF");
+    pull(n->editor, n->admin);
+    helper_pass_wraps(n->admin, n->editor);
+    helper_pass_wraps(n->editor, n->admin);
+    json_t *after = conflicts_of(n->admin, id), *entry;
+    size_t i, added = 0;
+    assert_int_equal(json_array_size(after), json_array_size(before) + 1);
+    json_array_foreach(after, i, entry)
+    {
+        bool had = false;
+        for (size_t k = 0; k < json_array_size(before); k++)
+            had = had || json_equal(entry, json_array_get(before, k));
+        if (!had && added++ == 0)
+            snprintf(set_aside, GIT_OID_HEXSZ + 1, "%s", json_string_value(entry));
+    }
+    assert_int_equal(added, 1);
+    json_decref(after);
+    json_decref(before);
+}
+
+/* The content of the version of record id set aside as blob, as node opens it. */
+static json_t *set_aside_content(twin_node *node, const char *id, const char *blob)
+{
+    json_t *stored = get(node, id), *out = NULL;
+    char full[GIT_OID_HEXSZ + 1];
+    int rc = twin_ops_unseal_set_aside(&out, full, node, stored, blob);
+    if (rc)
+        fail_msg("open %s of %s: %d %s", blob, id, rc, twin_error_last());
+    assert_int_equal(strncmp(full, blob, strlen(blob)), 0);
+    assert_int_equal(strlen(full), GIT_OID_HEXSZ);
+    json_decref(stored);
+    return out;
+}
+
+static void a_version_set_aside_opens_and_keeping_it_takes_its_content(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], blob[GIT_OID_HEXSZ + 1], prefix[9];
+    git_oid commit;
+    enum twin_sealing how;
+    add_shared_note(id, n, FIELDS("title", "Work plan", "kind", "decision", "body", "Draft"));
+    change_concurrently(blob, n, id, FIELDS("title", "Work plan, North's"),
+                        FIELDS("title", "Work plan, South's", "body", "Agreed in Dodoma"));
+    /* Each side reads both versions: the head, and the one set aside, by a prefix of its id. */
+    snprintf(prefix, sizeof(prefix), "%.8s", blob);
+    json_t *head = unseal(n->editor, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    json_t *theirs = set_aside_content(n->editor, id, prefix);
+    json_t *theirs_north = set_aside_content(n->admin, id, blob);
+    assert_true(json_equal(theirs, theirs_north));
+    const bool north_won = strcmp(title_of(head), "Work plan, North's") == 0;
+    assert_string_equal(title_of(theirs), north_won ? "Work plan, South's" : "Work plan, North's");
+    json_t *diff = twin_record_diff(head, theirs);
+    assert_non_null(diff);
+    assert_int_equal(json_array_size(diff), 2);
+    assert_string_equal(json_string_value(json_array_get(diff, 0)), "body");
+    assert_string_equal(json_string_value(json_array_get(diff, 1)), "title");
+    json_decref(diff);
+    /* Keeping it: one valid commit, its content whole, nothing set aside any more. */
+    const struct twin_sealed_resolution keep = {.keep = prefix};
+    assert_int_equal(twin_ops_resolve_sealed(&commit, n->editor, id, &keep), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    assert_non_null(strstr(head_message(n->editor), "resolve note"));
+    assert_null(strstr(head_message(n->editor), "Work plan"));
+    json_t *list = conflicts_of(n->editor, id);
+    assert_null(list);
+    json_t *now = unseal(n->editor, id, &how);
+    assert_true(json_equal(now, theirs));
+    json_decref(now);
+    assert_string_equal(audience_of(n->editor, id), "XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    /* The other node takes the resolution and reads the same content. */
+    pull(n->admin, n->editor);
+    helper_pass_wraps(n->admin, n->editor);
+    now = unseal(n->admin, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_true(json_equal(now, theirs));
+    json_decref(now);
+    json_decref(theirs_north);
+    json_decref(theirs);
+    json_decref(head);
+}
+
+static void dropping_versions_keeps_the_heads_content_and_the_list_only_shrinks(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], first[GIT_OID_HEXSZ + 1], second[GIT_OID_HEXSZ + 1];
+    git_oid commit;
+    enum twin_sealing how;
+    add_shared_note(id, n, FIELDS("title", "Risks", "kind", "risk"));
+    change_concurrently(first, n, id, FIELDS("body", "North: the budget"),
+                        FIELDS("body", "South: the staff"));
+    change_concurrently(second, n, id, FIELDS("date", "2026-03-01"), FIELDS("date", "2026-04-01"));
+    json_t *list = conflicts_of(n->admin, id);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    /* Drop one and set a field in the same version. */
+    json_t *head = unseal(n->admin, id, &how);
+    const char *drop_second[] = {second};
+    const struct twin_sealed_resolution one = {
+        .drop = drop_second, .ndrop = 1, .fn = set_fields, .ctx = FIELDS("title", "Risks, agreed")};
+    assert_int_equal(twin_ops_resolve_sealed(&commit, n->admin, id, &one), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    list = conflicts_of(n->admin, id);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_array_get(list, 0)), first);
+    json_decref(list);
+    json_t *now = unseal(n->admin, id, &how);
+    assert_string_equal(title_of(now), "Risks, agreed");
+    assert_true(json_equal(json_object_get(now, "body"), json_object_get(head, "body")));
+    assert_true(json_equal(json_object_get(now, "date"), json_object_get(head, "date")));
+    json_decref(now);
+    /* What was dropped is no conflict of the record any more. */
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &one), TWIN_EINVALID,
+                 "is not a version of note");
+    /* The rest at once: the head's content stays whole. */
+    const struct twin_sealed_resolution all = {.drop_all = true};
+    json_decref(head);
+    head = unseal(n->admin, id, &how);
+    assert_int_equal(twin_ops_resolve_sealed(&commit, n->admin, id, &all), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_null(conflicts_of(n->admin, id));
+    now = unseal(n->admin, id, &how);
+    assert_true(json_equal(now, head));
+    json_decref(now);
+    json_decref(head);
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &all), TWIN_EINVALID,
+                 "has no versions a merge set aside");
+}
+
+/* The version kept was shared wider than the head: the record's audience takes it in. */
+static void keeping_a_version_shared_wider_widens_the_audience(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], blob[GIT_OID_HEXSZ + 1];
+    git_oid commit;
+    enum twin_sealing how;
+    add_shared_note(id, n, FIELDS("title", "Mission report", "kind", "note"));
+    json_t *before = conflicts_of(n->admin, id);
+    assert_null(before);
+    assert_int_equal(twin_ops_share(&commit, n->admin, id, ORGS("XE-EXAMPLE-FUND")), 0);
+    assert_int_equal(twin_ops_update(&commit, n->editor, id, "set", set_fields,
+                                     FIELDS("body", "The mission met the auditors")),
+                     0);
+    helper_merge(n->admin, n->editor);
+    pull(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
+    json_t *list = conflicts_of(n->editor, id);
+    snprintf(blob, sizeof(blob), "%s", json_string_value(json_array_get(list, 0)));
+    json_decref(list);
+    /* Whichever side won, keeping the other leaves the record shared with the fund. */
+    const struct twin_sealed_resolution keep = {.keep = blob};
+    assert_int_equal(twin_ops_resolve_sealed(&commit, n->editor, id, &keep), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    assert_string_equal(audience_of(n->editor, id), "XE-EXAMPLE-FUND,XE-EXAMPLE-MOF,XE-EXAMPLE-RA");
+    pull(n->observer, n->editor);
+    helper_pass_wraps(n->observer, n->editor);
+    json_t *rec = unseal(n->observer, id, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    json_decref(rec);
+}
+
+static void resolving_refuses_what_is_no_version_set_aside(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], clear[TWIN_ID_LEN + 1], blob[GIT_OID_HEXSZ + 1];
+    git_oid commit;
+    add_shared_note(id, n, FIELDS("title", "Steering group", "kind", "note"));
+    const struct twin_sealed_resolution all = {.drop_all = true};
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &all), TWIN_EINVALID,
+                 "has no versions a merge set aside");
+    change_concurrently(blob, n, id, FIELDS("title", "Steering group, March"),
+                        FIELDS("title", "Steering group, April"));
+    git_oid before = head_of(n->admin);
+    const struct twin_sealed_resolution nothing = {0};
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &nothing), TWIN_EINVALID,
+                 "name the versions");
+    const char *stranger[] = {"0123456789abcdef0123456789abcdef01234567"};
+    const struct twin_sealed_resolution other = {.drop = stranger, .ndrop = 1};
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &other), TWIN_EINVALID,
+                 "blob 0123456789abcdef0123456789abcdef01234567 is not a version of note");
+    const struct twin_sealed_resolution shorter = {.keep = "abc"};
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &shorter), TWIN_EINVALID,
+                 "'abc' is not a blob id");
+    json_t *stored = get(n->admin, id), *out = NULL;
+    assert_error(twin_ops_unseal_set_aside(&out, NULL, n->admin, stored, "zzzzzzzz"), TWIN_EINVALID,
+                 "is not a blob id");
+    assert_null(out);
+    json_decref(stored);
+    /* A node outside the audience opens neither the head nor the version set aside. */
+    pull(n->observer, n->admin);
+    helper_pass_wraps(n->observer, n->admin);
+    stored = get(n->observer, id);
+    assert_error(twin_ops_unseal_set_aside(&out, NULL, n->observer, stored, blob), TWIN_EDENIED,
+                 "holds no key that opens it");
+    json_decref(stored);
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after)); /* nothing refused was written */
+    /* A record in the clear has field conflicts, never versions set aside. */
+    add_ok(clear, n->admin, "note", FIELDS("title", "Public agenda"));
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, clear, &all), TWIN_EINVALID,
+                 "was written in the clear");
+    stored = get(n->admin, clear);
+    assert_error(twin_ops_unseal_set_aside(&out, NULL, n->admin, stored, blob), TWIN_EINVALID,
+                 "was written in the clear");
+    json_decref(stored);
+    /* An erased record keeps no versions and changes no more. */
+    const struct twin_sealed_resolution keep = {.keep = blob};
+    assert_int_equal(twin_ops_erase(&commit, n->admin, id, "Asked by the partner"), 0);
+    assert_error(twin_ops_resolve_sealed(&commit, n->admin, id, &keep), TWIN_EDENIED, "was erased");
+    stored = get(n->admin, id);
+    assert_error(twin_ops_unseal_set_aside(&out, NULL, n->admin, stored, blob), TWIN_EDENIED,
+                 "was erased");
+    json_decref(stored);
+}
+
+/* A hostile writer re-adds a conflicts entry a resolution dropped: the predicate refuses the
+ * commit, and a node that receives it refuses it too. */
+static void a_version_that_adds_a_conflicts_entry_is_refused(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], blob[GIT_OID_HEXSZ + 1], path[128], *text = NULL;
+    size_t len;
+    git_oid commit;
+    add_shared_note(id, n, FIELDS("title", "Exchange visit", "kind", "note"));
+    change_concurrently(blob, n, id, FIELDS("title", "Exchange visit, May"),
+                        FIELDS("title", "Exchange visit, June"));
+    const char *drop[] = {blob};
+    const struct twin_sealed_resolution resolution = {.drop = drop, .ndrop = 1};
+    assert_int_equal(twin_ops_resolve_sealed(&commit, n->admin, id, &resolution), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    /* The resolved envelope with its entry back, signed by a member of the audience. */
+    json_t *env = get(n->admin, id);
+    json_object_set_new(env, "conflicts", json_pack("[s]", blob));
+    assert_int_equal(twin_record_canonical(&text, &len, env), 0);
+    assert_int_equal(twin_record_path(path, sizeof(path), "note", id), 0);
+    git_oid hostile =
+        helper_commit_file(n->admin, admin_who.name, admin_who.org_id, path, text, len);
+    struct twin_check check;
+    assert_int_equal(twin_validity_check_commit(&check, twin_node_repo(n->admin), &hostile, NULL),
+                     0);
+    assert_false(check.valid);
+    assert_non_null(strstr(check.reason, "only merges set versions aside in conflicts"));
+    size_t bad = 0;
+    char reason[600];
+    helper_transfer(n->admin, n->editor, &bad, reason, sizeof(reason));
+    assert_int_equal(bad, 1);
+    assert_non_null(strstr(reason, "only merges set versions aside"));
+    free(text);
+    json_decref(env);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -1082,6 +1366,11 @@ int main(void)
         NET_TEST(erase_takes_only_sealed_records_and_leaves_no_key),
         NET_TEST(a_person_is_sealed_for_every_member),
         NET_TEST(key_rotation_keeps_every_sealed_record_readable),
+        NET_TEST(a_version_set_aside_opens_and_keeping_it_takes_its_content),
+        NET_TEST(dropping_versions_keeps_the_heads_content_and_the_list_only_shrinks),
+        NET_TEST(keeping_a_version_shared_wider_widens_the_audience),
+        NET_TEST(resolving_refuses_what_is_no_version_set_aside),
+        NET_TEST(a_version_that_adds_a_conflicts_entry_is_refused),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }

@@ -1,5 +1,6 @@
 /* Records: the schema of every type, the messages validation gives, allowed transitions, the
- * canonical form stored in git, parse bounds, field paths, ids and storage paths. */
+ * canonical form stored in git, parse bounds, field paths and the leaves two records differ in,
+ * ids and storage paths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1160,6 +1161,42 @@ static void get_path_reads_nested_values(void **state)
     json_decref(rec);
 }
 
+static void flatten_gives_every_leaf_at_its_dotted_path(void **state)
+{
+    json_t *rec = J(PARTNERSHIP_WITH("'dates':{'planned_start':'2026-01-01'},'agreements':[],"
+                                     "'sectors':[{'code':'14010','percentage':100}]"));
+    json_object_set_new(json_object_get(rec, "dates"), "actual", json_object());
+    json_t *flat = json_object();
+    assert_int_equal(twin_record_flatten(flat, rec), 0);
+    assert_string_equal(json_string_value(json_object_get(flat, "dates.planned_start")),
+                        "2026-01-01");
+    assert_true(json_is_object(json_object_get(flat, "dates.actual")));     /* empty: a leaf */
+    assert_int_equal(json_array_size(json_object_get(flat, "sectors")), 1); /* lists whole */
+    assert_non_null(json_object_get(flat, "agreements"));
+    assert_string_equal(json_string_value(json_object_get(flat, "title")), "Tax twinning");
+    assert_null(json_object_get(flat, "dates"));
+    json_decref(flat);
+    json_decref(rec);
+}
+
+static void diff_names_the_leaves_that_differ_in_order(void **state)
+{
+    json_t *a = J(PARTNERSHIP_WITH("'status':'2','dates':{'planned_start':'2026-01-01'}"));
+    json_t *b = J(PARTNERSHIP_WITH("'summary':'Tax','dates':{'planned_start':'2026-02-01'}"));
+    json_t *d = twin_record_diff(a, b);
+    assert_non_null(d);
+    assert_int_equal(json_array_size(d), 3);
+    assert_string_equal(json_string_value(json_array_get(d, 0)), "dates.planned_start");
+    assert_string_equal(json_string_value(json_array_get(d, 1)), "status");  /* only in a */
+    assert_string_equal(json_string_value(json_array_get(d, 2)), "summary"); /* only in b */
+    json_decref(d);
+    d = twin_record_diff(a, a);
+    assert_int_equal(json_array_size(d), 0);
+    json_decref(d);
+    json_decref(a);
+    json_decref(b);
+}
+
 /* ---- defaults and titles -------------------------------------------------------------------- */
 
 static void a_new_note_is_of_kind_note_unless_given(void **state)
@@ -1393,6 +1430,8 @@ int main(void)
         cmocka_unit_test(a_final_path_segment_that_is_not_utf8_is_refused_as_invalid),
         cmocka_unit_test(an_inner_path_segment_that_is_not_utf8_is_refused_as_invalid),
         cmocka_unit_test(get_path_reads_nested_values),
+        cmocka_unit_test(flatten_gives_every_leaf_at_its_dotted_path),
+        cmocka_unit_test(diff_names_the_leaves_that_differ_in_order),
         cmocka_unit_test(a_new_note_is_of_kind_note_unless_given),
         cmocka_unit_test(the_title_is_the_field_that_names_the_record),
         cmocka_unit_test(a_new_id_is_a_version_7_uuid),

@@ -2,7 +2,7 @@
  * network opens on both with their keys and their wrap stores, and on no other key; the envelope
  * lists every wrap and holds no byte of the content; an audience outside the membership, or of
  * a removed member, is refused; a wrap that does not open is deleted; an erased envelope does
- * not open. */
+ * not open; a merged envelope opens with the key of the version it kept. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -170,6 +170,58 @@ static void an_audience_outside_the_membership_is_refused(void **state)
     json_decref(rec);
 }
 
+/* A merge keeps the later version's envelope whole and adds conflicts (SEALED.md 9): a new blob,
+ * that no wrap names, opened with the key of the version it kept. A version that only lists
+ * another's wrap digests, with content under a key of its own, opens for nobody, and the wraps
+ * tried for it stay. */
+static void a_merged_envelope_opens_with_the_key_of_the_version_it_kept(void **state)
+{
+    struct helper_nodes *p = *state;
+    struct twin_membership *m = NULL;
+    assert_int_equal(twin_ops_members(&m, p->north, NULL), 0);
+    const char *audience[] = {helper_north_who.org_id, helper_south_who.org_id};
+    json_t *rec = note("Merged risk"), *other = json_deep_copy(rec);
+    json_object_set_new(other, "title", json_string("Another risk"));
+    struct twin_sealed s, t;
+    assert_int_equal(twin_sealed_seal(&s, rec, audience, 2, NULL, m), 0);
+    assert_int_equal(twin_sealed_seal(&t, other, audience, 2, NULL, m), 0);
+    twin_wraps *north = store_of(p, p->north_dir);
+    keep_all(north, &s);
+    json_t *merged = json_deep_copy(s.envelope), *got = NULL;
+    json_object_set_new(merged, "conflicts",
+                        json_pack("[s]", "0123456789abcdef0123456789abcdef01234567"));
+    char *text = NULL;
+    size_t len;
+    unsigned char blob[20];
+    assert_int_equal(twin_record_canonical(&text, &len, merged), 0);
+    twin_sha1_object(blob, "blob", text, len);
+    assert_memory_not_equal(blob, s.blob, sizeof(blob));
+    assert_int_equal(
+        twin_sealed_open(&got, merged, blob, m->network_id, north, twin_node_key(p->north)), 0);
+    assert_true(json_equal(got, rec));
+    json_decref(got);
+    /* t's envelope with s's digests: s's wrap is tried, does not open it, and is kept. */
+    json_t *pretender = json_deep_copy(t.envelope);
+    json_object_set(json_object_get(pretender, "sealed"), "wraps",
+                    json_object_get(json_object_get(s.envelope, "sealed"), "wraps"));
+    size_t before, after;
+    assert_int_equal(twin_wraps_count_record(&before, north, s.wraps[0].record), 0);
+    assert_error(
+        twin_sealed_open(&got, pretender, t.blob, m->network_id, north, twin_node_key(p->north)),
+        TWIN_ENOTFOUND, "holds no key that opens it");
+    assert_int_equal(twin_wraps_count_record(&after, north, s.wraps[0].record), 0);
+    assert_int_equal(after, before);
+    json_decref(pretender);
+    free(text);
+    json_decref(merged);
+    twin_wraps_free(north);
+    twin_sealed_clear(&t);
+    twin_sealed_clear(&s);
+    json_decref(other);
+    json_decref(rec);
+    twin_membership_free(m);
+}
+
 static int titled(json_t *rec, void *ctx)
 {
     int rc = twin_record_set_path(rec, "title", ctx);
@@ -220,6 +272,8 @@ int main(void)
                                         helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(a_wrap_that_does_not_open_is_deleted, helper_nodes_setup,
                                         helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(a_merged_envelope_opens_with_the_key_of_the_version_it_kept,
+                                        helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(an_audience_outside_the_membership_is_refused,
                                         helper_nodes_setup, helper_nodes_teardown),
     };

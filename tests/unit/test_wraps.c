@@ -1,5 +1,6 @@
 /* The wrap store (src/store/wraps.c, proto/SEALED.md 4): wraps kept once each with a counter that
- * never goes back, read back by version and recipient or in order from a place, pages of at most
+ * never goes back, read back by version and recipient, by record and recipient, or in order from
+ * a place, pages of at most
  * so many; an erasure deletes a record's wraps, leaves no byte of them in any file of the store,
  * and refuses them from then on; a key's wraps dropped; peers' places kept; a store of another
  * version or that is no store refused by name. */
@@ -256,6 +257,33 @@ static void what_is_no_store_is_refused_by_name(void **state)
     assert_null(w);
 }
 
+/* A record's wraps to one key, of every version: what opens a merged envelope, whose blob no
+ * wrap names. */
+static void a_records_wraps_to_a_key_are_read_across_its_versions(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap mine1 = make(REC_A, 1, 7, 1), mine2 = make(REC_A, 2, 7, 2),
+                     theirs = make(REC_A, 2, 8, 3), other = make(REC_B, 3, 7, 4);
+    bool added;
+    assert_int_equal(twin_wraps_add(w, &mine1, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &theirs, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &other, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &mine2, &added), 0);
+    struct twin_wrap got[5] = {0};
+    assert_int_equal(twin_wraps_each_of_record(w, REC_A, mine1.to, collect, got), 0);
+    assert_int_equal(got[0].seq, mine1.seq);
+    assert_int_equal(got[1].seq, mine2.seq);
+    assert_memory_equal(got[1].blob, mine2.blob, sizeof(mine2.blob));
+    assert_int_equal(got[2].seq, 0);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(twin_wraps_each_of_record(w, "0193a5c2-7d1e-7000-8000-00000000000c", mine1.to,
+                                               collect, got),
+                     0);
+    assert_int_equal(got[0].seq, 0);
+    twin_wraps_free(w);
+}
+
 #define T(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -265,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(a_store_keeps_its_id_and_each_wrap_once),
         T(wraps_are_read_in_order_from_a_place_in_pages),
+        T(a_records_wraps_to_a_key_are_read_across_its_versions),
         T(an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after),
         T(a_keys_wraps_are_dropped),
         T(peers_places_are_kept),
