@@ -32,6 +32,9 @@ struct twin_sync_stats {
     bool wraps;                                       /* both hellos named wraps/1 */
     size_t wraps_sent;                                /* wraps this side sent in its answer */
     size_t wraps_received, wraps_kept, wraps_dropped; /* of the peer's answer */
+    /* Envelope versions the peer's wraps named that the check of the received commits had not
+     * handed on, so that the wrap check read them from the repository. */
+    size_t wraps_versions_read;
     /* Where the session's time went, in milliseconds of elapsed time on this side. */
     double negotiate_ms; /* sampling this side's history and finding the common ids */
     double build_ms;     /* building this side's pack and sending it */

@@ -256,6 +256,7 @@ static int take_answer(struct session *s, const twin_msg *ask, int first_wait_ms
     s->st->wraps_received = c.received;
     s->st->wraps_kept = c.kept;
     s->st->wraps_dropped = c.dropped;
+    s->st->wraps_versions_read = c.read;
     twin_wrapsync_end(ws);
     return rc;
 }

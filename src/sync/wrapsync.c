@@ -383,7 +383,10 @@ static int version_of(struct version **out, twin_wrapsync *ws, const unsigned ch
     v->used = true;
     memcpy(v->blob, blob, TWIN_SEAL_BLOB_BYTES);
     int rc = 0;
-    if (!(v->note = notes_find(ws->notes, blob))) {
+    if ((v->note = notes_find(ws->notes, blob)) != NULL) {
+        ws->counts.noted++;
+    } else {
+        ws->counts.read++;
         git_oid id;
         json_t *json = NULL;
         git_oid_fromraw(&id, blob);

@@ -34,6 +34,7 @@ enum twin_wrapsync_verdict {
 
 struct twin_wrapsync_counts {
     size_t received, kept, held, dropped;
+    size_t noted, read; /* envelope versions taken from the session's notes, and read here */
 };
 
 typedef struct twin_wrapsync twin_wrapsync;

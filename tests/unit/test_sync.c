@@ -847,6 +847,35 @@ static size_t wraps_of(twin_node *n, const char *record)
     return count;
 }
 
+/* The wraps of sealed versions that come with the session's history are checked on what the
+ * check of those commits read: no version is read again. */
+static void wraps_of_new_history_are_checked_without_reading_it_again(void **state)
+{
+    struct peers *p = *state;
+    const char *members_only[] = {TWIN_AUDIENCE_MEMBERS};
+    struct twin_audience members = {members_only, 1};
+    char id[3][TWIN_ID_LEN + 1];
+    git_oid c;
+    for (int i = 0; i < 3; i++)
+        if (twin_ops_add_sealed(id[i], &c, p->north, "note", &members, set_title, "Budget"))
+            fail_msg("add: %s", twin_error_last());
+    struct outcome o;
+    run_session(&o, p->south, p->north, NULL);
+    assert_session_ok(&o);
+    assert_true(o.ist.changed);
+    assert_int_equal(o.ist.wraps_received, 6); /* to North's key and South's, per record */
+    assert_int_equal(o.ist.wraps_kept, 6);
+    assert_int_equal(o.ist.wraps_versions_read, 0);
+    json_t *stored = NULL, *open = NULL;
+    enum twin_sealing how;
+    assert_int_equal(twin_ops_get(&stored, p->south, NULL, "note", id[2]), 0);
+    assert_int_equal(twin_ops_unseal(&open, &how, p->south, stored), 0);
+    assert_int_equal(how, TWIN_SEALING_OPENED);
+    assert_string_equal(json_string_value(json_object_get(open, "title")), "Budget");
+    json_decref(open);
+    json_decref(stored);
+}
+
 static void wraps_travel_both_ways_between_equal_heads_and_only_once(void **state)
 {
     struct peers *p = *state;
@@ -1199,6 +1228,8 @@ int main(void)
             a_rule_1_merge_where_a_date_far_ahead_wins_is_refused_with_5, setup, teardown),
         cmocka_unit_test_setup_teardown(a_rule_1_merge_that_rule_2_gives_alike_is_accepted, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(wraps_of_new_history_are_checked_without_reading_it_again,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(wraps_travel_both_ways_between_equal_heads_and_only_once,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_peer_whose_hello_lacks_ext_gets_no_wraps_messages, setup,

@@ -30,6 +30,9 @@ struct net {
     unsigned char network[TWIN_SEAL_NETWORK_BYTES];
     struct twin_sealed s; /* the note, sealed for North and South */
     git_oid commit;       /* where North's head put it */
+    /* With notes: the checks begin with notes holding the note's version, as a session's check
+     * of received commits would leave them, and must judge every wrap as without. */
+    twin_wrapsync_notes *notes;
 };
 
 /* North's branch moves to a commit that sets path to text (signed by North). */
@@ -91,9 +94,31 @@ static int setup(void **state)
     return 0;
 }
 
+/* Notes the envelope file text (blob id and parsed file) in notes. */
+static void note_text(twin_wrapsync_notes *notes, const char *text, size_t len)
+{
+    git_oid id;
+    json_error_t err;
+    json_t *file = json_loadb(text, len, 0, &err);
+    assert_non_null(file);
+    twin_sha1_object(id.id, "blob", text, len);
+    twin_wrapsync_note(&id, file, notes);
+    json_decref(file);
+}
+
+static int setup_noted(void **state)
+{
+    setup(state);
+    struct net *t = *state;
+    assert_int_equal(twin_wrapsync_notes_new(&t->notes), 0);
+    note_text(t->notes, t->s.text, t->s.text_len);
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct net *t = *state;
+    twin_wrapsync_notes_free(t->notes);
     twin_sealed_clear(&t->s);
     helper_nodes_teardown((void **)&t->p);
     free(t);
@@ -156,7 +181,7 @@ static size_t kept(struct net *t)
 static twin_wrapsync *begin(struct net *t)
 {
     twin_wrapsync *ws = NULL;
-    if (twin_wrapsync_begin(&ws, t->p->north, NULL))
+    if (twin_wrapsync_begin(&ws, t->p->north, t->notes))
         fail_msg("begin: %s", twin_error_last());
     return ws;
 }
@@ -384,6 +409,57 @@ static void wraps_of_a_record_the_store_erased_are_dropped(void **state)
     assert_int_equal(kept(t), 0);
 }
 
+static void a_noted_version_is_still_checked_at_the_head(void **state)
+{
+    struct net *t = *state;
+    const twin_keypair *north = twin_node_key(t->p->north);
+    /* Another version of the note, noted as a check would, but never at the head. */
+    struct twin_membership *m = NULL;
+    assert_int_equal(twin_ops_members(&m, t->p->north, NULL), 0);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", "", "type", "note", "kind", "risk",
+                            "title", "Elsewhere");
+    char rid[TWIN_ID_LEN + 1];
+    twin_record_new_id(rid);
+    json_object_set_new(rec, "id", json_string(rid));
+    const char *audience[] = {"XE-EXAMPLE-N"};
+    struct twin_sealed other;
+    assert_int_equal(twin_sealed_seal(&other, rec, audience, 1, NULL, m), 0);
+    twin_membership_free(m);
+    json_decref(rec);
+    /* And the note's erasure, noted but not at the head either. */
+    json_t *erased = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(twin_envelope_erase(&erased, t->s.envelope, "Asked to forget"), 0);
+    assert_int_equal(twin_record_canonical(&text, &len, erased), 0);
+    twin_wrapsync_notes *notes = NULL;
+    assert_int_equal(twin_wrapsync_notes_new(&notes), 0);
+    note_text(notes, other.text, other.text_len);
+    note_text(notes, text, len);
+    note_text(notes, t->s.text, t->s.text_len);
+    note_text(notes, t->s.text, t->s.text_len); /* twice: kept once */
+    twin_wrapsync *ws = NULL;
+    assert_int_equal(twin_wrapsync_begin(&ws, t->p->north, notes), 0);
+    struct twin_wrap w = listed_to(t, north->pk);
+    memcpy(w.blob, other.blob, sizeof(w.blob));
+    expect(ws, w, TWIN_WRAPSYNC_DROPPED, "not at the head");
+    w = later(t, t->south3.pk, north);
+    twin_sha1_object(w.blob, "blob", text, len);
+    twin_seal_wrap_sign(w.sig, north, t->network, w.blob, w.to, w.box);
+    expect(ws, w, TWIN_WRAPSYNC_DROPPED, "an erased envelope");
+    /* The version at the head, noted: kept, its record named from the note. */
+    expect(ws, listed_to(t, north->pk), TWIN_WRAPSYNC_KEPT, NULL);
+    struct twin_wrapsync_counts c = twin_wrapsync_counts(ws);
+    assert_int_equal(c.noted, 3); /* none read again */
+    assert_int_equal(c.read, 0);
+    twin_wrapsync_end(ws);
+    twin_wrapsync_notes_free(notes);
+    assert_int_equal(kept(t), 1);
+    twin_sealed_clear(&other);
+    json_decref(erased);
+    free(text);
+}
+
 /* ---- an answer and its receiving ------------------------------------------------------------ */
 
 struct sink {
@@ -564,6 +640,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_answer_is_taken_whole_and_never_sent_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_long_answer_comes_in_messages_of_at_most_2048, setup,
+                                        teardown),
+        {"listed_and_later_signed_wraps_are_kept_once, with notes",
+         listed_and_later_signed_wraps_are_kept_once, setup_noted, teardown, NULL},
+        {"a_listed_wrap_sent_as_a_later_one_is_kept_as_listed, with notes",
+         a_listed_wrap_sent_as_a_later_one_is_kept_as_listed, setup_noted, teardown, NULL},
+        {"a_wrap_for_a_blob_that_is_no_envelope_here_is_dropped, with notes",
+         a_wrap_for_a_blob_that_is_no_envelope_here_is_dropped, setup_noted, teardown, NULL},
+        {"a_wrap_to_a_key_that_may_not_read_is_dropped, with notes",
+         a_wrap_to_a_key_that_may_not_read_is_dropped, setup_noted, teardown, NULL},
+        {"an_unlisted_wrap_must_be_signed_by_an_audience_key, with notes",
+         an_unlisted_wrap_must_be_signed_by_an_audience_key, setup_noted, teardown, NULL},
+        {"a_fifth_later_wrap_for_one_version_and_key_is_dropped, with notes",
+         a_fifth_later_wrap_for_one_version_and_key_is_dropped, setup_noted, teardown, NULL},
+        {"wraps_of_an_erased_record_are_dropped, with notes", wraps_of_an_erased_record_are_dropped,
+         setup_noted, teardown, NULL},
+        {"wraps_of_a_record_the_store_erased_are_dropped, with notes",
+         wraps_of_a_record_the_store_erased_are_dropped, setup_noted, teardown, NULL},
+        cmocka_unit_test_setup_teardown(a_noted_version_is_still_checked_at_the_head, setup,
                                         teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
