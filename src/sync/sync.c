@@ -859,8 +859,16 @@ static void session_end(struct session *s)
  * nothing, and says nothing. */
 static void join_packs(struct session *s, int rc)
 {
-    if (rc == 0 && s->st->changed && twin_batch_repack(s->repo) != 0)
+    if (!s->st->changed)
+        return;
+    /* Also when the session failed after the move (in the wraps, say): the pack is the store's
+     * by then. The session's own error stays the one told. */
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", rc ? twin_error_last() : "");
+    if (twin_batch_repack(s->repo) != 0)
         twin_error_clear();
+    if (rc)
+        twin_error(rc, "%s", saved);
 }
 
 /* ---- initiator ------------------------------------------------------------------------------ */
