@@ -239,6 +239,22 @@ static void a_listed_wrap_sent_as_a_later_one_is_kept_as_listed(void **state)
     twin_wrapsync_end(ws);
 }
 
+/* A note of its own, sealed for North alone, that no commit holds. */
+static void seal_elsewhere(struct twin_sealed *out, struct net *t)
+{
+    struct twin_membership *m = NULL;
+    assert_int_equal(twin_ops_members(&m, t->p->north, NULL), 0);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", "", "type", "note", "kind", "risk",
+                            "title", "Elsewhere");
+    char rid[TWIN_ID_LEN + 1];
+    twin_record_new_id(rid);
+    json_object_set_new(rec, "id", json_string(rid));
+    const char *audience[] = {"XE-EXAMPLE-N"};
+    assert_int_equal(twin_sealed_seal(out, rec, audience, 1, NULL, m), 0);
+    json_decref(rec);
+    twin_membership_free(m);
+}
+
 static void a_wrap_for_a_blob_that_is_no_envelope_here_is_dropped(void **state)
 {
     struct net *t = *state;
@@ -272,22 +288,12 @@ static void a_wrap_for_a_blob_that_is_no_envelope_here_is_dropped(void **state)
     git_commit_free(c);
     expect(ws, w, TWIN_WRAPSYNC_DROPPED, "not an envelope");
     /* An envelope in the object store whose record is not at the head. */
-    struct twin_membership *m = NULL;
-    assert_int_equal(twin_ops_members(&m, t->p->north, NULL), 0);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", "", "type", "note", "kind", "risk",
-                            "title", "Elsewhere");
-    char rid[TWIN_ID_LEN + 1];
-    twin_record_new_id(rid);
-    json_object_set_new(rec, "id", json_string(rid));
-    const char *audience[] = {"XE-EXAMPLE-N"};
     struct twin_sealed other;
-    assert_int_equal(twin_sealed_seal(&other, rec, audience, 1, NULL, m), 0);
+    seal_elsewhere(&other, t);
     assert_int_equal(git_blob_create_from_buffer(&id, repo, other.text, other.text_len), 0);
     struct twin_wrap o = other.wraps[0];
     expect(ws, o, TWIN_WRAPSYNC_DROPPED, "its record is not at the head");
     twin_sealed_clear(&other);
-    json_decref(rec);
-    twin_membership_free(m);
     assert_int_equal(kept(t), 0);
     assert_int_equal(twin_wrapsync_counts(ws).dropped, 5);
     twin_wrapsync_end(ws);
@@ -413,19 +419,9 @@ static void a_noted_version_is_still_checked_at_the_head(void **state)
 {
     struct net *t = *state;
     const twin_keypair *north = twin_node_key(t->p->north);
-    /* Another version of the note, noted as a check would, but never at the head. */
-    struct twin_membership *m = NULL;
-    assert_int_equal(twin_ops_members(&m, t->p->north, NULL), 0);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", "", "type", "note", "kind", "risk",
-                            "title", "Elsewhere");
-    char rid[TWIN_ID_LEN + 1];
-    twin_record_new_id(rid);
-    json_object_set_new(rec, "id", json_string(rid));
-    const char *audience[] = {"XE-EXAMPLE-N"};
+    /* Another sealed note, noted as a check would, but never at the head. */
     struct twin_sealed other;
-    assert_int_equal(twin_sealed_seal(&other, rec, audience, 1, NULL, m), 0);
-    twin_membership_free(m);
-    json_decref(rec);
+    seal_elsewhere(&other, t);
     /* And the note's erasure, noted but not at the head either. */
     json_t *erased = NULL;
     char *text = NULL;
