@@ -88,6 +88,13 @@ int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx);
 
+/* As twin_ops_foreach over every type, but only for the envelopes of sealed records: every
+ * record file is read (through twin's pack reader where a pack holds it, else libgit2), and only
+ * those whose canonical bytes hold an envelope are parsed, so a record in the clear costs a read
+ * and a scan of its bytes. */
+int twin_ops_foreach_envelope(twin_node *n, const git_oid *at, int (*fn)(json_t *rec, void *ctx),
+                              void *ctx);
+
 /* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
  * with all. */
 struct twin_selection {
