@@ -54,6 +54,13 @@ int twin_ops_erase(git_oid *commit_out, twin_node *n, const char *id, const char
  * drop, those found are deleted and the record remembered as erased. */
 int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop);
 
+/* Brings the wrap store up to the head in one sweep, where the upkeep after each move of the head
+ * (twin_sealed_upkeep) may have been missed, as in a store restored from a backup: the wraps of
+ * every record erased at the head are deleted (and the records remembered as erased), and so are
+ * the wraps to every key not active there. *deleted counts the wraps deleted. A node without
+ * history has nothing to do. */
+int twin_ops_upkeep_head(twin_node *n, size_t *deleted);
+
 /* What a stored record is to this node (twin_ops_unseal). */
 enum twin_sealing {
     TWIN_SEALING_CLEAR,  /* written in the clear */

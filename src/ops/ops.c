@@ -1591,3 +1591,43 @@ int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop)
         rc = twin_wraps_erase(store, id, NULL);
     return rc;
 }
+
+struct head_upkeep {
+    twin_node *n;
+    size_t deleted;
+};
+
+static int erased_at_head(json_t *rec, void *ctx)
+{
+    struct head_upkeep *u = ctx;
+    size_t held = 0;
+    if (!json_object_get(rec, "erased"))
+        return 0;
+    int rc = twin_ops_erased_keys(&held, u->n, json_string_value(json_object_get(rec, "id")), true);
+    u->deleted += held;
+    return rc;
+}
+
+int twin_ops_upkeep_head(twin_node *n, size_t *deleted)
+{
+    struct head_upkeep u = {n, 0};
+    struct twin_membership *m = NULL;
+    twin_wraps *store = NULL;
+    git_oid head;
+    size_t inactive = 0;
+    *deleted = 0;
+    int rc = twin_node_head(&head, n);
+    if (rc == TWIN_ENOHISTORY) {
+        twin_error_clear();
+        return 0; /* no history: nothing erased, no key inactive */
+    }
+    if (rc || (rc = twin_node_wraps(&store, n)) ||
+        (rc = twin_ops_foreach_envelope(n, &head, erased_at_head, &u)) ||
+        (rc = twin_ops_members(&m, n, &head)) ||
+        (rc = twin_sealed_drop_inactive(store, m, &inactive)))
+        goto cleanup;
+    *deleted = u.deleted + inactive;
+cleanup:
+    twin_membership_free(m);
+    return rc;
+}

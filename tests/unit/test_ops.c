@@ -1028,6 +1028,40 @@ static void foreach_envelope_gives_the_envelopes_and_nothing_else(void **state)
     json_decref(rec);
 }
 
+static void upkeep_of_the_head_catches_up_a_wrap_store_that_lagged(void **state)
+{
+    struct net *n = *state;
+    char erased[TWIN_ID_LEN + 1], kept[TWIN_ID_LEN + 1];
+    git_oid commit;
+    size_t held = 0, deleted = 9;
+    add_sealed_ok(erased, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "To be erased"));
+    add_sealed_ok(kept, n->admin, ORGS("XE-EXAMPLE-FUND", "XE-EXAMPLE-RA"),
+                  FIELDS("title", "Shared with the fund"));
+    pull(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 0); /* nothing erased, every key active */
+    /* The admin erases one record and removes the fund; the editor takes the history without the
+     * upkeep a session does. */
+    assert_int_equal(twin_ops_erase(&commit, n->admin, erased, "Asked by the person"), 0);
+    assert_int_equal(twin_ops_member_remove(&commit, n->admin, "XE-EXAMPLE-FUND"), 0);
+    pull(n->editor, n->admin);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, erased, false), 0);
+    assert_int_equal(held, 2); /* to the admin's key and the editor's */
+    assert_int_equal(wraps_to(n->editor, twin_node_key(n->observer)->pk), 1);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, erased, false), 0);
+    assert_int_equal(held, 0);
+    assert_int_equal(wraps_to(n->editor, twin_node_key(n->observer)->pk), 0);
+    enum twin_sealing how;
+    json_t *rec = unseal(n->editor, kept, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED); /* the rest stays readable */
+    json_decref(rec);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 0);
+}
+
 static void a_person_is_sealed_for_every_member(void **state)
 {
     struct net *n = *state;
@@ -1154,6 +1188,7 @@ int main(void)
         NET_TEST(a_node_outside_the_audience_cannot_change_it),
         NET_TEST(erase_takes_only_sealed_records_and_leaves_no_key),
         NET_TEST(foreach_envelope_gives_the_envelopes_and_nothing_else),
+        NET_TEST(upkeep_of_the_head_catches_up_a_wrap_store_that_lagged),
         NET_TEST(a_person_is_sealed_for_every_member),
         NET_TEST(key_rotation_keeps_every_sealed_record_readable),
     };
