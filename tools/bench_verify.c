@@ -3,7 +3,10 @@
  * rewrite check) over a long history, against stock `git verify-commit` (gpg.format=ssh) over a
  * sample of the same commits in the same run, and `git log --show-signature` over the newest
  * ones; then `twin verify --since` after one new commit. The history it builds has a
- * membership change (a member added or removed) every 5,000 commits.
+ * membership change (a member added or removed) every 5,000 commits, and every record in the
+ * clear. Each verify is timed with and without the check of the sealed records at the head
+ * (twin_sealedcheck_run, which the command runs after the history's check), so the ratio shows
+ * what that check costs a network with no sealed record.
  *
  *   bench_verify [DIR] [--commits N] [--sample N] [--runs N] [--threads N]
  *
@@ -205,14 +208,35 @@ static twin_node *open_or_build(const char *dir, size_t want)
 
 /* ---- twin verify ---------------------------------------------------------------------------- */
 
-/* Each run opens the node afresh, as `twin verify` does: nothing read before is cached. */
-static double run_verify(const char *dir, int threads, size_t *commits, double *cpu)
+/* The check of the sealed records at the head, as `twin verify` runs it after the history's:
+ * in this history every record is in the clear, so it must find no sealed one. */
+static double run_sealedcheck(twin_node *n, double *cpu)
+{
+    struct twin_sealed_report *sr = NULL;
+    double t0 = now_s(), c0 = cpu_s();
+    if (twin_sealedcheck_run(&sr, n))
+        die("the sealed check");
+    if (sr->sealed) {
+        fprintf(stderr, "bench_verify: the sealed check found %zu sealed records\n", sr->sealed);
+        exit(1);
+    }
+    twin_sealedcheck_free(sr);
+    if (cpu)
+        *cpu = cpu_s() - c0;
+    return now_s() - t0;
+}
+
+/* Each run opens the node afresh, as `twin verify` does: nothing read before is cached. With
+ * `sealed`, the check of the sealed records follows, as the command runs it. */
+static double run_verify(const char *dir, int threads, bool sealed, size_t *commits, double *cpu,
+                         double *check, double *check_cpu)
 {
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s(), c0 = cpu_s();
     if (twin_ops_open(&n, dir) || twin_audit_verify(&r, n, threads))
         die("verify");
+    *check = sealed ? run_sealedcheck(n, check_cpu) : 0;
     twin_node_free(n);
     double t = now_s() - t0;
     *cpu = cpu_s() - c0;
@@ -258,14 +282,17 @@ static double run_git_log(twin_node *n, const char *signers, size_t sample, doub
     return t;
 }
 
-/* twin verify --since on one new commit, as the command runs it (the node opened afresh). */
-static double run_since(const char *dir, const git_oid *since)
+/* twin verify --since on one new commit (the node opened afresh), with or without the check of
+ * the sealed records that the command runs after it. */
+static double run_since(const char *dir, const git_oid *since, bool sealed)
 {
     struct twin_verify_report *r = NULL;
     twin_node *n = NULL;
     double t0 = now_s();
     if (twin_ops_open(&n, dir) || twin_audit_verify_since(&r, n, 0, since))
         die("verify --since");
+    if (sealed)
+        run_sealedcheck(n, NULL);
     double t = now_s() - t0;
     if (r->nfaults || r->commits != 1) {
         fprintf(stderr, "bench_verify: verify --since checked %zu commits, %zu faults\n",
@@ -359,22 +386,42 @@ int main(int argc, char **argv)
     }
     twin_node *n = open_or_build(dir, commits);
 
-    printf("twin verify (%s threads):\n", threads > 0 ? "given" : "one per core");
+    printf("twin verify (%s threads), runs alternating without and with the sealed check:\n",
+           threads > 0 ? "given" : "one per core");
     size_t checked = 0;
-    double best = 0, best_cpu = 0;
+    double best = 0, best_cpu = 0, best_sealed = 0, best_sealed_cpu = 0, best_check = 0,
+           best_check_cpu = 0;
     for (int r = 0; r < runs; r++) {
-        double cpu, t = run_verify(twin_node_dir(n), threads, &checked, &cpu);
-        printf("  run %d: %zu commits in %.2f s, %.0f commits/s (CPU %.2f s)\n", r + 1, checked, t,
-               (double)checked / t, cpu);
-        fflush(stdout);
-        if (r == 0 || t < best)
-            best = t;
-        if (r == 0 || cpu < best_cpu)
-            best_cpu = cpu;
+        for (int sealed = 0; sealed < 2; sealed++) {
+            double cpu, check, check_cpu = 0,
+                               t = run_verify(twin_node_dir(n), threads, sealed, &checked, &cpu,
+                                              &check, &check_cpu);
+            printf("  run %d: %zu commits in %.2f s, %.0f commits/s (CPU %.2f s)", r + 1, checked,
+                   t, (double)checked / t, cpu);
+            if (sealed)
+                printf(", with the sealed check: %.1f ms of it (CPU %.1f ms)", check * 1e3,
+                       check_cpu * 1e3);
+            printf("\n");
+            if (sealed && (r == 0 || check < best_check))
+                best_check = check;
+            if (sealed && (r == 0 || check_cpu < best_check_cpu))
+                best_check_cpu = check_cpu;
+            fflush(stdout);
+            double *b = sealed ? &best_sealed : &best, *bc = sealed ? &best_sealed_cpu : &best_cpu;
+            if (r == 0 || t < *b)
+                *b = t;
+            if (r == 0 || cpu < *bc)
+                *bc = cpu;
+        }
     }
     printf("twin verify best: %zu commits in %.2f s, %.0f commits/s; CPU %.2f s, %.1f us per "
            "commit\n",
            checked, best, (double)checked / best, best_cpu, best_cpu / (double)checked * 1e6);
+    printf("twin verify with the sealed check, every record in the clear: best %.2f s (CPU "
+           "%.2f s); ratio with/without %.3f (CPU %.3f); the sealed check alone: best %.1f ms "
+           "(CPU %.1f ms)\n",
+           best_sealed, best_sealed_cpu, best_sealed / best, best_sealed_cpu / best_cpu,
+           best_check * 1e3, best_check_cpu * 1e3);
 
     char signers[4200];
     snprintf(signers, sizeof(signers), "%s/bench_allowed_signers", twin_node_dir(n));
@@ -403,18 +450,23 @@ int main(int argc, char **argv)
     struct fields f = {"note", "", checked};
     if (twin_node_head(&before, n) || twin_ops_add(id, &commit, n, "note", fill, &f))
         die("adding one commit");
-    double since[7];
+    double since[2][7];
     for (int r = 0; r < 7; r++)
-        since[r] = run_since(twin_node_dir(n), &before);
-    for (int a = 0; a < 7; a++)
-        for (int b = a + 1; b < 7; b++)
-            if (since[b] < since[a]) {
-                double x = since[a];
-                since[a] = since[b];
-                since[b] = x;
-            }
+        for (int sealed = 0; sealed < 2; sealed++)
+            since[sealed][r] = run_since(twin_node_dir(n), &before, sealed);
+    for (int sealed = 0; sealed < 2; sealed++)
+        for (int a = 0; a < 7; a++)
+            for (int b = a + 1; b < 7; b++)
+                if (since[sealed][b] < since[sealed][a]) {
+                    double x = since[sealed][a];
+                    since[sealed][a] = since[sealed][b];
+                    since[sealed][b] = x;
+                }
     printf("twin verify --since, one new commit on %zu: median %.2f ms (best %.2f ms)\n", checked,
-           since[3] * 1e3, since[0] * 1e3);
+           since[0][3] * 1e3, since[0][0] * 1e3);
+    printf("twin verify --since with the sealed check: median %.2f ms (best %.2f ms); ratio "
+           "with/without %.2f\n",
+           since[1][3] * 1e3, since[1][0] * 1e3, since[1][3] / since[0][3]);
 
     twin_node_free(n);
     if (tmp[0])

@@ -54,6 +54,13 @@ int twin_ops_erase(git_oid *commit_out, twin_node *n, const char *id, const char
  * drop, those found are deleted and the record remembered as erased. */
 int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop);
 
+/* Brings the wrap store up to the head in one sweep, where the upkeep after each move of the head
+ * (twin_sealed_upkeep) may have been missed, as in a store restored from a backup: the wraps of
+ * every record erased at the head are deleted (and the records remembered as erased), and so are
+ * the wraps to every key not active there. *deleted counts the wraps deleted. A node without
+ * history has nothing to do. */
+int twin_ops_upkeep_head(twin_node *n, size_t *deleted);
+
 /* What a stored record is to this node (twin_ops_unseal). */
 enum twin_sealing {
     TWIN_SEALING_CLEAR,  /* written in the clear */
@@ -118,6 +125,13 @@ int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *
  * rec with json_incref. */
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx);
+
+/* As twin_ops_foreach over every type, but only for the envelopes of sealed records: every
+ * record file is read (through twin's pack reader where a pack holds it, else libgit2), and only
+ * those whose canonical bytes hold an envelope are parsed, so a record in the clear costs a read
+ * and a scan of its bytes. */
+int twin_ops_foreach_envelope(twin_node *n, const git_oid *at, int (*fn)(json_t *rec, void *ctx),
+                              void *ctx);
 
 /* Which records: of type (NULL: all), matching every FIELD=VALUE in where, withdrawn ones only
  * with all. */

@@ -25,7 +25,14 @@ int twin_syncrun_peer(char *line, size_t line_size, twin_node *n, const struct t
 int twin_syncrun_peer_head(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
                            const struct twin_sync_opts *opts, git_oid *agreed);
 
+/* twin_syncrun_peer that also gives what the last session run did (*stats: all of it after a
+ * session that succeeded, and as far as it got after one that failed). */
+int twin_syncrun_peer_stats(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                            const struct twin_sync_opts *opts, struct twin_sync_stats *stats);
+
 /* What a session moved, in words: "received 3 commits, sent 1, merged, head 1a2b3c4d5e6f",
+ * then, when any moved, the sealed records' wraps ("; wraps: 12 received, 12 kept, 0 dropped, 4
+ * sent": of those received, the ones kept and the ones the rules dropped, the rest held already),
  * naming received commits dated more than a day ahead of this node's clock. */
 void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats *st);
 

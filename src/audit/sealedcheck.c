@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "git/gitopts.h"
 #include "twin/error.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -97,7 +98,16 @@ int twin_sealedcheck_run(struct twin_sealed_report **out, twin_node *n)
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
     struct gather g = {n, r, 0};
-    int rc = twin_ops_foreach(n, NULL, NULL, look, &g);
+    /* Records in the clear are most of a network, and nothing here concerns them: each is read
+     * once and only the envelopes are parsed. The records are read out as the commands that list
+     * them read them, without libgit2 hashing each again or caching it: verify's check of the
+     * store's files hashes every object. */
+    const unsigned opts = TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED;
+    int rc = twin_gitopts_begin(opts);
+    if (rc == 0) {
+        rc = twin_ops_foreach_envelope(n, NULL, look, &g);
+        twin_gitopts_end(opts);
+    }
     if (rc) {
         twin_sealedcheck_free(r);
         return rc;

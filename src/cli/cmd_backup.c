@@ -40,7 +40,8 @@ int cmd_backup(struct cli *c, int argc, char **argv)
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("Wrote a backup of this node (%zu files: history, key, settings, peers) to %s.\n"
+        printf("Wrote a backup of this node (%zu files: history, key, settings, peers, the keys "
+               "of sealed records) to %s.\n"
                "It holds the node's secret key: keep it as safe as the node itself.\n",
                files, out);
     }

@@ -34,11 +34,18 @@ int cmd_sync(struct cli *c, int argc, char **argv)
     json_t *list = c->json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
         char line[1200];
-        rc = twin_syncrun_peer(line, sizeof(line), c->node, &peers[i], NULL);
+        struct twin_sync_stats st;
+        rc = twin_syncrun_peer_stats(line, sizeof(line), c->node, &peers[i], NULL, &st);
         failed += rc != 0;
+        /* The line names the wraps when any moved; JSON always gives them (exchanged: whether
+         * both nodes speak wraps/1). */
         if (c->json)
-            json_array_append_new(list, json_pack("{s:s, s:b, s:s}", "peer", peers[i].name, "ok",
-                                                  rc == 0, "result", line));
+            json_array_append_new(
+                list, json_pack("{s:s, s:b, s:s, s:{s:b, s:I, s:I, s:I, s:I}}", "peer",
+                                peers[i].name, "ok", rc == 0, "result", line, "wraps", "exchanged",
+                                st.wraps, "received", (json_int_t)st.wraps_received, "kept",
+                                (json_int_t)st.wraps_kept, "dropped", (json_int_t)st.wraps_dropped,
+                                "sent", (json_int_t)st.wraps_sent));
         else
             fprintf(rc ? stderr : stdout, "%s%s\n", rc ? "twin: " : "", line);
     }

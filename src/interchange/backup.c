@@ -2,8 +2,9 @@
  * Backup and restore of a whole node (twin/backup.h). The archive is a POSIX tar (pax) file that
  * libarchive writes and reads; twin decides which entries go in and which may come out.
  *
- * Format 2 (what twin_backup_write makes): the marker first ("twin backup 2", the network, the
- * member), then the node's files and directories, then the manifest, TWIN_BACKUP_MANIFEST, last:
+ * Format 3 (what twin_backup_write makes): the marker first ("twin backup 3", the network, the
+ * member), then the node's files and directories, then the wrap store (TWIN_WRAPS_FILE, a copy
+ * SQLite made of one moment of it), then the manifest, TWIN_BACKUP_MANIFEST, last:
  *
  *   twin manifest sha256
  *   file SIZE SHA256-HEX PATH      for each file, the marker included, in archive order
@@ -14,8 +15,11 @@
  * each file as it was written. A restore of format 2 refuses an archive that ends before its
  * manifest, holds anything after it, or whose entries differ from it in any way.
  *
- * Format 1 (backups made before the manifest) is the same without it: restored with the store
- * check only (README.md, "Backup and restore").
+ * Format 2 is format 3 without the wrap store, and format 1 (backups made before the manifest)
+ * format 2 without the manifest: restored with the store check only (README.md, "Backup and
+ * restore"). Both still restore; a node restored from them starts with an empty wrap store. A
+ * reader of format 2 refuses an entry it does not know, such as the wrap store: hence the new
+ * format.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "twin/backup.h"
@@ -42,15 +46,18 @@
 #include "twin/store.h"
 #include "base/util.h"
 #include "store/storecheck.h"
+#include "store/wraps.h"
 
 #define BACKUP_PATH_MAX 512
 
-/* The format twin_backup_write makes, and the one before it, which restore still reads. */
-#define BACKUP_FORMAT        2
+/* The format twin_backup_write makes, and the oldest that restore still reads. */
+#define BACKUP_FORMAT        3
 #define BACKUP_FORMAT_OLDEST 1
-#define BACKUP_FORMATS_READ  "1 or 2"
-#define MANIFEST_FIRST_LINE  "twin manifest sha256\n"
-#define MARKER_MAX           4096
+#define BACKUP_FORMATS_READ  "1, 2 or 3"
+/* The first format that carries the wrap store. */
+#define BACKUP_FORMAT_WRAPS 3
+#define MANIFEST_FIRST_LINE "twin manifest sha256\n"
+#define MARKER_MAX          4096
 /* The most one manifest line can take: "file", a size, a hash, a path, the spaces and newline. */
 #define MANIFEST_LINE_MAX (5 + 21 + 2 * crypto_hash_sha256_BYTES + 1 + BACKUP_PATH_MAX + 1)
 
@@ -131,10 +138,9 @@ static int add_text(struct writer *w, const char *name, const char *text, size_t
     return rc;
 }
 
-static int add_file(struct writer *w, const char *rel, const struct stat *st)
+/* Adds the file at path as the entry rel, with its line in the manifest. */
+static int add_file_from(struct writer *w, const char *rel, const char *path, const struct stat *st)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", w->root, rel);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -180,6 +186,39 @@ static int add_file(struct writer *w, const char *rel, const struct stat *st)
         rc = manifest_add_file(w, rel, (uint64_t)st->st_size, digest);
     if (rc == 0)
         w->files++;
+    return rc;
+}
+
+static int add_file(struct writer *w, const char *rel, const struct stat *st)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", w->root, rel);
+    return add_file_from(w, rel, path, st);
+}
+
+/* The wrap store (format 3): not its files, which sessions write outside the writer lock, but a
+ * copy SQLite makes of one moment of it, written to a temporary file beside the backup and added
+ * as TWIN_WRAPS_FILE. */
+static int add_wraps(struct writer *w, twin_node *n, const char *out_path)
+{
+    char tmp[PATH_MAX];
+    twin_wraps *store = NULL;
+    struct stat st;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-wraps-XXXXXX", out_path) >= sizeof(tmp))
+        return twin_error(TWIN_ELIMIT, "%s: path too long", out_path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot create a file next to %s: %s", out_path,
+                          strerror(errno));
+    close(fd);
+    int rc = twin_node_wraps(&store, n);
+    if (rc == 0)
+        rc = twin_wraps_copy(store, tmp);
+    if (rc == 0 && stat(tmp, &st) != 0)
+        rc = twin_error(TWIN_ERROR, "cannot read %s: %s", tmp, strerror(errno));
+    if (rc == 0)
+        rc = add_file_from(w, TWIN_WRAPS_FILE, tmp, &st);
+    unlink(tmp);
     return rc;
 }
 
@@ -294,6 +333,8 @@ int twin_backup_write(size_t *files_out, twin_node *n, const char *out_path)
             rc = add_file(&w, de->d_name, &st);
     }
     closedir(d);
+    if (rc == 0)
+        rc = add_wraps(&w, n, out_path);
     /* The manifest last: a backup that holds it holds everything before it. */
     if (rc == 0)
         rc = add_text(&w, TWIN_BACKUP_MANIFEST, w.manifest, w.mlen);
@@ -345,9 +386,10 @@ static bool restorable_path(const char *p)
         part[n] = '\0';
         if (n == 0 || strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
             return false;
-        /* The marker and the manifest are files at the top, with nothing under them. */
-        bool marker =
-            strcmp(part, TWIN_BACKUP_MARKER) == 0 || strcmp(part, TWIN_BACKUP_MANIFEST) == 0;
+        /* The marker, the manifest and the wrap store are files at the top, with nothing
+         * under them. */
+        bool marker = strcmp(part, TWIN_BACKUP_MARKER) == 0 ||
+                      strcmp(part, TWIN_BACKUP_MANIFEST) == 0 || strcmp(part, TWIN_WRAPS_FILE) == 0;
         if (start == 0 && !top_entry_kept(part) && !(marker && i == len))
             return false;
         start = i + 1;
@@ -375,6 +417,7 @@ struct reader {
     struct read_entry *entries;
     size_t count, cap;
     int format;     /* the marker's */
+    bool wraps;     /* it held the wrap store */
     char *manifest; /* format 2: its text, once read */
     size_t manifest_len;
 };
@@ -612,6 +655,25 @@ static int check_restored_store(const char *tmp, const char *archive_path)
     return twin_storecheck_run(&stats, objects, refuse_damage, (void *)archive_path);
 }
 
+/* The restored wrap store is opened (a file that is no wrap store is refused, naming it), given
+ * a new id, since its seq went back to what it was at the backup (proto/SEALED.md 4), and brought
+ * up to the restored head: a backup taken while a session was between moving the branch and
+ * deleting the keys of what it erased still holds those keys. (A backup taken before an erasure
+ * holds them too, with a history that does not yet erase: the sync that brings the erasure deletes
+ * them.) */
+static int restore_wraps(twin_node *n, const char *archive_path)
+{
+    twin_wraps *store = NULL;
+    size_t deleted;
+    int rc = twin_node_wraps(&store, n);
+    if (rc == 0)
+        rc = twin_wraps_new_id(store);
+    if (rc)
+        return twin_error_wrap(TWIN_EINVALID, "%s is damaged: its '%s' is no wrap store",
+                               archive_path, TWIN_WRAPS_FILE);
+    return twin_ops_upkeep_head(n, &deleted);
+}
+
 int twin_backup_restore(twin_node **out, const char *archive_path, const char *dir)
 {
     *out = NULL;
@@ -667,7 +729,8 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
         const char *name = archive_entry_pathname(e);
         char path[PATH_MAX];
         if (!name || !restorable_path(name) || is_hooks(name) ||
-            (r.format < 2 && r.count && strcmp(name, TWIN_BACKUP_MANIFEST) == 0)) {
+            (r.format < 2 && r.count && strcmp(name, TWIN_BACKUP_MANIFEST) == 0) ||
+            (r.format < BACKUP_FORMAT_WRAPS && r.count && strcmp(name, TWIN_WRAPS_FILE) == 0)) {
             rc = twin_error(TWIN_EINVALID, "the backup holds '%s', which is not part of a node",
                             name ? name : "(no name)");
             break;
@@ -704,10 +767,13 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
             else
                 rc = reader_add(&r, name, true, 0, NULL);
         } else if (is_file) {
-            /* Keys and invites stay the owner's alone; the repository is readable as git makes
-             * it. */
-            bool secret = strncmp(name, "node.key", 8) == 0 || strncmp(name, "invites", 7) == 0;
+            /* Keys, invites and the wrap store stay the owner's alone; the repository is
+             * readable as git makes it. */
+            bool wraps = strcmp(name, TWIN_WRAPS_FILE) == 0;
+            bool secret =
+                strncmp(name, "node.key", 8) == 0 || strncmp(name, "invites", 7) == 0 || wraps;
             rc = extract_file(&r, name, path, secret ? 0600 : 0644);
+            r.wraps = r.wraps || (rc == 0 && wraps);
         } else {
             rc = twin_error(TWIN_EINVALID,
                             "the backup holds '%s', which is not a plain file or "
@@ -736,6 +802,8 @@ int twin_backup_restore(twin_node **out, const char *archive_path, const char *d
         int hr = twin_node_head(&head, *out);
         if (hr && hr != TWIN_ENOHISTORY)
             rc = twin_error_wrap(hr, "the restored history cannot be read");
+        if (rc == 0 && r.wraps)
+            rc = restore_wraps(*out, archive_path);
         twin_node_free(*out);
         *out = NULL;
     }

@@ -29,6 +29,7 @@
 #include "twin/store.h"
 #include "twin/validity.h"
 #include "base/sha1.h"
+#include "git/packread.h"
 #include "ops/sealed.h"
 #include "records/envelope.h"
 #include "store/wraps.h"
@@ -970,10 +971,60 @@ int twin_ops_member_add_scoped(git_oid *commit_out, twin_node *n, const struct t
     return commit_with_retry(commit_out, n, change_member_add, &c);
 }
 
-/* Every record of one type in root. A tree or record that cannot be read is an error naming
- * it, never a type, bucket or record left out: no partial list passes for a whole one. */
-static int foreach_in_type(git_repository *repo, git_tree *root, const char *type,
-                           int (*fn)(json_t *rec, void *ctx), void *ctx)
+/* One record file's bytes: out of twin's pack reader where it is given and holds the blob (in
+ * place, no copy), else out of libgit2. */
+struct record_bytes {
+    git_blob *blob;
+    twin_pobj *pobj;
+    const char *data;
+    size_t size;
+};
+
+static int record_bytes_read(struct record_bytes *b, git_repository *repo, twin_packread *packs,
+                             const git_oid *id, const char *where, const char *name)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    memset(b, 0, sizeof(*b));
+    git_oid_tostr(hex, sizeof(hex), id);
+    int got = packs ? twin_packread_get(&b->pobj, packs, id) : 0;
+    if (got < 0)
+        return twin_error_wrap(got, "%s/%s", where, name);
+    if (got) {
+        if (b->pobj->type != GIT_OBJECT_BLOB) {
+            twin_packread_release(b->pobj);
+            b->pobj = NULL;
+            return twin_error(TWIN_ERROR,
+                              "blob %s (%s/%s) cannot be read, the store is damaged: "
+                              "it is no blob",
+                              hex, where, name);
+        }
+        b->data = (const char *)b->pobj->data;
+        b->size = b->pobj->size;
+        return 0;
+    }
+    if (git_blob_lookup(&b->blob, repo, id) < 0)
+        return twin_error(TWIN_ERROR, "blob %s (%s/%s) cannot be read, the store is damaged: %s",
+                          hex, where, name,
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    b->data = git_blob_rawcontent(b->blob);
+    b->size = (size_t)git_blob_rawsize(b->blob);
+    return 0;
+}
+
+static void record_bytes_free(struct record_bytes *b)
+{
+    git_blob_free(b->blob);
+    twin_packread_release(b->pobj);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Every record of one type in root, read through packs (twin's pack reader on the repository,
+ * or NULL) where it holds them; with envelopes, only the envelopes: every file is read, but only
+ * those whose bytes hold an envelope are parsed. A tree or record that cannot be read is an error
+ * naming it, never a type, bucket or record left out: no partial list passes for a whole one. */
+static int foreach_in_type(git_repository *repo, twin_packread *packs, git_tree *root,
+                           const char *type, bool envelopes, int (*fn)(json_t *rec, void *ctx),
+                           void *ctx)
 {
     char dir[64];
     git_tree_entry *te = NULL;
@@ -1005,21 +1056,20 @@ static int foreach_in_type(git_repository *repo, git_tree *root, const char *typ
             break;
         for (size_t i = 0; i < git_tree_entrycount(bucket) && rc == 0; i++) {
             const git_tree_entry *e = git_tree_entry_byindex(bucket, i);
-            git_blob *blob = NULL;
+            struct record_bytes bytes;
             json_t *rec = NULL;
-            if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0) {
-                char hex[GIT_OID_HEXSZ + 1];
-                git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
-                rc = twin_error(TWIN_ERROR,
-                                "blob %s (%s/%s) cannot be read, the store is damaged: %s", hex,
-                                where, git_tree_entry_name(e),
-                                git_error_last() ? git_error_last()->message : "libgit2 error");
+            if ((rc = record_bytes_read(&bytes, repo, packs, git_tree_entry_id(e), where,
+                                        git_tree_entry_name(e))))
                 break;
-            }
             /* Stored records passed the canonical check when they were committed (and verify
-             * checks it again); reading them out only parses. */
-            rc = twin_record_parse(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
-            git_blob_free(blob);
+             * checks it again); reading them out only parses, and their canonical bytes tell an
+             * envelope from a record in the clear without that. */
+            if (envelopes && !twin_envelope_in_text(bytes.data, bytes.size)) {
+                record_bytes_free(&bytes);
+                continue;
+            }
+            rc = twin_record_parse(&rec, bytes.data, bytes.size);
+            record_bytes_free(&bytes);
             if (rc) {
                 rc = twin_error_wrap(rc, "%s/%s/%s", dir, git_tree_entry_name(be),
                                      git_tree_entry_name(e));
@@ -1062,7 +1112,22 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
     int rc = tree_at(&tree, n, at);
     for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
         if (!type || strcmp(type, *t) == 0)
-            rc = foreach_in_type(twin_node_repo(n), tree, *t, fn, ctx);
+            rc = foreach_in_type(twin_node_repo(n), NULL, tree, *t, false, fn, ctx);
+    git_tree_free(tree);
+    return rc;
+}
+
+int twin_ops_foreach_envelope(twin_node *n, const git_oid *at, int (*fn)(json_t *rec, void *ctx),
+                              void *ctx)
+{
+    git_tree *tree = NULL;
+    twin_packread *packs = NULL;
+    int rc = tree_at(&tree, n, at);
+    if (rc == 0)
+        rc = twin_packread_open(&packs, twin_node_repo(n));
+    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
+        rc = foreach_in_type(twin_node_repo(n), packs, tree, *t, true, fn, ctx);
+    twin_packread_free(packs);
     git_tree_free(tree);
     return rc;
 }
@@ -1723,5 +1788,45 @@ int twin_ops_erased_keys(size_t *held, twin_node *n, const char *id, bool drop)
         rc = twin_wraps_count_record(held, store, id);
     if (rc == 0 && drop && (rc = twin_wraps_erased(&known, store, id)) == 0 && (*held || !known))
         rc = twin_wraps_erase(store, id, NULL);
+    return rc;
+}
+
+struct head_upkeep {
+    twin_node *n;
+    size_t deleted;
+};
+
+static int erased_at_head(json_t *rec, void *ctx)
+{
+    struct head_upkeep *u = ctx;
+    size_t held = 0;
+    if (!json_object_get(rec, "erased"))
+        return 0;
+    int rc = twin_ops_erased_keys(&held, u->n, json_string_value(json_object_get(rec, "id")), true);
+    u->deleted += held;
+    return rc;
+}
+
+int twin_ops_upkeep_head(twin_node *n, size_t *deleted)
+{
+    struct head_upkeep u = {n, 0};
+    struct twin_membership *m = NULL;
+    twin_wraps *store = NULL;
+    git_oid head;
+    size_t inactive = 0;
+    *deleted = 0;
+    int rc = twin_node_head(&head, n);
+    if (rc == TWIN_ENOHISTORY) {
+        twin_error_clear();
+        return 0; /* no history: nothing erased, no key inactive */
+    }
+    if (rc || (rc = twin_node_wraps(&store, n)) ||
+        (rc = twin_ops_foreach_envelope(n, &head, erased_at_head, &u)) ||
+        (rc = twin_ops_members(&m, n, &head)) ||
+        (rc = twin_sealed_drop_inactive(store, m, &inactive)))
+        goto cleanup;
+    *deleted = u.deleted + inactive;
+cleanup:
+    twin_membership_free(m);
     return rc;
 }

@@ -203,15 +203,19 @@ static int commit_tree_id(git_oid *out, git_repository *repo, const git_oid *id)
     return 0;
 }
 
-/* Deletes the wraps to every key of m that is not active (retired, revoked, or of a member who
- * left): nobody may open anything with them again. */
-static int drop_inactive(twin_wraps *store, const struct twin_membership *m)
+int twin_sealed_drop_inactive(twin_wraps *store, const struct twin_membership *m, size_t *deleted)
 {
     int rc = 0;
+    if (deleted)
+        *deleted = 0;
     for (size_t i = 0; rc == 0 && i < m->count; i++)
         for (size_t k = 0; rc == 0 && k < m->members[i].nkeys; k++)
-            if (m->members[i].removed || m->members[i].keys[k].state != TWIN_KEY_ACTIVE)
-                rc = twin_wraps_drop_recipient(store, m->members[i].keys[k].pk, NULL);
+            if (m->members[i].removed || m->members[i].keys[k].state != TWIN_KEY_ACTIVE) {
+                size_t n = 0;
+                rc = twin_wraps_drop_recipient(store, m->members[i].keys[k].pk, &n);
+                if (deleted)
+                    *deleted += n;
+            }
     return rc;
 }
 
@@ -258,7 +262,7 @@ int twin_sealed_upkeep(twin_node *n, const git_oid *from, const git_oid *to)
         git_tree *t = NULL;
         if ((rc = twin_tree_open(&t, repo, &new_tree, "the head's tree")) == 0 &&
             (rc = twin_membership_load(&m, repo, t)) == 0)
-            rc = drop_inactive(store, m);
+            rc = twin_sealed_drop_inactive(store, m, NULL);
         twin_membership_free(m);
         git_tree_free(t);
     }

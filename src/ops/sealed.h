@@ -45,6 +45,10 @@ int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *
  * the old key's wraps are deleted. *made counts them. */
 int twin_sealed_rewrap(twin_node *n, const twin_keypair *next, size_t *made);
 
+/* Deletes the wraps to every key of m that is not active (retired, revoked, or of a member who
+ * left): nobody may open anything with them again. *deleted (when not NULL) counts them. */
+int twin_sealed_drop_inactive(twin_wraps *store, const struct twin_membership *m, size_t *deleted);
+
 /* Keeps the wrap store true to the history after the head moved from `from` (NULL: from
  * nothing, and so nothing to do) to `to` (SEALED.md 3 and 6): every record erased at `to` loses its
  * wraps for good, and when the membership changed, wraps to keys no longer active are deleted. */

@@ -41,6 +41,12 @@ struct twin_envelope {
 /* Whether a stored record is an envelope (it has a "sealed" member). */
 bool twin_envelope_is(const json_t *rec);
 
+/* Whether the canonical JSON of a stored record (a record file's bytes) is an envelope, read
+ * off its bytes without parsing them: exactly twin_envelope_is of what they parse to, since
+ * canonical JSON puts every top-level member on a line of its own indented by two spaces. For
+ * bytes that are not canonical it may answer either way. */
+bool twin_envelope_in_text(const char *text, size_t len);
+
 /* Reads rec as an envelope and checks its form (SEALED.md 1 and 7 rules 1, 2 and 4, but for
  * the membership, which the caller checks): TWIN_EINVALID naming the fault. Free with
  * twin_envelope_clear. */

@@ -50,6 +50,9 @@ static int prepared(sqlite3_stmt **kept, twin_wraps *w, const char *sql)
                : db_error(w, "a query");
 }
 
+static int change(twin_wraps *w, const char *sql, const void *param, int len, size_t *changed,
+                  const char *what);
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS wraps("
@@ -145,6 +148,32 @@ void twin_wraps_free(twin_wraps *w)
 void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE_BYTES])
 {
     memcpy(out, w->store, TWIN_WRAPS_STORE_BYTES);
+}
+
+int twin_wraps_copy(twin_wraps *w, const char *path)
+{
+    /* VACUUM INTO reads the store in one transaction, so the copy is one moment of it even while
+     * sessions write, and writes only the pages in use: nothing deleted comes along. */
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "VACUUM INTO ?1");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, "copying it");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_new_id(twin_wraps *w)
+{
+    unsigned char store[TWIN_WRAPS_STORE_BYTES];
+    randombytes_buf(store, sizeof(store));
+    int rc = change(w, "UPDATE meta SET value = ?1 WHERE key = 'store'", store, sizeof(store), NULL,
+                    "giving it a new id");
+    if (rc == 0)
+        memcpy(w->store, store, sizeof(store));
+    return rc;
 }
 
 int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)

@@ -44,6 +44,15 @@ void twin_wraps_free(twin_wraps *w);
 /* The store's id. */
 void twin_wraps_store_id(const twin_wraps *w, unsigned char out[TWIN_WRAPS_STORE_BYTES]);
 
+/* Writes a copy of the store, as it is at one moment even while others write it, to path (a
+ * file that does not exist or is empty): what a backup carries. */
+int twin_wraps_copy(twin_wraps *w, const char *path);
+
+/* Gives the store a new random id: for a store restored from a backup, whose seq went back to
+ * what it was then, so peers that saw a later seq under the old id ask for everything again
+ * (proto/SEALED.md 4). */
+int twin_wraps_new_id(twin_wraps *w);
+
 /* Keeps wrap (its seq set); *added false when the same (blob, to, box) is kept already.
  * TWIN_EDENIED when its record was erased: erased records' wraps are never kept again. */
 int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added);

@@ -32,6 +32,13 @@ void twin_syncrun_describe(char *out, size_t size, const struct twin_sync_stats 
         size_t len = strlen(out);
         snprintf(out + len, size - len, ", head %.12s", git_oid_tostr_s(&st->head));
     }
+    /* Sealed records' wraps, when any moved: received (of them kept, and dropped by the rules;
+     * the rest this node held already) and sent. */
+    if (st->wraps_received || st->wraps_kept || st->wraps_dropped || st->wraps_sent) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "; wraps: %zu received, %zu kept, %zu dropped, %zu sent",
+                 st->wraps_received, st->wraps_kept, st->wraps_dropped, st->wraps_sent);
+    }
     /* Received commits dated more than a day ahead of this node's clock, with their members. */
     if (st->nahead) {
         size_t len = strlen(out);
@@ -65,7 +72,18 @@ int twin_syncrun_peer_head(char *line, size_t line_size, twin_node *n, const str
                            const struct twin_sync_opts *opts, git_oid *agreed)
 {
     struct twin_sync_stats st;
+    int rc = twin_syncrun_peer_stats(line, line_size, n, p, opts, &st);
+    if (rc == 0 && agreed && st.has_head)
+        *agreed = st.head;
+    return rc;
+}
+
+int twin_syncrun_peer_stats(char *line, size_t line_size, twin_node *n, const struct twin_peer *p,
+                            const struct twin_sync_opts *opts, struct twin_sync_stats *stats)
+{
+    struct twin_sync_stats st;
     double start = now_ms();
+    memset(&st, 0, sizeof(st));
     char what[800];
     int rc = 0, attempts = 0;
     /* A session that lost a race (either node changed meanwhile, or was busy with another
@@ -84,8 +102,7 @@ int twin_syncrun_peer_head(char *line, size_t line_size, twin_node *n, const str
     char tries[32] = "";
     if (attempts > 1)
         snprintf(tries, sizeof(tries), "%d sessions, ", attempts);
-    if (rc == 0 && agreed && st.has_head)
-        *agreed = st.head;
+    *stats = st;
     if (rc == 0) {
         twin_syncrun_describe(what, sizeof(what), &st);
         snprintf(line, line_size, "sync with %s: ok, %s (%s%.0f ms)", p->name, what, tries,

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Backup and restore: one file restores a node whole (history, key, settings, peers), and the
-# restored node verifies and syncs. A node rebuilt from a plain `git clone --mirror` of repo.git
-# plus node.key works too. Restore refuses what is not a backup, an archive with entries outside
-# a node (.., absolute paths, links), and a target that is not empty, leaving nothing behind.
+# Backup and restore: one file restores a node whole (history, key, settings, peers, the wrap
+# store of sealed records), and the restored node verifies, reads its sealed records and syncs;
+# the sync after restoring a backup taken before an erasure deletes the erased record's keys. A
+# node rebuilt from a plain `git clone --mirror` of repo.git plus node.key works too. Restore
+# refuses what is not a backup, an archive with entries outside a node (.., absolute paths,
+# links), and a target that is not empty, leaving nothing behind.
 # A setting that would break every commit (a line break in twin.name) is refused when read.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
@@ -153,6 +155,30 @@ err_has "it was not published"
 same "$(head_of south)" "$head" "South's head after the refused write"
 ngit south config twin.orgid XE-EXAMPLE-S
 verify_ok south
+
+check "a backup carries the wrap store; a sync after the restore deletes the keys erased since"
+add_rec south note kind=note title="Sealed before the backup" --audience XE-EXAMPLE-S
+sealed_id=$REC_ID
+add_rec south note kind=note title="Erased after the backup" --audience XE-EXAMPLE-S
+erased_id=$REC_ID
+sync_ok south XE-EXAMPLE-N
+must "$TWIN" --dir "$(dir_of south)" backup --out "$SYNC_TMP/sealed.backup"
+tar tf "$SYNC_TMP/sealed.backup" | grep -qx wraps.db || fail "no wrap store in the backup"
+must "$TWIN" --dir "$(dir_of north)" erase "$erased_id" --reason "Asked by the person"
+rm -rf "$(dir_of south)"
+must "$TWIN" restore "$SYNC_TMP/sealed.backup" --dir "$(dir_of south)"
+same "$(stat -c %a "$(dir_of south)/wraps.db")" 600 "the restored wrap store's mode"
+must "$TWIN" --dir "$(dir_of south)" show "$sealed_id"
+out_has "Sealed before the backup"
+must "$TWIN" --dir "$(dir_of south)" show "$erased_id" # the backup's history erases nothing yet
+out_has "Erased after the backup"
+sync_ok south XE-EXAMPLE-N
+must "$TWIN" --dir "$(dir_of south)" show "$erased_id"
+out_has '"erased"'
+! grep -q "Erased after the backup" "$RUN_OUT" || fail "the erased record still opens after the sync"
+verify_ok south
+out_has "This node holds no key of an erased record."
+! grep -q "still held" "$RUN_OUT" || fail "verify found keys of the erased record after the sync"
 
 serve_stop north
 echo "PASS"

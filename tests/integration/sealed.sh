@@ -63,6 +63,8 @@ person_id=$REC_ID
 add_rec north note kind=note title="Open agenda"
 clear_id=$REC_ID
 sync_ok south
+# The note's key wrapped to North's key and South's, the person's to every member's: five wraps.
+out_has "; wraps: 5 received, 5 kept, 0 dropped, 0 sent"
 sync_ok donor
 same_heads north south donor
 
@@ -216,10 +218,13 @@ for n in north south; do
 done
 no_message_names "in two tranches" north south
 
-check "every node verifies, and all end on one head"
+check "every node verifies, and all end on one head; sync --json always gives the wraps"
 sync_ok south
 sync_ok donor
-sync_ok south
+must "$TWIN" --dir "$(dir_of south)" --json sync
+jq -e 'length == 1 and .[0].ok and (.[0].wraps | .exchanged == true and
+    ([.received, .kept, .dropped, .sent] | all(type == "number")))' "$RUN_OUT" >/dev/null ||
+    { show_run; fail "twin sync --json does not give the wraps"; }
 same_heads north south donor
 verify_ok north south donor
 serve_stop north

@@ -1,7 +1,9 @@
 /* Backup and restore of a whole node: the restored node has the same head, key, settings, peers
- * and open invites; the backup file is the owner's alone; a target that is not empty, a file that
- * is not a backup, an archive with entries outside a node, and a backup cut short or damaged are
- * each refused with a message saying so, and leave nothing behind. */
+ * and open invites, and reads the sealed records it read (its wrap store, under a new store id,
+ * with no key of a record erased at its head); the backup file is the owner's alone; a target that
+ * is not empty, a file that is not a backup, an archive with entries outside a node, and a backup
+ * cut short or damaged (its wrap store included) are each refused with a message saying so, and
+ * leave nothing behind. Backups of the formats before (no wrap store; no manifest) restore. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +13,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <sodium.h>
 
 #include "helpers.h"
+#include "store/wraps.h"
 #include "twin/backup.h"
 #include "twin/invite.h"
 #include "twin/network.h"
@@ -185,7 +189,7 @@ static void the_backup_file_is_readable_by_its_owner_alone(void **state)
 struct entries {
     size_t count;
     char first[64];
-    bool has_key, has_config, has_hooks, has_stray, has_lock;
+    bool has_key, has_config, has_hooks, has_stray, has_lock, has_wraps;
 };
 
 static struct entries list_entries(const char *path)
@@ -204,6 +208,7 @@ static struct entries list_entries(const char *path)
         out.has_hooks |= strncmp(name, "repo.git/hooks", 14) == 0;
         out.has_stray |= strstr(name, "stray") != NULL;
         out.has_lock |= strstr(name, ".lock") != NULL;
+        out.has_wraps |= strcmp(name, TWIN_WRAPS_FILE) == 0;
     }
     archive_read_free(a);
     return out;
@@ -232,6 +237,7 @@ static void a_backup_holds_the_node_and_nothing_else(void **state)
     assert_false(got.has_hooks);
     assert_false(got.has_stray);
     assert_false(got.has_lock);
+    assert_true(got.has_wraps);
     assert_true(got.count > files); /* the marker and the directories besides the files */
 
     twin_node *r = NULL;
@@ -361,11 +367,12 @@ static void what_is_not_a_backup_is_refused(void **state)
                     "is not a twin backup (it does not begin with "
                     "'twin-backup')");
 
-    /* Format 1 (no manifest) and 2 (a manifest last) are read; a later one is not. */
-    struct crafted new_marker[] = {{TWIN_BACKUP_MARKER, "twin backup 3\n", AE_IFREG, NULL}};
+    /* Format 1 (no manifest), 2 (a manifest last) and 3 (the wrap store too) are read; a later
+     * one is not. */
+    struct crafted new_marker[] = {{TWIN_BACKUP_MARKER, "twin backup 4\n", AE_IFREG, NULL}};
     craft(path, new_marker, 1);
     restore_refused(e, path, TWIN_EINVALID,
-                    "this is not a twin backup (no 'twin-backup' entry of version 1 or 2)");
+                    "this is not a twin backup (no 'twin-backup' entry of version 1, 2 or 3)");
 
     /* Entries outside a node, whatever else the archive holds. */
     const char *outside[] = {"../evil",
@@ -375,7 +382,9 @@ static void what_is_not_a_backup_is_refused(void **state)
                              "repo.git/hooks/post-update",
                              "node.key/./x",
                              "repo.git//x",
-                             "repo.git/sp ace"};
+                             "repo.git/sp ace",
+                             TWIN_WRAPS_FILE, /* in a format before the wrap store */
+                             TWIN_WRAPS_FILE "/x"};
     for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
         struct crafted entries[] = {MARKER, {outside[i], "x", AE_IFREG, NULL}};
         char expect[160];
@@ -627,14 +636,14 @@ static void rewrite(const char *src, const char *dst, edit_fn edit, void *ctx,
     archive_write_free(out);
 }
 
-/* A backup as the previous version wrote it: marker of format 1, no manifest. */
+/* A backup as the first version wrote it: marker of format 1, no manifest, no wrap store. */
 static bool to_format_1(const char *name, char **data, size_t *len, void *ctx)
 {
     (void)ctx;
-    if (strcmp(name, TWIN_BACKUP_MANIFEST) == 0)
+    if (strcmp(name, TWIN_BACKUP_MANIFEST) == 0 || strcmp(name, TWIN_WRAPS_FILE) == 0)
         return false;
     if (strcmp(name, TWIN_BACKUP_MARKER) == 0) {
-        assert_true(*len > 14 && memcmp(*data, "twin backup 2\n", 14) == 0);
+        assert_true(*len > 14 && memcmp(*data, "twin backup 3\n", 14) == 0);
         (*data)[12] = '1';
     }
     return true;
@@ -664,6 +673,50 @@ static bool drop_manifest_line(const char *name, char **data, size_t *len, void 
     memmove(start, start + cut, *len - (size_t)(start + cut - *data));
     *len -= cut;
     return true;
+}
+
+/* Puts in the manifest (*data, *len bytes, with room for a NUL) the line of file name as it
+ * would be for content, where its line was. */
+static void set_manifest_line(char **data, size_t *len, const char *name, const char *content,
+                              size_t clen)
+{
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1], line[256], tail[128];
+    crypto_hash_sha256(hash, (const unsigned char *)content, clen);
+    sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+    int n = snprintf(line, sizeof(line), "file %zu %s %s\n", clen, hex, name);
+    snprintf(tail, sizeof(tail), " %s\n", name);
+    (*data)[*len] = '\0';
+    char *at = strstr(*data, tail);
+    assert_non_null(at);
+    char *start = at;
+    while (start > *data && start[-1] != '\n')
+        start--;
+    size_t from = (size_t)(start - *data), old = (size_t)(at + strlen(tail) - start);
+    size_t rest = *len - from - old;
+    assert_non_null(*data = realloc(*data, *len - old + (size_t)n + 1));
+    memmove(*data + from + (size_t)n, *data + from + old, rest);
+    memcpy(*data + from, line, (size_t)n);
+    *len = *len - old + (size_t)n;
+}
+
+/* A backup as the second version wrote it: marker of format 2, a manifest, no wrap store. ctx is a
+ * char[256] that keeps the new marker for the manifest. */
+static bool to_format_2(const char *name, char **data, size_t *len, void *ctx)
+{
+    char *marker = ctx;
+    if (strcmp(name, TWIN_WRAPS_FILE) == 0)
+        return false;
+    if (strcmp(name, TWIN_BACKUP_MARKER) == 0) {
+        assert_true(*len > 14 && *len < 256 && memcmp(*data, "twin backup 3\n", 14) == 0);
+        (*data)[12] = '2';
+        memcpy(marker, *data, *len);
+        marker[*len] = '\0';
+    }
+    if (strcmp(name, TWIN_BACKUP_MANIFEST) != 0)
+        return true;
+    set_manifest_line(data, len, TWIN_BACKUP_MARKER, marker, strlen(marker));
+    return drop_manifest_line(name, data, len, TWIN_WRAPS_FILE);
 }
 
 static void a_backup_ends_with_a_manifest_of_every_entry(void **state)
@@ -783,6 +836,214 @@ static void a_backup_of_the_previous_format_with_a_damaged_object_is_refused(voi
     restore_refused(e, path, TWIN_EINVALID, "old.backup is damaged: in the store it holds, ");
 }
 
+/* ---- the wrap store ------------------------------------------------------------------------ */
+
+static int set_note(json_t *rec, void *ctx)
+{
+    int rc = twin_record_set_path(rec, "title", ctx);
+    return rc ? rc : twin_record_set_path(rec, "kind", "note");
+}
+
+/* A note sealed to the node's own institution. */
+static void add_sealed(struct env *e, char id[static TWIN_ID_LEN + 1], const char *title)
+{
+    const char *own[] = {who.org_id};
+    const struct twin_audience audience = {own, 1};
+    git_oid commit;
+    if (twin_ops_add_sealed(id, &commit, e->node, "note", &audience, set_note, (void *)title))
+        fail_msg("add sealed: %s", twin_error_last());
+}
+
+/* How node n reads record id; its title in *title (malloc'd) when it opens it. */
+static enum twin_sealing sealing_of(twin_node *n, const char *id, char **title)
+{
+    json_t *stored = NULL, *rec = NULL;
+    enum twin_sealing how = TWIN_SEALING_CLEAR;
+    if (twin_ops_get(&stored, n, NULL, "note", id) || twin_ops_unseal(&rec, &how, n, stored))
+        fail_msg("reading %s: %s", id, twin_error_last());
+    if (title)
+        *title = how == TWIN_SEALING_OPENED
+                     ? strdup(json_string_value(json_object_get(rec, "title")))
+                     : NULL;
+    json_decref(rec);
+    json_decref(stored);
+    return how;
+}
+
+static void a_restored_node_reads_the_sealed_records_it_read(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], path[256], *title = NULL;
+    add_sealed(e, id, "For the ministry alone");
+    assert_int_equal(sealing_of(e->node, id, NULL), TWIN_SEALING_OPENED);
+    backup_ok(e);
+    assert_true(list_entries(e->backup).has_wraps);
+
+    twin_node *r = NULL;
+    if (twin_backup_restore(&r, e->backup, e->target))
+        fail_msg("restore: %s", twin_error_last());
+    assert_int_equal(sealing_of(r, id, &title), TWIN_SEALING_OPENED);
+    assert_string_equal(title, "For the ministry alone");
+    free(title);
+    /* The restored store is a new one to its peers: its seq went back to the backup's. */
+    twin_wraps *before = NULL, *after = NULL;
+    unsigned char a[TWIN_WRAPS_STORE_BYTES], b[TWIN_WRAPS_STORE_BYTES];
+    assert_int_equal(twin_node_wraps(&before, e->node), 0);
+    assert_int_equal(twin_node_wraps(&after, r), 0);
+    twin_wraps_store_id(before, a);
+    twin_wraps_store_id(after, b);
+    assert_memory_not_equal(a, b, sizeof(a));
+    twin_node_free(r);
+    /* Its wraps stay the owner's alone. */
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/" TWIN_WRAPS_FILE, e->target);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_nothing_left_but(e, true);
+}
+
+static void a_flipped_byte_in_the_wrap_store_is_refused(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], path[256];
+    size_t len, data = 0, size = 0;
+    add_sealed(e, id, "For the ministry alone");
+    backup_ok(e);
+    unsigned char *whole = read_all(e->backup, &len);
+    for (size_t off = 0; off + 512 <= len; off += 512)
+        if (memcmp(whole + off, TWIN_WRAPS_FILE "\0", sizeof(TWIN_WRAPS_FILE)) == 0) {
+            data = off + 512;
+            size = strtoul((const char *)whole + off + 124, NULL, 8);
+            break;
+        }
+    assert_true(data > 0 && size > 0 && data + size <= len);
+    whole[data + size / 2] ^= 0x01;
+    snprintf(path, sizeof(path), "%s/flipped.backup", e->f->dir);
+    write_text(path, whole, len, 0600);
+    free(whole);
+    restore_refused(e, path, TWIN_EINVALID,
+                    "flipped.backup is damaged: 'wraps.db' is not as it was written (its SHA-256 "
+                    "differs from the manifest's)");
+}
+
+/* What the manifest lists and the archive holds, for a file swapped in by swap_wraps. */
+struct swap {
+    char *data;
+    size_t len;
+};
+
+/* The data of entry name of the archive at path (malloc'd). */
+static char *entry_data(const char *path, const char *name, size_t *len)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *entry;
+    char *data = NULL;
+    archive_read_support_format_tar(a);
+    assert_int_equal(archive_read_open_filename(a, path, 65536), ARCHIVE_OK);
+    while (!data && archive_read_next_header(a, &entry) == ARCHIVE_OK)
+        if (strcmp(archive_entry_pathname(entry), name) == 0) {
+            *len = (size_t)archive_entry_size(entry);
+            assert_non_null(data = malloc(*len + 1));
+            assert_int_equal(archive_read_data(a, data, *len), (la_ssize_t)*len);
+        }
+    archive_read_free(a);
+    assert_non_null(data);
+    return data;
+}
+
+/* Puts the wrap store of ctx (a struct swap) in place of the archive's, its manifest line too. */
+static bool swap_wraps(const char *name, char **data, size_t *len, void *ctx)
+{
+    const struct swap *s = ctx;
+    if (strcmp(name, TWIN_WRAPS_FILE) == 0) {
+        free(*data);
+        assert_non_null(*data = malloc(s->len + 1));
+        memcpy(*data, s->data, s->len);
+        *len = s->len;
+    } else if (strcmp(name, TWIN_BACKUP_MANIFEST) == 0) {
+        set_manifest_line(data, len, TWIN_WRAPS_FILE, s->data, s->len);
+    }
+    return true;
+}
+
+/* A wraps.db that its manifest lists as it is, but that is no wrap store. */
+static void a_wrap_store_that_does_not_open_is_refused(void **state)
+{
+    struct env *e = *state;
+    char path[256];
+    char text[] = "this is no database, though the manifest lists it as it is ..........";
+    struct swap s = {text, sizeof(text) - 1};
+    backup_ok(e);
+    snprintf(path, sizeof(path), "%s/swapped.backup", e->f->dir);
+    rewrite(e->backup, path, swap_wraps, &s, NULL);
+    restore_refused(e, path, TWIN_EINVALID,
+                    "swapped.backup is damaged: its 'wraps.db' is no wrap store: ");
+}
+
+static void no_key_of_a_record_erased_at_the_restored_head_is_kept(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], before[256], path[256];
+    git_oid commit;
+    size_t held = 9;
+    add_sealed(e, id, "Asked to be forgotten");
+    backup_ok(e);
+    snprintf(before, sizeof(before), "%s/before.backup", e->f->dir);
+    assert_int_equal(rename(e->backup, before), 0);
+    struct swap s;
+    s.data = entry_data(before, TWIN_WRAPS_FILE, &s.len);
+    assert_int_equal(twin_ops_erase(&commit, e->node, id, "The person asked"), 0);
+    backup_ok(e);
+    /* The history after the erasure with the wrap store from before it: a backup taken between a
+     * session's move of the branch and its deleting the keys of what it erased. */
+    snprintf(path, sizeof(path), "%s/between.backup", e->f->dir);
+    rewrite(e->backup, path, swap_wraps, &s, NULL);
+    free(s.data);
+    twin_node *r = NULL;
+    if (twin_backup_restore(&r, path, e->target))
+        fail_msg("restore: %s", twin_error_last());
+    assert_int_equal(sealing_of(r, id, NULL), TWIN_SEALING_ERASED);
+    assert_int_equal(twin_ops_erased_keys(&held, r, id, false), 0);
+    assert_int_equal(held, 0);
+    twin_wraps *store = NULL;
+    bool erased = false;
+    assert_int_equal(twin_node_wraps(&store, r), 0);
+    assert_int_equal(twin_wraps_erased(&erased, store, id), 0);
+    assert_true(erased);
+    twin_node_free(r);
+
+    /* The backup from before the erasure restores with the keys, as its history does not erase
+     * yet (the sync that brings the erasure deletes them: tests/integration/backup.sh). */
+    nftw(e->target, fixture_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (twin_backup_restore(&r, before, e->target))
+        fail_msg("restore: %s", twin_error_last());
+    assert_int_equal(sealing_of(r, id, NULL), TWIN_SEALING_OPENED);
+    twin_node_free(r);
+}
+
+/* Backups of format 2 (before the wrap store) restore: the node starts with an empty one. */
+static void a_backup_without_the_wrap_store_restores(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], path[256];
+    add_sealed(e, id, "For the ministry alone");
+    backup_ok(e);
+    snprintf(path, sizeof(path), "%s/v2.backup", e->f->dir);
+    char marker[256];
+    rewrite(e->backup, path, to_format_2, marker, NULL);
+    assert_false(list_entries(path).has_wraps);
+    twin_node *r = NULL;
+    if (twin_backup_restore(&r, path, e->target))
+        fail_msg("restore: %s", twin_error_last());
+    git_oid a, b;
+    assert_int_equal(twin_node_head(&a, e->node), 0);
+    assert_int_equal(twin_node_head(&b, r), 0);
+    assert_true(git_oid_equal(&a, &b));
+    assert_int_equal(sealing_of(r, id, NULL), TWIN_SEALING_CLOSED);
+    twin_node_free(r);
+    assert_nothing_left_but(e, true);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -816,6 +1077,11 @@ int main(void)
         ENV_TEST(a_backup_that_does_not_match_its_manifest_is_refused),
         ENV_TEST(a_backup_of_the_previous_format_restores),
         ENV_TEST(a_backup_of_the_previous_format_with_a_damaged_object_is_refused),
+        ENV_TEST(a_restored_node_reads_the_sealed_records_it_read),
+        ENV_TEST(a_flipped_byte_in_the_wrap_store_is_refused),
+        ENV_TEST(a_wrap_store_that_does_not_open_is_refused),
+        ENV_TEST(no_key_of_a_record_erased_at_the_restored_head_is_kept),
+        ENV_TEST(a_backup_without_the_wrap_store_restores),
     };
     return cmocka_run_group_tests(tests, setup_global, teardown_global);
 }

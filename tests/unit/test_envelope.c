@@ -1,6 +1,7 @@
 /* Envelopes of sealed records (src/records/envelope.c, proto/SEALED.md 1 and 6 to 8): an envelope
- * built and read back; every form the specification rules out refused by name; erased envelopes;
- * the public rules on a change between two versions; the fields that describe a person. */
+ * built and read back, and told from a record in the clear by its bytes; every form the
+ * specification rules out refused by name; erased envelopes; the public rules on a change between
+ * two versions; the fields that describe a person. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,6 +72,44 @@ static void an_envelope_reads_back_what_was_built(void **state)
     json_t *plain = json_pack("{s:s, s:s, s:s}", "id", ID, "type", "note", "title", "Open");
     assert_false(twin_envelope_is(plain));
     json_decref(plain);
+}
+
+/* Whether the canonical bytes of rec hold an envelope, read off the bytes. */
+static bool in_text(const json_t *rec)
+{
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(twin_record_canonical(&text, &len, rec), 0);
+    bool is = twin_envelope_in_text(text, len);
+    free(text);
+    return is;
+}
+
+static void an_envelope_is_told_by_its_canonical_bytes(void **state)
+{
+    json_t *env = envelope(two, 2, false), *erased = NULL;
+    assert_int_equal(twin_envelope_erase(&erased, env, "The person asked"), 0);
+    assert_true(in_text(env));
+    assert_true(in_text(erased));
+    /* In the clear, even where a text holds an envelope's member line (its newline is escaped)
+     * or a member named "sealed" is nested (indented deeper). */
+    json_t *clear = json_pack("{s:s, s:s, s:s, s:s}", "id", ID, "type", "note", "title", "Open",
+                              "body", "{\n  \"sealed\": {\n    \"v\": 1\n  }\n}\n");
+    json_t *nested =
+        json_pack("{s:s, s:s, s:{s:{s:i}}}", "id", ID, "type", "note", "dates", "sealed", "v", 1);
+    assert_false(in_text(clear));
+    assert_false(in_text(nested));
+    assert_false(twin_envelope_is(clear) || twin_envelope_is(nested));
+    /* A top-level "sealed" of any value is what twin_envelope_is takes for an envelope. */
+    json_t *odd = json_pack("{s:s, s:s, s:b}", "id", ID, "type", "note", "sealed", 1);
+    assert_true(twin_envelope_is(odd));
+    assert_true(in_text(odd));
+    assert_false(twin_envelope_in_text("", 0));
+    json_decref(odd);
+    json_decref(nested);
+    json_decref(clear);
+    json_decref(erased);
+    json_decref(env);
 }
 
 /* env with the JSON value text set at path (a dotted path; "-" deletes). */
@@ -259,6 +298,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_envelope_reads_back_what_was_built),
+        cmocka_unit_test(an_envelope_is_told_by_its_canonical_bytes),
         cmocka_unit_test(forms_the_specification_rules_out_are_refused),
         cmocka_unit_test(an_erased_envelope_keeps_only_what_was_public),
         cmocka_unit_test(what_every_node_judges_between_two_versions),

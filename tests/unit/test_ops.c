@@ -23,6 +23,7 @@
 #include "twin/record.h"
 #include "twin/global.h"
 #include "twin/validity.h"
+#include "ops/sealed.h"
 #include "store/wraps.h"
 
 /* ---- a network of four institutions --------------------------------------------------------- */
@@ -956,6 +957,112 @@ static void erase_takes_only_sealed_records_and_leaves_no_key(void **state)
     assert_int_equal(held, 0);
 }
 
+struct ids {
+    char list[8][TWIN_ID_LEN + 1];
+    size_t n;
+};
+
+static int collect_id(json_t *rec, void *ctx)
+{
+    struct ids *ids = ctx;
+    if (ids->n == 8)
+        return twin_error(TWIN_ERROR, "more records than the test wrote");
+    snprintf(ids->list[ids->n++], TWIN_ID_LEN + 1, "%s",
+             json_string_value(json_object_get(rec, "id")));
+    return 0;
+}
+
+static bool ids_hold(const struct ids *ids, const char *id)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        if (strcmp(ids->list[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void foreach_envelope_gives_the_envelopes_and_nothing_else(void **state)
+{
+    struct net *n = *state;
+    char clear[TWIN_ID_LEN + 1], quoting[TWIN_ID_LEN + 1], sealed[TWIN_ID_LEN + 1],
+        erased[TWIN_ID_LEN + 1], loose[TWIN_ID_LEN + 1], path[128];
+    git_oid commit;
+    add_ok(clear, n->admin, "note", FIELDS("title", "Public note"));
+    /* A note in the clear whose text holds an envelope's member line. */
+    add_ok(quoting, n->admin, "note",
+           FIELDS("title", "How an envelope looks", "body", "{\n  \"sealed\": {\n  }\n}"));
+    add_sealed_ok(sealed, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "Sensitive"));
+    add_sealed_ok(erased, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "To be erased"));
+    assert_int_equal(twin_ops_erase(&commit, n->admin, erased, "Asked by the person"), 0);
+    /* An envelope written as a loose object, which twin's pack reader does not hold. */
+    struct twin_membership *m = NULL;
+    struct twin_sealed s;
+    twin_record_new_id(loose);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "id", loose, "type", "note", "kind", "note",
+                            "title", "Written loose");
+    const char *audience[] = {admin_who.org_id};
+    assert_int_equal(twin_ops_members(&m, n->admin, NULL), 0);
+    assert_int_equal(twin_sealed_seal(&s, rec, audience, 1, NULL, m), 0);
+    assert_int_equal(twin_record_path(path, sizeof(path), "note", loose), 0);
+    commit =
+        helper_commit_file(n->admin, admin_who.name, admin_who.org_id, path, s.text, s.text_len);
+    assert_commit_valid(n->admin, &commit, admin_who.org_id);
+
+    struct ids all = {0}, envelopes = {0};
+    assert_int_equal(twin_ops_foreach(n->admin, NULL, NULL, collect_id, &all), 0);
+    assert_int_equal(all.n, 5);
+    assert_int_equal(twin_ops_foreach_envelope(n->admin, NULL, collect_id, &envelopes), 0);
+    assert_int_equal(envelopes.n, 3);
+    assert_true(ids_hold(&envelopes, sealed));
+    assert_true(ids_hold(&envelopes, erased));
+    assert_true(ids_hold(&envelopes, loose));
+    /* At an earlier commit: before the loose one. */
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(n->admin), &commit), 0);
+    envelopes.n = 0;
+    assert_int_equal(
+        twin_ops_foreach_envelope(n->admin, git_commit_parent_id(c, 0), collect_id, &envelopes), 0);
+    assert_int_equal(envelopes.n, 2);
+    assert_false(ids_hold(&envelopes, loose));
+    git_commit_free(c);
+    twin_sealed_clear(&s);
+    twin_membership_free(m);
+    json_decref(rec);
+}
+
+static void upkeep_of_the_head_catches_up_a_wrap_store_that_lagged(void **state)
+{
+    struct net *n = *state;
+    char erased[TWIN_ID_LEN + 1], kept[TWIN_ID_LEN + 1];
+    git_oid commit;
+    size_t held = 0, deleted = 9;
+    add_sealed_ok(erased, n->admin, ORGS("XE-EXAMPLE-RA"), FIELDS("title", "To be erased"));
+    add_sealed_ok(kept, n->admin, ORGS("XE-EXAMPLE-FUND", "XE-EXAMPLE-RA"),
+                  FIELDS("title", "Shared with the fund"));
+    pull(n->editor, n->admin);
+    helper_pass_wraps(n->editor, n->admin);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 0); /* nothing erased, every key active */
+    /* The admin erases one record and removes the fund; the editor takes the history without the
+     * upkeep a session does. */
+    assert_int_equal(twin_ops_erase(&commit, n->admin, erased, "Asked by the person"), 0);
+    assert_int_equal(twin_ops_member_remove(&commit, n->admin, "XE-EXAMPLE-FUND"), 0);
+    pull(n->editor, n->admin);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, erased, false), 0);
+    assert_int_equal(held, 2); /* to the admin's key and the editor's */
+    assert_int_equal(wraps_to(n->editor, twin_node_key(n->observer)->pk), 1);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(twin_ops_erased_keys(&held, n->editor, erased, false), 0);
+    assert_int_equal(held, 0);
+    assert_int_equal(wraps_to(n->editor, twin_node_key(n->observer)->pk), 0);
+    enum twin_sealing how;
+    json_t *rec = unseal(n->editor, kept, &how);
+    assert_int_equal(how, TWIN_SEALING_OPENED); /* the rest stays readable */
+    json_decref(rec);
+    assert_int_equal(twin_ops_upkeep_head(n->editor, &deleted), 0);
+    assert_int_equal(deleted, 0);
+}
+
 static void a_person_is_sealed_for_every_member(void **state)
 {
     struct net *n = *state;
@@ -1364,6 +1471,8 @@ int main(void)
         NET_TEST(update_of_a_sealed_record_keeps_its_audience),
         NET_TEST(a_node_outside_the_audience_cannot_change_it),
         NET_TEST(erase_takes_only_sealed_records_and_leaves_no_key),
+        NET_TEST(foreach_envelope_gives_the_envelopes_and_nothing_else),
+        NET_TEST(upkeep_of_the_head_catches_up_a_wrap_store_that_lagged),
         NET_TEST(a_person_is_sealed_for_every_member),
         NET_TEST(key_rotation_keeps_every_sealed_record_readable),
         NET_TEST(a_version_set_aside_opens_and_keeping_it_takes_its_content),

@@ -1,8 +1,9 @@
 /*
  * Sync runs with configured peers (src/sync/syncrun.c): the words a session's outcome is summed
- * up in, a run against a node served in this process (the line, the head it reached, the
- * outcome recorded in the peer's entry), and a run against an address nobody answers (the
- * failure named in the line and in the entry). Every wait is bounded.
+ * up in (the wraps too, when any moved), a run against a node served in this process (the line,
+ * the head it reached, what the session did, the outcome recorded in the peer's entry), and a run
+ * against an address nobody answers (the failure named in the line and in the entry). Every wait
+ * is bounded.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <arpa/inet.h>
@@ -44,6 +45,18 @@ static void describe_sums_a_session_up(void **state)
     twin_syncrun_describe(out, sizeof(out), &st);
     assert_string_equal(out, "received 3 commits, sent 2, merged with conflicts (2), head "
                              "1a2b3c4d5e6f");
+
+    /* Sealed records' wraps, when any moved. */
+    st.wraps = true;
+    twin_syncrun_describe(out, sizeof(out), &st);
+    assert_null(strstr(out, "wraps")); /* both speak wraps/1, but none moved */
+    st.wraps_received = 12;
+    st.wraps_kept = 10;
+    st.wraps_dropped = 1;
+    st.wraps_sent = 4;
+    twin_syncrun_describe(out, sizeof(out), &st);
+    assert_string_equal(out, "received 3 commits, sent 2, merged with conflicts (2), head "
+                             "1a2b3c4d5e6f; wraps: 12 received, 10 kept, 1 dropped, 4 sent");
 
     /* Commits dated ahead of this node's clock: the first few named, the rest counted. */
     memset(&st, 0, sizeof(st));
@@ -126,10 +139,15 @@ static void a_run_reaches_the_peers_head_and_is_recorded(void **state)
     assert_int_equal(twin_peers_get(&peer, p->south, "north"), 0);
 
     char line[1200];
-    int rc = twin_syncrun_peer(line, sizeof(line), p->south, &peer, NULL);
+    struct twin_sync_stats st;
+    int rc = twin_syncrun_peer_stats(line, sizeof(line), p->south, &peer, NULL, &st);
     serve_stop(&s);
     if (rc)
         fail_msg("sync run: %s", line);
+    assert_int_equal(st.received_commits, 3);
+    assert_true(st.has_head);
+    assert_true(st.wraps); /* both speak wraps/1; no sealed record, so none moved */
+    assert_int_equal(st.wraps_received + st.wraps_sent, 0);
 
     assert_int_equal(twin_node_head(&south_head, p->south), 0);
     assert_true(git_oid_equal(&south_head, &north_head));
@@ -168,7 +186,11 @@ static void a_failed_run_names_the_peer_and_why(void **state)
     assert_int_equal(twin_peers_get(&peer, p->south, "north"), 0);
 
     char line[1200], want[200];
-    assert_int_not_equal(twin_syncrun_peer(line, sizeof(line), p->south, &peer, NULL), 0);
+    struct twin_sync_stats st;
+    assert_int_not_equal(twin_syncrun_peer_stats(line, sizeof(line), p->south, &peer, NULL, &st),
+                         0);
+    assert_int_equal(st.received_commits, 0);
+    assert_false(st.has_head);
     snprintf(want, sizeof(want), "sync with north (127.0.0.1:%d): failed: ", port);
     assert_memory_equal(line, want, strlen(want));
     assert_non_null(strstr(line, " ms)"));

@@ -2,8 +2,9 @@
  * never goes back, read back by version and recipient, by record and recipient, or in order from
  * a place, pages of at most
  * so many; an erasure deletes a record's wraps, leaves no byte of them in any file of the store,
- * and refuses them from then on; a key's wraps dropped; peers' places kept; a store of another
- * version or that is no store refused by name. */
+ * and refuses them from then on; a key's wraps dropped; peers' places kept; a copy of one moment
+ * of the store, holding nothing deleted, and a new id for it; a store of another version or that
+ * is no store refused by name. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,6 +236,55 @@ static void peers_places_are_kept(void **state)
     twin_wraps_free(w);
 }
 
+static void a_copy_holds_the_store_at_one_moment_and_nothing_deleted(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap a = make(REC_A, 1, 7, 1), b = make(REC_B, 2, 7, 2);
+    bool added;
+    unsigned char id[16], copied_id[16];
+    size_t count;
+    assert_int_equal(twin_wraps_add(w, &a, &added), 0);
+    assert_int_equal(twin_wraps_add(w, &b, &added), 0);
+    assert_int_equal(twin_wraps_erase(w, REC_A, NULL), 0);
+    /* Copied while the store is open and its log not written back, into an empty file (as
+     * mkstemp makes one); a file already holding something is refused. */
+    char dir[200], path[260];
+    snprintf(dir, sizeof(dir), "%s/copy", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/" TWIN_WRAPS_FILE, dir);
+    write_text(path, "", 0, 0600);
+    assert_int_equal(twin_wraps_copy(w, path), 0);
+    twin_wraps_store_id(w, id);
+    assert_error(twin_wraps_copy(w, path), TWIN_ERROR, "copying it");
+    struct twin_wrap late = make(REC_B, 3, 7, 3); /* after the copy: not in it */
+    assert_int_equal(twin_wraps_add(w, &late, &added), 0);
+    twin_wraps_free(w);
+    assert_false(file_holds(path, a.box, sizeof(a.box)));
+
+    twin_wraps *c = NULL;
+    assert_int_equal(twin_wraps_open(&c, dir), 0);
+    twin_wraps_store_id(c, copied_id);
+    assert_memory_equal(id, copied_id, sizeof(id));
+    assert_int_equal(twin_wraps_count_record(&count, c, REC_B), 0);
+    assert_int_equal(count, 1);
+    bool erased = false;
+    assert_int_equal(twin_wraps_erased(&erased, c, REC_A), 0);
+    assert_true(erased);
+    /* A new id for the copy, kept when it opens again; its wraps stay. */
+    assert_int_equal(twin_wraps_new_id(c), 0);
+    twin_wraps_store_id(c, copied_id);
+    assert_memory_not_equal(id, copied_id, sizeof(id));
+    twin_wraps_free(c);
+    assert_int_equal(twin_wraps_open(&c, dir), 0);
+    unsigned char again[16];
+    twin_wraps_store_id(c, again);
+    assert_memory_equal(again, copied_id, sizeof(again));
+    assert_int_equal(twin_wraps_count_record(&count, c, REC_B), 0);
+    assert_int_equal(count, 1);
+    twin_wraps_free(c);
+}
+
 static void what_is_no_store_is_refused_by_name(void **state)
 {
     struct fixture *f = *state;
@@ -297,6 +347,7 @@ int main(void)
         T(an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after),
         T(a_keys_wraps_are_dropped),
         T(peers_places_are_kept),
+        T(a_copy_holds_the_store_at_one_moment_and_nothing_deleted),
         T(what_is_no_store_is_refused_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
