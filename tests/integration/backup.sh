@@ -47,7 +47,7 @@ same "$(tw south id | head -n 1)" "$south_key" "the restored key"
 same "$(head_of south)" "$backup_head" "the restored head"
 same "$(stat -c %a "$(dir_of south)/node.key")" 600 "the restored key's mode"
 verify_ok south
-tw south peer list | grep -q XE-EXAMPLE-N || fail "the restored node lost its peers"
+tw south peer list | grep XE-EXAMPLE-N >/dev/null || fail "the restored node lost its peers"
 sync_ok south XE-EXAMPLE-N
 echo "$before" >"$SYNC_TMP/ids"
 echo "$after" >>"$SYNC_TMP/ids"
@@ -122,7 +122,7 @@ for bad in dotdot absolute link; do
     [ ! -e "$(dir_of "r-$bad")" ] || fail "the $bad archive left a node behind"
 done
 [ ! -e "$SYNC_TMP/escaped" ] && [ ! -e /tmp/twin-escaped ] || fail "an entry escaped the target"
-ls "$SYNC_TMP" | grep -q restore- && fail "a refused restore left its temporary directory"
+ls "$SYNC_TMP" | grep restore- >/dev/null && fail "a refused restore left its temporary directory"
 
 check "a node rebuilt from git clone --mirror and node.key takes its settings from history"
 mkdir -p "$(dir_of mirror)"
@@ -163,7 +163,7 @@ add_rec south note kind=note title="Erased after the backup" --audience XE-EXAMP
 erased_id=$REC_ID
 sync_ok south XE-EXAMPLE-N
 must "$TWIN" --dir "$(dir_of south)" backup --out "$SYNC_TMP/sealed.backup"
-tar tf "$SYNC_TMP/sealed.backup" | grep -qx wraps.db || fail "no wrap store in the backup"
+tar tf "$SYNC_TMP/sealed.backup" | grep -x wraps.db >/dev/null || fail "no wrap store in the backup"
 must "$TWIN" --dir "$(dir_of north)" erase "$erased_id" --reason "Asked by the person"
 rm -rf "$(dir_of south)"
 must "$TWIN" restore "$SYNC_TMP/sealed.backup" --dir "$(dir_of south)"

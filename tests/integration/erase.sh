@@ -19,7 +19,7 @@ sealed_field() {
 
 # no_name_in_messages NAME: the person's name is in no commit message of node NAME.
 no_name_in_messages() {
-    if ngit "$1" log --format=%B refs/heads/main | grep -qF "$NAME"; then
+    if ngit "$1" log --format=%B refs/heads/main | grep -F "$NAME" >/dev/null; then
         fail "a commit message on $1 names the person"
     fi
 }

@@ -68,7 +68,7 @@ must_fail "$TWIN" --dir "$(dir_of east2)" join "$token" --org-id XE-EXAMPLE-S
 err_has "this invite is for member XE-EXAMPLE-E"
 must "$TWIN" --dir "$(dir_of east2)" join "$token"
 east_new=$(tw east2 id | head -n 1)
-keys_of north XE-EXAMPLE-E active | grep -qxF "$east_new" || fail "East's new key is not active at North"
+keys_of north XE-EXAMPLE-E active | grep -xF "$east_new" >/dev/null || fail "East's new key is not active at North"
 [ "$(keys_of north XE-EXAMPLE-E active | wc -l)" -eq 2 ] || fail "East should hold two active keys"
 add_rec east2 note title="East again, from its new node"
 sync_ok east2 XE-EXAMPLE-N
@@ -90,11 +90,11 @@ must "$TWIN" --dir "$(dir_of north)" member add-key XE-EXAMPLE-E "$east3_key"
 out_has "Proposed"
 proposal=$(grep -o 'proposal [0-9a-f-]\{36\}' "$RUN_OUT" | head -n 1 | cut -d' ' -f2)
 [ -n "$proposal" ] || fail "add-key named no proposal: $(cat "$RUN_OUT")"
-keys_of north XE-EXAMPLE-E active | grep -qxF "$east3_key" && fail "the key is active before approval"
+keys_of north XE-EXAMPLE-E active | grep -xF "$east3_key" >/dev/null && fail "the key is active before approval"
 sync_ok admin2 north
 must "$TWIN" --dir "$(dir_of admin2)" approve "$proposal"
 sync_ok admin2 north
-keys_of north XE-EXAMPLE-E active | grep -qxF "$east3_key" || fail "the approved key is not active"
+keys_of north XE-EXAMPLE-E active | grep -xF "$east3_key" >/dev/null || fail "the approved key is not active"
 verify_ok north admin2
 
 check "a removed member gets no key back"

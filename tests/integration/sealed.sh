@@ -36,7 +36,7 @@ no_plaintext() {
 no_message_names() {
     local text=$1 name
     for name in "${@:2}"; do
-        ! ngit "$name" log --format=%B refs/heads/main | grep -qF -- "$text" ||
+        ! ngit "$name" log --format=%B refs/heads/main | grep -F -- "$text" >/dev/null ||
             fail "a commit message on $name holds '$text'"
     done
 }

@@ -71,7 +71,7 @@ refused_by_north() {
     err_has "the peer refused: commit $commit: "
     err_has "$text"
     wait_log north 5 "failed: refused what the peer sent: commit $commit: "
-    grep "refused what the peer sent: commit $commit: " "${SERVE_LOG[north]}" | grep -qF -- "$text" ||
+    grep "refused what the peer sent: commit $commit: " "${SERVE_LOG[north]}" | grep -F -- "$text" >/dev/null ||
         fail "North's log names commit $commit but not '$text'"
     note "refused: $(grep -o 'commit [0-9a-f]*: .*' "$RUN_ERR" | head -n 1)"
 }
@@ -144,7 +144,7 @@ other=$(craft south none "$(note_path $id)" "$(note_file $id "Changed title")" "
 other_tree=$(ngit south rev-parse "$other^{tree}")
 forged=$(ngit south cat-file commit "$signed" | sed "1s/^tree .*/tree $other_tree/" |
     ngit south hash-object -t commit -w --stdin)
-ngit south cat-file commit "$forged" | grep -q '^gpgsig ' || fail "the forged commit lost its signature"
+ngit south cat-file commit "$forged" | grep '^gpgsig ' >/dev/null || fail "the forged commit lost its signature"
 put_head south "$forged"
 run "$TWIN" --dir "$(dir_of south)" sync
 refused_by_north "$forged" "signature"

@@ -113,7 +113,7 @@ expect_eq() {
 
 # expect_match TEXT EXTENDED-REGEX WHAT
 expect_match() {
-    printf '%s\n' "$1" | grep -qE -- "$2" || fail "$3: '$1' does not match /$2/"
+    printf '%s\n' "$1" | grep -E -- "$2" >/dev/null || fail "$3: '$1' does not match /$2/"
 }
 
 # wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds; fails after SECONDS.

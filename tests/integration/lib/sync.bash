@@ -455,7 +455,7 @@ fsck_ok() {
     for name in "$@"; do
         run git --git-dir="$(dir_of "$name")/repo.git" fsck --strict --no-progress
         if [ "$RUN_STATUS" -ne 0 ] ||
-            grep -hv -e '^dangling ' -e '^notice: ' "$RUN_ERR" "$RUN_OUT" | grep -q .; then
+            grep -hv -e '^dangling ' -e '^notice: ' "$RUN_ERR" "$RUN_OUT" | grep . >/dev/null; then
             show_run
             fail "git fsck --strict on $name: exit $RUN_STATUS"
         fi
