@@ -222,6 +222,8 @@ typedef struct twin_msg {
             bool has_store; /* false: bin 0 on the wire, and since is 0 */
             unsigned char store[TWIN_MSG_STORE_BYTES];
             uint64_t since;
+            bool has_mine; /* the optional "mine": the asking node's own store id */
+            unsigned char mine[TWIN_MSG_STORE_BYTES];
         } wraps_since;
         struct {
             unsigned char store[TWIN_MSG_STORE_BYTES];

@@ -513,11 +513,13 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
             return twin_error(TWIN_EINVALID,
                               "encode: wraps_since \"since\" above 2^63 - 1, or not 0 without a "
                               "store");
-        msgpack_pack_map(&pk, 3);
+        msgpack_pack_map(&pk, msg->u.wraps_since.has_mine ? 4 : 3);
         pack_key(&pk, "type"), pack_key(&pk, name);
         pack_key(&pk, "store"), pack_bin(&pk, msg->u.wraps_since.store,
                                          msg->u.wraps_since.has_store ? TWIN_MSG_STORE_BYTES : 0);
         pack_key(&pk, "since"), msgpack_pack_uint64(&pk, msg->u.wraps_since.since);
+        if (msg->u.wraps_since.has_mine)
+            pack_key(&pk, "mine"), pack_bin(&pk, msg->u.wraps_since.mine, TWIN_MSG_STORE_BYTES);
         break;
     case TWIN_MSG_WRAPS:
         if ((rc = check_count("wraps", msg->u.wraps.count, TWIN_MSG_WRAPS_MAX)) != 0)
@@ -843,6 +845,15 @@ static int decode_wraps_since(twin_msg *m, const struct fields *f)
     if (!m->u.wraps_since.has_store && m->u.wraps_since.since != 0)
         return twin_error(TWIN_EINVALID, "%s: field \"since\" must be 0 when \"store\" is empty",
                           f->type);
+    if ((o = find(f, "mine")) != NULL) { /* optional (proto/SEALED.md 5) */
+        if (o->type != MSGPACK_OBJECT_BIN)
+            return wrong_type(f, "mine", "bin", o);
+        if (o->via.bin.size != TWIN_MSG_STORE_BYTES)
+            return twin_error(TWIN_EINVALID, "%s: field \"mine\" must be bin 16, not bin %u",
+                              f->type, (unsigned)o->via.bin.size);
+        m->u.wraps_since.has_mine = true;
+        memcpy(m->u.wraps_since.mine, o->via.bin.ptr, TWIN_MSG_STORE_BYTES);
+    }
     return 0;
 }
 

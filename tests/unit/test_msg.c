@@ -639,6 +639,14 @@ static void wraps_since_round_trips_with_and_without_a_store(void **state)
     m.u.wraps_since.has_store = false;
     m.u.wraps_since.since = 3;
     assert_int_equal(twin_msg_encode(wire, sizeof(wire), &len, &m), TWIN_EINVALID);
+    /* With the asking node's own store id. */
+    m.u.wraps_since.since = 0;
+    m.u.wraps_since.has_mine = true;
+    memset(m.u.wraps_since.mine, 0x17, sizeof(m.u.wraps_since.mine));
+    round_trip(&m, &got);
+    assert_true(got.u.wraps_since.has_mine);
+    assert_memory_equal(got.u.wraps_since.mine, m.u.wraps_since.mine, TWIN_MSG_STORE_BYTES);
+    twin_msg_clear(&got);
 }
 
 static void a_full_wraps_message_of_both_kinds_round_trips(void **state)
@@ -804,12 +812,13 @@ static void a_malformed_ext_in_hello_is_refused_by_name(void **state)
     mp_refused(&m, TWIN_ELIMIT, "hello: field \"ext\" of 65 bytes exceeds 64");
 }
 
-/* wraps_since with "store" of store_len bytes (-1: left out, -2: a str) and "since" (-1: left
- * out, -2: a str, -3: negative, -4: 2^63). */
-static void mp_wraps_since(struct mp *m, int store_len, long long since)
+/* wraps_since with "store" of store_len bytes (-1: left out, -2: a str), "since" (-1: left
+ * out, -2: a str, -3: negative, -4: 2^63) and "mine" of mine_len bytes (-1: left out, -2: a
+ * str). */
+static void mp_wraps_since_mine(struct mp *m, int store_len, long long since, int mine_len)
 {
     mp_init(m);
-    msgpack_pack_map(&m->pk, 1 + (store_len != -1) + (since != -1));
+    msgpack_pack_map(&m->pk, 1 + (store_len != -1) + (since != -1) + (mine_len != -1));
     mp_str(m, "type"), mp_str(m, "wraps_since");
     if (store_len != -1) {
         mp_str(m, "store");
@@ -829,6 +838,18 @@ static void mp_wraps_since(struct mp *m, int store_len, long long since)
         else
             msgpack_pack_uint64(&m->pk, (uint64_t)since);
     }
+    if (mine_len != -1) {
+        mp_str(m, "mine");
+        if (mine_len == -2)
+            mp_str(m, "mine");
+        else
+            mp_bin(m, (size_t)mine_len);
+    }
+}
+
+static void mp_wraps_since(struct mp *m, int store_len, long long since)
+{
+    mp_wraps_since_mine(m, store_len, since, -1);
 }
 
 static void a_malformed_wraps_since_is_refused_by_name(void **state)
@@ -861,6 +882,19 @@ static void a_malformed_wraps_since_is_refused_by_name(void **state)
     mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" is 9223372036854775808, above");
     mp_wraps_since(&m, 0, 4);
     mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"since\" must be 0 when \"store\" is empty");
+    /* "mine" is optional, and bin 16 when given. */
+    mp_wraps_since_mine(&m, 16, 9, 16);
+    mp_decodes(&m, &got);
+    assert_true(got.u.wraps_since.has_mine);
+    mp_wraps_since(&m, 16, 9);
+    mp_decodes(&m, &got);
+    assert_false(got.u.wraps_since.has_mine);
+    mp_wraps_since_mine(&m, 16, 9, 0);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"mine\" must be bin 16, not bin 0");
+    mp_wraps_since_mine(&m, 16, 9, 17);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"mine\" must be bin 16, not bin 17");
+    mp_wraps_since_mine(&m, 16, 9, -2);
+    mp_refused(&m, TWIN_EINVALID, "wraps_since: field \"mine\" must be bin, not str");
 }
 
 /* How mp_wraps breaks a wraps message: nothing, or one field. */
