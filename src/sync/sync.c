@@ -266,11 +266,11 @@ static int send_wraps_message(const twin_msg *m, void *ctx)
     return send_msg(ctx, m);
 }
 
-/* Answers the peer's ask from this node's wrap store. */
-static int give_answer(struct session *s, const twin_msg *ask)
+/* Answers the peer's ask from this node's wrap store; ours is this node's ask of the exchange. */
+static int give_answer(struct session *s, const twin_msg *ask, const twin_msg *ours)
 {
     int rc = twin_wrapsync_answer(&s->st->wraps_sent, s->n, twin_channel_peer_node(s->ch), ask,
-                                  send_wraps_message, s);
+                                  ours, send_wraps_message, s);
     if (rc) {
         char text[sizeof(((twin_msg *)0)->u.error.message)];
         snprintf(text, sizeof(text), "%s", twin_error_last());
@@ -280,14 +280,15 @@ static int give_answer(struct session *s, const twin_msg *ask)
     return rc;
 }
 
-static int send_ask(twin_msg *ask, struct session *s)
+/* This node's ask, made before anything of the peer's wraps is taken in the exchange. */
+static int make_ask(twin_msg *ask, struct session *s)
 {
     int rc = twin_wrapsync_ask(ask, s->n, twin_channel_peer_node(s->ch));
     if (rc) {
         send_error(s, TWIN_WIRE_INTERNAL, "this node cannot read its wrap store");
         return twin_error_wrap(rc, "asking for the peer's wraps");
     }
-    return send_msg(s, ask);
+    return 0;
 }
 
 /* The exchange of SEALED.md 5, after the checkpoints and before the goodbyes: the initiator
@@ -308,18 +309,19 @@ static int exchange_wraps_once(struct session *s)
     twin_msg ask = {0}, theirs = {0};
     int rc;
     if (s->initiator) {
-        if ((rc = send_ask(&ask, s)) || (rc = take_answer(s, &ask, 0)) ||
-            (rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
+        if ((rc = make_ask(&ask, s)) || (rc = send_msg(s, &ask)) ||
+            (rc = take_answer(s, &ask, 0)) || (rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
             return rc;
-        rc = give_answer(s, &theirs);
+        rc = give_answer(s, &theirs, &ask);
         twin_msg_clear(&theirs);
         return rc;
     }
     if ((rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
         return rc;
-    rc = give_answer(s, &theirs);
+    if ((rc = make_ask(&ask, s)) == 0)
+        rc = give_answer(s, &theirs, &ask);
     twin_msg_clear(&theirs);
-    if (rc || (rc = send_ask(&ask, s)))
+    if (rc || (rc = send_msg(s, &ask)))
         return rc;
     /* The initiator checks this side's answer before it reads the ask. */
     uint64_t wait =

@@ -538,6 +538,8 @@ int twin_wrapsync_ask(twin_msg *out, twin_node *n, const unsigned char peer[TWIN
         rc = twin_wraps_peer_get(w, peer, out->u.wraps_since.store, &out->u.wraps_since.since);
     if (rc)
         return rc;
+    twin_wraps_store_id(w, out->u.wraps_since.mine);
+    out->u.wraps_since.has_mine = true;
     /* Never seen (the store gives zeros): ask for everything. */
     out->u.wraps_since.has_store = memcmp(out->u.wraps_since.store, none, sizeof(none)) != 0;
     if (!out->u.wraps_since.has_store || out->u.wraps_since.since > TWIN_MSG_SEQ_MAX)
@@ -623,7 +625,8 @@ static int collect(const struct twin_wrap *wrap, void *ctx)
 }
 
 int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES],
-                         const twin_msg *ask, int (*send)(const twin_msg *m, void *ctx), void *ctx)
+                         const twin_msg *ask, const twin_msg *ours,
+                         int (*send)(const twin_msg *m, void *ctx), void *ctx)
 {
     twin_wraps *w = NULL;
     *sent = 0;
@@ -641,6 +644,11 @@ int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TW
                 memcmp(ask->u.wraps_since.store, m.u.wraps.store, TWIN_WRAPS_STORE_BYTES) == 0
             ? ask->u.wraps_since.since
             : 0;
+    /* The peer's store made again since this node last took its wraps: they go back to it. */
+    const unsigned char *skip = peer;
+    if (ask->u.wraps_since.has_mine && ours && ours->u.wraps_since.has_store &&
+        memcmp(ask->u.wraps_since.mine, ours->u.wraps_since.store, TWIN_WRAPS_STORE_BYTES) != 0)
+        skip = NULL;
     struct batch b = {.items = calloc(TWIN_WRAPSYNC_MESSAGE_MAX, sizeof(*b.items))};
     if (!b.items)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -652,7 +660,7 @@ int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TW
                          : TWIN_WRAPSYNC_MESSAGE_MAX;
         bool left = false;
         b.count = 0;
-        if ((rc = twin_wraps_since(w, since, max, peer, collect, &b, &m.u.wraps.upto, &left)))
+        if ((rc = twin_wraps_since(w, since, max, skip, collect, &b, &m.u.wraps.upto, &left)))
             break;
         total += b.count;
         more = left && b.count > 0 && total < TWIN_WRAPSYNC_ANSWER_MAX;
