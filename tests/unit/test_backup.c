@@ -87,6 +87,19 @@ static size_t backup_ok(struct env *e)
     return files;
 }
 
+/* The node restored from the backup at path into the fixture's target, at the node's head. */
+static twin_node *restore_same_head(struct env *e, const char *path)
+{
+    twin_node *r = NULL;
+    if (twin_backup_restore(&r, path, e->target))
+        fail_msg("restore: %s", twin_error_last());
+    git_oid a, b;
+    assert_int_equal(twin_node_head(&a, e->node), 0);
+    assert_int_equal(twin_node_head(&b, r), 0);
+    assert_true(git_oid_equal(&a, &b));
+    return r;
+}
+
 /* Nothing in the fixture's directory but what it held before: no half-restored node, no
  * temporary directory or file beside it. */
 static void assert_nothing_left_but(struct env *e, bool target)
@@ -797,13 +810,7 @@ static void a_backup_of_the_previous_format_restores(void **state)
     backup_ok(e);
     snprintf(path, sizeof(path), "%s/old.backup", e->f->dir);
     rewrite(e->backup, path, to_format_1, NULL, NULL);
-    twin_node *r = NULL;
-    if (twin_backup_restore(&r, path, e->target))
-        fail_msg("restore: %s", twin_error_last());
-    git_oid a, b;
-    assert_int_equal(twin_node_head(&a, e->node), 0);
-    assert_int_equal(twin_node_head(&b, r), 0);
-    assert_true(git_oid_equal(&a, &b));
+    twin_node *r = restore_same_head(e, path);
     assert_memory_equal(twin_node_key(r)->sk, twin_node_key(e->node)->sk, TWIN_SECKEY_BYTES);
     twin_node_free(r);
     assert_nothing_left_but(e, true);
@@ -1032,13 +1039,7 @@ static void a_backup_without_the_wrap_store_restores(void **state)
     char marker[256];
     rewrite(e->backup, path, to_format_2, marker, NULL);
     assert_false(list_entries(path).has_wraps);
-    twin_node *r = NULL;
-    if (twin_backup_restore(&r, path, e->target))
-        fail_msg("restore: %s", twin_error_last());
-    git_oid a, b;
-    assert_int_equal(twin_node_head(&a, e->node), 0);
-    assert_int_equal(twin_node_head(&b, r), 0);
-    assert_true(git_oid_equal(&a, &b));
+    twin_node *r = restore_same_head(e, path);
     assert_int_equal(sealing_of(r, id, NULL), TWIN_SEALING_CLOSED);
     twin_node_free(r);
     assert_nothing_left_but(e, true);
