@@ -9,7 +9,9 @@
  *   - sync: a history of M records (one signed commit each, written through the batched writer)
  *     taken by a fresh member node in one session over 127.0.0.1, every commit checked by the
  *     validity predicate; sealed, the session also carries the M x 2 wraps, each checked at the
- *     head before it is kept.
+ *     head before it is kept;
+ *   - a later sync: the source adds 100 more records, each its own commit as `twin add` writes
+ *     them, and the member takes them in a second session (with 200 wraps when sealed).
  * The clear and sealed runs alternate, and each figure is the median of three, in elapsed time and
  * in this process's CPU time (both nodes of the sync run in it), which other load on the machine
  * inflates less. The figures are printed with their ratio (sealed / clear), never judged:
@@ -133,9 +135,17 @@ static void serve_session(void *ctx, twin_channel *ch)
     twin_node_free(n);
 }
 
-/* Seconds for a fresh member to take m records (sealed or not) in one session; *cpu: of this
- * process's CPU time, which both sides of the session use (the source serves from a thread). */
-static double time_sync(const char *base, long m, bool sealed, int run, double *cpu)
+/* What one sync took: seconds elapsed, and of this process's CPU time, which both sides of the
+ * session use (the source serves from a thread). */
+struct took {
+    double s, cpu;
+};
+
+/* A fresh member takes m records (sealed or not) in one session (*fresh); then the source adds
+ * INCREMENT more, each its own commit, and the member takes them in a second session (*later). */
+#define INCREMENT 100
+static void time_sync(const char *base, long m, bool sealed, int run, struct took *fresh,
+                      struct took *later)
 {
     char dir[4200], ndir[4300], sdir[4300];
     twin_node *north = NULL, *south = NULL;
@@ -180,24 +190,38 @@ static double time_sync(const char *base, long m, bool sealed, int run, double *
     double start = now_s(), cpu_start = cpu_s();
     if (twin_sync_peer(&st, south, "127.0.0.1", port, twin_node_key(north)->pk, NULL))
         die("syncing");
-    double took = now_s() - start;
-    *cpu = cpu_s() - cpu_start;
+    fresh->s = now_s() - start;
+    fresh->cpu = cpu_s() - cpu_start;
+    double took = fresh->s;
     if (getenv("BENCH_SEAL_DETAIL"))
         fprintf(stderr,
                 "%s: took %.0f ms; session %.0f ms, receive %.0f, index %.0f, check %.0f, accept "
                 "%.0f, wraps %.0f\n",
                 sealed ? "sealed" : "clear", took * 1000, st.total_ms, st.receive_ms, st.index_ms,
                 st.check_ms, st.accept_ms, st.wraps_ms);
-    twin_listener_stop(l);
     if (st.received_commits < (size_t)m)
         fprintf(stderr, "bench_seal: the session took %zu commits, not %ld\n", st.received_commits,
                 m);
     if (sealed && st.wraps_kept < (size_t)(2 * m))
         fprintf(stderr, "bench_seal: the session kept %zu wraps, not %ld\n", st.wraps_kept, 2 * m);
+    for (long i = m; i < m + INCREMENT; i++) {
+        char id[TWIN_ID_LEN + 1];
+        git_oid c;
+        if (twin_ops_add_sealed(id, &c, north, "note", sealed ? &members : NULL, note_fields, &i))
+            die("adding a note");
+    }
+    start = now_s(), cpu_start = cpu_s();
+    if (twin_sync_peer(&st, south, "127.0.0.1", port, twin_node_key(north)->pk, NULL))
+        die("syncing again");
+    later->s = now_s() - start;
+    later->cpu = cpu_s() - cpu_start;
+    if (st.received_commits != INCREMENT || (sealed && st.wraps_kept != 2 * INCREMENT))
+        fprintf(stderr, "bench_seal: the second session took %zu commits and %zu wraps\n",
+                st.received_commits, st.wraps_kept);
+    twin_listener_stop(l);
     twin_node_free(north);
     twin_node_free(south);
     bench_remove_tree(dir);
-    return took;
 }
 
 static void usage(void)
@@ -241,9 +265,14 @@ int main(int argc, char **argv)
     printf("  sealed  %8.2f ms per add  %8.2f ms CPU\n", 1000 * s / (double)adds,
            1000 * sc / (double)adds);
     printf("  sealed / clear: %.2f elapsed, %.2f CPU\n", s / c, sc / cc);
+    double clear_later[RUNS], sealed_later[RUNS], clear_later_cpu[RUNS], sealed_later_cpu[RUNS];
     for (int r = 0; r < RUNS; r++) {
-        clear[r] = time_sync(base, records, false, r, &clear_cpu[r]);
-        sealed[r] = time_sync(base, records, true, r, &sealed_cpu[r]);
+        struct took cf, cl, sf, sl;
+        time_sync(base, records, false, r, &cf, &cl);
+        time_sync(base, records, true, r, &sf, &sl);
+        clear[r] = cf.s, clear_cpu[r] = cf.cpu, sealed[r] = sf.s, sealed_cpu[r] = sf.cpu;
+        clear_later[r] = cl.s, clear_later_cpu[r] = cl.cpu;
+        sealed_later[r] = sl.s, sealed_later_cpu[r] = sl.cpu;
     }
     c = median(clear), s = median(sealed);
     cc = median(clear_cpu), sc = median(sealed_cpu);
@@ -252,6 +281,14 @@ int main(int argc, char **argv)
            records, RUNS);
     printf("  clear   %8.3f s  %8.3f s CPU\n", c, cc);
     printf("  sealed  %8.3f s  %8.3f s CPU (with %ld wraps)\n", s, sc, 2 * records);
+    printf("  sealed / clear: %.2f elapsed, %.2f CPU\n", s / c, sc / cc);
+    c = median(clear_later), s = median(sealed_later);
+    cc = median(clear_later_cpu), sc = median(sealed_later_cpu);
+    printf("sync, the member then takes %d more, each its own commit (median of %d):\n", INCREMENT,
+           RUNS);
+    printf("  clear   %8.1f ms  %8.1f ms CPU\n", 1000 * c, 1000 * cc);
+    printf("  sealed  %8.1f ms  %8.1f ms CPU (with %d wraps)\n", 1000 * s, 1000 * sc,
+           2 * INCREMENT);
     printf("  sealed / clear: %.2f elapsed, %.2f CPU\n", s / c, sc / cc);
     bench_remove_tree(base);
     return 0;
