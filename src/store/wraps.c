@@ -231,25 +231,28 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
  * (SQLite's default), after a received transaction. */
 static void relax_end(twin_wraps *w)
 {
-    if (w->relaxed && sqlite3_get_autocommit(w->db)) {
-        (void)sqlite3_exec(w->db, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=1000", NULL,
-                           NULL, NULL);
-        w->relaxed = false;
-    }
+    if (w->relaxed && sqlite3_get_autocommit(w->db) &&
+        sqlite3_exec(w->db, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=1000", NULL, NULL,
+                     NULL) == SQLITE_OK)
+        w->relaxed = false; /* else it stays set, and the next twin_wraps_begin tries again */
 }
 
 int twin_wraps_begin(twin_wraps *w)
 {
+    relax_end(w);
+    if (w->relaxed) /* a node's own wraps are never committed without a sync */
+        return db_error(w, "syncing every commit again");
     return exec(w, "BEGIN IMMEDIATE", "starting a transaction");
 }
 
 int twin_wraps_begin_received(twin_wraps *w)
 {
+    w->relaxed = true; /* set first: whatever the pragmas did, relax_end undoes it */
     int rc = exec(w, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0",
                   "setting up a transaction");
     if (rc == 0)
-        w->relaxed = true;
-    if (rc == 0 && (rc = exec(w, "BEGIN IMMEDIATE", "starting a transaction")))
+        rc = exec(w, "BEGIN IMMEDIATE", "starting a transaction");
+    if (rc)
         relax_end(w);
     return rc;
 }
