@@ -1,14 +1,17 @@
 #include "store/wraps.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "twin/error.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: origin_store */
 #define BUSY_MS        10000
 
 struct twin_wraps {
@@ -58,6 +61,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS wraps("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"
     " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB, origin BLOB,"
+    " origin_store BLOB,"
     " UNIQUE(blob, recipient, box));"
     "CREATE INDEX IF NOT EXISTS wraps_record ON wraps(record);"
     "CREATE INDEX IF NOT EXISTS wraps_recipient ON wraps(recipient);"
@@ -86,6 +90,15 @@ static int load_meta(twin_wraps *w)
     sqlite3_finalize(st);
     if (rc)
         return rc;
+    if (has_id && version == 1) { /* before origin_store: the wraps kept so far have none */
+        rc = exec(w,
+                  "ALTER TABLE wraps ADD COLUMN origin_store BLOB;"
+                  "UPDATE meta SET value = x'02' WHERE key = 'version';",
+                  "bringing it to version 2");
+        if (rc)
+            return rc;
+        version = SCHEMA_VERSION;
+    }
     if (has_id && version != SCHEMA_VERSION)
         return twin_error(TWIN_EINVALID, "the wrap store %s is of version %d, not %d", w->path,
                           version, SCHEMA_VERSION);
@@ -203,8 +216,8 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
                           wrap->record);
     if ((rc = prepared(
              &w->add_st, w,
-             "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")))
+             "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin,"
+             " origin_store) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")))
         return rc;
     sqlite3_stmt *st = w->add_st;
     sqlite3_bind_text(st, 1, wrap->record, -1, SQLITE_STATIC);
@@ -217,6 +230,8 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
     }
     if (wrap->from_peer)
         sqlite3_bind_blob(st, 7, wrap->origin, sizeof(wrap->origin), SQLITE_STATIC);
+    if (wrap->from_peer && wrap->has_origin_store)
+        sqlite3_bind_blob(st, 8, wrap->origin_store, sizeof(wrap->origin_store), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(w, "keeping a wrap");
     else if (sqlite3_changes(w->db) == 1) {
@@ -304,8 +319,18 @@ static bool column(unsigned char *out, sqlite3_stmt *st, int col, size_t n)
     return true;
 }
 
-/* The wraps a query over (seq, record, blob, recipient, box, maker, sig) gives, to fn. */
-static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const unsigned char *skip,
+/* Whether an answer to the asker of r passes over wrap: one received from the asker, unless
+ * the asker names its own store and the wrap came from another store of it. */
+static bool passed_over(const struct twin_wraps_range *r, const struct twin_wrap *wr)
+{
+    if (!r || !r->skip || !wr->from_peer || memcmp(wr->origin, r->skip, sizeof(wr->origin)) != 0)
+        return false;
+    return !(r->mine && wr->has_origin_store &&
+             memcmp(wr->origin_store, r->mine, sizeof(wr->origin_store)) != 0);
+}
+
+/* The wraps a query over ROW_COLUMNS gives, to fn, less those r passes over (r may be NULL). */
+static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const struct twin_wraps_range *r,
                     int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *last,
                     size_t *given)
 {
@@ -317,7 +342,9 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const unsigned 
         wr.seq = (uint64_t)sqlite3_column_int64(st, 0);
         wr.from_peer = sqlite3_column_type(st, 7) != SQLITE_NULL &&
                        column(wr.origin, st, 7, sizeof(wr.origin));
-        if (skip && wr.from_peer && memcmp(wr.origin, skip, sizeof(wr.origin)) == 0) {
+        wr.has_origin_store = sqlite3_column_type(st, 8) != SQLITE_NULL &&
+                              column(wr.origin_store, st, 8, sizeof(wr.origin_store));
+        if (passed_over(r, &wr)) {
             if (last)
                 *last = wr.seq; /* passed over, as sent */
             continue;
@@ -340,7 +367,7 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const unsigned 
     return rc;
 }
 
-#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin"
+#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin, origin_store"
 
 /* Calls fn for each wrap to key to that the query where (its ?1 the blob or text first, ?2 the
  * recipient) selects, in seq order, until fn returns non-zero (returned). */
@@ -391,24 +418,55 @@ int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
     return rc;
 }
 
-int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max, const unsigned char *skip,
+int twin_wraps_since(twin_wraps *w, const struct twin_wraps_range *r,
                      int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
                      bool *more)
 {
     sqlite3_stmt *st = NULL;
     size_t given;
-    *upto = since;
+    *upto = r->since;
     *more = false;
-    if (since > INT64_MAX)
-        return twin_error(TWIN_EINVALID, "no wrap comes after %llu", (unsigned long long)since);
-    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " FROM wraps WHERE seq > ?1 ORDER BY seq");
+    if (r->since > INT64_MAX)
+        return twin_error(TWIN_EINVALID, "no wrap comes after %llu", (unsigned long long)r->since);
+    int rc = prepare(&st, w,
+                     "SELECT " ROW_COLUMNS " FROM wraps WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-    rc = each_row(w, st, max, skip, fn, ctx, upto, &given);
-    if (rc == 0 && given == max)
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->since);
+    sqlite3_bind_int64(st, 2, r->until > INT64_MAX ? INT64_MAX : (sqlite3_int64)r->until);
+    rc = each_row(w, st, r->max, r, fn, ctx, upto, &given);
+    if (rc == 0 && given == r->max)
         *more = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_wraps_durable(twin_wraps *w, uint64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    *seq = 0;
+    int rc = prepare(&st, w, "SELECT coalesce(max(seq), 0) FROM wraps");
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_error(w, "reading its last seq");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    /* Every commit up to that seq is in the log (or moved into the database by a checkpoint,
+     * which syncs both): syncing the log makes them all durable. */
+    char log[sizeof(w->path) + 8];
+    snprintf(log, sizeof(log), "%s-wal", w->path);
+    int fd = open(log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT
+                   ? 0
+                   : twin_error(TWIN_ERROR, "the wrap store's log %s: %s", log, strerror(errno));
+    if (fdatasync(fd) != 0)
+        rc = twin_error(TWIN_ERROR, "syncing the wrap store's log %s: %s", log, strerror(errno));
+    close(fd);
     return rc;
 }
 

@@ -35,6 +35,8 @@ struct twin_wrap {
     uint64_t seq;   /* set by the store */
     bool from_peer; /* received in a session: origin is the node key of the peer that sent it */
     unsigned char origin[TWIN_PUBKEY_BYTES];
+    bool has_origin_store; /* received: the store id of the answer it came in (older wraps: none) */
+    unsigned char origin_store[TWIN_WRAPS_STORE_BYTES];
 };
 
 /* Opens (making it when missing) the wrap store of the node in dir. */
@@ -90,12 +92,25 @@ int twin_wraps_each_of_record(twin_wraps *w, const char *record, const unsigned 
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
-/* Calls fn for each wrap with a seq above since, in seq order, at most max of them, passing over
- * those received from the peer whose node key is skip (NULL: none); *upto gets the seq of the
- * last one given or passed over (since when none), *more whether others follow. */
-int twin_wraps_since(twin_wraps *w, uint64_t since, size_t max, const unsigned char *skip,
+/* Which wraps twin_wraps_since gives. */
+struct twin_wraps_range {
+    uint64_t since, until; /* seq above since, up to until (UINT64_MAX: all) */
+    size_t max;            /* at most this many given */
+    /* Passed over: those received from the peer whose node key is skip (NULL: none), unless mine
+     * is set (the peer's own store id now) and they came from another store of that peer. */
+    const unsigned char *skip, *mine;
+};
+
+/* Calls fn for each wrap of r, in seq order; *upto gets the seq of the last one given or passed
+ * over (since when none), *more whether others follow within r. */
+int twin_wraps_since(twin_wraps *w, const struct twin_wraps_range *r,
                      int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx, uint64_t *upto,
                      bool *more);
+
+/* The highest seq kept (0 when none), made durable with everything before it: the store's log is
+ * synced to disk, so that no answer sends a wrap a crash could still take back (a received wrap
+ * is kept without a sync of its own, twin_wraps_begin_received). */
+int twin_wraps_durable(twin_wraps *w, uint64_t *seq);
 
 /* Deletes the wrap with this seq (one that did not open). */
 int twin_wraps_delete(twin_wraps *w, uint64_t seq);

@@ -266,11 +266,11 @@ static int send_wraps_message(const twin_msg *m, void *ctx)
     return send_msg(ctx, m);
 }
 
-/* Answers the peer's ask from this node's wrap store; ours is this node's ask of the exchange. */
-static int give_answer(struct session *s, const twin_msg *ask, const twin_msg *ours)
+/* Answers the peer's ask from this node's wrap store. */
+static int give_answer(struct session *s, const twin_msg *ask)
 {
     int rc = twin_wrapsync_answer(&s->st->wraps_sent, s->n, twin_channel_peer_node(s->ch), ask,
-                                  ours, send_wraps_message, s);
+                                  send_wraps_message, s);
     if (rc) {
         char text[sizeof(((twin_msg *)0)->u.error.message)];
         snprintf(text, sizeof(text), "%s", twin_error_last());
@@ -312,16 +312,15 @@ static int exchange_wraps_once(struct session *s)
         if ((rc = make_ask(&ask, s)) || (rc = send_msg(s, &ask)) ||
             (rc = take_answer(s, &ask, 0)) || (rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
             return rc;
-        rc = give_answer(s, &theirs, &ask);
+        rc = give_answer(s, &theirs);
         twin_msg_clear(&theirs);
         return rc;
     }
     if ((rc = recv_expect(s, &theirs, TWIN_MSG_WRAPS_SINCE)))
         return rc;
-    if ((rc = make_ask(&ask, s)) == 0)
-        rc = give_answer(s, &theirs, &ask);
+    rc = give_answer(s, &theirs);
     twin_msg_clear(&theirs);
-    if (rc || (rc = send_msg(s, &ask)))
+    if (rc || (rc = make_ask(&ask, s)) || (rc = send_msg(s, &ask)))
         return rc;
     /* The initiator checks this side's answer before it reads the ask. */
     uint64_t wait =

@@ -576,8 +576,10 @@ int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[T
         return rc;
     for (size_t i = 0; rc == 0 && i < m->u.wraps.count; i++) {
         const twin_msg_wrap *in = &m->u.wraps.items[i];
-        struct twin_wrap wrap = {.signed_by = in->signed_by, .from_peer = true};
+        struct twin_wrap wrap = {
+            .signed_by = in->signed_by, .from_peer = true, .has_origin_store = true};
         memcpy(wrap.origin, peer, sizeof(wrap.origin));
+        memcpy(wrap.origin_store, m->u.wraps.store, sizeof(wrap.origin_store));
         memcpy(wrap.blob, in->blob, sizeof(wrap.blob));
         memcpy(wrap.to, in->to, sizeof(wrap.to));
         memcpy(wrap.box, in->box, sizeof(wrap.box));
@@ -625,8 +627,7 @@ static int collect(const struct twin_wrap *wrap, void *ctx)
 }
 
 int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES],
-                         const twin_msg *ask, const twin_msg *ours,
-                         int (*send)(const twin_msg *m, void *ctx), void *ctx)
+                         const twin_msg *ask, int (*send)(const twin_msg *m, void *ctx), void *ctx)
 {
     twin_wraps *w = NULL;
     *sent = 0;
@@ -644,11 +645,13 @@ int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TW
                 memcmp(ask->u.wraps_since.store, m.u.wraps.store, TWIN_WRAPS_STORE_BYTES) == 0
             ? ask->u.wraps_since.since
             : 0;
-    /* The peer's store made again since this node last took its wraps: they go back to it. */
-    const unsigned char *skip = peer;
-    if (ask->u.wraps_since.has_mine && ours && ours->u.wraps_since.has_store &&
-        memcmp(ask->u.wraps_since.mine, ours->u.wraps_since.store, TWIN_WRAPS_STORE_BYTES) != 0)
-        skip = NULL;
+    /* Only wraps on disk: a crash must not take back a seq a peer has seen. */
+    struct twin_wraps_range r = {.since = since,
+                                 .skip = peer,
+                                 .mine =
+                                     ask->u.wraps_since.has_mine ? ask->u.wraps_since.mine : NULL};
+    if ((rc = twin_wraps_durable(w, &r.until)))
+        return rc;
     struct batch b = {.items = calloc(TWIN_WRAPSYNC_MESSAGE_MAX, sizeof(*b.items))};
     if (!b.items)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -660,7 +663,9 @@ int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TW
                          : TWIN_WRAPSYNC_MESSAGE_MAX;
         bool left = false;
         b.count = 0;
-        if ((rc = twin_wraps_since(w, since, max, skip, collect, &b, &m.u.wraps.upto, &left)))
+        r.since = since;
+        r.max = max;
+        if ((rc = twin_wraps_since(w, &r, collect, &b, &m.u.wraps.upto, &left)))
             break;
         total += b.count;
         more = left && b.count > 0 && total < TWIN_WRAPSYNC_ANSWER_MAX;

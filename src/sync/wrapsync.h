@@ -79,15 +79,12 @@ int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[T
                        const twin_msg *ask, const twin_msg *m);
 
 /* Answers ask (a wraps_since) from the peer whose node key is peer out of n's wrap store: the
- * wraps after since in seq order (all of them when ask's store is not this store's id), less
- * those received from that peer, at most TWIN_WRAPSYNC_MESSAGE_MAX per message and
- * TWIN_WRAPSYNC_ANSWER_MAX in all, each message given to send; the last says more false.
- * ours is this node's own ask to that peer in the same exchange, made before anything of the
- * peer's was taken: when ask names the peer's own store ("mine") and it is not the one ours
- * names, the peer's store was made again since (a restore), and its own wraps go back to it
- * too. *sent gets how many wraps went out. */
+ * wraps after since in seq order (all of them when ask's store is not this store's id) that are
+ * on disk when the answer begins, less those received from that peer (but for those that came
+ * from another store of it than the one ask names as its own, "mine": a store made again, by a
+ * restore), at most TWIN_WRAPSYNC_MESSAGE_MAX per message and TWIN_WRAPSYNC_ANSWER_MAX in all,
+ * each message given to send; the last says more false. *sent gets how many wraps went out. */
 int twin_wrapsync_answer(size_t *sent, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES],
-                         const twin_msg *ask, const twin_msg *ours,
-                         int (*send)(const twin_msg *m, void *ctx), void *ctx);
+                         const twin_msg *ask, int (*send)(const twin_msg *m, void *ctx), void *ctx);
 
 #endif

@@ -360,7 +360,8 @@ static inline void helper_pass_wraps(twin_node *to, twin_node *from)
     bool more;
     assert_int_equal(twin_node_wraps(&src, from), 0);
     assert_int_equal(twin_node_wraps(&dst, to), 0);
-    assert_int_equal(twin_wraps_since(src, 0, 100000, NULL, helper_add_wrap, dst, &upto, &more), 0);
+    struct twin_wraps_range all = {.since = 0, .until = UINT64_MAX, .max = 100000};
+    assert_int_equal(twin_wraps_since(src, &all, helper_add_wrap, dst, &upto, &more), 0);
     assert_false(more);
 }
 

@@ -103,22 +103,36 @@ static void wraps_are_read_in_order_from_a_place_in_pages(void **state)
     }
     struct twin_wrap page[6] = {0};
     uint64_t upto;
-    assert_int_equal(twin_wraps_since(w, 0, 2, NULL, collect, page, &upto, &more), 0);
+    struct twin_wraps_range r = {.since = 0, .until = UINT64_MAX, .max = 2};
+    assert_int_equal(twin_wraps_since(w, &r, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, all[0].seq);
     assert_int_equal(page[1].seq, all[1].seq);
     assert_int_equal(page[2].seq, 0);
     assert_int_equal(upto, all[1].seq);
     assert_true(more);
     memset(page, 0, sizeof(page));
-    assert_int_equal(twin_wraps_since(w, upto, 10, NULL, collect, page, &upto, &more), 0);
+    r.since = upto, r.max = 10;
+    assert_int_equal(twin_wraps_since(w, &r, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, all[2].seq);
     assert_int_equal(page[2].seq, all[4].seq);
     assert_int_equal(upto, all[4].seq);
     assert_false(more);
     memset(page, 0, sizeof(page));
-    assert_int_equal(twin_wraps_since(w, upto, 10, NULL, collect, page, &upto, &more), 0);
+    r.since = upto;
+    assert_int_equal(twin_wraps_since(w, &r, collect, page, &upto, &more), 0);
     assert_int_equal(page[0].seq, 0);
     assert_int_equal(upto, all[4].seq); /* nothing after: the place stays */
+    assert_false(more);
+    /* Bounded above: the durable seq is the last kept, and nothing past until comes. */
+    uint64_t durable = 0;
+    assert_int_equal(twin_wraps_durable(w, &durable), 0);
+    assert_int_equal(durable, all[4].seq);
+    memset(page, 0, sizeof(page));
+    r = (struct twin_wraps_range){.since = 0, .until = all[2].seq, .max = 10};
+    assert_int_equal(twin_wraps_since(w, &r, collect, page, &upto, &more), 0);
+    assert_int_equal(page[2].seq, all[2].seq);
+    assert_int_equal(page[3].seq, 0);
+    assert_int_equal(upto, all[2].seq);
     assert_false(more);
 
     /* A deleted wrap is gone, and the counter never goes back. */
@@ -300,11 +314,56 @@ static void what_is_no_store_is_refused_by_name(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(db, "UPDATE meta SET value = x'02' WHERE key = 'version'", NULL, NULL, NULL),
+        sqlite3_exec(db, "UPDATE meta SET value = x'03' WHERE key = 'version'", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    assert_error(twin_wraps_open(&w, f->dir), TWIN_EINVALID, "is of version 2, not 1");
+    assert_error(twin_wraps_open(&w, f->dir), TWIN_EINVALID, "is of version 3, not 2");
     assert_null(w);
+}
+
+static int collect_one(const struct twin_wrap *wrap, void *ctx)
+{
+    *(struct twin_wrap *)ctx = *wrap;
+    return 1;
+}
+
+/* A store of version 1 (before wraps kept the store id they came from) opens as version 2, its
+ * wraps with no such id. */
+static void a_store_of_version_1_is_brought_to_version_2(void **state)
+{
+    struct fixture *f = *state;
+    char path[200];
+    twin_wraps *w = open_store(f);
+    struct twin_wrap kept = make(REC_A, 1, 7, 1);
+    kept.from_peer = true;
+    memset(kept.origin, 0x21, sizeof(kept.origin));
+    bool added;
+    assert_int_equal(twin_wraps_add(w, &kept, &added), 0);
+    twin_wraps_free(w);
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE wraps DROP COLUMN origin_store;"
+                                  "UPDATE meta SET value = x'01' WHERE key = 'version'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    w = open_store(f);
+    struct twin_wrap got = {0};
+    assert_int_equal(twin_wraps_each_for(w, kept.blob, kept.to, collect_one, &got), 1);
+    assert_true(got.from_peer);
+    assert_false(got.has_origin_store);
+    twin_wraps_free(w);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'version'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(((const unsigned char *)sqlite3_column_blob(st, 0))[0], 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 /* A record's wraps to one key, of every version: what opens a merged envelope, whose blob no
@@ -349,6 +408,7 @@ int main(void)
         T(peers_places_are_kept),
         T(a_copy_holds_the_store_at_one_moment_and_nothing_deleted),
         T(what_is_no_store_is_refused_by_name),
+        T(a_store_of_version_1_is_brought_to_version_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -501,7 +501,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     static struct sink sink;
     memset(&sink, 0, sizeof(sink));
     size_t sent = 0;
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, NULL, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 2);
     assert_int_equal(sink.n, 1);
     assert_false(sink.msgs[0].u.wraps.more);
@@ -553,7 +553,7 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     assert_true(ask.u.wraps_since.has_store);
     assert_int_equal(ask.u.wraps_since.since, b.seq);
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, NULL, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 0);
     assert_int_equal(sink.n, 1);
     assert_int_equal(sink.msgs[0].u.wraps.count, 0);
@@ -562,13 +562,14 @@ static void an_answer_is_taken_whole_and_never_sent_again(void **state)
     /* An ask about another store id (North's store was rebuilt, say) gets everything. */
     ask.u.wraps_since.store[0] ^= 1;
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, NULL, sink_send, &sink), 0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 2);
 }
 
-/* North took a wrap from South, whose store it knows as S1. An ask that names South's own store
- * as S1 gets nothing back of South's; one that names another (South restored from a backup,
- * whose store is made again) gets it back; one from a peer that names none gets nothing back. */
+/* North took a wrap from South's store S1, and keeps one from before stores were noted. An ask
+ * whose own store ("mine") is S1 gets nothing back of South's; one that names another (South
+ * restored from a backup, its store made again) gets the wrap from S1 back, in every later
+ * answer until it names S1 no more; an ask that names none gets nothing back of South's. */
 static void a_peer_whose_store_was_made_again_gets_its_own_wraps_back(void **state)
 {
     struct net *t = *state;
@@ -577,40 +578,41 @@ static void a_peer_whose_store_was_made_again_gets_its_own_wraps_back(void **sta
     const unsigned char *north_pk = twin_node_key(north)->pk;
     twin_wraps *ns = NULL;
     assert_int_equal(twin_node_wraps(&ns, north), 0);
-    struct twin_wrap w = listed_to(t, north_pk);
-    snprintf(w.record, sizeof(w.record), "%s",
-             json_string_value(json_object_get(t->s.envelope, "id")));
-    w.from_peer = true;
-    memcpy(w.origin, south_pk, sizeof(w.origin));
-    bool added;
-    assert_int_equal(twin_wraps_add(ns, &w, &added), 0);
     unsigned char s1[TWIN_WRAPS_STORE_BYTES];
     memset(s1, 0x51, sizeof(s1));
-    assert_int_equal(twin_wraps_peer_set(ns, south_pk, s1, 7), 0);
+    struct twin_wrap w = listed_to(t, north_pk), old = later(t, south_pk, twin_node_key(north));
+    snprintf(w.record, sizeof(w.record), "%s",
+             json_string_value(json_object_get(t->s.envelope, "id")));
+    snprintf(old.record, sizeof(old.record), "%s", w.record);
+    w.from_peer = old.from_peer = true;
+    memcpy(w.origin, south_pk, sizeof(w.origin));
+    memcpy(old.origin, south_pk, sizeof(old.origin));
+    w.has_origin_store = true;
+    memcpy(w.origin_store, s1, sizeof(s1));
+    bool added;
+    assert_int_equal(twin_wraps_add(ns, &w, &added), 0);
+    assert_int_equal(twin_wraps_add(ns, &old, &added), 0);
     pull(south, north);
 
-    twin_msg ours, ask;
-    assert_int_equal(twin_wrapsync_ask(&ours, north, south_pk), 0);
-    assert_true(ours.u.wraps_since.has_store);
+    twin_msg ask;
     assert_int_equal(twin_wrapsync_ask(&ask, south, north_pk), 0);
     assert_true(ask.u.wraps_since.has_mine);
     static struct sink sink;
     size_t sent = 9;
     memcpy(ask.u.wraps_since.mine, s1, sizeof(s1));
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, &ours, sink_send, &sink),
-                     0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 0);
-    ask.u.wraps_since.mine[0] ^= 1;
-    memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, &ours, sink_send, &sink),
-                     0);
-    assert_int_equal(sent, 1);
-    assert_memory_equal(sink.items[0][0].box, w.box, sizeof(w.box));
+    for (int again = 0; again < 2; again++) {
+        ask.u.wraps_since.mine[0] = 0x52;
+        memset(&sink, 0, sizeof(sink));
+        assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
+        assert_int_equal(sent, 1);
+        assert_memory_equal(sink.items[0][0].box, w.box, sizeof(w.box));
+    }
     ask.u.wraps_since.has_mine = false;
     memset(&sink, 0, sizeof(sink));
-    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, &ours, sink_send, &sink),
-                     0);
+    assert_int_equal(twin_wrapsync_answer(&sent, north, south_pk, &ask, sink_send, &sink), 0);
     assert_int_equal(sent, 0);
 }
 
@@ -636,9 +638,9 @@ static void a_long_answer_comes_in_messages_of_at_most_2048(void **state)
     static struct sink sink;
     memset(&sink, 0, sizeof(sink));
     size_t sent = 0;
-    assert_int_equal(twin_wrapsync_answer(&sent, north, twin_node_key(t->p->south)->pk, &ask, NULL,
-                                          sink_send, &sink),
-                     0);
+    assert_int_equal(
+        twin_wrapsync_answer(&sent, north, twin_node_key(t->p->south)->pk, &ask, sink_send, &sink),
+        0);
     assert_int_equal(sent, 2 * TWIN_MSG_WRAPS_MAX + 5);
     assert_int_equal(sink.n, 3);
     assert_int_equal(sink.msgs[0].u.wraps.count, TWIN_MSG_WRAPS_MAX);
