@@ -488,15 +488,8 @@ static int seal_staged(struct importer *im, const json_t *rec, char **text, size
     int rc = twin_sealed_seal(&sealed, rec, im->audience, im->naudience, NULL, im->members);
     if (rc)
         return rc;
-    if (!im->dry_run && (rc = twin_node_wraps(&store, im->node)) == 0 &&
-        (rc = twin_wraps_begin(store)) == 0) {
-        for (size_t i = 0; rc == 0 && i < sealed.nwraps; i++)
-            rc = twin_wraps_add(store, &sealed.wraps[i], &(bool){false});
-        if (rc == 0)
-            rc = twin_wraps_commit(store);
-        else
-            twin_wraps_rollback(store);
-    }
+    if (!im->dry_run && (rc = twin_node_wraps(&store, im->node)) == 0)
+        rc = twin_wraps_add_own(store, sealed.wraps, sealed.nwraps);
     if (rc == 0) {
         *text = sealed.text;
         *len = sealed.text_len;

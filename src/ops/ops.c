@@ -483,17 +483,8 @@ static int put_sealed(twin_tx *tx, struct record_change *c, const json_t *rec, c
         rc = twin_error(TWIN_EDENIED, "%s", fault);
         goto cleanup;
     }
-    if ((rc = twin_node_wraps(&store, c->node)))
-        goto cleanup;
-    /* One transaction: one sync to disk for all of them. */
-    if ((rc = twin_wraps_begin(store)))
-        goto cleanup;
-    for (size_t i = 0; rc == 0 && i < s.nwraps; i++)
-        rc = twin_wraps_add(store, &s.wraps[i], &(bool){false});
-    if (rc == 0)
-        rc = twin_wraps_commit(store);
-    else
-        twin_wraps_rollback(store);
+    if ((rc = twin_node_wraps(&store, c->node)) == 0)
+        rc = twin_wraps_add_own(store, s.wraps, s.nwraps);
     if (rc == 0)
         rc = twin_tx_put(tx, path, s.text, s.text_len);
 cleanup:

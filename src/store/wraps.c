@@ -260,6 +260,18 @@ int twin_wraps_begin(twin_wraps *w)
     return exec(w, "BEGIN IMMEDIATE", "starting a transaction");
 }
 
+int twin_wraps_add_own(twin_wraps *w, struct twin_wrap *wraps, size_t n)
+{
+    int rc = twin_wraps_begin(w);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = twin_wraps_add(w, &wraps[i], &(bool){false});
+    if (rc == 0)
+        rc = twin_wraps_commit(w);
+    else
+        twin_wraps_rollback(w);
+    return rc;
+}
+
 int twin_wraps_begin_received(twin_wraps *w)
 {
     w->relaxed = true; /* set first: whatever the pragmas did, relax_end undoes it */

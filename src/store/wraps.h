@@ -66,6 +66,10 @@ int twin_wraps_begin(twin_wraps *w);
 int twin_wraps_commit(twin_wraps *w);
 void twin_wraps_rollback(twin_wraps *w);
 
+/* Keeps the n wraps a node has just made (its seq set in each), in one transaction synced to
+ * disk, before the commit that needs them: all of them or, on failure, none. */
+int twin_wraps_add_own(twin_wraps *w, struct twin_wrap *wraps, size_t n);
+
 /* twin_wraps_begin for wraps received from a peer, which the peer gives again when asked: the
  * commit is written to the log without a sync to disk of its own (synchronous=NORMAL until it
  * ends), and the log is not moved into the database then, but at the next commit of another

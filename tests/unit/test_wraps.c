@@ -327,6 +327,23 @@ static int collect_one(const struct twin_wrap *wrap, void *ctx)
     return 1;
 }
 
+/* A node's own wraps are kept all together or, when one cannot be, none of them. */
+static void own_wraps_are_kept_all_or_none(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap two[2] = {make(REC_A, 1, 7, 1), make(REC_A, 1, 8, 2)};
+    assert_int_equal(twin_wraps_add_own(w, two, 2), 0);
+    assert_true(two[0].seq > 0 && two[1].seq > two[0].seq);
+    assert_int_equal(twin_wraps_erase(w, REC_B, NULL), 0);
+    struct twin_wrap mixed[2] = {make(REC_A, 2, 7, 3), make(REC_B, 3, 7, 4)};
+    assert_error(twin_wraps_add_own(w, mixed, 2), TWIN_EDENIED, "was erased");
+    size_t count = 9;
+    assert_int_equal(twin_wraps_count_record(&count, w, REC_A), 0);
+    assert_int_equal(count, 2); /* the first of the failed pair was not kept either */
+    twin_wraps_free(w);
+}
+
 /* A store of version 1 (before wraps kept the store id they came from) opens as version 2, its
  * wraps with no such id. */
 static void a_store_of_version_1_is_brought_to_version_2(void **state)
@@ -409,6 +426,7 @@ int main(void)
         T(a_copy_holds_the_store_at_one_moment_and_nothing_deleted),
         T(what_is_no_store_is_refused_by_name),
         T(a_store_of_version_1_is_brought_to_version_2),
+        T(own_wraps_are_kept_all_or_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
