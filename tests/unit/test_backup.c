@@ -669,21 +669,29 @@ static bool drop_entry(const char *name, char **data, size_t *len, void *ctx)
     return strcmp(name, ctx) != 0;
 }
 
+/* Where the manifest (data, len bytes, with room for a NUL) lists the file name: the offset of
+ * its line, whose length (with its newline) goes to *line_len. */
+static size_t manifest_line(char *data, size_t len, const char *name, size_t *line_len)
+{
+    char tail[128];
+    snprintf(tail, sizeof(tail), " %s\n", name);
+    data[len] = '\0';
+    char *at = strstr(data, tail);
+    assert_non_null(at);
+    char *start = at;
+    while (start > data && start[-1] != '\n')
+        start--;
+    *line_len = (size_t)(at + strlen(tail) - start);
+    return (size_t)(start - data);
+}
+
 /* Leaves out the manifest's line for the file named ctx. */
 static bool drop_manifest_line(const char *name, char **data, size_t *len, void *ctx)
 {
     if (strcmp(name, TWIN_BACKUP_MANIFEST) != 0)
         return true;
-    char tail[128];
-    snprintf(tail, sizeof(tail), " %s\n", (const char *)ctx);
-    (*data)[*len] = '\0';
-    char *at = strstr(*data, tail);
-    assert_non_null(at);
-    char *start = at;
-    while (start > *data && start[-1] != '\n')
-        start--;
-    size_t cut = (size_t)(at + strlen(tail) - start);
-    memmove(start, start + cut, *len - (size_t)(start + cut - *data));
+    size_t cut, from = manifest_line(*data, *len, ctx, &cut);
+    memmove(*data + from, *data + from + cut, *len - from - cut);
     *len -= cut;
     return true;
 }
@@ -694,18 +702,11 @@ static void set_manifest_line(char **data, size_t *len, const char *name, const 
                               size_t clen)
 {
     unsigned char hash[crypto_hash_sha256_BYTES];
-    char hex[2 * crypto_hash_sha256_BYTES + 1], line[256], tail[128];
+    char hex[2 * crypto_hash_sha256_BYTES + 1], line[256];
     crypto_hash_sha256(hash, (const unsigned char *)content, clen);
     sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
     int n = snprintf(line, sizeof(line), "file %zu %s %s\n", clen, hex, name);
-    snprintf(tail, sizeof(tail), " %s\n", name);
-    (*data)[*len] = '\0';
-    char *at = strstr(*data, tail);
-    assert_non_null(at);
-    char *start = at;
-    while (start > *data && start[-1] != '\n')
-        start--;
-    size_t from = (size_t)(start - *data), old = (size_t)(at + strlen(tail) - start);
+    size_t old, from = manifest_line(*data, *len, name, &old);
     size_t rest = *len - from - old;
     assert_non_null(*data = realloc(*data, *len - old + (size_t)n + 1));
     memmove(*data + from + (size_t)n, *data + from + old, rest);

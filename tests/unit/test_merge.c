@@ -593,6 +593,26 @@ static json_t *expected_conflicts(const char **all, size_t n)
     return list;
 }
 
+/* The merge r put note n's winning envelope, winner, whole but for its conflicts, which are the
+ * first of all (n_all ids, sorted and each once): want of them. */
+static void assert_merged_into(struct fixture *f, const struct twin_merge_result *r, const char *n,
+                               const json_t *winner, const char **all, size_t n_all, size_t want)
+{
+    json_t *conflicts = expected_conflicts(all, n_all);
+    assert_int_equal(json_array_size(conflicts), want);
+    json_t *merged = record_in_tree(f, &r->tree, "note", n);
+    if (!json_equal(json_object_get(merged, "conflicts"), conflicts)) {
+        char *got = json_dumps(json_object_get(merged, "conflicts"), JSON_COMPACT);
+        fail_msg("conflicts %s", got);
+    }
+    json_t *bare = without_conflicts(merged), *winner_bare = without_conflicts(winner);
+    assert_true(json_equal(bare, winner_bare));
+    json_decref(winner_bare);
+    json_decref(bare);
+    json_decref(merged);
+    json_decref(conflicts);
+}
+
 static void the_later_envelope_wins_and_the_other_is_set_aside(void **state)
 {
     struct fixture *f = *state;
@@ -673,19 +693,7 @@ static void both_sides_conflicts_are_joined_sorted_and_unique(void **state)
     git_oid a_tree = tree_of_commit(f, &l.a);
     note_blob(a_blob, f, &a_tree, n);
     const char *all[] = {a_ids[0], a_ids[1], a_ids[2], b_ids[0], b_ids[1], a_blob};
-    json_t *want = expected_conflicts(all, 6);
-    assert_int_equal(json_array_size(want), 5); /* the shared one once */
-    json_t *merged = record_in_tree(f, &r.tree, "note", n);
-    if (!json_equal(json_object_get(merged, "conflicts"), want)) {
-        char *got = json_dumps(json_object_get(merged, "conflicts"), JSON_COMPACT);
-        fail_msg("conflicts %s", got);
-    }
-    json_t *bare = without_conflicts(merged), *eb_bare = without_conflicts(eb);
-    assert_true(json_equal(bare, eb_bare));
-    json_decref(eb_bare);
-    json_decref(bare);
-    json_decref(merged);
-    json_decref(want);
+    assert_merged_into(f, &r, n, eb, all, 6, 5); /* the shared one once */
     json_decref(ea);
     json_decref(eb);
     json_decref(e0);
@@ -723,19 +731,7 @@ static void joined_conflicts_keep_the_first_64_in_sort_order(void **state)
     git_oid b_tree = tree_of_commit(f, &l.b);
     note_blob(a_blob, f, &b_tree, n); /* the loser's blob */
     all[nall++] = a_blob;
-    json_t *want = expected_conflicts(all, nall);
-    assert_int_equal(json_array_size(want), 64);
-    json_t *merged = record_in_tree(f, &r.tree, "note", n);
-    if (!json_equal(json_object_get(merged, "conflicts"), want)) {
-        char *got = json_dumps(json_object_get(merged, "conflicts"), JSON_COMPACT);
-        fail_msg("conflicts %s", got);
-    }
-    json_t *bare = without_conflicts(merged), *ea_bare = without_conflicts(ea);
-    assert_true(json_equal(bare, ea_bare));
-    json_decref(ea_bare);
-    json_decref(bare);
-    json_decref(merged);
-    json_decref(want);
+    assert_merged_into(f, &r, n, ea, all, nall, 64);
     json_decref(ea);
     json_decref(eb);
     json_decref(e0);

@@ -981,6 +981,20 @@ static json_t *erased_of(const json_t *env, const char *reason)
     return e;
 }
 
+/* The erased envelope of env that also changes one more thing: it widens the audience (to the
+ * admin's institution), or it withdraws the record. */
+enum erased_and_more { WIDER, WITHDRAWN };
+static json_t *erased_and(const json_t *env, enum erased_and_more more)
+{
+    json_t *e = erased_of(env, "Asked by the person");
+    if (more == WIDER)
+        json_array_insert_new(json_object_get(sealed_of(e), "audience"), 0,
+                              json_string("XE-EXAMPLE-MOF"));
+    else
+        json_object_set_new(e, "withdrawn", json_true());
+    return e;
+}
+
 /* Moves the branch back to the refused commit's parent: what follows builds on valid history. */
 static void undo(struct net *n, const git_oid *commit)
 {
@@ -1228,13 +1242,8 @@ static void an_erased_envelope_never_changes_again(void **state)
     judge(n, n->editor, path, json_incref(v1), reason); /* its content back */
     judge(n, n->editor, path, envelope(id, "note", AUD("XE-EXAMPLE-RA"), CT_MIN), reason);
     judge(n, n->admin, path, erased_of(v1, "Another reason"), reason);
-    json_t *wider = erased_of(v1, "Asked by the person");
-    json_array_insert_new(json_object_get(sealed_of(wider), "audience"), 0,
-                          json_string("XE-EXAMPLE-MOF"));
-    judge(n, n->admin, path, wider, reason);
-    json_t *withdrawn = erased_of(v1, "Asked by the person");
-    json_object_set_new(withdrawn, "withdrawn", json_true());
-    judge(n, n->admin, path, withdrawn, reason);
+    judge(n, n->admin, path, erased_and(v1, WIDER), reason);
+    judge(n, n->admin, path, erased_and(v1, WITHDRAWN), reason);
     json_decref(v1);
 }
 
@@ -1247,19 +1256,12 @@ static void an_erasure_is_exactly_the_previous_envelope_less_its_content(void **
     judge(n, n->editor, path, json_incref(v1), NULL);
     snprintf(reason, sizeof(reason), "the erasure of sealed note %s changes more than its content",
              id);
-    /* Erasing and sharing at once. */
-    json_t *e = erased_of(v1, "Asked by the person");
-    json_array_insert_new(json_object_get(sealed_of(e), "audience"), 0,
-                          json_string("XE-EXAMPLE-MOF"));
-    judge(n, n->admin, path, e, reason);
+    judge(n, n->admin, path, erased_and(v1, WIDER), reason); /* erasing and sharing at once */
     /* Erasing and narrowing (to another institution). */
-    e = erased_of(v1, "Asked by the person");
+    json_t *e = erased_of(v1, "Asked by the person");
     json_array_set_new(json_object_get(sealed_of(e), "audience"), 0, json_string("XE-EXAMPLE-MOF"));
     judge(n, n->admin, path, e, reason);
-    /* Erasing and withdrawing at once. */
-    e = erased_of(v1, "Asked by the person");
-    json_object_set_new(e, "withdrawn", json_true());
-    judge(n, n->admin, path, e, reason);
+    judge(n, n->admin, path, erased_and(v1, WITHDRAWN), reason); /* and withdrawing at once */
     /* Keeping some of the content. */
     e = erased_of(v1, "Asked by the person");
     json_object_set(sealed_of(e), "nonce", json_object_get(sealed_of(v1), "nonce"));
