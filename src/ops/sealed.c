@@ -155,7 +155,7 @@ int twin_sealed_open(json_t **rec, const json_t *envelope, const unsigned char *
     if ((rc = twin_seal_aad(&aad, &o.aad_len, network_id, e.type, e.id, e.audience, e.naudience)) ==
         0) {
         o.aad = aad;
-        rc = twin_wraps_each_for(store, blob, kp->pk, try_wrap, &o);
+        rc = twin_wraps_each_for(store, e.id, blob, kp->pk, try_wrap, &o);
         /* A merged envelope is the version it kept with conflicts added (SEALED.md 9): no wrap
          * names its blob, and that version's content key opens it. */
         if (rc == 0) {
@@ -205,17 +205,21 @@ static int commit_tree_id(git_oid *out, git_repository *repo, const git_oid *id)
 
 int twin_sealed_drop_inactive(twin_wraps *store, const struct twin_membership *m, size_t *deleted)
 {
-    int rc = 0;
+    size_t n = 0, dropped = 0;
+    for (size_t i = 0; i < m->count; i++)
+        n += m->members[i].nkeys;
+    unsigned char(*keys)[TWIN_PUBKEY_BYTES] = malloc((n ? n : 1) * sizeof(*keys));
+    if (!keys)
+        return twin_error(TWIN_ERROR, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < m->count; i++)
+        for (size_t k = 0; k < m->members[i].nkeys; k++)
+            if (m->members[i].removed || m->members[i].keys[k].state != TWIN_KEY_ACTIVE)
+                memcpy(keys[n++], m->members[i].keys[k].pk, TWIN_PUBKEY_BYTES);
+    int rc = n ? twin_wraps_drop_recipients(store, keys, n, &dropped) : 0;
+    free(keys);
     if (deleted)
-        *deleted = 0;
-    for (size_t i = 0; rc == 0 && i < m->count; i++)
-        for (size_t k = 0; rc == 0 && k < m->members[i].nkeys; k++)
-            if (m->members[i].removed || m->members[i].keys[k].state != TWIN_KEY_ACTIVE) {
-                size_t n = 0;
-                rc = twin_wraps_drop_recipient(store, m->members[i].keys[k].pk, &n);
-                if (deleted)
-                    *deleted += n;
-            }
+        *deleted = dropped;
     return rc;
 }
 

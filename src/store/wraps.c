@@ -11,7 +11,7 @@
 
 #include "twin/error.h"
 
-#define SCHEMA_VERSION 2 /* 2: origin_store */
+#define SCHEMA_VERSION 3 /* 2: origin_store; 3: one index, led by the record */
 #define BUSY_MS        10000
 
 struct twin_wraps {
@@ -56,18 +56,63 @@ static int prepared(sqlite3_stmt **kept, twin_wraps *w, const char *sql)
 static int change(twin_wraps *w, const char *sql, const void *param, int len, size_t *changed,
                   const char *what);
 
+/* One index: wraps are looked up by record (a record's versions, an erasure) and by version and
+ * key within a record, and the unique key that keeps each wrap once leads with the record, whose
+ * ids grow with time (UUIDv7), so a session's inserts land near the end of the index rather than
+ * all over it, as a key leading with the blob id did (version 2, with two more indexes: keeping
+ * a fresh member's first 20k wraps cost twice as much). Wraps to one key are read by a scan, for
+ * a key rotation or a key that is no longer active. */
+#define WRAPS_COLUMNS                                                                              \
+    "(seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"            \
+    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB, origin BLOB,"              \
+    " origin_store BLOB, UNIQUE(record, blob, recipient, box));"
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS wraps("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"
-    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB, origin BLOB,"
-    " origin_store BLOB,"
-    " UNIQUE(blob, recipient, box));"
-    "CREATE INDEX IF NOT EXISTS wraps_record ON wraps(record);"
-    "CREATE INDEX IF NOT EXISTS wraps_recipient ON wraps(recipient);"
+    "CREATE TABLE IF NOT EXISTS wraps" WRAPS_COLUMNS
     "CREATE TABLE IF NOT EXISTS erased(record TEXT PRIMARY KEY);"
     "CREATE TABLE IF NOT EXISTS peers(node BLOB PRIMARY KEY, store BLOB NOT NULL,"
     " upto INTEGER NOT NULL);";
+
+/* Version 2 to 3: the wraps table made again with its one index, every wrap with its seq, and
+ * the counter where it was (sqlite_sequence: a seq deleted at the top is never given again). */
+static int to_version_3(twin_wraps *w)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "SELECT seq FROM sqlite_sequence WHERE name = 'wraps'");
+    sqlite3_int64 counter = 0;
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        counter = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if ((rc = exec(w,
+                   "CREATE TABLE wraps_v3" WRAPS_COLUMNS
+                   "INSERT INTO wraps_v3 SELECT seq, record, blob, recipient, box, maker, sig,"
+                   " origin, origin_store FROM wraps ORDER BY seq;"
+                   "DROP TABLE wraps;"
+                   "ALTER TABLE wraps_v3 RENAME TO wraps;",
+                   "bringing it to version 3")))
+        return rc;
+    if ((rc =
+             prepare(&st, w, "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'wraps'")))
+        return rc;
+    sqlite3_bind_int64(st, 1, counter);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(w, "keeping its counter");
+    else if (sqlite3_changes(w->db) == 0 && counter > 0) { /* no wrap left: no row to update */
+        sqlite3_finalize(st);
+        if ((rc = prepare(&st, w, "INSERT INTO sqlite_sequence(name, seq) VALUES ('wraps', ?1)")))
+            return rc;
+        sqlite3_bind_int64(st, 1, counter);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(w, "keeping its counter");
+    }
+    sqlite3_finalize(st);
+    return rc == 0 ? exec(w, "UPDATE meta SET value = x'03' WHERE key = 'version'",
+                          "bringing it to version 3")
+                   : rc;
+}
 
 /* The store's id and schema version: made with the store, checked when it opens. */
 static int load_meta(twin_wraps *w)
@@ -96,6 +141,11 @@ static int load_meta(twin_wraps *w)
                   "UPDATE meta SET value = x'02' WHERE key = 'version';",
                   "bringing it to version 2");
         if (rc)
+            return rc;
+        version = 2;
+    }
+    if (has_id && version == 2) {
+        if ((rc = to_version_3(w)))
             return rc;
         version = SCHEMA_VERSION;
     }
@@ -302,18 +352,19 @@ void twin_wraps_rollback(twin_wraps *w)
     twin_error(0, "%s", saved); /* the error that made the caller roll back stays the one told */
 }
 
-int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
-                           const unsigned char *to)
+int twin_wraps_count_later(size_t *count, twin_wraps *w, const char *record,
+                           const unsigned char *blob, const unsigned char *to)
 {
     sqlite3_stmt *st = NULL;
     *count = 0;
     int rc = prepare(&st, w,
-                     "SELECT count(*) FROM wraps WHERE blob = ?1 AND recipient = ?2"
+                     "SELECT count(*) FROM wraps WHERE record = ?1 AND blob = ?2 AND recipient = ?3"
                      " AND maker IS NOT NULL");
     if (rc)
         return rc;
-    sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         *count = (size_t)sqlite3_column_int64(st, 0);
     else
@@ -381,39 +432,41 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const struct tw
 
 #define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin, origin_store"
 
-/* Calls fn for each wrap to key to that the query where (its ?1 the blob or text first, ?2 the
- * recipient) selects, in seq order, until fn returns non-zero (returned). */
-static int each_where(twin_wraps *w, const char *where, const unsigned char *blob, const char *text,
-                      const unsigned char *to, int (*fn)(const struct twin_wrap *wrap, void *ctx),
-                      void *ctx)
+/* Calls fn for each wrap to key to of record (of its version blob, when that is not NULL), in seq
+ * order, until fn returns non-zero (returned). */
+static int each_of(twin_wraps *w, const char *record, const unsigned char *blob,
+                   const unsigned char *to, int (*fn)(const struct twin_wrap *wrap, void *ctx),
+                   void *ctx)
 {
     sqlite3_stmt *st = NULL;
     size_t given;
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT " ROW_COLUMNS " FROM wraps WHERE %s ORDER BY seq", where);
-    int rc = prepare(&st, w, sql);
+    int rc = prepare(&st, w,
+                     blob ? "SELECT " ROW_COLUMNS " FROM wraps WHERE record = ?1 AND blob = ?3"
+                            " AND recipient = ?2 ORDER BY seq"
+                          : "SELECT " ROW_COLUMNS " FROM wraps WHERE record = ?1"
+                            " AND recipient = ?2 ORDER BY seq");
     if (rc)
         return rc;
-    if (blob)
-        sqlite3_bind_blob(st, 1, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
-    else
-        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+    if (blob)
+        sqlite3_bind_blob(st, 3, blob, TWIN_SEAL_BLOB_BYTES, SQLITE_STATIC);
     rc = each_row(w, st, SIZE_MAX, NULL, fn, ctx, NULL, &given);
     sqlite3_finalize(st);
     return rc;
 }
 
-int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
-                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
+int twin_wraps_each_for(twin_wraps *w, const char *record, const unsigned char *blob,
+                        const unsigned char *to, int (*fn)(const struct twin_wrap *wrap, void *ctx),
+                        void *ctx)
 {
-    return each_where(w, "blob = ?1 AND recipient = ?2", blob, NULL, to, fn, ctx);
+    return each_of(w, record, blob, to, fn, ctx);
 }
 
 int twin_wraps_each_of_record(twin_wraps *w, const char *record, const unsigned char *to,
                               int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx)
 {
-    return each_where(w, "record = ?1 AND recipient = ?2", NULL, record, to, fn, ctx);
+    return each_of(w, record, NULL, to, fn, ctx);
 }
 
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
@@ -558,10 +611,34 @@ int twin_wraps_count_record(size_t *count, twin_wraps *w, const char *record)
     return rc;
 }
 
-int twin_wraps_drop_recipient(twin_wraps *w, const unsigned char *to, size_t *deleted)
+int twin_wraps_drop_recipients(twin_wraps *w, const unsigned char (*keys)[TWIN_PUBKEY_BYTES],
+                               size_t n, size_t *deleted)
 {
-    return change(w, "DELETE FROM wraps WHERE recipient = ?1", to, TWIN_PUBKEY_BYTES, deleted,
-                  "deleting the wraps to a key");
+    /* One scan of the store for up to 100 keys: no index leads with the recipient. */
+    enum { PER_SCAN = 100 };
+    char sql[64 + PER_SCAN * 4];
+    *deleted = 0;
+    for (size_t from = 0; from < n; from += PER_SCAN) {
+        size_t k = n - from < PER_SCAN ? n - from : PER_SCAN, o;
+        o = (size_t)snprintf(sql, sizeof(sql), "DELETE FROM wraps WHERE recipient IN (?");
+        for (size_t i = 1; i < k; i++)
+            o += (size_t)snprintf(sql + o, sizeof(sql) - o, ",?");
+        snprintf(sql + o, sizeof(sql) - o, ")");
+        sqlite3_stmt *st = NULL;
+        int rc = prepare(&st, w, sql);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < k; i++)
+            sqlite3_bind_blob(st, (int)i + 1, keys[from + i], TWIN_PUBKEY_BYTES, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(w, "deleting the wraps to keys");
+        else
+            *deleted += (size_t)sqlite3_changes(w->db);
+        sqlite3_finalize(st);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int twin_wraps_peer_get(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],

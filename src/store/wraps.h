@@ -79,20 +79,23 @@ int twin_wraps_add_own(twin_wraps *w, struct twin_wrap *wraps, size_t n);
  * peer holds before it commits, always use twin_wraps_begin. */
 int twin_wraps_begin_received(twin_wraps *w);
 
-/* How many later (signed) wraps are kept for (blob, to). */
-int twin_wraps_count_later(size_t *count, twin_wraps *w, const unsigned char *blob,
-                           const unsigned char *to);
+/* How many later (signed) wraps are kept for (blob, to), blob a version of record. */
+int twin_wraps_count_later(size_t *count, twin_wraps *w, const char *record,
+                           const unsigned char *blob, const unsigned char *to);
 
-/* Calls fn for each wrap of (blob, to), in seq order, until fn returns non-zero (returned). */
-int twin_wraps_each_for(twin_wraps *w, const unsigned char *blob, const unsigned char *to,
-                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
+/* Calls fn for each wrap of (blob, to), blob a version of record, in seq order, until fn returns
+ * non-zero (returned). */
+int twin_wraps_each_for(twin_wraps *w, const char *record, const unsigned char *blob,
+                        const unsigned char *to, int (*fn)(const struct twin_wrap *wrap, void *ctx),
+                        void *ctx);
 
 /* Calls fn for each wrap to key to of any version of record, in seq order, until fn returns
  * non-zero (returned). */
 int twin_wraps_each_of_record(twin_wraps *w, const char *record, const unsigned char *to,
                               int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
-/* Calls fn for each wrap to key to, in seq order, until fn returns non-zero (returned). */
+/* Calls fn for each wrap to key to, in seq order, until fn returns non-zero (returned): a scan of
+ * the whole store, for a key rotation. */
 int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
                        int (*fn)(const struct twin_wrap *wrap, void *ctx), void *ctx);
 
@@ -127,8 +130,10 @@ int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record);
 /* How many wraps are kept for a record's versions. */
 int twin_wraps_count_record(size_t *count, twin_wraps *w, const char *record);
 
-/* Deletes every wrap to key to (a key that is no longer active). */
-int twin_wraps_drop_recipient(twin_wraps *w, const unsigned char *to, size_t *deleted);
+/* Deletes every wrap to any of the n keys (keys no longer active), in a scan of the store per 100
+ * keys; *deleted gets how many. */
+int twin_wraps_drop_recipients(twin_wraps *w, const unsigned char (*keys)[TWIN_PUBKEY_BYTES],
+                               size_t n, size_t *deleted);
 
 /* What this node last received of a peer's store: its id and the last seq (zeros when never). */
 int twin_wraps_peer_get(twin_wraps *w, const unsigned char node[TWIN_PUBKEY_BYTES],

@@ -473,10 +473,10 @@ static int judge(enum twin_wrapsync_verdict *verdict, const char **why, twin_wra
         return 0;
     } else {
         size_t later = 0;
-        if ((rc = twin_wraps_count_later(&later, ws->w, wrap->blob, wrap->to)))
+        if ((rc = twin_wraps_count_later(&later, ws->w, v->note->id, wrap->blob, wrap->to)))
             return rc;
         if (later >= TWIN_WRAPSYNC_LATER_MAX) {
-            rc = twin_wraps_each_for(ws->w, wrap->blob, wrap->to, same_box, wrap);
+            rc = twin_wraps_each_for(ws->w, v->note->id, wrap->blob, wrap->to, same_box, wrap);
             if (rc < 0)
                 return rc;
             if (rc == 0) {

@@ -75,7 +75,7 @@ static void a_store_keeps_its_id_and_each_wrap_once(void **state)
     twin_wraps_store_id(w, id2);
     assert_memory_equal(id1, id2, sizeof(id1));
     struct twin_wrap got[4] = {0};
-    assert_int_equal(twin_wraps_each_for(w, a.blob, a.to, collect, got), 0);
+    assert_int_equal(twin_wraps_each_for(w, REC_A, a.blob, a.to, collect, got), 0);
     assert_int_equal(got[0].seq, a.seq);
     assert_memory_equal(got[0].box, a.box, sizeof(a.box));
     assert_false(got[0].signed_by);
@@ -86,7 +86,7 @@ static void a_store_keeps_its_id_and_each_wrap_once(void **state)
     assert_memory_equal(got[1].sig, b.sig, sizeof(b.sig));
     assert_int_equal(got[2].seq, 0);
     size_t later;
-    assert_int_equal(twin_wraps_count_later(&later, w, a.blob, a.to), 0);
+    assert_int_equal(twin_wraps_count_later(&later, w, REC_A, a.blob, a.to), 0);
     assert_int_equal(later, 1);
     twin_wraps_free(w);
 }
@@ -211,20 +211,29 @@ static void an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after(void *
     twin_wraps_free(w);
 }
 
+/* The wraps to keys no longer active are dropped, however many keys: 150 of them here, in two
+ * scans, the wraps to the last one among them; those to other keys stay. */
 static void a_keys_wraps_are_dropped(void **state)
 {
     struct fixture *f = *state;
     twin_wraps *w = open_store(f);
-    struct twin_wrap a = make(REC_A, 1, 7, 1), b = make(REC_A, 1, 8, 2), c = make(REC_B, 2, 7, 3);
+    struct twin_wrap a = make(REC_A, 1, 7, 1), b = make(REC_A, 1, 8, 2), c = make(REC_B, 2, 7, 3),
+                     d = make(REC_B, 2, 149, 4);
     bool added;
     size_t deleted, count;
     assert_int_equal(twin_wraps_add(w, &a, &added), 0);
     assert_int_equal(twin_wraps_add(w, &b, &added), 0);
     assert_int_equal(twin_wraps_add(w, &c, &added), 0);
-    assert_int_equal(twin_wraps_drop_recipient(w, a.to, &deleted), 0);
-    assert_int_equal(deleted, 2);
+    assert_int_equal(twin_wraps_add(w, &d, &added), 0);
+    unsigned char keys[150][TWIN_PUBKEY_BYTES];
+    for (size_t i = 0; i < 150; i++)
+        memset(keys[i], i == 8 ? 200 : (int)i, TWIN_PUBKEY_BYTES); /* key 8 stays active */
+    assert_int_equal(twin_wraps_drop_recipients(w, keys, 150, &deleted), 0);
+    assert_int_equal(deleted, 3);
     assert_int_equal(twin_wraps_count_record(&count, w, REC_A), 0);
     assert_int_equal(count, 1);
+    assert_int_equal(twin_wraps_count_record(&count, w, REC_B), 0);
+    assert_int_equal(count, 0);
     twin_wraps_free(w);
 }
 
@@ -314,10 +323,10 @@ static void what_is_no_store_is_refused_by_name(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(
-        sqlite3_exec(db, "UPDATE meta SET value = x'03' WHERE key = 'version'", NULL, NULL, NULL),
+        sqlite3_exec(db, "UPDATE meta SET value = x'04' WHERE key = 'version'", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    assert_error(twin_wraps_open(&w, f->dir), TWIN_EINVALID, "is of version 3, not 2");
+    assert_error(twin_wraps_open(&w, f->dir), TWIN_EINVALID, "is of version 4, not 3");
     assert_null(w);
 }
 
@@ -344,43 +353,120 @@ static void own_wraps_are_kept_all_or_none(void **state)
     twin_wraps_free(w);
 }
 
-/* A store of version 1 (before wraps kept the store id they came from) opens as version 2, its
- * wraps with no such id. */
-static void a_store_of_version_1_is_brought_to_version_2(void **state)
+/* A store as twin wrote it at version 1 (no origin_store) or 2 (the unique key led by the blob,
+ * with indexes on the record and the recipient): three wraps, the last deleted, so the counter
+ * is above the last seq kept, or all of them deleted when emptied. */
+static void write_old_store(struct fixture *f, int version, bool emptied)
 {
-    struct fixture *f = *state;
     char path[200];
-    twin_wraps *w = open_store(f);
-    struct twin_wrap kept = make(REC_A, 1, 7, 1);
-    kept.from_peer = true;
-    memset(kept.origin, 0x21, sizeof(kept.origin));
-    bool added;
-    assert_int_equal(twin_wraps_add(w, &kept, &added), 0);
-    twin_wraps_free(w);
-    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
     sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char ddl[1500];
+    snprintf(ddl, sizeof(ddl),
+             "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+             "CREATE TABLE wraps(seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL,"
+             " blob BLOB NOT NULL, recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB,"
+             " sig BLOB, origin BLOB,%s UNIQUE(blob, recipient, box));"
+             "CREATE INDEX wraps_record ON wraps(record);"
+             "CREATE INDEX wraps_recipient ON wraps(recipient);"
+             "CREATE TABLE erased(record TEXT PRIMARY KEY);"
+             "CREATE TABLE peers(node BLOB PRIMARY KEY, store BLOB NOT NULL,"
+             " upto INTEGER NOT NULL);"
+             "INSERT INTO meta VALUES ('store', x'00112233445566778899aabbccddeeff'),"
+             " ('version', x'0%d');",
+             version == 2 ? " origin_store BLOB," : "", version);
+    assert_int_equal(sqlite3_exec(db, ddl, NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 1; i <= 3; i++) {
+        struct twin_wrap w = make(REC_A, 1, (unsigned char)(6 + i), (unsigned char)i);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO wraps(record, blob, recipient, box,"
+                                            " origin) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_text(st, 1, w.record, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 2, w.blob, sizeof(w.blob), SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 3, w.to, sizeof(w.to), SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 4, w.box, sizeof(w.box), SQLITE_TRANSIENT);
+        memset(w.origin, 0x21, sizeof(w.origin));
+        sqlite3_bind_blob(st, 5, w.origin, sizeof(w.origin), SQLITE_TRANSIENT);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
     assert_int_equal(sqlite3_exec(db,
-                                  "ALTER TABLE wraps DROP COLUMN origin_store;"
-                                  "UPDATE meta SET value = x'01' WHERE key = 'version'",
+                                  emptied ? "DELETE FROM wraps" : "DELETE FROM wraps WHERE seq = 3",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    w = open_store(f);
-    struct twin_wrap got = {0};
-    assert_int_equal(twin_wraps_each_for(w, kept.blob, kept.to, collect_one, &got), 1);
-    assert_true(got.from_peer);
-    assert_false(got.has_origin_store);
-    twin_wraps_free(w);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+}
+
+/* What sqlite reports of the store's file: the version in meta, and the indexes on wraps. */
+static void assert_store_file(struct fixture *f, int version, int indexes)
+{
+    char path[200];
+    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(
         sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'version'", -1, &st, NULL),
         SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(((const unsigned char *)sqlite3_column_blob(st, 0))[0], 2);
+    assert_int_equal(((const unsigned char *)sqlite3_column_blob(st, 0))[0], version);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                        " AND tbl_name = 'wraps'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), indexes);
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* Stores of versions 1 and 2 open as version 3: each wrap kept with its seq and where it came
+ * from (no store id before version 2), the one index of version 3 in place of three, and the
+ * counter where it was, so the seq of a deleted wrap is not given again, even when no wrap is
+ * left. */
+static void stores_of_versions_1_and_2_are_brought_to_version_3(void **state)
+{
+    struct fixture *f = *state;
+    char path[200];
+    snprintf(path, sizeof(path), "%s/wraps.db", f->dir);
+    for (int round = 0; round < 3; round++) { /* versions 1 and 2, and 2 with no wrap left */
+        remove(path);
+        write_old_store(f, round == 0 ? 1 : 2, round == 2);
+        twin_wraps *w = open_store(f);
+        unsigned char id[16];
+        twin_wraps_store_id(w, id);
+        assert_int_equal(id[15], 0xff); /* its id kept */
+        struct twin_wrap got[4] = {0}, one = {0};
+        struct twin_wraps_range all = {.until = UINT64_MAX, .max = 10};
+        uint64_t upto;
+        bool more;
+        assert_int_equal(twin_wraps_since(w, &all, collect, got, &upto, &more), 0);
+        if (round < 2) {
+            assert_int_equal(got[0].seq, 1);
+            assert_int_equal(got[1].seq, 2);
+            assert_int_equal(got[2].seq, 0);
+            assert_true(got[0].from_peer && got[1].from_peer);
+            assert_false(got[0].has_origin_store);
+            assert_int_equal(
+                twin_wraps_each_for(w, REC_A, got[1].blob, got[1].to, collect_one, &one), 1);
+            assert_memory_equal(one.box, got[1].box, sizeof(one.box));
+        } else {
+            assert_int_equal(got[0].seq, 0);
+        }
+        struct twin_wrap next = make(REC_B, 2, 7, 9);
+        bool added;
+        assert_int_equal(twin_wraps_add(w, &next, &added), 0);
+        assert_true(added);
+        assert_int_equal(next.seq, 4);
+        twin_wraps_free(w);
+        assert_store_file(f, 3, 1);
+    }
 }
 
 /* A record's wraps to one key, of every version: what opens a merged envelope, whose blob no
@@ -425,7 +511,7 @@ int main(void)
         T(peers_places_are_kept),
         T(a_copy_holds_the_store_at_one_moment_and_nothing_deleted),
         T(what_is_no_store_is_refused_by_name),
-        T(a_store_of_version_1_is_brought_to_version_2),
+        T(stores_of_versions_1_and_2_are_brought_to_version_3),
         T(own_wraps_are_kept_all_or_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

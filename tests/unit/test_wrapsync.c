@@ -233,7 +233,10 @@ static void a_listed_wrap_sent_as_a_later_one_is_kept_as_listed(void **state)
     twin_wraps *store = NULL;
     struct twin_wrap got = {0};
     assert_int_equal(twin_node_wraps(&store, t->p->north), 0);
-    assert_int_equal(twin_wraps_each_for(store, w.blob, w.to, first_of, &got), 1);
+    assert_int_equal(twin_wraps_each_for(store,
+                                         json_string_value(json_object_get(t->s.envelope, "id")),
+                                         w.blob, w.to, first_of, &got),
+                     1);
     assert_false(got.signed_by);
     assert_string_equal(got.record, json_string_value(json_object_get(t->s.envelope, "id")));
     twin_wrapsync_end(ws);
