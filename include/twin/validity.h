@@ -67,10 +67,12 @@ void twin_validity_cache_trust_received(twin_check_cache *c);
  * received history, whose peak memory counts. */
 void twin_validity_cache_lean(twin_check_cache *c);
 
-/* Called with each version of a sealed record (its blob id and its parsed, canonical file) that a
- * checked commit brings and the rules for sealed records accept, from the thread that checked
- * it; the rest of the commit may still be refused. */
-typedef void (*twin_validity_sealed_fn)(const git_oid *blob, const json_t *envelope, void *ctx);
+/* Called with each version of a sealed record (its blob id and its envelope as the check read it,
+ * valid during the call) that a checked commit brings and the rules for sealed records accept,
+ * from the thread that checked it; the rest of the commit may still be refused. */
+struct twin_envelope;
+typedef void (*twin_validity_sealed_fn)(const git_oid *blob, const struct twin_envelope *envelope,
+                                        void *ctx);
 void twin_validity_cache_on_sealed(twin_check_cache *c, twin_validity_sealed_fn fn, void *ctx);
 
 /* Checks one commit. Returns 0 when the check ran (the verdict is in *out), or a negative code

@@ -76,8 +76,11 @@ int twin_envelope_erase(json_t **out, const json_t *prev, const char *reason);
 
 /* The public rules on a change from old (NULL: a new record) to rec, where either may be an
  * envelope (SEALED.md 7 rules 5 and 6, for commits that are not merges): TWIN_EINVALID naming
- * the rule. *erasure is set when the change erases the record. */
-int twin_envelope_check_change(bool *erasure, const json_t *rec, const json_t *old);
+ * the rule. *erasure is set when the change erases the record. When it returns 0 and rec is an
+ * envelope, *read (unless NULL) holds rec as twin_envelope_read reads it, for the caller to
+ * clear; otherwise *read is cleared. */
+int twin_envelope_check_change(bool *erasure, struct twin_envelope *read, const json_t *rec,
+                               const json_t *old);
 
 /* The first field of rec (a record in the clear) that names or describes a person
  * (SEALED.md 8), as "type.field", or NULL when it holds none. */

@@ -399,14 +399,17 @@ static int read_blob_json(json_t **out, char *fault, size_t fault_size, git_repo
     return 0;
 }
 
-int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, const json_t *cur,
-                               const json_t *old, const struct twin_member *who,
-                               const struct twin_membership *m)
+/* twin_validity_check_sealed, which leaves in *read the envelope cur as read when the change is
+ * allowed and cur is one (for the caller to clear), else clears it. */
+static int check_sealed(char *fault, size_t fault_size, bool *erasure, struct twin_envelope *read,
+                        const json_t *cur, const json_t *old, const struct twin_member *who,
+                        const struct twin_membership *m)
 {
     const char *type = json_string_value(json_object_get(cur, "type"));
     const char *id = json_string_value(json_object_get(cur, "id"));
     fault[0] = '\0';
     *erasure = false;
+    memset(read, 0, sizeof(*read));
     if (!twin_envelope_is(cur) && !(old && twin_envelope_is(old))) {
         const char *field = m->sealed_personal ? twin_envelope_personal_change(cur, old) : NULL;
         if (field)
@@ -416,16 +419,16 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
                      type ? type : "record", id ? id : "?", field);
         return 0;
     }
-    int err = twin_envelope_check_change(erasure, cur, old);
+    struct twin_envelope e; /* its form is checked, its content with it */
+    int err = twin_envelope_check_change(erasure, &e, cur, old);
     if (err == TWIN_EINVALID || err == TWIN_ELIMIT) {
         snprintf(fault, fault_size, "%s", twin_error_last());
         return 0;
     }
     if (err)
         return err;
-    struct twin_envelope e; /* its form is checked, its content with it: the public parts now */
-    if ((err = twin_envelope_read_public(&e, cur)))
-        return err;
+    if (!twin_envelope_is(cur)) /* an envelope no more: refused above, as sealed for good */
+        return 0;
     if (who->own_partnerships)
         snprintf(fault, fault_size,
                  "%s may write only in its own partnerships, and a sealed record hides its "
@@ -453,8 +456,21 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
     if (!fault[0] && !*erasure && !in)
         snprintf(fault, fault_size, "%s wrote sealed %s %s for an audience it is not in",
                  who->org_id, e.type, e.id);
-    twin_envelope_clear(&e);
+    if (fault[0])
+        twin_envelope_clear(&e);
+    else
+        *read = e;
     return 0;
+}
+
+int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, const json_t *cur,
+                               const json_t *old, const struct twin_member *who,
+                               const struct twin_membership *m)
+{
+    struct twin_envelope e;
+    int rc = check_sealed(fault, fault_size, erasure, &e, cur, old, who, m);
+    twin_envelope_clear(&e);
+    return rc;
 }
 
 static bool same_field(const json_t *a, const json_t *b, const char *key)
@@ -583,11 +599,12 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             goto cleanup;
         }
         bool sealed = twin_envelope_is(cur) || (old && twin_envelope_is(old));
-        if ((rc = twin_validity_check_sealed(fault, fault_size, erasure, cur, old, who, m)) ||
-            fault[0])
+        struct twin_envelope e;
+        if ((rc = check_sealed(fault, fault_size, erasure, &e, cur, old, who, m)) || fault[0])
             goto cleanup;
-        if (sealed && on_sealed && on_sealed->fn && twin_envelope_is(cur))
-            on_sealed->fn(&c->new_id, cur, on_sealed->ctx);
+        if (e.id && on_sealed && on_sealed->fn)
+            on_sealed->fn(&c->new_id, &e, on_sealed->ctx);
+        twin_envelope_clear(&e);
         if (sealed)
             goto cleanup; /* an envelope's content is the audience's to check (SEALED.md 7) */
         int err = twin_record_validate(cur, old, lookup_in_tree, new_tree);

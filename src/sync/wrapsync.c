@@ -194,16 +194,10 @@ static bool notes_put(twin_wrapsync_notes *nt, struct note *note)
     return true;
 }
 
-void twin_wrapsync_note(const git_oid *blob, const json_t *envelope, void *ctx)
+void twin_wrapsync_note(const git_oid *blob, const struct twin_envelope *e, void *ctx)
 {
     twin_wrapsync_notes *nt = ctx;
-    struct twin_envelope e;
-    if (twin_envelope_read_public(&e, envelope)) {
-        twin_error_clear(); /* not one to note: its wraps will read it and say why */
-        return;
-    }
-    struct note *note = note_make(blob->id, &e);
-    twin_envelope_clear(&e);
+    struct note *note = note_make(blob->id, e);
     if (!note)
         return;
     pthread_mutex_lock(&nt->lock);

@@ -45,9 +45,11 @@ typedef struct twin_wrapsync_notes twin_wrapsync_notes;
 int twin_wrapsync_notes_new(twin_wrapsync_notes **out);
 void twin_wrapsync_notes_free(twin_wrapsync_notes *nt);
 
+struct twin_envelope;
+
 /* Notes one version (a twin_validity_sealed_fn, ctx the notes; from any thread). A version not
  * noted (over the notes' bound of memory, or out of memory) is read when its wraps come. */
-void twin_wrapsync_note(const git_oid *blob, const json_t *envelope, void *ctx);
+void twin_wrapsync_note(const git_oid *blob, const struct twin_envelope *e, void *ctx);
 
 /* Begins the checks of one received answer at n's head, with the notes of the session's check
  * (NULL: none): TWIN_ENOHISTORY when n has none. */

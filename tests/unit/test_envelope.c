@@ -154,6 +154,13 @@ static void forms_the_specification_rules_out_are_refused(void **state)
     refused(env, "sealed.wraps", "[\"AAAA\"]", "not base64 of 32 bytes");
     snprintf(list, sizeof(list), "[\"%s\",\"%s\"]", wrap, wrap);
     refused(env, "sealed.wraps", list, "sealed.wraps must be sorted");
+    /* 32 bytes end in a character with two bits to spare, which must be zero: another encoding
+     * of the same bytes with one of them set is not the digest's. */
+    snprintf(list, sizeof(list), "[\"%s\"]", wrap);
+    size_t pad = strlen(list) - 3; /* [" ... ="] */
+    assert_int_equal(list[pad], '=');
+    list[pad - 1]++; /* A, E, ..., 8 (a multiple of four) to the next character */
+    refused(env, "sealed.wraps", list, "not base64 of 32 bytes");
     refused(env, "withdrawn", "false", "withdrawn is true or left out");
     refused(env, "erased", "{\"reason\":\"x\"}", "sealed holds no member");
     refused(env, "conflicts", "[\"ABC\"]", "conflicts item 1 is not valid");
@@ -207,10 +214,23 @@ static void an_erased_envelope_keeps_only_what_was_public(void **state)
     json_decref(env);
 }
 
+/* The check of a change, with the envelope it hands back: rec's, read whole, when the change is
+ * allowed and rec is an envelope, else nothing. */
 static int change(const json_t *rec, const json_t *old, bool *erasure)
 {
     bool e = false;
-    int rc = twin_envelope_check_change(&e, rec, old);
+    struct twin_envelope read;
+    memset(&read, 0x5a, sizeof(read));
+    int rc = twin_envelope_check_change(&e, &read, rec, old);
+    if (rc == 0 && twin_envelope_is(rec)) {
+        assert_string_equal(read.id, json_string_value(json_object_get(rec, "id")));
+        assert_int_equal(read.erased, e);
+        assert_true(read.erased || (read.ciphertext && read.nwraps > 0));
+    } else {
+        assert_null(read.id);
+        assert_null(read.ciphertext);
+    }
+    twin_envelope_clear(&read);
     if (erasure)
         *erasure = e;
     return rc;

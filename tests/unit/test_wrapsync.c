@@ -102,7 +102,10 @@ static void note_text(twin_wrapsync_notes *notes, const char *text, size_t len)
     json_t *file = json_loadb(text, len, 0, &err);
     assert_non_null(file);
     twin_sha1_object(id.id, "blob", text, len);
-    twin_wrapsync_note(&id, file, notes);
+    struct twin_envelope e;
+    assert_int_equal(twin_envelope_read_public(&e, file), 0);
+    twin_wrapsync_note(&id, &e, notes);
+    twin_envelope_clear(&e);
     json_decref(file);
 }
 
