@@ -19,8 +19,9 @@ struct twin_wraps {
     char path[4200];
     unsigned char store[TWIN_WRAPS_STORE_BYTES];
     /* The statements a session runs for every wrap, prepared once: SQL parsed for each of
-     * thousands of wraps cost more than the rest of their check. */
-    sqlite3_stmt *erased_st, *add_st;
+     * thousands of wraps cost more than the rest of their check. twin_wraps_add has its own
+     * statement for the erased records, so that it may run beside twin_wraps_erased. */
+    sqlite3_stmt *erased_st, *add_erased_st, *add_st;
     bool relaxed; /* the open transaction is not synced to disk at its commit */
 };
 
@@ -203,6 +204,7 @@ void twin_wraps_free(twin_wraps *w)
     if (!w)
         return;
     sqlite3_finalize(w->erased_st);
+    sqlite3_finalize(w->add_erased_st);
     sqlite3_finalize(w->add_st);
     sqlite3_close_v2(w->db);
     free(w);
@@ -239,12 +241,13 @@ int twin_wraps_new_id(twin_wraps *w)
     return rc;
 }
 
-int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)
+/* Whether record was erased, by the statement kept in *kept. */
+static int erased_by(bool *erased, sqlite3_stmt **kept, twin_wraps *w, const char *record)
 {
-    int rc = prepared(&w->erased_st, w, "SELECT 1 FROM erased WHERE record = ?1");
+    int rc = prepared(kept, w, "SELECT 1 FROM erased WHERE record = ?1");
     if (rc)
         return rc;
-    sqlite3_stmt *st = w->erased_st;
+    sqlite3_stmt *st = *kept;
     sqlite3_bind_text(st, 1, record, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
     *erased = step == SQLITE_ROW;
@@ -254,11 +257,30 @@ int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)
     return rc;
 }
 
+int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record)
+{
+    return erased_by(erased, &w->erased_st, w, record);
+}
+
+int twin_wraps_each_erased(twin_wraps *w, int (*fn)(const char *record, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "SELECT record FROM erased ORDER BY record"), step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *record = (const char *)sqlite3_column_text(st, 0);
+        rc = fn(record ? record : "", ctx);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(w, "reading the erased records");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
 {
     *added = false;
     bool erased;
-    int rc = twin_wraps_erased(&erased, w, wrap->record);
+    int rc = erased_by(&erased, &w->add_erased_st, w, wrap->record);
     if (rc)
         return rc;
     if (erased)

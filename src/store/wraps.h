@@ -7,6 +7,10 @@
  * write-ahead log is emptied, so what was deleted is in no file of the store.
  *
  * This module only stores: which wraps a node may keep (SEALED.md 3) is decided above it.
+ *
+ * Two threads may use one store at once (SQLite takes turns between them), provided each of
+ * twin_wraps_add and twin_wraps_erased is called from one thread at a time, and a transaction is
+ * begun and ended by one thread, whose adds it then holds.
  */
 #ifndef TWIN_WRAPS_H
 #define TWIN_WRAPS_H
@@ -126,6 +130,9 @@ int twin_wraps_delete(twin_wraps *w, uint64_t seq);
  * write-ahead log so no file keeps them. *deleted gets how many there were. */
 int twin_wraps_erase(twin_wraps *w, const char *record, size_t *deleted);
 int twin_wraps_erased(bool *erased, twin_wraps *w, const char *record);
+
+/* Calls fn for each erased record, in order of id, until fn returns non-zero (returned). */
+int twin_wraps_each_erased(twin_wraps *w, int (*fn)(const char *record, void *ctx), void *ctx);
 
 /* How many wraps are kept for a record's versions. */
 int twin_wraps_count_record(size_t *count, twin_wraps *w, const char *record);

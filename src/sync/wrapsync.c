@@ -66,12 +66,21 @@ struct twin_wrapsync {
     unsigned char network[TWIN_SEAL_NETWORK_BYTES];
     struct version cache[CACHE_SLOTS];
     size_t next_slot;
-    struct twin_wrapsync_counts counts;
+    struct twin_wrapsync_counts counts; /* but for the keeper's */
+    struct keeper *keeper;              /* started with the first wraps to keep */
+    /* The records erased when the context began, in order: the store is not asked for each
+     * version while the keeper writes it, and one erased later is refused by twin_wraps_add. */
+    char (*erased)[TWIN_ID_LEN + 1];
+    size_t nerased, erased_cap;
     /* The answer being received. */
     size_t messages, wraps;
     unsigned char store[TWIN_WRAPS_STORE_BYTES];
     uint64_t upto;
 };
+
+struct keeper;
+static void keeper_counts(struct keeper *k, struct twin_wrapsync_counts *c);
+static void keeper_stop(struct keeper *k, struct twin_wrapsync_counts *c);
 
 static void version_clear(struct version *v)
 {
@@ -211,12 +220,36 @@ void twin_wrapsync_end(twin_wrapsync *ws)
 {
     if (!ws)
         return;
+    keeper_stop(ws->keeper, &ws->counts);
+    free(ws->erased);
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         version_clear(&ws->cache[i]);
     twin_membership_free(ws->m);
     twin_treecache_free(ws->trees);
     git_tree_free(ws->head);
     free(ws);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Adds an erased record's id to the context's list (read in order of id). */
+static int note_erased(const char *record, void *ctx)
+{
+    twin_wrapsync *ws = ctx;
+    if (strlen(record) > TWIN_ID_LEN)
+        return 0; /* no record of twin's: no version names it */
+    if (ws->nerased == ws->erased_cap) {
+        size_t cap = ws->erased_cap ? 2 * ws->erased_cap : 64;
+        char(*more)[TWIN_ID_LEN + 1] = realloc(ws->erased, cap * sizeof(*more));
+        if (!more)
+            return twin_error(TWIN_ERROR, "out of memory");
+        ws->erased = more, ws->erased_cap = cap;
+    }
+    snprintf(ws->erased[ws->nerased++], TWIN_ID_LEN + 1, "%s", record);
+    return 0;
 }
 
 int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n, const twin_wrapsync_notes *notes)
@@ -243,6 +276,8 @@ int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n, const twin_wrapsync_n
         rc = twin_error_wrap(TWIN_ERROR, "this node's network id");
     if (rc == 0)
         rc = twin_node_wraps(&ws->w, n);
+    if (rc == 0)
+        rc = twin_wraps_each_erased(ws->w, note_erased, ws);
     if (rc) {
         twin_wrapsync_end(ws);
         return rc;
@@ -251,9 +286,12 @@ int twin_wrapsync_begin(twin_wrapsync **out, twin_node *n, const twin_wrapsync_n
     return 0;
 }
 
-struct twin_wrapsync_counts twin_wrapsync_counts(const twin_wrapsync *ws)
+struct twin_wrapsync_counts twin_wrapsync_counts(twin_wrapsync *ws)
 {
-    return ws->counts;
+    struct twin_wrapsync_counts c = ws->counts;
+    if (ws->keeper)
+        keeper_counts(ws->keeper, &c);
+    return c;
 }
 
 /* Reads the blob id as a canonical JSON file of at most an envelope's size: 0 with *json, or
@@ -321,15 +359,12 @@ static int head_entry(git_oid *out, twin_wrapsync *ws, const char *path)
 static int check_head(const char **why, twin_wrapsync *ws, const struct note *note)
 {
     char path[256];
-    bool erased = false;
     *why = NULL;
-    int rc = twin_wraps_erased(&erased, ws->w, note->id);
-    if (rc)
-        return rc;
-    if (erased) {
+    if (ws->nerased && bsearch(note->id, ws->erased, ws->nerased, sizeof(*ws->erased), cmp_id)) {
         *why = "its record was erased";
         return 0;
     }
+    int rc;
     if (twin_record_path(path, sizeof(path), note->type, note->id) != 0) {
         twin_error_clear();
         *why = "its envelope names no record path";
@@ -435,10 +470,13 @@ static int same_box(const struct twin_wrap *kept, void *ctx)
     return memcmp(kept->box, ((const struct twin_wrap *)ctx)->box, TWIN_SEAL_BOX_BYTES) == 0;
 }
 
-static int judge(enum twin_wrapsync_verdict *verdict, const char **why, twin_wrapsync *ws,
-                 struct twin_wrap *wrap)
+/* The rules of SEALED.md 3 that need nothing the store keeps but the erased records: NULL in *why
+ * when wrap holds them (wrap->record set, and a listed wrap made one without by and sig), else
+ * the rule it breaks. *later is set for a signed wrap, whose bound keep_one checks. */
+static int assess(const char **why, bool *later, twin_wrapsync *ws, struct twin_wrap *wrap)
 {
     struct version *v = NULL;
+    *later = false;
     int rc = version_of(&v, ws, wrap->blob);
     if (rc)
         return rc;
@@ -458,31 +496,41 @@ static int judge(enum twin_wrapsync_verdict *verdict, const char **why, twin_wra
         memset(wrap->sig, 0, sizeof(wrap->sig));
     } else if (!wrap->signed_by) {
         *why = "it is neither listed nor signed";
-        return 0;
     } else if ((*why = audience_key(ws, v->note, wrap->by, true)) != NULL) {
         return 0;
     } else if (!twin_seal_wrap_verify(wrap->sig, wrap->by, ws->network, wrap->blob, wrap->to,
                                       wrap->box)) {
         *why = "its signature does not verify";
-        return 0;
     } else {
-        size_t later = 0;
-        if ((rc = twin_wraps_count_later(&later, ws->w, v->note->id, wrap->blob, wrap->to)))
+        *later = true;
+    }
+    return 0;
+}
+
+/* Keeps a wrap that assess passed, in the store as it is now: a later wrap only within the bound
+ * of later wraps per version and key. Sets *verdict, and *why for a dropped one. */
+static int keep_one(enum twin_wrapsync_verdict *verdict, const char **why, twin_wraps *w,
+                    struct twin_wrap *wrap, bool later)
+{
+    int rc;
+    *why = NULL;
+    if (later) {
+        size_t count = 0;
+        if ((rc = twin_wraps_count_later(&count, w, wrap->record, wrap->blob, wrap->to)))
             return rc;
-        if (later >= TWIN_WRAPSYNC_LATER_MAX) {
-            rc = twin_wraps_each_for(ws->w, v->note->id, wrap->blob, wrap->to, same_box, wrap);
+        if (count >= TWIN_WRAPSYNC_LATER_MAX) {
+            rc = twin_wraps_each_for(w, wrap->record, wrap->blob, wrap->to, same_box, wrap);
             if (rc < 0)
                 return rc;
-            if (rc == 0) {
+            if (rc == 0)
                 *why = "four later wraps are kept for its version and key already";
-                return 0;
-            }
-            *verdict = TWIN_WRAPSYNC_HELD;
+            else
+                *verdict = TWIN_WRAPSYNC_HELD;
             return 0;
         }
     }
     bool added = false;
-    rc = twin_wraps_add(ws->w, wrap, &added);
+    rc = twin_wraps_add(w, wrap, &added);
     if (rc == TWIN_EDENIED) {
         twin_error_clear();
         *why = "its record was erased";
@@ -494,13 +542,27 @@ static int judge(enum twin_wrapsync_verdict *verdict, const char **why, twin_wra
     return 0;
 }
 
+static void count(struct twin_wrapsync_counts *c, enum twin_wrapsync_verdict verdict)
+{
+    c->received++;
+    if (verdict == TWIN_WRAPSYNC_KEPT)
+        c->kept++;
+    else if (verdict == TWIN_WRAPSYNC_HELD)
+        c->held++;
+    else
+        c->dropped++;
+}
+
 int twin_wrapsync_check(enum twin_wrapsync_verdict *verdict, const char **why, twin_wrapsync *ws,
                         struct twin_wrap *wrap)
 {
     *verdict = TWIN_WRAPSYNC_DROPPED;
     *why = NULL;
     wrap->seq = 0;
-    int rc = judge(verdict, why, ws, wrap);
+    bool later;
+    int rc = assess(why, &later, ws, wrap);
+    if (rc == 0 && !*why)
+        rc = keep_one(verdict, why, ws->w, wrap, later);
     if (rc) {
         *why = "";
         return rc;
@@ -509,16 +571,176 @@ int twin_wrapsync_check(enum twin_wrapsync_verdict *verdict, const char **why, t
         *verdict = TWIN_WRAPSYNC_DROPPED;
     else
         *why = "";
-    ws->counts.received++;
-    if (*verdict == TWIN_WRAPSYNC_KEPT)
-        ws->counts.kept++;
-    else if (*verdict == TWIN_WRAPSYNC_HELD)
-        ws->counts.held++;
-    else
-        ws->counts.dropped++;
+    count(&ws->counts, *verdict);
     return 0;
 }
 
+/* ---- keeping an answer's wraps beside reading it ------------------------------------------- */
+
+static void add_counts(struct twin_wrapsync_counts *to, const struct twin_wrapsync_counts *c)
+{
+    to->received += c->received;
+    to->kept += c->kept;
+    to->held += c->held;
+    to->dropped += c->dropped;
+}
+
+/* The wraps of one message that passed assess, for the keeper. */
+struct batch_in {
+    struct twin_wrap *wraps;
+    bool *later;
+    size_t count;
+};
+
+static void batch_in_free(struct batch_in *b)
+{
+    if (b) {
+        free(b->wraps);
+        free(b->later);
+        free(b);
+    }
+}
+
+/* A thread that keeps each message's wraps, in a transaction of its own, while the session reads
+ * and checks the next message: the two take about as long. One batch waits while one is kept. */
+struct keeper {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    twin_wraps *w;
+    struct batch_in *waiting; /* handed over, not yet taken */
+    bool busy, stop;
+    struct twin_wrapsync_counts counts; /* of the wraps it kept, held or dropped */
+    int rc;                             /* its first fault, told in error */
+    char error[1024];
+};
+
+static int keep_batch(struct keeper *k, struct batch_in *b)
+{
+    struct twin_wrapsync_counts c = {0};
+    int rc = twin_wraps_begin_received(k->w);
+    for (size_t i = 0; rc == 0 && i < b->count; i++) {
+        enum twin_wrapsync_verdict verdict = TWIN_WRAPSYNC_DROPPED;
+        const char *why = NULL;
+        if ((rc = keep_one(&verdict, &why, k->w, &b->wraps[i], b->later[i])) == 0)
+            count(&c, why ? TWIN_WRAPSYNC_DROPPED : verdict);
+    }
+    if (rc == 0 && (rc = twin_wraps_commit(k->w)) == 0) {
+        pthread_mutex_lock(&k->lock);
+        add_counts(&k->counts, &c);
+        pthread_mutex_unlock(&k->lock);
+    } else {
+        twin_wraps_rollback(k->w);
+    }
+    return rc;
+}
+
+static void *keeper_run(void *arg)
+{
+    struct keeper *k = arg;
+    pthread_mutex_lock(&k->lock);
+    for (;;) {
+        while (!k->waiting && !k->stop)
+            pthread_cond_wait(&k->cond, &k->lock);
+        if (!k->waiting)
+            break; /* stopped, with nothing left */
+        struct batch_in *b = k->waiting;
+        k->waiting = NULL;
+        k->busy = true;
+        bool failed = k->rc != 0;
+        pthread_cond_broadcast(&k->cond);
+        pthread_mutex_unlock(&k->lock);
+        int rc = failed ? 0 : keep_batch(k, b); /* after a fault, what follows is not kept */
+        batch_in_free(b);
+        pthread_mutex_lock(&k->lock);
+        if (rc && !k->rc) {
+            k->rc = rc;
+            snprintf(k->error, sizeof(k->error), "%s", twin_error_last());
+        }
+        k->busy = false;
+        pthread_cond_broadcast(&k->cond);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+static int keeper_start(struct keeper **out, twin_wraps *w)
+{
+    struct keeper *k = calloc(1, sizeof(*k));
+    if (!k)
+        return twin_error(TWIN_ERROR, "out of memory");
+    k->w = w;
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->cond, NULL);
+    if (pthread_create(&k->thread, NULL, keeper_run, k) != 0) {
+        pthread_cond_destroy(&k->cond);
+        pthread_mutex_destroy(&k->lock);
+        free(k);
+        return twin_error(TWIN_ERROR, "cannot start a thread to keep wraps");
+    }
+    *out = k;
+    return 0;
+}
+
+/* The keeper's fault, told again on this thread; 0 when it has none. Called with its lock. */
+static int keeper_fault(struct keeper *k)
+{
+    return k->rc ? twin_error(k->rc, "%s", k->error) : 0;
+}
+
+/* Hands b over (the keeper frees it), once the batch before it is taken. */
+static int keeper_hand(struct keeper *k, struct batch_in *b)
+{
+    pthread_mutex_lock(&k->lock);
+    while (k->waiting && !k->rc)
+        pthread_cond_wait(&k->cond, &k->lock);
+    int rc = keeper_fault(k);
+    if (rc == 0) {
+        k->waiting = b;
+        pthread_cond_broadcast(&k->cond);
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (rc)
+        batch_in_free(b);
+    return rc;
+}
+
+/* Waits until every batch handed over is kept: its fault, or 0. */
+static int keeper_drain(struct keeper *k)
+{
+    pthread_mutex_lock(&k->lock);
+    while (k->waiting || k->busy)
+        pthread_cond_wait(&k->cond, &k->lock);
+    int rc = keeper_fault(k);
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
+/* Adds the keeper's counts to *c once all it was handed is kept (its fault, if any, was told by
+ * the take that met it). */
+static void keeper_counts(struct keeper *k, struct twin_wrapsync_counts *c)
+{
+    (void)keeper_drain(k);
+    pthread_mutex_lock(&k->lock);
+    add_counts(c, &k->counts);
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* Keeps what was handed over, ends the thread, and adds its counts to *c. */
+static void keeper_stop(struct keeper *k, struct twin_wrapsync_counts *c)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->stop = true;
+    pthread_cond_broadcast(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    add_counts(c, &k->counts);
+    pthread_cond_destroy(&k->cond);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
 /* ---- the receiving side of an answer -------------------------------------------------------- */
 
 int twin_wrapsync_ask(twin_msg *out, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES])
@@ -565,35 +787,48 @@ int twin_wrapsync_take(bool *last, twin_wrapsync *ws, const unsigned char peer[T
     ws->upto = m->u.wraps.upto;
     ws->messages++;
     ws->wraps += m->u.wraps.count;
+    struct batch_in *b = calloc(1, sizeof(*b));
+    if (b && m->u.wraps.count > 0) {
+        b->wraps = malloc(m->u.wraps.count * sizeof(*b->wraps));
+        b->later = malloc(m->u.wraps.count * sizeof(*b->later));
+    }
+    if (!b || (m->u.wraps.count > 0 && (!b->wraps || !b->later))) {
+        batch_in_free(b);
+        return twin_error(TWIN_ERROR, "out of memory");
+    }
     int rc = 0;
-    if (m->u.wraps.count > 0 && (rc = twin_wraps_begin_received(ws->w)) != 0)
-        return rc;
     for (size_t i = 0; rc == 0 && i < m->u.wraps.count; i++) {
         const twin_msg_wrap *in = &m->u.wraps.items[i];
-        struct twin_wrap wrap = {
-            .signed_by = in->signed_by, .from_peer = true, .has_origin_store = true};
-        memcpy(wrap.origin, peer, sizeof(wrap.origin));
-        memcpy(wrap.origin_store, m->u.wraps.store, sizeof(wrap.origin_store));
-        memcpy(wrap.blob, in->blob, sizeof(wrap.blob));
-        memcpy(wrap.to, in->to, sizeof(wrap.to));
-        memcpy(wrap.box, in->box, sizeof(wrap.box));
+        struct twin_wrap *wrap = &b->wraps[b->count];
+        memset(wrap, 0, sizeof(*wrap));
+        wrap->signed_by = in->signed_by;
+        wrap->from_peer = wrap->has_origin_store = true;
+        memcpy(wrap->origin, peer, sizeof(wrap->origin));
+        memcpy(wrap->origin_store, m->u.wraps.store, sizeof(wrap->origin_store));
+        memcpy(wrap->blob, in->blob, sizeof(wrap->blob));
+        memcpy(wrap->to, in->to, sizeof(wrap->to));
+        memcpy(wrap->box, in->box, sizeof(wrap->box));
         if (in->signed_by) {
-            memcpy(wrap.by, in->by, sizeof(wrap.by));
-            memcpy(wrap.sig, in->sig, sizeof(wrap.sig));
+            memcpy(wrap->by, in->by, sizeof(wrap->by));
+            memcpy(wrap->sig, in->sig, sizeof(wrap->sig));
         }
-        enum twin_wrapsync_verdict verdict;
-        const char *why;
-        rc = twin_wrapsync_check(&verdict, &why, ws, &wrap);
+        const char *why = NULL;
+        if ((rc = assess(&why, &b->later[b->count], ws, wrap)) == 0 && why)
+            count(&ws->counts, TWIN_WRAPSYNC_DROPPED);
+        else if (rc == 0)
+            b->count++;
     }
-    if (m->u.wraps.count > 0) {
-        if (rc == 0)
-            rc = twin_wraps_commit(ws->w);
-        if (rc)
-            twin_wraps_rollback(ws->w);
+    if (rc == 0 && b->count > 0 && !ws->keeper)
+        rc = keeper_start(&ws->keeper, ws->w);
+    if (rc == 0 && b->count > 0) {
+        rc = keeper_hand(ws->keeper, b); /* the keeper frees it */
+        b = NULL;
     }
+    batch_in_free(b);
     if (rc == 0 && !m->u.wraps.more) {
-        rc = twin_wraps_peer_set(ws->w, peer, ws->store, ws->upto);
-        *last = rc == 0;
+        if ((!ws->keeper || (rc = keeper_drain(ws->keeper)) == 0) &&
+            (rc = twin_wraps_peer_set(ws->w, peer, ws->store, ws->upto)) == 0)
+            *last = true;
     }
     return rc;
 }

@@ -64,16 +64,18 @@ void twin_wrapsync_end(twin_wrapsync *ws);
 int twin_wrapsync_check(enum twin_wrapsync_verdict *verdict, const char **why, twin_wrapsync *ws,
                         struct twin_wrap *wrap);
 
-/* What the checks so far came to. */
-struct twin_wrapsync_counts twin_wrapsync_counts(const twin_wrapsync *ws);
+/* What the checks so far came to, once every wrap taken so far is kept. */
+struct twin_wrapsync_counts twin_wrapsync_counts(twin_wrapsync *ws);
 
 /* The ask for the wraps of the peer with node key peer that this node lacks: a wraps_since of
  * the peer's store id and the last seq of it received, or of no store (since 0) when none. */
 int twin_wrapsync_ask(twin_msg *out, twin_node *n, const unsigned char peer[TWIN_PUBKEY_BYTES]);
 
-/* Takes one wraps message m of the peer's answer to ask: checks and keeps its wraps (in one
- * transaction), and after the last message (more false) records the peer's store id and upto
- * for peer, setting *last. TWIN_EINVALID, naming the fault, for a message that does not fit the
+/* Takes one wraps message m of the peer's answer to ask: checks its wraps and hands those that
+ * pass to a thread that keeps them (each message's in one transaction) while the next message is
+ * read and checked, and after the last message (more false), once all are kept, records the
+ * peer's store id and upto for peer, setting *last. A fault in keeping is returned by the take
+ * that follows it. TWIN_EINVALID, naming the fault, for a message that does not fit the
  * answer so far: its store changed, its upto went back (below since when the store is the one
  * asked about), a message with more true held no wrap, or the answer passed
  * TWIN_WRAPSYNC_ANSWER_MAX wraps. The wraps of earlier messages stay kept. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "base/sha1.h"
 #include "ops/sealed.h"
@@ -421,6 +422,97 @@ static void wraps_of_a_record_the_store_erased_are_dropped(void **state)
     assert_int_equal(kept(t), 0);
 }
 
+/* A record erased in the store after the checks began: its wraps pass the checks made on what
+ * was erased then, and are dropped when kept. */
+static void wraps_of_a_record_erased_meanwhile_are_dropped(void **state)
+{
+    struct net *t = *state;
+    twin_wraps *store = NULL;
+    assert_int_equal(twin_node_wraps(&store, t->p->north), 0);
+    twin_wrapsync *ws = begin(t);
+    assert_int_equal(
+        twin_wraps_erase(store, json_string_value(json_object_get(t->s.envelope, "id")), NULL), 0);
+    expect(ws, listed_to(t, twin_node_key(t->p->north)->pk), TWIN_WRAPSYNC_DROPPED,
+           "its record was erased");
+    twin_wrapsync_end(ws);
+    assert_int_equal(kept(t), 0);
+}
+
+/* The wraps of one message are kept in their order, each against the store as those before it
+ * left it, while the checks go on: of six later wraps for one version and key in one message,
+ * four are kept and two dropped, as when taken one by one. */
+static void later_wraps_in_one_message_keep_their_bound(void **state)
+{
+    struct net *t = *state;
+    const twin_keypair *north = twin_node_key(t->p->north);
+    twin_msg_wrap items[6];
+    for (int i = 0; i < 6; i++) {
+        struct twin_wrap w = later(t, t->south3.pk, north);
+        memcpy(items[i].blob, w.blob, sizeof(w.blob));
+        memcpy(items[i].to, w.to, sizeof(w.to));
+        memcpy(items[i].box, w.box, sizeof(w.box));
+        items[i].signed_by = true;
+        memcpy(items[i].by, w.by, sizeof(w.by));
+        memcpy(items[i].sig, w.sig, sizeof(w.sig));
+    }
+    twin_msg ask = {.type = TWIN_MSG_WRAPS_SINCE}, m = {.type = TWIN_MSG_WRAPS};
+    randombytes_buf(m.u.wraps.store, sizeof(m.u.wraps.store));
+    m.u.wraps.upto = 6;
+    m.u.wraps.items = items;
+    m.u.wraps.count = 6;
+    twin_wrapsync *ws = begin(t);
+    bool last = false;
+    assert_int_equal(twin_wrapsync_take(&last, ws, twin_node_key(t->p->south)->pk, &ask, &m), 0);
+    assert_true(last);
+    struct twin_wrapsync_counts c = twin_wrapsync_counts(ws);
+    assert_int_equal(c.received, 6);
+    assert_int_equal(c.kept, 4);
+    assert_int_equal(c.dropped, 2);
+    twin_wrapsync_end(ws);
+    assert_int_equal(kept(t), 4);
+}
+
+/* A fault in keeping a message's wraps (the store lost a table) is told by the take that follows,
+ * and the peer's place is not recorded, so its wraps are asked for again. */
+static void a_fault_in_keeping_wraps_ends_the_answer(void **state)
+{
+    struct net *t = *state;
+    const unsigned char *peer = twin_node_key(t->p->south)->pk;
+    struct twin_wrap w = listed_to(t, twin_node_key(t->p->north)->pk);
+    twin_msg_wrap item = {.signed_by = false};
+    memcpy(item.blob, w.blob, sizeof(w.blob));
+    memcpy(item.to, w.to, sizeof(w.to));
+    memcpy(item.box, w.box, sizeof(w.box));
+    twin_msg ask = {.type = TWIN_MSG_WRAPS_SINCE}, m = {.type = TWIN_MSG_WRAPS};
+    randombytes_buf(m.u.wraps.store, sizeof(m.u.wraps.store));
+    m.u.wraps.upto = 1;
+    m.u.wraps.items = &item;
+    m.u.wraps.count = 1;
+    m.u.wraps.more = true;
+    twin_wrapsync *ws = begin(t);
+    char path[300];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/%s", twin_node_dir(t->p->north), TWIN_WRAPS_FILE);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE erased", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    bool last = false;
+    assert_int_equal(twin_wrapsync_take(&last, ws, peer, &ask, &m), 0); /* handed over */
+    m.u.wraps.upto = 2;
+    m.u.wraps.more = false;
+    assert_error(twin_wrapsync_take(&last, ws, peer, &ask, &m), TWIN_ERROR, "erased");
+    assert_false(last);
+    twin_wrapsync_end(ws);
+    twin_wraps *store = NULL;
+    unsigned char store_id[TWIN_WRAPS_STORE_BYTES];
+    uint64_t upto = 99;
+    assert_int_equal(twin_node_wraps(&store, t->p->north), 0);
+    assert_int_equal(twin_wraps_peer_get(store, peer, store_id, &upto), 0);
+    assert_int_equal(upto, 0);
+    assert_int_equal(kept(t), 0);
+}
+
 static void a_noted_version_is_still_checked_at_the_head(void **state)
 {
     struct net *t = *state;
@@ -689,6 +781,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(wraps_of_an_erased_record_are_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(wraps_of_a_record_the_store_erased_are_dropped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(wraps_of_a_record_erased_meanwhile_are_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(later_wraps_in_one_message_keep_their_bound, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_fault_in_keeping_wraps_ends_the_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(an_answer_is_taken_whole_and_never_sent_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_peer_whose_store_was_made_again_gets_its_own_wraps_back,
