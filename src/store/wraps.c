@@ -22,6 +22,10 @@ struct twin_wraps {
      * thousands of wraps cost more than the rest of their check. twin_wraps_add has its own
      * statement for the erased records, so that it may run beside twin_wraps_erased. */
     sqlite3_stmt *erased_st, *add_erased_st, *add_st;
+    /* The source (in sources) of the last received wrap kept. */
+    sqlite3_int64 source_id; /* 0: none yet */
+    unsigned char source_node[TWIN_PUBKEY_BYTES], source_store[TWIN_WRAPS_STORE_BYTES];
+    size_t source_nstore;
     bool relaxed; /* the open transaction is not synced to disk at its commit */
 };
 
@@ -57,26 +61,56 @@ static int prepared(sqlite3_stmt **kept, twin_wraps *w, const char *sql)
 static int change(twin_wraps *w, const char *sql, const void *param, int len, size_t *changed,
                   const char *what);
 
-/* One index: wraps are looked up by record (a record's versions, an erasure) and by version and
- * key within a record, and the unique key that keeps each wrap once leads with the record, whose
- * ids grow with time (UUIDv7), so a session's inserts land near the end of the index rather than
- * all over it, as a key leading with the blob id did (version 2, with two more indexes: keeping
- * a fresh member's first 20k wraps cost twice as much). Wraps to one key are read by a scan, for
- * a key rotation or a key that is no longer active. */
+/* One index: wraps are looked up by record (a record's versions, an erasure) and by version
+ * within a record, and the unique key that keeps each wrap once leads with the record, whose ids
+ * grow with time (UUIDv7), so a session's inserts land near the end of the index rather than all
+ * over it, as a key leading with the blob id did (version 2, with two more indexes). The key
+ * holds a wrap's digest (SEALED.md 1: what an envelope lists), not its key and box, and where a
+ * wrap came from is a number in sources: a fresh member's first 20k wraps write a quarter of the
+ * bytes of version 2, and cost a third of its time. Wraps to one key are read by a scan, for a
+ * key rotation or a key that is no longer active. */
 #define WRAPS_COLUMNS                                                                              \
     "(seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL, blob BLOB NOT NULL,"            \
-    " recipient BLOB NOT NULL, box BLOB NOT NULL, maker BLOB, sig BLOB, origin BLOB,"              \
-    " origin_store BLOB, UNIQUE(record, blob, recipient, box));"
+    " recipient BLOB NOT NULL, box BLOB NOT NULL, digest BLOB NOT NULL, maker BLOB, sig BLOB,"     \
+    " source INTEGER, UNIQUE(record, blob, digest));"
 
+/* A wrap's source: the node key of the peer it came from, and the store id of the answer it came
+ * in (empty for wraps kept before stores had ids, version 1); a wrap made here has none. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS wraps" WRAPS_COLUMNS
+    "CREATE TABLE IF NOT EXISTS sources(id INTEGER PRIMARY KEY, node BLOB NOT NULL,"
+    " store BLOB NOT NULL, UNIQUE(node, store));"
     "CREATE TABLE IF NOT EXISTS erased(record TEXT PRIMARY KEY);"
     "CREATE TABLE IF NOT EXISTS peers(node BLOB PRIMARY KEY, store BLOB NOT NULL,"
     " upto INTEGER NOT NULL);";
 
-/* Version 2 to 3: the wraps table made again with its one index, every wrap with its seq, and
- * the counter where it was (sqlite_sequence: a seq deleted at the top is never given again). */
+/* wrap_digest(recipient, box) in SQL: twin_seal_wrap_digest, for stores brought to version 3. A
+ * damaged wrap, its key or box of another size, gets a digest of its own bytes. */
+static void wrap_digest_sql(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    unsigned char d[TWIN_SEAL_DIGEST_BYTES];
+    const unsigned char *to = sqlite3_value_blob(argv[0]), *box = sqlite3_value_blob(argv[1]);
+    int nto = sqlite3_value_bytes(argv[0]), nbox = sqlite3_value_bytes(argv[1]);
+    if (to && box && nto == TWIN_PUBKEY_BYTES && nbox == TWIN_SEAL_BOX_BYTES) {
+        twin_seal_wrap_digest(d, to, box);
+    } else {
+        crypto_hash_sha256_state st;
+        crypto_hash_sha256_init(&st);
+        crypto_hash_sha256_update(&st, (const unsigned char *)"damaged wrap", 12);
+        if (to)
+            crypto_hash_sha256_update(&st, to, (unsigned long long)nto);
+        if (box)
+            crypto_hash_sha256_update(&st, box, (unsigned long long)nbox);
+        crypto_hash_sha256_final(&st, d);
+    }
+    sqlite3_result_blob(cx, d, sizeof(d), SQLITE_TRANSIENT);
+}
+
+/* Version 2 to 3: the wraps table made again with its one index and each wrap's digest and
+ * source, every wrap with its seq, and the counter where it was (sqlite_sequence: a seq deleted
+ * at the top is never given again). */
 static int to_version_3(twin_wraps *w)
 {
     sqlite3_stmt *st = NULL;
@@ -87,13 +121,23 @@ static int to_version_3(twin_wraps *w)
     if (sqlite3_step(st) == SQLITE_ROW)
         counter = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if ((rc = exec(w,
-                   "CREATE TABLE wraps_v3" WRAPS_COLUMNS
-                   "INSERT INTO wraps_v3 SELECT seq, record, blob, recipient, box, maker, sig,"
-                   " origin, origin_store FROM wraps ORDER BY seq;"
-                   "DROP TABLE wraps;"
-                   "ALTER TABLE wraps_v3 RENAME TO wraps;",
-                   "bringing it to version 3")))
+    if (sqlite3_create_function_v2(w->db, "wrap_digest", 2,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                   wrap_digest_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(w, "bringing it to version 3");
+    rc = exec(w,
+              "INSERT OR IGNORE INTO sources(node, store) SELECT origin,"
+              " coalesce(origin_store, x'') FROM wraps WHERE origin IS NOT NULL;"
+              "CREATE TABLE wraps_v3" WRAPS_COLUMNS
+              "INSERT OR IGNORE INTO wraps_v3 SELECT seq, record, blob, recipient, box,"
+              " wrap_digest(recipient, box), maker, sig, (SELECT id FROM sources"
+              " WHERE node = origin AND store = coalesce(origin_store, x'')) FROM wraps"
+              " ORDER BY seq;"
+              "DROP TABLE wraps;"
+              "ALTER TABLE wraps_v3 RENAME TO wraps;",
+              "bringing it to version 3");
+    sqlite3_create_function_v2(w->db, "wrap_digest", 2, SQLITE_UTF8, NULL, NULL, NULL, NULL, NULL);
+    if (rc)
         return rc;
     if ((rc =
              prepare(&st, w, "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'wraps'")))
@@ -276,6 +320,41 @@ int twin_wraps_each_erased(twin_wraps *w, int (*fn)(const char *record, void *ct
     return rc;
 }
 
+/* The id in sources of where a received wrap came from, made when new; the last one is kept in
+ * memory (a source's id never changes). */
+static int source_of(sqlite3_int64 *id, twin_wraps *w, const struct twin_wrap *wrap)
+{
+    size_t nstore = wrap->has_origin_store ? sizeof(wrap->origin_store) : 0;
+    if (w->source_id && memcmp(w->source_node, wrap->origin, sizeof(w->source_node)) == 0 &&
+        w->source_nstore == nstore && memcmp(w->source_store, wrap->origin_store, nstore) == 0) {
+        *id = w->source_id;
+        return 0;
+    }
+    static const unsigned char none[1];
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(&st, w, "INSERT OR IGNORE INTO sources(node, store) VALUES (?1, ?2)");
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        sqlite3_bind_blob(st, 1, wrap->origin, sizeof(wrap->origin), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, nstore ? wrap->origin_store : none, (int)nstore, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (pass == 1 && step == SQLITE_ROW)
+            *id = sqlite3_column_int64(st, 0);
+        else if (step != SQLITE_DONE)
+            rc = db_error(w, "keeping where a wrap came from");
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc == 0 && pass == 0)
+            rc = prepare(&st, w, "SELECT id FROM sources WHERE node = ?1 AND store = ?2");
+    }
+    if (rc)
+        return rc;
+    w->source_id = *id;
+    memcpy(w->source_node, wrap->origin, sizeof(w->source_node));
+    memcpy(w->source_store, wrap->origin_store, nstore);
+    w->source_nstore = nstore;
+    return 0;
+}
+
 int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
 {
     *added = false;
@@ -286,24 +365,27 @@ int twin_wraps_add(twin_wraps *w, struct twin_wrap *wrap, bool *added)
     if (erased)
         return twin_error(TWIN_EDENIED, "record %s was erased: its wraps are not kept",
                           wrap->record);
-    if ((rc = prepared(
-             &w->add_st, w,
-             "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, maker, sig, origin,"
-             " origin_store) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")))
+    sqlite3_int64 source = 0;
+    if (wrap->from_peer && (rc = source_of(&source, w, wrap)))
         return rc;
+    if ((rc = prepared(&w->add_st, w,
+                       "INSERT OR IGNORE INTO wraps(record, blob, recipient, box, digest, maker,"
+                       " sig, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")))
+        return rc;
+    unsigned char digest[TWIN_SEAL_DIGEST_BYTES];
+    twin_seal_wrap_digest(digest, wrap->to, wrap->box);
     sqlite3_stmt *st = w->add_st;
     sqlite3_bind_text(st, 1, wrap->record, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, wrap->blob, sizeof(wrap->blob), SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, wrap->to, sizeof(wrap->to), SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, wrap->box, sizeof(wrap->box), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 5, digest, sizeof(digest), SQLITE_STATIC);
     if (wrap->signed_by) {
-        sqlite3_bind_blob(st, 5, wrap->by, sizeof(wrap->by), SQLITE_STATIC);
-        sqlite3_bind_blob(st, 6, wrap->sig, sizeof(wrap->sig), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, wrap->by, sizeof(wrap->by), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 7, wrap->sig, sizeof(wrap->sig), SQLITE_STATIC);
     }
     if (wrap->from_peer)
-        sqlite3_bind_blob(st, 7, wrap->origin, sizeof(wrap->origin), SQLITE_STATIC);
-    if (wrap->from_peer && wrap->has_origin_store)
-        sqlite3_bind_blob(st, 8, wrap->origin_store, sizeof(wrap->origin_store), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, source);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(w, "keeping a wrap");
     else if (sqlite3_changes(w->db) == 1) {
@@ -452,7 +534,10 @@ static int each_row(twin_wraps *w, sqlite3_stmt *st, size_t max, const struct tw
     return rc;
 }
 
-#define ROW_COLUMNS "seq, record, blob, recipient, box, maker, sig, origin, origin_store"
+/* The columns each_row reads, FROM the wraps with their sources. */
+#define ROW_COLUMNS                                                                                \
+    "seq, record, blob, recipient, box, maker, sig, node, store FROM wraps LEFT JOIN sources"      \
+    " ON sources.id = source"
 
 /* Calls fn for each wrap to key to of record (of its version blob, when that is not NULL), in seq
  * order, until fn returns non-zero (returned). */
@@ -463,9 +548,9 @@ static int each_of(twin_wraps *w, const char *record, const unsigned char *blob,
     sqlite3_stmt *st = NULL;
     size_t given;
     int rc = prepare(&st, w,
-                     blob ? "SELECT " ROW_COLUMNS " FROM wraps WHERE record = ?1 AND blob = ?3"
+                     blob ? "SELECT " ROW_COLUMNS " WHERE record = ?1 AND blob = ?3"
                             " AND recipient = ?2 ORDER BY seq"
-                          : "SELECT " ROW_COLUMNS " FROM wraps WHERE record = ?1"
+                          : "SELECT " ROW_COLUMNS " WHERE record = ?1"
                             " AND recipient = ?2 ORDER BY seq");
     if (rc)
         return rc;
@@ -496,7 +581,7 @@ int twin_wraps_each_to(twin_wraps *w, const unsigned char *to,
 {
     sqlite3_stmt *st = NULL;
     size_t given;
-    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " FROM wraps WHERE recipient = ?1 ORDER BY seq");
+    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " WHERE recipient = ?1 ORDER BY seq");
     if (rc)
         return rc;
     sqlite3_bind_blob(st, 1, to, TWIN_PUBKEY_BYTES, SQLITE_STATIC);
@@ -515,8 +600,7 @@ int twin_wraps_since(twin_wraps *w, const struct twin_wraps_range *r,
     *more = false;
     if (r->since > INT64_MAX)
         return twin_error(TWIN_EINVALID, "no wrap comes after %llu", (unsigned long long)r->since);
-    int rc = prepare(&st, w,
-                     "SELECT " ROW_COLUMNS " FROM wraps WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
+    int rc = prepare(&st, w, "SELECT " ROW_COLUMNS " WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->since);

@@ -469,6 +469,46 @@ static void stores_of_versions_1_and_2_are_brought_to_version_3(void **state)
     }
 }
 
+/* Where each wrap came from is kept: the peer and the store of the answer, a peer's store made
+ * again, none (a wrap of before store ids), or nowhere (made here). */
+static void where_each_wrap_came_from_is_kept(void **state)
+{
+    struct fixture *f = *state;
+    twin_wraps *w = open_store(f);
+    struct twin_wrap in[5];
+    for (int i = 0; i < 5; i++) {
+        in[i] = make(REC_A, 1, (unsigned char)(10 + i), (unsigned char)i);
+        in[i].from_peer = i < 4;
+        memset(in[i].origin, i < 2 ? 0x21 : 0x22, sizeof(in[i].origin));
+        in[i].has_origin_store = i != 3;
+        memset(in[i].origin_store, i == 1 ? 0x32 : 0x31, sizeof(in[i].origin_store));
+    }
+    in[3].origin[0] = 0x21; /* peer 0x21.. again with another key byte: a peer of its own */
+    bool added;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(twin_wraps_add(w, &in[i], &added), 0);
+        assert_true(added);
+    }
+    twin_wraps_free(w);
+    w = open_store(f);
+    struct twin_wrap got[6] = {0};
+    struct twin_wraps_range all = {.until = UINT64_MAX, .max = 10};
+    uint64_t upto;
+    bool more;
+    assert_int_equal(twin_wraps_since(w, &all, collect, got, &upto, &more), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(got[i].seq, in[i].seq);
+        assert_int_equal(got[i].from_peer, in[i].from_peer);
+        if (in[i].from_peer)
+            assert_memory_equal(got[i].origin, in[i].origin, sizeof(in[i].origin));
+        assert_int_equal(got[i].has_origin_store, in[i].from_peer && in[i].has_origin_store);
+        if (got[i].has_origin_store)
+            assert_memory_equal(got[i].origin_store, in[i].origin_store,
+                                sizeof(in[i].origin_store));
+    }
+    twin_wraps_free(w);
+}
+
 /* A record's wraps to one key, of every version: what opens a merged envelope, whose blob no
  * wrap names. */
 static void a_records_wraps_to_a_key_are_read_across_its_versions(void **state)
@@ -506,6 +546,7 @@ int main(void)
         T(a_store_keeps_its_id_and_each_wrap_once),
         T(wraps_are_read_in_order_from_a_place_in_pages),
         T(a_records_wraps_to_a_key_are_read_across_its_versions),
+        T(where_each_wrap_came_from_is_kept),
         T(an_erasure_leaves_no_byte_of_the_wraps_and_refuses_them_after),
         T(a_keys_wraps_are_dropped),
         T(peers_places_are_kept),
