@@ -193,12 +193,20 @@ static void time_sync(const char *base, long m, bool sealed, int run, struct too
     fresh->s = now_s() - start;
     fresh->cpu = cpu_s() - cpu_start;
     double took = fresh->s;
-    if (getenv("BENCH_SEAL_DETAIL"))
+    if (getenv("BENCH_SEAL_DETAIL")) {
+        char path[4400];
+        struct stat db = {0}, log = {0};
+        snprintf(path, sizeof(path), "%s/wraps.db", sdir);
+        stat(path, &db);
+        snprintf(path, sizeof(path), "%s/wraps.db-wal", sdir);
+        stat(path, &log);
         fprintf(stderr,
                 "%s: took %.0f ms; session %.0f ms, receive %.0f, index %.0f, check %.0f, accept "
-                "%.0f, wraps %.0f\n",
+                "%.0f, wraps %.0f; the member's wrap store %lld bytes, its log %lld\n",
                 sealed ? "sealed" : "clear", took * 1000, st.total_ms, st.receive_ms, st.index_ms,
-                st.check_ms, st.accept_ms, st.wraps_ms);
+                st.check_ms, st.accept_ms, st.wraps_ms, (long long)db.st_size,
+                (long long)log.st_size);
+    }
     if (st.received_commits < (size_t)m)
         fprintf(stderr, "bench_seal: the session took %zu commits, not %ld\n", st.received_commits,
                 m);
