@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -827,6 +828,35 @@ static void a_sealed_record_reads_back_for_its_audience_only(void **state)
     json_decref(rec);
 }
 
+/* A sealed record whose wraps cannot be kept (a trigger refuses them here, as a full disk would)
+ * is not written: a version without its wraps would be lost to everyone. */
+static void a_sealed_record_whose_wraps_cannot_be_kept_is_not_written(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[300];
+    git_oid before = head_of(n->admin), commit;
+    twin_wraps *store = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(twin_node_wraps(&store, n->admin), 0);
+    snprintf(path, sizeof(path), "%s/%s", twin_node_dir(n->admin), TWIN_WRAPS_FILE);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER full BEFORE INSERT ON wraps"
+                                  " BEGIN SELECT RAISE(FAIL, 'the disk is full'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_error(twin_ops_add_sealed(id, &commit, n->admin, "note", ORGS("XE-EXAMPLE-RA"),
+                                     set_fields, FIELDS("title", "Budget risk", "kind", "risk")),
+                 TWIN_ERROR, "the disk is full");
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER full", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    add_sealed_ok(id, n->admin, ORGS("XE-EXAMPLE-RA"),
+                  FIELDS("title", "Budget risk", "kind", "risk"));
+}
+
 static void share_widens_the_audience_and_only_that(void **state)
 {
     struct net *n = *state;
@@ -1467,6 +1497,7 @@ int main(void)
         NET_TEST(get_of_a_missing_record_is_not_found),
         NET_TEST(two_writers_on_one_node_lose_no_update),
         NET_TEST(a_sealed_record_reads_back_for_its_audience_only),
+        NET_TEST(a_sealed_record_whose_wraps_cannot_be_kept_is_not_written),
         NET_TEST(share_widens_the_audience_and_only_that),
         NET_TEST(update_of_a_sealed_record_keeps_its_audience),
         NET_TEST(a_node_outside_the_audience_cannot_change_it),
