@@ -12,7 +12,7 @@
  *     head before it is kept;
  *   - a later sync: the source adds 100 more records, each its own commit as `twin add` writes
  *     them, and the member takes them in a second session (with 200 wraps when sealed).
- * The clear and sealed runs alternate, and each figure is the median of three, in elapsed time and
+ * The clear and sealed runs alternate, and each figure is the median of five, in elapsed time and
  * in this process's CPU time (both nodes of the sync run in it), which other load on the machine
  * inflates less. The figures are printed with their ratio (sealed / clear), never judged:
  * [privacy] asks that sealing add at most 20% to either.
@@ -35,7 +35,7 @@
 #include "twin/record.h"
 #include "twin/sync.h"
 
-#define RUNS 3
+#define RUNS 5
 
 static const struct twin_identity north_who = {"Ministry North", "XE-EXAMPLE-N", "NL", "north",
                                                NULL};
