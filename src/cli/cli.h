@@ -85,6 +85,7 @@ int cli_sealed_open(json_t **out, twin_node *n, const char *id, const char *verb
 
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_id(struct cli *c, int argc, char **argv);
+int cmd_schema(struct cli *c, int argc, char **argv);
 int cmd_member(struct cli *c, int argc, char **argv);
 int cmd_add(struct cli *c, int argc, char **argv);
 int cmd_set(struct cli *c, int argc, char **argv);

@@ -70,6 +70,8 @@ static const struct cli_command commands[] = {
     {"blame", cmd_blame, "twin blame ID",
      "show which commit, member and key last changed each field of a record"},
     {"status", cmd_status, "twin status", "summarise this node"},
+    {"schema", cmd_schema, "twin schema [TYPE]",
+     "the record types and, for each field, whether it is required, its kind and its values"},
     {"checkpoints", cmd_checkpoints, "twin checkpoints [--out FILE]",
      "list the signed head statements of past sync sessions, or write them to share"},
     {"verify", cmd_verify, "twin verify [--since COMMIT] [--checkpoints FILE...]",

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "twin/schema.h"
+
 #define END                                                                                        \
     {                                                                                              \
         .name = NULL                                                                               \
@@ -334,4 +336,94 @@ const struct twin_record_type *twin_schema_type(const char *name)
         if (strcmp(types[i].name, name) == 0)
             return &types[i];
     return NULL;
+}
+
+static const char *kind_name(enum twin_field_kind k)
+{
+    static const char *const names[] = {
+        [TWIN_F_STRING] = "string", [TWIN_F_TEXT] = "text",     [TWIN_F_ENUM] = "enum",
+        [TWIN_F_CODE] = "code",     [TWIN_F_DATE] = "date",     [TWIN_F_INT] = "int",
+        [TWIN_F_NUMBER] = "number", [TWIN_F_BOOL] = "bool",     [TWIN_F_REF] = "ref",
+        [TWIN_F_URL] = "url",       [TWIN_F_SHA256] = "sha256", [TWIN_F_ORG_ID] = "org_id",
+        [TWIN_F_EMAIL] = "email",   [TWIN_F_OBJECT] = "object", [TWIN_F_LIST] = "list",
+        [TWIN_F_ANY] = "any",       [TWIN_F_COMMIT] = "commit",
+    };
+    return (size_t)k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "any";
+}
+
+static json_t *describe_fields(const struct twin_field *fields, const char *prefix);
+
+/* One field's description; path is where it is in a record ("periods[]" for a list's item,
+ * which is named only when shown). */
+static json_t *describe_field(const struct twin_field *f, const char *path, bool shown)
+{
+    json_t *d = json_object();
+    if (shown) {
+        const char *dot = strrchr(path, '.');
+        json_object_set_new(d, "name", json_string(dot ? dot + 1 : path));
+        json_object_set_new(d, "path", json_string(path));
+    }
+    json_object_set_new(d, "kind", json_string(kind_name(f->kind)));
+    json_object_set_new(d, "required", json_boolean(f->required));
+    char inner[256];
+    switch (f->kind) {
+    case TWIN_F_ENUM: {
+        json_t *values = json_array();
+        for (const char *const *v = f->enum_values; v && *v; v++)
+            json_array_append_new(values, json_string(*v));
+        json_object_set_new(d, "values", values);
+        break;
+    }
+    case TWIN_F_CODE:
+        json_object_set_new(d, "codelist", json_string(twin_codes_list_name(f->codelist)));
+        json_object_set_new(d, "codes",
+                            json_integer((json_int_t)twin_codes_list_size(f->codelist)));
+        break;
+    case TWIN_F_REF:
+        json_object_set_new(d, "ref", json_string(f->ref_type));
+        break;
+    case TWIN_F_INT:
+    case TWIN_F_NUMBER:
+        if (f->min != 0 || f->max != 0) {
+            json_object_set_new(d, "min",
+                                f->kind == TWIN_F_INT ? json_integer((json_int_t)f->min)
+                                                      : json_real(f->min));
+            json_object_set_new(d, "max",
+                                f->kind == TWIN_F_INT ? json_integer((json_int_t)f->max)
+                                                      : json_real(f->max));
+        }
+        break;
+    case TWIN_F_OBJECT:
+        json_object_set_new(d, "fields", describe_fields(f->fields, path));
+        break;
+    case TWIN_F_LIST:
+        /* The item's fields are reached through the list: periods[].start. */
+        snprintf(inner, sizeof(inner), "%s[]", path);
+        if (f->item)
+            json_object_set_new(d, "item", describe_field(f->item, inner, false));
+        break;
+    default:
+        break;
+    }
+    return d;
+}
+
+static json_t *describe_fields(const struct twin_field *fields, const char *prefix)
+{
+    json_t *list = json_array();
+    char path[256];
+    for (const struct twin_field *f = fields; f && f->name; f++) {
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->name);
+        json_array_append_new(list, describe_field(f, path, true));
+    }
+    return list;
+}
+
+json_t *twin_schema_describe(const char *type)
+{
+    const struct twin_record_type *t = type ? twin_schema_type(type) : NULL;
+    if (!t)
+        return NULL;
+    return json_pack("{s:s, s:s, s:o}", "type", t->name, "title_field", t->title_field, "fields",
+                     describe_fields(t->fields, ""));
 }
