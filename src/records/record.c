@@ -5,6 +5,7 @@
 #include "twin/record.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -229,6 +230,55 @@ static bool valid_email(const char *s)
 
 static int check_value(struct vctx *v, const struct twin_field *f, const json_t *val, int depth);
 
+/* The edit distance of a and b, counting a swap of two neighbours as one edit; the longer names
+ * of twin's fields are short, so at most 63 characters of each are compared. */
+static size_t edits(const char *a, const char *b)
+{
+    size_t n = strnlen(a, 63), m = strnlen(b, 63), d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+/* An unknown field's error: the nearest field when one is near (a third of its letters or fewer
+ * differ), and the fields there are but for those twin sets (id, type, withdrawn, conflicts). */
+static int unknown_field(struct vctx *v, const struct twin_field *fields, const char *key)
+{
+    const char *near = NULL;
+    size_t best = SIZE_MAX;
+    char names[400];
+    size_t used = 0;
+    names[0] = '\0';
+    for (const struct twin_field *f = fields; f->name; f++) {
+        if (strcmp(f->name, "id") == 0 || strcmp(f->name, "type") == 0 ||
+            strcmp(f->name, "withdrawn") == 0 || strcmp(f->name, "conflicts") == 0)
+            continue;
+        size_t e = edits(key, f->name), len = strlen(f->name);
+        if (e < best && e <= (len > 3 ? len / 3 : 1))
+            best = e, near = f->name;
+        if (used < sizeof(names))
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "",
+                                     f->name);
+    }
+    if (near)
+        return fail(v, "unknown field; did you mean '%s'? (the fields here: %s)", near, names);
+    return fail(v, "unknown field (the fields here: %s)", names);
+}
+
 static int check_object(struct vctx *v, const struct twin_field *fields, const json_t *obj,
                         int depth)
 {
@@ -243,7 +293,7 @@ static int check_object(struct vctx *v, const struct twin_field *fields, const j
             f++;
         if (!f->name) {
             size_t mark = path_push(v, key, -1);
-            int rc = fail(v, "unknown field");
+            int rc = unknown_field(v, fields, key);
             path_pop(v, mark);
             return rc;
         }

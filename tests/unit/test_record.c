@@ -57,6 +57,14 @@ static void assert_invalid(const json_t *rec, const json_t *old, const char *mes
     assert_string_equal(twin_error_last(), message);
 }
 
+/* Validation refuses rec with a message that begins with start. */
+static void assert_invalid_from(const json_t *rec, const char *start)
+{
+    assert_int_equal(twin_record_validate(rec, NULL, NULL, NULL), TWIN_EINVALID);
+    if (strncmp(twin_error_last(), start, strlen(start)) != 0)
+        fail_msg("\"%s\" does not begin with \"%s\"", twin_error_last(), start);
+}
+
 /* Validates text and checks the exact message (the record is freed). */
 static void assert_text_invalid(const char *text, const char *message)
 {
@@ -211,8 +219,9 @@ static void every_type_names_an_unknown_field(void **state)
         char expect[128];
         json_t *rec = J(cases[i].minimal);
         json_object_set_new(rec, "colour", json_string("blue"));
-        snprintf(expect, sizeof(expect), "%s.colour: unknown field", cases[i].type);
-        assert_invalid(rec, NULL, expect);
+        snprintf(expect, sizeof(expect),
+                 "%s.colour: unknown field (the fields here: ", cases[i].type);
+        assert_invalid_from(rec, expect);
         json_decref(rec);
     }
 }
@@ -221,7 +230,28 @@ static void an_unknown_field_inside_an_object_is_named_by_its_path(void **state)
 {
     assert_text_invalid("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
                         "'twinning','dates':{'planned_start':'2026-01-01','colour':'blue'}}",
-                        "partnership.dates.colour: unknown field");
+                        "partnership.dates.colour: unknown field (the fields here: planned_start, "
+                        "planned_end, actual_start, actual_end)");
+}
+
+/* An unknown field near a known one names it, and the error lists the fields there are (not
+ * those twin sets); one near none lists them only. */
+static void an_unknown_field_is_told_the_nearest_and_the_fields_there_are(void **state)
+{
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','titel':'T'}",
+                        "note.titel: unknown field; did you mean 'title'? (the fields here: "
+                        "kind, title, body, partnership, date)");
+    json_t *rec = J("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T','bdoy':'B'}");
+    assert_invalid_from(rec, "note.bdoy: unknown field; did you mean 'body'?");
+    json_decref(rec);
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T','when':'x'}",
+                        "note.when: unknown field (the fields here: kind, title, body, "
+                        "partnership, date)");
+    rec = J("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
+            "'twinning','dates':{'planed_start':'2026-01-01'}}");
+    assert_invalid_from(rec, "partnership.dates.planed_start: unknown field; did you mean "
+                             "'planned_start'?");
+    json_decref(rec);
 }
 
 static void a_malformed_id_is_named(void **state)
@@ -1091,7 +1121,7 @@ static void an_unknown_field_is_set_and_then_refused_by_validation(void **state)
     set_ok(rec, "title", "Meet");
     set_ok(rec, "colour", "blue");
     assert_string_equal(json_string_value(json_object_get(rec, "colour")), "blue");
-    assert_invalid(rec, NULL, "note.colour: unknown field");
+    assert_invalid_from(rec, "note.colour: unknown field (");
     json_decref(rec);
 }
 
@@ -1349,6 +1379,7 @@ int main(void)
         cmocka_unit_test(a_record_without_a_type_is_named_as_record),
         cmocka_unit_test(every_type_names_an_unknown_field),
         cmocka_unit_test(an_unknown_field_inside_an_object_is_named_by_its_path),
+        cmocka_unit_test(an_unknown_field_is_told_the_nearest_and_the_fields_there_are),
         cmocka_unit_test(a_malformed_id_is_named),
         cmocka_unit_test(null_is_not_a_value),
         cmocka_unit_test(a_required_string_must_not_be_empty),
