@@ -181,8 +181,29 @@ expect_eq "$(commit_count "$A")" "$BEFORE" "commits after a refused set"
 
 check "an unknown field is refused: note.foo: unknown field"
 expect_exit 2 tw "$A" add note title=Strange foo=bar
-expect_stderr_contains "note.foo: unknown field"
+expect_stderr_contains "note.foo: unknown field (the fields here: kind, title, body, partnership, date)"
 expect_eq "$(commit_count "$A")" "$BEFORE" "commits after a refused add"
+
+check "a misspelt field is told the nearest one"
+expect_exit 2 tw "$A" add note kind=note titel=Strange
+expect_stderr_contains "note.titel: unknown field; did you mean 'title'?"
+expect_eq "$(commit_count "$A")" "$BEFORE" "commits after a refused add"
+
+check "twin schema describes a type's fields: required, kind, values, paths into lists"
+expect_ok tw "$A" schema indicator
+expect_stdout_contains "indicator, named in listings by its title"
+expect_match "$(cat "$OUT")" 'measure +required +a code of IATI.s IndicatorMeasure list \(5 codes\)' "measure"
+expect_match "$(cat "$OUT")" 'periods\[\]\.actuals\[\]\.value +required +a number' "an actual's value"
+expect_match "$(cat "$OUT")" 'baseline\.year +a whole number from 1900 to 2200' "baseline year"
+expect_ok tw "$A" schema
+expect_stdout_contains "note, named in listings by its title"
+expect_match "$(cat "$OUT")" 'kind +required +one of: note, decision, action, risk, issue, lesson_learned' "note kinds"
+expect_ok tw "$A" --json schema note
+expect_json_parses "$OUT" "twin --json schema note"
+expect_stdout_contains '"title_field": "title"'
+expect_stdout_contains '"lesson_learned"'
+expect_exit 2 tw "$A" schema meeting
+expect_stderr_contains "no record type 'meeting' (the types: institution, partnership,"
 
 check "an activity that references the partnership is accepted"
 ACT=$(add_record "$A" activity partnership="$PART" kind=workshop title="Planning workshop" \
