@@ -284,8 +284,12 @@ static int check_rewrites(struct twin_verify_report *r, const struct source *src
         }
         fclose(f);
     }
+    /* libgit2 creates a missing reflog when asked to read it: only one that exists is read, so
+     * that verify writes nothing into the repository it checks. */
     git_reflog *log = NULL;
-    if (rc || git_reflog_read(&log, repo, src->ref) < 0)
+    struct stat st;
+    snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), src->ref);
+    if (rc || stat(path, &st) != 0 || git_reflog_read(&log, repo, src->ref) < 0)
         return rc;
     size_t count = git_reflog_entrycount(log);
     /* Index 0 is the newest entry. */

@@ -399,6 +399,8 @@ static void a_bare_clone_gives_the_nodes_report_and_is_left_unchanged(void **sta
     snprintf(path, sizeof(path), "%s/clone.git", ((struct fixture *)h->dir)->dir);
     snprintf(list, sizeof(list), "%s/files.txt", ((struct fixture *)h->dir)->dir);
     copy_history(path, true, h->node, TWIN_BRANCH);
+    /* A bare clone by git has no reflog; libgit2 would make one where it is read. */
+    assert_int_equal(run("rm -rf '%s/logs'", path), 0);
     char *before = snapshot(path, list);
     struct twin_verify_report *mine = verify(h->node, 0), *copy = NULL;
     if (twin_audit_verify_repo(&copy, path, NULL, 0))
