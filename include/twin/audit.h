@@ -43,7 +43,10 @@ struct twin_key_span {
 };
 
 struct twin_verify_report {
+    char ref[256]; /* the branch checked */
     git_oid head;
+    /* The network the genesis describes ("" when the genesis holds none a reader can take). */
+    char network_id[TWIN_NETWORK_ID_LEN + 1];
     bool incremental; /* checked only the commits after `since` */
     git_oid since;
     size_t commits;
@@ -75,6 +78,18 @@ int twin_audit_verify(struct twin_verify_report **out, twin_node *n, int threads
 int twin_audit_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
                             const git_oid *since);
 void twin_audit_verify_report_free(struct twin_verify_report *r);
+
+/* Verifies a copy of a network's history outside any node: a plain git clone (bare or with a
+ * working tree), a mirror, or a backup's repository, at path. The checks are twin_audit_verify's
+ * but those that need a node: every commit from the genesis through the validity predicate, the
+ * branch's past heads (its reflog, and twin's journal where the copy has one), the store's files.
+ * The branch is TWIN_BRANCH, or in a clone without it a remote's copy of it
+ * (refs/remotes/origin/main first); the report names it (ref), and the network its genesis
+ * describes. With network_id, a genesis of another network is a fault naming both. Nothing is
+ * written to the repository. TWIN_ENOTFOUND when path does not exist or holds no twin branch,
+ * TWIN_EINVALID when it is not a git repository or network_id is not a network id. */
+int twin_audit_verify_repo(struct twin_verify_report **out, const char *path,
+                           const char *network_id, int threads);
 
 struct twin_log_entry {
     git_oid commit;

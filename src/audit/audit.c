@@ -5,12 +5,14 @@
  */
 #include "twin/audit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rules/checkrun.h"
@@ -27,6 +29,26 @@
 #include "twin/record.h"
 #include "twin/validity.h"
 #include "base/util.h"
+
+/* What verify checks: a repository and its branch. A node's (n set: its head and its network
+ * come from the node), or a copy of a network's history outside any node, where network_id,
+ * when not NULL, is the network the auditor expects. */
+struct source {
+    git_repository *repo;
+    const char *ref;
+    twin_node *node;
+    const char *network_id;
+    const char *network_owner; /* whose network network_id is, for the fault naming both */
+};
+
+static int source_head(git_oid *out, const struct source *src)
+{
+    if (src->node)
+        return twin_node_head(out, src->node);
+    if (git_reference_name_to_id(out, src->repo, src->ref) < 0)
+        return twin_error_git("reading the branch");
+    return 0;
+}
 
 static void close_repo(git_repository *repo, void *extra, void *ctx)
 {
@@ -201,10 +223,11 @@ static bool in_history(const git_oid *sorted, size_t n, const git_oid *id)
 
 /* Whether the branch, read again now, holds was: a head recorded after the one being verified
  * (a write or sync that ran beside verify) is newer history, not a rewrite. */
-static bool held_now(git_repository *repo, const git_oid *verified, const git_oid *was)
+static bool held_now(const struct source *src, const git_oid *verified, const git_oid *was)
 {
+    git_repository *repo = src->repo;
     git_oid now;
-    if (git_reference_name_to_id(&now, repo, TWIN_BRANCH) < 0) {
+    if (git_reference_name_to_id(&now, repo, src->ref) < 0) {
         git_error_clear();
         return false;
     }
@@ -218,10 +241,10 @@ static bool held_now(git_repository *repo, const git_oid *verified, const git_oi
     return d == 1;
 }
 
-static int rewrite_fault(struct twin_verify_report *r, git_repository *repo, const git_oid *was,
+static int rewrite_fault(struct twin_verify_report *r, const struct source *src, const git_oid *was,
                          const char *source)
 {
-    if (held_now(repo, &r->head, was))
+    if (held_now(src, &r->head, was))
         return 0;
     char hex[GIT_OID_HEXSZ + 1];
     git_oid_tostr(hex, sizeof(hex), was);
@@ -241,9 +264,10 @@ static int rewrite_fault(struct twin_verify_report *r, git_repository *repo, con
  * - the branch's reflog (core.logAllRefUpdates=always), which also sees plain git. libgit2 writes
  *   a reflog entry before it moves the ref, so an entry counts only once confirmed: the next
  *   entry starts from its value, or it is the current head. */
-static int check_rewrites(struct twin_verify_report *r, git_repository *repo, const git_oid *head,
-                          const git_oid *sorted, size_t n)
+static int check_rewrites(struct twin_verify_report *r, const struct source *src,
+                          const git_oid *head, const git_oid *sorted, size_t n)
 {
+    git_repository *repo = src->repo;
     char path[4096];
     int rc = 0;
     snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
@@ -256,12 +280,16 @@ static int check_rewrites(struct twin_verify_report *r, git_repository *repo, co
                 git_oid_fromstrn(&was, line + GIT_OID_HEXSZ + 1, GIT_OID_HEXSZ) < 0)
                 continue; /* a line cut short by a crash */
             if (!in_history(sorted, n, &was))
-                rc = rewrite_fault(r, repo, &was, "twin's journal of published heads");
+                rc = rewrite_fault(r, src, &was, "twin's journal of published heads");
         }
         fclose(f);
     }
+    /* libgit2 creates a missing reflog when asked to read it: only one that exists is read, so
+     * that verify writes nothing into the repository it checks. */
     git_reflog *log = NULL;
-    if (rc || git_reflog_read(&log, repo, TWIN_BRANCH) < 0)
+    struct stat st;
+    snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), src->ref);
+    if (rc || stat(path, &st) != 0 || git_reflog_read(&log, repo, src->ref) < 0)
         return rc;
     size_t count = git_reflog_entrycount(log);
     /* Index 0 is the newest entry. */
@@ -273,26 +301,33 @@ static int check_rewrites(struct twin_verify_report *r, git_repository *repo, co
                 : git_oid_equal(git_reflog_entry_id_old(git_reflog_entry_byindex(log, i - 1)), was);
         if (git_oid_is_zero(was) || !confirmed || in_history(sorted, n, was))
             continue;
-        rc = rewrite_fault(r, repo, was, "the branch's reflog");
+        rc = rewrite_fault(r, src, was, "the branch's reflog");
     }
     git_reflog_free(log);
     return rc;
 }
 
-static int check_network(struct twin_verify_report *r, twin_node *n, const git_oid *root)
+/* Notes the network the genesis describes, and names it as a fault when it is not the one
+ * expected. */
+static int check_network(struct twin_verify_report *r, const struct source *src,
+                         const git_oid *root)
 {
     git_commit *c = NULL;
     git_tree *tree = NULL;
     struct twin_membership *m = NULL;
     int rc = 0;
-    if (git_commit_lookup(&c, twin_node_repo(n), root) < 0 || git_commit_tree(&tree, c) < 0) {
+    if (git_commit_lookup(&c, src->repo, root) < 0 || git_commit_tree(&tree, c) < 0) {
         rc = twin_error_git("reading the genesis");
         goto cleanup;
     }
-    if (twin_membership_load(&m, twin_node_repo(n), tree) == 0 &&
-        strcmp(m->network_id, twin_node_network_id(n)) != 0)
-        rc = add_fault(r, root, "the history belongs to network %s, not to this node's network %s",
-                       m->network_id, twin_node_network_id(n));
+    if (twin_membership_load(&m, src->repo, tree)) {
+        twin_error_clear(); /* the genesis's own verdict names what is wrong with it */
+        goto cleanup;
+    }
+    snprintf(r->network_id, sizeof(r->network_id), "%s", m->network_id);
+    if (src->network_id && strcmp(m->network_id, src->network_id) != 0)
+        rc = add_fault(r, root, "the history belongs to network %s, not to %s %s", m->network_id,
+                       src->network_owner, src->network_id);
 cleanup:
     twin_membership_free(m);
     git_tree_free(tree);
@@ -361,9 +396,10 @@ static int read_tail(char **out, size_t *len, bool *all, const char *path, const
 }
 
 /* check_rewrites for the heads the branch held after since only. */
-static int check_rewrites_since(struct twin_verify_report *r, git_repository *repo,
+static int check_rewrites_since(struct twin_verify_report *r, const struct source *from,
                                 const git_oid *head, const git_oid *since)
 {
+    git_repository *repo = from->repo;
     char path[4096], hex[GIT_OID_HEXSZ + 1], *text = NULL;
     size_t len;
     bool all;
@@ -373,7 +409,7 @@ static int check_rewrites_since(struct twin_verify_report *r, git_repository *re
         if (src == 0)
             snprintf(path, sizeof(path), "%stwin-heads", git_repository_path(repo));
         else
-            snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), TWIN_BRANCH);
+            snprintf(path, sizeof(path), "%slogs/%s", git_repository_path(repo), from->ref);
         int rc = read_tail(&text, &len, &all, path, hex, GIT_OID_HEXSZ + 1);
         if (rc)
             return rc;
@@ -393,7 +429,7 @@ static int check_rewrites_since(struct twin_verify_report *r, git_repository *re
                                     : git_oid_equal(&was, head);
                 if (confirmed && !git_oid_equal(&was, head) &&
                     git_graph_descendant_of(repo, head, &was) != 1)
-                    rc = rewrite_fault(r, repo, &was, sources[src]);
+                    rc = rewrite_fault(r, from, &was, sources[src]);
             }
             line = end ? end + 1 : NULL;
         }
@@ -405,21 +441,127 @@ static int check_rewrites_since(struct twin_verify_report *r, git_repository *re
     return 0;
 }
 
-static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since);
+static int verify(struct twin_verify_report **out, const struct source *src, int threads,
+                  const git_oid *since);
 
 int twin_audit_verify(struct twin_verify_report **out, twin_node *n, int threads)
 {
-    return verify(out, n, threads, NULL);
+    return twin_audit_verify_since(out, n, threads, NULL);
 }
 
 int twin_audit_verify_since(struct twin_verify_report **out, twin_node *n, int threads,
                             const git_oid *since)
 {
-    return verify(out, n, threads, since);
+    const struct source src = {.repo = twin_node_repo(n),
+                               .ref = TWIN_BRANCH,
+                               .node = n,
+                               .network_id = twin_node_network_id(n),
+                               .network_owner = "this node's network"};
+    int rc = verify(out, &src, threads, since);
+    if (rc == 0)
+        snprintf((*out)->ref, sizeof((*out)->ref), "%s", TWIN_BRANCH);
+    return rc;
 }
 
-static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
+static int verify_run(struct twin_verify_report **out, const struct source *src, int threads,
                       const git_oid *since);
+
+/* The branch of twin's history in a copy of it: twin's own, as a bare clone or a mirror holds
+ * it, or, in a clone that has no local branch of that name, the remote's copy of it (origin's
+ * first, then the only other one). */
+static int find_branch(char *ref, size_t size, git_repository *repo, const char *path)
+{
+    const char *prefix = "refs/remotes/", *suffix = strrchr(TWIN_BRANCH, '/');
+    git_reference_iterator *it = NULL;
+    const char *name;
+    char remote_copy[256], found[3][256];
+    size_t nfound = 0;
+    git_oid id;
+    int rc = 0;
+    if (git_reference_name_to_id(&id, repo, TWIN_BRANCH) == 0) {
+        snprintf(ref, size, "%s", TWIN_BRANCH);
+        return 0;
+    }
+    snprintf(remote_copy, sizeof(remote_copy), "%sorigin%s", prefix, suffix);
+    if (git_reference_name_to_id(&id, repo, remote_copy) == 0) {
+        snprintf(ref, size, "%s", remote_copy);
+        return 0;
+    }
+    git_error_clear();
+    if (git_reference_iterator_glob_new(&it, repo, "refs/remotes/*") < 0)
+        return twin_error_git("listing the repository's branches");
+    while ((rc = git_reference_next_name(&name, it)) == 0) {
+        const char *remote = name + strlen(prefix);
+        size_t len = strlen(remote);
+        /* refs/remotes/<remote>/main, with a remote name of one path component */
+        if (len <= strlen(suffix) || strcmp(remote + len - strlen(suffix), suffix) != 0 ||
+            memchr(remote, '/', len - strlen(suffix)) != NULL ||
+            git_reference_name_to_id(&id, repo, name) < 0)
+            continue;
+        if (nfound < 3)
+            snprintf(found[nfound], sizeof(found[nfound]), "%s", name);
+        nfound++;
+    }
+    git_reference_iterator_free(it);
+    if (rc != GIT_ITEROVER)
+        return twin_error_git("listing the repository's branches");
+    git_error_clear();
+    if (nfound == 1) {
+        snprintf(ref, size, "%s", found[0]);
+        return 0;
+    }
+    if (nfound > 1)
+        return twin_error(TWIN_EINVALID,
+                          "%s holds several copies of twin's branch (%s, %s%s): clone the "
+                          "network's history on its own, or make its branch %s",
+                          path, found[0], found[1], nfound > 2 ? ", ..." : "", TWIN_BRANCH);
+    return twin_error(TWIN_ENOTFOUND,
+                      "%s holds no twin history: no branch %s, nor a remote's copy of it "
+                      "(refs/remotes/<remote>%s)",
+                      path, TWIN_BRANCH, suffix);
+}
+
+int twin_audit_verify_repo(struct twin_verify_report **out, const char *path,
+                           const char *network_id, int threads)
+{
+    git_repository *repo = NULL;
+    struct stat st;
+    char ref[256];
+    int rc;
+    *out = NULL;
+    if (network_id && !twin_node_network_id_valid(network_id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a network id (%d lowercase hex digits)",
+                          network_id, TWIN_NETWORK_ID_LEN);
+    if (stat(path, &st) != 0)
+        return twin_error(errno == ENOENT ? TWIN_ENOTFOUND : TWIN_ERROR, "%s: %s", path,
+                          strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return twin_error(TWIN_EINVALID,
+                          "%s is a file, not a git repository (give the directory of a clone)",
+                          path);
+    /* Read-only: nothing below writes to the repository, and libgit2 writes nothing when it
+     * opens one or reads its objects, references and reflogs. */
+    int err = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    if (err == GIT_ENOTFOUND) {
+        git_error_clear();
+        return twin_error(TWIN_EINVALID,
+                          "%s is not a git repository (give a clone of the network's history, "
+                          "bare or with a working tree)",
+                          path);
+    }
+    if (err < 0)
+        return twin_error_git(path);
+    if ((rc = find_branch(ref, sizeof(ref), repo, path)) == 0) {
+        const struct source src = {.repo = repo,
+                                   .ref = ref,
+                                   .network_id = network_id,
+                                   .network_owner = "the expected network"};
+        if ((rc = verify(out, &src, threads, NULL)) == 0)
+            snprintf((*out)->ref, sizeof((*out)->ref), "%s", ref);
+    }
+    git_repository_free(repo);
+    return rc;
+}
 
 /* Every object verify reads is hashed and compared with its id: by twin (validity.c,
  * treecache.c) with the processor's SHA extensions rather than by libgit2's slower
@@ -427,14 +569,15 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
  * received from peers were hashed with collision detection by the indexer (indexer.c). Verify reads
  * each object about once and keeps the trees it needs in its own cache (treecache.c), so
  * libgit2's object cache only costs it time and memory. */
-static int verify(struct twin_verify_report **out, twin_node *n, int threads, const git_oid *since)
+static int verify(struct twin_verify_report **out, const struct source *src, int threads,
+                  const git_oid *since)
 {
     const unsigned opts =
         TWIN_GITOPTS_UNHASHED | TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS;
     int rc = twin_gitopts_begin(opts);
     if (rc)
         return rc;
-    rc = verify_run(out, n, threads, since);
+    rc = verify_run(out, src, threads, since);
     twin_gitopts_end(opts);
     return rc;
 }
@@ -484,11 +627,11 @@ static void *store_thread(void *arg)
     return NULL;
 }
 
-static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+static int history_run(struct twin_verify_report **out, const struct source *src, int threads,
                        const git_oid *since);
 
 /* The history's check, and for a whole verify the store's beside it. */
-static int verify_run(struct twin_verify_report **out, twin_node *n, int threads,
+static int verify_run(struct twin_verify_report **out, const struct source *src, int threads,
                       const git_oid *since)
 {
     struct store_run store = {0};
@@ -496,15 +639,14 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
     bool store_started = false;
     *out = NULL;
     if (!since) {
-        snprintf(store.objects, sizeof(store.objects), "%sobjects",
-                 git_repository_path(twin_node_repo(n)));
+        snprintf(store.objects, sizeof(store.objects), "%sobjects", git_repository_path(src->repo));
         if (pthread_create(&t, NULL, store_thread, &store) == 0)
             store_started = true;
         else
             store_thread(&store);
     }
     struct twin_verify_report *r = NULL;
-    int rc = history_run(&r, n, threads, since);
+    int rc = history_run(&r, src, threads, since);
     char why[600];
     snprintf(why, sizeof(why), "%s", twin_error_last());
     if (store_started)
@@ -524,7 +666,7 @@ static int verify_run(struct twin_verify_report **out, twin_node *n, int threads
             rc = twin_error(TWIN_ERROR, "out of memory");
             goto done;
         }
-        if (twin_node_head(&r->head, n))
+        if (source_head(&r->head, src))
             twin_error_clear();
         rc = add_fault(r, NULL, "the history could not be checked: %s", why);
     }
@@ -556,10 +698,10 @@ done:
     return 0;
 }
 
-static int history_run(struct twin_verify_report **out, twin_node *n, int threads,
+static int history_run(struct twin_verify_report **out, const struct source *src, int threads,
                        const git_oid *since)
 {
-    git_repository *repo = twin_node_repo(n);
+    git_repository *repo = src->repo;
     git_revwalk *walk = NULL;
     git_oid *ids = NULL, id;
     struct verdict *results = NULL;
@@ -572,7 +714,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
     r->now = twin_util_clock_now();
-    if ((rc = twin_node_head(&r->head, n)))
+    if ((rc = source_head(&r->head, src)))
         goto cleanup;
     if (since) {
         git_commit *c = NULL;
@@ -586,7 +728,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
         git_commit_free(c);
         if (!git_oid_equal(since, &r->head) &&
             git_graph_descendant_of(repo, &r->head, since) != 1) {
-            rc = rewrite_fault(r, repo, since, "the commit verify started from");
+            rc = rewrite_fault(r, src, since, "the commit verify started from");
             if (rc == 0) {
                 *out = r;
                 r = NULL;
@@ -643,7 +785,7 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
-    if (!since && count > 0 && (rc = check_network(r, n, &ids[0])))
+    if (!since && count > 0 && (rc = check_network(r, src, &ids[0])))
         goto cleanup;
     size_t hint = 0;
     for (size_t i = 0; i < count; i++) {
@@ -659,10 +801,10 @@ static int history_run(struct twin_verify_report **out, twin_node *n, int thread
             goto cleanup;
     }
     if (since)
-        rc = check_rewrites_since(r, repo, &r->head, since);
+        rc = check_rewrites_since(r, src, &r->head, since);
     else {
         qsort(ids, count, sizeof(*ids), oid_cmp);
-        rc = check_rewrites(r, repo, &r->head, ids, count);
+        rc = check_rewrites(r, src, &r->head, ids, count);
     }
     if (rc)
         goto cleanup;

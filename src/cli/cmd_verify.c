@@ -74,48 +74,15 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
     return nf ? CLI_CHECK_FAILED : CLI_OK;
 }
 
-int cmd_verify(struct cli *c, int argc, char **argv)
+/* What was checked, for the report: a node's history, or a copy of one at repo (with the
+ * network the auditor expects, or NULL). */
+struct checked {
+    const char *repo, *expected;
+};
+
+static void print_report(const struct cli *c, const struct twin_verify_report *r,
+                         const struct twin_sealed_report *sr, const struct checked *what)
 {
-    int first_file = 0;
-    const char *since = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--checkpoints") == 0) {
-            first_file = i + 1;
-            break;
-        }
-        int m = cli_option(&since, &i, argc, argv, "--since");
-        if (m < 0)
-            return CLI_USAGE;
-        if (!m)
-            return cli_usage_error("verify", "unexpected argument '%s'", argv[i]);
-    }
-    if (first_file && first_file >= argc)
-        return cli_usage_error("verify", "--checkpoints takes one or more files");
-    if (first_file && since)
-        return cli_usage_error("verify", "--since and --checkpoints are separate checks");
-    int code = cli_open(c);
-    if (code)
-        return code;
-    if (first_file)
-        return verify_checkpoints(c, argc - first_file, argv + first_file);
-    git_oid since_id;
-    if (since && twin_node_commit(&since_id, c->node, since)) {
-        fprintf(stderr, "twin: --since %s\n", twin_error_last());
-        return CLI_USAGE;
-    }
-    struct twin_verify_report *r = NULL;
-    int rc = since ? twin_audit_verify_since(&r, c->node, 0, &since_id)
-                   : twin_audit_verify(&r, c->node, 0);
-    if (rc)
-        return cli_fail(rc);
-    /* The sealed records at the head: on a history found sound (on a faulty one, reading them
-     * would only repeat its faults). */
-    struct twin_sealed_report *sr = NULL;
-    bool sealed_unchecked = false;
-    if (r->nfaults == 0 && twin_sealedcheck_run(&sr, c->node)) {
-        fprintf(stderr, "twin: the sealed records could not be checked: %s\n", twin_error_last());
-        sealed_unchecked = true;
-    }
     if (c->json) {
         json_t *members = json_array(), *faults = json_array();
         for (size_t i = 0; i < r->nmembers; i++) {
@@ -152,10 +119,17 @@ int cmd_verify(struct cli *c, int argc, char **argv)
                                                    git_oid_tostr_s(&r->ahead[i].commit), "time",
                                                    (json_int_t)r->ahead[i].time, "member",
                                                    r->ahead[i].org_id));
-        json_t *j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o}", "network_id",
-                              twin_node_network_id(c->node), "head", git_oid_tostr_s(&r->head),
-                              "commits", (json_int_t)r->commits, "valid", r->nfaults == 0,
-                              "members", members, "faults", faults, "ahead", ahead);
+        json_t *j =
+            json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o}", "network_id",
+                      what->repo ? r->network_id : twin_node_network_id(c->node), "head",
+                      git_oid_tostr_s(&r->head), "commits", (json_int_t)r->commits, "valid",
+                      r->nfaults == 0, "members", members, "faults", faults, "ahead", ahead);
+        if (what->repo) {
+            json_object_set_new(j, "repository", json_string(what->repo));
+            json_object_set_new(j, "ref", json_string(r->ref));
+        }
+        if (what->expected)
+            json_object_set_new(j, "expected_network", json_string(what->expected));
         if (r->incremental)
             json_object_set_new(j, "since", json_string(git_oid_tostr_s(&r->since)));
         if (r->store_checked)
@@ -184,6 +158,18 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         cli_print_json(j);
         json_decref(j);
     } else {
+        if (what->repo) {
+            printf("Repository %s, branch %s.\n", what->repo, r->ref);
+            if (!r->network_id[0])
+                printf("Network: none (the genesis holds no network descriptor).\n");
+            else if (!what->expected)
+                printf("Network %s: compare it with the network id you were given.\n",
+                       r->network_id);
+            else if (strcmp(r->network_id, what->expected) == 0)
+                printf("Network %s, as expected.\n", r->network_id);
+            else
+                printf("Network %s, not the expected %s.\n", r->network_id, what->expected);
+        }
         if (r->incremental) {
             char since_hex[GIT_OID_HEXSZ + 1];
             git_oid_tostr(since_hex, sizeof(since_hex), &r->since);
@@ -210,8 +196,8 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         if (r->nahead) {
             char now[TWIN_UTIL_TIME_BYTES];
             twin_util_format_time(now, r->now);
-            printf("Warning: %zu commit%s dated more than a day ahead of this node's clock (%s):\n",
-                   r->nahead, r->nahead == 1 ? "" : "s", now);
+            printf("Warning: %zu commit%s dated more than a day ahead of this %s's clock (%s):\n",
+                   r->nahead, r->nahead == 1 ? "" : "s", what->repo ? "computer" : "node", now);
         }
         for (size_t i = 0; i < r->nahead; i++) {
             char when[TWIN_UTIL_TIME_BYTES];
@@ -242,6 +228,79 @@ int cmd_verify(struct cli *c, int argc, char **argv)
         for (size_t i = 0; i < sr->nfindings; i++)
             printf("  finding: %s\n", sr->findings[i].text);
     }
+}
+
+/* twin verify --repo PATH [--network ID]: a copy of a network's history, without a node. */
+static int verify_repo(struct cli *c, const char *path, const char *network)
+{
+    struct twin_verify_report *r = NULL;
+    int rc = twin_audit_verify_repo(&r, path, network, 0);
+    if (rc)
+        return cli_fail(rc);
+    const struct checked copy = {path, network};
+    print_report(c, r, NULL, &copy);
+    int code = r->nfaults ? CLI_CHECK_FAILED : CLI_OK;
+    twin_audit_verify_report_free(r);
+    return code;
+}
+
+int cmd_verify(struct cli *c, int argc, char **argv)
+{
+    int first_file = 0;
+    const char *since = NULL, *repo = NULL, *network = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--checkpoints") == 0) {
+            first_file = i + 1;
+            break;
+        }
+        int m = cli_option(&since, &i, argc, argv, "--since");
+        if (m == 0)
+            m = cli_option(&repo, &i, argc, argv, "--repo");
+        if (m == 0)
+            m = cli_option(&network, &i, argc, argv, "--network");
+        if (m < 0)
+            return CLI_USAGE;
+        if (!m)
+            return cli_usage_error("verify", "unexpected argument '%s'", argv[i]);
+    }
+    if (first_file && first_file >= argc)
+        return cli_usage_error("verify", "--checkpoints takes one or more files");
+    if (first_file && since)
+        return cli_usage_error("verify", "--since and --checkpoints are separate checks");
+    if (repo && (since || first_file))
+        return cli_usage_error("verify", "--repo checks a whole history, without --%s",
+                               since ? "since" : "checkpoints");
+    if (network && !repo)
+        return cli_usage_error("verify", "--network goes with --repo (a node knows its network)");
+    if (repo && !repo[0])
+        return cli_usage_error("verify", "--repo needs the path of a git repository");
+    if (repo)
+        return verify_repo(c, repo, network);
+    int code = cli_open(c);
+    if (code)
+        return code;
+    if (first_file)
+        return verify_checkpoints(c, argc - first_file, argv + first_file);
+    git_oid since_id;
+    if (since && twin_node_commit(&since_id, c->node, since)) {
+        fprintf(stderr, "twin: --since %s\n", twin_error_last());
+        return CLI_USAGE;
+    }
+    struct twin_verify_report *r = NULL;
+    int rc = since ? twin_audit_verify_since(&r, c->node, 0, &since_id)
+                   : twin_audit_verify(&r, c->node, 0);
+    if (rc)
+        return cli_fail(rc);
+    /* The sealed records at the head: on a history found sound (on a faulty one, reading them
+     * would only repeat its faults). */
+    struct twin_sealed_report *sr = NULL;
+    bool sealed_unchecked = false;
+    if (r->nfaults == 0 && twin_sealedcheck_run(&sr, c->node)) {
+        fprintf(stderr, "twin: the sealed records could not be checked: %s\n", twin_error_last());
+        sealed_unchecked = true;
+    }
+    const struct checked node = {NULL, NULL};
+    print_report(c, r, sr, &node);
     code = r->nfaults || sealed_unchecked ? CLI_CHECK_FAILED : CLI_OK;
     twin_sealedcheck_free(sr);
     twin_audit_verify_report_free(r);

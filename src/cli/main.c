@@ -74,7 +74,9 @@ static const struct cli_command commands[] = {
      "the record types and, for each field, whether it is required, its kind and its values"},
     {"checkpoints", cmd_checkpoints, "twin checkpoints [--out FILE]",
      "list the signed head statements of past sync sessions, or write them to share"},
-    {"verify", cmd_verify, "twin verify [--since COMMIT] [--checkpoints FILE...]",
+    {"verify", cmd_verify,
+     "twin verify [--since COMMIT] [--checkpoints FILE...]\n"
+     "twin verify --repo PATH [--network ID]    (a clone of a network's history, no node needed)",
      "check every commit's signature, authority and records; exit 1 on any fault"},
     {"import", cmd_import, "twin import FILE [--format csv|json|iati] [--type TYPE] [--dry-run]",
      "add or change many records in one signed commit; all rows valid, or nothing"},

@@ -363,6 +363,145 @@ static void sealed_content_that_breaks_its_schema_is_a_finding_not_a_refusal(voi
     json_decref(bad);
 }
 
+/* ---- copies of the history outside any node: twin_audit_verify_repo ----------------------- */
+
+/* A copy of node's history at path, as plain git would make it: node's objects in a repository
+ * of its own (bare or with a working tree), its head under ref. */
+static void copy_history(const char *path, bool bare, twin_node *node, const char *ref)
+{
+    git_repository *repo = NULL;
+    struct helper_copy c = {NULL, NULL};
+    git_reference *r = NULL;
+    assert_int_equal(git_repository_init(&repo, path, bare), 0);
+    assert_int_equal(git_repository_odb(&c.from, twin_node_repo(node)), 0);
+    assert_int_equal(git_repository_odb(&c.to, repo), 0);
+    assert_int_equal(git_odb_foreach(c.from, helper_copy_object, &c), 0);
+    git_oid head = helper_head(node);
+    assert_int_equal(git_reference_create(&r, repo, ref, &head, 0, "copy"), 0);
+    git_reference_free(r);
+    git_odb_free(c.to);
+    git_odb_free(c.from);
+    git_repository_free(repo);
+}
+
+/* Every file under dir with its content's checksum, one a line, sorted. */
+static char *snapshot(const char *dir, const char *out)
+{
+    assert_int_equal(run("cd '%s' && find . -type f -exec cksum {} + | sort >'%s'", dir, out), 0);
+    size_t len;
+    return read_text(out, &len);
+}
+
+static void a_bare_clone_gives_the_nodes_report_and_is_left_unchanged(void **state)
+{
+    struct history *h = *state;
+    char path[256], list[256];
+    snprintf(path, sizeof(path), "%s/clone.git", ((struct fixture *)h->dir)->dir);
+    snprintf(list, sizeof(list), "%s/files.txt", ((struct fixture *)h->dir)->dir);
+    copy_history(path, true, h->node, TWIN_BRANCH);
+    /* A bare clone by git has no reflog; libgit2 would make one where it is read. */
+    assert_int_equal(run("rm -rf '%s/logs'", path), 0);
+    char *before = snapshot(path, list);
+    struct twin_verify_report *mine = verify(h->node, 0), *copy = NULL;
+    if (twin_audit_verify_repo(&copy, path, NULL, 0))
+        fail_msg("verify the clone: %s", twin_error_last());
+    assert_same_report(copy, mine);
+    assert_string_equal(copy->ref, TWIN_BRANCH);
+    assert_string_equal(copy->network_id, twin_node_network_id(h->node));
+    assert_string_equal(mine->network_id, twin_node_network_id(h->node));
+    assert_true(copy->store_checked);
+    char *after = snapshot(path, list);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    twin_audit_verify_report_free(copy);
+    twin_audit_verify_report_free(mine);
+}
+
+static void a_clone_with_only_the_remotes_copy_of_the_branch_checks_that_copy(void **state)
+{
+    struct fixture *f = *state;
+    char path[192];
+    twin_node *n = NULL;
+    snprintf(path, sizeof(path), "%s/node", f->dir);
+    assert_int_equal(twin_network_create(&n, path, &admin_who, "Example Tax Twinning"), 0);
+    add_notes(n, 3);
+    snprintf(path, sizeof(path), "%s/worktree-clone", f->dir);
+    copy_history(path, false, n, "refs/remotes/partners/main");
+    struct twin_verify_report *r = NULL;
+    if (twin_audit_verify_repo(&r, path, twin_node_network_id(n), 1))
+        fail_msg("verify: %s", twin_error_last());
+    assert_string_equal(r->ref, "refs/remotes/partners/main");
+    assert_int_equal(r->commits, 4);
+    assert_int_equal(r->nfaults, 0);
+    twin_audit_verify_report_free(r);
+    twin_node_free(n);
+}
+
+static void a_history_of_another_network_is_a_fault_naming_both(void **state)
+{
+    struct fixture *f = *state;
+    char path[192];
+    const char *other = "0123456789abcdef0123456789abcdef";
+    twin_node *n = NULL;
+    snprintf(path, sizeof(path), "%s/node", f->dir);
+    assert_int_equal(twin_network_create(&n, path, &admin_who, "Example Tax Twinning"), 0);
+    snprintf(path, sizeof(path), "%s/mirror.git", f->dir);
+    copy_history(path, true, n, TWIN_BRANCH);
+    struct twin_verify_report *r = NULL;
+    assert_int_equal(twin_audit_verify_repo(&r, path, other, 1), 0);
+    assert_int_equal(r->nfaults, 1);
+    assert_true(git_oid_equal(&r->faults[0].commit, &r->head)); /* the genesis */
+    char want[200];
+    snprintf(want, sizeof(want),
+             "the history belongs to network %s, not to the expected network %s",
+             twin_node_network_id(n), other);
+    assert_string_equal(r->faults[0].reason, want);
+    twin_audit_verify_report_free(r);
+    twin_node_free(n);
+}
+
+static void what_holds_no_twin_history_is_refused_by_name(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], file[192], empty[192];
+    struct twin_verify_report *r = NULL;
+    snprintf(path, sizeof(path), "%s/nowhere", f->dir);
+    assert_error(twin_audit_verify_repo(&r, path, NULL, 1), TWIN_ENOTFOUND, "nowhere");
+    assert_null(r);
+    assert_error(twin_audit_verify_repo(&r, f->dir, NULL, 1), TWIN_EINVALID,
+                 "is not a git repository");
+    snprintf(file, sizeof(file), "%s/notes.txt", f->dir);
+    write_text(file, "x\n", 2, 0644);
+    assert_error(twin_audit_verify_repo(&r, file, NULL, 1), TWIN_EINVALID, "is a file");
+    git_repository *repo = NULL;
+    snprintf(empty, sizeof(empty), "%s/empty.git", f->dir);
+    assert_int_equal(git_repository_init(&repo, empty, 1), 0);
+    git_repository_free(repo);
+    assert_error(twin_audit_verify_repo(&r, empty, NULL, 1), TWIN_ENOTFOUND,
+                 "holds no twin history: no branch refs/heads/main");
+    assert_error(twin_audit_verify_repo(&r, empty, "not-a-network", 1), TWIN_EINVALID,
+                 "'not-a-network' is not a network id");
+
+    /* Two remotes' copies and no branch of its own: which one is meant is not guessed. */
+    twin_node *n = NULL;
+    snprintf(path, sizeof(path), "%s/node", f->dir);
+    assert_int_equal(twin_network_create(&n, path, &admin_who, "Example Tax Twinning"), 0);
+    snprintf(path, sizeof(path), "%s/two.git", f->dir);
+    copy_history(path, true, n, "refs/remotes/east/main");
+    git_reference *ref = NULL;
+    git_oid head = helper_head(n);
+    assert_int_equal(git_repository_open(&repo, path), 0);
+    assert_int_equal(git_reference_create(&ref, repo, "refs/remotes/west/main", &head, 0, "t"), 0);
+    git_reference_free(ref);
+    git_repository_free(repo);
+    assert_error(twin_audit_verify_repo(&r, path, NULL, 1), TWIN_EINVALID,
+                 "several copies of twin's branch (refs/remotes/east/main, "
+                 "refs/remotes/west/main)");
+    assert_null(r);
+    twin_node_free(n);
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -370,6 +509,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_report_names_each_fault_on_any_number_of_threads),
         cmocka_unit_test(each_verdict_is_what_a_check_without_cache_gives),
+        cmocka_unit_test(a_bare_clone_gives_the_nodes_report_and_is_left_unchanged),
+        cmocka_unit_test_setup_teardown(
+            a_clone_with_only_the_remotes_copy_of_the_branch_checks_that_copy, fixture_setup,
+            fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_history_of_another_network_is_a_fault_naming_both,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(what_holds_no_twin_history_is_refused_by_name,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(the_status_counts_what_the_history_holds, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(
