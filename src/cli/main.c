@@ -34,11 +34,13 @@ static const struct cli_command commands[] = {
      "CODE]\n"
      "                [--own-partnerships]\n"
      "twin member list\n"
+     "twin member set ORGID [--name NAME] [--country CC] [--org-type CODE] [--side SIDE]\n"
      "twin member add-key ORGID KEY\n"
      "twin member revoke-key ORGID KEY\n"
      "twin member remove ORGID",
-     "add a partner institution, list the members, give a member another key (one that lost "
-     "its key gets back in), revoke a key, or remove a member (admins)"},
+     "add a partner institution, list the members, change a member's name, country, org type "
+     "or side (admins; any member its own name and org type), give a member another key (one "
+     "that lost its key gets back in), revoke a key, or remove a member (admins)"},
     {"proposals", cmd_proposals, "twin proposals",
      "membership and policy changes waiting for admin approvals, and those in effect"},
     {"approve", cmd_approve, "twin approve PROPOSAL",
