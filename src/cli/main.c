@@ -25,8 +25,11 @@ static const struct cli_command commands[] = {
      "member that lost its key (admins)"},
     {"join", cmd_join,
      "twin join TOKEN --name NAME --org-id ORGID --country CC --side north|south|donor|broker "
-     "[--org-type N]\n"
-     "twin join TOKEN    (an invite made with --member carries the member's identity)",
+     "[--org-type N] [--address HOST:PORT]\n"
+     "twin join TOKEN [--address HOST:PORT]    (an invite made with --member carries the "
+     "member's identity)\n"
+     "--address: where partners will reach this node (twin serve --listen); the inviter adds "
+     "it as its peer there",
      "create this institution's node from an invite, be admitted, and take the history"},
     {"member", cmd_member,
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
