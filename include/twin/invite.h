@@ -62,7 +62,7 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
                         char *note_out, size_t note_cap);
 
 /* The joiner's side: creates a node at dir for who, presents the invite, and on welcome syncs
- * the history from the inviter (recorded as a peer). When the
+ * the history from the inviter (recorded as a peer, with that first sync as its last). When the
  * claim is refused the new node is removed again, so the command can be repeated. For an invite
  * that names an existing member, who must be that member's identity (twin join takes it from the
  * token). address (NULL: none) is where partners will reach the new node (HOST:PORT): the claim

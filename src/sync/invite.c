@@ -24,6 +24,7 @@
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/record.h"
+#include "twin/syncrun.h"
 #include "base/util.h"
 
 #define INVITES_DIR     "invites"
@@ -565,8 +566,11 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         *out = n;
         return rc;
     }
-    if (rc == 0 && (rc = twin_peers_get(&inviter, n, inv.inviter_org)) == 0)
-        rc = twin_sync_peer(st, n, inviter.host, inviter.port, inv.inviter, NULL);
+    /* The first sync runs as any later one does, so the peer entry records it. */
+    if (rc == 0 && (rc = twin_peers_get(&inviter, n, inv.inviter_org)) == 0) {
+        char line[1200];
+        rc = twin_syncrun_peer_stats(line, sizeof(line), n, &inviter, NULL, st);
+    }
     if (rc)
         rc = twin_error_wrap(rc,
                              "admitted as a member, but the first sync with %s failed (run "

@@ -798,6 +798,10 @@ static void the_inviter_adds_the_joiner_as_a_peer_at_the_address_it_gives(void *
     assert_string_equal(p.host, "127.0.0.1");
     assert_string_equal(p.port, "7999");
     assert_memory_equal(p.key, twin_node_key(joined)->pk, TWIN_PUBKEY_BYTES);
+    /* The joiner's first sync with its inviter is recorded as the peer's last. */
+    assert_int_equal(twin_peers_get(&p, joined, "XE-EXAMPLE-MOF"), 0);
+    assert_true(p.last_time > 0);
+    assert_non_null(strstr(p.last_result, "ok: received"));
     twin_node_free(joined);
     free(token);
 }
