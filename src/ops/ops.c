@@ -1414,7 +1414,16 @@ int twin_ops_member_set(git_oid *commit_out, twin_node *n, const char *org_id,
     if (rc)
         return rc;
     struct member_set c = {n, org_id, fields};
-    return commit_with_retry(commit_out, n, change_member_set, &c);
+    if ((rc = commit_with_retry(commit_out, n, change_member_set, &c)) ||
+        twin_node_last_proposal(n) || strcmp(org_id, twin_node_org_id(n)) != 0)
+        return rc;
+    /* This node's own settings follow its member file, so that its commits carry the new name. */
+    const char *const keys[] = {"twin.name", "twin.country", "twin.orgtype", "twin.side"};
+    const char *const values[] = {fields->name, fields->country, fields->org_type, fields->side};
+    for (size_t i = 0; i < 4; i++)
+        if (values[i] && twin_node_config_set(n, keys[i], values[i]) != 0)
+            twin_error_clear(); /* the change is made: only the label of later commits lags */
+    return 0;
 }
 
 /* ---- key rotation ----------------------------------------------------------------------------
