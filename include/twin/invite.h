@@ -55,14 +55,20 @@ bool twin_invite_pending(const char *dir);
 
 /* The inviter's side of a session with a node that is not yet a member: reads its claim, checks
  * and spends the invite, adds the member, answers welcome or refuse. who_out names the new
- * member (org id) for the log. */
-int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap);
+ * member (org id) for the log. Once admitted, the joiner becomes a peer of this node, named by
+ * its org id, at the address its claim gives; note_out says what came of that for the log
+ * ("now a peer at HOST:PORT", or why there is no peer entry), "" when the claim was refused. */
+int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap,
+                        char *note_out, size_t note_cap);
 
 /* The joiner's side: creates a node at dir for who, presents the invite, and on welcome syncs
- * the history from the inviter (recorded as a peer). When the claim is refused the new node is
- * removed again, so the command can be repeated. For an invite that names an existing member,
- * who must be that member's identity (twin join takes it from the token). */
+ * the history from the inviter (recorded as a peer, with that first sync as its last). When the
+ * claim is refused the new node is removed again, so the command can be repeated. For an invite
+ * that names an existing member, who must be that member's identity (twin join takes it from the
+ * token). address (NULL: none) is where partners will reach the new node (HOST:PORT): the claim
+ * carries it so that the inviter adds the new node as its peer there, and the node keeps it as
+ * its address for its own invites. */
 int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *dir,
-                     const char *token, const struct twin_identity *who);
+                     const char *token, const struct twin_identity *who, const char *address);
 
 #endif

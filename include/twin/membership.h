@@ -69,7 +69,10 @@ int twin_membership_check_member(const json_t *member, const char *file_org_id);
 
 /* Checks a change of one member file from old to cur (both well formed, same org), made by a
  * member who is an admin or not, signing with signer: keys stay listed, states never return to
- * active, revoked stays revoked, removal is final; a non-admin may only rotate its own key. */
+ * active, revoked stays revoked, removal is final. A non-admin changes only its own file (the
+ * caller checks whose file it is), and there only its name and org_type, and its key by a
+ * rotation (one new active key added last, the signing key retired); the error names what else
+ * changed. Governance lets such a change of a member's own file through without approvals. */
 int twin_membership_check_change(const json_t *old, const json_t *cur, bool by_admin,
                                  const unsigned char signer[static TWIN_PUBKEY_BYTES]);
 

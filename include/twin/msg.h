@@ -209,6 +209,7 @@ typedef struct twin_msg {
             char country[TWIN_MSG_IDENTITY_MAX + 1];
             char side[TWIN_MSG_IDENTITY_MAX + 1];
             char org_type[TWIN_MSG_IDENTITY_MAX + 1]; /* "" when not given */
+            char address[TWIN_MSG_IDENTITY_MAX + 1];  /* where the joiner serves; "" if not said */
         } claim;
         struct {
             char role[TWIN_MSG_IDENTITY_MAX + 1];

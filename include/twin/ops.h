@@ -167,6 +167,20 @@ int twin_ops_member_revoke_key(git_oid *commit_out, twin_node *n, const char *or
 int twin_ops_member_add_key(git_oid *commit_out, twin_node *n, const char *org_id,
                             const unsigned char pk[static TWIN_PUBKEY_BYTES]);
 
+/* The descriptive fields of a member (twin_ops_member_set); NULL leaves a field as it is. */
+struct twin_member_fields {
+    const char *name, *country, *org_type, *side;
+};
+
+/* Changes the descriptive fields of member org_id, each checked as twin_node_init checks it
+ * (country code, IATI organisation type code, side). An admin may change any member's; a member
+ * that is not an admin only its own name and org type (TWIN_EDENIED for anything more). A
+ * member's change of its own name and org type needs no approval; any other change is a proposal
+ * when the policy needs several admins (twin_node_last_proposal names it). TWIN_ENOTFOUND for an
+ * unknown member; TWIN_EINVALID when no field is given or nothing would change. */
+int twin_ops_member_set(git_oid *commit_out, twin_node *n, const char *org_id,
+                        const struct twin_member_fields *fields);
+
 /* Removes a member (admins): its history stays valid, its later commits are refused. */
 int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id);
 

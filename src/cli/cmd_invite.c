@@ -100,9 +100,11 @@ int cmd_invite(struct cli *c, int argc, char **argv)
 int cmd_join(struct cli *c, int argc, char **argv)
 {
     struct twin_identity who = {0};
-    const char *token = NULL;
+    const char *token = NULL, *address = NULL;
     for (int i = 1; i < argc; i++) {
         int m = cli_identity_option(&who, &i, argc, argv);
+        if (m == 0)
+            m = cli_option(&address, &i, argc, argv, "--address");
         if (m < 0)
             return CLI_USAGE;
         if (m)
@@ -138,7 +140,7 @@ int cmd_join(struct cli *c, int argc, char **argv)
         return CLI_USAGE;
     }
     struct twin_sync_stats st = {0};
-    int rc = twin_invite_join(&c->node, &st, dir, token, &who);
+    int rc = twin_invite_join(&c->node, &st, dir, token, &who, address);
     if (rc == TWIN_EPENDING) { /* the node exists and knows its inviter; approval comes later */
         if (c->json) {
             json_t *j = json_pack("{s:s, s:s, s:b, s:s}", "dir", dir, "network_id",

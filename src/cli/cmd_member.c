@@ -176,21 +176,58 @@ static int member_edit(struct cli *c, int argc, char **argv, enum member_verb ve
     return CLI_OK;
 }
 
+/* twin member set ORG-ID [--name NAME] [--country CC] [--org-type N] [--side SIDE] */
+static int member_set(struct cli *c, int argc, char **argv)
+{
+    struct twin_member_fields f = {0};
+    const char *org = NULL;
+    for (int i = 2; i < argc; i++) {
+        int m;
+        if ((m = cli_option(&f.name, &i, argc, argv, "--name")) ||
+            (m = cli_option(&f.country, &i, argc, argv, "--country")) ||
+            (m = cli_option(&f.org_type, &i, argc, argv, "--org-type")) ||
+            (m = cli_option(&f.side, &i, argc, argv, "--side"))) {
+            if (m < 0)
+                return CLI_USAGE;
+            continue;
+        }
+        if (org || argv[i][0] == '-')
+            return cli_usage_error("member", "unexpected argument '%s'", argv[i]);
+        org = argv[i];
+    }
+    if (!org)
+        return cli_usage_error("member", "set takes the ORG-ID of the member to change");
+    if (!f.name && !f.country && !f.org_type && !f.side)
+        return cli_usage_error("member", "set needs at least one of --name, --country, "
+                                         "--org-type and --side");
+    int code = cli_open(c);
+    if (code)
+        return code;
+    git_oid commit;
+    int rc = twin_ops_member_set(&commit, c->node, org, &f);
+    if (rc)
+        return cli_fail(rc);
+    cli_report_governed(c, "Changed member", org, &commit);
+    return CLI_OK;
+}
+
 int cmd_member(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("member", "say add, add-key, list, revoke-key or remove");
+        return cli_usage_error("member", "say add, add-key, list, set, revoke-key or remove");
     if (strcmp(argv[1], "add") == 0)
         return member_add(c, argc, argv);
     if (strcmp(argv[1], "list") == 0)
         return member_list(c, argc, argv);
+    if (strcmp(argv[1], "set") == 0)
+        return member_set(c, argc, argv);
     if (strcmp(argv[1], "add-key") == 0)
         return member_edit(c, argc, argv, VERB_ADD_KEY);
     if (strcmp(argv[1], "revoke-key") == 0)
         return member_edit(c, argc, argv, VERB_REVOKE_KEY);
     if (strcmp(argv[1], "remove") == 0)
         return member_edit(c, argc, argv, VERB_REMOVE);
-    return cli_usage_error("member", "'%s' is not add, add-key, list, revoke-key or remove",
+    return cli_usage_error("member", "'%s' is not add, add-key, list, set, revoke-key or remove",
                            argv[1]);
 }
 

@@ -43,6 +43,9 @@ int cmd_peer(struct cli *c, int argc, char **argv)
         if ((rc = twin_peers_list(&peers, &n, c->node)))
             return cli_fail(rc);
         json_t *list = c->json ? json_array() : NULL;
+        if (n == 0 && !c->json)
+            printf("no peers: add one with twin peer add NAME HOST:PORT NODEKEY (NODEKEY: the "
+                   "line twin id prints on the peer's node)\n");
         for (size_t i = 0; i < n; i++) {
             char key[TWIN_OPENSSH_PUB_MAX], addr[300], when[32] = "never";
             twin_key_format_openssh(key, peers[i].key);

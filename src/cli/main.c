@@ -25,8 +25,11 @@ static const struct cli_command commands[] = {
      "member that lost its key (admins)"},
     {"join", cmd_join,
      "twin join TOKEN --name NAME --org-id ORGID --country CC --side north|south|donor|broker "
-     "[--org-type N]\n"
-     "twin join TOKEN    (an invite made with --member carries the member's identity)",
+     "[--org-type N] [--address HOST:PORT]\n"
+     "twin join TOKEN [--address HOST:PORT]    (an invite made with --member carries the "
+     "member's identity)\n"
+     "--address: where partners will reach this node (twin serve --listen); the inviter adds "
+     "it as its peer there",
      "create this institution's node from an invite, be admitted, and take the history"},
     {"member", cmd_member,
      "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
@@ -34,11 +37,13 @@ static const struct cli_command commands[] = {
      "CODE]\n"
      "                [--own-partnerships]\n"
      "twin member list\n"
+     "twin member set ORGID [--name NAME] [--country CC] [--org-type CODE] [--side SIDE]\n"
      "twin member add-key ORGID KEY\n"
      "twin member revoke-key ORGID KEY\n"
      "twin member remove ORGID",
-     "add a partner institution, list the members, give a member another key (one that lost "
-     "its key gets back in), revoke a key, or remove a member (admins)"},
+     "add a partner institution, list the members, change a member's name, country, org type "
+     "or side (admins; any member its own name and org type), give a member another key (one "
+     "that lost its key gets back in), revoke a key, or remove a member (admins)"},
     {"proposals", cmd_proposals, "twin proposals",
      "membership and policy changes waiting for admin approvals, and those in effect"},
     {"approve", cmd_approve, "twin approve PROPOSAL",

@@ -589,9 +589,9 @@ int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
                                           "organisation");
         else if (!x.reporter->org_type)
             rc = twin_error(TWIN_EINVALID,
-                            "the reporting organisation %s has no IATI organisation type "
-                            "(--org-type when it was added)",
-                            x.reporter->org_id);
+                            "the reporting organisation %s has no IATI organisation type (set "
+                            "it with: twin member set %s --org-type CODE)",
+                            x.reporter->org_id, x.reporter->org_id);
     }
     if (rc == 0)
         rc = twin_ops_foreach(n, NULL, NULL, collect, &x);

@@ -1293,6 +1293,139 @@ int twin_ops_member_remove(git_oid *commit_out, twin_node *n, const char *org_id
     return commit_then_upkeep(commit_out, n, change_member_edit, &c);
 }
 
+/* ---- a member's descriptive fields ---------------------------------------------------------- */
+
+struct member_set {
+    twin_node *node;
+    const char *org_id;
+    const struct twin_member_fields *fields;
+};
+
+/* Sets (or, with value NULL, leaves) one field of member file cur, noting its name in changed. */
+static void set_field(json_t *cur, const char *key, const char *value, char *changed, size_t size)
+{
+    const char *was = json_string_value(json_object_get(cur, key));
+    if (!value || (was && strcmp(was, value) == 0))
+        return;
+    json_object_set_new(cur, key, json_string(value));
+    size_t len = strlen(changed);
+    snprintf(changed + len, size - len, "%s%s", len ? ", " : "", key);
+}
+
+static int change_member_set(twin_tx *tx, char *message, size_t message_size, void *ctx)
+{
+    struct member_set *c = ctx;
+    const struct twin_member_fields *f = c->fields;
+    struct twin_membership *m = NULL;
+    json_t *old = NULL, *cur = NULL;
+    char *text = NULL, path[160], changed[80] = "";
+    size_t len;
+    int rc;
+    git_tree *base = twin_tx_base_tree(tx);
+    if ((rc = require_key(c->node, base, NEED_MEMBER)) ||
+        (rc = twin_membership_load(&m, twin_node_repo(c->node), base)))
+        goto cleanup;
+    const struct twin_member *me = twin_membership_find_key(m, twin_node_key(c->node)->pk, NULL);
+    const struct twin_member *who = twin_membership_find(m, c->org_id);
+    bool own = who == me, admin = me->role == TWIN_ROLE_ADMIN;
+    if (!who) {
+        rc = twin_error(TWIN_ENOTFOUND, "no member %s (twin member list shows the members)",
+                        c->org_id);
+        goto cleanup;
+    }
+    if (who->removed) {
+        rc = twin_error(TWIN_EINVALID,
+                        "%s was removed from the network; its fields stay as they "
+                        "were",
+                        who->org_id);
+        goto cleanup;
+    }
+    if (!admin && !own) {
+        rc = twin_error(TWIN_EDENIED,
+                        "only an admin may change another member's fields; %s is %s (a member "
+                        "that is not an admin may correct only its own name and org type)",
+                        me->org_id, twin_membership_role_name(me->role));
+        goto cleanup;
+    }
+    if (!admin && (f->country || f->side)) {
+        rc = twin_error(TWIN_EDENIED,
+                        "only an admin may change a member's %s; %s is %s and may correct only "
+                        "its own name and org type",
+                        f->country && f->side ? "country and side"
+                        : f->country          ? "country"
+                                              : "side",
+                        me->org_id, twin_membership_role_name(me->role));
+        goto cleanup;
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
+    if ((rc = twin_tx_read(&text, &len, tx, path)) ||
+        (rc = twin_record_parse_canonical(&old, text, len)))
+        goto cleanup;
+    free(text);
+    text = NULL;
+    if (!(cur = json_deep_copy(old))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    set_field(cur, "name", f->name, changed, sizeof(changed));
+    set_field(cur, "country", f->country, changed, sizeof(changed));
+    set_field(cur, "org_type", f->org_type, changed, sizeof(changed));
+    set_field(cur, "side", f->side, changed, sizeof(changed));
+    if (!changed[0]) {
+        rc = twin_error(TWIN_EINVALID, "nothing to change: %s has these values already",
+                        who->org_id);
+        goto cleanup;
+    }
+    if ((rc = twin_membership_check_member(cur, who->org_id)) ||
+        (rc = twin_membership_check_change(old, cur, admin, twin_node_key(c->node)->pk)))
+        goto cleanup;
+    char summary[400];
+    snprintf(summary, sizeof(summary), "set %s of member %s", changed, who->org_id);
+    /* A member's correction of its own name and org type needs no approval (governance.h):
+     * exactly what twin_membership_check_change lets a member that is not an admin do. */
+    bool self_correction = own && !f->country && !f->side;
+    if (self_correction) {
+        twin_node_set_last_proposal(c->node, NULL);
+        if ((rc = twin_record_canonical(&text, &len, cur)) == 0 &&
+            (rc = twin_tx_put(tx, path, text, len)) == 0)
+            snprintf(message, message_size, "%s\n\nMember: %s\n", summary, path);
+        goto cleanup;
+    }
+    rc = put_governed(tx, c->node, m, path, cur, summary, message, message_size);
+cleanup:
+    free(text);
+    json_decref(old);
+    json_decref(cur);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_member_set(git_oid *commit_out, twin_node *n, const char *org_id,
+                        const struct twin_member_fields *fields)
+{
+    if (!fields->name && !fields->country && !fields->org_type && !fields->side)
+        return twin_error(TWIN_EINVALID,
+                          "say what to change: --name, --country, --org-type or --side");
+    /* Each value checked as at twin init, on an identity that is valid but for it. */
+    struct twin_identity probe = {fields->name ? fields->name : "Example", "XE-EXAMPLE-PROBE",
+                                  fields->country ? fields->country : "NL",
+                                  fields->side ? fields->side : "north", fields->org_type};
+    int rc = twin_node_identity_check(&probe);
+    if (rc)
+        return rc;
+    struct member_set c = {n, org_id, fields};
+    if ((rc = commit_with_retry(commit_out, n, change_member_set, &c)) ||
+        twin_node_last_proposal(n) || strcmp(org_id, twin_node_org_id(n)) != 0)
+        return rc;
+    /* This node's own settings follow its member file, so that its commits carry the new name. */
+    const char *const keys[] = {"twin.name", "twin.country", "twin.orgtype", "twin.side"};
+    const char *const values[] = {fields->name, fields->country, fields->org_type, fields->side};
+    for (size_t i = 0; i < 4; i++)
+        if (values[i] && twin_node_config_set(n, keys[i], values[i]) != 0)
+            twin_error_clear(); /* the change is made: only the label of later commits lags */
+    return 0;
+}
+
 /* ---- key rotation ----------------------------------------------------------------------------
  * A rotation holds the rotation lock (flock on node.key.lock in the node's directory) from before
  * node.key.new is written until that key has replaced node.key or been removed. A process that

@@ -337,7 +337,8 @@ int twin_governance_check(char *fault, size_t fault_size, git_repository *repo,
                      "proposed",
                      k, k == 1 ? "" : "s", path);
     }
-    /* With k > 1 nothing governed changes otherwise, but a member rotating its own key. */
+    /* With k > 1 nothing governed changes otherwise, but a member's change of its own file
+     * that any member may make: its name and org type, a rotation of its key. */
     for (size_t i = 0; k > 1 && rc == 0 && !fault[0] && i < d->count; i++) {
         const struct twin_change *c = &d->changes[i];
         bool erasure = erasures && erasures[i];

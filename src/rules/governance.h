@@ -7,7 +7,7 @@
  * and the list of admin institutions that approve it (the proposer first). Each approval is a
  * signed commit that adds its institution to that list; the commit whose approval reaches k also
  * writes the proposed content, and only then does the change take effect. A member rotating its
- * own key needs no approval.
+ * own key, or correcting its own name or org type, needs no approval.
  */
 #ifndef TWIN_RULES_GOVERNANCE_H
 #define TWIN_RULES_GOVERNANCE_H

@@ -206,6 +206,11 @@ int twin_membership_check_member(const json_t *m, const char *file_org_id)
     return 0;
 }
 
+/* What a member that is not an admin may change, for the messages that refuse anything more. */
+#define NOT_ADMIN_RULE                                                                             \
+    "a member that is not an admin may change only its own name and org type, and rotate its "     \
+    "own key"
+
 static const char *key_state_of(const json_t *keys, const json_t *key)
 {
     for (size_t i = 0; i < json_array_size(keys); i++)
@@ -236,29 +241,46 @@ int twin_membership_check_change(const json_t *old, const json_t *cur, bool by_a
     }
     if (by_admin)
         return 0;
-    /* Anyone else may only rotate its own key: add one new active key and retire the key that
-     * signs, changing nothing more. */
+    /* Anyone else changes only its own file (the caller sees to that), and there only what is
+     * its own to say: it may correct its institution's name and IATI organisation type, and
+     * rotate its key (one new active key added last in place of the signing one). Role, scope,
+     * country and side place it in the partnership, so they stay the admins'. */
+    static const char *const descriptive[] = {"name", "org_type"};
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)old, key, v)
+    {
+        bool own = strcmp(key, "keys") == 0;
+        for (size_t i = 0; i < 2; i++)
+            own = own || strcmp(key, descriptive[i]) == 0;
+        if (!own && !json_equal(v, json_object_get(cur, key)))
+            return twin_error(TWIN_EINVALID, "%s changed: %s", key, NOT_ADMIN_RULE);
+    }
+    json_object_foreach((json_t *)cur, key, v)
+    {
+        if (strcmp(key, "org_type") != 0 && !json_object_get(old, key))
+            return twin_error(TWIN_EINVALID, "%s added: %s", key, NOT_ADMIN_RULE);
+    }
+    if (json_equal(old_keys, new_keys))
+        return 0;
     char line[TWIN_OPENSSH_PUB_MAX];
     twin_key_format_openssh(line, signer);
-    json_t *expect = json_deep_copy(old);
-    json_t *keys = json_object_get(expect, "keys");
+    json_t *expect = json_deep_copy(old_keys);
     int rc = 0;
-    for (size_t i = 0; i < json_array_size(keys); i++) {
-        json_t *k = json_array_get(keys, i);
+    for (size_t i = 0; i < json_array_size(expect); i++) {
+        json_t *k = json_array_get(expect, i);
         if (strcmp(get_str(k, "key"), line) == 0)
             json_object_set_new(k, "state", json_string("retired"));
     }
+    const json_t *added = json_array_get(new_keys, json_array_size(new_keys) - 1);
     if (json_array_size(new_keys) != json_array_size(old_keys) + 1)
-        rc = twin_error(TWIN_EINVALID, "only an admin may change a member beyond rotating its own "
-                                       "key (one new key in place of the signing one)");
-    else {
-        const json_t *added = json_array_get(new_keys, json_array_size(new_keys) - 1);
-        json_array_append(keys, (json_t *)added);
-        if (!json_equal(expect, cur) || strcmp(get_str(added, "state"), "active") != 0)
-            rc = twin_error(TWIN_EINVALID,
-                            "only an admin may change a member beyond rotating its own key (one "
-                            "new active key added last, the signing key retired, nothing else)");
-    }
+        rc = twin_error(TWIN_EINVALID, "keys changed beyond a rotation: %s", NOT_ADMIN_RULE);
+    else if (json_array_append(expect, (json_t *)added) != 0 || !json_equal(expect, new_keys) ||
+             strcmp(get_str(added, "state"), "active") != 0)
+        rc = twin_error(TWIN_EINVALID,
+                        "keys changed beyond a rotation (one new active key added last, the "
+                        "signing key retired): %s",
+                        NOT_ADMIN_RULE);
     json_decref(expect);
     return rc;
 }

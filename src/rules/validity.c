@@ -530,10 +530,14 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         char org[128];
         bool own_file = flen == strlen(who->org_id) + 5 &&
                         strncmp(fname, who->org_id, strlen(who->org_id)) == 0;
-        /* An admin changes the membership; anyone else only its own file, to rotate its key. */
+        /* An admin changes the membership; anyone else only its own file: its name and org
+         * type, and its key by a rotation (twin_membership_check_change). */
         if (who->role != TWIN_ROLE_ADMIN && (!own_file || !c->has_old)) {
-            snprintf(fault, fault_size, "%s (%s) changed the membership without being an admin",
-                     who->org_id, twin_membership_role_name(who->role));
+            snprintf(fault, fault_size,
+                     "%s (%s) changed the membership without being an admin: %s is not its own "
+                     "(a member that is not an admin may change only its own name and org type, "
+                     "and rotate its own key)",
+                     who->org_id, twin_membership_role_name(who->role), c->path);
             goto cleanup;
         }
         if (flen < 6 || flen - 5 >= sizeof(org) || strcmp(fname + flen - 5, ".json") != 0 ||
@@ -924,12 +928,14 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
         goto cleanup;
     }
     /* An observer writes nothing but its own member file, where the rules for members allow it
-     * only to rotate its key. */
+     * only to correct its name and org type and to rotate its key. */
     if (who->role == TWIN_ROLE_OBSERVER) {
         char own[160];
         snprintf(own, sizeof(own), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
         if (w.count != 1 || strcmp(w.changes[0].path, own) != 0) {
-            verdict(out, "%s is an observer and may not write (beyond rotating its own key)",
+            verdict(out,
+                    "%s is an observer and may not write (beyond its own member file: its name, "
+                    "org type and key)",
                     who->org_id);
             goto cleanup;
         }

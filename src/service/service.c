@@ -100,13 +100,13 @@ static void serve_session(void *ctx, twin_channel *ch)
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
     int rc = twin_ops_open(&n, s->dir);
-    char joiner[300] = "";
+    char joiner[300] = "", peer_note[700] = "";
     if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
         /* Let in by serve_authorize because an invite is open: it may only present one. */
-        rc = twin_invite_respond(n, ch, joiner, sizeof(joiner));
+        rc = twin_invite_respond(n, ch, joiner, sizeof(joiner), peer_note, sizeof(peer_note));
         if (rc == 0)
-            say(s, "invite from %s node %.16s: admitted %s", twin_channel_peer_addr(ch), peer,
-                joiner);
+            say(s, "invite from %s node %.16s: admitted %s; %s", twin_channel_peer_addr(ch), peer,
+                joiner, peer_note);
         else
             say(s, "invite from %s node %.16s (%s): refused: %s", twin_channel_peer_addr(ch), peer,
                 joiner, twin_error_last());

@@ -24,6 +24,7 @@
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/record.h"
+#include "twin/syncrun.h"
 #include "base/util.h"
 
 #define INVITES_DIR     "invites"
@@ -355,12 +356,36 @@ static int answer_refuse(twin_channel *ch, const char *reason)
     return twin_error(TWIN_EDENIED, "%s", reason);
 }
 
-int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap)
+/* After an accepted claim: the joiner as a peer of this node, named by its org id, at the address
+ * it gave. Says what came of it in note; never fails the claim. */
+static void add_joiner_peer(char *note, size_t note_cap, twin_node *n, const char *org,
+                            const char *address, const unsigned char key[TWIN_PUBKEY_BYTES])
+{
+    char line[TWIN_OPENSSH_PUB_MAX];
+    if (!address[0]) {
+        snprintf(note, note_cap,
+                 "no peer entry: it gave no address (add one with: twin peer add %.64s "
+                 "HOST:PORT NODEKEY)",
+                 org);
+        return;
+    }
+    twin_key_format_openssh(line, key);
+    if (twin_peers_add(n, org, address, line) == 0)
+        snprintf(note, note_cap, "now a peer at %s", address);
+    else
+        snprintf(note, note_cap, "not added as a peer at %.256s: %s", address, twin_error_last());
+    twin_error_clear();
+}
+
+int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t who_cap,
+                        char *note_out, size_t note_cap)
 {
     twin_msg m;
     char path[4200], claimed[4300], role[16], member[128], reason[700];
     int64_t expires = 0;
     snprintf(who_out, who_cap, "?");
+    if (note_cap)
+        note_out[0] = '\0';
     int rc = twin_channel_recv(ch, &m);
     if (rc)
         return rc;
@@ -416,6 +441,9 @@ int twin_invite_respond(twin_node *n, twin_channel *ch, char *who_out, size_t wh
      * institution. */
     rc = member[0] ? twin_ops_member_add_key(&commit, n, member, twin_channel_peer_node(ch))
                    : twin_ops_member_add(&commit, n, &who, role, twin_channel_peer_node(ch));
+    if (rc == 0 && note_cap)
+        add_joiner_peer(note_out, note_cap, n, m.u.claim.org_id, m.u.claim.address,
+                        twin_channel_peer_node(ch));
     twin_msg_clear(&m);
     if (rc) {
         /* The invite stays good: a mistake in the identity should not spend it. */
@@ -447,7 +475,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 /* Presents the invite on a fresh channel; 0 on welcome. */
 static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_identity *who,
-                 char *role_out, size_t role_cap)
+                 const char *address, char *role_out, size_t role_cap)
 {
     char host[256], port[8];
     twin_channel *ch = NULL;
@@ -464,6 +492,7 @@ static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_
         snprintf(m.u.claim.side, sizeof(m.u.claim.side), "%s", who->side);
         snprintf(m.u.claim.org_type, sizeof(m.u.claim.org_type), "%s",
                  who->org_type ? who->org_type : "");
+        snprintf(m.u.claim.address, sizeof(m.u.claim.address), "%s", address ? address : "");
         rc = twin_channel_send(ch, &m);
         sodium_memzero(&m, sizeof(m));
     }
@@ -484,11 +513,18 @@ static int claim(twin_node *n, const struct twin_invite *inv, const struct twin_
 }
 
 int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *dir,
-                     const char *token, const struct twin_identity *who)
+                     const char *token, const struct twin_identity *who, const char *address)
 {
     struct twin_invite inv;
     twin_node *n = NULL;
+    char host[256], port[8];
     *out = NULL;
+    if (address && (strlen(address) > TWIN_MSG_IDENTITY_MAX ||
+                    twin_peers_address_parse_reachable(host, port, address, "this node's") != 0))
+        return twin_error(TWIN_EINVALID,
+                          "--address '%.300s' is not where partners can reach this node "
+                          "(HOST:PORT, [ADDRESS]:PORT for IPv6, the port 1-65535)",
+                          address);
     int rc = twin_invite_parse(&inv, token);
     if (rc)
         return rc;
@@ -505,7 +541,7 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         return rc;
     }
     char role[TWIN_MSG_IDENTITY_MAX + 1] = "";
-    if ((rc = claim(n, &inv, who, role, sizeof(role)))) {
+    if ((rc = claim(n, &inv, who, address, role, sizeof(role)))) {
         /* Nothing was admitted: take the new node away again, so the join can be repeated. */
         char *keep = strdup(twin_error_last());
         twin_node_free(n);
@@ -515,9 +551,12 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         sodium_memzero(&inv, sizeof(inv));
         return rc;
     }
-    char host[256], port[8], peer_key[TWIN_OPENSSH_PUB_MAX];
+    char peer_key[TWIN_OPENSSH_PUB_MAX];
+    struct twin_peer inviter;
     twin_key_format_openssh(peer_key, inv.inviter);
     rc = twin_peers_add(n, inv.inviter_org, inv.address, peer_key);
+    if (rc == 0 && address)
+        rc = twin_node_config_set(n, "twin.address", address);
     if (rc == 0 && strncmp(role, "pending ", 8) == 0) {
         rc = twin_error(TWIN_EPENDING,
                         "the network's policy needs more admin approvals: the inviter recorded "
@@ -527,8 +566,11 @@ int twin_invite_join(twin_node **out, struct twin_sync_stats *st, const char *di
         *out = n;
         return rc;
     }
-    if (rc == 0 && (rc = twin_peers_address_parse(host, port, inv.address)) == 0)
-        rc = twin_sync_peer(st, n, host, port, inv.inviter, NULL);
+    /* The first sync runs as any later one does, so the peer entry records it. */
+    if (rc == 0 && (rc = twin_peers_get(&inviter, n, inv.inviter_org)) == 0) {
+        char line[1200];
+        rc = twin_syncrun_peer_stats(line, sizeof(line), n, &inviter, NULL, st);
+    }
     if (rc)
         rc = twin_error_wrap(rc,
                              "admitted as a member, but the first sync with %s failed (run "

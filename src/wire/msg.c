@@ -480,11 +480,18 @@ int twin_msg_encode(unsigned char *out, size_t cap, size_t *out_len, const twin_
         for (int i = 0; i < 5; i++)
             if ((rc = text_field(&lens[i], names[i], values[i], TWIN_MSG_IDENTITY_MAX)) != 0)
                 return rc;
-        msgpack_pack_map(&pk, 7);
+        /* The address is optional and left out when not given, so that a claim without one
+         * is what older nodes sent. */
+        size_t alen = 0;
+        if ((rc = text_field(&alen, "address", msg->u.claim.address, TWIN_MSG_IDENTITY_MAX)) != 0)
+            return rc;
+        msgpack_pack_map(&pk, alen ? 8 : 7);
         pack_key(&pk, "type"), pack_key(&pk, name);
         pack_key(&pk, "secret"), pack_bin(&pk, msg->u.claim.secret, TWIN_INVITE_SECRET_BYTES);
         for (int i = 0; i < 5; i++)
             pack_key(&pk, names[i]), pack_cstr(&pk, values[i], lens[i]);
+        if (alen)
+            pack_key(&pk, "address"), pack_cstr(&pk, msg->u.claim.address, alen);
         break;
     }
     case TWIN_MSG_WELCOME:
@@ -1020,7 +1027,9 @@ static int decode_fields(twin_msg *m, const struct fields *f)
             (rc = get_text(m->u.claim.country, sizeof(m->u.claim.country), f, "country", 1)) ||
             (rc = get_text(m->u.claim.side, sizeof(m->u.claim.side), f, "side", 1)))
             return rc;
-        return get_text(m->u.claim.org_type, sizeof(m->u.claim.org_type), f, "org_type", 0);
+        if ((rc = get_text(m->u.claim.org_type, sizeof(m->u.claim.org_type), f, "org_type", 0)))
+            return rc;
+        return get_text(m->u.claim.address, sizeof(m->u.claim.address), f, "address", 0);
     case TWIN_MSG_WELCOME:
         if ((rc = get_text(m->u.welcome.role, sizeof(m->u.welcome.role), f, "role", 1)))
             return rc;

@@ -453,6 +453,36 @@ static void a_member_rotating_its_own_key_needs_no_approval(void **state)
     free(text);
 }
 
+static void a_member_correcting_its_own_name_and_org_type_needs_no_approval(void **state)
+{
+    struct gov *g = *state;
+    twin_keypair a;
+    keypair_from_seed(&a, 0xa1);
+    json_t *renamed = member_json(&south, "editor", 0xa1);
+    json_object_set_new(renamed, "name", json_string("Revenue Authority of Samplestan (RAS)"));
+    json_object_set_new(renamed, "org_type", json_string("10"));
+    char *text = canonical(renamed);
+    git_tree *base = ra_tree(g);
+    const struct edit e[] = {{RA_FILE, text}};
+    git_tree *cur = tree_with(g, base, e, 1);
+    assert_no_fault(govern(g, base, cur, &editor_ra, &a, 2));
+    /* An admin renaming another member needs the approvals like any membership change. */
+    assert_fault(govern(g, base, cur, &admin_mof, &a, 2), RA_FILE " changed without approval");
+    git_tree_free(cur);
+    free(text);
+
+    /* Its country is not its own to change: that needs the approvals. */
+    json_t *moved = member_json(&south, "editor", 0xa1);
+    json_object_set_new(moved, "country", json_string("KE"));
+    text = canonical(moved);
+    const struct edit m[] = {{RA_FILE, text}};
+    cur = tree_with(g, base, m, 1);
+    assert_fault(govern(g, base, cur, &editor_ra, &a, 2), RA_FILE " changed without approval");
+    git_tree_free(cur);
+    git_tree_free(base);
+    free(text);
+}
+
 /* proposals/<id>.json for p (consumed): its path into path, its text (free() it). */
 static char *proposal_file(char path[96], json_t *p)
 {
@@ -677,6 +707,7 @@ int main(void)
         GOV_TEST(with_two_admins_needed_a_direct_change_is_refused),
         GOV_TEST(a_change_outside_the_governed_files_is_not_governance_s_business),
         GOV_TEST(a_member_rotating_its_own_key_needs_no_approval),
+        GOV_TEST(a_member_correcting_its_own_name_and_org_type_needs_no_approval),
         GOV_TEST(a_new_proposal_by_an_admin_is_allowed_and_changes_nothing_yet),
         GOV_TEST(only_an_admin_proposes_or_approves),
         GOV_TEST(a_new_proposal_is_proposed_and_approved_by_its_signer_alone),

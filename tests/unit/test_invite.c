@@ -77,11 +77,11 @@ static void session(void *ctx, twin_channel *ch)
 {
     struct env *e = ctx;
     twin_node *n = NULL;
-    char who[300] = "", error[600] = "";
+    char who[300] = "", error[600] = "", note[700] = "";
     bool claim = twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM;
     int rc = twin_ops_open(&n, e->admin_dir);
     if (rc == 0 && claim)
-        rc = twin_invite_respond(n, ch, who, sizeof(who));
+        rc = twin_invite_respond(n, ch, who, sizeof(who), note, sizeof(note));
     else if (rc == 0) {
         struct twin_sync_stats st;
         rc = twin_sync_respond(&st, n, ch);
@@ -700,7 +700,7 @@ static void joining_with_an_expired_invite_makes_nothing(void **state)
     setenv("TWIN_TEST_CLOCK_SKEW", "3600", 1);
     twin_node *joined = (twin_node *)&joined;
     struct twin_sync_stats st;
-    assert_error(twin_invite_join(&joined, &st, dir, token, &new_who), TWIN_EINVALID, expect);
+    assert_error(twin_invite_join(&joined, &st, dir, token, &new_who, NULL), TWIN_EINVALID, expect);
     unsetenv("TWIN_TEST_CLOCK_SKEW");
     assert_null(joined);
     assert_int_not_equal(access(dir, F_OK), 0);
@@ -717,7 +717,7 @@ static twin_node *join_ok(struct env *e, const char *name, const char *token,
     twin_node *joined = NULL;
     struct twin_sync_stats st;
     snprintf(dir, sizeof(dir), "%s/%s", e->f->dir, name);
-    if (twin_invite_join(&joined, &st, dir, token, who))
+    if (twin_invite_join(&joined, &st, dir, token, who, NULL))
         fail_msg("join: %s; the listener's log:\n%s", twin_error_last(), e->log);
     assert_non_null(joined);
     return joined;
@@ -731,7 +731,7 @@ static void join_refused(struct env *e, const char *name, const char *token,
     twin_node *joined = (twin_node *)&joined;
     struct twin_sync_stats st;
     snprintf(dir, sizeof(dir), "%s/%s", e->f->dir, name);
-    assert_error(twin_invite_join(&joined, &st, dir, token, who), TWIN_EDENIED, part);
+    assert_error(twin_invite_join(&joined, &st, dir, token, who, NULL), TWIN_EDENIED, part);
     assert_null(joined);
     assert_int_not_equal(access(dir, F_OK), 0);
 }
@@ -780,6 +780,53 @@ static void a_claim_admits_the_institution_and_its_first_sync_brings_the_history
     free(token);
 }
 
+static void the_inviter_adds_the_joiner_as_a_peer_at_the_address_it_gives(void **state)
+{
+    struct env *e = *state;
+    struct twin_invite made;
+    char *token = make_token(e, &made, "editor", 600, NULL);
+    char dir[200];
+    twin_node *joined = NULL;
+    struct twin_sync_stats st;
+    snprintf(dir, sizeof(dir), "%s/newland", e->f->dir);
+    if (twin_invite_join(&joined, &st, dir, token, &new_who, "127.0.0.1:7999"))
+        fail_msg("join: %s; the listener's log:\n%s", twin_error_last(), e->log);
+    int i = claim_by(e, 1, "XE-EXAMPLE-NEW");
+    assert_int_equal(e->claim_rc[i], 0);
+    struct twin_peer p;
+    assert_int_equal(twin_peers_get(&p, e->admin, "XE-EXAMPLE-NEW"), 0);
+    assert_string_equal(p.host, "127.0.0.1");
+    assert_string_equal(p.port, "7999");
+    assert_memory_equal(p.key, twin_node_key(joined)->pk, TWIN_PUBKEY_BYTES);
+    /* The joiner's first sync with its inviter is recorded as the peer's last. */
+    assert_int_equal(twin_peers_get(&p, joined, "XE-EXAMPLE-MOF"), 0);
+    assert_true(p.last_time > 0);
+    assert_non_null(strstr(p.last_result, "ok: received"));
+    twin_node_free(joined);
+    free(token);
+}
+
+static void without_an_address_the_joiner_is_no_peer_and_a_bad_one_is_refused(void **state)
+{
+    struct env *e = *state;
+    struct twin_invite made;
+    char *token = make_token(e, &made, "editor", 600, NULL);
+    char dir[200];
+    twin_node *joined = (twin_node *)&joined;
+    struct twin_sync_stats st;
+    snprintf(dir, sizeof(dir), "%s/newland", e->f->dir);
+    assert_error(twin_invite_join(&joined, &st, dir, token, &new_who, "127.0.0.1:0"), TWIN_EINVALID,
+                 "--address '127.0.0.1:0' is not where partners can reach this node");
+    assert_null(joined);
+    assert_int_not_equal(access(dir, F_OK), 0);
+    assert_int_equal(e->claims, 0);
+    joined = join_ok(e, "newland", token, &new_who);
+    struct twin_peer p;
+    assert_int_equal(twin_peers_get(&p, e->admin, "XE-EXAMPLE-NEW"), TWIN_ENOTFOUND);
+    twin_node_free(joined);
+    free(token);
+}
+
 static void an_invite_works_once(void **state)
 {
     struct env *e = *state;
@@ -812,7 +859,7 @@ static void *race_join(void *arg)
     char dir[200];
     struct twin_sync_stats st;
     snprintf(dir, sizeof(dir), "%s/%s", r->e->f->dir, r->name);
-    r->rc = twin_invite_join(&r->node, &st, dir, r->token, r->who);
+    r->rc = twin_invite_join(&r->node, &st, dir, r->token, r->who, NULL);
     return NULL;
 }
 
@@ -1015,6 +1062,8 @@ int main(void)
         ENV_TEST(an_invite_past_its_expiry_is_no_longer_pending),
         ENV_TEST(joining_with_an_expired_invite_makes_nothing),
         ENV_TEST(a_claim_admits_the_institution_and_its_first_sync_brings_the_history),
+        ENV_TEST(the_inviter_adds_the_joiner_as_a_peer_at_the_address_it_gives),
+        ENV_TEST(without_an_address_the_joiner_is_no_peer_and_a_bad_one_is_refused),
         ENV_TEST(an_invite_works_once),
         ENV_TEST(of_two_claims_at_once_one_wins),
         ENV_TEST(a_token_with_another_secret_is_turned_away_and_the_invite_stays),

@@ -314,8 +314,9 @@ static void a_rotation_must_retire_the_signing_key_and_add_one_active_key(void *
     set_key_state(cur, 1, "retired");
     add_key(cur, &k.c, "active");
     assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
-                 "only an admin may change a member beyond rotating its own key (one new active "
-                 "key added last, the signing key retired, nothing else)");
+                 "keys changed beyond a rotation (one new active key added last, the signing key "
+                 "retired): a member that is not an admin may change only its own name and org "
+                 "type, and rotate its own key");
     json_decref(cur);
     /* The new key must be active. */
     cur = json_deep_copy(old);
@@ -328,8 +329,8 @@ static void a_rotation_must_retire_the_signing_key_and_add_one_active_key(void *
     cur = json_deep_copy(old);
     set_key_state(cur, 0, "retired");
     assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
-                 "only an admin may change a member beyond rotating its own key (one new key in "
-                 "place of the signing one)");
+                 "keys changed beyond a rotation: a member that is not an admin may change only "
+                 "its own name and org type, and rotate its own key");
     json_decref(cur);
     json_decref(old);
 }
@@ -344,11 +345,58 @@ static void a_member_may_not_change_its_own_role(void **state)
     add_key(cur, &k.b, "active");
     json_object_set_new(cur, "role", json_string("admin"));
     assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
-                 "only an admin may change a member beyond rotating its own key");
+                 "role changed: a member that is not an admin may change only its own name and "
+                 "org type, and rotate its own key");
     /* An admin may. */
     assert_int_equal(twin_membership_check_change(old, cur, true, k.c.pk), 0);
     json_decref(old);
     json_decref(cur);
+}
+
+static void a_member_may_correct_its_own_name_and_org_type(void **state)
+{
+    struct keys k;
+    keys_from_seeds(&k);
+    json_t *old = twin_membership_member_json(&south, "editor", k.a.pk);
+    json_t *cur = json_deep_copy(old);
+    json_object_set_new(cur, "name", json_string("Revenue Authority of Samplestan (RAS)"));
+    json_object_set_new(cur, "org_type", json_string("10"));
+    assert_int_equal(twin_membership_check_member(cur, "XE-EXAMPLE-RA"), 0);
+    assert_int_equal(twin_membership_check_change(old, cur, false, k.a.pk), 0);
+    /* With a rotation of its key in the same change. */
+    set_key_state(cur, 0, "retired");
+    add_key(cur, &k.b, "active");
+    assert_int_equal(twin_membership_check_change(old, cur, false, k.a.pk), 0);
+    json_decref(old);
+    json_decref(cur);
+}
+
+static void a_member_may_not_change_its_own_country_or_side(void **state)
+{
+    struct keys k;
+    keys_from_seeds(&k);
+    json_t *old = twin_membership_member_json(&south, "editor", k.a.pk);
+    json_t *cur = json_deep_copy(old);
+    json_object_set_new(cur, "country", json_string("KE"));
+    assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
+                 "country changed: a member that is not an admin may change only its own name "
+                 "and org type, and rotate its own key");
+    assert_int_equal(twin_membership_check_change(old, cur, true, k.c.pk), 0);
+    json_decref(cur);
+    cur = json_deep_copy(old);
+    json_object_set_new(cur, "name", json_string("Revenue Authority of Samplestan (RAS)"));
+    json_object_set_new(cur, "side", json_string("north"));
+    assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
+                 "side changed: a member that is not an admin");
+    assert_int_equal(twin_membership_check_change(old, cur, true, k.c.pk), 0);
+    json_decref(cur);
+    /* Nor limit or widen its writing by a field the file did not hold. */
+    cur = json_deep_copy(old);
+    json_object_set_new(cur, "scope", json_string(TWIN_SCOPE_OWN));
+    assert_error(twin_membership_check_change(old, cur, false, k.a.pk), TWIN_EINVALID,
+                 "scope added: a member that is not an admin");
+    json_decref(cur);
+    json_decref(old);
 }
 
 static void keys_stay_listed_even_for_an_admin(void **state)
@@ -904,6 +952,8 @@ int main(void)
         cmocka_unit_test(a_member_may_rotate_its_own_key),
         cmocka_unit_test(a_rotation_must_retire_the_signing_key_and_add_one_active_key),
         cmocka_unit_test(a_member_may_not_change_its_own_role),
+        cmocka_unit_test(a_member_may_correct_its_own_name_and_org_type),
+        cmocka_unit_test(a_member_may_not_change_its_own_country_or_side),
         cmocka_unit_test(keys_stay_listed_even_for_an_admin),
         cmocka_unit_test(a_key_that_stopped_being_active_never_returns),
         cmocka_unit_test(a_removed_member_cannot_be_restored),

@@ -547,6 +547,19 @@ static void claim_welcome_checkpoint_round_trip(void **state)
     round_trip(&c, &got);
     assert_string_equal(got.u.claim.org_type, "10");
     twin_msg_clear(&got);
+    assert_string_equal(got.u.claim.address, "");
+    /* Without an address the claim is the seven entries older nodes send; with one, eight. */
+    size_t plain_len = 0;
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &plain_len, &c), 0);
+    assert_int_equal(wire[0], 0x87); /* a fixmap of 7 */
+    assert_true(plain_len > 0);
+    strcpy(c.u.claim.address, "[2001:db8::7]:7447");
+    round_trip(&c, &got);
+    assert_string_equal(got.u.claim.address, "[2001:db8::7]:7447");
+    twin_msg_clear(&got);
+    assert_int_equal(twin_msg_encode(wire, sizeof(wire), &plain_len, &c), 0);
+    assert_int_equal(wire[0], 0x88);
+    c.u.claim.address[0] = '\0';
 
     twin_msg w = {.type = TWIN_MSG_WELCOME};
     strcpy(w.u.welcome.role, "editor");

@@ -610,6 +610,103 @@ static void adding_a_member_checks_identity_and_role(void **state)
 
 /* ---- reading -------------------------------------------------------------------------------- */
 
+/* The member org as the membership at node's head holds it (free with twin_membership_free). */
+static const struct twin_member *member_at_head(struct twin_membership **m, twin_node *node,
+                                                const char *org)
+{
+    assert_int_equal(twin_ops_members(m, node, NULL), 0);
+    const struct twin_member *who = twin_membership_find(*m, org);
+    assert_non_null(who);
+    return who;
+}
+
+static void an_admin_sets_any_members_fields_in_one_valid_commit(void **state)
+{
+    struct net *n = *state;
+    git_oid commit;
+    struct twin_membership *m = NULL;
+    const struct twin_member_fields f = {.country = "KE", .side = "broker", .org_type = "21"};
+    assert_int_equal(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &f), 0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    const struct twin_member *ra = member_at_head(&m, n->admin, "XE-EXAMPLE-RA");
+    assert_string_equal(ra->country, "KE");
+    assert_string_equal(ra->side, "broker");
+    assert_string_equal(ra->org_type, "21");
+    assert_string_equal(ra->name, editor_who.name);
+    twin_membership_free(m);
+}
+
+static void a_member_corrects_its_own_name_and_org_type(void **state)
+{
+    struct net *n = *state;
+    git_oid commit;
+    struct twin_membership *m = NULL;
+    const struct twin_member_fields f = {.name = "Revenue Authority of Samplestan (RAS)",
+                                         .org_type = "10"};
+    assert_int_equal(twin_ops_member_set(&commit, n->editor, "XE-EXAMPLE-RA", &f), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    const struct twin_member *ra = member_at_head(&m, n->editor, "XE-EXAMPLE-RA");
+    assert_string_equal(ra->name, "Revenue Authority of Samplestan (RAS)");
+    assert_string_equal(ra->org_type, "10");
+    twin_membership_free(m);
+    /* An observer too. */
+    const struct twin_member_fields g = {.name = "Example Development Fund Foundation"};
+    assert_int_equal(twin_ops_member_set(&commit, n->observer, "XE-EXAMPLE-FUND", &g), 0);
+    assert_commit_valid(n->observer, &commit, "XE-EXAMPLE-FUND");
+}
+
+static void a_member_may_not_set_another_members_fields_nor_its_own_country_or_side(void **state)
+{
+    struct net *n = *state;
+    git_oid commit, before = head_of(n->editor);
+    const struct twin_member_fields name = {.name = "Ministry of Nothing"};
+    assert_int_equal(twin_ops_member_set(&commit, n->editor, "XE-EXAMPLE-MOF", &name),
+                     TWIN_EDENIED);
+    assert_string_equal(twin_error_last(),
+                        "only an admin may change another member's fields; XE-EXAMPLE-RA is "
+                        "editor (a member that is not an admin may correct only its own name and "
+                        "org type)");
+    const struct twin_member_fields country = {.country = "KE"};
+    assert_int_equal(twin_ops_member_set(&commit, n->editor, "XE-EXAMPLE-RA", &country),
+                     TWIN_EDENIED);
+    assert_string_equal(twin_error_last(),
+                        "only an admin may change a member's country; XE-EXAMPLE-RA is editor "
+                        "and may correct only its own name and org type");
+    const struct twin_member_fields side = {.side = "north", .name = "Revenue Authority"};
+    assert_int_equal(twin_ops_member_set(&commit, n->editor, "XE-EXAMPLE-RA", &side), TWIN_EDENIED);
+    assert_string_equal(twin_error_last(),
+                        "only an admin may change a member's side; XE-EXAMPLE-RA is editor and "
+                        "may correct only its own name and org type");
+    git_oid after = head_of(n->editor);
+    assert_true(git_oid_equal(&before, &after));
+}
+
+static void member_set_names_a_bad_value_an_unknown_member_and_no_change(void **state)
+{
+    struct net *n = *state;
+    git_oid commit;
+    const struct twin_member_fields none = {0};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &none), TWIN_EINVALID,
+                 "say what to change: --name, --country, --org-type or --side");
+    const struct twin_member_fields country = {.country = "XX"};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &country), TWIN_EINVALID,
+                 "country 'XX' is not an ISO 3166-1 code");
+    const struct twin_member_fields type = {.org_type = "99"};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &type), TWIN_EINVALID,
+                 "org-type '99' is not an IATI organisation type code");
+    const struct twin_member_fields side = {.side = "east"};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &side), TWIN_EINVALID,
+                 "side 'east' is not one of north | south | donor | broker");
+    const struct twin_member_fields name = {.name = "Line one\nline two"};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &name), TWIN_EINVALID,
+                 "name: required, one line");
+    const struct twin_member_fields same = {.country = editor_who.country};
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-NOBODY", &same), TWIN_ENOTFOUND,
+                 "no member XE-EXAMPLE-NOBODY (twin member list shows the members)");
+    assert_error(twin_ops_member_set(&commit, n->admin, "XE-EXAMPLE-RA", &same), TWIN_EINVALID,
+                 "nothing to change: XE-EXAMPLE-RA has these values already");
+}
+
 static int count_by_type(json_t *rec, void *ctx)
 {
     size_t *counts = ctx;
@@ -1491,6 +1588,10 @@ int main(void)
         NET_TEST(an_added_member_can_write_once_it_has_the_history),
         NET_TEST(adding_an_existing_member_is_refused),
         NET_TEST(members_are_read_at_the_head_or_at_a_commit),
+        NET_TEST(an_admin_sets_any_members_fields_in_one_valid_commit),
+        NET_TEST(a_member_corrects_its_own_name_and_org_type),
+        NET_TEST(a_member_may_not_set_another_members_fields_nor_its_own_country_or_side),
+        NET_TEST(member_set_names_a_bad_value_an_unknown_member_and_no_change),
         NET_TEST(adding_a_member_with_a_key_already_held_is_refused),
         NET_TEST(adding_a_member_checks_identity_and_role),
         NET_TEST(foreach_visits_every_record_of_a_type_or_of_all_types),

@@ -573,6 +573,60 @@ static void an_editor_may_not_change_the_membership(void **state)
                    "XE-EXAMPLE-RA (editor) changed the membership without being an admin");
 }
 
+static void an_editor_may_not_change_another_members_fields(void **state)
+{
+    struct net *n = *state;
+    json_t *m = read_head(n, "members/XE-EXAMPLE-MOF.json");
+    json_object_set_new(m, "name", json_string("Ministry of Nothing"));
+    git_oid commit = commit_rec(n, n->editor, "members/XE-EXAMPLE-MOF.json", m);
+    assert_refused(n, &commit,
+                   "XE-EXAMPLE-RA (editor) changed the membership without being an admin: "
+                   "members/XE-EXAMPLE-MOF.json is not its own (a member that is not an admin may "
+                   "change only its own name and org type, and rotate its own key)");
+}
+
+static void an_editor_may_not_change_its_own_country_or_side(void **state)
+{
+    struct net *n = *state;
+    json_t *m = read_head(n, "members/XE-EXAMPLE-RA.json");
+    json_object_set_new(m, "country", json_string("KE"));
+    git_oid commit = commit_rec(n, n->editor, "members/XE-EXAMPLE-RA.json", m);
+    assert_refused(n, &commit,
+                   "XE-EXAMPLE-RA (editor) changed the membership without being an admin: country "
+                   "changed: a member that is not an admin may change only its own name and org "
+                   "type, and rotate its own key");
+    m = read_head(n, "members/XE-EXAMPLE-RA.json");
+    json_object_set_new(m, "side", json_string("donor"));
+    commit = commit_rec(n, n->editor, "members/XE-EXAMPLE-RA.json", m);
+    assert_refused(n, &commit, "side changed: a member that is not an admin");
+}
+
+static void a_member_may_correct_its_own_name_and_org_type(void **state)
+{
+    struct net *n = *state;
+    json_t *m = read_head(n, "members/XE-EXAMPLE-RA.json");
+    json_object_set_new(m, "name", json_string("Revenue Authority of Samplestan (RAS)"));
+    json_object_set_new(m, "org_type", json_string("10"));
+    git_oid commit = commit_rec(n, n->editor, "members/XE-EXAMPLE-RA.json", m);
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-RA");
+    /* An observer too: its member file is the one thing it writes. */
+    m = read_head(n, "members/XE-EXAMPLE-FUND.json");
+    json_object_set_new(m, "name", json_string("Example Development Fund Foundation"));
+    commit = commit_rec(n, n->observer, "members/XE-EXAMPLE-FUND.json", m);
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-FUND");
+}
+
+static void an_admin_may_change_any_members_fields(void **state)
+{
+    struct net *n = *state;
+    json_t *m = read_head(n, "members/XE-EXAMPLE-RA.json");
+    json_object_set_new(m, "country", json_string("KE"));
+    json_object_set_new(m, "side", json_string("broker"));
+    json_object_set_new(m, "org_type", json_string("21"));
+    git_oid commit = commit_rec(n, n->admin, "members/XE-EXAMPLE-RA.json", m);
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-MOF");
+}
+
 static void a_member_file_under_another_name_is_refused(void **state)
 {
     struct net *n = *state;
@@ -1599,6 +1653,10 @@ int main(void)
         NET_TEST(directories_nested_too_deep_are_refused),
         NET_TEST(removing_a_member_is_refused),
         NET_TEST(an_editor_may_not_change_the_membership),
+        NET_TEST(an_editor_may_not_change_another_members_fields),
+        NET_TEST(an_editor_may_not_change_its_own_country_or_side),
+        NET_TEST(a_member_may_correct_its_own_name_and_org_type),
+        NET_TEST(an_admin_may_change_any_members_fields),
         NET_TEST(a_member_file_under_another_name_is_refused),
         NET_TEST(a_member_sharing_another_members_key_is_refused),
         NET_TEST(demoting_the_last_admin_is_refused),
