@@ -1,5 +1,5 @@
 # Run by cmake --install (cmake/install.cmake sets the TWIN_ variables before it): writes twin.pc
-# from its template in dist/ for the prefix installed into, under DESTDIR.
+# and twin.service from their templates in dist/ for the prefix installed into, under DESTDIR.
 
 # A directory GNUInstallDirs gave relative to the prefix, as a full path and as the pc file
 # writes it (relative to ${prefix}, so that the file still reads right when copied with it).
@@ -25,5 +25,8 @@ endfunction()
 set(TWIN_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
 twin_install_dir(libdir TWIN_PC_LIBDIR "${TWIN_INSTALL_LIBDIR}")
 twin_install_dir(includedir TWIN_PC_INCLUDEDIR "${TWIN_INSTALL_INCLUDEDIR}")
+twin_install_dir(TWIN_BINDIR unused "${TWIN_INSTALL_BINDIR}")
+twin_install_dir(unitdir unused "${TWIN_INSTALL_UNITDIR}")
 
 twin_install_configured("${TWIN_DIST_DIR}/twin.pc.in" "${libdir}/pkgconfig/twin.pc")
+twin_install_configured("${TWIN_DIST_DIR}/twin.service.in" "${unitdir}/twin.service")

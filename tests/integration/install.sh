@@ -20,10 +20,10 @@ if [ "${TWIN_SANITIZED:-}" = ON ]; then
     CFLAGS+=(-fsanitize=address,undefined)
 fi
 
-check "cmake --install puts the binary, both libraries, the headers and twin.pc in place"
+check "cmake --install puts the binary, both libraries, the headers, twin.pc and the unit in place"
 install_into "$DEST" "$PREFIX"
 for f in bin/twin lib/libtwin.a lib/libtwin.so lib/libtwin.so.0.1 "lib/libtwin.so.$TWIN_VERSION" \
-    lib/pkgconfig/twin.pc; do
+    lib/pkgconfig/twin.pc lib/systemd/system/twin.service lib/sysusers.d/twin.conf; do
     [ -e "$ROOT/$f" ] || fail "cmake --install left out $PREFIX/$f"
 done
 for h in "$SRC"/include/twin/*.h; do
