@@ -1,6 +1,7 @@
-# Helpers for the tests of what `cmake --install` makes (install.sh, systemd_unit.sh): the CMake
-# build directory (CTest sets TWIN_BUILD_DIR; run by hand, the default build directory is used),
-# and an install of it into a private directory. Source after common.bash.
+# Helpers for the tests of what `cmake --install` and cpack make (install.sh, systemd_unit.sh,
+# deb_package.sh): the CMake build directory (CTest sets TWIN_BUILD_DIR; run by hand, the default
+# build directory is used), and an install of it into a private directory. Source after
+# common.bash.
 
 if [ -z "${TWIN_BUILD_DIR:-}" ]; then
     TWIN_BUILD_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build"
