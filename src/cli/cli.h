@@ -84,6 +84,12 @@ json_t *cli_sealed_public(const json_t *envelope);
 int cli_sealed_open(json_t **out, twin_node *n, const char *id, const char *verb);
 
 int cmd_init(struct cli *c, int argc, char **argv);
+/* s when n is not 1, for a count's noun: "1 record", "2 records", "0 records". */
+static inline const char *cli_s(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 int cmd_id(struct cli *c, int argc, char **argv);
 int cmd_schema(struct cli *c, int argc, char **argv);
 int cmd_member(struct cli *c, int argc, char **argv);

@@ -48,7 +48,7 @@ int cmd_checkpoints(struct cli *c, int argc, char **argv)
             fprintf(stderr, "twin: cannot write %s\n", out);
             return CLI_CHECK_FAILED;
         }
-        printf("Wrote %zu statements to %s.\n", n, out);
+        printf("Wrote %zu statement%s to %s.\n", n, cli_s(n), out);
         return CLI_OK;
     }
     json_t *list = c->json ? json_array() : NULL;

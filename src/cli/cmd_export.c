@@ -63,7 +63,7 @@ static int export_csv_dir(struct cli *c, const char *dir, struct twin_selection 
         unlink(path);
     }
     if (rc == 0 && !c->json)
-        fprintf(stderr, "twin: wrote %zu CSV files in %s\n", files, dir);
+        fprintf(stderr, "twin: wrote %zu CSV file%s in %s\n", files, cli_s(files), dir);
     sealed->left_out = left_out;
     return rc;
 }
@@ -146,9 +146,10 @@ int cmd_export(struct cli *c, int argc, char **argv)
                     rep.activities, rep.activities == 1 ? "activity" : "activities");
         if (rc == 0 && !c->json && (rep.skipped_documents || rep.skipped_results))
             fprintf(stderr,
-                    "twin: left out %zu documents without a URL and %zu results without an "
+                    "twin: left out %zu document%s without a URL and %zu result%s without an "
                     "indicator (IATI needs both)\n",
-                    rep.skipped_documents, rep.skipped_results);
+                    rep.skipped_documents, cli_s(rep.skipped_documents), rep.skipped_results,
+                    cli_s(rep.skipped_results));
         if (rc == 0 && !c->json && rep.sealed)
             fprintf(stderr,
                     "twin: left out %zu sealed record%s (an IATI export never holds them)\n",

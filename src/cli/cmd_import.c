@@ -9,7 +9,7 @@
 
 static void show_progress(size_t rows, void *ctx)
 {
-    fprintf(stderr, "\rtwin: %zu rows read", rows);
+    fprintf(stderr, "\rtwin: %zu row%s read", rows, cli_s(rows));
     fflush(stderr);
 }
 
@@ -86,16 +86,21 @@ int cmd_import(struct cli *c, int argc, char **argv)
         for (size_t i = 0; i < r->nerrors; i++)
             fprintf(stderr, "  row %zu: %s\n", r->errors[i].row, r->errors[i].message);
     } else if (dry_run) {
-        printf("%zu rows are valid: %zu would be new, %zu changed, %zu unchanged (nothing "
+        printf("%zu row%s %s valid: %zu would be new, %zu changed, %zu unchanged (nothing "
                "written).\n",
-               r->rows, r->created, r->changed, r->unchanged);
+               r->rows, cli_s(r->rows), r->rows == 1 ? "is" : "are", r->created, r->changed,
+               r->unchanged);
     } else if (r->committed) {
-        printf("Imported %zu records in commit %s: %zu new, %zu changed, %zu unchanged.\n", r->rows,
-               git_oid_tostr_s(&r->commit), r->created, r->changed, r->unchanged);
+        printf("Imported %zu record%s in commit %s: %zu new, %zu changed, %zu unchanged.\n",
+               r->rows, cli_s(r->rows), git_oid_tostr_s(&r->commit), r->created, r->changed,
+               r->unchanged);
         if (r->skipped)
-            printf("Skipped %zu IATI elements and values twin does not keep.\n", r->skipped);
+            printf("Skipped %zu IATI element%s and value%s twin does not keep.\n", r->skipped,
+                   cli_s(r->skipped), cli_s(r->skipped));
     } else {
-        printf("Nothing to import: all %zu rows equal the records already stored.\n", r->rows);
+        printf(r->rows == 1 ? "Nothing to import: its %zu row equals the record already stored.\n"
+                            : "Nothing to import: all %zu rows equal the records already stored.\n",
+               r->rows);
     }
     code = r->nerrors ? CLI_USAGE : CLI_OK;
     twin_interchange_import_report_free(r);

@@ -93,7 +93,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
         printf("network:  %s (%s)\n", m->network_name, m->network_id);
         printf("node:     %s, %s\n", twin_node_org_id(c->node), role);
         printf("head:     %s  %s\n          %s\n", git_oid_tostr_s(&st->head), when, st->summary);
-        printf("history:  %zu commits, %zu members\n", st->commits, m->count);
+        printf("history:  %zu commit%s, %zu member%s\n", st->commits, cli_s(st->commits), m->count,
+               cli_s(m->count));
         printf("records: ");
         size_t total = 0;
         for (size_t i = 0; types[i]; i++)

@@ -58,8 +58,8 @@ static int verify_checkpoints(struct cli *c, int nfiles, char **files)
         cli_print_json(j);
         json_decref(j);
     } else {
-        printf("Checked %zu signed checkpoint statements from %d file%s.\n", nall, nfiles,
-               nfiles == 1 ? "" : "s");
+        printf("Checked %zu signed checkpoint statement%s from %d file%s.\n", nall, cli_s(nall),
+               nfiles, cli_s((size_t)nfiles));
         for (size_t i = 0; i < nf; i++) {
             printf("  %s\n", f[i].text);
             if (f[i].kind == TWIN_CP_EQUIVOCATION)
@@ -173,14 +173,15 @@ static void print_report(const struct cli *c, const struct twin_verify_report *r
         if (r->incremental) {
             char since_hex[GIT_OID_HEXSZ + 1];
             git_oid_tostr(since_hex, sizeof(since_hex), &r->since);
-            printf("Checked %zu commits after %.12s, up to %s.\n", r->commits, since_hex,
-                   git_oid_tostr_s(&r->head));
+            printf("Checked %zu commit%s after %.12s, up to %s.\n", r->commits, cli_s(r->commits),
+                   since_hex, git_oid_tostr_s(&r->head));
         } else
-            printf("Checked %zu commits up to %s.\n", r->commits, git_oid_tostr_s(&r->head));
+            printf("Checked %zu commit%s up to %s.\n", r->commits, cli_s(r->commits),
+                   git_oid_tostr_s(&r->head));
         if (r->store_checked)
-            printf("Checked %zu pack%s (%zu objects) and %zu loose object%s.\n", r->packs,
-                   r->packs == 1 ? "" : "s", r->packed_objects, r->loose_objects,
-                   r->loose_objects == 1 ? "" : "s");
+            printf("Checked %zu pack%s (%zu object%s) and %zu loose object%s.\n", r->packs,
+                   cli_s(r->packs), r->packed_objects, cli_s(r->packed_objects), r->loose_objects,
+                   cli_s(r->loose_objects));
         for (size_t i = 0; i < r->nmembers; i++) {
             char first[TWIN_UTIL_TIME_BYTES], last[TWIN_UTIL_TIME_BYTES];
             twin_util_format_time(first, r->members[i].first);
@@ -218,8 +219,8 @@ static void print_report(const struct cli *c, const struct twin_verify_report *r
         }
     }
     if (!c->json && sr && sr->sealed) {
-        printf("Sealed records: %zu (this node reads %zu, %zu are sealed to others, %zu erased).\n",
-               sr->sealed, sr->opened, sr->closed, sr->erased);
+        printf("Sealed records: %zu (this node reads %zu, %zu %s sealed to others, %zu erased).\n",
+               sr->sealed, sr->opened, sr->closed, sr->closed == 1 ? "is" : "are", sr->erased);
         for (size_t i = 0; i < sr->nerasures; i++)
             printf("  erased %s %s: %s\n", sr->erasures[i].type, sr->erasures[i].id,
                    sr->erasures[i].reason);

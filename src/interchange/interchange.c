@@ -787,8 +787,9 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
         char message[600];
         const char *base = strrchr(path, '/');
         snprintf(message, sizeof(message),
-                 "import %zu records from %.200s: %zu new, %zu changed\n\nImport: %s\n",
-                 r->created + r->changed, base ? base + 1 : path, r->created, r->changed,
+                 "import %zu record%s from %.200s: %zu new, %zu changed\n\nImport: %s\n",
+                 r->created + r->changed, r->created + r->changed == 1 ? "" : "s",
+                 base ? base + 1 : path, r->created, r->changed,
                  format == TWIN_FORMAT_CSV    ? "csv"
                  : format == TWIN_FORMAT_IATI ? "iati"
                                               : "json");

@@ -17,6 +17,12 @@ grep -qE '^ssh-ed25519 AAAA[A-Za-z0-9+/=]+$' "$OUT" || fail "init printed no ssh
 grep -qE 'network id [0-9a-f]{32}\)' "$OUT" || fail "init printed no 32-hex network id"
 expect_eq "$(commit_count "$A")" 1 "commits after founding"
 
+check "counts agree with their nouns: 1 commit, 1 member"
+expect_ok tw "$A" status
+expect_stdout_contains "history:  1 commit, 1 member"
+expect_ok tw "$A" verify
+expect_stdout_contains "Checked 1 commit up to "
+
 check "twin id: first line is the ssh-ed25519 key, then node id and network id"
 expect_ok tw "$A" id
 KEY=$(head -n 1 "$OUT")

@@ -340,7 +340,7 @@ copy_good "$T"
 BASE=$(node_git "$T" rev-parse refs/heads/main)
 add_record "$T" note title="After the base" >/dev/null
 expect_ok tw "$T" verify --since "$BASE"
-expect_stdout_contains "Checked 1 commits after ${BASE:0:12}"
+expect_stdout_contains "Checked 1 commit after ${BASE:0:12}"
 expect_ok tw "$T" --json verify --since "$BASE"
 expect_json_parses "$OUT" "twin --json verify --since"
 expect_stdout_contains "\"since\": \"$BASE\""
