@@ -612,17 +612,15 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
-                        twin_store_damage_fn fn, void *ctx)
+/* The packs of objects_dir/pack (names without .pack or .idx) that have their index, as git
+ * opens them (an index without its pack, or a pack without its index, is not a pack of the
+ * store), in order of name, into *names (free each and the array); dir gets the directory. */
+static int list_packs(char ***out, size_t *count, char dir[4200], const char *objects_dir)
 {
-    char dir[4200];
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    memset(stats, 0, sizeof(*stats));
-    /* Every pack with its index, as git opens them: an index without its pack, or a pack without
-     * its index, is not a pack of the store. */
-    snprintf(dir, sizeof(dir), "%s/pack", objects_dir);
+    snprintf(dir, 4200, "%s/pack", objects_dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && rc == 0 && (e = readdir(d))) {
@@ -645,11 +643,71 @@ int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
         closedir(d);
     if (n)
         qsort(names, n, sizeof(*names), by_name);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = twin_storecheck_pack(stats, dir, names[i], fn, ctx);
+    *out = names;
+    *count = n;
+    return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+}
+
+static int count_damage(const struct twin_store_damage *d, void *ctx)
+{
+    (void)d;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+int twin_storecheck_indexes(bool *sound, const char *objects_dir)
+{
+    char dir[4200], path[4400];
+    char **names = NULL;
+    size_t n = 0, damages = 0;
+    struct twin_store_stats stats = {0};
+    int rc = list_packs(&names, &n, dir, objects_dir);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct checker c = {.fn = count_damage, .ctx = &damages, .stats = &stats};
+        struct idx x = {0};
+        size_t pack_len = 0;
+        int idx_err = 0;
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s.pack", dir, names[i]);
+        if (stat(path, &st) != 0)
+            continue; /* joined into another since it was listed */
+        pack_len = (size_t)st.st_size;
+        snprintf(path, sizeof(path), "%s/%s.idx", dir, names[i]);
+        x.p = map_whole(&x.len, &idx_err, path);
+        if (!x.p && idx_err == ENOENT)
+            continue;
+        begin_file(&c, names[i]);
+        if (!x.p)
+            damages++;
+        else
+            check_index(&c, &x);
+        check_offsets(&c, &x, pack_len);
+        if (x.p)
+            munmap((void *)x.p, x.len);
+    }
+    free_names(names, n);
+    *sound = damages == 0;
+    return rc;
+}
+
+int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
+                        twin_store_damage_fn fn, void *ctx)
+{
+    char dir[4200];
+    char **names = NULL;
+    size_t n = 0;
+    memset(stats, 0, sizeof(*stats));
+    int rc = list_packs(&names, &n, dir, objects_dir);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = twin_storecheck_pack(stats, dir, names[i], fn, ctx);
+    free_names(names, n);
     if (rc)
         return rc;
     struct checker c = {.fn = fn, .ctx = ctx, .stats = stats};

@@ -50,6 +50,12 @@ struct twin_store_stats {
 int twin_storecheck_run(struct twin_store_stats *stats, const char *objects_dir,
                         twin_store_damage_fn fn, void *ctx);
 
+/* Whether every index of objects_dir/pack can be read and points only inside its pack: the part
+ * of the check that needs no inflation, quick enough to run before anything reads through the
+ * indexes (libgit2 follows an offset past its pack's end without a check). *sound is false when
+ * one is damaged; twin_storecheck_run names what. */
+int twin_storecheck_indexes(bool *sound, const char *objects_dir);
+
 /* The same for one pack: the files dir/name.pack and dir/name.idx. */
 int twin_storecheck_pack(struct twin_store_stats *stats, const char *dir, const char *name,
                          twin_store_damage_fn fn, void *ctx);

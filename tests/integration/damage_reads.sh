@@ -158,4 +158,30 @@ expect_exit 1 tw "$N" set "$NOTE" title="Renamed"
 expect_stderr_contains "${OBJ[bucket tree]}"
 expect_eq "$(head_of "$N")" "$BEFORE" "head after a refused write"
 
+check "a version-1 index whose offsets point past its pack: verify names it and does not read there"
+# The whole history in one pack with a version-1 index (git's, from before index version 2), and
+# every offset's third byte from the end moved: each entry points megabytes past the pack's end.
+# A reader that follows such an offset reads outside the file; verify checks the store first and
+# reads no history from damaged packs.
+N="$TEST_TMP/v1"
+cp -a "$GOOD" "$N"
+node_git "$N" repack -a -d -q
+PACK=$(ls "$N"/repo.git/objects/pack/pack-*.pack)
+[ "$(ls "$N"/repo.git/objects/pack/pack-*.pack | wc -l)" -eq 1 ] || fail "expected one pack"
+rm -f "${PACK%.pack}.idx"
+node_git "$N" index-pack --index-version=1 -o "${PACK%.pack}.idx" "$PACK" >/dev/null
+find "$N/repo.git/objects" -type f -exec chmod u+w {} +
+IDX="${PACK%.pack}.idx"
+COUNT=$((($(stat -c %s "$IDX") - 1024 - 40) / 24))
+for ((e = 0; e < COUNT; e++)); do
+    off=$((1024 + e * 24 + 1))
+    b=$(byte_at "$IDX" "$off")
+    # shellcheck disable=SC2059 # the format is the octal escape of the new byte
+    printf "$(printf '\\%03o' $((b ^ 66)))" | dd of="$IDX" bs=1 seek="$off" conv=notrunc status=none
+done
+expect_exit 1 tw "$N" verify
+expect_stdout_contains "$(basename "$IDX"): object "
+expect_stdout_contains "points outside the pack's objects"
+expect_stdout_contains "the history could not be checked: an index of its packs is damaged"
+
 echo "PASS: damage_reads"

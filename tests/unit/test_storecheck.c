@@ -187,6 +187,39 @@ static void damage_is_named_where_git_fsck_finds_it(void **state)
     twin_node_free(n);
 }
 
+/* The indexes alone, checked before anything reads through them: sound on a sound store, and
+ * not once a version-1 index's offset points past its pack's end, or its fan-out breaks; the
+ * packs' contents are not their business. */
+static void damaged_indexes_are_told_before_any_read(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = node_with_notes(f, 6);
+    char ref[64], path[512], objects[512];
+    bool sound = false;
+    add_git_pack(n, "", "--index-version=1", ref, f->dir);
+    snprintf(objects, sizeof(objects), "%sobjects", gitdir(n));
+    assert_int_equal(twin_storecheck_indexes(&sound, objects), 0);
+    assert_true(sound);
+    /* The second byte of the first entry's offset: 0x55 << 16 bytes further, past the end. */
+    snprintf(path, sizeof(path), "%sobjects/pack/%s.idx", gitdir(n), ref);
+    flip(path, 1024 + 1);
+    assert_int_equal(twin_storecheck_indexes(&sound, objects), 0);
+    assert_false(sound);
+    flip(path, 1024 + 1);
+    assert_int_equal(twin_storecheck_indexes(&sound, objects), 0);
+    assert_true(sound);
+    flip(path, 4 * 200 + 3); /* the fan-out */
+    assert_int_equal(twin_storecheck_indexes(&sound, objects), 0);
+    assert_false(sound);
+    flip(path, 4 * 200 + 3);
+    /* A pack's object damaged, its index whole: for the full check to name. */
+    snprintf(path, sizeof(path), "%sobjects/pack/%s.pack", gitdir(n), ref);
+    flip(path, 40);
+    assert_int_equal(twin_storecheck_indexes(&sound, objects), 0);
+    assert_true(sound);
+    twin_node_free(n);
+}
+
 static void a_pack_without_its_index_is_not_checked(void **state)
 {
     struct fixture *f = *state;
@@ -238,6 +271,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_sound_store_has_no_damage, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(damage_is_named_where_git_fsck_finds_it, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(damaged_indexes_are_told_before_any_read, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(a_pack_without_its_index_is_not_checked, fixture_setup,
                                         fixture_teardown),
