@@ -1151,6 +1151,21 @@ static bool admin_remains(const struct twin_membership *m, const char *org, cons
     return false;
 }
 
+/* The member file at path as the change set sees it (*old), and a copy of it to change (*cur). */
+static int read_member_file(json_t **old, json_t **cur, twin_tx *tx, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *old = *cur = NULL;
+    int rc = twin_tx_read(&text, &len, tx, path);
+    if (rc == 0)
+        rc = twin_record_parse_canonical(old, text, len);
+    free(text);
+    if (rc == 0 && !(*cur = json_deep_copy(*old)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    return rc;
+}
+
 static int change_member_edit(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct member_edit *c = ctx;
@@ -1175,15 +1190,8 @@ static int change_member_edit(twin_tx *tx, char *message, size_t message_size, v
         goto cleanup;
     }
     snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
-    if ((rc = twin_tx_read(&text, &len, tx, path)) ||
-        (rc = twin_record_parse_canonical(&old, text, len)))
+    if ((rc = read_member_file(&old, &cur, tx, path)))
         goto cleanup;
-    free(text);
-    text = NULL;
-    if (!(cur = json_deep_copy(old))) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
-    }
     json_t *keys = json_object_get(cur, "keys");
     if (c->kind == EDIT_ADD_KEY) {
         char new_line[TWIN_OPENSSH_PUB_MAX];
@@ -1358,15 +1366,8 @@ static int change_member_set(twin_tx *tx, char *message, size_t message_size, vo
         goto cleanup;
     }
     snprintf(path, sizeof(path), "%s/%s.json", TWIN_MEMBERS_DIR, who->org_id);
-    if ((rc = twin_tx_read(&text, &len, tx, path)) ||
-        (rc = twin_record_parse_canonical(&old, text, len)))
+    if ((rc = read_member_file(&old, &cur, tx, path)))
         goto cleanup;
-    free(text);
-    text = NULL;
-    if (!(cur = json_deep_copy(old))) {
-        rc = twin_error(TWIN_ERROR, "out of memory");
-        goto cleanup;
-    }
     set_field(cur, "name", f->name, changed, sizeof(changed));
     set_field(cur, "country", f->country, changed, sizeof(changed));
     set_field(cur, "org_type", f->org_type, changed, sizeof(changed));
