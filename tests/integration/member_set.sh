@@ -72,17 +72,9 @@ sync_ok south
 cp -a "$(dir_of south)" "$(dir_of hostile)"
 ngit south show "refs/heads/main:members/XE-EXAMPLE-N.json" |
     jq -S '.name = "Ministry of Nothing"' >"$SYNC_TMP/north-renamed.json"
-gd="$(dir_of hostile)/repo.git"
-idx="$SYNC_TMP/index-hostile"
-rm -f "$idx"
-GIT_INDEX_FILE=$idx git --git-dir="$gd" read-tree refs/heads/main
-blob=$(git --git-dir="$gd" hash-object -w "$SYNC_TMP/north-renamed.json")
-GIT_INDEX_FILE=$idx git --git-dir="$gd" update-index --add --cacheinfo "100644,$blob,members/XE-EXAMPLE-N.json"
-tree=$(GIT_INDEX_FILE=$idx git --git-dir="$gd" write-tree)
-hostile=$(GIT_AUTHOR_NAME="Revenue Authority South" GIT_AUTHOR_EMAIL=XE-EXAMPLE-S \
-    GIT_COMMITTER_NAME="Revenue Authority South" GIT_COMMITTER_EMAIL=XE-EXAMPLE-S \
-    git --git-dir="$gd" -c gpg.format=ssh -c user.signingkey="$(dir_of hostile)/node.key" \
-    commit-tree -S "$tree" -p refs/heads/main -m "member XE-EXAMPLE-N: renamed")
+NODE_LABEL[hostile]="Revenue Authority South" NODE_ORG[hostile]=XE-EXAMPLE-S
+hostile=$(craft hostile key members/XE-EXAMPLE-N.json "$SYNC_TMP/north-renamed.json" \
+    "member XE-EXAMPLE-N: renamed")
 ngit hostile update-ref refs/heads/main "$hostile"
 north_before=$(head_of north)
 run "$TWIN" --dir "$(dir_of hostile)" sync

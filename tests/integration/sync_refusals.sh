@@ -8,28 +8,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
 
-# craft NODE SIGN PATH FILE MESSAGE: a commit on top of NODE's main that writes FILE at PATH,
-# made with plain git; SIGN is "key" (ssh-signed with the node's own key) or "none". Prints its id.
-craft() {
-    local name=$1 sign=$2 path=$3 file=$4 msg=$5 gd idx blob tree
-    gd="$(dir_of "$name")/repo.git"
-    idx="$SYNC_TMP/index-$name"
-    rm -f "$idx"
-    GIT_INDEX_FILE=$idx git --git-dir="$gd" read-tree refs/heads/main
-    blob=$(git --git-dir="$gd" hash-object -w "$file")
-    GIT_INDEX_FILE=$idx git --git-dir="$gd" update-index --add --cacheinfo "100644,$blob,$path"
-    tree=$(GIT_INDEX_FILE=$idx git --git-dir="$gd" write-tree)
-    local who=(env GIT_AUTHOR_NAME="${NODE_LABEL[$name]}" GIT_AUTHOR_EMAIL="${NODE_ORG[$name]}"
-        GIT_COMMITTER_NAME="${NODE_LABEL[$name]}" GIT_COMMITTER_EMAIL="${NODE_ORG[$name]}")
-    if [ "$sign" = key ]; then
-        "${who[@]}" git --git-dir="$gd" -c gpg.format=ssh \
-            -c user.signingkey="$(dir_of "$name")/node.key" commit-tree -S "$tree" \
-            -p refs/heads/main -m "$msg"
-    else
-        "${who[@]}" git --git-dir="$gd" commit-tree "$tree" -p refs/heads/main -m "$msg"
-    fi
-}
-
 # note_file ID TITLE: a canonical note record (title may be empty: then there is none).
 note_file() {
     local f="$SYNC_TMP/note-$1.json"

@@ -259,17 +259,42 @@ has_ids() {
     [ -z "$missing" ] || fail "node $1 lacks records: $(echo "$missing" | tr '\n' ' ')"
 }
 
+# ---- crafting commits with plain git ---------------------------------------------------------
+
+# craft NODE SIGN PATH FILE MESSAGE: a commit on top of NODE's main that writes FILE at PATH,
+# made with plain git; SIGN is "key" (ssh-signed with the node's own key) or "none". Prints its id.
+craft() {
+    local name=$1 sign=$2 path=$3 file=$4 msg=$5 gd idx blob tree
+    gd="$(dir_of "$name")/repo.git"
+    idx="$SYNC_TMP/index-$name"
+    rm -f "$idx"
+    GIT_INDEX_FILE=$idx git --git-dir="$gd" read-tree refs/heads/main
+    blob=$(git --git-dir="$gd" hash-object -w "$file")
+    GIT_INDEX_FILE=$idx git --git-dir="$gd" update-index --add --cacheinfo "100644,$blob,$path"
+    tree=$(GIT_INDEX_FILE=$idx git --git-dir="$gd" write-tree)
+    local who=(env GIT_AUTHOR_NAME="${NODE_LABEL[$name]}" GIT_AUTHOR_EMAIL="${NODE_ORG[$name]}"
+        GIT_COMMITTER_NAME="${NODE_LABEL[$name]}" GIT_COMMITTER_EMAIL="${NODE_ORG[$name]}")
+    if [ "$sign" = key ]; then
+        "${who[@]}" git --git-dir="$gd" -c gpg.format=ssh \
+            -c user.signingkey="$(dir_of "$name")/node.key" commit-tree -S "$tree" \
+            -p refs/heads/main -m "$msg"
+    else
+        "${who[@]}" git --git-dir="$gd" commit-tree "$tree" -p refs/heads/main -m "$msg"
+    fi
+}
+
 # ---- serve ------------------------------------------------------------------------------------
 
-# serve_start NAME [INTERVAL]: starts `twin serve` on 127.0.0.1, port 0, and waits (bounded) for
-# the port in its log. Sets SERVE_PID[NAME] (timeout's pid; serve is its only child),
-# SERVE_PORT[NAME], SERVE_LOG[NAME]. Must not run in a subshell.
+# serve_start NAME [INTERVAL [PORT]]: starts `twin serve` on 127.0.0.1, port PORT (default 0:
+# the kernel's choice), and waits (bounded) for the port in its log. Sets SERVE_PID[NAME]
+# (timeout's pid; serve is its only child), SERVE_PORT[NAME], SERVE_LOG[NAME]. Must not run in a
+# subshell.
 serve_start() {
-    local name=$1 interval=${2:-3600} log port="" start=$SECONDS
+    local name=$1 interval=${2:-3600} at=${3:-0} log port="" start=$SECONDS
     log="$SYNC_TMP/serve-$name.log"
     [ -e "$log" ] && mv "$log" "$log.$SECONDS.$RANDOM"
     timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
-        --listen 127.0.0.1:0 --interval "$interval" >"$log" 2>&1 &
+        --listen "127.0.0.1:$at" --interval "$interval" >"$log" 2>&1 &
     SERVE_PID[$name]=$!
     SERVE_LOG[$name]=$log
     while [ -z "$port" ]; do
