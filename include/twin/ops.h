@@ -117,6 +117,19 @@ int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
 /* Reads a record at a commit (NULL: the head). type may be NULL to search every type. */
 int twin_ops_get(json_t **out, twin_node *n, const git_oid *at, const char *type, const char *id);
 
+/* The shortest prefix of a record id twin_ops_resolve_id takes, as git takes 4 hex digits of a
+ * commit's name. */
+#define TWIN_ID_PREFIX_MIN 8
+
+/* The record id that arg names at commit at (NULL: the head): a whole id is taken as it is,
+ * without a lookup; a prefix of TWIN_ID_PREFIX_MIN or more of its characters (any case) names the
+ * one record of any type whose id begins so. TWIN_EINVALID for what cannot begin an id, is too
+ * short, or begins the ids of more than one record (the error names a few of them);
+ * TWIN_ENOTFOUND when no record's id begins so. type_out (may be NULL) gets the record's type from
+ * the table of types when a prefix was looked up, else NULL. */
+int twin_ops_resolve_id(char out[static TWIN_ID_LEN + 1], const char **type_out, twin_node *n,
+                        const git_oid *at, const char *arg);
+
 /* The network's membership at commit at (NULL: the head). Free with twin_membership_free. */
 int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *at);
 

@@ -39,6 +39,11 @@ char *cli_node_dir(const struct cli *c);
 int cli_fail(int rc);
 int cli_fail_context(int rc, const char *context);
 
+/* Replaces *arg, a record id or a prefix of one (twin_ops_resolve_id, at commit at or the head),
+ * by the whole id, kept in buf; prints the error and returns its exit code when it names no one
+ * record. */
+int cli_record_id(char buf[static TWIN_ID_LEN + 1], char **arg, twin_node *n, const git_oid *at);
+
 /* Prints a usage error for cmd and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -25,8 +25,9 @@ int cmd_blame(struct cli *c, int argc, char **argv)
 {
     if (argc != 2)
         return cli_usage_error("blame", "give one record id");
+    char idbuf[TWIN_ID_LEN + 1];
     int code = cli_open(c);
-    if (code)
+    if (code || (code = cli_record_id(idbuf, &argv[1], c->node, NULL)))
         return code;
     struct twin_blame *b = NULL;
     int rc = twin_blame(&b, c->node, argv[1]);

@@ -297,6 +297,9 @@ int cmd_resolve(struct cli *c, int argc, char **argv)
     bool sealed = how.keep || how.ndrop || how.drop_all;
     if (code == CLI_OK)
         code = cli_open(c);
+    char idbuf[TWIN_ID_LEN + 1];
+    if (code == CLI_OK)
+        code = cli_record_id(idbuf, &argv[1], c->node, NULL);
     if (code == CLI_OK && sealed) {
         how.fn = r.n ? assign : NULL;
         code = resolve_sealed(c, argv[1], &how);

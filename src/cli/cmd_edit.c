@@ -78,8 +78,9 @@ int cmd_edit(struct cli *c, int argc, char **argv)
 {
     if (argc != 2)
         return cli_usage_error("edit", "give exactly one record id");
+    char idbuf[TWIN_ID_LEN + 1];
     int code = cli_open(c);
-    if (code)
+    if (code || (code = cli_record_id(idbuf, &argv[1], c->node, NULL)))
         return code;
     json_t *before = NULL, *after = NULL;
     char *text = NULL, *edited = NULL;

@@ -6,7 +6,8 @@
 
 int cmd_erase(struct cli *c, int argc, char **argv)
 {
-    const char *id = NULL, *reason = NULL;
+    const char *reason = NULL;
+    char *id = NULL, idbuf[TWIN_ID_LEN + 1];
     for (int i = 1; i < argc; i++) {
         int m = cli_option(&reason, &i, argc, argv, "--reason");
         if (m < 0)
@@ -22,7 +23,7 @@ int cmd_erase(struct cli *c, int argc, char **argv)
     if (!reason)
         return cli_usage_error("erase", "say why with --reason TEXT (it stays in the history)");
     int code = cli_open(c);
-    if (code)
+    if (code || (code = cli_record_id(idbuf, &id, c->node, NULL)))
         return code;
     git_oid commit;
     int rc = twin_ops_erase(&commit, c->node, id, reason);

@@ -42,8 +42,9 @@ int cmd_log(struct cli *c, int argc, char **argv)
 {
     if (argc > 2)
         return cli_usage_error("log", "give at most one record id");
+    char idbuf[TWIN_ID_LEN + 1];
     int code = cli_open(c);
-    if (code)
+    if (code || (argc == 2 && (code = cli_record_id(idbuf, &argv[1], c->node, NULL))))
         return code;
     struct log_ctx l = {c->json, c->json ? json_array() : NULL};
     int rc = twin_audit_log(c->node, argc == 2 ? argv[1] : NULL, print_entry, &l);

@@ -23,6 +23,9 @@ int cmd_set(struct cli *c, int argc, char **argv)
     int code = cli_open(c);
     if (code)
         return code;
+    char idbuf[TWIN_ID_LEN + 1];
+    if ((code = cli_record_id(idbuf, &argv[1], c->node, NULL)))
+        return code;
     git_oid commit;
     /* The library refuses too; this names the reason plainly. */
     int rc = cli_sealed_open(NULL, c->node, argv[1], "change");

@@ -9,7 +9,8 @@
 
 int cmd_share(struct cli *c, int argc, char **argv)
 {
-    const char *id = NULL, *with = NULL;
+    const char *with = NULL;
+    char *id = NULL, idbuf[TWIN_ID_LEN + 1];
     for (int i = 1; i < argc; i++) {
         int m = cli_option(&with, &i, argc, argv, "--with");
         if (m < 0)
@@ -30,6 +31,8 @@ int cmd_share(struct cli *c, int argc, char **argv)
     int code = cli_audience_parse(&audience, &buf, &list, "share", "--with", with);
     if (code == CLI_OK)
         code = cli_open(c);
+    if (code == CLI_OK)
+        code = cli_record_id(idbuf, &id, c->node, NULL);
     git_oid commit;
     int rc = code == CLI_OK ? cli_sealed_open(NULL, c->node, id, "share") : 0;
     if (code == CLI_OK && rc == 0)

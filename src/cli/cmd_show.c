@@ -59,7 +59,8 @@ static void say_erased(twin_node *n, const json_t *stored, const char *type, con
 
 int cmd_show(struct cli *c, int argc, char **argv)
 {
-    const char *id = NULL, *at = NULL;
+    const char *at = NULL;
+    char *id = NULL, idbuf[TWIN_ID_LEN + 1];
     for (int i = 1; i < argc; i++) {
         int m = cli_option(&at, &i, argc, argv, "--at");
         if (m < 0)
@@ -81,6 +82,8 @@ int cmd_show(struct cli *c, int argc, char **argv)
         fprintf(stderr, "twin: --at %s\n", twin_error_last());
         return CLI_USAGE;
     }
+    if ((code = cli_record_id(idbuf, &id, c->node, at ? &at_oid : NULL)))
+        return code;
     json_t *stored = NULL, *rec = NULL;
     enum twin_sealing how;
     int rc = twin_ops_get(&stored, c->node, at ? &at_oid : NULL, NULL, id);

@@ -5,6 +5,7 @@
  */
 #include "twin/ops.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -847,6 +848,141 @@ cleanup:
     free(text);
     git_tree_free(tree);
     return rc;
+}
+
+/* Whether p (lower case) can begin a record id: hex digits, with dashes where ids have them. */
+static bool id_prefix_valid(const char *p, size_t len)
+{
+    if (len > TWIN_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? p[i] != '-' : !((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+struct id_matches {
+    char ids[4][TWIN_ID_LEN + 1];
+    const char *types[4];
+    size_t count;
+};
+
+/* Adds to m every record in bucket whose name begins with prefix. Entries are in name order, so
+ * the matches are found by bisection and lie side by side. */
+static void bucket_matches(struct id_matches *m, const git_tree *bucket, const char *type,
+                           const char *prefix, size_t len)
+{
+    size_t lo = 0, hi = git_tree_entrycount(bucket);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strncmp(git_tree_entry_name(git_tree_entry_byindex(bucket, mid)), prefix, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < git_tree_entrycount(bucket); i++) {
+        const char *name = git_tree_entry_name(git_tree_entry_byindex(bucket, i));
+        if (strncmp(name, prefix, len) != 0)
+            break;
+        if (strlen(name) != TWIN_ID_LEN + 5 || strcmp(name + TWIN_ID_LEN, ".json") != 0)
+            continue;
+        if (m->count < sizeof(m->ids) / sizeof(m->ids[0])) {
+            memcpy(m->ids[m->count], name, TWIN_ID_LEN);
+            m->ids[m->count][TWIN_ID_LEN] = '\0';
+            m->types[m->count] = type;
+        }
+        m->count++;
+    }
+}
+
+/* Adds to m the records of type in root whose ids begin with prefix. The bucket is an id's last
+ * two characters, so a prefix shorter than an id looks in every bucket. A tree that cannot be
+ * read is an error naming it: an id is never said to be unknown because its tree is damaged. */
+static int type_matches(struct id_matches *m, git_repository *repo, git_tree *root,
+                        const char *type, const char *prefix, size_t len)
+{
+    char dir[64];
+    git_tree_entry *te = NULL;
+    git_tree *type_tree = NULL;
+    snprintf(dir, sizeof(dir), "records/%s", type);
+    int rc = twin_tree_entry_at(&te, repo, root, dir);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    if (rc == 0 && git_tree_entry_type(te) != GIT_OBJECT_TREE)
+        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
+    if (rc == 0)
+        rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir);
+    for (size_t b = 0; rc == 0 && b < git_tree_entrycount(type_tree); b++) {
+        const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
+        char where[128];
+        git_tree *bucket = NULL;
+        snprintf(where, sizeof(where), "%s/%s", dir, git_tree_entry_name(be));
+        if (git_tree_entry_type(be) != GIT_OBJECT_TREE)
+            rc = twin_error(TWIN_EINVALID, "%s: not a bucket", where);
+        else if ((rc = twin_tree_open(&bucket, repo, git_tree_entry_id(be), where)) == 0)
+            bucket_matches(m, bucket, type, prefix, len);
+        git_tree_free(bucket);
+    }
+    git_tree_free(type_tree);
+    git_tree_entry_free(te);
+    return rc;
+}
+
+int twin_ops_resolve_id(char out[static TWIN_ID_LEN + 1], const char **type_out, twin_node *n,
+                        const git_oid *at, const char *arg)
+{
+    char prefix[TWIN_ID_LEN + 1];
+    size_t len = strlen(arg);
+    if (type_out)
+        *type_out = NULL;
+    if (twin_record_id_valid(arg)) {
+        memcpy(out, arg, TWIN_ID_LEN + 1);
+        return 0;
+    }
+    for (size_t i = 0; i < len && i < TWIN_ID_LEN; i++)
+        prefix[i] = (char)tolower((unsigned char)arg[i]);
+    prefix[len < TWIN_ID_LEN ? len : TWIN_ID_LEN] = '\0';
+    if (!id_prefix_valid(prefix, len))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", arg);
+    if (len == TWIN_ID_LEN) { /* an id in capitals */
+        memcpy(out, prefix, TWIN_ID_LEN + 1);
+        return 0;
+    }
+    if (len < TWIN_ID_PREFIX_MIN)
+        return twin_error(TWIN_EINVALID,
+                          "'%s' is too short to name a record: give at least %d characters of "
+                          "its id",
+                          arg, TWIN_ID_PREFIX_MIN);
+    git_tree *tree = NULL;
+    struct id_matches m = {0};
+    int rc = tree_at(&tree, n, at);
+    for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
+        rc = type_matches(&m, twin_node_repo(n), tree, *t, prefix, len);
+    git_tree_free(tree);
+    if (rc)
+        return rc;
+    if (m.count == 0)
+        return twin_error(TWIN_ENOTFOUND, "no record's id begins with %s", arg);
+    if (m.count > 1) {
+        char list[256] = "";
+        size_t shown = m.count < 3 ? m.count : 3;
+        for (size_t i = 0; i < shown; i++) {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof(list) - used, "%s%s (%s)", i ? ", " : "", m.ids[i],
+                     m.types[i]);
+        }
+        return twin_error(TWIN_EINVALID,
+                          "'%s' begins the ids of %zu records: %s%s; give more of it", arg, m.count,
+                          list, m.count > shown ? ", ..." : "");
+    }
+    memcpy(out, m.ids[0], TWIN_ID_LEN + 1);
+    if (type_out)
+        *type_out = m.types[0];
+    return 0;
 }
 
 int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *at)

@@ -744,6 +744,44 @@ static void get_of_a_missing_record_is_not_found(void **state)
     assert_null(rec);
 }
 
+static void resolve_id_takes_a_whole_id_or_a_prefix_that_begins_one(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], got[TWIN_ID_LEN + 1], arg[TWIN_ID_LEN + 1], unknown[TWIN_ID_LEN + 1];
+    const char *type = "unset";
+    add_ok(id, n->admin, "note", FIELDS("kind", "note", "title", "Kick-off"));
+    /* A whole id is taken as it is, with no lookup. */
+    twin_record_new_id(unknown);
+    assert_int_equal(twin_ops_resolve_id(got, &type, n->admin, NULL, unknown), 0);
+    assert_string_equal(got, unknown);
+    assert_null(type);
+    /* A prefix one character short of the id names it, in any case. */
+    memcpy(arg, id, TWIN_ID_LEN - 1);
+    arg[TWIN_ID_LEN - 1] = '\0';
+    assert_int_equal(twin_ops_resolve_id(got, &type, n->admin, NULL, arg), 0);
+    assert_string_equal(got, id);
+    assert_string_equal(type, "note");
+    for (char *p = arg; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, arg), 0);
+    assert_string_equal(got, id);
+    /* Too short, not the start of an id, and the start of none. */
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, "0190abc"), TWIN_EINVALID);
+    assert_non_null(strstr(twin_error_last(), "too short"));
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, "0190abcdx"), TWIN_EINVALID);
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, "0190abcd7"), TWIN_EINVALID);
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, ""), TWIN_EINVALID);
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, NULL, "ffffffff-ffff"),
+                     TWIN_ENOTFOUND);
+    /* At a commit before the record, the prefix names nothing. */
+    git_oid first;
+    assert_int_equal(twin_node_commit(&first, n->admin, "HEAD~1"), 0);
+    memcpy(arg, id, 12);
+    arg[12] = '\0';
+    assert_int_equal(twin_ops_resolve_id(got, NULL, n->admin, &first, arg), TWIN_ENOTFOUND);
+}
+
 /* ---- concurrent writers --------------------------------------------------------------------- */
 
 #define WRITES_PER_THREAD 12
@@ -1596,6 +1634,7 @@ int main(void)
         NET_TEST(adding_a_member_checks_identity_and_role),
         NET_TEST(foreach_visits_every_record_of_a_type_or_of_all_types),
         NET_TEST(get_of_a_missing_record_is_not_found),
+        NET_TEST(resolve_id_takes_a_whole_id_or_a_prefix_that_begins_one),
         NET_TEST(two_writers_on_one_node_lose_no_update),
         NET_TEST(a_sealed_record_reads_back_for_its_audience_only),
         NET_TEST(a_sealed_record_whose_wraps_cannot_be_kept_is_not_written),
