@@ -10,6 +10,7 @@
 #include "twin/audit.h"
 #include "twin/global.h"
 #include "twin/error.h"
+#include "twin/names.h"
 #include "twin/ops.h"
 #include "twin/util.h"
 
@@ -57,6 +58,69 @@ static void say_erased(twin_node *n, const json_t *stored, const char *type, con
     }
 }
 
+struct refs {
+    twin_names *names;
+    size_t count;
+    FILE *out;
+};
+
+/* One line per reference: "  PATH: ID  NAME", the name on one line and cut to 80 characters. */
+static int print_ref(const char *path, const char *id, const char *type, void *ctx)
+{
+    struct refs *r = ctx;
+    const char *name = NULL;
+    int rc = twin_names_get(&name, r->names, type, id);
+    if (r->count++ == 0)
+        fputs("\nreferences:\n", r->out);
+    fprintf(r->out, "  %s: %s  ", path, id);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        fprintf(r->out, "(no %s with this id)\n", type);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (!name) {
+        fprintf(r->out, "(a sealed %s this node cannot read)\n", type);
+        return 0;
+    }
+    fputc('"', r->out);
+    size_t shown = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (shown >= 80 && (*p & 0xc0) != 0x80) {
+            fputs("...", r->out);
+            break;
+        }
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, r->out);
+        shown += (*p & 0xc0) != 0x80;
+    }
+    fprintf(r->out, "\" (%s)\n", type);
+    return 0;
+}
+
+/* The lines that follow a record shown as text: the records it refers to, each with its name
+ * (*out, malloc'd; "" when it refers to none). Made before anything is printed, so that a
+ * referenced record that cannot be read fails the command with nothing shown. */
+static int refs_text(char **out, twin_node *n, const git_oid *at, const json_t *rec)
+{
+    struct refs r = {0};
+    size_t len = 0;
+    *out = NULL;
+    if (!(r.out = open_memstream(out, &len)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = twin_names_new(&r.names, n, at);
+    if (rc == 0)
+        rc = twin_names_each_ref(rec, print_ref, &r);
+    twin_names_free(r.names);
+    if (fclose(r.out) && rc == 0)
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int cmd_show(struct cli *c, int argc, char **argv)
 {
     const char *at = NULL;
@@ -96,8 +160,14 @@ int cmd_show(struct cli *c, int argc, char **argv)
     if (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED) {
         char *text = NULL;
         size_t len;
-        if ((rc = twin_record_canonical(&text, &len, rec)) == 0)
+        char *refs = NULL;
+        if ((rc = twin_record_canonical(&text, &len, rec)) == 0 && !c->json)
+            rc = refs_text(&refs, c->node, at ? &at_oid : NULL, rec);
+        if (rc == 0) {
             fwrite(text, 1, len, stdout);
+            fputs(refs ? refs : "", stdout);
+        }
+        free(refs);
         free(text);
         if (rc == 0 && how == TWIN_SEALING_OPENED)
             fprintf(stderr, "twin: %s %s is sealed; readable by %s\n", type, id,

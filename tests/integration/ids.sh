@@ -2,6 +2,7 @@
 # Record ids on the command line: a whole id, or a prefix of 8 or more of its characters, as git
 # takes a prefix of a commit's name. A prefix that begins two ids is refused naming both; too
 # short a prefix, one that cannot begin an id and one that begins none are refused plainly.
+# show names the records a record refers to beside their ids.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 
@@ -78,5 +79,20 @@ check "withdraw by prefix"
 expect_ok tw "$A" withdraw "${ID3:0:9}"
 expect_stdout_contains "Withdrew $ID3"
 expect_ok tw "$A" verify
+
+check "show prints, after the record, each record it refers to with its name"
+P=$(add_record "$A" partnership title="Tax administration twinning" partnership_type=twinning)
+PER=$(add_record "$A" person name="Ana Example")
+ACT=$(add_record "$A" activity partnership="$P" kind=workshop title="Audit workshop" \
+    'participants=[{"person":"'"$PER"'","role":"trainer"}]')
+expect_ok tw "$A" show "$ACT"
+expect_stdout_contains "references:"
+expect_stdout_contains "  partnership: $P  \"Tax administration twinning\" (partnership)"
+expect_stdout_contains "  participants[0].person: $PER  \"Ana Example\" (person)"
+expect_ok tw "$A" --json show "$ACT"
+expect_stdout_lacks "references"
+expect_json_parses "$OUT" "show --json of a record with references"
+expect_ok tw "$A" show "$P"
+expect_stdout_lacks "references"
 
 echo "ok: ids"
