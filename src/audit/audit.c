@@ -23,6 +23,7 @@
 #include "store/storecheck.h"
 #include "git/treediff.h"
 #include "twin/error.h"
+#include "twin/progress.h"
 #include "twin/tree.h"
 #include "twin/store.h"
 #include "twin/global.h"
@@ -73,7 +74,15 @@ struct verdicts {
     char (*orgs)[sizeof(((struct twin_check *)0)->org_id)];
     size_t norgs, orgs_cap;
     atomic_bool out_of_memory;
+    size_t count; /* commits to check */
 };
+
+static int report_verdicts(size_t done, void *ctx)
+{
+    const struct verdicts *v = ctx;
+    twin_progress_report("checking commits", "commits", done, v->count);
+    return 0;
+}
 
 static int open_verdicts_repo(git_repository **repo, void **extra, void *ctx)
 {
@@ -787,16 +796,19 @@ static int history_run(struct twin_verify_report **out, const struct source *src
         goto cleanup;
     }
     v.results = results;
+    v.count = count;
     struct twin_checkrun run = {.ids = ids,
                                 .count = count,
                                 .threads = threads,
                                 .open = open_verdicts_repo,
                                 .close = close_repo,
                                 .result = keep_verdict,
+                                .progress = report_verdicts,
                                 .ctx = &v};
     size_t done;
     if ((rc = twin_checkrun(&done, &run)))
         goto cleanup;
+    twin_progress_report("checking commits", "commits", done, count);
     if (atomic_load(&v.out_of_memory)) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;

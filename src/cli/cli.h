@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "twin/node.h"
 #include "twin/ops.h"
@@ -13,6 +14,7 @@
 struct cli {
     const char *dir_opt; /* --dir as given, or NULL */
     bool json;           /* --json */
+    bool quiet;          /* --quiet: no progress display */
     twin_node *node;     /* opened by cli_open */
 };
 
@@ -43,6 +45,12 @@ int cli_fail_context(int rc, const char *context);
  * by the whole id, kept in buf; prints the error and returns its exit code when it names no one
  * record. */
 int cli_record_id(char buf[static TWIN_ID_LEN + 1], char **arg, twin_node *n, const git_oid *at);
+
+/* The progress display (src/cli/display.c): on standard error when it is a terminal, but not
+ * with --json or --quiet. begin before a command runs, end after it; a command's own long loops
+ * report as the library does, with twin_progress_report. */
+void cli_progress_begin(const struct cli *c);
+void cli_progress_end(void);
 
 /* Prints a usage error for cmd and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

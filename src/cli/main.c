@@ -121,7 +121,7 @@ const struct cli_command *cli_find(const char *name)
 
 static void print_overview(FILE *f)
 {
-    fprintf(f, "usage: twin [--dir DIR] [--json] COMMAND [ARGS]\n\n"
+    fprintf(f, "usage: twin [--dir DIR] [--json] [--quiet] COMMAND [ARGS]\n\n"
                "A signed, shared record of what a partnership does, kept in git.\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -130,6 +130,7 @@ static void print_overview(FILE *f)
                "  --dir DIR  the node's data directory (default: $TWIN_DIR, else "
                "$XDG_DATA_HOME/twin)\n"
                "  --json     machine-readable output on commands that read\n"
+               "  --quiet    no progress display (shown on a terminal for long operations)\n"
                "  --help     help for twin or for a command\n"
                "\nexit status: 0 success, 1 a check failed, 2 usage or input error\n");
 }
@@ -290,6 +291,10 @@ int main(int argc, char **argv)
             c.json = true;
             continue;
         }
+        if (!passthrough && strcmp(argv[i], "--quiet") == 0) {
+            c.quiet = true;
+            continue;
+        }
         rest[nrest++] = argv[i];
     }
     if (nrest == 0 || strcmp(rest[0], "help") == 0 || strcmp(rest[0], "--help") == 0 ||
@@ -323,7 +328,10 @@ int main(int argc, char **argv)
         free(rest);
         return CLI_CHECK_FAILED;
     }
+    if (strcmp(cmd->name, "serve") != 0) /* serve logs; it draws nothing */
+        cli_progress_begin(&c);
     code = cmd->run(&c, nrest, rest);
+    cli_progress_end();
     twin_node_free(c.node);
     twin_global_shutdown();
     free(rest);

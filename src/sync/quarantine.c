@@ -34,6 +34,7 @@
 #include "git/packread.h"
 #include "base/util.h"
 #include "twin/error.h"
+#include "twin/progress.h"
 #include "twin/global.h"
 #include "twin/validity.h"
 
@@ -76,7 +77,8 @@ struct twin_quarantine {
     void *on_sealed_ctx;
     struct twin_ahead *ahead; /* the last check's commits dated far ahead, oldest first */
     size_t nahead;
-    bool settings; /* holds QUARANTINE_OPTS until freed */
+    bool settings;     /* holds QUARANTINE_OPTS until freed */
+    uint64_t received; /* bytes of pack appended */
 };
 
 const struct twin_ahead *twin_quarantine_ahead(const twin_quarantine *q, size_t *count)
@@ -145,6 +147,8 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
 {
     if (q->finished)
         return twin_error(TWIN_EINVALID, "pack data after the pack was finished");
+    q->received += len;
+    twin_progress_report("receiving history", "bytes", q->received, 0);
     return twin_indexer_append(q->indexer, data, len); /* it holds the pack to its bounds */
 }
 
@@ -323,6 +327,7 @@ struct received {
     size_t bad, first_bad; /* under lock; first_bad: the oldest bad commit's index */
     char reason[600];
     size_t reported; /* progress reported so far */
+    size_t count;    /* commits to check */
     int64_t now;     /* this node's clock */
     /* Under lock: the commits dated far ahead, in the order their checks ended, with the index
      * of each (sorted afterwards). */
@@ -401,6 +406,7 @@ static int report_received(size_t done, void *ctx)
     struct received *r = ctx;
     twin_quarantine *q = r->q;
     int rc = 0;
+    twin_progress_report("checking received commits", "commits", done, r->count);
     while (!rc && q->on_progress && done >= r->reported + TWIN_CHECK_PROGRESS_EVERY) {
         r->reported += TWIN_CHECK_PROGRESS_EVERY;
         rc = q->on_progress(r->reported, q->on_progress_ctx);
@@ -539,7 +545,7 @@ int twin_quarantine_check(size_t *checked, size_t *bad, git_oid *first_bad, char
     }
     q->first = ids[0];
     q->has_first = true;
-    struct received r = {.q = q, .first_bad = count, .now = twin_util_clock_now()};
+    struct received r = {.q = q, .first_bad = count, .count = count, .now = twin_util_clock_now()};
     pthread_mutex_init(&r.lock, NULL);
     struct twin_checkrun run = {.ids = ids,
                                 .count = count,
