@@ -30,4 +30,12 @@ int twin_names_get(const char **name, twin_names *nm, const char *type, const ch
 typedef int (*twin_names_ref_fn)(const char *path, const char *id, const char *type, void *ctx);
 int twin_names_each_ref(const json_t *rec, twin_names_ref_fn fn, void *ctx);
 
+/* Replaces each reference rec holds that is not a whole id but a prefix of one (as
+ * twin_ops_resolve_id takes: 8 or more of its first characters) by the whole id of the record it
+ * names at the head, so that a user may write partnership=01a2b3c4. Whole ids and values that
+ * cannot begin an id are left for validation to judge. TWIN_EINVALID or TWIN_ENOTFOUND, naming
+ * the field, when the prefix is too short, begins several ids, begins none, or names a record of
+ * another type than the field takes. */
+int twin_names_resolve_refs(json_t *rec, twin_node *n);
+
 #endif

@@ -5,12 +5,14 @@
 #include "cli.h"
 #include "fields.h"
 #include "twin/error.h"
+#include "twin/names.h"
 #include "twin/ops.h"
 
 struct add_input {
     json_t *from; /* fields from --from, or NULL */
     int nassign;
     char **assign;
+    twin_node *node;
 };
 
 static int build(json_t *rec, void *ctx)
@@ -19,7 +21,9 @@ static int build(json_t *rec, void *ctx)
     int rc = 0;
     if (in->from && (rc = cli_merge_fields(rec, in->from)))
         return rc;
-    return cli_apply_assignments(rec, in->nassign, in->assign);
+    if ((rc = cli_apply_assignments(rec, in->nassign, in->assign)))
+        return rc;
+    return twin_names_resolve_refs(rec, in->node); /* partnership=01a2b3c4 */
 }
 
 int cmd_add(struct cli *c, int argc, char **argv)
@@ -74,6 +78,7 @@ int cmd_add(struct cli *c, int argc, char **argv)
     in.assign = assign;
     if ((code = cli_open(c)))
         goto done;
+    in.node = c->node;
     char id[TWIN_ID_LEN + 1];
     git_oid commit;
     int rc = twin_ops_add_sealed(id, &commit, c->node, type, audience_arg ? &audience : NULL, build,

@@ -2,17 +2,20 @@
 
 #include "cli.h"
 #include "fields.h"
+#include "twin/names.h"
 #include "twin/ops.h"
 
 struct set_input {
     int n;
     char **assign;
+    twin_node *node;
 };
 
 static int apply(json_t *rec, void *ctx)
 {
     struct set_input *in = ctx;
-    return cli_apply_assignments(rec, in->n, in->assign);
+    int rc = cli_apply_assignments(rec, in->n, in->assign);
+    return rc ? rc : twin_names_resolve_refs(rec, in->node); /* partnership=01a2b3c4 */
 }
 
 int cmd_set(struct cli *c, int argc, char **argv)
@@ -26,6 +29,7 @@ int cmd_set(struct cli *c, int argc, char **argv)
     char idbuf[TWIN_ID_LEN + 1];
     if ((code = cli_record_id(idbuf, &argv[1], c->node, NULL)))
         return code;
+    in.node = c->node;
     git_oid commit;
     /* The library refuses too; this names the reason plainly. */
     int rc = cli_sealed_open(NULL, c->node, argv[1], "change");

@@ -11,6 +11,7 @@
 #include "records/schema.h"
 #include "twin/error.h"
 #include "twin/ops.h"
+#include "twin/record.h"
 
 struct twin_names {
     twin_node *node;
@@ -143,4 +144,89 @@ int twin_names_each_ref(const json_t *rec, twin_names_ref_fn fn, void *ctx)
         twin_schema_type(json_string_value(json_object_get(rec, "type")));
     struct walk w = {fn, ctx, ""};
     return t ? walk_fields(&w, 0, t->fields, rec) : 0;
+}
+
+/* A prefix of an id: what twin_ops_resolve_id would look up rather than take as it is. */
+static bool looks_like_prefix(const char *v)
+{
+    size_t len = strlen(v);
+    if (len == 0 || len >= TWIN_ID_LEN || twin_record_id_valid(v))
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+              *p == '-'))
+            return false;
+    return true;
+}
+
+static int resolve_value(twin_node *n, const char *path, const struct twin_field *f, json_t *v,
+                         json_t **replace);
+
+static int resolve_fields(twin_node *n, const char *path, const struct twin_field *fields,
+                          json_t *obj)
+{
+    int rc = 0;
+    for (const struct twin_field *f = fields; rc == 0 && f && f->name; f++) {
+        json_t *v = json_object_get(obj, f->name), *whole = NULL;
+        char sub[256];
+        if (!v)
+            continue;
+        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", f->name);
+        if ((rc = resolve_value(n, sub, f, v, &whole)) == 0 && whole &&
+            json_object_set_new(obj, f->name, whole))
+            rc = twin_error(TWIN_ERROR, "out of memory");
+    }
+    return rc;
+}
+
+/* Resolves the references in v, a value of field f at path; *replace gets a whole id to put in
+ * v's place when v itself was a prefix. */
+static int resolve_value(twin_node *n, const char *path, const struct twin_field *f, json_t *v,
+                         json_t **replace)
+{
+    switch (f->kind) {
+    case TWIN_F_REF: {
+        const char *text = json_string_value(v);
+        char id[TWIN_ID_LEN + 1];
+        const char *type = NULL;
+        if (!text || !looks_like_prefix(text))
+            return 0;
+        int rc = twin_ops_resolve_id(id, &type, n, NULL, text);
+        if (rc)
+            return twin_error_wrap(rc, "%s", path);
+        if (!type || strcmp(type, f->ref_type) != 0)
+            return twin_error(TWIN_EINVALID,
+                              "%s: %s names the %s %s; the field takes a record of type %s", path,
+                              text, type ? type : "record", id, f->ref_type);
+        *replace = json_string(id);
+        return *replace ? 0 : twin_error(TWIN_ERROR, "out of memory");
+    }
+    case TWIN_F_OBJECT:
+        return json_is_object(v) ? resolve_fields(n, path, f->fields, v) : 0;
+    case TWIN_F_LIST: {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            char sub[256];
+            json_t *whole = NULL;
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            int rc = f->item ? resolve_value(n, sub, f->item, item, &whole) : 0;
+            if (rc == 0 && whole && json_array_set_new(v, i, whole))
+                rc = twin_error(TWIN_ERROR, "out of memory");
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+int twin_names_resolve_refs(json_t *rec, twin_node *n)
+{
+    const struct twin_record_type *t =
+        twin_schema_type(json_string_value(json_object_get(rec, "type")));
+    return t ? resolve_fields(n, "", t->fields, rec) : 0;
 }

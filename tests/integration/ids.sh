@@ -2,7 +2,8 @@
 # Record ids on the command line: a whole id, or a prefix of 8 or more of its characters, as git
 # takes a prefix of a commit's name. A prefix that begins two ids is refused naming both; too
 # short a prefix, one that cannot begin an id and one that begins none are refused plainly.
-# show names the records a record refers to beside their ids.
+# References given as prefixes in add and set are stored whole. show names the records a record
+# refers to beside their ids.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash"
 
@@ -94,5 +95,21 @@ expect_stdout_lacks "references"
 expect_json_parses "$OUT" "show --json of a record with references"
 expect_ok tw "$A" show "$P"
 expect_stdout_lacks "references"
+
+check "a reference given as a prefix is stored as the whole id; a wrong one is refused"
+ACT2=$(add_record "$A" activity partnership="${P:0:13}" kind=workshop title="Second workshop")
+expect_ok tw "$A" --json show "$ACT2"
+expect_stdout_contains "\"partnership\": \"$P\""
+expect_ok tw "$A" set "$ACT2" 'participants=[{"person":"'"${PER:0:14}"'"}]'
+expect_ok tw "$A" --json show "$ACT2"
+expect_stdout_contains "\"person\": \"$PER\""
+HEAD_BEFORE=$(head_of "$A")
+expect_exit 2 tw "$A" add activity partnership="${PER:0:14}" kind=workshop title="Wrong"
+expect_stderr_contains "partnership: ${PER:0:14} names the person $PER; the field takes a record of type partnership"
+expect_exit 2 tw "$A" set "$ACT2" partnership=ffffffff
+expect_stderr_contains "partnership: no record's id begins with ffffffff"
+expect_exit 2 tw "$A" set "$ACT2" partnership=0190abcd
+expect_stderr_contains "begins the ids of 2 records"
+expect_eq "$(head_of "$A")" "$HEAD_BEFORE" "the head after refused references"
 
 echo "ok: ids"

@@ -1,6 +1,7 @@
 /* Names of records: the title field of each record referenced, at the head or at a commit; a
  * sealed record named where this node reads it and left unnamed where it does not; a record
- * that is not there; and every reference a record holds, with its path, in field order. */
+ * that is not there; every reference a record holds, with its path, in field order; and
+ * references given as prefixes of ids made whole. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,36 @@ static void each_ref_gives_every_reference_with_its_path_in_field_order(void **s
     json_decref(odd);
 }
 
+static void prefixes_in_references_become_whole_ids_of_the_fields_type(void **state)
+{
+    struct helper_nodes *p = *state;
+    char part[TWIN_ID_LEN + 1], note[TWIN_ID_LEN + 1], prefix[TWIN_ID_LEN], wrong[TWIN_ID_LEN];
+    add(part, p->north, "partnership",
+        FIELDS("title", "Tax twinning", "partnership_type", "twinning"));
+    add(note, p->north, "note", FIELDS("kind", "note", "title", "Kick-off"));
+    snprintf(prefix, sizeof(prefix), "%.20s", part);
+    snprintf(wrong, sizeof(wrong), "%.20s", note);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s}, {s:s}]}", "type", "activity",
+                            "partnership", prefix, "kind", "workshop", "title", "Audit",
+                            "participants", "institution", "XE-EXAMPLE-N", "person", "Ana");
+    assert_int_equal(twin_names_resolve_refs(rec, p->north), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "partnership")), part);
+    /* Values that cannot begin an id are left for validation to judge. */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(rec, "participants"), 1), "person")),
+                        "Ana");
+    /* A prefix of a record of another type, one too short, and one of no record. */
+    json_object_set_new(rec, "partnership", json_string(wrong));
+    assert_int_equal(twin_names_resolve_refs(rec, p->north), TWIN_EINVALID);
+    assert_non_null(strstr(twin_error_last(), "names the note"));
+    json_object_set_new(rec, "partnership", json_string("01a2"));
+    assert_int_equal(twin_names_resolve_refs(rec, p->north), TWIN_EINVALID);
+    assert_non_null(strstr(twin_error_last(), "partnership"));
+    json_object_set_new(rec, "partnership", json_string("ffffffff-ff"));
+    assert_int_equal(twin_names_resolve_refs(rec, p->north), TWIN_ENOTFOUND);
+    json_decref(rec);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -155,6 +186,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_sealed_record_is_named_only_where_it_is_read,
                                         helper_nodes_setup, helper_nodes_teardown),
         cmocka_unit_test(each_ref_gives_every_reference_with_its_path_in_field_order),
+        cmocka_unit_test_setup_teardown(prefixes_in_references_become_whole_ids_of_the_fields_type,
+                                        helper_nodes_setup, helper_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }
