@@ -307,7 +307,7 @@ for cmd in init id member add set edit show list withdraw log status verify expo
     expect_stdout_contains "usage: twin $cmd"
 done
 expect_ok "$TWIN" --help
-expect_stdout_contains "usage: twin [--dir DIR] [--json] COMMAND [ARGS]"
+expect_stdout_contains "usage: twin [--dir DIR] [--json] [--quiet] COMMAND [ARGS]"
 expect_ok "$TWIN" help add
 expect_stdout_contains "usage: twin add TYPE"
 expect_exit 2 "$TWIN"
