@@ -39,6 +39,10 @@ char *cli_node_dir(const struct cli *c);
 int cli_fail(int rc);
 int cli_fail_context(int rc, const char *context);
 
+/* Sets the process up for twin (twin_global_init), without libgit2's loading of the system's CA
+ * certificates, which twin never uses (src/cli/startup.c). 0, or an error. */
+int cli_start_libgit2(void);
+
 /* Prints a usage error for cmd and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -324,7 +324,7 @@ int main(int argc, char **argv)
         free(rest);
         return CLI_OK;
     }
-    if (twin_global_init(true)) {
+    if (cli_start_libgit2()) {
         fprintf(stderr, "twin: %s\n", twin_error_last());
         free(rest);
         return CLI_CHECK_FAILED;
