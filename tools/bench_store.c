@@ -8,7 +8,8 @@
  *    validated, signed and its own commit, flushed every 10,000; commits per second, sustained.
  *    Then --singles records (default 200) written one by one, each its own pack and branch move.
  * 2. The median latency of a one-shot `twin add` (the real binary, a new process each time) on
- *    that store of N records (--adds, default 51).
+ *    that store of N records (--adds, default 51), and beside it, alternating with the adds, that
+ *    of `twin --version`: what starting the process costs; then the difference of the two.
  * 3. Signed commit objects written one by one on the store's head (--objects of each, default
  *    2,000, in alternating rounds): made by twin's codec (src/git/gitfmt.c, as every commit twin
  *    writes is) and by libgit2 (git_commit_create_buffer and git_commit_create_with_signature),
@@ -212,17 +213,28 @@ int main(int argc, char **argv)
                single_rate, singles, commits);
     twin_node_free(n);
 
-    /* 2. One-shot `twin add`. */
+    /* 2. One-shot `twin add`, each after a `twin --version`: the process's start alone. */
     double *lat = calloc(adds ? adds : 1, sizeof(double));
+    double *start = calloc(adds ? adds : 1, sizeof(double));
+    if (!lat || !start)
+        die("allocating");
     if (twin_bin && adds) {
         for (size_t i = 0; i < adds; i++) {
             char cmd[8192];
+            snprintf(cmd, sizeof(cmd), "'%s' --version >/dev/null", twin_bin);
+            double s = now_s();
+            int st = system(cmd);
+            start[i] = now_s() - s;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "bench_store: twin --version failed\n");
+                return 1;
+            }
             snprintf(cmd, sizeof(cmd),
                      "'%s' --dir '%s' add note title='Latency probe %zu' body='One-shot add' "
                      ">/dev/null",
                      twin_bin, node_dir, i);
-            double s = now_s();
-            int st = system(cmd);
+            s = now_s();
+            st = system(cmd);
             lat[i] = now_s() - s;
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                 fprintf(stderr, "bench_store: twin add failed\n");
@@ -230,11 +242,17 @@ int main(int argc, char **argv)
             }
         }
         qsort(lat, adds, sizeof(double), cmp_double);
+        qsort(start, adds, sizeof(double), cmp_double);
         printf("twin add (one-shot process): median %.1f ms, p90 %.1f ms over %zu adds on %zu "
                "records\n",
                lat[adds / 2] * 1e3, lat[adds * 9 / 10] * 1e3, adds, commits);
+        printf("twin --version (one-shot process, alternating with the adds): median %.1f ms, p90 "
+               "%.1f ms; the add's median is %.1f ms more (target: at most 10 ms)\n",
+               start[adds / 2] * 1e3, start[adds * 9 / 10] * 1e3,
+               (lat[adds / 2] - start[adds / 2]) * 1e3);
     }
     free(lat);
+    free(start);
 
     /* 3. Commit objects: twin's codec, and libgit2 as the baseline, in alternating rounds. */
     if (objects) {

@@ -108,6 +108,23 @@ typedef int (*twin_log_entry_fn)(const struct twin_log_entry *e, void *ctx);
  * commit when id is NULL), with its signer and verdict. */
 int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx);
 
+/* Which changes a log gives. Commits are dated by their committer time. */
+struct twin_log_query {
+    const char *id;       /* the changes of this record, or NULL for every change */
+    const char *type;     /* only changes to records of this type, or NULL */
+    const char *member;   /* only changes signed by this member (an org id), or NULL */
+    int64_t since, until; /* only commits dated within these, both included (INT64_MIN, INT64_MAX:
+                             no bound) */
+    size_t limit;         /* at most this many, 0 for no limit */
+};
+
+/* Calls fn for each change q selects, newest first, with its signer and verdict, as it goes.
+ * Without a limit, the whole history in topological order (each commit before its parents; of
+ * those ready, the latest dated first). With one, by date alone as git log does, reading the
+ * history only as far back as the changes given. */
+int twin_audit_log_query(twin_node *n, const struct twin_log_query *q, twin_log_entry_fn fn,
+                         void *ctx);
+
 /* How many commits the history from head holds. Each one is read, and one that cannot be is
  * named as an error, so a count is always whole. */
 int twin_audit_log_count(size_t *count, twin_node *n, const git_oid *head);

@@ -881,105 +881,195 @@ int twin_audit_log_count(size_t *count, twin_node *n, const git_oid *head)
     return rc;
 }
 
-int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
+/* The commits of a log are checked a window at a time on every core, then given in order, so
+ * that the output streams and memory stays bounded whatever the history's length. */
+#define LOG_WINDOW  4096
+#define LOG_GITOPTS (TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
+
+struct log_item {
+    git_oid id;
+    char summary[300];
+    struct twin_check check;
+};
+
+struct log_run {
+    const char *repo_path;
+    struct log_item *items;
+    size_t count;
+    git_oid *ids; /* the window's commits, oldest first, as checkrun takes them */
+};
+
+static int open_log_repo(git_repository **repo, void **extra, void *ctx)
 {
-    git_repository *repo = twin_node_repo(n);
-    git_revwalk *walk = NULL;
-    git_oid head, oid;
-    twin_check_cache *cache = NULL;
+    *extra = NULL;
+    return git_repository_open_bare(repo, ((struct log_run *)ctx)->repo_path) < 0
+               ? twin_error_git("opening the repository")
+               : 0;
+}
+
+/* Each thread's cache keeps less of the packs: a log's memory stays small whatever the history. */
+static int lean_log_cache(twin_check_cache *cache, git_repository *repo, void *ctx)
+{
+    twin_validity_cache_lean(cache);
+    return 0;
+}
+
+static void keep_log_check(size_t index, const struct twin_check *check, void *ctx)
+{
+    struct log_run *r = ctx;
+    r->items[r->count - 1 - index].check = *check;
+}
+
+/* Checks the window's commits and gives those the query keeps; *given counts them. */
+static int log_flush(struct log_run *r, const struct twin_log_query *q, int64_t now, size_t *given,
+                     twin_log_entry_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < r->count; i++)
+        r->ids[i] = r->items[r->count - 1 - i].id;
+    struct twin_checkrun run = {.ids = r->ids,
+                                .count = r->count,
+                                .open = open_log_repo,
+                                .close = close_repo,
+                                .bind = lean_log_cache,
+                                .result = keep_log_check,
+                                .ctx = r};
+    size_t done;
+    int rc = twin_checkrun(&done, &run);
+    for (size_t i = 0; rc == 0 && i < r->count && !(q->limit && *given >= q->limit); i++) {
+        const struct log_item *it = &r->items[i];
+        const struct twin_check *chk = &it->check;
+        if (chk->damaged) /* no verdict on the commit: what it is made of cannot be read */
+            return twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&it->id), chk->reason);
+        if (q->member && strcmp(chk->org_id, q->member) != 0)
+            continue;
+        struct twin_log_entry e;
+        memset(&e, 0, sizeof(e));
+        e.commit = it->id;
+        e.time = chk->time;
+        e.ahead = twin_is_ahead(e.time, now);
+        snprintf(e.summary, sizeof(e.summary), "%s", it->summary);
+        e.valid = chk->valid;
+        snprintf(e.reason, sizeof(e.reason), "%s", chk->reason);
+        snprintf(e.org_id, sizeof(e.org_id), "%s", chk->org_id);
+        if (chk->has_signer)
+            twin_key_format_openssh(e.key, chk->signer);
+        (*given)++;
+        rc = fn(&e, ctx);
+    }
+    r->count = 0;
+    return rc;
+}
+
+/* The path of record id at the head, in *path: TWIN_ENOTFOUND when there is none. */
+static int record_path_at_head(char *path, size_t size, git_repository *repo, const git_oid *head,
+                               const char *id)
+{
     git_commit *head_commit = NULL;
     git_tree *head_tree = NULL;
-    char path[128] = "";
-    int64_t now = twin_util_clock_now();
+    int rc = 0;
+    path[0] = '\0';
+    if (!twin_record_id_valid(id))
+        return twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
+    if (git_commit_lookup(&head_commit, repo, head) < 0)
+        return unreadable_commit(head);
+    if ((rc = twin_tree_open(&head_tree, repo, git_commit_tree_id(head_commit), "the head's tree")))
+        goto cleanup;
+    for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
+        git_tree_entry *e = NULL;
+        twin_record_path(path, size, *t, id);
+        rc = twin_tree_entry_at(&e, repo, head_tree, path);
+        git_tree_entry_free(e);
+        if (rc == TWIN_ENOTFOUND)
+            path[0] = '\0';
+        else if (rc)
+            goto cleanup;
+    }
+    rc = path[0] ? 0 : twin_error(TWIN_ENOTFOUND, "no record %s", id);
+cleanup:
+    git_tree_free(head_tree);
+    git_commit_free(head_commit);
+    return rc;
+}
+
+int twin_audit_log(twin_node *n, const char *id, twin_log_entry_fn fn, void *ctx)
+{
+    struct twin_log_query q = {.id = id, .since = INT64_MIN, .until = INT64_MAX};
+    return twin_audit_log_query(n, &q, fn, ctx);
+}
+
+int twin_audit_log_query(twin_node *n, const struct twin_log_query *q, twin_log_entry_fn fn,
+                         void *ctx)
+{
+    git_repository *repo = twin_node_repo(n);
+    twin_history_iter *iter = NULL;
+    git_oid head, oid;
+    int64_t now = twin_util_clock_now(), t;
+    char path[128] = "", type_path[128] = "";
+    struct log_run r = {.repo_path = git_repository_path(repo)};
+    size_t given = 0;
+    bool uncached = false;
     int rc;
-    if ((rc = twin_node_head(&head, n)) || (rc = twin_validity_cache_new(&cache)))
-        goto cleanup;
-    if (id) {
-        if (!twin_record_id_valid(id)) {
-            rc = twin_error(TWIN_EINVALID, "'%s' is not a record id", id);
-            goto cleanup;
-        }
-        if (git_commit_lookup(&head_commit, repo, &head) < 0) {
-            rc = unreadable_commit(&head);
-            goto cleanup;
-        }
-        if ((rc = twin_tree_open(&head_tree, repo, git_commit_tree_id(head_commit),
-                                 "the head's tree")))
-            goto cleanup;
-        for (const char *const *t = twin_record_types(); *t && !path[0]; t++) {
-            git_tree_entry *e = NULL;
-            twin_record_path(path, sizeof(path), *t, id);
-            rc = twin_tree_entry_at(&e, repo, head_tree, path);
-            git_tree_entry_free(e);
-            if (rc == TWIN_ENOTFOUND)
-                path[0] = '\0';
-            else if (rc)
-                goto cleanup;
-        }
-        rc = 0;
-        if (!path[0]) {
-            rc = twin_error(TWIN_ENOTFOUND, "no record %s", id);
-            goto cleanup;
-        }
-    }
-    /* twin's walk first: it names a commit that cannot be read, where libgit2's walk fails
-     * without naming it (and, in libgit2 1.5, leaks what it had read). */
-    git_oid *all = NULL;
-    size_t nall = 0;
-    rc = twin_history_walk(&all, &nall, repo, &head);
-    free(all);
-    if (rc)
-        goto cleanup;
-    if (git_revwalk_new(&walk, repo) < 0 ||
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0) {
-        rc = twin_error_git("walking the history");
+    if ((rc = twin_node_head(&head, n)))
+        return rc;
+    if (q->type && !twin_record_type_known(q->type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", q->type);
+    if (q->type)
+        snprintf(type_path, sizeof(type_path), "records/%s", q->type);
+    if (q->id && (rc = record_path_at_head(path, sizeof(path), repo, &head, q->id)))
+        return rc;
+    /* Each commit is read about once: libgit2 keeps none of them, and maps little of the packs
+     * at a time, which a log of a long history reads all over. */
+    if ((rc = twin_gitopts_begin(LOG_GITOPTS)))
+        return rc;
+    uncached = true;
+    r.items = twin_util_malloc_array(LOG_WINDOW, sizeof(*r.items));
+    r.ids = twin_util_malloc_array(LOG_WINDOW, sizeof(*r.ids));
+    if (!r.items || !r.ids) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
     }
-    if (git_revwalk_push(walk, &head) < 0) {
-        rc = twin_history_walk_failed(repo, &head, "walking the history");
+    /* With a limit, newest by date, reading no further than needed; without, the whole history
+     * in topological order, newest first. */
+    if ((rc = twin_history_iter_new(&iter, repo, &head, q->limit == 0)))
         goto cleanup;
-    }
-    while ((rc = git_revwalk_next(&oid, walk)) == 0) {
+    while (!(q->limit && given >= q->limit) && (rc = twin_history_iter_next(&oid, &t, iter)) == 0) {
+        if (t < q->since || t > q->until)
+            continue;
         git_commit *c = NULL;
         if (git_commit_lookup(&c, repo, &oid) < 0) {
             rc = unreadable_commit(&oid);
             goto cleanup;
         }
-        int changed = id ? twin_treediff_changed_path(c, path) : 1;
-        if (changed <= 0) {
+        int keep = 1;
+        if (path[0])
+            keep = twin_treediff_changed_path(c, path);
+        if (keep > 0 && type_path[0])
+            keep = twin_treediff_changed_path(c, type_path);
+        if (keep <= 0) {
             git_commit_free(c);
-            if ((rc = changed) < 0)
+            if ((rc = keep) < 0)
                 goto cleanup;
             continue;
         }
-        struct twin_log_entry e;
-        struct twin_check chk;
-        memset(&e, 0, sizeof(e));
-        e.commit = oid;
-        e.time = (int64_t)git_commit_time(c);
-        e.ahead = twin_is_ahead(e.time, now);
-        snprintf(e.summary, sizeof(e.summary), "%s", git_commit_summary(c));
+        struct log_item *it = &r.items[r.count++];
+        it->id = oid;
+        snprintf(it->summary, sizeof(it->summary), "%s", git_commit_summary(c));
         git_commit_free(c);
-        if ((rc = twin_validity_check_commit(&chk, repo, &oid, cache)))
-            goto cleanup;
-        if (chk.damaged) { /* no verdict on the commit: what it is made of cannot be read */
-            rc = twin_error(TWIN_EVERIFY, "commit %s: %s", git_oid_tostr_s(&oid), chk.reason);
-            goto cleanup;
-        }
-        e.valid = chk.valid;
-        snprintf(e.reason, sizeof(e.reason), "%s", chk.reason);
-        snprintf(e.org_id, sizeof(e.org_id), "%s", chk.org_id);
-        if (chk.has_signer)
-            twin_key_format_openssh(e.key, chk.signer);
-        if ((rc = fn(&e, ctx)))
+        /* With a limit and no member to match, a window need hold no more than is left. */
+        size_t want = q->limit && !q->member ? q->limit - given : LOG_WINDOW;
+        if ((r.count >= want || r.count == LOG_WINDOW) &&
+            (rc = log_flush(&r, q, now, &given, fn, ctx)))
             goto cleanup;
     }
-    rc = rc == GIT_ITEROVER ? 0 : twin_history_walk_failed(repo, &head, "walking the history");
+    if (rc < 0)
+        goto cleanup;
+    rc = r.count ? log_flush(&r, q, now, &given, fn, ctx) : 0;
 cleanup:
-    git_revwalk_free(walk);
-    git_tree_free(head_tree);
-    git_commit_free(head_commit);
-    twin_validity_cache_free(cache);
+    twin_history_iter_free(iter);
+    free(r.items);
+    free(r.ids);
+    if (uncached)
+        twin_gitopts_end(LOG_GITOPTS);
     return rc;
 }
 

@@ -241,3 +241,124 @@ void twin_util_format_time(char out[static TWIN_UTIL_TIME_BYTES], int64_t t)
         strftime(out, TWIN_UTIL_TIME_BYTES, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
         snprintf(out, TWIN_UTIL_TIME_BYTES, "@%lld", (long long)t);
 }
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at p, as a number, or -1. */
+static long digits(const char *p, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static int parse_absolute(int64_t *out, const char *s, bool end)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    long y = digits(s, 4), mo, d, h = 0, mi = 0, sec = 0, off = 0;
+    if (y < 0 || s[4] != '-' || (mo = digits(s + 5, 2)) < 1 || mo > 12 || s[7] != '-' ||
+        (d = digits(s + 8, 2)) < 1)
+        return -1;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if ((unsigned long)d > mdays[mo - 1] + (mo == 2 && leap))
+        return -1;
+    const char *p = s + 10;
+    bool has_time = *p == 'T' || *p == ' ';
+    if (has_time) {
+        if ((h = digits(p + 1, 2)) < 0 || h > 23 || p[3] != ':' || (mi = digits(p + 4, 2)) < 0 ||
+            mi > 59)
+            return -1;
+        p += 6;
+        if (*p == ':') {
+            if ((sec = digits(p + 1, 2)) < 0 || sec > 59)
+                return -1;
+            p += 3;
+        }
+        if (*p == 'Z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            long oh = digits(p + 1, 2), om;
+            const char *q = p + 3 + (p[3] == ':');
+            if (oh < 0 || oh > 23 || (om = digits(q, 2)) < 0 || om > 59)
+                return -1;
+            off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+            p = q + 2;
+        }
+    }
+    if (*p)
+        return -1;
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    *out = t - off + (!has_time && end ? 86399 : 0);
+    return 0;
+}
+
+/* "N UNIT ago" with the words apart by one space or one dot. */
+static int parse_relative(int64_t *out, const char *s)
+{
+    static const struct {
+        const char *name;
+        int64_t seconds;
+    } units[] = {{"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 604800}};
+    char *rest;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(s, &rest, 10);
+    if (errno || n > (1ULL << 40) || (*rest != ' ' && *rest != '.'))
+        return -1;
+    char sep = *rest++;
+    const char *word = rest, *ago = strchr(word, sep);
+    if (!ago || strcmp(ago + 1, "ago") != 0)
+        return -1;
+    size_t len = (size_t)(ago - word);
+    if (len > 1 && word[len - 1] == 's')
+        len--;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strlen(units[i].name) == len && memcmp(word, units[i].name, len) == 0) {
+            *out = twin_util_clock_now() - (int64_t)n * units[i].seconds;
+            return 0;
+        }
+    if ((len == 5 && memcmp(word, "month", 5) == 0) || (len == 4 && memcmp(word, "year", 4) == 0))
+        return -2;
+    return -1;
+}
+
+int twin_util_parse_date(int64_t *out, const char *text, bool end)
+{
+    int rc = -1;
+    if (text[0] == '@' && text[1] >= '0' && text[1] <= '9') {
+        char *rest;
+        errno = 0;
+        long long v = strtoll(text + 1, &rest, 10);
+        rc = *rest || errno ? -1 : 0;
+        *out = (int64_t)v;
+    } else if (strlen(text) >= 10 && text[4] == '-') {
+        rc = parse_absolute(out, text, end);
+    } else {
+        rc = parse_relative(out, text);
+    }
+    if (rc == -2)
+        return twin_error(TWIN_EINVALID,
+                          "'%s': months and years are not of one length; give a "
+                          "date (2026-11-22) or days or weeks",
+                          text);
+    if (rc)
+        return twin_error(TWIN_EINVALID,
+                          "'%s' is not a date: give 2026-11-22, 2026-11-22T07:21:33 (UTC, or "
+                          "with Z or an offset like +02:00), @SECONDS, or 3.days.ago",
+                          text);
+    return 0;
+}

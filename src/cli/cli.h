@@ -52,6 +52,10 @@ int cli_record_id(char buf[static TWIN_ID_LEN + 1], char **arg, twin_node *n, co
 void cli_progress_begin(const struct cli *c);
 void cli_progress_end(void);
 
+/* Sets the process up for twin (twin_global_init), without libgit2's loading of the system's CA
+ * certificates, which twin never uses (src/cli/startup.c). 0, or an error. */
+int cli_start_libgit2(void);
+
 /* Prints a usage error for cmd and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,14 +1,21 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "twin/audit.h"
+#include "twin/error.h"
+#include "twin/record.h"
 #include "twin/util.h"
 
 struct log_ctx {
-    bool json;
-    json_t *list;
+    bool json, oneline;
+    size_t given;
 };
 
+/* Each entry is printed as it comes, so a long history streams; --json prints an array the same
+ * way, one element at a time. */
 static int print_entry(const struct twin_log_entry *e, void *ctx)
 {
     struct log_ctx *l = ctx;
@@ -24,7 +31,25 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
                               "valid", e->valid, "summary", e->summary);
         if (j && !e->valid)
             json_object_set_new(j, "fault", json_string(e->reason));
-        json_array_append_new(l->list, j);
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        if (!text)
+            return twin_error(TWIN_ERROR, "out of memory");
+        /* Indented as one element of the array cli_print_json would print. */
+        fputs(l->given++ ? ",\n  " : "[\n  ", stdout);
+        for (const char *p = text; *p; p++) {
+            putchar(*p);
+            if (*p == '\n')
+                fputs("  ", stdout);
+        }
+        free(text);
+        return 0;
+    }
+    if (l->oneline) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), &e->commit);
+        printf("%.12s %.10s %s %s%s %s\n", hex, when, e->org_id[0] ? e->org_id : "-",
+               e->valid ? "good" : "BAD", e->ahead ? " AHEAD" : "", e->summary);
         return 0;
     }
     printf("commit %s\n", git_oid_tostr_s(&e->commit));
@@ -40,16 +65,54 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
 
 int cmd_log(struct cli *c, int argc, char **argv)
 {
-    if (argc > 2)
-        return cli_usage_error("log", "give at most one record id");
-    char idbuf[TWIN_ID_LEN + 1];
+    struct twin_log_query q = {.since = INT64_MIN, .until = INT64_MAX};
+    const char *count = NULL, *since = NULL, *until = NULL;
+    struct log_ctx l = {c->json, false, 0};
+    char idbuf[TWIN_ID_LEN + 1], *id = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = cli_option(&count, &i, argc, argv, "-n")) ||
+            (m = cli_option(&since, &i, argc, argv, "--since")) ||
+            (m = cli_option(&until, &i, argc, argv, "--until")) ||
+            (m = cli_option(&q.type, &i, argc, argv, "--type")) ||
+            (m = cli_option(&q.member, &i, argc, argv, "--member"))) {
+            if (m < 0)
+                return CLI_USAGE;
+            continue;
+        }
+        if (strcmp(argv[i], "--oneline") == 0) {
+            l.oneline = true;
+            continue;
+        }
+        if (argv[i][0] == '-')
+            return cli_usage_error("log", "unknown option '%s'", argv[i]);
+        if (id)
+            return cli_usage_error("log", "give at most one record id");
+        id = argv[i];
+    }
+    if (count) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(count, &end, 10);
+        if (count[0] < '0' || count[0] > '9' || *end || errno || n == 0 || n > SIZE_MAX)
+            return cli_usage_error("log", "-n: '%s' is not a count of changes (1 or more)", count);
+        q.limit = (size_t)n;
+    }
+    if (since && twin_util_parse_date(&q.since, since, false))
+        return cli_usage_error("log", "--since: %s", twin_error_last());
+    if (until && twin_util_parse_date(&q.until, until, true))
+        return cli_usage_error("log", "--until: %s", twin_error_last());
+    if (q.type && !twin_record_type_known(q.type))
+        return cli_usage_error("log", "--type: unknown record type '%s' (see: twin schema)",
+                               q.type);
+    if (q.member && !q.member[0])
+        return cli_usage_error("log", "--member: give an org id");
     int code = cli_open(c);
-    if (code || (argc == 2 && (code = cli_record_id(idbuf, &argv[1], c->node, NULL))))
+    if (code || (id && (code = cli_record_id(idbuf, &id, c->node, NULL))))
         return code;
-    struct log_ctx l = {c->json, c->json ? json_array() : NULL};
-    int rc = twin_audit_log(c->node, argc == 2 ? argv[1] : NULL, print_entry, &l);
+    q.id = id;
+    int rc = twin_audit_log_query(c->node, &q, print_entry, &l);
     if (rc == 0 && c->json)
-        cli_print_json(l.list);
-    json_decref(l.list);
+        fputs(l.given ? "\n]\n" : "[]\n", stdout);
     return rc ? cli_fail(rc) : CLI_OK;
 }

@@ -71,7 +71,13 @@ static const struct cli_command commands[] = {
     {"withdraw", cmd_withdraw, "twin withdraw ID", "withdraw a record (a tombstone in history)"},
     {"erase", cmd_erase, "twin erase ID --reason TEXT",
      "erase a sealed record's content on every node (admins)"},
-    {"log", cmd_log, "twin log [ID]", "list changes with member, key, time and signature status"},
+    {"log", cmd_log,
+     "twin log [ID] [-n N] [--since DATE] [--until DATE] [--type TYPE] [--member ORG-ID] "
+     "[--oneline]\n"
+     "    -n: the N newest by date; --since/--until: dated within (2026-11-22, "
+     "2026-11-22T07:21:33Z,\n"
+     "    @SECONDS, 3.days.ago); --type: changes to records of TYPE; --member: signed by ORG-ID",
+     "list changes with member, key, time and signature status, newest first"},
     {"blame", cmd_blame, "twin blame ID",
      "show which commit, member and key last changed each field of a record"},
     {"status", cmd_status, "twin status", "summarise this node"},
@@ -323,7 +329,7 @@ int main(int argc, char **argv)
         free(rest);
         return CLI_OK;
     }
-    if (twin_global_init(true)) {
+    if (cli_start_libgit2()) {
         fprintf(stderr, "twin: %s\n", twin_error_last());
         free(rest);
         return CLI_CHECK_FAILED;

@@ -148,7 +148,9 @@ struct walk {
     uint32_t *first; /* node i's parents: parents[first[i] .. first[i] + nparents[i]) */
     uint32_t *nparents;
     uint8_t *state; /* 1 on the stack, 2 emitted */
-    size_t count, ids_cap, first_cap, n_cap, state_cap;
+    int64_t *times; /* node i's committer time, when with_times (0 where the header is not whole) */
+    bool with_times;
+    size_t count, ids_cap, first_cap, n_cap, state_cap, times_cap;
     git_oid *parents;
     size_t parents_count, parents_cap;
     struct twin_idmap map; /* the nodes by id */
@@ -185,9 +187,15 @@ static int add_node(struct walk *w, const git_oid *id)
              twin_util_grow((void **)&w->first, &w->first_cap, n + 1, sizeof(*w->first)) ||
              twin_util_grow((void **)&w->nparents, &w->n_cap, n + 1, sizeof(*w->nparents)) ||
              twin_util_grow((void **)&w->state, &w->state_cap, n + 1, sizeof(*w->state)) ||
+             (w->with_times &&
+              twin_util_grow((void **)&w->times, &w->times_cap, n + 1, sizeof(*w->times))) ||
              twin_util_grow((void **)&w->parents, &w->parents_cap, w->parents_count + h.nparents,
                             sizeof(*w->parents)))
         rc = TWIN_ERROR;
+    if (rc == 0 && w->with_times) {
+        struct twin_commit_head whole;
+        w->times[n] = twin_history_head_parse(&whole, data, size) == 0 ? whole.time : 0;
+    }
     if (rc == 0) {
         w->ids[n] = *id;
         w->first[n] = (uint32_t)w->parents_count;
@@ -401,4 +409,177 @@ int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size
         *nstops = 0;
     }
     return rc;
+}
+
+/* ---- newest first --------------------------------------------------------------------------- */
+
+/* A binary heap of nodes, the latest committer time on top. It sifts as libgit2's git_pqueue
+ * does (its child on the left first, an equal time never moved past), so that commits of the
+ * same second come out in the order libgit2's walk gives them. */
+struct heap {
+    uint32_t *items;
+    size_t count, cap;
+};
+
+static int later_first(const int64_t *times, uint32_t a, uint32_t b)
+{
+    return times[a] < times[b] ? 1 : times[a] > times[b] ? -1 : 0;
+}
+
+static int heap_push(struct heap *h, const int64_t *times, uint32_t item)
+{
+    if (twin_util_grow((void **)&h->items, &h->cap, h->count + 1, sizeof(*h->items)))
+        return TWIN_ERROR;
+    size_t el = h->count++;
+    while (el > 0) {
+        size_t up = (el - 1) / 2;
+        if (later_first(times, h->items[up], item) <= 0)
+            break;
+        h->items[el] = h->items[up];
+        el = up;
+    }
+    h->items[el] = item;
+    return 0;
+}
+
+static uint32_t heap_pop(struct heap *h, const int64_t *times)
+{
+    uint32_t top = h->items[0], moved = h->items[--h->count];
+    size_t el = 0;
+    if (h->count == 0)
+        return top;
+    for (;;) {
+        size_t kid = 2 * el + 1;
+        if (kid >= h->count)
+            break;
+        if (kid + 1 < h->count && later_first(times, h->items[kid], h->items[kid + 1]) > 0)
+            kid++;
+        if (later_first(times, moved, h->items[kid]) <= 0)
+            break;
+        h->items[el] = h->items[kid];
+        el = kid;
+    }
+    h->items[el] = moved;
+    return top;
+}
+
+struct twin_history_iter {
+    struct walk w;
+    bool whole;
+    uint32_t *parent_node; /* whole: node of each entry of w.parents */
+    uint32_t *children;    /* whole: 1 + the children not yet given, 0 once given */
+    struct heap heap;
+};
+
+/* Reads every commit reachable from the head (node 0), and counts each one's children. */
+static int read_whole(struct twin_history_iter *it)
+{
+    struct walk *w = &it->w;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->count; i++)
+        for (uint32_t k = 0; rc == 0 && k < w->nparents[i]; k++) {
+            uint32_t p;
+            git_oid pid = w->parents[w->first[i] + k];
+            rc = node(&p, w, &pid);
+        }
+    if (rc)
+        return rc;
+    it->parent_node =
+        twin_util_malloc_array(w->parents_count ? w->parents_count : 1, sizeof(*it->parent_node));
+    it->children = twin_util_malloc_array(w->count, sizeof(*it->children));
+    if (!it->parent_node || !it->children)
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < w->count; i++)
+        it->children[i] = 1;
+    for (size_t e = 0; e < w->parents_count; e++) {
+        long at = twin_util_idmap_find(&w->map, w->ids, sizeof(*w->ids), w->parents[e].id);
+        it->parent_node[e] = (uint32_t)at;
+        it->children[at]++;
+    }
+    return 0;
+}
+
+int twin_history_iter_new(twin_history_iter **out, git_repository *repo, const git_oid *head,
+                          bool whole)
+{
+    *out = NULL;
+    struct twin_history_iter *it = calloc(1, sizeof(*it));
+    if (!it)
+        return twin_error(TWIN_ERROR, "out of memory");
+    it->whole = whole;
+    it->w.with_times = true;
+    uint32_t top;
+    int rc = twin_packread_open(&it->w.packs, repo);
+    /* Commits lie all over the packs: the pages read are let go often, so that reading every
+     * commit of a long history does not keep the packs in memory. */
+    if (rc == 0)
+        twin_packread_lean(it->w.packs);
+    if (rc == 0 && git_repository_odb(&it->w.odb, repo) < 0)
+        rc = twin_error_git("opening the object database");
+    if (rc == 0)
+        rc = node(&top, &it->w, head);
+    if (rc == 0 && whole)
+        rc = read_whole(it);
+    if (rc == 0)
+        rc = heap_push(&it->heap, it->w.times, top);
+    if (rc == 0)
+        it->w.state[top] = 1;
+    if (rc) {
+        twin_history_iter_free(it);
+        return rc;
+    }
+    *out = it;
+    return 0;
+}
+
+int twin_history_iter_next(git_oid *id, int64_t *time, twin_history_iter *it)
+{
+    struct walk *w = &it->w;
+    if (it->heap.count == 0)
+        return 1;
+    uint32_t n = heap_pop(&it->heap, w->times);
+    *id = w->ids[n];
+    *time = w->times[n];
+    for (uint32_t k = 0; k < w->nparents[n]; k++) {
+        uint32_t e = w->first[n] + k, p;
+        int rc = 0;
+        if (it->whole) {
+            /* Kahn's order: a parent is ready once its last child has been given. */
+            p = it->parent_node[e];
+            if (it->children[p] == 0 || --it->children[p] != 1)
+                continue;
+        } else {
+            git_oid pid = w->parents[e];
+            if ((rc = node(&p, w, &pid)))
+                return rc;
+            if (w->state[p])
+                continue;
+            w->state[p] = 1;
+        }
+        if ((rc = heap_push(&it->heap, w->times, p)))
+            return rc;
+    }
+    if (it->whole)
+        it->children[n] = 0;
+    return 0;
+}
+
+void twin_history_iter_free(twin_history_iter *it)
+{
+    if (!it)
+        return;
+    free(it->w.ids);
+    free(it->w.first);
+    free(it->w.nparents);
+    free(it->w.state);
+    free(it->w.times);
+    free(it->w.parents);
+    free(it->w.stops);
+    twin_util_idmap_free(&it->w.map);
+    git_odb_free(it->w.odb);
+    twin_packread_free(it->w.packs);
+    free(it->parent_node);
+    free(it->children);
+    free(it->heap.items);
+    free(it);
 }

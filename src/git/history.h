@@ -63,6 +63,24 @@ struct twin_packread;
 int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
                              struct twin_packread *packs, const git_oid *head);
 
+/* The commits reachable from head, newest first, read through twin's pack reader and libgit2 for
+ * what no pack holds, one at a time:
+ * - whole: each before its parents, and of the commits whose children have all been given, the
+ *   one with the latest committer time first: the order of libgit2's revwalk with
+ *   GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME, commits of the same second included. Every commit is
+ *   read (its header, a few dozen bytes kept) before the first is given.
+ * - otherwise: by committer time alone, as git log gives them, reading only as far as the
+ *   commits given: of the commits met (the head, then the parents of those given), the latest
+ *   first. With clocks that disagree a parent can come before its child.
+ * A commit whose header is not in git's form counts as dated 0 here; the check names it. */
+typedef struct twin_history_iter twin_history_iter;
+int twin_history_iter_new(twin_history_iter **out, git_repository *repo, const git_oid *head,
+                          bool whole);
+/* The next commit and its committer time: 0, 1 after the last, or an error naming a commit that
+ * cannot be read. */
+int twin_history_iter_next(git_oid *id, int64_t *time, twin_history_iter *it);
+void twin_history_iter_free(twin_history_iter *it);
+
 /* For a walk of libgit2's from head that failed (its error is the last): twin's walk names the
  * commit that cannot be read where libgit2 may not. Returns the error, under context. */
 int twin_history_walk_failed(git_repository *repo, const git_oid *head, const char *context);

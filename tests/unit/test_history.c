@@ -99,7 +99,9 @@ static git_repository *new_repo(const char *dir)
     return repo;
 }
 
-static git_oid commit_on(git_repository *repo, const git_oid *parents, size_t n, int stamp)
+/* A commit whose file holds stamp, dated 1700000000 + when. */
+static git_oid commit_at(git_repository *repo, const git_oid *parents, size_t n, int stamp,
+                         int when)
 {
     git_treebuilder *tb = NULL;
     git_oid tree_id, blob, id;
@@ -112,8 +114,7 @@ static git_oid commit_on(git_repository *repo, const git_oid *parents, size_t n,
     assert_int_equal(git_treebuilder_insert(NULL, tb, "n", &blob, GIT_FILEMODE_BLOB), 0);
     assert_int_equal(git_treebuilder_write(&tree_id, tb), 0);
     assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
-    assert_int_equal(git_signature_new(&sig, "Example", "XE-EXAMPLE-MOF", 1700000000 + stamp, 0),
-                     0);
+    assert_int_equal(git_signature_new(&sig, "Example", "XE-EXAMPLE-MOF", 1700000000 + when, 0), 0);
     const git_commit *ps[8];
     assert_true(n <= 8);
     for (size_t i = 0; i < n; i++)
@@ -125,6 +126,11 @@ static git_oid commit_on(git_repository *repo, const git_oid *parents, size_t n,
     git_tree_free(tree);
     git_treebuilder_free(tb);
     return id;
+}
+
+static git_oid commit_on(git_repository *repo, const git_oid *parents, size_t n, int stamp)
+{
+    return commit_at(repo, parents, n, stamp, stamp);
 }
 
 /* Packs the history up to tip (what libgit2 sends for it), leaving the loose copies. */
@@ -547,6 +553,115 @@ static void an_object_that_is_not_a_commit_is_refused(void **state)
     git_repository_free(repo);
 }
 
+/* Every commit of the iterator from head, in its order. */
+static size_t iterate(git_oid *out, size_t cap, git_repository *repo, const git_oid *head,
+                      bool whole)
+{
+    twin_history_iter *it = NULL;
+    size_t n = 0;
+    git_oid id;
+    int64_t t;
+    int rc;
+    assert_int_equal(twin_history_iter_new(&it, repo, head, whole), 0);
+    while ((rc = twin_history_iter_next(&id, &t, it)) == 0) {
+        assert_true(n < cap);
+        out[n++] = id;
+    }
+    assert_int_equal(rc, 1);
+    twin_history_iter_free(it);
+    return n;
+}
+
+/* Merged lines whose commits share seconds and whose clocks disagree (a commit dated before its
+ * parent): newest first as a whole gives libgit2's topological, time-sorted order exactly, and by
+ * date gives every commit once, the head first. */
+static void newest_first_is_libgit2s_order_and_by_date_gives_each_commit_once(void **state)
+{
+    struct fixture *f = *state;
+    git_repository *repo = new_repo(f->dir);
+    enum { N = 400 };
+    static git_oid all[N + 1], ours[N + 1], theirs[N + 1];
+    static bool has_child[N];
+    unsigned seed = 20261207;
+    all[0] = commit_at(repo, NULL, 0, 0, 0);
+    for (int i = 1; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = (seed >> 16) % 20 < 13 ? 1 : 2;
+        git_oid ps[2];
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pick = k == 0 ? (size_t)i - 1 - (seed >> 16) % (i < 6 ? (unsigned)i : 6u)
+                                 : (seed >> 16) % (unsigned)i;
+            ps[k] = all[pick];
+            has_child[pick] = true;
+            if (k == 1 && git_oid_equal(&ps[0], &ps[1]))
+                n = 1;
+        }
+        seed = seed * 1103515245u + 12345u;
+        int when = i / 5 - ((seed >> 16) % 10 == 0 ? 30 : 0); /* ties, and some clocks behind */
+        all[i] = commit_at(repo, ps, n, i, when);
+        if (i == N / 2)
+            pack_up_to(repo, &all[i]);
+    }
+    git_oid tips[8];
+    size_t ntips = 0;
+    for (int i = N - 1; i >= 0 && ntips < 8; i--)
+        if (!has_child[i])
+            tips[ntips++] = all[i];
+    all[N] = commit_at(repo, tips, ntips, N, N / 5);
+
+    git_revwalk *walk = NULL;
+    git_oid id;
+    size_t nth = 0;
+    assert_int_equal(git_revwalk_new(&walk, repo), 0);
+    assert_int_equal(git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME), 0);
+    assert_int_equal(git_revwalk_push(walk, &all[N]), 0);
+    while (git_revwalk_next(&id, walk) == 0)
+        theirs[nth++] = id;
+    git_revwalk_free(walk);
+    size_t n = iterate(ours, N + 1, repo, &all[N], true);
+    assert_int_equal(n, nth);
+    for (size_t i = 0; i < n; i++)
+        assert_true(git_oid_equal(&ours[i], &theirs[i]));
+
+    n = iterate(ours, N + 1, repo, &all[N], false);
+    assert_int_equal(n, nth);
+    assert_true(git_oid_equal(&ours[0], &all[N]));
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(position(theirs, nth, &ours[i]), nth);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            assert_false(git_oid_equal(&ours[i], &ours[j]));
+    git_repository_free(repo);
+}
+
+/* By date, only what it gives is read: the newest of a long line comes out when the rest of the
+ * line is gone from the store. */
+static void by_date_reads_only_as_far_as_it_gives(void **state)
+{
+    struct fixture *f = *state;
+    git_repository *repo = new_repo(f->dir);
+    git_oid line[30], id;
+    int64_t t;
+    for (int i = 0; i < 30; i++)
+        line[i] = commit_on(repo, i ? &line[i - 1] : NULL, i ? 1 : 0, i);
+    char path[4200], hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), &line[10]);
+    snprintf(path, sizeof(path), "%s/objects/%.2s/%s", git_repository_path(repo), hex, hex + 2);
+    assert_int_equal(unlink(path), 0);
+    twin_history_iter *it = NULL;
+    assert_int_equal(twin_history_iter_new(&it, repo, &line[29], false), 0);
+    for (int i = 29; i >= 12; i--) {
+        assert_int_equal(twin_history_iter_next(&id, &t, it), 0);
+        assert_true(git_oid_equal(&id, &line[i]));
+        assert_int_equal(t, 1700000000 + i);
+    }
+    assert_error(twin_history_iter_next(&id, &t, it), TWIN_ERROR, hex);
+    twin_history_iter_free(it);
+    assert_error(twin_history_iter_new(&it, repo, &line[29], true), TWIN_ERROR, hex);
+    git_repository_free(repo);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -571,6 +686,11 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(a_missing_parent_is_named, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(an_object_that_is_not_a_commit_is_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(
+            newest_first_is_libgit2s_order_and_by_date_gives_each_commit_once, fixture_setup,
+            fixture_teardown),
+        cmocka_unit_test_setup_teardown(by_date_reads_only_as_far_as_it_gives, fixture_setup,
                                         fixture_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -362,6 +362,72 @@ static void format_time_shows_utc_or_the_seconds_past_any_calendar(void **state)
 
 /* --- twin_util_utf8_chars --- */
 
+static void parse_date_reads_dates_date_times_seconds_and_spans_ago(void **state)
+{
+    (void)state;
+    int64_t t;
+    assert_int_equal(twin_util_parse_date(&t, "2026-11-22", false), 0);
+    assert_int_equal(t, 1795305600);
+    assert_int_equal(twin_util_parse_date(&t, "2026-11-22", true), 0);
+    assert_int_equal(t, 1795305600 + 86399);
+    assert_int_equal(twin_util_parse_date(&t, "2024-02-29T07:21:33", true), 0);
+    assert_int_equal(t, 1709191293);
+    assert_int_equal(twin_util_parse_date(&t, "2024-02-29 07:21", false), 0);
+    assert_int_equal(t, 1709191260);
+    assert_int_equal(twin_util_parse_date(&t, "2024-02-29T07:21:33Z", false), 0);
+    assert_int_equal(t, 1709191293);
+    assert_int_equal(twin_util_parse_date(&t, "2024-02-29T09:21:33+02:00", false), 0);
+    assert_int_equal(t, 1709191293);
+    assert_int_equal(twin_util_parse_date(&t, "2024-02-29T02:21:33-0500", false), 0);
+    assert_int_equal(t, 1709191293);
+    assert_int_equal(twin_util_parse_date(&t, "1969-12-31T23:59:59Z", false), 0);
+    assert_int_equal(t, -1);
+    assert_int_equal(twin_util_parse_date(&t, "@1709191293", false), 0);
+    assert_int_equal(t, 1709191293);
+    assert_int_equal(setenv("TWIN_TEST_CLOCK_SKEW", "-1000000", 1), 0);
+    int64_t now = (int64_t)time(NULL) - 1000000;
+    assert_int_equal(twin_util_parse_date(&t, "2.weeks.ago", false), 0);
+    assert_in_range(t, now - 1209600 - 2, now - 1209600 + 2);
+    assert_int_equal(twin_util_parse_date(&t, "1 day ago", false), 0);
+    assert_in_range(t, now - 86400 - 2, now - 86400 + 2);
+    assert_int_equal(twin_util_parse_date(&t, "90.seconds.ago", false), 0);
+    assert_in_range(t, now - 90 - 2, now - 90 + 2);
+    assert_int_equal(twin_util_parse_date(&t, "5 minutes ago", false), 0);
+    assert_in_range(t, now - 300 - 2, now - 300 + 2);
+    assert_int_equal(twin_util_parse_date(&t, "3.hours.ago", false), 0);
+    assert_in_range(t, now - 10800 - 2, now - 10800 + 2);
+    unsetenv("TWIN_TEST_CLOCK_SKEW");
+    assert_error(twin_util_parse_date(&t, "3.months.ago", false), TWIN_EINVALID,
+                 "months and years are not of one length");
+    assert_error(twin_util_parse_date(&t, "1 year ago", false), TWIN_EINVALID,
+                 "months and years are not of one length");
+    static const char *const bad[] = {
+        "",
+        "yesterday",
+        "2026-13-01",
+        "2026-02-29",
+        "2026-04-31",
+        "2026-11-22T24:00",
+        "2026-11-22T07:60",
+        "2026-11-22T07:21:60",
+        "2026-11-22T07:21+2",
+        "2026-11-22x",
+        "26-11-22",
+        "2026-11-22T",
+        "@",
+        "@12x",
+        "3..days.ago",
+        "3.days",
+        "3.days.ago.",
+        "3 days.ago",
+        "-3.days.ago",
+        "3.fortnights.ago",
+        "99999999999999999999.days.ago",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_error(twin_util_parse_date(&t, bad[i], false), TWIN_EINVALID, "is not a date");
+}
+
 static void utf8_chars_counts_code_points_of_strict_utf8_only(void **state)
 {
     assert_int_equal(twin_util_utf8_chars("", 0), 0);
@@ -468,6 +534,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(write_all_writes_everything_or_says_why_not, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test(parse_date_reads_dates_date_times_seconds_and_spans_ago),
         cmocka_unit_test(utf8_chars_counts_code_points_of_strict_utf8_only),
         cmocka_unit_test(utf8_invalid_at_names_the_first_bad_byte),
         cmocka_unit_test(clock_moves_by_the_test_skew_only_when_it_is_a_number_in_range),
