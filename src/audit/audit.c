@@ -1032,7 +1032,10 @@ int twin_audit_log_query(twin_node *n, const struct twin_log_query *q, twin_log_
      * in topological order, newest first. */
     if ((rc = twin_history_iter_new(&iter, repo, &head, q->limit == 0)))
         goto cleanup;
+    size_t read = 0;
     while (!(q->limit && given >= q->limit) && (rc = twin_history_iter_next(&oid, &t, iter)) == 0) {
+        if (++read % 1024 == 0)
+            twin_progress_report("reading the history", "commits", read, 0);
         if (t < q->since || t > q->until)
             continue;
         git_commit *c = NULL;
@@ -1063,6 +1066,7 @@ int twin_audit_log_query(twin_node *n, const struct twin_log_query *q, twin_log_
     }
     if (rc < 0)
         goto cleanup;
+    twin_progress_report("reading the history", "commits", read, 0);
     rc = r.count ? log_flush(&r, q, now, &given, fn, ctx) : 0;
 cleanup:
     twin_history_iter_free(iter);

@@ -51,6 +51,9 @@ int cli_record_id(char buf[static TWIN_ID_LEN + 1], char **arg, twin_node *n, co
  * report as the library does, with twin_progress_report. */
 void cli_progress_begin(const struct cli *c);
 void cli_progress_end(void);
+/* For a command that streams its findings to standard output: no display when that is a
+ * terminal, where the output shows the progress itself and a redrawn line would cut into it. */
+void cli_progress_off_on_terminal_output(void);
 
 /* Sets the process up for twin (twin_global_init), without libgit2's loading of the system's CA
  * certificates, which twin never uses (src/cli/startup.c). 0, or an error. */

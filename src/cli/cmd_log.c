@@ -111,6 +111,7 @@ int cmd_log(struct cli *c, int argc, char **argv)
     if (code || (id && (code = cli_record_id(idbuf, &id, c->node, NULL))))
         return code;
     q.id = id;
+    cli_progress_off_on_terminal_output();
     int rc = twin_audit_log_query(c->node, &q, print_entry, &l);
     if (rc == 0 && c->json)
         fputs(l.given ? "\n]\n" : "[]\n", stdout);

@@ -148,3 +148,9 @@ void cli_progress_end(void)
     pthread_mutex_unlock(&view_lock);
     twin_progress_set(NULL, NULL);
 }
+
+void cli_progress_off_on_terminal_output(void)
+{
+    if (isatty(STDOUT_FILENO))
+        twin_progress_set(NULL, NULL);
+}

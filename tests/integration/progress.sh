@@ -24,8 +24,8 @@ drawn() {
     grep -aE "$2" "$1" >/dev/null || { tail -c 1500 "$1" >&2; fail "$3: no line matches $2"; }
 }
 not_drawn() {
-    ! grep -aE '(checking|receiving)[a-z ]*: [0-9,.]+' "$1" >/dev/null ||
-        { grep -aE 'checking|receiving' "$1" | head -5 >&2; fail "$2: a progress line was drawn"; }
+    ! grep -aE '(checking|receiving|reading)[a-z ]*: [0-9,.]+' "$1" >/dev/null ||
+        { grep -aE 'checking|receiving|reading' "$1" | head -5 >&2; fail "$2: a progress line was drawn"; }
 }
 
 check "North founds the network and writes; South joins and is admitted"
@@ -52,6 +52,14 @@ drawn "$SYNC_TMP/verify.tty" \
 # The step ends before the report begins: the report's lines are whole.
 drawn "$SYNC_TMP/verify.tty" "^Checked $commits commits up to" "verify's report"
 drawn "$SYNC_TMP/verify.tty" "^All commits are valid" "verify's report"
+
+check "twin log draws its reading of the history when its output goes to a file, not to the terminal"
+on_tty "$SYNC_TMP/log.tty" bash -c '"$0" --dir "$1" log --oneline >"$2"' "$TWIN" "$(dir_of south)" \
+    "$SYNC_TMP/log.out"
+drawn "$SYNC_TMP/log.tty" "^reading the history: $commits commits, [0-9,]+/s, done in" "log to a file"
+same "$(wc -l <"$SYNC_TMP/log.out")" "$commits" "log --oneline's lines"
+on_tty "$SYNC_TMP/log2.tty" "$TWIN" --dir "$(dir_of south)" log --oneline
+not_drawn "$SYNC_TMP/log2.tty" "log to the terminal"
 
 check "nothing is drawn with --quiet, with --json, or when standard error is not a terminal"
 on_tty "$SYNC_TMP/quiet.tty" "$TWIN" --dir "$(dir_of south)" --quiet verify
