@@ -18,6 +18,7 @@
 #include "rules/checkrun.h"
 #include "git/gitopts.h"
 #include "git/history.h"
+#include "twin/listcache.h"
 #include "twin/membership.h"
 #include "twin/ops.h"
 #include "store/storecheck.h"
@@ -1079,19 +1080,6 @@ cleanup:
 
 /* ---- status ---------------------------------------------------------------------------------- */
 
-static int status_count(json_t *rec, void *ctx)
-{
-    struct twin_status *s = ctx;
-    const char *type = json_string_value(json_object_get(rec, "type"));
-    const char *const *t = twin_record_types();
-    for (size_t i = 0; type && t[i]; i++)
-        if (strcmp(t[i], type) == 0)
-            s->per_type[i]++;
-    if (json_is_true(json_object_get(rec, "withdrawn")))
-        s->withdrawn++;
-    return 0;
-}
-
 int twin_audit_status(struct twin_status **out, twin_node *n)
 {
     git_repository *repo = twin_node_repo(n);
@@ -1106,14 +1094,21 @@ int twin_audit_status(struct twin_status **out, twin_node *n)
         free(s);
         return twin_error(TWIN_ERROR, "out of memory");
     }
-    int rc = twin_node_head(&s->head, n);
-    if (rc == 0 && (rc = twin_audit_log_count(&s->commits, n, &s->head)) == 0 &&
-        git_commit_lookup(&commit, repo, &s->head) < 0)
+    /* The counts come from the list cache, brought up to the head: no walk of the whole
+     * history, no read of every record. */
+    twin_listcache *cache = NULL;
+    int rc = twin_listcache_open(&cache, n, TWIN_LISTCACHE_COMMITS);
+    if (rc == 0) {
+        s->head = *twin_listcache_head(cache);
+        s->commits = twin_listcache_commits(cache);
+        rc = twin_listcache_count(s->per_type, &s->withdrawn, cache);
+    }
+    twin_listcache_free(cache);
+    if (rc == 0 && git_commit_lookup(&commit, repo, &s->head) < 0)
         rc = unreadable_commit(&s->head);
     if (rc == 0 &&
         (rc = twin_tree_open(&tree, repo, git_commit_tree_id(commit), "the head's tree")) == 0 &&
-        (rc = twin_membership_load(&s->membership, repo, tree)) == 0 &&
-        (rc = twin_ops_foreach(n, &s->head, NULL, status_count, s)) == 0) {
+        (rc = twin_membership_load(&s->membership, repo, tree)) == 0) {
         enum twin_key_state state;
         s->me = twin_membership_find_key(s->membership, twin_node_key(n)->pk, &state);
         s->time = (int64_t)git_commit_time(commit);

@@ -1,3 +1,6 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,74 +8,267 @@
 #include "cli.h"
 #include "twin/global.h"
 #include "twin/error.h"
+#include "twin/listcache.h"
 #include "twin/ops.h"
+#include "twin/tree.h"
+#include "twin/util.h"
+
+#define MAX_RECORD (16u << 20)
 
 struct filter {
     const char *path;
     const char *value;
 };
 
+/* A record kept for --sort: its key (NULL when it has no such field) and what it prints. */
+struct sorted {
+    json_t *key;
+    char *shown;
+    size_t order; /* place in order of id, which breaks ties */
+};
+
 struct list_ctx {
     twin_node *node;
     struct filter *where;
     int nwhere;
-    bool all;
-    json_t *found; /* [{"out": what --json prints, "how": enum twin_sealing, "audience": "A, B"}] */
+    bool json, dates, reverse;
+    const char *sort;
+    size_t limit; /* 0: no limit */
+    size_t count; /* records matched so far */
+    struct sorted *kept;
+    size_t nkept, capkept;
 };
 
-/* A sealed record this node cannot read never matches a --where: its fields are not known. */
-static int collect(json_t *stored, void *ctx)
+/* The answer is complete: fn stops the walk with this, which is no error. */
+#define LIST_ENOUGH 1
+
+/* The date part of a commit time ("2026-11-22"), or its whole text past what a calendar holds. */
+static void format_day(char out[static TWIN_UTIL_TIME_BYTES], int64_t t)
+{
+    twin_util_format_time(out, t);
+    if (out[0] != '@' && strlen(out) > 10)
+        out[10] = '\0';
+}
+
+/* The text fmt makes, malloc'd; NULL when out of memory. */
+static char *text_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *text_of(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (s) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* What list prints of one record: a line of text, or (--json) the element, indented as an item
+ * of the array. */
+static char *render(const struct list_ctx *l, const struct twin_listcache_row *row,
+                    const json_t *rec, const json_t *stored, enum twin_sealing how)
+{
+    char *s = NULL;
+    if (l->json) {
+        json_t *out = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED
+                          ? json_deep_copy(rec)
+                          : cli_sealed_public(stored);
+        if (out && l->dates &&
+            (json_object_set_new(out, "first_written", json_integer(row->created)) ||
+             json_object_set_new(out, "last_changed", json_integer(row->changed)))) {
+            json_decref(out);
+            out = NULL;
+        }
+        char *dump =
+            out ? json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
+        json_decref(out);
+        if (!dump)
+            return NULL;
+        /* Each line two more spaces in, as json_dumps indents an element of the array. */
+        size_t lines = 1, len = strlen(dump);
+        for (const char *p = dump; *p; p++)
+            lines += *p == '\n';
+        s = malloc(len + 2 * lines + 1);
+        if (s) {
+            char *q = s;
+            for (const char *p = dump; *p; p++) {
+                *q++ = *p;
+                if (*p == '\n') {
+                    *q++ = ' ';
+                    *q++ = ' ';
+                }
+            }
+            *q = '\0';
+        }
+        free(dump);
+        return s;
+    }
+    char dates[2 * TWIN_UTIL_TIME_BYTES + 8] = "";
+    if (l->dates) {
+        char created[TWIN_UTIL_TIME_BYTES], changed[TWIN_UTIL_TIME_BYTES];
+        format_day(created, row->created);
+        format_day(changed, row->changed);
+        snprintf(dates, sizeof(dates), "%s  %s  ", created, changed);
+    }
+    const char *withdrawn = row->withdrawn ? "  (withdrawn)" : "";
+    if (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED) {
+        s = text_of("%s  %-12s %s%s%s%s", row->id, row->type, dates,
+                    row->title ? row->title : twin_record_title(rec),
+                    how == TWIN_SEALING_OPENED ? "  (sealed)" : "", withdrawn);
+    } else if (how == TWIN_SEALING_CLOSED) {
+        char *audience = cli_audience_text(stored);
+        s = text_of("%s  %-12s %s(sealed to %s)%s", row->id, row->type, dates,
+                    audience ? audience : "", withdrawn);
+        free(audience);
+    } else {
+        s = text_of("%s  %-12s %s(erased)%s", row->id, row->type, dates, withdrawn);
+    }
+    return s;
+}
+
+static void emit(struct list_ctx *l, const char *shown)
+{
+    if (l->json)
+        printf("%s  %s", l->count == 1 ? "[\n" : ",\n", shown);
+    else
+        printf("%s\n", shown);
+}
+
+static int keep_sorted(struct list_ctx *l, const json_t *rec, char *shown)
+{
+    if (l->nkept == l->capkept) {
+        size_t cap = l->capkept ? 2 * l->capkept : 256;
+        struct sorted *more = realloc(l->kept, cap * sizeof(*more));
+        if (!more)
+            return twin_error(TWIN_ERROR, "out of memory");
+        l->kept = more;
+        l->capkept = cap;
+    }
+    json_t *key = rec ? twin_record_get_path(rec, l->sort) : NULL;
+    l->kept[l->nkept] = (struct sorted){json_incref(key), shown, l->nkept};
+    l->nkept++;
+    return 0;
+}
+
+/* A sealed record this node cannot read never matches a --where, nor has a field to sort by:
+ * its fields are not known. */
+static int consider(const struct twin_listcache_row *row, void *ctx)
 {
     struct list_ctx *l = ctx;
-    json_t *rec = NULL, *out = NULL;
-    enum twin_sealing how;
-    int rc = twin_ops_unseal(&rec, &how, l->node, stored);
-    if (rc)
-        return rc;
+    json_t *stored = NULL, *rec = NULL;
+    enum twin_sealing how = TWIN_SEALING_CLEAR;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (row->sealed) {
+        /* Opened now, as every time: the cache holds no content of a sealed record. */
+        if ((rc = twin_tree_read_blob(&text, &len, twin_node_repo(l->node), &row->blob, MAX_RECORD,
+                                      row->id)) ||
+            (rc = twin_record_parse(&stored, text, len)) ||
+            (rc = twin_ops_unseal(&rec, &how, l->node, stored)))
+            goto done;
+    } else if ((l->nwhere > 0 || l->json || l->sort) &&
+               (rc = twin_record_parse(&rec, row->text, row->text_len))) {
+        rc = twin_error_wrap(rc, "record %s", row->id);
+        goto done;
+    }
     bool readable = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED;
-    if ((!l->all && json_is_true(json_object_get(rec, "withdrawn"))) ||
-        (!readable && l->nwhere > 0))
+    if (!readable && l->nwhere > 0)
         goto done;
     for (int i = 0; i < l->nwhere; i++)
         if (!twin_record_field_is(rec, l->where[i].path, l->where[i].value))
             goto done;
-    out = readable ? json_incref(rec) : cli_sealed_public(stored);
-    char *audience = how == TWIN_SEALING_CLEAR ? NULL : cli_audience_text(stored);
-    json_t *item =
-        out ? json_pack("{s:o, s:i, s:s?}", "out", out, "how", (int)how, "audience", audience)
-            : NULL;
-    free(audience);
-    if (!item || json_array_append_new(l->found, item))
+    char *shown = render(l, row, rec, stored, how);
+    if (!shown) {
         rc = twin_error(TWIN_ERROR, "out of memory");
+        goto done;
+    }
+    l->count++;
+    if (l->sort) {
+        if ((rc = keep_sorted(l, readable ? rec : NULL, shown)))
+            free(shown);
+        goto done;
+    }
+    emit(l, shown);
+    free(shown);
+    if (l->limit && l->count == l->limit)
+        rc = LIST_ENOUGH;
 done:
     json_decref(rec);
+    json_decref(stored);
+    free(text);
     return rc;
 }
 
-static const json_t *item_out(const json_t *item)
+/* Numbers before text before other values (compared as JSON text); in each, ascending. */
+static int compare_values(const json_t *x, const json_t *y)
 {
-    return json_object_get(item, "out");
+    int kx = json_is_number(x) ? 0 : json_is_string(x) ? 1 : 2;
+    int ky = json_is_number(y) ? 0 : json_is_string(y) ? 1 : 2;
+    if (kx != ky)
+        return kx - ky;
+    if (kx == 0) {
+        double a = json_number_value(x), b = json_number_value(y);
+        return a < b ? -1 : a > b;
+    }
+    if (kx == 1)
+        return strcmp(json_string_value(x), json_string_value(y));
+    char *a = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+    char *b = json_dumps(y, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+    int c = a && b ? strcmp(a, b) : 0;
+    free(a);
+    free(b);
+    return c;
 }
 
-static int by_id(const void *a, const void *b)
+static bool sort_reverse; /* qsort takes no context */
+
+/* Records without the field last, in either direction; ties in order of id. */
+static int by_key(const void *a, const void *b)
 {
-    const json_t *x = item_out(*(json_t *const *)a), *y = item_out(*(json_t *const *)b);
-    return strcmp(json_string_value(json_object_get(x, "id")),
-                  json_string_value(json_object_get(y, "id")));
+    const struct sorted *x = a, *y = b;
+    if (!x->key || !y->key) {
+        if (x->key || y->key)
+            return x->key ? -1 : 1;
+    } else {
+        int c = compare_values(x->key, y->key);
+        if (c)
+            return sort_reverse ? -c : c;
+    }
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* FIELD as --sort takes it: a dotted path of schema field names. */
+static bool sort_path_valid(const char *path)
+{
+    if (!*path || *path == '.' || path[strlen(path) - 1] == '.' || strstr(path, ".."))
+        return false;
+    for (const char *p = path; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+            return false;
+    return true;
 }
 
 int cmd_list(struct cli *c, int argc, char **argv)
 {
     const char *type = NULL;
+    bool all = false;
     struct filter *where = calloc((size_t)argc, sizeof(*where));
-    struct list_ctx l = {.where = where};
+    struct list_ctx l = {.where = where, .json = c->json};
+    twin_listcache *cache = NULL;
     int code = CLI_OK;
     if (!where)
         return CLI_CHECK_FAILED;
     for (int i = 1; i < argc; i++) {
-        const char *w;
+        const char *w, *sort, *limit;
         int m = cli_option(&w, &i, argc, argv, "--where");
-        if (m < 0) {
+        int s = m ? 0 : cli_option(&sort, &i, argc, argv, "--sort");
+        int n = m || s ? 0 : cli_option(&limit, &i, argc, argv, "-n");
+        if (m < 0 || s < 0 || n < 0) {
             code = CLI_USAGE;
             goto done;
         }
@@ -84,8 +280,31 @@ int cmd_list(struct cli *c, int argc, char **argv)
             }
             where[l.nwhere].path = strndup(w, (size_t)(eq - w));
             where[l.nwhere++].value = eq + 1;
+        } else if (s) {
+            if (!sort_path_valid(sort)) {
+                code = cli_usage_error("list",
+                                       "--sort takes a field path such as title or "
+                                       "dates.planned_start, not '%s'",
+                                       sort);
+                goto done;
+            }
+            l.sort = sort;
+        } else if (n) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(limit, &end, 10);
+            if (limit[0] < '0' || limit[0] > '9' || *end || errno || v == 0 || v > SIZE_MAX) {
+                code = cli_usage_error("list", "-n takes a number of records above 0, not '%s'",
+                                       limit);
+                goto done;
+            }
+            l.limit = (size_t)v;
         } else if (strcmp(argv[i], "--all") == 0) {
-            l.all = true;
+            all = true;
+        } else if (strcmp(argv[i], "--dates") == 0) {
+            l.dates = true;
+        } else if (strcmp(argv[i], "--reverse") == 0) {
+            l.reverse = true;
         } else if (!type) {
             type = argv[i];
         } else {
@@ -93,56 +312,54 @@ int cmd_list(struct cli *c, int argc, char **argv)
             goto done;
         }
     }
+    if (l.reverse && !l.sort) {
+        code = cli_usage_error("list", "--reverse reverses a --sort: give --sort FIELD too");
+        goto done;
+    }
     if ((code = cli_open(c)))
         goto done;
+    if (type && !twin_record_type_known(type)) {
+        code = cli_fail(twin_error(TWIN_EINVALID, "unknown record type '%s'", type));
+        goto done;
+    }
     twin_node_read_out(c->node); /* reading out, as git does: twin verify checks hashes */
     l.node = c->node;
-    l.found = json_array();
-    int rc = twin_ops_foreach(c->node, NULL, type, collect, &l);
-    if (rc) {
+    int rc = twin_listcache_open(&cache, c->node, l.dates ? TWIN_LISTCACHE_DATES : 0);
+    if (rc == 0)
+        rc = twin_listcache_each(cache,
+                                 &(struct twin_listcache_query){
+                                     .type = type,
+                                     .all = all,
+                                     .text = l.nwhere > 0 || l.json || l.sort,
+                                     .dates = l.dates,
+                                 },
+                                 consider, &l);
+    if (rc && rc != LIST_ENOUGH) {
+        if (l.json && l.count && !l.sort)
+            printf("\n"); /* what was printed stays apart from the error */
         code = cli_fail(rc);
         goto done;
     }
-    size_t n = json_array_size(l.found);
-    json_t **items = malloc((n ? n : 1) * sizeof(*items));
-    if (!items) {
-        code = CLI_CHECK_FAILED;
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_array_get(l.found, i);
-    qsort(items, n, sizeof(*items), by_id);
-    if (c->json) {
-        json_t *sorted = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append(sorted, json_object_get(items[i], "out"));
-        cli_print_json(sorted);
-        json_decref(sorted);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            const json_t *rec = item_out(items[i]);
-            int how = (int)json_integer_value(json_object_get(items[i], "how"));
-            const char *audience = json_string_value(json_object_get(items[i], "audience"));
-            const char *withdrawn =
-                json_is_true(json_object_get(rec, "withdrawn")) ? "  (withdrawn)" : "";
-            const char *id = json_string_value(json_object_get(rec, "id"));
-            const char *rtype = json_string_value(json_object_get(rec, "type"));
-            if (how == TWIN_SEALING_CLEAR)
-                printf("%s  %-12s %s%s\n", id, rtype, twin_record_title(rec), withdrawn);
-            else if (how == TWIN_SEALING_OPENED)
-                printf("%s  %-12s %s  (sealed)%s\n", id, rtype, twin_record_title(rec), withdrawn);
-            else if (how == TWIN_SEALING_CLOSED)
-                printf("%s  %-12s (sealed to %s)%s\n", id, rtype, audience ? audience : "",
-                       withdrawn);
-            else
-                printf("%s  %-12s (erased)%s\n", id, rtype, withdrawn);
+    if (l.sort) {
+        sort_reverse = l.reverse;
+        qsort(l.kept, l.nkept, sizeof(*l.kept), by_key);
+        l.count = 0;
+        for (size_t i = 0; i < l.nkept && (!l.limit || i < l.limit); i++) {
+            l.count++;
+            emit(&l, l.kept[i].shown);
         }
     }
-    free(items);
+    if (l.json)
+        printf(l.count ? "\n]\n" : "[]\n");
 done:
+    for (size_t i = 0; i < l.nkept; i++) {
+        json_decref(l.kept[i].key);
+        free(l.kept[i].shown);
+    }
+    free(l.kept);
+    twin_listcache_free(cache);
     for (int i = 0; i < l.nwhere; i++)
         free((char *)where[i].path);
     free(where);
-    json_decref(l.found);
     return code;
 }

@@ -66,7 +66,9 @@ static const struct cli_command commands[] = {
      "change fields of a record (VALUE null removes)"},
     {"edit", cmd_edit, "twin edit ID", "change a record in $EDITOR"},
     {"show", cmd_show, "twin show ID [--at COMMIT]", "print a record"},
-    {"list", cmd_list, "twin list [TYPE] [--where FIELD=VALUE ...] [--all]",
+    {"list", cmd_list,
+     "twin list [TYPE] [--where FIELD=VALUE ...] [--all] [--sort FIELD [--reverse]] [-n N] "
+     "[--dates]",
      "list records (withdrawn ones only with --all)"},
     {"withdraw", cmd_withdraw, "twin withdraw ID", "withdraw a record (a tombstone in history)"},
     {"erase", cmd_erase, "twin erase ID --reason TEXT",

@@ -3,7 +3,8 @@
 # status, log and blame exits 1 and names the object, and prints no list, export or count as if
 # it were whole. A tree that cannot be read is never taken for an empty one ("no records").
 # Each object is damaged on its own copy of a good node, by flipping a byte of its zlib checksum
-# (which git refuses too), whether it lies in a pack or is a loose object.
+# (which git refuses too), whether it lies in a pack or is a loose object, its list cache deleted
+# (a cache built from sound objects answers list without reading the store, checked on its own).
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -82,12 +83,19 @@ expect_verify_names() {
     expect_stdout_contains "$2"
 }
 
+# fresh_copy NODE: a copy of the good node without its list cache, so that list and status read
+# the store (a cache built from sound objects answers without it: see the check below).
+fresh_copy() {
+    rm -rf "$1"
+    cp -a "$GOOD" "$1"
+    rm -f "$1"/listcache.db*
+}
+
 # What reads each object: the list of records, the counts, a record's versions, the history.
 for what in "records tree" "type tree" "bucket tree" "record" "root tree" "head commit"; do
     check "$what damaged: list, export, status, show, blame and log exit 1 naming it"
     N="$TEST_TMP/node-${what// /-}"
-    rm -rf "$N"
-    cp -a "$GOOD" "$N"
+    fresh_copy "$N"
     damage_object "$N/repo.git" "${OBJ[$what]}"
     expect_damage "$N" "${OBJ[$what]}" list
     expect_damage "$N" "${OBJ[$what]}" --json list
@@ -115,7 +123,7 @@ done
 
 check "an old commit damaged: status, log and blame name it; list and show do not need it"
 N="$TEST_TMP/node-old-commit"
-cp -a "$GOOD" "$N"
+fresh_copy "$N"
 damage_object "$N/repo.git" "${OBJ[old commit]}"
 expect_ok tw "$N" list
 expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged old commit"
@@ -128,7 +136,7 @@ expect_verify_names "$N" "$(basename "$file")"
 
 check "the loose members tree damaged: status and log name it; list does not need it"
 N="$TEST_TMP/node-members"
-cp -a "$GOOD" "$N"
+fresh_copy "$N"
 damage_object "$N/repo.git" "${OBJ[members tree]}"
 expect_ok tw "$N" list
 expect_eq "$(wc -l <"$OUT")" 16 "records listed beside a damaged members tree"
@@ -136,6 +144,18 @@ expect_damage "$N" "${OBJ[members tree]}" status
 expect_damage_named "$N" "${OBJ[members tree]}" log
 M=${OBJ[members tree]}
 expect_verify_names "$N" "objects/${M:0:2}/${M:2}"
+
+check "a list cache built before the damage: list answers in full from it; rebuilt, it names the object"
+# The cache describes the head, whose records it took from sound objects: list needs no object
+# of the store until the head moves. Deleted, it is rebuilt from the store, which names the damage.
+N="$TEST_TMP/node-cached"
+cp -a "$GOOD" "$N"
+[ -s "$N/listcache.db" ] || fail "the good node keeps no list cache"
+damage_object "$N/repo.git" "${OBJ[bucket tree]}"
+expect_ok tw "$N" list
+expect_eq "$(wc -l <"$OUT")" 16 "records listed from the cache beside a damaged bucket tree"
+rm -f "$N"/listcache.db*
+expect_damage "$N" "${OBJ[bucket tree]}" list
 
 check "the genesis's loose root tree damaged: verify exits 1 naming its file"
 G=$(node_git "$GOOD" rev-parse "$(node_git "$GOOD" rev-list --max-parents=0 main)^{tree}")

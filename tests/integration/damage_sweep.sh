@@ -5,8 +5,9 @@
 # CRC32s, offsets, large offsets, pack checksum and own checksum) and of its loose objects, and
 # `twin verify` and `git fsck --full --strict` are run on the damaged node. Each flip must be
 # harmless to both or reported by both; twin must exit 1 and name the damaged file. Then each
-# records tree of the head is damaged in turn: `twin list` exits 1 naming it whenever git cannot
-# read it, and answers in full when git reads it whole.
+# records tree of the head is damaged in turn: `twin list` (its list cache deleted, so that it
+# reads the trees) exits 1 naming it whenever git cannot read it, and answers in full when git
+# reads it whole.
 #
 # The node holds packs of every kind a store meets: one twin wrote for one commit, one twin
 # joined from several, one git made with offset deltas and an index whose offsets are in the
@@ -261,6 +262,7 @@ for t in "${trees[@]}"; do
     x=$(($(below 255) + 1))
     flip_byte "$file" "$at" "$x"
     what="records tree $t: byte $at of $(basename "$file") xor $x (seed $SEED)"
+    rm -f "$LIST_NODE"/listcache.db* # list reads the trees, not a cache of them
     if node_git "$LIST_NODE" cat-file tree "$t" >"$TEST_TMP/tree.now" 2>/dev/null; then
         cmp -s "$TEST_TMP/tree.good" "$TEST_TMP/tree.now" || fail "$what: git reads other content"
         expect_ok tw "$LIST_NODE" list
@@ -286,6 +288,7 @@ for other in 1 94 156 218; do
 done
 flip_byte "$file" $((off + h + 1)) $((flg ^ other))
 node_git "$LIST_NODE" cat-file tree "$t" >/dev/null || fail "git refuses another compression level"
+rm -f "$LIST_NODE"/listcache.db*
 expect_ok tw "$LIST_NODE" list
 cmp -s "$OUT" "$TEST_TMP/list.good" || fail "list answers otherwise with another compression level"
 LIST_HARMLESS=$((LIST_HARMLESS + 1))

@@ -1,0 +1,73 @@
+/*
+ * The list cache: what `twin list` and `twin status` need of the records at the head, kept in
+ * <node>/listcache.db (SQLite) so that they do not read every record and walk the whole history
+ * each time. It is only a cache: it records the head it describes and the network it belongs to,
+ * is brought up to a new head by comparing the two heads' trees, and is rebuilt whole from the
+ * history when it is missing, damaged, of another version or network, or its head is not an
+ * ancestor of the new one. Deleting it loses nothing.
+ *
+ * It holds only what every node sees in the clear: of a sealed record its id, type, whether it is
+ * withdrawn or erased, and its blob id, never its content (proto/SEALED.md: erasure deletes the
+ * keys and content on every node). Where the node's directory cannot hold it (read-only, another
+ * user's), the cache is built in memory for one answer.
+ */
+#ifndef TWIN_LISTCACHE_H
+#define TWIN_LISTCACHE_H
+
+#include <git2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin/node.h"
+
+#define TWIN_LISTCACHE_FILE "listcache.db"
+
+typedef struct twin_listcache twin_listcache;
+
+/* One record at the head. The strings live until the next row. */
+struct twin_listcache_row {
+    const char *id, *type;
+    const char *title; /* NULL for a sealed record */
+    const char *text;  /* the stored record's canonical JSON; NULL for a sealed record */
+    size_t text_len;
+    git_oid blob; /* the stored record (for a sealed one, its envelope) */
+    bool sealed, erased, withdrawn;
+    int64_t created, changed; /* the commit times it was first written and last changed */
+};
+
+/* What twin_listcache_open keeps beside the records, each walked for in the whole history the
+ * first time it is asked for, and kept up from then on. */
+#define TWIN_LISTCACHE_COMMITS 1u /* how many commits the history holds (a walk of commits) */
+#define TWIN_LISTCACHE_DATES   2u /* the records' dates (a tree comparison per commit) */
+
+/* Opens node n's cache brought up to the head (in memory when the node's directory cannot hold
+ * one), with what (TWIN_LISTCACHE_...) known. TWIN_ENOHISTORY when the node has no history; an
+ * object that cannot be read on the way is named, as a read of the store names it. */
+int twin_listcache_open(twin_listcache **out, twin_node *n, unsigned what);
+void twin_listcache_free(twin_listcache *c);
+
+/* The head the cache describes, and how many commits its history holds (opened with
+ * TWIN_LISTCACHE_COMMITS). */
+const git_oid *twin_listcache_head(const twin_listcache *c);
+size_t twin_listcache_commits(const twin_listcache *c);
+
+/* Whether the cache lives in the node's directory (false: built in memory for this answer). */
+bool twin_listcache_on_disk(const twin_listcache *c);
+
+/* Which records twin_listcache_each gives, and what of them. */
+struct twin_listcache_query {
+    const char *type; /* NULL: every type */
+    bool all;         /* withdrawn records too */
+    bool text;        /* a clear record's text (else NULL) */
+    bool dates;       /* its dates (else 0): open the cache with TWIN_LISTCACHE_DATES */
+};
+
+/* Calls fn for each record q selects, in order of id, until fn returns non-zero (returned). */
+int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
+                        int (*fn)(const struct twin_listcache_row *row, void *ctx), void *ctx);
+
+/* How many records of each type (per_type[i] for twin_record_types()[i]) and how many withdrawn. */
+int twin_listcache_count(size_t *per_type, size_t *withdrawn, twin_listcache *c);
+
+#endif
