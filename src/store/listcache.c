@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "git/gitopts.h"
 #include "git/history.h"
+#include "git/packread.h"
 #include "git/treediff.h"
 #include "records/envelope.h"
 #include "twin/error.h"
@@ -17,6 +19,7 @@
 #define CACHE_VERSION_TEXT "1"
 #define BUSY_MS            30000
 #define MAX_RECORD         (16u << 20)
+#define UPDATE_GITOPTS     (TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
 
 struct twin_listcache {
     sqlite3 *db;
@@ -149,6 +152,7 @@ struct updater {
     twin_listcache *c;
     git_repository *repo;
     twin_treecache *trees; /* shared by every diff of an update: each tree read once */
+    twin_packread *packs;  /* twin's pack reader, as twin_ops_foreach reads records */
     sqlite3_stmt *put, *put_text, *drop, *drop_text, *drop_dates, *date;
 };
 
@@ -158,7 +162,23 @@ static int put_record(struct updater *u, const char *path, const git_oid *blob)
     char *text = NULL;
     size_t len = 0;
     json_t *rec = NULL;
-    int rc = twin_tree_read_blob(&text, &len, u->repo, blob, MAX_RECORD, path);
+    twin_pobj *obj = NULL;
+    /* Through twin's pack reader where a pack holds it (a rebuild reads every record: libgit2
+     * would keep each pack mapped whole), else through libgit2 (a loose object). */
+    int rc = u->packs ? twin_packread_get(&obj, u->packs, blob) : 0;
+    if (rc < 0)
+        rc = twin_error_wrap(rc, "%s", path);
+    else if (rc == 1 && (obj->type != GIT_OBJECT_BLOB || obj->size > MAX_RECORD))
+        rc = twin_error(TWIN_EINVALID, "%s: blob %s is no record", path, git_oid_tostr_s(blob));
+    else if (rc == 1 && !(text = malloc(obj->size + 1)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if (rc == 1) {
+        memcpy(text, obj->data, obj->size);
+        text[len = obj->size] = '\0';
+        rc = 0;
+    } else
+        rc = twin_tree_read_blob(&text, &len, u->repo, blob, MAX_RECORD, path);
+    twin_packread_release(obj);
     if (rc == 0 && (rc = twin_record_parse(&rec, text, len)))
         rc = twin_error_wrap(rc, "%s", path);
     if (rc)
@@ -381,6 +401,7 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
     git_tree *new_tree = NULL;
     struct state st;
     size_t walked = 0;
+    bool gitopts = false;
     int rc = exec(c, "BEGIN IMMEDIATE", "starting an update");
     if (rc)
         return rc;
@@ -413,6 +434,13 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         goto done;
     }
     twin_treecache_trust_store(u.trees);
+    if ((rc = twin_packread_open(&u.packs, repo)))
+        goto done;
+    /* An update may read every tree and commit once: libgit2 keeps none of them, and maps little
+     * of the packs at a time, as the log reads. */
+    if ((rc = twin_gitopts_begin(UPDATE_GITOPTS)))
+        goto done;
+    gitopts = true;
     if ((rc = prepare(&u.put, c,
                       "INSERT INTO records(path, id, type, title, blob, sealed, erased, withdrawn)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(path) DO UPDATE SET"
@@ -471,6 +499,9 @@ done:
     git_commit_free(new_commit);
     git_commit_free(old_commit);
     twin_treecache_free(u.trees);
+    twin_packread_free(u.packs);
+    if (gitopts)
+        twin_gitopts_end(UPDATE_GITOPTS);
     if (rc == 0)
         rc = exec(c, "COMMIT", "ending an update");
     if (rc)
