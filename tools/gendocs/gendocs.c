@@ -897,7 +897,7 @@ static char *completion(const char *template_path, const struct page *twin, stru
             if (strncmp(opts->items[k].term, "--", 2) != 0)
                 continue;
             char *kind = arg_kind(opts->items[k].term);
-            buf_addf(&d, "    '%s ", i < npages ? p->name : "*");
+            buf_addf(&d, "    '%s ", i < npages ? p->name : "");
             option_name(&d, opts->items[k].term);
             buf_addf(&d, "') REPLY='%s' ;;\n", kind);
             free(kind);
