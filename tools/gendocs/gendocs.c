@@ -210,7 +210,7 @@ static char *read_file(const char *path)
     data[n] = '\0';
     if (strlen(data) != n)
         die("%s: holds a NUL byte", path);
-    return data;
+    return xrealloc(data, n + 1, 1);
 }
 
 /* Adds a block built from lines[from, to): a paragraph joined by spaces, or verbatim lines with
@@ -430,7 +430,42 @@ static struct page parse_page(const char *path)
             c += n - 2;
         }
     }
+    free(lines);
+    free(data);
     return p;
+}
+
+static void blocks_free(struct block *blocks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i].text);
+    free(blocks);
+}
+
+static void page_free(struct page *p)
+{
+    free(p->name);
+    free(p->summary);
+    for (size_t i = 0; i < p->nsynopsis; i++)
+        free(p->synopsis[i]);
+    free(p->synopsis);
+    for (size_t i = 0; i < p->ncommands; i++)
+        free(p->commands[i]);
+    free(p->commands);
+    for (size_t i = 0; i < p->nsections; i++) {
+        struct section *sec = &p->sections[i];
+        free(sec->title);
+        blocks_free(sec->blocks, sec->nblocks);
+        for (size_t k = 0; k < sec->nitems; k++) {
+            free(sec->items[k].term);
+            blocks_free(sec->items[k].blocks, sec->items[k].nblocks);
+        }
+        free(sec->items);
+    }
+    free(p->sections);
+    for (size_t i = 0; i < p->nsee_also; i++)
+        free(p->see_also[i]);
+    free(p->see_also);
 }
 
 /* ---- --help text -------------------------------------------------------------------------- */
@@ -1017,5 +1052,18 @@ int main(int argc, char **argv)
     write_file(comp_out, comp);
     char *c = c_source(overview, pages, helps, npages);
     write_file(c_out, c);
+
+    free(c);
+    free(comp);
+    free(man);
+    free(overview);
+    for (size_t k = 0; k < npages; k++) {
+        free(helps[k]);
+        page_free(&pages[k]);
+    }
+    free(helps);
+    free(pages);
+    free(found);
+    page_free(&twin);
     return 0;
 }
