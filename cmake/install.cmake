@@ -15,6 +15,9 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/twin DESTINATION ${CMAKE_INSTALL
         FILES_MATCHING PATTERN "*.h")
 install(FILES ${PROJECT_SOURCE_DIR}/dist/twin.sysusers DESTINATION ${TWIN_SYSUSERS_DIR}
         RENAME twin.conf)
+# The man pages and the bash completion script, generated from doc/cli/ (tools/gendocs).
+install(FILES ${TWIN_MAN_PAGES} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${TWIN_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
 # twin.pc and twin.service name installed paths, so they are written when installing, from the
 # prefix in force then: `cmake --install --prefix DIR` and cpack (which installs under /usr)

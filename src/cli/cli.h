@@ -21,9 +21,19 @@ struct cli {
 struct cli_command {
     const char *name;
     int (*run)(struct cli *c, int argc, char **argv);
-    const char *usage;
-    const char *summary;
 };
+
+/* A command's help, generated from its page in doc/cli/ by tools/gendocs (doc/cli/README.md). */
+struct cli_help {
+    const char *name;
+    const char *summary;
+    const char *text; /* what twin NAME --help and twin help NAME print */
+};
+
+extern const struct cli_help cli_help_pages[];
+extern const size_t cli_help_count;
+/* What twin --help prints: usage, every command with its summary, the global options. */
+extern const char cli_help_overview[];
 
 /* Exit codes: 0 success, 1 a check failed (or an unexpected error), 2 usage or input error. */
 enum { CLI_OK = 0, CLI_CHECK_FAILED = 1, CLI_USAGE = 2 };
@@ -62,7 +72,7 @@ int cli_start_libgit2(void);
 /* Prints a usage error for cmd and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints the usage text of a command. */
+/* Prints the help of a command (its usage, summary and options) on stdout. */
 void cli_print_help(const struct cli_command *cmd);
 
 /* Matches --name VALUE or --name=VALUE at argv[*i]; on a match sets *value, advances *i past the

@@ -11,113 +11,25 @@
 #include "twin/ops.h"
 #include "twin/global.h"
 
+/* The commands. Their help, man pages and completion come from doc/cli/ (tools/gendocs), whose
+ * twin.txt orders them for the overview: a command added here needs its page there
+ * (doc/cli/README.md). */
 static const struct cli_command commands[] = {
-    {"init", cmd_init,
-     "twin init --name NAME --org-id ORGID --country CC --side north|south|donor|broker\n"
-     "          [--org-type CODE] (--network NETWORK_NAME | --join NETWORK_ID)",
-     "create this institution's node: found a network, or join one"},
-    {"id", cmd_id, "twin id", "print this node's public key, node id and network id"},
-    {"invite", cmd_invite,
-     "twin invite [--role admin|editor|observer] [--expires DURATION] "
-     "[--address HOST:PORT]\n"
-     "twin invite --member ORGID [--expires DURATION] [--address HOST:PORT]",
-     "make a one-use invite for a new partner institution, or for a new node of an existing "
-     "member that lost its key (admins)"},
-    {"join", cmd_join,
-     "twin join TOKEN --name NAME --org-id ORGID --country CC --side north|south|donor|broker "
-     "[--org-type N] [--address HOST:PORT]\n"
-     "twin join TOKEN [--address HOST:PORT]    (an invite made with --member carries the "
-     "member's identity)\n"
-     "--address: where partners will reach this node (twin serve --listen); the inviter adds "
-     "it as its peer there",
-     "create this institution's node from an invite, be admitted, and take the history"},
-    {"member", cmd_member,
-     "twin member add --name NAME --org-id ORGID --country CC --side SIDE\n"
-     "                --key 'ssh-ed25519 AAAA...' [--role admin|editor|observer] [--org-type "
-     "CODE]\n"
-     "                [--own-partnerships]\n"
-     "twin member list\n"
-     "twin member set ORGID [--name NAME] [--country CC] [--org-type CODE] [--side SIDE]\n"
-     "twin member add-key ORGID KEY\n"
-     "twin member revoke-key ORGID KEY\n"
-     "twin member remove ORGID",
-     "add a partner institution, list the members, change a member's name, country, org type "
-     "or side (admins; any member its own name and org type), give a member another key (one "
-     "that lost its key gets back in), revoke a key, or remove a member (admins)"},
-    {"proposals", cmd_proposals, "twin proposals",
-     "membership and policy changes waiting for admin approvals, and those in effect"},
-    {"approve", cmd_approve, "twin approve PROPOSAL",
-     "approve a proposed membership or policy change (admins)"},
-    {"policy", cmd_policy, "twin policy --admin-threshold N | --sealed-personal",
-     "set how many admin institutions must approve membership and policy changes"},
-    {"key", cmd_key, "twin key rotate",
-     "give this node a new key, signed in by the old one, which is retired"},
-    {"backup", cmd_backup, "twin backup --out FILE",
-     "write one file that restores this node whole: history, key, settings and peers"},
-    {"restore", cmd_restore, "twin restore FILE [--dir DIR]",
-     "bring a node back from its backup, into a new directory"},
-    {"add", cmd_add,
-     "twin add TYPE [FIELD=VALUE ...] [--from FILE|-] [--audience ORGID[,ORGID...]|members]",
-     "add a record and print its id; --audience seals it, readable only by those institutions "
-     "and yours"},
-    {"share", cmd_share, "twin share ID --with ORGID[,ORGID...]|members",
-     "let more institutions read a sealed record (an audience only ever widens)"},
-    {"set", cmd_set, "twin set ID FIELD=VALUE ...",
-     "change fields of a record (VALUE null removes)"},
-    {"edit", cmd_edit, "twin edit ID", "change a record in $EDITOR"},
-    {"show", cmd_show, "twin show ID [--at COMMIT]", "print a record"},
-    {"list", cmd_list,
-     "twin list [TYPE] [--where FIELD=VALUE ...] [--all] [--sort FIELD [--reverse]] [-n N] "
-     "[--dates]",
-     "list records (withdrawn ones only with --all)"},
-    {"withdraw", cmd_withdraw, "twin withdraw ID", "withdraw a record (a tombstone in history)"},
-    {"erase", cmd_erase, "twin erase ID --reason TEXT",
-     "erase a sealed record's content on every node (admins)"},
-    {"log", cmd_log,
-     "twin log [ID] [-n N] [--since DATE] [--until DATE] [--type TYPE] [--member ORG-ID] "
-     "[--oneline]\n"
-     "    -n: the N newest by date; --since/--until: dated within (2026-11-22, "
-     "2026-11-22T07:21:33Z,\n"
-     "    @SECONDS, 3.days.ago); --type: changes to records of TYPE; --member: signed by ORG-ID",
-     "list changes with member, key, time and signature status, newest first"},
-    {"blame", cmd_blame, "twin blame ID",
-     "show which commit, member and key last changed each field of a record"},
-    {"status", cmd_status, "twin status", "summarise this node"},
-    {"schema", cmd_schema, "twin schema [TYPE]",
-     "the record types and, for each field, whether it is required, its kind and its values"},
-    {"checkpoints", cmd_checkpoints, "twin checkpoints [--out FILE]",
-     "list the signed head statements of past sync sessions, or write them to share"},
-    {"verify", cmd_verify,
-     "twin verify [--since COMMIT] [--checkpoints FILE...]\n"
-     "twin verify --repo PATH [--network ID]    (a clone of a network's history, no node needed)",
-     "check every commit's signature, authority and records; exit 1 on any fault"},
-    {"import", cmd_import, "twin import FILE [--format csv|json|iati] [--type TYPE] [--dry-run]",
-     "add or change many records in one signed commit; all rows valid, or nothing"},
-    {"export", cmd_export,
-     "twin export --format json|csv|iati [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out "
-     "FILE]\n"
-     "twin export --format csv --out DIR (one file per record type)\n"
-     "twin export allowed-signers [--out FILE]",
-     "records as JSON or CSV, or the allowed-signers file for git verify-commit"},
-    {"peer", cmd_peer,
-     "twin peer add NAME HOST:PORT NODEKEY\ntwin peer list\ntwin peer remove NAME",
-     "the nodes this node syncs with (NODEKEY: the line `twin id` prints, or the node id)"},
-    {"sync", cmd_sync, "twin sync [PEER ...]",
-     "one session with each peer named, or with every peer; exit 1 if one failed"},
-    {"serve", cmd_serve, "twin serve [--listen HOST:PORT] [--interval SECONDS]",
-     "run the node: serve peers, sync on a schedule and soon after each local change; stops on "
-     "SIGTERM"},
-    {"conflicts", cmd_conflicts, "twin conflicts [TYPE]",
-     "values merges set aside when two partners changed the same field (of a sealed record, "
-     "whole versions)"},
-    {"resolve", cmd_resolve,
-     "twin resolve ID FIELD=VALUE ...\n"
-     "twin resolve ID [--keep BLOB] [--drop BLOB|all ...] [FIELD=VALUE ...]  (a sealed record)\n"
-     "    --keep: take the content of the version set aside as BLOB; --drop: keep the head's\n"
-     "    (repeatable; all: every one). BLOB: 8 or more hex digits of a blob id twin conflicts "
-     "lists",
-     "settle a conflict with a signed edit"},
+    {"init", cmd_init},           {"id", cmd_id},           {"invite", cmd_invite},
+    {"join", cmd_join},           {"member", cmd_member},   {"proposals", cmd_proposals},
+    {"approve", cmd_approve},     {"policy", cmd_policy},   {"key", cmd_key},
+    {"backup", cmd_backup},       {"restore", cmd_restore}, {"add", cmd_add},
+    {"share", cmd_share},         {"set", cmd_set},         {"edit", cmd_edit},
+    {"show", cmd_show},           {"list", cmd_list},       {"withdraw", cmd_withdraw},
+    {"erase", cmd_erase},         {"log", cmd_log},         {"blame", cmd_blame},
+    {"status", cmd_status},       {"schema", cmd_schema},   {"checkpoints", cmd_checkpoints},
+    {"verify", cmd_verify},       {"import", cmd_import},   {"export", cmd_export},
+    {"peer", cmd_peer},           {"sync", cmd_sync},       {"serve", cmd_serve},
+    {"conflicts", cmd_conflicts}, {"resolve", cmd_resolve},
 };
+
+_Static_assert(sizeof(commands) / sizeof(commands[0]) == TWIN_CLI_PAGES,
+               "one page in doc/cli/ for each command, and one command for each page");
 
 const struct cli_command *cli_find(const char *name)
 {
@@ -129,23 +41,20 @@ const struct cli_command *cli_find(const char *name)
 
 static void print_overview(FILE *f)
 {
-    fprintf(f, "usage: twin [--dir DIR] [--json] [--quiet] COMMAND [ARGS]\n\n"
-               "A signed, shared record of what a partnership does, kept in git.\n\n"
-               "commands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nglobal options:\n"
-               "  --dir DIR  the node's data directory (default: $TWIN_DIR, else "
-               "$XDG_DATA_HOME/twin)\n"
-               "  --json     machine-readable output on commands that read\n"
-               "  --quiet    no progress display (shown on a terminal for long operations)\n"
-               "  --help     help for twin or for a command\n"
-               "\nexit status: 0 success, 1 a check failed, 2 usage or input error\n");
+    fputs(cli_help_overview, f);
 }
 
 void cli_print_help(const struct cli_command *cmd)
 {
-    printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+    for (size_t i = 0; i < cli_help_count; i++) {
+        if (strcmp(cli_help_pages[i].name, cmd->name) == 0) {
+            fputs(cli_help_pages[i].text, stdout);
+            return;
+        }
+    }
+    /* Cannot happen while the table and doc/cli/ agree (integration.cli_docs checks). */
+    fprintf(stderr, "twin: no help for '%s' in this build (doc/cli/twin-%s.txt)\n", cmd->name,
+            cmd->name);
 }
 
 char *cli_node_dir(const struct cli *c)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `cpack -G DEB` builds a Debian package of the build: twin, libtwin shared and static, the
-# headers, twin.pc and twin.service under /usr; its control fields name the package, version,
-# architecture and the run-time libraries it depends on; its postinst makes the user twin and
-# runs ldconfig.
+# headers, twin.pc, twin.service, the man pages and the bash completion under /usr; its control
+# fields name the package, version, architecture and the run-time libraries it depends on; its
+# postinst makes the user twin and runs ldconfig.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -34,7 +34,7 @@ for lib in libc6 libgit2 libsodium libmsgpackc libjansson libsqlite3 libarchive 
 done
 echo "   Depends: $DEPENDS"
 
-check "it holds the binary, both libraries, every public header, twin.pc and the unit"
+check "it holds the binary, both libraries, every public header, twin.pc, the unit, the man pages and completion"
 dpkg-deb --contents "$DEB" | awk '{print $6}' | sed 's|^\./|/|' >"$TEST_TMP/contents"
 for f in /usr/bin/twin /usr/lib/libtwin.a /usr/lib/libtwin.so /usr/lib/libtwin.so.0.1 \
     "/usr/lib/libtwin.so.$TWIN_VERSION" /usr/lib/pkgconfig/twin.pc \
@@ -45,6 +45,12 @@ for h in "$SRC"/include/twin/*.h; do
     grep -Fx "/usr/include/twin/$(basename "$h")" "$TEST_TMP/contents" >/dev/null ||
         fail "the package lacks /usr/include/twin/$(basename "$h")"
 done
+for cmd in twin $(sed -n 's/^commands: //p' "$SRC/doc/cli/twin.txt" | sed 's/\([a-z-]*\)/twin-\1/g'); do
+    grep -Fx "/usr/share/man/man1/$cmd.1" "$TEST_TMP/contents" >/dev/null ||
+        fail "the package lacks /usr/share/man/man1/$cmd.1"
+done
+grep -Fx /usr/share/bash-completion/completions/twin "$TEST_TMP/contents" >/dev/null ||
+    fail "the package lacks /usr/share/bash-completion/completions/twin"
 if grep -E '^/usr/local|/tests?/|Testing' "$TEST_TMP/contents" >"$TEST_TMP/stray"; then
     fail "the package holds files it should not: $(head -3 "$TEST_TMP/stray" | tr '\n' ' ')"
 fi

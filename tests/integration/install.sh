@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What `cmake --install` puts in place serves a program of an institution's own: installed into
+# What `cmake --install` puts in place: the command with its man pages and bash completion, and
+# what serves a program of an institution's own: installed into
 # a private directory, the headers and twin.pc build install_consumer.c with
 # `pkg-config --cflags --libs twin` against libtwin.so, and with `pkg-config --static` against
 # libtwin.a; each program runs and prints the library's version and a fresh record id. The shared
@@ -32,6 +33,30 @@ for h in "$SRC"/include/twin/*.h; do
 done
 expect_ok "$ROOT/bin/twin" --version
 expect_stdout_contains "twin $TWIN_VERSION"
+
+check "cmake --install puts a man page for twin and for each command, and the bash completion"
+[ -f "$ROOT/share/man/man1/twin.1" ] || fail "cmake --install left out $PREFIX/share/man/man1/twin.1"
+pages=0
+for cmd in $(sed -n 's/^commands: //p' "$SRC/doc/cli/twin.txt"); do
+    page="$ROOT/share/man/man1/twin-$cmd.1"
+    [ -f "$page" ] || fail "cmake --install left out $PREFIX/share/man/man1/twin-$cmd.1"
+    expect_ok "$ROOT/bin/twin" help "$cmd"
+    # The page's NAME line carries the summary --help prints.
+    grep -F "twin\\-$cmd \\- " "$page" >/dev/null || fail "twin-$cmd.1 has no NAME line"
+    pages=$((pages + 1))
+done
+[ "$pages" -ge 30 ] || fail "only $pages command pages"
+expect_eq "$(find "$ROOT/share/man/man1" -name 'twin*.1' | wc -l)" "$((pages + 1))" "installed man pages"
+if command -v man >/dev/null; then
+    MANPATH="$ROOT/share/man" MANWIDTH=80 expect_ok man twin-add
+    expect_stdout_contains "twin add TYPE"
+fi
+COMPLETION="$ROOT/share/bash-completion/completions/twin"
+[ -f "$COMPLETION" ] || fail "cmake --install left out $PREFIX/share/bash-completion/completions/twin"
+cmp -s "$COMPLETION" "$TWIN_BUILD_DIR/generated/completion/twin" || fail "the installed completion is not the generated one"
+expect_ok bash -c '. "$1" && complete -p twin' bash "$COMPLETION"
+expect_stdout_contains "complete -F _twin twin"
+echo "   $((pages + 1)) man pages and the completion script"
 
 check "twin.pc names the prefix installed into, and the libraries libtwin needs"
 PC="$ROOT/lib/pkgconfig/twin.pc"
