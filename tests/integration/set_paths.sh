@@ -83,6 +83,20 @@ grep -E "^periods\[0\]\.actuals\[0\] .* ${north_commit:0:12} .* XE-EXAMPLE-N " "
 grep -E "^periods\[1\]\.target\.value +40 +${south_commit:0:12} .* XE-EXAMPLE-S " "$RUN_OUT" >/dev/null ||
     fail "text blame lacks South's target: $(cat "$RUN_OUT")"
 
+check "a person record, sealed to every member, takes list paths too"
+add_rec north person name="Amina Example"
+person=$REC_ID
+must "$TWIN" --dir "$(dir_of north)" set "$person" 'languages+=sw' 'languages+=en'
+en_commit=$(head_of north)
+must "$TWIN" --dir "$(dir_of north)" set "$person" 'languages[0]=fr'
+fr_commit=$(head_of north)
+sync_ok south
+same "$(field south "$person" .languages)" '["fr","en"]' "the person's languages on South"
+must "$TWIN" --dir "$(dir_of south)" --json blame "$person"
+same "$(jq -c '[.fields[] | select(.field | startswith("languages")) | [.field, .commit]]' "$RUN_OUT")" \
+    "[[\"languages[0]\",\"$fr_commit\"],[\"languages[1]\",\"$en_commit\"]]" \
+    "blame of the sealed person's languages"
+
 check "refused paths exit 2, name the path and the problem, and write nothing"
 head_before=$(head_of north)
 record_before=$(field north "$ind" .)
