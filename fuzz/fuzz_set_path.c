@@ -1,8 +1,9 @@
-/* Feeds one input to twin_record_set_path, as `twin set FIELD=VALUE` does: the first byte picks a
- * record type, the rest is split at its first '=' into path and value, applied to a fresh minimal
- * record of that type, which is then validated. Invariants: setting a path on a record in memory
- * fails only for a reason in the input (TWIN_EINVALID, TWIN_ELIMIT), never leaves id or type
- * changed, and a record that validates afterwards round-trips through its canonical form. */
+/* Feeds one input to twin_record_assign, as `twin set FIELD=VALUE` and `twin set LIST+=VALUE` do:
+ * the first byte picks a record type, the rest is the assignment (split at its first '=' into
+ * path and value, "+=" appending), applied to a fresh minimal record of that type, which is then
+ * validated. Invariants: an assignment on a record in memory fails only for a reason in the input
+ * (TWIN_EINVALID, TWIN_ELIMIT) and then leaves the record exactly as it was, never leaves id or
+ * type changed, and a record that validates afterwards round-trips through its canonical form. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,21 +54,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!rec || !old)
         abort();
 
-    /* path and value as C strings, as a command line would give them */
+    /* the assignment as a C string, as a command line would give it */
     if (!(path = malloc(size)))
         abort();
     memcpy(path, data + 1, size - 1);
     path[size - 1] = '\0';
-    char *eq = strchr(path, '=');
-    const char *value = "";
-    if (eq) {
-        *eq = '\0';
-        value = eq + 1;
-    }
 
-    int rc = twin_record_set_path(rec, path, value);
+    int rc = twin_record_assign(rec, path);
     if (rc != 0 && rc != TWIN_EINVALID && rc != TWIN_ELIMIT)
         abort();
+    if (rc != 0 && !json_equal(rec, old))
+        abort();
+    char *eq = strchr(path, '=');
+    if (eq)
+        *eq = '\0';
     if (!json_equal(json_object_get(rec, "id"), json_object_get(old, "id")) ||
         !json_equal(json_object_get(rec, "type"), json_object_get(old, "type")))
         abort();

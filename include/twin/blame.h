@@ -1,6 +1,6 @@
 /*
- * Blame: for each field of a record, the change that last set it — commit, member, key and
- * time — found by replaying the record's history from its creation.
+ * Blame: for each field and list item of a record, the change that last set it — commit, member,
+ * key and time — found by replaying the record's history from its creation.
  */
 #ifndef TWIN_BLAME_H
 #define TWIN_BLAME_H
@@ -14,7 +14,15 @@
 #include "twin/ops.h"
 
 struct twin_blame_line {
-    char *field; /* dotted path of a leaf field ("dates.planned_start"); lists count as leaves */
+    /* The path (as twin_record_set_path takes it) of a leaf field ("dates.planned_start") or of
+     * a list item ("periods[0]", "periods[0].actuals[1]"). A leaf is a value that is neither an
+     * object nor a list, or an empty one. An item is credited to the change that last altered
+     * anything in it, a field to the change that last set it. Between two versions a list's
+     * items are matched: equal items at its start and end, then the longest run of equal items
+     * in order, and items left between two matched ones are paired in order and compared field
+     * by field. So an item keeps its credit when items before it are added or removed; an item
+     * that is gone has no line (twin log names the change that removed it). */
+    char *field;
     json_t *value;
     git_oid commit;
     int64_t time;
@@ -26,7 +34,7 @@ struct twin_blame_line {
 struct twin_blame {
     char type[32];
     size_t count;
-    struct twin_blame_line *lines; /* in field order */
+    struct twin_blame_line *lines; /* fields by name, items in order, an item before its fields */
     size_t changes;                /* commits that changed the record */
     /* Sealed records (proto/SEALED.md): fields come only from the versions this node opens. A
      * field set in a version it cannot open is credited to the next version it opens; the version

@@ -75,10 +75,32 @@ int twin_record_parse_canonical(json_t **out, const char *data, size_t len);
  * bounds above. */
 int twin_record_parse(json_t **out, const char *data, size_t len);
 
-/* Sets a dotted field path ("dates.planned_start") to a value given as text: JSON when it parses
- * as a JSON array, object, number, true, false or null, else a string. Creates intermediate
- * objects. A value of null removes the field. */
+/* Field paths: names joined by '.', each optionally followed by [N] for item N (from 0) of a
+ * list ("periods[0].target.value"), at most 200 bytes. A value is given as text: for a text field
+ * (as the schema says) the text itself, else JSON when it parses as a JSON array, object, number,
+ * true, false or null, else a string. Every refusal (TWIN_EINVALID, TWIN_ELIMIT) names the path and
+ * leaves rec as it was: a path that is not one, a negative or non-numeric index, an index past
+ * the end of a list or into one that is absent, an index or a name below a value (or schema
+ * field) that is not a list or an object, id or type. */
+
+/* Sets the value at path, creating the objects on the way. null removes the field, or the item
+ * (those after it move up one). An item is replaced in place; it is never added by an index. */
 int twin_record_set_path(json_t *rec, const char *path, const char *value_text);
+
+/* Appends the value as a new item to the list at path, creating the list (and the objects on the
+ * way) when absent; refused on a value or schema field that is not a list, and for null. */
+int twin_record_append_path(json_t *rec, const char *path, const char *value_text);
+
+/* "PATH=VALUE" or "PATH+=VALUE", split at the first '=': value points into the text. */
+struct twin_record_assignment {
+    char path[256];
+    bool append; /* += */
+    const char *value;
+};
+int twin_record_assignment_parse(struct twin_record_assignment *out, const char *text);
+
+/* Parses and applies one assignment (set or append, as above). */
+int twin_record_assign(json_t *rec, const char *text);
 
 /* The value at a dotted path, or NULL. */
 json_t *twin_record_get_path(const json_t *rec, const char *path);

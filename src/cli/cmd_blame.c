@@ -34,6 +34,10 @@ int cmd_blame(struct cli *c, int argc, char **argv)
     if (rc)
         return cli_fail(rc);
     json_t *list = c->json ? json_array() : NULL;
+    int width = 24; /* the field column: as wide as the longest path, up to 48 */
+    for (size_t i = 0; i < b->count; i++)
+        if (strlen(b->lines[i].field) > (size_t)width)
+            width = strlen(b->lines[i].field) > 48 ? 48 : (int)strlen(b->lines[i].field);
     for (size_t i = 0; i < b->count; i++) {
         const struct twin_blame_line *l = &b->lines[i];
         char when[TWIN_UTIL_TIME_BYTES], fp[64] = "", value[41];
@@ -52,7 +56,7 @@ int cmd_blame(struct cli *c, int argc, char **argv)
         char commit[13];
         git_oid_tostr(commit, sizeof(commit), &l->commit);
         short_value(value, sizeof(value), l->value);
-        printf("%-24s %-40s %s %s %-20s %s%s\n", l->field, value, commit, when,
+        printf("%-*s %-40s %s %s %-20s %s%s\n", width, l->field, value, commit, when,
                l->org_id[0] ? l->org_id : "(not a member)", fp[0] ? fp : "(unsigned)",
                l->valid ? "" : "  INVALID");
     }

@@ -215,28 +215,47 @@ struct resolution {
     char **assign;
 };
 
-/* Sets the fields and drops the conflicts they settle (the field itself or anything under it). */
+/* Whether field is path or lies under it ("dates" holds "dates.planned_start"). */
+static bool field_under(const char *field, const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(field, path, n) == 0 && (field[n] == '\0' || field[n] == '.');
+}
+
+/* Sets the fields and drops the conflicts they settle: a conflict is on a field's whole value (a
+ * list's too), and an assignment settles it when it sets that field or one that holds it. */
 static int resolve(json_t *rec, void *ctx)
 {
     struct resolution *r = ctx;
     json_t *conflicts = json_object_get(rec, "conflicts");
     for (int i = 0; i < r->n; i++) {
-        const char *eq = strchr(r->assign[i], '=');
-        size_t flen = eq ? (size_t)(eq - r->assign[i]) : 0;
+        struct twin_record_assignment a;
+        int rc = twin_record_assignment_parse(&a, r->assign[i]);
+        if (rc)
+            return rc;
+        bool whole = !a.append && !strchr(a.path, '[');
         bool found = false;
         for (size_t j = json_array_size(conflicts); j-- > 0;) {
             const char *field =
                 json_string_value(json_object_get(json_array_get(conflicts, j), "field"));
-            if (field && strncmp(field, r->assign[i], flen) == 0 &&
-                (field[flen] == '\0' || field[flen] == '.')) {
+            if (!field)
+                continue;
+            if (whole && field_under(field, a.path)) {
                 json_array_remove(conflicts, j);
                 found = true;
+                continue;
             }
+            size_t n = strlen(field);
+            if (strncmp(a.path, field, n) == 0 &&
+                (a.path[n] == '.' || a.path[n] == '[' || (a.path[n] == '\0' && a.append)))
+                return twin_error(TWIN_EINVALID,
+                                  "%s: the conflict is on %s as a whole; settle it with "
+                                  "%s=VALUE (see: twin conflicts)",
+                                  a.path, field, field);
         }
         if (!found)
-            return twin_error(TWIN_EINVALID,
-                              "%.*s: no conflict on this field (see: twin conflicts)", (int)flen,
-                              r->assign[i]);
+            return twin_error(TWIN_EINVALID, "%s: no conflict on this field (see: twin conflicts)",
+                              a.path);
     }
     if (json_array_size(conflicts) == 0)
         json_object_del(rec, "conflicts");

@@ -11,16 +11,7 @@
 int cli_apply_assignments(json_t *rec, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        const char *eq = strchr(argv[i], '=');
-        if (!eq || eq == argv[i])
-            return twin_error(TWIN_EINVALID, "'%s' is not FIELD=VALUE", argv[i]);
-        char path[256];
-        size_t n = (size_t)(eq - argv[i]);
-        if (n >= sizeof(path))
-            return twin_error(TWIN_EINVALID, "field name too long: %.40s...", argv[i]);
-        memcpy(path, argv[i], n);
-        path[n] = '\0';
-        int rc = twin_record_set_path(rec, path, eq + 1);
+        int rc = twin_record_assign(rec, argv[i]);
         if (rc)
             return rc;
     }

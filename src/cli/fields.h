@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Applies FIELD=VALUE arguments (dotted paths; JSON values for lists and numbers). */
+/* Applies FIELD=VALUE and LIST+=VALUE arguments (twin_record_assign), in order. */
 int cli_apply_assignments(json_t *rec, int argc, char **argv);
 
 /* Reads a file (or stdin for "-"), at most one record's worth of bytes. */

@@ -795,33 +795,195 @@ int twin_record_parse_canonical(json_t **out, const char *data, size_t len)
 }
 
 /* ---- field paths ------------------------------------------------------------------------------
+ *
+ * A path is names joined by '.', each name optionally followed by [N] to address item N (from 0)
+ * of a list: "periods[0].actuals". It is parsed whole before anything is read or changed, checked
+ * against the schema where the schema knows the fields, and then walked twice: once to find
+ * every fault, once to make the change, so that a refused assignment leaves the record as it was.
  */
 
-static const struct twin_field *field_for_path(const char *type, const char *path)
+#define PATH_MAX_BYTES    200
+#define PATH_MAX_SEGMENTS (PATH_MAX_BYTES / 2 + 1)
+#define NAME_MAX_BYTES    127
+
+struct path_seg {
+    bool is_index;
+    const char *name; /* a name: its bytes in the path, name_len of them */
+    size_t name_len;
+    size_t index; /* an index: SIZE_MAX when too large to be any list's */
+    size_t end;   /* the offset in the path just after this segment */
+};
+
+static bool is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+static int not_a_path(const char *path)
+{
+    return twin_error(TWIN_EINVALID,
+                      "'%s' is not a field path (names of letters, digits, '_' and '-', joined by "
+                      "'.', with [N] after a list's name for its item N)",
+                      path);
+}
+
+static int parse_path(struct path_seg *segs, size_t *nsegs, const char *path)
+{
+    size_t len = strlen(path), n = 0, i = 0;
+    if (len == 0 || len > PATH_MAX_BYTES)
+        return not_a_path(path);
+    while (i < len) {
+        struct path_seg *s = &segs[n];
+        if (n == PATH_MAX_SEGMENTS)
+            return not_a_path(path);
+        memset(s, 0, sizeof(*s));
+        if (path[i] == '[') {
+            size_t close = i + 1;
+            while (close < len && path[close] != ']' && path[close] != '.' && path[close] != '[')
+                close++;
+            if (n == 0 || close == len || path[close] != ']')
+                return not_a_path(path);
+            const char *digits = path + i + 1;
+            size_t nd = close - i - 1;
+            bool ok = nd > 0 && (nd == 1 || digits[0] != '0');
+            for (size_t k = 0; ok && k < nd; k++)
+                ok = digits[k] >= '0' && digits[k] <= '9';
+            if (!ok)
+                return twin_error(TWIN_EINVALID,
+                                  "%s: [%.*s] is not an item number (items are numbered 0, 1, "
+                                  "2, ... from the first)",
+                                  path, (int)nd, digits);
+            s->is_index = true;
+            s->index = 0;
+            for (size_t k = 0; k < nd && s->index != SIZE_MAX; k++)
+                s->index = nd > 9 ? SIZE_MAX : s->index * 10 + (size_t)(digits[k] - '0');
+            i = close + 1;
+        } else {
+            if (n > 0) {
+                if (path[i] != '.')
+                    return not_a_path(path);
+                i++;
+            }
+            size_t start = i;
+            while (i < len && is_name_char(path[i]))
+                i++;
+            if (i == start || i - start > NAME_MAX_BYTES)
+                return not_a_path(path);
+            s->name = path + start;
+            s->name_len = i - start;
+        }
+        s->end = i;
+        n++;
+    }
+    *nsegs = n;
+    return 0;
+}
+
+static bool seg_is(const struct path_seg *s, const char *name)
+{
+    return !s->is_index && s->name_len == strlen(name) && memcmp(s->name, name, s->name_len) == 0;
+}
+
+/* The length of the path up to segment i, without it: what holds segment i. */
+static int holder_len(const struct path_seg *segs, size_t i)
+{
+    return i == 0 ? 0 : (int)segs[i - 1].end;
+}
+
+/* The schema's field at segs (an item's field after an index), or NULL where the schema does not
+ * know the field (validation names an unknown one). A name under a field that is not an object,
+ * or an index or += on one that is not a list, is refused here, by the path. */
+static int schema_field(const struct twin_field **out, const char *type,
+                        const struct path_seg *segs, size_t n, bool append, const char *path)
 {
     const struct twin_record_type *t = twin_schema_type(type ? type : "");
-    if (!t)
-        return NULL;
-    const struct twin_field *fields = t->fields, *found = NULL;
-    char seg[128];
-    const char *p = path;
-    while (*p) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(seg) || !fields)
-            return NULL;
-        memcpy(seg, p, n);
-        seg[n] = '\0';
-        found = NULL;
-        for (const struct twin_field *f = fields; f->name; f++)
-            if (strcmp(f->name, seg) == 0)
-                found = f;
-        if (!found)
-            return NULL;
-        fields = found->kind == TWIN_F_OBJECT ? found->fields : NULL;
-        p = dot ? dot + 1 : p + n;
+    const struct twin_field *fields = t ? t->fields : NULL, *f = NULL;
+    bool known = t != NULL;
+    *out = NULL;
+    for (size_t i = 0; i < n && known; i++) {
+        if (segs[i].is_index) {
+            if (f->kind == TWIN_F_ANY) {
+                known = false;
+            } else if (f->kind != TWIN_F_LIST) {
+                return twin_error(TWIN_EINVALID, "%s: '%.*s' is not a list", path,
+                                  holder_len(segs, i), path);
+            } else {
+                f = f->item;
+            }
+            continue;
+        }
+        if (i > 0 && f->kind == TWIN_F_ANY) {
+            known = false;
+            continue;
+        }
+        if (i > 0 && f->kind != TWIN_F_OBJECT)
+            return twin_error(TWIN_EINVALID, "%s: '%.*s' is not an object", path,
+                              holder_len(segs, i), path);
+        if (i > 0)
+            fields = f->fields;
+        f = NULL;
+        for (const struct twin_field *c = fields; c && c->name; c++)
+            if (seg_is(&segs[i], c->name))
+                f = c;
+        known = f != NULL;
     }
-    return found;
+    if (known && append && f->kind != TWIN_F_ANY) {
+        if (f->kind != TWIN_F_LIST)
+            return twin_error(TWIN_EINVALID, "%s: '%s' is not a list: += appends an item to a list",
+                              path, path);
+        f = f->item;
+    }
+    *out = known && f->kind != TWIN_F_ANY ? f : NULL;
+    return 0;
+}
+
+/* Walks segs[0..upto) from rec. *at is the value there; NULL when a name on the way is absent,
+ * unless create, which makes what is absent: objects, or a list for the last name when
+ * want_list. An index needs a list that has the item. */
+static int walk(json_t **at, json_t *rec, const struct path_seg *segs, size_t upto,
+                const char *path, bool create, bool want_list)
+{
+    json_t *cur = rec;
+    *at = NULL;
+    for (size_t i = 0; i < upto; i++) {
+        const struct path_seg *s = &segs[i];
+        int hl = holder_len(segs, i);
+        json_t *next;
+        if (s->is_index) {
+            char number[24];
+            snprintf(number, sizeof(number), "%.*s", (int)(s->end - (size_t)hl - 2), path + hl + 1);
+            if (!cur)
+                return twin_error(TWIN_EINVALID,
+                                  "%s: no item %s: '%.*s' is absent (add an item with "
+                                  "%.*s+=VALUE)",
+                                  path, number, hl, path, hl, path);
+            if (!json_is_array(cur))
+                return twin_error(TWIN_EINVALID, "%s: '%.*s' is not a list", path, hl, path);
+            size_t size = json_array_size(cur);
+            if (s->index >= size)
+                return twin_error(TWIN_EINVALID,
+                                  "%s: no item %s: '%.*s' has %zu item%s (add one with "
+                                  "%.*s+=VALUE)",
+                                  path, number, hl, path, size, size == 1 ? "" : "s", hl, path);
+            next = json_array_get(cur, s->index);
+        } else {
+            if (cur && !json_is_object(cur))
+                return twin_error(TWIN_EINVALID, "%s: '%.*s' is not an object", path, hl, path);
+            char name[NAME_MAX_BYTES + 1];
+            memcpy(name, s->name, s->name_len);
+            name[s->name_len] = '\0';
+            next = cur ? json_object_get(cur, name) : NULL;
+            if (!next && cur && create) {
+                next = i + 1 == upto && want_list ? json_array() : json_object();
+                if (!next || json_object_set_new(cur, name, next))
+                    return twin_error(TWIN_ERROR, "%s: out of memory", path);
+            }
+        }
+        cur = next;
+    }
+    *at = cur;
+    return 0;
 }
 
 static bool kind_is_text(enum twin_field_kind k)
@@ -830,93 +992,151 @@ static bool kind_is_text(enum twin_field_kind k)
            k != TWIN_F_LIST && k != TWIN_F_ANY;
 }
 
-static bool field_path_ok(const char *path)
+/* The value text as the field f takes it (f NULL: a field the schema does not know): *out NULL
+ * for "null". */
+static int parse_value(json_t **out, const struct twin_field *f, const char *path,
+                       const char *value_text)
 {
-    size_t n = strlen(path);
-    if (n == 0 || n > 200 || path[0] == '.' || path[n - 1] == '.' || strstr(path, ".."))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = path[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return false;
+    json_t *value = NULL;
+    *out = NULL;
+    if (strcmp(value_text, "null") == 0)
+        return 0;
+    if (f && kind_is_text(f->kind)) {
+        value = json_string(value_text);
+        if (!value)
+            return twin_error(TWIN_EINVALID, "%s: value is not valid UTF-8", path);
+        *out = value;
+        return 0;
     }
-    return true;
+    json_error_t err;
+    value = json_loads(value_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+    if (!value || json_is_string(value)) {
+        json_decref(value);
+        if (f && (f->kind == TWIN_F_LIST || f->kind == TWIN_F_OBJECT))
+            return twin_error(TWIN_EINVALID, "%s: expects a JSON %s: %s", path,
+                              f->kind == TWIN_F_LIST ? "list" : "object", err.text);
+        value = json_string(value_text);
+        if (!value)
+            return twin_error(TWIN_EINVALID, "%s: value is not valid UTF-8", path);
+    }
+    normalise_reals(value);
+    *out = value;
+    return 0;
 }
 
-int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
+static int apply_path(json_t *rec, const char *path, const char *value_text, bool append)
 {
-    if (!field_path_ok(path))
-        return twin_error(TWIN_EINVALID,
-                          "'%s' is not a field path (names of letters, digits, '_' and '-', "
-                          "joined by '.')",
-                          path);
-    if (strcmp(path, "id") == 0 || strcmp(path, "type") == 0)
+    struct path_seg segs[PATH_MAX_SEGMENTS];
+    size_t n = 0;
+    int rc = parse_path(segs, &n, path);
+    if (rc)
+        return rc;
+    if (seg_is(&segs[0], "id") || seg_is(&segs[0], "type"))
         return twin_error(TWIN_EINVALID, "%s: set by twin, cannot be given", path);
     if (strlen(value_text) > TWIN_FIELD_MAX_BYTES)
         return twin_error(TWIN_ELIMIT, "%s: value longer than %d bytes", path,
                           TWIN_FIELD_MAX_BYTES);
-    const struct twin_field *f =
-        field_for_path(json_string_value(json_object_get(rec, "type")), path);
-    json_t *value = NULL;
-    if (strcmp(value_text, "null") == 0) {
-        value = NULL;
-    } else if (f && kind_is_text(f->kind)) {
-        value = json_string(value_text);
+    const struct twin_field *f = NULL;
+    if ((rc = schema_field(&f, json_string_value(json_object_get(rec, "type")), segs, n, append,
+                           path)))
+        return rc;
+    json_t *value = NULL, *at = NULL;
+    if ((rc = parse_value(&value, f, path, value_text)))
+        return rc;
+    if (append) {
         if (!value)
-            return twin_error(TWIN_EINVALID, "%s: value is not valid UTF-8", path);
-    } else {
-        json_error_t err;
-        value = json_loads(value_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
-        if (!value || json_is_string(value)) {
+            return twin_error(TWIN_EINVALID,
+                              "%s: null is not a list item (%s[N]=null removes item N)", path,
+                              path);
+        if ((rc = walk(&at, rec, segs, n, path, false, true)) == 0 && at && !json_is_array(at))
+            rc = twin_error(TWIN_EINVALID, "%s: '%s' is not a list: += appends an item to a list",
+                            path, path);
+        if (rc == 0 && json_array_size(at) >= TWIN_LIST_MAX_ITEMS)
+            rc = twin_error(TWIN_ELIMIT, "%s: the list has %d items, the most one may hold", path,
+                            TWIN_LIST_MAX_ITEMS);
+        if (rc == 0 && !at)
+            rc = walk(&at, rec, segs, n, path, true, true);
+        if (rc == 0 && json_array_append_new(at, value))
+            return twin_error(TWIN_ERROR, "%s: out of memory", path);
+        if (rc)
             json_decref(value);
-            if (f && (f->kind == TWIN_F_LIST || f->kind == TWIN_F_OBJECT))
-                return twin_error(TWIN_EINVALID, "%s: expects a JSON %s: %s", path,
-                                  f->kind == TWIN_F_LIST ? "list" : "object", err.text);
-            value = json_string(value_text);
-            if (!value)
-                return twin_error(TWIN_EINVALID, "%s: value is not valid UTF-8", path);
-        }
-        normalise_reals(value);
+        return rc;
     }
-    /* Walk to the parent object, creating intermediate objects. */
-    json_t *obj = rec;
-    char seg[128];
-    const char *p = path;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(seg)) {
-            json_decref(value);
-            return twin_error(TWIN_EINVALID, "'%s': field name too long", path);
+    /* Set or remove the last segment in what holds it. */
+    const struct path_seg *last = &segs[n - 1];
+    rc = walk(&at, rec, segs, n - 1, path, false, false);
+    if (rc == 0 && last->is_index) {
+        json_t *item = NULL; /* the walk checks that at is a list that has the item */
+        if ((rc = walk(&item, rec, segs, n, path, false, false)) == 0) {
+            if (!value && json_array_remove(at, last->index))
+                rc = twin_error(TWIN_ERROR, "%s: cannot remove the item", path);
+            else if (value && json_array_set_new(at, last->index, value))
+                rc = twin_error(TWIN_ERROR, "%s: cannot set the item", path);
+            return rc;
         }
-        memcpy(seg, p, n);
-        seg[n] = '\0';
-        if (!dot)
-            break;
-        json_t *next = json_object_get(obj, seg);
-        if (!next) {
-            if (!value)
-                return 0; /* removing below a missing object: nothing to do */
-            next = json_object();
-            if (!next || json_object_set_new(obj, seg, next)) {
-                json_decref(value);
-                return twin_error(TWIN_ERROR, "%s: out of memory", path);
-            }
-        } else if (!json_is_object(next)) {
-            json_decref(value);
-            return twin_error(TWIN_EINVALID, "%s: '%s' is not an object", path, seg);
-        }
-        obj = next;
-        p = dot + 1;
+        json_decref(value);
+        return rc;
     }
+    if (rc == 0 && at && !json_is_object(at))
+        rc = twin_error(TWIN_EINVALID, "%s: '%.*s' is not an object", path, holder_len(segs, n - 1),
+                        path);
+    if (rc || (!at && !value)) { /* removing below an absent object: nothing to do */
+        json_decref(value);
+        return rc;
+    }
+    if (!at && (rc = walk(&at, rec, segs, n - 1, path, true, false))) {
+        json_decref(value);
+        return rc;
+    }
+    char name[NAME_MAX_BYTES + 1];
+    memcpy(name, last->name, last->name_len);
+    name[last->name_len] = '\0';
     if (!value) {
-        json_object_del(obj, seg);
+        json_object_del(at, name);
         return 0;
     }
-    if (json_object_set_new(obj, seg, value))
+    if (json_object_set_new(at, name, value))
         return twin_error(TWIN_ERROR, "%s: cannot set value", path);
     return 0;
+}
+
+int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
+{
+    return apply_path(rec, path, value_text, false);
+}
+
+int twin_record_append_path(json_t *rec, const char *path, const char *value_text)
+{
+    return apply_path(rec, path, value_text, true);
+}
+
+int twin_record_assignment_parse(struct twin_record_assignment *out, const char *text)
+{
+    memset(out, 0, sizeof(*out));
+    const char *eq = strchr(text, '=');
+    size_t n = eq ? (size_t)(eq - text) : 0;
+    if (n > 0 && text[n - 1] == '+') {
+        out->append = true;
+        n--;
+    }
+    if (!eq || n == 0)
+        return twin_error(TWIN_EINVALID, "'%s' is not FIELD=VALUE or LIST+=VALUE", text);
+    if (n >= sizeof(out->path))
+        return twin_error(TWIN_EINVALID, "field path too long: %.40s...", text);
+    memcpy(out->path, text, n);
+    out->path[n] = '\0';
+    out->value = eq + 1;
+    return 0;
+}
+
+int twin_record_assign(json_t *rec, const char *text)
+{
+    struct twin_record_assignment a;
+    int rc = twin_record_assignment_parse(&a, text);
+    if (rc)
+        return rc;
+    return a.append ? twin_record_append_path(rec, a.path, a.value)
+                    : twin_record_set_path(rec, a.path, a.value);
 }
 
 json_t *twin_record_get_path(const json_t *rec, const char *path)

@@ -1,6 +1,6 @@
-/* Blame: for every leaf field of a record, the commit, member, key and time of the change that
- * last set it, over a history of edits by two members (clocks set days apart, so every time is
- * its own); a field set back to an old value, a field removed, a withdrawn record, a change
+/* Blame: for every leaf field and list item of a record, the commit, member, key and time of the
+ * change that last set it, over a history of edits by two members (clocks set days apart, so every
+ * time is its own); a field set back to an old value, a field removed, a withdrawn record, a change
  * signed by a key outside the membership, and ids that name no record. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <setjmp.h>
@@ -180,14 +180,10 @@ static void each_field_is_credited_to_the_change_that_last_set_it(void **state)
     assert_string_equal(b->type, "partnership");
     assert_int_equal(b->changes, 4); /* c1-c4; the note's commit did not change it */
 
-    /* Every leaf field, in field order; nested fields as dotted paths, lists as leaves. */
-    const char *fields[] = {"dates.planned_end",
-                            "dates.planned_start",
-                            "id",
-                            "objectives",
-                            "partnership_type",
-                            "title",
-                            "type"};
+    /* Every leaf field and list item, fields by name and items in order; nested fields as dotted
+     * paths, items as LIST[N]. */
+    const char *fields[] = {"dates.planned_end", "dates.planned_start", "id",    "objectives[0]",
+                            "objectives[1]",     "partnership_type",    "title", "type"};
     assert_int_equal(b->count, sizeof(fields) / sizeof(fields[0]));
     for (size_t i = 0; i < b->count; i++)
         assert_string_equal(b->lines[i].field, fields[i]);
@@ -200,8 +196,11 @@ static void each_field_is_credited_to_the_change_that_last_set_it(void **state)
                 h->admin);
     assert_line(h->admin, b, "dates.planned_end", "\"2027-06-30\"", &h->c2, "XE-EXAMPLE-RA",
                 h->editor);
-    assert_line(h->admin, b, "objectives", "[\"Audit manual\", \"Risk register\"]", &h->c2,
-                "XE-EXAMPLE-RA", h->editor);
+    /* c2 replaced the list, but its first item is the one c1 gave it. */
+    assert_line(h->admin, b, "objectives[0]", "\"Audit manual\"", &h->c1, "XE-EXAMPLE-MOF",
+                h->admin);
+    assert_line(h->admin, b, "objectives[1]", "\"Risk register\"", &h->c2, "XE-EXAMPLE-RA",
+                h->editor);
     assert_line(h->admin, b, "dates.planned_start", "\"2026-02-01\"", &h->c3, "XE-EXAMPLE-MOF",
                 h->admin);
     /* Set back to the value c1 gave it: c4 is the change that last set it. */
@@ -224,12 +223,40 @@ static void a_withdrawn_record_is_blamed_with_its_withdrawal(void **state)
     assert_int_equal(twin_ops_withdraw(&w, h->admin, h->id), 0);
     struct twin_blame *b = blame(h->admin, h->id);
     assert_int_equal(b->changes, 5);
-    assert_int_equal(b->count, 8);
+    assert_int_equal(b->count, 9);
     assert_line(h->admin, b, "withdrawn", "true", &w, "XE-EXAMPLE-MOF", h->admin);
     /* The rest keeps its credit. */
     assert_line(h->admin, b, "title", "\"Tax twinning\"", &h->c4, "XE-EXAMPLE-RA", h->editor);
     assert_line(h->admin, b, "dates.planned_end", "\"2027-06-30\"", &h->c2, "XE-EXAMPLE-RA",
                 h->editor);
+    twin_blame_free(b);
+}
+
+/* An item is credited to the change that made it what it is, and each of its fields to the change
+ * that set that field; items keep their credit when an item before them is removed. */
+static void list_items_keep_their_credit_when_items_before_them_go(void **state)
+{
+    struct history *h = *state;
+    git_oid c5 = update(h->admin, h->id,
+                        FIELDS("agreements", "[{\"kind\":\"mou\",\"reference\":\"M-1\"},"
+                                             "{\"kind\":\"agreement\",\"reference\":\"A-2\"},"
+                                             "{\"kind\":\"contract\",\"reference\":\"C-3\"}]"));
+    pull(h->editor, h->admin);
+    git_oid c6 = update(h->editor, h->id, FIELDS("agreements[2].reference", "C-7"));
+    pull(h->admin, h->editor);
+    git_oid c7 = update(h->admin, h->id, FIELDS("agreements[0]", "null"));
+    (void)c7;
+    struct twin_blame *b = blame(h->admin, h->id);
+    assert_int_equal(b->changes, 7);
+    assert_line(h->admin, b, "agreements[0]", "{\"kind\":\"agreement\",\"reference\":\"A-2\"}", &c5,
+                "XE-EXAMPLE-MOF", h->admin);
+    assert_line(h->admin, b, "agreements[0].reference", "\"A-2\"", &c5, "XE-EXAMPLE-MOF", h->admin);
+    assert_line(h->admin, b, "agreements[1]", "{\"kind\":\"contract\",\"reference\":\"C-7\"}", &c6,
+                "XE-EXAMPLE-RA", h->editor);
+    assert_line(h->admin, b, "agreements[1].reference", "\"C-7\"", &c6, "XE-EXAMPLE-RA", h->editor);
+    assert_line(h->admin, b, "agreements[1].kind", "\"contract\"", &c5, "XE-EXAMPLE-MOF", h->admin);
+    for (size_t i = 0; i < b->count; i++)
+        assert_true(strncmp(b->lines[i].field, "agreements[2]", 13) != 0);
     twin_blame_free(b);
 }
 
@@ -334,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         HISTORY_TEST(each_field_is_credited_to_the_change_that_last_set_it),
         HISTORY_TEST(a_withdrawn_record_is_blamed_with_its_withdrawal),
+        HISTORY_TEST(list_items_keep_their_credit_when_items_before_them_go),
         HISTORY_TEST(a_change_by_a_key_outside_the_membership_is_marked_invalid),
         HISTORY_TEST(an_id_that_names_no_record_is_not_found),
         HISTORY_TEST(a_node_without_history_has_nothing_to_blame),

@@ -1180,6 +1180,278 @@ static void an_inner_path_segment_that_is_not_utf8_is_refused_as_invalid(void **
                  WEXITSTATUS(status) == 100 ? 0 : -WEXITSTATUS(status), TWIN_EINVALID);
 }
 
+/* ---- list items in paths -------------------------------------------------------------------- */
+
+#define TWO_PERIODS INDICATOR("{" Y2026 "},{" Y2027 "}")
+
+/* set_path or append_path refuses with exactly message, and rec is as it was. */
+static void assert_path_refused(json_t *rec, const char *path, bool append, const char *value,
+                                const char *message)
+{
+    json_t *before = json_deep_copy(rec);
+    int rc =
+        append ? twin_record_append_path(rec, path, value) : twin_record_set_path(rec, path, value);
+    if (rc != TWIN_EINVALID)
+        fail_msg("%s%s%s: expected TWIN_EINVALID, got %d", path, append ? "+=" : "=", value, rc);
+    assert_string_equal(twin_error_last(), message);
+    assert_true(json_equal(before, rec));
+    json_decref(before);
+}
+
+static void assign_ok(json_t *rec, const char *text)
+{
+    int rc = twin_record_assign(rec, text);
+    if (rc)
+        fail_msg("%s: %d %s", text, rc, twin_error_last());
+}
+
+static void an_index_sets_a_field_inside_an_item(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    assign_ok(rec, "periods[1].target.value=40");
+    json_t *target = json_object_get(json_array_get(json_object_get(rec, "periods"), 1), "target");
+    assert_true(json_is_integer(json_object_get(target, "value")));
+    assert_int_equal(json_integer_value(json_object_get(target, "value")), 40);
+    assert_null(json_object_get(json_array_get(json_object_get(rec, "periods"), 0), "target"));
+    assert_valid(rec);
+    json_decref(rec);
+}
+
+static void append_adds_an_item_to_a_nested_list_it_creates(void **state)
+{
+    json_t *rec = J(TWO_PERIODS), *old = J(TWO_PERIODS);
+    assign_ok(rec, "periods[0].actuals+={\"value\":12,\"recorded\":\"2026-03-31\"}");
+    assign_ok(rec, "periods[0].actuals+={\"value\":15.5}");
+    json_t *actuals =
+        json_object_get(json_array_get(json_object_get(rec, "periods"), 0), "actuals");
+    assert_int_equal(json_array_size(actuals), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(actuals, 0), "value")), 12);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(actuals, 0), "recorded")),
+                        "2026-03-31");
+    assert_true(json_is_real(json_object_get(json_array_get(actuals, 1), "value")));
+    assert_int_equal(twin_record_validate(rec, old, NULL, NULL), 0);
+    json_decref(old);
+    json_decref(rec);
+}
+
+static void append_creates_an_absent_list_and_the_objects_on_its_way(void **state)
+{
+    json_t *rec = fresh("partnership");
+    assign_ok(rec, "objectives+=Audit manual");
+    assign_ok(rec, "objectives+=2026");
+    json_t *objectives = json_object_get(rec, "objectives");
+    assert_int_equal(json_array_size(objectives), 2);
+    assert_string_equal(json_string_value(json_array_get(objectives, 0)), "Audit manual");
+    assert_string_equal(json_string_value(json_array_get(objectives, 1)), "2026");
+    json_decref(rec);
+
+    rec = fresh("note");
+    assign_ok(rec, "extra.tags+=[1]");
+    assert_int_equal(json_array_size(json_array_get(twin_record_get_path(rec, "extra.tags"), 0)),
+                     1);
+    json_decref(rec);
+}
+
+static void an_item_is_replaced_and_an_item_removed_by_index(void **state)
+{
+    json_t *rec = fresh("partnership");
+    set_ok(rec, "objectives", "[\"Audit manual\", \"Training plan\", \"Study tour\"]");
+    set_ok(rec, "objectives[0]", "Revised audit manual");
+    set_ok(rec, "objectives[1]", "null");
+    json_t *objectives = json_object_get(rec, "objectives");
+    assert_int_equal(json_array_size(objectives), 2);
+    assert_string_equal(json_string_value(json_array_get(objectives, 0)), "Revised audit manual");
+    assert_string_equal(json_string_value(json_array_get(objectives, 1)), "Study tour");
+    set_ok(rec, "objectives[1]", "null");
+    set_ok(rec, "objectives[0]", "null");
+    assert_int_equal(json_array_size(json_object_get(rec, "objectives")), 0);
+    json_decref(rec);
+}
+
+static void a_whole_item_is_replaced_from_json(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    set_ok(rec, "periods[1]", "{\"start\":\"2028-01-01\",\"end\":\"2028-12-31\"}");
+    assert_string_equal(json_string_value(twin_record_get_path(
+                            json_array_get(json_object_get(rec, "periods"), 1), "start")),
+                        "2028-01-01");
+    assert_int_equal(twin_record_set_path(rec, "periods[1]", "next year"), TWIN_EINVALID);
+    assert_true(strncmp(twin_error_last(), "periods[1]: expects a JSON object: ", 35) == 0);
+    json_decref(rec);
+}
+
+static void a_deep_path_reaches_a_field_of_an_item_of_an_item(void **state)
+{
+    json_t *rec = J(INDICATOR("{" Y2026 ",'actuals':[{'value':3},{'value':5}]}"));
+    set_ok(rec, "periods[0].actuals[1].comment", "Counted in Dodoma — ሰላም ✓");
+    json_t *actual = json_array_get(
+        json_object_get(json_array_get(json_object_get(rec, "periods"), 0), "actuals"), 1);
+    assert_string_equal(json_string_value(json_object_get(actual, "comment")),
+                        "Counted in Dodoma — ሰላም ✓");
+    assign_ok(rec, "periods[0].actuals+={\"value\":7,\"comment\":\"Ukaguzi — ✓ 監査\"}");
+    actual = json_array_get(
+        json_object_get(json_array_get(json_object_get(rec, "periods"), 0), "actuals"), 2);
+    assert_string_equal(json_string_value(json_object_get(actual, "comment")), "Ukaguzi — ✓ 監査");
+    assert_valid(rec);
+    json_decref(rec);
+}
+
+static void an_index_past_the_end_or_into_an_absent_list_is_refused(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    assert_path_refused(rec, "periods[2].target.value", false, "40",
+                        "periods[2].target.value: no item 2: 'periods' has 2 items (add one "
+                        "with periods+=VALUE)");
+    assert_path_refused(rec, "periods[2]", false, "null",
+                        "periods[2]: no item 2: 'periods' has 2 items (add one with "
+                        "periods+=VALUE)");
+    assert_path_refused(rec, "periods[99999999999]", false, "{}",
+                        "periods[99999999999]: no item 99999999999: 'periods' has 2 items (add "
+                        "one with periods+=VALUE)");
+    assert_path_refused(rec, "periods[0].actuals[0].value", false, "1",
+                        "periods[0].actuals[0].value: no item 0: 'periods[0].actuals' is absent "
+                        "(add an item with periods[0].actuals+=VALUE)");
+    assert_path_refused(rec, "periods[0].actuals[0]", false, "null",
+                        "periods[0].actuals[0]: no item 0: 'periods[0].actuals' is absent (add "
+                        "an item with periods[0].actuals+=VALUE)");
+    json_decref(rec);
+}
+
+static void a_negative_or_non_numeric_index_is_refused(void **state)
+{
+    const char *indexes[] = {"-1", "x", "", "01", "1.5", " 1", "+1"};
+    json_t *rec = J(TWO_PERIODS);
+    for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
+        char path[64], message[200];
+        snprintf(path, sizeof(path), "periods[%s].start", indexes[i]);
+        snprintf(message, sizeof(message),
+                 "%s: [%s] is not an item number (items are numbered 0, 1, 2, ... from the "
+                 "first)",
+                 path, indexes[i]);
+        if (strchr(indexes[i], '.')) /* the '.' ends the index before its ']' */
+            snprintf(message, sizeof(message), "'%s' is not a field path (", path);
+        int rc = twin_record_set_path(rec, path, "2026-02-01");
+        assert_int_equal(rc, TWIN_EINVALID);
+        if (strncmp(twin_error_last(), message, strlen(message)) != 0)
+            fail_msg("%s: \"%s\" does not begin with \"%s\"", path, twin_error_last(), message);
+    }
+    json_decref(rec);
+}
+
+static void malformed_list_paths_are_refused(void **state)
+{
+    const char *paths[] = {"[0]",         "periods[0",   "periods]",     "periods[0]x",
+                           "periods.[0]", "periods[0].", "periods[[0]]", "periods[0]]"};
+    json_t *rec = J(TWO_PERIODS);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        char expect[96];
+        assert_int_equal(twin_record_set_path(rec, paths[i], "x"), TWIN_EINVALID);
+        snprintf(expect, sizeof(expect), "'%s' is not a field path (", paths[i]);
+        if (strncmp(twin_error_last(), expect, strlen(expect)) != 0)
+            fail_msg("\"%s\" does not begin with \"%s\"", twin_error_last(), expect);
+    }
+    json_decref(rec);
+}
+
+static void append_to_what_is_not_a_list_is_refused(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    assert_path_refused(rec, "title", true, "x",
+                        "title: 'title' is not a list: += appends an item to a list");
+    assert_path_refused(rec, "periods[0].target", true, "{\"value\":1}",
+                        "periods[0].target: 'periods[0].target' is not a list: += appends an "
+                        "item to a list");
+    assert_path_refused(rec, "periods[0]", true, "{}",
+                        "periods[0]: 'periods[0]' is not a list: += appends an item to a list");
+    json_decref(rec);
+
+    rec = fresh("note");
+    set_ok(rec, "colour", "blue");
+    assert_path_refused(rec, "colour", true, "red",
+                        "colour: 'colour' is not a list: += appends an item to a list");
+    json_decref(rec);
+}
+
+static void an_index_into_what_is_not_a_list_is_refused(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    assert_path_refused(rec, "title[0]", false, "x", "title[0]: 'title' is not a list");
+    assert_path_refused(rec, "periods[0].start[1]", false, "x",
+                        "periods[0].start[1]: 'periods[0].start' is not a list");
+    assert_path_refused(rec, "periods[0].target.value.x", false, "1",
+                        "periods[0].target.value.x: 'periods[0].target.value' is not an object");
+    json_decref(rec);
+
+    rec = fresh("note");
+    set_ok(rec, "colour", "blue");
+    assert_path_refused(rec, "colour[0]", false, "x", "colour[0]: 'colour' is not a list");
+    set_ok(rec, "shades", "[\"red\"]");
+    assert_path_refused(rec, "shades.dark", false, "x", "shades.dark: 'shades' is not an object");
+    json_decref(rec);
+}
+
+static void null_is_not_an_item_to_append(void **state)
+{
+    json_t *rec = fresh("partnership");
+    assert_path_refused(rec, "objectives", true, "null",
+                        "objectives: null is not a list item (objectives[N]=null removes item "
+                        "N)");
+    json_decref(rec);
+}
+
+static void id_and_type_cannot_be_reached_by_any_path(void **state)
+{
+    json_t *rec = fresh("note");
+    assert_path_refused(rec, "id[0]", false, "x", "id[0]: set by twin, cannot be given");
+    assert_path_refused(rec, "type", true, "x", "type: set by twin, cannot be given");
+    assert_path_refused(rec, "type.x", false, "x", "type.x: set by twin, cannot be given");
+    json_decref(rec);
+}
+
+static void an_appended_actual_is_still_checked_by_validation(void **state)
+{
+    json_t *rec = J(TWO_PERIODS);
+    assign_ok(rec, "periods[0].actuals+={\"value\":\"many\"}");
+    assert_invalid(rec, NULL, "indicator.periods[0].actuals[0].value: must be a number");
+    json_decref(rec);
+
+    json_t *old = J(INDICATOR("{" Y2026 ",'actuals':[{'value':3}]}"));
+    rec = json_deep_copy(old);
+    set_ok(rec, "periods[0].actuals[0]", "null");
+    assert_invalid(rec, old,
+                   "indicator.periods[0].actuals: recorded actuals cannot be removed; add a new "
+                   "one instead");
+    json_decref(old);
+    json_decref(rec);
+}
+
+static void an_assignment_splits_at_its_first_equals_sign(void **state)
+{
+    struct twin_record_assignment a;
+    assert_int_equal(twin_record_assignment_parse(&a, "periods[0].actuals+={\"value\":12}"), 0);
+    assert_string_equal(a.path, "periods[0].actuals");
+    assert_true(a.append);
+    assert_string_equal(a.value, "{\"value\":12}");
+    assert_int_equal(twin_record_assignment_parse(&a, "body=a=b+=c"), 0);
+    assert_string_equal(a.path, "body");
+    assert_false(a.append);
+    assert_string_equal(a.value, "a=b+=c");
+    assert_int_equal(twin_record_assignment_parse(&a, "title="), 0);
+    assert_string_equal(a.value, "");
+    const char *bad[] = {"title", "=x", "+=x", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char expect[64];
+        assert_int_equal(twin_record_assignment_parse(&a, bad[i]), TWIN_EINVALID);
+        snprintf(expect, sizeof(expect), "'%s' is not FIELD=VALUE or LIST+=VALUE", bad[i]);
+        assert_string_equal(twin_error_last(), expect);
+    }
+    json_t *rec = fresh("note");
+    assert_int_equal(twin_record_assign(rec, "ti+tle=x"), TWIN_EINVALID);
+    assert_true(strncmp(twin_error_last(), "'ti+tle' is not a field path (", 30) == 0);
+    assert_int_equal(json_object_size(rec), 2);
+    json_decref(rec);
+}
+
 static void get_path_reads_nested_values(void **state)
 {
     json_t *rec = J(PARTNERSHIP_WITH("'dates':{'planned_start':'2026-01-01'}"));
@@ -1460,6 +1732,21 @@ int main(void)
         cmocka_unit_test(a_value_that_is_not_utf8_is_refused),
         cmocka_unit_test(a_final_path_segment_that_is_not_utf8_is_refused_as_invalid),
         cmocka_unit_test(an_inner_path_segment_that_is_not_utf8_is_refused_as_invalid),
+        cmocka_unit_test(an_index_sets_a_field_inside_an_item),
+        cmocka_unit_test(append_adds_an_item_to_a_nested_list_it_creates),
+        cmocka_unit_test(append_creates_an_absent_list_and_the_objects_on_its_way),
+        cmocka_unit_test(an_item_is_replaced_and_an_item_removed_by_index),
+        cmocka_unit_test(a_whole_item_is_replaced_from_json),
+        cmocka_unit_test(a_deep_path_reaches_a_field_of_an_item_of_an_item),
+        cmocka_unit_test(an_index_past_the_end_or_into_an_absent_list_is_refused),
+        cmocka_unit_test(a_negative_or_non_numeric_index_is_refused),
+        cmocka_unit_test(malformed_list_paths_are_refused),
+        cmocka_unit_test(append_to_what_is_not_a_list_is_refused),
+        cmocka_unit_test(an_index_into_what_is_not_a_list_is_refused),
+        cmocka_unit_test(null_is_not_an_item_to_append),
+        cmocka_unit_test(id_and_type_cannot_be_reached_by_any_path),
+        cmocka_unit_test(an_appended_actual_is_still_checked_by_validation),
+        cmocka_unit_test(an_assignment_splits_at_its_first_equals_sign),
         cmocka_unit_test(get_path_reads_nested_values),
         cmocka_unit_test(flatten_gives_every_leaf_at_its_dotted_path),
         cmocka_unit_test(diff_names_the_leaves_that_differ_in_order),
