@@ -387,7 +387,8 @@ struct staged_row {
     char path[128];
     char *old_text; /* the stored version it replaces, or NULL for a new record */
     size_t old_len;
-    json_t *plain; /* a new record staged sealed (it holds personal data): its content */
+    json_t *plain;    /* a new record staged sealed (it holds personal data): its content */
+    bool same_sealed; /* a sealed record the row equals: unchanged, checked when it was written */
 };
 
 struct importer {
@@ -452,15 +453,23 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
     return rc;
 }
 
-/* Whether a stored record's text is a sealed record's envelope. */
-static bool old_is_sealed(const char *text, size_t len)
+/* Whether a stored record's text is a sealed record's envelope (1), and then whether rec is the
+ * content this node opens from it (*same). */
+static int old_is_sealed(bool *same, twin_node *n, const char *text, size_t len, const json_t *rec)
 {
-    json_t *old = NULL;
-    bool sealed =
-        twin_record_parse_canonical(&old, text, len) == 0 && json_object_get(old, "sealed");
+    json_t *old = NULL, *content = NULL;
+    enum twin_sealing how = TWIN_SEALING_CLOSED;
+    *same = false;
+    if (twin_record_parse_canonical(&old, text, len) != 0 || !json_object_get(old, "sealed")) {
+        json_decref(old);
+        twin_error_clear();
+        return 0;
+    }
+    int rc = twin_ops_unseal(&content, &how, n, old);
+    *same = rc == 0 && how == TWIN_SEALING_OPENED && json_equal(content, (json_t *)rec);
+    json_decref(content);
     json_decref(old);
-    twin_error_clear();
-    return sealed;
+    return rc ? rc : 1;
 }
 
 static int cmp_org(const void *a, const void *b)
@@ -548,15 +557,29 @@ static int stage(struct importer *im, size_t row, json_t *rec)
         return report_error(r, im->file, row, "%s", twin_error_last());
     if (rc)
         return rc;
-    if (old_text && old_is_sealed(old_text, old_len)) {
+    bool same = false;
+    if (old_text && (rc = old_is_sealed(&same, im->node, old_text, old_len, rec)) < 0) {
+        free(old_text);
+        return rc;
+    }
+    if (rc > 0 && !same) {
         free(old_text);
         return report_error(r, im->file, row,
                             "id: %s %s is sealed; an import cannot change it (twin set or twin "
                             "edit can)",
                             type, id);
     }
+    /* A sealed record's row equal to its content stays as it is (its envelope staged again, to
+     * hold its place in the batch). */
     bool sealed = !old_text && twin_envelope_personal_field(rec);
-    rc = sealed ? seal_staged(im, rec, &text, &len) : twin_record_canonical(&text, &len, rec);
+    if (same && !(text = malloc(old_len ? old_len : 1)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if (same) {
+        memcpy(text, old_text, old_len);
+        len = old_len;
+        rc = 0;
+    } else
+        rc = sealed ? seal_staged(im, rec, &text, &len) : twin_record_canonical(&text, &len, rec);
     if (rc || (rc = twin_batch_put(im->batch, path, text, len))) {
         free(text);
         free(old_text);
@@ -580,6 +603,7 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     s->old_text = old_text;
     s->old_len = old_len;
     s->plain = sealed ? json_incref(rec) : NULL;
+    s->same_sealed = same;
     return 0;
 }
 
@@ -940,6 +964,10 @@ int twin_interchange_import_paths(struct twin_import_report **out, twin_node *n,
     for (size_t i = 0; rc == 0 && i < im.nrows; i++) {
         struct staged_row *s = &im.rows[i];
         char *text = NULL, fault[600];
+        if (s->same_sealed) {
+            r->unchanged++;
+            continue;
+        }
         size_t tlen;
         json_t *rec = NULL, *old = NULL;
         /* The staged text is twin's own canonical form: parsing it is enough. A record staged

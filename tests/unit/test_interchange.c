@@ -2,7 +2,7 @@
  * commas and any Unicode kept), the CSV reader on its own (quoting, NUL bytes, UTF-8, the column
  * and cell limits), and imports: one commit for every row or nothing at all, each invalid row
  * named by its row number, dry runs, updates, JSON imports and the progress callback; imports of
- * several files and directories as one batch. */
+ * several files and directories as one batch, and sealed records imported again. */
 #define _XOPEN_SOURCE 700 /* nftw, open_memstream */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -954,6 +954,46 @@ static void a_directory_gives_its_files_of_the_format_and_nothing_else(void **st
     assert_true(git_oid_equal(&before, &after));
 }
 
+static void a_sealed_record_imported_again_as_its_content_is_unchanged(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], path[256];
+    add(id, e->node, "person", FIELDS("name", "Imani Example", "email", "imani@example.org"));
+    json_t *stored = get(e->node, id);
+    assert_non_null(json_object_get(stored, "sealed")); /* personal data: sealed */
+    json_decref(stored);
+    struct twin_selection sel = {.type = "person"};
+    struct twin_export_sealed sealed = {.include = true};
+    struct out o;
+    size_t rows = 0;
+    assert_int_equal(
+        twin_interchange_export_csv_sealed(out_open(&o), &rows, e->node, &sel, &sealed), 0);
+    char *csv = out_close(&o);
+    assert_int_equal(rows, 1);
+    file_with(e, path, "person.csv", csv);
+    git_oid before = head_of(e->node);
+    const char *paths[] = {path};
+    struct twin_import_report *r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->unchanged, 1);
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+
+    /* A change to it is refused: an import does not reseal. */
+    char *at = strstr(csv, "Imani Example");
+    assert_non_null(at);
+    memcpy(at, "Imani Changed", 13);
+    file_with(e, path, "person.csv", csv);
+    r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->nerrors, 1);
+    assert_non_null(strstr(r->errors[0].message, "is sealed; an import cannot change it"));
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+    free(csv);
+    git_oid after = head_of(e->node);
+    assert_true(git_oid_equal(&before, &after));
+}
+
 static void progress(size_t rows_done, void *ctx)
 {
     size_t *calls = ctx;
@@ -1021,6 +1061,7 @@ int main(void)
         ENV_TEST(a_json_import_checks_references_among_its_own_records),
         ENV_TEST(several_files_are_one_batch_whose_references_resolve_in_any_order),
         ENV_TEST(a_directory_gives_its_files_of_the_format_and_nothing_else),
+        ENV_TEST(a_sealed_record_imported_again_as_its_content_is_unchanged),
         ENV_TEST(progress_is_reported_every_thousand_rows),
     };
     return cmocka_run_group_tests(tests, setup_global, teardown_global);
