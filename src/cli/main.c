@@ -83,7 +83,8 @@ static const struct cli_command commands[] = {
      "twin verify [--since COMMIT] [--checkpoints FILE...]\n"
      "twin verify --repo PATH [--network ID]    (a clone of a network's history, no node needed)",
      "check every commit's signature, authority and records; exit 1 on any fault"},
-    {"import", cmd_import, "twin import FILE [--format csv|json|iati] [--type TYPE] [--dry-run]",
+    {"import", cmd_import,
+     "twin import FILE|DIR... [--format csv|json|iati] [--type TYPE] [--dry-run]",
      "add or change many records in one signed commit; all rows valid, or nothing"},
     {"export", cmd_export,
      "twin export --format json|csv|iati [--type TYPE] [--where FIELD=VALUE ...] [--all] [--out "
