@@ -6,9 +6,9 @@
  * (`dates.planned_start`). A cell holds a text value as it is and any other value (number,
  * boolean, list, object) as JSON; an empty cell is an absent field.
  *
- * An import is atomic: every row is checked against the schema and the records it points at
- * (including rows of the same import), and either all of them land in one signed commit or
- * nothing does, with every invalid row reported.
+ * An import of one file or many is atomic: every row is checked against the schema and the
+ * records it points at (including rows of the same import, in any file and order), and either
+ * all of them land in one signed commit or nothing does, with every invalid row reported.
  */
 #ifndef TWIN_INTERCHANGE_H
 #define TWIN_INTERCHANGE_H
@@ -21,7 +21,8 @@
 #include "twin/ops.h"
 
 #define TWIN_IMPORT_MAX_BYTES (512 * 1024 * 1024) /* an import file */
-#define TWIN_IMPORT_MAX_ROWS  1000000
+#define TWIN_IMPORT_MAX_ROWS  1000000             /* of a file, and of an import of several */
+#define TWIN_IMPORT_MAX_FILES 10000
 #define TWIN_CSV_CELL_MAX     65536 /* bytes of one CSV cell */
 #define TWIN_CSV_COLUMNS_MAX  1000
 
@@ -53,7 +54,8 @@ int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
                                        struct twin_export_sealed *sealed);
 
 struct twin_import_error {
-    size_t row; /* CSV: the row number in a spreadsheet (the header is row 1); JSON: 1-based */
+    size_t file; /* its index in the report's files */
+    size_t row;  /* CSV: the row number in a spreadsheet (the header is row 1); JSON: 1-based */
     char message[600];
 };
 
@@ -67,14 +69,37 @@ struct twin_import_report {
     size_t nerrors, errors_cap;
     bool committed;
     git_oid commit;
+    char **files; /* the files read, in order */
+    size_t nfiles;
 };
 
 typedef void (*twin_import_progress_fn)(size_t rows_done, void *ctx);
 
-/* Imports the file at path. type is required for CSV (a "type" column must agree with it) and
- * optional for JSON. With dry_run everything is checked and nothing written. Returns 0 when the
- * import ran, whether or not rows were invalid (see report->nerrors); an error code when the
- * file itself cannot be read as the format (the message names the place). */
+/* How twin_interchange_import_paths reads its paths. */
+struct twin_import_options {
+    bool format_given; /* every file is in format; otherwise each file's name says (.csv, .json,
+                        * .xml for IATI) and a directory's CSV files are read */
+    enum twin_format format;
+    const char *type; /* NULL: a CSV row's type is its "type" cell, else the file's name (as
+                       * export writes it: activity.csv); given, every type cell must agree */
+    bool dry_run;     /* check everything, write nothing */
+    twin_import_progress_fn progress;
+    void *progress_ctx;
+};
+
+/* Imports the files at paths as one batch: each path is a file, or a directory of which every
+ * file named *.csv (*.json with format JSON, *.xml with IATI) is read, in name order; other
+ * files and subdirectories, and names that begin with a dot, are left alone. Every record is
+ * checked against the schema and the records it points at, those of the whole batch included
+ * whatever their order, and all land in one signed commit or none does. An IATI import reads
+ * one file. Returns 0 when the import ran, whether or not rows were invalid (see
+ * report->nerrors, each naming its file and row); an error code when a path or a file cannot
+ * be read as its format (the message names the file and the place). */
+int twin_interchange_import_paths(struct twin_import_report **out, twin_node *n,
+                                  const char *const *paths, size_t npaths,
+                                  const struct twin_import_options *opt);
+
+/* twin_interchange_import_paths of the one file at path, in format. */
 int twin_interchange_import(struct twin_import_report **out, twin_node *n, const char *path,
                             enum twin_format format, const char *type, bool dry_run,
                             twin_import_progress_fn progress, void *progress_ctx);

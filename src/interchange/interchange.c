@@ -6,6 +6,7 @@
 #include "twin/interchange.h"
 
 #include <csv.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -382,22 +383,26 @@ int twin_interchange_csv_read(const char *data, size_t len, twin_csv_row_fn row_
 /* ---- import --------------------------------------------------------------------------------- */
 
 struct staged_row {
-    size_t row;
+    size_t file, row;
     char path[128];
     char *old_text; /* the stored version it replaces, or NULL for a new record */
     size_t old_len;
-    json_t *plain; /* a new record staged sealed (it holds personal data): its content */
+    json_t *plain;    /* a new record staged sealed (it holds personal data): its content */
+    bool same_sealed; /* a sealed record the row equals: unchanged, checked when it was written */
 };
 
 struct importer {
     twin_node *node;
     twin_batch *batch;
-    const char *type;
+    const char *type; /* --type: every record's */
     struct twin_import_report *report;
     struct staged_row *rows;
     size_t nrows, cap;
+    size_t file;           /* the file being read: its index in report->files */
+    const char *file_type; /* its records' type when a row does not say: --type, or its name */
     char **header;
     size_t ncols;
+    bool type_column;
     twin_import_progress_fn progress;
     void *progress_ctx;
     bool dry_run;
@@ -406,9 +411,9 @@ struct importer {
     size_t naudience;
 };
 
-static int report_error(struct twin_import_report *r, size_t row, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int report_error(struct twin_import_report *r, size_t row, const char *fmt, ...)
+static int report_error(struct twin_import_report *r, size_t file, size_t row, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int report_error(struct twin_import_report *r, size_t file, size_t row, const char *fmt, ...)
 {
     if (r->nerrors == r->errors_cap) {
         size_t cap = r->errors_cap ? r->errors_cap * 2 : 16;
@@ -419,6 +424,7 @@ static int report_error(struct twin_import_report *r, size_t row, const char *fm
         r->errors_cap = cap;
     }
     struct twin_import_error *e = &r->errors[r->nerrors++];
+    e->file = file;
     e->row = row;
     va_list ap;
     va_start(ap, fmt);
@@ -447,15 +453,23 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
     return rc;
 }
 
-/* Whether a stored record's text is a sealed record's envelope. */
-static bool old_is_sealed(const char *text, size_t len)
+/* Whether a stored record's text is a sealed record's envelope (1), and then whether rec is the
+ * content this node opens from it (*same). */
+static int old_is_sealed(bool *same, twin_node *n, const char *text, size_t len, const json_t *rec)
 {
-    json_t *old = NULL;
-    bool sealed =
-        twin_record_parse_canonical(&old, text, len) == 0 && json_object_get(old, "sealed");
+    json_t *old = NULL, *content = NULL;
+    enum twin_sealing how = TWIN_SEALING_CLOSED;
+    *same = false;
+    if (twin_record_parse_canonical(&old, text, len) != 0 || !json_object_get(old, "sealed")) {
+        json_decref(old);
+        twin_error_clear();
+        return 0;
+    }
+    int rc = twin_ops_unseal(&content, &how, n, old);
+    *same = rc == 0 && how == TWIN_SEALING_OPENED && json_equal(content, (json_t *)rec);
+    json_decref(content);
     json_decref(old);
-    twin_error_clear();
-    return sealed;
+    return rc ? rc : 1;
 }
 
 static int cmp_org(const void *a, const void *b)
@@ -507,16 +521,23 @@ static int stage(struct importer *im, size_t row, json_t *rec)
     const char *id = json_string_value(json_object_get(rec, "id"));
     char new_id[TWIN_ID_LEN + 1], path[128], *text = NULL, *old_text = NULL;
     size_t len, old_len = 0;
+    if (r->rows == TWIN_IMPORT_MAX_ROWS)
+        return twin_error(TWIN_ELIMIT, "more than %d rows in the import", TWIN_IMPORT_MAX_ROWS);
     r->rows++;
     if (im->progress && r->rows % PROGRESS_EVERY == 0)
         im->progress(r->rows, im->progress_ctx);
-    if (!type || (im->type && strcmp(type, im->type) != 0))
-        return report_error(r, row, "type: %s, not %s", type ? type : "missing",
-                            im->type ? im->type : "a record type");
+    if (!type)
+        return report_error(r, im->file, row, "type: missing (give it in %s)",
+                            im->header
+                                ? "a type column, with --type, or as the file's name (TYPE.csv)"
+                                : "the record or with --type");
+    if (im->type && strcmp(type, im->type) != 0)
+        return report_error(r, im->file, row, "type: the record says %s, --type says %s", type,
+                            im->type);
     if (!twin_record_type_known(type))
-        return report_error(r, row, "type: unknown record type '%s'", type);
+        return report_error(r, im->file, row, "type: unknown record type '%s'", type);
     if (json_object_get(rec, "sealed"))
-        return report_error(r, row,
+        return report_error(r, im->file, row,
                             "sealed: this is a sealed record's envelope, which cannot be "
                             "imported (export its content with twin export --sealed)");
     if (!id) {
@@ -524,32 +545,45 @@ static int stage(struct importer *im, size_t row, json_t *rec)
         json_object_set_new(rec, "id", json_string(new_id));
         id = new_id;
     } else if (!twin_record_id_valid(id)) {
-        return report_error(r, row, "id: '%s' is not a record id", id);
+        return report_error(r, im->file, row, "id: '%s' is not a record id", id);
     }
     twin_record_path(path, sizeof(path), type, id);
     if (twin_batch_staged(im->batch, path))
-        return report_error(r, row, "id: %s appears twice in the file", id);
+        return report_error(r, im->file, row, "id: %s appears twice in the import", id);
     int rc = twin_batch_exists(im->batch, path);
     if (rc > 0)
         rc = twin_batch_read(&old_text, &old_len, im->batch, path, TWIN_RECORD_FILE_MAX_BYTES);
     else if (rc == 0 && twin_record_apply_defaults(rec))
-        return report_error(r, row, "%s", twin_error_last());
+        return report_error(r, im->file, row, "%s", twin_error_last());
     if (rc)
         return rc;
-    if (old_text && old_is_sealed(old_text, old_len)) {
+    bool same = false;
+    if (old_text && (rc = old_is_sealed(&same, im->node, old_text, old_len, rec)) < 0) {
         free(old_text);
-        return report_error(r, row,
+        return rc;
+    }
+    if (rc > 0 && !same) {
+        free(old_text);
+        return report_error(r, im->file, row,
                             "id: %s %s is sealed; an import cannot change it (twin set or twin "
                             "edit can)",
                             type, id);
     }
+    /* A sealed record's row equal to its content stays as it is (its envelope staged again, to
+     * hold its place in the batch). */
     bool sealed = !old_text && twin_envelope_personal_field(rec);
-    if ((rc = sealed ? seal_staged(im, rec, &text, &len)
-                     : twin_record_canonical(&text, &len, rec)) ||
-        (rc = twin_batch_put(im->batch, path, text, len))) {
+    if (same && !(text = malloc(old_len ? old_len : 1)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    else if (same) {
+        memcpy(text, old_text, old_len);
+        len = old_len;
+        rc = 0;
+    } else
+        rc = sealed ? seal_staged(im, rec, &text, &len) : twin_record_canonical(&text, &len, rec);
+    if (rc || (rc = twin_batch_put(im->batch, path, text, len))) {
         free(text);
         free(old_text);
-        return rc == TWIN_ERROR ? rc : report_error(r, row, "%s", twin_error_last());
+        return rc == TWIN_ERROR ? rc : report_error(r, im->file, row, "%s", twin_error_last());
     }
     free(text);
     if (im->nrows == im->cap) {
@@ -563,11 +597,13 @@ static int stage(struct importer *im, size_t row, json_t *rec)
         im->cap = cap;
     }
     struct staged_row *s = &im->rows[im->nrows++];
+    s->file = im->file;
     s->row = row;
     snprintf(s->path, sizeof(s->path), "%s", path);
     s->old_text = old_text;
     s->old_len = old_len;
     s->plain = sealed ? json_incref(rec) : NULL;
+    s->same_sealed = same;
     return 0;
 }
 
@@ -590,15 +626,21 @@ static int on_csv_row(size_t row, char **cells, size_t ncells, void *ctx)
             im->header[i] = cells[i];
             cells[i] = NULL; /* kept as the header */
             im->ncols = i + 1;
+            im->type_column = im->type_column || strcmp(im->header[i], "type") == 0;
         }
+        if (!im->type_column && !im->file_type)
+            return twin_error(TWIN_EINVALID,
+                              "row 1: no type column, and the file's name is no record type's: "
+                              "give --type TYPE, or name the file TYPE.csv (as twin export "
+                              "writes it: activity.csv)");
         return 0;
     }
     if (ncells == 1 && !cells[0][0])
         return 0; /* a blank line */
     if (ncells != im->ncols)
-        return report_error(im->report, row, "the row has %zu fields, the header %zu", ncells,
-                            im->ncols);
-    json_t *rec = json_pack("{s:s}", "type", im->type);
+        return report_error(im->report, im->file, row, "the row has %zu fields, the header %zu",
+                            ncells, im->ncols);
+    json_t *rec = im->file_type ? json_pack("{s:s}", "type", im->file_type) : json_object();
     if (!rec)
         return twin_error(TWIN_ERROR, "out of memory");
     int rc = 0;
@@ -610,7 +652,8 @@ static int on_csv_row(size_t row, char **cells, size_t ncells, void *ctx)
             continue;
         }
         if (twin_record_set_path(rec, im->header[i], cells[i])) {
-            rc = report_error(im->report, row, "%s: %s", im->header[i], twin_error_last());
+            rc =
+                report_error(im->report, im->file, row, "%s: %s", im->header[i], twin_error_last());
             json_decref(rec);
             return rc;
         }
@@ -648,9 +691,9 @@ static int import_json(struct importer *im, const char *data, size_t len)
         json_t *rec = NULL;
         /* Each record through the record parser: the same limits as any record. */
         if (!text)
-            rc = report_error(im->report, i + 1, "not a JSON object");
+            rc = report_error(im->report, im->file, i + 1, "not a JSON object");
         else if (twin_record_parse(&rec, text, strlen(text)))
-            rc = report_error(im->report, i + 1, "%s", twin_error_last());
+            rc = report_error(im->report, im->file, i + 1, "%s", twin_error_last());
         else {
             if (!json_object_get(rec, "type") && im->type)
                 json_object_set_new(rec, "type", json_string(im->type));
@@ -714,40 +757,217 @@ void twin_interchange_import_report_free(struct twin_import_report *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->nfiles; i++)
+        free(r->files[i]);
+    free(r->files);
     free(r->errors);
     free(r);
 }
 
-int twin_interchange_import(struct twin_import_report **out, twin_node *n, const char *path,
-                            enum twin_format format, const char *type, bool dry_run,
-                            twin_import_progress_fn progress, void *progress_ctx)
+static const char *format_ext(enum twin_format f)
 {
-    struct twin_import_report *r = calloc(1, sizeof(*r));
-    struct importer im = {n, NULL,     type,         r,       NULL, 0,    0, NULL,
-                          0, progress, progress_ctx, dry_run, NULL, NULL, 0};
+    return f == TWIN_FORMAT_CSV ? ".csv" : f == TWIN_FORMAT_JSON ? ".json" : ".xml";
+}
+
+static const char *format_name(enum twin_format f)
+{
+    return f == TWIN_FORMAT_CSV ? "csv" : f == TWIN_FORMAT_JSON ? "json" : "iati";
+}
+
+static bool ends_with(const char *s, const char *end)
+{
+    size_t n = strlen(s), k = strlen(end);
+    return n > k && strcmp(s + n - k, end) == 0;
+}
+
+/* The last part of path, without a trailing slash, into buf. */
+static const char *last_part(char *buf, size_t size, const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    size_t start = len;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+    snprintf(buf, size, "%.*s", (int)(len - start), path + start);
+    return buf;
+}
+
+/* The record type a file's name says (activity.csv: activity), or NULL. */
+static const char *type_by_name(const char *path)
+{
+    char base[256];
+    last_part(base, sizeof(base), path);
+    char *dot = strrchr(base, '.');
+    if (!dot || strcmp(dot, ".csv") != 0)
+        return NULL;
+    *dot = '\0';
+    for (const char *const *t = twin_record_types(); *t; t++)
+        if (strcmp(*t, base) == 0)
+            return *t;
+    return NULL;
+}
+
+static int add_file(struct twin_import_report *r, const char *path)
+{
+    if (r->nfiles == TWIN_IMPORT_MAX_FILES)
+        return twin_error(TWIN_ELIMIT, "more than %d files in one import", TWIN_IMPORT_MAX_FILES);
+    char **files = twin_util_realloc_array(r->files, r->nfiles + 1, sizeof(*files));
+    if (!files)
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->files = files;
+    if (!(r->files[r->nfiles] = strdup(path)))
+        return twin_error(TWIN_ERROR, "out of memory");
+    r->nfiles++;
+    return 0;
+}
+
+/* Adds the files path names to r->files: path itself, or a directory's regular files whose
+ * names end in ext (and begin with no dot), in name order. */
+static int add_path(struct twin_import_report *r, const char *path, const char *ext)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return twin_error(TWIN_ENOTFOUND, "cannot read %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return add_file(r, path);
+    DIR *d = opendir(path);
+    if (!d)
+        return twin_error(TWIN_ENOTFOUND, "cannot read %s: %s", path, strerror(errno));
+    size_t first = r->nfiles, len = strlen(path);
+    const char *sep = len && path[len - 1] == '/' ? "" : "/";
+    int rc = 0;
+    struct dirent *de;
+    errno = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        char full[4096];
+        if (de->d_name[0] == '.' || !ends_with(de->d_name, ext))
+            continue;
+        if ((size_t)snprintf(full, sizeof(full), "%s%s%s", path, sep, de->d_name) >= sizeof(full))
+            rc = twin_error(TWIN_ELIMIT, "%s%s%s: a path too long", path, sep, de->d_name);
+        else if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+            rc = add_file(r, full);
+        errno = 0;
+    }
+    if (rc == 0 && errno)
+        rc = twin_error(TWIN_ERROR, "cannot read %s: %s", path, strerror(errno));
+    closedir(d);
+    if (rc == 0 && r->nfiles == first)
+        rc = twin_error(TWIN_EINVALID, "%s holds no %s file to import", path, ext);
+    if (rc == 0)
+        qsort(r->files + first, r->nfiles - first, sizeof(*r->files), cmp_str);
+    return rc;
+}
+
+/* Reads and stages the records of file f of the import. */
+static int import_file(struct importer *im, size_t f, enum twin_format format)
+{
+    const char *path = im->report->files[f];
     char *data = NULL;
     size_t len = 0;
+    im->file = f;
+    im->file_type = im->type ? im->type : format == TWIN_FORMAT_CSV ? type_by_name(path) : NULL;
+    im->type_column = false;
+    int rc = twin_util_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
+    if (rc == 0) {
+        rc = format == TWIN_FORMAT_CSV    ? twin_interchange_csv_read(data, len, on_csv_row, im)
+             : format == TWIN_FORMAT_IATI ? import_iati(im, data, len)
+                                          : import_json(im, data, len);
+        if (rc)
+            rc = twin_error_wrap(rc, "%s", path);
+    }
+    for (size_t i = 0; i < im->ncols; i++)
+        free(im->header[i]);
+    free(im->header);
+    im->header = NULL;
+    im->ncols = 0;
+    free(data);
+    return rc;
+}
+
+/* The commit message's subject names the file or directory imported, or the count of them. */
+static void import_message(char *buf, size_t size, const struct twin_import_report *r,
+                           const char *const *paths, size_t npaths, const enum twin_format *formats)
+{
+    char source[300], base[256];
+    size_t k = r->created + r->changed;
+    if (npaths == 1 && r->nfiles == 1)
+        snprintf(source, sizeof(source), "%.200s", last_part(base, sizeof(base), paths[0]));
+    else if (npaths == 1)
+        snprintf(source, sizeof(source), "%.200s (%zu files)",
+                 last_part(base, sizeof(base), paths[0]), r->nfiles);
+    else
+        snprintf(source, sizeof(source), "%zu files", r->nfiles);
+    bool seen[3] = {false, false, false};
+    char kinds[32] = "";
+    for (size_t i = 0; i < r->nfiles; i++)
+        seen[formats[i]] = true;
+    for (int f = 0; f < 3; f++)
+        if (seen[f])
+            snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), "%s%s",
+                     kinds[0] ? ", " : "", format_name((enum twin_format)f));
+    snprintf(buf, size, "import %zu record%s from %s: %zu new, %zu changed\n\nImport: %s\n", k,
+             k == 1 ? "" : "s", source, r->created, r->changed, kinds);
+}
+
+int twin_interchange_import_paths(struct twin_import_report **out, twin_node *n,
+                                  const char *const *paths, size_t npaths,
+                                  const struct twin_import_options *opt)
+{
+    struct twin_import_report *r = calloc(1, sizeof(*r));
+    struct importer im = {.node = n,
+                          .type = opt->type,
+                          .report = r,
+                          .progress = opt->progress,
+                          .progress_ctx = opt->progress_ctx,
+                          .dry_run = opt->dry_run};
+    enum twin_format *formats = NULL;
     *out = NULL;
     if (!r)
         return twin_error(TWIN_ERROR, "out of memory");
     int rc = 0;
-    if (format == TWIN_FORMAT_CSV && !type)
-        rc = twin_error(TWIN_EINVALID, "a CSV import needs the record type (--type)");
-    else if (type && !twin_record_type_known(type))
-        rc = twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
-    if (rc == 0)
-        rc = twin_util_read_file(&data, &len, path, TWIN_IMPORT_MAX_BYTES);
+    if (npaths == 0)
+        rc = twin_error(TWIN_EINVALID, "give the files or directories to import");
+    else if (opt->type && !twin_record_type_known(opt->type))
+        rc = twin_error(TWIN_EINVALID, "unknown record type '%s'", opt->type);
+    const char *dir_ext = format_ext(opt->format_given ? opt->format : TWIN_FORMAT_CSV);
+    for (size_t i = 0; rc == 0 && i < npaths; i++)
+        rc = add_path(r, paths[i], dir_ext);
+    if (rc == 0 && !(formats = twin_util_malloc_array(r->nfiles, sizeof(*formats))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; rc == 0 && i < r->nfiles; i++) {
+        const char *f = r->files[i];
+        if (opt->format_given)
+            formats[i] = opt->format;
+        else if (ends_with(f, ".csv"))
+            formats[i] = TWIN_FORMAT_CSV;
+        else if (ends_with(f, ".json"))
+            formats[i] = TWIN_FORMAT_JSON;
+        else if (ends_with(f, ".xml"))
+            formats[i] = TWIN_FORMAT_IATI;
+        else
+            rc = twin_error(TWIN_EINVALID,
+                            "%s: say its format with --format csv|json|iati (its name ends in "
+                            "none of .csv, .json, .xml)",
+                            f);
+        if (rc == 0 && formats[i] == TWIN_FORMAT_IATI && r->nfiles > 1)
+            rc = twin_error(TWIN_EINVALID,
+                            "%s: an IATI import reads one file at a time, not %zu files", f,
+                            r->nfiles);
+    }
     if (rc == 0)
         rc = twin_ops_batch_begin(&im.batch, n, 0);
-    if (rc == 0)
-        rc = format == TWIN_FORMAT_CSV    ? twin_interchange_csv_read(data, len, on_csv_row, &im)
-             : format == TWIN_FORMAT_IATI ? import_iati(&im, data, len)
-                                          : import_json(&im, data, len);
+    for (size_t f = 0; rc == 0 && f < r->nfiles; f++)
+        rc = import_file(&im, f, formats[f]);
     /* Every staged record is checked against all the others and the store. */
     bool limited = twin_node_writer_limited(n);
     for (size_t i = 0; rc == 0 && i < im.nrows; i++) {
         struct staged_row *s = &im.rows[i];
         char *text = NULL, fault[600];
+        if (s->same_sealed) {
+            r->unchanged++;
+            continue;
+        }
         size_t tlen;
         json_t *rec = NULL, *old = NULL;
         /* The staged text is twin's own canonical form: parsing it is enough. A record staged
@@ -761,9 +981,9 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
             ;
         else if (twin_record_validate(rec, old, lookup_batch, im.batch) ||
                  twin_record_check_conflicts_kept(rec, old))
-            rc = report_error(r, s->row, "%s", twin_error_last());
+            rc = report_error(r, s->file, s->row, "%s", twin_error_last());
         else if (limited && s->plain)
-            rc = report_error(r, s->row,
+            rc = report_error(r, s->file, s->row,
                               "%s may write only in its own partnerships, so it writes no "
                               "sealed records, and this record holds personal data (%s)",
                               twin_node_org_id(n), twin_envelope_personal_field(rec));
@@ -772,7 +992,7 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
                                                  twin_node_org_id(n), lookup_batch, im.batch)) ==
                      0 &&
                  fault[0])
-            rc = report_error(r, s->row, "%s", fault);
+            rc = report_error(r, s->file, s->row, "%s", fault);
         else if (!s->old_text)
             r->created++;
         else if (tlen == s->old_len && memcmp(text, s->old_text, tlen) == 0)
@@ -783,16 +1003,9 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
         json_decref(rec);
         json_decref(old);
     }
-    if (rc == 0 && r->nerrors == 0 && !dry_run && r->created + r->changed > 0) {
+    if (rc == 0 && r->nerrors == 0 && !opt->dry_run && r->created + r->changed > 0) {
         char message[600];
-        const char *base = strrchr(path, '/');
-        snprintf(message, sizeof(message),
-                 "import %zu record%s from %.200s: %zu new, %zu changed\n\nImport: %s\n",
-                 r->created + r->changed, r->created + r->changed == 1 ? "" : "s",
-                 base ? base + 1 : path, r->created, r->changed,
-                 format == TWIN_FORMAT_CSV    ? "csv"
-                 : format == TWIN_FORMAT_IATI ? "iati"
-                                              : "json");
+        import_message(message, sizeof(message), r, paths, npaths, formats);
         if ((rc = twin_batch_commit(&r->commit, im.batch, message)) == 0 &&
             (rc = twin_batch_flush(im.batch)) == 0) {
             r->commit = *twin_batch_tip(im.batch);
@@ -807,14 +1020,19 @@ int twin_interchange_import(struct twin_import_report **out, twin_node *n, const
     free(im.rows);
     free(im.audience);
     twin_membership_free(im.members);
-    for (size_t i = 0; i < im.ncols; i++)
-        free(im.header[i]);
-    free(im.header);
-    free(data);
+    free(formats);
     if (rc) {
         twin_interchange_import_report_free(r);
         return rc;
     }
     *out = r;
     return 0;
+}
+
+int twin_interchange_import(struct twin_import_report **out, twin_node *n, const char *path,
+                            enum twin_format format, const char *type, bool dry_run,
+                            twin_import_progress_fn progress, void *progress_ctx)
+{
+    struct twin_import_options opt = {true, format, type, dry_run, progress, progress_ctx};
+    return twin_interchange_import_paths(out, n, &path, 1, &opt);
 }

@@ -1,12 +1,14 @@
 /* Interchange: records out as JSON and CSV (every cell quoted, quotes doubled, line breaks,
  * commas and any Unicode kept), the CSV reader on its own (quoting, NUL bytes, UTF-8, the column
  * and cell limits), and imports: one commit for every row or nothing at all, each invalid row
- * named by its row number, dry runs, updates, JSON imports and the progress callback. */
+ * named by its row number, dry runs, updates, JSON imports and the progress callback; imports of
+ * several files and directories as one batch, and sealed records imported again. */
 #define _XOPEN_SOURCE 700 /* nftw, open_memstream */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include "helpers.h"
 #include "twin/interchange.h"
@@ -578,8 +580,8 @@ static void rows_that_do_not_fit_the_file_are_named(void **state)
     } want[] = {
         {3, "the row has 2 fields, the header 3"},
         {4, "id: 'kick-off' is not a record id"},
-        {6, "appears twice in the file"},
-        {7, "type: document, not note"},
+        {6, "appears twice in the import"},
+        {7, "type: the record says document, --type says note"},
         {8, "note.title: must be one line without control characters"},
     };
     for (size_t i = 0; i < r->nerrors; i++)
@@ -607,7 +609,7 @@ static void a_file_that_cannot_be_read_as_its_format_is_refused(void **state)
     file_with(e, path, "notes.csv", "title\nok\n");
     assert_error(
         twin_interchange_import(&r, e->node, path, TWIN_FORMAT_CSV, NULL, false, NULL, NULL),
-        TWIN_EINVALID, "a CSV import needs the record type (--type)");
+        TWIN_EINVALID, "notes.csv: row 1: no type column, and the file's name is no record type's");
     assert_null(r);
     assert_error(
         twin_interchange_import(&r, e->node, path, TWIN_FORMAT_CSV, "meeting", false, NULL, NULL),
@@ -763,7 +765,8 @@ static void a_json_import_checks_references_among_its_own_records(void **state)
     assert_int_equal(r->errors[0].row, 3);
     assert_string_equal(r->errors[0].message, "not a JSON object");
     assert_int_equal(r->errors[1].row, 4);
-    assert_string_equal(r->errors[1].message, "type: missing, not a record type");
+    assert_string_equal(r->errors[1].message,
+                        "type: missing (give it in the record or with --type)");
     assert_int_equal(r->errors[2].row, 2);
     assert_string_equal(r->errors[2].message, expect);
     assert_false(r->committed);
@@ -782,6 +785,213 @@ static void a_json_import_checks_references_among_its_own_records(void **state)
         twin_interchange_import(&none, e->node, path, TWIN_FORMAT_JSON, NULL, false, NULL, NULL),
         TWIN_EINVALID, "not valid JSON (line 2, column ");
     assert_null(none);
+}
+
+/* ---- imports of several files ---------------------------------------------------------------- */
+
+static struct twin_import_report *import_paths_ok(struct env *e, const char *const *paths,
+                                                  size_t npaths, bool dry)
+{
+    struct twin_import_report *r = NULL;
+    struct twin_import_options opt = {.dry_run = dry};
+    if (twin_interchange_import_paths(&r, e->node, paths, npaths, &opt))
+        fail_msg("import: %s", twin_error_last());
+    assert_non_null(r);
+    return r;
+}
+
+static char *commit_message(twin_node *n, const git_oid *id)
+{
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(n), id), 0);
+    char *message = strdup(git_commit_message(c));
+    git_commit_free(c);
+    return message;
+}
+
+static void several_files_are_one_batch_whose_references_resolve_in_any_order(void **state)
+{
+    struct env *e = *state;
+    char part[TWIN_ID_LEN + 1], doc[TWIN_ID_LEN + 1], result[TWIN_ID_LEN + 1], text[1024], dir[256],
+        path[256];
+    twin_record_new_id(part);
+    twin_record_new_id(doc);
+    twin_record_new_id(result);
+    snprintf(dir, sizeof(dir), "%s/export", e->f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* The indicator file has no type column (its name says it) and comes first by name; it
+     * points at a result of a later file, which points at the partnership of the last file, and
+     * the partnership and its document point at each other. */
+    snprintf(text, sizeof(text), "result,title,measure\n%s,Water lost (%%),2\n", result);
+    file_with(e, path, "export/indicator.csv", text);
+    snprintf(text, sizeof(text),
+             "id,type,partnership,title,result_type\n%s,result,%s,Less water lost,2\n"
+             ",document,%s,MoU,\n",
+             result, part, part);
+    file_with(e, path, "export/mixed.csv", text);
+    snprintf(text, sizeof(text),
+             "[{\"id\": \"%s\", \"type\": \"document\", \"kind\": \"mou\", \"title\": \"Signed\","
+             " \"partnership\": \"%s\"},"
+             " {\"id\": \"%s\", \"type\": \"partnership\", \"title\": \"Utility twinning\","
+             " \"partnership_type\": \"twinning\","
+             " \"agreements\": [{\"kind\": \"mou\", \"document\": \"%s\"}]}]",
+             doc, part, part, doc);
+    file_with(e, path, "partnership.json", text);
+    git_oid before = head_of(e->node);
+
+    const char *paths[] = {dir, path};
+    struct twin_import_report *r = import_paths_ok(e, paths, 2, false);
+    for (size_t i = 0; i < r->nerrors; i++)
+        print_message("%s row %zu: %s\n", r->files[r->errors[i].file], r->errors[i].row,
+                      r->errors[i].message);
+    /* The document of mixed.csv has no kind: its row is named with its file. */
+    assert_int_equal(r->nerrors, 1);
+    assert_int_equal(r->errors[0].file, 1);
+    assert_int_equal(r->errors[0].row, 3);
+    assert_string_equal(r->errors[0].message, "document.kind: required");
+    assert_false(r->committed);
+    assert_int_equal(r->nfiles, 3);
+    assert_non_null(strstr(r->files[0], "export/indicator.csv"));
+    assert_non_null(strstr(r->files[1], "export/mixed.csv"));
+    assert_string_equal(r->files[2], path);
+    git_oid after = head_of(e->node);
+    assert_true(git_oid_equal(&before, &after));
+    twin_interchange_import_report_free(r);
+
+    snprintf(text, sizeof(text),
+             "id,type,partnership,title,result_type,kind\n%s,result,%s,Less water lost,2,\n"
+             ",document,%s,MoU,,mou\n",
+             result, part, part);
+    file_with(e, path, "export/mixed.csv", text);
+    snprintf(path, sizeof(path), "%s/partnership.json", e->f->dir);
+    r = import_paths_ok(e, paths, 2, false);
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->rows, 5);
+    assert_int_equal(r->created, 5);
+    assert_true(r->committed);
+    after = head_of(e->node);
+    assert_true(git_oid_equal(&after, &r->commit));
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, twin_node_repo(e->node), &after), 0);
+    assert_int_equal(git_commit_parentcount(c), 1);
+    assert_true(git_oid_equal(git_commit_parent_id(c, 0), &before));
+    assert_string_equal(git_commit_message(c), "import 5 records from 3 files: 5 new, 0 changed"
+                                               "\n\nImport: json, csv\n");
+    git_commit_free(c);
+    twin_interchange_import_report_free(r);
+    assert_int_equal(count_type(e->node, "indicator"), 1);
+    assert_int_equal(count_type(e->node, "document"), 2);
+    json_t *p = get(e->node, part);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(p, "agreements"), 0), "document")),
+                        doc);
+    json_decref(p);
+
+    /* The directory alone, again: the row with an id is unchanged, those without are new. */
+    r = import_paths_ok(e, paths, 1, true);
+    assert_int_equal(r->unchanged, 1);
+    assert_int_equal(r->created, 2);
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+}
+
+static void a_directory_gives_its_files_of_the_format_and_nothing_else(void **state)
+{
+    struct env *e = *state;
+    char dir[256], path[256], sub[256];
+    snprintf(dir, sizeof(dir), "%s/in", e->f->dir);
+    snprintf(sub, sizeof(sub), "%s/in/sub.csv", e->f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    file_with(e, path, "in/b.csv", "type,title\nnote,Second\n");
+    file_with(e, path, "in/a.csv", "type,title\nnote,First\n");
+    file_with(e, path, "in/.hidden.csv", "type,title\nnote,Hidden\n");
+    file_with(e, path, "in/readme.txt", "not records\n");
+    file_with(e, path, "in/notes.json", "[{\"type\": \"note\", \"title\": \"From JSON\"}]");
+    const char *paths[] = {dir};
+    struct twin_import_report *r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->nfiles, 2);
+    assert_non_null(strstr(r->files[0], "in/a.csv"));
+    assert_non_null(strstr(r->files[1], "in/b.csv"));
+    assert_int_equal(r->created, 2);
+    char *message = commit_message(e->node, &r->commit);
+    assert_string_equal(message, "import 2 records from in (2 files): 2 new, 0 changed\n\nImport: "
+                                 "csv\n");
+    free(message);
+    twin_interchange_import_report_free(r);
+
+    /* With a format given, a directory gives its files of that format. */
+    struct twin_import_options opt = {.format_given = true, .format = TWIN_FORMAT_JSON};
+    r = NULL;
+    assert_int_equal(twin_interchange_import_paths(&r, e->node, paths, 1, &opt), 0);
+    assert_int_equal(r->nfiles, 1);
+    assert_int_equal(r->created, 1);
+    twin_interchange_import_report_free(r);
+
+    /* What cannot be read as a batch is refused whole, naming the path. */
+    git_oid before = head_of(e->node);
+    opt.format = TWIN_FORMAT_IATI;
+    assert_error(twin_interchange_import_paths(&r, e->node, paths, 1, &opt), TWIN_EINVALID,
+                 "holds no .xml file to import");
+    assert_null(r);
+    char x1[256], x2[256];
+    file_with(e, x1, "one.xml", "<iati-activities/>");
+    file_with(e, x2, "two.xml", "<iati-activities/>");
+    const char *two[] = {x1, x2};
+    opt.format_given = false;
+    assert_error(twin_interchange_import_paths(&r, e->node, two, 2, &opt), TWIN_EINVALID,
+                 "an IATI import reads one file at a time, not 2 files");
+    const char *txt[] = {path};
+    snprintf(path, sizeof(path), "%s/in/readme.txt", e->f->dir);
+    assert_error(twin_interchange_import_paths(&r, e->node, txt, 1, &opt), TWIN_EINVALID,
+                 "readme.txt: say its format with --format csv|json|iati");
+    file_with(e, path, "in/b.csv", "type,title\nnote,\"open\n");
+    assert_error(twin_interchange_import_paths(&r, e->node, paths, 1, &opt), TWIN_EINVALID,
+                 "in/b.csv: the file ends inside a quoted cell");
+    assert_null(r);
+    git_oid after = head_of(e->node);
+    assert_true(git_oid_equal(&before, &after));
+}
+
+static void a_sealed_record_imported_again_as_its_content_is_unchanged(void **state)
+{
+    struct env *e = *state;
+    char id[TWIN_ID_LEN + 1], path[256];
+    add(id, e->node, "person", FIELDS("name", "Imani Example", "email", "imani@example.org"));
+    json_t *stored = get(e->node, id);
+    assert_non_null(json_object_get(stored, "sealed")); /* personal data: sealed */
+    json_decref(stored);
+    struct twin_selection sel = {.type = "person"};
+    struct twin_export_sealed sealed = {.include = true};
+    struct out o;
+    size_t rows = 0;
+    assert_int_equal(
+        twin_interchange_export_csv_sealed(out_open(&o), &rows, e->node, &sel, &sealed), 0);
+    char *csv = out_close(&o);
+    assert_int_equal(rows, 1);
+    file_with(e, path, "person.csv", csv);
+    git_oid before = head_of(e->node);
+    const char *paths[] = {path};
+    struct twin_import_report *r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->unchanged, 1);
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+
+    /* A change to it is refused: an import does not reseal. */
+    char *at = strstr(csv, "Imani Example");
+    assert_non_null(at);
+    memcpy(at, "Imani Changed", 13);
+    file_with(e, path, "person.csv", csv);
+    r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->nerrors, 1);
+    assert_non_null(strstr(r->errors[0].message, "is sealed; an import cannot change it"));
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+    free(csv);
+    git_oid after = head_of(e->node);
+    assert_true(git_oid_equal(&before, &after));
 }
 
 static void progress(size_t rows_done, void *ctx)
@@ -849,6 +1059,9 @@ int main(void)
         ENV_TEST(a_dry_run_checks_everything_and_writes_nothing),
         ENV_TEST(an_export_imported_again_is_unchanged),
         ENV_TEST(a_json_import_checks_references_among_its_own_records),
+        ENV_TEST(several_files_are_one_batch_whose_references_resolve_in_any_order),
+        ENV_TEST(a_directory_gives_its_files_of_the_format_and_nothing_else),
+        ENV_TEST(a_sealed_record_imported_again_as_its_content_is_unchanged),
         ENV_TEST(progress_is_reported_every_thousand_rows),
     };
     return cmocka_run_group_tests(tests, setup_global, teardown_global);
