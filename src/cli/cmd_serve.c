@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "twin/service.h"
 
-static void print_line(void *ctx, int64_t when, const char *line)
+static void print_line(void *ctx, int64_t when, int level, const char *line)
 {
     char stamp[32];
     time_t t = (time_t)when;

@@ -43,6 +43,7 @@ struct twin_service {
     int interval;
     twin_service_log_fn log;
     void *log_ctx;
+    int log_level;
     pthread_mutex_t log_lock;
     twin_listener *listener;
     int port;               /* where the listener listens (or listened) */
@@ -64,23 +65,26 @@ static bool stop_is_pending(void *ctx)
     return atomic_load(&s->stop_asked) && !atomic_load(&s->stop_taken);
 }
 
-static void say(twin_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(twin_service *s, const char *fmt, ...)
+static void say(twin_service *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(twin_service *s, int level, const char *fmt, ...)
 {
     char line[1200];
+    if (!s->log || level > s->log_level)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&s->log_lock);
     if (s->log)
-        s->log(s->log_ctx, twin_util_clock_now(), line);
+        s->log(s->log_ctx, twin_util_clock_now(), level, line);
     pthread_mutex_unlock(&s->log_lock);
 }
 
-static void listener_log(void *ctx, const char *line)
+static void listener_log(void *ctx, int level, const char *line)
 {
-    say(ctx, "%s", line);
+    say(ctx, level, "%s", line);
 }
 
 static double elapsed_ms(const struct timespec *a)
@@ -105,11 +109,11 @@ static void serve_session(void *ctx, twin_channel *ch)
         /* Let in by serve_authorize because an invite is open: it may only present one. */
         rc = twin_invite_respond(n, ch, joiner, sizeof(joiner), peer_note, sizeof(peer_note));
         if (rc == 0)
-            say(s, "invite from %s node %.16s: admitted %s; %s", twin_channel_peer_addr(ch), peer,
-                joiner, peer_note);
+            say(s, TWIN_LOG_INFO, "invite from %s node %.16s: admitted %s; %s",
+                twin_channel_peer_addr(ch), peer, joiner, peer_note);
         else
-            say(s, "invite from %s node %.16s (%s): refused: %s", twin_channel_peer_addr(ch), peer,
-                joiner, twin_error_last());
+            say(s, TWIN_LOG_WARN, "invite from %s node %.16s (%s): refused: %s",
+                twin_channel_peer_addr(ch), peer, joiner, twin_error_last());
         twin_node_free(n);
         return;
     }
@@ -118,11 +122,11 @@ static void serve_session(void *ctx, twin_channel *ch)
     double ms = elapsed_ms(&a);
     if (rc == 0) {
         twin_syncrun_describe(what, sizeof(what), &st);
-        say(s, "session from %s node %.16s: ok, %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
-            what, ms);
+        say(s, TWIN_LOG_INFO, "session from %s node %.16s: ok, %s (%.0f ms)",
+            twin_channel_peer_addr(ch), peer, what, ms);
     } else {
-        say(s, "session from %s node %.16s: failed: %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
-            twin_error_last(), ms);
+        say(s, TWIN_LOG_ERROR, "session from %s node %.16s: failed: %s (%.0f ms)",
+            twin_channel_peer_addr(ch), peer, twin_error_last(), ms);
     }
     twin_node_free(n);
 }
@@ -173,7 +177,7 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
         return;
     twin_node *n = NULL;
     if (twin_ops_open(&n, s->dir) != 0) {
-        say(s, "%s", twin_error_last()); /* tried again at the next tick */
+        say(s, TWIN_LOG_ERROR, "%s", twin_error_last()); /* tried again at the next tick */
         return;
     }
     /* Besides the key the node signs with now: the key node.key.prev keeps, the key in node.key
@@ -194,7 +198,7 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
     s->answering = *twin_node_key(n);
     char id[TWIN_NODE_ID_LEN + 1];
     twin_key_node_id(id, twin_node_key(n)->pk);
-    say(s,
+    say(s, TWIN_LOG_INFO,
         "node key changed: answering as node %s, and as the keys it replaced for peers that "
         "still expect them",
         id);
@@ -207,17 +211,23 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
  * stopping never waits for a whole round. */
 /* One round: a session with each peer. *last becomes the head the last session that succeeded
  * ended on (left as it was when none did): a local write after it is then seen as a change. */
-static void sync_all(twin_service *s, twin_node *n, git_oid *last)
+static void sync_all(twin_service *s, twin_node *n, git_oid *last, const char *why)
 {
     struct twin_peer *peers = NULL;
     size_t count = 0;
     const struct twin_sync_opts opts = {.cancelled = stop_is_pending, .cancel_ctx = s};
-    if (twin_peers_list(&peers, &count, n) != 0)
+    if (twin_peers_list(&peers, &count, n) != 0) {
+        say(s, TWIN_LOG_ERROR, "cannot list this node's peers: %s", twin_error_last());
         return;
+    }
+    say(s, TWIN_LOG_DEBUG, "round of sessions with %zu peer%s (%s)", count, count == 1 ? "" : "s",
+        why);
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
         char line[1200];
-        twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
-        say(s, "%s", line);
+        say(s, TWIN_LOG_DEBUG, "sync with %s: connecting to %s:%s", peers[i].name, peers[i].host,
+            peers[i].port);
+        int rc = twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
+        say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "%s", line);
     }
     free(peers);
 }
@@ -264,6 +274,12 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
     if (interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
         return twin_error(TWIN_EINVALID, "a service's interval is 1-%d seconds, not %d",
                           TWIN_SERVICE_INTERVAL_MAX, interval);
+    if (o->log_level && o->log_level != TWIN_LOG_ERROR && o->log_level != TWIN_LOG_WARN &&
+        o->log_level != TWIN_LOG_INFO && o->log_level != TWIN_LOG_DEBUG)
+        return twin_error(TWIN_EINVALID,
+                          "a service's log level is TWIN_LOG_ERROR, _WARN, _INFO "
+                          "or _DEBUG, not %d",
+                          o->log_level);
     if ((rc = twin_peers_address_parse(host, port, listen)))
         return rc;
     twin_service *s = calloc(1, sizeof(*s));
@@ -274,6 +290,7 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
     s->interval = interval;
     s->log = o->log;
     s->log_ctx = o->log_ctx;
+    s->log_level = o->log_level ? o->log_level : TWIN_LOG_INFO;
     s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->log_lock, NULL);
     if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake))) {
@@ -311,7 +328,8 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
         return rc;
     }
     s->port = twin_listener_port(s->listener);
-    say(s, "listening on %s:%d for network %s", host, s->port, twin_node_network_id(s->node));
+    say(s, TWIN_LOG_INFO, "listening on %s:%d for network %s", host, s->port,
+        twin_node_network_id(s->node));
     /* Where partners reach this node, for the invites it makes (not a wildcard address). */
     if (!is_wildcard(host)) {
         char address[300];
@@ -357,21 +375,21 @@ int twin_service_run(twin_service *s)
             last = now;
             have_last = have_now;
             if (twin_ops_open(&round, s->dir) == 0)
-                sync_all(s, round, &last);
+                sync_all(s, round, &last, changed ? "the head moved" : "the interval is up");
             else
-                say(s, "%s", twin_error_last());
+                say(s, TWIN_LOG_ERROR, "%s", twin_error_last());
             twin_node_free(round);
             next_round = time(NULL) + s->interval;
         }
     }
     const char *why = atomic_load(&s->stop_why);
-    say(s, "stopping on %s", why ? why : "request");
+    say(s, TWIN_LOG_INFO, "stopping on %s", why ? why : "request");
     take_stop(s);
     twin_listener_stop(s->listener);
     s->listener = NULL;
     sodium_memzero(&s->answering, sizeof(s->answering));
     sodium_memzero(&s->started, sizeof(s->started));
-    say(s, "stopped");
+    say(s, TWIN_LOG_INFO, "stopped");
     return 0;
 }
 

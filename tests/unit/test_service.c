@@ -77,11 +77,12 @@ static void log_destroy(struct log *l)
     pthread_mutex_destroy(&l->lock);
 }
 
-static void collect(void *ctx, int64_t when, const char *line)
+/* Each line is kept as "<LEVEL>line", so that a test can ask for a line at a level. */
+static void collect(void *ctx, int64_t when, int level, const char *line)
 {
     struct log *l = ctx;
     pthread_mutex_lock(&l->lock);
-    int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+    int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "<%d>%s\n", level, line);
     if (n > 0)
         l->len = l->len + (size_t)n < sizeof(l->text) ? l->len + (size_t)n : sizeof(l->text) - 1;
     snprintf(l->last, sizeof(l->last), "%s", line);
@@ -134,14 +135,23 @@ static void *run_main(void *arg)
     return NULL;
 }
 
-static twin_service *service_new(const char *dir, struct log *log)
+static twin_service *service_new_at(const char *dir, struct log *log, int level)
 {
-    twin_service_options o = {
-        .listen = "127.0.0.1:0", .interval = 3600, .log = collect, .log_ctx = log};
+    twin_service_options o = {.listen = "127.0.0.1:0",
+                              .interval = 3600,
+                              .log = collect,
+                              .log_ctx = log,
+                              .log_level = level};
     twin_service *s = NULL;
     if (twin_service_new(&s, dir, &o))
         fail_msg("service: %s", twin_error_last());
     return s;
+}
+
+/* A service that logs at the default level, info. */
+static twin_service *service_new(const char *dir, struct log *log)
+{
+    return service_new_at(dir, log, 0);
 }
 
 static void runner_start(struct runner *r, twin_service *s)
@@ -263,16 +273,19 @@ static void test_local_change_reaches_peer(void **state)
     assert_true(log_has(&north_log, "stopping on request"));
     twin_service_free(north);
 
-    /* Then north serves again, with south as its peer: the first round finds nothing to do. */
+    /* Then north serves again, with south as its peer: the first round finds nothing to do.
+     * North logs at debug, south at info. */
     twin_service *south = service_new(p->south_dir, &south_log);
     runner_start(&south_run, south);
     char address[32], node_id[TWIN_NODE_ID_LEN + 1];
     snprintf(address, sizeof(address), "127.0.0.1:%d", twin_service_port(south));
     twin_key_node_id(node_id, twin_node_key(p->south)->pk);
     assert_int_equal(twin_peers_add(p->north, "south", address, node_id), 0);
-    north = service_new(p->north_dir, &north_log);
+    north = service_new_at(p->north_dir, &north_log, TWIN_LOG_DEBUG);
     runner_start(&north_run, north);
-    assert_true(log_wait(&north_log, "sync with south: ok, received 0 commits, sent 0"));
+    assert_true(log_wait(&north_log, "<6>sync with south: ok, received 0 commits, sent 0"));
+    assert_true(log_has(&north_log, "<7>round of sessions with 1 peer (the interval is up)\n"));
+    assert_true(log_has(&north_log, "<7>sync with south: connecting to 127.0.0.1:"));
 
     git_oid note = add_note(p->north, "Steering committee minutes");
     assert_true(log_wait(&north_log, "sync with south: ok, received 0 commits, sent 1"));
@@ -280,6 +293,10 @@ static void test_local_change_reaches_peer(void **state)
     assert_int_equal(twin_node_head(&head, p->south), 0);
     assert_true(git_oid_equal(&head, &note));
     assert_true(log_wait(&south_log, "ok, received 1 commit, sent 0"));
+    assert_true(log_has(&north_log, "<7>round of sessions with 1 peer (the head moved)\n"));
+    /* At info, the sessions and nothing in between. */
+    assert_true(log_has(&south_log, "<6>session from 127.0.0.1:"));
+    assert_false(log_has(&south_log, "<7>"));
 
     twin_service_stop(north, "test");
     twin_service_stop(south, "test");
@@ -405,6 +422,9 @@ static void test_stop_before_run_and_options(void **state)
     char missing[200];
     snprintf(missing, sizeof(missing), "%s/nobody", p->f->dir);
     o.interval = 0;
+    o.log_level = 5;
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID, "log level");
+    o.log_level = 0;
     assert_int_equal(twin_service_new(&s, missing, &o), TWIN_ENOTFOUND);
 
     /* Never run: freeing it closes the port. */
