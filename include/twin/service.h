@@ -29,10 +29,11 @@
 #include <stdint.h>
 
 #include "twin/listener.h"
+#include "twin/settings.h"
 
-#define TWIN_SERVICE_LISTEN       "127.0.0.1:7447" /* where a service listens by default */
-#define TWIN_SERVICE_INTERVAL     60               /* seconds between rounds, by default */
-#define TWIN_SERVICE_INTERVAL_MAX 86400
+#define TWIN_SERVICE_LISTEN       TWIN_SETTINGS_LISTEN
+#define TWIN_SERVICE_INTERVAL     TWIN_SETTINGS_INTERVAL
+#define TWIN_SERVICE_INTERVAL_MAX TWIN_SETTINGS_INTERVAL_MAX
 
 typedef struct twin_service twin_service;
 
