@@ -99,6 +99,11 @@ static const struct cli_command commands[] = {
     {"serve", cmd_serve, "twin serve [--listen HOST:PORT] [--interval SECONDS]",
      "run the node: serve peers, sync on a schedule and soon after each local change; stops on "
      "SIGTERM"},
+    {"config", cmd_config,
+     "twin config [KEY [VALUE]]\ntwin config --unset KEY\n"
+     "    KEY: listen, interval, log-level, address; name, org-id, network (read-only)",
+     "the node's settings: list them, print one, set one (checked first) or return it to its "
+     "default"},
     {"conflicts", cmd_conflicts, "twin conflicts [TYPE]",
      "values merges set aside when two partners changed the same field (of a sealed record, "
      "whole versions)"},
