@@ -44,16 +44,20 @@ typedef struct twin_service twin_service;
 typedef void (*twin_service_log_fn)(void *ctx, int64_t when, int level, const char *line);
 
 typedef struct twin_service_options {
-    const char *listen; /* HOST:PORT or [V6]:PORT; NULL means TWIN_SERVICE_LISTEN; port 0 lets the
-                           system pick one (twin_service_port) */
-    int interval;       /* seconds between rounds of sessions with every peer, 1 to
-                           TWIN_SERVICE_INTERVAL_MAX; 0 means TWIN_SERVICE_INTERVAL */
+    /* Each of these left NULL or 0 is taken from the node's settings (twin/settings.h), or
+     * their defaults: TWIN_SERVICE_LISTEN, TWIN_SERVICE_INTERVAL, TWIN_LOG_INFO. */
+    const char *listen;      /* HOST:PORT or [V6]:PORT; port 0 lets the system pick one
+                                (twin_service_port) */
+    int interval;            /* seconds between rounds of sessions with every peer, 1 to
+                                TWIN_SERVICE_INTERVAL_MAX */
+    int log_level;           /* the most detailed level logged (TWIN_LOG_...) */
     twin_service_log_fn log; /* NULL drops the lines */
     void *log_ctx;
-    int log_level; /* the most detailed level logged (TWIN_LOG_...); 0 means TWIN_LOG_INFO */
 } twin_service_options;
 
-/* Opens the node in dir and starts listening: logs "listening on HOST:PORT for network ID"
+/* Opens the node in dir, takes what the options leave open from its settings (TWIN_EINVALID,
+ * naming the setting, for one edited by hand into a value twin refuses), and starts listening:
+ * logs "listening on HOST:PORT for network ID"
  * and, unless HOST is a wildcard address, keeps HOST:PORT in the node's settings
  * (twin.address) for the invites it makes. TWIN_EINVALID for a bad address or interval. */
 int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options);

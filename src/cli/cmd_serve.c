@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "twin/error.h"
 #include "twin/service.h"
+#include "twin/settings.h"
 
 static void print_line(void *ctx, int64_t when, int level, const char *line)
 {
@@ -41,25 +43,24 @@ static void *take_signal(void *arg)
 
 int cmd_serve(struct cli *c, int argc, char **argv)
 {
-    const char *listen = TWIN_SERVICE_LISTEN, *interval_text = NULL;
+    /* What no option says is taken from the node's settings (twin config). */
+    const char *listen = NULL, *interval_text = NULL, *level_text = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
         if ((m = cli_option(&listen, &i, argc, argv, "--listen")) ||
-            (m = cli_option(&interval_text, &i, argc, argv, "--interval"))) {
+            (m = cli_option(&interval_text, &i, argc, argv, "--interval")) ||
+            (m = cli_option(&level_text, &i, argc, argv, "--log-level"))) {
             if (m < 0)
                 return CLI_USAGE;
             continue;
         }
         return cli_usage_error("serve", "unexpected argument '%s'", argv[i]);
     }
-    long interval = TWIN_SERVICE_INTERVAL;
-    if (interval_text) {
-        char *end;
-        interval = strtol(interval_text, &end, 10);
-        if (*end || interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
-            return cli_usage_error("serve", "--interval takes seconds, 1-%d",
-                                   TWIN_SERVICE_INTERVAL_MAX);
-    }
+    int interval = 0, level = 0;
+    if (interval_text && twin_settings_interval_parse(&interval, interval_text))
+        return cli_usage_error("serve", "--interval: %s", twin_error_last());
+    if (level_text && twin_settings_level_parse(&level, level_text))
+        return cli_usage_error("serve", "--log-level: %s", twin_error_last());
     char *dir = cli_node_dir(c);
     if (!dir)
         return CLI_USAGE;
@@ -72,7 +73,8 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    twin_service_options options = {.listen = listen, .interval = (int)interval, .log = print_line};
+    twin_service_options options = {
+        .listen = listen, .interval = interval, .log_level = level, .log = print_line};
     int rc = twin_service_new(&sig.service, dir, &options);
     free(dir);
     if (rc)

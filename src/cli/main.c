@@ -96,7 +96,9 @@ static const struct cli_command commands[] = {
      "the nodes this node syncs with (NODEKEY: the line `twin id` prints, or the node id)"},
     {"sync", cmd_sync, "twin sync [PEER ...]",
      "one session with each peer named, or with every peer; exit 1 if one failed"},
-    {"serve", cmd_serve, "twin serve [--listen HOST:PORT] [--interval SECONDS]",
+    {"serve", cmd_serve,
+     "twin serve [--listen HOST:PORT] [--interval SECONDS] [--log-level error|warn|info|debug]\n"
+     "    each option overrides the node's setting of the same name (twin config)",
      "run the node: serve peers, sync on a schedule and soon after each local change; stops on "
      "SIGTERM"},
     {"config", cmd_config,

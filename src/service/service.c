@@ -27,6 +27,7 @@
 #include "twin/listener.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
+#include "twin/settings.h"
 #include "twin/sync.h"
 #include "twin/syncrun.h"
 
@@ -262,41 +263,76 @@ static int make_wake_pipe(int fds[2])
     return 0;
 }
 
+/* A setting of the node's, checked again: the config may have been edited by hand. */
+static int read_setting(char **out, twin_node *n, const char *key)
+{
+    bool is_set;
+    int rc = twin_settings_get(out, &is_set, n, key);
+    if (rc == 0 && (rc = twin_settings_check(key, *out))) {
+        rc = twin_error_wrap(rc, "node settings (fix it with: twin config %s VALUE, or --unset)",
+                             key);
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* What the options leave open (listen NULL, interval or log level 0) is taken from the node's
+ * settings; *listen is malloc'd. */
+static int take_settings(twin_service *s, const twin_service_options *o, char **listen)
+{
+    char *text = NULL;
+    int rc = 0;
+    s->interval = o->interval;
+    s->log_level = o->log_level;
+    if (!o->listen)
+        rc = read_setting(listen, s->node, "listen");
+    else if (!(*listen = strdup(o->listen)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0 && !s->interval && (rc = read_setting(&text, s->node, "interval")) == 0)
+        rc = twin_settings_interval_parse(&s->interval, text);
+    free(text);
+    text = NULL;
+    if (rc == 0 && !s->log_level && (rc = read_setting(&text, s->node, "log-level")) == 0)
+        rc = twin_settings_level_parse(&s->log_level, text);
+    free(text);
+    return rc;
+}
+
 int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options)
 {
     static const twin_service_options defaults = {0};
     const twin_service_options *o = options ? options : &defaults;
-    const char *listen = o->listen ? o->listen : TWIN_SERVICE_LISTEN;
-    int interval = o->interval ? o->interval : TWIN_SERVICE_INTERVAL;
-    char host[256], port[8];
+    char host[256], port[8], *listen = NULL;
     int rc;
     *out = NULL;
-    if (interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
+    if (o->interval && (o->interval < 1 || o->interval > TWIN_SERVICE_INTERVAL_MAX))
         return twin_error(TWIN_EINVALID, "a service's interval is 1-%d seconds, not %d",
-                          TWIN_SERVICE_INTERVAL_MAX, interval);
-    if (o->log_level && o->log_level != TWIN_LOG_ERROR && o->log_level != TWIN_LOG_WARN &&
-        o->log_level != TWIN_LOG_INFO && o->log_level != TWIN_LOG_DEBUG)
+                          TWIN_SERVICE_INTERVAL_MAX, o->interval);
+    if (o->log_level && !twin_settings_level_name(o->log_level))
         return twin_error(TWIN_EINVALID,
                           "a service's log level is TWIN_LOG_ERROR, _WARN, _INFO "
                           "or _DEBUG, not %d",
                           o->log_level);
-    if ((rc = twin_peers_address_parse(host, port, listen)))
+    if (o->listen && (rc = twin_peers_address_parse(host, port, o->listen)))
         return rc;
     twin_service *s = calloc(1, sizeof(*s));
     if (!s || !(s->dir = strdup(dir))) {
         free(s);
         return twin_error(TWIN_ERROR, "out of memory");
     }
-    s->interval = interval;
     s->log = o->log;
     s->log_ctx = o->log_ctx;
-    s->log_level = o->log_level ? o->log_level : TWIN_LOG_INFO;
     s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->log_lock, NULL);
-    if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake))) {
+    if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake)) ||
+        (rc = take_settings(s, o, &listen)) ||
+        (rc = twin_peers_address_parse(host, port, listen))) {
+        free(listen);
         twin_service_free(s);
         return rc;
     }
+    free(listen);
     s->answering = s->started = *twin_node_key(s->node);
 
     twin_keypair prev;

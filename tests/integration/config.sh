@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # twin config: every setting listed with its value or default, read one at a time (text and
 # --json), set and unset; unknown keys, read-only keys and bad values refused with exit 2 and
-# nothing changed.
+# nothing changed. twin serve takes its listen address, interval and log level from the settings,
+# and each of its flags overrides its setting.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -98,5 +99,60 @@ interval   60 (default)
 log-level  info (default)
 address    (unset)" "settings after --unset"
 ngit north config twin.interval >/dev/null && fail "twin.interval is still in the repository config"
+
+# free_port: a port of 127.0.0.1 that nothing listens on now (the kernel's choice).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+check "twin serve listens where the settings say, and syncs every interval they say"
+node_new south XE-EXAMPLE-S TZ south north
+node_admit north south
+port=$(free_port)
+must "$TWIN" --dir "$(dir_of north)" config listen "127.0.0.1:$port"
+must "$TWIN" --dir "$(dir_of north)" config interval 1
+must "$TWIN" --dir "$(dir_of north)" config log-level debug
+must "$TWIN" --dir "$(dir_of south)" peer add north "127.0.0.1:$port" "$(key_of north)"
+serve_start_args south --listen 127.0.0.1:0
+peer_add north south
+serve_start_args north
+same "${SERVE_PORT[north]}" "$port" "the port north's serve listens on"
+wait_log_re north 60 "sync with .*: ok"
+# A round every second: three of them, each only once the interval since the last is up.
+wait_until_rounds() { # wait_until_rounds N: bounded wait for N rounds the interval started
+    local start=$SECONDS
+    until [ "$(grep -c 'round of sessions with 1 peer (the interval is up)$' "${SERVE_LOG[north]}")" -ge "$1" ]; do
+        serves_alive
+        [ $((SECONDS - start)) -lt 60 ] || fail "north's serve ran fewer than $1 rounds in 60 s"
+        sleep 0.1
+    done
+}
+wait_until_rounds 3
+serve_stop north
+
+check "twin serve's flags override the settings"
+must "$TWIN" --dir "$(dir_of north)" config interval 3600
+serve_start_args north --listen 127.0.0.1:0 --interval 1 --log-level info
+[ "${SERVE_PORT[north]}" != "$port" ] || fail "--listen did not override the listen setting"
+# Sessions every second at info: the rounds between them are not logged.
+wait_log_re north 60 'sync with .*: ok.*'
+start=$SECONDS
+until [ "$(grep -c 'sync with .*: ok' "${SERVE_LOG[north]}")" -ge 3 ]; do
+    serves_alive
+    [ $((SECONDS - start)) -lt 60 ] || fail "north's serve did not sync every second with --interval 1"
+    sleep 0.1
+done
+serve_stop north
+grep -F 'round of sessions' "${SERVE_LOG[north]}" >/dev/null &&
+    fail "--log-level info still logged debug lines: $(cat "${SERVE_LOG[north]}")"
+
+check "twin serve refuses a setting edited by hand into a value twin refuses"
+ngit north config twin.loglevel loud
+must_exit 2 "$TWIN" --dir "$(dir_of north)" serve --listen 127.0.0.1:0
+err_has "twin: node settings (fix it with: twin config log-level VALUE, or --unset): 'loud' is not a log level"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" serve --listen 127.0.0.1:0 --log-level loud
+err_has "--log-level: 'loud' is not a log level (error, warn, info or debug)"
+must_exit 2 "$TWIN" --dir "$(dir_of north)" serve --listen 127.0.0.1:0 --interval 0
+err_has "--interval: interval '0' is not a number of seconds from 1 to 86400"
 
 echo "PASS"

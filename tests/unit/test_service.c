@@ -23,6 +23,7 @@
 #include "twin/peers.h"
 #include "twin/record.h"
 #include "twin/service.h"
+#include "twin/settings.h"
 #include "twin/sync.h"
 #include "twin/global.h"
 #include "twin/channel.h"
@@ -436,6 +437,60 @@ static void test_stop_before_run_and_options(void **state)
     log_destroy(&log);
 }
 
+/* With no options but the log, the service takes its address, interval and log level from
+ * the node's settings; an option overrides its setting, and a setting edited by hand into a
+ * value twin refuses is named. */
+static void options_left_open_come_from_the_settings(void **state)
+{
+    struct helper_nodes *p = *state;
+    struct log log;
+    log_init(&log);
+    assert_int_equal(twin_settings_set(p->north, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(twin_settings_set(p->north, "log-level", "debug"), 0);
+    twin_service_options o = {.log = collect, .log_ctx = &log};
+    twin_service *s = NULL;
+    if (twin_service_new(&s, p->north_dir, &o))
+        fail_msg("service: %s", twin_error_last());
+    char listening[80];
+    snprintf(listening, sizeof(listening), "<6>listening on 127.0.0.1:%d ", twin_service_port(s));
+    assert_true(log_has(&log, listening));
+    /* At debug, the first round (at once) is logged: no peers yet. */
+    struct runner r;
+    runner_start(&r, s);
+    assert_true(log_wait(&log, "<7>round of sessions with 0 peers (the interval is up)"));
+    twin_service_stop(s, "test");
+    runner_join(&r);
+    twin_service_free(s);
+
+    /* An option overrides a setting: the log level asked for hides the debug lines. */
+    log_destroy(&log);
+    log_init(&log);
+    o.log_level = TWIN_LOG_INFO;
+    if (twin_service_new(&s, p->north_dir, &o))
+        fail_msg("service: %s", twin_error_last());
+    runner_start(&r, s);
+    twin_service_stop(s, "test");
+    runner_join(&r);
+    twin_service_free(s);
+    assert_true(log_has(&log, "<6>stopped"));
+    assert_false(log_has(&log, "<7>"));
+
+    /* A setting twin would refuse, written with git, is named; with the option given, the
+     * setting is not read at all. */
+    assert_int_equal(twin_node_config_set(p->north, "twin.interval", "soon"), 0);
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID,
+                 "node settings (fix it with: twin config interval VALUE, or --unset): interval "
+                 "'soon'");
+    assert_null(s);
+    o.interval = 3600;
+    assert_int_equal(twin_node_config_set(p->north, "twin.listen", "nowhere"), 0);
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID, "listen 'nowhere'");
+    o.listen = "127.0.0.1:0";
+    assert_int_equal(twin_service_new(&s, p->north_dir, &o), 0);
+    twin_service_free(s);
+    log_destroy(&log);
+}
+
 int main(void)
 {
     if (twin_global_init(false))
@@ -451,6 +506,8 @@ int main(void)
                                         helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run_and_options, helper_nodes_setup,
                                         helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(options_left_open_come_from_the_settings,
+                                        helper_nodes_setup, helper_nodes_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();
