@@ -25,6 +25,7 @@
 #include "twin/error.h"
 #include "twin/invite.h"
 #include "twin/listener.h"
+#include "twin/membership.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
 #include "twin/settings.h"
@@ -83,9 +84,48 @@ static void say(twin_service *s, int level, const char *fmt, ...)
     pthread_mutex_unlock(&s->log_lock);
 }
 
+/* The listener's lines, but for its per-connection ones (debug), which name a node only by its
+ * id: each session's own lines name it by its member and peer entry instead (name_node). */
 static void listener_log(void *ctx, int level, const char *line)
 {
-    say(ctx, level, "%s", line);
+    if (level < TWIN_LOG_DEBUG)
+        say(ctx, level, "%s", line);
+}
+
+/* How the log names a node, by what this node knows of it: its member's org id and this node's
+ * peer entry for it, "XE-EXAMPLE-B (peer bravo)", or the org id alone when it has no entry.
+ * A node the membership does not know (yet) is named by its entry, "peer bravo (node
+ * 1a2b3c4d5e6f7a8b, not a member)", or by its node id alone. peer_name, when the caller knows
+ * it, saves looking it up. */
+static void name_node(char *out, size_t cap, twin_node *n,
+                      const unsigned char key[TWIN_PUBKEY_BYTES], const char *peer_name)
+{
+    struct twin_membership *m = NULL;
+    struct twin_peer *peers = NULL;
+    size_t npeers = 0;
+    char id[TWIN_NODE_ID_LEN + 1];
+    const char *org = NULL;
+    enum twin_key_state state;
+    if (twin_membership_at_head(&m, n) == 0) {
+        const struct twin_member *who = twin_membership_find_key(m, key, &state);
+        org = who ? who->org_id : NULL;
+    }
+    if (!peer_name && twin_peers_list(&peers, &npeers, n) == 0)
+        for (size_t i = 0; i < npeers && !peer_name; i++)
+            if (memcmp(peers[i].key, key, TWIN_PUBKEY_BYTES) == 0)
+                peer_name = peers[i].name;
+    twin_error_clear();
+    twin_key_node_id(id, key);
+    if (org && peer_name)
+        snprintf(out, cap, "%s (peer %s)", org, peer_name);
+    else if (org)
+        snprintf(out, cap, "%s", org);
+    else if (peer_name)
+        snprintf(out, cap, "peer %s (node %.16s, not a member)", peer_name, id);
+    else
+        snprintf(out, cap, "node %.16s", id);
+    free(peers);
+    twin_membership_free(m);
 }
 
 static double elapsed_ms(const struct timespec *a)
@@ -100,14 +140,17 @@ static void serve_session(void *ctx, twin_channel *ch)
     twin_service *s = ctx;
     twin_node *n = NULL;
     struct twin_sync_stats st;
-    char what[800], peer[TWIN_NODE_ID_LEN + 1];
+    char what[800], peer[TWIN_NODE_ID_LEN + 1], who[400] = "";
     struct timespec a;
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
     int rc = twin_ops_open(&n, s->dir);
     char joiner[300] = "", peer_note[700] = "";
     if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
-        /* Let in by serve_authorize because an invite is open: it may only present one. */
+        /* Let in by serve_authorize because an invite is open: it may only present one. Not a
+         * member yet, it is named by its node id. */
+        say(s, TWIN_LOG_DEBUG, "invite from %s node %.16s: presenting it",
+            twin_channel_peer_addr(ch), peer);
         rc = twin_invite_respond(n, ch, joiner, sizeof(joiner), peer_note, sizeof(peer_note));
         if (rc == 0)
             say(s, TWIN_LOG_INFO, "invite from %s node %.16s: admitted %s; %s",
@@ -118,16 +161,21 @@ static void serve_session(void *ctx, twin_channel *ch)
         twin_node_free(n);
         return;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        name_node(who, sizeof(who), n, twin_channel_peer_node(ch), NULL);
+        say(s, TWIN_LOG_DEBUG, "session from %s at %s: begins", who, twin_channel_peer_addr(ch));
         rc = twin_sync_respond(&st, n, ch);
+    } else {
+        snprintf(who, sizeof(who), "node %.16s", peer);
+    }
     double ms = elapsed_ms(&a);
     if (rc == 0) {
         twin_syncrun_describe(what, sizeof(what), &st);
-        say(s, TWIN_LOG_INFO, "session from %s node %.16s: ok, %s (%.0f ms)",
-            twin_channel_peer_addr(ch), peer, what, ms);
+        say(s, TWIN_LOG_INFO, "session from %s at %s: ok, %s (%.0f ms)", who,
+            twin_channel_peer_addr(ch), what, ms);
     } else {
-        say(s, TWIN_LOG_ERROR, "session from %s node %.16s: failed: %s (%.0f ms)",
-            twin_channel_peer_addr(ch), peer, twin_error_last(), ms);
+        say(s, TWIN_LOG_ERROR, "session from %s at %s: failed: %s (%.0f ms)", who,
+            twin_channel_peer_addr(ch), twin_error_last(), ms);
     }
     twin_node_free(n);
 }
@@ -224,11 +272,20 @@ static void sync_all(twin_service *s, twin_node *n, git_oid *last, const char *w
     say(s, TWIN_LOG_DEBUG, "round of sessions with %zu peer%s (%s)", count, count == 1 ? "" : "s",
         why);
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
-        char line[1200];
-        say(s, TWIN_LOG_DEBUG, "sync with %s: connecting to %s:%s", peers[i].name, peers[i].host,
+        char line[1200], who[400];
+        name_node(who, sizeof(who), n, peers[i].key, peers[i].name);
+        say(s, TWIN_LOG_DEBUG, "sync with %s: connecting to %s:%s", who, peers[i].host,
             peers[i].port);
         int rc = twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
-        say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "%s", line);
+        /* The line names the peer by its entry alone, as `twin sync` prints it: "sync with
+         * NAME..."; the log names it as name_node does. */
+        size_t named = strlen("sync with ") + strlen(peers[i].name);
+        const char *rest =
+            strncmp(line, "sync with ", 10) == 0 && strlen(line) >= named ? line + named : NULL;
+        if (rest)
+            say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "sync with %s%s", who, rest);
+        else
+            say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "%s", line);
     }
     free(peers);
 }
