@@ -1,27 +1,49 @@
 /*
  * twin serve: runs the node as a service (twin/service.h) and prints its log, one line each with
- * the time, until SIGTERM or SIGINT.
+ * the time (or, to the journal, the level), until SIGTERM or SIGINT.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/service.h"
 #include "twin/settings.h"
 
+/* Whether stdout is the journal: systemd names the stream it gave a service in JOURNAL_STREAM
+ * ("DEVICE:INODE", sd_journal_stream_fd(3)), which then must be the file stdout is. */
+static bool stdout_is_journal(void)
+{
+    const char *stream = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    return stream && sscanf(stream, "%llu:%llu%c", &dev, &ino, &end) == 2 &&
+           fstat(STDOUT_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+/* To the journal, each line goes with its level as sd-daemon.h's "<N>" prefix and no time of its
+ * own, since journald stamps every line; elsewhere, with the time it was logged. */
 static void print_line(void *ctx, int64_t when, int level, const char *line)
 {
-    char stamp[32];
-    time_t t = (time_t)when;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    printf("%s %s\n", stamp, line);
+    const bool *journal = ctx;
+    if (*journal) {
+        printf("<%d>%s\n", level, line);
+    } else {
+        char stamp[32];
+        time_t t = (time_t)when;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%s %s\n", stamp, line);
+    }
     fflush(stdout);
 }
 
@@ -73,8 +95,12 @@ int cmd_serve(struct cli *c, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    twin_service_options options = {
-        .listen = listen, .interval = interval, .log_level = level, .log = print_line};
+    bool journal = stdout_is_journal();
+    twin_service_options options = {.listen = listen,
+                                    .interval = interval,
+                                    .log_level = level,
+                                    .log = print_line,
+                                    .log_ctx = &journal};
     int rc = twin_service_new(&sig.service, dir, &options);
     free(dir);
     if (rc)

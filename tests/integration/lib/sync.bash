@@ -295,15 +295,17 @@ serve_start() {
 }
 
 # serve_start_args NAME [ARGS...]: like serve_start, for `twin serve ARGS` (what they leave out
-# comes from the node's settings, which must listen on 127.0.0.1). The environment variables in
-# SERVE_ENV (NAME=VALUE words) are set for serve alone.
-SERVE_ENV=()
+# comes from the node's settings, which must listen on 127.0.0.1). With SERVE_JOURNAL=1, serve
+# is told (JOURNAL_STREAM) that its output goes to the journal, as systemd tells a service.
+SERVE_JOURNAL=0
 serve_start_args() {
-    local name=$1 log port="" start=$SECONDS
+    local name=$1 log port="" start=$SECONDS journal=()
     shift
     log="$SYNC_TMP/serve-$name.log"
     [ -e "$log" ] && mv "$log" "$log.$SECONDS.$RANDOM"
-    env "${SERVE_ENV[@]}" timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
+    : >"$log"
+    [ "$SERVE_JOURNAL" = 1 ] && journal=("JOURNAL_STREAM=$(stat -c '%d:%i' "$log")")
+    env "${journal[@]}" timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
         "$@" >"$log" 2>&1 &
     SERVE_PID[$name]=$!
     SERVE_LOG[$name]=$log
