@@ -119,7 +119,7 @@ struct serving {
     const char *dir;
 };
 
-static void quiet(void *ctx, const char *line)
+static void quiet(void *ctx, int level, const char *line)
 {
     (void)ctx;
     (void)line;

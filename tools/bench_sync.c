@@ -295,7 +295,7 @@ static void serve_session(void *ctx, twin_channel *ch)
     print_stats(stdout, rc, &st);
 }
 
-static void serve_log(void *ctx, const char *line)
+static void serve_log(void *ctx, int level, const char *line)
 {
     printf("log %s\n", line);
     fflush(stdout);

@@ -185,7 +185,7 @@ static int allow_all(void *ctx, const unsigned char node[32], char *reason, size
     return 0;
 }
 
-static void quiet(void *ctx, const char *line)
+static void quiet(void *ctx, int level, const char *line)
 {
 }
 

@@ -18,9 +18,18 @@
 
 typedef struct twin_listener twin_listener;
 
-/* One log line without a newline, e.g. "refused 192.0.2.7:50312: handshake: ...". Calls are
- * serialised by the listener. */
-typedef void (*twin_log_fn)(void *ctx, const char *line);
+/* How much a log line matters: syslog's priorities, so that journald takes them from a "<N>"
+ * prefix (sd-daemon.h). A front end shows the lines up to the level it was asked for. */
+enum twin_log_level {
+    TWIN_LOG_ERROR = 3, /* a fault: a session or the listener failed */
+    TWIN_LOG_WARN = 4,  /* something refused or amiss that the node goes on past */
+    TWIN_LOG_INFO = 6,  /* what the node did: sessions, claims, key changes, start and stop */
+    TWIN_LOG_DEBUG = 7, /* the steps in between, for an admin following a sync */
+};
+
+/* One log line without a newline, e.g. "refused 192.0.2.7:50312: handshake: ...", and its
+ * level. Calls are serialised by the listener. */
+typedef void (*twin_log_fn)(void *ctx, int level, const char *line);
 
 /* Runs one authenticated session on the connection's own thread. The listener frees the
  * channel when it returns; the callback says goodbye itself. It should return soon once

@@ -115,6 +115,8 @@ void twin_node_set_last_proposal(twin_node *n, const char *id);
 /* Reads and writes the node's settings ([twin] section of the repository config). */
 int twin_node_config_get(char **out, twin_node *n, const char *key);
 int twin_node_config_set(twin_node *n, const char *key, const char *value);
+/* Removes a setting; 0 also when it was not set. */
+int twin_node_config_unset(twin_node *n, const char *key);
 
 /* The node's wrap store (src/store/wraps.h), opened on first use and closed with the node. */
 typedef struct twin_wraps twin_wraps;

@@ -6,9 +6,12 @@
  * in to present it. After `twin key rotate` ran beside the service, new handshakes are answered
  * with the new key, and with the keys it replaced for peers that still expect them.
  *
- * Everything the service does is told in log lines through the front end's callback: one line
- * per session served or initiated, per invite claim and per key change, the listener's summaries
- * of refused connections, and "listening on ...", "stopping on ..." and "stopped".
+ * Everything the service does is told in log lines through the front end's callback, each with
+ * a level: at info, one line per session served or initiated, per invite claim and per key
+ * change, and "listening on ...", "stopping on ..." and "stopped"; at warn, the listener's
+ * summaries of refused connections and refused invite claims; at error, sessions that failed and
+ * faults of the node or the listener; at debug, each round of sessions and each session as it
+ * begins.
  *
  * A front end makes the service (which starts listening), runs it on one thread until a stop
  * is asked for, then frees it:
@@ -25,27 +28,36 @@
 
 #include <stdint.h>
 
-#define TWIN_SERVICE_LISTEN       "127.0.0.1:7447" /* where a service listens by default */
-#define TWIN_SERVICE_INTERVAL     60               /* seconds between rounds, by default */
-#define TWIN_SERVICE_INTERVAL_MAX 86400
+#include "twin/listener.h"
+#include "twin/settings.h"
+
+#define TWIN_SERVICE_LISTEN       TWIN_SETTINGS_LISTEN
+#define TWIN_SERVICE_INTERVAL     TWIN_SETTINGS_INTERVAL
+#define TWIN_SERVICE_INTERVAL_MAX TWIN_SETTINGS_INTERVAL_MAX
 
 typedef struct twin_service twin_service;
 
-/* One log line without a newline, and when it was logged by this node's clock (seconds since
- * the epoch, the clock twin dates its commits by). Called from the service's and the
- * listener's threads, one call at a time. */
-typedef void (*twin_service_log_fn)(void *ctx, int64_t when, const char *line);
+/* One log line without a newline, its level (TWIN_LOG_..., twin/listener.h), and when it was
+ * logged by this node's clock (seconds since the epoch, the clock twin dates its commits by).
+ * Called from the service's and the listener's threads, one call at a time, only for lines at
+ * the options' log level or more important. */
+typedef void (*twin_service_log_fn)(void *ctx, int64_t when, int level, const char *line);
 
 typedef struct twin_service_options {
-    const char *listen; /* HOST:PORT or [V6]:PORT; NULL means TWIN_SERVICE_LISTEN; port 0 lets the
-                           system pick one (twin_service_port) */
-    int interval;       /* seconds between rounds of sessions with every peer, 1 to
-                           TWIN_SERVICE_INTERVAL_MAX; 0 means TWIN_SERVICE_INTERVAL */
+    /* Each of these left NULL or 0 is taken from the node's settings (twin/settings.h), or
+     * their defaults: TWIN_SERVICE_LISTEN, TWIN_SERVICE_INTERVAL, TWIN_LOG_INFO. */
+    const char *listen;      /* HOST:PORT or [V6]:PORT; port 0 lets the system pick one
+                                (twin_service_port) */
+    int interval;            /* seconds between rounds of sessions with every peer, 1 to
+                                TWIN_SERVICE_INTERVAL_MAX */
+    int log_level;           /* the most detailed level logged (TWIN_LOG_...) */
     twin_service_log_fn log; /* NULL drops the lines */
     void *log_ctx;
 } twin_service_options;
 
-/* Opens the node in dir and starts listening: logs "listening on HOST:PORT for network ID"
+/* Opens the node in dir, takes what the options leave open from its settings (TWIN_EINVALID,
+ * naming the setting, for one edited by hand into a value twin refuses), and starts listening:
+ * logs "listening on HOST:PORT for network ID"
  * and, unless HOST is a wildcard address, keeps HOST:PORT in the node's settings
  * (twin.address) for the invites it makes. TWIN_EINVALID for a bad address or interval. */
 int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options);

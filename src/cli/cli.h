@@ -154,6 +154,7 @@ int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_peer(struct cli *c, int argc, char **argv);
 int cmd_sync(struct cli *c, int argc, char **argv);
 int cmd_serve(struct cli *c, int argc, char **argv);
+int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_conflicts(struct cli *c, int argc, char **argv);
 int cmd_resolve(struct cli *c, int argc, char **argv);
 int cmd_share(struct cli *c, int argc, char **argv);

@@ -25,7 +25,7 @@ static const struct cli_command commands[] = {
     {"status", cmd_status},       {"schema", cmd_schema},   {"checkpoints", cmd_checkpoints},
     {"verify", cmd_verify},       {"import", cmd_import},   {"export", cmd_export},
     {"peer", cmd_peer},           {"sync", cmd_sync},       {"serve", cmd_serve},
-    {"conflicts", cmd_conflicts}, {"resolve", cmd_resolve},
+    {"config", cmd_config},       {"conflicts", cmd_conflicts}, {"resolve", cmd_resolve},
 };
 
 _Static_assert(sizeof(commands) / sizeof(commands[0]) == TWIN_CLI_PAGES,

@@ -25,8 +25,10 @@
 #include "twin/error.h"
 #include "twin/invite.h"
 #include "twin/listener.h"
+#include "twin/membership.h"
 #include "twin/ops.h"
 #include "twin/peers.h"
+#include "twin/settings.h"
 #include "twin/sync.h"
 #include "twin/syncrun.h"
 
@@ -43,6 +45,7 @@ struct twin_service {
     int interval;
     twin_service_log_fn log;
     void *log_ctx;
+    int log_level;
     pthread_mutex_t log_lock;
     twin_listener *listener;
     int port;               /* where the listener listens (or listened) */
@@ -64,23 +67,65 @@ static bool stop_is_pending(void *ctx)
     return atomic_load(&s->stop_asked) && !atomic_load(&s->stop_taken);
 }
 
-static void say(twin_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(twin_service *s, const char *fmt, ...)
+static void say(twin_service *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(twin_service *s, int level, const char *fmt, ...)
 {
     char line[1200];
+    if (!s->log || level > s->log_level)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&s->log_lock);
     if (s->log)
-        s->log(s->log_ctx, twin_util_clock_now(), line);
+        s->log(s->log_ctx, twin_util_clock_now(), level, line);
     pthread_mutex_unlock(&s->log_lock);
 }
 
-static void listener_log(void *ctx, const char *line)
+/* The listener's lines, but for its per-connection ones (debug), which name a node only by its
+ * id: each session's own lines name it by its member and peer entry instead (name_node). */
+static void listener_log(void *ctx, int level, const char *line)
 {
-    say(ctx, "%s", line);
+    if (level < TWIN_LOG_DEBUG)
+        say(ctx, level, "%s", line);
+}
+
+/* How the log names a node, by what this node knows of it: its member's org id and this node's
+ * peer entry for it, "XE-EXAMPLE-B (peer bravo)", or the org id alone when it has no entry.
+ * A node the membership does not know (yet) is named by its entry, "peer bravo (node
+ * 1a2b3c4d5e6f7a8b, not a member)", or by its node id alone. peer_name, when the caller knows
+ * it, saves looking it up. */
+static void name_node(char *out, size_t cap, twin_node *n,
+                      const unsigned char key[TWIN_PUBKEY_BYTES], const char *peer_name)
+{
+    struct twin_membership *m = NULL;
+    struct twin_peer *peers = NULL;
+    size_t npeers = 0;
+    char id[TWIN_NODE_ID_LEN + 1];
+    const char *org = NULL;
+    enum twin_key_state state;
+    if (twin_membership_at_head(&m, n) == 0) {
+        const struct twin_member *who = twin_membership_find_key(m, key, &state);
+        org = who ? who->org_id : NULL;
+    }
+    if (!peer_name && twin_peers_list(&peers, &npeers, n) == 0)
+        for (size_t i = 0; i < npeers && !peer_name; i++)
+            if (memcmp(peers[i].key, key, TWIN_PUBKEY_BYTES) == 0)
+                peer_name = peers[i].name;
+    twin_error_clear();
+    twin_key_node_id(id, key);
+    if (org && peer_name)
+        snprintf(out, cap, "%s (peer %s)", org, peer_name);
+    else if (org)
+        snprintf(out, cap, "%s", org);
+    else if (peer_name)
+        snprintf(out, cap, "peer %s (node %.16s, not a member)", peer_name, id);
+    else
+        snprintf(out, cap, "node %.16s", id);
+    free(peers);
+    twin_membership_free(m);
 }
 
 static double elapsed_ms(const struct timespec *a)
@@ -95,34 +140,42 @@ static void serve_session(void *ctx, twin_channel *ch)
     twin_service *s = ctx;
     twin_node *n = NULL;
     struct twin_sync_stats st;
-    char what[800], peer[TWIN_NODE_ID_LEN + 1];
+    char what[800], peer[TWIN_NODE_ID_LEN + 1], who[400] = "";
     struct timespec a;
     clock_gettime(CLOCK_MONOTONIC, &a);
     twin_key_node_id(peer, twin_channel_peer_node(ch));
     int rc = twin_ops_open(&n, s->dir);
     char joiner[300] = "", peer_note[700] = "";
     if (rc == 0 && twin_channel_admission(ch) == TWIN_CHANNEL_ADMIT_CLAIM) {
-        /* Let in by serve_authorize because an invite is open: it may only present one. */
+        /* Let in by serve_authorize because an invite is open: it may only present one. Not a
+         * member yet, it is named by its node id. */
+        say(s, TWIN_LOG_DEBUG, "invite from %s node %.16s: presenting it",
+            twin_channel_peer_addr(ch), peer);
         rc = twin_invite_respond(n, ch, joiner, sizeof(joiner), peer_note, sizeof(peer_note));
         if (rc == 0)
-            say(s, "invite from %s node %.16s: admitted %s; %s", twin_channel_peer_addr(ch), peer,
-                joiner, peer_note);
+            say(s, TWIN_LOG_INFO, "invite from %s node %.16s: admitted %s; %s",
+                twin_channel_peer_addr(ch), peer, joiner, peer_note);
         else
-            say(s, "invite from %s node %.16s (%s): refused: %s", twin_channel_peer_addr(ch), peer,
-                joiner, twin_error_last());
+            say(s, TWIN_LOG_WARN, "invite from %s node %.16s (%s): refused: %s",
+                twin_channel_peer_addr(ch), peer, joiner, twin_error_last());
         twin_node_free(n);
         return;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        name_node(who, sizeof(who), n, twin_channel_peer_node(ch), NULL);
+        say(s, TWIN_LOG_DEBUG, "session from %s at %s: begins", who, twin_channel_peer_addr(ch));
         rc = twin_sync_respond(&st, n, ch);
+    } else {
+        snprintf(who, sizeof(who), "node %.16s", peer);
+    }
     double ms = elapsed_ms(&a);
     if (rc == 0) {
         twin_syncrun_describe(what, sizeof(what), &st);
-        say(s, "session from %s node %.16s: ok, %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
-            what, ms);
+        say(s, TWIN_LOG_INFO, "session from %s at %s: ok, %s (%.0f ms)", who,
+            twin_channel_peer_addr(ch), what, ms);
     } else {
-        say(s, "session from %s node %.16s: failed: %s (%.0f ms)", twin_channel_peer_addr(ch), peer,
-            twin_error_last(), ms);
+        say(s, TWIN_LOG_ERROR, "session from %s at %s: failed: %s (%.0f ms)", who,
+            twin_channel_peer_addr(ch), twin_error_last(), ms);
     }
     twin_node_free(n);
 }
@@ -173,7 +226,7 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
         return;
     twin_node *n = NULL;
     if (twin_ops_open(&n, s->dir) != 0) {
-        say(s, "%s", twin_error_last()); /* tried again at the next tick */
+        say(s, TWIN_LOG_ERROR, "%s", twin_error_last()); /* tried again at the next tick */
         return;
     }
     /* Besides the key the node signs with now: the key node.key.prev keeps, the key in node.key
@@ -194,7 +247,7 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
     s->answering = *twin_node_key(n);
     char id[TWIN_NODE_ID_LEN + 1];
     twin_key_node_id(id, twin_node_key(n)->pk);
-    say(s,
+    say(s, TWIN_LOG_INFO,
         "node key changed: answering as node %s, and as the keys it replaced for peers that "
         "still expect them",
         id);
@@ -207,17 +260,32 @@ static void watch_key(twin_service *s, struct key_stamp *seen)
  * stopping never waits for a whole round. */
 /* One round: a session with each peer. *last becomes the head the last session that succeeded
  * ended on (left as it was when none did): a local write after it is then seen as a change. */
-static void sync_all(twin_service *s, twin_node *n, git_oid *last)
+static void sync_all(twin_service *s, twin_node *n, git_oid *last, const char *why)
 {
     struct twin_peer *peers = NULL;
     size_t count = 0;
     const struct twin_sync_opts opts = {.cancelled = stop_is_pending, .cancel_ctx = s};
-    if (twin_peers_list(&peers, &count, n) != 0)
+    if (twin_peers_list(&peers, &count, n) != 0) {
+        say(s, TWIN_LOG_ERROR, "cannot list this node's peers: %s", twin_error_last());
         return;
+    }
+    say(s, TWIN_LOG_DEBUG, "round of sessions with %zu peer%s (%s)", count, count == 1 ? "" : "s",
+        why);
     for (size_t i = 0; i < count && !atomic_load(&s->stop_asked); i++) {
-        char line[1200];
-        twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
-        say(s, "%s", line);
+        char line[1200], who[400];
+        name_node(who, sizeof(who), n, peers[i].key, peers[i].name);
+        say(s, TWIN_LOG_DEBUG, "sync with %s: connecting to %s:%s", who, peers[i].host,
+            peers[i].port);
+        int rc = twin_syncrun_peer_head(line, sizeof(line), n, &peers[i], &opts, last);
+        /* The line names the peer by its entry alone, as `twin sync` prints it: "sync with
+         * NAME..."; the log names it as name_node does. */
+        size_t named = strlen("sync with ") + strlen(peers[i].name);
+        const char *rest =
+            strncmp(line, "sync with ", 10) == 0 && strlen(line) >= named ? line + named : NULL;
+        if (rest)
+            say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "sync with %s%s", who, rest);
+        else
+            say(s, rc ? TWIN_LOG_ERROR : TWIN_LOG_INFO, "%s", line);
     }
     free(peers);
 }
@@ -252,34 +320,76 @@ static int make_wake_pipe(int fds[2])
     return 0;
 }
 
+/* A setting of the node's, checked again: the config may have been edited by hand. */
+static int read_setting(char **out, twin_node *n, const char *key)
+{
+    bool is_set;
+    int rc = twin_settings_get(out, &is_set, n, key);
+    if (rc == 0 && (rc = twin_settings_check(key, *out))) {
+        rc = twin_error_wrap(rc, "node settings (fix it with: twin config %s VALUE, or --unset)",
+                             key);
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* What the options leave open (listen NULL, interval or log level 0) is taken from the node's
+ * settings; *listen is malloc'd. */
+static int take_settings(twin_service *s, const twin_service_options *o, char **listen)
+{
+    char *text = NULL;
+    int rc = 0;
+    s->interval = o->interval;
+    s->log_level = o->log_level;
+    if (!o->listen)
+        rc = read_setting(listen, s->node, "listen");
+    else if (!(*listen = strdup(o->listen)))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    if (rc == 0 && !s->interval && (rc = read_setting(&text, s->node, "interval")) == 0)
+        rc = twin_settings_interval_parse(&s->interval, text);
+    free(text);
+    text = NULL;
+    if (rc == 0 && !s->log_level && (rc = read_setting(&text, s->node, "log-level")) == 0)
+        rc = twin_settings_level_parse(&s->log_level, text);
+    free(text);
+    return rc;
+}
+
 int twin_service_new(twin_service **out, const char *dir, const twin_service_options *options)
 {
     static const twin_service_options defaults = {0};
     const twin_service_options *o = options ? options : &defaults;
-    const char *listen = o->listen ? o->listen : TWIN_SERVICE_LISTEN;
-    int interval = o->interval ? o->interval : TWIN_SERVICE_INTERVAL;
-    char host[256], port[8];
+    char host[256], port[8], *listen = NULL;
     int rc;
     *out = NULL;
-    if (interval < 1 || interval > TWIN_SERVICE_INTERVAL_MAX)
+    if (o->interval && (o->interval < 1 || o->interval > TWIN_SERVICE_INTERVAL_MAX))
         return twin_error(TWIN_EINVALID, "a service's interval is 1-%d seconds, not %d",
-                          TWIN_SERVICE_INTERVAL_MAX, interval);
-    if ((rc = twin_peers_address_parse(host, port, listen)))
+                          TWIN_SERVICE_INTERVAL_MAX, o->interval);
+    if (o->log_level && !twin_settings_level_name(o->log_level))
+        return twin_error(TWIN_EINVALID,
+                          "a service's log level is TWIN_LOG_ERROR, _WARN, _INFO "
+                          "or _DEBUG, not %d",
+                          o->log_level);
+    if (o->listen && (rc = twin_peers_address_parse(host, port, o->listen)))
         return rc;
     twin_service *s = calloc(1, sizeof(*s));
     if (!s || !(s->dir = strdup(dir))) {
         free(s);
         return twin_error(TWIN_ERROR, "out of memory");
     }
-    s->interval = interval;
     s->log = o->log;
     s->log_ctx = o->log_ctx;
     s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->log_lock, NULL);
-    if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake))) {
+    if ((rc = twin_ops_open(&s->node, dir)) || (rc = make_wake_pipe(s->wake)) ||
+        (rc = take_settings(s, o, &listen)) ||
+        (rc = twin_peers_address_parse(host, port, listen))) {
+        free(listen);
         twin_service_free(s);
         return rc;
     }
+    free(listen);
     s->answering = s->started = *twin_node_key(s->node);
 
     twin_keypair prev;
@@ -311,7 +421,8 @@ int twin_service_new(twin_service **out, const char *dir, const twin_service_opt
         return rc;
     }
     s->port = twin_listener_port(s->listener);
-    say(s, "listening on %s:%d for network %s", host, s->port, twin_node_network_id(s->node));
+    say(s, TWIN_LOG_INFO, "listening on %s:%d for network %s", host, s->port,
+        twin_node_network_id(s->node));
     /* Where partners reach this node, for the invites it makes (not a wildcard address). */
     if (!is_wildcard(host)) {
         char address[300];
@@ -357,21 +468,21 @@ int twin_service_run(twin_service *s)
             last = now;
             have_last = have_now;
             if (twin_ops_open(&round, s->dir) == 0)
-                sync_all(s, round, &last);
+                sync_all(s, round, &last, changed ? "the head moved" : "the interval is up");
             else
-                say(s, "%s", twin_error_last());
+                say(s, TWIN_LOG_ERROR, "%s", twin_error_last());
             twin_node_free(round);
             next_round = time(NULL) + s->interval;
         }
     }
     const char *why = atomic_load(&s->stop_why);
-    say(s, "stopping on %s", why ? why : "request");
+    say(s, TWIN_LOG_INFO, "stopping on %s", why ? why : "request");
     take_stop(s);
     twin_listener_stop(s->listener);
     s->listener = NULL;
     sodium_memzero(&s->answering, sizeof(s->answering));
     sodium_memzero(&s->started, sizeof(s->started));
-    say(s, "stopped");
+    say(s, TWIN_LOG_INFO, "stopped");
     return 0;
 }
 

@@ -536,3 +536,16 @@ int twin_node_config_set(twin_node *n, const char *key, const char *value)
 {
     return set_config(n->repo, key, value);
 }
+
+int twin_node_config_unset(twin_node *n, const char *key)
+{
+    git_config *cfg = NULL;
+    int rc = 0;
+    if (git_repository_config(&cfg, n->repo) < 0)
+        return twin_error_git("opening repository config");
+    int err = git_config_delete_entry(cfg, key);
+    if (err < 0 && err != GIT_ENOTFOUND)
+        rc = twin_error_git("writing repository config");
+    git_config_free(cfg);
+    return rc;
+}

@@ -106,9 +106,10 @@ struct twin_listener {
     twin_listener_config cfg;
 };
 
-static void log_line(twin_listener *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(twin_listener *l, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void log_line(twin_listener *l, const char *fmt, ...)
+static void log_line(twin_listener *l, int level, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
@@ -117,7 +118,7 @@ static void log_line(twin_listener *l, const char *fmt, ...)
     va_end(ap);
     pthread_mutex_lock(&l->log_lock);
     if (l->cfg.log)
-        l->cfg.log(l->cfg.log_ctx, line);
+        l->cfg.log(l->cfg.log_ctx, level, line);
     else
         fprintf(stderr, "twin: %s\n", line);
     pthread_mutex_unlock(&l->log_lock);
@@ -166,7 +167,7 @@ static void summary_flush(twin_listener *l, bool force)
     memset(l->refused, 0, sizeof(l->refused));
     l->summary_due = mono_ms() + l->summary_ms;
     pthread_mutex_unlock(&l->lock);
-    log_line(l, "%s", line);
+    log_line(l, TWIN_LOG_WARN, "%s", line);
     pthread_mutex_lock(&l->lock);
 }
 
@@ -305,7 +306,8 @@ static void *conn_main(void *arg)
     if (c->stage == CLAIM)
         twin_channel_set_read_timeout(ch, l->claim_timeout_ms);
     node_hex(node, twin_channel_peer_node(ch));
-    log_line(l, "accepted %s: node %s%s", c->addr, node, c->stage == CLAIM ? " (invite)" : "");
+    log_line(l, TWIN_LOG_DEBUG, "accepted %s: node %s%s", c->addr, node,
+             c->stage == CLAIM ? " (invite)" : "");
     if (l->cfg.session)
         l->cfg.session(l->cfg.session_ctx, ch);
 
@@ -318,7 +320,7 @@ static void *conn_main(void *arg)
     c->stage = PENDING;
     pthread_mutex_unlock(&l->lock);
     twin_channel_free(ch);
-    log_line(l, "closed %s: node %s", c->addr, node);
+    log_line(l, TWIN_LOG_DEBUG, "closed %s: node %s", c->addr, node);
 
 done:
     pthread_mutex_lock(&l->lock);
@@ -441,7 +443,7 @@ static void *accept_main(void *arg)
         if (poll(p, 2, 1000) < 0) {
             if (errno == EINTR)
                 continue;
-            log_line(l, "listener: poll failed: %s", strerror(errno));
+            log_line(l, TWIN_LOG_ERROR, "listener: poll failed: %s", strerror(errno));
             break;
         }
         if (p[1].revents)
@@ -451,7 +453,7 @@ static void *accept_main(void *arg)
         int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_line(l, "listener: cannot accept: %s", strerror(errno));
+                log_line(l, TWIN_LOG_ERROR, "listener: cannot accept: %s", strerror(errno));
                 /* Out of descriptors: pause instead of spinning on the pending connection. */
                 struct timespec pause = {0, 100 * 1000 * 1000};
                 nanosleep(&pause, NULL);

@@ -59,7 +59,7 @@ check "unpacked, its files name /usr, and its twin runs"
 X="$TEST_TMP/unpacked"
 expect_ok dpkg-deb -x "$DEB" "$X"
 expect_eq "$(grep '^prefix=' "$X/usr/lib/pkgconfig/twin.pc")" "prefix=/usr" "twin.pc's prefix"
-grep -E '^ExecStart=/usr/bin/twin serve ' "$X/usr/lib/systemd/system/twin.service" >/dev/null ||
+grep -Ex 'ExecStart=/usr/bin/twin serve' "$X/usr/lib/systemd/system/twin.service" >/dev/null ||
     fail "twin.service does not run /usr/bin/twin"
 expect_ok "$X/usr/bin/twin" --version
 expect_stdout_contains "twin $TWIN_VERSION"

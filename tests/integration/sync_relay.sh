@@ -74,24 +74,29 @@ peer_add b a
 peer_add b c
 # Each serve syncs with its peers once when it starts; let those rounds pass, so that from here
 # on C (interval 3600) can only get news when B's serve brings it.
-wait_log a 10 "sync with b: ok"
-wait_log c 10 "sync with b: ok"
+wait_log a 10 "sync with XE-EXAMPLE-B (peer b): ok"
+wait_log c 10 "sync with XE-EXAMPLE-B (peer b): ok"
 add_rec a note title="Relayed by serve" partnership="$p"
 n_a3=$REC_ID
 # No explicit sync: A's serve sees its branch move and syncs with B; B's branch moves, and B's
 # serve syncs with C.
 wait_heads 15 a b c
 tw c show "$n_a3" >/dev/null
-wait_log a 10 "sync with b: ok, received 0 commits, sent 1"
-wait_log b 10 "sync with c: ok, received 0 commits, sent 1"
+wait_log a 10 "sync with XE-EXAMPLE-B (peer b): ok, received 0 commits, sent 1"
+wait_log b 10 "sync with XE-EXAMPLE-C (peer c): ok, received 0 commits, sent 1"
 
 check "A and C never talked to each other"
 id_a=$(node_id a)
 id_c=$(node_id c)
 for log in "$SYNC_TMP"/serve-a.log*; do
-    grep -q "node ${id_c:0:16}" "$log" && fail "A's serve log shows a session with C"
+    grep -E "(session from|sync with) (XE-EXAMPLE-C|node ${id_c:0:16})" "$log" >/dev/null &&
+        fail "A's serve log shows a session with C"
 done
-grep -q "node ${id_a:0:16}" "${SERVE_LOG[c]}" && fail "C's serve log shows a session with A"
+grep -E "(session from|sync with) (XE-EXAMPLE-A|node ${id_a:0:16})" "${SERVE_LOG[c]}" >/dev/null &&
+    fail "C's serve log shows a session with A"
+# The same greps find the sessions there were, so they would find one with C or A.
+grep -E "session from XE-EXAMPLE-B( \(peer b\))? at " "${SERVE_LOG[c]}" >/dev/null ||
+    fail "C's serve log names no session with B: $(cat "${SERVE_LOG[c]}")"
 must "$TWIN" --dir "$(dir_of a)" peer list
 grep -q '^c ' "$RUN_OUT" && fail "A has C as a peer"
 must "$TWIN" --dir "$(dir_of c)" peer list

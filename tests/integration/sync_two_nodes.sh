@@ -79,7 +79,7 @@ sync_ok south
 out_has "received 0 commits, sent 0"
 same "$(head_of south)" "$before" "South's head after an empty sync"
 same_heads north south
-grep -q 'session from 127.0.0.1:[0-9]* node [0-9a-f]*: ok, received 0 commits, sent 0' \
+grep -q 'session from XE-EXAMPLE-S[ (a-z)]* at 127.0.0.1:[0-9]*: ok, received 0 commits, sent 0' \
     "${SERVE_LOG[north]}" || fail "North's log has no line for the empty session"
 
 check "North's serve stops on SIGTERM with exit 0"

@@ -55,7 +55,8 @@ grep 'Overall exposure level' "$OUT" | sed 's/^→ */   /' || true
 
 check "the unit runs twin serve from /var/lib/twin/node as the user twin, restarted on failure"
 u="$ROOT$UNIT"
-for line in 'ExecStart=/usr/bin/twin serve --listen ${TWIN_LISTEN} --interval ${TWIN_INTERVAL}' \
+# No options: serve takes its settings from the node (twin config), where nothing overrides them.
+for line in 'ExecStart=/usr/bin/twin serve' \
     'User=twin' 'StateDirectory=twin' 'Environment=TWIN_DIR=%S/twin/node' \
     'ConditionPathExists=%S/twin/node/node.key' 'Restart=on-failure' 'ProtectSystem=strict' \
     'ProtectHome=yes' 'PrivateTmp=yes' 'NoNewPrivileges=yes' \

@@ -41,7 +41,7 @@ same "$(head_of east)" "$east_head" "East's head after North's refused sync"
 serve_stop north
 serve_start north 1
 add_rec north note title="Written while serve runs its rounds"
-wait_log north 30 "sync with east (127.0.0.1:${SERVE_PORT[east]}): failed: the peer's key of XE-EXAMPLE-E is revoked"
+wait_log north 30 "sync with XE-EXAMPLE-E (peer east) (127.0.0.1:${SERVE_PORT[east]}): failed: the peer's key of XE-EXAMPLE-E is revoked"
 same "$(head_of east)" "$east_head" "East's head while North serves"
 
 check "North removes South: the entry is dropped, and South is refused as removed"

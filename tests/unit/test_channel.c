@@ -44,7 +44,7 @@ struct server {
     unsigned char seen_node[32];
 };
 
-static void capture_log(void *ctx, const char *line)
+static void capture_log(void *ctx, int level, const char *line)
 {
     struct server *s = ctx;
     pthread_mutex_lock(&s->lock);

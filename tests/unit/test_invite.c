@@ -54,7 +54,7 @@ struct env {
     char log[16384];
 };
 
-static void capture_log(void *ctx, const char *line)
+static void capture_log(void *ctx, int level, const char *line)
 {
     struct env *e = ctx;
     pthread_mutex_lock(&e->lock);

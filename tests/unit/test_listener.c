@@ -54,12 +54,26 @@ struct server {
     char end_error[MAX_SEEN][256];
     bool saw_stopping[MAX_SEEN];
     bool stop_returned;
+    char wrong_level[300]; /* the first line logged at a level other than its kind's */
 };
 
-static void capture_log(void *ctx, const char *line)
+/* The level each kind of line is logged at: a connection's steps are detail, refusals are
+ * summed up as a warning, the listener's own failures are faults. */
+static int level_of(const char *line)
+{
+    if (strncmp(line, "accepted ", 9) == 0 || strncmp(line, "closed ", 7) == 0)
+        return TWIN_LOG_DEBUG;
+    if (strncmp(line, "refused ", 8) == 0)
+        return TWIN_LOG_WARN;
+    return TWIN_LOG_ERROR;
+}
+
+static void capture_log(void *ctx, int level, const char *line)
 {
     struct server *s = ctx;
     pthread_mutex_lock(&s->lock);
+    if (level != level_of(line) && !s->wrong_level[0])
+        snprintf(s->wrong_level, sizeof(s->wrong_level), "<%d>%s", level, line);
     size_t used = strlen(s->log);
     snprintf(s->log + used, sizeof(s->log) - used, "%s\n", line);
     pthread_cond_broadcast(&s->changed);
@@ -171,6 +185,8 @@ static void server_start(struct server *s, const twin_listener_config *cfg)
 static void server_free(struct server *s)
 {
     twin_listener_stop(s->l);
+    if (s->wrong_level[0])
+        fail_msg("a line at the wrong level: %s", s->wrong_level);
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -636,6 +636,31 @@ static void settings_are_read_and_written_in_the_repository_config(void **state)
     twin_node_free(n);
 }
 
+static void a_setting_unset_is_gone_and_unsetting_it_again_is_no_error(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], *v = NULL;
+    twin_node *n = NULL;
+    path_in(path, sizeof(path), f, "south");
+    assert_int_equal(twin_node_init(&n, path, &south, NULL, NULL, JOIN_ID), 0);
+    assert_int_equal(twin_node_config_set(n, "twin.colour", "blue"), 0);
+    assert_int_equal(twin_node_config_set(n, "twin.shape", "round"), 0);
+    assert_int_equal(twin_node_config_unset(n, "twin.colour"), 0);
+    assert_error(twin_node_config_get(&v, n, "twin.colour"), TWIN_ENOTFOUND,
+                 "setting twin.colour is not set");
+    assert_int_equal(twin_node_config_unset(n, "twin.colour"), 0);
+    twin_node_free(n);
+    /* On disk, and only that setting: another handle still reads the other one. */
+    assert_int_equal(twin_node_open(&n, path, NULL), 0);
+    assert_int_equal(twin_node_config_get(&v, n, "twin.colour"), TWIN_ENOTFOUND);
+    assert_int_equal(twin_node_config_get(&v, n, "twin.shape"), 0);
+    assert_string_equal(v, "round");
+    free(v);
+    assert_int_equal(twin_node_config_unset(n, "no section"), TWIN_ERROR);
+    assert_non_null(strstr(twin_error_last(), "writing repository config"));
+    twin_node_free(n);
+}
+
 /* ---- keys across a rotation ----------------------------------------------------------------- */
 
 static void node_file(char *out, size_t size, twin_node *n, const char *name)
@@ -855,6 +880,7 @@ int main(void)
         DIR_TEST(a_revision_names_a_commit_of_this_node),
         DIR_TEST(the_writer_limit_and_last_proposal_are_kept_on_the_handle),
         DIR_TEST(settings_are_read_and_written_in_the_repository_config),
+        DIR_TEST(a_setting_unset_is_gone_and_unsetting_it_again_is_no_error),
         DIR_TEST(a_fresh_node_has_no_previous_key),
         DIR_TEST(adopting_a_new_key_keeps_the_old_one_as_previous),
         DIR_TEST(reloading_reads_a_key_another_process_put_in_place),

@@ -23,6 +23,7 @@
 #include "twin/peers.h"
 #include "twin/record.h"
 #include "twin/service.h"
+#include "twin/settings.h"
 #include "twin/sync.h"
 #include "twin/global.h"
 #include "twin/channel.h"
@@ -77,11 +78,12 @@ static void log_destroy(struct log *l)
     pthread_mutex_destroy(&l->lock);
 }
 
-static void collect(void *ctx, int64_t when, const char *line)
+/* Each line is kept as "<LEVEL>line", so that a test can ask for a line at a level. */
+static void collect(void *ctx, int64_t when, int level, const char *line)
 {
     struct log *l = ctx;
     pthread_mutex_lock(&l->lock);
-    int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+    int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "<%d>%s\n", level, line);
     if (n > 0)
         l->len = l->len + (size_t)n < sizeof(l->text) ? l->len + (size_t)n : sizeof(l->text) - 1;
     snprintf(l->last, sizeof(l->last), "%s", line);
@@ -134,14 +136,23 @@ static void *run_main(void *arg)
     return NULL;
 }
 
-static twin_service *service_new(const char *dir, struct log *log)
+static twin_service *service_new_at(const char *dir, struct log *log, int level)
 {
-    twin_service_options o = {
-        .listen = "127.0.0.1:0", .interval = 3600, .log = collect, .log_ctx = log};
+    twin_service_options o = {.listen = "127.0.0.1:0",
+                              .interval = 3600,
+                              .log = collect,
+                              .log_ctx = log,
+                              .log_level = level};
     twin_service *s = NULL;
     if (twin_service_new(&s, dir, &o))
         fail_msg("service: %s", twin_error_last());
     return s;
+}
+
+/* A service that logs at the default level, info. */
+static twin_service *service_new(const char *dir, struct log *log)
+{
+    return service_new_at(dir, log, 0);
 }
 
 static void runner_start(struct runner *r, twin_service *s)
@@ -228,7 +239,8 @@ static void test_serve_sync_stop(void **state)
     assert_true(st.changed);
     assert_same_head(p->north, p->south);
     assert_true(log_wait(&log, ": ok, received 0 commits, sent "));
-    assert_true(log_has(&log, "session from 127.0.0.1:"));
+    /* Named by its member's org id (it has no peer entry here), then its address. */
+    assert_true(log_has(&log, "<6>session from XE-EXAMPLE-S at 127.0.0.1:"));
 
     twin_service_stop(s, "test");
     runner_join(&r);
@@ -263,23 +275,30 @@ static void test_local_change_reaches_peer(void **state)
     assert_true(log_has(&north_log, "stopping on request"));
     twin_service_free(north);
 
-    /* Then north serves again, with south as its peer: the first round finds nothing to do. */
+    /* Then north serves again, with south as its peer: the first round finds nothing to do.
+     * North logs at debug, south at info. */
     twin_service *south = service_new(p->south_dir, &south_log);
     runner_start(&south_run, south);
     char address[32], node_id[TWIN_NODE_ID_LEN + 1];
     snprintf(address, sizeof(address), "127.0.0.1:%d", twin_service_port(south));
     twin_key_node_id(node_id, twin_node_key(p->south)->pk);
     assert_int_equal(twin_peers_add(p->north, "south", address, node_id), 0);
-    north = service_new(p->north_dir, &north_log);
+    north = service_new_at(p->north_dir, &north_log, TWIN_LOG_DEBUG);
     runner_start(&north_run, north);
-    assert_true(log_wait(&north_log, "sync with south: ok, received 0 commits, sent 0"));
+    assert_true(log_wait(&north_log, "<6>sync with XE-EXAMPLE-S (peer south): ok, received 0 commits, sent 0"));
+    assert_true(log_has(&north_log, "<7>round of sessions with 1 peer (the interval is up)\n"));
+    assert_true(log_has(&north_log, "<7>sync with XE-EXAMPLE-S (peer south): connecting to 127.0.0.1:"));
 
     git_oid note = add_note(p->north, "Steering committee minutes");
-    assert_true(log_wait(&north_log, "sync with south: ok, received 0 commits, sent 1"));
+    assert_true(log_wait(&north_log, "<6>sync with XE-EXAMPLE-S (peer south): ok, received 0 commits, sent 1"));
     git_oid head;
     assert_int_equal(twin_node_head(&head, p->south), 0);
     assert_true(git_oid_equal(&head, &note));
     assert_true(log_wait(&south_log, "ok, received 1 commit, sent 0"));
+    assert_true(log_has(&north_log, "<7>round of sessions with 1 peer (the head moved)\n"));
+    /* At info, the sessions and nothing in between. */
+    assert_true(log_has(&south_log, "<6>session from XE-EXAMPLE-N at 127.0.0.1:"));
+    assert_false(log_has(&south_log, "<7>"));
 
     twin_service_stop(north, "test");
     twin_service_stop(south, "test");
@@ -405,6 +424,9 @@ static void test_stop_before_run_and_options(void **state)
     char missing[200];
     snprintf(missing, sizeof(missing), "%s/nobody", p->f->dir);
     o.interval = 0;
+    o.log_level = 5;
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID, "log level");
+    o.log_level = 0;
     assert_int_equal(twin_service_new(&s, missing, &o), TWIN_ENOTFOUND);
 
     /* Never run: freeing it closes the port. */
@@ -413,6 +435,60 @@ static void test_stop_before_run_and_options(void **state)
     twin_service_free(s);
     struct twin_sync_stats st;
     assert_int_not_equal(sync_with(&st, p->south, port, p->north), 0);
+    log_destroy(&log);
+}
+
+/* With no options but the log, the service takes its address, interval and log level from
+ * the node's settings; an option overrides its setting, and a setting edited by hand into a
+ * value twin refuses is named. */
+static void options_left_open_come_from_the_settings(void **state)
+{
+    struct helper_nodes *p = *state;
+    struct log log;
+    log_init(&log);
+    assert_int_equal(twin_settings_set(p->north, "listen", "127.0.0.1:0"), 0);
+    assert_int_equal(twin_settings_set(p->north, "log-level", "debug"), 0);
+    twin_service_options o = {.log = collect, .log_ctx = &log};
+    twin_service *s = NULL;
+    if (twin_service_new(&s, p->north_dir, &o))
+        fail_msg("service: %s", twin_error_last());
+    char listening[80];
+    snprintf(listening, sizeof(listening), "<6>listening on 127.0.0.1:%d ", twin_service_port(s));
+    assert_true(log_has(&log, listening));
+    /* At debug, the first round (at once) is logged: no peers yet. */
+    struct runner r;
+    runner_start(&r, s);
+    assert_true(log_wait(&log, "<7>round of sessions with 0 peers (the interval is up)"));
+    twin_service_stop(s, "test");
+    runner_join(&r);
+    twin_service_free(s);
+
+    /* An option overrides a setting: the log level asked for hides the debug lines. */
+    log_destroy(&log);
+    log_init(&log);
+    o.log_level = TWIN_LOG_INFO;
+    if (twin_service_new(&s, p->north_dir, &o))
+        fail_msg("service: %s", twin_error_last());
+    runner_start(&r, s);
+    twin_service_stop(s, "test");
+    runner_join(&r);
+    twin_service_free(s);
+    assert_true(log_has(&log, "<6>stopped"));
+    assert_false(log_has(&log, "<7>"));
+
+    /* A setting twin would refuse, written with git, is named; with the option given, the
+     * setting is not read at all. */
+    assert_int_equal(twin_node_config_set(p->north, "twin.interval", "soon"), 0);
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID,
+                 "node settings (fix it with: twin config interval VALUE, or --unset): interval "
+                 "'soon'");
+    assert_null(s);
+    o.interval = 3600;
+    assert_int_equal(twin_node_config_set(p->north, "twin.listen", "nowhere"), 0);
+    assert_error(twin_service_new(&s, p->north_dir, &o), TWIN_EINVALID, "listen 'nowhere'");
+    o.listen = "127.0.0.1:0";
+    assert_int_equal(twin_service_new(&s, p->north_dir, &o), 0);
+    twin_service_free(s);
     log_destroy(&log);
 }
 
@@ -431,6 +507,8 @@ int main(void)
                                         helper_nodes_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run_and_options, helper_nodes_setup,
                                         helper_nodes_teardown),
+        cmocka_unit_test_setup_teardown(options_left_open_come_from_the_settings,
+                                        helper_nodes_setup, helper_nodes_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     twin_global_shutdown();

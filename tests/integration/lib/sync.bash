@@ -290,15 +290,27 @@ craft() {
 # (timeout's pid; serve is its only child), SERVE_PORT[NAME], SERVE_LOG[NAME]. Must not run in a
 # subshell.
 serve_start() {
-    local name=$1 interval=${2:-3600} at=${3:-0} log port="" start=$SECONDS
+    local name=$1 interval=${2:-3600} at=${3:-0}
+    serve_start_args "$name" --listen "127.0.0.1:$at" --interval "$interval"
+}
+
+# serve_start_args NAME [ARGS...]: like serve_start, for `twin serve ARGS` (what they leave out
+# comes from the node's settings, which must listen on 127.0.0.1). With SERVE_JOURNAL=1, serve
+# is told (JOURNAL_STREAM) that its output goes to the journal, as systemd tells a service.
+SERVE_JOURNAL=0
+serve_start_args() {
+    local name=$1 log port="" start=$SECONDS journal=()
+    shift
     log="$SYNC_TMP/serve-$name.log"
     [ -e "$log" ] && mv "$log" "$log.$SECONDS.$RANDOM"
-    timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
-        --listen "127.0.0.1:$at" --interval "$interval" >"$log" 2>&1 &
+    : >"$log"
+    [ "$SERVE_JOURNAL" = 1 ] && journal=("JOURNAL_STREAM=$(stat -c '%d:%i' "$log")")
+    env "${journal[@]}" timeout -k 60 "$SYNC_SERVE_MAX" "$TWIN" --dir "$(dir_of "$name")" serve \
+        "$@" >"$log" 2>&1 &
     SERVE_PID[$name]=$!
     SERVE_LOG[$name]=$log
     while [ -z "$port" ]; do
-        port=$(sed -n 's/.* listening on 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" 2>/dev/null || true)
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" 2>/dev/null || true)
         if [ -z "$port" ]; then
             kill -0 "${SERVE_PID[$name]}" 2>/dev/null || {
                 cat "$log" >&2
@@ -351,7 +363,7 @@ serve_stop() {
     unset "SERVE_PID[$name]"
     clean_of_sanitizers "${SERVE_LOG[$name]}" "twin serve on $name"
     [ "$WAIT_STATUS" -eq 0 ] || fail "twin serve on $name exited $WAIT_STATUS on SIGTERM, not 0"
-    grep -q ' stopped$' "${SERVE_LOG[$name]}" || fail "serve log of $name lacks 'stopped'"
+    grep -qE '(^<6>| )stopped$' "${SERVE_LOG[$name]}" || fail "serve log of $name lacks 'stopped'"
     note "serve $name stopped cleanly"
 }
 
