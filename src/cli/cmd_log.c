@@ -6,13 +6,40 @@
 #include "cli.h"
 #include "twin/audit.h"
 #include "twin/error.h"
+#include "twin/names.h"
 #include "twin/record.h"
 #include "twin/util.h"
 
 struct log_ctx {
     bool json, oneline;
     size_t given;
+    twin_node *node;
+    twin_names *names; /* made at the first summary that needs a name */
 };
+
+/* The summary as printed: a change to a sealed record names it by id alone ("add person ID"),
+ * as its commit must; where this node reads the record, its name (at the head) follows in
+ * brackets, marked as added here. */
+static void print_summary(struct log_ctx *l, const char *summary)
+{
+    char verb[16], type[32], id[TWIN_ID_LEN + 1], rest;
+    const char *name = NULL;
+    fputs(summary, stdout);
+    if (sscanf(summary, "%15s %31s %36s%c", verb, type, id, &rest) != 3 ||
+        !twin_record_type_known(type) || !twin_record_id_valid(id))
+        return;
+    if (!l->names && twin_names_new(&l->names, l->node, NULL)) {
+        twin_error_clear();
+        return;
+    }
+    if (twin_names_get(&name, l->names, type, id) == 0 && name && name[0]) {
+        fputs(" (sealed: \"", stdout);
+        for (const char *p = name; *p; p++)
+            putchar((unsigned char)*p < 0x20 ? ' ' : *p);
+        fputs("\")", stdout);
+    }
+    twin_error_clear(); /* a name is a help; the log goes on without one */
+}
 
 /* Each entry is printed as it comes, so a long history streams; --json prints an array the same
  * way, one element at a time. */
@@ -48,8 +75,10 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
     if (l->oneline) {
         char hex[GIT_OID_HEXSZ + 1];
         git_oid_tostr(hex, sizeof(hex), &e->commit);
-        printf("%.12s %.10s %s %s%s %s\n", hex, when, e->org_id[0] ? e->org_id : "-",
-               e->valid ? "good" : "BAD", e->ahead ? " AHEAD" : "", e->summary);
+        printf("%.12s %.10s %s %s%s ", hex, when, e->org_id[0] ? e->org_id : "-",
+               e->valid ? "good" : "BAD", e->ahead ? " AHEAD" : "");
+        print_summary(l, e->summary);
+        putchar('\n');
         return 0;
     }
     printf("commit %s\n", git_oid_tostr_s(&e->commit));
@@ -59,7 +88,9 @@ static int print_entry(const struct twin_log_entry *e, void *ctx)
     printf("  key:       %s\n", fp[0] ? fp : "(none)");
     printf("  signature: %s%s%s\n", e->valid ? "good" : "BAD", e->valid ? "" : ": ",
            e->valid ? "" : e->reason);
-    printf("  %s\n\n", e->summary);
+    fputs("  ", stdout);
+    print_summary(l, e->summary);
+    fputs("\n\n", stdout);
     return 0;
 }
 
@@ -111,9 +142,11 @@ int cmd_log(struct cli *c, int argc, char **argv)
     if (code || (id && (code = cli_record_id(idbuf, &id, c->node, NULL))))
         return code;
     q.id = id;
+    l.node = c->node;
     cli_progress_off_on_terminal_output();
     int rc = twin_audit_log_query(c->node, &q, print_entry, &l);
     if (rc == 0 && c->json)
         fputs(l.given ? "\n]\n" : "[]\n", stdout);
+    twin_names_free(l.names);
     return rc ? cli_fail(rc) : CLI_OK;
 }

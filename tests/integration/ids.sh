@@ -96,6 +96,14 @@ expect_json_parses "$OUT" "show --json of a record with references"
 expect_ok tw "$A" show "$P"
 expect_stdout_lacks "references"
 
+check "log names a sealed record this node reads beside its id; the commit keeps the id alone"
+expect_ok tw "$A" log --oneline
+expect_stdout_contains "add person $PER (sealed: \"Ana Example\")"
+expect_ok tw "$A" log "${PER:0:13}"
+expect_stdout_contains "  add person $PER (sealed: \"Ana Example\")"
+expect_eq "$(node_git "$A" log --format=%s | grep -c "Ana Example" || true)" 0 \
+    "commit subjects naming the sealed person"
+
 check "a reference given as a prefix is stored as the whole id; a wrong one is refused"
 ACT2=$(add_record "$A" activity partnership="${P:0:13}" kind=workshop title="Second workshop")
 expect_ok tw "$A" --json show "$ACT2"
