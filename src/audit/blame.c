@@ -17,6 +17,7 @@
 #include "twin/audit.h"
 #include "twin/error.h"
 #include "twin/ops.h"
+#include "twin/progress.h"
 
 #define BLAME_MAX_CHANGES 1000000
 /* Lists whose changed middle needs a longer table are matched by position. */
@@ -270,6 +271,7 @@ int twin_blame(struct twin_blame **out, twin_node *n, const char *id)
     }
     for (size_t k = vs.count; rc == 0 && k-- > 0;) {
         json_t *stored = NULL;
+        twin_progress_report("reading versions", "versions", vs.count - k - 1, vs.count);
         rc = twin_ops_get(&stored, n, &vs.v[k].commit, b->type, id);
         if (rc == TWIN_ENOTFOUND) { /* not there in this commit's tree: nothing to credit */
             twin_error_clear();
@@ -301,6 +303,8 @@ int twin_blame(struct twin_blame **out, twin_node *n, const char *id)
         if (!credit)
             rc = twin_error(TWIN_ERROR, "out of memory");
     }
+    if (rc == 0 && vs.count)
+        twin_progress_report("reading versions", "versions", vs.count, vs.count);
     if (rc == 0 && prev) {
         struct lines ls = {b, 0, &vs};
         rc = add_lines(&ls, "", prev, credit, false, 0);

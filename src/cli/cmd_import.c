@@ -1,16 +1,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "twin/error.h"
 #include "twin/interchange.h"
+#include "twin/progress.h"
 
+/* The rows read so far, for the progress display (src/cli/display.c). */
 static void show_progress(size_t rows, void *ctx)
 {
-    fprintf(stderr, "\rtwin: %zu row%s read", rows, cli_s(rows));
-    fflush(stderr);
+    (void)ctx;
+    twin_progress_report("reading rows", "rows", rows, 0);
 }
 
 /* How a row is named: by its file when the import read several. */
@@ -74,11 +75,10 @@ int cmd_import(struct cli *c, int argc, char **argv)
         return code;
     }
     struct twin_import_report *r = NULL;
-    bool tty = isatty(2) && !c->json;
-    opt.progress = tty ? show_progress : NULL;
+    opt.progress = show_progress;
     int rc = twin_interchange_import_paths(&r, c->node, paths, npaths, &opt);
-    if (tty)
-        fprintf(stderr, "\r\033[K");
+    if (r && r->rows) /* the step ends before the report is printed */
+        twin_progress_report("reading rows", "rows", r->rows, r->rows);
     if (rc) {
         free(paths);
         return cli_fail(rc);

@@ -72,8 +72,12 @@ static void draw(const struct timespec *now, bool final)
     fprintf(stderr, "\r%s: %s", view.step, amount_text(done, view.done, view.unit));
     if (view.total)
         fprintf(stderr, " of %s", amount_text(total, view.total, view.unit));
-    if (!bytes)
-        fprintf(stderr, " %s", view.unit);
+    if (!bytes) { /* "1 commit", "2 commits": the unit is given in the plural */
+        uint64_t last = view.total ? view.total : view.done;
+        size_t len = strlen(view.unit);
+        int cut = last == 1 && len > 1 && view.unit[len - 1] == 's';
+        fprintf(stderr, " %.*s", (int)(len - (size_t)cut), view.unit);
+    }
     if (view.total && view.total >= view.done)
         fprintf(stderr, " (%d%%)", (int)(view.done * 100 / view.total));
     fprintf(stderr, ", %s%s/s", amount_text(rate, (uint64_t)per_s, view.unit), "");

@@ -61,6 +61,20 @@ same "$(wc -l <"$SYNC_TMP/log.out")" "$commits" "log --oneline's lines"
 on_tty "$SYNC_TMP/log2.tty" "$TWIN" --dir "$(dir_of south)" log --oneline
 not_drawn "$SYNC_TMP/log2.tty" "log to the terminal"
 
+check "twin blame draws its reading of the record's versions; twin import its reading of rows"
+note_id=$(tw south list note | awk 'NR == 1 {print $1}')
+must "$TWIN" --dir "$(dir_of south)" set "$note_id" title="Progress note, renamed"
+on_tty "$SYNC_TMP/blame.tty" "$TWIN" --dir "$(dir_of south)" blame "$note_id"
+drawn "$SYNC_TMP/blame.tty" "^reading versions: 2 of 2 versions \(100%\), [0-9,]+/s, done in" "blame"
+drawn "$SYNC_TMP/blame.tty" "Progress note, renamed" "blame's report"
+printf 'type,kind,title\nnote,note,Imported one\nnote,note,Imported two\nnote,note,Imported three\n' \
+    >"$SYNC_TMP/notes.csv"
+on_tty "$SYNC_TMP/import.tty" "$TWIN" --dir "$(dir_of south)" import "$SYNC_TMP/notes.csv"
+drawn "$SYNC_TMP/import.tty" "^reading rows: 3 of 3 rows \(100%\), [0-9,]+/s, done in" "import"
+drawn "$SYNC_TMP/import.tty" "^Imported 3 records" "import's report"
+on_tty "$SYNC_TMP/blame1.tty" "$TWIN" --dir "$(dir_of north)" blame "$note_id"
+drawn "$SYNC_TMP/blame1.tty" "^reading versions: 1 of 1 version \(100%\)" "blame of one version"
+
 check "nothing is drawn with --quiet, with --json, or when standard error is not a terminal"
 on_tty "$SYNC_TMP/quiet.tty" "$TWIN" --dir "$(dir_of south)" --quiet verify
 not_drawn "$SYNC_TMP/quiet.tty" "verify --quiet"
