@@ -27,6 +27,7 @@
 #define TRIM_BYTES    ((size_t)16 << 20)
 #define LEAN_CACHE    ((size_t)16 << 20)
 #define LEAN_TRIM     ((size_t)1 << 20)
+#define FAULT_AROUND  ((size_t)64 << 10) /* what the kernel maps of a file around each fault */
 
 struct rpack {
     char name[64];
@@ -70,6 +71,7 @@ struct twin_packread {
     size_t npacks, last;
     size_t cache_bytes, trim_bytes;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
+    size_t per_object; /* counted for each object read besides its size (twin_packread_scattered) */
     struct libdeflate_decompressor *inflater; /* made on first use */
     unsigned char *delta;
     size_t delta_cap;
@@ -481,6 +483,11 @@ void twin_packread_lean(twin_packread *r)
     r->trim_bytes = LEAN_TRIM;
 }
 
+void twin_packread_scattered(twin_packread *r)
+{
+    r->per_object = FAULT_AROUND;
+}
+
 void twin_packread_trust(twin_packread *r)
 {
     for (size_t i = 0; i < r->npacks; i++)
@@ -819,7 +826,7 @@ static int resolve(twin_pobj **out, twin_packread *r, uint32_t pack, uint64_t of
  * only what it is reading. */
 static void trim(twin_packread *r, size_t bytes)
 {
-    r->since_trim += bytes;
+    r->since_trim += bytes + r->per_object;
     if (r->since_trim < r->trim_bytes)
         return;
     r->since_trim = 0;

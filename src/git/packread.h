@@ -76,6 +76,12 @@ void twin_packread_release(twin_pobj *o);
  * the few per cent of its time this costs. */
 void twin_packread_lean(twin_packread *r);
 
+/* For a reader of objects that lie all over the packs (the records at a head, read in path
+ * order): the kernel maps 64 KiB of a file's pages around each page it faults in, so each object
+ * read counts as that much towards letting the pages go, and the memory a read of every record
+ * keeps stays near the trim's bound instead of near the packs' size. */
+void twin_packread_scattered(twin_packread *r);
+
 /* Marks the objects of every pack as hashed against their ids already (twin_pobj.trusted):
  * readers that hash what they read to check it may skip that. Only the sync sender does, whose
  * receiver hashes everything it is sent; verify never does. */

@@ -436,6 +436,8 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
     twin_treecache_trust_store(u.trees);
     if ((rc = twin_packread_open(&u.packs, repo)))
         goto done;
+    /* Records lie all over the packs: their pages are let go by the objects read, not bytes. */
+    twin_packread_scattered(u.packs);
     /* An update may read every tree and commit once: libgit2 keeps none of them, and maps little
      * of the packs at a time, as the log reads. */
     if ((rc = twin_gitopts_begin(UPDATE_GITOPTS)))
