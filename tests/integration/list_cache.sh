@@ -64,7 +64,9 @@ check "--dates shows when each record was first written and last changed, as git
 sleep 1 # a later second for the change, so that the two dates differ
 expect_ok tw "$N" set "$B" title="Budget review, second round"
 path=$(record_path note "$B")
-first=$(node_git "$N" log --format=%ct --reverse main -- "$path" | head -n 1)
+# The oldest is the last line: tail reads to the end, where head would leave git to a SIGPIPE
+# that pipefail turns into a silent exit.
+first=$(node_git "$N" log --format=%ct main -- "$path" | tail -n 1)
 last=$(node_git "$N" log -1 --format=%ct main -- "$path")
 [ "$first" != "$last" ] || fail "the add and the set of $B have the same commit time"
 expect_ok tw "$N" --json list --dates --where "id=$B"
