@@ -139,6 +139,12 @@ int twin_ops_members(struct twin_membership **out, twin_node *n, const git_oid *
 int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
                      int (*fn)(json_t *rec, void *ctx), void *ctx);
 
+/* As twin_ops_foreach, but in the order of an export: types by name, and within each type records
+ * by id (their files' names), each read as it is given: a type's bucket trees are held while its
+ * records are read, never the records themselves. */
+int twin_ops_foreach_by_id(twin_node *n, const git_oid *at, const char *type,
+                           int (*fn)(json_t *rec, void *ctx), void *ctx);
+
 /* As twin_ops_foreach over every type, but only for the envelopes of sealed records: every
  * record file is read (through twin's pack reader where a pack holds it, else libgit2), and only
  * those whose canonical bytes hold an envelope are parsed, so a record in the clear costs a read

@@ -1213,6 +1213,100 @@ cleanup:
     return rc;
 }
 
+/* One record file of a type, as twin_ops_foreach_by_id orders them. */
+struct id_entry {
+    const git_tree_entry *e;
+    const char *bucket;
+    size_t id_len; /* the name without ".json": the record's id */
+};
+
+static int by_entry_id(const void *a, const void *b)
+{
+    const struct id_entry *x = a, *y = b;
+    int c = memcmp(git_tree_entry_name(x->e), git_tree_entry_name(y->e),
+                   x->id_len < y->id_len ? x->id_len : y->id_len);
+    return c ? c : (x->id_len > y->id_len) - (x->id_len < y->id_len);
+}
+
+/* Every record of one type in root, by id: the type's buckets are held open (their entries, not
+ * their records) and their entries sorted, then each record is read and given in turn. */
+static int foreach_in_type_by_id(git_repository *repo, git_tree *root, const char *type,
+                                 int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    char dir[64];
+    git_tree_entry *te = NULL;
+    git_tree *type_tree = NULL, **buckets = NULL;
+    struct id_entry *entries = NULL;
+    size_t nbuckets = 0, count = 0;
+    int rc = 0;
+    snprintf(dir, sizeof(dir), "records/%s", type);
+    if ((rc = twin_tree_entry_at(&te, repo, root, dir)) == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0; /* no record of this type */
+    }
+    if (rc)
+        return rc;
+    if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
+        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
+        goto cleanup;
+    }
+    if ((rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir)))
+        goto cleanup;
+    nbuckets = git_tree_entrycount(type_tree);
+    if (!(buckets = calloc(nbuckets ? nbuckets : 1, sizeof(*buckets)))) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    for (size_t b = 0; b < nbuckets && rc == 0; b++) {
+        const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
+        char where[128];
+        snprintf(where, sizeof(where), "%s/%s", dir, git_tree_entry_name(be));
+        if (git_tree_entry_type(be) != GIT_OBJECT_TREE)
+            rc = twin_error(TWIN_EINVALID, "%s: not a bucket", where);
+        else if ((rc = twin_tree_open(&buckets[b], repo, git_tree_entry_id(be), where)) == 0)
+            count += git_tree_entrycount(buckets[b]);
+    }
+    if (rc == 0 && !(entries = twin_util_malloc_array(count ? count : 1, sizeof(*entries))))
+        rc = twin_error(TWIN_ERROR, "out of memory");
+    for (size_t b = 0, k = 0; rc == 0 && b < nbuckets; b++)
+        for (size_t i = 0; i < git_tree_entrycount(buckets[b]); i++) {
+            const git_tree_entry *e = git_tree_entry_byindex(buckets[b], i);
+            size_t len = strlen(git_tree_entry_name(e));
+            if (len > 5 && strcmp(git_tree_entry_name(e) + len - 5, ".json") == 0)
+                len -= 5;
+            entries[k++] = (struct id_entry){
+                e, git_tree_entry_name(git_tree_entry_byindex(type_tree, b)), len};
+        }
+    if (rc == 0)
+        qsort(entries, count, sizeof(*entries), by_entry_id);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        const git_tree_entry *e = entries[i].e;
+        struct record_bytes bytes;
+        json_t *rec = NULL;
+        char where[128];
+        snprintf(where, sizeof(where), "%s/%s", dir, entries[i].bucket);
+        if ((rc = record_bytes_read(&bytes, repo, NULL, git_tree_entry_id(e), where,
+                                    git_tree_entry_name(e))))
+            break;
+        rc = twin_record_parse(&rec, bytes.data, bytes.size);
+        record_bytes_free(&bytes);
+        if (rc) {
+            rc = twin_error_wrap(rc, "%s/%s", where, git_tree_entry_name(e));
+            break;
+        }
+        rc = fn(rec, ctx);
+        json_decref(rec);
+    }
+cleanup:
+    free(entries);
+    for (size_t b = 0; buckets && b < nbuckets; b++)
+        git_tree_free(buckets[b]);
+    free(buckets);
+    git_tree_free(type_tree);
+    git_tree_entry_free(te);
+    return rc;
+}
+
 int twin_ops_selected(const struct twin_selection *sel, const json_t *rec)
 {
     if (!sel->all && json_is_true(json_object_get(rec, "withdrawn")))
@@ -1240,6 +1334,30 @@ int twin_ops_foreach(twin_node *n, const git_oid *at, const char *type,
     for (const char *const *t = twin_record_types(); rc == 0 && *t; t++)
         if (!type || strcmp(type, *t) == 0)
             rc = foreach_in_type(twin_node_repo(n), NULL, tree, *t, false, fn, ctx);
+    git_tree_free(tree);
+    return rc;
+}
+
+static int cmp_type_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int twin_ops_foreach_by_id(twin_node *n, const git_oid *at, const char *type,
+                           int (*fn)(json_t *rec, void *ctx), void *ctx)
+{
+    const char *types[32];
+    size_t ntypes = 0;
+    git_tree *tree = NULL;
+    if (type && !twin_record_type_known(type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", type);
+    for (const char *const *t = twin_record_types(); *t && ntypes < 32; t++)
+        if (!type || strcmp(type, *t) == 0)
+            types[ntypes++] = *t;
+    qsort(types, ntypes, sizeof(*types), cmp_type_name);
+    int rc = tree_at(&tree, n, at);
+    for (size_t i = 0; rc == 0 && i < ntypes; i++)
+        rc = foreach_in_type_by_id(twin_node_repo(n), tree, types[i], fn, ctx);
     git_tree_free(tree);
     return rc;
 }
