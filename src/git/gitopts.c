@@ -12,8 +12,8 @@
  * up to 256 MiB of parsed objects (its count leaves out the parsed structures, so the real figure
  * is several times more). A walk over a long history reads in order, so small windows and a
  * small cache serve it as well. */
-#define WALK_MWINDOW_SIZE   ((size_t)32 << 20)
-#define WALK_MWINDOW_MAPPED ((size_t)64 << 20)
+#define WALK_MWINDOW_SIZE   ((size_t)16 << 20)
+#define WALK_MWINDOW_MAPPED ((size_t)32 << 20)
 #define WALK_OBJECT_CACHE   ((ssize_t)16 << 20)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

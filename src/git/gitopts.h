@@ -10,10 +10,10 @@
  *   count on libgit2 having done it.
  * - UNCACHED: libgit2 keeps no object cache (GIT_OPT_ENABLE_CACHING): a walk that reads each
  *   object about once keeps what it needs itself, and runs faster and in less memory without it.
- * - SMALL_WINDOWS: libgit2 maps packs in windows of 32 MiB, at most 64 MiB at a time, and keeps
+ * - SMALL_WINDOWS: libgit2 maps packs in windows of 16 MiB, at most 32 MiB at a time, and keeps
  *   at most 16 MiB of objects in its cache, in place of 1 GiB windows and 256 MiB: a walk over a
- *   long history (verify, sending and receiving history) reads in order, and its memory stays
- *   bounded. Whatever was set before comes back when the last holder ends.
+ *   long history (verify, log, sending and receiving history) or an export reads in order, and
+ *   its memory stays bounded. Whatever was set before comes back when the last holder ends.
  *
  * A setting holds while at least one operation that asked for it runs, on any thread (libgit2
  * cannot set it for one thread or one repository); libgit2's default comes back when the last

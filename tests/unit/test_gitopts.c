@@ -93,13 +93,13 @@ static void small_windows_hold_while_a_walk_runs(void **state)
     assert_int_equal(git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)40 << 20), 0);
     assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_SMALL_WINDOWS | TWIN_GITOPTS_UNHASHED), 0);
     windows(&window, &mapped, &cache);
-    assert_int_equal(window, (size_t)32 << 20);
-    assert_int_equal(mapped, (size_t)64 << 20);
+    assert_int_equal(window, (size_t)16 << 20);
+    assert_int_equal(mapped, (size_t)32 << 20);
     assert_int_equal(cache, (ssize_t)16 << 20);
     assert_int_equal(twin_gitopts_begin(TWIN_GITOPTS_SMALL_WINDOWS), 0); /* a second walk */
     twin_gitopts_end(TWIN_GITOPTS_SMALL_WINDOWS | TWIN_GITOPTS_UNHASHED);
     windows(&window, &mapped, &cache);
-    assert_int_equal(window, (size_t)32 << 20); /* the second still runs */
+    assert_int_equal(window, (size_t)16 << 20); /* the second still runs */
     twin_gitopts_end(TWIN_GITOPTS_SMALL_WINDOWS);
     windows(&window, &mapped, &cache);
     assert_int_equal(window, (size_t)48 << 20);
