@@ -164,6 +164,8 @@ int cmd_export(struct cli *c, int argc, char **argv)
         }
         rc = export_csv_dir(c, out_path, &sel, &sealed);
     } else {
+        if (!out_path) /* records stream to standard output as they are read */
+            cli_progress_off_on_terminal_output();
         FILE *out = open_out(out_path);
         if (!out) {
             free(where);

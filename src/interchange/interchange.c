@@ -18,6 +18,8 @@
 #include "twin/error.h"
 #include "twin/tx.h"
 #include "base/util.h"
+#include "git/gitopts.h"
+#include "twin/progress.h"
 #include "twin/iati.h"
 #include "twin/ops.h"
 #include "twin/record.h"
@@ -34,16 +36,18 @@ struct collect {
     twin_node *node;
     const struct twin_selection *sel;
     struct twin_export_sealed *sealed; /* NULL: sealed records as stored (an import's lookups) */
-    json_t *found;
+    bool count_left_out;               /* the pass that counts sealed records left out */
 };
 
-/* A sealed record is left out and counted, unless it is asked for and this node opens it: then
- * its content is selected as any record's. */
-static int collect_one(json_t *rec, void *ctx)
+/* Whether rec is selected: 1 with *chosen the record to export (rec itself, or the content of a
+ * sealed record this node opens: a new reference), 0 when it is not, or an error. A sealed record
+ * is left out and counted, unless it is asked for and this node opens it: then its content is
+ * selected as any record's. */
+static int select_one(json_t **chosen, struct collect *c, json_t *rec)
 {
-    struct collect *c = ctx;
     json_t *content = NULL;
     int rc;
+    *chosen = NULL;
     if (c->sealed && json_object_get(rec, "sealed")) {
         enum twin_sealing how = TWIN_SEALING_CLOSED;
         if (!c->sel->all && json_is_true(json_object_get(rec, "withdrawn")))
@@ -52,69 +56,83 @@ static int collect_one(json_t *rec, void *ctx)
             return rc;
         if (how != TWIN_SEALING_OPENED) {
             json_decref(content);
-            c->sealed->left_out++;
+            c->sealed->left_out += c->count_left_out;
             return 0;
         }
         rec = content;
     }
     rc = twin_ops_selected(c->sel, rec);
     if (rc > 0)
-        rc = json_array_append(c->found, rec) ? twin_error(TWIN_ERROR, "out of memory") : 0;
-    json_decref(content);
-    return rc;
-}
-
-struct keyed {
-    const char *type, *id;
-    json_t *rec;
-};
-
-static int by_type_id(const void *a, const void *b)
-{
-    const struct keyed *x = a, *y = b;
-    int c = strcmp(x->type, y->type);
-    return c ? c : strcmp(x->id, y->id);
-}
-
-/* The selected records at the head, by type then id. */
-static int select_records(json_t **out, twin_node *n, const struct twin_selection *sel,
-                          struct twin_export_sealed *sealed)
-{
-    struct collect c = {n, sel, sealed, json_array()};
-    *out = NULL;
-    if (!c.found)
-        return twin_error(TWIN_ERROR, "out of memory");
-    if (sel->type && !twin_record_type_known(sel->type)) {
-        json_decref(c.found);
-        return twin_error(TWIN_EINVALID, "unknown record type '%s'", sel->type);
-    }
-    int rc = twin_ops_foreach(n, NULL, sel->type, collect_one, &c);
-    size_t count = json_array_size(c.found);
-    struct keyed *items = rc == 0 ? twin_util_malloc_array(count, sizeof(*items)) : NULL;
-    json_t *sorted = items ? json_array() : NULL;
-    if (rc == 0 && !sorted)
-        rc = twin_error(TWIN_ERROR, "out of memory");
-    for (size_t i = 0; rc == 0 && i < count; i++) {
-        json_t *rec = json_array_get(c.found, i);
-        items[i] = (struct keyed){json_string_value(json_object_get(rec, "type")),
-                                  json_string_value(json_object_get(rec, "id")), rec};
-    }
-    if (rc == 0) {
-        qsort(items, count, sizeof(*items), by_type_id);
-        for (size_t i = 0; i < count; i++)
-            json_array_append(sorted, items[i].rec);
-        *out = sorted;
-        sorted = NULL;
-    }
-    json_decref(sorted);
-    free(items);
-    json_decref(c.found);
+        *chosen = content ? content : json_incref(rec);
+    else
+        json_decref(content);
     return rc;
 }
 
 /* ---- export --------------------------------------------------------------------------------- */
 
 #define JSON_FLAGS (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
+
+/* Exports stream: the records are read in the order they are written (by type, then id), one at
+ * a time, and libgit2 maps little of the packs at once, so that memory stays small whatever the
+ * store's size. */
+#define EXPORT_GITOPTS TWIN_GITOPTS_SMALL_WINDOWS
+
+static int write_failed(void)
+{
+    return twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+}
+
+struct json_writer {
+    struct collect sel;
+    FILE *out;
+    size_t written, total; /* total: the records the first pass selected */
+};
+
+/* Writes a chunk of a record dumped at depth 0 as it stands inside the array: every line one
+ * level deeper (a JSON text holds no line break but those of its indentation). */
+static int put_indented(const char *buf, size_t size, void *ctx)
+{
+    FILE *out = ctx;
+    for (const char *p = buf, *end = buf + size; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t run = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (fwrite(p, 1, run, out) != run || (nl && fputs("  ", out) == EOF))
+            return -1;
+        p += run;
+    }
+    return 0;
+}
+
+/* One record of the array, as json_dumpf writes an array with JSON_INDENT(2). */
+static int write_json_record(json_t *rec, void *ctx)
+{
+    struct json_writer *w = ctx;
+    json_t *chosen;
+    int rc = select_one(&chosen, &w->sel, rec);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
+    if (fputs(w->written ? ",\n  " : "[\n  ", w->out) == EOF ||
+        json_dump_callback(chosen, put_indented, w->out, JSON_INDENT(2) | JSON_FLAGS) != 0)
+        rc = write_failed();
+    json_decref(chosen);
+    if (rc == 0 && ++w->written % PROGRESS_EVERY == 0)
+        twin_progress_report("writing records", "records", w->written, w->total);
+    return rc;
+}
+
+static int count_json_record(json_t *rec, void *ctx)
+{
+    struct json_writer *w = ctx;
+    json_t *chosen;
+    int rc = select_one(&chosen, &w->sel, rec);
+    if (rc <= 0)
+        return rc;
+    json_decref(chosen);
+    w->total++;
+    return 0;
+}
 
 int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_selection *sel)
 {
@@ -125,14 +143,24 @@ int twin_interchange_export_json(FILE *out, twin_node *n, const struct twin_sele
 int twin_interchange_export_json_sealed(FILE *out, twin_node *n, const struct twin_selection *sel,
                                         struct twin_export_sealed *sealed)
 {
-    json_t *recs = NULL;
+    struct json_writer w = {{n, sel, sealed, true}, out, 0, 0};
     sealed->left_out = 0;
-    int rc = select_records(&recs, n, sel, sealed);
+    if (sel->type && !twin_record_type_known(sel->type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", sel->type);
+    int rc = twin_gitopts_begin(EXPORT_GITOPTS);
     if (rc)
         return rc;
-    if (json_dumpf(recs, out, JSON_INDENT(2) | JSON_FLAGS) != 0 || fputc('\n', out) == EOF)
-        rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
-    json_decref(recs);
+    /* A first pass reads every record, so that a damaged store writes nothing at all (no part of
+     * an export passes for a whole one), and counts those selected for the progress. */
+    rc = twin_ops_foreach_by_id(n, NULL, sel->type, count_json_record, &w);
+    w.sel.count_left_out = false; /* the first pass counted them */
+    if (rc == 0)
+        rc = twin_ops_foreach_by_id(n, NULL, sel->type, write_json_record, &w);
+    twin_gitopts_end(EXPORT_GITOPTS);
+    if (rc == 0 && fputs(w.written ? "\n]\n" : "[]\n", out) == EOF)
+        rc = write_failed();
+    if (rc == 0)
+        twin_progress_report("writing records", "records", w.written, w.total);
     return rc;
 }
 
@@ -171,9 +199,7 @@ static int put_cell(FILE *out, const char *text, bool first)
         buf[n++] = '"';
     }
     buf[n++] = '"';
-    int rc = fwrite(buf, 1, n, out) == n
-                 ? 0
-                 : twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
+    int rc = fwrite(buf, 1, n, out) == n ? 0 : write_failed();
     if (buf != stack)
         free(buf);
     return rc;
@@ -203,6 +229,59 @@ int twin_interchange_export_csv(FILE *out, size_t *rows, twin_node *n,
     return twin_interchange_export_csv_sealed(out, rows, n, sel, &sealed);
 }
 
+/* CSV is written in two passes over the records, as its header names every column of the type:
+ * the first learns the columns (and counts the rows; a damaged record stops it before anything
+ * is written), the second writes the rows by id. */
+struct csv_writer {
+    struct collect sel;
+    FILE *out;
+    json_t *columns;     /* the first pass: every leaf path seen */
+    const char **names;  /* the second: the header's columns */
+    size_t ncols, total; /* total: the rows the first pass selected */
+    size_t *rows;
+};
+
+static int learn_csv_columns(json_t *rec, void *ctx)
+{
+    struct csv_writer *w = ctx;
+    json_t *chosen;
+    int rc = select_one(&chosen, &w->sel, rec);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
+    rc = leaf_paths(w->columns, chosen);
+    json_decref(chosen);
+    w->total++;
+    return rc;
+}
+
+static int write_csv_row(json_t *rec, void *ctx)
+{
+    struct csv_writer *w = ctx;
+    json_t *chosen;
+    int rc = select_one(&chosen, &w->sel, rec);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
+    for (size_t c = 0; rc == 0 && c < w->ncols; c++) {
+        const json_t *cell = c < 2 ? json_object_get(chosen, w->names[c])
+                                   : twin_record_get_path(chosen, w->names[c]);
+        if (!cell || json_is_string(cell)) { /* most cells: written as they are */
+            rc = put_cell(w->out, cell ? json_string_value(cell) : "", c == 0);
+            continue;
+        }
+        char *text = cell_text(cell);
+        rc = text ? put_cell(w->out, text, c == 0) : twin_error(TWIN_ERROR, "out of memory");
+        free(text);
+    }
+    json_decref(chosen);
+    if (rc == 0 && fputc('\n', w->out) == EOF)
+        rc = write_failed();
+    if (rc == 0 && ++*w->rows % PROGRESS_EVERY == 0)
+        twin_progress_report("writing records", "records", *w->rows, w->total);
+    return rc;
+}
+
 int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
                                        const struct twin_selection *sel,
                                        struct twin_export_sealed *sealed)
@@ -211,57 +290,44 @@ int twin_interchange_export_csv_sealed(FILE *out, size_t *rows, twin_node *n,
     sealed->left_out = 0;
     if (!sel->type)
         return twin_error(TWIN_EINVALID, "CSV holds one record type: say which");
-    json_t *recs = NULL, *columns = json_object();
-    const char **names = NULL;
-    int rc =
-        columns ? select_records(&recs, n, sel, sealed) : twin_error(TWIN_ERROR, "out of memory");
-    size_t i;
-    json_t *rec;
-    json_array_foreach(recs, i, rec)
-    {
-        if (rc || (rc = leaf_paths(columns, rec)))
-            break;
+    if (!twin_record_type_known(sel->type))
+        return twin_error(TWIN_EINVALID, "unknown record type '%s'", sel->type);
+    struct csv_writer w = {{n, sel, sealed, true}, out, json_object(), NULL, 0, 0, rows};
+    if (!w.columns)
+        return twin_error(TWIN_ERROR, "out of memory");
+    int rc = twin_gitopts_begin(EXPORT_GITOPTS);
+    if (rc) {
+        json_decref(w.columns);
+        return rc;
     }
+    rc = twin_ops_foreach_by_id(n, NULL, sel->type, learn_csv_columns, &w);
     /* id and type first, then every other column in order. */
-    size_t ncols = 2, k = 2;
+    size_t k = 2;
     const char *key;
     json_t *v;
-    json_object_foreach(columns, key, v) ncols += strcmp(key, "id") && strcmp(key, "type");
-    if (rc == 0 && !(names = twin_util_malloc_array(ncols, sizeof(*names))))
+    w.ncols = 2;
+    json_object_foreach(w.columns, key, v) w.ncols += strcmp(key, "id") && strcmp(key, "type");
+    if (rc == 0 && !(w.names = twin_util_malloc_array(w.ncols, sizeof(*w.names))))
         rc = twin_error(TWIN_ERROR, "out of memory");
     if (rc == 0) {
-        names[0] = "id";
-        names[1] = "type";
-        json_object_foreach(columns, key, v) if (strcmp(key, "id") && strcmp(key, "type"))
-            names[k++] = key;
-        qsort(names + 2, ncols - 2, sizeof(*names), cmp_str);
+        w.names[0] = "id";
+        w.names[1] = "type";
+        json_object_foreach(w.columns, key, v) if (strcmp(key, "id") && strcmp(key, "type"))
+            w.names[k++] = key;
+        qsort(w.names + 2, w.ncols - 2, sizeof(*w.names), cmp_str);
     }
-    for (size_t c = 0; rc == 0 && c < ncols; c++)
-        rc = put_cell(out, names[c], c == 0);
+    for (size_t c = 0; rc == 0 && c < w.ncols; c++)
+        rc = put_cell(out, w.names[c], c == 0);
     if (rc == 0 && fputc('\n', out) == EOF)
-        rc = twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
-    json_array_foreach(recs, i, rec)
-    {
-        for (size_t c = 0; rc == 0 && c < ncols; c++) {
-            const json_t *cell =
-                c < 2 ? json_object_get(rec, names[c]) : twin_record_get_path(rec, names[c]);
-            if (!cell || json_is_string(cell)) { /* most cells: written as they are */
-                rc = put_cell(out, cell ? json_string_value(cell) : "", c == 0);
-                continue;
-            }
-            char *text = cell_text(cell);
-            rc = text ? put_cell(out, text, c == 0) : twin_error(TWIN_ERROR, "out of memory");
-            free(text);
-        }
-        if (rc || fputc('\n', out) == EOF) {
-            rc = rc ? rc : twin_error(TWIN_ERROR, "writing the export failed: %s", strerror(errno));
-            break;
-        }
-        (*rows)++;
-    }
-    free(names);
-    json_decref(columns);
-    json_decref(recs);
+        rc = write_failed();
+    w.sel.count_left_out = false; /* the first pass counted them */
+    if (rc == 0)
+        rc = twin_ops_foreach_by_id(n, NULL, sel->type, write_csv_row, &w);
+    twin_gitopts_end(EXPORT_GITOPTS);
+    if (rc == 0)
+        twin_progress_report("writing records", "records", *rows, w.total);
+    free(w.names);
+    json_decref(w.columns);
     return rc;
 }
 
