@@ -4,7 +4,10 @@
  * nearest work in the same run (the same records as files, `git add` and one `git commit -S`;
  * and `git archive` reading them back).
  *
- *   bench_interchange [--rows N] [--no-baseline]      (default 100000 rows; the baseline runs)
+ *   bench_interchange [--rows N] [--no-baseline] [--twin PATH]
+ *
+ * (default 100000 rows; the baseline runs). With --twin, the real binary then exports those
+ * records as CSV and as JSON, each in its own process, and the peak RSS of each is printed.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <ftw.h>
@@ -13,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "bench.h"
@@ -39,17 +44,41 @@ static int run(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs `twin export` of the notes in format to out as a child: its peak RSS in KB, or -1. */
+static long export_rss(const char *twin, const char *node_dir, const char *format, const char *out,
+                       double *elapsed)
+{
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execl(twin, twin, "--dir", node_dir, "--quiet", "export", "--format", format, "--type",
+              "note", "--out", out, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return -1;
+    *elapsed = now_s() - t0;
+    return ru.ru_maxrss;
+}
+
 int main(int argc, char **argv)
 {
     size_t rows = 100000;
     bool baseline = true;
+    const char *twin = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--rows") == 0)
             rows = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--no-baseline") == 0)
             baseline = false;
+        else if (i + 1 < argc && strcmp(argv[i], "--twin") == 0)
+            twin = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_interchange [--rows N] [--no-baseline]\n");
+            fprintf(stderr, "usage: bench_interchange [--rows N] [--no-baseline] [--twin PATH]\n");
             return 2;
         }
     }
@@ -108,6 +137,19 @@ int main(int argc, char **argv)
     printf("export CSV:  %8.0f rows/s (%zu rows in %.2f s)\n", (double)written / export_s, written,
            export_s);
     twin_node_free(n);
+    if (twin) {
+        const char *formats[] = {"csv", "json"};
+        for (size_t k = 0; k < 2; k++) {
+            double elapsed;
+            long kb = export_rss(twin, node_dir, formats[k], out, &elapsed);
+            if (kb < 0) {
+                fprintf(stderr, "bench_interchange: twin export --format %s failed\n", formats[k]);
+                return 1;
+            }
+            printf("twin export --format %s (its own process): peak RSS %.1f MB, %.2f s\n",
+                   formats[k], (double)kb / 1024, elapsed);
+        }
+    }
     if (!baseline) {
         bench_remove_tree(dir);
         twin_global_shutdown();
