@@ -67,6 +67,10 @@ void twin_validity_cache_trust_received(twin_check_cache *c);
  * received history, whose peak memory counts. */
 void twin_validity_cache_lean(twin_check_cache *c);
 
+/* As twin_validity_cache_lean, keeping at most cache_bytes of the objects it read: for each of
+ * the threads of a check that runs on every core, whose caches add up. */
+void twin_validity_cache_lean_to(twin_check_cache *c, size_t cache_bytes);
+
 /* Called with each version of a sealed record (its blob id and its envelope as the check read it,
  * valid during the call) that a checked commit brings and the rules for sealed records accept,
  * from the thread that checked it; the rest of the commit may still be refused. */

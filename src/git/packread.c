@@ -479,7 +479,12 @@ void twin_packread_free(twin_packread *r)
 
 void twin_packread_lean(twin_packread *r)
 {
-    r->cache_bytes = LEAN_CACHE;
+    twin_packread_lean_to(r, 0);
+}
+
+void twin_packread_lean_to(twin_packread *r, size_t cache_bytes)
+{
+    r->cache_bytes = cache_bytes ? cache_bytes : LEAN_CACHE;
     r->trim_bytes = LEAN_TRIM;
 }
 

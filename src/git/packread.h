@@ -82,6 +82,10 @@ void twin_packread_lean(twin_packread *r);
  * keeps stays near the trim's bound instead of near the packs' size. */
 void twin_packread_scattered(twin_packread *r);
 
+/* As twin_packread_lean, with a cache of at most cache_bytes (0: the lean reader's own): for each
+ * of the readers one operation runs on several threads, whose caches add up. */
+void twin_packread_lean_to(twin_packread *r, size_t cache_bytes);
+
 /* Marks the objects of every pack as hashed against their ids already (twin_pobj.trusted):
  * readers that hash what they read to check it may skip that. Only the sync sender does, whose
  * receiver hashes everything it is sent; verify never does. */

@@ -33,10 +33,11 @@ struct twin_treecache {
     git_repository *repo;
     git_odb *odb;
     twin_packread *packs;
-    bool trusted;   /* trees are not hashed on reading (see twin_treecache_trust_store) */
-    bool trust_dir; /* nor the trees of the first directory's packs (trust_first_dir) */
-    bool lean;      /* its pack reader is lean (see twin_treecache_lean) */
-    bool libgit2;   /* entries are looked up by libgit2 (see twin_treecache_set_libgit2) */
+    bool trusted;      /* trees are not hashed on reading (see twin_treecache_trust_store) */
+    bool trust_dir;    /* nor the trees of the first directory's packs (trust_first_dir) */
+    bool lean;         /* its pack reader is lean (see twin_treecache_lean) */
+    size_t lean_cache; /* with a cache of at most so many bytes (0: the lean reader's own) */
+    bool libgit2;      /* entries are looked up by libgit2 (see twin_treecache_set_libgit2) */
     size_t hand, filled;
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
@@ -110,9 +111,15 @@ void twin_treecache_trust_first_dir(twin_treecache *c)
 
 void twin_treecache_lean(twin_treecache *c)
 {
+    twin_treecache_lean_to(c, 0);
+}
+
+void twin_treecache_lean_to(twin_treecache *c, size_t cache_bytes)
+{
     c->lean = true;
+    c->lean_cache = cache_bytes;
     if (c->packs)
-        twin_packread_lean(c->packs);
+        twin_packread_lean_to(c->packs, cache_bytes);
 }
 
 void twin_treecache_set_libgit2(twin_treecache *c, bool libgit2)
@@ -548,7 +555,7 @@ static int bind(twin_treecache *c, git_repository *repo, bool reader, const char
     if (c->packs && c->trust_dir)
         twin_packread_trust_dir(c->packs, 0);
     if (c->packs && c->lean)
-        twin_packread_lean(c->packs);
+        twin_packread_lean_to(c->packs, c->lean_cache);
     c->repo = repo;
     return 0;
 }

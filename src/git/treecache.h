@@ -75,6 +75,9 @@ void twin_treecache_trust_first_dir(twin_treecache *c);
 /* Has the cache's pack reader keep less in memory (twin_packread_lean). */
 void twin_treecache_lean(twin_treecache *c);
 
+/* As twin_treecache_lean, its reader's cache at most cache_bytes (twin_packread_lean_to). */
+void twin_treecache_lean_to(twin_treecache *c, size_t cache_bytes);
+
 /* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
  * NULL when there is none. */
 struct twin_packread *twin_treecache_packs(twin_treecache *c, git_repository *repo);
