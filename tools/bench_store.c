@@ -10,6 +10,9 @@
  * 2. The median latency of a one-shot `twin add` (the real binary, a new process each time) on
  *    that store of N records (--adds, default 51), and beside it, alternating with the adds, that
  *    of `twin --version`: what starting the process costs; then the difference of the two.
+ *    Then the reading commands that read the whole store, each its own process: the whole
+ *    `twin log` and `twin export --format json`, with their time and peak RSS (at most 100 MB
+ *    at 100k records is the target).
  * 3. Signed commit objects written one by one on the store's head (--objects of each, default
  *    2,000, in alternating rounds): made by twin's codec (src/git/gitfmt.c, as every commit twin
  *    writes is) and by libgit2 (git_commit_create_buffer and git_commit_create_with_signature),
@@ -25,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,6 +108,33 @@ static double commit_objects(twin_node *n, size_t count, bool libgit2, size_t ro
     git_tree_free(tree);
     git_commit_free(parent);
     return s;
+}
+
+/* Runs argv (argv[0] the binary) with its output in out: 0 with its elapsed and CPU times and
+ * peak RSS in KB, or -1 when it cannot run or fails. */
+static int run_measured(char *const argv[], const char *out, double *elapsed, double *cpu,
+                        long *rss_kb)
+{
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return -1;
+    *elapsed = now_s() - t0;
+    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    *rss_kb = ru.ru_maxrss;
+    return 0;
 }
 
 static long long dir_bytes;
@@ -253,6 +285,27 @@ int main(int argc, char **argv)
     }
     free(lat);
     free(start);
+    if (twin_bin) {
+        char out[600];
+        snprintf(out, sizeof(out), "%s/read.out", dir);
+        char *log_argv[] = {(char *)twin_bin, "--dir", node_dir, "--quiet", "log", NULL};
+        char *export_argv[] = {(char *)twin_bin, "--dir",    node_dir, "--quiet",
+                               "export",         "--format", "json",   NULL};
+        char *const *reads[] = {log_argv, export_argv};
+        const char *names[] = {"twin log (the whole history)", "twin export --format json"};
+        for (size_t k = 0; k < 2; k++) {
+            double elapsed, cpu;
+            long kb;
+            if (run_measured(reads[k], out, &elapsed, &cpu, &kb)) {
+                fprintf(stderr, "bench_store: %s failed\n", names[k]);
+                return 1;
+            }
+            printf("%s on %zu records: %.2f s (%.2f s of CPU), peak RSS %.1f MB (target: at "
+                   "most 100 MB)\n",
+                   names[k], commits, elapsed, cpu, (double)kb / 1024);
+        }
+        unlink(out);
+    }
 
     /* 3. Commit objects: twin's codec, and libgit2 as the baseline, in alternating rounds. */
     if (objects) {
