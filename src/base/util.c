@@ -291,8 +291,10 @@ static int parse_absolute(int64_t *out, const char *s, bool end)
             p++;
         } else if (*p == '+' || *p == '-') {
             long oh = digits(p + 1, 2), om;
+            if (oh < 0 || oh > 23)
+                return -1; /* before p[3]: the text may end within the hours */
             const char *q = p + 3 + (p[3] == ':');
-            if (oh < 0 || oh > 23 || (om = digits(q, 2)) < 0 || om > 59)
+            if ((om = digits(q, 2)) < 0 || om > 59)
                 return -1;
             off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
             p = q + 2;
