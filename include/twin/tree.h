@@ -23,8 +23,14 @@ int twin_tree_open(git_tree **out, git_repository *repo, const git_oid *id, cons
 int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tree *root,
                        const char *path);
 
-/* Reads the file at path in a tree, of at most TWIN_RECORD_FILE_MAX_BYTES; TWIN_ENOTFOUND when absent.
- * *out is malloc'd, NUL-ended. */
+/* The directory at path under root: 0 with *out (free it), or 0 with *out NULL when there is
+ * nothing at path; TWIN_EINVALID when a file is there; another code, naming the tree, when a tree
+ * cannot be read. For records/TYPE, which holds no tree while no record of the type exists. */
+int twin_tree_open_dir(git_tree **out, git_repository *repo, const git_tree *root,
+                       const char *path);
+
+/* Reads the file at path in a tree, of at most TWIN_RECORD_FILE_MAX_BYTES; TWIN_ENOTFOUND when
+ * absent. *out is malloc'd, NUL-ended. */
 int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_tree *root,
                    const char *path);
 

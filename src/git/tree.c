@@ -26,6 +26,23 @@ int twin_tree_open(git_tree **out, git_repository *repo, const git_oid *id, cons
     return git_tree_lookup(out, repo, id) < 0 ? unreadable("tree", id, path) : 0;
 }
 
+int twin_tree_open_dir(git_tree **out, git_repository *repo, const git_tree *root, const char *path)
+{
+    git_tree_entry *e = NULL;
+    *out = NULL;
+    int rc = twin_tree_entry_at(&e, repo, root, path);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    if (rc == 0 && git_tree_entry_type(e) != GIT_OBJECT_TREE)
+        rc = twin_error(TWIN_EINVALID, "%s: not a directory", path);
+    if (rc == 0)
+        rc = twin_tree_open(out, repo, git_tree_entry_id(e), path);
+    git_tree_entry_free(e);
+    return rc;
+}
+
 int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tree *root,
                        const char *path)
 {
@@ -65,8 +82,8 @@ int twin_tree_entry_at(git_tree_entry **out, git_repository *repo, const git_tre
     return rc;
 }
 
-int twin_tree_read_blob(char **out, size_t *out_len, git_repository *repo, const git_oid *id, size_t max,
-                   const char *what)
+int twin_tree_read_blob(char **out, size_t *out_len, git_repository *repo, const git_oid *id,
+                        size_t max, const char *what)
 {
     git_blob *blob = NULL;
     *out = NULL;
@@ -97,10 +114,10 @@ int twin_tree_read(char **out, size_t *out_len, git_repository *repo, const git_
     int rc = twin_tree_entry_at(&e, repo, root, path);
     if (rc)
         return rc;
-    rc =
-        git_tree_entry_type(e) != GIT_OBJECT_BLOB
-            ? twin_error(TWIN_EINVALID, "%s: not a file", path)
-            : twin_tree_read_blob(out, out_len, repo, git_tree_entry_id(e), TWIN_RECORD_FILE_MAX_BYTES, path);
+    rc = git_tree_entry_type(e) != GIT_OBJECT_BLOB
+             ? twin_error(TWIN_EINVALID, "%s: not a file", path)
+             : twin_tree_read_blob(out, out_len, repo, git_tree_entry_id(e),
+                                   TWIN_RECORD_FILE_MAX_BYTES, path);
     git_tree_entry_free(e);
     return rc;
 }

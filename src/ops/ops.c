@@ -904,19 +904,10 @@ static int type_matches(struct id_matches *m, git_repository *repo, git_tree *ro
                         const char *type, const char *prefix, size_t len)
 {
     char dir[64];
-    git_tree_entry *te = NULL;
     git_tree *type_tree = NULL;
     snprintf(dir, sizeof(dir), "records/%s", type);
-    int rc = twin_tree_entry_at(&te, repo, root, dir);
-    if (rc == TWIN_ENOTFOUND) {
-        twin_error_clear();
-        return 0;
-    }
-    if (rc == 0 && git_tree_entry_type(te) != GIT_OBJECT_TREE)
-        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
-    if (rc == 0)
-        rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir);
-    for (size_t b = 0; rc == 0 && b < git_tree_entrycount(type_tree); b++) {
+    int rc = twin_tree_open_dir(&type_tree, repo, root, dir);
+    for (size_t b = 0; rc == 0 && type_tree && b < git_tree_entrycount(type_tree); b++) {
         const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
         char where[128];
         git_tree *bucket = NULL;
@@ -928,7 +919,6 @@ static int type_matches(struct id_matches *m, git_repository *repo, git_tree *ro
         git_tree_free(bucket);
     }
     git_tree_free(type_tree);
-    git_tree_entry_free(te);
     return rc;
 }
 
@@ -1154,22 +1144,11 @@ static int foreach_in_type(git_repository *repo, twin_packread *packs, git_tree 
                            void *ctx)
 {
     char dir[64];
-    git_tree_entry *te = NULL;
     git_tree *type_tree = NULL;
-    int rc = 0;
     snprintf(dir, sizeof(dir), "records/%s", type);
-    if ((rc = twin_tree_entry_at(&te, repo, root, dir)) == TWIN_ENOTFOUND) {
-        twin_error_clear();
-        return 0; /* no record of this type */
-    }
-    if (rc)
-        return rc;
-    if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
-        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
-        goto cleanup;
-    }
-    if ((rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir)))
-        goto cleanup;
+    int rc = twin_tree_open_dir(&type_tree, repo, root, dir);
+    if (rc || !type_tree)
+        return rc; /* unreadable, or no record of this type */
     for (size_t b = 0; b < git_tree_entrycount(type_tree) && rc == 0; b++) {
         const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
         git_tree *bucket = NULL;
@@ -1207,9 +1186,7 @@ static int foreach_in_type(git_repository *repo, twin_packread *packs, git_tree 
         }
         git_tree_free(bucket);
     }
-cleanup:
     git_tree_free(type_tree);
-    git_tree_entry_free(te);
     return rc;
 }
 
@@ -1234,24 +1211,13 @@ static int foreach_in_type_by_id(git_repository *repo, git_tree *root, const cha
                                  int (*fn)(json_t *rec, void *ctx), void *ctx)
 {
     char dir[64];
-    git_tree_entry *te = NULL;
     git_tree *type_tree = NULL, **buckets = NULL;
     struct id_entry *entries = NULL;
     size_t nbuckets = 0, count = 0;
-    int rc = 0;
     snprintf(dir, sizeof(dir), "records/%s", type);
-    if ((rc = twin_tree_entry_at(&te, repo, root, dir)) == TWIN_ENOTFOUND) {
-        twin_error_clear();
-        return 0; /* no record of this type */
-    }
-    if (rc)
-        return rc;
-    if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
-        rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
-        goto cleanup;
-    }
-    if ((rc = twin_tree_open(&type_tree, repo, git_tree_entry_id(te), dir)))
-        goto cleanup;
+    int rc = twin_tree_open_dir(&type_tree, repo, root, dir);
+    if (rc || !type_tree)
+        return rc; /* unreadable, or no record of this type */
     nbuckets = git_tree_entrycount(type_tree);
     if (!(buckets = calloc(nbuckets ? nbuckets : 1, sizeof(*buckets)))) {
         rc = twin_error(TWIN_ERROR, "out of memory");
@@ -1303,7 +1269,6 @@ cleanup:
         git_tree_free(buckets[b]);
     free(buckets);
     git_tree_free(type_tree);
-    git_tree_entry_free(te);
     return rc;
 }
 

@@ -253,19 +253,10 @@ static int put_all(struct updater *u, git_tree *root)
     int rc = 0;
     for (const char *const *t = twin_record_types(); rc == 0 && *t; t++) {
         char dir[64];
-        git_tree_entry *te = NULL;
         git_tree *type_tree = NULL;
         snprintf(dir, sizeof(dir), "records/%s", *t);
-        if ((rc = twin_tree_entry_at(&te, u->repo, root, dir)) == TWIN_ENOTFOUND) {
-            twin_error_clear();
-            rc = 0;
-            continue; /* no record of this type */
-        }
-        if (rc == 0 && git_tree_entry_type(te) != GIT_OBJECT_TREE)
-            rc = twin_error(TWIN_EINVALID, "%s: not a directory", dir);
-        if (rc == 0)
-            rc = twin_tree_open(&type_tree, u->repo, git_tree_entry_id(te), dir);
-        for (size_t b = 0; rc == 0 && b < git_tree_entrycount(type_tree); b++) {
+        rc = twin_tree_open_dir(&type_tree, u->repo, root, dir); /* NULL: no record of the type */
+        for (size_t b = 0; rc == 0 && type_tree && b < git_tree_entrycount(type_tree); b++) {
             const git_tree_entry *be = git_tree_entry_byindex(type_tree, b);
             git_tree *bucket = NULL;
             char where[128];
@@ -285,7 +276,6 @@ static int put_all(struct updater *u, git_tree *root)
             git_tree_free(bucket);
         }
         git_tree_free(type_tree);
-        git_tree_entry_free(te);
     }
     return rc;
 }

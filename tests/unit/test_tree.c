@@ -236,7 +236,8 @@ static void a_file_is_read_up_to_the_record_limit(void **state)
     assert_int_equal(text[len], '\0');
     free(text);
     text = (char *)1;
-    snprintf(message, sizeof(message), "large.json: larger than %d bytes", TWIN_RECORD_FILE_MAX_BYTES);
+    snprintf(message, sizeof(message), "large.json: larger than %d bytes",
+             TWIN_RECORD_FILE_MAX_BYTES);
     assert_error(twin_tree_read(&text, &len, f->repo, root, "large.json"), TWIN_ELIMIT, message);
     assert_null(text);
     git_tree_free(root);
@@ -291,6 +292,23 @@ static void lose_object(struct repo_fixture *f, const git_oid *id)
     git_repository_free(f->repo);
     f->repo = NULL;
     assert_int_equal(git_repository_open_bare(&f->repo, f->path), 0);
+}
+
+static void a_directory_opens_and_an_absent_one_is_null(void **state)
+{
+    struct repo_fixture *f = *state;
+    git_tree *root = open_root(f), *t = (git_tree *)1;
+    assert_int_equal(twin_tree_open_dir(&t, f->repo, root, "a/b"), 0);
+    assert_non_null(t);
+    assert_true(git_oid_equal(git_tree_id(t), &f->ab));
+    git_tree_free(t);
+    t = (git_tree *)1;
+    assert_int_equal(twin_tree_open_dir(&t, f->repo, root, "a/nothing"), 0);
+    assert_null(t);
+    assert_error(twin_tree_open_dir(&t, f->repo, root, "a/b/c.json"), TWIN_EINVALID,
+                 "a/b/c.json: not a directory");
+    assert_null(t);
+    git_tree_free(root);
 }
 
 static void a_missing_tree_on_the_way_is_named_not_taken_for_absent(void **state)
@@ -367,6 +385,7 @@ int main(void)
         REPO_TEST(a_file_is_read_up_to_the_record_limit),
         REPO_TEST(a_directory_or_missing_path_is_not_read_as_a_file),
         REPO_TEST(a_blob_is_read_by_id_within_the_bound_given),
+        REPO_TEST(a_directory_opens_and_an_absent_one_is_null),
         REPO_TEST(a_missing_tree_on_the_way_is_named_not_taken_for_absent),
         REPO_TEST(a_missing_blob_is_named_not_read_as_empty),
         REPO_TEST(a_missing_root_tree_is_named),
