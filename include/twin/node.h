@@ -117,6 +117,12 @@ int twin_node_config_get(char **out, twin_node *n, const char *key);
 int twin_node_config_set(twin_node *n, const char *key, const char *value);
 /* Removes a setting; 0 also when it was not set. */
 int twin_node_config_unset(twin_node *n, const char *key);
+/* Sets each keys[i] to values[i], or removes it when values[i] is NULL, in one turn of the
+ * config lock (repo.git/twin-config.lock): twin processes that write the config at once, such as
+ * a command run beside serve, queue there instead of failing on git's config.lock. Stops at the
+ * first failure. */
+int twin_node_config_write(twin_node *n, size_t count, const char *const keys[],
+                           const char *const values[]);
 
 /* The node's wrap store (src/store/wraps.h), opened on first use and closed with the node. */
 typedef struct twin_wraps twin_wraps;

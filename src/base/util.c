@@ -1,11 +1,13 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -363,4 +365,39 @@ int twin_util_parse_date(int64_t *out, const char *text, bool end)
                           "with Z or an offset like +02:00), @SECONDS, or 3.days.ago",
                           text);
     return 0;
+}
+
+int twin_util_flock(int *fd_out, const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return twin_error(TWIN_ERROR, "cannot open the lock %s: %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int rc = twin_error(TWIN_ERROR, "cannot take the lock %s: %s", path, strerror(errno));
+            close(fd);
+            return rc;
+        }
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+#define STALE_LOCK_MS 1000
+
+void twin_util_clear_stale_lock(const char *path)
+{
+    struct stat st;
+    for (int waited = 0; stat(path, &st) == 0; waited += 50) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        long long age_ms = ((long long)now.tv_sec - (long long)st.st_mtim.tv_sec) * 1000 +
+                           (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+        if (age_ms >= STALE_LOCK_MS || waited >= STALE_LOCK_MS) {
+            unlink(path);
+            return;
+        }
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
 }

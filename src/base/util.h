@@ -83,4 +83,13 @@ int64_t twin_util_commit_time_now(void);
  * killed by the test. Steps are named in tests/integration/README.md. */
 void twin_util_test_stop(const char *step);
 
+/* Takes an flock on path (created when missing), waiting while another process holds it; closing
+ * the descriptor releases it. */
+int twin_util_flock(int *fd_out, const char *path);
+
+/* Removes path, a git lock file, once it is a second old or has been waited on for a second.
+ * Called under the twin lock that guards the file it locks: then only plain git, which finishes
+ * within that second, or a killed twin process can have left it. */
+void twin_util_clear_stale_lock(const char *path);
+
 #endif

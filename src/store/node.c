@@ -88,16 +88,38 @@ static void remove_tree(const char *path)
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int set_config(git_repository *repo, const char *key, const char *value)
+/* libgit2 writes repo.git/config through config.lock and fails at once when that file is there.
+ * twin's writers (a command run beside serve, which records each session) first queue on
+ * repo.git/twin-config.lock; a config.lock found while holding it is plain git's, given a
+ * second, or a killed twin's, removed. */
+static int config_write(git_repository *repo, size_t count, const char *const keys[],
+                        const char *const values[])
 {
     git_config *cfg = NULL;
-    int rc = 0;
+    char path[4096];
+    int fd;
+    snprintf(path, sizeof(path), "%stwin-config.lock", git_repository_path(repo));
+    int rc = twin_util_flock(&fd, path);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%sconfig.lock", git_repository_path(repo));
+    twin_util_clear_stale_lock(path);
     if (git_repository_config(&cfg, repo) < 0)
-        return twin_error_git("opening repository config");
-    if (value && git_config_set_string(cfg, key, value) < 0)
-        rc = twin_error_git("writing repository config");
+        rc = twin_error_git("opening repository config");
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        int err = values[i] ? git_config_set_string(cfg, keys[i], values[i])
+                            : git_config_delete_entry(cfg, keys[i]);
+        if (err < 0 && !(err == GIT_ENOTFOUND && !values[i]))
+            rc = twin_error_git("writing repository config");
+    }
     git_config_free(cfg);
+    close(fd);
     return rc;
+}
+
+static int set_config(git_repository *repo, const char *key, const char *value)
+{
+    return value ? config_write(repo, 1, &key, &value) : 0;
 }
 
 /* A setting that goes into every commit (the author line) must be one line of text. */
@@ -264,12 +286,11 @@ int twin_node_init(twin_node **out, const char *dir, const struct twin_identity 
         rc = twin_error_git("creating the repository");
         goto cleanup;
     }
-    if ((rc = set_config(repo, "twin.name", who->name)) ||
-        (rc = set_config(repo, "twin.orgid", who->org_id)) ||
-        (rc = set_config(repo, "twin.country", who->country)) ||
-        (rc = set_config(repo, "twin.side", who->side)) ||
-        (rc = set_config(repo, "twin.orgtype", who->org_type)) ||
-        (rc = set_config(repo, "core.logallrefupdates", "always")))
+    const char *keys[] = {"twin.name", "twin.orgid",   "twin.country",
+                          "twin.side", "twin.orgtype", "core.logallrefupdates"};
+    const char *values[] = {who->name, who->org_id,   who->country,
+                            who->side, who->org_type, "always"};
+    if ((rc = config_write(repo, 6, keys, values)))
         goto cleanup;
 
     if (found) {
@@ -539,13 +560,12 @@ int twin_node_config_set(twin_node *n, const char *key, const char *value)
 
 int twin_node_config_unset(twin_node *n, const char *key)
 {
-    git_config *cfg = NULL;
-    int rc = 0;
-    if (git_repository_config(&cfg, n->repo) < 0)
-        return twin_error_git("opening repository config");
-    int err = git_config_delete_entry(cfg, key);
-    if (err < 0 && err != GIT_ENOTFOUND)
-        rc = twin_error_git("writing repository config");
-    git_config_free(cfg);
-    return rc;
+    const char *none = NULL;
+    return config_write(n->repo, 1, &key, &none);
+}
+
+int twin_node_config_write(twin_node *n, size_t count, const char *const keys[],
+                           const char *const values[])
+{
+    return config_write(n->repo, count, keys, values);
 }

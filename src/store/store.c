@@ -127,49 +127,6 @@ int twin_store_write_commit_libgit2(git_oid *out, git_repository *repo, const tw
                         message, when, true);
 }
 
-/* The writer lock: flock on repo.git/twin.lock, which the kernel releases when its holder dies.
- * While twin holds it no other twin process can be inside a ref update, so a ref lock file
- * found then is the remains of a killed writer, and it is removed. Plain git does not take
- * this lock, so a ref lock younger than a second is first given that second to go away. */
-#define STALE_REF_LOCK_MS 1000
-
-static int writer_lock(int *fd_out, git_repository *repo)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%stwin.lock", git_repository_path(repo));
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return twin_error(TWIN_ERROR, "cannot open the writer lock %s: %s", path, strerror(errno));
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            int rc = twin_error(TWIN_ERROR, "cannot take the writer lock: %s", strerror(errno));
-            close(fd);
-            return rc;
-        }
-    }
-    *fd_out = fd;
-    return 0;
-}
-
-static void clear_stale_ref_lock(git_repository *repo)
-{
-    char path[4096];
-    struct stat st;
-    snprintf(path, sizeof(path), "%s%s.lock", git_repository_path(repo), TWIN_BRANCH);
-    for (int waited = 0; stat(path, &st) == 0; waited += 50) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        long long age_ms = ((long long)now.tv_sec - (long long)st.st_mtim.tv_sec) * 1000 +
-                           (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-        if (age_ms >= STALE_REF_LOCK_MS || waited >= STALE_REF_LOCK_MS) {
-            unlink(path);
-            return;
-        }
-        struct timespec pause = {0, 50 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-}
-
 /* Appends "<old> <new>" to repo.git/twin-heads after the branch has moved: the heads twin has
  * published, which must all stay in the history (twin verify checks). Written after the move,
  * so a crash can only leave a published head out, never name one the branch did not hold. */
@@ -191,11 +148,19 @@ static void journal_head(git_repository *repo, const git_oid *old, const git_oid
     close(fd);
 }
 
+/* The writer lock: flock on repo.git/twin.lock, which the kernel releases when its holder dies.
+ * While twin holds it no other twin process can be inside a ref update, so a ref lock file
+ * found then is the remains of a killed writer, and it is removed. Plain git does not take
+ * this lock, so a ref lock younger than a second is first given that second to go away. */
 int twin_store_lock(int *fd_out, git_repository *repo)
 {
-    int rc = writer_lock(fd_out, repo);
-    if (rc == 0)
-        clear_stale_ref_lock(repo);
+    char path[4096];
+    snprintf(path, sizeof(path), "%stwin.lock", git_repository_path(repo));
+    int rc = twin_util_flock(fd_out, path);
+    if (rc == 0) {
+        snprintf(path, sizeof(path), "%s%s.lock", git_repository_path(repo), TWIN_BRANCH);
+        twin_util_clear_stale_lock(path);
+    }
     return rc;
 }
 

@@ -108,17 +108,13 @@ int twin_peers_add(twin_node *n, const char *name, const char *address, const ch
     if (twin_peers_get(&existing, n, name) == 0)
         return twin_error(TWIN_EEXISTS, "a peer named %s exists (remove it first)", name);
     twin_key_format_openssh(line, pk);
-    git_config *c = NULL;
-    if ((rc = cfg(&c, n)))
-        return rc;
-    snprintf(var, sizeof(var), "peer.%s.address", name);
-    if (git_config_set_string(c, var, address) < 0)
-        rc = twin_error_git("writing the peer");
+    char addr_var[128];
+    snprintf(addr_var, sizeof(addr_var), "peer.%s.address", name);
     snprintf(var, sizeof(var), "peer.%s.key", name);
-    if (rc == 0 && git_config_set_string(c, var, line) < 0)
-        rc = twin_error_git("writing the peer");
-    git_config_free(c);
-    return rc;
+    const char *keys[] = {addr_var, var}, *values[] = {address, line};
+    if ((rc = twin_node_config_write(n, 2, keys, values)))
+        return twin_error_wrap(rc, "writing the peer");
+    return 0;
 }
 
 int twin_peers_remove(twin_node *n, const char *name)
@@ -146,11 +142,13 @@ int twin_peers_remove(twin_node *n, const char *name)
                 snprintf(names[count++], sizeof(names[0]), "%s", e->name);
         git_config_iterator_free(it);
     }
-    for (size_t i = 0; i < count && rc == 0; i++)
-        if (git_config_delete_entry(c, names[i]) < 0)
-            rc = twin_error_git("removing the peer");
     git_config_free(c);
-    return rc;
+    const char *keys[8], *none[8] = {NULL};
+    for (size_t i = 0; i < count; i++)
+        keys[i] = names[i];
+    if ((rc = twin_node_config_write(n, count, keys, none)))
+        return twin_error_wrap(rc, "removing the peer");
+    return 0;
 }
 
 static int get_string(char *out, size_t size, git_config *c, const char *name, const char *key)
@@ -247,18 +245,11 @@ int twin_peers_list(struct twin_peer **out, size_t *count, twin_node *n)
 
 int twin_peers_record(twin_node *n, const char *name, const char *result)
 {
-    git_config *c = NULL;
-    char var[160], when[32];
-    int rc = cfg(&c, n);
-    if (rc)
-        return rc;
+    char result_var[160], time_var[160], when[32];
     snprintf(when, sizeof(when), "%lld", (long long)twin_util_clock_now());
-    snprintf(var, sizeof(var), "peer.%s.lastresult", name);
-    if (git_config_set_string(c, var, result) < 0)
-        rc = twin_error_git("recording the session");
-    snprintf(var, sizeof(var), "peer.%s.lasttime", name);
-    if (rc == 0 && git_config_set_string(c, var, when) < 0)
-        rc = twin_error_git("recording the session");
-    git_config_free(c);
-    return rc;
+    snprintf(result_var, sizeof(result_var), "peer.%s.lastresult", name);
+    snprintf(time_var, sizeof(time_var), "peer.%s.lasttime", name);
+    const char *keys[] = {result_var, time_var}, *values[] = {result, when};
+    int rc = twin_node_config_write(n, 2, keys, values);
+    return rc ? twin_error_wrap(rc, "recording the session") : 0;
 }

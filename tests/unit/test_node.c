@@ -7,6 +7,11 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "twin/network.h"
@@ -661,6 +666,69 @@ static void a_setting_unset_is_gone_and_unsetting_it_again_is_no_error(void **st
     twin_node_free(n);
 }
 
+/* A command run beside serve writes the config while serve records a session: both land. */
+static void two_processes_writing_settings_at_once_both_land(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], key[64], *v = NULL;
+    twin_node *n = NULL;
+    enum { WRITES = 40 };
+    path_in(path, sizeof(path), f, "south");
+    assert_int_equal(twin_node_init(&n, path, &south, NULL, NULL, JOIN_ID), 0);
+    twin_node_free(n);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        int failed = twin_node_open(&n, path, NULL) != 0;
+        for (int i = 0; !failed && i < WRITES; i++) {
+            snprintf(key, sizeof(key), "twin.child%d", i);
+            failed = twin_node_config_set(n, key, "c") != 0;
+        }
+        _exit(failed);
+    }
+    assert_int_equal(twin_node_open(&n, path, NULL), 0);
+    for (int i = 0; i < WRITES; i++) {
+        snprintf(key, sizeof(key), "twin.parent%d", i);
+        assert_int_equal(twin_node_config_set(n, key, "p"), 0);
+    }
+    int status = -1;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    twin_node_free(n);
+    assert_int_equal(twin_node_open(&n, path, NULL), 0);
+    for (int i = 0; i < 2 * WRITES; i++) {
+        snprintf(key, sizeof(key), i < WRITES ? "twin.child%d" : "twin.parent%d", i % WRITES);
+        assert_int_equal(twin_node_config_get(&v, n, key), 0);
+        assert_string_equal(v, i < WRITES ? "c" : "p");
+        free(v);
+    }
+    twin_node_free(n);
+}
+
+/* A config.lock left by a killed writer does not block the settings for good. */
+static void a_config_lock_left_behind_is_cleared(void **state)
+{
+    struct fixture *f = *state;
+    char path[192], lock[256], *v = NULL;
+    twin_node *n = NULL;
+    path_in(path, sizeof(path), f, "south");
+    assert_int_equal(twin_node_init(&n, path, &south, NULL, NULL, JOIN_ID), 0);
+    snprintf(lock, sizeof(lock), "%s/repo.git/config.lock", path);
+    FILE *fp = fopen(lock, "w");
+    assert_non_null(fp);
+    fputs("[half written\n", fp);
+    fclose(fp);
+    struct timespec old[2] = {{time(NULL) - 60, 0}, {time(NULL) - 60, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, lock, old, 0), 0);
+    assert_int_equal(twin_node_config_set(n, "twin.colour", "blue"), 0);
+    assert_int_equal(access(lock, F_OK), -1);
+    assert_int_equal(twin_node_config_get(&v, n, "twin.colour"), 0);
+    assert_string_equal(v, "blue");
+    free(v);
+    twin_node_free(n);
+}
+
 /* ---- keys across a rotation ----------------------------------------------------------------- */
 
 static void node_file(char *out, size_t size, twin_node *n, const char *name)
@@ -881,6 +949,8 @@ int main(void)
         DIR_TEST(the_writer_limit_and_last_proposal_are_kept_on_the_handle),
         DIR_TEST(settings_are_read_and_written_in_the_repository_config),
         DIR_TEST(a_setting_unset_is_gone_and_unsetting_it_again_is_no_error),
+        DIR_TEST(two_processes_writing_settings_at_once_both_land),
+        DIR_TEST(a_config_lock_left_behind_is_cleared),
         DIR_TEST(a_fresh_node_has_no_previous_key),
         DIR_TEST(adopting_a_new_key_keeps_the_old_one_as_previous),
         DIR_TEST(reloading_reads_a_key_another_process_put_in_place),
