@@ -27,7 +27,11 @@
 #define TRIM_BYTES    ((size_t)16 << 20)
 #define LEAN_CACHE    ((size_t)16 << 20)
 #define LEAN_TRIM     ((size_t)1 << 20)
-#define FAULT_AROUND  ((size_t)64 << 10) /* what the kernel maps of a file around each fault */
+/* What each scattered read is counted as towards letting the pages go: the kernel maps 64 KiB of
+ * a file around each fault, and more where the page cache holds the file in large folios. At
+ * 512 KiB the first read of every record at 100k records peaked at 67 MB instead of 144 MB, in
+ * the same CPU time; more costs time for little. */
+#define SCATTERED_READ ((size_t)512 << 10)
 
 struct rpack {
     char name[64];
@@ -490,7 +494,7 @@ void twin_packread_lean_to(twin_packread *r, size_t cache_bytes)
 
 void twin_packread_scattered(twin_packread *r)
 {
-    r->per_object = FAULT_AROUND;
+    r->per_object = SCATTERED_READ;
 }
 
 void twin_packread_trust(twin_packread *r)

@@ -77,9 +77,9 @@ void twin_packread_release(twin_pobj *o);
 void twin_packread_lean(twin_packread *r);
 
 /* For a reader of objects that lie all over the packs (the records at a head, read in path
- * order): the kernel maps 64 KiB of a file's pages around each page it faults in, so each object
- * read counts as that much towards letting the pages go, and the memory a read of every record
- * keeps stays near the trim's bound instead of near the packs' size. */
+ * order): the kernel maps 64 KiB or more of a file's pages around each page it faults in, so each
+ * object read counts as 512 KiB towards letting the pages go, and the memory a read of every
+ * record keeps stays near the trim's bound instead of near the packs' size. */
 void twin_packread_scattered(twin_packread *r);
 
 /* As twin_packread_lean, with a cache of at most cache_bytes (0: the lean reader's own): for each
