@@ -1043,26 +1043,32 @@ int twin_audit_log_query(twin_node *n, const struct twin_log_query *q, twin_log_
             twin_progress_report("reading the history", "commits", read, 0);
         if (t < q->since || t > q->until)
             continue;
-        git_commit *c = NULL;
-        if (git_commit_lookup(&c, repo, &oid) < 0) {
-            rc = unreadable_commit(&oid);
-            goto cleanup;
-        }
-        int keep = 1;
-        if (path[0])
-            keep = twin_treediff_changed_path(c, path);
-        if (keep > 0 && type_path[0])
-            keep = twin_treediff_changed_path(c, type_path);
-        if (keep <= 0) {
-            git_commit_free(c);
-            if ((rc = keep) < 0)
+        /* Only a log of one record or type reads the commit through libgit2, to compare its
+         * trees with its parents'. */
+        if (path[0] || type_path[0]) {
+            git_commit *c = NULL;
+            if (git_commit_lookup(&c, repo, &oid) < 0) {
+                rc = unreadable_commit(&oid);
                 goto cleanup;
-            continue;
+            }
+            int keep = 1;
+            if (path[0])
+                keep = twin_treediff_changed_path(c, path);
+            if (keep > 0 && type_path[0])
+                keep = twin_treediff_changed_path(c, type_path);
+            git_commit_free(c);
+            if (keep <= 0) {
+                if ((rc = keep) < 0)
+                    goto cleanup;
+                continue;
+            }
         }
-        struct log_item *it = &r.items[r.count++];
+        struct log_item *it = &r.items[r.count];
         it->id = oid;
-        snprintf(it->summary, sizeof(it->summary), "%s", git_commit_summary(c));
-        git_commit_free(c);
+        /* Read as the walk read it: libgit2 would map windows of its own over the packs. */
+        if ((rc = twin_history_iter_summary(it->summary, sizeof(it->summary), iter, &oid)))
+            goto cleanup;
+        r.count++;
         /* With a limit and no member to match, a window need hold no more than is left. */
         size_t want = q->limit && !q->member ? q->limit - given : LOG_WINDOW;
         if ((r.count >= want || r.count == LOG_WINDOW) &&

@@ -1,6 +1,7 @@
 #include "git/history.h"
 
 #include <stdbool.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -562,6 +563,106 @@ int twin_history_iter_next(git_oid *id, int64_t *time, twin_history_iter *it)
     if (it->whole)
         it->children[n] = 0;
     return 0;
+}
+
+int twin_history_read_head(struct twin_commit_head *h, twin_packread *packs, git_odb *odb,
+                           const git_oid *id)
+{
+    twin_pobj *pobj = NULL;
+    git_odb_object *obj = NULL;
+    int rc = twin_packread_get(&pobj, packs, id);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && git_odb_read(&obj, odb, id) < 0)
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
+    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
+    rc = 0;
+    if (type != GIT_OBJECT_COMMIT || twin_history_head_parse(h, data, size))
+        rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
+                        git_oid_tostr_s(id));
+    h->parent0 = NULL; /* it pointed into data */
+    twin_packread_release(pobj);
+    git_odb_object_free(obj);
+    return rc;
+}
+
+/* git's summary of a commit (git_commit_summary): the message's first paragraph, leading blank
+ * lines left out; a run of white space that holds a line break becomes one space, any other run
+ * is kept as it is, and white space after the last word is dropped. */
+static void summary_of(char *out, size_t size, const char *data, size_t len)
+{
+    const char *end = data + len, *p = NULL, *space = NULL;
+    size_t n = 0;
+    bool broke = false;
+    for (const char *q = data; q + 1 < end && !p; q++)
+        if (q[0] == '\n' && q[1] == '\n')
+            p = q + 2;
+    if (!p && len > 0 && data[len - 1] == '\n')
+        p = end; /* headers alone: no message */
+    out[0] = '\0';
+    if (!p || size == 0)
+        return;
+    while (p < end && *p == '\n')
+        p++;
+    for (; p < end && *p; p++) {
+        if (*p == '\n') {
+            const char *next = p + 1;
+            while (next < end && (*next == ' ' || *next == '\t' || *next == '\v' || *next == '\f' ||
+                                  *next == '\r'))
+                next++;
+            if (next >= end || *next == '\n' || *next == '\0')
+                break; /* the paragraph ends at a line that is empty or only white space */
+        }
+        if (isspace((unsigned char)*p)) {
+            if (!space) {
+                space = p;
+                broke = false;
+            }
+            broke |= *p == '\n';
+            continue;
+        }
+        if (space) {
+            if (broke) {
+                if (n + 1 < size)
+                    out[n++] = ' ';
+            } else {
+                for (const char *s = space; s < p && n + 1 < size; s++)
+                    out[n++] = *s;
+            }
+            space = NULL;
+        }
+        if (n + 1 < size)
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+int twin_history_iter_summary(char *out, size_t size, twin_history_iter *it, const git_oid *id)
+{
+    twin_pobj *pobj = NULL;
+    git_odb_object *obj = NULL;
+    int rc = twin_packread_get(&pobj, it->w.packs, id);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && git_odb_read(&obj, it->w.odb, id) < 0)
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
+    rc = 0;
+    if (type != GIT_OBJECT_COMMIT)
+        rc = twin_error(TWIN_EVERIFY, "%s is not a commit (the store is damaged)",
+                        git_oid_tostr_s(id));
+    else
+        summary_of(out, size, pobj ? (const char *)pobj->data : git_odb_object_data(obj),
+                   pobj ? pobj->size : git_odb_object_size(obj));
+    twin_packread_release(pobj);
+    git_odb_object_free(obj);
+    return rc;
 }
 
 void twin_history_iter_free(twin_history_iter *it)

@@ -38,6 +38,13 @@ int twin_history_head_parse(struct twin_commit_head *h, const char *data, size_t
  * with it; h->time is 0. */
 int twin_history_links_parse(struct twin_commit_head *h, const char *data, size_t len);
 
+/* Reads commit id's header through packs, or odb when no pack holds it: twin_history_head_parse
+ * on its bytes, with h->parent0 NULL (h->parents holds the first two). TWIN_EVERIFY when it is
+ * not a commit in that form. */
+struct twin_packread;
+int twin_history_read_head(struct twin_commit_head *h, struct twin_packread *packs, git_odb *odb,
+                           const git_oid *id);
+
 /* Parent i (any, below h->nparents) of a header parsed from data that is still held. */
 void twin_history_head_parent(git_oid *out, const struct twin_commit_head *h, unsigned i);
 
@@ -59,7 +66,6 @@ int twin_history_walk_libgit2(git_oid **ids, size_t *count, git_repository *repo
 
 /* The same over the commits that packs hold: a commit they do not hold ends the walk there and
  * is listed in *stops (the caller's to free) instead of *ids. Nothing is read through libgit2. */
-struct twin_packread;
 int twin_history_walk_packed(git_oid **ids, size_t *count, git_oid **stops, size_t *nstops,
                              struct twin_packread *packs, const git_oid *head);
 
@@ -79,6 +85,9 @@ int twin_history_iter_new(twin_history_iter **out, git_repository *repo, const g
 /* The next commit and its committer time: 0, 1 after the last, or an error naming a commit that
  * cannot be read. */
 int twin_history_iter_next(git_oid *id, int64_t *time, twin_history_iter *it);
+/* Commit id's summary, as git_commit_summary gives it (its message's first paragraph on one
+ * line), cut to fit size, read as the walk reads commits: not through libgit2's caches. */
+int twin_history_iter_summary(char *out, size_t size, twin_history_iter *it, const git_oid *id);
 void twin_history_iter_free(twin_history_iter *it);
 
 /* For a walk of libgit2's from head that failed (its error is the last): twin's walk names the

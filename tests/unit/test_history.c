@@ -662,6 +662,94 @@ static void by_date_reads_only_as_far_as_it_gives(void **state)
     git_repository_free(repo);
 }
 
+/* A commit on parent (or none) with message, its tree empty. */
+static git_oid commit_saying(git_repository *repo, const git_oid *parent, const char *message)
+{
+    git_treebuilder *tb = NULL;
+    git_oid tree_id, id;
+    git_tree *tree = NULL;
+    git_signature *sig = NULL;
+    git_commit *p = NULL;
+    assert_int_equal(git_treebuilder_new(&tb, repo, NULL), 0);
+    assert_int_equal(git_treebuilder_write(&tree_id, tb), 0);
+    assert_int_equal(git_tree_lookup(&tree, repo, &tree_id), 0);
+    assert_int_equal(git_signature_new(&sig, "Example", "XE-EXAMPLE-MOF", 1700000000, 0), 0);
+    if (parent)
+        assert_int_equal(git_commit_lookup(&p, repo, parent), 0);
+    const git_commit *ps[] = {p};
+    assert_int_equal(
+        git_commit_create(&id, repo, NULL, sig, sig, NULL, message, tree, parent ? 1 : 0, ps), 0);
+    git_commit_free(p);
+    git_signature_free(sig);
+    git_tree_free(tree);
+    git_treebuilder_free(tb);
+    return id;
+}
+
+/* The summary the walk reads is git's (git_commit_summary), for commits in a pack and loose;
+ * a header read beside it is libgit2's. */
+static void a_commits_summary_and_header_are_read_as_libgit2_reads_them(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const messages[] = {
+        "Add a record\n",
+        "\n\nAfter blank lines\nand a second line\n\nA body that is left out\n",
+        "  Indented,  with  runs of spaces\n\tand a tab\n",
+        "Trailing white space   \t\n",
+        "",
+        "No line end",
+        "First line\n   \nafter a line of spaces\n",
+        "A line\r\nwith a carriage return\n",
+        "Ends in two\n\n",
+        "\n",
+    };
+    enum { COUNT = sizeof(messages) / sizeof(messages[0]) };
+    git_repository *repo = new_repo(f->dir);
+    git_oid ids[COUNT];
+    for (size_t i = 0; i < COUNT; i++) {
+        ids[i] = commit_saying(repo, i ? &ids[i - 1] : NULL, messages[i]);
+        if (i == COUNT / 2)
+            pack_up_to(repo, &ids[i]); /* the first half packed, the rest loose */
+    }
+    git_odb *odb = NULL;
+    twin_packread *packs = NULL;
+    twin_history_iter *it = NULL;
+    assert_int_equal(git_repository_odb(&odb, repo), 0);
+    assert_int_equal(twin_packread_open(&packs, repo), 0);
+    assert_int_equal(twin_history_iter_new(&it, repo, &ids[COUNT - 1], true), 0);
+    for (size_t i = 0; i < COUNT; i++) {
+        git_commit *c = NULL;
+        char summary[300], cut[8];
+        assert_int_equal(git_commit_lookup(&c, repo, &ids[i]), 0);
+        assert_int_equal(twin_history_iter_summary(summary, sizeof(summary), it, &ids[i]), 0);
+        assert_string_equal(summary, git_commit_summary(c) ? git_commit_summary(c) : "");
+        assert_int_equal(twin_history_iter_summary(cut, sizeof(cut), it, &ids[i]), 0);
+        assert_true(strlen(cut) < sizeof(cut));
+        assert_int_equal(strncmp(cut, summary, strlen(cut)), 0);
+
+        struct twin_commit_head h;
+        assert_int_equal(twin_history_read_head(&h, packs, odb, &ids[i]), 0);
+        assert_true(git_oid_equal(&h.tree, git_commit_tree_id(c)));
+        assert_int_equal(h.nparents, git_commit_parentcount(c));
+        if (i)
+            assert_true(git_oid_equal(&h.parents[0], &ids[i - 1]));
+        assert_int_equal(h.time, git_commit_time(c));
+        assert_null(h.parent0);
+        git_commit_free(c);
+    }
+    /* Not a commit: the tree. */
+    char summary[64];
+    git_commit *c = NULL;
+    assert_int_equal(git_commit_lookup(&c, repo, &ids[0]), 0);
+    assert_error(twin_history_iter_summary(summary, sizeof(summary), it, git_commit_tree_id(c)),
+                 TWIN_EVERIFY, "is not a commit");
+    git_commit_free(c);
+    twin_history_iter_free(it);
+    twin_packread_free(packs);
+    git_odb_free(odb);
+    git_repository_free(repo);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -690,6 +778,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             newest_first_is_libgit2s_order_and_by_date_gives_each_commit_once, fixture_setup,
             fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_commits_summary_and_header_are_read_as_libgit2_reads_them,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(by_date_reads_only_as_far_as_it_gives, fixture_setup,
                                         fixture_teardown),
     };
