@@ -153,6 +153,7 @@ struct updater {
     git_repository *repo;
     twin_treecache *trees; /* shared by every diff of an update: each tree read once */
     twin_packread *packs;  /* twin's pack reader, as twin_ops_foreach reads records */
+    git_odb *odb;          /* for what no pack holds */
     sqlite3_stmt *put, *put_text, *drop, *drop_text, *drop_dates, *date;
 };
 
@@ -297,32 +298,33 @@ static int put_changed(struct updater *u, const git_oid *old_tree, const git_oid
     return rc;
 }
 
-/* Notes the record files commit changed (for a merge, those that differ from every parent) at
- * its time. */
-static int date_commit(struct updater *u, const git_commit *commit)
+/* Notes the record files commit id changed (for a merge, those that differ from every parent)
+ * at its time. The commits are read as the history walk reads them, through twin's pack reader:
+ * libgit2 would map windows of the packs of its own. */
+static int date_commit(struct updater *u, const git_oid *id)
 {
-    const git_oid *parent_tree = NULL;
-    git_commit *parent = NULL;
+    struct twin_commit_head h, parent;
     struct twin_treediff d = {.repo = u->repo, .cache = u->trees};
-    int rc = 0;
-    if (git_commit_parentcount(commit) > 0) {
-        if (git_commit_parent(&parent, commit, 0) < 0)
-            return twin_error(TWIN_ERROR, "commit %s: its first parent cannot be read: %s",
-                              git_oid_tostr_s(git_commit_id(commit)),
-                              git_error_last() ? git_error_last()->message : "libgit2 error");
-        parent_tree = git_commit_tree_id(parent);
-    }
-    rc = twin_treediff_run_ids(&d, parent_tree, git_commit_tree_id(commit));
+    git_commit *merge = NULL;
+    int rc = twin_history_read_head(&h, u->packs, u->odb, id);
+    if (rc == 0 && h.nparents > 0)
+        rc = twin_history_read_head(&parent, u->packs, u->odb, &h.parents[0]);
+    if (rc)
+        return rc;
+    /* Only a merge's changes are compared with every parent, through libgit2. */
+    if (h.nparents > 1 && git_commit_lookup(&merge, u->repo, id) < 0)
+        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
+                          git_oid_tostr_s(id),
+                          git_error_last() ? git_error_last()->message : "libgit2 error");
+    rc = twin_treediff_run_ids(&d, h.nparents > 0 ? &parent.tree : NULL, &h.tree);
     if (rc == 1)
-        rc = twin_error(TWIN_EINVALID, "commit %s: %s", git_oid_tostr_s(git_commit_id(commit)),
-                        d.fault);
-    sqlite3_int64 t = (sqlite3_int64)git_commit_time(commit);
+        rc = twin_error(TWIN_EINVALID, "commit %s: %s", git_oid_tostr_s(id), d.fault);
     for (size_t i = 0; rc == 0 && i < d.count; i++) {
         const struct twin_change *ch = &d.changes[i];
         if (!ch->has_new || !is_record_path(ch->path))
             continue;
-        if (git_commit_parentcount(commit) > 1) {
-            int changed = twin_treediff_changed_path(commit, ch->path);
+        if (merge) {
+            int changed = twin_treediff_changed_path(merge, ch->path);
             if (changed < 0) {
                 rc = changed;
                 break;
@@ -332,44 +334,46 @@ static int date_commit(struct updater *u, const git_commit *commit)
         }
         sqlite3_reset(u->date);
         sqlite3_bind_text(u->date, 1, ch->path, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(u->date, 2, t);
+        sqlite3_bind_int64(u->date, 2, (sqlite3_int64)h.time);
         if (sqlite3_step(u->date) != SQLITE_DONE)
             rc = db_error(u->c, "keeping a date");
         sqlite3_reset(u->date);
     }
     twin_treediff_clear(&d);
-    git_commit_free(parent);
+    git_commit_free(merge);
     return rc;
 }
 
 /* Walks the commits reachable from head and not from from (NULL: all), with date dating what each
- * changed; *count gets how many. */
+ * changed; *count gets how many. The whole history is listed by twin's walk, which keeps a few
+ * bytes a commit where libgit2's revwalk keeps a few hundred; the commits since a head, few, by
+ * libgit2's, which can leave out what from reaches. */
 static int walk_new(struct updater *u, size_t *count, const git_oid *head, const git_oid *from,
                     bool date)
 {
     git_revwalk *walk = NULL;
-    git_oid oid;
+    git_oid oid, *ids = NULL;
     int rc = 0, step = GIT_ITEROVER;
     *count = 0;
+    if (!from) {
+        size_t n = 0;
+        rc = twin_history_walk(&ids, &n, u->repo, head);
+        for (size_t i = 0; rc == 0 && date && i < n; i++)
+            rc = date_commit(u, &ids[i]);
+        free(ids);
+        *count = n;
+        return rc;
+    }
     if (git_revwalk_new(&walk, u->repo) < 0 ||
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-        git_revwalk_push(walk, head) < 0 || (from && git_revwalk_hide(walk, from) < 0)) {
+        git_revwalk_push(walk, head) < 0 || git_revwalk_hide(walk, from) < 0) {
         rc = twin_history_walk_failed(u->repo, head, "walking the history for the list cache");
         goto done;
     }
     while (rc == 0 && (step = git_revwalk_next(&oid, walk)) == 0) {
-        git_commit *commit = NULL;
         (*count)++;
-        if (!date)
-            continue;
-        if (git_commit_lookup(&commit, u->repo, &oid) < 0) {
-            rc = twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
-                            git_oid_tostr_s(&oid),
-                            git_error_last() ? git_error_last()->message : "libgit2 error");
-            break;
-        }
-        rc = date_commit(u, commit);
-        git_commit_free(commit);
+        if (date)
+            rc = date_commit(u, &oid);
     }
     if (rc == 0 && step != GIT_ITEROVER)
         rc = twin_history_walk_failed(u->repo, head, "walking the history for the list cache");
@@ -424,8 +428,13 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         goto done;
     }
     twin_treecache_trust_store(u.trees);
+
     if ((rc = twin_packread_open(&u.packs, repo)))
         goto done;
+    if (git_repository_odb(&u.odb, repo) < 0) {
+        rc = twin_error_git("opening the object database");
+        goto done;
+    }
     /* Records lie all over the packs: their pages are let go by the objects read, not bytes. */
     twin_packread_scattered(u.packs);
     /* An update may read every tree and commit once: libgit2 keeps none of them, and maps little
@@ -492,6 +501,7 @@ done:
     git_commit_free(old_commit);
     twin_treecache_free(u.trees);
     twin_packread_free(u.packs);
+    git_odb_free(u.odb);
     if (gitopts)
         twin_gitopts_end(UPDATE_GITOPTS);
     if (rc == 0)

@@ -17,6 +17,7 @@
 #include "twin/error.h"
 #include "twin/global.h"
 #include "twin/listcache.h"
+#include "twin/merge.h"
 #include "twin/network.h"
 #include "twin/node.h"
 #include "twin/ops.h"
@@ -216,6 +217,42 @@ static void follows_adds_changes_and_withdrawals(void **state)
     free(w);
 }
 
+/* A merge dates only what differs from both its parents: a record each line wrote keeps the date
+ * of its own commit, kept up and built afresh alike. */
+static void a_merge_dates_only_what_it_changed(void **state)
+{
+    struct env *e = *state;
+    git_repository *repo = twin_node_repo(e->node);
+    char x[TWIN_ID_LEN + 1], a[TWIN_ID_LEN + 1], b[TWIN_ID_LEN + 1], want[256];
+    git_oid base, on_a, on_b, merge;
+    struct twin_merge_result r;
+    setenv("TWIN_TEST_CLOCK_SKEW", "-900", 1);
+    base = add_note(e->node, x, "Kick-off");
+    assert_same_as_fresh(e, true); /* dated from here: the rest is kept up */
+    setenv("TWIN_TEST_CLOCK_SKEW", "-600", 1);
+    on_a = add_note(e->node, a, "Line A");
+    assert_int_equal(twin_store_advance(repo, &on_a, &base, "test: second line"), 0);
+    setenv("TWIN_TEST_CLOCK_SKEW", "-300", 1);
+    on_b = add_note(e->node, b, "Line B");
+    unsetenv("TWIN_TEST_CLOCK_SKEW");
+    assert_int_equal(twin_merge_commit(&merge, &r, e->node, NULL, &on_b, &on_a), 0);
+    assert_int_equal(twin_store_advance(repo, &on_b, &merge, "test: merge"), 0);
+    assert_true(commit_time(e->node, &merge) > commit_time(e->node, &on_b));
+    struct listing *l = calloc(1, sizeof(*l));
+    assert_non_null(l);
+    list_now(l, e->node, true);
+    assert_int_equal(l->rows, 3);
+    const char *ids[] = {x, a, b}, *titles[] = {"Kick-off", "Line A", "Line B"};
+    const git_oid *commits[] = {&base, &on_a, &on_b};
+    for (int i = 0; i < 3; i++) {
+        long long t = (long long)commit_time(e->node, commits[i]);
+        snprintf(want, sizeof(want), "%s note %s 000 %lld %lld", ids[i], titles[i], t, t);
+        assert_non_null(strstr(l->text, want));
+    }
+    free(l);
+    assert_same_as_fresh(e, true);
+}
+
 static void rebuilds_when_its_head_is_not_an_ancestor(void **state)
 {
     struct env *e = *state;
@@ -347,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TEST(builds_on_first_open_and_lists_in_order_of_id),
         TEST(follows_adds_changes_and_withdrawals),
+        TEST(a_merge_dates_only_what_it_changed),
         TEST(rebuilds_when_its_head_is_not_an_ancestor),
         TEST(a_damaged_cache_file_is_made_again),
         TEST(another_networks_cache_is_not_taken),
