@@ -26,6 +26,15 @@
 typedef struct twin_listcache twin_listcache;
 
 /* One record at the head. The strings live until the next row. */
+/* A record a row's record names in one of its type's top-level reference fields. */
+struct twin_listcache_ref {
+    const char *field;  /* the field ("partnership") */
+    const char *target; /* the id it holds */
+    const char *type;   /* the type of the record of that id, NULL when the head holds none */
+    const char *name;   /* that record's title, NULL when it is sealed (or there is none) */
+};
+#define TWIN_LISTCACHE_REFS_MAX 8
+
 struct twin_listcache_row {
     const char *id, *type;
     const char *title; /* NULL for a sealed record */
@@ -34,6 +43,8 @@ struct twin_listcache_row {
     git_oid blob; /* the stored record (for a sealed one, its envelope) */
     bool sealed, erased, withdrawn;
     int64_t created, changed; /* the commit times it was first written and last changed */
+    struct twin_listcache_ref refs[TWIN_LISTCACHE_REFS_MAX]; /* with the query's refs */
+    size_t nrefs;
 };
 
 /* What twin_listcache_open keeps beside the records, each walked for in the whole history the
@@ -61,6 +72,7 @@ struct twin_listcache_query {
     bool all;         /* withdrawn records too */
     bool text;        /* a clear record's text (else NULL) */
     bool dates;       /* its dates (else 0): open the cache with TWIN_LISTCACHE_DATES */
+    bool refs;        /* the records a clear record names in its top-level reference fields */
 };
 
 /* Calls fn for each record q selects, in order of id, until fn returns non-zero (returned). */

@@ -9,6 +9,7 @@
 #include "twin/global.h"
 #include "twin/error.h"
 #include "twin/listcache.h"
+#include "twin/names.h"
 #include "twin/ops.h"
 #include "twin/tree.h"
 #include "twin/util.h"
@@ -37,6 +38,7 @@ struct list_ctx {
     size_t count; /* records matched so far */
     struct sorted *kept;
     size_t nkept, capkept;
+    twin_names *names; /* made at the first reference the cache holds no name for */
 };
 
 /* The answer is complete: fn stops the walk with this, which is no error. */
@@ -67,10 +69,87 @@ static char *text_of(const char *fmt, ...)
     return s;
 }
 
+/* Adds " field \"name\"" to a record's line (field and an 8-character id prefix where no name
+ * is known), the name on one line and cut to 60 characters. */
+static void put_ref(FILE *f, size_t i, const char *field, const char *id, const char *name)
+{
+    fprintf(f, "%s%s ", i ? ", " : "  (", field);
+    if (!name || !name[0]) {
+        fprintf(f, "%.8s", id);
+        return;
+    }
+    fputc('"', f);
+    size_t shown = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (shown >= 60 && (*p & 0xc0) != 0x80) {
+            fputs("...", f);
+            break;
+        }
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+        shown += (*p & 0xc0) != 0x80;
+    }
+    fputc('"', f);
+}
+
+/* The name of the record of id and type where the cache holds none (a sealed record this node
+ * may read): NULL when it has none to show. A name only helps: the listing goes on without. */
+static const char *name_apart(struct list_ctx *l, const char *type, const char *id)
+{
+    const char *name = NULL;
+    if (!type || (!l->names && twin_names_new(&l->names, l->node, NULL)) ||
+        twin_names_get(&name, l->names, type, id))
+        name = NULL;
+    twin_error_clear();
+    return name;
+}
+
+struct opened_refs {
+    struct list_ctx *l;
+    FILE *f;
+    size_t count;
+};
+
+static int put_opened_ref(const char *path, const char *id, const char *type, void *ctx)
+{
+    struct opened_refs *o = ctx;
+    if (!strpbrk(path, ".[")) /* top-level fields only, as the cache keeps them */
+        put_ref(o->f, o->count++, path, id, name_apart(o->l, type, id));
+    return 0;
+}
+
+/* What follows a record's title: the records it names in its top-level reference fields, by
+ * name ("  (partnership \"Tax twinning\")"); "" when it names none. A sealed record this node
+ * opened has its references read from rec: the cache keeps no field of it. */
+static char *refs_text(struct list_ctx *l, const struct twin_listcache_row *row, const json_t *rec)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        return NULL;
+    size_t count = row->nrefs;
+    for (size_t i = 0; i < row->nrefs; i++) {
+        const struct twin_listcache_ref *r = &row->refs[i];
+        put_ref(f, i, r->field, r->target, r->name ? r->name : name_apart(l, r->type, r->target));
+    }
+    if (row->sealed && rec) {
+        struct opened_refs o = {l, f, 0};
+        twin_names_each_ref(rec, put_opened_ref, &o);
+        count = o.count;
+    }
+    if (count)
+        fputc(')', f);
+    if (fclose(f)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* What list prints of one record: a line of text, or (--json) the element, indented as an item
  * of the array. */
-static char *render(const struct list_ctx *l, const struct twin_listcache_row *row,
-                    const json_t *rec, const json_t *stored, enum twin_sealing how)
+static char *render(struct list_ctx *l, const struct twin_listcache_row *row, const json_t *rec,
+                    const json_t *stored, enum twin_sealing how)
 {
     char *s = NULL;
     if (l->json) {
@@ -116,9 +195,12 @@ static char *render(const struct list_ctx *l, const struct twin_listcache_row *r
     }
     const char *withdrawn = row->withdrawn ? "  (withdrawn)" : "";
     if (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED) {
-        s = text_of("%s  %-12s %s%s%s%s", row->id, row->type, dates,
-                    row->title ? row->title : twin_record_title(rec),
-                    how == TWIN_SEALING_OPENED ? "  (sealed)" : "", withdrawn);
+        char *refs = refs_text(l, row, rec);
+        if (refs)
+            s = text_of("%s  %-12s %s%s%s%s%s", row->id, row->type, dates,
+                        row->title ? row->title : twin_record_title(rec), refs,
+                        how == TWIN_SEALING_OPENED ? "  (sealed)" : "", withdrawn);
+        free(refs);
     } else if (how == TWIN_SEALING_CLOSED) {
         char *audience = cli_audience_text(stored);
         s = text_of("%s  %-12s %s(sealed to %s)%s", row->id, row->type, dates,
@@ -332,6 +414,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
                                      .all = all,
                                      .text = l.nwhere > 0 || l.json || l.sort,
                                      .dates = l.dates,
+                                     .refs = !l.json,
                                  },
                                  consider, &l);
     if (rc && rc != LIST_ENOUGH) {
@@ -357,6 +440,7 @@ done:
         free(l.kept[i].shown);
     }
     free(l.kept);
+    twin_names_free(l.names);
     twin_listcache_free(cache);
     for (int i = 0; i < l.nwhere; i++)
         free((char *)where[i].path);

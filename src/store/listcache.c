@@ -11,12 +11,13 @@
 #include "git/packread.h"
 #include "git/treediff.h"
 #include "records/envelope.h"
+#include "records/schema.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/tree.h"
 
-#define CACHE_VERSION      1
-#define CACHE_VERSION_TEXT "1"
+#define CACHE_VERSION      2
+#define CACHE_VERSION_TEXT "2"
 #define BUSY_MS            30000
 #define MAX_RECORD         (16u << 20)
 #define UPDATE_GITOPTS     (TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
@@ -54,7 +55,11 @@ static const char schema[] =
     " records = records + 1, withdrawn = withdrawn + new.withdrawn; END;"
     /* The times each path was first written and last changed, from the history walked. */
     "CREATE TABLE IF NOT EXISTS dates(path TEXT PRIMARY KEY, created INTEGER NOT NULL,"
-    " changed INTEGER NOT NULL);";
+    " changed INTEGER NOT NULL);"
+    /* The records a clear record names in its type's top-level reference fields, in the order
+     * of the fields: list prints their names. */
+    "CREATE TABLE IF NOT EXISTS refs(path TEXT NOT NULL, pos INTEGER NOT NULL,"
+    " field TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(path, pos)) WITHOUT ROWID;";
 
 static int db_error(twin_listcache *c, const char *what)
 {
@@ -154,8 +159,39 @@ struct updater {
     twin_treecache *trees; /* shared by every diff of an update: each tree read once */
     twin_packread *packs;  /* twin's pack reader, as twin_ops_foreach reads records */
     git_odb *odb;          /* for what no pack holds */
-    sqlite3_stmt *put, *put_text, *drop, *drop_text, *drop_dates, *date;
+    sqlite3_stmt *put, *put_text, *drop, *drop_text, *drop_dates, *date, *put_ref, *drop_refs;
 };
+
+/* Keeps what rec (NULL: a sealed record, whose fields are not kept) names in its top-level
+ * reference fields, in place of what path held. */
+static int put_refs(struct updater *u, const char *path, const json_t *rec)
+{
+    sqlite3_reset(u->drop_refs);
+    sqlite3_bind_text(u->drop_refs, 1, path, -1, SQLITE_STATIC);
+    int step = sqlite3_step(u->drop_refs);
+    sqlite3_reset(u->drop_refs);
+    if (step != SQLITE_DONE)
+        return db_error(u->c, "dropping a record's references");
+    const struct twin_record_type *t =
+        rec ? twin_schema_type(json_string_value(json_object_get(rec, "type"))) : NULL;
+    int pos = 0;
+    for (const struct twin_field *f = t ? t->fields : NULL; f && f->name; f++, pos++) {
+        const char *target = json_string_value(json_object_get(rec, f->name));
+        if (f->kind != TWIN_F_REF || !target)
+            continue;
+        sqlite3_stmt *st = u->put_ref;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, pos);
+        sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC);
+        step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step != SQLITE_DONE)
+            return db_error(u->c, "keeping a record's references");
+    }
+    return 0;
+}
 
 /* Keeps the record stored at path (records/TYPE/BUCKET/FILE) as blob. */
 static int put_record(struct updater *u, const char *path, const git_oid *blob)
@@ -207,6 +243,8 @@ static int put_record(struct updater *u, const char *path, const git_oid *blob)
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(u->c, "keeping a record");
     sqlite3_reset(st);
+    if (rc == 0)
+        rc = put_refs(u, path, sealed ? NULL : rec);
     /* A sealed record's text is its envelope, opened at list time: never kept here. */
     st = sealed ? u->drop_text : u->put_text;
     if (rc == 0) {
@@ -226,8 +264,8 @@ done:
 
 static int drop_record(struct updater *u, const char *path)
 {
-    sqlite3_stmt *sts[] = {u->drop, u->drop_text, u->drop_dates};
-    for (size_t i = 0; i < 3; i++) {
+    sqlite3_stmt *sts[] = {u->drop, u->drop_text, u->drop_dates, u->drop_refs};
+    for (size_t i = 0; i < 4; i++) {
         sqlite3_reset(sts[i]);
         sqlite3_bind_text(sts[i], 1, path, -1, SQLITE_STATIC);
         int step = sqlite3_step(sts[i]);
@@ -418,7 +456,7 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         st.counted = st.dated = false;
         if ((rc = exec(c,
                        "DELETE FROM records; DELETE FROM texts; DELETE FROM dates;"
-                       " DELETE FROM counts;",
+                       " DELETE FROM counts; DELETE FROM refs;",
                        "clearing it")))
             goto done;
     }
@@ -451,6 +489,9 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         (rc = prepare(&u.drop, c, "DELETE FROM records WHERE path = ?1")) ||
         (rc = prepare(&u.drop_text, c, "DELETE FROM texts WHERE path = ?1")) ||
         (rc = prepare(&u.drop_dates, c, "DELETE FROM dates WHERE path = ?1")) ||
+        (rc = prepare(&u.drop_refs, c, "DELETE FROM refs WHERE path = ?1")) ||
+        (rc = prepare(&u.put_ref, c,
+                      "INSERT INTO refs(path, pos, field, target) VALUES(?1, ?2, ?3, ?4)")) ||
         (rc = prepare(&u.date, c,
                       "INSERT INTO dates(path, created, changed) VALUES(?1, ?2, ?2)"
                       " ON CONFLICT(path) DO UPDATE SET created = min(created, ?2),"
@@ -495,6 +536,8 @@ done:
     sqlite3_finalize(u.drop);
     sqlite3_finalize(u.drop_text);
     sqlite3_finalize(u.drop_dates);
+    sqlite3_finalize(u.drop_refs);
+    sqlite3_finalize(u.put_ref);
     sqlite3_finalize(u.date);
     git_tree_free(new_tree);
     git_commit_free(new_commit);
@@ -639,16 +682,45 @@ bool twin_listcache_on_disk(const twin_listcache *c)
     return c->on_disk;
 }
 
+/* Splits refs, as the query gives them (per reference "field US target US type US 0|1title", RS
+ * between), into row's references, in place. */
+static void split_refs(struct twin_listcache_row *row, char *refs)
+{
+    row->nrefs = 0;
+    for (char *next, *p = refs; p && *p && row->nrefs < TWIN_LISTCACHE_REFS_MAX; p = next) {
+        if ((next = strchr(p, '\x1e')))
+            *next++ = '\0';
+        char *part[4] = {p, NULL, NULL, NULL};
+        for (int i = 1; i < 4 && part[i - 1]; i++)
+            if ((part[i] = strchr(part[i - 1], '\x1f')))
+                *part[i]++ = '\0';
+        if (!part[3])
+            continue; /* not as written: left out */
+        row->refs[row->nrefs++] = (struct twin_listcache_ref){
+            .field = part[0],
+            .target = part[1],
+            .type = *part[2] ? part[2] : NULL,
+            .name = part[3][0] == '1' ? part[3] + 1 : NULL,
+        };
+    }
+}
+
 int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
                         int (*fn)(const struct twin_listcache_row *row, void *ctx), void *ctx)
 {
     sqlite3_stmt *st = NULL;
-    char sql[600];
+    char sql[1200];
     snprintf(sql, sizeof(sql),
-             "SELECT r.id, r.type, r.title, %s, r.blob, r.sealed, r.erased, r.withdrawn, %s"
+             "SELECT r.id, r.type, r.title, %s, r.blob, r.sealed, r.erased, r.withdrawn, %s, %s"
              " FROM records r%s%s WHERE (?1 IS NULL OR r.type = ?1) AND (?2 OR NOT r.withdrawn)"
              " ORDER BY r.id, r.type",
              q->text ? "t.text" : "NULL", q->dates ? "d.created, d.changed" : "0, 0",
+             q->refs ? "(SELECT group_concat(x, char(30)) FROM (SELECT f.field || char(31) ||"
+                       " f.target || char(31) || ifnull(n.type, '') || char(31) ||"
+                       " CASE WHEN n.title IS NULL THEN '0' ELSE '1' || n.title END AS x"
+                       " FROM refs f LEFT JOIN records n ON n.id = f.target"
+                       " WHERE f.path = r.path ORDER BY f.pos))"
+                     : "NULL",
              q->text ? " LEFT JOIN texts t ON t.path = r.path" : "",
              q->dates ? " LEFT JOIN dates d ON d.path = r.path" : "");
     int rc = prepare(&st, c, sql);
@@ -656,6 +728,7 @@ int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
         return rc;
     sqlite3_bind_text(st, 1, q->type, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, q->all);
+    char *refs = NULL;
     /* One statement, one read transaction: an update by another process meanwhile is not seen. */
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -677,10 +750,20 @@ int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
             break;
         }
         git_oid_fromraw(&row.blob, sqlite3_column_blob(st, 4));
+        const char *listed = (const char *)sqlite3_column_text(st, 10);
+        if (listed) {
+            free(refs);
+            if (!(refs = strdup(listed))) {
+                rc = twin_error(TWIN_ERROR, "out of memory");
+                break;
+            }
+            split_refs(&row, refs);
+        }
         rc = fn(&row, ctx);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = db_error(c, "reading the records");
+    free(refs);
     sqlite3_finalize(st);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `twin list` through the list cache: --sort FIELD (records without the field last, --reverse for
 # descending), -n N and --dates (first written and last changed, the commit times git reports for
-# the record's file); bad options named with exit 2. After many adds, changes, withdrawals and a
+# the record's file); bad options named with exit 2. Each line names the records its record refers
+# to in its top-level fields, by their names at the head. After many adds, changes, withdrawals and a
 # sealed record, with the cache brought up after each, list and status answer exactly as they do
 # with the cache deleted; a damaged cache file and one that cannot be made are no harm, and the
 # cache holds no byte of a sealed record's content.
@@ -112,6 +113,30 @@ expect_ok tw "$N" withdraw "$Z"
 same_as_uncached
 expect_ok tw "$N" list
 expect_stdout_contains "Confidential staffing plan  (sealed)"
+
+check "list names the records a record refers to, by their names now, sealed ones where read"
+I=$(add_record "$N" institution name="Example Revenue Authority" side=south country=TZ)
+P=$(add_record "$N" partnership title="Tax twinning" partnership_type=twinning)
+V=$(add_record "$N" activity title="VAT workshop" kind=workshop partnership="$P")
+S=$(add_record "$N" partnership title="Confidential restructuring" partnership_type=twinning \
+    --audience XE-EXAMPLE-MOF)
+W=$(add_record "$N" activity title="Staffing review" kind=review partnership="$S")
+C=$(add_record "$N" activity title="Confidential exit plan" kind=review partnership="$P" \
+    --audience XE-EXAMPLE-MOF)
+Q=$(add_record "$N" post title="Resident adviser" institution="$I" partnership="$P")
+expect_ok tw "$N" list
+expect_stdout_contains "$V  activity     VAT workshop  (partnership \"Tax twinning\")"
+expect_stdout_contains "$W  activity     Staffing review  (partnership \"Confidential restructuring\")"
+expect_stdout_contains "$C  activity     Confidential exit plan  (partnership \"Tax twinning\")  (sealed)"
+expect_stdout_contains \
+    "$Q  post         Resident adviser  (institution \"Example Revenue Authority\", partnership \"Tax twinning\")"
+expect_stdout_contains "$P  partnership  Tax twinning"
+expect_ok tw "$N" set "$P" title="Tax administration twinning"
+expect_ok tw "$N" list activity
+expect_stdout_contains "$V  activity     VAT workshop  (partnership \"Tax administration twinning\")"
+expect_ok tw "$N" --json list activity
+expect_stdout_contains "\"partnership\": \"$P\""
+same_as_uncached
 
 check "the cache holds no byte of a sealed record's content"
 expect_ok tw "$N" list --dates

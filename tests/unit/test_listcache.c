@@ -357,6 +357,102 @@ static void holds_no_content_of_a_sealed_record(void **state)
     free(l);
 }
 
+/* Sets the fields of a JSON object text on the record. */
+static int set_fields(json_t *rec, void *ctx)
+{
+    json_t *fields = json_loads(ctx, 0, NULL);
+    int rc = fields && json_object_update(rec, fields) == 0 ? 0 : TWIN_ERROR;
+    json_decref(fields);
+    return rc;
+}
+
+struct refs_seen {
+    char id[TWIN_ID_LEN + 1];
+    char text[512];
+};
+
+/* The references of the record refs->id, as "field target type name;" (type and name "-" when
+ * unknown). */
+static int note_refs(const struct twin_listcache_row *row, void *ctx)
+{
+    struct refs_seen *r = ctx;
+    if (strcmp(row->id, r->id) != 0)
+        return 0;
+    size_t len = 0;
+    for (size_t i = 0; i < row->nrefs; i++) {
+        const struct twin_listcache_ref *f = &row->refs[i];
+        len += (size_t)snprintf(r->text + len, sizeof(r->text) - len, "%s %s %s %s;", f->field,
+                                f->target, f->type ? f->type : "-", f->name ? f->name : "-");
+        assert_true(len < sizeof(r->text));
+    }
+    return 0;
+}
+
+static const char *refs_of(struct refs_seen *r, twin_node *n, const char *id)
+{
+    twin_listcache *c = NULL;
+    struct twin_listcache_query q = {.all = true, .refs = true};
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->text[0] = '\0';
+    assert_int_equal(twin_listcache_open(&c, n, 0), 0);
+    assert_int_equal(twin_listcache_each(c, &q, note_refs, r), 0);
+    twin_listcache_free(c);
+    return r->text;
+}
+
+/* A record's top-level references come with the type and title of the records they name at the
+ * head: none for a sealed one (its title is not kept), nor for an id the head does not hold. */
+static void gives_the_names_a_record_refers_to(void **state)
+{
+    struct env *e = *state;
+    char inst[TWIN_ID_LEN + 1], part[TWIN_ID_LEN + 1], sealed[TWIN_ID_LEN + 1];
+    char post[TWIN_ID_LEN + 1], act[TWIN_ID_LEN + 1], json[512], want[512];
+    const char *own[] = {admin_who.org_id};
+    const struct twin_audience audience = {own, 1};
+    struct refs_seen r;
+    git_oid commit;
+    assert_int_equal(twin_ops_add(inst, &commit, e->node, "institution", set_fields,
+                                  "{\"name\": \"Example Revenue Authority\", \"side\": "
+                                  "\"south\", \"country\": \"TZ\"}"),
+                     0);
+    assert_int_equal(twin_ops_add(part, &commit, e->node, "partnership", set_fields,
+                                  "{\"title\": \"Tax twinning\", \"partnership_type\": "
+                                  "\"twinning\"}"),
+                     0);
+    assert_int_equal(twin_ops_add_sealed(sealed, &commit, e->node, "partnership", &audience,
+                                         set_fields,
+                                         "{\"title\": \"Restructuring\", \"partnership_type\": "
+                                         "\"twinning\"}"),
+                     0);
+    snprintf(json, sizeof(json),
+             "{\"title\": \"Adviser\", \"institution\": \"%s\", \"partnership\": \"%s\"}", inst,
+             part);
+    assert_int_equal(twin_ops_add(post, &commit, e->node, "post", set_fields, json), 0);
+    snprintf(json, sizeof(json),
+             "{\"title\": \"Review\", \"kind\": \"review\", \"partnership\": \"%s\"}", sealed);
+    assert_int_equal(twin_ops_add(act, &commit, e->node, "activity", set_fields, json), 0);
+
+    snprintf(want, sizeof(want),
+             "institution %s institution Example Revenue Authority;partnership %s partnership "
+             "Tax twinning;",
+             inst, part);
+    assert_string_equal(refs_of(&r, e->node, post), want);
+    snprintf(want, sizeof(want), "partnership %s partnership -;", sealed);
+    assert_string_equal(refs_of(&r, e->node, act), want);
+    assert_string_equal(refs_of(&r, e->node, part), "");
+    assert_string_equal(refs_of(&r, e->node, sealed), ""); /* its fields are not kept */
+
+    /* A new title shows at once; a reference moved to another record follows it. */
+    assert_int_equal(twin_ops_update(&commit, e->node, part, "set", set_fields,
+                                     "{\"title\": \"Tax twinning II\"}"),
+                     0);
+    snprintf(json, sizeof(json), "{\"partnership\": \"%s\"}", part);
+    assert_int_equal(twin_ops_update(&commit, e->node, act, "set", set_fields, json), 0);
+    snprintf(want, sizeof(want), "partnership %s partnership Tax twinning II;", part);
+    assert_string_equal(refs_of(&r, e->node, act), want);
+    assert_same_as_fresh(e, false);
+}
+
 static void a_node_without_history_has_no_cache(void **state)
 {
     struct env *e = *state;
@@ -385,6 +481,7 @@ int main(void)
         TEST(builds_on_first_open_and_lists_in_order_of_id),
         TEST(follows_adds_changes_and_withdrawals),
         TEST(a_merge_dates_only_what_it_changed),
+        TEST(gives_the_names_a_record_refers_to),
         TEST(rebuilds_when_its_head_is_not_an_ancestor),
         TEST(a_damaged_cache_file_is_made_again),
         TEST(another_networks_cache_is_not_taken),
