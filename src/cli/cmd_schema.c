@@ -37,13 +37,17 @@ static void kind_text(char *out, size_t size, const json_t *f)
                  json_string_value(json_object_get(f, "codelist")), (long long)n,
                  n == 1 ? "" : "s");
     } else if (strcmp(kind, "ref") == 0) {
-        snprintf(out, size, "the id of a %s", json_string_value(json_object_get(f, "ref")));
+        const char *ref = json_string_value(json_object_get(f, "ref"));
+        snprintf(out, size, "the id of %s %s", ref && strchr("aeiou", ref[0]) ? "an" : "a", ref);
     } else if (strcmp(kind, "list") == 0) {
         char item[400] = "values";
         const json_t *it = json_object_get(f, "item");
         const char *ik = json_string_value(json_object_get(it, "kind"));
         if (ik && strcmp(ik, "object") == 0)
             snprintf(item, sizeof(item), "objects");
+        else if (ik && strcmp(ik, "ref") == 0)
+            snprintf(item, sizeof(item), "ids of %s records",
+                     json_string_value(json_object_get(it, "ref")));
         else if (it)
             kind_text(item, sizeof(item), it);
         snprintf(out, size, "a list of %s", item);
