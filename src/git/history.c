@@ -159,27 +159,51 @@ struct walk {
     size_t nstops, stops_cap;
 };
 
-/* Reads commit id and records it as node w->count, with its parents. */
-static int add_node(struct walk *w, const git_oid *id)
+/* An object read through twin's pack reader, or libgit2 where no pack holds it. */
+struct view {
+    twin_pobj *pobj;
+    git_odb_object *obj;
+    git_object_t type;
+    const char *data;
+    size_t size;
+};
+
+/* Reads id into v: 0, 1 when no pack holds it and there is no odb to ask, or an error naming the
+ * commit that cannot be read. */
+static int view_read(struct view *v, twin_packread *packs, git_odb *odb, const git_oid *id)
 {
-    twin_pobj *pobj = NULL;
-    git_odb_object *obj = NULL;
-    int rc = twin_packread_get(&pobj, w->packs, id);
+    memset(v, 0, sizeof(*v));
+    int rc = twin_packread_get(&v->pobj, packs, id);
     if (rc < 0)
         return rc;
-    if (rc == 0 && !w->odb)
-        return 1; /* outside the packs: where the walk stops */
-    if (rc == 0 && git_odb_read(&obj, w->odb, id) < 0)
+    if (rc == 0 && !odb)
+        return 1;
+    if (rc == 0 && git_odb_read(&v->obj, odb, id) < 0)
         return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
                           git_oid_tostr_s(id),
                           git_error_last() ? git_error_last()->message : "libgit2 error");
-    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
-    const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
-    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
+    v->type = v->pobj ? v->pobj->type : git_odb_object_type(v->obj);
+    v->data = v->pobj ? (const char *)v->pobj->data : git_odb_object_data(v->obj);
+    v->size = v->pobj ? v->pobj->size : git_odb_object_size(v->obj);
+    return 0;
+}
+
+static void view_free(struct view *v)
+{
+    twin_packread_release(v->pobj);
+    git_odb_object_free(v->obj);
+}
+
+/* Reads commit id and records it as node w->count, with its parents. */
+static int add_node(struct walk *w, const git_oid *id)
+{
+    struct view v;
+    int rc = view_read(&v, w->packs, w->odb, id);
+    if (rc) /* 1: outside the packs, where the walk stops */
+        return rc;
     struct twin_commit_head h;
     size_t n = w->count;
-    rc = 0;
-    if (type != GIT_OBJECT_COMMIT || twin_history_links_parse(&h, data, size))
+    if (v.type != GIT_OBJECT_COMMIT || twin_history_links_parse(&h, v.data, v.size))
         rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
                         git_oid_tostr_s(id));
     else if (n + 1 >= UINT32_MAX || w->parents_count + h.nparents >= UINT32_MAX)
@@ -195,7 +219,7 @@ static int add_node(struct walk *w, const git_oid *id)
         rc = TWIN_ERROR;
     if (rc == 0 && w->with_times) {
         struct twin_commit_head whole;
-        w->times[n] = twin_history_head_parse(&whole, data, size) == 0 ? whole.time : 0;
+        w->times[n] = twin_history_head_parse(&whole, v.data, v.size) == 0 ? whole.time : 0;
     }
     if (rc == 0) {
         w->ids[n] = *id;
@@ -206,8 +230,7 @@ static int add_node(struct walk *w, const git_oid *id)
             twin_history_head_parent(&w->parents[w->parents_count++], &h, i);
         w->count++;
     }
-    twin_packread_release(pobj);
-    git_odb_object_free(obj);
+    view_free(&v);
     return rc;
 }
 
@@ -568,25 +591,15 @@ int twin_history_iter_next(git_oid *id, int64_t *time, twin_history_iter *it)
 int twin_history_read_head(struct twin_commit_head *h, twin_packread *packs, git_odb *odb,
                            const git_oid *id)
 {
-    twin_pobj *pobj = NULL;
-    git_odb_object *obj = NULL;
-    int rc = twin_packread_get(&pobj, packs, id);
-    if (rc < 0)
+    struct view v;
+    int rc = view_read(&v, packs, odb, id);
+    if (rc)
         return rc;
-    if (rc == 0 && git_odb_read(&obj, odb, id) < 0)
-        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
-                          git_oid_tostr_s(id),
-                          git_error_last() ? git_error_last()->message : "libgit2 error");
-    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
-    const char *data = pobj ? (const char *)pobj->data : git_odb_object_data(obj);
-    size_t size = pobj ? pobj->size : git_odb_object_size(obj);
-    rc = 0;
-    if (type != GIT_OBJECT_COMMIT || twin_history_head_parse(h, data, size))
+    if (v.type != GIT_OBJECT_COMMIT || twin_history_head_parse(h, v.data, v.size))
         rc = twin_error(TWIN_EVERIFY, "%s is not a commit in git's form (the store is damaged)",
                         git_oid_tostr_s(id));
     h->parent0 = NULL; /* it pointed into data */
-    twin_packread_release(pobj);
-    git_odb_object_free(obj);
+    view_free(&v);
     return rc;
 }
 
@@ -643,25 +656,16 @@ static void summary_of(char *out, size_t size, const char *data, size_t len)
 
 int twin_history_iter_summary(char *out, size_t size, twin_history_iter *it, const git_oid *id)
 {
-    twin_pobj *pobj = NULL;
-    git_odb_object *obj = NULL;
-    int rc = twin_packread_get(&pobj, it->w.packs, id);
-    if (rc < 0)
+    struct view v;
+    int rc = view_read(&v, it->w.packs, it->w.odb, id);
+    if (rc)
         return rc;
-    if (rc == 0 && git_odb_read(&obj, it->w.odb, id) < 0)
-        return twin_error(TWIN_ERROR, "commit %s cannot be read, the store is damaged: %s",
-                          git_oid_tostr_s(id),
-                          git_error_last() ? git_error_last()->message : "libgit2 error");
-    git_object_t type = pobj ? pobj->type : git_odb_object_type(obj);
-    rc = 0;
-    if (type != GIT_OBJECT_COMMIT)
+    if (v.type != GIT_OBJECT_COMMIT)
         rc = twin_error(TWIN_EVERIFY, "%s is not a commit (the store is damaged)",
                         git_oid_tostr_s(id));
     else
-        summary_of(out, size, pobj ? (const char *)pobj->data : git_odb_object_data(obj),
-                   pobj ? pobj->size : git_odb_object_size(obj));
-    twin_packread_release(pobj);
-    git_odb_object_free(obj);
+        summary_of(out, size, v.data, v.size);
+    view_free(&v);
     return rc;
 }
 
