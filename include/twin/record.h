@@ -121,4 +121,9 @@ json_t *twin_record_diff(const json_t *a, const json_t *b);
 /* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. */
 const char *twin_record_title(const json_t *rec);
 
+/* The words of rec that people search by: the text of every field of one line or free text
+ * (within objects and lists too) other than its title, one piece a line, in the order of its
+ * type's fields; "" for a record of no known type. malloc'd; NULL when out of memory. */
+char *twin_record_words(const json_t *rec);
+
 #endif

@@ -1247,3 +1247,42 @@ bool twin_record_field_is(const json_t *rec, const char *path, const char *want)
     free(s);
     return eq;
 }
+
+/* Appends the text a value of field f holds (its own, an object's fields', a list's items') to
+ * out, each piece on its own line. */
+static void words_of(FILE *out, const struct twin_field *f, const json_t *v)
+{
+    if (!v)
+        return;
+    if ((f->kind == TWIN_F_STRING || f->kind == TWIN_F_TEXT) && json_is_string(v)) {
+        fputs(json_string_value(v), out);
+        fputc('\n', out);
+    } else if (f->kind == TWIN_F_OBJECT && json_is_object(v)) {
+        for (const struct twin_field *sub = f->fields; sub && sub->name; sub++)
+            words_of(out, sub, json_object_get(v, sub->name));
+    } else if (f->kind == TWIN_F_LIST && f->item && json_is_array(v)) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(v, i, item) words_of(out, f->item, item);
+    }
+}
+
+char *twin_record_words(const json_t *rec)
+{
+    const struct twin_record_type *t =
+        twin_schema_type(json_string_value(json_object_get(rec, "type")));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return NULL;
+    for (const struct twin_field *f = t ? t->fields : NULL; f && f->name; f++)
+        if (strcmp(f->name, t->title_field) != 0 && strcmp(f->name, "id") != 0 &&
+            strcmp(f->name, "type") != 0)
+            words_of(out, f, json_object_get(rec, f->name));
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}

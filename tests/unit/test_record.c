@@ -1640,9 +1640,32 @@ static int setup_global(void **state)
     return twin_global_init(false) == 0 ? 0 : -1;
 }
 
+/* The words of a record are its text fields' (within objects and lists too) but its title, id
+ * and type; codes, dates, references and numbers are not words. */
+static void a_records_words_are_its_text(void **state)
+{
+    (void)state;
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s, s], s:{s:s}}", "id",
+                            "01a25238-ef54-767d-8f20-627028448766", "type", "partnership", "title",
+                            "Tax twinning", "partnership_type", "twinning", "summary",
+                            "Peer support", "objectives", "Faster refunds", "Fewer audits", "dates",
+                            "planned_start", "2026-01-01");
+    assert_non_null(rec);
+    char *words = twin_record_words(rec);
+    assert_string_equal(words, "Peer support\nFaster refunds\nFewer audits\n");
+    free(words);
+    json_decref(rec);
+    rec = json_pack("{s:s}", "type", "no such type");
+    words = twin_record_words(rec);
+    assert_string_equal(words, "");
+    free(words);
+    json_decref(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(the_thirteen_record_types_are_listed_in_order),
         cmocka_unit_test(every_type_has_the_required_fields_this_test_specifies),
         cmocka_unit_test(every_type_accepts_its_minimal_record),
