@@ -73,11 +73,42 @@ struct twin_listcache_query {
     bool text;        /* a clear record's text (else NULL) */
     bool dates;       /* its dates (else 0): open the cache with TWIN_LISTCACHE_DATES */
     bool refs;        /* the records a clear record names in its top-level reference fields */
+    bool sealed_only; /* only sealed records */
 };
 
 /* Calls fn for each record q selects, in order of id, until fn returns non-zero (returned). */
 int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
                         int (*fn)(const struct twin_listcache_row *row, void *ctx), void *ctx);
+
+/* A record opened for a search beside the cache's (a sealed record this node reads): matched
+ * in memory, its words never written to the cache's file. */
+struct twin_listcache_doc {
+    const char *id, *type, *title, *words; /* words: twin_record_words */
+    bool withdrawn;
+};
+
+/* What twin_listcache_search looks for. */
+struct twin_listcache_search {
+    const char *match;                  /* an SQLite FTS5 query over titles and words */
+    const char *type;                   /* NULL: every type */
+    bool all;                           /* withdrawn records too */
+    size_t limit;                       /* the best so many (0: all) */
+    const char *mark_open, *mark_close; /* around each word found in the text shown */
+    const struct twin_listcache_doc *opened;
+    size_t nopened;
+};
+
+/* Called for each record found, best first (FTS5's bm25 rank, lower is better; a match in the
+ * title counts ten times one elsewhere): its row (no text, dates or references; a record opened
+ * for the search has no blob), the text around the words found, with each marked, and its rank. */
+typedef int (*twin_listcache_hit_fn)(const struct twin_listcache_row *row, const char *shown,
+                                     double rank, void *ctx);
+
+/* Finds the clear records whose title or words (twin_record_words) match q->match, and those of
+ * q->opened, until fn returns non-zero (returned). TWIN_EINVALID, naming it, for a query FTS5
+ * cannot read. */
+int twin_listcache_search(twin_listcache *c, const struct twin_listcache_search *q,
+                          twin_listcache_hit_fn fn, void *ctx);
 
 /* How many records of each type (per_type[i] for twin_record_types()[i]) and how many withdrawn. */
 int twin_listcache_count(size_t *per_type, size_t *withdrawn, twin_listcache *c);

@@ -128,6 +128,7 @@ int cmd_set(struct cli *c, int argc, char **argv);
 int cmd_edit(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_search(struct cli *c, int argc, char **argv);
 int cmd_withdraw(struct cli *c, int argc, char **argv);
 int cmd_erase(struct cli *c, int argc, char **argv);
 int cmd_log(struct cli *c, int argc, char **argv);

@@ -16,11 +16,13 @@
 #include "twin/record.h"
 #include "twin/tree.h"
 
-#define CACHE_VERSION      2
-#define CACHE_VERSION_TEXT "2"
+#define CACHE_VERSION      3
+#define CACHE_VERSION_TEXT "3"
 #define BUSY_MS            30000
 #define MAX_RECORD         (16u << 20)
-#define UPDATE_GITOPTS     (TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
+/* Words split on what is not a letter or digit in any script, matched without case or accents. */
+#define SEARCH_TOKENS  "'unicode61 remove_diacritics 2'"
+#define UPDATE_GITOPTS (TWIN_GITOPTS_UNCACHED | TWIN_GITOPTS_SMALL_WINDOWS)
 
 struct twin_listcache {
     sqlite3 *db;
@@ -39,6 +41,7 @@ static const char schema[] =
     " type TEXT NOT NULL, title TEXT, blob BLOB NOT NULL, sealed INTEGER NOT NULL,"
     " erased INTEGER NOT NULL, withdrawn INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS records_by_id ON records(id, type);"
+    "CREATE INDEX IF NOT EXISTS records_sealed ON records(id, type) WHERE sealed;"
     "CREATE TABLE IF NOT EXISTS texts(path TEXT PRIMARY KEY, text TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS counts(type TEXT PRIMARY KEY, records INTEGER NOT NULL,"
     " withdrawn INTEGER NOT NULL);"
@@ -59,7 +62,11 @@ static const char schema[] =
     /* The records a clear record names in its type's top-level reference fields, in the order
      * of the fields: list prints their names. */
     "CREATE TABLE IF NOT EXISTS refs(path TEXT NOT NULL, pos INTEGER NOT NULL,"
-    " field TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(path, pos)) WITHOUT ROWID;";
+    " field TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY(path, pos)) WITHOUT ROWID;"
+    /* The words of each clear record (twin_record_words), its row the record's in records: what
+     * twin search matches. A sealed record is never here: it is searched where it is read. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(title, words, tokenize = " SEARCH_TOKENS
+    ");";
 
 static int db_error(twin_listcache *c, const char *what)
 {
@@ -160,6 +167,7 @@ struct updater {
     twin_packread *packs;  /* twin's pack reader, as twin_ops_foreach reads records */
     git_odb *odb;          /* for what no pack holds */
     sqlite3_stmt *put, *put_text, *drop, *drop_text, *drop_dates, *date, *put_ref, *drop_refs;
+    sqlite3_stmt *drop_words, *put_words;
 };
 
 /* Keeps what rec (NULL: a sealed record, whose fields are not kept) names in its top-level
@@ -191,6 +199,32 @@ static int put_refs(struct updater *u, const char *path, const json_t *rec)
             return db_error(u->c, "keeping a record's references");
     }
     return 0;
+}
+
+/* Keeps the words of rec (NULL: a sealed record, whose words are not kept) for search, in place
+ * of what path held; the record's row in records is already written. */
+static int put_words(struct updater *u, const char *path, const json_t *rec)
+{
+    sqlite3_reset(u->drop_words);
+    sqlite3_bind_text(u->drop_words, 1, path, -1, SQLITE_STATIC);
+    int step = sqlite3_step(u->drop_words);
+    sqlite3_reset(u->drop_words);
+    if (step != SQLITE_DONE)
+        return db_error(u->c, "dropping a record's words");
+    if (!rec)
+        return 0;
+    char *words = twin_record_words(rec);
+    if (!words)
+        return twin_error(TWIN_ERROR, "out of memory");
+    sqlite3_stmt *st = u->put_words;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, twin_record_title(rec), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, words, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(words);
+    return step == SQLITE_DONE ? 0 : db_error(u->c, "keeping a record's words");
 }
 
 /* Keeps the record stored at path (records/TYPE/BUCKET/FILE) as blob. */
@@ -245,6 +279,8 @@ static int put_record(struct updater *u, const char *path, const git_oid *blob)
     sqlite3_reset(st);
     if (rc == 0)
         rc = put_refs(u, path, sealed ? NULL : rec);
+    if (rc == 0)
+        rc = put_words(u, path, sealed ? NULL : rec);
     /* A sealed record's text is its envelope, opened at list time: never kept here. */
     st = sealed ? u->drop_text : u->put_text;
     if (rc == 0) {
@@ -264,8 +300,9 @@ done:
 
 static int drop_record(struct updater *u, const char *path)
 {
-    sqlite3_stmt *sts[] = {u->drop, u->drop_text, u->drop_dates, u->drop_refs};
-    for (size_t i = 0; i < 4; i++) {
+    /* The words first: they are found by the record's row. */
+    sqlite3_stmt *sts[] = {u->drop_words, u->drop, u->drop_text, u->drop_dates, u->drop_refs};
+    for (size_t i = 0; i < 5; i++) {
         sqlite3_reset(sts[i]);
         sqlite3_bind_text(sts[i], 1, path, -1, SQLITE_STATIC);
         int step = sqlite3_step(sts[i]);
@@ -456,7 +493,7 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         st.counted = st.dated = false;
         if ((rc = exec(c,
                        "DELETE FROM records; DELETE FROM texts; DELETE FROM dates;"
-                       " DELETE FROM counts; DELETE FROM refs;",
+                       " DELETE FROM counts; DELETE FROM refs; DELETE FROM search;",
                        "clearing it")))
             goto done;
     }
@@ -490,6 +527,12 @@ static int update(twin_listcache *c, twin_node *n, const git_oid *head, unsigned
         (rc = prepare(&u.drop_text, c, "DELETE FROM texts WHERE path = ?1")) ||
         (rc = prepare(&u.drop_dates, c, "DELETE FROM dates WHERE path = ?1")) ||
         (rc = prepare(&u.drop_refs, c, "DELETE FROM refs WHERE path = ?1")) ||
+        (rc = prepare(
+             &u.drop_words, c,
+             "DELETE FROM search WHERE rowid = (SELECT rowid FROM records WHERE path = ?1)")) ||
+        (rc = prepare(&u.put_words, c,
+                      "INSERT INTO search(rowid, title, words) VALUES((SELECT rowid FROM records"
+                      " WHERE path = ?1), ?2, ?3)")) ||
         (rc = prepare(&u.put_ref, c,
                       "INSERT INTO refs(path, pos, field, target) VALUES(?1, ?2, ?3, ?4)")) ||
         (rc = prepare(&u.date, c,
@@ -538,6 +581,8 @@ done:
     sqlite3_finalize(u.drop_dates);
     sqlite3_finalize(u.drop_refs);
     sqlite3_finalize(u.put_ref);
+    sqlite3_finalize(u.drop_words);
+    sqlite3_finalize(u.put_words);
     sqlite3_finalize(u.date);
     git_tree_free(new_tree);
     git_commit_free(new_commit);
@@ -563,7 +608,8 @@ static int open_db(twin_listcache *c)
     sqlite3_busy_timeout(c->db, BUSY_MS);
     int rc = exec(c,
                   c->on_disk ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                             : "PRAGMA journal_mode=OFF;",
+                               " PRAGMA temp_store=MEMORY;"
+                             : "PRAGMA journal_mode=OFF; PRAGMA temp_store=MEMORY;",
                   "setting it up");
     /* A cache of another version is made again (twin_listcache_open deletes it on a failure of
      * the database's own). */
@@ -712,7 +758,7 @@ int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
     char sql[1200];
     snprintf(sql, sizeof(sql),
              "SELECT r.id, r.type, r.title, %s, r.blob, r.sealed, r.erased, r.withdrawn, %s, %s"
-             " FROM records r%s%s WHERE (?1 IS NULL OR r.type = ?1) AND (?2 OR NOT r.withdrawn)"
+             " FROM records r%s%s WHERE (?1 IS NULL OR r.type = ?1) AND (?2 OR NOT r.withdrawn)%s"
              " ORDER BY r.id, r.type",
              q->text ? "t.text" : "NULL", q->dates ? "d.created, d.changed" : "0, 0",
              q->refs ? "(SELECT group_concat(x, char(30)) FROM (SELECT f.field || char(31) ||"
@@ -722,7 +768,8 @@ int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
                        " WHERE f.path = r.path ORDER BY f.pos))"
                      : "NULL",
              q->text ? " LEFT JOIN texts t ON t.path = r.path" : "",
-             q->dates ? " LEFT JOIN dates d ON d.path = r.path" : "");
+             q->dates ? " LEFT JOIN dates d ON d.path = r.path" : "",
+             q->sealed_only ? " AND r.sealed" : "");
     int rc = prepare(&st, c, sql);
     if (rc)
         return rc;
@@ -765,6 +812,96 @@ int twin_listcache_each(twin_listcache *c, const struct twin_listcache_query *q,
         rc = db_error(c, "reading the records");
     free(refs);
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* Puts the records opened for this search in temp.opened, an FTS5 table in memory only
+ * (temp_store=MEMORY): their words never reach the cache's file. */
+static int put_opened(twin_listcache *c, const struct twin_listcache_search *q)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = exec(c,
+                  "CREATE VIRTUAL TABLE IF NOT EXISTS temp.opened USING fts5(id UNINDEXED,"
+                  " type UNINDEXED, withdrawn UNINDEXED, title, words, tokenize = " SEARCH_TOKENS
+                  "); DELETE FROM temp.opened;",
+                  "making a table of opened records");
+    if (rc == 0)
+        rc = prepare(&st, c,
+                     "INSERT INTO temp.opened(id, type, withdrawn, title, words)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5)");
+    for (size_t i = 0; rc == 0 && i < q->nopened; i++) {
+        const struct twin_listcache_doc *d = &q->opened[i];
+        sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, d->type, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, d->withdrawn);
+        sqlite3_bind_text(st, 4, d->title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, d->words, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_error(c, "keeping an opened record's words");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int twin_listcache_search(twin_listcache *c, const struct twin_listcache_search *q,
+                          twin_listcache_hit_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = put_opened(c, q);
+    /* FTS5's bm25, a match in the title counting ten times one elsewhere; the two tables' ranks
+     * are each their own table's, merged in one order. */
+    if (rc == 0 &&
+        sqlite3_prepare_v2(
+            c->db,
+            "SELECT r.id, r.type, r.title, r.blob, r.sealed, r.erased, r.withdrawn,"
+            " snippet(search, -1, ?5, ?6, '...', 12) AS shown, bm25(search, 10.0, 1.0) AS score"
+            " FROM search JOIN records r ON r.rowid = search.rowid WHERE search MATCH ?1"
+            " AND (?2 IS NULL OR r.type = ?2) AND (?3 OR NOT r.withdrawn)"
+            " UNION ALL SELECT o.id, o.type, o.title, NULL, 1, 0, o.withdrawn,"
+            " snippet(opened, -1, ?5, ?6, '...', 12), bm25(opened, 0, 0, 0, 10.0, 1.0)"
+            " FROM temp.opened o WHERE opened MATCH ?1 AND (?2 IS NULL OR o.type = ?2)"
+            " AND (?3 OR NOT o.withdrawn)"
+            " ORDER BY score, 1 LIMIT ?4",
+            -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(c, "a search");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, q->match, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, q->all);
+    sqlite3_bind_int64(st, 4, q->limit ? (sqlite3_int64)q->limit : -1);
+    sqlite3_bind_text(st, 5, q->mark_open ? q->mark_open : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, q->mark_close ? q->mark_close : "", -1, SQLITE_STATIC);
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct twin_listcache_row row = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .type = (const char *)sqlite3_column_text(st, 1),
+            .title = (const char *)sqlite3_column_text(st, 2),
+            .sealed = sqlite3_column_int(st, 4) != 0,
+            .erased = sqlite3_column_int(st, 5) != 0,
+            .withdrawn = sqlite3_column_int(st, 6) != 0,
+        };
+        if (!row.id || !row.type) {
+            rc = db_error(c, "reading a record found");
+            break;
+        }
+        if (sqlite3_column_bytes(st, 3) == GIT_OID_RAWSZ)
+            git_oid_fromraw(&row.blob, sqlite3_column_blob(st, 3));
+        const char *shown = (const char *)sqlite3_column_text(st, 7);
+        rc = fn(&row, shown ? shown : "", sqlite3_column_double(st, 8), ctx);
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        /* A query FTS5 cannot read (a plain SQLITE_ERROR) is the searcher's to change; any other
+         * failure is the cache's. */
+        rc = sqlite3_errcode(c->db) == SQLITE_ERROR
+                 ? twin_error(TWIN_EINVALID, "cannot search for '%s': %s", q->match,
+                              sqlite3_errmsg(c->db))
+                 : db_error(c, "searching");
+    }
+    sqlite3_finalize(st);
+    exec(c, "DELETE FROM temp.opened", "forgetting the opened records");
     return rc;
 }
 

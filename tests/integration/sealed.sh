@@ -6,7 +6,8 @@
 # exports leave sealed records out unless --sealed is given; a sealed note changed on both sides
 # is listed by twin conflicts with the fields its versions differ in (by the donor, outside its
 # audience, with blob ids only) and settled with twin resolve --keep. No commit message names
-# what a sealed record holds.
+# what a sealed record holds. twin search finds the note on South, marked sealed, and never on
+# the donor, and keeps none of its words.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -90,6 +91,16 @@ must "$TWIN" --dir "$(dir_of donor)" list note --where kind=decision
 must "$TWIN" --dir "$(dir_of south)" list note --where kind=decision
 grep -qE "^$note_id  note +Pilot timing  \(sealed\)$" "$RUN_OUT" ||
     { show_run; fail "South's list does not show the opened note"; }
+
+check "search finds the note where it is read, marked sealed, and never where it is not"
+must "$TWIN" --dir "$(dir_of south)" search kisumu pilot
+grep -qE "^$note_id  note +Pilot timing  \(sealed\)$" "$RUN_OUT" ||
+    { show_run; fail "South's search does not find the opened note"; }
+out_has "[Kisumu] [pilot]"
+must "$TWIN" --dir "$(dir_of donor)" search kisumu
+! grep -qF "$note_id" "$RUN_OUT" || fail "the donor's search found a note it cannot read"
+err_has "twin: no record holds that word"
+! grep -rqaF Kisumu "$(dir_of south)"/listcache.db* || fail "South's search kept the note's words"
 
 check "every member reads the person record"
 for n in north south donor; do

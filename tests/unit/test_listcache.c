@@ -453,6 +453,72 @@ static void gives_the_names_a_record_refers_to(void **state)
     assert_same_as_fresh(e, false);
 }
 
+struct found {
+    char text[1024];
+    size_t len;
+};
+
+static int note_found(const struct twin_listcache_row *row, const char *shown, double rank,
+                      void *ctx)
+{
+    struct found *f = ctx;
+    int n = snprintf(f->text + f->len, sizeof(f->text) - f->len, "%s %s %d%d <%s>\n", row->type,
+                     row->title ? row->title : "-", row->sealed, row->withdrawn, shown);
+    assert_true(n > 0 && (size_t)n < sizeof(f->text) - f->len);
+    assert_true(rank < 0); /* bm25: the better, the lower */
+    f->len += (size_t)n;
+    return 0;
+}
+
+static const char *search_for(struct found *f, twin_node *n, const char *match,
+                              const struct twin_listcache_doc *opened, size_t nopened)
+{
+    twin_listcache *c = NULL;
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(twin_listcache_open(&c, n, 0), 0);
+    struct twin_listcache_search q = {
+        .match = match, .mark_open = "[", .mark_close = "]", .opened = opened, .nopened = nopened};
+    int rc = twin_listcache_search(c, &q, note_found, f);
+    twin_listcache_free(c);
+    return rc ? NULL : f->text;
+}
+
+/* Clear records are found by the words of their title and text, the title's first; a sealed
+ * record only when opened for the search, and its words never reach the cache's file. */
+static void finds_records_by_their_words(void **state)
+{
+    struct env *e = *state;
+    char a[TWIN_ID_LEN + 1], b[TWIN_ID_LEN + 1], s[TWIN_ID_LEN + 1];
+    const char *own[] = {admin_who.org_id};
+    const struct twin_audience audience = {own, 1};
+    struct found f;
+    git_oid commit;
+    assert_int_equal(twin_ops_add(a, &commit, e->node, "note", set_fields,
+                                  "{\"title\": \"Budget review\", \"kind\": \"note\", \"body\": "
+                                  "\"Line items for the customs reform\"}"),
+                     0);
+    assert_int_equal(twin_ops_add(b, &commit, e->node, "note", set_fields,
+                                  "{\"title\": \"Customs visit\", \"kind\": \"note\"}"),
+                     0);
+    assert_int_equal(twin_ops_add_sealed(s, &commit, e->node, "note", &audience, set_fields,
+                                         "{\"title\": \"Staffing\", \"kind\": \"note\", "
+                                         "\"body\": \"Customs secondment\"}"),
+                     0);
+    assert_string_equal(search_for(&f, e->node, "customs", NULL, 0),
+                        "note Customs visit 00 <[Customs] visit>\n"
+                        "note Budget review 00 <Line items for the [customs] reform\n>\n");
+    assert_string_equal(search_for(&f, e->node, "secondment", NULL, 0), "");
+    const struct twin_listcache_doc opened = {s, "note", "Staffing", "Customs secondment\n", false};
+    assert_string_equal(search_for(&f, e->node, "secondment", &opened, 1),
+                        "note Staffing 10 <Customs [secondment]\n>\n");
+    assert_int_equal(run("! grep -a -r secondment '%s'*", e->cache), 0);
+    /* The opened record is forgotten after the search. */
+    assert_string_equal(search_for(&f, e->node, "secondment", NULL, 0), "");
+    /* A query FTS5 cannot read is the searcher's error, named. */
+    assert_null(search_for(&f, e->node, "\"unclosed", NULL, 0));
+    assert_non_null(strstr(twin_error_last(), "cannot search for '\"unclosed'"));
+}
+
 static void a_node_without_history_has_no_cache(void **state)
 {
     struct env *e = *state;
@@ -482,6 +548,7 @@ int main(void)
         TEST(follows_adds_changes_and_withdrawals),
         TEST(a_merge_dates_only_what_it_changed),
         TEST(gives_the_names_a_record_refers_to),
+        TEST(finds_records_by_their_words),
         TEST(rebuilds_when_its_head_is_not_an_ancestor),
         TEST(a_damaged_cache_file_is_made_again),
         TEST(another_networks_cache_is_not_taken),
