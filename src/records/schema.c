@@ -98,6 +98,11 @@ static const char *const sector_groups[] = {
     "government", "business", "civil_society", "academia", "multilateral", "other", NULL};
 static const char *const partnership_types[] = {"twinning", "intersectoral", "public_partnership",
                                                 "other", NULL};
+/* How long a partnership is meant to last, as intersectoral partnership practice tells them. */
+static const char *const partnership_forms[] = {"permanent", "semi_permanent", "taskforce", NULL};
+/* What a member does in a partnership, beside its IATI role. */
+static const char *const member_roles[] = {
+    "convener", "secretariat", "sector_representative", "funder", "implementer", "broker", NULL};
 static const char *const outcome_areas[] = {"capacity_and_sectoral", "institutional_relationship",
                                             "people_to_people", NULL};
 static const char *const agreement_kinds[] = {"mou",    "agreement", "contract",
@@ -141,9 +146,11 @@ static const struct twin_field institution_fields[] = {
     END};
 
 /* partnership */
+static const struct twin_field member_role_item[] = {ENUM("roles[]", false, member_roles)};
 static const struct twin_field partnership_member[] = {
     REF("institution", true, "institution"), ENUM("side", true, sides),
-    CODE("iati_role", false, TWIN_CODES_ORGANISATION_ROLE), END};
+    CODE("iati_role", false, TWIN_CODES_ORGANISATION_ROLE), LIST("roles", false, member_role_item),
+    END};
 static const struct twin_field partnership_member_item[] = {
     OBJECT("members[]", false, partnership_member)};
 static const struct twin_field sector_share[] = {CODE("code", true, TWIN_CODES_SECTOR),
@@ -163,6 +170,7 @@ static const struct twin_field partnership_fields[] = {
     COMMON,
     STRING("title", true),
     ENUM("partnership_type", true, partnership_types),
+    ENUM("form", false, partnership_forms),
     STRING("subtype", false),
     TEXT("summary", false),
     LIST("objectives", false, text_item),

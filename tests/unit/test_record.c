@@ -254,6 +254,24 @@ static void an_unknown_field_is_told_the_nearest_and_the_fields_there_are(void *
     json_decref(rec);
 }
 
+/* A partnership's form and its members' roles take the values intersectoral practice names. */
+static void a_partnership_has_a_form_and_its_members_roles(void **state)
+{
+    (void)state;
+    assert_text_valid("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
+                      "'intersectoral','form':'taskforce','members':[{'institution':'" ID_OTHER
+                      "','side':'south','roles':['convener','funder']}]}");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
+                        "'intersectoral','form':'forever'}",
+                        "partnership.form: 'forever' is not one of permanent | semi_permanent | "
+                        "taskforce");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
+                        "'twinning','members':[{'institution':'" ID_OTHER "','side':'south',"
+                        "'roles':['chair']}]}",
+                        "partnership.members[0].roles[0]: 'chair' is not one of convener | "
+                        "secretariat | sector_representative | funder | implementer | broker");
+}
+
 static void a_malformed_id_is_named(void **state)
 {
     assert_text_invalid("{'id':'0190F5A2-7C1E-7A3B-9C4D-5E6F7A8B9C0D','type':'note','kind':'note',"
@@ -1666,6 +1684,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_records_words_are_its_text),
+        cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
         cmocka_unit_test(the_thirteen_record_types_are_listed_in_order),
         cmocka_unit_test(every_type_has_the_required_fields_this_test_specifies),
         cmocka_unit_test(every_type_accepts_its_minimal_record),
