@@ -50,7 +50,10 @@ static void kind_text(char *out, size_t size, const json_t *f)
                      json_string_value(json_object_get(it, "ref")));
         else if (it)
             kind_text(item, sizeof(item), it);
-        snprintf(out, size, "a list of %s", item);
+        if (ik && strcmp(ik, "enum") == 0) /* "one of: a, b" */
+            snprintf(out, size, "a list, each %s", item);
+        else
+            snprintf(out, size, "a list of %s", item);
     } else {
         static const struct {
             const char *kind, *text;
