@@ -517,6 +517,22 @@ static int check_distinct(struct vctx *v, const json_t *rec, const char *a, cons
     return 0;
 }
 
+/* An owner, a due date and a status are an action's: a note of another kind has none. */
+static int check_action_fields(struct vctx *v, const json_t *rec)
+{
+    static const char *const fields[] = {"owner_person", "owner_institution", "due", "status"};
+    const char *kind = json_string_value(json_object_get(rec, "kind"));
+    for (size_t i = 0; kind && strcmp(kind, "action") != 0 && i < 4; i++)
+        if (json_object_get(rec, fields[i])) {
+            snprintf(v->path, sizeof(v->path), "%s", fields[i]);
+            return fail(v,
+                        "only an action has an owner, a due date and a status (this note's "
+                        "kind is %s)",
+                        kind);
+        }
+    return 0;
+}
+
 static int check_rules(struct vctx *v, const json_t *rec)
 {
     int rc = 0;
@@ -534,6 +550,8 @@ static int check_rules(struct vctx *v, const json_t *rec)
         return check_distinct(v, rec, "person_a", "person_b");
     } else if (strcmp(v->type, "handover") == 0) {
         return check_distinct(v, rec, "from_person", "to_person");
+    } else if (strcmp(v->type, "note") == 0) {
+        return check_action_fields(v, rec);
     } else if (strcmp(v->type, "indicator") == 0) {
         size_t i;
         json_t *p;

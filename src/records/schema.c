@@ -301,13 +301,15 @@ static const struct twin_field document_fields[] = {
     CODE("language", false, TWIN_CODES_LANGUAGE),
     DATE("date", false),
     END};
-static const struct twin_field note_fields[] = {COMMON,
-                                                ENUM("kind", true, note_kinds),
-                                                STRING("title", true),
-                                                TEXT("body", false),
-                                                REF("partnership", false, "partnership"),
-                                                DATE("date", false),
-                                                END};
+static const char *const action_statuses[] = {"open", "done", "dropped", NULL};
+static const struct twin_field note_fields[] = {
+    COMMON, ENUM("kind", true, note_kinds), STRING("title", true), TEXT("body", false),
+    REF("partnership", false, "partnership"), DATE("date", false),
+    /* where it was decided (a steering meeting) */
+    REF("activity", false, "activity"),
+    /* an action's: who owns it, by when, how far */
+    REF("owner_person", false, "person"), REF("owner_institution", false, "institution"),
+    DATE("due", false), ENUM("status", false, action_statuses), END};
 
 #define TYPE(n, f, t)                                                                              \
     {                                                                                              \

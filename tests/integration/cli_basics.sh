@@ -187,7 +187,7 @@ expect_eq "$(commit_count "$A")" "$BEFORE" "commits after a refused set"
 
 check "an unknown field is refused: note.foo: unknown field"
 expect_exit 2 tw "$A" add note title=Strange foo=bar
-expect_stderr_contains "note.foo: unknown field (the fields here: kind, title, body, partnership, date)"
+expect_stderr_contains "note.foo: unknown field (the fields here: kind, title, body, partnership, date, activity, owner_person, owner_institution, due, status)"
 expect_eq "$(commit_count "$A")" "$BEFORE" "commits after a refused add"
 
 check "a misspelt field is told the nearest one"

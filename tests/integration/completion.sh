@@ -115,7 +115,8 @@ expect_eq "$GOT" "$TYPES" "types offered after twin add"
 expect_completion add not :: note
 expect_completion list --where x=1 par :: partnership
 expect_completion export --type no :: note
-expect_completion add note '' :: kind= title= body= partnership= date=
+expect_completion add note '' :: kind= title= body= partnership= date= activity= owner_person= \
+    owner_institution= due= status=
 expect_completion add note title=Kick-off b :: body=
 expect_completion add note kind=d ::
 expect_offers add partnership dates.p :: dates.planned_start= dates.planned_end=
@@ -124,7 +125,8 @@ check "after twin set ID, the fields of that record's type (with --dir on the li
 found_node "$A" "Kestrel Water Institute" XE-EXAMPLE-KESTREL KE south "Lake Basin Twinning"
 NOTE=$(add_record "$A" note title=Kick-off)
 expect_completion --dir "$A" set "$NOTE" t :: title=
-expect_completion set --dir="$A" "$NOTE" '' :: kind= title= body= partnership= date=
+expect_completion set --dir="$A" "$NOTE" '' :: kind= title= body= partnership= date= activity= \
+    owner_person= owner_institution= due= status=
 expect_completion --dir "$A" resolve "$NOTE" ti :: title=
 TWIN_DIR="$A" expect_completion set "$NOTE" b :: body=
 # A record this node does not hold has no type to offer fields of.

@@ -240,13 +240,15 @@ static void an_unknown_field_is_told_the_nearest_and_the_fields_there_are(void *
 {
     assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','titel':'T'}",
                         "note.titel: unknown field; did you mean 'title'? (the fields here: "
-                        "kind, title, body, partnership, date)");
+                        "kind, title, body, partnership, date, activity, owner_person, "
+                        "owner_institution, due, status)");
     json_t *rec = J("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T','bdoy':'B'}");
     assert_invalid_from(rec, "note.bdoy: unknown field; did you mean 'body'?");
     json_decref(rec);
     assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T','when':'x'}",
                         "note.when: unknown field (the fields here: kind, title, body, "
-                        "partnership, date)");
+                        "partnership, date, activity, owner_person, owner_institution, due, "
+                        "status)");
     rec = J("{'id':'" ID_SELF "','type':'partnership','title':'T','partnership_type':"
             "'twinning','dates':{'planed_start':'2026-01-01'}}");
     assert_invalid_from(rec, "partnership.dates.planed_start: unknown field; did you mean "
@@ -270,6 +272,22 @@ static void a_partnership_has_a_form_and_its_members_roles(void **state)
                         "'roles':['chair']}]}",
                         "partnership.members[0].roles[0]: 'chair' is not one of convener | "
                         "secretariat | sector_representative | funder | implementer | broker");
+}
+
+/* An action has an owner, a due date and a status; a note of another kind has none of them. */
+static void only_an_action_has_an_owner_due_date_and_status(void **state)
+{
+    (void)state;
+    assert_text_valid("{'id':'" ID_SELF "','type':'note','kind':'action','title':'T','due':"
+                      "'2027-01-31','status':'open','owner_institution':'" ID_OTHER
+                      "','activity':'" ID_OTHER "'}");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'decision','title':'T','due':"
+                        "'2027-01-31'}",
+                        "note.due: only an action has an owner, a due date and a status (this "
+                        "note's kind is decision)");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'action','title':'T','status':"
+                        "'late'}",
+                        "note.status: 'late' is not one of open | done | dropped");
 }
 
 static void a_malformed_id_is_named(void **state)
@@ -1685,6 +1703,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
+        cmocka_unit_test(only_an_action_has_an_owner_due_date_and_status),
         cmocka_unit_test(the_thirteen_record_types_are_listed_in_order),
         cmocka_unit_test(every_type_has_the_required_fields_this_test_specifies),
         cmocka_unit_test(every_type_accepts_its_minimal_record),
