@@ -35,7 +35,9 @@ struct list_ctx {
     bool json, dates, reverse;
     const char *sort;
     size_t limit; /* 0: no limit */
-    size_t count; /* records matched so far */
+    bool due_before_set;
+    int64_t due_before; /* with due_before_set: only records due (field due) before this time */
+    size_t count;       /* records matched so far */
     struct sorted *kept;
     size_t nkept, capkept;
     twin_names *names; /* made at the first reference the cache holds no name for */
@@ -253,14 +255,22 @@ static int consider(const struct twin_listcache_row *row, void *ctx)
             (rc = twin_record_parse(&stored, text, len)) ||
             (rc = twin_ops_unseal(&rec, &how, l->node, stored)))
             goto done;
-    } else if ((l->nwhere > 0 || l->json || l->sort) &&
+    } else if ((l->nwhere > 0 || l->json || l->sort || l->due_before_set) &&
                (rc = twin_record_parse(&rec, row->text, row->text_len))) {
         rc = twin_error_wrap(rc, "record %s", row->id);
         goto done;
     }
     bool readable = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED;
-    if (!readable && l->nwhere > 0)
+    if (!readable && (l->nwhere > 0 || l->due_before_set))
         goto done;
+    if (l->due_before_set) {
+        const char *due = json_string_value(json_object_get(rec, "due"));
+        int64_t when;
+        if (!due || twin_util_parse_date(&when, due, false) != 0 || when >= l->due_before) {
+            twin_error_clear();
+            goto done;
+        }
+    }
     for (int i = 0; i < l->nwhere; i++)
         if (!twin_record_field_is(rec, l->where[i].path, l->where[i].value))
             goto done;
@@ -350,11 +360,19 @@ int cmd_list(struct cli *c, int argc, char **argv)
         int m = cli_option(&w, &i, argc, argv, "--where");
         int s = m ? 0 : cli_option(&sort, &i, argc, argv, "--sort");
         int n = m || s ? 0 : cli_option(&limit, &i, argc, argv, "-n");
-        if (m < 0 || s < 0 || n < 0) {
+        const char *before;
+        int d = m || s || n ? 0 : cli_option(&before, &i, argc, argv, "--due-before");
+        if (m < 0 || s < 0 || n < 0 || d < 0) {
             code = CLI_USAGE;
             goto done;
         }
-        if (m) {
+        if (d) {
+            if (twin_util_parse_date(&l.due_before, before, false) != 0) {
+                code = cli_usage_error("list", "--due-before: %s", twin_error_last());
+                goto done;
+            }
+            l.due_before_set = true;
+        } else if (m) {
             const char *eq = strchr(w, '=');
             if (!eq || eq == w) {
                 code = cli_usage_error("list", "--where takes FIELD=VALUE, not '%s'", w);
@@ -412,7 +430,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
                                  &(struct twin_listcache_query){
                                      .type = type,
                                      .all = all,
-                                     .text = l.nwhere > 0 || l.json || l.sort,
+                                     .text = l.nwhere > 0 || l.json || l.sort || l.due_before_set,
                                      .dates = l.dates,
                                      .refs = !l.json,
                                  },

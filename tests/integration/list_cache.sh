@@ -138,6 +138,17 @@ expect_ok tw "$N" --json list activity
 expect_stdout_contains "\"partnership\": \"$P\""
 same_as_uncached
 
+check "--due-before keeps the actions due before a day; a note that is no action has no due date"
+D1=$(add_record "$N" note kind=action title="Send the VAT manual" due=2026-12-01 status=open)
+add_record "$N" note kind=action title="Book the venue" due=2027-02-01 status=open >/dev/null
+add_record "$N" note kind=action title="Old action" due=2026-10-01 status=done >/dev/null
+expect_ok tw "$N" list note --where kind=action --where status=open --due-before 2027-01-01
+expect_eq "$(ids_of)" "$D1 " "open actions due before 2027-01-01"
+expect_exit 2 tw "$N" add note kind=decision title="Budget" due=2027-01-01
+expect_stderr_contains "note.due: only an action has an owner, a due date and a status (this note's kind is decision)"
+expect_exit 2 tw "$N" list note --due-before soon
+expect_stderr_contains "--due-before: 'soon' is not a date"
+
 check "the cache holds no byte of a sealed record's content"
 expect_ok tw "$N" list --dates
 if grep -a -r -l "Confidential" "$N"/listcache.db* >/dev/null 2>&1; then
@@ -159,7 +170,7 @@ mkdir "$CACHE"
 expect_ok tw "$N" list --all
 cmp -s "$OUT" "$TEST_TMP/before" || fail "list answers otherwise without a cache file"
 expect_ok tw "$N" --json status
-expect_stdout_contains '"note": 17'
+expect_stdout_contains '"note": 20'
 rmdir "$CACHE"
 
 echo "list cache: sort, limit, dates and the cached answers hold"
