@@ -170,16 +170,23 @@ struct updater {
     sqlite3_stmt *drop_words, *put_words;
 };
 
+/* Runs st, a statement that takes the path of a record file as ?1, for path. */
+static int step_path(struct updater *u, sqlite3_stmt *st, const char *path, const char *what)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : db_error(u->c, what);
+}
+
 /* Keeps what rec (NULL: a sealed record, whose fields are not kept) names in its top-level
  * reference fields, in place of what path held. */
 static int put_refs(struct updater *u, const char *path, const json_t *rec)
 {
-    sqlite3_reset(u->drop_refs);
-    sqlite3_bind_text(u->drop_refs, 1, path, -1, SQLITE_STATIC);
-    int step = sqlite3_step(u->drop_refs);
-    sqlite3_reset(u->drop_refs);
-    if (step != SQLITE_DONE)
-        return db_error(u->c, "dropping a record's references");
+    int rc = step_path(u, u->drop_refs, path, "dropping a record's references");
+    if (rc)
+        return rc;
     const struct twin_record_type *t =
         rec ? twin_schema_type(json_string_value(json_object_get(rec, "type"))) : NULL;
     int pos = 0;
@@ -193,7 +200,7 @@ static int put_refs(struct updater *u, const char *path, const json_t *rec)
         sqlite3_bind_int(st, 2, pos);
         sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC);
-        step = sqlite3_step(st);
+        int step = sqlite3_step(st);
         sqlite3_reset(st);
         if (step != SQLITE_DONE)
             return db_error(u->c, "keeping a record's references");
@@ -205,14 +212,9 @@ static int put_refs(struct updater *u, const char *path, const json_t *rec)
  * of what path held; the record's row in records is already written. */
 static int put_words(struct updater *u, const char *path, const json_t *rec)
 {
-    sqlite3_reset(u->drop_words);
-    sqlite3_bind_text(u->drop_words, 1, path, -1, SQLITE_STATIC);
-    int step = sqlite3_step(u->drop_words);
-    sqlite3_reset(u->drop_words);
-    if (step != SQLITE_DONE)
-        return db_error(u->c, "dropping a record's words");
-    if (!rec)
-        return 0;
+    int rc = step_path(u, u->drop_words, path, "dropping a record's words");
+    if (rc || !rec)
+        return rc;
     char *words = twin_record_words(rec);
     if (!words)
         return twin_error(TWIN_ERROR, "out of memory");
@@ -221,7 +223,7 @@ static int put_words(struct updater *u, const char *path, const json_t *rec)
     sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, twin_record_title(rec), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, words, -1, SQLITE_STATIC);
-    step = sqlite3_step(st);
+    int step = sqlite3_step(st);
     sqlite3_reset(st);
     free(words);
     return step == SQLITE_DONE ? 0 : db_error(u->c, "keeping a record's words");
@@ -302,15 +304,10 @@ static int drop_record(struct updater *u, const char *path)
 {
     /* The words first: they are found by the record's row. */
     sqlite3_stmt *sts[] = {u->drop_words, u->drop, u->drop_text, u->drop_dates, u->drop_refs};
-    for (size_t i = 0; i < 5; i++) {
-        sqlite3_reset(sts[i]);
-        sqlite3_bind_text(sts[i], 1, path, -1, SQLITE_STATIC);
-        int step = sqlite3_step(sts[i]);
-        sqlite3_reset(sts[i]);
-        if (step != SQLITE_DONE)
-            return db_error(u->c, "dropping a record");
-    }
-    return 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < 5; i++)
+        rc = step_path(u, sts[i], path, "dropping a record");
+    return rc;
 }
 
 static bool is_record_path(const char *path)
