@@ -349,6 +349,9 @@ static json_t *record_for(const struct twin_record_type *t, bool all)
     json_object_set_new(rec, "type", json_string(t->name));
     json_object_del(rec, "conflicts");
     json_object_del(rec, "withdrawn");
+    /* An owner, a due date and a status are an action's. */
+    if (all && strcmp(t->name, "note") == 0)
+        json_object_set_new(rec, "kind", json_string("action"));
     return rec;
 }
 
