@@ -9,6 +9,13 @@
  * before the library's own. Any other call (a later GIT_OPT_SET_SSL_CERT_LOCATIONS) reaches
  * mbedTLS's. libgit2's HTTPS is left with no trusted certificate, so it would refuse every server
  * rather than trust one it could not check.
+ *
+ * libgit2 also starts libssh2 for its SSH transport, and libssh2 starts its crypto library
+ * (OpenSSL, its configuration and engines): a millisecond or two, again for a transport twin never
+ * uses. While the command starts libgit2, libssh2_init is this one, which leaves libssh2 as it
+ * was; libssh2 starts itself on the first session it makes (none in twin), and its exit, which
+ * libgit2 calls at shutdown, does nothing for a library never started. twin starts OpenSSL
+ * itself where it uses it (twin_global_init).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -29,6 +36,18 @@ int mbedtls_x509_crt_parse_file(void *chain, const char *path)
     if (!parse)
         *(void **)&parse = dlsym(RTLD_NEXT, "mbedtls_x509_crt_parse_file");
     return parse ? parse(chain, path) : -1;
+}
+
+int libssh2_init(int flags);
+
+int libssh2_init(int flags)
+{
+    static int (*init)(int);
+    if (starting)
+        return 0;
+    if (!init)
+        *(void **)&init = dlsym(RTLD_NEXT, "libssh2_init");
+    return init ? init(flags) : -1;
 }
 
 int cli_start_libgit2(void)
