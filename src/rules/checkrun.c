@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,7 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
 
 struct new_line_check {
     const char *path;
+    git_repository *caller; /* the caller's repository, for a check on the calling thread */
     pthread_mutex_t lock;
     size_t first_bad; /* the oldest refused commit's index, SIZE_MAX when none */
     char reason[600];
@@ -185,6 +187,19 @@ static int new_line_open(git_repository **repo, void **extra, void *ctx)
 static void new_line_close(git_repository *repo, void *extra, void *ctx)
 {
     git_repository_free(repo);
+}
+
+/* A short line is checked on the calling thread, through the caller's repository: a handle of
+ * its own would parse the configuration and list the packs again, for one commit most often. */
+static int new_line_borrow(git_repository **repo, void **extra, void *ctx)
+{
+    *extra = NULL;
+    *repo = ((struct new_line_check *)ctx)->caller;
+    return 0;
+}
+
+static void new_line_return(git_repository *repo, void *extra, void *ctx)
+{
 }
 
 static void new_line_result(size_t index, const struct twin_check *check, void *ctx)
@@ -232,13 +247,15 @@ int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *
         ids[i] = ids[n - 1 - i];
         ids[n - 1 - i] = t;
     }
-    struct new_line_check nc = {.path = git_repository_path(repo), .first_bad = SIZE_MAX};
+    struct new_line_check nc = {
+        .path = git_repository_path(repo), .caller = repo, .first_bad = SIZE_MAX};
     pthread_mutex_init(&nc.lock, NULL);
+    bool parallel = n >= PARALLEL_CHECK_MIN;
     struct twin_checkrun run = {.ids = ids,
                                 .count = n,
-                                .threads = n >= PARALLEL_CHECK_MIN ? 0 : 1,
-                                .open = new_line_open,
-                                .close = new_line_close,
+                                .threads = parallel ? 0 : 1,
+                                .open = parallel ? new_line_open : new_line_borrow,
+                                .close = parallel ? new_line_close : new_line_return,
                                 .result = new_line_result,
                                 .ctx = &nc};
     size_t done = 0;

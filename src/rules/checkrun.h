@@ -39,7 +39,8 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run);
 /* Checks the commits base..tip (a first-parent line this node just wrote, oldest first) with
  * the validity predicate before they are published: TWIN_EVERIFY, naming the commit and the
  * rule, when one is refused. A node never moves its branch to a commit its partners would
- * refuse. */
+ * refuse. A short line is checked on the calling thread through repo itself; a long one on every
+ * core, each thread with a handle of its own. */
 int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *tip);
 
 #endif
