@@ -9,10 +9,21 @@
 #include "twin/error.h"
 
 static bool global_durable = true;
+static bool global_short_lived;
 
 bool twin_global_durable(void)
 {
     return global_durable;
+}
+
+void twin_global_short_lived(void)
+{
+    global_short_lived = true;
+}
+
+bool twin_global_is_short_lived(void)
+{
+    return global_short_lived;
 }
 
 #define TWIN_OPEN_PACKS_MAX 32

@@ -268,8 +268,13 @@ int main(int argc, char **argv)
         free(rest);
         return CLI_CHECK_FAILED;
     }
-    if (strcmp(cmd->name, "serve") != 0) /* serve logs; it draws nothing */
+    /* serve runs until stopped; it logs and draws nothing. Every other command ends once it has
+     * done its work: the packs it has read stay mapped, let go at its end all at once. */
+    bool short_lived = strcmp(cmd->name, "serve") != 0;
+    if (short_lived) {
+        twin_global_short_lived();
         cli_progress_begin(&c);
+    }
     code = cmd->run(&c, nrest, rest);
     cli_progress_end();
     twin_node_free(c.node);

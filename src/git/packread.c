@@ -17,6 +17,7 @@
 
 #include "git/gitfmt.h"
 #include "twin/error.h"
+#include "twin/global.h"
 #include "base/util.h"
 
 #define OBJ_MAX_BYTES ((size_t)1 << 30) /* larger objects are left to libgit2 */
@@ -90,7 +91,9 @@ struct twin_packread {
 };
 
 /* Files mapped once per process, however many readers use them: each thread of a check has its
- * reader, and a page of a pack or index mapped twice counts twice in the resident set. */
+ * reader, and a page of a pack or index mapped twice counts twice in the resident set. In a
+ * short-lived process (twin_global_short_lived) a file no reader uses stays mapped, for the next
+ * reader and until the process ends. */
 struct shared_map {
     dev_t dev;
     ino_t ino;
@@ -144,7 +147,7 @@ static void unmap_file(const void *p)
     pthread_mutex_lock(&maps_lock);
     while (*link && (*link)->p != p)
         link = &(*link)->next;
-    if (*link && --(*link)->refs == 0) {
+    if (*link && --(*link)->refs == 0 && !twin_global_is_short_lived()) {
         gone = *link;
         *link = gone->next;
     }

@@ -317,6 +317,53 @@ static void a_damaged_object_is_refused_by_both(void **state)
     free(ids.v);
 }
 
+/* How many of the process's private mappings are of files in dir: twin's reader maps packs
+ * private, libgit2 shared. */
+static int mapped_from(const char *dir)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[4608];
+    int n = 0;
+    assert_non_null(maps);
+    while (fgets(line, sizeof(line), maps))
+        n += strstr(line, dir) != NULL && strstr(line, " r--p ") != NULL;
+    fclose(maps);
+    return n;
+}
+
+/* A reader's packs are unmapped as it closes; once the process is declared short-lived they stay
+ * mapped for the next reader, which reads the same through them. It declares the process
+ * short-lived for good: the last test. */
+static void a_short_lived_process_keeps_its_packs_mapped(void **state)
+{
+    struct world *w = *state;
+    git_repository *repo = twin_node_repo(w->node);
+    struct ids ids = {0};
+    twin_packread *own = NULL, *lg = NULL;
+    all_ids(&ids, repo);
+    assert_int_equal(mapped_from(w->pack_dir), 0);
+    assert_int_equal(twin_packread_open(&own, repo), 0);
+    int open_maps = mapped_from(w->pack_dir);
+    assert_true(open_maps >= 2); /* a pack and its index, at least */
+    twin_packread_free(own);
+    assert_int_equal(mapped_from(w->pack_dir), 0);
+
+    twin_global_short_lived();
+    assert_true(twin_global_is_short_lived());
+    assert_int_equal(twin_packread_open(&own, repo), 0);
+    twin_packread_free(own);
+    assert_int_equal(mapped_from(w->pack_dir), open_maps);
+    assert_int_equal(twin_packread_open(&own, repo), 0);
+    assert_int_equal(mapped_from(w->pack_dir), open_maps); /* mapped once, not twice */
+    assert_int_equal(twin_packread_open_libgit2(&lg, repo), 0);
+    struct outcome o = compare(own, lg, &ids);
+    assert_true(o.read > 100);
+    assert_int_equal(o.refused, 0);
+    twin_packread_free(own);
+    twin_packread_free(lg);
+    free(ids.v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +371,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(git_packs_read_the_same_through_libgit2, setup, teardown),
         cmocka_unit_test_setup_teardown(a_damaged_object_is_refused_by_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_short_lived_process_keeps_its_packs_mapped, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
