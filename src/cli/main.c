@@ -269,7 +269,8 @@ int main(int argc, char **argv)
         return CLI_CHECK_FAILED;
     }
     /* serve runs until stopped; it logs and draws nothing. Every other command ends once it has
-     * done its work: the packs it has read stay mapped, let go at its end all at once. */
+     * done its work: the packs it has read stay mapped, and its repository is left as it is, all
+     * of it let go at its end at once. */
     bool short_lived = strcmp(cmd->name, "serve") != 0;
     if (short_lived) {
         twin_global_short_lived();
@@ -277,8 +278,12 @@ int main(int argc, char **argv)
     }
     code = cmd->run(&c, nrest, rest);
     cli_progress_end();
-    twin_node_free(c.node);
-    twin_global_shutdown();
+    if (short_lived) {
+        twin_node_leave(c.node);
+    } else {
+        twin_node_free(c.node);
+        twin_global_shutdown();
+    }
     free(rest);
     return code;
 }

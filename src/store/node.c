@@ -33,6 +33,7 @@ struct twin_node {
     bool limited;                   /* this node's member writes only in its own partnerships */
     bool read_out;                  /* holds TWIN_GITOPTS_UNHASHED (twin_node_read_out) */
     twin_wraps *wraps;              /* opened on first use (twin_node_wraps) */
+    struct twin_node *next_left;    /* the node left before it (twin_node_leave) */
 };
 
 static char *join_path(const char *a, const char *b)
@@ -432,6 +433,20 @@ int twin_node_reload_key(twin_node *n)
     }
     free(path);
     return rc;
+}
+
+/* The nodes left to the process's end, kept reachable: what is left is not lost. */
+static twin_node *left;
+
+void twin_node_leave(twin_node *n)
+{
+    if (!n)
+        return;
+    twin_wraps_free(n->wraps);
+    n->wraps = NULL;
+    twin_key_wipe(&n->key);
+    n->next_left = left;
+    left = n;
 }
 
 void twin_node_free(twin_node *n)
