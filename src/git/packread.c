@@ -73,7 +73,9 @@ struct twin_packread {
     struct lg_dir *lg;
     size_t nlg;
     struct rpack *packs;
-    size_t npacks, last;
+    size_t npacks, packs_cap, last;
+    char **dirs; /* the directories opened (twin_packread_open_dirs), for a refresh */
+    size_t ndirs;
     size_t cache_bytes, trim_bytes;
     size_t since_trim; /* bytes read out of the packs since their pages were last let go */
     size_t per_object; /* counted for each object read besides its size (twin_packread_scattered) */
@@ -208,9 +210,20 @@ static int by_count(const void *a, const void *b)
     return x->count > y->count ? -1 : x->count < y->count;
 }
 
-/* Adds the packs of one directory. *vanished is set when a pack listed was gone before it was
- * mapped: a join ran beside the scan, and the pack that replaced it may have been missed. */
-static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_index, bool *vanished)
+static bool holds_pack(const twin_packread *r, size_t dir_index, const char *name, size_t len)
+{
+    for (size_t i = 0; i < r->npacks; i++)
+        if (r->packs[i].dir == dir_index && strlen(r->packs[i].name) == len &&
+            memcmp(r->packs[i].name, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* Adds the packs of one directory (with only_new, those the reader does not hold yet). *vanished
+ * is set when a pack listed was gone before it was mapped: a join ran beside the scan, and the
+ * pack that replaced it may have been missed. */
+static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_index, bool only_new,
+                   bool *vanished)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -218,6 +231,8 @@ static int add_dir(twin_packread *r, size_t *cap, const char *dir, size_t dir_in
         size_t len = strlen(e->d_name);
         if (len != 5 + 40 + 4 || strncmp(e->d_name, "pack-", 5) != 0 ||
             strcmp(e->d_name + len - 4, ".idx") != 0)
+            continue;
+        if (only_new && holds_pack(r, dir_index, e->d_name, len - 4))
             continue;
         if (twin_util_grow((void **)&r->packs, cap, r->npacks + 1, sizeof(*r->packs))) {
             closedir(d);
@@ -290,7 +305,7 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
     for (int attempt = 0;; attempt++) {
         bool vanished = false;
         for (size_t i = 0; i < ndirs; i++)
-            if (add_dir(r, &cap, dirs[i], i, &vanished)) {
+            if (add_dir(r, &cap, dirs[i], i, false, &vanished)) {
                 twin_packread_free(r);
                 return TWIN_ERROR;
             }
@@ -300,11 +315,31 @@ int twin_packread_open_dirs(twin_packread **out, const char *const *dirs, size_t
             unmap_pack(&r->packs[i]);
         r->npacks = 0;
     }
-    if (reader_ready(r)) {
+    r->packs_cap = cap;
+    if (reader_ready(r) || !(r->dirs = calloc(ndirs ? ndirs : 1, sizeof(*r->dirs)))) {
         twin_packread_free(r);
-        return TWIN_ERROR;
+        return twin_error(TWIN_ERROR, "out of memory");
     }
+    for (; r->ndirs < ndirs; r->ndirs++)
+        if (!(r->dirs[r->ndirs] = strdup(dirs[r->ndirs]))) {
+            twin_packread_free(r);
+            return twin_error(TWIN_ERROR, "out of memory");
+        }
     *out = r;
+    return 0;
+}
+
+/* New packs go after those the reader holds: the cache knows objects by their pack's place. */
+int twin_packread_refresh(twin_packread *r)
+{
+    for (int attempt = 0; attempt <= 8; attempt++) {
+        bool vanished = false;
+        for (size_t i = 0; i < r->ndirs; i++)
+            if (add_dir(r, &r->packs_cap, r->dirs[i], i, true, &vanished))
+                return TWIN_ERROR;
+        if (!vanished)
+            break;
+    }
     return 0;
 }
 
@@ -472,6 +507,9 @@ void twin_packread_free(twin_packread *r)
     for (size_t i = 0; i < r->npacks; i++)
         unmap_pack(&r->packs[i]);
     free(r->packs);
+    for (size_t i = 0; i < r->ndirs; i++)
+        free(r->dirs[i]);
+    free(r->dirs);
     free(r->cache);
     free(r->free);
     free(r->heads);

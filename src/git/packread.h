@@ -61,6 +61,12 @@ struct twin_packread_mem {
 int twin_packread_open_mem(twin_packread **out, const struct twin_packread_mem *packs, size_t n);
 void twin_packread_free(twin_packread *r);
 
+/* Opens the packs written to the reader's directories since it opened (or last refreshed), such
+ * as the pack of commits just written, keeping every pack it holds (one joined away since stays
+ * readable as it was mapped). Nothing for a reader of packs in memory, or one served by libgit2,
+ * whose callers read what it does not hold through libgit2. */
+int twin_packread_refresh(twin_packread *r);
+
 /* 1 with *out holding a reference to the object; 0 when no opened pack holds it; TWIN_EVERIFY
  * when a pack that holds it is damaged (the error names the object, the pack and the offset);
  * TWIN_ERROR when out of memory. */

@@ -317,6 +317,35 @@ static void a_damaged_object_is_refused_by_both(void **state)
     free(ids.v);
 }
 
+/* A pack written after a reader opened is not read until the reader is refreshed; then its
+ * objects read as libgit2 reads them, and those of the packs it held still do. */
+static void a_refreshed_reader_reads_packs_written_since(void **state)
+{
+    struct world *w = *state;
+    git_repository *repo = twin_node_repo(w->node);
+    struct ids ids = {0};
+    twin_packread *own = NULL, *lg = NULL;
+    twin_pobj *o = NULL;
+    char id[TWIN_ID_LEN + 1];
+    git_oid commit;
+    assert_int_equal(twin_packread_open(&own, repo), 0);
+    assert_int_equal(twin_ops_add(id, &commit, w->node, "note", titled, "Later"), 0);
+    assert_int_equal(twin_packread_get(&o, own, &commit), 0);
+    assert_int_equal(twin_packread_refresh(own), 0);
+    assert_int_equal(twin_packread_get(&o, own, &commit), 1);
+    assert_int_equal(o->type, GIT_OBJECT_COMMIT);
+    twin_packread_release(o);
+    assert_int_equal(twin_packread_refresh(own), 0); /* nothing new: nothing changes */
+    all_ids(&ids, repo);
+    assert_int_equal(twin_packread_open_libgit2(&lg, repo), 0);
+    struct outcome out = compare(own, lg, &ids);
+    assert_true(out.read > 100);
+    assert_int_equal(out.refused, 0);
+    twin_packread_free(own);
+    twin_packread_free(lg);
+    free(ids.v);
+}
+
 /* How many of the process's private mappings are of files in dir: twin's reader maps packs
  * private, libgit2 shared. */
 static int mapped_from(const char *dir)
@@ -371,6 +400,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(git_packs_read_the_same_through_libgit2, setup, teardown),
         cmocka_unit_test_setup_teardown(a_damaged_object_is_refused_by_both, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_refreshed_reader_reads_packs_written_since, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_short_lived_process_keeps_its_packs_mapped, setup,
                                         teardown),
     };
