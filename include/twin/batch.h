@@ -39,6 +39,14 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
  * the packs' bytes differ. TWIN_EINVALID while commits or changes are pending. */
 int twin_batch_set_libgit2(twin_batch *b, bool libgit2);
 
+/* Has the batch read the branch's trees through libgit2 (libgit2 true: git_tree_lookup) or
+ * through a tree cache on twin's pack reader (the default), from now on, the trees it holds read
+ * again. Through the tree cache, the check of a flush's new commits reads through it too, and
+ * finds the trees their parents hold read and hashed already; through libgit2, the baseline, the
+ * check reads them again. The commits are the same either way. TWIN_EINVALID while commits or
+ * changes are pending. */
+int twin_batch_read_libgit2(twin_batch *b, bool libgit2);
+
 /* Reads a file as the batch sees it (pending commits included). TWIN_ENOTFOUND when absent. */
 int twin_batch_read(char **out, size_t *out_len, twin_batch *b, const char *path, size_t max);
 /* 1 when path exists as the batch sees it, 0 when not, <0 when a tree on the way cannot be

@@ -71,6 +71,12 @@ void twin_validity_cache_lean(twin_check_cache *c);
  * the threads of a check that runs on every core, whose caches add up. */
 void twin_validity_cache_lean_to(twin_check_cache *c, size_t cache_bytes);
 
+/* Has the cache read trees through trees, a tree cache of the library's own (the one a batch of
+ * commits read its trees through, bound to the repository the check reads), which outlives the
+ * check's cache, instead of through its own: the trees the writer read are then read once. */
+struct twin_treecache;
+void twin_validity_cache_share_trees(twin_check_cache *c, struct twin_treecache *trees);
+
 /* Called with each version of a sealed record (its blob id and its envelope as the check read it,
  * valid during the call) that a checked commit brings and the rules for sealed records accept,
  * from the thread that checked it; the rest of the commit may still be refused. */

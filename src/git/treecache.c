@@ -565,6 +565,11 @@ int twin_treecache_use(twin_treecache *c, git_repository *repo, bool reader)
     return c->repo == repo ? 0 : bind(c, repo, reader, NULL, 0);
 }
 
+int twin_treecache_refresh(twin_treecache *c)
+{
+    return c->packs ? twin_packread_refresh(c->packs) : 0;
+}
+
 void twin_treecache_replaced(twin_treecache *c, struct twin_treecache_tree *t)
 {
     if (!t->replaced && c->nreplaced < TREE_SLOTS) {

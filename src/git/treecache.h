@@ -91,6 +91,9 @@ int twin_treecache_bind_dirs(twin_treecache *c, git_repository *repo, const char
  * when reader is true (a cache kept across commits; one made for a single diff does without). */
 int twin_treecache_use(twin_treecache *c, git_repository *repo, bool reader);
 
+/* Has the cache's pack reader open the packs written since it opened (twin_packread_refresh). */
+int twin_treecache_refresh(twin_treecache *c);
+
 /* The id of the entry called name (a directory when dir) in the tree with id tree, read through
  * c (and hashed, unless c trusts the store): 1 with *out, 0 when the tree has no such entry,
  * TWIN_ENOTFOUND when the tree is not one twin reads on its bytes (ask libgit2), TWIN_EVERIFY

@@ -171,6 +171,7 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
 struct new_line_check {
     const char *path;
     git_repository *caller; /* the caller's repository, for a check on the calling thread */
+    twin_treecache *trees;  /* the caller's trees, for that check, or NULL */
     pthread_mutex_t lock;
     size_t first_bad; /* the oldest refused commit's index, SIZE_MAX when none */
     char reason[600];
@@ -202,6 +203,12 @@ static void new_line_return(git_repository *repo, void *extra, void *ctx)
 {
 }
 
+static int new_line_share(twin_check_cache *cache, git_repository *repo, void *ctx)
+{
+    twin_validity_cache_share_trees(cache, ((struct new_line_check *)ctx)->trees);
+    return 0;
+}
+
 static void new_line_result(size_t index, const struct twin_check *check, void *ctx)
 {
     struct new_line_check *nc = ctx;
@@ -216,6 +223,12 @@ static void new_line_result(size_t index, const struct twin_check *check, void *
 }
 
 int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *tip)
+{
+    return twin_checkrun_new_with(repo, NULL, base, tip);
+}
+
+int twin_checkrun_new_with(git_repository *repo, twin_treecache *trees, const git_oid *base,
+                           const git_oid *tip)
 {
     git_oid *ids = NULL, id = *tip;
     size_t n = 0, cap = 0;
@@ -248,7 +261,7 @@ int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *
         ids[n - 1 - i] = t;
     }
     struct new_line_check nc = {
-        .path = git_repository_path(repo), .caller = repo, .first_bad = SIZE_MAX};
+        .path = git_repository_path(repo), .caller = repo, .trees = trees, .first_bad = SIZE_MAX};
     pthread_mutex_init(&nc.lock, NULL);
     bool parallel = n >= PARALLEL_CHECK_MIN;
     struct twin_checkrun run = {.ids = ids,
@@ -256,6 +269,7 @@ int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *
                                 .threads = parallel ? 0 : 1,
                                 .open = parallel ? new_line_open : new_line_borrow,
                                 .close = parallel ? new_line_close : new_line_return,
+                                .bind = !parallel && trees ? new_line_share : NULL,
                                 .result = new_line_result,
                                 .ctx = &nc};
     size_t done = 0;

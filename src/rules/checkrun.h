@@ -12,6 +12,7 @@
 #include <git2.h>
 #include <stddef.h>
 
+#include "git/treecache.h"
 #include "twin/validity.h"
 
 struct twin_checkrun {
@@ -42,5 +43,11 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run);
  * refuse. A short line is checked on the calling thread through repo itself; a long one on every
  * core, each thread with a handle of its own. */
 int twin_checkrun_new(git_repository *repo, const git_oid *base, const git_oid *tip);
+
+/* The same, where the writer of the line read the trees it changed through trees (bound to repo,
+ * refreshed with the packs just written): a short line is checked through it, and finds the
+ * trees its commits' parents hold already read and hashed. */
+int twin_checkrun_new_with(git_repository *repo, twin_treecache *trees, const git_oid *base,
+                           const git_oid *tip);
 
 #endif

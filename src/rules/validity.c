@@ -32,6 +32,7 @@ struct twin_check_cache {
     bool valid;
     struct twin_membership *membership;
     twin_treecache *trees;
+    bool trees_shared; /* the caller's (twin_validity_cache_share_trees), not freed here */
     /* The last commit checked and its tree: most often the parent of the next one. */
     git_repository *last_repo;
     git_oid last_commit, last_tree;
@@ -71,8 +72,17 @@ void twin_validity_cache_free(twin_check_cache *c)
         return;
     twin_membership_free(c->membership);
     free(c->changes);
-    twin_treecache_free(c->trees);
+    if (!c->trees_shared)
+        twin_treecache_free(c->trees);
     free(c);
+}
+
+void twin_validity_cache_share_trees(twin_check_cache *c, twin_treecache *trees)
+{
+    if (!c->trees_shared)
+        twin_treecache_free(c->trees);
+    c->trees = trees;
+    c->trees_shared = true;
 }
 
 int twin_validity_cache_pack_dirs(twin_check_cache *c, git_repository *repo,

@@ -5,6 +5,11 @@
  * pack, its index and the branch are written at flush, in that order. twin_batch_set_libgit2
  * has a batch write its packs through libgit2 instead (twin_pack_writer_new_libgit2), the
  * baseline twin's pack writer replaced: the same commits either way.
+ *
+ * The trees are read through a tree cache on twin's pack reader, which the check of the new
+ * commits then reads through too: the trees their parents hold are read, and hashed, once.
+ * twin_batch_read_libgit2 has the batch read them through libgit2 instead (git_tree_lookup), the
+ * baseline, the check then reading them again through its own.
  */
 #include "twin/batch.h"
 
@@ -16,6 +21,7 @@
 
 #include "git/gitfmt.h"
 #include "git/pack.h"
+#include "git/treecache.h"
 #include "base/sha1.h"
 #include "base/util.h"
 #include "twin/error.h"
@@ -104,7 +110,8 @@ struct twin_batch {
     git_oid tip;
     struct tnode *root;
     twin_packw *pack;
-    bool libgit2_pack; /* the pack is written through libgit2 (twin_batch_set_libgit2) */
+    bool libgit2_pack;     /* the pack is written through libgit2 (twin_batch_set_libgit2) */
+    twin_treecache *trees; /* the trees read, NULL when read through libgit2 */
     unsigned pack_gen;
     struct objset objects;
     struct pending_commit *commits;
@@ -190,6 +197,25 @@ static void tnode_free(struct tnode *t)
     free(t);
 }
 
+/* Loads t's entries from tree, indexed in the tree cache. */
+static int tnode_fill(struct tnode *t, const struct twin_treecache_tree *tree)
+{
+    int rc = twin_util_grow((void **)&t->e, &t->cap, tree->n ? tree->n : 1, sizeof(*t->e));
+    for (size_t i = 0; rc == 0 && i < tree->n; i++) {
+        struct twin_treecache_ent e;
+        twin_treecache_ent_at(&e, tree, i);
+        struct tentry *te = &t->e[t->n];
+        memset(te, 0, sizeof(*te));
+        if (!(te->name = strndup(e.name, e.len)))
+            return twin_error(TWIN_ERROR, "out of memory");
+        te->name_len = e.len;
+        te->mode = (uint32_t)e.mode;
+        te->id = e.id;
+        t->n++;
+    }
+    return rc;
+}
+
 static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
 {
     git_tree *tree = NULL;
@@ -197,7 +223,23 @@ static int tnode_load(struct tnode **out, twin_batch *b, const git_oid *id)
     *out = NULL;
     if (!t)
         return twin_error(TWIN_ERROR, "out of memory");
-    int rc = twin_tree_open(&tree, b->repo, id, "a tree of the branch's head");
+    struct twin_treecache_tree *cached = NULL;
+    int rc = b->trees ? twin_treecache_get(&cached, b->trees, id, NULL) : 0;
+    if (rc == 0 && cached && cached->canonical) {
+        t->id = *id;
+        if ((rc = tnode_fill(t, cached))) {
+            tnode_free(t);
+            return rc;
+        }
+        *out = t;
+        return 0;
+    }
+    if (rc) {
+        free(t);
+        return twin_error_wrap(rc, "a tree of the branch's head");
+    }
+    /* Not in a pack (a loose object), or not in git's canonical form: libgit2 reads it. */
+    rc = twin_tree_open(&tree, b->repo, id, "a tree of the branch's head");
     if (rc) {
         free(t);
         return rc;
@@ -504,6 +546,9 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
     int rc = twin_node_head(&head, n);
     if (rc == 0 && git_repository_odb(&b->odb, b->repo) < 0)
         rc = twin_error_git("opening the object store");
+    if (rc == 0 && ((rc = twin_treecache_new(&b->trees)) == 0) &&
+        (rc = twin_treecache_use(b->trees, b->repo, true)))
+        rc = twin_error_wrap(rc, "reading the branch's trees");
     if (rc == 0)
         rc = twin_node_config_get(&b->name, n, "twin.name");
     /* The identity goes into the commit as libgit2 would write it: refused if malformed. */
@@ -519,6 +564,31 @@ int twin_batch_begin(twin_batch **out, twin_node *n, twin_batch_check_fn check, 
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+int twin_batch_read_libgit2(twin_batch *b, bool libgit2)
+{
+    if (b->ncommits || b->nstaged)
+        return twin_error(TWIN_EINVALID, "a batch changes how it reads trees only when nothing is "
+                                         "pending");
+    twin_treecache *was = b->trees;
+    b->trees = NULL;
+    int rc = 0;
+    if (!libgit2 && ((rc = twin_treecache_new(&b->trees)) == 0) &&
+        (rc = twin_treecache_use(b->trees, b->repo, true))) {
+        twin_treecache_free(b->trees);
+        b->trees = NULL;
+    }
+    git_oid base = b->base;
+    if (rc == 0)
+        rc = reset_on(b, &base); /* the trees loaded so far, read again the new way */
+    if (rc) {
+        twin_treecache_free(b->trees);
+        b->trees = was;
+        return rc;
+    }
+    twin_treecache_free(was);
     return 0;
 }
 
@@ -666,7 +736,8 @@ int twin_batch_put(twin_batch *b, const char *path, const void *data, size_t len
     if (!path_allowed(path))
         return twin_error(TWIN_EINVALID, "%s: a batch writes records only", path);
     if (len > TWIN_RECORD_FILE_MAX_BYTES)
-        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path, TWIN_RECORD_FILE_MAX_BYTES);
+        return twin_error(TWIN_ELIMIT, "%s: larger than %d bytes", path,
+                          TWIN_RECORD_FILE_MAX_BYTES);
     struct change c = {0};
     twin_sha1_object(c.blob.id, "blob", data, len);
     bool present = false;
@@ -809,8 +880,11 @@ int twin_batch_flush(twin_batch *b)
     bool durable = twin_global_durable();
     if (rc == 0)
         rc = twin_pack_writer_write(b->pack, b->repo, durable);
+    /* The check reads the new pack through the trees this batch read, refreshed to hold it. */
+    if (rc == 0 && b->trees && (rc = twin_treecache_refresh(b->trees)))
+        rc = twin_error_wrap(rc, "reading the pack just written");
     if (rc == 0)
-        rc = twin_checkrun_new(b->repo, &b->base, &b->tip);
+        rc = twin_checkrun_new_with(b->repo, b->trees, &b->base, &b->tip);
     if (rc == 0)
         rc = twin_store_advance_locked(b->repo, &b->base, &b->tip, "twin: commit");
     if (rc == 0)
@@ -845,6 +919,7 @@ void twin_batch_free(twin_batch *b)
     objset_clear(&b->objects);
     tnode_free(b->root);
     twin_pack_writer_free(b->pack);
+    twin_treecache_free(b->trees);
     git_odb_free(b->odb);
     free(b->name);
     free(b->scratch);

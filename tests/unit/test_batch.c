@@ -521,6 +521,56 @@ static void test_batch_writes_records_only(void **state)
     twin_node_free(n);
 }
 
+/* A batch reads the branch's trees through the tree cache the check of its commits then shares,
+ * or through libgit2 (twin_batch_read_libgit2): either way its commits are checked before they are
+ * published. One that writes a record out of its canonical form is refused and the branch stays;
+ * changes made right go through, each commit valid. */
+static void test_batch_checks_its_commits_however_it_reads_trees(void **state)
+{
+    struct fixture *f = *state;
+    twin_node *n = found(f, "a");
+    char ids[2][TWIN_ID_LEN + 1];
+    git_oid c;
+    assert_int_equal(twin_ops_add(ids[0], &c, n, "note", set_fields, FIELDS("title", "Agenda")), 0);
+    size_t before = history_length(n);
+    for (int libgit2 = 0; libgit2 < 2; libgit2++) {
+        twin_batch *b = NULL;
+        char path[128], text[256];
+        git_oid head = helper_head(n), id;
+        assert_int_equal(twin_ops_batch_begin(&b, n, 0), 0);
+        assert_int_equal(twin_batch_read_libgit2(b, libgit2), 0);
+        twin_record_new_id(ids[1]);
+        assert_int_equal(twin_record_path(path, sizeof(path), "note", ids[1]), 0);
+        int len = snprintf(text, sizeof(text), "{\"id\":\"%s\",\"type\":\"note\"}\n", ids[1]);
+        assert_int_equal(twin_batch_put(b, path, text, (size_t)len), 0);
+        assert_int_equal(twin_batch_commit(&id, b, "by hand\n"), 0);
+        assert_error(twin_batch_flush(b), TWIN_EVERIFY, "which the validity predicate refuses");
+        assert_non_null(strstr(twin_error_last(), "record is not in canonical form"));
+        git_oid after = helper_head(n);
+        assert_true(git_oid_equal(&after, &head));
+
+        assert_int_equal(
+            twin_ops_batch_update(&id, b, ids[0], "set", set_fields,
+                                  FIELDS("body", libgit2 ? "Read by libgit2" : "Read by twin")),
+            0);
+        assert_int_equal(twin_ops_batch_add(ids[1], &id, b, "note", set_fields,
+                                            FIELDS("title", libgit2 ? "Second" : "First")),
+                         0);
+        assert_int_equal(twin_batch_flush(b), 0);
+        after = helper_head(n);
+        assert_true(git_oid_equal(&after, &id));
+        assert_int_equal(twin_batch_read_libgit2(b, !libgit2), 0); /* nothing pending */
+        twin_batch_free(b);
+        json_t *rec = NULL;
+        assert_int_equal(twin_ops_get(&rec, n, NULL, "note", ids[0]), 0);
+        assert_string_equal(json_string_value(json_object_get(rec, "body")),
+                            libgit2 ? "Read by libgit2" : "Read by twin");
+        json_decref(rec);
+    }
+    assert_verifies(n, before + 4);
+    twin_node_free(n);
+}
+
 /* ---- twin's pack reader ------------------------------------------------------------------ */
 
 struct compare {
@@ -1042,6 +1092,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_writes_records_only, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_checks_its_commits_however_it_reads_trees,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_batch_through_libgit2_makes_the_same_history,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_packread_reads_packs_in_memory, fixture_setup,
