@@ -25,6 +25,8 @@ must "$TWIN" --dir "$(dir_of south)" peer add north "127.0.0.1:${SERVE_PORT[nort
 check "serve at info, to the journal: lines start with their level, with no time of their own"
 SERVE_JOURNAL=1 serve_start_args south --listen 127.0.0.1:0 --interval 3600
 wait_lines south 10 "<6>listening on 127\.0\.0\.1:${SERVE_PORT[south]} for network "
+# North's first round, with no peer yet, has run: the note below moves the head it watches.
+wait_lines north 30 "${stamp}round of sessions with 0 peers \(the interval is up\)$"
 peer_add north south
 add_rec north note title="Kick-off"
 wait_lines north 30 "${stamp}sync with XE-EXAMPLE-S \(peer south\): ok, received 0 commits, sent "
