@@ -898,7 +898,9 @@ int twin_listcache_search(twin_listcache *c, const struct twin_listcache_search 
                  : db_error(c, "searching");
     }
     sqlite3_finalize(st);
-    exec(c, "DELETE FROM temp.opened", "forgetting the opened records");
+    /* Not exec: a failure here must neither hide the search's error nor mark the cache failed
+     * (the table lives in memory and goes with the connection anyway). */
+    sqlite3_exec(c->db, "DELETE FROM temp.opened", NULL, NULL, NULL);
     return rc;
 }
 
