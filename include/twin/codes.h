@@ -20,6 +20,7 @@ enum twin_codelist {
     TWIN_CODES_INDICATOR_MEASURE,  /* IndicatorMeasure: 1-5 */
     TWIN_CODES_DOCUMENT_CATEGORY,  /* DocumentCategory: A01.., B01.. */
     TWIN_CODES_ACTIVITY_DATE_TYPE, /* ActivityDateType: 1-4 */
+    TWIN_CODES_TRANSACTION_TYPE,   /* TransactionType: 1 incoming funds .. 13 incoming pledge */
     TWIN_CODES__COUNT
 };
 

@@ -1015,6 +1015,23 @@ static const struct twin_code_entry activity_date_type[] = {
     {"4", "Actual end"},
 };
 
+/* TransactionType.xml: 13 active codes, 0 withdrawn left out */
+static const struct twin_code_entry transaction_type[] = {
+    {"1", "Incoming Funds"},
+    {"10", "Credit Guarantee"},
+    {"11", "Incoming Commitment"},
+    {"12", "Outgoing Pledge"},
+    {"13", "Incoming Pledge"},
+    {"2", "Outgoing Commitment"},
+    {"3", "Disbursement"},
+    {"4", "Expenditure"},
+    {"5", "Interest Payment"},
+    {"6", "Loan Repayment"},
+    {"7", "Reimbursement"},
+    {"8", "Purchase of Equity"},
+    {"9", "Sale of Equity"},
+};
+
 const struct twin_codelist_table twin_codes_tables[TWIN_CODES__COUNT] = {
     [TWIN_CODES_ACTIVITY_STATUS] = {"ActivityStatus", activity_status, 6},
     [TWIN_CODES_ORGANISATION_TYPE] = {"OrganisationType", organisation_type, 16},
@@ -1027,4 +1044,5 @@ const struct twin_codelist_table twin_codes_tables[TWIN_CODES__COUNT] = {
     [TWIN_CODES_INDICATOR_MEASURE] = {"IndicatorMeasure", indicator_measure, 5},
     [TWIN_CODES_DOCUMENT_CATEGORY] = {"DocumentCategory", document_category, 30},
     [TWIN_CODES_ACTIVITY_DATE_TYPE] = {"ActivityDateType", activity_date_type, 4},
+    [TWIN_CODES_TRANSACTION_TYPE] = {"TransactionType", transaction_type, 13},
 };

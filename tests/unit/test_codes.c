@@ -23,6 +23,7 @@ static const char *const files[TWIN_CODES__COUNT] = {
     [TWIN_CODES_INDICATOR_MEASURE] = "IndicatorMeasure",
     [TWIN_CODES_DOCUMENT_CATEGORY] = "DocumentCategory",
     [TWIN_CODES_ACTIVITY_DATE_TYPE] = "ActivityDateType",
+    [TWIN_CODES_TRANSACTION_TYPE] = "TransactionType",
 };
 
 static char *read_codelist_file(const char *name)
@@ -125,6 +126,7 @@ static void sizes_are_the_counts_verified_by_hand(void **state)
     assert_int_equal(twin_codes_list_size(TWIN_CODES_INDICATOR_MEASURE), 5);
     assert_int_equal(twin_codes_list_size(TWIN_CODES_DOCUMENT_CATEGORY), 30);
     assert_int_equal(twin_codes_list_size(TWIN_CODES_ACTIVITY_DATE_TYPE), 4);
+    assert_int_equal(twin_codes_list_size(TWIN_CODES_TRANSACTION_TYPE), 13);
 }
 
 static void expect_validity_matches_status(enum twin_codelist list, const char *code,

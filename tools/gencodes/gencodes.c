@@ -40,6 +40,7 @@ static const struct list_spec lists[] = {
     LIST(TWIN_CODES_INDICATOR_MEASURE, "IndicatorMeasure", "indicator_measure"),
     LIST(TWIN_CODES_DOCUMENT_CATEGORY, "DocumentCategory", "document_category"),
     LIST(TWIN_CODES_ACTIVITY_DATE_TYPE, "ActivityDateType", "activity_date_type"),
+    LIST(TWIN_CODES_TRANSACTION_TYPE, "TransactionType", "transaction_type"),
 };
 
 _Static_assert(sizeof(lists) / sizeof(lists[0]) == TWIN_CODES__COUNT,
