@@ -9,6 +9,7 @@
 #include "base/util.h"
 #include "git/treediff.h"
 #include "records/envelope.h"
+#include "records/money.h"
 #include "twin/error.h"
 #include "twin/record.h"
 #include "twin/tree.h"
@@ -38,6 +39,11 @@ int twin_sealed_seal(struct twin_sealed *out, const json_t *rec, const char *con
     const char *type = json_string_value(json_object_get(rec, "type"));
     if (!id || !type)
         return twin_error(TWIN_EINVALID, "a record to seal needs its id and type");
+    if (twin_money_type(type))
+        return twin_error(TWIN_EINVALID,
+                          "a %s is never sealed: every node checks that what it records never "
+                          "changes (write it without --audience)",
+                          type);
     size_t nkeys = 0;
     for (size_t i = 0; i < naudience; i++) {
         const struct twin_member *mm = twin_membership_find(m, audience[i]);

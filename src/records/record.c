@@ -13,10 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "records/money.h"
 #include "records/schema.h"
 #include "twin/error.h"
 
-static const char *type_names[16];
+static const char *type_names[32];
 static pthread_once_t type_names_once = PTHREAD_ONCE_INIT;
 
 static void fill_type_names(void)
@@ -634,7 +635,7 @@ int twin_record_validate(const json_t *rec, const json_t *old, twin_record_looku
         if (strcmp(type, "indicator") == 0 && (rc = check_actuals_kept(&v, rec, old)))
             return rc;
     }
-    return 0;
+    return twin_money_check(rec, old, lookup, lookup_ctx);
 }
 
 int twin_record_check_conflicts_kept(const json_t *rec, const json_t *old)

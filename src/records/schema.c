@@ -311,6 +311,49 @@ static const struct twin_field note_fields[] = {
     REF("owner_person", false, "person"), REF("owner_institution", false, "institution"),
     DATE("due", false), ENUM("status", false, action_statuses), END};
 
+/* resources: money and staff time, recorded and never overwritten (a correction is a new entry
+ * naming the one it corrects) */
+static const char *const contribution_kinds[] = {"cash", "in_kind", NULL};
+static const char *const contribution_categories[] = {
+    "staff_time", "expert_days", "equipment", "venue", "travel", "funding", "other", NULL};
+static const char *const contribution_statuses[] = {"pledged", "delivered", "cancelled", NULL};
+static const struct twin_field contribution_fields[] = {
+    COMMON, REF("partnership", true, "partnership"), REF("institution", true, "institution"),
+    ENUM("kind", true, contribution_kinds), ENUM("category", true, contribution_categories),
+    NUMBER("quantity", false), STRING("unit", false), NUMBER("value", false),
+    CODE("currency", false, TWIN_CODES_CURRENCY), DATE("date", true),
+    ENUM("status", true, contribution_statuses), TEXT("description", false),
+    REF("corrects", false, "contribution"),
+    /* the status the contributing institution has confirmed, set only by that institution */
+    ENUM("confirmed", false, contribution_statuses), END};
+static const char *const budget_types[] = {"original", "revised", NULL};
+static const char *const budget_statuses[] = {"indicative", "committed", NULL};
+static const struct twin_field budget_fields[] = {COMMON,
+                                                  REF("partnership", true, "partnership"),
+                                                  ENUM("budget_type", true, budget_types),
+                                                  ENUM("status", false, budget_statuses),
+                                                  DATE("period_start", true),
+                                                  DATE("period_end", true),
+                                                  NUMBER("value", true),
+                                                  CODE("currency", true, TWIN_CODES_CURRENCY),
+                                                  DATE("value_date", false),
+                                                  TEXT("description", false),
+                                                  REF("corrects", false, "budget"),
+                                                  END};
+static const struct twin_field transaction_fields[] = {
+    COMMON,
+    REF("partnership", true, "partnership"),
+    CODE("transaction_type", true, TWIN_CODES_TRANSACTION_TYPE),
+    NUMBER("value", true),
+    CODE("currency", true, TWIN_CODES_CURRENCY),
+    DATE("date", true),
+    DATE("value_date", false),
+    REF("provider", false, "institution"),
+    REF("receiver", false, "institution"),
+    TEXT("description", false),
+    REF("corrects", false, "transaction"),
+    END};
+
 #define TYPE(n, f, t)                                                                              \
     {                                                                                              \
         .name = n, .fields = f, .title_field = t                                                   \
@@ -329,11 +372,15 @@ static const struct twin_record_type types[] = {
     TYPE("health_check", health_check_fields, "date"),
     TYPE("document", document_fields, "title"),
     TYPE("note", note_fields, "title"),
+    TYPE("contribution", contribution_fields, "category"),
+    TYPE("budget", budget_fields, "period_start"),
+    TYPE("transaction", transaction_fields, "date"),
 };
 
 static const struct twin_record_type *const type_list[] = {
-    &types[0], &types[1], &types[2], &types[3],  &types[4],  &types[5],  &types[6],
-    &types[7], &types[8], &types[9], &types[10], &types[11], &types[12], NULL};
+    &types[0],  &types[1],  &types[2],  &types[3],  &types[4],  &types[5],
+    &types[6],  &types[7],  &types[8],  &types[9],  &types[10], &types[11],
+    &types[12], &types[13], &types[14], &types[15], NULL};
 
 const struct twin_record_type *const *twin_schema_types(void)
 {

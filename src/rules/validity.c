@@ -24,6 +24,7 @@
 #include "twin/sshsig.h"
 #include "twin/global.h"
 #include "records/envelope.h"
+#include "records/money.h"
 
 /* The membership is keyed by the ids of network.json and members/, which change far less often
  * than the root. The trees of one commit are the parent trees of the next. */
@@ -488,6 +489,42 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
     return rc;
 }
 
+/* A contribution's "confirmed" is the contributing institution's word: only a member whose org
+ * id is that institution's sets, changes or removes it, and only to the status the contribution
+ * has in the same version. A contribution recorded in another institution's name therefore stays
+ * unconfirmed until that institution confirms it (twin confirm). */
+static int check_confirmation(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                              const struct twin_member *who, struct lazy_tree *tree)
+{
+    const json_t *now = json_object_get(cur, "confirmed");
+    const json_t *was = old ? json_object_get(old, "confirmed") : NULL;
+    if ((!was && !now) || (was && now && json_equal((json_t *)was, (json_t *)now)))
+        return 0;
+    const char *inst = json_string_value(json_object_get(cur, "institution"));
+    json_t *rec = NULL;
+    int rc = inst ? lookup_in_tree(&rec, "institution", inst, tree) : TWIN_ENOTFOUND;
+    if (rc && rc != TWIN_ENOTFOUND)
+        return rc;
+    twin_error_clear();
+    const char *org = json_string_value(json_object_get(rec, "org_id"));
+    if (!org)
+        snprintf(fault, fault_size,
+                 "contribution.confirmed: institution %s has no org_id, so no member can confirm "
+                 "for it",
+                 inst ? inst : "(none)");
+    else if (strcmp(org, who->org_id) != 0)
+        snprintf(fault, fault_size,
+                 "contribution.confirmed: only %s, the contributing institution, confirms its "
+                 "contribution; %s may not",
+                 org, who->org_id);
+    else if (now && !json_equal((json_t *)now, json_object_get(cur, "status")))
+        snprintf(fault, fault_size,
+                 "contribution.confirmed: confirms the status the contribution has (%s), not %s",
+                 json_string_value(json_object_get(cur, "status")), json_string_value(now));
+    json_decref(rec);
+    return 0;
+}
+
 static bool same_field(const json_t *a, const json_t *b, const char *key)
 {
     return json_equal(json_object_get(a, key), json_object_get(b, key));
@@ -618,6 +655,13 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             goto cleanup;
         }
         bool sealed = twin_envelope_is(cur) || (old && twin_envelope_is(old));
+        if (sealed && twin_money_type(type)) {
+            snprintf(fault, fault_size,
+                     "%s: a %s is never sealed: every node checks that what it records never "
+                     "changes",
+                     c->path, type);
+            goto cleanup;
+        }
         struct twin_envelope e;
         if ((rc = check_sealed(fault, fault_size, erasure, &e, cur, old, who, m)) || fault[0])
             goto cleanup;
@@ -633,6 +677,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             snprintf(fault, fault_size, "%s", twin_error_last());
         else
             rc = err;
+        if (rc == 0 && !fault[0] && strcmp(type, "contribution") == 0)
+            rc = check_confirmation(fault, fault_size, old, cur, who, new_tree);
         if (rc == 0 && !fault[0] && who->own_partnerships) {
             rc = twin_validity_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
                                            old_tree);

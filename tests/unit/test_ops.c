@@ -209,7 +209,8 @@ static void add_refuses_an_unknown_type(void **state)
     assert_string_equal(twin_error_last(),
                         "unknown record type 'meeting' (one of: institution, partnership, "
                         "activity, person, post, assignment, handover, people_link, result, "
-                        "indicator, health_check, document, note)");
+                        "indicator, health_check, document, note, contribution, budget, "
+                        "transaction)");
 }
 
 static void add_refuses_a_reference_to_a_missing_record(void **state)

@@ -85,7 +85,7 @@ static void assert_text_valid(const char *text)
 struct type_case {
     const char *type;
     const char *minimal;     /* the smallest valid record */
-    const char *required[4]; /* its required fields, id and type aside */
+    const char *required[8]; /* its required fields, id and type aside */
 };
 
 static const struct type_case cases[] = {
@@ -134,10 +134,23 @@ static const struct type_case cases[] = {
     {"note",
      "{'id':'" ID_SELF "','type':'note','kind':'decision','title':'Meet monthly'}",
      {"kind", "title"}},
+    {"contribution",
+     "{'id':'" ID_SELF "','type':'contribution','partnership':'" ID_PART "','institution':'" ID_INST
+     "','kind':'in_kind','category':'venue','quantity':2,'unit':'days','date':'2026-03-01',"
+     "'status':'pledged'}",
+     {"partnership", "institution", "kind", "category", "date", "status"}},
+    {"budget",
+     "{'id':'" ID_SELF "','type':'budget','partnership':'" ID_PART "','budget_type':'original',"
+     "'period_start':'2026-01-01','period_end':'2026-12-31','value':1000,'currency':'EUR'}",
+     {"partnership", "budget_type", "period_start", "period_end", "value", "currency"}},
+    {"transaction",
+     "{'id':'" ID_SELF "','type':'transaction','partnership':'" ID_PART "','transaction_type':'3',"
+     "'value':500,'currency':'EUR','date':'2026-04-01'}",
+     {"partnership", "transaction_type", "value", "currency", "date"}},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
-static void the_thirteen_record_types_are_listed_in_order(void **state)
+static void the_sixteen_record_types_are_listed_in_order(void **state)
 {
     const char *const *types = twin_record_types();
     size_t i = 0;
@@ -146,7 +159,7 @@ static void the_thirteen_record_types_are_listed_in_order(void **state)
         assert_string_equal(types[i], cases[i].type);
         assert_true(twin_record_type_known(types[i]));
     }
-    assert_int_equal(i, 13);
+    assert_int_equal(i, 16);
     assert_false(twin_record_type_known("meeting"));
     assert_false(twin_record_type_known(NULL));
 }
@@ -167,7 +180,7 @@ static void every_type_has_the_required_fields_this_test_specifies(void **state)
             if (!found)
                 fail_msg("%s.%s is required by the schema but not by this test", t->name, f->name);
         }
-        while (listed < 4 && cases[i].required[listed])
+        while (listed < 8 && cases[i].required[listed])
             listed++;
         assert_int_equal(schema_required, listed);
     }
@@ -1704,7 +1717,7 @@ int main(void)
         cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
         cmocka_unit_test(only_an_action_has_an_owner_due_date_and_status),
-        cmocka_unit_test(the_thirteen_record_types_are_listed_in_order),
+        cmocka_unit_test(the_sixteen_record_types_are_listed_in_order),
         cmocka_unit_test(every_type_has_the_required_fields_this_test_specifies),
         cmocka_unit_test(every_type_accepts_its_minimal_record),
         cmocka_unit_test(every_type_names_each_missing_required_field),

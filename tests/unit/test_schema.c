@@ -51,14 +51,14 @@ static void every_type_is_listed_once_in_the_order_records_use(void **state)
 {
     const struct twin_record_type *const *types = twin_schema_types();
     const char *const *names = twin_record_types();
-    const char *const expected[] = {"institution", "partnership", "activity",     "person",
-                                    "post",        "assignment",  "handover",     "people_link",
-                                    "result",      "indicator",   "health_check", "document",
-                                    "note"};
+    const char *const expected[] = {"institution", "partnership",  "activity",     "person",
+                                    "post",        "assignment",   "handover",     "people_link",
+                                    "result",      "indicator",    "health_check", "document",
+                                    "note",        "contribution", "budget",       "transaction"};
     size_t n = type_count();
     assert_int_equal(n, sizeof(expected) / sizeof(expected[0]));
-    /* record.c copies the names into a table of 15 and a NULL. */
-    assert_true(n <= 15);
+    /* record.c copies the names into a table of 31 and a NULL. */
+    assert_true(n <= 31);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(types[i]->name);
         assert_string_equal(types[i]->name, expected[i]);
@@ -270,7 +270,7 @@ static const char *sample_code(enum twin_codelist list)
         [TWIN_CODES_COUNTRY] = "NL",           [TWIN_CODES_CURRENCY] = "EUR",
         [TWIN_CODES_LANGUAGE] = "en",          [TWIN_CODES_RESULT_TYPE] = "1",
         [TWIN_CODES_INDICATOR_MEASURE] = "1",  [TWIN_CODES_DOCUMENT_CATEGORY] = "A01",
-        [TWIN_CODES_ACTIVITY_DATE_TYPE] = "1",
+        [TWIN_CODES_ACTIVITY_DATE_TYPE] = "1", [TWIN_CODES_TRANSACTION_TYPE] = "3",
     };
     const char *code = samples[list];
     if (!code || !twin_codes_valid(list, code))
@@ -352,6 +352,11 @@ static json_t *record_for(const struct twin_record_type *t, bool all)
     /* An owner, a due date and a status are an action's. */
     if (all && strcmp(t->name, "note") == 0)
         json_object_set_new(rec, "kind", json_string("action"));
+    /* A contribution in cash (the first kind) states its value. */
+    if (!all && strcmp(t->name, "contribution") == 0) {
+        json_object_set_new(rec, "value", json_real(2.5));
+        json_object_set_new(rec, "currency", json_string("EUR"));
+    }
     return rec;
 }
 
