@@ -44,11 +44,16 @@ struct twin_member {
     struct twin_member_key keys[TWIN_MEMBER_MAX_KEYS];
 };
 
+/* The newest version of the record rules a network may put in force (network.json
+ * policy.rules; README "Rules across fields"). A network founded by this twin starts at it. */
+#define TWIN_RULES_CURRENT 2
+
 struct twin_membership {
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *network_name;
     int admin_threshold;
     bool sealed_personal; /* policy: personal fields only in sealed records (SEALED.md 7) */
+    int rules;            /* policy: the version of the record rules in force, 1 when not given */
     size_t count;
     struct twin_member *members;
 };
@@ -60,6 +65,9 @@ int twin_membership_role_parse(enum twin_role *out, const char *name);
 /* The network id of a descriptor's founding fields: a hash of them, in lowercase hex. */
 void twin_membership_network_id(char out[static TWIN_NETWORK_ID_LEN + 1], const char *name,
                                 const char *created, const char *nonce, const char *founder_key);
+
+/* The version of the record rules a network descriptor puts in force: policy.rules, else 1. */
+int twin_membership_rules(const json_t *net);
 
 /* Checks a network descriptor: fields, and that its id is derived from its founding fields. */
 int twin_membership_check_descriptor(const json_t *net);

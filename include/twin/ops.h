@@ -239,6 +239,12 @@ int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshol
  * needs several admins; TWIN_EEXISTS when it is on already. */
 int twin_ops_seal_personal(git_oid *commit_out, twin_node *n);
 
+/* Puts record rules of version rules (up to TWIN_RULES_CURRENT, membership.h) in force from the
+ * next commit on: for networks founded before twin_init set the newest. Rules never go back:
+ * TWIN_EEXISTS when they are at rules already, TWIN_EINVALID when above or outside the known
+ * versions. A proposal when the policy needs several admins. */
+int twin_ops_set_rules(git_oid *commit_out, twin_node *n, int rules);
+
 /* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
  * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node
  * must be allowed to write records. */

@@ -94,7 +94,7 @@ int cmd_proposals(struct cli *c, int argc, char **argv)
 
 int cmd_policy(struct cli *c, int argc, char **argv)
 {
-    const char *threshold = NULL;
+    const char *threshold = NULL, *rules = NULL;
     bool seal = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sealed-personal") == 0) {
@@ -102,38 +102,41 @@ int cmd_policy(struct cli *c, int argc, char **argv)
             continue;
         }
         int m = cli_option(&threshold, &i, argc, argv, "--admin-threshold");
+        if (m == 0)
+            m = cli_option(&rules, &i, argc, argv, "--rules");
         if (m < 0)
             return CLI_USAGE;
         if (!m)
             return cli_usage_error("policy", "unexpected argument '%s'", argv[i]);
     }
-    if (!threshold == !seal)
-        return cli_usage_error("policy", "say what to set, one at a time: --admin-threshold N, or "
-                                         "--sealed-personal");
-    if (seal) {
-        int code = cli_open(c);
-        if (code)
-            return code;
-        git_oid commit;
-        int rc = twin_ops_seal_personal(&commit, c->node);
-        if (rc)
-            return cli_fail(rc);
-        cli_report_governed(c, "Set the", "policy that seals personal data", &commit);
-        return CLI_OK;
+    if ((threshold != NULL) + (rules != NULL) + seal != 1)
+        return cli_usage_error("policy", "say what to set, one at a time: --admin-threshold N, "
+                                         "--rules N or --sealed-personal");
+    const char *number = threshold ? threshold : rules;
+    long k = 0;
+    if (number) {
+        char *end;
+        k = strtol(number, &end, 10);
+        if (*end || end == number || k < 1 || k > 100)
+            return cli_usage_error("policy", "%s takes a number from 1 to 100",
+                                   threshold ? "--admin-threshold" : "--rules");
     }
-    char *end;
-    long k = strtol(threshold, &end, 10);
-    if (*end || end == threshold || k < 1 || k > 100)
-        return cli_usage_error("policy", "--admin-threshold takes a number from 1 to 100");
     int code = cli_open(c);
     if (code)
         return code;
     git_oid commit;
-    int rc = twin_ops_set_admin_threshold(&commit, c->node, (int)k);
+    int rc = seal    ? twin_ops_seal_personal(&commit, c->node)
+             : rules ? twin_ops_set_rules(&commit, c->node, (int)k)
+                     : twin_ops_set_admin_threshold(&commit, c->node, (int)k);
     if (rc)
         return cli_fail(rc);
     char what[64];
-    snprintf(what, sizeof(what), "admin threshold %ld", k);
+    if (seal)
+        snprintf(what, sizeof(what), "policy that seals personal data");
+    else if (rules)
+        snprintf(what, sizeof(what), "record rules %ld", k);
+    else
+        snprintf(what, sizeof(what), "admin threshold %ld", k);
     cli_report_governed(c, "Set the", what, &commit);
     return CLI_OK;
 }

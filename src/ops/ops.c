@@ -33,6 +33,7 @@
 #include "git/packread.h"
 #include "ops/sealed.h"
 #include "records/envelope.h"
+#include "rules/domain.h"
 #include "store/wraps.h"
 
 #define MAX_ATTEMPTS 200
@@ -517,6 +518,55 @@ static int check_clear(struct record_change *c, twin_tx *tx, const json_t *rec, 
     return rc;
 }
 
+/* The record rules the network has put in force (rules/domain.h), checked here on the content
+ * too, so that a record about to be sealed, which other nodes cannot check, is held to them. */
+static int open_for_rules(json_t **plain, const json_t *env, const char *text, size_t len,
+                          void *node)
+{
+    return open_envelope(plain, node, env, text, len);
+}
+
+static int check_network_rules(twin_tx *tx, twin_node *node, const json_t *rec, const json_t *old)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (!type || (strcmp(type, "health_check") != 0 && strcmp(type, "partnership") != 0))
+        return 0;
+    char *text = NULL, fault[600];
+    size_t len;
+    json_t *net = NULL;
+    git_repository *repo = twin_node_repo(node);
+    git_commit *head = NULL;
+    git_tree *head_tree = NULL;
+    const git_tree *tree = twin_tx_base_tree(tx);
+    int rc = twin_tx_read(&text, &len, tx, TWIN_NETWORK_PATH);
+    if (rc == 0)
+        rc = twin_record_parse_canonical(&net, text, len);
+    if (rc == 0 && !tree && strcmp(type, "health_check") == 0) {
+        /* A batched writer's tip may not be in the store yet: other health checks are looked
+         * for at the head, and the predicate checks the batch's commits again as they land. */
+        git_oid at;
+        rc = twin_node_head(&at, node);
+        if (rc == 0 &&
+            (git_commit_lookup(&head, repo, &at) < 0 || git_commit_tree(&head_tree, head) < 0))
+            rc = twin_error_git("reading the head commit");
+        else if (rc == TWIN_ENOHISTORY)
+            rc = 0;
+        tree = head_tree;
+    }
+    if (rc == 0) {
+        struct tx_lookup l = {tx};
+        struct twin_domain_env env = {lookup_tx, &l, repo, tree, open_for_rules, node};
+        rc = twin_domain_check(fault, sizeof(fault), rec, old, twin_membership_rules(net), &env);
+        if (rc == 0 && fault[0])
+            rc = twin_error(TWIN_EINVALID, "%s", fault);
+    }
+    git_tree_free(head_tree);
+    git_commit_free(head);
+    json_decref(net);
+    free(text);
+    return rc;
+}
+
 static int change_record(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct record_change *c = ctx;
@@ -574,7 +624,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         goto cleanup;
     struct tx_lookup l = {tx};
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
-        (rc = twin_record_check_conflicts_kept(rec, old)))
+        (rc = twin_record_check_conflicts_kept(rec, old)) ||
+        (rc = check_network_rules(tx, c->node, rec, old)))
         goto cleanup;
     bool seal = stored || c->audience || (c->create && twin_envelope_personal_field(rec));
     if (!seal && twin_node_writer_limited(c->node)) {
@@ -2021,7 +2072,8 @@ int twin_ops_approve(git_oid *commit_out, bool *applied, twin_node *n, const cha
 
 struct policy_change {
     twin_node *node;
-    int threshold;
+    int threshold; /* 0: seal personal data, or set the rules */
+    int rules;
 };
 
 static int change_policy(twin_tx *tx, char *message, size_t message_size, void *ctx)
@@ -2039,6 +2091,22 @@ static int change_policy(twin_tx *tx, char *message, size_t message_size, void *
         (rc = twin_record_parse_canonical(&net, text, len)))
         goto cleanup;
     char summary[200];
+    if (pc->rules) {
+        if (pc->rules == m->rules) {
+            rc = twin_error(TWIN_EEXISTS, "record rules %d are in force already", pc->rules);
+            goto cleanup;
+        }
+        if (pc->rules < m->rules || pc->rules > TWIN_RULES_CURRENT) {
+            rc = twin_error(TWIN_EINVALID,
+                            "record rules %d: rules %d are in force, and rules never go back "
+                            "(this twin knows up to %d)",
+                            pc->rules, m->rules, TWIN_RULES_CURRENT);
+            goto cleanup;
+        }
+        json_object_set_new(json_object_get(net, "policy"), "rules", json_integer(pc->rules));
+        snprintf(summary, sizeof(summary), "set policy: record rules %d", pc->rules);
+        goto put;
+    }
     if (pc->threshold == 0) { /* sealing personal data */
         if (m->sealed_personal) {
             rc = twin_error(TWIN_EEXISTS, "the policy seals personal data already");
@@ -2080,13 +2148,21 @@ int twin_ops_set_admin_threshold(git_oid *commit_out, twin_node *n, int threshol
     if (threshold == 0)
         return twin_error(TWIN_EINVALID,
                           "admin threshold 0: must be from 1 to the number of admins");
-    struct policy_change pc = {n, threshold};
+    struct policy_change pc = {n, threshold, 0};
     return commit_with_retry(commit_out, n, change_policy, &pc);
 }
 
 int twin_ops_seal_personal(git_oid *commit_out, twin_node *n)
 {
-    struct policy_change pc = {n, 0};
+    struct policy_change pc = {n, 0, 0};
+    return commit_with_retry(commit_out, n, change_policy, &pc);
+}
+
+int twin_ops_set_rules(git_oid *commit_out, twin_node *n, int rules)
+{
+    if (rules < 1)
+        return twin_error(TWIN_EINVALID, "record rules %d: versions start at 1", rules);
+    struct policy_change pc = {n, 0, rules};
     return commit_with_retry(commit_out, n, change_policy, &pc);
 }
 

@@ -103,11 +103,18 @@ static int only_keys(const json_t *j, const char *what, const char *const *allow
     return 0;
 }
 
+int twin_membership_rules(const json_t *net)
+{
+    const json_t *rules = json_object_get(json_object_get(net, "policy"), "rules");
+    return json_is_integer(rules) ? (int)json_integer_value(rules) : 1;
+}
+
 int twin_membership_check_descriptor(const json_t *net)
 {
     static const char *const fields[] = {"format", "id",          "name",   "created",
                                          "nonce",  "founder_key", "policy", NULL};
-    static const char *const policy_fields[] = {"admin_threshold", "sealed_personal", NULL};
+    static const char *const policy_fields[] = {"admin_threshold", "sealed_personal", "rules",
+                                                NULL};
     int rc;
     if (!json_is_object(net))
         return twin_error(TWIN_EINVALID, "network.json: not a JSON object");
@@ -146,6 +153,13 @@ int twin_membership_check_descriptor(const json_t *net)
     if (sp && !json_is_true(sp))
         return twin_error(TWIN_EINVALID,
                           "network.policy.sealed_personal: true when present (it never goes back)");
+    const json_t *rules = json_object_get(policy, "rules");
+    if (rules && (!json_is_integer(rules) || json_integer_value(rules) < 1 ||
+                  json_integer_value(rules) > TWIN_RULES_CURRENT))
+        return twin_error(TWIN_EINVALID,
+                          "network.policy.rules: this twin knows record rules 1 to %d (a newer "
+                          "twin may know more)",
+                          TWIN_RULES_CURRENT);
     return 0;
 }
 
@@ -341,6 +355,7 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
         (int)json_integer_value(json_object_get(json_object_get(net, "policy"), "admin_threshold"));
     m->sealed_personal =
         json_is_true(json_object_get(json_object_get(net, "policy"), "sealed_personal"));
+    m->rules = twin_membership_rules(net);
 
     if (git_tree_entry_bypath(&members_entry, root, TWIN_MEMBERS_DIR) < 0 ||
         git_tree_entry_type(members_entry) != GIT_OBJECT_TREE) {

@@ -54,10 +54,12 @@ int twin_network_found(char id_out[static TWIN_NETWORK_ID_LEN + 1], git_reposito
     twin_key_format_openssh(founder, kp->pk);
     twin_membership_network_id(id, name, created, nonce_hex, founder);
 
-    /* A new network seals personal data from its first commit (proto/SEALED.md 7). */
-    net = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:b}}", "format", 1, "id", id, "name",
-                    name, "created", created, "nonce", nonce_hex, "founder_key", founder, "policy",
-                    "admin_threshold", 1, "sealed_personal", 1);
+    /* A new network seals personal data from its first commit (proto/SEALED.md 7), and keeps the
+     * newest record rules. */
+    net = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:b, s:i}}", "format", 1, "id", id,
+                    "name", name, "created", created, "nonce", nonce_hex, "founder_key", founder,
+                    "policy", "admin_threshold", 1, "sealed_personal", 1, "rules",
+                    TWIN_RULES_CURRENT);
     member = twin_membership_member_json(who, "admin", kp->pk);
     if (!net || !member) {
         rc = twin_error(TWIN_ERROR, "out of memory");

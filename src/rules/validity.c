@@ -25,6 +25,7 @@
 #include "twin/global.h"
 #include "records/envelope.h"
 #include "records/money.h"
+#include "rules/domain.h"
 
 /* The membership is keyed by the ids of network.json and members/, which change far less often
  * than the root. The trees of one commit are the parent trees of the next. */
@@ -574,6 +575,11 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             snprintf(fault, fault_size,
                      "network.policy.sealed_personal, once on, stays on: what it sealed stays "
                      "sealed");
+        else if (twin_membership_rules(cur) < twin_membership_rules(old))
+            snprintf(fault, fault_size,
+                     "network.policy.rules goes from %d down to %d: record rules, once in force, "
+                     "stay in force",
+                     twin_membership_rules(old), twin_membership_rules(cur));
         goto cleanup;
     }
     if (strncmp(c->path, TWIN_MEMBERS_DIR "/", 8) == 0) {
@@ -679,6 +685,13 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             rc = err;
         if (rc == 0 && !fault[0] && strcmp(type, "contribution") == 0)
             rc = check_confirmation(fault, fault_size, old, cur, who, new_tree);
+        if (rc == 0 && !fault[0] && m->rules >= 2) {
+            const git_tree *tree = NULL;
+            if (strcmp(type, "health_check") != 0 || (rc = lazy_get(&tree, new_tree)) == 0) {
+                struct twin_domain_env env = {lookup_in_tree, new_tree, repo, tree, NULL, NULL};
+                rc = twin_domain_check(fault, fault_size, cur, old, m->rules, &env);
+            }
+        }
         if (rc == 0 && !fault[0] && who->own_partnerships) {
             rc = twin_validity_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
                                            old_tree);

@@ -1495,8 +1495,10 @@ static void the_policy_keeps_personal_fields_out_of_the_clear(void **state)
                      0);
     twin_record_new_id(id);
     record_path(path, "health_check", id);
-    json_t *hc = json_pack("{s:s, s:s, s:s, s:s, s:{s:i}}", "id", id, "type", "health_check",
-                           "partnership", part, "date", "2026-01-15", "scores", "trust", 4);
+    json_t *hc = json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}}", "id", id,
+                           "type", "health_check", "partnership", part, "date", "2026-01-15",
+                           "scores", "trust", 4, "transparency", 4, "openness", 4, "understanding",
+                           4, "integrity", 4, "human_contact", 4, "continuity", 4);
     json_t *commented = json_deep_copy(hc);
     json_object_set_new(commented, "comment", json_string("Their director is unwell."));
     snprintf(reason, sizeof(reason), "health_check %s holds health_check.comment in the clear", id);
@@ -1536,8 +1538,8 @@ static void the_personal_data_policy_never_turns_off(void **state)
     judge(n, n->admin, TWIN_NETWORK_PATH, net, "network.policy.sealed_personal, once on, stays on");
 }
 
-/* A network founded before the policy: its genesis as twin founds one, less the policy. */
-static void refound_without_the_policy(struct net *n)
+/* A network founded before a policy: its genesis as twin founds one, less policy.key. */
+static void refound_without(struct net *n, const char *key)
 {
     git_oid id = head_of(n), genesis, tree_id;
     git_commit *c = NULL;
@@ -1556,8 +1558,9 @@ static void refound_without_the_policy(struct net *n)
     assert_int_equal(twin_tree_read(&text, &len, repo_of(n), tree, TWIN_NETWORK_PATH), 0);
     assert_int_equal(twin_record_parse_canonical(&net, text, len), 0);
     free(text);
-    json_object_del(json_object_get(net, "policy"), "sealed_personal");
+    json_object_del(json_object_get(net, "policy"), key);
     text = canon(net);
+    json_decref(net);
     git_tree_update up = {
         .action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB, .path = TWIN_NETWORK_PATH};
     assert_int_equal(git_blob_create_from_buffer(&up.id, repo_of(n), text, strlen(text)), 0);
@@ -1574,6 +1577,11 @@ static void refound_without_the_policy(struct net *n)
     git_tree_free(updated);
     git_tree_free(tree);
     git_commit_free(c);
+}
+
+static void refound_without_the_policy(struct net *n)
+{
+    refound_without(n, "sealed_personal");
 }
 
 static void a_clear_person_from_before_the_policy_may_be_withdrawn(void **state)
@@ -1596,6 +1604,141 @@ static void a_clear_person_from_before_the_policy_may_be_withdrawn(void **state)
     judge(n, n->admin, path, renamed, reason);
     json_object_set_new(person, "withdrawn", json_true());
     judge(n, n->admin, path, person, NULL);
+}
+
+/* ---- record rules by version (network.json policy.rules) ------------------------------------ */
+
+static const char *const seven[] = {"trust",     "transparency",  "openness",  "understanding",
+                                    "integrity", "human_contact", "continuity"};
+
+/* A health check in the clear (no respondent or comment: nothing personal) with the first
+ * nscores scores, and its path. */
+static json_t *health_check(char path[static 128], const char *partnership, size_t nscores)
+{
+    char id[TWIN_ID_LEN + 1];
+    twin_record_new_id(id);
+    record_path(path, "health_check", id);
+    json_t *scores = json_object();
+    for (size_t i = 0; i < nscores; i++)
+        json_object_set_new(scores, seven[i], json_integer(3));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "health_check", "partnership",
+                     partnership, "date", "2026-06-30", "scores", scores);
+}
+
+/* Writes a record of type with fields (a JSON object, taken) under a new id, checked valid. */
+static void write_valid(struct net *n, char id[static TWIN_ID_LEN + 1], const char *type,
+                        json_t *fields)
+{
+    char path[128];
+    twin_record_new_id(id);
+    record_path(path, type, id);
+    json_object_set_new(fields, "id", json_string(id));
+    json_object_set_new(fields, "type", json_string(type));
+    judge(n, n->admin, path, fields, NULL);
+}
+
+static void a_new_network_keeps_the_newest_record_rules(void **state)
+{
+    struct net *n = *state;
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(net, "policy"), "rules")),
+                     TWIN_RULES_CURRENT);
+    assert_int_equal(twin_membership_rules(net), TWIN_RULES_CURRENT);
+    json_object_del(json_object_get(net, "policy"), "rules");
+    assert_int_equal(twin_membership_rules(net), 1);
+    json_decref(net);
+}
+
+static void record_rules_never_go_back(void **state)
+{
+    struct net *n = *state;
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "rules", json_integer(1));
+    judge(n, n->admin, TWIN_NETWORK_PATH, net,
+          "network.policy.rules goes from 2 down to 1: record rules, once in force, stay");
+    net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_del(json_object_get(net, "policy"), "rules");
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, "network.policy.rules goes from 2 down to 1");
+    net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "rules",
+                        json_integer(TWIN_RULES_CURRENT + 1));
+    judge(n, n->admin, TWIN_NETWORK_PATH, net,
+          "network.policy.rules: this twin knows record rules");
+}
+
+static void under_rules_2_a_health_check_gives_all_seven_scores(void **state)
+{
+    struct net *n = *state;
+    char p[TWIN_ID_LEN + 1], path[128];
+    write_valid(n, p, "partnership",
+                json_pack("{s:s, s:s}", "title", "Tax twinning", "partnership_type", "twinning"));
+    judge(n, n->editor, path, health_check(path, p, 6),
+          "health_check.scores.continuity: required (record rules 2");
+    judge(n, n->editor, path, health_check(path, p, 7), NULL);
+}
+
+static void rules_1_history_stands_and_rules_2_hold_from_the_change_on(void **state)
+{
+    struct net *n = *state;
+    char p[TWIN_ID_LEN + 1], path[128];
+    refound_without(n, "rules");
+    write_valid(n, p, "partnership",
+                json_pack("{s:s, s:s}", "title", "Tax twinning", "partnership_type", "twinning"));
+    judge(n, n->admin, path, health_check(path, p, 1), NULL);
+    json_t *net = read_head(n, TWIN_NETWORK_PATH);
+    json_object_set_new(json_object_get(net, "policy"), "rules", json_integer(2));
+    judge(n, n->admin, TWIN_NETWORK_PATH, net, NULL);
+    judge(n, n->admin, path, health_check(path, p, 1),
+          "health_check.scores.transparency: required (record rules 2");
+}
+
+static void one_respondent_gives_one_check_per_partnership_and_date(void **state)
+{
+    struct net *n = *state;
+    char p[TWIN_ID_LEN + 1], inst[TWIN_ID_LEN + 1], path[128];
+    refound_without_the_policy(n); /* a respondent in the clear */
+    write_valid(n, p, "partnership",
+                json_pack("{s:s, s:s}", "title", "Tax twinning", "partnership_type", "twinning"));
+    write_valid(n, inst, "institution", json_pack("{s:s}", "name", "Revenue Authority"));
+    json_t *first = health_check(path, p, 7);
+    json_object_set_new(first, "respondent", json_string(inst));
+    judge(n, n->admin, path, first, NULL);
+    json_t *again = health_check(path, p, 7);
+    json_object_set_new(again, "respondent", json_string(inst));
+    judge(n, n->admin, path, json_incref(again),
+          "health_check.respondent: Revenue Authority gave health check");
+    /* another day is another check */
+    json_object_set_new(again, "date", json_string("2026-07-31"));
+    judge(n, n->admin, path, again, NULL);
+}
+
+static void an_intersectoral_partnership_spans_two_sector_groups(void **state)
+{
+    struct net *n = *state;
+    char gov1[TWIN_ID_LEN + 1], gov2[TWIN_ID_LEN + 1], biz[TWIN_ID_LEN + 1], none[TWIN_ID_LEN + 1],
+        path[128], id[TWIN_ID_LEN + 1];
+    write_valid(n, gov1, "institution",
+                json_pack("{s:s, s:s}", "name", "Tax Ministry", "sector_group", "government"));
+    write_valid(n, gov2, "institution",
+                json_pack("{s:s, s:s}", "name", "Revenue Authority", "sector_group", "government"));
+    write_valid(n, biz, "institution",
+                json_pack("{s:s, s:s}", "name", "Chamber of Trade", "sector_group", "business"));
+    write_valid(n, none, "institution", json_pack("{s:s}", "name", "Nameless Body"));
+    twin_record_new_id(id);
+    record_path(path, "partnership", id);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "id", id, "type",
+                          "partnership", "title", "Trade facilitation", "partnership_type",
+                          "intersectoral", "members", "institution", gov1, "side", "north",
+                          "institution", gov2, "side", "south");
+    judge(n, n->admin, path, json_incref(p),
+          "partnership.members: an intersectoral partnership has members of at least two sector "
+          "groups (record rules 2), and all of its members are government");
+    json_object_set_new(json_array_get(json_object_get(p, "members"), 1), "institution",
+                        json_string(none));
+    judge(n, n->admin, path, json_incref(p), "1 of its members' institutions has no sector_group");
+    json_object_set_new(json_array_get(json_object_get(p, "members"), 1), "institution",
+                        json_string(biz));
+    judge(n, n->admin, path, p, NULL);
 }
 
 /* The largest envelope a writer makes: the ciphertext of 1 MiB of content, 256 wraps. It is
@@ -1692,6 +1835,12 @@ int main(void)
         NET_TEST(the_policy_keeps_personal_fields_out_of_the_clear),
         NET_TEST(the_personal_data_policy_never_turns_off),
         NET_TEST(a_clear_person_from_before_the_policy_may_be_withdrawn),
+        NET_TEST(a_new_network_keeps_the_newest_record_rules),
+        NET_TEST(record_rules_never_go_back),
+        NET_TEST(under_rules_2_a_health_check_gives_all_seven_scores),
+        NET_TEST(rules_1_history_stands_and_rules_2_hold_from_the_change_on),
+        NET_TEST(one_respondent_gives_one_check_per_partnership_and_date),
+        NET_TEST(an_intersectoral_partnership_spans_two_sector_groups),
         NET_TEST(the_largest_envelope_is_accepted),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
