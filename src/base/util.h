@@ -92,4 +92,14 @@ int twin_util_flock(int *fd_out, const char *path);
  * within that second, or a killed twin process can have left it. */
 void twin_util_clear_stale_lock(const char *path);
 
+/* Starts writing fd's changed pages to the disk without waiting for them (sync_file_range where
+ * the system has it, else nothing). It makes no write durable: an fsync must follow. Started on
+ * several files before the first fsync, their writes go to the disk together, and each fsync
+ * then waits for what is left of them rather than for the whole of its file in turn. */
+void twin_util_start_writeback(int fd);
+
+/* fsyncs the directory dir, so that the names created or renamed in it last: 0, or -1 with errno
+ * set. */
+int twin_util_sync_dir(const char *dir);
+
 #endif

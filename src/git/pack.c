@@ -276,16 +276,6 @@ int twin_pack_writer_add(twin_packw *w, size_t *index_out, git_object_t type, co
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int twin_pack_open_temp(char *path, size_t size, const char *dir)
 {
     snprintf(path, size, "%s/tmp_twin_XXXXXX", dir);
@@ -295,51 +285,89 @@ int twin_pack_open_temp(char *path, size_t size, const char *dir)
     return fd;
 }
 
-int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable)
+/* Syncs (when durable) and closes a file written under a temporary name, read-only from then on:
+ * 0, or an error naming it, the file then removed. */
+static int close_temp(int fd, const char *tmp, bool durable)
 {
     int rc = 0;
     if ((durable && fsync(fd) != 0) || fchmod(fd, 0444) != 0)
         rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && !rc)
         rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, final) != 0)
-        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", final, strerror(errno));
     if (rc)
         unlink(tmp);
     return rc;
 }
 
-/* Writes the index for the pack just moved to <dir>/pack-<hex>.pack, then refreshes the odb. */
+int twin_pack_finish_file(int fd, const char *tmp, const char *final, bool durable)
+{
+    int rc = close_temp(fd, tmp, durable);
+    if (!rc && rename(tmp, final) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", final, strerror(errno));
+        unlink(tmp);
+    }
+    return rc;
+}
+
 #define OWN_PACKS_FILE "twin-packs"
 
+/* Publishes the pack written to pack_tmp (pack_fd still open) as <dir>/pack-<hex>.pack with its
+ * index, then refreshes the odb. Both files are written, their writeback started together, then
+ * each synced before either is renamed into place, and the directory synced once after both
+ * renames: nothing names the pack (the list of twin's packs, a ref) before all of that is on the
+ * disk, as when each file was synced, renamed and its directory synced in turn. */
 static int publish(git_repository *repo, const char *dir, const char *pack_tmp,
                    const unsigned char sum[TWIN_SHA1_BYTES], struct twin_gitfmt_idx_entry *objs,
                    size_t count, int pack_fd, bool durable)
 {
-    char hex[2 * TWIN_SHA1_BYTES + 1], final[4200], tmp[4200];
+    char hex[2 * TWIN_SHA1_BYTES + 1], pack_final[4200], idx_final[4200], idx_tmp[4200];
     for (int i = 0; i < TWIN_SHA1_BYTES; i++)
         snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-    snprintf(final, sizeof(final), "%s/pack-%s.pack", dir, hex);
-    int rc = twin_pack_finish_file(pack_fd, pack_tmp, final, durable);
+    snprintf(pack_final, sizeof(pack_final), "%s/pack-%s.pack", dir, hex);
+    snprintf(idx_final, sizeof(idx_final), "%s/pack-%s.idx", dir, hex);
     unsigned char *idx = NULL;
     size_t idx_len = 0;
-    if (rc || (rc = twin_gitfmt_idx_build(&idx, &idx_len, objs, count, sum)))
-        return rc;
-    int fd = twin_pack_open_temp(tmp, sizeof(tmp), dir);
-    if (fd < 0) {
-        free(idx);
-        return fd;
-    }
-    if (twin_util_write_all(fd, idx, idx_len) != 0) {
-        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-    } else {
-        snprintf(final, sizeof(final), "%s/pack-%s.idx", dir, hex);
-        rc = twin_pack_finish_file(fd, tmp, final, durable);
+    int rc = twin_gitfmt_idx_build(&idx, &idx_len, objs, count, sum);
+    int idx_fd = rc ? -1 : twin_pack_open_temp(idx_tmp, sizeof(idx_tmp), dir);
+    if (!rc && idx_fd < 0)
+        rc = idx_fd;
+    if (!rc && twin_util_write_all(idx_fd, idx, idx_len) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot write %s: %s", idx_tmp, strerror(errno));
+        close(idx_fd);
+        unlink(idx_tmp);
     }
     free(idx);
-    if (!rc && durable && sync_dir(dir) != 0)
+    if (rc) {
+        close(pack_fd);
+        unlink(pack_tmp);
+        return rc;
+    }
+    if (durable) {
+        twin_util_start_writeback(pack_fd);
+        twin_util_start_writeback(idx_fd);
+    }
+    if ((rc = close_temp(pack_fd, pack_tmp, durable))) {
+        close(idx_fd); /* its pack is gone: the index is of no use */
+        unlink(idx_tmp);
+        return rc;
+    }
+    if ((rc = close_temp(idx_fd, idx_tmp, durable))) {
+        unlink(pack_tmp);
+        return rc;
+    }
+    /* The pack first: a reader finds packs by their indexes. */
+    if (rename(pack_tmp, pack_final) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", pack_final, strerror(errno));
+        unlink(pack_tmp);
+        unlink(idx_tmp);
+        return rc;
+    }
+    if (rename(idx_tmp, idx_final) != 0) {
+        rc = twin_error(TWIN_ERROR, "cannot move %s into place: %s", idx_final, strerror(errno));
+        unlink(idx_tmp);
+        return rc;
+    }
+    if (durable && twin_util_sync_dir(dir) != 0)
         rc = twin_error(TWIN_ERROR, "cannot sync %s: %s", dir, strerror(errno));
     if (!rc) {
         char name[64];
