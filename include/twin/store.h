@@ -45,8 +45,15 @@ int twin_store_advance(git_repository *repo, const git_oid *old, const git_oid *
 int twin_store_lock(int *fd_out, git_repository *repo);
 void twin_store_unlock(int fd);
 
-/* twin_store_advance for a caller that already holds the writer lock. */
+/* twin_store_advance for a caller that already holds the writer lock. twin writes the ref and its
+ * reflogs itself, in git's formats and exactly as libgit2 would (the same files, lines, identity
+ * and errors), syncing them together rather than one after another. */
 int twin_store_advance_locked(git_repository *repo, const git_oid *old, const git_oid *new_head,
                               const char *reflog_message);
+
+/* The same move through libgit2 (git_reference_create_matching), the baseline twin's own writer
+ * replaced: bench_store times the two, and the tests hold them to the same files. */
+int twin_store_advance_locked_libgit2(git_repository *repo, const git_oid *old,
+                                      const git_oid *new_head, const char *reflog_message);
 
 #endif
