@@ -1,8 +1,8 @@
 /*
  * Store benchmark: how fast twin writes signed record commits, against stock git in the same run.
  *
- *   bench_store [--commits N] [--baseline N] [--adds N] [--singles N] [--objects N] [--twin PATH]
- *               [--keep DIR]
+ *   bench_store [--commits N] [--baseline N] [--adds N] [--singles N] [--objects N] [--moves N]
+ *               [--twin PATH] [--keep DIR]
  *
  * 1. N signed note commits (default 100,000) through the library's batched writer, every one
  *    validated, signed and its own commit, flushed every 10,000; commits per second, sustained.
@@ -20,6 +20,11 @@
  *    making of the commit is measured rather than the disk.
  * 4. The baseline: `git commit -S` (SSH signatures) writing --baseline records (default 1,000)
  *    in a loop, each a new file in the same layout; then the ratio of the two rates.
+ * 5. Branch moves (--moves, default 400), synced, in a repository of their own beside the store
+ *    (a node's settings: every move logged in the branch's and HEAD's reflogs): by twin's own
+ *    writer of the ref and its reflogs (twin_store_advance_locked) and by libgit2's
+ *    (twin_store_advance_locked_libgit2, git_reference_create_matching), the baseline it
+ *    replaced, in alternating rounds along one chain of commits; the time of each and the ratio.
  * Writes are durable (fsync'ed) throughout, as a node's are, but for 3.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
@@ -137,6 +142,79 @@ static int run_measured(char *const argv[], const char *out, double *elapsed, do
     return 0;
 }
 
+/* 5: moves of the branch along a chain of commits in a new repository dir/moves.git, half by
+ * twin's writer and half by libgit2's, in alternating rounds. */
+static void branch_moves(const char *dir, size_t moves)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/moves.git", dir);
+    git_repository *repo = NULL;
+    git_config *cfg = NULL;
+    git_treebuilder *tb = NULL;
+    git_signature *sig = NULL;
+    git_oid tree_id, *chain = calloc(moves + 1, sizeof(*chain));
+    git_tree *tree = NULL;
+    if (!chain)
+        die("allocating");
+    /* The chain's commits are written unsynced: only the moves are measured. libgit2 reads the
+     * setting when it opens the repository's refs, so the repository is opened again after. */
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+    if (git_repository_init(&repo, path, 1) < 0 || git_repository_config(&cfg, repo) < 0 ||
+        git_config_set_string(cfg, "core.logallrefupdates", "always") < 0 ||
+        git_repository_set_head(repo, "refs/heads/main") < 0 ||
+        git_treebuilder_new(&tb, repo, NULL) < 0 || git_treebuilder_write(&tree_id, tb) < 0 ||
+        git_tree_lookup(&tree, repo, &tree_id) < 0 ||
+        git_signature_new(&sig, "Ministry of Finance of Exampleland", "XE-EXAMPLE-MOF", 1700000000,
+                          0) < 0)
+        die("making the repository for branch moves");
+    for (size_t i = 0; i <= moves; i++) {
+        char message[64];
+        snprintf(message, sizeof(message), "move %zu\n", i);
+        const git_commit *parents[1] = {NULL};
+        git_commit *parent = NULL;
+        if (i && git_commit_lookup(&parent, repo, &chain[i - 1]) < 0)
+            die("reading the chain");
+        parents[0] = parent;
+        if (git_commit_create(&chain[i], repo, NULL, sig, sig, NULL, message, tree, i ? 1 : 0,
+                              parents) < 0)
+            die("writing the chain");
+        git_commit_free(parent);
+    }
+    git_signature_free(sig);
+    git_tree_free(tree);
+    git_treebuilder_free(tb);
+    git_config_free(cfg);
+    git_repository_free(repo);
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    if (git_repository_open(&repo, path) < 0 ||
+        twin_store_advance_locked(repo, NULL, &chain[0], "twin: found network"))
+        die("starting the branch");
+    double twin_s = 0, libgit2_s = 0;
+    size_t at = 0, per = moves / 8 ? moves / 8 : 1, done_twin = 0, done_libgit2 = 0;
+    for (size_t r = 0; at < moves; r++) {
+        for (int k = 0; k < 2 && at < moves; k++) {
+            bool libgit2 = (r + (size_t)k) % 2; /* each way first in every other round */
+            size_t n = moves - at < per ? moves - at : per;
+            double t0 = now_s();
+            for (size_t i = 0; i < n; i++, at++)
+                if ((libgit2 ? twin_store_advance_locked_libgit2 : twin_store_advance_locked)(
+                        repo, &chain[at], &chain[at + 1], "twin: commit"))
+                    die("moving the branch");
+            double t = now_s() - t0;
+            *(libgit2 ? &libgit2_s : &twin_s) += t;
+            *(libgit2 ? &done_libgit2 : &done_twin) += n;
+        }
+    }
+    git_repository_free(repo);
+    free(chain);
+    bench_remove_tree(path);
+    if (done_twin && done_libgit2)
+        printf("branch moves (synced, reflogs of the branch and HEAD): twin %.2f ms each, "
+               "libgit2 %.2f ms each (%zu and %zu); libgit2 / twin %.2fx\n",
+               twin_s * 1e3 / (double)done_twin, libgit2_s * 1e3 / (double)done_libgit2, done_twin,
+               done_libgit2, (libgit2_s / (double)done_libgit2) / (twin_s / (double)done_twin));
+}
+
 static long long dir_bytes;
 static int add_size(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -147,7 +225,7 @@ static int add_size(const char *path, const struct stat *st, int flag, struct FT
 
 int main(int argc, char **argv)
 {
-    size_t commits = 100000, baseline = 1000, adds = 51, singles = 200, objects = 2000;
+    size_t commits = 100000, baseline = 1000, adds = 51, singles = 200, objects = 2000, moves = 400;
     const char *twin_bin = NULL, *keep = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--commits") == 0)
@@ -160,13 +238,16 @@ int main(int argc, char **argv)
             singles = strtoul(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--objects") == 0)
             objects = strtoul(argv[++i], NULL, 10);
+        else if (i + 1 < argc && strcmp(argv[i], "--moves") == 0)
+            moves = strtoul(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "--twin") == 0)
             twin_bin = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--keep") == 0)
             keep = argv[++i];
         else {
             fprintf(stderr, "usage: bench_store [--commits N] [--baseline N] [--adds N] "
-                            "[--singles N] [--objects N] [--twin PATH] [--keep DIR]\n");
+                            "[--singles N] [--objects N] [--moves N] [--twin PATH] "
+                            "[--keep DIR]\n");
             return 2;
         }
     }
@@ -361,6 +442,9 @@ int main(int argc, char **argv)
         printf("ratio twin library / git: %.0fx; twin one by one / git: %.1fx\n",
                lib_rate / git_rate, single_rate / git_rate);
     }
+    /* 5. Branch moves: twin's writer of the ref and its reflogs, and libgit2's. */
+    if (moves)
+        branch_moves(dir, moves);
     if (!keep)
         bench_remove_tree(dir);
     else
