@@ -5,7 +5,9 @@
  * given); sectors and recipient countries keep their percentages; the twin record id is an
  * other-identifier of type A1, the partnership type a tag of vocabulary 99; documents with a URL
  * become document-links (a memorandum of understanding as category A09); results with their
- * indicators, baselines, targets and actuals per period. Person records, notes and the
+ * indicators, baselines, targets and actuals per period; budgets (each with the corrections
+ * that reach it added in, as IATI has no budget reversal) and transactions (a correction as a
+ * transaction of its own, negative when it takes away). Person records, notes and the
  * North/South sides stay out, and so do sealed records.
  */
 #ifndef TWIN_IATI_H

@@ -36,8 +36,8 @@ struct iati {
 /* The types an export reads: a sealed one of them is left out and counted. */
 static bool exported_type(const char *type)
 {
-    static const char *const types[] = {"partnership", "institution", "document", "result",
-                                        "indicator"};
+    static const char *const types[] = {"partnership", "institution", "document",   "result",
+                                        "indicator",   "budget",      "transaction"};
     for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(type, types[i]) == 0)
             return true;
@@ -344,6 +344,155 @@ static int results(struct iati *x, const json_t *p)
     return 0;
 }
 
+/* Budgets by period, transactions by date: in the order they happened, then by id. */
+static _Thread_local const char *sort_field;
+static int by_field_then_id(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    const char *fx = str(x, sort_field), *fy = str(y, sort_field);
+    int c = strcmp(fx ? fx : "", fy ? fy : "");
+    return c ? c : strcmp(str(x, "id"), str(y, "id"));
+}
+
+static int sort_by(json_t *list, const char *field)
+{
+    size_t n = json_array_size(list);
+    json_t **items = n ? calloc(n, sizeof(*items)) : NULL;
+    if (n && !items)
+        return twin_error(TWIN_ERROR, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(list, i));
+    sort_field = field;
+    qsort(items, n, sizeof(*items), by_field_then_id);
+    json_array_clear(list);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(list, items[i]) && rc == 0)
+            rc = twin_error(TWIN_ERROR, "out of memory");
+    free(items);
+    return rc;
+}
+
+/* A money value as xsd:decimal text, which has no exponent: 1500000, -250.5. */
+static int decimal_text(struct iati *x, double v)
+{
+    char text[64];
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+        snprintf(text, sizeof(text), "%lld", (long long)v);
+    else {
+        snprintf(text, sizeof(text), "%.6f", v);
+        char *e = text + strlen(text);
+        while (e[-1] == '0')
+            *--e = '\0';
+        if (e[-1] == '.')
+            e[-1] = '\0';
+    }
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)text));
+    return 0;
+}
+
+/* <value currency=".." value-date="..">v</value> */
+static int money_value(struct iati *x, double v, const char *currency, const char *value_date)
+{
+    int rc;
+    if ((rc = start(x, "value")) || (rc = attr(x, "currency", currency)) ||
+        (rc = attr(x, "value-date", value_date)) || (rc = decimal_text(x, v)))
+        return rc;
+    return end(x);
+}
+
+static bool of_partnership(const json_t *rec, const json_t *p)
+{
+    const char *pid = str(rec, "partnership");
+    return pid && strcmp(pid, str(p, "id")) == 0;
+}
+
+/* The budget a correction adds into: the end of its chain of corrects (bounded, as a chain
+ * cannot be longer than the budgets there are). */
+static const json_t *budget_root(struct iati *x, const json_t *b)
+{
+    size_t n = json_array_size(json_object_get(x->by_type, "budget"));
+    for (size_t i = 0; i <= n && str(b, "corrects"); i++) {
+        const json_t *up = find(x, "budget", str(b, "corrects"));
+        if (!up)
+            return NULL;
+        b = up;
+    }
+    return str(b, "corrects") ? NULL : b;
+}
+
+/* IATI has no budget reversal: each budget is written with the corrections that reach it
+ * added in, as the value it now stands at. */
+static int budgets(struct iati *x, const json_t *p)
+{
+    size_t i, k;
+    json_t *b, *c;
+    int rc;
+    json_t *all = json_object_get(x->by_type, "budget");
+    json_array_foreach(all, i, b)
+    {
+        if (!of_partnership(b, p) || str(b, "corrects"))
+            continue;
+        double v = json_number_value(json_object_get(b, "value"));
+        json_array_foreach(all, k, c) if (str(c, "corrects") && budget_root(x, c) == b) v +=
+            json_number_value(json_object_get(c, "value"));
+        const char *type = strcmp(str(b, "budget_type"), "revised") == 0 ? "2" : "1";
+        const char *status = str(b, "status");
+        const char *vdate = str(b, "value_date") ? str(b, "value_date") : str(b, "period_start");
+        if ((rc = start(x, "budget")) || (rc = attr(x, "type", type)) ||
+            (status && (rc = attr(x, "status", strcmp(status, "committed") == 0 ? "2" : "1"))) ||
+            (rc = empty_element(x, "period-start", "iso-date", str(b, "period_start"), NULL,
+                                NULL)) ||
+            (rc = empty_element(x, "period-end", "iso-date", str(b, "period_end"), NULL, NULL)) ||
+            (rc = money_value(x, v, str(b, "currency"), vdate)) || (rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
+/* provider-org or receiver-org: the institution's org id as ref, its name as narrative. */
+static int transaction_org(struct iati *x, const char *element, const char *id)
+{
+    const json_t *inst = id ? find(x, "institution", id) : NULL;
+    if (!inst)
+        return 0;
+    int rc;
+    if ((rc = start(x, element)) || (rc = attr(x, "ref", str(inst, "org_id"))) ||
+        (rc = start(x, "narrative")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)str(inst, "name")));
+    if ((rc = end(x)))
+        return rc;
+    return end(x);
+}
+
+/* Every transaction as recorded: a correction is a transaction of its own, negative when it
+ * takes away, as IATI reports reversals. */
+static int transactions(struct iati *x, const json_t *p)
+{
+    size_t i;
+    json_t *t;
+    int rc;
+    json_array_foreach(json_object_get(x->by_type, "transaction"), i, t)
+    {
+        if (!of_partnership(t, p))
+            continue;
+        const char *vdate = str(t, "value_date") ? str(t, "value_date") : str(t, "date");
+        if ((rc = start(x, "transaction")) ||
+            (rc = empty_element(x, "transaction-type", "code", str(t, "transaction_type"), NULL,
+                                NULL)) ||
+            (rc = empty_element(x, "transaction-date", "iso-date", str(t, "date"), NULL, NULL)) ||
+            (rc = money_value(x, json_number_value(json_object_get(t, "value")), str(t, "currency"),
+                              vdate)) ||
+            (str(t, "description") &&
+             (rc = narrative_element(x, "description", NULL, str(t, "description")))) ||
+            (rc = transaction_org(x, "provider-org", str(t, "provider"))) ||
+            (rc = transaction_org(x, "receiver-org", str(t, "receiver"))) || (rc = end(x)))
+            return rc;
+    }
+    return 0;
+}
+
 static int activity(struct iati *x, const json_t *p)
 {
     const struct twin_member *r = x->reporter;
@@ -398,7 +547,8 @@ static int activity(struct iati *x, const json_t *p)
         (rc = attr(x, "code", str(p, "partnership_type"))) || (rc = start(x, "narrative")))
         return rc;
     W(xmlTextWriterWriteString(x->w, (const xmlChar *)str(p, "partnership_type")));
-    if ((rc = end(x)) || (rc = end(x)) || (rc = documents(x, p)) || (rc = results(x, p)))
+    if ((rc = end(x)) || (rc = end(x)) || (rc = budgets(x, p)) || (rc = transactions(x, p)) ||
+        (rc = documents(x, p)) || (rc = results(x, p)))
         return rc;
     x->report->activities++;
     return end(x);
@@ -595,6 +745,10 @@ int twin_iati_export(FILE *out, struct twin_iati_report *report, twin_node *n,
     }
     if (rc == 0)
         rc = twin_ops_foreach(n, NULL, NULL, collect, &x);
+    if (rc == 0)
+        rc = sort_by(json_object_get(x.by_type, "budget"), "period_start");
+    if (rc == 0)
+        rc = sort_by(json_object_get(x.by_type, "transaction"), "date");
     /* The selected partnerships, by id. */
     json_t *picked = json_array();
     if (rc == 0 && !picked)

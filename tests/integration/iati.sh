@@ -38,6 +38,16 @@ add_record "$A" indicator title="Non-revenue water (%)" result="$R" measure=2 \
     'periods=[{"start":"2026-01-01","end":"2026-12-31","target":{"value":35},"actuals":[{"value":38}]}]' \
     >/dev/null
 add_record "$A" person name="A. Example" institution="$I1" >/dev/null
+B=$(add_record "$A" budget partnership="$P" budget_type=original status=committed \
+    period_start=2026-01-01 period_end=2026-12-31 value=120000 currency=EUR)
+add_record "$A" budget partnership="$P" budget_type=original period_start=2026-01-01 \
+    period_end=2026-12-31 value=-20000.5 currency=EUR corrects="$B" >/dev/null
+add_record "$A" budget partnership="$P" budget_type=revised period_start=2027-01-01 \
+    period_end=2027-12-31 value=90000 currency=EUR value_date=2026-06-30 >/dev/null
+T=$(add_record "$A" transaction partnership="$P" transaction_type=3 value=50000 currency=EUR \
+    date=2026-03-01 provider="$I1" receiver="$I2" description="First tranche")
+add_record "$A" transaction partnership="$P" transaction_type=3 value=-5000 currency=EUR \
+    date=2026-03-15 value_date=2026-03-01 corrects="$T" description="Tranche overpaid" >/dev/null
 add_record "$A" note title="Private steering note" partnership="$P" >/dev/null
 
 check "the export is checked against the IATI 2.03 schema by twin, and validates with xmllint"
@@ -71,6 +81,23 @@ assert d.get("url") == "https://example.org/mou.pdf" and d.find("category").get(
 ind = a.find("result/indicator")
 assert ind.find("baseline").get("value") == "42"
 assert ind.find("period/target").get("value") == "35" and ind.find("period/actual").get("value") == "38"
+budgets = [(b.get("type"), b.get("status"), b.find("period-start").get("iso-date"),
+            b.find("period-end").get("iso-date"), b.find("value").text,
+            b.find("value").get("currency"), b.find("value").get("value-date"))
+           for b in a.findall("budget")]
+assert budgets == [("1", "2", "2026-01-01", "2026-12-31", "99999.5", "EUR", "2026-01-01"),
+                   ("2", None, "2027-01-01", "2027-12-31", "90000", "EUR", "2026-06-30")], budgets
+tx = [(t.find("transaction-type").get("code"), t.find("transaction-date").get("iso-date"),
+       t.find("value").text, t.find("value").get("value-date"), t.findtext("description/narrative"),
+       t.find("provider-org").get("ref") if t.find("provider-org") is not None else None,
+       t.findtext("receiver-org/narrative"))
+      for t in a.findall("transaction")]
+assert tx == [("3", "2026-03-01", "50000", "2026-03-01", "First tranche", "XE-EXAMPLE-MOW",
+               "Water Authority South"),
+              ("3", "2026-03-15", "-5000", "2026-03-01", "Tranche overpaid", None, None)], tx
+order = [c.tag for c in a]
+assert order.index("tag") < order.index("budget") < order.index("transaction") < \
+    order.index("document-link"), order
 text = open(sys.argv[1]).read()
 for absent in ("Private steering note", "A. Example", "north", "south"):
     assert absent not in text.replace("Water Authority South", "").replace("Water Ministry North", ""), absent
