@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *known = json_object();
     size_t skipped = 0;
-    int rc = twin_iati_read((const char *)data, size, known, check_record, NULL, &skipped);
+    int rc = twin_iati_read((const char *)data, size, known, check_record, NULL, NULL, &skipped);
     if (rc != 0 && rc != TWIN_EINVALID && rc != TWIN_ELIMIT)
         abort();
     json_decref(known);

@@ -42,15 +42,23 @@ int twin_iati_validate(const char *xml, size_t len);
 
 /* Reading IATI: each iati-activity becomes a partnership, its participating organisations
  * institutions (found again by org id when known), its document-links documents, its results
- * and indicators records of those types. fn gets each record with the activity's number
- * (1-based). known maps what records were found by before to their ids ("org:<org id or
+ * and indicators records of those types, its budgets and transactions records of those
+ * types (provider and receiver organisations institutions). fn gets each record with the activity's
+ * number (1-based). known maps what records were found by before to their ids ("org:<org id or
  * name>", "act:<IATI identifier>", "doc:<partnership> <url or title>", "res:<partnership>
- * <title>", "ind:<result> <title>"), so a second import updates rather than duplicates; new
- * keys are added to it.
+ * <title>", "ind:<result> <title>", "bud:<partnership> <budget_type> <period_start>
+ * <period_end> <currency>" and "net:<budget id>" -> the value it stands at with its corrections,
+ * "trn:<partnership> <transaction_type> <date> <currency> <value as %.15g>"; a budget or
+ * transaction repeated in an activity has " #2", " #3", ... after its key), so a second import
+ * updates rather than duplicates; new keys are added to it. A budget found again whose value
+ * in the file differs from what it stands at gets a correction by the difference.
  * Elements and values twin does not keep are counted in *skipped. DTDs are refused (so no
  * entity is ever expanded), and nothing is fetched from the network. */
 typedef int (*twin_iati_record_fn)(size_t activity, json_t *rec, void *ctx);
-int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn, void *ctx,
-                   size_t *skipped);
+/* Names an element twin skips ("activity 2 (line 140): transaction: transaction-type '14' is
+ * not an IATI transaction type (1-13); skipped"). */
+typedef void (*twin_iati_note_fn)(const char *message, void *ctx);
+int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn,
+                   twin_iati_note_fn note, void *ctx, size_t *skipped);
 
 #endif

@@ -23,6 +23,7 @@
 #define TWIN_IMPORT_MAX_BYTES (512 * 1024 * 1024) /* an import file */
 #define TWIN_IMPORT_MAX_ROWS  1000000             /* of a file, and of an import of several */
 #define TWIN_IMPORT_MAX_FILES 10000
+#define TWIN_IMPORT_MAX_NOTES 1000  /* IATI elements skipped that are named one by one */
 #define TWIN_CSV_CELL_MAX     65536 /* bytes of one CSV cell */
 #define TWIN_CSV_COLUMNS_MAX  1000
 
@@ -65,6 +66,9 @@ struct twin_import_report {
     size_t changed;   /* existing records whose content changed */
     size_t unchanged; /* rows equal to the record already stored */
     size_t skipped;   /* IATI: elements and values twin does not keep */
+    char **notes;     /* IATI: each element skipped that twin cannot represent, named (the first
+                         TWIN_IMPORT_MAX_NOTES) */
+    size_t nnotes, notes_left_out;
     struct twin_import_error *errors;
     size_t nerrors, errors_cap;
     bool committed;

@@ -103,8 +103,13 @@ int cmd_import(struct cli *c, int argc, char **argv)
                               "dry_run", dry_run, "committed", r->committed, "errors", errors);
         if (r->committed)
             json_object_set_new(j, "commit", json_string(git_oid_tostr_s(&r->commit)));
-        if (iati)
+        if (iati) {
+            json_t *notes = json_array();
+            for (size_t i = 0; i < r->nnotes; i++)
+                json_array_append_new(notes, json_string(r->notes[i]));
             json_object_set_new(j, "skipped", json_integer((json_int_t)r->skipped));
+            json_object_set_new(j, "skipped_elements", notes);
+        }
         cli_print_json(j);
         json_decref(j);
     } else if (r->nerrors) {
@@ -131,6 +136,13 @@ int cmd_import(struct cli *c, int argc, char **argv)
         printf(r->rows == 1 ? "Nothing to import: its %zu row equals the record already stored.\n"
                             : "Nothing to import: all %zu rows equal the records already stored.\n",
                r->rows);
+    }
+    if (!c->json && !r->nerrors) {
+        for (size_t i = 0; i < r->nnotes; i++)
+            fprintf(stderr, "twin: %s\n", r->notes[i]);
+        if (r->notes_left_out)
+            fprintf(stderr, "twin: and %zu more IATI element%s skipped\n", r->notes_left_out,
+                    cli_s(r->notes_left_out));
     }
     code = r->nerrors ? CLI_USAGE : CLI_OK;
     twin_interchange_import_report_free(r);

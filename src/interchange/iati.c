@@ -13,6 +13,8 @@
 #include <libxml/xmlwriter.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -823,9 +825,13 @@ struct reader {
                         title>", "res:<partnership> <title>", "ind:<result> <title>" -> record id */
     json_t *emitted; /* keys of institutions already given to fn in this import */
     twin_iati_record_fn fn;
+    twin_iati_note_fn note;
     void *ctx;
     size_t *skipped;
     size_t activity;
+    json_t *seen; /* budget and transaction keys met in this import -> how often */
+    json_t *last; /* "<partnership> <type> <currency>" -> [[transaction number, id], ...] of
+                     the activity's transactions of those that are not reversals */
 };
 
 static bool named(const xmlNode *n, const char *name)
@@ -985,6 +991,280 @@ static void settle_percentages(json_t *list, size_t *skipped)
             (*skipped)++;
         }
     }
+}
+
+/* An element twin cannot represent: counted, and named to the caller with its activity and
+ * line. */
+static void skip(struct reader *r, const xmlNode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void skip(struct reader *r, const xmlNode *at, const char *fmt, ...)
+{
+    (*r->skipped)++;
+    if (!r->note)
+        return;
+    char why[400], msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof(msg), "activity %zu (line %ld): %s: %s; skipped", r->activity,
+             xmlGetLineNo(at), (const char *)at->name, why);
+    r->note(msg, r->ctx);
+}
+
+/* An ISO date's first ten characters into out, when they look like one. */
+static bool date10(char out[11], const char *iso)
+{
+    if (!iso || strlen(iso) < 10 || iso[4] != '-' || iso[7] != '-')
+        return false;
+    memcpy(out, iso, 10);
+    out[10] = '\0';
+    return true;
+}
+
+static const xmlNode *child(const xmlNode *n, const char *name)
+{
+    for (const xmlNode *c = n->children; c; c = c->next)
+        if (named(c, name))
+            return c;
+    return NULL;
+}
+
+/* The key a budget or transaction is found again by: what it records, with the how-manieth of
+ * its kind in this activity, as an activity may repeat one ("... #2"). */
+static void money_key(char *key, size_t size, struct reader *r, const char *base)
+{
+    json_int_t n = json_integer_value(json_object_get(r->seen, base)) + 1;
+    json_object_set_new(r->seen, base, json_integer(n));
+    if (n > 1)
+        snprintf(key, size, "%s #%lld", base, (long long)n);
+    else
+        snprintf(key, size, "%s", base);
+}
+
+/* A budget or transaction's value: its number, currency (the value's, else the activity's) and
+ * value date. 0, or 1 when skipped (named). */
+struct money {
+    json_t *value;
+    char currency[8], value_date[11];
+};
+
+static int read_value(struct money *m, struct reader *r, const xmlNode *el, const char *fallback)
+{
+    const xmlNode *v = child(el, "value");
+    memset(m, 0, sizeof(*m));
+    if (!v) {
+        skip(r, el, "no value");
+        return 1;
+    }
+    char *text = narrative(v), *cur = get(v, "currency"), *vdate = get(v, "value-date");
+    const char *ccy = cur ? cur : fallback;
+    int rc = 0;
+    if (!(m->value = number(text))) {
+        skip(r, el, "value '%.64s' is not a number", text ? text : "");
+        rc = 1;
+    } else if (!ccy) {
+        skip(r, el, "no currency (neither the value's nor the activity's default-currency)");
+        rc = 1;
+    } else if (!twin_codes_valid(TWIN_CODES_CURRENCY, ccy) || strlen(ccy) >= sizeof(m->currency)) {
+        skip(r, el, "currency '%.16s' is not an ISO 4217 code", ccy);
+        rc = 1;
+    } else {
+        snprintf(m->currency, sizeof(m->currency), "%s", ccy);
+        if (!date10(m->value_date, vdate))
+            m->value_date[0] = '\0';
+    }
+    if (rc) {
+        json_decref(m->value);
+        m->value = NULL;
+    }
+    free(text);
+    xmlFree(cur);
+    xmlFree(vdate);
+    return rc;
+}
+
+/* A budget: a new one, or, when an earlier import brought it, nothing when it still stands at
+ * the file's value, else a correction by the difference (what a budget records never changes). */
+static int read_budget(struct reader *r, const xmlNode *b, const char *pid, const char *currency)
+{
+    char *type = get(b, "type"), *status = get(b, "status"), start[11], end_[11];
+    const xmlNode *ps = child(b, "period-start"), *pe = child(b, "period-end");
+    char *s = ps ? get(ps, "iso-date") : NULL, *e = pe ? get(pe, "iso-date") : NULL;
+    const char *btype = !type || strcmp(type, "1") == 0 ? "original"
+                        : strcmp(type, "2") == 0        ? "revised"
+                                                        : NULL;
+    const char *bstatus = !status || strcmp(status, "1") == 0 ? "indicative"
+                          : strcmp(status, "2") == 0          ? "committed"
+                                                              : NULL;
+    struct money m = {0};
+    int rc = 0;
+    bool dated = date10(start, s) && date10(end_, e);
+    if (!btype)
+        skip(r, b, "type '%.16s' is not an IATI budget type (1 original, 2 revised)", type);
+    else if (!bstatus)
+        skip(r, b, "status '%.16s' is not an IATI budget status (1 indicative, 2 committed)",
+             status);
+    else if (!dated)
+        skip(r, b, "needs period-start and period-end dates");
+    else if (strcmp(start, end_) > 0)
+        skip(r, b, "period-end %s is before period-start %s", end_, start);
+    else if (read_value(&m, r, b, currency) == 0) {
+        double v = json_number_value(m.value);
+        char base[600], key[700], net_key[64];
+        snprintf(base, sizeof(base), "bud:%s %s %s %s %s", pid, btype, start, end_, m.currency);
+        money_key(key, sizeof(key), r, base);
+        const char *known = json_string_value(json_object_get(r->known, key));
+        char id[TWIN_ID_LEN + 1], fixed[TWIN_ID_LEN + 1] = "";
+        double net = 0;
+        if (known) {
+            snprintf(fixed, sizeof(fixed), "%s", known);
+            snprintf(net_key, sizeof(net_key), "net:%s", fixed);
+            net = json_number_value(json_object_get(r->known, net_key));
+        }
+        if (known && fabs(net - v) < 1e-9) {
+            json_decref(m.value); /* as it stands */
+        } else if (!known && v < 0) {
+            skip(r, b,
+                 "value %.15g is negative: IATI has no budget reversal, and twin records a "
+                 "reduction as a correction of the budget it reduces (corrects=ID)",
+                 v);
+            json_decref(m.value);
+        } else {
+            twin_record_new_id(id);
+            if (!known)
+                json_object_set_new(r->known, key, json_string(id));
+            json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "budget", "id",
+                                    id, "partnership", pid, "budget_type", btype, "period_start",
+                                    start, "period_end", end_, "currency", m.currency);
+            if (status)
+                set_str(rec, "status", bstatus);
+            if (m.value_date[0])
+                set_str(rec, "value_date", m.value_date);
+            if (known) {
+                set_str(rec, "corrects", fixed);
+                double fix = v - net;
+                json_object_set_new(rec, "value",
+                                    fix == (double)(json_int_t)fix && fabs(fix) < 1e15
+                                        ? json_integer((json_int_t)fix)
+                                        : json_real(fix));
+                json_decref(m.value);
+                json_object_set_new(r->known, net_key, json_real(v));
+            } else {
+                json_object_set_new(rec, "value", m.value);
+            }
+            rc = emit(r, rec);
+        }
+    }
+    xmlFree(type);
+    xmlFree(status);
+    xmlFree(s);
+    xmlFree(e);
+    return rc;
+}
+
+/* Whether a transaction's value is a number below zero. */
+static bool negative_value(const xmlNode *t)
+{
+    const xmlNode *v = child(t, "value");
+    char *text = v ? narrative(v) : NULL;
+    json_t *n = number(text);
+    bool neg = n && json_number_value(n) < 0;
+    json_decref(n);
+    free(text);
+    return neg;
+}
+
+/* The transaction a reversal (at the activity's transaction number at) corrects: the last one
+ * of its type and currency before it, else the first after it. */
+static const char *reversed(const json_t *list, size_t at)
+{
+    const char *before = NULL, *after = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        size_t n = (size_t)json_integer_value(json_array_get(e, 0));
+        const char *id = json_string_value(json_array_get(e, 1));
+        if (n < at)
+            before = id;
+        else if (!after)
+            after = id;
+    }
+    return before ? before : after;
+}
+
+/* A transaction: found again by what it records, or new. A negative one is a reversal, which
+ * twin records as a correction of another transaction of its type and currency in the activity
+ * (see reversed): those are read first, the reversals after them. */
+static int read_transaction(struct reader *r, const xmlNode *t, const char *pid,
+                            const char *currency, size_t at)
+{
+    const xmlNode *tt = child(t, "transaction-type"), *td = child(t, "transaction-date");
+    char *code = tt ? get(tt, "code") : NULL, *d = td ? get(td, "iso-date") : NULL, date[11];
+    struct money m = {0};
+    int rc = 0;
+    if (!code)
+        skip(r, t, "no transaction-type code");
+    else if (!twin_codes_valid(TWIN_CODES_TRANSACTION_TYPE, code))
+        skip(r, t, "transaction-type '%.16s' is not an IATI transaction type (1-13)", code);
+    else if (!date10(date, d))
+        skip(r, t, "no transaction-date");
+    else if (read_value(&m, r, t, currency) == 0) {
+        double v = json_number_value(m.value);
+        char base[600], key[700], last_key[400];
+        snprintf(base, sizeof(base), "trn:%s %s %s %s %.15g", pid, code, date, m.currency, v);
+        snprintf(last_key, sizeof(last_key), "%s %s %s", pid, code, m.currency);
+        money_key(key, sizeof(key), r, base);
+        const char *known = json_string_value(json_object_get(r->known, key));
+        json_t *list = json_object_get(r->last, last_key);
+        if (!list)
+            json_object_set_new(r->last, last_key, list = json_array());
+        const char *before = v < 0 ? reversed(list, at) : NULL;
+        char id[TWIN_ID_LEN + 1];
+        if (known) {
+            if (v >= 0)
+                json_array_append_new(list, json_pack("[I, s]", (json_int_t)at, known));
+            json_decref(m.value);
+        } else if (v < 0 && !before) {
+            skip(r, t,
+                 "value %.15g is negative, and the activity has no transaction of type %s in %s "
+                 "for it to correct",
+                 v, code, m.currency);
+            json_decref(m.value);
+        } else {
+            twin_record_new_id(id);
+            json_object_set_new(r->known, key, json_string(id));
+            json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "type", "transaction",
+                                    "id", id, "partnership", pid, "transaction_type", code, "value",
+                                    m.value, "currency", m.currency, "date", date);
+            if (v < 0)
+                set_str(rec, "corrects", before);
+            if (m.value_date[0])
+                set_str(rec, "value_date", m.value_date);
+            const xmlNode *desc = child(t, "description");
+            char *text = desc ? narrative(desc) : NULL;
+            set_str(rec, "description", text);
+            free(text);
+            static const char *const orgs[][2] = {{"provider-org", "provider"},
+                                                  {"receiver-org", "receiver"}};
+            for (size_t i = 0; rc == 0 && i < 2; i++) {
+                const xmlNode *org = child(t, orgs[i][0]);
+                const char *inst = NULL;
+                if (org && (rc = institution(&inst, r, org)) == 0 && inst)
+                    set_str(rec, orgs[i][1], inst);
+            }
+            if (v >= 0)
+                json_array_append_new(list, json_pack("[I, s]", (json_int_t)at, id));
+            if (rc)
+                json_decref(rec);
+            else
+                rc = emit(r, rec);
+        }
+    }
+    xmlFree(code);
+    xmlFree(d);
+    return rc;
 }
 
 static int read_indicator(struct reader *r, const xmlNode *in, const char *result_id)
@@ -1249,8 +1529,9 @@ static int read_activity(struct reader *r, const xmlNode *a)
             const char *inst;
             rc = institution(&inst, r, c);
         } else if (c->type == XML_ELEMENT_NODE && !named(c, "document-link") &&
-                   !named(c, "result") && !named(c, "other-identifier")) {
-            (*r->skipped)++; /* budgets, transactions, locations...: not kept by twin */
+                   !named(c, "result") && !named(c, "other-identifier") && !named(c, "budget") &&
+                   !named(c, "transaction")) {
+            (*r->skipped)++; /* locations, planned disbursements...: not kept by twin */
         }
     }
     /* The partnership: the one imported before under this IATI identifier, or a new one. */
@@ -1282,19 +1563,30 @@ static int read_activity(struct reader *r, const xmlNode *a)
             (json_is_object(v) && json_object_size(v) == 0))
             json_object_del(p, maybe_empty[i]);
     }
-    xmlFree(currency);
-    if (rc) {
+    if (rc == 0)
+        rc = emit(r, p);
+    else
         json_decref(p);
-        return rc;
-    }
-    if ((rc = emit(r, p)))
-        return rc;
+    size_t at = 0;
     for (const xmlNode *c = a->children; rc == 0 && c; c = c->next) {
         if (named(c, "document-link"))
             rc = read_document(r, c, id);
         else if (named(c, "result"))
             rc = read_result(r, c, id);
+        else if (named(c, "budget"))
+            rc = read_budget(r, c, id, currency);
+        else if (named(c, "transaction") && !negative_value(c))
+            rc = read_transaction(r, c, id, currency, at++);
+        else if (named(c, "transaction"))
+            at++;
     }
+    at = 0; /* then the reversals, which correct transactions read above */
+    for (const xmlNode *c = a->children; rc == 0 && c; c = c->next)
+        if (named(c, "transaction") && negative_value(c))
+            rc = read_transaction(r, c, id, currency, at++);
+        else if (named(c, "transaction"))
+            at++;
+    xmlFree(currency);
     return rc;
 }
 
@@ -1306,15 +1598,22 @@ static void quiet(void *ctx, const char *msg, ...)
     (void)msg;
 }
 
-int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn, void *ctx,
-                   size_t *skipped)
+int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record_fn fn,
+                   twin_iati_note_fn note, void *ctx, size_t *skipped)
 {
     xmlSetGenericErrorFunc(NULL, quiet);
-    struct reader r = {known, json_object(), fn, ctx, skipped, 0};
-    if (!r.emitted)
+    struct reader r = {known, json_object(), fn,           note, ctx, skipped,
+                       0,     json_object(), json_object()};
+    if (!r.emitted || !r.seen || !r.last) {
+        json_decref(r.emitted);
+        json_decref(r.seen);
+        json_decref(r.last);
         return twin_error(TWIN_ERROR, "out of memory");
+    }
     if (len > INT32_MAX) {
         json_decref(r.emitted);
+        json_decref(r.seen);
+        json_decref(r.last);
         return twin_error(TWIN_ELIMIT, "the IATI file is too large");
     }
     /* No network, no entity substitution, no DTD loading; a DTD at all is refused below. */
@@ -1323,6 +1622,8 @@ int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record
     if (!doc) {
         const xmlError *e = xmlGetLastError();
         json_decref(r.emitted);
+        json_decref(r.seen);
+        json_decref(r.last);
         return twin_error(TWIN_EINVALID, "not well-formed XML (line %d): %s", e ? e->line : 0,
                           e && e->message ? e->message : "unreadable");
     }
@@ -1346,5 +1647,7 @@ int twin_iati_read(const char *data, size_t len, json_t *known, twin_iati_record
     }
     xmlFreeDoc(doc);
     json_decref(r.emitted);
+    json_decref(r.seen);
+    json_decref(r.last);
     return rc;
 }

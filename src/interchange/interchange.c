@@ -777,6 +777,62 @@ static int iati_record(size_t activity, json_t *rec, void *ctx)
     return stage(ctx, activity, rec);
 }
 
+/* A budget or transaction's key (see twin_iati_read): the first free of KEY, KEY #2, ... */
+static void note_money_key(json_t *known, const char *base, const char *id)
+{
+    char key[1300];
+    snprintf(key, sizeof(key), "%s", base);
+    for (long n = 2; json_object_get(known, key); n++)
+        snprintf(key, sizeof(key), "%s #%ld", base, n);
+    json_object_set_new(known, key, json_string(id));
+}
+
+static int note_money(json_t *known, const json_t *rec, const char *type, const char *id,
+                      const char *pid)
+{
+    const char *corrects = json_string_value(json_object_get(rec, "corrects"));
+    const char *currency = json_string_value(json_object_get(rec, "currency"));
+    double value = json_number_value(json_object_get(rec, "value"));
+    char base[1200], k[64];
+    if (strcmp(type, "transaction") == 0) {
+        snprintf(base, sizeof(base), "trn:%s %s %s %s %.15g", pid,
+                 json_string_value(json_object_get(rec, "transaction_type")),
+                 json_string_value(json_object_get(rec, "date")), currency, value);
+        note_money_key(known, base, id);
+    } else if (corrects) { /* added into its budget once all are known */
+        snprintf(k, sizeof(k), "fix:%s", id);
+        json_object_set_new(known, k, json_string(corrects));
+        snprintf(k, sizeof(k), "val:%s", id);
+        json_object_set_new(known, k, json_real(value));
+    } else {
+        snprintf(base, sizeof(base), "bud:%s %s %s %s %s", pid,
+                 json_string_value(json_object_get(rec, "budget_type")),
+                 json_string_value(json_object_get(rec, "period_start")),
+                 json_string_value(json_object_get(rec, "period_end")), currency);
+        note_money_key(known, base, id);
+        snprintf(k, sizeof(k), "net:%s", id);
+        json_object_set_new(known, k, json_real(value));
+    }
+    return 0;
+}
+
+/* An element an IATI import skips, named for the report (the first TWIN_IMPORT_MAX_NOTES). */
+static void iati_note(const char *message, void *ctx)
+{
+    struct importer *im = ctx;
+    struct twin_import_report *r = im->report;
+    if (r->nnotes == TWIN_IMPORT_MAX_NOTES) {
+        r->notes_left_out++;
+        return;
+    }
+    char **notes = twin_util_realloc_array(r->notes, r->nnotes + 1, sizeof(*notes));
+    if (!notes)
+        return;
+    r->notes = notes;
+    if ((r->notes[r->nnotes] = strdup(message)))
+        r->nnotes++;
+}
+
 /* Keys by which an IATI import finds records it made before (see twin_iati_read). */
 static int note_known(json_t *rec, void *ctx)
 {
@@ -801,9 +857,39 @@ static int note_known(json_t *rec, void *ctx)
         snprintf(key, sizeof(key), "res:%s %s", pid, title);
     else if (strcmp(type, "indicator") == 0 && result)
         snprintf(key, sizeof(key), "ind:%s %s", result, title);
+    else if ((strcmp(type, "budget") == 0 || strcmp(type, "transaction") == 0) && pid)
+        return note_money(known, rec, type, id, pid);
     if (key[0] && !json_object_get(known, key))
         json_object_set_new(known, key, json_string(id));
     return 0;
+}
+
+/* Adds each budget correction's value into the budget its chain of corrects ends at. */
+static void settle_budget_nets(json_t *known)
+{
+    const char *key;
+    json_t *v;
+    size_t limit = json_object_size(known);
+    json_object_foreach(known, key, v)
+    {
+        if (strncmp(key, "fix:", 4) != 0)
+            continue;
+        const char *root = json_string_value(v);
+        char k[64];
+        for (size_t i = 0; root && i < limit; i++) {
+            snprintf(k, sizeof(k), "fix:%s", root);
+            const char *up = json_string_value(json_object_get(known, k));
+            if (!up)
+                break;
+            root = up;
+        }
+        snprintf(k, sizeof(k), "val:%s", key + 4);
+        double add = json_number_value(json_object_get(known, k));
+        snprintf(k, sizeof(k), "net:%s", root ? root : "");
+        json_t *net = json_object_get(known, k);
+        if (net)
+            json_real_set(net, json_number_value(net) + add);
+    }
 }
 
 /* IATI: activities into partnerships and the records around them, matching records an earlier
@@ -813,8 +899,10 @@ static int import_iati(struct importer *im, const char *data, size_t len)
     json_t *known = json_object();
     int rc = known ? twin_ops_foreach(im->node, NULL, NULL, note_known, known)
                    : twin_error(TWIN_ERROR, "out of memory");
-    if (rc == 0)
-        rc = twin_iati_read(data, len, known, iati_record, im, &im->report->skipped);
+    if (rc == 0) {
+        settle_budget_nets(known);
+        rc = twin_iati_read(data, len, known, iati_record, iati_note, im, &im->report->skipped);
+    }
     json_decref(known);
     return rc;
 }
@@ -826,6 +914,9 @@ void twin_interchange_import_report_free(struct twin_import_report *r)
     for (size_t i = 0; i < r->nfiles; i++)
         free(r->files[i]);
     free(r->files);
+    for (size_t i = 0; i < r->nnotes; i++)
+        free(r->notes[i]);
+    free(r->notes);
     free(r->errors);
     free(r);
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# IATI export: a partnership with members, sectors, countries, an MoU, a result with an indicator
-# exports as an iati-activities 2.03 document that twin checks against its built-in copy of the
-# official schema, and that xmllint accepts too; it keeps IATI's rules: the identifier begins
-# with the reporting organisation's ref, sector and country percentages sum to 100, there is a
-# start date, and language and currency are given. Person records, notes and sides stay out; a
-# partnership IATI cannot take is named. Records twin accepts but the IATI schema does not (no
-# summary, a percentage written in exponent form) make the export refuse, naming the element,
-# line and activity, and write nothing. The Dutch
-# foreign ministry's sample and the official annotated example import cleanly, their re-export
-# validates, a second import changes nothing, DTDs (entity expansion) are refused, and so is an
-# activity-date type that is not a whole number from 1 to 4.
+# IATI export: a partnership with members, sectors, countries, an MoU, a result with an indicator,
+# budgets (one corrected) and transactions (one a correction) exports as an iati-activities 2.03
+# document that twin checks against its built-in copy of the official schema, and that xmllint
+# accepts too; it keeps IATI's rules: the identifier begins with the reporting organisation's
+# ref, sector and country percentages sum to 100, there is a start date, and language and
+# currency are given. Person records, notes and sides stay out; a partnership IATI cannot take
+# is named. Records twin accepts but the IATI schema does not (no summary, a percentage written
+# in exponent form) make the export refuse, naming the element, line and activity, and write
+# nothing. The Dutch foreign ministry's sample and the official annotated example import
+# cleanly, the sample's budgets and transactions with them (its reversals as corrections), their
+# re-export validates, a second import changes nothing, a budget changed in the file is
+# corrected by the difference, money twin cannot represent is skipped and named with its line,
+# DTDs (entity expansion) are refused, and so is an activity-date type that is not a whole
+# number from 1 to 4.
 set -euo pipefail
 # shellcheck source=lib/common.bash
 . "$(dirname "$0")/lib/common.bash"
@@ -140,6 +143,39 @@ found_node "$G" "Ministry of Foreign Affairs" XE-EXAMPLE-MFA NL donor "Import Te
 BEFORE=$(commit_count "$G")
 expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Skipped"
+
+check "the sample's 13 budgets and 72 transactions come in, with their values and organisations"
+for t in budget transaction institution partnership; do
+    expect_ok tw "$G" --json list "$t" --all
+    cp "$OUT" "$TEST_TMP/nl-$t.json"
+done
+python3 - "$TEST_TMP" <<'PY2' || fail "the sample's money did not come in as the file has it"
+import json, sys
+load = lambda t: json.load(open(f"{sys.argv[1]}/nl-{t}.json"))
+budgets, txs, insts, parts = load("budget"), load("transaction"), load("institution"), load("partnership")
+assert len(budgets) == 13 and len(txs) == 72, (len(budgets), len(txs))
+p = next(p for p in parts if p.get("iati_identifier") == "NL-1-PPR-24706")
+b = [b for b in budgets if b["partnership"] == p["id"]]
+assert len(b) == 1, b
+b = b[0]
+assert (b["value"], b["currency"], b["period_start"], b["period_end"], b["budget_type"],
+        b["value_date"]) == (2000000, "EUR", "2014-01-01", "2016-07-25", "original",
+                             "2018-01-01"), b
+d = [t for t in txs if t["partnership"] == p["id"] and t["transaction_type"] == "3"]
+assert sorted((t["date"], t["value"]) for t in d) == [("2014-04-08", 1500000),
+                                                      ("2015-06-30", 500000)], d
+name = {i["id"]: i for i in insts}
+assert all(name[t["provider"]]["org_id"] == "XM-DAC-7" and name[t["receiver"]]["name"] == "ICTJ"
+           for t in d), d
+# The 11 reversals (negative commitments) correct a commitment of their activity in their currency.
+rev = [t for t in txs if t["value"] < 0]
+assert len(rev) == 11 and all(t.get("corrects") for t in rev), rev
+by_id = {t["id"]: t for t in txs}
+for t in rev:
+    c = by_id[t["corrects"]]
+    assert (c["partnership"], c["transaction_type"], c["currency"]) == \
+        (t["partnership"], t["transaction_type"], t["currency"]) and c["value"] > 0, (t, c)
+PY2
 expect_ok tw "$G" --json import "$TWIN_TEST_DATA/iati/activity-standard-example-annotated.xml"
 expect_json_parses "$OUT" "import --json"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["committed"] and j["skipped"] > 0 and not j["errors"], j' "$OUT" ||
@@ -158,6 +194,62 @@ xmllint --noout --nonet --schema "$SCHEMA" "$TEST_TMP/re.xml" 2>"$TEST_TMP/xmlli
 expect_ok tw "$G" import "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml"
 expect_stdout_contains "Nothing to import"
 expect_eq "$(commit_count "$G")" $((BEFORE + 2)) "commits after importing the sample again"
+
+check "a budget whose value changed is corrected by the difference; money twin cannot keep is named"
+sed -e 's|<value value-date="2018-01-01">2000000</value>|<value value-date="2018-01-01">1800000</value>|' \
+    -e '0,/<transaction-type code="3"\/>/s//<transaction-type code="99"\/>/' \
+    "$TWIN_TEST_DATA/iati/nl-mfa-sample-2.03.xml" >"$TEST_TMP/changed.xml"
+grep -q '>1800000<' "$TEST_TMP/changed.xml" && grep -q 'code="99"' "$TEST_TMP/changed.xml" ||
+    fail "nothing to change in the sample"
+expect_ok tw "$G" import "$TEST_TMP/changed.xml"
+expect_stdout_contains "1 new, 0 changed"
+expect_stderr_contains "twin: activity 1 (line 137): transaction: transaction-type '99' is not an IATI transaction type (1-13); skipped"
+expect_ok tw "$G" --json list budget --all
+python3 - "$OUT" <<'PY2' || fail "the changed budget was not corrected by the difference"
+import json, sys
+b = json.load(open(sys.argv[1]))
+fix = [x for x in b if x.get("corrects")]
+assert len(b) == 15 and len(fix) == 1 and fix[0]["value"] == -200000, fix
+orig = next(x for x in b if x["id"] == fix[0]["corrects"])
+assert orig["value"] == 2000000 and orig["period_end"] == "2016-07-25", orig
+PY2
+expect_ok tw "$G" import "$TEST_TMP/changed.xml"
+expect_stdout_contains "Nothing to import"
+expect_ok tw "$G" export --format iati --out "$TEST_TMP/re2.xml"
+python3 - "$TEST_TMP/re2.xml" <<'PY2' || fail "the corrected budget is not exported at its new value"
+import sys, xml.etree.ElementTree as ET
+a = next(a for a in ET.parse(sys.argv[1]).getroot()
+         if a.findtext("title/narrative") == "ICTJ 2013-2014")
+assert [b.find("value").text for b in a.findall("budget")] == ["1800000"], a
+PY2
+
+cat >"$TEST_TMP/odd.xml" <<'XML'
+<?xml version="1.0" encoding="UTF-8"?>
+<iati-activities version="2.03">
+  <iati-activity default-currency="EUR">
+    <iati-identifier>XE-EXAMPLE-MFA-ODD</iati-identifier>
+    <title><narrative>Odd money</narrative></title>
+    <budget status="3"><period-start iso-date="2026-01-01"/><period-end iso-date="2026-12-31"/><value value-date="2026-01-01">10</value></budget>
+    <budget><period-start iso-date="2026-01-01"/><period-end iso-date="2026-12-31"/><value value-date="2026-01-01">-10</value></budget>
+    <budget type="2"><period-start iso-date="2026-01-01"/><period-end iso-date="2026-12-31"/><value currency="XEU" value-date="2026-01-01">10</value></budget>
+    <transaction><transaction-type code="3"/><transaction-date iso-date="2026-02-01"/></transaction>
+    <transaction><transaction-type code="3"/><transaction-date iso-date="2026-02-01"/><value value-date="2026-02-01">ten</value></transaction>
+    <transaction><transaction-type code="4"/><transaction-date iso-date="2026-02-01"/><value value-date="2026-02-01">-5</value></transaction>
+    <transaction><transaction-type code="4"/><value value-date="2026-02-01">5</value></transaction>
+  </iati-activity>
+</iati-activities>
+XML
+expect_ok tw "$G" import "$TEST_TMP/odd.xml"
+for msg in "(line 6): budget: status '3' is not an IATI budget status (1 indicative, 2 committed); skipped" \
+    "(line 7): budget: value -10 is negative: IATI has no budget reversal" \
+    "(line 8): budget: currency 'XEU' is not an ISO 4217 code; skipped" \
+    "(line 9): transaction: no value; skipped" \
+    "(line 10): transaction: value 'ten' is not a number; skipped" \
+    "(line 11): transaction: value -5 is negative, and the activity has no transaction of type 4 in EUR for it to correct; skipped" \
+    "(line 12): transaction: no transaction-date; skipped"; do
+    expect_stderr_contains "twin: activity 1 $msg"
+done
+expect_stdout_contains "1 new"
 
 check "a DTD (entity expansion, external entities) is refused; malformed XML and date types are named"
 BEFORE=$(commit_count "$G")
