@@ -2,7 +2,8 @@
  * commas and any Unicode kept), the CSV reader on its own (quoting, NUL bytes, UTF-8, the column
  * and cell limits), and imports: one commit for every row or nothing at all, each invalid row
  * named by its row number, dry runs, updates, JSON imports and the progress callback; imports of
- * several files and directories as one batch, and sealed records imported again. */
+ * several files and directories as one batch, sealed records imported again, and money records
+ * (contributions, budgets, transactions, corrections below zero) through JSON and CSV. */
 #define _XOPEN_SOURCE 700 /* nftw, open_memstream */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -895,6 +896,141 @@ static void several_files_are_one_batch_whose_references_resolve_in_any_order(vo
     twin_interchange_import_report_free(r);
 }
 
+/* Money and staff time: a contribution, a budget and a transaction, each with a correction that
+ * takes away (a negative value), come out as JSON and as CSV and back into another network's
+ * node exactly as recorded, corrections still naming the entries they correct; into their own
+ * node they change nothing. */
+static const char *const money_types[] = {"institution", "partnership", "contribution", "budget",
+                                          "transaction"};
+#define N_MONEY_TYPES (sizeof(money_types) / sizeof(money_types[0]))
+
+static twin_node *another_node(struct env *e, const char *name)
+{
+    char dir[256];
+    twin_node *n = NULL;
+    snprintf(dir, sizeof(dir), "%s/%s", e->f->dir, name);
+    if (twin_network_create(&n, dir, &who, "Example Money Twinning"))
+        fail_msg("create %s: %s", name, twin_error_last());
+    return n;
+}
+
+/* Every record of the money types in a is in b, equal. */
+static void same_records(twin_node *a, twin_node *b, size_t expected)
+{
+    struct twin_selection any = {0};
+    json_t *all = export_json(a, &any);
+    size_t i, n = 0;
+    json_t *rec;
+    json_array_foreach(all, i, rec)
+    {
+        json_t *there = get(b, json_string_value(json_object_get(rec, "id")));
+        if (!json_equal(rec, there)) {
+            char *x = json_dumps(rec, JSON_SORT_KEYS), *y = json_dumps(there, JSON_SORT_KEYS);
+            fail_msg("changed on the way:\n%s\n%s", x, y);
+        }
+        json_decref(there);
+        n++;
+    }
+    assert_int_equal(n, expected);
+    json_decref(all);
+}
+
+static void money_records_round_trip_through_json_and_csv(void **state)
+{
+    struct env *e = *state;
+    char inst[TWIN_ID_LEN + 1], part[TWIN_ID_LEN + 1], c1[TWIN_ID_LEN + 1], c2[TWIN_ID_LEN + 1],
+        b1[TWIN_ID_LEN + 1], b2[TWIN_ID_LEN + 1], t1[TWIN_ID_LEN + 1], t2[TWIN_ID_LEN + 1];
+    add(inst, e->node, "institution",
+        FIELDS("name", "Water Authority South", "org_id", "XE-EXAMPLE-WAS"));
+    add(part, e->node, "partnership",
+        FIELDS("title", "Water twinning", "partnership_type", "twinning", "currency", "EUR"));
+    add(c1, e->node, "contribution",
+        FIELDS("partnership", part, "institution", inst, "kind", "in_kind", "category",
+               "expert_days", "quantity", "20", "unit", "days", "value", "12000.5", "currency",
+               "EUR", "date", "2026-02-01", "status", "pledged", "description", TRICKY_TITLE));
+    add(c2, e->node, "contribution",
+        FIELDS("partnership", part, "institution", inst, "kind", "in_kind", "category",
+               "expert_days", "quantity", "-2.5", "unit", "days", "value", "-1500.25", "currency",
+               "EUR", "date", "2026-02-03", "status", "pledged", "corrects", c1));
+    add(b1, e->node, "budget",
+        FIELDS("partnership", part, "budget_type", "original", "status", "committed",
+               "period_start", "2026-01-01", "period_end", "2026-12-31", "value", "120000",
+               "currency", "EUR", "value_date", "2026-01-15", "description", TRICKY_BODY));
+    add(b2, e->node, "budget",
+        FIELDS("partnership", part, "budget_type", "original", "period_start", "2026-01-01",
+               "period_end", "2026-12-31", "value", "-20000", "currency", "EUR", "corrects", b1));
+    add(t1, e->node, "transaction",
+        FIELDS("partnership", part, "transaction_type", "3", "value", "50000", "currency", "EUR",
+               "date", "2026-03-01", "receiver", inst));
+    add(t2, e->node, "transaction",
+        FIELDS("partnership", part, "transaction_type", "3", "value", "-0.75", "currency", "EUR",
+               "date", "2026-03-02", "value_date", "2026-03-01", "corrects", t1));
+    json_t *rec = get(e->node, b2);
+    assert_int_equal(json_integer_value(json_object_get(rec, "value")), -20000);
+    json_decref(rec);
+    struct twin_selection any = {0};
+    size_t total = 0;
+    for (size_t i = 0; i < N_MONEY_TYPES; i++)
+        total += count_type(e->node, money_types[i]);
+    assert_int_equal(total, 8);
+
+    /* JSON, all types in one file, into another network's node. */
+    struct out o;
+    assert_int_equal(twin_interchange_export_json(out_open(&o), e->node, &any), 0);
+    char *json = out_close(&o), path[256], dir[256];
+    file_with(e, path, "all.json", json);
+    free(json);
+    twin_node *n2 = another_node(e, "json-node");
+    struct twin_import_report *r = NULL;
+    if (twin_interchange_import(&r, n2, path, TWIN_FORMAT_JSON, NULL, false, NULL, NULL))
+        fail_msg("json import: %s", twin_error_last());
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->created, 8);
+    twin_interchange_import_report_free(r);
+    same_records(e->node, n2, 8);
+    twin_node_free(n2);
+
+    /* CSV, one file per type, as one import into a third node. */
+    snprintf(dir, sizeof(dir), "%s/csv", e->f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (size_t i = 0; i < N_MONEY_TYPES; i++) {
+        struct twin_selection sel = {.type = money_types[i]};
+        size_t rows = 0;
+        char *csv = export_csv(e->node, &sel, &rows), name[64];
+        snprintf(name, sizeof(name), "csv/%s.csv", money_types[i]);
+        file_with(e, path, name, csv);
+        free(csv);
+    }
+    twin_node *n3 = another_node(e, "csv-node");
+    const char *paths[] = {dir};
+    struct twin_import_options opt = {0};
+    r = NULL;
+    if (twin_interchange_import_paths(&r, n3, paths, 1, &opt))
+        fail_msg("csv import: %s", twin_error_last());
+    for (size_t i = 0; i < r->nerrors; i++)
+        print_message("%s row %zu: %s\n", r->files[r->errors[i].file], r->errors[i].row,
+                      r->errors[i].message);
+    assert_int_equal(r->nerrors, 0);
+    assert_int_equal(r->created, 8);
+    twin_interchange_import_report_free(r);
+    same_records(e->node, n3, 8);
+    rec = get(n3, t2);
+    assert_true(json_number_value(json_object_get(rec, "value")) == -0.75);
+    assert_string_equal(json_string_value(json_object_get(rec, "corrects")), t1);
+    json_decref(rec);
+    twin_node_free(n3);
+
+    /* Into their own node: nothing changes. */
+    git_oid before = head_of(e->node);
+    r = import_paths_ok(e, paths, 1, false);
+    assert_int_equal(r->unchanged, 8);
+    assert_int_equal(r->created + r->changed, 0);
+    assert_false(r->committed);
+    twin_interchange_import_report_free(r);
+    git_oid after = head_of(e->node);
+    assert_true(git_oid_equal(&before, &after));
+}
+
 static void a_directory_gives_its_files_of_the_format_and_nothing_else(void **state)
 {
     struct env *e = *state;
@@ -1061,6 +1197,7 @@ int main(void)
         ENV_TEST(a_json_import_checks_references_among_its_own_records),
         ENV_TEST(several_files_are_one_batch_whose_references_resolve_in_any_order),
         ENV_TEST(a_directory_gives_its_files_of_the_format_and_nothing_else),
+        ENV_TEST(money_records_round_trip_through_json_and_csv),
         ENV_TEST(a_sealed_record_imported_again_as_its_content_is_unchanged),
         ENV_TEST(progress_is_reported_every_thousand_rows),
     };
