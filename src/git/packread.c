@@ -917,3 +917,93 @@ int twin_packread_get(twin_pobj **out, twin_packread *r, const git_oid *id)
     }
     return rc;
 }
+
+/* ---- as a libgit2 object-database backend -------------------------------------------------- */
+
+struct backend {
+    git_odb_backend parent;
+    twin_packread *packs;
+    pthread_mutex_t lock;
+};
+
+static int backend_error(int rc)
+{
+    if (rc == 0)
+        return GIT_ENOTFOUND;
+    git_error_set_str(GIT_ERROR_ODB, twin_error_last());
+    return GIT_ERROR;
+}
+
+/* The object's size and type, and with data a copy of it for libgit2. The reader's objects are
+ * counted by reference without atomics: all of it happens under the lock. */
+static int backend_fetch(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                         const git_oid *id)
+{
+    struct backend *pb = (struct backend *)b;
+    twin_pobj *o = NULL;
+    pthread_mutex_lock(&pb->lock);
+    int rc = twin_packread_get(&o, pb->packs, id);
+    if (rc > 0) {
+        *len = o->size;
+        *type = o->type;
+        if (data && (*data = git_odb_backend_data_alloc(b, o->size)))
+            memcpy(*data, o->data, o->size);
+        else if (data)
+            rc = twin_error(TWIN_ERROR, "out of memory");
+        twin_packread_release(o);
+    }
+    pthread_mutex_unlock(&pb->lock);
+    return rc > 0 ? 0 : backend_error(rc);
+}
+
+static int backend_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                        const git_oid *id)
+{
+    return backend_fetch(data, len, type, b, id);
+}
+
+static int backend_read_header(size_t *len, git_object_t *type, git_odb_backend *b,
+                               const git_oid *id)
+{
+    return backend_fetch(NULL, len, type, b, id);
+}
+
+static int backend_exists(git_odb_backend *b, const git_oid *id)
+{
+    struct backend *pb = (struct backend *)b;
+    pthread_mutex_lock(&pb->lock);
+    int rc = twin_packread_has(pb->packs, id);
+    pthread_mutex_unlock(&pb->lock);
+    return rc > 0;
+}
+
+static void backend_free(git_odb_backend *b)
+{
+    struct backend *pb = (struct backend *)b;
+    twin_packread_free(pb->packs);
+    pthread_mutex_destroy(&pb->lock);
+    free(pb);
+}
+
+int twin_packread_backend(git_odb_backend **out, twin_packread *r)
+{
+    struct backend *pb = calloc(1, sizeof(*pb));
+    *out = NULL;
+    int rc = !pb ? twin_error(TWIN_ERROR, "out of memory")
+             : git_odb_init_backend(&pb->parent, GIT_ODB_BACKEND_VERSION) < 0
+                 ? twin_error_git("making an object-database backend")
+                 : 0;
+    if (rc) {
+        twin_packread_free(r);
+        free(pb);
+        return rc;
+    }
+    pb->packs = r;
+    pthread_mutex_init(&pb->lock, NULL);
+    pb->parent.read = backend_read;
+    pb->parent.read_header = backend_read_header;
+    pb->parent.exists = backend_exists;
+    pb->parent.free = backend_free;
+    *out = &pb->parent;
+    return 0;
+}

@@ -103,4 +103,12 @@ void twin_packread_trust(twin_packread *r);
  * their objects were hashed on their way in. */
 void twin_packread_trust_dir(twin_packread *r, size_t dir);
 
+/* A libgit2 object-database backend reading through r, which it takes over (freed with the
+ * backend, or at once when making it fails): libgit2 then maps none of the packs r reads, whose
+ * maps would count a second time in the resident set next to r's own, and whose pages the page
+ * cache may hold 2 MiB at a time, each faulted in whole. It reads objects and their headers and
+ * tells whether one exists, one call at a time (a lock: libgit2 does not promise a backend the
+ * thread it was made on). */
+int twin_packread_backend(git_odb_backend **out, twin_packread *r);
+
 #endif

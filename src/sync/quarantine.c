@@ -159,96 +159,18 @@ int twin_quarantine_append(twin_quarantine *q, const void *data, size_t len)
  * and the quarantine's loose objects last, so the many reads of a check cost no file-system
  * probes. */
 /* The quarantined pack as libgit2 sees it, read through twin's pack reader: libgit2 maps none of
- * it (its maps would count a second time in the resident set, next to the check's own), and
- * reads what the check's rules ask of it (a membership, a merge's trees) as the check does. */
-struct pack_backend {
-    git_odb_backend parent;
-    twin_packread *packs;
-    pthread_mutex_t lock; /* a view is used on one thread, but libgit2 does not promise it */
-};
-
-static int backend_error(int rc)
-{
-    if (rc == 0)
-        return GIT_ENOTFOUND;
-    git_error_set_str(GIT_ERROR_ODB, twin_error_last());
-    return GIT_ERROR;
-}
-
-/* The object's size and type, and with data a copy of it for libgit2. The reader's objects are
- * counted by reference without atomics: all of it happens under the lock. */
-static int pack_backend_fetch(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
-                              const git_oid *id)
-{
-    struct pack_backend *pb = (struct pack_backend *)b;
-    twin_pobj *o = NULL;
-    pthread_mutex_lock(&pb->lock);
-    int rc = twin_packread_get(&o, pb->packs, id);
-    if (rc > 0) {
-        *len = o->size;
-        *type = o->type;
-        if (data && (*data = git_odb_backend_data_alloc(b, o->size)))
-            memcpy(*data, o->data, o->size);
-        else if (data)
-            rc = twin_error(TWIN_ERROR, "out of memory");
-        twin_packread_release(o);
-    }
-    pthread_mutex_unlock(&pb->lock);
-    return rc > 0 ? 0 : backend_error(rc);
-}
-
-static int pack_backend_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b,
-                             const git_oid *id)
-{
-    return pack_backend_fetch(data, len, type, b, id);
-}
-
-static int pack_backend_read_header(size_t *len, git_object_t *type, git_odb_backend *b,
-                                    const git_oid *id)
-{
-    return pack_backend_fetch(NULL, len, type, b, id);
-}
-
-static int pack_backend_exists(git_odb_backend *b, const git_oid *id)
-{
-    struct pack_backend *pb = (struct pack_backend *)b;
-    pthread_mutex_lock(&pb->lock);
-    int rc = twin_packread_has(pb->packs, id);
-    pthread_mutex_unlock(&pb->lock);
-    return rc > 0;
-}
-
-static void pack_backend_free(git_odb_backend *b)
-{
-    struct pack_backend *pb = (struct pack_backend *)b;
-    twin_packread_free(pb->packs);
-    pthread_mutex_destroy(&pb->lock);
-    free(pb);
-}
-
+ * it, and reads what the check's rules ask of it (a membership, a merge's trees) as the check
+ * does. */
 static int pack_backend_new(git_odb_backend **out, twin_quarantine *q)
 {
     const char *dirs[] = {q->dir};
-    struct pack_backend *pb = calloc(1, sizeof(*pb));
+    twin_packread *packs = NULL;
     *out = NULL;
-    if (!pb)
-        return twin_error(TWIN_ERROR, "out of memory");
-    int rc = twin_packread_open_dirs(&pb->packs, dirs, 1);
-    if (rc == 0 && git_odb_init_backend(&pb->parent, GIT_ODB_BACKEND_VERSION) < 0)
-        rc = twin_error_git("opening the quarantined pack");
-    if (rc) {
-        twin_packread_free(pb->packs);
-        free(pb);
+    int rc = twin_packread_open_dirs(&packs, dirs, 1);
+    if (rc)
         return rc;
-    }
-    twin_packread_lean(pb->packs);
-    pthread_mutex_init(&pb->lock, NULL);
-    pb->parent.read = pack_backend_read;
-    pb->parent.read_header = pack_backend_read_header;
-    pb->parent.exists = pack_backend_exists;
-    pb->parent.free = pack_backend_free;
-    *out = &pb->parent;
-    return 0;
+    twin_packread_lean(packs);
+    return twin_packread_backend(out, packs);
 }
 
 static int open_view(git_odb **odb_out, git_repository **out, twin_quarantine *q)
