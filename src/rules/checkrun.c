@@ -29,9 +29,57 @@ struct shared {
 
 struct worker {
     struct shared *s;
+    size_t index; /* its place in a kept set */
     int rc;
     char error[512];
 };
+
+struct kept_slot {
+    git_repository *repo;
+    void *extra;
+    twin_check_cache *cache; /* NULL: nothing kept */
+    void (*close)(git_repository *repo, void *extra, void *ctx);
+    void *ctx;
+};
+
+struct twin_checkrun_kept {
+    struct kept_slot slots[THREADS_MAX];
+};
+
+int twin_checkrun_kept_new(twin_checkrun_kept **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
+}
+
+void twin_checkrun_kept_free(twin_checkrun_kept *k)
+{
+    for (size_t i = 0; k && i < THREADS_MAX; i++) {
+        struct kept_slot *s = &k->slots[i];
+        if (!s->cache)
+            continue;
+        twin_validity_cache_free(s->cache);
+        s->close(s->repo, s->extra, s->ctx);
+    }
+    free(k);
+}
+
+/* A thread's repository and cache, opened and bound: 0, or an error with nothing left open. */
+static int worker_open(git_repository **repo, void **extra, twin_check_cache **cache,
+                       const struct twin_checkrun *run)
+{
+    int rc = run->open(repo, extra, run->ctx);
+    if (rc)
+        return rc;
+    if ((rc = twin_validity_cache_new(cache)) ||
+        (run->bind && (rc = run->bind(*cache, *repo, run->ctx)))) {
+        twin_validity_cache_free(*cache);
+        *cache = NULL;
+        run->close(*repo, *extra, run->ctx);
+        *repo = NULL;
+    }
+    return rc;
+}
 
 static void *work(void *arg)
 {
@@ -41,9 +89,16 @@ static void *work(void *arg)
     git_repository *repo = NULL;
     void *extra = NULL;
     twin_check_cache *cache = NULL;
-    if ((k->rc = run->open(&repo, &extra, run->ctx)) || (k->rc = twin_validity_cache_new(&cache)) ||
-        (run->bind && (k->rc = run->bind(cache, repo, run->ctx))))
+    struct kept_slot *slot = run->kept ? &run->kept->slots[k->index] : NULL;
+    if (slot && slot->cache) {
+        repo = slot->repo;
+        extra = slot->extra;
+        cache = slot->cache;
+    } else if ((k->rc = worker_open(&repo, &extra, &cache, run))) {
         goto done;
+    } else if (slot) {
+        *slot = (struct kept_slot){repo, extra, cache, run->close, run->ctx};
+    }
     for (;;) {
         size_t from = atomic_load(&s->next), to;
         do {
@@ -67,9 +122,11 @@ static void *work(void *arg)
 done:
     if (k->rc)
         snprintf(k->error, sizeof(k->error), "%s", twin_error_last());
-    twin_validity_cache_free(cache);
-    if (repo)
-        run->close(repo, extra, run->ctx);
+    if (!slot) {
+        twin_validity_cache_free(cache);
+        if (repo)
+            run->close(repo, extra, run->ctx);
+    }
     pthread_mutex_lock(&s->lock);
     s->running--;
     pthread_cond_signal(&s->ended);
@@ -141,7 +198,7 @@ int twin_checkrun(size_t *done, const struct twin_checkrun *run)
     }
     size_t started = 0;
     for (; started < threads; started++) {
-        workers[started] = (struct worker){.s = &s};
+        workers[started] = (struct worker){.s = &s, .index = started};
         if (pthread_create(&tids[started], NULL, work, &workers[started]) != 0) {
             pthread_mutex_lock(&s.lock);
             s.running -= threads - started;

@@ -15,6 +15,18 @@
 #include "git/treecache.h"
 #include "twin/validity.h"
 
+/* Each thread's repository and cache, kept from one run to the next by a caller that checks a
+ * long history a run at a time (the log, a window at a time): what one run read (trees, the pack
+ * reader's cache, the membership) serves the next, and each thread's repository is opened and
+ * its membership read through libgit2 once, not once a run. */
+typedef struct twin_checkrun_kept twin_checkrun_kept;
+
+int twin_checkrun_kept_new(twin_checkrun_kept **out);
+
+/* Frees each kept cache and closes each kept repository with the close (and ctx) of the run that
+ * opened it. */
+void twin_checkrun_kept_free(twin_checkrun_kept *k);
+
 struct twin_checkrun {
     const git_oid *ids;
     size_t count;
@@ -31,6 +43,9 @@ struct twin_checkrun {
      * returned. */
     int (*progress)(size_t done, void *ctx);
     void *ctx;
+    /* When not NULL, thread i takes its repository and cache from kept (opening and binding them
+     * when kept has none yet) and leaves them there for the next run. */
+    twin_checkrun_kept *kept;
 };
 
 /* Checks every commit of run. 0, or the first error that stopped the check; *done: how many

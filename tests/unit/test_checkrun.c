@@ -275,6 +275,58 @@ static void several_threads_are_used_only_for_long_runs(void **state)
     free(ids);
 }
 
+/* Runs kept across calls, as the log checks a window at a time: each thread's repository is
+ * opened and its cache bound once, whatever the number of runs, and closed only when the kept set
+ * is freed; the verdicts are those of runs that keep nothing. */
+static void kept_threads_open_once_across_runs(void **state)
+{
+    struct node_fixture *f = *state;
+    const size_t n = 200, windows[][2] = {{100, 200}, {0, 100}, {150, 200}};
+    git_oid *ids = line(f, n, bad_in_200, 5);
+    struct run_ctx plain = {0}, c = {0};
+    size_t done = 0;
+    int rc = -100;
+    struct verdict *want = run_on(f, ids, n, 2, &done, &rc, &plain);
+    assert_int_equal(rc, 0);
+    twin_checkrun_kept *kept = NULL;
+    assert_int_equal(twin_checkrun_kept_new(&kept), 0);
+    c.repo_path = git_repository_path(twin_node_repo(f->node));
+    for (size_t w = 0; w < 3; w++) {
+        size_t from = windows[w][0], count = windows[w][1] - from;
+        c.verdicts = calloc(count, sizeof(*c.verdicts));
+        assert_non_null(c.verdicts);
+        struct twin_checkrun run = {.ids = ids + from,
+                                    .count = count,
+                                    .threads = 2,
+                                    .open = open_repo,
+                                    .close = close_repo,
+                                    .bind = bind_cache,
+                                    .result = record,
+                                    .ctx = &c,
+                                    .kept = kept};
+        rc = twin_checkrun(&done, &run);
+        if (rc)
+            fail_msg("window %zu: %s", w, twin_error_last());
+        assert_int_equal(done, count);
+        for (size_t i = 0; i < count; i++) {
+            assert_int_equal(atomic_load(&c.verdicts[i].calls), 1);
+            assert_int_equal(c.verdicts[i].valid, want[from + i].valid);
+            assert_string_equal(c.verdicts[i].reason, want[from + i].reason);
+        }
+        free(c.verdicts);
+        c.verdicts = NULL;
+    }
+    /* Two threads for 100 commits and more: two repositories, opened in the first window. */
+    assert_int_equal(atomic_load(&c.opens), 2);
+    assert_int_equal(atomic_load(&c.binds), 2);
+    assert_int_equal(atomic_load(&c.closes), 0);
+    twin_checkrun_kept_free(kept);
+    assert_int_equal(atomic_load(&c.closes), 2);
+    assert_int_equal(atomic_load(&c.mismatched), 0);
+    free(want);
+    free(ids);
+}
+
 static void an_empty_run_checks_nothing(void **state)
 {
     struct node_fixture *f = *state;
@@ -443,6 +495,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         NODE_TEST(one_and_several_threads_reach_the_same_verdicts),
         NODE_TEST(several_threads_are_used_only_for_long_runs),
+        NODE_TEST(kept_threads_open_once_across_runs),
         NODE_TEST(an_empty_run_checks_nothing),
         NODE_TEST(a_repository_that_cannot_be_opened_stops_the_run),
         NODE_TEST(a_commit_that_cannot_be_read_stops_the_run_and_is_named),
