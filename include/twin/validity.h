@@ -71,6 +71,10 @@ void twin_validity_cache_lean(twin_check_cache *c);
  * the threads of a check that runs on every core, whose caches add up. */
 void twin_validity_cache_lean_to(twin_check_cache *c, size_t cache_bytes);
 
+/* Keeps at most trees trees in the cache's tree cache (twin_treecache_keep), set before the first
+ * check. */
+void twin_validity_cache_keep_trees(twin_check_cache *c, size_t trees);
+
 /* Has the cache read trees through trees, a tree cache of the library's own (the one a batch of
  * commits read its trees through, bound to the repository the check reads), which outlives the
  * check's cache, instead of through its own: the trees the writer read are then read once. */

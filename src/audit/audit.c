@@ -910,6 +910,13 @@ struct log_run {
  * this one, and the log took no less time. */
 #define LOG_CACHE_BYTES ((size_t)2 << 20)
 
+/* And each thread's tree cache keeps 300 trees, not 512: the current version of 256 buckets and
+ * the directories above them. A thread takes chunks of a window between the other's, so the
+ * versions it keeps from one chunk are mostly stale in its next; the 212 more slots were filled
+ * with versions already replaced. On a 100k history: 70 MB at the peak instead of 84, in the same
+ * CPU time. */
+#define LOG_TREES 300
+
 /* Each thread reads the store through a repository made around an object database of twin's pack
  * reader and the loose objects, never through libgit2's maps of the packs: a store freshly
  * written sits in the page cache in 2 MiB folios, each mapped whole on a fault, and the few
@@ -974,6 +981,7 @@ static int lean_log_cache(twin_check_cache *cache, git_repository *repo, void *c
     snprintf(packdir, sizeof(packdir), "%sobjects/pack", ((struct log_run *)ctx)->repo_path);
     const char *dirs[] = {packdir};
     twin_validity_cache_lean_to(cache, LOG_CACHE_BYTES);
+    twin_validity_cache_keep_trees(cache, LOG_TREES);
     /* The repository has no path to find the packs by: they are named. */
     return twin_validity_cache_pack_dirs(cache, repo, dirs, 1);
 }

@@ -39,6 +39,7 @@ struct twin_treecache {
     size_t lean_cache; /* with a cache of at most so many bytes (0: the lean reader's own) */
     bool libgit2;      /* entries are looked up by libgit2 (see twin_treecache_set_libgit2) */
     size_t hand, filled;
+    size_t nslots; /* slots in use at most: TREE_SLOTS unless twin_treecache_keep said fewer */
     size_t nreplaced;
     unsigned replaced[TREE_SLOTS]; /* slots marked replaced (some since used again) */
     unsigned heads[TREE_HASH];     /* slot index plus one; 0: an empty chain */
@@ -53,7 +54,16 @@ static unsigned id_hash(const git_oid *id)
 int twin_treecache_new(twin_treecache **out)
 {
     *out = calloc(1, sizeof(**out));
-    return *out ? 0 : twin_error(TWIN_ERROR, "out of memory");
+    if (!*out)
+        return twin_error(TWIN_ERROR, "out of memory");
+    (*out)->nslots = TREE_SLOTS;
+    return 0;
+}
+
+void twin_treecache_keep(twin_treecache *c, size_t trees)
+{
+    if (c->filled == 0)
+        c->nslots = trees < 1 ? 1 : trees > TREE_SLOTS ? TREE_SLOTS : trees;
 }
 
 /* Empties a slot; its offsets array stays for the next tree unless all is true. The slot must be
@@ -427,7 +437,7 @@ int twin_treecache_index_like(struct twin_treecache_tree *t, const struct twin_t
  * used since it last passed. NULL when every slot is pinned. */
 static struct twin_treecache_tree *slot_victim(twin_treecache *c)
 {
-    if (c->filled < TREE_SLOTS)
+    if (c->filled < c->nslots)
         return &c->slots[c->filled++];
     while (c->nreplaced > 0) {
         struct twin_treecache_tree *t = &c->slots[c->replaced[--c->nreplaced]];
@@ -436,9 +446,9 @@ static struct twin_treecache_tree *slot_victim(twin_treecache *c)
             return t;
         }
     }
-    for (size_t turns = 0; turns < 2 * TREE_SLOTS; turns++) {
+    for (size_t turns = 0; turns < 2 * c->nslots; turns++) {
         struct twin_treecache_tree *t = &c->slots[c->hand];
-        c->hand = (c->hand + 1) % TREE_SLOTS;
+        c->hand = (c->hand + 1) % c->nslots;
         if (t->pinned)
             continue;
         if (t->referenced) {

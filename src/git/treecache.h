@@ -78,6 +78,11 @@ void twin_treecache_lean(twin_treecache *c);
 /* As twin_treecache_lean, its reader's cache at most cache_bytes (twin_packread_lean_to). */
 void twin_treecache_lean_to(twin_treecache *c, size_t cache_bytes);
 
+/* Keeps at most trees trees (1 to TWIN_TREECACHE_SLOTS) instead of TWIN_TREECACHE_SLOTS: for a
+ * check on several threads whose caches add up. Only before the first tree is read; after, it
+ * does nothing. */
+void twin_treecache_keep(twin_treecache *c, size_t trees);
+
 /* The pack reader of the cache for repo (bound to repo from now on, as a diff would bind it), or
  * NULL when there is none. */
 struct twin_packread *twin_treecache_packs(twin_treecache *c, git_repository *repo);

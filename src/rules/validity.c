@@ -108,6 +108,11 @@ void twin_validity_cache_lean_to(twin_check_cache *c, size_t cache_bytes)
     twin_treecache_lean_to(c->trees, cache_bytes);
 }
 
+void twin_validity_cache_keep_trees(twin_check_cache *c, size_t trees)
+{
+    twin_treecache_keep(c->trees, trees);
+}
+
 static int verdict(struct twin_check *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int verdict(struct twin_check *out, const char *fmt, ...)

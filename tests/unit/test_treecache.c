@@ -410,6 +410,52 @@ static void a_missing_tree_fails_both_ways(void **state)
     git_repository_free(repo);
 }
 
+/* The slots of the trees read, for the root trees of main, main~1 and main~2, in a cache told to
+ * keep trees (0: as made). */
+static size_t distinct_slots(git_repository *repo, size_t trees, size_t keep_after)
+{
+    twin_treecache *c = NULL;
+    struct twin_treecache_tree *got[3];
+    size_t distinct = 0;
+    assert_int_equal(twin_treecache_new(&c), 0);
+    if (trees)
+        twin_treecache_keep(c, trees);
+    assert_int_equal(twin_treecache_use(c, repo, true), 0);
+    for (size_t i = 0; i < 3; i++) {
+        char spec[32];
+        git_object *o = NULL;
+        snprintf(spec, sizeof(spec), "main~%zu^{tree}", i);
+        assert_int_equal(git_revparse_single(&o, repo, spec), 0);
+        assert_int_equal(twin_treecache_get(&got[i], c, git_object_id(o), NULL), 0);
+        assert_non_null(got[i]);
+        assert_memory_equal(got[i]->id.id, git_object_id(o)->id, GIT_OID_RAWSZ);
+        git_object_free(o);
+        if (i == 0 && keep_after) /* too late: the cache has read a tree */
+            twin_treecache_keep(c, keep_after);
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen = seen || got[k] == got[i];
+        distinct += !seen;
+    }
+    twin_treecache_free(c);
+    return distinct;
+}
+
+/* A cache told to keep two trees reads a third into the slot of one of them; one told after its
+ * first read keeps its 512. */
+static void a_cache_keeps_as_many_trees_as_it_is_told(void **state)
+{
+    struct fixture *f = *state;
+    if (!have_tool("git"))
+        skip();
+    git_repository *repo = git_history(f, "kept", false);
+    assert_int_equal(distinct_slots(repo, 0, 0), 3);
+    assert_int_equal(distinct_slots(repo, 2, 0), 2);
+    assert_int_equal(distinct_slots(repo, 1, 0), 1);
+    assert_int_equal(distinct_slots(repo, 0, 2), 3);
+    git_repository_free(repo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +465,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_plain_git_history_reads_entries_as_libgit2_does,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_missing_tree_fails_both_ways, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_cache_keeps_as_many_trees_as_it_is_told, fixture_setup,
                                         fixture_teardown),
     };
     git_libgit2_init();
