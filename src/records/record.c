@@ -534,6 +534,67 @@ static int check_action_fields(struct vctx *v, const json_t *rec)
     return 0;
 }
 
+/* A recommendation comes from an evaluation document or a review activity, and its follow-up
+ * actions are notes of kind action. */
+static int check_recommendation(struct vctx *v, const json_t *rec)
+{
+    static const char *const sources[][3] = {{"document", "document", "evaluation"},
+                                             {"activity", "activity", "review"}};
+    bool any = false;
+    for (size_t i = 0; i < 2; i++) {
+        const char *id = json_string_value(json_object_get(rec, sources[i][0]));
+        json_t *src = NULL;
+        if (!id)
+            continue;
+        any = true;
+        int rc = v->lookup ? v->lookup(&src, sources[i][1], id, v->lookup_ctx) : TWIN_ENOTFOUND;
+        if (rc == TWIN_ENOTFOUND || rc == TWIN_EINVALID) {
+            twin_error_clear(); /* missing: the reference check names it; sealed: unread */
+            continue;
+        }
+        if (rc)
+            return rc;
+        const char *kind = json_string_value(json_object_get(src, "kind"));
+        if (kind && !json_object_get(src, "sealed") && strcmp(kind, sources[i][2]) != 0) {
+            snprintf(v->path, sizeof(v->path), "%s", sources[i][0]);
+            rc = fail(v, "a recommendation comes from an %s %s, and %s %s is a %s", sources[i][2],
+                      sources[i][1], sources[i][1], id, kind);
+        }
+        json_decref(src);
+        if (rc)
+            return rc;
+    }
+    if (!any) {
+        snprintf(v->path, sizeof(v->path), "document");
+        return fail(v, "a recommendation comes from an evaluation document or a review "
+                       "activity: give document, activity or both");
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(rec, "actions"), i, a)
+    {
+        json_t *note = NULL;
+        int rc = v->lookup ? v->lookup(&note, "note", json_string_value(a), v->lookup_ctx)
+                           : TWIN_ENOTFOUND;
+        if (rc == TWIN_ENOTFOUND || rc == TWIN_EINVALID) {
+            twin_error_clear();
+            continue;
+        }
+        if (rc)
+            return rc;
+        const char *kind = json_string_value(json_object_get(note, "kind"));
+        if (kind && !json_object_get(note, "sealed") && strcmp(kind, "action") != 0) {
+            snprintf(v->path, sizeof(v->path), "actions[%zu]", i);
+            rc = fail(v, "a follow-up is a note of kind action, and note %s is a %s",
+                      json_string_value(a), kind);
+        }
+        json_decref(note);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int check_rules(struct vctx *v, const json_t *rec)
 {
     int rc = 0;
@@ -553,6 +614,8 @@ static int check_rules(struct vctx *v, const json_t *rec)
         return check_distinct(v, rec, "from_person", "to_person");
     } else if (strcmp(v->type, "note") == 0) {
         return check_action_fields(v, rec);
+    } else if (strcmp(v->type, "recommendation") == 0) {
+        return check_recommendation(v, rec);
     } else if (strcmp(v->type, "indicator") == 0) {
         size_t i;
         json_t *p;

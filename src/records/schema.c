@@ -311,6 +311,21 @@ static const struct twin_field note_fields[] = {
     REF("owner_person", false, "person"), REF("owner_institution", false, "institution"),
     DATE("due", false), ENUM("status", false, action_statuses), END};
 
+/* evaluations: what a review or an evaluation recommends, and the addressee's answer */
+static const char *const response_decisions[] = {"accepted", "partially", "rejected", NULL};
+static const struct twin_field response[] = {ENUM("decision", true, response_decisions),
+                                             TEXT("comment", false), DATE("date", false), END};
+static const struct twin_field action_ref_item[] = {REF("actions[]", false, "note")};
+static const struct twin_field recommendation_fields[] = {
+    COMMON, STRING("title", true), TEXT("text", true), REF("partnership", false, "partnership"),
+    /* where it comes from: an evaluation document, a review activity, or both */
+    REF("document", false, "document"), REF("activity", false, "activity"),
+    REF("addressee", true, "institution"), DATE("date", false),
+    /* the management response, the addressee's alone */
+    OBJECT("response", false, response),
+    /* the follow-up: notes of kind action */
+    LIST("actions", false, action_ref_item), END};
+
 /* resources: money and staff time, recorded and never overwritten (a correction is a new entry
  * naming the one it corrects) */
 static const char *const contribution_kinds[] = {"cash", "in_kind", NULL};
@@ -375,12 +390,15 @@ static const struct twin_record_type types[] = {
     TYPE("contribution", contribution_fields, "category"),
     TYPE("budget", budget_fields, "period_start"),
     TYPE("transaction", transaction_fields, "date"),
+    TYPE("recommendation", recommendation_fields, "title"),
 };
 
 static const struct twin_record_type *const type_list[] = {
     &types[0],  &types[1],  &types[2],  &types[3],  &types[4],  &types[5],
     &types[6],  &types[7],  &types[8],  &types[9],  &types[10], &types[11],
-    &types[12], &types[13], &types[14], &types[15], NULL};
+    &types[12], &types[13], &types[14], &types[15], &types[16], NULL};
+_Static_assert(sizeof(type_list) / sizeof(type_list[0]) == sizeof(types) / sizeof(types[0]) + 1,
+               "type_list names every type once, in order, and ends in NULL");
 
 const struct twin_record_type *const *twin_schema_types(void)
 {

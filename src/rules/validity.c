@@ -531,6 +531,36 @@ static int check_confirmation(char *fault, size_t fault_size, const json_t *old,
     return 0;
 }
 
+/* A recommendation's management response is the addressee's: only a member whose org id is
+ * the addressee institution's `org_id` gives, changes or removes it. */
+static int check_response(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
+                          const struct twin_member *who, struct lazy_tree *tree)
+{
+    const json_t *now = json_object_get(cur, "response");
+    const json_t *was = old ? json_object_get(old, "response") : NULL;
+    if ((!was && !now) || (was && now && json_equal((json_t *)was, (json_t *)now)))
+        return 0;
+    const char *inst = json_string_value(json_object_get(cur, "addressee"));
+    json_t *rec = NULL;
+    int rc = inst ? lookup_in_tree(&rec, "institution", inst, tree) : TWIN_ENOTFOUND;
+    if (rc && rc != TWIN_ENOTFOUND)
+        return rc;
+    twin_error_clear();
+    const char *org = json_string_value(json_object_get(rec, "org_id"));
+    if (!org)
+        snprintf(fault, fault_size,
+                 "recommendation.response: the addressee %s has no org_id, so no member can "
+                 "answer for it",
+                 inst ? inst : "(none)");
+    else if (strcmp(org, who->org_id) != 0)
+        snprintf(fault, fault_size,
+                 "recommendation.response: only %s, the addressee, answers the recommendation; "
+                 "%s may not",
+                 org, who->org_id);
+    json_decref(rec);
+    return 0;
+}
+
 static bool same_field(const json_t *a, const json_t *b, const char *key)
 {
     return json_equal(json_object_get(a, key), json_object_get(b, key));
@@ -690,6 +720,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             rc = err;
         if (rc == 0 && !fault[0] && strcmp(type, "contribution") == 0)
             rc = check_confirmation(fault, fault_size, old, cur, who, new_tree);
+        if (rc == 0 && !fault[0] && strcmp(type, "recommendation") == 0)
+            rc = check_response(fault, fault_size, old, cur, who, new_tree);
         if (rc == 0 && !fault[0] && m->rules >= 2) {
             const git_tree *tree = NULL;
             if (strcmp(type, "health_check") != 0 || (rc = lazy_get(&tree, new_tree)) == 0) {

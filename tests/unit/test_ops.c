@@ -210,7 +210,7 @@ static void add_refuses_an_unknown_type(void **state)
                         "unknown record type 'meeting' (one of: institution, partnership, "
                         "activity, person, post, assignment, handover, people_link, result, "
                         "indicator, health_check, document, note, contribution, budget, "
-                        "transaction)");
+                        "transaction, recommendation)");
 }
 
 static void add_refuses_a_reference_to_a_missing_record(void **state)

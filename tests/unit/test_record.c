@@ -147,10 +147,14 @@ static const struct type_case cases[] = {
      "{'id':'" ID_SELF "','type':'transaction','partnership':'" ID_PART "','transaction_type':'3',"
      "'value':500,'currency':'EUR','date':'2026-04-01'}",
      {"partnership", "transaction_type", "value", "currency", "date"}},
+    {"recommendation",
+     "{'id':'" ID_SELF "','type':'recommendation','title':'Share audit plans','text':'Publish "
+     "the annual audit plan to both partners.','document':'" ID_DOC "','addressee':'" ID_INST "'}",
+     {"title", "text", "addressee"}},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
-static void the_sixteen_record_types_are_listed_in_order(void **state)
+static void the_seventeen_record_types_are_listed_in_order(void **state)
 {
     const char *const *types = twin_record_types();
     size_t i = 0;
@@ -159,7 +163,7 @@ static void the_sixteen_record_types_are_listed_in_order(void **state)
         assert_string_equal(types[i], cases[i].type);
         assert_true(twin_record_type_known(types[i]));
     }
-    assert_int_equal(i, 16);
+    assert_int_equal(i, 17);
     assert_false(twin_record_type_known("meeting"));
     assert_false(twin_record_type_known(NULL));
 }
@@ -1684,6 +1688,68 @@ static void malformed_record_paths_are_refused(void **state)
     }
 }
 
+/* Records a recommendation refers to, by id (the ctx of lookup_kinds). */
+static int lookup_kinds(json_t **out, const char *type, const char *id, void *ctx)
+{
+    json_t *rec = json_object_get(ctx, id);
+    if (out)
+        *out = NULL;
+    if (!rec || strcmp(json_string_value(json_object_get(rec, "type")), type) != 0)
+        return TWIN_ENOTFOUND;
+    if (out)
+        *out = json_incref(rec);
+    return 0;
+}
+
+static void
+a_recommendation_comes_from_an_evaluation_or_review_and_follows_up_with_actions(void **state)
+{
+    (void)state;
+    json_t *known = J("{'" ID_DOC "':{'type':'document','kind':'evaluation'},"
+                      "'" ID_OTHER "':{'type':'document','kind':'minutes'},"
+                      "'" ID_PART "':{'type':'activity','kind':'review'},"
+                      "'" ID_RESULT "':{'type':'note','kind':'action'},"
+                      "'" ID_POST "':{'type':'note','kind':'risk'},"
+                      "'" ID_INST "':{'type':'institution'}}");
+    static const struct {
+        const char *fields, *message;
+    } rcases[] = {
+        {"'document':'" ID_DOC "'", NULL},
+        {"'activity':'" ID_PART "'", NULL},
+        {"'document':'" ID_DOC "','activity':'" ID_PART "','actions':['" ID_RESULT "']", NULL},
+        {"'response':{'decision':'partially','comment':'Half of it'},'document':'" ID_DOC "'",
+         NULL},
+        {"'title':'x'", "recommendation.document: a recommendation comes from an evaluation "
+                        "document or a review activity: give document, activity or both"},
+        {"'document':'" ID_OTHER "'",
+         "recommendation.document: a recommendation comes from an evaluation document, and "
+         "document " ID_OTHER " is a minutes"},
+        {"'document':'" ID_DOC "','actions':['" ID_POST "']",
+         "recommendation.actions[0]: a follow-up is a note of kind action, and note " ID_POST
+         " is a risk"},
+        {"'document':'" ID_DOC "','response':{'decision':'maybe'}",
+         "recommendation.response.decision: 'maybe' is not one of accepted | partially | rejected"},
+    };
+    for (size_t i = 0; i < sizeof(rcases) / sizeof(rcases[0]); i++) {
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "{'id':'" ID_SELF "','type':'recommendation','title':'Publish the plan',"
+                 "'text':'Share it','addressee':'" ID_INST "',%s}",
+                 rcases[i].fields);
+        json_t *rec = J(text);
+        json_object_set_new(rec, "title", json_string("Publish the plan"));
+        int rc = twin_record_validate(rec, NULL, lookup_kinds, known);
+        if (!rcases[i].message && rc)
+            fail_msg("case %zu: expected valid, got: %s", i, twin_error_last());
+        if (rcases[i].message) {
+            assert_int_equal(rc, TWIN_EINVALID);
+            assert_string_equal(twin_error_last(), rcases[i].message);
+        }
+        json_decref(rec);
+    }
+    json_decref(known);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -1717,7 +1783,9 @@ int main(void)
         cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
         cmocka_unit_test(only_an_action_has_an_owner_due_date_and_status),
-        cmocka_unit_test(the_sixteen_record_types_are_listed_in_order),
+        cmocka_unit_test(
+            a_recommendation_comes_from_an_evaluation_or_review_and_follows_up_with_actions),
+        cmocka_unit_test(the_seventeen_record_types_are_listed_in_order),
         cmocka_unit_test(every_type_has_the_required_fields_this_test_specifies),
         cmocka_unit_test(every_type_accepts_its_minimal_record),
         cmocka_unit_test(every_type_names_each_missing_required_field),

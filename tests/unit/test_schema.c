@@ -51,10 +51,10 @@ static void every_type_is_listed_once_in_the_order_records_use(void **state)
 {
     const struct twin_record_type *const *types = twin_schema_types();
     const char *const *names = twin_record_types();
-    const char *const expected[] = {"institution", "partnership",  "activity",     "person",
-                                    "post",        "assignment",   "handover",     "people_link",
-                                    "result",      "indicator",    "health_check", "document",
-                                    "note",        "contribution", "budget",       "transaction"};
+    const char *const expected[] = {
+        "institution", "partnership",  "activity", "person",      "post",          "assignment",
+        "handover",    "people_link",  "result",   "indicator",   "health_check",  "document",
+        "note",        "contribution", "budget",   "transaction", "recommendation"};
     size_t n = type_count();
     assert_int_equal(n, sizeof(expected) / sizeof(expected[0]));
     /* record.c copies the names into a table of 31 and a NULL. */
@@ -352,6 +352,12 @@ static json_t *record_for(const struct twin_record_type *t, bool all)
     /* An owner, a due date and a status are an action's. */
     if (all && strcmp(t->name, "note") == 0)
         json_object_set_new(rec, "kind", json_string("action"));
+    /* A recommendation comes from somewhere. */
+    if (!all && strcmp(t->name, "recommendation") == 0) {
+        char src[TWIN_ID_LEN + 1];
+        twin_record_new_id(src);
+        json_object_set_new(rec, "document", json_string(src));
+    }
     /* A contribution in cash (the first kind) states its value. */
     if (!all && strcmp(t->name, "contribution") == 0) {
         json_object_set_new(rec, "value", json_real(2.5));

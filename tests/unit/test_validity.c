@@ -1741,6 +1741,34 @@ static void an_intersectoral_partnership_spans_two_sector_groups(void **state)
     judge(n, n->admin, path, p, NULL);
 }
 
+/* ---- recommendations ----------------------------------------------------------------------- */
+
+static void only_the_addressee_answers_a_recommendation(void **state)
+{
+    struct net *n = *state;
+    char ra[TWIN_ID_LEN + 1], doc[TWIN_ID_LEN + 1], id[TWIN_ID_LEN + 1], path[128];
+    write_valid(n, ra, "institution",
+                json_pack("{s:s, s:s}", "name", "Revenue Authority", "org_id", "XE-EXAMPLE-RA"));
+    write_valid(n, doc, "document",
+                json_pack("{s:s, s:s}", "title", "Mid-term evaluation", "kind", "evaluation"));
+    twin_record_new_id(id);
+    record_path(path, "recommendation", id);
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "recommendation",
+                          "title", "Publish the audit plan", "text", "Share it with both partners",
+                          "document", doc, "addressee", ra);
+    judge(n, n->admin, path, json_incref(r), NULL);
+    json_t *answered = json_deep_copy(r);
+    json_object_set_new(answered, "response",
+                        json_pack("{s:s, s:s}", "decision", "accepted", "comment", "From May"));
+    judge(n, n->admin, path, json_incref(answered),
+          "recommendation.response: only XE-EXAMPLE-RA, the addressee, answers the "
+          "recommendation; XE-EXAMPLE-MOF may not");
+    judge(n, n->editor, path, json_incref(answered), NULL);
+    /* what the addressee said stays its word: another member may not take it back */
+    judge(n, n->admin, path, r, "recommendation.response: only XE-EXAMPLE-RA");
+    json_decref(answered);
+}
+
 /* The largest envelope a writer makes: the ciphertext of 1 MiB of content, 256 wraps. It is
  * above the bound of a record in the clear and below that of an envelope. */
 static void the_largest_envelope_is_accepted(void **state)
@@ -1841,6 +1869,7 @@ int main(void)
         NET_TEST(rules_1_history_stands_and_rules_2_hold_from_the_change_on),
         NET_TEST(one_respondent_gives_one_check_per_partnership_and_date),
         NET_TEST(an_intersectoral_partnership_spans_two_sector_groups),
+        NET_TEST(only_the_addressee_answers_a_recommendation),
         NET_TEST(the_largest_envelope_is_accepted),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
