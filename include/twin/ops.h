@@ -111,6 +111,14 @@ int twin_ops_resolve_sealed(git_oid *commit_out, twin_node *n, const char *id,
 int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const char *verb,
                     twin_record_edit_fn fn, void *ctx);
 
+/* Confirms contribution id for this node's institution: its "confirmed" becomes its status, in
+ * one signed commit (a contribution this node's institution writes is confirmed as it is
+ * written; one recorded in its name by another partner waits for this). TWIN_EINVALID when id is
+ * not a contribution, or its institution has no org_id; TWIN_EDENIED when it is in another
+ * institution's name (the error names that institution and its org id); TWIN_EEXISTS, with
+ * nothing written, when it is confirmed at its status already. */
+int twin_ops_confirm(git_oid *commit_out, twin_node *n, const char *id);
+
 /* Marks a record withdrawn (the tombstone; history is never rewritten). */
 int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
 

@@ -104,6 +104,14 @@ int twin_validity_check_signature(unsigned char signer[static TWIN_PUBKEY_BYTES]
 int twin_validity_check_scope(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
                               const char *org_id, twin_record_lookup_fn lookup, void *before);
 
+/* The rule for a contribution's "confirmed" (cur a contribution, old its previous version or
+ * NULL), for a change made by member org_id: only a member whose org id is the contributing
+ * institution's org_id, as lookup shows it, sets, changes or removes it, and only to the status
+ * cur has. Sets fault, naming the rule, when the change breaks it; leaves it empty otherwise. */
+int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_t *old,
+                                     const json_t *cur, const char *org_id,
+                                     twin_record_lookup_fn lookup, void *ctx);
+
 struct twin_member;
 struct twin_membership;
 

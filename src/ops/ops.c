@@ -567,6 +567,46 @@ static int check_network_rules(twin_tx *tx, twin_node *node, const json_t *rec, 
     return rc;
 }
 
+/* A contribution in this node's institution's name is confirmed as it is written: its
+ * "confirmed" becomes its status in the same version, so a partner's own entries need no second
+ * step. One given a "confirmed" other than its status is left as it is, for check_confirmed to
+ * refuse. An institution that is not there is left for validation to name. */
+static int confirm_own(json_t *rec, const json_t *old, twin_node *n, struct tx_lookup *l)
+{
+    const char *inst = json_string_value(json_object_get(rec, "institution"));
+    json_t *status = json_object_get(rec, "status"), *ir = NULL;
+    if (!inst || !json_is_string(status))
+        return 0;
+    int rc = lookup_tx(&ir, "institution", inst, l);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        return 0;
+    }
+    if (rc)
+        return rc;
+    const char *org = json_string_value(json_object_get(ir, "org_id"));
+    bool own = org && strcmp(org, twin_node_org_id(n)) == 0;
+    json_decref(ir);
+    json_t *now = json_object_get(rec, "confirmed");
+    json_t *was = old ? json_object_get(old, "confirmed") : NULL;
+    bool asked = now && !(was && json_equal(now, was));
+    if (!own || (asked && !json_equal(now, status)))
+        return 0;
+    return json_object_set(rec, "confirmed", status) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+}
+
+/* The predicate's rule for "confirmed", checked before anything is written: a change to it in
+ * another institution's name is refused here, naming the rule, rather than after the commit. */
+static int check_confirmed(const json_t *rec, const json_t *old, twin_node *n, struct tx_lookup *l)
+{
+    char fault[600];
+    int rc = twin_validity_check_confirmation(fault, sizeof(fault), old, rec, twin_node_org_id(n),
+                                              lookup_tx, l);
+    if (rc == 0 && fault[0])
+        rc = twin_error(TWIN_EDENIED, "%s", fault);
+    return rc;
+}
+
 static int change_record(twin_tx *tx, char *message, size_t message_size, void *ctx)
 {
     struct record_change *c = ctx;
@@ -623,9 +663,15 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         (c->create && (rc = twin_record_apply_defaults(rec))))
         goto cleanup;
     struct tx_lookup l = {tx};
+    /* Contributions are never sealed (the predicate refuses it): one in an envelope is left for
+     * that refusal. */
+    bool contribution = strcmp(rtype, "contribution") == 0 && !stored && !c->audience;
+    if (contribution && (rc = confirm_own(rec, old, c->node, &l)))
+        goto cleanup;
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
         (rc = twin_record_check_conflicts_kept(rec, old)) ||
-        (rc = check_network_rules(tx, c->node, rec, old)))
+        (rc = check_network_rules(tx, c->node, rec, old)) ||
+        (contribution && (rc = check_confirmed(rec, old, c->node, &l))))
         goto cleanup;
     bool seal = stored || c->audience || (c->create && twin_envelope_personal_field(rec));
     if (!seal && twin_node_writer_limited(c->node)) {
@@ -852,6 +898,75 @@ int twin_ops_resolve_sealed(git_oid *commit_out, twin_node *n, const char *id,
                                                 .fn = resolution->fn,
                                                 .ctx = resolution->ctx,
                                                 .resolution = resolution});
+}
+
+/* Whether this node may confirm rec, the record id at the head: a contribution in the name of
+ * this node's institution, not confirmed at its status yet. */
+static int confirmable(const json_t *rec, twin_node *n, const char *id)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (!type || strcmp(type, "contribution") != 0)
+        return twin_error(TWIN_EINVALID,
+                          "%s is a %s, not a contribution: only a contribution is "
+                          "confirmed",
+                          id, type ? type : "record of no type");
+    if (twin_envelope_is(rec))
+        return twin_error(TWIN_EINVALID, "contribution %s is sealed, which no contribution may be",
+                          id);
+    const char *inst = json_string_value(json_object_get(rec, "institution"));
+    json_t *ir = NULL;
+    int rc = inst ? twin_ops_get(&ir, n, NULL, "institution", inst) : TWIN_ENOTFOUND;
+    if (rc == TWIN_ENOTFOUND)
+        return twin_error(TWIN_EINVALID, "contribution %s names no institution that is there", id);
+    if (rc)
+        return rc;
+    const char *name = json_string_value(json_object_get(ir, "name"));
+    const char *org = json_string_value(json_object_get(ir, "org_id"));
+    name = name ? name : "(no name)";
+    if (!org)
+        rc = twin_error(TWIN_EINVALID,
+                        "contribution %s is in the name of %s (institution %s), which has no "
+                        "org_id: no member can confirm for it until it has one (twin set %s "
+                        "org_id=ORG-ID)",
+                        id, name, inst, inst);
+    else if (strcmp(org, twin_node_org_id(n)) != 0)
+        rc = twin_error(TWIN_EDENIED,
+                        "contribution %s is in the name of %s (%s): only that institution "
+                        "confirms it, and this node is %s's",
+                        id, name, org, twin_node_org_id(n));
+    json_decref(ir);
+    return rc;
+}
+
+static int mark_confirmed(json_t *rec, void *ctx)
+{
+    (void)ctx;
+    json_t *status = json_object_get(rec, "status");
+    if (!json_is_string(status))
+        return twin_error(TWIN_EINVALID, "contribution %s has no status to confirm",
+                          json_string_value(json_object_get(rec, "id")));
+    if (json_equal(status, json_object_get(rec, "confirmed")))
+        return twin_error(TWIN_EEXISTS, "contribution %s is confirmed as %s already",
+                          json_string_value(json_object_get(rec, "id")), json_string_value(status));
+    return json_object_set(rec, "confirmed", status) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+}
+
+int twin_ops_confirm(git_oid *commit_out, twin_node *n, const char *id)
+{
+    json_t *rec = NULL;
+    int rc = twin_ops_get(&rec, n, NULL, NULL, id);
+    if (rc == 0)
+        rc = confirmable(rec, n, id);
+    if (rc == 0 && json_equal(json_object_get(rec, "status"), json_object_get(rec, "confirmed")))
+        rc = twin_error(TWIN_EEXISTS, "contribution %s is confirmed as %s already", id,
+                        json_string_value(json_object_get(rec, "status")));
+    json_decref(rec);
+    if (rc)
+        return rc;
+    return write_record(
+        commit_out, n,
+        &(struct record_change){
+            .id = id, .type = "contribution", .verb = "confirm", .fn = mark_confirmed});
 }
 
 /* The tree of commit at, or of the head when at is NULL. */

@@ -499,16 +499,18 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
  * id is that institution's sets, changes or removes it, and only to the status the contribution
  * has in the same version. A contribution recorded in another institution's name therefore stays
  * unconfirmed until that institution confirms it (twin confirm). */
-static int check_confirmation(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
-                              const struct twin_member *who, struct lazy_tree *tree)
+int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_t *old,
+                                     const json_t *cur, const char *org_id,
+                                     twin_record_lookup_fn lookup, void *ctx)
 {
+    fault[0] = '\0';
     const json_t *now = json_object_get(cur, "confirmed");
     const json_t *was = old ? json_object_get(old, "confirmed") : NULL;
     if ((!was && !now) || (was && now && json_equal((json_t *)was, (json_t *)now)))
         return 0;
     const char *inst = json_string_value(json_object_get(cur, "institution"));
     json_t *rec = NULL;
-    int rc = inst ? lookup_in_tree(&rec, "institution", inst, tree) : TWIN_ENOTFOUND;
+    int rc = inst ? lookup(&rec, "institution", inst, ctx) : TWIN_ENOTFOUND;
     if (rc && rc != TWIN_ENOTFOUND)
         return rc;
     twin_error_clear();
@@ -518,11 +520,11 @@ static int check_confirmation(char *fault, size_t fault_size, const json_t *old,
                  "contribution.confirmed: institution %s has no org_id, so no member can confirm "
                  "for it",
                  inst ? inst : "(none)");
-    else if (strcmp(org, who->org_id) != 0)
+    else if (strcmp(org, org_id) != 0)
         snprintf(fault, fault_size,
                  "contribution.confirmed: only %s, the contributing institution, confirms its "
                  "contribution; %s may not",
-                 org, who->org_id);
+                 org, org_id);
     else if (now && !json_equal((json_t *)now, json_object_get(cur, "status")))
         snprintf(fault, fault_size,
                  "contribution.confirmed: confirms the status the contribution has (%s), not %s",
@@ -719,7 +721,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
         else
             rc = err;
         if (rc == 0 && !fault[0] && strcmp(type, "contribution") == 0)
-            rc = check_confirmation(fault, fault_size, old, cur, who, new_tree);
+            rc = twin_validity_check_confirmation(fault, fault_size, old, cur, who->org_id,
+                                                  lookup_in_tree, new_tree);
         if (rc == 0 && !fault[0] && strcmp(type, "recommendation") == 0)
             rc = check_response(fault, fault_size, old, cur, who, new_tree);
         if (rc == 0 && !fault[0] && m->rules >= 2) {

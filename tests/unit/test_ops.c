@@ -1590,6 +1590,138 @@ static void a_version_that_adds_a_conflicts_entry_is_refused(void **state)
     json_decref(env);
 }
 
+/* ---- contributions: confirmed by the contributing institution -------------------------------- */
+
+/* A partnership, one institution for each of the admin's and the editor's members, and one with
+ * no org_id, all written by the admin and pulled to the editor. */
+struct money_ids {
+    char part[TWIN_ID_LEN + 1], mof[TWIN_ID_LEN + 1], ra[TWIN_ID_LEN + 1], anon[TWIN_ID_LEN + 1];
+};
+
+static void money_setup(struct net *n, struct money_ids *m)
+{
+    add_ok(m->part, n->admin, "partnership",
+           FIELDS("title", "Tax twinning", "partnership_type", "twinning"));
+    add_ok(m->mof, n->admin, "institution",
+           FIELDS("name", "Ministry of Finance", "org_id", "XE-EXAMPLE-MOF"));
+    add_ok(m->ra, n->admin, "institution",
+           FIELDS("name", "Revenue Authority", "org_id", "XE-EXAMPLE-RA"));
+    add_ok(m->anon, n->admin, "institution", FIELDS("name", "Unregistered Office"));
+    pull(n->editor, n->admin);
+}
+
+/* Adds a pledge of 20 expert days in institution inst's name, written by node. */
+static int pledge(char id[static TWIN_ID_LEN + 1], twin_node *node, const struct money_ids *m,
+                  const char *inst, const char *confirmed)
+{
+    git_oid commit;
+    return twin_ops_add(id, &commit, node, "contribution", set_fields,
+                        FIELDS("partnership", m->part, "institution", inst, "kind", "in_kind",
+                               "category", "expert_days", "quantity", "20", "unit", "days", "date",
+                               "2026-03-01", "status", "pledged", confirmed ? "confirmed" : NULL,
+                               confirmed));
+}
+
+static const char *confirmed_of(twin_node *node, const char *id, char out[static 16])
+{
+    json_t *rec = get(node, id);
+    const char *c = json_string_value(json_object_get(rec, "confirmed"));
+    snprintf(out, 16, "%s", c ? c : "(none)");
+    json_decref(rec);
+    return out;
+}
+
+static void a_contribution_in_this_institutions_name_is_confirmed_as_written(void **state)
+{
+    struct net *n = *state;
+    struct money_ids m;
+    char id[TWIN_ID_LEN + 1], buf[16];
+    git_oid commit;
+    money_setup(n, &m);
+    assert_int_equal(pledge(id, n->admin, &m, m.mof, NULL), 0);
+    git_oid added = head_of(n->admin);
+    assert_commit_valid(n->admin, &added, "XE-EXAMPLE-MOF");
+    assert_string_equal(confirmed_of(n->admin, id, buf), "pledged");
+    /* A later change of status by the institution confirms the new status in the same version. */
+    assert_int_equal(
+        twin_ops_update(&commit, n->admin, id, "set", set_fields, FIELDS("status", "delivered")),
+        0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_string_equal(confirmed_of(n->admin, id, buf), "delivered");
+    /* Nothing to confirm: said so, nothing written. */
+    git_oid before = head_of(n->admin);
+    assert_error(twin_ops_confirm(&commit, n->admin, id), TWIN_EEXISTS,
+                 "is confirmed as delivered already");
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+}
+
+static void a_contribution_in_anothers_name_waits_for_its_confirmation(void **state)
+{
+    struct net *n = *state;
+    struct money_ids m;
+    char id[TWIN_ID_LEN + 1], other[TWIN_ID_LEN + 1], buf[16];
+    git_oid commit;
+    money_setup(n, &m);
+    assert_int_equal(pledge(id, n->admin, &m, m.ra, NULL), 0);
+    assert_string_equal(confirmed_of(n->admin, id, buf), "(none)");
+
+    /* The admin may not confirm for the editor's institution: refused before any commit. */
+    git_oid before = head_of(n->admin);
+    assert_error(pledge(other, n->admin, &m, m.ra, "pledged"), TWIN_EDENIED,
+                 "contribution.confirmed: only XE-EXAMPLE-RA, the contributing institution");
+    assert_error(
+        twin_ops_update(&commit, n->admin, id, "set", set_fields, FIELDS("confirmed", "pledged")),
+        TWIN_EDENIED, "XE-EXAMPLE-MOF may not");
+    assert_error(twin_ops_confirm(&commit, n->admin, id), TWIN_EDENIED,
+                 "in the name of Revenue Authority (XE-EXAMPLE-RA)");
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+
+    /* The editor's institution confirms it, in a commit the predicate takes. */
+    pull(n->editor, n->admin);
+    assert_int_equal(twin_ops_confirm(&commit, n->editor, id), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    assert_string_equal(confirmed_of(n->editor, id, buf), "pledged");
+
+    /* The admin marks it delivered: the confirmation stays at pledged until the editor's
+     * institution confirms again. */
+    pull(n->admin, n->editor);
+    assert_int_equal(
+        twin_ops_update(&commit, n->admin, id, "set", set_fields, FIELDS("status", "delivered")),
+        0);
+    assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
+    assert_string_equal(confirmed_of(n->admin, id, buf), "pledged");
+    pull(n->editor, n->admin);
+    assert_int_equal(twin_ops_confirm(&commit, n->editor, id), 0);
+    assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
+    assert_string_equal(confirmed_of(n->editor, id, buf), "delivered");
+}
+
+static void confirm_refuses_what_cannot_be_confirmed(void **state)
+{
+    struct net *n = *state;
+    struct money_ids m;
+    char id[TWIN_ID_LEN + 1], note[TWIN_ID_LEN + 1];
+    git_oid commit;
+    money_setup(n, &m);
+    add_ok(note, n->admin, "note", FIELDS("title", "Kick-off held"));
+    git_oid before = head_of(n->admin);
+    assert_error(twin_ops_confirm(&commit, n->admin, note), TWIN_EINVALID,
+                 "is a note, not a contribution");
+    assert_int_equal(pledge(id, n->admin, &m, m.anon, NULL), 0);
+    before = head_of(n->admin);
+    assert_error(twin_ops_confirm(&commit, n->admin, id), TWIN_EINVALID,
+                 "Unregistered Office (institution");
+    assert_error(twin_ops_confirm(&commit, n->admin, id), TWIN_EINVALID, "has no org_id");
+    /* The institution's own explicit word must be its status. */
+    char own[TWIN_ID_LEN + 1];
+    assert_error(pledge(own, n->admin, &m, m.mof, "delivered"), TWIN_EDENIED,
+                 "confirms the status the contribution has (pledged), not delivered");
+    git_oid after = head_of(n->admin);
+    assert_true(git_oid_equal(&before, &after));
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -1602,6 +1734,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         NET_TEST(add_writes_one_valid_commit_on_the_head_and_the_record_reads_back),
         NET_TEST(add_fills_in_defaults),
+        NET_TEST(a_contribution_in_this_institutions_name_is_confirmed_as_written),
+        NET_TEST(a_contribution_in_anothers_name_waits_for_its_confirmation),
+        NET_TEST(confirm_refuses_what_cannot_be_confirmed),
         NET_TEST(add_refuses_an_invalid_record_and_leaves_the_head),
         NET_TEST(add_refuses_an_unknown_type),
         NET_TEST(add_refuses_a_reference_to_a_missing_record),

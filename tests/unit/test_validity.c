@@ -1792,6 +1792,65 @@ static void the_largest_envelope_is_accepted(void **state)
           "sealed.ciphertext must be base64 of a padded content and its tag");
 }
 
+/* A contribution in the editor's institution's name, written by the admin: its partnership and
+ * institution added first. */
+static json_t *contribution_of_editor(struct net *n, char id[static TWIN_ID_LEN + 1],
+                                      char path[static 128])
+{
+    char part[TWIN_ID_LEN + 1], inst[TWIN_ID_LEN + 1];
+    git_oid commit;
+    assert_int_equal(twin_ops_add(part, &commit, n->admin, "partnership", set_fields,
+                                  FIELDS("title", "Tax twinning", "partnership_type", "twinning")),
+                     0);
+    assert_int_equal(twin_ops_add(inst, &commit, n->admin, "institution", set_fields,
+                                  FIELDS("name", "Revenue Authority", "org_id", "XE-EXAMPLE-RA")),
+                     0);
+    twin_record_new_id(id);
+    record_path(path, "contribution", id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "id", id, "type",
+                     "contribution", "partnership", part, "institution", inst, "kind", "in_kind",
+                     "category", "expert_days", "quantity", 20, "unit", "days", "date",
+                     "2026-03-01", "status", "pledged");
+}
+
+static void only_the_contributing_institution_confirms_a_contribution(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    json_t *rec = contribution_of_editor(n, id, path);
+    git_oid commit = commit_rec(n, n->admin, path, json_deep_copy(rec));
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-MOF"); /* unconfirmed: anyone may record it */
+    json_object_set_new(rec, "confirmed", json_string("pledged"));
+    commit = commit_rec(n, n->admin, path, json_deep_copy(rec));
+    assert_refused(n, &commit,
+                   "contribution.confirmed: only XE-EXAMPLE-RA, the contributing "
+                   "institution, confirms its contribution; XE-EXAMPLE-MOF may not");
+    undo(n, &commit);
+    commit = commit_rec(n, n->editor, path, json_deep_copy(rec));
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-RA");
+    /* Nor may another member take the confirmation away. */
+    json_object_del(rec, "confirmed");
+    commit = commit_rec(n, n->admin, path, rec);
+    assert_refused(n, &commit, "only XE-EXAMPLE-RA, the contributing institution");
+}
+
+static void a_confirmation_names_the_status_of_its_version(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], path[128];
+    json_t *rec = contribution_of_editor(n, id, path);
+    json_object_set_new(rec, "confirmed", json_string("delivered"));
+    git_oid commit = commit_rec(n, n->editor, path, json_deep_copy(rec));
+    assert_refused(n, &commit,
+                   "contribution.confirmed: confirms the status the contribution has (pledged), "
+                   "not delivered");
+    undo(n, &commit);
+    /* Delivered and confirmed so in one version: taken. */
+    json_object_set_new(rec, "status", json_string("delivered"));
+    commit = commit_rec(n, n->editor, path, rec);
+    assert_valid_commit(n, &commit, "XE-EXAMPLE-RA");
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -1817,6 +1876,8 @@ int main(void)
         NET_TEST(a_record_breaking_the_schema_is_refused),
         NET_TEST(a_record_referring_to_a_missing_record_is_refused),
         NET_TEST(a_record_and_the_record_it_refers_to_may_arrive_together),
+        NET_TEST(only_the_contributing_institution_confirms_a_contribution),
+        NET_TEST(a_confirmation_names_the_status_of_its_version),
         NET_TEST(changing_a_withdrawn_record_is_refused),
         NET_TEST(editing_a_recorded_indicator_actual_is_refused),
         NET_TEST(an_edit_that_adds_a_conflict_entry_is_refused),
