@@ -159,5 +159,6 @@ int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_conflicts(struct cli *c, int argc, char **argv);
 int cmd_resolve(struct cli *c, int argc, char **argv);
 int cmd_share(struct cli *c, int argc, char **argv);
+int cmd_confirm(struct cli *c, int argc, char **argv);
 
 #endif

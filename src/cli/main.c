@@ -30,6 +30,7 @@ static const struct cli_command commands[] = {
     {"share", cmd_share},
     {"set", cmd_set},
     {"edit", cmd_edit},
+    {"confirm", cmd_confirm},
     {"show", cmd_show},
     {"list", cmd_list},
     {"search", cmd_search},

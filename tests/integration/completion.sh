@@ -65,7 +65,7 @@ expect_offers() {
 check "commands, from the pages; help completes them too"
 expect_completion s :: schema search serve set share show status sync
 expect_completion ver :: verify
-expect_completion help con :: config conflicts
+expect_completion help con :: config confirm conflicts
 expect_completion --dir "$A" ch :: checkpoints
 complete_line ''
 # Every command twin.txt lists, and help.
