@@ -160,5 +160,6 @@ int cmd_conflicts(struct cli *c, int argc, char **argv);
 int cmd_resolve(struct cli *c, int argc, char **argv);
 int cmd_share(struct cli *c, int argc, char **argv);
 int cmd_confirm(struct cli *c, int argc, char **argv);
+int cmd_report(struct cli *c, int argc, char **argv);
 
 #endif

@@ -38,6 +38,7 @@ static const struct cli_command commands[] = {
     {"erase", cmd_erase},
     {"log", cmd_log},
     {"blame", cmd_blame},
+    {"report", cmd_report},
     {"status", cmd_status},
     {"schema", cmd_schema},
     {"checkpoints", cmd_checkpoints},

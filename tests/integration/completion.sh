@@ -66,6 +66,7 @@ check "commands, from the pages; help completes them too"
 expect_completion s :: schema search serve set share show status sync
 expect_completion ver :: verify
 expect_completion help con :: config confirm conflicts
+expect_completion re :: report resolve restore
 expect_completion --dir "$A" ch :: checkpoints
 complete_line ''
 # Every command twin.txt lists, and help.
@@ -76,6 +77,7 @@ check "subcommands, from the synopsis forms"
 expect_completion member '' :: add list set add-key revoke-key remove
 expect_completion peer r :: remove
 expect_completion key '' :: rotate
+expect_completion report '' :: contributions
 
 check "each command's options, from its page's options, and the global ones"
 expect_completion export --s :: --sealed
