@@ -519,6 +519,29 @@ static int lookup_batch(json_t **out, const char *type, const char *id, void *ct
     return rc;
 }
 
+/* A contribution a row writes in this node's institution's name is confirmed as it is written
+ * (twin_ops_confirm_own), once every row is staged and its institution can be found: the row's
+ * staged text, *text, is made again when that changes it. */
+static int confirm_own_row(char **text, size_t *len, twin_batch *b, const char *path, json_t *rec,
+                           const json_t *old, twin_node *n)
+{
+    bool changed;
+    char *made = NULL;
+    size_t made_len;
+    int rc = twin_ops_confirm_own(&changed, rec, old, n, lookup_batch, b);
+    if (rc || !changed)
+        return rc;
+    if ((rc = twin_record_canonical(&made, &made_len, rec)) ||
+        (rc = twin_batch_put(b, path, made, made_len))) {
+        free(made);
+        return rc;
+    }
+    free(*text);
+    *text = made;
+    *len = made_len;
+    return 0;
+}
+
 /* Whether a stored record's text is a sealed record's envelope (1), and then whether rec is the
  * content this node opens from it (*same). */
 static int old_is_sealed(bool *same, twin_node *n, const char *text, size_t len, const json_t *rec)
@@ -1136,9 +1159,17 @@ int twin_interchange_import_paths(struct twin_import_report **out, twin_node *n,
               (rc = twin_record_parse(&rec, text, tlen)))) ||
             (s->old_text && (rc = twin_record_parse_canonical(&old, s->old_text, s->old_len))))
             ;
+        else if (!s->plain && (rc = confirm_own_row(&text, &tlen, im.batch, s->path, rec, old, n)))
+            ;
         else if (twin_record_validate(rec, old, lookup_batch, im.batch) ||
                  twin_record_check_conflicts_kept(rec, old))
             rc = report_error(r, s->file, s->row, "%s", twin_error_last());
+        else if (!s->plain &&
+                 (rc = twin_validity_check_confirmation(fault, sizeof(fault), old, rec,
+                                                        twin_node_org_id(n), lookup_batch,
+                                                        im.batch)) == 0 &&
+                 fault[0])
+            rc = report_error(r, s->file, s->row, "%s", fault);
         else if (limited && s->plain)
             rc = report_error(r, s->file, s->row,
                               "%s may write only in its own partnerships, so it writes no "

@@ -567,18 +567,19 @@ static int check_network_rules(twin_tx *tx, twin_node *node, const json_t *rec, 
     return rc;
 }
 
-/* A contribution in this node's institution's name is confirmed as it is written: its
- * "confirmed" becomes its status in the same version, so a partner's own entries need no second
- * step. One given a "confirmed" other than its status is left as it is, for check_confirmed to
- * refuse. An institution that is not there is left for validation to name. */
-static int confirm_own(json_t *rec, const json_t *old, twin_node *n, struct tx_lookup *l)
+int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_node *n,
+                         twin_record_lookup_fn lookup, void *ctx)
 {
+    const char *type = json_string_value(json_object_get(rec, "type"));
     const char *inst = json_string_value(json_object_get(rec, "institution"));
     json_t *status = json_object_get(rec, "status"), *ir = NULL;
-    if (!inst || !json_is_string(status))
+    if (changed)
+        *changed = false;
+    if (!type || strcmp(type, "contribution") != 0 || twin_envelope_is(rec) || !inst ||
+        !json_is_string(status))
         return 0;
-    int rc = lookup_tx(&ir, "institution", inst, l);
-    if (rc == TWIN_ENOTFOUND) {
+    int rc = lookup(&ir, "institution", inst, ctx);
+    if (rc == TWIN_ENOTFOUND) { /* left for validation to name */
         twin_error_clear();
         return 0;
     }
@@ -590,9 +591,14 @@ static int confirm_own(json_t *rec, const json_t *old, twin_node *n, struct tx_l
     json_t *now = json_object_get(rec, "confirmed");
     json_t *was = old ? json_object_get(old, "confirmed") : NULL;
     bool asked = now && !(was && json_equal(now, was));
-    if (!own || (asked && !json_equal(now, status)))
+    /* One given a "confirmed" other than its status is left as it is, for the rule to refuse. */
+    if (!own || (asked && !json_equal(now, status)) || json_equal(now, status))
         return 0;
-    return json_object_set(rec, "confirmed", status) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+    if (json_object_set(rec, "confirmed", status))
+        return twin_error(TWIN_ERROR, "out of memory");
+    if (changed)
+        *changed = true;
+    return 0;
 }
 
 /* The predicate's rule for "confirmed", checked before anything is written: a change to it in
@@ -666,7 +672,7 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     /* Contributions are never sealed (the predicate refuses it): one in an envelope is left for
      * that refusal. */
     bool contribution = strcmp(rtype, "contribution") == 0 && !stored && !c->audience;
-    if (contribution && (rc = confirm_own(rec, old, c->node, &l)))
+    if (contribution && (rc = twin_ops_confirm_own(NULL, rec, old, c->node, lookup_tx, &l)))
         goto cleanup;
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
         (rc = twin_record_check_conflicts_kept(rec, old)) ||

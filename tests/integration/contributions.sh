@@ -4,7 +4,8 @@
 # show unconfirmed until South runs twin confirm and syncs back; North marks it delivered, and the
 # reports show it delivered but unconfirmed until South confirms again. North's own attempts to
 # confirm South's entry (twin confirm, twin set confirmed=...) are refused with the rule, and
-# nothing is written.
+# nothing is written. An import confirms a node's own rows as written, and refuses a confirmation
+# given in another institution's name.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -110,6 +111,21 @@ must_exit 2 "$TWIN" --dir "$(dir_of north)" report contributions "$inst_north"
 err_has "no partnership $inst_north"
 must_exit 2 "$TWIN" --dir "$(dir_of north)" report budgets
 err_has "no report 'budgets'"
+
+check "an import confirms South's own rows as written, and refuses a confirmation for North"
+csv="$SYNC_TMP/contribution.csv"
+printf 'partnership,institution,kind,category,quantity,unit,date,status\n%s,%s,in_kind,venue,3,days,2026-04-01,pledged\n' \
+    "$part" "$inst_south" >"$csv"
+sync_ok south
+must "$TWIN" --dir "$(dir_of south)" import "$csv"
+imported=$(tw south --json list contribution --where category=venue | jq -r '.[0].id')
+same "$(tw south show "$imported" --json | jq -r .confirmed)" pledged "South's imported pledge"
+before=$(head_of south)
+printf 'partnership,institution,kind,category,quantity,unit,date,status,confirmed\n%s,%s,in_kind,venue,4,days,2026-04-02,pledged,pledged\n' \
+    "$part" "$inst_north" >"$csv"
+must_exit 2 "$TWIN" --dir "$(dir_of south)" import "$csv"
+err_has "contribution.confirmed: only XE-EXAMPLE-NORTH, the contributing institution, confirms its contribution; XE-EXAMPLE-SOUTH may not"
+same "$(head_of south)" "$before" "South's head after the refused import"
 
 check "both nodes verify"
 sync_ok south
