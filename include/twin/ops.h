@@ -120,11 +120,12 @@ int twin_ops_update(git_oid *commit_out, twin_node *n, const char *id, const cha
 int twin_ops_confirm(git_oid *commit_out, twin_node *n, const char *id);
 
 /* Confirms a contribution in this node's institution's name as it is written: when rec is a
- * contribution in the clear whose institution (read through lookup) has this node's org id,
- * its "confirmed" becomes its status, unless rec was given another "confirmed" than old had,
- * which is left for the rule (twin_validity_check_confirmation) to judge. Every writer calls it
- * (the record operations, import), so a partner's own entries need no second step. *changed
- * (may be NULL) says whether rec changed. */
+ * contribution in the clear whose institution (read through lookup) has this node's org id, and
+ * rec is new or this version sets its status, its "confirmed" becomes its status; unless rec was
+ * given another "confirmed" than old had, which is left for the rule
+ * (twin_validity_check_confirmation) to judge. An edit of other fields confirms nothing. Every
+ * writer calls it (the record operations, import), so a partner's own entries need no second step.
+ * *changed (may be NULL) says whether rec changed. */
 int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_node *n,
                          twin_record_lookup_fn lookup, void *ctx);
 

@@ -591,8 +591,12 @@ int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_nod
     json_t *now = json_object_get(rec, "confirmed");
     json_t *was = old ? json_object_get(old, "confirmed") : NULL;
     bool asked = now && !(was && json_equal(now, was));
-    /* One given a "confirmed" other than its status is left as it is, for the rule to refuse. */
-    if (!own || (asked && !json_equal(now, status)) || json_equal(now, status))
+    /* One given a "confirmed" other than its status is left as it is, for the rule to refuse.
+     * An edit that leaves the status alone confirms nothing: a status another partner set stays
+     * unconfirmed until the institution says so (twin confirm), not because it fixed a typo. */
+    bool status_set = !old || !json_equal(status, json_object_get(old, "status"));
+    if (!own || (asked && !json_equal(now, status)) || (now && json_equal(now, status)) ||
+        (!asked && !status_set))
         return 0;
     if (json_object_set(rec, "confirmed", status))
         return twin_error(TWIN_ERROR, "out of memory");

@@ -1693,6 +1693,11 @@ static void a_contribution_in_anothers_name_waits_for_its_confirmation(void **st
     assert_commit_valid(n->admin, &commit, "XE-EXAMPLE-MOF");
     assert_string_equal(confirmed_of(n->admin, id, buf), "pledged");
     pull(n->editor, n->admin);
+    /* An edit of another field by the editor's institution confirms nothing it did not say. */
+    assert_int_equal(twin_ops_update(&commit, n->editor, id, "set", set_fields,
+                                     FIELDS("description", "Two tax auditors")),
+                     0);
+    assert_string_equal(confirmed_of(n->editor, id, buf), "pledged");
     assert_int_equal(twin_ops_confirm(&commit, n->editor, id), 0);
     assert_commit_valid(n->editor, &commit, "XE-EXAMPLE-RA");
     assert_string_equal(confirmed_of(n->editor, id, buf), "delivered");
