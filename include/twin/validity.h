@@ -112,6 +112,14 @@ int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_
                                      const json_t *cur, const char *org_id,
                                      twin_record_lookup_fn lookup, void *ctx);
 
+/* The rule for a recommendation's "response" (cur a recommendation, old its previous version or
+ * NULL), for a change made by member org_id: only a member whose org id is the addressee
+ * institution's org_id gives, changes or removes it. Sets fault as
+ * twin_validity_check_confirmation does. */
+int twin_validity_check_response(char *fault, size_t fault_size, const json_t *old,
+                                 const json_t *cur, const char *org_id,
+                                 twin_record_lookup_fn lookup, void *ctx);
+
 struct twin_member;
 struct twin_membership;
 

@@ -605,13 +605,21 @@ int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_nod
     return 0;
 }
 
-/* The predicate's rule for "confirmed", checked before anything is written: a change to it in
+/* The predicate's rules for a field that is one institution's word (a contribution's
+ * "confirmed", a recommendation's "response"), checked before anything is written: a change in
  * another institution's name is refused here, naming the rule, rather than after the commit. */
-static int check_confirmed(const json_t *rec, const json_t *old, twin_node *n, struct tx_lookup *l)
+static int check_own_word(const json_t *rec, const json_t *old, twin_node *n, struct tx_lookup *l)
 {
     char fault[600];
-    int rc = twin_validity_check_confirmation(fault, sizeof(fault), old, rec, twin_node_org_id(n),
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    int rc = 0;
+    fault[0] = '\0';
+    if (strcmp(type, "contribution") == 0)
+        rc = twin_validity_check_confirmation(fault, sizeof(fault), old, rec, twin_node_org_id(n),
                                               lookup_tx, l);
+    else if (strcmp(type, "recommendation") == 0)
+        rc = twin_validity_check_response(fault, sizeof(fault), old, rec, twin_node_org_id(n),
+                                          lookup_tx, l);
     if (rc == 0 && fault[0])
         rc = twin_error(TWIN_EDENIED, "%s", fault);
     return rc;
@@ -681,7 +689,7 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
     if ((rc = twin_record_validate(rec, old, lookup_tx, &l)) ||
         (rc = twin_record_check_conflicts_kept(rec, old)) ||
         (rc = check_network_rules(tx, c->node, rec, old)) ||
-        (contribution && (rc = check_confirmed(rec, old, c->node, &l))))
+        (!stored && !c->audience && (rc = check_own_word(rec, old, c->node, &l))))
         goto cleanup;
     bool seal = stored || c->audience || (c->create && twin_envelope_personal_field(rec));
     if (!seal && twin_node_writer_limited(c->node)) {

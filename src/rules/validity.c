@@ -495,20 +495,31 @@ int twin_validity_check_sealed(char *fault, size_t fault_size, bool *erasure, co
     return rc;
 }
 
-/* A contribution's "confirmed" is the contributing institution's word: only a member whose org
- * id is that institution's sets, changes or removes it, and only to the status the contribution
- * has in the same version. A contribution recorded in another institution's name therefore stays
- * unconfirmed until that institution confirms it (twin confirm). */
-int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_t *old,
-                                     const json_t *cur, const char *org_id,
-                                     twin_record_lookup_fn lookup, void *ctx)
+/* A field that is one institution's word (a contribution's "confirmed", a recommendation's
+ * "response"), and how faults name it. */
+struct own_word {
+    const char *field;      /* "confirmed" */
+    const char *inst_field; /* the field naming the institution: "institution" */
+    const char *what;       /* "contribution.confirmed" */
+    const char *holder;     /* "the contributing institution" */
+    const char *named;      /* "institution": how a fault names it by id */
+    const char *verb;       /* "confirm" */
+    const char *act;        /* "confirms its contribution" */
+};
+
+/* Only a member whose org id is the org_id of the institution cur names in w->inst_field, as
+ * lookup shows it, sets, changes or removes w->field. org_out is that org id when the field
+ * changed and org_id may change it, else empty. */
+static int check_own_word(char *fault, size_t fault_size, char org_out[static 128],
+                          const struct own_word *w, const json_t *old, const json_t *cur,
+                          const char *org_id, twin_record_lookup_fn lookup, void *ctx)
 {
-    fault[0] = '\0';
-    const json_t *now = json_object_get(cur, "confirmed");
-    const json_t *was = old ? json_object_get(old, "confirmed") : NULL;
+    fault[0] = org_out[0] = '\0';
+    const json_t *now = json_object_get(cur, w->field);
+    const json_t *was = old ? json_object_get(old, w->field) : NULL;
     if ((!was && !now) || (was && now && json_equal((json_t *)was, (json_t *)now)))
         return 0;
-    const char *inst = json_string_value(json_object_get(cur, "institution"));
+    const char *inst = json_string_value(json_object_get(cur, w->inst_field));
     json_t *rec = NULL;
     int rc = inst ? lookup(&rec, "institution", inst, ctx) : TWIN_ENOTFOUND;
     if (rc && rc != TWIN_ENOTFOUND)
@@ -516,51 +527,43 @@ int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_
     twin_error_clear();
     const char *org = json_string_value(json_object_get(rec, "org_id"));
     if (!org)
-        snprintf(fault, fault_size,
-                 "contribution.confirmed: institution %s has no org_id, so no member can confirm "
-                 "for it",
-                 inst ? inst : "(none)");
+        snprintf(fault, fault_size, "%s: %s %s has no org_id, so no member can %s for it", w->what,
+                 w->named, inst ? inst : "(none)", w->verb);
     else if (strcmp(org, org_id) != 0)
-        snprintf(fault, fault_size,
-                 "contribution.confirmed: only %s, the contributing institution, confirms its "
-                 "contribution; %s may not",
-                 org, org_id);
-    else if (now && !json_equal((json_t *)now, json_object_get(cur, "status")))
-        snprintf(fault, fault_size,
-                 "contribution.confirmed: confirms the status the contribution has (%s), not %s",
-                 json_string_value(json_object_get(cur, "status")), json_string_value(now));
+        snprintf(fault, fault_size, "%s: only %s, %s, %s; %s may not", w->what, org, w->holder,
+                 w->act, org_id);
+    else
+        snprintf(org_out, 128, "%s", org);
     json_decref(rec);
     return 0;
 }
 
-/* A recommendation's management response is the addressee's: only a member whose org id is
- * the addressee institution's `org_id` gives, changes or removes it. */
-static int check_response(char *fault, size_t fault_size, const json_t *old, const json_t *cur,
-                          const struct twin_member *who, struct lazy_tree *tree)
+int twin_validity_check_confirmation(char *fault, size_t fault_size, const json_t *old,
+                                     const json_t *cur, const char *org_id,
+                                     twin_record_lookup_fn lookup, void *ctx)
 {
-    const json_t *now = json_object_get(cur, "response");
-    const json_t *was = old ? json_object_get(old, "response") : NULL;
-    if ((!was && !now) || (was && now && json_equal((json_t *)was, (json_t *)now)))
-        return 0;
-    const char *inst = json_string_value(json_object_get(cur, "addressee"));
-    json_t *rec = NULL;
-    int rc = inst ? lookup_in_tree(&rec, "institution", inst, tree) : TWIN_ENOTFOUND;
-    if (rc && rc != TWIN_ENOTFOUND)
-        return rc;
-    twin_error_clear();
-    const char *org = json_string_value(json_object_get(rec, "org_id"));
-    if (!org)
+    static const struct own_word w = {
+        "confirmed",   "institution", "contribution.confirmed",   "the contributing institution",
+        "institution", "confirm",     "confirms its contribution"};
+    char org[128];
+    int rc = check_own_word(fault, fault_size, org, &w, old, cur, org_id, lookup, ctx);
+    const json_t *now = json_object_get(cur, "confirmed");
+    if (rc == 0 && org[0] && now && !json_equal((json_t *)now, json_object_get(cur, "status")))
         snprintf(fault, fault_size,
-                 "recommendation.response: the addressee %s has no org_id, so no member can "
-                 "answer for it",
-                 inst ? inst : "(none)");
-    else if (strcmp(org, who->org_id) != 0)
-        snprintf(fault, fault_size,
-                 "recommendation.response: only %s, the addressee, answers the recommendation; "
-                 "%s may not",
-                 org, who->org_id);
-    json_decref(rec);
-    return 0;
+                 "contribution.confirmed: confirms the status the contribution has (%s), not %s",
+                 json_string_value(json_object_get(cur, "status")), json_string_value(now));
+    return rc;
+}
+
+int twin_validity_check_response(char *fault, size_t fault_size, const json_t *old,
+                                 const json_t *cur, const char *org_id,
+                                 twin_record_lookup_fn lookup, void *ctx)
+{
+    static const struct own_word w = {
+        "response",      "addressee", "recommendation.response",   "the addressee",
+        "the addressee", "answer",    "answers the recommendation"};
+    char org[128];
+    return check_own_word(fault, fault_size, org, &w, old, cur, org_id, lookup, ctx);
 }
 
 static bool same_field(const json_t *a, const json_t *b, const char *key)
@@ -724,7 +727,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
             rc = twin_validity_check_confirmation(fault, fault_size, old, cur, who->org_id,
                                                   lookup_in_tree, new_tree);
         if (rc == 0 && !fault[0] && strcmp(type, "recommendation") == 0)
-            rc = check_response(fault, fault_size, old, cur, who, new_tree);
+            rc = twin_validity_check_response(fault, fault_size, old, cur, who->org_id,
+                                              lookup_in_tree, new_tree);
         if (rc == 0 && !fault[0] && m->rules >= 2) {
             const git_tree *tree = NULL;
             if (strcmp(type, "health_check") != 0 || (rc = lazy_get(&tree, new_tree)) == 0) {
