@@ -52,8 +52,9 @@ struct twin_membership {
     char network_id[TWIN_NETWORK_ID_LEN + 1];
     char *network_name;
     int admin_threshold;
-    bool sealed_personal; /* policy: personal fields only in sealed records (SEALED.md 7) */
-    int rules;            /* policy: the version of the record rules in force, 1 when not given */
+    bool sealed_personal;  /* policy: personal fields only in sealed records (SEALED.md 7) */
+    int rules;             /* policy: the version of the record rules in force, 1 when not given */
+    size_t attachment_max; /* policy: the largest attachment (twin/attachment.h) */
     size_t count;
     struct twin_member *members;
 };

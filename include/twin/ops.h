@@ -129,6 +129,21 @@ int twin_ops_confirm(git_oid *commit_out, twin_node *n, const char *id);
 int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_node *n,
                          twin_record_lookup_fn lookup, void *ctx);
 
+/* Attaches the file at path to document id (README "Attachments"): its bytes are streamed into
+ * the store as attachments/<xx>/<sha256> and the document's `file` set to {sha256, size, name,
+ * media_type} in one signed commit. media_type NULL: from the file's extension where twin knows
+ * it. TWIN_EINVALID when id is not a document (or is sealed), path is not a regular file, or the
+ * document records a sha256 that is not the file's; TWIN_ELIMIT when the file is over the
+ * network's cap; TWIN_EEXISTS when the document carries this file already. *file_out (may be
+ * NULL) gets the file object written. */
+int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const char *id,
+                    const char *path, const char *media_type);
+/* The file of document id at commit at (NULL: the head): *file_out its `file` object, *blob_out
+ * the blob, whose SHA-256 and size were checked against it. TWIN_ENOTFOUND when the document has
+ * no file; TWIN_EINVALID when id is not a document; TWIN_EVERIFY when the blob is missing or does
+ * not match (the store is damaged). */
+int twin_ops_attachment(json_t **file_out, git_blob **blob_out, twin_node *n, const git_oid *at,
+                        const char *id);
 /* Marks a record withdrawn (the tombstone; history is never rewritten). */
 int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
 
@@ -262,6 +277,11 @@ int twin_ops_seal_personal(git_oid *commit_out, twin_node *n);
  * TWIN_EEXISTS when they are at rules already, TWIN_EINVALID when above or outside the known
  * versions. A proposal when the policy needs several admins. */
 int twin_ops_set_rules(git_oid *commit_out, twin_node *n, int rules);
+/* Sets the cap on attachments (network.json policy.attachment_max_bytes; README "Attachments"):
+ * from 1 byte to TWIN_ATTACHMENT_MAX_BYTES, the default, which removes the field. It may go down
+ * or up within that range; attachments already in the history stay. A proposal when the policy
+ * needs several admins. TWIN_EEXISTS when it is the cap already. */
+int twin_ops_set_attachment_max(git_oid *commit_out, twin_node *n, size_t bytes);
 
 /* Batched writes (twin/batch.h): the same changes, checked the same way, each its own signed
  * commit, written together at twin_batch_flush (or every flush_every commits when > 0). The node

@@ -34,6 +34,9 @@ git_tree *twin_tx_base_tree(const twin_tx *tx);
 
 /* Sets path to data in the new tree (replacing what was there). */
 int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len);
+/* Sets path to a blob already in the store (one written as a stream, such as an attachment), in
+ * a change set that is not batched. */
+int twin_tx_put_blob(twin_tx *tx, const char *path, const git_oid *blob);
 
 /* Reads path as the change set sees it: pending puts first, then the base tree. Returns
  * TWIN_ENOTFOUND when absent. *out is malloc'd and NUL-terminated. */

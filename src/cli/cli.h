@@ -161,5 +161,7 @@ int cmd_resolve(struct cli *c, int argc, char **argv);
 int cmd_share(struct cli *c, int argc, char **argv);
 int cmd_confirm(struct cli *c, int argc, char **argv);
 int cmd_report(struct cli *c, int argc, char **argv);
+int cmd_attach(struct cli *c, int argc, char **argv);
+int cmd_get(struct cli *c, int argc, char **argv);
 
 #endif

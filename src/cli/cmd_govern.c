@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,9 +93,29 @@ int cmd_proposals(struct cli *c, int argc, char **argv)
     return CLI_OK;
 }
 
+/* A size: bytes, or a number with KiB or MiB, from 1 byte to 25 MiB. */
+static bool parse_size(size_t *out, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || s[0] == '-')
+        return false;
+    if (strcmp(end, "KiB") == 0)
+        v = v <= (1ULL << 40) ? v * 1024 : 0;
+    else if (strcmp(end, "MiB") == 0)
+        v = v <= (1ULL << 30) ? v * 1024 * 1024 : 0;
+    else if (*end)
+        return false;
+    if (v < 1 || v > 25ULL * 1024 * 1024)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
 int cmd_policy(struct cli *c, int argc, char **argv)
 {
-    const char *threshold = NULL, *rules = NULL;
+    const char *threshold = NULL, *rules = NULL, *attach = NULL;
     bool seal = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sealed-personal") == 0) {
@@ -104,14 +125,22 @@ int cmd_policy(struct cli *c, int argc, char **argv)
         int m = cli_option(&threshold, &i, argc, argv, "--admin-threshold");
         if (m == 0)
             m = cli_option(&rules, &i, argc, argv, "--rules");
+        if (m == 0)
+            m = cli_option(&attach, &i, argc, argv, "--attachment-max");
         if (m < 0)
             return CLI_USAGE;
         if (!m)
             return cli_usage_error("policy", "unexpected argument '%s'", argv[i]);
     }
-    if ((threshold != NULL) + (rules != NULL) + seal != 1)
+    if ((threshold != NULL) + (rules != NULL) + (attach != NULL) + seal != 1)
         return cli_usage_error("policy", "say what to set, one at a time: --admin-threshold N, "
-                                         "--rules N or --sealed-personal");
+                                         "--rules N, --attachment-max SIZE or --sealed-personal");
+    size_t cap = 0;
+    if (attach && !parse_size(&cap, attach))
+        return cli_usage_error("policy",
+                               "--attachment-max takes a size from 1 byte to 25MiB: bytes, or a "
+                               "number with KiB or MiB ('%s')",
+                               attach);
     const char *number = threshold ? threshold : rules;
     long k = 0;
     if (number) {
@@ -125,9 +154,10 @@ int cmd_policy(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     git_oid commit;
-    int rc = seal    ? twin_ops_seal_personal(&commit, c->node)
-             : rules ? twin_ops_set_rules(&commit, c->node, (int)k)
-                     : twin_ops_set_admin_threshold(&commit, c->node, (int)k);
+    int rc = seal     ? twin_ops_seal_personal(&commit, c->node)
+             : rules  ? twin_ops_set_rules(&commit, c->node, (int)k)
+             : attach ? twin_ops_set_attachment_max(&commit, c->node, cap)
+                      : twin_ops_set_admin_threshold(&commit, c->node, (int)k);
     if (rc)
         return cli_fail(rc);
     char what[64];
@@ -135,6 +165,8 @@ int cmd_policy(struct cli *c, int argc, char **argv)
         snprintf(what, sizeof(what), "policy that seals personal data");
     else if (rules)
         snprintf(what, sizeof(what), "record rules %ld", k);
+    else if (attach)
+        snprintf(what, sizeof(what), "cap on attachments, %zu bytes", cap);
     else
         snprintf(what, sizeof(what), "admin threshold %ld", k);
     cli_report_governed(c, "Set the", what, &commit);

@@ -28,6 +28,8 @@ static const struct cli_command commands[] = {
     {"restore", cmd_restore},
     {"add", cmd_add},
     {"share", cmd_share},
+    {"attach", cmd_attach},
+    {"get", cmd_get},
     {"set", cmd_set},
     {"edit", cmd_edit},
     {"confirm", cmd_confirm},

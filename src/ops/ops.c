@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "rules/governance.h"
+#include "twin/attachment.h"
 #include "twin/network.h"
 #include "base/util.h"
 #include "twin/batch.h"
@@ -192,6 +194,10 @@ struct record_change {
     void *ctx;
     const struct twin_audience *audience; /* NULL: as it was, or as the record's fields need */
     const struct twin_sealed_resolution *resolution; /* NULL: a sealed record's conflicts stay */
+    /* An attachment written with the record (twin_ops_attach): a blob in the store and its
+     * path, or NULL. */
+    const git_oid *blob;
+    const char *blob_path;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -722,7 +728,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         const json_t *also = json_object_get(json_object_get(kept, "sealed"), "audience");
         if ((rc = put_sealed(tx, c, rec, stored, path, same && !c->resolution, want,
                              c->resolution ? conflicts : json_object_get(stored, "conflicts"),
-                             also)))
+                             also)) ||
+            (c->blob && (rc = twin_tx_put_blob(tx, c->blob_path, c->blob))))
             goto cleanup;
         snprintf(message, message_size, "%s %s %s\n\nRecord: %s\n", c->verb, rtype, c->id, path);
         goto cleanup;
@@ -734,7 +741,8 @@ static int change_record(twin_tx *tx, char *message, size_t message_size, void *
         rc = twin_error(TWIN_EEXISTS, "%s %s: nothing changed", rtype, c->id);
         goto cleanup;
     }
-    if ((rc = twin_tx_put(tx, path, text, len)))
+    if ((rc = twin_tx_put(tx, path, text, len)) ||
+        (c->blob && (rc = twin_tx_put_blob(tx, c->blob_path, c->blob))))
         goto cleanup;
     snprintf(message, message_size, "%s %s %s: %.200s\n\nRecord: %s\n", c->verb, rtype, c->id,
              twin_record_title(rec), path);
@@ -838,6 +846,303 @@ int twin_ops_share(git_oid *commit_out, twin_node *n, const char *id,
         return twin_error(TWIN_EINVALID, "share with whom? name at least one institution");
     return write_record(commit_out, n,
                         &(struct record_change){.id = id, .verb = "share", .audience = audience});
+}
+
+static int tree_at(git_tree **tree, twin_node *n, const git_oid *at);
+
+/* ---- attachments (README "Attachments") -------------------------------------------------------
+ */
+
+#define ATTACH_CHUNK (64 * 1024)
+
+/* What twin_ops_attach sets as a document's file. */
+struct attach_edit {
+    json_t *file;
+};
+
+static int set_file(json_t *rec, void *ctx)
+{
+    struct attach_edit *a = ctx;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    if (!type || strcmp(type, "document") != 0)
+        return twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files",
+                          id, type ? type : "record");
+    const char *sha = json_string_value(json_object_get(rec, "sha256"));
+    const char *fsha = json_string_value(json_object_get(a->file, "sha256"));
+    if (sha && strcmp(sha, fsha) != 0)
+        return twin_error(TWIN_EINVALID,
+                          "document %s records sha256 %s, but the file's SHA-256 is %s: not the "
+                          "document's file",
+                          id, sha, fsha);
+    json_object_set(rec, "file", a->file);
+    return 0;
+}
+
+/* Copies fd's size bytes into a blob of the store as a stream, hashing them with SHA-256 on the
+ * way: neither is held whole. */
+static int stream_blob(git_oid *blob, char hex[static TWIN_SHA256_HEX_LEN + 1], twin_node *n,
+                       int fd, size_t size, const char *name)
+{
+    git_odb *odb = NULL;
+    git_odb_stream *ws = NULL;
+    unsigned char *buf = malloc(ATTACH_CHUNK), digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state h;
+    size_t done = 0;
+    int rc = 0;
+    if (!buf)
+        return twin_error(TWIN_ERROR, "out of memory");
+    crypto_hash_sha256_init(&h);
+    if (git_repository_odb(&odb, twin_node_repo(n)) < 0 ||
+        git_odb_open_wstream(&ws, odb, (git_object_size_t)size, GIT_OBJECT_BLOB) < 0) {
+        rc = twin_error_git("writing an attachment");
+        goto cleanup;
+    }
+    for (;;) {
+        ssize_t got = read(fd, buf, ATTACH_CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = twin_error(TWIN_ERROR, "%s: %s", name, strerror(errno));
+            goto cleanup;
+        }
+        if (got == 0)
+            break;
+        if (done + (size_t)got > size) { /* it grew */
+            done += (size_t)got;
+            break;
+        }
+        crypto_hash_sha256_update(&h, buf, (size_t)got);
+        if (git_odb_stream_write(ws, (const char *)buf, (size_t)got) < 0) {
+            rc = twin_error_git("writing an attachment");
+            goto cleanup;
+        }
+        done += (size_t)got;
+    }
+    if (done != size) {
+        rc = twin_error(TWIN_EINVALID, "%s changed while it was read (%zu bytes, then %zu)", name,
+                        size, done);
+        goto cleanup;
+    }
+    if (git_odb_stream_finalize_write(blob, ws) < 0) {
+        rc = twin_error_git("writing an attachment");
+        goto cleanup;
+    }
+    crypto_hash_sha256_final(&h, digest);
+    for (size_t i = 0; i < sizeof(digest); i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+cleanup:
+    git_odb_stream_free(ws);
+    git_odb_free(odb);
+    free(buf);
+    return rc;
+}
+
+/* The base name of path. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* A media type for a file's name, from its extension; NULL when twin knows none. */
+static const char *media_type_for(const char *name)
+{
+    static const char *const table[][2] = {
+        {"pdf", "application/pdf"},
+        {"txt", "text/plain"},
+        {"md", "text/markdown"},
+        {"csv", "text/csv"},
+        {"json", "application/json"},
+        {"xml", "application/xml"},
+        {"html", "text/html"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"zip", "application/zip"},
+        {"odt", "application/vnd.oasis.opendocument.text"},
+        {"ods", "application/vnd.oasis.opendocument.spreadsheet"},
+        {"docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+        {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+        {"pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"},
+    };
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name)
+        return NULL;
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcasecmp(dot + 1, table[i][0]) == 0)
+            return table[i][1];
+    return NULL;
+}
+
+/* Whether s looks like a media type: type/subtype in printable ASCII without blanks. */
+static bool media_type_valid(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/') || strlen(s) > 255)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return false;
+    return true;
+}
+
+int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const char *id,
+                    const char *path, const char *media_type)
+{
+    struct twin_membership *m = NULL;
+    json_t *doc = NULL, *file = NULL;
+    char hex[TWIN_SHA256_HEX_LEN + 1], blob_path[TWIN_ATTACHMENT_PATH_MAX], cap_text[32];
+    git_oid blob;
+    struct stat st;
+    int fd = -1, rc;
+    if (file_out)
+        *file_out = NULL;
+    if (media_type && !media_type_valid(media_type))
+        return twin_error(TWIN_EINVALID, "'%s' is not a media type (such as application/pdf)",
+                          media_type);
+    const char *name = base_name(path);
+    if ((rc = twin_ops_get(&doc, n, NULL, NULL, id)))
+        return rc;
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    if (strcmp(type, "document") != 0) {
+        rc = twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files", id,
+                        type);
+        goto cleanup;
+    }
+    if (twin_envelope_is(doc)) {
+        rc = twin_error(TWIN_EINVALID,
+                        "document %s is sealed: this twin attaches files to documents in the "
+                        "clear only",
+                        id);
+        goto cleanup;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+        rc = twin_error(TWIN_EINVALID, "%s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = twin_error(TWIN_EINVALID, "%s: not a regular file", path);
+        goto cleanup;
+    }
+    if ((rc = twin_ops_members(&m, n, NULL)))
+        goto cleanup;
+    size_t cap = m->attachment_max ? m->attachment_max : TWIN_ATTACHMENT_MAX_BYTES;
+    if ((uintmax_t)st.st_size > cap) {
+        twin_attachment_size_text(cap_text, sizeof(cap_text), cap);
+        rc = twin_error(TWIN_ELIMIT,
+                        "%s: %jd bytes, over the network's cap on attachments (%s, %zu bytes)",
+                        path, (intmax_t)st.st_size, cap_text, cap);
+        goto cleanup;
+    }
+    if ((rc = stream_blob(&blob, hex, n, fd, (size_t)st.st_size, path)))
+        goto cleanup;
+    const char *sha = json_string_value(json_object_get(doc, "sha256"));
+    if (sha && strcmp(sha, hex) != 0) {
+        rc = twin_error(TWIN_EINVALID,
+                        "%s: its SHA-256 is %s, but document %s records sha256 %s: not the "
+                        "document's file",
+                        path, hex, id, sha);
+        goto cleanup;
+    }
+    twin_attachment_path(blob_path, hex);
+    if (!media_type)
+        media_type = media_type_for(name);
+    file =
+        json_pack("{s:s, s:I, s:s}", "sha256", hex, "size", (json_int_t)st.st_size, "name", name);
+    if (file && media_type)
+        json_object_set_new(file, "media_type", json_string(media_type));
+    if (!file) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    struct attach_edit edit = {file};
+    struct record_change c = {.node = n,
+                              .type = "document",
+                              .id = id,
+                              .verb = "attach",
+                              .fn = set_file,
+                              .ctx = &edit,
+                              .blob = &blob,
+                              .blob_path = blob_path};
+    rc = commit_with_retry(commit_out, n, change_record, &c);
+    if (rc == 0 && file_out)
+        *file_out = json_incref(file);
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    json_decref(file);
+    json_decref(doc);
+    twin_membership_free(m);
+    return rc;
+}
+
+int twin_ops_attachment(json_t **file_out, git_blob **blob_out, twin_node *n, const git_oid *at,
+                        const char *id)
+{
+    json_t *doc = NULL;
+    git_tree *tree = NULL;
+    git_tree_entry *e = NULL;
+    char path[TWIN_ATTACHMENT_PATH_MAX], hex[TWIN_SHA256_HEX_LEN + 1];
+    *file_out = NULL;
+    *blob_out = NULL;
+    int rc = twin_ops_get(&doc, n, at, NULL, id);
+    if (rc)
+        return rc;
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    const json_t *file = json_object_get(doc, "file");
+    const char *sha = json_string_value(json_object_get(file, "sha256"));
+    if (strcmp(type, "document") != 0) {
+        rc = twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files", id,
+                        type);
+        goto cleanup;
+    }
+    if (twin_envelope_is(doc)) {
+        rc = twin_error(TWIN_EINVALID,
+                        "document %s is sealed: this twin reads the files of documents in the "
+                        "clear only",
+                        id);
+        goto cleanup;
+    }
+    if (!sha || !twin_attachment_hex_valid(sha)) {
+        rc = twin_error(TWIN_ENOTFOUND, "document %s has no file (twin attach %s FILE adds one)",
+                        id, id);
+        goto cleanup;
+    }
+    twin_attachment_path(path, sha);
+    if ((rc = tree_at(&tree, n, at)))
+        goto cleanup;
+    rc = twin_tree_entry_at(&e, twin_node_repo(n), tree, path);
+    if (rc == TWIN_ENOTFOUND ||
+        (rc == 0 && git_blob_lookup(blob_out, twin_node_repo(n), git_tree_entry_id(e)) < 0)) {
+        rc = twin_error(TWIN_EVERIFY,
+                        "the store is damaged: %s, the file of document %s, is missing or "
+                        "unreadable (twin verify names the damage; restore from a backup or a "
+                        "partner)",
+                        path, id);
+        goto cleanup;
+    }
+    if (rc)
+        goto cleanup;
+    twin_attachment_sha256_hex(hex, git_blob_rawcontent(*blob_out),
+                               (size_t)git_blob_rawsize(*blob_out));
+    if (strcmp(hex, sha) != 0 || (json_int_t)git_blob_rawsize(*blob_out) !=
+                                     json_integer_value(json_object_get(file, "size"))) {
+        rc = twin_error(TWIN_EVERIFY,
+                        "the store is damaged: %s, the file of document %s, hashes to %s", path, id,
+                        hex);
+        goto cleanup;
+    }
+    *file_out = json_incref((json_t *)file);
+cleanup:
+    if (rc) {
+        git_blob_free(*blob_out);
+        *blob_out = NULL;
+    }
+    git_tree_entry_free(e);
+    git_tree_free(tree);
+    json_decref(doc);
+    return rc;
 }
 
 static int check_writer(twin_node *n, git_tree *head_tree)
@@ -2207,6 +2512,7 @@ struct policy_change {
     twin_node *node;
     int threshold; /* 0: seal personal data, or set the rules */
     int rules;
+    size_t attachment_max; /* set: the cap on attachments */
 };
 
 static int change_policy(twin_tx *tx, char *message, size_t message_size, void *ctx)
@@ -2224,6 +2530,22 @@ static int change_policy(twin_tx *tx, char *message, size_t message_size, void *
         (rc = twin_record_parse_canonical(&net, text, len)))
         goto cleanup;
     char summary[200];
+    if (pc->attachment_max) {
+        char cap_text[32];
+        if (pc->attachment_max == m->attachment_max) {
+            rc = twin_error(TWIN_EEXISTS, "the cap on attachments is %zu bytes already",
+                            pc->attachment_max);
+            goto cleanup;
+        }
+        twin_attachment_size_text(cap_text, sizeof(cap_text), pc->attachment_max);
+        if (pc->attachment_max == TWIN_ATTACHMENT_MAX_BYTES)
+            json_object_del(json_object_get(net, "policy"), "attachment_max_bytes");
+        else
+            json_object_set_new(json_object_get(net, "policy"), "attachment_max_bytes",
+                                json_integer((json_int_t)pc->attachment_max));
+        snprintf(summary, sizeof(summary), "set policy: attachments of at most %s", cap_text);
+        goto put;
+    }
     if (pc->rules) {
         if (pc->rules == m->rules) {
             rc = twin_error(TWIN_EEXISTS, "record rules %d are in force already", pc->rules);
@@ -2296,6 +2618,16 @@ int twin_ops_set_rules(git_oid *commit_out, twin_node *n, int rules)
     if (rules < 1)
         return twin_error(TWIN_EINVALID, "record rules %d: versions start at 1", rules);
     struct policy_change pc = {n, 0, rules};
+    return commit_with_retry(commit_out, n, change_policy, &pc);
+}
+
+int twin_ops_set_attachment_max(git_oid *commit_out, twin_node *n, size_t bytes)
+{
+    if (bytes < 1 || bytes > TWIN_ATTACHMENT_MAX_BYTES)
+        return twin_error(TWIN_EINVALID,
+                          "a cap on attachments of %zu bytes: from 1 byte to 25 MiB (%d bytes)",
+                          bytes, TWIN_ATTACHMENT_MAX_BYTES);
+    struct policy_change pc = {n, 0, 0, bytes};
     return commit_with_retry(commit_out, n, change_policy, &pc);
 }
 

@@ -595,6 +595,28 @@ static int check_recommendation(struct vctx *v, const json_t *rec)
     return 0;
 }
 
+/* A document's file: its name is a base name, and the document's sha256, when given, is the
+ * file's (README "Attachments"). */
+static int check_document_file(struct vctx *v, const json_t *rec)
+{
+    const json_t *file = json_object_get(rec, "file");
+    if (!file)
+        return 0;
+    const char *name = json_string_value(json_object_get(file, "name"));
+    if (name && (!name[0] || strchr(name, '/') || strchr(name, '\\') || strcmp(name, ".") == 0 ||
+                 strcmp(name, "..") == 0)) {
+        snprintf(v->path, sizeof(v->path), "file.name");
+        return fail(v, "'%s' is not a file's base name", name);
+    }
+    const char *sha = json_string_value(json_object_get(rec, "sha256"));
+    const char *fsha = json_string_value(json_object_get(file, "sha256"));
+    if (sha && fsha && strcmp(sha, fsha) != 0) {
+        snprintf(v->path, sizeof(v->path), "sha256");
+        return fail(v, "%s is not the SHA-256 of the document's file (%s)", sha, fsha);
+    }
+    return 0;
+}
+
 static int check_rules(struct vctx *v, const json_t *rec)
 {
     int rc = 0;
@@ -616,6 +638,8 @@ static int check_rules(struct vctx *v, const json_t *rec)
         return check_action_fields(v, rec);
     } else if (strcmp(v->type, "recommendation") == 0) {
         return check_recommendation(v, rec);
+    } else if (strcmp(v->type, "document") == 0) {
+        return check_document_file(v, rec);
     } else if (strcmp(v->type, "indicator") == 0) {
         size_t i;
         json_t *p;

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "twin/attachment.h"
 #include "twin/schema.h"
 
 #define END                                                                                        \
@@ -290,12 +291,18 @@ static const struct twin_field health_check_fields[] = {COMMON,
                                                         END};
 
 /* documents and notes */
+/* The file a document carries in the shared history (twin attach; README "Attachments"): the
+ * SHA-256 and size of its bytes, its base name and, optionally, its media type. */
+static const struct twin_field document_file[] = {
+    SHA256("sha256", true), INT("size", true, 0, TWIN_ATTACHMENT_MAX_BYTES), STRING("name", true),
+    STRING("media_type", false), END};
 static const struct twin_field document_fields[] = {
     COMMON,
     STRING("title", true),
     ENUM("kind", true, document_kinds),
     CODE("category", false, TWIN_CODES_DOCUMENT_CATEGORY),
     SHA256("sha256", false),
+    OBJECT("file", false, document_file),
     URL("url", false),
     REF("partnership", false, "partnership"),
     CODE("language", false, TWIN_CODES_LANGUAGE),

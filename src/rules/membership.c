@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "twin/attachment.h"
 #include "twin/codes.h"
 #include "twin/error.h"
 #include "twin/record.h"
@@ -114,7 +115,7 @@ int twin_membership_check_descriptor(const json_t *net)
     static const char *const fields[] = {"format", "id",          "name",   "created",
                                          "nonce",  "founder_key", "policy", NULL};
     static const char *const policy_fields[] = {"admin_threshold", "sealed_personal", "rules",
-                                                NULL};
+                                                "attachment_max_bytes", NULL};
     int rc;
     if (!json_is_object(net))
         return twin_error(TWIN_EINVALID, "network.json: not a JSON object");
@@ -160,6 +161,13 @@ int twin_membership_check_descriptor(const json_t *net)
                           "network.policy.rules: this twin knows record rules 1 to %d (a newer "
                           "twin may know more)",
                           TWIN_RULES_CURRENT);
+    const json_t *cap = json_object_get(policy, "attachment_max_bytes");
+    if (cap && (!json_is_integer(cap) || json_integer_value(cap) < 1 ||
+                json_integer_value(cap) > TWIN_ATTACHMENT_MAX_BYTES))
+        return twin_error(TWIN_EINVALID,
+                          "network.policy.attachment_max_bytes: a number of bytes from 1 to %d "
+                          "(25 MiB)",
+                          TWIN_ATTACHMENT_MAX_BYTES);
     return 0;
 }
 
@@ -356,6 +364,7 @@ int twin_membership_load(struct twin_membership **out, git_repository *repo, con
     m->sealed_personal =
         json_is_true(json_object_get(json_object_get(net, "policy"), "sealed_personal"));
     m->rules = twin_membership_rules(net);
+    m->attachment_max = twin_attachment_cap(net);
 
     if (git_tree_entry_bypath(&members_entry, root, TWIN_MEMBERS_DIR) < 0 ||
         git_tree_entry_type(members_entry) != GIT_OBJECT_TREE) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "twin/attachment.h"
 #include "twin/membership.h"
 #include "git/treecache.h"
 #include "git/treediff.h"
@@ -571,6 +572,103 @@ static bool same_field(const json_t *a, const json_t *b, const char *key)
     return json_equal(json_object_get(a, key), json_object_get(b, key));
 }
 
+/* An attachment's bytes (README "Attachments"): a file added, never changed or removed, whose
+ * SHA-256 is its name and whose size is within the policy's cap. The blob is read whole, as both
+ * readers give it (twin's pack reader and libgit2's odb), and the cap keeps that bounded. Whether
+ * a document names it is checked with the whole commit (check_attachments_named). */
+static int check_attachment(char *fault, size_t fault_size, git_repository *repo,
+                            twin_packread *packs, const struct twin_change *c,
+                            const struct twin_member *who, const struct twin_membership *m)
+{
+    char hex[TWIN_SHA256_HEX_LEN + 1], got[TWIN_SHA256_HEX_LEN + 1], cap_text[32];
+    if (who->role == TWIN_ROLE_OBSERVER) {
+        snprintf(fault, fault_size, "%s is an observer and may not attach files", who->org_id);
+        return 0;
+    }
+    if (!twin_attachment_parse_path(hex, c->path)) {
+        snprintf(fault, fault_size,
+                 "%s: not an attachment's path (attachments/<xx>/<sha256>: the lowercase hex "
+                 "SHA-256 of its bytes, xx its first two digits)",
+                 c->path);
+        return 0;
+    }
+    if (!c->has_new) {
+        snprintf(fault, fault_size, "%s: attachments are never removed", c->path);
+        return 0;
+    }
+    if (c->has_old) {
+        snprintf(fault, fault_size, "%s: attachments never change", c->path);
+        return 0;
+    }
+    struct stored blob;
+    int rc = stored_read(&blob, repo, packs, &c->new_id);
+    if (rc == TWIN_EVERIFY) {
+        snprintf(fault, fault_size, "%s: %s", c->path, twin_error_last());
+        return 0;
+    }
+    if (rc)
+        return rc;
+    size_t cap = m->attachment_max ? m->attachment_max : TWIN_ATTACHMENT_MAX_BYTES;
+    twin_attachment_size_text(cap_text, sizeof(cap_text), cap);
+    if (blob.type != GIT_OBJECT_BLOB)
+        snprintf(fault, fault_size, "%s is not a file", c->path);
+    else if (!blob.intact)
+        snprintf(fault, fault_size,
+                 "%s: its content does not match its id (the store is damaged or was altered)",
+                 c->path);
+    else if (blob.size > cap)
+        snprintf(fault, fault_size, "%s: %zu bytes, over the network's cap on attachments (%s)",
+                 c->path, blob.size, cap_text);
+    else {
+        twin_attachment_sha256_hex(got, blob.data, blob.size);
+        if (strcmp(got, hex) != 0)
+            snprintf(fault, fault_size, "%s: its bytes' SHA-256 is %s, not its name", c->path, got);
+    }
+    stored_free(&blob);
+    return 0;
+}
+
+/* A document in the clear that names a file: the attachment is in the commit's tree, of the size
+ * the document gives. Checked when the document's file is set or changed. */
+static int check_document_file(char *fault, size_t fault_size, git_repository *repo,
+                               const json_t *cur, const json_t *old, struct lazy_tree *new_tree)
+{
+    const json_t *file = json_object_get(cur, "file");
+    if (!file || (old && json_equal(file, json_object_get(old, "file"))))
+        return 0;
+    const char *hex = json_string_value(json_object_get(file, "sha256"));
+    char path[TWIN_ATTACHMENT_PATH_MAX];
+    twin_attachment_path(path, hex);
+    const git_tree *tree = NULL;
+    git_tree_entry *e = NULL;
+    int rc = lazy_get(&tree, new_tree);
+    if (rc)
+        return rc;
+    rc = twin_tree_entry_at(&e, repo, tree, path);
+    if (rc == TWIN_ENOTFOUND) {
+        twin_error_clear();
+        snprintf(fault, fault_size, "document %s names file %s, which is not in the history (%s)",
+                 json_string_value(json_object_get(cur, "id")), hex, path);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    size_t size = 0;
+    git_object_t type = GIT_OBJECT_INVALID;
+    git_odb *odb = NULL;
+    if (git_repository_odb(&odb, repo) < 0 ||
+        git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) < 0)
+        rc = twin_error_git(path);
+    else if (type != GIT_OBJECT_BLOB ||
+             (json_int_t)size != json_integer_value(json_object_get(file, "size")))
+        snprintf(fault, fault_size, "document %s: file.size is %lld, but %s holds %zu bytes",
+                 json_string_value(json_object_get(cur, "id")),
+                 (long long)json_integer_value(json_object_get(file, "size")), path, size);
+    git_odb_free(odb);
+    git_tree_entry_free(e);
+    return rc;
+}
+
 /* Checks one changed file. Returns <0 on an internal error; otherwise leaves fault empty when
  * the change is allowed. */
 static int check_change(char *fault, size_t fault_size, git_repository *repo, twin_packread *packs,
@@ -736,6 +834,8 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
                 rc = twin_domain_check(fault, fault_size, cur, old, m->rules, &env);
             }
         }
+        if (rc == 0 && !fault[0] && strcmp(type, "document") == 0)
+            rc = check_document_file(fault, fault_size, repo, cur, old, new_tree);
         if (rc == 0 && !fault[0] && who->own_partnerships) {
             rc = twin_validity_check_scope(fault, fault_size, old, cur, who->org_id, lookup_in_tree,
                                            old_tree);
@@ -744,10 +844,61 @@ static int check_change(char *fault, size_t fault_size, git_repository *repo, tw
     }
     if (strncmp(c->path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0)
         goto cleanup; /* proposals are checked with the whole commit (governance.c) */
+    if (strncmp(c->path, TWIN_ATTACHMENTS_DIR "/", strlen(TWIN_ATTACHMENTS_DIR) + 1) == 0) {
+        rc = check_attachment(fault, fault_size, repo, packs, c, who, m);
+        goto cleanup;
+    }
     snprintf(fault, fault_size, "%s: not a place twin keeps anything", c->path);
 cleanup:
     json_decref(old);
     json_decref(cur);
+    return rc;
+}
+
+/* Every attachment a commit adds is named by a document the same commit writes: in the clear, by
+ * its file.sha256; a sealed document's names are hidden from the predicate, so a commit writing
+ * one may add attachments it cannot tie to it (README "Attachments"). Sets fault otherwise. */
+static int check_attachments_named(char *fault, size_t fault_size, git_repository *repo,
+                                   twin_packread *packs, const struct twin_treediff *w)
+{
+    static const char docs[] = "records/document/";
+    size_t ndocs = 0;
+    bool sealed = false;
+    char(*named)[TWIN_SHA256_HEX_LEN + 1] = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < w->count; i++)
+        ndocs += strncmp(w->changes[i].path, docs, sizeof(docs) - 1) == 0;
+    if (ndocs && !(named = calloc(ndocs, sizeof(*named))))
+        return twin_error(TWIN_ERROR, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < w->count && rc == 0 && !fault[0]; i++) {
+        const struct twin_change *c = &w->changes[i];
+        if (strncmp(c->path, docs, sizeof(docs) - 1) != 0 || !c->has_new)
+            continue;
+        json_t *doc = NULL;
+        if ((rc = read_blob_json(&doc, fault, fault_size, repo, packs, &c->new_id, c->path)))
+            break;
+        const char *hex =
+            json_string_value(json_object_get(json_object_get(doc, "file"), "sha256"));
+        sealed = sealed || twin_envelope_is(doc);
+        if (hex)
+            snprintf(named[k++], sizeof(named[0]), "%s", hex);
+        json_decref(doc);
+    }
+    for (size_t i = 0; i < w->count && rc == 0 && !fault[0] && !sealed; i++) {
+        char hex[TWIN_SHA256_HEX_LEN + 1];
+        if (!w->changes[i].has_new || !twin_attachment_parse_path(hex, w->changes[i].path))
+            continue;
+        bool found = false;
+        for (size_t j = 0; !found && j < k; j++)
+            found = strcmp(named[j], hex) == 0;
+        if (!found)
+            snprintf(fault, fault_size,
+                     "%s: no document this commit writes names it (an attachment is added with "
+                     "the document version whose file it is)",
+                     w->changes[i].path);
+    }
+    free(named);
     return rc;
 }
 
@@ -1059,7 +1210,7 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
         }
     }
     out->changes = w.count;
-    bool members_changed = false, governed = false;
+    bool members_changed = false, governed = false, attachments = false;
     for (size_t i = 0; i < w.count; i++) {
         char fault[500];
         bool erasure = false;
@@ -1072,6 +1223,8 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
             goto cleanup;
         }
         members_changed = members_changed || strncmp(w.changes[i].path, "members/", 8) == 0;
+        attachments = attachments || strncmp(w.changes[i].path, TWIN_ATTACHMENTS_DIR "/",
+                                             strlen(TWIN_ATTACHMENTS_DIR) + 1) == 0;
         if (erasure && !erasures && !(erasures = calloc(w.count, sizeof(*erasures)))) {
             rc = twin_error(TWIN_ERROR, "out of memory");
             goto cleanup;
@@ -1081,6 +1234,15 @@ int twin_validity_check_commit(struct twin_check *out, git_repository *repo,
         governed =
             governed || erasure || twin_governance_path_governed(w.changes[i].path) ||
             strncmp(w.changes[i].path, TWIN_PROPOSALS_DIR "/", strlen(TWIN_PROPOSALS_DIR) + 1) == 0;
+    }
+    if (attachments) {
+        char fault[600] = "";
+        if ((rc = check_attachments_named(fault, sizeof(fault), repo, packs, &w)))
+            goto cleanup;
+        if (fault[0]) {
+            verdict(out, "%s", fault);
+            goto cleanup;
+        }
     }
     if (governed) {
         char fault[600];

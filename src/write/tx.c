@@ -116,6 +116,8 @@ size_t twin_tx_count(const twin_tx *tx)
     return tx->count;
 }
 
+static int put_blob(twin_tx *tx, const char *path, const git_oid *id);
+
 int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
 {
     if (tx->batch) {
@@ -126,6 +128,19 @@ int twin_tx_put(twin_tx *tx, const char *path, const void *data, size_t len)
     git_oid blob;
     if (git_blob_create_from_buffer(&blob, twin_node_repo(tx->node), data, len) < 0)
         return twin_error_git("writing a blob");
+    return put_blob(tx, path, &blob);
+}
+
+int twin_tx_put_blob(twin_tx *tx, const char *path, const git_oid *blob)
+{
+    if (tx->batch)
+        return twin_error(TWIN_EINVALID, "a batched change set takes no stored blob");
+    return put_blob(tx, path, blob);
+}
+
+static int put_blob(twin_tx *tx, const char *path, const git_oid *id)
+{
+    git_oid blob = *id;
     for (size_t i = 0; i < tx->count; i++)
         if (strcmp(tx->changes[i].path, path) == 0) {
             tx->changes[i].blob = blob;
@@ -174,8 +189,8 @@ int twin_tx_read(char **out, size_t *out_len, twin_tx *tx, const char *path)
         }
         id = git_tree_entry_id(e);
     }
-    int rc = twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id, TWIN_RECORD_FILE_MAX_BYTES,
-                                 path);
+    int rc = twin_tree_read_blob(out, out_len, twin_node_repo(tx->node), id,
+                                 TWIN_RECORD_FILE_MAX_BYTES, path);
     git_tree_entry_free(e);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "twin/attachment.h"
 #include "twin/network.h"
 #include "twin/error.h"
 #include "twin/tree.h"
@@ -1851,6 +1852,151 @@ static void a_confirmation_names_the_status_of_its_version(void **state)
     assert_valid_commit(n, &commit, "XE-EXAMPLE-RA");
 }
 
+/* ---- attachments (README "Attachments") ----------------------------------------------------- */
+
+/* A document naming a file of content's bytes: hex is their SHA-256 (or a name given), path the
+ * attachment's path, text the document's canonical bytes. */
+struct attached {
+    char id[TWIN_ID_LEN + 1], doc_path[128], hex[TWIN_SHA256_HEX_LEN + 1];
+    char path[TWIN_ATTACHMENT_PATH_MAX];
+    char *text;
+};
+
+static void attached_doc(struct attached *a, const char *content, const char *name_hex)
+{
+    twin_record_new_id(a->id);
+    record_path(a->doc_path, "document", a->id);
+    if (name_hex)
+        snprintf(a->hex, sizeof(a->hex), "%s", name_hex);
+    else
+        twin_attachment_sha256_hex(a->hex, content, strlen(content));
+    twin_attachment_path(a->path, a->hex);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I, s:s}}", "id", a->id, "type", "document",
+                  "kind", "minutes", "title", "Steering minutes", "file", "sha256", a->hex, "size",
+                  (json_int_t)strlen(content), "name", "minutes.txt");
+    a->text = canon(doc);
+}
+
+/* Commits the document and its attachment together. */
+static git_oid commit_attached(struct net *n, struct attached *a, const char *content)
+{
+    struct edit e[] = {{a->doc_path, a->text, 0}, {a->path, content, 0}};
+    return commit_edits(n, n->editor, e, 2);
+}
+
+static void a_document_and_its_file_added_together_are_valid(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    attached_doc(&a, "Minutes of the first steering meeting\n", NULL);
+    git_oid c = commit_attached(n, &a, "Minutes of the first steering meeting\n");
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    /* The same bytes named by a second document are kept once: only its record changes. */
+    struct attached b;
+    attached_doc(&b, "Minutes of the first steering meeting\n", NULL);
+    c = commit_one(n, n->editor, b.doc_path, b.text);
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    free(a.text);
+    free(b.text);
+}
+
+static void an_attachment_whose_name_is_not_its_hash_is_refused(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    char other[TWIN_SHA256_HEX_LEN + 1];
+    twin_attachment_sha256_hex(other, "other bytes", 11);
+    attached_doc(&a, "Minutes\n", other);
+    git_oid c = commit_attached(n, &a, "Minutes\n");
+    assert_refused(n, &c, "SHA-256 is");
+    assert_refused(n, &c, "not its name");
+    free(a.text);
+}
+
+static void an_attachment_over_the_networks_cap_is_refused(void **state)
+{
+    struct net *n = *state;
+    git_oid policy;
+    assert_int_equal(twin_ops_set_attachment_max(&policy, n->admin, 8), 0);
+    assert_valid_commit(n, &policy, "XE-EXAMPLE-MOF");
+    struct attached a;
+    attached_doc(&a, "Sixteen bytes!!\n", NULL);
+    git_oid c = commit_attached(n, &a, "Sixteen bytes!!\n");
+    assert_refused(n, &c, "16 bytes, over the network's cap on attachments (8 bytes)");
+    undo(n, &c);
+    free(a.text);
+    attached_doc(&a, "Eight!!\n", NULL);
+    c = commit_attached(n, &a, "Eight!!\n");
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    free(a.text);
+}
+
+static void changing_or_removing_an_attachment_is_refused(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    attached_doc(&a, "Minutes\n", NULL);
+    git_oid c = commit_attached(n, &a, "Minutes\n");
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    c = commit_one(n, n->editor, a.path, "Altered minutes\n");
+    assert_refused(n, &c, "attachments never change");
+    undo(n, &c);
+    c = commit_one(n, n->admin, a.path, NULL);
+    assert_refused(n, &c, "attachments are never removed");
+    free(a.text);
+}
+
+static void an_attachment_no_document_names_is_refused(void **state)
+{
+    struct net *n = *state;
+    char hex[TWIN_SHA256_HEX_LEN + 1], path[TWIN_ATTACHMENT_PATH_MAX];
+    twin_attachment_sha256_hex(hex, "Orphan\n", 7);
+    twin_attachment_path(path, hex);
+    git_oid c = commit_one(n, n->editor, path, "Orphan\n");
+    assert_refused(n, &c, "no document this commit writes names it");
+}
+
+static void an_attachment_path_not_of_its_form_is_refused(void **state)
+{
+    struct net *n = *state;
+    char hex[TWIN_SHA256_HEX_LEN + 1], path[200];
+    twin_attachment_sha256_hex(hex, "Minutes\n", 8);
+    snprintf(path, sizeof(path), "attachments/zz/%s", hex); /* not its first two digits */
+    git_oid c = commit_one(n, n->editor, path, "Minutes\n");
+    assert_refused(n, &c, "not an attachment's path");
+    undo(n, &c);
+    c = commit_one(n, n->editor, "attachments/readme.txt", "Minutes\n");
+    assert_refused(n, &c, "not an attachment's path");
+}
+
+static void a_document_naming_a_file_not_in_the_history_is_refused(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    attached_doc(&a, "Never stored\n", NULL);
+    git_oid c = commit_one(n, n->editor, a.doc_path, a.text);
+    assert_refused(n, &c, "which is not in the history");
+    free(a.text);
+}
+
+static void a_document_whose_sha256_is_not_its_files_is_refused(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    attached_doc(&a, "Minutes\n", NULL);
+    json_t *doc = NULL;
+    assert_int_equal(twin_record_parse_canonical(&doc, a.text, strlen(a.text)), 0);
+    json_object_set_new(doc, "sha256",
+                        json_string("00000000000000000000000000000000"
+                                    "00000000000000000000000000000000"));
+    free(a.text);
+    a.text = canon(doc);
+    git_oid c = commit_attached(n, &a, "Minutes\n");
+    assert_refused(n, &c, "is not the SHA-256 of the document's file");
+    free(a.text);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -1932,6 +2078,14 @@ int main(void)
         NET_TEST(an_intersectoral_partnership_spans_two_sector_groups),
         NET_TEST(only_the_addressee_answers_a_recommendation),
         NET_TEST(the_largest_envelope_is_accepted),
+        NET_TEST(a_document_and_its_file_added_together_are_valid),
+        NET_TEST(an_attachment_whose_name_is_not_its_hash_is_refused),
+        NET_TEST(an_attachment_over_the_networks_cap_is_refused),
+        NET_TEST(changing_or_removing_an_attachment_is_refused),
+        NET_TEST(an_attachment_no_document_names_is_refused),
+        NET_TEST(an_attachment_path_not_of_its_form_is_refused),
+        NET_TEST(a_document_naming_a_file_not_in_the_history_is_refused),
+        NET_TEST(a_document_whose_sha256_is_not_its_files_is_refused),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }
