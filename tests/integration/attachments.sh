@@ -4,7 +4,8 @@
 # The same file attached twice is kept once; a file whose SHA-256 differs from the document's
 # sha256 is refused naming both, and one over the cap naming the cap (also a network's lower
 # cap); records that are not documents, and documents without a file, are refused; --out never
-# replaces a file without --force. Stock git shows the same bytes.
+# replaces a file without --force. A file of a few MiB syncs to a second node over 127.0.0.1,
+# which reads it back byte for byte, and stock git shows the same bytes.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -84,11 +85,18 @@ must_exit 2 "$TWIN" --dir "$N" attach "$REC_ID" "$F/report.pdf"
 err_has "over the network's cap on attachments (1 KiB, 1024 bytes)"
 must "$TWIN" --dir "$N" policy --attachment-max 25MiB
 
-check "stock git shows an attachment's bytes"
+check "a file of a few MiB syncs to South, which reads it back byte for byte"
 must "$TWIN" --dir "$N" attach "$REC_ID" "$F/report.pdf"
 same "$(tw north show "$REC_ID" --json | jq -r '.file.media_type')" "application/pdf" \
     "media type from the extension"
-ngit north show "main:attachments/${BIG_SHA:0:2}/$BIG_SHA" >"$SYNC_TMP/git.pdf"
+must "$TWIN" --dir "$(dir_of south)" sync
+same "$(head_of south)" "$(head_of north)" "South's head after the sync"
+must "$TWIN" --dir "$(dir_of south)" get "$REC_ID" --out "$SYNC_TMP/south.pdf"
+cmp "$F/report.pdf" "$SYNC_TMP/south.pdf" || fail "South wrote other bytes"
+must "$TWIN" --dir "$(dir_of south)" verify
+
+check "stock git shows an attachment's bytes"
+ngit south show "main:attachments/${BIG_SHA:0:2}/$BIG_SHA" >"$SYNC_TMP/git.pdf"
 cmp "$F/report.pdf" "$SYNC_TMP/git.pdf" || fail "git show gave other bytes"
 
 check "a damaged store is named: the attachment's bytes are missing"
