@@ -131,19 +131,25 @@ int twin_ops_confirm_own(bool *changed, json_t *rec, const json_t *old, twin_nod
 
 /* Attaches the file at path to document id (README "Attachments"): its bytes are streamed into
  * the store as attachments/<xx>/<sha256> and the document's `file` set to {sha256, size, name,
- * media_type} in one signed commit. media_type NULL: from the file's extension where twin knows
- * it. TWIN_EINVALID when id is not a document (or is sealed), path is not a regular file, or the
- * document records a sha256 that is not the file's; TWIN_ELIMIT when the file is over the
- * network's cap; TWIN_EEXISTS when the document carries this file already. *file_out (may be
- * NULL) gets the file object written. */
+ * media_type} in one signed commit. For a sealed document (proto/SEALED.md 10) the blob is the
+ * file encrypted under a fresh key, named by the ciphertext's SHA-256, and the content's file also
+ * holds that key and the blob's name. media_type NULL: from the file's extension where twin knows
+ * it. TWIN_EINVALID when id is not a document, path is not a regular file, or the document records
+ * a sha256 that is not the file's; TWIN_EDENIED for a document sealed to others; TWIN_ELIMIT when
+ * the file is over the network's cap; TWIN_EEXISTS when the document carries this file already
+ * (in the clear). *file_out (may be NULL) gets the file object written. */
 int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const char *id,
                     const char *path, const char *media_type);
-/* The file of document id at commit at (NULL: the head): *file_out its `file` object, *blob_out
- * the blob, whose SHA-256 and size were checked against it. TWIN_ENOTFOUND when the document has
- * no file; TWIN_EINVALID when id is not a document; TWIN_EVERIFY when the blob is missing or does
- * not match (the store is damaged). */
-int twin_ops_attachment(json_t **file_out, git_blob **blob_out, twin_node *n, const git_oid *at,
-                        const char *id);
+/* Receives a document's file, whole and checked (twin_ops_attachment). */
+typedef int (*twin_attachment_fn)(const void *data, size_t len, void *ctx);
+/* The file of document id at commit at (NULL: the head): its bytes, opened when the document is
+ * sealed, are checked against file.sha256 and file.size, then handed to fn; *file_out gets the
+ * document's `file` object (without a sealed file's key). TWIN_ENOTFOUND when the document has
+ * no file; TWIN_EINVALID when id is not a document, or was erased; TWIN_EDENIED when it is sealed
+ * to others; TWIN_EVERIFY when the blob is missing, does not match or does not open (the store
+ * is damaged); fn's own code when it fails. */
+int twin_ops_attachment(json_t **file_out, twin_attachment_fn fn, void *ctx, twin_node *n,
+                        const git_oid *at, const char *id);
 /* Marks a record withdrawn (the tombstone; history is never rewritten). */
 int twin_ops_withdraw(git_oid *commit_out, twin_node *n, const char *id);
 

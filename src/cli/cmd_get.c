@@ -69,6 +69,27 @@ static int write_out(const char *out, const unsigned char *data, size_t len, boo
     return code;
 }
 
+/* Where twin_ops_attachment hands the checked bytes. */
+struct sink {
+    const char *out;
+    bool force;
+    int code;
+    size_t len;
+};
+
+static int put_bytes(const void *data, size_t len, void *ctx)
+{
+    struct sink *k = ctx;
+    k->len = len;
+    if (k->out)
+        k->code = write_out(k->out, data, len, k->force);
+    else if (write_all(STDOUT_FILENO, data, len) < 0) {
+        fprintf(stderr, "twin: writing the file: %s\n", strerror(errno));
+        k->code = CLI_CHECK_FAILED;
+    }
+    return k->code == CLI_OK ? 0 : TWIN_ERROR;
+}
+
 int cmd_get(struct cli *c, int argc, char **argv)
 {
     const char *out = NULL;
@@ -103,23 +124,15 @@ int cmd_get(struct cli *c, int argc, char **argv)
     if (code)
         return code;
     json_t *file = NULL;
-    git_blob *blob = NULL;
-    int rc = twin_ops_attachment(&file, &blob, c->node, NULL, id);
-    if (rc)
+    struct sink k = {out, force, CLI_OK, 0};
+    int rc = twin_ops_attachment(&file, put_bytes, &k, c->node, NULL, id);
+    if (rc && k.code == CLI_OK)
         return cli_fail(rc);
-    const unsigned char *data = git_blob_rawcontent(blob);
-    size_t len = (size_t)git_blob_rawsize(blob);
-    if (out) {
-        code = write_out(out, data, len, force);
-    } else if (write_all(STDOUT_FILENO, data, len) < 0) {
-        fprintf(stderr, "twin: writing the file: %s\n", strerror(errno));
-        code = CLI_CHECK_FAILED;
-    }
+    code = k.code;
     if (code == CLI_OK && out && !c->quiet)
         fprintf(stderr, "Wrote %s (%zu bytes, sha256 %s) to %s.\n",
-                json_string_value(json_object_get(file, "name")), len,
+                json_string_value(json_object_get(file, "name")), k.len,
                 json_string_value(json_object_get(file, "sha256")), out);
-    git_blob_free(blob);
     json_decref(file);
     return code;
 }

@@ -879,62 +879,127 @@ static int set_file(json_t *rec, void *ctx)
     return 0;
 }
 
+/* Reads up to want bytes, fewer only at the end of the file. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* The size of a sealed file's blob for size bytes of plaintext: the secretstream header, then
+ * each 64 KiB chunk (one empty chunk for an empty file) with its 17 bytes of tag and MAC. */
+static size_t sealed_blob_size(size_t size)
+{
+    size_t chunks = size ? (size + ATTACH_CHUNK - 1) / ATTACH_CHUNK : 1;
+    return crypto_secretstream_xchacha20poly1305_HEADERBYTES + size +
+           chunks * crypto_secretstream_xchacha20poly1305_ABYTES;
+}
+
+static void hex_of(char hex[static TWIN_SHA256_HEX_LEN + 1], crypto_hash_sha256_state *h)
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(h, d);
+    for (size_t i = 0; i < sizeof(d); i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
 /* Copies fd's size bytes into a blob of the store as a stream, hashing them with SHA-256 on the
- * way: neither is held whole. */
-static int stream_blob(git_oid *blob, char hex[static TWIN_SHA256_HEX_LEN + 1], twin_node *n,
-                       int fd, size_t size, const char *name)
+ * way (plain_hex): neither is held whole. With key, the blob is their ciphertext under libsodium's
+ * secretstream (XChaCha20-Poly1305, 64 KiB chunks, the last tagged final), and cipher_hex the
+ * SHA-256 of the blob's bytes; without, cipher_hex is plain_hex. */
+static int stream_blob(git_oid *blob, char plain_hex[static TWIN_SHA256_HEX_LEN + 1],
+                       char cipher_hex[static TWIN_SHA256_HEX_LEN + 1], twin_node *n, int fd,
+                       size_t size, const char *name, const unsigned char *key)
 {
     git_odb *odb = NULL;
     git_odb_stream *ws = NULL;
-    unsigned char *buf = malloc(ATTACH_CHUNK), digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state h;
+    unsigned char *buf = malloc(ATTACH_CHUNK + 1),
+                  *out = malloc(ATTACH_CHUNK + crypto_secretstream_xchacha20poly1305_ABYTES);
+    unsigned char header[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+    crypto_secretstream_xchacha20poly1305_state st;
+    crypto_hash_sha256_state hp, hc;
     size_t done = 0;
     int rc = 0;
-    if (!buf)
-        return twin_error(TWIN_ERROR, "out of memory");
-    crypto_hash_sha256_init(&h);
+    if (!buf || !out) {
+        rc = twin_error(TWIN_ERROR, "out of memory");
+        goto cleanup;
+    }
+    crypto_hash_sha256_init(&hp);
+    crypto_hash_sha256_init(&hc);
+    size_t blob_size = key ? sealed_blob_size(size) : size;
     if (git_repository_odb(&odb, twin_node_repo(n)) < 0 ||
-        git_odb_open_wstream(&ws, odb, (git_object_size_t)size, GIT_OBJECT_BLOB) < 0) {
+        git_odb_open_wstream(&ws, odb, (git_object_size_t)blob_size, GIT_OBJECT_BLOB) < 0) {
         rc = twin_error_git("writing an attachment");
         goto cleanup;
     }
+    if (key) {
+        crypto_secretstream_xchacha20poly1305_init_push(&st, header, key);
+        crypto_hash_sha256_update(&hc, header, sizeof(header));
+        if (git_odb_stream_write(ws, (const char *)header, sizeof(header)) < 0) {
+            rc = twin_error_git("writing an attachment");
+            goto cleanup;
+        }
+    }
     for (;;) {
-        ssize_t got = read(fd, buf, ATTACH_CHUNK);
-        if (got < 0 && errno == EINTR)
-            continue;
+        /* One byte more than a chunk tells whether the file grew. */
+        size_t want = size - done < ATTACH_CHUNK ? size - done + 1 : ATTACH_CHUNK;
+        ssize_t got = read_full(fd, buf, want);
         if (got < 0) {
             rc = twin_error(TWIN_ERROR, "%s: %s", name, strerror(errno));
             goto cleanup;
         }
-        if (got == 0)
-            break;
-        if (done + (size_t)got > size) { /* it grew */
-            done += (size_t)got;
-            break;
-        }
-        crypto_hash_sha256_update(&h, buf, (size_t)got);
-        if (git_odb_stream_write(ws, (const char *)buf, (size_t)got) < 0) {
-            rc = twin_error_git("writing an attachment");
+        if ((size_t)got > size - done || ((size_t)got < want && done + (size_t)got != size)) {
+            rc = twin_error(TWIN_EINVALID, "%s changed while it was read", name);
             goto cleanup;
         }
         done += (size_t)got;
-    }
-    if (done != size) {
-        rc = twin_error(TWIN_EINVALID, "%s changed while it was read (%zu bytes, then %zu)", name,
-                        size, done);
-        goto cleanup;
+        bool last = done == size;
+        crypto_hash_sha256_update(&hp, buf, (size_t)got);
+        const unsigned char *w = buf;
+        size_t wlen = (size_t)got;
+        if (key) {
+            unsigned long long clen;
+            crypto_secretstream_xchacha20poly1305_push(
+                &st, out, &clen, buf, (unsigned long long)got, NULL, 0,
+                last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+            w = out;
+            wlen = (size_t)clen;
+            crypto_hash_sha256_update(&hc, w, wlen);
+        }
+        if (wlen && git_odb_stream_write(ws, (const char *)w, wlen) < 0) {
+            rc = twin_error_git("writing an attachment");
+            goto cleanup;
+        }
+        if (last)
+            break;
     }
     if (git_odb_stream_finalize_write(blob, ws) < 0) {
         rc = twin_error_git("writing an attachment");
         goto cleanup;
     }
-    crypto_hash_sha256_final(&h, digest);
-    for (size_t i = 0; i < sizeof(digest); i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    hex_of(plain_hex, &hp);
+    if (key)
+        hex_of(cipher_hex, &hc);
+    else
+        memcpy(cipher_hex, plain_hex, TWIN_SHA256_HEX_LEN + 1);
 cleanup:
+    sodium_memzero(&st, sizeof(st));
     git_odb_stream_free(ws);
     git_odb_free(odb);
+    if (buf)
+        sodium_memzero(buf, ATTACH_CHUNK + 1);
     free(buf);
+    free(out);
     return rc;
 }
 
@@ -987,12 +1052,52 @@ static bool media_type_valid(const char *s)
     return true;
 }
 
+/* The content of document id as this node reads it: *content, and *sealed when it is sealed.
+ * TWIN_EINVALID when id is not a document or was erased; TWIN_EDENIED when it is sealed to others.
+ */
+static int document_content(json_t **content, bool *sealed, twin_node *n, const git_oid *at,
+                            const char *id)
+{
+    json_t *stored = NULL;
+    enum twin_sealing how;
+    *content = NULL;
+    int rc = twin_ops_get(&stored, n, at, NULL, id);
+    if (rc == 0)
+        rc = twin_ops_unseal(content, &how, n, stored);
+    if (rc) {
+        json_decref(stored);
+        return rc;
+    }
+    const char *type = json_string_value(json_object_get(stored, "type"));
+    *sealed = how != TWIN_SEALING_CLEAR;
+    if (strcmp(type, "document") != 0)
+        rc = twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files", id,
+                        type);
+    else if (how == TWIN_SEALING_ERASED)
+        rc =
+            twin_error(TWIN_EINVALID,
+                       "document %s was erased: its keys, and its file's, are gone everywhere", id);
+    else if (how == TWIN_SEALING_CLOSED)
+        rc = twin_error(TWIN_EDENIED,
+                        "document %s is sealed, and this node cannot read it, nor its file", id);
+    json_decref(stored);
+    if (rc) {
+        json_decref(*content);
+        *content = NULL;
+    }
+    return rc;
+}
+
 int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const char *id,
                     const char *path, const char *media_type)
 {
     struct twin_membership *m = NULL;
     json_t *doc = NULL, *file = NULL;
-    char hex[TWIN_SHA256_HEX_LEN + 1], blob_path[TWIN_ATTACHMENT_PATH_MAX], cap_text[32];
+    char hex[TWIN_SHA256_HEX_LEN + 1], cipher[TWIN_SHA256_HEX_LEN + 1];
+    char blob_path[TWIN_ATTACHMENT_PATH_MAX], cap_text[32];
+    unsigned char key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+    char key_b64[sodium_base64_ENCODED_LEN(sizeof(key), sodium_base64_VARIANT_ORIGINAL)];
+    bool sealed = false;
     git_oid blob;
     struct stat st;
     int fd = -1, rc;
@@ -1002,21 +1107,8 @@ int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const 
         return twin_error(TWIN_EINVALID, "'%s' is not a media type (such as application/pdf)",
                           media_type);
     const char *name = base_name(path);
-    if ((rc = twin_ops_get(&doc, n, NULL, NULL, id)))
+    if ((rc = document_content(&doc, &sealed, n, NULL, id)))
         return rc;
-    const char *type = json_string_value(json_object_get(doc, "type"));
-    if (strcmp(type, "document") != 0) {
-        rc = twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files", id,
-                        type);
-        goto cleanup;
-    }
-    if (twin_envelope_is(doc)) {
-        rc = twin_error(TWIN_EINVALID,
-                        "document %s is sealed: this twin attaches files to documents in the "
-                        "clear only",
-                        id);
-        goto cleanup;
-    }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
         rc = twin_error(TWIN_EINVALID, "%s: %s", path, strerror(errno));
         goto cleanup;
@@ -1028,14 +1120,19 @@ int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const 
     if ((rc = twin_ops_members(&m, n, NULL)))
         goto cleanup;
     size_t cap = m->attachment_max ? m->attachment_max : TWIN_ATTACHMENT_MAX_BYTES;
-    if ((uintmax_t)st.st_size > cap) {
+    size_t stored_size = sealed ? sealed_blob_size((size_t)st.st_size) : (size_t)st.st_size;
+    if ((uintmax_t)st.st_size > cap || stored_size > cap) {
         twin_attachment_size_text(cap_text, sizeof(cap_text), cap);
         rc = twin_error(TWIN_ELIMIT,
-                        "%s: %jd bytes, over the network's cap on attachments (%s, %zu bytes)",
-                        path, (intmax_t)st.st_size, cap_text, cap);
+                        "%s: %jd bytes%s, over the network's cap on attachments (%s, %zu bytes)",
+                        path, (intmax_t)st.st_size,
+                        sealed ? " (sealed, with its encryption's overhead)" : "", cap_text, cap);
         goto cleanup;
     }
-    if ((rc = stream_blob(&blob, hex, n, fd, (size_t)st.st_size, path)))
+    if (sealed)
+        crypto_secretstream_xchacha20poly1305_keygen(key);
+    if ((rc =
+             stream_blob(&blob, hex, cipher, n, fd, (size_t)st.st_size, path, sealed ? key : NULL)))
         goto cleanup;
     const char *sha = json_string_value(json_object_get(doc, "sha256"));
     if (sha && strcmp(sha, hex) != 0) {
@@ -1045,13 +1142,19 @@ int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const 
                         path, hex, id, sha);
         goto cleanup;
     }
-    twin_attachment_path(blob_path, hex);
+    twin_attachment_path(blob_path, cipher);
     if (!media_type)
         media_type = media_type_for(name);
     file =
         json_pack("{s:s, s:I, s:s}", "sha256", hex, "size", (json_int_t)st.st_size, "name", name);
     if (file && media_type)
         json_object_set_new(file, "media_type", json_string(media_type));
+    if (file && sealed) {
+        sodium_bin2base64(key_b64, sizeof(key_b64), key, sizeof(key),
+                          sodium_base64_VARIANT_ORIGINAL);
+        json_object_set_new(file, "key", json_string(key_b64));
+        json_object_set_new(file, "blob", json_string(cipher));
+    }
     if (!file) {
         rc = twin_error(TWIN_ERROR, "out of memory");
         goto cleanup;
@@ -1066,9 +1169,11 @@ int twin_ops_attach(git_oid *commit_out, json_t **file_out, twin_node *n, const 
                               .blob = &blob,
                               .blob_path = blob_path};
     rc = commit_with_retry(commit_out, n, change_record, &c);
-    if (rc == 0 && file_out)
-        *file_out = json_incref(file);
+    if (rc == 0 && file_out && (*file_out = json_deep_copy(file)))
+        json_object_del(*file_out, "key"); /* the file key stays with the record */
 cleanup:
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(key_b64, sizeof(key_b64));
     if (fd >= 0)
         close(fd);
     json_decref(file);
@@ -1077,44 +1182,74 @@ cleanup:
     return rc;
 }
 
-int twin_ops_attachment(json_t **file_out, git_blob **blob_out, twin_node *n, const git_oid *at,
-                        const char *id)
+/* Opens a sealed file's ciphertext (its blob's bytes) with key into size bytes at *out. */
+static int open_sealed_file(unsigned char **out, const unsigned char *c, size_t clen,
+                            const unsigned char *key, size_t size, const char *path)
+{
+    crypto_secretstream_xchacha20poly1305_state st;
+    const size_t hb = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+    const size_t ab = crypto_secretstream_xchacha20poly1305_ABYTES;
+    *out = NULL;
+    if (clen != sealed_blob_size(size) ||
+        crypto_secretstream_xchacha20poly1305_init_pull(&st, c, key) != 0)
+        return twin_error(TWIN_EVERIFY, "%s does not open with the document's file key", path);
+    unsigned char *p = malloc(size ? size : 1);
+    if (!p)
+        return twin_error(TWIN_ERROR, "out of memory");
+    size_t at = hb, done = 0;
+    unsigned char tag = 0;
+    while (at < clen) {
+        size_t chunk = clen - at < ATTACH_CHUNK + ab ? clen - at : ATTACH_CHUNK + ab;
+        unsigned long long mlen;
+        if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL ||
+            crypto_secretstream_xchacha20poly1305_pull(&st, p + done, &mlen, &tag, c + at, chunk,
+                                                       NULL, 0) != 0) {
+            sodium_memzero(p, size);
+            free(p);
+            return twin_error(TWIN_EVERIFY, "%s does not open with the document's file key", path);
+        }
+        at += chunk;
+        done += (size_t)mlen;
+    }
+    if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL || done != size) {
+        sodium_memzero(p, size);
+        free(p);
+        return twin_error(TWIN_EVERIFY, "%s is cut short (no final chunk)", path);
+    }
+    *out = p;
+    return 0;
+}
+
+int twin_ops_attachment(json_t **file_out, twin_attachment_fn fn, void *ctx, twin_node *n,
+                        const git_oid *at, const char *id)
 {
     json_t *doc = NULL;
     git_tree *tree = NULL;
     git_tree_entry *e = NULL;
+    git_blob *blob = NULL;
+    unsigned char *plain = NULL, key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
     char path[TWIN_ATTACHMENT_PATH_MAX], hex[TWIN_SHA256_HEX_LEN + 1];
+    bool sealed = false;
+    size_t plen = 0;
     *file_out = NULL;
-    *blob_out = NULL;
-    int rc = twin_ops_get(&doc, n, at, NULL, id);
+    int rc = document_content(&doc, &sealed, n, at, id);
     if (rc)
         return rc;
-    const char *type = json_string_value(json_object_get(doc, "type"));
     const json_t *file = json_object_get(doc, "file");
     const char *sha = json_string_value(json_object_get(file, "sha256"));
-    if (strcmp(type, "document") != 0) {
-        rc = twin_error(TWIN_EINVALID, "%s is a %s, not a document: only documents carry files", id,
-                        type);
-        goto cleanup;
-    }
-    if (twin_envelope_is(doc)) {
-        rc = twin_error(TWIN_EINVALID,
-                        "document %s is sealed: this twin reads the files of documents in the "
-                        "clear only",
-                        id);
-        goto cleanup;
-    }
-    if (!sha || !twin_attachment_hex_valid(sha)) {
+    const char *name = json_string_value(json_object_get(file, sealed ? "blob" : "sha256"));
+    json_int_t size = json_integer_value(json_object_get(file, "size"));
+    if (!sha || !name || !twin_attachment_hex_valid(name)) {
         rc = twin_error(TWIN_ENOTFOUND, "document %s has no file (twin attach %s FILE adds one)",
                         id, id);
         goto cleanup;
     }
-    twin_attachment_path(path, sha);
+    twin_attachment_path(path, name);
     if ((rc = tree_at(&tree, n, at)))
         goto cleanup;
     rc = twin_tree_entry_at(&e, twin_node_repo(n), tree, path);
     if (rc == TWIN_ENOTFOUND ||
-        (rc == 0 && git_blob_lookup(blob_out, twin_node_repo(n), git_tree_entry_id(e)) < 0)) {
+        (rc == 0 && git_blob_lookup(&blob, twin_node_repo(n), git_tree_entry_id(e)) < 0)) {
         rc = twin_error(TWIN_EVERIFY,
                         "the store is damaged: %s, the file of document %s, is missing or "
                         "unreadable (twin verify names the damage; restore from a backup or a "
@@ -1124,21 +1259,52 @@ int twin_ops_attachment(json_t **file_out, git_blob **blob_out, twin_node *n, co
     }
     if (rc)
         goto cleanup;
-    twin_attachment_sha256_hex(hex, git_blob_rawcontent(*blob_out),
-                               (size_t)git_blob_rawsize(*blob_out));
-    if (strcmp(hex, sha) != 0 || (json_int_t)git_blob_rawsize(*blob_out) !=
-                                     json_integer_value(json_object_get(file, "size"))) {
+    const unsigned char *data = git_blob_rawcontent(blob);
+    size_t len = (size_t)git_blob_rawsize(blob);
+    twin_attachment_sha256_hex(hex, data, len);
+    if (strcmp(hex, name) != 0) {
         rc = twin_error(TWIN_EVERIFY,
                         "the store is damaged: %s, the file of document %s, hashes to %s", path, id,
                         hex);
         goto cleanup;
     }
-    *file_out = json_incref((json_t *)file);
-cleanup:
-    if (rc) {
-        git_blob_free(*blob_out);
-        *blob_out = NULL;
+    if (sealed) {
+        const char *b64 = json_string_value(json_object_get(file, "key"));
+        size_t klen = 0;
+        if (!b64 ||
+            sodium_base642bin(key, sizeof(key), b64, strlen(b64), NULL, &klen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            klen != sizeof(key)) {
+            rc = twin_error(TWIN_EINVALID, "document %s: file.key is not base64 of %zu bytes", id,
+                            sizeof(key));
+            goto cleanup;
+        }
+        if (size < 0 || (rc = open_sealed_file(&plain, data, len, key, (size_t)size, path)))
+            goto cleanup;
+        data = plain;
+        len = plen = (size_t)size;
+        twin_attachment_sha256_hex(hex, data, len);
     }
+    if (strcmp(hex, sha) != 0 || (json_int_t)len != size) {
+        rc = twin_error(TWIN_EVERIFY,
+                        "the store is damaged: %s, the file of document %s, gives bytes whose "
+                        "SHA-256 is %s, not its file.sha256",
+                        path, id, hex);
+        goto cleanup;
+    }
+    json_t *shown = json_deep_copy(file);
+    json_object_del(shown, "key"); /* the file key stays with the record */
+    if ((rc = fn(data, len, ctx)) == 0)
+        *file_out = shown;
+    else
+        json_decref(shown);
+cleanup:
+    sodium_memzero(key, sizeof(key));
+    if (plain) {
+        sodium_memzero(plain, plen);
+        free(plain);
+    }
+    git_blob_free(blob);
     git_tree_entry_free(e);
     git_tree_free(tree);
     json_decref(doc);

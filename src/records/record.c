@@ -608,6 +608,21 @@ static int check_document_file(struct vctx *v, const json_t *rec)
         snprintf(v->path, sizeof(v->path), "file.name");
         return fail(v, "'%s' is not a file's base name", name);
     }
+    /* A sealed file's key and the name of its ciphertext go together (SEALED.md 10). */
+    const char *key = json_string_value(json_object_get(file, "key"));
+    unsigned char bin[33];
+    size_t klen = 0;
+    if (key && (sodium_base642bin(bin, sizeof(bin), key, strlen(key), NULL, &klen, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0 ||
+                klen != 32)) {
+        snprintf(v->path, sizeof(v->path), "file.key");
+        return fail(v, "must be base64 of 32 bytes");
+    }
+    sodium_memzero(bin, sizeof(bin));
+    if (!key != !json_object_get(file, "blob")) {
+        snprintf(v->path, sizeof(v->path), "file.%s", key ? "blob" : "key");
+        return fail(v, "required with file.%s (a sealed document's file)", key ? "key" : "blob");
+    }
     const char *sha = json_string_value(json_object_get(rec, "sha256"));
     const char *fsha = json_string_value(json_object_get(file, "sha256"));
     if (sha && fsha && strcmp(sha, fsha) != 0) {

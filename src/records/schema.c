@@ -293,9 +293,11 @@ static const struct twin_field health_check_fields[] = {COMMON,
 /* documents and notes */
 /* The file a document carries in the shared history (twin attach; README "Attachments"): the
  * SHA-256 and size of its bytes, its base name and, optionally, its media type. */
-static const struct twin_field document_file[] = {
-    SHA256("sha256", true), INT("size", true, 0, TWIN_ATTACHMENT_MAX_BYTES), STRING("name", true),
-    STRING("media_type", false), END};
+static const struct twin_field document_file[] = {SHA256("sha256", true),
+                                                  INT("size", true, 0, TWIN_ATTACHMENT_MAX_BYTES),
+                                                  STRING("name", true), STRING("media_type", false),
+                                                  /* a sealed document's (SEALED.md 10) */
+                                                  STRING("key", false), SHA256("blob", false), END};
 static const struct twin_field document_fields[] = {
     COMMON,
     STRING("title", true),

@@ -636,6 +636,13 @@ static int check_document_file(char *fault, size_t fault_size, git_repository *r
     const json_t *file = json_object_get(cur, "file");
     if (!file || (old && json_equal(file, json_object_get(old, "file"))))
         return 0;
+    if (json_object_get(file, "key")) {
+        snprintf(fault, fault_size,
+                 "document %s is in the clear but its file has a key: only a sealed document's "
+                 "file is encrypted, and its key is never written in the clear",
+                 json_string_value(json_object_get(cur, "id")));
+        return 0;
+    }
     const char *hex = json_string_value(json_object_get(file, "sha256"));
     char path[TWIN_ATTACHMENT_PATH_MAX];
     twin_attachment_path(path, hex);

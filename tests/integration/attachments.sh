@@ -5,7 +5,9 @@
 # sha256 is refused naming both, and one over the cap naming the cap (also a network's lower
 # cap); records that are not documents, and documents without a file, are refused; --out never
 # replaces a file without --force. A file of a few MiB syncs to a second node over 127.0.0.1,
-# which reads it back byte for byte, and stock git shows the same bytes.
+# which reads it back byte for byte, and stock git shows the same bytes. A sealed document's file
+# is stored as ciphertext: its audience reads it, a third node neither reads it nor holds its
+# bytes, and once the document is erased nobody reads it while its ciphertext stays.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/sync.bash
 . "$(dirname "$0")/lib/sync.bash"
@@ -98,6 +100,42 @@ must "$TWIN" --dir "$(dir_of south)" verify
 check "stock git shows an attachment's bytes"
 ngit south show "main:attachments/${BIG_SHA:0:2}/$BIG_SHA" >"$SYNC_TMP/git.pdf"
 cmp "$F/report.pdf" "$SYNC_TMP/git.pdf" || fail "git show gave other bytes"
+
+check "a sealed document's file: its audience reads it, a third node does not"
+invite_join north donor XE-EXAMPLE-DONOR
+add_rec north document title="Audit letter" kind=report --audience XE-EXAMPLE-SOUTH
+SDOC=$REC_ID
+SECRET="Confidential audit finding XE-EXAMPLE-77"
+printf '%s\n' "$SECRET" >"$F/audit.txt"
+SECRET_SHA=$(sha256sum "$F/audit.txt" | cut -d' ' -f1)
+must "$TWIN" --dir "$N" attach "$SDOC" "$F/audit.txt"
+BLOB=$(tw north show "$SDOC" --json 2>/dev/null | jq -r '.file.blob')
+[[ $BLOB =~ ^[0-9a-f]{64}$ ]] || fail "the sealed file's blob is '$BLOB'"
+[ "$BLOB" != "$SECRET_SHA" ] || fail "the sealed file is stored under its plaintext's hash"
+same "$(ngit north cat-file -s "main:attachments/${BLOB:0:2}/$BLOB")" \
+    $(($(stat -c %s "$F/audit.txt") + 24 + 17)) "the ciphertext's size"
+[ -z "$(ngit north ls-tree -r main attachments | grep "$SECRET_SHA")" ] ||
+    fail "the plaintext's hash names a path"
+must "$TWIN" --dir "$(dir_of south)" sync
+must "$TWIN" --dir "$(dir_of donor)" sync
+same "$(head_of donor)" "$(head_of north)" "the donor's head"
+must "$TWIN" --dir "$(dir_of south)" get "$SDOC" --out "$SYNC_TMP/audit-south.txt"
+cmp "$F/audit.txt" "$SYNC_TMP/audit-south.txt" || fail "South wrote other bytes"
+must_exit 2 "$TWIN" --dir "$(dir_of donor)" get "$SDOC" --out "$SYNC_TMP/audit-donor.txt"
+err_has "is sealed, and this node cannot read it, nor its file"
+[ ! -e "$SYNC_TMP/audit-donor.txt" ] || fail "the donor wrote a file"
+ngit donor cat-file --batch-all-objects --batch >"$SYNC_TMP/donor-objects"
+! grep -qaF -- "$SECRET" "$SYNC_TMP/donor-objects" || fail "an object of the donor holds the file"
+must "$TWIN" --dir "$(dir_of donor)" verify
+
+check "erasing the sealed document leaves its file's ciphertext and nobody its key"
+must "$TWIN" --dir "$N" erase "$SDOC" --reason "Sent to the wrong partner"
+must "$TWIN" --dir "$(dir_of south)" sync
+must_exit 2 "$TWIN" --dir "$(dir_of south)" get "$SDOC" --out "$SYNC_TMP/audit-after.txt"
+err_has "was erased"
+ngit south cat-file -e "main:attachments/${BLOB:0:2}/$BLOB" ||
+    fail "the ciphertext left the history"
+must "$TWIN" --dir "$(dir_of south)" verify
 
 check "a damaged store is named: the attachment's bytes are missing"
 rm -rf "$SYNC_TMP/damaged" && cp -a "$N" "$SYNC_TMP/damaged"

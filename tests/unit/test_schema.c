@@ -358,6 +358,10 @@ static json_t *record_for(const struct twin_record_type *t, bool all)
         twin_record_new_id(src);
         json_object_set_new(rec, "document", json_string(src));
     }
+    /* A sealed document's file key is base64 of 32 bytes (proto/SEALED.md 10). */
+    if (all && strcmp(t->name, "document") == 0)
+        json_object_set_new(json_object_get(rec, "file"), "key",
+                            json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
     /* A contribution in cash (the first kind) states its value. */
     if (!all && strcmp(t->name, "contribution") == 0) {
         json_object_set_new(rec, "value", json_real(2.5));

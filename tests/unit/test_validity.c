@@ -1997,6 +1997,53 @@ static void a_document_whose_sha256_is_not_its_files_is_refused(void **state)
     free(a.text);
 }
 
+static void a_sealed_documents_file_is_judged_by_what_every_node_sees(void **state)
+{
+    struct net *n = *state;
+    char id[TWIN_ID_LEN + 1], doc_path[128], hex[TWIN_SHA256_HEX_LEN + 1];
+    char path[TWIN_ATTACHMENT_PATH_MAX];
+    const char *cipher = "ciphertext of a sealed file, as every node sees it\n";
+    twin_record_new_id(id);
+    record_path(doc_path, "document", id);
+    twin_attachment_sha256_hex(hex, cipher, strlen(cipher));
+    twin_attachment_path(path, hex);
+    char *env = canon(envelope(id, "document", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), CT_MIN));
+    /* Its name is hidden in the envelope: the blob is taken with it, unopened. */
+    struct edit e[] = {{doc_path, env, 0}, {path, cipher, 0}};
+    git_oid c = commit_edits(n, n->editor, e, 2);
+    assert_valid_commit(n, &c, "XE-EXAMPLE-RA");
+    /* Its bytes still hash to its name, and it still never changes. */
+    c = commit_one(n, n->editor, path, "other bytes\n");
+    assert_refused(n, &c, "attachments never change");
+    undo(n, &c);
+    char other[TWIN_SHA256_HEX_LEN + 1], other_path[TWIN_ATTACHMENT_PATH_MAX];
+    twin_attachment_sha256_hex(other, "x", 1);
+    twin_attachment_path(other_path, other);
+    free(env);
+    env = canon(envelope(id, "document", AUD("XE-EXAMPLE-MOF", "XE-EXAMPLE-RA"), CT_MIN));
+    struct edit bad[] = {{doc_path, env, 0}, {other_path, "not x", 0}};
+    c = commit_edits(n, n->editor, bad, 2);
+    assert_refused(n, &c, "not its name");
+    free(env);
+}
+
+static void a_clear_documents_file_carries_no_key(void **state)
+{
+    struct net *n = *state;
+    struct attached a;
+    attached_doc(&a, "Minutes\n", NULL);
+    json_t *doc = NULL;
+    assert_int_equal(twin_record_parse_canonical(&doc, a.text, strlen(a.text)), 0);
+    json_t *file = json_object_get(doc, "file");
+    json_object_set_new(file, "key", json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    json_object_set_new(file, "blob", json_string(a.hex));
+    free(a.text);
+    a.text = canon(doc);
+    git_oid c = commit_attached(n, &a, "Minutes\n");
+    assert_refused(n, &c, "its file has a key");
+    free(a.text);
+}
+
 static int setup_global(void **state)
 {
     return twin_global_init(false) == 0 ? 0 : -1;
@@ -2086,6 +2133,8 @@ int main(void)
         NET_TEST(an_attachment_path_not_of_its_form_is_refused),
         NET_TEST(a_document_naming_a_file_not_in_the_history_is_refused),
         NET_TEST(a_document_whose_sha256_is_not_its_files_is_refused),
+        NET_TEST(a_sealed_documents_file_is_judged_by_what_every_node_sees),
+        NET_TEST(a_clear_documents_file_carries_no_key),
     };
     return cmocka_run_group_tests(tests, setup_global, NULL);
 }
