@@ -1560,8 +1560,7 @@ static void refound_without(struct net *n, const char *key)
     assert_int_equal(twin_record_parse_canonical(&net, text, len), 0);
     free(text);
     json_object_del(json_object_get(net, "policy"), key);
-    text = canon(net);
-    json_decref(net);
+    text = canon(net); /* consumes net */
     git_tree_update up = {
         .action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB, .path = TWIN_NETWORK_PATH};
     assert_int_equal(git_blob_create_from_buffer(&up.id, repo_of(n), text, strlen(text)), 0);
