@@ -18,6 +18,7 @@
 #define TWIN_FIELD_MAX_BYTES       (64 * 1024) /* one string value */
 #define TWIN_LIST_MAX_ITEMS        10000
 #define TWIN_ID_LEN                36 /* UUID text form */
+#define TWIN_RECORD_MAX_LANGUAGES  32 /* languages one multilingual text may have */
 
 /* Looks up a record that another record refers to. Returns 0 when it exists (and, if out is
  * non-NULL, hands over its parsed JSON), TWIN_ENOTFOUND when it does not. */
@@ -53,6 +54,10 @@ unsigned twin_record_hidden_char(const char *s, const char **name);
  * which every node re-derives, are the only commits that add them. TWIN_EINVALID names the
  * entry. */
 int twin_record_check_conflicts_kept(const json_t *rec, const json_t *old);
+
+/* Whether code is a language a multilingual text may be given in: an ISO 639-1 code, in small
+ * letters, of IATI's Language codelist ("fr"). */
+bool twin_record_lang_valid(const char *code);
 
 /* Fills defaults a new record gets (note.kind = "note", ...). */
 int twin_record_apply_defaults(json_t *rec);

@@ -76,7 +76,10 @@ static void kind_text(char *out, size_t size, const json_t *f)
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
             if (strcmp(words[i].kind, kind) == 0)
                 text = words[i].text;
-        snprintf(out, size, "%s%s", text, range);
+        snprintf(out, size, "%s%s%s", text, range,
+                 json_is_true(json_object_get(f, "languages"))
+                     ? ", or in several languages ({\"en\": ..., \"fr\": ...})"
+                     : "");
     }
 }
 

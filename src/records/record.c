@@ -410,6 +410,41 @@ static int check_string(struct vctx *v, const struct twin_field *f, const char *
     }
 }
 
+bool twin_record_lang_valid(const char *code)
+{
+    return code && strlen(code) == 2 && code[0] >= 'a' && code[0] <= 'z' && code[1] >= 'a' &&
+           code[1] <= 'z' && twin_codes_valid(TWIN_CODES_LANGUAGE, code);
+}
+
+/* A text in several languages: 1 to TWIN_RECORD_MAX_LANGUAGES ISO 639-1 codes, each mapped to a
+ * text checked as the plain string would be. */
+static int check_languages(struct vctx *v, const struct twin_field *f, const json_t *map)
+{
+    size_t n = json_object_size(map);
+    if (n == 0)
+        return fail(v, "a map of languages needs at least one");
+    if (n > TWIN_RECORD_MAX_LANGUAGES)
+        return fail(v, "%zu languages, more than the %d a text may have", n,
+                    TWIN_RECORD_MAX_LANGUAGES);
+    const char *code;
+    json_t *text;
+    json_object_foreach((json_t *)map, code, text)
+    {
+        size_t mark = path_push(v, code, -1);
+        int rc = 0;
+        if (!twin_record_lang_valid(code))
+            rc = fail(v, "'%s' is not a language code (ISO 639-1)", code);
+        else if (!json_is_string(text))
+            rc = fail(v, "must be a string");
+        else
+            rc = check_string(v, f, json_string_value(text));
+        path_pop(v, mark);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int check_value(struct vctx *v, const struct twin_field *f, const json_t *val, int depth)
 {
     switch (f->kind) {
@@ -460,8 +495,12 @@ static int check_value(struct vctx *v, const struct twin_field *f, const json_t 
         return 0;
     }
     default:
+        if (f->lang && json_is_object(val))
+            return check_languages(v, f, val);
         if (!json_is_string(val))
-            return fail(v, "must be a string");
+            return fail(v, f->lang ? "must be a string or a map of languages to text ({\"en\": "
+                                     "\"...\", \"fr\": \"...\"})"
+                                   : "must be a string");
         return check_string(v, f, json_string_value(val));
     }
 }

@@ -22,6 +22,15 @@
     {                                                                                              \
         .name = n, .kind = TWIN_F_TEXT, .required = r                                              \
     }
+/* A text that may be given in several languages (struct twin_field's lang). */
+#define LSTRING(n, r)                                                                              \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_STRING, .required = r, .lang = true                              \
+    }
+#define LTEXT(n, r)                                                                                \
+    {                                                                                              \
+        .name = n, .kind = TWIN_F_TEXT, .required = r, .lang = true                                \
+    }
 #define ENUM(n, r, v)                                                                              \
     {                                                                                              \
         .name = n, .kind = TWIN_F_ENUM, .required = r, .enum_values = v                            \
@@ -143,7 +152,7 @@ static const struct twin_field institution_fields[] = {
     CODE("country", false, TWIN_CODES_COUNTRY),
     ENUM("side", false, sides),
     URL("website", false),
-    TEXT("description", false),
+    LTEXT("description", false),
     END};
 
 /* partnership */
@@ -169,11 +178,11 @@ static const struct twin_field agreement[] = {ENUM("kind", true, agreement_kinds
 static const struct twin_field agreement_item[] = {OBJECT("agreements[]", false, agreement)};
 static const struct twin_field partnership_fields[] = {
     COMMON,
-    STRING("title", true),
+    LSTRING("title", true),
     ENUM("partnership_type", true, partnership_types),
     ENUM("form", false, partnership_forms),
     STRING("subtype", false),
-    TEXT("summary", false),
+    LTEXT("summary", false),
     LIST("objectives", false, text_item),
     CODE("status", false, TWIN_CODES_ACTIVITY_STATUS),
     OBJECT("dates", false, date_range),
@@ -198,8 +207,8 @@ static const struct twin_field activity_fields[] = {
     COMMON,
     REF("partnership", true, "partnership"),
     ENUM("kind", true, activity_kinds),
-    STRING("title", true),
-    TEXT("description", false),
+    LSTRING("title", true),
+    LTEXT("description", false),
     CODE("status", false, TWIN_CODES_ACTIVITY_STATUS),
     OBJECT("dates", false, date_range),
     ENUM("direction", false, directions),
@@ -217,10 +226,10 @@ static const struct twin_field person_fields[] = {COMMON,
                                                   LIST("languages", false, language_item),
                                                   END};
 static const struct twin_field post_fields[] = {COMMON,
-                                                STRING("title", true),
+                                                LSTRING("title", true),
                                                 REF("institution", true, "institution"),
                                                 REF("partnership", false, "partnership"),
-                                                TEXT("description", false),
+                                                LTEXT("description", false),
                                                 END};
 static const struct twin_field assignment_fields[] = {COMMON,
                                                       REF("person", true, "person"),
@@ -235,7 +244,7 @@ static const struct twin_field handover_fields[] = {COMMON,
                                                     REF("from_person", false, "person"),
                                                     REF("to_person", false, "person"),
                                                     DATE("date", true),
-                                                    TEXT("summary", true),
+                                                    LTEXT("summary", true),
                                                     LIST("open_items", false, text_item),
                                                     LIST("documents", false, document_ref_item),
                                                     END};
@@ -252,8 +261,8 @@ static const struct twin_field people_link_fields[] = {COMMON,
 static const struct twin_field result_fields[] = {COMMON,
                                                   REF("partnership", true, "partnership"),
                                                   CODE("result_type", true, TWIN_CODES_RESULT_TYPE),
-                                                  STRING("title", true),
-                                                  TEXT("description", false),
+                                                  LSTRING("title", true),
+                                                  LTEXT("description", false),
                                                   ENUM("outcome_area", false, outcome_areas),
                                                   BOOL("aggregation_status", false),
                                                   END};
@@ -270,10 +279,10 @@ static const struct twin_field period_item[] = {OBJECT("periods[]", false, perio
 static const struct twin_field indicator_fields[] = {
     COMMON,
     REF("result", true, "result"),
-    STRING("title", true),
+    LSTRING("title", true),
     CODE("measure", true, TWIN_CODES_INDICATOR_MEASURE),
     BOOL("ascending", false),
-    TEXT("description", false),
+    LTEXT("description", false),
     OBJECT("baseline", false, baseline),
     LIST("periods", false, period_item),
     END};
@@ -300,7 +309,7 @@ static const struct twin_field document_file[] = {SHA256("sha256", true),
                                                   STRING("key", false), SHA256("blob", false), END};
 static const struct twin_field document_fields[] = {
     COMMON,
-    STRING("title", true),
+    LSTRING("title", true),
     ENUM("kind", true, document_kinds),
     CODE("category", false, TWIN_CODES_DOCUMENT_CATEGORY),
     SHA256("sha256", false),
@@ -312,7 +321,7 @@ static const struct twin_field document_fields[] = {
     END};
 static const char *const action_statuses[] = {"open", "done", "dropped", NULL};
 static const struct twin_field note_fields[] = {
-    COMMON, ENUM("kind", true, note_kinds), STRING("title", true), TEXT("body", false),
+    COMMON, ENUM("kind", true, note_kinds), LSTRING("title", true), LTEXT("body", false),
     REF("partnership", false, "partnership"), DATE("date", false),
     /* where it was decided (a steering meeting) */
     REF("activity", false, "activity"),
@@ -346,7 +355,7 @@ static const struct twin_field contribution_fields[] = {
     ENUM("kind", true, contribution_kinds), ENUM("category", true, contribution_categories),
     NUMBER("quantity", false), STRING("unit", false), NUMBER("value", false),
     CODE("currency", false, TWIN_CODES_CURRENCY), DATE("date", true),
-    ENUM("status", true, contribution_statuses), TEXT("description", false),
+    ENUM("status", true, contribution_statuses), LTEXT("description", false),
     REF("corrects", false, "contribution"),
     /* the status the contributing institution has confirmed, set only by that institution */
     ENUM("confirmed", false, contribution_statuses), END};
@@ -361,7 +370,7 @@ static const struct twin_field budget_fields[] = {COMMON,
                                                   NUMBER("value", true),
                                                   CODE("currency", true, TWIN_CODES_CURRENCY),
                                                   DATE("value_date", false),
-                                                  TEXT("description", false),
+                                                  LTEXT("description", false),
                                                   REF("corrects", false, "budget"),
                                                   END};
 static const struct twin_field transaction_fields[] = {
@@ -374,7 +383,7 @@ static const struct twin_field transaction_fields[] = {
     DATE("value_date", false),
     REF("provider", false, "institution"),
     REF("receiver", false, "institution"),
-    TEXT("description", false),
+    LTEXT("description", false),
     REF("corrects", false, "transaction"),
     END};
 
@@ -449,6 +458,8 @@ static json_t *describe_field(const struct twin_field *f, const char *path, bool
     }
     json_object_set_new(d, "kind", json_string(kind_name(f->kind)));
     json_object_set_new(d, "required", json_boolean(f->required));
+    if (f->lang)
+        json_object_set_new(d, "languages", json_true());
     char inner[256];
     switch (f->kind) {
     case TWIN_F_ENUM: {

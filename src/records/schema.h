@@ -40,6 +40,9 @@ struct twin_field {
     const struct twin_field *fields; /* TWIN_F_OBJECT: terminated by a NULL name */
     const struct twin_field *item;   /* TWIN_F_LIST: one field describing every item */
     double min, max;                 /* TWIN_F_INT, TWIN_F_NUMBER (both 0: unbounded) */
+    /* TWIN_F_STRING, TWIN_F_TEXT: the text may instead be given in several languages, as IATI's
+     * narratives are: an object mapping ISO 639-1 codes to text ({"en": "...", "fr": "..."}). */
+    bool lang;
 };
 
 struct twin_record_type {

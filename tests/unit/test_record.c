@@ -15,6 +15,7 @@
 #include "records/schema.h"
 #include "twin/error.h"
 #include "twin/record.h"
+#include "twin/schema.h"
 #include "twin/global.h"
 
 /* Invented ids: the record under test and the records it refers to. */
@@ -367,7 +368,8 @@ static void an_enum_field_lists_the_allowed_values(void **state)
 static void a_field_of_the_wrong_json_kind_is_named(void **state)
 {
     assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':2026}",
-                        "note.title: must be a string");
+                        "note.title: must be a string or a map of languages to text ({\"en\": "
+                        "\"...\", \"fr\": \"...\"})");
     assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':'T',"
                         "'withdrawn':'yes'}",
                         "note.withdrawn: must be true or false");
@@ -1777,9 +1779,62 @@ static void a_records_words_are_its_text(void **state)
     json_decref(rec);
 }
 
+/* title, summary, description and body may be given in several languages, as IATI's narratives
+ * are: each text checked as the plain string would be, the codes ISO 639-1's. */
+static void a_text_may_be_given_in_several_languages(void **state)
+{
+    (void)state;
+    assert_text_valid("{'id':'" ID_SELF "','type':'note','kind':'note','title':{'en':'Kick-off',"
+                      "'fr':'Lancement'},'body':{'fr':'Deux lignes\\nici'}}");
+    assert_text_invalid("{'id':'" ID_SELF
+                        "','type':'note','kind':'note','title':{'xx':'Kick-off'}}",
+                        "note.title.xx: 'xx' is not a language code (ISO 639-1)");
+    assert_text_invalid("{'id':'" ID_SELF
+                        "','type':'note','kind':'note','title':{'EN':'Kick-off'}}",
+                        "note.title.EN: 'EN' is not a language code (ISO 639-1)");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':{}}",
+                        "note.title: a map of languages needs at least one");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':{'en':'a\\nb'}}",
+                        "note.title.en: must be one line without control characters");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':{'en':''}}",
+                        "note.title.en: must not be empty");
+    assert_text_invalid("{'id':'" ID_SELF "','type':'note','kind':'note','title':{'en':3}}",
+                        "note.title.en: must be a string");
+    /* a field of another name keeps to plain text */
+    assert_text_invalid("{'id':'" ID_SELF "','type':'person','name':{'en':'Ana Example'}}",
+                        "person.name: must be a string");
+    json_t *rec = J("{'id':'" ID_SELF "','type':'note','kind':'note','title':{}}");
+    json_t *map = json_object_get(rec, "title");
+    static const char *const codes[] = {"aa", "ab", "af", "ak", "am", "an", "ar", "as", "av",
+                                        "ay", "az", "ba", "be", "bg", "bh", "bi", "bm", "bn",
+                                        "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs",
+                                        "dz", "cv", "cy", "da", "de", "dv"};
+    for (size_t i = 0; i < 32; i++)
+        json_object_set_new(map, codes[i], json_string("Kick-off"));
+    assert_valid(rec);
+    json_object_set_new(map, codes[32], json_string("Kick-off"));
+    assert_invalid(rec, NULL, "note.title: 33 languages, more than the 32 a text may have");
+    json_decref(rec);
+    /* twin schema says which fields take languages */
+    json_t *d = twin_schema_describe("note");
+    size_t i;
+    json_t *f;
+    int with = 0;
+    json_array_foreach(json_object_get(d, "fields"), i, f)
+    {
+        const char *name = json_string_value(json_object_get(f, "name"));
+        bool lang = json_is_true(json_object_get(f, "languages"));
+        assert_int_equal(lang, strcmp(name, "title") == 0 || strcmp(name, "body") == 0);
+        with += lang;
+    }
+    assert_int_equal(with, 2);
+    json_decref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_text_may_be_given_in_several_languages),
         cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
         cmocka_unit_test(only_an_action_has_an_owner_due_date_and_status),
