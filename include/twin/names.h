@@ -23,6 +23,17 @@ void twin_names_free(twin_names *nm);
  * TWIN_ENOTFOUND when there is no such record; another code, naming it, when it cannot be read. */
 int twin_names_get(const char **name, twin_names *nm, const char *type, const char *id);
 
+/* Names are given in language lang from now on (NULL: none asked for), as
+ * twin_record_title_in chooses with the named record's partnership's language as the fallback.
+ * Set it before the first twin_names_get. lang is borrowed for nm's life. */
+void twin_names_set_lang(twin_names *nm, const char *lang);
+
+/* The language rec's texts fall back to: a partnership's own `language`, or the `language` of
+ * the partnership rec names in its `partnership` field, read at nm's commit; NULL when there is
+ * none or that partnership cannot be read (sealed to others, erased, missing). Borrowed: lives
+ * as long as nm. */
+const char *twin_names_lang(twin_names *nm, const json_t *rec);
+
 /* Calls fn for each reference rec holds, in the order of its type's fields (list items in
  * order): path names the field ("partnership", "participants[0].person", "documents[1]"), id
  * the record it names and type that record's type. Stops at fn's first non-zero return and

@@ -104,8 +104,12 @@ struct twin_record_assignment {
 };
 int twin_record_assignment_parse(struct twin_record_assignment *out, const char *text);
 
-/* Parses and applies one assignment (set or append, as above). */
+/* Parses and applies one assignment (set or append, as above). A text that may be given in
+ * several languages (title, summary, description, body) takes one language by its code
+ * (title.fr=...): a plain string there becomes a map keeping its text under plain_lang (NULL:
+ * the record's own language, else "en"); and a whole map as JSON ({"en": ..., "fr": ...}). */
 int twin_record_assign(json_t *rec, const char *text);
+int twin_record_assign_in(json_t *rec, const char *text, const char *plain_lang);
 
 /* The value at a dotted path, or NULL. */
 json_t *twin_record_get_path(const json_t *rec, const char *path);
@@ -123,12 +127,39 @@ int twin_record_flatten(json_t *flat, const json_t *rec);
  * NULL when out of memory. */
 json_t *twin_record_diff(const json_t *a, const json_t *b);
 
-/* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. */
+/* The text of a field that may be given in several languages (the schema's "languages"): a plain
+ * string as it is; of a map of ISO 639-1 codes to text, the text in lang when the map has it,
+ * else in fallback (the partnership's language), else in "en", else in the first language in
+ * code order. lang and fallback may be NULL. *chosen (when chosen is non-NULL) gets the language
+ * of the text given, NULL for a plain string. NULL when value holds no text; borrowed from value.
+ */
+const char *twin_record_text(const json_t *value, const char *lang, const char *fallback,
+                             const char **chosen);
+
+/* The language rec's own texts fall back to when it says one itself: a partnership's
+ * `language`; NULL for other records (their partnership's is looked up: twin_names_lang). */
+const char *twin_record_own_lang(const json_t *rec);
+
+/* A one-line human title for the record ("Kick-off"), borrowed from rec; "" when none. A title in
+ * several languages gives the text in lang, else fallback (NULL: rec's own language), as
+ * twin_record_text chooses. twin_record_title chooses with no lang and no fallback. */
 const char *twin_record_title(const json_t *rec);
+const char *twin_record_title_in(const json_t *rec, const char *lang, const char *fallback);
+
+/* Called by twin_record_localise for each text in several languages it replaced: the field's
+ * path and the language of the text it kept. */
+typedef void (*twin_record_shown_fn)(const char *path, const char *lang, void *ctx);
+
+/* A copy of rec with every text in several languages replaced by the one twin_record_text
+ * chooses for lang and fallback (NULL: rec's own language); NULL when out of memory. */
+json_t *twin_record_localise(const json_t *rec, const char *lang, const char *fallback,
+                             twin_record_shown_fn shown, void *ctx);
 
 /* The words of rec that people search by: the text of every field of one line or free text
  * (within objects and lists too) other than its title, one piece a line, in the order of its
- * type's fields; "" for a record of no known type. malloc'd; NULL when out of memory. */
+ * type's fields, each language's of a text in several; of a title in several languages, those
+ * that twin_record_title does not give; "" for a record of no known type. malloc'd; NULL when
+ * out of memory. */
 char *twin_record_words(const json_t *rec);
 
 #endif

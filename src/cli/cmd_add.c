@@ -21,7 +21,7 @@ static int build(json_t *rec, void *ctx)
     int rc = 0;
     if (in->from && (rc = cli_merge_fields(rec, in->from)))
         return rc;
-    if ((rc = cli_apply_assignments(rec, in->nassign, in->assign)))
+    if ((rc = cli_apply_assignments(rec, in->nassign, in->assign, in->node)))
         return rc;
     return twin_names_resolve_refs(rec, in->node); /* partnership=01a2b3c4 */
 }

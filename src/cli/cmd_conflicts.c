@@ -259,14 +259,14 @@ static int resolve(json_t *rec, void *ctx)
     }
     if (json_array_size(conflicts) == 0)
         json_object_del(rec, "conflicts");
-    return cli_apply_assignments(rec, r->n, r->assign);
+    return cli_apply_assignments(rec, r->n, r->assign, NULL);
 }
 
 /* Applies the FIELD=VALUE arguments: field changes on a sealed record's content kept. */
 static int assign(json_t *rec, void *ctx)
 {
     struct resolution *r = ctx;
-    return cli_apply_assignments(rec, r->n, r->assign);
+    return cli_apply_assignments(rec, r->n, r->assign, NULL);
 }
 
 /* twin resolve ID [--keep BLOB] [--drop BLOB|all ...] [FIELD=VALUE ...]: a sealed record's

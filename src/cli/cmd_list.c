@@ -41,6 +41,7 @@ struct list_ctx {
     struct sorted *kept;
     size_t nkept, capkept;
     twin_names *names; /* made at the first reference the cache holds no name for */
+    const char *lang;  /* --lang: the language texts are shown in */
 };
 
 /* The answer is complete: fn stops the walk with this, which is no error. */
@@ -98,11 +99,22 @@ static void put_ref(FILE *f, size_t i, const char *field, const char *id, const 
 static const char *name_apart(struct list_ctx *l, const char *type, const char *id)
 {
     const char *name = NULL;
-    if (!type || (!l->names && twin_names_new(&l->names, l->node, NULL)) ||
-        twin_names_get(&name, l->names, type, id))
+    if (!l->names && twin_names_new(&l->names, l->node, NULL) == 0)
+        twin_names_set_lang(l->names, l->lang);
+    if (!type || !l->names || twin_names_get(&name, l->names, type, id))
         name = NULL;
     twin_error_clear();
     return name;
+}
+
+/* The language rec's texts fall back to under --lang (its partnership's); NULL when none. */
+static const char *list_lang(struct list_ctx *l, const json_t *rec)
+{
+    if (!l->names && twin_names_new(&l->names, l->node, NULL) == 0)
+        twin_names_set_lang(l->names, l->lang);
+    const char *lang = l->names ? twin_names_lang(l->names, rec) : NULL;
+    twin_error_clear();
+    return lang;
 }
 
 struct opened_refs {
@@ -132,7 +144,9 @@ static char *refs_text(struct list_ctx *l, const struct twin_listcache_row *row,
     size_t count = row->nrefs;
     for (size_t i = 0; i < row->nrefs; i++) {
         const struct twin_listcache_ref *r = &row->refs[i];
-        put_ref(f, i, r->field, r->target, r->name ? r->name : name_apart(l, r->type, r->target));
+        /* the cache keeps names as twin_record_title gives them: --lang looks them up */
+        put_ref(f, i, r->field, r->target,
+                r->name && !l->lang ? r->name : name_apart(l, r->type, r->target));
     }
     if (row->sealed && rec) {
         struct opened_refs o = {l, f, 0};
@@ -154,10 +168,11 @@ static char *render(struct list_ctx *l, const struct twin_listcache_row *row, co
                     const json_t *stored, enum twin_sealing how)
 {
     char *s = NULL;
+    bool readable = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED;
     if (l->json) {
-        json_t *out = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED
-                          ? json_deep_copy(rec)
-                          : cli_sealed_public(stored);
+        json_t *out = !readable ? cli_sealed_public(stored)
+                      : l->lang ? twin_record_localise(rec, l->lang, list_lang(l, rec), NULL, NULL)
+                                : json_deep_copy(rec);
         if (out && l->dates &&
             (json_object_set_new(out, "first_written", json_integer(row->created)) ||
              json_object_set_new(out, "last_changed", json_integer(row->changed)))) {
@@ -196,11 +211,13 @@ static char *render(struct list_ctx *l, const struct twin_listcache_row *row, co
         snprintf(dates, sizeof(dates), "%s  %s  ", created, changed);
     }
     const char *withdrawn = row->withdrawn ? "  (withdrawn)" : "";
-    if (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED) {
+    if (readable) {
         char *refs = refs_text(l, row, rec);
+        const char *title = l->lang      ? twin_record_title_in(rec, l->lang, list_lang(l, rec))
+                            : row->title ? row->title
+                                         : twin_record_title(rec);
         if (refs)
-            s = text_of("%s  %-12s %s%s%s%s%s", row->id, row->type, dates,
-                        row->title ? row->title : twin_record_title(rec), refs,
+            s = text_of("%s  %-12s %s%s%s%s%s", row->id, row->type, dates, title, refs,
                         how == TWIN_SEALING_OPENED ? "  (sealed)" : "", withdrawn);
         free(refs);
     } else if (how == TWIN_SEALING_CLOSED) {
@@ -255,7 +272,7 @@ static int consider(const struct twin_listcache_row *row, void *ctx)
             (rc = twin_record_parse(&stored, text, len)) ||
             (rc = twin_ops_unseal(&rec, &how, l->node, stored)))
             goto done;
-    } else if ((l->nwhere > 0 || l->json || l->sort || l->due_before_set) &&
+    } else if ((l->nwhere > 0 || l->json || l->sort || l->due_before_set || l->lang) &&
                (rc = twin_record_parse(&rec, row->text, row->text_len))) {
         rc = twin_error_wrap(rc, "record %s", row->id);
         goto done;
@@ -362,11 +379,18 @@ int cmd_list(struct cli *c, int argc, char **argv)
         int n = m || s ? 0 : cli_option(&limit, &i, argc, argv, "-n");
         const char *before;
         int d = m || s || n ? 0 : cli_option(&before, &i, argc, argv, "--due-before");
-        if (m < 0 || s < 0 || n < 0 || d < 0) {
+        int g = m || s || n || d ? 0 : cli_option(&l.lang, &i, argc, argv, "--lang");
+        if (m < 0 || s < 0 || n < 0 || d < 0 || g < 0) {
             code = CLI_USAGE;
             goto done;
         }
-        if (d) {
+        if (g) {
+            if (!twin_record_lang_valid(l.lang)) {
+                code = cli_usage_error(
+                    "list", "--lang takes a language code (ISO 639-1: en, fr), not '%s'", l.lang);
+                goto done;
+            }
+        } else if (d) {
             if (twin_util_parse_date(&l.due_before, before, false) != 0) {
                 code = cli_usage_error("list", "--due-before: %s", twin_error_last());
                 goto done;
@@ -426,15 +450,16 @@ int cmd_list(struct cli *c, int argc, char **argv)
     l.node = c->node;
     int rc = twin_listcache_open(&cache, c->node, l.dates ? TWIN_LISTCACHE_DATES : 0);
     if (rc == 0)
-        rc = twin_listcache_each(cache,
-                                 &(struct twin_listcache_query){
-                                     .type = type,
-                                     .all = all,
-                                     .text = l.nwhere > 0 || l.json || l.sort || l.due_before_set,
-                                     .dates = l.dates,
-                                     .refs = !l.json,
-                                 },
-                                 consider, &l);
+        rc = twin_listcache_each(
+            cache,
+            &(struct twin_listcache_query){
+                .type = type,
+                .all = all,
+                .text = l.nwhere > 0 || l.json || l.sort || l.due_before_set || l.lang,
+                .dates = l.dates,
+                .refs = !l.json,
+            },
+            consider, &l);
     if (rc && rc != LIST_ENOUGH) {
         if (l.json && l.count && !l.sort)
             printf("\n"); /* what was printed stays apart from the error */

@@ -14,7 +14,7 @@ struct set_input {
 static int apply(json_t *rec, void *ctx)
 {
     struct set_input *in = ctx;
-    int rc = cli_apply_assignments(rec, in->n, in->assign);
+    int rc = cli_apply_assignments(rec, in->n, in->assign, in->node);
     return rc ? rc : twin_names_resolve_refs(rec, in->node); /* partnership=01a2b3c4 */
 }
 

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "twin/audit.h"
@@ -101,17 +102,14 @@ static int print_ref(const char *path, const char *id, const char *type, void *c
 /* The lines that follow a record shown as text: the records it refers to, each with its name
  * (*out, malloc'd; "" when it refers to none). Made before anything is printed, so that a
  * referenced record that cannot be read fails the command with nothing shown. */
-static int refs_text(char **out, twin_node *n, const git_oid *at, const json_t *rec)
+static int refs_text(char **out, twin_names *names, const json_t *rec)
 {
-    struct refs r = {0};
+    struct refs r = {.names = names};
     size_t len = 0;
     *out = NULL;
     if (!(r.out = open_memstream(out, &len)))
         return twin_error(TWIN_ERROR, "out of memory");
-    int rc = twin_names_new(&r.names, n, at);
-    if (rc == 0)
-        rc = twin_names_each_ref(rec, print_ref, &r);
-    twin_names_free(r.names);
+    int rc = twin_names_each_ref(rec, print_ref, &r);
     if (fclose(r.out) && rc == 0)
         rc = twin_error(TWIN_ERROR, "out of memory");
     if (rc) {
@@ -121,15 +119,40 @@ static int refs_text(char **out, twin_node *n, const git_oid *at, const json_t *
     return rc;
 }
 
+struct shown {
+    const char *type, *lang;
+};
+
+/* Says which language a text was shown in where it was not the one asked for. */
+static void say_shown(const char *path, const char *lang, void *ctx)
+{
+    struct shown *s = ctx;
+    if (lang && strcmp(lang, s->lang) != 0)
+        fprintf(stderr, "twin: %s.%s has no %s text; shown in %s\n", s->type, path, s->lang, lang);
+}
+
+/* The record as shown: with --lang, each text in several languages in the one chosen. */
+static json_t *shown_record(twin_names *names, const json_t *rec, const char *lang)
+{
+    if (!lang)
+        return json_incref((json_t *)rec);
+    struct shown s = {json_string_value(json_object_get(rec, "type")), lang};
+    return twin_record_localise(rec, lang, twin_names_lang(names, rec), say_shown, &s);
+}
+
 int cmd_show(struct cli *c, int argc, char **argv)
 {
-    const char *at = NULL;
+    const char *at = NULL, *lang = NULL;
     char *id = NULL, idbuf[TWIN_ID_LEN + 1];
     for (int i = 1; i < argc; i++) {
         int m = cli_option(&at, &i, argc, argv, "--at");
-        if (m < 0)
+        int l = m ? 0 : cli_option(&lang, &i, argc, argv, "--lang");
+        if (m < 0 || l < 0)
             return CLI_USAGE;
-        if (m)
+        if (l && !twin_record_lang_valid(lang))
+            return cli_usage_error(
+                "show", "--lang takes a language code (ISO 639-1: en, fr), not '%s'", lang);
+        if (m || l)
             continue;
         if (id)
             return cli_usage_error("show", "unexpected argument '%s'", argv[i]);
@@ -161,8 +184,17 @@ int cmd_show(struct cli *c, int argc, char **argv)
         char *text = NULL;
         size_t len;
         char *refs = NULL;
-        if ((rc = twin_record_canonical(&text, &len, rec)) == 0 && !c->json)
-            rc = refs_text(&refs, c->node, at ? &at_oid : NULL, rec);
+        twin_names *names = NULL;
+        json_t *shown = NULL;
+        if ((rc = twin_names_new(&names, c->node, at ? &at_oid : NULL)) == 0) {
+            twin_names_set_lang(names, lang);
+            if (!(shown = shown_record(names, rec, lang)))
+                rc = twin_error(TWIN_ERROR, "out of memory");
+        }
+        if (rc == 0 && (rc = twin_record_canonical(&text, &len, shown)) == 0 && !c->json)
+            rc = refs_text(&refs, names, rec);
+        json_decref(shown);
+        twin_names_free(names);
         if (rc == 0) {
             fwrite(text, 1, len, stdout);
             fputs(refs ? refs : "", stdout);

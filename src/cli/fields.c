@@ -6,16 +6,22 @@
 #include <string.h>
 
 #include "twin/error.h"
+#include "twin/names.h"
 #include "twin/record.h"
 
-int cli_apply_assignments(json_t *rec, int argc, char **argv)
+int cli_apply_assignments(json_t *rec, int argc, char **argv, twin_node *n)
 {
-    for (int i = 0; i < argc; i++) {
-        int rc = twin_record_assign(rec, argv[i]);
-        if (rc)
-            return rc;
+    twin_names *names = NULL;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < argc; i++) {
+        /* title.fr=... on a plain title keeps that text in the partnership's language */
+        const char *plain = NULL;
+        if (n && strchr(argv[i], '.') && (names || twin_names_new(&names, n, NULL) == 0))
+            plain = twin_names_lang(names, rec);
+        rc = twin_record_assign_in(rec, argv[i], plain);
     }
-    return 0;
+    twin_names_free(names);
+    return rc;
 }
 
 int cli_read_input(char **out, size_t *out_len, const char *path)

@@ -4,8 +4,11 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Applies FIELD=VALUE and LIST+=VALUE arguments (twin_record_assign), in order. */
-int cli_apply_assignments(json_t *rec, int argc, char **argv);
+#include "twin/node.h"
+
+/* Applies FIELD=VALUE and LIST+=VALUE arguments (twin_record_assign_in), in order; with node n,
+ * a plain text that takes a language (title.fr=...) keeps its text in the partnership's. */
+int cli_apply_assignments(json_t *rec, int argc, char **argv, twin_node *n);
 
 /* Reads a file (or stdin for "-"), at most one record's worth of bytes. */
 int cli_read_input(char **out, size_t *out_len, const char *path);

@@ -18,13 +18,17 @@ struct twin_names {
     git_oid at;
     bool have_at;
     json_t *known; /* "type/id" -> name (a string), or null for a record this node cannot read */
+    json_t *langs; /* partnership id -> its language (a string), or null when it has none */
+    const char *lang;
 };
 
 int twin_names_new(twin_names **out, twin_node *n, const git_oid *at)
 {
     twin_names *nm = calloc(1, sizeof(*nm));
     *out = NULL;
-    if (!nm || !(nm->known = json_object())) {
+    if (!nm || !(nm->known = json_object()) || !(nm->langs = json_object())) {
+        if (nm)
+            json_decref(nm->known);
         free(nm);
         return twin_error(TWIN_ERROR, "out of memory");
     }
@@ -42,14 +46,50 @@ void twin_names_free(twin_names *nm)
     if (!nm)
         return;
     json_decref(nm->known);
+    json_decref(nm->langs);
     free(nm);
 }
 
-/* The name of rec, a record of type in the clear: its title field as text. */
-static json_t *name_of(const json_t *rec, const char *type)
+void twin_names_set_lang(twin_names *nm, const char *lang)
+{
+    nm->lang = lang;
+}
+
+const char *twin_names_lang(twin_names *nm, const json_t *rec)
+{
+    const char *own = twin_record_own_lang(rec),
+               *type = json_string_value(json_object_get(rec, "type"));
+    if (own || (type && strcmp(type, "partnership") == 0))
+        return own;
+    const char *id = json_string_value(json_object_get(rec, "partnership"));
+    if (!id || !twin_record_id_valid(id))
+        return NULL;
+    json_t *known = json_object_get(nm->langs, id);
+    if (!known) {
+        json_t *stored = NULL, *p = NULL;
+        enum twin_sealing how;
+        const char *lang = NULL;
+        if (twin_ops_get(&stored, nm->node, nm->have_at ? &nm->at : NULL, "partnership", id) == 0 &&
+            twin_ops_unseal(&p, &how, nm->node, stored) == 0 &&
+            (how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED))
+            lang = twin_record_own_lang(p);
+        twin_error_clear(); /* a language only helps: the texts are shown without */
+        known = lang ? json_string(lang) : json_null();
+        json_decref(p);
+        json_decref(stored);
+        if (!known || json_object_set_new(nm->langs, id, known))
+            return NULL;
+    }
+    return json_string_value(known);
+}
+
+/* The name of rec, a record of type in the clear: its title field as text, in nm's language. */
+static json_t *name_of(twin_names *nm, const json_t *rec, const char *type)
 {
     const struct twin_record_type *t = twin_schema_type(type);
     const json_t *v = t && t->title_field ? json_object_get(rec, t->title_field) : NULL;
+    if (json_is_object(v))
+        return json_string(twin_record_title_in(rec, nm->lang, twin_names_lang(nm, rec)));
     if (json_is_string(v))
         return json_string(json_string_value(v));
     if (json_is_number(v) || json_is_boolean(v)) {
@@ -74,7 +114,7 @@ int twin_names_get(const char **name, twin_names *nm, const char *type, const ch
         if (rc == 0)
             rc = twin_ops_unseal(&rec, &how, nm->node, stored);
         if (rc == 0) {
-            known = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED ? name_of(rec, type)
+            known = how == TWIN_SEALING_CLEAR || how == TWIN_SEALING_OPENED ? name_of(nm, rec, type)
                                                                             : json_null();
             if (!known || json_object_set_new(nm->known, key, known))
                 rc = twin_error(TWIN_ERROR, "out of memory");

@@ -1077,6 +1077,8 @@ static int schema_field(const struct twin_field **out, const char *type,
             known = false;
             continue;
         }
+        if (i > 0 && f->lang && i + 1 == n)
+            continue; /* title.fr: one language of the text, a text itself */
         if (i > 0 && f->kind != TWIN_F_OBJECT)
             return twin_error(TWIN_EINVALID, "%s: '%.*s' is not an object", path,
                               holder_len(segs, i), path);
@@ -1152,6 +1154,21 @@ static bool kind_is_text(enum twin_field_kind k)
            k != TWIN_F_LIST && k != TWIN_F_ANY;
 }
 
+/* Whether a JSON object given for a text reads as one in several languages: every key two small
+ * letters, every value a string. Any other object is text that only looks like JSON. */
+static bool looks_like_languages(const json_t *obj)
+{
+    const char *code;
+    json_t *text;
+    json_object_foreach((json_t *)obj, code, text)
+    {
+        if (strlen(code) != 2 || code[0] < 'a' || code[0] > 'z' || code[1] < 'a' || code[1] > 'z' ||
+            !json_is_string(text))
+            return false;
+    }
+    return true;
+}
+
 /* The value text as the field f takes it (f NULL: a field the schema does not know): *out NULL
  * for "null". */
 static int parse_value(json_t **out, const struct twin_field *f, const char *path,
@@ -1161,6 +1178,16 @@ static int parse_value(json_t **out, const struct twin_field *f, const char *pat
     *out = NULL;
     if (strcmp(value_text, "null") == 0)
         return 0;
+    json_error_t err;
+    if (f && f->lang && value_text[0] == '{' &&
+        (value = json_loads(value_text, JSON_REJECT_DUPLICATES, &err))) {
+        if (looks_like_languages(value)) {
+            *out = value; /* a text in several languages, given whole ({"en": ..., "fr": ...}) */
+            return 0;
+        }
+        json_decref(value); /* text that only looks like JSON stays text */
+        value = NULL;
+    }
     if (f && kind_is_text(f->kind)) {
         value = json_string(value_text);
         if (!value)
@@ -1168,7 +1195,6 @@ static int parse_value(json_t **out, const struct twin_field *f, const char *pat
         *out = value;
         return 0;
     }
-    json_error_t err;
     value = json_loads(value_text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
     if (!value || json_is_string(value)) {
         json_decref(value);
@@ -1184,7 +1210,34 @@ static int parse_value(json_t **out, const struct twin_field *f, const char *pat
     return 0;
 }
 
-static int apply_path(json_t *rec, const char *path, const char *value_text, bool append)
+/* Before title.fr is set: a title that is a plain string becomes a map holding its text in
+ * plain_lang (the record's own language when NULL, else "en"), so that no text is lost. */
+static int to_languages(json_t *rec, const struct twin_field *f, const struct path_seg *segs,
+                        size_t n, const char *path, const char *plain_lang)
+{
+    json_t *holder = NULL;
+    if (n < 2 || !f || !f->lang || segs[n - 1].is_index)
+        return 0;
+    int rc = walk(&holder, rec, segs, n - 1, path, false, false);
+    if (rc || !json_is_string(holder))
+        return rc;
+    const char *lang = plain_lang ? plain_lang : twin_record_own_lang(rec);
+    json_t *map = json_pack("{s:O}", lang ? lang : "en", holder);
+    if (!map)
+        return twin_error(TWIN_ERROR, "%s: out of memory", path);
+    json_t *at = NULL;
+    if ((rc = walk(&at, rec, segs, n - 2, path, false, false)) == 0 && json_is_object(at)) {
+        char name[NAME_MAX_BYTES + 1];
+        memcpy(name, segs[n - 2].name, segs[n - 2].name_len);
+        name[segs[n - 2].name_len] = '\0';
+        return json_object_set_new(at, name, map) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+    }
+    json_decref(map);
+    return rc;
+}
+
+static int apply_path(json_t *rec, const char *path, const char *value_text, bool append,
+                      const char *plain_lang)
 {
     struct path_seg segs[PATH_MAX_SEGMENTS];
     size_t n = 0;
@@ -1203,6 +1256,10 @@ static int apply_path(json_t *rec, const char *path, const char *value_text, boo
     json_t *value = NULL, *at = NULL;
     if ((rc = parse_value(&value, f, path, value_text)))
         return rc;
+    if (!append && value && (rc = to_languages(rec, f, segs, n, path, plain_lang))) {
+        json_decref(value);
+        return rc;
+    }
     if (append) {
         if (!value)
             return twin_error(TWIN_EINVALID,
@@ -1262,12 +1319,12 @@ static int apply_path(json_t *rec, const char *path, const char *value_text, boo
 
 int twin_record_set_path(json_t *rec, const char *path, const char *value_text)
 {
-    return apply_path(rec, path, value_text, false);
+    return apply_path(rec, path, value_text, false, NULL);
 }
 
 int twin_record_append_path(json_t *rec, const char *path, const char *value_text)
 {
-    return apply_path(rec, path, value_text, true);
+    return apply_path(rec, path, value_text, true, NULL);
 }
 
 int twin_record_assignment_parse(struct twin_record_assignment *out, const char *text)
@@ -1291,12 +1348,16 @@ int twin_record_assignment_parse(struct twin_record_assignment *out, const char 
 
 int twin_record_assign(json_t *rec, const char *text)
 {
+    return twin_record_assign_in(rec, text, NULL);
+}
+
+int twin_record_assign_in(json_t *rec, const char *text, const char *plain_lang)
+{
     struct twin_record_assignment a;
     int rc = twin_record_assignment_parse(&a, text);
     if (rc)
         return rc;
-    return a.append ? twin_record_append_path(rec, a.path, a.value)
-                    : twin_record_set_path(rec, a.path, a.value);
+    return apply_path(rec, a.path, a.value, a.append, plain_lang);
 }
 
 json_t *twin_record_get_path(const json_t *rec, const char *path)
@@ -1385,14 +1446,115 @@ json_t *twin_record_diff(const json_t *a, const json_t *b)
     return out;
 }
 
+const char *twin_record_text(const json_t *value, const char *lang, const char *fallback,
+                             const char **chosen)
+{
+    if (chosen)
+        *chosen = NULL;
+    if (json_is_string(value))
+        return json_string_value(value);
+    if (!json_is_object(value))
+        return NULL;
+    const char *want[] = {lang, fallback, "en"}, *first = NULL, *code;
+    json_t *text;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (want[i] && json_is_string(json_object_get(value, want[i]))) {
+            if (chosen)
+                *chosen = want[i];
+            return json_string_value(json_object_get(value, want[i]));
+        }
+    json_object_foreach((json_t *)value, code, text)
+    {
+        if (json_is_string(text) && (!first || strcmp(code, first) < 0))
+            first = code;
+    }
+    if (chosen)
+        *chosen = first;
+    return first ? json_string_value(json_object_get(value, first)) : NULL;
+}
+
+const char *twin_record_own_lang(const json_t *rec)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const char *lang = json_string_value(json_object_get(rec, "language"));
+    return type && strcmp(type, "partnership") == 0 && twin_record_lang_valid(lang) ? lang : NULL;
+}
+
+const char *twin_record_title_in(const json_t *rec, const char *lang, const char *fallback)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const struct twin_record_type *t = twin_schema_type(type ? type : "");
+    const char *s = t ? twin_record_text(json_object_get(rec, t->title_field), lang,
+                                         fallback ? fallback : twin_record_own_lang(rec), NULL)
+                      : NULL;
+    return s ? s : "";
+}
+
 const char *twin_record_title(const json_t *rec)
 {
+    return twin_record_title_in(rec, NULL, NULL);
+}
+
+struct localise {
+    const char *lang, *fallback;
+    char path[256];
+    twin_record_shown_fn shown;
+    void *ctx;
+};
+
+static void localise_value(struct localise *l, size_t at, const struct twin_field *f, json_t *v,
+                           json_t **replace);
+
+static void localise_fields(struct localise *l, size_t at, const struct twin_field *fields,
+                            json_t *obj)
+{
+    for (const struct twin_field *f = fields; f && f->name; f++) {
+        json_t *v = json_object_get(obj, f->name), *whole = NULL;
+        int n = snprintf(l->path + at, sizeof(l->path) - at, "%s%s", at ? "." : "", f->name);
+        if (!v || n < 0 || (size_t)n >= sizeof(l->path) - at)
+            continue;
+        localise_value(l, at + (size_t)n, f, v, &whole);
+        if (whole)
+            json_object_set_new(obj, f->name, whole);
+    }
+}
+
+static void localise_value(struct localise *l, size_t at, const struct twin_field *f, json_t *v,
+                           json_t **replace)
+{
+    if (f->lang && json_is_object(v)) {
+        const char *chosen = NULL;
+        const char *text = twin_record_text(v, l->lang, l->fallback, &chosen);
+        if (text && (*replace = json_string(text)) && l->shown)
+            l->shown(l->path, chosen, l->ctx);
+    } else if (f->kind == TWIN_F_OBJECT && json_is_object(v)) {
+        localise_fields(l, at, f->fields, v);
+    } else if (f->kind == TWIN_F_LIST && f->item && json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            json_t *whole = NULL;
+            int n = snprintf(l->path + at, sizeof(l->path) - at, "[%zu]", i);
+            if (n < 0 || (size_t)n >= sizeof(l->path) - at)
+                return;
+            localise_value(l, at + (size_t)n, f->item, item, &whole);
+            if (whole)
+                json_array_set_new(v, i, whole);
+        }
+    }
+}
+
+json_t *twin_record_localise(const json_t *rec, const char *lang, const char *fallback,
+                             twin_record_shown_fn shown, void *ctx)
+{
     const struct twin_record_type *t =
-        twin_schema_type(json_string_value(json_object_get(rec, "type"))
-                             ? json_string_value(json_object_get(rec, "type"))
-                             : "");
-    const char *s = t ? json_string_value(json_object_get(rec, t->title_field)) : NULL;
-    return s ? s : "";
+        twin_schema_type(json_string_value(json_object_get(rec, "type")));
+    json_t *out = json_deep_copy(rec);
+    struct localise l = {lang, fallback ? fallback : twin_record_own_lang(rec), "", shown, ctx};
+    if (out && t)
+        localise_fields(&l, 0, t->fields, out);
+    return out;
 }
 
 bool twin_record_field_is(const json_t *rec, const char *path, const char *want)
@@ -1408,6 +1570,20 @@ bool twin_record_field_is(const json_t *rec, const char *path, const char *want)
     return eq;
 }
 
+/* Appends each language's text of a multilingual map to out, but the one in the language but. */
+static void words_in_languages(FILE *out, const json_t *map, const char *but)
+{
+    const char *code;
+    json_t *text;
+    json_object_foreach((json_t *)map, code, text)
+    {
+        if (json_is_string(text) && (!but || strcmp(code, but) != 0)) {
+            fputs(json_string_value(text), out);
+            fputc('\n', out);
+        }
+    }
+}
+
 /* Appends the text a value of field f holds (its own, an object's fields', a list's items') to
  * out, each piece on its own line. */
 static void words_of(FILE *out, const struct twin_field *f, const json_t *v)
@@ -1417,6 +1593,8 @@ static void words_of(FILE *out, const struct twin_field *f, const json_t *v)
     if ((f->kind == TWIN_F_STRING || f->kind == TWIN_F_TEXT) && json_is_string(v)) {
         fputs(json_string_value(v), out);
         fputc('\n', out);
+    } else if (f->lang && json_is_object(v)) {
+        words_in_languages(out, v, NULL);
     } else if (f->kind == TWIN_F_OBJECT && json_is_object(v)) {
         for (const struct twin_field *sub = f->fields; sub && sub->name; sub++)
             words_of(out, sub, json_object_get(v, sub->name));
@@ -1436,10 +1614,18 @@ char *twin_record_words(const json_t *rec)
     FILE *out = open_memstream(&text, &len);
     if (!out)
         return NULL;
-    for (const struct twin_field *f = t ? t->fields : NULL; f && f->name; f++)
+    for (const struct twin_field *f = t ? t->fields : NULL; f && f->name; f++) {
+        const json_t *v = json_object_get(rec, f->name);
         if (strcmp(f->name, t->title_field) != 0 && strcmp(f->name, "id") != 0 &&
-            strcmp(f->name, "type") != 0)
-            words_of(out, f, json_object_get(rec, f->name));
+            strcmp(f->name, "type") != 0) {
+            words_of(out, f, v);
+        } else if (f->lang && json_is_object(v)) {
+            /* The title's other languages: the title itself is the one twin_record_title shows */
+            const char *shown = NULL;
+            twin_record_text(v, NULL, twin_record_own_lang(rec), &shown);
+            words_in_languages(out, v, shown);
+        }
+    }
     if (fclose(out) != 0) {
         free(text);
         return NULL;

@@ -16,8 +16,8 @@
 #include "twin/record.h"
 #include "twin/tree.h"
 
-#define CACHE_VERSION      3
-#define CACHE_VERSION_TEXT "3"
+#define CACHE_VERSION      4 /* 4: the words hold every language of a text in several */
+#define CACHE_VERSION_TEXT "4"
 #define BUSY_MS            30000
 #define MAX_RECORD         (16u << 20)
 /* Words split on what is not a letter or digit in any script, matched without case or accents. */

@@ -1152,9 +1152,9 @@ static void malformed_paths_are_refused(void **state)
 static void a_path_through_a_value_that_is_not_an_object_is_refused(void **state)
 {
     json_t *rec = fresh("note");
-    set_ok(rec, "title", "Meet");
-    assert_int_equal(twin_record_set_path(rec, "title.x", "1"), TWIN_EINVALID);
-    assert_string_equal(twin_error_last(), "title.x: 'title' is not an object");
+    set_ok(rec, "kind", "note");
+    assert_int_equal(twin_record_set_path(rec, "kind.x", "1"), TWIN_EINVALID);
+    assert_string_equal(twin_error_last(), "kind.x: 'kind' is not an object");
     json_decref(rec);
 }
 
@@ -1831,9 +1831,96 @@ static void a_text_may_be_given_in_several_languages(void **state)
     json_decref(d);
 }
 
+/* value equals the JSON text (single quotes for double) */
+static void assert_json_is(const json_t *value, const char *text)
+{
+    json_t *want = J(text);
+    bool same = json_equal((json_t *)value, want);
+    json_decref(want);
+    assert_true(same);
+}
+
+/* The text shown of one in several languages: the one asked for, else the partnership's
+ * language, else English, else the first in code order. */
+static void the_text_shown_is_the_language_asked_for_or_a_fallback(void **state)
+{
+    (void)state;
+    json_t *map = J("{'fr':'Lancement','de':'Auftakt','en':'Kick-off'}");
+    const char *chosen = NULL;
+    assert_string_equal(twin_record_text(map, "fr", "de", &chosen), "Lancement");
+    assert_string_equal(chosen, "fr");
+    assert_string_equal(twin_record_text(map, "es", "de", &chosen), "Auftakt");
+    assert_string_equal(chosen, "de");
+    assert_string_equal(twin_record_text(map, "es", "pt", &chosen), "Kick-off");
+    assert_string_equal(chosen, "en");
+    assert_string_equal(twin_record_text(map, NULL, NULL, &chosen), "Kick-off");
+    json_object_del(map, "en");
+    assert_string_equal(twin_record_text(map, "es", NULL, &chosen), "Auftakt");
+    assert_string_equal(chosen, "de"); /* the first in code order, whatever the map's order */
+    json_decref(map);
+    json_t *plain = json_string("Kick-off");
+    assert_string_equal(twin_record_text(plain, "fr", NULL, &chosen), "Kick-off");
+    assert_null(chosen);
+    json_decref(plain);
+    assert_null(twin_record_text(NULL, "fr", NULL, NULL));
+
+    /* a partnership falls back to its own language; other records to none of their own */
+    json_t *rec = J("{'type':'partnership','language':'fr','title':{'en':'Tax twinning',"
+                    "'fr':'Jumelage fiscal'}}");
+    assert_string_equal(twin_record_title(rec), "Jumelage fiscal");
+    assert_string_equal(twin_record_title_in(rec, "en", NULL), "Tax twinning");
+    json_decref(rec);
+    rec = J("{'type':'note','title':{'es':'Acta','fr':'Compte rendu'},'body':{'fr':'Texte'}}");
+    assert_string_equal(twin_record_title(rec), "Acta");
+    assert_string_equal(twin_record_title_in(rec, "de", "fr"), "Compte rendu");
+    /* the title's other languages are words too: search finds it by any of them */
+    char *words = twin_record_words(rec);
+    assert_string_equal(words, "Compte rendu\nTexte\n");
+    free(words);
+    json_t *shown = twin_record_localise(rec, "fr", NULL, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(shown, "title")), "Compte rendu");
+    assert_string_equal(json_string_value(json_object_get(shown, "body")), "Texte");
+    assert_true(json_is_object(json_object_get(rec, "title"))); /* rec itself unchanged */
+    json_decref(shown);
+    json_decref(rec);
+}
+
+static void one_language_of_a_text_is_set_by_its_code(void **state)
+{
+    (void)state;
+    json_t *rec = J("{'id':'" ID_SELF "','type':'note','kind':'note','title':'Kick-off'}");
+    set_ok(rec, "title.fr", "Lancement");
+    assert_json_is(json_object_get(rec, "title"), "{'en':'Kick-off','fr':'Lancement'}");
+    assert_int_equal(twin_record_assign_in(rec, "body.de=Text", "fr"), 0);
+    assert_json_is(json_object_get(rec, "body"), "{'de':'Text'}");
+    assert_int_equal(twin_record_assign_in(rec, "title.es=Acta", "fr"), 0);
+    assert_int_equal(json_object_size(json_object_get(rec, "title")), 3);
+    assert_valid(rec);
+    set_ok(rec, "title.xx", "Nope");
+    assert_invalid(rec, NULL, "note.title.xx: 'xx' is not a language code (ISO 639-1)");
+    set_ok(rec, "title", "Plain again");
+    assert_string_equal(json_string_value(json_object_get(rec, "title")), "Plain again");
+    /* a plain title kept in the partnership's own language when it has one */
+    json_t *p = J("{'id':'" ID_SELF "','type':'partnership','language':'fr','title':'Jumelage'}");
+    set_ok(p, "title.en", "Twinning");
+    assert_json_is(json_object_get(p, "title"), "{'fr':'Jumelage','en':'Twinning'}");
+    set_ok(p, "summary", "{\"en\": \"Peer support\", \"fr\": \"Appui\"}");
+    assert_true(json_is_object(json_object_get(p, "summary")));
+    /* text that only looks like JSON stays text */
+    set_ok(p, "summary", "{\"sealed\": {}}");
+    assert_string_equal(json_string_value(json_object_get(p, "summary")), "{\"sealed\": {}}");
+    /* a field that takes no languages has no name below it */
+    assert_int_equal(twin_record_set_path(p, "subtype.fr", "x"), TWIN_EINVALID);
+    assert_string_equal(twin_error_last(), "subtype.fr: 'subtype' is not an object");
+    json_decref(p);
+    json_decref(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_text_shown_is_the_language_asked_for_or_a_fallback),
+        cmocka_unit_test(one_language_of_a_text_is_set_by_its_code),
         cmocka_unit_test(a_text_may_be_given_in_several_languages),
         cmocka_unit_test(a_records_words_are_its_text),
         cmocka_unit_test(a_partnership_has_a_form_and_its_members_roles),
