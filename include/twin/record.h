@@ -122,6 +122,10 @@ bool twin_record_field_is(const json_t *rec, const char *path, const char *want)
  * every value that is not an object, lists whole, and empty objects below the top. */
 int twin_record_flatten(json_t *flat, const json_t *rec);
 
+/* As twin_record_flatten, but a text in several languages is one leaf, its map whole ({"title":
+ * {"en": ..., "fr": ...}}): a CSV export's columns. */
+int twin_record_flatten_texts(json_t *flat, const json_t *rec);
+
 /* The dotted paths of the leaves (as twin_record_flatten has them) whose values differ between
  * records a and b, present in one and not the other included: a new array of strings, sorted;
  * NULL when out of memory. */

@@ -33,6 +33,7 @@ struct iati {
     json_t *by_type; /* type -> array of records at the head */
     const struct twin_member *reporter;
     struct twin_iati_report *report;
+    const char *lang; /* the activity's xml:lang, which its narratives have unless they say */
 };
 
 /* The types an export reads: a sealed one of them is left out and counted. */
@@ -122,13 +123,43 @@ static int attr_value(struct iati *x, const char *name, const json_t *v)
     return rc;
 }
 
-/* <name [attrs]><narrative>text</narrative></name> */
-static int narrative_element(struct iati *x, const char *name, const char *type, const char *text)
+static int cmp_codes(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* <name [attrs]><narrative>text</narrative></name>: a text in several languages gives one
+ * narrative each, in code order, each with its xml:lang but where it is the activity's. */
+static int narrative_element(struct iati *x, const char *name, const char *type,
+                             const json_t *value)
 {
     int rc;
-    if ((rc = start(x, name)) || (rc = attr(x, "type", type)) || (rc = start(x, "narrative")))
+    if ((rc = start(x, name)) || (rc = attr(x, "type", type)))
         return rc;
-    W(xmlTextWriterWriteString(x->w, (const xmlChar *)text));
+    if (json_is_object(value)) {
+        const char *codes[TWIN_RECORD_MAX_LANGUAGES], *code;
+        size_t n = 0;
+        json_t *text;
+        json_object_foreach((json_t *)value, code, text)
+        {
+            if (n < TWIN_RECORD_MAX_LANGUAGES && json_is_string(text))
+                codes[n++] = code;
+        }
+        qsort(codes, n, sizeof(*codes), cmp_codes);
+        for (size_t i = 0; i < n; i++) {
+            if ((rc = start(x, "narrative")) ||
+                (strcmp(codes[i], x->lang) != 0 && (rc = attr(x, "xml:lang", codes[i]))))
+                return rc;
+            W(xmlTextWriterWriteString(
+                x->w, (const xmlChar *)json_string_value(json_object_get(value, codes[i]))));
+            if ((rc = end(x)))
+                return rc;
+        }
+        return end(x);
+    }
+    if ((rc = start(x, "narrative")))
+        return rc;
+    W(xmlTextWriterWriteString(x->w, (const xmlChar *)json_string_value(value)));
     if ((rc = end(x)))
         return rc;
     return end(x);
@@ -236,7 +267,7 @@ static int documents(struct iati *x, const json_t *p)
             category = strcmp(str(doc, "kind"), "mou") == 0 ? "A09" : "A12";
         if ((rc = start(x, "document-link")) || (rc = attr(x, "url", url)) ||
             (rc = attr(x, "format", "application/octet-stream")) ||
-            (rc = narrative_element(x, "title", NULL, str(doc, "title"))) ||
+            (rc = narrative_element(x, "title", NULL, json_object_get(doc, "title"))) ||
             (rc = empty_element(x, "category", "code", category, NULL, NULL)) ||
             (str(doc, "language") &&
              (rc = empty_element(x, "language", "code", str(doc, "language"), NULL, NULL))) ||
@@ -256,9 +287,9 @@ static int indicator(struct iati *x, const json_t *ind)
     const json_t *asc = json_object_get(ind, "ascending");
     if (asc && (rc = attr(x, "ascending", json_is_true(asc) ? "1" : "0")))
         return rc;
-    if ((rc = narrative_element(x, "title", NULL, str(ind, "title"))) ||
-        (str(ind, "description") &&
-         (rc = narrative_element(x, "description", NULL, str(ind, "description")))))
+    if ((rc = narrative_element(x, "title", NULL, json_object_get(ind, "title"))) ||
+        (json_object_get(ind, "description") &&
+         (rc = narrative_element(x, "description", NULL, json_object_get(ind, "description")))))
         return rc;
     const json_t *b = json_object_get(ind, "baseline");
     char year[8] = "";
@@ -271,7 +302,8 @@ static int indicator(struct iati *x, const json_t *ind)
         ((rc = start(x, "baseline")) || (rc = attr(x, "year", year)) ||
          (rc = attr(x, "iso-date", str(b, "date"))) ||
          (rc = attr_value(x, "value", json_object_get(b, "value"))) ||
-         (str(b, "comment") && (rc = narrative_element(x, "comment", NULL, str(b, "comment")))) ||
+         (str(b, "comment") &&
+          (rc = narrative_element(x, "comment", NULL, json_object_get(b, "comment")))) ||
          (rc = end(x))))
         return rc;
     size_t i;
@@ -286,7 +318,7 @@ static int indicator(struct iati *x, const json_t *ind)
         if (t && ((rc = start(x, "target")) ||
                   (rc = attr_value(x, "value", json_object_get(t, "value"))) ||
                   (str(t, "comment") &&
-                   (rc = narrative_element(x, "comment", NULL, str(t, "comment")))) ||
+                   (rc = narrative_element(x, "comment", NULL, json_object_get(t, "comment")))) ||
                   (rc = end(x))))
             return rc;
         size_t k;
@@ -296,7 +328,7 @@ static int indicator(struct iati *x, const json_t *ind)
             if ((rc = start(x, "actual")) ||
                 (rc = attr_value(x, "value", json_object_get(a, "value"))) ||
                 (str(a, "comment") &&
-                 (rc = narrative_element(x, "comment", NULL, str(a, "comment")))) ||
+                 (rc = narrative_element(x, "comment", NULL, json_object_get(a, "comment")))) ||
                 (rc = end(x)))
                 return rc;
         }
@@ -330,9 +362,9 @@ static int results(struct iati *x, const json_t *p)
         const json_t *agg = json_object_get(res, "aggregation_status");
         if (agg && (rc = attr(x, "aggregation-status", json_is_true(agg) ? "1" : "0")))
             return rc;
-        if ((rc = narrative_element(x, "title", NULL, str(res, "title"))) ||
-            (str(res, "description") &&
-             (rc = narrative_element(x, "description", NULL, str(res, "description")))))
+        if ((rc = narrative_element(x, "title", NULL, json_object_get(res, "title"))) ||
+            (json_object_get(res, "description") &&
+             (rc = narrative_element(x, "description", NULL, json_object_get(res, "description")))))
             return rc;
         json_array_foreach(json_object_get(x->by_type, "indicator"), k, ind)
         {
@@ -503,11 +535,11 @@ static int activity(struct iati *x, const json_t *p)
         return twin_error(TWIN_EINVALID,
                           "partnership %s (%s): IATI needs a start date (dates.planned_start or "
                           "dates.actual_start)",
-                          str(p, "id"), str(p, "title"));
+                          str(p, "id"), twin_record_title(p));
     if (!str(p, "status"))
         return twin_error(TWIN_EINVALID,
                           "partnership %s (%s): IATI needs an activity status (status)",
-                          str(p, "id"), str(p, "title"));
+                          str(p, "id"), twin_record_title(p));
     /* The identifier begins with the reporting organisation's ref (an IATI rule). */
     char ident[400];
     const char *given = str(p, "iati_identifier");
@@ -517,7 +549,9 @@ static int activity(struct iati *x, const json_t *p)
     else
         snprintf(ident, sizeof(ident), "%s-%s", r->org_id, str(p, "id"));
     int rc;
-    if ((rc = start(x, "iati-activity")) || (rc = attr(x, "xml:lang", "en")) ||
+    /* The activity's language is the partnership's, English where it gives none. */
+    x->lang = twin_record_own_lang(p) ? twin_record_own_lang(p) : "en";
+    if ((rc = start(x, "iati-activity")) || (rc = attr(x, "xml:lang", x->lang)) ||
         (rc = attr(x, "default-currency", str(p, "currency"))) ||
         (rc = start(x, "iati-identifier")))
         return rc;
@@ -527,14 +561,15 @@ static int activity(struct iati *x, const json_t *p)
         return rc;
     W(xmlTextWriterWriteString(x->w, (const xmlChar *)r->name));
     if ((rc = end(x)) || (rc = end(x)) ||
-        (rc = narrative_element(x, "title", NULL, str(p, "title"))) ||
-        (str(p, "summary") && (rc = narrative_element(x, "description", "1", str(p, "summary")))))
+        (rc = narrative_element(x, "title", NULL, json_object_get(p, "title"))) ||
+        (json_object_get(p, "summary") &&
+         (rc = narrative_element(x, "description", "1", json_object_get(p, "summary")))))
         return rc;
     size_t i;
     json_t *o;
     json_array_foreach(json_object_get(p, "objectives"), i, o)
     {
-        if ((rc = narrative_element(x, "description", "2", json_string_value(o))))
+        if ((rc = narrative_element(x, "description", "2", o)))
             return rc;
     }
     if ((rc = participating_orgs(x, p)) || (rc = start(x, "other-identifier")) ||
@@ -873,6 +908,55 @@ static void set_str(json_t *obj, const char *key, const char *value)
 {
     if (value && *value)
         json_object_set_new(obj, key, json_string(value));
+}
+
+/* The trimmed text of one narrative node; malloc'd, or NULL when empty. */
+static char *narrative_text(const xmlNode *n)
+{
+    xmlChar *t = xmlNodeGetContent(n);
+    if (!t)
+        return NULL;
+    char *s = (char *)t, *e = s + strlen(s);
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+        e--;
+    char *out = e > s ? strndup(s, (size_t)(e - s)) : NULL;
+    xmlFree(t);
+    return out;
+}
+
+/* Sets obj's key to the text of element n: with several narratives in distinct languages (each
+ * its xml:lang, or the activity's, else English), a map of those languages to their texts;
+ * otherwise the first narrative's text, as a plain string. */
+static void set_texts(json_t *obj, const char *key, const xmlNode *n)
+{
+    json_t *map = json_object();
+    size_t narratives = 0;
+    bool plain = !map;
+    for (const xmlNode *c = n ? n->children : NULL; c && !plain; c = c->next) {
+        if (!named(c, "narrative"))
+            continue;
+        narratives++;
+        xmlChar *lang = xmlNodeGetLang(c);
+        char *text = narrative_text(c);
+        const char *code = lang ? (const char *)lang : "en";
+        if (!text || !twin_record_lang_valid(code) || json_object_get(map, code) ||
+            json_object_size(map) == TWIN_RECORD_MAX_LANGUAGES)
+            plain = true; /* not one text a language: the first is kept */
+        else
+            json_object_set_new(map, code, json_string(text));
+        free(text);
+        xmlFree(lang);
+    }
+    if (!plain && narratives > 1) {
+        json_object_set_new(obj, key, map);
+        return;
+    }
+    json_decref(map);
+    char *t = narrative(n);
+    set_str(obj, key, t);
+    free(t);
 }
 
 /* A number from text, or NULL when it is not one. */
@@ -1285,13 +1369,9 @@ static int read_indicator(struct reader *r, const xmlNode *in, const char *resul
                             json_boolean(strcmp(asc, "1") == 0 || strcmp(asc, "true") == 0));
     for (const xmlNode *c = in->children; c; c = c->next) {
         if (named(c, "title")) {
-            char *t = narrative(c);
-            set_str(rec, "title", t);
-            free(t);
+            set_texts(rec, "title", c);
         } else if (named(c, "description")) {
-            char *t = narrative(c);
-            set_str(rec, "description", t);
-            free(t);
+            set_texts(rec, "description", c);
         } else if (named(c, "baseline") && !json_object_get(rec, "baseline")) {
             char *year = get(c, "year"), *date = get(c, "iso-date"), *value = get(c, "value");
             json_t *b = json_object(), *v = number(value);
@@ -1369,9 +1449,7 @@ static int read_result(struct reader *r, const xmlNode *res, const char *pid)
                             json_boolean(strcmp(agg, "1") == 0 || strcmp(agg, "true") == 0));
     for (const xmlNode *c = res->children; c; c = c->next)
         if (named(c, "title") || named(c, "description")) {
-            char *t = narrative(c);
-            set_str(rec, named(c, "title") ? "title" : "description", t);
-            free(t);
+            set_texts(rec, named(c, "title") ? "title" : "description", c);
         }
     if (!json_object_get(rec, "title"))
         set_str(rec, "title", "(untitled result)");
@@ -1397,9 +1475,7 @@ static int read_document(struct reader *r, const xmlNode *d, const char *pid)
     const char *kind = "other";
     for (const xmlNode *c = d->children; c; c = c->next) {
         if (named(c, "title")) {
-            char *t = narrative(c);
-            set_str(rec, "title", t);
-            free(t);
+            set_texts(rec, "title", c);
         } else if (named(c, "category") && !json_object_get(rec, "category")) {
             char *code = get(c, "code");
             if (code && twin_codes_valid(TWIN_CODES_DOCUMENT_CATEGORY, code)) {
@@ -1462,15 +1538,13 @@ static int read_activity(struct reader *r, const xmlNode *a)
             set_str(p, "iati_identifier", t);
             free(t);
         } else if (named(c, "title")) {
-            char *t = narrative(c);
-            set_str(p, "title", t);
-            free(t);
+            set_texts(p, "title", c);
         } else if (named(c, "description")) {
             char *type = get(c, "type"), *t = narrative(c);
             if (t && type && strcmp(type, "2") == 0)
                 json_array_append_new(objectives, json_string(t));
             else if (t && !json_object_get(p, "summary"))
-                set_str(p, "summary", t);
+                set_texts(p, "summary", c);
             else
                 (*r->skipped)++;
             xmlFree(type);

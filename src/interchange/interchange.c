@@ -205,12 +205,12 @@ static int put_cell(FILE *out, const char *text, bool first)
     return rc;
 }
 
-/* Adds to columns the leaf paths of rec (twin_record_flatten: nested objects become dotted
- * paths; lists and empty objects are leaves). */
+/* Adds to columns the leaf paths of rec (twin_record_flatten_texts: nested objects become dotted
+ * paths; lists, empty objects and texts in several languages are leaves). */
 static int leaf_paths(json_t *columns, const json_t *rec)
 {
     json_t *flat = json_object(), *v;
-    int rc = flat ? twin_record_flatten(flat, rec) : twin_error(TWIN_ERROR, "out of memory");
+    int rc = flat ? twin_record_flatten_texts(flat, rec) : twin_error(TWIN_ERROR, "out of memory");
     const char *path;
     json_object_foreach(flat, path, v)
     {
@@ -864,7 +864,18 @@ static int note_known(json_t *rec, void *ctx)
     const char *id = json_string_value(json_object_get(rec, "id"));
     const char *org = json_string_value(json_object_get(rec, "org_id"));
     const char *name = json_string_value(json_object_get(rec, "name"));
-    const char *title = json_string_value(json_object_get(rec, "title"));
+    const json_t *tv = json_object_get(rec, "title");
+    const char *title = json_string_value(tv);
+    if (json_is_object(tv)) { /* an export writes its narratives in code order: the first's */
+        const char *code, *first = NULL;
+        json_t *text;
+        json_object_foreach((json_t *)tv, code, text)
+        {
+            if (!first || strcmp(code, first) < 0)
+                first = code;
+        }
+        title = first ? json_string_value(json_object_get(tv, first)) : NULL;
+    }
     const char *ident = json_string_value(json_object_get(rec, "iati_identifier"));
     const char *pid = json_string_value(json_object_get(rec, "partnership"));
     const char *url = json_string_value(json_object_get(rec, "url"));

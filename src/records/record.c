@@ -1378,7 +1378,10 @@ json_t *twin_record_get_path(const json_t *rec, const char *path)
     return (json_t *)cur;
 }
 
-static int flatten(json_t *flat, const char *prefix, const json_t *value, int depth)
+/* fields: the schema's fields of value, an object (NULL where the schema says none); texts:
+ * a text in several languages is one leaf. */
+static int flatten(json_t *flat, const char *prefix, const json_t *value, int depth,
+                   const struct twin_field *fields, bool texts)
 {
     if (!json_is_object(value) || depth > 16 || (depth > 0 && json_object_size(value) == 0))
         return json_object_set(flat, prefix, (json_t *)value) ? TWIN_ERROR : 0;
@@ -1388,16 +1391,37 @@ static int flatten(json_t *flat, const char *prefix, const json_t *value, int de
     {
         char path[512];
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-        int rc = flatten(flat, path, child, depth + 1);
+        const struct twin_field *f = fields;
+        while (f && f->name && strcmp(f->name, key) != 0)
+            f++;
+        f = f && f->name ? f : NULL;
+        int rc = texts && f && f->lang
+                     ? (json_object_set(flat, path, child) ? TWIN_ERROR : 0)
+                     : flatten(flat, path, child, depth + 1,
+                               f && f->kind == TWIN_F_OBJECT ? f->fields : NULL, texts);
         if (rc)
             return rc;
     }
     return 0;
 }
 
+static int flatten_record(json_t *flat, const json_t *rec, bool texts)
+{
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    const struct twin_record_type *t = twin_schema_type(type ? type : "");
+    return flatten(flat, "", rec, 0, t ? t->fields : NULL, texts)
+               ? twin_error(TWIN_ERROR, "out of memory")
+               : 0;
+}
+
 int twin_record_flatten(json_t *flat, const json_t *rec)
 {
-    return flatten(flat, "", rec, 0) ? twin_error(TWIN_ERROR, "out of memory") : 0;
+    return flatten_record(flat, rec, false);
+}
+
+int twin_record_flatten_texts(json_t *flat, const json_t *rec)
+{
+    return flatten_record(flat, rec, true);
 }
 
 static int cmp_text(const void *a, const void *b)

@@ -68,3 +68,42 @@ expect_ok tw "$N" schema note
 expect_stdout_contains "or in several languages"
 expect_ok tw "$N" --json schema note
 expect_stdout_contains '"languages": true'
+
+check "the IATI export writes one narrative per language, xml:lang where it is not the activity's"
+expect_ok tw "$N" set "$P" title.en="Tax twinning" summary.en="Peer support"
+expect_ok tw "$N" export --format iati --out "$TEST_TMP/iati.xml"
+expect_stderr_contains "checked against the IATI 2.03 schema: valid"
+python3 - "$TEST_TMP/iati.xml" <<'PY' || fail "the narratives are not as expected"
+import sys
+import xml.etree.ElementTree as ET
+XL = "{http://www.w3.org/XML/1998/namespace}lang"
+a = ET.parse(sys.argv[1]).getroot().find("iati-activity")
+assert a.get(XL) == "fr", a.attrib
+title = [(n.get(XL), n.text) for n in a.find("title").findall("narrative")]
+assert title == [("en", "Tax twinning"), (None, "Jumelage fiscal")], title
+desc = [(n.get(XL), n.text) for n in a.find("description").findall("narrative")]
+assert desc == [("en", "Peer support"), (None, "Appui entre pairs")], desc
+PY
+
+check "an IATI import gives the maps back"
+G="$TEST_TMP/other"
+found_node "$G" "Ministry of Finance of Otherland" XE-EXAMPLE-MFO NL south "Other network"
+expect_ok tw "$G" import "$TEST_TMP/iati.xml"
+expect_ok tw "$G" --json list partnership
+expect_stdout_contains '"en": "Tax twinning"'
+expect_stdout_contains '"fr": "Jumelage fiscal"'
+expect_stdout_contains '"fr": "Appui entre pairs"'
+
+check "CSV carries a text in several languages as its JSON, and reads it back"
+expect_ok tw "$N" export --format csv --all --out "$TEST_TMP/csv"
+grep -qF '"{""en"":""Steering minutes"",' "$TEST_TMP/csv/note.csv" ||
+    fail "note.csv does not hold the title's JSON: $(cat "$TEST_TMP/csv/note.csv")"
+H="$TEST_TMP/third"
+found_node "$H" "Ministry of Finance of Thirdland" XE-EXAMPLE-MFT NL south "Third network"
+expect_ok tw "$H" import "$TEST_TMP/csv"
+expect_ok tw "$H" show "$T" --lang es
+expect_stdout_contains '"title": "Acta del comité"'
+expect_ok tw "$H" list note --lang de
+expect_stdout_contains "$T  note         Procès-verbal du comité"
+expect_ok tw "$N" import "$TEST_TMP/csv"
+expect_stdout_contains "Nothing to import"

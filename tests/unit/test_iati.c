@@ -182,9 +182,50 @@ static void the_embedded_schemas_are_the_files_in_tests_data(void **state)
     }
 }
 
+/* Keeps the partnership an import reads. */
+static int keep_partnership(size_t activity, json_t *rec, void *ctx)
+{
+    (void)activity;
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (type && strcmp(type, "partnership") == 0)
+        *(json_t **)ctx = json_incref(rec);
+    return 0;
+}
+
+/* Narratives in several languages become a map of them, each in its xml:lang or the activity's;
+ * one narrative stays plain text, and so do two in one language. Narratives so are valid. */
+static void narratives_in_several_languages_are_read_as_a_map(void **state)
+{
+    (void)state;
+    const char *more = "    <description type=\"1\"><narrative>Appui entre pairs</narrative>"
+                       "<narrative xml:lang=\"en\">Peer support</narrative></description>\n";
+    char doc[4096];
+    snprintf(doc, sizeof(doc), "%s", activity("fr", more, ""));
+    assert_int_equal(check(doc), 0);
+    json_t *known = json_object(), *p = NULL;
+    size_t skipped = 0;
+    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, &p, &skipped), 0);
+    assert_non_null(p);
+    assert_string_equal(json_string_value(json_object_get(p, "title")), "Water twinning");
+    const json_t *summary = json_object_get(p, "summary");
+    assert_int_equal(json_object_size(summary), 2);
+    assert_string_equal(json_string_value(json_object_get(summary, "fr")), "Appui entre pairs");
+    assert_string_equal(json_string_value(json_object_get(summary, "en")), "Peer support");
+    json_decref(p);
+    p = NULL;
+    more = "    <description type=\"1\"><narrative>One</narrative>"
+           "<narrative>Two</narrative></description>\n";
+    snprintf(doc, sizeof(doc), "%s", activity("fr", more, ""));
+    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, &p, &skipped), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "summary")), "One");
+    json_decref(p);
+    json_decref(known);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(narratives_in_several_languages_are_read_as_a_map),
         cmocka_unit_test(a_complete_activity_is_valid),
         cmocka_unit_test(a_missing_description_is_named_with_its_line),
         cmocka_unit_test(an_error_outside_activities_has_its_line),

@@ -1916,9 +1916,28 @@ static void one_language_of_a_text_is_set_by_its_code(void **state)
     json_decref(rec);
 }
 
+/* A CSV export's columns: a text in several languages is one, its map whole; blame and diff
+ * go down to each language. */
+static void a_text_in_several_languages_flattens_whole_for_csv(void **state)
+{
+    (void)state;
+    json_t *rec = J("{'type':'note','title':{'en':'A','fr':'B'},'kind':'note'}");
+    json_t *flat = json_object();
+    assert_int_equal(twin_record_flatten_texts(flat, rec), 0);
+    assert_int_equal(json_object_size(flat), 3);
+    assert_json_is(json_object_get(flat, "title"), "{'en':'A','fr':'B'}");
+    json_decref(flat);
+    flat = json_object();
+    assert_int_equal(twin_record_flatten(flat, rec), 0);
+    assert_string_equal(json_string_value(json_object_get(flat, "title.fr")), "B");
+    json_decref(flat);
+    json_decref(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_text_in_several_languages_flattens_whole_for_csv),
         cmocka_unit_test(the_text_shown_is_the_language_asked_for_or_a_fallback),
         cmocka_unit_test(one_language_of_a_text_is_set_by_its_code),
         cmocka_unit_test(a_text_may_be_given_in_several_languages),
