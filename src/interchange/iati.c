@@ -518,8 +518,8 @@ static int transactions(struct iati *x, const json_t *p)
             (rc = empty_element(x, "transaction-date", "iso-date", str(t, "date"), NULL, NULL)) ||
             (rc = money_value(x, json_number_value(json_object_get(t, "value")), str(t, "currency"),
                               vdate)) ||
-            (str(t, "description") &&
-             (rc = narrative_element(x, "description", NULL, str(t, "description")))) ||
+            (json_object_get(t, "description") &&
+             (rc = narrative_element(x, "description", NULL, json_object_get(t, "description")))) ||
             (rc = transaction_org(x, "provider-org", str(t, "provider"))) ||
             (rc = transaction_org(x, "receiver-org", str(t, "receiver"))) || (rc = end(x)))
             return rc;

@@ -255,8 +255,8 @@ static int add_names(json_t *data, twin_node *n)
     {
         if ((rc = read_named(&rec, n, "partnership", str(p, "id"))))
             return rc;
-        json_object_set_new(p, "title",
-                            str(rec, "title") ? json_string(str(rec, "title")) : json_null());
+        const char *title = twin_record_title(rec);
+        json_object_set_new(p, "title", title ? json_string(title) : json_null());
         json_decref(rec);
         json_array_foreach(json_object_get(p, "institutions"), k, inst)
         {

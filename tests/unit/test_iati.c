@@ -204,7 +204,7 @@ static void narratives_in_several_languages_are_read_as_a_map(void **state)
     assert_int_equal(check(doc), 0);
     json_t *known = json_object(), *p = NULL;
     size_t skipped = 0;
-    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, &p, &skipped), 0);
+    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, NULL, &p, &skipped), 0);
     assert_non_null(p);
     assert_string_equal(json_string_value(json_object_get(p, "title")), "Water twinning");
     const json_t *summary = json_object_get(p, "summary");
@@ -216,7 +216,7 @@ static void narratives_in_several_languages_are_read_as_a_map(void **state)
     more = "    <description type=\"1\"><narrative>One</narrative>"
            "<narrative>Two</narrative></description>\n";
     snprintf(doc, sizeof(doc), "%s", activity("fr", more, ""));
-    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, &p, &skipped), 0);
+    assert_int_equal(twin_iati_read(doc, strlen(doc), known, keep_partnership, NULL, &p, &skipped), 0);
     assert_string_equal(json_string_value(json_object_get(p, "summary")), "One");
     json_decref(p);
     json_decref(known);
