@@ -397,7 +397,8 @@ static int sort_by(json_t *list, const char *field)
     for (size_t i = 0; i < n; i++)
         items[i] = json_incref(json_array_get(list, i));
     sort_field = field;
-    qsort(items, n, sizeof(*items), by_field_then_id);
+    if (n > 1) /* qsort wants a list, and a partnership may have no budget at all */
+        qsort(items, n, sizeof(*items), by_field_then_id);
     json_array_clear(list);
     int rc = 0;
     for (size_t i = 0; i < n; i++)
