@@ -881,36 +881,6 @@ static char *get(const xmlNode *n, const char *name)
     return (char *)xmlGetProp(n, (const xmlChar *)name);
 }
 
-/* The text of the first narrative under n (or of n itself), trimmed; malloc'd, or NULL. */
-static char *narrative(const xmlNode *n)
-{
-    const xmlNode *src = n;
-    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
-        if (named(c, "narrative")) {
-            src = c;
-            break;
-        }
-    if (!src)
-        return NULL;
-    xmlChar *t = xmlNodeGetContent(src);
-    if (!t)
-        return NULL;
-    char *s = (char *)t, *e = s + strlen(s);
-    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
-        s++;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
-        e--;
-    char *out = e > s ? strndup(s, (size_t)(e - s)) : NULL;
-    xmlFree(t);
-    return out;
-}
-
-static void set_str(json_t *obj, const char *key, const char *value)
-{
-    if (value && *value)
-        json_object_set_new(obj, key, json_string(value));
-}
-
 /* The trimmed text of one narrative node; malloc'd, or NULL when empty. */
 static char *narrative_text(const xmlNode *n)
 {
@@ -925,6 +895,24 @@ static char *narrative_text(const xmlNode *n)
     char *out = e > s ? strndup(s, (size_t)(e - s)) : NULL;
     xmlFree(t);
     return out;
+}
+
+/* The text of the first narrative under n (or of n itself), trimmed; malloc'd, or NULL. */
+static char *narrative(const xmlNode *n)
+{
+    const xmlNode *src = n;
+    for (const xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (named(c, "narrative")) {
+            src = c;
+            break;
+        }
+    return src ? narrative_text(src) : NULL;
+}
+
+static void set_str(json_t *obj, const char *key, const char *value)
+{
+    if (value && *value)
+        json_object_set_new(obj, key, json_string(value));
 }
 
 /* Sets obj's key to the text of element n: with several narratives in distinct languages (each
